@@ -1,0 +1,40 @@
+#pragma once
+// The host (CPU) backend: the specification every other backend is tested against, and the
+// product for CPU scoring fleets. GEMM through oneDNN (it detects the CPU itself), element-wise
+// and per-row ops with OpenMP over the shared math in host/core/math.h.
+#include "host/backend/backend.h"
+
+namespace tessera {
+
+class HostBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+  Device device() const override { return Device{}; }
+  void synchronize() override {}
+
+ protected:
+  Tensor empty_impl(const Shape& shape, DType dtype) override;
+  void copy_impl(const Tensor& src, Tensor& dst) override;
+  void fill_impl(Tensor& t, float value) override;
+  void gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) override;
+  void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
+                             Tensor& y) override;
+  void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy, Tensor& dx,
+                              Tensor& dbias) override;
+  void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) override;
+  void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) override;
+  void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) override;
+  void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
+  void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                            Tensor& loss, Tensor& dlogits) override;
+  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                         Tensor& loss, Tensor& dlogits) override;
+  void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
+                       Tensor& velocity) override;
+  void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
+                        Tensor& v) override;
+};
+
+}  // namespace tessera

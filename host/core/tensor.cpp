@@ -1,0 +1,122 @@
+#include "host/core/tensor.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <sstream>
+
+namespace tessera {
+
+const char* error_kind_name(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::Config: return "config error";
+    case ErrorKind::Data: return "data error";
+    case ErrorKind::Io: return "I/O error";
+    case ErrorKind::Backend: return "backend error";
+    case ErrorKind::Shape: return "shape error";
+    case ErrorKind::Usage: return "usage error";
+    case ErrorKind::Internal: return "internal error";
+  }
+  return "error";
+}
+
+size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::F32: return 4;
+    case DType::I32: return 4;
+    case DType::I64: return 8;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType t) {
+  switch (t) {
+    case DType::F32: return "f32";
+    case DType::I32: return "i32";
+    case DType::I64: return "i64";
+  }
+  return "?";
+}
+
+std::string Device::str() const {
+  return kind == DeviceKind::Host ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+HostBuffer::HostBuffer(size_t bytes) : bytes_(bytes) {
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  ptr_ = std::aligned_alloc(64, rounded);
+  if (!ptr_) TESSERA_THROW(Backend, "host allocation of " << bytes << " bytes failed");
+  std::memset(ptr_, 0, rounded);
+}
+HostBuffer::HostBuffer(HostBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) {
+  o.ptr_ = nullptr;
+  o.bytes_ = 0;
+}
+HostBuffer& HostBuffer::operator=(HostBuffer&& o) noexcept {
+  if (this != &o) {
+    std::free(ptr_);
+    ptr_ = o.ptr_;
+    bytes_ = o.bytes_;
+    o.ptr_ = nullptr;
+    o.bytes_ = 0;
+  }
+  return *this;
+}
+HostBuffer::~HostBuffer() { std::free(ptr_); }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+Tensor::Tensor(std::shared_ptr<Buffer> buffer, Shape shape, DType dtype, size_t byte_offset)
+    : buffer_(std::move(buffer)), shape_(std::move(shape)), dtype_(dtype), offset_(byte_offset) {
+  for (int64_t d : shape_) TESSERA_CHECK(d >= 0, "negative dimension in " << shape_str(shape_));
+  TESSERA_CHECK(offset_ + bytes() <= buffer_->bytes(),
+                "tensor " << shape_str(shape_) << " exceeds its buffer");
+}
+
+Tensor Tensor::host(const Shape& shape, DType dtype) {
+  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  return Tensor(std::make_shared<HostBuffer>(bytes), shape, dtype);
+}
+
+int64_t Tensor::numel() const { return shape_numel(shape_); }
+Device Tensor::device() const { return buffer_ ? buffer_->device() : Device{}; }
+
+void* Tensor::raw() const {
+  TESSERA_CHECK(buffer_ != nullptr, "use of an undefined tensor");
+  return static_cast<char*>(buffer_->data()) + offset_;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  TESSERA_CHECK(shape_numel(shape) == numel(),
+                "reshape " << shape_str(shape_) << " -> " << shape_str(shape));
+  return Tensor(buffer_, shape, dtype_, offset_);
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  TESSERA_CHECK(rank() >= 1 && begin >= 0 && begin <= end && end <= shape_[0],
+                "rows [" << begin << ", " << end << ") of " << shape_str(shape_));
+  int64_t row_elems = shape_[0] == 0 ? 0 : numel() / shape_[0];
+  Shape s = shape_;
+  s[0] = end - begin;
+  return Tensor(buffer_, s, dtype_, offset_ + begin * row_elems * dtype_size(dtype_));
+}
+
+std::string Tensor::describe() const {
+  return std::string(dtype_name(dtype_)) + shape_str(shape_) + "@" + device().str();
+}
+
+}  // namespace tessera

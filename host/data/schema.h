@@ -1,0 +1,51 @@
+#pragma once
+// The schema of a tabular dataset, as given in a config's "data" section. Filled by the config
+// layer (host/config), consumed by the readers and the preprocessor (host/data).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera {
+
+enum class ColumnType : uint8_t { Numeric, Categorical, Label, Ignore };
+enum class NumericTransform : uint8_t { None, Log1p };  // applied before normalisation
+enum class Normalization : uint8_t { None, Standard, MinMax };
+enum class BadRowPolicy : uint8_t { Error, Skip };
+enum class TableFormat : uint8_t { Csv, Criteo, LibSvm };
+
+struct ColumnSpec {
+  std::string name;
+  ColumnType type = ColumnType::Numeric;
+  NumericTransform transform = NumericTransform::None;  // numeric columns
+  // Label columns: raw tokens that mean 1 and 0. Both empty: the label is parsed as a number
+  // (0/1, or any value > 0.5 is positive).
+  std::vector<std::string> positive;
+  std::vector<std::string> negative;
+};
+
+struct FileSpec {
+  std::string path;     // as resolved (absolute or relative to the working directory)
+  int skip_lines = 0;   // leading lines to drop before the header/data (adult.test has 1)
+};
+
+struct TableSchema {
+  TableFormat format = TableFormat::Csv;
+  char delimiter = ',';
+  bool header = false;          // first (non-skipped) line names the columns
+  bool trim = true;             // trim spaces around fields
+  std::vector<std::string> missing_tokens = {"", "?", "NA"};
+  BadRowPolicy on_error = BadRowPolicy::Error;
+  std::vector<ColumnSpec> columns;  // Csv: one per field, in order. Criteo/LibSvm: implied.
+  int libsvm_features = 0;          // LibSvm: dense width (0 = max index seen on train + 1)
+};
+
+struct CategoricalSpec {
+  int64_t min_count = 1;     // tokens seen fewer times on train go to the OOV row
+  int64_t hash_buckets = 0;  // > 0: hash tokens into this many rows instead of a vocabulary
+};
+
+struct NumericSpec {
+  Normalization normalization = Normalization::Standard;  // fitted on train only
+};
+
+}  // namespace tessera

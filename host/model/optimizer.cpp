@@ -1,0 +1,65 @@
+#include "host/model/optimizer.h"
+
+#include <cmath>
+
+namespace tessera {
+
+float LrSchedule::lr_at(float base_lr, int64_t step) const {
+  if (warmup_steps > 0 && step < warmup_steps)
+    return base_lr * static_cast<float>(step + 1) / static_cast<float>(warmup_steps);
+  const int64_t s = step - warmup_steps;
+  switch (type) {
+    case LrScheduleType::Constant: return base_lr;
+    case LrScheduleType::Step: {
+      if (step_every <= 0) return base_lr;
+      return base_lr * std::pow(gamma, static_cast<float>(s / step_every));
+    }
+    case LrScheduleType::Cosine: {
+      const int64_t span = std::max<int64_t>(1, total_steps - warmup_steps);
+      const double t = std::min(1.0, static_cast<double>(s) / static_cast<double>(span));
+      return static_cast<float>(min_lr + 0.5 * (base_lr - min_lr) * (1.0 + std::cos(M_PI * t)));
+    }
+  }
+  return base_lr;
+}
+
+Optimizer::Optimizer(Backend& backend, const OptimizerSpec& spec, LrSchedule schedule)
+    : backend_(backend), spec_(spec), schedule_(schedule) {}
+
+void Optimizer::attach(const std::vector<Parameter*>& params) {
+  params_ = params;
+  for (Parameter* p : params_) {
+    const bool needs1 = spec_.type != OptimizerType::Sgd || spec_.momentum != 0.f;
+    const bool needs2 = spec_.type != OptimizerType::Sgd;
+    if (needs1 && !p->state1.defined()) p->state1 = backend_.empty(p->value.shape());
+    if (needs2 && !p->state2.defined()) p->state2 = backend_.empty(p->value.shape());
+  }
+}
+
+float Optimizer::current_lr() const { return schedule_.lr_at(spec_.lr, step_); }
+
+void Optimizer::step() {
+  const float lr = current_lr();
+  ++step_;
+  if (spec_.type == OptimizerType::Sgd) {
+    math::SgdParams p;
+    p.lr = lr;
+    p.momentum = spec_.momentum;
+    p.nesterov = spec_.nesterov;
+    p.weight_decay = spec_.weight_decay;
+    for (Parameter* prm : params_) backend_.sgd_update(p, prm->value, prm->grad, prm->state1);
+    return;
+  }
+  math::AdamParams p;
+  p.lr = lr;
+  p.beta1 = spec_.beta1;
+  p.beta2 = spec_.beta2;
+  p.eps = spec_.eps;
+  p.weight_decay = spec_.weight_decay;
+  p.decoupled = spec_.type == OptimizerType::AdamW;
+  p.bc1 = 1.f - std::pow(spec_.beta1, static_cast<float>(step_));
+  p.bc2 = 1.f - std::pow(spec_.beta2, static_cast<float>(step_));
+  for (Parameter* prm : params_) backend_.adam_update(p, prm->value, prm->grad, prm->state1, prm->state2);
+}
+
+}  // namespace tessera

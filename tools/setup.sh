@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what tessera needs to build and test on Debian 12 (run as root, or with sudo).
+# Idempotent: skips apt-get entirely when every package is already installed.
+# The CUDA toolkit is not installed here: with nvcc at /usr/local/cuda the CUDA backend is built
+# (TESSERA_WITH_CUDA=AUTO), without it the host backend alone.
+set -euo pipefail
+packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtest-dev googletest
+          zlib1g-dev curl ca-certificates python3 python3-numpy time)
+if [[ "${TESSERA_SETUP_BENCH:-0}" == 1 ]]; then
+  # Reference framework for the side-by-side benchmarks only.
+  packages+=(python3-torch libopenblas0-openmp)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: dependencies present" >&2

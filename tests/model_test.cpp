@@ -98,8 +98,8 @@ TEST(MlpModel, AdamTrainingLearnsAPlantedSignal) {
   spec.hidden = {16, 8};
   spec.dropout = 0.1f;
   MlpModel m(*be, spec, 5, 64);
-  OptimizerSpec os;
-  os.lr = 1e-2f;
+  OptimizerConfig os;
+  os.lr = 1e-2;
   Optimizer opt(*be, os, LrSchedule{});
   opt.attach(m.parameters());
   Problem p = make_problem(64, 4, 3, 10, 11);

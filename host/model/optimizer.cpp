@@ -23,7 +23,19 @@ float LrSchedule::lr_at(float base_lr, int64_t step) const {
   return base_lr;
 }
 
-Optimizer::Optimizer(Backend& backend, const OptimizerSpec& spec, LrSchedule schedule)
+LrSchedule LrSchedule::from_config(const LrScheduleConfig& c, int64_t steps_per_epoch,
+                                   int64_t total_steps) {
+  LrSchedule s;
+  s.type = c.type;
+  s.warmup_steps = c.warmup_steps;
+  s.step_every = static_cast<int64_t>(c.step_epochs) * steps_per_epoch;
+  s.gamma = static_cast<float>(c.gamma);
+  s.min_lr = static_cast<float>(c.min_lr);
+  s.total_steps = total_steps;
+  return s;
+}
+
+Optimizer::Optimizer(Backend& backend, const OptimizerConfig& spec, LrSchedule schedule)
     : backend_(backend), spec_(spec), schedule_(schedule) {}
 
 void Optimizer::attach(const std::vector<Parameter*>& params) {
@@ -36,7 +48,7 @@ void Optimizer::attach(const std::vector<Parameter*>& params) {
   }
 }
 
-float Optimizer::current_lr() const { return schedule_.lr_at(spec_.lr, step_); }
+float Optimizer::current_lr() const { return schedule_.lr_at(static_cast<float>(spec_.lr), step_); }
 
 void Optimizer::step() {
   const float lr = current_lr();
@@ -44,21 +56,21 @@ void Optimizer::step() {
   if (spec_.type == OptimizerType::Sgd) {
     math::SgdParams p;
     p.lr = lr;
-    p.momentum = spec_.momentum;
+    p.momentum = static_cast<float>(spec_.momentum);
     p.nesterov = spec_.nesterov;
-    p.weight_decay = spec_.weight_decay;
+    p.weight_decay = static_cast<float>(spec_.weight_decay);
     for (Parameter* prm : params_) backend_.sgd_update(p, prm->value, prm->grad, prm->state1);
     return;
   }
   math::AdamParams p;
   p.lr = lr;
-  p.beta1 = spec_.beta1;
-  p.beta2 = spec_.beta2;
-  p.eps = spec_.eps;
-  p.weight_decay = spec_.weight_decay;
+  p.beta1 = static_cast<float>(spec_.beta1);
+  p.beta2 = static_cast<float>(spec_.beta2);
+  p.eps = static_cast<float>(spec_.eps);
+  p.weight_decay = static_cast<float>(spec_.weight_decay);
   p.decoupled = spec_.type == OptimizerType::AdamW;
-  p.bc1 = 1.f - std::pow(spec_.beta1, static_cast<float>(step_));
-  p.bc2 = 1.f - std::pow(spec_.beta2, static_cast<float>(step_));
+  p.bc1 = static_cast<float>(1.0 - std::pow(spec_.beta1, static_cast<double>(step_)));
+  p.bc2 = static_cast<float>(1.0 - std::pow(spec_.beta2, static_cast<double>(step_)));
   for (Parameter* prm : params_) backend_.adam_update(p, prm->value, prm->grad, prm->state1, prm->state2);
 }
 

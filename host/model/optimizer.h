@@ -6,24 +6,13 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/config/sections.h"
 #include "host/model/parameter.h"
 
 namespace tessera {
 
-enum class OptimizerType : uint8_t { Sgd, Adam, AdamW };
-enum class LrScheduleType : uint8_t { Constant, Cosine, Step };
-
-struct OptimizerSpec {
-  OptimizerType type = OptimizerType::Adam;
-  float lr = 1e-3f;
-  float momentum = 0.f;
-  bool nesterov = false;
-  float beta1 = 0.9f;
-  float beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.f;
-};
-
+// The schedule in steps, made from the config's LrScheduleConfig once the number of steps per
+// epoch is known.
 struct LrSchedule {
   LrScheduleType type = LrScheduleType::Constant;
   int64_t warmup_steps = 0;
@@ -32,11 +21,13 @@ struct LrSchedule {
   float min_lr = 0.f;
   int64_t total_steps = 0;  // Cosine
   float lr_at(float base_lr, int64_t step) const;
+  static LrSchedule from_config(const LrScheduleConfig& c, int64_t steps_per_epoch,
+                                int64_t total_steps);
 };
 
 class Optimizer {
  public:
-  Optimizer(Backend& backend, const OptimizerSpec& spec, LrSchedule schedule);
+  Optimizer(Backend& backend, const OptimizerConfig& spec, LrSchedule schedule);
   // Allocates optimizer state for each parameter that lacks it.
   void attach(const std::vector<Parameter*>& params);
   // One update of every attached parameter from its .grad.
@@ -47,7 +38,7 @@ class Optimizer {
 
  private:
   Backend& backend_;
-  OptimizerSpec spec_;
+  OptimizerConfig spec_;
   LrSchedule schedule_;
   std::vector<Parameter*> params_;
   int64_t step_ = 0;

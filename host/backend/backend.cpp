@@ -12,7 +12,8 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* an, const ch
                 an << " " << shape_str(a.shape()) << " and " << bn << " " << shape_str(b.shape())
                    << " must have the same shape");
 }
-int64_t row_width(const Tensor& t) { return t.rank() == 0 ? 1 : (t.dim(0) ? t.numel() / t.dim(0) : 0); }
+// Element-wise row ops see a rank >= 1 tensor as dim(0) rows of numel/dim(0) columns.
+int64_t row_width(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
 }  // namespace
 
 void Backend::check_here(const Tensor& t, const char* what) const {
@@ -77,6 +78,7 @@ void Backend::bias_act_forward(Activation act, const Tensor& x, const Tensor& bi
   check_here(x, "x");
   check_here(y, "y");
   check_same_shape(x, y, "x", "y");
+  TESSERA_CHECK(x.rank() >= 1, "bias_act_forward needs rows: x is a scalar " << x.describe());
   if (bias.defined()) {
     check_f32(bias, "bias");
     check_here(bias, "bias");
@@ -97,6 +99,7 @@ void Backend::bias_act_backward(Activation act, const Tensor& y, const Tensor& d
   check_here(dx, "dx");
   check_same_shape(y, dy, "y", "dy");
   check_same_shape(y, dx, "y", "dx");
+  TESSERA_CHECK(y.rank() >= 1, "bias_act_backward needs rows: y is a scalar " << y.describe());
   if (dbias.defined()) {
     check_f32(dbias, "dbias");
     check_here(dbias, "dbias");

@@ -1,6 +1,7 @@
 #include "host/backend/host_backend.h"
 
 #include <dnnl.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,10 @@
 namespace tessera {
 
 using math::activate;
+
+// Work sizes below which an op runs on the calling thread (see gemm_impl).
+constexpr double kParallelGemmFlops = 64.0 * 1024 * 1024;
+constexpr int64_t kParallelElements = 1 << 18;
 using math::activation_grad_from_output;
 
 Tensor HostBackend::empty_impl(const Shape& shape, DType dtype) { return Tensor::host(shape, dtype); }
@@ -24,7 +29,7 @@ void HostBackend::copy_impl(const Tensor& src, Tensor& dst) {
 void HostBackend::fill_impl(Tensor& t, float value) {
   float* p = t.data<float>();
   const int64_t n = t.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) p[i] = value;
 }
 
@@ -36,8 +41,16 @@ void HostBackend::gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, in
       for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.f ? 0.f : beta * c[i * ldc + j];
     return;
   }
+  // Small products run on the calling thread: waking the other threads for an MLP-sized GEMM
+  // costs more than it saves, and on a busy 2-core machine a barrier with a descheduled thread
+  // costs milliseconds (measured: 25x slower training with 2 threads than 1 on uci-adult).
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int threads = omp_get_max_threads();
+  const bool serial = flops < kParallelGemmFlops && threads > 1;
+  if (serial) omp_set_num_threads(1);
   dnnl_status_t st = dnnl_sgemm(ta == Transpose::Yes ? 'T' : 'N', tb == Transpose::Yes ? 'T' : 'N',
                                 m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  if (serial) omp_set_num_threads(threads);
   if (st != dnnl_success) TESSERA_THROW(Backend, "oneDNN sgemm failed with status " << st);
 }
 
@@ -46,9 +59,9 @@ void HostBackend::bias_act_forward_impl(Activation act, const Tensor& x, const T
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
   const float* bp = bias.defined() ? bias.data<float>() : nullptr;
-  const int64_t rows = x.rank() == 1 ? 1 : x.dim(0);
+  const int64_t rows = x.dim(0);  // rank >= 1 (checked at the edge); [N] is N rows of width 1
   const int64_t cols = rows ? x.numel() / rows : 0;
-#pragma omp parallel for schedule(static) if (x.numel() > 32768)
+#pragma omp parallel for schedule(static) if (x.numel() > kParallelElements)
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = xp + r * cols;
     float* yr = yp + r * cols;
@@ -61,10 +74,10 @@ void HostBackend::bias_act_backward_impl(Activation act, const Tensor& y, const 
   const float* yp = y.data<float>();
   const float* dyp = dy.data<float>();
   float* dxp = dx.data<float>();
-  const int64_t rows = y.rank() == 1 ? 1 : y.dim(0);
+  const int64_t rows = y.dim(0);
   const int64_t cols = rows ? y.numel() / rows : 0;
   const int64_t n = y.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) dxp[i] = dyp[i] * activation_grad_from_output(act, yp[i]);
   if (!dbias.defined()) return;
   float* db = dbias.data<float>();
@@ -82,7 +95,7 @@ void HostBackend::dropout_forward_impl(const DropoutParams& d, const Tensor& x, 
   float* yp = y.data<float>();
   const float scale = 1.f / (1.f - d.p);
   const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i)
     yp[i] = math::dropout_keep(d.seed, static_cast<uint64_t>(i), d.p) ? xp[i] * scale : 0.f;
 }
@@ -103,7 +116,7 @@ void HostBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids,
   }
   const float* tp = table.data<float>();
   float* op = out.data<float>();
-#pragma omp parallel for schedule(static) if (n * d > 32768)
+#pragma omp parallel for schedule(static) if (n * d > kParallelElements)
   for (int64_t i = 0; i < n; ++i) std::memcpy(op + i * d, tp + idp[i] * d, d * sizeof(float));
 }
 
@@ -114,11 +127,14 @@ void HostBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout,
   const int64_t* idp = ids.data<int64_t>();
   const float* gp = dout.data<float>();
   float* tp = dtable.data<float>();
-  // Sequential in id order of appearance: deterministic accumulation.
+  // All ids are checked before anything is accumulated, so a bad id leaves dtable untouched.
   for (int64_t i = 0; i < n; ++i) {
     if (idp[i] < 0 || idp[i] >= v)
       TESSERA_THROW(Data, "embedding id " << idp[i] << " at position " << i
                                           << " is outside the table's rows [0, " << v << ")");
+  }
+  // Sequential in id order of appearance: deterministic accumulation.
+  for (int64_t i = 0; i < n; ++i) {
     float* row = tp + idp[i] * d;
     const float* g = gp + i * d;
     for (int64_t j = 0; j < d; ++j) row[j] += g[j];
@@ -151,7 +167,7 @@ void HostBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, 
       TESSERA_THROW(Data, "class label " << y[i] << " at row " << i << " is outside [0, " << c
                                          << ")");
   }
-#pragma omp parallel for schedule(static) if (n * c > 32768)
+#pragma omp parallel for schedule(static) if (n * c > kParallelElements)
   for (int64_t i = 0; i < n; ++i) {
     const float* zi = z + i * c;
     float* gi = g + i * c;
@@ -173,7 +189,7 @@ void HostBackend::sgd_update_impl(const math::SgdParams& p, Tensor& param, const
   float dummy = 0.f;
   float* vel = p.momentum != 0.f ? velocity.data<float>() : nullptr;
   const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > 65536) firstprivate(dummy)
+#pragma omp parallel for schedule(static) if (n > kParallelElements) firstprivate(dummy)
   for (int64_t i = 0; i < n; ++i) math::sgd_step(p, w[i], g[i], vel ? vel[i] : dummy);
 }
 
@@ -184,7 +200,7 @@ void HostBackend::adam_update_impl(const math::AdamParams& p, Tensor& param, con
   float* mp = m.data<float>();
   float* vp = v.data<float>();
   const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for schedule(static) if (n > kParallelElements)
   for (int64_t i = 0; i < n; ++i) math::adam_step(p, w[i], g[i], mp[i], vp[i]);
 }
 

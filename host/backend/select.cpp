@@ -34,7 +34,7 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     int index = 0;
-    if (spec.size() > 5) {
+    if (spec.size() >= 5) {  // "cuda:" with or without a number
       const std::string num = spec.substr(5);
       char* end = nullptr;
       long v = std::strtol(num.c_str(), &end, 10);

@@ -1,0 +1,243 @@
+#include "cuda/cuda_backend.h"
+
+#include <cstring>
+
+#include "cuda/cuda_check.h"
+#include "cuda/device_guard.h"
+#include "cuda/kernels/kernels.h"
+
+namespace tessera {
+namespace cuda {
+
+namespace {
+// Rows and row width as the Backend edge checks them (host/backend/backend.cpp row_width): a
+// scalar is one row of one element, otherwise dim(0) rows.
+struct RowsCols {
+  int64_t rows;
+  int64_t cols;
+};
+RowsCols rows_cols(const Tensor& t) {
+  if (t.rank() == 0) return {1, 1};
+  const int64_t rows = t.dim(0);
+  return {rows, rows ? t.numel() / rows : 0};
+}
+}  // namespace
+
+void StreamDeleter::operator()(CUstream_st* stream) const noexcept {
+  if (!stream) return;
+  const cudaError_t st = cudaStreamDestroy(stream);
+  if (st != cudaErrorCudartUnloading) log_status(st, cudaSuccess, "cudaStreamDestroy", __FILE__, __LINE__);
+}
+
+CudaBackend::CudaBackend(int device_index)
+    : device_index_(device_index), first_bad_(sizeof(unsigned long long), device_index) {
+  DeviceGuard guard(device_index_);
+  cudaDeviceProp prop{};
+  TESSERA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_index_));
+  device_name_ = prop.name;
+  cudaStream_t raw = nullptr;
+  // Non-blocking: no implicit synchronization with the legacy default stream.
+  TESSERA_CUDA_CHECK(cudaStreamCreateWithFlags(&raw, cudaStreamNonBlocking));
+  stream_.reset(raw);
+  cublas_ = make_cublas_handle(stream());
+}
+
+CudaBackend::~CudaBackend() {
+  // Let queued work finish before the stream and handle go (errors were reported by the ops
+  // that caused them, or are reported here on stderr: destructors never throw).
+  if (stream_) log_status(cudaStreamSynchronize(stream()), cudaSuccess, "cudaStreamSynchronize", __FILE__, __LINE__);
+}
+
+std::string CudaBackend::name() const {
+  return "cuda:" + std::to_string(device_index_) + " (" + device_name_ + ")";
+}
+
+void CudaBackend::synchronize() {
+  DeviceGuard guard(device_index_);
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in " << shape_str(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  auto buffer = std::make_shared<DeviceBuffer>(bytes, device_index_);
+  if (bytes) {
+    // Zeroed on the stream, so the zeroing is ordered before every op this backend queues next.
+    DeviceGuard guard(device_index_);
+    TESSERA_CUDA_CHECK(cudaMemsetAsync(buffer->data(), 0, bytes, stream()));
+  }
+  return Tensor(std::move(buffer), shape, dtype);
+}
+
+void CudaBackend::copy_impl(const Tensor& src, Tensor& dst) {
+  const size_t bytes = src.bytes();
+  TESSERA_CHECK(bytes == dst.bytes(), "copy " << src.describe() << " -> " << dst.describe());
+  if (bytes == 0) return;
+  if (src.is_host() && dst.is_host()) {
+    std::memmove(dst.raw(), src.raw(), bytes);
+    return;
+  }
+  if (src.raw() == dst.raw()) return;
+  DeviceGuard guard(device_index_);
+  // cudaMemcpyDefault: with unified addressing the runtime knows which side each pointer is on
+  // (host, this device, or a peer device).
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream()));
+  // A host side is ordinary (pageable) memory the caller may read, change or free as soon as we
+  // return, so wait for the copy.
+  if (src.is_host() || dst.is_host()) TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+}
+
+void CudaBackend::fill_impl(Tensor& t, float value) {
+  DeviceGuard guard(device_index_);
+  launch_fill(t.data<float>(), t.numel(), value, stream());
+}
+
+void CudaBackend::gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, int64_t k,
+                            float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
+                            float beta, float* c, int64_t ldc) {
+  DeviceGuard guard(device_index_);
+  gemm_row_major(cublas_.get(), stream(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void CudaBackend::bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
+                                        Tensor& y) {
+  DeviceGuard guard(device_index_);
+  const RowsCols rc = rows_cols(x);
+  launch_bias_act_forward(act, x.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                          y.data<float>(), rc.rows, rc.cols, stream());
+}
+
+void CudaBackend::bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy,
+                                         Tensor& dx, Tensor& dbias) {
+  DeviceGuard guard(device_index_);
+  const RowsCols rc = rows_cols(y);
+  launch_bias_act_backward(act, y.data<float>(), dy.data<float>(), dx.data<float>(),
+                           dbias.defined() ? dbias.data<float>() : nullptr, rc.rows, rc.cols,
+                           stream());
+}
+
+void CudaBackend::dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) {
+  DeviceGuard guard(device_index_);
+  const float scale = 1.f / (1.f - d.p);  // exactly the host backend's expression
+  launch_dropout(d.seed, d.p, scale, x.data<float>(), y.data<float>(), x.numel(), stream());
+}
+
+void CudaBackend::dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) {
+  dropout_forward_impl(d, dy, dx);  // the same mask and scale
+}
+
+void CudaBackend::check_embedding_ids(const Tensor& ids, int64_t rows) {
+  const int64_t n = ids.numel();
+  auto* flag = static_cast<unsigned long long*>(first_bad_.data());
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream()));  // kNoBadPosition
+  launch_embedding_check_ids(ids.data<int64_t>(), n, rows, flag, stream());
+  unsigned long long first_bad = kNoBadPosition;
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream()));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  if (first_bad == kNoBadPosition) return;
+  const int64_t position = static_cast<int64_t>(first_bad);
+  int64_t id = 0;
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(&id, ids.data<int64_t>() + position, sizeof(id),
+                                     cudaMemcpyDeviceToHost, stream()));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  TESSERA_THROW(Data, "embedding id " << id << " at position " << position
+                                      << " is outside the table's rows [0, " << rows << ")");
+}
+
+void CudaBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) {
+  DeviceGuard guard(device_index_);
+  check_embedding_ids(ids, table.dim(0));
+  launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(),
+                           ids.numel(), table.dim(1), stream());
+}
+
+void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
+  DeviceGuard guard(device_index_);
+  // Validated before any accumulation: a bad id leaves dtable untouched.
+  check_embedding_ids(ids, dtable.dim(0));
+  launch_embedding_backward(ids.data<int64_t>(), dout.data<float>(), dtable.data<float>(),
+                            ids.numel(), dtable.dim(1), stream());
+}
+
+void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels,
+                                       float grad_scale, Tensor& loss, Tensor& dlogits) {
+  DeviceGuard guard(device_index_);
+  launch_bce_with_logits(logits.data<float>(), labels.data<float>(), grad_scale,
+                         loss.data<float>(), dlogits.data<float>(), logits.numel(), stream());
+}
+
+void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                                    Tensor& loss, Tensor& dlogits) {
+  DeviceGuard guard(device_index_);
+  const int64_t n = logits.dim(0);
+  const int64_t c = logits.dim(1);
+  auto* flag = static_cast<unsigned long long*>(first_bad_.data());
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream()));  // kNoBadPosition
+  launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream());
+  unsigned long long first_bad = kNoBadPosition;
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream()));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  if (first_bad != kNoBadPosition) {
+    const int64_t row = static_cast<int64_t>(first_bad);
+    int32_t label = 0;
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
+                                       cudaMemcpyDeviceToHost, stream()));
+    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    TESSERA_THROW(Data, "class label " << label << " at row " << row << " is outside [0, " << c
+                                       << ")");
+  }
+  launch_softmax_xent(logits.data<float>(), labels.data<int32_t>(), grad_scale, loss.data<float>(),
+                      dlogits.data<float>(), n, c, stream());
+}
+
+void CudaBackend::sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
+                                  Tensor& velocity) {
+  DeviceGuard guard(device_index_);
+  // Without momentum sgd_step never touches the velocity (which may be undefined).
+  float* vel = p.momentum != 0.f ? velocity.data<float>() : nullptr;
+  launch_sgd_update(p, param.data<float>(), grad.data<float>(), vel, param.numel(), stream());
+}
+
+void CudaBackend::adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad,
+                                   Tensor& m, Tensor& v) {
+  DeviceGuard guard(device_index_);
+  launch_adam_update(p, param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                     param.numel(), stream());
+}
+
+}  // namespace cuda
+
+namespace cuda_backend {
+
+int device_count(std::string* why_not) {
+  int count = 0;
+  const cudaError_t st = cudaGetDeviceCount(&count);
+  if (st != cudaSuccess) {
+    (void)cudaGetLastError();  // do not leave the error for the next, unrelated check
+    if (why_not)
+      *why_not = std::string("cudaGetDeviceCount failed: ") + cudaGetErrorString(st) + " (" +
+                 cudaGetErrorName(st) + ")";
+    return 0;
+  }
+  if (count <= 0) {
+    if (why_not) *why_not = "cudaGetDeviceCount found no CUDA device";
+    return 0;
+  }
+  return count;
+}
+
+std::unique_ptr<Backend> create(int index) {
+  std::string why;
+  const int count = device_count(&why);
+  if (count == 0) TESSERA_THROW(Backend, "cannot create a CUDA backend: " << why);
+  if (index < 0 || index >= count)
+    TESSERA_THROW(Backend, "CUDA device index " << index << " is out of range: this machine has "
+                                                << count << " device(s), cuda:0 to cuda:"
+                                                << count - 1);
+  return std::make_unique<cuda::CudaBackend>(index);
+}
+
+}  // namespace cuda_backend
+}  // namespace tessera

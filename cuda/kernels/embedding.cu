@@ -1,0 +1,94 @@
+// Single-table embedding lookup: id check, forward gather, backward scatter-add.
+// The Backend validates every id first (launch_embedding_check_ids + a copy of the flag), so the
+// gather and scatter kernels trust their ids, and an out-of-range id writes nothing anywhere.
+#include "cuda/kernel_prelude.cuh"
+#include "cuda/launch.cuh"
+#include "cuda/kernels/kernels.h"
+#include "cuda/kernels/reduce.cuh"
+
+namespace tessera::cuda {
+namespace {
+
+// ids [n]; rows = V. Records the smallest position holding an id outside [0, rows).
+__global__ void embedding_check_ids_kernel(const int64_t* ids, int64_t n, int64_t rows,
+                                           unsigned long long* first_bad) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    const int64_t id = ids[i];
+    if (id < 0 || id >= rows) record_first_bad(first_bad, static_cast<unsigned long long>(i));
+  }
+}
+
+// out [n, dim] = table [V, dim] rows picked by ids [n]; one thread per output element.
+__global__ void embedding_gather_kernel(const float* table, const int64_t* ids, float* out,
+                                        int64_t n, int64_t dim) {
+  const int64_t total = n * dim;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const int64_t row = i / dim;
+    const int64_t col = i - row * dim;
+    out[i] = __ldg(table + __ldg(ids + row) * dim + col);
+  }
+}
+
+// The same with float4: dim4 = dim / 4, table and out 16-byte aligned (checked by the launcher).
+__global__ void embedding_gather4_kernel(const float4* table, const int64_t* ids, float4* out,
+                                         int64_t n, int64_t dim4) {
+  const int64_t total = n * dim4;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const int64_t row = i / dim4;
+    const int64_t col = i - row * dim4;
+    out[i] = __ldg(table + __ldg(ids + row) * dim4 + col);
+  }
+}
+
+// dtable [V, dim] rows picked by ids [n] += dout [n, dim]; atomics because ids repeat.
+__global__ void embedding_scatter_add_kernel(const int64_t* ids, const float* dout, float* dtable,
+                                             int64_t n, int64_t dim) {
+  const int64_t total = n * dim;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const int64_t row = i / dim;
+    const int64_t col = i - row * dim;
+    atomicAdd(dtable + ids[row] * dim + col, dout[i]);
+  }
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+}  // namespace
+
+void launch_embedding_check_ids(const int64_t* ids, int64_t n, int64_t rows,
+                                unsigned long long* first_bad, cudaStream_t stream) {
+  if (n <= 0) return;
+  TESSERA_LAUNCH(embedding_check_ids_kernel, dim3(grid_stride_blocks(n)), dim3(kElementwiseBlock),
+                 0, stream, ids, n, rows, first_bad);
+}
+
+void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
+                              int64_t dim, cudaStream_t stream) {
+  if (n <= 0 || dim <= 0) return;
+  if (dim % 4 == 0 && aligned16(table) && aligned16(out)) {
+    const int64_t dim4 = dim / 4;
+    TESSERA_LAUNCH(embedding_gather4_kernel, dim3(grid_stride_blocks(n * dim4)),
+                   dim3(kElementwiseBlock), 0, stream, reinterpret_cast<const float4*>(table), ids,
+                   reinterpret_cast<float4*>(out), n, dim4);
+    return;
+  }
+  TESSERA_LAUNCH(embedding_gather_kernel, dim3(grid_stride_blocks(n * dim)),
+                 dim3(kElementwiseBlock), 0, stream, table, ids, out, n, dim);
+}
+
+void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
+                               int64_t dim, cudaStream_t stream) {
+  if (n <= 0 || dim <= 0) return;
+  TESSERA_LAUNCH(embedding_scatter_add_kernel, dim3(grid_stride_blocks(n * dim)),
+                 dim3(kElementwiseBlock), 0, stream, ids, dout, dtable, n, dim);
+}
+
+}  // namespace tessera::cuda

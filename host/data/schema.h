@@ -12,6 +12,11 @@ enum class NumericTransform : uint8_t { None, Log1p };  // applied before normal
 enum class Normalization : uint8_t { None, Standard, MinMax };
 enum class BadRowPolicy : uint8_t { Error, Skip };
 enum class TableFormat : uint8_t { Csv, Criteo, LibSvm };
+// Whether a data file must carry the label column (train, evaluate) or may omit it (batch
+// scoring). Optional: a file whose records have one field fewer than the schema, where the
+// schema's label is its last column, is read as having no label (decided once per file, from its
+// first record, the header when there is one). Full-width records parse their label as Required.
+enum class LabelMode : uint8_t { Required, Optional };
 
 struct ColumnSpec {
   std::string name;

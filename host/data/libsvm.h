@@ -1,0 +1,41 @@
+#pragma once
+// libSVM / libFM sparse text: one row per line, "label index:value index:value ...", separated by
+// spaces or tabs; a '#' starts a comment; blank lines are skipped. The label is 0/1 or -1/+1 and
+// reads as 0/1. Indices are kept as written (libSVM files are usually 1-based, libFM 0-based), so
+// the dense width is max index + 1. Bad rows name "path:line:token N 'text'" and follow the
+// BadRowPolicy like the delimited reader.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/data/row_parser.h"
+#include "host/data/schema.h"
+
+namespace tessera {
+
+// Compressed sparse rows.
+struct SparseTable {
+  std::vector<float> labels;     // [rows] 0 or 1
+  std::vector<int64_t> offsets;  // [rows + 1] row r's entries are [offsets[r], offsets[r+1])
+  std::vector<int64_t> indices;  // [nnz] feature index as written in the file
+  std::vector<float> values;     // [nnz]
+  std::vector<int64_t> lines;    // [rows] 1-based source line of each row
+  int64_t max_index = -1;        // largest index seen; -1 when there are no entries
+  std::string path;              // the file read, for messages
+
+  int64_t rows() const { return static_cast<int64_t>(labels.size()); }
+  int64_t nnz() const { return static_cast<int64_t>(indices.size()); }
+};
+
+SparseTable read_libsvm(const FileSpec& file, BadRowPolicy on_error = BadRowPolicy::Error,
+                        BadRowReport* report = nullptr);
+
+enum class OutOfRangeFeature : uint8_t { Error, Drop };
+
+// Row-major [rows, width] floats, zero where a row has no entry; a repeated index in a row keeps
+// the last value. An index >= width (a test file wider than its train file) is an error naming
+// the row's line, or is dropped.
+std::vector<float> densify(const SparseTable& table, int64_t width,
+                           OutOfRangeFeature out_of_range = OutOfRangeFeature::Error);
+
+}  // namespace tessera

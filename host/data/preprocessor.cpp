@@ -1,0 +1,599 @@
+#include "host/data/preprocessor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <sstream>
+
+#include "rapidjson/document.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/stringbuffer.h"
+#include "rapidjson/writer.h"
+
+#include "host/core/error.h"
+#include "host/data/hash.h"
+
+namespace tessera {
+
+using Alloc = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
+
+// ---- numeric and categorical columns ----------------------------------------------------------
+
+double NumericColumnModel::transformed(double raw) const {
+  if (transform == NumericTransform::Log1p) return std::log1p(raw > 0.0 ? raw : 0.0);  // NaN stays
+  return raw;
+}
+
+float NumericColumnModel::encode(double raw) const {
+  double t = transformed(raw);
+  if (std::isnan(t)) t = mean;  // impute with the train mean
+  switch (normalization) {
+    case Normalization::Standard:
+      return static_cast<float>((t - mean) / stddev);
+    case Normalization::MinMax: {
+      double range = static_cast<double>(max) - static_cast<double>(min);
+      if (range == 0.0) range = 1.0;
+      return static_cast<float>((t - min) / range);
+    }
+    case Normalization::None:
+      break;
+  }
+  return static_cast<float>(t);
+}
+
+int64_t CategoricalColumnModel::local_row(std::string_view token) const {
+  if (hash_buckets > 0)
+    return static_cast<int64_t>(hash_token(token) % static_cast<uint64_t>(hash_buckets));
+  const int64_t id = vocabulary.find(token);
+  return id < 0 ? 0 : id + 1;
+}
+
+int64_t EncodeStats::total_oov() const {
+  return std::accumulate(oov.begin(), oov.end(), int64_t{0});
+}
+
+void EncodeStats::merge(const EncodeStats& o) {
+  rows += o.rows;
+  if (oov.size() < o.oov.size()) oov.resize(o.oov.size(), 0);
+  for (size_t i = 0; i < o.oov.size(); ++i) oov[i] += o.oov[i];
+}
+
+// ---- Preprocessor -----------------------------------------------------------------------------
+
+int64_t Preprocessor::total_embedding_rows() const {
+  int64_t n = 0;
+  for (const CategoricalColumnModel& c : categorical_) n += c.size;
+  return n;
+}
+
+void Preprocessor::assign_offsets() {
+  int64_t offset = 0;
+  for (CategoricalColumnModel& c : categorical_) {
+    c.offset = offset;
+    offset += c.size;
+  }
+}
+
+EncodeStats Preprocessor::make_stats() const {
+  EncodeStats s;
+  s.oov.assign(categorical_.size(), 0);
+  return s;
+}
+
+void Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
+                          EncodeStats* stats) const {
+  TESSERA_CHECK(
+      row.numeric.size() == numeric_.size() && row.categorical.size() == categorical_.size(),
+      "Preprocessor::encode: row has "
+          << row.numeric.size() << " numeric and " << row.categorical.size()
+          << " categorical values, the preprocessor " << numeric_.size() << " and "
+          << categorical_.size());
+  for (size_t k = 0; k < numeric_.size(); ++k) dense[k] = numeric_[k].encode(row.numeric[k]);
+  if (stats != nullptr && stats->oov.size() != categorical_.size())
+    stats->oov.resize(categorical_.size(), 0);
+  for (size_t k = 0; k < categorical_.size(); ++k) {
+    const CategoricalColumnModel& c = categorical_[k];
+    const int64_t local = c.local_row(row.categorical[k]);
+    if (stats != nullptr && local == 0 && !c.hashed()) ++stats->oov[k];
+    cat[k] = c.offset + local;
+  }
+  if (stats != nullptr) ++stats->rows;
+}
+
+std::string Preprocessor::oov_summary(const EncodeStats& stats) const {
+  std::ostringstream os;
+  bool any = false;
+  for (size_t k = 0; k < categorical_.size() && k < stats.oov.size(); ++k) {
+    if (stats.oov[k] == 0) continue;
+    os << (any ? "; " : "") << categorical_[k].name << ": " << stats.oov[k] << " of " << stats.rows
+       << " values unseen on train (OOV row)";
+    any = true;
+  }
+  return any ? os.str() : std::string("no unseen categories");
+}
+
+// ---- fitting ----------------------------------------------------------------------------------
+
+PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
+                                       const PreprocessOptions& options) {
+  p_.schema_ = resolve_schema(schema);
+  const std::vector<ColumnSpec>& cols = p_.schema_.columns;
+  for (size_t i = 0; i < cols.size(); ++i) {
+    const ColumnSpec& c = cols[i];
+    if (c.type == ColumnType::Numeric) {
+      NumericColumnModel m;
+      m.name = c.name;
+      m.field = static_cast<int>(i);
+      m.transform = c.transform;
+      auto it = options.numeric_overrides.find(c.name);
+      m.normalization =
+          (it != options.numeric_overrides.end() ? it->second : options.numeric).normalization;
+      p_.numeric_.push_back(std::move(m));
+    } else if (c.type == ColumnType::Categorical) {
+      CategoricalColumnModel m;
+      m.name = c.name;
+      m.field = static_cast<int>(i);
+      auto it = options.categorical_overrides.find(c.name);
+      const CategoricalSpec& spec =
+          it != options.categorical_overrides.end() ? it->second : options.categorical;
+      if (spec.min_count < 1) {
+        TESSERA_THROW(Config,
+                      "column '" << c.name << "': min_count must be >= 1, got " << spec.min_count);
+      }
+      if (spec.hash_buckets < 0) {
+        TESSERA_THROW(Config, "column '" << c.name << "': hash_buckets must be >= 0, got "
+                                         << spec.hash_buckets);
+      }
+      m.min_count = spec.min_count;
+      m.hash_buckets = spec.hash_buckets;
+      p_.categorical_.push_back(std::move(m));
+    } else if (c.type == ColumnType::Label) {
+      p_.label_field_ = static_cast<int>(i);
+    }
+  }
+  for (auto& kv : options.numeric_overrides) {
+    if (std::none_of(p_.numeric_.begin(), p_.numeric_.end(),
+                     [&](const NumericColumnModel& m) { return m.name == kv.first; })) {
+      TESSERA_THROW(
+          Config, "numeric options given for '" << kv.first << "', which is not a numeric column");
+    }
+  }
+  for (auto& kv : options.categorical_overrides) {
+    if (std::none_of(p_.categorical_.begin(), p_.categorical_.end(),
+                     [&](const CategoricalColumnModel& m) { return m.name == kv.first; })) {
+      TESSERA_THROW(Config, "categorical options given for '"
+                                << kv.first << "', which is not a categorical column");
+    }
+  }
+  num_.resize(p_.numeric_.size());
+  seen_.resize(p_.categorical_.size());
+  counts_.resize(p_.categorical_.size());
+}
+
+void PreprocessorFitter::add(const ParsedRow& row) {
+  TESSERA_CHECK(row.numeric.size() == num_.size() && row.categorical.size() == seen_.size(),
+                "PreprocessorFitter::add: row does not match the schema");
+  ++p_.train_rows_;
+  for (size_t k = 0; k < num_.size(); ++k) {
+    const double t = p_.numeric_[k].transformed(row.numeric[k]);
+    NumericAcc& a = num_[k];
+    if (std::isnan(t)) {
+      ++p_.numeric_[k].missing;
+      continue;
+    }
+    if (a.n == 0) {
+      a.min = a.max = t;
+    } else {
+      a.min = std::min(a.min, t);
+      a.max = std::max(a.max, t);
+    }
+    ++a.n;
+    const double d = t - a.mean;
+    a.mean += d / static_cast<double>(a.n);
+    a.m2 += d * (t - a.mean);
+  }
+  for (size_t k = 0; k < seen_.size(); ++k) {
+    if (p_.categorical_[k].hashed()) continue;
+    const int64_t id = seen_[k].insert(row.categorical[k]);
+    if (id == static_cast<int64_t>(counts_[k].size())) counts_[k].push_back(0);
+    ++counts_[k][id];
+  }
+}
+
+namespace {
+
+float to_float_checked(double v, const std::string& column, const char* what) {
+  const float f = static_cast<float>(v);
+  if (!std::isfinite(f)) {
+    TESSERA_THROW(Data, "column '" << column << "': train " << what << " " << v
+                                   << " does not fit a float32 (transform the column, e.g. log1p)");
+  }
+  return f;
+}
+
+}  // namespace
+
+Preprocessor PreprocessorFitter::finish() {
+  for (size_t k = 0; k < num_.size(); ++k) {
+    NumericColumnModel& m = p_.numeric_[k];
+    const NumericAcc& a = num_[k];
+    m.count = a.n;
+    if (a.n == 0) {
+      m.mean = 0.f, m.stddev = 1.f, m.min = 0.f, m.max = 0.f;
+      continue;
+    }
+    m.mean = to_float_checked(a.mean, m.name, "mean");
+    m.min = to_float_checked(a.min, m.name, "minimum");
+    m.max = to_float_checked(a.max, m.name, "maximum");
+    const float sd = to_float_checked(std::sqrt(a.m2 / static_cast<double>(a.n)), m.name, "stddev");
+    m.stddev = sd > 0.f ? sd : 1.f;
+  }
+  for (size_t k = 0; k < seen_.size(); ++k) {
+    CategoricalColumnModel& c = p_.categorical_[k];
+    if (c.hashed()) {
+      c.size = c.hash_buckets;
+      continue;
+    }
+    std::vector<int64_t> keep;
+    for (int64_t id = 0; id < seen_[k].size(); ++id) {
+      if (counts_[k][id] >= c.min_count) keep.push_back(id);
+    }
+    const TokenIndex& seen = seen_[k];
+    const std::vector<int64_t>& cnt = counts_[k];
+    std::sort(keep.begin(), keep.end(), [&](int64_t a, int64_t b) {
+      if (cnt[a] != cnt[b]) return cnt[a] > cnt[b];
+      return seen.token(a) < seen.token(b);
+    });
+    c.vocabulary.clear();
+    c.vocabulary.reserve(static_cast<int64_t>(keep.size()));
+    c.counts.clear();
+    for (int64_t id : keep) {
+      c.vocabulary.insert(seen.token(id));
+      c.counts.push_back(cnt[id]);
+    }
+    c.size = 1 + c.vocabulary.size();
+    seen_[k].clear();
+    counts_[k].clear();
+  }
+  p_.assign_offsets();
+  return std::move(p_);
+}
+
+// ---- JSON -------------------------------------------------------------------------------------
+
+namespace {
+
+const char* format_name(TableFormat f) {
+  switch (f) {
+    case TableFormat::Csv:
+      return "csv";
+    case TableFormat::Criteo:
+      return "criteo";
+    case TableFormat::LibSvm:
+      return "libsvm";
+  }
+  return "?";
+}
+const char* type_name(ColumnType t) {
+  switch (t) {
+    case ColumnType::Numeric:
+      return "numeric";
+    case ColumnType::Categorical:
+      return "categorical";
+    case ColumnType::Label:
+      return "label";
+    case ColumnType::Ignore:
+      return "ignore";
+  }
+  return "?";
+}
+const char* transform_name(NumericTransform t) {
+  return t == NumericTransform::Log1p ? "log1p" : "none";
+}
+const char* normalization_name(Normalization n) {
+  switch (n) {
+    case Normalization::None:
+      return "none";
+    case Normalization::Standard:
+      return "standard";
+    case Normalization::MinMax:
+      return "minmax";
+  }
+  return "?";
+}
+
+rapidjson::Value str_value(std::string_view s, Alloc& a) {
+  rapidjson::Value v;
+  v.SetString(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
+  return v;
+}
+
+rapidjson::Value str_array(const std::vector<std::string>& xs, Alloc& a) {
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const std::string& x : xs) arr.PushBack(str_value(x, a), a);
+  return arr;
+}
+
+// Reading, with errors that name the member.
+[[noreturn]] void bad(const std::string& where, const std::string& what) {
+  TESSERA_THROW(Data, "preprocessor JSON: " << where << ": " << what);
+}
+
+const rapidjson::Value& member(const rapidjson::Value& obj, const char* name,
+                               const std::string& where) {
+  if (!obj.IsObject()) bad(where, "expected an object");
+  auto it = obj.FindMember(name);
+  if (it == obj.MemberEnd()) bad(where, std::string("missing member '") + name + "'");
+  return it->value;
+}
+std::string get_string(const rapidjson::Value& obj, const char* name, const std::string& where) {
+  const rapidjson::Value& v = member(obj, name, where);
+  if (!v.IsString()) bad(where + "." + name, "expected a string");
+  return std::string(v.GetString(), v.GetStringLength());
+}
+int64_t get_int(const rapidjson::Value& obj, const char* name, const std::string& where) {
+  const rapidjson::Value& v = member(obj, name, where);
+  if (!v.IsInt64()) bad(where + "." + name, "expected an integer");
+  return v.GetInt64();
+}
+bool get_bool(const rapidjson::Value& obj, const char* name, const std::string& where) {
+  const rapidjson::Value& v = member(obj, name, where);
+  if (!v.IsBool()) bad(where + "." + name, "expected true or false");
+  return v.GetBool();
+}
+float get_float(const rapidjson::Value& obj, const char* name, const std::string& where) {
+  const rapidjson::Value& v = member(obj, name, where);
+  if (!v.IsNumber()) bad(where + "." + name, "expected a number");
+  return static_cast<float>(v.GetDouble());
+}
+const rapidjson::Value& get_array(const rapidjson::Value& obj, const char* name,
+                                  const std::string& where) {
+  const rapidjson::Value& v = member(obj, name, where);
+  if (!v.IsArray()) bad(where + "." + name, "expected an array");
+  return v;
+}
+std::vector<std::string> get_strings(const rapidjson::Value& obj, const char* name,
+                                     const std::string& where) {
+  std::vector<std::string> out;
+  for (const rapidjson::Value& s : get_array(obj, name, where).GetArray()) {
+    if (!s.IsString()) bad(where + "." + name, "expected an array of strings");
+    out.emplace_back(s.GetString(), s.GetStringLength());
+  }
+  return out;
+}
+
+template <typename E, size_t N>
+E parse_enum(const std::string& s, const std::pair<const char*, E> (&table)[N],
+             const std::string& where) {
+  std::string valid;
+  for (const auto& kv : table) {
+    if (s == kv.first) return kv.second;
+    valid += std::string(valid.empty() ? "" : ", ") + kv.first;
+  }
+  bad(where, "'" + s + "' is not one of " + valid);
+}
+
+}  // namespace
+
+void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
+  out.SetObject();
+  out.AddMember("format", "tessera.preprocessor", a);
+  out.AddMember("version", 1, a);
+  rapidjson::Value schema(rapidjson::kObjectType);
+  schema.AddMember("format", rapidjson::StringRef(format_name(schema_.format)), a);
+  schema.AddMember("delimiter", str_value(std::string_view(&schema_.delimiter, 1), a), a);
+  schema.AddMember("header", schema_.header, a);
+  schema.AddMember("trim", schema_.trim, a);
+  schema.AddMember("missing_tokens", str_array(schema_.missing_tokens, a), a);
+  schema.AddMember("on_error",
+                   rapidjson::StringRef(schema_.on_error == BadRowPolicy::Skip ? "skip" : "error"),
+                   a);
+  schema.AddMember("libsvm_features", schema_.libsvm_features, a);
+  rapidjson::Value cols(rapidjson::kArrayType);
+  for (const ColumnSpec& c : schema_.columns) {
+    rapidjson::Value col(rapidjson::kObjectType);
+    col.AddMember("name", str_value(c.name, a), a);
+    col.AddMember("type", rapidjson::StringRef(type_name(c.type)), a);
+    col.AddMember("transform", rapidjson::StringRef(transform_name(c.transform)), a);
+    col.AddMember("positive", str_array(c.positive, a), a);
+    col.AddMember("negative", str_array(c.negative, a), a);
+    cols.PushBack(col, a);
+  }
+  schema.AddMember("columns", cols, a);
+  out.AddMember("schema", schema, a);
+
+  rapidjson::Value nums(rapidjson::kArrayType);
+  for (const NumericColumnModel& m : numeric_) {
+    rapidjson::Value v(rapidjson::kObjectType);
+    v.AddMember("name", str_value(m.name, a), a);
+    v.AddMember("field", m.field, a);
+    v.AddMember("transform", rapidjson::StringRef(transform_name(m.transform)), a);
+    v.AddMember("normalization", rapidjson::StringRef(normalization_name(m.normalization)), a);
+    v.AddMember("count", m.count, a);
+    v.AddMember("missing", m.missing, a);
+    v.AddMember("mean", static_cast<double>(m.mean), a);
+    v.AddMember("stddev", static_cast<double>(m.stddev), a);
+    v.AddMember("min", static_cast<double>(m.min), a);
+    v.AddMember("max", static_cast<double>(m.max), a);
+    nums.PushBack(v, a);
+  }
+  out.AddMember("numeric", nums, a);
+
+  rapidjson::Value cats(rapidjson::kArrayType);
+  for (const CategoricalColumnModel& c : categorical_) {
+    rapidjson::Value v(rapidjson::kObjectType);
+    v.AddMember("name", str_value(c.name, a), a);
+    v.AddMember("field", c.field, a);
+    v.AddMember("min_count", c.min_count, a);
+    v.AddMember("hash_buckets", c.hash_buckets, a);
+    v.AddMember("offset", c.offset, a);
+    v.AddMember("size", c.size, a);
+    rapidjson::Value tokens(rapidjson::kArrayType);
+    rapidjson::Value counts(rapidjson::kArrayType);
+    for (int64_t i = 0; i < c.vocabulary.size(); ++i) {
+      tokens.PushBack(str_value(c.vocabulary.token(i), a), a);
+      counts.PushBack(c.counts[i], a);
+    }
+    v.AddMember("tokens", tokens, a);  // token i is local row i + 1; row 0 is OOV
+    v.AddMember("counts", counts, a);
+    cats.PushBack(v, a);
+  }
+  out.AddMember("categorical", cats, a);
+  out.AddMember("train_rows", train_rows_, a);
+}
+
+std::string Preprocessor::to_json_string() const {
+  rapidjson::Document doc;
+  to_json(doc, doc.GetAllocator());
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  if (!doc.Accept(w)) TESSERA_THROW(Internal, "preprocessor JSON: writing failed");
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+Preprocessor Preprocessor::from_json_string(const std::string& text) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError()) {
+    TESSERA_THROW(Data, "preprocessor JSON: parse error at offset "
+                            << doc.GetErrorOffset() << ": "
+                            << rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  return from_json(doc);
+}
+
+Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
+  static const std::pair<const char*, TableFormat> kFormats[] = {
+      {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
+  static const std::pair<const char*, ColumnType> kTypes[] = {
+      {"numeric", ColumnType::Numeric},
+      {"categorical", ColumnType::Categorical},
+      {"label", ColumnType::Label},
+      {"ignore", ColumnType::Ignore}};
+  static const std::pair<const char*, NumericTransform> kTransforms[] = {
+      {"none", NumericTransform::None}, {"log1p", NumericTransform::Log1p}};
+  static const std::pair<const char*, Normalization> kNorms[] = {
+      {"none", Normalization::None},
+      {"standard", Normalization::Standard},
+      {"minmax", Normalization::MinMax}};
+  static const std::pair<const char*, BadRowPolicy> kPolicies[] = {{"error", BadRowPolicy::Error},
+                                                                   {"skip", BadRowPolicy::Skip}};
+  const std::string root = "preprocessor";
+  if (get_string(in, "format", root) != "tessera.preprocessor")
+    bad(root + ".format", "not a tessera preprocessor");
+  const int64_t version = get_int(in, "version", root);
+  if (version != 1) bad(root + ".version", "unsupported version " + std::to_string(version));
+
+  Preprocessor p;
+  const rapidjson::Value& js = member(in, "schema", root);
+  TableSchema& s = p.schema_;
+  s.format = parse_enum(get_string(js, "format", "schema"), kFormats, "schema.format");
+  const std::string delim = get_string(js, "delimiter", "schema");
+  if (delim.size() != 1) bad("schema.delimiter", "expected one character");
+  s.delimiter = delim[0];
+  s.header = get_bool(js, "header", "schema");
+  s.trim = get_bool(js, "trim", "schema");
+  s.missing_tokens = get_strings(js, "missing_tokens", "schema");
+  s.on_error = parse_enum(get_string(js, "on_error", "schema"), kPolicies, "schema.on_error");
+  s.libsvm_features = static_cast<int>(get_int(js, "libsvm_features", "schema"));
+  s.columns.clear();
+  int i = 0;
+  for (const rapidjson::Value& jc : get_array(js, "columns", "schema").GetArray()) {
+    const std::string where = "schema.columns[" + std::to_string(i++) + "]";
+    ColumnSpec c;
+    c.name = get_string(jc, "name", where);
+    c.type = parse_enum(get_string(jc, "type", where), kTypes, where + ".type");
+    c.transform = parse_enum(get_string(jc, "transform", where), kTransforms, where + ".transform");
+    c.positive = get_strings(jc, "positive", where);
+    c.negative = get_strings(jc, "negative", where);
+    s.columns.push_back(std::move(c));
+  }
+  try {
+    s = resolve_schema(s);
+  } catch (const Error& e) {
+    bad("schema", e.what());
+  }
+  for (size_t f = 0; f < s.columns.size(); ++f) {
+    if (s.columns[f].type == ColumnType::Label) p.label_field_ = static_cast<int>(f);
+  }
+
+  i = 0;
+  for (const rapidjson::Value& jn : get_array(in, "numeric", root).GetArray()) {
+    const std::string where = "numeric[" + std::to_string(i++) + "]";
+    NumericColumnModel m;
+    m.name = get_string(jn, "name", where);
+    m.field = static_cast<int>(get_int(jn, "field", where));
+    m.transform = parse_enum(get_string(jn, "transform", where), kTransforms, where + ".transform");
+    m.normalization =
+        parse_enum(get_string(jn, "normalization", where), kNorms, where + ".normalization");
+    m.count = get_int(jn, "count", where);
+    m.missing = get_int(jn, "missing", where);
+    m.mean = get_float(jn, "mean", where);
+    m.stddev = get_float(jn, "stddev", where);
+    m.min = get_float(jn, "min", where);
+    m.max = get_float(jn, "max", where);
+    if (m.field < 0 || m.field >= static_cast<int>(s.columns.size()) ||
+        s.columns[m.field].type != ColumnType::Numeric || s.columns[m.field].name != m.name) {
+      bad(where,
+          "field " + std::to_string(m.field) + " is not the numeric column '" + m.name + "'");
+    }
+    if (!(m.stddev > 0.f)) bad(where + ".stddev", "must be > 0");
+    p.numeric_.push_back(std::move(m));
+  }
+  i = 0;
+  int64_t expected_offset = 0;
+  for (const rapidjson::Value& jc : get_array(in, "categorical", root).GetArray()) {
+    const std::string where = "categorical[" + std::to_string(i++) + "]";
+    CategoricalColumnModel c;
+    c.name = get_string(jc, "name", where);
+    c.field = static_cast<int>(get_int(jc, "field", where));
+    c.min_count = get_int(jc, "min_count", where);
+    c.hash_buckets = get_int(jc, "hash_buckets", where);
+    c.offset = get_int(jc, "offset", where);
+    c.size = get_int(jc, "size", where);
+    if (c.field < 0 || c.field >= static_cast<int>(s.columns.size()) ||
+        s.columns[c.field].type != ColumnType::Categorical || s.columns[c.field].name != c.name) {
+      bad(where,
+          "field " + std::to_string(c.field) + " is not the categorical column '" + c.name + "'");
+    }
+    const rapidjson::Value& tokens = get_array(jc, "tokens", where);
+    const rapidjson::Value& counts = get_array(jc, "counts", where);
+    if (tokens.Size() != counts.Size()) bad(where, "tokens and counts differ in length");
+    c.vocabulary.reserve(tokens.Size());
+    for (rapidjson::SizeType t = 0; t < tokens.Size(); ++t) {
+      if (!tokens[t].IsString() || !counts[t].IsInt64())
+        bad(where, "tokens must be strings, counts integers");
+      const int64_t before = c.vocabulary.size();
+      c.vocabulary.insert(std::string_view(tokens[t].GetString(), tokens[t].GetStringLength()));
+      if (c.vocabulary.size() == before) bad(where + ".tokens", "repeated token");
+      c.counts.push_back(counts[t].GetInt64());
+    }
+    const int64_t want_size = c.hash_buckets > 0 ? c.hash_buckets : 1 + c.vocabulary.size();
+    if (c.size != want_size) bad(where + ".size", "expected " + std::to_string(want_size));
+    if (c.offset != expected_offset)
+      bad(where + ".offset", "expected " + std::to_string(expected_offset));
+    expected_offset += c.size;
+    p.categorical_.push_back(std::move(c));
+  }
+  // Every numeric and categorical schema column has its model, in column order.
+  size_t kn = 0, kc = 0;
+  for (size_t f = 0; f < s.columns.size(); ++f) {
+    if (s.columns[f].type == ColumnType::Numeric) {
+      if (kn >= p.numeric_.size() || p.numeric_[kn++].field != static_cast<int>(f)) {
+        bad("numeric", "no model, in column order, for numeric column '" + s.columns[f].name + "'");
+      }
+    } else if (s.columns[f].type == ColumnType::Categorical) {
+      if (kc >= p.categorical_.size() || p.categorical_[kc++].field != static_cast<int>(f)) {
+        bad("categorical",
+            "no model, in column order, for categorical column '" + s.columns[f].name + "'");
+      }
+    }
+  }
+  if (kn != p.numeric_.size() || kc != p.categorical_.size())
+    bad(root, "more column models than schema columns");
+  p.train_rows_ = get_int(in, "train_rows", root);
+  return p;
+}
+
+}  // namespace tessera

@@ -1,0 +1,141 @@
+#pragma once
+// Preprocessor: the feature encoding fitted on the TRAINING rows only, and saved in the model
+// artefact so that scoring encodes exactly as training did.
+//
+// Categorical column c (vocabulary mode, CategoricalSpec::hash_buckets == 0):
+//   tokens seen >= min_count times on train get rows 1..V, most frequent first (ties by token
+//   bytes); row 0 is the OOV row for tokens unseen on train or rarer than min_count. A missing
+//   value is the token kMissingCategory and is counted like any other token.
+// Categorical column c (hashing mode, hash_buckets = H > 0): row = hash_token(token) % H; no OOV.
+// All categorical columns share ONE flat embedding table: column c owns global rows
+//   [offset_c, offset_c + size_c), offsets in column order, total_embedding_rows() in all;
+// encoded ids are these global rows (int64).
+// Numeric column: t = transform(x) (Log1p: log1p(max(x, 0))); a missing x takes the train mean of
+// t; then normalisation fitted on train t: Standard (t - mean) / std (std == 0 -> 1; so missing
+// -> 0), MinMax (t - min) / (max - min) (range 0 -> 1), or None.
+//
+// JSON (to_json / from_json) round-trips exactly: statistics are stored as float32 values, which
+// any JSON reader (full-precision or not) restores bit for bit; counts and tokens are exact.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rapidjson/fwd.h"
+
+#include "host/data/row_parser.h"
+#include "host/data/schema.h"
+#include "host/data/token_index.h"
+
+namespace tessera {
+
+struct PreprocessOptions {
+  CategoricalSpec categorical;                                   // for every categorical column ...
+  NumericSpec numeric;                                           // ... and every numeric column,
+  std::map<std::string, CategoricalSpec> categorical_overrides;  // unless overridden by name
+  std::map<std::string, NumericSpec> numeric_overrides;
+};
+
+struct NumericColumnModel {
+  std::string name;
+  int field = -1;  // index into the schema's columns
+  NumericTransform transform = NumericTransform::None;
+  Normalization normalization = Normalization::Standard;
+  int64_t count = 0;    // non-missing train values
+  int64_t missing = 0;  // missing train values
+  // Of the transformed train values (float32: see the JSON note above).
+  float mean = 0.f;
+  float stddev = 1.f;  // population standard deviation; 1 when it would be 0
+  float min = 0.f;
+  float max = 0.f;
+
+  double transformed(double raw) const;  // transform only; NaN stays NaN
+  float encode(double raw) const;        // transform, impute, normalise
+};
+
+struct CategoricalColumnModel {
+  std::string name;
+  int field = -1;
+  int64_t min_count = 1;
+  int64_t hash_buckets = 0;
+  int64_t offset = 0;           // first global row in the flat embedding table
+  int64_t size = 0;             // rows: 1 + vocabulary, or hash_buckets
+  TokenIndex vocabulary;        // token id i is local row i + 1 (vocabulary mode)
+  std::vector<int64_t> counts;  // [vocabulary size] train occurrences
+
+  bool hashed() const { return hash_buckets > 0; }
+  // Local row in [0, size); 0 is OOV in vocabulary mode.
+  int64_t local_row(std::string_view token) const;
+};
+
+// Values routed to the OOV row while encoding (vocabulary mode only), per categorical column.
+struct EncodeStats {
+  int64_t rows = 0;
+  std::vector<int64_t> oov;  // [n_cat]
+  int64_t total_oov() const;
+  void merge(const EncodeStats& other);
+};
+
+class Preprocessor {
+ public:
+  Preprocessor() = default;
+
+  const TableSchema& schema() const { return schema_; }  // resolved, as fitted
+  // The bad-row policy is a run-time choice (e.g. `predict --on-error skip`), not a fitted
+  // parameter: it may be changed after fitting or loading.
+  void set_bad_row_policy(BadRowPolicy policy) { schema_.on_error = policy; }
+  int64_t n_dense() const { return static_cast<int64_t>(numeric_.size()); }
+  int64_t n_cat() const { return static_cast<int64_t>(categorical_.size()); }
+  bool has_label_column() const { return label_field_ >= 0; }
+  int64_t total_embedding_rows() const;
+  const std::vector<NumericColumnModel>& numeric_columns() const { return numeric_; }
+  const std::vector<CategoricalColumnModel>& categorical_columns() const { return categorical_; }
+  int64_t train_rows() const { return train_rows_; }
+
+  // One parsed row -> dense [n_dense] floats and cat [n_cat] global embedding rows.
+  // `stats` (optional) counts OOV values; it is resized to n_cat on first use.
+  void encode(const ParsedRow& row, float* dense, int64_t* cat, EncodeStats* stats) const;
+  EncodeStats make_stats() const;
+  // "workclass: 3 of 16281 values unseen on train; ..." (columns with any OOV value).
+  std::string oov_summary(const EncodeStats& stats) const;
+
+  // JSON object {"format": "tessera.preprocessor", "version": 1, "schema": {...},
+  // "numeric": [...], "categorical": [...], "train_rows": N}.
+  void to_json(rapidjson::Value& out,
+               rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>& alloc) const;
+  std::string to_json_string() const;
+  // Throws ErrorKind::Data naming the missing or malformed member.
+  static Preprocessor from_json(const rapidjson::Value& in);
+  static Preprocessor from_json_string(const std::string& text);
+
+ private:
+  friend class PreprocessorFitter;
+  void assign_offsets();
+  TableSchema schema_;
+  std::vector<NumericColumnModel> numeric_;
+  std::vector<CategoricalColumnModel> categorical_;
+  int label_field_ = -1;
+  int64_t train_rows_ = 0;
+};
+
+// Accumulates train rows (one pass, constant memory per column apart from the token counts) and
+// finishes into a Preprocessor.
+class PreprocessorFitter {
+ public:
+  PreprocessorFitter(const TableSchema& schema, const PreprocessOptions& options);
+  void add(const ParsedRow& row);
+  Preprocessor finish();
+
+ private:
+  struct NumericAcc {
+    int64_t n = 0;
+    double mean = 0, m2 = 0, min = 0, max = 0;  // Welford
+  };
+  Preprocessor p_;
+  std::vector<NumericAcc> num_;
+  std::vector<TokenIndex> seen_;              // vocabulary mode: every token seen
+  std::vector<std::vector<int64_t>> counts_;  // [n_cat][tokens seen]
+};
+
+}  // namespace tessera

@@ -1,0 +1,95 @@
+// libSVM / libFM sparse text into CSR, densify, and its errors.
+#include <gtest/gtest.h>
+
+#include "host/core/error.h"
+#include "host/data/encoded_table.h"
+#include "host/data/libsvm.h"
+#include "tests/data_test_util.h"
+
+namespace tessera {
+namespace {
+
+using testing::TempDir;
+using testing::write_file;
+
+TEST(LibSvm, ParsesIntoCsr) {
+  TempDir dir;
+  const std::string p = write_file(dir.file("a.svm"),
+                                   "+1 1:0.5 3:2\n"
+                                   "-1 2:1e-3\t5:-4  # a comment\r\n"
+                                   "\n"
+                                   "# only a comment\n"
+                                   "0\n"
+                                   "1 0:7\n");
+  SparseTable t = read_libsvm(FileSpec{p, 0});
+  ASSERT_EQ(t.rows(), 4);
+  EXPECT_EQ(t.labels, (std::vector<float>{1, 0, 0, 1}));
+  EXPECT_EQ(t.offsets, (std::vector<int64_t>{0, 2, 4, 4, 5}));
+  EXPECT_EQ(t.indices, (std::vector<int64_t>{1, 3, 2, 5, 0}));
+  EXPECT_EQ(t.values, (std::vector<float>{0.5f, 2.f, 1e-3f, -4.f, 7.f}));
+  EXPECT_EQ(t.lines, (std::vector<int64_t>{1, 2, 5, 6}));
+  EXPECT_EQ(t.max_index, 5);
+
+  const std::vector<float> d = densify(t, 6);
+  ASSERT_EQ(d.size(), 24u);
+  EXPECT_EQ(std::vector<float>(d.begin(), d.begin() + 6),
+            (std::vector<float>{0, 0.5f, 0, 2.f, 0, 0}));
+  EXPECT_EQ(std::vector<float>(d.begin() + 6, d.begin() + 12),
+            (std::vector<float>{0, 0, 1e-3f, 0, 0, -4.f}));
+  EXPECT_EQ(std::vector<float>(d.begin() + 12, d.begin() + 18), std::vector<float>(6, 0.f));
+  EXPECT_EQ(d[18], 7.f);
+
+  EncodedTable e = table_from_sparse(t);
+  EXPECT_EQ(e.n_dense, 6);
+  EXPECT_EQ(e.n_cat, 0);
+  EXPECT_EQ(e.dense, d);
+  EXPECT_EQ(e.labels, t.labels);
+
+  // Narrower than the data: an error naming the line, or dropped.
+  try {
+    densify(t, 4);
+    FAIL();
+  } catch (const Error& ex) {
+    EXPECT_EQ(std::string(ex.what()),
+              p + ":2: feature index 5 is outside the width 4 (fitted on the training file)");
+  }
+  const std::vector<float> dropped = densify(t, 4, OutOfRangeFeature::Drop);
+  EXPECT_EQ(std::vector<float>(dropped.begin() + 4, dropped.begin() + 8),
+            (std::vector<float>{0, 0, 1e-3f, 0}));
+}
+
+TEST(LibSvm, ErrorsNameFileLineAndToken) {
+  TempDir dir;
+  const std::string p = dir.file("bad.svm");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"2 1:1", ":2:token 1 '2': expected a label 0/1 or -1/+1"},
+      {"yes 1:1", ":2:token 1 'yes': expected a label 0/1 or -1/+1"},
+      {"1 1:1 7", ":2:token 3 '7': expected index:value"},
+      {"1 x:1", ":2:token 2 'x:1': expected an integer feature index"},
+      {"1 -3:1", ":2:token 2 '-3:1': negative feature index"},
+      {"1 3:abc", ":2:token 2 '3:abc': expected a numeric value"},
+      {"1 3:", ":2:token 2 '3:': expected index:value"},
+      {"1 3:inf", ":2:token 2 '3:inf': expected a finite value"},
+  };
+  for (const auto& [bad, suffix] : cases) {
+    write_file(p, "1 1:1\n" + bad + "\n0 2:2\n");
+    try {
+      read_libsvm(FileSpec{p, 0});
+      FAIL() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data);
+      EXPECT_EQ(std::string(e.what()), p + suffix);
+    }
+    BadRowReport report;
+    SparseTable t = read_libsvm(FileSpec{p, 0}, BadRowPolicy::Skip, &report);
+    EXPECT_EQ(t.rows(), 2);
+    EXPECT_EQ(t.indices, (std::vector<int64_t>{1, 2}));  // nothing of the bad row leaks in
+    EXPECT_EQ(t.offsets, (std::vector<int64_t>{0, 1, 2}));
+    EXPECT_EQ(report.skipped, 1);
+    ASSERT_EQ(report.first_reasons.size(), 1u);
+    EXPECT_EQ(report.first_reasons[0], p + suffix);
+  }
+}
+
+}  // namespace
+}  // namespace tessera

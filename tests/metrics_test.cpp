@@ -1,0 +1,237 @@
+// Metrics: hand-computed cases (every expected value below is worked out in the comment beside
+// it), a brute-force pairwise AUC on random data with heavy ties, and the error paths.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "host/metrics/metrics.h"
+
+namespace tessera {
+namespace {
+
+// O(n^2) definition of AUC: over all (positive, negative) pairs, 1 if the positive scores
+// higher, 1/2 if tied.
+double brute_force_auc(const std::vector<float>& s, const std::vector<float>& y) {
+  double wins = 0, pairs = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (y[i] != 1.f) continue;
+    for (size_t j = 0; j < s.size(); ++j) {
+      if (y[j] != 0.f) continue;
+      pairs += 1;
+      wins += s[i] > s[j] ? 1.0 : (s[i] == s[j] ? 0.5 : 0.0);
+    }
+  }
+  return wins / pairs;
+}
+
+TEST(RocAuc, HandComputedCases) {
+  // All scores tied: every pair counts 1/2.
+  EXPECT_DOUBLE_EQ(roc_auc({0.3f, 0.3f, 0.3f, 0.3f}, {0, 1, 0, 1}), 0.5);
+  // Perfect and inverted rankings.
+  EXPECT_DOUBLE_EQ(roc_auc({0.1f, 0.2f, 0.8f, 0.9f}, {0, 0, 1, 1}), 1.0);
+  EXPECT_DOUBLE_EQ(roc_auc({0.9f, 0.8f, 0.2f, 0.1f}, {0, 0, 1, 1}), 0.0);
+  // Positives 0.35 (beats 0.1, loses to 0.4) and 0.8 (beats both): 3 of 4 pairs.
+  EXPECT_DOUBLE_EQ(roc_auc({0.1f, 0.4f, 0.35f, 0.8f}, {0, 0, 1, 1}), 0.75);
+  // Tie across classes: positive 0.5 vs negatives {0.5 (tie), 0.2 (win)} = 1.5; positive 0.9
+  // beats both = 2. (1.5 + 2) / 4.
+  EXPECT_DOUBLE_EQ(roc_auc({0.5f, 0.5f, 0.2f, 0.9f}, {1, 0, 0, 1}), 0.875);
+  // Positives {0.2, 0.6, 0.6}, negatives {0.6, 0.1}: 0.2 -> 1; each 0.6 -> 0.5 + 1. 4 / 6.
+  EXPECT_DOUBLE_EQ(roc_auc({0.2f, 0.6f, 0.6f, 0.1f, 0.6f}, {1, 1, 0, 0, 1}), 4.0 / 6.0);
+  // Scores may be logits (any finite reals) and the order of rows does not matter.
+  EXPECT_DOUBLE_EQ(roc_auc({3.f, -2.f, 0.f, 0.f, -7.f}, {1, 0, 1, 0, 0}),
+                   // positives {3, 0} vs negatives {-2, 0, -7}: 3 -> 3; 0 -> 1 + 0.5 + 1. 5.5/6
+                   5.5 / 6.0);
+}
+
+TEST(RocAuc, OneClassAbsentIsNaN) {
+  EXPECT_TRUE(std::isnan(roc_auc({0.1f, 0.7f}, {1, 1})));
+  EXPECT_TRUE(std::isnan(roc_auc({0.1f, 0.7f}, {0, 0})));
+  EXPECT_TRUE(std::isnan(roc_auc(std::vector<float>{}, std::vector<float>{})));
+}
+
+TEST(RocAuc, MatchesBruteForceOnRandomDataWithManyTies) {
+  std::mt19937 rng(1234);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n = 50 + 37 * trial;
+    const int levels = 1 + trial % 7;  // as few as one distinct score: ties everywhere
+    std::uniform_int_distribution<int> level(0, levels - 1);
+    std::bernoulli_distribution coin(0.2 + 0.03 * trial);
+    std::vector<float> s(n), y(n);
+    for (int i = 0; i < n; ++i) {
+      y[i] = coin(rng) ? 1.f : 0.f;
+      // Scores correlated with the label, so the AUC is not always near 0.5.
+      s[i] = static_cast<float>(level(rng) + (y[i] == 1.f && coin(rng) ? 1 : 0)) / 8.f;
+    }
+    y[0] = 1.f;  // both classes present
+    y[1] = 0.f;
+    EXPECT_NEAR(roc_auc(s, y), brute_force_auc(s, y), 1e-12) << "trial " << trial;
+  }
+}
+
+TEST(RocAuc, RejectsBadInput) {
+  EXPECT_THROW(roc_auc({0.1f, 0.2f}, {0.f, 0.3f}), Error);         // soft label
+  EXPECT_THROW(roc_auc({0.1f, NAN}, {0.f, 1.f}), Error);           // NaN score
+  EXPECT_THROW(roc_auc({0.1f, 0.2f, 0.3f}, {0.f, 1.f}), Error);    // size mismatch
+  try {
+    roc_auc({0.1f, 0.2f, 0.3f}, {0.f, 1.f, 2.f});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("label[2]"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Logloss, KnownValues) {
+  EXPECT_NEAR(logloss({0.5f}, {1.f}), std::log(2.0), 1e-12);
+  EXPECT_NEAR(logloss({0.5f, 0.5f}, {1.f, 0.f}), std::log(2.0), 1e-12);
+  // -(ln 0.9 + ln 0.8) / 2 (the 0.2 prediction on a negative costs -ln(1 - 0.2)).
+  EXPECT_NEAR(logloss({0.9f, 0.2f}, {1.f, 0.f}), -(std::log(0.9) + std::log(0.8)) / 2, 1e-7);
+  // Clipping: a confident wrong answer costs -ln(1e-7), not infinity.
+  EXPECT_NEAR(logloss({0.f}, {1.f}), -std::log(1e-7), 1e-9);
+  EXPECT_NEAR(logloss({1.f}, {0.f}), -std::log(1e-7), 1e-6);
+  // A confident right answer costs about eps.
+  EXPECT_NEAR(logloss({1.f}, {1.f}), 1e-7, 1e-12);
+  EXPECT_TRUE(std::isnan(logloss(std::vector<float>{}, std::vector<float>{})));
+  EXPECT_THROW(logloss({1.2f}, {1.f}), Error);  // not a probability
+}
+
+TEST(BinaryAccuracy, ThresholdIsInclusive) {
+  // 0.5 predicts positive (right), 0.49 negative (wrong), 0.7 positive (wrong), 0.1 negative.
+  EXPECT_DOUBLE_EQ(binary_accuracy({0.5f, 0.49f, 0.7f, 0.1f}, {1.f, 1.f, 0.f, 0.f}), 0.5);
+}
+
+TEST(Calibration, BinsAndEce) {
+  // Bin 0: {0.05 | y 0} gap 0.05; bin 1: {0.15, 0.15 | y 1, 0} mean 0.15 vs 0.5 gap 0.35 (x2);
+  // bin 9: {0.95 | y 1} gap 0.05. ECE = (0.05 + 0.7 + 0.05) / 4 = 0.2.
+  const std::vector<float> p = {0.05f, 0.15f, 0.15f, 0.95f}, y = {0.f, 1.f, 0.f, 1.f};
+  Calibration c = calibration(p.data(), y.data(), p.size());
+  EXPECT_NEAR(c.ece, 0.2, 1e-7);
+  EXPECT_NEAR(c.mean_predicted, 0.325, 1e-7);
+  EXPECT_DOUBLE_EQ(c.observed_rate, 0.5);
+  ASSERT_EQ(c.bins.size(), 10u);
+  EXPECT_EQ(c.bins[1].count, 2);
+  EXPECT_DOUBLE_EQ(c.bins[1].observed_rate, 0.5);
+  EXPECT_EQ(c.bins[5].count, 0);
+  // p = 1 belongs to the last bin.
+  const std::vector<float> one = {1.f};
+  const std::vector<float> pos = {1.f};
+  EXPECT_EQ(calibration(one.data(), pos.data(), 1).bins[9].count, 1);
+  // Perfectly calibrated constant predictor: ECE 0.
+  const std::vector<float> q = {0.25f, 0.25f, 0.25f, 0.25f}, z = {1.f, 0.f, 0.f, 0.f};
+  EXPECT_NEAR(calibration(q.data(), z.data(), 4).ece, 0.0, 1e-12);
+}
+
+TEST(BinaryMetrics, StreamingEqualsOneShot) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  std::vector<float> p(1000), y(1000);
+  for (size_t i = 0; i < p.size(); ++i) {
+    y[i] = u(rng) < 0.3f ? 1.f : 0.f;
+    p[i] = std::round(std::min(1.f, u(rng) * 0.7f + 0.3f * y[i]) * 20.f) / 20.f;  // ties
+  }
+  BinaryMetrics m;
+  for (size_t b = 0; b < p.size(); b += 256) {
+    const size_t n = std::min<size_t>(256, p.size() - b);
+    Tensor pt = Tensor::host_from<float>({static_cast<int64_t>(n), 1},
+                                         std::vector<float>(p.begin() + b, p.begin() + b + n));
+    Tensor yt = Tensor::host_from<float>({static_cast<int64_t>(n)},
+                                         std::vector<float>(y.begin() + b, y.begin() + b + n));
+    m.add(pt, yt);
+  }
+  BinaryReport r = m.compute();
+  EXPECT_EQ(r.count, 1000);
+  int64_t positives = 0;
+  for (float v : y) positives += v == 1.f;
+  EXPECT_EQ(r.positives, positives);
+  EXPECT_DOUBLE_EQ(r.auc, roc_auc(p, y));
+  EXPECT_NEAR(r.auc, brute_force_auc(p, y), 1e-12);
+  EXPECT_DOUBLE_EQ(r.logloss, logloss(p, y));
+  EXPECT_DOUBLE_EQ(r.accuracy, binary_accuracy(p, y));
+  EXPECT_GT(r.auc, 0.6);  // the scores carry signal
+  const std::string json = to_json(r);
+  EXPECT_NE(json.find("\"auc\":"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"count\":1000"), std::string::npos) << json;
+}
+
+TEST(BinaryMetrics, BadBatchLeavesStateUntouchedAndNaNIsNull) {
+  BinaryMetrics m;
+  const std::vector<float> p = {0.2f, 0.9f}, y = {1.f, 1.f};
+  m.add(p.data(), y.data(), 2);
+  const std::vector<float> bad = {0.5f, 1.5f};
+  EXPECT_THROW(m.add(bad.data(), y.data(), 2), Error);
+  EXPECT_EQ(m.size(), 2u);
+  BinaryReport r = m.compute();  // only positives: AUC undefined
+  EXPECT_TRUE(std::isnan(r.auc));
+  EXPECT_NE(to_json(r).find("\"auc\":null"), std::string::npos) << to_json(r);
+  Tensor wide = Tensor::host({2, 3});
+  Tensor lab = Tensor::host({2});
+  EXPECT_THROW(m.add(wide, lab), Error);  // [N, 3] is not a column of scores
+}
+
+TEST(Multiclass, ConfusionAccuracyAndF1) {
+  // true: 0 1 1 2 2 0; pred: 0 1 2 2 1 0.
+  //   rows (true) x cols (pred): [[2,0,0],[0,1,1],[0,1,1]]
+  //   accuracy 4/6; per-class recall 1, 1/2, 1/2;
+  //   F1: class 0 2*2/(4+0+0) = 1; class 1 2/(2+1+1) = 1/2; class 2 likewise 1/2; macro 2/3.
+  const std::vector<int32_t> pred = {0, 1, 2, 2, 1, 0}, lab = {0, 1, 1, 2, 2, 0};
+  ConfusionMatrix cm = confusion_matrix(pred, lab, 3);
+  EXPECT_EQ(cm.total(), 6);
+  EXPECT_EQ(cm.at(0, 0), 2);
+  EXPECT_EQ(cm.at(1, 2), 1);
+  EXPECT_EQ(cm.at(2, 1), 1);
+  EXPECT_EQ(cm.at(0, 1), 0);
+  EXPECT_DOUBLE_EQ(cm.accuracy(), 4.0 / 6.0);
+  EXPECT_DOUBLE_EQ(multiclass_accuracy(pred, lab), 4.0 / 6.0);
+  const std::vector<double> recall = cm.per_class_accuracy();
+  EXPECT_DOUBLE_EQ(recall[0], 1.0);
+  EXPECT_DOUBLE_EQ(recall[1], 0.5);
+  EXPECT_DOUBLE_EQ(recall[2], 0.5);
+  EXPECT_DOUBLE_EQ(cm.macro_f1(), 2.0 / 3.0);
+  EXPECT_EQ(cm.to_json(),
+            "{\"accuracy\":0.6666666667,\"macro_f1\":0.6666666667,"
+            "\"per_class_accuracy\":[1,0.5,0.5],\"matrix\":[[2,0,0],[0,1,1],[0,1,1]]}");
+
+  // A fourth class that never occurs and is never predicted is left out of the macro average
+  // and has NaN recall / F1.
+  ConfusionMatrix cm4 = confusion_matrix(pred, lab, 4);
+  EXPECT_DOUBLE_EQ(cm4.macro_f1(), 2.0 / 3.0);
+  EXPECT_TRUE(std::isnan(cm4.per_class_accuracy()[3]));
+  EXPECT_TRUE(std::isnan(cm4.per_class_f1()[3]));
+}
+
+TEST(Multiclass, PredictedButAbsentClassCountsAsZeroF1) {
+  // true 0 0; pred 0 1. Class 0: tp 1, fn 1 -> F1 2/3. Class 1: fp 1, tp 0 -> F1 0.
+  // Macro = 1/3 (sklearn's f1_score(average='macro') gives the same).
+  EXPECT_DOUBLE_EQ(macro_f1({0, 1}, {0, 0}, 2), 1.0 / 3.0);
+  // Binary case as a check on the formula: true 1 1 0 0 1, pred 1 0 0 1 1:
+  //   class 1: tp 2, fp 1, fn 1 -> 4/6; class 0: tp 1, fp 1, fn 1 -> 2/4. Macro 7/12.
+  EXPECT_DOUBLE_EQ(macro_f1({1, 0, 0, 1, 1}, {1, 1, 0, 0, 1}, 2), 7.0 / 12.0);
+}
+
+TEST(Multiclass, ArgmaxLogitsAndBadLabels) {
+  // Rows: argmax 2, 0 (first max wins on the tie), 1.
+  Tensor logits = Tensor::host_from<float>({3, 3}, {0.1f, 0.2f, 0.9f, 5.f, 5.f, -1.f, 0.f, 1.f, 0.f});
+  EXPECT_EQ(argmax_rows(logits), (std::vector<int32_t>{2, 0, 1}));
+  ConfusionMatrix cm(3);
+  cm.add_logits(logits, Tensor::host_from<int32_t>({3}, {2, 1, 1}));
+  EXPECT_EQ(cm.at(2, 2), 1);
+  EXPECT_EQ(cm.at(1, 0), 1);
+  EXPECT_EQ(cm.at(1, 1), 1);
+  EXPECT_DOUBLE_EQ(cm.accuracy(), 2.0 / 3.0);
+  // Out-of-range label: Data error naming the position, and nothing is counted.
+  try {
+    cm.add({0, 1}, {0, 3});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("label[1] = 3"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(cm.total(), 3);
+  EXPECT_THROW(cm.add({-1}, {0}), Error);
+  EXPECT_TRUE(std::isnan(ConfusionMatrix(2).accuracy()));
+}
+
+}  // namespace
+}  // namespace tessera

@@ -1,1 +1,195 @@
-int main() { return 0; }
+// tessera: the command-line front end. Parses arguments, dispatches to the pipelines, and is the
+// only place that turns errors into exit codes:
+//   0 success, 1 failure of the job (data, I/O, backend), 2 bad usage or config.
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "host/core/error.h"
+#include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/synthetic.h"
+
+namespace {
+
+using tessera::ErrorKind;
+
+struct Command {
+  const char* name;
+  const char* synopsis;
+  const char* help;
+  size_t positionals;
+};
+
+const Command kCommands[] = {
+    {"train", "tessera train CONFIG [options]",
+     "Trains the model a JSON config describes, evaluates it on the validation and test data,\n"
+     "and writes a run directory: the resolved config, metrics as JSON lines, the model.\n"
+     "  --device D       auto (default: CUDA when a GPU is present), cpu, cuda, cuda:N\n"
+     "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
+     "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
+     "  --epochs N       override train.epochs\n"
+     "  --json           last stdout line: one JSON object with the results\n"
+     "  --quiet          no progress output\n",
+     1},
+    {"evaluate", "tessera evaluate MODEL DATA [options]",
+     "Evaluates a trained model on a labelled data file (same layout as its training data).\n"
+     "  --device D, --json, --quiet as for train\n"
+     "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
+     "  --on-error P     error (default) or skip: what to do with malformed rows\n",
+     2},
+    {"predict", "tessera predict MODEL INPUT OUTPUT [options]",
+     "Batch-scores INPUT (CSV in the training layout, label column optional) into OUTPUT (CSV:\n"
+     "line,score), streaming in bounded memory. OUTPUT is written atomically.\n"
+     "  --device D, --json, --quiet as for train\n"
+     "  --skip-lines N, --on-error P as for evaluate\n"
+     "  --batch-size N   rows scored at a time (default 4096)\n",
+     3},
+    {"make-synthetic", "tessera make-synthetic DIR [options]",
+     "Writes a synthetic behaviour dataset (DIR/train.csv, DIR/test.csv, with a planted signal)\n"
+     "and DIR/config.json that trains on it: a default that needs no download.\n"
+     "  --rows N         training rows (default 20000; test gets a quarter)\n"
+     "  --json           last stdout line: one JSON object with the paths\n",
+     1},
+};
+
+void print_usage(std::FILE* f) {
+  std::fprintf(f, "tessera: train, evaluate and deploy models on your data\n\nusage:\n");
+  for (const Command& c : kCommands) std::fprintf(f, "  %s\n", c.synopsis);
+  std::fprintf(f, "\nRun 'tessera COMMAND --help' for a command's options.\n");
+}
+
+struct Args {
+  std::vector<std::string> positionals;
+  std::map<std::string, std::string> options;  // "--json" -> "" for flags
+  bool help = false;
+};
+
+const std::vector<std::string> kFlags = {"--json", "--quiet"};
+const std::vector<std::string> kValued = {"--rows", "--device", "--runs-dir", "--run-dir", "--epochs",
+                                          "--skip-lines", "--on-error", "--batch-size"};
+
+Args parse_args(int argc, char** argv, int first) {
+  Args a;
+  for (int i = first; i < argc; ++i) {
+    std::string s = argv[i];
+    if (s == "--help" || s == "-h") {
+      a.help = true;
+    } else if (s.rfind("--", 0) == 0) {
+      std::string key = s, value;
+      auto eq = s.find('=');
+      if (eq != std::string::npos) {
+        key = s.substr(0, eq);
+        value = s.substr(eq + 1);
+      }
+      bool flag = false, valued = false;
+      for (auto& f : kFlags) flag |= f == key;
+      for (auto& v : kValued) valued |= v == key;
+      if (!flag && !valued) TESSERA_THROW(Usage, "unknown option '" << key << "'");
+      if (valued && eq == std::string::npos) {
+        if (i + 1 >= argc) TESSERA_THROW(Usage, "option " << key << " needs a value");
+        value = argv[++i];
+      }
+      a.options[key] = value;
+    } else {
+      a.positionals.push_back(s);
+    }
+  }
+  return a;
+}
+
+int64_t int_option(const Args& a, const std::string& key, int64_t fallback) {
+  auto it = a.options.find(key);
+  if (it == a.options.end()) return fallback;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (it->second.empty() || *end != '\0' || v < 0)
+    TESSERA_THROW(Usage, "option " << key << " expects a non-negative integer, got '" << it->second
+                                   << "'");
+  return v;
+}
+
+std::string str_option(const Args& a, const std::string& key, const std::string& fallback) {
+  auto it = a.options.find(key);
+  return it == a.options.end() ? fallback : it->second;
+}
+
+int run(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage(stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string cmd = argv[1];
+  const Command* command = nullptr;
+  for (const Command& c : kCommands)
+    if (cmd == c.name) command = &c;
+  if (!command) {
+    std::fprintf(stderr, "tessera: unknown command '%s'\n\n", cmd.c_str());
+    print_usage(stderr);
+    return 2;
+  }
+  Args a = parse_args(argc, argv, 2);
+  if (a.help) {
+    std::printf("usage: %s\n\n%s", command->synopsis, command->help);
+    return 0;
+  }
+  if (a.positionals.size() != command->positionals)
+    TESSERA_THROW(Usage, "usage: " << command->synopsis << " (got " << a.positionals.size()
+                                   << " arguments; see 'tessera " << cmd << " --help')");
+
+  tessera::behaviour::CommonOptions common;
+  common.device = str_option(a, "--device", "");
+  common.json = a.options.count("--json") > 0;
+  common.quiet = a.options.count("--quiet") > 0;
+  common.skip_lines = static_cast<int>(int_option(a, "--skip-lines", -1));
+  common.on_error = str_option(a, "--on-error", "");
+
+  tessera::behaviour::Result result;
+  if (cmd == "make-synthetic") {
+    tessera::behaviour::SyntheticOptions so;
+    so.train_rows = int_option(a, "--rows", so.train_rows);
+    if (so.train_rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
+    so.test_rows = so.train_rows / 4;
+    const std::string cfg = tessera::behaviour::write_synthetic_dataset(a.positionals[0], so);
+    result.summary = "wrote " + a.positionals[0] + "/{train,test}.csv and " + cfg + "\n";
+    result.json = "{\"command\":\"make-synthetic\",\"config\":\"" + cfg + "\",\"train_rows\":" +
+                  std::to_string(so.train_rows) + ",\"test_rows\":" + std::to_string(so.test_rows) + "}";
+  } else if (cmd == "train") {
+    tessera::behaviour::TrainOptions o;
+    static_cast<tessera::behaviour::CommonOptions&>(o) = common;
+    o.runs_dir = str_option(a, "--runs-dir", "");
+    o.run_dir = str_option(a, "--run-dir", "");
+    o.epochs = int_option(a, "--epochs", -1);
+    result = tessera::behaviour::train(a.positionals[0], o);
+  } else if (cmd == "evaluate") {
+    result = tessera::behaviour::evaluate(a.positionals[0], a.positionals[1], common);
+  } else {
+    tessera::behaviour::PredictOptions o;
+    static_cast<tessera::behaviour::CommonOptions&>(o) = common;
+    o.batch_size = int_option(a, "--batch-size", 4096);
+    result = tessera::behaviour::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
+  }
+  std::cout << result.summary;
+  if (common.json) std::cout << result.json << "\n";
+  std::cout.flush();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const tessera::Error& e) {
+    std::fprintf(stderr, "tessera: %s: %s\n", tessera::error_kind_name(e.kind()), e.what());
+    return (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Config) ? 2 : 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tessera: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tessera: internal error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,55 @@
+#include "host/core/run_dir.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+
+namespace tessera {
+
+RunDir RunDir::create(const std::string& runs_dir, const std::string& name) {
+  make_directories(runs_dir);
+  std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  const std::string base = runs_dir + "/" + name + "-" + stamp;
+  for (int i = 0; i < 1000; ++i) {
+    std::string p = i == 0 ? base : base + "-" + std::to_string(i);
+    if (::mkdir(p.c_str(), 0755) == 0) return RunDir(p);
+    if (errno != EEXIST)
+      TESSERA_THROW(Io, "cannot create run directory '" << p << "': " << std::strerror(errno));
+  }
+  TESSERA_THROW(Io, "cannot find a free run directory name under '" << runs_dir << "'");
+}
+
+RunDir RunDir::create_exact(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  if (slash != std::string::npos && slash > 0) make_directories(path.substr(0, slash));
+  if (::mkdir(path.c_str(), 0755) != 0)
+    TESSERA_THROW(Io, "cannot create run directory '" << path << "': " << std::strerror(errno)
+                                                      << (errno == EEXIST ? " (runs never share a directory)" : ""));
+  return RunDir(path);
+}
+
+void RunDir::append_metrics(const std::string& json_line) const {
+  const std::string file = path_ + "/metrics.jsonl";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) TESSERA_THROW(Io, "cannot open '" << file << "': " << std::strerror(errno));
+  std::string line = json_line + "\n";
+  ssize_t w = ::write(fd, line.data(), line.size());
+  int e = errno;
+  ::fsync(fd);
+  ::close(fd);
+  if (w != static_cast<ssize_t>(line.size()))
+    TESSERA_THROW(Io, "writing '" << file << "' failed: " << std::strerror(e));
+}
+
+}  // namespace tessera

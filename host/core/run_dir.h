@@ -1,0 +1,24 @@
+#pragma once
+// A training run's directory: <runs_dir>/<name>-<UTC timestamp>[-N], created with mkdir, which
+// fails when the directory exists, so two runs started at once never share one. Holds the
+// resolved config, metrics.jsonl (one JSON object per line, appended and flushed per epoch), the
+// model artefact and result.json.
+#include <string>
+
+namespace tessera {
+
+class RunDir {
+ public:
+  static RunDir create(const std::string& runs_dir, const std::string& name);
+  // Exactly `path`, which must not exist yet.
+  static RunDir create_exact(const std::string& path);
+  const std::string& path() const { return path_; }
+  // Appends one line to metrics.jsonl (O_APPEND, fsync'ed: a crash keeps every line written).
+  void append_metrics(const std::string& json_line) const;
+
+ private:
+  explicit RunDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+}  // namespace tessera

@@ -1,0 +1,39 @@
+#pragma once
+// The behaviour-prediction pipeline: train (prep -> fit -> evaluate -> save), evaluate a saved
+// model on labelled data, and batch-score new rows. Each returns a human summary and one JSON
+// object with the results (the CLI prints it as the last stdout line under --json).
+#include <cstdint>
+#include <string>
+
+namespace tessera::behaviour {
+
+struct CommonOptions {
+  std::string device;     // empty: the config's (train) or "auto"
+  bool json = false;
+  bool quiet = false;     // no progress output
+  int skip_lines = -1;    // evaluate/predict: leading lines of the input to skip (-1: 0)
+  std::string on_error;   // evaluate/predict: "error" | "skip" (empty: the model's policy)
+};
+
+struct TrainOptions : CommonOptions {
+  std::string runs_dir;   // empty: the config's train.runs_dir
+  std::string run_dir;    // exact run directory (must not exist); empty: a fresh one
+  int64_t epochs = -1;    // -1: the config's
+};
+
+struct PredictOptions : CommonOptions {
+  int64_t batch_size = 4096;
+};
+
+struct Result {
+  std::string summary;  // human-readable lines
+  std::string json;     // one JSON object, compact
+};
+
+Result train(const std::string& config_path, const TrainOptions& options);
+Result evaluate(const std::string& model_path, const std::string& data_path,
+                const CommonOptions& options);
+Result predict(const std::string& model_path, const std::string& input_path,
+               const std::string& output_path, const PredictOptions& options);
+
+}  // namespace tessera::behaviour

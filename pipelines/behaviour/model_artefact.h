@@ -1,0 +1,30 @@
+#pragma once
+// The behaviour model artefact: one self-contained file (host/core/archive.h) with the resolved
+// config, the fitted preprocessor (vocabularies, normalisers), the model's shape and weights, and
+// the metrics it was trained to. Written atomically; evaluate and predict load it.
+#include <map>
+#include <string>
+
+#include "host/config/behaviour_config.h"
+#include "host/core/tensor.h"
+#include "host/data/preprocessor.h"
+#include "host/model/mlp.h"
+
+namespace tessera::behaviour {
+
+struct ModelArtefact {
+  BehaviourConfig config;
+  Preprocessor preprocessor;
+  MlpSpec spec;
+  std::map<std::string, Tensor> weights;  // host tensors by parameter name
+  std::string metrics_json = "{}";        // the training run's final metrics
+};
+
+void save_model(const std::string& path, const ModelArtefact& artefact);
+ModelArtefact load_model(const std::string& path);
+
+// Copies between a model's parameters (on its backend) and host weights by name.
+std::map<std::string, Tensor> snapshot_weights(MlpModel& model);
+void restore_weights(MlpModel& model, const std::map<std::string, Tensor>& weights);
+
+}  // namespace tessera::behaviour

@@ -1,2 +1,0 @@
-// Placeholder translation unit so the library exists before the pipelines land.
-namespace tessera {}

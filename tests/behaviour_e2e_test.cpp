@@ -1,0 +1,251 @@
+// End to end on a slice of uci-adult: train -> model artefact -> evaluate -> predict, through the
+// pipeline API and through the tessera binary (exit codes, --json, error messages).
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/model_artefact.h"
+
+namespace tessera {
+namespace {
+
+const std::string kSource = TESSERA_SOURCE_DIR;
+const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
+
+std::string adult_dir() {
+  for (const std::string& d : {kSource + "/../shared/datasets/uci-adult",
+                               std::string("../shared/datasets/uci-adult")}) {
+    std::ifstream f(d + "/adult.data");
+    if (f) return d;
+  }
+  return "";
+}
+
+// The first `n` data lines of `src` (after `skip` lines) into `dst`.
+void slice(const std::string& src, const std::string& dst, int skip, int n) {
+  std::ifstream in(src);
+  std::ofstream out(dst);
+  std::string line;
+  for (int i = 0; i < skip && std::getline(in, line); ++i) {}
+  for (int i = 0; i < n && std::getline(in, line); ++i) out << line << "\n";
+}
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  EXPECT_FALSE(d.HasParseError()) << json;
+  return d;
+}
+
+struct Exec {
+  int code;
+  std::string out;
+  std::string err;
+};
+Exec exec(const std::string& args) {
+  // ctest runs each test in its own process, in parallel: names must not collide.
+  static int calls = 0;
+  const std::string errf = ::testing::TempDir() + "/e2e_stderr." + std::to_string(::getpid()) +
+                           "." + std::to_string(calls++) + ".txt";
+  std::string cmd = kBinary + " " + args + " 2>" + errf;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  int status = pclose(p);
+  std::string err;
+  try { err = read_file(errf); } catch (...) {}
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
+}
+std::string last_line(const std::string& s) {
+  std::string t = s;
+  while (!t.empty() && t.back() == '\n') t.pop_back();
+  auto p = t.find_last_of('\n');
+  return p == std::string::npos ? t : t.substr(p + 1);
+}
+
+class BehaviourE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = adult_dir();
+    if (dir_.empty()) return;
+    work_ = ::testing::TempDir() + "/behaviour_e2e." + std::to_string(::getpid());
+    make_directories(work_);
+    slice(dir_ + "/adult.data", work_ + "/train.csv", 0, 4000);
+    slice(dir_ + "/adult.test", work_ + "/test.csv", 1, 1500);
+    // The default config with the slice's paths and a short schedule.
+    std::string cfg = read_file(kSource + "/pipelines/behaviour/uci-adult.json");
+    auto replace = [&](const std::string& a, const std::string& b) {
+      auto p = cfg.find(a);
+      ASSERT_NE(p, std::string::npos) << a;
+      cfg.replace(p, a.size(), b);
+    };
+    replace("\"dataset\": \"uci-adult\",", "");
+    replace("\"adult.data\"", "\"" + work_ + "/train.csv\"");
+    replace("{\"path\": \"adult.test\", \"skip_lines\": 1}", "\"" + work_ + "/test.csv\"");
+    replace("\"epochs\": 10", "\"epochs\": 3");
+    write_file_atomic(work_ + "/config.json", cfg);
+    behaviour::TrainOptions o;
+    o.quiet = true;
+    o.device = "cpu";
+    o.run_dir = work_ + "/run";
+    result_ = new behaviour::Result(behaviour::train(work_ + "/config.json", o));
+  }
+  static void TearDownTestSuite() { delete result_; }
+  void SetUp() override {
+    if (dir_.empty()) GTEST_SKIP() << "uci-adult not found under ../shared/datasets";
+  }
+  static std::string dir_, work_;
+  static behaviour::Result* result_;
+};
+std::string BehaviourE2E::dir_, BehaviourE2E::work_;
+behaviour::Result* BehaviourE2E::result_ = nullptr;
+
+TEST_F(BehaviourE2E, TrainingLearnsAndWritesARunDirectory) {
+  auto d = parse(result_->json);
+  EXPECT_EQ(std::string(d["command"].GetString()), "train");
+  EXPECT_EQ(d["train_rows"].GetInt64() + d["validation_rows"].GetInt64(), 4000);
+  EXPECT_EQ(d["test_rows"].GetInt64(), 1500);
+  // A 4000-row slice and 3 epochs: well above chance, below the full-data target.
+  EXPECT_GT(d["test"]["auc"].GetDouble(), 0.85);
+  EXPECT_GT(d["test"]["accuracy"].GetDouble(), 0.78);
+  EXPECT_GT(d["train_samples_per_sec"].GetDouble(), 0.0);
+  for (const char* f : {"/config.json", "/metrics.jsonl", "/model.tsm", "/result.json"}) {
+    std::ifstream in(work_ + "/run" + f);
+    EXPECT_TRUE(in.good()) << f;
+  }
+  // One metrics line per epoch, each a JSON object with validation metrics.
+  std::ifstream m(work_ + "/run/metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(m, line)) {
+    auto e = parse(line);
+    EXPECT_TRUE(e.HasMember("validation"));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 3);
+}
+
+TEST_F(BehaviourE2E, EvaluateReproducesTheTestMetricsFromTheArtefact) {
+  behaviour::CommonOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  auto r = behaviour::evaluate(work_ + "/run/model.tsm", work_ + "/test.csv", o);
+  auto e = parse(r.json);
+  auto t = parse(result_->json);
+  EXPECT_EQ(e["rows"].GetInt64(), 1500);
+  EXPECT_DOUBLE_EQ(e["metrics"]["auc"].GetDouble(), t["test"]["auc"].GetDouble());
+  EXPECT_DOUBLE_EQ(e["metrics"]["logloss"].GetDouble(), t["test"]["logloss"].GetDouble());
+}
+
+TEST_F(BehaviourE2E, PredictStreamsOneScorePerRowWithoutLabels) {
+  // Scoring input without the label column (the last one), as new rows arrive in production.
+  std::ifstream in(work_ + "/test.csv");
+  std::ofstream out(work_ + "/unlabelled.csv");
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line) && n < 700) {
+    out << line.substr(0, line.find_last_of(',')) << "\n";
+    ++n;
+  }
+  out.close();
+  behaviour::PredictOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  o.batch_size = 256;  // several batches, the last one short
+  auto r = behaviour::predict(work_ + "/run/model.tsm", work_ + "/unlabelled.csv",
+                              work_ + "/scores.csv", o);
+  EXPECT_EQ(parse(r.json)["rows"].GetInt64(), 700);
+  std::ifstream s(work_ + "/scores.csv");
+  std::getline(s, line);
+  EXPECT_EQ(line, "line,score");
+  int rows = 0;
+  while (std::getline(s, line)) {
+    int ln = 0;
+    double p = -1;
+    ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lf", &ln, &p), 2) << line;
+    EXPECT_EQ(ln, rows + 1);
+    EXPECT_GE(p, 0.0);
+    EXPECT_LE(p, 1.0);
+    ++rows;
+  }
+  EXPECT_EQ(rows, 700);
+}
+
+TEST_F(BehaviourE2E, MalformedRowsStopWithFileLineAndFieldOrAreSkippedAndCounted) {
+  std::string text = read_file(work_ + "/test.csv");
+  // Line 3 gets a non-numeric age.
+  size_t p = 0;
+  for (int i = 0; i < 2; ++i) p = text.find('\n', p) + 1;
+  text.replace(p, text.find(',', p) - p, "forty");
+  write_file_atomic(work_ + "/bad.csv", text);
+  behaviour::CommonOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  try {
+    behaviour::evaluate(work_ + "/run/model.tsm", work_ + "/bad.csv", o);
+    FAIL() << "a malformed row was accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(msg.find("bad.csv:3"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("age"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("forty"), std::string::npos) << msg;
+  }
+  o.on_error = "skip";
+  auto r = parse(behaviour::evaluate(work_ + "/run/model.tsm", work_ + "/bad.csv", o).json);
+  EXPECT_EQ(r["bad_rows_skipped"].GetInt64(), 1);
+  EXPECT_EQ(r["rows"].GetInt64(), 1499);
+}
+
+TEST_F(BehaviourE2E, CliJsonIsTheLastStdoutLineAndErrorsExitNonZero) {
+  Exec e = exec("evaluate " + work_ + "/run/model.tsm " + work_ + "/test.csv --device cpu --json --quiet");
+  ASSERT_EQ(e.code, 0) << e.err;
+  auto d = parse(last_line(e.out));
+  EXPECT_EQ(d["rows"].GetInt64(), 1500);
+
+  Exec missing = exec("evaluate " + work_ + "/nope.tsm " + work_ + "/test.csv");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("nope.tsm"), std::string::npos) << missing.err;
+
+  Exec cuda = exec("evaluate " + work_ + "/run/model.tsm " + work_ + "/test.csv --device cuda:7");
+  EXPECT_NE(cuda.code, 0);
+  EXPECT_NE(cuda.err.find("cuda"), std::string::npos) << cuda.err;
+}
+
+TEST(Cli, HelpAndUsageErrors) {
+  Exec h = exec("train --help");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("tessera train CONFIG"), std::string::npos);
+  for (const char* c : {"evaluate --help", "predict --help", "--help"}) EXPECT_EQ(exec(c).code, 0) << c;
+  Exec bad = exec("train");
+  EXPECT_EQ(bad.code, 2);
+  Exec unknown = exec("frobnicate");
+  EXPECT_EQ(unknown.code, 2);
+  Exec opt = exec("train x.json --bogus");
+  EXPECT_EQ(opt.code, 2);
+  EXPECT_NE(opt.err.find("--bogus"), std::string::npos);
+}
+
+TEST(Cli, ConfigErrorsNameThePathAndExitTwo) {
+  const std::string p = ::testing::TempDir() + "/bad_config." + std::to_string(::getpid()) + ".json";
+  write_file_atomic(p, R"({"task": "behaviour", "model": {"activation": "swish"}, "data": {"train": "x.csv", "columns": [{"name": "y", "type": "label"}]}})");
+  Exec e = exec("train " + p);
+  EXPECT_EQ(e.code, 2);
+  EXPECT_NE(e.err.find("$.model.activation"), std::string::npos) << e.err;
+  EXPECT_NE(e.err.find("relu"), std::string::npos) << e.err;
+}
+
+}  // namespace
+}  // namespace tessera

@@ -121,7 +121,7 @@ TEST(BehaviourConfig, UciAdultDefaultParses) {
   EXPECT_EQ(c.model.hidden, (std::vector<int>{128, 64}));
   EXPECT_DOUBLE_EQ(c.model.dropout, 0.2);
   EXPECT_EQ(c.model.activation, Activation::Relu);
-  EXPECT_EQ(c.train.epochs, 10);
+  EXPECT_EQ(c.train.epochs, 15);
   EXPECT_EQ(c.train.batch_size, 256);
   EXPECT_EQ(c.train.optimizer.type, OptimizerType::Adam);
   EXPECT_DOUBLE_EQ(c.train.optimizer.lr, 1e-3);

@@ -46,6 +46,12 @@ const json::Choices<NumericTransform>& numeric_transform_choices() {
   return choices;
 }
 
+const json::Choices<BinEdges>& bin_edges_choices() {
+  static const json::Choices<BinEdges> c = {{"distinct_quantile", BinEdges::DistinctQuantile},
+                                            {"quantile", BinEdges::Quantile}};
+  return c;
+}
+
 const json::Choices<Normalization>& normalization_choices() {
   static const json::Choices<Normalization> choices = {{"standard", Normalization::Standard},
                                                        {"minmax", Normalization::MinMax},
@@ -260,6 +266,8 @@ void read_data(ObjectReader& d, BehaviourDataConfig& c) {
     ObjectReader num = d.object("numeric");
     c.numeric.normalization =
         num.choice("normalization", Normalization::Standard, normalization_choices());
+    c.numeric.bins = num.integer<int>("bins", 0, json::IntBounds::closed(0, 1024));
+    c.numeric.bin_edges = num.choice("bin_edges", BinEdges::DistinctQuantile, bin_edges_choices());
     num.finish();
   }
 }
@@ -370,6 +378,8 @@ void write_data(json::JsonWriter& w, const BehaviourDataConfig& c) {
   w.end_object();
   w.key("numeric").begin_object();
   w.choice("normalization", c.numeric.normalization, normalization_choices());
+  w.field("bins", c.numeric.bins);
+  if (c.numeric.bins > 0) w.choice("bin_edges", c.numeric.bin_edges, bin_edges_choices());
   w.end_object();
   w.end_object();
 }
@@ -408,7 +418,8 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
       same(ad.validation, bd.validation) && ad.validation_fraction == bd.validation_fraction &&
       same(ad.schema, bd.schema) && ad.categorical.min_count == bd.categorical.min_count &&
       ad.categorical.hash_buckets == bd.categorical.hash_buckets &&
-      ad.numeric.normalization == bd.numeric.normalization;
+      ad.numeric.normalization == bd.numeric.normalization && ad.numeric.bins == bd.numeric.bins &&
+      ad.numeric.bin_edges == bd.numeric.bin_edges;
   const BehaviourModelConfig& am = a.model;
   const BehaviourModelConfig& bm = b.model;
   const bool model_equal =

@@ -27,7 +27,8 @@ const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "
 const json::Choices<ColumnType>&
 column_type_choices();  // "numeric", "categorical", "label", "ignore"
 const json::Choices<NumericTransform>& numeric_transform_choices();  // "none", "log1p"
-const json::Choices<Normalization>& normalization_choices();         // "standard", "minmax", "none"
+const json::Choices<Normalization>& normalization_choices();
+const json::Choices<BinEdges>& bin_edges_choices();  // "distinct_quantile", "quantile"         // "standard", "minmax", "none"
 const json::Choices<BadRowPolicy>& bad_row_policy_choices();         // "error", "skip"
 
 struct BehaviourDataConfig {

@@ -16,6 +16,11 @@
 
 namespace tessera {
 
+namespace {
+// Train values kept per numeric column to fit the piecewise-linear bins' quantiles.
+constexpr size_t kQuantileSample = 200000;
+}  // namespace
+
 using Alloc = rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>;
 
 // ---- numeric and categorical columns ----------------------------------------------------------
@@ -42,6 +47,17 @@ float NumericColumnModel::encode(double raw) const {
   return static_cast<float>(t);
 }
 
+void NumericColumnModel::encode_into(double raw, float* out) const {
+  out[0] = encode(raw);
+  if (edges.size() < 2) return;
+  double t = transformed(raw);
+  if (std::isnan(t)) t = mean;
+  for (size_t j = 0; j + 1 < edges.size(); ++j) {
+    const double lo = edges[j], hi = edges[j + 1];
+    out[1 + j] = t >= hi ? 1.f : t <= lo ? 0.f : static_cast<float>((t - lo) / (hi - lo));
+  }
+}
+
 int64_t CategoricalColumnModel::local_row(std::string_view token) const {
   if (hash_buckets > 0)
     return static_cast<int64_t>(hash_token(token) % static_cast<uint64_t>(hash_buckets));
@@ -60,6 +76,12 @@ void EncodeStats::merge(const EncodeStats& o) {
 }
 
 // ---- Preprocessor -----------------------------------------------------------------------------
+
+int64_t Preprocessor::n_dense() const {
+  int64_t n = 0;
+  for (const NumericColumnModel& m : numeric_) n += m.width();
+  return n;
+}
 
 int64_t Preprocessor::total_embedding_rows() const {
   int64_t n = 0;
@@ -89,7 +111,10 @@ void Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
           << row.numeric.size() << " numeric and " << row.categorical.size()
           << " categorical values, the preprocessor " << numeric_.size() << " and "
           << categorical_.size());
-  for (size_t k = 0; k < numeric_.size(); ++k) dense[k] = numeric_[k].encode(row.numeric[k]);
+  for (size_t k = 0; k < numeric_.size(); ++k) {
+    numeric_[k].encode_into(row.numeric[k], dense);
+    dense += numeric_[k].width();
+  }
   if (stats != nullptr && stats->oov.size() != categorical_.size())
     stats->oov.resize(categorical_.size(), 0);
   for (size_t k = 0; k < categorical_.size(); ++k) {
@@ -127,8 +152,13 @@ PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
       m.field = static_cast<int>(i);
       m.transform = c.transform;
       auto it = options.numeric_overrides.find(c.name);
-      m.normalization =
-          (it != options.numeric_overrides.end() ? it->second : options.numeric).normalization;
+      const NumericSpec& spec =
+          it != options.numeric_overrides.end() ? it->second : options.numeric;
+      m.normalization = spec.normalization;
+      if (spec.bins < 0 || spec.bins > 1024)
+        TESSERA_THROW(Config, "column '" << c.name << "': bins must be in [0, 1024], got " << spec.bins);
+      bins_.push_back(spec.bins);
+      bin_edges_.push_back(spec.bin_edges);
       p_.numeric_.push_back(std::move(m));
     } else if (c.type == ColumnType::Categorical) {
       CategoricalColumnModel m;
@@ -167,6 +197,11 @@ PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
     }
   }
   num_.resize(p_.numeric_.size());
+  for (size_t k = 0; k < num_.size(); ++k) {
+    num_[k].bins = bins_[k];
+    num_[k].bin_edges = bin_edges_[k];
+    num_[k].rng = 0x9E3779B97F4A7C15ull * (k + 1);
+  }
   seen_.resize(p_.categorical_.size());
   counts_.resize(p_.categorical_.size());
 }
@@ -189,6 +224,17 @@ void PreprocessorFitter::add(const ParsedRow& row) {
       a.max = std::max(a.max, t);
     }
     ++a.n;
+    if (a.bins > 0) {
+      // Reservoir sampling (Algorithm R) with a fixed-seed xorshift: the same file gives the
+      // same sample, and memory stays bounded on large training files.
+      if (a.sample.size() < kQuantileSample) {
+        a.sample.push_back(t);
+      } else {
+        a.rng ^= a.rng << 13, a.rng ^= a.rng >> 7, a.rng ^= a.rng << 17;
+        const uint64_t j = a.rng % static_cast<uint64_t>(a.n);
+        if (j < kQuantileSample) a.sample[j] = t;
+      }
+    }
     const double d = t - a.mean;
     a.mean += d / static_cast<double>(a.n);
     a.m2 += d * (t - a.mean);
@@ -228,6 +274,19 @@ Preprocessor PreprocessorFitter::finish() {
     m.max = to_float_checked(a.max, m.name, "maximum");
     const float sd = to_float_checked(std::sqrt(a.m2 / static_cast<double>(a.n)), m.name, "stddev");
     m.stddev = sd > 0.f ? sd : 1.f;
+    if (a.bins > 0) {
+      std::vector<double> v = a.sample;
+      std::sort(v.begin(), v.end());
+      if (a.bin_edges == BinEdges::DistinctQuantile) v.erase(std::unique(v.begin(), v.end()), v.end());
+      m.edges.clear();
+      for (int q = 0; q <= a.bins; ++q) {
+        const size_t idx = static_cast<size_t>(
+            std::llround(static_cast<double>(q) * static_cast<double>(v.size() - 1) / a.bins));
+        const float e = static_cast<float>(v[idx]);
+        if (m.edges.empty() || e > m.edges.back()) m.edges.push_back(e);
+      }
+      if (m.edges.size() < 2) m.edges.clear();  // a constant column: nothing to encode
+    }
   }
   for (size_t k = 0; k < seen_.size(); ++k) {
     CategoricalColumnModel& c = p_.categorical_[k];
@@ -416,6 +475,9 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
     v.AddMember("stddev", static_cast<double>(m.stddev), a);
     v.AddMember("min", static_cast<double>(m.min), a);
     v.AddMember("max", static_cast<double>(m.max), a);
+    rapidjson::Value edges(rapidjson::kArrayType);
+    for (float e : m.edges) edges.PushBack(static_cast<double>(e), a);
+    v.AddMember("edges", edges, a);
     nums.PushBack(v, a);
   }
   out.AddMember("numeric", nums, a);
@@ -533,6 +595,16 @@ Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
     m.stddev = get_float(jn, "stddev", where);
     m.min = get_float(jn, "min", where);
     m.max = get_float(jn, "max", where);
+    if (jn.HasMember("edges")) {
+      const rapidjson::Value& edges = get_array(jn, "edges", where);
+      for (const rapidjson::Value& e : edges.GetArray()) {
+        if (!e.IsNumber()) bad(where + ".edges", "must be numbers");
+        const float f = static_cast<float>(e.GetDouble());
+        if (!m.edges.empty() && !(f > m.edges.back())) bad(where + ".edges", "must increase");
+        m.edges.push_back(f);
+      }
+      if (m.edges.size() == 1) bad(where + ".edges", "needs at least 2 edges or none");
+    }
     if (m.field < 0 || m.field >= static_cast<int>(s.columns.size()) ||
         s.columns[m.field].type != ColumnType::Numeric || s.columns[m.field].name != m.name) {
       bad(where,

@@ -50,8 +50,16 @@ struct NumericColumnModel {
   float min = 0.f;
   float max = 0.f;
 
+  // Piecewise-linear encoding: sorted distinct quantile edges of the transformed train values
+  // (NumericSpec::bins); empty, or fewer than 2 edges, when off.
+  std::vector<float> edges;
+
   double transformed(double raw) const;  // transform only; NaN stays NaN
   float encode(double raw) const;        // transform, impute, normalise
+  // Dense features this column produces: the normalised value, then one per bin.
+  int64_t width() const { return 1 + (edges.size() >= 2 ? static_cast<int64_t>(edges.size()) - 1 : 0); }
+  // Writes width() features.
+  void encode_into(double raw, float* out) const;
 };
 
 struct CategoricalColumnModel {
@@ -85,7 +93,7 @@ class Preprocessor {
   // The bad-row policy is a run-time choice (e.g. `predict --on-error skip`), not a fitted
   // parameter: it may be changed after fitting or loading.
   void set_bad_row_policy(BadRowPolicy policy) { schema_.on_error = policy; }
-  int64_t n_dense() const { return static_cast<int64_t>(numeric_.size()); }
+  int64_t n_dense() const;  // dense features: the numeric columns' widths added up
   int64_t n_cat() const { return static_cast<int64_t>(categorical_.size()); }
   bool has_label_column() const { return label_field_ >= 0; }
   int64_t total_embedding_rows() const;
@@ -131,8 +139,14 @@ class PreprocessorFitter {
   struct NumericAcc {
     int64_t n = 0;
     double mean = 0, m2 = 0, min = 0, max = 0;  // Welford
+    int bins = 0;
+    BinEdges bin_edges = BinEdges::DistinctQuantile;
+    std::vector<double> sample;  // bins > 0: reservoir of transformed values for the quantiles
+    uint64_t rng = 0;            // reservoir sampling state (deterministic)
   };
   Preprocessor p_;
+  std::vector<int> bins_;  // per numeric column
+  std::vector<BinEdges> bin_edges_;
   std::vector<NumericAcc> num_;
   std::vector<TokenIndex> seen_;              // vocabulary mode: every token seen
   std::vector<std::vector<int64_t>> counts_;  // [n_cat][tokens seen]

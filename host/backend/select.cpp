@@ -6,6 +6,9 @@
 #if TESSERA_HAVE_CUDA
 #include "cuda/cuda_backend.h"
 #endif
+#if TESSERA_HAVE_CUDA_EMULATION
+#include "cuda/emu/emu_backend.h"
+#endif
 
 namespace tessera {
 
@@ -32,6 +35,14 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
     }
     return make_host_backend();
   }
+  if (spec == "cuda-emu") {
+#if TESSERA_HAVE_CUDA_EMULATION
+    return emu::create_backend();
+#else
+    TESSERA_THROW(Backend, "device 'cuda-emu' (the CUDA kernels on the CPU emulator) needs a build "
+                           "configured with -DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF");
+#endif
+  }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
     int index = 0;
     if (spec.size() >= 5) {  // "cuda:" with or without a number
@@ -48,7 +59,7 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
     return cuda_backend::create(index);
 #endif
   }
-  TESSERA_THROW(Usage, "device '" << spec << "' is not one of: auto, cpu, cuda, cuda:N");
+  TESSERA_THROW(Usage, "device '" << spec << "' is not one of: auto, cpu, cuda, cuda:N, cuda-emu");
 }
 
 }  // namespace tessera

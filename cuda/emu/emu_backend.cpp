@@ -1,0 +1,368 @@
+#include "cuda/emu/emu_backend.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iomanip>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include "cuda/emu/device_memory.h"
+#include "cuda/emu/grid_launch.h"
+#include "cuda/emu/runtime_api.h"
+#include "cuda/kernels/kernels.h"
+
+namespace tessera::emu {
+
+namespace {
+
+// ---- op records --------------------------------------------------------------------------------
+
+struct OpLog {
+  std::mutex mutex;
+  std::map<std::string, OpRecord> by_op;
+};
+OpLog& op_log() {
+  static OpLog* log = new OpLog();
+  return *log;
+}
+
+void record_op(const std::string& op, OpPath path, std::vector<std::string> kernels,
+               const std::string& note) {
+  std::sort(kernels.begin(), kernels.end());
+  kernels.erase(std::unique(kernels.begin(), kernels.end()), kernels.end());
+  OpLog& log = op_log();
+  std::lock_guard<std::mutex> lock(log.mutex);
+  OpRecord& r = log.by_op[op];
+  r.op = op;
+  r.path = path;
+  r.note = note;
+  for (const std::string& k : kernels)
+    if (std::find(r.kernels.begin(), r.kernels.end(), k) == r.kernels.end()) r.kernels.push_back(k);
+  std::sort(r.kernels.begin(), r.kernels.end());
+  ++r.calls;
+}
+
+// Collects the kernels one op launches and records the op when it completes (not when it
+// throws: a rejected input is not a run of the op).
+class OpScope {
+ public:
+  explicit OpScope(std::string op) : op_(std::move(op)) { set_launch_sink(&kernels_); }
+  ~OpScope() { set_launch_sink(nullptr); }
+  OpScope(const OpScope&) = delete;
+  OpScope& operator=(const OpScope&) = delete;
+  void done(OpPath path = OpPath::Emulated, const std::string& note = "") {
+    set_launch_sink(nullptr);
+    record_op(op_, path, kernels_, note);
+  }
+
+ private:
+  std::string op_;
+  std::vector<std::string> kernels_;
+};
+
+// ---- memory ------------------------------------------------------------------------------------
+
+ElementKind element_kind(DType t) {
+  switch (t) {
+    case DType::F32: return ElementKind::F32;
+    case DType::I32: return ElementKind::I32;
+    case DType::I64: return ElementKind::I64;
+  }
+  return ElementKind::Bytes;
+}
+
+// Emulated device memory behind a Tensor: exactly the tensor's bytes (AddressSanitizer guards
+// the end), registered for the launch checks, reported as Device{Cuda, 0}.
+class EmuBuffer final : public Buffer {
+ public:
+  EmuBuffer(size_t bytes, ElementKind kind, const std::string& label)
+      : ptr_(device_alloc(bytes, kind, label)), bytes_(bytes) {}
+  ~EmuBuffer() override { device_free(ptr_); }
+  void* data() override { return ptr_; }
+  size_t bytes() const override { return bytes_; }
+  Device device() const override { return Device{DeviceKind::Cuda, 0}; }
+
+ private:
+  void* ptr_;
+  size_t bytes_;
+};
+
+// A host-side view of emulated memory, so the host backend can run a fallback op in place.
+class HostView final : public Buffer {
+ public:
+  HostView(void* p, size_t bytes) : ptr_(p), bytes_(bytes) {}
+  void* data() override { return ptr_; }
+  size_t bytes() const override { return bytes_; }
+  Device device() const override { return Device{}; }
+
+ private:
+  void* ptr_;
+  size_t bytes_;
+};
+
+Tensor host_view(const float* p, int64_t rows, int64_t cols) {
+  const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(float);
+  return Tensor(std::make_shared<HostView>(const_cast<float*>(p), bytes), Shape{rows, cols},
+                DType::F32);
+}
+
+struct RowsCols {
+  int64_t rows;
+  int64_t cols;
+};
+// As cuda::CudaBackend: a scalar is one row of one element, otherwise dim(0) rows.
+RowsCols rows_cols(const Tensor& t) {
+  if (t.rank() == 0) return {1, 1};
+  const int64_t rows = t.dim(0);
+  return {rows, rows ? t.numel() / rows : 0};
+}
+
+void check_cuda(cudaError_t st, const char* expr) {
+  if (st != cudaSuccess)
+    TESSERA_THROW(Backend, expr << " failed in the CUDA emulator: " << cudaGetErrorName(st) << ": "
+                                << cudaGetErrorString(st));
+}
+#define TESSERA_EMU_CHECK(expr) check_cuda((expr), #expr)
+
+// ---- the backend -------------------------------------------------------------------------------
+
+class EmuBackend final : public Backend {
+ public:
+  EmuBackend()
+      : host_(make_host_backend()),
+        first_bad_(device_alloc(sizeof(unsigned long long), ElementKind::Bytes,
+                                "first-bad-position flag")) {}
+  ~EmuBackend() override { device_free(first_bad_); }
+  EmuBackend(const EmuBackend&) = delete;
+  EmuBackend& operator=(const EmuBackend&) = delete;
+
+  std::string name() const override { return "cuda-emu (CUDA kernels emulated on the CPU)"; }
+  Device device() const override { return Device{DeviceKind::Cuda, 0}; }
+  void synchronize() override {}
+
+ protected:
+  Tensor empty_impl(const Shape& shape, DType dtype) override {
+    for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in " << shape_str(shape));
+    const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+    auto buffer = std::make_shared<EmuBuffer>(
+        bytes, element_kind(dtype), std::string(dtype_name(dtype)) + " " + shape_str(shape));
+    if (bytes) TESSERA_EMU_CHECK(cudaMemsetAsync(buffer->data(), 0, bytes, stream_));
+    return Tensor(std::move(buffer), shape, dtype);
+  }
+
+  void copy_impl(const Tensor& src, Tensor& dst) override {
+    const size_t bytes = src.bytes();
+    TESSERA_CHECK(bytes == dst.bytes(), "copy " << src.describe() << " -> " << dst.describe());
+    if (bytes == 0 || src.raw() == dst.raw()) return;
+    const cudaMemcpyKind kind = src.is_host() ? (dst.is_host() ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+                                              : (dst.is_host() ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+    TESSERA_EMU_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, kind, stream_));
+    record_op("copy", OpPath::Runtime, {}, "cudaMemcpy (runtime API, no kernel)");
+  }
+
+  void fill_impl(Tensor& t, float value) override {
+    OpScope op("fill");
+    cuda::launch_fill(t.data<float>(), t.numel(), value, stream_);
+    op.done();
+  }
+
+  void gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, int64_t k, float alpha,
+                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                 int64_t ldc) override {
+    if (k == 0) {
+      // cuda/cublas_gemm.cpp does C = beta * C with the scale kernel when K = 0.
+      OpScope op("gemm (K = 0)");
+      TESSERA_CHECK(ldc == n, "gemm with K = 0 expects a contiguous C (ldc " << ldc << ", n " << n << ")");
+      cuda::launch_scale(c, m * n, beta, stream_);
+      op.done();
+      return;
+    }
+    OpScope op("gemm");
+    const Tensor av = host_view(a, ta == Transpose::No ? m : k, lda);
+    const Tensor bv = host_view(b, tb == Transpose::No ? k : n, ldb);
+    Tensor cv = host_view(c, m, ldc);
+    host_->gemm(ta, tb, alpha, av, bv, beta, cv);
+    op.done(OpPath::HostFallback, "cuBLAS is a vendor library: not emulated, run on the host backend");
+  }
+
+  void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
+                             Tensor& y) override {
+    OpScope op("bias_act_forward");
+    const RowsCols rc = rows_cols(x);
+    cuda::launch_bias_act_forward(act, x.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                                  y.data<float>(), rc.rows, rc.cols, stream_);
+    op.done();
+  }
+
+  void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy, Tensor& dx,
+                              Tensor& dbias) override {
+    OpScope op("bias_act_backward");
+    const RowsCols rc = rows_cols(y);
+    cuda::launch_bias_act_backward(act, y.data<float>(), dy.data<float>(), dx.data<float>(),
+                                   dbias.defined() ? dbias.data<float>() : nullptr, rc.rows,
+                                   rc.cols, stream_);
+    op.done();
+  }
+
+  void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) override {
+    OpScope op("dropout_forward");
+    const float scale = 1.f / (1.f - d.p);
+    cuda::launch_dropout(d.seed, d.p, scale, x.data<float>(), y.data<float>(), x.numel(), stream_);
+    op.done();
+  }
+
+  void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) override {
+    OpScope op("dropout_backward");
+    const float scale = 1.f / (1.f - d.p);
+    cuda::launch_dropout(d.seed, d.p, scale, dy.data<float>(), dx.data<float>(), dy.numel(),
+                         stream_);
+    op.done();
+  }
+
+  void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) override {
+    OpScope op("embedding_forward");
+    check_embedding_ids(ids, table.dim(0));
+    cuda::launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(),
+                                   ids.numel(), table.dim(1), stream_);
+    op.done();
+  }
+
+  void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) override {
+    OpScope op("embedding_backward");
+    check_embedding_ids(ids, dtable.dim(0));
+    cuda::launch_embedding_backward(ids.data<int64_t>(), dout.data<float>(), dtable.data<float>(),
+                                    ids.numel(), dtable.dim(1), stream_);
+    op.done();
+  }
+
+  void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                            Tensor& loss, Tensor& dlogits) override {
+    OpScope op("bce_with_logits");
+    cuda::launch_bce_with_logits(logits.data<float>(), labels.data<float>(), grad_scale,
+                                 loss.data<float>(), dlogits.data<float>(), logits.numel(),
+                                 stream_);
+    op.done();
+  }
+
+  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                         Tensor& loss, Tensor& dlogits) override {
+    OpScope op("softmax_xent");
+    const int64_t n = logits.dim(0);
+    const int64_t c = logits.dim(1);
+    auto* flag = static_cast<unsigned long long*>(first_bad_);
+    TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
+    cuda::launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream_);
+    unsigned long long first_bad = cuda::kNoBadPosition;
+    TESSERA_EMU_CHECK(cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    if (first_bad != cuda::kNoBadPosition) {
+      const int64_t row = static_cast<int64_t>(first_bad);
+      int32_t label = 0;
+      TESSERA_EMU_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
+                                        cudaMemcpyDeviceToHost, stream_));
+      TESSERA_THROW(Data, "class label " << label << " at row " << row << " is outside [0, " << c << ")");
+    }
+    cuda::launch_softmax_xent(logits.data<float>(), labels.data<int32_t>(), grad_scale,
+                              loss.data<float>(), dlogits.data<float>(), n, c, stream_);
+    op.done();
+  }
+
+  void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
+                       Tensor& velocity) override {
+    OpScope op("sgd_update");
+    float* vel = p.momentum != 0.f ? velocity.data<float>() : nullptr;
+    cuda::launch_sgd_update(p, param.data<float>(), grad.data<float>(), vel, param.numel(), stream_);
+    op.done();
+  }
+
+  void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
+                        Tensor& v) override {
+    OpScope op("adam_update");
+    cuda::launch_adam_update(p, param.data<float>(), grad.data<float>(), m.data<float>(),
+                             v.data<float>(), param.numel(), stream_);
+    op.done();
+  }
+
+ private:
+  // As cuda::CudaBackend::check_embedding_ids: the same flag protocol and message.
+  void check_embedding_ids(const Tensor& ids, int64_t rows) {
+    const int64_t n = ids.numel();
+    auto* flag = static_cast<unsigned long long*>(first_bad_);
+    TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
+    cuda::launch_embedding_check_ids(ids.data<int64_t>(), n, rows, flag, stream_);
+    unsigned long long first_bad = cuda::kNoBadPosition;
+    TESSERA_EMU_CHECK(cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    if (first_bad == cuda::kNoBadPosition) return;
+    const int64_t position = static_cast<int64_t>(first_bad);
+    int64_t id = 0;
+    TESSERA_EMU_CHECK(cudaMemcpyAsync(&id, ids.data<int64_t>() + position, sizeof(id),
+                                      cudaMemcpyDeviceToHost, stream_));
+    TESSERA_THROW(Data, "embedding id " << id << " at position " << position
+                                        << " is outside the table's rows [0, " << rows << ")");
+  }
+
+  std::unique_ptr<Backend> host_;  // vendor-library fallbacks
+  void* first_bad_;                // one unsigned long long: the validation kernels' flag
+  cudaStream_t stream_ = nullptr;  // emulated launches are synchronous
+};
+
+const char* path_name(OpPath p) {
+  switch (p) {
+    case OpPath::HostFallback: return "host fallback";
+    case OpPath::Runtime: return "runtime";
+    default: return "emulated";
+  }
+}
+
+void write_report_at_exit() {
+  const char* where = std::getenv("TESSERA_EMU_REPORT");
+  if (!where || !*where) return;
+  const std::string report = format_report();
+  if (std::strcmp(where, "stderr") == 0) {
+    std::fputs(report.c_str(), stderr);
+    return;
+  }
+  std::ofstream out(where, std::ios::app);
+  if (out) out << report;
+  else std::fprintf(stderr, "tessera: cannot write the CUDA emulator report to %s\n", where);
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> create_backend() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::atexit(&write_report_at_exit); });
+  return std::make_unique<EmuBackend>();
+}
+
+std::vector<OpRecord> op_records() {
+  OpLog& log = op_log();
+  std::lock_guard<std::mutex> lock(log.mutex);
+  std::vector<OpRecord> out;
+  for (const auto& kv : log.by_op) out.push_back(kv.second);
+  return out;
+}
+
+std::string format_report() {
+  std::ostringstream out;
+  const std::vector<OpRecord> ops = op_records();
+  out << "CUDA emulator op report (" << ops.size() << " ops)\n";
+  out << std::left << std::setw(22) << "op" << std::right << std::setw(8) << "calls" << "  path\n";
+  for (const OpRecord& r : ops) {
+    out << std::left << std::setw(22) << r.op << std::right << std::setw(8) << r.calls << "  "
+        << path_name(r.path);
+    if (!r.kernels.empty()) {
+      out << ": ";
+      for (size_t i = 0; i < r.kernels.size(); ++i) out << (i ? ", " : "") << r.kernels[i];
+    }
+    if (!r.note.empty()) out << (r.kernels.empty() ? ": " : " (") << r.note << (r.kernels.empty() ? "" : ")");
+    out << "\n";
+  }
+  out << format_kernel_report();
+  return out.str();
+}
+
+}  // namespace tessera::emu

@@ -1,0 +1,72 @@
+#pragma once
+// The emulation twin of the kernel launcher (cuda/launch.cuh includes this under
+// TESSERA_CUDA_EMULATION). Same signature as the CUDA one:
+//
+//   tessera::cuda::launch_kernel(name, kernel, grid, block, smem_bytes, stream, args...)
+//
+// The arguments are converted to the kernel's parameter types once, as a call would; each
+// emulated thread then calls the kernel with its own copies (parameters are per-thread values
+// on the device too). The launch runs to completion before this returns (the stream is
+// ignored), and any failure is a tessera::Error naming the kernel: a bad configuration, a
+// pointer argument outside device memory, a barrier not reached by all threads, a
+// schedule-dependent result, a shared-memory race (see grid_launch.h for the checks).
+#include <cstddef>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+#include "cuda/emu/emulator.h"
+#include "cuda/emu/grid_launch.h"
+
+namespace tessera::cuda {
+
+namespace emu_detail {
+
+template <typename Tuple, size_t... I>
+void collect_pointer_args(const Tuple& t, std::index_sequence<I...>,
+                          std::vector<::tessera::emu::PointerArgument>& out, bool& aggregate) {
+  auto one = [&](int index, const auto& v) {
+    using V = std::decay_t<decltype(v)>;
+    if constexpr (std::is_pointer_v<V>) {
+      out.push_back(::tessera::emu::PointerArgument{index, static_cast<const void*>(v)});
+    } else if constexpr (std::is_class_v<V> || std::is_union_v<V>) {
+      aggregate = true;
+    }
+  };
+  (one(static_cast<int>(I), std::get<I>(t)), ...);
+}
+
+}  // namespace emu_detail
+
+template <typename... Params, typename... Args>
+void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   size_t smem_bytes, cudaStream_t stream, Args&&... args) {
+  static_assert(sizeof...(Params) == sizeof...(Args),
+                "launch_kernel: the number of arguments does not match the kernel's parameters");
+  (void)stream;
+  using Tuple = std::tuple<std::decay_t<Params>...>;
+  const Tuple params(std::forward<Args>(args)...);
+  struct Closure {
+    void (*kernel)(Params...);
+    const Tuple* params;
+  };
+  const Closure closure{kernel, &params};
+
+  ::tessera::emu::LaunchRequest request;
+  request.kernel = name;
+  request.kernel_address = reinterpret_cast<const void*>(kernel);
+  request.grid = grid;
+  request.block = block;
+  request.dynamic_smem = smem_bytes;
+  request.body.invoke = [](const void* c) {
+    const auto* cl = static_cast<const Closure*>(c);
+    std::apply(cl->kernel, *cl->params);  // copies: every thread gets its own parameters
+  };
+  request.body.closure = &closure;
+  emu_detail::collect_pointer_args(params, std::index_sequence_for<Params...>{},
+                                   request.pointer_args, request.has_aggregate_args);
+  ::tessera::emu::launch(request);
+}
+
+}  // namespace tessera::cuda
+// TESSERA_LAUNCH itself is defined by cuda/launch.cuh (the same macro for both builds).

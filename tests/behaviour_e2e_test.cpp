@@ -224,6 +224,63 @@ TEST_F(BehaviourE2E, CliJsonIsTheLastStdoutLineAndErrorsExitNonZero) {
   EXPECT_NE(cuda.err.find("cuda"), std::string::npos) << cuda.err;
 }
 
+// The other two input layouts the pipeline reads: the Criteo Kaggle sample and libSVM rows.
+TEST(BehaviourFormats, CriteoSampleTrainsAndEvaluates) {
+  const std::string dir = kSource + "/../shared/datasets/ctr-format-samples";
+  if (!std::ifstream(dir + "/criteo_sample.txt")) GTEST_SKIP() << "ctr-format-samples not found";
+  const std::string work = ::testing::TempDir() + "/criteo_e2e." + std::to_string(::getpid());
+  behaviour::TrainOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  o.run_dir = work;
+  ::setenv("TESSERA_SOURCE_DIR", kSource.c_str(), 0);
+  auto r = parse(behaviour::train(kSource + "/pipelines/behaviour/criteo-sample.json", o).json);
+  EXPECT_EQ(r["train_rows"].GetInt64() + r["validation_rows"].GetInt64(), 200);
+  behaviour::CommonOptions e;
+  e.quiet = true;
+  e.device = "cpu";
+  e.skip_lines = 0;  // the header is part of the layout (header: true)
+  auto ev = parse(behaviour::evaluate(work + "/model.tsm", dir + "/criteo_sample.txt", e).json);
+  EXPECT_EQ(ev["rows"].GetInt64(), 200);
+  EXPECT_GT(ev["metrics"]["auc"].GetDouble(), 0.5);
+}
+
+TEST(BehaviourFormats, LibSvmRowsTrainAndEvaluate) {
+  const std::string work = ::testing::TempDir() + "/libsvm_e2e." + std::to_string(::getpid());
+  make_directories(work);
+  // Label = [x1 + x3 - x5 > 0] over sparse rows with 1-based indices.
+  auto rows = [](int n, unsigned seed) {
+    std::ostringstream o;
+    unsigned s = seed;
+    auto next = [&]() { s = s * 1103515245u + 12345u; return (s >> 8) % 1000 / 500.0 - 1.0; };
+    for (int i = 0; i < n; ++i) {
+      double x1 = next(), x3 = next(), x5 = next();
+      o << (x1 + x3 - x5 > 0 ? "+1" : "-1") << " 1:" << x1 << " 3:" << x3 << " 5:" << x5
+        << (i % 3 == 0 ? " 7:1" : "") << "\n";
+    }
+    return o.str();
+  };
+  write_file_atomic(work + "/train.svm", rows(3000, 1));
+  write_file_atomic(work + "/test.svm", rows(500, 2) + "+1 1:0.5 9:2\n");  // index 9 unseen
+  write_file_atomic(work + "/config.json", R"({"task": "behaviour", "name": "svm",
+    "data": {"train": ")" + work + R"(/train.svm", "test": ")" + work + R"(/test.svm",
+             "format": "libsvm"},
+    "model": {"hidden": [16], "dropout": 0},
+    "train": {"epochs": 5, "batch_size": 64, "optimizer": {"type": "adam", "lr": 0.01}}})");
+  behaviour::TrainOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  o.run_dir = work + "/run";
+  auto r = parse(behaviour::train(work + "/config.json", o).json);
+  EXPECT_EQ(r["test_rows"].GetInt64(), 501);
+  EXPECT_GT(r["test"]["auc"].GetDouble(), 0.95);
+  behaviour::CommonOptions e;
+  e.quiet = true;
+  e.device = "cpu";
+  auto ev = parse(behaviour::evaluate(work + "/run/model.tsm", work + "/test.svm", e).json);
+  EXPECT_DOUBLE_EQ(ev["metrics"]["auc"].GetDouble(), r["test"]["auc"].GetDouble());
+}
+
 TEST(Cli, HelpAndUsageErrors) {
   Exec h = exec("train --help");
   EXPECT_EQ(h.code, 0);

@@ -16,6 +16,7 @@
 #include "host/core/atomic_file.h"
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
+#include "host/data/libsvm.h"
 #include "host/data/registry.h"
 #include "host/data/stream_encoder.h"
 #include "host/metrics/metrics.h"
@@ -48,9 +49,15 @@ PreprocessOptions preprocess_options(const BehaviourConfig& c) {
   return o;
 }
 
-MlpSpec spec_for(const BehaviourConfig& c, const Preprocessor& pre) {
+// A libSVM file densified to `width` columns; features beyond the training width are dropped
+// (the model has no weights for them).
+EncodedTable load_libsvm(const FileSpec& f, int64_t width, BadRowPolicy policy, BadRowReport* bad) {
+  return table_from_sparse(read_libsvm(f, policy, bad), width, OutOfRangeFeature::Drop);
+}
+
+MlpSpec spec_for(const BehaviourConfig& c, const Preprocessor& pre, int64_t libsvm_width) {
   MlpSpec s;
-  s.n_dense = pre.n_dense();
+  s.n_dense = libsvm_width > 0 ? libsvm_width : pre.n_dense();
   s.n_cat = pre.n_cat();
   s.embedding_rows = pre.total_embedding_rows();
   s.embedding_dim = c.model.embedding_dim;
@@ -144,13 +151,29 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   // ---- prep: fit on train only, encode train / validation / test ------------------------------
   auto t_prep = Clock::now();
   const BehaviourDataConfig& d = cfg.data;
-  TESSERA_CHECK(d.schema.format != TableFormat::LibSvm,
-                "libsvm input is read by the data layer but not yet wired into this pipeline");
   const FileSpec train_file = resolve_file(d.dataset, d.train);
   Preprocessor pre;
   EncodedTable train_t, val_t, test_t;
   LoadReport train_rep, val_rep, test_rep;
-  if (d.validation) {
+  int64_t libsvm_width = 0;
+  if (d.schema.format == TableFormat::LibSvm) {
+    // Sparse rows are used as written (no fitted encoding), densified to the train width.
+    SparseTable tr = read_libsvm(train_file, d.schema.on_error, &train_rep.bad_rows);
+    libsvm_width = d.schema.libsvm_features > 0 ? d.schema.libsvm_features : tr.max_index + 1;
+    EncodedTable all = table_from_sparse(tr, libsvm_width, OutOfRangeFeature::Error);
+    if (d.validation) {
+      train_t = std::move(all);
+      val_t = load_libsvm(resolve_file(d.dataset, *d.validation), libsvm_width,
+                          d.schema.on_error, &val_rep.bad_rows);
+    } else {
+      TableSplit split = split_table(all, d.validation_fraction, seed);
+      train_t = std::move(split.train);
+      val_t = std::move(split.validation);
+    }
+    if (d.test)
+      test_t = load_libsvm(resolve_file(d.dataset, *d.test), libsvm_width, d.schema.on_error,
+                           &test_rep.bad_rows);
+  } else if (d.validation) {
     BadRowReport fit_bad;
     pre = fit_preprocessor(train_file, d.schema, preprocess_options(cfg), {}, &fit_bad);
     train_t = load_table(train_file, pre, {}, &train_rep);
@@ -164,12 +187,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     train_rep = std::move(tv.train_report);
     val_rep = std::move(tv.validation_report);
   }
-  if (d.test) test_t = load_table(resolve_file(d.dataset, *d.test), pre, {}, &test_rep);
+  if (d.test && libsvm_width == 0)
+    test_t = load_table(resolve_file(d.dataset, *d.test), pre, {}, &test_rep);
   const double prep_seconds = seconds_since(t_prep);
   if (train_t.rows == 0) TESSERA_THROW(Data, "no training rows in '" << train_file.path << "'");
 
   // ---- model ---------------------------------------------------------------------------------
-  const MlpSpec spec = spec_for(cfg, pre);
+  const MlpSpec spec = spec_for(cfg, pre, libsvm_width);
   const int64_t batch = cfg.train.batch_size;
   const int64_t eval_batch = cfg.train.eval_batch_size;
   MlpModel model(*backend, spec, seed, std::max(batch, eval_batch));
@@ -343,8 +367,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 Result evaluate(const std::string& model_path, const std::string& data_path,
                 const CommonOptions& options) {
   ModelArtefact art = load_model(model_path);
-  art.preprocessor.set_bad_row_policy(
-      policy_option(options.on_error, art.preprocessor.schema().on_error));
+  const BadRowPolicy policy = policy_option(options.on_error, art.config.data.schema.on_error);
+  art.preprocessor.set_bad_row_policy(policy);
   auto backend = backend_for(options.device, "auto");
   MlpModel model(*backend, art.spec, 0, art.config.train.eval_batch_size);
   restore_weights(model, art.weights);
@@ -352,7 +376,9 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   f.path = data_path;
   f.skip_lines = std::max(0, options.skip_lines);
   LoadReport rep;
-  EncodedTable t = load_table(f, art.preprocessor, {}, &rep);
+  EncodedTable t = is_libsvm(art.config)
+                       ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
+                       : load_table(f, art.preprocessor, {}, &rep);
   if (t.rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
   Scored sc = score_table(model, t, art.config.train.eval_batch_size);
   BinaryReport r = report_of(sc);
@@ -376,9 +402,12 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
 Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const PredictOptions& options) {
   ModelArtefact art = load_model(model_path);
-  art.preprocessor.set_bad_row_policy(
-      policy_option(options.on_error, art.preprocessor.schema().on_error));
+  const BadRowPolicy policy = policy_option(options.on_error, art.config.data.schema.on_error);
+  art.preprocessor.set_bad_row_policy(policy);
   TESSERA_CHECK(options.batch_size > 0, "--batch-size must be positive");
+  if (is_libsvm(art.config))
+    TESSERA_THROW(Usage, "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
+                         "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
   MlpModel model(*backend, art.spec, 0, options.batch_size);
   restore_weights(model, art.weights);

@@ -40,11 +40,13 @@ std::string to_string(const rapidjson::Value& v) {
 }
 }  // namespace
 
+bool is_libsvm(const BehaviourConfig& c) { return c.data.schema.format == TableFormat::LibSvm; }
+
 void save_model(const std::string& path, const ModelArtefact& a) {
   std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" +
                      std::to_string(kVersion) + ",\"task\":\"behaviour\",\"spec\":" +
                      spec_json(a.spec) + ",\"config\":" + to_json(a.config) +
-                     ",\"preprocessor\":" + a.preprocessor.to_json_string() +
+                     ",\"preprocessor\":" + (is_libsvm(a.config) ? std::string("null") : a.preprocessor.to_json_string()) +
                      ",\"metrics\":" + a.metrics_json + "}";
   std::vector<std::pair<std::string, Tensor>> tensors(a.weights.begin(), a.weights.end());
   save_archive(path, meta, tensors);
@@ -66,7 +68,7 @@ ModelArtefact load_model(const std::string& path) {
     bad("it is a model of another task");
   ModelArtefact a;
   a.config = parse_behaviour_config(to_string(doc["config"]), path + " (embedded config)");
-  a.preprocessor = Preprocessor::from_json(doc["preprocessor"]);
+  if (!is_libsvm(a.config)) a.preprocessor = Preprocessor::from_json(doc["preprocessor"]);
   const auto& s = doc["spec"];
   a.spec.n_dense = s["n_dense"].GetInt64();
   a.spec.n_cat = s["n_cat"].GetInt64();

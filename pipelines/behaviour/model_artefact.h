@@ -14,12 +14,15 @@ namespace tessera::behaviour {
 
 struct ModelArtefact {
   BehaviourConfig config;
+  // CSV / Criteo input: the fitted encoding. libSVM input needs none (features are used as
+  // written, densified to spec.n_dense columns) and stores null.
   Preprocessor preprocessor;
   MlpSpec spec;
   std::map<std::string, Tensor> weights;  // host tensors by parameter name
   std::string metrics_json = "{}";        // the training run's final metrics
 };
 
+bool is_libsvm(const BehaviourConfig& config);
 void save_model(const std::string& path, const ModelArtefact& artefact);
 ModelArtefact load_model(const std::string& path);
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -77,39 +78,47 @@ std::string last_line(const std::string& s) {
 
 class BehaviourE2E : public ::testing::Test {
  protected:
+  // Trains once per process. A failure here is recorded and fails every test (a gtest
+  // SetUpTestSuite failure would otherwise show up in ctest as skipped tests).
   static void SetUpTestSuite() {
     dir_ = adult_dir();
     if (dir_.empty()) return;
-    work_ = ::testing::TempDir() + "/behaviour_e2e." + std::to_string(::getpid());
-    make_directories(work_);
-    slice(dir_ + "/adult.data", work_ + "/train.csv", 0, 4000);
-    slice(dir_ + "/adult.test", work_ + "/test.csv", 1, 1500);
-    // The default config with the slice's paths and a short schedule.
-    std::string cfg = read_file(kSource + "/pipelines/behaviour/uci-adult.json");
-    auto replace = [&](const std::string& a, const std::string& b) {
-      auto p = cfg.find(a);
-      ASSERT_NE(p, std::string::npos) << a;
-      cfg.replace(p, a.size(), b);
-    };
-    replace("\"dataset\": \"uci-adult\",", "");
-    replace("\"adult.data\"", "\"" + work_ + "/train.csv\"");
-    replace("{\"path\": \"adult.test\", \"skip_lines\": 1}", "\"" + work_ + "/test.csv\"");
-    replace("\"epochs\": 10", "\"epochs\": 3");
-    write_file_atomic(work_ + "/config.json", cfg);
-    behaviour::TrainOptions o;
-    o.quiet = true;
-    o.device = "cpu";
-    o.run_dir = work_ + "/run";
-    result_ = new behaviour::Result(behaviour::train(work_ + "/config.json", o));
+    try {
+      work_ = ::testing::TempDir() + "/behaviour_e2e." + std::to_string(::getpid());
+      make_directories(work_);
+      slice(dir_ + "/adult.data", work_ + "/train.csv", 0, 4000);
+      slice(dir_ + "/adult.test", work_ + "/test.csv", 1, 1500);
+      // The default config with the slice's paths; a short schedule through TrainOptions.
+      std::string cfg = read_file(kSource + "/pipelines/behaviour/uci-adult.json");
+      auto replace = [&](const std::string& a, const std::string& b) {
+        auto p = cfg.find(a);
+        if (p == std::string::npos) throw std::runtime_error("default config lacks " + a);
+        cfg.replace(p, a.size(), b);
+      };
+      replace("\"dataset\": \"uci-adult\",", "");
+      replace("\"adult.data\"", "\"" + work_ + "/train.csv\"");
+      replace("{\"path\": \"adult.test\", \"skip_lines\": 1}", "\"" + work_ + "/test.csv\"");
+      write_file_atomic(work_ + "/config.json", cfg);
+      behaviour::TrainOptions o;
+      o.quiet = true;
+      o.device = "cpu";
+      o.epochs = 3;
+      o.run_dir = work_ + "/run";
+      result_ = new behaviour::Result(behaviour::train(work_ + "/config.json", o));
+    } catch (const std::exception& e) {
+      setup_error_ = e.what();
+    }
   }
   static void TearDownTestSuite() { delete result_; }
   void SetUp() override {
     if (dir_.empty()) GTEST_SKIP() << "uci-adult not found under ../shared/datasets";
+    ASSERT_TRUE(setup_error_.empty()) << "training the slice failed: " << setup_error_;
+    ASSERT_NE(result_, nullptr);
   }
-  static std::string dir_, work_;
+  static std::string dir_, work_, setup_error_;
   static behaviour::Result* result_;
 };
-std::string BehaviourE2E::dir_, BehaviourE2E::work_;
+std::string BehaviourE2E::dir_, BehaviourE2E::work_, BehaviourE2E::setup_error_;
 behaviour::Result* BehaviourE2E::result_ = nullptr;
 
 TEST_F(BehaviourE2E, TrainingLearnsAndWritesARunDirectory) {

@@ -83,7 +83,11 @@ class RegistryEnv : public ::testing::Test {
     }
     char buf[4096];
     cwd_ = ::getcwd(buf, sizeof(buf)) ? buf : ".";
-    ASSERT_EQ(::chdir(dir_.path().c_str()), 0);  // no ../shared/datasets next to it
+    // A working directory inside the temporary one, so that ../shared/datasets cannot exist
+    // (the temporary directory's own parent, e.g. /tmp, may well hold a shared/ folder).
+    ASSERT_EQ(::mkdir((dir_.path() + "/wd").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((dir_.path() + "/wd/cwd").c_str(), 0755), 0);
+    ASSERT_EQ(::chdir((dir_.path() + "/wd/cwd").c_str()), 0);
     ::setenv("TESSERA_CACHE_DIR", (dir_.path() + "/cache").c_str(), 1);
   }
   void TearDown() override {

@@ -1,5 +1,7 @@
 #include "host/backend/host_backend.h"
 
+#include "host/backend/host_loops.h"
+
 #include <dnnl.h>
 #include <omp.h>
 
@@ -10,12 +12,10 @@
 
 namespace tessera {
 
-using math::activate;
 
 // Work sizes below which an op runs on the calling thread (see gemm_impl).
 constexpr double kParallelGemmFlops = 64.0 * 1024 * 1024;
-constexpr int64_t kParallelElements = 1 << 18;
-using math::activation_grad_from_output;
+using host_loops::kParallelElements;
 
 Tensor HostBackend::empty_impl(const Shape& shape, DType dtype) { return Tensor::host(shape, dtype); }
 
@@ -56,52 +56,25 @@ void HostBackend::gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, in
 
 void HostBackend::bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
                                         Tensor& y) {
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
-  const float* bp = bias.defined() ? bias.data<float>() : nullptr;
   const int64_t rows = x.dim(0);  // rank >= 1 (checked at the edge); [N] is N rows of width 1
-  const int64_t cols = rows ? x.numel() / rows : 0;
-#pragma omp parallel for schedule(static) if (x.numel() > kParallelElements)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = xp + r * cols;
-    float* yr = yp + r * cols;
-    for (int64_t j = 0; j < cols; ++j) yr[j] = activate(act, xr[j] + (bp ? bp[j] : 0.f));
-  }
+  host_loops::bias_act_forward(act, x.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                               y.data<float>(), rows, rows ? x.numel() / rows : 0);
 }
 
 void HostBackend::bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy,
                                          Tensor& dx, Tensor& dbias) {
-  const float* yp = y.data<float>();
-  const float* dyp = dy.data<float>();
-  float* dxp = dx.data<float>();
   const int64_t rows = y.dim(0);
-  const int64_t cols = rows ? y.numel() / rows : 0;
-  const int64_t n = y.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) dxp[i] = dyp[i] * activation_grad_from_output(act, yp[i]);
-  if (!dbias.defined()) return;
-  float* db = dbias.data<float>();
-  // Column sums, accumulated in double per column for determinism across thread counts.
-  std::vector<double> acc(cols, 0.0);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* row = dxp + r * cols;
-    for (int64_t j = 0; j < cols; ++j) acc[j] += row[j];
-  }
-  for (int64_t j = 0; j < cols; ++j) db[j] = static_cast<float>(acc[j]);
+  host_loops::bias_act_backward(act, y.data<float>(), dy.data<float>(), dx.data<float>(),
+                                dbias.defined() ? dbias.data<float>() : nullptr, rows,
+                                rows ? y.numel() / rows : 0);
 }
 
 void HostBackend::dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) {
-  const float* xp = x.data<float>();
-  float* yp = y.data<float>();
-  const float scale = 1.f / (1.f - d.p);
-  const int64_t n = x.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i)
-    yp[i] = math::dropout_keep(d.seed, static_cast<uint64_t>(i), d.p) ? xp[i] * scale : 0.f;
+  host_loops::dropout(d.seed, d.p, x.data<float>(), y.data<float>(), x.numel());
 }
 
 void HostBackend::dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) {
-  dropout_forward_impl(d, dy, dx);  // the same mask and scale
+  host_loops::dropout(d.seed, d.p, dy.data<float>(), dx.data<float>(), dy.numel());  // same mask
 }
 
 void HostBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) {
@@ -184,24 +157,14 @@ void HostBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, 
 
 void HostBackend::sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
                                   Tensor& velocity) {
-  float* w = param.data<float>();
-  const float* g = grad.data<float>();
-  float dummy = 0.f;
-  float* vel = p.momentum != 0.f ? velocity.data<float>() : nullptr;
-  const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelElements) firstprivate(dummy)
-  for (int64_t i = 0; i < n; ++i) math::sgd_step(p, w[i], g[i], vel ? vel[i] : dummy);
+  host_loops::sgd(p, param.data<float>(), grad.data<float>(),
+                  p.momentum != 0.f ? velocity.data<float>() : nullptr, param.numel());
 }
 
 void HostBackend::adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad,
                                    Tensor& m, Tensor& v) {
-  float* w = param.data<float>();
-  const float* g = grad.data<float>();
-  float* mp = m.data<float>();
-  float* vp = v.data<float>();
-  const int64_t n = param.numel();
-#pragma omp parallel for schedule(static) if (n > kParallelElements)
-  for (int64_t i = 0; i < n; ++i) math::adam_step(p, w[i], g[i], mp[i], vp[i]);
+  host_loops::adam(p, param.data<float>(), grad.data<float>(), m.data<float>(), v.data<float>(),
+                   param.numel());
 }
 
 std::unique_ptr<Backend> make_host_backend() { return std::make_unique<HostBackend>(); }

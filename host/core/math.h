@@ -23,21 +23,37 @@ TESSERA_HD float sigmoid(float x) {
   return e / (1.f + e);
 }
 
+// The activation fixed at compile time (branch-free loops), and by value.
+template <Activation A>
+TESSERA_HD float activate_t(float x) {
+  if (A == Activation::Relu) return x > 0.f ? x : 0.f;
+  if (A == Activation::Sigmoid) return sigmoid(x);
+  if (A == Activation::Tanh) return tanhf(x);
+  return x;
+}
+// Derivative of the activation expressed through its output y = act(x).
+template <Activation A>
+TESSERA_HD float activation_grad_from_output_t(float y) {
+  if (A == Activation::Relu) return y > 0.f ? 1.f : 0.f;
+  if (A == Activation::Sigmoid) return y * (1.f - y);
+  if (A == Activation::Tanh) return 1.f - y * y;
+  return 1.f;
+}
+
 TESSERA_HD float activate(Activation a, float x) {
   switch (a) {
-    case Activation::Relu: return x > 0.f ? x : 0.f;
-    case Activation::Sigmoid: return sigmoid(x);
-    case Activation::Tanh: return tanhf(x);
+    case Activation::Relu: return activate_t<Activation::Relu>(x);
+    case Activation::Sigmoid: return activate_t<Activation::Sigmoid>(x);
+    case Activation::Tanh: return activate_t<Activation::Tanh>(x);
     default: return x;
   }
 }
 
-// Derivative of the activation expressed through its output y = act(x).
 TESSERA_HD float activation_grad_from_output(Activation a, float y) {
   switch (a) {
-    case Activation::Relu: return y > 0.f ? 1.f : 0.f;
-    case Activation::Sigmoid: return y * (1.f - y);
-    case Activation::Tanh: return 1.f - y * y;
+    case Activation::Relu: return activation_grad_from_output_t<Activation::Relu>(y);
+    case Activation::Sigmoid: return activation_grad_from_output_t<Activation::Sigmoid>(y);
+    case Activation::Tanh: return activation_grad_from_output_t<Activation::Tanh>(y);
     default: return 1.f;
   }
 }
@@ -62,8 +78,17 @@ TESSERA_HD float hash_uniform(uint64_t seed, uint64_t index) {
   uint64_t h = mix64(seed ^ mix64(index));
   return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);  // [0, 1), 24 bits
 }
+// Dropout masks: one hash gives 64 random bits for a group of 4 consecutive elements, 16 bits
+// each (p is resolved to 1/65536), so the host loop hashes once per 4 elements.
+TESSERA_HD uint64_t dropout_bits(uint64_t seed, uint64_t group) {
+  return mix64(seed ^ (group * 0xD1B54A32D192ED03ull));
+}
+TESSERA_HD uint32_t dropout_threshold(float p) { return static_cast<uint32_t>(p * 65536.f); }
+TESSERA_HD bool dropout_keep_bits(uint64_t bits, uint64_t index, uint32_t threshold) {
+  return ((bits >> (16 * (index & 3))) & 0xFFFFu) >= threshold;
+}
 TESSERA_HD bool dropout_keep(uint64_t seed, uint64_t index, float p) {
-  return hash_uniform(seed, index) >= p;
+  return dropout_keep_bits(dropout_bits(seed, index >> 2), index, dropout_threshold(p));
 }
 
 // Optimizer updates, one element each.

@@ -257,7 +257,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     const double dt = seconds_since(t_step);
     train_seconds += dt;
     epoch_train_seconds += dt;
-    progress.update(samples, "loss " + fmt(loss_rows ? loss_sum / loss_rows : 0.0));
+    // The training loss is read back every log_every steps (a device sync on CUDA), so the
+    // epoch's figure is the mean over those sampled steps.
+    progress.update(samples, loss_rows ? "loss " + fmt(loss_sum / loss_rows) : std::string());
     if (!b.last_in_epoch) continue;
 
     // ---- end of epoch: validate, log, early stopping --------------------------------------

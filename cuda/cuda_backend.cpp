@@ -3,6 +3,8 @@
 #include <cstring>
 
 #include "cuda/cuda_check.h"
+#include "cuda/cudnn_lstm.h"
+#include "cuda/cudnn_ops.h"  // CudnnOps is complete where ~CudaBackend is defined
 #include "cuda/device_guard.h"
 #include "cuda/kernels/kernels.h"
 

@@ -19,6 +19,9 @@ namespace tessera {
 
 namespace cuda {
 
+class CudnnOps;  // cuda/cudnn_ops.h
+class CudnnLstm;  // cuda/cudnn_lstm.h
+
 struct StreamDeleter {
   void operator()(CUstream_st* stream) const noexcept;  // cudaStreamDestroy, logged on failure
 };
@@ -61,6 +64,24 @@ class CudaBackend final : public Backend {
                        Tensor& velocity) override;
   void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
                         Tensor& v) override;
+  // ---- LSTM: cuDNN RNN API (cuda/cudnn_lstm.cpp) ----
+  void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override;
+  void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override;
+  // ---- convolution / pooling / batch normalisation: cuDNN (cuda/cudnn_*.cpp) ----
+  void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                           const Tensor& bias, Tensor& y) override;
+  void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                            const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override;
+  void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) override;
+  void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                            const Tensor& dy, Tensor& dx) override;
+  void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                              const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                              Tensor& y, Tensor& saved_mean, Tensor& saved_invstd) override;
+  void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& saved_mean,
+                               const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 
  private:
   // Throws Error(Data) naming the first id outside [0, rows), as the host backend does. Waits
@@ -73,6 +94,12 @@ class CudaBackend final : public Backend {
   StreamHandle stream_;
   CublasHandle cublas_;
   DeviceBuffer first_bad_;  // one unsigned long long: the validation kernels' flag
+  // cuDNN handle, convolution plans and workspace, made on first use (cuda/cudnn_ops.h). Declared
+  // after the stream: destroyed before it.
+  std::unique_ptr<CudnnOps> cudnn_;
+  // The LSTM's own cuDNN handle, plans and workspace, made on first use (cuda/cudnn_lstm.h).
+  std::unique_ptr<CudnnLstm> lstm_;
+  CudnnOps& cudnn();
 };
 
 }  // namespace cuda

@@ -31,6 +31,7 @@ TEST(EmuBackend, NeedsTheEmulationBuild) {
 
 #include "cuda/emu/emu_backend.h"
 #include "cuda/emu/grid_launch.h"
+#include "embeddings/collection.h"
 #include "host/backend/backend.h"
 
 namespace tessera {
@@ -177,6 +178,36 @@ void battery_embedding(std::mt19937& gen) {
   }
 }
 
+// The table-batched embedding bags (embeddings/, kernels in cuda/kernels/embedding_bag*.cu):
+// forward, de-duplicated backward and every sparse optimizer, with a clamped id, vs the host ops.
+// tests/embedding_parity_test.cpp is the full parity suite for them.
+void battery_embedding_bags(std::mt19937& gen) {
+  using namespace tessera::emb;
+  const std::vector<TableSpec> specs{{"a", 9, 5}, {"b", 6, 3, Pooling::Mean, IdPolicy::WarnClamp},
+                                     {"h", 7, 4, Pooling::Sum, IdPolicy::Error, IdMapping::Hash}};
+  for (SparseOptimizer kind : {SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
+                               SparseOptimizer::RowwiseAdagrad, SparseOptimizer::LazyAdam}) {
+    CollectionOptions opts;
+    opts.optimizer.kind = kind;
+    EmbeddingCollection eh(specs, *backends().host, opts), ee(specs, *backends().emu, opts);
+    std::uniform_int_distribution<int64_t> id(0, 8);
+    std::vector<std::vector<std::vector<int64_t>>> ids(3, std::vector<std::vector<int64_t>>(5));
+    for (auto& table : ids)
+      for (auto& bag : table)
+        for (int k = 0; k < 3; ++k) bag.push_back(id(gen));
+    ids[0][2].clear();  // an empty bag
+    const Bags hb = make_host_bags(ids);
+    Tensor oh, oe;
+    eh.forward(hb, oh);
+    ee.forward(bags_to(*backends().emu, hb), oe);
+    Tensor dout = random_host({5, eh.layout().out_dim()}, gen);
+    eh.backward_and_update(dout);
+    ee.backward_and_update(backends().emu->to_device(dout));
+    const std::string what = std::string("embedding bags, ") + sparse_optimizer_name(kind);
+    expect_all_close({oh, eh.weights_to_host()}, {backends().emu->to_host(oe), ee.weights_to_host()}, 1e-5f, what);
+  }
+}
+
 void battery_losses(std::mt19937& gen) {
   for (int64_t n : {int64_t{1}, int64_t{257}, int64_t{1000}}) {
     Tensor z = random_host({n}, gen, -8.f, 8.f);
@@ -253,6 +284,7 @@ TEST(EmuBackend, DropoutMatchesHost) { std::mt19937 gen(2); battery_dropout(gen)
 TEST(EmuBackend, EmbeddingMatchesHost) { std::mt19937 gen(3); battery_embedding(gen); }
 TEST(EmuBackend, LossesMatchHost) { std::mt19937 gen(4); battery_losses(gen); }
 TEST(EmuBackend, OptimizersFillGemmMatchHost) { std::mt19937 gen(5); battery_optimizers_fill_gemm(gen); }
+TEST(EmuBackend, EmbeddingBagsMatchHost) { std::mt19937 gen(7); battery_embedding_bags(gen); }
 
 // Every __global__ kernel defined in cuda/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
@@ -282,6 +314,7 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   battery_embedding(gen);
   battery_losses(gen);
   battery_optimizers_fill_gemm(gen);
+  battery_embedding_bags(gen);
   const bool parity_ok = !HasFailure();
 
   const std::set<std::string> expected = kernels_in_sources();

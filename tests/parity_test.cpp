@@ -658,6 +658,21 @@ class FaultyBackend final : public Backend {
   void dropout_backward_impl(const DropoutParams&, const Tensor&, Tensor&) override {
     unsupported();
   }
+  void lstm_forward_impl(const LstmConfig&, LstmMode, LstmIo&) override { unsupported(); }
+  void lstm_backward_impl(const LstmConfig&, const LstmIo&, LstmGrads&) override { unsupported(); }
+  void conv2d_forward_impl(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
+                           Tensor&) override { unsupported(); }
+  void conv2d_backward_impl(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
+                            Tensor&, Tensor&, Tensor&) override { unsupported(); }
+  void pool2d_forward_impl(const Pool2dParams&, const Tensor&, Tensor&) override { unsupported(); }
+  void pool2d_backward_impl(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor&,
+                            Tensor&) override { unsupported(); }
+  void batchnorm_forward_impl(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                              Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) override { unsupported(); }
+  void batchnorm_backward_impl(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
+                               const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) override {
+    unsupported();
+  }
   void embedding_forward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
   void embedding_backward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
   void bce_with_logits_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) override {

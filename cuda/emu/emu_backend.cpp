@@ -14,6 +14,7 @@
 #include "cuda/emu/grid_launch.h"
 #include "cuda/emu/runtime_api.h"
 #include "cuda/kernels/kernels.h"
+#include "host/backend/host_backend.h"  // host_lstm_reserve_floats (the LSTM fallback)
 
 namespace tessera::emu {
 
@@ -286,7 +287,93 @@ class EmuBackend final : public Backend {
     op.done();
   }
 
+  // ---- LSTM: cuDNN on a GPU (cuda/cudnn_lstm.cpp), a vendor library, so run on the host
+  // backend over the same memory; the reserve is the host's layout, allocated in emulated memory.
+  static Tensor lstm_view(const Tensor& t) {
+    if (!t.defined()) return Tensor();
+    return Tensor(std::make_shared<HostView>(t.raw(), t.bytes()), t.shape(), t.dtype());
+  }
+  void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override {
+    OpScope op("lstm_forward");
+    if (mode == LstmMode::Training) {
+      const int64_t need = host_lstm_reserve_floats(c, io.x.dim(0), io.x.dim(1));
+      if (!io.reserve.defined() || io.reserve.numel() != need) io.reserve = empty_impl({need}, DType::F32);
+    }
+    LstmIo v{lstm_view(io.x), lstm_view(io.h0), lstm_view(io.c0), lstm_view(io.w),
+             lstm_view(io.y), lstm_view(io.hn), lstm_view(io.cn),
+             mode == LstmMode::Training ? lstm_view(io.reserve) : Tensor()};
+    host_->lstm_forward(c, mode, v);
+    op.done(OpPath::HostFallback, "cuDNN is a vendor library: not emulated, run on the host backend");
+  }
+  void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override {
+    OpScope op("lstm_backward");
+    const LstmIo v{lstm_view(io.x), lstm_view(io.h0), lstm_view(io.c0), lstm_view(io.w),
+                   lstm_view(io.y), lstm_view(io.hn), lstm_view(io.cn), lstm_view(io.reserve)};
+    LstmGrads gv{lstm_view(g.dy), lstm_view(g.dhn), lstm_view(g.dcn), lstm_view(g.dx),
+                 lstm_view(g.dh0), lstm_view(g.dc0), lstm_view(g.dw)};
+    host_->lstm_backward(c, v, gv);
+    op.done(OpPath::HostFallback, "cuDNN is a vendor library: not emulated, run on the host backend");
+  }
+
+  // ---- convolution / pooling / batch normalisation: cuDNN on a GPU (cuda/cudnn_*.cpp), so
+  // vendor-library ops, run on the host backend over the same memory ----
+  void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                           const Tensor& bias, Tensor& y) override {
+    OpScope op("conv2d_forward");
+    Tensor yv = host_view_of(y);
+    host_->conv2d_forward(p, host_view_of(x), host_view_of(w), host_view_of(bias), yv);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+  void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                            const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override {
+    OpScope op("conv2d_backward");
+    Tensor dxv = host_view_of(dx), dwv = host_view_of(dw), dbv = host_view_of(dbias);
+    host_->conv2d_backward(p, host_view_of(x), host_view_of(w), host_view_of(dy), dxv, dwv, dbv);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+  void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) override {
+    OpScope op("pool2d_forward");
+    Tensor yv = host_view_of(y);
+    host_->pool2d_forward(p, host_view_of(x), yv);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+  void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                            const Tensor& dy, Tensor& dx) override {
+    OpScope op("pool2d_backward");
+    Tensor dxv = host_view_of(dx);
+    host_->pool2d_backward(p, host_view_of(x), host_view_of(y), host_view_of(dy), dxv);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+  void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                              const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                              Tensor& y, Tensor& saved_mean, Tensor& saved_invstd) override {
+    OpScope op("batchnorm_forward");
+    Tensor rm = host_view_of(running_mean), rv = host_view_of(running_var), yv = host_view_of(y);
+    Tensor sm = host_view_of(saved_mean), si = host_view_of(saved_invstd);
+    host_->batchnorm_forward(p, host_view_of(x), host_view_of(gamma), host_view_of(beta), rm, rv,
+                             yv, sm, si);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+  void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& saved_mean,
+                               const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override {
+    OpScope op("batchnorm_backward");
+    Tensor dxv = host_view_of(dx), dg = host_view_of(dgamma), db = host_view_of(dbeta);
+    host_->batchnorm_backward(p, host_view_of(x), host_view_of(dy), host_view_of(gamma),
+                              host_view_of(saved_mean), host_view_of(saved_invstd), dxv, dg, db);
+    op.done(OpPath::HostFallback, kCudnnFallback);
+  }
+
  private:
+  static constexpr const char* kCudnnFallback =
+      "cuDNN is a vendor library: not emulated, run on the host backend";
+  // A host view of a whole emulated tensor (undefined stays undefined).
+  static Tensor host_view_of(const Tensor& t) {
+    if (!t.defined()) return Tensor();
+    return Tensor(std::make_shared<HostView>(t.raw(), t.bytes()), t.shape(), t.dtype());
+  }
+
   // As cuda::CudaBackend::check_embedding_ids: the same flag protocol and message.
   void check_embedding_ids(const Tensor& ids, int64_t rows) {
     const int64_t n = ids.numel();

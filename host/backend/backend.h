@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "host/backend/lstm_types.h"
 #include "host/core/math.h"
 #include "host/core/tensor.h"
 
@@ -14,10 +15,71 @@ namespace tessera {
 
 enum class Transpose : uint8_t { No = 0, Yes = 1 };
 
+// The LSTM op's tensors (shapes: T steps, B batch, I input, H hidden, L layers, D directions).
+// All are backend tensors; optional ones may be left undefined.
+struct LstmIo {
+  Tensor x;        // [T, B, I] time-major input
+  Tensor h0, c0;   // [L*D, B, H] initial state (row l*D + d); undefined = zeros
+  Tensor w;        // [P] canonical weights (host/backend/lstm_types.h)
+  Tensor y;        // [T, B, D*H] output: each step's top-layer h, forward then reverse half
+  Tensor hn, cn;   // [L*D, B, H] final state (for the reverse direction: the state at t = 0);
+                   // undefined = not written
+  Tensor reserve;  // Training: written by forward (allocated there when undefined or of another
+                   // size), read by backward. Backend-specific contents.
+};
+struct LstmGrads {
+  Tensor dy;         // [T, B, D*H]
+  Tensor dhn, dcn;   // [L*D, B, H]; undefined = zeros
+  Tensor dx;         // [T, B, I], written
+  Tensor dh0, dc0;   // [L*D, B, H], written when defined
+  Tensor dw;         // [P], overwritten
+};
+
 struct DropoutParams {
   float p = 0.f;        // probability of dropping an element
   uint64_t seed = 0;    // counter-based: element i is kept iff hash_uniform(seed, i) >= p
 };
+
+// ---- convolution / pooling / batch normalisation parameters (NCHW f32) ------------------------
+// Shapes: x [N, C, H, W]; conv weights [K, C / groups, R, S]; y [N, K, P, Q] with
+//   P = (H + 2 pad_h - dilation_h (R - 1) - 1) / stride_h + 1 (likewise Q).
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;            // symmetric zero padding
+  int64_t dilation_h = 1, dilation_w = 1;  // 1 = dense kernel
+  int64_t groups = 1;                      // C and K both divisible by groups
+};
+
+// Average pooling divides by the whole window, padding included (PyTorch's default
+// count_include_pad=True); max pooling never selects padding. Global average pooling is Average
+// with the window equal to the input's H x W.
+enum class PoolKind : uint8_t { Max = 0, Average = 1 };
+struct Pool2dParams {
+  PoolKind kind = PoolKind::Max;
+  int64_t window_h = 2, window_w = 2;
+  int64_t stride_h = 2, stride_w = 2;
+  int64_t pad_h = 0, pad_w = 0;  // < window on each axis
+};
+
+// Training: normalise with the batch's per-channel mean and biased variance, save mean and
+// 1/sqrt(var + eps) for the backward, and update the running statistics
+//   running = (1 - momentum) running + momentum batch   (variance unbiased, N*H*W/(N*H*W - 1)).
+// Inference: normalise with the running statistics; nothing is saved or updated.
+enum class BatchNormMode : uint8_t { Training = 0, Inference = 1 };
+struct BatchNormParams {
+  BatchNormMode mode = BatchNormMode::Training;
+  float eps = 1e-5f;
+  float momentum = 0.1f;
+};
+
+// Output spatial extent of a convolution or pooling window along one axis (may be <= 0 for a
+// window that does not fit; the edge checks reject that).
+inline int64_t conv_out_extent(int64_t in, int64_t window, int64_t stride, int64_t pad,
+                               int64_t dilation = 1) {
+  return (in + 2 * pad - dilation * (window - 1) - 1) / stride + 1;
+}
+Shape conv2d_output_shape(const Conv2dParams& p, const Shape& x, const Shape& w);
+Shape pool2d_output_shape(const Pool2dParams& p, const Shape& x);
 
 class Backend {
  public:
@@ -62,10 +124,44 @@ class Backend {
   void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
                     Tensor& dlogits);
 
+  // ---- LSTM (host/backend/backend_lstm.cpp: edge checks) ---------------------------------------
+  // Multi-layer, optionally bidirectional LSTM over a whole sequence. Inference mode applies no
+  // dropout and writes no reserve.
+  void lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io);
+  // After a Training forward of the same io (x, h0, c0, w, y and reserve unchanged since).
+  void lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g);
+
   // ---- dense optimizers (element-wise over the whole parameter tensor) ------------------------
   void sgd_update(const math::SgdParams& p, Tensor& param, const Tensor& grad, Tensor& velocity);
   void adam_update(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
                    Tensor& v);
+
+  // ---- convolution (NCHW f32; host: oneDNN, CUDA: cuDNN; see Conv2dParams for shapes) ---------
+  // y = conv(x, w) + bias. bias [K] may be undefined.
+  void conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      Tensor& y);
+  // Overwrites dx (skipped when undefined: a first layer needs no input gradient), dw, and dbias
+  // (skipped when undefined).
+  void conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& dy,
+                       Tensor& dx, Tensor& dw, Tensor& dbias);
+  // ---- pooling ----
+  // x [N, C, H, W] -> y [N, C, P, Q].
+  void pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y);
+  // dx overwritten. Max pooling routes each dy to the window's maximum in x (y is the forward
+  // output, for backends that locate the maximum through it).
+  void pool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
+                       Tensor& dx);
+  // ---- batch normalisation (per channel over N, H, W; x [N, C, H, W] or [N, C]) ----
+  // gamma, beta, running_mean, running_var, saved_mean, saved_invstd: [C]. Training updates the
+  // running statistics and writes saved_*; Inference reads the running statistics only (saved_*
+  // may be undefined).
+  void batchnorm_forward(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                         const Tensor& beta, Tensor& running_mean, Tensor& running_var, Tensor& y,
+                         Tensor& saved_mean, Tensor& saved_invstd);
+  // The training-mode backward from the saved statistics: dx, dgamma, dbeta overwritten.
+  void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                          const Tensor& gamma, const Tensor& saved_mean,
+                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 
  protected:
   virtual Tensor empty_impl(const Shape& shape, DType dtype) = 0;
@@ -86,10 +182,28 @@ class Backend {
                                     Tensor& loss, Tensor& dlogits) = 0;
   virtual void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                                  Tensor& loss, Tensor& dlogits) = 0;
+  virtual void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) = 0;
+  virtual void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) = 0;
   virtual void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
                                Tensor& velocity) = 0;
   virtual void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad,
                                 Tensor& m, Tensor& v) = 0;
+  // ---- convolution / pooling / batch normalisation ----
+  virtual void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                   const Tensor& bias, Tensor& y) = 0;
+  virtual void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                    const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) = 0;
+  virtual void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) = 0;
+  virtual void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                                    const Tensor& dy, Tensor& dx) = 0;
+  virtual void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x,
+                                      const Tensor& gamma, const Tensor& beta,
+                                      Tensor& running_mean, Tensor& running_var, Tensor& y,
+                                      Tensor& saved_mean, Tensor& saved_invstd) = 0;
+  virtual void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x,
+                                       const Tensor& dy, const Tensor& gamma,
+                                       const Tensor& saved_mean, const Tensor& saved_invstd,
+                                       Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
 
   void check_here(const Tensor& t, const char* what) const;
 };

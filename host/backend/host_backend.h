@@ -6,6 +6,10 @@
 
 namespace tessera {
 
+// Floats of the reserve the host LSTM's Training forward writes (host/backend/host_lstm.cpp), so
+// a backend that runs the host LSTM over its own memory (cuda-emu) can allocate it there.
+int64_t host_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch);
+
 class HostBackend final : public Backend {
  public:
   std::string name() const override { return "cpu"; }
@@ -31,10 +35,28 @@ class HostBackend final : public Backend {
                             Tensor& loss, Tensor& dlogits) override;
   void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                          Tensor& loss, Tensor& dlogits) override;
+  // ---- LSTM (host/backend/host_lstm.cpp) ----
+  void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override;
+  void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override;
   void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
                        Tensor& velocity) override;
   void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
                         Tensor& v) override;
+  // ---- convolution / pooling / batch normalisation (host/backend/host_conv.cpp, oneDNN) ----
+  void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                           const Tensor& bias, Tensor& y) override;
+  void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                            const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override;
+  void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) override;
+  void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                            const Tensor& dy, Tensor& dx) override;
+  void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
+                              const Tensor& beta, Tensor& running_mean, Tensor& running_var,
+                              Tensor& y, Tensor& saved_mean, Tensor& saved_invstd) override;
+  void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                               const Tensor& gamma, const Tensor& saved_mean,
+                               const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                               Tensor& dbeta) override;
 };
 
 }  // namespace tessera

@@ -1,0 +1,221 @@
+// cuDNN convolution for the CUDA backend: the handle, descriptor owners, the per-shape plan cache
+// with measured algorithm choice, the shared workspace, and CudaBackend's conv2d overrides.
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
+#include "cuda/cudnn_ops.h"
+#include "cuda/device_guard.h"
+
+namespace tessera::cuda {
+
+// ---- RAII --------------------------------------------------------------------------------------
+
+void CudnnHandleDeleter::operator()(cudnnContext* h) const noexcept {
+  if (h) log_status(cudnnDestroy(h), CUDNN_STATUS_SUCCESS, "cudnnDestroy", __FILE__, __LINE__);
+}
+void TensorDescDeleter::operator()(cudnnTensorStruct* d) const noexcept {
+  if (d) log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
+}
+void FilterDescDeleter::operator()(cudnnFilterStruct* d) const noexcept {
+  if (d) log_status(cudnnDestroyFilterDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyFilterDescriptor", __FILE__, __LINE__);
+}
+void ConvDescDeleter::operator()(cudnnConvolutionStruct* d) const noexcept {
+  if (d) log_status(cudnnDestroyConvolutionDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyConvolutionDescriptor", __FILE__, __LINE__);
+}
+void PoolDescDeleter::operator()(cudnnPoolingStruct* d) const noexcept {
+  if (d) log_status(cudnnDestroyPoolingDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyPoolingDescriptor", __FILE__, __LINE__);
+}
+
+namespace {
+
+int as_int(int64_t v, const char* what) {
+  TESSERA_CHECK(v >= 0 && v <= std::numeric_limits<int>::max(),
+                "cuDNN takes int dimensions: " << what << " = " << v << " does not fit");
+  return static_cast<int>(v);
+}
+
+FilterDesc make_filter_desc(const Shape& w) {
+  cudnnFilterDescriptor_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreateFilterDescriptor(&raw));
+  FilterDesc d(raw);
+  // [K, C/groups, R, S]: cuDNN's grouped-filter layout is the same.
+  TESSERA_CUDA_CHECK(cudnnSetFilter4dDescriptor(raw, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                                as_int(w[0], "K"), as_int(w[1], "C/groups"),
+                                                as_int(w[2], "R"), as_int(w[3], "S")));
+  return d;
+}
+
+ConvDesc make_conv_desc(const Conv2dParams& p) {
+  cudnnConvolutionDescriptor_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&raw));
+  ConvDesc d(raw);
+  TESSERA_CUDA_CHECK(cudnnSetConvolution2dDescriptor(
+      raw, as_int(p.pad_h, "pad_h"), as_int(p.pad_w, "pad_w"), as_int(p.stride_h, "stride_h"),
+      as_int(p.stride_w, "stride_w"), as_int(p.dilation_h, "dilation_h"),
+      as_int(p.dilation_w, "dilation_w"), CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  TESSERA_CUDA_CHECK(cudnnSetConvolutionGroupCount(raw, as_int(p.groups, "groups")));
+  // FMA math: no TF32 tensor-core paths, so results stay within float rounding of the host.
+  TESSERA_CUDA_CHECK(cudnnSetConvolutionMathType(raw, CUDNN_FMA_MATH));
+  return d;
+}
+
+std::string plan_key(const Conv2dParams& p, const Shape& x, const Shape& w) {
+  std::ostringstream k;
+  k << shape_str(x) << shape_str(w) << " s" << p.stride_h << "," << p.stride_w << " p" << p.pad_h
+    << "," << p.pad_w << " d" << p.dilation_h << "," << p.dilation_w << " g" << p.groups;
+  return k.str();
+}
+
+// The fastest measured algorithm that succeeded within the workspace limit.
+template <typename Perf>
+const Perf& pick(const std::vector<Perf>& perfs, int returned, const char* direction,
+                 const std::string& key) {
+  for (int i = 0; i < returned; ++i)
+    if (perfs[i].status == CUDNN_STATUS_SUCCESS && perfs[i].memory <= CudnnOps::kWorkspaceLimit)
+      return perfs[i];
+  TESSERA_THROW(Backend, "cuDNN found no " << direction << " convolution algorithm for " << key
+                                           << " within a " << (CudnnOps::kWorkspaceLimit >> 20)
+                                           << " MiB workspace");
+}
+
+}  // namespace
+
+TensorDesc make_tensor_desc(const Shape& s) {
+  cudnnTensorDescriptor_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&raw));
+  TensorDesc d(raw);
+  const int64_t h = s.size() == 4 ? s[2] : 1, w = s.size() == 4 ? s[3] : 1;
+  TESSERA_CUDA_CHECK(cudnnSetTensor4dDescriptor(raw, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                                as_int(s[0], "N"), as_int(s[1], "C"),
+                                                as_int(h, "H"), as_int(w, "W")));
+  return d;
+}
+
+// ---- CudnnOps: handle, plans, workspace ------------------------------------------------------
+
+CudnnOps::CudnnOps(int device_index, cudaStream_t stream)
+    : device_index_(device_index), stream_(stream) {
+  cudnnHandle_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreate(&raw));
+  handle_.reset(raw);
+  TESSERA_CUDA_CHECK(cudnnSetStream(raw, stream));
+}
+
+void* CudnnOps::workspace(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  if (!workspace_ || workspace_->bytes() < bytes) {
+    // Queued ops may still read the old buffer: let them finish before it is freed.
+    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    workspace_.reset();
+    workspace_ = std::make_unique<DeviceBuffer>(bytes, device_index_);
+  }
+  return workspace_->data();
+}
+
+const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Shape& ws) {
+  const std::string key = plan_key(p, xs, ws);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+  if (plans_.size() >= kMaxPlans) plans_.clear();
+
+  const Shape ys = conv2d_output_shape(p, xs, ws);
+  auto pl = std::make_unique<ConvPlan>();
+  pl->x = make_tensor_desc(xs);
+  pl->y = make_tensor_desc(ys);
+  pl->bias = make_tensor_desc({1, ws[0], 1, 1});
+  pl->w = make_filter_desc(ws);
+  pl->conv = make_conv_desc(p);
+  int n = 0, c = 0, h = 0, w = 0;
+  TESSERA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(pl->conv.get(), pl->x.get(),
+                                                           pl->w.get(), &n, &c, &h, &w));
+  TESSERA_CHECK(Shape({n, c, h, w}) == ys, "cuDNN computes the output of " << key << " as ["
+                                               << n << ", " << c << ", " << h << ", " << w
+                                               << "], the Backend as " << shape_str(ys));
+
+  // cudnnFind* runs each candidate on buffers it allocates itself and returns them by time.
+  int returned = 0;
+  {
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    TESSERA_CUDA_CHECK(cudnnFindConvolutionForwardAlgorithm(
+        handle_.get(), pl->x.get(), pl->w.get(), pl->conv.get(), pl->y.get(),
+        static_cast<int>(perfs.size()), &returned, perfs.data()));
+    const auto& best = pick(perfs, returned, "forward", key);
+    pl->fwd = best.algo;
+    pl->fwd_bytes = best.memory;
+  }
+  {
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    TESSERA_CUDA_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
+        handle_.get(), pl->w.get(), pl->y.get(), pl->conv.get(), pl->x.get(),
+        static_cast<int>(perfs.size()), &returned, perfs.data()));
+    const auto& best = pick(perfs, returned, "backward-data", key);
+    pl->bwd_data = best.algo;
+    pl->bwd_data_bytes = best.memory;
+  }
+  {
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    TESSERA_CUDA_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
+        handle_.get(), pl->x.get(), pl->y.get(), pl->conv.get(), pl->w.get(),
+        static_cast<int>(perfs.size()), &returned, perfs.data()));
+    const auto& best = pick(perfs, returned, "backward-filter", key);
+    pl->bwd_filter = best.algo;
+    pl->bwd_filter_bytes = best.memory;
+  }
+  return *plans_.emplace(key, std::move(pl)).first->second;
+}
+
+void CudnnOps::conv_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                            const Tensor& bias, Tensor& y) {
+  const ConvPlan& pl = plan(p, x.shape(), w.shape());
+  const float one = 1.f, zero = 0.f;
+  void* ws = workspace(pl.fwd_bytes);
+  TESSERA_CUDA_CHECK(cudnnConvolutionForward(handle_.get(), &one, pl.x.get(), x.raw(), pl.w.get(),
+                                             w.raw(), pl.conv.get(), pl.fwd, ws, pl.fwd_bytes,
+                                             &zero, pl.y.get(), y.raw()));
+  if (bias.defined())
+    TESSERA_CUDA_CHECK(cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bias.raw(), &one,
+                                      pl.y.get(), y.raw()));
+}
+
+void CudnnOps::conv_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                             const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
+  const ConvPlan& pl = plan(p, x.shape(), w.shape());
+  const float one = 1.f, zero = 0.f;
+  if (dx.defined()) {
+    void* ws = workspace(pl.bwd_data_bytes);
+    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardData(
+        handle_.get(), &one, pl.w.get(), w.raw(), pl.y.get(), dy.raw(), pl.conv.get(),
+        pl.bwd_data, ws, pl.bwd_data_bytes, &zero, pl.x.get(), dx.raw()));
+  }
+  void* ws = workspace(pl.bwd_filter_bytes);
+  TESSERA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
+      handle_.get(), &one, pl.x.get(), x.raw(), pl.y.get(), dy.raw(), pl.conv.get(),
+      pl.bwd_filter, ws, pl.bwd_filter_bytes, &zero, pl.w.get(), dw.raw()));
+  if (dbias.defined())
+    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardBias(handle_.get(), &one, pl.y.get(), dy.raw(),
+                                                    &zero, pl.bias.get(), dbias.raw()));
+}
+
+// ---- CudaBackend overrides ---------------------------------------------------------------------
+
+CudnnOps& CudaBackend::cudnn() {
+  if (!cudnn_) cudnn_ = std::make_unique<CudnnOps>(device_index_, stream());
+  return *cudnn_;
+}
+
+void CudaBackend::conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                      const Tensor& bias, Tensor& y) {
+  DeviceGuard guard(device_index_);
+  cudnn().conv_forward(p, x, w, bias, y);
+}
+
+void CudaBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                       const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
+  DeviceGuard guard(device_index_);
+  cudnn().conv_backward(p, x, w, dy, dx, dw, dbias);
+}
+
+}  // namespace tessera::cuda

@@ -1,0 +1,298 @@
+#include "cuda/cudnn_lstm.h"
+
+#include <cudnn.h>
+
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
+#include "cuda/device_buffer.h"
+#include "cuda/device_guard.h"
+
+namespace tessera::cuda {
+
+namespace {
+
+// Move-only owners of the cuDNN objects this file uses (destroyed with logging, never throwing).
+struct LstmHandleDeleter {
+  void operator()(cudnnContext* h) const noexcept {
+    if (h) log_status(cudnnDestroy(h), CUDNN_STATUS_SUCCESS, "cudnnDestroy", __FILE__, __LINE__);
+  }
+};
+struct RnnDescDeleter {
+  void operator()(cudnnRNNStruct* d) const noexcept {
+    if (d) log_status(cudnnDestroyRNNDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyRNNDescriptor", __FILE__, __LINE__);
+  }
+};
+struct RnnDataDescDeleter {
+  void operator()(cudnnRNNDataStruct* d) const noexcept {
+    if (d) log_status(cudnnDestroyRNNDataDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyRNNDataDescriptor", __FILE__, __LINE__);
+  }
+};
+struct StateDescDeleter {
+  void operator()(cudnnTensorStruct* d) const noexcept {
+    if (d) log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
+  }
+};
+struct DropoutDescDeleter {
+  void operator()(cudnnDropoutStruct* d) const noexcept {
+    if (d) log_status(cudnnDestroyDropoutDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyDropoutDescriptor", __FILE__, __LINE__);
+  }
+};
+using LstmHandle = std::unique_ptr<cudnnContext, LstmHandleDeleter>;
+using RnnDesc = std::unique_ptr<cudnnRNNStruct, RnnDescDeleter>;
+using RnnDataDesc = std::unique_ptr<cudnnRNNDataStruct, RnnDataDescDeleter>;
+using StateDesc = std::unique_ptr<cudnnTensorStruct, StateDescDeleter>;
+using DropoutDesc = std::unique_ptr<cudnnDropoutStruct, DropoutDescDeleter>;
+
+// One contiguous run of floats: canonical offset, cuDNN weight-space offset (both in floats).
+struct WeightBlock {
+  int64_t canonical = 0;
+  int64_t cudnn = 0;
+  int64_t count = 0;
+};
+
+struct Dropout {
+  DropoutDesc desc;
+  std::unique_ptr<DeviceBuffer> states;
+};
+
+struct Plan {
+  RnnDesc rnn;
+  RnnDataDesc x, y;
+  StateDesc state;  // [L*D, B, H], used for h and c
+  size_t weight_bytes = 0;
+  size_t work_train = 0, reserve_train = 0, work_infer = 0, reserve_infer = 0;
+  std::unique_ptr<DeviceBuffer> weights, dweights, seq_lengths;
+  std::vector<WeightBlock> blocks;
+};
+
+using PlanKey = std::tuple<int64_t, int64_t, int64_t, int, float, int64_t, int64_t>;
+
+RnnDataDesc make_data_desc(int64_t t, int64_t b, int64_t width) {
+  cudnnRNNDataDescriptor_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreateRNNDataDescriptor(&raw));
+  RnnDataDesc d(raw);
+  std::vector<int> lengths(static_cast<size_t>(b), static_cast<int>(t));
+  TESSERA_CUDA_CHECK(cudnnSetRNNDataDescriptor(raw, CUDNN_DATA_FLOAT,
+                                               CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED,
+                                               static_cast<int>(t), static_cast<int>(b),
+                                               static_cast<int>(width), lengths.data(), nullptr));
+  return d;
+}
+
+}  // namespace
+
+struct CudnnLstm::Impl {
+  int device_index;
+  cudaStream_t stream;
+  LstmHandle handle;
+  std::map<float, Dropout> dropouts;
+  std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  std::unique_ptr<DeviceBuffer> workspace;
+
+  static constexpr size_t kMaxPlans = 64;
+
+  cudnnDropoutDescriptor_t dropout_for(float p, uint64_t seed) {
+    auto it = dropouts.find(p);
+    if (it != dropouts.end()) return it->second.desc.get();
+    cudnnDropoutDescriptor_t raw = nullptr;
+    TESSERA_CUDA_CHECK(cudnnCreateDropoutDescriptor(&raw));
+    Dropout d;
+    d.desc.reset(raw);
+    size_t bytes = 0;
+    TESSERA_CUDA_CHECK(cudnnDropoutGetStatesSize(handle.get(), &bytes));
+    d.states = std::make_unique<DeviceBuffer>(bytes, device_index);
+    TESSERA_CUDA_CHECK(cudnnSetDropoutDescriptor(raw, handle.get(), p, d.states->data(), bytes,
+                                                 static_cast<unsigned long long>(seed)));
+    return dropouts.emplace(p, std::move(d)).first->second.desc.get();
+  }
+
+  Plan& plan_for(const LstmConfig& c, int64_t t, int64_t b) {
+    const PlanKey key{c.input_size, c.hidden_size, c.num_layers, c.dirs(), c.dropout, t, b};
+    auto it = plans.find(key);
+    if (it != plans.end()) return *it->second;
+    if (plans.size() >= kMaxPlans) plans.clear();
+    auto p = std::make_unique<Plan>();
+    cudnnRNNDescriptor_t raw = nullptr;
+    TESSERA_CUDA_CHECK(cudnnCreateRNNDescriptor(&raw));
+    p->rnn.reset(raw);
+    TESSERA_CUDA_CHECK(cudnnSetRNNDescriptor_v8(
+        raw, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
+        c.dirs() == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT,
+        CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, static_cast<int32_t>(c.input_size),
+        static_cast<int32_t>(c.hidden_size), static_cast<int32_t>(c.hidden_size),
+        static_cast<int32_t>(c.num_layers), dropout_for(c.dropout, c.dropout_seed),
+        CUDNN_RNN_PADDED_IO_DISABLED));
+    p->x = make_data_desc(t, b, c.input_size);
+    p->y = make_data_desc(t, b, c.dirs() * c.hidden_size);
+    cudnnTensorDescriptor_t sraw = nullptr;
+    TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&sraw));
+    p->state.reset(sraw);
+    const int dims[3] = {static_cast<int>(c.num_layers * c.dirs()), static_cast<int>(b),
+                         static_cast<int>(c.hidden_size)};
+    const int strides[3] = {dims[1] * dims[2], dims[2], 1};
+    TESSERA_CUDA_CHECK(cudnnSetTensorNdDescriptor(sraw, CUDNN_DATA_FLOAT, 3, dims, strides));
+    TESSERA_CUDA_CHECK(cudnnGetRNNWeightSpaceSize(handle.get(), raw, &p->weight_bytes));
+    TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), raw, CUDNN_FWD_MODE_TRAINING,
+                                                 p->x.get(), &p->work_train, &p->reserve_train));
+    TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), raw, CUDNN_FWD_MODE_INFERENCE,
+                                                 p->x.get(), &p->work_infer, &p->reserve_infer));
+    p->weights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
+    p->dweights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
+    std::vector<int32_t> lengths(static_cast<size_t>(b), static_cast<int32_t>(t));
+    p->seq_lengths = std::make_unique<DeviceBuffer>(lengths.size() * sizeof(int32_t), device_index);
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(p->seq_lengths->data(), lengths.data(),
+                                       lengths.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
+                                       stream));
+    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream));  // `lengths` leaves scope
+    p->blocks = weight_blocks(c, *p);
+    return *plans.emplace(key, std::move(p)).first->second;
+  }
+
+  // Where each canonical block lives in cuDNN's weight space. Pseudo-layer l*D + d; linear layer
+  // ids 0-3 are W_ih's gates i, f, g, o (with b_ih), 4-7 W_hh's (with b_hh).
+  std::vector<WeightBlock> weight_blocks(const LstmConfig& c, Plan& p) {
+    std::vector<WeightBlock> blocks;
+    const int64_t h = c.hidden_size;
+    const char* base = static_cast<const char*>(p.weights->data());
+    cudnnTensorDescriptor_t mdesc = nullptr, bdesc = nullptr;
+    TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&mdesc));
+    StateDesc mown(mdesc);
+    TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&bdesc));
+    StateDesc bown(bdesc);
+    for (int64_t l = 0; l < c.num_layers; ++l) {
+      for (int d = 0; d < c.dirs(); ++d) {
+        const LstmWeightOffsets o = lstm_weight_offsets(c, l, d);
+        const int64_t il = c.layer_input_size(l);
+        for (int lin = 0; lin < 8; ++lin) {
+          void* maddr = nullptr;
+          void* baddr = nullptr;
+          TESSERA_CUDA_CHECK(cudnnGetRNNWeightParams(
+              handle.get(), p.rnn.get(), static_cast<int32_t>(l * c.dirs() + d), p.weight_bytes,
+              p.weights->data(), lin, mdesc, &maddr, bdesc, &baddr));
+          const int gate = lin % 4;
+          const bool recurrent = lin >= 4;
+          const int64_t cols = recurrent ? h : il;
+          // The matrix must be [H, cols]: check cuDNN agrees before trusting the offsets.
+          cudnnDataType_t dt;
+          int nd = 0, dims[3] = {0, 0, 0}, strides[3] = {0, 0, 0};
+          TESSERA_CUDA_CHECK(cudnnGetTensorNdDescriptor(mdesc, 3, &dt, &nd, dims, strides));
+          TESSERA_CHECK(static_cast<int64_t>(dims[0]) * dims[1] * dims[2] == h * cols,
+                        "cuDNN LSTM weight block (pseudo-layer " << l * c.dirs() + d << ", id "
+                            << lin << ") has " << dims[0] * dims[1] * dims[2] << " elements, "
+                            << "expected " << h * cols);
+          const int64_t moff = (static_cast<const char*>(maddr) - base) / 4;
+          const int64_t boff = (static_cast<const char*>(baddr) - base) / 4;
+          blocks.push_back({(recurrent ? o.w_hh : o.w_ih) + gate * h * cols, moff, h * cols});
+          blocks.push_back({(recurrent ? o.b_hh : o.b_ih) + gate * h, boff, h});
+        }
+      }
+    }
+    return blocks;
+  }
+
+  // canonical -> weight space (to_cudnn) or weight space -> canonical.
+  void convert(const Plan& p, float* canonical, float* space, bool to_cudnn) {
+    for (const WeightBlock& b : p.blocks) {
+      float* src = to_cudnn ? canonical + b.canonical : space + b.cudnn;
+      float* dst = to_cudnn ? space + b.cudnn : canonical + b.canonical;
+      TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, src, b.count * sizeof(float),
+                                         cudaMemcpyDeviceToDevice, stream));
+    }
+  }
+
+  void* workspace_of(size_t bytes) {
+    if (!workspace || workspace->bytes() < bytes)
+      workspace = std::make_unique<DeviceBuffer>(bytes, device_index);
+    return workspace->data();
+  }
+};
+
+namespace {
+void* ptr_or_null(const Tensor& t) { return t.defined() ? t.raw() : nullptr; }
+}  // namespace
+
+CudnnLstm::CudnnLstm(int device_index, cudaStream_t stream) : impl_(std::make_unique<Impl>()) {
+  DeviceGuard guard(device_index);
+  impl_->device_index = device_index;
+  impl_->stream = stream;
+  cudnnHandle_t raw = nullptr;
+  TESSERA_CUDA_CHECK(cudnnCreate(&raw));
+  impl_->handle.reset(raw);
+  TESSERA_CUDA_CHECK(cudnnSetStream(raw, stream));
+}
+
+CudnnLstm::~CudnnLstm() = default;
+
+void CudnnLstm::forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
+  DeviceGuard guard(impl_->device_index);
+  const int64_t t = io.x.dim(0), b = io.x.dim(1);
+  Plan& p = impl_->plan_for(c, t, b);
+  const bool training = mode == LstmMode::Training;
+  const size_t work = training ? p.work_train : p.work_infer;
+  void* reserve = nullptr;
+  size_t reserve_bytes = 0;
+  if (training) {
+    reserve_bytes = p.reserve_train;
+    const int64_t floats = static_cast<int64_t>((reserve_bytes + 3) / 4);
+    if (!io.reserve.defined() || io.reserve.numel() != floats) {
+      io.reserve = Tensor(std::make_shared<DeviceBuffer>(static_cast<size_t>(floats) * 4,
+                                                         impl_->device_index),
+                          {floats}, DType::F32);
+    }
+    reserve = io.reserve.raw();
+  }
+  impl_->convert(p, io.w.data<float>(), static_cast<float*>(p.weights->data()), true);
+  void* ws = impl_->workspace_of(work);
+  TESSERA_CUDA_CHECK(cudnnRNNForward(
+      impl_->handle.get(), p.rnn.get(),
+      training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
+      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(), io.x.raw(), p.y.get(),
+      io.y.raw(), p.state.get(), ptr_or_null(io.h0), ptr_or_null(io.hn), p.state.get(),
+      ptr_or_null(io.c0), ptr_or_null(io.cn), p.weight_bytes, p.weights->data(), work, ws,
+      reserve_bytes, reserve));
+}
+
+void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
+  DeviceGuard guard(impl_->device_index);
+  const int64_t t = io.x.dim(0), b = io.x.dim(1);
+  Plan& p = impl_->plan_for(c, t, b);
+  TESSERA_CHECK(io.reserve.bytes() >= p.reserve_train,
+                "LSTM reserve " << io.reserve.describe() << " is smaller than cuDNN's "
+                                << p.reserve_train << " bytes: run a Training forward first");
+  // The weights again: another LSTM of the same shape may have used this plan since.
+  impl_->convert(p, io.w.data<float>(), static_cast<float*>(p.weights->data()), true);
+  void* ws = impl_->workspace_of(p.work_train);
+  TESSERA_CUDA_CHECK(cudnnRNNBackwardData_v8(
+      impl_->handle.get(), p.rnn.get(), static_cast<const int32_t*>(p.seq_lengths->data()),
+      p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(), g.dx.raw(), p.state.get(),
+      ptr_or_null(io.h0), ptr_or_null(g.dhn), ptr_or_null(g.dh0), p.state.get(),
+      ptr_or_null(io.c0), ptr_or_null(g.dcn), ptr_or_null(g.dc0), p.weight_bytes,
+      p.weights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
+  // BackwardWeights only accumulates (CUDNN_WGRAD_MODE_ADD): start from zero, as dw is
+  // overwritten.
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(p.dweights->data(), 0, p.weight_bytes, impl_->stream));
+  TESSERA_CUDA_CHECK(cudnnRNNBackwardWeights_v8(
+      impl_->handle.get(), p.rnn.get(), CUDNN_WGRAD_MODE_ADD,
+      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(), io.x.raw(), p.state.get(),
+      ptr_or_null(io.h0), p.y.get(), io.y.raw(), p.weight_bytes, p.dweights->data(), p.work_train,
+      ws, p.reserve_train, io.reserve.raw()));
+  impl_->convert(p, g.dw.data<float>(), static_cast<float*>(p.dweights->data()), false);
+}
+
+// ---- CudaBackend's LSTM ops (declared in cuda/cuda_backend.h) ----
+
+void CudaBackend::lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) {
+  if (!lstm_) lstm_ = std::make_unique<CudnnLstm>(device_index_, stream());
+  lstm_->forward(c, mode, io);
+}
+
+void CudaBackend::lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
+  if (!lstm_) lstm_ = std::make_unique<CudnnLstm>(device_index_, stream());
+  lstm_->backward(c, io, g);
+}
+
+}  // namespace tessera::cuda

@@ -1,0 +1,38 @@
+#pragma once
+// The CUDA backend's LSTM: cuDNN 9's RNN API (cudnnRNNForward, cudnnRNNBackwardData_v8,
+// cudnnRNNBackwardWeights_v8), in its own file, vendor-library code apart from the kernels.
+//   - Plans (RNN, data and state descriptors, weight-space layout, workspace and reserve sizes)
+//     are cached by (config, T, B); one workspace buffer per backend grows to the largest need.
+//   - Weights: the canonical layout (host/backend/lstm_types.h) is copied into cuDNN's weight
+//     space block by block (each gate's W_ih, W_hh rows and biases are contiguous in both; cuDNN
+//     orders the gates i, f, g, o too), before every forward and backward; dw comes back the same
+//     way. The blocks' places are queried from cuDNN (cudnnGetRNNWeightParams) once per plan.
+//   - Dropout between layers uses cuDNN's generator (one dropout descriptor per probability,
+//     seeded from the first dropout_seed seen), so its masks differ from the host backend's.
+//   - Math is FP32 with FMA (no TF32), so results stay close to the host backend.
+#include <cuda_runtime_api.h>
+
+#include <memory>
+
+#include "host/backend/backend.h"
+
+namespace tessera::cuda {
+
+class CudnnLstm {
+ public:
+  CudnnLstm(int device_index, cudaStream_t stream);
+  ~CudnnLstm();
+  CudnnLstm(const CudnnLstm&) = delete;
+  CudnnLstm& operator=(const CudnnLstm&) = delete;
+
+  // The Backend ops, arguments checked at the Backend edge (host/backend/backend_lstm.cpp).
+  // Training allocates io.reserve (cuDNN's reserve space) when it is undefined or too small.
+  void forward(const LstmConfig& c, LstmMode mode, LstmIo& io);
+  void backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::cuda

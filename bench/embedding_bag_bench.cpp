@@ -1,0 +1,315 @@
+// Host embedding-bag training step (forward + de-duplicated backward + sparse SGD update, the
+// fused host path of embeddings/) against
+//   - the machine's memory bandwidth, measured in the same run with a STREAM-style triad
+//     (a[i] = b[i] + s * c[i], OpenMP, arrays far larger than the caches, best of several), and
+//   - PyTorch nn.EmbeddingBag(mode='sum', sparse=True) x T + torch.optim.SGD at the same sizes on
+//     the same ids (bench/torch_embedding_bag.py; --torch), PyTorch at the same thread count.
+// Defaults: 26 tables x 50,000 rows x dim 64, batch 4096, 8 ids per bag drawn from a Zipf(1.05)
+// law over each table's rows (hot rows scattered by a hash), 16 distinct batches cycled.
+//
+// Bytes per step (FBGEMM's TBE convention: every looked-up row counts, cached or not):
+//   forward  nnz * D * 4 (rows) + B * T * D * 4 (pooled out) + nnz * 8 + (T*B+1) * 8 (ids, offsets)
+//   backward B * T * D * 4 (dout) + nnz * 8 (ids) + U * D * 4 * 2 (read + write each touched row)
+// The step's GB/s is that over the median step time; ratio_to_triad = GB/s / triad GB/s. A
+// "unique_bytes" variant counting each distinct row once is printed beside it.
+//
+//   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
+//                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
+// Prints one JSON object per line; the last is the summary (with "targets_met"). Exits 1 if the
+// check of the fused step against the unfused one fails or the reference run fails; 3 with
+// --enforce-targets when a target (>= 0.7 of triad, >= 3x PyTorch) is missed.
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "embeddings/collection.h"
+
+using namespace tessera;
+using namespace tessera::emb;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double loadavg() {
+  double l = -1;
+  std::ifstream in("/proc/loadavg");
+  in >> l;
+  return l;
+}
+
+// STREAM triad, best of `reps`, GB/s (3 arrays x n x 4 bytes per pass).
+double triad_gbs(int64_t n, int reps) {
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n)), c(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    a[static_cast<size_t>(i)] = 0.f;
+    b[static_cast<size_t>(i)] = 1.f;
+    c[static_cast<size_t>(i)] = 2.f;
+  }
+  double best = 1e30;
+  const float s = 3.f;
+  float* pa = a.data();
+  const float* pb = b.data();
+  const float* pc = c.data();
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + s * pc[i];
+    best = std::min(best, now_s() - t0);
+  }
+  if (a[static_cast<size_t>(n / 2)] != 7.f) {
+    std::cerr << "triad check failed\n";
+    std::exit(1);
+  }
+  return 3.0 * static_cast<double>(n) * 4.0 / best / 1e9;
+}
+
+struct Args {
+  int64_t tables = 26, rows = 50000, dim = 64, batch = 4096, pooling = 8, steps = 10, batches = 16;
+  double alpha = 1.05;
+  bool torch = false;
+  bool enforce = false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
+};
+
+// Zipf(alpha) over [0, rows) by inverse CDF, then scattered: rank r -> (r * odd) mod rows, so hot
+// rows are not neighbours in memory.
+class ZipfIds {
+ public:
+  ZipfIds(int64_t rows, double alpha) : rows_(rows), cdf_(static_cast<size_t>(rows)) {
+    double s = 0;
+    for (int64_t r = 0; r < rows; ++r) cdf_[static_cast<size_t>(r)] = (s += 1.0 / std::pow(r + 1.0, alpha));
+    for (double& x : cdf_) x /= s;
+  }
+  int64_t draw(std::mt19937_64& gen) const {
+    const double u = std::uniform_real_distribution<double>(0, 1)(gen);
+    const int64_t rank = std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin();
+    const int64_t r = std::min(rank, rows_ - 1);
+    return static_cast<int64_t>((static_cast<unsigned __int128>(r) * 2654435761u) % static_cast<uint64_t>(rows_));
+  }
+
+ private:
+  int64_t rows_;
+  std::vector<double> cdf_;
+};
+
+bool write_raw(const std::string& path, const void* p, size_t bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out.write(static_cast<const char*>(p), static_cast<std::streamsize>(bytes));
+  return static_cast<bool>(out);
+}
+
+std::string json_field(const std::string& json, const std::string& key) {
+  const std::string k = "\"" + key + "\":";
+  size_t p = json.find(k);
+  if (p == std::string::npos) return "null";
+  p += k.size();
+  while (p < json.size() && json[p] == ' ') ++p;
+  size_t e = p;
+  while (e < json.size() && json[e] != ',' && json[e] != '}') ++e;
+  return json.substr(p, e - p);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string f = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "embedding_bag_bench: " << f << " needs a value\n";
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (f == "--tables") a.tables = std::stoll(next());
+    else if (f == "--rows") a.rows = std::stoll(next());
+    else if (f == "--dim") a.dim = std::stoll(next());
+    else if (f == "--batch") a.batch = std::stoll(next());
+    else if (f == "--pooling") a.pooling = std::stoll(next());
+    else if (f == "--steps") a.steps = std::stoll(next());
+    else if (f == "--alpha") a.alpha = std::stod(next());
+    else if (f == "--torch") a.torch = true;
+    else if (f == "--enforce-targets") a.enforce = true;
+    else if (f == "--quick") { a.rows = 20000; a.batch = 1024; a.steps = 5; a.batches = 4; }
+    else if (f == "-h" || f == "--help") {
+      std::cout << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
+                   "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]\n";
+      return 0;
+    } else {
+      std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
+      return 2;
+    }
+  }
+  try {
+    const int threads = omp_get_max_threads();
+    const double triad = triad_gbs(int64_t{1} << 25, 7);
+    std::cout << "{\"bench\":\"stream_triad\",\"threads\":" << threads << ",\"array_mib\":128,\"gbs\":" << triad
+              << "}" << std::endl;
+
+    // Batches: fixed L ids per bag (offsets are multiples of L), Zipf ids per table.
+    const int64_t T = a.tables, B = a.batch, L = a.pooling, D = a.dim;
+    const int64_t nnz = T * B * L;
+    std::vector<TableSpec> specs;
+    for (int64_t t = 0; t < T; ++t) specs.push_back({"t" + std::to_string(t), a.rows, D});
+    ZipfIds zipf(a.rows, a.alpha);
+    std::mt19937_64 gen(7);
+    std::vector<Bags> batches;
+    std::vector<int64_t> offsets(static_cast<size_t>(T * B + 1));
+    for (int64_t b = 0; b <= T * B; ++b) offsets[static_cast<size_t>(b)] = b * L;
+    const Tensor off = Tensor::host_from<int64_t>({T * B + 1}, offsets);
+    char dir_template[] = "/tmp/tessera_embbench_XXXXXX";
+    std::string dir;
+    if (a.torch) {
+      if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
+      dir = dir_template;
+    }
+    for (int64_t k = 0; k < a.batches; ++k) {
+      Bags bags;
+      bags.batch = B;
+      bags.offsets = off;
+      bags.indices = Tensor::host({nnz}, DType::I64);
+      int64_t* ids = bags.indices.data<int64_t>();
+      for (int64_t j = 0; j < nnz; ++j) ids[j] = zipf.draw(gen);
+      if (a.torch && !write_raw(dir + "/ids" + std::to_string(k) + ".bin", ids, static_cast<size_t>(nnz) * 8))
+        throw std::runtime_error("cannot write " + dir);
+      batches.push_back(std::move(bags));
+    }
+    auto backend = make_host_backend();
+    CollectionOptions opts;
+    opts.optimizer.kind = SparseOptimizer::Sgd;
+    opts.optimizer.lr = 0.01f;
+    EmbeddingCollection emb(specs, *backend, opts);
+    Tensor dout = Tensor::host({B, T * D});
+    for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
+
+    // Check: the fused step equals the unfused one (backward, then update) on a copy.
+    {
+      CollectionOptions small = opts;
+      std::vector<TableSpec> few(specs.begin(), specs.begin() + std::min<int64_t>(T, 3));
+      EmbeddingCollection f(few, *backend, small), u(few, *backend, small);
+      Bags bb;
+      bb.batch = B;
+      const int64_t n3 = static_cast<int64_t>(few.size()) * B * L;
+      bb.indices = batches[0].indices.rows(0, n3);
+      bb.offsets = off.rows(0, static_cast<int64_t>(few.size()) * B + 1);
+      Tensor o1, o2;
+      f.forward(bb, o1);
+      u.forward(bb, o2);
+      Tensor d3 = Tensor::host({B, static_cast<int64_t>(few.size()) * D});
+      for (int64_t i = 0; i < d3.numel(); ++i) d3.data<float>()[i] = 0.5f - static_cast<float>(i % 7) * 0.1f;
+      f.backward_and_update(d3);
+      u.apply(u.backward(d3));
+      const Tensor w1 = f.weights_to_host(), w2 = u.weights_to_host();
+      for (int64_t i = 0; i < w1.numel(); ++i)
+        if (w1.data<float>()[i] != w2.data<float>()[i]) {
+          std::cerr << "mismatch: fused vs unfused step at element " << i << "\n";
+          return 1;
+        }
+    }
+
+    Tensor out;
+    std::vector<double> times, fwd_times;
+    double unique_rows = 0;
+    for (int64_t it = 0; it < a.steps + 2; ++it) {
+      const Bags& bags = batches[static_cast<size_t>(it % a.batches)];
+      const double t0 = now_s();
+      emb.forward(bags, out);
+      const double t1 = now_s();
+      emb.backward_and_update(dout);
+      const double t2 = now_s();
+      if (it >= 2) {
+        times.push_back(t2 - t0);
+        fwd_times.push_back(t1 - t0);
+      }
+    }
+    // Distinct rows per batch (for the byte count), from the unfused backward outside the timing.
+    for (int64_t k = 0; k < a.batches; ++k) {
+      emb.forward(batches[static_cast<size_t>(k)], out);
+      unique_rows += static_cast<double>(emb.backward(dout).count);
+    }
+    unique_rows /= static_cast<double>(a.batches);
+    std::sort(times.begin(), times.end());
+    std::sort(fwd_times.begin(), fwd_times.end());
+    const double med = times[times.size() / 2];
+    const double fmed = fwd_times[fwd_times.size() / 2];
+    const double row_bytes = static_cast<double>(D) * 4;
+    const double out_bytes = static_cast<double>(B * T * D) * 4;
+    const double fwd_bytes = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 + (T * B + 1) * 8.0;
+    const double bwd_bytes = out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
+    const double step_bytes = fwd_bytes + bwd_bytes;
+    const double unique_bytes = unique_rows * row_bytes * 3 + 2 * out_bytes + nnz * 16.0 + (T * B + 1) * 8.0;
+    const double gbs = step_bytes / med / 1e9;
+    std::cout << "{\"bench\":\"embedding_bag_step\",\"tables\":" << T << ",\"rows\":" << a.rows << ",\"dim\":" << D
+              << ",\"batch\":" << B << ",\"pooling\":" << L << ",\"alpha\":" << a.alpha
+              << ",\"optimizer\":\"sgd\",\"threads\":" << threads << ",\"median_step_ms\":" << med * 1e3
+              << ",\"best_step_ms\":" << times.front() * 1e3 << ",\"forward_ms\":" << fmed * 1e3
+              << ",\"unique_rows_per_batch\":" << unique_rows << ",\"step_mb\":" << step_bytes / 1e6
+              << ",\"gbs\":" << gbs << ",\"ratio_to_triad\":" << gbs / triad
+              << ",\"unique_bytes_gbs\":" << unique_bytes / med / 1e9 << "}" << std::endl;
+
+    std::string torch_line;
+    double torch_ms = -1;
+    double torch_best_ms = -1;
+    if (a.torch) {
+      // Beside this source file (CMake compiles it by its absolute path).
+      std::string here = __FILE__;
+      here = here.substr(0, here.find_last_of('/'));
+      const std::string script = here + "/torch_embedding_bag.py";
+      std::ostringstream cmd;
+      cmd << "OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
+          << "/usr/bin/python3 " << script << " --dir " << dir << " --tables " << T << " --rows " << a.rows
+          << " --dim " << D << " --batch " << B << " --pooling " << L << " --batches " << a.batches
+          << " --steps " << a.steps << " --threads " << threads;
+      FILE* p = popen(cmd.str().c_str(), "r");
+      if (!p) throw std::runtime_error("cannot start " + cmd.str());
+      char buf[4096];
+      while (fgets(buf, sizeof(buf), p)) torch_line = buf;
+      const int rc = pclose(p);
+      for (int64_t k = 0; k < a.batches; ++k) unlink((dir + "/ids" + std::to_string(k) + ".bin").c_str());
+      rmdir(dir.c_str());
+      if (rc != 0 || torch_line.empty()) {
+        std::cerr << "embedding_bag_bench: the PyTorch reference failed (rc " << rc << ")\n";
+        return 1;
+      }
+      while (!torch_line.empty() && (torch_line.back() == '\n' || torch_line.back() == '\r')) torch_line.pop_back();
+      std::cout << torch_line << std::endl;
+      torch_ms = std::stod(json_field(torch_line, "median_step_ms"));
+      torch_best_ms = std::stod(json_field(torch_line, "best_step_ms"));
+    }
+    const bool targets_met = gbs / triad >= 0.7 && (torch_ms <= 0 || torch_ms / (med * 1e3) >= 3.0);
+    std::cout << "{\"bench\":\"embedding_bag_summary\",\"triad_gbs\":" << triad << ",\"step_gbs\":" << gbs
+              << ",\"ratio_to_triad\":" << gbs / triad << ",\"target_ratio_to_triad\":0.7,\"median_step_ms\":"
+              << med * 1e3 << ",\"torch_median_step_ms\":" << (torch_ms > 0 ? std::to_string(torch_ms) : "null")
+              << ",\"speedup_vs_torch\":" << (torch_ms > 0 ? std::to_string(torch_ms / (med * 1e3)) : "null")
+              << ",\"best_speedup_vs_torch\":"
+              << (torch_best_ms > 0 ? std::to_string(torch_best_ms / (times.front() * 1e3)) : "null")
+              << ",\"best_ratio_to_triad\":" << step_bytes / times.front() / 1e9 / triad
+              << ",\"target_speedup_vs_torch\":3,\"targets_met\":" << (targets_met ? "true" : "false")
+              << ",\"loadavg_1m\":" << loadavg() << "}" << std::endl;
+    if (a.enforce && !targets_met) {
+      std::cerr << "embedding_bag_bench: targets missed (>= 0.7 of triad" << (a.torch ? ", >= 3x PyTorch" : "") << ")\n";
+      return 3;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "embedding_bag_bench: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,149 @@
+// Pooled embedding bags over a table-batched collection (embeddings/bag_ops.h): batch checks, id
+// resolution under the table's policy, forward pooling, and the de-duplicated backward (segments
+// come from a sort: CUB on a GPU, the host in the emulation build). The arithmetic is
+// embeddings/bag_math.h, shared with the host implementation.
+#include "cuda/kernel_prelude.cuh"
+#include "cuda/launch.cuh"
+#include "cuda/kernels/reduce.cuh"
+#include "embeddings/bag_kernels.h"
+
+namespace tessera::cuda {
+namespace {
+
+using namespace tessera::emb;
+
+// offsets [n_bags + 1]; one thread per entry.
+__global__ void bag_check_offsets_kernel(const int64_t* offsets, int64_t n_bags, int64_t nnz,
+                                         unsigned long long* flags) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b <= n_bags;
+       b += stride) {
+    bool bad = (b == 0 && offsets[0] != 0) || (b > 0 && offsets[b] < offsets[b - 1]) ||
+               (b == n_bags && offsets[b] != nnz);
+    if (bad) record_first_bad(flags + kBagFlagBadOffset, static_cast<unsigned long long>(b));
+  }
+}
+
+// One thread per index position j.
+__global__ void bag_resolve_kernel(const int64_t* meta, int64_t tables, int64_t batch,
+                                   const int64_t* ids, const int64_t* offsets, int64_t nnz,
+                                   int64_t* keys, int64_t* bag_of, unsigned long long* flags) {
+  const int64_t n_bags = tables * batch;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nnz;
+       j += stride) {
+    const int64_t b = bag_of_position(offsets, n_bags, j);
+    const int64_t t = b / batch;
+    const int64_t* m = meta + t * kMetaFields;
+    bool bad = false;
+    const int64_t row = resolve_row(ids[j], m[kMetaRows], m[kMetaMapping], &bad);
+    keys[j] = m[kMetaRowOffset] + row;
+    bag_of[j] = b;
+    if (bad) {
+      if (m[kMetaPolicy] == static_cast<int64_t>(IdPolicy::Error)) {
+        record_first_bad(flags + kBagFlagFirstError, static_cast<unsigned long long>(j));
+      } else {
+        atomicAdd(flags + kBagFlagClamped, 1ull);
+        record_first_bad(flags + kBagFlagFirstWarn + t, static_cast<unsigned long long>(j));
+      }
+    }
+  }
+}
+
+// One thread per (bag, column < max_dim): consecutive threads read consecutive columns of a row.
+__global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t batch,
+                                   int64_t max_dim, int64_t out_dim, const float* weights,
+                                   const int64_t* keys, const int64_t* offsets, const float* psw,
+                                   float* out) {
+  const int64_t total = tables * batch * max_dim;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const int64_t b = i / max_dim;
+    const int64_t c = i - b * max_dim;
+    const int64_t t = b / batch;
+    const int64_t s = b - t * batch;
+    const int64_t* m = meta + t * kMetaFields;
+    const int64_t dim = m[kMetaDim];
+    if (c >= dim) continue;
+    const int64_t begin = offsets[b];
+    const int64_t end = offsets[b + 1];
+    const float* base = weights + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim + c;
+    float acc = 0.f;
+    for (int64_t j = begin; j < end; ++j) {
+      const float scale = bag_scale(m[kMetaPooling], end - begin, psw ? psw[j] : 1.f);
+      acc += scale * __ldg(base + keys[j] * dim);
+    }
+    out[s * out_dim + m[kMetaOutOffset] + c] = acc;
+  }
+}
+
+// One thread per (touched row, column < max_dim).
+__global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t batch,
+                                    int64_t max_dim, int64_t out_dim, const int64_t* ukeys,
+                                    const int64_t* seg_start, const int64_t* sorted_pos,
+                                    const int64_t* bag_of, const int64_t* offsets,
+                                    const float* psw, const float* dout, float* grads,
+                                    int64_t touched) {
+  const int64_t total = touched * max_dim;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
+       i += stride) {
+    const int64_t u = i / max_dim;
+    const int64_t c = i - u * max_dim;
+    const int64_t t = table_of_key_meta(meta, tables, ukeys[u]);
+    const int64_t* m = meta + t * kMetaFields;
+    if (c >= m[kMetaDim]) {
+      grads[i] = 0.f;
+      continue;
+    }
+    float acc = 0.f;
+    for (int64_t q = seg_start[u]; q < seg_start[u + 1]; ++q) {
+      const int64_t j = sorted_pos[q];
+      const int64_t b = bag_of[j];
+      const int64_t s = b - t * batch;
+      const float scale = bag_scale(m[kMetaPooling], offsets[b + 1] - offsets[b], psw ? psw[j] : 1.f);
+      acc += scale * dout[s * out_dim + m[kMetaOutOffset] + c];
+    }
+    grads[i] = acc;
+  }
+}
+
+}  // namespace
+
+void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nnz,
+                              unsigned long long* flags, cudaStream_t stream) {
+  TESSERA_LAUNCH(bag_check_offsets_kernel, dim3(grid_stride_blocks(n_bags + 1)),
+                 dim3(kElementwiseBlock), 0, stream, offsets, n_bags, nnz, flags);
+}
+
+void launch_bag_resolve(const int64_t* meta, int64_t tables, int64_t batch, const int64_t* ids,
+                        const int64_t* offsets, int64_t nnz, int64_t* keys, int64_t* bag_of,
+                        unsigned long long* flags, cudaStream_t stream) {
+  if (nnz <= 0) return;
+  TESSERA_LAUNCH(bag_resolve_kernel, dim3(grid_stride_blocks(nnz)), dim3(kElementwiseBlock), 0,
+                 stream, meta, tables, batch, ids, offsets, nnz, keys, bag_of, flags);
+}
+
+void launch_bag_forward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                        int64_t out_dim, const float* weights, const int64_t* keys,
+                        const int64_t* offsets, const float* psw, float* out, cudaStream_t stream) {
+  const int64_t total = tables * batch * max_dim;
+  if (total <= 0) return;
+  TESSERA_LAUNCH(bag_forward_kernel, dim3(grid_stride_blocks(total)), dim3(kElementwiseBlock), 0,
+                 stream, meta, tables, batch, max_dim, out_dim, weights, keys, offsets, psw, out);
+}
+
+void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                         int64_t out_dim, const int64_t* ukeys, const int64_t* seg_start,
+                         const int64_t* sorted_pos, const int64_t* bag_of, const int64_t* offsets,
+                         const float* psw, const float* dout, float* grads, int64_t touched,
+                         cudaStream_t stream) {
+  const int64_t total = touched * max_dim;
+  if (total <= 0) return;
+  TESSERA_LAUNCH(bag_backward_kernel, dim3(grid_stride_blocks(total)), dim3(kElementwiseBlock), 0,
+                 stream, meta, tables, batch, max_dim, out_dim, ukeys, seg_start, sorted_pos,
+                 bag_of, offsets, psw, dout, grads, touched);
+}
+
+}  // namespace tessera::cuda

@@ -1,0 +1,58 @@
+#pragma once
+// Launchers of the embedding-bag kernels (cuda/kernels/embedding_bag.cu and
+// cuda/kernels/embedding_bag_update.cu): plain C++, raw device pointers, 64-bit sizes, an explicit
+// stream, like cuda/kernels/kernels.h. Shapes use the names of embeddings/bag_ops.h: T tables,
+// B samples, n_bags = T * B, nnz indices, D = max dim, U touched rows; meta is the layout's packed
+// [T * kMetaFields] (embeddings/table_spec.h) in device memory.
+#include <cstdint>
+
+#include "embeddings/bag_math.h"
+
+#if defined(TESSERA_CUDA_EMULATION)
+#include "cuda/emu/emulator.h"
+#else
+#include <cuda_runtime_api.h>
+#endif
+
+namespace tessera::cuda {
+
+// Validation flags of one batch (unsigned long long each; see kBagFlag*). Positions start at
+// kNoBadPosition (all bits set) and keep the smallest offending one; the count starts at 0.
+enum BagFlag : int {
+  kBagFlagFirstError = 0,  // smallest index position with an out-of-range id in an Error table
+  kBagFlagClamped = 1,     // number of ids clamped in WarnClamp tables
+  kBagFlagBadOffset = 2,   // smallest b in [0, n_bags] where offsets break the CSR rules
+  kBagFlagFirstWarn = 3,   // [3 + t]: smallest clamped position in table t
+};
+
+// flags[kBagFlagBadOffset] = smallest b with offsets[0] != 0 (b = 0), offsets[b] < offsets[b-1],
+// or offsets[n_bags] != nnz (b = n_bags). offsets [n_bags + 1].
+void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nnz,
+                              unsigned long long* flags, cudaStream_t stream);
+// keys[j] = row_offset(t) + resolve_row(ids[j]) and bag_of[j] = b for every index j; records
+// out-of-range ids in flags (offsets already checked).
+void launch_bag_resolve(const int64_t* meta, int64_t tables, int64_t batch, const int64_t* ids,
+                        const int64_t* offsets, int64_t nnz, int64_t* keys, int64_t* bag_of,
+                        unsigned long long* flags, cudaStream_t stream);
+// out [B, out_dim]: out[s, out_offset(t) + c] = sum_j bag_scale * weights[row(keys[j]) * dim + c]
+// over the bag b = t * B + s; psw [nnz] or nullptr.
+void launch_bag_forward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                        int64_t out_dim, const float* weights, const int64_t* keys,
+                        const int64_t* offsets, const float* psw, float* out, cudaStream_t stream);
+// grads [U, max_dim]: for touched row u (ukeys [U], positions sorted_pos[seg_start[u] ..
+// seg_start[u+1]) in ascending order), grads[u, c] = sum bag_scale * dout[s, out_offset(t) + c];
+// columns past the table's dim are 0. Deterministic: a fixed summation order, no atomics.
+void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                         int64_t out_dim, const int64_t* ukeys, const int64_t* seg_start,
+                         const int64_t* sorted_pos, const int64_t* bag_of, const int64_t* offsets,
+                         const float* psw, const float* dout, float* grads, int64_t touched,
+                         cudaStream_t stream);
+// Sparse optimizer step on the touched rows only: Sgd (s0, s1 unused), Adagrad (s0 = accumulator
+// per element), LazyAdam (s0 = m, s1 = v per element), RowwiseAdagrad (s0 = accumulator per
+// global row). keys [U] distinct, grads [U, max_dim].
+void launch_sparse_update(tessera::emb::SparseOptimizer kind, const tessera::emb::SparseStepParams& p,
+                          const int64_t* meta, int64_t tables, int64_t max_dim, const int64_t* keys,
+                          const float* grads, int64_t touched, float* weights, float* s0, float* s1,
+                          cudaStream_t stream);
+
+}  // namespace tessera::cuda

@@ -1,0 +1,143 @@
+#pragma once
+// Pooled embedding-bag ops over a table-batched collection, behind one interface with a host
+// implementation (OpenMP; the specification) and a device implementation (custom CUDA kernels in
+// cuda/kernels/embedding_bag*.cu, sort/de-duplication by CUB on a GPU, on the host in the
+// emulation build). Every tensor an op takes or returns lives on the ops' backend.
+//
+// A batch of bags follows FBGEMM's TBE layout: for T tables and B samples,
+//   indices  i64 [nnz]        ids, bag after bag
+//   offsets  i64 [T * B + 1]  bag b = t * B + s (table-major) holds indices[offsets[b], offsets[b+1])
+//   weights  f32 [nnz]        optional per-sample weights (undefined: all 1)
+// The pooled output is [B, out_dim]; table t writes columns [out_offset(t), out_offset(t) + dim).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embeddings/bag_math.h"
+#include "embeddings/table_spec.h"
+#include "host/backend/backend.h"
+
+namespace tessera::emb {
+
+struct Bags {
+  Tensor indices;  // i64 [nnz]
+  Tensor offsets;  // i64 [T * B + 1]
+  Tensor weights;  // f32 [nnz], or undefined
+  int64_t batch = 0;
+};
+
+// A batch after id resolution (hashing, range policy): every index as a global row.
+struct ResolvedBags {
+  Tensor keys;     // i64 [nnz]: layout.row_offset(t) + resolved row
+  Tensor bag_of;   // i64 [nnz]: the bag b of each index
+  Tensor offsets;  // the batch's offsets (shared)
+  Tensor weights;  // the batch's weights (shared; may be undefined)
+  int64_t batch = 0;
+  int64_t nnz = 0;
+  uint64_t clamped = 0;  // ids clamped under IdPolicy::WarnClamp in this batch
+};
+
+// The gradient of a batch w.r.t. the rows it touched, de-duplicated: keys ascending, one row each.
+struct SparseGrad {
+  Tensor keys;   // i64 [U], ascending global rows
+  Tensor grads;  // f32 [U, max_dim]; row u's columns past its table's dim are 0
+  int64_t count = 0;  // U
+};
+
+// Which tables have warned already (WarnClamp warns once per table) and how many ids were clamped.
+struct IdWarnState {
+  std::vector<bool> warned;  // [T]
+  uint64_t clamped_total = 0;
+};
+
+// Where embedding storage lives: the flat weights and the optimizer state, allocated by a Backend
+// (host memory for the host backend, device memory for CUDA). The interface is what a sharded or
+// remote table implements later.
+class EmbeddingStorage {
+ public:
+  virtual ~EmbeddingStorage() = default;
+  virtual Device device() const = 0;
+  virtual Tensor& weights() = 0;                 // f32 [total_elements]
+  virtual Tensor& state(int slot) = 0;           // see state_shape()
+  virtual int num_states() const = 0;
+};
+
+// State tensors of an optimizer: Sgd none; Adagrad one [total_elements]; row-wise Adagrad one
+// [total_rows]; lazy Adam two (m, v) [total_elements].
+int state_slots(SparseOptimizer kind);
+int64_t state_size(SparseOptimizer kind, const TableLayout& layout);
+
+class BackendStorage final : public EmbeddingStorage {
+ public:
+  BackendStorage(Backend& backend, const TableLayout& layout, const SparseOptimizerConfig& opt);
+  Device device() const override { return backend_->device(); }
+  Tensor& weights() override { return weights_; }
+  Tensor& state(int slot) override { return states_.at(static_cast<size_t>(slot)); }
+  int num_states() const override { return static_cast<int>(states_.size()); }
+
+ private:
+  Backend* backend_;
+  Tensor weights_;
+  std::vector<Tensor> states_;
+};
+
+class BagOps {
+ public:
+  virtual ~BagOps() = default;
+  virtual std::string name() const = 0;
+  // Checks the batch (offsets, ids) and resolves ids per table: hashed, or range-checked under
+  // the table's IdPolicy (Error throws Error(Data) naming table, sample, position and id; the
+  // first offending position wins; WarnClamp warns once per table on stderr and clamps).
+  virtual ResolvedBags resolve(const TableLayout& layout, const Bags& bags, IdWarnState& warn) = 0;
+  // out f32 [B, out_dim] (overwritten); weights f32 [total_elements].
+  virtual void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+                       Tensor& out) = 0;
+  // dout f32 [B, out_dim] -> the de-duplicated gradient of the touched rows.
+  virtual SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
+                              const Tensor& dout) = 0;
+  // Updates only the rows in g (weights and optimizer state).
+  virtual void update(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
+                      const SparseGrad& g, EmbeddingStorage& storage) = 0;
+  // backward + update; implementations fuse them where that pays (the host does: no gradient
+  // tensor is materialised). Same result as the two calls.
+  virtual void backward_update(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
+                               SparseOptimizer kind, const SparseStepParams& p,
+                               EmbeddingStorage& storage) {
+    update(layout, kind, p, backward(layout, r, dout), storage);
+  }
+  // How the ops run, for reports (e.g. which steps fall back to the host).
+  virtual std::string notes() const { return ""; }
+};
+
+// Host ops for the host backend; device ops for a CUDA or cuda-emu backend (an Error(Backend)
+// saying why in a build without them).
+std::unique_ptr<BagOps> make_bag_ops(Backend& backend);
+std::unique_ptr<BagOps> make_host_bag_ops();
+
+// ---- shared by the implementations: the id policy and batch checks, so messages are identical --
+// Checks the shape of a batch (dtypes, sizes, devices) at the edge.
+void check_bags_shape(const TableLayout& layout, const Bags& bags, Device device);
+// offsets must start at 0, not decrease and end at nnz; `first_bad_bag` is the first index of
+// offsets that breaks it (or -1). Throws Error(Data) naming table and sample.
+void report_bad_offsets(const TableLayout& layout, int64_t batch, int64_t first_bad_bag,
+                        const std::vector<int64_t>& offsets_host, int64_t nnz);
+// Acts on what resolution found: first_error is the smallest index position with an
+// out-of-range id in any Error table, first_warn[t] the smallest in WarnClamp table t (-1: none).
+// ids and offsets are the batch on the host (device ops fetch them only when something was found).
+struct BadIdFindings {
+  int64_t first_error = -1;
+  std::vector<int64_t> first_warn;  // [T]
+  uint64_t clamped = 0;
+  bool any() const;
+};
+void apply_id_policy(const TableLayout& layout, int64_t batch, const BadIdFindings& found,
+                     const std::vector<int64_t>& ids_host, const std::vector<int64_t>& offsets_host,
+                     IdWarnState& warn);
+// One line per warning (tests read it); also written to stderr.
+const std::vector<std::string>& id_policy_warnings();
+
+// Adam's bias corrections etc. for step `step` (1-based).
+SparseStepParams step_params(const SparseOptimizerConfig& c, int64_t step);
+
+}  // namespace tessera::emb

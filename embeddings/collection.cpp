@@ -1,0 +1,105 @@
+#include "embeddings/collection.h"
+
+namespace tessera::emb {
+
+EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,
+                                         const CollectionOptions& opts)
+    : backend_(&backend), layout_(std::move(specs)), opts_(opts) {
+  TESSERA_CHECK(opts.optimizer.lr > 0.f, "sparse optimizer lr must be > 0, got " << opts.optimizer.lr);
+  ops_ = make_bag_ops(backend);
+  storage_ = std::make_unique<BackendStorage>(backend, layout_, opts.optimizer);
+  warn_.warned.assign(static_cast<size_t>(layout_.num_tables()), false);
+  // Initial weights from a counter-based generator on the host, then copied: identical tables on
+  // every backend for the same seed.
+  Tensor init = Tensor::host({layout_.total_elements()});
+  float* w = init.data<float>();
+  const int64_t n = layout_.total_elements();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(i)) - 1.f) * opts.init_scale;
+  backend.copy(init, storage_->weights());
+}
+
+void EmbeddingCollection::forward(const Bags& bags, Tensor& out) {
+  last_ = ops_->resolve(layout_, bags, warn_);
+  have_last_ = true;
+  if (!out.defined()) out = backend_->empty({bags.batch, layout_.out_dim()});
+  ops_->forward(layout_, storage_->weights(), last_, out);
+}
+
+const ResolvedBags& EmbeddingCollection::last_batch() const {
+  TESSERA_CHECK(have_last_, "embedding backward before any forward");
+  return last_;
+}
+
+SparseGrad EmbeddingCollection::backward(const Tensor& dout) {
+  return ops_->backward(layout_, last_batch(), dout);
+}
+
+void EmbeddingCollection::apply(const SparseGrad& g) {
+  ++step_;
+  ops_->update(layout_, opts_.optimizer.kind, step_params(opts_.optimizer, step_), g, *storage_);
+}
+
+void EmbeddingCollection::backward_and_update(const Tensor& dout) {
+  const ResolvedBags& r = last_batch();
+  ++step_;
+  ops_->backward_update(layout_, r, dout, opts_.optimizer.kind, step_params(opts_.optimizer, step_),
+                        *storage_);
+}
+
+Tensor EmbeddingCollection::table_to_host(int64_t t) {
+  const TableSpec& s = layout_.spec(t);
+  const int64_t e0 = layout_.weight_offset(t);
+  Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
+  return backend_->to_host(view).reshape({s.rows, s.dim});
+}
+
+void EmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
+  const TableSpec& s = layout_.spec(t);
+  TESSERA_CHECK(host_rows_dim.dtype() == DType::F32 && host_rows_dim.numel() == s.rows * s.dim,
+                layout_.table_label(t) << " is [" << s.rows << ", " << s.dim << "], got "
+                                       << host_rows_dim.describe());
+  const int64_t e0 = layout_.weight_offset(t);
+  Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
+  backend_->copy(host_rows_dim.reshape({s.rows * s.dim}), view);
+}
+
+Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,
+                    const std::vector<std::vector<std::vector<float>>>& weights) {
+  const int64_t T = static_cast<int64_t>(ids.size());
+  TESSERA_CHECK(T > 0, "make_host_bags: no tables");
+  const int64_t B = static_cast<int64_t>(ids[0].size());
+  std::vector<int64_t> flat, offsets{0};
+  std::vector<float> wflat;
+  for (int64_t t = 0; t < T; ++t) {
+    TESSERA_CHECK(static_cast<int64_t>(ids[t].size()) == B,
+                  "make_host_bags: table " << t << " has " << ids[t].size() << " samples, table 0 has " << B);
+    for (int64_t s = 0; s < B; ++s) {
+      flat.insert(flat.end(), ids[t][s].begin(), ids[t][s].end());
+      offsets.push_back(static_cast<int64_t>(flat.size()));
+      if (!weights.empty()) {
+        TESSERA_CHECK(weights[t][s].size() == ids[t][s].size(), "make_host_bags: weights of table "
+                                                                    << t << " sample " << s << " do not match its ids");
+        wflat.insert(wflat.end(), weights[t][s].begin(), weights[t][s].end());
+      }
+    }
+  }
+  Bags b;
+  b.batch = B;
+  b.indices = Tensor::host_from<int64_t>({static_cast<int64_t>(flat.size())}, flat);
+  b.offsets = Tensor::host_from<int64_t>({static_cast<int64_t>(offsets.size())}, offsets);
+  if (!weights.empty()) b.weights = Tensor::host_from<float>({static_cast<int64_t>(wflat.size())}, wflat);
+  return b;
+}
+
+Bags bags_to(Backend& backend, const Bags& h) {
+  Bags b;
+  b.batch = h.batch;
+  b.indices = backend.to_device(h.indices);
+  b.offsets = backend.to_device(h.offsets);
+  if (h.weights.defined()) b.weights = backend.to_device(h.weights);
+  return b;
+}
+
+}  // namespace tessera::emb

@@ -1,0 +1,77 @@
+#pragma once
+// EmbeddingCollection: many tables stored flat and table-batched on one Backend, looked up as
+// pooled bags, trained by a sparse optimizer that touches only the rows a batch used.
+//
+//   EmbeddingCollection emb({{"user", 1000, 16}, {"item", 5000, 16, Pooling::Mean}}, backend, {});
+//   emb.forward(bags, pooled);                 // pooled [B, 32]
+//   emb.backward_and_update(dpooled);          // one optimizer step on the touched rows
+//
+// The storage (EmbeddingStorage) and the ops (BagOps) are interfaces: host storage + host ops on
+// the host backend, device storage + CUDA kernels on a CUDA (or cuda-emu) backend.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "embeddings/bag_ops.h"
+
+namespace tessera::emb {
+
+struct CollectionOptions {
+  SparseOptimizerConfig optimizer;
+  float init_scale = 0.01f;  // weights start uniform in [-init_scale, init_scale)
+  uint64_t seed = 0;         // counter-based: the same initial tables on every backend
+};
+
+class EmbeddingCollection {
+ public:
+  EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts);
+  EmbeddingCollection(const EmbeddingCollection&) = delete;
+  EmbeddingCollection& operator=(const EmbeddingCollection&) = delete;
+
+  const TableLayout& layout() const { return layout_; }
+  Backend& backend() { return *backend_; }
+  BagOps& ops() { return *ops_; }
+  EmbeddingStorage& storage() { return *storage_; }
+  const CollectionOptions& options() const { return opts_; }
+
+  // out f32 [B, out_dim] on the backend (allocated if undefined). Resolves ids under each table's
+  // policy and keeps the batch for backward.
+  void forward(const Bags& bags, Tensor& out);
+  // The de-duplicated gradient of the last forward's batch; dout [B, out_dim].
+  SparseGrad backward(const Tensor& dout);
+  // One optimizer step with g (the step counter advances).
+  void apply(const SparseGrad& g);
+  // backward + apply, fused where the ops support it.
+  void backward_and_update(const Tensor& dout);
+
+  // Host copies / replacement of one table [rows, dim], or the whole flat buffer.
+  Tensor table_to_host(int64_t t);
+  void set_table(int64_t t, const Tensor& host_rows_dim);
+  Tensor weights_to_host() { return backend_->to_host(storage_->weights()); }
+  Tensor state_to_host(int slot) { return backend_->to_host(storage_->state(slot)); }
+
+  uint64_t clamped_ids() const { return warn_.clamped_total; }
+  int64_t steps() const { return step_; }
+
+ private:
+  const ResolvedBags& last_batch() const;
+
+  Backend* backend_;
+  TableLayout layout_;
+  CollectionOptions opts_;
+  std::unique_ptr<BagOps> ops_;
+  std::unique_ptr<EmbeddingStorage> storage_;
+  IdWarnState warn_;
+  ResolvedBags last_;
+  bool have_last_ = false;
+  int64_t step_ = 0;
+};
+
+// A host batch of bags from per-table, per-sample id lists: ids[t][s] is the bag of sample s in
+// table t (all tables the same number of samples); weights likewise, or empty.
+Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,
+                    const std::vector<std::vector<std::vector<float>>>& weights = {});
+// The same batch on `backend`.
+Bags bags_to(Backend& backend, const Bags& host_bags);
+
+}  // namespace tessera::emb

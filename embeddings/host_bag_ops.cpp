@@ -1,0 +1,409 @@
+// The host implementation of the bag ops: the specification, and the CPU product path.
+//   - resolve: one pass over bags (OpenMP), policy findings reduced to the smallest position.
+//   - forward: one sample per iteration (OpenMP), rows streamed with contiguous inner loops.
+//   - backward: de-duplication per table without sorting the batch: a per-table row -> slot map
+//     (persistent scratch, reset after use) collects the touched rows and their positions in
+//     position order; the touched rows are then sorted (U log U, U = distinct rows) so the
+//     result is ordered as the device's sort-based path (keys ascending, positions ascending
+//     within a row: the same summation order).
+//   - backward_update: the fused path: each touched row's gradient is summed into a small
+//     per-thread buffer and applied at once; no gradient tensor is written.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <omp.h>
+
+#include "embeddings/bag_ops.h"
+
+namespace tessera::emb {
+namespace {
+
+constexpr int64_t kPrefetchAhead = 4;
+
+// dst[0, n) += a * src[0, n): the inner loop of pooling, gradient aggregation and SGD. Cloned for
+// AVX-512 and AVX2 (chosen at load time by the CPU; the build itself targets baseline x86-64).
+// The arithmetic is the same in every clone (no contraction into FMA under ISO C++).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void axpy(float* __restrict dst, const float* __restrict src, float a, int64_t n) {
+  for (int64_t c = 0; c < n; ++c) dst[c] += a * src[c];
+}
+
+inline void prefetch_row(const float* row, int64_t dim) {
+  for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(row + c, 0, 1);
+}
+inline void prefetch_row_rw(float* row, int64_t dim) {
+  for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(row + c, 1, 1);
+}
+
+// Touched rows of one batch, grouped: keys ascending; seg_start [U + 1] into pos (index positions).
+struct Segments {
+  std::vector<int64_t> keys;
+  std::vector<int64_t> seg_start;
+  std::vector<int64_t> pos;
+  std::vector<int32_t> table;  // [U]
+};
+
+class HostBagOps final : public BagOps {
+ public:
+  std::string name() const override { return "host"; }
+
+  ResolvedBags resolve(const TableLayout& layout, const Bags& bags, IdWarnState& warn) override {
+    check_bags_shape(layout, bags, Device{});
+    const int64_t T = layout.num_tables();
+    const int64_t B = bags.batch;
+    const int64_t n_bags = T * B;
+    const int64_t nnz = bags.indices.numel();
+    const int64_t* off = bags.offsets.data<int64_t>();
+    const int64_t* ids = bags.indices.data<int64_t>();
+    {
+      int64_t bad = -1;
+      if (off[0] != 0) bad = 0;
+      for (int64_t b = 1; bad < 0 && b <= n_bags; ++b)
+        if (off[b] < off[b - 1]) bad = b;
+      if (bad < 0 && off[n_bags] != nnz) bad = n_bags;
+      if (bad >= 0)
+        report_bad_offsets(layout, B, bad, std::vector<int64_t>(off, off + n_bags + 1), nnz);
+    }
+    ResolvedBags r;
+    r.keys = scratch_i64(keys_cache_, nnz);
+    r.bag_of = scratch_i64(bag_of_cache_, nnz);
+    r.offsets = bags.offsets;
+    r.weights = bags.weights;
+    r.batch = B;
+    r.nnz = nnz;
+    int64_t* keys = r.keys.data<int64_t>();
+    int64_t* bag_of = r.bag_of.data<int64_t>();
+    const std::vector<int64_t>& meta = layout.meta();
+    BadIdFindings found;
+    found.first_warn.assign(static_cast<size_t>(T), -1);
+    int64_t first_error = INT64_MAX;
+    unsigned long long clamped = 0;
+#pragma omp parallel
+    {
+      int64_t my_error = INT64_MAX;
+      std::vector<int64_t> my_warn(static_cast<size_t>(T), INT64_MAX);
+      unsigned long long my_clamped = 0;
+#pragma omp for schedule(static)
+      for (int64_t b = 0; b < n_bags; ++b) {
+        const int64_t t = b / (B > 0 ? B : 1);
+        const int64_t* m = meta.data() + t * kMetaFields;
+        for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+          bool bad = false;
+          const int64_t row = resolve_row(ids[j], m[kMetaRows], m[kMetaMapping], &bad);
+          keys[j] = m[kMetaRowOffset] + row;
+          bag_of[j] = b;
+          if (bad) {
+            if (m[kMetaPolicy] == static_cast<int64_t>(IdPolicy::Error)) {
+              my_error = std::min(my_error, j);
+            } else {
+              my_warn[static_cast<size_t>(t)] = std::min(my_warn[static_cast<size_t>(t)], j);
+              ++my_clamped;
+            }
+          }
+        }
+      }
+#pragma omp critical(tessera_emb_resolve)
+      {
+        first_error = std::min(first_error, my_error);
+        for (size_t t = 0; t < my_warn.size(); ++t)
+          if (my_warn[t] != INT64_MAX &&
+              (found.first_warn[t] < 0 || my_warn[t] < found.first_warn[t]))
+            found.first_warn[t] = my_warn[t];
+        clamped += my_clamped;
+      }
+    }
+    found.first_error = first_error == INT64_MAX ? -1 : first_error;
+    found.clamped = clamped;
+    r.clamped = clamped;
+    if (found.any())
+      apply_id_policy(layout, B, found, std::vector<int64_t>(ids, ids + nnz),
+                      std::vector<int64_t>(off, off + n_bags + 1), warn);
+    return r;
+  }
+
+  void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+               Tensor& out) override {
+    check_forward(layout, weights, r, out);
+    const int64_t T = layout.num_tables();
+    const int64_t B = r.batch;
+    const int64_t out_dim = layout.out_dim();
+    const int64_t* off = r.offsets.data<int64_t>();
+    const int64_t* keys = r.keys.data<int64_t>();
+    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    const float* w = weights.data<float>();
+    float* o = out.data<float>();
+    const std::vector<int64_t>& meta = layout.meta();
+#pragma omp parallel for schedule(static)
+    for (int64_t s = 0; s < B; ++s) {
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t* m = meta.data() + t * kMetaFields;
+        const int64_t dim = m[kMetaDim];
+        float* dst = o + s * out_dim + m[kMetaOutOffset];
+        std::fill(dst, dst + dim, 0.f);
+        const int64_t b = t * B + s;
+        const int64_t len = off[b + 1] - off[b];
+        const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
+        if (t + 1 < T) {
+          const int64_t* mn = m + kMetaFields;
+          const int64_t bn = b + B;
+          const float* base_n = w + mn[kMetaWeightOffset] - mn[kMetaRowOffset] * mn[kMetaDim];
+          for (int64_t j = off[bn]; j < off[bn + 1] && j < off[bn] + kPrefetchAhead; ++j)
+            prefetch_row(base_n + keys[j] * mn[kMetaDim], mn[kMetaDim]);
+        }
+        for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+          // Rows are random reads: ask for the row kPrefetchAhead positions on so several misses
+          // overlap (the next table's first rows are requested before this bag starts).
+          if (j + kPrefetchAhead < off[b + 1]) prefetch_row(base + keys[j + kPrefetchAhead] * dim, dim);
+          const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+          const float* row = base + keys[j] * dim;
+          axpy(dst, row, scale, dim);
+        }
+      }
+    }
+  }
+
+  SparseGrad backward(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) override {
+    check_dout(layout, r, dout);
+    const Segments& seg = segments(layout, r);
+    const int64_t U = static_cast<int64_t>(seg.keys.size());
+    const int64_t D = layout.max_dim();
+    SparseGrad g;
+    g.count = U;
+    g.keys = Tensor::host_from<int64_t>({U}, seg.keys);
+    g.grads = Tensor::host({U, D});
+    float* grads = g.grads.data<float>();
+#pragma omp parallel for schedule(dynamic, 64)
+    for (int64_t u = 0; u < U; ++u) row_grad(layout, r, dout, seg, u, grads + u * D);
+    return g;
+  }
+
+  void update(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
+              const SparseGrad& g, EmbeddingStorage& storage) override {
+    check_update(layout, kind, g, storage);
+    const int64_t U = g.count;
+    const int64_t D = layout.max_dim();
+    const int64_t* keys = g.keys.data<int64_t>();
+    const float* grads = g.grads.data<float>();
+#pragma omp parallel for schedule(static)
+    for (int64_t u = 0; u < U; ++u) {
+      const int64_t t = layout.table_of_key(keys[u]);
+      apply_row(layout, kind, p, t, keys[u], grads + u * D, storage);
+    }
+  }
+
+  void backward_update(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
+                       SparseOptimizer kind, const SparseStepParams& p,
+                       EmbeddingStorage& storage) override {
+    check_dout(layout, r, dout);
+    const Segments& seg = segments(layout, r);
+    const int64_t U = static_cast<int64_t>(seg.keys.size());
+    const int64_t D = layout.max_dim();
+#pragma omp parallel
+    {
+      std::vector<float> buf(static_cast<size_t>(D));
+#pragma omp for schedule(dynamic, 64)
+      for (int64_t u = 0; u < U; ++u) {
+        if (u + 1 < U) {
+          const int64_t kn = seg.keys[static_cast<size_t>(u) + 1];
+          const int64_t tn = seg.table[static_cast<size_t>(u) + 1];
+          prefetch_row_rw(storage.weights().data<float>() + layout.weight_offset(tn) +
+                              (kn - layout.row_offset(tn)) * layout.spec(tn).dim,
+                          layout.spec(tn).dim);
+        }
+        row_grad(layout, r, dout, seg, u, buf.data());
+        apply_row(layout, kind, p, seg.table[static_cast<size_t>(u)], seg.keys[static_cast<size_t>(u)],
+                  buf.data(), storage);
+      }
+    }
+  }
+
+ private:
+  void check_forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+                     const Tensor& out) const {
+    TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
+                      weights.numel() == layout.total_elements(),
+                  "embedding weights must be host f32 [" << layout.total_elements() << "], got "
+                                                         << weights.describe());
+    TESSERA_CHECK(out.is_host() && out.dtype() == DType::F32 && out.rank() == 2 &&
+                      out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
+                  "pooled output must be host f32 [" << r.batch << ", " << layout.out_dim()
+                                                     << "], got " << out.describe());
+  }
+  void check_dout(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) const {
+    TESSERA_CHECK(dout.is_host() && dout.dtype() == DType::F32 && dout.rank() == 2 &&
+                      dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
+                  "dout must be host f32 [" << r.batch << ", " << layout.out_dim() << "], got "
+                                            << dout.describe());
+  }
+  void check_update(const TableLayout& layout, SparseOptimizer kind, const SparseGrad& g,
+                    EmbeddingStorage& storage) const {
+    TESSERA_CHECK(storage.num_states() == state_slots(kind),
+                  "storage holds " << storage.num_states() << " optimizer state tensors, "
+                                   << sparse_optimizer_name(kind) << " needs " << state_slots(kind));
+    TESSERA_CHECK(g.grads.numel() == g.count * layout.max_dim(), "sparse grad of " << g.count
+                      << " rows must be [U, max_dim], got " << g.grads.describe());
+    // Each row is updated by one thread: keys must be distinct (ascending, as backward makes them)
+    // and in range; checked here, outside the parallel loop, so a bad gradient is an Error.
+    const int64_t* keys = g.keys.data<int64_t>();
+    for (int64_t u = 0; u < g.count; ++u)
+      TESSERA_CHECK(keys[u] >= 0 && keys[u] < layout.total_rows() && (u == 0 || keys[u - 1] < keys[u]),
+                    "sparse grad key " << keys[u] << " at " << u << " is out of range [0, "
+                                       << layout.total_rows() << ") or not ascending");
+  }
+
+  // grad[0, dim) of touched row u (positions in ascending order: the device's order too).
+  static void row_grad(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
+                       const Segments& seg, int64_t u, float* grad) {
+    const int64_t t = seg.table[static_cast<size_t>(u)];
+    const int64_t* m = layout.meta().data() + t * kMetaFields;
+    const int64_t dim = m[kMetaDim];
+    const int64_t D = layout.max_dim();
+    const int64_t B = r.batch;
+    const int64_t out_dim = layout.out_dim();
+    const int64_t* off = r.offsets.data<int64_t>();
+    const int64_t* bag_of = r.bag_of.data<int64_t>();
+    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    const float* dy = dout.data<float>();
+    std::fill(grad, grad + D, 0.f);
+    for (int64_t q = seg.seg_start[static_cast<size_t>(u)]; q < seg.seg_start[static_cast<size_t>(u) + 1]; ++q) {
+      const int64_t j = seg.pos[static_cast<size_t>(q)];
+      if (q + kPrefetchAhead < seg.seg_start[static_cast<size_t>(u) + 1]) {
+        const int64_t jn = seg.pos[static_cast<size_t>(q + kPrefetchAhead)];
+        prefetch_row(dy + (bag_of[jn] - t * B) * out_dim + m[kMetaOutOffset], dim);
+      }
+      const int64_t b = bag_of[j];
+      const int64_t s = b - t * B;
+      const float scale = bag_scale(m[kMetaPooling], off[b + 1] - off[b], psw ? psw[j] : 1.f);
+      const float* src = dy + s * out_dim + m[kMetaOutOffset];
+      axpy(grad, src, scale, dim);
+    }
+  }
+
+  static void apply_row(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
+                        int64_t t, int64_t key, const float* grad, EmbeddingStorage& storage) {
+    const int64_t* m = layout.meta().data() + t * kMetaFields;
+    const int64_t dim = m[kMetaDim];
+    const int64_t e0 = m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * dim;
+    float* w = storage.weights().data<float>() + e0;
+    switch (kind) {
+      case SparseOptimizer::Sgd:
+        axpy(w, grad, -p.lr, dim);  // w - lr * g, exactly (negation is exact)
+        break;
+      case SparseOptimizer::Adagrad: {
+        float* acc = storage.state(0).data<float>() + e0;
+        for (int64_t c = 0; c < dim; ++c) adagrad_step(p, w[c], grad[c], acc[c]);
+        break;
+      }
+      case SparseOptimizer::RowwiseAdagrad: {
+        float& acc = storage.state(0).data<float>()[key];
+        float sq = 0.f;
+        for (int64_t c = 0; c < dim; ++c) sq += grad[c] * grad[c];
+        acc += sq / static_cast<float>(dim);
+        for (int64_t c = 0; c < dim; ++c) rowwise_adagrad_step(p, w[c], grad[c], acc);
+        break;
+      }
+      case SparseOptimizer::LazyAdam: {
+        float* mo = storage.state(0).data<float>() + e0;
+        float* vo = storage.state(1).data<float>() + e0;
+        for (int64_t c = 0; c < dim; ++c) lazy_adam_step(p, w[c], grad[c], mo[c], vo[c]);
+        break;
+      }
+    }
+  }
+
+  // De-duplication per table (see the file comment). Tables run in parallel; each table's
+  // positions are the contiguous range [offsets[t*B], offsets[(t+1)*B]).
+  // Fills seg_ (valid until the next call); scratch vectors keep their capacity between batches.
+  const Segments& segments(const TableLayout& layout, const ResolvedBags& r) {
+    const int64_t T = layout.num_tables();
+    const int64_t B = r.batch;
+    const int64_t* off = r.offsets.data<int64_t>();
+    const int64_t* keys = r.keys.data<int64_t>();
+    if (slot_.size() != static_cast<size_t>(T)) {
+      slot_.assign(static_cast<size_t>(T), {});
+    }
+    std::vector<PerTable>& per = per_;
+    per.resize(static_cast<size_t>(T));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t rows = layout.spec(t).rows;
+      std::vector<int32_t>& slot = slot_[static_cast<size_t>(t)];
+      if (slot.size() != static_cast<size_t>(rows)) slot.assign(static_cast<size_t>(rows), -1);
+      const int64_t row0 = layout.row_offset(t);
+      const int64_t p0 = off[t * B];
+      const int64_t p1 = off[(t + 1) * B];
+      PerTable& pt = per[static_cast<size_t>(t)];
+      pt.rows.clear();
+      for (int64_t j = p0; j < p1; ++j) {
+        const int64_t row = keys[j] - row0;
+        if (slot[static_cast<size_t>(row)] < 0) {
+          slot[static_cast<size_t>(row)] = 0;
+          pt.rows.push_back(row);
+        }
+      }
+      // Ascending order: sort the touched rows, or scan the marks when that is cheaper.
+      if (static_cast<double>(pt.rows.size()) * 16.0 > static_cast<double>(rows)) {
+        pt.rows.clear();
+        for (int64_t row = 0; row < rows; ++row)
+          if (slot[static_cast<size_t>(row)] == 0) pt.rows.push_back(row);
+      } else {
+        std::sort(pt.rows.begin(), pt.rows.end());
+      }
+      const int64_t U = static_cast<int64_t>(pt.rows.size());
+      for (int64_t u = 0; u < U; ++u) slot[static_cast<size_t>(pt.rows[static_cast<size_t>(u)])] = static_cast<int32_t>(u);
+      pt.start.assign(static_cast<size_t>(U) + 1, 0);
+      for (int64_t j = p0; j < p1; ++j) ++pt.start[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)]) + 1];
+      for (int64_t u = 0; u < U; ++u) pt.start[static_cast<size_t>(u) + 1] += pt.start[static_cast<size_t>(u)];
+      pt.pos.resize(static_cast<size_t>(p1 - p0));
+      pt.fill.assign(pt.start.begin(), pt.start.end() - 1);
+      std::vector<int64_t>& fill = pt.fill;
+      for (int64_t j = p0; j < p1; ++j) pt.pos[static_cast<size_t>(fill[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)])]++)] = j;
+      for (int64_t row : pt.rows) slot[static_cast<size_t>(row)] = -1;
+    }
+    Segments& seg = seg_;
+    seg.keys.clear();
+    seg.table.clear();
+    seg.pos.clear();
+    seg.seg_start.assign(1, 0);
+    for (int64_t t = 0; t < T; ++t) {
+      const PerTable& pt = per[static_cast<size_t>(t)];
+      const int64_t base = static_cast<int64_t>(seg.pos.size());
+      for (size_t u = 0; u < pt.rows.size(); ++u) {
+        seg.keys.push_back(layout.row_offset(t) + pt.rows[u]);
+        seg.table.push_back(static_cast<int32_t>(t));
+        seg.seg_start.push_back(base + pt.start[u + 1]);
+      }
+      seg.pos.insert(seg.pos.end(), pt.pos.begin(), pt.pos.end());
+    }
+    return seg;
+  }
+
+  // An i64 [n] tensor over a cached buffer when no earlier result still uses it (use_count 1:
+  // only the cache), so a training loop does not fault in fresh pages every batch; every element
+  // is overwritten by the caller, so the buffer is not cleared.
+  static Tensor scratch_i64(std::shared_ptr<Buffer>& cache, int64_t n) {
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(int64_t);
+    if (!cache || cache.use_count() != 1 || cache->bytes() < bytes)
+      cache = std::make_shared<HostBuffer>(bytes + bytes / 4);
+    return Tensor(cache, Shape{n}, DType::I64);
+  }
+
+  // Per table: row -> slot of the current batch, -1 when untouched (reset after every use).
+  std::vector<std::vector<int32_t>> slot_;
+  struct PerTable {
+    std::vector<int64_t> rows, start, pos, fill;
+  };
+  std::vector<PerTable> per_;
+  Segments seg_;
+  std::shared_ptr<Buffer> keys_cache_;
+  std::shared_ptr<Buffer> bag_of_cache_;
+};
+
+}  // namespace
+
+std::unique_ptr<BagOps> make_host_bag_ops() { return std::make_unique<HostBagOps>(); }
+
+}  // namespace tessera::emb

@@ -1,0 +1,289 @@
+#include "embeddings/sharding.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+#include <sstream>
+
+namespace tessera::emb {
+
+const char* placement_name(Placement p) { return p == Placement::TableWise ? "table-wise" : "row-wise"; }
+
+namespace {
+
+int64_t table_bytes(const TableSpec& s, const SparseOptimizerConfig& opt) {
+  int64_t per_element = 1;
+  if (opt.kind == SparseOptimizer::Adagrad) per_element = 2;
+  if (opt.kind == SparseOptimizer::LazyAdam) per_element = 3;
+  int64_t bytes = s.rows * s.dim * 4 * per_element;
+  if (opt.kind == SparseOptimizer::RowwiseAdagrad) bytes += s.rows * 4;
+  return bytes;
+}
+
+std::string mib(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return buf;
+}
+
+}  // namespace
+
+ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int64_t>& capacity,
+                      const SparseOptimizerConfig& opt, const PlannerOptions& options) {
+  const TableLayout layout(specs);  // validates the specs
+  const int N = static_cast<int>(capacity.size());
+  if (N < 1) TESSERA_THROW(Config, "shard planning needs at least one shard");
+  for (int k = 0; k < N; ++k)
+    if (capacity[static_cast<size_t>(k)] <= 0)
+      TESSERA_THROW(Config, "shard " << k << " has no memory (" << capacity[static_cast<size_t>(k)] << " bytes)");
+  ShardPlan plan;
+  plan.num_shards = N;
+  plan.shard_capacity = capacity;
+  plan.shard_bytes.assign(static_cast<size_t>(N), 0);
+  plan.tables.resize(specs.size());
+  int64_t total = 0;
+  for (size_t t = 0; t < specs.size(); ++t) total += plan.tables[t].bytes = table_bytes(specs[t], opt);
+  const int64_t cap_total = std::accumulate(capacity.begin(), capacity.end(), int64_t{0});
+  if (total > cap_total)
+    TESSERA_THROW(Config, "the embedding tables need " << mib(total) << " (weights + " << sparse_optimizer_name(opt.kind)
+                                                       << " state) but the " << N << " shards have " << mib(cap_total));
+  const double average = static_cast<double>(total) / N;
+  std::vector<size_t> order(specs.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return plan.tables[a].bytes > plan.tables[b].bytes; });
+  std::vector<int64_t> free = capacity;
+  for (size_t t : order) {
+    TablePlacement& tp = plan.tables[t];
+    const int best = static_cast<int>(std::max_element(free.begin(), free.end()) - free.begin());
+    bool rowwise = options.force_all ? options.force == Placement::RowWise
+                                     : static_cast<double>(tp.bytes) > options.rowwise_threshold * average;
+    if (free[static_cast<size_t>(best)] < tp.bytes) rowwise = true;
+    if (N == 1) rowwise = false;
+    if (!rowwise) {
+      tp.placement = Placement::TableWise;
+      tp.parts.push_back({best, 0, specs[t].rows});
+      free[static_cast<size_t>(best)] -= tp.bytes;
+      plan.shard_bytes[static_cast<size_t>(best)] += tp.bytes;
+      continue;
+    }
+    // Rows in proportion to free memory; the last shard with room takes the remainder.
+    tp.placement = Placement::RowWise;
+    const int64_t rows = specs[t].rows;
+    const int64_t row_bytes = tp.bytes / rows;
+    int64_t free_sum = 0;
+    for (int64_t f : free) free_sum += std::max<int64_t>(f, 0);
+    int64_t begin = 0;
+    for (int k = 0; k < N && begin < rows; ++k) {
+      int64_t n = k == N - 1 ? rows - begin
+                             : static_cast<int64_t>(static_cast<double>(rows) *
+                                                    static_cast<double>(std::max<int64_t>(free[static_cast<size_t>(k)], 0)) /
+                                                    static_cast<double>(free_sum));
+      n = std::min(n, rows - begin);
+      if (n <= 0) continue;
+      if (n * row_bytes > free[static_cast<size_t>(k)])
+        TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit: shard " << k << " would need "
+                                        << mib(n * row_bytes) << " with " << mib(free[static_cast<size_t>(k)]) << " free");
+      tp.parts.push_back({k, begin, begin + n});
+      free[static_cast<size_t>(k)] -= n * row_bytes;
+      plan.shard_bytes[static_cast<size_t>(k)] += n * row_bytes;
+      begin += n;
+    }
+  }
+  return plan;
+}
+
+std::string ShardPlan::describe(const std::vector<TableSpec>& specs) const {
+  std::ostringstream os;
+  os << "embedding shard plan: " << tables.size() << " tables over " << num_shards << " shards\n";
+  for (size_t t = 0; t < tables.size(); ++t) {
+    const TablePlacement& tp = tables[t];
+    os << "  table '" << specs[t].name << "' [" << specs[t].rows << " x " << specs[t].dim << "] "
+       << mib(tp.bytes) << ", " << placement_name(tp.placement) << ":";
+    for (const ShardPart& p : tp.parts)
+      os << " shard " << p.shard << " rows [" << p.row_begin << ", " << p.row_end << ")";
+    os << "\n";
+  }
+  for (int k = 0; k < num_shards; ++k)
+    os << "  shard " << k << ": " << mib(shard_bytes[static_cast<size_t>(k)]) << " of "
+       << mib(shard_capacity[static_cast<size_t>(k)]) << "\n";
+  return os.str();
+}
+
+namespace {
+
+class LocalShard final : public EmbeddingShard {
+ public:
+  LocalShard(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts)
+      : backend_(&backend), emb_(std::move(specs), backend, opts) {}
+  const TableLayout& layout() const override { return emb_.layout(); }
+  Tensor forward(const Bags& host_bags) override {
+    Tensor out;
+    emb_.forward(bags_to(*backend_, host_bags), out);
+    return backend_->to_host(out);
+  }
+  void backward_update(const Tensor& host_dout) override {
+    emb_.backward_and_update(backend_->to_device(host_dout));
+  }
+  Tensor table_to_host(int64_t t) override { return emb_.table_to_host(t); }
+  void set_table(int64_t t, const Tensor& v) override { emb_.set_table(t, v); }
+  std::string where() const override { return backend_->name(); }
+
+ private:
+  Backend* backend_;
+  EmbeddingCollection emb_;
+};
+
+}  // namespace
+
+std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, Backend& backend,
+                                                 const CollectionOptions& opts) {
+  return std::make_unique<LocalShard>(std::move(specs), backend, opts);
+}
+
+ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs, const ShardPlan& plan,
+                                                       const std::vector<Backend*>& backends,
+                                                       const CollectionOptions& opts)
+    : layout_(std::move(specs)), plan_(plan), host_ops_(make_host_bag_ops()) {
+  const int N = plan.num_shards;
+  TESSERA_CHECK(static_cast<int>(backends.size()) == N, "shard plan for " << N << " shards, "
+                                                                          << backends.size() << " backends given");
+  TESSERA_CHECK(static_cast<int64_t>(plan.tables.size()) == layout_.num_tables(),
+                "shard plan for " << plan.tables.size() << " tables, collection has " << layout_.num_tables());
+  std::vector<std::vector<TableSpec>> shard_specs(static_cast<size_t>(N));
+  parts_.resize(static_cast<size_t>(layout_.num_tables()));
+  for (int64_t t = 0; t < layout_.num_tables(); ++t) {
+    const TableSpec& s = layout_.spec(t);
+    int64_t covered = 0;
+    for (const ShardPart& p : plan.tables[static_cast<size_t>(t)].parts) {
+      TESSERA_CHECK(p.shard >= 0 && p.shard < N && p.row_begin == covered && p.row_end > p.row_begin,
+                    "shard plan for table '" << s.name << "' does not tile its rows");
+      covered = p.row_end;
+      auto& list = shard_specs[static_cast<size_t>(p.shard)];
+      // Ids arrive resolved and routed: a local id out of range would be a routing bug (Error).
+      TableSpec part{s.name + "@" + std::to_string(p.row_begin), p.row_end - p.row_begin, s.dim,
+                     Pooling::Sum, IdPolicy::Error, IdMapping::Direct};
+      parts_[static_cast<size_t>(t)].push_back({p.shard, static_cast<int64_t>(list.size()), p.row_begin, p.row_end});
+      list.push_back(part);
+    }
+    TESSERA_CHECK(covered == s.rows, "shard plan for table '" << s.name << "' covers " << covered << " of "
+                                                             << s.rows << " rows");
+  }
+  shards_.resize(static_cast<size_t>(N));
+  for (int k = 0; k < N; ++k)
+    if (!shard_specs[static_cast<size_t>(k)].empty())
+      shards_[static_cast<size_t>(k)] = make_local_shard(shard_specs[static_cast<size_t>(k)], *backends[static_cast<size_t>(k)], opts);
+  // The unsharded collection's initial weights (counter-based over the flat layout), part by part.
+  for (int64_t t = 0; t < layout_.num_tables(); ++t) {
+    const TableSpec& s = layout_.spec(t);
+    Tensor full = Tensor::host({s.rows, s.dim});
+    float* w = full.data<float>();
+    const int64_t e0 = layout_.weight_offset(t);
+    for (int64_t i = 0; i < s.rows * s.dim; ++i)
+      w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(e0 + i)) - 1.f) * opts.init_scale;
+    for (const PartRef& p : parts_[static_cast<size_t>(t)])
+      shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table, full.rows(p.row_begin, p.row_end));
+  }
+}
+
+void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
+  // Resolution and the id policy exactly as the unsharded host path (same checks and messages).
+  const ResolvedBags r = host_ops_->resolve(layout_, host_bags, warn_);
+  const int64_t B = host_bags.batch;
+  const int64_t T = layout_.num_tables();
+  const int N = plan_.num_shards;
+  batch_ = B;
+  const int64_t* off = host_bags.offsets.data<int64_t>();
+  const int64_t* keys = r.keys.data<int64_t>();
+  const float* psw = host_bags.weights.defined() ? host_bags.weights.data<float>() : nullptr;
+  // Per shard: bags [local_T * B] of (local id, weight with the mean folded in), in position order.
+  std::vector<std::vector<std::vector<int64_t>>> ids(static_cast<size_t>(N));
+  std::vector<std::vector<std::vector<float>>> wts(static_cast<size_t>(N));
+  for (int k = 0; k < N; ++k)
+    if (shards_[static_cast<size_t>(k)]) {
+      const size_t n = static_cast<size_t>(shards_[static_cast<size_t>(k)]->layout().num_tables() * B);
+      ids[static_cast<size_t>(k)].resize(n);
+      wts[static_cast<size_t>(k)].resize(n);
+    }
+  for (int64_t t = 0; t < T; ++t) {
+    const auto& parts = parts_[static_cast<size_t>(t)];
+    const int64_t pooling = static_cast<int64_t>(layout_.spec(t).pooling);
+    for (int64_t s = 0; s < B; ++s) {
+      const int64_t b = t * B + s;
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+        const int64_t row = keys[j] - layout_.row_offset(t);
+        size_t p = 0;
+        while (row >= parts[p].row_end) ++p;
+        const PartRef& part = parts[p];
+        const size_t lb = static_cast<size_t>(part.local_table * B + s);
+        ids[static_cast<size_t>(part.shard)][lb].push_back(row - part.row_begin);
+        wts[static_cast<size_t>(part.shard)][lb].push_back(bag_scale(pooling, off[b + 1] - off[b], psw ? psw[j] : 1.f));
+      }
+    }
+  }
+  out = Tensor::host({B, layout_.out_dim()});
+  float* o = out.data<float>();
+  std::vector<Tensor> shard_out(static_cast<size_t>(N));
+  for (int k = 0; k < N; ++k) {
+    if (!shards_[static_cast<size_t>(k)]) continue;
+    const int64_t lt = shards_[static_cast<size_t>(k)]->layout().num_tables();
+    std::vector<std::vector<std::vector<int64_t>>> nested(static_cast<size_t>(lt));
+    std::vector<std::vector<std::vector<float>>> nested_w(static_cast<size_t>(lt));
+    for (int64_t i = 0; i < lt; ++i) {
+      nested[static_cast<size_t>(i)].assign(ids[static_cast<size_t>(k)].begin() + i * B,
+                                            ids[static_cast<size_t>(k)].begin() + (i + 1) * B);
+      nested_w[static_cast<size_t>(i)].assign(wts[static_cast<size_t>(k)].begin() + i * B,
+                                              wts[static_cast<size_t>(k)].begin() + (i + 1) * B);
+    }
+    shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->forward(make_host_bags(nested, nested_w));
+  }
+  // Combine: table-wise parts copy, row-wise parts add (in part order).
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t dim = layout_.spec(t).dim;
+    for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+      const EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
+      const int64_t sdim = sh.layout().out_dim();
+      const int64_t soff = sh.layout().out_offset(p.local_table);
+      const float* so = shard_out[static_cast<size_t>(p.shard)].data<float>();
+      for (int64_t s = 0; s < B; ++s)
+        for (int64_t c = 0; c < dim; ++c) o[s * layout_.out_dim() + layout_.out_offset(t) + c] += so[s * sdim + soff + c];
+    }
+  }
+}
+
+void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
+  TESSERA_CHECK(batch_ >= 0, "sharded embedding backward before any forward");
+  const int64_t B = batch_;
+  TESSERA_CHECK(host_dout.is_host() && host_dout.dtype() == DType::F32 && host_dout.rank() == 2 &&
+                    host_dout.dim(0) == B && host_dout.dim(1) == layout_.out_dim(),
+                "dout must be host f32 [" << B << ", " << layout_.out_dim() << "], got " << host_dout.describe());
+  const float* d = host_dout.data<float>();
+  for (int k = 0; k < plan_.num_shards; ++k) {
+    if (!shards_[static_cast<size_t>(k)]) continue;
+    EmbeddingShard& sh = *shards_[static_cast<size_t>(k)];
+    Tensor dk = Tensor::host({B, sh.layout().out_dim()});
+    float* o = dk.data<float>();
+    for (int64_t t = 0; t < layout_.num_tables(); ++t)
+      for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+        if (p.shard != k) continue;
+        const int64_t dim = layout_.spec(t).dim;
+        for (int64_t s = 0; s < B; ++s)
+          for (int64_t c = 0; c < dim; ++c)
+            o[s * sh.layout().out_dim() + sh.layout().out_offset(p.local_table) + c] =
+                d[s * layout_.out_dim() + layout_.out_offset(t) + c];
+      }
+    sh.backward_update(dk);
+  }
+}
+
+Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
+  const TableSpec& s = layout_.spec(t);
+  Tensor full = Tensor::host({s.rows, s.dim});
+  for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+    const Tensor part = shards_[static_cast<size_t>(p.shard)]->table_to_host(p.local_table);
+    std::copy(part.data<float>(), part.data<float>() + part.numel(), full.data<float>() + p.row_begin * s.dim);
+  }
+  return full;
+}
+
+}  // namespace tessera::emb

@@ -1,0 +1,109 @@
+#pragma once
+// Sharding an embedding collection over N shards: a planner that places each table whole on one
+// shard (table-wise) or splits its rows over all shards (row-wise), from table sizes and each
+// shard's memory, and a ShardedEmbeddingCollection that runs lookups and training over the shards
+// with the same results as one unsharded EmbeddingCollection (table-wise: bit for bit; row-wise:
+// pooled outputs up to float summation order, gradients and updates bit for bit).
+//
+// The parent resolves ids (hashing, id policy: the same checks, messages and warnings as the
+// unsharded run), routes each index to the shard owning its row, folds mean pooling into
+// per-sample weights (so shards always sum), and combines the shards' pooled outputs (row-wise
+// parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can later
+// live in another process (the next step: multi-process training over MPI/NCCL).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embeddings/collection.h"
+
+namespace tessera::emb {
+
+enum class Placement : uint8_t { TableWise = 0, RowWise = 1 };
+const char* placement_name(Placement p);
+
+struct ShardPart {
+  int shard = 0;
+  int64_t row_begin = 0;  // rows [row_begin, row_end) of the table
+  int64_t row_end = 0;
+};
+
+struct TablePlacement {
+  Placement placement = Placement::TableWise;
+  std::vector<ShardPart> parts;  // one part (table-wise) or one per shard (row-wise)
+  int64_t bytes = 0;             // weights + optimizer state
+};
+
+struct ShardPlan {
+  int num_shards = 0;
+  std::vector<TablePlacement> tables;  // [T], in the collection's table order
+  std::vector<int64_t> shard_bytes;    // planned bytes per shard
+  std::vector<int64_t> shard_capacity; // bytes available per shard
+  // A human-readable table: one line per table (placement, shards, rows, MiB) and per shard.
+  std::string describe(const std::vector<TableSpec>& specs) const;
+};
+
+struct PlannerOptions {
+  // A table larger than this fraction of the average per-shard load is split row-wise even if
+  // it fits on one shard (one huge table on one shard unbalances the lookups).
+  double rowwise_threshold = 1.0;
+  Placement force = Placement::TableWise;  // with force_all: every table gets this placement
+  bool force_all = false;
+};
+
+// Bytes per table = rows * dim * 4 * (1 + per-element optimizer state) (+ rows * 4 for row-wise
+// Adagrad). Tables go largest first to the shard with the most free memory (table-wise) unless
+// they exceed the threshold or fit on no shard (row-wise, rows split in proportion to free memory).
+// Throws Error(Config) when the tables do not fit in the shards' memory at all.
+ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int64_t>& capacity_bytes,
+                      const SparseOptimizerConfig& opt, const PlannerOptions& options = {});
+
+// One shard as the parent sees it: host tensors in and out.
+class EmbeddingShard {
+ public:
+  virtual ~EmbeddingShard() = default;
+  virtual const TableLayout& layout() const = 0;
+  // bags (host) in the shard's local ids -> pooled [B, shard out_dim] (host).
+  virtual Tensor forward(const Bags& host_bags) = 0;
+  // dout (host) [B, shard out_dim] for the last forward; one optimizer step.
+  virtual void backward_update(const Tensor& host_dout) = 0;
+  virtual Tensor table_to_host(int64_t t) = 0;
+  virtual void set_table(int64_t t, const Tensor& host_rows_dim) = 0;
+  virtual std::string where() const = 0;  // e.g. "cpu" or "cuda:1 (...)"
+};
+
+// A shard in this process on a Backend.
+std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, Backend& backend,
+                                                 const CollectionOptions& opts);
+
+class ShardedEmbeddingCollection {
+ public:
+  // backends[k] runs shard k (N host backends on a machine without GPUs). The plan must have
+  // backends.size() shards. Initial weights equal EmbeddingCollection(specs, any, opts)'s.
+  ShardedEmbeddingCollection(std::vector<TableSpec> specs, const ShardPlan& plan,
+                             const std::vector<Backend*>& backends, const CollectionOptions& opts);
+
+  const TableLayout& layout() const { return layout_; }
+  const ShardPlan& plan() const { return plan_; }
+  // bags on the host (T*B+1 offsets over the full tables); out [B, out_dim] on the host.
+  void forward(const Bags& host_bags, Tensor& out);
+  void backward_and_update(const Tensor& host_dout);
+  Tensor table_to_host(int64_t t);  // reassembled from the parts
+  uint64_t clamped_ids() const { return warn_.clamped_total; }
+
+ private:
+  struct PartRef {
+    int shard;
+    int64_t local_table;  // the part's table index in that shard
+    int64_t row_begin, row_end;
+  };
+  TableLayout layout_;
+  ShardPlan plan_;
+  std::vector<std::unique_ptr<EmbeddingShard>> shards_;
+  std::vector<std::vector<PartRef>> parts_;  // [T]
+  std::unique_ptr<BagOps> host_ops_;         // resolution and id policy on the parent
+  IdWarnState warn_;
+  int64_t batch_ = -1;
+};
+
+}  // namespace tessera::emb

@@ -1,0 +1,351 @@
+#include "host/model/cnn.h"
+
+#include <cmath>
+#include <random>
+#include <sstream>
+
+#include "host/core/math.h"
+
+namespace tessera {
+
+namespace {
+
+const char* type_name(CnnLayerType t) {
+  switch (t) {
+    case CnnLayerType::Conv: return "conv";
+    case CnnLayerType::MaxPool: return "maxpool";
+    case CnnLayerType::AvgPool: return "avgpool";
+    case CnnLayerType::GlobalAvgPool: return "global_avgpool";
+    case CnnLayerType::BatchNorm: return "batchnorm";
+    case CnnLayerType::Relu: return "relu";
+    case CnnLayerType::Flatten: return "flatten";
+    case CnnLayerType::Dense: return "dense";
+    case CnnLayerType::Dropout: return "dropout";
+  }
+  return "?";
+}
+
+Shape with_batch(int64_t b, const Shape& per_sample) {
+  Shape s{b};
+  s.insert(s.end(), per_sample.begin(), per_sample.end());
+  return s;
+}
+
+Tensor init_uniform(const Shape& shape, float bound, std::mt19937_64& rng) {
+  Tensor t = Tensor::host(shape);
+  std::uniform_real_distribution<float> u(-bound, bound);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+Tensor host_filled(const Shape& shape, float v) {
+  Tensor t = Tensor::host(shape);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = v;
+  return t;
+}
+
+uint64_t layer_seed(uint64_t seed, size_t layer) { return math::mix64(seed * 31 + layer + 1); }
+
+BatchNormParams bn_params(CnnMode mode) {
+  BatchNormParams p;
+  p.mode = mode == CnnMode::Train ? BatchNormMode::Training : BatchNormMode::Inference;
+  return p;
+}
+
+}  // namespace
+
+CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t max_batch)
+    : backend_(backend), spec_(spec), max_batch_(max_batch) {
+  TESSERA_CHECK(max_batch > 0, "max_batch must be positive");
+  if (spec.channels < 1 || spec.height < 1 || spec.width < 1 || spec.classes < 2)
+    TESSERA_THROW(Config, "CNN input " << spec.channels << "x" << spec.height << "x" << spec.width
+                                       << " with " << spec.classes
+                                       << " classes: every extent must be >= 1, classes >= 2");
+  std::vector<CnnLayerSpec> all = spec.layers;
+  CnnLayerSpec head;
+  head.type = CnnLayerType::Dense;
+  head.units = spec.classes;
+  all.push_back(head);
+
+  // ---- shapes first: the whole list is checked before anything is allocated ----
+  Shape cur{spec.channels, spec.height, spec.width};
+  for (size_t i = 0; i < all.size(); ++i) {
+    Layer l;
+    l.s = all[i];
+    const bool is_head = i + 1 == all.size();
+    l.name = is_head ? std::string("output") : "layers[" + std::to_string(i) + "] (" + type_name(l.s.type) + ")";
+    l.in = cur;
+    try {
+      switch (l.s.type) {
+        case CnnLayerType::Conv: {
+          TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
+          TESSERA_CHECK(l.s.units >= 1, "needs filters >= 1");
+          l.conv.stride_h = l.conv.stride_w = l.s.stride;
+          l.conv.pad_h = l.conv.pad_w = l.s.padding;
+          l.conv.dilation_h = l.conv.dilation_w = l.s.dilation;
+          l.conv.groups = l.s.groups;
+          const Shape ws{l.s.units, cur[0] / std::max<int64_t>(1, l.s.groups), l.s.kernel, l.s.kernel};
+          const Shape ys = conv2d_output_shape(l.conv, with_batch(1, cur), ws);
+          l.out = Shape(ys.begin() + 1, ys.end());
+          break;
+        }
+        case CnnLayerType::MaxPool:
+        case CnnLayerType::AvgPool:
+        case CnnLayerType::GlobalAvgPool: {
+          TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
+          l.pool.kind = l.s.type == CnnLayerType::MaxPool ? PoolKind::Max : PoolKind::Average;
+          if (l.s.type == CnnLayerType::GlobalAvgPool) {
+            l.pool.window_h = cur[1];
+            l.pool.window_w = cur[2];
+            l.pool.stride_h = l.pool.stride_w = 1;
+            l.pool.pad_h = l.pool.pad_w = 0;
+          } else {
+            l.pool.window_h = l.pool.window_w = l.s.kernel;
+            l.pool.stride_h = l.pool.stride_w = l.s.stride;
+            l.pool.pad_h = l.pool.pad_w = l.s.padding;
+          }
+          const Shape ys = pool2d_output_shape(l.pool, with_batch(1, cur));
+          l.out = Shape(ys.begin() + 1, ys.end());
+          break;
+        }
+        case CnnLayerType::BatchNorm:
+        case CnnLayerType::Relu:
+        case CnnLayerType::Dropout:
+          l.out = cur;
+          break;
+        case CnnLayerType::Flatten:
+          l.out = {shape_numel(cur)};
+          break;
+        case CnnLayerType::Dense:
+          TESSERA_CHECK(l.s.units >= 1, "needs units >= 1");
+          l.in = {shape_numel(cur)};  // implicit flatten
+          l.out = {l.s.units};
+          break;
+      }
+    } catch (const Error& e) {
+      TESSERA_THROW(Config, "model " << l.name << " on input " << shape_str(cur) << ": " << e.what());
+    }
+    cur = l.out;
+    layers_.push_back(std::move(l));
+  }
+
+  // ---- parameters and buffers ----
+  std::mt19937_64 rng(seed);
+  input_ = backend.empty(with_batch(max_batch, {spec.channels, spec.height, spec.width}));
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = layers_[i];
+    const bool is_head = i + 1 == layers_.size();
+    const std::string prefix = is_head ? "output" : "layers." + std::to_string(i);
+    switch (l.s.type) {
+      case CnnLayerType::Conv: {
+        const Shape ws{l.s.units, l.in[0] / l.s.groups, l.s.kernel, l.s.kernel};
+        const float fan_in = static_cast<float>(ws[1] * ws[2] * ws[3]);
+        l.w = {prefix + ".conv.weight", backend.to_device(init_uniform(ws, std::sqrt(6.f / fan_in), rng)),
+               backend.empty(ws), {}, {}};
+        if (l.s.bias) l.b = {prefix + ".conv.bias", backend.empty({l.s.units}), backend.empty({l.s.units}), {}, {}};
+        l.dz = backend.empty(with_batch(max_batch, l.out));
+        break;
+      }
+      case CnnLayerType::Dense: {
+        const Shape ws{l.in[0], l.s.units};
+        // He-uniform for hidden layers, Xavier-uniform for the logits.
+        const float bound = is_head ? std::sqrt(6.f / static_cast<float>(ws[0] + ws[1]))
+                                    : std::sqrt(6.f / static_cast<float>(ws[0]));
+        l.w = {prefix + ".dense.weight", backend.to_device(init_uniform(ws, bound, rng)),
+               backend.empty(ws), {}, {}};
+        if (l.s.bias) l.b = {prefix + ".dense.bias", backend.empty({l.s.units}), backend.empty({l.s.units}), {}, {}};
+        l.dz = backend.empty(with_batch(max_batch, l.out));
+        break;
+      }
+      case CnnLayerType::BatchNorm: {
+        const int64_t c = l.in[0];
+        l.w = {prefix + ".bn.gamma", backend.to_device(host_filled({c}, 1.f)), backend.empty({c}), {}, {}};
+        l.b = {prefix + ".bn.beta", backend.empty({c}), backend.empty({c}), {}, {}};
+        l.running_mean = backend.empty({c});
+        l.running_var = backend.to_device(host_filled({c}, 1.f));
+        l.saved_mean = backend.empty({c});
+        l.saved_invstd = backend.empty({c});
+        break;
+      }
+      default:
+        break;
+    }
+    if (l.s.type != CnnLayerType::Flatten) l.y = backend.empty(with_batch(max_batch, l.out));
+    // The first layer's input gradient is needed only by a batch norm (its op computes it).
+    const bool first = i == 0;
+    if (l.s.type != CnnLayerType::Flatten && (!first || l.s.type == CnnLayerType::BatchNorm))
+      l.dx = backend.empty(with_batch(max_batch, l.in));
+  }
+}
+
+Tensor CnnModel::batch_view(const Tensor& t, const Shape& per_sample, int64_t b) const {
+  return t.rows(0, b).reshape(with_batch(b, per_sample));
+}
+
+std::vector<Parameter*> CnnModel::parameters() {
+  std::vector<Parameter*> ps;
+  for (Layer& l : layers_) {
+    if (l.w.value.defined()) ps.push_back(&l.w);
+    if (l.b.value.defined()) ps.push_back(&l.b);
+  }
+  return ps;
+}
+
+std::vector<std::pair<std::string, Tensor*>> CnnModel::state() {
+  std::vector<std::pair<std::string, Tensor*>> st;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = layers_[i];
+    if (l.w.value.defined()) st.emplace_back(l.w.name, &l.w.value);
+    if (l.b.value.defined()) st.emplace_back(l.b.name, &l.b.value);
+    if (l.running_mean.defined()) {
+      const std::string prefix = "layers." + std::to_string(i) + ".bn.";
+      st.emplace_back(prefix + "running_mean", &l.running_mean);
+      st.emplace_back(prefix + "running_var", &l.running_var);
+    }
+  }
+  return st;
+}
+
+int64_t CnnModel::parameter_count() const {
+  int64_t n = 0;
+  for (const Layer& l : layers_) {
+    if (l.w.value.defined()) n += l.w.value.numel();
+    if (l.b.value.defined()) n += l.b.value.numel();
+  }
+  return n;
+}
+
+std::vector<Shape> CnnModel::layer_shapes() const {
+  std::vector<Shape> s;
+  for (const Layer& l : layers_) s.push_back(l.out);
+  return s;
+}
+
+Tensor CnnModel::forward(const Tensor& x, CnnMode mode, uint64_t dropout_seed) {
+  const Shape want{spec_.channels, spec_.height, spec_.width};
+  TESSERA_CHECK(x.rank() == 4 && Shape(x.shape().begin() + 1, x.shape().end()) == want,
+                "CNN input " << x.describe() << ", expected [B, " << want[0] << ", " << want[1]
+                             << ", " << want[2] << "]");
+  const int64_t b = x.dim(0);
+  TESSERA_CHECK(b >= 1 && b <= max_batch_, "batch of " << b << " images outside [1, " << max_batch_
+                                                       << "] (the model's max batch)");
+  batch_ = b;
+  mode_ = mode;
+  dropout_seed_ = dropout_seed;
+  Tensor cur = batch_view(input_, want, b);
+  backend_.copy(x, cur);
+  acts_.assign(layers_.size(), Tensor());
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = layers_[i];
+    if (l.s.type == CnnLayerType::Dense) cur = cur.reshape({b, l.in[0]});
+    acts_[i] = cur;
+    if (l.s.type == CnnLayerType::Flatten) {
+      cur = cur.reshape(with_batch(b, l.out));
+      continue;
+    }
+    Tensor y = batch_view(l.y, l.out, b);
+    switch (l.s.type) {
+      case CnnLayerType::Conv:
+        backend_.conv2d_forward(l.conv, cur, l.w.value, l.b.value, y);
+        if (l.s.activation != Activation::None) backend_.bias_act_forward(l.s.activation, y, Tensor(), y);
+        break;
+      case CnnLayerType::Dense:
+        backend_.gemm(Transpose::No, Transpose::No, 1.f, cur, l.w.value, 0.f, y);
+        backend_.bias_act_forward(l.s.activation, y, l.b.value, y);
+        break;
+      case CnnLayerType::MaxPool:
+      case CnnLayerType::AvgPool:
+      case CnnLayerType::GlobalAvgPool:
+        backend_.pool2d_forward(l.pool, cur, y);
+        break;
+      case CnnLayerType::BatchNorm: {
+        Tensor none;
+        Tensor& sm = mode == CnnMode::Train ? l.saved_mean : none;
+        Tensor& si = mode == CnnMode::Train ? l.saved_invstd : none;
+        backend_.batchnorm_forward(bn_params(mode), cur, l.w.value, l.b.value, l.running_mean,
+                                   l.running_var, y, sm, si);
+        break;
+      }
+      case CnnLayerType::Relu:
+        backend_.bias_act_forward(Activation::Relu, cur, Tensor(), y);
+        break;
+      case CnnLayerType::Dropout:
+        if (mode == CnnMode::Train && l.s.p > 0.f)
+          backend_.dropout_forward({l.s.p, layer_seed(dropout_seed, i)}, cur, y);
+        else
+          backend_.copy(cur, y);
+        break;
+      case CnnLayerType::Flatten:
+        break;
+    }
+    cur = y;
+  }
+  return cur;  // [B, classes]
+}
+
+void CnnModel::backward(const Tensor& dlogits) {
+  TESSERA_CHECK(mode_ == CnnMode::Train, "backward after an evaluation-mode forward");
+  const int64_t b = batch_;
+  TESSERA_CHECK(dlogits.shape() == Shape({b, spec_.classes}),
+                "dlogits " << dlogits.describe() << " for a batch of " << b << " and "
+                           << spec_.classes << " classes");
+  Tensor dcur = dlogits;
+  for (size_t idx = layers_.size(); idx-- > 0;) {
+    Layer& l = layers_[idx];
+    const bool need_dx = l.dx.defined();
+    if (l.s.type == CnnLayerType::Flatten) {
+      dcur = dcur.reshape(with_batch(b, l.in));
+      continue;
+    }
+    const Tensor& x = acts_[idx];
+    Tensor y = batch_view(l.y, l.out, b);
+    Tensor dx = need_dx ? batch_view(l.dx, l.in, b) : Tensor();
+    switch (l.s.type) {
+      case CnnLayerType::Conv: {
+        Tensor dz = dcur;
+        if (l.s.activation != Activation::None) {
+          dz = batch_view(l.dz, l.out, b);
+          Tensor none;
+          backend_.bias_act_backward(l.s.activation, y, dcur, dz, none);
+        }
+        backend_.conv2d_backward(l.conv, x, l.w.value, dz, dx, l.w.grad, l.b.grad);
+        break;
+      }
+      case CnnLayerType::Dense: {
+        Tensor dz = batch_view(l.dz, l.out, b);
+        backend_.bias_act_backward(l.s.activation, y, dcur, dz, l.b.grad);
+        backend_.gemm(Transpose::Yes, Transpose::No, 1.f, x, dz, 0.f, l.w.grad);
+        if (need_dx) backend_.gemm(Transpose::No, Transpose::Yes, 1.f, dz, l.w.value, 0.f, dx);
+        break;
+      }
+      case CnnLayerType::MaxPool:
+      case CnnLayerType::AvgPool:
+      case CnnLayerType::GlobalAvgPool:
+        if (need_dx) backend_.pool2d_backward(l.pool, x, y, dcur, dx);
+        break;
+      case CnnLayerType::BatchNorm:
+        backend_.batchnorm_backward(bn_params(CnnMode::Train), x, dcur, l.w.value, l.saved_mean,
+                                    l.saved_invstd, dx, l.w.grad, l.b.grad);
+        break;
+      case CnnLayerType::Relu:
+        if (need_dx) {
+          Tensor none;
+          backend_.bias_act_backward(Activation::Relu, y, dcur, dx, none);
+        }
+        break;
+      case CnnLayerType::Dropout:
+        if (need_dx) {
+          if (l.s.p > 0.f) backend_.dropout_backward({l.s.p, layer_seed(dropout_seed_, idx)}, dcur, dx);
+          else backend_.copy(dcur, dx);
+        }
+        break;
+      case CnnLayerType::Flatten:
+        break;
+    }
+    if (!need_dx) break;  // the first layer: nothing below needs a gradient
+    // A dense layer's dx is flat; the layer below sees its own output shape.
+    dcur = dx.reshape(with_batch(b, idx > 0 ? layers_[idx - 1].out : l.in));
+  }
+}
+
+}  // namespace tessera

@@ -1,0 +1,503 @@
+// The text-generation pipeline (pipelines/textgen/textgen.h): config, tokenisation,
+// TBPTT training with clipping and schedule, validation, the model artefact, sampling.
+#include "pipelines/textgen/textgen.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <numeric>
+
+#include "host/config/json_reader.h"
+#include "host/config/json_writer.h"
+#include "host/config/sections.h"
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/run_dir.h"
+#include "host/data/registry.h"
+#include "host/model/optimizer.h"
+#include "pipelines/textgen/lm_model.h"
+#include "pipelines/textgen/tokenizer.h"
+
+namespace tessera::textgen {
+
+namespace {
+
+using json::Bounds;
+using json::IntBounds;
+using json::ObjectReader;
+using json::Text;
+using Clock = std::chrono::steady_clock;
+
+struct TextgenConfig {
+  std::string name = "textgen";
+  int64_t seed = 1;
+  std::string device = "auto";
+  // data: a registered dataset's file, or a path
+  std::string dataset = "tinyshakespeare";
+  std::string file = "input.txt";
+  std::string path;               // overrides dataset/file when set
+  double validation_fraction = 0.1;  // the LAST fraction of the text
+  int64_t max_chars = 0;          // 0: the whole file (tests use a prefix)
+  TokenizerKind tokenizer = TokenizerKind::Char;
+  int64_t min_count = 2;          // word tokenizer: rarer words become <unk>
+  LmShape model;
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  int64_t seq_len = 64;
+  double clip_norm = 5.0;         // 0: no clipping
+  double time_budget_s = 0;       // 0: none; else stop after the step that crosses it
+  int64_t log_every = 100;
+  std::string runs_dir = "runs";
+  OptimizerConfig optimizer;
+  LrScheduleConfig lr_schedule;
+};
+
+const json::Choices<TokenizerKind>& tokenizer_choices() {
+  static const json::Choices<TokenizerKind> c = {{"char", TokenizerKind::Char},
+                                                 {"word", TokenizerKind::Word}};
+  return c;
+}
+
+TextgenConfig read_config(const std::string& path) {
+  const std::string text = read_file(path);
+  std::unique_ptr<json::Document> doc = json::parse(text, path);
+  TextgenConfig c;
+  ObjectReader root = doc->root();
+  static const json::Choices<int> kTask = {{"textgen", 0}};
+  root.required_choice("task", kTask, 0);
+  c.name = root.string("name", c.name, Text::NonEmpty);
+  c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
+  c.device = config::read_device(root, "device", c.device);
+  {
+    ObjectReader d = root.required_object("data");
+    c.dataset = d.string("dataset", c.dataset, Text::NonEmpty);
+    c.file = d.string("file", c.file, Text::NonEmpty);
+    c.path = d.string("path", "", Text::Any);
+    c.validation_fraction =
+        d.number("validation_fraction", c.validation_fraction, Bounds::open_closed(0, 0.5));
+    c.max_chars = d.integer<int64_t>("max_chars", 0, IntBounds::at_least(0));
+    c.tokenizer = d.choice("tokenizer", c.tokenizer, tokenizer_choices());
+    c.min_count = d.integer<int64_t>("min_count", c.min_count, IntBounds::at_least(1));
+    if (d.has("min_count") && c.tokenizer == TokenizerKind::Char)
+      d.error("min_count", "applies to the word tokenizer only");
+    d.finish();
+  }
+  {
+    ObjectReader m = root.object("model");
+    c.model.embedding_dim = m.integer<int64_t>("embedding_dim", 64, IntBounds::closed(1, 4096));
+    c.model.hidden_size = m.integer<int64_t>("hidden_size", 256, IntBounds::closed(1, 8192));
+    c.model.num_layers = m.integer<int64_t>("num_layers", 2, IntBounds::closed(1, 16));
+    c.model.dropout = static_cast<float>(m.number("dropout", 0.0, Bounds::closed_open(0, 1)));
+    m.finish();
+  }
+  {
+    ObjectReader t = root.required_object("train");
+    c.epochs = t.integer<int64_t>("epochs", c.epochs, IntBounds::closed(1, 100000));
+    c.batch_size = t.integer<int64_t>("batch_size", c.batch_size, IntBounds::closed(1, 65536));
+    c.seq_len = t.integer<int64_t>("seq_len", c.seq_len, IntBounds::closed(1, 100000));
+    c.clip_norm = t.number("clip_norm", c.clip_norm, Bounds::at_least(0));
+    c.time_budget_s = t.number("time_budget_s", 0.0, Bounds::at_least(0));
+    c.log_every = t.integer<int64_t>("log_every", c.log_every, IntBounds::closed(1, 1000000000));
+    c.runs_dir = t.string("runs_dir", c.runs_dir, Text::NonEmpty);
+    c.optimizer = config::read_optimizer(t, "optimizer", c.optimizer);
+    c.lr_schedule = config::read_lr_schedule(t, "lr_schedule", c.optimizer.lr, c.lr_schedule);
+    t.finish();
+  }
+  root.finish();
+  doc->errors.throw_if_any();
+  return c;
+}
+
+std::string to_json(const TextgenConfig& c) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("task", "textgen").field("name", c.name).field("seed", c.seed).field("device", c.device);
+  w.key("data").begin_object();
+  w.field("dataset", c.dataset).field("file", c.file);
+  if (!c.path.empty()) w.field("path", c.path);
+  w.field("validation_fraction", c.validation_fraction).field("max_chars", c.max_chars);
+  w.field("tokenizer", json::choice_name(c.tokenizer, tokenizer_choices()));
+  if (c.tokenizer == TokenizerKind::Word) w.field("min_count", c.min_count);
+  w.end_object();
+  w.key("model").begin_object();
+  w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
+  w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
+  w.end_object();
+  w.key("train").begin_object();
+  w.field("epochs", c.epochs).field("batch_size", c.batch_size).field("seq_len", c.seq_len);
+  w.field("clip_norm", c.clip_norm).field("time_budget_s", c.time_budget_s);
+  w.field("log_every", c.log_every).field("runs_dir", c.runs_dir);
+  w.key("optimizer");
+  config::write_optimizer(w, c.optimizer);
+  w.key("lr_schedule");
+  config::write_lr_schedule(w, c.lr_schedule);
+  w.end_object();
+  w.end_object();
+  return w.pretty();
+}
+
+// ---- batching: B contiguous streams, TBPTT segments of T ---------------------------------------
+
+// Stream b is ids[b * stream_len, (b + 1) * stream_len); segment k covers positions
+// [k T, (k + 1) T) of every stream, targets one further.
+struct Streams {
+  const std::vector<int32_t>* ids = nullptr;
+  int64_t b = 0, t = 0, stream_len = 0;
+  int64_t segments() const { return stream_len > 1 ? (stream_len - 1 + t - 1) / t : 0; }
+  // Segment k's length (the last may be shorter), and its inputs/targets, time-major.
+  int64_t fill(int64_t k, Tensor& in, Tensor& tgt) const {
+    const int64_t start = k * t;
+    const int64_t len = std::min(t, stream_len - 1 - start);
+    in = Tensor::host({len * b}, DType::I64);
+    tgt = Tensor::host({len * b}, DType::I32);
+    for (int64_t s = 0; s < len; ++s)
+      for (int64_t j = 0; j < b; ++j) {
+        const int64_t at = j * stream_len + start + s;
+        in.data<int64_t>()[s * b + j] = (*ids)[at];
+        tgt.data<int32_t>()[s * b + j] = (*ids)[at + 1];
+      }
+    return len;
+  }
+};
+
+Streams make_streams(const std::vector<int32_t>& ids, int64_t b, int64_t t) {
+  Streams s;
+  s.ids = &ids;
+  s.b = std::max<int64_t>(1, std::min<int64_t>(b, static_cast<int64_t>(ids.size()) / 2));
+  s.t = t;
+  s.stream_len = static_cast<int64_t>(ids.size()) / s.b;
+  return s;
+}
+
+// Mean loss (nats per token) over every target of `ids`, state carried across segments.
+double evaluate_ids(LanguageModel& model, const std::vector<int32_t>& ids, int64_t b, int64_t t) {
+  const Streams s = make_streams(ids, b, t);
+  LmState state = model.zero_state(s.b);
+  double total = 0;
+  int64_t count = 0;
+  for (int64_t k = 0; k < s.segments(); ++k) {
+    Tensor in, tgt;
+    const int64_t len = s.fill(k, in, tgt);
+    total += model.eval_segment(in, tgt, len, s.b, state);
+    count += len * s.b;
+  }
+  TESSERA_CHECK(count > 0, "no targets to evaluate (" << ids.size() << " tokens)");
+  return total / static_cast<double>(count);
+}
+
+// Global-norm clipping: scales every gradient by min(1, max_norm / ||all gradients||_2).
+// Returns the norm before clipping. Computed on the host (a copy for device tensors).
+double clip_global_norm(Backend& be, const std::vector<Parameter*>& params, double max_norm) {
+  std::vector<Tensor> host;
+  double sq = 0;
+  for (Parameter* p : params) {
+    host.push_back(p->grad.is_host() ? p->grad : be.to_host(p->grad));
+    const float* g = host.back().data<float>();
+    for (int64_t i = 0; i < host.back().numel(); ++i) sq += static_cast<double>(g[i]) * g[i];
+  }
+  const double norm = std::sqrt(sq);
+  if (max_norm > 0 && norm > max_norm) {
+    const float scale = static_cast<float>(max_norm / norm);
+    for (size_t i = 0; i < params.size(); ++i) {
+      float* g = host[i].data<float>();
+      for (int64_t j = 0; j < host[i].numel(); ++j) g[j] *= scale;
+      if (!params[i]->grad.is_host()) be.copy(host[i], params[i]->grad);
+    }
+  }
+  return norm;
+}
+
+std::string model_meta(const TextgenConfig& c, const Tokenizer& tok, double val_loss) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("task", "textgen").field("name", c.name);
+  w.field("tokenizer", json::choice_name(tok.kind(), tokenizer_choices()));
+  if (tok.kind() == TokenizerKind::Char) {
+    std::vector<int64_t> codes;  // bytes as numbers: any byte survives JSON
+    for (const std::string& t : tok.tokens()) codes.push_back(static_cast<unsigned char>(t[0]));
+    w.key("vocab").list(codes);
+  } else {
+    w.key("tokens").list(tok.tokens());
+  }
+  w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
+  w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
+  w.field("validation_nats_per_char", val_loss);
+  w.end_object();
+  return w.compact();
+}
+
+struct LoadedModel {
+  Tokenizer tok;
+  LmShape shape;
+  std::vector<std::pair<std::string, Tensor>> tensors;
+};
+
+LoadedModel load_model(const std::string& path) {
+  Archive a = load_archive(path);
+  std::unique_ptr<json::Document> doc = json::parse(a.meta_json, path + " (metadata)");
+  ObjectReader r = doc->root();
+  static const json::Choices<int> kTask = {{"textgen", 0}};
+  r.required_choice("task", kTask, 0);
+  const TokenizerKind kind = r.choice("tokenizer", TokenizerKind::Char, tokenizer_choices());
+  r.string("name", "");
+  LoadedModel m;
+  std::vector<std::string> tokens;
+  if (kind == TokenizerKind::Char) {
+    for (int64_t code : r.integer_list<int64_t>("vocab", {}, IntBounds::closed(0, 255)))
+      tokens.emplace_back(1, static_cast<char>(code));
+  } else {
+    tokens = r.string_list("tokens", {});
+  }
+  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::at_least(1));
+  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::at_least(1));
+  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::at_least(1));
+  r.number("dropout", 0);
+  r.number("validation_nats_per_char", 0);
+  r.finish();
+  doc->errors.throw_if_any();
+  m.tok = Tokenizer::from_tokens(kind, std::move(tokens));
+  m.shape.vocab = m.tok.size();
+  if (m.shape.vocab < 2) TESSERA_THROW(Io, path << ": model vocabulary has fewer than 2 tokens");
+  for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
+  return m;
+}
+
+}  // namespace
+
+bool is_textgen_config(const std::string& path) {
+  try {
+    std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
+    const auto& j = doc->json;
+    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
+           std::string(j["task"].GetString()) == "textgen";
+  } catch (const Error&) {
+    return false;  // the task's own reader reports the problem
+  }
+}
+
+Result train(const std::string& config_path, const TrainOptions& options) {
+  TextgenConfig cfg = read_config(config_path);
+  if (options.epochs > 0) cfg.epochs = options.epochs;
+  if (options.time_budget_s >= 0) cfg.time_budget_s = options.time_budget_s;
+  if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
+  const std::string device = options.device.empty() ? cfg.device : options.device;
+
+  // ---- prep: text, vocabulary, the split (first 1 - f train, last f validation) -------------
+  const std::string text_path =
+      cfg.path.empty() ? resolve_dataset_file(cfg.dataset, cfg.file) : cfg.path;
+  std::string text = read_file(text_path);
+  if (cfg.max_chars > 0 && static_cast<int64_t>(text.size()) > cfg.max_chars)
+    text.resize(static_cast<size_t>(cfg.max_chars));
+  // Split by characters, then tokenise each part. The character vocabulary covers the whole text
+  // (a character model has no unknown token); the word vocabulary is the training part's.
+  const size_t val_chars = static_cast<size_t>(std::llround(text.size() * cfg.validation_fraction));
+  const std::string train_text = text.substr(0, text.size() - val_chars);
+  const std::string val_text = text.substr(text.size() - val_chars);
+  const Tokenizer tok = Tokenizer::build(
+      cfg.tokenizer, cfg.tokenizer == TokenizerKind::Char ? text : train_text, cfg.min_count);
+  const std::vector<int32_t> train_ids = tok.encode(train_text, text_path);
+  const std::vector<int32_t> val_ids = tok.encode(val_text, text_path);
+  if (train_ids.size() < 2 * static_cast<size_t>(cfg.batch_size) || val_ids.size() < 2)
+    TESSERA_THROW(Data, text_path << ": " << text.size() << " characters are too few for batch "
+                                  << cfg.batch_size << " and a validation split");
+  // nats/char = nats/token * tokens/char (1 for characters).
+  const double tokens_per_char =
+      static_cast<double>(val_ids.size()) / static_cast<double>(val_text.size());
+
+  std::unique_ptr<Backend> backend = make_backend(device);
+  cfg.model.vocab = tok.size();
+  LanguageModel model(*backend, cfg.model);
+  model.init(static_cast<uint64_t>(cfg.seed));
+
+  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.runs_dir, cfg.name)
+                                       : RunDir::create_exact(options.run_dir);
+  write_file_atomic(run.path() + "/config.json", to_json(cfg));
+
+  const Streams streams = make_streams(train_ids, cfg.batch_size, cfg.seq_len);
+  const int64_t steps_per_epoch = streams.segments();
+  Optimizer opt(*backend, cfg.optimizer,
+                LrSchedule::from_config(cfg.lr_schedule, steps_per_epoch,
+                                        steps_per_epoch * cfg.epochs));
+  opt.attach(model.parameters());
+  if (!options.quiet)
+    std::fprintf(stderr,
+                 "tessera train: textgen on %s; %zu train / %zu validation tokens, vocabulary %lld; "
+                 "%lld steps/epoch of %lld x %lld\n",
+                 backend->name().c_str(), train_ids.size(), val_ids.size(),
+                 static_cast<long long>(cfg.model.vocab), static_cast<long long>(steps_per_epoch),
+                 static_cast<long long>(cfg.seq_len), static_cast<long long>(streams.b));
+
+  const auto t0 = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  double best_val = INFINITY, last_val = INFINITY;
+  int64_t epochs_done = 0, step = 0;
+  bool out_of_time = false;
+  std::vector<std::pair<std::string, Tensor>> best;
+  for (int64_t epoch = 1; epoch <= cfg.epochs && !out_of_time; ++epoch) {
+    LmState state = model.zero_state(streams.b);
+    double loss_sum = 0, window = 0;
+    int64_t tokens = 0, window_tokens = 0;
+    const auto te = Clock::now();
+    for (int64_t k = 0; k < steps_per_epoch; ++k) {
+      Tensor in, tgt;
+      const int64_t len = streams.fill(k, in, tgt);
+      const double l = model.train_step(in, tgt, len, streams.b, state,
+                                        math::mix64(static_cast<uint64_t>(cfg.seed) + step));
+      const double norm = clip_global_norm(*backend, model.parameters(), cfg.clip_norm);
+      opt.step();
+      ++step;
+      loss_sum += l;
+      window += l;
+      tokens += len * streams.b;
+      window_tokens += len * streams.b;
+      if (!options.quiet && (k + 1) % cfg.log_every == 0) {
+        std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
+                     static_cast<long long>(epoch), static_cast<long long>(k + 1),
+                     static_cast<long long>(steps_per_epoch), window / window_tokens, norm,
+                     opt.current_lr(), elapsed());
+        window = 0;
+        window_tokens = 0;
+      }
+      if (cfg.time_budget_s > 0 && elapsed() >= cfg.time_budget_s) {
+        out_of_time = true;
+        break;
+      }
+    }
+    const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
+    last_val = evaluate_ids(model, val_ids, cfg.batch_size, cfg.seq_len);
+    ++epochs_done;
+    if (last_val < best_val) {
+      best_val = last_val;
+      best = model.snapshot();
+    }
+    json::JsonWriter w;
+    w.begin_object();
+    w.field("epoch", epoch).field("steps", step).field("train_nats_per_token", loss_sum / tokens);
+    w.field("validation_nats_per_token", last_val)
+        .field("validation_nats_per_char", last_val * tokens_per_char)
+        .field("validation_perplexity", std::exp(last_val));
+    w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
+    w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
+    w.end_object();
+    run.append_metrics(w.compact());
+    if (!options.quiet)
+      std::fprintf(stderr,
+                   "epoch %lld: train %.4f, validation %.4f nats/token (perplexity %.3f), %.0f "
+                   "tokens/s, %.0f s%s\n",
+                   static_cast<long long>(epoch), loss_sum / tokens, last_val, std::exp(last_val),
+                   tokens / epoch_s, elapsed(), out_of_time ? " (time budget reached)" : "");
+  }
+  model.restore(best);
+
+  const std::string model_path = run.path() + "/model.tsm";
+  save_archive(model_path, model_meta(cfg, tok, best_val * tokens_per_char), best);
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "train").field("task", "textgen").field("name", cfg.name);
+  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
+  w.field("epochs", epochs_done).field("steps", step).field("seconds", elapsed());
+  w.field("tokenizer", json::choice_name(cfg.tokenizer, tokenizer_choices()));
+  w.field("validation_nats_per_token", best_val)
+      .field("validation_nats_per_char", best_val * tokens_per_char)
+      .field("validation_perplexity", std::exp(best_val));
+  w.end_object();
+  Result r;
+  r.json = w.compact();
+  write_file_atomic(run.path() + "/result.json", r.json + "\n");
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "validation %.4f nats/token (%.4f nats/char), perplexity %.3f\nmodel: %s\n",
+                best_val, best_val * tokens_per_char, std::exp(best_val), model_path.c_str());
+  r.summary = buf;
+  return r;
+}
+
+Result generate(const std::string& model_path, const GenerateOptions& o,
+                const std::function<void(const std::string&)>& emit) {
+  if (!(o.temperature > 0)) TESSERA_THROW(Usage, "--temperature must be > 0, got " << o.temperature);
+  LoadedModel m = load_model(model_path);
+  if (o.top_k < 0 || o.top_k > m.shape.vocab)
+    TESSERA_THROW(Usage, "--top-k must be in [0, " << m.shape.vocab << "], got " << o.top_k);
+  std::unique_ptr<Backend> backend = make_backend(o.device);
+  LanguageModel model(*backend, m.shape);
+  model.restore(m.tensors);
+
+  // The prompt primes the state; an empty prompt starts from a newline (or token 0).
+  std::vector<int32_t> prompt = m.tok.encode(o.prompt, "--prompt");
+  if (prompt.empty()) prompt.push_back(std::max(0, m.tok.id_of("\n")));
+  LmState state = model.zero_state(1);
+  Tensor ids = Tensor::host({static_cast<int64_t>(prompt.size())}, DType::I64);
+  for (size_t i = 0; i < prompt.size(); ++i) ids.data<int64_t>()[i] = prompt[i];
+  Tensor logits = model.next_logits(ids, static_cast<int64_t>(prompt.size()), 1, state);
+
+  const int64_t v = m.shape.vocab;
+  const int64_t k = o.top_k == 0 ? v : o.top_k;
+  std::string produced;
+  std::vector<int64_t> order(static_cast<size_t>(v));
+  std::vector<double> p(static_cast<size_t>(v));
+  for (int64_t step = 0; step < o.length; ++step) {
+    const float* z = logits.data<float>();
+    // Top-k by logit, ties to the lower id (deterministic).
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return z[a] > z[b]; });
+    double mx = z[order[0]] / o.temperature, sum = 0;
+    for (int64_t i = 0; i < k; ++i) sum += p[i] = std::exp(z[order[i]] / o.temperature - mx);
+    // A counter-based uniform draw per step: the same seed gives the same text everywhere.
+    const double u = math::hash_uniform(o.seed, static_cast<uint64_t>(step)) * sum;
+    int64_t pick = order[k - 1];
+    double acc = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      acc += p[i];
+      if (u < acc) {
+        pick = order[i];
+        break;
+      }
+    }
+    const std::string& piece = m.tok.token(static_cast<int32_t>(pick));
+    produced += piece;
+    emit(piece);
+    Tensor next = Tensor::host({1}, DType::I64);
+    next.data<int64_t>()[0] = pick;
+    logits = model.next_logits(next, 1, 1, state);
+  }
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "generate").field("model", model_path).field("seed", o.seed);
+  w.field("temperature", o.temperature).field("top_k", o.top_k).field("length", o.length);
+  w.field("text", produced).end_object();
+  Result r;
+  r.json = w.compact();
+  return r;
+}
+
+Result perplexity(const std::string& model_path, const std::string& text_path,
+                  const std::string& device) {
+  LoadedModel m = load_model(model_path);
+  std::unique_ptr<Backend> backend = make_backend(device.empty() ? "cpu" : device);
+  LanguageModel model(*backend, m.shape);
+  model.restore(m.tensors);
+  const std::string text = read_file(text_path);
+  const std::vector<int32_t> ids = m.tok.encode(text, text_path);
+  if (ids.size() < 2) TESSERA_THROW(Data, text_path << ": fewer than 2 tokens");
+  // One stream: every token after the first is predicted from all before it.
+  const double nats = evaluate_ids(model, ids, 1, 256);
+  const double per_char = nats * static_cast<double>(ids.size()) / static_cast<double>(text.size());
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "perplexity").field("model", model_path).field("text", text_path);
+  w.field("chars", static_cast<int64_t>(text.size())).field("tokens", static_cast<int64_t>(ids.size()));
+  w.field("nats_per_token", nats).field("nats_per_char", per_char);
+  w.field("perplexity", std::exp(nats)).end_object();
+  Result r;
+  r.json = w.compact();
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: %.4f nats/token, %.4f nats/char, perplexity %.3f\n",
+                text_path.c_str(), nats, per_char, std::exp(nats));
+  r.summary = buf;
+  return r;
+}
+
+}  // namespace tessera::textgen

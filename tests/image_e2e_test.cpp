@@ -1,0 +1,212 @@
+// The image pipeline end to end on the sklearn digits (seconds): train into a run directory,
+// evaluate the saved model, predict single PGM / PNG files (library and CLI), config errors.
+#include <gtest/gtest.h>
+#include <png.h>
+#include <rapidjson/document.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "host/config/image_config.h"
+#include "host/core/error.h"
+#include "host/data/image_data.h"
+#include "pipelines/image/image.h"
+
+namespace tessera {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kDigits =
+    std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";
+
+rapidjson::Document parse(const std::string& s) {
+  rapidjson::Document d;
+  d.Parse(s.c_str());
+  EXPECT_FALSE(d.HasParseError()) << s;
+  return d;
+}
+
+// One model trained once per process (3 epochs: a few seconds). ctest runs each TEST in its own
+// process, so the pipeline checks are one TEST that trains once.
+class ImagePipeline : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!fs::exists(kDigits)) return;
+    dir_ = new fs::path(fs::temp_directory_path() / ("tessera_image_e2e_" + std::to_string(::getpid())));
+    fs::remove_all(*dir_);
+    fs::create_directories(*dir_);
+    // The shipped config, with the data file given by absolute path.
+    std::ifstream in(std::string(TESSERA_SOURCE_DIR) + "/pipelines/image/sklearn-digits.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string cfg = ss.str();
+    const std::string from = "\"train\": \"digits.csv.gz\"";
+    cfg.replace(cfg.find(from), from.size(), "\"train\": \"" + kDigits + "\"");
+    std::ofstream(*dir_ / "digits.json") << cfg;
+    image::TrainOptions o;
+    o.device = "cpu";
+    o.quiet = true;
+    o.epochs = 3;
+    o.run_dir = (*dir_ / "run").string();
+    result_ = new image::Result(image::train((*dir_ / "digits.json").string(), o));
+  }
+  static void TearDownTestSuite() {
+    if (dir_) fs::remove_all(*dir_);
+    delete dir_;
+    delete result_;
+    dir_ = nullptr;
+    result_ = nullptr;
+  }
+  void SetUp() override {
+    if (!result_) GTEST_SKIP() << "no " << kDigits;
+  }
+  static std::string model() { return (*dir_ / "run" / "model.tsm").string(); }
+  static fs::path* dir_;
+  static image::Result* result_;
+};
+fs::path* ImagePipeline::dir_ = nullptr;
+image::Result* ImagePipeline::result_ = nullptr;
+
+void check_train(const image::Result* result_, const fs::path* dir_, const std::string& model_path) {
+  const auto d = parse(result_->json);
+  EXPECT_STREQ(d["task"].GetString(), "image");
+  EXPECT_EQ(d["epochs"].GetInt(), 3);
+  EXPECT_EQ(d["train_images"].GetInt() + d["validation_images"].GetInt() + d["test_images"].GetInt(), 1797);
+  const double acc = d["test"]["accuracy"].GetDouble();
+  EXPECT_GT(acc, 0.85) << result_->summary;
+  EXPECT_EQ(d["test"]["confusion_matrix"].Size(), 10u);
+  EXPECT_EQ(d["test"]["per_class_accuracy"].Size(), 10u);
+  for (const char* f : {"model.tsm", "config.json", "metrics.jsonl", "result.json"})
+    EXPECT_TRUE(fs::exists(*dir_ / "run" / f)) << f;
+  std::ifstream m(*dir_ / "run" / "metrics.jsonl");
+  int lines = 0;
+  for (std::string l; std::getline(m, l);) lines += !l.empty();
+  EXPECT_EQ(lines, 3);
+  // The resolved config parses back.
+  EXPECT_NO_THROW(load_image_config((*dir_ / "run" / "config.json").string()));
+  EXPECT_TRUE(image::is_image_model_file(model_path));
+  EXPECT_FALSE(image::is_image_model_file(kDigits));
+}
+
+void check_evaluate(const image::Result* result_, const fs::path* dir_, const std::string& model_path) {
+  const image::Result r = image::evaluate(model_path, kDigits, {"cpu", true, true});
+  const auto d = parse(r.json);
+  EXPECT_EQ(d["images"].GetInt(), 1797);
+  // All digits, most of them seen in training: at least the held-out test accuracy.
+  const double test_acc = parse(result_->json)["test"]["accuracy"].GetDouble();
+  EXPECT_GT(d["metrics"]["accuracy"].GetDouble(), test_acc - 0.02) << r.summary;
+  EXPECT_THROW(image::evaluate(model_path, (*dir_ / "nope-images.bin").string(), {"cpu", true, true}), Error);
+}
+
+// Writes digits image `row` as an 8x8 PGM (P5) or PNG; returns its label.
+int write_digit(const std::string& path, int row, bool png) {
+  const ImageSet s = read_digits_csv(kDigits);
+  unsigned char px[64];
+  for (int i = 0; i < 64; ++i) px[i] = static_cast<unsigned char>(std::lround(s.pixels[row * 64 + i] * 255));
+  if (png) {
+    png_image img{};
+    img.version = PNG_IMAGE_VERSION;
+    img.width = img.height = 8;
+    img.format = PNG_FORMAT_GRAY;
+    png_image_write_to_file(&img, path.c_str(), 0, px, 0, nullptr);
+  } else {
+    std::ofstream f(path, std::ios::binary);
+    f << "P5\n8 8\n255\n";
+    f.write(reinterpret_cast<const char*>(px), 64);
+  }
+  return s.labels[row];
+}
+
+void check_predict(const fs::path* dir_, const std::string& model_path) {
+  int correct = 0;
+  for (int row = 0; row < 20; ++row) {
+    const bool png = row % 2 == 0;
+    const std::string p = (*dir_ / ("d" + std::to_string(row) + (png ? ".png" : ".pgm"))).string();
+    const int label = write_digit(p, row, png);
+    const image::Result r = image::predict(model_path, p, {"cpu", true, true});
+    const auto d = parse(r.json);
+    ASSERT_EQ(d["top"].Size(), 3u);
+    double prev = 2, sum = 0;
+    for (const auto& t : d["top"].GetArray()) {
+      const double pr = t["probability"].GetDouble();
+      EXPECT_LE(pr, prev);
+      prev = pr;
+      sum += pr;
+    }
+    EXPECT_LE(sum, 1.0 + 1e-9);
+    correct += d["top"][0]["index"].GetInt() == label;
+  }
+  EXPECT_GE(correct, 17);
+}
+
+void check_cli_predict(const fs::path* dir_, const std::string& model_path) {
+  const std::string bin = std::string(TESSERA_BINARY_DIR) + "/tessera";
+  if (!fs::exists(bin)) return;  // the tessera binary is not built: library checks only
+  const std::string img = (*dir_ / "cli.pgm").string();
+  write_digit(img, 3, false);
+  const std::string cmd = bin + " predict " + model_path + " " + img + " --device cpu --json";
+  std::FILE* f = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(f, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
+  EXPECT_EQ(::pclose(f), 0) << out;
+  EXPECT_NE(out.find("1. "), std::string::npos) << out;
+  EXPECT_NE(out.find("3. "), std::string::npos) << out;
+  std::string trimmed = out;
+  while (!trimmed.empty() && trimmed.back() == '\n') trimmed.pop_back();
+  const std::string last = trimmed.substr(trimmed.rfind('\n') + 1);  // --json: the last line
+  EXPECT_EQ(parse(last)["top"].Size(), 3u) << out;
+}
+
+TEST_F(ImagePipeline, TrainEvaluatePredict) {
+  {
+    SCOPED_TRACE("train");
+    check_train(result_, dir_, model());
+  }
+  {
+    SCOPED_TRACE("evaluate");
+    check_evaluate(result_, dir_, model());
+  }
+  {
+    SCOPED_TRACE("predict");
+    check_predict(dir_, model());
+  }
+  {
+    SCOPED_TRACE("cli predict");
+    check_cli_predict(dir_, model());
+  }
+}
+
+TEST(ImageConfigErrors, NameThePathAndTheChoices) {
+  auto msg = [](const std::string& text) {
+    try {
+      parse_image_config(text, "cfg.json");
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Config);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string data = R"("data": {"format": "idx", "train_images": "a", "train_labels": "b"})";
+  std::string m = msg(R"({"task": "image", )" + data + R"(, "model": {"layers": [{"type": "convv"}]}})");
+  EXPECT_NE(m.find("layers[0].type"), std::string::npos) << m;
+  EXPECT_NE(m.find("conv"), std::string::npos) << m;
+  m = msg(R"({"task": "image", "data": {"format": "idx"}, "model": {"layers": []}})");
+  EXPECT_NE(m.find("train_images"), std::string::npos) << m;
+  m = msg(R"({"task": "image", )" + data + R"(, "model": {"layers": [{"type": "conv"}]}})");
+  EXPECT_NE(m.find("filters"), std::string::npos) << m;
+  m = msg(R"({"task": "image", "data": {"format": "idx", "train_images": "a", "train_labels": "b", "classes": 3, "class_names": ["x"]}, "model": {"layers": []}})");
+  EXPECT_NE(m.find("class_names"), std::string::npos) << m;
+  // Every shipped config parses.
+  for (const char* f : {"fashion-mnist.json", "fashion-mnist-baseline.json", "sklearn-digits.json"})
+    EXPECT_NO_THROW(load_image_config(std::string(TESSERA_SOURCE_DIR) + "/pipelines/image/" + f)) << f;
+}
+
+}  // namespace
+}  // namespace tessera

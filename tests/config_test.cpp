@@ -157,6 +157,7 @@ TEST(BehaviourConfig, EveryShippedConfigParses) {
   while (dirent* e = readdir(d)) {
     const std::string name = e->d_name;
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".json") != 0) continue;
+    if (name == "pipeline.json") continue;  // the pipeline spec: scheduler_pipeline_test parses it
     EXPECT_NO_THROW(load_behaviour_config(dir + "/" + name)) << name;
     ++parsed;
   }

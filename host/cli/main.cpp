@@ -11,6 +11,11 @@
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/synthetic.h"
+#include "host/config/image_config.h"
+#include "pipelines/image/image.h"
+#include "pipelines/textgen/textgen.h"
+#include "host/scheduler/commands.h"
+#include "pipelines/behaviour/stages.h"
 
 namespace {
 
@@ -36,17 +41,55 @@ const Command kCommands[] = {
      1},
     {"evaluate", "tessera evaluate MODEL DATA [options]",
      "Evaluates a trained model on a labelled data file (same layout as its training data).\n"
+     "Image models: DATA is IMAGES[,LABELS] (IDX, .gz or not; labels default to the images\n"
+     "file with 'images-idx3' -> 'labels-idx1') or a digits CSV.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
      2},
-    {"predict", "tessera predict MODEL INPUT OUTPUT [options]",
+    {"predict", "tessera predict MODEL INPUT OUTPUT [options]  |  tessera predict IMAGE_MODEL IMAGE",
      "Batch-scores INPUT (CSV in the training layout, label column optional) into OUTPUT (CSV:\n"
      "line,score), streaming in bounded memory. OUTPUT is written atomically.\n"
+     "With an image model (task \"image\") and one PNG or PGM image: prints the top 3 classes\n"
+     "with their probabilities.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N, --on-error P as for evaluate\n"
      "  --batch-size N   rows scored at a time (default 4096)\n",
      3},
+    {"generate", "tessera generate MODEL [options]",
+     "Samples text from a trained text-generation model, streaming it to stdout as it is\n"
+     "produced. The same model, prompt, options and seed give the same text.\n"
+     "  --prompt TEXT        text that primes the model (default: a newline)\n"
+     "  --length N           characters to generate (default 200)\n"
+     "  --temperature T      > 0; lower is more conservative (default 1.0)\n"
+     "  --top-k K            sample among the K most likely characters (default 0: all)\n"
+     "  --seed S             sampling seed (default 0)\n"
+     "  --device D           as for train (default cpu)\n"
+     "  --json               last stdout line: one JSON object with the text\n",
+     1},
+    {"perplexity", "tessera perplexity MODEL TEXT [options]",
+     "Reports a text-generation model's loss (nats/char) and perplexity on a text file.\n"
+     "  --device D, --json as for generate\n",
+     2},
+    {"run", "tessera run PIPELINE.json [options]",
+     "Runs a pipeline (prep -> train -> evaluate -> deploy stages, e.g.\n"
+     "pipelines/behaviour/pipeline.json) in dependency order. Each stage's outputs are cached\n"
+     "under a hash of its config, inputs and code version, so a rerun skips what has not\n"
+     "changed; an interrupted training stage resumes from its last epoch checkpoint.\n"
+     "  --dry-run        print the plan (stage keys, what is cached) and run nothing\n"
+     "  --runs-dir DIR   where run directories go (default: the pipeline's runs_dir, or runs/)\n"
+     "  --cache-dir DIR  stage cache (default: RUNS_DIR/cache)\n"
+     "  --device D, --json, --quiet as for train\n",
+     1},
+    {"runs", "tessera runs [--runs-dir DIR]",
+     "Lists the run directories under DIR (default runs/) with their headline metrics.\n"
+     "  --json           last stdout line: one JSON object\n",
+     0},
+    {"report", "tessera report RUN_DIR",
+     "Writes RUN_DIR/report.html: one self-contained page (no network needed) with the\n"
+     "training and validation curves as inline SVG, the final metrics and the config.\n"
+     "  --json           last stdout line: one JSON object with the report's path\n",
+     1},
     {"make-synthetic", "tessera make-synthetic DIR [options]",
      "Writes a synthetic behaviour dataset (DIR/train.csv, DIR/test.csv, with a planted signal)\n"
      "and DIR/config.json that trains on it: a default that needs no download.\n"
@@ -67,9 +110,11 @@ struct Args {
   bool help = false;
 };
 
-const std::vector<std::string> kFlags = {"--json", "--quiet"};
-const std::vector<std::string> kValued = {"--rows", "--device", "--runs-dir", "--run-dir", "--epochs",
-                                          "--skip-lines", "--on-error", "--batch-size"};
+const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run"};
+const std::vector<std::string> kValued = {"--prompt", "--length", "--temperature", "--top-k", "--seed",
+                                          "--time-budget",
+                                          "--rows", "--device", "--runs-dir", "--run-dir", "--epochs",
+                                          "--skip-lines", "--on-error", "--batch-size", "--cache-dir"};
 
 Args parse_args(int argc, char** argv, int first) {
   Args a;
@@ -135,7 +180,9 @@ int run(int argc, char** argv) {
     std::printf("usage: %s\n\n%s", command->synopsis, command->help);
     return 0;
   }
-  if (a.positionals.size() != command->positionals)
+  // `predict IMAGE_MODEL IMAGE` takes two arguments.
+  const bool image_predict = cmd == "predict" && a.positionals.size() == 2;
+  if (a.positionals.size() != command->positionals && !image_predict)
     TESSERA_THROW(Usage, "usage: " << command->synopsis << " (got " << a.positionals.size()
                                    << " arguments; see 'tessera " << cmd << " --help')");
 
@@ -146,7 +193,102 @@ int run(int argc, char** argv) {
   common.skip_lines = static_cast<int>(int_option(a, "--skip-lines", -1));
   common.on_error = str_option(a, "--on-error", "");
 
+  // ---- pipelines, run listings and reports (host/scheduler) ----
+  if (cmd == "run" || cmd == "runs" || cmd == "report") {
+    namespace sched = tessera::scheduler;
+    sched::CommandResult r;
+    if (cmd == "run") {
+      sched::StageRegistry registry;
+      tessera::behaviour::register_stages(registry);
+      sched::RunOptions o;
+      o.runs_dir = str_option(a, "--runs-dir", "");
+      o.cache_dir = str_option(a, "--cache-dir", "");
+      o.device = common.device;
+      o.quiet = common.quiet;
+      r = sched::run_command(a.positionals[0], registry, o,
+                             a.options.count("--dry-run") ? sched::Execution::DryRun
+                                                          : sched::Execution::Run);
+    } else if (cmd == "runs") {
+      r = sched::runs_command(str_option(a, "--runs-dir", "runs"));
+    } else {
+      r = sched::report_command(a.positionals[0]);
+    }
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
+
   tessera::behaviour::Result result;
+  // ---- text generation (pipelines/textgen) ----
+  if (cmd == "generate" || cmd == "perplexity" ||
+      (cmd == "train" && tessera::textgen::is_textgen_config(a.positionals[0]))) {
+    tessera::textgen::Result r;
+    if (cmd == "train") {
+      tessera::textgen::TrainOptions o;
+      o.device = common.device;
+      o.quiet = common.quiet;
+      o.runs_dir = str_option(a, "--runs-dir", "");
+      o.run_dir = str_option(a, "--run-dir", "");
+      o.epochs = int_option(a, "--epochs", -1);
+      o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
+      r = tessera::textgen::train(a.positionals[0], o);
+    } else if (cmd == "generate") {
+      tessera::textgen::GenerateOptions o;
+      o.device = str_option(a, "--device", "cpu");
+      o.prompt = str_option(a, "--prompt", "");
+      o.length = int_option(a, "--length", 200);
+      o.top_k = int_option(a, "--top-k", 0);
+      o.seed = static_cast<uint64_t>(int_option(a, "--seed", 0));
+      const std::string temp = str_option(a, "--temperature", "1.0");
+      char* end = nullptr;
+      o.temperature = std::strtod(temp.c_str(), &end);
+      if (temp.empty() || *end != '\0')
+        TESSERA_THROW(Usage, "option --temperature expects a number, got '" << temp << "'");
+      r = tessera::textgen::generate(a.positionals[0], o, [](const std::string& piece) {
+        std::fwrite(piece.data(), 1, piece.size(), stdout);
+        std::fflush(stdout);
+      });
+      std::printf("\n");
+    } else {
+      r = tessera::textgen::perplexity(a.positionals[0], a.positionals[1],
+                                       str_option(a, "--device", "cpu"));
+    }
+    std::fputs(r.summary.c_str(), stdout);
+    if (common.json) std::printf("%s\n", r.json.c_str());
+    std::fflush(stdout);
+    return 0;
+  }
+  // ---- image classification (pipelines/image) ----
+  const bool image_train = cmd == "train" && tessera::is_image_config_file(a.positionals[0]);
+  const bool image_model = (cmd == "evaluate" || image_predict) &&
+                           tessera::image::is_image_model_file(a.positionals[0]);
+  if (image_predict && !image_model)
+    TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is not an image model; usage: "
+                             << command->synopsis);
+  if (image_train || image_model) {
+    tessera::image::Options io;
+    io.device = common.device;
+    io.json = common.json;
+    io.quiet = common.quiet;
+    tessera::image::Result r;
+    if (image_train) {
+      tessera::image::TrainOptions o;
+      static_cast<tessera::image::Options&>(o) = io;
+      o.runs_dir = str_option(a, "--runs-dir", "");
+      o.run_dir = str_option(a, "--run-dir", "");
+      o.epochs = int_option(a, "--epochs", -1);
+      r = tessera::image::train(a.positionals[0], o);
+    } else if (cmd == "evaluate") {
+      r = tessera::image::evaluate(a.positionals[0], a.positionals[1], io);
+    } else {
+      r = tessera::image::predict(a.positionals[0], a.positionals[1], io);
+    }
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
   if (cmd == "make-synthetic") {
     tessera::behaviour::SyntheticOptions so;
     so.train_rows = int_option(a, "--rows", so.train_rows);

@@ -24,6 +24,8 @@
 #include "host/model/optimizer.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "host/core/run_dir.h"
+#include "host/data/sha256.h"
+#include "host/scheduler/checkpoint.h"
 
 namespace tessera::behaviour {
 
@@ -144,9 +146,16 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const uint64_t seed = static_cast<uint64_t>(cfg.seed);
 
   auto backend = make_backend(cfg.device);
-  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.train.runs_dir, cfg.name)
-                                       : RunDir::create_exact(options.run_dir);
-  write_file_atomic(run.path() + "/config.json", to_json(cfg));
+  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
+  if (resumable && options.run_dir.empty())
+    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
+  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
+  if (resumable) make_directories(options.run_dir);
+  const std::string run_path = resumable ? options.run_dir
+                               : options.run_dir.empty()
+                                   ? RunDir::create(cfg.train.runs_dir, cfg.name).path()
+                                   : RunDir::create_exact(options.run_dir).path();
+  write_file_atomic(run_path + "/config.json", to_json(cfg));
 
   // ---- prep: fit on train only, encode train / validation / test ------------------------------
   auto t_prep = Clock::now();
@@ -217,7 +226,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  cfg.name.c_str(), backend->name().c_str(), (long long)train_t.rows,
                  (long long)val_t.rows, (long long)test_t.rows, (long long)spec.n_dense,
                  (long long)spec.n_cat, (long long)spec.embedding_rows,
-                 (long long)model.parameter_count(), run.path().c_str());
+                 (long long)model.parameter_count(), run_path.c_str());
   }
 
   // ---- train ---------------------------------------------------------------------------------
@@ -233,9 +242,38 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   BinaryReport last_val{};
   const bool minimize_logloss = cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss;
   Batch b;
+  // ---- resume from the last epoch checkpoint -------------------------------------------------
+  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
+  const std::string checkpoint_tag = sha256_hex(to_json(cfg));
+  int64_t resumed_from_epoch = 0;
+  bool finished = false;
+  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
+    scheduler::TrainingState st;
+    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
+                               &best_weights);
+    resumed_from_epoch = epochs_run = st.epochs_done;
+    step = st.step;
+    samples = st.samples;
+    train_seconds = st.train_seconds;
+    best_epoch = st.best_epoch;
+    if (best_epoch >= 0) best_score = st.best_score;
+    bad_epochs = st.bad_epochs;
+    opt.set_steps_taken(step);
+    // Lines logged after the checkpoint (a kill between the two writes) are redone.
+    scheduler::truncate_lines(run_path + "/metrics.jsonl", epochs_run);
+    // The batcher's order for epoch e depends only on (seed, e): cutting and dropping the
+    // finished epochs' batches puts it exactly where the checkpoint left off.
+    for (int64_t i = 0; i < epochs_run * steps_per_epoch && batcher.next(b); ++i) {}
+    finished = cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience;
+    if (!options.quiet)
+      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
+                   run_path.c_str(), (long long)epochs_run, (long long)step);
+  } else if (resumable) {
+    scheduler::truncate_lines(run_path + "/metrics.jsonl", 0);  // killed before the first checkpoint
+  }
   auto t_epoch = Clock::now();
   double epoch_train_seconds = 0;
-  while (true) {
+  while (!finished) {
     auto t_step = Clock::now();
     if (!batcher.next(b)) break;
     const int64_t n = b.rows;
@@ -287,7 +325,19 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       }
     }
     w.end_object();
-    run.append_metrics(w.compact());
+    scheduler::append_line(run_path + "/metrics.jsonl", w.compact());
+    if (resumable) {
+      scheduler::TrainingState st;
+      st.epochs_done = epochs_run;
+      st.step = step;
+      st.samples = samples;
+      st.train_seconds = train_seconds;
+      st.best_score = best_score;
+      st.best_epoch = best_epoch;
+      st.bad_epochs = bad_epochs;
+      st.tag = checkpoint_tag;
+      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_weights);
+    }
     if (!options.quiet) {
       std::fprintf(stderr, "%sepoch %lld: train loss %s%s%s\n", ::isatty(2) ? "\r\033[K" : "",
                    (long long)(b.epoch + 1), fmt(loss_rows ? loss_sum / loss_rows : 0.0).c_str(),
@@ -328,14 +378,15 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   art.spec = spec;
   art.weights = snapshot_weights(model);
   art.metrics_json = mw.compact();
-  const std::string model_path = run.path() + "/model.tsm";
+  const std::string model_path = run_path + "/model.tsm";
   save_model(model_path, art);
 
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "train").field("task", "behaviour").field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
+  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", epochs_run).field("best_epoch", best_epoch).field("steps", step);
+  w.field("resumed_from_epoch", resumed_from_epoch);
   w.field("batch_size", batch);
   w.field("train_rows", train_t.rows).field("validation_rows", val_t.rows).field("test_rows", test_t.rows);
   w.field("parameters", model.parameter_count());
@@ -347,7 +398,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (test_t.rows > 0) write_report(w, "test", test_report);
   w.end_object();
   const std::string result_json = w.compact();
-  write_file_atomic(run.path() + "/result.json", result_json + "\n");
+  write_file_atomic(run_path + "/result.json", result_json + "\n");
 
   std::ostringstream s;
   s << "trained " << cfg.name << " on " << backend->name() << ": " << epochs_run << " epochs, "

@@ -15,10 +15,16 @@ struct CommonOptions {
   std::string on_error;   // evaluate/predict: "error" | "skip" (empty: the model's policy)
 };
 
+// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, optimizer state,
+// step, early-stopping state; host/scheduler/checkpoint.h) is written atomically, and a run_dir
+// that already holds one is resumed from it, ending with the same metrics as an uninterrupted run.
+enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
+
 struct TrainOptions : CommonOptions {
   std::string runs_dir;   // empty: the config's train.runs_dir
   std::string run_dir;    // exact run directory (must not exist); empty: a fresh one
   int64_t epochs = -1;    // -1: the config's
+  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
 };
 
 struct PredictOptions : CommonOptions {

@@ -1,0 +1,157 @@
+#include "host/scheduler/checkpoint.h"
+
+#include <fcntl.h>
+#include <rapidjson/document.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <cstring>
+#include <sstream>
+
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+
+namespace tessera::scheduler {
+
+namespace {
+constexpr const char* kFormat = "tessera.checkpoint";
+constexpr int kVersion = 1;
+
+uint64_t bits_of(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, sizeof(u));
+  return u;
+}
+double double_of(uint64_t u) {
+  double d;
+  std::memcpy(&d, &u, sizeof(d));
+  return d;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;  // tags are hashes; never control chars
+    out += c;
+  }
+  return out + "\"";
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, Backend& backend,
+                     const std::vector<Parameter*>& params, const TrainingState& s,
+                     const std::map<std::string, Tensor>& best) {
+  std::ostringstream meta;
+  // Doubles travel as their bit patterns (decimal strings) so a resumed run compares exactly.
+  meta << "{\"format\":\"" << kFormat << "\",\"version\":" << kVersion
+       << ",\"epochs_done\":" << s.epochs_done << ",\"step\":" << s.step
+       << ",\"samples\":" << s.samples << ",\"train_seconds_bits\":\"" << bits_of(s.train_seconds)
+       << "\",\"best_score_bits\":\"" << bits_of(s.best_score)
+       << "\",\"best_epoch\":" << s.best_epoch << ",\"bad_epochs\":" << s.bad_epochs
+       << ",\"tag\":" << quote(s.tag) << "}";
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (Parameter* p : params) {
+    tensors.emplace_back("value/" + p->name, backend.to_host(p->value));
+    if (p->state1.defined()) tensors.emplace_back("state1/" + p->name, backend.to_host(p->state1));
+    if (p->state2.defined()) tensors.emplace_back("state2/" + p->name, backend.to_host(p->state2));
+  }
+  for (const auto& [name, t] : best) tensors.emplace_back("best/" + name, t);
+  save_archive(path, meta.str(), tensors);
+}
+
+void load_checkpoint(const std::string& path, Backend& backend,
+                     const std::vector<Parameter*>& params, const std::string& expected_tag,
+                     TrainingState* s, std::map<std::string, Tensor>* best) {
+  Archive ar = load_archive(path);
+  auto bad = [&](const std::string& why) {
+    TESSERA_THROW(Io, "checkpoint '" << path << "' cannot be resumed: " << why);
+  };
+  rapidjson::Document d;
+  d.Parse(ar.meta_json.c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("format") || !d["format"].IsString() ||
+      std::string(d["format"].GetString()) != kFormat)
+    bad("not a tessera checkpoint");
+  if (!d.HasMember("version") || !d["version"].IsInt() || d["version"].GetInt() != kVersion)
+    bad("unsupported version (this build reads version " + std::to_string(kVersion) + ")");
+  auto i64 = [&](const char* k) -> int64_t {
+    if (!d.HasMember(k) || !d[k].IsInt64()) bad(std::string("field '") + k + "' missing");
+    return d[k].GetInt64();
+  };
+  auto bits = [&](const char* k) -> double {
+    if (!d.HasMember(k) || !d[k].IsString()) bad(std::string("field '") + k + "' missing");
+    return double_of(std::stoull(d[k].GetString()));
+  };
+  const std::string tag = d.HasMember("tag") && d["tag"].IsString() ? d["tag"].GetString() : "";
+  if (tag != expected_tag)
+    bad("it belongs to another configuration (tag '" + tag + "', expected '" + expected_tag + "')");
+  TrainingState st;
+  st.epochs_done = i64("epochs_done");
+  st.step = i64("step");
+  st.samples = i64("samples");
+  st.train_seconds = bits("train_seconds_bits");
+  st.best_score = bits("best_score_bits");
+  st.best_epoch = i64("best_epoch");
+  st.bad_epochs = i64("bad_epochs");
+  st.tag = tag;
+
+  auto take = [&](const std::string& key, Tensor& dst) {
+    auto it = ar.tensors.find(key);
+    if (it == ar.tensors.end()) bad("tensor '" + key + "' missing");
+    if (it->second.shape() != dst.shape())
+      bad("tensor '" + key + "' has shape " + shape_str(it->second.shape()) + ", the model has " +
+          shape_str(dst.shape()));
+    backend.copy(it->second, dst);
+  };
+  // Check everything before the first copy, so a mismatch leaves the model untouched.
+  for (Parameter* p : params) {
+    const std::pair<const char*, const Tensor*> parts[] = {
+        {"value/", &p->value}, {"state1/", &p->state1}, {"state2/", &p->state2}};
+    for (const auto& [prefix, t] : parts) {
+      if (!t->defined()) continue;
+      auto it = ar.tensors.find(prefix + p->name);
+      if (it == ar.tensors.end()) bad(std::string("tensor '") + prefix + p->name + "' missing");
+      if (it->second.shape() != t->shape())
+        bad(std::string("tensor '") + prefix + p->name + "' has shape " +
+            shape_str(it->second.shape()) + ", the model has " + shape_str(t->shape()));
+    }
+  }
+  for (Parameter* p : params) {
+    take("value/" + p->name, p->value);
+    if (p->state1.defined()) take("state1/" + p->name, p->state1);
+    if (p->state2.defined()) take("state2/" + p->name, p->state2);
+  }
+  best->clear();
+  for (auto& [key, t] : ar.tensors)
+    if (key.rfind("best/", 0) == 0) (*best)[key.substr(5)] = t;
+  *s = st;
+}
+
+void truncate_lines(const std::string& path, int64_t lines) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return;
+  const std::string text = read_file(path);
+  size_t pos = 0;
+  for (int64_t i = 0; i < lines && pos < text.size(); ++i) {
+    const size_t nl = text.find('\n', pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  if (pos < text.size()) write_file_atomic(path, text.substr(0, pos));  // (lines == 0: empties it)
+}
+
+void append_line(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
+  const std::string line = text + "\n";
+  const ssize_t w = ::write(fd, line.data(), line.size());
+  const int e = errno;
+  ::fsync(fd);
+  ::close(fd);
+  if (w != static_cast<ssize_t>(line.size()))
+    TESSERA_THROW(Io, "writing '" << path << "' failed: " << std::strerror(e));
+}
+
+}  // namespace tessera::scheduler

@@ -1,0 +1,375 @@
+#include "host/scheduler/commands.h"
+
+#include <dirent.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+#include <vector>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/scheduler/curve_png.h"
+
+namespace tessera::scheduler {
+
+namespace {
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string json_string(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string fmt(double v, int digits = 4) {
+  if (std::isnan(v)) return "n/a";
+  char b[64];
+  std::snprintf(b, sizeof(b), "%.*f", digits, v);
+  return b;
+}
+
+double number_at(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject() || !obj.HasMember(key) || !obj[key].IsNumber()) return NAN;
+  return obj[key].GetDouble();
+}
+
+// The metrics a run is known by: the evaluate stage's of a pipeline run, else the test (or
+// validation) metrics of a train run.
+struct Headline {
+  std::string kind;  // "pipeline" | "train" | "?"
+  std::string name;
+  double auc = NAN, logloss = NAN, accuracy = NAN;
+  std::string source;  // which metrics these are
+};
+
+Headline headline_of(const std::string& run_dir) {
+  Headline h;
+  const std::string path = run_dir + "/result.json";
+  if (!exists(path)) return h;
+  rapidjson::Document d;
+  const std::string text = read_file(path);
+  d.Parse(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return h;
+  auto take = [&](const rapidjson::Value& m, const std::string& source) {
+    h.auc = number_at(m, "auc");
+    h.logloss = number_at(m, "logloss");
+    h.accuracy = number_at(m, "accuracy");
+    h.source = source;
+  };
+  if (d.HasMember("stages") && d["stages"].IsObject()) {
+    h.kind = "pipeline";
+    h.name = d.HasMember("pipeline") && d["pipeline"].IsString() ? d["pipeline"].GetString() : "";
+    for (const auto& s : d["stages"].GetObject()) {
+      const auto& v = s.value;
+      if (v.HasMember("kind") && v["kind"].IsString() &&
+          std::string(v["kind"].GetString()) == "evaluate" && v.HasMember("result") &&
+          v["result"].IsObject() && v["result"].HasMember("metrics"))
+        take(v["result"]["metrics"], std::string(s.name.GetString()) + " (test)");
+    }
+  } else {
+    h.kind = "train";
+    h.name = d.HasMember("name") && d["name"].IsString() ? d["name"].GetString() : "";
+    if (d.HasMember("test"))
+      take(d["test"], "test");
+    else if (d.HasMember("validation"))
+      take(d["validation"], "validation");
+  }
+  return h;
+}
+
+struct EpochPoint {
+  double epoch = NAN, train_loss = NAN, val_logloss = NAN, val_auc = NAN, val_accuracy = NAN;
+};
+
+std::vector<EpochPoint> read_metrics(const std::string& path) {
+  std::vector<EpochPoint> pts;
+  if (!exists(path)) return pts;
+  std::istringstream in(read_file(path));
+  std::string line;
+  int lineno = 0;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty()) continue;
+    rapidjson::Document d;
+    d.Parse(line.c_str(), line.size());
+    if (d.HasParseError() || !d.IsObject())
+      TESSERA_THROW(Data, path << ":" << lineno << ": not a JSON object");
+    EpochPoint p;
+    p.epoch = number_at(d, "epoch");
+    p.train_loss = number_at(d, "train_loss");
+    if (d.HasMember("validation")) {
+      p.val_logloss = number_at(d["validation"], "logloss");
+      p.val_auc = number_at(d["validation"], "auc");
+      p.val_accuracy = number_at(d["validation"], "accuracy");
+    }
+    pts.push_back(p);
+  }
+  return pts;
+}
+
+struct Series {
+  std::string label;
+  std::string colour;
+  std::vector<std::pair<double, double>> xy;
+};
+
+// A line chart as inline SVG: axes with min/max ticks, one polyline per series, a legend.
+std::string svg_chart(const std::string& title, const std::vector<Series>& series) {
+  const double W = 560, H = 300, L = 60, R = 150, T = 30, B = 40;
+  double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
+  for (const Series& s : series)
+    for (auto [x, y] : s.xy) {
+      if (std::isnan(y)) continue;
+      xmin = std::min(xmin, x);
+      xmax = std::max(xmax, x);
+      ymin = std::min(ymin, y);
+      ymax = std::max(ymax, y);
+    }
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H
+    << "\" viewBox=\"0 0 " << W << " " << H << "\" role=\"img\" aria-label=\"" << html_escape(title)
+    << "\">"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+    << "<text x=\"" << L << "\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">"
+    << html_escape(title) << "</text>";
+  if (!std::isfinite(xmin)) {
+    o << "<text x=\"" << L << "\" y=\"" << H / 2
+      << "\" font-family=\"sans-serif\">no data</text></svg>";
+    return o.str();
+  }
+  if (xmax == xmin) xmax = xmin + 1;
+  if (ymax == ymin) {
+    ymax += 0.5;
+    ymin -= 0.5;
+  }
+  const double pad = (ymax - ymin) * 0.05;
+  ymin -= pad;
+  ymax += pad;
+  auto X = [&](double x) { return L + (x - xmin) / (xmax - xmin) * (W - L - R); };
+  auto Y = [&](double y) { return H - B - (y - ymin) / (ymax - ymin) * (H - T - B); };
+  o << "<g stroke=\"#444\" stroke-width=\"1\"><line x1=\"" << L << "\" y1=\"" << H - B << "\" x2=\""
+    << W - R << "\" y2=\"" << H - B << "\"/><line x1=\"" << L << "\" y1=\"" << T << "\" x2=\"" << L
+    << "\" y2=\"" << H - B
+    << "\"/></g><g font-size=\"11\" font-family=\"sans-serif\" fill=\"#333\">"
+    << "<text x=\"" << L - 4 << "\" y=\"" << Y(ymax) + 4 << "\" text-anchor=\"end\">"
+    << fmt(ymax, 3) << "</text>"
+    << "<text x=\"" << L - 4 << "\" y=\"" << Y(ymin) << "\" text-anchor=\"end\">" << fmt(ymin, 3)
+    << "</text>"
+    << "<text x=\"" << L << "\" y=\"" << H - B + 16 << "\">" << fmt(xmin, 0) << "</text>"
+    << "<text x=\"" << W - R << "\" y=\"" << H - B + 16 << "\" text-anchor=\"end\">" << fmt(xmax, 0)
+    << "</text>"
+    << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 8
+    << "\" text-anchor=\"middle\">epoch</text></g>";
+  int row = 0;
+  for (const Series& s : series) {
+    std::ostringstream pts;
+    for (auto [x, y] : s.xy)
+      if (!std::isnan(y)) pts << fmt(X(x), 1) << "," << fmt(Y(y), 1) << " ";
+    o << "<polyline fill=\"none\" stroke=\"" << s.colour << "\" stroke-width=\"2\" points=\""
+      << pts.str() << "\"/>";
+    for (auto [x, y] : s.xy)
+      if (!std::isnan(y))
+        o << "<circle cx=\"" << fmt(X(x), 1) << "\" cy=\"" << fmt(Y(y), 1) << "\" r=\"2.5\" fill=\""
+          << s.colour << "\"/>";
+    const double ly = T + 14 + 18 * row++;
+    o << "<line x1=\"" << W - R + 10 << "\" y1=\"" << ly - 4 << "\" x2=\"" << W - R + 30
+      << "\" y2=\"" << ly - 4 << "\" stroke=\"" << s.colour << "\" stroke-width=\"2\"/><text x=\""
+      << W - R + 34 << "\" y=\"" << ly << "\" font-size=\"11\" font-family=\"sans-serif\">"
+      << html_escape(s.label) << "</text>";
+  }
+  o << "</svg>";
+  return o.str();
+}
+
+std::string pretty_json_file(const std::string& path) {
+  if (!exists(path)) return "";
+  return read_file(path);  // shown as written: configs are already laid out for reading
+}
+
+}  // namespace
+
+CommandResult run_command(const std::string& pipeline_path, const StageRegistry& registry,
+                          const RunOptions& options, Execution execution) {
+  const PipelineSpec spec = load_pipeline_spec(pipeline_path);
+  CommandResult r;
+  if (execution == Execution::DryRun) {
+    const std::vector<PlannedStage> plan = plan_pipeline(spec, registry, options);
+    r.summary = describe_plan(spec, plan);
+    std::ostringstream j;
+    j << "{\"command\":\"run\",\"dry_run\":true,\"pipeline\":" << json_string(spec.name)
+      << ",\"stages\":[";
+    for (size_t i = 0; i < plan.size(); ++i)
+      j << (i ? "," : "") << "{\"name\":" << json_string(plan[i].name)
+        << ",\"kind\":" << json_string(stage_kind_name(plan[i].kind))
+        << ",\"key\":" << json_string(plan[i].key) << ",\"state\":"
+        << json_string(plan[i].state == StageState::Cached    ? "cached"
+                       : plan[i].state == StageState::Partial ? "partial"
+                                                              : "pending")
+        << ",\"dir\":" << json_string(plan[i].dir) << "}";
+    j << "]}";
+    r.json = j.str();
+    return r;
+  }
+  PipelineRun run = run_pipeline(spec, registry, options);
+  std::ostringstream s;
+  s << "pipeline " << spec.name << ": " << run.stages.size() << " stages\n";
+  for (const StageRecord& st : run.stages) {
+    std::string first = st.summary.substr(0, st.summary.find('\n'));
+    s << "  " << st.plan.name << " (" << stage_kind_name(st.plan.kind)
+      << "): " << (st.ran ? "ran, " + fmt(st.seconds, 2) + " s" : std::string("cached"))
+      << (st.ran ? " - " + first : "") << "\n";
+  }
+  const Headline h = headline_of(run.run_dir);
+  if (!std::isnan(h.auc))
+    s << "  " << h.source << ": AUC " << fmt(h.auc) << "  logloss " << fmt(h.logloss)
+      << "  accuracy " << fmt(h.accuracy) << "\n";
+  s << "  run directory: " << run.run_dir << "\n";
+  // Every finished run gets its report (tessera report RUN_DIR rewrites it).
+  report_command(run.run_dir);
+  const std::string report = run.run_dir + "/report.html";
+  s << "  report: " << report << " (curves also in " << run.run_dir << "/curves.png)\n";
+  r.summary = s.str();
+  r.json = run.result_json.substr(0, run.result_json.size() - 1) +
+           ",\"report\":" + json_string(report) + "}";
+  return r;
+}
+
+CommandResult runs_command(const std::string& runs_dir) {
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir(runs_dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n == "." || n == ".." || n == "cache") continue;
+      if (exists(runs_dir + "/" + n + "/result.json") ||
+          exists(runs_dir + "/" + n + "/metrics.jsonl"))
+        names.push_back(n);
+    }
+    ::closedir(d);
+  } else {
+    TESSERA_THROW(Io, "cannot list runs in '" << runs_dir << "': no such directory");
+  }
+  std::sort(names.begin(), names.end());
+  std::ostringstream s, j;
+  char line[512];
+  std::snprintf(line, sizeof(line), "%-44s %-9s %-8s %-8s %-8s %s\n", "run", "kind", "AUC",
+                "logloss", "accuracy", "metrics");
+  s << line;
+  j << "{\"command\":\"runs\",\"runs_dir\":" << json_string(runs_dir) << ",\"runs\":[";
+  for (size_t i = 0; i < names.size(); ++i) {
+    const Headline h = headline_of(runs_dir + "/" + names[i]);
+    const bool finished = !h.kind.empty();
+    std::snprintf(line, sizeof(line), "%-44s %-9s %-8s %-8s %-8s %s\n", names[i].c_str(),
+                  finished ? h.kind.c_str() : "unfinished", fmt(h.auc).c_str(),
+                  fmt(h.logloss).c_str(), fmt(h.accuracy).c_str(), h.source.c_str());
+    s << line;
+    auto num = [](double v) { return std::isnan(v) ? std::string("null") : fmt(v, 6); };
+    j << (i ? "," : "") << "{\"run\":" << json_string(names[i])
+      << ",\"finished\":" << (finished ? "true" : "false") << ",\"auc\":" << num(h.auc)
+      << ",\"logloss\":" << num(h.logloss) << ",\"accuracy\":" << num(h.accuracy) << "}";
+  }
+  j << "]}";
+  if (names.empty()) s << "(no runs in " << runs_dir << ")\n";
+  return {s.str(), j.str()};
+}
+
+std::string render_report_html(const std::string& run_dir) {
+  if (!exists(run_dir)) TESSERA_THROW(Io, "run directory '" << run_dir << "' does not exist");
+  const std::vector<EpochPoint> pts = read_metrics(run_dir + "/metrics.jsonl");
+  Series train_loss{"train loss", "#1f77b4", {}}, val_loss{"validation logloss", "#d62728", {}};
+  Series val_auc{"validation AUC", "#2ca02c", {}}, val_acc{"validation accuracy", "#9467bd", {}};
+  for (const EpochPoint& p : pts) {
+    train_loss.xy.emplace_back(p.epoch, p.train_loss);
+    val_loss.xy.emplace_back(p.epoch, p.val_logloss);
+    val_auc.xy.emplace_back(p.epoch, p.val_auc);
+    val_acc.xy.emplace_back(p.epoch, p.val_accuracy);
+  }
+  const Headline h = headline_of(run_dir);
+  std::ostringstream o;
+  o << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tessera report: "
+    << html_escape(run_dir)
+    << "</title><style>body{font-family:sans-serif;margin:2em;color:#222;background:#fff}"
+    << "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:4px "
+       "10px;text-align:right}"
+    << "pre{background:#f4f4f4;padding:1em;overflow:auto;font-size:12px}</style></head><body>\n"
+    << "<h1>tessera run report</h1><p>" << html_escape(run_dir) << "</p>\n"
+    << "<p>Curves as a PNG: curves.png (loss above; AUC and accuracy below).</p>\n";
+  o << "<h2>Final metrics</h2>";
+  if (!std::isnan(h.auc) || !std::isnan(h.accuracy)) {
+    o << "<table><tr><th>metrics</th><th>AUC</th><th>logloss</th><th>accuracy</th></tr><tr><td>"
+      << html_escape(h.source) << "</td><td>" << fmt(h.auc) << "</td><td>" << fmt(h.logloss)
+      << "</td><td>" << fmt(h.accuracy) << "</td></tr></table>\n";
+  } else {
+    o << "<p>No final metrics (the run has not finished).</p>\n";
+  }
+  o << "<h2>Training curves</h2><div>" << svg_chart("loss per epoch", {train_loss, val_loss})
+    << "</div><div>" << svg_chart("validation AUC and accuracy per epoch", {val_auc, val_acc})
+    << "</div>\n";
+  o << "<h2>Per-epoch metrics</h2><table><tr><th>epoch</th><th>train loss</th><th>val logloss</th>"
+    << "<th>val AUC</th><th>val accuracy</th></tr>";
+  for (const EpochPoint& p : pts)
+    o << "<tr><td>" << fmt(p.epoch, 0) << "</td><td>" << fmt(p.train_loss) << "</td><td>"
+      << fmt(p.val_logloss) << "</td><td>" << fmt(p.val_auc) << "</td><td>" << fmt(p.val_accuracy)
+      << "</td></tr>";
+  o << "</table>\n";
+  for (const char* f : {"pipeline.json", "config.json", "environment.json"}) {
+    const std::string text = pretty_json_file(run_dir + "/" + f);
+    if (!text.empty()) o << "<h2>" << f << "</h2><pre>" << html_escape(text) << "</pre>\n";
+  }
+  o << "</body></html>\n";
+  return o.str();
+}
+
+CommandResult report_command(const std::string& run_dir) {
+  const std::string path = run_dir + "/report.html";
+  write_file_atomic(path, render_report_html(run_dir));
+  // The same curves as a PNG, in the HTML legend's colours: loss above, AUC/accuracy below.
+  CurveSeries train_loss{0x1f77b4, {}}, val_loss{0xd62728, {}}, val_auc{0x2ca02c, {}},
+      val_acc{0x9467bd, {}};
+  for (const EpochPoint& p : read_metrics(run_dir + "/metrics.jsonl")) {
+    train_loss.xy.emplace_back(p.epoch, p.train_loss);
+    val_loss.xy.emplace_back(p.epoch, p.val_logloss);
+    val_auc.xy.emplace_back(p.epoch, p.val_auc);
+    val_acc.xy.emplace_back(p.epoch, p.val_accuracy);
+  }
+  const std::string png = run_dir + "/curves.png";
+  write_curves_png(png, {{train_loss, val_loss}, {val_auc, val_acc}});
+  return {"wrote " + path + " and " + png + "\n",
+          "{\"command\":\"report\",\"run_dir\":" + json_string(run_dir) +
+              ",\"report\":" + json_string(path) + ",\"curves_png\":" + json_string(png) + "}"};
+}
+
+}  // namespace tessera::scheduler

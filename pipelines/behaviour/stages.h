@@ -1,0 +1,23 @@
+#pragma once
+// The behaviour-prediction pipeline's stage kinds for the host scheduler
+// (host/scheduler/scheduler.h), registered under task "behaviour":
+//   prep         config {"source": "auto" | "dataset" | "synthetic", "config": BEHAVIOUR_CONFIG,
+//                        "synthetic_rows": N}: finds the training config's dataset files locally
+//                (never downloads); where they are absent ("auto") or by choice ("synthetic")
+//                writes the built-in synthetic dataset and its config into the stage directory.
+//                Output "data": data.json {config, test, test_skip_lines, source}.
+//   train        config {"epochs": N, "device": D}: behaviour::train into the stage directory
+//                with per-epoch checkpoints, resuming an interrupted run. Outputs model, metrics,
+//                result, checkpoint, config.
+//   evaluate     config {}: the trained model on the prep stage's test file.
+//   batch-score  config {"batch_size": N}: streams the test file through the model into
+//                scores.csv.
+// Each stage's config is validated (unknown keys, types) when the pipeline is planned, before
+// any stage runs.
+#include "host/scheduler/scheduler.h"
+
+namespace tessera::behaviour {
+
+void register_stages(scheduler::StageRegistry& registry);
+
+}  // namespace tessera::behaviour

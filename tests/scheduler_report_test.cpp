@@ -1,0 +1,157 @@
+// `tessera report`: a self-contained HTML page with inline SVG curves, and curves.png. Where
+// headless Chromium is installed, the page is rendered and the screenshot must not be blank.
+#include <gtest/gtest.h>
+#include <png.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/scheduler/commands.h"
+
+namespace tessera::scheduler {
+namespace {
+
+std::string temp_dir(const std::string& name) {
+  std::string base = ::testing::TempDir();
+  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const std::string d = base + "/sched_report_" + name + "." + std::to_string(::getpid());
+  std::system(("rm -rf '" + d + "'").c_str());
+  make_directories(d);
+  return d;
+}
+
+// A finished pipeline run directory with three epochs of metrics.
+std::string fake_run(const std::string& name) {
+  const std::string d = temp_dir(name);
+  write_file_atomic(
+      d + "/metrics.jsonl",
+      R"({"epoch":1,"train_loss":0.60,"validation":{"auc":0.80,"logloss":0.50,"accuracy":0.75}}
+{"epoch":2,"train_loss":0.45,"validation":{"auc":0.85,"logloss":0.42,"accuracy":0.80}}
+{"epoch":3,"train_loss":0.40,"validation":{"auc":0.87,"logloss":0.40,"accuracy":0.82}}
+)");
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"run","pipeline":"p","stages":{"evaluate":{"kind":"evaluate","result":{"metrics":{"auc":0.8765,"logloss":0.3999,"accuracy":0.8123}}}}})");
+  write_file_atomic(d + "/config.json", "{\"name\": \"a <config>\"}\n");
+  return d;
+}
+
+struct Image {
+  int w = 0, h = 0;
+  std::vector<uint8_t> rgb;
+};
+
+Image read_png(const std::string& path) {
+  png_image img{};
+  img.version = PNG_IMAGE_VERSION;
+  EXPECT_TRUE(png_image_begin_read_from_file(&img, path.c_str())) << path << ": " << img.message;
+  img.format = PNG_FORMAT_RGB;
+  Image out;
+  out.w = static_cast<int>(img.width);
+  out.h = static_cast<int>(img.height);
+  out.rgb.resize(PNG_IMAGE_SIZE(img));
+  EXPECT_TRUE(png_image_finish_read(&img, nullptr, out.rgb.data(), 0, nullptr)) << img.message;
+  return out;
+}
+
+// Pixels that are not (near) white, and the distinct colours among them.
+std::pair<size_t, size_t> ink(const Image& im) {
+  size_t n = 0;
+  std::set<uint32_t> colours;
+  for (size_t i = 0; i + 2 < im.rgb.size(); i += 3) {
+    const uint8_t r = im.rgb[i], g = im.rgb[i + 1], b = im.rgb[i + 2];
+    if (r > 240 && g > 240 && b > 240) continue;
+    ++n;
+    colours.insert((r >> 4) << 8 | (g >> 4) << 4 | (b >> 4));
+  }
+  return {n, colours.size()};
+}
+
+TEST(Report, HtmlIsSelfContainedWithCurvesMetricsAndEscapedConfig) {
+  const std::string d = fake_run("html");
+  CommandResult r = report_command(d);
+  EXPECT_NE(r.json.find("report.html"), std::string::npos);
+  const std::string html = read_file(d + "/report.html");
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  size_t polylines = 0;
+  for (size_t p = html.find("<polyline"); p != std::string::npos; p = html.find("<polyline", p + 1))
+    ++polylines;
+  EXPECT_EQ(polylines, 4u);  // train loss, validation logloss, AUC, accuracy
+  EXPECT_NE(html.find("0.8765"), std::string::npos);            // the final AUC
+  EXPECT_NE(html.find("a &lt;config&gt;"), std::string::npos);  // the config, escaped
+  EXPECT_EQ(html.find("a <config>"), std::string::npos);
+}
+
+TEST(Report, CurvesPngHasTheSeriesColours) {
+  const std::string d = fake_run("png");
+  report_command(d);
+  Image im = read_png(d + "/curves.png");
+  EXPECT_EQ(im.w, 640);
+  EXPECT_EQ(im.h, 480);
+  bool blue = false, red = false, green = false, purple = false;
+  for (size_t i = 0; i + 2 < im.rgb.size(); i += 3) {
+    const uint32_t c = im.rgb[i] << 16 | im.rgb[i + 1] << 8 | im.rgb[i + 2];
+    blue |= c == 0x1f77b4;
+    red |= c == 0xd62728;
+    green |= c == 0x2ca02c;
+    purple |= c == 0x9467bd;
+  }
+  EXPECT_TRUE(blue && red && green && purple);
+}
+
+TEST(Report, UnfinishedRunStillReportsAndBadMetricsLineIsNamed) {
+  const std::string d = temp_dir("unfinished");
+  write_file_atomic(d + "/metrics.jsonl", "{\"epoch\":1,\"train_loss\":0.6}\n");
+  EXPECT_NE(render_report_html(d).find("has not finished"), std::string::npos);
+  write_file_atomic(d + "/metrics.jsonl", "{\"epoch\":1,\"train_loss\":0.6}\n{oops\n");
+  try {
+    render_report_html(d);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("metrics.jsonl:2"), std::string::npos) << e.what();
+  }
+  try {
+    report_command(d + "/nope");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io);
+  }
+}
+
+std::string find_chromium() {
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"}) {
+    const std::string cmd = std::string("command -v ") + name + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) == 0) return name;
+  }
+  return "";
+}
+
+TEST(Report, HeadlessChromiumScreenshotIsNotBlank) {
+  const std::string chromium = find_chromium();
+  if (chromium.empty())
+    GTEST_SKIP() << "headless Chromium not found (chromium, chromium-browser, google-chrome, "
+                    "headless_shell): the rendered-report check needs it";
+  const std::string d = fake_run("chromium");
+  report_command(d);
+  const std::string shot = d + "/screenshot.png";
+  const std::string cmd = chromium +
+                          " --headless --no-sandbox --disable-gpu --hide-scrollbars "
+                          "--window-size=1000,1400 --screenshot=" +
+                          shot + " file://" + d + "/report.html >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  Image im = read_png(shot);
+  const auto [inked, colours] = ink(im);
+  EXPECT_GT(inked, static_cast<size_t>(im.w) * im.h / 100) << "less than 1% of the page is drawn";
+  EXPECT_GE(colours, 4u) << "the curves' colours are missing";
+}
+
+}  // namespace
+}  // namespace tessera::scheduler

@@ -270,7 +270,8 @@ void HostBackend::pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Te
   // Inference propagation: no workspace (the max-pool backward finds the maximum itself).
   auto prim = cached(pool_key("pool_fwd", p, x.shape()), [&] {
     return CachedPrimitive{
-        dnnl::pooling_forward(pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_inference))};
+        dnnl::pooling_forward(pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_inference)), {},
+        {}, {}};
   });
   run(prim->prim, {{DNNL_ARG_SRC, mem(act_md(x.shape()), x)}, {DNNL_ARG_DST, mem(act_md(y.shape()), y)}});
 }
@@ -316,7 +317,7 @@ void HostBackend::pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, c
     B::desc desc(dnnl::algorithm::pooling_avg_include_padding, xmd, ymd, {p.stride_h, p.stride_w},
                  {p.window_h, p.window_w}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
     const auto fwd_pd = pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_training);
-    return CachedPrimitive{B(B::primitive_desc(desc, cpu_engine(), fwd_pd))};
+    return CachedPrimitive{B(B::primitive_desc(desc, cpu_engine(), fwd_pd)), {}, {}, {}};
   });
   run(prim->prim, {{DNNL_ARG_DIFF_DST, mem(ymd, dy)}, {DNNL_ARG_DIFF_SRC, mem(xmd, dx)}});
 }

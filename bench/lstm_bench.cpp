@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include "host/backend/backend.h"
+#include "host/backend/host_lstm_impl.h"
 
 int main(int argc, char** argv) {
   using namespace tessera;
@@ -82,10 +83,14 @@ int main(int argc, char** argv) {
       ++iters;
       secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
-    std::printf("{\"bench\":\"lstm_train\",\"backend\":\"%s\",\"threads\":%d,\"t\":%lld,"
+    // Which host implementation ran (host/backend/host_lstm_impl.h); "-" on other backends.
+    const char* host_impl = be->name() != "cpu"                         ? "-"
+                            : host_lstm_uses_onednn(c, t, b) ? "onednn"
+                                                                        : "gemm";
+    std::printf("{\"bench\":\"lstm_train\",\"backend\":\"%s\",\"host_lstm\":\"%s\",\"threads\":%d,\"t\":%lld,"
                 "\"b\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%lld,\"iters\":%d,"
                 "\"ms_per_iter\":%.3f,\"tokens_per_s\":%.1f}\n",
-                be->name().c_str(), omp_get_max_threads(), static_cast<long long>(t), static_cast<long long>(b),
+                be->name().c_str(), host_impl, omp_get_max_threads(), static_cast<long long>(t), static_cast<long long>(b),
                 static_cast<long long>(in), static_cast<long long>(hid),
                 static_cast<long long>(layers), iters, 1e3 * secs / iters,
                 static_cast<double>(t * b) * iters / secs);

@@ -12,8 +12,11 @@
 # prints its own 1024^3 GEMM GFLOP/s. With --repeat N each side runs N times, alternating, and
 # its fastest run is reported (a shared machine is noisy).
 #
+# tessera runs twice: its default host LSTM (host_lstm_impl.h: oneDNN's primitive at this size)
+# and the GEMM + fused-gate path (TESSERA_HOST_LSTM=gemm), so the choice between them is measured.
 # Last stdout line: {"tessera_tokens_per_s":..,"torch_tokens_per_s":..,"ratio":..,
-#                    "torch_gemm_gflops":..,"tessera":{..},"torch":{..}}, ratio = tessera/torch.
+#                    "torch_gemm_gflops":..,"tessera_gemm_path_tokens_per_s":..,"gemm_path_ratio":..,
+#                    "tessera":{..},"tessera_gemm_path":{..},"torch":{..}}, ratio = tessera/torch.
 # Exits non-zero on any failure.
 # gpu-check-args: {build}/bench/lstm_bench --min-time 2
 set -euo pipefail
@@ -46,7 +49,7 @@ done
 [[ "$repeat" =~ ^[1-9][0-9]*$ ]] || die "--repeat must be a positive integer"
 
 shape=(--t "$t" --b "$b" --input "$input" --hidden "$hidden" --layers "$layers" --min-time "$min_time")
-best_tessera=""; best_torch=""
+best_tessera=""; best_gemm=""; best_torch=""
 pick() {  # pick BEST NEW -> the JSON with more tokens_per_s
   "$python" -c 'import json,sys
 a=sys.argv[1]; b=sys.argv[2]
@@ -57,6 +60,9 @@ for ((i = 1; i <= repeat; i++)); do
   echo "lstm_vs_torch: run $i/$repeat: tessera" >&2
   out="$(OMP_NUM_THREADS="$threads" "$bench_bin" --device cpu "${shape[@]}" | tail -n 1)" || die "lstm_bench failed"
   best_tessera="$(pick "$best_tessera" "$out")"
+  echo "lstm_vs_torch: run $i/$repeat: tessera, GEMM path (TESSERA_HOST_LSTM=gemm)" >&2
+  out="$(TESSERA_HOST_LSTM=gemm OMP_NUM_THREADS="$threads" "$bench_bin" --device cpu "${shape[@]}" | tail -n 1)" || die "lstm_bench (gemm) failed"
+  best_gemm="$(pick "$best_gemm" "$out")"
   echo "lstm_vs_torch: run $i/$repeat: torch" >&2
   out="$(OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
          OMP_NUM_THREADS="$threads" "$python" "$here/torch_lstm.py" --threads "$threads" "${shape[@]}" | tail -n 1)" \
@@ -64,7 +70,9 @@ for ((i = 1; i <= repeat; i++)); do
   best_torch="$(pick "$best_torch" "$out")"
 done
 "$python" -c 'import json,sys
-te=json.loads(sys.argv[1]); to=json.loads(sys.argv[2])
+te=json.loads(sys.argv[1]); to=json.loads(sys.argv[2]); tg=json.loads(sys.argv[3])
 print(json.dumps({"tessera_tokens_per_s": te["tokens_per_s"], "torch_tokens_per_s": to["tokens_per_s"],
   "ratio": te["tokens_per_s"] / to["tokens_per_s"], "torch_gemm_gflops": to["torch_gemm_gflops"],
-  "tessera": te, "torch": to}))' "$best_tessera" "$best_torch"
+  "tessera_gemm_path_tokens_per_s": tg["tokens_per_s"],
+  "gemm_path_ratio": tg["tokens_per_s"] / to["tokens_per_s"],
+  "tessera": te, "tessera_gemm_path": tg, "torch": to}))' "$best_tessera" "$best_torch" "$best_gemm"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/backend/host_lstm_impl.h"
 #include "tests/support/backends.h"
 #include "tests/support/tensor_check.h"
 
@@ -266,6 +267,75 @@ TEST_P(LstmCase, GradientsWithDropoutBetweenLayers) {
   if (k.cfg.num_layers < 2) GTEST_SKIP() << "dropout applies between layers only";
   k.cfg.dropout = 0.3f;
   gradient_check(k, k.cfg);
+}
+
+// The host backend's two implementations (host/backend/host_lstm_impl.h): oneDNN's LSTM
+// primitive against the GEMM path (checked above by the reference and finite differences), on
+// every case, with and without dropout between layers: outputs, final states and all gradients.
+// The cases are tiny, so the choice is forced (Auto would take the GEMM path for them).
+class ScopedLstmImpl {
+ public:
+  explicit ScopedLstmImpl(HostLstmImpl impl) : saved_(host_lstm_impl()) { set_host_lstm_impl(impl); }
+  ~ScopedLstmImpl() { set_host_lstm_impl(saved_); }
+  ScopedLstmImpl(const ScopedLstmImpl&) = delete;
+  ScopedLstmImpl& operator=(const ScopedLstmImpl&) = delete;
+
+ private:
+  HostLstmImpl saved_;
+};
+
+TEST_P(LstmCase, OneDnnPrimitiveMatchesGemmPath) {
+  for (float dropout : {0.f, 0.3f}) {
+    Case k = GetParam();
+    if (dropout > 0.f && k.cfg.num_layers < 2) continue;
+    k.cfg.dropout = dropout;
+    SCOPED_TRACE("dropout " + std::to_string(dropout));
+    Backend& be = reference_backend();
+    Rng rng(seed_from("impl_" + k.name));
+    const Inputs in = make_inputs(k, rng);
+    const int64_t n_state = k.cfg.num_layers * k.cfg.dirs();
+    LossWeights lw{random_f32({k.t, k.b, k.cfg.dirs() * k.cfg.hidden_size}, rng),
+                   random_f32({n_state, k.b, k.cfg.hidden_size}, rng),
+                   random_f32({n_state, k.b, k.cfg.hidden_size}, rng)};
+    LstmRun gemm_run, dnnl_run;
+    Grads gemm_grads, dnnl_grads;
+    {
+      ScopedLstmImpl impl(HostLstmImpl::Gemm);
+      ASSERT_FALSE(host_lstm_uses_onednn(k.cfg, k.t, k.b));
+      gemm_run = forward(be, k.cfg, LstmMode::Training, in);
+      gemm_grads = backward(be, k.cfg, gemm_run, lw);
+    }
+    {
+      ScopedLstmImpl impl(HostLstmImpl::OneDnn);
+      ASSERT_TRUE(host_lstm_uses_onednn(k.cfg, k.t, k.b));
+      dnnl_run = forward(be, k.cfg, LstmMode::Training, in);
+      dnnl_grads = backward(be, k.cfg, dnnl_run, lw);
+      // Inference takes the same path and gives the same outputs (no dropout there).
+      if (dropout == 0.f) {
+        LstmRun inf = forward(be, k.cfg, LstmMode::Inference, in);
+        EXPECT_TRUE(all_close(gemm_run.y, inf.y, Tolerance{1e-5, 1e-4}, "inference y"));
+      }
+    }
+    const Tolerance tol{1e-5, 1e-4};
+    EXPECT_TRUE(all_close(gemm_run.y, dnnl_run.y, tol, "y"));
+    EXPECT_TRUE(all_close(gemm_run.hn, dnnl_run.hn, tol, "hn"));
+    EXPECT_TRUE(all_close(gemm_run.cn, dnnl_run.cn, tol, "cn"));
+    EXPECT_TRUE(all_close(gemm_grads.dx, dnnl_grads.dx, tol, "dx"));
+    EXPECT_TRUE(all_close(gemm_grads.dw, dnnl_grads.dw, tol, "dw"));
+    if (k.with_state) {
+      EXPECT_TRUE(all_close(gemm_grads.dh0, dnnl_grads.dh0, tol, "dh0"));
+      EXPECT_TRUE(all_close(gemm_grads.dc0, dnnl_grads.dc0, tol, "dc0"));
+    }
+  }
+}
+
+TEST(LstmImpl, AutoTakesOneDnnOnlyWhereTheWorkPaysForIt) {
+  ScopedLstmImpl impl(HostLstmImpl::Auto);
+  LstmConfig small = make_cfg(3, 4, 2, LstmDirections::Bidirectional);
+  LstmConfig big = make_cfg(64, 384, 2, LstmDirections::Unidirectional);
+  EXPECT_FALSE(host_lstm_uses_onednn(small, 3, 2));
+  EXPECT_TRUE(host_lstm_uses_onednn(big, 64, 64));
+  EXPECT_FALSE(host_lstm_uses_onednn(big, 0, 64));  // empty: the GEMM path handles it
 }
 
 // Every parity backend (cuda when a GPU is present; cuda-emu in the emulation build) against the

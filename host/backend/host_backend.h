@@ -38,6 +38,9 @@ class HostBackend final : public Backend {
   // ---- LSTM (host/backend/host_lstm.cpp) ----
   void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override;
   void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override;
+  // The GEMM + fused-gate path (the other one: host_lstm_dnnl.cpp; host_lstm_impl.h chooses).
+  void gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io);
+  void gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g);
   void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
                        Tensor& velocity) override;
   void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,

@@ -3,8 +3,8 @@
 //   2. per step, one GEMM adds the recurrent term: G_t [B, 4H] += h_prev [B, H] W_hh^T;
 //   3. the fused gate function (host/core/lstm_math.h, shared with CUDA) adds both biases,
 //      activates the gates in place and writes c_t and h_t.
-// oneDNN's LSTM primitive was not measured against this path yet (the issue asks for the faster
-// of the two); bench/lstm_vs_torch.sh measures this path against PyTorch nn.LSTM.
+// host_lstm_dnnl.cpp is the same op on oneDNN's LSTM primitive; host_lstm_impl() picks one
+// (host/backend/host_lstm_impl.h).
 //
 // Reserve layout (f32), per layer l in order:
 //   [l >= 1 and dropout > 0]  x_l   [T, B, D*H]  the dropped-out input of layer l
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "host/backend/host_backend.h"
+#include "host/backend/host_lstm_impl.h"
 #include "host/core/lstm_math.h"
 
 namespace tessera {
@@ -80,10 +81,21 @@ int64_t time_of(int d, int64_t s, int64_t steps) { return d == 0 ? s : steps - 1
 }  // namespace
 
 int64_t host_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch) {
+  if (host_lstm_uses_onednn(c, steps, batch)) return dnnl_lstm_reserve_floats(c, steps, batch);
   return reserve_layout(c, uses_dropout(c, LstmMode::Training), steps, batch, nullptr, nullptr);
 }
 
 void HostBackend::lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) {
+  if (host_lstm_uses_onednn(c, io.x.dim(0), io.x.dim(1))) return dnnl_lstm_forward(c, mode, io);
+  gemm_lstm_forward(c, mode, io);
+}
+
+void HostBackend::lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
+  if (host_lstm_uses_onednn(c, io.x.dim(0), io.x.dim(1))) return dnnl_lstm_backward(c, io, g);
+  gemm_lstm_backward(c, io, g);
+}
+
+void HostBackend::gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h;
   const bool dropout = uses_dropout(c, mode);
@@ -186,7 +198,7 @@ void HostBackend::lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& 
   }
 }
 
-void HostBackend::lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
+void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h;
   const bool dropout = uses_dropout(c, LstmMode::Training);

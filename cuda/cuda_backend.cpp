@@ -162,6 +162,23 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout,
                             ids.numel(), dtable.dim(1), stream());
 }
 
+void CudaBackend::dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb,
+                                                Tensor& y) {
+  DeviceGuard guard(device_index_);
+  const int64_t d = dense.dim(1);
+  launch_dot_interaction_forward(dense.data<float>(), emb.data<float>(), y.data<float>(),
+                                 dense.dim(0), d, emb.dim(1) / d, stream());
+}
+
+void CudaBackend::dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
+                                                 const Tensor& dy, Tensor& ddense, Tensor& demb) {
+  DeviceGuard guard(device_index_);
+  const int64_t d = dense.dim(1);
+  launch_dot_interaction_backward(dense.data<float>(), emb.data<float>(), dy.data<float>(),
+                                  ddense.data<float>(), demb.data<float>(), dense.dim(0), d,
+                                  emb.dim(1) / d, stream());
+}
+
 void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels,
                                        float grad_scale, Tensor& loss, Tensor& dlogits) {
   DeviceGuard guard(device_index_);

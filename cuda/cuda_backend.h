@@ -56,6 +56,10 @@ class CudaBackend final : public Backend {
   void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) override;
   void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) override;
   void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
+  // ---- DLRM dot interaction: cuda/kernels/dot_interaction.cu ----
+  void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) override;
+  void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb, const Tensor& dy,
+                                     Tensor& ddense, Tensor& demb) override;
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override;
   void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,

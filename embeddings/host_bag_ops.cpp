@@ -20,6 +20,11 @@ namespace tessera::emb {
 namespace {
 
 constexpr int64_t kPrefetchAhead = 4;
+// Floats (or ids) of work below which an op stays on the calling thread: waking the OpenMP team
+// for a small batch costs more than it saves, and on a busy machine a barrier with a
+// descheduled thread costs milliseconds (DLRM on uci-adult, batch 256: 3k samples/s with every
+// op parallel at load 11 on 2 cores, 235k with one thread). See HostBackend::gemm_impl.
+constexpr int64_t kParallelWork = int64_t{1} << 16;
 
 // dst[0, n) += a * src[0, n): the inner loop of pooling, gradient aggregation and SGD. Cloned for
 // AVX-512 and AVX2 (chosen at load time by the CPU; the build itself targets baseline x86-64).
@@ -81,7 +86,7 @@ class HostBagOps final : public BagOps {
     found.first_warn.assign(static_cast<size_t>(T), -1);
     int64_t first_error = INT64_MAX;
     unsigned long long clamped = 0;
-#pragma omp parallel
+#pragma omp parallel if (nnz > kParallelWork)
     {
       int64_t my_error = INT64_MAX;
       std::vector<int64_t> my_warn(static_cast<size_t>(T), INT64_MAX);
@@ -136,7 +141,7 @@ class HostBagOps final : public BagOps {
     const float* w = weights.data<float>();
     float* o = out.data<float>();
     const std::vector<int64_t>& meta = layout.meta();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (r.nnz * layout.max_dim() > kParallelWork)
     for (int64_t s = 0; s < B; ++s) {
       for (int64_t t = 0; t < T; ++t) {
         const int64_t* m = meta.data() + t * kMetaFields;
@@ -175,7 +180,7 @@ class HostBagOps final : public BagOps {
     g.keys = Tensor::host_from<int64_t>({U}, seg.keys);
     g.grads = Tensor::host({U, D});
     float* grads = g.grads.data<float>();
-#pragma omp parallel for schedule(dynamic, 64)
+#pragma omp parallel for schedule(dynamic, 64) if (r.nnz * D > kParallelWork)
     for (int64_t u = 0; u < U; ++u) row_grad(layout, r, dout, seg, u, grads + u * D);
     return g;
   }
@@ -187,7 +192,7 @@ class HostBagOps final : public BagOps {
     const int64_t D = layout.max_dim();
     const int64_t* keys = g.keys.data<int64_t>();
     const float* grads = g.grads.data<float>();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (U * D > kParallelWork)
     for (int64_t u = 0; u < U; ++u) {
       const int64_t t = layout.table_of_key(keys[u]);
       apply_row(layout, kind, p, t, keys[u], grads + u * D, storage);
@@ -201,7 +206,7 @@ class HostBagOps final : public BagOps {
     const Segments& seg = segments(layout, r);
     const int64_t U = static_cast<int64_t>(seg.keys.size());
     const int64_t D = layout.max_dim();
-#pragma omp parallel
+#pragma omp parallel if (r.nnz * D > kParallelWork)
     {
       std::vector<float> buf(static_cast<size_t>(D));
 #pragma omp for schedule(dynamic, 64)
@@ -327,7 +332,7 @@ class HostBagOps final : public BagOps {
     }
     std::vector<PerTable>& per = per_;
     per.resize(static_cast<size_t>(T));
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (r.nnz > kParallelWork)
     for (int64_t t = 0; t < T; ++t) {
       const int64_t rows = layout.spec(t).rows;
       std::vector<int32_t>& slot = slot_[static_cast<size_t>(t)];

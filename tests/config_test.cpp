@@ -300,8 +300,9 @@ TEST(ConfigErrors, BadEnumListsTheChoices) {
                      "\"adm\"; did you mean \"adam\"?"),
             std::string::npos)
       << msg;
-  msg = config_error(minimal("", "\n  \"model\": {\"type\": \"dlrm\"},"));
-  EXPECT_NE(msg.find("$.model.type: expected one of \"mlp\", got \"dlrm\""), std::string::npos)
+  msg = config_error(minimal("", "\n  \"model\": {\"type\": \"wide_deep\"},"));
+  EXPECT_NE(msg.find("$.model.type: expected one of \"mlp\", \"dlrm\", got \"wide_deep\""),
+            std::string::npos)
       << msg;
   msg = config_error(minimal("", "\n  \"device\": \"gpu\","));
   EXPECT_NE(msg.find("$.device: expected one of \"auto\", \"cpu\", \"cuda\", \"cuda:N\""),

@@ -178,6 +178,28 @@ void battery_embedding(std::mt19937& gen) {
   }
 }
 
+// DLRM dot interaction (cuda/kernels/dot_interaction.cu): batch 1, F = 1, widths not multiples
+// of 4 or of the warp, more pairs than the block has threads (F = 26).
+void battery_dot_interaction(std::mt19937& gen) {
+  struct S {
+    int64_t batch, d, f;
+  };
+  for (S s : {S{1, 1, 1}, S{1, 16, 1}, S{7, 13, 3}, S{3, 33, 26}}) {
+    const int64_t width = s.d + s.f * (s.f + 1) / 2;
+    Tensor dense = random_host({s.batch, s.d}, gen), emb = random_host({s.batch, s.f * s.d}, gen);
+    Tensor dy = random_host({s.batch, width}, gen);
+    auto [h, e] = run_both({dense, emb, Tensor::host({s.batch, width}), dy,
+                            Tensor::host({s.batch, s.d}), Tensor::host({s.batch, s.f * s.d})},
+                           [](Backend& b, std::vector<Tensor>& t) {
+                             b.dot_interaction_forward(t[0], t[1], t[2]);
+                             b.dot_interaction_backward(t[0], t[1], t[3], t[4], t[5]);
+                           });
+    expect_all_close(h, e, 1e-4f,
+                     "dot interaction b" + std::to_string(s.batch) + " d" + std::to_string(s.d) +
+                         " f" + std::to_string(s.f));
+  }
+}
+
 // The table-batched embedding bags (embeddings/, kernels in cuda/kernels/embedding_bag*.cu):
 // forward, de-duplicated backward and every sparse optimizer, with a clamped id, vs the host ops.
 // tests/embedding_parity_test.cpp is the full parity suite for them.
@@ -285,6 +307,7 @@ TEST(EmuBackend, EmbeddingMatchesHost) { std::mt19937 gen(3); battery_embedding(
 TEST(EmuBackend, LossesMatchHost) { std::mt19937 gen(4); battery_losses(gen); }
 TEST(EmuBackend, OptimizersFillGemmMatchHost) { std::mt19937 gen(5); battery_optimizers_fill_gemm(gen); }
 TEST(EmuBackend, EmbeddingBagsMatchHost) { std::mt19937 gen(7); battery_embedding_bags(gen); }
+TEST(EmuBackend, DotInteractionMatchesHost) { std::mt19937 gen(8); battery_dot_interaction(gen); }
 
 // Every __global__ kernel defined in cuda/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
@@ -315,6 +338,7 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   battery_losses(gen);
   battery_optimizers_fill_gemm(gen);
   battery_embedding_bags(gen);
+  battery_dot_interaction(gen);
   const bool parity_ok = !HasFailure();
 
   const std::set<std::string> expected = kernels_in_sources();

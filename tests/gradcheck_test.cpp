@@ -244,6 +244,37 @@ TEST_P(GradCheck, Embedding) {
     for (int64_t j = 0; j < 3; ++j) EXPECT_EQ(dth.data<float>()[row * 3 + j], 0.f) << "row " << row;
 }
 
+// ---- DLRM dot interaction ----------------------------------------------------------------------
+
+// Gradients w.r.t. both inputs, for F = 1 (a single pair with the dense vector), a width that is
+// not a multiple of 4 and several embeddings.
+TEST_P(GradCheck, DotInteraction) {
+  TESSERA_TEST_BACKEND_OR_SKIP(be, GetParam());
+  struct S {
+    int64_t batch, d, f;
+  };
+  for (S s : {S{1, 4, 1}, S{3, 5, 4}}) {
+    Rng rng(seed_from("dot_interaction" + std::to_string(s.f)));
+    const int64_t width = s.d + s.f * (s.f + 1) / 2;
+    const Tensor dense = random_f32({s.batch, s.d}, rng);
+    const Tensor emb = random_f32({s.batch, s.f * s.d}, rng);
+    const Tensor w = random_f32({s.batch, width}, rng);
+    auto loss = [&](const Tensor& dh, const Tensor& eh) {
+      Tensor y = be->empty({s.batch, width});
+      be->dot_interaction_forward(be->to_device(dh), be->to_device(eh), y);
+      return weighted_sum(be->to_host(y), w);
+    };
+    Tensor ddense = be->empty({s.batch, s.d}), demb = be->empty({s.batch, s.f * s.d});
+    be->dot_interaction_backward(be->to_device(dense), be->to_device(emb), be->to_device(w),
+                                 ddense, demb);
+    const std::string tag = " (F " + std::to_string(s.f) + ")";
+    EXPECT_TRUE(check_gradient("ddense" + tag, dense, be->to_host(ddense),
+                               [&](const Tensor& x) { return loss(x, emb); }));
+    EXPECT_TRUE(check_gradient("demb" + tag, emb, be->to_host(demb),
+                               [&](const Tensor& x) { return loss(dense, x); }));
+  }
+}
+
 // ---- losses ------------------------------------------------------------------------------------
 
 TEST_P(GradCheck, BceWithLogits) {

@@ -559,12 +559,69 @@ void add_memory_cases(std::vector<ParityCase>& cases) {
   }
 }
 
+// ---- DLRM dot interaction -----------------------------------------------------------------------
+
+// Shapes: batch 1, F = 1, widths that are not multiples of the warp size or of 4, more vectors
+// than a block has threads' worth of pairs (F = 26: 351 pairs > 128 threads).
+struct InteractionShape {
+  int64_t batch, d, f;
+};
+
+void run_dot_interaction(Backend& ref, Backend& dut, Rng& rng, InteractionShape s, bool backward) {
+  const int64_t width = s.d + s.f * (s.f + 1) / 2;
+  Tensor dense = random_f32({s.batch, s.d}, rng);
+  Tensor emb = random_f32({s.batch, s.f * s.d}, rng);
+  // Dot products of length d in [-1, 1]: rounding grows with d (and with F for the backward).
+  const double abs_tol = 2e-6 * static_cast<double>(s.d + s.f + 1);
+  if (!backward) {
+    expect_parity(ref, dut, {in("dense", dense), in("emb", emb), out("y", {s.batch, width})},
+                  [](Backend& be, std::vector<Tensor>& t) {
+                    be.dot_interaction_forward(t[0], t[1], t[2]);
+                  },
+                  {abs_tol, 1e-5});
+  } else {
+    expect_parity(ref, dut,
+                  {in("dense", dense), in("emb", emb), in("dy", random_f32({s.batch, width}, rng)),
+                   out("ddense", {s.batch, s.d}), out("demb", {s.batch, s.f * s.d})},
+                  [](Backend& be, std::vector<Tensor>& t) {
+                    be.dot_interaction_backward(t[0], t[1], t[2], t[3], t[4]);
+                  },
+                  {abs_tol, 1e-5});
+  }
+}
+
+void add_dot_interaction_cases(std::vector<ParityCase>& cases) {
+  const std::vector<InteractionShape> shapes = {{1, 1, 1},   {1, 16, 1},  {3, 1, 5},
+                                                {37, 13, 3}, {5, 33, 26}, {64, 16, 26}};
+  for (InteractionShape s : shapes)
+    for (bool backward : {false, true}) {
+      const std::string name = std::string("dot_interaction_") + (backward ? "bwd" : "fwd") +
+                               "_b" + std::to_string(s.batch) + "d" + std::to_string(s.d) + "f" +
+                               std::to_string(s.f);
+      cases.push_back({name, [=](Backend& r, Backend& d, Rng& rng) {
+                         run_dot_interaction(r, d, rng, s, backward);
+                       }});
+    }
+  // An emb width that is not a multiple of d: the same edge error everywhere.
+  cases.push_back({"dot_interaction_fwd_bad_emb_width", [](Backend& r, Backend& d, Rng& rng) {
+                     expect_same_error(
+                         r, d,
+                         {in("dense", random_f32({2, 4}, rng)), in("emb", random_f32({2, 10}, rng)),
+                          out("y", {2, 7})},
+                         [](Backend& be, std::vector<Tensor>& t) {
+                           be.dot_interaction_forward(t[0], t[1], t[2]);
+                         },
+                         ErrorKind::Shape, "is not F * d");
+                   }});
+}
+
 std::vector<ParityCase> all_cases() {
   std::vector<ParityCase> cases;
   add_gemm_cases(cases);
   add_bias_act_cases(cases);
   add_dropout_cases(cases);
   add_embedding_cases(cases);
+  add_dot_interaction_cases(cases);
   add_loss_cases(cases);
   add_optimizer_cases(cases);
   add_memory_cases(cases);
@@ -675,6 +732,13 @@ class FaultyBackend final : public Backend {
   }
   void embedding_forward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
   void embedding_backward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
+  void dot_interaction_forward_impl(const Tensor&, const Tensor&, Tensor&) override {
+    unsupported();
+  }
+  void dot_interaction_backward_impl(const Tensor&, const Tensor&, const Tensor&, Tensor&,
+                                     Tensor&) override {
+    unsupported();
+  }
   void bce_with_logits_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) override {
     unsupported();
   }

@@ -240,6 +240,24 @@ class EmuBackend final : public Backend {
     op.done();
   }
 
+  void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) override {
+    OpScope op("dot_interaction_forward");
+    const int64_t d = dense.dim(1);
+    cuda::launch_dot_interaction_forward(dense.data<float>(), emb.data<float>(), y.data<float>(),
+                                         dense.dim(0), d, emb.dim(1) / d, stream_);
+    op.done();
+  }
+
+  void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb, const Tensor& dy,
+                                     Tensor& ddense, Tensor& demb) override {
+    OpScope op("dot_interaction_backward");
+    const int64_t d = dense.dim(1);
+    cuda::launch_dot_interaction_backward(dense.data<float>(), emb.data<float>(), dy.data<float>(),
+                                          ddense.data<float>(), demb.data<float>(), dense.dim(0),
+                                          d, emb.dim(1) / d, stream_);
+    op.done();
+  }
+
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override {
     OpScope op("bce_with_logits");

@@ -61,6 +61,17 @@ void launch_embedding_forward(const float* table, const int64_t* ids, float* out
 void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
                                int64_t dim, cudaStream_t stream);
 
+// ---- dot_interaction.cu -----------------------------------------------------------------------
+// DLRM pairwise dot interaction (layout: host/core/interaction.h). dense [batch, d],
+// emb [batch, f * d] (f >= 1), y [batch, d + f (f + 1) / 2]. Shared memory per block:
+// (f + 1) * (d | 1) floats forward, plus f (f + 1) / 2 backward.
+void launch_dot_interaction_forward(const float* dense, const float* emb, float* y, int64_t batch,
+                                    int64_t d, int64_t f, cudaStream_t stream);
+// ddense [batch, d] and demb [batch, f * d] overwritten from dy [batch, d + f (f + 1) / 2].
+void launch_dot_interaction_backward(const float* dense, const float* emb, const float* dy,
+                                     float* ddense, float* demb, int64_t batch, int64_t d,
+                                     int64_t f, cudaStream_t stream);
+
 // ---- losses.cu --------------------------------------------------------------------------------
 // loss[i] = bce_with_logits_loss(z[i], y[i]); dlogits[i] = grad_scale * bce_with_logits_grad.
 void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale,

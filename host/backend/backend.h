@@ -116,6 +116,15 @@ class Backend {
   // dtable[ids[i], :] += dout[i, :] (accumulates; the caller zeroes dtable).
   void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
 
+  // ---- DLRM pairwise dot interaction (host/core/interaction.h: output layout) ----------------
+  // dense [B, d] (the bottom MLP's output), emb [B, F*d] (F pooled embeddings of dim d, as an
+  // EmbeddingCollection writes them), F >= 1 -> y [B, d + F(F+1)/2] =
+  // [dense | <Z_i, Z_j> for i > j] over Z = (dense, emb_1..emb_F).
+  void dot_interaction_forward(const Tensor& dense, const Tensor& emb, Tensor& y);
+  // From dy [B, d + F(F+1)/2]: ddense [B, d] and demb [B, F*d], overwritten.
+  void dot_interaction_backward(const Tensor& dense, const Tensor& emb, const Tensor& dy,
+                                Tensor& ddense, Tensor& demb);
+
   // ---- losses (per-sample loss out; gradient scaled by `grad_scale`, e.g. 1/N) -----------------
   // logits [N] or [N,1], labels f32 [N] in [0,1]; loss [N]; dlogits like logits.
   void bce_with_logits(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
@@ -178,6 +187,10 @@ class Backend {
   virtual void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) = 0;
   virtual void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
   virtual void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
+  virtual void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb,
+                                            Tensor& y) = 0;
+  virtual void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
+                                             const Tensor& dy, Tensor& ddense, Tensor& demb) = 0;
   virtual void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                                     Tensor& loss, Tensor& dlogits) = 0;
   virtual void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,

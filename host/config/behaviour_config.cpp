@@ -10,7 +10,17 @@
 namespace tessera {
 
 const json::Choices<BehaviourModelType>& behaviour_model_choices() {
-  static const json::Choices<BehaviourModelType> choices = {{"mlp", BehaviourModelType::Mlp}};
+  static const json::Choices<BehaviourModelType> choices = {{"mlp", BehaviourModelType::Mlp},
+                                                            {"dlrm", BehaviourModelType::Dlrm}};
+  return choices;
+}
+
+const json::Choices<SparseOptimizerType>& sparse_optimizer_choices() {
+  static const json::Choices<SparseOptimizerType> choices = {
+      {"sgd", SparseOptimizerType::Sgd},
+      {"adagrad", SparseOptimizerType::Adagrad},
+      {"rowwise_adagrad", SparseOptimizerType::RowwiseAdagrad},
+      {"lazy_adam", SparseOptimizerType::LazyAdam}};
   return choices;
 }
 
@@ -218,6 +228,11 @@ void read_columns(ObjectReader& data, TableFormat format, bool format_ok, TableS
 void read_data(ObjectReader& d, BehaviourDataConfig& c) {
   json::ErrorList& errors = d.errors();
   c.dataset = d.string("dataset", "", Text::NonEmpty);
+  c.derive = d.string("derive", "", Text::NonEmpty);
+  if (!c.derive.empty() && c.derive != "movielens_clicks")
+    d.error("derive", "expected one of: movielens_clicks");
+  else if (!c.derive.empty() && c.dataset != "ml-latest-small")
+    d.error("derive", "\"movielens_clicks\" derives from the dataset \"ml-latest-small\"");
   if (auto train = config::read_file_spec(d, "train", Presence::Required)) c.train = *train;
   c.test = config::read_file_spec(d, "test", Presence::Optional);
   c.validation = config::read_file_spec(d, "validation", Presence::Optional);
@@ -279,6 +294,26 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
                                  IntBounds::closed(0, 64));
   c.dropout = m.number("dropout", c.dropout, Bounds::closed(0, 0.95));
   c.activation = m.choice("activation", c.activation, activation_choices());
+  if (c.type != BehaviourModelType::Dlrm) {
+    for (const char* k : {"bottom", "sparse_optimizer"})
+      if (m.has(k)) {
+        m.allow(k);
+        m.error(k, "only a \"dlrm\" model has this key (model.type is not \"dlrm\")");
+      }
+    return;
+  }
+  c.bottom = m.integer_list<int>("bottom", c.bottom, IntBounds::closed(1, 65536),
+                                 IntBounds::closed(0, 64));
+  ObjectReader so = m.object("sparse_optimizer");
+  SparseOptimizerSpec& o = c.sparse_optimizer;
+  o.type = so.choice("type", o.type, sparse_optimizer_choices());
+  o.lr = so.number("lr", o.lr, Bounds::open_closed(0, 1e3));
+  if (o.type != SparseOptimizerType::Sgd) o.eps = so.number("eps", o.eps, Bounds::open_closed(0, 1));
+  if (o.type == SparseOptimizerType::LazyAdam) {
+    o.beta1 = so.number("beta1", o.beta1, Bounds::closed_open(0, 1));
+    o.beta2 = so.number("beta2", o.beta2, Bounds::closed_open(0, 1));
+  }
+  so.finish();
 }
 
 void read_train(ObjectReader& t, BehaviourTrainConfig& c) {
@@ -341,6 +376,7 @@ void write_data(json::JsonWriter& w, const BehaviourDataConfig& c) {
   const TableSchema& s = c.schema;
   w.begin_object();
   if (!c.dataset.empty()) w.field("dataset", c.dataset);
+  if (!c.derive.empty()) w.field("derive", c.derive);
   w.key("train");
   config::write_file_spec(w, c.train);
   if (c.test) {
@@ -389,6 +425,16 @@ void write_model(json::JsonWriter& w, const BehaviourModelConfig& c) {
   w.choice("type", c.type, behaviour_model_choices());
   w.field("embedding_dim", c.embedding_dim).field("hidden", c.hidden).field("dropout", c.dropout);
   w.choice("activation", c.activation, activation_choices());
+  if (c.type == BehaviourModelType::Dlrm) {
+    w.field("bottom", c.bottom);
+    const SparseOptimizerSpec& o = c.sparse_optimizer;
+    w.key("sparse_optimizer").begin_object();
+    w.choice("type", o.type, sparse_optimizer_choices());
+    w.field("lr", o.lr);
+    if (o.type != SparseOptimizerType::Sgd) w.field("eps", o.eps);
+    if (o.type == SparseOptimizerType::LazyAdam) w.field("beta1", o.beta1).field("beta2", o.beta2);
+    w.end_object();
+  }
   w.end_object();
 }
 
@@ -414,7 +460,7 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
   const BehaviourDataConfig& ad = a.data;
   const BehaviourDataConfig& bd = b.data;
   const bool data_equal =
-      ad.dataset == bd.dataset && same(ad.train, bd.train) && same(ad.test, bd.test) &&
+      ad.dataset == bd.dataset && ad.derive == bd.derive && same(ad.train, bd.train) && same(ad.test, bd.test) &&
       same(ad.validation, bd.validation) && ad.validation_fraction == bd.validation_fraction &&
       same(ad.schema, bd.schema) && ad.categorical.min_count == bd.categorical.min_count &&
       ad.categorical.hash_buckets == bd.categorical.hash_buckets &&
@@ -424,7 +470,13 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
   const BehaviourModelConfig& bm = b.model;
   const bool model_equal =
       std::tie(am.type, am.embedding_dim, am.hidden, am.dropout, am.activation) ==
-      std::tie(bm.type, bm.embedding_dim, bm.hidden, bm.dropout, bm.activation);
+          std::tie(bm.type, bm.embedding_dim, bm.hidden, bm.dropout, bm.activation) &&
+      (am.type != BehaviourModelType::Dlrm ||
+       (am.bottom == bm.bottom && am.sparse_optimizer.type == bm.sparse_optimizer.type &&
+        am.sparse_optimizer.lr == bm.sparse_optimizer.lr &&
+        am.sparse_optimizer.eps == bm.sparse_optimizer.eps &&
+        am.sparse_optimizer.beta1 == bm.sparse_optimizer.beta1 &&
+        am.sparse_optimizer.beta2 == bm.sparse_optimizer.beta2));
   const BehaviourTrainConfig& at = a.train;
   const BehaviourTrainConfig& bt = b.train;
   const bool train_equal =

@@ -17,10 +17,14 @@
 
 namespace tessera {
 
-enum class BehaviourModelType : uint8_t { Mlp };  // dlrm and wide_deep join when implemented
+enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when implemented
+// The embedding tables' optimizer of a DLRM (embeddings/: updates only the rows a batch used).
+enum class SparseOptimizerType : uint8_t { Sgd, Adagrad, RowwiseAdagrad, LazyAdam };
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 
-const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp"
+const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
+// "sgd", "adagrad", "rowwise_adagrad", "lazy_adam"
+const json::Choices<SparseOptimizerType>& sparse_optimizer_choices();
 const json::Choices<Activation>& activation_choices();               // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
@@ -35,6 +39,10 @@ struct BehaviourDataConfig {
   // A data registry name ("uci-adult"). When set, relative file paths are resolved by the
   // registry at run time (its cache / mirror directory); when empty they are used as given.
   std::string dataset;
+  // Files derived from the dataset's raw files before reading (empty: none). "movielens_clicks"
+  // (dataset "ml-latest-small"): clicks_train.csv / clicks_test.csv of
+  // host/data/movielens_clicks.h, written to the cache; train/test name those files.
+  std::string derive;
   FileSpec train;
   std::optional<FileSpec> test;
   std::optional<FileSpec> validation;
@@ -46,12 +54,25 @@ struct BehaviourDataConfig {
   NumericSpec numeric;
 };
 
+struct SparseOptimizerSpec {
+  SparseOptimizerType type = SparseOptimizerType::RowwiseAdagrad;
+  double lr = 0.05;
+  double eps = 1e-8;    // adagrad, rowwise_adagrad, lazy_adam
+  double beta1 = 0.9;   // lazy_adam
+  double beta2 = 0.999; // lazy_adam
+};
+
 struct BehaviourModelConfig {
   BehaviourModelType type = BehaviourModelType::Mlp;
   int embedding_dim = 8;                // per categorical column, [1, 1024]
-  std::vector<int> hidden = {128, 64};  // hidden layer widths; empty = logistic regression
+  std::vector<int> hidden = {128, 64};  // hidden layer widths (dlrm: the top MLP); empty = linear
   double dropout = 0.2;                 // [0, 0.95], after each hidden layer
   Activation activation = Activation::Relu;
+  // dlrm only (absent from an mlp config): the bottom MLP's hidden widths on the dense features
+  // (a last layer of width embedding_dim is added), and the tables' sparse optimizer. The top
+  // MLP's input is the dot interaction [bottom output | pairwise dots of the F + 1 vectors].
+  std::vector<int> bottom = {64};
+  SparseOptimizerSpec sparse_optimizer;
 };
 
 struct EarlyStoppingConfig {

@@ -1,0 +1,86 @@
+#pragma once
+// DLRM (Naumov et al. 2019) for behaviour prediction, on any Backend:
+//   dense [B, n_dense] -> bottom MLP (act after every layer) -> z0 [B, d]
+//   categorical column t -> its own embedding table (embeddings/ EmbeddingCollection, one id per
+//     sample and table) -> e [B, T*d]
+//   dot interaction (Backend::dot_interaction_forward) -> [B, d + T(T+1)/2]
+//   top MLP (act, dropout after each hidden layer) -> logit [B, 1]
+// The MLPs are dense Parameters stepped by the pipeline's dense optimizer; the tables are
+// stepped by their sparse optimizer inside backward() (only the rows the batch used).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embeddings/collection.h"
+#include "host/model/mlp.h"
+#include "host/model/parameter.h"
+
+namespace tessera {
+
+struct DlrmSpec {
+  int64_t n_dense = 0;
+  std::vector<int64_t> table_rows;  // one table per categorical column
+  int64_t embedding_dim = 16;
+  std::vector<int64_t> bottom = {64};   // hidden widths; a last layer of embedding_dim is added
+  std::vector<int64_t> top = {64, 32};  // hidden widths; a last layer of width 1 is added
+  float dropout = 0.f;                  // top MLP hidden layers
+  Activation activation = Activation::Relu;
+  emb::SparseOptimizerConfig sparse;
+  int64_t interaction_width() const {
+    const int64_t v = static_cast<int64_t>(table_rows.size()) + 1;
+    return embedding_dim + v * (v - 1) / 2;
+  }
+};
+
+class DlrmModel {
+ public:
+  // Validates the spec (needs n_dense >= 1 and at least one table). Dense weights He/Xavier-
+  // uniform from `seed` on the host; tables uniform in +-1/sqrt(rows) (DLRM's initialisation).
+  DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int64_t max_batch);
+  ~DlrmModel();
+
+  // dense f32 [B, n_dense] (host or backend), cat i64 [B, T] HOST tensor of per-table rows
+  // (local to each table). Returns logits [B, 1] on the backend (valid until the next forward).
+  Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t dropout_seed);
+  // Dense gradients into parameters()' .grad, and one sparse optimizer step of the tables.
+  void backward(const Tensor& dlogits);
+
+  std::vector<Parameter*> parameters();  // the MLPs' weights and biases
+  // Every weight (MLPs and tables, "embedding.tables" = the flat table buffer) as host tensors.
+  std::map<std::string, Tensor> snapshot();
+  void restore(const std::map<std::string, Tensor>& weights);
+  int64_t parameter_count() const;
+  Backend& backend() { return backend_; }
+  const DlrmSpec& spec() const { return spec_; }
+
+ private:
+  struct Layer {
+    Parameter w, b;  // [in, out], [out]
+    Activation act = Activation::None;
+    bool dropout = false;
+    Tensor h, a, dh;  // [max_batch, out]: post-activation, post-dropout (== h without), grad
+  };
+  struct Tower {
+    std::vector<Layer> layers;
+    Tensor dx;  // [max_batch, widest input] scratch for the backward
+  };
+  Tower make_tower(int64_t in, const std::vector<int64_t>& widths, Activation last_act,
+                   bool dropout, const std::string& prefix, uint64_t seed);
+  Tensor tower_forward(Tower& t, const Tensor& x, Mode mode, uint64_t seed);
+  // Returns dx (when want_dx) for input x of the forward.
+  Tensor tower_backward(Tower& t, const Tensor& x, const Tensor& dy, uint64_t seed, bool want_dx);
+
+  Backend& backend_;
+  DlrmSpec spec_;
+  int64_t max_batch_;
+  Tower bottom_, top_;
+  std::unique_ptr<emb::EmbeddingCollection> tables_;
+  Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
+  int64_t batch_ = 0;
+  uint64_t dropout_seed_ = 0;
+  Mode mode_ = Mode::Eval;
+};
+
+}  // namespace tessera

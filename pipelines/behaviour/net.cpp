@@ -1,0 +1,109 @@
+#include "pipelines/behaviour/net.h"
+
+#include "pipelines/behaviour/dlrm_model.h"
+#include "pipelines/behaviour/model_artefact.h"
+
+namespace tessera::behaviour {
+
+namespace {
+
+class MlpNet final : public BehaviourNet {
+ public:
+  MlpNet(Backend& backend, const MlpSpec& spec, uint64_t seed, int64_t max_batch)
+      : model_(backend, spec, seed, max_batch) {}
+  Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    return model_.forward(dense, cat, mode, seed);
+  }
+  void backward(const Tensor& dlogits) override { model_.backward(dlogits); }
+  std::vector<Parameter*> parameters() override { return model_.parameters(); }
+  std::map<std::string, Tensor> snapshot() override { return snapshot_weights(model_); }
+  void restore(const std::map<std::string, Tensor>& w) override { restore_weights(model_, w); }
+  int64_t parameter_count() const override { return model_.parameter_count(); }
+  Backend& backend() override { return model_.backend(); }
+
+ private:
+  MlpModel model_;
+};
+
+emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
+  emb::SparseOptimizerConfig c;
+  switch (s.type) {
+    case SparseOptimizerType::Sgd:
+      c.kind = emb::SparseOptimizer::Sgd;
+      break;
+    case SparseOptimizerType::Adagrad:
+      c.kind = emb::SparseOptimizer::Adagrad;
+      break;
+    case SparseOptimizerType::RowwiseAdagrad:
+      c.kind = emb::SparseOptimizer::RowwiseAdagrad;
+      break;
+    case SparseOptimizerType::LazyAdam:
+      c.kind = emb::SparseOptimizer::LazyAdam;
+      break;
+  }
+  c.lr = static_cast<float>(s.lr);
+  c.eps = static_cast<float>(s.eps);
+  c.beta1 = static_cast<float>(s.beta1);
+  c.beta2 = static_cast<float>(s.beta2);
+  return c;
+}
+
+// The preprocessor numbers the rows of all columns in one flat table (column c at offset_c);
+// the DLRM's tables are per column, so ids are made local before the lookup.
+class DlrmNet final : public BehaviourNet {
+ public:
+  DlrmNet(Backend& backend, const DlrmSpec& spec, std::vector<int64_t> offsets, uint64_t seed,
+          int64_t max_batch)
+      : model_(backend, spec, seed, max_batch), offsets_(std::move(offsets)) {}
+  Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    Tensor c = cat.is_host() ? cat : model_.backend().to_host(cat);
+    const int64_t b = c.dim(0), n = c.dim(1);
+    TESSERA_CHECK(n == static_cast<int64_t>(offsets_.size()),
+                  "categorical input " << c.describe() << " for " << offsets_.size() << " tables");
+    if (local_.numel() < b * n) local_ = Tensor::host({b * n}, DType::I64);
+    Tensor l = local_.rows(0, b * n).reshape({b, n});
+    const int64_t* src = c.data<int64_t>();
+    int64_t* dst = l.data<int64_t>();
+    for (int64_t s = 0; s < b; ++s)
+      for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets_[t];
+    return model_.forward(dense, l, mode, seed);
+  }
+  void backward(const Tensor& dlogits) override { model_.backward(dlogits); }
+  std::vector<Parameter*> parameters() override { return model_.parameters(); }
+  std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }
+  void restore(const std::map<std::string, Tensor>& w) override { model_.restore(w); }
+  int64_t parameter_count() const override { return model_.parameter_count(); }
+  Backend& backend() override { return model_.backend(); }
+
+ private:
+  DlrmModel model_;
+  std::vector<int64_t> offsets_;
+  Tensor local_;
+};
+
+}  // namespace
+
+std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& config,
+                                       const Preprocessor& pre, const MlpSpec& spec, uint64_t seed,
+                                       int64_t max_batch) {
+  if (config.model.type == BehaviourModelType::Mlp)
+    return std::make_unique<MlpNet>(backend, spec, seed, max_batch);
+  if (is_libsvm(config))
+    TESSERA_THROW(Config, "model.type \"dlrm\" needs categorical columns; libSVM input has none");
+  DlrmSpec d;
+  d.n_dense = spec.n_dense;
+  std::vector<int64_t> offsets;
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) {
+    d.table_rows.push_back(c.size);
+    offsets.push_back(c.offset);
+  }
+  d.embedding_dim = config.model.embedding_dim;
+  d.bottom.assign(config.model.bottom.begin(), config.model.bottom.end());
+  d.top.assign(config.model.hidden.begin(), config.model.hidden.end());
+  d.dropout = static_cast<float>(config.model.dropout);
+  d.activation = config.model.activation;
+  d.sparse = sparse_config(config.model.sparse_optimizer);
+  return std::make_unique<DlrmNet>(backend, d, std::move(offsets), seed, max_batch);
+}
+
+}  // namespace tessera::behaviour

@@ -1,0 +1,39 @@
+#pragma once
+// The behaviour pipeline's model, whichever the config picks ("model.type"): the MLP
+// (host/model/mlp.h) or DLRM (dlrm_model.h), behind one interface so train / evaluate / predict
+// and the checkpoints do not care which.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "host/config/behaviour_config.h"
+#include "host/data/preprocessor.h"
+#include "host/model/mlp.h"
+
+namespace tessera::behaviour {
+
+class BehaviourNet {
+ public:
+  virtual ~BehaviourNet() = default;
+  // dense f32 [B, n_dense], cat i64 [B, n_cat] global embedding rows (host tensors, as the
+  // batcher makes them). Returns logits [B, 1] on the backend.
+  virtual Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) = 0;
+  // Dense gradients into parameters()' .grad; a DLRM also steps its tables here (sparse).
+  virtual void backward(const Tensor& dlogits) = 0;
+  // What the dense optimizer steps (and checkpoints hold with its state).
+  virtual std::vector<Parameter*> parameters() = 0;
+  // Every weight by name, as host tensors (the model artefact's tensors).
+  virtual std::map<std::string, Tensor> snapshot() = 0;
+  virtual void restore(const std::map<std::string, Tensor>& weights) = 0;
+  virtual int64_t parameter_count() const = 0;
+  virtual Backend& backend() = 0;
+};
+
+// The model of `config.model.type` for data encoded by `pre` (spec: the MLP's shape, which also
+// gives n_dense for libSVM input). A DLRM gets one table per categorical column.
+std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& config,
+                                       const Preprocessor& pre, const MlpSpec& spec, uint64_t seed,
+                                       int64_t max_batch);
+
+}  // namespace tessera::behaviour

@@ -126,6 +126,28 @@ TEST(Report, UnfinishedRunStillReportsAndBadMetricsLineIsNamed) {
   }
 }
 
+TEST(Report, ShowsEveryFinalMetricAndTheConfusionMatrixWhenTheRunHasThem) {
+  const std::string d = temp_dir("extras");
+  // An image run without an evaluate stage: the train stage's test metrics are the headline.
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"run","pipeline":"img","stages":{"train":{"kind":"train","result":{"test":{"accuracy":0.9,"macro_f1":0.8876,"confusion_matrix":[[7,1],[2,9123]]}}}}})");
+  std::string html = render_report_html(d);
+  EXPECT_NE(html.find("Confusion matrix"), std::string::npos);
+  EXPECT_NE(html.find(">9123<"), std::string::npos);    // a cell
+  EXPECT_NE(html.find("0.8876"), std::string::npos);    // macro F1 listed with the rest
+  EXPECT_NE(html.find("train (test)"), std::string::npos);
+  // Ranking metrics of an evaluate stage, whatever the task calls them; no matrix.
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"run","pipeline":"rec","stages":{"eval":{"kind":"evaluate","result":{"metrics":{"hr@10":0.6543,"ndcg@10":0.3821,"users":610}}}}})");
+  html = render_report_html(d);
+  EXPECT_NE(html.find("hr@10"), std::string::npos);
+  EXPECT_NE(html.find("0.3821"), std::string::npos);
+  EXPECT_NE(html.find(">610<"), std::string::npos);
+  EXPECT_EQ(html.find("Confusion matrix"), std::string::npos);
+}
+
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"}) {
     const std::string cmd = std::string("command -v ") + name + " >/dev/null 2>&1";

@@ -73,8 +73,16 @@ struct Headline {
   std::string kind;  // "pipeline" | "train" | "?"
   std::string name;
   double auc = NAN, logloss = NAN, accuracy = NAN;
-  std::string source;  // which metrics these are
+  std::string source;        // which metrics these are
+  std::string metrics_json;  // the whole metrics object they came from ("" when none)
 };
+
+std::string to_json(const rapidjson::Value& v) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  v.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
+}
 
 Headline headline_of(const std::string& run_dir) {
   Headline h;
@@ -89,6 +97,7 @@ Headline headline_of(const std::string& run_dir) {
     h.logloss = number_at(m, "logloss");
     h.accuracy = number_at(m, "accuracy");
     h.source = source;
+    h.metrics_json = to_json(m);
   };
   if (d.HasMember("stages") && d["stages"].IsObject()) {
     h.kind = "pipeline";
@@ -100,6 +109,15 @@ Headline headline_of(const std::string& run_dir) {
           v["result"].IsObject() && v["result"].HasMember("metrics"))
         take(v["result"]["metrics"], std::string(s.name.GetString()) + " (test)");
     }
+    if (h.source.empty())  // no evaluate stage: the train stage's own test metrics
+      for (const auto& s : d["stages"].GetObject()) {
+        const auto& v = s.value;
+        if (v.HasMember("kind") && v["kind"].IsString() &&
+            std::string(v["kind"].GetString()) == "train" && v.HasMember("result") &&
+            v["result"].IsObject() && v["result"].HasMember("test") &&
+            v["result"]["test"].IsObject())
+          take(v["result"]["test"], std::string(s.name.GetString()) + " (test)");
+      }
   } else {
     h.kind = "train";
     h.name = d.HasMember("name") && d["name"].IsString() ? d["name"].GetString() : "";
@@ -136,6 +154,10 @@ std::vector<EpochPoint> read_metrics(const std::string& path) {
       p.val_auc = number_at(d["validation"], "auc");
       p.val_accuracy = number_at(d["validation"], "accuracy");
     }
+    // The image and text-generation tasks log flat keys (loss in nats per token for text).
+    if (std::isnan(p.train_loss)) p.train_loss = number_at(d, "train_nats_per_token");
+    if (std::isnan(p.val_logloss)) p.val_logloss = number_at(d, "validation_nats_per_token");
+    if (std::isnan(p.val_accuracy)) p.val_accuracy = number_at(d, "validation_accuracy");
     pts.push_back(p);
   }
   return pts;
@@ -212,6 +234,70 @@ std::string svg_chart(const std::string& title, const std::vector<Series>& serie
       << html_escape(s.label) << "</text>";
   }
   o << "</svg>";
+  return o.str();
+}
+
+// Every numeric metric of the final metrics object (ranking metrics such as HR@10 and NDCG@10
+// included, whatever the task names them), and its confusion matrix when it has one.
+std::string metrics_details_html(const std::string& metrics_json) {
+  if (metrics_json.empty()) return "";
+  rapidjson::Document d;
+  d.Parse(metrics_json.c_str(), metrics_json.size());
+  if (d.HasParseError() || !d.IsObject()) return "";
+  std::ostringstream o;
+  o << "<h3>All final metrics</h3><table><tr><th>metric</th><th>value</th></tr>";
+  for (const auto& m : d.GetObject())
+    if (m.value.IsNumber())
+      o << "<tr><td>" << html_escape(m.name.GetString()) << "</td><td>"
+        << (m.value.IsInt64() ? std::to_string(m.value.GetInt64()) : fmt(m.value.GetDouble()))
+        << "</td></tr>";
+  o << "</table>\n";
+  if (d.HasMember("confusion_matrix") && d["confusion_matrix"].IsArray()) {
+    const auto& cm = d["confusion_matrix"].GetArray();
+    // Cells shaded by their share of the true class's row, so the diagonal stands out.
+    o << "<h3>Confusion matrix</h3><p>rows: true class, columns: predicted class</p>"
+      << "<table class=\"cm\"><tr><th></th>";
+    for (rapidjson::SizeType c = 0; c < cm.Size(); ++c) o << "<th>" << c << "</th>";
+    o << "</tr>";
+    for (rapidjson::SizeType r = 0; r < cm.Size(); ++r) {
+      if (!cm[r].IsArray()) continue;
+      double total = 0;
+      for (const auto& v : cm[r].GetArray()) total += v.IsNumber() ? v.GetDouble() : 0;
+      o << "<tr><th>" << r << "</th>";
+      for (const auto& v : cm[r].GetArray()) {
+        const double x = v.IsNumber() ? v.GetDouble() : 0;
+        const int shade = total > 0 ? static_cast<int>(255 - 155 * x / total) : 255;
+        o << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << fmt(x, 0)
+          << "</td>";
+      }
+      o << "</tr>";
+    }
+    o << "</table>\n";
+  }
+  return o.str();
+}
+
+// The stages of a pipeline run with when each started and ended (stages.jsonl): independent
+// stages that ran side by side show overlapping intervals.
+std::string stages_html(const std::string& path) {
+  if (!exists(path)) return "";
+  std::ostringstream o;
+  o << "<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>cached</th><th>start (s)</th>"
+    << "<th>end (s)</th><th>seconds</th></tr>";
+  std::istringstream in(read_file(path));
+  for (std::string line; std::getline(in, line);) {
+    rapidjson::Document d;
+    d.Parse(line.c_str(), line.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("stage") || !d["stage"].IsString())
+      continue;  // a line cut by a crash: the rest of the report still stands
+    const bool cached = d.HasMember("cached") && d["cached"].IsBool() && d["cached"].GetBool();
+    o << "<tr><td>" << html_escape(d["stage"].GetString()) << "</td><td>"
+      << html_escape(d.HasMember("kind") && d["kind"].IsString() ? d["kind"].GetString() : "")
+      << "</td><td>" << (cached ? "yes" : "no") << "</td><td>" << fmt(number_at(d, "start"), 2)
+      << "</td><td>" << fmt(number_at(d, "end"), 2) << "</td><td>"
+      << fmt(number_at(d, "seconds"), 2) << "</td></tr>";
+  }
+  o << "</table>\n";
   return o.str();
 }
 
@@ -335,6 +421,7 @@ std::string render_report_html(const std::string& run_dir) {
   } else {
     o << "<p>No final metrics (the run has not finished).</p>\n";
   }
+  o << metrics_details_html(h.metrics_json);
   o << "<h2>Training curves</h2><div>" << svg_chart("loss per epoch", {train_loss, val_loss})
     << "</div><div>" << svg_chart("validation AUC and accuracy per epoch", {val_auc, val_acc})
     << "</div>\n";
@@ -344,7 +431,7 @@ std::string render_report_html(const std::string& run_dir) {
     o << "<tr><td>" << fmt(p.epoch, 0) << "</td><td>" << fmt(p.train_loss) << "</td><td>"
       << fmt(p.val_logloss) << "</td><td>" << fmt(p.val_auc) << "</td><td>" << fmt(p.val_accuracy)
       << "</td></tr>";
-  o << "</table>\n";
+  o << "</table>\n" << stages_html(run_dir + "/stages.jsonl");
   for (const char* f : {"pipeline.json", "config.json", "environment.json"}) {
     const std::string text = pretty_json_file(run_dir + "/" + f);
     if (!text.empty()) o << "<h2>" << f << "</h2><pre>" << html_escape(text) << "</pre>\n";

@@ -8,11 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <exception>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -282,10 +286,75 @@ std::string describe_plan(const PipelineSpec& spec, const std::vector<PlannedSta
   return s.str();
 }
 
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs one stage in its cache directory (under its lock) or takes it from there; called on a
+// worker thread. `ctx` carries the finished inputs' outputs.
+StageRecord execute_stage(const PlannedStage& planned, const StageRunner& runner,
+                          const StageContext& ctx, const std::string& cache,
+                          const RunOptions& options, Clock::time_point t_run) {
+  StageRecord rec;
+  rec.plan = planned;
+  PlannedStage& p = rec.plan;
+  auto t0 = Clock::now();
+  rec.start_seconds = std::chrono::duration<double>(t0 - t_run).count();
+  make_directories(p.dir);
+  {
+    DirLock lock(p.dir, p.name, options.quiet);
+    if (exists(p.dir + "/manifest.json")) {  // finished, possibly by another run meanwhile
+      rec.outputs = read_manifest(p.dir);
+      p.state = StageState::Cached;
+    } else {
+      if (!options.quiet)
+        std::fprintf(
+            stderr, "tessera run: stage %s (%s)%s\n", p.name.c_str(), stage_kind_name(p.kind),
+            p.state == StageState::Partial ? ", continuing an unfinished earlier attempt" : "");
+      StageResult r;
+      try {
+        r = runner.run(ctx);
+      } catch (const Error& e) {
+        // The error keeps its kind; the message says which stage failed and that earlier
+        // stages' outputs are kept.
+        throw Error(e.kind(), "stage '" + p.name + "' (" + stage_kind_name(p.kind) + ") failed: " +
+                                  e.what() + " [earlier stages' outputs kept in " + cache + "]");
+      }
+      for (const auto& [name, rel] : r.files)
+        if (!exists(p.dir + "/" + rel))
+          TESSERA_THROW(Internal, "stage '" << p.name << "' reported output '" << name << "' but "
+                                            << p.dir << "/" << rel << " is missing");
+      write_file_atomic(p.dir + "/manifest.json",
+                        "{\"stage\":" + json_string(p.name) +
+                            ",\"kind\":" + json_string(stage_kind_name(p.kind)) + ",\"key\":" +
+                            json_string(p.key) + ",\"outputs\":" + files_json(r.files) +
+                            ",\"result\":" + r.result_json + "}\n");
+      rec.outputs = read_manifest(p.dir);
+      rec.ran = true;
+      rec.summary = r.summary;
+    }
+  }
+  const auto t1 = Clock::now();
+  rec.seconds = std::chrono::duration<double>(t1 - t0).count();
+  rec.end_seconds = std::chrono::duration<double>(t1 - t_run).count();
+  if (rec.summary.empty()) rec.summary = rec.ran ? "done" : "cached";
+  return rec;
+}
+
+int worker_count(const RunOptions& o) {
+  if (o.jobs < 0)
+    TESSERA_THROW(Usage, "jobs " << o.jobs << ": must be >= 1 (0: the hardware threads)");
+  if (o.jobs > 0) return o.jobs;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
 PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry,
                          const RunOptions& options) {
   // Plan first: every runner found and every input file readable before anything is written.
   std::vector<PlannedStage> plan = plan_pipeline(spec, registry, options);
+  const int jobs = worker_count(options);
   const std::string cache = cache_dir_of(spec, options);
   make_directories(cache);
   RunDir run = RunDir::create(runs_dir_of(spec, options), spec.name);
@@ -294,74 +363,104 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
   write_file_atomic(run.path() + "/pipeline.json", read_file(spec.path));
   write_file_atomic(run.path() + "/environment.json", environment_json(options));
 
+  // A stage is launched on its own thread once its inputs are done, at most `jobs` at a time; the
+  // calling thread does all bookkeeping (run directory, stages.jsonl) as stages finish.
+  enum class Slot : uint8_t { Waiting, Running, Done };
+  const size_t n = plan.size();
+  std::vector<Slot> slot(n, Slot::Waiting);
+  std::vector<StageRecord> records(n);
+  std::vector<std::thread> threads(n);
   std::map<std::string, StageOutputs> done;
-  for (PlannedStage& p : plan) {
-    const StageSpec& st = spec.stage(p.name);
-    const StageRunner& runner = registry.find(spec.task, st);
-    StageRecord rec;
-    auto t0 = std::chrono::steady_clock::now();
-    make_directories(p.dir);
-    {
-      DirLock lock(p.dir, p.name, options.quiet);
-      if (exists(p.dir + "/manifest.json")) {  // finished, possibly by another run meanwhile
-        rec.outputs = read_manifest(p.dir);
-        p.state = StageState::Cached;
-      } else {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<size_t> finished;  // guarded by mu
+  std::vector<std::exception_ptr> errors(n);
+  std::exception_ptr first_error;
+  int running = 0;
+  size_t completed = 0;
+  const auto t_run = Clock::now();
+  auto ready = [&](size_t i) {
+    for (const std::string& in : spec.stage(plan[i].name).inputs)
+      if (!done.count(in)) return false;
+    return true;
+  };
+  auto join_all = [&] {
+    for (std::thread& t : threads)
+      if (t.joinable()) t.join();
+  };
+  try {
+    while (completed < n) {
+      for (size_t i = 0; i < n && running < jobs && !first_error; ++i) {
+        if (slot[i] != Slot::Waiting || !ready(i)) continue;
+        const StageSpec& st = spec.stage(plan[i].name);
         StageContext ctx;
         ctx.pipeline = &spec;
         ctx.stage = &st;
-        ctx.work_dir = p.dir;
+        ctx.work_dir = plan[i].dir;
         ctx.device = options.device;
         ctx.quiet = options.quiet;
         for (const std::string& in : st.inputs) ctx.inputs[in] = done.at(in);
-        if (!options.quiet)
-          std::fprintf(
-              stderr, "tessera run: stage %s (%s)%s\n", p.name.c_str(), stage_kind_name(p.kind),
-              p.state == StageState::Partial ? ", continuing an unfinished earlier attempt" : "");
-        StageResult r;
-        try {
-          r = runner.run(ctx);
-        } catch (const Error& e) {
-          // The error keeps its kind; the message says which stage failed and that earlier
-          // stages' outputs are kept.
-          throw Error(e.kind(), "stage '" + p.name + "' (" + stage_kind_name(p.kind) +
-                                    ") failed: " + e.what() + " [earlier stages' outputs kept in " +
-                                    cache + "]");
+        const StageRunner* runner = &registry.find(spec.task, st);
+        slot[i] = Slot::Running;
+        ++running;
+        threads[i] = std::thread([&, i, runner, ctx = std::move(ctx)] {
+          try {
+            records[i] = execute_stage(plan[i], *runner, ctx, cache, options, t_run);
+          } catch (...) {
+            errors[i] = std::current_exception();
+          }
+          std::lock_guard<std::mutex> lock(mu);
+          finished.push_back(i);
+          cv.notify_all();
+        });
+      }
+      if (running == 0) break;  // an error stopped the launches and everything has finished
+      std::vector<size_t> now;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !finished.empty(); });
+        now.swap(finished);
+      }
+      for (size_t i : now) {
+        threads[i].join();
+        --running;
+        slot[i] = Slot::Done;
+        if (errors[i]) {
+          if (!first_error) first_error = errors[i];
+          continue;
         }
-        for (const auto& [name, rel] : r.files)
-          if (!exists(p.dir + "/" + rel))
-            TESSERA_THROW(Internal, "stage '" << p.name << "' reported output '" << name << "' but "
-                                              << p.dir << "/" << rel << " is missing");
-        write_file_atomic(p.dir + "/manifest.json",
-                          "{\"stage\":" + json_string(p.name) +
-                              ",\"kind\":" + json_string(stage_kind_name(p.kind)) + ",\"key\":" +
-                              json_string(p.key) + ",\"outputs\":" + files_json(r.files) +
-                              ",\"result\":" + r.result_json + "}\n");
-        rec.outputs = read_manifest(p.dir);
-        rec.ran = true;
-        rec.summary = r.summary;
+        ++completed;
+        StageRecord& rec = records[i];
+        const PlannedStage& p = rec.plan;
+        std::ostringstream line;
+        line << "{\"stage\":" << json_string(p.name)
+             << ",\"kind\":" << json_string(stage_kind_name(p.kind))
+             << ",\"key\":" << json_string(p.key) << ",\"cached\":" << (rec.ran ? "false" : "true")
+             << ",\"seconds\":" << rec.seconds << ",\"start\":" << rec.start_seconds
+             << ",\"end\":" << rec.end_seconds << ",\"dir\":" << json_string(p.dir) << "}";
+        append_line(run.path() + "/stages.jsonl", line.str());
+        if (p.kind == StageKind::Train) {  // the report reads these at the run's top level
+          for (const auto& [output, name] :
+               {std::pair<const char*, const char*>{"metrics", "metrics.jsonl"},
+                {"config", "config.json"}})
+            if (rec.outputs.files.count(output))
+              copy_if_present(rec.outputs.files.at(output), run.path() + "/" + name);
+        }
+        if (!options.quiet)
+          std::fprintf(stderr, "tessera run: %-10s %s (%.2fs)\n", p.name.c_str(),
+                       rec.ran ? "ran" : "cached", rec.seconds);
+        link_outputs(rec.outputs, run.path() + "/" + p.name);
+        done[p.name] = rec.outputs;
       }
     }
-    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    rec.plan = p;
-    if (rec.summary.empty()) rec.summary = rec.ran ? "done" : "cached";
-    std::ostringstream line;
-    line << "{\"stage\":" << json_string(p.name)
-         << ",\"kind\":" << json_string(stage_kind_name(p.kind))
-         << ",\"key\":" << json_string(p.key) << ",\"cached\":" << (rec.ran ? "false" : "true")
-         << ",\"seconds\":" << rec.seconds << ",\"dir\":" << json_string(p.dir) << "}";
-    append_line(run.path() + "/stages.jsonl", line.str());
-    if (st.kind == StageKind::Train) {
-      copy_if_present(p.dir + "/metrics.jsonl", run.path() + "/metrics.jsonl");
-      copy_if_present(p.dir + "/config.json", run.path() + "/config.json");
-    }
-    if (!options.quiet)
-      std::fprintf(stderr, "tessera run: %-10s %s (%.2fs)\n", p.name.c_str(),
-                   rec.ran ? "ran" : "cached", rec.seconds);
-    link_outputs(rec.outputs, run.path() + "/" + p.name);
-    done[p.name] = rec.outputs;
-    out.stages.push_back(std::move(rec));
+  } catch (...) {
+    // Bookkeeping failed (the run directory became unwritable): let running stages finish.
+    join_all();
+    throw;
   }
+  join_all();
+  if (first_error) std::rethrow_exception(first_error);
+  for (StageRecord& rec : records) out.stages.push_back(std::move(rec));  // in plan order
 
   std::ostringstream r;
   r << "{\"command\":\"run\",\"pipeline\":" << json_string(spec.name)

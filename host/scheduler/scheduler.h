@@ -15,7 +15,12 @@
 //                  "result": {...}}. Present = complete (a cache hit); absent = never finished,
 //                  and the stage runs again in the same directory (train stages resume from
 //                  their checkpoint there).
-// A stage that throws stops the pipeline with an error naming it; earlier stages' outputs stay.
+// A stage that throws stops the pipeline with an error naming it; earlier stages' outputs stay
+// (stages already running beside it finish and are cached; nothing new starts).
+//
+// Independent stages run at the same time: a stage starts as soon as every input stage has
+// finished, on a bounded pool of RunOptions::jobs host threads (scoring several files,
+// evaluating several checkpoints). A stage never starts before its inputs have finished.
 //
 // Run directory (<runs_dir>/<pipeline>-<UTC stamp>[-N], created with mkdir): pipeline.json (the
 // spec as run), environment.json, stages.jsonl (one line per stage: key, cached or run, seconds,
@@ -89,6 +94,7 @@ struct RunOptions {
   std::string cache_dir;  // "" = <runs_dir>/cache
   std::string device;
   bool quiet = false;
+  int jobs = 0;  // stages run at once; 0 = the machine's hardware threads (at least 1)
 };
 
 // The stages in execution order with their keys and what is cached; creates nothing.
@@ -99,6 +105,7 @@ struct StageRecord {
   PlannedStage plan;
   bool ran = false;  // false: taken from the cache
   double seconds = 0;
+  double start_seconds = 0, end_seconds = 0;  // since the run started (steady clock)
   StageOutputs outputs;
   std::string summary;
 };

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <future>
 #include <sstream>
 
 #include "host/backend/backend.h"
@@ -17,12 +18,14 @@
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
 #include "host/data/libsvm.h"
+#include "host/data/movielens_clicks.h"
 #include "host/data/registry.h"
 #include "host/data/stream_encoder.h"
 #include "host/metrics/metrics.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
 #include "pipelines/behaviour/model_artefact.h"
+#include "pipelines/behaviour/net.h"
 #include "host/core/run_dir.h"
 #include "host/data/sha256.h"
 #include "host/scheduler/checkpoint.h"
@@ -42,6 +45,24 @@ FileSpec resolve_file(const std::string& dataset, FileSpec f) {
   if (!dataset.empty() && !f.path.empty() && f.path[0] != '/')
     f.path = resolve_dataset_file(dataset, f.path);
   return f;
+}
+
+// data.derive: writes the derived files into the cache and returns a config whose relative
+// train / validation / test paths point at them (the dataset's own files are read from the
+// registry as usual).
+BehaviourDataConfig with_derived_files(BehaviourDataConfig d) {
+  if (d.derive.empty()) return d;
+  const std::string dir = tessera_cache_dir() + "/derived/" + d.dataset + "-" + d.derive;
+  write_movielens_clicks(resolve_dataset_file(d.dataset, "ratings.csv"),
+                         resolve_dataset_file(d.dataset, "movies.csv"), dir);
+  auto place = [&](FileSpec& f) {
+    if (!f.path.empty() && f.path[0] != '/') f.path = dir + "/" + f.path;
+  };
+  place(d.train);
+  if (d.test) place(*d.test);
+  if (d.validation) place(*d.validation);
+  d.dataset.clear();  // the paths are final now
+  return d;
 }
 
 PreprocessOptions preprocess_options(const BehaviourConfig& c) {
@@ -76,14 +97,14 @@ struct Scored {
   double seconds = 0;
 };
 
-void score_batch(MlpModel& model, const Batch& b, std::vector<float>& probs) {
+void score_batch(BehaviourNet& model, const Batch& b, std::vector<float>& probs) {
   Tensor logits = model.forward(b.dense, b.cat, Mode::Eval, 0);
   Tensor h = model.backend().to_host(logits);
   const float* z = h.data<float>();
   for (int64_t i = 0; i < b.rows; ++i) probs.push_back(math::sigmoid(z[i]));
 }
 
-Scored score_table(MlpModel& model, const EncodedTable& table, int64_t batch_size) {
+Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch_size) {
   Scored s;
   auto t0 = Clock::now();
   BatcherOptions bo;
@@ -159,7 +180,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
   // ---- prep: fit on train only, encode train / validation / test ------------------------------
   auto t_prep = Clock::now();
-  const BehaviourDataConfig& d = cfg.data;
+  const BehaviourDataConfig d = with_derived_files(cfg.data);
   const FileSpec train_file = resolve_file(d.dataset, d.train);
   Preprocessor pre;
   EncodedTable train_t, val_t, test_t;
@@ -196,16 +217,43 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     train_rep = std::move(tv.train_report);
     val_rep = std::move(tv.validation_report);
   }
-  if (d.test && libsvm_width == 0)
-    test_t = load_table(resolve_file(d.dataset, *d.test), pre, {}, &test_rep);
+  // The test rows are needed only after training: by default they are encoded on a host thread
+  // while the model trains (the training thread never waits for them).
+  std::future<EncodedTable> test_future;
+  double test_prep_seconds = 0;
+  if (d.test && libsvm_width == 0) {
+    auto encode_test = [file = resolve_file(d.dataset, *d.test), &pre, &test_rep,
+                        &test_prep_seconds] {
+      auto t0 = Clock::now();
+      EncodedTable t = load_table(file, pre, {}, &test_rep);
+      test_prep_seconds = seconds_since(t0);
+      return t;
+    };
+    if (options.test_prep == TestPrep::Overlapped)
+      test_future = std::async(std::launch::async, encode_test);
+    else
+      test_t = encode_test();
+  }
+  // A bad test row under on_error "error" stops the run at the end of the epoch it is found in.
+  auto collect_test = [&](bool wait) {
+    if (test_future.valid() &&
+        (wait || test_future.wait_for(std::chrono::seconds(0)) == std::future_status::ready))
+      test_t = test_future.get();
+  };
   const double prep_seconds = seconds_since(t_prep);
+  const auto t_fit = Clock::now();
   if (train_t.rows == 0) TESSERA_THROW(Data, "no training rows in '" << train_file.path << "'");
 
   // ---- model ---------------------------------------------------------------------------------
   const MlpSpec spec = spec_for(cfg, pre, libsvm_width);
   const int64_t batch = cfg.train.batch_size;
   const int64_t eval_batch = cfg.train.eval_batch_size;
-  MlpModel model(*backend, spec, seed, std::max(batch, eval_batch));
+  std::unique_ptr<BehaviourNet> net =
+      make_net(*backend, cfg, pre, spec, seed, std::max(batch, eval_batch));
+  BehaviourNet& model = *net;
+  if (resumable && cfg.model.type == BehaviourModelType::Dlrm)
+    TESSERA_THROW(Usage, "resumable checkpoints do not hold a dlrm model's embedding tables and "
+                         "their optimizer state yet; train it without --resume/checkpoints");
   BatcherOptions bo;
   bo.batch_size = batch;
   bo.seed = seed;
@@ -220,11 +268,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
   if (!options.quiet) {
     std::fprintf(stderr,
-                 "tessera train: %s on %s; %lld train / %lld validation / %lld test rows; "
+                 "tessera train: %s on %s; %lld train / %lld validation / %s test rows; "
                  "%lld dense + %lld categorical features (%lld embedding rows); %lld parameters; "
                  "run dir %s\n",
                  cfg.name.c_str(), backend->name().c_str(), (long long)train_t.rows,
-                 (long long)val_t.rows, (long long)test_t.rows, (long long)spec.n_dense,
+                 (long long)val_t.rows,
+                 test_future.valid() ? "(being encoded)" : std::to_string(test_t.rows).c_str(),
+                 (long long)spec.n_dense,
                  (long long)spec.n_cat, (long long)spec.embedding_rows,
                  (long long)model.parameter_count(), run_path.c_str());
   }
@@ -317,7 +367,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       if (!std::isnan(score) && score > best_score) {
         best_score = score;
         best_epoch = b.epoch + 1;
-        best_weights = snapshot_weights(model);
+        best_weights = model.snapshot();
         bad_epochs = 0;
         improved = true;
       } else {
@@ -326,6 +376,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     }
     w.end_object();
     scheduler::append_line(run_path + "/metrics.jsonl", w.compact());
+    collect_test(/*wait=*/false);
     if (resumable) {
       scheduler::TrainingState st;
       st.epochs_done = epochs_run;
@@ -359,11 +410,12 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     }
   }
   progress.finish();
-  if (!best_weights.empty()) restore_weights(model, best_weights);
+  if (!best_weights.empty()) model.restore(best_weights);
 
   // ---- evaluate ------------------------------------------------------------------------------
   BinaryReport val_report{}, test_report{};
   if (val_t.rows > 0) val_report = report_of(score_table(model, val_t, eval_batch));
+  collect_test(/*wait=*/true);
   if (test_t.rows > 0) test_report = report_of(score_table(model, test_t, eval_batch));
 
   // ---- deploy: the model artefact ------------------------------------------------------------
@@ -376,7 +428,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   art.config = cfg;
   art.preprocessor = pre;
   art.spec = spec;
-  art.weights = snapshot_weights(model);
+  art.weights = model.snapshot();
   art.metrics_json = mw.compact();
   const std::string model_path = run_path + "/model.tsm";
   save_model(model_path, art);
@@ -391,6 +443,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("train_rows", train_t.rows).field("validation_rows", val_t.rows).field("test_rows", test_t.rows);
   w.field("parameters", model.parameter_count());
   w.field("prep_seconds", prep_seconds).field("train_seconds", train_seconds);
+  // fit: everything after the blocking preparation (epochs, validation, checkpoints, final
+  // evaluation, the model file); test_prep: encoding the test file, overlapped or not.
+  w.field("fit_seconds", seconds_since(t_fit)).field("test_prep_seconds", test_prep_seconds);
+  w.field("test_prep", options.test_prep == TestPrep::Overlapped ? "overlapped" : "before_training");
   w.field("train_samples_per_sec", train_seconds > 0 ? samples / train_seconds : 0.0);
   w.field("bad_rows_skipped", train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped);
   if (test_t.rows > 0) w.field("test_unseen_categories", test_rep.encode.total_oov());
@@ -423,8 +479,10 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   const BadRowPolicy policy = policy_option(options.on_error, art.config.data.schema.on_error);
   art.preprocessor.set_bad_row_policy(policy);
   auto backend = backend_for(options.device, "auto");
-  MlpModel model(*backend, art.spec, 0, art.config.train.eval_batch_size);
-  restore_weights(model, art.weights);
+  std::unique_ptr<BehaviourNet> net = make_net(*backend, art.config, art.preprocessor, art.spec, 0,
+                                               art.config.train.eval_batch_size);
+  BehaviourNet& model = *net;
+  model.restore(art.weights);
   FileSpec f;
   f.path = data_path;
   f.skip_lines = std::max(0, options.skip_lines);
@@ -462,8 +520,10 @@ Result predict(const std::string& model_path, const std::string& input_path,
     TESSERA_THROW(Usage, "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
                          "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
-  MlpModel model(*backend, art.spec, 0, options.batch_size);
-  restore_weights(model, art.weights);
+  std::unique_ptr<BehaviourNet> net =
+      make_net(*backend, art.config, art.preprocessor, art.spec, 0, options.batch_size);
+  BehaviourNet& model = *net;
+  model.restore(art.weights);
   FileSpec f;
   f.path = input_path;
   f.skip_lines = std::max(0, options.skip_lines);

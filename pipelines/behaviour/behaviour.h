@@ -20,11 +20,17 @@ struct CommonOptions {
 // that already holds one is resumed from it, ending with the same metrics as an uninterrupted run.
 enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
 
+// Overlapped: the test file (needed only for the final evaluation) is encoded on a host thread
+// while the model trains. BeforeTraining: every file is encoded before the first step (the
+// reference bench/pipeline_overlap_bench compares against). The results are identical.
+enum class TestPrep : uint8_t { Overlapped, BeforeTraining };
+
 struct TrainOptions : CommonOptions {
   std::string runs_dir;   // empty: the config's train.runs_dir
   std::string run_dir;    // exact run directory (must not exist); empty: a fresh one
   int64_t epochs = -1;    // -1: the config's
   Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
+  TestPrep test_prep = TestPrep::Overlapped;
 };
 
 struct PredictOptions : CommonOptions {

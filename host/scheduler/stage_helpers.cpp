@@ -1,0 +1,67 @@
+#include "host/scheduler/stage_helpers.h"
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
+
+#include "host/core/error.h"
+#include "host/data/registry.h"
+
+namespace tessera::scheduler {
+
+namespace {
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string real_path(const std::string& p) {
+  char buf[PATH_MAX];
+  return ::realpath(p.c_str(), buf) ? std::string(buf) : p;
+}
+
+}  // namespace
+
+std::unique_ptr<json::Document> parse_stage_config(const PipelineSpec& p, const StageSpec& s) {
+  return json::parse(s.config_json, p.path + " (stage '" + s.name + "' config)");
+}
+
+std::string resolve_spec_path(const PipelineSpec& p, const std::string& path) {
+  if (path.empty()) return path;
+  return real_path(path[0] == '/' ? path : p.dir + "/" + path);
+}
+
+const StageOutputs& input_of_kind(const StageContext& ctx, StageKind kind) {
+  for (const std::string& in : ctx.stage->inputs)
+    if (ctx.pipeline->stage(in).kind == kind) return ctx.inputs.at(in);
+  TESSERA_THROW(Config, ctx.pipeline->path << ": stage '" << ctx.stage->name << "' needs a "
+                                           << stage_kind_name(kind) << " stage among its inputs");
+}
+
+std::string find_local_dataset_file(const std::string& dataset, const std::string& file) {
+  if (dataset.empty() || (!file.empty() && file[0] == '/'))
+    return exists(file) ? real_path(file) : std::string();
+  for (const SearchDir& d : dataset_search_dirs(dataset))
+    if (exists(d.path + "/" + file)) return real_path(d.path + "/" + file);
+  return "";
+}
+
+std::string fresh_subdir(const StageContext& ctx, const std::string& name) {
+  const std::string dir = ctx.work_dir + "/" + name;
+  if (exists(dir) && std::system(("rm -rf '" + dir + "'").c_str()) != 0)
+    TESSERA_THROW(Io, "cannot remove the unfinished attempt '" << dir << "'");
+  return dir;
+}
+
+std::string json_quote(const std::string& s) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+  return std::string(sb.GetString(), sb.GetSize());
+}
+
+}  // namespace tessera::scheduler

@@ -42,6 +42,8 @@ const json::Choices<Activation>& layer_activation_choices() {
   return c;
 }
 
+}  // namespace
+
 bool is_valid_run_name(const std::string& name) {
   if (name.empty() || name == "." || name == "..") return false;
   for (char ch : name)
@@ -49,6 +51,8 @@ bool is_valid_run_name(const std::string& name) {
       return false;
   return true;
 }
+
+namespace {
 
 CnnLayerSpec read_layer(ObjectReader& r) {
   CnnLayerSpec l;
@@ -89,6 +93,8 @@ CnnLayerSpec read_layer(ObjectReader& r) {
   return l;
 }
 
+}  // namespace
+
 std::vector<CnnLayerSpec> read_layers(ObjectReader& model) {
   std::vector<CnnLayerSpec> layers;
   for (ObjectReader& lr : model.required_object_list("layers", IntBounds::closed(0, 256))) {
@@ -97,6 +103,31 @@ std::vector<CnnLayerSpec> read_layers(ObjectReader& model) {
   }
   return layers;
 }
+
+void read_cnn_train(ObjectReader& root, ImageTrainConfig& tc) {
+  ObjectReader t = root.object("train");
+  tc.epochs = t.integer<int>("epochs", tc.epochs, IntBounds::closed(1, 100000));
+  tc.batch_size = t.integer<int>("batch_size", tc.batch_size, IntBounds::closed(2, 1 << 16));
+  tc.eval_batch_size = t.integer<int>("eval_batch_size", tc.eval_batch_size, IntBounds::closed(1, 1 << 16));
+  tc.optimizer = config::read_optimizer(t, "optimizer", tc.optimizer);
+  tc.lr_schedule = config::read_lr_schedule(t, "lr_schedule", tc.optimizer.lr, tc.lr_schedule);
+  tc.runs_dir = t.string("runs_dir", tc.runs_dir, Text::NonEmpty);
+  t.finish();
+}
+
+void write_cnn_train(json::JsonWriter& w, const ImageTrainConfig& t) {
+  w.key("train").begin_object();
+  w.field("epochs", t.epochs).field("batch_size", t.batch_size);
+  w.field("eval_batch_size", t.eval_batch_size);
+  w.key("optimizer");
+  config::write_optimizer(w, t.optimizer);
+  w.key("lr_schedule");
+  config::write_lr_schedule(w, t.lr_schedule);
+  w.field("runs_dir", t.runs_dir);
+  w.end_object();
+}
+
+namespace {
 
 void read_config(ObjectReader& root, ImageConfig& c) {
   static const json::Choices<int> kTask = {{"image", 0}};
@@ -146,17 +177,7 @@ void read_config(ObjectReader& root, ImageConfig& c) {
     c.layers = read_layers(m);
     m.finish();
   }
-  {
-    ObjectReader t = root.object("train");
-    ImageTrainConfig& tc = c.train;
-    tc.epochs = t.integer<int>("epochs", tc.epochs, IntBounds::closed(1, 100000));
-    tc.batch_size = t.integer<int>("batch_size", tc.batch_size, IntBounds::closed(2, 1 << 16));
-    tc.eval_batch_size = t.integer<int>("eval_batch_size", tc.eval_batch_size, IntBounds::closed(1, 1 << 16));
-    tc.optimizer = config::read_optimizer(t, "optimizer", tc.optimizer);
-    tc.lr_schedule = config::read_lr_schedule(t, "lr_schedule", tc.optimizer.lr, tc.lr_schedule);
-    tc.runs_dir = t.string("runs_dir", tc.runs_dir, Text::NonEmpty);
-    t.finish();
-  }
+  read_cnn_train(root, c.train);
 }
 
 }  // namespace
@@ -245,15 +266,7 @@ std::string to_json(const ImageConfig& c) {
   w.key("model").begin_object().key("layers");
   write_layers(w, c.layers);
   w.end_object();
-  w.key("train").begin_object();
-  w.field("epochs", c.train.epochs).field("batch_size", c.train.batch_size);
-  w.field("eval_batch_size", c.train.eval_batch_size);
-  w.key("optimizer");
-  config::write_optimizer(w, c.train.optimizer);
-  w.key("lr_schedule");
-  config::write_lr_schedule(w, c.train.lr_schedule);
-  w.field("runs_dir", c.train.runs_dir);
-  w.end_object();
+  write_cnn_train(w, c.train);
   w.end_object();
   return w.pretty();
 }

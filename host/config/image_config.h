@@ -62,6 +62,13 @@ std::string to_json(const ImageConfig& config);
 void write_layers(json::JsonWriter& w, const std::vector<CnnLayerSpec>& layers);
 std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text);
 
+// Shared with the tasks built on the CNN (host/config/audio_config.h): the "layers" list of a
+// model object, the "train" section of a root object (absent: `t` unchanged), run names.
+std::vector<CnnLayerSpec> read_layers(json::ObjectReader& model);
+void read_cnn_train(json::ObjectReader& root, ImageTrainConfig& t);
+void write_cnn_train(json::JsonWriter& w, const ImageTrainConfig& t);
+bool is_valid_run_name(const std::string& name);
+
 // Whether a config file declares "task": "image" (for the CLI's dispatch; false on anything
 // unreadable, which the behaviour parser then reports).
 bool is_image_config_file(const std::string& path);

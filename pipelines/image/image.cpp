@@ -1,5 +1,7 @@
 #include "pipelines/image/image.h"
 
+#include "pipelines/image/cnn_task.h"
+
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -36,11 +38,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-std::string fmt(double v, int digits = 4) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
-  return buf;
-}
 
 constexpr const char* kFormat = "tessera.model";
 constexpr int kVersion = 1;
@@ -53,10 +50,6 @@ std::string resolve(const ImageDataConfig& d, const std::string& file) {
   if (!d.dataset.empty()) return resolve_dataset_file(d.dataset, file);
   return file;
 }
-
-struct Splits {
-  ImageSet train, validation, test;
-};
 
 // A seeded permutation of [0, n).
 std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
@@ -143,6 +136,8 @@ void fill_batch(const ImageSet& set, const std::vector<int64_t>& idx, int64_t be
   }
 }
 
+}  // namespace
+
 ConfusionMatrix evaluate_set(CnnModel& model, const ImageSet& set, int64_t batch, int classes) {
   ConfusionMatrix cm(classes);
   std::vector<int64_t> idx(static_cast<size_t>(set.n));
@@ -158,6 +153,8 @@ ConfusionMatrix evaluate_set(CnnModel& model, const ImageSet& set, int64_t batch
   }
   return cm;
 }
+
+namespace {
 
 std::vector<std::string> class_names(const ImageDataConfig& d) {
   if (!d.class_names.empty()) return d.class_names;
@@ -204,10 +201,10 @@ std::string to_string(const rapidjson::Value& v) {
 }
 
 void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& spec,
-                CnnModel& model, const std::string& metrics_json) {
+                CnnModel& model, const std::string& metrics_json, const TaskHooks& hooks) {
   json::JsonWriter w;
   w.begin_object();
-  w.field("format", kFormat).field("version", kVersion).field("task", "image");
+  w.field("format", kFormat).field("version", kVersion).field("task", hooks.task);
   w.field("name", c.name);
   w.key("input").list(std::vector<int64_t>{spec.channels, spec.height, spec.width});
   w.field("classes", spec.classes).field("class_names", class_names(c.data));
@@ -217,25 +214,21 @@ void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& sp
   w.end_object();
   // The metrics object is spliced in whole (it is already JSON).
   std::string meta = w.compact();
-  meta.insert(meta.size() - 1, ",\"metrics\":" + metrics_json);
+  meta.insert(meta.size() - 1, ",\"metrics\":" + metrics_json +
+                                   (hooks.meta_members.empty() ? "" : "," + hooks.meta_members));
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (auto& [name, t] : snapshot(model)) tensors.emplace_back(name, t);
   save_archive(path, meta, tensors);
 }
 
-struct LoadedModel {
-  CnnSpec spec;
-  std::vector<std::string> class_names;
-  int64_t eval_batch_size = 256;
-  std::map<std::string, Tensor> weights;
-};
+}  // namespace
 
-LoadedModel load_model(const std::string& path) {
+LoadedModel load_model(const std::string& path, const std::string& task) {
   Archive ar = load_archive(path);
   rapidjson::Document doc;
   doc.Parse(ar.meta_json.c_str());
   auto bad = [&](const std::string& why) {
-    TESSERA_THROW(Io, "'" << path << "' is not a tessera image model: " << why);
+    TESSERA_THROW(Io, "'" << path << "' is not a tessera " << task << " model: " << why);
   };
   if (doc.HasParseError() || !doc.IsObject()) bad("its header is not a JSON object");
   auto str = [&](const char* k) -> std::string {
@@ -243,7 +236,7 @@ LoadedModel load_model(const std::string& path) {
     return doc[k].GetString();
   };
   if (str("format") != kFormat) bad("unknown format");
-  if (str("task") != "image") bad("it is a '" + str("task") + "' model");
+  if (str("task") != task) bad("it is a '" + str("task") + "' model");
   LoadedModel m;
   if (!doc.HasMember("input") || !doc["input"].IsArray() || doc["input"].Size() != 3) bad("no input shape");
   for (const auto& v : doc["input"].GetArray())
@@ -264,14 +257,56 @@ LoadedModel load_model(const std::string& path) {
   if (doc.HasMember("eval_batch_size") && doc["eval_batch_size"].IsInt64())
     m.eval_batch_size = std::max<int64_t>(1, doc["eval_batch_size"].GetInt64());
   m.weights = std::move(ar.tensors);
+  m.header_json = std::move(ar.meta_json);
   return m;
 }
+
+ReadyModel instantiate(const LoadedModel& m, const std::string& device, int64_t max_batch) {
+  ReadyModel r;
+  r.backend = make_backend(device.empty() ? "auto" : device);
+  r.model = std::make_unique<CnnModel>(*r.backend, m.spec, 0, max_batch);
+  restore(*r.model, m.weights, "the model file");
+  return r;
+}
+
+std::vector<double> class_probabilities(CnnModel& model, const float* x) {
+  const CnnSpec& sp = model.spec();
+  Tensor xt = Tensor::host({1, sp.channels, sp.height, sp.width});
+  std::copy_n(x, sp.channels * sp.height * sp.width, xt.data<float>());
+  Tensor logits = model.backend().to_host(model.forward(xt, CnnMode::Eval));
+  const float* z = logits.data<float>();
+  const int64_t c = sp.classes;
+  const float mx = *std::max_element(z, z + c);
+  std::vector<double> p(static_cast<size_t>(c));
+  double sum = 0;
+  for (int64_t i = 0; i < c; ++i) sum += p[i] = std::exp(static_cast<double>(z[i]) - mx);
+  for (double& v : p) v /= sum;
+  return p;
+}
+
+std::vector<int64_t> top_k(const std::vector<double>& p, int k) {
+  std::vector<int64_t> order(p.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
+  order.resize(std::min<size_t>(order.size(), static_cast<size_t>(std::max(k, 0))));
+  return order;
+}
+
+std::string fmt(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+namespace {
 
 // JSON has no NaN: an undefined figure (a class absent from the data) is written as null.
 void number_or_null(json::JsonWriter& w, double v) {
   if (std::isfinite(v)) w.value(v);
   else w.null();
 }
+
+}  // namespace
 
 void write_confusion(json::JsonWriter& w, const std::string& key, const ConfusionMatrix& cm) {
   w.key(key).begin_object();
@@ -302,26 +337,33 @@ std::string per_class_lines(const ConfusionMatrix& cm, const std::vector<std::st
   return s.str();
 }
 
-}  // namespace
-
 Result train(const std::string& config_path, const TrainOptions& options) {
   ImageConfig cfg = load_image_config(config_path);  // validated before any allocation
   if (!options.device.empty()) cfg.device = options.device;
   if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
-  const uint64_t seed = static_cast<uint64_t>(cfg.seed);
-
   auto t_load = Clock::now();
   Splits data = load_splits(cfg);
   const double load_seconds = seconds_since(t_load);
   if (data.train.n < 2) TESSERA_THROW(Data, "fewer than 2 training images in " << config_path);
+  return train_on(std::move(cfg), data, load_seconds, "", options, TaskHooks{});
+}
+
+Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
+                const std::string& config_json, const TrainOptions& options,
+                const TaskHooks& hooks) {
+  if (!options.device.empty()) cfg.device = options.device;
+  if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
+  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
+  const uint64_t seed = static_cast<uint64_t>(cfg.seed);
+  if (data.train.n < 2) TESSERA_THROW(Data, "fewer than 2 training examples");
   const CnnSpec spec = spec_of(cfg, data.train);
   auto backend = make_backend(cfg.device);
   const int64_t batch = cfg.train.batch_size, eval_batch = cfg.train.eval_batch_size;
   CnnModel model(*backend, spec, seed, std::max(batch, eval_batch));  // checks the layer list
   RunDir run = options.run_dir.empty() ? RunDir::create(cfg.train.runs_dir, cfg.name)
                                        : RunDir::create_exact(options.run_dir);
-  write_file_atomic(run.path() + "/config.json", to_json(cfg));
+  write_file_atomic(run.path() + "/config.json", config_json.empty() ? to_json(cfg) : config_json);
 
   // A final batch of one image cannot be batch-normalised; it is dropped (<= 1 image an epoch).
   const int64_t steps_per_epoch = data.train.n / batch + (data.train.n % batch >= 2 ? 1 : 0);
@@ -344,7 +386,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   Tensor labels_dev = backend->empty({batch}, DType::I32);
   Tensor loss_dev = backend->empty({batch});
   Tensor dlogits_dev = backend->empty({batch, spec.classes});
-  Progress progress("train", total_steps * batch, "images", options.quiet);
+  Progress progress("train", total_steps * batch, hooks.unit, options.quiet);
   std::mt19937_64 aug_rng(seed ^ 0xa06ull);
   const bool augment = cfg.augment.crop_padding > 0 || cfg.augment.horizontal_flip;
   double train_seconds = 0, best_acc = -1;
@@ -360,6 +402,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       const int64_t b0 = s * batch, b1 = std::min(data.train.n, b0 + batch), n = b1 - b0;
       Tensor x = xb.rows(0, n), y = yb.rows(0, n);
       fill_batch(data.train, order, b0, b1, cfg.augment, augment ? &aug_rng : nullptr, x, y);
+      if (hooks.augment) hooks.augment(x, aug_rng);
       Tensor labels = labels_dev.rows(0, n);
       backend->copy(y, labels);
       Tensor logits = model.forward(x, CnnMode::Train, math::mix64(seed ^ (0xd0ull + step)));
@@ -419,11 +462,11 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (data.test.n > 0) mw.field("test_accuracy", test_cm.accuracy());
   mw.end_object();
   const std::string model_path = run.path() + "/model.tsm";
-  save_model(model_path, cfg, spec, model, mw.compact());
+  save_model(model_path, cfg, spec, model, mw.compact(), hooks);
 
   json::JsonWriter w;
   w.begin_object();
-  w.field("command", "train").field("task", "image").field("name", cfg.name);
+  w.field("command", "train").field("task", hooks.task).field("name", cfg.name);
   w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
   w.field("epochs", cfg.train.epochs).field("best_epoch", best_epoch).field("steps", step);
   w.field("batch_size", batch).field("parameters", model.parameter_count());
@@ -451,7 +494,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 }
 
 Result evaluate(const std::string& model_path, const std::string& data, const Options& options) {
-  LoadedModel m = load_model(model_path);
+  LoadedModel m = load_model(model_path, "image");
   std::string images = data, labels;
   const auto comma = data.find(',');
   if (comma != std::string::npos) {
@@ -499,7 +542,7 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
 
 Result predict(const std::string& model_path, const std::string& image_path,
                const Options& options, int top_k) {
-  LoadedModel m = load_model(model_path);
+  LoadedModel m = load_model(model_path, "image");
   if (m.spec.channels != 1)
     TESSERA_THROW(Usage, "the model takes " << m.spec.channels << "-channel images; predict reads "
                                             << "grey images only");
@@ -535,13 +578,15 @@ Result predict(const std::string& model_path, const std::string& image_path,
   return {s.str(), w.compact()};
 }
 
-bool is_image_model_file(const std::string& path) {
+bool is_image_model_file(const std::string& path) { return is_model_file(path, "image"); }
+
+bool is_model_file(const std::string& path, const std::string& task) {
   try {
     Archive ar = load_archive(path);
     rapidjson::Document doc;
     doc.Parse(ar.meta_json.c_str());
     return !doc.HasParseError() && doc.IsObject() && doc.HasMember("task") &&
-           doc["task"].IsString() && std::string(doc["task"].GetString()) == "image";
+           doc["task"].IsString() && std::string(doc["task"].GetString()) == task;
   } catch (const Error&) {
     return false;
   }

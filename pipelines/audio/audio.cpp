@@ -1,0 +1,309 @@
+#include "pipelines/audio/audio.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "host/config/json_writer.h"
+#include "host/core/error.h"
+#include "host/data/registry.h"
+#include "host/data/wav.h"
+#include "pipelines/image/cnn_task.h"
+
+namespace tessera::audio {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::vector<std::string> class_names_of(const AudioDataConfig& d) {
+  if (!d.class_names.empty()) return d.class_names;
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < d.classes; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
+std::string basename(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string features_json(const AudioFeatureConfig& f) {
+  json::JsonWriter w;
+  write_audio_features(w, f);
+  return w.compact();
+}
+
+// A seeded (train, validation) split of `n` items: the last round(fraction n) of a permutation.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> split_index(int64_t n, double fraction,
+                                                                  uint64_t seed) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+  return {std::vector<int64_t>(idx.begin(), idx.end() - k),
+          std::vector<int64_t>(idx.end() - k, idx.end())};
+}
+
+// The front end and class names stored in an audio model's header.
+struct AudioModelInfo {
+  AudioFeatureConfig features;
+};
+AudioModelInfo model_info(const image::LoadedModel& m, const std::string& path) {
+  rapidjson::Document doc;
+  doc.Parse(m.header_json.c_str());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("features") ||
+      !doc["features"].IsObject())
+    TESSERA_THROW(Io, "'" << path << "' is an audio model without its \"features\" front end");
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  doc["features"].Accept(w);
+  AudioModelInfo info;
+  info.features = parse_audio_features(std::string(sb.GetString(), sb.GetSize()));
+  return info;
+}
+
+}  // namespace
+
+Recording parse_recording_name(const std::string& path,
+                               const std::vector<std::string>& class_names) {
+  const std::string name = basename(path);
+  auto bad = [&](const std::string& why) {
+    TESSERA_THROW(Data, "'" << path << "': " << why
+                            << " (recordings are named {label}_{speaker}_{index}.wav)");
+  };
+  if (!ends_with(name, ".wav")) bad("not a .wav file");
+  const std::string stem = name.substr(0, name.size() - 4);
+  const auto a = stem.find('_'), b = stem.rfind('_');
+  if (a == std::string::npos || a == b) bad("the name does not have three '_'-separated parts");
+  Recording r;
+  r.path = path;
+  const std::string label = stem.substr(0, a), index = stem.substr(b + 1);
+  r.speaker = stem.substr(a + 1, b - a - 1);
+  const auto it = std::find(class_names.begin(), class_names.end(), label);
+  if (it == class_names.end()) bad("label '" + label + "' is not one of the model's classes");
+  r.label = static_cast<int32_t>(it - class_names.begin());
+  if (index.empty() || index.size() > 9 || !std::all_of(index.begin(), index.end(), ::isdigit))
+    bad("index '" + index + "' is not a number");
+  r.index = std::stoll(index);
+  return r;
+}
+
+std::vector<Recording> list_folder(const std::string& dir,
+                                   const std::vector<std::string>& class_names) {
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (auto it = std::filesystem::directory_iterator(dir, ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    if (ends_with(it->path().filename().string(), ".wav")) files.push_back(it->path().string());
+  if (ec) TESSERA_THROW(Io, "cannot list '" << dir << "': " << ec.message());
+  std::sort(files.begin(), files.end());
+  std::vector<Recording> out;
+  for (const std::string& f : files) out.push_back(parse_recording_name(f, class_names));
+  return out;
+}
+
+std::vector<Recording> list_data(const AudioDataConfig& d,
+                                 const std::vector<std::string>& class_names) {
+  std::vector<Recording> all;
+  if (!d.dir.empty()) {
+    all = list_folder(d.dir, class_names);
+  } else {
+    const DatasetInfo& info = find_dataset(d.dataset);
+    for (const DatasetFile& f : info.files) {
+      if (!ends_with(f.name, ".wav")) continue;
+      Recording r = parse_recording_name(f.name, class_names);  // checks the name before fetching
+      if (d.max_index >= 0 && r.index > d.max_index) continue;
+      if (!d.speakers.empty() &&
+          std::find(d.speakers.begin(), d.speakers.end(), r.speaker) == d.speakers.end())
+        continue;
+      r.path = resolve_dataset_file(d.dataset, f.name);
+      all.push_back(std::move(r));
+    }
+  }
+  std::vector<Recording> out;
+  for (Recording& r : all) {
+    if (d.max_index >= 0 && r.index > d.max_index) continue;
+    if (!d.speakers.empty() &&
+        std::find(d.speakers.begin(), d.speakers.end(), r.speaker) == d.speakers.end())
+      continue;
+    out.push_back(std::move(r));
+  }
+  if (out.empty())
+    TESSERA_THROW(
+        Data, "no recordings selected from " << (d.dir.empty() ? "dataset " + d.dataset : d.dir));
+  return out;
+}
+
+std::vector<float> features_of(const std::vector<float>& samples, const AudioFeatureConfig& f) {
+  const std::vector<float> lm = log_mel(samples, f.mel);
+  const int64_t frames_in = static_cast<int64_t>(lm.size()) / f.mel.n_mels;
+  std::vector<float> img = fit_frames(lm, f.mel.n_mels, frames_in, f.frames, f.fit);
+  if (f.normalize) normalize_utterance(img);
+  return img;
+}
+
+ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig& f) {
+  ImageSet set;
+  set.n = static_cast<int64_t>(recs.size());
+  set.channels = 1;
+  set.height = f.mel.n_mels;
+  set.width = f.frames;
+  set.pixels.resize(static_cast<size_t>(set.n * set.image_size()));
+  set.labels.resize(static_cast<size_t>(set.n));
+  // Files are independent: split them over two threads (the machines this runs on have >= 2).
+  const int workers = static_cast<int>(std::min<int64_t>(2, std::max<int64_t>(1, set.n / 64)));
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
+  auto work = [&](int w) {
+    try {
+      for (int64_t i = w; i < set.n; i += workers) {
+        const Audio a = read_wav_at(recs[i].path, f.mel.sample_rate);
+        const std::vector<float> img = features_of(a.samples, f);
+        std::copy(img.begin(), img.end(), set.pixels.begin() + i * set.image_size());
+        set.labels[i] = recs[i].label;
+      }
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return set;
+}
+
+Result train(const std::string& config_path, const TrainOptions& options) {
+  const AudioConfig cfg = load_audio_config(config_path);  // validated before any allocation
+  const std::vector<std::string> names = class_names_of(cfg.data);
+  auto t_load = Clock::now();
+  const std::vector<Recording> recs = list_data(cfg.data, names);
+  std::vector<Recording> train_recs, test_recs;
+  for (const Recording& r : recs)
+    (r.index <= cfg.data.test_max_index ? test_recs : train_recs).push_back(r);
+  const auto [tr, va] =
+      split_index(static_cast<int64_t>(train_recs.size()), cfg.data.validation_fraction,
+                  static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
+  const ImageSet train_all = featurize(train_recs, cfg.features);
+  image::Splits data;
+  data.train = take_images(train_all, tr);
+  data.validation = take_images(train_all, va);
+  data.test = featurize(test_recs, cfg.features);
+  const double load_seconds = seconds_since(t_load);
+  if (!options.quiet)
+    std::fprintf(stderr, "tessera train: %zu recordings featurised in %.1f s\n", recs.size(),
+                 load_seconds);
+
+  ImageConfig ic;
+  ic.name = cfg.name;
+  ic.seed = cfg.seed;
+  ic.device = cfg.device;
+  ic.data.classes = cfg.data.classes;
+  ic.data.class_names = names;
+  ic.data.validation_fraction = cfg.data.validation_fraction;
+  ic.layers = cfg.layers;
+  ic.train = cfg.train;
+  image::TaskHooks hooks;
+  hooks.task = "audio";
+  hooks.unit = "clips";
+  hooks.meta_members = "\"features\":" + features_json(cfg.features);
+  if (cfg.augment.enabled()) {
+    const SpecAugmentConfig aug = cfg.augment;
+    const int n_mels = cfg.features.mel.n_mels;
+    const int64_t frames = cfg.features.frames;
+    hooks.augment = [aug, n_mels, frames](Tensor& x, std::mt19937_64& rng) {
+      for (int64_t i = 0; i < x.shape()[0]; ++i)
+        spec_augment(x.data<float>() + i * n_mels * frames, n_mels, frames, aug, rng);
+    };
+  }
+  return image::train_on(ic, data, load_seconds, to_json(cfg), options, hooks);
+}
+
+Result evaluate(const std::string& model_path, const std::string& data, const Options& options) {
+  const image::LoadedModel m = image::load_model(model_path, "audio");
+  const AudioModelInfo info = model_info(m, model_path);
+  std::vector<Recording> recs;
+  const auto colon = data.rfind(':');
+  const std::string split = colon == std::string::npos ? "" : data.substr(colon + 1);
+  if (std::filesystem::is_directory(data)) {
+    recs = list_folder(data, m.class_names);
+  } else {
+    AudioDataConfig d;
+    d.dataset = colon == std::string::npos ? data : data.substr(0, colon);
+    if (!split.empty() && split != "test" && split != "train")
+      TESSERA_THROW(Usage, "'" << data << "': expected a folder, NAME, NAME:test or NAME:train");
+    for (Recording& r : list_data(d, m.class_names))
+      if (split.empty() || (split == "test") == (r.index <= d.test_max_index))
+        recs.push_back(std::move(r));
+  }
+  auto t0 = Clock::now();
+  const ImageSet set = featurize(recs, info.features);
+  image::ReadyModel ready = image::instantiate(m, options.device, m.eval_batch_size);
+  const ConfusionMatrix cm =
+      image::evaluate_set(*ready.model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
+  const double secs = seconds_since(t0);
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "evaluate").field("task", "audio").field("model", model_path);
+  w.field("data", data).field("device", ready.backend->name()).field("recordings", set.n);
+  w.field("recordings_per_sec", secs > 0 ? set.n / secs : 0.0);
+  image::write_confusion(w, "metrics", cm);
+  w.end_object();
+  std::ostringstream s;
+  s << "evaluated " << set.n << " recordings of " << data << " on " << ready.backend->name()
+    << ": accuracy " << image::fmt(cm.accuracy()) << ", macro-F1 " << image::fmt(cm.macro_f1())
+    << "; per class:\n"
+    << image::per_class_lines(cm, m.class_names);
+  return {s.str(), w.compact()};
+}
+
+Result predict(const std::string& model_path, const std::string& wav_path, const Options& options,
+               int top_k) {
+  const image::LoadedModel m = image::load_model(model_path, "audio");
+  const AudioModelInfo info = model_info(m, model_path);
+  const Audio a = read_wav_at(wav_path, info.features.mel.sample_rate);
+  const std::vector<float> x = features_of(a.samples, info.features);
+  image::ReadyModel ready = image::instantiate(m, options.device, 1);
+  const std::vector<double> p = image::class_probabilities(*ready.model, x.data());
+  std::ostringstream s;
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "predict").field("task", "audio").field("model", model_path);
+  w.field("audio", wav_path).field("seconds", a.seconds()).key("top").begin_array();
+  int rank = 0;
+  for (int64_t cls : image::top_k(p, top_k)) {
+    s << ++rank << ". " << m.class_names[cls] << "  " << image::fmt(p[cls]) << "\n";
+    w.begin_object()
+        .field("class", m.class_names[cls])
+        .field("index", cls)
+        .field("probability", p[cls])
+        .end_object();
+  }
+  w.end_array().end_object();
+  return {s.str(), w.compact()};
+}
+
+bool is_audio_model_file(const std::string& path) {
+  return image::is_model_file(path, "audio");
+}
+
+}  // namespace tessera::audio

@@ -1,0 +1,71 @@
+#pragma once
+// The image pipeline's CNN training, evaluation and artefact code, open to the tasks built on
+// it (pipelines/audio: log-mel images; video clips: frames as channels). A task turns its data
+// into ImageSets (float [N, C, H, W] + labels), fills an ImageConfig (layers, train, classes),
+// and may add members to the model artefact's header (its front end) and a per-batch
+// augmentation hook.
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host/config/image_config.h"
+#include "host/core/tensor.h"
+#include "host/data/image_data.h"
+#include "host/metrics/metrics.h"
+#include "host/model/cnn.h"
+#include "pipelines/image/image.h"
+
+namespace tessera::image {
+
+struct Splits {
+  ImageSet train, validation, test;
+};
+
+struct TaskHooks {
+  std::string task = "image";   // the artefact's and the result JSON's "task"
+  std::string unit = "images";  // what progress counts
+  // Extra header members, `"key":value[,...]` (already JSON), stored in the model artefact.
+  std::string meta_members;
+  // Applied to each training batch after it is filled: x host [B, C, H, W].
+  std::function<void(Tensor& x, std::mt19937_64& rng)> augment;
+};
+
+// Trains on already loaded splits (the body of train()); `config_json` is the resolved config
+// written to the run directory.
+Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
+                const std::string& config_json, const TrainOptions& options,
+                const TaskHooks& hooks);
+
+struct LoadedModel {
+  CnnSpec spec;
+  std::vector<std::string> class_names;
+  int64_t eval_batch_size = 256;
+  std::map<std::string, Tensor> weights;
+  std::string header_json;  // the artefact's whole header (task-specific members included)
+};
+// Error(Io) unless `path` is a tessera CNN model of task `task`.
+LoadedModel load_model(const std::string& path, const std::string& task);
+// Whether `path` is a model artefact of `task`.
+bool is_model_file(const std::string& path, const std::string& task);
+
+// A model instantiated on a backend with its weights.
+struct ReadyModel {
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<CnnModel> model;
+};
+ReadyModel instantiate(const LoadedModel& m, const std::string& device, int64_t max_batch);
+
+ConfusionMatrix evaluate_set(CnnModel& model, const ImageSet& set, int64_t batch, int classes);
+// Class probabilities (softmax of the logits) of one input x [C, H, W].
+std::vector<double> class_probabilities(CnnModel& model, const float* x);
+// Indices of the k largest probabilities, largest first.
+std::vector<int64_t> top_k(const std::vector<double>& p, int k);
+
+void write_confusion(json::JsonWriter& w, const std::string& key, const ConfusionMatrix& cm);
+std::string per_class_lines(const ConfusionMatrix& cm, const std::vector<std::string>& names);
+std::string fmt(double v, int digits = 4);
+
+}  // namespace tessera::image

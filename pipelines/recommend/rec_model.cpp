@@ -1,0 +1,218 @@
+#include "pipelines/recommend/rec_model.h"
+
+#include <cmath>
+
+#include <omp.h>
+
+#include "host/core/error.h"
+
+namespace tessera::recommend {
+namespace {
+
+// Table order in the collection (and in pooled outputs): user, item, then the bias tables.
+constexpr int64_t kUser = 0, kItem = 1;
+
+std::vector<emb::TableSpec> specs_for(ModelKind kind, int64_t users, int64_t items, int64_t dim) {
+  std::vector<emb::TableSpec> s = {{"user", users, dim}, {"item", items, dim}};
+  if (kind == ModelKind::Mf) s.push_back({"user_bias", users, 1});
+  s.push_back({"item_bias", items, 1});
+  return s;
+}
+
+// The host bag ops fork OpenMP teams per call; a recommendation batch is a few hundred KiB of
+// rows, where a team's barriers cost more than the work (60x slower on a loaded 2-core machine).
+// Small batches therefore run on the calling thread; the results do not depend on the count.
+class SmallBatchThreads {
+ public:
+  explicit SmallBatchThreads(int64_t elements) : saved_(omp_get_max_threads()) {
+    if (elements < (int64_t{1} << 21)) omp_set_num_threads(1);
+  }
+  ~SmallBatchThreads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+double softplus(double x) {
+  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+}
+double sigmoid(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
+
+}  // namespace
+
+RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend)
+    : cfg_(cfg), kind_(cfg.model), backend_(&backend), dim_(cfg.embeddings.dim) {
+  emb::CollectionOptions o;
+  o.optimizer = cfg.embeddings.optimizer;
+  o.init_scale = static_cast<float>(cfg.embeddings.init_scale);
+  o.seed = static_cast<uint64_t>(cfg.seed);
+  emb_ =
+      std::make_unique<emb::EmbeddingCollection>(specs_for(kind_, users, items, dim_), backend, o);
+  // Biases start at zero (the global mean carries the offset).
+  for (int64_t t = 2; t < emb_->layout().num_tables(); ++t)
+    emb_->set_table(t, Tensor::host({emb_->layout().spec(t).rows, 1}));
+}
+
+Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items) {
+  const int64_t B = static_cast<int64_t>(users.size());
+  const int64_t T = emb_->layout().num_tables();
+  emb::Bags bags;
+  bags.batch = B;
+  bags.indices = Tensor::host({T * B}, DType::I64);
+  bags.offsets = Tensor::host({T * B + 1}, DType::I64);
+  int64_t* idx = bags.indices.data<int64_t>();
+  int64_t* off = bags.offsets.data<int64_t>();
+  for (int64_t t = 0; t < T; ++t) {
+    const bool user_table = emb_->layout().spec(t).name.rfind("user", 0) == 0;
+    for (int64_t s = 0; s < B; ++s) idx[t * B + s] = user_table ? users[s] : items[s];
+  }
+  for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
+  Tensor out;
+  const SmallBatchThreads threads(B * emb_->layout().out_dim());
+  if (backend_->device().kind == DeviceKind::Host) {
+    emb_->forward(bags, out);
+    return out;
+  }
+  emb_->forward(emb::bags_to(*backend_, bags), out);
+  return backend_->to_host(out);
+}
+
+void RecModel::step(const Tensor& dout_host) {
+  const Tensor dout =
+      backend_->device().kind == DeviceKind::Host ? dout_host : backend_->to_device(dout_host);
+  const SmallBatchThreads threads(dout_host.numel());
+  const emb::SparseGrad g = emb_->backward(dout);
+  ++step_;
+  emb_->ops().update(emb_->layout(), cfg_.embeddings.optimizer.kind,
+                     emb::step_params(cfg_.embeddings.optimizer, step_), g, emb_->storage());
+}
+
+double RecModel::train_mf(const int32_t* users, const int32_t* items, const float* ratings,
+                          int64_t n) {
+  std::vector<int32_t> u(users, users + n), it(items, items + n);
+  const Tensor out = forward(u, it);  // [n, 2d + 2]: p_u | q_i | b_u | b_i
+  const int64_t W = out.dim(1), d = dim_;
+  const float* o = out.data<float>();
+  Tensor dout = Tensor::host({n, W});
+  float* g = dout.data<float>();
+  const auto l2 = static_cast<float>(cfg_.train.l2), bl2 = static_cast<float>(cfg_.train.bias_l2);
+  double sse = 0;
+  for (int64_t s = 0; s < n; ++s) {
+    const float* p = o + s * W;
+    const float* q = p + d;
+    double dot = 0;
+    for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(p[k]) * q[k];
+    const double pred = mu_ + p[2 * d] + p[2 * d + 1] + dot;
+    const auto e = static_cast<float>(pred - ratings[s]);
+    sse += static_cast<double>(e) * e;
+    float* gs = g + s * W;
+    for (int64_t k = 0; k < d; ++k) {
+      gs[k] = e * q[k] + l2 * p[k];
+      gs[d + k] = e * p[k] + l2 * q[k];
+    }
+    gs[2 * d] = e + bl2 * p[2 * d];
+    gs[2 * d + 1] = e + bl2 * p[2 * d + 1];
+  }
+  step(dout);
+  return sse;
+}
+
+double RecModel::train_two_tower(const int32_t* users, const int32_t* items, int64_t n,
+                                 int64_t negs) {
+  const int64_t G = 1 + negs, S = n * G;
+  std::vector<int32_t> u(static_cast<size_t>(S)), it(items, items + S);
+  for (int64_t s = 0; s < S; ++s) u[s] = users[s / G];
+  const Tensor out = forward(u, it);  // [S, 2d + 1]: u | v_i | b_i
+  const int64_t W = out.dim(1), d = dim_;
+  const float* o = out.data<float>();
+  std::vector<double> score(static_cast<size_t>(S)), dscore(static_cast<size_t>(S), 0.0);
+  for (int64_t s = 0; s < S; ++s) {
+    const float* p = o + s * W;
+    double dot = 0;
+    for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(p[k]) * p[d + k];
+    score[s] = dot + p[2 * d];
+  }
+  double loss = 0;
+  for (int64_t gi = 0; gi < n; ++gi) {
+    const int64_t pos = gi * G;
+    if (cfg_.train.loss == Loss::Bce) {
+      loss += softplus(-score[pos]);
+      dscore[pos] = sigmoid(score[pos]) - 1.0;
+      for (int64_t j = 1; j < G; ++j) {
+        loss += softplus(score[pos + j]);
+        dscore[pos + j] = sigmoid(score[pos + j]);
+      }
+    } else {
+      for (int64_t j = 1; j < G; ++j) {
+        const double x = score[pos] - score[pos + j];
+        loss += softplus(-x);
+        const double dx = -sigmoid(-x);
+        dscore[pos] += dx;
+        dscore[pos + j] -= dx;
+      }
+    }
+  }
+  Tensor dout = Tensor::host({S, W});
+  float* g = dout.data<float>();
+  const auto l2 = static_cast<float>(cfg_.train.l2), bl2 = static_cast<float>(cfg_.train.bias_l2);
+  for (int64_t s = 0; s < S; ++s) {
+    const float* p = o + s * W;
+    float* gs = g + s * W;
+    const auto ds = static_cast<float>(dscore[s]);
+    for (int64_t k = 0; k < d; ++k) {
+      gs[k] = ds * p[d + k] + l2 * p[k];
+      gs[d + k] = ds * p[k] + l2 * p[d + k];
+    }
+    gs[2 * d] = ds + bl2 * p[2 * d];
+  }
+  step(dout);
+  return loss;
+}
+
+std::vector<std::pair<std::string, Tensor>> RecModel::tables() {
+  std::vector<std::pair<std::string, Tensor>> t;
+  for (int64_t i = 0; i < emb_->layout().num_tables(); ++i)
+    t.emplace_back(emb_->layout().spec(i).name, emb_->table_to_host(i));
+  return t;
+}
+
+std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
+  std::vector<std::pair<std::string, Tensor>> t;
+  t.emplace_back("weights", emb_->weights_to_host());
+  for (int k = 0; k < emb_->storage().num_states(); ++k)
+    t.emplace_back("state" + std::to_string(k), emb_->state_to_host(k));
+  Tensor mu = Tensor::host({1});
+  mu.data<float>()[0] = mu_;
+  t.emplace_back("global_mean", mu);
+  return t;
+}
+
+void RecModel::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                             int64_t step) {
+  int states = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name == "weights") {
+      TESSERA_CHECK(t.numel() == emb_->storage().weights().numel(),
+                    "checkpoint weights have " << t.numel() << " elements, the model "
+                                               << emb_->storage().weights().numel());
+      backend_->copy(t, emb_->storage().weights());
+    } else if (name.rfind("state", 0) == 0) {
+      const int k = std::stoi(name.substr(5));
+      TESSERA_CHECK(
+          k < emb_->storage().num_states() && t.numel() == emb_->storage().state(k).numel(),
+          "checkpoint optimizer state '" << name << "' does not fit the optimizer");
+      backend_->copy(t, emb_->storage().state(k));
+      ++states;
+    } else if (name == "global_mean") {
+      mu_ = t.data<float>()[0];
+    }
+  }
+  TESSERA_CHECK(states == emb_->storage().num_states(),
+                "checkpoint holds " << states << " optimizer state tensors, the optimizer needs "
+                                    << emb_->storage().num_states());
+  step_ = step;
+}
+
+}  // namespace tessera::recommend

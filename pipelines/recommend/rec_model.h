@@ -1,0 +1,56 @@
+#pragma once
+// The recommendation models over one EmbeddingCollection (user and item tables + bias tables),
+// trained by the collection's sparse optimizer on the rows a batch touches:
+//   mf         r_hat = mu + b_u + b_i + <p_u, q_i>, squared error on explicit ratings;
+//   two_tower  s = <u, v_i> + b_i (the user tower is the user's embedding, the item tower the
+//              item's embedding and bias; dot-product scoring so the item side can be exported to
+//              a nearest-neighbour index), trained on positives + sampled negatives with BCE or
+//              BPR.
+// L2 is per occurrence (Funk-style): each time a row is in a batch its gradient gains l2 * w.
+// The optimizer's step counter lives here (not in the collection) so a checkpoint restores it.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "embeddings/collection.h"
+#include "pipelines/recommend/recommend_config.h"
+
+namespace tessera::recommend {
+
+class RecModel {
+ public:
+  RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend);
+
+  // One optimizer step on explicit ratings; returns the batch's summed squared error.
+  double train_mf(const int32_t* users, const int32_t* items, const float* ratings, int64_t n);
+  // One step on groups (user, positive, negatives...): items [n * (1 + negs)]; returns the
+  // summed loss.
+  double train_two_tower(const int32_t* users, const int32_t* items, int64_t n, int64_t negs);
+
+  float global_mean() const { return mu_; }
+  void set_global_mean(float mu) { mu_ = mu; }
+  int64_t steps() const { return step_; }
+  ModelKind kind() const { return kind_; }
+
+  // The tables as host [rows, dim] tensors, by name ("user", "item", "user_bias", "item_bias").
+  std::vector<std::pair<std::string, Tensor>> tables();
+  // Everything a checkpoint needs to continue exactly: weights, optimizer state, step, mu.
+  std::vector<std::pair<std::string, Tensor>> state_tensors();
+  void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step);
+
+ private:
+  void step(const Tensor& dout);
+  Tensor forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items);
+
+  const RecommendConfig cfg_;
+  ModelKind kind_;
+  Backend* backend_;
+  std::unique_ptr<emb::EmbeddingCollection> emb_;
+  int64_t dim_;
+  float mu_ = 0.f;
+  int64_t step_ = 0;
+};
+
+}  // namespace tessera::recommend

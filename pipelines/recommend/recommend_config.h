@@ -1,0 +1,64 @@
+#pragma once
+// The recommendation pipeline's config ("task": "recommend"): biased matrix factorisation on
+// explicit ratings ("model": "mf") or a two-tower model on implicit feedback trained with
+// negative sampling ("model": "two_tower"). See pipelines/recommend/movielens-*.json; every key
+// with its default is in pipelines/recommend/README.md.
+#include <cstdint>
+#include <string>
+
+#include "embeddings/bag_math.h"
+#include "host/config/json_reader.h"
+#include "host/data/ratings_data.h"
+
+namespace tessera::recommend {
+
+enum class ModelKind : uint8_t { Mf = 0, TwoTower = 1 };
+// Two-tower losses: "bce" (sigmoid cross-entropy, positive vs each sampled negative) or "bpr"
+// (-log sigmoid(s_pos - s_neg) per sampled negative).
+enum class Loss : uint8_t { Bce = 0, Bpr = 1 };
+
+const json::Choices<ModelKind>& model_choices();
+const json::Choices<Loss>& loss_choices();
+const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
+const json::Choices<data::RatingsOnError>& on_error_choices();
+
+struct RecommendConfig {
+  std::string name = "recommend";
+  ModelKind model = ModelKind::Mf;
+  int64_t seed = 42;
+  std::string device = "cpu";
+  std::string runs_dir = "runs";
+  struct {
+    std::string dataset = "ml-latest-small";
+    std::string file = "ratings.csv";
+    std::string path;      // overrides dataset/file when set
+    int64_t max_rows = 0;  // > 0: only the first N rows (smoke runs, tests)
+    data::RatingsOnError on_error = data::RatingsOnError::Error;
+    double test_fraction = 0.1;  // mf: the random split
+  } data;
+  struct {
+    int64_t dim = 64;
+    double init_scale = 0.1;
+    emb::SparseOptimizerConfig optimizer;
+  } embeddings;
+  struct {
+    int64_t epochs = 20;
+    int64_t batch_size = 1024;
+    double l2 = 0.05;        // per-occurrence L2 on the factor rows a batch touches
+    double bias_l2 = 0.005;  // the same on bias rows
+    int64_t negatives = 4;   // two_tower: sampled negatives per positive
+    Loss loss = Loss::Bce;   // two_tower
+  } train;
+  struct {
+    int64_t k = 10;
+    int64_t negatives = 99;  // NCF protocol
+    bool full_ranking = true;
+  } evaluate;
+};
+
+bool is_recommend_config(const std::string& path);
+RecommendConfig read_recommend_config(const std::string& path);
+RecommendConfig parse_recommend_config(const std::string& text, const std::string& source);
+std::string to_json(const RecommendConfig& cfg);  // resolved, pretty
+
+}  // namespace tessera::recommend

@@ -1,0 +1,334 @@
+// tessera train for "task": "recommend" (see recommend.h).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+
+#include <rapidjson/document.h>
+
+#include "host/backend/backend.h"
+#include "host/config/json_writer.h"
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/core/math.h"
+#include "host/core/run_dir.h"
+#include "host/data/registry.h"
+#include "pipelines/recommend/evaluation.h"
+#include "pipelines/recommend/rec_artefact.h"
+#include "pipelines/recommend/rec_model.h"
+#include "pipelines/recommend/recommend.h"
+
+namespace tessera::recommend {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The order of the training rows in `epoch`: a counter-based shuffle of (seed, epoch), so a
+// resumed run visits the rows exactly as the uninterrupted one.
+std::vector<int64_t> epoch_order(const std::vector<int64_t>& rows, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> o = rows;
+  const uint64_t s = math::mix64(seed ^ math::mix64(static_cast<uint64_t>(epoch) * 0x9e37 + 7));
+  for (int64_t i = static_cast<int64_t>(o.size()) - 1; i > 0; --i)
+    std::swap(o[i], o[math::mix64(s + static_cast<uint64_t>(i)) % static_cast<uint64_t>(i + 1)]);
+  return o;
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  std::ofstream f(path, std::ios::app);
+  f << line << "\n";
+  f.flush();
+  if (!f) TESSERA_THROW(Io, path << ": cannot append");
+}
+
+// The config with the epoch count zeroed: what must match for a checkpoint to be resumed.
+std::string resume_key(RecommendConfig c) {
+  c.train.epochs = 1;
+  c.runs_dir = "-";
+  c.device = "-";
+  return to_json(c);
+}
+
+struct Prepared {
+  Interactions data;
+  Split split;
+  UserItems train_seen;
+  std::vector<int32_t> negatives;  // two_tower: [test.size() * evaluate.negatives]
+  float global_mean = 0.f;
+  float min_rating = 0.f, max_rating = 0.f;
+  int64_t skipped = 0;
+};
+
+Prepared prepare(const RecommendConfig& cfg) {
+  const std::string path =
+      cfg.data.path.empty() ? resolve_dataset_file(cfg.data.dataset, cfg.data.file) : cfg.data.path;
+  data::RatingsReadOptions ro;
+  ro.on_error = cfg.data.on_error;
+  ro.max_rows = cfg.data.max_rows;
+  data::RatingsData rd = data::read_ratings(path, ro);
+  Prepared p;
+  p.skipped = rd.skipped;
+  if (rd.skipped > 0)
+    std::fprintf(stderr, "tessera train: skipped %lld malformed rows; first: %s\n",
+                 static_cast<long long>(rd.skipped), rd.skip_reasons.front().c_str());
+  p.data = index_interactions(rd.rows);
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+  if (cfg.model == ModelKind::Mf) {
+    p.split = random_split(p.data.size(), cfg.data.test_fraction, seed);
+  } else {
+    p.split = leave_last_out(p.data);
+    const UserItems all = user_items(p.data, [&] {
+      std::vector<int64_t> rows(static_cast<size_t>(p.data.size()));
+      std::iota(rows.begin(), rows.end(), 0);
+      return rows;
+    }());
+    p.negatives = sample_negatives(p.data, p.split.test, all, cfg.evaluate.negatives,
+                                   math::mix64(seed + 0xe7a1));
+  }
+  if (p.split.train.empty() || p.split.test.empty())
+    TESSERA_THROW(Data,
+                  path << ": " << p.data.size() << " ratings leave an empty train or test split");
+  p.train_seen = user_items(p.data, p.split.train);
+  double sum = 0;
+  p.min_rating = p.max_rating = p.data.rating[p.split.train[0]];
+  for (int64_t r : p.split.train) {
+    sum += p.data.rating[r];
+    p.min_rating = std::min(p.min_rating, p.data.rating[r]);
+    p.max_rating = std::max(p.max_rating, p.data.rating[r]);
+  }
+  p.global_mean = static_cast<float>(sum / static_cast<double>(p.split.train.size()));
+  return p;
+}
+
+// One epoch of mf: batches of shuffled training ratings. Returns the training RMSE.
+double mf_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch) {
+  const std::vector<int64_t> order =
+      epoch_order(p.split.train, static_cast<uint64_t>(cfg.seed), epoch);
+  const int64_t B = cfg.train.batch_size, N = static_cast<int64_t>(order.size());
+  std::vector<int32_t> u, it;
+  std::vector<float> r;
+  double sse = 0;
+  for (int64_t b = 0; b < N; b += B) {
+    const int64_t n = std::min(B, N - b);
+    u.resize(n);
+    it.resize(n);
+    r.resize(n);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t row = order[b + s];
+      u[s] = p.data.user[row];
+      it[s] = p.data.item[row];
+      r[s] = p.data.rating[row];
+    }
+    sse += m.train_mf(u.data(), it.data(), r.data(), n);
+  }
+  return std::sqrt(sse / static_cast<double>(N));
+}
+
+// One epoch of two_tower: each shuffled training positive with `negatives` items drawn uniformly
+// from those the user has not interacted with in training (counter-based per (epoch, position)).
+double two_tower_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch) {
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+  const std::vector<int64_t> order = epoch_order(p.split.train, seed, epoch);
+  const int64_t B = cfg.train.batch_size, N = static_cast<int64_t>(order.size());
+  const int64_t negs = cfg.train.negatives, G = 1 + negs;
+  const auto I = static_cast<uint64_t>(p.data.num_items());
+  const uint64_t es = math::mix64(seed ^ math::mix64(static_cast<uint64_t>(epoch) + 0xabc));
+  std::vector<int32_t> u, it;
+  double loss = 0;
+  for (int64_t b = 0; b < N; b += B) {
+    const int64_t n = std::min(B, N - b);
+    u.resize(n);
+    it.resize(n * G);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t row = order[b + s];
+      u[s] = p.data.user[row];
+      it[s * G] = p.data.item[row];
+      uint64_t ctr = static_cast<uint64_t>(b + s) * 1024;
+      for (int64_t j = 1; j < G; ++j) {
+        int32_t cand;
+        int tries = 0;
+        do {  // a user who has seen (almost) everything gets a seen item after 64 tries
+          cand = static_cast<int32_t>(math::mix64(es + ctr++) % I);
+        } while (p.train_seen.contains(u[s], cand) && ++tries < 64);
+        it[s * G + j] = cand;
+      }
+    }
+    loss += m.train_two_tower(u.data(), it.data(), n, negs);
+  }
+  return loss / static_cast<double>(N * (cfg.train.loss == Loss::Bce ? G : negs));
+}
+
+}  // namespace
+
+Result train(const std::string& config_path, const TrainOptions& options) {
+  RecommendConfig cfg = read_recommend_config(config_path);
+  if (options.epochs > 0) cfg.train.epochs = options.epochs;
+  if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
+  if (!options.device.empty()) cfg.device = options.device;
+  const auto t0 = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+
+  // ---- prep ----
+  const Prepared p = prepare(cfg);
+  std::unique_ptr<Backend> backend = make_backend(cfg.device);
+  RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);
+  model.set_global_mean(cfg.model == ModelKind::Mf ? p.global_mean : 0.f);
+
+  // ---- run directory, or the one being resumed ----
+  std::string run_path;
+  int64_t first_epoch = 1;
+  if (!options.resume.empty()) {
+    run_path = options.resume;
+    const std::string ck = run_path + "/checkpoint.tsc";
+    Archive a = load_archive(ck);
+    rapidjson::Document meta;
+    meta.Parse(a.meta_json.c_str());
+    if (meta.HasParseError() || !meta.IsObject() || !meta.HasMember("resume_key") ||
+        !meta.HasMember("epoch") || !meta.HasMember("step"))
+      TESSERA_THROW(Io, ck << ": not a recommendation checkpoint");
+    if (std::string(meta["resume_key"].GetString()) != resume_key(cfg))
+      TESSERA_THROW(Usage, ck << ": written with a different config than " << config_path
+                              << " (only train.epochs, runs_dir and device may change on resume)");
+    NamedTensors st(a.tensors.begin(), a.tensors.end());
+    model.restore_state(st, meta["step"].GetInt64());
+    first_epoch = meta["epoch"].GetInt64() + 1;
+  } else {
+    RunDir run = options.run_dir.empty() ? RunDir::create(cfg.runs_dir, cfg.name)
+                                         : RunDir::create_exact(options.run_dir);
+    run_path = run.path();
+    write_file_atomic(run_path + "/config.json", to_json(cfg));
+  }
+  const bool mf = cfg.model == ModelKind::Mf;
+  if (!options.quiet)
+    std::fprintf(stderr,
+                 "tessera train: recommend/%s on %s; %lld users, %lld items, %zu train / %zu test "
+                 "rows; epochs %lld..%lld\n",
+                 choice_name(cfg.model, model_choices()), backend->name().c_str(),
+                 static_cast<long long>(p.data.num_users()),
+                 static_cast<long long>(p.data.num_items()), p.split.train.size(),
+                 p.split.test.size(), static_cast<long long>(first_epoch),
+                 static_cast<long long>(cfg.train.epochs));
+  if (!mf)
+    write_leave_last_out_csv(run_path + "/leave_last_out.csv", p.data, p.split.test, p.negatives,
+                             cfg.evaluate.negatives);
+
+  // ---- epochs ----
+  const Evaluator ev{
+      p.data,         p.split,      p.train_seen, p.negatives, cfg.evaluate.negatives,
+      cfg.evaluate.k, p.min_rating, p.max_rating};
+  double train_metric = 0;
+  for (int64_t epoch = first_epoch; epoch <= cfg.train.epochs; ++epoch) {
+    const auto te = Clock::now();
+    train_metric = mf ? mf_epoch(model, cfg, p, epoch) : two_tower_epoch(model, cfg, p, epoch);
+    const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
+    const Scorer sc(cfg.model, model.global_mean(), model.tables());
+    json::JsonWriter w;
+    w.begin_object().field("epoch", epoch).field("steps", model.steps());
+    std::string line_msg;
+    char buf[256];
+    if (mf) {
+      const double rmse = ev.rmse(sc);
+      w.field("train_rmse", train_metric).field("test_rmse", rmse);
+      std::snprintf(buf, sizeof buf, "train RMSE %.4f, test RMSE %.4f", train_metric, rmse);
+    } else {
+      const RankSummary s = ev.sampled(sc);
+      w.field("train_loss", train_metric).field("hr_sampled", s.hr).field("ndcg_sampled", s.ndcg);
+      std::snprintf(buf, sizeof buf, "loss %.4f, HR@%lld %.4f, NDCG@%lld %.4f (1 + %lld sampled)",
+                    train_metric, static_cast<long long>(cfg.evaluate.k), s.hr,
+                    static_cast<long long>(cfg.evaluate.k), s.ndcg,
+                    static_cast<long long>(cfg.evaluate.negatives));
+    }
+    const double samples = static_cast<double>(p.split.train.size()) *
+                           (mf ? 1.0 : static_cast<double>(1 + cfg.train.negatives));
+    w.field("epoch_seconds", epoch_s).field("train_samples_per_s", samples / epoch_s);
+    w.end_object();
+    append_line(run_path + "/metrics.jsonl", w.compact());
+    // The checkpoint: weights, optimizer state, step; atomic with a CRC (archive.h).
+    json::JsonWriter cm;
+    cm.begin_object().field("task", "recommend").field("epoch", epoch).field("step", model.steps());
+    cm.field("resume_key", resume_key(cfg)).end_object();
+    save_archive(run_path + "/checkpoint.tsc", cm.compact(), model.state_tensors());
+    if (!options.quiet)
+      std::fprintf(stderr, "epoch %lld: %s, %.0f samples/s, %.1f s\n",
+                   static_cast<long long>(epoch), buf, samples / epoch_s, elapsed());
+  }
+
+  // ---- final evaluation, baselines, the artefact ----
+  RecArtefact art;
+  art.kind = cfg.model;
+  art.name = cfg.name;
+  art.global_mean = model.global_mean();
+  art.config_json = to_json(cfg);
+  art.user_ids = p.data.user_ids;
+  art.item_ids = p.data.item_ids;
+  art.tables = model.tables();
+  art.seen = p.train_seen;
+  const Scorer sc = art.scorer();
+  std::vector<std::pair<const char*, double>> metrics;  // in report order
+  char buf[512];
+  if (mf) {
+    const double rmse = ev.rmse(sc), base = ev.rmse_constant(p.global_mean);
+    metrics = {{"test_rmse", rmse}, {"global_mean_rmse", base}};
+    std::snprintf(buf, sizeof buf, "test RMSE %.4f (global-mean baseline %.4f) on %zu ratings\n",
+                  rmse, base, p.split.test.size());
+  } else {
+    const RankSummary s = ev.sampled(sc);
+    const RankSummary pop_s = ev.sampled_popular();
+    metrics = {{"hr_sampled", s.hr},
+               {"ndcg_sampled", s.ndcg},
+               {"popular_hr_sampled", pop_s.hr},
+               {"popular_ndcg_sampled", pop_s.ndcg}};
+    const auto K = static_cast<long long>(cfg.evaluate.k);
+    std::snprintf(buf, sizeof buf,
+                  "NCF protocol (1 + %lld sampled): HR@%lld %.4f NDCG@%lld %.4f; most-popular "
+                  "HR %.4f NDCG %.4f\n",
+                  static_cast<long long>(cfg.evaluate.negatives), K, s.hr, K, s.ndcg, pop_s.hr,
+                  pop_s.ndcg);
+    if (cfg.evaluate.full_ranking) {
+      const RankSummary f = ev.full(sc);
+      const RankSummary pop_f = ev.full_popular();
+      metrics.insert(metrics.end(), {{"hr_full", f.hr},
+                                     {"ndcg_full", f.ndcg},
+                                     {"popular_hr_full", pop_f.hr},
+                                     {"popular_ndcg_full", pop_f.ndcg}});
+      const size_t len = std::strlen(buf);
+      std::snprintf(buf + len, sizeof buf - len,
+                    "full ranking: HR@%lld %.4f NDCG@%lld %.4f; most-popular HR %.4f NDCG %.4f\n",
+                    K, f.hr, K, f.ndcg, pop_f.hr, pop_f.ndcg);
+    }
+  }
+  auto write_metrics = [&](json::JsonWriter& w) {
+    w.begin_object();
+    for (const auto& [name, v] : metrics) w.field(name, v);
+    if (!mf)
+      w.field("k", cfg.evaluate.k).field("test_users", static_cast<int64_t>(p.split.test.size()));
+    w.end_object();
+  };
+  {
+    json::JsonWriter m;
+    write_metrics(m);
+    art.metrics_json = m.compact();
+  }
+  const std::string model_path = run_path + "/model.tsm";
+  save_rec_artefact(model_path, art);
+
+  json::JsonWriter w;
+  w.begin_object().field("command", "train").field("task", "recommend");
+  w.choice("model", cfg.model, model_choices()).field("run_dir", run_path);
+  w.field("model_path", model_path).field("device", backend->name());
+  w.field("epochs", cfg.train.epochs).field("steps", model.steps()).field("seconds", elapsed());
+  w.field("skipped_rows", p.skipped).key("metrics");
+  write_metrics(w);
+  w.end_object();
+  const std::string json = w.compact();
+  write_file_atomic(run_path + "/result.json", json + "\n");
+  Result r;
+  r.json = json;
+  r.summary = std::string(buf) + "model: " + model_path + "\n";
+  return r;
+}
+
+}  // namespace tessera::recommend

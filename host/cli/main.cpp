@@ -11,11 +11,18 @@
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/synthetic.h"
+#include "pipelines/behaviour/synthetic_criteo.h"
 #include "host/config/image_config.h"
 #include "pipelines/image/image.h"
+#include "host/config/audio_config.h"
+#include "pipelines/audio/audio.h"
 #include "pipelines/textgen/textgen.h"
+#include "pipelines/textclass/textclass.h"
 #include "host/scheduler/commands.h"
+#include "pipelines/image/stages.h"
+#include "pipelines/textgen/stages.h"
 #include "pipelines/behaviour/stages.h"
+#include "pipelines/recommend/recommend_cli.h"
 
 namespace {
 
@@ -36,6 +43,7 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
+     "  --resume RUN_DIR continue a recommend run from its checkpoint (same config)\n"
      "  --json           last stdout line: one JSON object with the results\n"
      "  --quiet          no progress output\n",
      1},
@@ -43,6 +51,10 @@ const Command kCommands[] = {
      "Evaluates a trained model on a labelled data file (same layout as its training data).\n"
      "Image models: DATA is IMAGES[,LABELS] (IDX, .gz or not; labels default to the images\n"
      "file with 'images-idx3' -> 'labels-idx1') or a digits CSV.\n"
+     "Audio models: DATA is a folder of {label}_{speaker}_{index}.wav files or a registered\n"
+     "dataset NAME, NAME:test or NAME:train (e.g. fsdd:test).\n"
+     "Text-classification models: DATA is label<TAB>text lines (a first line whose label is\n"
+     "'label' is a header); reports accuracy, macro-F1 and the confusion matrix.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
@@ -52,6 +64,9 @@ const Command kCommands[] = {
      "line,score), streaming in bounded memory. OUTPUT is written atomically.\n"
      "With an image model (task \"image\") and one PNG or PGM image: prints the top 3 classes\n"
      "with their probabilities.\n"
+     "With an audio model (task \"audio\") and one WAV file: the same, for the recording.\n"
+     "With a text-classification model: classifies each line of INPUT (a text file) into\n"
+     "OUTPUT (TSV: line, label, one probability per class), streaming, written atomically.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N, --on-error P as for evaluate\n"
      "  --batch-size N   rows scored at a time (default 4096)\n",
@@ -79,6 +94,7 @@ const Command kCommands[] = {
      "  --dry-run        print the plan (stage keys, what is cached) and run nothing\n"
      "  --runs-dir DIR   where run directories go (default: the pipeline's runs_dir, or runs/)\n"
      "  --cache-dir DIR  stage cache (default: RUNS_DIR/cache)\n"
+     "  --jobs N         independent stages run at once (default: the hardware threads)\n"
      "  --device D, --json, --quiet as for train\n",
      1},
     {"runs", "tessera runs [--runs-dir DIR]",
@@ -90,10 +106,26 @@ const Command kCommands[] = {
      "training and validation curves as inline SVG, the final metrics and the config.\n"
      "  --json           last stdout line: one JSON object with the report's path\n",
      1},
+    {"recommend", "tessera recommend MODEL OUTPUT --k K",
+     "Writes the top-K items for every user of a recommendation model to OUTPUT (CSV:\n"
+     "user,rank,item,score), excluding the items each user saw in training; streamed, written\n"
+     "atomically.\n"
+     "  --k K            items per user (default 10)\n"
+     "  --json, --quiet as for train\n",
+     2},
+    {"export", "tessera export MODEL --format npy|safetensors|word2vec|faiss OUTDIR",
+     "Writes a recommendation model's user, item and bias tables with their raw ids to OUTDIR\n"
+     "(see pipelines/recommend/README.md for the files of each format), plus manifest.json.\n"
+     "  --format F       npy (default), safetensors, word2vec, faiss\n"
+     "  --json           last stdout line: one JSON object (the manifest)\n",
+     2},
     {"make-synthetic", "tessera make-synthetic DIR [options]",
      "Writes a synthetic behaviour dataset (DIR/train.csv, DIR/test.csv, with a planted signal)\n"
      "and DIR/config.json that trains on it: a default that needs no download.\n"
      "  --rows N         training rows (default 20000; test gets a quarter)\n"
+     "  --layout L       behaviour (default: the CSV above) | criteo (train.txt, test.txt in the\n"
+     "                   Criteo layout: 13 counts, 26 power-law categorical ids, planted signal;\n"
+     "                   config.json trains a DLRM; default 100000 rows)\n"
      "  --json           last stdout line: one JSON object with the paths\n",
      1},
 };
@@ -114,7 +146,8 @@ const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run"};
 const std::vector<std::string> kValued = {"--prompt", "--length", "--temperature", "--top-k", "--seed",
                                           "--time-budget",
                                           "--rows", "--device", "--runs-dir", "--run-dir", "--epochs",
-                                          "--skip-lines", "--on-error", "--batch-size", "--cache-dir"};
+                                          "--skip-lines", "--on-error", "--batch-size", "--cache-dir",
+                                          "--k", "--format", "--resume", "--layout", "--jobs"};
 
 Args parse_args(int argc, char** argv, int first) {
   Args a;
@@ -199,10 +232,13 @@ int run(int argc, char** argv) {
     sched::CommandResult r;
     if (cmd == "run") {
       sched::StageRegistry registry;
-      tessera::behaviour::register_stages(registry);
+      tessera::behaviour::register_stages(registry);  // one line per task with a pipeline
+      tessera::image::register_stages(registry);
+      tessera::textgen::register_stages(registry);
       sched::RunOptions o;
       o.runs_dir = str_option(a, "--runs-dir", "");
       o.cache_dir = str_option(a, "--cache-dir", "");
+      o.jobs = static_cast<int>(int_option(a, "--jobs", 0));
       o.device = common.device;
       o.quiet = common.quiet;
       r = sched::run_command(a.positionals[0], registry, o,
@@ -219,6 +255,24 @@ int run(int argc, char** argv) {
     return 0;
   }
 
+  // ---- personalised recommendation (pipelines/recommend) ----
+  if (cmd == "recommend" || cmd == "export" ||
+      (cmd == "train" && tessera::recommend::is_recommend_config(a.positionals[0]))) {
+    tessera::recommend::CliOptions o;
+    o.device = common.device;
+    o.quiet = common.quiet;
+    o.runs_dir = str_option(a, "--runs-dir", "");
+    o.run_dir = str_option(a, "--run-dir", "");
+    o.resume = str_option(a, "--resume", "");
+    o.epochs = int_option(a, "--epochs", -1);
+    o.k = int_option(a, "--k", 10);
+    o.format = str_option(a, "--format", "npy");
+    const tessera::recommend::Result r = tessera::recommend::run_cli(cmd, a.positionals, o);
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
   tessera::behaviour::Result result;
   // ---- text generation (pipelines/textgen) ----
   if (cmd == "generate" || cmd == "perplexity" ||
@@ -259,6 +313,54 @@ int run(int argc, char** argv) {
     std::fflush(stdout);
     return 0;
   }
+  // ---- text classification (pipelines/textclass) ----
+  if ((cmd == "train" && tessera::textclass::is_textclass_config(a.positionals[0])) ||
+      ((cmd == "evaluate" || (cmd == "predict" && !image_predict)) &&
+       tessera::textclass::is_textclass_model(a.positionals[0]))) {
+    tessera::textclass::Result r;
+    if (cmd == "train") {
+      tessera::textclass::TrainOptions o;
+      o.device = common.device;
+      o.quiet = common.quiet;
+      o.runs_dir = str_option(a, "--runs-dir", "");
+      o.run_dir = str_option(a, "--run-dir", "");
+      o.epochs = int_option(a, "--epochs", -1);
+      o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
+      r = tessera::textclass::train(a.positionals[0], o);
+    } else {
+      tessera::textclass::RunOptions o;
+      o.device = common.device.empty() ? "cpu" : common.device;
+      o.quiet = common.quiet;
+      o.skip_lines = common.skip_lines;
+      o.batch_size = int_option(a, "--batch-size", 4096);
+      r = cmd == "evaluate"
+              ? tessera::textclass::evaluate(a.positionals[0], a.positionals[1], o)
+              : tessera::textclass::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
+    }
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
+  // ---- audio classification (pipelines/audio): `predict AUDIO_MODEL FILE.wav` ----
+  if ((cmd == "train" && tessera::is_audio_config_file(a.positionals[0])) ||
+      ((cmd == "evaluate" || image_predict) && tessera::audio::is_audio_model_file(a.positionals[0]))) {
+    tessera::audio::TrainOptions o;
+    o.device = common.device;
+    o.json = common.json;
+    o.quiet = common.quiet;
+    o.runs_dir = str_option(a, "--runs-dir", "");
+    o.run_dir = str_option(a, "--run-dir", "");
+    o.epochs = int_option(a, "--epochs", -1);
+    const tessera::audio::Result r =
+        cmd == "train"      ? tessera::audio::train(a.positionals[0], o)
+        : cmd == "evaluate" ? tessera::audio::evaluate(a.positionals[0], a.positionals[1], o)
+                            : tessera::audio::predict(a.positionals[0], a.positionals[1], o);
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
   // ---- image classification (pipelines/image) ----
   const bool image_train = cmd == "train" && tessera::is_image_config_file(a.positionals[0]);
   const bool image_model = (cmd == "evaluate" || image_predict) &&
@@ -289,7 +391,19 @@ int run(int argc, char** argv) {
     std::cout.flush();
     return 0;
   }
-  if (cmd == "make-synthetic") {
+  if (cmd == "make-synthetic" && str_option(a, "--layout", "behaviour") == "criteo") {
+    tessera::behaviour::CriteoSyntheticOptions co;
+    co.train_rows = int_option(a, "--rows", co.train_rows);
+    if (co.train_rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
+    co.test_rows = co.train_rows / 4;
+    const std::string cfg = tessera::behaviour::write_synthetic_criteo(a.positionals[0], co);
+    result.summary = "wrote " + a.positionals[0] + "/{train,test}.txt and " + cfg + "\n";
+    result.json = "{\"command\":\"make-synthetic\",\"layout\":\"criteo\",\"config\":\"" + cfg +
+                  "\",\"train_rows\":" + std::to_string(co.train_rows) +
+                  ",\"test_rows\":" + std::to_string(co.test_rows) + "}";
+  } else if (cmd == "make-synthetic") {
+    if (str_option(a, "--layout", "behaviour") != "behaviour")
+      TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
     tessera::behaviour::SyntheticOptions so;
     so.train_rows = int_option(a, "--rows", so.train_rows);
     if (so.train_rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");

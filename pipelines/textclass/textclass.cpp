@@ -1,0 +1,523 @@
+// The text-classification pipeline (pipelines/textclass/textclass.h): data, vocabulary,
+// bucketed training with early stopping, metrics, the model artefact, evaluate and predict.
+#include "pipelines/textclass/textclass.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "host/config/json_reader.h"
+#include "host/config/json_writer.h"
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/run_dir.h"
+#include "host/data/registry.h"
+#include "host/metrics/metrics.h"
+#include "host/model/optimizer.h"
+#include "pipelines/textclass/classifier.h"
+#include "pipelines/textclass/text_data.h"
+#include "pipelines/textclass/textclass_config.h"
+
+namespace tessera::textclass {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json::IntBounds;
+using json::ObjectReader;
+
+constexpr int64_t kEvalBatch = 256;
+
+// Labelled rows -> examples; a label outside `classes` is an error naming file:line.
+std::vector<Example> to_examples(const std::vector<LabelledText>& rows, const std::string& path,
+                                 const std::map<std::string, int32_t>& class_ids,
+                                 const Vocab& vocab, const TokenizerOptions& tok) {
+  std::vector<Example> out;
+  out.reserve(rows.size());
+  for (const LabelledText& r : rows) {
+    auto it = class_ids.find(r.label);
+    if (it == class_ids.end()) {
+      std::string names;
+      for (const auto& [name, id] : class_ids) names += (names.empty() ? "'" : ", '") + name + "'";
+      TESSERA_THROW(Data, path << ":" << r.line << ": label '" << r.label
+                               << "' is not one of the classes " << names);
+    }
+    out.push_back({vocab.encode(tokenize(r.text, tok)), it->second});
+  }
+  return out;
+}
+
+struct EvalResult {
+  ConfusionMatrix confusion;
+  double loss = 0;  // mean cross-entropy (nats)
+  explicit EvalResult(int classes) : confusion(classes) {}
+};
+
+// Row-wise softmax of host logits [B, C], in place.
+void softmax_rows(Tensor& logits) {
+  const int64_t b = logits.dim(0), c = logits.dim(1);
+  float* z = logits.data<float>();
+  for (int64_t i = 0; i < b; ++i) {
+    float* r = z + i * c;
+    const float mx = *std::max_element(r, r + c);
+    double s = 0;
+    for (int64_t k = 0; k < c; ++k) s += r[k] = std::exp(r[k] - mx);
+    for (int64_t k = 0; k < c; ++k) r[k] = static_cast<float>(r[k] / s);
+  }
+}
+
+EvalResult evaluate_examples(TextClassifier& model, const std::vector<Example>& examples) {
+  EvalResult r(static_cast<int>(model.shape().classes));
+  double loss = 0;
+  for (const Batch& batch : make_batches(examples, kEvalBatch, 0)) {
+    const auto b = static_cast<int64_t>(batch.rows.size());
+    Tensor p = model.logits(batch_ids(examples, batch), batch.t, b);
+    softmax_rows(p);
+    const Tensor labels = batch_labels(examples, batch);
+    r.confusion.add_logits(p, labels);
+    for (int64_t j = 0; j < b; ++j)
+      loss -= std::log(std::max(1e-30f, p.data<float>()[j * p.dim(1) + labels.data<int32_t>()[j]]));
+  }
+  r.loss = loss / static_cast<double>(examples.size());
+  return r;
+}
+
+// Scales every gradient by min(1, max_norm / ||all gradients||_2); returns the norm.
+double clip_global_norm(Backend& be, const std::vector<Parameter*>& params, double max_norm) {
+  std::vector<Tensor> host;
+  double sq = 0;
+  for (Parameter* p : params) {
+    host.push_back(p->grad.is_host() ? p->grad : be.to_host(p->grad));
+    const float* g = host.back().data<float>();
+    for (int64_t i = 0; i < host.back().numel(); ++i) sq += static_cast<double>(g[i]) * g[i];
+  }
+  const double norm = std::sqrt(sq);
+  if (max_norm > 0 && norm > max_norm) {
+    const auto scale = static_cast<float>(max_norm / norm);
+    for (size_t i = 0; i < params.size(); ++i) {
+      float* g = host[i].data<float>();
+      for (int64_t j = 0; j < host[i].numel(); ++j) g[j] *= scale;
+      if (!params[i]->grad.is_host()) be.copy(host[i], params[i]->grad);
+    }
+  }
+  return norm;
+}
+
+void write_confusion(json::JsonWriter& w, const ConfusionMatrix& m) {
+  const double f1 = m.macro_f1();
+  w.field("accuracy", m.accuracy());
+  w.field("macro_f1", std::isnan(f1) ? 0.0 : f1);
+  w.key("confusion").begin_array();  // rows: true class, columns: predicted class
+  for (int t = 0; t < m.num_classes(); ++t) {
+    std::vector<int64_t> row;
+    for (int p = 0; p < m.num_classes(); ++p) row.push_back(m.at(t, p));
+    w.list(row);
+  }
+  w.end_array();
+}
+
+std::string confusion_text(const ConfusionMatrix& m, const std::vector<std::string>& classes) {
+  std::string s = "confusion (rows: true, columns: predicted):\n";
+  char buf[64];
+  for (int t = 0; t < m.num_classes(); ++t) {
+    std::snprintf(buf, sizeof buf, "  %-12s", classes[static_cast<size_t>(t)].c_str());
+    s += buf;
+    for (int p = 0; p < m.num_classes(); ++p) {
+      std::snprintf(buf, sizeof buf, " %7lld", static_cast<long long>(m.at(t, p)));
+      s += buf;
+    }
+    s += "\n";
+  }
+  return s;
+}
+
+// ---- the model artefact ------------------------------------------------------------------------
+
+struct LoadedModel {
+  std::string name;
+  std::vector<std::string> classes;
+  Vocab vocab;
+  TokenizerOptions tokenizer;
+  ClassifierShape shape;
+  std::vector<std::pair<std::string, Tensor>> tensors;
+};
+
+std::string model_meta(const TextclassConfig& c, const Vocab& vocab,
+                       const std::vector<std::string>& classes, const ClassifierShape& s,
+                       double val_accuracy) {
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("task", "textclass").field("name", c.name);
+  w.field("classes", classes);
+  w.field("lowercase", c.data.tokenizer.lowercase)
+      .field("fold_digits", c.data.tokenizer.fold_digits);
+  w.field("max_tokens", c.data.tokenizer.max_tokens);
+  w.field("tokens", vocab.tokens());
+  w.field("embedding_dim", s.embedding_dim).field("hidden_size", s.hidden_size);
+  w.field("num_layers", s.num_layers).field("bidirectional", s.bidirectional);
+  w.choice("pooling", s.pooling, pooling_choices());
+  w.field("validation_accuracy", val_accuracy);
+  w.end_object();
+  return w.compact();
+}
+
+LoadedModel load_model(const std::string& path) {
+  Archive a = load_archive(path);
+  std::unique_ptr<json::Document> doc = json::parse(a.meta_json, path + " (metadata)");
+  ObjectReader r = doc->root();
+  static const json::Choices<int> kTask = {{"textclass", 0}};
+  r.required_choice("task", kTask, 0);
+  LoadedModel m;
+  m.name = r.string("name", "");
+  m.classes = r.string_list("classes", {}, json::Text::NonEmpty, IntBounds::at_least(2));
+  m.tokenizer.lowercase = r.boolean("lowercase", true);
+  m.tokenizer.fold_digits = r.boolean("fold_digits", false);
+  m.tokenizer.max_tokens = r.integer<int64_t>("max_tokens", 0, IntBounds::at_least(0));
+  std::vector<std::string> tokens = r.string_list("tokens", {});
+  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::at_least(1));
+  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::at_least(1));
+  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::at_least(1));
+  m.shape.bidirectional = r.boolean("bidirectional", true);
+  m.shape.pooling = r.choice("pooling", Pooling::Max, pooling_choices());
+  r.number("validation_accuracy", 0);
+  r.finish();
+  doc->errors.throw_if_any();
+  if (m.classes.size() < 2) TESSERA_THROW(Io, path << ": model lists fewer than 2 classes");
+  m.vocab = Vocab::from_tokens(std::move(tokens));
+  m.shape.vocab = m.vocab.size();
+  m.shape.classes = static_cast<int64_t>(m.classes.size());
+  for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
+  return m;
+}
+
+std::string resolve(const DataConfig& d, const std::string& file) {
+  return d.dataset.empty() ? file : resolve_dataset_file(d.dataset, file);
+}
+
+}  // namespace
+
+bool is_textclass_model(const std::string& path) {
+  try {
+    Archive ar = load_archive(path);
+    std::unique_ptr<json::Document> doc = json::parse(ar.meta_json, path);
+    const auto& j = doc->json;
+    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
+           std::string(j["task"].GetString()) == "textclass";
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+Result train(const std::string& config_path, const TrainOptions& options) {
+  TextclassConfig cfg = read_textclass_config(config_path);
+  if (options.epochs > 0) cfg.train.epochs = options.epochs;
+  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
+  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
+  const std::string device = options.device.empty() ? cfg.device : options.device;
+  const DataConfig& dc = cfg.data;
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+
+  // ---- prep: rows, split, classes, vocabulary (training rows only) ---------------------------
+  const std::string train_path = resolve(dc, dc.train);
+  std::vector<LabelledText> train_rows = read_labelled_file(train_path, dc.skip_lines, dc.max_rows);
+  std::vector<LabelledText> val_rows, test_rows;
+  std::string val_path = train_path, test_path = train_path;
+  if (dc.validation_fraction > 0 || dc.test_fraction > 0) {
+    Split s =
+        stratified_split(std::move(train_rows), dc.validation_fraction, dc.test_fraction, seed);
+    train_rows = std::move(s.train);
+    val_rows = std::move(s.validation);
+    test_rows = std::move(s.test);
+  }
+  if (!dc.validation.empty()) {
+    val_path = resolve(dc, dc.validation);
+    val_rows = read_labelled_file(val_path, dc.skip_lines, dc.max_rows);
+  }
+  if (!dc.test.empty()) {
+    test_path = resolve(dc, dc.test);
+    test_rows = read_labelled_file(test_path, dc.skip_lines, dc.max_rows);
+  }
+  if (train_rows.empty() || val_rows.empty())
+    TESSERA_THROW(Data, train_path << ": " << train_rows.size() << " training and "
+                                   << val_rows.size()
+                                   << " validation rows: need at least one each");
+  std::vector<std::string> classes = dc.classes;
+  if (classes.empty()) {
+    std::set<std::string> seen;
+    for (const auto& r : train_rows) seen.insert(r.label);
+    classes.assign(seen.begin(), seen.end());
+  }
+  if (classes.size() < 2)
+    TESSERA_THROW(Data, train_path << ": the training rows hold " << classes.size()
+                                   << " distinct label(s); classification needs at least 2");
+  std::map<std::string, int32_t> class_ids;
+  for (size_t i = 0; i < classes.size(); ++i) class_ids[classes[i]] = static_cast<int32_t>(i);
+  std::vector<std::vector<std::string>> train_tokens;
+  train_tokens.reserve(train_rows.size());
+  for (const auto& r : train_rows) train_tokens.push_back(tokenize(r.text, dc.tokenizer));
+  const Vocab vocab = Vocab::build(train_tokens, dc.min_count, dc.max_vocab);
+  train_tokens.clear();
+  const std::vector<Example> train_ex =
+      to_examples(train_rows, train_path, class_ids, vocab, dc.tokenizer);
+  const std::vector<Example> val_ex =
+      to_examples(val_rows, val_path, class_ids, vocab, dc.tokenizer);
+  const std::vector<Example> test_ex =
+      to_examples(test_rows, test_path, class_ids, vocab, dc.tokenizer);
+
+  std::unique_ptr<Backend> backend = make_backend(device);
+  ClassifierShape shape = cfg.model;
+  shape.vocab = vocab.size();
+  shape.classes = static_cast<int64_t>(classes.size());
+  TextClassifier model(*backend, shape);
+  model.init(seed);
+
+  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.train.runs_dir, cfg.name)
+                                       : RunDir::create_exact(options.run_dir);
+  write_file_atomic(run.path() + "/config.json", to_json(cfg));
+
+  const auto steps_per_epoch =
+      static_cast<int64_t>(make_batches(train_ex, cfg.train.batch_size, 1).size());
+  Optimizer opt(*backend, cfg.train.optimizer,
+                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
+                                        steps_per_epoch * cfg.train.epochs));
+  opt.attach(model.parameters());
+  if (!options.quiet)
+    std::fprintf(stderr,
+                 "tessera train: textclass on %s; %zu train / %zu validation / %zu test rows, "
+                 "%zu classes, vocabulary %lld; %lld length-bucketed steps/epoch\n",
+                 backend->name().c_str(), train_ex.size(), val_ex.size(), test_ex.size(),
+                 classes.size(), static_cast<long long>(vocab.size()),
+                 static_cast<long long>(steps_per_epoch));
+
+  const auto t0 = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  double best_acc = -1, best_loss = INFINITY;
+  int64_t best_epoch = 0, epochs_done = 0, step = 0, since_best = 0;
+  bool out_of_time = false, stopped_early = false;
+  std::vector<std::pair<std::string, Tensor>> best;
+  for (int64_t epoch = 1; epoch <= cfg.train.epochs && !out_of_time; ++epoch) {
+    const std::vector<Batch> batches =
+        make_batches(train_ex, cfg.train.batch_size, math::mix64(seed * 1000003ull + epoch));
+    double loss_sum = 0, window = 0;
+    int64_t rows = 0, tokens = 0, correct = 0, window_rows = 0;
+    const auto te = Clock::now();
+    for (size_t k = 0; k < batches.size(); ++k) {
+      const Batch& batch = batches[k];
+      const auto b = static_cast<int64_t>(batch.rows.size());
+      const Tensor labels = batch_labels(train_ex, batch);
+      Tensor logits;
+      const double l = model.train_step(batch_ids(train_ex, batch), labels, batch.t, b,
+                                        1.f / static_cast<float>(b),
+                                        math::mix64(seed + static_cast<uint64_t>(step)), &logits);
+      const double norm = clip_global_norm(*backend, model.parameters(), cfg.train.clip_norm);
+      opt.step();
+      ++step;
+      const std::vector<int32_t> pred = argmax_rows(logits);
+      for (int64_t j = 0; j < b; ++j)
+        correct += pred[static_cast<size_t>(j)] == labels.data<int32_t>()[j];
+      loss_sum += l;
+      window += l;
+      rows += b;
+      window_rows += b;
+      tokens += b * batch.t;
+      if (!options.quiet && (k + 1) % static_cast<size_t>(cfg.train.log_every) == 0) {
+        std::fprintf(stderr, "  epoch %lld step %zu/%zu loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
+                     static_cast<long long>(epoch), k + 1, batches.size(), window / window_rows,
+                     norm, opt.current_lr(), elapsed());
+        window = 0;
+        window_rows = 0;
+      }
+      if (cfg.train.time_budget_s > 0 && elapsed() >= cfg.train.time_budget_s) {
+        out_of_time = true;
+        break;
+      }
+    }
+    const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
+    const EvalResult v = evaluate_examples(model, val_ex);
+    ++epochs_done;
+    const double acc = v.confusion.accuracy();
+    const bool improved = acc > best_acc || (acc == best_acc && v.loss < best_loss);
+    if (improved) {
+      best_acc = acc;
+      best_loss = v.loss;
+      best_epoch = epoch;
+      best = model.snapshot();
+      since_best = 0;
+    } else {
+      ++since_best;
+    }
+    json::JsonWriter w;
+    w.begin_object();
+    w.field("epoch", epoch).field("steps", step);
+    w.field("train_loss", loss_sum / std::max<int64_t>(1, rows));
+    w.field("train_accuracy", static_cast<double>(correct) / std::max<int64_t>(1, rows));
+    w.field("validation_loss", v.loss).field("validation_accuracy", acc);
+    const double f1 = v.confusion.macro_f1();
+    w.field("validation_macro_f1", std::isnan(f1) ? 0.0 : f1);
+    w.field("lr", static_cast<double>(opt.current_lr()));
+    w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
+    w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
+    w.end_object();
+    run.append_metrics(w.compact());
+    if (!options.quiet)
+      std::fprintf(stderr,
+                   "epoch %lld: train loss %.4f acc %.4f, validation loss %.4f acc %.4f macro-F1 "
+                   "%.4f, %.0f tokens/s, %.0f s%s\n",
+                   static_cast<long long>(epoch), loss_sum / std::max<int64_t>(1, rows),
+                   static_cast<double>(correct) / std::max<int64_t>(1, rows), v.loss, acc, f1,
+                   tokens / epoch_s, elapsed(), out_of_time ? " (time budget reached)" : "");
+    if (cfg.train.patience > 0 && since_best >= cfg.train.patience) {
+      stopped_early = true;
+      break;
+    }
+  }
+  model.restore(best);
+
+  const std::string model_path = run.path() + "/model.tsm";
+  save_archive(model_path, model_meta(cfg, vocab, classes, shape, best_acc), best);
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "train").field("task", "textclass").field("name", cfg.name);
+  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
+  w.field("epochs", epochs_done).field("best_epoch", best_epoch).field("steps", step);
+  w.field("stopped_early", stopped_early).field("seconds", elapsed());
+  w.field("vocabulary", vocab.size()).field("classes", classes);
+  w.field("validation_accuracy", best_acc).field("validation_loss", best_loss);
+  std::string summary;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "best epoch %lld: validation accuracy %.4f\n",
+                static_cast<long long>(best_epoch), best_acc);
+  summary += buf;
+  if (!test_ex.empty()) {
+    const EvalResult t = evaluate_examples(model, test_ex);
+    w.key("test").begin_object();
+    w.field("rows", static_cast<int64_t>(test_ex.size())).field("loss", t.loss);
+    write_confusion(w, t.confusion);
+    w.end_object();
+    std::snprintf(buf, sizeof buf, "test accuracy %.4f, macro-F1 %.4f (%zu rows)\n",
+                  t.confusion.accuracy(), t.confusion.macro_f1(), test_ex.size());
+    summary += buf;
+    summary += confusion_text(t.confusion, classes);
+  }
+  w.end_object();
+  Result r;
+  r.json = w.compact();
+  write_file_atomic(run.path() + "/result.json", r.json + "\n");
+  r.summary = summary + "model: " + model_path + "\n";
+  return r;
+}
+
+Result evaluate(const std::string& model_path, const std::string& data_path,
+                const RunOptions& options) {
+  LoadedModel m = load_model(model_path);
+  std::unique_ptr<Backend> backend = make_backend(options.device.empty() ? "cpu" : options.device);
+  TextClassifier model(*backend, m.shape);
+  model.restore(m.tensors);
+  ReadStats stats;
+  const std::vector<LabelledText> rows =
+      read_labelled_file(data_path, options.skip_lines, 0, &stats);
+  std::map<std::string, int32_t> class_ids;
+  for (size_t i = 0; i < m.classes.size(); ++i) class_ids[m.classes[i]] = static_cast<int32_t>(i);
+  const std::vector<Example> ex = to_examples(rows, data_path, class_ids, m.vocab, m.tokenizer);
+  const auto t0 = Clock::now();
+  const EvalResult e = evaluate_examples(model, ex);
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "evaluate").field("task", "textclass").field("model", model_path);
+  w.field("data", data_path).field("rows", static_cast<int64_t>(ex.size()));
+  w.field("header_skipped", stats.header_skipped).field("empty_lines_skipped", stats.empty_lines);
+  w.field("classes", m.classes).field("loss", e.loss);
+  write_confusion(w, e.confusion);
+  w.field("seconds", secs);
+  w.end_object();
+  Result r;
+  r.json = w.compact();
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%s: %zu rows, accuracy %.4f, macro-F1 %.4f, loss %.4f\n",
+                data_path.c_str(), ex.size(), e.confusion.accuracy(), e.confusion.macro_f1(),
+                e.loss);
+  r.summary = std::string(buf) + confusion_text(e.confusion, m.classes);
+  return r;
+}
+
+Result predict(const std::string& model_path, const std::string& input_path,
+               const std::string& output_path, const RunOptions& options) {
+  if (options.batch_size < 1) TESSERA_THROW(Usage, "--batch-size must be >= 1");
+  LoadedModel m = load_model(model_path);
+  std::unique_ptr<Backend> backend = make_backend(options.device.empty() ? "cpu" : options.device);
+  TextClassifier model(*backend, m.shape);
+  model.restore(m.tensors);
+  std::ifstream in(input_path, std::ios::binary);
+  if (!in) TESSERA_THROW(Io, input_path << ": cannot open for reading");
+  AtomicFileWriter out(output_path);
+  std::string header = "line\tlabel";
+  for (const auto& c : m.classes) header += "\tp_" + c;
+  out.write(header + "\n");
+  const auto c = static_cast<int64_t>(m.classes.size());
+  std::vector<int64_t> counts(static_cast<size_t>(c), 0);
+  int64_t line_no = 0, empty = 0;
+  const auto t0 = Clock::now();
+  // One chunk of lines at a time: bounded memory whatever the input size; each chunk is
+  // bucketed by length, scored, and written back in input order.
+  std::vector<Example> chunk;
+  std::string line;
+  auto flush = [&] {
+    if (chunk.empty()) return;
+    std::vector<float> probs(chunk.size() * static_cast<size_t>(c));
+    for (const Batch& batch : make_batches(chunk, kEvalBatch, 0)) {
+      const auto b = static_cast<int64_t>(batch.rows.size());
+      Tensor p = model.logits(batch_ids(chunk, batch), batch.t, b);
+      softmax_rows(p);
+      for (int64_t j = 0; j < b; ++j)
+        std::copy(p.data<float>() + j * c, p.data<float>() + (j + 1) * c,
+                  probs.begin() + batch.rows[static_cast<size_t>(j)] * c);
+    }
+    const int64_t first = line_no - static_cast<int64_t>(chunk.size()) + 1;
+    std::string text;
+    char buf[32];
+    for (size_t i = 0; i < chunk.size(); ++i) {
+      const float* p = probs.data() + i * static_cast<size_t>(c);
+      const auto best = static_cast<size_t>(std::max_element(p, p + c) - p);
+      ++counts[best];
+      text += std::to_string(first + static_cast<int64_t>(i)) + "\t" + m.classes[best];
+      for (int64_t k = 0; k < c; ++k) {
+        std::snprintf(buf, sizeof buf, "\t%.6g", p[k]);
+        text += buf;
+      }
+      text += "\n";
+    }
+    out.write(text);
+    chunk.clear();
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::vector<std::string> toks = tokenize(line, m.tokenizer);
+    if (toks.empty()) ++empty;
+    chunk.push_back({m.vocab.encode(toks), -1});
+    if (static_cast<int64_t>(chunk.size()) >= options.batch_size) flush();
+  }
+  if (in.bad()) TESSERA_THROW(Io, input_path << ": read error after line " << line_no);
+  flush();
+  out.commit();
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "predict").field("task", "textclass").field("model", model_path);
+  w.field("input", input_path).field("output", output_path).field("rows", line_no);
+  w.field("empty_lines", empty).field("classes", m.classes).field("predicted_counts", counts);
+  w.field("seconds", secs).field("rows_per_s", secs > 0 ? line_no / secs : 0.0);
+  w.end_object();
+  Result r;
+  r.json = w.compact();
+  r.summary = "scored " + std::to_string(line_no) + " lines into " + output_path + "\n";
+  return r;
+}
+
+}  // namespace tessera::textclass

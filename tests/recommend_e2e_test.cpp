@@ -105,6 +105,10 @@ TEST(RecommendE2E, TwoTowerBeatsMostPopularAndListsExcludeSeenItems) {
   const std::string out = dir.file("top.csv");
   recommend(dir.file("run/model.tsm"), out, ro);
   const RecArtefact a = load_rec_artefact(dir.file("run/model.tsm"));
+  // The model file carries the training result's metrics and the resolved config back out.
+  const auto saved = parse(a.metrics_json);
+  EXPECT_DOUBLE_EQ(saved["hr_full"].GetDouble(), m["hr_full"].GetDouble()) << a.metrics_json;
+  EXPECT_TRUE(parse(a.config_json).IsObject()) << a.config_json;
   std::map<int64_t, int32_t> user_of, item_of;
   for (size_t u = 0; u < a.user_ids.size(); ++u) user_of[a.user_ids[u]] = static_cast<int32_t>(u);
   for (size_t i = 0; i < a.item_ids.size(); ++i) item_of[a.item_ids[i]] = static_cast<int32_t>(i);

@@ -22,6 +22,9 @@
 #include "pipelines/image/stages.h"
 #include "pipelines/textgen/stages.h"
 #include "pipelines/behaviour/stages.h"
+#include "pipelines/textclass/stages.h"
+#include "pipelines/recommend/stages.h"
+#include "pipelines/audio/stages.h"
 #include "pipelines/recommend/recommend_cli.h"
 
 namespace {
@@ -235,6 +238,9 @@ int run(int argc, char** argv) {
       tessera::behaviour::register_stages(registry);  // one line per task with a pipeline
       tessera::image::register_stages(registry);
       tessera::textgen::register_stages(registry);
+      tessera::textclass::register_stages(registry);
+      tessera::recommend::register_stages(registry);
+      tessera::audio::register_stages(registry);
       sched::RunOptions o;
       o.runs_dir = str_option(a, "--runs-dir", "");
       o.cache_dir = str_option(a, "--cache-dir", "");

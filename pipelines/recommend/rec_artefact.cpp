@@ -1,6 +1,8 @@
 #include "pipelines/recommend/rec_artefact.h"
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
@@ -87,7 +89,25 @@ RecArtefact load_rec_artefact(const std::string& path) {
       !meta["task"].IsString() || std::string(meta["task"].GetString()) != "recommend")
     TESSERA_THROW(Usage, path << ": not a recommendation model (train one with a config whose "
                                  "\"task\" is \"recommend\")");
+  for (const char* key : {"model", "name"})
+    if (!meta.HasMember(key) || !meta[key].IsString())
+      TESSERA_THROW(Io, path << ": model header has no string '" << key << "'");
+  for (const char* key : {"global_mean"})
+    if (!meta.HasMember(key) || !meta[key].IsNumber())
+      TESSERA_THROW(Io, path << ": model header has no number '" << key << "'");
+  if (!meta.HasMember("tables") || !meta["tables"].IsArray())
+    TESSERA_THROW(Io, path << ": model header has no 'tables' list");
+  // The spliced-in JSON objects, back as compact text.
+  auto text_of = [&](const char* key) {
+    if (!meta.HasMember(key) || !meta[key].IsObject()) return std::string();
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    meta[key].Accept(w);
+    return std::string(buf.GetString(), buf.GetSize());
+  };
   RecArtefact a;
+  a.config_json = text_of("config");
+  a.metrics_json = text_of("metrics");
   const std::string model = meta["model"].GetString();
   a.kind = model == "mf" ? ModelKind::Mf : ModelKind::TwoTower;
   a.name = meta["name"].GetString();
@@ -98,8 +118,10 @@ RecArtefact load_rec_artefact(const std::string& path) {
       TESSERA_THROW(Io, path << ": model is missing tensor '" << name << "'");
     return it->second;
   };
-  for (const auto& t : meta["tables"].GetArray())
+  for (const auto& t : meta["tables"].GetArray()) {
+    if (!t.IsString()) TESSERA_THROW(Io, path << ": model header 'tables' holds a non-string");
     a.tables.emplace_back(t.GetString(), get(std::string("table/") + t.GetString()));
+  }
   const Tensor& uid = get("user_ids");
   const Tensor& iid = get("item_ids");
   a.user_ids.assign(uid.data<int64_t>(), uid.data<int64_t>() + uid.numel());

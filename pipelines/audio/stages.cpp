@@ -1,0 +1,218 @@
+#include "pipelines/audio/stages.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/data/registry.h"
+#include "host/scheduler/stage_helpers.h"
+#include "pipelines/audio/audio.h"
+
+namespace tessera::audio {
+
+namespace {
+
+using scheduler::json_quote;
+using scheduler::PipelineSpec;
+using scheduler::StageContext;
+using scheduler::StageKind;
+using scheduler::StageResult;
+using scheduler::StageSpec;
+
+constexpr const char* kCodeVersion = "tessera-0.1/audio-stages-1";
+
+struct TrainStageConfig {
+  int64_t epochs = -1;
+  std::string device;
+};
+
+std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = scheduler::parse_stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  const std::string config = scheduler::resolve_spec_path(p, r.required_string("config"));
+  r.finish();
+  doc->errors.throw_if_any();
+  return config;
+}
+
+TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = scheduler::parse_stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  TrainStageConfig c;
+  c.epochs = r.integer<int64_t>("epochs", -1, json::IntBounds::at_least(1));
+  c.device = r.string("device", "", json::Text::NonEmpty);
+  r.finish();
+  doc->errors.throw_if_any();
+  return c;
+}
+
+// "" (the prep stage's test split), a dataset selection "NAME[:split]", or a folder (resolved
+// against the pipeline file).
+std::string parse_eval(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = scheduler::parse_stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  std::string data = r.string("data", "", json::Text::Any);
+  r.finish();
+  doc->errors.throw_if_any();
+  if (data.empty() || data.find('/') == std::string::npos) return data;
+  return scheduler::resolve_spec_path(p, data);
+}
+
+std::vector<std::string> class_names_of(const AudioDataConfig& d) {
+  if (!d.class_names.empty()) return d.class_names;
+  std::vector<std::string> names;
+  for (int64_t i = 0; i < d.classes; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
+// The recordings the config selects, as audio::list_data selects them, found on this machine:
+// `missing` counts those that are not.
+struct LocalRecordings {
+  std::vector<std::string> files;
+  int64_t missing = 0;
+};
+
+LocalRecordings local_recordings(const AudioConfig& c) {
+  const AudioDataConfig& d = c.data;
+  LocalRecordings l;
+  if (!d.dir.empty()) {
+    if (!std::filesystem::is_directory(d.dir)) {
+      l.missing = 1;
+      return l;
+    }
+    for (const Recording& r : list_folder(d.dir, class_names_of(d)))
+      if ((d.max_index < 0 || r.index <= d.max_index) &&
+          (d.speakers.empty() ||
+           std::find(d.speakers.begin(), d.speakers.end(), r.speaker) != d.speakers.end()))
+        l.files.push_back(r.path);
+    return l;
+  }
+  const std::vector<std::string> names = class_names_of(d);
+  for (const DatasetFile& f : find_dataset(d.dataset).files) {
+    if (f.name.size() < 4 || f.name.compare(f.name.size() - 4, 4, ".wav") != 0) continue;
+    const Recording r = parse_recording_name(f.name, names);
+    if (d.max_index >= 0 && r.index > d.max_index) continue;
+    if (!d.speakers.empty() &&
+        std::find(d.speakers.begin(), d.speakers.end(), r.speaker) == d.speakers.end())
+      continue;
+    const std::string path = scheduler::find_local_dataset_file(d.dataset, f.name);
+    if (path.empty())
+      ++l.missing;
+    else
+      l.files.push_back(path);
+  }
+  return l;
+}
+
+std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
+  const std::string config = parse_prep(p, s);
+  std::vector<std::string> files = {config};
+  const LocalRecordings l = local_recordings(load_audio_config(config));
+  files.insert(files.end(), l.files.begin(), l.files.end());
+  return files;
+}
+
+StageResult run_prep(const StageContext& ctx) {
+  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const AudioConfig cfg = load_audio_config(config);
+  const LocalRecordings l = local_recordings(cfg);
+  const std::string source =
+      cfg.data.dir.empty() ? "dataset '" + cfg.data.dataset + "'" : "folder '" + cfg.data.dir + "'";
+  if (l.missing > 0 || l.files.empty())
+    TESSERA_THROW(Data, "the recordings of " << config << " are not on this machine (" << source
+                                             << ": " << l.files.size() << " found, " << l.missing
+                                             << " missing)");
+  // A folder has no split of its own to evaluate on: the evaluate stage then names its data.
+  const std::string test = cfg.data.dir.empty() ? cfg.data.dataset + ":test" : "";
+  StageResult r;
+  r.result_json = "{\"config\":" + json_quote(config) +
+                  ",\"recordings\":" + std::to_string(l.files.size()) +
+                  ",\"test\":" + json_quote(test) + "}";
+  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
+  r.files["data"] = "data.json";
+  r.summary = "data: " + source + ", " + std::to_string(l.files.size()) + " recordings";
+  return r;
+}
+
+struct PrepData {
+  std::string config, test;
+};
+
+PrepData read_prep(const StageContext& ctx) {
+  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
+  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
+  json::ObjectReader r = doc->root();
+  PrepData d;
+  d.config = r.required_string("config");
+  d.test = r.string("test", "", json::Text::Any);
+  r.allow("recordings");
+  r.finish();
+  doc->errors.throw_if_any();
+  return d;
+}
+
+StageResult run_train(const StageContext& ctx) {
+  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
+  TrainOptions o;
+  o.device = !ctx.device.empty() ? ctx.device : c.device;
+  o.quiet = ctx.quiet;
+  o.epochs = c.epochs;
+  o.run_dir = scheduler::fresh_subdir(ctx, "run");  // no checkpoints yet: reruns start over
+  Result tr = audio::train(read_prep(ctx).config, o);
+  StageResult r;
+  r.files = {{"model", "run/model.tsm"},
+             {"metrics", "run/metrics.jsonl"},
+             {"result", "run/result.json"},
+             {"config", "run/config.json"}};
+  r.result_json = tr.json;
+  r.summary = tr.summary;
+  return r;
+}
+
+StageResult run_evaluate(const StageContext& ctx) {
+  std::string data = parse_eval(*ctx.pipeline, *ctx.stage);
+  if (data.empty()) data = read_prep(ctx).test;
+  if (data.empty())
+    TESSERA_THROW(Config, "stage '" << ctx.stage->name
+                                    << "': the config reads a folder, which has no test split; "
+                                       "name the recordings with \"data\"");
+  Options o;
+  o.device = ctx.device;
+  o.quiet = ctx.quiet;
+  Result er =
+      audio::evaluate(scheduler::input_of_kind(ctx, StageKind::Train).file("model"), data, o);
+  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
+  StageResult r;
+  r.files["evaluation"] = "evaluation.json";
+  r.result_json = er.json;
+  r.summary = er.summary;
+  return r;
+}
+
+// A folder's recordings go into the key; a registered dataset's files are pinned by SHA-256.
+std::vector<std::string> eval_inputs(const PipelineSpec& p, const StageSpec& s) {
+  const std::string data = parse_eval(p, s);
+  std::vector<std::string> files;
+  if (!data.empty() && std::filesystem::is_directory(data))
+    for (const auto& e : std::filesystem::directory_iterator(data))
+      if (e.is_regular_file() && e.path().extension() == ".wav") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+void register_stages(scheduler::StageRegistry& registry) {
+  registry.add("audio", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("audio", StageKind::Train,
+               {kCodeVersion,
+                [](const PipelineSpec& p, const StageSpec& s) {
+                  parse_train(p, s);
+                  return std::vector<std::string>{};
+                },
+                run_train});
+  registry.add("audio", StageKind::Evaluate, {kCodeVersion, eval_inputs, run_evaluate});
+}
+
+}  // namespace tessera::audio

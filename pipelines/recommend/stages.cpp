@@ -1,0 +1,238 @@
+#include "pipelines/recommend/stages.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <filesystem>
+
+#include "host/config/json_writer.h"
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/scheduler/stage_helpers.h"
+#include "pipelines/recommend/export.h"
+#include "pipelines/recommend/rec_artefact.h"
+#include "pipelines/recommend/recommend.h"
+#include "pipelines/recommend/recommend_config.h"
+
+namespace tessera::recommend {
+
+namespace {
+
+using scheduler::json_quote;
+using scheduler::PipelineSpec;
+using scheduler::StageContext;
+using scheduler::StageKind;
+using scheduler::StageResult;
+using scheduler::StageSpec;
+
+constexpr const char* kCodeVersion = "tessera-0.1/recommend-stages-1";
+
+struct TrainStageConfig {
+  int64_t epochs = -1;
+  std::string device;
+};
+
+std::unique_ptr<json::Document> stage_config(const PipelineSpec& p, const StageSpec& s) {
+  return scheduler::parse_stage_config(p, s);
+}
+
+std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  const std::string config = scheduler::resolve_spec_path(p, r.required_string("config"));
+  r.finish();
+  doc->errors.throw_if_any();
+  return config;
+}
+
+TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  TrainStageConfig c;
+  c.epochs = r.integer<int64_t>("epochs", -1, json::IntBounds::at_least(1));
+  c.device = r.string("device", "", json::Text::NonEmpty);
+  r.finish();
+  doc->errors.throw_if_any();
+  return c;
+}
+
+void parse_empty(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = stage_config(p, s);
+  doc->root().finish();
+  doc->errors.throw_if_any();
+}
+
+int64_t parse_recommend(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  const int64_t k = r.integer<int64_t>("k", 10, json::IntBounds::closed(1, 1 << 20));
+  r.finish();
+  doc->errors.throw_if_any();
+  return k;
+}
+
+ExportFormat parse_export(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  const std::string format = r.string("format", "npy", json::Text::NonEmpty);
+  r.finish();
+  doc->errors.throw_if_any();
+  try {
+    return parse_export_format(format);
+  } catch (const Error& e) {
+    TESSERA_THROW(Config, p.path << ": stage '" << s.name << "' config.format: " << e.what());
+  }
+}
+
+// The ratings file as recommend::train reads it: `data.path`, else `data.file` of the dataset.
+std::string local_ratings(const RecommendConfig& c) {
+  return c.data.path.empty() ? scheduler::find_local_dataset_file(c.data.dataset, c.data.file)
+                             : scheduler::find_local_dataset_file("", c.data.path);
+}
+
+std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
+  const std::string config = parse_prep(p, s);
+  const std::string ratings = local_ratings(read_recommend_config(config));
+  if (ratings.empty()) return {config};
+  return {config, ratings};
+}
+
+StageResult run_prep(const StageContext& ctx) {
+  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const RecommendConfig cfg = read_recommend_config(config);
+  const std::string ratings = local_ratings(cfg);
+  if (ratings.empty())
+    TESSERA_THROW(Data, "the ratings of " << config << " are not on this machine (dataset '"
+                                          << cfg.data.dataset << "', file '" << cfg.data.file
+                                          << "', path '" << cfg.data.path << "')");
+  StageResult r;
+  r.result_json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings) + "}";
+  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
+  r.files["data"] = "data.json";
+  r.summary = "data: " + ratings;
+  return r;
+}
+
+std::string prep_config(const StageContext& ctx) {
+  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
+  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
+  json::ObjectReader r = doc->root();
+  const std::string config = r.required_string("config");
+  r.allow("ratings");
+  r.finish();
+  doc->errors.throw_if_any();
+  return config;
+}
+
+StageResult run_train(const StageContext& ctx) {
+  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
+  TrainOptions o;
+  o.device = !ctx.device.empty() ? ctx.device : c.device;
+  o.quiet = ctx.quiet;
+  o.epochs = c.epochs;
+  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one.
+  const std::string run = ctx.work_dir + "/run";
+  if (std::filesystem::exists(run + "/checkpoint.tsc"))
+    o.resume = run;
+  else
+    o.run_dir = scheduler::fresh_subdir(ctx, "run");
+  Result tr = train(prep_config(ctx), o);
+  StageResult r;
+  r.files = {{"model", "run/model.tsm"},
+             {"metrics", "run/metrics.jsonl"},
+             {"result", "run/result.json"},
+             {"config", "run/config.json"},
+             {"checkpoint", "run/checkpoint.tsc"}};
+  r.result_json = tr.json;
+  r.summary = tr.summary;
+  return r;
+}
+
+const std::string& model_of(const StageContext& ctx) {
+  return scheduler::input_of_kind(ctx, StageKind::Train).file("model");
+}
+
+// The metrics object of the train stage's result.json (the artefact stores it too, but
+// load_rec_artefact does not read it back).
+std::string train_metrics(const StageContext& ctx) {
+  const std::string path = scheduler::input_of_kind(ctx, StageKind::Train).file("result");
+  const std::string text = read_file(path);
+  rapidjson::Document d;
+  d.Parse(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("metrics") || !d["metrics"].IsObject())
+    TESSERA_THROW(Io, path << ": not a recommendation training result (no \"metrics\" object)");
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  d["metrics"].Accept(w);
+  return buf.GetString();
+}
+
+StageResult run_evaluate(const StageContext& ctx) {
+  parse_empty(*ctx.pipeline, *ctx.stage);
+  const RecArtefact a = load_rec_artefact(model_of(ctx));  // the model loads: its shape
+  const std::string metrics = train_metrics(ctx);
+  json::JsonWriter w;
+  w.begin_object().field("command", "evaluate").field("task", "recommend");
+  w.field("model_path", model_of(ctx)).choice("model", a.kind, model_choices());
+  w.field("users", static_cast<int64_t>(a.user_ids.size()));
+  w.field("items", static_cast<int64_t>(a.item_ids.size()));
+  w.end_object();
+  std::string json = w.compact();  // + the metrics object, already JSON
+  json.insert(json.size() - 1, ",\"metrics\":" + metrics);
+  StageResult r;
+  r.result_json = json;
+  write_file_atomic(ctx.work_dir + "/evaluation.json", r.result_json + "\n");
+  r.files["evaluation"] = "evaluation.json";
+  r.summary = "held-out metrics of " + a.name + ": " + metrics;
+  return r;
+}
+
+StageResult run_recommend(const StageContext& ctx) {
+  RecommendOptions o;
+  o.k = parse_recommend(*ctx.pipeline, *ctx.stage);
+  o.quiet = ctx.quiet;
+  Result rr = recommend(model_of(ctx), ctx.work_dir + "/topk.csv", o);
+  StageResult r;
+  r.files["topk"] = "topk.csv";
+  r.result_json = rr.json;
+  r.summary = rr.summary;
+  return r;
+}
+
+StageResult run_export(const StageContext& ctx) {
+  const ExportFormat format = parse_export(*ctx.pipeline, *ctx.stage);
+  const std::string dir = scheduler::fresh_subdir(ctx, "export");
+  Result er = export_model(model_of(ctx), format, dir);
+  StageResult r;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) {
+      const std::string name = e.path().filename().string();
+      r.files[name] = "export/" + name;
+    }
+  r.result_json = er.json;
+  r.summary = er.summary;
+  return r;
+}
+
+}  // namespace
+
+void register_stages(scheduler::StageRegistry& registry) {
+  auto validate_only = [](auto parse) {
+    return [parse](const PipelineSpec& p, const StageSpec& s) {
+      parse(p, s);
+      return std::vector<std::string>{};
+    };
+  };
+  registry.add("recommend", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("recommend", StageKind::Train,
+               {kCodeVersion, validate_only(parse_train), run_train});
+  registry.add("recommend", StageKind::Evaluate,
+               {kCodeVersion, validate_only(parse_empty), run_evaluate});
+  registry.add("recommend", StageKind::Recommend,
+               {kCodeVersion, validate_only(parse_recommend), run_recommend});
+  registry.add("recommend", StageKind::Export,
+               {kCodeVersion, validate_only(parse_export), run_export});
+}
+
+}  // namespace tessera::recommend

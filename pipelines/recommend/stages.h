@@ -1,0 +1,24 @@
+#pragma once
+// The recommendation pipeline's stage kinds for the host scheduler, task "recommend"
+// (pipelines/recommend/pipeline.json; register with one call, as host/cli/main.cpp does):
+//   prep       config {"config": RECOMMEND_CONFIG}: validates the config and finds its ratings
+//              file on this machine (its fingerprint goes into the stage key). Output "data":
+//              data.json {config, ratings}.
+//   train      config {"epochs": N, "device": D}: recommend::train into <stage>/run; an attempt
+//              that was interrupted resumes from its last per-epoch checkpoint (bit-identical,
+//              recommend's README). Outputs model, metrics, result, config, checkpoint.
+//   evaluate   config {}: the held-out metrics of the model (test RMSE beside the global mean for
+//              mf; HR@K / NDCG@K sampled and full ranking beside most-popular for two_tower), as
+//              recommend::train measured them on its split (the train stage's result.json),
+//              with the loaded model's user and item counts; recommend has no separate
+//              evaluation entry point yet. Output evaluation.json.
+//   recommend  config {"k": K}: top-K items per user, seen items excluded, into topk.csv.
+//   export     config {"format": "npy" | "safetensors" | "word2vec" | "faiss"}: every table
+//              with its ids into <stage>/export/; each file is an output.
+#include "host/scheduler/scheduler.h"
+
+namespace tessera::recommend {
+
+void register_stages(scheduler::StageRegistry& registry);
+
+}  // namespace tessera::recommend

@@ -80,6 +80,14 @@ int64_t time_of(int d, int64_t s, int64_t steps) { return d == 0 ? s : steps - 1
 
 }  // namespace
 
+void lstm_layer_dropout(const LstmConfig& c, int64_t layer, const float* in, float* out,
+                        int64_t n) {
+  const uint64_t seed = lstm_dropout_seed(c.dropout_seed, layer);
+  const float scale = 1.f / (1.f - c.dropout);
+  for (int64_t e = 0; e < n; ++e)
+    out[e] = math::dropout_keep(seed, static_cast<uint64_t>(e), c.dropout) ? in[e] * scale : 0.f;
+}
+
 int64_t host_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch) {
   if (host_lstm_uses_onednn(c, steps, batch)) return dnnl_lstm_reserve_floats(c, steps, batch);
   return reserve_layout(c, uses_dropout(c, LstmMode::Training), steps, batch, nullptr, nullptr);
@@ -125,11 +133,7 @@ void HostBackend::gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& 
     const int64_t il = c.layer_input_size(l);
     LayerReserve& r = layers[l];
     if (r.x) {  // inverted dropout on this layer's input (the output of the layer below)
-      const uint64_t seed = lstm_dropout_seed(c.dropout_seed, l);
-      const float scale = 1.f / (1.f - c.dropout);
-      const int64_t n = t_len * b * il;
-      for (int64_t e = 0; e < n; ++e)
-        r.x[e] = math::dropout_keep(seed, static_cast<uint64_t>(e), c.dropout) ? in[e] * scale : 0.f;
+      lstm_layer_dropout(c, l, in, r.x, t_len * b * il);
       in = r.x;
     }
     float* out = r.y ? r.y : io.y.data<float>();  // [T, B, D*H]
@@ -313,12 +317,8 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
     if (l > 0) {
       // Back through the dropout between layer l-1 and l: the same mask and scale.
       dout.assign(din.begin(), din.end());
-      if (r.x) {
-        const uint64_t seed = lstm_dropout_seed(c.dropout_seed, l);
-        const float scale = 1.f / (1.f - c.dropout);
-        for (size_t e = 0; e < dout.size(); ++e)
-          dout[e] = math::dropout_keep(seed, e, c.dropout) ? dout[e] * scale : 0.f;
-      }
+      if (r.x)
+        lstm_layer_dropout(c, l, dout.data(), dout.data(), static_cast<int64_t>(dout.size()));
     }
   }
 }

@@ -27,7 +27,6 @@
 #include "host/backend/host_backend.h"
 #include "host/backend/host_lstm_impl.h"
 #include "host/core/error.h"
-#include "host/core/math.h"
 
 namespace tessera {
 
@@ -202,13 +201,6 @@ LayerWeights gather_weights(const LstmConfig& c, const float* w, int64_t l) {
   return lw;
 }
 
-void apply_dropout(const LstmConfig& c, int64_t l, const float* in, float* out, int64_t n) {
-  const uint64_t seed = lstm_dropout_seed(c.dropout_seed, l);
-  const float scale = 1.f / (1.f - c.dropout);
-  for (int64_t e = 0; e < n; ++e)
-    out[e] = math::dropout_keep(seed, static_cast<uint64_t>(e), c.dropout) ? in[e] * scale : 0.f;
-}
-
 }  // namespace
 
 namespace {
@@ -262,7 +254,7 @@ int64_t dnnl_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t bat
 
 void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size;
-  const int64_t dh = c.dirs() * h, state = c.dirs() * b * h;
+  const int64_t state = c.dirs() * b * h;
   const bool training = mode == LstmMode::Training;
   const bool dropout = uses_dropout(c, mode);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
@@ -289,7 +281,7 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
     auto p = primitives(s, training);
     LayerReserve& r = layers[l];
     if (r.x) {
-      apply_dropout(c, l, in, r.x, t_len * b * il);
+      lstm_layer_dropout(c, l, in, r.x, t_len * b * il);
       in = r.x;
     }
     float* out = r.y ? r.y : io.y.data<float>();
@@ -316,7 +308,6 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
     if (io.hn.defined()) std::memcpy(io.hn.data<float>() + l * state, r.hn, state * sizeof(float));
     if (io.cn.defined()) std::memcpy(io.cn.data<float>() + l * state, r.cn, state * sizeof(float));
     in = out;
-    (void)dh;
   }
 }
 
@@ -401,12 +392,8 @@ void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
     }
     if (l > 0) {
       dout.assign(din.begin(), din.end());
-      if (r.x) {  // back through the dropout between layer l-1 and l: the same mask and scale
-        const uint64_t seed = lstm_dropout_seed(c.dropout_seed, l);
-        const float scale = 1.f / (1.f - c.dropout);
-        for (size_t e = 0; e < dout.size(); ++e)
-          dout[e] = math::dropout_keep(seed, e, c.dropout) ? dout[e] * scale : 0.f;
-      }
+      if (r.x)  // back through the dropout between layer l-1 and l: the same mask and scale
+        lstm_layer_dropout(c, l, dout.data(), dout.data(), static_cast<int64_t>(dout.size()));
     }
   }
 }

@@ -23,6 +23,11 @@ const char* host_lstm_impl_name(HostLstmImpl impl);
 // Whether this op call takes the oneDNN path under the current setting.
 bool host_lstm_uses_onednn(const LstmConfig& c, int64_t steps, int64_t batch);
 
+// The inverted dropout between layer l-1 and layer l (Training, dropout > 0): out[e] = in[e] *
+// 1/(1-p) where element e is kept, else 0. The same transform carries the gradient back through
+// it. in == out is allowed. Both implementations use it, so their masks are the same.
+void lstm_layer_dropout(const LstmConfig& c, int64_t layer, const float* in, float* out, int64_t n);
+
 int64_t dnnl_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch);
 void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io);
 void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g);

@@ -16,6 +16,8 @@
 #include "pipelines/image/image.h"
 #include "host/config/audio_config.h"
 #include "pipelines/audio/audio.h"
+#include "host/config/video_config.h"
+#include "pipelines/video/video.h"
 #include "pipelines/textgen/textgen.h"
 #include "pipelines/textclass/textclass.h"
 #include "host/scheduler/commands.h"
@@ -56,6 +58,7 @@ const Command kCommands[] = {
      "file with 'images-idx3' -> 'labels-idx1') or a digits CSV.\n"
      "Audio models: DATA is a folder of {label}_{speaker}_{index}.wav files or a registered\n"
      "dataset NAME, NAME:test or NAME:train (e.g. fsdd:test).\n"
+     "Video models: DATA is a folder of class subfolders of clips (frame folders, .tclip).\n"
      "Text-classification models: DATA is label<TAB>text lines (a first line whose label is\n"
      "'label' is a header); reports accuracy, macro-F1 and the confusion matrix.\n"
      "  --device D, --json, --quiet as for train\n"
@@ -68,6 +71,8 @@ const Command kCommands[] = {
      "With an image model (task \"image\") and one PNG or PGM image: prints the top 3 classes\n"
      "with their probabilities.\n"
      "With an audio model (task \"audio\") and one WAV file: the same, for the recording.\n"
+     "With a video model (task \"video\") and one clip (a folder of frames or a .tclip\n"
+     "file): the same, for the clip.\n"
      "With a text-classification model: classifies each line of INPUT (a text file) into\n"
      "OUTPUT (TSV: line, label, one probability per class), streaming, written atomically.\n"
      "  --device D, --json, --quiet as for train\n"
@@ -343,6 +348,25 @@ int run(int argc, char** argv) {
               ? tessera::textclass::evaluate(a.positionals[0], a.positionals[1], o)
               : tessera::textclass::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
     }
+    std::cout << r.summary;
+    if (common.json) std::cout << r.json << "\n";
+    std::cout.flush();
+    return 0;
+  }
+  // ---- video clips (pipelines/video): `predict VIDEO_MODEL CLIP` ----
+  if ((cmd == "train" && tessera::is_video_config_file(a.positionals[0])) ||
+      ((cmd == "evaluate" || image_predict) && tessera::video::is_video_model_file(a.positionals[0]))) {
+    tessera::video::TrainOptions o;
+    o.device = common.device;
+    o.json = common.json;
+    o.quiet = common.quiet;
+    o.runs_dir = str_option(a, "--runs-dir", "");
+    o.run_dir = str_option(a, "--run-dir", "");
+    o.epochs = int_option(a, "--epochs", -1);
+    const tessera::video::Result r =
+        cmd == "train"      ? tessera::video::train(a.positionals[0], o)
+        : cmd == "evaluate" ? tessera::video::evaluate(a.positionals[0], a.positionals[1], o)
+                            : tessera::video::predict(a.positionals[0], a.positionals[1], o);
     std::cout << r.summary;
     if (common.json) std::cout << r.json << "\n";
     std::cout.flush();

@@ -1,0 +1,52 @@
+#pragma once
+// The video-clip classification pipeline: clips of T grey frames (a folder of PNG/PGM frames or a
+// .tclip tensor, host/data/clip_data.h; or generated Moving Fashion-MNIST clips,
+// host/data/moving_clips.h) -> a CNN that takes the T frames as its T input channels, trained,
+// evaluated and stored by the image pipeline's code (pipelines/image/cnn_task.h) with
+// "task": "video". The model's input shape [T, H, W] is the clip shape evaluate and predict
+// expect (frames of another size are resized; another frame count is an error).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/config/video_config.h"
+#include "host/data/clip_data.h"
+#include "host/data/image_data.h"
+#include "pipelines/image/image.h"
+
+namespace tessera::video {
+
+using Options = image::Options;
+using TrainOptions = image::TrainOptions;
+using Result = image::Result;
+
+Result train(const std::string& config_path, const TrainOptions& options);
+// data: a folder of class subfolders (the training layout); each subfolder's name must be one of
+// the model's classes.
+Result evaluate(const std::string& model_path, const std::string& data, const Options& options);
+// The top `top_k` classes of one clip (a frame folder or a .tclip file).
+Result predict(const std::string& model_path, const std::string& clip_path, const Options& options,
+               int top_k = 3);
+
+bool is_video_model_file(const std::string& path);
+
+// ---- pieces, open for tests ----
+struct ClipRef {
+  std::string path;
+  int32_t label = 0;
+};
+// The clips of DIR/<class>/: every subfolder (a clip of frames) and every *.tclip file, by name;
+// other files are ignored. `class_names` empty: the classes are DIR's subfolders (sorted, hidden
+// ones skipped) and are returned in it; else each name's subfolder (missing: an error).
+std::vector<ClipRef> list_clip_dir(const std::string& dir, std::vector<std::string>& class_names);
+// One clip as the model's input [frames, height, width]: frames resized when their size differs;
+// Error(Data) naming `clip_path` when the frame count differs.
+std::vector<float> clip_input(const Clip& clip, int64_t frames, int64_t height, int64_t width,
+                              const std::string& clip_path);
+// Reads clips into a set of `frames` channels.
+ImageSet read_clips(const std::vector<ClipRef>& clips, int64_t frames, int64_t height,
+                    int64_t width);
+// The class names a config's data has (generated: the label's; dir: as list_clip_dir).
+std::vector<std::string> generated_class_names(const VideoGenerateConfig& g);
+
+}  // namespace tessera::video

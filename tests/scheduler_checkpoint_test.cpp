@@ -75,6 +75,26 @@ TEST(Checkpoint, RoundTripIsExact) {
   ::unlink(path.c_str());
 }
 
+TEST(Checkpoint, GeneratorStateAndExtraTensorsRoundTrip) {
+  auto backend = make_backend("cpu");
+  Parameter a = param("w", {1.f, 2.f}, true);
+  TrainingState s;
+  s.tag = "t";
+  s.rng = "5489 17 4294967295";  // what operator<< writes for a generator: digits and spaces
+  const std::map<std::string, Tensor> extra = {
+      {"bn.running_mean", Tensor::host_from({2}, std::vector<float>{0.5f, -1.f})}};
+  const std::string path = temp_path("extra");
+  save_checkpoint(path, *backend, {&a}, s, {}, extra);
+  TrainingState r;
+  std::map<std::string, Tensor> best, extra2;
+  load_checkpoint(path, *backend, {&a}, "t", &r, &best, &extra2);
+  EXPECT_EQ(r.rng, s.rng);
+  EXPECT_TRUE(best.empty());
+  ASSERT_EQ(extra2.count("bn.running_mean"), 1u);
+  EXPECT_EQ(values(extra2["bn.running_mean"]), (std::vector<float>{0.5f, -1.f}));
+  ::unlink(path.c_str());
+}
+
 TEST(Checkpoint, OtherConfigurationShapeOrCorruptionIsRefusedBeforeAnyCopy) {
   auto backend = make_backend("cpu");
   Parameter a = param("w", {1.f, 2.f}, true);

@@ -44,7 +44,8 @@ std::string quote(const std::string& s) {
 
 void save_checkpoint(const std::string& path, Backend& backend,
                      const std::vector<Parameter*>& params, const TrainingState& s,
-                     const std::map<std::string, Tensor>& best) {
+                     const std::map<std::string, Tensor>& best,
+                     const std::map<std::string, Tensor>& extra) {
   std::ostringstream meta;
   // Doubles travel as their bit patterns (decimal strings) so a resumed run compares exactly.
   meta << "{\"format\":\"" << kFormat << "\",\"version\":" << kVersion
@@ -52,7 +53,7 @@ void save_checkpoint(const std::string& path, Backend& backend,
        << ",\"samples\":" << s.samples << ",\"train_seconds_bits\":\"" << bits_of(s.train_seconds)
        << "\",\"best_score_bits\":\"" << bits_of(s.best_score)
        << "\",\"best_epoch\":" << s.best_epoch << ",\"bad_epochs\":" << s.bad_epochs
-       << ",\"tag\":" << quote(s.tag) << "}";
+       << ",\"tag\":" << quote(s.tag) << ",\"rng\":" << quote(s.rng) << "}";
   std::vector<std::pair<std::string, Tensor>> tensors;
   for (Parameter* p : params) {
     tensors.emplace_back("value/" + p->name, backend.to_host(p->value));
@@ -60,12 +61,14 @@ void save_checkpoint(const std::string& path, Backend& backend,
     if (p->state2.defined()) tensors.emplace_back("state2/" + p->name, backend.to_host(p->state2));
   }
   for (const auto& [name, t] : best) tensors.emplace_back("best/" + name, t);
+  for (const auto& [name, t] : extra) tensors.emplace_back("extra/" + name, t);
   save_archive(path, meta.str(), tensors);
 }
 
 void load_checkpoint(const std::string& path, Backend& backend,
                      const std::vector<Parameter*>& params, const std::string& expected_tag,
-                     TrainingState* s, std::map<std::string, Tensor>* best) {
+                     TrainingState* s, std::map<std::string, Tensor>* best,
+                     std::map<std::string, Tensor>* extra) {
   Archive ar = load_archive(path);
   auto bad = [&](const std::string& why) {
     TESSERA_THROW(Io, "checkpoint '" << path << "' cannot be resumed: " << why);
@@ -97,6 +100,7 @@ void load_checkpoint(const std::string& path, Backend& backend,
   st.best_epoch = i64("best_epoch");
   st.bad_epochs = i64("bad_epochs");
   st.tag = tag;
+  st.rng = d.HasMember("rng") && d["rng"].IsString() ? d["rng"].GetString() : "";
 
   auto take = [&](const std::string& key, Tensor& dst) {
     auto it = ar.tensors.find(key);
@@ -127,6 +131,11 @@ void load_checkpoint(const std::string& path, Backend& backend,
   best->clear();
   for (auto& [key, t] : ar.tensors)
     if (key.rfind("best/", 0) == 0) (*best)[key.substr(5)] = t;
+  if (extra) {
+    extra->clear();
+    for (auto& [key, t] : ar.tensors)
+      if (key.rfind("extra/", 0) == 0) (*extra)[key.substr(6)] = t;
+  }
   *s = st;
 }
 

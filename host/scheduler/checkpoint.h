@@ -26,19 +26,27 @@ struct TrainingState {
   int64_t best_epoch = -1;
   int64_t bad_epochs = 0;
   std::string tag;  // what the checkpoint belongs to (a config hash): checked on load
+  // Serialised random-generator state carried across epochs (e.g. a std::mt19937_64 written
+  // with operator<<: digits and spaces); "" when the trainer has none.
+  std::string rng;
 };
 
-// Writes `path` atomically. `params` live on `backend`; `best` are host tensors by name.
+// Writes `path` atomically. `params` live on `backend`; `best` are host tensors by name;
+// `extra` are further host tensors the model carries besides its parameters (batch-norm running
+// statistics), restored by name.
 void save_checkpoint(const std::string& path, Backend& backend,
                      const std::vector<Parameter*>& params, const TrainingState& state,
-                     const std::map<std::string, Tensor>& best);
+                     const std::map<std::string, Tensor>& best,
+                     const std::map<std::string, Tensor>& extra = {});
 
 // Restores `params` (values and optimizer state, copied onto `backend`), `state` and `best`.
 // Io error naming the path when the file is corrupt, belongs to another tag, or does not match
 // the parameters (a name or shape differs).
+// `extra` (when given) receives the checkpoint's extra tensors as host tensors.
 void load_checkpoint(const std::string& path, Backend& backend,
                      const std::vector<Parameter*>& params, const std::string& expected_tag,
-                     TrainingState* state, std::map<std::string, Tensor>* best);
+                     TrainingState* state, std::map<std::string, Tensor>* best,
+                     std::map<std::string, Tensor>* extra = nullptr);
 
 // Keeps the first `lines` lines of a JSON-lines file (rewritten atomically); a missing file is
 // fine. Resuming drops the lines logged after the checkpoint it resumes from.

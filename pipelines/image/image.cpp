@@ -25,9 +25,11 @@
 #include "host/core/run_dir.h"
 #include "host/data/image_data.h"
 #include "host/data/registry.h"
+#include "host/data/sha256.h"
 #include "host/metrics/metrics.h"
 #include "host/model/cnn.h"
 #include "host/model/optimizer.h"
+#include "host/scheduler/checkpoint.h"
 
 namespace tessera::image {
 
@@ -361,9 +363,17 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   auto backend = make_backend(cfg.device);
   const int64_t batch = cfg.train.batch_size, eval_batch = cfg.train.eval_batch_size;
   CnnModel model(*backend, spec, seed, std::max(batch, eval_batch));  // checks the layer list
-  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.train.runs_dir, cfg.name)
-                                       : RunDir::create_exact(options.run_dir);
-  write_file_atomic(run.path() + "/config.json", config_json.empty() ? to_json(cfg) : config_json);
+  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
+  if (resumable && options.run_dir.empty())
+    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
+  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
+  if (resumable) make_directories(options.run_dir);
+  const std::string run_path = resumable ? options.run_dir
+                               : options.run_dir.empty()
+                                   ? RunDir::create(cfg.train.runs_dir, cfg.name).path()
+                                   : RunDir::create_exact(options.run_dir).path();
+  const std::string metrics_path = run_path + "/metrics.jsonl";
+  write_file_atomic(run_path + "/config.json", config_json.empty() ? to_json(cfg) : config_json);
 
   // A final batch of one image cannot be batch-normalised; it is dropped (<= 1 image an epoch).
   const int64_t steps_per_epoch = data.train.n / batch + (data.train.n % batch >= 2 ? 1 : 0);
@@ -379,7 +389,17 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
                  cfg.name.c_str(), backend->name().c_str(), (long long)data.train.n,
                  (long long)data.validation.n, (long long)data.test.n, (long long)spec.channels,
                  (long long)spec.height, (long long)spec.width, (long long)model.parameter_count(),
-                 run.path().c_str());
+                 run_path.c_str());
+
+  // The model's tensors that are not parameters (batch-norm running statistics): checkpointed
+  // beside the parameters so evaluation after a resume sees the same statistics.
+  std::map<std::string, Tensor*> running;
+  {
+    std::map<std::string, bool> is_param;
+    for (Parameter* p : model.parameters()) is_param[p->name] = true;
+    for (auto& [name, t] : model.state())
+      if (!is_param.count(name)) running[name] = t;
+  }
 
   Tensor xb = Tensor::host({batch, spec.channels, spec.height, spec.width});
   Tensor yb = Tensor::host({batch}, DType::I32);
@@ -393,7 +413,43 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   int64_t images = 0, step = 0, best_epoch = 0;
   std::map<std::string, Tensor> best;
   double last_val_acc = NAN;
-  for (int epoch = 0; epoch < cfg.train.epochs; ++epoch) {
+
+  // ---- resume from the last epoch checkpoint -------------------------------------------------
+  // Exact at an epoch boundary: the order of epoch e is a function of (seed, e), dropout is
+  // seeded by the step, the LR by the optimizer's step count, and the augmentation generator's
+  // state travels in the checkpoint.
+  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
+  const std::string checkpoint_tag = sha256_hex(to_json(cfg) + "\n" + config_json);
+  int64_t first_epoch = 0;
+  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
+    scheduler::TrainingState st;
+    std::map<std::string, Tensor> extra;
+    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
+                               &best, &extra);
+    for (auto& [name, t] : running) {
+      auto it = extra.find(name);
+      if (it == extra.end() || it->second.shape() != t->shape())
+        TESSERA_THROW(Io, "checkpoint '" << checkpoint_path << "' cannot be resumed: tensor '"
+                                         << name << "' missing or of another shape");
+      backend->copy(it->second, *t);
+    }
+    first_epoch = st.epochs_done;
+    step = st.step;
+    images = st.samples;
+    train_seconds = st.train_seconds;
+    best_acc = st.best_score;
+    best_epoch = st.best_epoch;
+    std::istringstream(st.rng) >> aug_rng;
+    opt.set_steps_taken(step);
+    // Lines logged after the checkpoint (a kill between the two writes) are redone.
+    scheduler::truncate_lines(metrics_path, first_epoch);
+    if (!options.quiet)
+      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
+                   run_path.c_str(), (long long)first_epoch, (long long)step);
+  } else if (resumable) {
+    scheduler::truncate_lines(metrics_path, 0);  // killed before the first checkpoint
+  }
+  for (int epoch = static_cast<int>(first_epoch); epoch < cfg.train.epochs; ++epoch) {
     const std::vector<int64_t> order = permutation(data.train.n, seed + 1000003ull * (epoch + 1));
     auto t_epoch = Clock::now();
     double loss_sum = 0;
@@ -441,7 +497,24 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
       }
     }
     w.end_object();
-    run.append_metrics(w.compact());
+    scheduler::append_line(metrics_path, w.compact());
+    if (resumable) {
+      scheduler::TrainingState st;
+      st.epochs_done = epoch + 1;
+      st.step = step;
+      st.samples = images;
+      st.train_seconds = train_seconds;
+      st.best_score = best_acc;
+      st.best_epoch = best_epoch;
+      st.tag = checkpoint_tag;
+      std::ostringstream rng;
+      rng << aug_rng;
+      st.rng = rng.str();
+      std::map<std::string, Tensor> extra;
+      for (auto& [name, t] : running) extra[name] = backend->to_host(*t);
+      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best, extra);
+      if (options.after_checkpoint) options.after_checkpoint(epoch + 1);
+    }
     if (!options.quiet)
       std::fprintf(stderr, "%sepoch %d: train loss %s%s, %s images/s%s\n", ::isatty(2) ? "\r\033[K" : "",
                    epoch + 1, fmt(loss_n ? loss_sum / loss_n : 0.0).c_str(),
@@ -461,14 +534,15 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   if (data.validation.n > 0) mw.field("validation_accuracy", val_cm.accuracy());
   if (data.test.n > 0) mw.field("test_accuracy", test_cm.accuracy());
   mw.end_object();
-  const std::string model_path = run.path() + "/model.tsm";
+  const std::string model_path = run_path + "/model.tsm";
   save_model(model_path, cfg, spec, model, mw.compact(), hooks);
 
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "train").field("task", hooks.task).field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
+  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", cfg.train.epochs).field("best_epoch", best_epoch).field("steps", step);
+  w.field("resumed_from_epoch", first_epoch);
   w.field("batch_size", batch).field("parameters", model.parameter_count());
   w.field("train_images", data.train.n).field("validation_images", data.validation.n);
   w.field("test_images", data.test.n);
@@ -478,7 +552,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   if (data.test.n > 0) write_confusion(w, "test", test_cm);
   w.end_object();
   const std::string result_json = w.compact();
-  write_file_atomic(run.path() + "/result.json", result_json + "\n");
+  write_file_atomic(run_path + "/result.json", result_json + "\n");
 
   std::ostringstream s;
   s << "trained " << cfg.name << " on " << backend->name() << ": " << cfg.train.epochs

@@ -4,6 +4,7 @@
 // labelled set, and predict the top classes of one image file (PNG or PGM). Each returns a
 // human summary and one JSON object (the CLI prints it as the last stdout line under --json).
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace tessera::image {
@@ -14,10 +15,19 @@ struct Options {
   bool quiet = false;
 };
 
+// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, batch-norm running
+// statistics, optimizer state, step, best epoch and its weights, the augmentation generator;
+// host/scheduler/checkpoint.h) is written atomically, and a run_dir that already holds one is
+// resumed from it, ending bit-identical to an uninterrupted run.
+enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
+
 struct TrainOptions : Options {
   std::string runs_dir;  // empty: the config's train.runs_dir
-  std::string run_dir;   // exact run directory (must not exist); empty: a fresh one
+  std::string run_dir;   // exact run directory (must not exist unless resumable); empty: fresh
   int64_t epochs = -1;   // -1: the config's
+  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
+  // Called with the number of finished epochs once that epoch's checkpoint is on disk.
+  std::function<void(int64_t epochs_done)> after_checkpoint;
 };
 
 struct Result {

@@ -144,12 +144,15 @@ StageResult run_train(const StageContext& ctx) {
   o.device = !ctx.device.empty() ? ctx.device : c.device;
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
-  o.run_dir = scheduler::fresh_subdir(ctx, "run");  // no checkpoints yet: reruns start over
+  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
+  o.run_dir = ctx.work_dir + "/run";
+  o.checkpoints = Checkpoints::EveryEpochAndResume;
   Result tr = train(d.config, o);
   StageResult r;
   r.files = {{"model", "run/model.tsm"},
              {"metrics", "run/metrics.jsonl"},
              {"result", "run/result.json"},
+             {"checkpoint", "run/checkpoint.tsc"},
              {"config", "run/config.json"}};
   r.result_json = tr.json;
   r.summary = tr.summary;

@@ -154,12 +154,15 @@ StageResult run_train(const StageContext& ctx) {
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
   o.time_budget_s = c.time_budget_s;
-  o.run_dir = scheduler::fresh_subdir(ctx, "run");  // no checkpoints yet: reruns start over
+  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
+  o.run_dir = ctx.work_dir + "/run";
+  o.checkpoints = Checkpoints::EveryEpochAndResume;
   Result tr = train(prep_config(ctx), o);
   StageResult r;
   r.files = {{"model", "run/model.tsm"},
              {"metrics", "run/metrics.jsonl"},
              {"result", "run/result.json"},
+             {"checkpoint", "run/checkpoint.tsc"},
              {"config", "run/config.json"}};
   r.result_json = tr.json;
   r.summary = tr.summary;

@@ -2,6 +2,8 @@
 // TBPTT training with clipping and schedule, validation, the model artefact, sampling.
 #include "pipelines/textgen/textgen.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,7 +19,9 @@
 #include "host/core/atomic_file.h"
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
+#include "host/data/sha256.h"
 #include "host/model/optimizer.h"
+#include "host/scheduler/checkpoint.h"
 #include "pipelines/textgen/lm_model.h"
 #include "pipelines/textgen/tokenizer.h"
 
@@ -312,9 +316,17 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   LanguageModel model(*backend, cfg.model);
   model.init(static_cast<uint64_t>(cfg.seed));
 
-  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.runs_dir, cfg.name)
-                                       : RunDir::create_exact(options.run_dir);
-  write_file_atomic(run.path() + "/config.json", to_json(cfg));
+  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
+  if (resumable && options.run_dir.empty())
+    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
+  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
+  if (resumable) make_directories(options.run_dir);
+  const std::string run_path = resumable ? options.run_dir
+                               : options.run_dir.empty()
+                                   ? RunDir::create(cfg.runs_dir, cfg.name).path()
+                                   : RunDir::create_exact(options.run_dir).path();
+  const std::string metrics_path = run_path + "/metrics.jsonl";
+  write_file_atomic(run_path + "/config.json", to_json(cfg));
 
   const Streams streams = make_streams(train_ids, cfg.batch_size, cfg.seq_len);
   const int64_t steps_per_epoch = streams.segments();
@@ -331,12 +343,46 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  static_cast<long long>(cfg.seq_len), static_cast<long long>(streams.b));
 
   const auto t0 = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  double prior_seconds = 0;  // spent before the checkpoint a resumed run starts from
+  auto elapsed = [&] {
+    return prior_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
+  };
   double best_val = INFINITY, last_val = INFINITY;
   int64_t epochs_done = 0, step = 0;
   bool out_of_time = false;
   std::vector<std::pair<std::string, Tensor>> best;
-  for (int64_t epoch = 1; epoch <= cfg.epochs && !out_of_time; ++epoch) {
+  int64_t best_epoch = -1;  // for the checkpoint: -1 while best_val is undefined
+
+  // ---- resume from the last epoch checkpoint -------------------------------------------------
+  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
+  const std::string checkpoint_tag = sha256_hex(to_json(cfg));
+  int64_t resumed_from_epoch = 0;
+  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
+    scheduler::TrainingState st;
+    std::map<std::string, Tensor> best_by_name;
+    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
+                               &best_by_name);
+    resumed_from_epoch = epochs_done = st.epochs_done;
+    step = st.step;
+    prior_seconds = st.train_seconds;
+    best_epoch = st.best_epoch;
+    if (best_epoch >= 0) best_val = st.best_score;
+    // In the parameters' order, as model.snapshot() gives it (the artefact's layout).
+    for (Parameter* p : model.parameters()) {
+      auto it = best_by_name.find(p->name);
+      if (it != best_by_name.end()) best.emplace_back(p->name, it->second);
+    }
+    opt.set_steps_taken(step);
+    // Lines logged after the checkpoint (a kill between the two writes) are redone.
+    scheduler::truncate_lines(metrics_path, epochs_done);
+    if (!options.quiet)
+      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
+                   run_path.c_str(), static_cast<long long>(epochs_done),
+                   static_cast<long long>(step));
+  } else if (resumable) {
+    scheduler::truncate_lines(metrics_path, 0);  // killed before the first checkpoint
+  }
+  for (int64_t epoch = epochs_done + 1; epoch <= cfg.epochs && !out_of_time; ++epoch) {
     LmState state = model.zero_state(streams.b);
     double loss_sum = 0, window = 0;
     int64_t tokens = 0, window_tokens = 0;
@@ -372,6 +418,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     if (last_val < best_val) {
       best_val = last_val;
       best = model.snapshot();
+      best_epoch = epoch;
     }
     json::JsonWriter w;
     w.begin_object();
@@ -382,7 +429,19 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
     w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
     w.end_object();
-    run.append_metrics(w.compact());
+    scheduler::append_line(metrics_path, w.compact());
+    if (resumable && !out_of_time) {
+      scheduler::TrainingState st;
+      st.epochs_done = epochs_done;
+      st.step = step;
+      st.train_seconds = elapsed();
+      st.best_score = best_val;
+      st.best_epoch = best_epoch;
+      st.tag = checkpoint_tag;
+      std::map<std::string, Tensor> best_by_name(best.begin(), best.end());
+      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_by_name);
+      if (options.after_checkpoint) options.after_checkpoint(epochs_done);
+    }
     if (!options.quiet)
       std::fprintf(stderr,
                    "epoch %lld: train %.4f, validation %.4f nats/token (perplexity %.3f), %.0f "
@@ -392,13 +451,14 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   }
   model.restore(best);
 
-  const std::string model_path = run.path() + "/model.tsm";
+  const std::string model_path = run_path + "/model.tsm";
   save_archive(model_path, model_meta(cfg, tok, best_val * tokens_per_char), best);
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "train").field("task", "textgen").field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
+  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", epochs_done).field("steps", step).field("seconds", elapsed());
+  w.field("resumed_from_epoch", resumed_from_epoch);
   w.field("tokenizer", json::choice_name(cfg.tokenizer, tokenizer_choices()));
   w.field("validation_nats_per_token", best_val)
       .field("validation_nats_per_char", best_val * tokens_per_char)
@@ -406,7 +466,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.end_object();
   Result r;
   r.json = w.compact();
-  write_file_atomic(run.path() + "/result.json", r.json + "\n");
+  write_file_atomic(run_path + "/result.json", r.json + "\n");
   char buf[256];
   std::snprintf(buf, sizeof buf,
                 "validation %.4f nats/token (%.4f nats/char), perplexity %.3f\nmodel: %s\n",

@@ -18,13 +18,24 @@ struct Result {
   std::string json;     // one JSON object, compact
 };
 
+// EveryEpochAndResume: after each complete epoch, <run_dir>/checkpoint.tsc (weights, optimizer
+// state, step, best epoch and its weights, elapsed time; host/scheduler/checkpoint.h) is written
+// atomically, and a run_dir that already holds one is resumed from it, ending bit-identical to
+// an uninterrupted run (the LSTM state is reset each epoch and the LR is a function of the step,
+// so an epoch boundary carries nothing else). An epoch cut short by the time budget ends the run
+// and is not checkpointed.
+enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
+
 struct TrainOptions {
   std::string device;     // empty: the config's
   std::string runs_dir;   // empty: the config's
-  std::string run_dir;    // exact run directory (must not exist)
+  std::string run_dir;    // exact run directory (must not exist unless resumable)
   int64_t epochs = -1;    // -1: the config's
   double time_budget_s = -1;  // -1: the config's train.time_budget_s (0 = none)
   bool quiet = false;
+  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
+  // Called with the number of finished epochs once that epoch's checkpoint is on disk.
+  std::function<void(int64_t epochs_done)> after_checkpoint;
 };
 
 struct GenerateOptions {

@@ -221,6 +221,11 @@ int run(int argc, char** argv) {
     std::printf("usage: %s\n\n%s", command->synopsis, command->help);
     return 0;
   }
+  // Every trainer takes --epochs as an override of the config's train.epochs: 0 would save an
+  // untrained model, so it is refused here for all of them.
+  if (a.options.count("--epochs") && int_option(a, "--epochs", -1) < 1)
+    TESSERA_THROW(Usage, "option --epochs expects a positive integer, got '"
+                             << a.options.at("--epochs") << "'");
   // `predict IMAGE_MODEL IMAGE` takes two arguments.
   const bool image_predict = cmd == "predict" && a.positionals.size() == 2;
   if (a.positionals.size() != command->positionals && !image_predict)

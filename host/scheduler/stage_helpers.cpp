@@ -30,6 +30,29 @@ std::unique_ptr<json::Document> parse_stage_config(const PipelineSpec& p, const 
   return json::parse(s.config_json, p.path + " (stage '" + s.name + "' config)");
 }
 
+std::string parse_prep_config_path(const PipelineSpec& p, const StageSpec& s) {
+  auto doc = parse_stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  const std::string config = resolve_spec_path(p, r.required_string("config"));
+  r.finish();
+  doc->errors.throw_if_any();
+  return config;
+}
+
+TrainStageConfig parse_train_stage_config(const PipelineSpec& p, const StageSpec& s,
+                                          TimeBudget budget) {
+  auto doc = parse_stage_config(p, s);
+  json::ObjectReader r = doc->root();
+  TrainStageConfig c;
+  c.epochs = r.integer<int64_t>("epochs", -1, json::IntBounds::at_least(1));
+  if (budget == TimeBudget::Allowed)
+    c.time_budget_s = r.number("time_budget_s", -1, json::Bounds::at_least(0));
+  c.device = r.string("device", "", json::Text::NonEmpty);
+  r.finish();
+  doc->errors.throw_if_any();
+  return c;
+}
+
 std::string resolve_spec_path(const PipelineSpec& p, const std::string& path) {
   if (path.empty()) return path;
   return real_path(path[0] == '/' ? path : p.dir + "/" + path);

@@ -3,6 +3,7 @@
 // config object with the validating JSON reader, resolving paths against the pipeline file,
 // finding an input stage by kind, locating a registered dataset's file without downloading, and
 // a fresh sub-directory for task code that insists on creating its own run directory.
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,22 @@ std::string find_local_dataset_file(const std::string& dataset, const std::strin
 // <work_dir>/<name>, removed first when an interrupted attempt left it behind: for task code
 // whose train() creates its run directory itself and refuses an existing one.
 std::string fresh_subdir(const StageContext& ctx, const std::string& name);
+
+// A prep stage config that names one task config: {"config": PATH} (resolved against the
+// pipeline file).
+std::string parse_prep_config_path(const PipelineSpec& p, const StageSpec& s);
+
+// The train-stage config most tasks share: {"epochs" >= 1, "device"} and, where the task has a
+// wall-clock budget (TimeBudget::Allowed), "time_budget_s" >= 0. -1 / "" leave the task
+// config's own value.
+enum class TimeBudget : uint8_t { NotAllowed, Allowed };
+struct TrainStageConfig {
+  int64_t epochs = -1;
+  double time_budget_s = -1;
+  std::string device;
+};
+TrainStageConfig parse_train_stage_config(const PipelineSpec& p, const StageSpec& s,
+                                          TimeBudget budget);
 
 // A JSON string literal.
 std::string json_quote(const std::string& s);

@@ -22,29 +22,14 @@ using scheduler::StageSpec;
 
 constexpr const char* kCodeVersion = "tessera-0.1/audio-stages-1";
 
-struct TrainStageConfig {
-  int64_t epochs = -1;
-  std::string device;
-};
+using scheduler::TrainStageConfig;
 
 std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  const std::string config = scheduler::resolve_spec_path(p, r.required_string("config"));
-  r.finish();
-  doc->errors.throw_if_any();
-  return config;
+  return scheduler::parse_prep_config_path(p, s);
 }
 
 TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  TrainStageConfig c;
-  c.epochs = r.integer<int64_t>("epochs", -1, json::IntBounds::at_least(1));
-  c.device = r.string("device", "", json::Text::NonEmpty);
-  r.finish();
-  doc->errors.throw_if_any();
-  return c;
+  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
 }
 
 // "" (the prep stage's test split), a dataset selection "NAME[:split]", or a folder (resolved

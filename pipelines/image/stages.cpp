@@ -22,33 +22,19 @@ constexpr const char* kCodeVersion = "tessera-0.1/image-stages-1";
 struct PrepConfig {
   std::string config;
 };
-struct TrainStageConfig {
-  int64_t epochs = -1;
-  std::string device;
-};
+using scheduler::TrainStageConfig;
 struct EvalConfig {
   std::string images, labels;
 };
 
 PrepConfig parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
   PrepConfig c;
-  c.config = scheduler::resolve_spec_path(p, r.required_string("config"));
-  r.finish();
-  doc->errors.throw_if_any();
+  c.config = scheduler::parse_prep_config_path(p, s);
   return c;
 }
 
 TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  TrainStageConfig c;
-  c.epochs = r.integer<int64_t>("epochs", -1, json::IntBounds::at_least(1));
-  c.device = r.string("device", "", json::Text::NonEmpty);
-  r.finish();
-  doc->errors.throw_if_any();
-  return c;
+  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
 }
 
 EvalConfig parse_eval(const PipelineSpec& p, const StageSpec& s) {

@@ -78,6 +78,12 @@ struct Fake {
       StageRunner runner;
       runner.code_version = "fake-par-1";
       runner.run = [this](const StageContext& ctx) {
+        // The failing stage fails at once, while its siblings are still sleeping: so no sibling
+        // can finish and free a worker before the failure is seen, however loaded the machine.
+        if (ctx.stage->name == fail_stage) {
+          if (!log.empty()) append_line(log, ctx.stage->name);
+          TESSERA_THROW(Data, "planted failure");
+        }
         const int now = ++active;
         int seen = max_active.load();
         while (now > seen && !max_active.compare_exchange_weak(seen, now)) {
@@ -85,7 +91,6 @@ struct Fake {
         std::this_thread::sleep_for(delay);
         --active;
         if (!log.empty()) append_line(log, ctx.stage->name);
-        if (ctx.stage->name == fail_stage) TESSERA_THROW(Data, "planted failure");
         std::string text = ctx.stage->name;
         for (const auto& [name, out] : ctx.inputs) text += "|" + read_file(out.file("out"));
         if (static_cast<int64_t>(text.size()) < output_bytes)

@@ -55,7 +55,8 @@ double loadavg() {
 
 // STREAM triad, best of `reps`, GB/s (3 arrays x n x 4 bytes per pass).
 double triad_gbs(int64_t n, int reps) {
-  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n)), c(static_cast<size_t>(n));
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n)),
+      c(static_cast<size_t>(n));
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     a[static_cast<size_t>(i)] = 0.f;
@@ -84,7 +85,8 @@ struct Args {
   int64_t tables = 26, rows = 50000, dim = 64, batch = 4096, pooling = 8, steps = 10, batches = 16;
   double alpha = 1.05;
   bool torch = false;
-  bool enforce = false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
+  bool enforce =
+      false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
 };
 
 // Zipf(alpha) over [0, rows) by inverse CDF, then scattered: rank r -> (r * odd) mod rows, so hot
@@ -93,14 +95,16 @@ class ZipfIds {
  public:
   ZipfIds(int64_t rows, double alpha) : rows_(rows), cdf_(static_cast<size_t>(rows)) {
     double s = 0;
-    for (int64_t r = 0; r < rows; ++r) cdf_[static_cast<size_t>(r)] = (s += 1.0 / std::pow(r + 1.0, alpha));
+    for (int64_t r = 0; r < rows; ++r)
+      cdf_[static_cast<size_t>(r)] = (s += 1.0 / std::pow(r + 1.0, alpha));
     for (double& x : cdf_) x /= s;
   }
   int64_t draw(std::mt19937_64& gen) const {
     const double u = std::uniform_real_distribution<double>(0, 1)(gen);
     const int64_t rank = std::lower_bound(cdf_.begin(), cdf_.end(), u) - cdf_.begin();
     const int64_t r = std::min(rank, rows_ - 1);
-    return static_cast<int64_t>((static_cast<unsigned __int128>(r) * 2654435761u) % static_cast<uint64_t>(rows_));
+    return static_cast<int64_t>((static_cast<unsigned __int128>(r) * 2654435761u) %
+                                static_cast<uint64_t>(rows_));
   }
 
  private:
@@ -138,19 +142,33 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (f == "--tables") a.tables = std::stoll(next());
-    else if (f == "--rows") a.rows = std::stoll(next());
-    else if (f == "--dim") a.dim = std::stoll(next());
-    else if (f == "--batch") a.batch = std::stoll(next());
-    else if (f == "--pooling") a.pooling = std::stoll(next());
-    else if (f == "--steps") a.steps = std::stoll(next());
-    else if (f == "--alpha") a.alpha = std::stod(next());
-    else if (f == "--torch") a.torch = true;
-    else if (f == "--enforce-targets") a.enforce = true;
-    else if (f == "--quick") { a.rows = 20000; a.batch = 1024; a.steps = 5; a.batches = 4; }
-    else if (f == "-h" || f == "--help") {
-      std::cout << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
-                   "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]\n";
+    if (f == "--tables")
+      a.tables = std::stoll(next());
+    else if (f == "--rows")
+      a.rows = std::stoll(next());
+    else if (f == "--dim")
+      a.dim = std::stoll(next());
+    else if (f == "--batch")
+      a.batch = std::stoll(next());
+    else if (f == "--pooling")
+      a.pooling = std::stoll(next());
+    else if (f == "--steps")
+      a.steps = std::stoll(next());
+    else if (f == "--alpha")
+      a.alpha = std::stod(next());
+    else if (f == "--torch")
+      a.torch = true;
+    else if (f == "--enforce-targets")
+      a.enforce = true;
+    else if (f == "--quick") {
+      a.rows = 20000;
+      a.batch = 1024;
+      a.steps = 5;
+      a.batches = 4;
+    } else if (f == "-h" || f == "--help") {
+      std::cout
+          << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
+             "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]\n";
       return 0;
     } else {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
@@ -160,8 +178,8 @@ int main(int argc, char** argv) {
   try {
     const int threads = omp_get_max_threads();
     const double triad = triad_gbs(int64_t{1} << 25, 7);
-    std::cout << "{\"bench\":\"stream_triad\",\"threads\":" << threads << ",\"array_mib\":128,\"gbs\":" << triad
-              << "}" << std::endl;
+    std::cout << "{\"bench\":\"stream_triad\",\"threads\":" << threads
+              << ",\"array_mib\":128,\"gbs\":" << triad << "}" << std::endl;
 
     // Batches: fixed L ids per bag (offsets are multiples of L), Zipf ids per table.
     const int64_t T = a.tables, B = a.batch, L = a.pooling, D = a.dim;
@@ -187,7 +205,8 @@ int main(int argc, char** argv) {
       bags.indices = Tensor::host({nnz}, DType::I64);
       int64_t* ids = bags.indices.data<int64_t>();
       for (int64_t j = 0; j < nnz; ++j) ids[j] = zipf.draw(gen);
-      if (a.torch && !write_raw(dir + "/ids" + std::to_string(k) + ".bin", ids, static_cast<size_t>(nnz) * 8))
+      if (a.torch &&
+          !write_raw(dir + "/ids" + std::to_string(k) + ".bin", ids, static_cast<size_t>(nnz) * 8))
         throw std::runtime_error("cannot write " + dir);
       batches.push_back(std::move(bags));
     }
@@ -197,7 +216,8 @@ int main(int argc, char** argv) {
     opts.optimizer.lr = 0.01f;
     EmbeddingCollection emb(specs, *backend, opts);
     Tensor dout = Tensor::host({B, T * D});
-    for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
 
     // Check: the fused step equals the unfused one (backward, then update) on a copy.
     {
@@ -213,7 +233,8 @@ int main(int argc, char** argv) {
       f.forward(bb, o1);
       u.forward(bb, o2);
       Tensor d3 = Tensor::host({B, static_cast<int64_t>(few.size()) * D});
-      for (int64_t i = 0; i < d3.numel(); ++i) d3.data<float>()[i] = 0.5f - static_cast<float>(i % 7) * 0.1f;
+      for (int64_t i = 0; i < d3.numel(); ++i)
+        d3.data<float>()[i] = 0.5f - static_cast<float>(i % 7) * 0.1f;
       f.backward_and_update(d3);
       u.apply(u.backward(d3));
       const Tensor w1 = f.weights_to_host(), w2 = u.weights_to_host();
@@ -251,17 +272,20 @@ int main(int argc, char** argv) {
     const double fmed = fwd_times[fwd_times.size() / 2];
     const double row_bytes = static_cast<double>(D) * 4;
     const double out_bytes = static_cast<double>(B * T * D) * 4;
-    const double fwd_bytes = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 + (T * B + 1) * 8.0;
+    const double fwd_bytes =
+        static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 + (T * B + 1) * 8.0;
     const double bwd_bytes = out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
     const double step_bytes = fwd_bytes + bwd_bytes;
-    const double unique_bytes = unique_rows * row_bytes * 3 + 2 * out_bytes + nnz * 16.0 + (T * B + 1) * 8.0;
+    const double unique_bytes =
+        unique_rows * row_bytes * 3 + 2 * out_bytes + nnz * 16.0 + (T * B + 1) * 8.0;
     const double gbs = step_bytes / med / 1e9;
-    std::cout << "{\"bench\":\"embedding_bag_step\",\"tables\":" << T << ",\"rows\":" << a.rows << ",\"dim\":" << D
-              << ",\"batch\":" << B << ",\"pooling\":" << L << ",\"alpha\":" << a.alpha
-              << ",\"optimizer\":\"sgd\",\"threads\":" << threads << ",\"median_step_ms\":" << med * 1e3
-              << ",\"best_step_ms\":" << times.front() * 1e3 << ",\"forward_ms\":" << fmed * 1e3
-              << ",\"unique_rows_per_batch\":" << unique_rows << ",\"step_mb\":" << step_bytes / 1e6
-              << ",\"gbs\":" << gbs << ",\"ratio_to_triad\":" << gbs / triad
+    std::cout << "{\"bench\":\"embedding_bag_step\",\"tables\":" << T << ",\"rows\":" << a.rows
+              << ",\"dim\":" << D << ",\"batch\":" << B << ",\"pooling\":" << L
+              << ",\"alpha\":" << a.alpha << ",\"optimizer\":\"sgd\",\"threads\":" << threads
+              << ",\"median_step_ms\":" << med * 1e3 << ",\"best_step_ms\":" << times.front() * 1e3
+              << ",\"forward_ms\":" << fmed * 1e3 << ",\"unique_rows_per_batch\":" << unique_rows
+              << ",\"step_mb\":" << step_bytes / 1e6 << ",\"gbs\":" << gbs
+              << ",\"ratio_to_triad\":" << gbs / triad
               << ",\"unique_bytes_gbs\":" << unique_bytes / med / 1e9 << "}" << std::endl;
 
     std::string torch_line;
@@ -273,38 +297,46 @@ int main(int argc, char** argv) {
       here = here.substr(0, here.find_last_of('/'));
       const std::string script = here + "/torch_embedding_bag.py";
       std::ostringstream cmd;
-      cmd << "OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
-          << "/usr/bin/python3 " << script << " --dir " << dir << " --tables " << T << " --rows " << a.rows
-          << " --dim " << D << " --batch " << B << " --pooling " << L << " --batches " << a.batches
-          << " --steps " << a.steps << " --threads " << threads;
+      cmd << "OPENBLAS_CORETYPE=Cooperlake "
+             "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
+          << "/usr/bin/python3 " << script << " --dir " << dir << " --tables " << T << " --rows "
+          << a.rows << " --dim " << D << " --batch " << B << " --pooling " << L << " --batches "
+          << a.batches << " --steps " << a.steps << " --threads " << threads;
       FILE* p = popen(cmd.str().c_str(), "r");
       if (!p) throw std::runtime_error("cannot start " + cmd.str());
       char buf[4096];
       while (fgets(buf, sizeof(buf), p)) torch_line = buf;
       const int rc = pclose(p);
-      for (int64_t k = 0; k < a.batches; ++k) unlink((dir + "/ids" + std::to_string(k) + ".bin").c_str());
+      for (int64_t k = 0; k < a.batches; ++k)
+        unlink((dir + "/ids" + std::to_string(k) + ".bin").c_str());
       rmdir(dir.c_str());
       if (rc != 0 || torch_line.empty()) {
         std::cerr << "embedding_bag_bench: the PyTorch reference failed (rc " << rc << ")\n";
         return 1;
       }
-      while (!torch_line.empty() && (torch_line.back() == '\n' || torch_line.back() == '\r')) torch_line.pop_back();
+      while (!torch_line.empty() && (torch_line.back() == '\n' || torch_line.back() == '\r'))
+        torch_line.pop_back();
       std::cout << torch_line << std::endl;
       torch_ms = std::stod(json_field(torch_line, "median_step_ms"));
       torch_best_ms = std::stod(json_field(torch_line, "best_step_ms"));
     }
     const bool targets_met = gbs / triad >= 0.7 && (torch_ms <= 0 || torch_ms / (med * 1e3) >= 3.0);
-    std::cout << "{\"bench\":\"embedding_bag_summary\",\"triad_gbs\":" << triad << ",\"step_gbs\":" << gbs
-              << ",\"ratio_to_triad\":" << gbs / triad << ",\"target_ratio_to_triad\":0.7,\"median_step_ms\":"
-              << med * 1e3 << ",\"torch_median_step_ms\":" << (torch_ms > 0 ? std::to_string(torch_ms) : "null")
-              << ",\"speedup_vs_torch\":" << (torch_ms > 0 ? std::to_string(torch_ms / (med * 1e3)) : "null")
+    std::cout << "{\"bench\":\"embedding_bag_summary\",\"triad_gbs\":" << triad
+              << ",\"step_gbs\":" << gbs << ",\"ratio_to_triad\":" << gbs / triad
+              << ",\"target_ratio_to_triad\":0.7,\"median_step_ms\":" << med * 1e3
+              << ",\"torch_median_step_ms\":" << (torch_ms > 0 ? std::to_string(torch_ms) : "null")
+              << ",\"speedup_vs_torch\":"
+              << (torch_ms > 0 ? std::to_string(torch_ms / (med * 1e3)) : "null")
               << ",\"best_speedup_vs_torch\":"
-              << (torch_best_ms > 0 ? std::to_string(torch_best_ms / (times.front() * 1e3)) : "null")
+              << (torch_best_ms > 0 ? std::to_string(torch_best_ms / (times.front() * 1e3))
+                                    : "null")
               << ",\"best_ratio_to_triad\":" << step_bytes / times.front() / 1e9 / triad
-              << ",\"target_speedup_vs_torch\":3,\"targets_met\":" << (targets_met ? "true" : "false")
-              << ",\"loadavg_1m\":" << loadavg() << "}" << std::endl;
+              << ",\"target_speedup_vs_torch\":3,\"targets_met\":"
+              << (targets_met ? "true" : "false") << ",\"loadavg_1m\":" << loadavg() << "}"
+              << std::endl;
     if (a.enforce && !targets_met) {
-      std::cerr << "embedding_bag_bench: targets missed (>= 0.7 of triad" << (a.torch ? ", >= 3x PyTorch" : "") << ")\n";
+      std::cerr << "embedding_bag_bench: targets missed (>= 0.7 of triad"
+                << (a.torch ? ", >= 3x PyTorch" : "") << ")\n";
       return 3;
     }
     return 0;

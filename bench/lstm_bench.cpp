@@ -26,13 +26,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const double v = std::atof(argv[i + 1]);
-    if (k == "--device") device = argv[i + 1];
-    else if (k == "--t") t = static_cast<int64_t>(v);
-    else if (k == "--b") b = static_cast<int64_t>(v);
-    else if (k == "--input") in = static_cast<int64_t>(v);
-    else if (k == "--hidden") hid = static_cast<int64_t>(v);
-    else if (k == "--layers") layers = static_cast<int64_t>(v);
-    else if (k == "--min-time") min_time = v;
+    if (k == "--device")
+      device = argv[i + 1];
+    else if (k == "--t")
+      t = static_cast<int64_t>(v);
+    else if (k == "--b")
+      b = static_cast<int64_t>(v);
+    else if (k == "--input")
+      in = static_cast<int64_t>(v);
+    else if (k == "--hidden")
+      hid = static_cast<int64_t>(v);
+    else if (k == "--layers")
+      layers = static_cast<int64_t>(v);
+    else if (k == "--min-time")
+      min_time = v;
     else {
       std::fprintf(stderr, "lstm_bench: unknown option %s\n", k.c_str());
       return 2;
@@ -84,16 +91,18 @@ int main(int argc, char** argv) {
       secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
     // Which host implementation ran (host/backend/host_lstm_impl.h); "-" on other backends.
-    const char* host_impl = be->name() != "cpu"                         ? "-"
+    const char* host_impl = be->name() != "cpu"              ? "-"
                             : host_lstm_uses_onednn(c, t, b) ? "onednn"
-                                                                        : "gemm";
-    std::printf("{\"bench\":\"lstm_train\",\"backend\":\"%s\",\"host_lstm\":\"%s\",\"threads\":%d,\"t\":%lld,"
-                "\"b\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%lld,\"iters\":%d,"
-                "\"ms_per_iter\":%.3f,\"tokens_per_s\":%.1f}\n",
-                be->name().c_str(), host_impl, omp_get_max_threads(), static_cast<long long>(t), static_cast<long long>(b),
-                static_cast<long long>(in), static_cast<long long>(hid),
-                static_cast<long long>(layers), iters, 1e3 * secs / iters,
-                static_cast<double>(t * b) * iters / secs);
+                                                             : "gemm";
+    std::printf(
+        "{\"bench\":\"lstm_train\",\"backend\":\"%s\",\"host_lstm\":\"%s\",\"threads\":%d,\"t\":%"
+        "lld,"
+        "\"b\":%lld,\"input\":%lld,\"hidden\":%lld,\"layers\":%lld,\"iters\":%d,"
+        "\"ms_per_iter\":%.3f,\"tokens_per_s\":%.1f}\n",
+        be->name().c_str(), host_impl, omp_get_max_threads(), static_cast<long long>(t),
+        static_cast<long long>(b), static_cast<long long>(in), static_cast<long long>(hid),
+        static_cast<long long>(layers), iters, 1e3 * secs / iters,
+        static_cast<double>(t * b) * iters / secs);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "lstm_bench: %s\n", e.what());
     return 1;

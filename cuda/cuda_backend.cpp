@@ -28,7 +28,8 @@ RowsCols rows_cols(const Tensor& t) {
 void StreamDeleter::operator()(CUstream_st* stream) const noexcept {
   if (!stream) return;
   const cudaError_t st = cudaStreamDestroy(stream);
-  if (st != cudaErrorCudartUnloading) log_status(st, cudaSuccess, "cudaStreamDestroy", __FILE__, __LINE__);
+  if (st != cudaErrorCudartUnloading)
+    log_status(st, cudaSuccess, "cudaStreamDestroy", __FILE__, __LINE__);
 }
 
 CudaBackend::CudaBackend(int device_index)
@@ -47,7 +48,9 @@ CudaBackend::CudaBackend(int device_index)
 CudaBackend::~CudaBackend() {
   // Let queued work finish before the stream and handle go (errors were reported by the ops
   // that caused them, or are reported here on stderr: destructors never throw).
-  if (stream_) log_status(cudaStreamSynchronize(stream()), cudaSuccess, "cudaStreamSynchronize", __FILE__, __LINE__);
+  if (stream_)
+    log_status(cudaStreamSynchronize(stream()), cudaSuccess, "cudaStreamSynchronize", __FILE__,
+               __LINE__);
 }
 
 std::string CudaBackend::name() const {
@@ -150,8 +153,8 @@ void CudaBackend::check_embedding_ids(const Tensor& ids, int64_t rows) {
 void CudaBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) {
   DeviceGuard guard(device_index_);
   check_embedding_ids(ids, table.dim(0));
-  launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(),
-                           ids.numel(), table.dim(1), stream());
+  launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(), ids.numel(),
+                           table.dim(1), stream());
 }
 
 void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
@@ -162,8 +165,7 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout,
                             ids.numel(), dtable.dim(1), stream());
 }
 
-void CudaBackend::dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb,
-                                                Tensor& y) {
+void CudaBackend::dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) {
   DeviceGuard guard(device_index_);
   const int64_t d = dense.dim(1);
   launch_dot_interaction_forward(dense.data<float>(), emb.data<float>(), y.data<float>(),
@@ -171,7 +173,7 @@ void CudaBackend::dot_interaction_forward_impl(const Tensor& dense, const Tensor
 }
 
 void CudaBackend::dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
-                                                 const Tensor& dy, Tensor& ddense, Tensor& demb) {
+                                                const Tensor& dy, Tensor& ddense, Tensor& demb) {
   DeviceGuard guard(device_index_);
   const int64_t d = dense.dim(1);
   launch_dot_interaction_backward(dense.data<float>(), emb.data<float>(), dy.data<float>(),
@@ -179,11 +181,11 @@ void CudaBackend::dot_interaction_backward_impl(const Tensor& dense, const Tenso
                                   emb.dim(1) / d, stream());
 }
 
-void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels,
-                                       float grad_scale, Tensor& loss, Tensor& dlogits) {
+void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
+                                       Tensor& loss, Tensor& dlogits) {
   DeviceGuard guard(device_index_);
-  launch_bce_with_logits(logits.data<float>(), labels.data<float>(), grad_scale,
-                         loss.data<float>(), dlogits.data<float>(), logits.numel(), stream());
+  launch_bce_with_logits(logits.data<float>(), labels.data<float>(), grad_scale, loss.data<float>(),
+                         dlogits.data<float>(), logits.numel(), stream());
 }
 
 void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
@@ -204,8 +206,8 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, 
     TESSERA_CUDA_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
                                        cudaMemcpyDeviceToHost, stream()));
     TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
-    TESSERA_THROW(Data, "class label " << label << " at row " << row << " is outside [0, " << c
-                                       << ")");
+    TESSERA_THROW(Data,
+                  "class label " << label << " at row " << row << " is outside [0, " << c << ")");
   }
   launch_softmax_xent(logits.data<float>(), labels.data<int32_t>(), grad_scale, loss.data<float>(),
                       dlogits.data<float>(), n, c, stream());
@@ -253,8 +255,8 @@ std::unique_ptr<Backend> create(int index) {
   if (count == 0) TESSERA_THROW(Backend, "cannot create a CUDA backend: " << why);
   if (index < 0 || index >= count)
     TESSERA_THROW(Backend, "CUDA device index " << index << " is out of range: this machine has "
-                                                << count << " device(s), cuda:0 to cuda:"
-                                                << count - 1);
+                                                << count
+                                                << " device(s), cuda:0 to cuda:" << count - 1);
   return std::make_unique<cuda::CudaBackend>(index);
 }
 

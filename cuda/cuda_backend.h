@@ -19,7 +19,7 @@ namespace tessera {
 
 namespace cuda {
 
-class CudnnOps;  // cuda/cudnn_ops.h
+class CudnnOps;   // cuda/cudnn_ops.h
 class CudnnLstm;  // cuda/cudnn_lstm.h
 
 struct StreamDeleter {
@@ -62,8 +62,8 @@ class CudaBackend final : public Backend {
                                      Tensor& ddense, Tensor& demb) override;
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override;
-  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                         Tensor& loss, Tensor& dlogits) override;
+  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
+                         Tensor& dlogits) override;
   void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
                        Tensor& velocity) override;
   void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,

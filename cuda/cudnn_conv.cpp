@@ -17,16 +17,24 @@ void CudnnHandleDeleter::operator()(cudnnContext* h) const noexcept {
   if (h) log_status(cudnnDestroy(h), CUDNN_STATUS_SUCCESS, "cudnnDestroy", __FILE__, __LINE__);
 }
 void TensorDescDeleter::operator()(cudnnTensorStruct* d) const noexcept {
-  if (d) log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
+  if (d)
+    log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS,
+               "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
 }
 void FilterDescDeleter::operator()(cudnnFilterStruct* d) const noexcept {
-  if (d) log_status(cudnnDestroyFilterDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyFilterDescriptor", __FILE__, __LINE__);
+  if (d)
+    log_status(cudnnDestroyFilterDescriptor(d), CUDNN_STATUS_SUCCESS,
+               "cudnnDestroyFilterDescriptor", __FILE__, __LINE__);
 }
 void ConvDescDeleter::operator()(cudnnConvolutionStruct* d) const noexcept {
-  if (d) log_status(cudnnDestroyConvolutionDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyConvolutionDescriptor", __FILE__, __LINE__);
+  if (d)
+    log_status(cudnnDestroyConvolutionDescriptor(d), CUDNN_STATUS_SUCCESS,
+               "cudnnDestroyConvolutionDescriptor", __FILE__, __LINE__);
 }
 void PoolDescDeleter::operator()(cudnnPoolingStruct* d) const noexcept {
-  if (d) log_status(cudnnDestroyPoolingDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyPoolingDescriptor", __FILE__, __LINE__);
+  if (d)
+    log_status(cudnnDestroyPoolingDescriptor(d), CUDNN_STATUS_SUCCESS,
+               "cudnnDestroyPoolingDescriptor", __FILE__, __LINE__);
 }
 
 namespace {
@@ -129,11 +137,12 @@ const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Sha
   pl->w = make_filter_desc(ws);
   pl->conv = make_conv_desc(p);
   int n = 0, c = 0, h = 0, w = 0;
-  TESSERA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(pl->conv.get(), pl->x.get(),
-                                                           pl->w.get(), &n, &c, &h, &w));
-  TESSERA_CHECK(Shape({n, c, h, w}) == ys, "cuDNN computes the output of " << key << " as ["
-                                               << n << ", " << c << ", " << h << ", " << w
-                                               << "], the Backend as " << shape_str(ys));
+  TESSERA_CUDA_CHECK(cudnnGetConvolution2dForwardOutputDim(pl->conv.get(), pl->x.get(), pl->w.get(),
+                                                           &n, &c, &h, &w));
+  TESSERA_CHECK(Shape({n, c, h, w}) == ys, "cuDNN computes the output of "
+                                               << key << " as [" << n << ", " << c << ", " << h
+                                               << ", " << w << "], the Backend as "
+                                               << shape_str(ys));
 
   // cudnnFind* runs each candidate on buffers it allocates itself and returns them by time.
   int returned = 0;
@@ -176,8 +185,8 @@ void CudnnOps::conv_forward(const Conv2dParams& p, const Tensor& x, const Tensor
                                              w.raw(), pl.conv.get(), pl.fwd, ws, pl.fwd_bytes,
                                              &zero, pl.y.get(), y.raw()));
   if (bias.defined())
-    TESSERA_CUDA_CHECK(cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bias.raw(), &one,
-                                      pl.y.get(), y.raw()));
+    TESSERA_CUDA_CHECK(
+        cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bias.raw(), &one, pl.y.get(), y.raw()));
 }
 
 void CudnnOps::conv_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
@@ -187,13 +196,13 @@ void CudnnOps::conv_backward(const Conv2dParams& p, const Tensor& x, const Tenso
   if (dx.defined()) {
     void* ws = workspace(pl.bwd_data_bytes);
     TESSERA_CUDA_CHECK(cudnnConvolutionBackwardData(
-        handle_.get(), &one, pl.w.get(), w.raw(), pl.y.get(), dy.raw(), pl.conv.get(),
-        pl.bwd_data, ws, pl.bwd_data_bytes, &zero, pl.x.get(), dx.raw()));
+        handle_.get(), &one, pl.w.get(), w.raw(), pl.y.get(), dy.raw(), pl.conv.get(), pl.bwd_data,
+        ws, pl.bwd_data_bytes, &zero, pl.x.get(), dx.raw()));
   }
   void* ws = workspace(pl.bwd_filter_bytes);
   TESSERA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
-      handle_.get(), &one, pl.x.get(), x.raw(), pl.y.get(), dy.raw(), pl.conv.get(),
-      pl.bwd_filter, ws, pl.bwd_filter_bytes, &zero, pl.w.get(), dw.raw()));
+      handle_.get(), &one, pl.x.get(), x.raw(), pl.y.get(), dy.raw(), pl.conv.get(), pl.bwd_filter,
+      ws, pl.bwd_filter_bytes, &zero, pl.w.get(), dw.raw()));
   if (dbias.defined())
     TESSERA_CUDA_CHECK(cudnnConvolutionBackwardBias(handle_.get(), &one, pl.y.get(), dy.raw(),
                                                     &zero, pl.bias.get(), dbias.raw()));

@@ -23,22 +23,30 @@ struct LstmHandleDeleter {
 };
 struct RnnDescDeleter {
   void operator()(cudnnRNNStruct* d) const noexcept {
-    if (d) log_status(cudnnDestroyRNNDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyRNNDescriptor", __FILE__, __LINE__);
+    if (d)
+      log_status(cudnnDestroyRNNDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyRNNDescriptor",
+                 __FILE__, __LINE__);
   }
 };
 struct RnnDataDescDeleter {
   void operator()(cudnnRNNDataStruct* d) const noexcept {
-    if (d) log_status(cudnnDestroyRNNDataDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyRNNDataDescriptor", __FILE__, __LINE__);
+    if (d)
+      log_status(cudnnDestroyRNNDataDescriptor(d), CUDNN_STATUS_SUCCESS,
+                 "cudnnDestroyRNNDataDescriptor", __FILE__, __LINE__);
   }
 };
 struct StateDescDeleter {
   void operator()(cudnnTensorStruct* d) const noexcept {
-    if (d) log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
+    if (d)
+      log_status(cudnnDestroyTensorDescriptor(d), CUDNN_STATUS_SUCCESS,
+                 "cudnnDestroyTensorDescriptor", __FILE__, __LINE__);
   }
 };
 struct DropoutDescDeleter {
   void operator()(cudnnDropoutStruct* d) const noexcept {
-    if (d) log_status(cudnnDestroyDropoutDescriptor(d), CUDNN_STATUS_SUCCESS, "cudnnDestroyDropoutDescriptor", __FILE__, __LINE__);
+    if (d)
+      log_status(cudnnDestroyDropoutDescriptor(d), CUDNN_STATUS_SUCCESS,
+                 "cudnnDestroyDropoutDescriptor", __FILE__, __LINE__);
   }
 };
 using LstmHandle = std::unique_ptr<cudnnContext, LstmHandleDeleter>;
@@ -76,10 +84,9 @@ RnnDataDesc make_data_desc(int64_t t, int64_t b, int64_t width) {
   TESSERA_CUDA_CHECK(cudnnCreateRNNDataDescriptor(&raw));
   RnnDataDesc d(raw);
   std::vector<int> lengths(static_cast<size_t>(b), static_cast<int>(t));
-  TESSERA_CUDA_CHECK(cudnnSetRNNDataDescriptor(raw, CUDNN_DATA_FLOAT,
-                                               CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED,
-                                               static_cast<int>(t), static_cast<int>(b),
-                                               static_cast<int>(width), lengths.data(), nullptr));
+  TESSERA_CUDA_CHECK(cudnnSetRNNDataDescriptor(
+      raw, CUDNN_DATA_FLOAT, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED, static_cast<int>(t),
+      static_cast<int>(b), static_cast<int>(width), lengths.data(), nullptr));
   return d;
 }
 
@@ -181,8 +188,9 @@ struct CudnnLstm::Impl {
           int nd = 0, dims[3] = {0, 0, 0}, strides[3] = {0, 0, 0};
           TESSERA_CUDA_CHECK(cudnnGetTensorNdDescriptor(mdesc, 3, &dt, &nd, dims, strides));
           TESSERA_CHECK(static_cast<int64_t>(dims[0]) * dims[1] * dims[2] == h * cols,
-                        "cuDNN LSTM weight block (pseudo-layer " << l * c.dirs() + d << ", id "
-                            << lin << ") has " << dims[0] * dims[1] * dims[2] << " elements, "
+                        "cuDNN LSTM weight block (pseudo-layer "
+                            << l * c.dirs() + d << ", id " << lin << ") has "
+                            << dims[0] * dims[1] * dims[2] << " elements, "
                             << "expected " << h * cols);
           const int64_t moff = (static_cast<const char*>(maddr) - base) / 4;
           const int64_t boff = (static_cast<const char*>(baddr) - base) / 4;
@@ -199,8 +207,8 @@ struct CudnnLstm::Impl {
     for (const WeightBlock& b : p.blocks) {
       float* src = to_cudnn ? canonical + b.canonical : space + b.cudnn;
       float* dst = to_cudnn ? space + b.cudnn : canonical + b.canonical;
-      TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst, src, b.count * sizeof(float),
-                                         cudaMemcpyDeviceToDevice, stream));
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, b.count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
     }
   }
 
@@ -212,7 +220,9 @@ struct CudnnLstm::Impl {
 };
 
 namespace {
-void* ptr_or_null(const Tensor& t) { return t.defined() ? t.raw() : nullptr; }
+void* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.raw() : nullptr;
+}
 }  // namespace
 
 CudnnLstm::CudnnLstm(int device_index, cudaStream_t stream) : impl_(std::make_unique<Impl>()) {
@@ -239,21 +249,21 @@ void CudnnLstm::forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
     reserve_bytes = p.reserve_train;
     const int64_t floats = static_cast<int64_t>((reserve_bytes + 3) / 4);
     if (!io.reserve.defined() || io.reserve.numel() != floats) {
-      io.reserve = Tensor(std::make_shared<DeviceBuffer>(static_cast<size_t>(floats) * 4,
-                                                         impl_->device_index),
-                          {floats}, DType::F32);
+      io.reserve = Tensor(
+          std::make_shared<DeviceBuffer>(static_cast<size_t>(floats) * 4, impl_->device_index),
+          {floats}, DType::F32);
     }
     reserve = io.reserve.raw();
   }
   impl_->convert(p, io.w.data<float>(), static_cast<float*>(p.weights->data()), true);
   void* ws = impl_->workspace_of(work);
-  TESSERA_CUDA_CHECK(cudnnRNNForward(
-      impl_->handle.get(), p.rnn.get(),
-      training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
-      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(), io.x.raw(), p.y.get(),
-      io.y.raw(), p.state.get(), ptr_or_null(io.h0), ptr_or_null(io.hn), p.state.get(),
-      ptr_or_null(io.c0), ptr_or_null(io.cn), p.weight_bytes, p.weights->data(), work, ws,
-      reserve_bytes, reserve));
+  TESSERA_CUDA_CHECK(cudnnRNNForward(impl_->handle.get(), p.rnn.get(),
+                                     training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
+                                     static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(),
+                                     io.x.raw(), p.y.get(), io.y.raw(), p.state.get(),
+                                     ptr_or_null(io.h0), ptr_or_null(io.hn), p.state.get(),
+                                     ptr_or_null(io.c0), ptr_or_null(io.cn), p.weight_bytes,
+                                     p.weights->data(), work, ws, reserve_bytes, reserve));
 }
 
 void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
@@ -268,10 +278,10 @@ void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   void* ws = impl_->workspace_of(p.work_train);
   TESSERA_CUDA_CHECK(cudnnRNNBackwardData_v8(
       impl_->handle.get(), p.rnn.get(), static_cast<const int32_t*>(p.seq_lengths->data()),
-      p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(), g.dx.raw(), p.state.get(),
-      ptr_or_null(io.h0), ptr_or_null(g.dhn), ptr_or_null(g.dh0), p.state.get(),
-      ptr_or_null(io.c0), ptr_or_null(g.dcn), ptr_or_null(g.dc0), p.weight_bytes,
-      p.weights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
+      p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(), g.dx.raw(), p.state.get(), ptr_or_null(io.h0),
+      ptr_or_null(g.dhn), ptr_or_null(g.dh0), p.state.get(), ptr_or_null(io.c0), ptr_or_null(g.dcn),
+      ptr_or_null(g.dc0), p.weight_bytes, p.weights->data(), p.work_train, ws, p.reserve_train,
+      io.reserve.raw()));
   // BackwardWeights only accumulates (CUDNN_WGRAD_MODE_ADD): start from zero, as dw is
   // overwritten.
   TESSERA_CUDA_CHECK(cudaMemsetAsync(p.dweights->data(), 0, p.weight_bytes, impl_->stream));

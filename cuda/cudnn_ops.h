@@ -80,8 +80,8 @@ class CudnnOps {
                          const Tensor& beta, Tensor& running_mean, Tensor& running_var, Tensor& y,
                          Tensor& saved_mean, Tensor& saved_invstd);
   void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                          const Tensor& gamma, const Tensor& saved_mean,
-                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                          Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 
   size_t plan_count() const { return plans_.size(); }
 

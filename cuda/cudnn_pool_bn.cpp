@@ -31,8 +31,8 @@ PoolDesc make_pool_desc(const Pool2dParams& p) {
 }
 
 void check_bn_eps(float eps) {
-  TESSERA_CHECK(eps >= CUDNN_BN_MIN_EPSILON, "batchnorm eps " << eps << " is below cuDNN's minimum "
-                                                              << CUDNN_BN_MIN_EPSILON);
+  TESSERA_CHECK(eps >= CUDNN_BN_MIN_EPSILON,
+                "batchnorm eps " << eps << " is below cuDNN's minimum " << CUDNN_BN_MIN_EPSILON);
 }
 
 }  // namespace
@@ -85,8 +85,8 @@ void CudnnOps::batchnorm_backward(const BatchNormParams& p, const Tensor& x, con
   const TensorDesc cd = make_tensor_desc({1, x.dim(1), 1, 1});
   const float one = 1.f, zero = 0.f;
   TESSERA_CUDA_CHECK(cudnnBatchNormalizationBackward(
-      handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, xd.get(), x.raw(),
-      xd.get(), dy.raw(), xd.get(), dx.raw(), cd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(),
+      handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, xd.get(), x.raw(), xd.get(),
+      dy.raw(), xd.get(), dx.raw(), cd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(),
       static_cast<double>(p.eps), saved_mean.raw(), saved_invstd.raw()));
 }
 

@@ -15,20 +15,28 @@ namespace tessera::emb {
 
 const char* sparse_optimizer_name(SparseOptimizer o) {
   switch (o) {
-    case SparseOptimizer::Sgd: return "sgd";
-    case SparseOptimizer::Adagrad: return "adagrad";
-    case SparseOptimizer::RowwiseAdagrad: return "rowwise_adagrad";
-    case SparseOptimizer::LazyAdam: return "lazy_adam";
+    case SparseOptimizer::Sgd:
+      return "sgd";
+    case SparseOptimizer::Adagrad:
+      return "adagrad";
+    case SparseOptimizer::RowwiseAdagrad:
+      return "rowwise_adagrad";
+    case SparseOptimizer::LazyAdam:
+      return "lazy_adam";
   }
   return "?";
 }
 
 int state_slots(SparseOptimizer kind) {
   switch (kind) {
-    case SparseOptimizer::Sgd: return 0;
-    case SparseOptimizer::Adagrad: return 1;
-    case SparseOptimizer::RowwiseAdagrad: return 1;
-    case SparseOptimizer::LazyAdam: return 2;
+    case SparseOptimizer::Sgd:
+      return 0;
+    case SparseOptimizer::Adagrad:
+      return 1;
+    case SparseOptimizer::RowwiseAdagrad:
+      return 1;
+    case SparseOptimizer::LazyAdam:
+      return 2;
   }
   return 0;
 }
@@ -48,16 +56,26 @@ class HugePageHostBuffer final : public Buffer {
   explicit HugePageHostBuffer(size_t bytes) : bytes_(bytes) {
     const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     ptr_ = std::aligned_alloc(kHugePage, rounded);
-    if (!ptr_) TESSERA_THROW(Backend, "host allocation of " << bytes << " bytes for embedding storage failed");
+    if (!ptr_)
+      TESSERA_THROW(Backend,
+                    "host allocation of " << bytes << " bytes for embedding storage failed");
 #if defined(MADV_HUGEPAGE)
     (void)madvise(ptr_, rounded, MADV_HUGEPAGE);
 #endif
     std::memset(ptr_, 0, rounded);
   }
-  ~HugePageHostBuffer() override { std::free(ptr_); }
-  void* data() override { return ptr_; }
-  size_t bytes() const override { return bytes_; }
-  Device device() const override { return Device{}; }
+  ~HugePageHostBuffer() override {
+    std::free(ptr_);
+  }
+  void* data() override {
+    return ptr_;
+  }
+  size_t bytes() const override {
+    return bytes_;
+  }
+  Device device() const override {
+    return Device{};
+  }
 
  private:
   void* ptr_ = nullptr;
@@ -67,8 +85,8 @@ class HugePageHostBuffer final : public Buffer {
 Tensor storage_tensor(Backend& backend, int64_t elements) {
   constexpr int64_t kHugePageMinBytes = int64_t{8} << 20;
   if (backend.device().kind == DeviceKind::Host && elements * 4 >= kHugePageMinBytes)
-    return Tensor(std::make_shared<HugePageHostBuffer>(static_cast<size_t>(elements) * 4), Shape{elements},
-                  DType::F32);
+    return Tensor(std::make_shared<HugePageHostBuffer>(static_cast<size_t>(elements) * 4),
+                  Shape{elements}, DType::F32);
   return backend.empty({elements});
 }
 
@@ -80,9 +98,10 @@ BackendStorage::BackendStorage(Backend& backend, const TableLayout& layout,
   weights_ = storage_tensor(backend, layout.total_elements());
   for (int s = 0; s < state_slots(opt.kind); ++s) {
     states_.push_back(storage_tensor(backend, state_size(opt.kind, layout)));
-    const bool adagrad = opt.kind == SparseOptimizer::Adagrad ||
-                         opt.kind == SparseOptimizer::RowwiseAdagrad;
-    if (adagrad && opt.initial_accumulator != 0.f) backend.fill(states_.back(), opt.initial_accumulator);
+    const bool adagrad =
+        opt.kind == SparseOptimizer::Adagrad || opt.kind == SparseOptimizer::RowwiseAdagrad;
+    if (adagrad && opt.initial_accumulator != 0.f)
+      backend.fill(states_.back(), opt.initial_accumulator);
   }
 }
 
@@ -93,29 +112,39 @@ SparseStepParams step_params(const SparseOptimizerConfig& c, int64_t step) {
   p.eps = c.eps;
   p.beta1 = c.beta1;
   p.beta2 = c.beta2;
-  p.bc1 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), static_cast<double>(step)));
-  p.bc2 = static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), static_cast<double>(step)));
+  p.bc1 =
+      static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta1), static_cast<double>(step)));
+  p.bc2 =
+      static_cast<float>(1.0 - std::pow(static_cast<double>(c.beta2), static_cast<double>(step)));
   return p;
 }
 
 void check_bags_shape(const TableLayout& layout, const Bags& bags, Device device) {
   TESSERA_CHECK(bags.batch >= 0, "negative batch size " << bags.batch);
-  TESSERA_CHECK(bags.indices.defined() && bags.indices.dtype() == DType::I64 && bags.indices.rank() == 1,
-                "bag indices must be i64 [nnz], got " << (bags.indices.defined() ? bags.indices.describe() : "none"));
-  TESSERA_CHECK(bags.offsets.defined() && bags.offsets.dtype() == DType::I64 && bags.offsets.rank() == 1,
-                "bag offsets must be i64 [T*B+1], got " << (bags.offsets.defined() ? bags.offsets.describe() : "none"));
+  TESSERA_CHECK(
+      bags.indices.defined() && bags.indices.dtype() == DType::I64 && bags.indices.rank() == 1,
+      "bag indices must be i64 [nnz], got "
+          << (bags.indices.defined() ? bags.indices.describe() : "none"));
+  TESSERA_CHECK(
+      bags.offsets.defined() && bags.offsets.dtype() == DType::I64 && bags.offsets.rank() == 1,
+      "bag offsets must be i64 [T*B+1], got "
+          << (bags.offsets.defined() ? bags.offsets.describe() : "none"));
   const int64_t n_bags = layout.num_tables() * bags.batch;
-  TESSERA_CHECK(bags.offsets.dim(0) == n_bags + 1, "bag offsets: " << bags.offsets.dim(0)
-                    << " entries for " << layout.num_tables() << " tables x batch " << bags.batch
-                    << " (need T*B+1 = " << n_bags + 1 << ")");
+  TESSERA_CHECK(bags.offsets.dim(0) == n_bags + 1,
+                "bag offsets: " << bags.offsets.dim(0) << " entries for " << layout.num_tables()
+                                << " tables x batch " << bags.batch
+                                << " (need T*B+1 = " << n_bags + 1 << ")");
   TESSERA_CHECK(bags.indices.device() == device && bags.offsets.device() == device,
-                "bags must live on " << device.str() << " (indices on " << bags.indices.device().str()
-                                     << ", offsets on " << bags.offsets.device().str() << ")");
+                "bags must live on " << device.str() << " (indices on "
+                                     << bags.indices.device().str() << ", offsets on "
+                                     << bags.offsets.device().str() << ")");
   if (bags.weights.defined()) {
-    TESSERA_CHECK(bags.weights.dtype() == DType::F32 && bags.weights.numel() == bags.indices.numel(),
-                  "per-sample weights must be f32 [nnz = " << bags.indices.numel() << "], got "
-                                                           << bags.weights.describe());
-    TESSERA_CHECK(bags.weights.device() == device, "per-sample weights must live on " << device.str());
+    TESSERA_CHECK(
+        bags.weights.dtype() == DType::F32 && bags.weights.numel() == bags.indices.numel(),
+        "per-sample weights must be f32 [nnz = " << bags.indices.numel() << "], got "
+                                                 << bags.weights.describe());
+    TESSERA_CHECK(bags.weights.device() == device,
+                  "per-sample weights must live on " << device.str());
   }
 }
 
@@ -124,14 +153,16 @@ void report_bad_offsets(const TableLayout& layout, int64_t batch, int64_t first_
   if (first_bad_bag < 0) return;
   const int64_t b = first_bad_bag;
   const int64_t n_bags = static_cast<int64_t>(offsets.size()) - 1;
-  if (b == 0 && offsets[0] != 0) TESSERA_THROW(Data, "bag offsets[0] is " << offsets[0] << ", must be 0");
+  if (b == 0 && offsets[0] != 0)
+    TESSERA_THROW(Data, "bag offsets[0] is " << offsets[0] << ", must be 0");
   if (b == n_bags && offsets[b] >= offsets[b - 1])
     TESSERA_THROW(Data, "bag offsets[" << n_bags << "] (the end) is " << offsets[n_bags]
                                        << ", must equal the number of indices " << nnz);
   const int64_t t = batch > 0 ? (b - 1) / batch : 0;
   const int64_t s = batch > 0 ? (b - 1) % batch : 0;
-  TESSERA_THROW(Data, "bag offsets decrease at offsets[" << b << "] = " << offsets[b] << " < offsets["
-                          << b - 1 << "] = " << offsets[b - 1] << " (end of the bag of "
+  TESSERA_THROW(Data, "bag offsets decrease at offsets["
+                          << b << "] = " << offsets[b] << " < offsets[" << b - 1
+                          << "] = " << offsets[b - 1] << " (end of the bag of "
                           << layout.table_label(t) << ", sample " << s << ")");
 }
 
@@ -146,7 +177,9 @@ std::vector<std::string>& warnings_store() {
 }
 }  // namespace
 
-const std::vector<std::string>& id_policy_warnings() { return warnings_store(); }
+const std::vector<std::string>& id_policy_warnings() {
+  return warnings_store();
+}
 
 void apply_id_policy(const TableLayout& layout, int64_t batch, const BadIdFindings& found,
                      const std::vector<int64_t>& ids, const std::vector<int64_t>& offsets,
@@ -161,9 +194,9 @@ void apply_id_policy(const TableLayout& layout, int64_t batch, const BadIdFindin
     int64_t t = 0, s = 0;
     where(found.first_error, &t, &s);
     TESSERA_THROW(Data, "embedding id " << ids[found.first_error] << " in " << layout.table_label(t)
-                            << ", sample " << s << " (index position " << found.first_error
-                            << ") is outside the table's rows [0, " << layout.spec(t).rows
-                            << ") (id policy 'error')");
+                                        << ", sample " << s << " (index position "
+                                        << found.first_error << ") is outside the table's rows [0, "
+                                        << layout.spec(t).rows << ") (id policy 'error')");
   }
   warn.clamped_total += found.clamped;
   if (warn.warned.size() < static_cast<size_t>(layout.num_tables()))

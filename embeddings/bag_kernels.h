@@ -50,9 +50,10 @@ void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int
 // Sparse optimizer step on the touched rows only: Sgd (s0, s1 unused), Adagrad (s0 = accumulator
 // per element), LazyAdam (s0 = m, s1 = v per element), RowwiseAdagrad (s0 = accumulator per
 // global row). keys [U] distinct, grads [U, max_dim].
-void launch_sparse_update(tessera::emb::SparseOptimizer kind, const tessera::emb::SparseStepParams& p,
-                          const int64_t* meta, int64_t tables, int64_t max_dim, const int64_t* keys,
-                          const float* grads, int64_t touched, float* weights, float* s0, float* s1,
+void launch_sparse_update(tessera::emb::SparseOptimizer kind,
+                          const tessera::emb::SparseStepParams& p, const int64_t* meta,
+                          int64_t tables, int64_t max_dim, const int64_t* keys, const float* grads,
+                          int64_t touched, float* weights, float* s0, float* s1,
                           cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -6,8 +6,8 @@
 //
 // A batch of bags follows FBGEMM's TBE layout: for T tables and B samples,
 //   indices  i64 [nnz]        ids, bag after bag
-//   offsets  i64 [T * B + 1]  bag b = t * B + s (table-major) holds indices[offsets[b], offsets[b+1])
-//   weights  f32 [nnz]        optional per-sample weights (undefined: all 1)
+//   offsets  i64 [T * B + 1]  bag b = t * B + s (table-major) holds indices[offsets[b],
+//   offsets[b+1]) weights  f32 [nnz]        optional per-sample weights (undefined: all 1)
 // The pooled output is [B, out_dim]; table t writes columns [out_offset(t), out_offset(t) + dim).
 #include <cstdint>
 #include <memory>
@@ -40,8 +40,8 @@ struct ResolvedBags {
 
 // The gradient of a batch w.r.t. the rows it touched, de-duplicated: keys ascending, one row each.
 struct SparseGrad {
-  Tensor keys;   // i64 [U], ascending global rows
-  Tensor grads;  // f32 [U, max_dim]; row u's columns past its table's dim are 0
+  Tensor keys;        // i64 [U], ascending global rows
+  Tensor grads;       // f32 [U, max_dim]; row u's columns past its table's dim are 0
   int64_t count = 0;  // U
 };
 
@@ -58,8 +58,8 @@ class EmbeddingStorage {
  public:
   virtual ~EmbeddingStorage() = default;
   virtual Device device() const = 0;
-  virtual Tensor& weights() = 0;                 // f32 [total_elements]
-  virtual Tensor& state(int slot) = 0;           // see state_shape()
+  virtual Tensor& weights() = 0;        // f32 [total_elements]
+  virtual Tensor& state(int slot) = 0;  // see state_shape()
   virtual int num_states() const = 0;
 };
 

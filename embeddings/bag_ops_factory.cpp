@@ -11,9 +11,10 @@ std::unique_ptr<BagOps> make_bag_ops(Backend& backend) {
 #if TESSERA_EMBEDDINGS_DEVICE
   return make_device_bag_ops(backend);
 #else
-  TESSERA_THROW(Backend, "embedding bags on " << backend.name()
-                                              << ": this build has no device embedding ops "
-                                                 "(configure with CUDA or TESSERA_CUDA_EMULATION=ON)");
+  TESSERA_THROW(Backend, "embedding bags on "
+                             << backend.name()
+                             << ": this build has no device embedding ops "
+                                "(configure with CUDA or TESSERA_CUDA_EMULATION=ON)");
 #endif
 }
 

@@ -5,7 +5,8 @@ namespace tessera::emb {
 EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,
                                          const CollectionOptions& opts)
     : backend_(&backend), layout_(std::move(specs)), opts_(opts) {
-  TESSERA_CHECK(opts.optimizer.lr > 0.f, "sparse optimizer lr must be > 0, got " << opts.optimizer.lr);
+  TESSERA_CHECK(opts.optimizer.lr > 0.f,
+                "sparse optimizer lr must be > 0, got " << opts.optimizer.lr);
   ops_ = make_bag_ops(backend);
   storage_ = std::make_unique<BackendStorage>(backend, layout_, opts.optimizer);
   warn_.warned.assign(static_cast<size_t>(layout_.num_tables()), false);
@@ -58,8 +59,8 @@ Tensor EmbeddingCollection::table_to_host(int64_t t) {
 void EmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
   const TableSpec& s = layout_.spec(t);
   TESSERA_CHECK(host_rows_dim.dtype() == DType::F32 && host_rows_dim.numel() == s.rows * s.dim,
-                layout_.table_label(t) << " is [" << s.rows << ", " << s.dim << "], got "
-                                       << host_rows_dim.describe());
+                layout_.table_label(t)
+                    << " is [" << s.rows << ", " << s.dim << "], got " << host_rows_dim.describe());
   const int64_t e0 = layout_.weight_offset(t);
   Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
   backend_->copy(host_rows_dim.reshape({s.rows * s.dim}), view);
@@ -73,14 +74,16 @@ Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,
   std::vector<int64_t> flat, offsets{0};
   std::vector<float> wflat;
   for (int64_t t = 0; t < T; ++t) {
-    TESSERA_CHECK(static_cast<int64_t>(ids[t].size()) == B,
-                  "make_host_bags: table " << t << " has " << ids[t].size() << " samples, table 0 has " << B);
+    TESSERA_CHECK(static_cast<int64_t>(ids[t].size()) == B, "make_host_bags: table "
+                                                                << t << " has " << ids[t].size()
+                                                                << " samples, table 0 has " << B);
     for (int64_t s = 0; s < B; ++s) {
       flat.insert(flat.end(), ids[t][s].begin(), ids[t][s].end());
       offsets.push_back(static_cast<int64_t>(flat.size()));
       if (!weights.empty()) {
         TESSERA_CHECK(weights[t][s].size() == ids[t][s].size(), "make_host_bags: weights of table "
-                                                                    << t << " sample " << s << " do not match its ids");
+                                                                    << t << " sample " << s
+                                                                    << " do not match its ids");
         wflat.insert(wflat.end(), weights[t][s].begin(), weights[t][s].end());
       }
     }
@@ -89,7 +92,8 @@ Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,
   b.batch = B;
   b.indices = Tensor::host_from<int64_t>({static_cast<int64_t>(flat.size())}, flat);
   b.offsets = Tensor::host_from<int64_t>({static_cast<int64_t>(offsets.size())}, offsets);
-  if (!weights.empty()) b.weights = Tensor::host_from<float>({static_cast<int64_t>(wflat.size())}, wflat);
+  if (!weights.empty())
+    b.weights = Tensor::host_from<float>({static_cast<int64_t>(wflat.size())}, wflat);
   return b;
 }
 

@@ -24,7 +24,8 @@ struct CollectionOptions {
 
 class EmbeddingCollection {
  public:
-  EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts);
+  EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,
+                      const CollectionOptions& opts);
   EmbeddingCollection(const EmbeddingCollection&) = delete;
   EmbeddingCollection& operator=(const EmbeddingCollection&) = delete;
 

@@ -23,7 +23,8 @@ cudaStream_t stream_of(Backend& backend) {
   return cudaStream_t{};  // the emulator completes every launch before it returns
 #else
   auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
-  TESSERA_CHECK(cuda_backend != nullptr, "device bag ops need the CUDA backend, got " << backend.name());
+  TESSERA_CHECK(cuda_backend != nullptr,
+                "device bag ops need the CUDA backend, got " << backend.name());
   return cuda_backend->stream();
 #endif
 }
@@ -53,13 +54,15 @@ class DeviceBagOps final : public BagOps {
     // flags: positions start at all-ones (no bad position), the count at 0.
     std::vector<int64_t> init(static_cast<size_t>(cuda::kBagFlagFirstWarn + T), -1);
     init[cuda::kBagFlagClamped] = 0;
-    Tensor flags = backend_->to_device(Tensor::host_from<int64_t>({static_cast<int64_t>(init.size())}, init));
+    Tensor flags =
+        backend_->to_device(Tensor::host_from<int64_t>({static_cast<int64_t>(init.size())}, init));
     auto* f = reinterpret_cast<unsigned long long*>(flags.data<int64_t>());
     cuda::launch_bag_check_offsets(bags.offsets.data<int64_t>(), n_bags, nnz, f, stream_);
     {
       const std::vector<int64_t> fl = to_vector(*backend_, flags);
       if (fl[cuda::kBagFlagBadOffset] != -1)
-        report_bad_offsets(layout, B, fl[cuda::kBagFlagBadOffset], to_vector(*backend_, bags.offsets), nnz);
+        report_bad_offsets(layout, B, fl[cuda::kBagFlagBadOffset],
+                           to_vector(*backend_, bags.offsets), nnz);
     }
     ResolvedBags r;
     r.keys = backend_->empty({nnz}, DType::I64);
@@ -94,14 +97,14 @@ class DeviceBagOps final : public BagOps {
                       out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
                   "pooled output must be f32 [" << r.batch << ", " << layout.out_dim() << "] on "
                                                 << d.str() << ", got " << out.describe());
-    cuda::launch_bag_forward(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
-                             layout.max_dim(), layout.out_dim(), weights.data<float>(),
-                             r.keys.data<int64_t>(), r.offsets.data<int64_t>(),
-                             r.weights.defined() ? r.weights.data<float>() : nullptr,
-                             out.data<float>(), stream_);
+    cuda::launch_bag_forward(
+        meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch, layout.max_dim(),
+        layout.out_dim(), weights.data<float>(), r.keys.data<int64_t>(), r.offsets.data<int64_t>(),
+        r.weights.defined() ? r.weights.data<float>() : nullptr, out.data<float>(), stream_);
   }
 
-  SparseGrad backward(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) override {
+  SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
+                      const Tensor& dout) override {
     const Device d = backend_->device();
     TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
                       dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
@@ -125,9 +128,11 @@ class DeviceBagOps final : public BagOps {
               const SparseGrad& g, EmbeddingStorage& storage) override {
     TESSERA_CHECK(storage.num_states() == state_slots(kind),
                   "storage holds " << storage.num_states() << " optimizer state tensors, "
-                                   << sparse_optimizer_name(kind) << " needs " << state_slots(kind));
-    TESSERA_CHECK(storage.device() == backend_->device(), "storage on " << storage.device().str()
-                                                                         << ", ops on " << backend_->device().str());
+                                   << sparse_optimizer_name(kind) << " needs "
+                                   << state_slots(kind));
+    TESSERA_CHECK(
+        storage.device() == backend_->device(),
+        "storage on " << storage.device().str() << ", ops on " << backend_->device().str());
     float* s0 = storage.num_states() > 0 ? storage.state(0).data<float>() : nullptr;
     float* s1 = storage.num_states() > 1 ? storage.state(1).data<float>() : nullptr;
     cuda::launch_sparse_update(kind, p, meta_for(layout).data<int64_t>(), layout.num_tables(),

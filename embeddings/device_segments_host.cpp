@@ -23,7 +23,8 @@ DeviceSegments sort_segments(Backend& backend, const Tensor& keys, int64_t key_l
   std::vector<int64_t> start;
   for (int64_t q = 0; q < n; ++q) {
     const int64_t key = k[pos[static_cast<size_t>(q)]];
-    TESSERA_CHECK(key >= 0 && key < key_limit, "key " << key << " outside [0, " << key_limit << ")");
+    TESSERA_CHECK(key >= 0 && key < key_limit,
+                  "key " << key << " outside [0, " << key_limit << ")");
     if (ukeys.empty() || ukeys.back() != key) {
       ukeys.push_back(key);
       start.push_back(q);

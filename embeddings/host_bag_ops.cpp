@@ -29,7 +29,8 @@ constexpr int64_t kParallelWork = int64_t{1} << 16;
 // dst[0, n) += a * src[0, n): the inner loop of pooling, gradient aggregation and SGD. Cloned for
 // AVX-512 and AVX2 (chosen at load time by the CPU; the build itself targets baseline x86-64).
 // The arithmetic is the same in every clone (no contraction into FMA under ISO C++).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 void axpy(float* __restrict dst, const float* __restrict src, float a, int64_t n) {
@@ -161,7 +162,8 @@ class HostBagOps final : public BagOps {
         for (int64_t j = off[b]; j < off[b + 1]; ++j) {
           // Rows are random reads: ask for the row kPrefetchAhead positions on so several misses
           // overlap (the next table's first rows are requested before this bag starts).
-          if (j + kPrefetchAhead < off[b + 1]) prefetch_row(base + keys[j + kPrefetchAhead] * dim, dim);
+          if (j + kPrefetchAhead < off[b + 1])
+            prefetch_row(base + keys[j + kPrefetchAhead] * dim, dim);
           const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
           const float* row = base + keys[j] * dim;
           axpy(dst, row, scale, dim);
@@ -170,7 +172,8 @@ class HostBagOps final : public BagOps {
     }
   }
 
-  SparseGrad backward(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) override {
+  SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
+                      const Tensor& dout) override {
     check_dout(layout, r, dout);
     const Segments& seg = segments(layout, r);
     const int64_t U = static_cast<int64_t>(seg.keys.size());
@@ -219,8 +222,8 @@ class HostBagOps final : public BagOps {
                           layout.spec(tn).dim);
         }
         row_grad(layout, r, dout, seg, u, buf.data());
-        apply_row(layout, kind, p, seg.table[static_cast<size_t>(u)], seg.keys[static_cast<size_t>(u)],
-                  buf.data(), storage);
+        apply_row(layout, kind, p, seg.table[static_cast<size_t>(u)],
+                  seg.keys[static_cast<size_t>(u)], buf.data(), storage);
       }
     }
   }
@@ -247,16 +250,19 @@ class HostBagOps final : public BagOps {
                     EmbeddingStorage& storage) const {
     TESSERA_CHECK(storage.num_states() == state_slots(kind),
                   "storage holds " << storage.num_states() << " optimizer state tensors, "
-                                   << sparse_optimizer_name(kind) << " needs " << state_slots(kind));
-    TESSERA_CHECK(g.grads.numel() == g.count * layout.max_dim(), "sparse grad of " << g.count
-                      << " rows must be [U, max_dim], got " << g.grads.describe());
+                                   << sparse_optimizer_name(kind) << " needs "
+                                   << state_slots(kind));
+    TESSERA_CHECK(
+        g.grads.numel() == g.count * layout.max_dim(),
+        "sparse grad of " << g.count << " rows must be [U, max_dim], got " << g.grads.describe());
     // Each row is updated by one thread: keys must be distinct (ascending, as backward makes them)
     // and in range; checked here, outside the parallel loop, so a bad gradient is an Error.
     const int64_t* keys = g.keys.data<int64_t>();
     for (int64_t u = 0; u < g.count; ++u)
-      TESSERA_CHECK(keys[u] >= 0 && keys[u] < layout.total_rows() && (u == 0 || keys[u - 1] < keys[u]),
-                    "sparse grad key " << keys[u] << " at " << u << " is out of range [0, "
-                                       << layout.total_rows() << ") or not ascending");
+      TESSERA_CHECK(
+          keys[u] >= 0 && keys[u] < layout.total_rows() && (u == 0 || keys[u - 1] < keys[u]),
+          "sparse grad key " << keys[u] << " at " << u << " is out of range [0, "
+                             << layout.total_rows() << ") or not ascending");
   }
 
   // grad[0, dim) of touched row u (positions in ascending order: the device's order too).
@@ -273,7 +279,8 @@ class HostBagOps final : public BagOps {
     const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
     const float* dy = dout.data<float>();
     std::fill(grad, grad + D, 0.f);
-    for (int64_t q = seg.seg_start[static_cast<size_t>(u)]; q < seg.seg_start[static_cast<size_t>(u) + 1]; ++q) {
+    for (int64_t q = seg.seg_start[static_cast<size_t>(u)];
+         q < seg.seg_start[static_cast<size_t>(u) + 1]; ++q) {
       const int64_t j = seg.pos[static_cast<size_t>(q)];
       if (q + kPrefetchAhead < seg.seg_start[static_cast<size_t>(u) + 1]) {
         const int64_t jn = seg.pos[static_cast<size_t>(q + kPrefetchAhead)];
@@ -358,14 +365,19 @@ class HostBagOps final : public BagOps {
         std::sort(pt.rows.begin(), pt.rows.end());
       }
       const int64_t U = static_cast<int64_t>(pt.rows.size());
-      for (int64_t u = 0; u < U; ++u) slot[static_cast<size_t>(pt.rows[static_cast<size_t>(u)])] = static_cast<int32_t>(u);
+      for (int64_t u = 0; u < U; ++u)
+        slot[static_cast<size_t>(pt.rows[static_cast<size_t>(u)])] = static_cast<int32_t>(u);
       pt.start.assign(static_cast<size_t>(U) + 1, 0);
-      for (int64_t j = p0; j < p1; ++j) ++pt.start[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)]) + 1];
-      for (int64_t u = 0; u < U; ++u) pt.start[static_cast<size_t>(u) + 1] += pt.start[static_cast<size_t>(u)];
+      for (int64_t j = p0; j < p1; ++j)
+        ++pt.start[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)]) + 1];
+      for (int64_t u = 0; u < U; ++u)
+        pt.start[static_cast<size_t>(u) + 1] += pt.start[static_cast<size_t>(u)];
       pt.pos.resize(static_cast<size_t>(p1 - p0));
       pt.fill.assign(pt.start.begin(), pt.start.end() - 1);
       std::vector<int64_t>& fill = pt.fill;
-      for (int64_t j = p0; j < p1; ++j) pt.pos[static_cast<size_t>(fill[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)])]++)] = j;
+      for (int64_t j = p0; j < p1; ++j)
+        pt.pos[static_cast<size_t>(
+            fill[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)])]++)] = j;
       for (int64_t row : pt.rows) slot[static_cast<size_t>(row)] = -1;
     }
     Segments& seg = seg_;
@@ -409,6 +421,8 @@ class HostBagOps final : public BagOps {
 
 }  // namespace
 
-std::unique_ptr<BagOps> make_host_bag_ops() { return std::make_unique<HostBagOps>(); }
+std::unique_ptr<BagOps> make_host_bag_ops() {
+  return std::make_unique<HostBagOps>();
+}
 
 }  // namespace tessera::emb

@@ -7,7 +7,9 @@
 
 namespace tessera::emb {
 
-const char* placement_name(Placement p) { return p == Placement::TableWise ? "table-wise" : "row-wise"; }
+const char* placement_name(Placement p) {
+  return p == Placement::TableWise ? "table-wise" : "row-wise";
+}
 
 namespace {
 
@@ -35,18 +37,21 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   if (N < 1) TESSERA_THROW(Config, "shard planning needs at least one shard");
   for (int k = 0; k < N; ++k)
     if (capacity[static_cast<size_t>(k)] <= 0)
-      TESSERA_THROW(Config, "shard " << k << " has no memory (" << capacity[static_cast<size_t>(k)] << " bytes)");
+      TESSERA_THROW(Config, "shard " << k << " has no memory (" << capacity[static_cast<size_t>(k)]
+                                     << " bytes)");
   ShardPlan plan;
   plan.num_shards = N;
   plan.shard_capacity = capacity;
   plan.shard_bytes.assign(static_cast<size_t>(N), 0);
   plan.tables.resize(specs.size());
   int64_t total = 0;
-  for (size_t t = 0; t < specs.size(); ++t) total += plan.tables[t].bytes = table_bytes(specs[t], opt);
+  for (size_t t = 0; t < specs.size(); ++t)
+    total += plan.tables[t].bytes = table_bytes(specs[t], opt);
   const int64_t cap_total = std::accumulate(capacity.begin(), capacity.end(), int64_t{0});
   if (total > cap_total)
-    TESSERA_THROW(Config, "the embedding tables need " << mib(total) << " (weights + " << sparse_optimizer_name(opt.kind)
-                                                       << " state) but the " << N << " shards have " << mib(cap_total));
+    TESSERA_THROW(Config, "the embedding tables need "
+                              << mib(total) << " (weights + " << sparse_optimizer_name(opt.kind)
+                              << " state) but the " << N << " shards have " << mib(cap_total));
   const double average = static_cast<double>(total) / N;
   std::vector<size_t> order(specs.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -56,8 +61,9 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   for (size_t t : order) {
     TablePlacement& tp = plan.tables[t];
     const int best = static_cast<int>(std::max_element(free.begin(), free.end()) - free.begin());
-    bool rowwise = options.force_all ? options.force == Placement::RowWise
-                                     : static_cast<double>(tp.bytes) > options.rowwise_threshold * average;
+    bool rowwise = options.force_all
+                       ? options.force == Placement::RowWise
+                       : static_cast<double>(tp.bytes) > options.rowwise_threshold * average;
     if (free[static_cast<size_t>(best)] < tp.bytes) rowwise = true;
     if (N == 1) rowwise = false;
     if (!rowwise) {
@@ -77,13 +83,15 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
     for (int k = 0; k < N && begin < rows; ++k) {
       int64_t n = k == N - 1 ? rows - begin
                              : static_cast<int64_t>(static_cast<double>(rows) *
-                                                    static_cast<double>(std::max<int64_t>(free[static_cast<size_t>(k)], 0)) /
+                                                    static_cast<double>(std::max<int64_t>(
+                                                        free[static_cast<size_t>(k)], 0)) /
                                                     static_cast<double>(free_sum));
       n = std::min(n, rows - begin);
       if (n <= 0) continue;
       if (n * row_bytes > free[static_cast<size_t>(k)])
-        TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit: shard " << k << " would need "
-                                        << mib(n * row_bytes) << " with " << mib(free[static_cast<size_t>(k)]) << " free");
+        TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit: shard " << k
+                                        << " would need " << mib(n * row_bytes) << " with "
+                                        << mib(free[static_cast<size_t>(k)]) << " free");
       tp.parts.push_back({k, begin, begin + n});
       free[static_cast<size_t>(k)] -= n * row_bytes;
       plan.shard_bytes[static_cast<size_t>(k)] += n * row_bytes;
@@ -141,38 +149,47 @@ std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, B
   return std::make_unique<LocalShard>(std::move(specs), backend, opts);
 }
 
-ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs, const ShardPlan& plan,
+ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs,
+                                                       const ShardPlan& plan,
                                                        const std::vector<Backend*>& backends,
                                                        const CollectionOptions& opts)
     : layout_(std::move(specs)), plan_(plan), host_ops_(make_host_bag_ops()) {
   const int N = plan.num_shards;
-  TESSERA_CHECK(static_cast<int>(backends.size()) == N, "shard plan for " << N << " shards, "
-                                                                          << backends.size() << " backends given");
+  TESSERA_CHECK(static_cast<int>(backends.size()) == N,
+                "shard plan for " << N << " shards, " << backends.size() << " backends given");
   TESSERA_CHECK(static_cast<int64_t>(plan.tables.size()) == layout_.num_tables(),
-                "shard plan for " << plan.tables.size() << " tables, collection has " << layout_.num_tables());
+                "shard plan for " << plan.tables.size() << " tables, collection has "
+                                  << layout_.num_tables());
   std::vector<std::vector<TableSpec>> shard_specs(static_cast<size_t>(N));
   parts_.resize(static_cast<size_t>(layout_.num_tables()));
   for (int64_t t = 0; t < layout_.num_tables(); ++t) {
     const TableSpec& s = layout_.spec(t);
     int64_t covered = 0;
     for (const ShardPart& p : plan.tables[static_cast<size_t>(t)].parts) {
-      TESSERA_CHECK(p.shard >= 0 && p.shard < N && p.row_begin == covered && p.row_end > p.row_begin,
-                    "shard plan for table '" << s.name << "' does not tile its rows");
+      TESSERA_CHECK(
+          p.shard >= 0 && p.shard < N && p.row_begin == covered && p.row_end > p.row_begin,
+          "shard plan for table '" << s.name << "' does not tile its rows");
       covered = p.row_end;
       auto& list = shard_specs[static_cast<size_t>(p.shard)];
       // Ids arrive resolved and routed: a local id out of range would be a routing bug (Error).
-      TableSpec part{s.name + "@" + std::to_string(p.row_begin), p.row_end - p.row_begin, s.dim,
-                     Pooling::Sum, IdPolicy::Error, IdMapping::Direct};
-      parts_[static_cast<size_t>(t)].push_back({p.shard, static_cast<int64_t>(list.size()), p.row_begin, p.row_end});
+      TableSpec part{s.name + "@" + std::to_string(p.row_begin),
+                     p.row_end - p.row_begin,
+                     s.dim,
+                     Pooling::Sum,
+                     IdPolicy::Error,
+                     IdMapping::Direct};
+      parts_[static_cast<size_t>(t)].push_back(
+          {p.shard, static_cast<int64_t>(list.size()), p.row_begin, p.row_end});
       list.push_back(part);
     }
-    TESSERA_CHECK(covered == s.rows, "shard plan for table '" << s.name << "' covers " << covered << " of "
-                                                             << s.rows << " rows");
+    TESSERA_CHECK(covered == s.rows, "shard plan for table '" << s.name << "' covers " << covered
+                                                              << " of " << s.rows << " rows");
   }
   shards_.resize(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
     if (!shard_specs[static_cast<size_t>(k)].empty())
-      shards_[static_cast<size_t>(k)] = make_local_shard(shard_specs[static_cast<size_t>(k)], *backends[static_cast<size_t>(k)], opts);
+      shards_[static_cast<size_t>(k)] = make_local_shard(shard_specs[static_cast<size_t>(k)],
+                                                         *backends[static_cast<size_t>(k)], opts);
   // The unsharded collection's initial weights (counter-based over the flat layout), part by part.
   for (int64_t t = 0; t < layout_.num_tables(); ++t) {
     const TableSpec& s = layout_.spec(t);
@@ -180,9 +197,11 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
     float* w = full.data<float>();
     const int64_t e0 = layout_.weight_offset(t);
     for (int64_t i = 0; i < s.rows * s.dim; ++i)
-      w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(e0 + i)) - 1.f) * opts.init_scale;
+      w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(e0 + i)) - 1.f) *
+             opts.init_scale;
     for (const PartRef& p : parts_[static_cast<size_t>(t)])
-      shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table, full.rows(p.row_begin, p.row_end));
+      shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table,
+                                                       full.rows(p.row_begin, p.row_end));
   }
 }
 
@@ -201,7 +220,8 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
   std::vector<std::vector<std::vector<float>>> wts(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
     if (shards_[static_cast<size_t>(k)]) {
-      const size_t n = static_cast<size_t>(shards_[static_cast<size_t>(k)]->layout().num_tables() * B);
+      const size_t n =
+          static_cast<size_t>(shards_[static_cast<size_t>(k)]->layout().num_tables() * B);
       ids[static_cast<size_t>(k)].resize(n);
       wts[static_cast<size_t>(k)].resize(n);
     }
@@ -217,7 +237,8 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
         const PartRef& part = parts[p];
         const size_t lb = static_cast<size_t>(part.local_table * B + s);
         ids[static_cast<size_t>(part.shard)][lb].push_back(row - part.row_begin);
-        wts[static_cast<size_t>(part.shard)][lb].push_back(bag_scale(pooling, off[b + 1] - off[b], psw ? psw[j] : 1.f));
+        wts[static_cast<size_t>(part.shard)][lb].push_back(
+            bag_scale(pooling, off[b + 1] - off[b], psw ? psw[j] : 1.f));
       }
     }
   }
@@ -235,7 +256,8 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       nested_w[static_cast<size_t>(i)].assign(wts[static_cast<size_t>(k)].begin() + i * B,
                                               wts[static_cast<size_t>(k)].begin() + (i + 1) * B);
     }
-    shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->forward(make_host_bags(nested, nested_w));
+    shard_out[static_cast<size_t>(k)] =
+        shards_[static_cast<size_t>(k)]->forward(make_host_bags(nested, nested_w));
   }
   // Combine: table-wise parts copy, row-wise parts add (in part order).
   for (int64_t t = 0; t < T; ++t) {
@@ -246,7 +268,8 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       const int64_t soff = sh.layout().out_offset(p.local_table);
       const float* so = shard_out[static_cast<size_t>(p.shard)].data<float>();
       for (int64_t s = 0; s < B; ++s)
-        for (int64_t c = 0; c < dim; ++c) o[s * layout_.out_dim() + layout_.out_offset(t) + c] += so[s * sdim + soff + c];
+        for (int64_t c = 0; c < dim; ++c)
+          o[s * layout_.out_dim() + layout_.out_offset(t) + c] += so[s * sdim + soff + c];
     }
   }
 }
@@ -256,7 +279,8 @@ void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
   const int64_t B = batch_;
   TESSERA_CHECK(host_dout.is_host() && host_dout.dtype() == DType::F32 && host_dout.rank() == 2 &&
                     host_dout.dim(0) == B && host_dout.dim(1) == layout_.out_dim(),
-                "dout must be host f32 [" << B << ", " << layout_.out_dim() << "], got " << host_dout.describe());
+                "dout must be host f32 [" << B << ", " << layout_.out_dim() << "], got "
+                                          << host_dout.describe());
   const float* d = host_dout.data<float>();
   for (int k = 0; k < plan_.num_shards; ++k) {
     if (!shards_[static_cast<size_t>(k)]) continue;
@@ -281,7 +305,8 @@ Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
   Tensor full = Tensor::host({s.rows, s.dim});
   for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
     const Tensor part = shards_[static_cast<size_t>(p.shard)]->table_to_host(p.local_table);
-    std::copy(part.data<float>(), part.data<float>() + part.numel(), full.data<float>() + p.row_begin * s.dim);
+    std::copy(part.data<float>(), part.data<float>() + part.numel(),
+              full.data<float>() + p.row_begin * s.dim);
   }
   return full;
 }

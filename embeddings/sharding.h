@@ -36,9 +36,9 @@ struct TablePlacement {
 
 struct ShardPlan {
   int num_shards = 0;
-  std::vector<TablePlacement> tables;  // [T], in the collection's table order
-  std::vector<int64_t> shard_bytes;    // planned bytes per shard
-  std::vector<int64_t> shard_capacity; // bytes available per shard
+  std::vector<TablePlacement> tables;   // [T], in the collection's table order
+  std::vector<int64_t> shard_bytes;     // planned bytes per shard
+  std::vector<int64_t> shard_capacity;  // bytes available per shard
   // A human-readable table: one line per table (placement, shards, rows, MiB) and per shard.
   std::string describe(const std::vector<TableSpec>& specs) const;
 };
@@ -55,8 +55,9 @@ struct PlannerOptions {
 // Adagrad). Tables go largest first to the shard with the most free memory (table-wise) unless
 // they exceed the threshold or fit on no shard (row-wise, rows split in proportion to free memory).
 // Throws Error(Config) when the tables do not fit in the shards' memory at all.
-ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int64_t>& capacity_bytes,
-                      const SparseOptimizerConfig& opt, const PlannerOptions& options = {});
+ShardPlan plan_shards(const std::vector<TableSpec>& specs,
+                      const std::vector<int64_t>& capacity_bytes, const SparseOptimizerConfig& opt,
+                      const PlannerOptions& options = {});
 
 // One shard as the parent sees it: host tensors in and out.
 class EmbeddingShard {

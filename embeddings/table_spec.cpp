@@ -8,9 +8,15 @@
 
 namespace tessera::emb {
 
-const char* pooling_name(Pooling p) { return p == Pooling::Sum ? "sum" : "mean"; }
-const char* id_policy_name(IdPolicy p) { return p == IdPolicy::Error ? "error" : "warn_clamp"; }
-const char* id_mapping_name(IdMapping m) { return m == IdMapping::Direct ? "direct" : "hash"; }
+const char* pooling_name(Pooling p) {
+  return p == Pooling::Sum ? "sum" : "mean";
+}
+const char* id_policy_name(IdPolicy p) {
+  return p == IdPolicy::Error ? "error" : "warn_clamp";
+}
+const char* id_mapping_name(IdMapping m) {
+  return m == IdMapping::Direct ? "direct" : "hash";
+}
 
 TableLayout::TableLayout(std::vector<TableSpec> specs) : specs_(std::move(specs)) {
   TESSERA_CHECK(!specs_.empty(), "an embedding collection needs at least one table");
@@ -21,11 +27,11 @@ TableLayout::TableLayout(std::vector<TableSpec> specs) : specs_(std::move(specs)
     if (!names.insert(s.name).second)
       TESSERA_THROW(Config, "embedding table #" << t << ": name '" << s.name << "' is used twice");
     if (s.rows <= 0)
-      TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t << "): rows must be > 0, got "
-                                                << s.rows);
+      TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t
+                                                << "): rows must be > 0, got " << s.rows);
     if (s.dim <= 0)
-      TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t << "): dim must be > 0, got "
-                                                << s.dim);
+      TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t
+                                                << "): dim must be > 0, got " << s.dim);
     row_offset_.push_back(row_offset_.back() + s.rows);
     weight_offset_.push_back(weight_offset_.back() + s.rows * s.dim);
     out_offset_.push_back(out_offset_.back() + s.dim);
@@ -43,7 +49,8 @@ TableLayout::TableLayout(std::vector<TableSpec> specs) : specs_(std::move(specs)
 }
 
 int64_t TableLayout::table_of_key(int64_t key) const {
-  TESSERA_CHECK(key >= 0 && key < total_rows(), "global row " << key << " outside [0, " << total_rows() << ")");
+  TESSERA_CHECK(key >= 0 && key < total_rows(),
+                "global row " << key << " outside [0, " << total_rows() << ")");
   auto it = std::upper_bound(row_offset_.begin(), row_offset_.end(), key);
   return static_cast<int64_t>(it - row_offset_.begin()) - 1;
 }

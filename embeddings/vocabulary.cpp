@@ -6,8 +6,10 @@
 
 namespace tessera::emb {
 
-Vocabulary Vocabulary::build(const std::vector<std::string>& values, const VocabularyOptions& opts) {
-  if (opts.min_count < 1) TESSERA_THROW(Config, "vocabulary min_count must be >= 1, got " << opts.min_count);
+Vocabulary Vocabulary::build(const std::vector<std::string>& values,
+                             const VocabularyOptions& opts) {
+  if (opts.min_count < 1)
+    TESSERA_THROW(Config, "vocabulary min_count must be >= 1, got " << opts.min_count);
   if (opts.max_size < 0 || opts.max_size == 1)
     TESSERA_THROW(Config, "vocabulary max_size must be 0 (no limit) or >= 2 (OOV + one value), got "
                               << opts.max_size);
@@ -25,7 +27,8 @@ Vocabulary Vocabulary::build(const std::vector<std::string>& values, const Vocab
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });
   if (opts.max_size > 0 && static_cast<int64_t>(kept.size()) > opts.max_size - 1) {
-    for (size_t i = static_cast<size_t>(opts.max_size - 1); i < kept.size(); ++i) oov += kept[i].second;
+    for (size_t i = static_cast<size_t>(opts.max_size - 1); i < kept.size(); ++i)
+      oov += kept[i].second;
     kept.resize(static_cast<size_t>(opts.max_size - 1));
   }
   Vocabulary v;
@@ -52,12 +55,14 @@ int64_t Vocabulary::lookup(std::string_view value) const {
 }
 
 const std::string& Vocabulary::token(int64_t row) const {
-  TESSERA_CHECK(row >= 0 && row < size(), "vocabulary row " << row << " outside [0, " << size() << ")");
+  TESSERA_CHECK(row >= 0 && row < size(),
+                "vocabulary row " << row << " outside [0, " << size() << ")");
   return tokens_[static_cast<size_t>(row)];
 }
 
 int64_t Vocabulary::count(int64_t row) const {
-  TESSERA_CHECK(row >= 0 && row < size(), "vocabulary row " << row << " outside [0, " << size() << ")");
+  TESSERA_CHECK(row >= 0 && row < size(),
+                "vocabulary row " << row << " outside [0, " << size() << ")");
   return counts_[static_cast<size_t>(row)];
 }
 

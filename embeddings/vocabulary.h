@@ -32,10 +32,10 @@ class Vocabulary {
   static Vocabulary build(const std::vector<int64_t>& values, const VocabularyOptions& opts);
 
   int64_t size() const { return static_cast<int64_t>(tokens_.size()); }  // rows, OOV included
-  int64_t lookup(std::string_view value) const;  // kOovRow when absent
+  int64_t lookup(std::string_view value) const;                          // kOovRow when absent
   int64_t lookup(int64_t value) const { return lookup(std::to_string(value)); }
-  const std::string& token(int64_t row) const;   // "<oov>" for row 0
-  int64_t count(int64_t row) const;              // occurrences in the data (OOV: rare + dropped)
+  const std::string& token(int64_t row) const;  // "<oov>" for row 0
+  int64_t count(int64_t row) const;             // occurrences in the data (OOV: rare + dropped)
   // Rows of many values at once (for building bags).
   std::vector<int64_t> lookup_all(const std::vector<std::string>& values) const;
 

@@ -37,8 +37,13 @@ CnnSpec small_spec() {
   CnnLayerSpec pool = layer(CnnLayerType::AvgPool);
   pool.kernel = 2;
   pool.stride = 2;
-  s.layers = {c1, layer(CnnLayerType::BatchNorm), c2, pool, layer(CnnLayerType::Flatten),
-              layer(CnnLayerType::Dense, 5, Activation::Tanh), layer(CnnLayerType::BatchNorm)};
+  s.layers = {c1,
+              layer(CnnLayerType::BatchNorm),
+              c2,
+              pool,
+              layer(CnnLayerType::Flatten),
+              layer(CnnLayerType::Dense, 5, Activation::Tanh),
+              layer(CnnLayerType::BatchNorm)};
   return s;
 }
 
@@ -84,8 +89,7 @@ TEST(CnnModel, ParameterGradientsMatchFiniteDifferences) {
       w[i] = orig;
       const double numeric = (hi - lo) / (2.0 * eps);
       const double ana = analytic.data<float>()[i];
-      ASSERT_NEAR(ana, numeric, 2e-3 + 2e-2 * std::fabs(numeric))
-          << p->name << " element " << i;
+      ASSERT_NEAR(ana, numeric, 2e-3 + 2e-2 * std::fabs(numeric)) << p->name << " element " << i;
       ++checked;
     }
   }

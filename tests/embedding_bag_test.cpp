@@ -15,7 +15,7 @@
 namespace tessera::emb {
 namespace {
 
-using Ids = std::vector<std::vector<std::vector<int64_t>>>;     // [T][B][bag]
+using Ids = std::vector<std::vector<std::vector<int64_t>>>;  // [T][B][bag]
 using Wts = std::vector<std::vector<std::vector<float>>>;
 
 std::vector<TableSpec> mixed_specs() {
@@ -118,13 +118,15 @@ TEST(EmbeddingBag, BackwardMatchesFiniteDifferences) {
   Tensor out;
   emb.forward(bags, out);
   Tensor R = Tensor::host({6, L.out_dim()});
-  for (int64_t i = 0; i < R.numel(); ++i) R.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+  for (int64_t i = 0; i < R.numel(); ++i)
+    R.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
   const SparseGrad g = emb.backward(R);
   // Dense gradient from the sparse one.
   std::vector<double> dense(static_cast<size_t>(L.total_elements()), 0.0);
   for (int64_t u = 0; u < g.count; ++u) {
     const int64_t key = g.keys.data<int64_t>()[u];
-    if (u > 0) EXPECT_LT(g.keys.data<int64_t>()[u - 1], key) << "keys must be distinct and ascending";
+    if (u > 0)
+      EXPECT_LT(g.keys.data<int64_t>()[u - 1], key) << "keys must be distinct and ascending";
     const int64_t t = L.table_of_key(key);
     for (int64_t c = 0; c < L.max_dim(); ++c) {
       const float v = g.grads.data<float>()[u * L.max_dim() + c];
@@ -164,13 +166,16 @@ void reference_step(const TableLayout& L, const SparseOptimizerConfig& c, int64_
     const int64_t dim = L.spec(t).dim;
     const int64_t e0 = L.element_offset(key);
     double sq = 0;
-    for (int64_t k = 0; k < dim; ++k) sq += kv.second[static_cast<size_t>(k)] * kv.second[static_cast<size_t>(k)];
+    for (int64_t k = 0; k < dim; ++k)
+      sq += kv.second[static_cast<size_t>(k)] * kv.second[static_cast<size_t>(k)];
     if (c.kind == SparseOptimizer::RowwiseAdagrad) s0[static_cast<size_t>(key)] += sq / double(dim);
     for (int64_t k = 0; k < dim; ++k) {
       const double g = kv.second[static_cast<size_t>(k)];
       const size_t e = static_cast<size_t>(e0 + k);
       switch (c.kind) {
-        case SparseOptimizer::Sgd: w[e] -= c.lr * g; break;
+        case SparseOptimizer::Sgd:
+          w[e] -= c.lr * g;
+          break;
         case SparseOptimizer::Adagrad:
           s0[e] += g * g;
           w[e] -= c.lr * g / (std::sqrt(s0[e]) + c.eps);
@@ -203,7 +208,8 @@ TEST_P(SparseOptimizerTest, UpdatesOnlyTouchedRowsLikeTheDenseReference) {
   const TableLayout& L = fused.layout();
   std::vector<double> w, s0, s1;
   for (float x : to_vec(fused.weights_to_host())) w.push_back(x);
-  const bool adagrad = GetParam() == SparseOptimizer::Adagrad || GetParam() == SparseOptimizer::RowwiseAdagrad;
+  const bool adagrad =
+      GetParam() == SparseOptimizer::Adagrad || GetParam() == SparseOptimizer::RowwiseAdagrad;
   s0.assign(static_cast<size_t>(state_size(GetParam(), L)), adagrad ? 0.1 : 0.0);
   s1.assign(static_cast<size_t>(L.total_elements()), 0.0);
   std::set<int64_t> ever_touched;
@@ -218,13 +224,15 @@ TEST_P(SparseOptimizerTest, UpdatesOnlyTouchedRowsLikeTheDenseReference) {
     fused.forward(make_host_bags(ids, wts), out1);
     unfused.forward(make_host_bags(ids, wts), out2);
     Tensor dout = Tensor::host({5, L.out_dim()});
-    for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
     const SparseGrad g = unfused.backward(dout);
     std::map<int64_t, std::vector<double>> by_key;
     for (int64_t u = 0; u < g.count; ++u) {
       const int64_t key = g.keys.data<int64_t>()[u];
       ever_touched.insert(key);
-      for (int64_t c = 0; c < L.max_dim(); ++c) by_key[key].push_back(g.grads.data<float>()[u * L.max_dim() + c]);
+      for (int64_t c = 0; c < L.max_dim(); ++c)
+        by_key[key].push_back(g.grads.data<float>()[u * L.max_dim() + c]);
     }
     unfused.apply(g);
     fused.backward_and_update(dout);
@@ -232,7 +240,8 @@ TEST_P(SparseOptimizerTest, UpdatesOnlyTouchedRowsLikeTheDenseReference) {
   }
   const std::vector<float> wf = to_vec(fused.weights_to_host());
   const std::vector<float> wu = to_vec(unfused.weights_to_host());
-  const std::vector<float> w0 = to_vec(EmbeddingCollection(mixed_specs(), *backend, opts).weights_to_host());
+  const std::vector<float> w0 =
+      to_vec(EmbeddingCollection(mixed_specs(), *backend, opts).weights_to_host());
   for (size_t e = 0; e < w.size(); ++e) {
     EXPECT_NEAR(wu[e], w[e], 1e-5 * (1 + std::fabs(w[e]))) << "element " << e;
     EXPECT_EQ(wf[e], wu[e]) << "fused and unfused differ at element " << e;
@@ -242,15 +251,19 @@ TEST_P(SparseOptimizerTest, UpdatesOnlyTouchedRowsLikeTheDenseReference) {
     if (ever_touched.count(key)) continue;
     const int64_t e0 = L.element_offset(key);
     for (int64_t c = 0; c < L.spec(L.table_of_key(key)).dim; ++c)
-      EXPECT_EQ(wf[static_cast<size_t>(e0 + c)], w0[static_cast<size_t>(e0 + c)]) << "untouched row " << key;
+      EXPECT_EQ(wf[static_cast<size_t>(e0 + c)], w0[static_cast<size_t>(e0 + c)])
+          << "untouched row " << key;
   }
   EXPECT_EQ(fused.steps(), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(All, SparseOptimizerTest,
                          ::testing::Values(SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
-                                           SparseOptimizer::RowwiseAdagrad, SparseOptimizer::LazyAdam),
-                         [](const auto& info) { return std::string(sparse_optimizer_name(info.param)); });
+                                           SparseOptimizer::RowwiseAdagrad,
+                                           SparseOptimizer::LazyAdam),
+                         [](const auto& info) {
+                           return std::string(sparse_optimizer_name(info.param));
+                         });
 
 TEST(EmbeddingIds, ErrorPolicyNamesTableSampleAndId) {
   auto backend = make_host_backend();
@@ -264,7 +277,9 @@ TEST(EmbeddingIds, ErrorPolicyNamesTableSampleAndId) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Data);
     const std::string m = e.what();
-    EXPECT_NE(m.find("embedding id 9 in table 'items' (#1), sample 1 (index position 5)"), std::string::npos) << m;
+    EXPECT_NE(m.find("embedding id 9 in table 'items' (#1), sample 1 (index position 5)"),
+              std::string::npos)
+        << m;
     EXPECT_NE(m.find("[0, 4)"), std::string::npos) << m;
   }
 }
@@ -277,12 +292,14 @@ TEST(EmbeddingIds, WarnClampClampsCountsAndWarnsOncePerTable) {
   Tensor out, clamped_out;
   emb.forward(make_host_bags({{{7, -3}, {2}}, {{0}, {1}}}), out);
   emb.forward(make_host_bags({{{4, 0}, {2}}, {{0}, {1}}}), clamped_out);
-  for (int64_t i = 0; i < out.numel(); ++i) EXPECT_EQ(out.data<float>()[i], clamped_out.data<float>()[i]);
+  for (int64_t i = 0; i < out.numel(); ++i)
+    EXPECT_EQ(out.data<float>()[i], clamped_out.data<float>()[i]);
   EXPECT_EQ(emb.clamped_ids(), 2u);
   emb.forward(make_host_bags({{{99}, {2}}, {{0}, {1}}}), out);
   EXPECT_EQ(emb.clamped_ids(), 3u);
   ASSERT_EQ(id_policy_warnings().size(), before + 1) << "warn once per table";
-  EXPECT_NE(id_policy_warnings().back().find("embedding id 7 in table 'u' (#0), sample 0 (index position 0)"),
+  EXPECT_NE(id_policy_warnings().back().find(
+                "embedding id 7 in table 'u' (#0), sample 0 (index position 0)"),
             std::string::npos)
       << id_policy_warnings().back();
   // The Error table next to it still fails.
@@ -302,7 +319,8 @@ TEST(EmbeddingIds, HashedTablesAcceptAnyIdAndMapLikeHashRow) {
     ASSERT_GE(row, 0);
     ASSERT_LT(row, 13);
     EXPECT_EQ(row, static_cast<int64_t>(math::mix64(static_cast<uint64_t>(raw[s])) % 13u));
-    for (int c = 0; c < 2; ++c) EXPECT_EQ(out.data<float>()[s * 2 + c], table.data<float>()[row * 2 + c]);
+    for (int c = 0; c < 2; ++c)
+      EXPECT_EQ(out.data<float>()[s * 2 + c], table.data<float>()[row * 2 + c]);
   }
 }
 
@@ -325,7 +343,8 @@ TEST(EmbeddingBags, BadOffsetsAndShapesAreClearErrors) {
     emb.forward(c, out);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("must equal the number of indices 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("must equal the number of indices 3"), std::string::npos)
+        << e.what();
   }
   Bags d = make_host_bags({{{0, 1}, {2}}});
   d.batch = 3;

@@ -45,17 +45,20 @@ Bags random_bags(const std::vector<TableSpec>& sp, int64_t batch, int max_len, b
     for (int64_t s = 0; s < batch; ++s) {
       const int len = std::uniform_int_distribution<int>(0, max_len)(gen);
       for (int k = 0; k < len; ++k) {
-        int64_t id = std::uniform_int_distribution<int64_t>(0, std::min(sp[t].rows, id_mod) - 1)(gen);
+        int64_t id =
+            std::uniform_int_distribution<int64_t>(0, std::min(sp[t].rows, id_mod) - 1)(gen);
         if (sp[t].id_mapping == IdMapping::Hash) id = id * 1000003 - 777;  // raw ids, negatives too
         ids[t][static_cast<size_t>(s)].push_back(id);
-        if (weighted) w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-2, 2)(gen));
+        if (weighted)
+          w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-2, 2)(gen));
       }
     }
   }
   return make_host_bags(ids, w);
 }
 
-void expect_near_all(const Tensor& host, const Tensor& dev, double atol, double rtol, const char* what) {
+void expect_near_all(const Tensor& host, const Tensor& dev, double atol, double rtol,
+                     const char* what) {
   ASSERT_EQ(host.numel(), dev.numel()) << what;
   int shown = 0;
   for (int64_t i = 0; i < host.numel(); ++i) {
@@ -85,13 +88,16 @@ TEST_P(EmbeddingParity, ForwardBackwardMatchHost) {
     ed.forward(bags_to(*dev, hb), od);
     expect_near_all(oh, dev->to_host(od), 1e-5, 1e-5, "pooled output");
     Tensor dout = Tensor::host({B, eh.layout().out_dim()});
-    for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
-    if (!weighted) std::cout << "[" << GetParam() << "] " << ed.ops().name() << ": " << ed.ops().notes() << "\n";
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    if (!weighted)
+      std::cout << "[" << GetParam() << "] " << ed.ops().name() << ": " << ed.ops().notes() << "\n";
     const SparseGrad gh = eh.backward(dout);
     const SparseGrad gd = ed.backward(dev->to_device(dout));
     ASSERT_EQ(gh.count, gd.count);
     const Tensor kd = dev->to_host(gd.keys);
-    for (int64_t u = 0; u < gh.count; ++u) ASSERT_EQ(gh.keys.data<int64_t>()[u], kd.data<int64_t>()[u]) << u;
+    for (int64_t u = 0; u < gh.count; ++u)
+      ASSERT_EQ(gh.keys.data<int64_t>()[u], kd.data<int64_t>()[u]) << u;
     expect_near_all(gh.grads, dev->to_host(gd.grads), 1e-5, 1e-5, "sparse gradient");
   }
 }
@@ -117,12 +123,14 @@ TEST_P(EmbeddingParity, SparseOptimizersMatchHostOverSteps) {
       eh.forward(hb, oh);
       ed.forward(bags_to(*dev, hb), od);
       Tensor dout = Tensor::host({B, eh.layout().out_dim()});
-      for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+      for (int64_t i = 0; i < dout.numel(); ++i)
+        dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
       eh.backward_and_update(dout);  // host: the fused path
       ed.backward_and_update(dev->to_device(dout));
     }
     expect_near_all(eh.weights_to_host(), ed.weights_to_host(), 1e-5, 1e-4, "weights");
-    for (int s = 0; s < state_slots(kind); ++s) expect_near_all(eh.state_to_host(s), ed.state_to_host(s), 1e-6, 1e-4, "state");
+    for (int s = 0; s < state_slots(kind); ++s)
+      expect_near_all(eh.state_to_host(s), ed.state_to_host(s), 1e-6, 1e-4, "state");
   }
 }
 
@@ -135,7 +143,8 @@ TEST_P(EmbeddingParity, EmptyBatchesMatchHost) {
   EmbeddingCollection eh(specs(), host, opts);
   EmbeddingCollection ed(specs(), *dev, opts);
   for (int64_t B : {int64_t{3}, int64_t{0}}) {
-    const std::vector<std::vector<std::vector<int64_t>>> ids(specs().size(), std::vector<std::vector<int64_t>>(static_cast<size_t>(B)));
+    const std::vector<std::vector<std::vector<int64_t>>> ids(
+        specs().size(), std::vector<std::vector<int64_t>>(static_cast<size_t>(B)));
     Bags hb;
     hb.batch = B;
     hb.indices = Tensor::host({0}, DType::I64);
@@ -167,14 +176,17 @@ std::string error_of(EmbeddingCollection& emb, const Bags& bags) {
 TEST_P(EmbeddingParity, IdPoliciesAndBatchChecksBehaveIdentically) {
   TESSERA_TEST_BACKEND_OR_SKIP(dev, GetParam());
   Backend& host = test::reference_backend();
-  const std::vector<TableSpec> sp{{"strict", 6, 3}, {"lenient", 5, 4, Pooling::Mean, IdPolicy::WarnClamp}};
+  const std::vector<TableSpec> sp{{"strict", 6, 3},
+                                  {"lenient", 5, 4, Pooling::Mean, IdPolicy::WarnClamp}};
   // Error: the first offending position wins (position 4 in 'strict' before 'lenient' ones).
   {
     EmbeddingCollection eh(sp, host, {});
     EmbeddingCollection ed(sp, *dev, {});
     const Bags bad = make_host_bags({{{0, 1}, {5, 2}, {6, -1}}, {{9}, {}, {-4, 2}}});
     const std::string mh = error_of(eh, bad);
-    EXPECT_NE(mh.find("embedding id 6 in table 'strict' (#0), sample 2 (index position 4)"), std::string::npos) << mh;
+    EXPECT_NE(mh.find("embedding id 6 in table 'strict' (#0), sample 2 (index position 4)"),
+              std::string::npos)
+        << mh;
     EXPECT_EQ(mh, error_of(ed, bags_to(*dev, bad)));
   }
   // WarnClamp: same clamped output, same count, one identical warning per table.
@@ -207,8 +219,8 @@ TEST_P(EmbeddingParity, IdPoliciesAndBatchChecksBehaveIdentically) {
       Bags b = make_host_bags({{{0, 1}, {5, 2}, {3}}, {{1, 0}, {}, {4, 2, 0}}});
       int64_t* off = b.offsets.data<int64_t>();
       if (which == 0) off[0] = 1;
-      if (which == 1) off[3] = 2;   // decreases after offsets[2] = 4
-      if (which == 2) off[6] = 9;   // end beyond nnz
+      if (which == 1) off[3] = 2;  // decreases after offsets[2] = 4
+      if (which == 2) off[6] = 9;  // end beyond nnz
       const std::string mh = error_of(eh, b);
       EXPECT_NE(mh.find(": bag offsets"), std::string::npos) << mh;
       EXPECT_EQ(mh, error_of(ed, bags_to(*dev, b)));

@@ -27,8 +27,10 @@ Bags random_bags(int64_t batch, std::mt19937& gen, bool weighted) {
     for (int64_t s = 0; s < batch; ++s) {
       const int len = std::uniform_int_distribution<int>(0, 5)(gen);
       for (int k = 0; k < len; ++k) {
-        ids[t][static_cast<size_t>(s)].push_back(std::uniform_int_distribution<int64_t>(0, sp[t].rows - 1)(gen));
-        if (weighted) w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-1, 1)(gen));
+        ids[t][static_cast<size_t>(s)].push_back(
+            std::uniform_int_distribution<int64_t>(0, sp[t].rows - 1)(gen));
+        if (weighted)
+          w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-1, 1)(gen));
       }
     }
   }
@@ -49,7 +51,8 @@ TEST(EmbeddingShardPlan, SmallTablesWholeBigTablesSplitAndPrinted) {
   EXPECT_EQ(plan.tables[0].placement, Placement::TableWise);
   EXPECT_NE(text.find("table 'big' [400 x 6]"), std::string::npos) << text;
   EXPECT_NE(text.find("row-wise: shard 0 rows [0, "), std::string::npos) << text;
-  // A table larger than any shard but not than all of them together is split; too large is an error.
+  // A table larger than any shard but not than all of them together is split; too large is an
+  // error.
   const ShardPlan tight = plan_shards({{"huge", 1000, 8}}, {20000, 20000}, {});
   EXPECT_EQ(tight.tables[0].placement, Placement::RowWise);
   try {
@@ -85,13 +88,16 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
   PlannerOptions po;
   po.force_all = true;
   po.force = c.force;
-  const ShardPlan plan = plan_shards(specs(), std::vector<int64_t>(static_cast<size_t>(c.shards), int64_t{1} << 20), opts.optimizer, po);
+  const ShardPlan plan =
+      plan_shards(specs(), std::vector<int64_t>(static_cast<size_t>(c.shards), int64_t{1} << 20),
+                  opts.optimizer, po);
   ShardedEmbeddingCollection sharded(specs(), plan, backends, opts);
   auto host = make_host_backend();
   EmbeddingCollection single(specs(), *host, opts);
   for (int64_t t = 0; t < 4; ++t) {
     const Tensor a = sharded.table_to_host(t), b = single.table_to_host(t);
-    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "initial table " << t;
+    for (int64_t i = 0; i < a.numel(); ++i)
+      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "initial table " << t;
   }
   std::mt19937 gen(31);
   for (int step = 0; step < 3; ++step) {
@@ -103,17 +109,20 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
       if (c.force == Placement::TableWise)
         ASSERT_EQ(os.data<float>()[i], ou.data<float>()[i]) << "step " << step << " element " << i;
       else
-        ASSERT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6) << "step " << step << " element " << i;
+        ASSERT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6)
+            << "step " << step << " element " << i;
     }
     Tensor dout = Tensor::host({7, single.layout().out_dim()});
-    for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
     sharded.backward_and_update(dout);
     single.backward_and_update(dout);
   }
   // The gradients do not depend on the pooled output, so training is bit for bit the same.
   for (int64_t t = 0; t < 4; ++t) {
     const Tensor a = sharded.table_to_host(t), b = single.table_to_host(t);
-    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "table " << t << " element " << i;
+    for (int64_t i = 0; i < a.numel(); ++i)
+      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "table " << t << " element " << i;
   }
 }
 
@@ -146,8 +155,16 @@ TEST(EmbeddingShards, IdPolicyAsUnsharded) {
   const Bags bad = make_host_bags({{{1}, {10}}, {{0}, {1}}, {{0}, {1}}, {{0}, {1}}});
   std::string ms, mu;
   Tensor out;
-  try { sharded.forward(bad, out); } catch (const Error& e) { ms = e.what(); }
-  try { single.forward(bad, out); } catch (const Error& e) { mu = e.what(); }
+  try {
+    sharded.forward(bad, out);
+  } catch (const Error& e) {
+    ms = e.what();
+  }
+  try {
+    single.forward(bad, out);
+  } catch (const Error& e) {
+    mu = e.what();
+  }
   EXPECT_NE(ms.find("embedding id 10 in table 'small' (#0), sample 1"), std::string::npos) << ms;
   EXPECT_EQ(ms, mu);
   // 'mid' (WarnClamp): clamped the same way.
@@ -155,7 +172,8 @@ TEST(EmbeddingShards, IdPolicyAsUnsharded) {
   Tensor os, ou;
   sharded.forward(clamp, os);
   single.forward(clamp, ou);
-  for (int64_t i = 0; i < ou.numel(); ++i) EXPECT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6);
+  for (int64_t i = 0; i < ou.numel(); ++i)
+    EXPECT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6);
   EXPECT_EQ(sharded.clamped_ids(), 2u);
 }
 

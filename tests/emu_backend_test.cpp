@@ -15,9 +15,9 @@ TEST(EmuBackend, NeedsTheEmulationBuild) {
 }
 #else
 
+#include <dirent.h>
 #include <algorithm>
 #include <cmath>
-#include <dirent.h>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -56,7 +56,8 @@ Tensor random_host(const Shape& shape, std::mt19937& gen, float lo = -2.f, float
 
 // Worst relative error over elements, as a failure message (empty when within tolerance).
 std::string compare(const Tensor& expect, const Tensor& got, float tol) {
-  if (expect.shape() != got.shape()) return "shape " + shape_str(got.shape()) + " vs " + shape_str(expect.shape());
+  if (expect.shape() != got.shape())
+    return "shape " + shape_str(got.shape()) + " vs " + shape_str(expect.shape());
   const float* e = expect.data<float>();
   const float* g = got.data<float>();
   for (int64_t i = 0; i < expect.numel(); ++i) {
@@ -73,8 +74,8 @@ std::string compare(const Tensor& expect, const Tensor& got, float tol) {
 // Runs `op` on both backends with copies of `inputs` (host tensors); returns the outputs on the
 // host, host backend's first. Tensors at positions in `outputs` are compared by the caller.
 using Op = std::function<void(Backend&, std::vector<Tensor>&)>;
-std::pair<std::vector<Tensor>, std::vector<Tensor>> run_both(const std::vector<Tensor>& inputs,
-                                                             const Op& op) {
+std::pair<std::vector<Tensor>, std::vector<Tensor> > run_both(const std::vector<Tensor>& inputs,
+                                                              const Op& op) {
   Backends& b = backends();
   std::vector<Tensor> on_host, on_emu;
   for (const Tensor& t : inputs) {
@@ -93,8 +94,8 @@ std::pair<std::vector<Tensor>, std::vector<Tensor>> run_both(const std::vector<T
   return {on_host, back};
 }
 
-void expect_all_close(const std::vector<Tensor>& host, const std::vector<Tensor>& emu,
-                      float tol, const std::string& what) {
+void expect_all_close(const std::vector<Tensor>& host, const std::vector<Tensor>& emu, float tol,
+                      const std::string& what) {
   for (size_t i = 0; i < host.size(); ++i) {
     if (!host[i].defined()) continue;
     if (host[i].dtype() != DType::F32) continue;
@@ -103,15 +104,17 @@ void expect_all_close(const std::vector<Tensor>& host, const std::vector<Tensor>
   }
 }
 
-const std::vector<std::pair<int64_t, int64_t>> kShapes = {
-    {1, 1}, {1, 33}, {3, 7}, {33, 65}, {257, 3}, {2, 1025}, {70, 40}};
+const std::vector<std::pair<int64_t, int64_t> > kShapes = {{1, 1},   {1, 33},   {3, 7},  {33, 65},
+                                                           {257, 3}, {2, 1025}, {70, 40}};
 
 void battery_bias_act(std::mt19937& gen) {
   for (auto [r, c] : kShapes) {
-    for (Activation act : {Activation::None, Activation::Relu, Activation::Sigmoid, Activation::Tanh}) {
+    for (Activation act :
+         {Activation::None, Activation::Relu, Activation::Sigmoid, Activation::Tanh}) {
       for (bool with_bias : {true, false}) {
         const std::string what = "bias_act " + std::to_string(r) + "x" + std::to_string(c) +
-                                 " act " + std::to_string(static_cast<int>(act)) + (with_bias ? " bias" : "");
+                                 " act " + std::to_string(static_cast<int>(act)) +
+                                 (with_bias ? " bias" : "");
         Tensor x = random_host({r, c}, gen);
         Tensor bias = with_bias ? random_host({c}, gen) : Tensor();
         Tensor dy = random_host({r, c}, gen);
@@ -144,7 +147,8 @@ void battery_dropout(std::mt19937& gen) {
 
 Tensor random_ids(int64_t n, int64_t vocab, std::mt19937& gen) {
   Tensor t = Tensor::host({n}, DType::I64);
-  for (int64_t i = 0; i < n; ++i) t.data<int64_t>()[i] = static_cast<int64_t>(gen() % static_cast<uint64_t>(vocab));
+  for (int64_t i = 0; i < n; ++i)
+    t.data<int64_t>()[i] = static_cast<int64_t>(gen() % static_cast<uint64_t>(vocab));
   return t;
 }
 
@@ -160,7 +164,8 @@ void battery_embedding(std::mt19937& gen) {
                                b.embedding_forward(t[0], t[1], t[2]);
                                b.embedding_backward(t[1], t[3], t[4]);
                              });
-      expect_all_close(h, e, 1e-5f, "embedding dim " + std::to_string(dim) + " n " + std::to_string(n));
+      expect_all_close(h, e, 1e-5f,
+                       "embedding dim " + std::to_string(dim) + " n " + std::to_string(n));
     }
   }
   // A bad id: the same Error(Data) message on both backends, from the check kernel.
@@ -173,7 +178,9 @@ void battery_embedding(std::mt19937& gen) {
       ADD_FAILURE() << b->name() << " accepted id 5 for a 5-row table";
     } catch (const Error& err) {
       EXPECT_EQ(err.kind(), ErrorKind::Data);
-      EXPECT_EQ(std::string(err.what()), "embedding id 5 at position 3 is outside the table's rows [0, 5)") << b->name();
+      EXPECT_EQ(std::string(err.what()),
+                "embedding id 5 at position 3 is outside the table's rows [0, 5)")
+          << b->name();
     }
   }
 }
@@ -205,7 +212,8 @@ void battery_dot_interaction(std::mt19937& gen) {
 // tests/embedding_parity_test.cpp is the full parity suite for them.
 void battery_embedding_bags(std::mt19937& gen) {
   using namespace tessera::emb;
-  const std::vector<TableSpec> specs{{"a", 9, 5}, {"b", 6, 3, Pooling::Mean, IdPolicy::WarnClamp},
+  const std::vector<TableSpec> specs{{"a", 9, 5},
+                                     {"b", 6, 3, Pooling::Mean, IdPolicy::WarnClamp},
                                      {"h", 7, 4, Pooling::Sum, IdPolicy::Error, IdMapping::Hash}};
   for (SparseOptimizer kind : {SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
                                SparseOptimizer::RowwiseAdagrad, SparseOptimizer::LazyAdam}) {
@@ -213,7 +221,7 @@ void battery_embedding_bags(std::mt19937& gen) {
     opts.optimizer.kind = kind;
     EmbeddingCollection eh(specs, *backends().host, opts), ee(specs, *backends().emu, opts);
     std::uniform_int_distribution<int64_t> id(0, 8);
-    std::vector<std::vector<std::vector<int64_t>>> ids(3, std::vector<std::vector<int64_t>>(5));
+    std::vector<std::vector<std::vector<int64_t> > > ids(3, std::vector<std::vector<int64_t> >(5));
     for (auto& table : ids)
       for (auto& bag : table)
         for (int k = 0; k < 3; ++k) bag.push_back(id(gen));
@@ -226,7 +234,8 @@ void battery_embedding_bags(std::mt19937& gen) {
     eh.backward_and_update(dout);
     ee.backward_and_update(backends().emu->to_device(dout));
     const std::string what = std::string("embedding bags, ") + sparse_optimizer_name(kind);
-    expect_all_close({oh, eh.weights_to_host()}, {backends().emu->to_host(oe), ee.weights_to_host()}, 1e-5f, what);
+    expect_all_close({oh, eh.weights_to_host()},
+                     {backends().emu->to_host(oe), ee.weights_to_host()}, 1e-5f, what);
   }
 }
 
@@ -235,15 +244,20 @@ void battery_losses(std::mt19937& gen) {
     Tensor z = random_host({n}, gen, -8.f, 8.f);
     Tensor y = random_host({n}, gen, 0.f, 1.f);
     auto [h, e] = run_both({z, y, Tensor::host({n}), Tensor::host({n})},
-                           [](Backend& b, std::vector<Tensor>& t) { b.bce_with_logits(t[0], t[1], 0.5f, t[2], t[3]); });
+                           [](Backend& b, std::vector<Tensor>& t) {
+                             b.bce_with_logits(t[0], t[1], 0.5f, t[2], t[3]);
+                           });
     expect_all_close(h, e, 1e-5f, "bce n " + std::to_string(n));
   }
-  for (auto [n, c] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 2}, {5, 33}, {7, 257}, {2, 1000}}) {
+  for (auto [n, c] :
+       std::vector<std::pair<int64_t, int64_t> >{{1, 1}, {3, 2}, {5, 33}, {7, 257}, {2, 1000}}) {
     Tensor z = random_host({n, c}, gen, -5.f, 5.f);
     Tensor labels = Tensor::host({n}, DType::I32);
-    for (int64_t i = 0; i < n; ++i) labels.data<int32_t>()[i] = static_cast<int32_t>(gen() % static_cast<uint32_t>(c));
-    auto [h, e] = run_both({z, labels, Tensor::host({n}), Tensor::host({n, c})},
-                           [](Backend& b, std::vector<Tensor>& t) { b.softmax_xent(t[0], t[1], 0.25f, t[2], t[3]); });
+    for (int64_t i = 0; i < n; ++i)
+      labels.data<int32_t>()[i] = static_cast<int32_t>(gen() % static_cast<uint32_t>(c));
+    auto [h, e] = run_both(
+        {z, labels, Tensor::host({n}), Tensor::host({n, c})},
+        [](Backend& b, std::vector<Tensor>& t) { b.softmax_xent(t[0], t[1], 0.25f, t[2], t[3]); });
     expect_all_close(h, e, 1e-5f, "softmax_xent " + std::to_string(n) + "x" + std::to_string(c));
   }
   Tensor bad = Tensor::host_from<int32_t>({3}, {0, 3, 1});
@@ -267,26 +281,34 @@ void battery_optimizers_fill_gemm(std::mt19937& gen) {
       p.momentum = momentum;
       p.weight_decay = 0.01f;
       p.nesterov = momentum != 0.f;
-      auto [h, e] = run_both({random_host({n}, gen), random_host({n}, gen), random_host({n}, gen)},
-                             [p](Backend& b, std::vector<Tensor>& t) { b.sgd_update(p, t[0], t[1], t[2]); });
+      auto [h, e] =
+          run_both({random_host({n}, gen), random_host({n}, gen), random_host({n}, gen)},
+                   [p](Backend& b, std::vector<Tensor>& t) { b.sgd_update(p, t[0], t[1], t[2]); });
       expect_all_close(h, e, 1e-6f, "sgd n " + std::to_string(n));
     }
     math::AdamParams a;
     a.bc1 = 0.1f;
     a.bc2 = 0.01f;
-    auto [h, e] = run_both({random_host({n}, gen), random_host({n}, gen), random_host({n}, gen),
-                            random_host({n}, gen, 0.f, 1.f)},
-                           [a](Backend& b, std::vector<Tensor>& t) { b.adam_update(a, t[0], t[1], t[2], t[3]); });
+    auto [h, e] = run_both(
+        {random_host({n}, gen), random_host({n}, gen), random_host({n}, gen),
+         random_host({n}, gen, 0.f, 1.f)},
+        [a](Backend& b, std::vector<Tensor>& t) { b.adam_update(a, t[0], t[1], t[2], t[3]); });
     expect_all_close(h, e, 1e-5f, "adam n " + std::to_string(n));
-    auto [hf, ef] = run_both({Tensor::host({n})}, [](Backend& b, std::vector<Tensor>& t) { b.fill(t[0], 2.5f); });
+    auto [hf, ef] = run_both({Tensor::host({n})},
+                             [](Backend& b, std::vector<Tensor>& t) { b.fill(t[0], 2.5f); });
     expect_all_close(hf, ef, 0.f, "fill n " + std::to_string(n));
   }
   // gemm: cuBLAS is not emulated (host fallback); K = 0 is the scale kernel.
-  auto [h, e] = run_both({random_host({5, 3}, gen), random_host({3, 4}, gen), random_host({5, 4}, gen)},
-                         [](Backend& b, std::vector<Tensor>& t) { b.gemm(Transpose::No, Transpose::No, 1.f, t[0], t[1], 0.5f, t[2]); });
+  auto [h, e] =
+      run_both({random_host({5, 3}, gen), random_host({3, 4}, gen), random_host({5, 4}, gen)},
+               [](Backend& b, std::vector<Tensor>& t) {
+                 b.gemm(Transpose::No, Transpose::No, 1.f, t[0], t[1], 0.5f, t[2]);
+               });
   expect_all_close(h, e, 1e-5f, "gemm 5x3x4");
   auto [h0, e0] = run_both({Tensor::host({5, 0}), Tensor::host({0, 4}), random_host({5, 4}, gen)},
-                           [](Backend& b, std::vector<Tensor>& t) { b.gemm(Transpose::No, Transpose::No, 1.f, t[0], t[1], 0.5f, t[2]); });
+                           [](Backend& b, std::vector<Tensor>& t) {
+                             b.gemm(Transpose::No, Transpose::No, 1.f, t[0], t[1], 0.5f, t[2]);
+                           });
   expect_all_close(h0, e0, 0.f, "gemm K = 0");
 }
 
@@ -301,13 +323,34 @@ TEST(EmuBackend, DeviceIsEmulatedCudaMemory) {
   EXPECT_THROW(b.fill(host, 1.f), Error);
 }
 
-TEST(EmuBackend, BiasActMatchesHost) { std::mt19937 gen(1); battery_bias_act(gen); }
-TEST(EmuBackend, DropoutMatchesHost) { std::mt19937 gen(2); battery_dropout(gen); }
-TEST(EmuBackend, EmbeddingMatchesHost) { std::mt19937 gen(3); battery_embedding(gen); }
-TEST(EmuBackend, LossesMatchHost) { std::mt19937 gen(4); battery_losses(gen); }
-TEST(EmuBackend, OptimizersFillGemmMatchHost) { std::mt19937 gen(5); battery_optimizers_fill_gemm(gen); }
-TEST(EmuBackend, EmbeddingBagsMatchHost) { std::mt19937 gen(7); battery_embedding_bags(gen); }
-TEST(EmuBackend, DotInteractionMatchesHost) { std::mt19937 gen(8); battery_dot_interaction(gen); }
+TEST(EmuBackend, BiasActMatchesHost) {
+  std::mt19937 gen(1);
+  battery_bias_act(gen);
+}
+TEST(EmuBackend, DropoutMatchesHost) {
+  std::mt19937 gen(2);
+  battery_dropout(gen);
+}
+TEST(EmuBackend, EmbeddingMatchesHost) {
+  std::mt19937 gen(3);
+  battery_embedding(gen);
+}
+TEST(EmuBackend, LossesMatchHost) {
+  std::mt19937 gen(4);
+  battery_losses(gen);
+}
+TEST(EmuBackend, OptimizersFillGemmMatchHost) {
+  std::mt19937 gen(5);
+  battery_optimizers_fill_gemm(gen);
+}
+TEST(EmuBackend, EmbeddingBagsMatchHost) {
+  std::mt19937 gen(7);
+  battery_embedding_bags(gen);
+}
+TEST(EmuBackend, DotInteractionMatchesHost) {
+  std::mt19937 gen(8);
+  battery_dot_interaction(gen);
+}
 
 // Every __global__ kernel defined in cuda/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
@@ -323,7 +366,8 @@ std::set<std::string> kernels_in_sources() {
     std::stringstream text;
     text << in.rdbuf();
     const std::string s = text.str();
-    for (std::sregex_iterator it(s.begin(), s.end(), global_re), end; it != end; ++it) names.insert((*it)[1]);
+    for (std::sregex_iterator it(s.begin(), s.end(), global_re), end; it != end; ++it)
+      names.insert((*it)[1]);
   }
   closedir(d);
   return names;
@@ -350,16 +394,20 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   for (const std::string& k : expected) {
     auto it = ran.find(k);
     const bool executed = it != ran.end() && it->second.launches > it->second.failed_launches;
-    std::cout << "  " << std::left << std::setw(34) << k << (executed ? "executed, " : "NOT EXECUTED")
-              << (executed ? std::to_string(it->second.launches) + " launches, " +
-                                 std::to_string(it->second.schedule_checked) + " schedule-checked, " +
-                                 (parity_ok ? "matches host" : "see failures above")
-                           : "")
+    std::cout << "  " << std::left << std::setw(34) << k
+              << (executed ? "executed, " : "NOT EXECUTED")
+              << (executed
+                      ? std::to_string(it->second.launches) + " launches, " +
+                            std::to_string(it->second.schedule_checked) + " schedule-checked, " +
+                            (parity_ok ? "matches host" : "see failures above")
+                      : "")
               << "\n";
-    EXPECT_TRUE(executed) << "kernel " << k << " in cuda/kernels was never executed by the emulated suite";
+    EXPECT_TRUE(executed) << "kernel " << k
+                          << " in cuda/kernels was never executed by the emulated suite";
   }
   for (const auto& kv : ran)
-    EXPECT_TRUE(expected.count(kv.first)) << "ran kernel " << kv.first << " not found in cuda/kernels sources";
+    EXPECT_TRUE(expected.count(kv.first))
+        << "ran kernel " << kv.first << " not found in cuda/kernels sources";
   // Every op says how it ran: gemm falls back to the host, the rest are emulated kernels.
   bool saw_fallback = false;
   for (const auto& r : emu::op_records()) {

@@ -265,8 +265,8 @@ TEST_P(GradCheck, DotInteraction) {
       return weighted_sum(be->to_host(y), w);
     };
     Tensor ddense = be->empty({s.batch, s.d}), demb = be->empty({s.batch, s.f * s.d});
-    be->dot_interaction_backward(be->to_device(dense), be->to_device(emb), be->to_device(w),
-                                 ddense, demb);
+    be->dot_interaction_backward(be->to_device(dense), be->to_device(emb), be->to_device(w), ddense,
+                                 demb);
     const std::string tag = " (F " + std::to_string(s.f) + ")";
     EXPECT_TRUE(check_gradient("ddense" + tag, dense, be->to_host(ddense),
                                [&](const Tensor& x) { return loss(x, emb); }));

@@ -103,7 +103,8 @@ TEST_F(ImageData, IdxErrorsNameTheFile) {
 }
 
 TEST_F(ImageData, ReadsTheSharedDigitsCsv) {
-  const std::string p = std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";
+  const std::string p =
+      std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";
   if (!fs::exists(p)) GTEST_SKIP() << "no " << p;
   const ImageSet s = read_digits_csv(p);
   EXPECT_EQ(s.n, 1797);
@@ -140,7 +141,8 @@ TEST_F(ImageData, ReadsPgmTextAndBinary) {
   EXPECT_EQ(a.height, 2);
   EXPECT_FLOAT_EQ(a.pixels[1], 0.2f);
   EXPECT_FLOAT_EQ(a.pixels[5], 1.f);
-  write_bytes(path("b.pgm"), std::string("P5 2 2 255\n") + char(0) + char(255) + char(51) + char(102), false);
+  write_bytes(path("b.pgm"),
+              std::string("P5 2 2 255\n") + char(0) + char(255) + char(51) + char(102), false);
   GrayImage b = read_image_file(path("b.pgm"));
   EXPECT_EQ(b.width, 2);
   EXPECT_FLOAT_EQ(b.pixels[1], 1.f);
@@ -191,7 +193,7 @@ TEST_F(ImageData, BilinearResize) {
   EXPECT_EQ(same.pixels, g.pixels);
   const GrayImage up = resize_bilinear(g, 2, 4);
   ASSERT_EQ(up.pixels.size(), 8u);
-  EXPECT_FLOAT_EQ(up.pixels[0], 0.f);   // clamped at the left edge
+  EXPECT_FLOAT_EQ(up.pixels[0], 0.f);    // clamped at the left edge
   EXPECT_FLOAT_EQ(up.pixels[1], 0.25f);  // between the two columns
   EXPECT_FLOAT_EQ(up.pixels[3], 1.f);
 }

@@ -37,7 +37,8 @@ class ImagePipeline : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!fs::exists(kDigits)) return;
-    dir_ = new fs::path(fs::temp_directory_path() / ("tessera_image_e2e_" + std::to_string(::getpid())));
+    dir_ = new fs::path(fs::temp_directory_path() /
+                        ("tessera_image_e2e_" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
     fs::create_directories(*dir_);
     // The shipped config, with the data file given by absolute path.
@@ -72,11 +73,14 @@ class ImagePipeline : public ::testing::Test {
 fs::path* ImagePipeline::dir_ = nullptr;
 image::Result* ImagePipeline::result_ = nullptr;
 
-void check_train(const image::Result* result_, const fs::path* dir_, const std::string& model_path) {
+void check_train(const image::Result* result_, const fs::path* dir_,
+                 const std::string& model_path) {
   const auto d = parse(result_->json);
   EXPECT_STREQ(d["task"].GetString(), "image");
   EXPECT_EQ(d["epochs"].GetInt(), 3);
-  EXPECT_EQ(d["train_images"].GetInt() + d["validation_images"].GetInt() + d["test_images"].GetInt(), 1797);
+  EXPECT_EQ(
+      d["train_images"].GetInt() + d["validation_images"].GetInt() + d["test_images"].GetInt(),
+      1797);
   const double acc = d["test"]["accuracy"].GetDouble();
   EXPECT_GT(acc, 0.85) << result_->summary;
   EXPECT_EQ(d["test"]["confusion_matrix"].Size(), 10u);
@@ -93,21 +97,25 @@ void check_train(const image::Result* result_, const fs::path* dir_, const std::
   EXPECT_FALSE(image::is_image_model_file(kDigits));
 }
 
-void check_evaluate(const image::Result* result_, const fs::path* dir_, const std::string& model_path) {
+void check_evaluate(const image::Result* result_, const fs::path* dir_,
+                    const std::string& model_path) {
   const image::Result r = image::evaluate(model_path, kDigits, {"cpu", true, true});
   const auto d = parse(r.json);
   EXPECT_EQ(d["images"].GetInt(), 1797);
   // All digits, most of them seen in training: at least the held-out test accuracy.
   const double test_acc = parse(result_->json)["test"]["accuracy"].GetDouble();
   EXPECT_GT(d["metrics"]["accuracy"].GetDouble(), test_acc - 0.02) << r.summary;
-  EXPECT_THROW(image::evaluate(model_path, (*dir_ / "nope-images.bin").string(), {"cpu", true, true}), Error);
+  EXPECT_THROW(
+      image::evaluate(model_path, (*dir_ / "nope-images.bin").string(), {"cpu", true, true}),
+      Error);
 }
 
 // Writes digits image `row` as an 8x8 PGM (P5) or PNG; returns its label.
 int write_digit(const std::string& path, int row, bool png) {
   const ImageSet s = read_digits_csv(kDigits);
   unsigned char px[64];
-  for (int i = 0; i < 64; ++i) px[i] = static_cast<unsigned char>(std::lround(s.pixels[row * 64 + i] * 255));
+  for (int i = 0; i < 64; ++i)
+    px[i] = static_cast<unsigned char>(std::lround(s.pixels[row * 64 + i] * 255));
   if (png) {
     png_image img{};
     img.version = PNG_IMAGE_VERSION;
@@ -194,18 +202,21 @@ TEST(ImageConfigErrors, NameThePathAndTheChoices) {
     return std::string("no error");
   };
   const std::string data = R"("data": {"format": "idx", "train_images": "a", "train_labels": "b"})";
-  std::string m = msg(R"({"task": "image", )" + data + R"(, "model": {"layers": [{"type": "convv"}]}})");
+  std::string m =
+      msg(R"({"task": "image", )" + data + R"(, "model": {"layers": [{"type": "convv"}]}})");
   EXPECT_NE(m.find("layers[0].type"), std::string::npos) << m;
   EXPECT_NE(m.find("conv"), std::string::npos) << m;
   m = msg(R"({"task": "image", "data": {"format": "idx"}, "model": {"layers": []}})");
   EXPECT_NE(m.find("train_images"), std::string::npos) << m;
   m = msg(R"({"task": "image", )" + data + R"(, "model": {"layers": [{"type": "conv"}]}})");
   EXPECT_NE(m.find("filters"), std::string::npos) << m;
-  m = msg(R"({"task": "image", "data": {"format": "idx", "train_images": "a", "train_labels": "b", "classes": 3, "class_names": ["x"]}, "model": {"layers": []}})");
+  m = msg(
+      R"({"task": "image", "data": {"format": "idx", "train_images": "a", "train_labels": "b", "classes": 3, "class_names": ["x"]}, "model": {"layers": []}})");
   EXPECT_NE(m.find("class_names"), std::string::npos) << m;
   // Every shipped config parses.
   for (const char* f : {"fashion-mnist.json", "fashion-mnist-baseline.json", "sklearn-digits.json"})
-    EXPECT_NO_THROW(load_image_config(std::string(TESSERA_SOURCE_DIR) + "/pipelines/image/" + f)) << f;
+    EXPECT_NO_THROW(load_image_config(std::string(TESSERA_SOURCE_DIR) + "/pipelines/image/" + f))
+        << f;
 }
 
 }  // namespace

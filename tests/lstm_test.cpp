@@ -52,7 +52,9 @@ struct RefOut {
   std::vector<double> y, hn, cn;
 };
 
-double sig(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double sig(double x) {
+  return 1.0 / (1.0 + std::exp(-x));
+}
 
 RefOut reference(const LstmConfig& c, int64_t T, int64_t B, const Tensor& x, const Tensor& h0,
                  const Tensor& c0, const Tensor& w) {
@@ -143,15 +145,15 @@ LstmRun forward(Backend& be, const LstmConfig& c, LstmMode mode, const Inputs& i
   return r;
 }
 
-::testing::AssertionResult close_to(const std::vector<double>& ref, const Tensor& got,
-                                    double tol, const char* what) {
+::testing::AssertionResult close_to(const std::vector<double>& ref, const Tensor& got, double tol,
+                                    const char* what) {
   if (static_cast<int64_t>(ref.size()) != got.numel())
-    return ::testing::AssertionFailure() << what << ": size " << got.numel() << " vs "
-                                         << ref.size();
+    return ::testing::AssertionFailure()
+           << what << ": size " << got.numel() << " vs " << ref.size();
   for (size_t i = 0; i < ref.size(); ++i) {
     if (!(std::fabs(ref[i] - got.data<float>()[i]) <= tol))
-      return ::testing::AssertionFailure() << what << "[" << i << "] = " << got.data<float>()[i]
-                                           << ", reference " << ref[i];
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "] = " << got.data<float>()[i] << ", reference " << ref[i];
   }
   return ::testing::AssertionSuccess();
 }
@@ -179,7 +181,8 @@ struct LossWeights {
 double loss_of(const LstmRun& r, const LossWeights& lw) {
   double s = 0;
   auto add = [&](const Tensor& a, const Tensor& b) {
-    for (int64_t i = 0; i < a.numel(); ++i) s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
+    for (int64_t i = 0; i < a.numel(); ++i)
+      s += static_cast<double>(a.data<float>()[i]) * b.data<float>()[i];
   };
   add(r.y, lw.wy);
   add(r.hn, lw.wh);
@@ -228,8 +231,8 @@ Grads backward(Backend& be, const LstmConfig& c, LstmRun& r, const LossWeights& 
     const double num = (lh - ll) / (static_cast<double>(hi) - lo);
     const double a = ana.data<float>()[i];
     if (!(std::fabs(num - a) <= 2e-3 + 2e-2 * std::max(std::fabs(num), std::fabs(a))))
-      return ::testing::AssertionFailure() << what << "[" << i << "]: analytic " << a
-                                           << ", finite difference " << num;
+      return ::testing::AssertionFailure()
+             << what << "[" << i << "]: analytic " << a << ", finite difference " << num;
   }
   return ::testing::AssertionSuccess();
 }
@@ -260,7 +263,9 @@ void gradient_check(const Case& k, const LstmConfig& cfg) {
   EXPECT_TRUE(check_fd("dw", in.w, g.dw, loss_with(3)));
 }
 
-TEST_P(LstmCase, GradientsMatchFiniteDifferences) { gradient_check(GetParam(), GetParam().cfg); }
+TEST_P(LstmCase, GradientsMatchFiniteDifferences) {
+  gradient_check(GetParam(), GetParam().cfg);
+}
 
 TEST_P(LstmCase, GradientsWithDropoutBetweenLayers) {
   Case k = GetParam();
@@ -275,7 +280,9 @@ TEST_P(LstmCase, GradientsWithDropoutBetweenLayers) {
 // The cases are tiny, so the choice is forced (Auto would take the GEMM path for them).
 class ScopedLstmImpl {
  public:
-  explicit ScopedLstmImpl(HostLstmImpl impl) : saved_(host_lstm_impl()) { set_host_lstm_impl(impl); }
+  explicit ScopedLstmImpl(HostLstmImpl impl) : saved_(host_lstm_impl()) {
+    set_host_lstm_impl(impl);
+  }
   ~ScopedLstmImpl() { set_host_lstm_impl(saved_); }
   ScopedLstmImpl(const ScopedLstmImpl&) = delete;
   ScopedLstmImpl& operator=(const ScopedLstmImpl&) = delete;
@@ -376,7 +383,8 @@ TEST_P(LstmCase, ParityWithHost) {
     }
     LstmRun inf = forward(dut, k.cfg, LstmMode::Inference, in);
     EXPECT_TRUE(all_close(ref.y, inf.y, tol, "inference y"));
-  }  if (tested == 0) GTEST_SKIP() << "no parity backend here: " << skipped;
+  }
+  if (tested == 0) GTEST_SKIP() << "no parity backend here: " << skipped;
 }
 
 INSTANTIATE_TEST_SUITE_P(Lstm, LstmCase, ::testing::ValuesIn(cases()),

@@ -2,7 +2,8 @@
 //   - the host backend (oneDNN) against direct loops written here in double precision, over
 //     stride, padding, dilation and groups;
 //   - finite-difference gradient checks of every backward, on the host and on each parity backend
-//     usable here (tests/support/backends.h: "cuda" when a GPU is present, TESSERA_PARITY_BACKENDS);
+//     usable here (tests/support/backends.h: "cuda" when a GPU is present,
+//     TESSERA_PARITY_BACKENDS);
 //   - guarded parity runs (out-of-bounds writes, unwritten outputs, modified inputs) against the
 //     host backend;
 //   - edge errors that name the argument and the shapes.
@@ -101,8 +102,8 @@ BnRef ref_batchnorm(const BatchNormParams& p, const Tensor& x, const Tensor& gam
       const double cnt = static_cast<double>(n_ * hw);
       r.running_mean.data<float>()[c] =
           static_cast<float>((1 - p.momentum) * rm0.data<float>()[c] + p.momentum * mean);
-      r.running_var.data<float>()[c] = static_cast<float>(
-          (1 - p.momentum) * rv0.data<float>()[c] + p.momentum * var * cnt / (cnt - 1));
+      r.running_var.data<float>()[c] = static_cast<float>((1 - p.momentum) * rv0.data<float>()[c] +
+                                                          p.momentum * var * cnt / (cnt - 1));
     } else {
       mean = rm0.data<float>()[c];
       var = rv0.data<float>()[c];
@@ -221,7 +222,8 @@ double weighted_sum(const Tensor& y, const Tensor& w) {
     xp[i] = orig;
     const double numeric = (l_hi - l_lo) / (static_cast<double>(hi) - lo);
     const double ana = analytic.data<float>()[i];
-    if (!(std::fabs(numeric - ana) <= abs_tol + rel_tol * std::max(std::fabs(numeric), std::fabs(ana))))
+    if (!(std::fabs(numeric - ana) <=
+          abs_tol + rel_tol * std::max(std::fabs(numeric), std::fabs(ana))))
       return ::testing::AssertionFailure() << what << " at " << index_str(x.shape(), i)
                                            << ": analytic " << ana << ", numeric " << numeric;
   }
@@ -434,16 +436,20 @@ TEST_P(ConvParity, MatchesHostBackend) {
     const Shape ys = conv2d_output_shape(c.p, c.x, c.w);
     const Tensor x = random_f32(c.x, rng), w = random_f32(c.w, rng);
     const Tensor b = random_f32({c.w[0]}, rng), g = random_f32(ys, rng);
-    expect_parity(ref, *dut, {in("x", x), in("w", w), in("bias", b), out("y", ys)},
-                  [&](Backend& be, std::vector<Tensor>& t) {
-                    be.conv2d_forward(c.p, t[0], t[1], t[2], t[3]);
-                  }, tol);
-    expect_parity(ref, *dut,
-                  {in("x", x), in("w", w), in("dy", g), out("dx", c.x), out("dw", c.w),
-                   out("dbias", {c.w[0]})},
-                  [&](Backend& be, std::vector<Tensor>& t) {
-                    be.conv2d_backward(c.p, t[0], t[1], t[2], t[3], t[4], t[5]);
-                  }, tol);
+    expect_parity(
+        ref, *dut, {in("x", x), in("w", w), in("bias", b), out("y", ys)},
+        [&](Backend& be, std::vector<Tensor>& t) {
+          be.conv2d_forward(c.p, t[0], t[1], t[2], t[3]);
+        },
+        tol);
+    expect_parity(
+        ref, *dut,
+        {in("x", x), in("w", w), in("dy", g), out("dx", c.x), out("dw", c.w),
+         out("dbias", {c.w[0]})},
+        [&](Backend& be, std::vector<Tensor>& t) {
+          be.conv2d_backward(c.p, t[0], t[1], t[2], t[3], t[4], t[5]);
+        },
+        tol);
   }
   for (const PoolCase& c : pool_cases()) {
     SCOPED_TRACE(c.name);
@@ -451,13 +457,15 @@ TEST_P(ConvParity, MatchesHostBackend) {
     const Shape ys = pool2d_output_shape(c.p, c.x);
     const Tensor x = distinct_values(c.x, rng);
     const Tensor y = ref_pool2d(c.p, x), g = random_f32(ys, rng);
-    expect_parity(ref, *dut, {in("x", x), out("y", ys)},
-                  [&](Backend& be, std::vector<Tensor>& t) { be.pool2d_forward(c.p, t[0], t[1]); },
-                  tol);
-    expect_parity(ref, *dut, {in("x", x), in("y", y), in("dy", g), out("dx", c.x)},
-                  [&](Backend& be, std::vector<Tensor>& t) {
-                    be.pool2d_backward(c.p, t[0], t[1], t[2], t[3]);
-                  }, tol);
+    expect_parity(
+        ref, *dut, {in("x", x), out("y", ys)},
+        [&](Backend& be, std::vector<Tensor>& t) { be.pool2d_forward(c.p, t[0], t[1]); }, tol);
+    expect_parity(
+        ref, *dut, {in("x", x), in("y", y), in("dy", g), out("dx", c.x)},
+        [&](Backend& be, std::vector<Tensor>& t) {
+          be.pool2d_backward(c.p, t[0], t[1], t[2], t[3]);
+        },
+        tol);
   }
   for (BatchNormMode mode : {BatchNormMode::Training, BatchNormMode::Inference}) {
     SCOPED_TRACE(mode == BatchNormMode::Training ? "bn training" : "bn inference");
@@ -479,14 +487,14 @@ TEST_P(ConvParity, MatchesHostBackend) {
         },
         tol);
     if (!train) continue;
-    expect_parity(ref, *dut,
-                  {in("x", x), in("dy", g), in("gamma", gamma), in("saved_mean", r.ref[6]),
-                   in("saved_invstd", r.ref[7]), out("dx", s), out("dgamma", {3}),
-                   out("dbeta", {3})},
-                  [&](Backend& be, std::vector<Tensor>& t) {
-                    be.batchnorm_backward(p, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
-                  },
-                  tol);
+    expect_parity(
+        ref, *dut,
+        {in("x", x), in("dy", g), in("gamma", gamma), in("saved_mean", r.ref[6]),
+         in("saved_invstd", r.ref[7]), out("dx", s), out("dgamma", {3}), out("dbeta", {3})},
+        [&](Backend& be, std::vector<Tensor>& t) {
+          be.batchnorm_backward(p, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+        },
+        tol);
   }
 }
 
@@ -503,26 +511,44 @@ TEST(ConvEdges, BadShapesAreNamed) {
   Tensor y = Tensor::host({2, 3, 3, 3});
   Conv2dParams g3;
   g3.groups = 3;
-  EXPECT_TRUE(throws_error([&] { be.conv2d_forward(g3, x, Tensor::host({3, 1, 3, 3}), Tensor(), y); },
-                           ErrorKind::Shape, {"groups", "4"}));
-  EXPECT_TRUE(throws_error([&] { be.conv2d_forward({}, x, Tensor::host({3, 2, 3, 3}), Tensor(), y); },
-                           ErrorKind::Shape, {"input channels"}));
-  EXPECT_TRUE(throws_error([&] { be.conv2d_forward({}, x, Tensor::host({3, 4, 7, 7}), Tensor(), y); },
-                           ErrorKind::Shape, {"does not fit"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.conv2d_forward(g3, x, Tensor::host({3, 1, 3, 3}), Tensor(), y);
+      },
+      ErrorKind::Shape, {"groups", "4"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.conv2d_forward({}, x, Tensor::host({3, 2, 3, 3}), Tensor(), y);
+      },
+      ErrorKind::Shape, {"input channels"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.conv2d_forward({}, x, Tensor::host({3, 4, 7, 7}), Tensor(), y);
+      },
+      ErrorKind::Shape, {"does not fit"}));
   Tensor wrong_y = Tensor::host({2, 3, 4, 4});
-  EXPECT_TRUE(throws_error([&] { be.conv2d_forward({}, x, Tensor::host({3, 4, 3, 3}), Tensor(), wrong_y); },
-                           ErrorKind::Shape, {"y is [2, 3, 4, 4]", "[2, 3, 3, 3]"}));
-  EXPECT_TRUE(throws_error([&] { be.conv2d_forward({}, x, Tensor::host({3, 4, 3, 3}), Tensor::host({4}), y); },
-                           ErrorKind::Shape, {"bias"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.conv2d_forward({}, x, Tensor::host({3, 4, 3, 3}), Tensor(), wrong_y);
+      },
+      ErrorKind::Shape, {"y is [2, 3, 4, 4]", "[2, 3, 3, 3]"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.conv2d_forward({}, x, Tensor::host({3, 4, 3, 3}), Tensor::host({4}), y);
+      },
+      ErrorKind::Shape, {"bias"}));
   Pool2dParams bad_pad;
   bad_pad.pad_h = 2;
   Tensor py = Tensor::host({2, 4, 4, 2});
-  EXPECT_TRUE(throws_error([&] { be.pool2d_forward(bad_pad, x, py); }, ErrorKind::Shape,
-                           {"padding"}));
+  EXPECT_TRUE(
+      throws_error([&] { be.pool2d_forward(bad_pad, x, py); }, ErrorKind::Shape, {"padding"}));
   Tensor c1 = Tensor::host({1}), y1 = Tensor::host({1, 1});
   BatchNormParams p;
-  EXPECT_TRUE(throws_error([&] { be.batchnorm_forward(p, Tensor::host({1, 1}), c1, c1, c1, c1, y1, c1, c1); },
-                           ErrorKind::Shape, {"at least 2 values"}));
+  EXPECT_TRUE(throws_error(
+      [&] {
+        be.batchnorm_forward(p, Tensor::host({1, 1}), c1, c1, c1, c1, y1, c1, c1);
+      },
+      ErrorKind::Shape, {"at least 2 values"}));
   Tensor c2 = Tensor::host({2});
   EXPECT_TRUE(throws_error([&] { be.batchnorm_forward(p, x, c2, c2, c2, c2, y, c2, c2); },
                            ErrorKind::Shape));

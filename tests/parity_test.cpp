@@ -574,11 +574,10 @@ void run_dot_interaction(Backend& ref, Backend& dut, Rng& rng, InteractionShape 
   // Dot products of length d in [-1, 1]: rounding grows with d (and with F for the backward).
   const double abs_tol = 2e-6 * static_cast<double>(s.d + s.f + 1);
   if (!backward) {
-    expect_parity(ref, dut, {in("dense", dense), in("emb", emb), out("y", {s.batch, width})},
-                  [](Backend& be, std::vector<Tensor>& t) {
-                    be.dot_interaction_forward(t[0], t[1], t[2]);
-                  },
-                  {abs_tol, 1e-5});
+    expect_parity(
+        ref, dut, {in("dense", dense), in("emb", emb), out("y", {s.batch, width})},
+        [](Backend& be, std::vector<Tensor>& t) { be.dot_interaction_forward(t[0], t[1], t[2]); },
+        {abs_tol, 1e-5});
   } else {
     expect_parity(ref, dut,
                   {in("dense", dense), in("emb", emb), in("dy", random_f32({s.batch, width}, rng)),
@@ -595,8 +594,8 @@ void add_dot_interaction_cases(std::vector<ParityCase>& cases) {
                                                 {37, 13, 3}, {5, 33, 26}, {64, 16, 26}};
   for (InteractionShape s : shapes)
     for (bool backward : {false, true}) {
-      const std::string name = std::string("dot_interaction_") + (backward ? "bwd" : "fwd") +
-                               "_b" + std::to_string(s.batch) + "d" + std::to_string(s.d) + "f" +
+      const std::string name = std::string("dot_interaction_") + (backward ? "bwd" : "fwd") + "_b" +
+                               std::to_string(s.batch) + "d" + std::to_string(s.d) + "f" +
                                std::to_string(s.f);
       cases.push_back({name, [=](Backend& r, Backend& d, Rng& rng) {
                          run_dot_interaction(r, d, rng, s, backward);
@@ -718,14 +717,22 @@ class FaultyBackend final : public Backend {
   void lstm_forward_impl(const LstmConfig&, LstmMode, LstmIo&) override { unsupported(); }
   void lstm_backward_impl(const LstmConfig&, const LstmIo&, LstmGrads&) override { unsupported(); }
   void conv2d_forward_impl(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
-                           Tensor&) override { unsupported(); }
+                           Tensor&) override {
+    unsupported();
+  }
   void conv2d_backward_impl(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
-                            Tensor&, Tensor&, Tensor&) override { unsupported(); }
+                            Tensor&, Tensor&, Tensor&) override {
+    unsupported();
+  }
   void pool2d_forward_impl(const Pool2dParams&, const Tensor&, Tensor&) override { unsupported(); }
   void pool2d_backward_impl(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor&,
-                            Tensor&) override { unsupported(); }
+                            Tensor&) override {
+    unsupported();
+  }
   void batchnorm_forward_impl(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
-                              Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) override { unsupported(); }
+                              Tensor&, Tensor&, Tensor&, Tensor&, Tensor&) override {
+    unsupported();
+  }
   void batchnorm_backward_impl(const BatchNormParams&, const Tensor&, const Tensor&, const Tensor&,
                                const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) override {
     unsupported();

@@ -134,8 +134,8 @@ TEST(Report, ShowsEveryFinalMetricAndTheConfusionMatrixWhenTheRunHasThem) {
       R"({"command":"run","pipeline":"img","stages":{"train":{"kind":"train","result":{"test":{"accuracy":0.9,"macro_f1":0.8876,"confusion_matrix":[[7,1],[2,9123]]}}}}})");
   std::string html = render_report_html(d);
   EXPECT_NE(html.find("Confusion matrix"), std::string::npos);
-  EXPECT_NE(html.find(">9123<"), std::string::npos);    // a cell
-  EXPECT_NE(html.find("0.8876"), std::string::npos);    // macro F1 listed with the rest
+  EXPECT_NE(html.find(">9123<"), std::string::npos);  // a cell
+  EXPECT_NE(html.find("0.8876"), std::string::npos);  // macro F1 listed with the rest
   EXPECT_NE(html.find("train (test)"), std::string::npos);
   // Ranking metrics of an evaluate stage, whatever the task calls them; no matrix.
   write_file_atomic(

@@ -122,8 +122,8 @@ TEST(SchedulerBehaviour, RunsEndToEndThenEverythingIsCached) {
   EXPECT_EQ(d["stages"]["score"]["result"]["rows"].GetInt64(), 500);
   EXPECT_EQ(d["report"].GetString(), run_dir + "/report.html");
   for (const char* f : {"report.html", "curves.png", "train/model.tsm", "train/checkpoint.tsc",
-                        "score/scores.csv", "pipeline.json", "environment.json", "metrics.jsonl", "config.json",
-                        "result.json", "stages.jsonl"})
+                        "score/scores.csv", "pipeline.json", "environment.json", "metrics.jsonl",
+                        "config.json", "result.json", "stages.jsonl"})
     EXPECT_TRUE(exists(run_dir + "/" + f)) << f;
   dry = exec("run " + spec + runs + " --dry-run --json");
   ASSERT_EQ(dry.code, 0) << dry.out;

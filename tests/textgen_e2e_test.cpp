@@ -71,7 +71,8 @@ TEST_F(TextgenE2e, TrainingLearnsAndWritesTheRunDirectory) {
   const double val = json_number(result_->json, "validation_nats_per_char");
   // Uniform over the slice's vocabulary would be ln(~60) = 4.1 nats; a unigram model ~3.3.
   EXPECT_LT(val, 2.9) << result_->json;
-  EXPECT_NEAR(json_number(result_->json, "validation_perplexity"), std::exp(val), 1e-6 * std::exp(val));
+  EXPECT_NEAR(json_number(result_->json, "validation_perplexity"), std::exp(val),
+              1e-6 * std::exp(val));
   for (const char* f : {"/config.json", "/metrics.jsonl", "/model.tsm", "/result.json"})
     EXPECT_TRUE(std::ifstream(work_ + "/run" + f).good()) << f;
   // One metrics line per epoch, each with the validation loss and perplexity.
@@ -115,7 +116,8 @@ TEST_F(TextgenE2e, SameSeedSameTextStreamed) {
 
 TEST_F(TextgenE2e, PerplexityOfATextAndBadInput) {
   const std::string text = work_ + "/sample.txt";
-  tessera::write_file_atomic(text, "First Citizen:\nBefore we proceed any further, hear me speak.\n");
+  tessera::write_file_atomic(text,
+                             "First Citizen:\nBefore we proceed any further, hear me speak.\n");
   const auto r = tessera::textgen::perplexity(model_, text, "cpu");
   const double nats = json_number(r.json, "nats_per_char");
   EXPECT_TRUE(std::isfinite(nats) && nats > 0 && nats < 4.0) << r.json;
@@ -135,8 +137,9 @@ TEST_F(TextgenE2e, PerplexityOfATextAndBadInput) {
 }
 
 TEST_F(TextgenE2e, CliGenerateStreamsAndIsDeterministic) {
-  const std::string cmd = kBinary + " generate " + model_ +
-                          " --prompt 'the ' --length 40 --temperature 0.8 --top-k 5 --seed 3 --json";
+  const std::string cmd =
+      kBinary + " generate " + model_ +
+      " --prompt 'the ' --length 40 --temperature 0.8 --top-k 5 --seed 3 --json";
   int rc1 = 0, rc2 = 0;
   const std::string a = run_cmd(cmd, &rc1), b = run_cmd(cmd, &rc2);
   EXPECT_EQ(rc1, 0);
@@ -197,8 +200,10 @@ TEST(TextgenWord, WordLevelTrainsAndGenerates) {
 }
 
 TEST(TextgenConfig, ErrorsNameTheField) {
-  const std::string p = ::testing::TempDir() + "/bad_textgen." + std::to_string(::getpid()) + ".json";
-  tessera::write_file_atomic(p, R"({"task": "textgen", "data": {}, "train": {"seq_len": 0, "clipnorm": 1}})");
+  const std::string p =
+      ::testing::TempDir() + "/bad_textgen." + std::to_string(::getpid()) + ".json";
+  tessera::write_file_atomic(
+      p, R"({"task": "textgen", "data": {}, "train": {"seq_len": 0, "clipnorm": 1}})");
   EXPECT_TRUE(tessera::textgen::is_textgen_config(p));
   try {
     tessera::textgen::train(p, {});

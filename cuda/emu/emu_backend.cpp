@@ -69,9 +69,12 @@ class OpScope {
 
 ElementKind element_kind(DType t) {
   switch (t) {
-    case DType::F32: return ElementKind::F32;
-    case DType::I32: return ElementKind::I32;
-    case DType::I64: return ElementKind::I64;
+    case DType::F32:
+      return ElementKind::F32;
+    case DType::I32:
+      return ElementKind::I32;
+    case DType::I64:
+      return ElementKind::I64;
   }
   return ElementKind::Bytes;
 }
@@ -159,8 +162,9 @@ class EmuBackend final : public Backend {
     const size_t bytes = src.bytes();
     TESSERA_CHECK(bytes == dst.bytes(), "copy " << src.describe() << " -> " << dst.describe());
     if (bytes == 0 || src.raw() == dst.raw()) return;
-    const cudaMemcpyKind kind = src.is_host() ? (dst.is_host() ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
-                                              : (dst.is_host() ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
+    const cudaMemcpyKind kind =
+        src.is_host() ? (dst.is_host() ? cudaMemcpyHostToHost : cudaMemcpyHostToDevice)
+                      : (dst.is_host() ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice);
     TESSERA_EMU_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, kind, stream_));
     record_op("copy", OpPath::Runtime, {}, "cudaMemcpy (runtime API, no kernel)");
   }
@@ -177,7 +181,8 @@ class EmuBackend final : public Backend {
     if (k == 0) {
       // cuda/cublas_gemm.cpp does C = beta * C with the scale kernel when K = 0.
       OpScope op("gemm (K = 0)");
-      TESSERA_CHECK(ldc == n, "gemm with K = 0 expects a contiguous C (ldc " << ldc << ", n " << n << ")");
+      TESSERA_CHECK(ldc == n,
+                    "gemm with K = 0 expects a contiguous C (ldc " << ldc << ", n " << n << ")");
       cuda::launch_scale(c, m * n, beta, stream_);
       op.done();
       return;
@@ -187,15 +192,17 @@ class EmuBackend final : public Backend {
     const Tensor bv = host_view(b, tb == Transpose::No ? k : n, ldb);
     Tensor cv = host_view(c, m, ldc);
     host_->gemm(ta, tb, alpha, av, bv, beta, cv);
-    op.done(OpPath::HostFallback, "cuBLAS is a vendor library: not emulated, run on the host backend");
+    op.done(OpPath::HostFallback,
+            "cuBLAS is a vendor library: not emulated, run on the host backend");
   }
 
   void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
                              Tensor& y) override {
     OpScope op("bias_act_forward");
     const RowsCols rc = rows_cols(x);
-    cuda::launch_bias_act_forward(act, x.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
-                                  y.data<float>(), rc.rows, rc.cols, stream_);
+    cuda::launch_bias_act_forward(act, x.data<float>(),
+                                  bias.defined() ? bias.data<float>() : nullptr, y.data<float>(),
+                                  rc.rows, rc.cols, stream_);
     op.done();
   }
 
@@ -253,8 +260,8 @@ class EmuBackend final : public Backend {
     OpScope op("dot_interaction_backward");
     const int64_t d = dense.dim(1);
     cuda::launch_dot_interaction_backward(dense.data<float>(), emb.data<float>(), dy.data<float>(),
-                                          ddense.data<float>(), demb.data<float>(), dense.dim(0),
-                                          d, emb.dim(1) / d, stream_);
+                                          ddense.data<float>(), demb.data<float>(), dense.dim(0), d,
+                                          emb.dim(1) / d, stream_);
     op.done();
   }
 
@@ -267,8 +274,8 @@ class EmuBackend final : public Backend {
     op.done();
   }
 
-  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                         Tensor& loss, Tensor& dlogits) override {
+  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
+                         Tensor& dlogits) override {
     OpScope op("softmax_xent");
     const int64_t n = logits.dim(0);
     const int64_t c = logits.dim(1);
@@ -276,13 +283,15 @@ class EmuBackend final : public Backend {
     TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
     cuda::launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream_);
     unsigned long long first_bad = cuda::kNoBadPosition;
-    TESSERA_EMU_CHECK(cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    TESSERA_EMU_CHECK(
+        cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
     if (first_bad != cuda::kNoBadPosition) {
       const int64_t row = static_cast<int64_t>(first_bad);
       int32_t label = 0;
       TESSERA_EMU_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
                                         cudaMemcpyDeviceToHost, stream_));
-      TESSERA_THROW(Data, "class label " << label << " at row " << row << " is outside [0, " << c << ")");
+      TESSERA_THROW(Data,
+                    "class label " << label << " at row " << row << " is outside [0, " << c << ")");
     }
     cuda::launch_softmax_xent(logits.data<float>(), labels.data<int32_t>(), grad_scale,
                               loss.data<float>(), dlogits.data<float>(), n, c, stream_);
@@ -293,7 +302,8 @@ class EmuBackend final : public Backend {
                        Tensor& velocity) override {
     OpScope op("sgd_update");
     float* vel = p.momentum != 0.f ? velocity.data<float>() : nullptr;
-    cuda::launch_sgd_update(p, param.data<float>(), grad.data<float>(), vel, param.numel(), stream_);
+    cuda::launch_sgd_update(p, param.data<float>(), grad.data<float>(), vel, param.numel(),
+                            stream_);
     op.done();
   }
 
@@ -315,22 +325,26 @@ class EmuBackend final : public Backend {
     OpScope op("lstm_forward");
     if (mode == LstmMode::Training) {
       const int64_t need = host_lstm_reserve_floats(c, io.x.dim(0), io.x.dim(1));
-      if (!io.reserve.defined() || io.reserve.numel() != need) io.reserve = empty_impl({need}, DType::F32);
+      if (!io.reserve.defined() || io.reserve.numel() != need)
+        io.reserve = empty_impl({need}, DType::F32);
     }
-    LstmIo v{lstm_view(io.x), lstm_view(io.h0), lstm_view(io.c0), lstm_view(io.w),
-             lstm_view(io.y), lstm_view(io.hn), lstm_view(io.cn),
-             mode == LstmMode::Training ? lstm_view(io.reserve) : Tensor()};
+    LstmIo v{lstm_view(io.x),  lstm_view(io.h0),
+             lstm_view(io.c0), lstm_view(io.w),
+             lstm_view(io.y),  lstm_view(io.hn),
+             lstm_view(io.cn), mode == LstmMode::Training ? lstm_view(io.reserve) : Tensor()};
     host_->lstm_forward(c, mode, v);
-    op.done(OpPath::HostFallback, "cuDNN is a vendor library: not emulated, run on the host backend");
+    op.done(OpPath::HostFallback,
+            "cuDNN is a vendor library: not emulated, run on the host backend");
   }
   void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override {
     OpScope op("lstm_backward");
     const LstmIo v{lstm_view(io.x), lstm_view(io.h0), lstm_view(io.c0), lstm_view(io.w),
                    lstm_view(io.y), lstm_view(io.hn), lstm_view(io.cn), lstm_view(io.reserve)};
-    LstmGrads gv{lstm_view(g.dy), lstm_view(g.dhn), lstm_view(g.dcn), lstm_view(g.dx),
+    LstmGrads gv{lstm_view(g.dy),  lstm_view(g.dhn), lstm_view(g.dcn), lstm_view(g.dx),
                  lstm_view(g.dh0), lstm_view(g.dc0), lstm_view(g.dw)};
     host_->lstm_backward(c, v, gv);
-    op.done(OpPath::HostFallback, "cuDNN is a vendor library: not emulated, run on the host backend");
+    op.done(OpPath::HostFallback,
+            "cuDNN is a vendor library: not emulated, run on the host backend");
   }
 
   // ---- convolution / pooling / batch normalisation: cuDNN on a GPU (cuda/cudnn_*.cpp), so
@@ -399,7 +413,8 @@ class EmuBackend final : public Backend {
     TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
     cuda::launch_embedding_check_ids(ids.data<int64_t>(), n, rows, flag, stream_);
     unsigned long long first_bad = cuda::kNoBadPosition;
-    TESSERA_EMU_CHECK(cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    TESSERA_EMU_CHECK(
+        cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
     if (first_bad == cuda::kNoBadPosition) return;
     const int64_t position = static_cast<int64_t>(first_bad);
     int64_t id = 0;
@@ -416,9 +431,12 @@ class EmuBackend final : public Backend {
 
 const char* path_name(OpPath p) {
   switch (p) {
-    case OpPath::HostFallback: return "host fallback";
-    case OpPath::Runtime: return "runtime";
-    default: return "emulated";
+    case OpPath::HostFallback:
+      return "host fallback";
+    case OpPath::Runtime:
+      return "runtime";
+    default:
+      return "emulated";
   }
 }
 
@@ -431,8 +449,10 @@ void write_report_at_exit() {
     return;
   }
   std::ofstream out(where, std::ios::app);
-  if (out) out << report;
-  else std::fprintf(stderr, "tessera: cannot write the CUDA emulator report to %s\n", where);
+  if (out)
+    out << report;
+  else
+    std::fprintf(stderr, "tessera: cannot write the CUDA emulator report to %s\n", where);
 }
 
 }  // namespace
@@ -455,7 +475,8 @@ std::string format_report() {
   std::ostringstream out;
   const std::vector<OpRecord> ops = op_records();
   out << "CUDA emulator op report (" << ops.size() << " ops)\n";
-  out << std::left << std::setw(22) << "op" << std::right << std::setw(8) << "calls" << "  path\n";
+  out << std::left << std::setw(22) << "op" << std::right << std::setw(8) << "calls"
+      << "  path\n";
   for (const OpRecord& r : ops) {
     out << std::left << std::setw(22) << r.op << std::right << std::setw(8) << r.calls << "  "
         << path_name(r.path);
@@ -463,7 +484,8 @@ std::string format_report() {
       out << ": ";
       for (size_t i = 0; i < r.kernels.size(); ++i) out << (i ? ", " : "") << r.kernels[i];
     }
-    if (!r.note.empty()) out << (r.kernels.empty() ? ": " : " (") << r.note << (r.kernels.empty() ? "" : ")");
+    if (!r.note.empty())
+      out << (r.kernels.empty() ? ": " : " (") << r.note << (r.kernels.empty() ? "" : ")");
     out << "\n";
   }
   out << format_kernel_report();

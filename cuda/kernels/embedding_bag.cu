@@ -3,8 +3,8 @@
 // come from a sort: CUB on a GPU, the host in the emulation build). The arithmetic is
 // embeddings/bag_math.h, shared with the host implementation.
 #include "cuda/kernel_prelude.cuh"
-#include "cuda/launch.cuh"
 #include "cuda/kernels/reduce.cuh"
+#include "cuda/launch.cuh"
 #include "embeddings/bag_kernels.h"
 
 namespace tessera::cuda {
@@ -82,9 +82,8 @@ __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t 
 __global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t batch,
                                     int64_t max_dim, int64_t out_dim, const int64_t* ukeys,
                                     const int64_t* seg_start, const int64_t* sorted_pos,
-                                    const int64_t* bag_of, const int64_t* offsets,
-                                    const float* psw, const float* dout, float* grads,
-                                    int64_t touched) {
+                                    const int64_t* bag_of, const int64_t* offsets, const float* psw,
+                                    const float* dout, float* grads, int64_t touched) {
   const int64_t total = touched * max_dim;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -102,7 +101,8 @@ __global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t
       const int64_t j = sorted_pos[q];
       const int64_t b = bag_of[j];
       const int64_t s = b - t * batch;
-      const float scale = bag_scale(m[kMetaPooling], offsets[b + 1] - offsets[b], psw ? psw[j] : 1.f);
+      const float scale =
+          bag_scale(m[kMetaPooling], offsets[b + 1] - offsets[b], psw ? psw[j] : 1.f);
       acc += scale * dout[s * out_dim + m[kMetaOutOffset] + c];
     }
     grads[i] = acc;

@@ -13,8 +13,8 @@ using namespace tessera::emb;
 // Element-wise optimizers (Sgd, Adagrad, LazyAdam): one thread per (touched row, column).
 __global__ void sparse_update_kernel(int kind, SparseStepParams p, const int64_t* meta,
                                      int64_t tables, int64_t max_dim, const int64_t* keys,
-                                     const float* grads, int64_t touched, float* weights,
-                                     float* s0, float* s1) {
+                                     const float* grads, int64_t touched, float* weights, float* s0,
+                                     float* s1) {
   const int64_t total = touched * max_dim;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
@@ -39,9 +39,9 @@ __global__ void sparse_update_kernel(int kind, SparseStepParams p, const int64_t
 
 // Row-wise Adagrad: one thread per touched row (the row's mean square feeds every column).
 __global__ void sparse_rowwise_adagrad_kernel(SparseStepParams p, const int64_t* meta,
-                                              int64_t tables, int64_t max_dim,
-                                              const int64_t* keys, const float* grads,
-                                              int64_t touched, float* weights, float* acc) {
+                                              int64_t tables, int64_t max_dim, const int64_t* keys,
+                                              const float* grads, int64_t touched, float* weights,
+                                              float* acc) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t u = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; u < touched;
        u += stride) {

@@ -74,22 +74,21 @@ void launch_dot_interaction_backward(const float* dense, const float* emb, const
 
 // ---- losses.cu --------------------------------------------------------------------------------
 // loss[i] = bce_with_logits_loss(z[i], y[i]); dlogits[i] = grad_scale * bce_with_logits_grad.
-void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale,
-                            float* loss, float* dlogits, int64_t n, cudaStream_t stream);
+void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale, float* loss,
+                            float* dlogits, int64_t n, cudaStream_t stream);
 // *first_bad = min(*first_bad, smallest row i with labels[i] outside [0, classes)).
 void launch_check_class_labels(const int32_t* labels, int64_t n, int64_t classes,
                                unsigned long long* first_bad, cudaStream_t stream);
 // Per row i of logits [n, classes] (labels all in range): lse = log-sum-exp of the row,
 // loss[i] = lse - z[i, y_i], dlogits[i, j] = grad_scale * (exp(z[i, j] - lse) - [j == y_i]).
 // dlogits may alias logits.
-void launch_softmax_xent(const float* logits, const int32_t* labels, float grad_scale,
-                         float* loss, float* dlogits, int64_t n, int64_t classes,
-                         cudaStream_t stream);
+void launch_softmax_xent(const float* logits, const int32_t* labels, float grad_scale, float* loss,
+                         float* dlogits, int64_t n, int64_t classes, cudaStream_t stream);
 
 // ---- optimizers.cu ----------------------------------------------------------------------------
 // math::sgd_step per element; velocity may be nullptr only when p.momentum == 0.
-void launch_sgd_update(const math::SgdParams& p, float* param, const float* grad,
-                       float* velocity, int64_t n, cudaStream_t stream);
+void launch_sgd_update(const math::SgdParams& p, float* param, const float* grad, float* velocity,
+                       int64_t n, cudaStream_t stream);
 // math::adam_step per element (p.bc1, p.bc2 set by the caller for the current step).
 void launch_adam_update(const math::AdamParams& p, float* param, const float* grad, float* m,
                         float* v, int64_t n, cudaStream_t stream);

@@ -28,16 +28,16 @@ struct LstmIo {
                    // size), read by backward. Backend-specific contents.
 };
 struct LstmGrads {
-  Tensor dy;         // [T, B, D*H]
-  Tensor dhn, dcn;   // [L*D, B, H]; undefined = zeros
-  Tensor dx;         // [T, B, I], written
-  Tensor dh0, dc0;   // [L*D, B, H], written when defined
-  Tensor dw;         // [P], overwritten
+  Tensor dy;        // [T, B, D*H]
+  Tensor dhn, dcn;  // [L*D, B, H]; undefined = zeros
+  Tensor dx;        // [T, B, I], written
+  Tensor dh0, dc0;  // [L*D, B, H], written when defined
+  Tensor dw;        // [P], overwritten
 };
 
 struct DropoutParams {
-  float p = 0.f;        // probability of dropping an element
-  uint64_t seed = 0;    // counter-based: element i is kept iff hash_uniform(seed, i) >= p
+  float p = 0.f;      // probability of dropping an element
+  uint64_t seed = 0;  // counter-based: element i is kept iff hash_uniform(seed, i) >= p
 };
 
 // ---- convolution / pooling / batch normalisation parameters (NCHW f32) ------------------------
@@ -169,8 +169,8 @@ class Backend {
                          Tensor& saved_mean, Tensor& saved_invstd);
   // The training-mode backward from the saved statistics: dx, dgamma, dbeta overwritten.
   void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                          const Tensor& gamma, const Tensor& saved_mean,
-                          const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
+                          Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 
  protected:
   virtual Tensor empty_impl(const Shape& shape, DType dtype) = 0;
@@ -181,14 +181,13 @@ class Backend {
                          float* c, int64_t ldc) = 0;
   virtual void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
                                      Tensor& y) = 0;
-  virtual void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy,
-                                      Tensor& dx, Tensor& dbias) = 0;
+  virtual void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy, Tensor& dx,
+                                      Tensor& dbias) = 0;
   virtual void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) = 0;
   virtual void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) = 0;
   virtual void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
   virtual void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
-  virtual void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb,
-                                            Tensor& y) = 0;
+  virtual void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) = 0;
   virtual void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
                                              const Tensor& dy, Tensor& ddense, Tensor& demb) = 0;
   virtual void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
@@ -210,13 +209,13 @@ class Backend {
   virtual void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                                     const Tensor& dy, Tensor& dx) = 0;
   virtual void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x,
-                                      const Tensor& gamma, const Tensor& beta,
-                                      Tensor& running_mean, Tensor& running_var, Tensor& y,
-                                      Tensor& saved_mean, Tensor& saved_invstd) = 0;
-  virtual void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x,
-                                       const Tensor& dy, const Tensor& gamma,
-                                       const Tensor& saved_mean, const Tensor& saved_invstd,
-                                       Tensor& dx, Tensor& dgamma, Tensor& dbeta) = 0;
+                                      const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                                      Tensor& running_var, Tensor& y, Tensor& saved_mean,
+                                      Tensor& saved_invstd) = 0;
+  virtual void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
+                                       const Tensor& gamma, const Tensor& saved_mean,
+                                       const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
+                                       Tensor& dbeta) = 0;
 
   void check_here(const Tensor& t, const char* what) const;
 };

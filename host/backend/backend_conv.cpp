@@ -8,8 +8,8 @@ namespace {
 
 void check_f32_here(const Backend& be, const Tensor& t, const char* op, const char* what) {
   TESSERA_CHECK(t.defined(), op << ": " << what << " is undefined");
-  TESSERA_CHECK(t.dtype() == DType::F32, op << ": " << what << " must be f32, got "
-                                            << t.describe());
+  TESSERA_CHECK(t.dtype() == DType::F32,
+                op << ": " << what << " must be f32, got " << t.describe());
   TESSERA_CHECK(t.device() == be.device(), op << ": " << what << " lives on " << t.device().str()
                                               << " but the backend is " << be.name());
 }
@@ -34,8 +34,8 @@ void check_conv_params(const Conv2dParams& p, const Shape& x, const Shape& w) {
                            << " and the output channels " << w[0]);
   TESSERA_CHECK(w[1] * p.groups == x[1],
                 "conv2d: w " << shape_str(w) << " expects " << w[1] * p.groups
-                             << " input channels (C/groups = " << w[1] << ", groups "
-                             << p.groups << ") but x " << shape_str(x) << " has " << x[1]);
+                             << " input channels (C/groups = " << w[1] << ", groups " << p.groups
+                             << ") but x " << shape_str(x) << " has " << x[1]);
   TESSERA_CHECK(w[2] >= 1 && w[3] >= 1, "conv2d: empty kernel " << shape_str(w));
 }
 
@@ -63,11 +63,10 @@ Shape conv2d_output_shape(const Conv2dParams& p, const Shape& x, const Shape& w)
   check_conv_params(p, x, w);
   const int64_t ph = conv_out_extent(x[2], w[2], p.stride_h, p.pad_h, p.dilation_h);
   const int64_t qw = conv_out_extent(x[3], w[3], p.stride_w, p.pad_w, p.dilation_w);
-  TESSERA_CHECK(ph >= 1 && qw >= 1, "conv2d: kernel " << w[2] << "x" << w[3] << " (dilation "
-                                                      << p.dilation_h << "x" << p.dilation_w
-                                                      << ", padding " << p.pad_h << "x" << p.pad_w
-                                                      << ") does not fit the input "
-                                                      << shape_str(x));
+  TESSERA_CHECK(ph >= 1 && qw >= 1, "conv2d: kernel "
+                                        << w[2] << "x" << w[3] << " (dilation " << p.dilation_h
+                                        << "x" << p.dilation_w << ", padding " << p.pad_h << "x"
+                                        << p.pad_w << ") does not fit the input " << shape_str(x));
   return {x[0], w[0], ph, qw};
 }
 
@@ -170,11 +169,11 @@ void Backend::batchnorm_forward(const BatchNormParams& p, const Tensor& x, const
     check_shape(saved_invstd, {c}, op, "saved_invstd");
     const int64_t per_channel = c ? x.numel() / c : 0;
     TESSERA_CHECK(per_channel >= 2, op << ": training needs at least 2 values per channel to "
-                                          "estimate a variance, x is " << x.describe());
+                                          "estimate a variance, x is "
+                                       << x.describe());
   }
   if (x.numel() == 0) return;
-  batchnorm_forward_impl(p, x, gamma, beta, running_mean, running_var, y, saved_mean,
-                         saved_invstd);
+  batchnorm_forward_impl(p, x, gamma, beta, running_mean, running_var, y, saved_mean, saved_invstd);
 }
 
 void Backend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,

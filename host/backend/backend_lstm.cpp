@@ -45,8 +45,8 @@ void check_config(const LstmConfig& c) {
 
 void check_shape(const Tensor& t, const Shape& want, const char* what) {
   TESSERA_CHECK(t.dtype() == DType::F32, "LSTM " << what << " must be f32, got " << t.describe());
-  TESSERA_CHECK(t.shape() == want, "LSTM " << what << " must be " << shape_str(want) << ", got "
-                                           << t.describe());
+  TESSERA_CHECK(t.shape() == want,
+                "LSTM " << what << " must be " << shape_str(want) << ", got " << t.describe());
 }
 
 }  // namespace
@@ -64,7 +64,9 @@ void Backend::lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   check_here(io.y, "LSTM y");
   check_shape(io.y, {t, b, c.dirs() * h}, "y");
   for (const auto& [tensor, what] : {std::pair<const Tensor*, const char*>{&io.h0, "h0"},
-                                     {&io.c0, "c0"}, {&io.hn, "hn"}, {&io.cn, "cn"}}) {
+                                     {&io.c0, "c0"},
+                                     {&io.hn, "hn"},
+                                     {&io.cn, "cn"}}) {
     if (!tensor->defined()) continue;
     check_here(*tensor, what);
     check_shape(*tensor, state, what);
@@ -95,8 +97,11 @@ void Backend::lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g)
   check_here(g.dw, "LSTM dw");
   check_shape(g.dw, io.w.shape(), "dw");
   for (const auto& [tensor, what] : {std::pair<const Tensor*, const char*>{&io.h0, "h0"},
-                                     {&io.c0, "c0"}, {&g.dhn, "dhn"}, {&g.dcn, "dcn"},
-                                     {&g.dh0, "dh0"}, {&g.dc0, "dc0"}}) {
+                                     {&io.c0, "c0"},
+                                     {&g.dhn, "dhn"},
+                                     {&g.dcn, "dcn"},
+                                     {&g.dh0, "dh0"},
+                                     {&g.dc0, "dc0"}}) {
     if (!tensor->defined()) continue;
     check_here(*tensor, what);
     check_shape(*tensor, state, what);

@@ -37,8 +37,8 @@ class HostBackend final : public Backend {
                                      Tensor& ddense, Tensor& demb) override;
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override;
-  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                         Tensor& loss, Tensor& dlogits) override;
+  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
+                         Tensor& dlogits) override;
   // ---- LSTM (host/backend/host_lstm.cpp) ----
   void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override;
   void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override;

@@ -74,13 +74,17 @@ PrimitiveCache& cache() {
   return c;
 }
 
-dims to_dims(const Shape& s) { return dims(s.begin(), s.end()); }
+dims to_dims(const Shape& s) {
+  return dims(s.begin(), s.end());
+}
 
 dnnl::memory::desc act_md(const Shape& s) {
   return dnnl::memory::desc(to_dims(s), dt::f32, s.size() == 4 ? tag::nchw : tag::nc);
 }
 
-dnnl::memory::desc vec_md(int64_t n) { return dnnl::memory::desc({n}, dt::f32, tag::x); }
+dnnl::memory::desc vec_md(int64_t n) {
+  return dnnl::memory::desc({n}, dt::f32, tag::x);
+}
 
 // w [K, C/G, R, S] is, byte for byte, goihw [G, K/G, C/G, R, S].
 dnnl::memory::desc weights_md(const Shape& w, int64_t groups) {
@@ -116,9 +120,9 @@ std::shared_ptr<const CachedPrimitive> cached(const std::string& key, Make&& mak
 std::string conv_key(const char* what, const Conv2dParams& p, const Shape& x, const Shape& w,
                      bool has_bias) {
   std::ostringstream k;
-  k << what << " x" << shape_str(x) << " w" << shape_str(w) << " s" << p.stride_h << "," << p.stride_w
-    << " p" << p.pad_h << "," << p.pad_w << " d" << p.dilation_h << "," << p.dilation_w << " g"
-    << p.groups << (has_bias ? " bias" : "");
+  k << what << " x" << shape_str(x) << " w" << shape_str(w) << " s" << p.stride_h << ","
+    << p.stride_w << " p" << p.pad_h << "," << p.pad_w << " d" << p.dilation_h << ","
+    << p.dilation_w << " g" << p.groups << (has_bias ? " bias" : "");
   return k.str();
 }
 
@@ -127,7 +131,7 @@ std::string conv_key(const char* what, const Conv2dParams& p, const Shape& x, co
 // differ. Measured on Fashion-MNIST's CNN: the plain-layout path (oneDNN's GEMM convolution)
 // spent ~390 ms per batch of 128 in the backward-weights pass alone.
 struct ConvDescs {
-  dnnl::memory::desc x, w, b, y;         // the caller's plain layouts
+  dnnl::memory::desc x, w, b, y;           // the caller's plain layouts
   dnnl::memory::desc x_any, w_any, y_any;  // "whatever is fastest"
   dims strides, dilates, pad;
 };
@@ -152,8 +156,10 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const ConvDescs& d, bool h
   using F = dnnl::convolution_forward;
   const auto prop = dnnl::prop_kind::forward_training;
   const auto alg = dnnl::algorithm::convolution_direct;
-  F::desc desc = has_bias ? F::desc(prop, alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
-                          : F::desc(prop, alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
+  F::desc desc =
+      has_bias
+          ? F::desc(prop, alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
+          : F::desc(prop, alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
   return F::primitive_desc(desc, cpu_engine());
 }
 
@@ -179,8 +185,8 @@ void finish_output(dnnl::memory& produced, dnnl::memory& user) {
 std::string pool_key(const char* what, const Pool2dParams& p, const Shape& x) {
   std::ostringstream k;
   k << what << (p.kind == PoolKind::Max ? " max" : " avg") << " x" << shape_str(x) << " k"
-    << p.window_h << "," << p.window_w << " s" << p.stride_h << "," << p.stride_w << " p"
-    << p.pad_h << "," << p.pad_w;
+    << p.window_h << "," << p.window_w << " s" << p.stride_h << "," << p.stride_w << " p" << p.pad_h
+    << "," << p.pad_w;
   return k.str();
 }
 
@@ -190,8 +196,8 @@ dnnl::pooling_forward::primitive_desc pool_fwd_pd(const Pool2dParams& p, const S
   const auto alg = p.kind == PoolKind::Max ? dnnl::algorithm::pooling_max
                                            : dnnl::algorithm::pooling_avg_include_padding;
   const Shape y = pool2d_output_shape(p, x);
-  F::desc desc(prop, alg, act_md(x), act_md(y), {p.stride_h, p.stride_w},
-               {p.window_h, p.window_w}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
+  F::desc desc(prop, alg, act_md(x), act_md(y), {p.stride_h, p.stride_w}, {p.window_h, p.window_w},
+               {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
   return F::primitive_desc(desc, cpu_engine());
 }
 
@@ -211,9 +217,10 @@ void HostBackend::conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, co
   try {
     dnnl::memory ym = mem(d.y, y);
     dnnl::memory yo = out_layout(ym, prim->dst);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
-                                               {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
-                                               {DNNL_ARG_DST, yo}};
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
+        {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
+        {DNNL_ARG_DST, yo}};
     if (has_bias) args.emplace(DNNL_ARG_BIAS, mem(d.b, bias));
     prim->prim.execute(cpu_stream(), args);
     finish_output(yo, ym);
@@ -245,16 +252,19 @@ void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, c
     }
     auto prim = cached(conv_key("conv_bwd_weights", p, x.shape(), w.shape(), has_bias), [&] {
       using B = dnnl::convolution_backward_weights;
-      B::desc desc = has_bias ? B::desc(alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
-                              : B::desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
+      B::desc desc =
+          has_bias
+              ? B::desc(alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
+              : B::desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
       const B::primitive_desc pd(desc, cpu_engine(), conv_fwd_pd(d, has_bias));
       return CachedPrimitive{B(pd), pd.src_desc(), pd.diff_weights_desc(), pd.diff_dst_desc()};
     });
     dnnl::memory dwm = mem(d.w, dw);
     dnnl::memory dwo = out_layout(dwm, prim->weights);
-    std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
-                                               {DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
-                                               {DNNL_ARG_DIFF_WEIGHTS, dwo}};
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
+        {DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
+        {DNNL_ARG_DIFF_WEIGHTS, dwo}};
     if (has_bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(d.b, dbias));
     prim->prim.execute(cpu_stream(), args);
     finish_output(dwo, dwm);
@@ -270,10 +280,13 @@ void HostBackend::pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Te
   // Inference propagation: no workspace (the max-pool backward finds the maximum itself).
   auto prim = cached(pool_key("pool_fwd", p, x.shape()), [&] {
     return CachedPrimitive{
-        dnnl::pooling_forward(pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_inference)), {},
-        {}, {}};
+        dnnl::pooling_forward(pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_inference)),
+        {},
+        {},
+        {}};
   });
-  run(prim->prim, {{DNNL_ARG_SRC, mem(act_md(x.shape()), x)}, {DNNL_ARG_DST, mem(act_md(y.shape()), y)}});
+  run(prim->prim,
+      {{DNNL_ARG_SRC, mem(act_md(x.shape()), x)}, {DNNL_ARG_DST, mem(act_md(y.shape()), y)}});
 }
 
 void HostBackend::pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
@@ -299,7 +312,8 @@ void HostBackend::pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, c
           const float target = yp[(pl * oh + i) * ow + j];
           const int64_t r0 = i * p.stride_h - p.pad_h, c0 = j * p.stride_w - p.pad_w;
           int64_t at = -1;
-          for (int64_t r = std::max<int64_t>(r0, 0); r < std::min(r0 + p.window_h, h) && at < 0; ++r)
+          for (int64_t r = std::max<int64_t>(r0, 0); r < std::min(r0 + p.window_h, h) && at < 0;
+               ++r)
             for (int64_t c = std::max<int64_t>(c0, 0); c < std::min(c0 + p.window_w, w); ++c)
               if (xi[r * w + c] == target) {
                 at = r * w + c;
@@ -372,8 +386,8 @@ void HostBackend::batchnorm_forward_impl(const BatchNormParams& p, const Tensor&
       sm[c] = static_cast<float>(mean);
       si[c] = static_cast<float>(1.0 / std::sqrt(var + p.eps));
       rm[c] = static_cast<float>((1.0 - p.momentum) * rm[c] + p.momentum * mean);
-      rv[c] = static_cast<float>((1.0 - p.momentum) * rv[c] +
-                                 p.momentum * var * count / (count - 1.0));
+      rv[c] =
+          static_cast<float>((1.0 - p.momentum) * rv[c] + p.momentum * var * count / (count - 1.0));
     } else {
       mean = rm[c];
       var = rv[c];

@@ -41,8 +41,8 @@ class SerialScope {
 };
 
 struct LayerReserve {
-  float* x = nullptr;      // dropped input (null: the input is the layer below's output as is)
-  float* y = nullptr;      // output (null for the top layer: io.y)
+  float* x = nullptr;  // dropped input (null: the input is the layer below's output as is)
+  float* y = nullptr;  // output (null for the top layer: io.y)
   float* gates[2] = {nullptr, nullptr};
   float* cells[2] = {nullptr, nullptr};
 };
@@ -76,7 +76,9 @@ int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, 
 }
 
 // Step s of direction d runs time index t.
-int64_t time_of(int d, int64_t s, int64_t steps) { return d == 0 ? s : steps - 1 - s; }
+int64_t time_of(int d, int64_t s, int64_t steps) {
+  return d == 0 ? s : steps - 1 - s;
+}
 
 }  // namespace
 
@@ -208,8 +210,8 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
   const bool dropout = uses_dropout(c, LstmMode::Training);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   TESSERA_CHECK(io.reserve.numel() == need && io.reserve.is_host(),
-                "LSTM reserve " << io.reserve.describe() << " is not this config's ("
-                                << need << " floats): run a Training forward first");
+                "LSTM reserve " << io.reserve.describe() << " is not this config's (" << need
+                                << " floats): run a Training forward first");
   std::vector<LayerReserve> layers;
   reserve_layout(c, dropout, t_len, b, io.reserve.data<float>(), &layers);
 
@@ -244,17 +246,21 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
       const int64_t srow = (l * c.dirs() + d) * b * h;
       const float* gates = r.gates[d];
       const float* cells = r.cells[d];
-      if (g.dhn.defined()) std::memcpy(dh_next.data(), g.dhn.data<float>() + srow, b * h * 4);
-      else std::fill(dh_next.begin(), dh_next.end(), 0.f);
-      if (g.dcn.defined()) std::memcpy(dc_next.data(), g.dcn.data<float>() + srow, b * h * 4);
-      else std::fill(dc_next.begin(), dc_next.end(), 0.f);
+      if (g.dhn.defined())
+        std::memcpy(dh_next.data(), g.dhn.data<float>() + srow, b * h * 4);
+      else
+        std::fill(dh_next.begin(), dh_next.end(), 0.f);
+      if (g.dcn.defined())
+        std::memcpy(dc_next.data(), g.dcn.data<float>() + srow, b * h * 4);
+      else
+        std::fill(dc_next.begin(), dc_next.end(), 0.f);
 
       {  // the step loop: serial (see SerialScope)
         SerialScope serial;
         for (int64_t s = t_len - 1; s >= 0; --s) {
           const int64_t t = time_of(d, s, t_len);
-          const float* cp = s == 0 ? (c0 ? c0 + srow : zeros.data())
-                                   : cells + time_of(d, s - 1, t_len) * b * h;
+          const float* cp =
+              s == 0 ? (c0 ? c0 + srow : zeros.data()) : cells + time_of(d, s - 1, t_len) * b * h;
           const float* gt = gates + t * b * g4;
           const float* ct = cells + t * b * h;
           const float* dyt = dout.data() + t * b * dh + d * h;
@@ -264,9 +270,9 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
             float* drow = dgt + bi * g4;
             for (int64_t j = 0; j < h; ++j) {
               const int64_t e = bi * h + j;
-              const math::LstmCellGrads cg = math::lstm_cell_backward(
-                  row[j], row[h + j], row[2 * h + j], row[3 * h + j], cp[e], ct[e],
-                  dyt[bi * dh + j] + dh_next[e], dc_next[e]);
+              const math::LstmCellGrads cg =
+                  math::lstm_cell_backward(row[j], row[h + j], row[2 * h + j], row[3 * h + j],
+                                           cp[e], ct[e], dyt[bi * dh + j] + dh_next[e], dc_next[e]);
               drow[j] = cg.di;
               drow[h + j] = cg.df;
               drow[2 * h + j] = cg.dg;
@@ -311,8 +317,8 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
         }
       }
       // d(in) [T*B, il] (+)= dgates [T*B, 4H] W_ih [4H, il]
-      gemm_impl(Transpose::No, Transpose::No, t_len * b, il, g4, 1.f, dgates.data(), g4,
-                w + o.w_ih, il, d == 0 ? 0.f : 1.f, dinp, il);
+      gemm_impl(Transpose::No, Transpose::No, t_len * b, il, g4, 1.f, dgates.data(), g4, w + o.w_ih,
+                il, d == 0 ? 0.f : 1.f, dinp, il);
     }
     if (l > 0) {
       // Back through the dropout between layer l-1 and l: the same mask and scale.

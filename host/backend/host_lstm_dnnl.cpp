@@ -45,7 +45,9 @@ dnnl::stream& stream() {
   return s;
 }
 
-int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+int64_t round16(int64_t n) {
+  return (n + 15) / 16 * 16;
+}
 
 // One layer's shape: everything a primitive depends on.
 struct LayerShape {
@@ -95,7 +97,8 @@ std::shared_ptr<const Primitives> primitives(const LayerShape& s, bool training)
     p->fwd_pd = dnnl::lstm_forward::primitive_desc(fd, engine());
     p->fwd = dnnl::lstm_forward(p->fwd_pd);
     if (training) {
-      p->workspace_floats = round16(static_cast<int64_t>(p->fwd_pd.workspace_desc().get_size() + 3) / 4);
+      p->workspace_floats =
+          round16(static_cast<int64_t>(p->fwd_pd.workspace_desc().get_size() + 3) / 4);
       dnnl::lstm_backward::desc bd(
           dnnl::prop_kind::backward, s.direction(), s.src_layer(), s.state(), s.state(),
           s.weights_layer(tag::any), s.weights_iter(tag::any), s.bias(), s.dst_layer(), s.state(),
@@ -215,11 +218,13 @@ HostLstmImpl host_lstm_impl() {
     const char* e = std::getenv("TESSERA_HOST_LSTM");
     if (e && *e) {
       const std::string s = e;
-      if (s == "gemm") impl = HostLstmImpl::Gemm;
-      else if (s == "onednn") impl = HostLstmImpl::OneDnn;
+      if (s == "gemm")
+        impl = HostLstmImpl::Gemm;
+      else if (s == "onednn")
+        impl = HostLstmImpl::OneDnn;
       else if (s != "auto")
-        TESSERA_THROW(Usage, "TESSERA_HOST_LSTM must be 'auto', 'onednn' or 'gemm', got '" << s
-                                                                                       << "'");
+        TESSERA_THROW(Usage,
+                      "TESSERA_HOST_LSTM must be 'auto', 'onednn' or 'gemm', got '" << s << "'");
     }
     int expected = -1;
     g_impl.compare_exchange_strong(expected, static_cast<int>(impl));
@@ -228,7 +233,9 @@ HostLstmImpl host_lstm_impl() {
   return static_cast<HostLstmImpl>(v);
 }
 
-void set_host_lstm_impl(HostLstmImpl impl) { g_impl.store(static_cast<int>(impl)); }
+void set_host_lstm_impl(HostLstmImpl impl) {
+  g_impl.store(static_cast<int>(impl));
+}
 
 const char* host_lstm_impl_name(HostLstmImpl impl) {
   return impl == HostLstmImpl::OneDnn ? "onednn" : impl == HostLstmImpl::Gemm ? "gemm" : "auto";
@@ -237,14 +244,17 @@ const char* host_lstm_impl_name(HostLstmImpl impl) {
 bool host_lstm_uses_onednn(const LstmConfig& c, int64_t steps, int64_t batch) {
   if (steps <= 0 || batch <= 0) return false;
   switch (host_lstm_impl()) {
-    case HostLstmImpl::Gemm: return false;
-    case HostLstmImpl::OneDnn: return true;
-    case HostLstmImpl::Auto: break;
+    case HostLstmImpl::Gemm:
+      return false;
+    case HostLstmImpl::OneDnn:
+      return true;
+    case HostLstmImpl::Auto:
+      break;
   }
   // Multiply-adds of the top layer's recurrent GEMMs over the segment: 64 M and up pays oneDNN's
   // per-call costs (the tinyshakespeare and SST-2 shapes are 10-100x above it).
-  const double work = static_cast<double>(steps) * batch * 4.0 * c.hidden_size *
-                      (c.hidden_size + c.input_size);
+  const double work =
+      static_cast<double>(steps) * batch * 4.0 * c.hidden_size * (c.hidden_size + c.input_size);
   return work >= 64e6;
 }
 
@@ -286,10 +296,10 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
     }
     float* out = r.y ? r.y : io.y.data<float>();
     const LayerWeights lw = gather_weights(c, w, l);
-    const Laid wl = lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()),
-                            p->fwd_pd.weights_layer_desc());
-    const Laid wi = lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()),
-                            p->fwd_pd.weights_iter_desc());
+    const Laid wl =
+        lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()), p->fwd_pd.weights_layer_desc());
+    const Laid wi =
+        lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()), p->fwd_pd.weights_iter_desc());
     const float* h0 = io.h0.defined() ? io.h0.data<float>() + l * state : zeros.data();
     const float* c0 = io.c0.defined() ? io.c0.data<float>() + l * state : zeros.data();
     std::unordered_map<int, dnnl::memory> args = {
@@ -322,7 +332,8 @@ void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   std::vector<LayerReserve> layers;
   reserve_layout(c, dropout, t_len, b, io.reserve.data<float>(), &layers);
   const std::vector<float> zeros(static_cast<size_t>(state), 0.f);
-  std::vector<float> scratch_dh0(static_cast<size_t>(state)), scratch_dc0(static_cast<size_t>(state));
+  std::vector<float> scratch_dh0(static_cast<size_t>(state)),
+      scratch_dc0(static_cast<size_t>(state));
 
   const float* w = io.w.data<float>();
   float* dw = g.dw.data<float>();
@@ -343,12 +354,13 @@ void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
       dinp = din.data();
     }
     const LayerWeights lw = gather_weights(c, w, l);
-    const Laid wl = lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()),
-                            p->bwd_pd.weights_layer_desc());
-    const Laid wi = lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()),
-                            p->bwd_pd.weights_iter_desc());
+    const Laid wl =
+        lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()), p->bwd_pd.weights_layer_desc());
+    const Laid wi =
+        lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()), p->bwd_pd.weights_iter_desc());
     // oneDNN accumulates into the weight gradients: start them at zero.
-    const md_t dwl_md = p->bwd_pd.diff_weights_layer_desc(), dwi_md = p->bwd_pd.diff_weights_iter_desc();
+    const md_t dwl_md = p->bwd_pd.diff_weights_layer_desc(),
+               dwi_md = p->bwd_pd.diff_weights_iter_desc();
     std::vector<float> dwl((dwl_md.get_size() + 3) / 4, 0.f), dwi((dwi_md.get_size() + 3) / 4, 0.f);
     std::vector<float> dbias(static_cast<size_t>(c.dirs() * g4), 0.f);
     const float* h0 = io.h0.defined() ? io.h0.data<float>() + l * state : zeros.data();

@@ -1,5 +1,6 @@
 #pragma once
-// The host backend has two LSTM implementations with the same semantics (host/backend/lstm_types.h):
+// The host backend has two LSTM implementations with the same semantics
+// (host/backend/lstm_types.h):
 //   Gemm   - one GEMM for the input projection of all steps, a GEMM per step for the recurrent
 //            term, the shared fused gate function (host_lstm.cpp): the specification;
 //   OneDnn - oneDNN's LSTM primitive, one per layer (host_lstm_dnnl.cpp).

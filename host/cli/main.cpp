@@ -8,26 +8,26 @@
 #include <string>
 #include <vector>
 
+#include "host/config/audio_config.h"
+#include "host/config/image_config.h"
+#include "host/config/video_config.h"
 #include "host/core/error.h"
+#include "host/scheduler/commands.h"
+#include "pipelines/audio/audio.h"
+#include "pipelines/audio/stages.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/stages.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/behaviour/synthetic_criteo.h"
-#include "host/config/image_config.h"
 #include "pipelines/image/image.h"
-#include "host/config/audio_config.h"
-#include "pipelines/audio/audio.h"
-#include "host/config/video_config.h"
-#include "pipelines/video/video.h"
-#include "pipelines/textgen/textgen.h"
-#include "pipelines/textclass/textclass.h"
-#include "host/scheduler/commands.h"
 #include "pipelines/image/stages.h"
-#include "pipelines/textgen/stages.h"
-#include "pipelines/behaviour/stages.h"
-#include "pipelines/textclass/stages.h"
-#include "pipelines/recommend/stages.h"
-#include "pipelines/audio/stages.h"
 #include "pipelines/recommend/recommend_cli.h"
+#include "pipelines/recommend/stages.h"
+#include "pipelines/textclass/stages.h"
+#include "pipelines/textclass/textclass.h"
+#include "pipelines/textgen/stages.h"
+#include "pipelines/textgen/textgen.h"
+#include "pipelines/video/video.h"
 
 namespace {
 
@@ -65,7 +65,8 @@ const Command kCommands[] = {
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
      2},
-    {"predict", "tessera predict MODEL INPUT OUTPUT [options]  |  tessera predict IMAGE_MODEL IMAGE",
+    {"predict",
+     "tessera predict MODEL INPUT OUTPUT [options]  |  tessera predict IMAGE_MODEL IMAGE",
      "Batch-scores INPUT (CSV in the training layout, label column optional) into OUTPUT (CSV:\n"
      "line,score), streaming in bounded memory. OUTPUT is written atomically.\n"
      "With an image model (task \"image\") and one PNG or PGM image: prints the top 3 classes\n"
@@ -151,11 +152,11 @@ struct Args {
 };
 
 const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run"};
-const std::vector<std::string> kValued = {"--prompt", "--length", "--temperature", "--top-k", "--seed",
-                                          "--time-budget",
-                                          "--rows", "--device", "--runs-dir", "--run-dir", "--epochs",
-                                          "--skip-lines", "--on-error", "--batch-size", "--cache-dir",
-                                          "--k", "--format", "--resume", "--layout", "--jobs"};
+const std::vector<std::string> kValued = {
+    "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
+    "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
+    "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
+    "--k",           "--format",     "--resume",      "--layout",     "--jobs"};
 
 Args parse_args(int argc, char** argv, int first) {
   Args a;
@@ -192,8 +193,8 @@ int64_t int_option(const Args& a, const std::string& key, int64_t fallback) {
   char* end = nullptr;
   long long v = std::strtoll(it->second.c_str(), &end, 10);
   if (it->second.empty() || *end != '\0' || v < 0)
-    TESSERA_THROW(Usage, "option " << key << " expects a non-negative integer, got '" << it->second
-                                   << "'");
+    TESSERA_THROW(
+        Usage, "option " << key << " expects a non-negative integer, got '" << it->second << "'");
   return v;
 }
 
@@ -257,9 +258,9 @@ int run(int argc, char** argv) {
       o.jobs = static_cast<int>(int_option(a, "--jobs", 0));
       o.device = common.device;
       o.quiet = common.quiet;
-      r = sched::run_command(a.positionals[0], registry, o,
-                             a.options.count("--dry-run") ? sched::Execution::DryRun
-                                                          : sched::Execution::Run);
+      r = sched::run_command(
+          a.positionals[0], registry, o,
+          a.options.count("--dry-run") ? sched::Execution::DryRun : sched::Execution::Run);
     } else if (cmd == "runs") {
       r = sched::runs_command(str_option(a, "--runs-dir", "runs"));
     } else {
@@ -349,9 +350,9 @@ int run(int argc, char** argv) {
       o.quiet = common.quiet;
       o.skip_lines = common.skip_lines;
       o.batch_size = int_option(a, "--batch-size", 4096);
-      r = cmd == "evaluate"
-              ? tessera::textclass::evaluate(a.positionals[0], a.positionals[1], o)
-              : tessera::textclass::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
+      r = cmd == "evaluate" ? tessera::textclass::evaluate(a.positionals[0], a.positionals[1], o)
+                            : tessera::textclass::predict(a.positionals[0], a.positionals[1],
+                                                          a.positionals[2], o);
     }
     std::cout << r.summary;
     if (common.json) std::cout << r.json << "\n";
@@ -360,7 +361,8 @@ int run(int argc, char** argv) {
   }
   // ---- video clips (pipelines/video): `predict VIDEO_MODEL CLIP` ----
   if ((cmd == "train" && tessera::is_video_config_file(a.positionals[0])) ||
-      ((cmd == "evaluate" || image_predict) && tessera::video::is_video_model_file(a.positionals[0]))) {
+      ((cmd == "evaluate" || image_predict) &&
+       tessera::video::is_video_model_file(a.positionals[0]))) {
     tessera::video::TrainOptions o;
     o.device = common.device;
     o.json = common.json;
@@ -379,7 +381,8 @@ int run(int argc, char** argv) {
   }
   // ---- audio classification (pipelines/audio): `predict AUDIO_MODEL FILE.wav` ----
   if ((cmd == "train" && tessera::is_audio_config_file(a.positionals[0])) ||
-      ((cmd == "evaluate" || image_predict) && tessera::audio::is_audio_model_file(a.positionals[0]))) {
+      ((cmd == "evaluate" || image_predict) &&
+       tessera::audio::is_audio_model_file(a.positionals[0]))) {
     tessera::audio::TrainOptions o;
     o.device = common.device;
     o.json = common.json;
@@ -398,11 +401,11 @@ int run(int argc, char** argv) {
   }
   // ---- image classification (pipelines/image) ----
   const bool image_train = cmd == "train" && tessera::is_image_config_file(a.positionals[0]);
-  const bool image_model = (cmd == "evaluate" || image_predict) &&
-                           tessera::image::is_image_model_file(a.positionals[0]);
+  const bool image_model =
+      (cmd == "evaluate" || image_predict) && tessera::image::is_image_model_file(a.positionals[0]);
   if (image_predict && !image_model)
-    TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is not an image model; usage: "
-                             << command->synopsis);
+    TESSERA_THROW(
+        Usage, "'" << a.positionals[0] << "' is not an image model; usage: " << command->synopsis);
   if (image_train || image_model) {
     tessera::image::Options io;
     io.device = common.device;
@@ -445,8 +448,9 @@ int run(int argc, char** argv) {
     so.test_rows = so.train_rows / 4;
     const std::string cfg = tessera::behaviour::write_synthetic_dataset(a.positionals[0], so);
     result.summary = "wrote " + a.positionals[0] + "/{train,test}.csv and " + cfg + "\n";
-    result.json = "{\"command\":\"make-synthetic\",\"config\":\"" + cfg + "\",\"train_rows\":" +
-                  std::to_string(so.train_rows) + ",\"test_rows\":" + std::to_string(so.test_rows) + "}";
+    result.json = "{\"command\":\"make-synthetic\",\"config\":\"" + cfg +
+                  "\",\"train_rows\":" + std::to_string(so.train_rows) +
+                  ",\"test_rows\":" + std::to_string(so.test_rows) + "}";
   } else if (cmd == "train") {
     tessera::behaviour::TrainOptions o;
     static_cast<tessera::behaviour::CommonOptions&>(o) = common;

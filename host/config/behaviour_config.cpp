@@ -308,7 +308,8 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
   SparseOptimizerSpec& o = c.sparse_optimizer;
   o.type = so.choice("type", o.type, sparse_optimizer_choices());
   o.lr = so.number("lr", o.lr, Bounds::open_closed(0, 1e3));
-  if (o.type != SparseOptimizerType::Sgd) o.eps = so.number("eps", o.eps, Bounds::open_closed(0, 1));
+  if (o.type != SparseOptimizerType::Sgd)
+    o.eps = so.number("eps", o.eps, Bounds::open_closed(0, 1));
   if (o.type == SparseOptimizerType::LazyAdam) {
     o.beta1 = so.number("beta1", o.beta1, Bounds::closed_open(0, 1));
     o.beta2 = so.number("beta2", o.beta2, Bounds::closed_open(0, 1));
@@ -460,9 +461,10 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
   const BehaviourDataConfig& ad = a.data;
   const BehaviourDataConfig& bd = b.data;
   const bool data_equal =
-      ad.dataset == bd.dataset && ad.derive == bd.derive && same(ad.train, bd.train) && same(ad.test, bd.test) &&
-      same(ad.validation, bd.validation) && ad.validation_fraction == bd.validation_fraction &&
-      same(ad.schema, bd.schema) && ad.categorical.min_count == bd.categorical.min_count &&
+      ad.dataset == bd.dataset && ad.derive == bd.derive && same(ad.train, bd.train) &&
+      same(ad.test, bd.test) && same(ad.validation, bd.validation) &&
+      ad.validation_fraction == bd.validation_fraction && same(ad.schema, bd.schema) &&
+      ad.categorical.min_count == bd.categorical.min_count &&
       ad.categorical.hash_buckets == bd.categorical.hash_buckets &&
       ad.numeric.normalization == bd.numeric.normalization && ad.numeric.bins == bd.numeric.bins &&
       ad.numeric.bin_edges == bd.numeric.bin_edges;

@@ -25,15 +25,16 @@ enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
 // "sgd", "adagrad", "rowwise_adagrad", "lazy_adam"
 const json::Choices<SparseOptimizerType>& sparse_optimizer_choices();
-const json::Choices<Activation>& activation_choices();               // "relu", "tanh", "sigmoid"
+const json::Choices<Activation>& activation_choices();  // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
 const json::Choices<ColumnType>&
 column_type_choices();  // "numeric", "categorical", "label", "ignore"
 const json::Choices<NumericTransform>& numeric_transform_choices();  // "none", "log1p"
 const json::Choices<Normalization>& normalization_choices();
-const json::Choices<BinEdges>& bin_edges_choices();  // "distinct_quantile", "quantile"         // "standard", "minmax", "none"
-const json::Choices<BadRowPolicy>& bad_row_policy_choices();         // "error", "skip"
+const json::Choices<BinEdges>&
+bin_edges_choices();  // "distinct_quantile", "quantile"         // "standard", "minmax", "none"
+const json::Choices<BadRowPolicy>& bad_row_policy_choices();  // "error", "skip"
 
 struct BehaviourDataConfig {
   // A data registry name ("uci-adult"). When set, relative file paths are resolved by the
@@ -57,9 +58,9 @@ struct BehaviourDataConfig {
 struct SparseOptimizerSpec {
   SparseOptimizerType type = SparseOptimizerType::RowwiseAdagrad;
   double lr = 0.05;
-  double eps = 1e-8;    // adagrad, rowwise_adagrad, lazy_adam
-  double beta1 = 0.9;   // lazy_adam
-  double beta2 = 0.999; // lazy_adam
+  double eps = 1e-8;     // adagrad, rowwise_adagrad, lazy_adam
+  double beta1 = 0.9;    // lazy_adam
+  double beta2 = 0.999;  // lazy_adam
 };
 
 struct BehaviourModelConfig {

@@ -108,7 +108,8 @@ void read_cnn_train(ObjectReader& root, ImageTrainConfig& tc) {
   ObjectReader t = root.object("train");
   tc.epochs = t.integer<int>("epochs", tc.epochs, IntBounds::closed(1, 100000));
   tc.batch_size = t.integer<int>("batch_size", tc.batch_size, IntBounds::closed(2, 1 << 16));
-  tc.eval_batch_size = t.integer<int>("eval_batch_size", tc.eval_batch_size, IntBounds::closed(1, 1 << 16));
+  tc.eval_batch_size =
+      t.integer<int>("eval_batch_size", tc.eval_batch_size, IntBounds::closed(1, 1 << 16));
   tc.optimizer = config::read_optimizer(t, "optimizer", tc.optimizer);
   tc.lr_schedule = config::read_lr_schedule(t, "lr_schedule", tc.optimizer.lr, tc.lr_schedule);
   tc.runs_dir = t.string("runs_dir", tc.runs_dir, Text::NonEmpty);
@@ -252,7 +253,8 @@ std::string to_json(const ImageConfig& c) {
   w.choice("format", d.format, format_choices());
   if (d.format == ImageFormat::Idx) {
     w.field("train_images", d.train_images).field("train_labels", d.train_labels);
-    if (!d.test_images.empty()) w.field("test_images", d.test_images).field("test_labels", d.test_labels);
+    if (!d.test_images.empty())
+      w.field("test_images", d.test_images).field("test_labels", d.test_labels);
   } else {
     w.field("train", d.train).field("test_fraction", d.test_fraction);
   }
@@ -261,7 +263,8 @@ std::string to_json(const ImageConfig& c) {
   if (!d.class_names.empty()) w.field("class_names", d.class_names);
   w.end_object();
   w.key("augment").begin_object();
-  w.field("crop_padding", c.augment.crop_padding).field("horizontal_flip", c.augment.horizontal_flip);
+  w.field("crop_padding", c.augment.crop_padding)
+      .field("horizontal_flip", c.augment.horizontal_flip);
   w.end_object();
   w.key("model").begin_object().key("layers");
   write_layers(w, c.layers);
@@ -280,7 +283,8 @@ bool is_image_config_file(const std::string& path) {
   d.Parse<rapidjson::kParseCommentsFlag>(ss.str().c_str());
   if (d.HasParseError() || !d.IsObject()) return false;
   auto it = d.FindMember("task");
-  return it != d.MemberEnd() && it->value.IsString() && std::string(it->value.GetString()) == "image";
+  return it != d.MemberEnd() && it->value.IsString() &&
+         std::string(it->value.GetString()) == "image";
 }
 
 }  // namespace tessera

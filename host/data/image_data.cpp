@@ -45,7 +45,8 @@ uint32_t be32(const std::string& s, size_t at) {
 // An IDX file of unsigned bytes with `rank` dimensions: returns the dims and the data offset.
 std::vector<int64_t> idx_header(const std::string& bytes, int rank, const std::string& path) {
   if (bytes.size() < 4)
-    TESSERA_THROW(Data, "'" << path << "' is " << bytes.size() << " bytes: too short for an IDX header");
+    TESSERA_THROW(Data,
+                  "'" << path << "' is " << bytes.size() << " bytes: too short for an IDX header");
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (p[0] != 0 || p[1] != 0)
     TESSERA_THROW(Data, "'" << path << "' is not an IDX file (magic bytes " << int(p[0]) << " "
@@ -54,8 +55,8 @@ std::vector<int64_t> idx_header(const std::string& bytes, int rank, const std::s
     TESSERA_THROW(Data, "'" << path << "': IDX element type 0x" << std::hex << int(p[2])
                             << " is not unsigned byte (0x08)");
   if (p[3] != rank)
-    TESSERA_THROW(Data, "'" << path << "': IDX file has " << int(p[3]) << " dimensions, expected "
-                            << rank);
+    TESSERA_THROW(
+        Data, "'" << path << "': IDX file has " << int(p[3]) << " dimensions, expected " << rank);
   const size_t header = 4 + 4 * static_cast<size_t>(rank);
   if (bytes.size() < header) TESSERA_THROW(Data, "'" << path << "' ends inside its IDX header");
   std::vector<int64_t> dims;
@@ -66,7 +67,8 @@ std::vector<int64_t> idx_header(const std::string& bytes, int rank, const std::s
   }
   if (bytes.size() != header + total)
     TESSERA_THROW(Data, "'" << path << "': header promises " << total << " bytes of data, file has "
-                            << bytes.size() - header << (bytes.size() < header + total ? " (truncated)" : ""));
+                            << bytes.size() - header
+                            << (bytes.size() < header + total ? " (truncated)" : ""));
   return dims;
 }
 
@@ -112,8 +114,8 @@ ImageSet read_digits_csv(const std::string& path) {
       char* stop = nullptr;
       const long v = std::strtol(p, &stop, 10);
       if (stop == p || (*stop != ',' && *stop != '\0'))
-        TESSERA_THROW(Data, path << ":" << line << ": field " << values.size() + 1
-                                 << " is not an integer");
+        TESSERA_THROW(
+            Data, path << ":" << line << ": field " << values.size() + 1 << " is not an integer");
       values.push_back(v);
       if (*stop == '\0') break;
       p = stop + 1;
@@ -249,7 +251,8 @@ GrayImage resize_bilinear(const GrayImage& in, int64_t height, int64_t width) {
   out.height = height;
   out.width = width;
   out.pixels.resize(static_cast<size_t>(height * width));
-  const double sy = static_cast<double>(in.height) / height, sx = static_cast<double>(in.width) / width;
+  const double sy = static_cast<double>(in.height) / height,
+               sx = static_cast<double>(in.width) / width;
   for (int64_t y = 0; y < height; ++y) {
     const double fy = std::clamp((y + 0.5) * sy - 0.5, 0.0, static_cast<double>(in.height - 1));
     const int64_t y0 = static_cast<int64_t>(fy), y1 = std::min(y0 + 1, in.height - 1);
@@ -259,9 +262,9 @@ GrayImage resize_bilinear(const GrayImage& in, int64_t height, int64_t width) {
       const int64_t x0 = static_cast<int64_t>(fx), x1 = std::min(x0 + 1, in.width - 1);
       const double wx = fx - x0;
       const auto at = [&](int64_t yy, int64_t xx) { return in.pixels[yy * in.width + xx]; };
-      out.pixels[y * width + x] = static_cast<float>(
-          (1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) +
-          wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1)));
+      out.pixels[y * width + x] =
+          static_cast<float>((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x1)) +
+                             wy * ((1 - wx) * at(y1, x0) + wx * at(y1, x1)));
     }
   }
   return out;

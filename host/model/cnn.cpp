@@ -12,15 +12,24 @@ namespace {
 
 const char* type_name(CnnLayerType t) {
   switch (t) {
-    case CnnLayerType::Conv: return "conv";
-    case CnnLayerType::MaxPool: return "maxpool";
-    case CnnLayerType::AvgPool: return "avgpool";
-    case CnnLayerType::GlobalAvgPool: return "global_avgpool";
-    case CnnLayerType::BatchNorm: return "batchnorm";
-    case CnnLayerType::Relu: return "relu";
-    case CnnLayerType::Flatten: return "flatten";
-    case CnnLayerType::Dense: return "dense";
-    case CnnLayerType::Dropout: return "dropout";
+    case CnnLayerType::Conv:
+      return "conv";
+    case CnnLayerType::MaxPool:
+      return "maxpool";
+    case CnnLayerType::AvgPool:
+      return "avgpool";
+    case CnnLayerType::GlobalAvgPool:
+      return "global_avgpool";
+    case CnnLayerType::BatchNorm:
+      return "batchnorm";
+    case CnnLayerType::Relu:
+      return "relu";
+    case CnnLayerType::Flatten:
+      return "flatten";
+    case CnnLayerType::Dense:
+      return "dense";
+    case CnnLayerType::Dropout:
+      return "dropout";
   }
   return "?";
 }
@@ -44,7 +53,9 @@ Tensor host_filled(const Shape& shape, float v) {
   return t;
 }
 
-uint64_t layer_seed(uint64_t seed, size_t layer) { return math::mix64(seed * 31 + layer + 1); }
+uint64_t layer_seed(uint64_t seed, size_t layer) {
+  return math::mix64(seed * 31 + layer + 1);
+}
 
 BatchNormParams bn_params(CnnMode mode) {
   BatchNormParams p;
@@ -73,7 +84,8 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
     Layer l;
     l.s = all[i];
     const bool is_head = i + 1 == all.size();
-    l.name = is_head ? std::string("output") : "layers[" + std::to_string(i) + "] (" + type_name(l.s.type) + ")";
+    l.name = is_head ? std::string("output")
+                     : "layers[" + std::to_string(i) + "] (" + type_name(l.s.type) + ")";
     l.in = cur;
     try {
       switch (l.s.type) {
@@ -84,7 +96,8 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
           l.conv.pad_h = l.conv.pad_w = l.s.padding;
           l.conv.dilation_h = l.conv.dilation_w = l.s.dilation;
           l.conv.groups = l.s.groups;
-          const Shape ws{l.s.units, cur[0] / std::max<int64_t>(1, l.s.groups), l.s.kernel, l.s.kernel};
+          const Shape ws{l.s.units, cur[0] / std::max<int64_t>(1, l.s.groups), l.s.kernel,
+                         l.s.kernel};
           const Shape ys = conv2d_output_shape(l.conv, with_batch(1, cur), ws);
           l.out = Shape(ys.begin() + 1, ys.end());
           break;
@@ -123,7 +136,8 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
           break;
       }
     } catch (const Error& e) {
-      TESSERA_THROW(Config, "model " << l.name << " on input " << shape_str(cur) << ": " << e.what());
+      TESSERA_THROW(Config,
+                    "model " << l.name << " on input " << shape_str(cur) << ": " << e.what());
     }
     cur = l.out;
     layers_.push_back(std::move(l));
@@ -140,9 +154,17 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
       case CnnLayerType::Conv: {
         const Shape ws{l.s.units, l.in[0] / l.s.groups, l.s.kernel, l.s.kernel};
         const float fan_in = static_cast<float>(ws[1] * ws[2] * ws[3]);
-        l.w = {prefix + ".conv.weight", backend.to_device(init_uniform(ws, std::sqrt(6.f / fan_in), rng)),
-               backend.empty(ws), {}, {}};
-        if (l.s.bias) l.b = {prefix + ".conv.bias", backend.empty({l.s.units}), backend.empty({l.s.units}), {}, {}};
+        l.w = {prefix + ".conv.weight",
+               backend.to_device(init_uniform(ws, std::sqrt(6.f / fan_in), rng)),
+               backend.empty(ws),
+               {},
+               {}};
+        if (l.s.bias)
+          l.b = {prefix + ".conv.bias",
+                 backend.empty({l.s.units}),
+                 backend.empty({l.s.units}),
+                 {},
+                 {}};
         l.dz = backend.empty(with_batch(max_batch, l.out));
         break;
       }
@@ -151,15 +173,27 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
         // He-uniform for hidden layers, Xavier-uniform for the logits.
         const float bound = is_head ? std::sqrt(6.f / static_cast<float>(ws[0] + ws[1]))
                                     : std::sqrt(6.f / static_cast<float>(ws[0]));
-        l.w = {prefix + ".dense.weight", backend.to_device(init_uniform(ws, bound, rng)),
-               backend.empty(ws), {}, {}};
-        if (l.s.bias) l.b = {prefix + ".dense.bias", backend.empty({l.s.units}), backend.empty({l.s.units}), {}, {}};
+        l.w = {prefix + ".dense.weight",
+               backend.to_device(init_uniform(ws, bound, rng)),
+               backend.empty(ws),
+               {},
+               {}};
+        if (l.s.bias)
+          l.b = {prefix + ".dense.bias",
+                 backend.empty({l.s.units}),
+                 backend.empty({l.s.units}),
+                 {},
+                 {}};
         l.dz = backend.empty(with_batch(max_batch, l.out));
         break;
       }
       case CnnLayerType::BatchNorm: {
         const int64_t c = l.in[0];
-        l.w = {prefix + ".bn.gamma", backend.to_device(host_filled({c}, 1.f)), backend.empty({c}), {}, {}};
+        l.w = {prefix + ".bn.gamma",
+               backend.to_device(host_filled({c}, 1.f)),
+               backend.empty({c}),
+               {},
+               {}};
         l.b = {prefix + ".bn.beta", backend.empty({c}), backend.empty({c}), {}, {}};
         l.running_mean = backend.empty({c});
         l.running_var = backend.to_device(host_filled({c}, 1.f));
@@ -247,7 +281,8 @@ Tensor CnnModel::forward(const Tensor& x, CnnMode mode, uint64_t dropout_seed) {
     switch (l.s.type) {
       case CnnLayerType::Conv:
         backend_.conv2d_forward(l.conv, cur, l.w.value, l.b.value, y);
-        if (l.s.activation != Activation::None) backend_.bias_act_forward(l.s.activation, y, Tensor(), y);
+        if (l.s.activation != Activation::None)
+          backend_.bias_act_forward(l.s.activation, y, Tensor(), y);
         break;
       case CnnLayerType::Dense:
         backend_.gemm(Transpose::No, Transpose::No, 1.f, cur, l.w.value, 0.f, y);
@@ -335,8 +370,10 @@ void CnnModel::backward(const Tensor& dlogits) {
         break;
       case CnnLayerType::Dropout:
         if (need_dx) {
-          if (l.s.p > 0.f) backend_.dropout_backward({l.s.p, layer_seed(dropout_seed_, idx)}, dcur, dx);
-          else backend_.copy(dcur, dx);
+          if (l.s.p > 0.f)
+            backend_.dropout_backward({l.s.p, layer_seed(dropout_seed_, idx)}, dcur, dx);
+          else
+            backend_.copy(dcur, dx);
         }
         break;
       case CnnLayerType::Flatten:

@@ -17,7 +17,15 @@
 namespace tessera {
 
 enum class CnnLayerType : uint8_t {
-  Conv, MaxPool, AvgPool, GlobalAvgPool, BatchNorm, Relu, Flatten, Dense, Dropout
+  Conv,
+  MaxPool,
+  AvgPool,
+  GlobalAvgPool,
+  BatchNorm,
+  Relu,
+  Flatten,
+  Dense,
+  Dropout
 };
 
 struct CnnLayerSpec {
@@ -26,9 +34,9 @@ struct CnnLayerSpec {
   int64_t units = 0;
   // conv: kernel, stride, padding, dilation, groups; pools: kernel (window), stride, padding
   int64_t kernel = 3, stride = 1, padding = 0, dilation = 1, groups = 1;
-  bool bias = true;                         // conv / dense
-  Activation activation = Activation::None; // conv / dense, fused after the op
-  float p = 0.f;                            // dropout probability
+  bool bias = true;                          // conv / dense
+  Activation activation = Activation::None;  // conv / dense, fused after the op
+  float p = 0.f;                             // dropout probability
 };
 
 struct CnnSpec {
@@ -69,7 +77,7 @@ class CnnModel {
     Shape in, out;  // per-sample shapes
     Conv2dParams conv;
     Pool2dParams pool;
-    Parameter w, b;                  // conv / dense weights and biases; bn gamma / beta
+    Parameter w, b;  // conv / dense weights and biases; bn gamma / beta
     Tensor running_mean, running_var, saved_mean, saved_invstd;  // batchnorm
     Tensor y;   // [max_batch, out...] output (undefined for flatten: a view of the input)
     Tensor dz;  // [max_batch, out...] gradient before the fused activation (conv / dense)
@@ -82,7 +90,7 @@ class CnnModel {
   CnnSpec spec_;
   int64_t max_batch_;
   std::vector<Layer> layers_;
-  Tensor input_;  // [max_batch, C, H, W]
+  Tensor input_;              // [max_batch, C, H, W]
   std::vector<Tensor> acts_;  // inputs of each layer for the last forward (acts_[i] = input of i)
   int64_t batch_ = 0;
   uint64_t dropout_seed_ = 0;

@@ -15,20 +15,20 @@
 #include "host/config/behaviour_config.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
+#include "host/core/run_dir.h"
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
 #include "host/data/libsvm.h"
 #include "host/data/movielens_clicks.h"
 #include "host/data/registry.h"
+#include "host/data/sha256.h"
 #include "host/data/stream_encoder.h"
 #include "host/metrics/metrics.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
+#include "host/scheduler/checkpoint.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
-#include "host/core/run_dir.h"
-#include "host/data/sha256.h"
-#include "host/scheduler/checkpoint.h"
 
 namespace tessera::behaviour {
 
@@ -137,7 +137,10 @@ void write_report(json::JsonWriter& w, const std::string& key, const BinaryRepor
   w.field("count", r.count).field("positives", r.positives);
   auto num = [&](const char* k, double v) {
     w.key(k);
-    if (std::isnan(v)) w.null(); else w.value(v);
+    if (std::isnan(v))
+      w.null();
+    else
+      w.value(v);
   };
   num("auc", r.auc);
   num("logloss", r.logloss);
@@ -193,8 +196,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     EncodedTable all = table_from_sparse(tr, libsvm_width, OutOfRangeFeature::Error);
     if (d.validation) {
       train_t = std::move(all);
-      val_t = load_libsvm(resolve_file(d.dataset, *d.validation), libsvm_width,
-                          d.schema.on_error, &val_rep.bad_rows);
+      val_t = load_libsvm(resolve_file(d.dataset, *d.validation), libsvm_width, d.schema.on_error,
+                          &val_rep.bad_rows);
     } else {
       TableSplit split = split_table(all, d.validation_fraction, seed);
       train_t = std::move(split.train);
@@ -209,8 +212,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     train_t = load_table(train_file, pre, {}, &train_rep);
     val_t = load_table(resolve_file(d.dataset, *d.validation), pre, {}, &val_rep);
   } else {
-    TrainValidation tv =
-        load_train_validation(train_file, d.schema, preprocess_options(cfg), d.validation_fraction, seed);
+    TrainValidation tv = load_train_validation(train_file, d.schema, preprocess_options(cfg),
+                                               d.validation_fraction, seed);
     pre = std::move(tv.preprocessor);
     train_t = std::move(tv.train);
     val_t = std::move(tv.validation);
@@ -252,8 +255,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       make_net(*backend, cfg, pre, spec, seed, std::max(batch, eval_batch));
   BehaviourNet& model = *net;
   if (resumable && cfg.model.type == BehaviourModelType::Dlrm)
-    TESSERA_THROW(Usage, "resumable checkpoints do not hold a dlrm model's embedding tables and "
-                         "their optimizer state yet; train it without --resume/checkpoints");
+    TESSERA_THROW(Usage,
+                  "resumable checkpoints do not hold a dlrm model's embedding tables and "
+                  "their optimizer state yet; train it without --resume/checkpoints");
   BatcherOptions bo;
   bo.batch_size = batch;
   bo.seed = seed;
@@ -274,8 +278,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  cfg.name.c_str(), backend->name().c_str(), (long long)train_t.rows,
                  (long long)val_t.rows,
                  test_future.valid() ? "(being encoded)" : std::to_string(test_t.rows).c_str(),
-                 (long long)spec.n_dense,
-                 (long long)spec.n_cat, (long long)spec.embedding_rows,
+                 (long long)spec.n_dense, (long long)spec.n_cat, (long long)spec.embedding_rows,
                  (long long)model.parameter_count(), run_path.c_str());
   }
 
@@ -313,13 +316,16 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     scheduler::truncate_lines(run_path + "/metrics.jsonl", epochs_run);
     // The batcher's order for epoch e depends only on (seed, e): cutting and dropping the
     // finished epochs' batches puts it exactly where the checkpoint left off.
-    for (int64_t i = 0; i < epochs_run * steps_per_epoch && batcher.next(b); ++i) {}
-    finished = cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience;
+    for (int64_t i = 0; i < epochs_run * steps_per_epoch && batcher.next(b); ++i) {
+    }
+    finished =
+        cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience;
     if (!options.quiet)
       std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
                    run_path.c_str(), (long long)epochs_run, (long long)step);
   } else if (resumable) {
-    scheduler::truncate_lines(run_path + "/metrics.jsonl", 0);  // killed before the first checkpoint
+    scheduler::truncate_lines(run_path + "/metrics.jsonl",
+                              0);  // killed before the first checkpoint
   }
   auto t_epoch = Clock::now();
   double epoch_train_seconds = 0;
@@ -357,7 +363,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     w.field("epoch", b.epoch + 1).field("step", step);
     w.field("train_loss", loss_rows ? loss_sum / loss_rows : 0.0);
     w.field("lr", static_cast<double>(opt.current_lr()));
-    w.field("train_samples_per_sec", epoch_train_seconds > 0 ? (double)(steps_per_epoch * batch) / epoch_train_seconds : 0.0);
+    w.field("train_samples_per_sec", epoch_train_seconds > 0
+                                         ? (double)(steps_per_epoch * batch) / epoch_train_seconds
+                                         : 0.0);
     w.field("epoch_seconds", seconds_since(t_epoch));
     bool improved = false;
     if (val_t.rows > 0) {
@@ -440,15 +448,19 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("epochs", epochs_run).field("best_epoch", best_epoch).field("steps", step);
   w.field("resumed_from_epoch", resumed_from_epoch);
   w.field("batch_size", batch);
-  w.field("train_rows", train_t.rows).field("validation_rows", val_t.rows).field("test_rows", test_t.rows);
+  w.field("train_rows", train_t.rows)
+      .field("validation_rows", val_t.rows)
+      .field("test_rows", test_t.rows);
   w.field("parameters", model.parameter_count());
   w.field("prep_seconds", prep_seconds).field("train_seconds", train_seconds);
   // fit: everything after the blocking preparation (epochs, validation, checkpoints, final
   // evaluation, the model file); test_prep: encoding the test file, overlapped or not.
   w.field("fit_seconds", seconds_since(t_fit)).field("test_prep_seconds", test_prep_seconds);
-  w.field("test_prep", options.test_prep == TestPrep::Overlapped ? "overlapped" : "before_training");
+  w.field("test_prep",
+          options.test_prep == TestPrep::Overlapped ? "overlapped" : "before_training");
   w.field("train_samples_per_sec", train_seconds > 0 ? samples / train_seconds : 0.0);
-  w.field("bad_rows_skipped", train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped);
+  w.field("bad_rows_skipped",
+          train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped);
   if (test_t.rows > 0) w.field("test_unseen_categories", test_rep.encode.total_oov());
   if (val_t.rows > 0) write_report(w, "validation", val_report);
   if (test_t.rows > 0) write_report(w, "test", test_report);
@@ -465,7 +477,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (test_t.rows > 0)
     s << "  test:       AUC " << fmt(test_report.auc) << "  logloss " << fmt(test_report.logloss)
       << "  accuracy " << fmt(test_report.accuracy) << "\n";
-  const int64_t skipped = train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped;
+  const int64_t skipped =
+      train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped;
   if (skipped > 0) s << "  bad rows: " << train_rep.bad_rows.summary() << "\n";
   if (test_t.rows > 0 && test_rep.encode.total_oov() > 0)
     s << "  test values unseen on train: " << pre.oov_summary(test_rep.encode) << "\n";
@@ -487,9 +500,8 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   f.path = data_path;
   f.skip_lines = std::max(0, options.skip_lines);
   LoadReport rep;
-  EncodedTable t = is_libsvm(art.config)
-                       ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
-                       : load_table(f, art.preprocessor, {}, &rep);
+  EncodedTable t = is_libsvm(art.config) ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
+                                         : load_table(f, art.preprocessor, {}, &rep);
   if (t.rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
   Scored sc = score_table(model, t, art.config.train.eval_batch_size);
   BinaryReport r = report_of(sc);
@@ -506,7 +518,8 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   s << "evaluated " << t.rows << " rows of " << data_path << " on " << backend->name() << ": AUC "
     << fmt(r.auc) << "  logloss " << fmt(r.logloss) << "  accuracy " << fmt(r.accuracy) << "\n";
   if (rep.bad_rows.skipped) s << "  " << rep.bad_rows.summary() << "\n";
-  if (rep.encode.total_oov()) s << "  unseen on train: " << art.preprocessor.oov_summary(rep.encode) << "\n";
+  if (rep.encode.total_oov())
+    s << "  unseen on train: " << art.preprocessor.oov_summary(rep.encode) << "\n";
   return {s.str(), w.compact()};
 }
 
@@ -517,8 +530,9 @@ Result predict(const std::string& model_path, const std::string& input_path,
   art.preprocessor.set_bad_row_policy(policy);
   TESSERA_CHECK(options.batch_size > 0, "--batch-size must be positive");
   if (is_libsvm(art.config))
-    TESSERA_THROW(Usage, "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
-                         "evaluate' (libSVM batch scoring is not implemented yet)");
+    TESSERA_THROW(Usage,
+                  "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
+                  "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net =
       make_net(*backend, art.config, art.preprocessor, art.spec, 0, options.batch_size);

@@ -8,11 +8,11 @@
 namespace tessera::behaviour {
 
 struct CommonOptions {
-  std::string device;     // empty: the config's (train) or "auto"
+  std::string device;  // empty: the config's (train) or "auto"
   bool json = false;
-  bool quiet = false;     // no progress output
-  int skip_lines = -1;    // evaluate/predict: leading lines of the input to skip (-1: 0)
-  std::string on_error;   // evaluate/predict: "error" | "skip" (empty: the model's policy)
+  bool quiet = false;    // no progress output
+  int skip_lines = -1;   // evaluate/predict: leading lines of the input to skip (-1: 0)
+  std::string on_error;  // evaluate/predict: "error" | "skip" (empty: the model's policy)
 };
 
 // EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, optimizer state,
@@ -26,9 +26,9 @@ enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
 enum class TestPrep : uint8_t { Overlapped, BeforeTraining };
 
 struct TrainOptions : CommonOptions {
-  std::string runs_dir;   // empty: the config's train.runs_dir
-  std::string run_dir;    // exact run directory (must not exist); empty: a fresh one
-  int64_t epochs = -1;    // -1: the config's
+  std::string runs_dir;  // empty: the config's train.runs_dir
+  std::string run_dir;   // exact run directory (must not exist); empty: a fresh one
+  int64_t epochs = -1;   // -1: the config's
   Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
   TestPrep test_prep = TestPrep::Overlapped;
 };

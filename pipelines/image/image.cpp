@@ -40,7 +40,6 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-
 constexpr const char* kFormat = "tessera.model";
 constexpr int kVersion = 1;
 
@@ -76,7 +75,8 @@ Splits load_splits(const ImageConfig& c) {
   ImageSet train;
   if (d.format == ImageFormat::Idx) {
     train = read_idx(resolve(d, d.train_images), resolve(d, d.train_labels));
-    if (!d.test_images.empty()) s.test = read_idx(resolve(d, d.test_images), resolve(d, d.test_labels));
+    if (!d.test_images.empty())
+      s.test = read_idx(resolve(d, d.test_images), resolve(d, d.test_labels));
   } else {
     ImageSet all = read_digits_csv(resolve(d, d.train));
     auto [tr, te] = split(all, d.test_fraction, static_cast<uint64_t>(c.seed) ^ 0x7e57ull);
@@ -183,14 +183,16 @@ std::map<std::string, Tensor> snapshot(CnnModel& model) {
   return out;
 }
 
-void restore(CnnModel& model, const std::map<std::string, Tensor>& weights, const std::string& from) {
+void restore(CnnModel& model, const std::map<std::string, Tensor>& weights,
+             const std::string& from) {
   for (auto& [name, t] : model.state()) {
     auto it = weights.find(name);
     if (it == weights.end())
       TESSERA_THROW(Io, "'" << from << "' lacks the tensor '" << name << "' the model needs");
     if (it->second.shape() != t->shape())
-      TESSERA_THROW(Io, "'" << from << "': tensor '" << name << "' is " << shape_str(it->second.shape())
-                            << ", the model needs " << shape_str(t->shape()));
+      TESSERA_THROW(Io, "'" << from << "': tensor '" << name << "' is "
+                            << shape_str(it->second.shape()) << ", the model needs "
+                            << shape_str(t->shape()));
     model.backend().copy(it->second, *t);
   }
 }
@@ -202,8 +204,8 @@ std::string to_string(const rapidjson::Value& v) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& spec,
-                CnnModel& model, const std::string& metrics_json, const TaskHooks& hooks) {
+void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& spec, CnnModel& model,
+                const std::string& metrics_json, const TaskHooks& hooks) {
   json::JsonWriter w;
   w.begin_object();
   w.field("format", kFormat).field("version", kVersion).field("task", hooks.task);
@@ -240,7 +242,8 @@ LoadedModel load_model(const std::string& path, const std::string& task) {
   if (str("format") != kFormat) bad("unknown format");
   if (str("task") != task) bad("it is a '" + str("task") + "' model");
   LoadedModel m;
-  if (!doc.HasMember("input") || !doc["input"].IsArray() || doc["input"].Size() != 3) bad("no input shape");
+  if (!doc.HasMember("input") || !doc["input"].IsArray() || doc["input"].Size() != 3)
+    bad("no input shape");
   for (const auto& v : doc["input"].GetArray())
     if (!v.IsInt64()) bad("non-integer input shape");
   m.spec.channels = doc["input"][0].GetInt64();
@@ -251,7 +254,8 @@ LoadedModel load_model(const std::string& path, const std::string& task) {
   if (!doc.HasMember("layers") || !doc["layers"].IsArray()) bad("no layer list");
   m.spec.layers = parse_layers(to_string(doc["layers"]));
   if (doc.HasMember("class_names") && doc["class_names"].IsArray())
-    for (const auto& v : doc["class_names"].GetArray()) m.class_names.push_back(v.IsString() ? v.GetString() : "?");
+    for (const auto& v : doc["class_names"].GetArray())
+      m.class_names.push_back(v.IsString() ? v.GetString() : "?");
   if (static_cast<int64_t>(m.class_names.size()) != m.spec.classes) {
     m.class_names.clear();
     for (int64_t i = 0; i < m.spec.classes; ++i) m.class_names.push_back(std::to_string(i));
@@ -304,8 +308,10 @@ namespace {
 
 // JSON has no NaN: an undefined figure (a class absent from the data) is written as null.
 void number_or_null(json::JsonWriter& w, double v) {
-  if (std::isfinite(v)) w.value(v);
-  else w.null();
+  if (std::isfinite(v))
+    w.value(v);
+  else
+    w.null();
 }
 
 }  // namespace
@@ -480,13 +486,17 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
     train_seconds += epoch_seconds;
     json::JsonWriter w;
     w.begin_object();
-    w.field("epoch", epoch + 1).field("step", step).field("train_loss", loss_n ? loss_sum / loss_n : 0.0);
+    w.field("epoch", epoch + 1)
+        .field("step", step)
+        .field("train_loss", loss_n ? loss_sum / loss_n : 0.0);
     w.field("lr", static_cast<double>(opt.current_lr()));
-    w.field("train_images_per_sec", epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0);
+    w.field("train_images_per_sec",
+            epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0);
     w.field("epoch_seconds", epoch_seconds);
     bool improved = false;
     if (data.validation.n > 0) {
-      const ConfusionMatrix cm = evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
+      const ConfusionMatrix cm =
+          evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
       last_val_acc = cm.accuracy();
       w.field("validation_accuracy", last_val_acc);
       if (last_val_acc > best_acc) {
@@ -516,18 +526,21 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
       if (options.after_checkpoint) options.after_checkpoint(epoch + 1);
     }
     if (!options.quiet)
-      std::fprintf(stderr, "%sepoch %d: train loss %s%s, %s images/s%s\n", ::isatty(2) ? "\r\033[K" : "",
-                   epoch + 1, fmt(loss_n ? loss_sum / loss_n : 0.0).c_str(),
-                   data.validation.n ? (", validation accuracy " + fmt(last_val_acc)).c_str() : "",
-                   fmt(epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0, 0).c_str(),
-                   improved ? " (best)" : "");
+      std::fprintf(
+          stderr, "%sepoch %d: train loss %s%s, %s images/s%s\n", ::isatty(2) ? "\r\033[K" : "",
+          epoch + 1, fmt(loss_n ? loss_sum / loss_n : 0.0).c_str(),
+          data.validation.n ? (", validation accuracy " + fmt(last_val_acc)).c_str() : "",
+          fmt(epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0, 0).c_str(),
+          improved ? " (best)" : "");
   }
   progress.finish();
   if (!best.empty()) restore(model, best, "the best epoch's snapshot");
 
   ConfusionMatrix val_cm(static_cast<int>(spec.classes)), test_cm(static_cast<int>(spec.classes));
-  if (data.validation.n > 0) val_cm = evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
-  if (data.test.n > 0) test_cm = evaluate_set(model, data.test, eval_batch, static_cast<int>(spec.classes));
+  if (data.validation.n > 0)
+    val_cm = evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
+  if (data.test.n > 0)
+    test_cm = evaluate_set(model, data.test, eval_batch, static_cast<int>(spec.classes));
 
   json::JsonWriter mw;
   mw.begin_object();
@@ -556,13 +569,15 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
 
   std::ostringstream s;
   s << "trained " << cfg.name << " on " << backend->name() << ": " << cfg.train.epochs
-    << " epochs in " << fmt(train_seconds, 1) << " s, " << fmt(train_seconds > 0 ? images / train_seconds : 0, 0)
-    << " images/s\n";
+    << " epochs in " << fmt(train_seconds, 1) << " s, "
+    << fmt(train_seconds > 0 ? images / train_seconds : 0, 0) << " images/s\n";
   if (data.validation.n > 0)
-    s << "  validation accuracy " << fmt(val_cm.accuracy()) << " (best epoch " << best_epoch << ")\n";
+    s << "  validation accuracy " << fmt(val_cm.accuracy()) << " (best epoch " << best_epoch
+      << ")\n";
   if (data.test.n > 0)
     s << "  test accuracy " << fmt(test_cm.accuracy()) << ", macro-F1 " << fmt(test_cm.macro_f1())
-      << "; per class:\n" << per_class_lines(test_cm, names);
+      << "; per class:\n"
+      << per_class_lines(test_cm, names);
   s << "  model: " << model_path << "\n";
   return {s.str(), result_json};
 }
@@ -584,8 +599,8 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
       labels = images;
       const auto at = labels.rfind("images-idx3");
       if (at == std::string::npos)
-        TESSERA_THROW(Usage, "cannot tell the labels file of '" << images
-                                                                << "': pass DATA as IMAGES,LABELS");
+        TESSERA_THROW(
+            Usage, "cannot tell the labels file of '" << images << "': pass DATA as IMAGES,LABELS");
       labels.replace(at, 11, "labels-idx1");
     }
     set = read_idx(images, labels);
@@ -598,7 +613,8 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
   CnnModel model(*backend, m.spec, 0, m.eval_batch_size);
   restore(model, m.weights, model_path);
   auto t0 = Clock::now();
-  const ConfusionMatrix cm = evaluate_set(model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
+  const ConfusionMatrix cm =
+      evaluate_set(model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
   const double secs = seconds_since(t0);
   json::JsonWriter w;
   w.begin_object();
@@ -609,13 +625,14 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
   w.end_object();
   std::ostringstream s;
   s << "evaluated " << set.n << " images of " << images << " on " << backend->name()
-    << ": accuracy " << fmt(cm.accuracy()) << ", macro-F1 " << fmt(cm.macro_f1()) << "; per class:\n"
+    << ": accuracy " << fmt(cm.accuracy()) << ", macro-F1 " << fmt(cm.macro_f1())
+    << "; per class:\n"
     << per_class_lines(cm, m.class_names);
   return {s.str(), w.compact()};
 }
 
-Result predict(const std::string& model_path, const std::string& image_path,
-               const Options& options, int top_k) {
+Result predict(const std::string& model_path, const std::string& image_path, const Options& options,
+               int top_k) {
   LoadedModel m = load_model(model_path, "image");
   if (m.spec.channels != 1)
     TESSERA_THROW(Usage, "the model takes " << m.spec.channels << "-channel images; predict reads "
@@ -646,13 +663,19 @@ Result predict(const std::string& model_path, const std::string& image_path,
   for (int64_t i = 0; i < k; ++i) {
     const int64_t cls = order[i];
     s << i + 1 << ". " << m.class_names[cls] << "  " << fmt(p[cls]) << "\n";
-    w.begin_object().field("class", m.class_names[cls]).field("index", cls).field("probability", p[cls]).end_object();
+    w.begin_object()
+        .field("class", m.class_names[cls])
+        .field("index", cls)
+        .field("probability", p[cls])
+        .end_object();
   }
   w.end_array().end_object();
   return {s.str(), w.compact()};
 }
 
-bool is_image_model_file(const std::string& path) { return is_model_file(path, "image"); }
+bool is_image_model_file(const std::string& path) {
+  return is_model_file(path, "image");
+}
 
 bool is_model_file(const std::string& path, const std::string& task) {
   try {

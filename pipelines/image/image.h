@@ -40,8 +40,8 @@ Result train(const std::string& config_path, const TrainOptions& options);
 // "images-idx3" -> "labels-idx1"; a digits CSV carries its labels.
 Result evaluate(const std::string& model_path, const std::string& data, const Options& options);
 // The top `top_k` classes of one image with their probabilities.
-Result predict(const std::string& model_path, const std::string& image_path,
-               const Options& options, int top_k = 3);
+Result predict(const std::string& model_path, const std::string& image_path, const Options& options,
+               int top_k = 3);
 
 // Whether `path` is an image model artefact (for the CLI's dispatch).
 bool is_image_model_file(const std::string& path);

@@ -41,8 +41,8 @@ class LanguageModel {
   // One TBPTT segment: ids, targets i64/i32 [T * B] (host tensors). Forward (training mode with
   // `dropout_seed`), loss, backward into the parameters' .grad. `state` is read as h0/c0 and
   // replaced by the final state. Returns the summed loss (nats) over the T * B targets.
-  double train_step(const Tensor& ids, const Tensor& targets, int64_t t, int64_t b,
-                    LmState& state, uint64_t dropout_seed);
+  double train_step(const Tensor& ids, const Tensor& targets, int64_t t, int64_t b, LmState& state,
+                    uint64_t dropout_seed);
   // Inference over a segment: summed loss over the targets; state carried.
   double eval_segment(const Tensor& ids, const Tensor& targets, int64_t t, int64_t b,
                       LmState& state);

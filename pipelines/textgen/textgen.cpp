@@ -42,17 +42,17 @@ struct TextgenConfig {
   // data: a registered dataset's file, or a path
   std::string dataset = "tinyshakespeare";
   std::string file = "input.txt";
-  std::string path;               // overrides dataset/file when set
+  std::string path;                  // overrides dataset/file when set
   double validation_fraction = 0.1;  // the LAST fraction of the text
-  int64_t max_chars = 0;          // 0: the whole file (tests use a prefix)
+  int64_t max_chars = 0;             // 0: the whole file (tests use a prefix)
   TokenizerKind tokenizer = TokenizerKind::Char;
-  int64_t min_count = 2;          // word tokenizer: rarer words become <unk>
+  int64_t min_count = 2;  // word tokenizer: rarer words become <unk>
   LmShape model;
   int64_t epochs = 10;
   int64_t batch_size = 32;
   int64_t seq_len = 64;
-  double clip_norm = 5.0;         // 0: no clipping
-  double time_budget_s = 0;       // 0: none; else stop after the step that crosses it
+  double clip_norm = 5.0;    // 0: no clipping
+  double time_budget_s = 0;  // 0: none; else stop after the step that crosses it
   int64_t log_every = 100;
   std::string runs_dir = "runs";
   OptimizerConfig optimizer;
@@ -330,17 +330,18 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
   const Streams streams = make_streams(train_ids, cfg.batch_size, cfg.seq_len);
   const int64_t steps_per_epoch = streams.segments();
-  Optimizer opt(*backend, cfg.optimizer,
-                LrSchedule::from_config(cfg.lr_schedule, steps_per_epoch,
-                                        steps_per_epoch * cfg.epochs));
+  Optimizer opt(
+      *backend, cfg.optimizer,
+      LrSchedule::from_config(cfg.lr_schedule, steps_per_epoch, steps_per_epoch * cfg.epochs));
   opt.attach(model.parameters());
   if (!options.quiet)
-    std::fprintf(stderr,
-                 "tessera train: textgen on %s; %zu train / %zu validation tokens, vocabulary %lld; "
-                 "%lld steps/epoch of %lld x %lld\n",
-                 backend->name().c_str(), train_ids.size(), val_ids.size(),
-                 static_cast<long long>(cfg.model.vocab), static_cast<long long>(steps_per_epoch),
-                 static_cast<long long>(cfg.seq_len), static_cast<long long>(streams.b));
+    std::fprintf(
+        stderr,
+        "tessera train: textgen on %s; %zu train / %zu validation tokens, vocabulary %lld; "
+        "%lld steps/epoch of %lld x %lld\n",
+        backend->name().c_str(), train_ids.size(), val_ids.size(),
+        static_cast<long long>(cfg.model.vocab), static_cast<long long>(steps_per_epoch),
+        static_cast<long long>(cfg.seq_len), static_cast<long long>(streams.b));
 
   const auto t0 = Clock::now();
   double prior_seconds = 0;  // spent before the checkpoint a resumed run starts from
@@ -400,7 +401,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       tokens += len * streams.b;
       window_tokens += len * streams.b;
       if (!options.quiet && (k + 1) % cfg.log_every == 0) {
-        std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
+        std::fprintf(stderr,
+                     "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
                      static_cast<long long>(epoch), static_cast<long long>(k + 1),
                      static_cast<long long>(steps_per_epoch), window / window_tokens, norm,
                      opt.current_lr(), elapsed());
@@ -477,7 +479,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
 Result generate(const std::string& model_path, const GenerateOptions& o,
                 const std::function<void(const std::string&)>& emit) {
-  if (!(o.temperature > 0)) TESSERA_THROW(Usage, "--temperature must be > 0, got " << o.temperature);
+  if (!(o.temperature > 0))
+    TESSERA_THROW(Usage, "--temperature must be > 0, got " << o.temperature);
   LoadedModel m = load_model(model_path);
   if (o.top_k < 0 || o.top_k > m.shape.vocab)
     TESSERA_THROW(Usage, "--top-k must be in [0, " << m.shape.vocab << "], got " << o.top_k);
@@ -548,7 +551,8 @@ Result perplexity(const std::string& model_path, const std::string& text_path,
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "perplexity").field("model", model_path).field("text", text_path);
-  w.field("chars", static_cast<int64_t>(text.size())).field("tokens", static_cast<int64_t>(ids.size()));
+  w.field("chars", static_cast<int64_t>(text.size()))
+      .field("tokens", static_cast<int64_t>(ids.size()));
   w.field("nats_per_token", nats).field("nats_per_char", per_char);
   w.field("perplexity", std::exp(nats)).end_object();
   Result r;

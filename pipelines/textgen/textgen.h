@@ -27,10 +27,10 @@ struct Result {
 enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
 
 struct TrainOptions {
-  std::string device;     // empty: the config's
-  std::string runs_dir;   // empty: the config's
-  std::string run_dir;    // exact run directory (must not exist unless resumable)
-  int64_t epochs = -1;    // -1: the config's
+  std::string device;         // empty: the config's
+  std::string runs_dir;       // empty: the config's
+  std::string run_dir;        // exact run directory (must not exist unless resumable)
+  int64_t epochs = -1;        // -1: the config's
   double time_budget_s = -1;  // -1: the config's train.time_budget_s (0 = none)
   bool quiet = false;
   Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir

@@ -33,8 +33,8 @@ Tokenizer Tokenizer::from_tokens(TokenizerKind kind, std::vector<std::string> to
   t.tokens_ = std::move(tokens);
   for (size_t i = 0; i < t.tokens_.size(); ++i) {
     if (kind == TokenizerKind::Char && t.tokens_[i].size() != 1)
-      TESSERA_THROW(Data, "character vocabulary entry " << i << " has " << t.tokens_[i].size()
-                                                        << " bytes");
+      TESSERA_THROW(
+          Data, "character vocabulary entry " << i << " has " << t.tokens_[i].size() << " bytes");
     if (!t.ids_.emplace(t.tokens_[i], static_cast<int32_t>(i)).second)
       TESSERA_THROW(Data, "vocabulary entry " << i << " repeats token '" << t.tokens_[i] << "'");
   }

@@ -5,7 +5,10 @@
 # (TESSERA_WITH_CUDA=AUTO), without it the host backend alone.
 set -euo pipefail
 packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtest-dev googletest
-          zlib1g-dev libpng-dev libfaiss-dev python3-numpy dataset-fashion-mnist curl ca-certificates unzip time)
+          zlib1g-dev libpng-dev libfaiss-dev python3-numpy dataset-fashion-mnist curl ca-certificates unzip time
+          # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
+          # must not be blank); fonts so that the page's text renders too.
+          chromium fonts-dejavu-core)
 if [[ "${TESSERA_SETUP_BENCH:-0}" == 1 ]]; then
   # Reference framework for the side-by-side benchmarks only.
   packages+=(python3-torch libopenblas0-openmp)

@@ -219,10 +219,12 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < dout.numel(); ++i)
       dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
 
-    // Check: the fused step equals the unfused one (backward, then update) on a copy.
+    // Check: the fused step equals the unfused one (backward, then update) on a copy, with
+    // enough tables (2 per thread) that the fused step takes its one-table-per-thread path.
     {
       CollectionOptions small = opts;
-      std::vector<TableSpec> few(specs.begin(), specs.begin() + std::min<int64_t>(T, 3));
+      const int64_t n_check = std::min<int64_t>(T, std::max(3, 2 * threads));
+      std::vector<TableSpec> few(specs.begin(), specs.begin() + n_check);
       EmbeddingCollection f(few, *backend, small), u(few, *backend, small);
       Bags bb;
       bb.batch = B;

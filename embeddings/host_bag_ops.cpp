@@ -1,13 +1,19 @@
 // The host implementation of the bag ops: the specification, and the CPU product path.
 //   - resolve: one pass over bags (OpenMP), policy findings reduced to the smallest position.
-//   - forward: one sample per iteration (OpenMP), rows streamed with contiguous inner loops.
+//   - forward: table-major blocks (one table x up to kForwardBlock samples per OpenMP task), so a
+//     thread works on one table's rows at a time and the table's hot (Zipf) rows stay in its L2;
+//     the ids of a table are contiguous, so rows are prefetched across bag boundaries.
 //   - backward: de-duplication per table without sorting the batch: a per-table row -> slot map
 //     (persistent scratch, reset after use) collects the touched rows and their positions in
 //     position order; the touched rows are then sorted (U log U, U = distinct rows) so the
 //     result is ordered as the device's sort-based path (keys ascending, positions ascending
 //     within a row: the same summation order).
-//   - backward_update: the fused path: each touched row's gradient is summed into a small
-//     per-thread buffer and applied at once; no gradient tensor is written.
+//   - backward_update: the fused path, one table per OpenMP task: the table's positions are
+//     streamed in order (dout read sequentially) and each is added into its row's slot of a
+//     per-thread accumulator (row -> slot map, slots in order of first use), then every touched
+//     row is updated once. Per row the sum runs over positions ascending from 0, as in backward(),
+//     so fused == unfused bit for bit; no sort, no position lists, no gradient tensor. With fewer
+//     tables than 2 x threads it parallelises over touched rows instead (the segments path).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -20,6 +26,12 @@ namespace tessera::emb {
 namespace {
 
 constexpr int64_t kPrefetchAhead = 4;
+// Rows requested ahead by the per-table forward and update loops (8 rows = 32 lines in flight).
+constexpr int64_t kFwdAhead = 8;
+constexpr int64_t kBwdAhead = 8;
+// Samples per forward task: enough to amortise the scheduling, small enough that T x B / block
+// tasks balance over the threads.
+constexpr int64_t kForwardBlock = 512;
 // Floats (or ids) of work below which an op stays on the calling thread: waking the OpenMP team
 // for a small batch costs more than it saves, and on a busy machine a barrier with a
 // descheduled thread costs milliseconds (DLRM on uci-adult, batch 256: 3k samples/s with every
@@ -28,7 +40,8 @@ constexpr int64_t kParallelWork = int64_t{1} << 16;
 
 // dst[0, n) += a * src[0, n): the inner loop of pooling, gradient aggregation and SGD. Cloned for
 // AVX-512 and AVX2 (chosen at load time by the CPU; the build itself targets baseline x86-64).
-// The arithmetic is the same in every clone (no contraction into FMA under ISO C++).
+// The arithmetic is the same in every clone: this file is built with -ffp-contract=off
+// (embeddings/CMakeLists.txt), so no clone contracts a * b + c into an FMA.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -37,11 +50,145 @@ void axpy(float* __restrict dst, const float* __restrict src, float a, int64_t n
   for (int64_t c = 0; c < n; ++c) dst[c] += a * src[c];
 }
 
+// The same loop, inlined into the cloned per-table kernels below (one call per row through the
+// clone dispatcher costs as much as the row at D = 64). D = 64 gets a fixed trip count.
+inline void axpy_inl(float* __restrict dst, const float* __restrict src, float a, int64_t n) {
+  if (n == 64) {
+    for (int64_t c = 0; c < 64; ++c) dst[c] += a * src[c];
+  } else {
+    for (int64_t c = 0; c < n; ++c) dst[c] += a * src[c];
+  }
+}
+
 inline void prefetch_row(const float* row, int64_t dim) {
   for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(row + c, 0, 1);
 }
 inline void prefetch_row_rw(float* row, int64_t dim) {
   for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(row + c, 1, 1);
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define TESSERA_EMB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define TESSERA_EMB_CLONES
+#endif
+
+// Pooled rows of table t (meta m) for samples [s0, s1): out[s, out_offset + c] = sum over the
+// bag's positions (ascending) of scale * row.
+TESSERA_EMB_CLONES
+void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t B, int64_t out_dim,
+                   const int64_t* off, const int64_t* keys, const float* psw, const float* w,
+                   float* o) {
+  const int64_t dim = m[kMetaDim];
+  const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
+  const int64_t j_end = off[t * B + s1];
+  for (int64_t j = off[t * B + s0]; j < j_end && j < off[t * B + s0] + kFwdAhead; ++j)
+    prefetch_row(base + keys[j] * dim, dim);
+  for (int64_t s = s0; s < s1; ++s) {
+    float* dst = o + s * out_dim + m[kMetaOutOffset];
+    const int64_t b = t * B + s;
+    const int64_t len = off[b + 1] - off[b];
+    std::fill(dst, dst + dim, 0.f);
+    for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+      // Rows are random reads: ask for the row kFwdAhead positions on (across bags of the
+      // block) so several misses overlap.
+      if (j + kFwdAhead < j_end) prefetch_row(base + keys[j + kFwdAhead] * dim, dim);
+      const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+      axpy_inl(dst, base + keys[j] * dim, scale, dim);
+    }
+  }
+}
+
+// Gradient of every row table t's batch touched, into acc[slot * dim, +dim) (slots in order of
+// first use, rows[slot] = the row); slot[row] maps rows to slots (-1: not yet). Per row the sum
+// starts at 0 and runs over its positions ascending: backward()'s order.
+TESSERA_EMB_CLONES
+void accumulate_table(const int64_t* m, int64_t t, int64_t B, int64_t out_dim, const int64_t* off,
+                      const int64_t* keys, const float* psw, const float* dy, int32_t* slot,
+                      std::vector<int64_t>& rows, float* acc) {
+  const int64_t dim = m[kMetaDim];
+  const int64_t row0 = m[kMetaRowOffset];
+  for (int64_t s = 0; s < B; ++s) {
+    const int64_t b = t * B + s;
+    const int64_t len = off[b + 1] - off[b];
+    const float* src = dy + s * out_dim + m[kMetaOutOffset];
+    for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+      const int64_t row = keys[j] - row0;
+      int32_t u = slot[row];
+      if (u < 0) {
+        u = static_cast<int32_t>(rows.size());
+        slot[row] = u;
+        rows.push_back(row);
+        std::fill(acc + u * dim, acc + (u + 1) * dim, 0.f);
+      }
+      const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+      axpy_inl(acc + u * dim, src, scale, dim);
+    }
+  }
+}
+
+// One optimizer step of global row `key` (elements [e0, e0 + dim) of the flat weights w and of
+// the element-wise states s0, s1; row-wise Adagrad keeps one accumulator per key in s0).
+inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_t key, int64_t e0,
+                         int64_t dim, const float* grad, float* w, float* s0, float* s1) {
+  float* wr = w + e0;
+  switch (kind) {
+    case SparseOptimizer::Sgd:
+      axpy_inl(wr, grad, -p.lr, dim);  // w - lr * g, exactly (negation is exact)
+      break;
+    case SparseOptimizer::Adagrad: {
+      float* acc = s0 + e0;
+      for (int64_t c = 0; c < dim; ++c) adagrad_step(p, wr[c], grad[c], acc[c]);
+      break;
+    }
+    case SparseOptimizer::RowwiseAdagrad: {
+      float& acc = s0[key];
+      float sq = 0.f;
+      for (int64_t c = 0; c < dim; ++c) sq += grad[c] * grad[c];
+      acc += sq / static_cast<float>(dim);
+      for (int64_t c = 0; c < dim; ++c) rowwise_adagrad_step(p, wr[c], grad[c], acc);
+      break;
+    }
+    case SparseOptimizer::LazyAdam: {
+      float* mo = s0 + e0;
+      float* vo = s1 + e0;
+      for (int64_t c = 0; c < dim; ++c) lazy_adam_step(p, wr[c], grad[c], mo[c], vo[c]);
+      break;
+    }
+  }
+}
+
+// Applies the gradients accumulate_table collected (rows[u], acc[u * dim, +dim)) and resets
+// their slot marks. When the batch touched many of the table's rows (dense), they are visited in
+// ascending row order, so the weight reads sweep the table forwards (the hardware prefetcher
+// follows) instead of jumping; otherwise in slot order with software prefetch. Each row is
+// independent, so the order does not change any result.
+TESSERA_EMB_CLONES
+void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t* m,
+                 const std::vector<int64_t>& rows, const float* acc, int32_t* slot, float* w,
+                 float* s0, float* s1) {
+  const int64_t dim = m[kMetaDim];
+  const int64_t row0 = m[kMetaRowOffset];
+  const int64_t e_base = m[kMetaWeightOffset];
+  const int64_t U = static_cast<int64_t>(rows.size());
+  const int64_t n_rows = m[kMetaRows];
+  if (U * 16 > n_rows) {
+    for (int64_t row = 0; row < n_rows; ++row) {
+      const int32_t u = slot[row];
+      if (u < 0) continue;
+      slot[row] = -1;
+      apply_row_at(kind, p, row0 + row, e_base + row * dim, dim, acc + u * dim, w, s0, s1);
+    }
+    return;
+  }
+  for (int64_t u = 0; u < U; ++u) {
+    if (u + kBwdAhead < U)
+      prefetch_row_rw(w + e_base + rows[static_cast<size_t>(u + kBwdAhead)] * dim, dim);
+    const int64_t row = rows[static_cast<size_t>(u)];
+    apply_row_at(kind, p, row0 + row, e_base + row * dim, dim, acc + u * dim, w, s0, s1);
+    slot[row] = -1;
+  }
 }
 
 // Touched rows of one batch, grouped: keys ascending; seg_start [U + 1] into pos (index positions).
@@ -142,33 +289,19 @@ class HostBagOps final : public BagOps {
     const float* w = weights.data<float>();
     float* o = out.data<float>();
     const std::vector<int64_t>& meta = layout.meta();
-#pragma omp parallel for schedule(static) if (r.nnz * layout.max_dim() > kParallelWork)
-    for (int64_t s = 0; s < B; ++s) {
-      for (int64_t t = 0; t < T; ++t) {
-        const int64_t* m = meta.data() + t * kMetaFields;
-        const int64_t dim = m[kMetaDim];
-        float* dst = o + s * out_dim + m[kMetaOutOffset];
-        std::fill(dst, dst + dim, 0.f);
-        const int64_t b = t * B + s;
-        const int64_t len = off[b + 1] - off[b];
-        const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
-        if (t + 1 < T) {
-          const int64_t* mn = m + kMetaFields;
-          const int64_t bn = b + B;
-          const float* base_n = w + mn[kMetaWeightOffset] - mn[kMetaRowOffset] * mn[kMetaDim];
-          for (int64_t j = off[bn]; j < off[bn + 1] && j < off[bn] + kPrefetchAhead; ++j)
-            prefetch_row(base_n + keys[j] * mn[kMetaDim], mn[kMetaDim]);
-        }
-        for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-          // Rows are random reads: ask for the row kPrefetchAhead positions on so several misses
-          // overlap (the next table's first rows are requested before this bag starts).
-          if (j + kPrefetchAhead < off[b + 1])
-            prefetch_row(base + keys[j + kPrefetchAhead] * dim, dim);
-          const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
-          const float* row = base + keys[j] * dim;
-          axpy(dst, row, scale, dim);
-        }
-      }
+    // Blocks of at most kForwardBlock samples, and at least 4 blocks per thread in all (few
+    // tables or a small batch still use every thread).
+    const int64_t want = (4 * omp_get_max_threads() + T - 1) / std::max<int64_t>(T, 1);
+    const int64_t per_table =
+        std::min(std::max((B + kForwardBlock - 1) / kForwardBlock, want), std::max<int64_t>(B, 1));
+    const int64_t block = (B + per_table - 1) / per_table;
+    const int64_t blocks = T * per_table;
+#pragma omp parallel for schedule(dynamic, 1) if (r.nnz * layout.max_dim() > kParallelWork)
+    for (int64_t k = 0; k < blocks; ++k) {
+      const int64_t t = k / per_table;
+      const int64_t s0 = std::min(B, (k % per_table) * block);
+      forward_block(meta.data() + t * kMetaFields, t, s0, std::min(B, s0 + block), B, out_dim, off,
+                    keys, psw, w, o);
     }
   }
 
@@ -206,10 +339,16 @@ class HostBagOps final : public BagOps {
                        SparseOptimizer kind, const SparseStepParams& p,
                        EmbeddingStorage& storage) override {
     check_dout(layout, r, dout);
+    const int64_t T = layout.num_tables();
+    const int64_t D = layout.max_dim();
+    const bool parallel = r.nnz * D > kParallelWork;
+    if (!parallel || T >= 2 * omp_get_max_threads()) {
+      fused_per_table(layout, r, dout, kind, p, storage, parallel);
+      return;
+    }
     const Segments& seg = segments(layout, r);
     const int64_t U = static_cast<int64_t>(seg.keys.size());
-    const int64_t D = layout.max_dim();
-#pragma omp parallel if (r.nnz * D > kParallelWork)
+#pragma omp parallel if (parallel)
     {
       std::vector<float> buf(static_cast<size_t>(D));
 #pragma omp for schedule(dynamic, 64)
@@ -229,6 +368,44 @@ class HostBagOps final : public BagOps {
   }
 
  private:
+  // backward_update one table per task (see the file comment).
+  void fused_per_table(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
+                       SparseOptimizer kind, const SparseStepParams& p, EmbeddingStorage& storage,
+                       bool parallel) {
+    const int64_t T = layout.num_tables();
+    const int64_t B = r.batch;
+    const int64_t out_dim = layout.out_dim();
+    const int64_t* off = r.offsets.data<int64_t>();
+    const int64_t* keys = r.keys.data<int64_t>();
+    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    const float* dy = dout.data<float>();
+    float* w = storage.weights().data<float>();
+    const StatePtrs st = state_ptrs(storage);
+    const std::vector<int64_t>& meta = layout.meta();
+    if (slot_.size() != static_cast<size_t>(T)) slot_.assign(static_cast<size_t>(T), {});
+#pragma omp parallel if (parallel)
+    {
+#pragma omp single
+      if (fused_.size() < static_cast<size_t>(omp_get_num_threads()))
+        fused_.resize(static_cast<size_t>(omp_get_num_threads()));
+      FusedScratch& fs = fused_[static_cast<size_t>(omp_get_thread_num())];
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t* m = meta.data() + t * kMetaFields;
+        const int64_t rows = m[kMetaRows];
+        const int64_t dim = m[kMetaDim];
+        std::vector<int32_t>& slot = slot_[static_cast<size_t>(t)];
+        if (slot.size() != static_cast<size_t>(rows)) slot.assign(static_cast<size_t>(rows), -1);
+        const int64_t n = off[(t + 1) * B] - off[t * B];
+        const size_t need = static_cast<size_t>(std::min(rows, n) * dim);
+        if (fs.acc.size() < need) fs.acc.resize(need);
+        fs.rows.clear();
+        accumulate_table(m, t, B, out_dim, off, keys, psw, dy, slot.data(), fs.rows, fs.acc.data());
+        apply_table(kind, p, m, fs.rows, fs.acc.data(), slot.data(), w, st.s0, st.s1);
+      }
+    }
+  }
+
   void check_forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                      const Tensor& out) const {
     TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
@@ -297,33 +474,19 @@ class HostBagOps final : public BagOps {
   static void apply_row(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
                         int64_t t, int64_t key, const float* grad, EmbeddingStorage& storage) {
     const int64_t* m = layout.meta().data() + t * kMetaFields;
-    const int64_t dim = m[kMetaDim];
-    const int64_t e0 = m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * dim;
-    float* w = storage.weights().data<float>() + e0;
-    switch (kind) {
-      case SparseOptimizer::Sgd:
-        axpy(w, grad, -p.lr, dim);  // w - lr * g, exactly (negation is exact)
-        break;
-      case SparseOptimizer::Adagrad: {
-        float* acc = storage.state(0).data<float>() + e0;
-        for (int64_t c = 0; c < dim; ++c) adagrad_step(p, w[c], grad[c], acc[c]);
-        break;
-      }
-      case SparseOptimizer::RowwiseAdagrad: {
-        float& acc = storage.state(0).data<float>()[key];
-        float sq = 0.f;
-        for (int64_t c = 0; c < dim; ++c) sq += grad[c] * grad[c];
-        acc += sq / static_cast<float>(dim);
-        for (int64_t c = 0; c < dim; ++c) rowwise_adagrad_step(p, w[c], grad[c], acc);
-        break;
-      }
-      case SparseOptimizer::LazyAdam: {
-        float* mo = storage.state(0).data<float>() + e0;
-        float* vo = storage.state(1).data<float>() + e0;
-        for (int64_t c = 0; c < dim; ++c) lazy_adam_step(p, w[c], grad[c], mo[c], vo[c]);
-        break;
-      }
-    }
+    const StatePtrs st = state_ptrs(storage);
+    apply_row_at(kind, p, key, m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * m[kMetaDim],
+                 m[kMetaDim], grad, storage.weights().data<float>(), st.s0, st.s1);
+  }
+  struct StatePtrs {
+    float* s0 = nullptr;
+    float* s1 = nullptr;
+  };
+  static StatePtrs state_ptrs(EmbeddingStorage& storage) {
+    StatePtrs st;
+    if (storage.num_states() > 0) st.s0 = storage.state(0).data<float>();
+    if (storage.num_states() > 1) st.s1 = storage.state(1).data<float>();
+    return st;
   }
 
   // De-duplication per table (see the file comment). Tables run in parallel; each table's
@@ -414,6 +577,12 @@ class HostBagOps final : public BagOps {
     std::vector<int64_t> rows, start, pos, fill;
   };
   std::vector<PerTable> per_;
+  // Per thread, for the fused path: touched rows of the current table, their gradients [U, dim].
+  struct FusedScratch {
+    std::vector<int64_t> rows;
+    std::vector<float> acc;
+  };
+  std::vector<FusedScratch> fused_;
   Segments seg_;
   std::shared_ptr<Buffer> keys_cache_;
   std::shared_ptr<Buffer> bag_of_cache_;

@@ -1,5 +1,7 @@
 #include "embeddings/collection.h"
 
+#include <algorithm>
+
 namespace tessera::emb {
 
 EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,
@@ -64,6 +66,49 @@ void EmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
   const int64_t e0 = layout_.weight_offset(t);
   Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
   backend_->copy(host_rows_dim.reshape({s.rows * s.dim}), view);
+}
+
+std::map<std::string, Tensor> EmbeddingCollection::training_state() {
+  std::map<std::string, Tensor> s;
+  s["weights"] = weights_to_host();
+  for (int k = 0; k < storage_->num_states(); ++k)
+    s["state" + std::to_string(k)] = state_to_host(k);
+  s["step"] = Tensor::host_from<int64_t>({1}, {step_});
+  return s;
+}
+
+void EmbeddingCollection::restore_training_state(const std::map<std::string, Tensor>& state) {
+  std::vector<std::pair<const Tensor*, Tensor*>> copies;
+  std::vector<std::string> known;
+  auto need = [&](const std::string& name, DType dtype, int64_t numel) -> const Tensor& {
+    known.push_back(name);
+    auto it = state.find(name);
+    if (it == state.end())
+      TESSERA_THROW(Io, "embedding state lacks '" << name << "' (the "
+                                                  << sparse_optimizer_name(opts_.optimizer.kind)
+                                                  << " optimizer needs it)");
+    if (it->second.dtype() != dtype || it->second.numel() != numel)
+      TESSERA_THROW(Io, "embedding state '" << name << "' is " << it->second.describe()
+                                            << ", the collection needs " << numel << " "
+                                            << dtype_name(dtype) << " elements");
+    return it->second;
+  };
+  copies.emplace_back(&need("weights", DType::F32, storage_->weights().numel()),
+                      &storage_->weights());
+  for (int k = 0; k < storage_->num_states(); ++k)
+    copies.emplace_back(&need("state" + std::to_string(k), DType::F32, storage_->state(k).numel()),
+                        &storage_->state(k));
+  const Tensor& step = need("step", DType::I64, 1);
+  if (step.data<int64_t>()[0] < 0)
+    TESSERA_THROW(Io, "embedding state 'step' is " << step.data<int64_t>()[0] << ", not a count");
+  // Slots of another optimizer mean the state belongs to another configuration.
+  for (const auto& [name, t] : state)
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      TESSERA_THROW(Io, "embedding state holds '" << name << "', which the "
+                                                  << sparse_optimizer_name(opts_.optimizer.kind)
+                                                  << " optimizer does not have");
+  for (auto [src, dst] : copies) backend_->copy(src->reshape(dst->shape()), *dst);
+  step_ = step.data<int64_t>()[0];
 }
 
 Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,

@@ -9,7 +9,9 @@
 // The storage (EmbeddingStorage) and the ops (BagOps) are interfaces: host storage + host ops on
 // the host backend, device storage + CUDA kernels on a CUDA (or cuda-emu) backend.
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "embeddings/bag_ops.h"
@@ -51,8 +53,18 @@ class EmbeddingCollection {
   Tensor weights_to_host() { return backend_->to_host(storage_->weights()); }
   Tensor state_to_host(int slot) { return backend_->to_host(storage_->state(slot)); }
 
+  // Everything training needs to continue exactly, as host tensors by name: "weights" (the flat
+  // buffer), "state0".. (the sparse optimizer's slots: Adagrad accumulators, lazy Adam's m and v)
+  // and "step" (i64 [1]: the step counter, which lazy Adam's bias corrections depend on).
+  std::map<std::string, Tensor> training_state();
+  // Takes back what training_state() gave. Checks every name and size before copying anything;
+  // a mismatch is an Error(Io) naming the tensor.
+  void restore_training_state(const std::map<std::string, Tensor>& state);
+
   uint64_t clamped_ids() const { return warn_.clamped_total; }
   int64_t steps() const { return step_; }
+  // A resumed run continues the step count (lazy Adam's bias corrections depend on it).
+  void set_steps(int64_t steps) { step_ = steps; }
 
  private:
   const ResolvedBags& last_batch() const;

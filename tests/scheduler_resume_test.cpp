@@ -1,6 +1,7 @@
 // The behaviour pipeline through the tessera binary: `tessera run` end to end on the synthetic
 // data, --dry-run before and after, and resumption: a run killed with SIGKILL during training,
-// rerun, ends with bit-identical metrics to an uninterrupted run with the same seed.
+// rerun, ends with bit-identical metrics to an uninterrupted run with the same seed (the MLP on
+// synthetic data, and a DLRM on uci-adult).
 #include <dirent.h>
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
@@ -171,22 +172,11 @@ TEST(SchedulerBehaviour, BadStageConfigFailsBeforeAnythingRuns) {
   EXPECT_FALSE(exists(dir + "/runs/cache"));
 }
 
-TEST(SchedulerBehaviour, KilledTrainingResumesToBitIdenticalMetrics) {
-  const std::string dir = temp_dir("kill");
-  // Big enough that an epoch takes a while (~0.1-0.3 s on the CPU), so the kill lands mid-run.
-  const int kEpochs = 6;
-  const std::string spec = write_pipeline(dir, 40000, kEpochs);
-
-  // The reference: uninterrupted.
-  Exec ref = exec("run " + spec + " --runs-dir " + dir + "/ref --quiet --json");
-  ASSERT_EQ(ref.code, 0) << ref.out;
-  rapidjson::Document ref_d = parse(last_line(ref.out));
-  const std::string expected = metrics_fingerprint(ref_d["run_dir"].GetString(), ref_d);
-
-  // The same pipeline in its own cache, killed once its first checkpoint exists.
-  const std::string runs = dir + "/killed";
+// Runs `spec` in its own runs dir `runs` and kills it with SIGKILL once its train stage's first
+// checkpoint exists; returns the train stage's directory.
+std::string run_killed_after_first_checkpoint(const std::string& spec, const std::string& runs) {
   const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
+  EXPECT_GE(pid, 0);
   if (pid == 0) {
     std::freopen("/dev/null", "w", stdout);
     std::freopen("/dev/null", "w", stderr);
@@ -200,26 +190,74 @@ TEST(SchedulerBehaviour, KilledTrainingResumesToBitIdenticalMetrics) {
     if (train_dir.empty()) train_dir = find_dir(runs + "/cache", "train-");
     if (!train_dir.empty() && exists(train_dir + "/checkpoint.tsc")) break;
     int status;
-    if (::waitpid(pid, &status, WNOHANG) == pid)
-      FAIL() << "the run ended before it could be killed";
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      ADD_FAILURE() << "the run ended before it could be killed";
+      return train_dir;
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  EXPECT_EQ(::kill(pid, SIGKILL), 0);
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
-  ASSERT_FALSE(exists(train_dir + "/manifest.json")) << "training finished before the kill";
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  EXPECT_FALSE(exists(train_dir + "/manifest.json")) << "training finished before the kill";
   EXPECT_FALSE(exists(train_dir + "/model.tsm"));
+  return train_dir;
+}
 
+// The reference run of `spec`, then a run killed during training and rerun: the rerun resumes
+// (from epoch 1..epochs-1) and ends with the reference's metrics, bit for bit.
+void expect_killed_run_resumes_exactly(const std::string& dir, const std::string& spec,
+                                       int epochs) {
+  Exec ref = exec("run " + spec + " --runs-dir " + dir + "/ref --quiet --json");
+  ASSERT_EQ(ref.code, 0) << ref.out;
+  rapidjson::Document ref_d = parse(last_line(ref.out));
+  const std::string expected = metrics_fingerprint(ref_d["run_dir"].GetString(), ref_d);
+
+  const std::string runs = dir + "/killed";
+  run_killed_after_first_checkpoint(spec, runs);
+  if (::testing::Test::HasFailure()) return;
   Exec resumed = exec("run " + spec + " --runs-dir " + runs + " --quiet --json");
   ASSERT_EQ(resumed.code, 0) << resumed.out;
   rapidjson::Document d = parse(last_line(resumed.out));
   const int64_t from = d["stages"]["train"]["result"]["resumed_from_epoch"].GetInt64();
   EXPECT_GE(from, 1);
-  EXPECT_LT(from, kEpochs);
+  EXPECT_LT(from, epochs);
   EXPECT_TRUE(d["stages"]["prep"]["cached"].GetBool());
   EXPECT_FALSE(d["stages"]["train"]["cached"].GetBool());
   EXPECT_EQ(metrics_fingerprint(d["run_dir"].GetString(), d), expected);
+}
+
+TEST(SchedulerBehaviour, KilledTrainingResumesToBitIdenticalMetrics) {
+  const std::string dir = temp_dir("kill");
+  // Big enough that an epoch takes a while (~0.1-0.3 s on the CPU), so the kill lands mid-run.
+  const int kEpochs = 6;
+  expect_killed_run_resumes_exactly(dir, write_pipeline(dir, 40000, kEpochs), kEpochs);
+  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+}
+
+// The same for a DLRM (embedding tables + sparse optimizer state in the checkpoint) on the
+// whole of uci-adult (~0.1-0.4 s an epoch on the CPU).
+TEST(SchedulerBehaviour, KilledDlrmTrainingResumesToBitIdenticalMetrics) {
+  const std::string config =
+      std::string(TESSERA_SOURCE_DIR) + "/pipelines/behaviour/uci-adult-dlrm.json";
+  const std::string dir = temp_dir("kill_dlrm");
+  const std::string probe = dir + "/probe.json";
+  write_file_atomic(probe, R"({"name": "probe", "task": "behaviour", "stages": [
+    {"name": "prep", "kind": "prep", "config": {"source": "dataset", "config": ")" +
+                               config + R"("}}]})");
+  if (exec("run " + probe + " --runs-dir " + dir + "/probe --dry-run").code != 0)
+    GTEST_SKIP() << "uci-adult is not on this machine";
+  const int kEpochs = 4;
+  const std::string spec = dir + "/pipeline.json";
+  write_file_atomic(spec, R"({"name": "dlrm", "task": "behaviour", "stages": [
+    {"name": "prep", "kind": "prep", "config": {"source": "dataset", "config": ")" +
+                              config +
+                              R"("}},
+    {"name": "train", "kind": "train", "inputs": ["prep"], "config": {"epochs": )" +
+                              std::to_string(kEpochs) + R"(, "device": "cpu"}},
+    {"name": "evaluate", "kind": "evaluate", "inputs": ["train", "prep"]}]})");
+  expect_killed_run_resumes_exactly(dir, spec, kEpochs);
   if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
 }
 

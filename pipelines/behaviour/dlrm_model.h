@@ -51,6 +51,13 @@ class DlrmModel {
   // Every weight (MLPs and tables, "embedding.tables" = the flat table buffer) as host tensors.
   std::map<std::string, Tensor> snapshot();
   void restore(const std::map<std::string, Tensor>& weights);
+  // The tables' training state (weights, sparse optimizer slots, step counter; see
+  // EmbeddingCollection::training_state) for checkpoints: parameters() and the dense optimizer's
+  // state hold the rest.
+  std::map<std::string, Tensor> sparse_state() { return tables_->training_state(); }
+  void restore_sparse_state(const std::map<std::string, Tensor>& s) {
+    tables_->restore_training_state(s);
+  }
   int64_t parameter_count() const;
   Backend& backend() { return backend_; }
   const DlrmSpec& spec() const { return spec_; }

@@ -5,6 +5,11 @@
 
 namespace tessera::behaviour {
 
+void BehaviourNet::restore_training_state(const std::map<std::string, Tensor>& state) {
+  if (!state.empty())
+    TESSERA_THROW(Io, "the state holds '" << state.begin()->first << "', which this model has not");
+}
+
 namespace {
 
 class MlpNet final : public BehaviourNet {
@@ -72,10 +77,26 @@ class DlrmNet final : public BehaviourNet {
   std::vector<Parameter*> parameters() override { return model_.parameters(); }
   std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }
   void restore(const std::map<std::string, Tensor>& w) override { model_.restore(w); }
+  // The tables' state under "embedding." (beside the dense parameters in a checkpoint).
+  std::map<std::string, Tensor> training_state() override {
+    std::map<std::string, Tensor> s;
+    for (auto& [name, t] : model_.sparse_state()) s[kPrefix + name] = std::move(t);
+    return s;
+  }
+  void restore_training_state(const std::map<std::string, Tensor>& state) override {
+    std::map<std::string, Tensor> s;
+    for (const auto& [name, t] : state) {
+      if (name.rfind(kPrefix, 0) != 0)
+        TESSERA_THROW(Io, "the state holds '" << name << "', which a dlrm model has not");
+      s[name.substr(std::string(kPrefix).size())] = t;
+    }
+    model_.restore_sparse_state(s);
+  }
   int64_t parameter_count() const override { return model_.parameter_count(); }
   Backend& backend() override { return model_.backend(); }
 
  private:
+  static constexpr const char* kPrefix = "embedding.";
   DlrmModel model_;
   std::vector<int64_t> offsets_;
   Tensor local_;

@@ -135,6 +135,16 @@ class LocalShard final : public EmbeddingShard {
   }
   Tensor table_to_host(int64_t t) override { return emb_.table_to_host(t); }
   void set_table(int64_t t, const Tensor& v) override { emb_.set_table(t, v); }
+  int num_states() const override { return state_slots(emb_.options().optimizer.kind); }
+  Tensor state_to_host(int slot) override { return emb_.state_to_host(slot); }
+  void set_state(int slot, const Tensor& v) override {
+    Tensor& dst = emb_.storage().state(slot);
+    TESSERA_CHECK(v.dtype() == DType::F32 && v.numel() == dst.numel(),
+                  "shard optimizer state " << slot << " has " << dst.numel() << " elements, got "
+                                           << v.describe());
+    backend_->copy(v.reshape(dst.shape()), dst);
+  }
+  void set_steps(int64_t steps) override { emb_.set_steps(steps); }
   std::string where() const override { return backend_->name(); }
 
  private:
@@ -153,7 +163,7 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
                                                        const ShardPlan& plan,
                                                        const std::vector<Backend*>& backends,
                                                        const CollectionOptions& opts)
-    : layout_(std::move(specs)), plan_(plan), host_ops_(make_host_bag_ops()) {
+    : layout_(std::move(specs)), plan_(plan), opts_(opts), host_ops_(make_host_bag_ops()) {
   const int N = plan.num_shards;
   TESSERA_CHECK(static_cast<int>(backends.size()) == N,
                 "shard plan for " << N << " shards, " << backends.size() << " backends given");
@@ -309,6 +319,111 @@ Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
               full.data<float>() + p.row_begin * s.dim);
   }
   return full;
+}
+
+void ShardedEmbeddingCollection::gather_flat(Flat kind, int slot, Tensor& full) {
+  float* f = full.data<float>();
+  std::vector<Tensor> local(shards_.size());
+  for (size_t k = 0; k < shards_.size(); ++k)
+    if (shards_[k]) local[k] = slot < 0 ? Tensor() : shards_[k]->state_to_host(slot);
+  for (int64_t t = 0; t < layout_.num_tables(); ++t) {
+    const int64_t dim = layout_.spec(t).dim;
+    for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+      EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
+      const int64_t rows = p.row_end - p.row_begin;
+      if (slot < 0) {
+        const Tensor part = sh.table_to_host(p.local_table);
+        std::copy(part.data<float>(), part.data<float>() + rows * dim,
+                  f + layout_.weight_offset(t) + p.row_begin * dim);
+        continue;
+      }
+      const float* src = local[static_cast<size_t>(p.shard)].data<float>();
+      if (kind == Flat::Elements)
+        std::copy(src + sh.layout().weight_offset(p.local_table),
+                  src + sh.layout().weight_offset(p.local_table) + rows * dim,
+                  f + layout_.weight_offset(t) + p.row_begin * dim);
+      else
+        std::copy(src + sh.layout().row_offset(p.local_table),
+                  src + sh.layout().row_offset(p.local_table) + rows,
+                  f + layout_.row_offset(t) + p.row_begin);
+    }
+  }
+}
+
+void ShardedEmbeddingCollection::scatter_flat(Flat kind, int slot, const Tensor& full) {
+  const float* f = full.data<float>();
+  std::vector<Tensor> local(shards_.size());
+  if (slot >= 0)
+    for (size_t k = 0; k < shards_.size(); ++k)
+      if (shards_[k]) local[k] = shards_[k]->state_to_host(slot);  // right size, overwritten
+  for (int64_t t = 0; t < layout_.num_tables(); ++t) {
+    const int64_t dim = layout_.spec(t).dim;
+    for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+      EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
+      const int64_t rows = p.row_end - p.row_begin;
+      if (slot < 0) {
+        Tensor part = Tensor::host({rows, dim});
+        const float* src = f + layout_.weight_offset(t) + p.row_begin * dim;
+        std::copy(src, src + rows * dim, part.data<float>());
+        sh.set_table(p.local_table, part);
+        continue;
+      }
+      float* dst = local[static_cast<size_t>(p.shard)].data<float>();
+      if (kind == Flat::Elements) {
+        const float* src = f + layout_.weight_offset(t) + p.row_begin * dim;
+        std::copy(src, src + rows * dim, dst + sh.layout().weight_offset(p.local_table));
+      } else {
+        const float* src = f + layout_.row_offset(t) + p.row_begin;
+        std::copy(src, src + rows, dst + sh.layout().row_offset(p.local_table));
+      }
+    }
+  }
+  if (slot >= 0)
+    for (size_t k = 0; k < shards_.size(); ++k)
+      if (shards_[k]) shards_[k]->set_state(slot, local[k]);
+}
+
+namespace {
+bool rowwise_state(SparseOptimizer kind) {
+  return kind == SparseOptimizer::RowwiseAdagrad;
+}
+}  // namespace
+
+Tensor ShardedEmbeddingCollection::weights_to_host() {
+  Tensor full = Tensor::host({layout_.total_elements()});
+  gather_flat(Flat::Elements, -1, full);
+  return full;
+}
+
+void ShardedEmbeddingCollection::set_weights(const Tensor& host_flat) {
+  TESSERA_CHECK(host_flat.is_host() && host_flat.dtype() == DType::F32 &&
+                    host_flat.numel() == layout_.total_elements(),
+                "embedding weights must be host f32 with "
+                    << layout_.total_elements() << " elements, got " << host_flat.describe());
+  scatter_flat(Flat::Elements, -1, host_flat);
+}
+
+Tensor ShardedEmbeddingCollection::state_to_host(int slot) {
+  TESSERA_CHECK(slot >= 0 && slot < num_states(),
+                "optimizer state slot " << slot << " of " << num_states());
+  Tensor full = Tensor::host({state_size(opts_.optimizer.kind, layout_)});
+  gather_flat(rowwise_state(opts_.optimizer.kind) ? Flat::Rows : Flat::Elements, slot, full);
+  return full;
+}
+
+void ShardedEmbeddingCollection::set_state(int slot, const Tensor& host_flat) {
+  TESSERA_CHECK(slot >= 0 && slot < num_states(),
+                "optimizer state slot " << slot << " of " << num_states());
+  const int64_t n = state_size(opts_.optimizer.kind, layout_);
+  TESSERA_CHECK(host_flat.is_host() && host_flat.dtype() == DType::F32 && host_flat.numel() == n,
+                "optimizer state " << slot << " must be host f32 with " << n << " elements, got "
+                                   << host_flat.describe());
+  scatter_flat(rowwise_state(opts_.optimizer.kind) ? Flat::Rows : Flat::Elements, slot, host_flat);
+}
+
+void ShardedEmbeddingCollection::set_steps(int64_t steps) {
+  for (auto& sh : shards_)
+    if (sh) sh->set_steps(steps);
 }
 
 }  // namespace tessera::emb

@@ -70,6 +70,12 @@ class EmbeddingShard {
   virtual void backward_update(const Tensor& host_dout) = 0;
   virtual Tensor table_to_host(int64_t t) = 0;
   virtual void set_table(int64_t t, const Tensor& host_rows_dim) = 0;
+  // Optimizer state slot `slot` over the shard's own flat layout (state_size() elements), and the
+  // step counter the optimizer's bias corrections use: what a checkpoint needs.
+  virtual int num_states() const = 0;
+  virtual Tensor state_to_host(int slot) = 0;
+  virtual void set_state(int slot, const Tensor& host_flat) = 0;
+  virtual void set_steps(int64_t steps) = 0;
   virtual std::string where() const = 0;  // e.g. "cpu" or "cuda:1 (...)"
 };
 
@@ -90,6 +96,16 @@ class ShardedEmbeddingCollection {
   void forward(const Bags& host_bags, Tensor& out);
   void backward_and_update(const Tensor& host_dout);
   Tensor table_to_host(int64_t t);  // reassembled from the parts
+  // The whole collection's flat weights and optimizer state, laid out exactly as one unsharded
+  // EmbeddingCollection lays them out (weights_to_host(), state_to_host(slot)): a checkpoint
+  // written with N shards restores into any other number of shards, or none.
+  int num_states() const { return state_slots(opts_.optimizer.kind); }
+  Tensor weights_to_host();
+  void set_weights(const Tensor& host_flat);
+  Tensor state_to_host(int slot);
+  void set_state(int slot, const Tensor& host_flat);
+  // Every shard's optimizer step counter (they advance together, one per backward_and_update).
+  void set_steps(int64_t steps);
   uint64_t clamped_ids() const { return warn_.clamped_total; }
 
  private:
@@ -98,8 +114,14 @@ class ShardedEmbeddingCollection {
     int64_t local_table;  // the part's table index in that shard
     int64_t row_begin, row_end;
   };
+  // Copies between the full flat layout and the parts' (per-element or per-row state).
+  enum class Flat : uint8_t { Elements, Rows };
+  void gather_flat(Flat kind, int slot, Tensor& full);
+  void scatter_flat(Flat kind, int slot, const Tensor& full);
+
   TableLayout layout_;
   ShardPlan plan_;
+  CollectionOptions opts_;
   std::vector<std::unique_ptr<EmbeddingShard>> shards_;
   std::vector<std::vector<PartRef>> parts_;  // [T]
   std::unique_ptr<BagOps> host_ops_;         // resolution and id policy on the parent

@@ -190,6 +190,66 @@ TEST(RecommendE2E, ResumedTrainingEqualsUninterrupted) {
   }
 }
 
+// Training over N embedding shards (table-wise and row-wise placement) gives exactly the tables of
+// the unsharded run, so the artefact and its exports do not depend on the shard count; and a
+// checkpoint written with one shard count resumes with another.
+TEST(RecommendE2E, ShardedTrainingEqualsUnshardedAndResumesAcrossShardCounts) {
+  TempDir dir;
+  const std::string ratings = synthetic_ratings(dir);
+  struct Case {
+    const char* model;
+    const char* opt;
+  };
+  for (const Case& c : {Case{"mf", R"({"kind": "lazy_adam", "lr": 0.01})"},
+                        Case{"two_tower", R"({"kind": "rowwise_adagrad", "lr": 0.1})"}}) {
+    SCOPED_TRACE(c.model);
+    // One run name for all: a config differing only in its shards resumes the others' runs.
+    auto cfg = [&](const std::string& tag, const std::string& shards) {
+      return write_file(
+          dir.file(std::string(c.model) + tag + ".json"),
+          std::string("{\"task\": \"recommend\", \"name\": \"sharded\", \"seed\": 3, ") +
+              std::string("\"model\": \"") + c.model + "\", \"data\": {\"path\": \"" + ratings +
+              "\"}, \"embeddings\": {\"dim\": 8, " + shards + "\"optimizer\": " + c.opt +
+              "}, \"train\": {\"epochs\": 3, \"batch_size\": 64}" +
+              (std::string(c.model) == "two_tower" ? ", \"evaluate\": {\"negatives\": 20}" : "") +
+              "}");
+    };
+    const std::string one = cfg("_1", "");
+    const std::string two = cfg("_2t", R"("shards": 2, "placement": "table", )");
+    const std::string three = cfg("_3r", R"("shards": 3, "placement": "row", )");
+    const Result r1 = train(one, run_in(dir, std::string(c.model) + "_one"));
+    const Result r2 = train(two, run_in(dir, std::string(c.model) + "_two"));
+    const Result r3 = train(three, run_in(dir, std::string(c.model) + "_three"));
+    expect_same_tables(dir.file(std::string(c.model) + "_one/model.tsm"),
+                       dir.file(std::string(c.model) + "_two/model.tsm"));
+    expect_same_tables(dir.file(std::string(c.model) + "_one/model.tsm"),
+                       dir.file(std::string(c.model) + "_three/model.tsm"));
+    const char* metric = std::string(c.model) == "mf" ? "test_rmse" : "hr_sampled";
+    const auto m1 = parse(r1.json), m3 = parse(r3.json);
+    ASSERT_TRUE(m1["metrics"].HasMember(metric)) << r1.json;
+    EXPECT_EQ(m1["metrics"][metric].GetDouble(), m3["metrics"][metric].GetDouble());
+    (void)r2;
+    // Two epochs on three row-wise shards, the third on one shard: the unsharded result.
+    TrainOptions first = run_in(dir, std::string(c.model) + "_cut");
+    first.epochs = 2;
+    train(three, first);
+    TrainOptions resume;
+    resume.resume = dir.file(std::string(c.model) + "_cut");
+    resume.quiet = true;
+    train(one, resume);
+    expect_same_tables(dir.file(std::string(c.model) + "_one/model.tsm"),
+                       dir.file(std::string(c.model) + "_cut/model.tsm"));
+    // And the other way: two epochs unsharded, the third on three row-wise shards.
+    TrainOptions first1 = run_in(dir, std::string(c.model) + "_cut1");
+    first1.epochs = 2;
+    train(one, first1);
+    resume.resume = dir.file(std::string(c.model) + "_cut1");
+    train(three, resume);
+    expect_same_tables(dir.file(std::string(c.model) + "_one/model.tsm"),
+                       dir.file(std::string(c.model) + "_cut1/model.tsm"));
+  }
+}
+
 TEST(RecommendE2E, ResumeRefusesAnotherConfigAndACorruptCheckpoint) {
   TempDir dir;
   const std::string ratings = synthetic_ratings(dir);

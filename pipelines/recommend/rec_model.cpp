@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include "host/backend/backend.h"
 #include "host/core/error.h"
 
 namespace tessera::recommend {
@@ -48,16 +49,52 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
   o.optimizer = cfg.embeddings.optimizer;
   o.init_scale = static_cast<float>(cfg.embeddings.init_scale);
   o.seed = static_cast<uint64_t>(cfg.seed);
-  emb_ =
-      std::make_unique<emb::EmbeddingCollection>(specs_for(kind_, users, items, dim_), backend, o);
+  std::vector<emb::TableSpec> specs = specs_for(kind_, users, items, dim_);
+  const int64_t N = cfg.embeddings.shards;
+  if (N == 1) {
+    emb_ = std::make_unique<emb::EmbeddingCollection>(std::move(specs), backend, o);
+  } else {
+    // One shard per device: N host backends on the CPU, cuda:0..N-1 on a CUDA device.
+    const bool host = backend.device().kind == DeviceKind::Host;
+    std::vector<Backend*> raw;
+    std::vector<int64_t> capacity;
+    for (int64_t k = 0; k < N; ++k) {
+      shard_backends_.push_back(host ? make_host_backend()
+                                     : make_backend("cuda:" + std::to_string(k)));
+      raw.push_back(shard_backends_.back().get());
+      // Host shards share one machine's memory: each plans with its share of it.
+      capacity.push_back(raw.back()->available_memory_bytes() / (host ? N : 1));
+    }
+    emb::PlannerOptions po;
+    if (cfg.embeddings.placement != ShardPlacement::Auto) {
+      po.force_all = true;
+      po.force = cfg.embeddings.placement == ShardPlacement::Row ? emb::Placement::RowWise
+                                                                 : emb::Placement::TableWise;
+    }
+    const emb::ShardPlan plan = emb::plan_shards(specs, capacity, o.optimizer, po);
+    sharded_ = std::make_unique<emb::ShardedEmbeddingCollection>(std::move(specs), plan, raw, o);
+  }
   // Biases start at zero (the global mean carries the offset).
-  for (int64_t t = 2; t < emb_->layout().num_tables(); ++t)
-    emb_->set_table(t, Tensor::host({emb_->layout().spec(t).rows, 1}));
+  for (int64_t t = 2; t < layout().num_tables(); ++t) {
+    const Tensor zero = Tensor::host({layout().spec(t).rows, 1});
+    if (sharded_)
+      sharded_->set_weights([&] {
+        Tensor w = sharded_->weights_to_host();
+        std::fill_n(w.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
+        return w;
+      }());
+    else
+      emb_->set_table(t, zero);
+  }
+}
+
+std::string RecModel::shard_plan() const {
+  return sharded_ ? sharded_->plan().describe(sharded_->layout().specs()) : std::string();
 }
 
 Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items) {
   const int64_t B = static_cast<int64_t>(users.size());
-  const int64_t T = emb_->layout().num_tables();
+  const int64_t T = layout().num_tables();
   emb::Bags bags;
   bags.batch = B;
   bags.indices = Tensor::host({T * B}, DType::I64);
@@ -65,12 +102,16 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
   int64_t* idx = bags.indices.data<int64_t>();
   int64_t* off = bags.offsets.data<int64_t>();
   for (int64_t t = 0; t < T; ++t) {
-    const bool user_table = emb_->layout().spec(t).name.rfind("user", 0) == 0;
+    const bool user_table = layout().spec(t).name.rfind("user", 0) == 0;
     for (int64_t s = 0; s < B; ++s) idx[t * B + s] = user_table ? users[s] : items[s];
   }
   for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
   Tensor out;
-  const SmallBatchThreads threads(B * emb_->layout().out_dim());
+  const SmallBatchThreads threads(B * layout().out_dim());
+  if (sharded_) {
+    sharded_->forward(bags, out);
+    return out;
+  }
   if (backend_->device().kind == DeviceKind::Host) {
     emb_->forward(bags, out);
     return out;
@@ -80,6 +121,12 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
 }
 
 void RecModel::step(const Tensor& dout_host) {
+  if (sharded_) {
+    const SmallBatchThreads threads(dout_host.numel());
+    ++step_;
+    sharded_->backward_and_update(dout_host);
+    return;
+  }
   const Tensor dout =
       backend_->device().kind == DeviceKind::Host ? dout_host : backend_->to_device(dout_host);
   const SmallBatchThreads threads(dout_host.numel());
@@ -173,16 +220,23 @@ double RecModel::train_two_tower(const int32_t* users, const int32_t* items, int
 
 std::vector<std::pair<std::string, Tensor>> RecModel::tables() {
   std::vector<std::pair<std::string, Tensor>> t;
-  for (int64_t i = 0; i < emb_->layout().num_tables(); ++i)
-    t.emplace_back(emb_->layout().spec(i).name, emb_->table_to_host(i));
+  for (int64_t i = 0; i < layout().num_tables(); ++i)
+    t.emplace_back(layout().spec(i).name,
+                   sharded_ ? sharded_->table_to_host(i) : emb_->table_to_host(i));
   return t;
 }
 
 std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
   std::vector<std::pair<std::string, Tensor>> t;
-  t.emplace_back("weights", emb_->weights_to_host());
-  for (int k = 0; k < emb_->storage().num_states(); ++k)
-    t.emplace_back("state" + std::to_string(k), emb_->state_to_host(k));
+  if (sharded_) {
+    t.emplace_back("weights", sharded_->weights_to_host());
+    for (int k = 0; k < sharded_->num_states(); ++k)
+      t.emplace_back("state" + std::to_string(k), sharded_->state_to_host(k));
+  } else {
+    t.emplace_back("weights", emb_->weights_to_host());
+    for (int k = 0; k < emb_->storage().num_states(); ++k)
+      t.emplace_back("state" + std::to_string(k), emb_->state_to_host(k));
+  }
   Tensor mu = Tensor::host({1});
   mu.data<float>()[0] = mu_;
   t.emplace_back("global_mean", mu);
@@ -191,6 +245,28 @@ std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
 
 void RecModel::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors,
                              int64_t step) {
+  if (sharded_) {
+    int states = 0;
+    for (const auto& [name, t] : tensors) {
+      if (name == "weights") {
+        sharded_->set_weights(t);
+      } else if (name.rfind("state", 0) == 0) {
+        const int k = std::stoi(name.substr(5));
+        TESSERA_CHECK(k < sharded_->num_states(),
+                      "checkpoint optimizer state '" << name << "' does not fit the optimizer");
+        sharded_->set_state(k, t);
+        ++states;
+      } else if (name == "global_mean") {
+        mu_ = t.data<float>()[0];
+      }
+    }
+    TESSERA_CHECK(states == sharded_->num_states(),
+                  "checkpoint holds " << states << " optimizer state tensors, the optimizer needs "
+                                      << sharded_->num_states());
+    sharded_->set_steps(step);
+    step_ = step;
+    return;
+  }
   int states = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "weights") {

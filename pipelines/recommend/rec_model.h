@@ -8,6 +8,8 @@
 //              BPR.
 // L2 is per occurrence (Funk-style): each time a row is in a batch its gradient gains l2 * w.
 // The optimizer's step counter lives here (not in the collection) so a checkpoint restores it.
+// With "embeddings.shards" > 1 the tables live in a ShardedEmbeddingCollection (one shard per
+// GPU, or N host shards); the results, the checkpoint and the exported tables equal one shard's.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "embeddings/collection.h"
+#include "embeddings/sharding.h"
 #include "pipelines/recommend/recommend_config.h"
 
 namespace tessera::recommend {
@@ -36,7 +39,10 @@ class RecModel {
 
   // The tables as host [rows, dim] tensors, by name ("user", "item", "user_bias", "item_bias").
   std::vector<std::pair<std::string, Tensor>> tables();
-  // Everything a checkpoint needs to continue exactly: weights, optimizer state, step, mu.
+  // The shard plan ("" unsharded), printed when training starts.
+  std::string shard_plan() const;
+  // Everything a checkpoint needs to continue exactly: weights, optimizer state, step, mu. Laid
+  // out as the unsharded collection's, whatever the shard count (resume may change it).
   std::vector<std::pair<std::string, Tensor>> state_tensors();
   void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step);
 
@@ -47,7 +53,10 @@ class RecModel {
   const RecommendConfig cfg_;
   ModelKind kind_;
   Backend* backend_;
-  std::unique_ptr<emb::EmbeddingCollection> emb_;
+  std::unique_ptr<emb::EmbeddingCollection> emb_;         // unsharded, or
+  std::vector<std::unique_ptr<Backend>> shard_backends_;  // one per shard
+  std::unique_ptr<emb::ShardedEmbeddingCollection> sharded_;
+  const emb::TableLayout& layout() const { return sharded_ ? sharded_->layout() : emb_->layout(); }
   int64_t dim_;
   float mu_ = 0.f;
   int64_t step_ = 0;

@@ -14,6 +14,12 @@ const json::Choices<Loss>& loss_choices() {
   static const json::Choices<Loss> c = {{"bce", Loss::Bce}, {"bpr", Loss::Bpr}};
   return c;
 }
+const json::Choices<ShardPlacement>& placement_choices() {
+  static const json::Choices<ShardPlacement> c = {{"auto", ShardPlacement::Auto},
+                                                  {"table", ShardPlacement::Table},
+                                                  {"row", ShardPlacement::Row}};
+  return c;
+}
 const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices() {
   using emb::SparseOptimizer;
   static const json::Choices<SparseOptimizer> c = {
@@ -74,6 +80,9 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
         e.integer<int64_t>("dim", c.embeddings.dim, json::IntBounds::closed(1, 4096));
     c.embeddings.init_scale =
         e.number("init_scale", c.embeddings.init_scale, json::Bounds::closed(0, 10));
+    c.embeddings.shards =
+        e.integer<int64_t>("shards", c.embeddings.shards, json::IntBounds::closed(1, 64));
+    c.embeddings.placement = e.choice("placement", c.embeddings.placement, placement_choices());
     json::ObjectReader o = e.object("optimizer");
     auto& oc = c.embeddings.optimizer;
     oc.kind = o.choice("kind", emb::SparseOptimizer::Adagrad, sparse_optimizer_choices());
@@ -141,6 +150,8 @@ std::string to_json(const RecommendConfig& c) {
   const auto& o = c.embeddings.optimizer;
   w.key("embeddings").begin_object();
   w.field("dim", c.embeddings.dim).field("init_scale", c.embeddings.init_scale);
+  w.field("shards", c.embeddings.shards)
+      .choice("placement", c.embeddings.placement, placement_choices());
   w.key("optimizer").begin_object().choice("kind", o.kind, sparse_optimizer_choices());
   w.field("lr", static_cast<double>(o.lr)).field("eps", static_cast<double>(o.eps));
   if (o.kind == emb::SparseOptimizer::LazyAdam)

@@ -16,9 +16,13 @@ enum class ModelKind : uint8_t { Mf = 0, TwoTower = 1 };
 // Two-tower losses: "bce" (sigmoid cross-entropy, positive vs each sampled negative) or "bpr"
 // (-log sigmoid(s_pos - s_neg) per sampled negative).
 enum class Loss : uint8_t { Bce = 0, Bpr = 1 };
+// Where the tables go when "shards" > 1: "auto" lets the planner choose per table (whole tables
+// by memory, row-wise for one that would unbalance the shards), "table" / "row" force one kind.
+enum class ShardPlacement : uint8_t { Auto = 0, Table = 1, Row = 2 };
 
 const json::Choices<ModelKind>& model_choices();
 const json::Choices<Loss>& loss_choices();
+const json::Choices<ShardPlacement>& placement_choices();
 const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
 const json::Choices<data::RatingsOnError>& on_error_choices();
 
@@ -40,6 +44,10 @@ struct RecommendConfig {
     int64_t dim = 64;
     double init_scale = 0.1;
     emb::SparseOptimizerConfig optimizer;
+    // > 1: the tables are split over this many shards (one per GPU on a CUDA device, host
+    // shards on the CPU) by the planner in embeddings/sharding.h; results equal one shard's.
+    int64_t shards = 1;
+    ShardPlacement placement = ShardPlacement::Auto;
   } embeddings;
   struct {
     int64_t epochs = 20;

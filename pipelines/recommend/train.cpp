@@ -49,6 +49,9 @@ std::string resume_key(RecommendConfig c) {
   c.train.epochs = 1;
   c.runs_dir = "-";
   c.device = "-";
+  // Checkpoints hold whole tables (the unsharded layout): resume may change the shard count.
+  c.embeddings.shards = 1;
+  c.embeddings.placement = ShardPlacement::Auto;
   return to_json(c);
 }
 
@@ -176,6 +179,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
   RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);
   model.set_global_mean(cfg.model == ModelKind::Mf ? p.global_mean : 0.f);
+  if (!options.quiet && !model.shard_plan().empty())
+    std::fprintf(stderr, "%s", model.shard_plan().c_str());
 
   // ---- run directory, or the one being resumed ----
   std::string run_path;
@@ -191,7 +196,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       TESSERA_THROW(Io, ck << ": not a recommendation checkpoint");
     if (std::string(meta["resume_key"].GetString()) != resume_key(cfg))
       TESSERA_THROW(Usage, ck << ": written with a different config than " << config_path
-                              << " (only train.epochs, runs_dir and device may change on resume)");
+                              << " (only train.epochs, runs_dir, device and the embedding shards "
+                                 "may change on resume)");
     NamedTensors st(a.tensors.begin(), a.tensors.end());
     model.restore_state(st, meta["step"].GetInt64());
     first_epoch = meta["epoch"].GetInt64() + 1;

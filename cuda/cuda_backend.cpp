@@ -62,6 +62,13 @@ void CudaBackend::synchronize() {
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
 }
 
+int64_t CudaBackend::available_memory_bytes() const {
+  DeviceGuard guard(device_index_);
+  size_t free_bytes = 0, total_bytes = 0;
+  TESSERA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return static_cast<int64_t>(free_bytes);
+}
+
 Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
   for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in " << shape_str(shape));
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
@@ -179,6 +186,25 @@ void CudaBackend::dot_interaction_backward_impl(const Tensor& dense, const Tenso
   launch_dot_interaction_backward(dense.data<float>(), emb.data<float>(), dy.data<float>(),
                                   ddense.data<float>(), demb.data<float>(), dense.dim(0), d,
                                   emb.dim(1) / d, stream());
+}
+
+void CudaBackend::stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
+                                   Tensor& frames) {
+  DeviceGuard guard(device_index_);
+  launch_stft_frames(waves.data<float>(), window.data<float>(), frames.data<float>(), waves.dim(0),
+                     waves.dim(1), window.dim(0), hop, stream());
+}
+
+void CudaBackend::power_spectrum_impl(const Tensor& spectrum, Tensor& power) {
+  DeviceGuard guard(device_index_);
+  launch_power_spectrum(spectrum.data<float>(), power.data<float>(), power.dim(0), power.dim(1),
+                        stream());
+}
+
+void CudaBackend::log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) {
+  DeviceGuard guard(device_index_);
+  launch_log_mel_transpose(mel.data<float>(), out.data<float>(), out.dim(0), out.dim(1),
+                           out.dim(2), log_floor, stream());
 }
 
 void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,

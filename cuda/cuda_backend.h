@@ -38,10 +38,14 @@ class CudaBackend final : public Backend {
   std::string name() const override;  // "cuda:N (device name)"
   Device device() const override { return Device{DeviceKind::Cuda, device_index_}; }
   void synchronize() override;
+  int64_t available_memory_bytes() const override;  // cudaMemGetInfo's free bytes
 
   cudaStream_t stream() const { return stream_.get(); }
 
  protected:
+  // Pinned host slots and a copy stream (cuda/pinned_stager.cpp).
+  std::unique_ptr<StagingEngine> make_staging_engine_impl(
+      int slots, const std::vector<StagedTensorSpec>& specs) override;
   Tensor empty_impl(const Shape& shape, DType dtype) override;
   void copy_impl(const Tensor& src, Tensor& dst) override;
   void fill_impl(Tensor& t, float value) override;
@@ -60,6 +64,11 @@ class CudaBackend final : public Backend {
   void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) override;
   void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb, const Tensor& dy,
                                      Tensor& ddense, Tensor& demb) override;
+  // ---- log-mel front end: cuda/kernels/{stft_frames,power_spectrum,log_mel_transpose}.cu ----
+  void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
+                        Tensor& frames) override;
+  void power_spectrum_impl(const Tensor& spectrum, Tensor& power) override;
+  void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) override;
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override;
   void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,

@@ -7,9 +7,11 @@
 #include <rapidjson/writer.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <string>
 
+#include "host/backend/backend.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
@@ -81,6 +83,59 @@ TEST(TestPrepOverlap, ABadTestRowStillStopsTheRunNamingTheLine) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("test.csv:502"), std::string::npos) << e.what();
   }
+}
+
+// Training batches reach a CUDA backend through pinned staging slots and a copy stream
+// (pipelines/behaviour/train_feed.h): the trained model must score like the host's. cuBLAS and
+// atomics reorder float sums, so the figures agree closely, not bit for bit.
+double test_metric(const Result& r, const char* metric) {
+  rapidjson::Document d;
+  d.Parse(r.json.c_str(), r.json.size());
+  EXPECT_TRUE(d.IsObject() && d.HasMember("test")) << r.json;
+  if (!d.IsObject() || !d.HasMember("test")) return NAN;
+  return d["test"][metric].GetDouble();
+}
+
+void expect_cuda_trains_like_the_host(const std::string& name, bool dlrm) {
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+  const std::string dir = temp_dir(name);
+  SyntheticOptions so;
+  so.train_rows = 6000;
+  so.test_rows = 2000;
+  std::string config = write_synthetic_dataset(dir + "/data", so);
+  if (dlrm) {
+    std::string text = read_file(config);
+    const std::string mlp = "\"model\": {\"hidden\": [64, 32], \"dropout\": 0.1}";
+    ASSERT_NE(text.find(mlp), std::string::npos) << text;
+    text.replace(text.find(mlp), mlp.size(),
+                 "\"model\": {\"type\": \"dlrm\", \"embedding_dim\": 8, \"bottom\": [16], "
+                 "\"hidden\": [32], \"dropout\": 0.1}");
+    config = dir + "/dlrm.json";
+    write_file_atomic(config, text);
+  }
+  TrainOptions o;
+  o.quiet = true;
+  o.epochs = 3;
+  o.test_prep = TestPrep::BeforeTraining;
+  o.device = "cpu";
+  o.run_dir = dir + "/cpu";
+  const Result host = train(config, o);
+  o.device = "cuda";
+  o.run_dir = dir + "/cuda";
+  const Result cuda = train(config, o);
+  const double auc_host = test_metric(host, "auc"), auc_cuda = test_metric(cuda, "auc");
+  EXPECT_GT(auc_host, 0.6) << host.summary;  // the planted signal was learnt at all
+  EXPECT_NEAR(auc_cuda, auc_host, 0.01) << cuda.summary;
+  EXPECT_NEAR(test_metric(cuda, "logloss"), test_metric(host, "logloss"), 0.01) << cuda.summary;
+}
+
+TEST(BatchStagingCuda, MlpTrainedOnCudaScoresLikeTheHost) {
+  expect_cuda_trains_like_the_host("cuda_mlp", /*dlrm=*/false);
+}
+
+TEST(BatchStagingCuda, DlrmTrainedOnCudaScoresLikeTheHost) {
+  expect_cuda_trains_like_the_host("cuda_dlrm", /*dlrm=*/true);
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ TEST(EmuBackend, NeedsTheEmulationBuild) {
 #include "cuda/emu/grid_launch.h"
 #include "embeddings/collection.h"
 #include "host/backend/backend.h"
+#include "host/data/log_mel_batch.h"
 
 namespace tessera {
 namespace {
@@ -207,6 +208,44 @@ void battery_dot_interaction(std::mt19937& gen) {
   }
 }
 
+// The log-mel front end (cuda/kernels/stft_frames.cu, power_spectrum.cu, log_mel_transpose.cu):
+// each op on random inputs (odd n_fft and hop, a waveform shorter than half a frame, widths that
+// are not multiples of the block), then the whole LogMelBatch pipeline (two gemms between).
+void battery_log_mel(std::mt19937& gen) {
+  struct S {
+    int64_t batch, n, n_fft, hop, mels;
+  };
+  for (S s : {S{1, 5, 16, 4, 3}, S{3, 517, 100, 33, 7}, S{2, 1000, 256, 80, 40}}) {
+    const int64_t f = 1 + s.n / s.hop, bins = s.n_fft / 2 + 1;
+    const std::string what = "log-mel b" + std::to_string(s.batch) + " n" + std::to_string(s.n) +
+                             " n_fft" + std::to_string(s.n_fft) + " hop" + std::to_string(s.hop);
+    Tensor waves = random_host({s.batch, s.n}, gen), window = random_host({s.n_fft}, gen, 0.f, 1.f);
+    Tensor spectrum = random_host({s.batch * f, 2 * bins}, gen);
+    Tensor mel = random_host({s.batch * f, s.mels}, gen, 0.f, 3.f);
+    const int64_t hop = s.hop;
+    auto [h, e] = run_both({waves, window, Tensor::host({s.batch * f, s.n_fft}), spectrum,
+                            Tensor::host({s.batch * f, bins}), mel,
+                            Tensor::host({s.batch, s.mels, f})},
+                           [hop](Backend& b, std::vector<Tensor>& t) {
+                             b.stft_frames(t[0], t[1], hop, t[2]);
+                             b.power_spectrum(t[3], t[4]);
+                             b.log_mel_transpose(t[5], 1e-6f, t[6]);
+                           });
+    expect_all_close(h, e, 1e-6f, what + " ops");
+
+    MelConfig c;
+    c.n_fft = static_cast<int>(s.n_fft);
+    c.win_length = static_cast<int>(s.n_fft * 3 / 4);
+    c.hop_length = static_cast<int>(s.hop);
+    c.n_mels = static_cast<int>(s.mels);
+    LogMelBatch fh(*backends().host, c), fe(*backends().emu, c);
+    const Tensor lh = fh.compute(backends().host->to_device(waves));
+    const Tensor le = backends().emu->to_host(fe.compute(backends().emu->to_device(waves)));
+    // Same element math and the same (host fallback) gemm: equal up to libm differences.
+    EXPECT_EQ(compare(lh, le, 1e-5f), "") << what << " LogMelBatch";
+  }
+}
+
 // The table-batched embedding bags (embeddings/, kernels in cuda/kernels/embedding_bag*.cu):
 // forward, de-duplicated backward and every sparse optimizer, with a clamped id, vs the host ops.
 // tests/embedding_parity_test.cpp is the full parity suite for them.
@@ -352,6 +391,11 @@ TEST(EmuBackend, DotInteractionMatchesHost) {
   battery_dot_interaction(gen);
 }
 
+TEST(EmuBackend, LogMelFrontEndMatchesHost) {
+  std::mt19937 gen(9);
+  battery_log_mel(gen);
+}
+
 // Every __global__ kernel defined in cuda/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
   const std::string dir = std::string(TESSERA_SOURCE_DIR) + "/cuda/kernels";
@@ -383,6 +427,7 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   battery_optimizers_fill_gemm(gen);
   battery_embedding_bags(gen);
   battery_dot_interaction(gen);
+  battery_log_mel(gen);
   const bool parity_ok = !HasFailure();
 
   const std::set<std::string> expected = kernels_in_sources();

@@ -614,6 +614,62 @@ void add_dot_interaction_cases(std::vector<ParityCase>& cases) {
                    }});
 }
 
+// ---- log-mel front end (stft_frames, power_spectrum, log_mel_transpose) -----------------------
+
+struct LogMelShape {
+  int64_t batch, n, n_fft, hop, mels;
+};
+
+void add_log_mel_cases(std::vector<ParityCase>& cases) {
+  // Odd n_fft and hop, a waveform shorter than half a frame, the audio pipeline's 256 / 80 / 40.
+  const std::vector<LogMelShape> shapes = {
+      {1, 5, 16, 4, 3}, {3, 517, 101, 33, 7}, {2, 1000, 256, 80, 40}};
+  for (LogMelShape s : shapes) {
+    const std::string tag = "_b" + std::to_string(s.batch) + "n" + std::to_string(s.n) + "fft" +
+                            std::to_string(s.n_fft) + "hop" + std::to_string(s.hop);
+    const int64_t f = 1 + s.n / s.hop, bins = s.n_fft / 2 + 1;
+    cases.push_back({"stft_frames" + tag, [=](Backend& r, Backend& d, Rng& rng) {
+                       expect_parity(r, d,
+                                     {in("waves", random_f32({s.batch, s.n}, rng)),
+                                      in("window", random_f32({s.n_fft}, rng, 0.f, 1.f)),
+                                      out("frames", {s.batch * f, s.n_fft})},
+                                     [=](Backend& be, std::vector<Tensor>& t) {
+                                       be.stft_frames(t[0], t[1], s.hop, t[2]);
+                                     },
+                                     {0.0, 0.0});  // one product per element: exact
+                     }});
+    cases.push_back({"power_spectrum" + tag, [=](Backend& r, Backend& d, Rng& rng) {
+                       expect_parity(
+                           r, d,
+                           {in("spectrum", random_f32({s.batch * f, 2 * bins}, rng)),
+                            out("power", {s.batch * f, bins})},
+                           [](Backend& be, std::vector<Tensor>& t) {
+                             be.power_spectrum(t[0], t[1]);
+                           },
+                           {1e-7, 1e-6});  // re*re + im*im: fused or not (FMA contraction)
+                     }});
+    cases.push_back({"log_mel_transpose" + tag, [=](Backend& r, Backend& d, Rng& rng) {
+                       expect_parity(r, d,
+                                     {in("mel", random_f32({s.batch * f, s.mels}, rng, 0.f, 4.f)),
+                                      out("out", {s.batch, s.mels, f})},
+                                     [](Backend& be, std::vector<Tensor>& t) {
+                                       be.log_mel_transpose(t[0], 1e-6f, t[1]);
+                                     },
+                                     {1e-6, 1e-6});  // logf of host libm vs device
+                     }});
+  }
+  cases.push_back({"stft_frames_bad_frames_shape", [](Backend& r, Backend& d, Rng& rng) {
+                     expect_same_error(
+                         r, d,
+                         {in("waves", random_f32({2, 100}, rng)), in("window", random_f32({16}, rng)),
+                          out("frames", {20, 16})},
+                         [](Backend& be, std::vector<Tensor>& t) {
+                           be.stft_frames(t[0], t[1], 10, t[2]);
+                         },
+                         ErrorKind::Shape, "(F = 1 + n / hop = 11)");
+                   }});
+}
+
 std::vector<ParityCase> all_cases() {
   std::vector<ParityCase> cases;
   add_gemm_cases(cases);
@@ -621,6 +677,7 @@ std::vector<ParityCase> all_cases() {
   add_dropout_cases(cases);
   add_embedding_cases(cases);
   add_dot_interaction_cases(cases);
+  add_log_mel_cases(cases);
   add_loss_cases(cases);
   add_optimizer_cases(cases);
   add_memory_cases(cases);
@@ -746,6 +803,11 @@ class FaultyBackend final : public Backend {
                                      Tensor&) override {
     unsupported();
   }
+  void stft_frames_impl(const Tensor&, const Tensor&, int64_t, Tensor&) override {
+    unsupported();
+  }
+  void power_spectrum_impl(const Tensor&, Tensor&) override { unsupported(); }
+  void log_mel_transpose_impl(const Tensor&, float, Tensor&) override { unsupported(); }
   void bce_with_logits_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) override {
     unsupported();
   }

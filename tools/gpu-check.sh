@@ -155,6 +155,22 @@ if [[ ${#skipped_tests[@]} -gt 0 ]]; then
 fi
 record_step "no-skipped-cuda-tests" "$([[ $cuda_skips -eq 0 ]] && echo 0 || echo 1)" 0 "$out/ctest.log"
 
+# ---- 3b. batch staging (issue 7) -----------------------------------------------------------------
+# The behaviour trainer's batches on cuda go through pinned slots and a copy stream
+# (host/backend/batch_stager.h, cuda/pinned_stager.*): the slot ring on the device, then MLP and
+# DLRM trained on cuda against the host's test metrics. Its own log; a skip here is a failure.
+# The overlap figures come from bench/batch_staging_bench (step 4: bench/batch_staging_bench.json,
+# "hidden_copy_fraction").
+staging_check() {
+  local o rc=0
+  o=$("$build/tests/batch_stager_test" --gtest_filter='BatchStagerCuda.*' 2>&1 &&
+      (cd "$root" && "$build/tests/behaviour_overlap_test" --gtest_filter='BatchStagingCuda.*' 2>&1)) || rc=1
+  printf '%s\n' "$o"
+  if grep -q 'SKIPPED \]' <<<"$o"; then echo "gpu-check: a CUDA staging case was skipped"; rc=1; fi
+  return $rc
+}
+run_step batch-staging "$out/batch-staging.log" staging_check || tail -n 20 "$out/batch-staging.log" >&2
+
 # ---- 4. benchmarks -----------------------------------------------------------------------------
 if [[ $run_bench -eq 1 ]]; then
   mkdir -p "$out/bench"

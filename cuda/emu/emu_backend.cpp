@@ -265,6 +265,28 @@ class EmuBackend final : public Backend {
     op.done();
   }
 
+  void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
+                        Tensor& frames) override {
+    OpScope op("stft_frames");
+    cuda::launch_stft_frames(waves.data<float>(), window.data<float>(), frames.data<float>(),
+                             waves.dim(0), waves.dim(1), window.dim(0), hop, stream_);
+    op.done();
+  }
+
+  void power_spectrum_impl(const Tensor& spectrum, Tensor& power) override {
+    OpScope op("power_spectrum");
+    cuda::launch_power_spectrum(spectrum.data<float>(), power.data<float>(), power.dim(0),
+                                power.dim(1), stream_);
+    op.done();
+  }
+
+  void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) override {
+    OpScope op("log_mel_transpose");
+    cuda::launch_log_mel_transpose(mel.data<float>(), out.data<float>(), out.dim(0), out.dim(1),
+                                   out.dim(2), log_floor, stream_);
+    op.done();
+  }
+
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override {
     OpScope op("bce_with_logits");

@@ -72,6 +72,18 @@ void launch_dot_interaction_backward(const float* dense, const float* emb, const
                                      float* ddense, float* demb, int64_t batch, int64_t d,
                                      int64_t f, cudaStream_t stream);
 
+// ---- stft_frames.cu, power_spectrum.cu, log_mel_transpose.cu: the log-mel front end ------------
+// Element math: host/core/log_mel_math.h. waves [batch, n], window [n_fft] ->
+// frames [batch * F, n_fft] with F = 1 + n / hop (centred frames, zero padding).
+void launch_stft_frames(const float* waves, const float* window, float* frames, int64_t batch,
+                        int64_t n, int64_t n_fft, int64_t hop, cudaStream_t stream);
+// spectrum [rows, 2 * bins] (re | im) -> power [rows, bins].
+void launch_power_spectrum(const float* spectrum, float* power, int64_t rows, int64_t bins,
+                           cudaStream_t stream);
+// mel [batch * frames, n_mels] -> out [batch, n_mels, frames] = log(mel + log_floor).
+void launch_log_mel_transpose(const float* mel, float* out, int64_t batch, int64_t n_mels,
+                              int64_t frames, float log_floor, cudaStream_t stream);
+
 // ---- losses.cu --------------------------------------------------------------------------------
 // loss[i] = bce_with_logits_loss(z[i], y[i]); dlogits[i] = grad_scale * bce_with_logits_grad.
 void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale, float* loss,

@@ -1,6 +1,13 @@
 #include "host/backend/backend.h"
 
+#include <unistd.h>
+
 namespace tessera {
+
+int64_t Backend::available_memory_bytes() const {
+  const long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
 
 namespace {
 void check_f32(const Tensor& t, const char* what) {

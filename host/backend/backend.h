@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "host/backend/batch_stager.h"
 #include "host/backend/lstm_types.h"
 #include "host/core/math.h"
 #include "host/core/tensor.h"
@@ -86,6 +87,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "cpu" or "cuda:N (device name)"
   virtual Device device() const = 0;
+  // Bytes this backend could still allocate (host: available physical memory; CUDA: the device's
+  // free memory): what the embedding shard planner fills.
+  virtual int64_t available_memory_bytes() const;
 
   // ---- memory ---------------------------------------------------------------------------------
   Tensor empty(const Shape& shape, DType dtype = DType::F32);  // zero-filled
@@ -94,6 +98,10 @@ class Backend {
   void copy(const Tensor& src, Tensor& dst);                   // same shape; any devices
   void fill(Tensor& t, float value);                           // f32 tensors
   virtual void synchronize() = 0;
+  // A bounded ring of `slots` (>= 2) staging slots for training batches (batch_stager.h): on CUDA
+  // pinned memory and a copy stream, so a batch uploads while the previous one computes.
+  std::unique_ptr<BatchStager> make_batch_stager(int slots,
+                                                 const std::vector<StagedTensorSpec>& specs);
 
   // ---- dense ----------------------------------------------------------------------------------
   // C = alpha * op(A) * op(B) + beta * C, with op(A) [M,K], op(B) [K,N], C [M,N].
@@ -124,6 +132,17 @@ class Backend {
   // From dy [B, d + F(F+1)/2]: ddense [B, d] and demb [B, F*d], overwritten.
   void dot_interaction_backward(const Tensor& dense, const Tensor& emb, const Tensor& dy,
                                 Tensor& ddense, Tensor& demb);
+
+  // ---- log-mel front end (host/backend/backend_log_mel.cpp: edge checks; host/data/
+  // log_mel_batch.h runs them with two gemms; element math in host/core/log_mel_math.h) -------
+  // waves [B, n], window [n_fft] (n_fft >= 2, hop >= 1) -> frames [B*F, n_fft], F = 1 + n / hop:
+  // row b*F + t is waveform b's frame t, centred on sample t * hop with zero padding, windowed.
+  void stft_frames(const Tensor& waves, const Tensor& window, int64_t hop, Tensor& frames);
+  // spectrum [R, 2*bins] (real parts, then imaginary parts) -> power [R, bins] = re^2 + im^2.
+  void power_spectrum(const Tensor& spectrum, Tensor& power);
+  // mel [B*F, n_mels] -> out [B, n_mels, F], out[b, m, t] = log(mel[b*F + t, m] + log_floor);
+  // log_floor >= 0.
+  void log_mel_transpose(const Tensor& mel, float log_floor, Tensor& out);
 
   // ---- losses (per-sample loss out; gradient scaled by `grad_scale`, e.g. 1/N) -----------------
   // logits [N] or [N,1], labels f32 [N] in [0,1]; loss [N]; dlogits like logits.
@@ -173,6 +192,9 @@ class Backend {
                           Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 
  protected:
+  // Default: the tensors as they are on the host, a synchronous copy elsewhere.
+  virtual std::unique_ptr<StagingEngine> make_staging_engine_impl(
+      int slots, const std::vector<StagedTensorSpec>& specs);
   virtual Tensor empty_impl(const Shape& shape, DType dtype) = 0;
   virtual void copy_impl(const Tensor& src, Tensor& dst) = 0;
   virtual void fill_impl(Tensor& t, float value) = 0;
@@ -190,6 +212,10 @@ class Backend {
   virtual void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) = 0;
   virtual void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
                                              const Tensor& dy, Tensor& ddense, Tensor& demb) = 0;
+  virtual void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
+                                Tensor& frames) = 0;
+  virtual void power_spectrum_impl(const Tensor& spectrum, Tensor& power) = 0;
+  virtual void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) = 0;
   virtual void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                                     Tensor& loss, Tensor& dlogits) = 0;
   virtual void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,

@@ -35,6 +35,11 @@ class HostBackend final : public Backend {
   void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) override;
   void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb, const Tensor& dy,
                                      Tensor& ddense, Tensor& demb) override;
+  // ---- log-mel front end (host/backend/host_log_mel.cpp) ----
+  void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
+                        Tensor& frames) override;
+  void power_spectrum_impl(const Tensor& spectrum, Tensor& power) override;
+  void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) override;
   void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
                             Tensor& loss, Tensor& dlogits) override;
   void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,

@@ -14,6 +14,7 @@
 
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
+#include "host/data/log_mel_batch.h"
 #include "host/data/registry.h"
 #include "host/data/wav.h"
 #include "pipelines/image/cnn_task.h"
@@ -152,15 +153,21 @@ std::vector<Recording> list_data(const AudioDataConfig& d,
   return out;
 }
 
-std::vector<float> features_of(const std::vector<float>& samples, const AudioFeatureConfig& f) {
-  const std::vector<float> lm = log_mel(samples, f.mel);
+
+// The fixed-size, normalised classifier input from a [n_mels, frames_in] log-mel image.
+std::vector<float> fit_features(const std::vector<float>& lm, const AudioFeatureConfig& f) {
   const int64_t frames_in = static_cast<int64_t>(lm.size()) / f.mel.n_mels;
   std::vector<float> img = fit_frames(lm, f.mel.n_mels, frames_in, f.frames, f.fit);
   if (f.normalize) normalize_utterance(img);
   return img;
 }
 
-ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig& f) {
+std::vector<float> features_of(const std::vector<float>& samples, const AudioFeatureConfig& f) {
+  return fit_features(log_mel(samples, f.mel), f);
+}
+
+ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig& f,
+                   Backend* frontend) {
   ImageSet set;
   set.n = static_cast<int64_t>(recs.size());
   set.channels = 1;
@@ -168,16 +175,24 @@ ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig&
   set.width = f.frames;
   set.pixels.resize(static_cast<size_t>(set.n * set.image_size()));
   set.labels.resize(static_cast<size_t>(set.n));
+  // With a front-end backend the workers only read audio; the log-mels are computed afterwards
+  // in batches there.
+  std::vector<std::vector<float>> audio(frontend ? recs.size() : 0);
+  auto store = [&](int64_t i, const std::vector<float>& img) {
+    std::copy(img.begin(), img.end(), set.pixels.begin() + i * set.image_size());
+  };
   // Files are independent: split them over two threads (the machines this runs on have >= 2).
   const int workers = static_cast<int>(std::min<int64_t>(2, std::max<int64_t>(1, set.n / 64)));
   std::vector<std::exception_ptr> errors(static_cast<size_t>(workers));
   auto work = [&](int w) {
     try {
       for (int64_t i = w; i < set.n; i += workers) {
-        const Audio a = read_wav_at(recs[i].path, f.mel.sample_rate);
-        const std::vector<float> img = features_of(a.samples, f);
-        std::copy(img.begin(), img.end(), set.pixels.begin() + i * set.image_size());
+        Audio a = read_wav_at(recs[i].path, f.mel.sample_rate);
         set.labels[i] = recs[i].label;
+        if (frontend)
+          audio[static_cast<size_t>(i)] = std::move(a.samples);
+        else
+          store(i, features_of(a.samples, f));
       }
     } catch (...) {
       errors[w] = std::current_exception();
@@ -189,7 +204,18 @@ ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig&
   for (auto& t : threads) t.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+  if (frontend) {
+    LogMelBatch fe(*frontend, f.mel);
+    const std::vector<std::vector<float>> lms = fe.compute_all(audio);
+    for (int64_t i = 0; i < set.n; ++i) store(i, fit_features(lms[static_cast<size_t>(i)], f));
+  }
   return set;
+}
+
+std::unique_ptr<Backend> frontend_backend(const std::string& device) {
+  std::unique_ptr<Backend> be = make_backend(device);
+  if (be->device().kind == DeviceKind::Cuda) return be;
+  return nullptr;
 }
 
 Result train(const std::string& config_path, const TrainOptions& options) {
@@ -203,11 +229,15 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const auto [tr, va] =
       split_index(static_cast<int64_t>(train_recs.size()), cfg.data.validation_fraction,
                   static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
-  const ImageSet train_all = featurize(train_recs, cfg.features);
+  // On a GPU the log-mel front end runs there, batched (a backend of its own, released before
+  // training starts); on the host it is the per-utterance FFT.
+  std::unique_ptr<Backend> frontend = frontend_backend(cfg.device);
+  const ImageSet train_all = featurize(train_recs, cfg.features, frontend.get());
   image::Splits data;
   data.train = take_images(train_all, tr);
   data.validation = take_images(train_all, va);
-  data.test = featurize(test_recs, cfg.features);
+  data.test = featurize(test_recs, cfg.features, frontend.get());
+  frontend.reset();
   const double load_seconds = seconds_since(t_load);
   if (!options.quiet)
     std::fprintf(stderr, "tessera train: %zu recordings featurised in %.1f s\n", recs.size(),
@@ -256,8 +286,10 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
         recs.push_back(std::move(r));
   }
   auto t0 = Clock::now();
-  const ImageSet set = featurize(recs, info.features);
   image::ReadyModel ready = image::instantiate(m, options.device, m.eval_batch_size);
+  // The model's GPU computes the log-mels too (batched); on the host, the per-utterance FFT.
+  const bool on_gpu = ready.backend->device().kind == DeviceKind::Cuda;
+  const ImageSet set = featurize(recs, info.features, on_gpu ? ready.backend.get() : nullptr);
   const ConfusionMatrix cm =
       image::evaluate_set(*ready.model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
   const double secs = seconds_since(t0);

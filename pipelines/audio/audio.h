@@ -4,9 +4,11 @@
 // model artefact ("task": "audio") also holds the front end's settings, so evaluate and predict
 // compute exactly the features the model was trained on, at its sample rate.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "host/backend/backend.h"
 #include "host/config/audio_config.h"
 #include "host/data/image_data.h"
 #include "pipelines/image/image.h"
@@ -47,6 +49,13 @@ std::vector<Recording> list_data(const AudioDataConfig& d,
 // One utterance's classifier input: [n_mels, frames], fitted and normalised.
 std::vector<float> features_of(const std::vector<float>& samples, const AudioFeatureConfig& f);
 // Reads (resampling to the front end's rate) and featurises recordings into a 1-channel set.
-ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig& f);
+// With `frontend` (a backend) the log-mels are computed there in batches (host/data/
+// log_mel_batch.h, equal to log_mel() up to float rounding); without, per utterance on the host.
+// Fitting to `frames`, normalisation (and SpecAugment, later) stay on the host.
+ImageSet featurize(const std::vector<Recording>& recs, const AudioFeatureConfig& f,
+                   Backend* frontend = nullptr);
+// The backend for the front end of a task on `device` (a make_backend spec): that backend when
+// it is a CUDA device, otherwise none (the host path is faster per utterance on a CPU).
+std::unique_ptr<Backend> frontend_backend(const std::string& device);
 
 }  // namespace tessera::audio

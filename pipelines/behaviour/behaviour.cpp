@@ -29,6 +29,7 @@
 #include "host/scheduler/checkpoint.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
+#include "pipelines/behaviour/train_feed.h"
 
 namespace tessera::behaviour {
 
@@ -173,6 +174,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
   if (resumable && options.run_dir.empty())
     TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
+  if (options.stop_after_epochs >= 0 && !resumable)
+    TESSERA_THROW(Usage, "stopping after some epochs needs checkpoints to resume from");
   // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
   if (resumable) make_directories(options.run_dir);
   const std::string run_path = resumable ? options.run_dir
@@ -254,10 +257,6 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   std::unique_ptr<BehaviourNet> net =
       make_net(*backend, cfg, pre, spec, seed, std::max(batch, eval_batch));
   BehaviourNet& model = *net;
-  if (resumable && cfg.model.type == BehaviourModelType::Dlrm)
-    TESSERA_THROW(Usage,
-                  "resumable checkpoints do not hold a dlrm model's embedding tables and "
-                  "their optimizer state yet; train it without --resume/checkpoints");
   BatcherOptions bo;
   bo.batch_size = batch;
   bo.seed = seed;
@@ -283,7 +282,6 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   }
 
   // ---- train ---------------------------------------------------------------------------------
-  Tensor labels_dev = backend->empty({batch});
   Tensor loss_dev = backend->empty({batch});
   Tensor dlogits_dev = backend->empty({batch, 1});
   Progress progress("train", total_steps * batch, "samples", options.quiet);
@@ -300,10 +298,17 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const std::string checkpoint_tag = sha256_hex(to_json(cfg));
   int64_t resumed_from_epoch = 0;
   bool finished = false;
+  bool stopped = false;  // options.stop_after_epochs reached
   if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
     scheduler::TrainingState st;
+    std::map<std::string, Tensor> state;  // a DLRM's tables and sparse optimizer state
     scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
-                               &best_weights);
+                               &best_weights, &state);
+    try {
+      model.restore_training_state(state);
+    } catch (const Error& e) {
+      TESSERA_THROW(Io, "checkpoint '" << checkpoint_path << "' cannot be resumed: " << e.what());
+    }
     resumed_from_epoch = epochs_run = st.epochs_done;
     step = st.step;
     samples = st.samples;
@@ -329,18 +334,24 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   }
   auto t_epoch = Clock::now();
   double epoch_train_seconds = 0;
+  // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
+  // next batch uploads while this one computes.
+  TrainFeed feed(*backend, batcher, batch,
+                 cfg.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host
+                                                            : CatPlacement::Device);
+  TrainFeed::Item item;
   while (!finished) {
     auto t_step = Clock::now();
-    if (!batcher.next(b)) break;
+    if (!feed.next(item)) break;
+    b = std::move(item.batch);  // item keeps the staged tensors; b the epoch bookkeeping
     const int64_t n = b.rows;
-    Tensor labels = labels_dev.rows(0, n);
-    backend->copy(b.labels, labels);
-    Tensor logits = model.forward(b.dense, b.cat, Mode::Train,
+    Tensor logits = model.forward(item.dense, item.cat, Mode::Train,
                                   math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(step))));
     Tensor loss = loss_dev.rows(0, n), dl = dlogits_dev.rows(0, n);
-    backend->bce_with_logits(logits, labels, 1.f / static_cast<float>(n), loss, dl);
+    backend->bce_with_logits(logits, item.labels, 1.f / static_cast<float>(n), loss, dl);
     model.backward(dl);
     opt.step();
+    feed.done(item);
     ++step;
     samples += n;
     if (step % cfg.train.log_every == 0 || b.last_in_epoch) {
@@ -395,7 +406,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       st.best_epoch = best_epoch;
       st.bad_epochs = bad_epochs;
       st.tag = checkpoint_tag;
-      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_weights);
+      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_weights,
+                                 model.training_state());
     }
     if (!options.quiet) {
       std::fprintf(stderr, "%sepoch %lld: train loss %s%s%s\n", ::isatty(2) ? "\r\033[K" : "",
@@ -410,6 +422,12 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     loss_rows = 0;
     epoch_train_seconds = 0;
     t_epoch = Clock::now();
+    if (options.stop_after_epochs >= 0 &&
+        epochs_run - resumed_from_epoch >= options.stop_after_epochs &&
+        epochs_run < cfg.train.epochs) {
+      stopped = true;
+      break;
+    }
     if (cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience) {
       if (!options.quiet)
         std::fprintf(stderr, "early stopping: no improvement for %d epochs\n",
@@ -418,6 +436,18 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     }
   }
   progress.finish();
+  if (stopped) {
+    json::JsonWriter w;
+    w.begin_object();
+    w.field("command", "train").field("task", "behaviour").field("name", cfg.name);
+    w.field("run_dir", run_path).field("checkpoint", checkpoint_path);
+    w.field("stopped_after_epoch", epochs_run).field("steps", step);
+    w.field("resumed_from_epoch", resumed_from_epoch);
+    w.end_object();
+    return {"stopped after epoch " + std::to_string(epochs_run) + "; " + checkpoint_path +
+                " resumes it\n",
+            w.compact()};
+  }
   if (!best_weights.empty()) model.restore(best_weights);
 
   // ---- evaluate ------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ struct CommonOptions {
   std::string on_error;  // evaluate/predict: "error" | "skip" (empty: the model's policy)
 };
 
-// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, optimizer state,
-// step, early-stopping state; host/scheduler/checkpoint.h) is written atomically, and a run_dir
+// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, optimizer state, a
+// DLRM's tables with their sparse optimizer state, step, early-stopping state;
+// host/scheduler/checkpoint.h) is written atomically, and a run_dir
 // that already holds one is resumed from it, ending with the same metrics as an uninterrupted run.
 enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
 
@@ -30,6 +31,10 @@ struct TrainOptions : CommonOptions {
   std::string run_dir;   // exact run directory (must not exist); empty: a fresh one
   int64_t epochs = -1;   // -1: the config's
   Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
+  // With checkpoints: stop once this call has trained this many epochs, leaving the checkpoint
+  // for a later call to resume (as an interruption would: no model file, no final evaluation;
+  // the result has "stopped_after_epoch"). -1: train to the end.
+  int64_t stop_after_epochs = -1;
   TestPrep test_prep = TestPrep::Overlapped;
 };
 

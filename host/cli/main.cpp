@@ -27,6 +27,7 @@
 #include "pipelines/textclass/textclass.h"
 #include "pipelines/textgen/stages.h"
 #include "pipelines/textgen/textgen.h"
+#include "pipelines/video/stages.h"
 #include "pipelines/video/video.h"
 
 namespace {
@@ -252,6 +253,7 @@ int run(int argc, char** argv) {
       tessera::textclass::register_stages(registry);
       tessera::recommend::register_stages(registry);
       tessera::audio::register_stages(registry);
+      tessera::video::register_stages(registry);
       sched::RunOptions o;
       o.runs_dir = str_option(a, "--runs-dir", "");
       o.cache_dir = str_option(a, "--cache-dir", "");

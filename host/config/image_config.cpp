@@ -13,11 +13,18 @@ namespace tessera {
 
 const json::Choices<CnnLayerType>& cnn_layer_choices() {
   static const json::Choices<CnnLayerType> c = {
-      {"conv", CnnLayerType::Conv},           {"maxpool", CnnLayerType::MaxPool},
-      {"avgpool", CnnLayerType::AvgPool},     {"global_avgpool", CnnLayerType::GlobalAvgPool},
-      {"batchnorm", CnnLayerType::BatchNorm}, {"relu", CnnLayerType::Relu},
-      {"flatten", CnnLayerType::Flatten},     {"dense", CnnLayerType::Dense},
-      {"dropout", CnnLayerType::Dropout}};
+      {"conv", CnnLayerType::Conv},
+      {"maxpool", CnnLayerType::MaxPool},
+      {"avgpool", CnnLayerType::AvgPool},
+      {"global_avgpool", CnnLayerType::GlobalAvgPool},
+      {"batchnorm", CnnLayerType::BatchNorm},
+      {"relu", CnnLayerType::Relu},
+      {"flatten", CnnLayerType::Flatten},
+      {"dense", CnnLayerType::Dense},
+      {"dropout", CnnLayerType::Dropout},
+      {"frames_to_batch", CnnLayerType::FramesToBatch},
+      {"temporal_avgpool", CnnLayerType::TemporalAvgPool},
+      {"temporal_maxpool", CnnLayerType::TemporalMaxPool}};
   return c;
 }
 
@@ -95,12 +102,44 @@ CnnLayerSpec read_layer(ObjectReader& r) {
 
 }  // namespace
 
-std::vector<CnnLayerSpec> read_layers(ObjectReader& model) {
+std::vector<CnnLayerSpec> read_layers(ObjectReader& model, FrameLayers frames) {
   std::vector<CnnLayerSpec> layers;
-  for (ObjectReader& lr : model.required_object_list("layers", IntBounds::closed(0, 256))) {
+  std::vector<ObjectReader> list = model.required_object_list("layers", IntBounds::closed(0, 256));
+  int64_t fold = -1, pool = -1;  // indices of the frames_to_batch and its temporal pool
+  for (size_t i = 0; i < list.size(); ++i) {
+    ObjectReader& lr = list[i];
     layers.push_back(read_layer(lr));
     lr.finish();
+    const CnnLayerType t = layers.back().type;
+    const bool is_fold = t == CnnLayerType::FramesToBatch;
+    const bool is_pool = t == CnnLayerType::TemporalAvgPool || t == CnnLayerType::TemporalMaxPool;
+    if (!is_fold && !is_pool) continue;
+    if (frames == FrameLayers::Refused) {
+      lr.error("type",
+               "per-frame layers are for video clips (\"task\": \"video\") only; "
+               "this task's input has no frames");
+    } else if (is_fold) {
+      if (i != 0)
+        lr.error("type",
+                 "frames_to_batch must be the first layer: it reads the clip's frames "
+                 "from the input channels");
+      else
+        fold = 0;
+    } else if (fold < 0) {
+      lr.error("type",
+               "a temporal pool needs \"frames_to_batch\" as the first layer (the "
+               "frames it pools)");
+    } else if (pool >= 0) {
+      lr.error("type", "the frames are already pooled by layers[" + std::to_string(pool) + "]");
+    } else {
+      pool = static_cast<int64_t>(i);
+    }
   }
+  if (fold == 0 && pool < 0)
+    list[0].error("type",
+                  "frames_to_batch needs a later \"temporal_avgpool\" or "
+                  "\"temporal_maxpool\" layer (one feature vector per clip for the output "
+                  "layer)");
   return layers;
 }
 
@@ -219,7 +258,7 @@ std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text) {
   std::vector<CnnLayerSpec> layers;
   {
     ObjectReader root = doc->root();
-    layers = read_layers(root);
+    layers = read_layers(root, FrameLayers::Allowed);  // the model checks their order again
     root.finish();
   }
   doc->errors.throw_if_any();

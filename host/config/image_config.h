@@ -64,7 +64,12 @@ std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text);
 
 // Shared with the tasks built on the CNN (host/config/audio_config.h): the "layers" list of a
 // model object, the "train" section of a root object (absent: `t` unchanged), run names.
-std::vector<CnnLayerSpec> read_layers(json::ObjectReader& model);
+// Per-frame layers (frames_to_batch, temporal_*pool) are errors naming their path unless
+// `frames` is Allowed (video); then the fold must be the first layer and be followed by exactly
+// one temporal pool.
+enum class FrameLayers : uint8_t { Refused, Allowed };
+std::vector<CnnLayerSpec> read_layers(json::ObjectReader& model,
+                                      FrameLayers frames = FrameLayers::Refused);
 void read_cnn_train(json::ObjectReader& root, ImageTrainConfig& t);
 void write_cnn_train(json::JsonWriter& w, const ImageTrainConfig& t);
 bool is_valid_run_name(const std::string& name);

@@ -104,7 +104,7 @@ void read_config(ObjectReader& root, VideoConfig& c) {
   }
   {
     ObjectReader m = root.required_object("model");
-    c.layers = read_layers(m);
+    c.layers = read_layers(m, FrameLayers::Allowed);
     m.finish();
   }
   read_cnn_train(root, c.train);

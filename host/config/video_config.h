@@ -1,7 +1,9 @@
 #pragma once
 // The video-clip classification task's config ("task": "video"): data (a directory of clips, one
 // subfolder per class, or generated Moving Fashion-MNIST clips), the clip shape (T frames of
-// H x W, fed to the CNN as T input channels), the CNN's layer list and training (the image
+// H x W, fed to the CNN as T input channels, or one frame at a time when the layer list starts
+// with "frames_to_batch" and pools with "temporal_avgpool" / "temporal_maxpool": the only task
+// whose layer list may hold them), the CNN's layer list and training (the image
 // task's sections, host/config/image_config.h). Validated completely before anything is
 // allocated; errors name file, line:column and JSON path. Defaults:
 // pipelines/video/moving-fashion-mnist.json.

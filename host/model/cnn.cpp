@@ -30,6 +30,12 @@ const char* type_name(CnnLayerType t) {
       return "dense";
     case CnnLayerType::Dropout:
       return "dropout";
+    case CnnLayerType::FramesToBatch:
+      return "frames_to_batch";
+    case CnnLayerType::TemporalAvgPool:
+      return "temporal_avgpool";
+    case CnnLayerType::TemporalMaxPool:
+      return "temporal_maxpool";
   }
   return "?";
 }
@@ -51,6 +57,17 @@ Tensor host_filled(const Shape& shape, float v) {
   Tensor t = Tensor::host(shape);
   for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = v;
   return t;
+}
+
+// The rows of B clips' T frames' F features, [B*T, F], as the NCHW tensor [B, 1, T, F]: a
+// (T, 1) pooling window then pools each clip's frames, feature by feature.
+Shape temporal_view(int64_t b, int64_t t, int64_t f) {
+  return {b, 1, t, f};
+}
+
+// Layers that only reinterpret their input (no buffers, no op).
+bool is_view(CnnLayerType t) {
+  return t == CnnLayerType::Flatten || t == CnnLayerType::FramesToBatch;
 }
 
 uint64_t layer_seed(uint64_t seed, size_t layer) {
@@ -80,6 +97,9 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
 
   // ---- shapes first: the whole list is checked before anything is allocated ----
   Shape cur{spec.channels, spec.height, spec.width};
+  int64_t mult = 1;     // rows per input sample at this point (T inside a fold)
+  bool folded = false;  // a frames_to_batch has been seen
+  bool pooled = false;  // ... and its temporal pool
   for (size_t i = 0; i < all.size(); ++i) {
     Layer l;
     l.s = all[i];
@@ -87,8 +107,39 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
     l.name = is_head ? std::string("output")
                      : "layers[" + std::to_string(i) + "] (" + type_name(l.s.type) + ")";
     l.in = cur;
+    l.in_mult = mult;
     try {
+      if (is_head && folded && !pooled)
+        TESSERA_THROW(Config,
+                      "the frames folded into the batch by layers[0] (frames_to_batch) "
+                      "are never pooled: add a temporal_avgpool or temporal_maxpool");
       switch (l.s.type) {
+        case CnnLayerType::FramesToBatch:
+          TESSERA_CHECK(i == 0,
+                        "must be the first layer (it reads the input's channels as frames)");
+          TESSERA_CHECK(cur.size() == 3, "needs a [T, H, W] input, got " << shape_str(cur));
+          l.out = {1, cur[1], cur[2]};
+          mult = cur[0];
+          folded = true;
+          break;
+        case CnnLayerType::TemporalAvgPool:
+        case CnnLayerType::TemporalMaxPool: {
+          TESSERA_CHECK(folded,
+                        "needs a frames_to_batch first layer (there are no frames to pool)");
+          TESSERA_CHECK(!pooled, "the frames were already pooled by an earlier temporal pool");
+          const int64_t f = shape_numel(cur);
+          l.pool.kind =
+              l.s.type == CnnLayerType::TemporalMaxPool ? PoolKind::Max : PoolKind::Average;
+          l.pool.window_h = l.pool.stride_h = mult;
+          l.pool.window_w = l.pool.stride_w = 1;
+          l.pool.pad_h = l.pool.pad_w = 0;
+          const Shape ys = pool2d_output_shape(l.pool, {1, 1, mult, f});
+          TESSERA_CHECK(ys == Shape({1, 1, 1, f}), "pools to " << shape_str(ys));
+          l.out = {f};
+          mult = 1;
+          pooled = true;
+          break;
+        }
         case CnnLayerType::Conv: {
           TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
           TESSERA_CHECK(l.s.units >= 1, "needs filters >= 1");
@@ -140,12 +191,14 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
                     "model " << l.name << " on input " << shape_str(cur) << ": " << e.what());
     }
     cur = l.out;
+    l.out_mult = mult;
     layers_.push_back(std::move(l));
   }
 
   // ---- parameters and buffers ----
   std::mt19937_64 rng(seed);
   input_ = backend.empty(with_batch(max_batch, {spec.channels, spec.height, spec.width}));
+  bool first = true;  // no layer so far computes anything (views only)
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = layers_[i];
     const bool is_head = i + 1 == layers_.size();
@@ -165,7 +218,7 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
                  backend.empty({l.s.units}),
                  {},
                  {}};
-        l.dz = backend.empty(with_batch(max_batch, l.out));
+        l.dz = backend.empty(with_batch(max_batch * l.out_mult, l.out));
         break;
       }
       case CnnLayerType::Dense: {
@@ -184,7 +237,7 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
                  backend.empty({l.s.units}),
                  {},
                  {}};
-        l.dz = backend.empty(with_batch(max_batch, l.out));
+        l.dz = backend.empty(with_batch(max_batch * l.out_mult, l.out));
         break;
       }
       case CnnLayerType::BatchNorm: {
@@ -204,11 +257,12 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
       default:
         break;
     }
-    if (l.s.type != CnnLayerType::Flatten) l.y = backend.empty(with_batch(max_batch, l.out));
-    // The first layer's input gradient is needed only by a batch norm (its op computes it).
-    const bool first = i == 0;
-    if (l.s.type != CnnLayerType::Flatten && (!first || l.s.type == CnnLayerType::BatchNorm))
-      l.dx = backend.empty(with_batch(max_batch, l.in));
+    if (!is_view(l.s.type)) l.y = backend.empty(with_batch(max_batch * l.out_mult, l.out));
+    // The input gradient of the first layer that computes anything is needed only by a batch
+    // norm (its op computes it).
+    if (!is_view(l.s.type) && (!first || l.s.type == CnnLayerType::BatchNorm))
+      l.dx = backend.empty(with_batch(max_batch * l.in_mult, l.in));
+    if (!is_view(l.s.type)) first = false;
   }
 }
 
@@ -271,13 +325,14 @@ Tensor CnnModel::forward(const Tensor& x, CnnMode mode, uint64_t dropout_seed) {
   acts_.assign(layers_.size(), Tensor());
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = layers_[i];
-    if (l.s.type == CnnLayerType::Dense) cur = cur.reshape({b, l.in[0]});
+    const int64_t bi = b * l.in_mult, bo = b * l.out_mult;  // rows in and out (frames folded)
+    if (l.s.type == CnnLayerType::Dense) cur = cur.reshape({bi, l.in[0]});
     acts_[i] = cur;
-    if (l.s.type == CnnLayerType::Flatten) {
-      cur = cur.reshape(with_batch(b, l.out));
+    if (is_view(l.s.type)) {
+      cur = cur.reshape(with_batch(bo, l.out));
       continue;
     }
-    Tensor y = batch_view(l.y, l.out, b);
+    Tensor y = batch_view(l.y, l.out, bo);
     switch (l.s.type) {
       case CnnLayerType::Conv:
         backend_.conv2d_forward(l.conv, cur, l.w.value, l.b.value, y);
@@ -310,7 +365,14 @@ Tensor CnnModel::forward(const Tensor& x, CnnMode mode, uint64_t dropout_seed) {
         else
           backend_.copy(cur, y);
         break;
+      case CnnLayerType::TemporalAvgPool:
+      case CnnLayerType::TemporalMaxPool: {
+        Tensor yv = y.reshape(temporal_view(b, 1, l.out[0]));
+        backend_.pool2d_forward(l.pool, cur.reshape(temporal_view(b, l.in_mult, l.out[0])), yv);
+        break;
+      }
       case CnnLayerType::Flatten:
+      case CnnLayerType::FramesToBatch:
         break;
     }
     cur = y;
@@ -328,18 +390,19 @@ void CnnModel::backward(const Tensor& dlogits) {
   for (size_t idx = layers_.size(); idx-- > 0;) {
     Layer& l = layers_[idx];
     const bool need_dx = l.dx.defined();
-    if (l.s.type == CnnLayerType::Flatten) {
-      dcur = dcur.reshape(with_batch(b, l.in));
+    const int64_t bi = b * l.in_mult, bo = b * l.out_mult;
+    if (is_view(l.s.type)) {
+      dcur = dcur.reshape(with_batch(bi, l.in));
       continue;
     }
     const Tensor& x = acts_[idx];
-    Tensor y = batch_view(l.y, l.out, b);
-    Tensor dx = need_dx ? batch_view(l.dx, l.in, b) : Tensor();
+    Tensor y = batch_view(l.y, l.out, bo);
+    Tensor dx = need_dx ? batch_view(l.dx, l.in, bi) : Tensor();
     switch (l.s.type) {
       case CnnLayerType::Conv: {
         Tensor dz = dcur;
         if (l.s.activation != Activation::None) {
-          dz = batch_view(l.dz, l.out, b);
+          dz = batch_view(l.dz, l.out, bo);
           Tensor none;
           backend_.bias_act_backward(l.s.activation, y, dcur, dz, none);
         }
@@ -347,7 +410,7 @@ void CnnModel::backward(const Tensor& dlogits) {
         break;
       }
       case CnnLayerType::Dense: {
-        Tensor dz = batch_view(l.dz, l.out, b);
+        Tensor dz = batch_view(l.dz, l.out, bo);
         backend_.bias_act_backward(l.s.activation, y, dcur, dz, l.b.grad);
         backend_.gemm(Transpose::Yes, Transpose::No, 1.f, x, dz, 0.f, l.w.grad);
         if (need_dx) backend_.gemm(Transpose::No, Transpose::Yes, 1.f, dz, l.w.value, 0.f, dx);
@@ -376,12 +439,24 @@ void CnnModel::backward(const Tensor& dlogits) {
             backend_.copy(dcur, dx);
         }
         break;
+      case CnnLayerType::TemporalAvgPool:
+      case CnnLayerType::TemporalMaxPool:
+        if (need_dx) {
+          const int64_t f = l.out[0];
+          Tensor dxv = dx.reshape(temporal_view(b, l.in_mult, f));
+          backend_.pool2d_backward(l.pool, x.reshape(temporal_view(b, l.in_mult, f)),
+                                   y.reshape(temporal_view(b, 1, f)),
+                                   dcur.reshape(temporal_view(b, 1, f)), dxv);
+        }
+        break;
       case CnnLayerType::Flatten:
+      case CnnLayerType::FramesToBatch:
         break;
     }
     if (!need_dx) break;  // the first layer: nothing below needs a gradient
     // A dense layer's dx is flat; the layer below sees its own output shape.
-    dcur = dx.reshape(with_batch(b, idx > 0 ? layers_[idx - 1].out : l.in));
+    dcur = idx > 0 ? dx.reshape(with_batch(b * layers_[idx - 1].out_mult, layers_[idx - 1].out))
+                   : dx.reshape(with_batch(bi, l.in));
   }
 }
 

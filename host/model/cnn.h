@@ -6,6 +6,15 @@
 //
 // Activations are NCHW; `flatten` turns [B, C, H, W] into [B, C*H*W] (a view, no copy); dense
 // layers need a flat input (a dense after a 4-D layer flattens implicitly).
+//
+// Per-frame models (video clips): `frames_to_batch`, only as the first layer, reads the input's
+// C channels as C frames of one clip and folds them into the batch, [B, T, H, W] ->
+// [B*T, 1, H, W] (a view), so the layers after it run on every frame alike with shared weights;
+// a later `temporal_avgpool` / `temporal_maxpool` turns [B*T, ...] back into one feature vector
+// per clip, [B, F] with F the per-frame features flattened: the mean / maximum over the T frames.
+// The pooling is the pool2d op on the [B, 1, T, F] view with a (T, 1) window, so its backward
+// and every backend come for free. A fold needs exactly one temporal pool after it, and a
+// temporal pool needs a fold.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -25,7 +34,10 @@ enum class CnnLayerType : uint8_t {
   Relu,
   Flatten,
   Dense,
-  Dropout
+  Dropout,
+  FramesToBatch,
+  TemporalAvgPool,
+  TemporalMaxPool
 };
 
 struct CnnLayerSpec {
@@ -68,13 +80,17 @@ class CnnModel {
   int64_t parameter_count() const;
   const CnnSpec& spec() const { return spec_; }
   Backend& backend() { return backend_; }
-  // Per-sample output shape of each layer (without the batch dimension), for summaries.
+  // Per-sample output shape of each layer (without the batch dimension; per frame between a
+  // frames_to_batch and its temporal pool), for summaries.
   std::vector<Shape> layer_shapes() const;
 
  private:
   struct Layer {
     CnnLayerSpec s;
     Shape in, out;  // per-sample shapes
+    // Rows of the layer's input / output per input sample: T between a frames_to_batch and its
+    // temporal pool, else 1.
+    int64_t in_mult = 1, out_mult = 1;
     Conv2dParams conv;
     Pool2dParams pool;
     Parameter w, b;  // conv / dense weights and biases; bn gamma / beta

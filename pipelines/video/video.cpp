@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <random>
 #include <sstream>
 
 #include "host/config/json_writer.h"
+#include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/moving_clips.h"
 #include "pipelines/image/cnn_task.h"
@@ -89,6 +91,20 @@ image::Splits generate_splits(const VideoConfig& c) {
 }
 
 }  // namespace
+
+ImageSet generated_test_clips(const VideoConfig& c) {
+  VideoConfig no_train = c;
+  // generate_splits makes the training clips from the train images first; a two-clip request
+  // keeps that cheap (the test clips' seed does not depend on it).
+  no_train.data.generate.clips = 2;
+  return generate_splits(no_train).test;
+}
+
+std::string class_folder_name(const std::string& class_name) {
+  std::string f = class_name;
+  std::replace(f.begin(), f.end(), '/', '_');
+  return f;
+}
 
 std::vector<std::string> generated_class_names(const VideoGenerateConfig& g) {
   if (g.label == VideoGenLabel::Direction) return {"right", "down", "left", "up"};
@@ -219,7 +235,10 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
   std::vector<ClipRef> clips = list_clip_dir(data, folders);
   std::vector<int32_t> class_of;  // a folder's label is the model's class of that name
   for (const std::string& folder : folders) {
-    const auto it = std::find(m.class_names.begin(), m.class_names.end(), folder);
+    const auto it =
+        std::find_if(m.class_names.begin(), m.class_names.end(), [&](const std::string& name) {
+          return folder == name || folder == class_folder_name(name);
+        });
     if (it == m.class_names.end())
       TESSERA_THROW(Data, "'" << data << "/" << folder << "': '" << folder
                               << "' is not one of the model's classes");
@@ -270,6 +289,54 @@ Result predict(const std::string& model_path, const std::string& clip_path, cons
         .end_object();
   }
   w.end_array().end_object();
+  return {s.str(), w.compact()};
+}
+
+Result batch_predict(const std::string& model_path, const std::string& data,
+                     const std::string& out_path, const Options& options) {
+  const image::LoadedModel m = image::load_model(model_path, "video");
+  std::vector<std::string> folders;
+  const std::vector<ClipRef> clips = list_clip_dir(data, folders);
+  const auto t0 = Clock::now();
+  image::ReadyModel ready = image::instantiate(m, options.device, m.eval_batch_size);
+  const int64_t batch = m.eval_batch_size, classes = m.spec.classes;
+  std::ostringstream tsv;
+  tsv << "clip\tfolder\tclass\tprobability\n";
+  std::vector<int64_t> per_class(static_cast<size_t>(classes), 0);
+  // Read and score a batch at a time: memory stays one batch of clips, whatever the folder holds.
+  for (size_t lo = 0; lo < clips.size(); lo += static_cast<size_t>(batch)) {
+    const size_t hi = std::min(clips.size(), lo + static_cast<size_t>(batch));
+    const std::vector<ClipRef> part(clips.begin() + lo, clips.begin() + hi);
+    const ImageSet set = read_clips(part, m.spec.channels, m.spec.height, m.spec.width);
+    Tensor x = Tensor::host({set.n, set.channels, set.height, set.width});
+    std::copy(set.pixels.begin(), set.pixels.end(), x.data<float>());
+    const Tensor logits = ready.backend->to_host(ready.model->forward(x, CnnMode::Eval));
+    for (int64_t i = 0; i < set.n; ++i) {
+      const float* z = logits.data<float>() + i * classes;
+      const int64_t best = std::max_element(z, z + classes) - z;
+      double sum = 0;
+      for (int64_t k = 0; k < classes; ++k) sum += std::exp(static_cast<double>(z[k] - z[best]));
+      const ClipRef& c = part[static_cast<size_t>(i)];
+      tsv << c.path << "\t" << folders[static_cast<size_t>(c.label)] << "\t"
+          << m.class_names[static_cast<size_t>(best)] << "\t" << image::fmt(1.0 / sum) << "\n";
+      ++per_class[static_cast<size_t>(best)];
+    }
+  }
+  write_file_atomic(out_path, tsv.str());
+  const double secs = seconds_since(t0);
+  const auto n = static_cast<int64_t>(clips.size());
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "batch-score").field("task", "video").field("model", model_path);
+  w.field("data", data).field("output", out_path).field("device", ready.backend->name());
+  w.field("clips", n).field("clips_per_sec", secs > 0 ? n / secs : 0.0);
+  w.key("predicted").begin_object();
+  for (int64_t k = 0; k < classes; ++k)
+    w.field(m.class_names[static_cast<size_t>(k)], per_class[static_cast<size_t>(k)]);
+  w.end_object().end_object();
+  std::ostringstream s;
+  s << "scored " << n << " clips of " << data << " on " << ready.backend->name() << " into "
+    << out_path << "\n";
   return {s.str(), w.compact()};
 }
 

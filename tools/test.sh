@@ -22,7 +22,7 @@ echo "== main tests" >&2
 if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   emu_dir=${EMU_BUILD_DIR:-build-emu-asan}
   emu_targets="emu_runtime_test emu_negative_test emu_backend_test emu_kernels_test parity_test
-               embedding_parity_test lstm_test parity_conv_test"
+               embedding_parity_test lstm_test parity_conv_test cnn_frames_test"
   echo "== CUDA emulation build under ASan+UBSan ($emu_dir)" >&2
   cmake -S . -B "$emu_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
     -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null

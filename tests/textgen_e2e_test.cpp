@@ -11,6 +11,7 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/data/registry.h"
 #include "pipelines/textgen/textgen.h"
 #include "pipelines/textgen/tokenizer.h"
 
@@ -45,8 +46,18 @@ class TextgenE2e : public ::testing::Test {
     tessera::textgen::TrainOptions o;
     o.run_dir = work_ + "/run";
     o.quiet = true;
+    try {
+      tessera::ResolveOptions ro;
+      ro.download = tessera::DownloadPolicy::Never;
+      tessera::resolve_dataset_file("tinyshakespeare", "input.txt", ro);
+    } catch (const tessera::Error&) {
+      return;  // every test skips (SetUp)
+    }
     result_ = new tessera::textgen::Result(tessera::textgen::train(config_, o));
     model_ = work_ + "/run/model.tsm";
+  }
+  void SetUp() override {
+    if (!result_) GTEST_SKIP() << "tinyshakespeare not found (../shared/datasets or $TESSERA_DATA)";
   }
   static void TearDownTestSuite() { delete result_; }
 
@@ -173,6 +184,13 @@ TEST(TextgenTokenizer, WordsRoundTripAndRareWordsAreUnknown) {
 }
 
 TEST(TextgenWord, WordLevelTrainsAndGenerates) {
+  try {
+    tessera::ResolveOptions ro;
+    ro.download = tessera::DownloadPolicy::Never;
+    tessera::resolve_dataset_file("tinyshakespeare", "input.txt", ro);
+  } catch (const tessera::Error&) {
+    GTEST_SKIP() << "tinyshakespeare not found (../shared/datasets or $TESSERA_DATA)";
+  }
   const std::string work = ::testing::TempDir() + "/textgen_word." + std::to_string(::getpid());
   tessera::make_directories(work);
   tessera::write_file_atomic(work + "/word.json", R"({

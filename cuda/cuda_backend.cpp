@@ -203,8 +203,8 @@ void CudaBackend::power_spectrum_impl(const Tensor& spectrum, Tensor& power) {
 
 void CudaBackend::log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) {
   DeviceGuard guard(device_index_);
-  launch_log_mel_transpose(mel.data<float>(), out.data<float>(), out.dim(0), out.dim(1),
-                           out.dim(2), log_floor, stream());
+  launch_log_mel_transpose(mel.data<float>(), out.data<float>(), out.dim(0), out.dim(1), out.dim(2),
+                           log_floor, stream());
 }
 
 void CudaBackend::bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,

@@ -223,14 +223,14 @@ void battery_log_mel(std::mt19937& gen) {
     Tensor spectrum = random_host({s.batch * f, 2 * bins}, gen);
     Tensor mel = random_host({s.batch * f, s.mels}, gen, 0.f, 3.f);
     const int64_t hop = s.hop;
-    auto [h, e] = run_both({waves, window, Tensor::host({s.batch * f, s.n_fft}), spectrum,
-                            Tensor::host({s.batch * f, bins}), mel,
-                            Tensor::host({s.batch, s.mels, f})},
-                           [hop](Backend& b, std::vector<Tensor>& t) {
-                             b.stft_frames(t[0], t[1], hop, t[2]);
-                             b.power_spectrum(t[3], t[4]);
-                             b.log_mel_transpose(t[5], 1e-6f, t[6]);
-                           });
+    auto [h, e] =
+        run_both({waves, window, Tensor::host({s.batch * f, s.n_fft}), spectrum,
+                  Tensor::host({s.batch * f, bins}), mel, Tensor::host({s.batch, s.mels, f})},
+                 [hop](Backend& b, std::vector<Tensor>& t) {
+                   b.stft_frames(t[0], t[1], hop, t[2]);
+                   b.power_spectrum(t[3], t[4]);
+                   b.log_mel_transpose(t[5], 1e-6f, t[6]);
+                 });
     expect_all_close(h, e, 1e-6f, what + " ops");
 
     MelConfig c;

@@ -638,16 +638,14 @@ void add_log_mel_cases(std::vector<ParityCase>& cases) {
                                      },
                                      {0.0, 0.0});  // one product per element: exact
                      }});
-    cases.push_back({"power_spectrum" + tag, [=](Backend& r, Backend& d, Rng& rng) {
-                       expect_parity(
-                           r, d,
-                           {in("spectrum", random_f32({s.batch * f, 2 * bins}, rng)),
-                            out("power", {s.batch * f, bins})},
-                           [](Backend& be, std::vector<Tensor>& t) {
-                             be.power_spectrum(t[0], t[1]);
-                           },
-                           {1e-7, 1e-6});  // re*re + im*im: fused or not (FMA contraction)
-                     }});
+    cases.push_back(
+        {"power_spectrum" + tag, [=](Backend& r, Backend& d, Rng& rng) {
+           expect_parity(r, d,
+                         {in("spectrum", random_f32({s.batch * f, 2 * bins}, rng)),
+                          out("power", {s.batch * f, bins})},
+                         [](Backend& be, std::vector<Tensor>& t) { be.power_spectrum(t[0], t[1]); },
+                         {1e-7, 1e-6});  // re*re + im*im: fused or not (FMA contraction)
+         }});
     cases.push_back({"log_mel_transpose" + tag, [=](Backend& r, Backend& d, Rng& rng) {
                        expect_parity(r, d,
                                      {in("mel", random_f32({s.batch * f, s.mels}, rng, 0.f, 4.f)),
@@ -658,16 +656,15 @@ void add_log_mel_cases(std::vector<ParityCase>& cases) {
                                      {1e-6, 1e-6});  // logf of host libm vs device
                      }});
   }
-  cases.push_back({"stft_frames_bad_frames_shape", [](Backend& r, Backend& d, Rng& rng) {
-                     expect_same_error(
-                         r, d,
-                         {in("waves", random_f32({2, 100}, rng)), in("window", random_f32({16}, rng)),
-                          out("frames", {20, 16})},
-                         [](Backend& be, std::vector<Tensor>& t) {
-                           be.stft_frames(t[0], t[1], 10, t[2]);
-                         },
-                         ErrorKind::Shape, "(F = 1 + n / hop = 11)");
-                   }});
+  cases.push_back(
+      {"stft_frames_bad_frames_shape", [](Backend& r, Backend& d, Rng& rng) {
+         expect_same_error(
+             r, d,
+             {in("waves", random_f32({2, 100}, rng)), in("window", random_f32({16}, rng)),
+              out("frames", {20, 16})},
+             [](Backend& be, std::vector<Tensor>& t) { be.stft_frames(t[0], t[1], 10, t[2]); },
+             ErrorKind::Shape, "(F = 1 + n / hop = 11)");
+       }});
 }
 
 std::vector<ParityCase> all_cases() {
@@ -803,9 +800,7 @@ class FaultyBackend final : public Backend {
                                      Tensor&) override {
     unsupported();
   }
-  void stft_frames_impl(const Tensor&, const Tensor&, int64_t, Tensor&) override {
-    unsupported();
-  }
+  void stft_frames_impl(const Tensor&, const Tensor&, int64_t, Tensor&) override { unsupported(); }
   void power_spectrum_impl(const Tensor&, Tensor&) override { unsupported(); }
   void log_mel_transpose_impl(const Tensor&, float, Tensor&) override { unsupported(); }
   void bce_with_logits_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) override {

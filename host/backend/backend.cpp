@@ -15,12 +15,13 @@ void check_f32(const Tensor& t, const char* what) {
   TESSERA_CHECK(t.dtype() == DType::F32, what << " must be f32, got " << t.describe());
 }
 void check_same_shape(const Tensor& a, const Tensor& b, const char* an, const char* bn) {
-  TESSERA_CHECK(a.shape() == b.shape(),
-                an << " " << shape_str(a.shape()) << " and " << bn << " " << shape_str(b.shape())
-                   << " must have the same shape");
+  TESSERA_CHECK(a.shape() == b.shape(), an << " " << shape_str(a.shape()) << " and " << bn << " "
+                                           << shape_str(b.shape()) << " must have the same shape");
 }
 // Element-wise row ops see a rank >= 1 tensor as dim(0) rows of numel/dim(0) columns.
-int64_t row_width(const Tensor& t) { return t.dim(0) ? t.numel() / t.dim(0) : 0; }
+int64_t row_width(const Tensor& t) {
+  return t.dim(0) ? t.numel() / t.dim(0) : 0;
+}
 }  // namespace
 
 void Backend::check_here(const Tensor& t, const char* what) const {
@@ -29,7 +30,9 @@ void Backend::check_here(const Tensor& t, const char* what) const {
                 what << " lives on " << t.device().str() << " but the backend is " << name());
 }
 
-Tensor Backend::empty(const Shape& shape, DType dtype) { return empty_impl(shape, dtype); }
+Tensor Backend::empty(const Shape& shape, DType dtype) {
+  return empty_impl(shape, dtype);
+}
 
 Tensor Backend::to_device(const Tensor& host_tensor) {
   TESSERA_CHECK(host_tensor.is_host(), "to_device expects a host tensor");
@@ -64,9 +67,9 @@ void Backend::gemm(Transpose ta, Transpose tb, float alpha, const Tensor& a, con
   check_here(a, "gemm A");
   check_here(b, "gemm B");
   check_here(c, "gemm C");
-  TESSERA_CHECK(a.rank() == 2 && b.rank() == 2 && c.rank() == 2,
-                "gemm takes matrices: " << a.describe() << " " << b.describe() << " "
-                                        << c.describe());
+  TESSERA_CHECK(
+      a.rank() == 2 && b.rank() == 2 && c.rank() == 2,
+      "gemm takes matrices: " << a.describe() << " " << b.describe() << " " << c.describe());
   int64_t m = ta == Transpose::No ? a.dim(0) : a.dim(1);
   int64_t k = ta == Transpose::No ? a.dim(1) : a.dim(0);
   int64_t kb = tb == Transpose::No ? b.dim(0) : b.dim(1);
@@ -110,8 +113,8 @@ void Backend::bias_act_backward(Activation act, const Tensor& y, const Tensor& d
   if (dbias.defined()) {
     check_f32(dbias, "dbias");
     check_here(dbias, "dbias");
-    TESSERA_CHECK(dbias.numel() == row_width(y), "dbias " << shape_str(dbias.shape())
-                                                          << " for rows of width " << row_width(y));
+    TESSERA_CHECK(dbias.numel() == row_width(y),
+                  "dbias " << shape_str(dbias.shape()) << " for rows of width " << row_width(y));
   }
   bias_act_backward_impl(act, y, dy, dx, dbias);
 }
@@ -146,9 +149,9 @@ void Backend::embedding_forward(const Tensor& table, const Tensor& ids, Tensor& 
   check_here(out, "out");
   TESSERA_CHECK(ids.dtype() == DType::I64, "ids must be i64, got " << ids.describe());
   TESSERA_CHECK(table.rank() == 2, "table must be [V, D], got " << table.describe());
-  TESSERA_CHECK(out.numel() == ids.numel() * table.dim(1),
-                "out " << out.describe() << " for " << ids.numel() << " ids of width "
-                       << table.dim(1));
+  TESSERA_CHECK(out.numel() == ids.numel() * table.dim(1), "out " << out.describe() << " for "
+                                                                  << ids.numel() << " ids of width "
+                                                                  << table.dim(1));
   if (ids.numel() == 0) return;
   embedding_forward_impl(table, ids, out);
 }
@@ -161,9 +164,9 @@ void Backend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& 
   check_here(dtable, "dtable");
   TESSERA_CHECK(ids.dtype() == DType::I64, "ids must be i64, got " << ids.describe());
   TESSERA_CHECK(dtable.rank() == 2, "dtable must be [V, D], got " << dtable.describe());
-  TESSERA_CHECK(dout.numel() == ids.numel() * dtable.dim(1),
-                "dout " << dout.describe() << " for " << ids.numel() << " ids of width "
-                        << dtable.dim(1));
+  TESSERA_CHECK(
+      dout.numel() == ids.numel() * dtable.dim(1),
+      "dout " << dout.describe() << " for " << ids.numel() << " ids of width " << dtable.dim(1));
   if (ids.numel() == 0) return;
   embedding_backward_impl(ids, dout, dtable);
 }
@@ -189,15 +192,15 @@ void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, float gra
   check_f32(logits, "logits");
   check_f32(loss, "loss");
   check_f32(dlogits, "dlogits");
-  for (const Tensor* t : std::initializer_list<const Tensor*>{&logits, &labels, &loss, &dlogits}) check_here(*t, "softmax tensor");
-  TESSERA_CHECK(labels.dtype() == DType::I32, "softmax labels must be i32, got "
-                                                  << labels.describe());
-  TESSERA_CHECK(logits.rank() == 2 && logits.dim(1) >= 1, "logits must be [N, C], got "
-                                                              << logits.describe());
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&logits, &labels, &loss, &dlogits})
+    check_here(*t, "softmax tensor");
+  TESSERA_CHECK(labels.dtype() == DType::I32,
+                "softmax labels must be i32, got " << labels.describe());
+  TESSERA_CHECK(logits.rank() == 2 && logits.dim(1) >= 1,
+                "logits must be [N, C], got " << logits.describe());
   int64_t n = logits.dim(0);
-  TESSERA_CHECK(labels.numel() == n && loss.numel() == n, "softmax: labels " << labels.describe()
-                                                                             << " loss "
-                                                                             << loss.describe());
+  TESSERA_CHECK(labels.numel() == n && loss.numel() == n,
+                "softmax: labels " << labels.describe() << " loss " << loss.describe());
   check_same_shape(logits, dlogits, "logits", "dlogits");
   if (n == 0) return;
   softmax_xent_impl(logits, labels, grad_scale, loss, dlogits);

@@ -153,7 +153,6 @@ std::vector<Recording> list_data(const AudioDataConfig& d,
   return out;
 }
 
-
 // The fixed-size, normalised classifier input from a [n_mels, frames_in] log-mel image.
 std::vector<float> fit_features(const std::vector<float>& lm, const AudioFeatureConfig& f) {
   const int64_t frames_in = static_cast<int64_t>(lm.size()) / f.mel.n_mels;

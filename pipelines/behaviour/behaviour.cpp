@@ -336,9 +336,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   double epoch_train_seconds = 0;
   // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
   // next batch uploads while this one computes.
-  TrainFeed feed(*backend, batcher, batch,
-                 cfg.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host
-                                                            : CatPlacement::Device);
+  TrainFeed feed(
+      *backend, batcher, batch,
+      cfg.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host : CatPlacement::Device);
   TrainFeed::Item item;
   while (!finished) {
     auto t_step = Clock::now();

@@ -6,6 +6,7 @@
 
 #include <climits>
 #include <cstdlib>
+#include <utility>
 
 #include "host/core/error.h"
 #include "host/data/registry.h"
@@ -85,6 +86,18 @@ std::string json_quote(const std::string& s) {
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+StageResult train_run_result(std::string result_json, std::string summary, RunCheckpoint ck) {
+  StageResult r;
+  r.files = {{"model", "run/model.tsm"},
+             {"metrics", "run/metrics.jsonl"},
+             {"result", "run/result.json"},
+             {"config", "run/config.json"}};
+  if (ck == RunCheckpoint::Yes) r.files["checkpoint"] = "run/checkpoint.tsc";
+  r.result_json = std::move(result_json);
+  r.summary = std::move(summary);
+  return r;
 }
 
 }  // namespace tessera::scheduler

@@ -46,6 +46,11 @@ struct TrainStageConfig {
 TrainStageConfig parse_train_stage_config(const PipelineSpec& p, const StageSpec& s,
                                           TimeBudget budget);
 
+// A train stage's result when the task trained into WORK/run/: its model, metrics, result and
+// config files, plus checkpoint.tsc for tasks that checkpoint every epoch.
+enum class RunCheckpoint : uint8_t { No, Yes };
+StageResult train_run_result(std::string result_json, std::string summary, RunCheckpoint ck);
+
 // A JSON string literal.
 std::string json_quote(const std::string& s);
 

@@ -134,15 +134,7 @@ StageResult run_train(const StageContext& ctx) {
   o.run_dir = ctx.work_dir + "/run";
   o.checkpoints = Checkpoints::EveryEpochAndResume;
   Result tr = train(d.config, o);
-  StageResult r;
-  r.files = {{"model", "run/model.tsm"},
-             {"metrics", "run/metrics.jsonl"},
-             {"result", "run/result.json"},
-             {"checkpoint", "run/checkpoint.tsc"},
-             {"config", "run/config.json"}};
-  r.result_json = tr.json;
-  r.summary = tr.summary;
-  return r;
+  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
 
 StageResult run_evaluate(const StageContext& ctx) {

@@ -123,15 +123,7 @@ StageResult run_train(const StageContext& ctx) {
   else
     o.run_dir = scheduler::fresh_subdir(ctx, "run");
   Result tr = train(prep_config(ctx), o);
-  StageResult r;
-  r.files = {{"model", "run/model.tsm"},
-             {"metrics", "run/metrics.jsonl"},
-             {"result", "run/result.json"},
-             {"config", "run/config.json"},
-             {"checkpoint", "run/checkpoint.tsc"}};
-  r.result_json = tr.json;
-  r.summary = tr.summary;
-  return r;
+  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
 
 const std::string& model_of(const StageContext& ctx) {

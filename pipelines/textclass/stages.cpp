@@ -159,14 +159,7 @@ StageResult run_train(const StageContext& ctx) {
   o.time_budget_s = c.time_budget_s;
   o.run_dir = scheduler::fresh_subdir(ctx, "run");  // no checkpoints yet: reruns start over
   Result tr = train(prep_config(ctx), o);
-  StageResult r;
-  r.files = {{"model", "run/model.tsm"},
-             {"metrics", "run/metrics.jsonl"},
-             {"result", "run/result.json"},
-             {"config", "run/config.json"}};
-  r.result_json = tr.json;
-  r.summary = tr.summary;
-  return r;
+  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::No);
 }
 
 StageResult run_evaluate(const StageContext& ctx) {

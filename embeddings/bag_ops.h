@@ -30,7 +30,7 @@ struct Bags {
 // A batch after id resolution (hashing, range policy): every index as a global row.
 struct ResolvedBags {
   Tensor keys;     // i64 [nnz]: layout.row_offset(t) + resolved row
-  Tensor bag_of;   // i64 [nnz]: the bag b of each index
+  Tensor bag_of;   // i64 [nnz]: the bag b of each index (device ops; the host leaves it undefined)
   Tensor offsets;  // the batch's offsets (shared)
   Tensor weights;  // the batch's weights (shared; may be undefined)
   int64_t batch = 0;

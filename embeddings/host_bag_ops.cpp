@@ -1,5 +1,7 @@
 // The host implementation of the bag ops: the specification, and the CPU product path.
-//   - resolve: one pass over bags (OpenMP), policy findings reduced to the smallest position.
+//   - resolve: one pass over bags (OpenMP), policy findings reduced to the smallest position;
+//     it writes only the keys (the bag of each position, which the device's backward needs, is
+//     recovered from the offsets where the host's unfused backward needs it).
 //   - forward: table-major blocks (one table x up to kForwardBlock samples per OpenMP task), so a
 //     thread works on one table's rows at a time and the table's hot (Zipf) rows stay in its L2;
 //     the ids of a table are contiguous, so rows are prefetched across bag boundaries.
@@ -12,7 +14,9 @@
 //     streamed in order (dout read sequentially) and each is added into its row's slot of a
 //     per-thread accumulator (row -> slot map, slots in order of first use), then every touched
 //     row is updated once. Per row the sum runs over positions ascending from 0, as in backward(),
-//     so fused == unfused bit for bit; no sort, no position lists, no gradient tensor. With fewer
+//     so fused == unfused bit for bit; no sort, no position lists, no gradient tensor. The loop is
+//     bound by memory latency, not arithmetic: it requests the row -> slot entries, the dout
+//     slices and (in the update sweep) the touched rows ahead of use. With fewer
 //     tables than 2 x threads it parallelises over touched rows instead (the segments path).
 #include <algorithm>
 #include <cstring>
@@ -29,6 +33,10 @@ constexpr int64_t kPrefetchAhead = 4;
 // Rows requested ahead by the per-table forward and update loops (8 rows = 32 lines in flight).
 constexpr int64_t kFwdAhead = 8;
 constexpr int64_t kBwdAhead = 8;
+// Samples of dout prefetched ahead by the fused backward.
+constexpr int64_t kDyAhead = 4;
+// Positions whose row -> slot entry the fused backward requests ahead.
+constexpr int64_t kSlotAhead = 16;
 // Samples per forward task: enough to amortise the scheduling, small enough that T x B / block
 // tasks balance over the threads.
 constexpr int64_t kForwardBlock = 512;
@@ -89,6 +97,20 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
     float* dst = o + s * out_dim + m[kMetaOutOffset];
     const int64_t b = t * B + s;
     const int64_t len = off[b + 1] - off[b];
+    if (dim == 64) {
+      // The common width: the bag's sum in a local accumulator (registers in the vector clones)
+      // with a fixed trip count, stored once; the same additions in the same order as below.
+      float sum[64];
+      for (int64_t c = 0; c < 64; ++c) sum[c] = 0.f;
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+        if (j + kFwdAhead < j_end) prefetch_row(base + keys[j + kFwdAhead] * 64, 64);
+        const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+        const float* row = base + keys[j] * 64;
+        for (int64_t c = 0; c < 64; ++c) sum[c] += scale * row[c];
+      }
+      for (int64_t c = 0; c < 64; ++c) dst[c] = sum[c];
+      continue;
+    }
     std::fill(dst, dst + dim, 0.f);
     for (int64_t j = off[b]; j < off[b + 1]; ++j) {
       // Rows are random reads: ask for the row kFwdAhead positions on (across bags of the
@@ -109,18 +131,30 @@ void accumulate_table(const int64_t* m, int64_t t, int64_t B, int64_t out_dim, c
                       std::vector<int64_t>& rows, float* acc) {
   const int64_t dim = m[kMetaDim];
   const int64_t row0 = m[kMetaRowOffset];
+  const int64_t j_end = off[(t + 1) * B];
   for (int64_t s = 0; s < B; ++s) {
     const int64_t b = t * B + s;
     const int64_t len = off[b + 1] - off[b];
     const float* src = dy + s * out_dim + m[kMetaOutOffset];
+    // dout is read one table-wide slice per sample, a row of out_dim floats apart: a stride
+    // the hardware prefetcher does not follow across pages, so ask for later samples' slices.
+    if (s + kDyAhead < B) prefetch_row(src + kDyAhead * out_dim, dim);
     for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+      // The row -> slot map (4 bytes a row) left the cache since the last batch: its entries
+      // are random reads, and the branch on them stalls the loop, so request them early.
+      if (j + kSlotAhead < j_end) __builtin_prefetch(slot + (keys[j + kSlotAhead] - row0), 1, 3);
       const int64_t row = keys[j] - row0;
       int32_t u = slot[row];
       if (u < 0) {
         u = static_cast<int32_t>(rows.size());
         slot[row] = u;
         rows.push_back(row);
-        std::fill(acc + u * dim, acc + (u + 1) * dim, 0.f);
+        float* a = acc + u * dim;
+        if (dim == 64) {
+          for (int64_t c = 0; c < 64; ++c) a[c] = 0.f;
+        } else {
+          std::fill(a, a + dim, 0.f);
+        }
       }
       const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
       axpy_inl(acc + u * dim, src, scale, dim);
@@ -173,18 +207,34 @@ void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t*
   const int64_t e_base = m[kMetaWeightOffset];
   const int64_t U = static_cast<int64_t>(rows.size());
   const int64_t n_rows = m[kMetaRows];
+  // Requests row r's weights (and its element-wise optimizer state) for writing.
+  auto prefetch = [&](int64_t r) {
+    const int64_t e = e_base + r * dim;
+    prefetch_row_rw(w + e, dim);
+    if (kind == SparseOptimizer::Adagrad || kind == SparseOptimizer::LazyAdam)
+      prefetch_row_rw(s0 + e, dim);
+    if (kind == SparseOptimizer::LazyAdam) prefetch_row_rw(s1 + e, dim);
+  };
   if (U * 16 > n_rows) {
+    // A cursor runs kBwdAhead touched rows ahead of the update and requests them: the sweep
+    // skips rows, so the hardware prefetcher alone leaves every touched row a miss.
+    int64_t ahead = 0;
+    auto advance = [&]() {
+      while (ahead < n_rows && slot[ahead] < 0) ++ahead;
+      if (ahead < n_rows) prefetch(ahead++);
+    };
+    for (int64_t k = 0; k < kBwdAhead; ++k) advance();
     for (int64_t row = 0; row < n_rows; ++row) {
       const int32_t u = slot[row];
       if (u < 0) continue;
+      advance();
       slot[row] = -1;
       apply_row_at(kind, p, row0 + row, e_base + row * dim, dim, acc + u * dim, w, s0, s1);
     }
     return;
   }
   for (int64_t u = 0; u < U; ++u) {
-    if (u + kBwdAhead < U)
-      prefetch_row_rw(w + e_base + rows[static_cast<size_t>(u + kBwdAhead)] * dim, dim);
+    if (u + kBwdAhead < U) prefetch(rows[static_cast<size_t>(u + kBwdAhead)]);
     const int64_t row = rows[static_cast<size_t>(u)];
     apply_row_at(kind, p, row0 + row, e_base + row * dim, dim, acc + u * dim, w, s0, s1);
     slot[row] = -1;
@@ -196,6 +246,7 @@ struct Segments {
   std::vector<int64_t> keys;
   std::vector<int64_t> seg_start;
   std::vector<int64_t> pos;
+  std::vector<int64_t> bag;    // [nnz]: the bag of pos[q]
   std::vector<int32_t> table;  // [U]
 };
 
@@ -222,13 +273,11 @@ class HostBagOps final : public BagOps {
     }
     ResolvedBags r;
     r.keys = scratch_i64(keys_cache_, nnz);
-    r.bag_of = scratch_i64(bag_of_cache_, nnz);
     r.offsets = bags.offsets;
     r.weights = bags.weights;
     r.batch = B;
     r.nnz = nnz;
     int64_t* keys = r.keys.data<int64_t>();
-    int64_t* bag_of = r.bag_of.data<int64_t>();
     const std::vector<int64_t>& meta = layout.meta();
     BadIdFindings found;
     found.first_warn.assign(static_cast<size_t>(T), -1);
@@ -247,7 +296,6 @@ class HostBagOps final : public BagOps {
           bool bad = false;
           const int64_t row = resolve_row(ids[j], m[kMetaRows], m[kMetaMapping], &bad);
           keys[j] = m[kMetaRowOffset] + row;
-          bag_of[j] = b;
           if (bad) {
             if (m[kMetaPolicy] == static_cast<int64_t>(IdPolicy::Error)) {
               my_error = std::min(my_error, j);
@@ -452,7 +500,6 @@ class HostBagOps final : public BagOps {
     const int64_t B = r.batch;
     const int64_t out_dim = layout.out_dim();
     const int64_t* off = r.offsets.data<int64_t>();
-    const int64_t* bag_of = r.bag_of.data<int64_t>();
     const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
     const float* dy = dout.data<float>();
     std::fill(grad, grad + D, 0.f);
@@ -460,10 +507,10 @@ class HostBagOps final : public BagOps {
          q < seg.seg_start[static_cast<size_t>(u) + 1]; ++q) {
       const int64_t j = seg.pos[static_cast<size_t>(q)];
       if (q + kPrefetchAhead < seg.seg_start[static_cast<size_t>(u) + 1]) {
-        const int64_t jn = seg.pos[static_cast<size_t>(q + kPrefetchAhead)];
-        prefetch_row(dy + (bag_of[jn] - t * B) * out_dim + m[kMetaOutOffset], dim);
+        const int64_t bn = seg.bag[static_cast<size_t>(q + kPrefetchAhead)];
+        prefetch_row(dy + (bn - t * B) * out_dim + m[kMetaOutOffset], dim);
       }
-      const int64_t b = bag_of[j];
+      const int64_t b = seg.bag[static_cast<size_t>(q)];
       const int64_t s = b - t * B;
       const float scale = bag_scale(m[kMetaPooling], off[b + 1] - off[b], psw ? psw[j] : 1.f);
       const float* src = dy + s * out_dim + m[kMetaOutOffset];
@@ -536,17 +583,23 @@ class HostBagOps final : public BagOps {
       for (int64_t u = 0; u < U; ++u)
         pt.start[static_cast<size_t>(u) + 1] += pt.start[static_cast<size_t>(u)];
       pt.pos.resize(static_cast<size_t>(p1 - p0));
+      pt.bag.resize(static_cast<size_t>(p1 - p0));
       pt.fill.assign(pt.start.begin(), pt.start.end() - 1);
       std::vector<int64_t>& fill = pt.fill;
-      for (int64_t j = p0; j < p1; ++j)
-        pt.pos[static_cast<size_t>(
-            fill[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)])]++)] = j;
+      for (int64_t b = t * B; b < (t + 1) * B; ++b)
+        for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+          const size_t q = static_cast<size_t>(
+              fill[static_cast<size_t>(slot[static_cast<size_t>(keys[j] - row0)])]++);
+          pt.pos[q] = j;
+          pt.bag[q] = b;
+        }
       for (int64_t row : pt.rows) slot[static_cast<size_t>(row)] = -1;
     }
     Segments& seg = seg_;
     seg.keys.clear();
     seg.table.clear();
     seg.pos.clear();
+    seg.bag.clear();
     seg.seg_start.assign(1, 0);
     for (int64_t t = 0; t < T; ++t) {
       const PerTable& pt = per[static_cast<size_t>(t)];
@@ -557,6 +610,7 @@ class HostBagOps final : public BagOps {
         seg.seg_start.push_back(base + pt.start[u + 1]);
       }
       seg.pos.insert(seg.pos.end(), pt.pos.begin(), pt.pos.end());
+      seg.bag.insert(seg.bag.end(), pt.bag.begin(), pt.bag.end());
     }
     return seg;
   }
@@ -574,7 +628,7 @@ class HostBagOps final : public BagOps {
   // Per table: row -> slot of the current batch, -1 when untouched (reset after every use).
   std::vector<std::vector<int32_t>> slot_;
   struct PerTable {
-    std::vector<int64_t> rows, start, pos, fill;
+    std::vector<int64_t> rows, start, pos, bag, fill;
   };
   std::vector<PerTable> per_;
   // Per thread, for the fused path: touched rows of the current table, their gradients [U, dim].
@@ -585,7 +639,6 @@ class HostBagOps final : public BagOps {
   std::vector<FusedScratch> fused_;
   Segments seg_;
   std::shared_ptr<Buffer> keys_cache_;
-  std::shared_ptr<Buffer> bag_of_cache_;
 };
 
 }  // namespace

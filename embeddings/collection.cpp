@@ -77,15 +77,15 @@ std::map<std::string, Tensor> EmbeddingCollection::training_state() {
   return s;
 }
 
-void EmbeddingCollection::restore_training_state(const std::map<std::string, Tensor>& state) {
-  std::vector<std::pair<const Tensor*, Tensor*>> copies;
+int64_t check_training_state(const std::map<std::string, Tensor>& state, SparseOptimizer kind,
+                             int64_t weights_numel, const std::vector<int64_t>& state_numels) {
   std::vector<std::string> known;
   auto need = [&](const std::string& name, DType dtype, int64_t numel) -> const Tensor& {
     known.push_back(name);
     auto it = state.find(name);
     if (it == state.end())
       TESSERA_THROW(Io, "embedding state lacks '" << name << "' (the "
-                                                  << sparse_optimizer_name(opts_.optimizer.kind)
+                                                  << sparse_optimizer_name(kind)
                                                   << " optimizer needs it)");
     if (it->second.dtype() != dtype || it->second.numel() != numel)
       TESSERA_THROW(Io, "embedding state '" << name << "' is " << it->second.describe()
@@ -93,11 +93,9 @@ void EmbeddingCollection::restore_training_state(const std::map<std::string, Ten
                                             << dtype_name(dtype) << " elements");
     return it->second;
   };
-  copies.emplace_back(&need("weights", DType::F32, storage_->weights().numel()),
-                      &storage_->weights());
-  for (int k = 0; k < storage_->num_states(); ++k)
-    copies.emplace_back(&need("state" + std::to_string(k), DType::F32, storage_->state(k).numel()),
-                        &storage_->state(k));
+  need("weights", DType::F32, weights_numel);
+  for (size_t k = 0; k < state_numels.size(); ++k)
+    need("state" + std::to_string(k), DType::F32, state_numels[k]);
   const Tensor& step = need("step", DType::I64, 1);
   if (step.data<int64_t>()[0] < 0)
     TESSERA_THROW(Io, "embedding state 'step' is " << step.data<int64_t>()[0] << ", not a count");
@@ -105,10 +103,24 @@ void EmbeddingCollection::restore_training_state(const std::map<std::string, Ten
   for (const auto& [name, t] : state)
     if (std::find(known.begin(), known.end(), name) == known.end())
       TESSERA_THROW(Io, "embedding state holds '" << name << "', which the "
-                                                  << sparse_optimizer_name(opts_.optimizer.kind)
+                                                  << sparse_optimizer_name(kind)
                                                   << " optimizer does not have");
-  for (auto [src, dst] : copies) backend_->copy(src->reshape(dst->shape()), *dst);
-  step_ = step.data<int64_t>()[0];
+  return step.data<int64_t>()[0];
+}
+
+void EmbeddingCollection::restore_training_state(const std::map<std::string, Tensor>& state) {
+  std::vector<int64_t> state_numels;
+  for (int k = 0; k < storage_->num_states(); ++k)
+    state_numels.push_back(storage_->state(k).numel());
+  const int64_t step =
+      check_training_state(state, opts_.optimizer.kind, storage_->weights().numel(), state_numels);
+  Tensor& w = storage_->weights();
+  backend_->copy(state.at("weights").reshape(w.shape()), w);
+  for (int k = 0; k < storage_->num_states(); ++k) {
+    Tensor& sk = storage_->state(k);
+    backend_->copy(state.at("state" + std::to_string(k)).reshape(sk.shape()), sk);
+  }
+  step_ = step;
 }
 
 Bags make_host_bags(const std::vector<std::vector<std::vector<int64_t>>>& ids,

@@ -24,6 +24,12 @@ struct CollectionOptions {
   uint64_t seed = 0;         // counter-based: the same initial tables on every backend
 };
 
+// Checks a training_state() map against a collection with the given flat weights and optimizer
+// state sizes (every name, dtype and size; no slot of another optimizer) before anything is
+// copied; returns its step. A mismatch is an Error(Io) naming the tensor.
+int64_t check_training_state(const std::map<std::string, Tensor>& state, SparseOptimizer kind,
+                             int64_t weights_numel, const std::vector<int64_t>& state_numels);
+
 class EmbeddingCollection {
  public:
   EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,

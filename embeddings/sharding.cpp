@@ -308,6 +308,7 @@ void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
       }
     sh.backward_update(dk);
   }
+  ++step_;
 }
 
 Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
@@ -424,6 +425,47 @@ void ShardedEmbeddingCollection::set_state(int slot, const Tensor& host_flat) {
 void ShardedEmbeddingCollection::set_steps(int64_t steps) {
   for (auto& sh : shards_)
     if (sh) sh->set_steps(steps);
+  step_ = steps;
+}
+
+std::map<std::string, Tensor> ShardedEmbeddingCollection::training_state() {
+  std::map<std::string, Tensor> s;
+  s["weights"] = weights_to_host();
+  for (int k = 0; k < num_states(); ++k) s["state" + std::to_string(k)] = state_to_host(k);
+  s["step"] = Tensor::host_from<int64_t>({1}, {step_});
+  return s;
+}
+
+void ShardedEmbeddingCollection::restore_training_state(
+    const std::map<std::string, Tensor>& state) {
+  std::vector<int64_t> state_numels(static_cast<size_t>(num_states()),
+                                    state_size(opts_.optimizer.kind, layout_));
+  const int64_t step =
+      check_training_state(state, opts_.optimizer.kind, layout_.total_elements(), state_numels);
+  set_weights(state.at("weights").reshape({layout_.total_elements()}));
+  for (int k = 0; k < num_states(); ++k)
+    set_state(k, state.at("state" + std::to_string(k)).reshape({state_numels[0]}));
+  set_steps(step);
+}
+
+ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& like, int64_t n,
+                          ShardPlacement placement, const SparseOptimizerConfig& optimizer) {
+  TESSERA_CHECK(n >= 1, "shards must be >= 1, got " << n);
+  const bool host = like.device().kind == DeviceKind::Host;
+  ShardDevices d;
+  std::vector<int64_t> capacity;
+  for (int64_t k = 0; k < n; ++k) {
+    d.backends.push_back(host ? make_host_backend() : make_backend("cuda:" + std::to_string(k)));
+    d.raw.push_back(d.backends.back().get());
+    capacity.push_back(d.raw.back()->available_memory_bytes() / (host ? n : 1));
+  }
+  PlannerOptions po;
+  if (placement != ShardPlacement::Auto) {
+    po.force_all = true;
+    po.force = placement == ShardPlacement::Row ? Placement::RowWise : Placement::TableWise;
+  }
+  d.plan = plan_shards(specs, capacity, optimizer, po);
+  return d;
 }
 
 }  // namespace tessera::emb

@@ -11,6 +11,7 @@
 // parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can later
 // live in another process (the next step: multi-process training over MPI/NCCL).
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,10 @@ namespace tessera::emb {
 
 enum class Placement : uint8_t { TableWise = 0, RowWise = 1 };
 const char* placement_name(Placement p);
+
+// What a configuration asks of the planner: "auto" lets it choose per table (whole tables by
+// memory, row-wise for one that would unbalance the shards), "table" / "row" force one kind.
+enum class ShardPlacement : uint8_t { Auto = 0, Table = 1, Row = 2 };
 
 struct ShardPart {
   int shard = 0;
@@ -83,6 +88,17 @@ class EmbeddingShard {
 std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, Backend& backend,
                                                  const CollectionOptions& opts);
 
+// One backend per shard for a run on `like`'s kind of device (n host backends on the CPU,
+// cuda:0..n-1 on a CUDA device) and the plan of `specs` over them. Host shards share one
+// machine's memory: each plans with 1/n of what is available.
+struct ShardDevices {
+  std::vector<std::unique_ptr<Backend>> backends;
+  std::vector<Backend*> raw;  // backends[k].get()
+  ShardPlan plan;
+};
+ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& like, int64_t n,
+                          ShardPlacement placement, const SparseOptimizerConfig& optimizer);
+
 class ShardedEmbeddingCollection {
  public:
   // backends[k] runs shard k (N host backends on a machine without GPUs). The plan must have
@@ -106,6 +122,11 @@ class ShardedEmbeddingCollection {
   void set_state(int slot, const Tensor& host_flat);
   // Every shard's optimizer step counter (they advance together, one per backward_and_update).
   void set_steps(int64_t steps);
+  int64_t steps() const { return step_; }
+  // The same names and layout as EmbeddingCollection::training_state(): a checkpoint taken
+  // with any number of shards restores into any other, or into an unsharded collection.
+  std::map<std::string, Tensor> training_state();
+  void restore_training_state(const std::map<std::string, Tensor>& state);
   uint64_t clamped_ids() const { return warn_.clamped_total; }
 
  private:
@@ -127,6 +148,7 @@ class ShardedEmbeddingCollection {
   std::unique_ptr<BagOps> host_ops_;         // resolution and id policy on the parent
   IdWarnState warn_;
   int64_t batch_ = -1;
+  int64_t step_ = 0;
 };
 
 }  // namespace tessera::emb

@@ -24,6 +24,13 @@ const json::Choices<SparseOptimizerType>& sparse_optimizer_choices() {
   return choices;
 }
 
+const json::Choices<TablePlacement>& table_placement_choices() {
+  static const json::Choices<TablePlacement> choices = {{"auto", TablePlacement::Auto},
+                                                        {"table", TablePlacement::Table},
+                                                        {"row", TablePlacement::Row}};
+  return choices;
+}
+
 const json::Choices<Activation>& activation_choices() {
   static const json::Choices<Activation> choices = {
       {"relu", Activation::Relu}, {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid}};
@@ -295,7 +302,7 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
   c.dropout = m.number("dropout", c.dropout, Bounds::closed(0, 0.95));
   c.activation = m.choice("activation", c.activation, activation_choices());
   if (c.type != BehaviourModelType::Dlrm) {
-    for (const char* k : {"bottom", "sparse_optimizer"})
+    for (const char* k : {"bottom", "sparse_optimizer", "shards", "placement"})
       if (m.has(k)) {
         m.allow(k);
         m.error(k, "only a \"dlrm\" model has this key (model.type is not \"dlrm\")");
@@ -304,6 +311,8 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
   }
   c.bottom = m.integer_list<int>("bottom", c.bottom, IntBounds::closed(1, 65536),
                                  IntBounds::closed(0, 64));
+  c.shards = m.integer<int>("shards", c.shards, IntBounds::closed(1, 64));
+  c.placement = m.choice("placement", c.placement, table_placement_choices());
   ObjectReader so = m.object("sparse_optimizer");
   SparseOptimizerSpec& o = c.sparse_optimizer;
   o.type = so.choice("type", o.type, sparse_optimizer_choices());
@@ -427,7 +436,8 @@ void write_model(json::JsonWriter& w, const BehaviourModelConfig& c) {
   w.field("embedding_dim", c.embedding_dim).field("hidden", c.hidden).field("dropout", c.dropout);
   w.choice("activation", c.activation, activation_choices());
   if (c.type == BehaviourModelType::Dlrm) {
-    w.field("bottom", c.bottom);
+    w.field("bottom", c.bottom).field("shards", c.shards);
+    w.choice("placement", c.placement, table_placement_choices());
     const SparseOptimizerSpec& o = c.sparse_optimizer;
     w.key("sparse_optimizer").begin_object();
     w.choice("type", o.type, sparse_optimizer_choices());

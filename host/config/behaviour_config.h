@@ -20,8 +20,11 @@ namespace tessera {
 enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when implemented
 // The embedding tables' optimizer of a DLRM (embeddings/: updates only the rows a batch used).
 enum class SparseOptimizerType : uint8_t { Sgd, Adagrad, RowwiseAdagrad, LazyAdam };
+// Where a sharded DLRM's tables go: the planner chooses per table, or all table- / row-wise.
+enum class TablePlacement : uint8_t { Auto, Table, Row };
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 
+const json::Choices<TablePlacement>& table_placement_choices();      // "auto", "table", "row"
 const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
 // "sgd", "adagrad", "rowwise_adagrad", "lazy_adam"
 const json::Choices<SparseOptimizerType>& sparse_optimizer_choices();
@@ -74,6 +77,11 @@ struct BehaviourModelConfig {
   // MLP's input is the dot interaction [bottom output | pairwise dots of the F + 1 vectors].
   std::vector<int> bottom = {64};
   SparseOptimizerSpec sparse_optimizer;
+  // dlrm only: the tables over this many shards (one per GPU, or host shards on the CPU),
+  // placed by the planner ("auto") or all "table"- / "row"-wise. Results equal one shard's,
+  // so neither takes part in a checkpoint's configuration check.
+  int shards = 1;  // [1, 64]
+  TablePlacement placement = TablePlacement::Auto;
 };
 
 struct EarlyStoppingConfig {

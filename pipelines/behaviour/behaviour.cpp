@@ -279,6 +279,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  test_future.valid() ? "(being encoded)" : std::to_string(test_t.rows).c_str(),
                  (long long)spec.n_dense, (long long)spec.n_cat, (long long)spec.embedding_rows,
                  (long long)model.parameter_count(), run_path.c_str());
+    const std::string plan = model.shard_plan();
+    if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
   }
 
   // ---- train ---------------------------------------------------------------------------------
@@ -295,7 +297,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   Batch b;
   // ---- resume from the last epoch checkpoint -------------------------------------------------
   const std::string checkpoint_path = run_path + "/checkpoint.tsc";
-  const std::string checkpoint_tag = sha256_hex(to_json(cfg));
+  // Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards.
+  const std::string checkpoint_tag = [&] {
+    BehaviourConfig c = cfg;
+    c.model.shards = 1;
+    c.model.placement = TablePlacement::Auto;
+    return sha256_hex(to_json(c));
+  }();
   int64_t resumed_from_epoch = 0;
   bool finished = false;
   bool stopped = false;  // options.stop_after_epochs reached

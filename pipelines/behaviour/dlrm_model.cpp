@@ -1,5 +1,6 @@
 #include "pipelines/behaviour/dlrm_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -43,16 +44,31 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   emb::CollectionOptions co;
   co.optimizer = spec.sparse;
   co.seed = seed;
-  tables_ = std::make_unique<emb::EmbeddingCollection>(tables, backend, co);
-  // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed.
+  if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
+  if (spec.shards == 1) {
+    tables_ = std::make_unique<emb::EmbeddingCollection>(tables, backend, co);
+  } else {
+    emb::ShardDevices sd =
+        emb::place_shards(tables, backend, spec.shards, spec.placement, co.optimizer);
+    shard_backends_ = std::move(sd.backends);
+    sharded_ = std::make_unique<emb::ShardedEmbeddingCollection>(tables, sd.plan, sd.raw, co);
+  }
+  // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed
+  // (the same draws whatever the sharding; a sharded collection takes them in one scatter).
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
+  Tensor full = sharded_ ? Tensor::host({table_layout().total_elements()}) : Tensor();
   for (size_t t = 0; t < tables.size(); ++t) {
     const float bound = 1.f / std::sqrt(static_cast<float>(tables[t].rows));
     std::uniform_real_distribution<float> u(-bound, bound);
     Tensor w = Tensor::host({tables[t].rows, d});
     for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = u(rng);
-    tables_->set_table(static_cast<int64_t>(t), w);
+    if (sharded_)
+      std::copy_n(w.data<float>(), w.numel(),
+                  full.data<float>() + table_layout().weight_offset(static_cast<int64_t>(t)));
+    else
+      tables_->set_table(static_cast<int64_t>(t), w);
   }
+  if (sharded_) sharded_->set_weights(full);
   const int64_t nt = static_cast<int64_t>(tables.size());
   dense_in_ = backend.empty({max_batch, spec.n_dense});
   emb_out_ = backend.empty({max_batch, nt * d});
@@ -176,8 +192,14 @@ Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
   bags.offsets = off;
   bags.batch = b;
   Tensor e = emb_out_.rows(0, b);
-  tables_->forward(backend_.device().kind == DeviceKind::Host ? bags : emb::bags_to(backend_, bags),
-                   e);
+  if (sharded_) {
+    Tensor pooled;  // host [b, T*d], combined from the shards
+    sharded_->forward(bags, pooled);
+    backend_.copy(pooled, e);
+  } else {
+    tables_->forward(
+        backend_.device().kind == DeviceKind::Host ? bags : emb::bags_to(backend_, bags), e);
+  }
 
   Tensor inter = inter_.rows(0, b);
   backend_.dot_interaction_forward(z0, e, inter);
@@ -194,7 +216,14 @@ void DlrmModel::backward(const Tensor& dlogits) {
   Tensor dz0 = dz0_.rows(0, b), de = demb_.rows(0, b);
   backend_.dot_interaction_backward(z0, emb_out_.rows(0, b), dinter, dz0, de);
   tower_backward(bottom_, dense_in_.rows(0, b), dz0, 0, /*want_dx=*/false);
-  tables_->backward_and_update(de);
+  if (sharded_)
+    sharded_->backward_and_update(backend_.to_host(de));
+  else
+    tables_->backward_and_update(de);
+}
+
+std::string DlrmModel::shard_plan() const {
+  return sharded_ ? sharded_->plan().describe(sharded_->layout().specs()) : std::string();
 }
 
 std::vector<Parameter*> DlrmModel::parameters() {
@@ -210,26 +239,30 @@ std::vector<Parameter*> DlrmModel::parameters() {
 std::map<std::string, Tensor> DlrmModel::snapshot() {
   std::map<std::string, Tensor> w;
   for (Parameter* p : parameters()) w[p->name] = backend_.to_host(p->value);
-  w["embedding.tables"] = tables_->weights_to_host();
+  w["embedding.tables"] = sharded_ ? sharded_->weights_to_host() : tables_->weights_to_host();
   return w;
 }
 
 void DlrmModel::restore(const std::map<std::string, Tensor>& weights) {
-  auto get = [&](const std::string& name, const Tensor& like) -> const Tensor& {
+  auto get = [&](const std::string& name, const Shape& shape) -> const Tensor& {
     auto it = weights.find(name);
     if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << name << "'");
-    if (it->second.shape() != like.shape())
+    if (it->second.shape() != shape)
       TESSERA_THROW(Io, "parameter '" << name << "' has shape " << shape_str(it->second.shape())
-                                      << ", the model expects " << shape_str(like.shape()));
+                                      << ", the model expects " << shape_str(shape));
     return it->second;
   };
-  for (Parameter* p : parameters()) backend_.copy(get(p->name, p->value), p->value);
-  Tensor& tw = tables_->storage().weights();
-  backend_.copy(get("embedding.tables", tw), tw);
+  for (Parameter* p : parameters()) backend_.copy(get(p->name, p->value.shape()), p->value);
+  if (sharded_) {
+    sharded_->set_weights(get("embedding.tables", Shape{table_layout().total_elements()}));
+  } else {
+    Tensor& tw = tables_->storage().weights();
+    backend_.copy(get("embedding.tables", tw.shape()), tw);
+  }
 }
 
 int64_t DlrmModel::parameter_count() const {
-  int64_t n = tables_->layout().total_elements();
+  int64_t n = table_layout().total_elements();
   for (const Tower* t : {&bottom_, &top_})
     for (const Layer& l : t->layers) n += l.w.value.numel() + l.b.value.numel();
   return n;

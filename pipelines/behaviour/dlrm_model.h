@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "embeddings/collection.h"
+#include "embeddings/sharding.h"
 #include "host/model/mlp.h"
 #include "host/model/parameter.h"
 
@@ -28,6 +29,10 @@ struct DlrmSpec {
   float dropout = 0.f;                  // top MLP hidden layers
   Activation activation = Activation::Relu;
   emb::SparseOptimizerConfig sparse;
+  // > 1: the tables are split over this many shards (one per GPU on a CUDA device, host shards
+  // on the CPU) by embeddings/sharding.h's planner; results and checkpoints equal one shard's.
+  int64_t shards = 1;
+  emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   int64_t interaction_width() const {
     const int64_t v = static_cast<int64_t>(table_rows.size()) + 1;
     return embedding_dim + v * (v - 1) / 2;
@@ -54,10 +59,18 @@ class DlrmModel {
   // The tables' training state (weights, sparse optimizer slots, step counter; see
   // EmbeddingCollection::training_state) for checkpoints: parameters() and the dense optimizer's
   // state hold the rest.
-  std::map<std::string, Tensor> sparse_state() { return tables_->training_state(); }
-  void restore_sparse_state(const std::map<std::string, Tensor>& s) {
-    tables_->restore_training_state(s);
+  // The same tensors whatever the number of shards.
+  std::map<std::string, Tensor> sparse_state() {
+    return sharded_ ? sharded_->training_state() : tables_->training_state();
   }
+  void restore_sparse_state(const std::map<std::string, Tensor>& s) {
+    if (sharded_)
+      sharded_->restore_training_state(s);
+    else
+      tables_->restore_training_state(s);
+  }
+  // The shard plan as a table ("" when the tables are not sharded).
+  std::string shard_plan() const;
   int64_t parameter_count() const;
   Backend& backend() { return backend_; }
   const DlrmSpec& spec() const { return spec_; }
@@ -83,7 +96,13 @@ class DlrmModel {
   DlrmSpec spec_;
   int64_t max_batch_;
   Tower bottom_, top_;
-  std::unique_ptr<emb::EmbeddingCollection> tables_;
+  const emb::TableLayout& table_layout() const {
+    return sharded_ ? sharded_->layout() : tables_->layout();
+  }
+
+  std::unique_ptr<emb::EmbeddingCollection> tables_;          // unsharded, or
+  std::vector<std::unique_ptr<Backend>> shard_backends_;      // one per shard, and
+  std::unique_ptr<emb::ShardedEmbeddingCollection> sharded_;  // the tables over them
   Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
   int64_t batch_ = 0;
   uint64_t dropout_seed_ = 0;

@@ -94,6 +94,7 @@ class DlrmNet final : public BehaviourNet {
   }
   int64_t parameter_count() const override { return model_.parameter_count(); }
   Backend& backend() override { return model_.backend(); }
+  std::string shard_plan() const override { return model_.shard_plan(); }
 
  private:
   static constexpr const char* kPrefix = "embedding.";
@@ -124,6 +125,10 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.dropout = static_cast<float>(config.model.dropout);
   d.activation = config.model.activation;
   d.sparse = sparse_config(config.model.sparse_optimizer);
+  d.shards = config.model.shards;
+  d.placement = config.model.placement == TablePlacement::Row     ? emb::ShardPlacement::Row
+                : config.model.placement == TablePlacement::Table ? emb::ShardPlacement::Table
+                                                                  : emb::ShardPlacement::Auto;
   return std::make_unique<DlrmNet>(backend, d, std::move(offsets), seed, max_batch);
 }
 

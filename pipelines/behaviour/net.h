@@ -33,6 +33,8 @@ class BehaviourNet {
   virtual void restore_training_state(const std::map<std::string, Tensor>& state);
   virtual int64_t parameter_count() const = 0;
   virtual Backend& backend() = 0;
+  // How the model's tables are placed over shards, as a table ("" when not sharded).
+  virtual std::string shard_plan() const { return {}; }
 };
 
 // The model of `config.model.type` for data encoded by `pre` (spec: the MLP's shape, which also

@@ -54,38 +54,22 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
   if (N == 1) {
     emb_ = std::make_unique<emb::EmbeddingCollection>(std::move(specs), backend, o);
   } else {
-    // One shard per device: N host backends on the CPU, cuda:0..N-1 on a CUDA device.
-    const bool host = backend.device().kind == DeviceKind::Host;
-    std::vector<Backend*> raw;
-    std::vector<int64_t> capacity;
-    for (int64_t k = 0; k < N; ++k) {
-      shard_backends_.push_back(host ? make_host_backend()
-                                     : make_backend("cuda:" + std::to_string(k)));
-      raw.push_back(shard_backends_.back().get());
-      // Host shards share one machine's memory: each plans with its share of it.
-      capacity.push_back(raw.back()->available_memory_bytes() / (host ? N : 1));
-    }
-    emb::PlannerOptions po;
-    if (cfg.embeddings.placement != ShardPlacement::Auto) {
-      po.force_all = true;
-      po.force = cfg.embeddings.placement == ShardPlacement::Row ? emb::Placement::RowWise
-                                                                 : emb::Placement::TableWise;
-    }
-    const emb::ShardPlan plan = emb::plan_shards(specs, capacity, o.optimizer, po);
-    sharded_ = std::make_unique<emb::ShardedEmbeddingCollection>(std::move(specs), plan, raw, o);
+    emb::ShardDevices d =
+        emb::place_shards(specs, backend, N, cfg.embeddings.placement, o.optimizer);
+    shard_backends_ = std::move(d.backends);
+    sharded_ =
+        std::make_unique<emb::ShardedEmbeddingCollection>(std::move(specs), d.plan, d.raw, o);
   }
-  // Biases start at zero (the global mean carries the offset).
+  // Biases start at zero (the global mean carries the offset). Sharded: one gather and one
+  // scatter of the whole collection.
+  Tensor full = sharded_ ? sharded_->weights_to_host() : Tensor();
   for (int64_t t = 2; t < layout().num_tables(); ++t) {
-    const Tensor zero = Tensor::host({layout().spec(t).rows, 1});
     if (sharded_)
-      sharded_->set_weights([&] {
-        Tensor w = sharded_->weights_to_host();
-        std::fill_n(w.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
-        return w;
-      }());
+      std::fill_n(full.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
     else
-      emb_->set_table(t, zero);
+      emb_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));
   }
+  if (sharded_) sharded_->set_weights(full);
 }
 
 std::string RecModel::shard_plan() const {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "embeddings/bag_math.h"
+#include "embeddings/sharding.h"
 #include "host/config/json_reader.h"
 #include "host/data/ratings_data.h"
 
@@ -16,9 +17,8 @@ enum class ModelKind : uint8_t { Mf = 0, TwoTower = 1 };
 // Two-tower losses: "bce" (sigmoid cross-entropy, positive vs each sampled negative) or "bpr"
 // (-log sigmoid(s_pos - s_neg) per sampled negative).
 enum class Loss : uint8_t { Bce = 0, Bpr = 1 };
-// Where the tables go when "shards" > 1: "auto" lets the planner choose per table (whole tables
-// by memory, row-wise for one that would unbalance the shards), "table" / "row" force one kind.
-enum class ShardPlacement : uint8_t { Auto = 0, Table = 1, Row = 2 };
+// Where the tables go when "shards" > 1 (embeddings/sharding.h).
+using emb::ShardPlacement;
 
 const json::Choices<ModelKind>& model_choices();
 const json::Choices<Loss>& loss_choices();

@@ -47,6 +47,12 @@ void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int
                          const int64_t* sorted_pos, const int64_t* bag_of, const int64_t* offsets,
                          const float* psw, const float* dout, float* grads, int64_t touched,
                          cudaStream_t stream);
+// wgrad [nnz]: wgrad[j] = bag_weight_grad(pooling, bag length, row(keys[j]), dout slice of the
+// bag bag_of[j]) (bag_math.h), one thread per index.
+void launch_bag_weight_grad(const int64_t* meta, int64_t tables, int64_t batch, int64_t out_dim,
+                            const float* weights, const int64_t* keys, const int64_t* bag_of,
+                            const int64_t* offsets, const float* dout, float* wgrad, int64_t nnz,
+                            cudaStream_t stream);
 // Sparse optimizer step on the touched rows only: Sgd (s0, s1 unused), Adagrad (s0 = accumulator
 // per element), LazyAdam (s0 = m, s1 = v per element), RowwiseAdagrad (s0 = accumulator per
 // global row). keys [U] distinct, grads [U, max_dim].

@@ -55,6 +55,17 @@ TESSERA_HD float bag_scale(int64_t pooling, int64_t bag_length, float weight) {
   return weight;
 }
 
+// The gradient of a loss w.r.t. the per-sample weight of an index whose row is `row` (dim
+// floats) in a bag of `bag_length` indices, given the loss's gradient `dout` w.r.t. the bag's
+// pooled output (dim floats): d out / d weight = row (/ bag_length under mean pooling), so
+// bag_scale(pooling, len, 1) * <row, dout>. One summation order (c ascending) on host and device.
+TESSERA_HD float bag_weight_grad(int64_t pooling, int64_t bag_length, const float* row,
+                                 const float* dout, int64_t dim) {
+  float dot = 0.f;
+  for (int64_t c = 0; c < dim; ++c) dot += row[c] * dout[c];
+  return bag_scale(pooling, bag_length, 1.f) * dot;
+}
+
 // ---- sparse optimizers ----------------------------------------------------------------------
 enum class SparseOptimizer : uint8_t { Sgd = 0, Adagrad = 1, RowwiseAdagrad = 2, LazyAdam = 3 };
 const char* sparse_optimizer_name(SparseOptimizer o);

@@ -96,6 +96,11 @@ class BagOps {
   // dout f32 [B, out_dim] -> the de-duplicated gradient of the touched rows.
   virtual SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
                               const Tensor& dout) = 0;
+  // The gradient w.r.t. the per-sample weights of the batch: f32 [nnz] on the ops' device,
+  // g[j] = bag_weight_grad(pooling, bag length, row of index j, dout slice of its bag)
+  // (bag_math.h); defined whether or not the batch carried weights (absent weights are 1).
+  virtual Tensor weight_grad(const TableLayout& layout, const Tensor& weights,
+                             const ResolvedBags& r, const Tensor& dout) = 0;
   // Updates only the rows in g (weights and optimizer state).
   virtual void update(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
                       const SparseGrad& g, EmbeddingStorage& storage) = 0;

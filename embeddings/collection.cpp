@@ -39,6 +39,10 @@ SparseGrad EmbeddingCollection::backward(const Tensor& dout) {
   return ops_->backward(layout_, last_batch(), dout);
 }
 
+Tensor EmbeddingCollection::weight_grad(const Tensor& dout) {
+  return ops_->weight_grad(layout_, storage_->weights(), last_batch(), dout);
+}
+
 void EmbeddingCollection::apply(const SparseGrad& g) {
   ++step_;
   ops_->update(layout_, opts_.optimizer.kind, step_params(opts_.optimizer, step_), g, *storage_);

@@ -48,6 +48,9 @@ class EmbeddingCollection {
   void forward(const Bags& bags, Tensor& out);
   // The de-duplicated gradient of the last forward's batch; dout [B, out_dim].
   SparseGrad backward(const Tensor& dout);
+  // The gradient w.r.t. the last forward's per-sample weights, f32 [nnz] on the backend (see
+  // BagOps::weight_grad; call before the step that changes the rows). dout [B, out_dim].
+  Tensor weight_grad(const Tensor& dout);
   // One optimizer step with g (the step counter advances).
   void apply(const SparseGrad& g);
   // backward + apply, fused where the ops support it.

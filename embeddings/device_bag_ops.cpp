@@ -124,6 +124,25 @@ class DeviceBagOps final : public BagOps {
     return g;
   }
 
+  Tensor weight_grad(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+                     const Tensor& dout) override {
+    const Device d = backend_->device();
+    TESSERA_CHECK(weights.device() == d && weights.dtype() == DType::F32 &&
+                      weights.numel() == layout.total_elements(),
+                  "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
+                                                    << ", got " << weights.describe());
+    TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
+                      dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
+                  "dout must be f32 [" << r.batch << ", " << layout.out_dim() << "] on " << d.str()
+                                       << ", got " << dout.describe());
+    Tensor g = backend_->empty({r.nnz});
+    cuda::launch_bag_weight_grad(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
+                                 layout.out_dim(), weights.data<float>(), r.keys.data<int64_t>(),
+                                 r.bag_of.data<int64_t>(), r.offsets.data<int64_t>(),
+                                 dout.data<float>(), g.data<float>(), r.nnz, stream_);
+    return g;
+  }
+
   void update(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
               const SparseGrad& g, EmbeddingStorage& storage) override {
     TESSERA_CHECK(storage.num_states() == state_slots(kind),

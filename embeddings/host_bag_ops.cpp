@@ -369,6 +369,36 @@ class HostBagOps final : public BagOps {
     return g;
   }
 
+  Tensor weight_grad(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+                     const Tensor& dout) override {
+    TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
+                      weights.numel() == layout.total_elements(),
+                  "embedding weights must be host f32 [" << layout.total_elements() << "], got "
+                                                         << weights.describe());
+    check_dout(layout, r, dout);
+    const int64_t T = layout.num_tables();
+    const int64_t B = r.batch;
+    const int64_t out_dim = layout.out_dim();
+    const int64_t* off = r.offsets.data<int64_t>();
+    const int64_t* keys = r.keys.data<int64_t>();
+    const float* w = weights.data<float>();
+    const float* dy = dout.data<float>();
+    Tensor g = Tensor::host({r.nnz});
+    float* gp = g.data<float>();
+    const std::vector<int64_t>& meta = layout.meta();
+#pragma omp parallel for schedule(static) if (r.nnz * layout.max_dim() > kParallelWork)
+    for (int64_t b = 0; b < T * B; ++b) {
+      const int64_t t = b / B;
+      const int64_t* m = meta.data() + t * kMetaFields;
+      const int64_t dim = m[kMetaDim];
+      const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
+      const float* d = dy + (b - t * B) * out_dim + m[kMetaOutOffset];
+      for (int64_t j = off[b]; j < off[b + 1]; ++j)
+        gp[j] = bag_weight_grad(m[kMetaPooling], off[b + 1] - off[b], base + keys[j] * dim, d, dim);
+    }
+    return g;
+  }
+
   void update(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
               const SparseGrad& g, EmbeddingStorage& storage) override {
     check_update(layout, kind, g, storage);

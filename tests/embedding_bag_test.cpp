@@ -154,6 +154,54 @@ TEST(EmbeddingBag, BackwardMatchesFiniteDifferences) {
   }
 }
 
+// The gradient w.r.t. the per-sample weights (sum and mean tables, bags with and without
+// weights, empty bags, a width-64 table) against central differences of L = sum(out * R) through
+// the double reference forward; with no weights the derivative is taken at weights of 1.
+TEST(EmbeddingBag, WeightGradientMatchesFiniteDifferences) {
+  auto backend = make_host_backend();
+  std::mt19937 gen(31);
+  std::vector<TableSpec> specs = mixed_specs();
+  specs.push_back({"wide", 20, 64, Pooling::Mean});
+  CollectionOptions opts;
+  opts.init_scale = 0.5f;
+  for (bool weighted : {true, false}) {
+    EmbeddingCollection emb(specs, *backend, opts);
+    const TableLayout& L = emb.layout();
+    const int64_t B = 7;
+    const Ids ids = random_ids(specs, B, 4, gen);
+    Wts wts = random_weights(ids, gen);
+    if (!weighted)
+      for (auto& tab : wts)
+        for (auto& bag : tab) std::fill(bag.begin(), bag.end(), 1.f);
+    Tensor out;
+    emb.forward(make_host_bags(ids, weighted ? wts : Wts{}), out);
+    Tensor R = Tensor::host({B, L.out_dim()});
+    for (int64_t i = 0; i < R.numel(); ++i)
+      R.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    const Tensor g = emb.weight_grad(R);
+    const std::vector<float> w = to_vec(emb.weights_to_host());
+    auto loss = [&](const Wts& ww) {
+      const auto o = reference_forward(L, w, ids, ww);
+      double s = 0;
+      for (size_t i = 0; i < o.size(); ++i) s += o[i] * R.data<float>()[i];
+      return s;
+    };
+    const double eps = 1e-2;
+    int64_t j = 0;  // CSR position: tables, then samples, then the bag's indices
+    for (size_t t = 0; t < ids.size(); ++t)
+      for (size_t b = 0; b < ids[t].size(); ++b)
+        for (size_t k = 0; k < ids[t][b].size(); ++k, ++j) {
+          Wts wp = wts, wm = wts;
+          wp[t][b][k] += static_cast<float>(eps);
+          wm[t][b][k] -= static_cast<float>(eps);
+          const double fd = (loss(wp) - loss(wm)) / (2 * eps);
+          EXPECT_NEAR(g.data<float>()[j], fd, 1e-3 * (1 + std::fabs(fd)))
+              << "table " << t << " sample " << b << " index " << k;
+        }
+    EXPECT_EQ(j, g.numel());
+  }
+}
+
 // A dense reference of one optimizer step on the rows in `touched` (double precision).
 void reference_step(const TableLayout& L, const SparseOptimizerConfig& c, int64_t step,
                     const std::map<int64_t, std::vector<double>>& grad_by_key,

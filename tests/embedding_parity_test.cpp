@@ -99,6 +99,8 @@ TEST_P(EmbeddingParity, ForwardBackwardMatchHost) {
     for (int64_t u = 0; u < gh.count; ++u)
       ASSERT_EQ(gh.keys.data<int64_t>()[u], kd.data<int64_t>()[u]) << u;
     expect_near_all(gh.grads, dev->to_host(gd.grads), 1e-5, 1e-5, "sparse gradient");
+    expect_near_all(eh.weight_grad(dout), dev->to_host(ed.weight_grad(dev->to_device(dout))), 1e-5,
+                    1e-5, "per-sample weight gradient");
   }
 }
 

@@ -270,11 +270,13 @@ void battery_embedding_bags(std::mt19937& gen) {
     eh.forward(hb, oh);
     ee.forward(bags_to(*backends().emu, hb), oe);
     Tensor dout = random_host({5, eh.layout().out_dim()}, gen);
+    const Tensor wgh = eh.weight_grad(dout);
+    const Tensor wge = backends().emu->to_host(ee.weight_grad(backends().emu->to_device(dout)));
     eh.backward_and_update(dout);
     ee.backward_and_update(backends().emu->to_device(dout));
     const std::string what = std::string("embedding bags, ") + sparse_optimizer_name(kind);
-    expect_all_close({oh, eh.weights_to_host()},
-                     {backends().emu->to_host(oe), ee.weights_to_host()}, 1e-5f, what);
+    expect_all_close({oh, eh.weights_to_host(), wgh},
+                     {backends().emu->to_host(oe), ee.weights_to_host(), wge}, 1e-5f, what);
   }
 }
 

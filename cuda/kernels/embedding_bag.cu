@@ -109,7 +109,36 @@ __global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t
   }
 }
 
+// One thread per index j: the dot of its row with its bag's dout slice.
+__global__ void bag_weight_grad_kernel(const int64_t* meta, int64_t batch, int64_t out_dim,
+                                       const float* weights, const int64_t* keys,
+                                       const int64_t* bag_of, const int64_t* offsets,
+                                       const float* dout, float* wgrad, int64_t nnz) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nnz;
+       j += stride) {
+    const int64_t b = bag_of[j];
+    const int64_t t = b / batch;
+    const int64_t s = b - t * batch;
+    const int64_t* m = meta + t * kMetaFields;
+    const int64_t dim = m[kMetaDim];
+    const float* row = weights + m[kMetaWeightOffset] + (keys[j] - m[kMetaRowOffset]) * dim;
+    wgrad[j] = bag_weight_grad(m[kMetaPooling], offsets[b + 1] - offsets[b], row,
+                               dout + s * out_dim + m[kMetaOutOffset], dim);
+  }
+}
+
 }  // namespace
+
+void launch_bag_weight_grad(const int64_t* meta, int64_t tables, int64_t batch, int64_t out_dim,
+                            const float* weights, const int64_t* keys, const int64_t* bag_of,
+                            const int64_t* offsets, const float* dout, float* wgrad, int64_t nnz,
+                            cudaStream_t stream) {
+  (void)tables;  // the bag of each index gives its table
+  if (nnz <= 0) return;
+  TESSERA_LAUNCH(bag_weight_grad_kernel, dim3(grid_stride_blocks(nnz)), dim3(kElementwiseBlock), 0,
+                 stream, meta, batch, out_dim, weights, keys, bag_of, offsets, dout, wgrad, nnz);
+}
 
 void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nnz,
                               unsigned long long* flags, cudaStream_t stream) {

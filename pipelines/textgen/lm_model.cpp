@@ -76,6 +76,7 @@ void LanguageModel::forward(const Tensor& ids_dev, int64_t t, int64_t b, LmState
     emb_out_ = be_.empty({t, b, e});
     io_.y = be_.empty({t, b, h});
     logits_ = be_.empty({t * b, v});
+    y_drop_ = shape_.output_dropout > 0.f ? be_.empty({t * b, h}) : Tensor();
   }
   be_.embedding_forward(embedding_.value, ids_dev, emb_out_);
   io_.x = emb_out_;
@@ -88,8 +89,8 @@ void LanguageModel::forward(const Tensor& ids_dev, int64_t t, int64_t b, LmState
   LstmConfig c = lstm_config();
   c.dropout_seed = dropout_seed;
   be_.lstm_forward(c, mode, io_);
-  // logits [T*B, V] = y [T*B, H] out_w^T + out_b
-  const Tensor y2 = io_.y.reshape({t * b, h});
+  // logits [T*B, V] = y [T*B, H] out_w^T + out_b (y after the output dropout when training)
+  const Tensor y2 = output_y(mode, dropout_seed);
   be_.gemm(Transpose::No, Transpose::Yes, 1.f, y2, out_w_.value, 0.f, logits_);
   be_.bias_act_forward(Activation::None, logits_, out_b_.value, logits_);
 }
@@ -103,14 +104,17 @@ double LanguageModel::train_step(const Tensor& ids, const Tensor& targets, int64
   Tensor loss = be_.empty({n});
   Tensor dlogits = be_.empty(logits_.shape());
   be_.softmax_xent(logits_, tgt_dev, 1.f / static_cast<float>(n), loss, dlogits);
-  // Output layer: out_w.grad [V, H] = dlogits^T y; out_b.grad = column sums; dy = dlogits out_w.
-  const Tensor y2 = io_.y.reshape({n, h});
+  // Output layer: out_w.grad [V, H] = dlogits^T y; out_b.grad = column sums; dy = dlogits out_w
+  // (then through the output dropout's mask).
+  const Tensor y2 = shape_.output_dropout > 0.f ? y_drop_ : io_.y.reshape({n, h});
   be_.gemm(Transpose::Yes, Transpose::No, 1.f, dlogits, y2, 0.f, out_w_.grad);
   be_.bias_act_backward(Activation::None, logits_, dlogits, dlogits, out_b_.grad);
   LstmGrads g;
   g.dy = be_.empty(io_.y.shape());
   Tensor dy2 = g.dy.reshape({n, h});
   be_.gemm(Transpose::No, Transpose::No, 1.f, dlogits, out_w_.value, 0.f, dy2);
+  if (shape_.output_dropout > 0.f)
+    be_.dropout_backward({shape_.output_dropout, output_dropout_seed(dropout_seed)}, dy2, dy2);
   g.dx = be_.empty(io_.x.shape());
   g.dw = lstm_w_.grad;
   LstmConfig c = lstm_config();
@@ -124,6 +128,13 @@ double LanguageModel::train_step(const Tensor& ids, const Tensor& targets, int64
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += lh.data<float>()[i];
   return s;
+}
+
+Tensor LanguageModel::output_y(LstmMode mode, uint64_t dropout_seed) {
+  const Tensor y2 = io_.y.reshape({io_.y.dim(0) * io_.y.dim(1), shape_.hidden_size});
+  if (mode != LstmMode::Training || shape_.output_dropout <= 0.f) return y2;
+  be_.dropout_forward({shape_.output_dropout, output_dropout_seed(dropout_seed)}, y2, y_drop_);
+  return y_drop_;
 }
 
 double LanguageModel::eval_segment(const Tensor& ids, const Tensor& targets, int64_t t, int64_t b,

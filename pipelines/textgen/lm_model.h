@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/core/math.h"
 #include "host/model/parameter.h"
 
 namespace tessera::textgen {
@@ -17,7 +18,8 @@ struct LmShape {
   int64_t embedding_dim = 64;
   int64_t hidden_size = 256;
   int64_t num_layers = 2;
-  float dropout = 0.f;  // between LSTM layers, training only
+  float dropout = 0.f;         // between LSTM layers, training only
+  float output_dropout = 0.f;  // on the top layer's output before the softmax, training only
 };
 
 // The recurrent state carried between batches (truncated backpropagation through time: carried
@@ -57,13 +59,18 @@ class LanguageModel {
   // Runs embedding + LSTM + output layer; fills io and logits_.
   void forward(const Tensor& ids_dev, int64_t t, int64_t b, LmState& state, LstmMode mode,
                uint64_t dropout_seed);
+  // The top layer's output [T*B, H] as the output layer sees it: y_drop_ (after the output
+  // dropout) when training with one, else io_.y.
+  Tensor output_y(LstmMode mode, uint64_t dropout_seed);
+  // The output dropout's mask seed: apart from the LSTM's own (inter-layer) dropout seed.
+  static uint64_t output_dropout_seed(uint64_t seed) { return math::mix64(seed ^ 0x0D7D40ull); }
 
   Backend& be_;
   LmShape shape_;
   Parameter embedding_, lstm_w_, out_w_, out_b_;
   // Scratch of the last forward.
   LstmIo io_;
-  Tensor emb_out_, logits_;
+  Tensor emb_out_, logits_, y_drop_;
 };
 
 }  // namespace tessera::textgen

@@ -95,6 +95,8 @@ TextgenConfig read_config(const std::string& path) {
     c.model.hidden_size = m.integer<int64_t>("hidden_size", 256, IntBounds::closed(1, 8192));
     c.model.num_layers = m.integer<int64_t>("num_layers", 2, IntBounds::closed(1, 16));
     c.model.dropout = static_cast<float>(m.number("dropout", 0.0, Bounds::closed_open(0, 1)));
+    c.model.output_dropout =
+        static_cast<float>(m.number("output_dropout", 0.0, Bounds::closed_open(0, 1)));
     m.finish();
   }
   {
@@ -129,6 +131,7 @@ std::string to_json(const TextgenConfig& c) {
   w.key("model").begin_object();
   w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
   w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
+  w.field("output_dropout", static_cast<double>(c.model.output_dropout));
   w.end_object();
   w.key("train").begin_object();
   w.field("epochs", c.epochs).field("batch_size", c.batch_size).field("seq_len", c.seq_len);
@@ -228,6 +231,7 @@ std::string model_meta(const TextgenConfig& c, const Tokenizer& tok, double val_
   }
   w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
   w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
+  w.field("output_dropout", static_cast<double>(c.model.output_dropout));
   w.field("validation_nats_per_char", val_loss);
   w.end_object();
   return w.compact();
@@ -259,6 +263,7 @@ LoadedModel load_model(const std::string& path) {
   m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::at_least(1));
   m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::at_least(1));
   r.number("dropout", 0);
+  r.number("output_dropout", 0);  // training only, like dropout: kept for the record
   r.number("validation_nats_per_char", 0);
   r.finish();
   doc->errors.throw_if_any();

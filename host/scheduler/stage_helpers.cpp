@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 
@@ -86,6 +87,19 @@ std::string json_quote(const std::string& s) {
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+PrepConfigAndTest read_prep_config_and_test(const StageContext& ctx, const char* count_key) {
+  const std::string path = input_of_kind(ctx, StageKind::Prep).file("data");
+  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
+  json::ObjectReader r = doc->root();
+  PrepConfigAndTest d;
+  d.config = r.required_string("config");
+  d.test = r.string("test", "", json::Text::Any);
+  r.allow(count_key);
+  r.finish();
+  doc->errors.throw_if_any();
+  return d;
 }
 
 StageResult train_run_result(std::string result_json, std::string summary, RunCheckpoint ck) {

@@ -51,6 +51,13 @@ TrainStageConfig parse_train_stage_config(const PipelineSpec& p, const StageSpec
 enum class RunCheckpoint : uint8_t { No, Yes };
 StageResult train_run_result(std::string result_json, std::string summary, RunCheckpoint ck);
 
+// What a prep stage's data.json {"config", "test", COUNT_KEY} says (audio and video write it;
+// COUNT_KEY is the number of items they found and is not returned).
+struct PrepConfigAndTest {
+  std::string config, test;
+};
+PrepConfigAndTest read_prep_config_and_test(const StageContext& ctx, const char* count_key);
+
 // A JSON string literal.
 std::string json_quote(const std::string& s);
 

@@ -126,13 +126,7 @@ PrepData read_prep(const StageContext& ctx) {
 StageResult run_train(const StageContext& ctx) {
   const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
   const PrepData d = read_prep(ctx);
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
-  o.run_dir = ctx.work_dir + "/run";
-  o.checkpoints = Checkpoints::EveryEpochAndResume;
+  const TrainOptions o = train_stage_options(ctx, c);
   Result tr = train(d.config, o);
   return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
@@ -162,6 +156,18 @@ StageResult run_evaluate(const StageContext& ctx) {
 }
 
 }  // namespace
+
+TrainOptions train_stage_options(const scheduler::StageContext& ctx,
+                                 const scheduler::TrainStageConfig& c) {
+  TrainOptions o;
+  o.device = !ctx.device.empty() ? ctx.device : c.device;
+  o.quiet = ctx.quiet;
+  o.epochs = c.epochs;
+  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
+  o.run_dir = ctx.work_dir + "/run";
+  o.checkpoints = Checkpoints::EveryEpochAndResume;
+  return o;
+}
 
 void register_stages(scheduler::StageRegistry& registry) {
   auto validate_only = [](auto parse) {

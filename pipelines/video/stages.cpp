@@ -9,6 +9,7 @@
 #include "host/data/moving_clips.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
+#include "pipelines/image/stages.h"
 #include "pipelines/video/video.h"
 
 namespace tessera::video {
@@ -137,21 +138,8 @@ StageResult run_prep(const StageContext& ctx) {
   return r;
 }
 
-struct PrepData {
-  std::string config, test;
-};
-
-PrepData read_prep(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
-  PrepData d;
-  d.config = r.required_string("config");
-  d.test = r.string("test", "", json::Text::Any);
-  r.allow("clips");
-  r.finish();
-  doc->errors.throw_if_any();
-  return d;
+scheduler::PrepConfigAndTest read_prep(const StageContext& ctx) {
+  return scheduler::read_prep_config_and_test(ctx, "clips");
 }
 
 // The stage's folder, else the prep stage's test folder; a Config error naming the stage and
@@ -169,13 +157,7 @@ std::string folder_or_test(const StageContext& ctx, const char* key) {
 
 StageResult run_train(const StageContext& ctx) {
   const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
-  o.run_dir = ctx.work_dir + "/run";
-  o.checkpoints = image::Checkpoints::EveryEpochAndResume;
+  const TrainOptions o = image::train_stage_options(ctx, c);
   Result tr = video::train(read_prep(ctx).config, o);
   return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }

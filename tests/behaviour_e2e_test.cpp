@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -24,8 +25,8 @@ const std::string kSource = TESSERA_SOURCE_DIR;
 const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
 
 std::string adult_dir() {
-  for (const std::string& d : {kSource + "/../shared/datasets/uci-adult",
-                               std::string("../shared/datasets/uci-adult")}) {
+  for (const std::string& d :
+       {kSource + "/../shared/datasets/uci-adult", std::string("../shared/datasets/uci-adult")}) {
     std::ifstream f(d + "/adult.data");
     if (f) return d;
   }
@@ -37,7 +38,8 @@ void slice(const std::string& src, const std::string& dst, int skip, int n) {
   std::ifstream in(src);
   std::ofstream out(dst);
   std::string line;
-  for (int i = 0; i < skip && std::getline(in, line); ++i) {}
+  for (int i = 0; i < skip && std::getline(in, line); ++i) {
+  }
   for (int i = 0; i < n && std::getline(in, line); ++i) out << line << "\n";
 }
 
@@ -66,7 +68,10 @@ Exec exec(const std::string& args) {
   while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
   int status = pclose(p);
   std::string err;
-  try { err = read_file(errf); } catch (...) {}
+  try {
+    err = read_file(errf);
+  } catch (...) {
+  }
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
 }
 std::string last_line(const std::string& s) {
@@ -85,6 +90,8 @@ class BehaviourE2E : public ::testing::Test {
     if (dir_.empty()) return;
     try {
       work_ = ::testing::TempDir() + "/behaviour_e2e." + std::to_string(::getpid());
+      // Keyed by pid: a dead process's directory may remain under a reused pid.
+      std::filesystem::remove_all(work_);
       make_directories(work_);
       slice(dir_ + "/adult.data", work_ + "/train.csv", 0, 4000);
       slice(dir_ + "/adult.test", work_ + "/test.csv", 1, 1500);
@@ -219,7 +226,8 @@ TEST_F(BehaviourE2E, MalformedRowsStopWithFileLineAndFieldOrAreSkippedAndCounted
 }
 
 TEST_F(BehaviourE2E, CliJsonIsTheLastStdoutLineAndErrorsExitNonZero) {
-  Exec e = exec("evaluate " + work_ + "/run/model.tsm " + work_ + "/test.csv --device cpu --json --quiet");
+  Exec e = exec("evaluate " + work_ + "/run/model.tsm " + work_ +
+                "/test.csv --device cpu --json --quiet");
   ASSERT_EQ(e.code, 0) << e.err;
   auto d = parse(last_line(e.out));
   EXPECT_EQ(d["rows"].GetInt64(), 1500);
@@ -256,12 +264,17 @@ TEST(BehaviourFormats, CriteoSampleTrainsAndEvaluates) {
 
 TEST(BehaviourFormats, LibSvmRowsTrainAndEvaluate) {
   const std::string work = ::testing::TempDir() + "/libsvm_e2e." + std::to_string(::getpid());
+  // Keyed by pid: a dead process's directory may remain under a reused pid.
+  std::filesystem::remove_all(work);
   make_directories(work);
   // Label = [x1 + x3 - x5 > 0] over sparse rows with 1-based indices.
   auto rows = [](int n, unsigned seed) {
     std::ostringstream o;
     unsigned s = seed;
-    auto next = [&]() { s = s * 1103515245u + 12345u; return (s >> 8) % 1000 / 500.0 - 1.0; };
+    auto next = [&]() {
+      s = s * 1103515245u + 12345u;
+      return (s >> 8) % 1000 / 500.0 - 1.0;
+    };
     for (int i = 0; i < n; ++i) {
       double x1 = next(), x3 = next(), x5 = next();
       o << (x1 + x3 - x5 > 0 ? "+1" : "-1") << " 1:" << x1 << " 3:" << x3 << " 5:" << x5
@@ -272,7 +285,8 @@ TEST(BehaviourFormats, LibSvmRowsTrainAndEvaluate) {
   write_file_atomic(work + "/train.svm", rows(3000, 1));
   write_file_atomic(work + "/test.svm", rows(500, 2) + "+1 1:0.5 9:2\n");  // index 9 unseen
   write_file_atomic(work + "/config.json", R"({"task": "behaviour", "name": "svm",
-    "data": {"train": ")" + work + R"(/train.svm", "test": ")" + work + R"(/test.svm",
+    "data": {"train": ")" + work + R"(/train.svm", "test": ")" +
+                                               work + R"(/test.svm",
              "format": "libsvm"},
     "model": {"hidden": [16], "dropout": 0},
     "train": {"epochs": 5, "batch_size": 64, "optimizer": {"type": "adam", "lr": 0.01}}})");
@@ -294,7 +308,8 @@ TEST(Cli, HelpAndUsageErrors) {
   Exec h = exec("train --help");
   EXPECT_EQ(h.code, 0);
   EXPECT_NE(h.out.find("tessera train CONFIG"), std::string::npos);
-  for (const char* c : {"evaluate --help", "predict --help", "--help"}) EXPECT_EQ(exec(c).code, 0) << c;
+  for (const char* c : {"evaluate --help", "predict --help", "--help"})
+    EXPECT_EQ(exec(c).code, 0) << c;
   Exec bad = exec("train");
   EXPECT_EQ(bad.code, 2);
   Exec unknown = exec("frobnicate");
@@ -305,8 +320,11 @@ TEST(Cli, HelpAndUsageErrors) {
 }
 
 TEST(Cli, ConfigErrorsNameThePathAndExitTwo) {
-  const std::string p = ::testing::TempDir() + "/bad_config." + std::to_string(::getpid()) + ".json";
-  write_file_atomic(p, R"({"task": "behaviour", "model": {"activation": "swish"}, "data": {"train": "x.csv", "columns": [{"name": "y", "type": "label"}]}})");
+  const std::string p =
+      ::testing::TempDir() + "/bad_config." + std::to_string(::getpid()) + ".json";
+  write_file_atomic(
+      p,
+      R"({"task": "behaviour", "model": {"activation": "swish"}, "data": {"train": "x.csv", "columns": [{"name": "y", "type": "label"}]}})");
   Exec e = exec("train " + p);
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.err.find("$.model.activation"), std::string::npos) << e.err;

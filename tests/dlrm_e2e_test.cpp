@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -113,6 +114,8 @@ TEST(DlrmE2E, LearnsUciAdultSliceAndTheArtefactReproducesIt) {
     GTEST_SKIP() << "uci-adult not available offline: " << e.what();
   }
   const std::string work = ::testing::TempDir() + "/dlrm_e2e." + std::to_string(::getpid());
+  // Keyed by pid: a dead process's directory may remain under a reused pid.
+  std::filesystem::remove_all(work);
   make_directories(work);
   slice(train, work + "/train.csv", 0, 3000);
   slice(test, work + "/test.csv", 1, 1500);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -68,6 +69,8 @@ class DlrmResume : public ::testing::TestWithParam<const char*> {
     while (base.size() > 1 && base.back() == '/') base.pop_back();
     work_ = base + "/dlrm_resume." + std::to_string(::getpid()) + "." + name;
     std::system(("rm -rf '" + work_ + "'").c_str());
+    // Keyed by pid: a dead process's directory may remain under a reused pid.
+    std::filesystem::remove_all(work_);
     make_directories(work_);
     slice(train, work_ + "/train.csv", 0, 1500);
     slice(test, work_ + "/test.csv", 1, 400);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -56,6 +57,8 @@ class TextclassE2e : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     work_ = ::testing::TempDir() + "/textclass_e2e." + std::to_string(::getpid());
+    // Keyed by pid: a dead process's directory may remain under a reused pid.
+    std::filesystem::remove_all(work_);
     tessera::make_directories(work_);
     config_ = work_ + "/small.json";
     // 1,600 messages, stratified 75/12.5/12.5: seconds on one core.

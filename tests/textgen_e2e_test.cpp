@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -33,6 +34,8 @@ class TextgenE2e : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     work_ = ::testing::TempDir() + "/textgen_e2e." + std::to_string(::getpid());
+    // Keyed by pid: a dead process's directory may remain under a reused pid.
+    std::filesystem::remove_all(work_);
     tessera::make_directories(work_);
     config_ = work_ + "/small.json";
     tessera::write_file_atomic(config_, R"({
@@ -192,6 +195,8 @@ TEST(TextgenWord, WordLevelTrainsAndGenerates) {
     GTEST_SKIP() << "tinyshakespeare not found (../shared/datasets or $TESSERA_DATA)";
   }
   const std::string work = ::testing::TempDir() + "/textgen_word." + std::to_string(::getpid());
+  // Keyed by pid: a dead process's directory may remain under a reused pid.
+  std::filesystem::remove_all(work);
   tessera::make_directories(work);
   tessera::write_file_atomic(work + "/word.json", R"({
     "task": "textgen", "name": "words", "seed": 2, "device": "cpu",

@@ -8,7 +8,12 @@
 namespace tessera::emb {
 
 const char* placement_name(Placement p) {
-  return p == Placement::TableWise ? "table-wise" : "row-wise";
+  switch (p) {
+    case Placement::TableWise: return "table-wise";
+    case Placement::RowWise: return "row-wise";
+    case Placement::ColumnWise: return "column-wise";
+  }
+  return "?";
 }
 
 namespace {
@@ -35,6 +40,11 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   const TableLayout layout(specs);  // validates the specs
   const int N = static_cast<int>(capacity.size());
   if (N < 1) TESSERA_THROW(Config, "shard planning needs at least one shard");
+  const bool columns = options.force_all && options.force == Placement::ColumnWise && N > 1;
+  if (columns && opt.kind == SparseOptimizer::RowwiseAdagrad)
+    TESSERA_THROW(Config, "column-wise sharding cannot train with rowwise_adagrad: its per-row "
+                          "state is a mean over all of a row's columns, which no column shard "
+                          "holds (use table or row placement, or another sparse optimizer)");
   for (int k = 0; k < N; ++k)
     if (capacity[static_cast<size_t>(k)] <= 0)
       TESSERA_THROW(Config, "shard " << k << " has no memory (" << capacity[static_cast<size_t>(k)]
@@ -60,6 +70,28 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   std::vector<int64_t> free = capacity;
   for (size_t t : order) {
     TablePlacement& tp = plan.tables[t];
+    if (columns) {
+      // Columns split evenly over min(N, dim) shards, the first dim % n one column wider.
+      tp.placement = Placement::ColumnWise;
+      const int64_t dim = specs[t].dim, rows = specs[t].rows;
+      const int64_t n = std::min<int64_t>(N, dim);
+      const int64_t elem_bytes = tp.bytes / (rows * dim);
+      int64_t begin = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t cols = dim / n + (k < dim % n ? 1 : 0);
+        const int64_t bytes = elem_bytes * rows * cols +
+                              (k == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
+        if (bytes > free[static_cast<size_t>(k)])
+          TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit column-wise: shard "
+                                          << k << " would need " << mib(bytes) << " with "
+                                          << mib(free[static_cast<size_t>(k)]) << " free");
+        tp.parts.push_back({static_cast<int>(k), 0, rows, begin, begin + cols});
+        free[static_cast<size_t>(k)] -= bytes;
+        plan.shard_bytes[static_cast<size_t>(k)] += bytes;
+        begin += cols;
+      }
+      continue;
+    }
     const int best = static_cast<int>(std::max_element(free.begin(), free.end()) - free.begin());
     bool rowwise = options.force_all
                        ? options.force == Placement::RowWise
@@ -68,7 +100,7 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
     if (N == 1) rowwise = false;
     if (!rowwise) {
       tp.placement = Placement::TableWise;
-      tp.parts.push_back({best, 0, specs[t].rows});
+      tp.parts.push_back({best, 0, specs[t].rows, 0, specs[t].dim});
       free[static_cast<size_t>(best)] -= tp.bytes;
       plan.shard_bytes[static_cast<size_t>(best)] += tp.bytes;
       continue;
@@ -92,7 +124,7 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
         TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit: shard " << k
                                         << " would need " << mib(n * row_bytes) << " with "
                                         << mib(free[static_cast<size_t>(k)]) << " free");
-      tp.parts.push_back({k, begin, begin + n});
+      tp.parts.push_back({k, begin, begin + n, 0, specs[t].dim});
       free[static_cast<size_t>(k)] -= n * row_bytes;
       plan.shard_bytes[static_cast<size_t>(k)] += n * row_bytes;
       begin += n;
@@ -108,8 +140,12 @@ std::string ShardPlan::describe(const std::vector<TableSpec>& specs) const {
     const TablePlacement& tp = tables[t];
     os << "  table '" << specs[t].name << "' [" << specs[t].rows << " x " << specs[t].dim << "] "
        << mib(tp.bytes) << ", " << placement_name(tp.placement) << ":";
-    for (const ShardPart& p : tp.parts)
-      os << " shard " << p.shard << " rows [" << p.row_begin << ", " << p.row_end << ")";
+    for (const ShardPart& p : tp.parts) {
+      if (tp.placement == Placement::ColumnWise)
+        os << " shard " << p.shard << " cols [" << p.col_begin << ", " << p.col_end << ")";
+      else
+        os << " shard " << p.shard << " rows [" << p.row_begin << ", " << p.row_end << ")";
+    }
     os << "\n";
   }
   for (int k = 0; k < num_shards; ++k)
@@ -132,6 +168,9 @@ class LocalShard final : public EmbeddingShard {
   }
   void backward_update(const Tensor& host_dout) override {
     emb_.backward_and_update(backend_->to_device(host_dout));
+  }
+  Tensor weight_grad(const Tensor& host_dout) override {
+    return backend_->to_host(emb_.weight_grad(backend_->to_device(host_dout)));
   }
   Tensor table_to_host(int64_t t) override { return emb_.table_to_host(t); }
   void set_table(int64_t t, const Tensor& v) override { emb_.set_table(t, v); }
@@ -159,6 +198,24 @@ std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, B
   return std::make_unique<LocalShard>(std::move(specs), backend, opts);
 }
 
+namespace {
+
+// The [rows, cols] block a part owns, out of / into a full [rows, dim] table (row-major).
+void copy_block_out(const float* full, int64_t dim, int64_t r0, int64_t r1, int64_t c0,
+                    int64_t c1, float* block) {
+  const int64_t cols = c1 - c0;
+  for (int64_t r = r0; r < r1; ++r)
+    std::copy(full + r * dim + c0, full + r * dim + c1, block + (r - r0) * cols);
+}
+void copy_block_in(const float* block, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                   float* full, int64_t dim) {
+  const int64_t cols = c1 - c0;
+  for (int64_t r = r0; r < r1; ++r)
+    std::copy(block + (r - r0) * cols, block + (r - r0 + 1) * cols, full + r * dim + c0);
+}
+
+}  // namespace
+
 ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs,
                                                        const ShardPlan& plan,
                                                        const std::vector<Backend*>& backends,
@@ -174,26 +231,37 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
   parts_.resize(static_cast<size_t>(layout_.num_tables()));
   for (int64_t t = 0; t < layout_.num_tables(); ++t) {
     const TableSpec& s = layout_.spec(t);
-    int64_t covered = 0;
+    const bool by_cols = plan.tables[static_cast<size_t>(t)].placement == Placement::ColumnWise;
+    TESSERA_CHECK(!by_cols || opts.optimizer.kind != SparseOptimizer::RowwiseAdagrad,
+                  "table '" << s.name << "': column-wise parts cannot use rowwise_adagrad");
+    int64_t covered = 0;  // rows (table/row-wise) or columns (column-wise) tiled so far
     for (const ShardPart& p : plan.tables[static_cast<size_t>(t)].parts) {
-      TESSERA_CHECK(
-          p.shard >= 0 && p.shard < N && p.row_begin == covered && p.row_end > p.row_begin,
-          "shard plan for table '" << s.name << "' does not tile its rows");
-      covered = p.row_end;
+      const bool tiles =
+          by_cols ? p.row_begin == 0 && p.row_end == s.rows && p.col_begin == covered &&
+                        p.col_end > p.col_begin
+                  : p.col_begin == 0 && p.col_end == s.dim && p.row_begin == covered &&
+                        p.row_end > p.row_begin;
+      TESSERA_CHECK(p.shard >= 0 && p.shard < N && tiles,
+                    "shard plan for table '" << s.name << "' does not tile its "
+                                             << (by_cols ? "columns" : "rows"));
+      covered = by_cols ? p.col_end : p.row_end;
       auto& list = shard_specs[static_cast<size_t>(p.shard)];
       // Ids arrive resolved and routed: a local id out of range would be a routing bug (Error).
-      TableSpec part{s.name + "@" + std::to_string(p.row_begin),
+      TableSpec part{s.name + "@" + std::to_string(by_cols ? p.col_begin : p.row_begin) +
+                         (by_cols ? "c" : ""),
                      p.row_end - p.row_begin,
-                     s.dim,
+                     p.col_end - p.col_begin,
                      Pooling::Sum,
                      IdPolicy::Error,
                      IdMapping::Direct};
-      parts_[static_cast<size_t>(t)].push_back(
-          {p.shard, static_cast<int64_t>(list.size()), p.row_begin, p.row_end});
+      parts_[static_cast<size_t>(t)].push_back({p.shard, static_cast<int64_t>(list.size()),
+                                                p.row_begin, p.row_end, p.col_begin, p.col_end});
       list.push_back(part);
     }
-    TESSERA_CHECK(covered == s.rows, "shard plan for table '" << s.name << "' covers " << covered
-                                                              << " of " << s.rows << " rows");
+    TESSERA_CHECK(covered == (by_cols ? s.dim : s.rows),
+                  "shard plan for table '" << s.name << "' covers " << covered << " of "
+                                           << (by_cols ? s.dim : s.rows)
+                                           << (by_cols ? " columns" : " rows"));
   }
   shards_.resize(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
@@ -209,9 +277,12 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
     for (int64_t i = 0; i < s.rows * s.dim; ++i)
       w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(e0 + i)) - 1.f) *
              opts.init_scale;
-    for (const PartRef& p : parts_[static_cast<size_t>(t)])
-      shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table,
-                                                       full.rows(p.row_begin, p.row_end));
+    for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+      Tensor part = Tensor::host({p.row_end - p.row_begin, p.col_end - p.col_begin});
+      copy_block_out(w, s.dim, p.row_begin, p.row_end, p.col_begin, p.col_end,
+                     part.data<float>());
+      shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table, part);
+    }
   }
 }
 
@@ -225,36 +296,52 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
   const int64_t* off = host_bags.offsets.data<int64_t>();
   const int64_t* keys = r.keys.data<int64_t>();
   const float* psw = host_bags.weights.defined() ? host_bags.weights.data<float>() : nullptr;
-  // Per shard: bags [local_T * B] of (local id, weight with the mean folded in), in position order.
+  // Per shard: bags [local_T * B] of (local id, weight with the mean folded in, batch index), in
+  // position order.
   std::vector<std::vector<std::vector<int64_t>>> ids(static_cast<size_t>(N));
   std::vector<std::vector<std::vector<float>>> wts(static_cast<size_t>(N));
+  std::vector<std::vector<std::vector<int64_t>>> src(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
     if (shards_[static_cast<size_t>(k)]) {
       const size_t n =
           static_cast<size_t>(shards_[static_cast<size_t>(k)]->layout().num_tables() * B);
       ids[static_cast<size_t>(k)].resize(n);
       wts[static_cast<size_t>(k)].resize(n);
+      src[static_cast<size_t>(k)].resize(n);
     }
+  unit_scale_.assign(static_cast<size_t>(off[T * B]), 0.f);
   for (int64_t t = 0; t < T; ++t) {
     const auto& parts = parts_[static_cast<size_t>(t)];
+    const bool by_cols =
+        plan_.tables[static_cast<size_t>(t)].placement == Placement::ColumnWise;
     const int64_t pooling = static_cast<int64_t>(layout_.spec(t).pooling);
     for (int64_t s = 0; s < B; ++s) {
       const int64_t b = t * B + s;
+      const int64_t len = off[b + 1] - off[b];
       for (int64_t j = off[b]; j < off[b + 1]; ++j) {
         const int64_t row = keys[j] - layout_.row_offset(t);
-        size_t p = 0;
-        while (row >= parts[p].row_end) ++p;
-        const PartRef& part = parts[p];
-        const size_t lb = static_cast<size_t>(part.local_table * B + s);
-        ids[static_cast<size_t>(part.shard)][lb].push_back(row - part.row_begin);
-        wts[static_cast<size_t>(part.shard)][lb].push_back(
-            bag_scale(pooling, off[b + 1] - off[b], psw ? psw[j] : 1.f));
+        const float w = bag_scale(pooling, len, psw ? psw[j] : 1.f);
+        unit_scale_[static_cast<size_t>(j)] = bag_scale(pooling, len, 1.f);
+        size_t p = 0, p_end = parts.size();  // column-wise: every part holds every row
+        if (!by_cols) {
+          while (row >= parts[p].row_end) ++p;
+          p_end = p + 1;
+        }
+        for (; p < p_end; ++p) {
+          const PartRef& part = parts[p];
+          const size_t k = static_cast<size_t>(part.shard);
+          const size_t lb = static_cast<size_t>(part.local_table * B + s);
+          ids[k][lb].push_back(row - part.row_begin);
+          wts[k][lb].push_back(w);
+          src[k][lb].push_back(j);
+        }
       }
     }
   }
   out = Tensor::host({B, layout_.out_dim()});
   float* o = out.data<float>();
   std::vector<Tensor> shard_out(static_cast<size_t>(N));
+  src_.assign(static_cast<size_t>(N), {});
   for (int k = 0; k < N; ++k) {
     if (!shards_[static_cast<size_t>(k)]) continue;
     const int64_t lt = shards_[static_cast<size_t>(k)]->layout().num_tables();
@@ -266,49 +353,77 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       nested_w[static_cast<size_t>(i)].assign(wts[static_cast<size_t>(k)].begin() + i * B,
                                               wts[static_cast<size_t>(k)].begin() + (i + 1) * B);
     }
+    for (const auto& bag : src[static_cast<size_t>(k)])  // the shard's CSR order
+      src_[static_cast<size_t>(k)].insert(src_[static_cast<size_t>(k)].end(), bag.begin(),
+                                          bag.end());
     shard_out[static_cast<size_t>(k)] =
         shards_[static_cast<size_t>(k)]->forward(make_host_bags(nested, nested_w));
   }
-  // Combine: table-wise parts copy, row-wise parts add (in part order).
+  // Combine: each part's columns of each sample; row-wise parts add up (in part order).
+  const int64_t od = layout_.out_dim();
   for (int64_t t = 0; t < T; ++t) {
-    const int64_t dim = layout_.spec(t).dim;
     for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
       const EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
       const int64_t sdim = sh.layout().out_dim();
       const int64_t soff = sh.layout().out_offset(p.local_table);
+      const int64_t cols = p.col_end - p.col_begin;
+      const int64_t dst = layout_.out_offset(t) + p.col_begin;
       const float* so = shard_out[static_cast<size_t>(p.shard)].data<float>();
       for (int64_t s = 0; s < B; ++s)
-        for (int64_t c = 0; c < dim; ++c)
-          o[s * layout_.out_dim() + layout_.out_offset(t) + c] += so[s * sdim + soff + c];
+        for (int64_t c = 0; c < cols; ++c) o[s * od + dst + c] += so[s * sdim + soff + c];
     }
   }
 }
 
-void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
-  TESSERA_CHECK(batch_ >= 0, "sharded embedding backward before any forward");
+Tensor ShardedEmbeddingCollection::shard_dout(int k, const Tensor& host_dout) const {
   const int64_t B = batch_;
   TESSERA_CHECK(host_dout.is_host() && host_dout.dtype() == DType::F32 && host_dout.rank() == 2 &&
                     host_dout.dim(0) == B && host_dout.dim(1) == layout_.out_dim(),
                 "dout must be host f32 [" << B << ", " << layout_.out_dim() << "], got "
                                           << host_dout.describe());
+  const EmbeddingShard& sh = *shards_[static_cast<size_t>(k)];
   const float* d = host_dout.data<float>();
+  const int64_t od = layout_.out_dim(), sdim = sh.layout().out_dim();
+  Tensor dk = Tensor::host({B, sdim});
+  float* o = dk.data<float>();
+  for (int64_t t = 0; t < layout_.num_tables(); ++t)
+    for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+      if (p.shard != k) continue;
+      const int64_t cols = p.col_end - p.col_begin;
+      const int64_t from = layout_.out_offset(t) + p.col_begin;
+      const int64_t to = sh.layout().out_offset(p.local_table);
+      for (int64_t s = 0; s < B; ++s)
+        std::copy(d + s * od + from, d + s * od + from + cols, o + s * sdim + to);
+    }
+  return dk;
+}
+
+void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
+  TESSERA_CHECK(batch_ >= 0, "sharded embedding backward before any forward");
+  for (int k = 0; k < plan_.num_shards; ++k)
+    if (shards_[static_cast<size_t>(k)])
+      shards_[static_cast<size_t>(k)]->backward_update(shard_dout(k, host_dout));
+  ++step_;
+}
+
+Tensor ShardedEmbeddingCollection::weight_grad(const Tensor& host_dout) {
+  TESSERA_CHECK(batch_ >= 0, "sharded embedding weight gradient before any forward");
+  // Each shard pools by plain sum with the parent's scaled weights, so its gradient is
+  // <row part, dout part> per index; the parts of an index add up and take the pooling's scale.
+  Tensor g = Tensor::host({static_cast<int64_t>(unit_scale_.size())});
+  float* gp = g.data<float>();
   for (int k = 0; k < plan_.num_shards; ++k) {
     if (!shards_[static_cast<size_t>(k)]) continue;
-    EmbeddingShard& sh = *shards_[static_cast<size_t>(k)];
-    Tensor dk = Tensor::host({B, sh.layout().out_dim()});
-    float* o = dk.data<float>();
-    for (int64_t t = 0; t < layout_.num_tables(); ++t)
-      for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
-        if (p.shard != k) continue;
-        const int64_t dim = layout_.spec(t).dim;
-        for (int64_t s = 0; s < B; ++s)
-          for (int64_t c = 0; c < dim; ++c)
-            o[s * sh.layout().out_dim() + sh.layout().out_offset(p.local_table) + c] =
-                d[s * layout_.out_dim() + layout_.out_offset(t) + c];
-      }
-    sh.backward_update(dk);
+    const Tensor gk = shards_[static_cast<size_t>(k)]->weight_grad(shard_dout(k, host_dout));
+    const std::vector<int64_t>& src = src_[static_cast<size_t>(k)];
+    TESSERA_CHECK(gk.numel() == static_cast<int64_t>(src.size()),
+                  "shard " << k << " returned " << gk.numel() << " weight gradients for "
+                           << src.size() << " indices");
+    const float* gkp = gk.data<float>();
+    for (size_t i = 0; i < src.size(); ++i) gp[src[i]] += gkp[i];
   }
-  ++step_;
+  for (size_t j = 0; j < unit_scale_.size(); ++j) gp[j] *= unit_scale_[j];
+  return g;
 }
 
 Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
@@ -316,8 +431,8 @@ Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
   Tensor full = Tensor::host({s.rows, s.dim});
   for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
     const Tensor part = shards_[static_cast<size_t>(p.shard)]->table_to_host(p.local_table);
-    std::copy(part.data<float>(), part.data<float>() + part.numel(),
-              full.data<float>() + p.row_begin * s.dim);
+    copy_block_in(part.data<float>(), p.row_begin, p.row_end, p.col_begin, p.col_end,
+                  full.data<float>(), s.dim);
   }
   return full;
 }
@@ -331,22 +446,22 @@ void ShardedEmbeddingCollection::gather_flat(Flat kind, int slot, Tensor& full) 
     const int64_t dim = layout_.spec(t).dim;
     for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
       EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
-      const int64_t rows = p.row_end - p.row_begin;
+      float* table = f + layout_.weight_offset(t);
       if (slot < 0) {
         const Tensor part = sh.table_to_host(p.local_table);
-        std::copy(part.data<float>(), part.data<float>() + rows * dim,
-                  f + layout_.weight_offset(t) + p.row_begin * dim);
+        copy_block_in(part.data<float>(), p.row_begin, p.row_end, p.col_begin, p.col_end, table,
+                      dim);
         continue;
       }
       const float* src = local[static_cast<size_t>(p.shard)].data<float>();
-      if (kind == Flat::Elements)
-        std::copy(src + sh.layout().weight_offset(p.local_table),
-                  src + sh.layout().weight_offset(p.local_table) + rows * dim,
-                  f + layout_.weight_offset(t) + p.row_begin * dim);
-      else
+      if (kind == Flat::Elements) {
+        copy_block_in(src + sh.layout().weight_offset(p.local_table), p.row_begin, p.row_end,
+                      p.col_begin, p.col_end, table, dim);
+      } else {  // per-row state: table- and row-wise parts only (checked at construction)
         std::copy(src + sh.layout().row_offset(p.local_table),
-                  src + sh.layout().row_offset(p.local_table) + rows,
+                  src + sh.layout().row_offset(p.local_table) + (p.row_end - p.row_begin),
                   f + layout_.row_offset(t) + p.row_begin);
+      }
     }
   }
 }
@@ -361,21 +476,22 @@ void ShardedEmbeddingCollection::scatter_flat(Flat kind, int slot, const Tensor&
     const int64_t dim = layout_.spec(t).dim;
     for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
       EmbeddingShard& sh = *shards_[static_cast<size_t>(p.shard)];
-      const int64_t rows = p.row_end - p.row_begin;
+      const float* table = f + layout_.weight_offset(t);
       if (slot < 0) {
-        Tensor part = Tensor::host({rows, dim});
-        const float* src = f + layout_.weight_offset(t) + p.row_begin * dim;
-        std::copy(src, src + rows * dim, part.data<float>());
+        Tensor part = Tensor::host({p.row_end - p.row_begin, p.col_end - p.col_begin});
+        copy_block_out(table, dim, p.row_begin, p.row_end, p.col_begin, p.col_end,
+                       part.data<float>());
         sh.set_table(p.local_table, part);
         continue;
       }
       float* dst = local[static_cast<size_t>(p.shard)].data<float>();
       if (kind == Flat::Elements) {
-        const float* src = f + layout_.weight_offset(t) + p.row_begin * dim;
-        std::copy(src, src + rows * dim, dst + sh.layout().weight_offset(p.local_table));
+        copy_block_out(table, dim, p.row_begin, p.row_end, p.col_begin, p.col_end,
+                       dst + sh.layout().weight_offset(p.local_table));
       } else {
         const float* src = f + layout_.row_offset(t) + p.row_begin;
-        std::copy(src, src + rows, dst + sh.layout().row_offset(p.local_table));
+        std::copy(src, src + (p.row_end - p.row_begin),
+                  dst + sh.layout().row_offset(p.local_table));
       }
     }
   }
@@ -462,7 +578,9 @@ ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& li
   PlannerOptions po;
   if (placement != ShardPlacement::Auto) {
     po.force_all = true;
-    po.force = placement == ShardPlacement::Row ? Placement::RowWise : Placement::TableWise;
+    po.force = placement == ShardPlacement::Row      ? Placement::RowWise
+               : placement == ShardPlacement::Column ? Placement::ColumnWise
+                                                     : Placement::TableWise;
   }
   d.plan = plan_shards(specs, capacity, optimizer, po);
   return d;

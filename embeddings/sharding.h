@@ -1,9 +1,14 @@
 #pragma once
 // Sharding an embedding collection over N shards: a planner that places each table whole on one
-// shard (table-wise) or splits its rows over all shards (row-wise), from table sizes and each
-// shard's memory, and a ShardedEmbeddingCollection that runs lookups and training over the shards
-// with the same results as one unsharded EmbeddingCollection (table-wise: bit for bit; row-wise:
-// pooled outputs up to float summation order, gradients and updates bit for bit).
+// shard (table-wise), splits its rows over the shards (row-wise) or its columns (column-wise),
+// from table sizes and each shard's memory, and a ShardedEmbeddingCollection that runs lookups
+// and training over the shards with the same results as one unsharded EmbeddingCollection
+// (table-wise and column-wise: bit for bit; row-wise: pooled outputs up to float summation order,
+// gradients and updates bit for bit; per-sample weight gradients of row-wise parts bit for bit,
+// of column-wise parts up to summation order, as each shard sums its own columns).
+//
+// Column-wise placement is only used when asked for (the planner's automatic choice is table-
+// or row-wise) and not with row-wise Adagrad, whose per-row state is a mean over all columns.
 //
 // The parent resolves ids (hashing, id policy: the same checks, messages and warnings as the
 // unsharded run), routes each index to the shard owning its row, folds mean pooling into
@@ -20,22 +25,26 @@
 
 namespace tessera::emb {
 
-enum class Placement : uint8_t { TableWise = 0, RowWise = 1 };
+enum class Placement : uint8_t { TableWise = 0, RowWise = 1, ColumnWise = 2 };
 const char* placement_name(Placement p);
 
 // What a configuration asks of the planner: "auto" lets it choose per table (whole tables by
-// memory, row-wise for one that would unbalance the shards), "table" / "row" force one kind.
-enum class ShardPlacement : uint8_t { Auto = 0, Table = 1, Row = 2 };
+// memory, row-wise for one that would unbalance the shards), "table" / "row" / "column" force one
+// kind.
+enum class ShardPlacement : uint8_t { Auto = 0, Table = 1, Row = 2, Column = 3 };
 
 struct ShardPart {
   int shard = 0;
   int64_t row_begin = 0;  // rows [row_begin, row_end) of the table
   int64_t row_end = 0;
+  int64_t col_begin = 0;  // columns [col_begin, col_end): [0, dim) unless column-wise
+  int64_t col_end = 0;
 };
 
 struct TablePlacement {
   Placement placement = Placement::TableWise;
-  std::vector<ShardPart> parts;  // one part (table-wise) or one per shard (row-wise)
+  // One part (table-wise) or one per shard that got rows (row-wise) or columns (column-wise).
+  std::vector<ShardPart> parts;
   int64_t bytes = 0;             // weights + optimizer state
 };
 
@@ -59,7 +68,9 @@ struct PlannerOptions {
 // Bytes per table = rows * dim * 4 * (1 + per-element optimizer state) (+ rows * 4 for row-wise
 // Adagrad). Tables go largest first to the shard with the most free memory (table-wise) unless
 // they exceed the threshold or fit on no shard (row-wise, rows split in proportion to free memory).
-// Throws Error(Config) when the tables do not fit in the shards' memory at all.
+// Forced column-wise splits every table's columns evenly over min(N, dim) shards. Throws
+// Error(Config) when the tables do not fit in the shards' memory, or for column-wise with
+// row-wise Adagrad.
 ShardPlan plan_shards(const std::vector<TableSpec>& specs,
                       const std::vector<int64_t>& capacity_bytes, const SparseOptimizerConfig& opt,
                       const PlannerOptions& options = {});
@@ -73,6 +84,8 @@ class EmbeddingShard {
   virtual Tensor forward(const Bags& host_bags) = 0;
   // dout (host) [B, shard out_dim] for the last forward; one optimizer step.
   virtual void backward_update(const Tensor& host_dout) = 0;
+  // The last forward's per-sample weight gradient (EmbeddingCollection::weight_grad), host [nnz].
+  virtual Tensor weight_grad(const Tensor& host_dout) = 0;
   virtual Tensor table_to_host(int64_t t) = 0;
   virtual void set_table(int64_t t, const Tensor& host_rows_dim) = 0;
   // Optimizer state slot `slot` over the shard's own flat layout (state_size() elements), and the
@@ -111,6 +124,9 @@ class ShardedEmbeddingCollection {
   // bags on the host (T*B+1 offsets over the full tables); out [B, out_dim] on the host.
   void forward(const Bags& host_bags, Tensor& out);
   void backward_and_update(const Tensor& host_dout);
+  // The gradient w.r.t. the last forward's per-sample weights, host f32 [nnz], as
+  // EmbeddingCollection::weight_grad (call before backward_and_update changes the rows).
+  Tensor weight_grad(const Tensor& host_dout);
   Tensor table_to_host(int64_t t);  // reassembled from the parts
   // The whole collection's flat weights and optimizer state, laid out exactly as one unsharded
   // EmbeddingCollection lays them out (weights_to_host(), state_to_host(slot)): a checkpoint
@@ -134,7 +150,10 @@ class ShardedEmbeddingCollection {
     int shard;
     int64_t local_table;  // the part's table index in that shard
     int64_t row_begin, row_end;
+    int64_t col_begin, col_end;
   };
+  // host_dout's columns that shard k's parts own, in the shard's out layout.
+  Tensor shard_dout(int k, const Tensor& host_dout) const;
   // Copies between the full flat layout and the parts' (per-element or per-row state).
   enum class Flat : uint8_t { Elements, Rows };
   void gather_flat(Flat kind, int slot, Tensor& full);
@@ -148,6 +167,10 @@ class ShardedEmbeddingCollection {
   std::unique_ptr<BagOps> host_ops_;         // resolution and id policy on the parent
   IdWarnState warn_;
   int64_t batch_ = -1;
+  // The last forward's routing: shard k's index i (in its CSR order) is the batch's index
+  // src_[k][i]; the parent's bag scale per batch index folds mean pooling into the weights.
+  std::vector<std::vector<int64_t>> src_;
+  std::vector<float> unit_scale_;  // [nnz]: bag_scale(pooling, bag length, 1)
   int64_t step_ = 0;
 };
 

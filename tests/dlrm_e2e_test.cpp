@@ -74,7 +74,7 @@ TEST(DlrmConfig, DlrmKeysOnAnMlpAndBadChoicesAreErrors) {
     }
   }
   for (const std::string& bad :
-       {"\"shards\": 0,", "\"shards\": 65,", "\"placement\": \"column\","}) {
+       {"\"shards\": 0,", "\"shards\": 65,", "\"placement\": \"diagonal\","}) {
     try {
       parse_behaviour_config(replaced(text, "\"bottom\": [64],", "\"bottom\": [64], " + bad),
                              "x.json");
@@ -82,6 +82,19 @@ TEST(DlrmConfig, DlrmKeysOnAnMlpAndBadChoicesAreErrors) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("model."), std::string::npos) << e.what();
     }
+  }
+  // Column-wise shards with row-wise Adagrad (the config's sparse optimizer) are refused at parse
+  // time, naming the key.
+  try {
+    parse_behaviour_config(
+        replaced(text, "\"bottom\": [64],",
+                 "\"bottom\": [64], \"shards\": 2, \"placement\": \"column\","),
+        "x.json");
+    FAIL() << "column placement with rowwise_adagrad accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.placement"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot train with rowwise_adagrad"), std::string::npos)
+        << e.what();
   }
   try {
     parse_behaviour_config(replaced(text, "\"rowwise_adagrad\"", "\"adam\""), "x.json");

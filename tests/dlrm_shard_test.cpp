@@ -88,7 +88,8 @@ TEST(DlrmShards, ShardedTrainingEqualsUnsharded) {
   for (const Case& c : {Case{emb::SparseOptimizer::RowwiseAdagrad, 2, emb::ShardPlacement::Table},
                         Case{emb::SparseOptimizer::RowwiseAdagrad, 3, emb::ShardPlacement::Row},
                         Case{emb::SparseOptimizer::LazyAdam, 3, emb::ShardPlacement::Auto},
-                        Case{emb::SparseOptimizer::LazyAdam, 2, emb::ShardPlacement::Row}}) {
+                        Case{emb::SparseOptimizer::LazyAdam, 2, emb::ShardPlacement::Row},
+                        Case{emb::SparseOptimizer::Adagrad, 3, emb::ShardPlacement::Column}}) {
     const std::string what = std::string(emb::sparse_optimizer_name(c.kind)) + " over " +
                              std::to_string(c.shards) + " shards";
     DlrmModel one(*be, spec(c.kind, 1, emb::ShardPlacement::Auto), 5, 64);

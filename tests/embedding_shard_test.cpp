@@ -1,6 +1,7 @@
 // Sharded embeddings on N host shards (a machine without GPUs runs the same code that places
 // shards on N devices): the planner's choices and its printed plan, and sharded == unsharded for
-// lookups, training (every sparse optimizer) and the id policies.
+// lookups, per-sample weight gradients, training (every sparse optimizer; table-, row- and
+// column-wise), checkpoint state and the id policies.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -106,7 +107,7 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
     sharded.forward(bags, os);
     single.forward(bags, ou);
     for (int64_t i = 0; i < ou.numel(); ++i) {
-      if (c.force == Placement::TableWise)
+      if (c.force != Placement::RowWise)  // table- and column-wise: the same sums, in order
         ASSERT_EQ(os.data<float>()[i], ou.data<float>()[i]) << "step " << step << " element " << i;
       else
         ASSERT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6)
@@ -115,6 +116,17 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
     Tensor dout = Tensor::host({7, single.layout().out_dim()});
     for (int64_t i = 0; i < dout.numel(); ++i)
       dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    // Per-sample weight gradients: one dot product per index, split over column parts.
+    const Tensor gs = sharded.weight_grad(dout), gu = single.weight_grad(dout);
+    ASSERT_EQ(gs.numel(), gu.numel());
+    ASSERT_GT(gu.numel(), 0);
+    for (int64_t j = 0; j < gu.numel(); ++j) {
+      if (c.force != Placement::ColumnWise)
+        ASSERT_EQ(gs.data<float>()[j], gu.data<float>()[j]) << "step " << step << " index " << j;
+      else
+        ASSERT_NEAR(gs.data<float>()[j], gu.data<float>()[j], 1e-5)
+            << "step " << step << " index " << j;
+    }
     sharded.backward_and_update(dout);
     single.backward_and_update(dout);
   }
@@ -124,6 +136,32 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
     for (int64_t i = 0; i < a.numel(); ++i)
       ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "table " << t << " element " << i;
   }
+  // The training state gathers into the unsharded layout, slot by slot.
+  const auto ss = sharded.training_state(), su = single.training_state();
+  ASSERT_EQ(ss.size(), su.size());
+  for (const auto& [name, tu] : su) {
+    const Tensor& ts = ss.at(name);
+    ASSERT_EQ(ts.numel(), tu.numel()) << name;
+    if (tu.dtype() != DType::F32) continue;  // the step counter
+    for (int64_t i = 0; i < tu.numel(); ++i)
+      ASSERT_EQ(ts.data<float>()[i], tu.data<float>()[i]) << name << " element " << i;
+  }
+  // ...and scatters back: a fresh sharded collection restored from the unsharded state trains
+  // on exactly as the unsharded one.
+  ShardedEmbeddingCollection again(specs(), plan, backends, opts);
+  again.restore_training_state(su);
+  const Bags bags = random_bags(7, gen, true);
+  Tensor oa, ou;
+  again.forward(bags, oa);
+  single.forward(bags, ou);
+  Tensor dout = Tensor::host({7, single.layout().out_dim()});
+  for (int64_t i = 0; i < dout.numel(); ++i)
+    dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+  again.backward_and_update(dout);
+  single.backward_and_update(dout);
+  const Tensor wa = again.weights_to_host(), wu = single.weights_to_host();
+  for (int64_t i = 0; i < wu.numel(); ++i)
+    ASSERT_EQ(wa.data<float>()[i], wu.data<float>()[i]) << "restored, element " << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -132,12 +170,58 @@ INSTANTIATE_TEST_SUITE_P(
                       ShardCase{3, Placement::TableWise, SparseOptimizer::LazyAdam},
                       ShardCase{2, Placement::RowWise, SparseOptimizer::Adagrad},
                       ShardCase{3, Placement::RowWise, SparseOptimizer::RowwiseAdagrad},
-                      ShardCase{5, Placement::RowWise, SparseOptimizer::LazyAdam}),
+                      ShardCase{5, Placement::RowWise, SparseOptimizer::LazyAdam},
+                      ShardCase{2, Placement::ColumnWise, SparseOptimizer::Sgd},
+                      ShardCase{3, Placement::ColumnWise, SparseOptimizer::Adagrad},
+                      ShardCase{4, Placement::ColumnWise, SparseOptimizer::LazyAdam}),
     [](const auto& info) {
-      return std::to_string(info.param.shards) + "_" +
-             (info.param.force == Placement::TableWise ? "tablewise" : "rowwise") + "_" +
+      std::string p = placement_name(info.param.force);
+      p.erase(p.find('-'), 1);
+      return std::to_string(info.param.shards) + "_" + p + "_" +
              sparse_optimizer_name(info.param.opt);
     });
+
+TEST(EmbeddingShardPlan, ColumnWiseSplitsColumnsAndRefusesRowwiseAdagrad) {
+  PlannerOptions po;
+  po.force_all = true;
+  po.force = Placement::ColumnWise;
+  SparseOptimizerConfig opt;
+  opt.kind = SparseOptimizer::Adagrad;
+  const ShardPlan plan = plan_shards(specs(), {100000, 100000, 100000, 100000}, opt, po);
+  const std::string text = plan.describe(specs());
+  std::cout << text;
+  // 'big' is 6 wide over 4 shards: 2 + 2 + 1 + 1 columns; 'mid' is 3 wide: 3 shards of one.
+  const TablePlacement& big = plan.tables[1];
+  EXPECT_EQ(big.placement, Placement::ColumnWise);
+  ASSERT_EQ(big.parts.size(), 4u);
+  const int64_t widths[] = {2, 2, 1, 1};
+  int64_t col = 0;
+  for (size_t k = 0; k < 4; ++k) {
+    EXPECT_EQ(big.parts[k].shard, static_cast<int>(k));
+    EXPECT_EQ(big.parts[k].col_begin, col);
+    EXPECT_EQ(big.parts[k].col_end - big.parts[k].col_begin, widths[k]);
+    EXPECT_EQ(big.parts[k].row_begin, 0);
+    EXPECT_EQ(big.parts[k].row_end, 400);
+    col = big.parts[k].col_end;
+  }
+  EXPECT_EQ(plan.tables[2].parts.size(), 3u);
+  // Every byte planned once: 4 + 6 + 3 + 5 columns of 2 floats per element.
+  int64_t planned = 0;
+  for (int64_t b : plan.shard_bytes) planned += b;
+  EXPECT_EQ(planned, (10 * 4 + 400 * 6 + 60 * 3 + 23 * 5) * 4 * 2);
+  EXPECT_NE(text.find("column-wise: shard 0 cols [0, 2) shard 1 cols [2, 4)"), std::string::npos)
+      << text;
+  opt.kind = SparseOptimizer::RowwiseAdagrad;
+  try {
+    plan_shards(specs(), {100000, 100000}, opt, po);
+    FAIL() << "column-wise with rowwise_adagrad was planned";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("column-wise sharding cannot train with rowwise_adagrad"),
+              std::string::npos)
+        << e.what();
+  }
+}
 
 TEST(EmbeddingShards, IdPolicyAsUnsharded) {
   std::vector<std::unique_ptr<Backend>> owned;

@@ -190,7 +190,7 @@ TEST(RecommendE2E, ResumedTrainingEqualsUninterrupted) {
   }
 }
 
-// Training over N embedding shards (table-wise and row-wise placement) gives exactly the tables of
+// Training over N embedding shards (table-, row- and column-wise) gives exactly the tables of
 // the unsharded run, so the artefact and its exports do not depend on the shard count; and a
 // checkpoint written with one shard count resumes with another.
 TEST(RecommendE2E, ShardedTrainingEqualsUnshardedAndResumesAcrossShardCounts) {
@@ -229,6 +229,23 @@ TEST(RecommendE2E, ShardedTrainingEqualsUnshardedAndResumesAcrossShardCounts) {
     ASSERT_TRUE(m1["metrics"].HasMember(metric)) << r1.json;
     EXPECT_EQ(m1["metrics"][metric].GetDouble(), m3["metrics"][metric].GetDouble());
     (void)r2;
+    // Column-wise: MF with lazy Adam trains the same tables over 2 column shards; two-tower with
+    // row-wise Adagrad (a per-row state over all columns) is refused with the reason.
+    const std::string cols = cfg("_2c", R"("shards": 2, "placement": "column", )");
+    if (std::string(c.model) == "mf") {
+      train(cols, run_in(dir, "mf_cols"));
+      expect_same_tables(dir.file("mf_one/model.tsm"), dir.file("mf_cols/model.tsm"));
+    } else {
+      try {
+        train(cols, run_in(dir, "two_tower_cols"));
+        ADD_FAILURE() << "column-wise shards with rowwise_adagrad trained";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+        EXPECT_NE(std::string(e.what()).find("column-wise sharding cannot train with rowwise_adagrad"),
+                  std::string::npos)
+            << e.what();
+      }
+    }
     // Two epochs on three row-wise shards, the third on one shard: the unsharded result.
     TrainOptions first = run_in(dir, std::string(c.model) + "_cut");
     first.epochs = 2;

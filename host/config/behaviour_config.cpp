@@ -27,7 +27,8 @@ const json::Choices<SparseOptimizerType>& sparse_optimizer_choices() {
 const json::Choices<TablePlacement>& table_placement_choices() {
   static const json::Choices<TablePlacement> choices = {{"auto", TablePlacement::Auto},
                                                         {"table", TablePlacement::Table},
-                                                        {"row", TablePlacement::Row}};
+                                                        {"row", TablePlacement::Row},
+                                                        {"column", TablePlacement::Column}};
   return choices;
 }
 
@@ -316,6 +317,12 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
   ObjectReader so = m.object("sparse_optimizer");
   SparseOptimizerSpec& o = c.sparse_optimizer;
   o.type = so.choice("type", o.type, sparse_optimizer_choices());
+  if (c.shards > 1 && c.placement == TablePlacement::Column &&
+      o.type == SparseOptimizerType::RowwiseAdagrad)
+    m.error("placement",
+            "column-wise sharding cannot train with rowwise_adagrad (its per-row state is a mean "
+            "over all of a row's columns); use \"table\" or \"row\", or another sparse "
+            "optimizer");
   o.lr = so.number("lr", o.lr, Bounds::open_closed(0, 1e3));
   if (o.type != SparseOptimizerType::Sgd)
     o.eps = so.number("eps", o.eps, Bounds::open_closed(0, 1));

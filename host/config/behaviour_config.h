@@ -20,11 +20,12 @@ namespace tessera {
 enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when implemented
 // The embedding tables' optimizer of a DLRM (embeddings/: updates only the rows a batch used).
 enum class SparseOptimizerType : uint8_t { Sgd, Adagrad, RowwiseAdagrad, LazyAdam };
-// Where a sharded DLRM's tables go: the planner chooses per table, or all table- / row-wise.
-enum class TablePlacement : uint8_t { Auto, Table, Row };
+// Where a sharded DLRM's tables go: the planner chooses per table, or all table- / row- /
+// column-wise.
+enum class TablePlacement : uint8_t { Auto, Table, Row, Column };
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 
-const json::Choices<TablePlacement>& table_placement_choices();      // "auto", "table", "row"
+const json::Choices<TablePlacement>& table_placement_choices();  // "auto", "table", "row", "column"
 const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
 // "sgd", "adagrad", "rowwise_adagrad", "lazy_adam"
 const json::Choices<SparseOptimizerType>& sparse_optimizer_choices();

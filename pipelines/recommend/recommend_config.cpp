@@ -17,7 +17,8 @@ const json::Choices<Loss>& loss_choices() {
 const json::Choices<ShardPlacement>& placement_choices() {
   static const json::Choices<ShardPlacement> c = {{"auto", ShardPlacement::Auto},
                                                   {"table", ShardPlacement::Table},
-                                                  {"row", ShardPlacement::Row}};
+                                                  {"row", ShardPlacement::Row},
+                                                  {"column", ShardPlacement::Column}};
   return c;
 }
 const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices() {
@@ -86,6 +87,12 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
     json::ObjectReader o = e.object("optimizer");
     auto& oc = c.embeddings.optimizer;
     oc.kind = o.choice("kind", emb::SparseOptimizer::Adagrad, sparse_optimizer_choices());
+    if (c.embeddings.shards > 1 && c.embeddings.placement == ShardPlacement::Column &&
+        oc.kind == emb::SparseOptimizer::RowwiseAdagrad)
+      e.error("placement",
+              "column-wise sharding cannot train with rowwise_adagrad (its per-row state is a "
+              "mean over all of a row's columns); use \"table\" or \"row\", or another sparse "
+              "optimizer");
     oc.lr = static_cast<float>(o.number("lr", 0.05, json::Bounds::positive()));
     oc.eps = static_cast<float>(o.number("eps", oc.eps, json::Bounds::positive()));
     oc.beta1 = static_cast<float>(o.number("beta1", oc.beta1, json::Bounds::closed_open(0, 1)));

@@ -45,30 +45,18 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   co.optimizer = spec.sparse;
   co.seed = seed;
   if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
-  if (spec.shards == 1) {
-    tables_ = std::make_unique<emb::EmbeddingCollection>(tables, backend, co);
-  } else {
-    emb::ShardDevices sd =
-        emb::place_shards(tables, backend, spec.shards, spec.placement, co.optimizer);
-    shard_backends_ = std::move(sd.backends);
-    sharded_ = std::make_unique<emb::ShardedEmbeddingCollection>(tables, sd.plan, sd.raw, co);
-  }
+  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement);
   // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed
-  // (the same draws whatever the sharding; a sharded collection takes them in one scatter).
+  // (the same draws whatever the sharding), set in one copy of the flat buffer.
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
-  Tensor full = sharded_ ? Tensor::host({table_layout().total_elements()}) : Tensor();
+  Tensor full = Tensor::host({table_layout().total_elements()});
   for (size_t t = 0; t < tables.size(); ++t) {
     const float bound = 1.f / std::sqrt(static_cast<float>(tables[t].rows));
     std::uniform_real_distribution<float> u(-bound, bound);
-    Tensor w = Tensor::host({tables[t].rows, d});
-    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = u(rng);
-    if (sharded_)
-      std::copy_n(w.data<float>(), w.numel(),
-                  full.data<float>() + table_layout().weight_offset(static_cast<int64_t>(t)));
-    else
-      tables_->set_table(static_cast<int64_t>(t), w);
+    float* w = full.data<float>() + table_layout().weight_offset(static_cast<int64_t>(t));
+    for (int64_t i = 0; i < tables[t].rows * d; ++i) w[i] = u(rng);
   }
-  if (sharded_) sharded_->set_weights(full);
+  tables_->set_weights(full);
   const int64_t nt = static_cast<int64_t>(tables.size());
   dense_in_ = backend.empty({max_batch, spec.n_dense});
   emb_out_ = backend.empty({max_batch, nt * d});
@@ -192,14 +180,7 @@ Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
   bags.offsets = off;
   bags.batch = b;
   Tensor e = emb_out_.rows(0, b);
-  if (sharded_) {
-    Tensor pooled;  // host [b, T*d], combined from the shards
-    sharded_->forward(bags, pooled);
-    backend_.copy(pooled, e);
-  } else {
-    tables_->forward(
-        backend_.device().kind == DeviceKind::Host ? bags : emb::bags_to(backend_, bags), e);
-  }
+  tables_->forward(bags, e);
 
   Tensor inter = inter_.rows(0, b);
   backend_.dot_interaction_forward(z0, e, inter);
@@ -216,14 +197,7 @@ void DlrmModel::backward(const Tensor& dlogits) {
   Tensor dz0 = dz0_.rows(0, b), de = demb_.rows(0, b);
   backend_.dot_interaction_backward(z0, emb_out_.rows(0, b), dinter, dz0, de);
   tower_backward(bottom_, dense_in_.rows(0, b), dz0, 0, /*want_dx=*/false);
-  if (sharded_)
-    sharded_->backward_and_update(backend_.to_host(de));
-  else
-    tables_->backward_and_update(de);
-}
-
-std::string DlrmModel::shard_plan() const {
-  return sharded_ ? sharded_->plan().describe(sharded_->layout().specs()) : std::string();
+  tables_->backward_and_update(de);
 }
 
 std::vector<Parameter*> DlrmModel::parameters() {
@@ -239,7 +213,7 @@ std::vector<Parameter*> DlrmModel::parameters() {
 std::map<std::string, Tensor> DlrmModel::snapshot() {
   std::map<std::string, Tensor> w;
   for (Parameter* p : parameters()) w[p->name] = backend_.to_host(p->value);
-  w["embedding.tables"] = sharded_ ? sharded_->weights_to_host() : tables_->weights_to_host();
+  w["embedding.tables"] = tables_->weights_to_host();
   return w;
 }
 
@@ -253,12 +227,7 @@ void DlrmModel::restore(const std::map<std::string, Tensor>& weights) {
     return it->second;
   };
   for (Parameter* p : parameters()) backend_.copy(get(p->name, p->value.shape()), p->value);
-  if (sharded_) {
-    sharded_->set_weights(get("embedding.tables", Shape{table_layout().total_elements()}));
-  } else {
-    Tensor& tw = tables_->storage().weights();
-    backend_.copy(get("embedding.tables", tw.shape()), tw);
-  }
+  tables_->set_weights(get("embedding.tables", Shape{table_layout().total_elements()}));
 }
 
 int64_t DlrmModel::parameter_count() const {

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "embeddings/collection.h"
 #include "embeddings/sharding.h"
+#include "embeddings/tables.h"
 #include "host/model/mlp.h"
 #include "host/model/parameter.h"
 
@@ -60,17 +60,12 @@ class DlrmModel {
   // EmbeddingCollection::training_state) for checkpoints: parameters() and the dense optimizer's
   // state hold the rest.
   // The same tensors whatever the number of shards.
-  std::map<std::string, Tensor> sparse_state() {
-    return sharded_ ? sharded_->training_state() : tables_->training_state();
-  }
+  std::map<std::string, Tensor> sparse_state() { return tables_->training_state(); }
   void restore_sparse_state(const std::map<std::string, Tensor>& s) {
-    if (sharded_)
-      sharded_->restore_training_state(s);
-    else
-      tables_->restore_training_state(s);
+    tables_->restore_training_state(s);
   }
   // The shard plan as a table ("" when the tables are not sharded).
-  std::string shard_plan() const;
+  std::string shard_plan() const { return tables_->shard_plan(); }
   int64_t parameter_count() const;
   Backend& backend() { return backend_; }
   const DlrmSpec& spec() const { return spec_; }
@@ -96,13 +91,9 @@ class DlrmModel {
   DlrmSpec spec_;
   int64_t max_batch_;
   Tower bottom_, top_;
-  const emb::TableLayout& table_layout() const {
-    return sharded_ ? sharded_->layout() : tables_->layout();
-  }
+  const emb::TableLayout& table_layout() const { return tables_->layout(); }
 
-  std::unique_ptr<emb::EmbeddingCollection> tables_;          // unsharded, or
-  std::vector<std::unique_ptr<Backend>> shard_backends_;      // one per shard, and
-  std::unique_ptr<emb::ShardedEmbeddingCollection> sharded_;  // the tables over them
+  std::unique_ptr<emb::EmbeddingTables> tables_;  // one collection, or sharded
   Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
   int64_t batch_ = 0;
   uint64_t dropout_seed_ = 0;

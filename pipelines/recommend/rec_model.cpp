@@ -1,6 +1,8 @@
 #include "pipelines/recommend/rec_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <omp.h>
 
@@ -50,30 +52,13 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
   o.init_scale = static_cast<float>(cfg.embeddings.init_scale);
   o.seed = static_cast<uint64_t>(cfg.seed);
   std::vector<emb::TableSpec> specs = specs_for(kind_, users, items, dim_);
-  const int64_t N = cfg.embeddings.shards;
-  if (N == 1) {
-    emb_ = std::make_unique<emb::EmbeddingCollection>(std::move(specs), backend, o);
-  } else {
-    emb::ShardDevices d =
-        emb::place_shards(specs, backend, N, cfg.embeddings.placement, o.optimizer);
-    shard_backends_ = std::move(d.backends);
-    sharded_ =
-        std::make_unique<emb::ShardedEmbeddingCollection>(std::move(specs), d.plan, d.raw, o);
-  }
-  // Biases start at zero (the global mean carries the offset). Sharded: one gather and one
-  // scatter of the whole collection.
-  Tensor full = sharded_ ? sharded_->weights_to_host() : Tensor();
-  for (int64_t t = 2; t < layout().num_tables(); ++t) {
-    if (sharded_)
-      std::fill_n(full.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
-    else
-      emb_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));
-  }
-  if (sharded_) sharded_->set_weights(full);
-}
-
-std::string RecModel::shard_plan() const {
-  return sharded_ ? sharded_->plan().describe(sharded_->layout().specs()) : std::string();
+  tables_ = emb::make_embedding_tables(std::move(specs), backend, o, cfg.embeddings.shards,
+                                       cfg.embeddings.placement);
+  // Biases start at zero (the global mean carries the offset): one gather and one copy back.
+  Tensor full = tables_->weights_to_host();
+  for (int64_t t = 2; t < layout().num_tables(); ++t)
+    std::fill_n(full.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
+  tables_->set_weights(full);
 }
 
 Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items) {
@@ -92,32 +77,14 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
   for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
   Tensor out;
   const SmallBatchThreads threads(B * layout().out_dim());
-  if (sharded_) {
-    sharded_->forward(bags, out);
-    return out;
-  }
-  if (backend_->device().kind == DeviceKind::Host) {
-    emb_->forward(bags, out);
-    return out;
-  }
-  emb_->forward(emb::bags_to(*backend_, bags), out);
-  return backend_->to_host(out);
+  tables_->forward(bags, out);
+  return out.is_host() ? out : backend_->to_host(out);
 }
 
 void RecModel::step(const Tensor& dout_host) {
-  if (sharded_) {
-    const SmallBatchThreads threads(dout_host.numel());
-    ++step_;
-    sharded_->backward_and_update(dout_host);
-    return;
-  }
-  const Tensor dout =
-      backend_->device().kind == DeviceKind::Host ? dout_host : backend_->to_device(dout_host);
   const SmallBatchThreads threads(dout_host.numel());
-  const emb::SparseGrad g = emb_->backward(dout);
-  ++step_;
-  emb_->ops().update(emb_->layout(), cfg_.embeddings.optimizer.kind,
-                     emb::step_params(cfg_.embeddings.optimizer, step_), g, emb_->storage());
+  tables_->backward_and_update(
+      backend_->device().kind == DeviceKind::Host ? dout_host : backend_->to_device(dout_host));
 }
 
 double RecModel::train_mf(const int32_t* users, const int32_t* items, const float* ratings,
@@ -205,22 +172,14 @@ double RecModel::train_two_tower(const int32_t* users, const int32_t* items, int
 std::vector<std::pair<std::string, Tensor>> RecModel::tables() {
   std::vector<std::pair<std::string, Tensor>> t;
   for (int64_t i = 0; i < layout().num_tables(); ++i)
-    t.emplace_back(layout().spec(i).name,
-                   sharded_ ? sharded_->table_to_host(i) : emb_->table_to_host(i));
+    t.emplace_back(layout().spec(i).name, tables_->table_to_host(i));
   return t;
 }
 
 std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
   std::vector<std::pair<std::string, Tensor>> t;
-  if (sharded_) {
-    t.emplace_back("weights", sharded_->weights_to_host());
-    for (int k = 0; k < sharded_->num_states(); ++k)
-      t.emplace_back("state" + std::to_string(k), sharded_->state_to_host(k));
-  } else {
-    t.emplace_back("weights", emb_->weights_to_host());
-    for (int k = 0; k < emb_->storage().num_states(); ++k)
-      t.emplace_back("state" + std::to_string(k), emb_->state_to_host(k));
-  }
+  for (auto& [name, tensor] : tables_->training_state())
+    if (name != "step") t.emplace_back(name, tensor);  // the checkpoint's meta holds the step
   Tensor mu = Tensor::host({1});
   mu.data<float>()[0] = mu_;
   t.emplace_back("global_mean", mu);
@@ -229,50 +188,18 @@ std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
 
 void RecModel::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors,
                              int64_t step) {
-  if (sharded_) {
-    int states = 0;
-    for (const auto& [name, t] : tensors) {
-      if (name == "weights") {
-        sharded_->set_weights(t);
-      } else if (name.rfind("state", 0) == 0) {
-        const int k = std::stoi(name.substr(5));
-        TESSERA_CHECK(k < sharded_->num_states(),
-                      "checkpoint optimizer state '" << name << "' does not fit the optimizer");
-        sharded_->set_state(k, t);
-        ++states;
-      } else if (name == "global_mean") {
-        mu_ = t.data<float>()[0];
-      }
-    }
-    TESSERA_CHECK(states == sharded_->num_states(),
-                  "checkpoint holds " << states << " optimizer state tensors, the optimizer needs "
-                                      << sharded_->num_states());
-    sharded_->set_steps(step);
-    step_ = step;
-    return;
-  }
-  int states = 0;
+  std::map<std::string, Tensor> state;
   for (const auto& [name, t] : tensors) {
-    if (name == "weights") {
-      TESSERA_CHECK(t.numel() == emb_->storage().weights().numel(),
-                    "checkpoint weights have " << t.numel() << " elements, the model "
-                                               << emb_->storage().weights().numel());
-      backend_->copy(t, emb_->storage().weights());
-    } else if (name.rfind("state", 0) == 0) {
-      const int k = std::stoi(name.substr(5));
-      TESSERA_CHECK(
-          k < emb_->storage().num_states() && t.numel() == emb_->storage().state(k).numel(),
-          "checkpoint optimizer state '" << name << "' does not fit the optimizer");
-      backend_->copy(t, emb_->storage().state(k));
-      ++states;
-    } else if (name == "global_mean") {
+    if (name == "global_mean") {
+      TESSERA_CHECK(t.dtype() == DType::F32 && t.numel() == 1,
+                    "checkpoint global_mean is " << t.describe() << ", not one f32");
       mu_ = t.data<float>()[0];
+    } else {
+      state[name] = t;  // weights, optimizer slots; anything else is refused by the tables
     }
   }
-  TESSERA_CHECK(states == emb_->storage().num_states(),
-                "checkpoint holds " << states << " optimizer state tensors, the optimizer needs "
-                                    << emb_->storage().num_states());
-  step_ = step;
+  state["step"] = Tensor::host_from<int64_t>({1}, {step});
+  tables_->restore_training_state(state);
 }
 
 }  // namespace tessera::recommend

@@ -7,17 +7,16 @@
 //              a nearest-neighbour index), trained on positives + sampled negatives with BCE or
 //              BPR.
 // L2 is per occurrence (Funk-style): each time a row is in a batch its gradient gains l2 * w.
-// The optimizer's step counter lives here (not in the collection) so a checkpoint restores it.
-// With "embeddings.shards" > 1 the tables live in a ShardedEmbeddingCollection (one shard per
-// GPU, or N host shards); the results, the checkpoint and the exported tables equal one shard's.
+// The tables are an emb::EmbeddingTables: one collection, or with "embeddings.shards" > 1 a
+// ShardedEmbeddingCollection (one shard per GPU, or N host shards); the results, the checkpoint
+// (weights, optimizer state, step) and the exported tables equal one shard's.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "embeddings/collection.h"
-#include "embeddings/sharding.h"
+#include "embeddings/tables.h"
 #include "pipelines/recommend/recommend_config.h"
 
 namespace tessera::recommend {
@@ -34,13 +33,13 @@ class RecModel {
 
   float global_mean() const { return mu_; }
   void set_global_mean(float mu) { mu_ = mu; }
-  int64_t steps() const { return step_; }
+  int64_t steps() const { return tables_->steps(); }
   ModelKind kind() const { return kind_; }
 
   // The tables as host [rows, dim] tensors, by name ("user", "item", "user_bias", "item_bias").
   std::vector<std::pair<std::string, Tensor>> tables();
   // The shard plan ("" unsharded), printed when training starts.
-  std::string shard_plan() const;
+  std::string shard_plan() const { return tables_->shard_plan(); }
   // Everything a checkpoint needs to continue exactly: weights, optimizer state, step, mu. Laid
   // out as the unsharded collection's, whatever the shard count (resume may change it).
   std::vector<std::pair<std::string, Tensor>> state_tensors();
@@ -53,13 +52,10 @@ class RecModel {
   const RecommendConfig cfg_;
   ModelKind kind_;
   Backend* backend_;
-  std::unique_ptr<emb::EmbeddingCollection> emb_;         // unsharded, or
-  std::vector<std::unique_ptr<Backend>> shard_backends_;  // one per shard
-  std::unique_ptr<emb::ShardedEmbeddingCollection> sharded_;
-  const emb::TableLayout& layout() const { return sharded_ ? sharded_->layout() : emb_->layout(); }
+  std::unique_ptr<emb::EmbeddingTables> tables_;
+  const emb::TableLayout& layout() const { return tables_->layout(); }
   int64_t dim_;
   float mu_ = 0.f;
-  int64_t step_ = 0;
 };
 
 }  // namespace tessera::recommend

@@ -1,0 +1,97 @@
+#include "embeddings/tables.h"
+
+namespace tessera::emb {
+namespace {
+
+bool on_host(const Backend& b) {
+  return b.device().kind == DeviceKind::Host;
+}
+
+// One collection on the model's backend.
+class LocalTables final : public EmbeddingTables {
+ public:
+  LocalTables(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts)
+      : backend_(&backend), emb_(std::move(specs), backend, opts) {}
+  const TableLayout& layout() const override { return emb_.layout(); }
+  void forward(const Bags& host_bags, Tensor& out) override {
+    emb_.forward(on_host(*backend_) ? host_bags : bags_to(*backend_, host_bags), out);
+  }
+  void backward_and_update(const Tensor& dout) override { emb_.backward_and_update(dout); }
+  Tensor table_to_host(int64_t t) override { return emb_.table_to_host(t); }
+  Tensor weights_to_host() override { return emb_.weights_to_host(); }
+  void set_weights(const Tensor& host_flat) override {
+    Tensor& w = emb_.storage().weights();
+    TESSERA_CHECK(host_flat.dtype() == DType::F32 && host_flat.numel() == w.numel(),
+                  "embedding weights must be f32 with " << w.numel() << " elements, got "
+                                                        << host_flat.describe());
+    backend_->copy(host_flat.reshape(w.shape()), w);
+  }
+  int num_states() const override { return state_slots(emb_.options().optimizer.kind); }
+  Tensor state_to_host(int slot) override { return emb_.state_to_host(slot); }
+  int64_t steps() const override { return emb_.steps(); }
+  std::map<std::string, Tensor> training_state() override { return emb_.training_state(); }
+  void restore_training_state(const std::map<std::string, Tensor>& s) override {
+    emb_.restore_training_state(s);
+  }
+  std::string shard_plan() const override { return {}; }
+
+ private:
+  Backend* backend_;
+  EmbeddingCollection emb_;
+};
+
+// The tables over N shards; pooled rows and their gradients cross to and from the model's
+// backend on the host (the shards speak host tensors).
+class ShardedTables final : public EmbeddingTables {
+ public:
+  ShardedTables(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts,
+                int64_t shards, ShardPlacement placement)
+      : backend_(&backend) {
+    ShardDevices d = place_shards(specs, backend, shards, placement, opts.optimizer);
+    shard_backends_ = std::move(d.backends);
+    sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), d.plan, d.raw, opts);
+  }
+  const TableLayout& layout() const override { return sharded_->layout(); }
+  void forward(const Bags& host_bags, Tensor& out) override {
+    Tensor pooled;  // host [B, out_dim], combined from the shards
+    sharded_->forward(host_bags, pooled);
+    if (!out.defined())
+      out = on_host(*backend_) ? pooled : backend_->to_device(pooled);
+    else
+      backend_->copy(pooled, out);
+  }
+  void backward_and_update(const Tensor& dout) override {
+    sharded_->backward_and_update(dout.is_host() ? dout : backend_->to_host(dout));
+  }
+  Tensor table_to_host(int64_t t) override { return sharded_->table_to_host(t); }
+  Tensor weights_to_host() override { return sharded_->weights_to_host(); }
+  void set_weights(const Tensor& host_flat) override { sharded_->set_weights(host_flat); }
+  int num_states() const override { return sharded_->num_states(); }
+  Tensor state_to_host(int slot) override { return sharded_->state_to_host(slot); }
+  int64_t steps() const override { return sharded_->steps(); }
+  std::map<std::string, Tensor> training_state() override { return sharded_->training_state(); }
+  void restore_training_state(const std::map<std::string, Tensor>& s) override {
+    sharded_->restore_training_state(s);
+  }
+  std::string shard_plan() const override {
+    return sharded_->plan().describe(sharded_->layout().specs());
+  }
+
+ private:
+  Backend* backend_;
+  std::vector<std::unique_ptr<Backend>> shard_backends_;  // before sharded_: it uses them
+  std::unique_ptr<ShardedEmbeddingCollection> sharded_;
+};
+
+}  // namespace
+
+std::unique_ptr<EmbeddingTables> make_embedding_tables(std::vector<TableSpec> specs,
+                                                       Backend& backend,
+                                                       const CollectionOptions& opts,
+                                                       int64_t shards, ShardPlacement placement) {
+  TESSERA_CHECK(shards >= 1, "shards must be >= 1, got " << shards);
+  if (shards == 1) return std::make_unique<LocalTables>(std::move(specs), backend, opts);
+  return std::make_unique<ShardedTables>(std::move(specs), backend, opts, shards, placement);
+}
+
+}  // namespace tessera::emb

@@ -1,0 +1,59 @@
+#pragma once
+// EmbeddingTables: the embedding tables a model trains, one EmbeddingCollection on the model's
+// backend or a ShardedEmbeddingCollection over N shards, behind one interface, so a model does not
+// branch on the shard count:
+//
+//   auto tables = make_embedding_tables(specs, backend, opts, shards, placement);
+//   tables->forward(host_bags, pooled);      // pooled [B, out_dim] on `backend`
+//   tables->backward_and_update(dpooled);    // dpooled on `backend`; one sparse optimizer step
+//
+// Weights, optimizer state and the step counter go in and out in the unsharded flat layout
+// (EmbeddingCollection::training_state()'s names), so checkpoints and exports do not depend on
+// the shard count.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embeddings/collection.h"
+#include "embeddings/sharding.h"
+
+namespace tessera::emb {
+
+class EmbeddingTables {
+ public:
+  virtual ~EmbeddingTables() = default;
+  virtual const TableLayout& layout() const = 0;
+  // host_bags: ids in each table's own id space (resolved under the tables' policies). out
+  // [B, out_dim] on the model's backend: allocated if undefined, else written in place (a view
+  // of a larger buffer is fine).
+  virtual void forward(const Bags& host_bags, Tensor& out) = 0;
+  // dout [B, out_dim] on the model's backend, for the last forward; one optimizer step.
+  virtual void backward_and_update(const Tensor& dout) = 0;
+  // Host copies: one table [rows, dim]; the whole flat buffer; optimizer state slot k.
+  virtual Tensor table_to_host(int64_t t) = 0;
+  virtual Tensor weights_to_host() = 0;
+  virtual void set_weights(const Tensor& host_flat) = 0;
+  virtual int num_states() const = 0;
+  virtual Tensor state_to_host(int slot) = 0;
+  virtual int64_t steps() const = 0;
+  // "weights", "state0".., "step": everything training needs to continue exactly.
+  virtual std::map<std::string, Tensor> training_state() = 0;
+  // Takes back what training_state() gave (any shard count); checks every name and size first
+  // (Error(Io) naming the tensor).
+  virtual void restore_training_state(const std::map<std::string, Tensor>& state) = 0;
+  // The shard plan as a table ("" when unsharded).
+  virtual std::string shard_plan() const = 0;
+};
+
+// shards == 1: one EmbeddingCollection on `backend`; > 1: a ShardedEmbeddingCollection over
+// place_shards(specs, backend, shards, placement) (the plan is printed by the caller).
+std::unique_ptr<EmbeddingTables> make_embedding_tables(std::vector<TableSpec> specs,
+                                                       Backend& backend,
+                                                       const CollectionOptions& opts,
+                                                       int64_t shards = 1,
+                                                       ShardPlacement placement =
+                                                           ShardPlacement::Auto);
+
+}  // namespace tessera::emb

@@ -212,6 +212,42 @@ TEST(ConfigErrors, CommentsAreAllowed) {
   EXPECT_FALSE(parse_behaviour_config(text, "c.json").data.schema.header);
 }
 
+TEST(ConfigRouting, TaskOfTextAndFile) {
+  EXPECT_TRUE(json::text_has_task("// a comment\n{\"task\": \"audio\", \"x\": 1}", "audio"));
+  EXPECT_FALSE(json::text_has_task("{\"task\": \"audio\"}", "image"));
+  EXPECT_FALSE(json::text_has_task("{\"task\": \"aud\"}", "audio"));  // no prefix match
+  EXPECT_FALSE(json::text_has_task("{\"task\": 3}", "audio"));
+  EXPECT_FALSE(json::text_has_task("[\"audio\"]", "audio"));
+  EXPECT_FALSE(json::text_has_task("{\"task\": \"audio\"", "audio"));  // truncated
+  EXPECT_FALSE(json::text_has_task("", "audio"));
+  EXPECT_TRUE(json::file_has_task(kUciAdult, "behaviour"));
+  EXPECT_FALSE(json::file_has_task(kUciAdult, "recommend"));
+  EXPECT_FALSE(json::file_has_task(kSourceDir + "/no/such/config.json", "behaviour"));
+}
+
+TEST(ConfigRouting, ReadDocumentReportsEveryErrorAndUnreadKeys) {
+  struct Two {
+    int64_t a = 0, b = 0;
+  };
+  auto read = [](json::ObjectReader& r, Two& t) {
+    t.a = r.integer<int64_t>("a", 0, json::IntBounds::closed(0, 9));
+    t.b = r.integer<int64_t>("b", 0, json::IntBounds::closed(0, 9));
+  };
+  const Two ok = json::read_document<Two>("{\"a\": 3, \"b\": 4}", "two.json", read);
+  EXPECT_EQ(ok.a, 3);
+  EXPECT_EQ(ok.b, 4);
+  try {
+    json::read_document<Two>("{\"a\": 30,\n \"b\": 4,\n \"c\": 1}", "two.json", read);
+    FAIL() << "bad document accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("two.json:1:7: $.a: expected an integer in [0, 9], got 30"), std::string::npos) << msg;  // out of range
+    EXPECT_NE(msg.find("two.json:3:2: $.c: unknown key"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("(2 errors)"), std::string::npos) << msg;
+  }
+}
+
 // ---- per-field errors -------------------------------------------------------------------------
 
 TEST(ConfigErrors, UnknownKeySuggestsTheClosest) {

@@ -1,11 +1,6 @@
 // Reading, validating and writing the audio task's config.
 #include "host/config/audio_config.h"
 
-#include <rapidjson/document.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "host/config/json_writer.h"
 
 namespace tessera {
@@ -117,27 +112,11 @@ void write_audio_features(json::JsonWriter& w, const AudioFeatureConfig& a) {
 }
 
 AudioFeatureConfig parse_audio_features(const std::string& text) {
-  std::unique_ptr<json::Document> doc = json::parse(text, "<audio features>");
-  AudioFeatureConfig f;
-  {
-    ObjectReader root = doc->root();
-    read_features(root, f);
-    root.finish();
-  }
-  doc->errors.throw_if_any();
-  return f;
+  return json::read_document<AudioFeatureConfig>(text, "<audio features>", read_features);
 }
 
 AudioConfig parse_audio_config(const std::string& json_text, const std::string& source_path) {
-  std::unique_ptr<json::Document> doc = json::parse(json_text, source_path);
-  AudioConfig c;
-  {
-    ObjectReader root = doc->root();
-    read_config(root, c);
-    root.finish();
-  }
-  doc->errors.throw_if_any();
-  return c;
+  return json::read_document<AudioConfig>(json_text, source_path, read_config);
 }
 
 AudioConfig load_audio_config(const std::string& path) {
@@ -173,16 +152,7 @@ std::string to_json(const AudioConfig& c) {
 }
 
 bool is_audio_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseCommentsFlag>(ss.str().c_str());
-  if (d.HasParseError() || !d.IsObject()) return false;
-  auto it = d.FindMember("task");
-  return it != d.MemberEnd() && it->value.IsString() &&
-         std::string(it->value.GetString()) == "audio";
+  return json::file_has_task(path, "audio");
 }
 
 }  // namespace tessera

@@ -509,17 +509,8 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
          model_equal && train_equal;
 }
 
-BehaviourConfig parse_behaviour_config(const std::string& json_text,
-                                       const std::string& source_path) {
-  std::unique_ptr<json::Document> doc = json::parse(json_text, source_path);
-  BehaviourConfig c;
-  {
-    ObjectReader root = doc->root();
-    read_config(root, c);
-    root.finish();
-  }
-  doc->errors.throw_if_any();
-  return c;
+BehaviourConfig parse_behaviour_config(const std::string& json_text, const std::string& source_path) {
+  return json::read_document<BehaviourConfig>(json_text, source_path, read_config);
 }
 
 BehaviourConfig load_behaviour_config(const std::string& path) {

@@ -1,11 +1,7 @@
 // Reading, validating and writing the image task's config.
 #include "host/config/image_config.h"
 
-#include <rapidjson/document.h>
-
 #include <cctype>
-#include <fstream>
-#include <sstream>
 
 #include "host/config/json_writer.h"
 
@@ -266,15 +262,7 @@ std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text) {
 }
 
 ImageConfig parse_image_config(const std::string& json_text, const std::string& source_path) {
-  std::unique_ptr<json::Document> doc = json::parse(json_text, source_path);
-  ImageConfig c;
-  {
-    ObjectReader root = doc->root();
-    read_config(root, c);
-    root.finish();
-  }
-  doc->errors.throw_if_any();
-  return c;
+  return json::read_document<ImageConfig>(json_text, source_path, read_config);
 }
 
 ImageConfig load_image_config(const std::string& path) {
@@ -314,16 +302,7 @@ std::string to_json(const ImageConfig& c) {
 }
 
 bool is_image_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseCommentsFlag>(ss.str().c_str());
-  if (d.HasParseError() || !d.IsObject()) return false;
-  auto it = d.FindMember("task");
-  return it != d.MemberEnd() && it->value.IsString() &&
-         std::string(it->value.GetString()) == "image";
+  return json::file_has_task(path, "image");
 }
 
 }  // namespace tessera

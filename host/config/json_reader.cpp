@@ -930,4 +930,21 @@ void ObjectReader::finish() {
   }
 }
 
+bool text_has_task(const std::string& text, std::string_view task) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseCommentsFlag>(text.c_str(), text.size());
+  if (d.HasParseError() || !d.IsObject()) return false;
+  const auto it = d.FindMember("task");
+  return it != d.MemberEnd() && it->value.IsString() &&
+         std::string_view(it->value.GetString(), it->value.GetStringLength()) == task;
+}
+
+bool file_has_task(const std::string& path, std::string_view task) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return text_has_task(ss.str(), task);
+}
+
 }  // namespace tessera::json

@@ -338,6 +338,29 @@ struct Document {
 // Duplicate keys are recorded in the returned document's `errors`, not thrown.
 std::unique_ptr<Document> parse(const std::string& text, const std::string& source_path);
 
+// Parses `text`, reads its root object into a T with read(root, value), refuses keys nobody read
+// (root.finish()) and throws every error found at once (Error(Config), each naming the source,
+// line and key). The common shape of a task's parse_*_config.
+template <typename T, typename Read>
+T read_document(const std::string& text, const std::string& source_path, Read&& read) {
+  std::unique_ptr<Document> doc = parse(text, source_path);
+  T value{};
+  {
+    ObjectReader root = doc->root();
+    read(root, value);
+    root.finish();
+  }
+  doc->errors.throw_if_any();
+  return value;
+}
+
+// Whether JSON text is an object whose "task" is the string `task`; false for anything malformed
+// (the task's own reader reports that). Used to route a config file or a model's metadata to
+// its pipeline.
+bool text_has_task(const std::string& text, std::string_view task);
+// The same for the file at `path` (false when it cannot be read).
+bool file_has_task(const std::string& path, std::string_view task);
+
 template <typename E>
 const char* choice_name(E value, const Choices<E>& choices) {
   for (const auto& c : choices) {

@@ -1,11 +1,6 @@
 // Reading, validating and writing the video task's config.
 #include "host/config/video_config.h"
 
-#include <rapidjson/document.h>
-
-#include <fstream>
-#include <sstream>
-
 #include "host/config/json_writer.h"
 
 namespace tessera {
@@ -113,15 +108,7 @@ void read_config(ObjectReader& root, VideoConfig& c) {
 }  // namespace
 
 VideoConfig parse_video_config(const std::string& json_text, const std::string& source_path) {
-  std::unique_ptr<json::Document> doc = json::parse(json_text, source_path);
-  VideoConfig c;
-  {
-    ObjectReader root = doc->root();
-    read_config(root, c);
-    root.finish();
-  }
-  doc->errors.throw_if_any();
-  return c;
+  return json::read_document<VideoConfig>(json_text, source_path, read_config);
 }
 
 VideoConfig load_video_config(const std::string& path) {
@@ -163,16 +150,7 @@ std::string to_json(const VideoConfig& c) {
 }
 
 bool is_video_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseCommentsFlag>(ss.str().c_str());
-  if (d.HasParseError() || !d.IsObject()) return false;
-  auto it = d.FindMember("task");
-  return it != d.MemberEnd() && it->value.IsString() &&
-         std::string(it->value.GetString()) == "video";
+  return json::file_has_task(path, "video");
 }
 
 }  // namespace tessera

@@ -19,6 +19,7 @@
 #include "host/backend/backend.h"
 #include "host/cli/progress.h"
 #include "host/config/image_config.h"
+#include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
@@ -679,11 +680,7 @@ bool is_image_model_file(const std::string& path) {
 
 bool is_model_file(const std::string& path, const std::string& task) {
   try {
-    Archive ar = load_archive(path);
-    rapidjson::Document doc;
-    doc.Parse(ar.meta_json.c_str());
-    return !doc.HasParseError() && doc.IsObject() && doc.HasMember("task") &&
-           doc["task"].IsString() && std::string(doc["task"].GetString()) == task;
+    return json::text_has_task(load_archive(path).meta_json, task);
   } catch (const Error&) {
     return false;
   }

@@ -37,14 +37,7 @@ const json::Choices<data::RatingsOnError>& on_error_choices() {
 }
 
 bool is_recommend_config(const std::string& path) {
-  try {
-    std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-    const auto& j = doc->json;
-    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
-           std::string(j["task"].GetString()) == "recommend";
-  } catch (const Error&) {
-    return false;  // not ours (or unreadable): the other tasks' readers report it
-  }
+  return json::file_has_task(path, "recommend");
 }
 
 RecommendConfig parse_recommend_config(const std::string& text, const std::string& source) {

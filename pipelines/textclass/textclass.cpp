@@ -203,11 +203,7 @@ std::string resolve(const DataConfig& d, const std::string& file) {
 
 bool is_textclass_model(const std::string& path) {
   try {
-    Archive ar = load_archive(path);
-    std::unique_ptr<json::Document> doc = json::parse(ar.meta_json, path);
-    const auto& j = doc->json;
-    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
-           std::string(j["task"].GetString()) == "textclass";
+    return json::text_has_task(load_archive(path).meta_json, "textclass");
   } catch (const Error&) {
     return false;
   }

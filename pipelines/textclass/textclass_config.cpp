@@ -158,14 +158,7 @@ std::string to_json(const TextclassConfig& c) {
 }
 
 bool is_textclass_config(const std::string& path) {
-  try {
-    std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-    const auto& j = doc->json;
-    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
-           std::string(j["task"].GetString()) == "textclass";
-  } catch (const Error&) {
-    return false;  // the task's own reader reports the problem
-  }
+  return json::file_has_task(path, "textclass");
 }
 
 }  // namespace tessera::textclass

@@ -277,14 +277,7 @@ LoadedModel load_model(const std::string& path) {
 }  // namespace
 
 bool is_textgen_config(const std::string& path) {
-  try {
-    std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-    const auto& j = doc->json;
-    return j.IsObject() && j.HasMember("task") && j["task"].IsString() &&
-           std::string(j["task"].GetString()) == "textgen";
-  } catch (const Error&) {
-    return false;  // the task's own reader reports the problem
-  }
+  return json::file_has_task(path, "textgen");
 }
 
 Result train(const std::string& config_path, const TrainOptions& options) {

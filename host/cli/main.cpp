@@ -204,6 +204,23 @@ std::string str_option(const Args& a, const std::string& key, const std::string&
   return it == a.options.end() ? fallback : it->second;
 }
 
+// The run-directory options every task's train takes.
+template <typename TrainOpts>
+void read_run_options(const Args& a, TrainOpts& o) {
+  o.runs_dir = str_option(a, "--runs-dir", "");
+  o.run_dir = str_option(a, "--run-dir", "");
+  o.epochs = int_option(a, "--epochs", -1);
+}
+
+// A command's human summary on stdout, then (with --json) its result object as the last line.
+template <typename Result>
+int print_result(const Result& r, bool json) {
+  std::cout << r.summary;
+  if (json) std::cout << r.json << "\n";
+  std::cout.flush();
+  return 0;
+}
+
 int run(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage(stdout);
@@ -268,10 +285,7 @@ int run(int argc, char** argv) {
     } else {
       r = sched::report_command(a.positionals[0]);
     }
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
 
   // ---- personalised recommendation (pipelines/recommend) ----
@@ -280,17 +294,12 @@ int run(int argc, char** argv) {
     tessera::recommend::CliOptions o;
     o.device = common.device;
     o.quiet = common.quiet;
-    o.runs_dir = str_option(a, "--runs-dir", "");
-    o.run_dir = str_option(a, "--run-dir", "");
+    read_run_options(a, o);
     o.resume = str_option(a, "--resume", "");
-    o.epochs = int_option(a, "--epochs", -1);
     o.k = int_option(a, "--k", 10);
     o.format = str_option(a, "--format", "npy");
     const tessera::recommend::Result r = tessera::recommend::run_cli(cmd, a.positionals, o);
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
   tessera::behaviour::Result result;
   // ---- text generation (pipelines/textgen) ----
@@ -301,9 +310,7 @@ int run(int argc, char** argv) {
       tessera::textgen::TrainOptions o;
       o.device = common.device;
       o.quiet = common.quiet;
-      o.runs_dir = str_option(a, "--runs-dir", "");
-      o.run_dir = str_option(a, "--run-dir", "");
-      o.epochs = int_option(a, "--epochs", -1);
+      read_run_options(a, o);
       o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
       r = tessera::textgen::train(a.positionals[0], o);
     } else if (cmd == "generate") {
@@ -327,10 +334,7 @@ int run(int argc, char** argv) {
       r = tessera::textgen::perplexity(a.positionals[0], a.positionals[1],
                                        str_option(a, "--device", "cpu"));
     }
-    std::fputs(r.summary.c_str(), stdout);
-    if (common.json) std::printf("%s\n", r.json.c_str());
-    std::fflush(stdout);
-    return 0;
+    return print_result(r, common.json);
   }
   // ---- text classification (pipelines/textclass) ----
   if ((cmd == "train" && tessera::textclass::is_textclass_config(a.positionals[0])) ||
@@ -341,9 +345,7 @@ int run(int argc, char** argv) {
       tessera::textclass::TrainOptions o;
       o.device = common.device;
       o.quiet = common.quiet;
-      o.runs_dir = str_option(a, "--runs-dir", "");
-      o.run_dir = str_option(a, "--run-dir", "");
-      o.epochs = int_option(a, "--epochs", -1);
+      read_run_options(a, o);
       o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
       r = tessera::textclass::train(a.positionals[0], o);
     } else {
@@ -356,10 +358,7 @@ int run(int argc, char** argv) {
                             : tessera::textclass::predict(a.positionals[0], a.positionals[1],
                                                           a.positionals[2], o);
     }
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
   // ---- video clips (pipelines/video): `predict VIDEO_MODEL CLIP` ----
   if ((cmd == "train" && tessera::is_video_config_file(a.positionals[0])) ||
@@ -369,17 +368,12 @@ int run(int argc, char** argv) {
     o.device = common.device;
     o.json = common.json;
     o.quiet = common.quiet;
-    o.runs_dir = str_option(a, "--runs-dir", "");
-    o.run_dir = str_option(a, "--run-dir", "");
-    o.epochs = int_option(a, "--epochs", -1);
+    read_run_options(a, o);
     const tessera::video::Result r =
         cmd == "train"      ? tessera::video::train(a.positionals[0], o)
         : cmd == "evaluate" ? tessera::video::evaluate(a.positionals[0], a.positionals[1], o)
                             : tessera::video::predict(a.positionals[0], a.positionals[1], o);
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
   // ---- audio classification (pipelines/audio): `predict AUDIO_MODEL FILE.wav` ----
   if ((cmd == "train" && tessera::is_audio_config_file(a.positionals[0])) ||
@@ -389,17 +383,12 @@ int run(int argc, char** argv) {
     o.device = common.device;
     o.json = common.json;
     o.quiet = common.quiet;
-    o.runs_dir = str_option(a, "--runs-dir", "");
-    o.run_dir = str_option(a, "--run-dir", "");
-    o.epochs = int_option(a, "--epochs", -1);
+    read_run_options(a, o);
     const tessera::audio::Result r =
         cmd == "train"      ? tessera::audio::train(a.positionals[0], o)
         : cmd == "evaluate" ? tessera::audio::evaluate(a.positionals[0], a.positionals[1], o)
                             : tessera::audio::predict(a.positionals[0], a.positionals[1], o);
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
   // ---- image classification (pipelines/image) ----
   const bool image_train = cmd == "train" && tessera::is_image_config_file(a.positionals[0]);
@@ -417,19 +406,14 @@ int run(int argc, char** argv) {
     if (image_train) {
       tessera::image::TrainOptions o;
       static_cast<tessera::image::Options&>(o) = io;
-      o.runs_dir = str_option(a, "--runs-dir", "");
-      o.run_dir = str_option(a, "--run-dir", "");
-      o.epochs = int_option(a, "--epochs", -1);
+      read_run_options(a, o);
       r = tessera::image::train(a.positionals[0], o);
     } else if (cmd == "evaluate") {
       r = tessera::image::evaluate(a.positionals[0], a.positionals[1], io);
     } else {
       r = tessera::image::predict(a.positionals[0], a.positionals[1], io);
     }
-    std::cout << r.summary;
-    if (common.json) std::cout << r.json << "\n";
-    std::cout.flush();
-    return 0;
+    return print_result(r, common.json);
   }
   if (cmd == "make-synthetic" && str_option(a, "--layout", "behaviour") == "criteo") {
     tessera::behaviour::CriteoSyntheticOptions co;
@@ -456,9 +440,7 @@ int run(int argc, char** argv) {
   } else if (cmd == "train") {
     tessera::behaviour::TrainOptions o;
     static_cast<tessera::behaviour::CommonOptions&>(o) = common;
-    o.runs_dir = str_option(a, "--runs-dir", "");
-    o.run_dir = str_option(a, "--run-dir", "");
-    o.epochs = int_option(a, "--epochs", -1);
+    read_run_options(a, o);
     result = tessera::behaviour::train(a.positionals[0], o);
   } else if (cmd == "evaluate") {
     result = tessera::behaviour::evaluate(a.positionals[0], a.positionals[1], common);
@@ -468,10 +450,7 @@ int run(int argc, char** argv) {
     o.batch_size = int_option(a, "--batch-size", 4096);
     result = tessera::behaviour::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
   }
-  std::cout << result.summary;
-  if (common.json) std::cout << result.json << "\n";
-  std::cout.flush();
-  return 0;
+  return print_result(result, common.json);
 }
 
 }  // namespace

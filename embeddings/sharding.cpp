@@ -9,9 +9,12 @@ namespace tessera::emb {
 
 const char* placement_name(Placement p) {
   switch (p) {
-    case Placement::TableWise: return "table-wise";
-    case Placement::RowWise: return "row-wise";
-    case Placement::ColumnWise: return "column-wise";
+    case Placement::TableWise:
+      return "table-wise";
+    case Placement::RowWise:
+      return "row-wise";
+    case Placement::ColumnWise:
+      return "column-wise";
   }
   return "?";
 }
@@ -42,9 +45,10 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   if (N < 1) TESSERA_THROW(Config, "shard planning needs at least one shard");
   const bool columns = options.force_all && options.force == Placement::ColumnWise && N > 1;
   if (columns && opt.kind == SparseOptimizer::RowwiseAdagrad)
-    TESSERA_THROW(Config, "column-wise sharding cannot train with rowwise_adagrad: its per-row "
-                          "state is a mean over all of a row's columns, which no column shard "
-                          "holds (use table or row placement, or another sparse optimizer)");
+    TESSERA_THROW(Config,
+                  "column-wise sharding cannot train with rowwise_adagrad: its per-row "
+                  "state is a mean over all of a row's columns, which no column shard "
+                  "holds (use table or row placement, or another sparse optimizer)");
   for (int k = 0; k < N; ++k)
     if (capacity[static_cast<size_t>(k)] <= 0)
       TESSERA_THROW(Config, "shard " << k << " has no memory (" << capacity[static_cast<size_t>(k)]
@@ -79,8 +83,8 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
       int64_t begin = 0;
       for (int64_t k = 0; k < n; ++k) {
         const int64_t cols = dim / n + (k < dim % n ? 1 : 0);
-        const int64_t bytes = elem_bytes * rows * cols +
-                              (k == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
+        const int64_t bytes =
+            elem_bytes * rows * cols + (k == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
         if (bytes > free[static_cast<size_t>(k)])
           TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit column-wise: shard "
                                           << k << " would need " << mib(bytes) << " with "
@@ -201,14 +205,14 @@ std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, B
 namespace {
 
 // The [rows, cols] block a part owns, out of / into a full [rows, dim] table (row-major).
-void copy_block_out(const float* full, int64_t dim, int64_t r0, int64_t r1, int64_t c0,
-                    int64_t c1, float* block) {
+void copy_block_out(const float* full, int64_t dim, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
+                    float* block) {
   const int64_t cols = c1 - c0;
   for (int64_t r = r0; r < r1; ++r)
     std::copy(full + r * dim + c0, full + r * dim + c1, block + (r - r0) * cols);
 }
-void copy_block_in(const float* block, int64_t r0, int64_t r1, int64_t c0, int64_t c1,
-                   float* full, int64_t dim) {
+void copy_block_in(const float* block, int64_t r0, int64_t r1, int64_t c0, int64_t c1, float* full,
+                   int64_t dim) {
   const int64_t cols = c1 - c0;
   for (int64_t r = r0; r < r1; ++r)
     std::copy(block + (r - r0) * cols, block + (r - r0 + 1) * cols, full + r * dim + c0);
@@ -236,32 +240,31 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
                   "table '" << s.name << "': column-wise parts cannot use rowwise_adagrad");
     int64_t covered = 0;  // rows (table/row-wise) or columns (column-wise) tiled so far
     for (const ShardPart& p : plan.tables[static_cast<size_t>(t)].parts) {
-      const bool tiles =
-          by_cols ? p.row_begin == 0 && p.row_end == s.rows && p.col_begin == covered &&
-                        p.col_end > p.col_begin
-                  : p.col_begin == 0 && p.col_end == s.dim && p.row_begin == covered &&
-                        p.row_end > p.row_begin;
-      TESSERA_CHECK(p.shard >= 0 && p.shard < N && tiles,
-                    "shard plan for table '" << s.name << "' does not tile its "
-                                             << (by_cols ? "columns" : "rows"));
+      const bool tiles = by_cols ? p.row_begin == 0 && p.row_end == s.rows &&
+                                       p.col_begin == covered && p.col_end > p.col_begin
+                                 : p.col_begin == 0 && p.col_end == s.dim &&
+                                       p.row_begin == covered && p.row_end > p.row_begin;
+      TESSERA_CHECK(p.shard >= 0 && p.shard < N && tiles, "shard plan for table '"
+                                                              << s.name << "' does not tile its "
+                                                              << (by_cols ? "columns" : "rows"));
       covered = by_cols ? p.col_end : p.row_end;
       auto& list = shard_specs[static_cast<size_t>(p.shard)];
       // Ids arrive resolved and routed: a local id out of range would be a routing bug (Error).
-      TableSpec part{s.name + "@" + std::to_string(by_cols ? p.col_begin : p.row_begin) +
-                         (by_cols ? "c" : ""),
-                     p.row_end - p.row_begin,
-                     p.col_end - p.col_begin,
-                     Pooling::Sum,
-                     IdPolicy::Error,
-                     IdMapping::Direct};
+      TableSpec part{
+          s.name + "@" + std::to_string(by_cols ? p.col_begin : p.row_begin) + (by_cols ? "c" : ""),
+          p.row_end - p.row_begin,
+          p.col_end - p.col_begin,
+          Pooling::Sum,
+          IdPolicy::Error,
+          IdMapping::Direct};
       parts_[static_cast<size_t>(t)].push_back({p.shard, static_cast<int64_t>(list.size()),
                                                 p.row_begin, p.row_end, p.col_begin, p.col_end});
       list.push_back(part);
     }
-    TESSERA_CHECK(covered == (by_cols ? s.dim : s.rows),
-                  "shard plan for table '" << s.name << "' covers " << covered << " of "
-                                           << (by_cols ? s.dim : s.rows)
-                                           << (by_cols ? " columns" : " rows"));
+    TESSERA_CHECK(covered == (by_cols ? s.dim : s.rows), "shard plan for table '"
+                                                             << s.name << "' covers " << covered
+                                                             << " of " << (by_cols ? s.dim : s.rows)
+                                                             << (by_cols ? " columns" : " rows"));
   }
   shards_.resize(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
@@ -279,8 +282,7 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
              opts.init_scale;
     for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
       Tensor part = Tensor::host({p.row_end - p.row_begin, p.col_end - p.col_begin});
-      copy_block_out(w, s.dim, p.row_begin, p.row_end, p.col_begin, p.col_end,
-                     part.data<float>());
+      copy_block_out(w, s.dim, p.row_begin, p.row_end, p.col_begin, p.col_end, part.data<float>());
       shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table, part);
     }
   }
@@ -312,8 +314,7 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
   unit_scale_.assign(static_cast<size_t>(off[T * B]), 0.f);
   for (int64_t t = 0; t < T; ++t) {
     const auto& parts = parts_[static_cast<size_t>(t)];
-    const bool by_cols =
-        plan_.tables[static_cast<size_t>(t)].placement == Placement::ColumnWise;
+    const bool by_cols = plan_.tables[static_cast<size_t>(t)].placement == Placement::ColumnWise;
     const int64_t pooling = static_cast<int64_t>(layout_.spec(t).pooling);
     for (int64_t s = 0; s < B; ++s) {
       const int64_t b = t * B + s;

@@ -45,7 +45,7 @@ struct TablePlacement {
   Placement placement = Placement::TableWise;
   // One part (table-wise) or one per shard that got rows (row-wise) or columns (column-wise).
   std::vector<ShardPart> parts;
-  int64_t bytes = 0;             // weights + optimizer state
+  int64_t bytes = 0;  // weights + optimizer state
 };
 
 struct ShardPlan {

@@ -49,11 +49,8 @@ class EmbeddingTables {
 
 // shards == 1: one EmbeddingCollection on `backend`; > 1: a ShardedEmbeddingCollection over
 // place_shards(specs, backend, shards, placement) (the plan is printed by the caller).
-std::unique_ptr<EmbeddingTables> make_embedding_tables(std::vector<TableSpec> specs,
-                                                       Backend& backend,
-                                                       const CollectionOptions& opts,
-                                                       int64_t shards = 1,
-                                                       ShardPlacement placement =
-                                                           ShardPlacement::Auto);
+std::unique_ptr<EmbeddingTables> make_embedding_tables(
+    std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts,
+    int64_t shards = 1, ShardPlacement placement = ShardPlacement::Auto);
 
 }  // namespace tessera::emb

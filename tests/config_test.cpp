@@ -242,7 +242,9 @@ TEST(ConfigRouting, ReadDocumentReportsEveryErrorAndUnreadKeys) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Config);
     const std::string msg = e.what();
-    EXPECT_NE(msg.find("two.json:1:7: $.a: expected an integer in [0, 9], got 30"), std::string::npos) << msg;  // out of range
+    EXPECT_NE(msg.find("two.json:1:7: $.a: expected an integer in [0, 9], got 30"),
+              std::string::npos)
+        << msg;  // out of range
     EXPECT_NE(msg.find("two.json:3:2: $.c: unknown key"), std::string::npos) << msg;
     EXPECT_NE(msg.find("(2 errors)"), std::string::npos) << msg;
   }

@@ -86,10 +86,9 @@ TEST(DlrmConfig, DlrmKeysOnAnMlpAndBadChoicesAreErrors) {
   // Column-wise shards with row-wise Adagrad (the config's sparse optimizer) are refused at parse
   // time, naming the key.
   try {
-    parse_behaviour_config(
-        replaced(text, "\"bottom\": [64],",
-                 "\"bottom\": [64], \"shards\": 2, \"placement\": \"column\","),
-        "x.json");
+    parse_behaviour_config(replaced(text, "\"bottom\": [64],",
+                                    "\"bottom\": [64], \"shards\": 2, \"placement\": \"column\","),
+                           "x.json");
     FAIL() << "column placement with rowwise_adagrad accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("model.placement"), std::string::npos) << e.what();

@@ -241,8 +241,9 @@ TEST(RecommendE2E, ShardedTrainingEqualsUnshardedAndResumesAcrossShardCounts) {
         ADD_FAILURE() << "column-wise shards with rowwise_adagrad trained";
       } catch (const Error& e) {
         EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
-        EXPECT_NE(std::string(e.what()).find("column-wise sharding cannot train with rowwise_adagrad"),
-                  std::string::npos)
+        EXPECT_NE(
+            std::string(e.what()).find("column-wise sharding cannot train with rowwise_adagrad"),
+            std::string::npos)
             << e.what();
       }
     }

@@ -51,18 +51,6 @@ std::string features_json(const AudioFeatureConfig& f) {
   return w.compact();
 }
 
-// A seeded (train, validation) split of `n` items: the last round(fraction n) of a permutation.
-std::pair<std::vector<int64_t>, std::vector<int64_t>> split_index(int64_t n, double fraction,
-                                                                  uint64_t seed) {
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(idx.begin(), idx.end(), rng);
-  const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
-  return {std::vector<int64_t>(idx.begin(), idx.end() - k),
-          std::vector<int64_t>(idx.end() - k, idx.end())};
-}
-
 // The front end and class names stored in an audio model's header.
 struct AudioModelInfo {
   AudioFeatureConfig features;
@@ -226,8 +214,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   for (const Recording& r : recs)
     (r.index <= cfg.data.test_max_index ? test_recs : train_recs).push_back(r);
   const auto [tr, va] =
-      split_index(static_cast<int64_t>(train_recs.size()), cfg.data.validation_fraction,
-                  static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
+      image::seeded_split(static_cast<int64_t>(train_recs.size()), cfg.data.validation_fraction,
+                          static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
   // On a GPU the log-mel front end runs there, batched (a backend of its own, released before
   // training starts); on the host it is the per-utterance FFT.
   std::unique_ptr<Backend> frontend = frontend_backend(cfg.device);

@@ -50,6 +50,10 @@ struct LoadedModel {
 LoadedModel load_model(const std::string& path, const std::string& task);
 // Whether `path` is a model artefact of `task`.
 bool is_model_file(const std::string& path, const std::string& task);
+// A seeded split of [0, n): (the first n - k, the last k) of a permutation drawn from `seed`, with
+// k = round(fraction * n). How the image family holds out test and validation items.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> seeded_split(int64_t n, double fraction,
+                                                                   uint64_t seed);
 
 // A model instantiated on a backend with its weights.
 struct ReadyModel {

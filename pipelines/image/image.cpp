@@ -53,20 +53,9 @@ std::string resolve(const ImageDataConfig& d, const std::string& file) {
   return file;
 }
 
-// A seeded permutation of [0, n).
-std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(idx.begin(), idx.end(), rng);
-  return idx;
-}
-
 // Splits `set` into (first `n - k`, last `k`) of a seeded permutation, k = round(fraction n).
 std::pair<ImageSet, ImageSet> split(const ImageSet& set, double fraction, uint64_t seed) {
-  const std::vector<int64_t> idx = permutation(set.n, seed);
-  const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(set.n)));
-  std::vector<int64_t> a(idx.begin(), idx.end() - k), b(idx.end() - k, idx.end());
+  const auto [a, b] = seeded_split(set.n, fraction, seed);
   return {take_images(set, a), take_images(set, b)};
 }
 
@@ -676,6 +665,17 @@ Result predict(const std::string& model_path, const std::string& image_path, con
 
 bool is_image_model_file(const std::string& path) {
   return is_model_file(path, "image");
+}
+
+std::pair<std::vector<int64_t>, std::vector<int64_t>> seeded_split(int64_t n, double fraction,
+                                                                   uint64_t seed) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
+  return {std::vector<int64_t>(idx.begin(), idx.end() - k),
+          std::vector<int64_t>(idx.end() - k, idx.end())};
 }
 
 bool is_model_file(const std::string& path, const std::string& task) {

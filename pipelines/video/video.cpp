@@ -44,18 +44,6 @@ std::vector<std::string> sorted_entries(const std::string& dir, bool dirs_only) 
   return out;
 }
 
-// A seeded (first n - k, last k) split of [0, n) with k = round(fraction n).
-std::pair<std::vector<int64_t>, std::vector<int64_t>> split_index(int64_t n, double fraction,
-                                                                  uint64_t seed) {
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(idx.begin(), idx.end(), rng);
-  const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
-  return {std::vector<int64_t>(idx.begin(), idx.end() - k),
-          std::vector<int64_t>(idx.end() - k, idx.end())};
-}
-
 template <typename T>
 std::vector<T> take(const std::vector<T>& v, const std::vector<int64_t>& idx) {
   std::vector<T> out;
@@ -188,8 +176,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       std::vector<std::string> test_names = names;  // the same class folders, same order
       test_clips = list_clip_dir(d.test_dir, test_names);
     } else if (d.test_fraction > 0) {
-      const auto [tr, te] = split_index(static_cast<int64_t>(clips.size()), d.test_fraction,
-                                        static_cast<uint64_t>(cfg.seed) ^ 0x7e57ull);
+      const auto [tr, te] = image::seeded_split(static_cast<int64_t>(clips.size()), d.test_fraction,
+                                                static_cast<uint64_t>(cfg.seed) ^ 0x7e57ull);
       train_clips = take(clips, tr);
       test_clips = take(clips, te);
     }
@@ -204,8 +192,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       if (l < 0 || l >= static_cast<int32_t>(names.size()))
         TESSERA_THROW(Data,
                       "a clip has label " << l << ", outside the " << names.size() << " classes");
-  const auto [tr, va] =
-      split_index(train_all.n, d.validation_fraction, static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
+  const auto [tr, va] = image::seeded_split(train_all.n, d.validation_fraction,
+                                            static_cast<uint64_t>(cfg.seed) ^ 0x5a1dull);
   data.train = take_images(train_all, tr);
   data.validation = take_images(train_all, va);
   const double load_seconds = seconds_since(t_load);

@@ -53,6 +53,15 @@ std::string resolve(const ImageDataConfig& d, const std::string& file) {
   return file;
 }
 
+// A seeded permutation of [0, n).
+std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
+  std::vector<int64_t> idx(static_cast<size_t>(n));
+  std::iota(idx.begin(), idx.end(), 0);
+  std::mt19937_64 rng(seed);
+  std::shuffle(idx.begin(), idx.end(), rng);
+  return idx;
+}
+
 // Splits `set` into (first `n - k`, last `k`) of a seeded permutation, k = round(fraction n).
 std::pair<ImageSet, ImageSet> split(const ImageSet& set, double fraction, uint64_t seed) {
   const auto [a, b] = seeded_split(set.n, fraction, seed);
@@ -669,10 +678,7 @@ bool is_image_model_file(const std::string& path) {
 
 std::pair<std::vector<int64_t>, std::vector<int64_t>> seeded_split(int64_t n, double fraction,
                                                                    uint64_t seed) {
-  std::vector<int64_t> idx(static_cast<size_t>(n));
-  std::iota(idx.begin(), idx.end(), 0);
-  std::mt19937_64 rng(seed);
-  std::shuffle(idx.begin(), idx.end(), rng);
+  const std::vector<int64_t> idx = permutation(n, seed);
   const auto k = static_cast<int64_t>(std::llround(fraction * static_cast<double>(n)));
   return {std::vector<int64_t>(idx.begin(), idx.end() - k),
           std::vector<int64_t>(idx.end() - k, idx.end())};

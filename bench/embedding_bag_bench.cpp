@@ -13,8 +13,15 @@
 // The step's GB/s is that over the median step time; ratio_to_triad = GB/s / triad GB/s. A
 // "unique_bytes" variant counting each distinct row once is printed beside it.
 //
+// --device cuda[:N] (or cuda-emu in the emulation build) runs the same step on that backend
+// instead (CUDA kernels; batches and dout uploaded beforehand, the device synchronised around
+// each phase) against the device's copy bandwidth measured in the same run (a device-to-device
+// copy of 2 x 512 MiB, read + write bytes, best of 5), and checks its first pooled output against
+// the host's. tools/gpu-check.sh runs it on the GPU machine.
+//
 //   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
 //                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
+//                       [--device cpu|cuda|cuda:N|cuda-emu]
 // Prints one JSON object per line; the last is the summary (with "targets_met"). Exits 1 if the
 // check of the fused step against the unfused one fails or the reference run fails; 3 with
 // --enforce-targets when a target (>= 0.7 of triad, >= 3x PyTorch) is missed.
@@ -85,6 +92,7 @@ struct Args {
   int64_t tables = 26, rows = 50000, dim = 64, batch = 4096, pooling = 8, steps = 10, batches = 16;
   double alpha = 1.05;
   bool torch = false;
+  std::string device = "cpu";
   bool enforce =
       false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
 };
@@ -129,6 +137,97 @@ std::string json_field(const std::string& json, const std::string& key) {
   return json.substr(p, e - p);
 }
 
+// Device-to-device copy bandwidth (read + write bytes), best of `reps`, GB/s.
+double device_copy_gbs(Backend& be, int64_t floats, int reps) {
+  Tensor a = be.empty({floats}), b = be.empty({floats});
+  be.copy(a, b);  // warm-up (first touch, clocks)
+  be.synchronize();
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    const double t0 = now_s();
+    be.copy(a, b);
+    be.synchronize();
+    best = std::min(best, now_s() - t0);
+  }
+  return 2.0 * static_cast<double>(floats) * 4.0 / best / 1e9;
+}
+
+// The step on a device backend: forward + fused backward/update per step, synchronised, with the
+// same byte model as the host's; the first batch's pooled output is checked against the host.
+int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::vector<Bags>& host,
+               const Tensor& dout_host, int64_t nnz) {
+  std::unique_ptr<Backend> be = make_backend(a.device);
+  const int64_t T = a.tables, B = a.batch, D = a.dim;
+  const double copy = device_copy_gbs(*be, int64_t{1} << 27, 5);
+  std::cout << "{\"bench\":\"device_copy\",\"device\":\"" << be->name()
+            << "\",\"array_mib\":512,\"gbs\":" << copy << "}" << std::endl;
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Sgd;
+  opts.optimizer.lr = 0.01f;
+  EmbeddingCollection emb(specs, *be, opts);
+  std::vector<Bags> batches;
+  for (const Bags& h : host) batches.push_back(bags_to(*be, h));
+  const Tensor dout = be->to_device(dout_host);
+  // Check: the device's first forward equals the host's (same counter-based initial tables).
+  double max_diff = 0;
+  {
+    auto hb = make_host_backend();
+    EmbeddingCollection ref(specs, *hb, opts);
+    Tensor ho, dev;
+    ref.forward(host[0], ho);
+    emb.forward(batches[0], dev);
+    const Tensor d = be->to_host(dev);
+    for (int64_t i = 0; i < ho.numel(); ++i)
+      max_diff = std::max(max_diff,
+                          static_cast<double>(std::fabs(ho.data<float>()[i] - d.data<float>()[i])));
+    if (!(max_diff <= 1e-4)) {
+      std::cerr << "embedding_bag_bench: device forward differs from the host by " << max_diff
+                << "\n";
+      return 1;
+    }
+  }
+  Tensor out;
+  std::vector<double> times, fwd_times;
+  for (int64_t it = 0; it < a.steps + 2; ++it) {
+    const Bags& bags = batches[static_cast<size_t>(it % a.batches)];
+    be->synchronize();
+    const double t0 = now_s();
+    emb.forward(bags, out);
+    be->synchronize();
+    const double t1 = now_s();
+    emb.backward_and_update(dout);
+    be->synchronize();
+    const double t2 = now_s();
+    if (it >= 2) {
+      times.push_back(t2 - t0);
+      fwd_times.push_back(t1 - t0);
+    }
+  }
+  double unique_rows = 0;
+  for (int64_t k = 0; k < a.batches; ++k) {
+    emb.forward(batches[static_cast<size_t>(k)], out);
+    unique_rows += static_cast<double>(emb.backward(dout).count);
+  }
+  unique_rows /= static_cast<double>(a.batches);
+  std::sort(times.begin(), times.end());
+  std::sort(fwd_times.begin(), fwd_times.end());
+  const double med = times[times.size() / 2], fmed = fwd_times[fwd_times.size() / 2];
+  const double row_bytes = static_cast<double>(D) * 4;
+  const double out_bytes = static_cast<double>(B * T * D) * 4;
+  const double step_bytes = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 +
+                            (T * B + 1) * 8.0 + out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
+  const double gbs = step_bytes / med / 1e9;
+  std::cout << "{\"bench\":\"embedding_bag_step_device\",\"device\":\"" << be->name()
+            << "\",\"tables\":" << T << ",\"rows\":" << a.rows << ",\"dim\":" << D
+            << ",\"batch\":" << B << ",\"pooling\":" << a.pooling << ",\"alpha\":" << a.alpha
+            << ",\"optimizer\":\"sgd\",\"median_step_ms\":" << med * 1e3
+            << ",\"best_step_ms\":" << times.front() * 1e3 << ",\"forward_ms\":" << fmed * 1e3
+            << ",\"unique_rows_per_batch\":" << unique_rows << ",\"step_mb\":" << step_bytes / 1e6
+            << ",\"gbs\":" << gbs << ",\"copy_gbs\":" << copy << ",\"ratio_to_copy\":" << gbs / copy
+            << ",\"forward_max_abs_diff_vs_host\":" << max_diff << "}" << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -160,6 +259,8 @@ int main(int argc, char** argv) {
       a.torch = true;
     else if (f == "--enforce-targets")
       a.enforce = true;
+    else if (f == "--device")
+      a.device = next();
     else if (f == "--quick") {
       a.rows = 20000;
       a.batch = 1024;
@@ -168,18 +269,24 @@ int main(int argc, char** argv) {
     } else if (f == "-h" || f == "--help") {
       std::cout
           << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
-             "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]\n";
+             "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets] "
+             "[--device cpu|cuda|cuda:N|cuda-emu]\n";
       return 0;
     } else {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
       return 2;
     }
   }
+  if (a.torch && a.device != "cpu") {
+    std::cerr << "embedding_bag_bench: --torch compares the host step; drop it with --device\n";
+    return 2;
+  }
   try {
     const int threads = omp_get_max_threads();
-    const double triad = triad_gbs(int64_t{1} << 25, 7);
-    std::cout << "{\"bench\":\"stream_triad\",\"threads\":" << threads
-              << ",\"array_mib\":128,\"gbs\":" << triad << "}" << std::endl;
+    const double triad = a.device == "cpu" ? triad_gbs(int64_t{1} << 25, 7) : 0.0;
+    if (a.device == "cpu")
+      std::cout << "{\"bench\":\"stream_triad\",\"threads\":" << threads
+                << ",\"array_mib\":128,\"gbs\":" << triad << "}" << std::endl;
 
     // Batches: fixed L ids per bag (offsets are multiples of L), Zipf ids per table.
     const int64_t T = a.tables, B = a.batch, L = a.pooling, D = a.dim;
@@ -210,14 +317,16 @@ int main(int argc, char** argv) {
         throw std::runtime_error("cannot write " + dir);
       batches.push_back(std::move(bags));
     }
+    Tensor dout = Tensor::host({B, T * D});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
+    if (a.device != "cpu") return run_device(a, specs, batches, dout, nnz);
+
     auto backend = make_host_backend();
     CollectionOptions opts;
     opts.optimizer.kind = SparseOptimizer::Sgd;
     opts.optimizer.lr = 0.01f;
     EmbeddingCollection emb(specs, *backend, opts);
-    Tensor dout = Tensor::host({B, T * D});
-    for (int64_t i = 0; i < dout.numel(); ++i)
-      dout.data<float>()[i] = 1e-3f * static_cast<float>((i * 7919) % 13 - 6);
 
     // Check: the fused step equals the unfused one (backward, then update) on a copy, with
     // enough tables (2 per thread) that the fused step takes its one-table-per-thread path.

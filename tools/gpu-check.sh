@@ -12,7 +12,8 @@
 #   --bench-timeout  per benchmark, default 300 s;  --test-timeout: per test, default 600 s
 #
 # Steps: nvidia-smi (fails loudly, exit 2, when no GPU is visible) -> configure -> build with all
-# cores -> ctest --output-on-failure -> every executable in BUILD/bench/ -> every bench/*.sh.
+# cores -> ctest --output-on-failure -> every executable in BUILD/bench/ (and embedding_bag_bench
+# again with --device cuda) -> every bench/*.sh.
 # A bench script is run as `bench/X.sh BUILD/tessera` unless its header has a line
 #   # gpu-check-args: ARGS      (words; {tessera}, {build} and {out} are substituted)
 #   # gpu-check: skip REASON    (not run; reported as skipped)
@@ -184,6 +185,17 @@ if [[ $run_bench -eq 1 ]]; then
     end=$(date +%s.%N)
     record_step "bench:$name" "$rc" "$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')" "$out/bench/$name.log"
   done
+  # The embedding-bag step on the GPU: GB/s against the device's measured copy bandwidth, and
+  # its first pooled output against the host's (the loop above ran the host step).
+  if [[ -x "$build/bench/embedding_bag_bench" ]]; then
+    name=embedding_bag_bench_cuda
+    start=$(date +%s.%N)
+    timeout "$bench_timeout" "$build/bench/embedding_bag_bench" --device cuda --steps 30 \
+      >"$out/bench/$name.json" 2>"$out/bench/$name.log"
+    rc=$?
+    end=$(date +%s.%N)
+    record_step "bench:$name" "$rc" "$(awk -v a="$start" -v b="$end" 'BEGIN{printf "%.1f", b-a}')" "$out/bench/$name.log"
+  fi
   for script in "$root"/bench/*.sh; do
     name=$(basename "$script" .sh)
     if grep -qE '^# gpu-check: skip' "$script"; then

@@ -22,9 +22,11 @@
 //   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
 //                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
 //                       [--device cpu|cuda|cuda:N|cuda-emu]
-// Prints one JSON object per line; the last is the summary (with "targets_met"). Exits 1 if the
-// check of the fused step against the unfused one fails or the reference run fails; 3 with
-// --enforce-targets when a target (>= 0.7 of triad, >= 3x PyTorch) is missed.
+// Prints one JSON object per line; the last is the summary (with "targets_met"; with --device,
+// the device step with "ratio_to_copy", which has no target). Exits 1 if the check of the fused
+// step against the unfused one (device: of the device forward against the host's) fails or the
+// reference run fails; 3 with --enforce-targets when a host target (>= 0.7 of triad, >= 3x
+// PyTorch) is missed.
 #include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -276,6 +278,11 @@ int main(int argc, char** argv) {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
       return 2;
     }
+  }
+  if (a.steps < 1 || a.tables < 1 || a.rows < 1 || a.dim < 1 || a.batch < 1 || a.pooling < 1) {
+    std::cerr << "embedding_bag_bench: --steps, --tables, --rows, --dim, --batch and --pooling "
+                 "must be >= 1\n";
+    return 2;
   }
   if (a.torch && a.device != "cpu") {
     std::cerr << "embedding_bag_bench: --torch compares the host step; drop it with --device\n";

@@ -75,16 +75,20 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   for (size_t t : order) {
     TablePlacement& tp = plan.tables[t];
     if (columns) {
-      // Columns split evenly over min(N, dim) shards, the first dim % n one column wider.
+      // Columns split evenly over min(N, dim) shards, the first dim % n parts one column wider;
+      // the parts start at the shard with the most free memory and go round from there (narrow
+      // tables do not all land on shard 0).
       tp.placement = Placement::ColumnWise;
       const int64_t dim = specs[t].dim, rows = specs[t].rows;
       const int64_t n = std::min<int64_t>(N, dim);
       const int64_t elem_bytes = tp.bytes / (rows * dim);
+      const int64_t first = std::max_element(free.begin(), free.end()) - free.begin();
       int64_t begin = 0;
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t cols = dim / n + (k < dim % n ? 1 : 0);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t k = (first + i) % N;
+        const int64_t cols = dim / n + (i < dim % n ? 1 : 0);
         const int64_t bytes =
-            elem_bytes * rows * cols + (k == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
+            elem_bytes * rows * cols + (i == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
         if (bytes > free[static_cast<size_t>(k)])
           TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit column-wise: shard "
                                           << k << " would need " << mib(bytes) << " with "
@@ -436,6 +440,20 @@ Tensor ShardedEmbeddingCollection::table_to_host(int64_t t) {
                   full.data<float>(), s.dim);
   }
   return full;
+}
+
+void ShardedEmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
+  const TableSpec& s = layout_.spec(t);
+  TESSERA_CHECK(host_rows_dim.is_host() && host_rows_dim.dtype() == DType::F32 &&
+                    host_rows_dim.numel() == s.rows * s.dim,
+                layout_.table_label(t)
+                    << " is [" << s.rows << ", " << s.dim << "], got " << host_rows_dim.describe());
+  for (const PartRef& p : parts_[static_cast<size_t>(t)]) {
+    Tensor part = Tensor::host({p.row_end - p.row_begin, p.col_end - p.col_begin});
+    copy_block_out(host_rows_dim.data<float>(), s.dim, p.row_begin, p.row_end, p.col_begin,
+                   p.col_end, part.data<float>());
+    shards_[static_cast<size_t>(p.shard)]->set_table(p.local_table, part);
+  }
 }
 
 void ShardedEmbeddingCollection::gather_flat(Flat kind, int slot, Tensor& full) {

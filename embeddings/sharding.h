@@ -127,7 +127,8 @@ class ShardedEmbeddingCollection {
   // The gradient w.r.t. the last forward's per-sample weights, host f32 [nnz], as
   // EmbeddingCollection::weight_grad (call before backward_and_update changes the rows).
   Tensor weight_grad(const Tensor& host_dout);
-  Tensor table_to_host(int64_t t);  // reassembled from the parts
+  Tensor table_to_host(int64_t t);                         // reassembled from the parts
+  void set_table(int64_t t, const Tensor& host_rows_dim);  // split into the parts
   // The whole collection's flat weights and optimizer state, laid out exactly as one unsharded
   // EmbeddingCollection lays them out (weights_to_host(), state_to_host(slot)): a checkpoint
   // written with N shards restores into any other number of shards, or none.

@@ -17,7 +17,18 @@ class LocalTables final : public EmbeddingTables {
     emb_.forward(on_host(*backend_) ? host_bags : bags_to(*backend_, host_bags), out);
   }
   void backward_and_update(const Tensor& dout) override { emb_.backward_and_update(dout); }
+  Tensor forward_host(const Bags& host_bags) override {
+    Tensor out;
+    forward(host_bags, out);
+    return on_host(*backend_) ? out : backend_->to_host(out);
+  }
+  void backward_and_update_host(const Tensor& host_dout) override {
+    emb_.backward_and_update(on_host(*backend_) ? host_dout : backend_->to_device(host_dout));
+  }
   Tensor table_to_host(int64_t t) override { return emb_.table_to_host(t); }
+  void set_table(int64_t t, const Tensor& host_rows_dim) override {
+    emb_.set_table(t, host_rows_dim);
+  }
   Tensor weights_to_host() override { return emb_.weights_to_host(); }
   void set_weights(const Tensor& host_flat) override {
     Tensor& w = emb_.storage().weights();
@@ -63,7 +74,18 @@ class ShardedTables final : public EmbeddingTables {
   void backward_and_update(const Tensor& dout) override {
     sharded_->backward_and_update(dout.is_host() ? dout : backend_->to_host(dout));
   }
+  Tensor forward_host(const Bags& host_bags) override {
+    Tensor pooled;
+    sharded_->forward(host_bags, pooled);
+    return pooled;
+  }
+  void backward_and_update_host(const Tensor& host_dout) override {
+    sharded_->backward_and_update(host_dout);
+  }
   Tensor table_to_host(int64_t t) override { return sharded_->table_to_host(t); }
+  void set_table(int64_t t, const Tensor& host_rows_dim) override {
+    sharded_->set_table(t, host_rows_dim);
+  }
   Tensor weights_to_host() override { return sharded_->weights_to_host(); }
   void set_weights(const Tensor& host_flat) override { sharded_->set_weights(host_flat); }
   int num_states() const override { return sharded_->num_states(); }

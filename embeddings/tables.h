@@ -31,8 +31,13 @@ class EmbeddingTables {
   virtual void forward(const Bags& host_bags, Tensor& out) = 0;
   // dout [B, out_dim] on the model's backend, for the last forward; one optimizer step.
   virtual void backward_and_update(const Tensor& dout) = 0;
+  // The same two for a model that works on the host (pooled rows and dout as host tensors;
+  // sharded tables skip the round trip through the model's device).
+  virtual Tensor forward_host(const Bags& host_bags) = 0;
+  virtual void backward_and_update_host(const Tensor& host_dout) = 0;
   // Host copies: one table [rows, dim]; the whole flat buffer; optimizer state slot k.
   virtual Tensor table_to_host(int64_t t) = 0;
+  virtual void set_table(int64_t t, const Tensor& host_rows_dim) = 0;
   virtual Tensor weights_to_host() = 0;
   virtual void set_weights(const Tensor& host_flat) = 0;
   virtual int num_states() const = 0;

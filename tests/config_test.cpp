@@ -220,6 +220,9 @@ TEST(ConfigRouting, TaskOfTextAndFile) {
   EXPECT_FALSE(json::text_has_task("[\"audio\"]", "audio"));
   EXPECT_FALSE(json::text_has_task("{\"task\": \"audio\"", "audio"));  // truncated
   EXPECT_FALSE(json::text_has_task("", "audio"));
+  // Nested far deeper than any config: refused without exhausting the stack.
+  EXPECT_FALSE(json::text_has_task(std::string(200000, '[') + std::string(200000, ']'), "audio"));
+  EXPECT_FALSE(json::text_has_task("{\"a\": " + std::string(200000, '[') + "}", "audio"));
   EXPECT_TRUE(json::file_has_task(kUciAdult, "behaviour"));
   EXPECT_FALSE(json::file_has_task(kUciAdult, "recommend"));
   EXPECT_FALSE(json::file_has_task(kSourceDir + "/no/such/config.json", "behaviour"));

@@ -47,16 +47,15 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
   tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement);
   // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed
-  // (the same draws whatever the sharding), set in one copy of the flat buffer.
+  // (the same draws whatever the sharding), one table at a time.
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
-  Tensor full = Tensor::host({table_layout().total_elements()});
   for (size_t t = 0; t < tables.size(); ++t) {
     const float bound = 1.f / std::sqrt(static_cast<float>(tables[t].rows));
     std::uniform_real_distribution<float> u(-bound, bound);
-    float* w = full.data<float>() + table_layout().weight_offset(static_cast<int64_t>(t));
-    for (int64_t i = 0; i < tables[t].rows * d; ++i) w[i] = u(rng);
+    Tensor w = Tensor::host({tables[t].rows, d});
+    for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = u(rng);
+    tables_->set_table(static_cast<int64_t>(t), w);
   }
-  tables_->set_weights(full);
   const int64_t nt = static_cast<int64_t>(tables.size());
   dense_in_ = backend.empty({max_batch, spec.n_dense});
   emb_out_ = backend.empty({max_batch, nt * d});

@@ -54,11 +54,9 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
   std::vector<emb::TableSpec> specs = specs_for(kind_, users, items, dim_);
   tables_ = emb::make_embedding_tables(std::move(specs), backend, o, cfg.embeddings.shards,
                                        cfg.embeddings.placement);
-  // Biases start at zero (the global mean carries the offset): one gather and one copy back.
-  Tensor full = tables_->weights_to_host();
+  // Biases start at zero (the global mean carries the offset).
   for (int64_t t = 2; t < layout().num_tables(); ++t)
-    std::fill_n(full.data<float>() + layout().weight_offset(t), layout().spec(t).rows, 0.f);
-  tables_->set_weights(full);
+    tables_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));
 }
 
 Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items) {
@@ -77,14 +75,12 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
   for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
   Tensor out;
   const SmallBatchThreads threads(B * layout().out_dim());
-  tables_->forward(bags, out);
-  return out.is_host() ? out : backend_->to_host(out);
+  return tables_->forward_host(bags);
 }
 
 void RecModel::step(const Tensor& dout_host) {
   const SmallBatchThreads threads(dout_host.numel());
-  tables_->backward_and_update(
-      backend_->device().kind == DeviceKind::Host ? dout_host : backend_->to_device(dout_host));
+  tables_->backward_and_update_host(dout_host);
 }
 
 double RecModel::train_mf(const int32_t* users, const int32_t* items, const float* ratings,

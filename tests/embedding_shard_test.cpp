@@ -190,7 +190,7 @@ TEST(EmbeddingShardPlan, ColumnWiseSplitsColumnsAndRefusesRowwiseAdagrad) {
   const ShardPlan plan = plan_shards(specs(), {100000, 100000, 100000, 100000}, opt, po);
   const std::string text = plan.describe(specs());
   std::cout << text;
-  // 'big' is 6 wide over 4 shards: 2 + 2 + 1 + 1 columns; 'mid' is 3 wide: 3 shards of one.
+  // 'big' is 6 wide over 4 shards: 2 + 2 + 1 + 1 columns.
   const TablePlacement& big = plan.tables[1];
   EXPECT_EQ(big.placement, Placement::ColumnWise);
   ASSERT_EQ(big.parts.size(), 4u);
@@ -204,7 +204,11 @@ TEST(EmbeddingShardPlan, ColumnWiseSplitsColumnsAndRefusesRowwiseAdagrad) {
     EXPECT_EQ(big.parts[k].row_end, 400);
     col = big.parts[k].col_end;
   }
-  EXPECT_EQ(plan.tables[2].parts.size(), 3u);
+  // 'mid' is 3 wide: 3 parts, starting at the shard with the most free memory after 'big'
+  // (shards 2 and 3 got one column of it, 0 and 1 two), not at shard 0.
+  ASSERT_EQ(plan.tables[2].parts.size(), 3u);
+  EXPECT_EQ(plan.tables[2].parts[0].shard, 2);
+  EXPECT_EQ(plan.tables[2].parts[2].shard, 0);
   // Every byte planned once: 4 + 6 + 3 + 5 columns of 2 floats per element.
   int64_t planned = 0;
   for (int64_t b : plan.shard_bytes) planned += b;

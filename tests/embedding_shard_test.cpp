@@ -173,7 +173,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ShardCase{5, Placement::RowWise, SparseOptimizer::LazyAdam},
                       ShardCase{2, Placement::ColumnWise, SparseOptimizer::Sgd},
                       ShardCase{3, Placement::ColumnWise, SparseOptimizer::Adagrad},
-                      ShardCase{4, Placement::ColumnWise, SparseOptimizer::LazyAdam}),
+                      ShardCase{4, Placement::ColumnWise, SparseOptimizer::LazyAdam},
+                      // more shards than any table has columns
+                      ShardCase{8, Placement::ColumnWise, SparseOptimizer::Adagrad},
+                      // more shards than tables: one shard holds nothing
+                      ShardCase{5, Placement::TableWise, SparseOptimizer::Adagrad}),
     [](const auto& info) {
       std::string p = placement_name(info.param.force);
       p.erase(p.find('-'), 1);

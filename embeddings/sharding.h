@@ -101,9 +101,11 @@ class EmbeddingShard {
 std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, Backend& backend,
                                                  const CollectionOptions& opts);
 
-// One backend per shard for a run on `like`'s kind of device (n host backends on the CPU,
-// cuda:0..n-1 on a CUDA device) and the plan of `specs` over them. Host shards share one
-// machine's memory: each plans with 1/n of what is available.
+// One backend per shard for a run on `like`'s kind of device (n host backends on the CPU; on a
+// CUDA device shard k on cuda:(k mod the device count), so a machine with fewer GPUs than shards
+// (one GPU, say) still runs them; n cuda-emu backends in the emulation build) and the plan of
+// `specs` over them. Shards that share a device (or the host) share its memory: each plans with
+// its share of what is available.
 struct ShardDevices {
   std::vector<std::unique_ptr<Backend>> backends;
   std::vector<Backend*> raw;  // backends[k].get()

@@ -10,6 +10,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 
 #include "host/backend/backend.h"
 #include "pipelines/behaviour/dlrm_model.h"
@@ -128,11 +129,16 @@ TEST(DlrmModel, GradientsMatchFiniteDifferences) {
 }
 
 // The same model on a device backend (a GPU, or cuda-emu in the emulation build): the tables
-// on device storage with the device bag ops, the interaction kernels, device MLPs. Two training
-// steps, then the logits agree with the host's.
+// on device storage with the device bag ops, the interaction kernels, device MLPs; and again with
+// the tables over 2 row-wise shards on the device (pooled rows and their gradients cross through
+// the host). Two training steps, then the logits agree with the host's.
 TEST(DlrmModel, DeviceBackendsMatchTheHost) {
   int ran = 0;
-  for (const char* spec : {"cuda", "cuda-emu"}) {
+  for (const auto& [spec, shards] : {std::pair<const char*, int64_t>{"cuda", 1},
+                                     {"cuda", 2},
+                                     {"cuda-emu", 1},
+                                     {"cuda-emu", 2}}) {
+    SCOPED_TRACE(std::string(spec) + " x " + std::to_string(shards) + " shards");
     std::unique_ptr<Backend> dev;
     try {
       dev = make_backend(spec);
@@ -151,7 +157,11 @@ TEST(DlrmModel, DeviceBackendsMatchTheHost) {
     s.sparse.lr = 0.1f;
     std::mt19937 rng(5);
     const Problem p = make_problem(33, s, rng);
-    DlrmModel mh(*host, s, 9, 40), md(*dev, s, 9, 40);
+    DlrmModel mh(*host, s, 9, 40);
+    s.shards = shards;
+    s.placement = emb::ShardPlacement::Row;
+    DlrmModel md(*dev, s, 9, 40);
+    EXPECT_EQ(md.shard_plan().empty(), shards == 1) << md.shard_plan();
     for (int step = 0; step < 2; ++step) {
       loss(*host, mh, p, true);
       Tensor logits = md.forward(p.dense, p.cat, Mode::Train, 0);

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "embeddings/collection.h"
+#include "embeddings/sharding.h"
 #include "tests/support/backends.h"
 
 namespace tessera::emb {
@@ -227,6 +228,44 @@ TEST_P(EmbeddingParity, IdPoliciesAndBatchChecksBehaveIdentically) {
       EXPECT_NE(mh.find(": bag offsets"), std::string::npos) << mh;
       EXPECT_EQ(mh, error_of(ed, bags_to(*dev, b)));
     }
+  }
+}
+
+// Shards on the device (cuda:k round the GPUs, or cuda-emu backends): the sharded collection
+// placed by place_shards for a device run, row- and column-wise, trains as the unsharded host
+// collection does (pooled outputs, weight gradients, weights and optimizer state after steps).
+TEST_P(EmbeddingParity, ShardsOnTheDeviceMatchTheUnshardedHost) {
+  TESSERA_TEST_BACKEND_OR_SKIP(dev, GetParam());
+  Backend& host = test::reference_backend();
+  for (const ShardPlacement placement : {ShardPlacement::Row, ShardPlacement::Column}) {
+    SCOPED_TRACE(placement == ShardPlacement::Row ? "row-wise" : "column-wise");
+    CollectionOptions opts;
+    opts.optimizer.kind = SparseOptimizer::Adagrad;
+    opts.optimizer.lr = 0.05f;
+    opts.init_scale = 0.2f;
+    ShardDevices d = place_shards(specs(), *dev, 3, placement, opts.optimizer);
+    ASSERT_EQ(d.raw.size(), 3u);
+    for (Backend* b : d.raw) EXPECT_NE(b->device().kind, DeviceKind::Host) << b->name();
+    ShardedEmbeddingCollection sharded(specs(), d.plan, d.raw, opts);
+    EmbeddingCollection single(specs(), host, opts);
+    std::mt19937 gen(41);
+    for (int step = 0; step < 3; ++step) {
+      const int64_t B = 13;
+      const Bags hb = random_bags(specs(), B, 4, step != 1, 6, gen);
+      Tensor os, ou;
+      sharded.forward(hb, os);
+      single.forward(hb, ou);
+      expect_near_all(ou, os, 1e-5, 1e-5, "pooled");
+      Tensor dout = Tensor::host({B, single.layout().out_dim()});
+      for (int64_t i = 0; i < dout.numel(); ++i)
+        dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+      expect_near_all(single.weight_grad(dout), sharded.weight_grad(dout), 1e-5, 1e-5,
+                      "weight gradient");
+      sharded.backward_and_update(dout);
+      single.backward_and_update(dout);
+    }
+    expect_near_all(single.weights_to_host(), sharded.weights_to_host(), 1e-5, 1e-4, "weights");
+    expect_near_all(single.state_to_host(0), sharded.state_to_host(0), 1e-6, 1e-4, "state");
   }
 }
 

@@ -255,5 +255,7 @@ std::unique_ptr<Backend> make_host_backend();
 // Whether a CUDA device can be used, and if not, why (e.g. "cudaGetDeviceCount: insufficient
 // driver"). Always false in a build without the CUDA backend.
 bool cuda_available(std::string* why_not = nullptr);
+// How many CUDA devices this process can use (0 without a GPU or without the CUDA backend).
+int cuda_device_count();
 
 }  // namespace tessera

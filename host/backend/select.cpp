@@ -20,8 +20,20 @@ bool cuda_available(std::string* why_not) {
   if (why_not) *why_not = why.empty() ? "no CUDA device found" : why;
   return false;
 #else
-  if (why_not) *why_not = "this build of tessera has no CUDA backend (configured with TESSERA_WITH_CUDA=OFF or without nvcc)";
+  if (why_not)
+    *why_not =
+        "this build of tessera has no CUDA backend (configured with TESSERA_WITH_CUDA=OFF or "
+        "without nvcc)";
   return false;
+#endif
+}
+
+int cuda_device_count() {
+#if TESSERA_HAVE_CUDA
+  std::string why;
+  return cuda_backend::device_count(&why);
+#else
+  return 0;
 #endif
 }
 
@@ -39,8 +51,9 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
 #if TESSERA_HAVE_CUDA_EMULATION
     return emu::create_backend();
 #else
-    TESSERA_THROW(Backend, "device 'cuda-emu' (the CUDA kernels on the CPU emulator) needs a build "
-                           "configured with -DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF");
+    TESSERA_THROW(Backend,
+                  "device 'cuda-emu' (the CUDA kernels on the CPU emulator) needs a build "
+                  "configured with -DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF");
 #endif
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
@@ -54,7 +67,9 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
       index = static_cast<int>(v);
     }
     std::string why;
-    if (!cuda_available(&why)) TESSERA_THROW(Backend, "device '" << spec << "' was asked for, but CUDA cannot be used: " << why << ". Use --device cpu.");
+    if (!cuda_available(&why))
+      TESSERA_THROW(Backend, "device '" << spec << "' was asked for, but CUDA cannot be used: "
+                                        << why << ". Use --device cpu.");
 #if TESSERA_HAVE_CUDA
     return cuda_backend::create(index);
 #endif

@@ -154,6 +154,60 @@ double device_copy_gbs(Backend& be, int64_t floats, int reps) {
   return 2.0 * static_cast<double>(floats) * 4.0 / best / 1e9;
 }
 
+// The timed steps (2 warm-up steps first) and the bytes one step moves.
+struct StepTimes {
+  double median = 0, best = 0, forward_median = 0;
+  double unique_rows = 0;  // distinct rows per batch, from the unfused backward (not timed)
+};
+
+// forward + fused backward/update per step, cycling the batches; `sync` (a device backend) is
+// synchronised around each phase.
+StepTimes time_steps(EmbeddingCollection& emb, const std::vector<Bags>& batches, const Tensor& dout,
+                     int64_t steps, Backend* sync) {
+  const int64_t nb = static_cast<int64_t>(batches.size());
+  Tensor out;
+  std::vector<double> times, fwd_times;
+  for (int64_t it = 0; it < steps + 2; ++it) {
+    const Bags& bags = batches[static_cast<size_t>(it % nb)];
+    if (sync) sync->synchronize();
+    const double t0 = now_s();
+    emb.forward(bags, out);
+    if (sync) sync->synchronize();
+    const double t1 = now_s();
+    emb.backward_and_update(dout);
+    if (sync) sync->synchronize();
+    const double t2 = now_s();
+    if (it >= 2) {
+      times.push_back(t2 - t0);
+      fwd_times.push_back(t1 - t0);
+    }
+  }
+  StepTimes r;
+  for (const Bags& bags : batches) {
+    emb.forward(bags, out);
+    r.unique_rows += static_cast<double>(emb.backward(dout).count);
+  }
+  r.unique_rows /= static_cast<double>(nb);
+  std::sort(times.begin(), times.end());
+  std::sort(fwd_times.begin(), fwd_times.end());
+  r.median = times[times.size() / 2];
+  r.best = times.front();
+  r.forward_median = fwd_times[fwd_times.size() / 2];
+  return r;
+}
+
+// The header's byte model: forward rows + pooled out + ids + offsets; backward dout + ids + a read
+// and a write of each touched row.
+double step_bytes(const Args& a, int64_t nnz, double unique_rows) {
+  const int64_t T = a.tables, B = a.batch, D = a.dim;
+  const double row_bytes = static_cast<double>(D) * 4;
+  const double out_bytes = static_cast<double>(B * T * D) * 4;
+  const double fwd = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 +
+                     static_cast<double>(T * B + 1) * 8.0;
+  const double bwd = out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
+  return fwd + bwd;
+}
+
 // The step on a device backend: forward + fused backward/update per step, synchronised, with the
 // same byte model as the host's; the first batch's pooled output is checked against the host.
 int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::vector<Bags>& host,
@@ -188,43 +242,16 @@ int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::ve
       return 1;
     }
   }
-  Tensor out;
-  std::vector<double> times, fwd_times;
-  for (int64_t it = 0; it < a.steps + 2; ++it) {
-    const Bags& bags = batches[static_cast<size_t>(it % a.batches)];
-    be->synchronize();
-    const double t0 = now_s();
-    emb.forward(bags, out);
-    be->synchronize();
-    const double t1 = now_s();
-    emb.backward_and_update(dout);
-    be->synchronize();
-    const double t2 = now_s();
-    if (it >= 2) {
-      times.push_back(t2 - t0);
-      fwd_times.push_back(t1 - t0);
-    }
-  }
-  double unique_rows = 0;
-  for (int64_t k = 0; k < a.batches; ++k) {
-    emb.forward(batches[static_cast<size_t>(k)], out);
-    unique_rows += static_cast<double>(emb.backward(dout).count);
-  }
-  unique_rows /= static_cast<double>(a.batches);
-  std::sort(times.begin(), times.end());
-  std::sort(fwd_times.begin(), fwd_times.end());
-  const double med = times[times.size() / 2], fmed = fwd_times[fwd_times.size() / 2];
-  const double row_bytes = static_cast<double>(D) * 4;
-  const double out_bytes = static_cast<double>(B * T * D) * 4;
-  const double step_bytes = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 +
-                            (T * B + 1) * 8.0 + out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
-  const double gbs = step_bytes / med / 1e9;
+  const StepTimes st = time_steps(emb, batches, dout, a.steps, be.get());
+  const double bytes = step_bytes(a, nnz, st.unique_rows);
+  const double gbs = bytes / st.median / 1e9;
   std::cout << "{\"bench\":\"embedding_bag_step_device\",\"device\":\"" << be->name()
             << "\",\"tables\":" << T << ",\"rows\":" << a.rows << ",\"dim\":" << D
             << ",\"batch\":" << B << ",\"pooling\":" << a.pooling << ",\"alpha\":" << a.alpha
-            << ",\"optimizer\":\"sgd\",\"median_step_ms\":" << med * 1e3
-            << ",\"best_step_ms\":" << times.front() * 1e3 << ",\"forward_ms\":" << fmed * 1e3
-            << ",\"unique_rows_per_batch\":" << unique_rows << ",\"step_mb\":" << step_bytes / 1e6
+            << ",\"optimizer\":\"sgd\",\"median_step_ms\":" << st.median * 1e3
+            << ",\"best_step_ms\":" << st.best * 1e3
+            << ",\"forward_ms\":" << st.forward_median * 1e3
+            << ",\"unique_rows_per_batch\":" << st.unique_rows << ",\"step_mb\":" << bytes / 1e6
             << ",\"gbs\":" << gbs << ",\"copy_gbs\":" << copy << ",\"ratio_to_copy\":" << gbs / copy
             << ",\"forward_max_abs_diff_vs_host\":" << max_diff << "}" << std::endl;
   return 0;
@@ -363,46 +390,20 @@ int main(int argc, char** argv) {
         }
     }
 
-    Tensor out;
-    std::vector<double> times, fwd_times;
-    double unique_rows = 0;
-    for (int64_t it = 0; it < a.steps + 2; ++it) {
-      const Bags& bags = batches[static_cast<size_t>(it % a.batches)];
-      const double t0 = now_s();
-      emb.forward(bags, out);
-      const double t1 = now_s();
-      emb.backward_and_update(dout);
-      const double t2 = now_s();
-      if (it >= 2) {
-        times.push_back(t2 - t0);
-        fwd_times.push_back(t1 - t0);
-      }
-    }
-    // Distinct rows per batch (for the byte count), from the unfused backward outside the timing.
-    for (int64_t k = 0; k < a.batches; ++k) {
-      emb.forward(batches[static_cast<size_t>(k)], out);
-      unique_rows += static_cast<double>(emb.backward(dout).count);
-    }
-    unique_rows /= static_cast<double>(a.batches);
-    std::sort(times.begin(), times.end());
-    std::sort(fwd_times.begin(), fwd_times.end());
-    const double med = times[times.size() / 2];
-    const double fmed = fwd_times[fwd_times.size() / 2];
+    const StepTimes st = time_steps(emb, batches, dout, a.steps, nullptr);
+    const double med = st.median, fmed = st.forward_median, unique_rows = st.unique_rows;
     const double row_bytes = static_cast<double>(D) * 4;
     const double out_bytes = static_cast<double>(B * T * D) * 4;
-    const double fwd_bytes =
-        static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 + (T * B + 1) * 8.0;
-    const double bwd_bytes = out_bytes + nnz * 8.0 + unique_rows * row_bytes * 2;
-    const double step_bytes = fwd_bytes + bwd_bytes;
+    const double bytes = step_bytes(a, nnz, unique_rows);
     const double unique_bytes =
         unique_rows * row_bytes * 3 + 2 * out_bytes + nnz * 16.0 + (T * B + 1) * 8.0;
-    const double gbs = step_bytes / med / 1e9;
+    const double gbs = bytes / med / 1e9;
     std::cout << "{\"bench\":\"embedding_bag_step\",\"tables\":" << T << ",\"rows\":" << a.rows
               << ",\"dim\":" << D << ",\"batch\":" << B << ",\"pooling\":" << L
               << ",\"alpha\":" << a.alpha << ",\"optimizer\":\"sgd\",\"threads\":" << threads
-              << ",\"median_step_ms\":" << med * 1e3 << ",\"best_step_ms\":" << times.front() * 1e3
+              << ",\"median_step_ms\":" << med * 1e3 << ",\"best_step_ms\":" << st.best * 1e3
               << ",\"forward_ms\":" << fmed * 1e3 << ",\"unique_rows_per_batch\":" << unique_rows
-              << ",\"step_mb\":" << step_bytes / 1e6 << ",\"gbs\":" << gbs
+              << ",\"step_mb\":" << bytes / 1e6 << ",\"gbs\":" << gbs
               << ",\"ratio_to_triad\":" << gbs / triad
               << ",\"unique_bytes_gbs\":" << unique_bytes / med / 1e9 << "}" << std::endl;
 
@@ -446,9 +447,8 @@ int main(int argc, char** argv) {
               << ",\"speedup_vs_torch\":"
               << (torch_ms > 0 ? std::to_string(torch_ms / (med * 1e3)) : "null")
               << ",\"best_speedup_vs_torch\":"
-              << (torch_best_ms > 0 ? std::to_string(torch_best_ms / (times.front() * 1e3))
-                                    : "null")
-              << ",\"best_ratio_to_triad\":" << step_bytes / times.front() / 1e9 / triad
+              << (torch_best_ms > 0 ? std::to_string(torch_best_ms / (st.best * 1e3)) : "null")
+              << ",\"best_ratio_to_triad\":" << bytes / st.best / 1e9 / triad
               << ",\"target_speedup_vs_torch\":3,\"targets_met\":"
               << (targets_met ? "true" : "false") << ",\"loadavg_1m\":" << loadavg() << "}"
               << std::endl;

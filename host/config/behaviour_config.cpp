@@ -509,7 +509,8 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
          model_equal && train_equal;
 }
 
-BehaviourConfig parse_behaviour_config(const std::string& json_text, const std::string& source_path) {
+BehaviourConfig parse_behaviour_config(const std::string& json_text,
+                                       const std::string& source_path) {
   return json::read_document<BehaviourConfig>(json_text, source_path, read_config);
 }
 

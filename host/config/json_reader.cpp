@@ -934,7 +934,7 @@ bool text_has_task(const std::string& text, std::string_view task) {
   rapidjson::Document d;
   // Iterative: a deeply nested file cannot exhaust the stack while it is only being routed.
   d.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseIterativeFlag>(text.c_str(),
-                                                                           text.size());
+                                                                          text.size());
   if (d.HasParseError() || !d.IsObject()) return false;
   const auto it = d.FindMember("task");
   return it != d.MemberEnd() && it->value.IsString() &&

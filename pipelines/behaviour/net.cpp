@@ -127,10 +127,18 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.sparse = sparse_config(config.model.sparse_optimizer);
   d.shards = config.model.shards;
   switch (config.model.placement) {
-    case TablePlacement::Auto: d.placement = emb::ShardPlacement::Auto; break;
-    case TablePlacement::Table: d.placement = emb::ShardPlacement::Table; break;
-    case TablePlacement::Row: d.placement = emb::ShardPlacement::Row; break;
-    case TablePlacement::Column: d.placement = emb::ShardPlacement::Column; break;
+    case TablePlacement::Auto:
+      d.placement = emb::ShardPlacement::Auto;
+      break;
+    case TablePlacement::Table:
+      d.placement = emb::ShardPlacement::Table;
+      break;
+    case TablePlacement::Row:
+      d.placement = emb::ShardPlacement::Row;
+      break;
+    case TablePlacement::Column:
+      d.placement = emb::ShardPlacement::Column;
+      break;
   }
   return std::make_unique<DlrmNet>(backend, d, std::move(offsets), seed, max_batch);
 }

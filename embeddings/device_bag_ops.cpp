@@ -89,10 +89,7 @@ class DeviceBagOps final : public BagOps {
   void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                Tensor& out) override {
     const Device d = backend_->device();
-    TESSERA_CHECK(weights.device() == d && weights.dtype() == DType::F32 &&
-                      weights.numel() == layout.total_elements(),
-                  "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
-                                                    << ", got " << weights.describe());
+    check_weights(layout, weights);
     TESSERA_CHECK(out.device() == d && out.dtype() == DType::F32 && out.rank() == 2 &&
                       out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
                   "pooled output must be f32 [" << r.batch << ", " << layout.out_dim() << "] on "
@@ -105,11 +102,7 @@ class DeviceBagOps final : public BagOps {
 
   SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
                       const Tensor& dout) override {
-    const Device d = backend_->device();
-    TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
-                      dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
-                  "dout must be f32 [" << r.batch << ", " << layout.out_dim() << "] on " << d.str()
-                                       << ", got " << dout.describe());
+    check_dout(layout, r, dout);
     const DeviceSegments seg = sort_segments(*backend_, r.keys, layout.total_rows(), stream_ptr());
     SparseGrad g;
     g.count = seg.count;
@@ -126,15 +119,8 @@ class DeviceBagOps final : public BagOps {
 
   Tensor weight_grad(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                      const Tensor& dout) override {
-    const Device d = backend_->device();
-    TESSERA_CHECK(weights.device() == d && weights.dtype() == DType::F32 &&
-                      weights.numel() == layout.total_elements(),
-                  "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
-                                                    << ", got " << weights.describe());
-    TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
-                      dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
-                  "dout must be f32 [" << r.batch << ", " << layout.out_dim() << "] on " << d.str()
-                                       << ", got " << dout.describe());
+    check_weights(layout, weights);
+    check_dout(layout, r, dout);
     Tensor g = backend_->empty({r.nnz});
     cuda::launch_bag_weight_grad(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
                                  layout.out_dim(), weights.data<float>(), r.keys.data<int64_t>(),
@@ -160,6 +146,20 @@ class DeviceBagOps final : public BagOps {
   }
 
  private:
+  void check_weights(const TableLayout& layout, const Tensor& weights) const {
+    const Device d = backend_->device();
+    TESSERA_CHECK(weights.device() == d && weights.dtype() == DType::F32 &&
+                      weights.numel() == layout.total_elements(),
+                  "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
+                                                    << ", got " << weights.describe());
+  }
+  void check_dout(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) const {
+    const Device d = backend_->device();
+    TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
+                      dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),
+                  "dout must be f32 [" << r.batch << ", " << layout.out_dim() << "] on " << d.str()
+                                       << ", got " << dout.describe());
+  }
   void* stream_ptr() const { return reinterpret_cast<void*>(stream_); }
 
   // The layout's meta on the device, uploaded once per distinct layout.

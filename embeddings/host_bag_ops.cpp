@@ -371,10 +371,7 @@ class HostBagOps final : public BagOps {
 
   Tensor weight_grad(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                      const Tensor& dout) override {
-    TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
-                      weights.numel() == layout.total_elements(),
-                  "embedding weights must be host f32 [" << layout.total_elements() << "], got "
-                                                         << weights.describe());
+    check_weights(layout, weights);
     check_dout(layout, r, dout);
     const int64_t T = layout.num_tables();
     const int64_t B = r.batch;
@@ -484,12 +481,15 @@ class HostBagOps final : public BagOps {
     }
   }
 
-  void check_forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
-                     const Tensor& out) const {
+  void check_weights(const TableLayout& layout, const Tensor& weights) const {
     TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
                       weights.numel() == layout.total_elements(),
                   "embedding weights must be host f32 [" << layout.total_elements() << "], got "
                                                          << weights.describe());
+  }
+  void check_forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
+                     const Tensor& out) const {
+    check_weights(layout, weights);
     TESSERA_CHECK(out.is_host() && out.dtype() == DType::F32 && out.rank() == 2 &&
                       out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
                   "pooled output must be host f32 [" << r.batch << ", " << layout.out_dim()

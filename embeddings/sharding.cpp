@@ -315,7 +315,7 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       wts[static_cast<size_t>(k)].resize(n);
       src[static_cast<size_t>(k)].resize(n);
     }
-  unit_scale_.assign(static_cast<size_t>(off[T * B]), 0.f);
+  offsets_ = host_bags.offsets;  // the bags' shape, for weight_grad's pooling scales
   for (int64_t t = 0; t < T; ++t) {
     const auto& parts = parts_[static_cast<size_t>(t)];
     const bool by_cols = plan_.tables[static_cast<size_t>(t)].placement == Placement::ColumnWise;
@@ -326,7 +326,6 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       for (int64_t j = off[b]; j < off[b + 1]; ++j) {
         const int64_t row = keys[j] - layout_.row_offset(t);
         const float w = bag_scale(pooling, len, psw ? psw[j] : 1.f);
-        unit_scale_[static_cast<size_t>(j)] = bag_scale(pooling, len, 1.f);
         size_t p = 0, p_end = parts.size();  // column-wise: every part holds every row
         if (!by_cols) {
           while (row >= parts[p].row_end) ++p;
@@ -415,7 +414,9 @@ Tensor ShardedEmbeddingCollection::weight_grad(const Tensor& host_dout) {
   TESSERA_CHECK(batch_ >= 0, "sharded embedding weight gradient before any forward");
   // Each shard pools by plain sum with the parent's scaled weights, so its gradient is
   // <row part, dout part> per index; the parts of an index add up and take the pooling's scale.
-  Tensor g = Tensor::host({static_cast<int64_t>(unit_scale_.size())});
+  const int64_t T = layout_.num_tables(), B = batch_;
+  const int64_t* off = offsets_.data<int64_t>();
+  Tensor g = Tensor::host({off[T * B]});
   float* gp = g.data<float>();
   for (int k = 0; k < plan_.num_shards; ++k) {
     if (!shards_[static_cast<size_t>(k)]) continue;
@@ -427,7 +428,12 @@ Tensor ShardedEmbeddingCollection::weight_grad(const Tensor& host_dout) {
     const float* gkp = gk.data<float>();
     for (size_t i = 0; i < src.size(); ++i) gp[src[i]] += gkp[i];
   }
-  for (size_t j = 0; j < unit_scale_.size(); ++j) gp[j] *= unit_scale_[j];
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t pooling = static_cast<int64_t>(layout_.spec(t).pooling);
+    for (int64_t b = t * B; b < (t + 1) * B; ++b)
+      for (int64_t j = off[b]; j < off[b + 1]; ++j)
+        gp[j] *= bag_scale(pooling, off[b + 1] - off[b], 1.f);
+  }
   return g;
 }
 

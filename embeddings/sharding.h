@@ -171,9 +171,9 @@ class ShardedEmbeddingCollection {
   IdWarnState warn_;
   int64_t batch_ = -1;
   // The last forward's routing: shard k's index i (in its CSR order) is the batch's index
-  // src_[k][i]; the parent's bag scale per batch index folds mean pooling into the weights.
+  // src_[k][i].
   std::vector<std::vector<int64_t>> src_;
-  std::vector<float> unit_scale_;  // [nnz]: bag_scale(pooling, bag length, 1)
+  Tensor offsets_;  // the last forward's bag offsets (host), for the pooling scales
   int64_t step_ = 0;
 };
 

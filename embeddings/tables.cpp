@@ -37,8 +37,6 @@ class LocalTables final : public EmbeddingTables {
                                                         << host_flat.describe());
     backend_->copy(host_flat.reshape(w.shape()), w);
   }
-  int num_states() const override { return state_slots(emb_.options().optimizer.kind); }
-  Tensor state_to_host(int slot) override { return emb_.state_to_host(slot); }
   int64_t steps() const override { return emb_.steps(); }
   std::map<std::string, Tensor> training_state() override { return emb_.training_state(); }
   void restore_training_state(const std::map<std::string, Tensor>& s) override {
@@ -88,8 +86,6 @@ class ShardedTables final : public EmbeddingTables {
   }
   Tensor weights_to_host() override { return sharded_->weights_to_host(); }
   void set_weights(const Tensor& host_flat) override { sharded_->set_weights(host_flat); }
-  int num_states() const override { return sharded_->num_states(); }
-  Tensor state_to_host(int slot) override { return sharded_->state_to_host(slot); }
   int64_t steps() const override { return sharded_->steps(); }
   std::map<std::string, Tensor> training_state() override { return sharded_->training_state(); }
   void restore_training_state(const std::map<std::string, Tensor>& s) override {

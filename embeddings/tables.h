@@ -35,13 +35,11 @@ class EmbeddingTables {
   // sharded tables skip the round trip through the model's device).
   virtual Tensor forward_host(const Bags& host_bags) = 0;
   virtual void backward_and_update_host(const Tensor& host_dout) = 0;
-  // Host copies: one table [rows, dim]; the whole flat buffer; optimizer state slot k.
+  // Host copies: one table [rows, dim]; the whole flat buffer.
   virtual Tensor table_to_host(int64_t t) = 0;
   virtual void set_table(int64_t t, const Tensor& host_rows_dim) = 0;
   virtual Tensor weights_to_host() = 0;
   virtual void set_weights(const Tensor& host_flat) = 0;
-  virtual int num_states() const = 0;
-  virtual Tensor state_to_host(int slot) = 0;
   virtual int64_t steps() const = 0;
   // "weights", "state0".., "step": everything training needs to continue exactly.
   virtual std::map<std::string, Tensor> training_state() = 0;

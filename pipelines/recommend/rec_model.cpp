@@ -1,6 +1,5 @@
 #include "pipelines/recommend/rec_model.h"
 
-#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -73,7 +72,6 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
     for (int64_t s = 0; s < B; ++s) idx[t * B + s] = user_table ? users[s] : items[s];
   }
   for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
-  Tensor out;
   const SmallBatchThreads threads(B * layout().out_dim());
   return tables_->forward_host(bags);
 }

@@ -27,15 +27,22 @@ struct Bags {
   int64_t batch = 0;
 };
 
-// A batch after id resolution (hashing, range policy): every index as a global row.
+// A batch after id resolution (hashing, range policy): every index as a row of its table.
 struct ResolvedBags {
-  Tensor keys;     // i64 [nnz]: layout.row_offset(t) + resolved row
+  Tensor keys;     // i64 [nnz]: key_origin(layout.row_offset(t)) + resolved row
   Tensor bag_of;   // i64 [nnz]: the bag b of each index (device ops; the host leaves it undefined)
   Tensor offsets;  // the batch's offsets (shared)
   Tensor weights;  // the batch's weights (shared; may be undefined)
   int64_t batch = 0;
   int64_t nnz = 0;
   uint64_t clamped = 0;  // ids clamped under IdPolicy::WarnClamp in this batch
+  // false: keys are global rows (row_offset(t) + row). true: keys are the rows of their own
+  // tables, and then they are the batch's indices themselves, shared: the host sets it when no
+  // table hashes and every id is in range, and so skips writing (and later re-reading) a key
+  // array as large as the batch's ids.
+  bool local_keys = false;
+  // What to take from a key of table t (whose first global row is row_offset) to get its row.
+  int64_t key_origin(int64_t row_offset) const { return local_keys ? 0 : row_offset; }
 };
 
 // The gradient of a batch w.r.t. the rows it touched, de-duplicated: keys ascending, one row each.

@@ -1,7 +1,10 @@
 // The host implementation of the bag ops: the specification, and the CPU product path.
-//   - resolve: one pass over bags (OpenMP), policy findings reduced to the smallest position;
-//     it writes only the keys (the bag of each position, which the device's backward needs, is
-//     recovered from the offsets where the host's unfused backward needs it).
+//   - resolve: a batch whose tables all index directly and whose ids are all in range (checked
+//     in one read-only pass) is used as it is: its indices are the keys (table-local rows,
+//     ResolvedBags::local_keys), so nothing is written. Otherwise one pass over bags (OpenMP)
+//     maps, checks and writes global keys, policy findings reduced to the smallest position.
+//     The bag of each position, which the device's backward needs, is recovered from the
+//     offsets where the host's unfused backward needs it.
 //   - forward: table-major blocks (one table x up to kForwardBlock samples per OpenMP task), so a
 //     thread works on one table's rows at a time and the table's hot (Zipf) rows stay in its L2;
 //     the ids of a table are contiguous, so rows are prefetched across bag boundaries.
@@ -86,10 +89,10 @@ inline void prefetch_row_rw(float* row, int64_t dim) {
 // bag's positions (ascending) of scale * row.
 TESSERA_EMB_CLONES
 void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t B, int64_t out_dim,
-                   const int64_t* off, const int64_t* keys, const float* psw, const float* w,
-                   float* o) {
+                   const int64_t* off, const int64_t* keys, int64_t row0, const float* psw,
+                   const float* w, float* o) {
   const int64_t dim = m[kMetaDim];
-  const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
+  const float* base = w + m[kMetaWeightOffset] - row0 * dim;
   const int64_t j_end = off[t * B + s1];
   for (int64_t j = off[t * B + s0]; j < j_end && j < off[t * B + s0] + kFwdAhead; ++j)
     prefetch_row(base + keys[j] * dim, dim);
@@ -127,10 +130,9 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
 // starts at 0 and runs over its positions ascending: backward()'s order.
 TESSERA_EMB_CLONES
 void accumulate_table(const int64_t* m, int64_t t, int64_t B, int64_t out_dim, const int64_t* off,
-                      const int64_t* keys, const float* psw, const float* dy, int32_t* slot,
-                      std::vector<int64_t>& rows, float* acc) {
+                      const int64_t* keys, int64_t row0, const float* psw, const float* dy,
+                      int32_t* slot, std::vector<int64_t>& rows, float* acc) {
   const int64_t dim = m[kMetaDim];
-  const int64_t row0 = m[kMetaRowOffset];
   const int64_t j_end = off[(t + 1) * B];
   for (int64_t s = 0; s < B; ++s) {
     const int64_t b = t * B + s;
@@ -272,13 +274,19 @@ class HostBagOps final : public BagOps {
         report_bad_offsets(layout, B, bad, std::vector<int64_t>(off, off + n_bags + 1), nnz);
     }
     ResolvedBags r;
-    r.keys = scratch_i64(keys_cache_, nnz);
     r.offsets = bags.offsets;
     r.weights = bags.weights;
     r.batch = B;
     r.nnz = nnz;
-    int64_t* keys = r.keys.data<int64_t>();
     const std::vector<int64_t>& meta = layout.meta();
+    if (all_in_range(layout, B, off, ids, nnz)) {
+      // The common case: the ids are the rows, so the batch's indices serve as the keys.
+      r.keys = bags.indices;
+      r.local_keys = true;
+      return r;
+    }
+    r.keys = scratch_i64(keys_cache_, nnz);
+    int64_t* keys = r.keys.data<int64_t>();
     BadIdFindings found;
     found.first_warn.assign(static_cast<size_t>(T), -1);
     int64_t first_error = INT64_MAX;
@@ -348,8 +356,9 @@ class HostBagOps final : public BagOps {
     for (int64_t k = 0; k < blocks; ++k) {
       const int64_t t = k / per_table;
       const int64_t s0 = std::min(B, (k % per_table) * block);
-      forward_block(meta.data() + t * kMetaFields, t, s0, std::min(B, s0 + block), B, out_dim, off,
-                    keys, psw, w, o);
+      const int64_t* m = meta.data() + t * kMetaFields;
+      forward_block(m, t, s0, std::min(B, s0 + block), B, out_dim, off, keys,
+                    r.key_origin(m[kMetaRowOffset]), psw, w, o);
     }
   }
 
@@ -388,7 +397,7 @@ class HostBagOps final : public BagOps {
       const int64_t t = b / B;
       const int64_t* m = meta.data() + t * kMetaFields;
       const int64_t dim = m[kMetaDim];
-      const float* base = w + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim;
+      const float* base = w + m[kMetaWeightOffset] - r.key_origin(m[kMetaRowOffset]) * dim;
       const float* d = dy + (b - t * B) * out_dim + m[kMetaOutOffset];
       for (int64_t j = off[b]; j < off[b + 1]; ++j)
         gp[j] = bag_weight_grad(m[kMetaPooling], off[b + 1] - off[b], base + keys[j] * dim, d, dim);
@@ -443,6 +452,28 @@ class HostBagOps final : public BagOps {
   }
 
  private:
+  // True when no table hashes and every id lies in [0, rows of its table): a read-only pass, so a
+  // clean batch costs resolve no writes. Otherwise resolve's full pass maps, checks and reports.
+  static bool all_in_range(const TableLayout& layout, int64_t B, const int64_t* off,
+                           const int64_t* ids, int64_t nnz) {
+    const int64_t T = layout.num_tables();
+    const std::vector<int64_t>& meta = layout.meta();
+    for (int64_t t = 0; t < T; ++t)
+      if (meta[static_cast<size_t>(t * kMetaFields + kMetaMapping)] !=
+          static_cast<int64_t>(IdMapping::Direct))
+        return false;
+    bool ok = true;
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (nnz > kParallelWork)
+    for (int64_t b = 0; b < T * B; ++b) {
+      const uint64_t rows =
+          static_cast<uint64_t>(meta[static_cast<size_t>((b / B) * kMetaFields + kMetaRows)]);
+      bool in = true;
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) in &= static_cast<uint64_t>(ids[j]) < rows;
+      ok = ok && in;
+    }
+    return ok;
+  }
+
   // backward_update one table per task (see the file comment).
   void fused_per_table(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
                        SparseOptimizer kind, const SparseStepParams& p, EmbeddingStorage& storage,
@@ -475,7 +506,8 @@ class HostBagOps final : public BagOps {
         const size_t need = static_cast<size_t>(std::min(rows, n) * dim);
         if (fs.acc.size() < need) fs.acc.resize(need);
         fs.rows.clear();
-        accumulate_table(m, t, B, out_dim, off, keys, psw, dy, slot.data(), fs.rows, fs.acc.data());
+        accumulate_table(m, t, B, out_dim, off, keys, r.key_origin(m[kMetaRowOffset]), psw, dy,
+                         slot.data(), fs.rows, fs.acc.data());
         apply_table(kind, p, m, fs.rows, fs.acc.data(), slot.data(), w, st.s0, st.s1);
       }
     }
@@ -584,7 +616,7 @@ class HostBagOps final : public BagOps {
       const int64_t rows = layout.spec(t).rows;
       std::vector<int32_t>& slot = slot_[static_cast<size_t>(t)];
       if (slot.size() != static_cast<size_t>(rows)) slot.assign(static_cast<size_t>(rows), -1);
-      const int64_t row0 = layout.row_offset(t);
+      const int64_t row0 = r.key_origin(layout.row_offset(t));
       const int64_t p0 = off[t * B];
       const int64_t p1 = off[(t + 1) * B];
       PerTable& pt = per[static_cast<size_t>(t)];

@@ -324,7 +324,7 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       const int64_t b = t * B + s;
       const int64_t len = off[b + 1] - off[b];
       for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-        const int64_t row = keys[j] - layout_.row_offset(t);
+        const int64_t row = keys[j] - r.key_origin(layout_.row_offset(t));
         const float w = bag_scale(pooling, len, psw ? psw[j] : 1.f);
         size_t p = 0, p_end = parts.size();  // column-wise: every part holds every row
         if (!by_cols) {

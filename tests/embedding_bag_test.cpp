@@ -355,6 +355,71 @@ TEST_P(SparseOptimizerTest, WideTablesFastPathsMatchReferenceAndUnfused) {
   }
 }
 
+// A batch whose ids are all in range is used as it is (its indices are the keys, table-local);
+// one with an id to clamp is mapped to global keys. The two paths must agree exactly: the same
+// batches, once with an out-of-range id in a WarnClamp table and once with that id already
+// clamped, give the same outputs, weight gradients and (fused and unfused) training steps.
+TEST_P(SparseOptimizerTest, CleanBatchesUsedAsTheyAreTrainLikeMappedOnes) {
+  auto backend = make_host_backend();
+  std::mt19937 gen(41);
+  const std::vector<TableSpec> specs = {{"clamped", 400, 64, Pooling::Sum, IdPolicy::WarnClamp},
+                                        {"dense", 50, 64, Pooling::Mean},
+                                        {"mid", 300, 16, Pooling::Sum},
+                                        {"narrow", 30, 8, Pooling::Mean}};
+  CollectionOptions opts;
+  opts.optimizer.kind = GetParam();
+  opts.optimizer.lr = 0.05f;
+  opts.optimizer.initial_accumulator = 0.1f;
+  opts.init_scale = 0.3f;
+  EmbeddingCollection mapped(specs, *backend, opts), clean(specs, *backend, opts);
+  EmbeddingCollection mapped_unfused(specs, *backend, opts), clean_unfused(specs, *backend, opts);
+  const int64_t B = 96;
+  for (int step = 1; step <= 3; ++step) {
+    Ids ids = random_ids(specs, B, 5, gen);
+    ids[0][7] = {3, 3};
+    Ids bad = ids;
+    bad[0][7][1] = step == 2 ? -4 : 400 + step;  // clamps to row 0 or to the last row (399)
+    ids[0][7][1] = step == 2 ? 0 : 399;
+    const Wts wts = step == 2 ? Wts{} : random_weights(ids, gen);
+    Tensor out_m, out_c, out_mu, out_cu;
+    mapped.forward(make_host_bags(bad, wts), out_m);
+    clean.forward(make_host_bags(ids, wts), out_c);
+    mapped_unfused.forward(make_host_bags(bad, wts), out_mu);
+    clean_unfused.forward(make_host_bags(ids, wts), out_cu);
+    {
+      // Both paths are taken: the batch to clamp is mapped, the clean one used as it is.
+      auto ops = make_host_bag_ops();
+      IdWarnState ws;
+      const Bags bb = make_host_bags(bad, wts), cb = make_host_bags(ids, wts);
+      ASSERT_FALSE(ops->resolve(mapped.layout(), bb, ws).local_keys);
+      const ResolvedBags rc = ops->resolve(clean.layout(), cb, ws);
+      ASSERT_TRUE(rc.local_keys);
+      ASSERT_EQ(rc.keys.data<int64_t>(), cb.indices.data<int64_t>());
+    }
+    ASSERT_EQ(out_m.numel(), out_c.numel());
+    for (int64_t i = 0; i < out_m.numel(); ++i)
+      ASSERT_EQ(out_m.data<float>()[i], out_c.data<float>()[i]) << i << ", step " << step;
+    Tensor dout = Tensor::host({B, mapped.layout().out_dim()});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    if (step != 2) {
+      const std::vector<float> gm = to_vec(mapped.weight_grad(dout));
+      const std::vector<float> gc = to_vec(clean.weight_grad(dout));
+      ASSERT_EQ(gm, gc) << "weight gradients, step " << step;
+    }
+    mapped.backward_and_update(dout);
+    clean.backward_and_update(dout);
+    mapped_unfused.apply(mapped_unfused.backward(dout));
+    clean_unfused.apply(clean_unfused.backward(dout));
+    const std::vector<float> wm = to_vec(mapped.weights_to_host());
+    ASSERT_EQ(wm, to_vec(clean.weights_to_host())) << "fused, step " << step;
+    ASSERT_EQ(wm, to_vec(mapped_unfused.weights_to_host())) << "unfused mapped, step " << step;
+    ASSERT_EQ(wm, to_vec(clean_unfused.weights_to_host())) << "unfused clean, step " << step;
+  }
+  EXPECT_EQ(mapped.clamped_ids(), 3u);
+  EXPECT_EQ(clean.clamped_ids(), 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, SparseOptimizerTest,
                          ::testing::Values(SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
                                            SparseOptimizer::RowwiseAdagrad,

@@ -1,6 +1,7 @@
 // The parts of the bag ops that every implementation shares: edge checks, the id policy's
 // messages and warnings, optimizer state shapes and step parameters.
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -95,6 +96,20 @@ Tensor storage_tensor(Backend& backend, int64_t elements) {
 BackendStorage::BackendStorage(Backend& backend, const TableLayout& layout,
                                const SparseOptimizerConfig& opt)
     : backend_(&backend) {
+  // Tables larger than the machine's memory fail here by name, not in the allocator (or by the
+  // kernel's OOM killer once the zero-fill touches the pages).
+  const int64_t bytes =
+      4 * (layout.total_elements() + state_slots(opt.kind) * state_size(opt.kind, layout));
+  if (backend.device().kind == DeviceKind::Host) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    const int64_t physical = pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+    if (physical > 0 && bytes > physical)
+      TESSERA_THROW(Config, "embedding tables and optimizer state need "
+                                << bytes / (1 << 20) << " MiB; this machine has "
+                                << physical / (1 << 20)
+                                << " MiB of memory (make the tables smaller, "
+                                << "or shard them over GPUs or processes)");
+  }
   weights_ = storage_tensor(backend, layout.total_elements());
   for (int s = 0; s < state_slots(opt.kind); ++s) {
     states_.push_back(storage_tensor(backend, state_size(opt.kind, layout)));

@@ -32,6 +32,12 @@ TableLayout::TableLayout(std::vector<TableSpec> specs) : specs_(std::move(specs)
     if (s.dim <= 0)
       TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t
                                                 << "): dim must be > 0, got " << s.dim);
+    // rows x dim over all tables, with up to two optimizer copies, in bytes, must fit an int64.
+    constexpr int64_t kMaxElements = int64_t{1} << 58;
+    if (s.rows > (kMaxElements - weight_offset_.back()) / s.dim)
+      TESSERA_THROW(Config, "embedding table '" << s.name << "' (#" << t << "): " << s.rows
+                                                << " rows x dim " << s.dim
+                                                << " is beyond any machine's memory");
     row_offset_.push_back(row_offset_.back() + s.rows);
     weight_offset_.push_back(weight_offset_.back() + s.rows * s.dim);
     out_offset_.push_back(out_offset_.back() + s.dim);

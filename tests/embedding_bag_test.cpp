@@ -88,6 +88,26 @@ TEST(EmbeddingLayout, OffsetsAreTableBatched) {
   EXPECT_THROW(TableLayout({{"x", 3, 4}, {"x", 3, 4}}), Error);
 }
 
+// Tables too large for the machine fail by name before anything is allocated: an overflowing
+// size in the layout, one beyond the machine's memory in the host storage.
+TEST(EmbeddingLayout, TablesBeyondMemoryAreRefusedByName) {
+  try {
+    TableLayout({{"ok", 10, 4}, {"huge", int64_t{1} << 40, int64_t{1} << 20}});
+    FAIL() << "no error for a 2^60-element table";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("'huge' (#1)"), std::string::npos) << e.what();
+  }
+  auto backend = make_host_backend();
+  try {
+    EmbeddingCollection emb({{"big", int64_t{1} << 36, 64}}, *backend, {});  // 16 TiB
+    FAIL() << "no error for a 16 TiB table";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("MiB of memory"), std::string::npos) << e.what();
+  }
+}
+
 TEST(EmbeddingBag, ForwardMatchesReferenceSumMeanWeightsEmptyBags) {
   auto backend = make_host_backend();
   std::mt19937 gen(11);

@@ -224,14 +224,31 @@ void copy_block_in(const float* block, int64_t r0, int64_t r1, int64_t c0, int64
 
 }  // namespace
 
+namespace {
+
+ShardFactory local_shards(const ShardPlan& plan, const std::vector<Backend*>& backends) {
+  TESSERA_CHECK(
+      static_cast<int>(backends.size()) == plan.num_shards,
+      "shard plan for " << plan.num_shards << " shards, " << backends.size() << " backends given");
+  return [backends](int k, std::vector<TableSpec> specs, const CollectionOptions& opts) {
+    return make_local_shard(std::move(specs), *backends[static_cast<size_t>(k)], opts);
+  };
+}
+
+}  // namespace
+
 ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs,
                                                        const ShardPlan& plan,
                                                        const std::vector<Backend*>& backends,
                                                        const CollectionOptions& opts)
+    : ShardedEmbeddingCollection(std::move(specs), plan, local_shards(plan, backends), opts) {}
+
+ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> specs,
+                                                       const ShardPlan& plan,
+                                                       const ShardFactory& make,
+                                                       const CollectionOptions& opts)
     : layout_(std::move(specs)), plan_(plan), opts_(opts), host_ops_(make_host_bag_ops()) {
   const int N = plan.num_shards;
-  TESSERA_CHECK(static_cast<int>(backends.size()) == N,
-                "shard plan for " << N << " shards, " << backends.size() << " backends given");
   TESSERA_CHECK(static_cast<int64_t>(plan.tables.size()) == layout_.num_tables(),
                 "shard plan for " << plan.tables.size() << " tables, collection has "
                                   << layout_.num_tables());
@@ -273,8 +290,7 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
   shards_.resize(static_cast<size_t>(N));
   for (int k = 0; k < N; ++k)
     if (!shard_specs[static_cast<size_t>(k)].empty())
-      shards_[static_cast<size_t>(k)] = make_local_shard(shard_specs[static_cast<size_t>(k)],
-                                                         *backends[static_cast<size_t>(k)], opts);
+      shards_[static_cast<size_t>(k)] = make(k, shard_specs[static_cast<size_t>(k)], opts);
   // The unsharded collection's initial weights (counter-based over the flat layout), part by part.
   for (int64_t t = 0; t < layout_.num_tables(); ++t) {
     const TableSpec& s = layout_.spec(t);
@@ -360,9 +376,11 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
     for (const auto& bag : src[static_cast<size_t>(k)])  // the shard's CSR order
       src_[static_cast<size_t>(k)].insert(src_[static_cast<size_t>(k)].end(), bag.begin(),
                                           bag.end());
-    shard_out[static_cast<size_t>(k)] =
-        shards_[static_cast<size_t>(k)]->forward(make_host_bags(nested, nested_w));
+    shards_[static_cast<size_t>(k)]->start_forward(make_host_bags(nested, nested_w));
   }
+  for (int k = 0; k < N; ++k)
+    if (shards_[static_cast<size_t>(k)])
+      shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->finish_forward();
   // Combine: each part's columns of each sample; row-wise parts add up (in part order).
   const int64_t od = layout_.out_dim();
   for (int64_t t = 0; t < T; ++t) {
@@ -406,7 +424,9 @@ void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
   TESSERA_CHECK(batch_ >= 0, "sharded embedding backward before any forward");
   for (int k = 0; k < plan_.num_shards; ++k)
     if (shards_[static_cast<size_t>(k)])
-      shards_[static_cast<size_t>(k)]->backward_update(shard_dout(k, host_dout));
+      shards_[static_cast<size_t>(k)]->start_backward_update(shard_dout(k, host_dout));
+  for (int k = 0; k < plan_.num_shards; ++k)
+    if (shards_[static_cast<size_t>(k)]) shards_[static_cast<size_t>(k)]->finish_backward_update();
   ++step_;
 }
 

@@ -16,6 +16,7 @@
 // parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can later
 // live in another process (the next step: multi-process training over MPI/NCCL).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -95,11 +96,28 @@ class EmbeddingShard {
   virtual void set_state(int slot, const Tensor& host_flat) = 0;
   virtual void set_steps(int64_t steps) = 0;
   virtual std::string where() const = 0;  // e.g. "cpu" or "cuda:1 (...)"
+
+  // The parent starts every shard's forward (or backward + update) before it waits for any, so
+  // shards that compute elsewhere (other processes) work at the same time. A shard here runs the
+  // call in start_*; a remote one sends the request there and waits for the reply in finish_*.
+  // Each start_* is followed by its finish_* before any other call.
+  virtual void start_forward(const Bags& host_bags) { started_ = forward(host_bags); }
+  virtual Tensor finish_forward() { return std::move(started_); }
+  virtual void start_backward_update(const Tensor& host_dout) { backward_update(host_dout); }
+  virtual void finish_backward_update() {}
+
+ private:
+  Tensor started_;
 };
 
 // A shard in this process on a Backend.
 std::unique_ptr<EmbeddingShard> make_local_shard(std::vector<TableSpec> specs, Backend& backend,
                                                  const CollectionOptions& opts);
+
+// Makes shard k of a collection, holding the given table parts (local shards on backends, or
+// proxies for shards in other processes: embeddings/remote_shard.h).
+using ShardFactory = std::function<std::unique_ptr<EmbeddingShard>(
+    int shard, std::vector<TableSpec> specs, const CollectionOptions& opts)>;
 
 // One backend per shard for a run on `like`'s kind of device (n host backends on the CPU; on a
 // CUDA device shard k on cuda:(k mod the device count), so a machine with fewer GPUs than shards
@@ -120,6 +138,10 @@ class ShardedEmbeddingCollection {
   // backends.size() shards. Initial weights equal EmbeddingCollection(specs, any, opts)'s.
   ShardedEmbeddingCollection(std::vector<TableSpec> specs, const ShardPlan& plan,
                              const std::vector<Backend*>& backends, const CollectionOptions& opts);
+  // The same over shards `make` creates (a shard the plan leaves empty is not made). Everything
+  // but the shards runs here: id resolution and policies, routing, pooling scales, gathers.
+  ShardedEmbeddingCollection(std::vector<TableSpec> specs, const ShardPlan& plan,
+                             const ShardFactory& make, const CollectionOptions& opts);
 
   const TableLayout& layout() const { return layout_; }
   const ShardPlan& plan() const { return plan_; }

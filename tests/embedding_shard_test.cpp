@@ -6,37 +6,14 @@
 
 #include <random>
 
+#include "embeddings/remote_shard.h"
 #include "embeddings/sharding.h"
+#include "tests/shard_parity.h"
 
 namespace tessera::emb {
 namespace {
 
-std::vector<TableSpec> specs() {
-  return {{"small", 10, 4, Pooling::Sum},
-          {"big", 400, 6, Pooling::Mean},
-          {"mid", 60, 3, Pooling::Sum, IdPolicy::WarnClamp},
-          {"hashed", 23, 5, Pooling::Sum, IdPolicy::Error, IdMapping::Hash}};
-}
-
-Bags random_bags(int64_t batch, std::mt19937& gen, bool weighted) {
-  const auto sp = specs();
-  std::vector<std::vector<std::vector<int64_t>>> ids(sp.size());
-  std::vector<std::vector<std::vector<float>>> w(weighted ? sp.size() : 0);
-  for (size_t t = 0; t < sp.size(); ++t) {
-    ids[t].resize(static_cast<size_t>(batch));
-    if (weighted) w[t].resize(static_cast<size_t>(batch));
-    for (int64_t s = 0; s < batch; ++s) {
-      const int len = std::uniform_int_distribution<int>(0, 5)(gen);
-      for (int k = 0; k < len; ++k) {
-        ids[t][static_cast<size_t>(s)].push_back(
-            std::uniform_int_distribution<int64_t>(0, sp[t].rows - 1)(gen));
-        if (weighted)
-          w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-1, 1)(gen));
-      }
-    }
-  }
-  return make_host_bags(ids, w);
-}
+using namespace shard_test;
 
 TEST(EmbeddingShardPlan, SmallTablesWholeBigTablesSplitAndPrinted) {
   SparseOptimizerConfig opt;
@@ -65,12 +42,6 @@ TEST(EmbeddingShardPlan, SmallTablesWholeBigTablesSplitAndPrinted) {
   }
 }
 
-struct ShardCase {
-  int shards;
-  Placement force;
-  SparseOptimizer opt;
-};
-
 class ShardedEqualsUnsharded : public ::testing::TestWithParam<ShardCase> {};
 
 TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
@@ -81,87 +52,9 @@ TEST_P(ShardedEqualsUnsharded, LookupsAndTrainingMatch) {
     owned.push_back(make_host_backend());
     backends.push_back(owned.back().get());
   }
-  CollectionOptions opts;
-  opts.optimizer.kind = c.opt;
-  opts.optimizer.lr = 0.05f;
-  opts.init_scale = 0.3f;
-  opts.seed = 5;
-  PlannerOptions po;
-  po.force_all = true;
-  po.force = c.force;
-  const ShardPlan plan =
-      plan_shards(specs(), std::vector<int64_t>(static_cast<size_t>(c.shards), int64_t{1} << 20),
-                  opts.optimizer, po);
-  ShardedEmbeddingCollection sharded(specs(), plan, backends, opts);
-  auto host = make_host_backend();
-  EmbeddingCollection single(specs(), *host, opts);
-  for (int64_t t = 0; t < 4; ++t) {
-    const Tensor a = sharded.table_to_host(t), b = single.table_to_host(t);
-    for (int64_t i = 0; i < a.numel(); ++i)
-      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "initial table " << t;
-  }
-  std::mt19937 gen(31);
-  for (int step = 0; step < 3; ++step) {
-    const Bags bags = random_bags(7, gen, step == 1);
-    Tensor os, ou;
-    sharded.forward(bags, os);
-    single.forward(bags, ou);
-    for (int64_t i = 0; i < ou.numel(); ++i) {
-      if (c.force != Placement::RowWise)  // table- and column-wise: the same sums, in order
-        ASSERT_EQ(os.data<float>()[i], ou.data<float>()[i]) << "step " << step << " element " << i;
-      else
-        ASSERT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6)
-            << "step " << step << " element " << i;
-    }
-    Tensor dout = Tensor::host({7, single.layout().out_dim()});
-    for (int64_t i = 0; i < dout.numel(); ++i)
-      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
-    // Per-sample weight gradients: one dot product per index, split over column parts.
-    const Tensor gs = sharded.weight_grad(dout), gu = single.weight_grad(dout);
-    ASSERT_EQ(gs.numel(), gu.numel());
-    ASSERT_GT(gu.numel(), 0);
-    for (int64_t j = 0; j < gu.numel(); ++j) {
-      if (c.force != Placement::ColumnWise)
-        ASSERT_EQ(gs.data<float>()[j], gu.data<float>()[j]) << "step " << step << " index " << j;
-      else
-        ASSERT_NEAR(gs.data<float>()[j], gu.data<float>()[j], 1e-5)
-            << "step " << step << " index " << j;
-    }
-    sharded.backward_and_update(dout);
-    single.backward_and_update(dout);
-  }
-  // The gradients do not depend on the pooled output, so training is bit for bit the same.
-  for (int64_t t = 0; t < 4; ++t) {
-    const Tensor a = sharded.table_to_host(t), b = single.table_to_host(t);
-    for (int64_t i = 0; i < a.numel(); ++i)
-      ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "table " << t << " element " << i;
-  }
-  // The training state gathers into the unsharded layout, slot by slot.
-  const auto ss = sharded.training_state(), su = single.training_state();
-  ASSERT_EQ(ss.size(), su.size());
-  for (const auto& [name, tu] : su) {
-    const Tensor& ts = ss.at(name);
-    ASSERT_EQ(ts.numel(), tu.numel()) << name;
-    if (tu.dtype() != DType::F32) continue;  // the step counter
-    for (int64_t i = 0; i < tu.numel(); ++i)
-      ASSERT_EQ(ts.data<float>()[i], tu.data<float>()[i]) << name << " element " << i;
-  }
-  // ...and scatters back: a fresh sharded collection restored from the unsharded state trains
-  // on exactly as the unsharded one.
-  ShardedEmbeddingCollection again(specs(), plan, backends, opts);
-  again.restore_training_state(su);
-  const Bags bags = random_bags(7, gen, true);
-  Tensor oa, ou;
-  again.forward(bags, oa);
-  single.forward(bags, ou);
-  Tensor dout = Tensor::host({7, single.layout().out_dim()});
-  for (int64_t i = 0; i < dout.numel(); ++i)
-    dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
-  again.backward_and_update(dout);
-  single.backward_and_update(dout);
-  const Tensor wa = again.weights_to_host(), wu = single.weights_to_host();
-  for (int64_t i = 0; i < wu.numel(); ++i)
-    ASSERT_EQ(wa.data<float>()[i], wu.data<float>()[i]) << "restored, element " << i;
+  expect_sharded_equals_unsharded(c, [&](const ShardPlan& plan, const CollectionOptions& opts) {
+    return std::make_unique<ShardedEmbeddingCollection>(specs(), plan, backends, opts);
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -178,12 +71,82 @@ INSTANTIATE_TEST_SUITE_P(
                       ShardCase{8, Placement::ColumnWise, SparseOptimizer::Adagrad},
                       // more shards than tables: one shard holds nothing
                       ShardCase{5, Placement::TableWise, SparseOptimizer::Adagrad}),
-    [](const auto& info) {
-      std::string p = placement_name(info.param.force);
-      p.erase(p.find('-'), 1);
-      return std::to_string(info.param.shards) + "_" + p + "_" +
-             sparse_optimizer_name(info.param.opt);
-    });
+    [](const auto& info) { return case_name(info.param); });
+
+// Shards behind a channel, as in another process: every call is encoded as a request, run by a
+// ShardServer, and its reply decoded (embeddings/remote_shard.h). The same check as above.
+class RemoteShardsEqualUnsharded : public ::testing::TestWithParam<ShardCase> {};
+
+TEST_P(RemoteShardsEqualUnsharded, ThroughALoopbackChannel) {
+  auto backend = make_host_backend();
+  expect_sharded_equals_unsharded(
+      GetParam(), [&](const ShardPlan& plan, const CollectionOptions& opts) {
+        return std::make_unique<ShardedEmbeddingCollection>(
+            specs(), plan,
+            remote_shard_factory([&](int) { return make_loopback_channel(*backend); }), opts);
+      });
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Loopback, RemoteShardsEqualUnsharded,
+    ::testing::Values(ShardCase{2, Placement::TableWise, SparseOptimizer::LazyAdam},
+                      ShardCase{3, Placement::RowWise, SparseOptimizer::RowwiseAdagrad},
+                      ShardCase{3, Placement::ColumnWise, SparseOptimizer::Adagrad}),
+    [](const auto& info) { return case_name(info.param); });
+
+// The far side's errors come back with their kind and message, naming where the shard lives;
+// a message that does not decode is refused by name, never a crash.
+TEST(RemoteShards, ErrorsCrossTheChannelAndBadMessagesAreRefused) {
+  auto backend = make_host_backend();
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;
+  std::unique_ptr<EmbeddingShard> shard =
+      make_remote_shard(make_loopback_channel(*backend), {{"t", 5, 3, Pooling::Sum}}, opts);
+  EXPECT_NE(shard->where().find("loopback: "), std::string::npos) << shard->where();
+  EXPECT_EQ(shard->num_states(), 1);
+  try {
+    shard->set_state(0, Tensor::host({4}));
+    FAIL() << "no error for a state of the wrong size";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("shard on loopback: "), std::string::npos) << m;
+    EXPECT_NE(m.find("has 15 elements"), std::string::npos) << m;
+  }
+  try {
+    shard->forward(make_host_bags({{{0, 7}}}));  // id 7 of 5 rows, policy Error
+    FAIL() << "no error for an id out of range";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+  }
+  const Tensor out = shard->forward(make_host_bags({{{0, 4}}}));
+  EXPECT_EQ(out.dim(0), 1);
+  EXPECT_EQ(out.dim(1), 3);
+  // A forward started and never finished (the parent failed in between): its reply is drained,
+  // and the next call reads its own.
+  shard->start_forward(make_host_bags({{{1}}}));
+  const Tensor table = shard->table_to_host(0);
+  ASSERT_EQ(table.rank(), 2);
+  EXPECT_EQ(table.dim(0), 5);
+  EXPECT_EQ(table.dim(1), 3);
+  shard->start_forward(make_host_bags({{{2}}}));
+  const Tensor row2 = shard->finish_forward();
+  for (int c = 0; c < 3; ++c) EXPECT_EQ(row2.data<float>()[c], table.data<float>()[2 * 3 + c]);
+
+  ShardServer server(*backend);
+  auto refused = [&](const Message& m, const std::string& what) {
+    const Message reply = server.handle(m);
+    ASSERT_FALSE(reply.empty());
+    EXPECT_EQ(reply[0], 0) << what << ": accepted";
+    const std::string text(reply.begin(), reply.end());
+    EXPECT_NE(text.find(what), std::string::npos) << text;
+  };
+  refused({}, "truncated");
+  refused({2}, "before the shard was created");
+  refused({1, 1, 2, 3}, "truncated");
+  refused({1, 0, 0, 0, 0}, "protocol 0");
+  refused({99}, "before the shard was created");
+  EXPECT_FALSE(server.closed());
+}
 
 TEST(EmbeddingShardPlan, ColumnWiseSplitsColumnsAndRefusesRowwiseAdagrad) {
   PlannerOptions po;
@@ -267,6 +230,71 @@ TEST(EmbeddingShards, IdPolicyAsUnsharded) {
   for (int64_t i = 0; i < ou.numel(); ++i)
     EXPECT_NEAR(os.data<float>()[i], ou.data<float>()[i], 1e-6);
   EXPECT_EQ(sharded.clamped_ids(), 2u);
+}
+
+// Every prefix of real requests, and real requests with a bit flipped, get a reply (a result or
+// an error), never a crash or an allocation the message cannot back (run under ASan in CI).
+TEST(RemoteShards, TruncatedAndCorruptedRequestsAreAnsweredNotCrashedOn) {
+  auto backend = make_host_backend();
+  // Records the requests a remote shard sends, on their way to a loopback server.
+  struct Recorder final : ShardChannel {
+    std::unique_ptr<ShardChannel> inner;
+    std::vector<Message>* log;
+    void send(const Message& m) override {
+      log->push_back(m);
+      inner->send(m);
+    }
+    Message receive() override { return inner->receive(); }
+    std::string where() const override { return "recorder"; }
+  };
+  std::vector<Message> log;
+  auto rec = std::make_unique<Recorder>();
+  rec->inner = make_loopback_channel(*backend);
+  rec->log = &log;
+  const std::vector<TableSpec> specs{{"a", 6, 2, Pooling::Sum}, {"b", 4, 3, Pooling::Sum}};
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::LazyAdam;
+  {
+    auto shard = make_remote_shard(std::move(rec), specs, opts);
+    shard->forward(
+        make_host_bags({{{0, 5}, {}}, {{3}, {1, 2}}}, {{{0.5f, 2.f}, {}}, {{1.f}, {-1.f, 3.f}}}));
+    shard->backward_update(Tensor::host({2, 5}));
+    shard->set_table(1, Tensor::host({4, 3}));
+    shard->set_state(0, Tensor::host({24}));
+    shard->state_to_host(1);
+    shard->set_steps(7);
+  }
+  ASSERT_GE(log.size(), 7u);
+  size_t answered = 0;
+  auto fresh = [&]() {
+    auto server = std::make_unique<ShardServer>(*backend);
+    const Message ok = server->handle(log[0]);  // the create request
+    EXPECT_EQ(ok.at(0), 1);
+    return server;
+  };
+  for (size_t i = 0; i < log.size(); ++i) {
+    for (size_t n = 0; n < log[i].size(); ++n) {
+      auto server = i == 0 ? std::make_unique<ShardServer>(*backend) : fresh();
+      const Message reply = server->handle(Message(log[i].begin(), log[i].begin() + n));
+      ASSERT_FALSE(reply.empty());
+      EXPECT_EQ(reply[0], 0) << "request " << i << " cut to " << n << " bytes was accepted";
+      ++answered;
+    }
+    // Bits flipped in every request but the create (where a flipped table size is a legitimate
+    // request for a huge table: BackendStorage refuses what exceeds the machine's memory).
+    std::mt19937 gen(static_cast<unsigned>(i));
+    for (int k = 0; k < (i == 0 ? 0 : 64); ++k) {
+      Message m = log[i];
+      const size_t at = std::uniform_int_distribution<size_t>(0, m.size() - 1)(gen);
+      m[at] ^= static_cast<uint8_t>(1u << std::uniform_int_distribution<int>(0, 7)(gen));
+      auto server = fresh();
+      const Message reply = server->handle(m);
+      ASSERT_FALSE(reply.empty());
+      ASSERT_LE(reply[0], 1);
+      ++answered;
+    }
+  }
+  EXPECT_GT(answered, 500u);
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 set -euo pipefail
 packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtest-dev googletest
           zlib1g-dev libpng-dev libfaiss-dev python3-numpy dataset-fashion-mnist curl ca-certificates unzip time
+          # Open MPI: embedding shards in other processes (embeddings/mpi/, tests/mpi/).
+          libopenmpi-dev openmpi-bin
           # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
           # must not be blank); fonts so that the page's text renders too.
           chromium fonts-dejavu-core)

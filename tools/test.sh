@@ -22,13 +22,14 @@ echo "== main tests" >&2
 if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   emu_dir=${EMU_BUILD_DIR:-build-emu-asan}
   emu_targets="emu_runtime_test emu_negative_test emu_backend_test emu_kernels_test parity_test
-               embedding_parity_test lstm_test parity_conv_test cnn_frames_test dlrm_model_test"
+               embedding_parity_test embedding_shard_test lstm_test parity_conv_test cnn_frames_test
+               dlrm_model_test"
   echo "== CUDA emulation build under ASan+UBSan ($emu_dir)" >&2
   cmake -S . -B "$emu_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
     -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null
   cmake --build "$emu_dir" -j"$jobs" --target $emu_targets
   echo "== emulated CUDA kernels vs the host backend (ASan+UBSan)" >&2
-  ctest --test-dir "$emu_dir" -R 'Emu|_cuda_emu|EmbeddingParity|DeviceBackendsMatchTheHost' -j"$jobs" --output-on-failure --timeout 900
+  ctest --test-dir "$emu_dir" -R 'Emu|_cuda_emu|EmbeddingParity|DeviceBackendsMatchTheHost|RemoteShards' -j"$jobs" --output-on-failure --timeout 900
   echo "== which kernels ran emulated, which ops fell back to the host" >&2
   "$emu_dir"/tests/emu_backend_test --gtest_filter='*EveryCustomKernel*'
 fi

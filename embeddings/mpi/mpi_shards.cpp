@@ -1,0 +1,109 @@
+// Shard channels over MPI (see mpi_shards.h). Rank 0 makes one call at a time per shard, and
+// MPI keeps messages between two ranks on one tag in order, so a request and its reply need no
+// sequence numbers: a message is [i64 length] then the bytes in pieces of at most 1 GiB.
+#include "embeddings/mpi/mpi_shards.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <map>
+
+namespace tessera::emb {
+namespace {
+
+constexpr int kStopTag = 0;  // shard proxies talk on tags 1, 2, ...
+constexpr int64_t kPiece = int64_t{1} << 30;
+
+void check_mpi(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int n = 0;
+  MPI_Error_string(rc, text, &n);
+  throw Error(ErrorKind::Backend, std::string("MPI ") + what + ": " + std::string(text, n));
+}
+
+int world_size() {
+  int size = 0;
+  check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &size), "Comm_size");
+  return size;
+}
+
+void send_message(const Message& m, int peer, int tag) {
+  const int64_t n = static_cast<int64_t>(m.size());
+  check_mpi(MPI_Send(&n, 1, MPI_INT64_T, peer, tag, MPI_COMM_WORLD), "Send");
+  for (int64_t at = 0; at < n; at += kPiece)
+    check_mpi(MPI_Send(m.data() + at, static_cast<int>(std::min(kPiece, n - at)), MPI_BYTE, peer,
+                       tag, MPI_COMM_WORLD),
+              "Send");
+}
+
+Message recv_message(int peer, int tag) {
+  int64_t n = 0;
+  check_mpi(MPI_Recv(&n, 1, MPI_INT64_T, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv");
+  TESSERA_CHECK(n >= 0, "MPI shard message of " << n << " bytes");
+  Message m(static_cast<size_t>(n));
+  for (int64_t at = 0; at < n; at += kPiece)
+    check_mpi(MPI_Recv(m.data() + at, static_cast<int>(std::min(kPiece, n - at)), MPI_BYTE, peer,
+                       tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+              "Recv");
+  return m;
+}
+
+class MpiChannel final : public ShardChannel {
+ public:
+  MpiChannel(int rank, int tag) : rank_(rank), tag_(tag) {}
+  void send(const Message& request) override { send_message(request, rank_, tag_); }
+  Message receive() override { return recv_message(rank_, tag_); }
+  std::string where() const override { return "mpi rank " + std::to_string(rank_); }
+
+ private:
+  int rank_, tag_;
+};
+
+}  // namespace
+
+std::unique_ptr<ShardChannel> make_mpi_shard_channel(int shard) {
+  const int size = world_size();
+  if (size < 2)
+    TESSERA_THROW(Usage, "shards in other processes need an MPI world of at least 2 ranks, got "
+                             << size << " (run under mpirun -np N, N >= 2)");
+  TESSERA_CHECK(shard >= 0, "shard " << shard);
+  // Each proxy talks on a tag of its own (two collections may hold a shard k each), handed out
+  // in turn; the server keeps one ShardServer per live tag. MPI guarantees tags up to 32767.
+  int* tag_ub = nullptr;
+  int found = 0;
+  check_mpi(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &found), "Comm_get_attr");
+  const int last = found ? *tag_ub : 32767;
+  static int next_tag = kStopTag + 1;
+  const int tag = next_tag;
+  next_tag = next_tag >= last ? kStopTag + 1 : next_tag + 1;
+  return std::make_unique<MpiChannel>(1 + shard % (size - 1), tag);
+}
+
+ShardFactory mpi_shard_factory() {
+  return remote_shard_factory([](int shard) { return make_mpi_shard_channel(shard); });
+}
+
+int64_t serve_mpi_shards(Backend& backend) {
+  std::map<int, std::unique_ptr<ShardServer>> servers;  // by tag
+  int64_t served = 0;
+  for (;;) {
+    MPI_Status status;
+    check_mpi(MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &status), "Probe");
+    const int tag = status.MPI_TAG;
+    const Message request = recv_message(0, tag);
+    if (tag == kStopTag) return served;
+    std::unique_ptr<ShardServer>& server = servers[tag];
+    if (!server) server = std::make_unique<ShardServer>(backend);
+    send_message(server->handle(request), 0, tag);
+    if (server->closed()) servers.erase(tag);
+    ++served;
+  }
+}
+
+void stop_mpi_shard_servers() {
+  const int size = world_size();
+  for (int r = 1; r < size; ++r) send_message({}, r, kStopTag);
+}
+
+}  // namespace tessera::emb

@@ -1,0 +1,460 @@
+// Requests and replies of a shard in another process (see remote_shard.h).
+//
+// A request is [u8 op][op's fields]; a reply is [u8 1][result] or [u8 0][u8 ErrorKind][message].
+// Fields are little-endian fixed-width scalars, strings as [u64 length][bytes], and tensors as
+// [u8 defined][u8 dtype][u8 rank][i64 dims...][the elements, row-major]. The create request
+// starts with a protocol tag, so a server built from another version refuses it by name.
+#include "embeddings/remote_shard.h"
+
+#include <cstring>
+#include <deque>
+#include <limits>
+
+namespace tessera::emb {
+namespace {
+
+constexpr uint32_t kProtocol = 0x31485354;  // "TSH1"
+
+// A request or reply that does not decode (truncated, malformed, from another version): Error(Io).
+#define TESSERA_MESSAGE_CHECK(cond, parts)                      \
+  do {                                                          \
+    if (!(cond)) TESSERA_THROW(Io, "shard message: " << parts); \
+  } while (0)
+
+enum class Op : uint8_t {
+  Create = 1,
+  Forward,
+  BackwardUpdate,
+  WeightGrad,
+  TableToHost,
+  SetTable,
+  StateToHost,
+  SetState,
+  SetSteps,
+  Close,
+};
+
+class Writer {
+ public:
+  explicit Writer(Op op) { u8(static_cast<uint8_t>(op)); }
+  Writer() = default;
+  void u8(uint8_t v) { m_.push_back(v); }
+  template <typename T>
+  void scalar(T v) {
+    const size_t at = m_.size();
+    m_.resize(at + sizeof(T));
+    std::memcpy(m_.data() + at, &v, sizeof(T));
+  }
+  void str(const std::string& s) {
+    scalar<uint64_t>(s.size());
+    m_.insert(m_.end(), s.begin(), s.end());
+  }
+  void tensor(const Tensor& t) {
+    u8(t.defined() ? 1 : 0);
+    if (!t.defined()) return;
+    TESSERA_CHECK(t.is_host(), "a shard message carries host tensors, got " << t.describe());
+    u8(static_cast<uint8_t>(t.dtype()));
+    u8(static_cast<uint8_t>(t.rank()));
+    for (int i = 0; i < t.rank(); ++i) scalar<int64_t>(t.dim(i));
+    const size_t at = m_.size();
+    m_.resize(at + t.bytes());
+    if (t.bytes() > 0) std::memcpy(m_.data() + at, t.raw(), t.bytes());
+  }
+  Message take() { return std::move(m_); }
+
+ private:
+  Message m_;
+};
+
+// Reads what Writer wrote; running past the end or a malformed field is an Error, not a crash.
+class Reader {
+ public:
+  explicit Reader(const Message& m) : m_(m) {}
+  uint8_t u8() {
+    need(1);
+    return m_[pos_++];
+  }
+  template <typename T>
+  T scalar() {
+    need(sizeof(T));
+    T v;
+    std::memcpy(&v, m_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string str() {
+    const uint64_t n = scalar<uint64_t>();
+    need(n);
+    std::string s(reinterpret_cast<const char*>(m_.data() + pos_), static_cast<size_t>(n));
+    pos_ += static_cast<size_t>(n);
+    return s;
+  }
+  Tensor tensor() {
+    if (u8() == 0) return Tensor();
+    const uint8_t dt = u8();
+    const uint8_t rank = u8();
+    TESSERA_MESSAGE_CHECK(dt <= static_cast<uint8_t>(DType::I64) && rank <= 8,
+                          "bad tensor header (dtype " << int{dt} << ", rank " << int{rank} << ")");
+    Shape shape(rank);
+    uint64_t numel = 1;
+    for (auto& d : shape) {
+      d = scalar<int64_t>();
+      TESSERA_MESSAGE_CHECK(d >= 0 && (d == 0 || numel <= std::numeric_limits<uint64_t>::max() /
+                                                              static_cast<uint64_t>(d)),
+                            "bad tensor dimension " << d);
+      numel *= static_cast<uint64_t>(d);
+    }
+    const DType dtype = static_cast<DType>(dt);
+    TESSERA_MESSAGE_CHECK(numel <= (m_.size() - pos_) / dtype_size(dtype),
+                          "a tensor of " << numel << " elements overruns the message");
+    Tensor t = Tensor::host(shape, dtype);
+    need(t.bytes());
+    if (t.bytes() > 0) std::memcpy(t.raw(), m_.data() + pos_, t.bytes());
+    pos_ += t.bytes();
+    return t;
+  }
+  void finish() const {
+    TESSERA_MESSAGE_CHECK(pos_ == m_.size(),
+                          "" << m_.size() - pos_ << " bytes left over after the fields");
+  }
+
+ private:
+  void need(uint64_t n) const {
+    TESSERA_MESSAGE_CHECK(n <= m_.size() - pos_,
+                          "truncated (" << m_.size() - pos_ << " bytes left, " << n << " needed)");
+  }
+  const Message& m_;
+  size_t pos_ = 0;
+};
+
+void write_bags(Writer& w, const Bags& b) {
+  w.tensor(b.indices);
+  w.tensor(b.offsets);
+  w.tensor(b.weights);
+  w.scalar<int64_t>(b.batch);
+}
+Bags read_bags(Reader& r) {
+  Bags b;
+  b.indices = r.tensor();
+  b.offsets = r.tensor();
+  b.weights = r.tensor();
+  b.batch = r.scalar<int64_t>();
+  TESSERA_MESSAGE_CHECK(b.indices.defined() && b.offsets.defined(), "bags without ids");
+  return b;
+}
+
+void write_create(Writer& w, const std::vector<TableSpec>& specs, const CollectionOptions& o) {
+  w.scalar<uint32_t>(kProtocol);
+  w.scalar<uint64_t>(specs.size());
+  for (const TableSpec& s : specs) {
+    w.str(s.name);
+    w.scalar<int64_t>(s.rows);
+    w.scalar<int64_t>(s.dim);
+    w.u8(static_cast<uint8_t>(s.pooling));
+    w.u8(static_cast<uint8_t>(s.id_policy));
+    w.u8(static_cast<uint8_t>(s.id_mapping));
+  }
+  w.u8(static_cast<uint8_t>(o.optimizer.kind));
+  for (float v : {o.optimizer.lr, o.optimizer.eps, o.optimizer.beta1, o.optimizer.beta2,
+                  o.optimizer.initial_accumulator, o.init_scale})
+    w.scalar<float>(v);
+  w.scalar<uint64_t>(o.seed);
+}
+
+template <typename E>
+E read_enum(Reader& r, uint8_t max, const char* what) {
+  const uint8_t v = r.u8();
+  TESSERA_MESSAGE_CHECK(v <= max, "bad " << what << " " << int{v});
+  return static_cast<E>(v);
+}
+
+void read_create(Reader& r, std::vector<TableSpec>& specs, CollectionOptions& o) {
+  const uint32_t protocol = r.scalar<uint32_t>();
+  TESSERA_MESSAGE_CHECK(protocol == kProtocol, "protocol " << std::hex << protocol
+                                                           << ", this server speaks " << kProtocol);
+  const uint64_t n = r.scalar<uint64_t>();
+  TESSERA_MESSAGE_CHECK(n <= (uint64_t{1} << 20), n << " tables");
+  specs.resize(static_cast<size_t>(n));
+  for (TableSpec& s : specs) {
+    s.name = r.str();
+    s.rows = r.scalar<int64_t>();
+    s.dim = r.scalar<int64_t>();
+    s.pooling = read_enum<Pooling>(r, 1, "pooling");
+    s.id_policy = read_enum<IdPolicy>(r, 1, "id policy");
+    s.id_mapping = read_enum<IdMapping>(r, 1, "id mapping");
+  }
+  o.optimizer.kind = read_enum<SparseOptimizer>(r, 3, "optimizer");
+  for (float* v : {&o.optimizer.lr, &o.optimizer.eps, &o.optimizer.beta1, &o.optimizer.beta2,
+                   &o.optimizer.initial_accumulator, &o.init_scale})
+    *v = r.scalar<float>();
+  o.seed = r.scalar<uint64_t>();
+}
+
+// Checks a reply's status: returns a reader positioned at the result, or throws the far side's
+// error with its kind.
+Reader open_reply(const Message& reply, const std::string& where) {
+  Reader r(reply);
+  if (r.u8() == 1) return r;
+  const uint8_t kind = r.u8();
+  const std::string message = r.str();
+  throw Error(kind <= static_cast<uint8_t>(ErrorKind::Internal) ? static_cast<ErrorKind>(kind)
+                                                                : ErrorKind::Internal,
+              "shard on " + where + ": " + message);
+}
+
+class RemoteShard final : public EmbeddingShard {
+ public:
+  RemoteShard(std::unique_ptr<ShardChannel> channel, std::vector<TableSpec> specs,
+              const CollectionOptions& opts)
+      : channel_(std::move(channel)), layout_(specs), opts_(opts) {
+    Writer w(Op::Create);
+    write_create(w, specs, opts);
+    Reader r = call(w);
+    where_ = channel_->where() + ": " + r.str();
+    r.finish();
+  }
+  ~RemoteShard() override {
+    try {
+      Writer w(Op::Close);
+      call(w);
+    } catch (...) {
+      // A closed channel (the server already gone) has nothing left to close.
+    }
+  }
+  const TableLayout& layout() const override { return layout_; }
+  Tensor forward(const Bags& host_bags) override {
+    Writer w(Op::Forward);
+    write_bags(w, host_bags);
+    return tensor_result(w);
+  }
+  void backward_update(const Tensor& host_dout) override {
+    Writer w(Op::BackwardUpdate);
+    w.tensor(host_dout);
+    call(w).finish();
+  }
+  Tensor weight_grad(const Tensor& host_dout) override {
+    Writer w(Op::WeightGrad);
+    w.tensor(host_dout);
+    return tensor_result(w);
+  }
+  Tensor table_to_host(int64_t t) override {
+    Writer w(Op::TableToHost);
+    w.scalar<int64_t>(t);
+    return tensor_result(w);
+  }
+  void set_table(int64_t t, const Tensor& v) override {
+    Writer w(Op::SetTable);
+    w.scalar<int64_t>(t);
+    w.tensor(v);
+    call(w).finish();
+  }
+  int num_states() const override { return state_slots(opts_.optimizer.kind); }
+  Tensor state_to_host(int slot) override {
+    Writer w(Op::StateToHost);
+    w.scalar<int32_t>(slot);
+    return tensor_result(w);
+  }
+  void set_state(int slot, const Tensor& v) override {
+    Writer w(Op::SetState);
+    w.scalar<int32_t>(slot);
+    w.tensor(v);
+    call(w).finish();
+  }
+  void set_steps(int64_t steps) override {
+    Writer w(Op::SetSteps);
+    w.scalar<int64_t>(steps);
+    call(w).finish();
+  }
+  std::string where() const override { return where_; }
+
+  // The request goes out now; the reply is read when the parent has started every shard.
+  void start_forward(const Bags& host_bags) override {
+    Writer w(Op::Forward);
+    write_bags(w, host_bags);
+    send(w);
+  }
+  Tensor finish_forward() override { return tensor_reply(); }
+  void start_backward_update(const Tensor& host_dout) override {
+    Writer w(Op::BackwardUpdate);
+    w.tensor(host_dout);
+    send(w);
+  }
+  void finish_backward_update() override { reply().finish(); }
+
+ private:
+  // One request at a time: a reply still unread (the parent failed between a start_* and its
+  // finish_*) is drained first, so the next reply read belongs to the next request.
+  void send(Writer& w) {
+    if (awaiting_) reply_ = channel_->receive();
+    channel_->send(w.take());
+    awaiting_ = true;
+  }
+  Reader call(Writer& w) {
+    send(w);
+    return reply();
+  }
+  Reader reply() {
+    reply_ = channel_->receive();
+    awaiting_ = false;
+    return open_reply(reply_, where_.empty() ? channel_->where() : where_);
+  }
+  Tensor tensor_reply() {
+    Reader r = reply();
+    Tensor t = r.tensor();
+    r.finish();
+    return t;
+  }
+  Tensor tensor_result(Writer& w) {
+    send(w);
+    return tensor_reply();
+  }
+
+  std::unique_ptr<ShardChannel> channel_;
+  TableLayout layout_;
+  CollectionOptions opts_;
+  std::string where_;
+  Message reply_;          // the last reply (a Reader reads it in place)
+  bool awaiting_ = false;  // a request was sent and its reply not yet read
+};
+
+class LoopbackChannel final : public ShardChannel {
+ public:
+  explicit LoopbackChannel(Backend& backend) : server_(backend) {}
+  void send(const Message& request) override { replies_.push_back(server_.handle(request)); }
+  Message receive() override {
+    TESSERA_CHECK(!replies_.empty(), "loopback shard channel: receive without a request");
+    Message m = std::move(replies_.front());
+    replies_.pop_front();
+    return m;
+  }
+  std::string where() const override { return "loopback"; }
+
+ private:
+  ShardServer server_;
+  std::deque<Message> replies_;
+};
+
+}  // namespace
+
+std::unique_ptr<EmbeddingShard> make_remote_shard(std::unique_ptr<ShardChannel> channel,
+                                                  std::vector<TableSpec> specs,
+                                                  const CollectionOptions& opts) {
+  return std::make_unique<RemoteShard>(std::move(channel), std::move(specs), opts);
+}
+
+ShardServer::ShardServer(Backend& backend) : backend_(&backend) {}
+ShardServer::~ShardServer() = default;
+
+Message ShardServer::handle(const Message& request) {
+  Writer out;
+  out.u8(1);
+  try {
+    Reader r(request);
+    const uint8_t op = r.u8();
+    TESSERA_MESSAGE_CHECK(static_cast<Op>(op) == Op::Create || shard_,
+                          "op " << int{op} << " before the shard was created");
+    switch (static_cast<Op>(op)) {
+      case Op::Create: {
+        TESSERA_MESSAGE_CHECK(!shard_, "the shard exists already");
+        std::vector<TableSpec> specs;
+        CollectionOptions opts;
+        read_create(r, specs, opts);
+        r.finish();
+        shard_ = make_local_shard(std::move(specs), *backend_, opts);
+        closed_ = false;
+        out.str(shard_->where());
+        break;
+      }
+      case Op::Forward: {
+        const Bags b = read_bags(r);
+        r.finish();
+        out.tensor(shard_->forward(b));
+        break;
+      }
+      case Op::BackwardUpdate: {
+        const Tensor d = r.tensor();
+        r.finish();
+        shard_->backward_update(d);
+        break;
+      }
+      case Op::WeightGrad: {
+        const Tensor d = r.tensor();
+        r.finish();
+        out.tensor(shard_->weight_grad(d));
+        break;
+      }
+      case Op::TableToHost: {
+        const int64_t t = r.scalar<int64_t>();
+        r.finish();
+        TESSERA_MESSAGE_CHECK(t >= 0 && t < shard_->layout().num_tables(),
+                              "table " << t << " of " << shard_->layout().num_tables());
+        out.tensor(shard_->table_to_host(t));
+        break;
+      }
+      case Op::SetTable: {
+        const int64_t t = r.scalar<int64_t>();
+        const Tensor v = r.tensor();
+        r.finish();
+        TESSERA_MESSAGE_CHECK(t >= 0 && t < shard_->layout().num_tables(),
+                              "table " << t << " of " << shard_->layout().num_tables());
+        shard_->set_table(t, v);
+        break;
+      }
+      case Op::StateToHost: {
+        const int32_t slot = r.scalar<int32_t>();
+        r.finish();
+        TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard_->num_states(),
+                              "optimizer state " << slot << " of " << shard_->num_states());
+        out.tensor(shard_->state_to_host(slot));
+        break;
+      }
+      case Op::SetState: {
+        const int32_t slot = r.scalar<int32_t>();
+        const Tensor v = r.tensor();
+        r.finish();
+        TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard_->num_states(),
+                              "optimizer state " << slot << " of " << shard_->num_states());
+        shard_->set_state(slot, v);
+        break;
+      }
+      case Op::SetSteps: {
+        const int64_t steps = r.scalar<int64_t>();
+        r.finish();
+        shard_->set_steps(steps);
+        break;
+      }
+      case Op::Close:
+        r.finish();
+        shard_.reset();
+        closed_ = true;
+        break;
+      default:
+        TESSERA_THROW(Io, "shard message: unknown op " << int{op});
+    }
+    return out.take();
+  } catch (const Error& e) {
+    Writer err;
+    err.u8(0);
+    err.u8(static_cast<uint8_t>(e.kind()));
+    err.str(e.what());
+    return err.take();
+  } catch (const std::exception& e) {
+    Writer err;
+    err.u8(0);
+    err.u8(static_cast<uint8_t>(ErrorKind::Internal));
+    err.str(e.what());
+    return err.take();
+  }
+}
+
+std::unique_ptr<ShardChannel> make_loopback_channel(Backend& backend) {
+  return std::make_unique<LoopbackChannel>(backend);
+}
+
+ShardFactory remote_shard_factory(std::function<std::unique_ptr<ShardChannel>(int shard)> channel) {
+  return [channel](int k, std::vector<TableSpec> specs, const CollectionOptions& opts) {
+    return make_remote_shard(channel(k), std::move(specs), opts);
+  };
+}
+
+}  // namespace tessera::emb

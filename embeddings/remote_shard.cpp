@@ -320,7 +320,7 @@ class RemoteShard final : public EmbeddingShard {
 class LoopbackChannel final : public ShardChannel {
  public:
   explicit LoopbackChannel(Backend& backend) : server_(backend) {}
-  void send(const Message& request) override { replies_.push_back(server_.handle(request)); }
+  void send(Message request) override { replies_.push_back(server_.handle(request)); }
   Message receive() override {
     TESSERA_CHECK(!replies_.empty(), "loopback shard channel: receive without a request");
     Message m = std::move(replies_.front());

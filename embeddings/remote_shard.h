@@ -26,10 +26,10 @@ using Message = std::vector<uint8_t>;
 class ShardChannel {
  public:
   virtual ~ShardChannel() = default;
-  virtual void send(const Message& request) = 0;
+  virtual void send(Message request) = 0;
   virtual Message receive() = 0;
-  Message call(const Message& request) {
-    send(request);
+  Message call(Message request) {
+    send(std::move(request));
     return receive();
   }
   virtual std::string where() const = 0;  // e.g. "loopback" or "mpi rank 2"

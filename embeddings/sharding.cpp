@@ -627,6 +627,11 @@ ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& li
     d.raw.push_back(d.backends.back().get());
     capacity.push_back(d.raw.back()->available_memory_bytes() / sharing);
   }
+  d.plan = plan_shards(specs, capacity, optimizer, planner_options(placement));
+  return d;
+}
+
+PlannerOptions planner_options(ShardPlacement placement) {
   PlannerOptions po;
   if (placement != ShardPlacement::Auto) {
     po.force_all = true;
@@ -634,8 +639,7 @@ ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& li
                : placement == ShardPlacement::Column ? Placement::ColumnWise
                                                      : Placement::TableWise;
   }
-  d.plan = plan_shards(specs, capacity, optimizer, po);
-  return d;
+  return po;
 }
 
 }  // namespace tessera::emb

@@ -131,6 +131,8 @@ struct ShardDevices {
 };
 ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& like, int64_t n,
                           ShardPlacement placement, const SparseOptimizerConfig& optimizer);
+// What the planner is told for a config's placement (auto: its own choice; else forced).
+PlannerOptions planner_options(ShardPlacement placement);
 
 class ShardedEmbeddingCollection {
  public:

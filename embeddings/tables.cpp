@@ -60,6 +60,16 @@ class ShardedTables final : public EmbeddingTables {
     shard_backends_ = std::move(d.backends);
     sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), d.plan, d.raw, opts);
   }
+  // Every shard in another process, through `make`.
+  ShardedTables(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts,
+                int64_t shards, ShardPlacement placement, const ShardFactory& make,
+                std::string where)
+      : backend_(&backend), where_(std::move(where)) {
+    const std::vector<int64_t> capacity(static_cast<size_t>(shards),
+                                        make_host_backend()->available_memory_bytes());
+    const ShardPlan plan = plan_shards(specs, capacity, opts.optimizer, planner_options(placement));
+    sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), plan, make, opts);
+  }
   const TableLayout& layout() const override { return sharded_->layout(); }
   void forward(const Bags& host_bags, Tensor& out) override {
     Tensor pooled;  // host [B, out_dim], combined from the shards
@@ -92,22 +102,53 @@ class ShardedTables final : public EmbeddingTables {
     sharded_->restore_training_state(s);
   }
   std::string shard_plan() const override {
-    return sharded_->plan().describe(sharded_->layout().specs());
+    const std::string plan = sharded_->plan().describe(sharded_->layout().specs());
+    return where_.empty() ? plan : "shards in other processes (" + where_ + ")\n" + plan;
   }
 
  private:
   Backend* backend_;
   std::vector<std::unique_ptr<Backend>> shard_backends_;  // before sharded_: it uses them
+  std::string where_;                                     // remote shards: what the factory reaches
   std::unique_ptr<ShardedEmbeddingCollection> sharded_;
 };
 
+struct RemoteRegistry {
+  ShardFactory factory;
+  std::string where;
+};
+RemoteRegistry& remote_registry() {
+  static RemoteRegistry r;
+  return r;
+}
+
 }  // namespace
+
+void set_remote_shard_factory(ShardFactory factory, std::string where) {
+  remote_registry() = {std::move(factory), std::move(where)};
+}
+
+bool remote_shards_available() {
+  return static_cast<bool>(remote_registry().factory);
+}
 
 std::unique_ptr<EmbeddingTables> make_embedding_tables(std::vector<TableSpec> specs,
                                                        Backend& backend,
                                                        const CollectionOptions& opts,
-                                                       int64_t shards, ShardPlacement placement) {
+                                                       int64_t shards, ShardPlacement placement,
+                                                       bool remote) {
   TESSERA_CHECK(shards >= 1, "shards must be >= 1, got " << shards);
+  if (remote) {
+    const RemoteRegistry& r = remote_registry();
+    if (!r.factory)
+      TESSERA_THROW(Usage,
+                    "the config puts embedding shards in other processes "
+                    "(remote_shards), but this process has none to put them in: run "
+                    "tessera under mpirun with 2 or more ranks (a tessera built with MPI)"
+                        << (r.where.empty() ? "" : "; " + r.where));
+    return std::make_unique<ShardedTables>(std::move(specs), backend, opts, shards, placement,
+                                           r.factory, r.where);
+  }
   if (shards == 1) return std::make_unique<LocalTables>(std::move(specs), backend, opts);
   return std::make_unique<ShardedTables>(std::move(specs), backend, opts, shards, placement);
 }

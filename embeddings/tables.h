@@ -52,8 +52,17 @@ class EmbeddingTables {
 
 // shards == 1: one EmbeddingCollection on `backend`; > 1: a ShardedEmbeddingCollection over
 // place_shards(specs, backend, shards, placement) (the plan is printed by the caller).
+// remote: the shards (one or more) live in other processes, where the registered remote shard
+// factory puts them; Error(Usage) when none is registered.
 std::unique_ptr<EmbeddingTables> make_embedding_tables(
     std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts,
-    int64_t shards = 1, ShardPlacement placement = ShardPlacement::Auto);
+    int64_t shards = 1, ShardPlacement placement = ShardPlacement::Auto, bool remote = false);
+
+// Shards in other processes. A program that runs with processes to serve shards (the tessera CLI
+// built with MPI, under mpirun: embeddings/mpi/mpi_shards.h) registers where they go; the
+// planner sizes each remote shard as if it had this machine's available memory. `where` says
+// what the factory reaches (printed with the plan), and also what to do when none is registered.
+void set_remote_shard_factory(ShardFactory factory, std::string where);
+bool remote_shards_available();
 
 }  // namespace tessera::emb

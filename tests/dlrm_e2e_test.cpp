@@ -38,13 +38,17 @@ TEST(DlrmConfig, ParsesAndRoundTrips) {
   // Sharded tables: the keys round-trip (and do not enter the configuration's equality).
   const BehaviourConfig sh =
       parse_behaviour_config(replaced(read_file(path), "\"bottom\": [64],",
-                                      "\"bottom\": [64], \"shards\": 3, \"placement\": \"row\","),
+                                      "\"bottom\": [64], \"shards\": 3, \"placement\": \"row\", "
+                                      "\"remote_shards\": true,"),
                              "sharded.json");
   EXPECT_EQ(sh.model.shards, 3);
   EXPECT_EQ(sh.model.placement, TablePlacement::Row);
+  EXPECT_TRUE(sh.model.remote_shards);
+  EXPECT_FALSE(c.model.remote_shards);
   const BehaviourConfig back = parse_behaviour_config(to_json(sh), "roundtrip");
   EXPECT_EQ(back.model.shards, 3);
   EXPECT_EQ(back.model.placement, TablePlacement::Row);
+  EXPECT_TRUE(back.model.remote_shards);
   // The MLP config stays valid and has no dlrm keys.
   BehaviourConfig m = load_behaviour_config(kSource + "/pipelines/behaviour/uci-adult.json");
   EXPECT_EQ(m.model.type, BehaviourModelType::Mlp);
@@ -60,7 +64,8 @@ TEST(DlrmConfig, DlrmKeysOnAnMlpAndBadChoicesAreErrors) {
     EXPECT_NE(std::string(e.what()).find("model.bottom"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("only a \"dlrm\""), std::string::npos) << e.what();
   }
-  for (const std::string& key : {"\"shards\": 2,", "\"placement\": \"row\","}) {
+  for (const std::string& key :
+       {"\"shards\": 2,", "\"placement\": \"row\",", "\"remote_shards\": true,"}) {
     const std::string mlp = replaced(
         replaced(replaced(text, "\"type\": \"dlrm\"", "\"type\": \"mlp\""), "\"bottom\": [64],",
                  key),

@@ -8,6 +8,7 @@
 
 #include "embeddings/remote_shard.h"
 #include "embeddings/sharding.h"
+#include "embeddings/tables.h"
 #include "tests/shard_parity.h"
 
 namespace tessera::emb {
@@ -240,9 +241,9 @@ TEST(RemoteShards, TruncatedAndCorruptedRequestsAreAnsweredNotCrashedOn) {
   struct Recorder final : ShardChannel {
     std::unique_ptr<ShardChannel> inner;
     std::vector<Message>* log;
-    void send(const Message& m) override {
+    void send(Message m) override {
       log->push_back(m);
-      inner->send(m);
+      inner->send(std::move(m));
     }
     Message receive() override { return inner->receive(); }
     std::string where() const override { return "recorder"; }
@@ -295,6 +296,46 @@ TEST(RemoteShards, TruncatedAndCorruptedRequestsAreAnsweredNotCrashedOn) {
     }
   }
   EXPECT_GT(answered, 500u);
+}
+
+// What a model asks for with "remote_shards": EmbeddingTables whose shards the registered factory
+// puts elsewhere (here loopback channels; under mpirun the other ranks). They train exactly as
+// in-process shards; with no factory registered the request is refused by name.
+TEST(RemoteShards, EmbeddingTablesUseTheRegisteredFactory) {
+  auto host = make_host_backend();
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;
+  opts.init_scale = 0.3f;
+  set_remote_shard_factory(remote_shard_factory([&](int) { return make_loopback_channel(*host); }),
+                           "loopback");
+  auto remote = make_embedding_tables(specs(), *host, opts, 2, ShardPlacement::Row, true);
+  auto local = make_embedding_tables(specs(), *host, opts, 2, ShardPlacement::Row, false);
+  EXPECT_EQ(remote->shard_plan().rfind("shards in other processes (loopback)\n", 0), 0u)
+      << remote->shard_plan();
+  std::mt19937 gen(17);
+  for (int step = 0; step < 3; ++step) {
+    const Bags bags = random_bags(9, gen, step == 1);
+    const Tensor a = remote->forward_host(bags), b = local->forward_host(bags);
+    ASSERT_EQ(a.numel(), b.numel());
+    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]);
+    Tensor dout = Tensor::host({9, remote->layout().out_dim()});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    remote->backward_and_update_host(dout);
+    local->backward_and_update_host(dout);
+  }
+  const Tensor wr = remote->weights_to_host(), wl = local->weights_to_host();
+  for (int64_t i = 0; i < wl.numel(); ++i) ASSERT_EQ(wr.data<float>()[i], wl.data<float>()[i]);
+  EXPECT_EQ(remote->steps(), 3);
+  remote.reset();
+  set_remote_shard_factory(nullptr, "");
+  try {
+    make_embedding_tables(specs(), *host, opts, 2, ShardPlacement::Row, true);
+    FAIL() << "remote shards made with no factory registered";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Usage);
+    EXPECT_NE(std::string(e.what()).find("mpirun"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

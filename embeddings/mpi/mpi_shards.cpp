@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <vector>
 
 namespace tessera::emb {
 namespace {
@@ -49,15 +50,51 @@ Message recv_message(int peer, int tag) {
   return m;
 }
 
+// The parent's end. Its sends do not wait for the server: the parent sends every shard's request
+// before it reads any reply, and a server with two of those shards may still be handing back the
+// first reply (a large reply waits until the parent reads it) when the second request comes.
 class MpiChannel final : public ShardChannel {
  public:
   MpiChannel(int rank, int tag) : rank_(rank), tag_(tag) {}
-  void send(const Message& request) override { send_message(request, rank_, tag_); }
-  Message receive() override { return recv_message(rank_, tag_); }
+  ~MpiChannel() override {
+    try {
+      wait_sends();
+    } catch (...) {
+      // MPI failed: nothing left to wait for.
+    }
+  }
+  void send(Message request) override {
+    wait_sends();
+    out_ = std::move(request);
+    length_ = static_cast<int64_t>(out_.size());
+    sends_.emplace_back();
+    check_mpi(MPI_Isend(&length_, 1, MPI_INT64_T, rank_, tag_, MPI_COMM_WORLD, &sends_.back()),
+              "Isend");
+    for (int64_t at = 0; at < length_; at += kPiece) {
+      sends_.emplace_back();
+      check_mpi(MPI_Isend(out_.data() + at, static_cast<int>(std::min(kPiece, length_ - at)),
+                          MPI_BYTE, rank_, tag_, MPI_COMM_WORLD, &sends_.back()),
+                "Isend");
+    }
+  }
+  Message receive() override {
+    Message reply = recv_message(rank_, tag_);
+    wait_sends();
+    return reply;
+  }
   std::string where() const override { return "mpi rank " + std::to_string(rank_); }
 
  private:
+  void wait_sends() {
+    if (sends_.empty()) return;
+    check_mpi(MPI_Waitall(static_cast<int>(sends_.size()), sends_.data(), MPI_STATUSES_IGNORE),
+              "Waitall");
+    sends_.clear();
+  }
   int rank_, tag_;
+  Message out_;  // the request in flight (its buffers must live until the sends complete)
+  int64_t length_ = 0;
+  std::vector<MPI_Request> sends_;
 };
 
 }  // namespace

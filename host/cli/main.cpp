@@ -2,12 +2,20 @@
 // only place that turns errors into exit codes:
 //   0 success, 1 failure of the job (data, I/O, backend), 2 bad usage or config.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#if TESSERA_WITH_MPI
+#include <mpi.h>
+
+#include "embeddings/mpi/mpi_shards.h"
+#endif
+#include "embeddings/tables.h"
+#include "host/backend/backend.h"
 #include "host/config/audio_config.h"
 #include "host/config/image_config.h"
 #include "host/config/video_config.h"
@@ -455,7 +463,9 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_guarded(int argc, char** argv) {
   try {
     return run(argc, argv);
   } catch (const tessera::Error& e) {
@@ -468,4 +478,52 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tessera: internal error: %s\n", e.what());
     return 1;
   }
+}
+
+#if TESSERA_WITH_MPI
+// Started by an MPI launcher (mpirun sets one of these): rank 0 runs the command, and a config
+// with "remote_shards" puts its embedding shards on the other ranks, which only serve them.
+bool launched_by_mpi() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
+
+int run_mpi(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  int rc = 0;
+  if (rank != 0) {
+    try {
+      auto backend = tessera::make_host_backend();
+      tessera::emb::serve_mpi_shards(*backend);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "tessera (shard server, MPI rank %d): %s\n", rank, e.what());
+      rc = 1;
+    }
+  } else {
+    if (size > 1)
+      tessera::emb::set_remote_shard_factory(tessera::emb::mpi_shard_factory(),
+                                             "MPI ranks 1-" + std::to_string(size - 1));
+    else
+      tessera::emb::set_remote_shard_factory(nullptr, "mpirun started only 1 rank");
+    rc = run_guarded(argc, argv);
+    if (size > 1) tessera::emb::stop_mpi_shard_servers();
+  }
+  MPI_Finalize();
+  return rc;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+#if TESSERA_WITH_MPI
+  if (launched_by_mpi()) return run_mpi(argc, argv);
+#else
+  tessera::emb::set_remote_shard_factory(
+      nullptr,
+      "this tessera was built without MPI (install Open MPI, tools/setup.sh, and rebuild)");
+#endif
+  return run_guarded(argc, argv);
 }

@@ -303,7 +303,7 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
   c.dropout = m.number("dropout", c.dropout, Bounds::closed(0, 0.95));
   c.activation = m.choice("activation", c.activation, activation_choices());
   if (c.type != BehaviourModelType::Dlrm) {
-    for (const char* k : {"bottom", "sparse_optimizer", "shards", "placement"})
+    for (const char* k : {"bottom", "sparse_optimizer", "shards", "placement", "remote_shards"})
       if (m.has(k)) {
         m.allow(k);
         m.error(k, "only a \"dlrm\" model has this key (model.type is not \"dlrm\")");
@@ -314,6 +314,7 @@ void read_model(ObjectReader& m, BehaviourModelConfig& c) {
                                  IntBounds::closed(0, 64));
   c.shards = m.integer<int>("shards", c.shards, IntBounds::closed(1, 64));
   c.placement = m.choice("placement", c.placement, table_placement_choices());
+  c.remote_shards = m.boolean("remote_shards", c.remote_shards);
   ObjectReader so = m.object("sparse_optimizer");
   SparseOptimizerSpec& o = c.sparse_optimizer;
   o.type = so.choice("type", o.type, sparse_optimizer_choices());
@@ -445,6 +446,7 @@ void write_model(json::JsonWriter& w, const BehaviourModelConfig& c) {
   if (c.type == BehaviourModelType::Dlrm) {
     w.field("bottom", c.bottom).field("shards", c.shards);
     w.choice("placement", c.placement, table_placement_choices());
+    w.field("remote_shards", c.remote_shards);
     const SparseOptimizerSpec& o = c.sparse_optimizer;
     w.key("sparse_optimizer").begin_object();
     w.choice("type", o.type, sparse_optimizer_choices());

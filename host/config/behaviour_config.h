@@ -83,6 +83,9 @@ struct BehaviourModelConfig {
   // so neither takes part in a checkpoint's configuration check.
   int shards = 1;  // [1, 64]
   TablePlacement placement = TablePlacement::Auto;
+  // dlrm only: the shards (one or more) in other processes of an MPI job (tessera built with
+  // MPI, run under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
+  bool remote_shards = false;
 };
 
 struct EarlyStoppingConfig {

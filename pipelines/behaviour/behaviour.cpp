@@ -302,6 +302,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     BehaviourConfig c = cfg;
     c.model.shards = 1;
     c.model.placement = TablePlacement::Auto;
+    c.model.remote_shards = false;
     return sha256_hex(to_json(c));
   }();
   int64_t resumed_from_epoch = 0;

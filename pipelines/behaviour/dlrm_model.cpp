@@ -45,7 +45,8 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   co.optimizer = spec.sparse;
   co.seed = seed;
   if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
-  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement);
+  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
+                                       spec.remote_shards);
   // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed
   // (the same draws whatever the sharding), one table at a time.
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));

@@ -33,6 +33,7 @@ struct DlrmSpec {
   // on the CPU) by embeddings/sharding.h's planner; results and checkpoints equal one shard's.
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
+  bool remote_shards = false;  // the shards in other processes (emb::make_embedding_tables)
   int64_t interaction_width() const {
     const int64_t v = static_cast<int64_t>(table_rows.size()) + 1;
     return embedding_dim + v * (v - 1) / 2;

@@ -18,16 +18,24 @@ std::string spec_json(const MlpSpec& s) {
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();
-  w.Key("type"); w.String("mlp");
-  w.Key("n_dense"); w.Int64(s.n_dense);
-  w.Key("n_cat"); w.Int64(s.n_cat);
-  w.Key("embedding_rows"); w.Int64(s.embedding_rows);
-  w.Key("embedding_dim"); w.Int64(s.embedding_dim);
-  w.Key("hidden"); w.StartArray();
+  w.Key("type");
+  w.String("mlp");
+  w.Key("n_dense");
+  w.Int64(s.n_dense);
+  w.Key("n_cat");
+  w.Int64(s.n_cat);
+  w.Key("embedding_rows");
+  w.Int64(s.embedding_rows);
+  w.Key("embedding_dim");
+  w.Int64(s.embedding_dim);
+  w.Key("hidden");
+  w.StartArray();
   for (int64_t h : s.hidden) w.Int64(h);
   w.EndArray();
-  w.Key("dropout"); w.Double(s.dropout);
-  w.Key("activation"); w.Int(static_cast<int>(s.activation));
+  w.Key("dropout");
+  w.Double(s.dropout);
+  w.Key("activation");
+  w.Int(static_cast<int>(s.activation));
   w.EndObject();
   return std::string(sb.GetString(), sb.GetSize());
 }
@@ -40,13 +48,16 @@ std::string to_string(const rapidjson::Value& v) {
 }
 }  // namespace
 
-bool is_libsvm(const BehaviourConfig& c) { return c.data.schema.format == TableFormat::LibSvm; }
+bool is_libsvm(const BehaviourConfig& c) {
+  return c.data.schema.format == TableFormat::LibSvm;
+}
 
 void save_model(const std::string& path, const ModelArtefact& a) {
-  std::string meta = std::string("{\"format\":\"") + kFormat + "\",\"version\":" +
-                     std::to_string(kVersion) + ",\"task\":\"behaviour\",\"spec\":" +
-                     spec_json(a.spec) + ",\"config\":" + to_json(a.config) +
-                     ",\"preprocessor\":" + (is_libsvm(a.config) ? std::string("null") : a.preprocessor.to_json_string()) +
+  std::string meta = std::string("{\"format\":\"") + kFormat +
+                     "\",\"version\":" + std::to_string(kVersion) +
+                     ",\"task\":\"behaviour\",\"spec\":" + spec_json(a.spec) +
+                     ",\"config\":" + to_json(a.config) + ",\"preprocessor\":" +
+                     (is_libsvm(a.config) ? std::string("null") : a.preprocessor.to_json_string()) +
                      ",\"metrics\":" + a.metrics_json + "}";
   std::vector<std::pair<std::string, Tensor>> tensors(a.weights.begin(), a.weights.end());
   save_archive(path, meta, tensors);
@@ -68,6 +79,9 @@ ModelArtefact load_model(const std::string& path) {
     bad("it is a model of another task");
   ModelArtefact a;
   a.config = parse_behaviour_config(to_string(doc["config"]), path + " (embedded config)");
+  // The artefact holds whole tables: scoring runs in this process (on the config's local shards,
+  // if any), not in the MPI job that trained it.
+  a.config.model.remote_shards = false;
   if (!is_libsvm(a.config)) a.preprocessor = Preprocessor::from_json(doc["preprocessor"]);
   const auto& s = doc["spec"];
   a.spec.n_dense = s["n_dense"].GetInt64();
@@ -92,8 +106,7 @@ std::map<std::string, Tensor> snapshot_weights(MlpModel& model) {
 void restore_weights(MlpModel& model, const std::map<std::string, Tensor>& weights) {
   for (Parameter* p : model.parameters()) {
     auto it = weights.find(p->name);
-    if (it == weights.end())
-      TESSERA_THROW(Io, "model weights lack parameter '" << p->name << "'");
+    if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << p->name << "'");
     if (it->second.shape() != p->value.shape())
       TESSERA_THROW(Io, "parameter '" << p->name << "' has shape " << shape_str(it->second.shape())
                                       << ", the model expects " << shape_str(p->value.shape()));

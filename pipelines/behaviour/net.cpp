@@ -126,6 +126,7 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.activation = config.model.activation;
   d.sparse = sparse_config(config.model.sparse_optimizer);
   d.shards = config.model.shards;
+  d.remote_shards = config.model.remote_shards;
   switch (config.model.placement) {
     case TablePlacement::Auto:
       d.placement = emb::ShardPlacement::Auto;

@@ -52,7 +52,7 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
   o.seed = static_cast<uint64_t>(cfg.seed);
   std::vector<emb::TableSpec> specs = specs_for(kind_, users, items, dim_);
   tables_ = emb::make_embedding_tables(std::move(specs), backend, o, cfg.embeddings.shards,
-                                       cfg.embeddings.placement);
+                                       cfg.embeddings.placement, cfg.embeddings.remote_shards);
   // Biases start at zero (the global mean carries the offset).
   for (int64_t t = 2; t < layout().num_tables(); ++t)
     tables_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));

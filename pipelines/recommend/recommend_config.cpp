@@ -77,6 +77,7 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
     c.embeddings.shards =
         e.integer<int64_t>("shards", c.embeddings.shards, json::IntBounds::closed(1, 64));
     c.embeddings.placement = e.choice("placement", c.embeddings.placement, placement_choices());
+    c.embeddings.remote_shards = e.boolean("remote_shards", c.embeddings.remote_shards);
     json::ObjectReader o = e.object("optimizer");
     auto& oc = c.embeddings.optimizer;
     oc.kind = o.choice("kind", emb::SparseOptimizer::Adagrad, sparse_optimizer_choices());
@@ -152,6 +153,7 @@ std::string to_json(const RecommendConfig& c) {
   w.field("dim", c.embeddings.dim).field("init_scale", c.embeddings.init_scale);
   w.field("shards", c.embeddings.shards)
       .choice("placement", c.embeddings.placement, placement_choices());
+  w.field("remote_shards", c.embeddings.remote_shards);
   w.key("optimizer").begin_object().choice("kind", o.kind, sparse_optimizer_choices());
   w.field("lr", static_cast<double>(o.lr)).field("eps", static_cast<double>(o.eps));
   if (o.kind == emb::SparseOptimizer::LazyAdam)

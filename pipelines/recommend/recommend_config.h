@@ -48,6 +48,9 @@ struct RecommendConfig {
     // shards on the CPU) by the planner in embeddings/sharding.h; results equal one shard's.
     int64_t shards = 1;
     ShardPlacement placement = ShardPlacement::Auto;
+    // The shards (one or more) in other processes of an MPI job (tessera built with MPI, run
+    // under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
+    bool remote_shards = false;
   } embeddings;
   struct {
     int64_t epochs = 20;

@@ -52,6 +52,7 @@ std::string resume_key(RecommendConfig c) {
   // Checkpoints hold whole tables (the unsharded layout): resume may change the shard count.
   c.embeddings.shards = 1;
   c.embeddings.placement = ShardPlacement::Auto;
+  c.embeddings.remote_shards = false;
   return to_json(c);
 }
 

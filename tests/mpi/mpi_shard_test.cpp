@@ -30,6 +30,48 @@ INSTANTIATE_TEST_SUITE_P(
                       ShardCase{5, Placement::TableWise, SparseOptimizer::Sgd}),
     [](const auto& info) { return case_name(info.param); });
 
+// Replies too large to go out eagerly (MPI then waits for the receiver), with rank 1 holding two
+// of the three shards: the parent sends all three requests before it reads a reply, so it must
+// not wait on its sends (it did, and hung, until the channel's sends were made non-blocking).
+TEST(MpiShards, LargeRepliesFromARankWithTwoShardsDoNotDeadlock) {
+  const std::vector<TableSpec> big = {
+      {"a", 3000, 64, Pooling::Sum}, {"b", 2000, 64, Pooling::Mean}, {"c", 1000, 64, Pooling::Sum}};
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;
+  opts.init_scale = 0.2f;
+  PlannerOptions po;
+  po.force_all = true;
+  po.force = Placement::TableWise;
+  const ShardPlan plan =
+      plan_shards(big, std::vector<int64_t>(3, int64_t{1} << 30), opts.optimizer, po);
+  ShardedEmbeddingCollection sharded(big, plan, mpi_shard_factory(), opts);
+  auto host = make_host_backend();
+  EmbeddingCollection single(big, *host, opts);
+  std::mt19937 gen(3);
+  const int64_t B = 1024;  // replies of 1024 x 64 floats: 256 KiB
+  for (int step = 0; step < 3; ++step) {
+    std::vector<std::vector<std::vector<int64_t>>> ids(3, std::vector<std::vector<int64_t>>(B));
+    for (size_t t = 0; t < 3; ++t)
+      for (auto& bag : ids[t])
+        for (int k = 0; k < 4; ++k)
+          bag.push_back(std::uniform_int_distribution<int64_t>(0, big[t].rows - 1)(gen));
+    const Bags bags = make_host_bags(ids);
+    Tensor os, ou;
+    sharded.forward(bags, os);
+    single.forward(bags, ou);
+    ASSERT_EQ(os.numel(), ou.numel());
+    for (int64_t i = 0; i < ou.numel(); ++i)
+      ASSERT_EQ(os.data<float>()[i], ou.data<float>()[i]) << "step " << step << ", " << i;
+    Tensor dout = Tensor::host({B, single.layout().out_dim()});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    sharded.backward_and_update(dout);
+    single.backward_and_update(dout);
+  }
+  const Tensor ws = sharded.weights_to_host(), wu = single.weights_to_host();
+  for (int64_t i = 0; i < wu.numel(); ++i) ASSERT_EQ(ws.data<float>()[i], wu.data<float>()[i]) << i;
+}
+
 TEST(MpiShards, WhereNamesTheRankAndErrorsComeBack) {
   CollectionOptions opts;
   std::unique_ptr<EmbeddingShard> shard =

@@ -108,7 +108,7 @@ BackendStorage::BackendStorage(Backend& backend, const TableLayout& layout,
                                 << bytes / (1 << 20) << " MiB; this machine has "
                                 << physical / (1 << 20)
                                 << " MiB of memory (make the tables smaller, "
-                                << "or shard them over GPUs or processes)");
+                                << "or shard them over GPUs)");
   }
   weights_ = storage_tensor(backend, layout.total_elements());
   for (int s = 0; s < state_slots(opt.kind); ++s) {

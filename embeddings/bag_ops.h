@@ -39,7 +39,8 @@ struct ResolvedBags {
   // false: keys are global rows (row_offset(t) + row). true: keys are the rows of their own
   // tables, and then they are the batch's indices themselves, shared: the host sets it when no
   // table hashes and every id is in range, and so skips writing (and later re-reading) a key
-  // array as large as the batch's ids.
+  // array as large as the batch's ids. Like offsets and weights, the batch's tensors must then
+  // stay unchanged until the backward of that batch (EmbeddingCollection keeps the last one).
   bool local_keys = false;
   // What to take from a key of table t (whose first global row is row_offset) to get its row.
   int64_t key_origin(int64_t row_offset) const { return local_keys ? 0 : row_offset; }

@@ -90,6 +90,7 @@ class DeviceBagOps final : public BagOps {
                Tensor& out) override {
     const Device d = backend_->device();
     check_weights(layout, weights);
+    check_keys(r);
     TESSERA_CHECK(out.device() == d && out.dtype() == DType::F32 && out.rank() == 2 &&
                       out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
                   "pooled output must be f32 [" << r.batch << ", " << layout.out_dim() << "] on "
@@ -153,7 +154,13 @@ class DeviceBagOps final : public BagOps {
                   "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
                                                     << ", got " << weights.describe());
   }
+  // The kernels index global rows: a batch the device resolved itself, never the host's
+  // table-local keys.
+  static void check_keys(const ResolvedBags& r) {
+    TESSERA_CHECK(!r.local_keys, "device bag ops take only batches the device resolved");
+  }
   void check_dout(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout) const {
+    check_keys(r);
     const Device d = backend_->device();
     TESSERA_CHECK(dout.device() == d && dout.dtype() == DType::F32 && dout.rank() == 2 &&
                       dout.dim(0) == r.batch && dout.dim(1) == layout.out_dim(),

@@ -113,6 +113,7 @@ class Reader {
     pos_ += t.bytes();
     return t;
   }
+  uint64_t remaining() const { return m_.size() - pos_; }
   void finish() const {
     TESSERA_MESSAGE_CHECK(pos_ == m_.size(),
                           "" << m_.size() - pos_ << " bytes left over after the fields");
@@ -173,7 +174,8 @@ void read_create(Reader& r, std::vector<TableSpec>& specs, CollectionOptions& o)
   TESSERA_MESSAGE_CHECK(protocol == kProtocol, "protocol " << std::hex << protocol
                                                            << ", this server speaks " << kProtocol);
   const uint64_t n = r.scalar<uint64_t>();
-  TESSERA_MESSAGE_CHECK(n <= (uint64_t{1} << 20), n << " tables");
+  // Each spec takes at least 27 bytes (an empty name): no more than the message can hold.
+  TESSERA_MESSAGE_CHECK(n <= r.remaining() / 27, n << " tables in " << r.remaining() << " bytes");
   specs.resize(static_cast<size_t>(n));
   for (TableSpec& s : specs) {
     s.name = r.str();
@@ -420,6 +422,7 @@ Message ShardServer::handle(const Message& request) {
       case Op::SetSteps: {
         const int64_t steps = r.scalar<int64_t>();
         r.finish();
+        TESSERA_MESSAGE_CHECK(steps >= 0, "step count " << steps);
         shard_->set_steps(steps);
         break;
       }

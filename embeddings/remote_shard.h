@@ -6,7 +6,7 @@
 //   - ShardServer is the far side: it decodes a request, runs it on a local shard it created from
 //     the first message (the shard's table specs and options), and encodes the reply.
 // The channel is a byte transport: in-process (make_loopback_channel, which still encodes and
-// decodes every call; tests) or MPI (embeddings/mpi_shards.h, one process per shard server).
+// decodes every call; tests) or MPI (embeddings/mpi/mpi_shards.h, one process per shard server).
 #pragma once
 
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <numeric>
 #include <sstream>
 
@@ -226,6 +227,33 @@ void copy_block_in(const float* block, int64_t r0, int64_t r1, int64_t c0, int64
 
 namespace {
 
+// start(k) for every shard, then finish(k) for every shard started, even when a start or a finish
+// throws: a remote shard whose reply is never read leaves its server blocked on it, and with it
+// every other shard that server holds. The first error is rethrown after all have finished.
+template <typename Start, typename Finish>
+void start_then_finish(const std::vector<std::unique_ptr<EmbeddingShard>>& shards, Start start,
+                       Finish finish) {
+  std::exception_ptr first;
+  std::vector<int> started;
+  for (int k = 0; k < static_cast<int>(shards.size()) && !first; ++k) {
+    if (!shards[static_cast<size_t>(k)]) continue;
+    try {
+      start(k);
+      started.push_back(k);
+    } catch (...) {
+      first = std::current_exception();
+    }
+  }
+  for (int k : started) {
+    try {
+      finish(k);
+    } catch (...) {
+      if (!first) first = std::current_exception();
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+
 ShardFactory local_shards(const ShardPlan& plan, const std::vector<Backend*>& backends) {
   TESSERA_CHECK(
       static_cast<int>(backends.size()) == plan.num_shards,
@@ -362,8 +390,7 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
   float* o = out.data<float>();
   std::vector<Tensor> shard_out(static_cast<size_t>(N));
   src_.assign(static_cast<size_t>(N), {});
-  for (int k = 0; k < N; ++k) {
-    if (!shards_[static_cast<size_t>(k)]) continue;
+  auto start = [&](int k) {
     const int64_t lt = shards_[static_cast<size_t>(k)]->layout().num_tables();
     std::vector<std::vector<std::vector<int64_t>>> nested(static_cast<size_t>(lt));
     std::vector<std::vector<std::vector<float>>> nested_w(static_cast<size_t>(lt));
@@ -377,10 +404,10 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       src_[static_cast<size_t>(k)].insert(src_[static_cast<size_t>(k)].end(), bag.begin(),
                                           bag.end());
     shards_[static_cast<size_t>(k)]->start_forward(make_host_bags(nested, nested_w));
-  }
-  for (int k = 0; k < N; ++k)
-    if (shards_[static_cast<size_t>(k)])
-      shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->finish_forward();
+  };
+  start_then_finish(shards_, start, [&](int k) {
+    shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->finish_forward();
+  });
   // Combine: each part's columns of each sample; row-wise parts add up (in part order).
   const int64_t od = layout_.out_dim();
   for (int64_t t = 0; t < T; ++t) {
@@ -422,11 +449,12 @@ Tensor ShardedEmbeddingCollection::shard_dout(int k, const Tensor& host_dout) co
 
 void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
   TESSERA_CHECK(batch_ >= 0, "sharded embedding backward before any forward");
-  for (int k = 0; k < plan_.num_shards; ++k)
-    if (shards_[static_cast<size_t>(k)])
-      shards_[static_cast<size_t>(k)]->start_backward_update(shard_dout(k, host_dout));
-  for (int k = 0; k < plan_.num_shards; ++k)
-    if (shards_[static_cast<size_t>(k)]) shards_[static_cast<size_t>(k)]->finish_backward_update();
+  start_then_finish(
+      shards_,
+      [&](int k) {
+        shards_[static_cast<size_t>(k)]->start_backward_update(shard_dout(k, host_dout));
+      },
+      [&](int k) { shards_[static_cast<size_t>(k)]->finish_backward_update(); });
   ++step_;
 }
 

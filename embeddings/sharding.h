@@ -13,8 +13,8 @@
 // The parent resolves ids (hashing, id policy: the same checks, messages and warnings as the
 // unsharded run), routes each index to the shard owning its row, folds mean pooling into
 // per-sample weights (so shards always sum), and combines the shards' pooled outputs (row-wise
-// parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can later
-// live in another process (the next step: multi-process training over MPI/NCCL).
+// parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can live in
+// another process (embeddings/remote_shard.h; over MPI: embeddings/mpi/mpi_shards.h).
 #include <cstdint>
 #include <functional>
 #include <map>

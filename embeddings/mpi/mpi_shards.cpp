@@ -6,6 +6,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <vector>
 
@@ -111,9 +112,8 @@ std::unique_ptr<ShardChannel> make_mpi_shard_channel(int shard) {
   int found = 0;
   check_mpi(MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &found), "Comm_get_attr");
   const int last = found ? *tag_ub : 32767;
-  static int next_tag = kStopTag + 1;
-  const int tag = next_tag;
-  next_tag = next_tag >= last ? kStopTag + 1 : next_tag + 1;
+  static std::atomic<uint32_t> made{0};  // pipeline stages may make shards on two threads
+  const int tag = kStopTag + 1 + static_cast<int>(made++ % static_cast<uint32_t>(last));
   return std::make_unique<MpiChannel>(1 + shard % (size - 1), tag);
 }
 

@@ -3,7 +3,9 @@
 // lives on rank 1 + k mod (world size - 1), so any number of shards runs on two or more ranks.
 // Each request/reply of remote_shard.h travels as one tagged message pair between rank 0 and the
 // shard's rank (each shard proxy has a tag of its own; messages over 1 GiB go in pieces). Rank 0
-// calls one shard at a time: the shards' work does not overlap yet.
+// starts every shard's forward (backward) before it reads any reply, so their work overlaps.
+// A waiting server rank polls (Open MPI spins in MPI_Probe): on one machine give each rank fewer
+// OpenMP threads (OMP_NUM_THREADS) when the ranks outnumber the cores.
 //
 //   MPI_Init(...);
 //   if (rank == 0) { ShardedEmbeddingCollection emb(specs, plan, mpi_shard_factory(), opts);

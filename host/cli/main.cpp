@@ -7,6 +7,7 @@
 #include <iostream>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #if TESSERA_WITH_MPI
@@ -488,7 +489,9 @@ bool launched_by_mpi() {
 }
 
 int run_mpi(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
+  // Pipeline stages train on scheduler threads, and two may run at once.
+  int threads = MPI_THREAD_SINGLE;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &threads);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -498,15 +501,32 @@ int run_mpi(int argc, char** argv) {
       auto backend = tessera::make_host_backend();
       tessera::emb::serve_mpi_shards(*backend);
     } catch (const std::exception& e) {
+      // Rank 0 may be waiting for this rank's reply: end the whole job rather than leave it hung.
       std::fprintf(stderr, "tessera (shard server, MPI rank %d): %s\n", rank, e.what());
-      rc = 1;
+      MPI_Abort(MPI_COMM_WORLD, 1);
     }
   } else {
-    if (size > 1)
-      tessera::emb::set_remote_shard_factory(tessera::emb::mpi_shard_factory(),
-                                             "MPI ranks 1-" + std::to_string(size - 1));
-    else
+    const std::string ranks = "MPI ranks 1-" + std::to_string(size - 1);
+    if (size < 2) {
       tessera::emb::set_remote_shard_factory(nullptr, "mpirun started only 1 rank");
+    } else if (threads == MPI_THREAD_MULTIPLE) {
+      tessera::emb::set_remote_shard_factory(tessera::emb::mpi_shard_factory(), ranks);
+    } else {
+      // Without thread support only this thread may talk MPI: the stages of a `tessera run`
+      // pipeline (on scheduler threads) cannot use remote shards.
+      const std::thread::id main_thread = std::this_thread::get_id();
+      tessera::emb::ShardFactory mpi = tessera::emb::mpi_shard_factory();
+      tessera::emb::set_remote_shard_factory(
+          [main_thread, mpi](int k, std::vector<tessera::emb::TableSpec> specs,
+                             const tessera::emb::CollectionOptions& opts) {
+            if (std::this_thread::get_id() != main_thread)
+              TESSERA_THROW(Usage,
+                            "this MPI has no thread support, so remote shards work in "
+                            "`tessera train`, not in a pipeline stage");
+            return mpi(k, std::move(specs), opts);
+          },
+          ranks);
+    }
     rc = run_guarded(argc, argv);
     if (size > 1) tessera::emb::stop_mpi_shard_servers();
   }

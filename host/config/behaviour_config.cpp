@@ -446,7 +446,8 @@ void write_model(json::JsonWriter& w, const BehaviourModelConfig& c) {
   if (c.type == BehaviourModelType::Dlrm) {
     w.field("bottom", c.bottom).field("shards", c.shards);
     w.choice("placement", c.placement, table_placement_choices());
-    w.field("remote_shards", c.remote_shards);
+    // Written only when set: configs (and checkpoint tags) from before the key stay the same.
+    if (c.remote_shards) w.field("remote_shards", true);
     const SparseOptimizerSpec& o = c.sparse_optimizer;
     w.key("sparse_optimizer").begin_object();
     w.choice("type", o.type, sparse_optimizer_choices());

@@ -79,8 +79,8 @@ struct BehaviourModelConfig {
   std::vector<int> bottom = {64};
   SparseOptimizerSpec sparse_optimizer;
   // dlrm only: the tables over this many shards (one per GPU, or host shards on the CPU),
-  // placed by the planner ("auto") or all "table"- / "row"-wise. Results equal one shard's,
-  // so neither takes part in a checkpoint's configuration check.
+  // placed by the planner ("auto") or all "table"- / "row"- / "column"-wise. Results equal one
+  // shard's, so neither (nor remote_shards below) takes part in a checkpoint's configuration check.
   int shards = 1;  // [1, 64]
   TablePlacement placement = TablePlacement::Auto;
   // dlrm only: the shards (one or more) in other processes of an MPI job (tessera built with

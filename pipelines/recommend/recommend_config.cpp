@@ -153,7 +153,8 @@ std::string to_json(const RecommendConfig& c) {
   w.field("dim", c.embeddings.dim).field("init_scale", c.embeddings.init_scale);
   w.field("shards", c.embeddings.shards)
       .choice("placement", c.embeddings.placement, placement_choices());
-  w.field("remote_shards", c.embeddings.remote_shards);
+  // Written only when set: configs (and resume keys) from before the key stay the same.
+  if (c.embeddings.remote_shards) w.field("remote_shards", true);
   w.key("optimizer").begin_object().choice("kind", o.kind, sparse_optimizer_choices());
   w.field("lr", static_cast<double>(o.lr)).field("eps", static_cast<double>(o.eps));
   if (o.kind == emb::SparseOptimizer::LazyAdam)

@@ -72,6 +72,79 @@ TEST(MpiShards, LargeRepliesFromARankWithTwoShardsDoNotDeadlock) {
   for (int64_t i = 0; i < wu.numel(); ++i) ASSERT_EQ(ws.data<float>()[i], wu.data<float>()[i]) << i;
 }
 
+// Delegates to a shard, but its first finish_forward fails after the reply was read.
+class FailsOnce final : public EmbeddingShard {
+ public:
+  explicit FailsOnce(std::unique_ptr<EmbeddingShard> s) : s_(std::move(s)) {}
+  const TableLayout& layout() const override { return s_->layout(); }
+  Tensor forward(const Bags& b) override { return s_->forward(b); }
+  void backward_update(const Tensor& d) override { s_->backward_update(d); }
+  Tensor weight_grad(const Tensor& d) override { return s_->weight_grad(d); }
+  Tensor table_to_host(int64_t t) override { return s_->table_to_host(t); }
+  void set_table(int64_t t, const Tensor& v) override { s_->set_table(t, v); }
+  int num_states() const override { return s_->num_states(); }
+  Tensor state_to_host(int slot) override { return s_->state_to_host(slot); }
+  void set_state(int slot, const Tensor& v) override { s_->set_state(slot, v); }
+  void set_steps(int64_t steps) override { s_->set_steps(steps); }
+  std::string where() const override { return s_->where(); }
+  void start_forward(const Bags& b) override { s_->start_forward(b); }
+  Tensor finish_forward() override {
+    Tensor t = s_->finish_forward();
+    if (!failed_) {
+      failed_ = true;
+      throw Error(ErrorKind::Data, "injected failure");
+    }
+    return t;
+  }
+  void start_backward_update(const Tensor& d) override { s_->start_backward_update(d); }
+  void finish_backward_update() override { s_->finish_backward_update(); }
+
+ private:
+  std::unique_ptr<EmbeddingShard> s_;
+  bool failed_ = false;
+};
+
+// A shard failing between start and finish: the collection still reads every other shard's reply
+// (rank 1 holds shards 0 and 2, and a large unread reply would block it), so the error comes
+// back, the next forward is right, and closing the shards does not hang.
+TEST(MpiShards, AFailingShardLeavesNoReplyUnread) {
+  const std::vector<TableSpec> big = {
+      {"a", 3000, 64, Pooling::Sum}, {"b", 2000, 64, Pooling::Sum}, {"c", 1000, 64, Pooling::Sum}};
+  CollectionOptions opts;
+  PlannerOptions po;
+  po.force_all = true;
+  po.force = Placement::TableWise;
+  const ShardPlan plan =
+      plan_shards(big, std::vector<int64_t>(3, int64_t{1} << 30), opts.optimizer, po);
+  const ShardFactory mpi = mpi_shard_factory();
+  auto factory = [&](int k, std::vector<TableSpec> specs, const CollectionOptions& o) {
+    std::unique_ptr<EmbeddingShard> s = mpi(k, std::move(specs), o);
+    if (k == 1) return std::unique_ptr<EmbeddingShard>(new FailsOnce(std::move(s)));
+    return s;
+  };
+  auto host = make_host_backend();
+  EmbeddingCollection single(big, *host, opts);
+  const int64_t B = 1024;
+  std::vector<std::vector<std::vector<int64_t>>> ids(3, std::vector<std::vector<int64_t>>(B));
+  for (size_t t = 0; t < 3; ++t)
+    for (int64_t s = 0; s < B; ++s) ids[t][static_cast<size_t>(s)] = {s % big[t].rows};
+  const Bags bags = make_host_bags(ids);
+  {
+    ShardedEmbeddingCollection sharded(big, plan, factory, opts);
+    Tensor os;
+    EXPECT_THROW(sharded.forward(bags, os), Error);
+  }  // closes the three shards at once
+  {
+    ShardedEmbeddingCollection sharded(big, plan, factory, opts);
+    Tensor os, ou;
+    EXPECT_THROW(sharded.forward(bags, os), Error);
+    sharded.forward(bags, os);
+    single.forward(bags, ou);
+    ASSERT_EQ(os.numel(), ou.numel());
+    for (int64_t i = 0; i < ou.numel(); ++i) ASSERT_EQ(os.data<float>()[i], ou.data<float>()[i]);
+  }  // closes the three shards
+}
+
 TEST(MpiShards, WhereNamesTheRankAndErrorsComeBack) {
   CollectionOptions opts;
   std::unique_ptr<EmbeddingShard> shard =

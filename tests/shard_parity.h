@@ -12,6 +12,7 @@
 #include <string>
 
 #include "embeddings/sharding.h"
+#include "tests/random_bags.h"
 
 namespace tessera::emb::shard_test {
 
@@ -23,23 +24,7 @@ inline std::vector<TableSpec> specs() {
 }
 
 inline Bags random_bags(int64_t batch, std::mt19937& gen, bool weighted) {
-  const auto sp = specs();
-  std::vector<std::vector<std::vector<int64_t>>> ids(sp.size());
-  std::vector<std::vector<std::vector<float>>> w(weighted ? sp.size() : 0);
-  for (size_t t = 0; t < sp.size(); ++t) {
-    ids[t].resize(static_cast<size_t>(batch));
-    if (weighted) w[t].resize(static_cast<size_t>(batch));
-    for (int64_t s = 0; s < batch; ++s) {
-      const int len = std::uniform_int_distribution<int>(0, 5)(gen);
-      for (int k = 0; k < len; ++k) {
-        ids[t][static_cast<size_t>(s)].push_back(
-            std::uniform_int_distribution<int64_t>(0, sp[t].rows - 1)(gen));
-        if (weighted)
-          w[t][static_cast<size_t>(s)].push_back(std::uniform_real_distribution<float>(-1, 1)(gen));
-      }
-    }
-  }
-  return make_host_bags(ids, w);
+  return emb::random_bags(specs(), batch, 5, weighted, INT64_MAX, gen);
 }
 
 struct ShardCase {

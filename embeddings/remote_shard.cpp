@@ -1,7 +1,8 @@
 // Requests and replies of a shard in another process (see remote_shard.h).
 //
 // A request is [u8 op][op's fields]; a reply is [u8 1][result] or [u8 0][u8 ErrorKind][message].
-// Fields are little-endian fixed-width scalars, strings as [u64 length][bytes], and tensors as
+// Fields are fixed-width scalars in the machine's byte order (both ends must share it: the job's
+// machines are alike), strings as [u64 length][bytes], and tensors as
 // [u8 defined][u8 dtype][u8 rank][i64 dims...][the elements, row-major]. The create request
 // starts with a protocol tag, so a server built from another version refuses it by name.
 #include "embeddings/remote_shard.h"

@@ -128,10 +128,6 @@ void set_remote_shard_factory(ShardFactory factory, std::string where) {
   remote_registry() = {std::move(factory), std::move(where)};
 }
 
-bool remote_shards_available() {
-  return static_cast<bool>(remote_registry().factory);
-}
-
 std::unique_ptr<EmbeddingTables> make_embedding_tables(std::vector<TableSpec> specs,
                                                        Backend& backend,
                                                        const CollectionOptions& opts,

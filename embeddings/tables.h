@@ -63,6 +63,5 @@ std::unique_ptr<EmbeddingTables> make_embedding_tables(
 // planner sizes each remote shard as if it had this machine's available memory. `where` says
 // what the factory reaches (printed with the plan), and also what to do when none is registered.
 void set_remote_shard_factory(ShardFactory factory, std::string where);
-bool remote_shards_available();
 
 }  // namespace tessera::emb

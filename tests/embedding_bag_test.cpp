@@ -261,16 +261,23 @@ void reference_step(const TableLayout& L, const SparseOptimizerConfig& c, int64_
   }
 }
 
-class SparseOptimizerTest : public ::testing::TestWithParam<SparseOptimizer> {};
+class SparseOptimizerTest : public ::testing::TestWithParam<SparseOptimizer> {
+ protected:
+  // The parameter's optimizer, with steps and initial tables large enough to move every weight.
+  static CollectionOptions options() {
+    CollectionOptions opts;
+    opts.optimizer.kind = GetParam();
+    opts.optimizer.lr = 0.05f;
+    opts.optimizer.initial_accumulator = 0.1f;
+    opts.init_scale = 0.3f;
+    return opts;
+  }
+};
 
 TEST_P(SparseOptimizerTest, UpdatesOnlyTouchedRowsLikeTheDenseReference) {
   auto backend = make_host_backend();
   std::mt19937 gen(13);
-  CollectionOptions opts;
-  opts.optimizer.kind = GetParam();
-  opts.optimizer.lr = 0.05f;
-  opts.optimizer.initial_accumulator = 0.1f;
-  opts.init_scale = 0.3f;
+  const CollectionOptions opts = options();
   EmbeddingCollection fused(mixed_specs(), *backend, opts);
   EmbeddingCollection unfused(mixed_specs(), *backend, opts);
   const TableLayout& L = fused.layout();
@@ -337,11 +344,7 @@ TEST_P(SparseOptimizerTest, WideTablesFastPathsMatchReferenceAndUnfused) {
                                         {"dense", 50, 64, Pooling::Mean},
                                         {"mid", 300, 64, Pooling::Sum},
                                         {"narrow", 30, 8, Pooling::Sum}};
-  CollectionOptions opts;
-  opts.optimizer.kind = GetParam();
-  opts.optimizer.lr = 0.05f;
-  opts.optimizer.initial_accumulator = 0.1f;
-  opts.init_scale = 0.3f;
+  const CollectionOptions opts = options();
   EmbeddingCollection fused(specs, *backend, opts);
   EmbeddingCollection unfused(specs, *backend, opts);
   const TableLayout& L = fused.layout();
@@ -386,11 +389,7 @@ TEST_P(SparseOptimizerTest, CleanBatchesUsedAsTheyAreTrainLikeMappedOnes) {
                                         {"dense", 50, 64, Pooling::Mean},
                                         {"mid", 300, 16, Pooling::Sum},
                                         {"narrow", 30, 8, Pooling::Mean}};
-  CollectionOptions opts;
-  opts.optimizer.kind = GetParam();
-  opts.optimizer.lr = 0.05f;
-  opts.optimizer.initial_accumulator = 0.1f;
-  opts.init_scale = 0.3f;
+  const CollectionOptions opts = options();
   EmbeddingCollection mapped(specs, *backend, opts), clean(specs, *backend, opts);
   EmbeddingCollection mapped_unfused(specs, *backend, opts), clean_unfused(specs, *backend, opts);
   const int64_t B = 96;

@@ -102,6 +102,99 @@ TEST_F(ImageData, IdxErrorsNameTheFile) {
   EXPECT_THROW(read_idx(path("missing"), lab), Error);
 }
 
+TEST_F(ImageData, IdxDimensionsAreCheckedBeforeAnythingIsAllocated) {
+  const std::string img = path("i"), lab = path("l");
+  const std::string lab4 = std::string("\0\0\x08\x01", 4) + be32(4) + std::string(4, '\0');
+  write_bytes(lab, lab4, false);
+  // 4 x 2^31 x 2^31 bytes is 2^64: wrapped round to 0 it matched a file with no pixels at all.
+  write_bytes(img, std::string("\0\0\x08\x03", 4) + be32(4) + be32(1u << 31) + be32(1u << 31),
+              false);
+  try {
+    read_idx(img, lab);
+    FAIL() << "dimensions whose product overflows were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_NE(std::string(e.what()).find("multiply to more than"), std::string::npos) << e.what();
+  }
+  // Empty images are refused.
+  write_bytes(img, std::string("\0\0\x08\x03", 4) + be32(4) + be32(0) + be32(7), false);
+  EXPECT_THROW(read_idx(img, lab), Error);
+  // A gzip that decompresses far beyond its header's promise is read only as far as the promise:
+  // 64 MiB of zeros after a header promising 4 x 2 x 2 bytes.
+  write_bytes(
+      img,
+      std::string("\0\0\x08\x03", 4) + be32(4) + be32(2) + be32(2) + std::string(64 << 20, '\0'),
+      true);
+  try {
+    read_idx(img, lab);
+    FAIL() << "data beyond the header's promise was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("file has more"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(ImageData, PgmHeaderIsCheckedAgainstTheFileBeforeAllocation) {
+  auto error_of = [&](const std::string& bytes) -> std::string {
+    write_bytes(path("h.pgm"), bytes, false);
+    try {
+      read_image_file(path("h.pgm"));
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+      return e.what();
+    }
+    return "";
+  };
+  // 10^18 pixels: the pixels were resized before the size was checked (std::length_error).
+  EXPECT_NE(error_of("P5 999999999 999999999 255\n").find("larger than"), std::string::npos);
+  // 16 M pixels promised by a text PGM of 20 bytes.
+  EXPECT_NE(error_of("P2 4000 4000 255\n0 0").find("truncated"), std::string::npos);
+  EXPECT_NE(error_of("P5 4000 4000 65535\nab").find("truncated"), std::string::npos);
+  EXPECT_EQ(error_of("P2 2 1 255\n0 9"), "");
+}
+
+// A PNG signature and IHDR of width x height (8-bit grey) and one small IDAT, CRCs right.
+std::string png_header(uint32_t width, uint32_t height) {
+  auto be = [](uint32_t v) {
+    return std::string{char(v >> 24), char((v >> 16) & 255), char((v >> 8) & 255), char(v & 255)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& body) {
+    const std::string tb = type + body;
+    const uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(tb.data()), tb.size());
+    return be(static_cast<uint32_t>(body.size())) + tb + be(static_cast<uint32_t>(crc));
+  };
+  std::string idat(64, '\0');
+  uLongf n = idat.size();
+  const std::string row(3, '\0');
+  compress(reinterpret_cast<Bytef*>(&idat[0]), &n, reinterpret_cast<const Bytef*>(row.data()),
+           row.size());
+  idat.resize(n);
+  return std::string("\x89PNG\r\n\x1a\n", 8) +
+         chunk("IHDR", be(width) + be(height) + std::string{8, 0, 0, 0, 0}) + chunk("IDAT", idat) +
+         chunk("IEND", "");
+}
+
+TEST_F(ImageData, PngSizeIsBoundedByTheLimitAndByTheFileBeforeAllocation) {
+  auto error_of = [&](const std::string& bytes) -> std::string {
+    write_bytes(path("h.png"), bytes, false);
+    try {
+      read_image_file(path("h.png"));
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+      return e.what();
+    }
+    return "";
+  };
+  // 81 M pixels: over the documented limit (libpng alone would allow 10^6 x 10^6).
+  std::string e = error_of(png_header(9000, 9000));
+  EXPECT_NE(e.find("largest image read"), std::string::npos) << e;
+  // 4 M pixels cannot come out of ~80 bytes of deflate data.
+  e = error_of(png_header(2000, 2000));
+  EXPECT_NE(e.find("bytes can encode"), std::string::npos) << e;
+  // A small header that fits goes on to decoding (and fails there: its data is short).
+  e = error_of(png_header(30, 30));
+  EXPECT_NE(e.find("PNG decoding failed"), std::string::npos) << e;
+}
+
 TEST_F(ImageData, ReadsTheSharedDigitsCsv) {
   const std::string p =
       std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";

@@ -6,6 +6,11 @@
 //   - single image files for prediction: PNG (libpng; any colour type, converted to grey) and
 //     PGM (P2 text or P5 binary, maxval up to 65535).
 // Every malformed input is an Error(Data) naming the file and what is wrong (and where).
+//
+// Sizes come from the file and are trusted only once checked: IDX dimensions are multiplied in
+// checked arithmetic and must match the bytes the file actually holds (a gzipped file is
+// decompressed only as far as its header promises); a PNG or PGM may hold at most
+// kMaxImagePixels pixels, and no more than its bytes can encode, before any pixel is allocated.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -34,6 +39,10 @@ struct GrayImage {
 };
 // PNG or PGM, told apart by the file's signature (not its name).
 GrayImage read_image_file(const std::string& path);
+// The same from the file's bytes; `name` is used in error messages.
+GrayImage decode_image(const std::string& bytes, const std::string& name);
+// The largest single image read_image_file accepts (8192 x 8192).
+constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 // Bilinear resampling (pixel centres aligned), for a model trained at another size.
 GrayImage resize_bilinear(const GrayImage& image, int64_t height, int64_t width);
 

@@ -8,6 +8,11 @@ packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtes
           zlib1g-dev libpng-dev libfaiss-dev python3-numpy dataset-fashion-mnist curl ca-certificates unzip time
           # Open MPI: embedding shards in other processes (embeddings/mpi/, tests/mpi/).
           libopenmpi-dev openmpi-bin
+          # The fuzz targets (tests/fuzz/, tools/fuzz.sh): clang's libFuzzer and its OpenMP runtime.
+          clang-14 libfuzzer-14-dev libomp-14-dev
+          # The dataset registry's tests pack a zip archive; the export and audio tests check
+          # against numpy.
+          zip
           # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
           # must not be blank); fonts so that the page's text renders too.
           chromium fonts-dejavu-core)

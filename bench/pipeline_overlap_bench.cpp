@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -190,6 +191,7 @@ int main(int argc, char** argv) {
     std::printf("{\"bench\":\"pipeline_overlap_summary\",\"error\":true}\n");
     status = 1;
   }
-  std::system(("rm -rf '" + tmp + "'").c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(tmp, ec);
   return status;
 }

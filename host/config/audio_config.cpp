@@ -46,10 +46,7 @@ void read_features(ObjectReader& f, AudioFeatureConfig& a) {
 void read_config(ObjectReader& root, AudioConfig& c) {
   static const json::Choices<int> kTask = {{"audio", 0}};
   root.required_choice("task", kTask, 0);
-  c.name = root.string("name", c.name, Text::NonEmpty);
-  if (root.has("name") && !is_valid_run_name(c.name))
-    root.error("name", "\"" + c.name +
-                           "\" cannot name a run directory: use letters, digits, '.', '_' and '-'");
+  c.name = config::read_run_name(root, "name", c.name);
   c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
   c.device = config::read_device(root, "device", c.device);
   {

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "host/config/json_writer.h"
+#include "host/core/path_name.h"
 
 namespace tessera {
 
@@ -121,17 +122,6 @@ const char* name_of(TableFormat f) {
 }
 
 // ---- reading ----------------------------------------------------------------------------------
-
-// Run names become directory names.
-bool is_valid_run_name(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) {
-      return false;
-    }
-  }
-  return true;
-}
 
 char read_delimiter(ObjectReader& r) {
   if (r.kind("delimiter") != json::JsonKind::String) {
@@ -352,16 +342,13 @@ void read_train(ObjectReader& t, BehaviourTrainConfig& c) {
   c.log_every = t.integer<int>("log_every", c.log_every, IntBounds::closed(1, 1000000000));
   c.runs_dir = t.string("runs_dir", c.runs_dir, Text::NonEmpty);
   c.prefetch = t.integer<int>("prefetch", c.prefetch, IntBounds::closed(0, 64));
+  c.on_nonfinite = t.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
 }
 
 void read_config(ObjectReader& root, BehaviourConfig& c) {
   static const json::Choices<int> kTask = {{"behaviour", 0}};
   root.required_choice("task", kTask, 0);
-  c.name = root.string("name", c.name, Text::NonEmpty);
-  if (root.has("name") && !is_valid_run_name(c.name)) {
-    root.error("name", "\"" + c.name +
-                           "\" cannot name a run directory: use letters, digits, '.', '_' and '-'");
-  }
+  c.name = config::read_run_name(root, "name", c.name);
   c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
   c.device = config::read_device(root, "device", c.device);
   {

@@ -47,14 +47,6 @@ const json::Choices<Activation>& layer_activation_choices() {
 
 }  // namespace
 
-bool is_valid_run_name(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (char ch : name)
-    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-'))
-      return false;
-  return true;
-}
-
 namespace {
 
 CnnLayerSpec read_layer(ObjectReader& r) {
@@ -168,10 +160,7 @@ namespace {
 void read_config(ObjectReader& root, ImageConfig& c) {
   static const json::Choices<int> kTask = {{"image", 0}};
   root.required_choice("task", kTask, 0);
-  c.name = root.string("name", c.name, Text::NonEmpty);
-  if (root.has("name") && !is_valid_run_name(c.name))
-    root.error("name", "\"" + c.name +
-                           "\" cannot name a run directory: use letters, digits, '.', '_' and '-'");
+  c.name = config::read_run_name(root, "name", c.name);
   c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
   c.device = config::read_device(root, "device", c.device);
   {

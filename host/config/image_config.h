@@ -72,7 +72,6 @@ std::vector<CnnLayerSpec> read_layers(json::ObjectReader& model,
                                       FrameLayers frames = FrameLayers::Refused);
 void read_cnn_train(json::ObjectReader& root, ImageTrainConfig& t);
 void write_cnn_train(json::JsonWriter& w, const ImageTrainConfig& t);
-bool is_valid_run_name(const std::string& name);
 
 // Whether a config file declares "task": "image" (for the CLI's dispatch; false on anything
 // unreadable, which the behaviour parser then reports).

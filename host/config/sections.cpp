@@ -1,6 +1,8 @@
 // Shared config sections: device, data files, optimizer, learning-rate schedule.
 #include "host/config/sections.h"
 
+#include "host/core/path_name.h"
+
 #include <cctype>
 #include <tuple>
 #include <vector>
@@ -60,6 +62,17 @@ std::string read_device(ObjectReader& parent, std::string_view key, const std::s
   if (!suggestion.empty()) message += "; did you mean \"" + suggestion + "\"?";
   parent.error(key, message);
   return fallback;
+}
+
+std::string read_run_name(ObjectReader& parent, std::string_view key, const std::string& fallback) {
+  const std::string name = parent.string(key, fallback, json::Text::NonEmpty);
+  if (parent.has(key) && !is_valid_run_name(name)) {
+    parent.error(key, "\"" + name +
+                          "\" cannot name a run directory: use letters, digits, '.', '_' and '-' "
+                          "(at most 200)");
+    return fallback;
+  }
+  return name;
 }
 
 std::optional<FileSpec> read_file_spec(ObjectReader& parent, std::string_view key,

@@ -60,6 +60,10 @@ namespace config {
 // "auto" | "cpu" | "cuda" | "cuda:N", the spellings make_backend() takes.
 std::string read_device(json::ObjectReader& parent, std::string_view key,
                         const std::string& fallback = "auto");
+// The run name at `key` (absent: `fallback`): it names a directory under the runs directory, so
+// letters, digits, '.', '_' and '-' only (host/core/path_name.h).
+std::string read_run_name(json::ObjectReader& parent, std::string_view key,
+                          const std::string& fallback);
 bool is_valid_device(const std::string& device);
 
 // A data file: "path" or {"path": "...", "skip_lines": N}. Absent: nullopt (and, when

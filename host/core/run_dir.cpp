@@ -10,10 +10,15 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/core/path_name.h"
 
 namespace tessera {
 
 RunDir RunDir::create(const std::string& runs_dir, const std::string& name) {
+  // The config readers refuse such names with their place in the file; this is the last guard.
+  if (!is_valid_run_name(name))
+    TESSERA_THROW(Config, "run name '" << name << "' cannot name a run directory: use letters, "
+                                       << "digits, '.', '_' and '-' (at most 200)");
   make_directories(runs_dir);
   std::time_t now = std::time(nullptr);
   std::tm tm{};

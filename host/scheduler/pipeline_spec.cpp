@@ -9,6 +9,7 @@
 
 #include "host/config/json_reader.h"
 #include "host/core/error.h"
+#include "host/core/path_name.h"
 
 namespace tessera::scheduler {
 
@@ -86,6 +87,9 @@ PipelineSpec parse_pipeline_spec(const std::string& text, const std::string& ori
   spec.path = origin;
   spec.dir = dir;
   spec.name = root.required_string("name");
+  if (!spec.name.empty() && !is_valid_run_name(spec.name))  // it names the run directory
+    root.error("name", "\"" + spec.name +
+                           "\" cannot name a run directory: use letters, digits, '.', '_' and '-'");
   spec.task = root.required_string("task");
   spec.runs_dir = root.string("runs_dir", "runs", json::Text::NonEmpty);
   std::set<std::string> names;
@@ -96,8 +100,9 @@ PipelineSpec parse_pipeline_spec(const std::string& text, const std::string& ori
     s.name = r.required_string("name");
     if (!s.name.empty() && !names.insert(s.name).second)
       r.error("name", "duplicate stage name '" + s.name + "'");
-    if (s.name.find_first_of("/ \t") != std::string::npos)
-      r.error("name", "a stage name is a directory name: no '/' or spaces");
+    if (!s.name.empty() && !is_valid_run_name(s.name))
+      r.error("name", "\"" + s.name + "\" cannot name a stage directory: use letters, digits, "
+                                     "'.', '_' and '-'");
     s.kind = r.required_choice("kind", kind_choices(), StageKind::Prep);
     s.inputs = r.string_list("inputs", {}, json::Text::NonEmpty);
     for (const std::string& f : r.string_list("files", {}, json::Text::NonEmpty))

@@ -6,10 +6,12 @@
 
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
 #include <utility>
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/core/path_name.h"
 #include "host/data/registry.h"
 
 namespace tessera::scheduler {
@@ -76,9 +78,12 @@ std::string find_local_dataset_file(const std::string& dataset, const std::strin
 }
 
 std::string fresh_subdir(const StageContext& ctx, const std::string& name) {
+  require_path_component(name, "stage sub-directory", ErrorKind::Internal);
   const std::string dir = ctx.work_dir + "/" + name;
-  if (exists(dir) && std::system(("rm -rf '" + dir + "'").c_str()) != 0)
-    TESSERA_THROW(Io, "cannot remove the unfinished attempt '" << dir << "'");
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);  // no shell: never a command built from a path
+  if (ec)
+    TESSERA_THROW(Io, "cannot remove the unfinished attempt '" << dir << "': " << ec.message());
   return dir;
 }
 

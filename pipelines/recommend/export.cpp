@@ -6,6 +6,7 @@
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/core/path_name.h"
 #include "pipelines/recommend/export_faiss.h"
 #include "pipelines/recommend/rec_artefact.h"
 
@@ -91,6 +92,10 @@ Result export_model(const std::string& model_path, ExportFormat format, const st
   if (format == ExportFormat::Faiss && !faiss_available())
     write_faiss_index("", nullptr, 0, 0, nullptr);  // throws the "built without FAISS" error
   const RecArtefact a = load_rec_artefact(model_path);
+  // Table names come from the model file and become file names under OUTDIR: all checked before
+  // anything is written.
+  for (const auto& table : a.tables)
+    require_path_component(table.first, model_path + ": table name", ErrorKind::Io);
   make_directories(outdir);
   const Tensor user_ids =
       Tensor::host_from<int64_t>({static_cast<int64_t>(a.user_ids.size())}, a.user_ids);

@@ -1,6 +1,7 @@
 #include "pipelines/recommend/recommend_config.h"
 
 #include "host/config/json_writer.h"
+#include "host/config/sections.h"
 #include "host/core/atomic_file.h"
 
 namespace tessera::recommend {
@@ -47,7 +48,7 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
   const std::string task = root.required_string("task");
   if (!task.empty() && task != "recommend")
     root.error("task", "expected \"recommend\" (this reader handles recommendation configs)");
-  c.name = root.string("name", c.name, json::Text::NonEmpty);
+  c.name = config::read_run_name(root, "name", c.name);
   c.model = root.required_choice("model", model_choices(), c.model);
   c.seed = root.integer<int64_t>("seed", c.seed, json::IntBounds::at_least(0));
   c.device = root.string("device", c.device, json::Text::NonEmpty);

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "host/config/json_writer.h"
+#include "host/config/sections.h"
 #include "host/core/atomic_file.h"
 
 namespace tessera::textclass {
@@ -26,7 +27,7 @@ TextclassConfig read_textclass_config(const std::string& path) {
   ObjectReader root = doc->root();
   static const json::Choices<int> kTask = {{"textclass", 0}};
   root.required_choice("task", kTask, 0);
-  c.name = root.string("name", c.name, Text::NonEmpty);
+  c.name = config::read_run_name(root, "name", c.name);
   c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
   c.device = config::read_device(root, "device", c.device);
   {

@@ -72,7 +72,7 @@ TextgenConfig read_config(const std::string& path) {
   ObjectReader root = doc->root();
   static const json::Choices<int> kTask = {{"textgen", 0}};
   root.required_choice("task", kTask, 0);
-  c.name = root.string("name", c.name, Text::NonEmpty);
+  c.name = config::read_run_name(root, "name", c.name);
   c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
   c.device = config::read_device(root, "device", c.device);
   {

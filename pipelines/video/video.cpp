@@ -90,7 +90,9 @@ ImageSet generated_test_clips(const VideoConfig& c) {
 
 std::string class_folder_name(const std::string& class_name) {
   std::string f = class_name;
-  std::replace(f.begin(), f.end(), '/', '_');
+  for (char& c : f)
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
+  if (f.empty() || f == "." || f == "..") f = "_" + f;
   return f;
 }
 

@@ -54,7 +54,8 @@ std::vector<float> clip_input(const Clip& clip, int64_t frames, int64_t height, 
 ImageSet read_clips(const std::vector<ClipRef>& clips, int64_t frames, int64_t height,
                     int64_t width);
 // The folder a class's clips go in: its name with every '/' (not allowed in a file name; e.g.
-// Fashion-MNIST's "T-shirt/top") as '_'. evaluate accepts a class's name or this.
+// Fashion-MNIST's "T-shirt/top"), '\' and control character as '_', and "", "." or ".."
+// prefixed with '_'. evaluate accepts a class's name or this.
 std::string class_folder_name(const std::string& class_name);
 // The class names a config's data has (generated: the label's; dir: as list_clip_dir).
 std::vector<std::string> generated_class_names(const VideoGenerateConfig& g);

@@ -76,7 +76,6 @@ struct Fake {
     for (StageKind k :
          {StageKind::Prep, StageKind::Train, StageKind::Evaluate, StageKind::BatchScore}) {
       StageRunner runner;
-      runner.code_version = "fake-par-1";
       runner.run = [this](const StageContext& ctx) {
         // The failing stage fails at once, while its siblings are still sleeping: so no sibling
         // can finish and free a worker before the failure is seen, however loaded the machine.

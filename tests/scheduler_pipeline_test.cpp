@@ -9,12 +9,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "host/core/atomic_file.h"
+#include "host/core/build_id.h"
 #include "host/core/error.h"
+#include "host/data/sha256.h"
 #include "host/scheduler/pipeline_spec.h"
 #include "host/scheduler/scheduler.h"
 
@@ -25,7 +28,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/sched_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -97,7 +100,6 @@ TEST(PipelineSpec, ErrorsNameTheFileTheFieldAndTheChoices) {
 struct Fake {
   std::mutex mu;
   std::map<std::string, int> runs;
-  std::string code_version = "fake-1";
   std::string fail_stage;              // this stage throws
   std::chrono::milliseconds delay{0};  // per stage, to make concurrent runs overlap
 
@@ -105,7 +107,6 @@ struct Fake {
     StageRegistry r;
     for (StageKind k : {StageKind::Prep, StageKind::Train, StageKind::Evaluate}) {
       StageRunner runner;
-      runner.code_version = code_version;
       runner.run = [this](const StageContext& ctx) {
         std::this_thread::sleep_for(delay);
         {
@@ -225,15 +226,97 @@ TEST(Scheduler, DataChangeRerunsEverythingDownstreamEvenAtTheSameSizeAndMtime) {
             (std::map<std::string, bool>{{"prep", true}, {"train", true}, {"eval", true}}));
 }
 
-TEST(Scheduler, CodeVersionChangeChangesEveryKey) {
+TEST(Scheduler, CodeChangeChangesEveryKey) {
   Workspace s = make_setup("code");
-  Fake a, b;
-  b.code_version = "fake-2";
-  std::vector<PlannedStage> pa = plan_pipeline(s.load(), a.registry(), s.options);
-  std::vector<PlannedStage> pb = plan_pipeline(s.load(), b.registry(), s.options);
+  Fake fake;
+  RunOptions a = s.options, b = s.options;
+  a.code_id = "code-1";
+  b.code_id = "code-2";
+  std::vector<PlannedStage> pa = plan_pipeline(s.load(), fake.registry(), a);
+  std::vector<PlannedStage> pb = plan_pipeline(s.load(), fake.registry(), b);
   for (size_t i = 0; i < pa.size(); ++i) EXPECT_NE(pa[i].key, pb[i].key) << pa[i].name;
   // Deterministic: the same inputs give the same key.
-  EXPECT_EQ(pa[0].key, plan_pipeline(s.load(), a.registry(), s.options)[0].key);
+  EXPECT_EQ(pa[0].key, plan_pipeline(s.load(), fake.registry(), a)[0].key);
+  // By default the code is the build's source id.
+  RunOptions d = s.options, built = s.options;
+  built.code_id = build_source_id();
+  EXPECT_EQ(plan_pipeline(s.load(), fake.registry(), d)[0].key,
+            plan_pipeline(s.load(), fake.registry(), built)[0].key);
+}
+
+// The build's source id is the SHA-256 over "<path> <sha256 of the file>\n" for every source file
+// the build listed, recomputed here from the files on disk (which the build compiled).
+TEST(Scheduler, BuildSourceIdIsTheHashOfTheSources) {
+  const std::string list = read_file(std::string(TESSERA_BINARY_DIR) + "/generated/source_list.txt");
+  std::string all;
+  size_t files = 0;
+  for (size_t at = 0; at < list.size();) {
+    const size_t end = list.find('\n', at);
+    const std::string f = list.substr(at, end - at);
+    at = end == std::string::npos ? list.size() : end + 1;
+    if (f.empty()) continue;
+    all += f + " " + sha256_file(std::string(TESSERA_SOURCE_DIR) + "/" + f) + "\n";
+    ++files;
+  }
+  EXPECT_GT(files, 100u);
+  EXPECT_NE(list.find("host/scheduler/scheduler.cpp"), std::string::npos);
+  EXPECT_NE(list.find("pipelines/behaviour/behaviour.cpp"), std::string::npos);
+  EXPECT_EQ(sha256_hex(all), build_source_id());
+}
+
+// A large input edited in place, its size and mtime put back: ctime still moves, so the memoised
+// content hash is not trusted and the stage reruns. (Files over 1 MiB used to be keyed by size and
+// mtime alone.)
+TEST(Scheduler, LargeInputEditedInPlaceWithSizeAndMtimeRestoredRerunsTheStage) {
+  Workspace s = make_setup("inplace");
+  write_file_atomic(s.data, std::string(3 << 20, 'a'));
+  const timespec old_times[2] = {{1600000000, 0}, {1600000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, s.data.c_str(), old_times, 0), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // ctime settles: memo written
+  Fake fake;
+  StageRegistry reg = fake.registry();
+  run_pipeline(s.load(), reg, s.options);
+  const std::vector<PlannedStage> before = plan_pipeline(s.load(), reg, s.options);
+  EXPECT_EQ(before[0].state, StageState::Cached);
+  EXPECT_TRUE(exists(s.options.runs_dir + "/cache/fingerprints"));
+
+  const int fd = ::open(s.data.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "b", 1, 1 << 20), 1);
+  ::close(fd);
+  ASSERT_EQ(::utimensat(AT_FDCWD, s.data.c_str(), old_times, 0), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(s.data.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 3 << 20);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1600000000);
+
+  const std::vector<PlannedStage> after = plan_pipeline(s.load(), reg, s.options);
+  for (size_t i = 0; i < after.size(); ++i) {
+    EXPECT_NE(before[i].key, after[i].key) << after[i].name;
+    EXPECT_EQ(after[i].state, StageState::Pending) << after[i].name;
+  }
+}
+
+// An unchanged file is not read again: the memo (keyed by device, inode, size, mtime and ctime)
+// answers. Shown by planting a different hash in the memo, which the fingerprint then reports.
+TEST(Scheduler, UnchangedInputsAreFingerprintedFromTheMemo) {
+  const std::string dir = temp_dir("memo");
+  const std::string f = dir + "/big.bin", memo = dir + "/memo";
+  write_file_atomic(f, std::string(1 << 20, 'x'));
+  const timespec old_times[2] = {{1600000000, 0}, {1600000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, f.c_str(), old_times, 0), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  const std::string first = file_fingerprint(f, memo);
+  struct stat st;
+  ASSERT_EQ(::stat(f.c_str(), &st), 0);
+  const std::string entry =
+      memo + "/" + std::to_string(st.st_dev) + "-" + std::to_string(st.st_ino);
+  const std::string text = read_file(entry);
+  const std::string planted = "0123456789abcdef0123456789abcdef";
+  write_file_atomic(entry, text.substr(0, text.find('\n') + 1) + planted + "\n");
+  EXPECT_EQ(file_fingerprint(f, memo), f + " size=1048576 content=" + planted);
+  EXPECT_NE(first.find("content="), std::string::npos) << first;
+  EXPECT_EQ(file_fingerprint(f, ""), first);  // no memo: read, same hash as the first time
 }
 
 TEST(Scheduler, FailedStageStopsThePipelineAndKeepsEarlierOutputs) {

@@ -22,6 +22,8 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/core/build_id.h"
+#include "host/core/content_hash.h"
 #include "host/core/run_dir.h"
 #include "host/data/sha256.h"
 #include "host/scheduler/checkpoint.h"
@@ -29,8 +31,6 @@
 namespace tessera::scheduler {
 
 namespace {
-
-constexpr int64_t kHashContentLimit = 1 << 20;  // bytes: larger files by size + mtime only
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
@@ -217,15 +217,8 @@ const char* stage_state_name(StageState s) {
   return "?";
 }
 
-std::string file_fingerprint(const std::string& path) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0)
-    TESSERA_THROW(Io, "stage input '" << path << "' cannot be read: " << std::strerror(errno));
-  std::ostringstream s;
-  s << path << " size=" << st.st_size << " mtime=" << st.st_mtim.tv_sec << "."
-    << st.st_mtim.tv_nsec;
-  if (st.st_size <= kHashContentLimit) s << " sha256=" << sha256_file(path);
-  return s.str();
+std::string file_fingerprint(const std::string& path, const std::string& memo_dir) {
+  return path + " " + file_content_fingerprint(path, memo_dir);
 }
 
 std::vector<PlannedStage> plan_pipeline(const PipelineSpec& spec, const StageRegistry& registry,
@@ -241,7 +234,7 @@ std::vector<PlannedStage> plan_pipeline(const PipelineSpec& spec, const StageReg
       h.update(k + "=" + std::to_string(v.size()) + ":" + v +
                "\n");  // length-prefixed: no ambiguity
     };
-    field("code", runner.code_version);
+    field("code", options.code_id.empty() ? std::string(build_source_id()) : options.code_id);
     field("task", spec.task);
     field("name", st.name);
     field("kind", stage_kind_name(st.kind));
@@ -252,7 +245,7 @@ std::vector<PlannedStage> plan_pipeline(const PipelineSpec& spec, const StageReg
       std::vector<std::string> more = runner.input_files(spec, st);
       files.insert(files.end(), more.begin(), more.end());
     }
-    for (const std::string& f : files) field("file", file_fingerprint(f));
+    for (const std::string& f : files) field("file", file_fingerprint(f, cache + "/fingerprints"));
     PlannedStage p;
     p.name = st.name;
     p.kind = st.kind;

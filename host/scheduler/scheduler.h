@@ -61,8 +61,9 @@ struct StageResult {
 };
 
 // How to run one stage kind of one task.
+// A stage's key covers the code automatically (RunOptions::code_id, by default the build's source
+// id), so there is no version string to bump.
 struct StageRunner {
-  std::string code_version;  // bump when the kind's outputs change for the same inputs
   // Files the stage reads beyond its input stages (hashed into the key); may be empty.
   std::function<std::vector<std::string>(const PipelineSpec&, const StageSpec&)> input_files;
   std::function<StageResult(const StageContext&)> run;
@@ -95,6 +96,9 @@ struct RunOptions {
   std::string device;
   bool quiet = false;
   int jobs = 0;  // stages run at once; 0 = the machine's hardware threads (at least 1)
+  // The code every stage key includes: "" = build_source_id(), the SHA-256 of the sources this
+  // binary was built from (host/core/build_id.h). Tests set it to see keys follow the code.
+  std::string code_id;
 };
 
 // The stages in execution order with their keys and what is cached; creates nothing.
@@ -122,7 +126,8 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
 // A human table of a plan (for --dry-run).
 std::string describe_plan(const PipelineSpec& spec, const std::vector<PlannedStage>& plan);
 
-// The key's ingredients for one file (exposed for tests).
-std::string file_fingerprint(const std::string& path);
+// The key's ingredients for one file (exposed for tests): its path, size and a hash of its whole
+// content, whatever its size (host/core/content_hash.h), memoised under `memo_dir`.
+std::string file_fingerprint(const std::string& path, const std::string& memo_dir);
 
 }  // namespace tessera::scheduler

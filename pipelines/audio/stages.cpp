@@ -21,8 +21,6 @@ using scheduler::StageKind;
 using scheduler::StageResult;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/audio-stages-1";
-
 using scheduler::TrainStageConfig;
 
 std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
@@ -166,15 +164,14 @@ std::vector<std::string> eval_inputs(const PipelineSpec& p, const StageSpec& s) 
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("audio", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("audio", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("audio", StageKind::Train,
-               {kCodeVersion,
-                [](const PipelineSpec& p, const StageSpec& s) {
+               {[](const PipelineSpec& p, const StageSpec& s) {
                   parse_train(p, s);
                   return std::vector<std::string>{};
                 },
                 run_train});
-  registry.add("audio", StageKind::Evaluate, {kCodeVersion, eval_inputs, run_evaluate});
+  registry.add("audio", StageKind::Evaluate, {eval_inputs, run_evaluate});
 }
 
 }  // namespace tessera::audio

@@ -25,8 +25,6 @@ using scheduler::StageResult;
 using scheduler::StageRunner;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/behaviour-stages-2";
-
 bool exists(const std::string& p) {
   struct stat st;
   return ::stat(p.c_str(), &st) == 0;
@@ -296,13 +294,13 @@ void register_stages(scheduler::StageRegistry& registry) {
       return std::vector<std::string>{};
     };
   };
-  registry.add("behaviour", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("behaviour", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("behaviour", StageKind::Train,
-               {kCodeVersion, validate_only(parse_train), run_train});
+               {validate_only(parse_train), run_train});
   registry.add("behaviour", StageKind::Evaluate,
-               {kCodeVersion, validate_only(parse_empty), run_evaluate});
+               {validate_only(parse_empty), run_evaluate});
   registry.add("behaviour", StageKind::BatchScore,
-               {kCodeVersion, validate_only(parse_score), run_score});
+               {validate_only(parse_score), run_score});
 }
 
 }  // namespace tessera::behaviour

@@ -17,8 +17,6 @@ using scheduler::StageKind;
 using scheduler::StageResult;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/image-stages-1";
-
 struct PrepConfig {
   std::string config;
 };
@@ -176,11 +174,10 @@ void register_stages(scheduler::StageRegistry& registry) {
       return std::vector<std::string>{};
     };
   };
-  registry.add("image", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
-  registry.add("image", StageKind::Train, {kCodeVersion, validate_only(parse_train), run_train});
+  registry.add("image", StageKind::Prep, {prep_inputs, run_prep});
+  registry.add("image", StageKind::Train, {validate_only(parse_train), run_train});
   registry.add("image", StageKind::Evaluate,
-               {kCodeVersion,
-                [](const PipelineSpec& p, const StageSpec& s) {
+               {[](const PipelineSpec& p, const StageSpec& s) {
                   const EvalConfig c = parse_eval(p, s);
                   std::vector<std::string> files;
                   for (const std::string& f : {c.images, c.labels})

@@ -26,8 +26,6 @@ using scheduler::StageKind;
 using scheduler::StageResult;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/recommend-stages-1";
-
 using scheduler::TrainStageConfig;
 
 std::unique_ptr<json::Document> stage_config(const PipelineSpec& p, const StageSpec& s) {
@@ -201,15 +199,15 @@ void register_stages(scheduler::StageRegistry& registry) {
       return std::vector<std::string>{};
     };
   };
-  registry.add("recommend", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("recommend", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("recommend", StageKind::Train,
-               {kCodeVersion, validate_only(parse_train), run_train});
+               {validate_only(parse_train), run_train});
   registry.add("recommend", StageKind::Evaluate,
-               {kCodeVersion, validate_only(parse_empty), run_evaluate});
+               {validate_only(parse_empty), run_evaluate});
   registry.add("recommend", StageKind::Recommend,
-               {kCodeVersion, validate_only(parse_recommend), run_recommend});
+               {validate_only(parse_recommend), run_recommend});
   registry.add("recommend", StageKind::Export,
-               {kCodeVersion, validate_only(parse_export), run_export});
+               {validate_only(parse_export), run_export});
 }
 
 }  // namespace tessera::recommend

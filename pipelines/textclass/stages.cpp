@@ -18,8 +18,6 @@ using scheduler::StageKind;
 using scheduler::StageResult;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/textclass-stages-1";
-
 using scheduler::TrainStageConfig;
 struct EvalConfig {
   std::string data;
@@ -213,13 +211,13 @@ void register_stages(scheduler::StageRegistry& registry) {
       return f.empty() ? std::vector<std::string>{} : std::vector<std::string>{f};
     };
   };
-  registry.add("textclass", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("textclass", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("textclass", StageKind::Train,
-               {kCodeVersion, validate_only(parse_train), run_train});
+               {validate_only(parse_train), run_train});
   registry.add("textclass", StageKind::Evaluate,
-               {kCodeVersion, named_file(parse_eval, &EvalConfig::data), run_evaluate});
+               {named_file(parse_eval, &EvalConfig::data), run_evaluate});
   registry.add("textclass", StageKind::BatchScore,
-               {kCodeVersion, named_file(parse_score, &ScoreConfig::input), run_score});
+               {named_file(parse_score, &ScoreConfig::input), run_score});
 }
 
 }  // namespace tessera::textclass

@@ -18,8 +18,6 @@ using scheduler::StageKind;
 using scheduler::StageResult;
 using scheduler::StageSpec;
 
-constexpr const char* kCodeVersion = "tessera-0.1/textgen-stages-1";
-
 using scheduler::TrainStageConfig;
 
 struct SampleConfig {
@@ -195,12 +193,12 @@ void register_stages(scheduler::StageRegistry& registry) {
       return std::vector<std::string>{};
     };
   };
-  registry.add("textgen", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
-  registry.add("textgen", StageKind::Train, {kCodeVersion, validate_only(parse_train), run_train});
+  registry.add("textgen", StageKind::Prep, {prep_inputs, run_prep});
+  registry.add("textgen", StageKind::Train, {validate_only(parse_train), run_train});
   registry.add("textgen", StageKind::Evaluate,
-               {kCodeVersion, validate_only(parse_empty), run_evaluate});
+               {validate_only(parse_empty), run_evaluate});
   registry.add("textgen", StageKind::BatchScore,
-               {kCodeVersion, validate_only(parse_sample), run_sample});
+               {validate_only(parse_sample), run_sample});
 }
 
 }  // namespace tessera::textgen

@@ -24,8 +24,6 @@ using scheduler::StageResult;
 using scheduler::StageSpec;
 using scheduler::TrainStageConfig;
 
-constexpr const char* kCodeVersion = "tessera-0.1/video-stages-1";
-
 std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
   return scheduler::parse_prep_config_path(p, s);
 }
@@ -200,16 +198,15 @@ auto folder_inputs(const char* key) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("video", StageKind::Prep, {kCodeVersion, prep_inputs, run_prep});
+  registry.add("video", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("video", StageKind::Train,
-               {kCodeVersion,
-                [](const PipelineSpec& p, const StageSpec& s) {
+               {[](const PipelineSpec& p, const StageSpec& s) {
                   parse_train(p, s);
                   return std::vector<std::string>{};
                 },
                 run_train});
-  registry.add("video", StageKind::Evaluate, {kCodeVersion, folder_inputs("data"), run_evaluate});
-  registry.add("video", StageKind::BatchScore, {kCodeVersion, folder_inputs("input"), run_score});
+  registry.add("video", StageKind::Evaluate, {folder_inputs("data"), run_evaluate});
+  registry.add("video", StageKind::BatchScore, {folder_inputs("input"), run_score});
 }
 
 }  // namespace tessera::video

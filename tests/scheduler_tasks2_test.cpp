@@ -17,6 +17,8 @@
 #include "host/scheduler/scheduler.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/audio/stages.h"
+#include "pipelines/recommend/held_out.h"
+#include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/stages.h"
 #include "pipelines/textclass/stages.h"
 
@@ -166,7 +168,7 @@ TEST(TaskPipelines2, RecommendEvaluatesListsAndExportsATwoTowerModel) {
   write_file_atomic(dir + "/pipeline.json", R"({"name": "rec", "task": "recommend", "stages": [
       {"name": "prep", "kind": "prep", "config": {"config": "tt.json"}},
       {"name": "train", "kind": "train", "inputs": ["prep"]},
-      {"name": "evaluate", "kind": "evaluate", "inputs": ["train"]},
+      {"name": "evaluate", "kind": "evaluate", "inputs": ["train", "prep"]},
       {"name": "recommend", "kind": "recommend", "inputs": ["train"], "config": {"k": 3}},
       {"name": "export", "kind": "export", "inputs": ["train"], "config": {"format": "npy"}}]})");
   const PipelineRun run =
@@ -174,8 +176,28 @@ TEST(TaskPipelines2, RecommendEvaluatesListsAndExportsATwoTowerModel) {
   ASSERT_EQ(run.stages.size(), 5u);
   const rapidjson::Document tr = parse(run.stages[1].outputs.result_json);
   const rapidjson::Document ev = parse(run.stages[2].outputs.result_json);
+  // The evaluate stage loaded model.tsm and measured it on the rebuilt held-out split: the same
+  // numbers training measured on its own split, computed a second time.
   EXPECT_TRUE(ev["metrics"] == tr["metrics"]) << run.stages[2].outputs.result_json;
   EXPECT_TRUE(ev["metrics"].HasMember("hr_full"));
+  EXPECT_GT(ev["metrics"]["hr_sampled"].GetDouble(), 0.0);
+  EXPECT_EQ(std::string(ev["ratings"].GetString()),
+            find_local_dataset_file("ml-latest-small", "ratings.csv"));
+  // ... and from the model, not from training's result: the same model with its user vectors
+  // negated ranks the other way round, and evaluates differently.
+  {
+    recommend::RecArtefact a = recommend::load_rec_artefact(run.stages[1].outputs.file("model"));
+    for (auto& [name, t] : a.tables)
+      if (name == "user")
+        for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = -t.data<float>()[i];
+    recommend::save_rec_artefact(dir + "/negated.tsm", a);
+    const rapidjson::Document z = parse(
+        recommend::evaluate_held_out(dir + "/negated.tsm", ev["ratings"].GetString()).json);
+    EXPECT_NE(z["metrics"]["ndcg_sampled"].GetDouble(), ev["metrics"]["ndcg_sampled"].GetDouble());
+    // Ratings the model was not trained on are refused, not measured.
+    write_file_atomic(dir + "/other.csv", "userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,3.0,2\n");
+    EXPECT_THROW(recommend::evaluate_held_out(dir + "/negated.tsm", dir + "/other.csv"), Error);
+  }
   // topk.csv: a header, then 3 items for every user.
   const int64_t users = ev["users"].GetInt64();
   EXPECT_GT(users, 10);

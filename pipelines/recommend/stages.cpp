@@ -1,9 +1,5 @@
 #include "pipelines/recommend/stages.h"
 
-#include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
-
 #include <filesystem>
 
 #include "host/config/json_writer.h"
@@ -11,6 +7,7 @@
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/recommend/export.h"
+#include "pipelines/recommend/held_out.h"
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/recommend.h"
 #include "pipelines/recommend/recommend_config.h"
@@ -128,39 +125,25 @@ const std::string& model_of(const StageContext& ctx) {
   return scheduler::input_of_kind(ctx, StageKind::Train).file("model");
 }
 
-// The metrics object of the train stage's result.json (the artefact stores it too, but
-// load_rec_artefact does not read it back).
-std::string train_metrics(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Train).file("result");
-  const std::string text = read_file(path);
-  rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("metrics") || !d["metrics"].IsObject())
-    TESSERA_THROW(Io, path << ": not a recommendation training result (no \"metrics\" object)");
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  d["metrics"].Accept(w);
-  return buf.GetString();
-}
-
+// The model as the train stage saved it, measured again on the held-out split of the ratings the
+// prep stage found (rebuilt from the model's config and seed): numbers computed here, not copied.
 StageResult run_evaluate(const StageContext& ctx) {
   parse_empty(*ctx.pipeline, *ctx.stage);
-  const RecArtefact a = load_rec_artefact(model_of(ctx));  // the model loads: its shape
-  const std::string metrics = train_metrics(ctx);
-  json::JsonWriter w;
-  w.begin_object().field("command", "evaluate").field("task", "recommend");
-  w.field("model_path", model_of(ctx)).choice("model", a.kind, model_choices());
-  w.field("users", static_cast<int64_t>(a.user_ids.size()));
-  w.field("items", static_cast<int64_t>(a.item_ids.size()));
-  w.end_object();
-  std::string json = w.compact();  // + the metrics object, already JSON
-  json.insert(json.size() - 1, ",\"metrics\":" + metrics);
-  StageResult r;
-  r.result_json = json;
-  write_file_atomic(ctx.work_dir + "/evaluation.json", r.result_json + "\n");
-  r.files["evaluation"] = "evaluation.json";
-  r.summary = "held-out metrics of " + a.name + ": " + metrics;
-  return r;
+  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
+  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
+  json::ObjectReader r = doc->root();
+  r.allow("config");
+  const std::string ratings = r.required_string("ratings");
+  r.finish();
+  doc->errors.throw_if_any();
+  Result er = evaluate_held_out(model_of(ctx), ratings);
+  StageResult out;
+  out.result_json = er.json;
+  write_file_atomic(ctx.work_dir + "/evaluation.json", out.result_json + "\n");
+  out.files["evaluation"] = "evaluation.json";
+  out.summary = er.summary;
+  while (!out.summary.empty() && out.summary.back() == '\n') out.summary.pop_back();
+  return out;
 }
 
 StageResult run_recommend(const StageContext& ctx) {

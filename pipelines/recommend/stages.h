@@ -7,11 +7,11 @@
 //   train      config {"epochs": N, "device": D}: recommend::train into <stage>/run; an attempt
 //              that was interrupted resumes from its last per-epoch checkpoint (bit-identical,
 //              recommend's README). Outputs model, metrics, result, config, checkpoint.
-//   evaluate   config {}: the held-out metrics of the model (test RMSE beside the global mean for
-//              mf; HR@K / NDCG@K sampled and full ranking beside most-popular for two_tower), as
-//              recommend::train measured them on its split (the train stage's result.json),
-//              with the loaded model's user and item counts; recommend has no separate
-//              evaluation entry point yet. Output evaluation.json.
+//   evaluate   config {}, inputs train and prep: loads the train stage's model.tsm and measures
+//              it on the held-out split rebuilt from the prep stage's ratings file and the
+//              model's config and seed (test RMSE beside the global mean for mf; HR@K / NDCG@K
+//              sampled and full ranking beside most-popular for two_tower), refusing ratings the
+//              model was not trained on (recommend::evaluate_held_out). Output evaluation.json.
 //   recommend  config {"k": K}: top-K items per user, seen items excluded, into topk.csv.
 //   export     config {"format": "npy" | "safetensors" | "word2vec" | "faiss"}: every table
 //              with its ids into <stage>/export/; each file is an output.

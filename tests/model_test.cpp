@@ -7,6 +7,7 @@
 #include <random>
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include "host/backend/backend.h"
 #include "host/core/archive.h"
@@ -163,6 +164,119 @@ TEST(Archive, CorruptionAndTruncationAreDetected) {
   }
   write_file_atomic(path, bytes.substr(0, bytes.size() - 9));
   EXPECT_THROW(load_archive(path), Error);
+}
+
+// A tessera file with the given header JSON and data bytes and a correct CRC, as a hostile
+// writer would make it: only the checksum is right.
+std::string raw_archive(const std::string& header, const std::string& data = "",
+                        uint64_t header_bytes = UINT64_MAX) {
+  std::string out = "TESSERA1";
+  const uint64_t hb = header_bytes == UINT64_MAX ? header.size() : header_bytes;
+  out.append(reinterpret_cast<const char*>(&hb), 8);
+  out += header;
+  out += data;
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size())));
+  out.append(reinterpret_cast<const char*>(&crc), 4);
+  return out;
+}
+
+// The Io error load_archive raises for `bytes`, or "" when it raised none.
+std::string archive_error(const std::string& bytes) {
+  const std::string path = temp_path("archive_hostile.tsm");
+  write_file_atomic(path, bytes);
+  try {
+    load_archive(path);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
+    return e.what();
+  }
+  return "";
+}
+
+std::string one_tensor(const std::string& fields) {
+  return R"({"meta":{},"tensors":[{)" + fields + "}]}";
+}
+
+TEST(Archive, Crc32OfAnySizeIsTakenInPiecesThatAgreeWithOneShot) {
+  std::string bytes(10007, '\0');
+  std::mt19937 rng(5);
+  for (char& c : bytes) c = static_cast<char>(rng());
+  const uint32_t one_shot = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+  for (size_t chunk : {size_t{1}, size_t{7}, size_t{4096}, size_t{10007}, size_t{1} << 30})
+    EXPECT_EQ(crc32_of(bytes.data(), bytes.size(), chunk), one_shot) << "chunk " << chunk;
+  EXPECT_EQ(crc32_of(bytes.data(), 0, 7), 0u);
+}
+
+TEST(Archive, HeaderLengthPastTheFileIsRefusedWithoutWrapping) {
+  const std::string header = R"({"meta":{},"tensors":[]})";
+  // 16 + length wraps round to 8: the old check let it through and parsed past the buffer.
+  EXPECT_NE(archive_error(raw_archive(header, "", UINT64_MAX - 7)).find("header length"),
+            std::string::npos);
+  EXPECT_NE(archive_error(raw_archive(header, "", header.size() + 1)).find("header length"),
+            std::string::npos);
+  EXPECT_EQ(archive_error(raw_archive(header)), "");
+}
+
+TEST(Archive, ShapesAreMultipliedInCheckedArithmeticBeforeAllocation) {
+  // 2^31 x 2^31 f32 is 2^64 bytes: wrapped to 0, it matched "bytes":0 and came back as a tensor
+  // claiming 2^62 elements over an empty buffer.
+  std::string e = archive_error(raw_archive(one_tensor(
+      R"("name":"w","dtype":"f32","shape":[2147483648,2147483648],"offset":0,"bytes":0)")));
+  EXPECT_NE(e.find("tensor 'w' of shape [2147483648, 2147483648]"), std::string::npos) << e;
+  // A huge shape whose byte count is stated honestly is out of range of the bytes present.
+  e = archive_error(raw_archive(one_tensor(
+      R"("name":"w","dtype":"f32","shape":[1048576,1048576],"offset":0,"bytes":4398046511104)")));
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+  e = archive_error(raw_archive(
+      one_tensor(R"("name":"w","dtype":"f32","shape":[2],"offset":18446744073709551615,"bytes":8)"),
+      std::string(8, '\0')));
+  EXPECT_NE(e.find("out of range"), std::string::npos) << e;
+}
+
+TEST(Archive, HeaderFieldsOfTheWrongTypeAreIoErrorsNamingTheField) {
+  const std::pair<const char*, const char*> cases[] = {
+      {R"("name":3,"dtype":"f32","shape":[1],"offset":0,"bytes":4)", "tensors[0].name"},
+      {R"("name":"w","dtype":7,"shape":[1],"offset":0,"bytes":4)", "tensors[0].dtype"},
+      {R"("name":"w","dtype":"f64","shape":[1],"offset":0,"bytes":8)", "tensors[0].dtype"},
+      {R"("name":"w","dtype":"f32","shape":"1","offset":0,"bytes":4)", "tensors[0].shape"},
+      {R"("name":"w","dtype":"f32","shape":[-1],"offset":0,"bytes":4)", "tensors[0].shape"},
+      {R"("name":"w","dtype":"f32","shape":[1.5],"offset":0,"bytes":4)", "tensors[0].shape"},
+      {R"("name":"w","dtype":"f32","shape":[1],"offset":"0","bytes":4)", "tensors[0].offset"},
+      {R"("name":"w","dtype":"f32","shape":[1],"offset":-64,"bytes":4)", "tensors[0].offset"},
+      {R"("name":"w","dtype":"f32","shape":[1],"offset":0,"bytes":null)", "tensors[0].bytes"},
+      {R"("name":"w","dtype":"f32","shape":[1],"offset":0)", "tensors[0].bytes"},
+  };
+  for (const auto& [fields, field] : cases) {
+    const std::string e = archive_error(raw_archive(one_tensor(fields), std::string(8, '\0')));
+    EXPECT_NE(e.find(std::string("'") + field + "'"), std::string::npos) << fields << ": " << e;
+  }
+  EXPECT_NE(archive_error(raw_archive(R"({"meta":{},"tensors":{}})")).find("'tensors'"),
+            std::string::npos);
+  EXPECT_NE(archive_error(raw_archive(R"({"tensors":[]})")).find("'meta'"), std::string::npos);
+  EXPECT_NE(archive_error(raw_archive(R"({"meta":{},"tensors":[7]})")).find("'tensors[0]'"),
+            std::string::npos);
+}
+
+TEST(Archive, RepeatedOrOverlappingTensorsAndDeepNestingAreRefused) {
+  const std::string w = R"({"name":"w","dtype":"f32","shape":[1],"offset":0,"bytes":4})";
+  EXPECT_NE(archive_error(
+                raw_archive(R"({"meta":{},"tensors":[)" + w + "," + w + "]}", std::string(4, '\0')))
+                .find("appears twice"),
+            std::string::npos);
+  // Two tensors over the same bytes: a small file could ask for many copies of its data.
+  const std::string v = R"({"name":"v","dtype":"f32","shape":[1],"offset":0,"bytes":4})";
+  EXPECT_NE(archive_error(
+                raw_archive(R"({"meta":{},"tensors":[)" + w + "," + v + "]}", std::string(4, '\0')))
+                .find("overlaps"),
+            std::string::npos);
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  EXPECT_NE(archive_error(raw_archive(R"({"meta":)" + deep + R"(,"tensors":[]})")).find("nests"),
+            std::string::npos);
+  const std::string ok =
+      std::string(kArchiveMaxNesting - 1, '[') + std::string(kArchiveMaxNesting - 1, ']');
+  EXPECT_EQ(archive_error(raw_archive(R"({"meta":)" + ok + R"(,"tensors":[]})")), "");
 }
 
 TEST(AtomicFile, UnwritableDirectoryIsAClearErrorAndLeavesNothing) {

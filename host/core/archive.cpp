@@ -5,16 +5,111 @@
 #include <rapidjson/writer.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <optional>
 
 #include "host/core/atomic_file.h"
+#include "host/core/checked_size.h"
 
 namespace tessera {
 
 namespace {
 constexpr char kMagic[8] = {'T', 'E', 'S', 'S', 'E', 'R', 'A', '1'};
-size_t align64(size_t x) { return (x + 63) / 64 * 64; }
+size_t align64(size_t x) {
+  return (x + 63) / 64 * 64;
+}
+
+// Whether the JSON text nests arrays and objects at most `max_depth` deep (brackets inside
+// strings do not count). RapidJSON's writer recurses once per level, so an unbounded depth
+// would let a file exhaust the stack.
+bool nesting_within(const char* p, size_t n, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+struct TensorEntry {
+  std::string name;
+  DType dtype = DType::F32;
+  Shape shape;
+  uint64_t offset = 0, bytes = 0;
+};
+
+// One entry of the header's "tensors" list, every field type-checked; `where` names it
+// ("tensors[3]"), `corrupt` throws.
+TensorEntry read_entry(const rapidjson::Value& e, const std::string& where,
+                       const std::function<void(const std::string&)>& corrupt) {
+  auto bad = [&](const char* key, const char* why) {
+    corrupt("header field '" + where + (key ? std::string(".") + key : "") + "' " + why);
+  };
+  if (!e.IsObject()) bad(nullptr, "is not an object");
+  auto field = [&](const char* key) -> const rapidjson::Value& {
+    auto it = e.FindMember(key);
+    if (it == e.MemberEnd()) bad(key, "is missing");
+    return it->value;
+  };
+  TensorEntry t;
+  const rapidjson::Value& name = field("name");
+  if (!name.IsString()) bad("name", "is not a string");
+  t.name.assign(name.GetString(), name.GetStringLength());
+  const rapidjson::Value& dt = field("dtype");
+  const std::string dtype = dt.IsString() ? dt.GetString() : "";
+  if (dtype == "f32")
+    t.dtype = DType::F32;
+  else if (dtype == "i32")
+    t.dtype = DType::I32;
+  else if (dtype == "i64")
+    t.dtype = DType::I64;
+  else
+    bad("dtype", "is not one of \"f32\", \"i32\", \"i64\"");
+  const rapidjson::Value& shape = field("shape");
+  if (!shape.IsArray()) bad("shape", "is not an array");
+  for (const auto& d : shape.GetArray()) {
+    if (!d.IsInt64() || d.GetInt64() < 0)
+      bad("shape", "holds something other than a non-negative integer");
+    t.shape.push_back(d.GetInt64());
+  }
+  const rapidjson::Value& offset = field("offset");
+  if (!offset.IsUint64()) bad("offset", "is not a non-negative integer");
+  t.offset = offset.GetUint64();
+  const rapidjson::Value& bytes = field("bytes");
+  if (!bytes.IsUint64()) bad("bytes", "is not a non-negative integer");
+  t.bytes = bytes.GetUint64();
+  return t;
+}
 }  // namespace
+
+uint32_t crc32_of(const void* data, size_t size, size_t chunk) {
+  TESSERA_CHECK(chunk > 0 && chunk <= std::numeric_limits<uInt>::max(),
+                "crc32_of: chunk of " << chunk << " bytes");
+  const auto* p = static_cast<const Bytef*>(data);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const size_t n = std::min(size, chunk);
+    crc = crc32(crc, p, static_cast<uInt>(n));
+    p += n;
+    size -= n;
+  }
+  return static_cast<uint32_t>(crc);
+}
 
 void save_archive(const std::string& path, const std::string& meta_json,
                   const std::vector<std::pair<std::string, Tensor>>& tensors) {
@@ -55,49 +150,67 @@ void save_archive(const std::string& path, const std::string& meta_json,
     out.resize(data_start + align64(out.size() - data_start), '\0');
     out.append(static_cast<const char*>(t.raw()), t.bytes());
   }
-  uint32_t crc = static_cast<uint32_t>(
-      crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size())));
+  const uint32_t crc = crc32_of(out.data(), out.size());
   out.append(reinterpret_cast<const char*>(&crc), 4);
   write_file_atomic(path, out);
 }
 
 Archive load_archive(const std::string& path) {
   const std::string bytes = read_file(path);
-  auto corrupt = [&](const std::string& why) {
+  const std::function<void(const std::string&)> corrupt = [&](const std::string& why) {
     TESSERA_THROW(Io, "'" << path << "' is not a valid tessera file: " << why);
   };
   if (bytes.size() < 20 || std::memcmp(bytes.data(), kMagic, 8) != 0)
     corrupt("missing the TESSERA1 header");
   uint32_t crc_stored;
   std::memcpy(&crc_stored, bytes.data() + bytes.size() - 4, 4);
-  uint32_t crc = static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
-                                             static_cast<uInt>(bytes.size() - 4)));
-  if (crc != crc_stored) corrupt("checksum mismatch (truncated or corrupted)");
+  if (crc32_of(bytes.data(), bytes.size() - 4) != crc_stored)
+    corrupt("checksum mismatch (truncated or corrupted)");
   uint64_t hb;
   std::memcpy(&hb, bytes.data() + 8, 8);
-  if (16 + hb > bytes.size() - 4) corrupt("header length out of range");
+  const size_t data_end = bytes.size() - 4;
+  if (hb > data_end - 16)
+    corrupt("header length " + std::to_string(hb) + " runs past the end of the file");
+  const char* header = bytes.data() + 16;
+  if (!nesting_within(header, hb, kArchiveMaxNesting))
+    corrupt("header nests deeper than " + std::to_string(kArchiveMaxNesting) + " levels");
   rapidjson::Document doc;
-  doc.Parse(bytes.data() + 16, hb);
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("meta") || !doc.HasMember("tensors"))
-    corrupt("unreadable header");
+  doc.Parse(header, hb);
+  if (doc.HasParseError() || !doc.IsObject()) corrupt("header is not a JSON object");
+  auto meta = doc.FindMember("meta");
+  if (meta == doc.MemberEnd()) corrupt("header field 'meta' is missing");
+  auto list = doc.FindMember("tensors");
+  if (list == doc.MemberEnd() || !list->value.IsArray())
+    corrupt("header field 'tensors' is missing or not an array");
   Archive a;
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  doc["meta"].Accept(w);
+  meta->value.Accept(w);
   a.meta_json.assign(sb.GetString(), sb.GetSize());
   const size_t data_start = 16 + hb;
-  const size_t data_end = bytes.size() - 4;
-  for (const auto& e : doc["tensors"].GetArray()) {
-    std::string dt = e["dtype"].GetString();
-    DType dtype = dt == "f32" ? DType::F32 : dt == "i32" ? DType::I32 : DType::I64;
-    Shape shape;
-    for (const auto& d : e["shape"].GetArray()) shape.push_back(d.GetInt64());
-    const size_t off = e["offset"].GetUint64(), nb = e["bytes"].GetUint64();
-    if (data_start + off + nb > data_end) corrupt("tensor data out of range");
-    Tensor t = Tensor::host(shape, dtype);
-    if (t.bytes() != nb) corrupt("tensor size mismatch");
-    std::memcpy(t.raw(), bytes.data() + data_start + off, nb);
-    a.tensors.emplace(e["name"].GetString(), t);
+  const uint64_t data_bytes = data_end - data_start;
+  uint64_t data_used = 0;  // the end of the last tensor's bytes
+  rapidjson::SizeType i = 0;
+  for (const auto& e : list->value.GetArray()) {
+    TensorEntry t = read_entry(e, "tensors[" + std::to_string(i++) + "]", corrupt);
+    if (a.tensors.count(t.name)) corrupt("tensor '" + t.name + "' appears twice");
+    // The shape's byte count in checked arithmetic, against the bytes present, before allocating.
+    const std::optional<uint64_t> numel = checked_product(t.shape);
+    const std::optional<uint64_t> nb =
+        numel ? checked_mul(*numel, dtype_size(t.dtype)) : std::nullopt;
+    if (!nb || *nb != t.bytes)
+      corrupt("tensor '" + t.name + "' of shape " + shape_str(t.shape) + " (" +
+              dtype_name(t.dtype) + ") does not hold the " + std::to_string(t.bytes) +
+              " bytes its entry gives");
+    if (t.offset > data_bytes || t.bytes > data_bytes - t.offset)
+      corrupt("tensor '" + t.name + "' data out of range");
+    // In order and apart, as save_archive lays them out: tensors sharing bytes would let a small
+    // file ask for many copies of its data.
+    if (t.offset < data_used) corrupt("tensor '" + t.name + "' data overlaps the tensor before it");
+    data_used = t.offset + t.bytes;
+    Tensor host = Tensor::host(t.shape, t.dtype);
+    if (t.bytes > 0) std::memcpy(host.raw(), bytes.data() + data_start + t.offset, t.bytes);
+    a.tensors.emplace(std::move(t.name), std::move(host));
   }
   return a;
 }

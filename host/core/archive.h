@@ -6,8 +6,16 @@
 //   header                JSON: {"meta": <caller's JSON>, "tensors": [{name, dtype, shape,
 //                         offset, bytes}]}
 //   tensor data           each tensor's bytes, 64-byte aligned offsets from the data start
-//   u32 crc32             zlib CRC-32 of everything before it
+//   u32 crc32             zlib CRC-32 of everything before it (any file size: the CRC is taken
+//                         in pieces, zlib's crc32 counts bytes in 32 bits)
 // Written atomically; a truncated or corrupted file is an Io error naming the path.
+//
+// Reading trusts nothing in the file: the header length, every tensor's offset, byte count and
+// shape (an element count in checked arithmetic) must fit inside the bytes actually present
+// before anything is allocated; every header field is type-checked (an Io error naming the
+// field); the header JSON may nest at most kArchiveMaxNesting levels.
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -18,12 +26,18 @@
 namespace tessera {
 
 struct Archive {
-  std::string meta_json;                 // the caller's metadata object, serialised
-  std::map<std::string, Tensor> tensors; // host tensors
+  std::string meta_json;                  // the caller's metadata object, serialised
+  std::map<std::string, Tensor> tensors;  // host tensors
 };
 
 void save_archive(const std::string& path, const std::string& meta_json,
                   const std::vector<std::pair<std::string, Tensor>>& tensors);
 Archive load_archive(const std::string& path);
+
+constexpr int kArchiveMaxNesting = 64;
+
+// zlib's CRC-32 of any number of bytes, fed to zlib `chunk` bytes at a time (the default keeps
+// each piece inside zlib's 32-bit length; tests pass a small chunk to exercise the seams).
+uint32_t crc32_of(const void* data, size_t size, size_t chunk = size_t{1} << 30);
 
 }  // namespace tessera

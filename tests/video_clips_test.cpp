@@ -77,6 +77,39 @@ TEST(VideoClips, TensorFileRoundTripsAndRejectsBadFiles) {
   EXPECT_NE(m.find("dtype 9"), std::string::npos) << m;
 }
 
+// A .tclip header of the given dtype and shape, then `data`.
+std::string tclip_bytes(uint32_t dtype, uint32_t t, uint32_t h, uint32_t w,
+                        const std::string& data) {
+  std::string b = "TSCLIP1\n";
+  for (uint32_t v : {dtype, t, h, w}) b.append(reinterpret_cast<const char*>(&v), 4);
+  return b + data;
+}
+
+TEST(VideoClips, TensorShapeIsMultipliedInCheckedArithmetic) {
+  testing::TempDir dir;
+  const std::string path = dir.file("wrap.tclip");
+  // 2^21 x 2^21 x 2^22 = 2^64 values: wrapped round to 0 they matched a header-only file.
+  testing::write_file(path, tclip_bytes(2, 1u << 21, 1u << 21, 1u << 22, ""));
+  std::string m = error_of([&] { read_clip_tensor(path); });
+  EXPECT_NE(m.find("more than 2^64"), std::string::npos) << m;
+  // 2^31 x 2^31 x 4 u8 values is 2^64 too; 2^62 f32 values is 2^64 bytes.
+  testing::write_file(path, tclip_bytes(1, 1u << 31, 1u << 31, 4, ""));
+  m = error_of([&] { read_clip_tensor(path); });
+  EXPECT_NE(m.find("more than 2^64"), std::string::npos) << m;
+  testing::write_file(path, tclip_bytes(2, 1u << 31, 1u << 31, 1, std::string(16, '\0')));
+  m = error_of([&] { read_clip_tensor(path); });
+  EXPECT_NE(m.find("more than 2^64"), std::string::npos) << m;
+  // A plausible header over too few bytes is truncated, over too many is refused too.
+  testing::write_file(path, tclip_bytes(1, 2, 2, 2, std::string(7, '\0')));
+  m = error_of([&] { read_clip_tensor(path); });
+  EXPECT_NE(m.find("truncated"), std::string::npos) << m;
+  testing::write_file(path, tclip_bytes(1, 2, 2, 2, std::string(9, '\0')));
+  m = error_of([&] { read_clip_tensor(path); });
+  EXPECT_NE(m.find("says 32"), std::string::npos) << m;
+  testing::write_file(path, tclip_bytes(1, 2, 2, 2, std::string(8, '\0')));
+  EXPECT_EQ(error_of([&] { read_clip_tensor(path); }), "no error");
+}
+
 void write_pgm(const std::string& path, int w, int h, int value) {
   std::ofstream out(path, std::ios::binary);
   out << "P5\n"

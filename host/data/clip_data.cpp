@@ -5,8 +5,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "host/core/atomic_file.h"
+#include "host/core/checked_size.h"
 #include "host/core/error.h"
 #include "host/data/image_data.h"
 
@@ -78,12 +80,17 @@ Clip read_clip_tensor(const std::string& path) {
     bad("shape " + std::to_string(c.frames) + "x" + std::to_string(c.height) + "x" +
         std::to_string(c.width) + " has an empty dimension");
   const uint64_t elem = dtype == 1 ? 1 : 4;
-  const uint64_t want = kHeader + static_cast<uint64_t>(c.size()) * elem;
-  if (b.size() != want)
-    bad("holds " + std::to_string(b.size()) + " bytes, its header (" + std::to_string(c.frames) +
-        "x" + std::to_string(c.height) + "x" + std::to_string(c.width) +
-        (dtype == 1 ? " u8" : " f32") + ") says " + std::to_string(want) +
-        (b.size() < want ? " (truncated)" : ""));
+  // T x H x W x elem in checked arithmetic: three u32 dims can wrap round to the file's size.
+  const std::optional<uint64_t> values = checked_product({c.frames, c.height, c.width});
+  const std::optional<uint64_t> data = values ? checked_mul(*values, elem) : std::nullopt;
+  const std::string shape = std::to_string(c.frames) + "x" + std::to_string(c.height) + "x" +
+                            std::to_string(c.width) + (dtype == 1 ? " u8" : " f32");
+  if (!data || *data > b.size() - kHeader)
+    bad("holds " + std::to_string(b.size()) + " bytes, its header (" + shape + ") says " +
+        (data ? std::to_string(kHeader + *data) : std::string("more than 2^64")) + " (truncated)");
+  if (*data != b.size() - kHeader)
+    bad("holds " + std::to_string(b.size()) + " bytes, its header (" + shape + ") says " +
+        std::to_string(kHeader + *data));
   c.pixels.resize(static_cast<size_t>(c.size()));
   const char* p = b.data() + kHeader;
   for (int64_t i = 0; i < c.size(); ++i) {

@@ -170,6 +170,41 @@ TEST(AudioWav, ReadsFromDiskAndResamplesOddRates) {
   EXPECT_EQ(read_wav(path).sample_rate, 11025);
 }
 
+TEST(AudioWav, RatesFarFromTheTargetAreRefusedBeforeResampling) {
+  testing::TempDir dir;
+  // 100 samples at 1 Hz would become 1.6 M samples at 16 kHz (and 4000 samples, 64 M).
+  Fixture slow;
+  slow.rate = 1;
+  const std::string one_hz =
+      testing::write_file(dir.file("1hz.wav"), wav(slow, {tone(0.1, 1, 100)}));
+  // At 2^31 - 1 Hz the low-pass filter to 8 kHz would have 9 M taps per output sample.
+  Fixture fast;
+  fast.rate = 2147483647;
+  fast.bits = 8;
+  const std::string two_ghz =
+      testing::write_file(dir.file("2ghz.wav"), wav(fast, {tone(1000, 8000, 100)}));
+  for (const auto& [path, target] : {std::pair{one_hz, 16000}, std::pair{two_ghz, 8000}}) {
+    try {
+      read_wav_at(path, target);
+      ADD_FAILURE() << path << " resampled to " << target;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("cannot be resampled"), std::string::npos) << e.what();
+    }
+  }
+  // Within 256:1 they resample; the resampler itself refuses the rest as a usage error.
+  EXPECT_EQ(read_wav_at(one_hz, 256).samples.size(), 25600u);
+  EXPECT_THROW(resample(std::vector<float>(10, 0.f), 1, 257), Error);
+  EXPECT_NO_THROW(resample(std::vector<float>(10, 0.f), 256, 1));
+  EXPECT_FALSE(resample_rates_supported(257, 1));
+  // A rate beyond a signed int is named as it is, not as 0.
+  Fixture huge = fast;
+  huge.rate = static_cast<int>(4000000000u);  // wraps: put32 writes the u32 4000000000
+  const std::string m = error_of(wav(huge, {tone(1000, 8000, 10)}));
+  EXPECT_NE(m.find("4000000000"), std::string::npos) << m;
+}
+
 // Frequency of a sinusoid from its positive-going zero crossings (interpolated), over the
 // middle of the signal (away from the edges' zero padding).
 double measured_hz(const std::vector<float>& y, int rate) {

@@ -4,7 +4,9 @@
 #include <cmath>
 #include <cstdint>
 #include <numeric>
+#include <optional>
 
+#include "host/core/checked_size.h"
 #include "host/core/error.h"
 
 namespace tessera {
@@ -40,11 +42,17 @@ struct Kernel {
 
 }  // namespace
 
+bool resample_rates_supported(int in_rate, int out_rate) {
+  return in_rate > 0 && out_rate > 0 && in_rate <= kMaxResampleRatio * out_rate &&
+         out_rate <= kMaxResampleRatio * in_rate;
+}
+
 std::vector<float> resample(const std::vector<float>& x, int in_rate, int out_rate,
                             const ResampleOptions& o) {
-  if (in_rate <= 0 || out_rate <= 0)
-    TESSERA_THROW(Usage,
-                  "resample: rates must be positive (got " << in_rate << " -> " << out_rate << ")");
+  if (!resample_rates_supported(in_rate, out_rate))
+    TESSERA_THROW(Usage, "resample: rates must be positive and within "
+                             << kMaxResampleRatio << ":1 of each other (got " << in_rate << " -> "
+                             << out_rate << ")");
   if (in_rate == out_rate || x.empty()) return x;
   const int64_t g = std::gcd(in_rate, out_rate);
   const int64_t up = out_rate / g, down = in_rate / g;
@@ -55,7 +63,9 @@ std::vector<float> resample(const std::vector<float>& x, int in_rate, int out_ra
   k.i0_beta = bessel_i0(o.kaiser_beta);
   const int taps = 2 * k.half;
   const int64_t n_in = static_cast<int64_t>(x.size());
-  const int64_t n_out = (n_in * out_rate + in_rate - 1) / in_rate;
+  const std::optional<uint64_t> scaled = checked_mul(x.size(), static_cast<uint64_t>(out_rate));
+  TESSERA_CHECK(scaled, "resample: " << x.size() << " samples x " << out_rate << " Hz overflows");
+  const int64_t n_out = static_cast<int64_t>((*scaled + in_rate - 1) / in_rate);
   // One row of `taps` weights per phase (the fractional input position phase/up); built only
   // when the table stays small, else each output evaluates its own weights.
   const bool table = up * taps <= (1 << 22);

@@ -2,6 +2,7 @@
 #include "host/data/wav.h"
 
 #include <cstring>
+#include <limits>
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
@@ -42,7 +43,10 @@ WavInfo parse_fmt(const uint8_t* p, uint32_t size, const std::string& name) {
   WavInfo info;
   uint16_t format = u16(p);
   info.channels = u16(p + 2);
-  info.sample_rate = static_cast<int>(u32(p + 4));
+  const uint32_t rate = u32(p + 4);
+  if (rate < 1 || rate > static_cast<uint32_t>(std::numeric_limits<int>::max()))
+    bad(name, "the fmt chunk declares a sample rate of " + std::to_string(rate) + " Hz");
+  info.sample_rate = static_cast<int>(rate);
   const uint32_t byte_rate = u32(p + 8);
   const uint16_t block_align = u16(p + 12);
   info.bits = u16(p + 14);
@@ -77,7 +81,6 @@ WavInfo parse_fmt(const uint8_t* p, uint32_t size, const std::string& name) {
                   " is not supported (1 PCM, 3 IEEE float, or 0xFFFE extensible of those)");
   }
   if (info.channels < 1) bad(name, "the fmt chunk declares 0 channels");
-  if (info.sample_rate < 1) bad(name, "the fmt chunk declares a sample rate of 0");
   const uint32_t want_align = static_cast<uint32_t>(info.channels) * (info.bits / 8);
   if (block_align != want_align)
     bad(name, "block align is " + std::to_string(block_align) + ", expected " +
@@ -192,12 +195,19 @@ Audio read_wav(const std::string& path) {
   return parse_wav(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path);
 }
 
+void resample_to(Audio& a, int sample_rate, const std::string& name) {
+  if (a.sample_rate == sample_rate) return;
+  if (!resample_rates_supported(a.sample_rate, sample_rate))
+    bad(name, "its sample rate of " + std::to_string(a.sample_rate) +
+                  " Hz cannot be resampled to " + std::to_string(sample_rate) + " Hz (at most " +
+                  std::to_string(kMaxResampleRatio) + ":1 either way)");
+  a.samples = resample(a.samples, a.sample_rate, sample_rate);
+  a.sample_rate = sample_rate;
+}
+
 Audio read_wav_at(const std::string& path, int sample_rate) {
   Audio a = read_wav(path);
-  if (a.sample_rate != sample_rate) {
-    a.samples = resample(a.samples, a.sample_rate, sample_rate);
-    a.sample_rate = sample_rate;
-  }
+  resample_to(a, sample_rate, path);
   return a;
 }
 

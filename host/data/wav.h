@@ -36,6 +36,9 @@ struct Audio {
 Audio parse_wav(const uint8_t* data, size_t size, const std::string& name);
 Audio read_wav(const std::string& path);
 // read_wav, then resampled to `sample_rate` when the file's rate differs (host/data/resample.h).
+// A file whose rate is more than kMaxResampleRatio from `sample_rate` is an Error(Data).
 Audio read_wav_at(const std::string& path, int sample_rate);
+// The resampling step of read_wav_at, on audio already parsed from `name`.
+void resample_to(Audio& audio, int sample_rate, const std::string& name);
 
 }  // namespace tessera

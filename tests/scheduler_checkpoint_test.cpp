@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "host/backend/backend.h"
+#include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/checkpoint.h"
@@ -132,6 +133,58 @@ TEST(Checkpoint, OtherConfigurationShapeOrCorruptionIsRefusedBeforeAnyCopy) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
   }
+  ::unlink(path.c_str());
+}
+
+// Header fields of the wrong type or value, written by a hostile writer with a correct CRC, are
+// Io errors naming the field: a non-numeric bit pattern escaped as std::invalid_argument, a tag
+// of another type read as "" (and blamed on another configuration), a tensor of another dtype
+// reached the backend's copy.
+TEST(Checkpoint, HeaderFieldsAndTensorTypesAreCheckedByName) {
+  auto backend = make_backend("cpu");
+  Parameter w = param("w", {1.f, 2.f}, false);
+  const std::string path = temp_path("hostile");
+  const std::string good =
+      R"({"format":"tessera.checkpoint","version":1,"epochs_done":1,"step":2,"samples":3,)"
+      R"("train_seconds_bits":"0","best_score_bits":"0","best_epoch":-1,"bad_epochs":0,)"
+      R"("tag":"mine","rng":""})";
+  auto error_of = [&](const std::string& meta, const Tensor& value) -> std::string {
+    save_archive(path, meta, {{"value/w", value}});
+    TrainingState st;
+    std::map<std::string, Tensor> best;
+    try {
+      load_checkpoint(path, *backend, {&w}, "mine", &st, &best);
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
+      return e.what();
+    }
+    return "";
+  };
+  const Tensor f32 = Tensor::host_from<float>({2}, {3.f, 4.f});
+  EXPECT_EQ(error_of(good, f32), "");
+  const std::pair<std::string, std::string> cases[] = {
+      {R"("train_seconds_bits":"abc")", "'train_seconds_bits'"},
+      {R"("train_seconds_bits":"-1")", "'train_seconds_bits'"},
+      {R"("train_seconds_bits":"99999999999999999999")", "'train_seconds_bits'"},
+      {R"("train_seconds_bits":0)", "'train_seconds_bits'"},
+      {R"("tag":5)", "'tag' is not a string"},
+      {R"("rng":[])", "'rng' is not a string"},
+      {R"("step":"2")", "'step'"},
+      {R"("step":-2)", "negative"},
+  };
+  for (const auto& [field, needle] : cases) {
+    const std::string from = field.substr(0, field.find(':') + 1);
+    std::string meta = good;
+    const size_t at = meta.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    const size_t end = meta.find_first_of(",}", at + from.size());
+    meta.replace(at, end - at, field);
+    const std::string e = error_of(meta, f32);
+    EXPECT_NE(e.find(needle), std::string::npos) << field << ": " << e;
+  }
+  const std::string e = error_of(good, Tensor::host_from<int32_t>({2}, {3, 4}));
+  EXPECT_NE(e.find("(i32), the model has [2] (f32)"), std::string::npos) << e;
+  EXPECT_EQ(values(w.value), (std::vector<float>{3.f, 4.f}));  // the good load; untouched since
   ::unlink(path.c_str());
 }
 

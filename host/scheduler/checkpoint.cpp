@@ -5,8 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
-
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -81,14 +82,30 @@ void load_checkpoint(const std::string& path, Backend& backend,
   if (!d.HasMember("version") || !d["version"].IsInt() || d["version"].GetInt() != kVersion)
     bad("unsupported version (this build reads version " + std::to_string(kVersion) + ")");
   auto i64 = [&](const char* k) -> int64_t {
-    if (!d.HasMember(k) || !d[k].IsInt64()) bad(std::string("field '") + k + "' missing");
+    if (!d.HasMember(k) || !d[k].IsInt64())
+      bad(std::string("field '") + k + "' is missing or not an integer");
     return d[k].GetInt64();
   };
+  // A double's bit pattern as a decimal string (all digits, at most 2^64 - 1).
   auto bits = [&](const char* k) -> double {
-    if (!d.HasMember(k) || !d[k].IsString()) bad(std::string("field '") + k + "' missing");
-    return double_of(std::stoull(d[k].GetString()));
+    if (!d.HasMember(k) || !d[k].IsString())
+      bad(std::string("field '") + k + "' is missing or not a string");
+    const std::string text(d[k].GetString(), d[k].GetStringLength());
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long u = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text.size() > 20 || !std::isdigit(static_cast<unsigned char>(text[0])) ||
+        *end != '\0' || errno == ERANGE)
+      bad(std::string("field '") + k + "' is not a 64-bit pattern in decimal");
+    return double_of(u);
   };
-  const std::string tag = d.HasMember("tag") && d["tag"].IsString() ? d["tag"].GetString() : "";
+  // An optional string field: "" when absent.
+  auto str = [&](const char* k) -> std::string {
+    if (!d.HasMember(k)) return "";
+    if (!d[k].IsString()) bad(std::string("field '") + k + "' is not a string");
+    return std::string(d[k].GetString(), d[k].GetStringLength());
+  };
+  const std::string tag = str("tag");
   if (tag != expected_tag)
     bad("it belongs to another configuration (tag '" + tag + "', expected '" + expected_tag + "')");
   TrainingState st;
@@ -99,29 +116,31 @@ void load_checkpoint(const std::string& path, Backend& backend,
   st.best_score = bits("best_score_bits");
   st.best_epoch = i64("best_epoch");
   st.bad_epochs = i64("bad_epochs");
+  if (st.epochs_done < 0 || st.step < 0 || st.samples < 0 || st.best_epoch < -1 ||
+      st.bad_epochs < 0)
+    bad("a counter is negative (epochs_done " + std::to_string(st.epochs_done) + ", step " +
+        std::to_string(st.step) + ", samples " + std::to_string(st.samples) + ", best_epoch " +
+        std::to_string(st.best_epoch) + ", bad_epochs " + std::to_string(st.bad_epochs) + ")");
   st.tag = tag;
-  st.rng = d.HasMember("rng") && d["rng"].IsString() ? d["rng"].GetString() : "";
+  st.rng = str("rng");
 
-  auto take = [&](const std::string& key, Tensor& dst) {
+  // The stored tensor `key`, which must match `dst` in shape and dtype.
+  auto stored = [&](const std::string& key, const Tensor& dst) -> const Tensor& {
     auto it = ar.tensors.find(key);
     if (it == ar.tensors.end()) bad("tensor '" + key + "' missing");
-    if (it->second.shape() != dst.shape())
-      bad("tensor '" + key + "' has shape " + shape_str(it->second.shape()) + ", the model has " +
-          shape_str(dst.shape()));
-    backend.copy(it->second, dst);
+    if (it->second.shape() != dst.shape() || it->second.dtype() != dst.dtype())
+      bad("tensor '" + key + "' has shape " + shape_str(it->second.shape()) + " (" +
+          dtype_name(it->second.dtype()) + "), the model has " + shape_str(dst.shape()) + " (" +
+          dtype_name(dst.dtype()) + ")");
+    return it->second;
   };
+  auto take = [&](const std::string& key, Tensor& dst) { backend.copy(stored(key, dst), dst); };
   // Check everything before the first copy, so a mismatch leaves the model untouched.
   for (Parameter* p : params) {
     const std::pair<const char*, const Tensor*> parts[] = {
         {"value/", &p->value}, {"state1/", &p->state1}, {"state2/", &p->state2}};
-    for (const auto& [prefix, t] : parts) {
-      if (!t->defined()) continue;
-      auto it = ar.tensors.find(prefix + p->name);
-      if (it == ar.tensors.end()) bad(std::string("tensor '") + prefix + p->name + "' missing");
-      if (it->second.shape() != t->shape())
-        bad(std::string("tensor '") + prefix + p->name + "' has shape " +
-            shape_str(it->second.shape()) + ", the model has " + shape_str(t->shape()));
-    }
+    for (const auto& [prefix, t] : parts)
+      if (t->defined()) stored(prefix + p->name, *t);
   }
   for (Parameter* p : params) {
     take("value/" + p->name, p->value);

@@ -9,7 +9,9 @@
 
 #include <cstring>
 #include <deque>
-#include <limits>
+#include <optional>
+
+#include "host/core/checked_size.h"
 
 namespace tessera::emb {
 namespace {
@@ -97,17 +99,12 @@ class Reader {
     TESSERA_MESSAGE_CHECK(dt <= static_cast<uint8_t>(DType::I64) && rank <= 8,
                           "bad tensor header (dtype " << int{dt} << ", rank " << int{rank} << ")");
     Shape shape(rank);
-    uint64_t numel = 1;
-    for (auto& d : shape) {
-      d = scalar<int64_t>();
-      TESSERA_MESSAGE_CHECK(d >= 0 && (d == 0 || numel <= std::numeric_limits<uint64_t>::max() /
-                                                              static_cast<uint64_t>(d)),
-                            "bad tensor dimension " << d);
-      numel *= static_cast<uint64_t>(d);
-    }
+    for (auto& d : shape) d = scalar<int64_t>();
+    const std::optional<uint64_t> numel = checked_product(shape);
+    TESSERA_MESSAGE_CHECK(numel, "bad tensor shape " << shape_str(shape));
     const DType dtype = static_cast<DType>(dt);
-    TESSERA_MESSAGE_CHECK(numel <= (m_.size() - pos_) / dtype_size(dtype),
-                          "a tensor of " << numel << " elements overruns the message");
+    TESSERA_MESSAGE_CHECK(*numel <= (m_.size() - pos_) / dtype_size(dtype),
+                          "a tensor of " << *numel << " elements overruns the message");
     Tensor t = Tensor::host(shape, dtype);
     need(t.bytes());
     if (t.bytes() > 0) std::memcpy(t.raw(), m_.data() + pos_, t.bytes());
@@ -226,9 +223,8 @@ class RemoteShard final : public EmbeddingShard {
   }
   const TableLayout& layout() const override { return layout_; }
   Tensor forward(const Bags& host_bags) override {
-    Writer w(Op::Forward);
-    write_bags(w, host_bags);
-    return tensor_result(w);
+    start_forward(host_bags);
+    return finish_forward();
   }
   void backward_update(const Tensor& host_dout) override {
     Writer w(Op::BackwardUpdate);
@@ -238,12 +234,15 @@ class RemoteShard final : public EmbeddingShard {
   Tensor weight_grad(const Tensor& host_dout) override {
     Writer w(Op::WeightGrad);
     w.tensor(host_dout);
-    return tensor_result(w);
+    return tensor_result(w, {forward_nnz_}, "weight_grad");
   }
   Tensor table_to_host(int64_t t) override {
     Writer w(Op::TableToHost);
     w.scalar<int64_t>(t);
-    return tensor_result(w);
+    // A table this shard has not is refused by the far side (its error comes back first).
+    const bool known = t >= 0 && t < layout_.num_tables();
+    const Shape shape = known ? Shape{layout_.spec(t).rows, layout_.spec(t).dim} : Shape{0, 0};
+    return tensor_result(w, shape, "table_to_host");
   }
   void set_table(int64_t t, const Tensor& v) override {
     Writer w(Op::SetTable);
@@ -255,7 +254,7 @@ class RemoteShard final : public EmbeddingShard {
   Tensor state_to_host(int slot) override {
     Writer w(Op::StateToHost);
     w.scalar<int32_t>(slot);
-    return tensor_result(w);
+    return tensor_result(w, {state_size(opts_.optimizer.kind, layout_)}, "state_to_host");
   }
   void set_state(int slot, const Tensor& v) override {
     Writer w(Op::SetState);
@@ -275,8 +274,12 @@ class RemoteShard final : public EmbeddingShard {
     Writer w(Op::Forward);
     write_bags(w, host_bags);
     send(w);
+    forward_batch_ = host_bags.batch;
+    forward_nnz_ = host_bags.indices.numel();
   }
-  Tensor finish_forward() override { return tensor_reply(); }
+  Tensor finish_forward() override {
+    return tensor_reply({forward_batch_, layout_.out_dim()}, "forward");
+  }
   void start_backward_update(const Tensor& host_dout) override {
     Writer w(Op::BackwardUpdate);
     w.tensor(host_dout);
@@ -301,23 +304,31 @@ class RemoteShard final : public EmbeddingShard {
     awaiting_ = false;
     return open_reply(reply_, where_.empty() ? channel_->where() : where_);
   }
-  Tensor tensor_reply() {
+  // The reply's tensor, which must be the f32 [shape] the call returns: the parent indexes it
+  // by its own layout, so a reply of another size (a far side that is not the server this
+  // parent started, or a corrupted message) is an Error(Io), not an out-of-bounds read.
+  Tensor tensor_reply(const Shape& shape, const char* call) {
     Reader r = reply();
     Tensor t = r.tensor();
     r.finish();
-    return t;
+    if (!t.defined() || t.dtype() != DType::F32 || t.numel() != shape_numel(shape))
+      TESSERA_THROW(Io, "shard on " << where() << ": the reply to " << call << " holds "
+                                    << (t.defined() ? t.describe() : std::string("no tensor"))
+                                    << ", expected f32" << shape_str(shape));
+    return t.reshape(shape);
   }
-  Tensor tensor_result(Writer& w) {
+  Tensor tensor_result(Writer& w, const Shape& shape, const char* call) {
     send(w);
-    return tensor_reply();
+    return tensor_reply(shape, call);
   }
 
   std::unique_ptr<ShardChannel> channel_;
   TableLayout layout_;
   CollectionOptions opts_;
   std::string where_;
-  Message reply_;          // the last reply (a Reader reads it in place)
-  bool awaiting_ = false;  // a request was sent and its reply not yet read
+  Message reply_;                                // the last reply (a Reader reads it in place)
+  bool awaiting_ = false;                        // a request was sent and its reply not yet read
+  int64_t forward_batch_ = 0, forward_nnz_ = 0;  // the last forward's bags: its replies' sizes
 };
 
 class LoopbackChannel final : public ShardChannel {
@@ -345,7 +356,8 @@ std::unique_ptr<EmbeddingShard> make_remote_shard(std::unique_ptr<ShardChannel> 
   return std::make_unique<RemoteShard>(std::move(channel), std::move(specs), opts);
 }
 
-ShardServer::ShardServer(Backend& backend) : backend_(&backend) {}
+ShardServer::ShardServer(Backend& backend, int64_t memory_limit_bytes)
+    : backend_(&backend), memory_limit_(memory_limit_bytes) {}
 ShardServer::~ShardServer() = default;
 
 Message ShardServer::handle(const Message& request) {
@@ -363,6 +375,16 @@ Message ShardServer::handle(const Message& request) {
         CollectionOptions opts;
         read_create(r, specs, opts);
         r.finish();
+        if (memory_limit_ > 0) {
+          const TableLayout layout(specs);  // sizes checked: no overflow below
+          const int64_t bytes =
+              4 * (layout.total_elements() +
+                   state_slots(opts.optimizer.kind) * state_size(opts.optimizer.kind, layout));
+          TESSERA_MESSAGE_CHECK(bytes <= memory_limit_, "the tables asked for take "
+                                                            << bytes
+                                                            << " bytes, over this server's "
+                                                            << memory_limit_ << "-byte limit");
+        }
         shard_ = make_local_shard(std::move(specs), *backend_, opts);
         closed_ = false;
         out.str(shard_->where());

@@ -43,8 +43,10 @@ std::unique_ptr<EmbeddingShard> make_remote_shard(std::unique_ptr<ShardChannel> 
 
 class ShardServer {
  public:
-  // The shard a create message asks for is made by make_local_shard on `backend`.
-  explicit ShardServer(Backend& backend);
+  // The shard a create message asks for is made by make_local_shard on `backend`. Its tables and
+  // optimizer state may take at most `memory_limit_bytes` (0: as much as the backend's storage
+  // allows, i.e. the machine's memory on the host); a request for more is refused by name.
+  explicit ShardServer(Backend& backend, int64_t memory_limit_bytes = 0);
   ~ShardServer();
   // Decodes and runs one request; the reply reports success (with the call's result) or the
   // error it raised. A message that does not decode is an error reply too, never a crash.
@@ -54,6 +56,7 @@ class ShardServer {
 
  private:
   Backend* backend_;
+  int64_t memory_limit_;
   std::unique_ptr<EmbeddingShard> shard_;
   bool closed_ = false;
 };

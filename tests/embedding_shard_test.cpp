@@ -4,6 +4,7 @@
 // column-wise), checkpoint state and the id policies.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 
 #include "embeddings/remote_shard.h"
@@ -296,6 +297,92 @@ TEST(RemoteShards, TruncatedAndCorruptedRequestsAreAnsweredNotCrashedOn) {
     }
   }
   EXPECT_GT(answered, 500u);
+}
+
+// Replies from the far side are checked against what the call returns before the parent
+// indexes them by its own layout: a reply tensor of the wrong size was returned as it came, and
+// the sharded collection read past its end.
+TEST(RemoteShards, RepliesOfTheWrongSizeAreRefusedByName) {
+  auto backend = make_host_backend();
+  // A loopback channel whose replies after the create are replaced by `forged` ones.
+  struct Forger final : ShardChannel {
+    std::unique_ptr<ShardChannel> inner;
+    Message forged;
+    int calls = 0;
+    void send(Message m) override { inner->send(std::move(m)); }
+    Message receive() override {
+      Message real = inner->receive();
+      return calls++ == 0 || forged.empty() ? real : forged;
+    }
+    std::string where() const override { return "forger"; }
+  };
+  // The reply a server sends with a result tensor of `shape`.
+  auto tensor_reply = [&](const Shape& shape, DType dtype) {
+    Message m{1, 1, static_cast<uint8_t>(dtype), static_cast<uint8_t>(shape.size())};
+    for (int64_t d : shape)
+      m.insert(m.end(), reinterpret_cast<const uint8_t*>(&d),
+               reinterpret_cast<const uint8_t*>(&d) + 8);
+    m.resize(m.size() + static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype));
+    return m;
+  };
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;
+  auto forger = std::make_unique<Forger>();
+  Forger* f = forger.get();
+  forger->inner = make_loopback_channel(*backend);
+  auto shard = make_remote_shard(std::move(forger), {{"t", 5, 3, Pooling::Sum}}, opts);
+  const Bags bags = make_host_bags({{{0, 4}, {1}}});  // 2 samples, 3 ids
+  auto refused = [&](const std::function<void()>& call, const std::string& what) {
+    try {
+      call();
+      ADD_FAILURE() << "a forged reply was accepted; expected " << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  f->forged = tensor_reply({1, 3}, DType::F32);  // one sample where two were asked for
+  refused([&] { shard->forward(bags); }, "reply to forward holds f32[1, 3]");
+  f->forged = tensor_reply({2, 3}, DType::I32);
+  refused([&] { shard->forward(bags); }, "expected f32[2, 3]");
+  f->forged = tensor_reply({4}, DType::F32);
+  refused([&] { shard->weight_grad(Tensor::host({2, 3})); }, "expected f32[3]");
+  f->forged = tensor_reply({5, 2}, DType::F32);
+  refused([&] { shard->table_to_host(0); }, "expected f32[5, 3]");
+  f->forged = tensor_reply({14}, DType::F32);
+  refused([&] { shard->state_to_host(0); }, "expected f32[15]");
+  f->forged = {1, 0};  // no tensor at all
+  refused([&] { shard->table_to_host(0); }, "no tensor");
+  f->forged.clear();  // the real replies pass
+  EXPECT_EQ(shard->forward(bags).shape(), (Shape{2, 3}));
+  EXPECT_EQ(shard->table_to_host(0).shape(), (Shape{5, 3}));
+}
+
+// A server with a memory limit refuses a create request for more, by name, before allocating.
+TEST(RemoteShards, AServerRefusesTablesBeyondItsMemoryLimit) {
+  auto backend = make_host_backend();
+  // Keeps the create request (outside the channel: the failed shard destroys its channel).
+  struct Capture final : ShardChannel {
+    Message* request = nullptr;
+    void send(Message m) override { *request = std::move(m); }
+    Message receive() override { return {0, 0, 0, 0, 0, 0, 0, 0, 0, 0}; }  // an error reply
+    std::string where() const override { return "capture"; }
+  };
+  Message create;
+  auto capture = std::make_unique<Capture>();
+  capture->request = &create;
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;  // one state slot: 2 x 4 bytes per element
+  EXPECT_THROW(make_remote_shard(std::move(capture), {{"big", 1000, 100, Pooling::Sum}}, opts),
+               Error);
+  ASSERT_FALSE(create.empty());
+  ShardServer limited(*backend, 799999);
+  const Message no = limited.handle(create);
+  ASSERT_FALSE(no.empty());
+  EXPECT_EQ(no[0], 0);
+  EXPECT_NE(std::string(no.begin(), no.end()).find("take 800000 bytes, over this server's 799999"),
+            std::string::npos);
+  EXPECT_EQ(ShardServer(*backend, 800000).handle(create).at(0), 1);
 }
 
 // What a model asks for with "remote_shards": EmbeddingTables whose shards the registered factory

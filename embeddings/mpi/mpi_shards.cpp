@@ -1,6 +1,7 @@
 // Shard channels over MPI (see mpi_shards.h). Rank 0 makes one call at a time per shard, and
 // MPI keeps messages between two ranks on one tag in order, so a request and its reply need no
 // sequence numbers: a message is [i64 length] then the bytes in pieces of at most 1 GiB.
+// The receiver checks each piece's size against the length before it makes room for it.
 #include "embeddings/mpi/mpi_shards.h"
 
 #include <mpi.h>
@@ -39,17 +40,36 @@ void send_message(const Message& m, int peer, int tag) {
               "Send");
 }
 
-Message recv_message(int peer, int tag) {
+}  // namespace
+
+Message recv_mpi_message(int peer, int tag) {
   int64_t n = 0;
   check_mpi(MPI_Recv(&n, 1, MPI_INT64_T, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv");
-  TESSERA_CHECK(n >= 0, "MPI shard message of " << n << " bytes");
-  Message m(static_cast<size_t>(n));
-  for (int64_t at = 0; at < n; at += kPiece)
-    check_mpi(MPI_Recv(m.data() + at, static_cast<int>(std::min(kPiece, n - at)), MPI_BYTE, peer,
-                       tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
-              "Recv");
+  if (n < 0)
+    TESSERA_THROW(Io, "MPI shard message from rank " << peer << " declares " << n << " bytes");
+  // The length comes from another process: the buffer grows only by each piece that has actually
+  // arrived (probed for its size first), so a corrupt length allocates nothing it is not sent.
+  Message m;
+  for (int64_t at = 0; at < n;) {
+    MPI_Status status;
+    check_mpi(MPI_Probe(peer, tag, MPI_COMM_WORLD, &status), "Probe");
+    int count = 0;
+    check_mpi(MPI_Get_count(&status, MPI_BYTE, &count), "Get_count");
+    const int64_t due = std::min(kPiece, n - at);
+    if (count != due)
+      TESSERA_THROW(Io, "MPI shard message from rank "
+                            << peer << " declares " << n << " bytes, but its piece at byte " << at
+                            << " holds " << count << " (" << due << " due)");
+    m.resize(static_cast<size_t>(at + count));
+    check_mpi(
+        MPI_Recv(m.data() + at, count, MPI_BYTE, peer, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+        "Recv");
+    at += count;
+  }
   return m;
 }
+
+namespace {
 
 // The parent's end. Its sends do not wait for the server: the parent sends every shard's request
 // before it reads any reply, and a server with two of those shards may still be handing back the
@@ -79,7 +99,7 @@ class MpiChannel final : public ShardChannel {
     }
   }
   Message receive() override {
-    Message reply = recv_message(rank_, tag_);
+    Message reply = recv_mpi_message(rank_, tag_);
     wait_sends();
     return reply;
   }
@@ -128,7 +148,7 @@ int64_t serve_mpi_shards(Backend& backend) {
     MPI_Status status;
     check_mpi(MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &status), "Probe");
     const int tag = status.MPI_TAG;
-    const Message request = recv_message(0, tag);
+    const Message request = recv_mpi_message(0, tag);
     if (tag == kStopTag) return served;
     std::unique_ptr<ShardServer>& server = servers[tag];
     if (!server) server = std::make_unique<ShardServer>(backend);

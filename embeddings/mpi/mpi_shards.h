@@ -31,4 +31,10 @@ int64_t serve_mpi_shards(Backend& backend);
 // Rank 0: tells every other rank to return from serve_mpi_shards.
 void stop_mpi_shard_servers();
 
+// One framed message from `peer` on `tag`: [i64 length] then the bytes in pieces of at most
+// 1 GiB. Memory grows only by the pieces that arrive, each checked against the declared length;
+// a negative length or a piece of the wrong size is an Error(Io) (nothing is allocated for a
+// length that is never sent).
+Message recv_mpi_message(int peer, int tag);
+
 }  // namespace tessera::emb

@@ -158,6 +158,35 @@ TEST(MpiShards, WhereNamesTheRankAndErrorsComeBack) {
   }
 }
 
+// A frame whose length field promises 2^62 bytes followed by a 3-byte piece: the receiver
+// refuses it by name instead of allocating the promise (it did: std::bad_alloc).
+TEST(MpiShards, AFrameLengthIsCheckedAgainstThePiecesThatArrive) {
+  const int tag = 32000;  // above the tags the shard channels hand out in these tests
+  for (const int64_t length : {int64_t{1} << 62, int64_t{-5}, int64_t{4}}) {
+    const char piece[3] = {'a', 'b', 'c'};
+    MPI_Request sends[2];
+    MPI_Isend(&length, 1, MPI_INT64_T, 0, tag, MPI_COMM_WORLD, &sends[0]);
+    MPI_Isend(piece, 3, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &sends[1]);
+    try {
+      recv_mpi_message(0, tag);
+      ADD_FAILURE() << "a frame declaring " << length << " bytes over a 3-byte piece was taken";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
+      EXPECT_NE(std::string(e.what()).find(std::to_string(length)), std::string::npos) << e.what();
+    }
+    char drain[3];  // the piece the refused frame left behind
+    MPI_Recv(drain, 3, MPI_BYTE, 0, tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Waitall(2, sends, MPI_STATUSES_IGNORE);
+  }
+  const int64_t three = 3;
+  const char piece[3] = {'x', 'y', 'z'};
+  MPI_Request sends[2];
+  MPI_Isend(&three, 1, MPI_INT64_T, 0, tag, MPI_COMM_WORLD, &sends[0]);
+  MPI_Isend(piece, 3, MPI_BYTE, 0, tag, MPI_COMM_WORLD, &sends[1]);
+  EXPECT_EQ(recv_mpi_message(0, tag), (Message{'x', 'y', 'z'}));
+  MPI_Waitall(2, sends, MPI_STATUSES_IGNORE);
+}
+
 }  // namespace
 }  // namespace tessera::emb
 

@@ -70,6 +70,13 @@ TEST(LibSvm, ErrorsNameFileLineAndToken) {
       {"1 3:abc", ":2:token 2 '3:abc': expected a numeric value"},
       {"1 3:", ":2:token 2 '3:': expected index:value"},
       {"1 3:inf", ":2:token 2 '3:inf': expected a finite value"},
+      // An index sizes every densified row: refused above the limit, before any allocation.
+      {"1 1048576:1",
+       ":2:token 2 '1048576:1': feature index above the limit 1048575 (rows are densified: one "
+       "float per feature)"},
+      {"1 99999999999999999999:1",
+       ":2:token 2 '99999999999999999999:1': feature index above the limit 1048575 (rows are "
+       "densified: one float per feature)"},
   };
   for (const auto& [bad, suffix] : cases) {
     write_file(p, "1 1:1\n" + bad + "\n0 2:2\n");
@@ -89,6 +96,41 @@ TEST(LibSvm, ErrorsNameFileLineAndToken) {
     ASSERT_EQ(report.first_reasons.size(), 1u);
     EXPECT_EQ(report.first_reasons[0], p + suffix);
   }
+}
+
+// The widest rows the limit allows read; a table too large to densify is refused by name, before
+// rows x width floats are allocated (2^20 features x 300 rows would be 1.2 GiB).
+TEST(LibSvm, DenseTableSizeIsLimited) {
+  TempDir dir;
+  std::string rows;
+  for (int i = 0; i < 300; ++i) rows += "1 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
+  const std::string p = write_file(dir.file("wide.svm"), rows);
+  const SparseTable t = read_libsvm(FileSpec{p, 0});
+  EXPECT_EQ(t.max_index, kLibSvmMaxFeatures - 1);
+  try {
+    table_from_sparse(t);
+    FAIL() << "densified 300 rows of 2^20 features";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data);
+    EXPECT_EQ(std::string(e.what()),
+              p + ": 300 rows of 1048576 features are too many to densify (limits: 1048576 "
+                  "features, 268435456 values in all)");
+  }
+  // A width beyond the feature limit (a config's libsvm_features) is refused the same way, and
+  // rows x width that overflows 64 bits does not wrap round to a small allocation.
+  EXPECT_THROW(densify(t, kLibSvmMaxFeatures + 1), Error);
+  SparseTable many;
+  many.path = "many.svm";
+  many.labels.assign(16, 0.f);
+  many.offsets.assign(17, 0);
+  EXPECT_THROW(densify(many, int64_t{1} << 60), Error);
+  // A few rows of the widest width the limit allows still densify.
+  const std::string few = write_file(dir.file("few.svm"), "1 3:2\n0 1048575:0.5\n");
+  const EncodedTable e = table_from_sparse(read_libsvm(FileSpec{few, 0}));
+  EXPECT_EQ(e.n_dense, kLibSvmMaxFeatures);
+  ASSERT_EQ(e.dense.size(), 2u * kLibSvmMaxFeatures);
+  EXPECT_EQ(e.dense[3], 2.f);
+  EXPECT_EQ(e.dense.back(), 0.5f);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <sstream>
+#include <string>
 #include <string_view>
 
 #include "host/core/error.h"
@@ -23,7 +24,7 @@ std::string parse_line(std::string_view line, SparseTable& t) {
   size_t pos = 0;
   int token_no = 0;
   const size_t entries_before = t.indices.size();
-  auto fail = [&](std::string_view tok, const char* what) {
+  auto fail = [&](std::string_view tok, std::string_view what) {
     t.indices.resize(entries_before);
     t.values.resize(entries_before);
     std::ostringstream os;
@@ -59,8 +60,15 @@ std::string parse_line(std::string_view line, SparseTable& t) {
     const char* ib = tok.data();
     const char* ie = tok.data() + colon;
     const std::from_chars_result r = std::from_chars(ib, ie, idx);
-    if (r.ec != std::errc() || r.ptr != ie) return fail(tok, "expected an integer feature index");
-    if (idx < 0) return fail(tok, "negative feature index");
+    const bool too_large = r.ec == std::errc::result_out_of_range && r.ptr == ie && *ib != '-';
+    if (!too_large && (r.ec != std::errc() || r.ptr != ie)) {
+      return fail(tok, "expected an integer feature index");
+    }
+    if (!too_large && idx < 0) return fail(tok, "negative feature index");
+    if (too_large || idx >= kLibSvmMaxFeatures) {
+      return fail(tok, "feature index above the limit " + std::to_string(kLibSvmMaxFeatures - 1) +
+                           " (rows are densified: one float per feature)");
+    }
     double v = 0;
     if (!parse_double(tok.substr(colon + 1), v)) return fail(tok, "expected a numeric value");
     if (!std::isfinite(v)) return fail(tok, "expected a finite value");
@@ -102,7 +110,15 @@ SparseTable read_libsvm(const FileSpec& file, BadRowPolicy on_error, BadRowRepor
 
 std::vector<float> densify(const SparseTable& t, int64_t width, OutOfRangeFeature out_of_range) {
   TESSERA_CHECK(width >= 0, "densify: negative width " << width);
-  std::vector<float> out(static_cast<size_t>(t.rows() * width), 0.f);
+  int64_t values = 0;
+  if (width > kLibSvmMaxFeatures || __builtin_mul_overflow(t.rows(), width, &values) ||
+      values > kLibSvmMaxDenseValues) {
+    TESSERA_THROW(Data,
+                  t.path << ": " << t.rows() << " rows of " << width
+                         << " features are too many to densify (limits: " << kLibSvmMaxFeatures
+                         << " features, " << kLibSvmMaxDenseValues << " values in all)");
+  }
+  std::vector<float> out(static_cast<size_t>(values), 0.f);
   for (int64_t r = 0; r < t.rows(); ++r) {
     float* row = out.data() + r * width;
     for (int64_t k = t.offsets[r]; k < t.offsets[r + 1]; ++k) {

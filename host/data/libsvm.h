@@ -4,6 +4,12 @@
 // reads as 0/1. Indices are kept as written (libSVM files are usually 1-based, libFM 0-based), so
 // the dense width is max index + 1. Bad rows name "path:line:token N 'text'" and follow the
 // BadRowPolicy like the delimited reader.
+//
+// Limits, checked before anything is allocated, since the rows are densified (one float per
+// feature per row, and the model's first layer has one input per feature):
+//   - a feature index must be below kLibSvmMaxFeatures (a bad row naming file, line and token);
+//   - a densified table holds at most kLibSvmMaxDenseValues floats, rows x width (1 GiB): an
+//     error naming the file, its rows and the width.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -12,6 +18,9 @@
 #include "host/data/schema.h"
 
 namespace tessera {
+
+inline constexpr int64_t kLibSvmMaxFeatures = int64_t{1} << 20;
+inline constexpr int64_t kLibSvmMaxDenseValues = int64_t{1} << 28;
 
 // Compressed sparse rows.
 struct SparseTable {
@@ -34,7 +43,8 @@ enum class OutOfRangeFeature : uint8_t { Error, Drop };
 
 // Row-major [rows, width] floats, zero where a row has no entry; a repeated index in a row keeps
 // the last value. An index >= width (a test file wider than its train file) is an error naming
-// the row's line, or is dropped.
+// the row's line, or is dropped. A width above kLibSvmMaxFeatures, or rows x width above
+// kLibSvmMaxDenseValues, is an error (Data) naming the file.
 std::vector<float> densify(const SparseTable& table, int64_t width,
                            OutOfRangeFeature out_of_range = OutOfRangeFeature::Error);
 

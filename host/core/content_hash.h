@@ -27,9 +27,21 @@ class ContentHash {
 
 std::string content_hash_hex(const void* data, size_t size);
 
-// "size=<bytes> content=<hash>" of the file at `path` (Io error naming it when unreadable).
-// `memo_dir` (created when missing; "" = no memo) keeps one small file per (device, inode) with the
-// stat fields it was hashed under, written atomically, so concurrent runs share it safely.
-std::string file_content_fingerprint(const std::string& path, const std::string& memo_dir);
+// A file's fingerprint, "size=<bytes> content=<hash>", and what to remember of it.
+struct FileFingerprint {
+  std::string text;
+  // When the file was read (not answered from the memo): the memo entry to write, so that the
+  // next call is answered without reading. Empty otherwise, or when the file changed too recently
+  // for its stat fields to be trusted.
+  std::string memo_file, memo_text;
+};
+
+// The fingerprint of the file at `path` (Io error naming it when unreadable). `memo_dir` ("" =
+// none) holds one small file per (device, inode) with the stat fields the hash was taken under;
+// an entry whose fields all match answers without reading the file. Writes nothing: pass the
+// result to remember_fingerprint to keep it.
+FileFingerprint file_content_fingerprint(const std::string& path, const std::string& memo_dir);
+// Writes `f`'s memo entry (atomically, creating the memo directory), if it has one.
+void remember_fingerprint(const FileFingerprint& f);
 
 }  // namespace tessera

@@ -217,8 +217,10 @@ const char* stage_state_name(StageState s) {
   return "?";
 }
 
-std::string file_fingerprint(const std::string& path, const std::string& memo_dir) {
-  return path + " " + file_content_fingerprint(path, memo_dir);
+FileFingerprint file_fingerprint(const std::string& path, const std::string& memo_dir) {
+  FileFingerprint f = file_content_fingerprint(path, memo_dir);
+  f.text = path + " " + f.text;
+  return f;
 }
 
 std::vector<PlannedStage> plan_pipeline(const PipelineSpec& spec, const StageRegistry& registry,
@@ -245,8 +247,12 @@ std::vector<PlannedStage> plan_pipeline(const PipelineSpec& spec, const StageReg
       std::vector<std::string> more = runner.input_files(spec, st);
       files.insert(files.end(), more.begin(), more.end());
     }
-    for (const std::string& f : files) field("file", file_fingerprint(f, cache + "/fingerprints"));
     PlannedStage p;
+    for (const std::string& f : files) {
+      FileFingerprint fp = file_fingerprint(f, cache + "/fingerprints");
+      field("file", fp.text);
+      if (!fp.memo_file.empty()) p.fingerprints_to_remember.push_back(std::move(fp));
+    }
     p.name = st.name;
     p.kind = st.kind;
     p.key = h.hex_digest();
@@ -350,6 +356,8 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
   const int jobs = worker_count(options);
   const std::string cache = cache_dir_of(spec, options);
   make_directories(cache);
+  for (const PlannedStage& p : plan)
+    for (const FileFingerprint& f : p.fingerprints_to_remember) remember_fingerprint(f);
   RunDir run = RunDir::create(runs_dir_of(spec, options), spec.name);
   PipelineRun out;
   out.run_dir = run.path();

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "host/core/content_hash.h"
 #include "host/scheduler/pipeline_spec.h"
 
 namespace tessera::scheduler {
@@ -88,6 +89,9 @@ struct PlannedStage {
   std::string key;  // 64 hex digits
   std::string dir;
   StageState state;
+  // Content hashes of its input files read while planning, kept by run_pipeline (planning itself
+  // writes nothing).
+  std::vector<FileFingerprint> fingerprints_to_remember;
 };
 
 struct RunOptions {
@@ -128,6 +132,6 @@ std::string describe_plan(const PipelineSpec& spec, const std::vector<PlannedSta
 
 // The key's ingredients for one file (exposed for tests): its path, size and a hash of its whole
 // content, whatever its size (host/core/content_hash.h), memoised under `memo_dir`.
-std::string file_fingerprint(const std::string& path, const std::string& memo_dir);
+FileFingerprint file_fingerprint(const std::string& path, const std::string& memo_dir);
 
 }  // namespace tessera::scheduler

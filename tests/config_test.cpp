@@ -263,7 +263,7 @@ TEST(ConfigErrors, UnknownKeySuggestsTheClosest) {
                      "\"optimizer\"? (allowed keys: \"epochs\", \"batch_size\""),
             std::string::npos)
       << msg;
-  EXPECT_NE(msg.find("\"runs_dir\", \"prefetch\")"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"runs_dir\", \"prefetch\", \"on_nonfinite\")"), std::string::npos) << msg;
 }
 
 TEST(ConfigErrors, UnknownKeyWithoutACloseMatchListsAllowedKeys) {
@@ -594,7 +594,7 @@ TEST(BehaviourConfigJson, RoundTripsEveryAlternative) {
                   "weight_decay": 3e-7},
     "lr_schedule": {"type": "step", "warmup_steps": 100, "step_epochs": 2, "gamma": 0.5},
     "early_stopping": {"metric": "logloss", "patience": 2},
-    "log_every": 1, "runs_dir": "/tmp/runs dir", "prefetch": 0
+    "log_every": 1, "runs_dir": "/tmp/runs dir", "prefetch": 0, "on_nonfinite": "skip_batch"
   }
 })";
   const BehaviourConfig c = parse_behaviour_config(text, "alt.json");
@@ -604,7 +604,11 @@ TEST(BehaviourConfigJson, RoundTripsEveryAlternative) {
   EXPECT_TRUE(c.model.hidden.empty());
   EXPECT_EQ(c.train.optimizer.lr, 0.1234567890123);
   EXPECT_EQ(c.model.dropout, 1.0 / 3.0);
+  EXPECT_EQ(c.train.on_nonfinite, NonFinitePolicy::SkipBatch);
   expect_round_trip(c);
+  BehaviourConfig stop = c;
+  stop.train.on_nonfinite = NonFinitePolicy::Stop;
+  EXPECT_FALSE(stop == c);  // equality sees the field
 
   BehaviourConfig cosine = c;
   cosine.train.optimizer.type = OptimizerType::AdamW;
@@ -629,11 +633,12 @@ TEST(BehaviourConfigJson, RoundTripsEveryAlternative) {
 TEST(BehaviourConfigJson, ResolvedConfigFillsInDefaults) {
   const BehaviourConfig c = parse_behaviour_config(minimal(), "m.json");
   const std::string text = to_json(c);
-  for (const char* key : {"\"eval_batch_size\": 4096",
-                          "\"lr_schedule\": {\"type\": \"constant\", "
-                          "\"warmup_steps\": 0}",
-                          "\"validation_fraction\": 0.1", "\"missing\": [\"\", \"?\", \"NA\"]",
-                          "\"eps\": 1e-8", "\"name\": \"behaviour\""}) {
+  for (const char* key :
+       {"\"eval_batch_size\": 4096",
+        "\"lr_schedule\": {\"type\": \"constant\", "
+        "\"warmup_steps\": 0}",
+        "\"validation_fraction\": 0.1", "\"missing\": [\"\", \"?\", \"NA\"]", "\"eps\": 1e-8",
+        "\"name\": \"behaviour\"", "\"on_nonfinite\": \"stop\""}) {
     EXPECT_NE(text.find(key), std::string::npos) << key << " in\n" << text;
   }
   EXPECT_EQ(text.find("momentum"), std::string::npos) << text;  // adam: does not apply

@@ -21,6 +21,7 @@
 #include "host/config/image_config.h"
 #include "host/config/video_config.h"
 #include "host/core/error.h"
+#include "host/model/divergence.h"
 #include "host/scheduler/commands.h"
 #include "pipelines/audio/audio.h"
 #include "pipelines/audio/stages.h"
@@ -469,6 +470,14 @@ namespace {
 int run_guarded(int argc, char** argv) {
   try {
     return run(argc, argv);
+  } catch (const tessera::TrainingDiverged& e) {
+    // A failed job like any other (exit 1), whose --json result still is one object on stdout:
+    // the run's result.json, "status": "diverged".
+    std::fprintf(stderr, "tessera: %s: %s\n", tessera::error_kind_name(e.kind()), e.what());
+    for (int i = 2; i < argc; ++i)
+      if (!std::strcmp(argv[i], "--json")) std::printf("%s\n", e.result_json().c_str());
+    std::fflush(stdout);
+    return 1;
   } catch (const tessera::Error& e) {
     std::fprintf(stderr, "tessera: %s: %s\n", tessera::error_kind_name(e.kind()), e.what());
     return (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Config) ? 2 : 1;

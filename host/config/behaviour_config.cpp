@@ -459,6 +459,7 @@ void write_train(json::JsonWriter& w, const BehaviourTrainConfig& c) {
   w.field("patience", c.early_stopping.patience);
   w.end_object();
   w.field("log_every", c.log_every).field("runs_dir", c.runs_dir).field("prefetch", c.prefetch);
+  w.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
   w.end_object();
 }
 
@@ -491,10 +492,10 @@ bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
   const bool train_equal =
       std::tie(at.epochs, at.batch_size, at.eval_batch_size, at.optimizer, at.lr_schedule,
                at.early_stopping.metric, at.early_stopping.patience, at.log_every, at.runs_dir,
-               at.prefetch) == std::tie(bt.epochs, bt.batch_size, bt.eval_batch_size, bt.optimizer,
-                                        bt.lr_schedule, bt.early_stopping.metric,
-                                        bt.early_stopping.patience, bt.log_every, bt.runs_dir,
-                                        bt.prefetch);
+               at.prefetch, at.on_nonfinite) ==
+      std::tie(bt.epochs, bt.batch_size, bt.eval_batch_size, bt.optimizer, bt.lr_schedule,
+               bt.early_stopping.metric, bt.early_stopping.patience, bt.log_every, bt.runs_dir,
+               bt.prefetch, bt.on_nonfinite);
   return a.name == b.name && a.seed == b.seed && a.device == b.device && data_equal &&
          model_equal && train_equal;
 }

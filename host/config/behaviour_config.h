@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host/config/json_reader.h"
+#include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
 #include "host/core/math.h"
 #include "host/data/schema.h"
@@ -103,6 +104,8 @@ struct BehaviourTrainConfig {
   int log_every = 50;  // steps between metric log lines
   std::string runs_dir = "runs";
   int prefetch = 2;  // batches prepared ahead of the trainer
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
 struct BehaviourConfig {

@@ -140,6 +140,7 @@ void read_cnn_train(ObjectReader& root, ImageTrainConfig& tc) {
   tc.optimizer = config::read_optimizer(t, "optimizer", tc.optimizer);
   tc.lr_schedule = config::read_lr_schedule(t, "lr_schedule", tc.optimizer.lr, tc.lr_schedule);
   tc.runs_dir = t.string("runs_dir", tc.runs_dir, Text::NonEmpty);
+  tc.on_nonfinite = t.choice(kOnNonFiniteKey, tc.on_nonfinite, nonfinite_policy_choices());
   t.finish();
 }
 
@@ -152,6 +153,7 @@ void write_cnn_train(json::JsonWriter& w, const ImageTrainConfig& t) {
   w.key("lr_schedule");
   config::write_lr_schedule(w, t.lr_schedule);
   w.field("runs_dir", t.runs_dir);
+  w.choice(kOnNonFiniteKey, t.on_nonfinite, nonfinite_policy_choices());
   w.end_object();
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
 #include "host/model/cnn.h"
 
@@ -42,6 +43,8 @@ struct ImageTrainConfig {
   OptimizerConfig optimizer;
   LrScheduleConfig lr_schedule;
   std::string runs_dir = "runs";
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
 struct ImageConfig {

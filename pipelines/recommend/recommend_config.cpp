@@ -116,6 +116,8 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
     c.train.negatives =
         t.integer<int64_t>("negatives", c.train.negatives, json::IntBounds::closed(1, 1000));
     c.train.loss = t.choice("loss", c.train.loss, loss_choices());
+    c.train.on_nonfinite =
+        t.choice(kOnNonFiniteKey, c.train.on_nonfinite, nonfinite_policy_choices());
     for (const char* k : {"negatives", "loss"})
       if (mf && t.has(k)) t.error(k, "only applies to \"model\": \"two_tower\"");
     t.finish();
@@ -168,6 +170,7 @@ std::string to_json(const RecommendConfig& c) {
   w.field("l2", c.train.l2).field("bias_l2", c.train.bias_l2);
   if (c.model == ModelKind::TwoTower)
     w.field("negatives", c.train.negatives).choice("loss", c.train.loss, loss_choices());
+  w.choice(kOnNonFiniteKey, c.train.on_nonfinite, nonfinite_policy_choices());
   w.end_object();
   if (c.model == ModelKind::TwoTower) {
     w.key("evaluate").begin_object();

@@ -9,6 +9,7 @@
 #include "embeddings/bag_math.h"
 #include "embeddings/sharding.h"
 #include "host/config/json_reader.h"
+#include "host/config/on_nonfinite.h"
 #include "host/data/ratings_data.h"
 
 namespace tessera::recommend {
@@ -59,6 +60,8 @@ struct RecommendConfig {
     double bias_l2 = 0.005;  // the same on bias rows
     int64_t negatives = 4;   // two_tower: sampled negatives per positive
     Loss loss = Loss::Bce;   // two_tower
+    // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+    NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
   } train;
   struct {
     int64_t k = 10;

@@ -90,6 +90,7 @@ TextclassConfig read_textclass_config(const std::string& path) {
     tc.runs_dir = t.string("runs_dir", tc.runs_dir, Text::NonEmpty);
     tc.optimizer = config::read_optimizer(t, "optimizer", tc.optimizer);
     tc.lr_schedule = config::read_lr_schedule(t, "lr_schedule", tc.optimizer.lr, tc.lr_schedule);
+    tc.on_nonfinite = t.choice(kOnNonFiniteKey, tc.on_nonfinite, nonfinite_policy_choices());
     t.finish();
   }
   root.finish();
@@ -153,6 +154,7 @@ std::string to_json(const TextclassConfig& c) {
   config::write_optimizer(w, t.optimizer);
   w.key("lr_schedule");
   config::write_lr_schedule(w, t.lr_schedule);
+  w.choice(kOnNonFiniteKey, t.on_nonfinite, nonfinite_policy_choices());
   w.end_object();
   w.end_object();
   return w.pretty();

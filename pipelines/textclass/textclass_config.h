@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "host/config/json_reader.h"
+#include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_tokenizer.h"
@@ -42,6 +43,8 @@ struct TrainConfig {
   std::string runs_dir = "runs";
   OptimizerConfig optimizer;
   LrScheduleConfig lr_schedule;
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
 struct TextclassConfig {

@@ -24,6 +24,7 @@
 #include "host/data/sha256.h"
 #include "host/data/stream_encoder.h"
 #include "host/metrics/metrics.h"
+#include "host/model/divergence.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
 #include "host/scheduler/checkpoint.h"
@@ -118,6 +119,13 @@ Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch
   while (batcher.next(b)) score_batch(model, b, s.probs);
   s.labels = table.labels;
   s.seconds = seconds_since(t0);
+  return s;
+}
+
+// Scores computed from checked weights can still overflow: a NaN or Inf among them stops the
+// run as a divergence (the metrics would refuse it) rather than as bad data.
+const Scored& checked(DivergenceGuard& guard, const Scored& s) {
+  guard.check_values("predictions", s.probs.data(), static_cast<int64_t>(s.probs.size()));
   return s;
 }
 
@@ -308,6 +316,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   int64_t resumed_from_epoch = 0;
   bool finished = false;
   bool stopped = false;  // options.stop_after_epochs reached
+  DivergenceGuard guard(cfg.train.on_nonfinite, {"behaviour", cfg.name, run_path, options.quiet});
   if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
     scheduler::TrainingState st;
     std::map<std::string, Tensor> state;  // a DLRM's tables and sparse optimizer state
@@ -328,6 +337,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     opt.set_steps_taken(step);
     // Lines logged after the checkpoint (a kill between the two writes) are redone.
     scheduler::truncate_lines(run_path + "/metrics.jsonl", epochs_run);
+    guard.resumed(checkpoint_path, epochs_run, run_path + "/metrics.jsonl");
     // The batcher's order for epoch e depends only on (seed, e): cutting and dropping the
     // finished epochs' batches puts it exactly where the checkpoint left off.
     for (int64_t i = 0; i < epochs_run * steps_per_epoch && batcher.next(b); ++i) {
@@ -349,22 +359,35 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       *backend, batcher, batch,
       cfg.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host : CatPlacement::Device);
   TrainFeed::Item item;
+  int64_t epoch_batch = 0;  // batches of the current epoch so far
   while (!finished) {
     auto t_step = Clock::now();
     if (!feed.next(item)) break;
     b = std::move(item.batch);  // item keeps the staged tensors; b the epoch bookkeeping
     const int64_t n = b.rows;
+    guard.at_batch(b.epoch + 1, ++epoch_batch, steps_per_epoch, step + 1);
     Tensor logits = model.forward(item.dense, item.cat, Mode::Train,
                                   math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(step))));
     Tensor loss = loss_dev.rows(0, n), dl = dlogits_dev.rows(0, n);
     backend->bce_with_logits(logits, item.labels, 1.f / static_cast<float>(n), loss, dl);
-    model.backward(dl);
-    opt.step();
+    // The per-sample losses come to the host every step (B floats) and are checked before the
+    // backward; under "skip_batch" every gradient, the tables' too, before any weight changes.
+    const Tensor lh = backend->to_host(loss);
+    bool ok = guard.loss_ok(lh);
+    if (ok) {
+      model.backward(dl);
+      ok = guard.gradients_ok(*backend, model.parameters(),
+                              [&model] { return model.sparse_gradients(); });
+    }
+    if (ok) {
+      model.step_sparse();
+      opt.step();
+      ++step;
+    }
     feed.done(item);
-    ++step;
     samples += n;
-    if (step % cfg.train.log_every == 0 || b.last_in_epoch) {
-      Tensor lh = backend->to_host(loss);
+    // The epoch's training loss is the mean over the steps sampled every log_every.
+    if (ok && (step % cfg.train.log_every == 0 || b.last_in_epoch)) {
       for (int64_t i = 0; i < n; ++i) loss_sum += lh.data<float>()[i];
       loss_rows += n;
     }
@@ -376,8 +399,12 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     progress.update(samples, loss_rows ? "loss " + fmt(loss_sum / loss_rows) : std::string());
     if (!b.last_in_epoch) continue;
 
-    // ---- end of epoch: validate, log, early stopping --------------------------------------
+    // ---- end of epoch: check the weights, validate, log, early stopping -------------------
     ++epochs_run;
+    epoch_batch = 0;
+    guard.at_epoch_end(b.epoch + 1, step);
+    guard.check_weights(*backend, model.parameters());
+    guard.check_weights(*backend, model.tables());
     json::JsonWriter w;
     w.begin_object();
     w.field("epoch", b.epoch + 1).field("step", step);
@@ -389,7 +416,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     w.field("epoch_seconds", seconds_since(t_epoch));
     bool improved = false;
     if (val_t.rows > 0) {
-      last_val = report_of(score_table(model, val_t, eval_batch));
+      last_val = report_of(checked(guard, score_table(model, val_t, eval_batch)));
       write_report(w, "validation", last_val);
       const double score = minimize_logloss ? -last_val.logloss : last_val.auc;
       if (!std::isnan(score) && score > best_score) {
@@ -402,6 +429,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
         ++bad_epochs;
       }
     }
+    guard.write_epoch_fields(w);
     w.end_object();
     scheduler::append_line(run_path + "/metrics.jsonl", w.compact());
     collect_test(/*wait=*/false);
@@ -417,6 +445,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       st.tag = checkpoint_tag;
       scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_weights,
                                  model.training_state());
+      guard.checkpoint_saved(checkpoint_path, epochs_run);
     }
     if (!options.quiet) {
       std::fprintf(stderr, "%sepoch %lld: train loss %s%s%s\n", ::isatty(2) ? "\r\033[K" : "",
@@ -461,9 +490,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
   // ---- evaluate ------------------------------------------------------------------------------
   BinaryReport val_report{}, test_report{};
-  if (val_t.rows > 0) val_report = report_of(score_table(model, val_t, eval_batch));
+  if (val_t.rows > 0) val_report = report_of(checked(guard, score_table(model, val_t, eval_batch)));
   collect_test(/*wait=*/true);
-  if (test_t.rows > 0) test_report = report_of(score_table(model, test_t, eval_batch));
+  if (test_t.rows > 0)
+    test_report = report_of(checked(guard, score_table(model, test_t, eval_batch)));
 
   // ---- deploy: the model artefact ------------------------------------------------------------
   json::JsonWriter mw;
@@ -476,6 +506,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   art.preprocessor = pre;
   art.spec = spec;
   art.weights = model.snapshot();
+  guard.at_model_write();
+  guard.check_weights(art.weights);
   art.metrics_json = mw.compact();
   const std::string model_path = run_path + "/model.tsm";
   save_model(model_path, art);
@@ -486,6 +518,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", epochs_run).field("best_epoch", best_epoch).field("steps", step);
   w.field("resumed_from_epoch", resumed_from_epoch);
+  guard.write_result_fields(w);
   w.field("batch_size", batch);
   w.field("train_rows", train_t.rows)
       .field("validation_rows", val_t.rows)

@@ -161,6 +161,7 @@ Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
           cat.dim(1) == nt,
       "categorical input " << cat.describe() << ", expected host i64 [" << b << ", " << nt << "]");
   batch_ = b;
+  sparse_pending_ = false;  // the tables now hold this batch's lookup
   mode_ = mode;
   dropout_seed_ = dropout_seed;
   Tensor xd = dense_in_.rows(0, b);
@@ -187,7 +188,7 @@ Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
   return tower_forward(top_, inter, mode, dropout_seed);
 }
 
-void DlrmModel::backward(const Tensor& dlogits) {
+void DlrmModel::backward(const Tensor& dlogits, SparseStep sparse) {
   TESSERA_CHECK(mode_ == Mode::Train, "backward after an evaluation-mode forward");
   const int64_t b = batch_;
   TESSERA_CHECK(dlogits.numel() == b, "dlogits " << dlogits.describe() << " for batch " << b);
@@ -197,7 +198,14 @@ void DlrmModel::backward(const Tensor& dlogits) {
   Tensor dz0 = dz0_.rows(0, b), de = demb_.rows(0, b);
   backend_.dot_interaction_backward(z0, emb_out_.rows(0, b), dinter, dz0, de);
   tower_backward(bottom_, dense_in_.rows(0, b), dz0, 0, /*want_dx=*/false);
-  tables_->backward_and_update(de);
+  sparse_pending_ = true;
+  if (sparse == SparseStep::InBackward) step_sparse();
+}
+
+void DlrmModel::step_sparse() {
+  TESSERA_CHECK(sparse_pending_, "step_sparse without a backward whose step is pending");
+  sparse_pending_ = false;
+  tables_->backward_and_update(demb_.rows(0, batch_));
 }
 
 std::vector<Parameter*> DlrmModel::parameters() {

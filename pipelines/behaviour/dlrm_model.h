@@ -50,8 +50,18 @@ class DlrmModel {
   // dense f32 [B, n_dense] (host or backend), cat i64 [B, T] HOST tensor of per-table rows
   // (local to each table). Returns logits [B, 1] on the backend (valid until the next forward).
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t dropout_seed);
-  // Dense gradients into parameters()' .grad, and one sparse optimizer step of the tables.
-  void backward(const Tensor& dlogits);
+  // Dense gradients into parameters()' .grad, and one sparse optimizer step of the tables; with
+  // SparseStep::Deferred the tables' gradient is kept for step_sparse() instead, so a caller
+  // can look at every gradient (sparse_gradient()) before any weight changes.
+  enum class SparseStep : uint8_t { InBackward, Deferred };
+  void backward(const Tensor& dlogits, SparseStep sparse = SparseStep::InBackward);
+  // The deferred sparse step of the last backward(dlogits, Deferred); once.
+  void step_sparse();
+  // The last backward's gradient of the pooled embeddings, [B, T*d] on the backend (table t in
+  // columns [t*d, (t+1)*d)): what the sparse step would apply.
+  Tensor sparse_gradient() { return demb_.rows(0, batch_); }
+  // Table t's weights [rows, d] as a host tensor.
+  Tensor table_to_host(int64_t t) { return tables_->table_to_host(t); }
 
   std::vector<Parameter*> parameters();  // the MLPs' weights and biases
   // Every weight (MLPs and tables, "embedding.tables" = the flat table buffer) as host tensors.
@@ -97,6 +107,7 @@ class DlrmModel {
   std::unique_ptr<emb::EmbeddingTables> tables_;  // one collection, or sharded
   Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
   int64_t batch_ = 0;
+  bool sparse_pending_ = false;  // a Deferred backward's table step not taken yet
   uint64_t dropout_seed_ = 0;
   Mode mode_ = Mode::Eval;
 };

@@ -1,5 +1,7 @@
 #include "pipelines/behaviour/net.h"
 
+#include <algorithm>
+
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
 
@@ -57,9 +59,11 @@ emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
 // the DLRM's tables are per column, so ids are made local before the lookup.
 class DlrmNet final : public BehaviourNet {
  public:
-  DlrmNet(Backend& backend, const DlrmSpec& spec, std::vector<int64_t> offsets, uint64_t seed,
-          int64_t max_batch)
-      : model_(backend, spec, seed, max_batch), offsets_(std::move(offsets)) {}
+  DlrmNet(Backend& backend, const DlrmSpec& spec, std::vector<int64_t> offsets,
+          std::vector<std::string> columns, uint64_t seed, int64_t max_batch)
+      : model_(backend, spec, seed, max_batch),
+        offsets_(std::move(offsets)),
+        columns_(std::move(columns)) {}
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
     Tensor c = cat.is_host() ? cat : model_.backend().to_host(cat);
     const int64_t b = c.dim(0), n = c.dim(1);
@@ -73,7 +77,30 @@ class DlrmNet final : public BehaviourNet {
       for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets_[t];
     return model_.forward(dense, l, mode, seed);
   }
-  void backward(const Tensor& dlogits) override { model_.backward(dlogits); }
+  void backward(const Tensor& dlogits) override {
+    model_.backward(dlogits, DlrmModel::SparseStep::Deferred);
+  }
+  void step_sparse() override { model_.step_sparse(); }
+  NamedTensors sparse_gradients() override {
+    // [B, T*d]: table t's gradient in columns [t*d, (t+1)*d), split per table.
+    const Tensor g = model_.backend().to_host(model_.sparse_gradient());
+    const int64_t b = g.dim(0), d = model_.spec().embedding_dim;
+    const int64_t nt = static_cast<int64_t>(columns_.size());
+    NamedTensors out;
+    for (int64_t t = 0; t < nt; ++t) {
+      Tensor part = Tensor::host({b, d});
+      for (int64_t s = 0; s < b; ++s)
+        std::copy_n(g.data<float>() + s * nt * d + t * d, d, part.data<float>() + s * d);
+      out.emplace_back(table_name(t), part);
+    }
+    return out;
+  }
+  NamedTensors tables() override {
+    NamedTensors out;
+    for (int64_t t = 0; t < static_cast<int64_t>(columns_.size()); ++t)
+      out.emplace_back(table_name(t), model_.table_to_host(t));
+    return out;
+  }
   std::vector<Parameter*> parameters() override { return model_.parameters(); }
   std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }
   void restore(const std::map<std::string, Tensor>& w) override { model_.restore(w); }
@@ -98,8 +125,12 @@ class DlrmNet final : public BehaviourNet {
 
  private:
   static constexpr const char* kPrefix = "embedding.";
+  std::string table_name(int64_t t) const {
+    return "embedding table '" + columns_[static_cast<size_t>(t)] + "'";
+  }
   DlrmModel model_;
   std::vector<int64_t> offsets_;
+  std::vector<std::string> columns_;  // table t's categorical column
   Tensor local_;
 };
 
@@ -115,9 +146,11 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   DlrmSpec d;
   d.n_dense = spec.n_dense;
   std::vector<int64_t> offsets;
+  std::vector<std::string> columns;
   for (const CategoricalColumnModel& c : pre.categorical_columns()) {
     d.table_rows.push_back(c.size);
     offsets.push_back(c.offset);
+    columns.push_back(c.name);
   }
   d.embedding_dim = config.model.embedding_dim;
   d.bottom.assign(config.model.bottom.begin(), config.model.bottom.end());
@@ -141,7 +174,8 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
       d.placement = emb::ShardPlacement::Column;
       break;
   }
-  return std::make_unique<DlrmNet>(backend, d, std::move(offsets), seed, max_batch);
+  return std::make_unique<DlrmNet>(backend, d, std::move(offsets), std::move(columns), seed,
+                                   max_batch);
 }
 
 }  // namespace tessera::behaviour

@@ -9,6 +9,7 @@
 
 #include "host/config/behaviour_config.h"
 #include "host/data/preprocessor.h"
+#include "host/model/divergence.h"
 #include "host/model/mlp.h"
 
 namespace tessera::behaviour {
@@ -19,8 +20,18 @@ class BehaviourNet {
   // dense f32 [B, n_dense], cat i64 [B, n_cat] global embedding rows (host tensors, as the
   // batcher makes them). Returns logits [B, 1] on the backend.
   virtual Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) = 0;
-  // Dense gradients into parameters()' .grad; a DLRM also steps its tables here (sparse).
+  // Gradients only, so a batch can be checked before it changes any weight: dense ones into
+  // parameters()' .grad; a DLRM keeps its tables' gradient for step_sparse().
   virtual void backward(const Tensor& dlogits) = 0;
+  // The sparse optimizer step of the tables from the last backward() (a DLRM; the MLP's table
+  // is a dense parameter). Call it, then the dense optimizer's step, or neither (a dropped
+  // batch).
+  virtual void step_sparse() {}
+  // The gradients that are not in parameters(), as host tensors named by what they update (a
+  // DLRM: each table's rows of the batch, "embedding table 'occupation'").
+  virtual NamedTensors sparse_gradients() { return {}; }
+  // The weights that are not in parameters(), named the same way, on the host (a DLRM's tables).
+  virtual NamedTensors tables() { return {}; }
   // What the dense optimizer steps (and checkpoints hold with its state).
   virtual std::vector<Parameter*> parameters() = 0;
   // Every weight by name, as host tensors (the model artefact's tensors).

@@ -29,6 +29,7 @@
 #include "host/data/sha256.h"
 #include "host/metrics/metrics.h"
 #include "host/model/cnn.h"
+#include "host/model/divergence.h"
 #include "host/model/optimizer.h"
 #include "host/scheduler/checkpoint.h"
 
@@ -174,6 +175,13 @@ CnnSpec spec_of(const ImageConfig& c, const ImageSet& like) {
   s.classes = c.data.classes;
   s.layers = c.layers;
   return s;
+}
+
+// Every tensor of the model (weights, biases, batch-norm statistics) by name, where it lives.
+NamedTensors state_tensors(CnnModel& model) {
+  NamedTensors out;
+  for (auto& [name, t] : model.state()) out.emplace_back(name, *t);
+  return out;
 }
 
 std::map<std::string, Tensor> snapshot(CnnModel& model) {
@@ -418,6 +426,12 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   int64_t images = 0, step = 0, best_epoch = 0;
   std::map<std::string, Tensor> best;
   double last_val_acc = NAN;
+  DivergenceGuard guard(cfg.train.on_nonfinite, {hooks.task, cfg.name, run_path, options.quiet});
+  // Batch normalisation updates its running statistics in the training forward: under
+  // "skip_batch" they are kept from before each batch, to be put back when it is dropped.
+  std::map<std::string, Tensor> running_before;
+  if (cfg.train.on_nonfinite == NonFinitePolicy::SkipBatch)
+    for (auto& [name, t] : running) running_before[name] = backend->empty(t->shape());
 
   // ---- resume from the last epoch checkpoint -------------------------------------------------
   // Exact at an epoch boundary: the order of epoch e is a function of (seed, e), dropout is
@@ -448,6 +462,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
     opt.set_steps_taken(step);
     // Lines logged after the checkpoint (a kill between the two writes) are redone.
     scheduler::truncate_lines(metrics_path, first_epoch);
+    guard.resumed(checkpoint_path, first_epoch, metrics_path);
     if (!options.quiet)
       std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
                    run_path.c_str(), (long long)first_epoch, (long long)step);
@@ -466,15 +481,28 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
       if (hooks.augment) hooks.augment(x, aug_rng);
       Tensor labels = labels_dev.rows(0, n);
       backend->copy(y, labels);
+      guard.at_batch(epoch + 1, s + 1, steps_per_epoch, step + 1);
+      for (auto& [name, t] : running_before) backend->copy(*running.at(name), t);
       Tensor logits = model.forward(x, CnnMode::Train, math::mix64(seed ^ (0xd0ull + step)));
       Tensor loss = loss_dev.rows(0, n), dl = dlogits_dev.rows(0, n);
       backend->softmax_xent(logits, labels, 1.f / static_cast<float>(n), loss, dl);
-      model.backward(dl);
+      // The per-sample losses are read back every step (B floats) and checked before the
+      // backward; under "skip_batch" every gradient is checked before the optimizer step too.
+      const Tensor lh = backend->to_host(loss);
+      bool ok = guard.loss_ok(lh);
+      if (ok) {
+        model.backward(dl);
+        ok = guard.gradients_ok(*backend, model.parameters());
+      }
+      images += n;
+      if (!ok) {
+        for (auto& [name, t] : running_before) backend->copy(t, *running.at(name));
+        progress.update(images, "loss " + fmt(loss_n ? loss_sum / loss_n : 0.0));
+        continue;
+      }
       opt.step();
       ++step;
-      images += n;
       if (s % 20 == 0 || s + 1 == steps_per_epoch) {
-        Tensor lh = backend->to_host(loss);
         for (int64_t i = 0; i < n; ++i) loss_sum += lh.data<float>()[i];
         loss_n += n;
       }
@@ -483,6 +511,10 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
     backend->synchronize();
     const double epoch_seconds = seconds_since(t_epoch);
     train_seconds += epoch_seconds;
+    // Every weight and batch-norm statistic, before validation, the best snapshot and the
+    // checkpoint read them.
+    guard.at_epoch_end(epoch + 1, step);
+    guard.check_weights(*backend, state_tensors(model));
     json::JsonWriter w;
     w.begin_object();
     w.field("epoch", epoch + 1)
@@ -492,6 +524,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
     w.field("train_images_per_sec",
             epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0);
     w.field("epoch_seconds", epoch_seconds);
+    guard.write_epoch_fields(w);
     bool improved = false;
     if (data.validation.n > 0) {
       const ConfusionMatrix cm =
@@ -522,6 +555,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
       std::map<std::string, Tensor> extra;
       for (auto& [name, t] : running) extra[name] = backend->to_host(*t);
       scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best, extra);
+      guard.checkpoint_saved(checkpoint_path, epoch + 1);
       if (options.after_checkpoint) options.after_checkpoint(epoch + 1);
     }
     if (!options.quiet)
@@ -547,6 +581,8 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   if (data.test.n > 0) mw.field("test_accuracy", test_cm.accuracy());
   mw.end_object();
   const std::string model_path = run_path + "/model.tsm";
+  guard.at_model_write();
+  guard.check_weights(*backend, state_tensors(model));
   save_model(model_path, cfg, spec, model, mw.compact(), hooks);
 
   json::JsonWriter w;
@@ -555,6 +591,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", cfg.train.epochs).field("best_epoch", best_epoch).field("steps", step);
   w.field("resumed_from_epoch", first_epoch);
+  guard.write_result_fields(w);
   w.field("batch_size", batch).field("parameters", model.parameter_count());
   w.field("train_images", data.train.n).field("validation_images", data.validation.n);
   w.field("test_images", data.test.n);

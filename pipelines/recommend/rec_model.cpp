@@ -76,13 +76,21 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
   return tables_->forward_host(bags);
 }
 
-void RecModel::step(const Tensor& dout_host) {
-  const SmallBatchThreads threads(dout_host.numel());
-  tables_->backward_and_update_host(dout_host);
+void RecModel::apply(const Step& s) {
+  const SmallBatchThreads threads(s.dout.numel());
+  tables_->backward_and_update_host(s.dout);
 }
 
-double RecModel::train_mf(const int32_t* users, const int32_t* items, const float* ratings,
-                          int64_t n) {
+const std::string& RecModel::table_of_column(int64_t column) const {
+  for (int64_t t = 0; t < layout().num_tables(); ++t) {
+    column -= layout().spec(t).dim;
+    if (column < 0) return layout().spec(t).name;
+  }
+  TESSERA_THROW(Internal, "column past the tables' width " << layout().out_dim());
+}
+
+RecModel::Step RecModel::mf_step(const int32_t* users, const int32_t* items, const float* ratings,
+                                 int64_t n) {
   std::vector<int32_t> u(users, users + n), it(items, items + n);
   const Tensor out = forward(u, it);  // [n, 2d + 2]: p_u | q_i | b_u | b_i
   const int64_t W = out.dim(1), d = dim_;
@@ -107,12 +115,11 @@ double RecModel::train_mf(const int32_t* users, const int32_t* items, const floa
     gs[2 * d] = e + bl2 * p[2 * d];
     gs[2 * d + 1] = e + bl2 * p[2 * d + 1];
   }
-  step(dout);
-  return sse;
+  return {sse, dout};
 }
 
-double RecModel::train_two_tower(const int32_t* users, const int32_t* items, int64_t n,
-                                 int64_t negs) {
+RecModel::Step RecModel::two_tower_step(const int32_t* users, const int32_t* items, int64_t n,
+                                        int64_t negs) {
   const int64_t G = 1 + negs, S = n * G;
   std::vector<int32_t> u(static_cast<size_t>(S)), it(items, items + S);
   for (int64_t s = 0; s < S; ++s) u[s] = users[s / G];
@@ -159,8 +166,7 @@ double RecModel::train_two_tower(const int32_t* users, const int32_t* items, int
     }
     gs[2 * d] = ds + bl2 * p[2 * d];
   }
-  step(dout);
-  return loss;
+  return {loss, dout};
 }
 
 std::vector<std::pair<std::string, Tensor>> RecModel::tables() {

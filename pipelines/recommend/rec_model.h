@@ -25,11 +25,21 @@ class RecModel {
  public:
   RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend);
 
-  // One optimizer step on explicit ratings; returns the batch's summed squared error.
-  double train_mf(const int32_t* users, const int32_t* items, const float* ratings, int64_t n);
-  // One step on groups (user, positive, negatives...): items [n * (1 + negs)]; returns the
-  // summed loss.
-  double train_two_tower(const int32_t* users, const int32_t* items, int64_t n, int64_t negs);
+  // A training step in two halves, so a batch can be checked (host/model/divergence.h) before
+  // it changes any weight: *_step computes the loss and the gradient of the rows the batch looks
+  // up, apply() then steps the sparse optimizer on those rows (or the batch is dropped).
+  struct Step {
+    double loss = 0;  // mf: the summed squared error; two_tower: the summed loss
+    Tensor dout;      // host [rows, out width]: each looked-up row's gradient, tables side by side
+  };
+  // Explicit ratings.
+  Step mf_step(const int32_t* users, const int32_t* items, const float* ratings, int64_t n);
+  // Groups (user, positive, negatives...): items [n * (1 + negs)].
+  Step two_tower_step(const int32_t* users, const int32_t* items, int64_t n, int64_t negs);
+  // The sparse optimizer step of the rows of the last *_step, which `s` must be.
+  void apply(const Step& s);
+  // The table whose gradient is column `column` of a Step's dout.
+  const std::string& table_of_column(int64_t column) const;
 
   float global_mean() const { return mu_; }
   void set_global_mean(float mu) { mu_ = mu; }
@@ -46,7 +56,6 @@ class RecModel {
   void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step);
 
  private:
-  void step(const Tensor& dout);
   Tensor forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items);
 
   const RecommendConfig cfg_;

@@ -17,6 +17,7 @@
 #include "host/core/math.h"
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
+#include "host/model/divergence.h"
 #include "pipelines/recommend/evaluation.h"
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/rec_model.h"
@@ -53,6 +54,8 @@ std::string resume_key(RecommendConfig c) {
   c.embeddings.shards = 1;
   c.embeddings.placement = ShardPlacement::Auto;
   c.embeddings.remote_shards = false;
+  // A run that diverged may go on from its last good checkpoint skipping such batches.
+  c.train.on_nonfinite = NonFinitePolicy::Stop;
   return to_json(c);
 }
 
@@ -107,16 +110,49 @@ Prepared prepare(const RecommendConfig& cfg) {
   return p;
 }
 
-// One epoch of mf: batches of shuffled training ratings. Returns the training RMSE.
-double mf_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch) {
+// Applies a step unless its loss or gradient holds a NaN or Inf (divergence.h): stops there,
+// or drops the batch under on_nonfinite "skip_batch". Whether it was applied.
+bool apply_checked(RecModel& m, DivergenceGuard& guard, const RecModel::Step& s) {
+  const int64_t width = s.dout.dim(1);
+  if (!guard.loss_ok(s.loss) ||
+      !guard.host_gradient_ok(s.dout.data<float>(), s.dout.numel(), [&](int64_t i) {
+        return "embedding table '" + m.table_of_column(i % width) + "'";
+      }))
+    return false;
+  m.apply(s);
+  return true;
+}
+
+// The tables (host tensors by table name) as the divergence checks name them.
+NamedTensors as_checked(NamedTensors tables) {
+  for (auto& [name, tensor] : tables) name = "embedding table '" + name + "'";
+  return tables;
+}
+
+// A figure of the epoch line: null when no batch of the epoch was trained.
+void field_or_null(json::JsonWriter& w, const char* key, double v) {
+  w.key(key);
+  if (std::isfinite(v))
+    w.value(v);
+  else
+    w.null();
+}
+
+// One epoch of mf: batches of shuffled training ratings. Returns the training RMSE (NaN when
+// every batch was skipped).
+double mf_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch,
+                DivergenceGuard& guard) {
   const std::vector<int64_t> order =
       epoch_order(p.split.train, static_cast<uint64_t>(cfg.seed), epoch);
   const int64_t B = cfg.train.batch_size, N = static_cast<int64_t>(order.size());
+  const int64_t batches = (N + B - 1) / B;
   std::vector<int32_t> u, it;
   std::vector<float> r;
   double sse = 0;
+  int64_t trained = 0;
   for (int64_t b = 0; b < N; b += B) {
     const int64_t n = std::min(B, N - b);
+    guard.at_batch(epoch, b / B + 1, batches, m.steps() + 1);
     u.resize(n);
     it.resize(n);
     r.resize(n);
@@ -126,24 +162,31 @@ double mf_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int6
       it[s] = p.data.item[row];
       r[s] = p.data.rating[row];
     }
-    sse += m.train_mf(u.data(), it.data(), r.data(), n);
+    const RecModel::Step s = m.mf_step(u.data(), it.data(), r.data(), n);
+    if (!apply_checked(m, guard, s)) continue;
+    sse += s.loss;
+    trained += n;
   }
-  return std::sqrt(sse / static_cast<double>(N));
+  return trained > 0 ? std::sqrt(sse / static_cast<double>(trained)) : NAN;
 }
 
 // One epoch of two_tower: each shuffled training positive with `negatives` items drawn uniformly
 // from those the user has not interacted with in training (counter-based per (epoch, position)).
-double two_tower_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch) {
+double two_tower_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& p, int64_t epoch,
+                       DivergenceGuard& guard) {
   const auto seed = static_cast<uint64_t>(cfg.seed);
   const std::vector<int64_t> order = epoch_order(p.split.train, seed, epoch);
   const int64_t B = cfg.train.batch_size, N = static_cast<int64_t>(order.size());
+  const int64_t batches = (N + B - 1) / B;
   const int64_t negs = cfg.train.negatives, G = 1 + negs;
   const auto I = static_cast<uint64_t>(p.data.num_items());
   const uint64_t es = math::mix64(seed ^ math::mix64(static_cast<uint64_t>(epoch) + 0xabc));
   std::vector<int32_t> u, it;
   double loss = 0;
+  int64_t trained = 0;
   for (int64_t b = 0; b < N; b += B) {
     const int64_t n = std::min(B, N - b);
+    guard.at_batch(epoch, b / B + 1, batches, m.steps() + 1);
     u.resize(n);
     it.resize(n * G);
     for (int64_t s = 0; s < n; ++s) {
@@ -160,9 +203,14 @@ double two_tower_epoch(RecModel& m, const RecommendConfig& cfg, const Prepared& 
         it[s * G + j] = cand;
       }
     }
-    loss += m.train_two_tower(u.data(), it.data(), n, negs);
+    const RecModel::Step s = m.two_tower_step(u.data(), it.data(), n, negs);
+    if (!apply_checked(m, guard, s)) continue;
+    loss += s.loss;
+    trained += n;
   }
-  return loss / static_cast<double>(N * (cfg.train.loss == Loss::Bce ? G : negs));
+  return trained > 0
+             ? loss / static_cast<double>(trained * (cfg.train.loss == Loss::Bce ? G : negs))
+             : NAN;
 }
 
 }  // namespace
@@ -197,8 +245,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       TESSERA_THROW(Io, ck << ": not a recommendation checkpoint");
     if (std::string(meta["resume_key"].GetString()) != resume_key(cfg))
       TESSERA_THROW(Usage, ck << ": written with a different config than " << config_path
-                              << " (only train.epochs, runs_dir, device and the embedding shards "
-                                 "may change on resume)");
+                              << " (only train.epochs, train.on_nonfinite, runs_dir, device and "
+                                 "the embedding shards may change on resume)");
     NamedTensors st(a.tensors.begin(), a.tensors.end());
     model.restore_state(st, meta["step"].GetInt64());
     first_epoch = meta["epoch"].GetInt64() + 1;
@@ -209,6 +257,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     write_file_atomic(run_path + "/config.json", to_json(cfg));
   }
   const bool mf = cfg.model == ModelKind::Mf;
+  DivergenceGuard guard(cfg.train.on_nonfinite, {"recommend", cfg.name, run_path, options.quiet});
+  if (first_epoch > 1)
+    guard.resumed(run_path + "/checkpoint.tsc", first_epoch - 1, run_path + "/metrics.jsonl");
   if (!options.quiet)
     std::fprintf(stderr,
                  "tessera train: recommend/%s on %s; %lld users, %lld items, %zu train / %zu test "
@@ -229,20 +280,29 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   double train_metric = 0;
   for (int64_t epoch = first_epoch; epoch <= cfg.train.epochs; ++epoch) {
     const auto te = Clock::now();
-    train_metric = mf ? mf_epoch(model, cfg, p, epoch) : two_tower_epoch(model, cfg, p, epoch);
+    train_metric =
+        mf ? mf_epoch(model, cfg, p, epoch, guard) : two_tower_epoch(model, cfg, p, epoch, guard);
     const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
-    const Scorer sc(cfg.model, model.global_mean(), model.tables());
+    // The tables are copied to the host to be scored anyway: checked there before anything is
+    // computed or written from them.
+    guard.at_epoch_end(epoch, model.steps());
+    const NamedTensors tables = model.tables();
+    guard.check_weights(*backend, as_checked(tables));
+    const Scorer sc(cfg.model, model.global_mean(), tables);
     json::JsonWriter w;
     w.begin_object().field("epoch", epoch).field("steps", model.steps());
     std::string line_msg;
     char buf[256];
     if (mf) {
       const double rmse = ev.rmse(sc);
-      w.field("train_rmse", train_metric).field("test_rmse", rmse);
+      guard.check_value("test RMSE", rmse);
+      field_or_null(w, "train_rmse", train_metric);
+      w.field("test_rmse", rmse);
       std::snprintf(buf, sizeof buf, "train RMSE %.4f, test RMSE %.4f", train_metric, rmse);
     } else {
       const RankSummary s = ev.sampled(sc);
-      w.field("train_loss", train_metric).field("hr_sampled", s.hr).field("ndcg_sampled", s.ndcg);
+      field_or_null(w, "train_loss", train_metric);
+      w.field("hr_sampled", s.hr).field("ndcg_sampled", s.ndcg);
       std::snprintf(buf, sizeof buf, "loss %.4f, HR@%lld %.4f, NDCG@%lld %.4f (1 + %lld sampled)",
                     train_metric, static_cast<long long>(cfg.evaluate.k), s.hr,
                     static_cast<long long>(cfg.evaluate.k), s.ndcg,
@@ -251,6 +311,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     const double samples = static_cast<double>(p.split.train.size()) *
                            (mf ? 1.0 : static_cast<double>(1 + cfg.train.negatives));
     w.field("epoch_seconds", epoch_s).field("train_samples_per_s", samples / epoch_s);
+    guard.write_epoch_fields(w);
     w.end_object();
     append_line(run_path + "/metrics.jsonl", w.compact());
     // The checkpoint: weights, optimizer state, step; atomic with a CRC (archive.h).
@@ -258,6 +319,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     cm.begin_object().field("task", "recommend").field("epoch", epoch).field("step", model.steps());
     cm.field("resume_key", resume_key(cfg)).end_object();
     save_archive(run_path + "/checkpoint.tsc", cm.compact(), model.state_tensors());
+    guard.checkpoint_saved(run_path + "/checkpoint.tsc", epoch);
     if (!options.quiet)
       std::fprintf(stderr, "epoch %lld: %s, %.0f samples/s, %.1f s\n",
                    static_cast<long long>(epoch), buf, samples / epoch_s, elapsed());
@@ -272,6 +334,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   art.user_ids = p.data.user_ids;
   art.item_ids = p.data.item_ids;
   art.tables = model.tables();
+  guard.at_model_write();
+  guard.check_weights(*backend, as_checked(art.tables));
   art.seen = p.train_seen;
   const Scorer sc = art.scorer();
   std::vector<std::pair<const char*, double>> metrics;  // in report order
@@ -327,7 +391,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.choice("model", cfg.model, model_choices()).field("run_dir", run_path);
   w.field("model_path", model_path).field("device", backend->name());
   w.field("epochs", cfg.train.epochs).field("steps", model.steps()).field("seconds", elapsed());
-  w.field("skipped_rows", p.skipped).key("metrics");
+  w.field("skipped_rows", p.skipped);
+  guard.write_result_fields(w);
+  w.key("metrics");
   write_metrics(w);
   w.end_object();
   const std::string json = w.compact();

@@ -18,6 +18,7 @@
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
 #include "host/metrics/metrics.h"
+#include "host/model/divergence.h"
 #include "host/model/optimizer.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_data.h"
@@ -290,6 +291,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  classes.size(), static_cast<long long>(vocab.size()),
                  static_cast<long long>(steps_per_epoch));
 
+  DivergenceGuard guard(cfg.train.on_nonfinite, {"textclass", cfg.name, run.path(), options.quiet});
   const auto t0 = Clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   double best_acc = -1, best_loss = INFINITY;
@@ -307,21 +309,28 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       const auto b = static_cast<int64_t>(batch.rows.size());
       const Tensor labels = batch_labels(train_ex, batch);
       Tensor logits;
+      guard.at_batch(epoch, static_cast<int64_t>(k) + 1, static_cast<int64_t>(batches.size()),
+                     step + 1);
       const double l = model.train_step(batch_ids(train_ex, batch), labels, batch.t, b,
                                         1.f / static_cast<float>(b),
                                         math::mix64(seed + static_cast<uint64_t>(step)), &logits);
       const double norm = clip_global_norm(*backend, model.parameters(), cfg.train.clip_norm);
-      opt.step();
-      ++step;
-      const std::vector<int32_t> pred = argmax_rows(logits);
-      for (int64_t j = 0; j < b; ++j)
-        correct += pred[static_cast<size_t>(j)] == labels.data<int32_t>()[j];
-      loss_sum += l;
-      window += l;
-      rows += b;
-      window_rows += b;
-      tokens += b * batch.t;
-      if (!options.quiet && (k + 1) % static_cast<size_t>(cfg.train.log_every) == 0) {
+      // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
+      // here, or drops the batch before the optimizer step (divergence.h).
+      if (guard.loss_ok(l) && guard.grad_norm_ok(norm, *backend, model.parameters())) {
+        opt.step();
+        ++step;
+        const std::vector<int32_t> pred = argmax_rows(logits);
+        for (int64_t j = 0; j < b; ++j)
+          correct += pred[static_cast<size_t>(j)] == labels.data<int32_t>()[j];
+        loss_sum += l;
+        window += l;
+        rows += b;
+        window_rows += b;
+        tokens += b * batch.t;
+      }
+      if (!options.quiet && window_rows > 0 &&
+          (k + 1) % static_cast<size_t>(cfg.train.log_every) == 0) {
         std::fprintf(stderr, "  epoch %lld step %zu/%zu loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
                      static_cast<long long>(epoch), k + 1, batches.size(), window / window_rows,
                      norm, opt.current_lr(), elapsed());
@@ -334,7 +343,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       }
     }
     const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
+    guard.at_epoch_end(epoch, step);
+    guard.check_weights(*backend, model.parameters());
     const EvalResult v = evaluate_examples(model, val_ex);
+    guard.check_value("validation loss", v.loss);
     ++epochs_done;
     const double acc = v.confusion.accuracy();
     const bool improved = acc > best_acc || (acc == best_acc && v.loss < best_loss);
@@ -358,6 +370,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     w.field("lr", static_cast<double>(opt.current_lr()));
     w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
     w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
+    guard.write_epoch_fields(w);
     w.end_object();
     run.append_metrics(w.compact());
     if (!options.quiet)
@@ -374,6 +387,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   }
   model.restore(best);
 
+  guard.at_model_write();
+  guard.check_weights(*backend, best);
   const std::string model_path = run.path() + "/model.tsm";
   save_archive(model_path, model_meta(cfg, vocab, classes, shape, best_acc), best);
   json::JsonWriter w;
@@ -382,6 +397,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
   w.field("epochs", epochs_done).field("best_epoch", best_epoch).field("steps", step);
   w.field("stopped_early", stopped_early).field("seconds", elapsed());
+  guard.write_result_fields(w);
   w.field("vocabulary", vocab.size()).field("classes", classes);
   w.field("validation_accuracy", best_acc).field("validation_loss", best_loss);
   std::string summary;

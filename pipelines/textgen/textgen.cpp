@@ -20,6 +20,7 @@
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
+#include "host/model/divergence.h"
 #include "host/model/optimizer.h"
 #include "host/scheduler/checkpoint.h"
 #include "pipelines/textgen/lm_model.h"
@@ -57,6 +58,8 @@ struct TextgenConfig {
   std::string runs_dir = "runs";
   OptimizerConfig optimizer;
   LrScheduleConfig lr_schedule;
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
 const json::Choices<TokenizerKind>& tokenizer_choices() {
@@ -110,6 +113,7 @@ TextgenConfig read_config(const std::string& path) {
     c.runs_dir = t.string("runs_dir", c.runs_dir, Text::NonEmpty);
     c.optimizer = config::read_optimizer(t, "optimizer", c.optimizer);
     c.lr_schedule = config::read_lr_schedule(t, "lr_schedule", c.optimizer.lr, c.lr_schedule);
+    c.on_nonfinite = t.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
     t.finish();
   }
   root.finish();
@@ -141,6 +145,7 @@ std::string to_json(const TextgenConfig& c) {
   config::write_optimizer(w, c.optimizer);
   w.key("lr_schedule");
   config::write_lr_schedule(w, c.lr_schedule);
+  w.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
   w.end_object();
   w.end_object();
   return w.pretty();
@@ -352,6 +357,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   std::vector<std::pair<std::string, Tensor>> best;
   int64_t best_epoch = -1;  // for the checkpoint: -1 while best_val is undefined
 
+  DivergenceGuard guard(cfg.on_nonfinite, {"textgen", cfg.name, run_path, options.quiet});
   // ---- resume from the last epoch checkpoint -------------------------------------------------
   const std::string checkpoint_path = run_path + "/checkpoint.tsc";
   const std::string checkpoint_tag = sha256_hex(to_json(cfg));
@@ -374,6 +380,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     opt.set_steps_taken(step);
     // Lines logged after the checkpoint (a kill between the two writes) are redone.
     scheduler::truncate_lines(metrics_path, epochs_done);
+    guard.resumed(checkpoint_path, epochs_done, metrics_path);
     if (!options.quiet)
       std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
                    run_path.c_str(), static_cast<long long>(epochs_done),
@@ -389,16 +396,24 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     for (int64_t k = 0; k < steps_per_epoch; ++k) {
       Tensor in, tgt;
       const int64_t len = streams.fill(k, in, tgt);
+      guard.at_batch(epoch, k + 1, steps_per_epoch, step + 1);
       const double l = model.train_step(in, tgt, len, streams.b, state,
                                         math::mix64(static_cast<uint64_t>(cfg.seed) + step));
       const double norm = clip_global_norm(*backend, model.parameters(), cfg.clip_norm);
-      opt.step();
-      ++step;
-      loss_sum += l;
-      window += l;
-      tokens += len * streams.b;
-      window_tokens += len * streams.b;
-      if (!options.quiet && (k + 1) % cfg.log_every == 0) {
+      // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
+      // here, or drops the segment before the optimizer step (divergence.h); the state carried
+      // into the next segment then starts again from zeros.
+      if (guard.loss_ok(l) && guard.grad_norm_ok(norm, *backend, model.parameters())) {
+        opt.step();
+        ++step;
+        loss_sum += l;
+        window += l;
+        tokens += len * streams.b;
+        window_tokens += len * streams.b;
+      } else {
+        state = model.zero_state(streams.b);
+      }
+      if (!options.quiet && window_tokens > 0 && (k + 1) % cfg.log_every == 0) {
         std::fprintf(stderr,
                      "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
                      static_cast<long long>(epoch), static_cast<long long>(k + 1),
@@ -413,7 +428,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       }
     }
     const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
+    guard.at_epoch_end(epoch, step);
+    guard.check_weights(*backend, model.parameters());
     last_val = evaluate_ids(model, val_ids, cfg.batch_size, cfg.seq_len);
+    guard.check_value("validation loss", last_val);
     ++epochs_done;
     if (last_val < best_val) {
       best_val = last_val;
@@ -422,12 +440,18 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     }
     json::JsonWriter w;
     w.begin_object();
-    w.field("epoch", epoch).field("steps", step).field("train_nats_per_token", loss_sum / tokens);
+    w.field("epoch", epoch).field("steps", step);
+    w.key("train_nats_per_token");  // null when every segment of the epoch was skipped
+    if (tokens > 0)
+      w.value(loss_sum / static_cast<double>(tokens));
+    else
+      w.null();
     w.field("validation_nats_per_token", last_val)
         .field("validation_nats_per_char", last_val * tokens_per_char)
         .field("validation_perplexity", std::exp(last_val));
     w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
     w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
+    guard.write_epoch_fields(w);
     w.end_object();
     scheduler::append_line(metrics_path, w.compact());
     if (resumable && !out_of_time) {
@@ -440,6 +464,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
       st.tag = checkpoint_tag;
       std::map<std::string, Tensor> best_by_name(best.begin(), best.end());
       scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_by_name);
+      guard.checkpoint_saved(checkpoint_path, epochs_done);
       if (options.after_checkpoint) options.after_checkpoint(epochs_done);
     }
     if (!options.quiet)
@@ -451,6 +476,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   }
   model.restore(best);
 
+  guard.at_model_write();
+  guard.check_weights(*backend, best);
   const std::string model_path = run_path + "/model.tsm";
   save_archive(model_path, model_meta(cfg, tok, best_val * tokens_per_char), best);
   json::JsonWriter w;
@@ -459,6 +486,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
   w.field("epochs", epochs_done).field("steps", step).field("seconds", elapsed());
   w.field("resumed_from_epoch", resumed_from_epoch);
+  guard.write_result_fields(w);
   w.field("tokenizer", json::choice_name(cfg.tokenizer, tokenizer_choices()));
   w.field("validation_nats_per_token", best_val)
       .field("validation_nats_per_char", best_val * tokens_per_char)

@@ -205,6 +205,24 @@ TEST(AudioWav, RatesFarFromTheTargetAreRefusedBeforeResampling) {
   EXPECT_NE(m.find("4000000000"), std::string::npos) << m;
 }
 
+// Float samples are whatever the file stored: NaN, infinity and values far beyond full scale
+// are refused by name (they came through and made the log-mel image infinite).
+TEST(AudioWav, FloatSamplesMustBeFiniteAndWithinRange) {
+  for (const int bits : {32, 64}) {
+    Fixture f;
+    f.format = 3;
+    f.bits = bits;
+    f.channels = 2;
+    const double big = std::ldexp(1.0, 20);
+    EXPECT_EQ(parse(wav(f, {{0.5, -big}, {big, 0.25}})).samples.size(), 2u);
+    for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL, 6e34, big * 1.01}) {
+      const std::string m = error_of(wav(f, {{0.5, 0.5}, {0.25, bad}}));
+      EXPECT_NE(m.find("sample 1 of channel 1"), std::string::npos)
+          << bits << " " << bad << ": " << m;
+    }
+  }
+}
+
 // Frequency of a sinusoid from its positive-going zero crossings (interpolated), over the
 // middle of the signal (away from the edges' zero padding).
 double measured_hz(const std::vector<float>& y, int rate) {

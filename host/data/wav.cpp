@@ -1,6 +1,7 @@
 // The WAV reader: a RIFF chunk walk, then per-encoding sample decoding and a mono mix-down.
 #include "host/data/wav.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -184,7 +185,14 @@ Audio parse_wav(const uint8_t* data, size_t size, const std::string& name) {
   for (int64_t i = 0; i < info.frames; ++i) {
     const uint8_t* f = samples + i * frame_bytes;
     float sum = 0;
-    for (int c = 0; c < info.channels; ++c) sum += decode(f + c * bytes, info);
+    for (int c = 0; c < info.channels; ++c) {
+      const float v = decode(f + c * bytes, info);
+      // Integer samples are in [-1, 1) by construction; float ones are whatever was stored.
+      if (info.encoding == WavEncoding::Float && !(std::fabs(v) <= kMaxFloatSample))
+        bad(name, "sample " + std::to_string(i) + " of channel " + std::to_string(c) + " is " +
+                      std::to_string(v) + ", not a finite value within +-2^20");
+      sum += v;
+    }
     a.samples[static_cast<size_t>(i)] = info.channels == 1 ? sum : sum * inv_channels;
   }
   return a;

@@ -2,7 +2,10 @@
 // WAV (RIFF/WAVE) reading for the audio pipeline, written here (no libsndfile):
 //   - PCM 8 (unsigned), 16, 24 and 32-bit integer samples, IEEE float 32 and 64-bit;
 //   - WAVE_FORMAT_EXTENSIBLE (0xFFFE) whose sub-format GUID is PCM or IEEE float;
-//   - any channel count (mixed to mono by averaging), any sample rate.
+//   - any channel count (mixed to mono by averaging), any sample rate;
+//   - float samples must be finite and within +-kMaxFloatSample (2^20, far beyond full scale:
+//     room for files stored at integer scale); NaN, infinity or larger values are refused rather
+//     than turned into infinite spectra downstream.
 // Chunks are walked in order (unknown chunks such as LIST or fact are skipped, odd sizes padded
 // as RIFF requires). Everything malformed is an Error(Data) naming the file and what is wrong:
 // not RIFF/WAVE, a chunk running past the end of the file, a missing or short fmt chunk, data
@@ -15,6 +18,8 @@
 namespace tessera {
 
 enum class WavEncoding : uint8_t { Pcm, Float };
+
+constexpr float kMaxFloatSample = 1 << 20;
 
 struct WavInfo {
   WavEncoding encoding = WavEncoding::Pcm;

@@ -8,9 +8,11 @@
 #include <cstring>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "embeddings/bag_ops.h"
+#include "host/core/checked_size.h"
 
 namespace tessera::emb {
 
@@ -144,7 +146,13 @@ void check_bags_shape(const TableLayout& layout, const Bags& bags, Device device
       bags.offsets.defined() && bags.offsets.dtype() == DType::I64 && bags.offsets.rank() == 1,
       "bag offsets must be i64 [T*B+1], got "
           << (bags.offsets.defined() ? bags.offsets.describe() : "none"));
-  const int64_t n_bags = layout.num_tables() * bags.batch;
+  // T x B in checked arithmetic: the batch may come from another process's message.
+  const std::optional<uint64_t> product =
+      checked_mul(static_cast<uint64_t>(layout.num_tables()), static_cast<uint64_t>(bags.batch));
+  TESSERA_CHECK(product && *product < static_cast<uint64_t>(bags.offsets.dim(0)),
+                "bag offsets: " << bags.offsets.dim(0) << " entries cannot hold "
+                                << layout.num_tables() << " tables x batch " << bags.batch);
+  const int64_t n_bags = static_cast<int64_t>(*product);
   TESSERA_CHECK(bags.offsets.dim(0) == n_bags + 1,
                 "bag offsets: " << bags.offsets.dim(0) << " entries for " << layout.num_tables()
                                 << " tables x batch " << bags.batch

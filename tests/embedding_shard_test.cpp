@@ -358,6 +358,27 @@ TEST(RemoteShards, RepliesOfTheWrongSizeAreRefusedByName) {
   EXPECT_EQ(shard->table_to_host(0).shape(), (Shape{5, 3}));
 }
 
+// A forward request whose batch times the table count overflows: refused by name (the product
+// T x B overflowed a signed integer; found by fuzz_remote_shard).
+TEST(RemoteShards, ABatchTooLargeForItsOffsetsIsRefused) {
+  auto backend = make_host_backend();
+  EmbeddingCollection emb({{"a", 6, 2, Pooling::Sum}, {"b", 4, 3, Pooling::Sum}}, *backend, {});
+  Bags bags = make_host_bags({{{0}}, {{1}}});
+  for (const int64_t batch : {int64_t{4703258152856977410}, int64_t{1} << 62, int64_t{3}}) {
+    bags.batch = batch;
+    Tensor out;
+    try {
+      emb.forward(bags, out);
+      ADD_FAILURE() << "batch " << batch << " over 3 offsets was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("3 entries cannot hold 2 tables x batch " +
+                                           std::to_string(batch)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // A server with a memory limit refuses a create request for more, by name, before allocating.
 TEST(RemoteShards, AServerRefusesTablesBeyondItsMemoryLimit) {
   auto backend = make_host_backend();

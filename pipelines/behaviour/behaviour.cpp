@@ -404,7 +404,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     epoch_batch = 0;
     guard.at_epoch_end(b.epoch + 1, step);
     guard.check_weights(*backend, model.parameters());
-    guard.check_weights(*backend, model.tables());
+    model.visit_tables([&](const std::string& name, const Tensor& table) {
+      guard.check_weights(*backend, NamedTensors{{name, table}});
+    });
     json::JsonWriter w;
     w.begin_object();
     w.field("epoch", b.epoch + 1).field("step", step);

@@ -95,11 +95,9 @@ class DlrmNet final : public BehaviourNet {
     }
     return out;
   }
-  NamedTensors tables() override {
-    NamedTensors out;
+  void visit_tables(const std::function<void(const std::string&, const Tensor&)>& f) override {
     for (int64_t t = 0; t < static_cast<int64_t>(columns_.size()); ++t)
-      out.emplace_back(table_name(t), model_.table_to_host(t));
-    return out;
+      f(table_name(t), model_.table_to_host(t));
   }
   std::vector<Parameter*> parameters() override { return model_.parameters(); }
   std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }

@@ -2,6 +2,7 @@
 // The behaviour pipeline's model, whichever the config picks ("model.type"): the MLP
 // (host/model/mlp.h) or DLRM (dlrm_model.h), behind one interface so train / evaluate / predict
 // and the checkpoints do not care which.
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,8 +31,9 @@ class BehaviourNet {
   // The gradients that are not in parameters(), as host tensors named by what they update (a
   // DLRM: each table's rows of the batch, "embedding table 'occupation'").
   virtual NamedTensors sparse_gradients() { return {}; }
-  // The weights that are not in parameters(), named the same way, on the host (a DLRM's tables).
-  virtual NamedTensors tables() { return {}; }
+  // The weights that are not in parameters(), named the same way, handed to `f` one at a time as
+  // host tensors (a DLRM's tables: one table's copy at a time, however many there are).
+  virtual void visit_tables(const std::function<void(const std::string&, const Tensor&)>& f) {}
   // What the dense optimizer steps (and checkpoints hold with its state).
   virtual std::vector<Parameter*> parameters() = 0;
   // Every weight by name, as host tensors (the model artefact's tensors).

@@ -144,7 +144,8 @@ Diverged expect_divergence(const std::function<void()>& train, const std::string
     EXPECT_NE(d.message.find(d.tensor), std::string::npos) << d.message;
   if (leaves == Leaves::OnlyTheResult) return d;
   // The resolved config names the policy (every task's writer knows the field).
-  EXPECT_NE(read_file(run_dir + "/config.json").find("\"on_nonfinite\": \"stop\""),
+  EXPECT_NE(read_file(run_dir + "/config.json")
+                .find("\"on_nonfinite\": \"" + std::string(j["on_nonfinite"].GetString()) + "\""),
             std::string::npos);
   EXPECT_FALSE(fs::exists(run_dir + "/model.tsm"));
   // The epoch it diverged in is never logged.
@@ -523,6 +524,24 @@ std::string textclass_config(const TempDir& dir, const std::string& policy) {
                          {{"$DIR", dir.path()}, {"$OPT", kBlowUp}, {"$POLICY", policy}}));
 }
 
+// The exploding optimizer under "skip_batch": the batches whose loss turned non-finite are
+// dropped, but the update just before them had finite gradients and still overflowed a weight
+// (lr 10 times a gradient, plus the decay). No skip can undo that: the run stops at that epoch's
+// end naming the weight, after the same updates as the "stop" run `stopped` made.
+void expect_skipping_cannot_undo_the_overflow(const Diverged& stopped,
+                                              const std::function<void()>& train,
+                                              const std::string& run_dir) {
+  ASSERT_EQ(stopped.phase, "batch");
+  const Diverged s = expect_divergence(train, run_dir);
+  EXPECT_STREQ(s.json["on_nonfinite"].GetString(), "skip_batch");
+  EXPECT_EQ(s.phase, "epoch_end");
+  EXPECT_EQ(s.kind, "weight");
+  EXPECT_EQ(s.epoch, stopped.epoch);
+  EXPECT_EQ(s.step, stopped.step - 1);
+  EXPECT_GE(s.json["skipped_batches"].GetInt64(), 1);
+  EXPECT_NE(s.message.find("no skipped batch can undo"), std::string::npos) << s.message;
+}
+
 TEST(TextgenDivergence, ExplodingWeightsStop) {
   TempDir dir;
   const std::string cfg = textgen_config(dir, "stop");
@@ -533,6 +552,14 @@ TEST(TextgenDivergence, ExplodingWeightsStop) {
   expect_steps_add_up(d);
   EXPECT_STREQ(d.json["task"].GetString(), "textgen");
   EXPECT_TRUE(d.kind == "loss" || d.kind == "gradient") << d.kind;
+  textgen_config(dir, "skip_batch");  // the same run, skipping
+  expect_skipping_cannot_undo_the_overflow(
+      d,
+      [&] {
+        o.run_dir = dir.file("skip");
+        textgen::train(cfg, o);
+      },
+      dir.file("skip"));
 }
 
 TEST(TextclassDivergence, ExplodingWeightsStop) {
@@ -545,6 +572,14 @@ TEST(TextclassDivergence, ExplodingWeightsStop) {
   expect_steps_add_up(d);
   EXPECT_STREQ(d.json["task"].GetString(), "textclass");
   EXPECT_TRUE(d.json["checkpoint"].IsNull());  // textclass keeps no checkpoints
+  textclass_config(dir, "skip_batch");         // the same run, skipping
+  expect_skipping_cannot_undo_the_overflow(
+      d,
+      [&] {
+        o.run_dir = dir.file("skip");
+        textclass::train(cfg, o);
+      },
+      dir.file("skip"));
 }
 
 // ---- image, audio, video (one training loop: image::train_on) ---------------------------------

@@ -206,6 +206,17 @@ TEST(ConfigErrors, OtherSyntaxErrors) {
   EXPECT_NE(config_error(deep).find("nesting deeper than 128 levels"), std::string::npos);
 }
 
+// A text that ends inside a UTF-8 sequence: rapidjson takes every continuation byte the lead
+// byte announces before checking them, which read past the end of the text (found by
+// tests/fuzz/fuzz_pipeline_spec; an over-read under ASan). Now a syntax error at the string.
+TEST(ConfigErrors, TruncatedUtf8AtTheEndIsASyntaxError) {
+  for (const std::string tail : {"\xEF", "\xEF\xBB", "\xF0\x9F\x98", "\xC3"}) {
+    const std::string msg = config_error("{\n  \"name\": \"recom" + tail);
+    EXPECT_EQ(msg.rfind("cfg.json:2:", 0), 0u) << msg;
+    EXPECT_NE(msg.find("JSON syntax error: Invalid encoding in string"), std::string::npos) << msg;
+  }
+}
+
 TEST(ConfigErrors, CommentsAreAllowed) {
   const std::string text =
       "// uci adult, small\n" + minimal("\n    /* the default */ \"header\": false,");

@@ -115,12 +115,15 @@ class LineIndex {
 // A read-only stream over the text whose position is always current. rapidjson copies streams
 // flagged "copyOptimization" (its own StringStream) into a local while parsing a token, which
 // would leave the position our handler sees stale; this one is not flagged.
+// Bounded: past the end it reads '\0' (rapidjson's end of input) and stays put. rapidjson's UTF-8
+// validation takes all the continuation bytes a lead byte announces before judging them, so a
+// text ending in a truncated sequence ("...\xEF") would otherwise be read beyond its terminator.
 class LiveStream {
  public:
   using Ch = char;
-  explicit LiveStream(const char* text) : head_(text), src_(text) {}
-  Ch Peek() const { return *src_; }
-  Ch Take() { return *src_++; }
+  LiveStream(const char* text, const char* end) : head_(text), src_(text), end_(end) {}
+  Ch Peek() const { return src_ < end_ ? *src_ : '\0'; }
+  Ch Take() { return src_ < end_ ? *src_++ : '\0'; }
   size_t Tell() const { return static_cast<size_t>(src_ - head_); }
   // Output side, unused by a Reader over a read-only stream.
   Ch* PutBegin() { return nullptr; }
@@ -131,6 +134,7 @@ class LiveStream {
  private:
   const char* head_;
   const char* src_;
+  const char* end_;
 };
 
 struct Duplicate {
@@ -383,7 +387,7 @@ std::unique_ptr<Document> parse(const std::string& text, const std::string& sour
   const size_t base = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;  // UTF-8 byte order mark
 
   std::vector<Duplicate> duplicates;
-  LiveStream stream(text.c_str() + base);
+  LiveStream stream(text.data() + base, text.data() + text.size());
   rapidjson::Reader reader;
   rapidjson::ParseResult result;
   bool too_deep = false;

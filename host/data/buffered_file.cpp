@@ -12,6 +12,10 @@
 
 namespace tessera {
 
+namespace {
+constexpr uint64_t kSmallFileWindow = 64 * 1024;  // the least window a file starts with
+}  // namespace
+
 BufferedFile::BufferedFile(const std::string& path, BufferedFileOptions options)
     : path_(path), options_(options) {
   TESSERA_CHECK(options_.block_bytes > 0 && options_.max_window >= options_.block_bytes,
@@ -23,9 +27,14 @@ BufferedFile::BufferedFile(const std::string& path, BufferedFileOptions options)
   if (!S_ISREG(st.st_mode)) TESSERA_THROW(Io, "cannot read '" << path << "': not a regular file");
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
-  gzbuffer(f, 256 * 1024);
+  // A small file gets a window (and zlib buffer) its size, not a whole block: the window grows
+  // by doubling when a record needs it, so only the first reads of a small gzip file are shorter.
+  const uint64_t file_bytes = static_cast<uint64_t>(st.st_size) + 1;
+  const size_t start = static_cast<size_t>(
+      std::min<uint64_t>(options_.block_bytes, std::max<uint64_t>(kSmallFileWindow, file_bytes)));
+  gzbuffer(f, static_cast<unsigned>(std::min<size_t>(start, 256 * 1024)));
   gz_ = f;
-  buf_.resize(options_.block_bytes);
+  buf_.resize(start);
 }
 
 BufferedFile::~BufferedFile() {

@@ -13,7 +13,9 @@
 namespace tessera {
 
 struct BufferedFileOptions {
-  size_t block_bytes = size_t{1} << 20;  // initial window and read size
+  // Initial window and read size; a file smaller than a block starts with a window of its size
+  // (at least 64 KiB), so opening a small file does not cost a whole block.
+  size_t block_bytes = size_t{1} << 20;
   size_t max_window = size_t{64} << 20;  // longest record the window may hold
 };
 

@@ -19,6 +19,7 @@
 #include "host/data/registry.h"
 #include "host/model/divergence.h"
 #include "pipelines/recommend/evaluation.h"
+#include "pipelines/recommend/held_out.h"
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/rec_model.h"
 #include "pipelines/recommend/recommend.h"
@@ -57,57 +58,6 @@ std::string resume_key(RecommendConfig c) {
   // A run that diverged may go on from its last good checkpoint skipping such batches.
   c.train.on_nonfinite = NonFinitePolicy::Stop;
   return to_json(c);
-}
-
-struct Prepared {
-  Interactions data;
-  Split split;
-  UserItems train_seen;
-  std::vector<int32_t> negatives;  // two_tower: [test.size() * evaluate.negatives]
-  float global_mean = 0.f;
-  float min_rating = 0.f, max_rating = 0.f;
-  int64_t skipped = 0;
-};
-
-Prepared prepare(const RecommendConfig& cfg) {
-  const std::string path =
-      cfg.data.path.empty() ? resolve_dataset_file(cfg.data.dataset, cfg.data.file) : cfg.data.path;
-  data::RatingsReadOptions ro;
-  ro.on_error = cfg.data.on_error;
-  ro.max_rows = cfg.data.max_rows;
-  data::RatingsData rd = data::read_ratings(path, ro);
-  Prepared p;
-  p.skipped = rd.skipped;
-  if (rd.skipped > 0)
-    std::fprintf(stderr, "tessera train: skipped %lld malformed rows; first: %s\n",
-                 static_cast<long long>(rd.skipped), rd.skip_reasons.front().c_str());
-  p.data = index_interactions(rd.rows);
-  const auto seed = static_cast<uint64_t>(cfg.seed);
-  if (cfg.model == ModelKind::Mf) {
-    p.split = random_split(p.data.size(), cfg.data.test_fraction, seed);
-  } else {
-    p.split = leave_last_out(p.data);
-    const UserItems all = user_items(p.data, [&] {
-      std::vector<int64_t> rows(static_cast<size_t>(p.data.size()));
-      std::iota(rows.begin(), rows.end(), 0);
-      return rows;
-    }());
-    p.negatives = sample_negatives(p.data, p.split.test, all, cfg.evaluate.negatives,
-                                   math::mix64(seed + 0xe7a1));
-  }
-  if (p.split.train.empty() || p.split.test.empty())
-    TESSERA_THROW(Data,
-                  path << ": " << p.data.size() << " ratings leave an empty train or test split");
-  p.train_seen = user_items(p.data, p.split.train);
-  double sum = 0;
-  p.min_rating = p.max_rating = p.data.rating[p.split.train[0]];
-  for (int64_t r : p.split.train) {
-    sum += p.data.rating[r];
-    p.min_rating = std::min(p.min_rating, p.data.rating[r]);
-    p.max_rating = std::max(p.max_rating, p.data.rating[r]);
-  }
-  p.global_mean = static_cast<float>(sum / static_cast<double>(p.split.train.size()));
-  return p;
 }
 
 // Applies a step unless its loss or gradient holds a NaN or Inf (divergence.h): stops there,
@@ -224,7 +174,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
 
   // ---- prep ----
-  const Prepared p = prepare(cfg);
+  const Prepared p = prepare(cfg, ratings_path(cfg));
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
   RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);
   model.set_global_mean(cfg.model == ModelKind::Mf ? p.global_mean : 0.f);
@@ -337,50 +287,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   guard.at_model_write();
   guard.check_weights(*backend, as_checked(art.tables));
   art.seen = p.train_seen;
-  const Scorer sc = art.scorer();
-  std::vector<std::pair<const char*, double>> metrics;  // in report order
-  char buf[512];
-  if (mf) {
-    const double rmse = ev.rmse(sc), base = ev.rmse_constant(p.global_mean);
-    metrics = {{"test_rmse", rmse}, {"global_mean_rmse", base}};
-    std::snprintf(buf, sizeof buf, "test RMSE %.4f (global-mean baseline %.4f) on %zu ratings\n",
-                  rmse, base, p.split.test.size());
-  } else {
-    const RankSummary s = ev.sampled(sc);
-    const RankSummary pop_s = ev.sampled_popular();
-    metrics = {{"hr_sampled", s.hr},
-               {"ndcg_sampled", s.ndcg},
-               {"popular_hr_sampled", pop_s.hr},
-               {"popular_ndcg_sampled", pop_s.ndcg}};
-    const auto K = static_cast<long long>(cfg.evaluate.k);
-    std::snprintf(buf, sizeof buf,
-                  "NCF protocol (1 + %lld sampled): HR@%lld %.4f NDCG@%lld %.4f; most-popular "
-                  "HR %.4f NDCG %.4f\n",
-                  static_cast<long long>(cfg.evaluate.negatives), K, s.hr, K, s.ndcg, pop_s.hr,
-                  pop_s.ndcg);
-    if (cfg.evaluate.full_ranking) {
-      const RankSummary f = ev.full(sc);
-      const RankSummary pop_f = ev.full_popular();
-      metrics.insert(metrics.end(), {{"hr_full", f.hr},
-                                     {"ndcg_full", f.ndcg},
-                                     {"popular_hr_full", pop_f.hr},
-                                     {"popular_ndcg_full", pop_f.ndcg}});
-      const size_t len = std::strlen(buf);
-      std::snprintf(buf + len, sizeof buf - len,
-                    "full ranking: HR@%lld %.4f NDCG@%lld %.4f; most-popular HR %.4f NDCG %.4f\n",
-                    K, f.hr, K, f.ndcg, pop_f.hr, pop_f.ndcg);
-    }
-  }
-  auto write_metrics = [&](json::JsonWriter& w) {
-    w.begin_object();
-    for (const auto& [name, v] : metrics) w.field(name, v);
-    if (!mf)
-      w.field("k", cfg.evaluate.k).field("test_users", static_cast<int64_t>(p.split.test.size()));
-    w.end_object();
-  };
+  const HeldOutMetrics metrics = held_out_metrics(cfg, p, art.scorer());
   {
     json::JsonWriter m;
-    write_metrics(m);
+    write_metrics(m, metrics);
     art.metrics_json = m.compact();
   }
   const std::string model_path = run_path + "/model.tsm";
@@ -394,13 +304,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   w.field("skipped_rows", p.skipped);
   guard.write_result_fields(w);
   w.key("metrics");
-  write_metrics(w);
+  write_metrics(w, metrics);
   w.end_object();
   const std::string json = w.compact();
   write_file_atomic(run_path + "/result.json", json + "\n");
   Result r;
   r.json = json;
-  r.summary = std::string(buf) + "model: " + model_path + "\n";
+  r.summary = metrics.summary + "model: " + model_path + "\n";
   return r;
 }
 

@@ -12,6 +12,7 @@
 #include "host/backend/backend.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
+#include "host/core/json_fields.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
 
@@ -275,7 +276,7 @@ TEST(Archive, RepeatedOrOverlappingTensorsAndDeepNestingAreRefused) {
   EXPECT_NE(archive_error(raw_archive(R"({"meta":)" + deep + R"(,"tensors":[]})")).find("nests"),
             std::string::npos);
   const std::string ok =
-      std::string(kArchiveMaxNesting - 1, '[') + std::string(kArchiveMaxNesting - 1, ']');
+      std::string(kJsonMaxNesting - 1, '[') + std::string(kJsonMaxNesting - 1, ']');
   EXPECT_EQ(archive_error(raw_archive(R"({"meta":)" + ok + R"(,"tensors":[]})")), "");
 }
 

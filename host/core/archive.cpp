@@ -13,6 +13,7 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/checked_size.h"
+#include "host/core/json_fields.h"
 
 namespace tessera {
 
@@ -20,30 +21,6 @@ namespace {
 constexpr char kMagic[8] = {'T', 'E', 'S', 'S', 'E', 'R', 'A', '1'};
 size_t align64(size_t x) {
   return (x + 63) / 64 * 64;
-}
-
-// Whether the JSON text nests arrays and objects at most `max_depth` deep (brackets inside
-// strings do not count). RapidJSON's writer recurses once per level, so an unbounded depth
-// would let a file exhaust the stack.
-bool nesting_within(const char* p, size_t n, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < n; ++i) {
-    const char c = p[i];
-    if (in_string) {
-      if (c == '\\')
-        ++i;
-      else if (c == '"')
-        in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
 }
 
 struct TensorEntry {
@@ -172,8 +149,8 @@ Archive load_archive(const std::string& path) {
   if (hb > data_end - 16)
     corrupt("header length " + std::to_string(hb) + " runs past the end of the file");
   const char* header = bytes.data() + 16;
-  if (!nesting_within(header, hb, kArchiveMaxNesting))
-    corrupt("header nests deeper than " + std::to_string(kArchiveMaxNesting) + " levels");
+  if (!json_nesting_within(header, hb, kJsonMaxNesting))
+    corrupt("header nests deeper than " + std::to_string(kJsonMaxNesting) + " levels");
   rapidjson::Document doc;
   doc.Parse(header, hb);
   if (doc.HasParseError() || !doc.IsObject()) corrupt("header is not a JSON object");

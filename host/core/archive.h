@@ -13,7 +13,7 @@
 // Reading trusts nothing in the file: the header length, every tensor's offset, byte count and
 // shape (an element count in checked arithmetic) must fit inside the bytes actually present
 // before anything is allocated; every header field is type-checked (an Io error naming the
-// field); the header JSON may nest at most kArchiveMaxNesting levels.
+// field); the header JSON may nest at most kJsonMaxNesting levels (host/core/json_fields.h).
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -33,8 +33,6 @@ struct Archive {
 void save_archive(const std::string& path, const std::string& meta_json,
                   const std::vector<std::pair<std::string, Tensor>>& tensors);
 Archive load_archive(const std::string& path);
-
-constexpr int kArchiveMaxNesting = 64;
 
 // zlib's CRC-32 of any number of bytes, fed to zlib `chunk` bytes at a time (the default keeps
 // each piece inside zlib's 32-bit length; tests pass a small chunk to exercise the seams).

@@ -5,9 +5,10 @@
 //   parity_backend_specs()  "cuda" always, then every spec in TESSERA_PARITY_BACKENDS
 //                           (comma separated, e.g. "cuda-emu"), so the emulation build adds itself.
 //   TESSERA_TEST_BACKEND_OR_SKIP(var, spec)
-//                           in a TEST body: Backend* var, or a GTEST_SKIP with the reason
-//                           ("cuda" without a usable GPU), or a FAIL (a spec someone named
-//                           explicitly in TESSERA_PARITY_BACKENDS that cannot be built).
+//                           in a TEST body: Backend* var, or a GPU skip with the reason
+//                           ("cuda" without a usable GPU: tests/support/skips.h), or a FAIL (a
+//                           spec someone named explicitly in TESSERA_PARITY_BACKENDS that cannot
+//                           be built).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "tests/support/skips.h"
 
 namespace tessera::test {
 
@@ -92,7 +94,7 @@ inline const BackendSlot& acquire_backend(const std::string& spec) {
   BackendSlot slot;
   std::string why;
   if (spec == "cuda" && !cuda_available(&why) && !spec_requested_explicitly(spec)) {
-    slot.why_not = "backend 'cuda' is not usable here, so its cases are skipped: " + why;
+    slot.why_not = "no usable CUDA device, so backend 'cuda' is not tested: " + why;
   } else {
     try {
       slot.backend = make_backend(spec);
@@ -118,6 +120,6 @@ inline Backend& reference_backend() {
   const ::tessera::test::BackendSlot& var##_slot_ = ::tessera::test::acquire_backend(spec); \
   if (!var##_slot_.backend) {                                                               \
     if (var##_slot_.is_failure) FAIL() << var##_slot_.why_not;                              \
-    GTEST_SKIP() << var##_slot_.why_not;                                                    \
+    TESSERA_GPU_SKIP(var##_slot_.why_not);                                                  \
   }                                                                                         \
   ::tessera::Backend* var = var##_slot_.backend.get()

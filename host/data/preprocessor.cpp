@@ -156,7 +156,8 @@ PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
           it != options.numeric_overrides.end() ? it->second : options.numeric;
       m.normalization = spec.normalization;
       if (spec.bins < 0 || spec.bins > 1024)
-        TESSERA_THROW(Config, "column '" << c.name << "': bins must be in [0, 1024], got " << spec.bins);
+        TESSERA_THROW(Config,
+                      "column '" << c.name << "': bins must be in [0, 1024], got " << spec.bins);
       bins_.push_back(spec.bins);
       bin_edges_.push_back(spec.bin_edges);
       p_.numeric_.push_back(std::move(m));
@@ -277,7 +278,8 @@ Preprocessor PreprocessorFitter::finish() {
     if (a.bins > 0) {
       std::vector<double> v = a.sample;
       std::sort(v.begin(), v.end());
-      if (a.bin_edges == BinEdges::DistinctQuantile) v.erase(std::unique(v.begin(), v.end()), v.end());
+      if (a.bin_edges == BinEdges::DistinctQuantile)
+        v.erase(std::unique(v.begin(), v.end()), v.end());
       m.edges.clear();
       for (int q = 0; q <= a.bins; ++q) {
         const size_t idx = static_cast<size_t>(
@@ -378,6 +380,8 @@ rapidjson::Value str_array(const std::vector<std::string>& xs, Alloc& a) {
 [[noreturn]] void bad(const std::string& where, const std::string& what) {
   TESSERA_THROW(Data, "preprocessor JSON: " << where << ": " << what);
 }
+
+constexpr int64_t kMaxHashBuckets = int64_t{1} << 40;
 
 const rapidjson::Value& member(const rapidjson::Value& obj, const char* name,
                                const std::string& where) {
@@ -622,6 +626,9 @@ Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
     c.field = static_cast<int>(get_int(jc, "field", where));
     c.min_count = get_int(jc, "min_count", where);
     c.hash_buckets = get_int(jc, "hash_buckets", where);
+    // As a config may ask (2^40 at most): the offsets below add up without overflow.
+    if (c.hash_buckets < 0 || c.hash_buckets > kMaxHashBuckets)
+      bad(where + ".hash_buckets", "must be in [0, 2^40]");
     c.offset = get_int(jc, "offset", where);
     c.size = get_int(jc, "size", where);
     if (c.field < 0 || c.field >= static_cast<int>(s.columns.size()) ||
@@ -645,7 +652,8 @@ Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
     if (c.size != want_size) bad(where + ".size", "expected " + std::to_string(want_size));
     if (c.offset != expected_offset)
       bad(where + ".offset", "expected " + std::to_string(expected_offset));
-    expected_offset += c.size;
+    expected_offset += c.size;  // each size is at most 2^40 + 1: no overflow before this check
+    if (expected_offset > kMaxHashBuckets * 1024) bad(where, "the tables add up to over 2^50 rows");
     p.categorical_.push_back(std::move(c));
   }
   // Every numeric and categorical schema column has its model, in column order.

@@ -1,9 +1,11 @@
 #include "host/model/cnn.h"
 
 #include <cmath>
+#include <optional>
 #include <random>
 #include <sstream>
 
+#include "host/core/checked_size.h"
 #include "host/core/math.h"
 
 namespace tessera {
@@ -82,20 +84,23 @@ BatchNormParams bn_params(CnnMode mode) {
 
 }  // namespace
 
-CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t max_batch)
-    : backend_(backend), spec_(spec), max_batch_(max_batch) {
-  TESSERA_CHECK(max_batch > 0, "max_batch must be positive");
+std::vector<CnnModel::Layer> CnnModel::plan(const CnnSpec& spec) {
   if (spec.channels < 1 || spec.height < 1 || spec.width < 1 || spec.classes < 2)
     TESSERA_THROW(Config, "CNN input " << spec.channels << "x" << spec.height << "x" << spec.width
                                        << " with " << spec.classes
                                        << " classes: every extent must be >= 1, classes >= 2");
+  const std::optional<uint64_t> input = checked_product({spec.channels, spec.height, spec.width});
+  if (!input || *input > static_cast<uint64_t>(kCnnMaxLayerValues))
+    TESSERA_THROW(Config, "CNN input " << spec.channels << "x" << spec.height << "x" << spec.width
+                                       << " is more than " << kCnnMaxLayerValues
+                                       << " values per sample");
+  std::vector<Layer> layers;
   std::vector<CnnLayerSpec> all = spec.layers;
   CnnLayerSpec head;
   head.type = CnnLayerType::Dense;
   head.units = spec.classes;
   all.push_back(head);
 
-  // ---- shapes first: the whole list is checked before anything is allocated ----
   Shape cur{spec.channels, spec.height, spec.width};
   int64_t mult = 1;     // rows per input sample at this point (T inside a fold)
   bool folded = false;  // a frames_to_batch has been seen
@@ -192,8 +197,23 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
     }
     cur = l.out;
     l.out_mult = mult;
-    layers_.push_back(std::move(l));
+    // Per sample (all its frames), each layer's output: bounded, so a model never asks for
+    // buffers of max_batch x an unbounded size (a model file's header says what it is).
+    const std::optional<uint64_t> values = checked_product(l.out);
+    if (!values || *values > static_cast<uint64_t>(kCnnMaxLayerValues / mult))
+      TESSERA_THROW(Config, "model " << l.name << " outputs " << shape_str(l.out)
+                                     << (mult > 1 ? " per frame" : "") << ": more than "
+                                     << kCnnMaxLayerValues << " values per sample");
+    layers.push_back(std::move(l));
   }
+  return layers;
+}
+
+CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t max_batch)
+    : backend_(backend), spec_(spec), max_batch_(max_batch) {
+  TESSERA_CHECK(max_batch > 0, "max_batch must be positive");
+  // ---- shapes first: the whole list is checked before anything is allocated ----
+  layers_ = plan(spec);
 
   // ---- parameters and buffers ----
   std::mt19937_64 rng(seed);
@@ -289,6 +309,34 @@ std::vector<std::pair<std::string, Tensor*>> CnnModel::state() {
       const std::string prefix = "layers." + std::to_string(i) + ".bn.";
       st.emplace_back(prefix + "running_mean", &l.running_mean);
       st.emplace_back(prefix + "running_var", &l.running_var);
+    }
+  }
+  return st;
+}
+
+std::vector<std::pair<std::string, Shape>> CnnModel::state_shapes(const CnnSpec& spec) {
+  // The constructor's allocation, names and shapes only (state() lists them in this order).
+  const std::vector<Layer> layers = plan(spec);
+  std::vector<std::pair<std::string, Shape>> st;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Layer& l = layers[i];
+    const std::string prefix = i + 1 == layers.size() ? "output" : "layers." + std::to_string(i);
+    switch (l.s.type) {
+      case CnnLayerType::Conv:
+        st.emplace_back(prefix + ".conv.weight",
+                        Shape{l.s.units, l.in[0] / l.s.groups, l.s.kernel, l.s.kernel});
+        if (l.s.bias) st.emplace_back(prefix + ".conv.bias", Shape{l.s.units});
+        break;
+      case CnnLayerType::Dense:
+        st.emplace_back(prefix + ".dense.weight", Shape{l.in[0], l.s.units});
+        if (l.s.bias) st.emplace_back(prefix + ".dense.bias", Shape{l.s.units});
+        break;
+      case CnnLayerType::BatchNorm:
+        for (const char* part : {".bn.gamma", ".bn.beta", ".bn.running_mean", ".bn.running_var"})
+          st.emplace_back(prefix + part, Shape{l.in[0]});
+        break;
+      default:
+        break;
     }
   }
   return st;

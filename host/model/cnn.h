@@ -59,6 +59,11 @@ struct CnnSpec {
 
 enum class CnnMode : uint8_t { Train, Eval };
 
+// The most values one sample may take in the input or in any layer's output (all its frames
+// together): 2^26 floats, 256 MiB. A model asking for more is a Config error before anything is
+// allocated (its buffers hold max_batch of them).
+constexpr int64_t kCnnMaxLayerValues = int64_t{1} << 26;
+
 class CnnModel {
  public:
   // Checks the whole layer list against the input shape (Error(Config) naming the layer and
@@ -77,6 +82,10 @@ class CnnModel {
   std::vector<Parameter*> parameters();
   // Everything a saved model needs: parameters and batch-norm running statistics, by name.
   std::vector<std::pair<std::string, Tensor*>> state();
+  // The names and shapes state() has for `spec`, without building the model (a model file's
+  // header is checked against the tensors it holds before the model is made); Error(Config)
+  // as the constructor for a spec it refuses.
+  static std::vector<std::pair<std::string, Shape>> state_shapes(const CnnSpec& spec);
   int64_t parameter_count() const;
   const CnnSpec& spec() const { return spec_; }
   Backend& backend() { return backend_; }
@@ -101,6 +110,8 @@ class CnnModel {
     std::string name;
   };
   Tensor batch_view(const Tensor& t, const Shape& per_sample, int64_t b) const;
+  // The layer list with every shape worked out (the head appended), nothing allocated.
+  static std::vector<Layer> plan(const CnnSpec& spec);
 
   Backend& backend_;
   CnnSpec spec_;

@@ -1,8 +1,6 @@
 #include "pipelines/audio/audio.h"
 
 #include <rapidjson/document.h>
-#include <rapidjson/stringbuffer.h>
-#include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +12,7 @@
 
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
+#include "host/core/json_fields.h"
 #include "host/data/log_mel_batch.h"
 #include "host/data/registry.h"
 #include "host/data/wav.h"
@@ -56,16 +55,19 @@ struct AudioModelInfo {
   AudioFeatureConfig features;
 };
 AudioModelInfo model_info(const image::LoadedModel& m, const std::string& path) {
+  const std::string source = "'" + path + "' header";
   rapidjson::Document doc;
-  doc.Parse(m.header_json.c_str());
-  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("features") ||
-      !doc["features"].IsObject())
+  parse_json_object(doc, m.header_json, source);
+  const JsonFields h(doc, source);
+  if (!h.has("features") || !h.get("features").IsObject())
     TESSERA_THROW(Io, "'" << path << "' is an audio model without its \"features\" front end");
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  doc["features"].Accept(w);
   AudioModelInfo info;
-  info.features = parse_audio_features(std::string(sb.GetString(), sb.GetSize()));
+  try {
+    info.features = parse_audio_features(h.json("features"));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config) throw;
+    h.fail("features", std::string("is not a valid front end: ") + e.what());
+  }
   return info;
 }
 

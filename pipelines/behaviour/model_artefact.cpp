@@ -4,9 +4,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <optional>
 #include <vector>
 
 #include "host/core/archive.h"
+#include "host/core/checked_size.h"
+#include "host/core/json_fields.h"
+#include "pipelines/behaviour/dlrm_model.h"
 
 namespace tessera::behaviour {
 
@@ -40,12 +44,6 @@ std::string spec_json(const MlpSpec& s) {
   return std::string(sb.GetString(), sb.GetSize());
 }
 
-std::string to_string(const rapidjson::Value& v) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  v.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
-}
 }  // namespace
 
 bool is_libsvm(const BehaviourConfig& c) {
@@ -63,37 +61,139 @@ void save_model(const std::string& path, const ModelArtefact& a) {
   save_archive(path, meta, tensors);
 }
 
+namespace {
+
+// A config or preprocessor error inside a model file is the file's fault: an Io error, with the
+// reader's message (it names the member).
+template <typename Fn>
+auto as_io(Fn&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
+    throw Error(ErrorKind::Io, e.what());
+  }
+}
+
+using NamedShapes = std::vector<std::pair<std::string, Shape>>;
+
+// A dense tower's weights ("<prefix><i>.weight" [in, out], ".bias" [out]) as the models build it.
+void add_tower(NamedShapes& out, const std::string& prefix, int64_t in,
+               const std::vector<int64_t>& widths) {
+  for (size_t i = 0; i < widths.size(); ++i) {
+    out.emplace_back(prefix + std::to_string(i) + ".weight", Shape{in, widths[i]});
+    out.emplace_back(prefix + std::to_string(i) + ".bias", Shape{widths[i]});
+    in = widths[i];
+  }
+}
+
+// The weights make_net builds for `a`, by name and shape; sizes in checked arithmetic (an Io
+// error naming `path` when they overflow).
+NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
+  auto overflow = [&](const std::string& what) {
+    TESSERA_THROW(Io, "'" << path << "': the model's " << what << " overflows");
+  };
+  NamedShapes out;
+  const MlpSpec& s = a.spec;
+  if (a.config.model.type == BehaviourModelType::Mlp) {
+    if (s.n_cat > 0) out.emplace_back("embedding.table", Shape{s.embedding_rows, s.embedding_dim});
+    const std::optional<uint64_t> cat = checked_product({s.n_cat, s.embedding_dim});
+    const std::optional<uint64_t> in = cat ? checked_add(*cat, s.n_dense) : std::nullopt;
+    if (!in || *in > static_cast<uint64_t>(INT64_MAX)) overflow("input width");
+    std::vector<int64_t> widths = s.hidden;
+    widths.push_back(1);
+    add_tower(out, "dense", static_cast<int64_t>(*in), widths);
+    return out;
+  }
+  const int64_t d = a.config.model.embedding_dim;
+  std::vector<int64_t> bottom(a.config.model.bottom.begin(), a.config.model.bottom.end());
+  bottom.push_back(d);
+  add_tower(out, "bottom", s.n_dense, bottom);
+  uint64_t rows = 0;
+  for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns()) {
+    const std::optional<uint64_t> sum = checked_add(rows, static_cast<uint64_t>(c.size));
+    if (!sum) overflow("table rows");
+    rows = *sum;
+  }
+  const std::optional<uint64_t> elements = checked_product({static_cast<int64_t>(rows), d});
+  if (!elements) overflow("table size");
+  out.emplace_back("embedding.tables", Shape{static_cast<int64_t>(*elements)});
+  DlrmSpec ds;  // only for its interaction width
+  ds.embedding_dim = d;
+  ds.table_rows.resize(a.preprocessor.categorical_columns().size());
+  std::vector<int64_t> top(a.config.model.hidden.begin(), a.config.model.hidden.end());
+  top.push_back(1);
+  add_tower(out, "top", ds.interaction_width(), top);
+  return out;
+}
+
+// Before anything is built from the header: every weight the model will have is stored, f32, of
+// the shape the header implies, and the header agrees with the fitted preprocessor (whose
+// encoded ids index the embedding rows).
+void check_weights_fit(const ModelArtefact& a, const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    TESSERA_THROW(Io, "'" << path << "' does not hold the model its header describes: " << why);
+  };
+  const MlpSpec& s = a.spec;
+  if (s.n_dense + s.n_cat == 0) bad("the model has no input features");
+  if (!is_libsvm(a.config)) {
+    const Preprocessor& p = a.preprocessor;
+    if (s.n_dense != p.n_dense() || s.n_cat != p.n_cat() ||
+        (s.n_cat > 0 && s.embedding_rows != p.total_embedding_rows()))
+      bad("spec n_dense " + std::to_string(s.n_dense) + ", n_cat " + std::to_string(s.n_cat) +
+          ", embedding_rows " + std::to_string(s.embedding_rows) + " against the preprocessor's " +
+          std::to_string(p.n_dense()) + ", " + std::to_string(p.n_cat()) + ", " +
+          std::to_string(p.total_embedding_rows()));
+  } else if (s.n_cat != 0) {
+    bad("a libSVM model with categorical columns");
+  }
+  if (s.n_cat > 0 && s.embedding_rows < 1) bad("categorical columns without embedding rows");
+  for (const auto& [name, shape] : expected_weights(a, path)) {
+    auto it = a.weights.find(name);
+    if (it == a.weights.end()) bad("weight '" + name + "' is missing");
+    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
+      bad("weight '" + name + "' is " + it->second.describe() + ", the header implies f32" +
+          shape_str(shape));
+  }
+}
+
+}  // namespace
+
 ModelArtefact load_model(const std::string& path) {
   Archive ar = load_archive(path);
+  const std::string source = "'" + path + "' header";
   rapidjson::Document doc;
-  doc.Parse(ar.meta_json.c_str());
+  parse_json_object(doc, ar.meta_json, source);
+  const JsonFields h(doc, source);
   auto bad = [&](const std::string& why) {
     TESSERA_THROW(Io, "'" << path << "' is not a tessera behaviour model: " << why);
   };
-  if (doc.HasParseError() || !doc.IsObject()) bad("unreadable metadata");
-  if (!doc.HasMember("format") || std::string(doc["format"].GetString()) != kFormat)
-    bad("wrong format tag");
-  if (!doc.HasMember("version") || doc["version"].GetInt() != kVersion)
+  if (h.string("format") != kFormat) bad("wrong format tag");
+  if (h.integer("version") != kVersion)
     bad("unsupported version (this build reads version " + std::to_string(kVersion) + ")");
-  if (!doc.HasMember("task") || std::string(doc["task"].GetString()) != "behaviour")
-    bad("it is a model of another task");
+  if (h.string("task") != "behaviour") bad("it is a model of another task");
   ModelArtefact a;
-  a.config = parse_behaviour_config(to_string(doc["config"]), path + " (embedded config)");
+  a.config =
+      as_io([&] { return parse_behaviour_config(h.json("config"), path + " (embedded config)"); });
   // The artefact holds whole tables: scoring runs in this process (on the config's local shards,
   // if any), not in the MPI job that trained it.
   a.config.model.remote_shards = false;
-  if (!is_libsvm(a.config)) a.preprocessor = Preprocessor::from_json(doc["preprocessor"]);
-  const auto& s = doc["spec"];
-  a.spec.n_dense = s["n_dense"].GetInt64();
-  a.spec.n_cat = s["n_cat"].GetInt64();
-  a.spec.embedding_rows = s["embedding_rows"].GetInt64();
-  a.spec.embedding_dim = s["embedding_dim"].GetInt64();
-  a.spec.hidden.clear();
-  for (const auto& h : s["hidden"].GetArray()) a.spec.hidden.push_back(h.GetInt64());
-  a.spec.dropout = static_cast<float>(s["dropout"].GetDouble());
-  a.spec.activation = static_cast<Activation>(s["activation"].GetInt());
-  a.metrics_json = doc.HasMember("metrics") ? to_string(doc["metrics"]) : "{}";
+  if (!is_libsvm(a.config))
+    a.preprocessor = as_io([&] { return Preprocessor::from_json(h.get("preprocessor")); });
+  const JsonFields s = h.object("spec");
+  // Bounds as a config's; the sizes themselves are checked against the stored weights below.
+  constexpr int64_t kMaxCount = int64_t{1} << 40;
+  a.spec.n_dense = s.integer("n_dense", 0, kMaxCount);
+  a.spec.n_cat = s.integer("n_cat", 0, kMaxCount);
+  a.spec.embedding_rows = s.integer("embedding_rows", 0, kMaxCount * 1024);
+  a.spec.embedding_dim = s.integer("embedding_dim", 1, 1024);
+  a.spec.hidden = s.integers("hidden", 1, 65536);
+  a.spec.dropout = static_cast<float>(s.number("dropout"));
+  if (!(a.spec.dropout >= 0.f && a.spec.dropout < 1.f)) s.fail("spec.dropout", "is not in [0, 1)");
+  a.spec.activation = static_cast<Activation>(s.integer("activation", 0, 3));
+  a.metrics_json = h.has("metrics") ? h.json("metrics") : "{}";
   a.weights = std::move(ar.tensors);
+  check_weights_fit(a, path);
   return a;
 }
 
@@ -107,9 +207,10 @@ void restore_weights(MlpModel& model, const std::map<std::string, Tensor>& weigh
   for (Parameter* p : model.parameters()) {
     auto it = weights.find(p->name);
     if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << p->name << "'");
-    if (it->second.shape() != p->value.shape())
-      TESSERA_THROW(Io, "parameter '" << p->name << "' has shape " << shape_str(it->second.shape())
-                                      << ", the model expects " << shape_str(p->value.shape()));
+    if (it->second.shape() != p->value.shape() || it->second.dtype() != p->value.dtype())
+      TESSERA_THROW(Io, "parameter '" << p->name << "' is " << it->second.describe()
+                                      << ", the model expects " << dtype_name(p->value.dtype())
+                                      << shape_str(p->value.shape()));
     model.backend().copy(it->second, p->value);
   }
 }

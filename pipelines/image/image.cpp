@@ -23,6 +23,7 @@
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
+#include "host/core/json_fields.h"
 #include "host/core/run_dir.h"
 #include "host/data/image_data.h"
 #include "host/data/registry.h"
@@ -204,13 +205,6 @@ void restore(CnnModel& model, const std::map<std::string, Tensor>& weights,
   }
 }
 
-std::string to_string(const rapidjson::Value& v) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  v.Accept(w);
-  return std::string(sb.GetString(), sb.GetSize());
-}
-
 void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& spec, CnnModel& model,
                 const std::string& metrics_json, const TaskHooks& hooks) {
   json::JsonWriter w;
@@ -236,39 +230,54 @@ void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& sp
 
 LoadedModel load_model(const std::string& path, const std::string& task) {
   Archive ar = load_archive(path);
+  const std::string source = "'" + path + "' header";
   rapidjson::Document doc;
-  doc.Parse(ar.meta_json.c_str());
+  parse_json_object(doc, ar.meta_json, source);
+  const JsonFields h(doc, source);
   auto bad = [&](const std::string& why) {
     TESSERA_THROW(Io, "'" << path << "' is not a tessera " << task << " model: " << why);
   };
-  if (doc.HasParseError() || !doc.IsObject()) bad("its header is not a JSON object");
-  auto str = [&](const char* k) -> std::string {
-    if (!doc.HasMember(k) || !doc[k].IsString()) bad(std::string("no \"") + k + "\" string");
-    return doc[k].GetString();
-  };
-  if (str("format") != kFormat) bad("unknown format");
-  if (str("task") != task) bad("it is a '" + str("task") + "' model");
+  if (h.string("format") != kFormat) bad("unknown format");
+  if (h.string("task") != task) bad("it is a '" + h.string("task") + "' model");
   LoadedModel m;
-  if (!doc.HasMember("input") || !doc["input"].IsArray() || doc["input"].Size() != 3)
-    bad("no input shape");
-  for (const auto& v : doc["input"].GetArray())
-    if (!v.IsInt64()) bad("non-integer input shape");
-  m.spec.channels = doc["input"][0].GetInt64();
-  m.spec.height = doc["input"][1].GetInt64();
-  m.spec.width = doc["input"][2].GetInt64();
-  if (!doc.HasMember("classes") || !doc["classes"].IsInt64()) bad("no class count");
-  m.spec.classes = doc["classes"].GetInt64();
-  if (!doc.HasMember("layers") || !doc["layers"].IsArray()) bad("no layer list");
-  m.spec.layers = parse_layers(to_string(doc["layers"]));
-  if (doc.HasMember("class_names") && doc["class_names"].IsArray())
-    for (const auto& v : doc["class_names"].GetArray())
-      m.class_names.push_back(v.IsString() ? v.GetString() : "?");
-  if (static_cast<int64_t>(m.class_names.size()) != m.spec.classes) {
-    m.class_names.clear();
+  // Bounds as an image config's; the layers are read by the config's own layer reader.
+  const std::vector<int64_t> input = h.integers("input", 1, kCnnMaxLayerValues);
+  if (input.size() != 3) h.fail("input", "is not [channels, height, width]");
+  m.spec.channels = input[0];
+  m.spec.height = input[1];
+  m.spec.width = input[2];
+  m.spec.classes = h.integer("classes", 2, 100000);
+  h.array("layers");
+  try {
+    m.spec.layers = parse_layers(h.json("layers"));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config) throw;
+    h.fail("layers", std::string("is not a valid layer list: ") + e.what());
+  }
+  if (h.has("eval_batch_size")) m.eval_batch_size = h.integer("eval_batch_size", 1, 1 << 16);
+  // Every tensor the model will hold is stored, f32, of the shape the header implies, before the
+  // model is built from the header (CnnModel::state_shapes works it out without allocating).
+  std::vector<std::pair<std::string, Shape>> shapes;
+  try {
+    shapes = CnnModel::state_shapes(m.spec);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config) throw;
+    bad(e.what());
+  }
+  for (const auto& [name, shape] : shapes) {
+    auto it = ar.tensors.find(name);
+    if (it == ar.tensors.end()) bad("it lacks the tensor '" + name + "' its header implies");
+    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
+      bad("tensor '" + name + "' is " + it->second.describe() + ", its header implies f32" +
+          shape_str(shape));
+  }
+  if (h.has("class_names")) {
+    m.class_names = h.strings("class_names");
+    if (static_cast<int64_t>(m.class_names.size()) != m.spec.classes)
+      h.fail("class_names", "does not name " + std::to_string(m.spec.classes) + " classes");
+  } else {
     for (int64_t i = 0; i < m.spec.classes; ++i) m.class_names.push_back(std::to_string(i));
   }
-  if (doc.HasMember("eval_batch_size") && doc["eval_batch_size"].IsInt64())
-    m.eval_batch_size = std::max<int64_t>(1, doc["eval_batch_size"].GetInt64());
   m.weights = std::move(ar.tensors);
   m.header_json = std::move(ar.meta_json);
   return m;

@@ -4,9 +4,12 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <limits>
+
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/error.h"
+#include "host/core/json_fields.h"
 
 namespace tessera::recommend {
 namespace {
@@ -81,59 +84,115 @@ void save_rec_artefact(const std::string& path, const RecArtefact& a) {
   save_archive(path, meta, t);
 }
 
+namespace {
+
+// The stored tensor `name`: present, of `dtype` and rank `rank` (an Io error naming it).
+const Tensor& stored(const Archive& ar, const std::string& path, const std::string& name,
+                     DType dtype, int rank) {
+  auto it = ar.tensors.find(name);
+  if (it == ar.tensors.end())
+    TESSERA_THROW(Io, path << ": model is missing tensor '" << name << "'");
+  if (it->second.dtype() != dtype || it->second.rank() != rank)
+    TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
+                           << ", expected " << dtype_name(dtype) << " of rank " << rank);
+  return it->second;
+}
+
+// What recommend, evaluate and export index by: the tables agree with the id lists (user and
+// item tables [U, d] and [I, d], biases of U or I values), and each user's seen items are
+// ascending item indices inside their own slice of seen_items.
+void check_consistent(const RecArtefact& a, const std::string& path) {
+  auto bad = [&](const std::string& why) {
+    TESSERA_THROW(Io, path << ": the model's tensors disagree: " << why);
+  };
+  const int64_t U = static_cast<int64_t>(a.user_ids.size());
+  const int64_t I = static_cast<int64_t>(a.item_ids.size());
+  if (I > std::numeric_limits<int32_t>::max()) bad(std::to_string(I) + " items");
+  auto table = [&](const char* name) -> const Tensor* {
+    for (const auto& [n, t] : a.tables)
+      if (n == name) return &t;
+    return nullptr;
+  };
+  const Tensor* user = table("user");
+  const Tensor* item = table("item");
+  const Tensor* item_bias = table("item_bias");
+  const Tensor* user_bias = table("user_bias");
+  if (!user || !item || !item_bias || (a.kind == ModelKind::Mf && !user_bias))
+    bad("a recommendation model needs tables user, item, item_bias (and user_bias for mf)");
+  for (const auto& [name, t] : a.tables)
+    if (t.dtype() != DType::F32 || t.rank() != 2)
+      bad("table '" + name + "' is " + t.describe() + ", not f32 [rows, dim]");
+  if (user->dim(0) != U || item->dim(0) != I || user->dim(1) != item->dim(1))
+    bad("tables user " + shape_str(user->shape()) + " and item " + shape_str(item->shape()) +
+        " for " + std::to_string(U) + " users and " + std::to_string(I) + " items");
+  if (item_bias->numel() != I || (user_bias && user_bias->numel() != U))
+    bad("bias tables of " + std::to_string(item_bias->numel()) + " items / " +
+        std::to_string(user_bias ? user_bias->numel() : U) + " users");
+  const std::vector<int64_t>& off = a.seen.offsets;
+  if (static_cast<int64_t>(off.size()) != U + 1 || off.front() != 0 ||
+      off.back() != static_cast<int64_t>(a.seen.items.size()))
+    bad("seen_offsets has " + std::to_string(off.size()) + " entries for " + std::to_string(U) +
+        " users, or does not span seen_items");
+  for (int64_t u = 0; u < U; ++u) {
+    if (off[u] > off[u + 1]) bad("seen_offsets decrease at user " + std::to_string(u));
+    for (int64_t j = off[u]; j < off[u + 1]; ++j) {
+      const int32_t item_index = a.seen.items[j];
+      if (item_index < 0 || item_index >= I || (j > off[u] && item_index <= a.seen.items[j - 1]))
+        bad("user " + std::to_string(u) + "'s seen items are not ascending item indices");
+    }
+  }
+}
+
+}  // namespace
+
 RecArtefact load_rec_artefact(const std::string& path) {
   Archive ar = load_archive(path);
+  const std::string source = path + ": model header";
   rapidjson::Document meta;
-  meta.Parse(ar.meta_json.c_str());
-  if (meta.HasParseError() || !meta.IsObject() || !meta.HasMember("task") ||
-      !meta["task"].IsString() || std::string(meta["task"].GetString()) != "recommend")
+  parse_json_object(meta, ar.meta_json, source);
+  const JsonFields h(meta, source);
+  if (!h.has("task") || !h.get("task").IsString() || h.string("task") != "recommend")
     TESSERA_THROW(Usage, path << ": not a recommendation model (train one with a config whose "
                                  "\"task\" is \"recommend\")");
-  for (const char* key : {"model", "name"})
-    if (!meta.HasMember(key) || !meta[key].IsString())
-      TESSERA_THROW(Io, path << ": model header has no string '" << key << "'");
-  for (const char* key : {"global_mean"})
-    if (!meta.HasMember(key) || !meta[key].IsNumber())
-      TESSERA_THROW(Io, path << ": model header has no number '" << key << "'");
-  if (!meta.HasMember("tables") || !meta["tables"].IsArray())
-    TESSERA_THROW(Io, path << ": model header has no 'tables' list");
-  // The spliced-in JSON objects, back as compact text.
-  auto text_of = [&](const char* key) {
-    if (!meta.HasMember(key) || !meta[key].IsObject()) return std::string();
-    rapidjson::StringBuffer buf;
-    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-    meta[key].Accept(w);
-    return std::string(buf.GetString(), buf.GetSize());
-  };
   RecArtefact a;
-  a.config_json = text_of("config");
-  a.metrics_json = text_of("metrics");
-  const std::string model = meta["model"].GetString();
-  a.kind = model == "mf" ? ModelKind::Mf : ModelKind::TwoTower;
-  a.name = meta["name"].GetString();
-  a.global_mean = static_cast<float>(meta["global_mean"].GetDouble());
-  auto get = [&](const std::string& name) -> const Tensor& {
-    auto it = ar.tensors.find(name);
-    if (it == ar.tensors.end())
-      TESSERA_THROW(Io, path << ": model is missing tensor '" << name << "'");
-    return it->second;
-  };
-  for (const auto& t : meta["tables"].GetArray()) {
-    if (!t.IsString()) TESSERA_THROW(Io, path << ": model header 'tables' holds a non-string");
-    a.tables.emplace_back(t.GetString(), get(std::string("table/") + t.GetString()));
-  }
-  const Tensor& uid = get("user_ids");
-  const Tensor& iid = get("item_ids");
+  const std::string model = h.string("model");
+  bool known = false;
+  for (const auto& c : model_choices())
+    if (model == c.name) a.kind = c.value, known = true;
+  if (!known) h.fail("model", "is not a known model (\"" + model + "\")");
+  a.name = h.string("name");
+  a.global_mean = static_cast<float>(h.number("global_mean"));
+  // The spliced-in JSON objects, back as compact text.
+  a.config_json = h.has("config") && h.get("config").IsObject() ? h.json("config") : "";
+  a.metrics_json = h.has("metrics") && h.get("metrics").IsObject() ? h.json("metrics") : "";
+  for (const std::string& t : h.strings("tables"))
+    a.tables.emplace_back(t, stored(ar, path, "table/" + t, DType::F32, 2));
+  const Tensor& uid = stored(ar, path, "user_ids", DType::I64, 1);
+  const Tensor& iid = stored(ar, path, "item_ids", DType::I64, 1);
   a.user_ids.assign(uid.data<int64_t>(), uid.data<int64_t>() + uid.numel());
   a.item_ids.assign(iid.data<int64_t>(), iid.data<int64_t>() + iid.numel());
-  const Tensor& so = get("seen_offsets");
-  const Tensor& si = get("seen_items");
+  const Tensor& so = stored(ar, path, "seen_offsets", DType::I64, 1);
+  const Tensor& si = stored(ar, path, "seen_items", DType::I32, 1);
   a.seen.offsets.assign(so.data<int64_t>(), so.data<int64_t>() + so.numel());
   a.seen.items.assign(si.data<int32_t>(), si.data<int32_t>() + si.numel());
-  if (static_cast<int64_t>(a.seen.offsets.size()) != uid.numel() + 1)
-    TESSERA_THROW(Io, path << ": seen_offsets has " << a.seen.offsets.size() << " entries for "
-                           << uid.numel() << " users");
+  check_consistent(a, path);
   return a;
+}
+
+RecCheckpoint load_rec_checkpoint(const std::string& path) {
+  Archive a = load_archive(path);
+  const std::string source = path + ": checkpoint header";
+  rapidjson::Document meta;
+  parse_json_object(meta, a.meta_json, source);
+  const JsonFields h(meta, source);
+  if (h.string_or("task", "") != "recommend")
+    TESSERA_THROW(Io, path << ": not a recommendation checkpoint");
+  RecCheckpoint c;
+  c.resume_key = h.string("resume_key");
+  c.epoch = h.integer("epoch", 1, std::numeric_limits<int64_t>::max() - 1);
+  c.step = h.integer("step", 0);
+  c.state.assign(a.tensors.begin(), a.tensors.end());
+  return c;
 }
 
 }  // namespace tessera::recommend

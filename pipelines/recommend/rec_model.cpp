@@ -191,8 +191,8 @@ void RecModel::restore_state(const std::vector<std::pair<std::string, Tensor>>& 
   std::map<std::string, Tensor> state;
   for (const auto& [name, t] : tensors) {
     if (name == "global_mean") {
-      TESSERA_CHECK(t.dtype() == DType::F32 && t.numel() == 1,
-                    "checkpoint global_mean is " << t.describe() << ", not one f32");
+      if (t.dtype() != DType::F32 || t.numel() != 1)
+        TESSERA_THROW(Io, "checkpoint global_mean is " << t.describe() << ", not one f32");
       mu_ = t.data<float>()[0];
     } else {
       state[name] = t;  // weights, optimizer slots; anything else is refused by the tables

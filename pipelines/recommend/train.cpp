@@ -7,8 +7,6 @@
 #include <fstream>
 #include <numeric>
 
-#include <rapidjson/document.h>
-
 #include "host/backend/backend.h"
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
@@ -187,19 +185,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (!options.resume.empty()) {
     run_path = options.resume;
     const std::string ck = run_path + "/checkpoint.tsc";
-    Archive a = load_archive(ck);
-    rapidjson::Document meta;
-    meta.Parse(a.meta_json.c_str());
-    if (meta.HasParseError() || !meta.IsObject() || !meta.HasMember("resume_key") ||
-        !meta.HasMember("epoch") || !meta.HasMember("step"))
-      TESSERA_THROW(Io, ck << ": not a recommendation checkpoint");
-    if (std::string(meta["resume_key"].GetString()) != resume_key(cfg))
+    const RecCheckpoint c = load_rec_checkpoint(ck);
+    if (c.resume_key != resume_key(cfg))
       TESSERA_THROW(Usage, ck << ": written with a different config than " << config_path
                               << " (only train.epochs, train.on_nonfinite, runs_dir, device and "
                                  "the embedding shards may change on resume)");
-    NamedTensors st(a.tensors.begin(), a.tensors.end());
-    model.restore_state(st, meta["step"].GetInt64());
-    first_epoch = meta["epoch"].GetInt64() + 1;
+    model.restore_state(c.state, c.step);
+    first_epoch = c.epoch + 1;
   } else {
     RunDir run = options.run_dir.empty() ? RunDir::create(cfg.runs_dir, cfg.name)
                                          : RunDir::create_exact(options.run_dir);

@@ -31,11 +31,22 @@ TextClassifier::TextClassifier(Backend& backend, const ClassifierShape& shape)
                 "text classifier shape: vocab " << shape.vocab << ", classes " << shape.classes
                                                 << ", embedding " << shape.embedding_dim
                                                 << ", hidden " << shape.hidden_size);
-  const int64_t dh = lstm_config().dirs() * shape.hidden_size;
-  embedding_ = make_param(be_, "embedding", {shape.vocab, shape.embedding_dim});
-  lstm_w_ = make_param(be_, "lstm", {lstm_weight_count(lstm_config())});
-  out_w_ = make_param(be_, "out_w", {shape.classes, dh});
-  out_b_ = make_param(be_, "out_b", {shape.classes});
+  const std::vector<std::pair<std::string, Shape>> ps = parameter_shapes(shape);
+  Parameter* params[] = {&embedding_, &lstm_w_, &out_w_, &out_b_};
+  for (size_t i = 0; i < ps.size(); ++i) *params[i] = make_param(be_, ps[i].first, ps[i].second);
+}
+
+std::vector<std::pair<std::string, Shape>> TextClassifier::parameter_shapes(
+    const ClassifierShape& s) {
+  LstmConfig c;
+  c.input_size = s.embedding_dim;
+  c.hidden_size = s.hidden_size;
+  c.num_layers = s.num_layers;
+  c.directions = s.bidirectional ? LstmDirections::Bidirectional : LstmDirections::Unidirectional;
+  return {{"embedding", {s.vocab, s.embedding_dim}},
+          {"lstm", {lstm_weight_count(c)}},
+          {"out_w", {s.classes, c.dirs() * s.hidden_size}},
+          {"out_b", {s.classes}}};
 }
 
 LstmConfig TextClassifier::lstm_config() const {
@@ -227,8 +238,9 @@ void TextClassifier::restore(const std::vector<std::pair<std::string, Tensor>>& 
     bool found = false;
     for (const auto& [name, t] : values) {
       if (name != p->name) continue;
-      if (t.shape() != p->value.shape())
+      if (t.shape() != p->value.shape() || t.dtype() != p->value.dtype())
         TESSERA_THROW(Io, "model tensor '" << name << "' is " << t.describe() << ", expected "
+                                           << dtype_name(p->value.dtype())
                                            << shape_str(p->value.shape()));
       be_.copy(t, p->value);
       found = true;

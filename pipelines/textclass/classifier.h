@@ -37,6 +37,9 @@ struct ClassifierShape {
 class TextClassifier {
  public:
   TextClassifier(Backend& backend, const ClassifierShape& shape);
+  // The parameters' names and shapes for `shape`, as the constructor makes them (a model file is
+  // checked against them before a model is built); sizes must be within the config's bounds.
+  static std::vector<std::pair<std::string, Shape>> parameter_shapes(const ClassifierShape& shape);
   // LSTM and dense layer Uniform(-1/sqrt(fan), 1/sqrt(fan)) (PyTorch's default), forget-gate
   // biases 1, embedding N(0, 0.1^2) with the <pad> row zero.
   void init(uint64_t seed);

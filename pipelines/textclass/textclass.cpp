@@ -167,8 +167,8 @@ std::string model_meta(const TextclassConfig& c, const Vocab& vocab,
   return w.compact();
 }
 
-LoadedModel load_model(const std::string& path) {
-  Archive a = load_archive(path);
+// A model file's header errors (read by the config reader) are the file's fault: Io errors.
+LoadedModel read_model_header(const Archive& a, const std::string& path) {
   std::unique_ptr<json::Document> doc = json::parse(a.meta_json, path + " (metadata)");
   ObjectReader r = doc->root();
   static const json::Choices<int> kTask = {{"textclass", 0}};
@@ -178,20 +178,42 @@ LoadedModel load_model(const std::string& path) {
   m.classes = r.string_list("classes", {}, json::Text::NonEmpty, IntBounds::at_least(2));
   m.tokenizer.lowercase = r.boolean("lowercase", true);
   m.tokenizer.fold_digits = r.boolean("fold_digits", false);
-  m.tokenizer.max_tokens = r.integer<int64_t>("max_tokens", 0, IntBounds::at_least(0));
+  m.tokenizer.max_tokens = r.integer<int64_t>("max_tokens", 0, IntBounds::closed(0, 100000));
   std::vector<std::string> tokens = r.string_list("tokens", {});
-  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::at_least(1));
-  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::at_least(1));
-  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::at_least(1));
+  // The bounds of the config that trained it.
+  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::closed(1, 4096));
+  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::closed(1, 8192));
+  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::closed(1, 16));
   m.shape.bidirectional = r.boolean("bidirectional", true);
   m.shape.pooling = r.choice("pooling", Pooling::Max, pooling_choices());
   r.number("validation_accuracy", 0);
   r.finish();
   doc->errors.throw_if_any();
-  if (m.classes.size() < 2) TESSERA_THROW(Io, path << ": model lists fewer than 2 classes");
   m.vocab = Vocab::from_tokens(std::move(tokens));
+  return m;
+}
+
+LoadedModel load_model(const std::string& path) {
+  Archive a = load_archive(path);
+  LoadedModel m;
+  try {
+    m = read_model_header(a, path);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
+    throw Error(ErrorKind::Io, e.what());
+  }
+  if (m.classes.size() < 2) TESSERA_THROW(Io, path << ": model lists fewer than 2 classes");
   m.shape.vocab = m.vocab.size();
   m.shape.classes = static_cast<int64_t>(m.classes.size());
+  // The weights the header implies are all stored, before the model is built from it.
+  for (const auto& [name, shape] : TextClassifier::parameter_shapes(m.shape)) {
+    auto it = a.tensors.find(name);
+    if (it == a.tensors.end())
+      TESSERA_THROW(Io, path << ": model lacks the tensor '" << name << "'");
+    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
+      TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
+                             << ", its header implies f32" << shape_str(shape));
+  }
   for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
   return m;
 }

@@ -20,10 +20,20 @@ LanguageModel::LanguageModel(Backend& backend, const LmShape& shape) : be_(backe
                 "language model shape: vocab " << shape.vocab << ", embedding "
                                                << shape.embedding_dim << ", hidden "
                                                << shape.hidden_size);
-  embedding_ = make_param(be_, "embedding", {shape.vocab, shape.embedding_dim});
-  lstm_w_ = make_param(be_, "lstm", {lstm_weight_count(lstm_config())});
-  out_w_ = make_param(be_, "out_w", {shape.vocab, shape.hidden_size});
-  out_b_ = make_param(be_, "out_b", {shape.vocab});
+  const std::vector<std::pair<std::string, Shape>> ps = parameter_shapes(shape);
+  Parameter* params[] = {&embedding_, &lstm_w_, &out_w_, &out_b_};
+  for (size_t i = 0; i < ps.size(); ++i) *params[i] = make_param(be_, ps[i].first, ps[i].second);
+}
+
+std::vector<std::pair<std::string, Shape>> LanguageModel::parameter_shapes(const LmShape& s) {
+  LstmConfig c;
+  c.input_size = s.embedding_dim;
+  c.hidden_size = s.hidden_size;
+  c.num_layers = s.num_layers;
+  return {{"embedding", {s.vocab, s.embedding_dim}},
+          {"lstm", {lstm_weight_count(c)}},
+          {"out_w", {s.vocab, s.hidden_size}},
+          {"out_b", {s.vocab}}};
 }
 
 LstmConfig LanguageModel::lstm_config() const {
@@ -174,9 +184,10 @@ void LanguageModel::restore(const std::vector<std::pair<std::string, Tensor>>& v
     bool found = false;
     for (const auto& [name, t] : values) {
       if (name != p->name) continue;
-      TESSERA_CHECK(t.shape() == p->value.shape(), "model tensor '" << name << "' is "
-                                                                    << t.describe() << ", expected "
-                                                                    << shape_str(p->value.shape()));
+      if (t.shape() != p->value.shape() || t.dtype() != p->value.dtype())
+        TESSERA_THROW(Io, "model tensor '" << name << "' is " << t.describe() << ", expected "
+                                           << dtype_name(p->value.dtype())
+                                           << shape_str(p->value.shape()));
       be_.copy(t, p->value);
       found = true;
     }

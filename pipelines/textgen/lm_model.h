@@ -36,6 +36,9 @@ class LanguageModel {
   void init(uint64_t seed);
 
   const LmShape& shape() const { return shape_; }
+  // The parameters' names and shapes for `shape`, as the constructor makes them (a model file is
+  // checked against them before a model is built); sizes must be within the config's bounds.
+  static std::vector<std::pair<std::string, Shape>> parameter_shapes(const LmShape& shape);
   LstmConfig lstm_config() const;
   std::vector<Parameter*> parameters() { return {&embedding_, &lstm_w_, &out_w_, &out_b_}; }
   LmState zero_state(int64_t batch);

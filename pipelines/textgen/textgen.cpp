@@ -248,8 +248,8 @@ struct LoadedModel {
   std::vector<std::pair<std::string, Tensor>> tensors;
 };
 
-LoadedModel load_model(const std::string& path) {
-  Archive a = load_archive(path);
+// A model file's header errors (read by the config reader) are the file's fault: Io errors.
+LoadedModel read_model_header(const Archive& a, const std::string& path) {
   std::unique_ptr<json::Document> doc = json::parse(a.meta_json, path + " (metadata)");
   ObjectReader r = doc->root();
   static const json::Choices<int> kTask = {{"textgen", 0}};
@@ -264,17 +264,39 @@ LoadedModel load_model(const std::string& path) {
   } else {
     tokens = r.string_list("tokens", {});
   }
-  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::at_least(1));
-  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::at_least(1));
-  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::at_least(1));
+  // The bounds of the config that trained it.
+  m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::closed(1, 4096));
+  m.shape.hidden_size = r.required_integer<int64_t>("hidden_size", IntBounds::closed(1, 8192));
+  m.shape.num_layers = r.required_integer<int64_t>("num_layers", IntBounds::closed(1, 16));
   r.number("dropout", 0);
   r.number("output_dropout", 0);  // training only, like dropout: kept for the record
   r.number("validation_nats_per_char", 0);
   r.finish();
   doc->errors.throw_if_any();
   m.tok = Tokenizer::from_tokens(kind, std::move(tokens));
+  return m;
+}
+
+LoadedModel load_model(const std::string& path) {
+  Archive a = load_archive(path);
+  LoadedModel m;
+  try {
+    m = read_model_header(a, path);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
+    throw Error(ErrorKind::Io, e.what());
+  }
   m.shape.vocab = m.tok.size();
   if (m.shape.vocab < 2) TESSERA_THROW(Io, path << ": model vocabulary has fewer than 2 tokens");
+  // The weights the header implies are all stored, before the model is built from it.
+  for (const auto& [name, shape] : LanguageModel::parameter_shapes(m.shape)) {
+    auto it = a.tensors.find(name);
+    if (it == a.tensors.end())
+      TESSERA_THROW(Io, path << ": model lacks the tensor '" << name << "'");
+    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
+      TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
+                             << ", its header implies f32" << shape_str(shape));
+  }
   for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
   return m;
 }

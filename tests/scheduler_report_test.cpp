@@ -126,6 +126,33 @@ TEST(Report, UnfinishedRunStillReportsAndBadMetricsLineIsNamed) {
   }
 }
 
+// Run files edited or damaged by hand are read as far as they make sense, never crashed on:
+// stage entries that are not objects (HasMember on them was undefined behaviour) and JSON
+// nested deep enough to exhaust the parser's stack are passed over; a deep metrics line is
+// named like any other bad line.
+TEST(Report, HostileRunFilesAreSkippedOrNamedNotCrashedOn) {
+  const std::string runs = temp_dir("hostile");
+  const std::string d = runs + "/r1";
+  make_directories(d);
+  const std::string deep = std::string(1000000, '[') + std::string(1000000, ']');
+  write_file_atomic(d + "/result.json",
+                    R"({"command":"run","pipeline":"p","stages":{"a":5,"b":[1],"c":"x",)"
+                    R"("d":{"kind":"evaluate","result":{"metrics":{"auc":0.5}}}}})");
+  write_file_atomic(d + "/stages.jsonl", deep + "\n" + R"({"stage":"d","kind":"train"})" + "\n");
+  write_file_atomic(d + "/metrics.jsonl", "{\"epoch\":1,\"train_loss\":0.6}\n");
+  EXPECT_NE(render_report_html(d).find("0.5000"), std::string::npos);
+  EXPECT_NE(runs_command(runs).summary.find("r1"), std::string::npos);
+  write_file_atomic(d + "/result.json", R"({"name":"n","test":)" + deep + "}");
+  EXPECT_NE(runs_command(runs).summary.find("r1"), std::string::npos);
+  write_file_atomic(d + "/metrics.jsonl", "{\"epoch\":1,\"train_loss\":0.6}\n" + deep + "\n");
+  try {
+    render_report_html(d);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("metrics.jsonl:2"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Report, ShowsEveryFinalMetricAndTheConfusionMatrixWhenTheRunHasThem) {
   const std::string d = temp_dir("extras");
   // An image run without an evaluate stage: the train stage's test metrics are the headline.

@@ -14,6 +14,7 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/core/json_fields.h"
 #include "host/scheduler/curve_png.h"
 
 namespace tessera::scheduler {
@@ -90,6 +91,7 @@ Headline headline_of(const std::string& run_dir) {
   if (!exists(path)) return h;
   rapidjson::Document d;
   const std::string text = read_file(path);
+  if (!json_nesting_within(text.data(), text.size(), kJsonMaxNesting)) return h;
   d.Parse(text.c_str(), text.size());
   if (d.HasParseError() || !d.IsObject()) return h;
   auto take = [&](const rapidjson::Value& m, const std::string& source) {
@@ -104,7 +106,7 @@ Headline headline_of(const std::string& run_dir) {
     h.name = d.HasMember("pipeline") && d["pipeline"].IsString() ? d["pipeline"].GetString() : "";
     for (const auto& s : d["stages"].GetObject()) {
       const auto& v = s.value;
-      if (v.HasMember("kind") && v["kind"].IsString() &&
+      if (v.IsObject() && v.HasMember("kind") && v["kind"].IsString() &&
           std::string(v["kind"].GetString()) == "evaluate" && v.HasMember("result") &&
           v["result"].IsObject() && v["result"].HasMember("metrics"))
         take(v["result"]["metrics"], std::string(s.name.GetString()) + " (test)");
@@ -112,7 +114,7 @@ Headline headline_of(const std::string& run_dir) {
     if (h.source.empty())  // no evaluate stage: the train stage's own test metrics
       for (const auto& s : d["stages"].GetObject()) {
         const auto& v = s.value;
-        if (v.HasMember("kind") && v["kind"].IsString() &&
+        if (v.IsObject() && v.HasMember("kind") && v["kind"].IsString() &&
             std::string(v["kind"].GetString()) == "train" && v.HasMember("result") &&
             v["result"].IsObject() && v["result"].HasMember("test") &&
             v["result"]["test"].IsObject())
@@ -143,8 +145,9 @@ std::vector<EpochPoint> read_metrics(const std::string& path) {
     ++lineno;
     if (line.empty()) continue;
     rapidjson::Document d;
-    d.Parse(line.c_str(), line.size());
-    if (d.HasParseError() || !d.IsObject())
+    if (json_nesting_within(line.data(), line.size(), kJsonMaxNesting))
+      d.Parse(line.c_str(), line.size());
+    if (!d.IsObject() || d.HasParseError())
       TESSERA_THROW(Data, path << ":" << lineno << ": not a JSON object");
     EpochPoint p;
     p.epoch = number_at(d, "epoch");
@@ -242,6 +245,7 @@ std::string svg_chart(const std::string& title, const std::vector<Series>& serie
 std::string metrics_details_html(const std::string& metrics_json) {
   if (metrics_json.empty()) return "";
   rapidjson::Document d;
+  if (!json_nesting_within(metrics_json.data(), metrics_json.size(), kJsonMaxNesting)) return "";
   d.Parse(metrics_json.c_str(), metrics_json.size());
   if (d.HasParseError() || !d.IsObject()) return "";
   std::ostringstream o;
@@ -287,8 +291,9 @@ std::string stages_html(const std::string& path) {
   std::istringstream in(read_file(path));
   for (std::string line; std::getline(in, line);) {
     rapidjson::Document d;
-    d.Parse(line.c_str(), line.size());
-    if (d.HasParseError() || !d.IsObject() || !d.HasMember("stage") || !d["stage"].IsString())
+    if (json_nesting_within(line.data(), line.size(), kJsonMaxNesting))
+      d.Parse(line.c_str(), line.size());
+    if (!d.IsObject() || d.HasParseError() || !d.HasMember("stage") || !d["stage"].IsString())
       continue;  // a line cut by a crash: the rest of the report still stands
     const bool cached = d.HasMember("cached") && d["cached"].IsBool() && d["cached"].GetBool();
     o << "<tr><td>" << html_escape(d["stage"].GetString()) << "</td><td>"

@@ -21,9 +21,10 @@
 #include <thread>
 
 #include "host/core/atomic_file.h"
-#include "host/core/error.h"
 #include "host/core/build_id.h"
 #include "host/core/content_hash.h"
+#include "host/core/error.h"
+#include "host/core/json_fields.h"
 #include "host/core/run_dir.h"
 #include "host/data/sha256.h"
 #include "host/scheduler/checkpoint.h"
@@ -124,8 +125,9 @@ StageOutputs read_manifest(const std::string& dir) {
   const std::string path = dir + "/manifest.json";
   const std::string text = read_file(path);
   rapidjson::Document d;
-  d.Parse(text.c_str(), text.size());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("outputs") || !d["outputs"].IsObject())
+  if (json_nesting_within(text.data(), text.size(), kJsonMaxNesting))
+    d.Parse(text.c_str(), text.size());
+  if (!d.IsObject() || d.HasParseError() || !d.HasMember("outputs") || !d["outputs"].IsObject())
     TESSERA_THROW(Io, "stage manifest '" << path << "' is unreadable; delete " << dir
                                          << " to rerun the stage");
   StageOutputs o;

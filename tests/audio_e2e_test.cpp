@@ -19,6 +19,8 @@
 #include "host/data/resample.h"
 #include "host/data/wav.h"
 #include "pipelines/audio/audio.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -46,17 +48,6 @@ const char* kConfig = R"({
     {"type": "flatten"}, {"type": "dense", "units": 64, "activation": "relu"}]},
   "train": {"epochs": 6, "batch_size": 16, "eval_batch_size": 100, "optimizer": {"type": "adam", "lr": 0.002}}
 })";
-
-bool have_fsdd() {
-  try {
-    ResolveOptions o;
-    o.download = DownloadPolicy::Never;
-    resolve_dataset_file("fsdd", "recordings/0_george_0.wav", o);
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
 
 // A 16-bit PCM WAV written here (independently of the reader).
 void write_wav16(const std::string& path, const std::vector<std::vector<float>>& chans, int rate) {
@@ -90,7 +81,8 @@ void write_wav16(const std::string& path, const std::vector<std::vector<float>>&
 }
 
 TEST(AudioPipeline, TrainEvaluatePredictOnAnFsddSlice) {
-  if (!have_fsdd()) GTEST_SKIP() << "fsdd not found (../shared/datasets/fsdd or $TESSERA_DATA)";
+  const std::string missing = test::missing_dataset("fsdd", {"recordings/0_george_0.wav"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const fs::path dir =
       fs::temp_directory_path() / ("tessera_audio_e2e_" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -144,20 +136,19 @@ TEST(AudioPipeline, TrainEvaluatePredictOnAnFsddSlice) {
   EXPECT_GE(agree, 8);
 
   const std::string bin = std::string(TESSERA_BINARY_DIR) + "/tessera";
-  if (fs::exists(bin)) {
+  const std::string no_cli = test::missing_cli(bin);
+  if (no_cli.empty()) {
     const std::string wav = resolve_dataset_file("fsdd", "recordings/7_lucas_1.wav");
-    std::FILE* f =
-        ::popen((bin + " predict " + model + " " + wav + " --device cpu --json").c_str(), "r");
-    ASSERT_NE(f, nullptr);
-    std::string out;
-    char buf[4096];
-    while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
-    EXPECT_EQ(::pclose(f), 0) << out;
+    const test::ProgramResult r =
+        test::run_program({bin, "predict", model, wav, "--device", "cpu", "--json"});
+    std::string out = r.out;
+    EXPECT_EQ(r.status, 0) << out << r.err;
     EXPECT_NE(out.find("3. "), std::string::npos) << out;
     while (!out.empty() && out.back() == '\n') out.pop_back();
     EXPECT_EQ(parse(out.substr(out.rfind('\n') + 1))["top"].Size(), 3u) << out;
   }
   fs::remove_all(dir);
+  if (!no_cli.empty()) TESSERA_SKIP_OR_FAIL(no_cli);
 }
 
 TEST(AudioConfigErrors, NameThePathAndTheFault) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "host/data/log_mel.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -162,9 +163,9 @@ namespace {
 // Against numpy (tests/support/log_mel_reference.py: np.fft.rfft and the filterbank from its
 // formulas) on a chirp plus noise, when a python3 with numpy is available.
 TEST(AudioMel, MatchesNumpyReference) {
-  const std::string py = ::access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-  if (std::system((py + " -c 'import numpy' >/dev/null 2>&1").c_str()) != 0)
-    GTEST_SKIP() << "python3 with numpy not available";
+  std::string py;
+  if (const std::string missing = test::missing_numpy(&py); !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
   MelConfig c;
   c.n_fft = 256;
   c.win_length = 200;
@@ -185,9 +186,10 @@ TEST(AudioMel, MatchesNumpyReference) {
   std::FILE* f = std::fopen(in.c_str(), "wb");
   std::fwrite(x.data(), 4, x.size(), f);
   std::fclose(f);
-  const std::string cmd = py + " " + TESSERA_SOURCE_DIR + "/tests/support/log_mel_reference.py " +
-                          in + " " + out + " 8000 256 200 80 40 20 3800 1e-6";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const test::ProgramResult ran = test::run_program(
+      {py, std::string(TESSERA_SOURCE_DIR) + "/tests/support/log_mel_reference.py", in, out, "8000",
+       "256", "200", "80", "40", "20", "3800", "1e-6"});
+  ASSERT_EQ(ran.status, 0) << ran.out << ran.err;
   const std::vector<float> mine = log_mel(x, c);
   std::vector<float> ref(mine.size());
   f = std::fopen(out.c_str(), "rb");

@@ -11,27 +11,21 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/model_artefact.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
 
 const std::string kSource = TESSERA_SOURCE_DIR;
 const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
-
-std::string adult_dir() {
-  for (const std::string& d :
-       {kSource + "/../shared/datasets/uci-adult", std::string("../shared/datasets/uci-adult")}) {
-    std::ifstream f(d + "/adult.data");
-    if (f) return d;
-  }
-  return "";
-}
 
 // The first `n` data lines of `src` (after `skip` lines) into `dst`.
 void slice(const std::string& src, const std::string& dst, int skip, int n) {
@@ -55,24 +49,11 @@ struct Exec {
   std::string out;
   std::string err;
 };
-Exec exec(const std::string& args) {
-  // ctest runs each test in its own process, in parallel: names must not collide.
-  static int calls = 0;
-  const std::string errf = ::testing::TempDir() + "/e2e_stderr." + std::to_string(::getpid()) +
-                           "." + std::to_string(calls++) + ".txt";
-  std::string cmd = kBinary + " " + args + " 2>" + errf;
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int status = pclose(p);
-  std::string err;
-  try {
-    err = read_file(errf);
-  } catch (...) {
-  }
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err};
+// The tessera CLI with `args` (no shell).
+Exec exec(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  test::ProgramResult r = test::run_program(args);
+  return {r.status, std::move(r.out), std::move(r.err)};
 }
 std::string last_line(const std::string& s) {
   std::string t = s;
@@ -86,15 +67,17 @@ class BehaviourE2E : public ::testing::Test {
   // Trains once per process. A failure here is recorded and fails every test (a gtest
   // SetUpTestSuite failure would otherwise show up in ctest as skipped tests).
   static void SetUpTestSuite() {
-    dir_ = adult_dir();
-    if (dir_.empty()) return;
+    missing_ = test::missing_dataset("uci-adult", {"adult.data", "adult.test"});
+    if (!missing_.empty()) return;
     try {
       work_ = ::testing::TempDir() + "/behaviour_e2e." + std::to_string(::getpid());
       // Keyed by pid: a dead process's directory may remain under a reused pid.
       std::filesystem::remove_all(work_);
       make_directories(work_);
-      slice(dir_ + "/adult.data", work_ + "/train.csv", 0, 4000);
-      slice(dir_ + "/adult.test", work_ + "/test.csv", 1, 1500);
+      slice(scheduler::find_local_dataset_file("uci-adult", "adult.data"), work_ + "/train.csv", 0,
+            4000);
+      slice(scheduler::find_local_dataset_file("uci-adult", "adult.test"), work_ + "/test.csv", 1,
+            1500);
       // The default config with the slice's paths; a short schedule through TrainOptions.
       std::string cfg = read_file(kSource + "/pipelines/behaviour/uci-adult.json");
       auto replace = [&](const std::string& a, const std::string& b) {
@@ -118,14 +101,14 @@ class BehaviourE2E : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete result_; }
   void SetUp() override {
-    if (dir_.empty()) GTEST_SKIP() << "uci-adult not found under ../shared/datasets";
+    if (!missing_.empty()) TESSERA_SKIP_OR_FAIL(missing_);
     ASSERT_TRUE(setup_error_.empty()) << "training the slice failed: " << setup_error_;
     ASSERT_NE(result_, nullptr);
   }
-  static std::string dir_, work_, setup_error_;
+  static std::string missing_, work_, setup_error_;
   static behaviour::Result* result_;
 };
-std::string BehaviourE2E::dir_, BehaviourE2E::work_, BehaviourE2E::setup_error_;
+std::string BehaviourE2E::missing_, BehaviourE2E::work_, BehaviourE2E::setup_error_;
 behaviour::Result* BehaviourE2E::result_ = nullptr;
 
 TEST_F(BehaviourE2E, TrainingLearnsAndWritesARunDirectory) {
@@ -226,25 +209,26 @@ TEST_F(BehaviourE2E, MalformedRowsStopWithFileLineAndFieldOrAreSkippedAndCounted
 }
 
 TEST_F(BehaviourE2E, CliJsonIsTheLastStdoutLineAndErrorsExitNonZero) {
-  Exec e = exec("evaluate " + work_ + "/run/model.tsm " + work_ +
-                "/test.csv --device cpu --json --quiet");
+  Exec e = exec({"evaluate", work_ + "/run/model.tsm", work_ + "/test.csv", "--device", "cpu",
+                 "--json", "--quiet"});
   ASSERT_EQ(e.code, 0) << e.err;
   auto d = parse(last_line(e.out));
   EXPECT_EQ(d["rows"].GetInt64(), 1500);
 
-  Exec missing = exec("evaluate " + work_ + "/nope.tsm " + work_ + "/test.csv");
+  Exec missing = exec({"evaluate", work_ + "/nope.tsm", work_ + "/test.csv"});
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("nope.tsm"), std::string::npos) << missing.err;
 
-  Exec cuda = exec("evaluate " + work_ + "/run/model.tsm " + work_ + "/test.csv --device cuda:7");
+  Exec cuda =
+      exec({"evaluate", work_ + "/run/model.tsm", work_ + "/test.csv", "--device", "cuda:7"});
   EXPECT_NE(cuda.code, 0);
   EXPECT_NE(cuda.err.find("cuda"), std::string::npos) << cuda.err;
 }
 
 // The other two input layouts the pipeline reads: the Criteo Kaggle sample and libSVM rows.
 TEST(BehaviourFormats, CriteoSampleTrainsAndEvaluates) {
-  const std::string dir = kSource + "/../shared/datasets/ctr-format-samples";
-  if (!std::ifstream(dir + "/criteo_sample.txt")) GTEST_SKIP() << "ctr-format-samples not found";
+  const std::string missing = test::missing_dataset("ctr-format-samples", {"criteo_sample.txt"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string work = ::testing::TempDir() + "/criteo_e2e." + std::to_string(::getpid());
   behaviour::TrainOptions o;
   o.quiet = true;
@@ -257,7 +241,9 @@ TEST(BehaviourFormats, CriteoSampleTrainsAndEvaluates) {
   e.quiet = true;
   e.device = "cpu";
   e.skip_lines = 0;  // the header is part of the layout (header: true)
-  auto ev = parse(behaviour::evaluate(work + "/model.tsm", dir + "/criteo_sample.txt", e).json);
+  const std::string sample =
+      scheduler::find_local_dataset_file("ctr-format-samples", "criteo_sample.txt");
+  auto ev = parse(behaviour::evaluate(work + "/model.tsm", sample, e).json);
   EXPECT_EQ(ev["rows"].GetInt64(), 200);
   EXPECT_GT(ev["metrics"]["auc"].GetDouble(), 0.5);
 }
@@ -305,16 +291,16 @@ TEST(BehaviourFormats, LibSvmRowsTrainAndEvaluate) {
 }
 
 TEST(Cli, HelpAndUsageErrors) {
-  Exec h = exec("train --help");
+  Exec h = exec({"train", "--help"});
   EXPECT_EQ(h.code, 0);
   EXPECT_NE(h.out.find("tessera train CONFIG"), std::string::npos);
-  for (const char* c : {"evaluate --help", "predict --help", "--help"})
-    EXPECT_EQ(exec(c).code, 0) << c;
-  Exec bad = exec("train");
+  for (const char* c : {"evaluate", "predict"}) EXPECT_EQ(exec({c, "--help"}).code, 0) << c;
+  EXPECT_EQ(exec({"--help"}).code, 0);
+  Exec bad = exec({"train"});
   EXPECT_EQ(bad.code, 2);
-  Exec unknown = exec("frobnicate");
+  Exec unknown = exec({"frobnicate"});
   EXPECT_EQ(unknown.code, 2);
-  Exec opt = exec("train x.json --bogus");
+  Exec opt = exec({"train", "x.json", "--bogus"});
   EXPECT_EQ(opt.code, 2);
   EXPECT_NE(opt.err.find("--bogus"), std::string::npos);
 }
@@ -325,7 +311,7 @@ TEST(Cli, ConfigErrorsNameThePathAndExitTwo) {
   write_file_atomic(
       p,
       R"({"task": "behaviour", "model": {"activation": "swish"}, "data": {"train": "x.csv", "columns": [{"name": "y", "type": "label"}]}})");
-  Exec e = exec("train " + p);
+  Exec e = exec({"train", p});
   EXPECT_EQ(e.code, 2);
   EXPECT_NE(e.err.find("$.model.activation"), std::string::npos) << e.err;
   EXPECT_NE(e.err.find("relu"), std::string::npos) << e.err;

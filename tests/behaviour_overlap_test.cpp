@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "host/backend/backend.h"
@@ -16,6 +17,7 @@
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/synthetic.h"
+#include "tests/support/skips.h"
 
 namespace tessera::behaviour {
 namespace {
@@ -24,7 +26,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/overlap_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -98,7 +100,7 @@ double test_metric(const Result& r, const char* metric) {
 
 void expect_cuda_trains_like_the_host(const std::string& name, bool dlrm) {
   std::string why;
-  if (!cuda_available(&why)) GTEST_SKIP() << "no usable CUDA device: " << why;
+  if (!cuda_available(&why)) TESSERA_GPU_SKIP("no usable CUDA device: " + why);
   const std::string dir = temp_dir(name);
   SyntheticOptions so;
   so.train_rows = 6000;

@@ -16,6 +16,7 @@
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -129,9 +130,11 @@ TEST(BehaviourConfig, UciAdultDefaultParses) {
 
 // The column list must match the data file's width (15 comma-separated fields).
 TEST(BehaviourConfig, UciAdultColumnsMatchTheData) {
-  const std::string data = kSourceDir + "/../shared/datasets/uci-adult/adult.data";
+  const std::string missing = test::missing_dataset("uci-adult", {"adult.data"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  const std::string data = scheduler::find_local_dataset_file("uci-adult", "adult.data");
   std::ifstream in(data);
-  if (!in) GTEST_SKIP() << "dataset mirror not found at " << data;
+  ASSERT_TRUE(in) << data;
   std::string line;
   std::getline(in, line);
   const size_t fields = static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1;

@@ -6,15 +6,20 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "tests/data_test_util.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -22,11 +27,14 @@ namespace {
 using testing::TempDir;
 using testing::write_file;
 
-std::string run_capture(const std::string& cmd) {
-  std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), &::pclose);
+// The names in `dir`, sorted, one a line (what `ls -A` prints).
+std::string list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
   std::string out;
-  char buf[256];
-  while (p && std::fgets(buf, sizeof(buf), p.get())) out += buf;
+  for (const std::string& n : names) out += n + "\n";
   return out;
 }
 
@@ -58,15 +66,18 @@ TEST(Sha256, KnownVectors) {
 }
 
 TEST(Sha256, MatchesSha256sumOnRealFiles) {
-  if (::system("command -v sha256sum > /dev/null 2>&1") != 0)
-    GTEST_SKIP() << "sha256sum not installed";
+  if (const std::string missing = test::missing_tools({"sha256sum"}); !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
+  if (const std::string missing = test::missing_dataset("uci-adult", {"adult.names"});
+      !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
   TempDir dir;
   std::string bytes;
   for (int i = 0; i < 300000; ++i) bytes += static_cast<char>((i * 7919) & 0xFF);
   const std::string p = write_file(dir.file("bytes.bin"), bytes);
-  const std::string ref = testing::shared_datasets_dir() + "/uci-adult/adult.names";
+  const std::string ref = scheduler::find_local_dataset_file("uci-adult", "adult.names");
   for (const std::string& f : {p, ref}) {
-    const std::string out = run_capture("sha256sum '" + f + "'");
+    const std::string out = test::run_program({"sha256sum", f}).out;
     ASSERT_GE(out.size(), 64u) << f;
     EXPECT_EQ(sha256_file(f), out.substr(0, 64)) << f;
   }
@@ -252,7 +263,8 @@ TEST_F(RegistryEnv, NotFoundListsEveryPlace) {
 }
 
 TEST_F(RegistryEnv, DownloadVerifiesAndRenames) {
-  if (::system("command -v curl > /dev/null 2>&1") != 0) GTEST_SKIP() << "curl not installed";
+  if (const std::string missing = test::missing_tools({"curl"}); !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
   // A file:// URL exercises the real download path without a network.
   const std::string content = "downloaded bytes\n";
   const std::string origin = write_file(dir_.path() + "/origin.txt", content);
@@ -289,20 +301,22 @@ TEST_F(RegistryEnv, DownloadVerifiesAndRenames) {
     EXPECT_NE(std::string(e.what()).find("curl file://"), std::string::npos) << e.what();
   }
   // No temporary files remain in the cache folder.
-  const std::string left = run_capture("ls -A '" + dir_.path() + "/cache/toy'");
+  const std::string left = list_dir(dir_.path() + "/cache/toy");
   EXPECT_EQ(left, "sub\n");
 }
 
 TEST_F(RegistryEnv, ZipMemberDownload) {
-  if (::system("command -v curl > /dev/null 2>&1 && command -v zip > /dev/null 2>&1 && command -v "
-               "unzip > /dev/null 2>&1") != 0) {
-    GTEST_SKIP() << "curl, zip or unzip not installed";
-  }
+  if (const std::string missing = test::missing_tools({"curl", "zip", "unzip"}); !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
   const std::string content = "member bytes\n";
   make_dir(dir_.path() + "/z");
   make_dir(dir_.path() + "/z/inner");
   write_file(dir_.path() + "/z/inner/m.csv", content);
-  ASSERT_EQ(::system(("cd '" + dir_.path() + "/z' && zip -q -r ../arch.zip inner").c_str()), 0);
+  test::ProgramOptions in_z;
+  in_z.cwd = dir_.path() + "/z";
+  const test::ProgramResult zip =
+      test::run_program({"zip", "-q", "-r", "../arch.zip", "inner"}, in_z);
+  ASSERT_EQ(zip.status, 0) << zip.err;
   DatasetInfo d{"toy",
                 "",
                 "",
@@ -312,7 +326,7 @@ TEST_F(RegistryEnv, ZipMemberDownload) {
   std::ifstream in(got);
   std::string back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_EQ(back, content);
-  EXPECT_EQ(run_capture("ls -A '" + dir_.path() + "/cache/toy'"), "m.csv\n");
+  EXPECT_EQ(list_dir(dir_.path() + "/cache/toy"), "m.csv\n");
 }
 
 TEST_F(RegistryEnv, RealMirrorIsFoundAndVerified) {

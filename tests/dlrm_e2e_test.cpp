@@ -15,6 +15,7 @@
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -121,15 +122,13 @@ void slice(const std::string& src, const std::string& dst, int skip, int n) {
 TEST(DlrmE2E, LearnsUciAdultSliceAndTheArtefactReproducesIt) {
   // As under ctest: the registry finds ../shared/datasets beside the source tree.
   ::setenv("TESSERA_SOURCE_DIR", TESSERA_SOURCE_DIR, /*overwrite=*/0);
+  const std::string missing = test::missing_dataset("uci-adult", {"adult.data", "adult.test"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  // The files are here: a checksum mismatch is a failure.
   ResolveOptions ro;
   ro.download = DownloadPolicy::Never;
-  std::string train, test;
-  try {
-    train = resolve_dataset_file("uci-adult", "adult.data", ro);
-    test = resolve_dataset_file("uci-adult", "adult.test", ro);
-  } catch (const Error& e) {
-    GTEST_SKIP() << "uci-adult not available offline: " << e.what();
-  }
+  const std::string train = resolve_dataset_file("uci-adult", "adult.data", ro);
+  const std::string test = resolve_dataset_file("uci-adult", "adult.test", ro);
   const std::string work = ::testing::TempDir() + "/dlrm_e2e." + std::to_string(::getpid());
   // Keyed by pid: a dead process's directory may remain under a reused pid.
   std::filesystem::remove_all(work);

@@ -11,9 +11,11 @@
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "host/backend/backend.h"
 #include "pipelines/behaviour/dlrm_model.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -133,56 +135,53 @@ TEST(DlrmModel, GradientsMatchFiniteDifferences) {
 // the tables over 2 row-wise shards on the device (pooled rows and their gradients cross through
 // the host). Two training steps, then the logits agree with the host's.
 TEST(DlrmModel, DeviceBackendsMatchTheHost) {
-  int ran = 0;
-  for (const auto& [spec, shards] : {std::pair<const char*, int64_t>{"cuda", 1},
-                                     {"cuda", 2},
-                                     {"cuda-emu", 1},
-                                     {"cuda-emu", 2}}) {
-    SCOPED_TRACE(std::string(spec) + " x " + std::to_string(shards) + " shards");
-    std::unique_ptr<Backend> dev;
-    try {
-      dev = make_backend(spec);
-    } catch (const Error&) {
-      continue;  // not in this build / no GPU
+  // The device backends this build and machine have: "cuda" where a GPU is usable, "cuda-emu" in
+  // the emulation build. Each of them must then be created and agree; none is a GPU skip.
+  std::vector<std::string> specs;
+  std::string why_no_gpu;
+  if (cuda_available(&why_no_gpu)) specs.push_back("cuda");
+#if defined(TESSERA_HAVE_CUDA_EMULATION) && TESSERA_HAVE_CUDA_EMULATION
+  specs.push_back("cuda-emu");
+#endif
+  if (specs.empty()) TESSERA_GPU_SKIP("no usable CUDA device: " + why_no_gpu);
+  for (const std::string& spec : specs)
+    for (const int64_t shards : {1, 2}) {
+      SCOPED_TRACE(spec + " x " + std::to_string(shards) + " shards");
+      std::unique_ptr<Backend> dev = make_backend(spec);
+      auto host = make_host_backend();
+      DlrmSpec s;
+      s.n_dense = 5;
+      s.table_rows = {9, 3, 17};
+      s.embedding_dim = 6;
+      s.bottom = {7};
+      s.top = {10, 4};
+      s.sparse.kind = emb::SparseOptimizer::RowwiseAdagrad;
+      s.sparse.lr = 0.1f;
+      std::mt19937 rng(5);
+      const Problem p = make_problem(33, s, rng);
+      DlrmModel mh(*host, s, 9, 40);
+      s.shards = shards;
+      s.placement = emb::ShardPlacement::Row;
+      DlrmModel md(*dev, s, 9, 40);
+      EXPECT_EQ(md.shard_plan().empty(), shards == 1) << md.shard_plan();
+      for (int step = 0; step < 2; ++step) {
+        loss(*host, mh, p, true);
+        Tensor logits = md.forward(p.dense, p.cat, Mode::Train, 0);
+        Tensor l = dev->empty({33}), dl = dev->empty({33, 1});
+        dev->bce_with_logits(logits, dev->to_device(p.labels), 1.f / 33.f, l, dl);
+        md.backward(dl);
+        // Plain SGD on the dense weights, the same on both.
+        for (DlrmModel* m : {&mh, &md})
+          for (Parameter* prm : m->parameters()) {
+            Tensor v = m->backend().empty(prm->value.shape());
+            m->backend().sgd_update({/*lr=*/0.1f, /*momentum=*/0.f}, prm->value, prm->grad, v);
+          }
+      }
+      Tensor zh = host->to_host(mh.forward(p.dense, p.cat, Mode::Eval, 0));
+      Tensor zd = dev->to_host(md.forward(p.dense, p.cat, Mode::Eval, 0));
+      for (int64_t i = 0; i < zh.numel(); ++i)
+        EXPECT_NEAR(zd.data<float>()[i], zh.data<float>()[i], 1e-4) << spec << " sample " << i;
     }
-    ++ran;
-    auto host = make_host_backend();
-    DlrmSpec s;
-    s.n_dense = 5;
-    s.table_rows = {9, 3, 17};
-    s.embedding_dim = 6;
-    s.bottom = {7};
-    s.top = {10, 4};
-    s.sparse.kind = emb::SparseOptimizer::RowwiseAdagrad;
-    s.sparse.lr = 0.1f;
-    std::mt19937 rng(5);
-    const Problem p = make_problem(33, s, rng);
-    DlrmModel mh(*host, s, 9, 40);
-    s.shards = shards;
-    s.placement = emb::ShardPlacement::Row;
-    DlrmModel md(*dev, s, 9, 40);
-    EXPECT_EQ(md.shard_plan().empty(), shards == 1) << md.shard_plan();
-    for (int step = 0; step < 2; ++step) {
-      loss(*host, mh, p, true);
-      Tensor logits = md.forward(p.dense, p.cat, Mode::Train, 0);
-      Tensor l = dev->empty({33}), dl = dev->empty({33, 1});
-      dev->bce_with_logits(logits, dev->to_device(p.labels), 1.f / 33.f, l, dl);
-      md.backward(dl);
-      // Plain SGD on the dense weights, the same on both.
-      for (DlrmModel* m : {&mh, &md})
-        for (Parameter* prm : m->parameters()) {
-          Tensor v = m->backend().empty(prm->value.shape());
-          m->backend().sgd_update({/*lr=*/0.1f, /*momentum=*/0.f}, prm->value, prm->grad, v);
-        }
-    }
-    Tensor zh = host->to_host(mh.forward(p.dense, p.cat, Mode::Eval, 0));
-    Tensor zd = dev->to_host(md.forward(p.dense, p.cat, Mode::Eval, 0));
-    for (int64_t i = 0; i < zh.numel(); ++i)
-      EXPECT_NEAR(zd.data<float>()[i], zh.data<float>()[i], 1e-4) << spec << " sample " << i;
-  }
-  if (ran == 0)
-    GTEST_SKIP()
-        << "no device backend in this build (cuda needs a GPU; cuda-emu the emulation build)";
 }
 
 TEST(DlrmModel, RejectsDataWithoutDenseOrCategoricalFeatures) {

@@ -20,6 +20,7 @@
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -53,22 +54,19 @@ class DlrmResume : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     ::setenv("TESSERA_SOURCE_DIR", TESSERA_SOURCE_DIR, /*overwrite=*/0);
+    const std::string missing = test::missing_dataset("uci-adult", {"adult.data", "adult.test"});
+    if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+    // The files are here: a checksum mismatch is a failure.
     ResolveOptions ro;
     ro.download = DownloadPolicy::Never;
-    std::string train, test;
-    try {
-      train = resolve_dataset_file("uci-adult", "adult.data", ro);
-      test = resolve_dataset_file("uci-adult", "adult.test", ro);
-    } catch (const Error& e) {
-      GTEST_SKIP() << "uci-adult not available offline: " << e.what();
-    }
+    const std::string train = resolve_dataset_file("uci-adult", "adult.data", ro);
+    const std::string test = resolve_dataset_file("uci-adult", "adult.test", ro);
     std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
     for (char& c : name)
       if (c == '/') c = '_';  // parameterised tests are named "Test/0"
     std::string base = ::testing::TempDir();
     while (base.size() > 1 && base.back() == '/') base.pop_back();
     work_ = base + "/dlrm_resume." + std::to_string(::getpid()) + "." + name;
-    std::system(("rm -rf '" + work_ + "'").c_str());
     // Keyed by pid: a dead process's directory may remain under a reused pid.
     std::filesystem::remove_all(work_);
     make_directories(work_);
@@ -76,7 +74,7 @@ class DlrmResume : public ::testing::TestWithParam<const char*> {
     slice(test, work_ + "/test.csv", 1, 400);
   }
   void TearDown() override {
-    if (!HasFailure() && !work_.empty()) std::system(("rm -rf '" + work_ + "'").c_str());
+    if (!HasFailure() && !work_.empty()) std::filesystem::remove_all(work_);
   }
 
   // The shipped DLRM config on the slice, with `sparse` as its sparse optimizer and `lr` as the

@@ -8,11 +8,10 @@
 // parity_cuda_emu) and tests/emu_backend_test.cpp.
 #include <gtest/gtest.h>
 
+// Compiled only into the emulation build (-DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF:
+// tests/CMakeLists.txt leaves tests/emu_*_test.cpp out of the others).
 #if !defined(TESSERA_CUDA_EMULATION)
-TEST(EmuKernels, NeedsTheEmulationBuild) {
-  GTEST_SKIP() << "the CUDA emulator is built with -DTESSERA_CUDA_EMULATION=ON "
-                  "-DTESSERA_WITH_CUDA=OFF";
-}
+#error "emu_*_test.cpp are built only with -DTESSERA_CUDA_EMULATION=ON (cuda/emu/CMakeLists.txt)"
 #else
 
 #include <cstdint>

@@ -5,11 +5,10 @@
 // the emulated runtime API. Kernels: tests/emu_kernels/features.cu.
 #include <gtest/gtest.h>
 
+// Compiled only into the emulation build (-DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF:
+// tests/CMakeLists.txt leaves tests/emu_*_test.cpp out of the others).
 #if !defined(TESSERA_CUDA_EMULATION)
-TEST(EmuRuntime, NeedsTheEmulationBuild) {
-  GTEST_SKIP() << "the CUDA emulator is built with -DTESSERA_CUDA_EMULATION=ON "
-                  "-DTESSERA_WITH_CUDA=OFF";
-}
+#error "emu_*_test.cpp are built only with -DTESSERA_CUDA_EMULATION=ON (cuda/emu/CMakeLists.txt)"
 #else
 
 #include <algorithm>
@@ -310,18 +309,17 @@ TEST(EmuRuntime, LaunchConfigurationIsCheckedLikeTheDevice) {
   EXPECT_NE(cudaFuncSetAttribute(config_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 300 << 10), cudaSuccess);
 }
 
-TEST(EmuRuntime, DynamicSharedMemoryIsExactlyTheRequestedSize) {
-  // smem = 0 bytes: the kernel's write to smem[0] is past the end of a zero-byte allocation.
-  // Under AddressSanitizer that is a report; without it the write lands in malloc padding, so
-  // only the ASan build can prove this one (see emu_negative_test for the reporting paths).
+// smem = 0 bytes: the kernel's write to smem[0] is past the end of a zero-byte allocation.
+// Under AddressSanitizer that is a report; without it the write lands in malloc padding, so only
+// the ASan build (-DTESSERA_SANITIZE=ON) can prove this one, and only it compiles the test (see
+// emu_negative_test for the reporting paths).
 #if defined(__SANITIZE_ADDRESS__)
+TEST(EmuRuntime, DynamicSharedMemoryIsExactlyTheRequestedSize) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   auto out = device_filled<int>(1, 0);
   EXPECT_DEATH(launch_error(dim3(1), dim3(1), 0, out.data()), "heap-buffer-overflow");
-#else
-  GTEST_SKIP() << "needs AddressSanitizer (-DTESSERA_SANITIZE=ON)";
-#endif
 }
+#endif
 
 TEST(EmuRuntime, KernelStatsCountBlocksBarriersAndWarpCollectives) {
   emu::reset_kernel_stats();

@@ -13,6 +13,7 @@
 
 #include "host/core/error.h"
 #include "host/data/image_data.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -196,9 +197,9 @@ TEST_F(ImageData, PngSizeIsBoundedByTheLimitAndByTheFileBeforeAllocation) {
 }
 
 TEST_F(ImageData, ReadsTheSharedDigitsCsv) {
-  const std::string p =
-      std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";
-  if (!fs::exists(p)) GTEST_SKIP() << "no " << p;
+  const std::string missing = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  const std::string p = scheduler::find_local_dataset_file("sklearn-digits", "digits.csv.gz");
   const ImageSet s = read_digits_csv(p);
   EXPECT_EQ(s.n, 1797);
   EXPECT_EQ(s.height, 8);

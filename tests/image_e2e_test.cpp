@@ -15,14 +15,22 @@
 #include "host/core/error.h"
 #include "host/data/image_data.h"
 #include "pipelines/image/image.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kDigits =
-    std::string(TESSERA_SOURCE_DIR) + "/../shared/datasets/sklearn-digits/digits.csv.gz";
+// The digits file, "" when it is not on this machine.
+const std::string& digits_file() {
+  static const std::string path = [] {
+    ::setenv("TESSERA_SOURCE_DIR", TESSERA_SOURCE_DIR, /*overwrite=*/0);
+    return scheduler::find_local_dataset_file("sklearn-digits", "digits.csv.gz");
+  }();
+  return path;
+}
 
 rapidjson::Document parse(const std::string& s) {
   rapidjson::Document d;
@@ -36,7 +44,12 @@ rapidjson::Document parse(const std::string& s) {
 class ImagePipeline : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (!fs::exists(kDigits)) return;
+    missing_ = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+    if (!missing_.empty()) return;
+    // Recorded, and failed in SetUp: a failure here would show up in ctest as skipped tests.
+    setup_error_ = test::suite_setup_error(train_once);
+  }
+  static void train_once() {
     dir_ = new fs::path(fs::temp_directory_path() /
                         ("tessera_image_e2e_" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
@@ -47,7 +60,7 @@ class ImagePipeline : public ::testing::Test {
     ss << in.rdbuf();
     std::string cfg = ss.str();
     const std::string from = "\"train\": \"digits.csv.gz\"";
-    cfg.replace(cfg.find(from), from.size(), "\"train\": \"" + kDigits + "\"");
+    cfg.replace(cfg.find(from), from.size(), "\"train\": \"" + digits_file() + "\"");
     std::ofstream(*dir_ / "digits.json") << cfg;
     image::TrainOptions o;
     o.device = "cpu";
@@ -64,14 +77,18 @@ class ImagePipeline : public ::testing::Test {
     result_ = nullptr;
   }
   void SetUp() override {
-    if (!result_) GTEST_SKIP() << "no " << kDigits;
+    if (!missing_.empty()) TESSERA_SKIP_OR_FAIL(missing_);
+    ASSERT_TRUE(setup_error_.empty()) << "training failed: " << setup_error_;
+    ASSERT_NE(result_, nullptr);
   }
   static std::string model() { return (*dir_ / "run" / "model.tsm").string(); }
   static fs::path* dir_;
   static image::Result* result_;
+  static std::string missing_, setup_error_;
 };
 fs::path* ImagePipeline::dir_ = nullptr;
 image::Result* ImagePipeline::result_ = nullptr;
+std::string ImagePipeline::missing_, ImagePipeline::setup_error_;
 
 void check_train(const image::Result* result_, const fs::path* dir_,
                  const std::string& model_path) {
@@ -94,12 +111,12 @@ void check_train(const image::Result* result_, const fs::path* dir_,
   // The resolved config parses back.
   EXPECT_NO_THROW(load_image_config((*dir_ / "run" / "config.json").string()));
   EXPECT_TRUE(image::is_image_model_file(model_path));
-  EXPECT_FALSE(image::is_image_model_file(kDigits));
+  EXPECT_FALSE(image::is_image_model_file(digits_file()));
 }
 
 void check_evaluate(const image::Result* result_, const fs::path* dir_,
                     const std::string& model_path) {
-  const image::Result r = image::evaluate(model_path, kDigits, {"cpu", true, true});
+  const image::Result r = image::evaluate(model_path, digits_file(), {"cpu", true, true});
   const auto d = parse(r.json);
   EXPECT_EQ(d["images"].GetInt(), 1797);
   // All digits, most of them seen in training: at least the held-out test accuracy.
@@ -112,7 +129,7 @@ void check_evaluate(const image::Result* result_, const fs::path* dir_,
 
 // Writes digits image `row` as an 8x8 PGM (P5) or PNG; returns its label.
 int write_digit(const std::string& path, int row, bool png) {
-  const ImageSet s = read_digits_csv(kDigits);
+  const ImageSet s = read_digits_csv(digits_file());
   unsigned char px[64];
   for (int i = 0; i < 64; ++i)
     px[i] = static_cast<unsigned char>(std::lround(s.pixels[row * 64 + i] * 255));
@@ -154,16 +171,14 @@ void check_predict(const fs::path* dir_, const std::string& model_path) {
 
 void check_cli_predict(const fs::path* dir_, const std::string& model_path) {
   const std::string bin = std::string(TESSERA_BINARY_DIR) + "/tessera";
-  if (!fs::exists(bin)) return;  // the tessera binary is not built: library checks only
+  if (const std::string no_cli = test::missing_cli(bin); !no_cli.empty())
+    TESSERA_SKIP_OR_FAIL(no_cli);
   const std::string img = (*dir_ / "cli.pgm").string();
   write_digit(img, 3, false);
-  const std::string cmd = bin + " predict " + model_path + " " + img + " --device cpu --json";
-  std::FILE* f = ::popen(cmd.c_str(), "r");
-  ASSERT_NE(f, nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof(buf), f)) out.append(buf, n);
-  EXPECT_EQ(::pclose(f), 0) << out;
+  const test::ProgramResult r =
+      test::run_program({bin, "predict", model_path, img, "--device", "cpu", "--json"});
+  const std::string& out = r.out;
+  EXPECT_EQ(r.status, 0) << out << r.err;
   EXPECT_NE(out.find("1. "), std::string::npos) << out;
   EXPECT_NE(out.find("3. "), std::string::npos) << out;
   std::string trimmed = out;

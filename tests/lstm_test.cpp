@@ -12,6 +12,7 @@
 #include "host/backend/backend.h"
 #include "host/backend/host_lstm_impl.h"
 #include "tests/support/backends.h"
+#include "tests/support/skips.h"
 #include "tests/support/tensor_check.h"
 
 namespace tessera::test {
@@ -267,12 +268,24 @@ TEST_P(LstmCase, GradientsMatchFiniteDifferences) {
   gradient_check(GetParam(), GetParam().cfg);
 }
 
-TEST_P(LstmCase, GradientsWithDropoutBetweenLayers) {
+// Dropout applies between layers only: the cases with two or more.
+class LstmMultiLayerCase : public ::testing::TestWithParam<Case> {};
+
+std::vector<Case> multi_layer_cases() {
+  std::vector<Case> out;
+  for (const Case& k : cases())
+    if (k.cfg.num_layers >= 2) out.push_back(k);
+  return out;
+}
+
+TEST_P(LstmMultiLayerCase, GradientsWithDropoutBetweenLayers) {
   Case k = GetParam();
-  if (k.cfg.num_layers < 2) GTEST_SKIP() << "dropout applies between layers only";
   k.cfg.dropout = 0.3f;
   gradient_check(k, k.cfg);
 }
+
+INSTANTIATE_TEST_SUITE_P(Lstm, LstmMultiLayerCase, ::testing::ValuesIn(multi_layer_cases()),
+                         [](const auto& info) { return info.param.name; });
 
 // The host backend's two implementations (host/backend/host_lstm_impl.h): oneDNN's LSTM
 // primitive against the GEMM path (checked above by the reference and finite differences), on
@@ -384,7 +397,7 @@ TEST_P(LstmCase, ParityWithHost) {
     LstmRun inf = forward(dut, k.cfg, LstmMode::Inference, in);
     EXPECT_TRUE(all_close(ref.y, inf.y, tol, "inference y"));
   }
-  if (tested == 0) GTEST_SKIP() << "no parity backend here: " << skipped;
+  if (tested == 0) TESSERA_GPU_SKIP("no parity backend here: " + skipped);
 }
 
 INSTANTIATE_TEST_SUITE_P(Lstm, LstmCase, ::testing::ValuesIn(cases()),

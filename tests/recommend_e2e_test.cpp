@@ -18,6 +18,7 @@
 #include "host/data/registry.h"
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/recommend.h"
+#include "tests/support/skips.h"
 
 namespace tessera::recommend {
 namespace {
@@ -64,14 +65,12 @@ TrainOptions run_in(const TempDir& dir, const std::string& run) {
 }
 
 TEST(RecommendE2E, MatrixFactorisationLearnsOnMovieLensSlice) {
-  std::string ratings;
-  try {
-    ResolveOptions ro;
-    ro.download = DownloadPolicy::Never;
-    ratings = resolve_dataset_file("ml-latest-small", "ratings.csv", ro);
-  } catch (const Error&) {
-    GTEST_SKIP() << "ml-latest-small not found (../shared/datasets or $TESSERA_DATA)";
-  }
+  const std::string missing = test::missing_dataset("ml-latest-small", {"ratings.csv"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  // The file is here: a checksum mismatch is a failure.
+  ResolveOptions ro;
+  ro.download = DownloadPolicy::Never;
+  const std::string ratings = resolve_dataset_file("ml-latest-small", "ratings.csv", ro);
   TempDir dir;
   const std::string cfg = config(dir, "mf", R"("model": "mf",
     "data": {"path": ")" + ratings + R"(", "max_rows": 30000},

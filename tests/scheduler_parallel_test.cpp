@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -34,7 +35,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/schedpar_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }

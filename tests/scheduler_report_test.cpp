@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/commands.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera::scheduler {
 namespace {
@@ -20,7 +23,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/sched_report_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -176,26 +179,24 @@ TEST(Report, ShowsEveryFinalMetricAndTheConfusionMatrixWhenTheRunHasThem) {
 }
 
 std::string find_chromium() {
-  for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"}) {
-    const std::string cmd = std::string("command -v ") + name + " >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) return name;
-  }
+  for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"})
+    if (test::tool_on_path(name)) return name;
   return "";
 }
 
 TEST(Report, HeadlessChromiumScreenshotIsNotBlank) {
   const std::string chromium = find_chromium();
   if (chromium.empty())
-    GTEST_SKIP() << "headless Chromium not found (chromium, chromium-browser, google-chrome, "
-                    "headless_shell): the rendered-report check needs it";
+    TESSERA_SKIP_OR_FAIL(
+        "headless Chromium not found (chromium, chromium-browser, google-chrome, "
+        "headless_shell): the rendered-report check needs it");
   const std::string d = fake_run("chromium");
   report_command(d);
   const std::string shot = d + "/screenshot.png";
-  const std::string cmd = chromium +
-                          " --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                          "--window-size=1000,1400 --screenshot=" +
-                          shot + " file://" + d + "/report.html >/dev/null 2>&1";
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const test::ProgramResult r = test::run_program(
+      {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+       "--window-size=1000,1400", "--screenshot=" + shot, "file://" + d + "/report.html"});
+  ASSERT_EQ(r.status, 0) << r.err;
   Image im = read_png(shot);
   const auto [inked, colours] = ink(im);
   EXPECT_GT(inked, static_cast<size_t>(im.w) * im.h / 100) << "less than 1% of the page is drawn";

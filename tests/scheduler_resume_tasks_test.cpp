@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -26,6 +27,7 @@
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
 #include "pipelines/textgen/textgen.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -34,7 +36,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/resume_tasks_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -103,8 +105,9 @@ int64_t json_int(const std::string& json, const char* key) {
 }
 
 TEST(ResumeTasks, ImageCnnResumesBitIdenticalAfterKill) {
+  const std::string missing = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string digits = scheduler::find_local_dataset_file("sklearn-digits", "digits.csv.gz");
-  if (digits.empty()) GTEST_SKIP() << "sklearn-digits is not on this machine";
   const std::string dir = temp_dir("image");
   // Batch norm (running statistics), dropout (step-seeded), augmentation (a generator carried
   // across epochs), Adam state and a cosine schedule: everything a resume must restore.
@@ -152,12 +155,12 @@ TEST(ResumeTasks, ImageCnnResumesBitIdenticalAfterKill) {
   const image::Result again = image::train(config, options(dir + "/whole"));
   EXPECT_EQ(json_int(again.json, "resumed_from_epoch"), 3);
   EXPECT_EQ(without_timings(again.json), without_timings(whole.json));
-  std::system(("rm -rf '" + dir + "'").c_str());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ResumeTasks, TextgenResumesBitIdenticalAfterKill) {
-  if (scheduler::find_local_dataset_file("tinyshakespeare", "input.txt").empty())
-    GTEST_SKIP() << "tinyshakespeare is not on this machine";
+  const std::string missing = test::missing_dataset("tinyshakespeare", {"input.txt"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("textgen");
   const std::string config = dir + "/slice.json";
   auto write_config = [&](int epochs) {
@@ -201,7 +204,7 @@ TEST(ResumeTasks, TextgenResumesBitIdenticalAfterKill) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("checkpoint.tsc"), std::string::npos) << e.what();
   }
-  std::system(("rm -rf '" + dir + "'").c_str());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

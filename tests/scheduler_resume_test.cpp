@@ -13,12 +13,16 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "host/core/atomic_file.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -29,7 +33,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/sched_resume_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -43,14 +47,13 @@ struct Exec {
   int code;
   std::string out;
 };
-Exec exec(const std::string& args) {
-  FILE* p = popen((kBinary + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+// The tessera CLI with `args` (no shell), stdout and stderr together.
+Exec exec(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  test::ProgramOptions o;
+  o.merge_stderr = true;
+  test::ProgramResult r = test::run_program(args, o);
+  return {r.status, std::move(r.out)};
 }
 
 std::string last_line(std::string s) {
@@ -110,11 +113,11 @@ std::string metrics_fingerprint(const std::string& run_dir, const rapidjson::Doc
 TEST(SchedulerBehaviour, RunsEndToEndThenEverythingIsCached) {
   const std::string dir = temp_dir("e2e");
   const std::string spec = write_pipeline(dir, 2000, 2);
-  const std::string runs = " --runs-dir " + dir + "/runs";
-  Exec dry = exec("run " + spec + runs + " --dry-run --json");
+  const std::string runs = dir + "/runs";
+  Exec dry = exec({"run", spec, "--runs-dir", runs, "--dry-run", "--json"});
   ASSERT_EQ(dry.code, 0) << dry.out;
   EXPECT_EQ(dry.out.find("\"state\":\"cached\""), std::string::npos) << dry.out;
-  Exec r = exec("run " + spec + runs + " --quiet --json");
+  Exec r = exec({"run", spec, "--runs-dir", runs, "--quiet", "--json"});
   ASSERT_EQ(r.code, 0) << r.out;
   rapidjson::Document d = parse(last_line(r.out));
   const std::string run_dir = d["run_dir"].GetString();
@@ -126,20 +129,20 @@ TEST(SchedulerBehaviour, RunsEndToEndThenEverythingIsCached) {
                         "score/scores.csv", "pipeline.json", "environment.json", "metrics.jsonl",
                         "config.json", "result.json", "stages.jsonl"})
     EXPECT_TRUE(exists(run_dir + "/" + f)) << f;
-  dry = exec("run " + spec + runs + " --dry-run --json");
+  dry = exec({"run", spec, "--runs-dir", runs, "--dry-run", "--json"});
   ASSERT_EQ(dry.code, 0) << dry.out;
   rapidjson::Document p = parse(last_line(dry.out));
   for (const auto& st : p["stages"].GetArray()) EXPECT_STREQ(st["state"].GetString(), "cached");
-  r = exec("run " + spec + runs + " --quiet --json");
+  r = exec({"run", spec, "--runs-dir", runs, "--quiet", "--json"});
   ASSERT_EQ(r.code, 0) << r.out;
   rapidjson::Document again = parse(last_line(r.out));
   for (const char* st : {"prep", "train", "evaluate", "score"})
     EXPECT_TRUE(again["stages"][st]["cached"].GetBool()) << st;
 
-  Exec list = exec("runs --runs-dir " + dir + "/runs --json");
+  Exec list = exec({"runs", "--runs-dir", dir + "/runs", "--json"});
   ASSERT_EQ(list.code, 0) << list.out;
   EXPECT_EQ(parse(last_line(list.out))["runs"].GetArray().Size(), 2u) << list.out;
-  Exec rep = exec("report " + run_dir);
+  Exec rep = exec({"report", run_dir});
   ASSERT_EQ(rep.code, 0) << rep.out;
   const std::string html = read_file(run_dir + "/report.html");
   EXPECT_NE(html.find("<svg"), std::string::npos);
@@ -149,9 +152,8 @@ TEST(SchedulerBehaviour, RunsEndToEndThenEverythingIsCached) {
 
 TEST(SchedulerBehaviour, TheShippedPipelinePlansWithOrWithoutTheDataset) {
   const std::string dir = temp_dir("shipped");
-  Exec dry =
-      exec("run " + std::string(TESSERA_SOURCE_DIR) +
-           "/pipelines/behaviour/pipeline.json --runs-dir " + dir + "/runs --dry-run --json");
+  Exec dry = exec({"run", std::string(TESSERA_SOURCE_DIR) + "/pipelines/behaviour/pipeline.json",
+                   "--runs-dir", dir + "/runs", "--dry-run", "--json"});
   ASSERT_EQ(dry.code, 0) << dry.out;
   rapidjson::Document p = parse(last_line(dry.out));
   ASSERT_EQ(p["stages"].GetArray().Size(), 4u);
@@ -165,7 +167,7 @@ TEST(SchedulerBehaviour, BadStageConfigFailsBeforeAnythingRuns) {
   write_file_atomic(path, R"({"name": "syn", "task": "behaviour", "stages": [
     {"name": "prep", "kind": "prep", "config": {"source": "synthetic"}},
     {"name": "train", "kind": "train", "inputs": ["prep"], "config": {"epoch": 3}}]})");
-  Exec r = exec("run " + path + " --runs-dir " + dir + "/runs");
+  Exec r = exec({"run", path, "--runs-dir", dir + "/runs"});
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("stage 'train' config"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("epoch"), std::string::npos) << r.out;
@@ -209,7 +211,7 @@ std::string run_killed_after_first_checkpoint(const std::string& spec, const std
 // (from epoch 1..epochs-1) and ends with the reference's metrics, bit for bit.
 void expect_killed_run_resumes_exactly(const std::string& dir, const std::string& spec,
                                        int epochs) {
-  Exec ref = exec("run " + spec + " --runs-dir " + dir + "/ref --quiet --json");
+  Exec ref = exec({"run", spec, "--runs-dir", dir + "/ref", "--quiet", "--json"});
   ASSERT_EQ(ref.code, 0) << ref.out;
   rapidjson::Document ref_d = parse(last_line(ref.out));
   const std::string expected = metrics_fingerprint(ref_d["run_dir"].GetString(), ref_d);
@@ -217,7 +219,7 @@ void expect_killed_run_resumes_exactly(const std::string& dir, const std::string
   const std::string runs = dir + "/killed";
   run_killed_after_first_checkpoint(spec, runs);
   if (::testing::Test::HasFailure()) return;
-  Exec resumed = exec("run " + spec + " --runs-dir " + runs + " --quiet --json");
+  Exec resumed = exec({"run", spec, "--runs-dir", runs, "--quiet", "--json"});
   ASSERT_EQ(resumed.code, 0) << resumed.out;
   rapidjson::Document d = parse(last_line(resumed.out));
   const int64_t from = d["stages"]["train"]["result"]["resumed_from_epoch"].GetInt64();
@@ -233,7 +235,7 @@ TEST(SchedulerBehaviour, KilledTrainingResumesToBitIdenticalMetrics) {
   // Big enough that an epoch takes a while (~0.1-0.3 s on the CPU), so the kill lands mid-run.
   const int kEpochs = 6;
   expect_killed_run_resumes_exactly(dir, write_pipeline(dir, 40000, kEpochs), kEpochs);
-  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+  if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
 // The same for a DLRM (embedding tables + sparse optimizer state in the checkpoint) on the
@@ -246,8 +248,11 @@ TEST(SchedulerBehaviour, KilledDlrmTrainingResumesToBitIdenticalMetrics) {
   write_file_atomic(probe, R"({"name": "probe", "task": "behaviour", "stages": [
     {"name": "prep", "kind": "prep", "config": {"source": "dataset", "config": ")" +
                                config + R"("}}]})");
-  if (exec("run " + probe + " --runs-dir " + dir + "/probe --dry-run").code != 0)
-    GTEST_SKIP() << "uci-adult is not on this machine";
+  const std::string missing = test::missing_dataset("uci-adult", {"adult.data", "adult.test"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  // The data is here, so the dry run must plan (the CLI finds it as this process does).
+  const Exec dry = exec({"run", probe, "--runs-dir", dir + "/probe", "--dry-run"});
+  ASSERT_EQ(dry.code, 0) << dry.out;
   const int kEpochs = 4;
   const std::string spec = dir + "/pipeline.json";
   write_file_atomic(spec, R"({"name": "dlrm", "task": "behaviour", "stages": [
@@ -258,7 +263,7 @@ TEST(SchedulerBehaviour, KilledDlrmTrainingResumesToBitIdenticalMetrics) {
                               std::to_string(kEpochs) + R"(, "device": "cpu"}},
     {"name": "evaluate", "kind": "evaluate", "inputs": ["train", "prep"]}]})");
   expect_killed_run_resumes_exactly(dir, spec, kEpochs);
-  if (!HasFailure()) std::system(("rm -rf '" + dir + "'").c_str());
+  if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/stages.h"
 #include "pipelines/textclass/stages.h"
+#include "tests/support/skips.h"
 
 namespace tessera::scheduler {
 namespace {
@@ -31,7 +32,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/schedtask2_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -117,8 +118,8 @@ TEST(TaskPipelines2, AStageConfigWithAnUnknownKeyIsRefusedWhenPlanned) {
 }
 
 TEST(TaskPipelines2, TextclassEvaluatesAndPredictsTheTestSplitTrainingHeldOut) {
-  if (find_local_dataset_file("sms-spam", "SMSSpamCollection").empty())
-    GTEST_SKIP() << "sms-spam is not on this machine";
+  const std::string missing = test::missing_dataset("sms-spam", {"SMSSpamCollection"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("textclass");
   write_file_atomic(dir + "/sms.json", R"({"task": "textclass", "name": "sms-slice", "seed": 1,
       "device": "cpu",
@@ -156,8 +157,8 @@ TEST(TaskPipelines2, TextclassEvaluatesAndPredictsTheTestSplitTrainingHeldOut) {
 }
 
 TEST(TaskPipelines2, RecommendEvaluatesListsAndExportsATwoTowerModel) {
-  if (find_local_dataset_file("ml-latest-small", "ratings.csv").empty())
-    GTEST_SKIP() << "ml-latest-small is not on this machine";
+  const std::string missing = test::missing_dataset("ml-latest-small", {"ratings.csv"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("recommend");
   write_file_atomic(dir + "/tt.json", R"({"task": "recommend", "name": "tt-slice",
       "model": "two_tower", "seed": 3,
@@ -211,8 +212,8 @@ TEST(TaskPipelines2, RecommendEvaluatesListsAndExportsATwoTowerModel) {
 }
 
 TEST(TaskPipelines2, AudioTrainsOnAnFsddSliceAndEvaluatesTheTestSplit) {
-  if (find_local_dataset_file("fsdd", "recordings/0_george_0.wav").empty())
-    GTEST_SKIP() << "fsdd is not on this machine";
+  const std::string missing = test::missing_dataset("fsdd", {"recordings/0_george_0.wav"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("audio");
   // The training files with index 5 only (60) and the 300 test files; a tiny CNN, one epoch.
   write_file_atomic(dir + "/fsdd.json", R"({"task": "audio", "name": "fsdd-tiny", "seed": 3,

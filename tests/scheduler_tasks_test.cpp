@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 
 #include "host/core/atomic_file.h"
@@ -15,6 +16,7 @@
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/stages.h"
 #include "pipelines/textgen/stages.h"
+#include "tests/support/skips.h"
 
 namespace tessera::scheduler {
 namespace {
@@ -25,7 +27,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/schedtask_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -46,8 +48,8 @@ TEST(TaskPipelines, TheShippedImageAndTextgenPipelinesParse) {
 }
 
 TEST(TaskPipelines, DigitsTrainsWithAConfusionMatrixInTheReportAndRerunsFromTheCache) {
-  if (find_local_dataset_file("sklearn-digits", "digits.csv.gz").empty())
-    GTEST_SKIP() << "sklearn-digits is not on this machine";
+  const std::string missing = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("digits");
   // The shipped config on its first 300 training images.
   std::string config = read_file(kSource + "/pipelines/image/sklearn-digits.json");
@@ -80,8 +82,8 @@ TEST(TaskPipelines, DigitsTrainsWithAConfusionMatrixInTheReportAndRerunsFromTheC
 }
 
 TEST(TaskPipelines, TextgenTrainsEvaluatesOnTheHeldOutTextAndSamples) {
-  if (find_local_dataset_file("tinyshakespeare", "input.txt").empty())
-    GTEST_SKIP() << "tinyshakespeare is not on this machine";
+  const std::string missing = test::missing_dataset("tinyshakespeare", {"input.txt"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("textgen");
   write_file_atomic(dir + "/tiny.json", R"({"task": "textgen", "name": "tiny", "seed": 1,
       "device": "cpu",

@@ -20,6 +20,7 @@
 #include "host/scheduler/scheduler.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/video/stages.h"
+#include "tests/support/skips.h"
 
 namespace tessera::scheduler {
 namespace {
@@ -31,7 +32,7 @@ std::string temp_dir(const std::string& name) {
   std::string base = ::testing::TempDir();
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string d = base + "/schedvideo_" + name + "." + std::to_string(::getpid());
-  std::system(("rm -rf '" + d + "'").c_str());
+  std::filesystem::remove_all(d);
   make_directories(d);
   return d;
 }
@@ -90,8 +91,10 @@ TEST(VideoPipelineStages, TheShippedPipelineParsesAndPlans) {
 }
 
 TEST(VideoPipelineStages, PrepTrainEvaluateScoreThenARerunFromTheCache) {
-  if (!std::filesystem::exists(kFashionDir + "/t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << kFashionDir << " missing (dataset-fashion-mnist)";
+  const std::string missing =
+      test::missing_files(kFashionDir, {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"},
+                          "Debian's dataset-fashion-mnist");
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("run");
   write_file_atomic(dir + "/video.json", tiny_config(48));
   write_file_atomic(dir + "/pipeline.json", kPipeline);
@@ -154,8 +157,10 @@ TEST(VideoPipelineStages, PrepTrainEvaluateScoreThenARerunFromTheCache) {
 }
 
 TEST(VideoPipelineStages, WithoutTestClipsTheEvaluateStageAsksForAFolder) {
-  if (!std::filesystem::exists(kFashionDir + "/t10k-images-idx3-ubyte.gz"))
-    GTEST_SKIP() << kFashionDir << " missing (dataset-fashion-mnist)";
+  const std::string missing =
+      test::missing_files(kFashionDir, {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"},
+                          "Debian's dataset-fashion-mnist");
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string dir = temp_dir("notest");
   // Generated without test clips: prep has no test folder, so evaluate must name one.
   write_file_atomic(dir + "/video.json", tiny_config(0));

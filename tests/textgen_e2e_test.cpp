@@ -9,26 +9,19 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "pipelines/textgen/textgen.h"
 #include "pipelines/textgen/tokenizer.h"
+#include "tests/support/run_program.h"
+#include "tests/support/skips.h"
 
 namespace {
 
 const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
-
-std::string run_cmd(const std::string& cmd, int* rc) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *rc = pclose(p);
-  return out;
-}
 
 class TextgenE2e : public ::testing::Test {
  protected:
@@ -49,25 +42,26 @@ class TextgenE2e : public ::testing::Test {
     tessera::textgen::TrainOptions o;
     o.run_dir = work_ + "/run";
     o.quiet = true;
-    try {
-      tessera::ResolveOptions ro;
-      ro.download = tessera::DownloadPolicy::Never;
-      tessera::resolve_dataset_file("tinyshakespeare", "input.txt", ro);
-    } catch (const tessera::Error&) {
-      return;  // every test skips (SetUp)
-    }
-    result_ = new tessera::textgen::Result(tessera::textgen::train(config_, o));
-    model_ = work_ + "/run/model.tsm";
+    missing_ = tessera::test::missing_dataset("tinyshakespeare", {"input.txt"});
+    if (!missing_.empty()) return;  // every test skips or fails (SetUp)
+    // Recorded, and failed in SetUp: a failure here would show up in ctest as skipped tests.
+    setup_error_ = tessera::test::suite_setup_error([&] {
+      result_ = new tessera::textgen::Result(tessera::textgen::train(config_, o));
+      model_ = work_ + "/run/model.tsm";
+    });
   }
   void SetUp() override {
-    if (!result_) GTEST_SKIP() << "tinyshakespeare not found (../shared/datasets or $TESSERA_DATA)";
+    if (!missing_.empty()) TESSERA_SKIP_OR_FAIL(missing_);
+    ASSERT_TRUE(setup_error_.empty()) << "training the slice failed: " << setup_error_;
+    ASSERT_NE(result_, nullptr);
   }
   static void TearDownTestSuite() { delete result_; }
 
-  static std::string work_, config_, model_;
+  static std::string work_, config_, model_, missing_, setup_error_;
   static tessera::textgen::Result* result_;
 };
-std::string TextgenE2e::work_, TextgenE2e::config_, TextgenE2e::model_;
+std::string TextgenE2e::work_, TextgenE2e::config_, TextgenE2e::model_, TextgenE2e::missing_,
+    TextgenE2e::setup_error_;
 tessera::textgen::Result* TextgenE2e::result_ = nullptr;
 
 std::string text_of(const tessera::textgen::Result& r) {
@@ -151,14 +145,15 @@ TEST_F(TextgenE2e, PerplexityOfATextAndBadInput) {
 }
 
 TEST_F(TextgenE2e, CliGenerateStreamsAndIsDeterministic) {
-  const std::string cmd =
-      kBinary + " generate " + model_ +
-      " --prompt 'the ' --length 40 --temperature 0.8 --top-k 5 --seed 3 --json";
-  int rc1 = 0, rc2 = 0;
-  const std::string a = run_cmd(cmd, &rc1), b = run_cmd(cmd, &rc2);
-  EXPECT_EQ(rc1, 0);
-  EXPECT_EQ(rc2, 0);
-  EXPECT_EQ(a, b);
+  const std::vector<std::string> argv = {
+      kBinary,         "generate", model_,    "--prompt", "the ",   "--length", "40",
+      "--temperature", "0.8",      "--top-k", "5",        "--seed", "3",        "--json"};
+  const tessera::test::ProgramResult ra = tessera::test::run_program(argv);
+  const tessera::test::ProgramResult rb = tessera::test::run_program(argv);
+  EXPECT_EQ(ra.status, 0) << ra.err;
+  EXPECT_EQ(rb.status, 0) << rb.err;
+  const std::string& a = ra.out;
+  EXPECT_EQ(a, rb.out);
   // Last line: the JSON object; before it, the 40 streamed characters.
   const auto last = a.rfind("{\"command\":\"generate\"");
   ASSERT_NE(last, std::string::npos) << a;
@@ -187,13 +182,8 @@ TEST(TextgenTokenizer, WordsRoundTripAndRareWordsAreUnknown) {
 }
 
 TEST(TextgenWord, WordLevelTrainsAndGenerates) {
-  try {
-    tessera::ResolveOptions ro;
-    ro.download = tessera::DownloadPolicy::Never;
-    tessera::resolve_dataset_file("tinyshakespeare", "input.txt", ro);
-  } catch (const tessera::Error&) {
-    GTEST_SKIP() << "tinyshakespeare not found (../shared/datasets or $TESSERA_DATA)";
-  }
+  const std::string missing = tessera::test::missing_dataset("tinyshakespeare", {"input.txt"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const std::string work = ::testing::TempDir() + "/textgen_word." + std::to_string(::getpid());
   // Keyed by pid: a dead process's directory may remain under a reused pid.
   std::filesystem::remove_all(work);

@@ -17,6 +17,7 @@
 #include "host/data/moving_clips.h"
 #include "pipelines/image/cnn_task.h"
 #include "tests/data_test_util.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
@@ -194,8 +195,10 @@ TEST(VideoClips, MovingClipsBounceInsideTheCanvasAndMoveAsLabelled) {
 }
 
 TEST(VideoClips, CnnLearnsDirectionOfMotionOnMovingFashionMnist) {
-  if (!std::filesystem::exists(kFashion))
-    GTEST_SKIP() << kFashion << " missing (dataset-fashion-mnist)";
+  const std::string missing = test::missing_files(
+      "/usr/share/datasets/fashion-mnist",
+      {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}, "Debian's dataset-fashion-mnist");
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
   const ImageSet fashion =
       read_idx(kFashion, "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz");
   MovingClipOptions o;

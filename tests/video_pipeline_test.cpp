@@ -19,15 +19,19 @@
 #include "pipelines/image/cnn_task.h"
 #include "pipelines/video/video.h"
 #include "tests/data_test_util.h"
+#include "tests/support/skips.h"
 
 namespace tessera {
 namespace {
 
 const std::string kFashionDir = "/usr/share/datasets/fashion-mnist";
 
-bool have_fashion() {
-  return std::filesystem::exists(kFashionDir + "/train-images-idx3-ubyte.gz") &&
-         std::filesystem::exists(kFashionDir + "/t10k-images-idx3-ubyte.gz");
+// "" when Debian's dataset-fashion-mnist is installed, else what is missing.
+std::string missing_fashion() {
+  return test::missing_files(kFashionDir,
+                             {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"},
+                             "Debian's dataset-fashion-mnist");
 }
 
 std::string error_of(const std::function<void()>& f) {
@@ -160,7 +164,8 @@ rapidjson::Document parse_json(const std::string& s) {
 }
 
 TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
-  if (!have_fashion()) GTEST_SKIP() << kFashionDir << " missing (dataset-fashion-mnist)";
+  if (const std::string missing = missing_fashion(); !missing.empty())
+    TESSERA_SKIP_OR_FAIL(missing);
   testing::TempDir dir;
   const std::string cfg =
       testing::write_file(dir.file("v.json"), generated_config(dir.path(), 480, 8));

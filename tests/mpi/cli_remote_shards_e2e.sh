@@ -6,7 +6,8 @@
 #   - two-tower on ml-latest-small, 2 row-wise shards, 1 epoch: HR@10 and NDCG@10 equal;
 #   - without mpirun the remote config is refused by name (exit 2), not hung.
 # Usage: cli_remote_shards_e2e.sh TESSERA_BINARY SOURCE_DIR (ctest passes both). Skips (exit 77)
-# when a dataset is not under $TESSERA_DATA or SOURCE_DIR/../shared/datasets.
+# when a dataset is not under $TESSERA_DATA or SOURCE_DIR/../shared/datasets, and fails instead
+# when TESSERA_REQUIRE_DATA is set (to anything but 0), as CI does (tests/support/skips.h).
 set -euo pipefail
 tessera=$1
 src=$2
@@ -14,7 +15,14 @@ data=${TESSERA_DATA:-$src/../shared/datasets}
 adult=$data/uci-adult
 movielens=$data/ml-latest-small
 for f in "$adult/adult.data" "$adult/adult.test" "$movielens/ratings.csv"; do
-  [[ -f $f ]] || { echo "skip: $f not found"; exit 77; }
+  if [[ ! -f $f ]]; then
+    if [[ -n ${TESSERA_REQUIRE_DATA:-} && ${TESSERA_REQUIRE_DATA} != 0 ]]; then
+      echo "FAIL: $f not found, and TESSERA_REQUIRE_DATA is set: a missing dataset is a failure"
+      exit 1
+    fi
+    echo "skip: $f not found"
+    exit 77
+  fi
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

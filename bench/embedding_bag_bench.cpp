@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "embeddings/collection.h"
+#include "tests/support/run_program.h"
 
 using namespace tessera;
 using namespace tessera::emb;
@@ -415,17 +416,36 @@ int main(int argc, char** argv) {
       std::string here = __FILE__;
       here = here.substr(0, here.find_last_of('/'));
       const std::string script = here + "/torch_embedding_bag.py";
-      std::ostringstream cmd;
-      cmd << "OPENBLAS_CORETYPE=Cooperlake "
-             "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp "
-          << "/usr/bin/python3 " << script << " --dir " << dir << " --tables " << T << " --rows "
-          << a.rows << " --dim " << D << " --batch " << B << " --pooling " << L << " --batches "
-          << a.batches << " --steps " << a.steps << " --threads " << threads;
-      FILE* p = popen(cmd.str().c_str(), "r");
-      if (!p) throw std::runtime_error("cannot start " + cmd.str());
-      char buf[4096];
-      while (fgets(buf, sizeof(buf), p)) torch_line = buf;
-      const int rc = pclose(p);
+      // An argument vector, no shell: the paths are passed as they are.
+      auto num = [](auto v) { return std::to_string(v); };
+      test::ProgramOptions po;
+      po.env = {"OPENBLAS_CORETYPE=Cooperlake",
+                "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp"};
+      const test::ProgramResult ran = test::run_program({"/usr/bin/python3",
+                                                         script,
+                                                         "--dir",
+                                                         dir,
+                                                         "--tables",
+                                                         num(T),
+                                                         "--rows",
+                                                         num(a.rows),
+                                                         "--dim",
+                                                         num(D),
+                                                         "--batch",
+                                                         num(B),
+                                                         "--pooling",
+                                                         num(L),
+                                                         "--batches",
+                                                         num(a.batches),
+                                                         "--steps",
+                                                         num(a.steps),
+                                                         "--threads",
+                                                         num(threads)},
+                                                        po);
+      std::cerr << ran.err;
+      std::istringstream lines(ran.out);
+      for (std::string line; std::getline(lines, line);) torch_line = line;
+      const int rc = ran.status;
       for (int64_t k = 0; k < a.batches; ++k)
         unlink((dir + "/ids" + std::to_string(k) + ".bin").c_str());
       rmdir(dir.c_str());

@@ -42,6 +42,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "embeddings/collection.h"
@@ -417,31 +418,18 @@ int main(int argc, char** argv) {
       here = here.substr(0, here.find_last_of('/'));
       const std::string script = here + "/torch_embedding_bag.py";
       // An argument vector, no shell: the paths are passed as they are.
-      auto num = [](auto v) { return std::to_string(v); };
       test::ProgramOptions po;
       po.env = {"OPENBLAS_CORETYPE=Cooperlake",
                 "LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp"};
-      const test::ProgramResult ran = test::run_program({"/usr/bin/python3",
-                                                         script,
-                                                         "--dir",
-                                                         dir,
-                                                         "--tables",
-                                                         num(T),
-                                                         "--rows",
-                                                         num(a.rows),
-                                                         "--dim",
-                                                         num(D),
-                                                         "--batch",
-                                                         num(B),
-                                                         "--pooling",
-                                                         num(L),
-                                                         "--batches",
-                                                         num(a.batches),
-                                                         "--steps",
-                                                         num(a.steps),
-                                                         "--threads",
-                                                         num(threads)},
-                                                        po);
+      std::vector<std::string> py_args = {"/usr/bin/python3", script, "--dir", dir};
+      const std::pair<const char*, int64_t> flags[] = {
+          {"--tables", T},  {"--rows", a.rows},       {"--dim", D},         {"--batch", B},
+          {"--pooling", L}, {"--batches", a.batches}, {"--steps", a.steps}, {"--threads", threads}};
+      for (const auto& [flag, value] : flags) {
+        py_args.push_back(flag);
+        py_args.push_back(std::to_string(value));
+      }
+      const test::ProgramResult ran = test::run_program(py_args, po);
       std::cerr << ran.err;
       std::istringstream lines(ran.out);
       for (std::string line; std::getline(lines, line);) torch_line = line;

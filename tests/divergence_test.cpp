@@ -24,6 +24,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "data_test_util.h"
@@ -38,6 +39,7 @@
 #include "pipelines/textclass/textclass.h"
 #include "pipelines/textgen/textgen.h"
 #include "pipelines/video/video.h"
+#include "tests/support/run_program.h"
 
 namespace tessera {
 namespace {
@@ -800,17 +802,14 @@ struct CliRun {
   std::string out, err;
 };
 
-CliRun run_cli(const std::string& args, const TempDir& dir) {
-  const std::string err = dir.file("stderr.txt");
-  const std::string cmd = kBinary + " " + args + " 2>" + err;
+// The tessera CLI with `args` (an argument vector, no shell).
+CliRun run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  test::ProgramResult p = test::run_program(args);
   CliRun r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = ::pclose(p);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err);
+  r.exit_code = p.status;
+  r.out = std::move(p.out);
+  r.err = std::move(p.err);
   return r;
 }
 
@@ -828,7 +827,7 @@ TEST(CliDivergence, ExitCodeOneResultJsonAndTheCheckpointStays) {
   const std::string cfg = recommend_config(dir, "mf", R"({"kind": "sgd", "lr": 0.05})", "stop", 3);
   const std::string run = dir.file("run");
   const CliRun first =
-      run_cli("train " + cfg + " --epochs 1 --run-dir " + run + " --json --quiet", dir);
+      run_cli({"train", cfg, "--epochs", "1", "--run-dir", run, "--json", "--quiet"});
   ASSERT_EQ(first.exit_code, 0) << first.err;
   const std::string checkpoint = run + "/checkpoint.tsc";
   const std::string good_checkpoint = read_file(checkpoint);
@@ -836,7 +835,7 @@ TEST(CliDivergence, ExitCodeOneResultJsonAndTheCheckpointStays) {
 
   // The data gains ratings of 1e30 (finite: the reader takes them); resumed, epoch 2 diverges.
   ratings_csv(dir.file("ratings.csv"), 1e30);
-  const CliRun bad = run_cli("train " + cfg + " --resume " + run + " --json --quiet", dir);
+  const CliRun bad = run_cli({"train", cfg, "--resume", run, "--json", "--quiet"});
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   EXPECT_NE(bad.err.find("tessera: data error: training diverged"), std::string::npos) << bad.err;
   EXPECT_NE(bad.err.find("at epoch 2, batch "), std::string::npos) << bad.err;
@@ -863,7 +862,7 @@ TEST(CliDivergence, ExitCodeOneResultJsonAndTheCheckpointStays) {
   EXPECT_EQ(read_file(run + "/model.tsm"), first_model);  // the first run's, not rewritten
   EXPECT_EQ(lines_of(run + "/metrics.jsonl").size(), 1u);
   ratings_csv(dir.file("ratings.csv"), 0);
-  const CliRun mended = run_cli("train " + cfg + " --resume " + run + " --json --quiet", dir);
+  const CliRun mended = run_cli({"train", cfg, "--resume", run, "--json", "--quiet"});
   ASSERT_EQ(mended.exit_code, 0) << mended.err;
   const rapidjson::Document m = parse(last_line(mended.out));
   EXPECT_STREQ(m["status"].GetString(), "completed");

@@ -220,6 +220,43 @@ TEST(ConfigErrors, TruncatedUtf8AtTheEndIsASyntaxError) {
   }
 }
 
+// Numbers are converted exactly (they must survive parse -> write -> parse), including the ones
+// rapidjson's own full-precision path mishandled: a zero significand with an exponent called
+// clz(0), undefined behaviour (found by tests/fuzz/fuzz_config and fuzz_pipeline_spec).
+TEST(JsonReader, NumbersReadAsRapidjsonTypesThem) {
+  const std::unique_ptr<json::Document> doc = json::parse(
+      "[0e100, 0E109, -0.0e5, 1e-400, 0.1, 2.2250738585072014e-308, 4.9e-324, 4294967295,"
+      " 4294967296, -2147483648, -2147483649, 18446744073709551615, 18446744073709551616,"
+      " 1.7976931348623157e308, 123.456e-2]",
+      "n.json");
+  const rapidjson::Value& a = doc->json;
+  ASSERT_TRUE(a.IsArray());
+  ASSERT_EQ(a.Size(), 15u);
+  for (int i : {0, 1, 2, 3}) {
+    EXPECT_TRUE(a[i].IsDouble() && a[i].GetDouble() == 0.0) << i;
+  }
+  EXPECT_TRUE(std::signbit(a[2].GetDouble()));
+  EXPECT_EQ(a[4].GetDouble(), 0.1);
+  EXPECT_EQ(a[5].GetDouble(), 2.2250738585072014e-308);
+  EXPECT_EQ(a[6].GetDouble(), 4.9e-324);
+  EXPECT_TRUE(a[7].IsUint() && a[7].GetUint() == 4294967295u);
+  EXPECT_TRUE(a[8].IsUint64() && !a[8].IsUint() && a[8].GetUint64() == 4294967296u);
+  EXPECT_TRUE(a[9].IsInt() && a[9].GetInt() == INT32_MIN);
+  EXPECT_TRUE(a[10].IsInt64() && !a[10].IsInt() && a[10].GetInt64() == -2147483649LL);
+  EXPECT_TRUE(a[11].IsUint64() && a[11].GetUint64() == UINT64_MAX);
+  EXPECT_TRUE(a[12].IsDouble() && a[12].GetDouble() == 18446744073709551616.0);
+  EXPECT_EQ(a[13].GetDouble(), 1.7976931348623157e308);
+  EXPECT_EQ(a[14].GetDouble(), 1.23456);
+  // Too large for a double: a syntax error at the number, as rapidjson words it.
+  for (const char* big : {"9.9e308", "-1e309", "1" /* followed by 400 zeros */}) {
+    std::string text = std::string("{\"a\": ") + big;
+    if (std::string(big) == "1") text += std::string(400, '0');
+    EXPECT_EQ(config_error(text + "}"),
+              "cfg.json:1:7: JSON syntax error: Number too big to be stored in double.")
+        << big;
+  }
+}
+
 TEST(ConfigErrors, CommentsAreAllowed) {
   const std::string text =
       "// uci adult, small\n" + minimal("\n    /* the default */ \"header\": false,");

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -17,13 +19,69 @@ namespace tessera::json {
 
 namespace {
 
-// Comments are allowed because configs are written by people; full precision so that numbers
-// survive a parse -> write -> parse round trip; iterative so deep nesting cannot overflow the
-// stack while parsing (the depth limit below keeps later recursive walks safe too).
+// Comments are allowed because configs are written by people; numbers arrive as text and are
+// converted by number_value() (correctly rounded, so that they survive a parse -> write -> parse
+// round trip; rapidjson 1.1.0's own full-precision conversion calls clz(0), which is undefined,
+// for a zero significand with an exponent such as 0e100); iterative so deep nesting cannot
+// overflow the stack while parsing (the depth limit below keeps later recursive walks safe too).
 constexpr unsigned kParseFlags =
-    rapidjson::kParseCommentsFlag | rapidjson::kParseFullPrecisionFlag |
+    rapidjson::kParseCommentsFlag | rapidjson::kParseNumbersAsStringsFlag |
     rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag;
 constexpr int kMaxDepth = 128;
+
+// The power of ten of a JSON number's leading digit (1.5e3 -> 3, 0.02 -> -2), the exponent
+// saturating far beyond any double's range; 0 for a zero.
+int64_t leading_exponent(std::string_view num) {
+  const size_t e = num.find_first_of("eE");
+  int64_t exp = 0;
+  if (e != std::string_view::npos) {
+    size_t i = e + 1;
+    const bool minus = i < num.size() && num[i] == '-';
+    if (i < num.size() && (num[i] == '-' || num[i] == '+')) ++i;
+    for (; i < num.size(); ++i) exp = std::min<int64_t>(exp * 10 + (num[i] - '0'), 1 << 20);
+    if (minus) exp = -exp;
+  }
+  const std::string_view mantissa = num.substr(0, e);
+  const size_t dot = std::min(mantissa.find('.'), mantissa.size());
+  const size_t lead = mantissa.find_first_of("123456789");
+  if (lead == std::string_view::npos) return 0;
+  const int64_t place =
+      lead < dot ? static_cast<int64_t>(dot - lead) - 1 : -static_cast<int64_t>(lead - dot);
+  return place + exp;
+}
+
+// The JSON number `num` (rapidjson has checked its grammar) as the value rapidjson's own
+// conversion gives: Int / Uint for 32-bit integers, Int64 / Uint64 beyond, a double for
+// fractions, exponents and integers beyond 64 bits. False when it is too large for a double; a
+// value too small for one reads as zero.
+bool number_value(std::string_view num, rapidjson::Document& out) {
+  const char* b = num.data();
+  const char* e = b + num.size();
+  if (num.find_first_of(".eE") == std::string_view::npos) {
+    if (num[0] == '-') {
+      int64_t v = 0;
+      const std::from_chars_result r = std::from_chars(b, e, v);
+      if (r.ec == std::errc() && r.ptr == e) {
+        return v >= INT32_MIN ? out.Int(static_cast<int>(v)) : out.Int64(v);
+      }
+    } else {
+      uint64_t v = 0;
+      const std::from_chars_result r = std::from_chars(b, e, v);
+      if (r.ec == std::errc() && r.ptr == e) {
+        return v <= UINT32_MAX ? out.Uint(static_cast<unsigned>(v)) : out.Uint64(v);
+      }
+    }
+  }
+  double d = 0;
+  const std::from_chars_result r = std::from_chars(b, e, d);
+  if (r.ec == std::errc::result_out_of_range) {
+    if (leading_exponent(num) > 0) return false;
+    d = num[0] == '-' ? -0.0 : 0.0;
+  } else if (r.ec != std::errc() || r.ptr != e) {
+    return false;
+  }
+  return out.Double(d);
+}
 
 // Quotes and escapes a string for a message, cut to `max_chars` bytes.
 std::string quote(std::string_view s, size_t max_chars = 60) {
@@ -162,6 +220,8 @@ class Tracker {
         duplicates_(duplicates) {}
 
   bool too_deep() const { return too_deep_; }
+  // Where a number too large for a double starts; npos when there was none.
+  size_t number_too_big_at() const { return number_too_big_at_; }
 
   bool Null() {
     note_scalar(literal_start(4));
@@ -171,29 +231,18 @@ class Tracker {
     note_scalar(literal_start(b ? 4 : 5));
     return doc_.Bool(b);
   }
-  bool Int(int i) {
-    note_scalar(number_start());
-    return doc_.Int(i);
-  }
-  bool Uint(unsigned u) {
-    note_scalar(number_start());
-    return doc_.Uint(u);
-  }
-  bool Int64(int64_t i) {
-    note_scalar(number_start());
-    return doc_.Int64(i);
-  }
-  bool Uint64(uint64_t u) {
-    note_scalar(number_start());
-    return doc_.Uint64(u);
-  }
-  bool Double(double d) {
-    note_scalar(number_start());
-    return doc_.Double(d);
-  }
-  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool copy) {
-    note_scalar(number_start());
-    return doc_.RawNumber(s, n, copy);
+  // Numbers come as text (kParseNumbersAsStringsFlag); rapidjson calls none of Int ... Double.
+  bool Int(int) { return false; }
+  bool Uint(unsigned) { return false; }
+  bool Int64(int64_t) { return false; }
+  bool Uint64(uint64_t) { return false; }
+  bool Double(double) { return false; }
+  bool RawNumber(const Ch* s, rapidjson::SizeType n, bool) {
+    const size_t start = number_start();
+    note_scalar(start);
+    if (number_value(std::string_view(s, n), doc_)) return true;
+    number_too_big_at_ = start;
+    return false;
   }
   bool String(const Ch* s, rapidjson::SizeType n, bool copy) {
     note_scalar(string_start());
@@ -298,6 +347,7 @@ class Tracker {
   std::vector<Duplicate>& duplicates_;
   std::vector<Frame> frames_;
   bool too_deep_ = false;
+  size_t number_too_big_at_ = std::string::npos;
 };
 
 }  // namespace
@@ -391,10 +441,12 @@ std::unique_ptr<Document> parse(const std::string& text, const std::string& sour
   rapidjson::Reader reader;
   rapidjson::ParseResult result;
   bool too_deep = false;
+  size_t number_too_big_at = std::string::npos;
   auto generate = [&](rapidjson::Document& handler) {
     Tracker tracker(handler, text, stream, base, lines, doc->map, duplicates);
     result = reader.Parse<kParseFlags>(stream, tracker);
     too_deep = tracker.too_deep();
+    number_too_big_at = tracker.number_too_big_at();
     return !result.IsError();
   };
   doc->json.Populate(generate);
@@ -403,6 +455,10 @@ std::unique_ptr<Document> parse(const std::string& text, const std::string& sour
     if (too_deep) {
       fail(offset,
            "JSON syntax error: nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+    }
+    if (number_too_big_at != std::string::npos) {
+      fail(number_too_big_at, std::string("JSON syntax error: ") +
+                                  rapidjson::GetParseError_En(rapidjson::kParseErrorNumberTooBig));
     }
     fail(offset, std::string("JSON syntax error: ") + rapidjson::GetParseError_En(result.Code()));
   }

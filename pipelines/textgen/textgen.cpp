@@ -68,8 +68,7 @@ const json::Choices<TokenizerKind>& tokenizer_choices() {
   return c;
 }
 
-TextgenConfig read_config(const std::string& path) {
-  const std::string text = read_file(path);
+TextgenConfig parse_config(const std::string& text, const std::string& path) {
   std::unique_ptr<json::Document> doc = json::parse(text, path);
   TextgenConfig c;
   ObjectReader root = doc->root();
@@ -119,6 +118,10 @@ TextgenConfig read_config(const std::string& path) {
   root.finish();
   doc->errors.throw_if_any();
   return c;
+}
+
+TextgenConfig read_config(const std::string& path) {
+  return parse_config(read_file(path), path);
 }
 
 std::string to_json(const TextgenConfig& c) {
@@ -610,6 +613,10 @@ Result perplexity(const std::string& model_path, const std::string& text_path,
                 text_path.c_str(), nats, per_char, std::exp(nats));
   r.summary = buf;
   return r;
+}
+
+std::string resolved_config(const std::string& json_text, const std::string& source) {
+  return to_json(parse_config(json_text, source));
 }
 
 }  // namespace tessera::textgen

@@ -49,6 +49,10 @@ struct GenerateOptions {
 
 // Whether the JSON config at `path` names "task": "textgen" (other tasks have their own train).
 bool is_textgen_config(const std::string& path);
+// Validates a config's text as train does (Error(Config) naming `source`, line:column and the
+// JSON path of every problem) and returns it resolved, every default written out, as the run
+// directory's config.json holds it.
+std::string resolved_config(const std::string& json_text, const std::string& source);
 
 Result train(const std::string& config_path, const TrainOptions& options);
 // Calls `emit` with each generated piece of text as soon as it is sampled.

@@ -2,6 +2,7 @@
 // the first byte picks the reader, the rest is the config's text.
 //   0 behaviour   1 image   2 audio   3 video   4 recommend   5 textclass
 //   6 a CNN layer list and 7 an audio feature object (as a model file's metadata holds them)
+//   8 textgen
 // Invariants checked: a config that parses writes out (to_json) as a config that parses again to
 // the same resolved JSON; for behaviour, parse(to_json(c)) == c as its header promises.
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "host/config/video_config.h"
 #include "pipelines/recommend/recommend_config.h"
 #include "pipelines/textclass/textclass_config.h"
+#include "pipelines/textgen/textgen.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {
@@ -30,7 +32,7 @@ void round_trip(const std::string& resolved, Parse&& parse) {
 }
 
 void run(uint8_t which, const std::string& text) {
-  switch (which % 8) {
+  switch (which % 9) {
     case 0: {
       const BehaviourConfig c = parse_behaviour_config(text, kSource);
       const BehaviourConfig back = parse_behaviour_config(to_json(c), kSource);
@@ -71,7 +73,13 @@ void run(uint8_t which, const std::string& text) {
       fuzz::check(w2.compact() == written, "CNN layers: write(parse(write(l))) != write(l)");
       break;
     }
-    default: {
+    case 8: {
+      const std::string resolved = textgen::resolved_config(text, kSource);
+      fuzz::check(textgen::resolved_config(resolved, kSource) == resolved,
+                  "textgen: resolve(resolve(c)) != resolve(c)");
+      break;
+    }
+    default: {  // 7
       const AudioFeatureConfig f = parse_audio_features(text);
       json::JsonWriter w;
       write_audio_features(w, f);

@@ -257,6 +257,25 @@ TEST(JsonReader, NumbersReadAsRapidjsonTypesThem) {
   }
 }
 
+// Positions count code points across the index's 256-byte strides, and a long one-line document
+// is read in linear time (each value's position was found by scanning its line from the start:
+// 800 KB on one line took minutes; found by fuzzing the config reader on a long line).
+TEST(ConfigErrors, PositionsOnLongLines) {
+  std::string accents;
+  for (int i = 0; i < 300; ++i) accents += "\xC3\xA9";  // 300 x U+00E9, 600 bytes
+  const std::string msg = config_error("{\"name\": \"" + accents + "\", \"seed\": x}");
+  // {"name": " is 10 code points, then 300, then ", "seed": (11) puts x at column 322.
+  EXPECT_EQ(msg.rfind("cfg.json:1:322: JSON syntax error", 0), 0u) << msg;
+
+  std::string line = "[";
+  for (int i = 0; i < 400000; ++i) line += "1,";
+  const std::string long_msg = config_error(line + "x]");
+  EXPECT_EQ(long_msg.rfind("cfg.json:1:800002: JSON syntax error", 0), 0u) << long_msg;
+  const std::unique_ptr<json::Document> doc = json::parse(line + "1]", "long.json");
+  EXPECT_EQ(doc->json.Size(), 400001u);
+  EXPECT_EQ(doc->map.value("$[400000]").column, 800002);
+}
+
 TEST(ConfigErrors, CommentsAreAllowed) {
   const std::string text =
       "// uci adult, small\n" + minimal("\n    /* the default */ \"header\": false,");

@@ -137,7 +137,7 @@ TEST_F(Scratch, ExportRefusesTableNamesThatAreNotFileNames) {
   a.item_ids = {9};
   a.seen.offsets = {0, 0};
   const Tensor one = Tensor::host_from<float>({1, 1}, std::vector<float>{1.f});
-  const Tensor bias = Tensor::host_from<float>({1}, std::vector<float>{0.f});
+  const Tensor bias = Tensor::host_from<float>({1, 1}, std::vector<float>{0.f});
   a.tables = {{"user", one}, {"item", one}, {"item_bias", bias}, {"../evil", one}};
   const std::string model = dir_ + "/model.tsm";
   recommend::save_rec_artefact(model, a);

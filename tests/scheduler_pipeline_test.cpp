@@ -62,6 +62,35 @@ TEST(PipelineSpec, OrdersStagesAfterTheirInputsKeepingDeclaredOrder) {
   EXPECT_EQ(order, (std::vector<std::string>{"prep", "train", "eval", "score", "other"}));
 }
 
+// A long chain declared backwards (each stage reads the next one down) runs last-declared first.
+// The order was found by rescanning every stage for each one taken: quadratic, over two minutes
+// for 20,000 stages under the fuzz build; Kahn's algorithm with a heap keeps the declared order.
+TEST(PipelineSpec, LongChainDeclaredBackwardsOrdersInLinearishTime) {
+  constexpr int kStages = 20000;
+  PipelineSpec s;
+  s.path = "chain.json";
+  for (int i = 0; i < kStages; ++i) {
+    StageSpec st;
+    st.name = "s" + std::to_string(i);
+    if (i + 1 < kStages) st.inputs = {"s" + std::to_string(i + 1), "s" + std::to_string(i + 1)};
+    s.stages.push_back(std::move(st));
+  }
+  const std::vector<size_t> order = execution_order(s);
+  ASSERT_EQ(order.size(), static_cast<size_t>(kStages));
+  for (int k = 0; k < kStages; ++k) ASSERT_EQ(order[k], static_cast<size_t>(kStages - 1 - k)) << k;
+  // A cycle still names every stage that cannot run.
+  s.stages.back().inputs = {"s0"};
+  try {
+    execution_order(s);
+    FAIL() << "a cycle was ordered";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    EXPECT_NE(std::string(e.what()).find("chain.json: the stage inputs form a cycle among 's0', "
+                                         "'s1'"),
+              std::string::npos);
+  }
+}
+
 TEST(PipelineSpec, ConfigIsCanonicalAndFilesResolveAgainstTheSpec) {
   PipelineSpec a = parse_pipeline_spec(
       R"({"name": "p", "task": "t", "stages": [{"name": "s", "kind": "prep", "files": ["x.csv"],
@@ -247,7 +276,8 @@ TEST(Scheduler, CodeChangeChangesEveryKey) {
 // The build's source id is the SHA-256 over "<path> <sha256 of the file>\n" for every source file
 // the build listed, recomputed here from the files on disk (which the build compiled).
 TEST(Scheduler, BuildSourceIdIsTheHashOfTheSources) {
-  const std::string list = read_file(std::string(TESSERA_BINARY_DIR) + "/generated/source_list.txt");
+  const std::string list =
+      read_file(std::string(TESSERA_BINARY_DIR) + "/generated/source_list.txt");
   std::string all;
   size_t files = 0;
   for (size_t at = 0; at < list.size();) {
@@ -308,7 +338,7 @@ TEST(Scheduler, UnchangedInputsAreFingerprintedFromTheMemo) {
   std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   const FileFingerprint read = file_fingerprint(f, memo);
   EXPECT_FALSE(exists(memo));  // fingerprinting writes nothing ...
-  remember_fingerprint(read);   // ... until it is remembered (run_pipeline, after planning)
+  remember_fingerprint(read);  // ... until it is remembered (run_pipeline, after planning)
   const std::string first = read.text;
   struct stat st;
   ASSERT_EQ(::stat(f.c_str(), &st), 0);

@@ -4,7 +4,9 @@
 #include <rapidjson/writer.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
+#include <queue>
 #include <set>
 
 #include "host/config/json_reader.h"
@@ -101,8 +103,9 @@ PipelineSpec parse_pipeline_spec(const std::string& text, const std::string& ori
     if (!s.name.empty() && !names.insert(s.name).second)
       r.error("name", "duplicate stage name '" + s.name + "'");
     if (!s.name.empty() && !is_valid_run_name(s.name))
-      r.error("name", "\"" + s.name + "\" cannot name a stage directory: use letters, digits, "
-                                     "'.', '_' and '-'");
+      r.error("name", "\"" + s.name +
+                          "\" cannot name a stage directory: use letters, digits, "
+                          "'.', '_' and '-'");
     s.kind = r.required_choice("kind", kind_choices(), StageKind::Prep);
     s.inputs = r.string_list("inputs", {}, json::Text::NonEmpty);
     for (const std::string& f : r.string_list("files", {}, json::Text::NonEmpty))
@@ -142,36 +145,41 @@ PipelineSpec load_pipeline_spec(const std::string& path) {
 }
 
 std::vector<size_t> execution_order(const PipelineSpec& spec) {
+  const size_t n = spec.stages.size();
   std::map<std::string, size_t> index;
-  for (size_t i = 0; i < spec.stages.size(); ++i) index[spec.stages[i].name] = i;
-  std::vector<bool> done(spec.stages.size(), false);
+  for (size_t i = 0; i < n; ++i) index[spec.stages[i].name] = i;
+  // Kahn's algorithm, always taking the first declared stage whose inputs are all done (a
+  // min-heap of ready stages), in O((stages + inputs) log stages): rescanning the whole list for
+  // each stage taken was quadratic, minutes for a long chain declared backwards.
+  std::vector<size_t> waiting(n, 0);            // inputs not done yet, counted per listing
+  std::vector<std::vector<size_t>> readers(n);  // stages listing stage i as an input
+  for (size_t i = 0; i < n; ++i) {
+    for (const std::string& in : spec.stages[i].inputs) {
+      auto it = index.find(in);
+      if (it == index.end())
+        TESSERA_THROW(Config, spec.path << ": stage '" << spec.stages[i].name
+                                        << "' reads unknown stage '" << in << "'");
+      readers[it->second].push_back(i);
+      ++waiting[i];
+    }
+  }
+  std::priority_queue<size_t, std::vector<size_t>, std::greater<size_t>> ready;
+  for (size_t i = 0; i < n; ++i)
+    if (waiting[i] == 0) ready.push(i);
   std::vector<size_t> order;
-  // Repeatedly take the first declared stage whose inputs are all done: O(n^2), n is small.
-  while (order.size() < spec.stages.size()) {
-    bool progressed = false;
-    for (size_t i = 0; i < spec.stages.size(); ++i) {
-      if (done[i]) continue;
-      bool ready = true;
-      for (const std::string& in : spec.stages[i].inputs) {
-        auto it = index.find(in);
-        if (it == index.end())
-          TESSERA_THROW(Config, spec.path << ": stage '" << spec.stages[i].name
-                                          << "' reads unknown stage '" << in << "'");
-        ready = ready && done[it->second];
-      }
-      if (ready) {
-        done[i] = true;
-        order.push_back(i);
-        progressed = true;
-        break;
-      }
-    }
-    if (!progressed) {
-      std::string stuck;
-      for (size_t i = 0; i < spec.stages.size(); ++i)
-        if (!done[i]) stuck += (stuck.empty() ? "'" : ", '") + spec.stages[i].name + "'";
-      TESSERA_THROW(Config, spec.path << ": the stage inputs form a cycle among " << stuck);
-    }
+  order.reserve(n);
+  while (!ready.empty()) {
+    const size_t i = ready.top();
+    ready.pop();
+    order.push_back(i);
+    for (size_t r : readers[i])
+      if (--waiting[r] == 0) ready.push(r);
+  }
+  if (order.size() < n) {
+    std::string stuck;
+    for (size_t i = 0; i < n; ++i)
+      if (waiting[i] > 0) stuck += (stuck.empty() ? "'" : ", '") + spec.stages[i].name + "'";
+    TESSERA_THROW(Config, spec.path << ": the stage inputs form a cycle among " << stuck);
   }
   return order;
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -403,6 +404,72 @@ TEST(TextModelFiles, LstmSizesAreBoundedAndCheckedAgainstTheStoredWeights) {
     const std::string e = error_with("hidden_size", "8000");
     EXPECT_NE(e.find("its header implies f32"), std::string::npos) << e;
   }
+}
+
+// ---- every task ----------------------------------------------------------------------------
+
+// Training never saves NaN or infinity (it stops first): a model file holding one is corrupt and
+// refused by name, instead of predicting NaN (which reached the JSON writer as an internal error).
+TEST(ModelFiles, NonFiniteWeightsAreRefusedByName) {
+  testing::TempDir dir;
+  const std::pair<std::string, std::string> cases[] = {
+      {behaviour_model(dir, "mlp"), "dense0.bias"},
+      {recommend_model(dir, "mf"), "table/item_bias"},
+      {image_model(dir), "output.dense.bias"},
+      {textgen_model(dir), "out_b"},
+      {textclass_model(dir), "out_b"}};
+  const std::function<void(const std::string&)> loads[] = {
+      [](const std::string& p) { behaviour::load_model(p); },
+      [](const std::string& p) { recommend::load_rec_artefact(p); },
+      [](const std::string& p) { image::load_model(p, "image"); },
+      [&](const std::string& p) {
+        textgen::GenerateOptions o;
+        o.length = 1;
+        textgen::generate(p, o, [](const std::string&) {});
+      },
+      [&](const std::string& p) {
+        write_file_atomic(dir.file("line.txt"), "the film\n");
+        textclass::predict(p, dir.file("line.txt"), dir.file("out.csv"), {});
+      }};
+  for (size_t i = 0; i < std::size(cases); ++i) {
+    const auto& [good, tensor] = cases[i];
+    for (const float bad : {NAN, INFINITY}) {
+      rewrite(
+          good, dir.file("bad.tsm"), [](rapidjson::Document&) {},
+          [&](std::map<std::string, Tensor>& t) {
+            ASSERT_EQ(t.count(tensor), 1u) << tensor;
+            t[tensor].data<float>()[0] = bad;
+          });
+      const std::string e = io_error_of([&] { loads[i](dir.file("bad.tsm")); });
+      EXPECT_NE(e.find("tensor '" + tensor + "' holds"), std::string::npos) << e;
+    }
+  }
+}
+
+// Finite weights can still overflow: an image model whose scores are infinite is a data error
+// naming the class, not a ranking of NaNs.
+TEST(ImageModelFile, ScoresThatOverflowAreAnErrorNotARanking) {
+  testing::TempDir dir;
+  const std::string good = image_model(dir), big = dir.file("big.tsm");
+  rewrite(
+      good, big, [](rapidjson::Document&) {},
+      [](std::map<std::string, Tensor>& t) {
+        for (auto& [name, w] : t)
+          if (name.find("running_var") == std::string::npos)
+            for (int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = 3e38f;
+      });
+  write_file_atomic(dir.file("x.pgm"), std::string("P5 8 8 255\n") + std::string(64, '\x90'));
+  image::Options o;
+  o.device = "cpu";
+  o.quiet = true;
+  try {
+    image::predict(big, dir.file("x.pgm"), o, 3);
+    FAIL() << "a prediction from infinite scores";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Data) << e.what();
+    EXPECT_NE(std::string(e.what()).find("weights overflow"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(image::predict(good, dir.file("x.pgm"), o, 3));
 }
 
 }  // namespace

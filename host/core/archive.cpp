@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -73,6 +74,18 @@ TensorEntry read_entry(const rapidjson::Value& e, const std::string& where,
   return t;
 }
 }  // namespace
+
+void check_finite(const std::map<std::string, Tensor>& tensors, const std::string& path) {
+  for (const auto& [name, t] : tensors) {
+    if (t.dtype() != DType::F32) continue;
+    const float* v = t.data<float>();
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(v[i]))
+        TESSERA_THROW(Io, "'" << path << "': tensor '" << name << "' holds " << v[i]
+                              << " at element " << i
+                              << " (a model never saves a non-finite value)");
+  }
+}
 
 uint32_t crc32_of(const void* data, size_t size, size_t chunk) {
   TESSERA_CHECK(chunk > 0 && chunk <= std::numeric_limits<uInt>::max(),

@@ -34,6 +34,11 @@ void save_archive(const std::string& path, const std::string& meta_json,
                   const std::vector<std::pair<std::string, Tensor>>& tensors);
 Archive load_archive(const std::string& path);
 
+// Model and checkpoint loaders call this on the weights they are about to use: an f32 tensor
+// holding NaN or infinity (which training never writes: it stops first) is an Io error naming
+// `path`, the tensor and the element.
+void check_finite(const std::map<std::string, Tensor>& tensors, const std::string& path);
+
 // zlib's CRC-32 of any number of bytes, fed to zlib `chunk` bytes at a time (the default keeps
 // each piece inside zlib's 32-bit length; tests pass a small chunk to exercise the seams).
 uint32_t crc32_of(const void* data, size_t size, size_t chunk = size_t{1} << 30);

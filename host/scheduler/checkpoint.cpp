@@ -71,6 +71,7 @@ void load_checkpoint(const std::string& path, Backend& backend,
                      TrainingState* s, std::map<std::string, Tensor>* best,
                      std::map<std::string, Tensor>* extra) {
   Archive ar = load_archive(path);
+  check_finite(ar.tensors, path);
   auto bad = [&](const std::string& why) {
     TESSERA_THROW(Io, "checkpoint '" << path << "' cannot be resumed: " << why);
   };

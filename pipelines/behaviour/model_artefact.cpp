@@ -194,6 +194,7 @@ ModelArtefact load_model(const std::string& path) {
   a.metrics_json = h.has("metrics") ? h.json("metrics") : "{}";
   a.weights = std::move(ar.tensors);
   check_weights_fit(a, path);
+  check_finite(a.weights, path);
   return a;
 }
 

@@ -278,6 +278,7 @@ LoadedModel load_model(const std::string& path, const std::string& task) {
   } else {
     for (int64_t i = 0; i < m.spec.classes; ++i) m.class_names.push_back(std::to_string(i));
   }
+  check_finite(ar.tensors, path);
   m.weights = std::move(ar.tensors);
   m.header_json = std::move(ar.meta_json);
   return m;
@@ -298,6 +299,11 @@ std::vector<double> class_probabilities(CnnModel& model, const float* x) {
   Tensor logits = model.backend().to_host(model.forward(xt, CnnMode::Eval));
   const float* z = logits.data<float>();
   const int64_t c = sp.classes;
+  // Finite weights can still overflow (a model file is outside input too): no garbage ranking.
+  for (int64_t i = 0; i < c; ++i)
+    if (!std::isfinite(z[i]))
+      TESSERA_THROW(Data, "the model's score for class " << i << " of this input is " << z[i]
+                                                         << " (its weights overflow)");
   const float mx = *std::max_element(z, z + c);
   std::vector<double> p(static_cast<size_t>(c));
   double sum = 0;
@@ -683,23 +689,10 @@ Result predict(const std::string& model_path, const std::string& image_path, con
     TESSERA_THROW(Usage, "the model takes " << m.spec.channels << "-channel images; predict reads "
                                             << "grey images only");
   const GrayImage img = resize_bilinear(read_image_file(image_path), m.spec.height, m.spec.width);
-  auto backend = make_backend(options.device.empty() ? "auto" : options.device);
-  CnnModel model(*backend, m.spec, 0, 1);
-  restore(model, m.weights, model_path);
-  Tensor x = Tensor::host({1, 1, m.spec.height, m.spec.width});
-  std::copy(img.pixels.begin(), img.pixels.end(), x.data<float>());
-  Tensor logits = backend->to_host(model.forward(x, CnnMode::Eval));
-  const float* z = logits.data<float>();
-  const int64_t c = m.spec.classes;
-  const float mx = *std::max_element(z, z + c);
-  std::vector<double> p(static_cast<size_t>(c));
-  double sum = 0;
-  for (int64_t i = 0; i < c; ++i) sum += p[i] = std::exp(static_cast<double>(z[i]) - mx);
-  for (double& v : p) v /= sum;
-  std::vector<int64_t> order(static_cast<size_t>(c));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[a] > p[b]; });
-  const int64_t k = std::min<int64_t>(top_k, c);
+  ReadyModel ready = instantiate(m, options.device, 1);
+  const std::vector<double> p = class_probabilities(*ready.model, img.pixels.data());
+  const std::vector<int64_t> order = image::top_k(p, top_k);
+  const int64_t k = static_cast<int64_t>(order.size());
   std::ostringstream s;
   json::JsonWriter w;
   w.begin_object();

@@ -176,6 +176,7 @@ RecArtefact load_rec_artefact(const std::string& path) {
   a.seen.offsets.assign(so.data<int64_t>(), so.data<int64_t>() + so.numel());
   a.seen.items.assign(si.data<int32_t>(), si.data<int32_t>() + si.numel());
   check_consistent(a, path);
+  check_finite(ar.tensors, path);
   return a;
 }
 
@@ -191,6 +192,7 @@ RecCheckpoint load_rec_checkpoint(const std::string& path) {
   c.resume_key = h.string("resume_key");
   c.epoch = h.integer("epoch", 1, std::numeric_limits<int64_t>::max() - 1);
   c.step = h.integer("step", 0);
+  check_finite(a.tensors, path);
   c.state.assign(a.tensors.begin(), a.tensors.end());
   return c;
 }

@@ -300,6 +300,7 @@ LoadedModel load_model(const std::string& path) {
       TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
                              << ", its header implies f32" << shape_str(shape));
   }
+  check_finite(a.tensors, path);
   for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
   return m;
 }

@@ -184,6 +184,43 @@ TEST(Preprocessor, NormalisationFittedOnTrainOnly) {
   EXPECT_EQ(load_table(FileSpec{train, 0}, r).dense, (std::vector<float>{1, 2, 3, 3, 6}));
 }
 
+// A value far outside the training range can have no float32 encoding once normalised (-2e83
+// against train values near -2000 with stddev 1 was -inf, fed to the model): it is a bad row
+// naming file, line and column, which the bad-row policy stops at or skips (found by fuzz_csv).
+TEST(Preprocessor, ValueWithoutAFloatEncodingIsABadRow) {
+  TempDir dir;
+  const std::string train = write_file(dir.file("train.csv"), "1,red,paris,1\n2,red,rome,0\n");
+  const std::string test = write_file(dir.file("test.csv"),
+                                      "1.5,red,rome,1\n-2e83,red,rome,0\n"
+                                      "1e300,blue,x,1\n3,blue,paris,0\n");
+  for (Normalization norm : {Normalization::Standard, Normalization::MinMax, Normalization::None}) {
+    PreprocessOptions opt;
+    opt.numeric.normalization = norm;
+    Preprocessor p = fit_preprocessor(FileSpec{train, 0}, schema3(), opt);
+    try {
+      load_table(FileSpec{test, 0}, p);
+      FAIL() << "encoded -2e83 to a non-finite feature";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Data);
+      EXPECT_EQ(std::string(e.what()),
+                test +
+                    ":2:column 1 (x): value -2e+83 is too far outside the training range to "
+                    "encode as a float32 feature (train range [1, 2])");
+    }
+    p.set_bad_row_policy(BadRowPolicy::Skip);
+    LoadReport report;
+    const EncodedTable t = load_table(FileSpec{test, 0}, p, LoadOptions{}, &report);
+    ASSERT_EQ(t.rows, 2) << static_cast<int>(norm);
+    EXPECT_EQ(t.lines, (std::vector<int64_t>{1, 4}));
+    EXPECT_EQ(t.dense.size(), 2u);
+    EXPECT_EQ(t.cat.size(), 4u);
+    EXPECT_EQ(t.labels, (std::vector<float>{1, 0}));
+    EXPECT_EQ(report.bad_rows.skipped, 2);
+    EXPECT_EQ(report.encode.rows, 2);
+    for (float v : t.dense) EXPECT_TRUE(std::isfinite(v));
+  }
+}
+
 TEST(Preprocessor, Log1pAndConstantColumns) {
   TempDir dir;
   TableSchema s;

@@ -103,8 +103,8 @@ EncodeStats Preprocessor::make_stats() const {
   return s;
 }
 
-void Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
-                          EncodeStats* stats) const {
+std::string Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
+                                 EncodeStats* stats) const {
   TESSERA_CHECK(
       row.numeric.size() == numeric_.size() && row.categorical.size() == categorical_.size(),
       "Preprocessor::encode: row has "
@@ -112,8 +112,17 @@ void Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
           << " categorical values, the preprocessor " << numeric_.size() << " and "
           << categorical_.size());
   for (size_t k = 0; k < numeric_.size(); ++k) {
-    numeric_[k].encode_into(row.numeric[k], dense);
-    dense += numeric_[k].width();
+    const NumericColumnModel& m = numeric_[k];
+    m.encode_into(row.numeric[k], dense);
+    if (!std::isfinite(dense[0])) {
+      std::ostringstream os;
+      os << "column " << m.field + 1 << " (" << m.name << "): value " << row.numeric[k]
+         << " is too far outside the training range to encode as a float32 feature (train range ["
+         << m.min << ", " << m.max << "]"
+         << (m.transform == NumericTransform::Log1p ? " after log1p)" : ")");
+      return os.str();
+    }
+    dense += m.width();
   }
   if (stats != nullptr && stats->oov.size() != categorical_.size())
     stats->oov.resize(categorical_.size(), 0);
@@ -124,6 +133,7 @@ void Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* cat,
     cat[k] = c.offset + local;
   }
   if (stats != nullptr) ++stats->rows;
+  return std::string();
 }
 
 std::string Preprocessor::oov_summary(const EncodeStats& stats) const {

@@ -57,7 +57,9 @@ struct NumericColumnModel {
   double transformed(double raw) const;  // transform only; NaN stays NaN
   float encode(double raw) const;        // transform, impute, normalise
   // Dense features this column produces: the normalised value, then one per bin.
-  int64_t width() const { return 1 + (edges.size() >= 2 ? static_cast<int64_t>(edges.size()) - 1 : 0); }
+  int64_t width() const {
+    return 1 + (edges.size() >= 2 ? static_cast<int64_t>(edges.size()) - 1 : 0);
+  }
   // Writes width() features.
   void encode_into(double raw, float* out) const;
 };
@@ -102,8 +104,11 @@ class Preprocessor {
   int64_t train_rows() const { return train_rows_; }
 
   // One parsed row -> dense [n_dense] floats and cat [n_cat] global embedding rows.
-  // `stats` (optional) counts OOV values; it is resized to n_cat on first use.
-  void encode(const ParsedRow& row, float* dense, int64_t* cat, EncodeStats* stats) const;
+  // `stats` (optional) counts OOV values; it is resized to n_cat on first use. Returns "" or, when
+  // a numeric value has no finite float32 encoding (far outside the training range: 1e300 against
+  // train values near 0, once normalised), the reason "column N (name): ..." (the row is then
+  // bad, and `stats` is left as it was).
+  std::string encode(const ParsedRow& row, float* dense, int64_t* cat, EncodeStats* stats) const;
   EncodeStats make_stats() const;
   // "workclass: 3 of 16281 values unseen on train; ..." (columns with any OOV value).
   std::string oov_summary(const EncodeStats& stats) const;

@@ -1,5 +1,8 @@
 #include "host/data/stream_encoder.h"
 
+#include <sstream>
+#include <string>
+
 #include "host/core/error.h"
 
 namespace tessera {
@@ -42,7 +45,17 @@ int64_t StreamEncoder::append_to(EncodedTable& t, int64_t max_rows) {
     const size_t r = static_cast<size_t>(t.rows);
     t.dense.resize((r + 1) * nd);
     t.cat.resize((r + 1) * nc);
-    pre_.encode(row_, t.dense.data() + r * nd, t.cat.data() + r * nc, &stats_);
+    const std::string bad =
+        pre_.encode(row_, t.dense.data() + r * nd, t.cat.data() + r * nc, &stats_);
+    if (!bad.empty()) {  // a value with no float32 encoding: a bad row like a parse error
+      t.dense.resize(r * nd);
+      t.cat.resize(r * nc);
+      std::ostringstream full;
+      full << record_.path << ":" << row_.line << ":" << bad;
+      if (pre_.schema().on_error == BadRowPolicy::Error) throw Error(ErrorKind::Data, full.str());
+      bad_rows_.add(full.str());
+      continue;
+    }
     if (t.has_labels) t.labels.push_back(row_.label);
     t.lines.push_back(row_.line);
     ++t.rows;

@@ -275,6 +275,13 @@ TEST(Divergence, ResumingCountsTheBatchesSkippedBeforeTheCheckpoint) {
   w.end_object();
   EXPECT_EQ(w.compact(),
             R"({"status":"completed","on_nonfinite":"skip_batch","skipped_batches":7})");
+  // A line nested a million deep (a damaged run file) is passed over; it exhausted the JSON
+  // parser's stack.
+  write_file(metrics, "{\"epoch\":1,\"skipped_batches\":2}\n" + std::string(1000000, '[') +
+                          std::string(1000000, ']') + "\n");
+  DivergenceGuard h(NonFinitePolicy::SkipBatch, {"textgen", "t", dir.path(), true});
+  h.resumed(dir.file("checkpoint.tsc"), 2, metrics);
+  EXPECT_EQ(h.skipped_batches(), 2);
 }
 
 // ---- behaviour: MLP and DLRM -------------------------------------------------------------------

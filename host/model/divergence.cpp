@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "host/core/atomic_file.h"
+#include "host/core/json_fields.h"
 
 namespace tessera {
 
@@ -87,7 +88,8 @@ void DivergenceGuard::resumed(const std::string& checkpoint, int64_t epochs,
   std::string line;
   for (int64_t i = 0; i < epochs && std::getline(in, line); ++i) {
     rapidjson::Document d;
-    d.Parse(line.c_str(), line.size());
+    if (json_nesting_within(line.data(), line.size(), kJsonMaxNesting))  // (deep: the stack)
+      d.Parse(line.c_str(), line.size());
     if (!d.HasParseError() && d.IsObject() && d.HasMember("skipped_batches") &&
         d["skipped_batches"].IsInt64())
       skipped_total_ += d["skipped_batches"].GetInt64();

@@ -7,6 +7,7 @@
 
 #include "host/config/json_writer.h"
 #include "host/core/path_name.h"
+#include "host/data/libsvm.h"
 
 namespace tessera {
 
@@ -254,7 +255,9 @@ void read_data(ObjectReader& d, BehaviourDataConfig& c) {
   s.trim = d.boolean("trim", s.trim);
   s.missing_tokens = d.string_list("missing", s.missing_tokens);
   s.on_error = d.choice("on_error", s.on_error, bad_row_policy_choices());
-  s.libsvm_features = d.integer<int>("libsvm_features", 0, IntBounds::closed(0, 1 << 30));
+  // The densified width: no wider than the feature indices a libSVM file may hold.
+  s.libsvm_features = d.integer<int>("libsvm_features", 0,
+                                     IntBounds::closed(0, static_cast<int>(kLibSvmMaxFeatures)));
   if (format_ok && s.format != TableFormat::LibSvm && d.has("libsvm_features")) {
     d.error("libsvm_features",
             std::string("only applies to the \"libsvm\" format (this data is \"") +

@@ -16,6 +16,7 @@
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/json_fields.h"
+#include "pipelines/audio/audio.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
@@ -336,6 +337,63 @@ TEST(ImageModelFile, StateShapesAreTheShapesTheModelBuilds) {
     std::vector<std::pair<std::string, Shape>> built;
     for (const auto& [name, t] : model.state()) built.emplace_back(name, t->shape());
     EXPECT_EQ(CnnModel::state_shapes(s), built);
+  }
+}
+
+// ---- audio ---------------------------------------------------------------------------------
+
+// A mono 16-bit 8 kHz WAV of n samples of a tone.
+void write_wav(const std::string& path, double hz, int n) {
+  auto put = [](std::string& s, uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) s += static_cast<char>((v >> (8 * i)) & 255);
+  };
+  std::string d;
+  for (int i = 0; i < n; ++i)
+    put(d, static_cast<uint16_t>(static_cast<int16_t>(8000 * std::sin(2 * M_PI * hz * i / 8000))),
+        2);
+  std::string h = "RIFF";
+  put(h, static_cast<uint32_t>(36 + d.size()), 4);
+  h += "WAVEfmt ";
+  for (const auto& [v, bytes] :
+       {std::pair{16u, 4}, {1u, 2}, {1u, 2}, {8000u, 4}, {16000u, 4}, {2u, 2}, {16u, 2}})
+    put(h, v, bytes);
+  h += "data";
+  put(h, static_cast<uint32_t>(d.size()), 4);
+  write_file_atomic(path, h + d);
+}
+
+TEST(AudioModelFile, TheFrontEndMustMakeTheInputTheModelTakes) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.file("wav"));
+  for (int label = 0; label < 2; ++label)
+    for (int index = 0; index < 4; ++index)
+      write_wav(dir.file("wav/" + std::to_string(label) + "_spk_" + std::to_string(index) + ".wav"),
+                label ? 1500 : 440, 1600);
+  write_file_atomic(dir.file("audio.json"), R"({"task": "audio", "name": "tiny", "device": "cpu",
+    "data": {"dir": ")" + dir.file("wav") + R"(", "test_max_index": 1, "validation_fraction": 0,
+             "classes": 2},
+    "features": {"sample_rate": 8000, "n_fft": 128, "win_length": 128, "hop_length": 64,
+                 "n_mels": 8, "fmin": 20, "frames": 8},
+    "model": {"layers": [{"type": "conv", "filters": 2, "kernel": 3, "padding": 1},
+                         {"type": "relu"}, {"type": "flatten"}]},
+    "train": {"epochs": 1, "batch_size": 4}})");
+  audio::TrainOptions o;
+  o.quiet = true;
+  o.run_dir = dir.file("run");
+  audio::train(dir.file("audio.json"), o);
+  const std::string good = o.run_dir + "/model.tsm", bad = dir.file("bad.tsm");
+  audio::Options p;
+  p.device = "cpu";
+  p.quiet = true;
+  const std::string wav = dir.file("wav/0_spk_0.wav");
+  EXPECT_EQ(io_error_of([&] { audio::predict(good, wav, p, 2); }), "");
+  // A header whose front end makes 8 x 4 log-mel images for a model taking 8 x 8: predict
+  // copied 64 floats out of a 32-float buffer (a heap overflow, found by fuzz_tsm); 8 x 64 images
+  // were silently cut to their first 64 values.
+  for (const char* frames : {"64", "4"}) {
+    rewrite(good, bad, [&](rapidjson::Document& d) { set(d, "features.frames", frames); });
+    const std::string e = io_error_of([&] { audio::predict(bad, wav, p, 2); });
+    EXPECT_NE(e.find("log-mel images, the model takes 1 x 8 x 8"), std::string::npos) << e;
   }
 }
 

@@ -259,7 +259,7 @@ TEST(VideoClips, CnnLearnsDirectionOfMotionOnMovingFashionMnist) {
   image::ReadyModel ready = image::instantiate(m, "cpu", 1);
   write_clip_tensor(dir.file("x.tclip"), clip_of(data.test, 0), ClipDType::F32);
   const Clip back = read_clip(dir.file("x.tclip"));
-  const std::vector<double> p = image::class_probabilities(*ready.model, back.pixels.data());
+  const std::vector<double> p = image::class_probabilities(*ready.model, back.pixels);
   ASSERT_EQ(p.size(), 4u);
   double sum = 0;
   for (double v : p) sum += v;

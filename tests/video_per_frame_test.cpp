@@ -174,7 +174,7 @@ TEST(VideoPerFrame, TrainsReloadsEvaluatesScoresAndPredicts) {
   write_clip_tensor(dir.file("x.tclip"), c0, ClipDType::F32);
   const rapidjson::Document p = parse_json(video::predict(model, dir.file("x.tclip"), opt).json);
   image::ReadyModel ready = image::instantiate(m, "cpu", 1);
-  const std::vector<double> want = image::class_probabilities(*ready.model, c0.pixels.data());
+  const std::vector<double> want = image::class_probabilities(*ready.model, c0.pixels);
   const int64_t best = image::top_k(want, 1)[0];
   EXPECT_EQ(p["top"][0]["index"].GetInt64(), best);
   EXPECT_NEAR(p["top"][0]["probability"].GetDouble(), want[best], 1e-6);

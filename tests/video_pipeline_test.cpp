@@ -211,7 +211,7 @@ TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
   ASSERT_EQ(p["top"].Size(), 3u);
   const image::LoadedModel m = image::load_model(model, "video");
   image::ReadyModel ready = image::instantiate(m, "cpu", 1);
-  const std::vector<double> want = image::class_probabilities(*ready.model, c0.pixels.data());
+  const std::vector<double> want = image::class_probabilities(*ready.model, c0.pixels);
   const int64_t best = image::top_k(want, 1)[0];
   EXPECT_EQ(p["top"][0]["index"].GetInt64(), best);
   EXPECT_STREQ(p["top"][0]["class"].GetString(), names[best].c_str());

@@ -68,6 +68,13 @@ AudioModelInfo model_info(const image::LoadedModel& m, const std::string& path) 
     if (e.kind() != ErrorKind::Config) throw;
     h.fail("features", std::string("is not a valid front end: ") + e.what());
   }
+  // The front end makes the model's input: one [n_mels, frames] log-mel image per recording.
+  const AudioFeatureConfig& f = info.features;
+  if (m.spec.channels != 1 || m.spec.height != f.mel.n_mels || m.spec.width != f.frames)
+    h.fail("features", "make " + std::to_string(f.mel.n_mels) + " x " + std::to_string(f.frames) +
+                           " log-mel images, the model takes " + std::to_string(m.spec.channels) +
+                           " x " + std::to_string(m.spec.height) + " x " +
+                           std::to_string(m.spec.width));
   return info;
 }
 
@@ -304,7 +311,7 @@ Result predict(const std::string& model_path, const std::string& wav_path, const
   const Audio a = read_wav_at(wav_path, info.features.mel.sample_rate);
   const std::vector<float> x = features_of(a.samples, info.features);
   image::ReadyModel ready = image::instantiate(m, options.device, 1);
-  const std::vector<double> p = image::class_probabilities(*ready.model, x.data());
+  const std::vector<double> p = image::class_probabilities(*ready.model, x);
   std::ostringstream s;
   json::JsonWriter w;
   w.begin_object();

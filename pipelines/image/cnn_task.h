@@ -64,7 +64,7 @@ ReadyModel instantiate(const LoadedModel& m, const std::string& device, int64_t 
 
 ConfusionMatrix evaluate_set(CnnModel& model, const ImageSet& set, int64_t batch, int classes);
 // Class probabilities (softmax of the logits) of one input x [C, H, W].
-std::vector<double> class_probabilities(CnnModel& model, const float* x);
+std::vector<double> class_probabilities(CnnModel& model, const std::vector<float>& x);
 // Indices of the k largest probabilities, largest first.
 std::vector<int64_t> top_k(const std::vector<double>& p, int k);
 

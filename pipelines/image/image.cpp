@@ -292,10 +292,12 @@ ReadyModel instantiate(const LoadedModel& m, const std::string& device, int64_t 
   return r;
 }
 
-std::vector<double> class_probabilities(CnnModel& model, const float* x) {
+std::vector<double> class_probabilities(CnnModel& model, const std::vector<float>& x) {
   const CnnSpec& sp = model.spec();
   Tensor xt = Tensor::host({1, sp.channels, sp.height, sp.width});
-  std::copy_n(x, sp.channels * sp.height * sp.width, xt.data<float>());
+  TESSERA_CHECK(static_cast<int64_t>(x.size()) == xt.numel(),
+                "an input of " << x.size() << " values for a model taking " << xt.describe());
+  std::copy(x.begin(), x.end(), xt.data<float>());
   Tensor logits = model.backend().to_host(model.forward(xt, CnnMode::Eval));
   const float* z = logits.data<float>();
   const int64_t c = sp.classes;
@@ -690,7 +692,7 @@ Result predict(const std::string& model_path, const std::string& image_path, con
                                             << "grey images only");
   const GrayImage img = resize_bilinear(read_image_file(image_path), m.spec.height, m.spec.width);
   ReadyModel ready = instantiate(m, options.device, 1);
-  const std::vector<double> p = class_probabilities(*ready.model, img.pixels.data());
+  const std::vector<double> p = class_probabilities(*ready.model, img.pixels);
   const std::vector<int64_t> order = image::top_k(p, top_k);
   const int64_t k = static_cast<int64_t>(order.size());
   std::ostringstream s;

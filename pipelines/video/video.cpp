@@ -263,7 +263,7 @@ Result predict(const std::string& model_path, const std::string& clip_path, cons
   const std::vector<float> x =
       clip_input(clip, m.spec.channels, m.spec.height, m.spec.width, clip_path);
   image::ReadyModel ready = image::instantiate(m, options.device, 1);
-  const std::vector<double> p = image::class_probabilities(*ready.model, x.data());
+  const std::vector<double> p = image::class_probabilities(*ready.model, x);
   std::ostringstream s;
   json::JsonWriter w;
   w.begin_object();

@@ -99,22 +99,22 @@ TEST(LibSvm, ErrorsNameFileLineAndToken) {
 }
 
 // The widest rows the limit allows read; a table too large to densify is refused by name, before
-// rows x width floats are allocated (2^20 features x 300 rows would be 1.2 GiB).
+// rows x width floats are allocated (2^20 features x 65 rows would be 260 MiB, one row over).
 TEST(LibSvm, DenseTableSizeIsLimited) {
   TempDir dir;
   std::string rows;
-  for (int i = 0; i < 300; ++i) rows += "1 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
+  for (int i = 0; i < 65; ++i) rows += "1 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
   const std::string p = write_file(dir.file("wide.svm"), rows);
   const SparseTable t = read_libsvm(FileSpec{p, 0});
   EXPECT_EQ(t.max_index, kLibSvmMaxFeatures - 1);
   try {
     table_from_sparse(t);
-    FAIL() << "densified 300 rows of 2^20 features";
+    FAIL() << "densified 65 rows of 2^20 features";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Data);
     EXPECT_EQ(std::string(e.what()),
-              p + ": 300 rows of 1048576 features are too many to densify (limits: 1048576 "
-                  "features, 268435456 values in all)");
+              p + ": 65 rows of 1048576 features are too many to densify (limits: 1048576 "
+                  "features, 67108864 values in all)");
   }
   // A width beyond the feature limit (a config's libsvm_features) is refused the same way, and
   // rows x width that overflows 64 bits does not wrap round to a small allocation.

@@ -8,8 +8,9 @@
 // Limits, checked before anything is allocated, since the rows are densified (one float per
 // feature per row, and the model's first layer has one input per feature):
 //   - a feature index must be below kLibSvmMaxFeatures (a bad row naming file, line and token);
-//   - a densified table holds at most kLibSvmMaxDenseValues floats, rows x width (1 GiB): an
-//     error naming the file, its rows and the width.
+//   - a densified table holds at most kLibSvmMaxDenseValues floats, rows x width (256 MiB; the
+//     behaviour task holds about three such tables at once: all rows, then the train and
+//     validation parts, and the test file): an error naming the file, its rows and the width.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,7 +21,7 @@
 namespace tessera {
 
 inline constexpr int64_t kLibSvmMaxFeatures = int64_t{1} << 20;
-inline constexpr int64_t kLibSvmMaxDenseValues = int64_t{1} << 28;
+inline constexpr int64_t kLibSvmMaxDenseValues = int64_t{1} << 26;
 
 // Compressed sparse rows.
 struct SparseTable {

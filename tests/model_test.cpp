@@ -199,6 +199,15 @@ std::string one_tensor(const std::string& fields) {
   return R"({"meta":{},"tensors":[{)" + fields + "}]}";
 }
 
+// Host tensors are sized in checked arithmetic: 2^31 x 2^31 x 2^31 wrapped round to a 0-byte
+// buffer behind a tensor that claimed 2^93 elements.
+TEST(Tensor, HostSizesThatOverflowAreRefused) {
+  EXPECT_THROW(Tensor::host({int64_t{1} << 31, int64_t{1} << 31, int64_t{1} << 31}), Error);
+  EXPECT_THROW(Tensor::host({int64_t{1} << 62}, DType::I64), Error);
+  EXPECT_THROW(Tensor::host({-1, 4}), Error);
+  EXPECT_EQ(Tensor::host({0, int64_t{1} << 62}).bytes(), 0u);
+}
+
 TEST(Archive, Crc32OfAnySizeIsTakenInPiecesThatAgreeWithOneShot) {
   std::string bytes(10007, '\0');
   std::mt19937 rng(5);

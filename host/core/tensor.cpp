@@ -4,37 +4,53 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
 #include <sstream>
+
+#include "host/core/checked_size.h"
 
 namespace tessera {
 
 const char* error_kind_name(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::Config: return "config error";
-    case ErrorKind::Data: return "data error";
-    case ErrorKind::Io: return "I/O error";
-    case ErrorKind::Backend: return "backend error";
-    case ErrorKind::Shape: return "shape error";
-    case ErrorKind::Usage: return "usage error";
-    case ErrorKind::Internal: return "internal error";
+    case ErrorKind::Config:
+      return "config error";
+    case ErrorKind::Data:
+      return "data error";
+    case ErrorKind::Io:
+      return "I/O error";
+    case ErrorKind::Backend:
+      return "backend error";
+    case ErrorKind::Shape:
+      return "shape error";
+    case ErrorKind::Usage:
+      return "usage error";
+    case ErrorKind::Internal:
+      return "internal error";
   }
   return "error";
 }
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::F32: return 4;
-    case DType::I32: return 4;
-    case DType::I64: return 8;
+    case DType::F32:
+      return 4;
+    case DType::I32:
+      return 4;
+    case DType::I64:
+      return 8;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::F32: return "f32";
-    case DType::I32: return "i32";
-    case DType::I64: return "i64";
+    case DType::F32:
+      return "f32";
+    case DType::I32:
+      return "i32";
+    case DType::I64:
+      return "i64";
   }
   return "?";
 }
@@ -64,7 +80,9 @@ HostBuffer& HostBuffer::operator=(HostBuffer&& o) noexcept {
   }
   return *this;
 }
-HostBuffer::~HostBuffer() { std::free(ptr_); }
+HostBuffer::~HostBuffer() {
+  std::free(ptr_);
+}
 
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
@@ -88,12 +106,21 @@ Tensor::Tensor(std::shared_ptr<Buffer> buffer, Shape shape, DType dtype, size_t 
 }
 
 Tensor Tensor::host(const Shape& shape, DType dtype) {
-  size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  return Tensor(std::make_shared<HostBuffer>(bytes), shape, dtype);
+  // In checked arithmetic: a product that wrapped round would allocate a small buffer for a
+  // tensor claiming far more elements.
+  const std::optional<uint64_t> n = checked_product(shape);
+  const std::optional<uint64_t> bytes = n ? checked_mul(*n, dtype_size(dtype)) : std::nullopt;
+  TESSERA_CHECK(bytes, "host tensor " << shape_str(shape) << " of " << dtype_name(dtype)
+                                      << ": a negative dimension or a size beyond 2^63");
+  return Tensor(std::make_shared<HostBuffer>(static_cast<size_t>(*bytes)), shape, dtype);
 }
 
-int64_t Tensor::numel() const { return shape_numel(shape_); }
-Device Tensor::device() const { return buffer_ ? buffer_->device() : Device{}; }
+int64_t Tensor::numel() const {
+  return shape_numel(shape_);
+}
+Device Tensor::device() const {
+  return buffer_ ? buffer_->device() : Device{};
+}
 
 void* Tensor::raw() const {
   TESSERA_CHECK(buffer_ != nullptr, "use of an undefined tensor");

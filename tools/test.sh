@@ -1,35 +1,71 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds tessera and runs every test:
 #   1. the main build (CUDA backend compiled and linked when nvcc is present; its GPU cases skip
-#      without a GPU) and its ctest suite;
-#   2. the CUDA emulation build (cuda/emu), under AddressSanitizer + UndefinedBehaviorSanitizer,
-#      which executes every custom CUDA kernel on the CPU against the host backend.
+#      without a GPU) and its ctest suite, which includes replaying every fuzz corpus and
+#      regression input;
+#   2. the sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer) with the CUDA emulator
+#      (cuda/emu): every custom CUDA kernel executed on the CPU against the host backend, and the
+#      data layer — readers, configs, model files, checkpoints, the scheduler, the CLI, and the
+#      fuzz corpora and regressions;
+#   3. every fuzz target under libFuzzer for a bounded time (tools/fuzz.sh).
+# CI (.ci/run) runs this inside a freshly debootstrapped Debian 12 root with TESSERA_REQUIRE_DATA=1,
+# which turns every dataset- or tool-dependent skip into a failure (only GPU cases may skip).
 # Environment: BUILD_DIR (default build), EMU_BUILD_DIR (default build-emu-asan),
-# TESSERA_SKIP_EMULATION=1 to skip step 2.
+# TESSERA_SKIP_EMULATION=1 / TESSERA_SKIP_FUZZ=1 to leave out step 2 / 3 (for quick local runs),
+# TESSERA_FUZZ_SECONDS (default 20) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 jobs=$(nproc)
+started=$SECONDS
+stage() { echo "== [$((SECONDS - started)) s] $*" >&2; }
 
 build_dir=${BUILD_DIR:-build}
-echo "== main build ($build_dir)" >&2
+stage "main build ($build_dir)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DTESSERA_WITH_CUDA=AUTO \
   -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=ON >/dev/null
 cmake --build "$build_dir" -j"$jobs"
-echo "== main tests" >&2
-(cd "$build_dir" && ctest --output-on-failure -j"$jobs" --timeout 600)
+stage "main tests"
+(cd "$build_dir" && ctest --output-on-failure -j"$jobs" --timeout 600 --no-tests=error --output-junit ctest-junit.xml)
+stage "skipped tests: only GPU cases may skip"
+bash tests/check_skips.sh "$build_dir/ctest-junit.xml"
 
 if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   emu_dir=${EMU_BUILD_DIR:-build-emu-asan}
-  emu_targets="emu_runtime_test emu_negative_test emu_backend_test emu_kernels_test parity_test
-               embedding_parity_test embedding_shard_test lstm_test parity_conv_test cnn_frames_test
-               dlrm_model_test"
-  echo "== CUDA emulation build under ASan+UBSan ($emu_dir)" >&2
+  # The emulated CUDA kernels against the host backend.
+  emu_targets=(emu_runtime_test emu_negative_test emu_backend_test emu_kernels_test parity_test
+               embedding_parity_test embedding_shard_test lstm_test parity_conv_test
+               cnn_frames_test dlrm_model_test)
+  # The data layer: every reader of outside bytes, configs, model files and checkpoints, the
+  # scheduler and the CLI (through the binary), plus the fuzz corpora and regressions.
+  data_suites=(config_test path_names_test content_hash_test data_adult_test data_batcher_test
+               data_libsvm_test data_movielens_clicks_test data_preprocess_test data_reader_test
+               data_registry_test audio_wav_test image_data_test recommend_data_test
+               textclass_tokenizer_test synthetic_criteo_test model_test model_file_test
+               scheduler_checkpoint_test scheduler_pipeline_test scheduler_parallel_test
+               scheduler_resume_test divergence_test)
+  stage "sanitizer build: ASan+UBSan, CUDA emulation ($emu_dir)"
   cmake -S . -B "$emu_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
-    -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=OFF >/dev/null
-  cmake --build "$emu_dir" -j"$jobs" --target $emu_targets
-  echo "== emulated CUDA kernels vs the host backend (ASan+UBSan)" >&2
-  ctest --test-dir "$emu_dir" -R 'Emu|_cuda_emu|EmbeddingParity|DeviceBackendsMatchTheHost|^RemoteShards|^Loopback/' -j"$jobs" --output-on-failure --timeout 900
-  echo "== which kernels ran emulated, which ops fell back to the host" >&2
+    -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON \
+    -DTESSERA_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$emu_dir" -j"$jobs" --target tessera "${emu_targets[@]}" "${data_suites[@]}" \
+    fuzz_replay_all
+  stage "emulated CUDA kernels vs the host backend (ASan+UBSan)"
+  ctest --test-dir "$emu_dir" -R 'Emu|_cuda_emu|EmbeddingParity|DeviceBackendsMatchTheHost|^RemoteShards|^Loopback/' \
+    -j"$jobs" --output-on-failure --timeout 900 --no-tests=error --output-junit ctest-emu-junit.xml
+  bash tests/check_skips.sh "$emu_dir/ctest-emu-junit.xml"
+  stage "data layer, scheduler, CLI and fuzz replays (ASan+UBSan)"
+  labels=$(IFS='|'; echo "${data_suites[*]}")
+  ctest --test-dir "$emu_dir" -L "^($labels)\$" -j"$jobs" --output-on-failure --timeout 900 --no-tests=error \
+    --output-junit ctest-data-junit.xml
+  ctest --test-dir "$emu_dir" -R '^Fuzz\.' -j"$jobs" --output-on-failure --timeout 900 --no-tests=error
+  bash tests/check_skips.sh "$emu_dir/ctest-data-junit.xml"
+  stage "which kernels ran emulated, which ops fell back to the host"
   "$emu_dir"/tests/emu_backend_test --gtest_filter='*EveryCustomKernel*'
 fi
+
+if [[ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "fuzz targets under libFuzzer, ${TESSERA_FUZZ_SECONDS:-20} s each (tools/fuzz.sh)"
+  bash tools/fuzz.sh --seconds "${TESSERA_FUZZ_SECONDS:-20}" --jobs "$jobs"
+fi
+stage "all tests passed"

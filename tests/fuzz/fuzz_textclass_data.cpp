@@ -9,6 +9,7 @@
 //   bit 5     min_count 2; bit 6 a vocabulary of at most 4 tokens
 // Invariants checked: token ids inside the vocabulary, every example in exactly one batch, a
 // batch's rows all of its length, the split keeps every row.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -48,8 +49,9 @@ void run(const std::string& path, uint8_t flags) {
                 "max_tokens not applied");
   }
   const Vocab vocab = Vocab::build(tokens, min_count, max_vocab);
-  fuzz::check(vocab.size() >= 2 && (max_vocab == 0 || vocab.size() <= max_vocab + 2),
-              "vocabulary size");
+  fuzz::check(
+      vocab.size() >= 2 && (max_vocab == 0 || vocab.size() <= std::max<int64_t>(max_vocab, 2)),
+      "vocabulary size: <pad>, <oov> and at most max_vocab entries in all");
   std::map<std::string, int32_t> class_ids;
   for (const std::string& l : labels) class_ids.emplace(l, static_cast<int32_t>(class_ids.size()));
   std::vector<Example> examples;

@@ -18,6 +18,7 @@
 #include "host/core/json_fields.h"
 #include "pipelines/audio/audio.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
 #include "pipelines/image/cnn_task.h"
@@ -502,6 +503,29 @@ TEST(ModelFiles, NonFiniteWeightsAreRefusedByName) {
       EXPECT_NE(e.find("tensor '" + tensor + "' holds"), std::string::npos) << e;
     }
   }
+}
+
+// Weights restored from elsewhere than a model file (a checkpoint's best weights) are checked for
+// their dtype too: an i32 tensor of the right shape reached the backend's copy and failed there
+// as an internal check (found by fuzz_checkpoint).
+TEST(ModelFiles, RestoredWeightsOfAnotherDtypeAreIoErrors) {
+  testing::TempDir dir;
+  image::LoadedModel m = image::load_model(image_model(dir), "image");
+  m.weights["output.dense.bias"] = Tensor::host(m.weights["output.dense.bias"].shape(), DType::I32);
+  std::string e = io_error_of([&] { image::instantiate(m, "cpu", 1); });
+  EXPECT_NE(e.find("'output.dense.bias' is i32"), std::string::npos) << e;
+  auto backend = make_backend("cpu");
+  DlrmSpec d;
+  d.n_dense = 2;
+  d.table_rows = {4, 3};
+  d.embedding_dim = 2;
+  d.bottom = {3};
+  d.top = {3};
+  DlrmModel dlrm(*backend, d, 1, 4);
+  std::map<std::string, Tensor> w = dlrm.snapshot();
+  w["top0.bias"] = Tensor::host(w["top0.bias"].shape(), DType::I32);
+  e = io_error_of([&] { dlrm.restore(w); });
+  EXPECT_NE(e.find("'top0.bias' is i32"), std::string::npos) << e;
 }
 
 // Finite weights can still overflow: an image model whose scores are infinite is a data error

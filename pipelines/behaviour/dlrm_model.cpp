@@ -229,9 +229,9 @@ void DlrmModel::restore(const std::map<std::string, Tensor>& weights) {
   auto get = [&](const std::string& name, const Shape& shape) -> const Tensor& {
     auto it = weights.find(name);
     if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << name << "'");
-    if (it->second.shape() != shape)
-      TESSERA_THROW(Io, "parameter '" << name << "' has shape " << shape_str(it->second.shape())
-                                      << ", the model expects " << shape_str(shape));
+    if (it->second.shape() != shape || it->second.dtype() != DType::F32)
+      TESSERA_THROW(Io, "parameter '" << name << "' is " << it->second.describe()
+                                      << ", the model expects f32" << shape_str(shape));
     return it->second;
   };
   for (Parameter* p : parameters()) backend_.copy(get(p->name, p->value.shape()), p->value);

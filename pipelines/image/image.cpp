@@ -197,9 +197,9 @@ void restore(CnnModel& model, const std::map<std::string, Tensor>& weights,
     auto it = weights.find(name);
     if (it == weights.end())
       TESSERA_THROW(Io, "'" << from << "' lacks the tensor '" << name << "' the model needs");
-    if (it->second.shape() != t->shape())
-      TESSERA_THROW(Io, "'" << from << "': tensor '" << name << "' is "
-                            << shape_str(it->second.shape()) << ", the model needs "
+    if (it->second.shape() != t->shape() || it->second.dtype() != t->dtype())
+      TESSERA_THROW(Io, "'" << from << "': tensor '" << name << "' is " << it->second.describe()
+                            << ", the model needs " << dtype_name(t->dtype())
                             << shape_str(t->shape()));
     model.backend().copy(it->second, *t);
   }

@@ -1,14 +1,15 @@
 // Fuzz target: libSVM / libFM sparse rows (host/data/libsvm.h) as the behaviour task reads
 // them: read_libsvm, then densified to the train width (max index + 1, or a config's
 // libsvm_features) with table_from_sparse, split into train and validation, and the same file
-// read again as a test file densified to that width with wider features dropped.
+// read again as a test file for a model of half that width (wider features dropped).
 //
 // Input: 1 option byte, then the file's bytes.
 //   bit 0  on_error skip
 //   bit 1  a fixed width (libsvm_features) of 1 + the option byte's upper 6 bits, instead of the
 //          max index + 1
 // Invariants checked: the CSR arrays agree (offsets ascending from 0 to nnz, one label and line
-// per row), indices are below the limit, dense rows have the width asked for.
+// per row), indices are below the limit, dense rows have the width asked for, the narrow read
+// keeps the features below its width as they were.
 #include <algorithm>
 #include <cstdint>
 
@@ -49,9 +50,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::check(all.dense.size() == static_cast<size_t>(all.rows * width), "dense rows x width");
     const TableSplit split = split_table(all, 0.25, 11);
     fuzz::check(split.train.rows + split.validation.rows == all.rows, "the split keeps every row");
+    // As a test file for a model trained on half the width: the wider features are dropped.
+    const int64_t narrow = width / 2;
     const EncodedTable test =
-        table_from_sparse(read_libsvm(file, policy, &bad), width, OutOfRangeFeature::Drop);
-    fuzz::check(test.rows == all.rows && test.n_dense == width, "the test read matches");
+        table_from_sparse(read_libsvm(file, policy, &bad), narrow, OutOfRangeFeature::Drop);
+    fuzz::check(
+        test.rows == all.rows && test.n_dense == (narrow > 0 ? narrow : train.max_index + 1),
+        "the test read has every row, at the train width");
+    for (int64_t r = 0; r < train.rows() && narrow > 0; ++r) {
+      for (int64_t k = train.offsets[r]; k < train.offsets[r + 1]; ++k) {
+        const int64_t j = train.indices[k];
+        if (j >= narrow) continue;
+        fuzz::check(test.dense[r * narrow + j] == all.dense[r * width + j],
+                    "a kept feature differs from the full-width table");
+      }
+    }
   });
   return 0;
 }

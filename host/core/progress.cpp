@@ -1,4 +1,4 @@
-#include "host/cli/progress.h"
+#include "host/core/progress.h"
 
 #include <unistd.h>
 

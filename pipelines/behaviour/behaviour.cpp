@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/cli/progress.h"
+#include "host/core/progress.h"
 #include "host/config/behaviour_config.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"

@@ -17,7 +17,7 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/cli/progress.h"
+#include "host/core/progress.h"
 #include "host/config/image_config.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"

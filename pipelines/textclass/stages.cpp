@@ -155,9 +155,11 @@ StageResult run_train(const StageContext& ctx) {
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
   o.time_budget_s = c.time_budget_s;
-  o.run_dir = scheduler::fresh_subdir(ctx, "run");  // no checkpoints yet: reruns start over
+  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one:
+  // training resumes from it (or starts in the same directory when there is none yet).
+  o.resume = ctx.work_dir + "/run";
   Result tr = train(prep_config(ctx), o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::No);
+  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
 
 StageResult run_evaluate(const StageContext& ctx) {

@@ -20,6 +20,10 @@
 #include "host/metrics/metrics.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
+#include "host/train/checkpoint.h"
+#include "host/train/trainer.h"
+#include "host/data/sha256.h"
+#include "host/core/math.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_data.h"
 #include "pipelines/textclass/textclass_config.h"
@@ -233,16 +237,19 @@ bool is_textclass_model(const std::string& path) {
   }
 }
 
-Result train(const std::string& config_path, const TrainOptions& options) {
-  TextclassConfig cfg = read_textclass_config(config_path);
-  if (options.epochs > 0) cfg.train.epochs = options.epochs;
-  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
-  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
-  const std::string device = options.device.empty() ? cfg.device : options.device;
+namespace {
+
+// The data a training run needs, prepared before the model: rows, split, classes, vocabulary
+// (training rows only), examples.
+struct Prepared {
+  std::vector<std::string> classes;
+  Vocab vocab;
+  std::vector<Example> train, validation, test;
+};
+
+Prepared prepare(const TextclassConfig& cfg) {
   const DataConfig& dc = cfg.data;
   const auto seed = static_cast<uint64_t>(cfg.seed);
-
-  // ---- prep: rows, split, classes, vocabulary (training rows only) ---------------------------
   const std::string train_path = resolve(dc, dc.train);
   std::vector<LabelledText> train_rows = read_labelled_file(train_path, dc.skip_lines, dc.max_rows);
   std::vector<LabelledText> val_rows, test_rows;
@@ -266,42 +273,192 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     TESSERA_THROW(Data, train_path << ": " << train_rows.size() << " training and "
                                    << val_rows.size()
                                    << " validation rows: need at least one each");
-  std::vector<std::string> classes = dc.classes;
-  if (classes.empty()) {
+  Prepared p;
+  p.classes = dc.classes;
+  if (p.classes.empty()) {
     std::set<std::string> seen;
     for (const auto& r : train_rows) seen.insert(r.label);
-    classes.assign(seen.begin(), seen.end());
+    p.classes.assign(seen.begin(), seen.end());
   }
-  if (classes.size() < 2)
-    TESSERA_THROW(Data, train_path << ": the training rows hold " << classes.size()
+  if (p.classes.size() < 2)
+    TESSERA_THROW(Data, train_path << ": the training rows hold " << p.classes.size()
                                    << " distinct label(s); classification needs at least 2");
   std::map<std::string, int32_t> class_ids;
-  for (size_t i = 0; i < classes.size(); ++i) class_ids[classes[i]] = static_cast<int32_t>(i);
+  for (size_t i = 0; i < p.classes.size(); ++i) class_ids[p.classes[i]] = static_cast<int32_t>(i);
   std::vector<std::vector<std::string>> train_tokens;
   train_tokens.reserve(train_rows.size());
   for (const auto& r : train_rows) train_tokens.push_back(tokenize(r.text, dc.tokenizer));
-  const Vocab vocab = Vocab::build(train_tokens, dc.min_count, dc.max_vocab);
+  p.vocab = Vocab::build(train_tokens, dc.min_count, dc.max_vocab);
   train_tokens.clear();
-  const std::vector<Example> train_ex =
-      to_examples(train_rows, train_path, class_ids, vocab, dc.tokenizer);
-  const std::vector<Example> val_ex =
-      to_examples(val_rows, val_path, class_ids, vocab, dc.tokenizer);
-  const std::vector<Example> test_ex =
-      to_examples(test_rows, test_path, class_ids, vocab, dc.tokenizer);
+  p.train = to_examples(train_rows, train_path, class_ids, p.vocab, dc.tokenizer);
+  p.validation = to_examples(val_rows, val_path, class_ids, p.vocab, dc.tokenizer);
+  p.test = to_examples(test_rows, test_path, class_ids, p.vocab, dc.tokenizer);
+  return p;
+}
 
-  std::unique_ptr<Backend> backend = make_backend(device);
+// What must match for a checkpoint to be resumed: the config, less what may change on resume.
+std::string resume_tag(TextclassConfig c) {
+  c.train.epochs = 1;
+  c.train.runs_dir = "-";
+  c.train.time_budget_s = 0;
+  c.train.on_nonfinite = NonFinitePolicy::Stop;
+  c.device = "-";
+  return sha256_hex(to_json(c));
+}
+
+// The classifier's part of the Trainer's loop: length-bucketed batches of the training examples
+// (a new seeded order every epoch), one train step with clipping, validation accuracy, loss and
+// macro-F1, and the model file.
+class TextclassTraining : public train::TrainTask {
+ public:
+  TextclassTraining(const TextclassConfig& cfg, const Prepared& data, Backend& be,
+                    TextClassifier& model, Optimizer& opt, bool quiet)
+      : cfg_(cfg), data_(data), be_(be), model_(model), opt_(opt), quiet_(quiet) {
+    batches_per_epoch_ =
+        static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
+  }
+
+  int64_t batches_per_epoch() override { return batches_per_epoch_; }
+
+  void start_epoch(int64_t epoch) override {
+    const auto seed = static_cast<uint64_t>(cfg_.seed);
+    batches_ = make_batches(data_.train, cfg_.train.batch_size,
+                            math::mix64(seed * 1000003ull + static_cast<uint64_t>(epoch)));
+    window_ = 0;
+    window_rows_ = 0;
+  }
+
+  train::StepResult step(train::StepContext& ctx) override {
+    const Batch& batch = batches_[static_cast<size_t>(ctx.batch)];
+    const auto b = static_cast<int64_t>(batch.rows.size());
+    const Tensor labels = batch_labels(data_.train, batch);
+    Tensor logits;
+    const double l = model_.train_step(
+        batch_ids(data_.train, batch), labels, batch.t, b, 1.f / static_cast<float>(b),
+        math::mix64(static_cast<uint64_t>(cfg_.seed) + static_cast<uint64_t>(ctx.step)), &logits);
+    const double norm = clip_global_norm(be_, model_.parameters(), cfg_.train.clip_norm);
+    train::StepResult r;
+    // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
+    // here, or drops the batch before the optimizer step (divergence.h).
+    r.applied = ctx.guard.loss_ok(l) && ctx.guard.grad_norm_ok(norm, be_, model_.parameters());
+    if (r.applied) {
+      opt_.step();
+      const std::vector<int32_t> pred = argmax_rows(logits);
+      int64_t correct = 0;
+      for (int64_t j = 0; j < b; ++j)
+        correct += pred[static_cast<size_t>(j)] == labels.data<int32_t>()[j];
+      r.examples = b;
+      r.loss_sum = l;
+      r.units = b * batch.t;  // tokens
+      r.sums = {{"accuracy", static_cast<double>(correct)}};
+      window_ += l;
+      window_rows_ += b;
+    }
+    if (!quiet_ && window_rows_ > 0 && (ctx.batch + 1) % cfg_.train.log_every == 0) {
+      std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e\n",
+                   static_cast<long long>(ctx.epoch), static_cast<long long>(ctx.batch + 1),
+                   static_cast<long long>(batches_per_epoch_), window_ / window_rows_, norm,
+                   opt_.current_lr());
+      window_ = 0;
+      window_rows_ = 0;
+    }
+    return r;
+  }
+
+  double learning_rate() override { return opt_.current_lr(); }
+
+  void check_weights(DivergenceGuard& guard) override {
+    guard.check_weights(be_, model_.parameters());
+  }
+
+  train::Metrics validate(DivergenceGuard& guard) override {
+    const EvalResult v = evaluate_examples(model_, data_.validation);
+    guard.check_value("validation loss", v.loss);
+    const double f1 = v.confusion.macro_f1();
+    return {{"validation_loss", v.loss},
+            {"validation_accuracy", v.confusion.accuracy()},
+            {"validation_macro_f1", std::isnan(f1) ? 0.0 : f1}};
+  }
+
+  NamedTensors training_state() override {
+    return train::parameter_state(be_, model_.parameters());
+  }
+  void restore_training_state(const NamedTensors& state, int64_t steps) override {
+    train::restore_parameter_state(be_, model_.parameters(), state, "textclass checkpoint");
+    opt_.set_steps_taken(steps);
+  }
+  NamedTensors snapshot() override { return model_.snapshot(); }
+  void restore_snapshot(const NamedTensors& weights) override { model_.restore(weights); }
+
+  void finish(train::FinishContext& ctx) override {
+    const NamedTensors weights = model_.snapshot();
+    ctx.guard.check_weights(weights_map(weights));
+    const double best_acc = metric_or(ctx.best_validation, "validation_accuracy", 0);
+    const std::string model_path = ctx.run_dir + "/model.tsm";
+    save_archive(model_path,
+                 model_meta(cfg_, data_.vocab, data_.classes, model_.shape(), best_acc), weights);
+    json::JsonWriter& w = ctx.result;
+    w.field("model", model_path);
+    w.field("vocabulary", data_.vocab.size()).field("classes", data_.classes);
+    w.field("validation_accuracy", best_acc)
+        .field("validation_loss", metric_or(ctx.best_validation, "validation_loss", 0));
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "validation accuracy %.4f\n", best_acc);
+    ctx.summary += buf;
+    if (!data_.test.empty()) {
+      const EvalResult t = evaluate_examples(model_, data_.test);
+      w.key("test").begin_object();
+      w.field("rows", static_cast<int64_t>(data_.test.size())).field("loss", t.loss);
+      write_confusion(w, t.confusion);
+      w.end_object();
+      std::snprintf(buf, sizeof buf, "test accuracy %.4f, macro-F1 %.4f (%zu rows)\n",
+                    t.confusion.accuracy(), t.confusion.macro_f1(), data_.test.size());
+      ctx.summary += buf;
+      ctx.summary += confusion_text(t.confusion, data_.classes);
+    }
+    ctx.summary += "model: " + model_path + "\n";
+  }
+
+ private:
+  static std::map<std::string, Tensor> weights_map(const NamedTensors& t) {
+    return std::map<std::string, Tensor>(t.begin(), t.end());
+  }
+  static double metric_or(const train::Metrics& m, const std::string& name, double fallback) {
+    for (const auto& [k, v] : m)
+      if (k == name) return v;
+    return fallback;
+  }
+
+  const TextclassConfig& cfg_;
+  const Prepared& data_;
+  Backend& be_;
+  TextClassifier& model_;
+  Optimizer& opt_;
+  bool quiet_;
+  int64_t batches_per_epoch_ = 0;
+  std::vector<Batch> batches_;
+  double window_ = 0;
+  int64_t window_rows_ = 0;
+};
+
+}  // namespace
+
+Result train(const std::string& config_path, const TrainOptions& options) {
+  TextclassConfig cfg = read_textclass_config(config_path);
+  if (options.epochs > 0) cfg.train.epochs = options.epochs;
+  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
+  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
+  if (!options.device.empty()) cfg.device = options.device;
+  const Prepared data = prepare(cfg);
+
+  std::unique_ptr<Backend> backend = make_backend(cfg.device);
   ClassifierShape shape = cfg.model;
-  shape.vocab = vocab.size();
-  shape.classes = static_cast<int64_t>(classes.size());
+  shape.vocab = data.vocab.size();
+  shape.classes = static_cast<int64_t>(data.classes.size());
   TextClassifier model(*backend, shape);
-  model.init(seed);
-
-  RunDir run = options.run_dir.empty() ? RunDir::create(cfg.train.runs_dir, cfg.name)
-                                       : RunDir::create_exact(options.run_dir);
-  write_file_atomic(run.path() + "/config.json", to_json(cfg));
-
+  model.init(static_cast<uint64_t>(cfg.seed));
   const auto steps_per_epoch =
-      static_cast<int64_t>(make_batches(train_ex, cfg.train.batch_size, 1).size());
+      static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
   Optimizer opt(*backend, cfg.train.optimizer,
                 LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
                                         steps_per_epoch * cfg.train.epochs));
@@ -310,141 +467,31 @@ Result train(const std::string& config_path, const TrainOptions& options) {
     std::fprintf(stderr,
                  "tessera train: textclass on %s; %zu train / %zu validation / %zu test rows, "
                  "%zu classes, vocabulary %lld; %lld length-bucketed steps/epoch\n",
-                 backend->name().c_str(), train_ex.size(), val_ex.size(), test_ex.size(),
-                 classes.size(), static_cast<long long>(vocab.size()),
+                 backend->name().c_str(), data.train.size(), data.validation.size(),
+                 data.test.size(), data.classes.size(), static_cast<long long>(data.vocab.size()),
                  static_cast<long long>(steps_per_epoch));
 
-  DivergenceGuard guard(cfg.train.on_nonfinite, {"textclass", cfg.name, run.path(), options.quiet});
-  const auto t0 = Clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
-  double best_acc = -1, best_loss = INFINITY;
-  int64_t best_epoch = 0, epochs_done = 0, step = 0, since_best = 0;
-  bool out_of_time = false, stopped_early = false;
-  std::vector<std::pair<std::string, Tensor>> best;
-  for (int64_t epoch = 1; epoch <= cfg.train.epochs && !out_of_time; ++epoch) {
-    const std::vector<Batch> batches =
-        make_batches(train_ex, cfg.train.batch_size, math::mix64(seed * 1000003ull + epoch));
-    double loss_sum = 0, window = 0;
-    int64_t rows = 0, tokens = 0, correct = 0, window_rows = 0;
-    const auto te = Clock::now();
-    for (size_t k = 0; k < batches.size(); ++k) {
-      const Batch& batch = batches[k];
-      const auto b = static_cast<int64_t>(batch.rows.size());
-      const Tensor labels = batch_labels(train_ex, batch);
-      Tensor logits;
-      guard.at_batch(epoch, static_cast<int64_t>(k) + 1, static_cast<int64_t>(batches.size()),
-                     step + 1);
-      const double l = model.train_step(batch_ids(train_ex, batch), labels, batch.t, b,
-                                        1.f / static_cast<float>(b),
-                                        math::mix64(seed + static_cast<uint64_t>(step)), &logits);
-      const double norm = clip_global_norm(*backend, model.parameters(), cfg.train.clip_norm);
-      // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
-      // here, or drops the batch before the optimizer step (divergence.h).
-      if (guard.loss_ok(l) && guard.grad_norm_ok(norm, *backend, model.parameters())) {
-        opt.step();
-        ++step;
-        const std::vector<int32_t> pred = argmax_rows(logits);
-        for (int64_t j = 0; j < b; ++j)
-          correct += pred[static_cast<size_t>(j)] == labels.data<int32_t>()[j];
-        loss_sum += l;
-        window += l;
-        rows += b;
-        window_rows += b;
-        tokens += b * batch.t;
-      }
-      if (!options.quiet && window_rows > 0 &&
-          (k + 1) % static_cast<size_t>(cfg.train.log_every) == 0) {
-        std::fprintf(stderr, "  epoch %lld step %zu/%zu loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
-                     static_cast<long long>(epoch), k + 1, batches.size(), window / window_rows,
-                     norm, opt.current_lr(), elapsed());
-        window = 0;
-        window_rows = 0;
-      }
-      if (cfg.train.time_budget_s > 0 && elapsed() >= cfg.train.time_budget_s) {
-        out_of_time = true;
-        break;
-      }
-    }
-    const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
-    guard.at_epoch_end(epoch, step);
-    guard.check_weights(*backend, model.parameters());
-    const EvalResult v = evaluate_examples(model, val_ex);
-    guard.check_value("validation loss", v.loss);
-    ++epochs_done;
-    const double acc = v.confusion.accuracy();
-    const bool improved = acc > best_acc || (acc == best_acc && v.loss < best_loss);
-    if (improved) {
-      best_acc = acc;
-      best_loss = v.loss;
-      best_epoch = epoch;
-      best = model.snapshot();
-      since_best = 0;
-    } else {
-      ++since_best;
-    }
-    json::JsonWriter w;
-    w.begin_object();
-    w.field("epoch", epoch).field("steps", step);
-    w.field("train_loss", loss_sum / std::max<int64_t>(1, rows));
-    w.field("train_accuracy", static_cast<double>(correct) / std::max<int64_t>(1, rows));
-    w.field("validation_loss", v.loss).field("validation_accuracy", acc);
-    const double f1 = v.confusion.macro_f1();
-    w.field("validation_macro_f1", std::isnan(f1) ? 0.0 : f1);
-    w.field("lr", static_cast<double>(opt.current_lr()));
-    w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
-    w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
-    guard.write_epoch_fields(w);
-    w.end_object();
-    run.append_metrics(w.compact());
-    if (!options.quiet)
-      std::fprintf(stderr,
-                   "epoch %lld: train loss %.4f acc %.4f, validation loss %.4f acc %.4f macro-F1 "
-                   "%.4f, %.0f tokens/s, %.0f s%s\n",
-                   static_cast<long long>(epoch), loss_sum / std::max<int64_t>(1, rows),
-                   static_cast<double>(correct) / std::max<int64_t>(1, rows), v.loss, acc, f1,
-                   tokens / epoch_s, elapsed(), out_of_time ? " (time budget reached)" : "");
-    if (cfg.train.patience > 0 && since_best >= cfg.train.patience) {
-      stopped_early = true;
-      break;
-    }
-  }
-  model.restore(best);
-
-  guard.at_model_write();
-  guard.check_weights(*backend, best);
-  const std::string model_path = run.path() + "/model.tsm";
-  save_archive(model_path, model_meta(cfg, vocab, classes, shape, best_acc), best);
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "train").field("task", "textclass").field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run.path()).field("model", model_path);
-  w.field("epochs", epochs_done).field("best_epoch", best_epoch).field("steps", step);
-  w.field("stopped_early", stopped_early).field("seconds", elapsed());
-  guard.write_result_fields(w);
-  w.field("vocabulary", vocab.size()).field("classes", classes);
-  w.field("validation_accuracy", best_acc).field("validation_loss", best_loss);
-  std::string summary;
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "best epoch %lld: validation accuracy %.4f\n",
-                static_cast<long long>(best_epoch), best_acc);
-  summary += buf;
-  if (!test_ex.empty()) {
-    const EvalResult t = evaluate_examples(model, test_ex);
-    w.key("test").begin_object();
-    w.field("rows", static_cast<int64_t>(test_ex.size())).field("loss", t.loss);
-    write_confusion(w, t.confusion);
-    w.end_object();
-    std::snprintf(buf, sizeof buf, "test accuracy %.4f, macro-F1 %.4f (%zu rows)\n",
-                  t.confusion.accuracy(), t.confusion.macro_f1(), test_ex.size());
-    summary += buf;
-    summary += confusion_text(t.confusion, classes);
-  }
-  w.end_object();
-  Result r;
-  r.json = w.compact();
-  write_file_atomic(run.path() + "/result.json", r.json + "\n");
-  r.summary = summary + "model: " + model_path + "\n";
-  return r;
+  train::TrainerOptions t;
+  t.task = "textclass";
+  t.name = cfg.name;
+  t.runs_dir = cfg.train.runs_dir;
+  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
+  t.resumable = !options.resume.empty();
+  t.config_json = to_json(cfg);
+  t.resume_tag = resume_tag(cfg);
+  t.device = backend->name();
+  t.epochs = cfg.train.epochs;
+  t.selection = {"validation_accuracy", train::Goal::Maximize, "validation_loss",
+                 train::Goal::Minimize, cfg.train.patience};
+  t.checkpoint_every = 1;
+  t.time_budget_s = cfg.train.time_budget_s;
+  t.stop_after_epochs = options.stop_after_epochs;
+  t.on_nonfinite = cfg.train.on_nonfinite;
+  t.throughput_field = "train_tokens_per_s";
+  t.quiet = options.quiet;
+  TextclassTraining task(cfg, data, *backend, model, opt, options.quiet);
+  train::TrainResult tr = train::Trainer(t).fit(task);
+  return {tr.summary, tr.json};
 }
 
 Result evaluate(const std::string& model_path, const std::string& data_path,

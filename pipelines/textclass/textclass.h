@@ -22,6 +22,11 @@ struct TrainOptions {
   std::string run_dir;        // exact run directory (must not exist)
   int64_t epochs = -1;        // -1: the config's
   double time_budget_s = -1;  // -1: the config's
+  // A run directory holding checkpoint.tsc (every run writes one after each epoch): continue it
+  // exactly where it stopped (the same config, but for epochs, the time budget, runs_dir,
+  // device and on_nonfinite).
+  std::string resume;
+  int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
   bool quiet = false;
 };
 

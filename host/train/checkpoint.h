@@ -1,0 +1,63 @@
+#pragma once
+// The training checkpoint, one format for every task (checkpoint.tsc in a run directory): a tensor
+// archive (host/core/archive.h: written atomically, CRC-checked over the whole file) whose header
+// holds the loop's counters and whose tensors are the task's training state ("state/<name>") and
+// the weights early stopping keeps ("best/<name>"). Doubles travel as their bit patterns, so a
+// resumed run compares scores exactly as the uninterrupted one.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/backend/backend.h"
+#include "host/model/divergence.h"
+#include "host/model/parameter.h"
+
+namespace tessera::train {
+
+struct LoopState {
+  std::string task;         // "textclass", ...: a checkpoint of another task is refused
+  std::string tag;          // the config it belongs to (TrainerOptions::resume_tag)
+  int64_t epochs_done = 0;  // complete epochs
+  int64_t step = 0;         // optimizer steps taken
+  int64_t samples = 0;      // examples seen
+  double train_seconds = 0;
+  int64_t best_epoch = -1;  // -1: none yet
+  double best_score = 0;    // the selection metric at best_epoch
+  double best_tie = 0;      // the tie-breaking metric there
+  int64_t bad_epochs = 0;   // epochs since best_epoch
+  std::string random_state;  // TrainTask::random_state() (text; "" when none)
+  std::vector<std::pair<std::string, double>> best_validation;  // best_epoch's metrics
+};
+
+void save_training_checkpoint(const std::string& path, const LoopState& loop,
+                              const NamedTensors& state, const NamedTensors& best);
+
+struct TrainingCheckpoint {
+  LoopState loop;
+  NamedTensors state, best;
+};
+// Io error naming the path (and the field) when the file is not a checkpoint, is corrupt, holds a
+// non-finite value, or belongs to another task or tag.
+TrainingCheckpoint load_training_checkpoint(const std::string& path, const std::string& task,
+                                            const std::string& tag);
+
+// A model's dense parameters as checkpoint state: "value/<name>", and "state1/<name>",
+// "state2/<name>" where the optimizer keeps state; host copies.
+NamedTensors parameter_state(Backend& backend, const std::vector<Parameter*>& params);
+// Takes parameter_state() back: every tensor checked (present, shape, dtype) before the first
+// copy, so a mismatch (Io error naming `origin` and the tensor) leaves the parameters untouched.
+void restore_parameter_state(Backend& backend, const std::vector<Parameter*>& params,
+                             const NamedTensors& state, const std::string& origin);
+
+// The tensors of `all` whose names start with `prefix`, the prefix taken off.
+NamedTensors with_prefix(const NamedTensors& all, const std::string& prefix);
+// `tensors` with `prefix` put in front of every name, appended to `out`.
+void add_prefixed(NamedTensors& out, const std::string& prefix, const NamedTensors& tensors);
+
+// Keeps the first `lines` lines of a JSON-lines file (rewritten atomically); a missing file is
+// fine. Resuming drops the lines logged after the checkpoint it resumes from.
+void truncate_lines(const std::string& path, int64_t lines);
+// Appends one line to a JSON-lines file (O_APPEND, fsync'ed: a crash keeps every line written).
+void append_line(const std::string& path, const std::string& line);
+
+}  // namespace tessera::train

@@ -1,0 +1,330 @@
+#include "host/train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/core/progress.h"
+#include "host/core/run_dir.h"
+#include "host/train/checkpoint.h"
+
+namespace tessera::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+const double* find_metric(const Metrics& m, const std::string& name) {
+  for (const auto& [k, v] : m)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+std::string fmt(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return buf;
+}
+
+// The run directory: the one being resumed, an exact new one, or a new one under runs_dir.
+std::string open_run_dir(const TrainerOptions& o) {
+  if (o.resumable) {
+    if (o.run_dir.empty())
+      TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
+    make_directories(o.run_dir);
+    return o.run_dir;
+  }
+  if (!o.run_dir.empty()) return RunDir::create_exact(o.run_dir).path();
+  return RunDir::create(o.runs_dir, o.name).path();
+}
+
+// The loop's state between epochs, and what an epoch adds up.
+struct EpochSums {
+  int64_t examples = 0, units = 0;
+  double loss = 0;
+  Metrics sums;
+  void add(const StepResult& r) {
+    examples += r.examples;
+    units += r.units;
+    loss += r.loss_sum;
+    for (const auto& [name, v] : r.sums) {
+      bool found = false;
+      for (auto& [n, s] : sums)
+        if (n == name) {
+          s += v;
+          found = true;
+        }
+      if (!found) sums.emplace_back(name, v);
+    }
+  }
+};
+
+class Loop {
+ public:
+  Loop(const TrainerOptions& o, TrainTask& task)
+      : o_(o),
+        task_(task),
+        run_dir_(open_run_dir(o)),
+        checkpoint_(run_dir_ + "/checkpoint.tsc"),
+        metrics_(run_dir_ + "/metrics.jsonl"),
+        guard_(o.on_nonfinite, {o.task, o.name, run_dir_, o.quiet}) {
+    loop_.task = o.task;
+    loop_.tag = o.resume_tag;
+  }
+
+  TrainResult run();
+
+ private:
+  void resume();
+  bool train_epoch(int64_t epoch, Progress& progress);  // false: out of time
+  void end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds, bool partial);
+  bool select(const Metrics& m);  // whether the epoch improved on the best
+  void checkpoint(int64_t epoch);
+  TrainResult finish();
+  TrainResult stopped() const;
+  int64_t checkpoint_every() const {
+    return o_.checkpoint_every > 0 ? o_.checkpoint_every : o_.resumable ? 1 : 0;
+  }
+
+  const TrainerOptions& o_;
+  TrainTask& task_;
+  const std::string run_dir_, checkpoint_, metrics_;
+  DivergenceGuard guard_;
+  LoopState loop_;
+  NamedTensors best_;
+  int64_t resumed_from_ = 0;
+  bool stopped_early_ = false, out_of_time_ = false, stopped_ = false;
+  Clock::time_point t0_ = Clock::now();
+  std::string last_validation_;  // the last epoch's validation figures, for the summary
+};
+
+void Loop::resume() {
+  if (!o_.resumable || ::access(checkpoint_.c_str(), F_OK) != 0) {
+    if (o_.resumable) truncate_lines(metrics_, 0);  // killed before the first checkpoint
+    return;
+  }
+  TrainingCheckpoint c = load_training_checkpoint(checkpoint_, o_.task, o_.resume_tag);
+  try {
+    task_.restore_training_state(c.state, c.loop.step);
+    task_.restore_random_state(c.loop.random_state);
+  } catch (const Error& e) {
+    TESSERA_THROW(Io, "checkpoint '" << checkpoint_ << "' cannot be resumed: " << e.what());
+  }
+  loop_ = c.loop;
+  best_ = std::move(c.best);
+  resumed_from_ = loop_.epochs_done;
+  // Lines logged after the checkpoint (a kill between the two writes) are done again.
+  truncate_lines(metrics_, loop_.epochs_done);
+  guard_.resumed(checkpoint_, loop_.epochs_done, metrics_);
+  if (!o_.quiet)
+    std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
+                 run_dir_.c_str(), static_cast<long long>(loop_.epochs_done),
+                 static_cast<long long>(loop_.step));
+}
+
+bool Loop::train_epoch(int64_t epoch, Progress& progress) {
+  const int64_t batches = task_.batches_per_epoch();
+  const auto t_epoch = Clock::now();
+  task_.start_epoch(epoch);
+  EpochSums sums;
+  bool partial = false;
+  for (int64_t b = 0; b < batches; ++b) {
+    guard_.at_batch(epoch, b + 1, batches, loop_.step + 1);
+    StepContext ctx{epoch, b, loop_.step, guard_};
+    const auto t_step = Clock::now();
+    StepResult r = task_.step(ctx);
+    loop_.train_seconds += seconds_since(t_step);
+    loop_.samples += r.examples;
+    if (r.applied) {
+      ++loop_.step;
+      sums.add(r);
+    }
+    progress.update((epoch - 1) * batches + b + 1,
+                    sums.examples > 0 ? "loss " + fmt(sums.loss / sums.examples) : "");
+    if (o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s && b + 1 < batches) {
+      partial = true;
+      break;
+    }
+  }
+  end_epoch(epoch, sums, seconds_since(t_epoch), partial);
+  return !partial;
+}
+
+bool Loop::select(const Metrics& m) {
+  const Selection& s = o_.selection;
+  const double* v = s.metric.empty() ? nullptr : find_metric(m, s.metric);
+  if (!v) {
+    if (!s.metric.empty() && !m.empty())
+      TESSERA_THROW(Internal, o_.task << ": the validation metrics have no '" << s.metric << "'");
+    return false;
+  }
+  const double* t = s.tie.empty() ? nullptr : find_metric(m, s.tie);
+  const double tie = t ? *t : NAN;
+  bool better = false;
+  if (!std::isnan(*v)) {
+    if (loop_.best_epoch < 0) {
+      better = true;
+    } else if (s.goal == Goal::Maximize ? *v > loop_.best_score : *v < loop_.best_score) {
+      better = true;
+    } else if (*v == loop_.best_score && t && !std::isnan(tie)) {
+      better = s.tie_goal == Goal::Maximize ? tie > loop_.best_tie : tie < loop_.best_tie;
+    }
+  }
+  if (better) {
+    loop_.best_score = *v;
+    loop_.best_tie = tie;
+    loop_.bad_epochs = 0;
+  } else {
+    ++loop_.bad_epochs;
+  }
+  return better;
+}
+
+void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds, bool partial) {
+  guard_.at_epoch_end(epoch, loop_.step);
+  task_.check_weights(guard_);
+  const Metrics val = task_.validate(guard_);
+  loop_.epochs_done = epoch;
+  const bool improved = select(val);
+  if (improved) {
+    loop_.best_epoch = epoch;
+    loop_.best_validation = val;
+    best_ = task_.snapshot();
+  }
+  const double loss = sums.examples > 0 ? sums.loss / static_cast<double>(sums.examples) : NAN;
+  json::JsonWriter w;
+  w.begin_object().field("epoch", epoch).field("step", loop_.step);
+  w.key(o_.loss_field);
+  if (sums.examples > 0)
+    w.value(loss);
+  else
+    w.null();  // every batch of the epoch was dropped
+  for (const auto& [name, v] : sums.sums)
+    w.field("train_" + name, v / static_cast<double>(std::max<int64_t>(1, sums.examples)));
+  w.field("lr", task_.learning_rate()).field("epoch_seconds", epoch_seconds);
+  if (!o_.throughput_field.empty())
+    w.field(o_.throughput_field,
+            epoch_seconds > 0 ? static_cast<double>(sums.units) / epoch_seconds : 0.0);
+  std::ostringstream line;
+  for (const auto& [name, v] : val) {
+    w.field(name, v);
+    line << (line.tellp() > 0 ? ", " : "") << name << " " << fmt(v);
+  }
+  last_validation_ = line.str();
+  w.field("elapsed_seconds", seconds_since(t0_));
+  if (partial) w.field("partial_epoch", true);
+  guard_.write_epoch_fields(w);
+  w.end_object();
+  const std::string json = w.compact();
+  append_line(metrics_, json);
+  if (!o_.quiet)
+    std::fprintf(stderr, "%sepoch %lld: train loss %s%s%s%s\n", ::isatty(2) ? "\r\033[K" : "",
+                 static_cast<long long>(epoch), sums.examples > 0 ? fmt(loss).c_str() : "-",
+                 last_validation_.empty() ? "" : ("; " + last_validation_).c_str(),
+                 improved ? " (best)" : "", partial ? " (time budget reached)" : "");
+  if (o_.on_epoch && !o_.on_epoch(json)) stopped_early_ = true;
+  // An epoch cut short by the time budget ends the run: it is not a point to resume from.
+  const int64_t every = checkpoint_every();
+  if (!partial && every > 0 && epoch % every == 0) checkpoint(epoch);
+}
+
+void Loop::checkpoint(int64_t epoch) {
+  loop_.random_state = task_.random_state();
+  save_training_checkpoint(checkpoint_, loop_, task_.training_state(), best_);
+  guard_.checkpoint_saved(checkpoint_, epoch);
+}
+
+TrainResult Loop::stopped() const {
+  json::JsonWriter w;
+  w.begin_object().field("command", "train").field("task", o_.task).field("name", o_.name);
+  w.field("run_dir", run_dir_).field("checkpoint", checkpoint_);
+  w.field("stopped_after_epoch", loop_.epochs_done).field("steps", loop_.step);
+  w.field("resumed_from_epoch", resumed_from_);
+  w.end_object();
+  TrainResult r;
+  r.json = w.compact();
+  r.summary = "stopped after epoch " + std::to_string(loop_.epochs_done) + "; " + checkpoint_ +
+              " resumes it\n";
+  r.run_dir = run_dir_;
+  r.stopped = true;
+  return r;
+}
+
+TrainResult Loop::finish() {
+  if (!best_.empty()) task_.restore_snapshot(best_);
+  guard_.at_model_write();
+  json::JsonWriter w;
+  w.begin_object().field("command", "train").field("task", o_.task).field("name", o_.name);
+  w.field("device", o_.device).field("run_dir", run_dir_);
+  w.field("epochs", loop_.epochs_done).field("best_epoch", loop_.best_epoch);
+  w.field("steps", loop_.step).field("resumed_from_epoch", resumed_from_);
+  w.field("stopped_early", stopped_early_).field("out_of_time", out_of_time_);
+  w.field("seconds", seconds_since(t0_)).field("train_seconds", loop_.train_seconds);
+  w.field("train_samples_per_s",
+          loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds : 0.0);
+  guard_.write_result_fields(w);
+  TrainResult r;
+  r.run_dir = run_dir_;
+  char line[256];
+  std::snprintf(line, sizeof line, "trained %s on %s: %lld epochs (best %lld), %.0f samples/s\n",
+                o_.name.c_str(), o_.device.c_str(), static_cast<long long>(loop_.epochs_done),
+                static_cast<long long>(loop_.best_epoch),
+                loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds
+                                        : 0.0);
+  r.summary = line;
+  FinishContext ctx{run_dir_, loop_.best_validation, w, r.summary, guard_};
+  task_.finish(ctx);
+  w.end_object();
+  r.json = w.compact();
+  write_file_atomic(run_dir_ + "/result.json", r.json + "\n");
+  return r;
+}
+
+TrainResult Loop::run() {
+  write_file_atomic(run_dir_ + "/config.json", o_.config_json);
+  resume();
+  const int64_t batches = task_.batches_per_epoch();
+  if (batches <= 0) TESSERA_THROW(Data, o_.task << ": no training batches");
+  stopped_early_ = o_.selection.patience > 0 && loop_.bad_epochs >= o_.selection.patience;
+  Progress progress("train", o_.epochs * batches, "batches", o_.quiet);
+  for (int64_t epoch = loop_.epochs_done + 1; epoch <= o_.epochs && !stopped_early_; ++epoch) {
+    if (o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s) {
+      out_of_time_ = true;
+      break;
+    }
+    if (!train_epoch(epoch, progress)) {
+      out_of_time_ = true;
+      break;
+    }
+    if (o_.stop_after_epochs >= 0 && epoch - resumed_from_ >= o_.stop_after_epochs &&
+        epoch < o_.epochs) {
+      stopped_ = true;
+      break;
+    }
+    if (o_.selection.patience > 0 && loop_.bad_epochs >= o_.selection.patience) {
+      stopped_early_ = true;
+      if (!o_.quiet)
+        std::fprintf(stderr, "early stopping: no improvement for %lld epochs\n",
+                     static_cast<long long>(o_.selection.patience));
+    }
+  }
+  progress.finish();
+  return stopped_ ? stopped() : finish();
+}
+
+}  // namespace
+
+TrainResult Trainer::fit(TrainTask& task) {
+  Loop loop(o_, task);
+  return loop.run();
+}
+
+}  // namespace tessera::train

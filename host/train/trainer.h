@@ -1,0 +1,150 @@
+#pragma once
+// The one training loop. A task's `train` reads its data, builds its model and hands both to
+// Trainer::fit as a TrainTask; the Trainer owns what every task used to write again:
+//   - the run directory (a new <runs_dir>/<name>-<UTC time>, an exact one, or the one being
+//     resumed) and its resolved config.json;
+//   - the epochs and their batches, progress on stderr (a bar on a terminal, lines otherwise),
+//     the wall-clock budget;
+//   - metrics.jsonl: one line per epoch with the epoch's mean training loss (over every example
+//     the epoch trained on), the learning rate, throughput and the task's validation metrics;
+//   - early stopping and best-weights selection on one named validation metric;
+//   - checkpoints in one format (checkpoint.tsc: a tensor archive, written atomically with a
+//     CRC), after every N epochs, and exact resumption after kill -9: nothing else carries state
+//     across epochs, since every task's batch order, dropout and sampling are functions of (seed,
+//     epoch, step) and its learning rate of the optimizer's step count;
+//   - the divergence stop (host/model/divergence.h): the guard is the Trainer's, handed to the
+//     task's step for its loss and gradient checks; the weights are checked at every epoch end;
+//   - result.json and the result's JSON: the common fields, then the task's.
+// A TrainTask supplies only what differs between tasks: its batches and step, its validation
+// metrics, its state for checkpoints, and what it does with the trained model.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "host/config/json_writer.h"
+#include "host/config/on_nonfinite.h"
+#include "host/model/divergence.h"
+
+namespace tessera::train {
+
+// Named figures, in the order they are logged.
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+// What one batch did.
+struct StepResult {
+  int64_t examples = 0;  // the examples the batch trained on (0: none, e.g. dropped)
+  double loss_sum = 0;   // their summed loss (the epoch's train_loss is the sum over its examples)
+  int64_t units = 0;     // what throughput counts (examples, tokens, samples with negatives)
+  bool applied = true;   // false: the guard dropped the batch (on_nonfinite "skip_batch")
+  // Further per-example sums the epoch line reports as train_<name> = sum / examples (e.g. the
+  // number of correct predictions: train_accuracy).
+  Metrics sums;
+};
+
+// Where the loop is, for the task's step.
+struct StepContext {
+  int64_t epoch = 0;  // 1-based
+  int64_t batch = 0;  // 0-based within the epoch
+  int64_t step = 0;   // optimizer steps taken before this batch
+  DivergenceGuard& guard;
+};
+
+// What the Trainer hands the task after training, with the selected (best) weights restored.
+struct FinishContext {
+  std::string run_dir;
+  const Metrics& best_validation;  // the selected epoch's validation metrics (empty: none)
+  json::JsonWriter& result;  // inside the result object: the task adds its fields
+  std::string& summary;      // human lines; the task appends its own
+  DivergenceGuard& guard;    // at_model_write() has been called: check what is written
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  // Batches in every epoch.
+  virtual int64_t batches_per_epoch() = 0;
+  // Puts the data at the first batch of `epoch` (1-based): each epoch's order is a function of
+  // the seed and the epoch alone, so a resumed run sees the batches the interrupted one would.
+  virtual void start_epoch(int64_t epoch) = 0;
+  // Trains on the next batch: forward, loss, the guard's checks, backward, optimizer step.
+  virtual StepResult step(StepContext& ctx) = 0;
+  // The learning rate now (the epoch line's "lr").
+  virtual double learning_rate() = 0;
+  // Checks every weight (ctx.guard.check_weights), at each epoch end before anything else.
+  virtual void check_weights(DivergenceGuard& guard) = 0;
+  // The validation metrics at an epoch's end (empty when there is no validation data).
+  virtual Metrics validate(DivergenceGuard& guard) = 0;
+  // Everything training changes (weights, optimizer state and step, sparse tables and their
+  // state, batch-norm statistics) as host tensors, for a checkpoint; restore takes it back
+  // (Io error naming what does not fit, leaving the model untouched).
+  virtual NamedTensors training_state() = 0;
+  virtual void restore_training_state(const NamedTensors& state, int64_t steps) = 0;
+  // State carried across epochs that is not a tensor (e.g. an augmentation generator written as
+  // text), checkpointed beside it; "" when there is none.
+  virtual std::string random_state() { return ""; }
+  virtual void restore_random_state(const std::string& text) {}
+  // The weights early stopping keeps, as host tensors, and their restore.
+  virtual NamedTensors snapshot() = 0;
+  virtual void restore_snapshot(const NamedTensors& weights) = 0;
+  // After the last epoch, with the best weights back: the final evaluation, the model file, and
+  // the task's fields in the result.
+  virtual void finish(FinishContext& ctx) = 0;
+};
+
+enum class Goal : uint8_t { Maximize, Minimize };
+
+// Which epoch's weights are kept, and when to stop: the validation metric `metric` (a key of
+// validate()'s metrics), with `tie` deciding between equal values ("" = none). With no metric
+// (or no validation data) the last epoch's weights are kept.
+struct Selection {
+  std::string metric;
+  Goal goal = Goal::Maximize;
+  std::string tie;
+  Goal tie_goal = Goal::Minimize;
+  int64_t patience = 0;  // stop after this many epochs without improvement; 0: never
+};
+
+struct TrainerOptions {
+  std::string task;         // "behaviour", "textclass", ...
+  std::string name;         // the run's name (its directory's prefix)
+  std::string runs_dir;     // a new run directory goes here ...
+  std::string run_dir;      // ... unless this exact one is given (it must not exist) ...
+  bool resumable = false;   // ... or it may exist: resume from its checkpoint when there is one
+  std::string config_json;  // the resolved config, written to config.json
+  // What a checkpoint must have been written under to be resumed (a hash of the config with
+  // what may change on resume left out).
+  std::string resume_tag;
+  std::string device;  // the result's "device"
+  int64_t epochs = 1;
+  Selection selection;
+  int64_t checkpoint_every = 0;  // epochs between checkpoints; 0: none (1 when resumable)
+  double time_budget_s = 0;      // stop after the batch that reaches it; 0: none
+  int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
+  std::string loss_field = "train_loss";  // the epoch line's key for the mean training loss
+  std::string throughput_field;           // its key for StepResult::units per second ("" = none)
+  bool quiet = false;
+  // Called with each epoch's metrics line before it is written (e.g. a Python callback); may
+  // ask training to stop by returning false.
+  std::function<bool(const std::string& epoch_json)> on_epoch;
+};
+
+struct TrainResult {
+  std::string json;     // the result object, also in <run_dir>/result.json
+  std::string summary;  // human lines
+  std::string run_dir;
+  bool stopped = false;  // stop_after_epochs reached: no model, a checkpoint to resume
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options) : o_(std::move(options)) {}
+  TrainResult fit(TrainTask& task);
+
+ private:
+  TrainerOptions o_;
+};
+
+}  // namespace tessera::train

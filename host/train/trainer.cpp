@@ -240,6 +240,7 @@ void Loop::checkpoint(int64_t epoch) {
   loop_.random_state = task_.random_state();
   save_training_checkpoint(checkpoint_, loop_, task_.training_state(), best_);
   guard_.checkpoint_saved(checkpoint_, epoch);
+  if (o_.after_checkpoint) o_.after_checkpoint(epoch);
 }
 
 TrainResult Loop::stopped() const {

@@ -126,9 +126,12 @@ struct TrainerOptions {
   std::string loss_field = "train_loss";  // the epoch line's key for the mean training loss
   std::string throughput_field;           // its key for StepResult::units per second ("" = none)
   bool quiet = false;
-  // Called with each epoch's metrics line before it is written (e.g. a Python callback); may
-  // ask training to stop by returning false.
+  // Called with each epoch's metrics line once it is written (e.g. a Python callback); returning
+  // false stops training after this epoch, as early stopping does.
   std::function<bool(const std::string& epoch_json)> on_epoch;
+  // Called after each checkpoint is written, with the epochs it holds (tests kill the process
+  // there to check resumption).
+  std::function<void(int64_t epochs)> after_checkpoint;
 };
 
 struct TrainResult {

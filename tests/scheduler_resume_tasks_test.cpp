@@ -176,8 +176,7 @@ TEST(ResumeTasks, TextgenResumesBitIdenticalAfterKill) {
   auto options = [&](const std::string& run) {
     textgen::TrainOptions o;
     o.quiet = true;
-    o.run_dir = run;
-    o.checkpoints = textgen::Checkpoints::EveryEpochAndResume;
+    o.resume = run;
     return o;
   };
   const textgen::Result whole = textgen::train(config, options(dir + "/whole"));

@@ -59,7 +59,8 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
-     "  --resume RUN_DIR continue a recommend or textclass run from its checkpoint (same config)\n"
+     "  --resume RUN_DIR continue a recommend, textclass or textgen run from its checkpoint\n"
+     "                   (same config)\n"
      "  --json           last stdout line: one JSON object with the results\n"
      "  --quiet          no progress output\n",
      1},
@@ -322,6 +323,7 @@ int run(int argc, char** argv) {
       o.quiet = common.quiet;
       read_run_options(a, o);
       o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
+      o.resume = str_option(a, "--resume", "");
       r = tessera::textgen::train(a.positionals[0], o);
     } else if (cmd == "generate") {
       tessera::textgen::GenerateOptions o;

@@ -135,9 +135,9 @@ StageResult run_train(const StageContext& ctx) {
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
   o.time_budget_s = c.time_budget_s;
-  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
-  o.run_dir = ctx.work_dir + "/run";
-  o.checkpoints = Checkpoints::EveryEpochAndResume;
+  // The same directory on every attempt: the stage key pins the config, so a rerun after a kill
+  // resumes from its last epoch checkpoint (or starts there when there is none yet).
+  o.resume = ctx.work_dir + "/run";
   Result tr = train(prep_config(ctx), o);
   return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
@@ -195,10 +195,8 @@ void register_stages(scheduler::StageRegistry& registry) {
   };
   registry.add("textgen", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("textgen", StageKind::Train, {validate_only(parse_train), run_train});
-  registry.add("textgen", StageKind::Evaluate,
-               {validate_only(parse_empty), run_evaluate});
-  registry.add("textgen", StageKind::BatchScore,
-               {validate_only(parse_sample), run_sample});
+  registry.add("textgen", StageKind::Evaluate, {validate_only(parse_empty), run_evaluate});
+  registry.add("textgen", StageKind::BatchScore, {validate_only(parse_sample), run_sample});
 }
 
 }  // namespace tessera::textgen

@@ -1,14 +1,11 @@
 // The text-generation pipeline (pipelines/textgen/textgen.h): config, tokenisation,
-// TBPTT training with clipping and schedule, validation, the model artefact, sampling.
+// TBPTT training (on the shared Trainer) with clipping and schedule, validation, the model
+// artefact, sampling.
 #include "pipelines/textgen/textgen.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <numeric>
 
@@ -17,12 +14,13 @@
 #include "host/config/sections.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
-#include "host/core/run_dir.h"
+#include "host/core/math.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/train/checkpoint.h"
+#include "host/train/trainer.h"
 #include "pipelines/textgen/lm_model.h"
 #include "pipelines/textgen/tokenizer.h"
 
@@ -34,7 +32,6 @@ using json::Bounds;
 using json::IntBounds;
 using json::ObjectReader;
 using json::Text;
-using Clock = std::chrono::steady_clock;
 
 struct TextgenConfig {
   std::string name = "textgen";
@@ -305,6 +302,192 @@ LoadedModel load_model(const std::string& path) {
   return m;
 }
 
+// The text a run trains on, tokenised: the first 1 - validation_fraction of the characters
+// train, the last fraction validates.
+struct Prepared {
+  std::string path;
+  Tokenizer tok;
+  std::vector<int32_t> train, validation;
+  double tokens_per_char = 1;  // of the validation text: nats/char = nats/token * this
+};
+
+Prepared prepare(const TextgenConfig& cfg) {
+  Prepared p;
+  p.path = cfg.path.empty() ? resolve_dataset_file(cfg.dataset, cfg.file) : cfg.path;
+  std::string text = read_file(p.path);
+  if (cfg.max_chars > 0 && static_cast<int64_t>(text.size()) > cfg.max_chars)
+    text.resize(static_cast<size_t>(cfg.max_chars));
+  // Split by characters, then tokenise each part. The character vocabulary covers the whole text
+  // (a character model has no unknown token); the word vocabulary is the training part's.
+  const size_t val_chars = static_cast<size_t>(std::llround(text.size() * cfg.validation_fraction));
+  const std::string train_text = text.substr(0, text.size() - val_chars);
+  const std::string val_text = text.substr(text.size() - val_chars);
+  p.tok = Tokenizer::build(cfg.tokenizer, cfg.tokenizer == TokenizerKind::Char ? text : train_text,
+                           cfg.min_count);
+  p.train = p.tok.encode(train_text, p.path);
+  p.validation = p.tok.encode(val_text, p.path);
+  if (p.train.size() < 2 * static_cast<size_t>(cfg.batch_size) || p.validation.size() < 2)
+    TESSERA_THROW(Data, p.path << ": " << text.size() << " characters are too few for batch "
+                               << cfg.batch_size << " and a validation split");
+  p.tokens_per_char =
+      static_cast<double>(p.validation.size()) / static_cast<double>(val_text.size());
+  return p;
+}
+
+// What must match for a checkpoint to be resumed: the config, less what may change on resume.
+// The epoch count stays: it shapes the learning-rate schedule.
+std::string resume_tag(TextgenConfig c) {
+  c.runs_dir = "-";
+  c.time_budget_s = 0;
+  c.log_every = 1;
+  c.on_nonfinite = NonFinitePolicy::Stop;
+  c.device = "-";
+  return sha256_hex(to_json(c));
+}
+
+double metric_or(const train::Metrics& m, const std::string& name, double fallback) {
+  for (const auto& [k, v] : m)
+    if (k == name) return v;
+  return fallback;
+}
+
+// The language model's part of the Trainer's loop: each epoch runs the B streams' TBPTT
+// segments in order, the LSTM state carried from one segment into the next (from zeros at the
+// epoch's start, and again after a dropped segment); clipping, the optimizer's schedule, and
+// validation in nats per token and per character.
+class TextgenTraining : public train::TrainTask {
+ public:
+  TextgenTraining(const TextgenConfig& cfg, const Prepared& data, Backend& be, LanguageModel& model,
+                  Optimizer& opt, bool quiet)
+      : cfg_(cfg),
+        data_(data),
+        be_(be),
+        model_(model),
+        opt_(opt),
+        quiet_(quiet),
+        streams_(make_streams(data.train, cfg.batch_size, cfg.seq_len)) {}
+
+  int64_t streams() const { return streams_.b; }
+  int64_t batches_per_epoch() override { return streams_.segments(); }
+
+  void start_epoch(int64_t) override {
+    state_ = model_.zero_state(streams_.b);
+    window_ = 0;
+    window_tokens_ = 0;
+  }
+
+  train::StepResult step(train::StepContext& ctx) override {
+    Tensor in, tgt;
+    const int64_t len = streams_.fill(ctx.batch, in, tgt);
+    const double l = model_.train_step(in, tgt, len, streams_.b, state_,
+                                       math::mix64(static_cast<uint64_t>(cfg_.seed) + ctx.step));
+    const double norm = clip_global_norm(be_, model_.parameters(), cfg_.clip_norm);
+    train::StepResult r;
+    // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
+    // here, or drops the segment before the optimizer step (divergence.h); the state carried
+    // into the next segment then starts again from zeros.
+    r.applied = ctx.guard.loss_ok(l) && ctx.guard.grad_norm_ok(norm, be_, model_.parameters());
+    if (r.applied) {
+      opt_.step();
+      r.examples = r.units = len * streams_.b;  // tokens; l is their summed loss
+      r.loss_sum = l;
+      window_ += l;
+      window_tokens_ += r.examples;
+    } else {
+      state_ = model_.zero_state(streams_.b);
+    }
+    if (!quiet_ && window_tokens_ > 0 && (ctx.batch + 1) % cfg_.log_every == 0) {
+      std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e\n",
+                   static_cast<long long>(ctx.epoch), static_cast<long long>(ctx.batch + 1),
+                   static_cast<long long>(streams_.segments()),
+                   window_ / static_cast<double>(window_tokens_), norm, opt_.current_lr());
+      window_ = 0;
+      window_tokens_ = 0;
+    }
+    return r;
+  }
+
+  double learning_rate() override { return opt_.current_lr(); }
+
+  void check_weights(DivergenceGuard& guard) override {
+    guard.check_weights(be_, model_.parameters());
+  }
+
+  train::Metrics validate(DivergenceGuard& guard) override {
+    const double nats = evaluate_ids(model_, data_.validation, cfg_.batch_size, cfg_.seq_len);
+    guard.check_value("validation loss", nats);
+    return {{"validation_nats_per_token", nats},
+            {"validation_nats_per_char", nats * data_.tokens_per_char},
+            {"validation_perplexity", std::exp(nats)}};
+  }
+
+  NamedTensors training_state() override {
+    return train::parameter_state(be_, model_.parameters());
+  }
+  void restore_training_state(const NamedTensors& state, int64_t steps) override {
+    train::restore_parameter_state(be_, model_.parameters(), state, "textgen checkpoint");
+    opt_.set_steps_taken(steps);
+  }
+  NamedTensors snapshot() override { return model_.snapshot(); }
+  void restore_snapshot(const NamedTensors& weights) override { model_.restore(weights); }
+
+  void finish(train::FinishContext& ctx) override {
+    const NamedTensors weights = model_.snapshot();
+    ctx.guard.check_weights(be_, weights);
+    const double nats = metric_or(ctx.best_validation, "validation_nats_per_token", NAN);
+    const double per_char = metric_or(ctx.best_validation, "validation_nats_per_char", NAN);
+    const double perplexity = metric_or(ctx.best_validation, "validation_perplexity", NAN);
+    const std::string model_path = ctx.run_dir + "/model.tsm";
+    save_archive(model_path, model_meta(cfg_, data_.tok, per_char), weights);
+    ctx.result.field("model", model_path);
+    ctx.result.field("tokenizer", json::choice_name(cfg_.tokenizer, tokenizer_choices()));
+    ctx.result.field("validation_nats_per_token", nats)
+        .field("validation_nats_per_char", per_char)
+        .field("validation_perplexity", perplexity);
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "validation %.4f nats/token (%.4f nats/char), perplexity %.3f\nmodel: %s\n", nats,
+                  per_char, perplexity, model_path.c_str());
+    ctx.summary += buf;
+  }
+
+ private:
+  const TextgenConfig& cfg_;
+  const Prepared& data_;
+  Backend& be_;
+  LanguageModel& model_;
+  Optimizer& opt_;
+  bool quiet_;
+  const Streams streams_;
+  LmState state_;  // carried from segment to segment within an epoch
+  double window_ = 0;
+  int64_t window_tokens_ = 0;
+};
+
+train::TrainerOptions trainer_options(const TextgenConfig& cfg, const TrainOptions& options,
+                                      const std::string& device) {
+  train::TrainerOptions t;
+  t.task = "textgen";
+  t.name = cfg.name;
+  t.runs_dir = cfg.runs_dir;
+  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
+  t.resumable = !options.resume.empty();
+  t.config_json = to_json(cfg);
+  t.resume_tag = resume_tag(cfg);
+  t.device = device;
+  t.epochs = cfg.epochs;
+  t.selection.metric = "validation_nats_per_token";
+  t.selection.goal = train::Goal::Minimize;
+  t.checkpoint_every = 1;
+  t.time_budget_s = cfg.time_budget_s;
+  t.on_nonfinite = cfg.on_nonfinite;
+  t.loss_field = "train_nats_per_token";
+  t.throughput_field = "train_tokens_per_s";
+  t.quiet = options.quiet;
+  t.after_checkpoint = options.after_checkpoint;
+  return t;
+}
+
 }  // namespace
 
 bool is_textgen_config(const std::string& path) {
@@ -316,217 +499,31 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (options.epochs > 0) cfg.epochs = options.epochs;
   if (options.time_budget_s >= 0) cfg.time_budget_s = options.time_budget_s;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
-  const std::string device = options.device.empty() ? cfg.device : options.device;
+  if (!options.resume.empty() && !options.run_dir.empty())
+    TESSERA_THROW(Usage, "--resume continues its own run directory; drop --run-dir");
+  const Prepared data = prepare(cfg);
 
-  // ---- prep: text, vocabulary, the split (first 1 - f train, last f validation) -------------
-  const std::string text_path =
-      cfg.path.empty() ? resolve_dataset_file(cfg.dataset, cfg.file) : cfg.path;
-  std::string text = read_file(text_path);
-  if (cfg.max_chars > 0 && static_cast<int64_t>(text.size()) > cfg.max_chars)
-    text.resize(static_cast<size_t>(cfg.max_chars));
-  // Split by characters, then tokenise each part. The character vocabulary covers the whole text
-  // (a character model has no unknown token); the word vocabulary is the training part's.
-  const size_t val_chars = static_cast<size_t>(std::llround(text.size() * cfg.validation_fraction));
-  const std::string train_text = text.substr(0, text.size() - val_chars);
-  const std::string val_text = text.substr(text.size() - val_chars);
-  const Tokenizer tok = Tokenizer::build(
-      cfg.tokenizer, cfg.tokenizer == TokenizerKind::Char ? text : train_text, cfg.min_count);
-  const std::vector<int32_t> train_ids = tok.encode(train_text, text_path);
-  const std::vector<int32_t> val_ids = tok.encode(val_text, text_path);
-  if (train_ids.size() < 2 * static_cast<size_t>(cfg.batch_size) || val_ids.size() < 2)
-    TESSERA_THROW(Data, text_path << ": " << text.size() << " characters are too few for batch "
-                                  << cfg.batch_size << " and a validation split");
-  // nats/char = nats/token * tokens/char (1 for characters).
-  const double tokens_per_char =
-      static_cast<double>(val_ids.size()) / static_cast<double>(val_text.size());
-
-  std::unique_ptr<Backend> backend = make_backend(device);
-  cfg.model.vocab = tok.size();
+  std::unique_ptr<Backend> backend =
+      make_backend(options.device.empty() ? cfg.device : options.device);
+  cfg.model.vocab = data.tok.size();
   LanguageModel model(*backend, cfg.model);
   model.init(static_cast<uint64_t>(cfg.seed));
-
-  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
-  if (resumable && options.run_dir.empty())
-    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
-  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
-  if (resumable) make_directories(options.run_dir);
-  const std::string run_path = resumable ? options.run_dir
-                               : options.run_dir.empty()
-                                   ? RunDir::create(cfg.runs_dir, cfg.name).path()
-                                   : RunDir::create_exact(options.run_dir).path();
-  const std::string metrics_path = run_path + "/metrics.jsonl";
-  write_file_atomic(run_path + "/config.json", to_json(cfg));
-
-  const Streams streams = make_streams(train_ids, cfg.batch_size, cfg.seq_len);
-  const int64_t steps_per_epoch = streams.segments();
+  const int64_t steps_per_epoch = make_streams(data.train, cfg.batch_size, cfg.seq_len).segments();
   Optimizer opt(
       *backend, cfg.optimizer,
       LrSchedule::from_config(cfg.lr_schedule, steps_per_epoch, steps_per_epoch * cfg.epochs));
   opt.attach(model.parameters());
+  TextgenTraining task(cfg, data, *backend, model, opt, options.quiet);
   if (!options.quiet)
     std::fprintf(
         stderr,
         "tessera train: textgen on %s; %zu train / %zu validation tokens, vocabulary %lld; "
         "%lld steps/epoch of %lld x %lld\n",
-        backend->name().c_str(), train_ids.size(), val_ids.size(),
+        backend->name().c_str(), data.train.size(), data.validation.size(),
         static_cast<long long>(cfg.model.vocab), static_cast<long long>(steps_per_epoch),
-        static_cast<long long>(cfg.seq_len), static_cast<long long>(streams.b));
-
-  const auto t0 = Clock::now();
-  double prior_seconds = 0;  // spent before the checkpoint a resumed run starts from
-  auto elapsed = [&] {
-    return prior_seconds + std::chrono::duration<double>(Clock::now() - t0).count();
-  };
-  double best_val = INFINITY, last_val = INFINITY;
-  int64_t epochs_done = 0, step = 0;
-  bool out_of_time = false;
-  std::vector<std::pair<std::string, Tensor>> best;
-  int64_t best_epoch = -1;  // for the checkpoint: -1 while best_val is undefined
-
-  DivergenceGuard guard(cfg.on_nonfinite, {"textgen", cfg.name, run_path, options.quiet});
-  // ---- resume from the last epoch checkpoint -------------------------------------------------
-  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
-  const std::string checkpoint_tag = sha256_hex(to_json(cfg));
-  int64_t resumed_from_epoch = 0;
-  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
-    scheduler::TrainingState st;
-    std::map<std::string, Tensor> best_by_name;
-    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
-                               &best_by_name);
-    resumed_from_epoch = epochs_done = st.epochs_done;
-    step = st.step;
-    prior_seconds = st.train_seconds;
-    best_epoch = st.best_epoch;
-    if (best_epoch >= 0) best_val = st.best_score;
-    // In the parameters' order, as model.snapshot() gives it (the artefact's layout).
-    for (Parameter* p : model.parameters()) {
-      auto it = best_by_name.find(p->name);
-      if (it != best_by_name.end()) best.emplace_back(p->name, it->second);
-    }
-    opt.set_steps_taken(step);
-    // Lines logged after the checkpoint (a kill between the two writes) are redone.
-    scheduler::truncate_lines(metrics_path, epochs_done);
-    guard.resumed(checkpoint_path, epochs_done, metrics_path);
-    if (!options.quiet)
-      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
-                   run_path.c_str(), static_cast<long long>(epochs_done),
-                   static_cast<long long>(step));
-  } else if (resumable) {
-    scheduler::truncate_lines(metrics_path, 0);  // killed before the first checkpoint
-  }
-  for (int64_t epoch = epochs_done + 1; epoch <= cfg.epochs && !out_of_time; ++epoch) {
-    LmState state = model.zero_state(streams.b);
-    double loss_sum = 0, window = 0;
-    int64_t tokens = 0, window_tokens = 0;
-    const auto te = Clock::now();
-    for (int64_t k = 0; k < steps_per_epoch; ++k) {
-      Tensor in, tgt;
-      const int64_t len = streams.fill(k, in, tgt);
-      guard.at_batch(epoch, k + 1, steps_per_epoch, step + 1);
-      const double l = model.train_step(in, tgt, len, streams.b, state,
-                                        math::mix64(static_cast<uint64_t>(cfg.seed) + step));
-      const double norm = clip_global_norm(*backend, model.parameters(), cfg.clip_norm);
-      // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
-      // here, or drops the segment before the optimizer step (divergence.h); the state carried
-      // into the next segment then starts again from zeros.
-      if (guard.loss_ok(l) && guard.grad_norm_ok(norm, *backend, model.parameters())) {
-        opt.step();
-        ++step;
-        loss_sum += l;
-        window += l;
-        tokens += len * streams.b;
-        window_tokens += len * streams.b;
-      } else {
-        state = model.zero_state(streams.b);
-      }
-      if (!options.quiet && window_tokens > 0 && (k + 1) % cfg.log_every == 0) {
-        std::fprintf(stderr,
-                     "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e %.0f s\n",
-                     static_cast<long long>(epoch), static_cast<long long>(k + 1),
-                     static_cast<long long>(steps_per_epoch), window / window_tokens, norm,
-                     opt.current_lr(), elapsed());
-        window = 0;
-        window_tokens = 0;
-      }
-      if (cfg.time_budget_s > 0 && elapsed() >= cfg.time_budget_s) {
-        out_of_time = true;
-        break;
-      }
-    }
-    const double epoch_s = std::chrono::duration<double>(Clock::now() - te).count();
-    guard.at_epoch_end(epoch, step);
-    guard.check_weights(*backend, model.parameters());
-    last_val = evaluate_ids(model, val_ids, cfg.batch_size, cfg.seq_len);
-    guard.check_value("validation loss", last_val);
-    ++epochs_done;
-    if (last_val < best_val) {
-      best_val = last_val;
-      best = model.snapshot();
-      best_epoch = epoch;
-    }
-    json::JsonWriter w;
-    w.begin_object();
-    w.field("epoch", epoch).field("steps", step);
-    w.key("train_nats_per_token");  // null when every segment of the epoch was skipped
-    if (tokens > 0)
-      w.value(loss_sum / static_cast<double>(tokens));
-    else
-      w.null();
-    w.field("validation_nats_per_token", last_val)
-        .field("validation_nats_per_char", last_val * tokens_per_char)
-        .field("validation_perplexity", std::exp(last_val));
-    w.field("epoch_seconds", epoch_s).field("train_tokens_per_s", tokens / epoch_s);
-    w.field("elapsed_seconds", elapsed()).field("partial_epoch", out_of_time);
-    guard.write_epoch_fields(w);
-    w.end_object();
-    scheduler::append_line(metrics_path, w.compact());
-    if (resumable && !out_of_time) {
-      scheduler::TrainingState st;
-      st.epochs_done = epochs_done;
-      st.step = step;
-      st.train_seconds = elapsed();
-      st.best_score = best_val;
-      st.best_epoch = best_epoch;
-      st.tag = checkpoint_tag;
-      std::map<std::string, Tensor> best_by_name(best.begin(), best.end());
-      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_by_name);
-      guard.checkpoint_saved(checkpoint_path, epochs_done);
-      if (options.after_checkpoint) options.after_checkpoint(epochs_done);
-    }
-    if (!options.quiet)
-      std::fprintf(stderr,
-                   "epoch %lld: train %.4f, validation %.4f nats/token (perplexity %.3f), %.0f "
-                   "tokens/s, %.0f s%s\n",
-                   static_cast<long long>(epoch), loss_sum / tokens, last_val, std::exp(last_val),
-                   tokens / epoch_s, elapsed(), out_of_time ? " (time budget reached)" : "");
-  }
-  model.restore(best);
-
-  guard.at_model_write();
-  guard.check_weights(*backend, best);
-  const std::string model_path = run_path + "/model.tsm";
-  save_archive(model_path, model_meta(cfg, tok, best_val * tokens_per_char), best);
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "train").field("task", "textgen").field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
-  w.field("epochs", epochs_done).field("steps", step).field("seconds", elapsed());
-  w.field("resumed_from_epoch", resumed_from_epoch);
-  guard.write_result_fields(w);
-  w.field("tokenizer", json::choice_name(cfg.tokenizer, tokenizer_choices()));
-  w.field("validation_nats_per_token", best_val)
-      .field("validation_nats_per_char", best_val * tokens_per_char)
-      .field("validation_perplexity", std::exp(best_val));
-  w.end_object();
-  Result r;
-  r.json = w.compact();
-  write_file_atomic(run_path + "/result.json", r.json + "\n");
-  char buf[256];
-  std::snprintf(buf, sizeof buf,
-                "validation %.4f nats/token (%.4f nats/char), perplexity %.3f\nmodel: %s\n",
-                best_val, best_val * tokens_per_char, std::exp(best_val), model_path.c_str());
-  r.summary = buf;
-  return r;
+        static_cast<long long>(cfg.seq_len), static_cast<long long>(task.streams()));
+  train::TrainResult tr = train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);
+  return {tr.summary, tr.json};
 }
 
 Result generate(const std::string& model_path, const GenerateOptions& o,

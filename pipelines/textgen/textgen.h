@@ -1,9 +1,10 @@
 #pragma once
 // The text-generation pipeline: an LSTM language model over characters (default) or words
 // (data.tokenizer "word", pipelines/textgen/tokenizer.h).
-//   train     config -> run directory (resolved config, metrics.jsonl, model.tsm, result.json);
-//             truncated BPTT with the state carried across batches, global-norm gradient
-//             clipping, the optimizer's LR schedule, validation loss in nats/char + perplexity
+//   train     config -> run directory (resolved config, metrics.jsonl, checkpoint.tsc,
+//             model.tsm, result.json; the loop is host/train/trainer.h's): truncated BPTT with the
+//             state carried across the segments of an epoch, global-norm gradient clipping, the
+//             optimizer's LR schedule, validation loss in nats/token, nats/char and perplexity
 //   generate  model + prompt -> text streamed to `out` as it is sampled (temperature, top-k,
 //             seeded: the same seed gives the same text)
 //   perplexity  model + text file -> nats/char and perplexity
@@ -18,22 +19,18 @@ struct Result {
   std::string json;     // one JSON object, compact
 };
 
-// EveryEpochAndResume: after each complete epoch, <run_dir>/checkpoint.tsc (weights, optimizer
-// state, step, best epoch and its weights, elapsed time; host/scheduler/checkpoint.h) is written
-// atomically, and a run_dir that already holds one is resumed from it, ending bit-identical to
-// an uninterrupted run (the LSTM state is reset each epoch and the LR is a function of the step,
-// so an epoch boundary carries nothing else). An epoch cut short by the time budget ends the run
-// and is not checkpointed.
-enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
-
 struct TrainOptions {
   std::string device;         // empty: the config's
   std::string runs_dir;       // empty: the config's
-  std::string run_dir;        // exact run directory (must not exist unless resumable)
+  std::string run_dir;        // exact run directory (must not exist)
   int64_t epochs = -1;        // -1: the config's
   double time_budget_s = -1;  // -1: the config's train.time_budget_s (0 = none)
+  // A run directory holding checkpoint.tsc (every run writes one after each complete epoch):
+  // continue it exactly where it stopped, ending bit-identical to an uninterrupted run (the same
+  // config, but for the time budget, runs_dir, device, log_every and on_nonfinite). A directory
+  // without a checkpoint yet starts there from the beginning.
+  std::string resume;
   bool quiet = false;
-  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
   // Called with the number of finished epochs once that epoch's checkpoint is on disk.
   std::function<void(int64_t epochs_done)> after_checkpoint;
 };

@@ -240,16 +240,18 @@ TEST(RecommendCheckpoint, HeaderFieldsAndStateAreCheckedByName) {
   auto header = [&](const std::string& path, const std::string& value) {
     return error_with([&](rapidjson::Document& d) { set(d, path, value); }, {});
   };
-  // RapidJSON read a resume_key of another type as garbage, and the step as an integer.
-  EXPECT_NE(header("resume_key", "7").find("resume_key is not a string"), std::string::npos);
+  // The Trainer's checkpoint (host/train/checkpoint.h): RapidJSON read a tag of another type as
+  // garbage, and the step as an integer.
+  EXPECT_NE(header("tag", "7").find("tag is not a string"), std::string::npos);
   EXPECT_NE(header("step", R"("3")").find("step is not an integer"), std::string::npos);
-  EXPECT_NE(header("epoch", "-1").find("epoch is not an integer"), std::string::npos);
-  EXPECT_NE(header("task", R"("textgen")").find("not a recommendation checkpoint"),
+  EXPECT_NE(header("epochs_done", "-1").find("epochs_done is not an integer"), std::string::npos);
+  EXPECT_NE(header("task", R"("textgen")").find("a textgen checkpoint, not recommend"),
             std::string::npos);
   // A global mean of another dtype was a failed internal check, not the file's fault.
-  const std::string e = error_with(
-      [](rapidjson::Document&) {},
-      [](std::map<std::string, Tensor>& t) { t["global_mean"] = Tensor::host({1}, DType::I32); });
+  const std::string e = error_with([](rapidjson::Document&) {},
+                                   [](std::map<std::string, Tensor>& t) {
+                                     t["state/global_mean"] = Tensor::host({1}, DType::I32);
+                                   });
   EXPECT_NE(e.find("global_mean is i32"), std::string::npos) << e;
   rewrite(saved, ck, [](rapidjson::Document&) {});
   EXPECT_EQ(io_error_of(resume), "");

@@ -199,7 +199,8 @@ void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds,
     loop_.best_validation = val;
     best_ = task_.snapshot();
   }
-  const double loss = sums.examples > 0 ? sums.loss / static_cast<double>(sums.examples) : NAN;
+  const double mean = sums.examples > 0 ? sums.loss / static_cast<double>(sums.examples) : NAN;
+  const double loss = o_.loss_root ? std::sqrt(mean) : mean;
   json::JsonWriter w;
   w.begin_object().field("epoch", epoch).field("step", loop_.step);
   w.key(o_.loss_field);

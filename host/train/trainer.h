@@ -124,6 +124,7 @@ struct TrainerOptions {
   int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
   std::string loss_field = "train_loss";  // the epoch line's key for the mean training loss
+  bool loss_root = false;  // it reports the mean's square root (squared errors: an RMSE)
   std::string throughput_field;           // its key for StepResult::units per second ("" = none)
   bool quiet = false;
   // Called with each epoch's metrics line once it is written (e.g. a Python callback); returning

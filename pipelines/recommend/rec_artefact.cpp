@@ -180,21 +180,4 @@ RecArtefact load_rec_artefact(const std::string& path) {
   return a;
 }
 
-RecCheckpoint load_rec_checkpoint(const std::string& path) {
-  Archive a = load_archive(path);
-  const std::string source = path + ": checkpoint header";
-  rapidjson::Document meta;
-  parse_json_object(meta, a.meta_json, source);
-  const JsonFields h(meta, source);
-  if (h.string_or("task", "") != "recommend")
-    TESSERA_THROW(Io, path << ": not a recommendation checkpoint");
-  RecCheckpoint c;
-  c.resume_key = h.string("resume_key");
-  c.epoch = h.integer("epoch", 1, std::numeric_limits<int64_t>::max() - 1);
-  c.step = h.integer("step", 0);
-  check_finite(a.tensors, path);
-  c.state.assign(a.tensors.begin(), a.tensors.end());
-  return c;
-}
-
 }  // namespace tessera::recommend

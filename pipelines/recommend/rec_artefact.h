@@ -53,14 +53,4 @@ void save_rec_artefact(const std::string& path, const RecArtefact& a);
 // Io error naming the path for a corrupt file; Usage error when it is not a recommendation model.
 RecArtefact load_rec_artefact(const std::string& path);
 
-// The training checkpoint (checkpoint.tsc, written after every epoch): the config it belongs to
-// (resume_key), the epochs done and optimizer steps taken, and the model's state tensors
-// (RecModel::state_tensors). Header fields are type-checked: Io error naming the field.
-struct RecCheckpoint {
-  std::string resume_key;
-  int64_t epoch = 0, step = 0;
-  NamedTensors state;
-};
-RecCheckpoint load_rec_checkpoint(const std::string& path);
-
 }  // namespace tessera::recommend

@@ -1,8 +1,9 @@
 #pragma once
 // The personalised-recommendation pipeline on explicit ratings (ml-latest-small by default):
-//   train      config -> run directory: config.json, metrics.jsonl (one line per epoch),
-//              checkpoint.tsc (embeddings + optimizer state + step, written atomically with a
-//              CRC after every epoch; --resume continues exactly), model.tsm, result.json;
+//   train      config -> run directory (the shared Trainer's, host/train/trainer.h):
+//              config.json, metrics.jsonl (one line per epoch), checkpoint.tsc (embeddings +
+//              optimizer state + step after every epoch; --resume continues exactly), model.tsm,
+//              result.json;
 //              mf: RMSE on a seeded random split beside the global-mean baseline;
 //              two_tower: HR@K / NDCG@K under the NCF protocol (1 held-out positive vs N sampled
 //              negatives) and under full ranking, beside the most-popular baseline; the
@@ -25,8 +26,11 @@ struct TrainOptions {
   std::string device;    // empty: the config's
   std::string runs_dir;  // empty: the config's
   std::string run_dir;   // exact run directory (must not exist)
-  std::string resume;    // a run directory holding checkpoint.tsc: continue it
-  int64_t epochs = -1;   // -1: the config's
+  // A run directory holding checkpoint.tsc (every run writes one after each epoch): continue it
+  // exactly where it stopped (the same config, but for train.epochs, train.on_nonfinite,
+  // runs_dir, device and the shards); one without a checkpoint yet starts there from the start.
+  std::string resume;
+  int64_t epochs = -1;  // -1: the config's
   bool quiet = false;
 };
 

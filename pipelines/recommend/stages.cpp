@@ -111,12 +111,9 @@ StageResult run_train(const StageContext& ctx) {
   o.device = !ctx.device.empty() ? ctx.device : c.device;
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
-  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one.
-  const std::string run = ctx.work_dir + "/run";
-  if (std::filesystem::exists(run + "/checkpoint.tsc"))
-    o.resume = run;
-  else
-    o.run_dir = scheduler::fresh_subdir(ctx, "run");
+  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one:
+  // training resumes from it (or starts in the same directory when there is none yet).
+  o.resume = ctx.work_dir + "/run";
   Result tr = train(prep_config(ctx), o);
   return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }

@@ -1,12 +1,16 @@
-// Fuzz target: the recommendation task's training checkpoint (checkpoint.tsc, a tensor archive
-// with its own header: resume_key, epoch, step), as `tessera train` resumes it
-// (pipelines/recommend/rec_artefact.h: load_rec_checkpoint), into the model it resumes
-// (RecModel::restore_state: the embedding collection's tables, sparse optimizer slots and step).
+// Fuzz target: the recommendation task's training checkpoint (checkpoint.tsc in the Trainer's
+// format, host/train/checkpoint.h: load_training_checkpoint), as `tessera train --resume` reads
+// it, into the model it resumes (RecModel::restore_state, which the task's
+// restore_training_state is: the embedding collection's tables, sparse optimizer slots and step,
+// and the global mean), then any kept weights as the task's restore_snapshot takes them.
 //
 // Input: 1 option byte, then the file's bytes without its last 4 (the CRC-32).
 //   bit 0     the model: 0 biased MF (SGD), 1 two-tower (Adagrad)
 //   bit 1     keep the bytes as they are (no CRC appended): the CRC check itself is fuzzed
-// Invariants checked: a loaded checkpoint has epoch >= 1 and step >= 0, and the model's state
+// Seeds: save_training_checkpoint (the Trainer's writer) of these models' state_tensors() after
+// two training steps, under the tag "fuzz" (mf-sgd, two-tower-adagrad; mf-sgd-best also keeps
+// them as the best weights).
+// Invariants checked: a loaded checkpoint's counters are in range, and the model's state
 // afterwards is the state the file held.
 #include <zlib.h>
 
@@ -16,7 +20,7 @@
 #include <string>
 
 #include "host/backend/backend.h"
-#include "pipelines/recommend/rec_artefact.h"
+#include "host/train/checkpoint.h"
 #include "pipelines/recommend/rec_model.h"
 #include "tests/fuzz/fuzz_support.h"
 
@@ -24,6 +28,8 @@ namespace {
 
 using namespace tessera;
 using namespace tessera::recommend;
+
+const std::string kTag = "fuzz";
 
 std::string with_crc(std::string bytes) {
   const uint32_t crc = static_cast<uint32_t>(
@@ -50,6 +56,17 @@ struct Models {
   }
 };
 
+// The model holds `state` (each of its state tensors that the file named).
+void check_holds(RecModel& model, const NamedTensors& state) {
+  for (const auto& [name, t] : model.state_tensors()) {
+    for (const auto& [stored_name, stored] : state) {
+      if (stored_name != name) continue;
+      fuzz::check(stored.numel() == t.numel() && std::memcmp(stored.raw(), t.raw(), t.bytes()) == 0,
+                  "state '" + name + "' is not what the checkpoint held");
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -61,16 +78,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = tmp.write((flags & 2) != 0 ? raw : with_crc(raw));
   RecModel& model = (flags & 1) == 0 ? *models.mf : *models.two_tower;
   fuzz::expect_input_errors([&] {
-    const RecCheckpoint c = load_rec_checkpoint(path);
-    fuzz::check(c.epoch >= 1 && c.step >= 0, "checkpoint counters");
-    model.restore_state(c.state, c.step);
-    for (const auto& [name, t] : model.state_tensors()) {
-      for (const auto& [stored_name, stored] : c.state) {
-        if (stored_name != name) continue;
-        fuzz::check(
-            stored.numel() == t.numel() && std::memcmp(stored.raw(), t.raw(), t.bytes()) == 0,
-            "state '" + name + "' is not what the checkpoint held");
-      }
+    const train::TrainingCheckpoint c = train::load_training_checkpoint(path, "recommend", kTag);
+    const train::LoopState& s = c.loop;
+    fuzz::check(s.epochs_done >= 0 && s.step >= 0 && s.samples >= 0 && s.best_epoch >= -1 &&
+                    s.best_epoch <= s.epochs_done && s.bad_epochs >= 0,
+                "checkpoint counters");
+    model.restore_state(c.state, s.step);
+    check_holds(model, c.state);
+    fuzz::check(model.steps() == s.step, "the step is not the checkpoint's");
+    if (!c.best.empty()) {
+      model.restore_state(c.best, model.steps());
+      check_holds(model, c.best);
     }
   });
   return 0;

@@ -215,10 +215,8 @@ void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds,
     w.field(o_.throughput_field,
             epoch_seconds > 0 ? static_cast<double>(sums.units) / epoch_seconds : 0.0);
   std::ostringstream line;
-  for (const auto& [name, v] : val) {
-    w.field(name, v);
-    line << (line.tellp() > 0 ? ", " : "") << name << " " << fmt(v);
-  }
+  for (const auto& [name, v] : val) line << (line.tellp() > 0 ? ", " : "") << name << " " << fmt(v);
+  task_.write_validation(w, val);
   last_validation_ = line.str();
   w.field("elapsed_seconds", seconds_since(t0_));
   if (partial) w.field("partial_epoch", true);
@@ -282,7 +280,8 @@ TrainResult Loop::finish() {
                 loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds
                                         : 0.0);
   r.summary = line;
-  FinishContext ctx{run_dir_, loop_.best_validation, w, r.summary, guard_};
+  FinishContext ctx{run_dir_,      loop_.best_validation, w, r.summary, guard_,
+                    loop_.samples, loop_.train_seconds};
   task_.finish(ctx);
   w.end_object();
   r.json = w.compact();

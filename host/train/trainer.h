@@ -58,6 +58,8 @@ struct FinishContext {
   json::JsonWriter& result;  // inside the result object: the task adds its fields
   std::string& summary;      // human lines; the task appends its own
   DivergenceGuard& guard;    // at_model_write() has been called: check what is written
+  int64_t samples = 0;       // examples every step of the run saw (resumed epochs included)
+  double train_seconds = 0;  // the time spent in step() (the result's train_seconds)
 };
 
 class TrainTask {
@@ -76,6 +78,11 @@ class TrainTask {
   virtual void check_weights(DivergenceGuard& guard) = 0;
   // The validation metrics at an epoch's end (empty when there is no validation data).
   virtual Metrics validate(DivergenceGuard& guard) = 0;
+  // Writes them into the epoch's metrics.jsonl line: by default one field each; a task whose
+  // files have always grouped them (e.g. a "validation" object) writes them its way.
+  virtual void write_validation(json::JsonWriter& w, const Metrics& validation) {
+    for (const auto& [name, v] : validation) w.field(name, v);
+  }
   // Everything training changes (weights, optimizer state and step, sparse tables and their
   // state, batch-norm statistics) as host tensors, for a checkpoint; restore takes it back
   // (Io error naming what does not fit, leaving the model untouched).

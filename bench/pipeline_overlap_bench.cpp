@@ -112,8 +112,7 @@ struct AloneTiming {
 AloneTiming train_alone(const std::string& config, const std::string& run_dir) {
   tessera::behaviour::TrainOptions o;
   o.quiet = true;
-  o.run_dir = run_dir;
-  o.checkpoints = tessera::behaviour::Checkpoints::EveryEpochAndResume;
+  o.resume = run_dir;
   o.test_prep = tessera::behaviour::TestPrep::BeforeTraining;
   const tessera::behaviour::Result r = tessera::behaviour::train(config, o);
   const rapidjson::Document d = parse(r.json);

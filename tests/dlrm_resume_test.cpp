@@ -3,23 +3,31 @@
 // tensor of the model file, of the final checkpoint (tables, sparse and dense optimizer state)
 // and every metric identical to an uninterrupted run with the same seed, under each sparse
 // optimizer; a corrupt, truncated, incomplete or foreign checkpoint is refused naming the file.
+// Through the binary: `tessera train CONFIG --resume RUN_DIR` killed with SIGKILL after its first
+// checkpoint and run again ends with the uninterrupted run's model file byte for byte.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "tests/support/run_program.h"
 #include "tests/support/skips.h"
 
 namespace tessera {
@@ -96,8 +104,7 @@ class DlrmResume : public ::testing::TestWithParam<const char*> {
     behaviour::TrainOptions o;
     o.quiet = true;
     o.device = "cpu";
-    o.run_dir = run_dir;
-    o.checkpoints = behaviour::Checkpoints::EveryEpochAndResume;
+    o.resume = run_dir;
     o.stop_after_epochs = stop;
     return behaviour::train(cfg, o);
   }
@@ -187,8 +194,8 @@ TEST_P(DlrmResume, StoppedAndResumedEqualsUninterrupted) {
   // The last checkpoints too: dense and sparse optimizer state, step counters, best weights.
   expect_same_tensors(ref_dir + "/checkpoint.tsc", run_dir + "/checkpoint.tsc");
   const Archive ck = load_archive(run_dir + "/checkpoint.tsc");
-  EXPECT_EQ(ck.tensors.at("extra/embedding.step").data<int64_t>()[0], ref["steps"].GetInt64());
-  EXPECT_EQ(ck.tensors.count("extra/embedding.weights"), 1u);
+  EXPECT_EQ(ck.tensors.at("state/tables/step").data<int64_t>()[0], ref["steps"].GetInt64());
+  EXPECT_EQ(ck.tensors.count("state/tables/weights"), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(SparseOptimizers, DlrmResume,
@@ -231,9 +238,75 @@ TEST_F(DlrmCheckpointErrors, CheckpointWithoutTheSparseOptimizerStateIsRefused) 
   const std::string ck = stopped_run(cfg, run);
   // The same checkpoint with the Adagrad accumulators dropped (a valid archive).
   Archive a = load_archive(ck);
-  ASSERT_EQ(a.tensors.erase("extra/embedding.state0"), 1u);
+  ASSERT_EQ(a.tensors.erase("state/tables/state0"), 1u);
   save_archive(ck, a.meta_json, {a.tensors.begin(), a.tensors.end()});
   expect_refused(cfg, run, {ck, "embedding state lacks 'state0'", "adagrad"});
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// Runs `argv` and kills it with SIGKILL once `file` exists; false when it ended first.
+bool killed_once_written(const std::vector<std::string>& argv, const std::string& file) {
+  const pid_t pid = ::fork();
+  EXPECT_GE(pid, 0);
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline && !std::filesystem::exists(file)) {
+    int status;
+    if (::waitpid(pid, &status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  EXPECT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+  return true;
+}
+
+class DlrmResumeCli : public DlrmResume {};
+
+TEST_F(DlrmResumeCli, KilledRunResumesBitIdenticallyThroughTheBinary) {
+  // The whole of adult.data, so an epoch takes long enough (~0.1-0.4 s) for the kill to land
+  // inside the run.
+  ResolveOptions ro;
+  ro.download = DownloadPolicy::Never;
+  slice(resolve_dataset_file("uci-adult", "adult.data", ro), work_ + "/train.csv", 0, 1 << 20);
+  const std::string cfg = config("{\"type\": \"lazy_adam\", \"lr\": 0.01}");
+  const std::string binary = std::string(TESSERA_BINARY_DIR) + "/tessera";
+  const std::string whole = work_ + "/whole", killed = work_ + "/killed";
+  auto train_cli = [&](const std::string& run) {
+    return test::run_program(
+        {binary, "train", cfg, "--resume", run, "--device", "cpu", "--quiet", "--json"});
+  };
+  const test::ProgramResult ref = train_cli(whole);
+  ASSERT_EQ(ref.status, 0) << ref.err;
+  ASSERT_TRUE(
+      killed_once_written({binary, "train", cfg, "--resume", killed, "--device", "cpu", "--quiet"},
+                          killed + "/checkpoint.tsc"))
+      << "the run ended before it could be killed";
+  ASSERT_FALSE(std::ifstream(killed + "/model.tsm").good()) << "training finished before the kill";
+
+  const test::ProgramResult resumed = train_cli(killed);
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  const rapidjson::Document r = parse(last_line(resumed.out)), w = parse(last_line(ref.out));
+  EXPECT_GE(r["resumed_from_epoch"].GetInt64(), 1);
+  EXPECT_LT(r["resumed_from_epoch"].GetInt64(), kEpochs);
+  EXPECT_EQ(result_fingerprint(r), result_fingerprint(w));
+  EXPECT_EQ(metrics_fingerprint(killed), metrics_fingerprint(whole));
+  EXPECT_EQ(read_file(killed + "/model.tsm"), read_file(whole + "/model.tsm"));
+  expect_same_tensors(whole + "/checkpoint.tsc", killed + "/checkpoint.tsc");
 }
 
 }  // namespace

@@ -59,8 +59,8 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
-     "  --resume RUN_DIR continue a recommend, textclass or textgen run from its checkpoint\n"
-     "                   (same config)\n"
+     "  --resume RUN_DIR continue a recommend, textclass, textgen or behaviour run from its\n"
+     "                   checkpoint (same config)\n"
      "  --json           last stdout line: one JSON object with the results\n"
      "  --quiet          no progress output\n",
      1},
@@ -454,6 +454,7 @@ int run(int argc, char** argv) {
     tessera::behaviour::TrainOptions o;
     static_cast<tessera::behaviour::CommonOptions&>(o) = common;
     read_run_options(a, o);
+    o.resume = str_option(a, "--resume", "");
     result = tessera::behaviour::train(a.positionals[0], o);
   } else if (cmd == "evaluate") {
     result = tessera::behaviour::evaluate(a.positionals[0], a.positionals[1], common);

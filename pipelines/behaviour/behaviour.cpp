@@ -1,7 +1,5 @@
 #include "pipelines/behaviour/behaviour.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,11 +9,10 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/core/progress.h"
 #include "host/config/behaviour_config.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
-#include "host/core/run_dir.h"
+#include "host/core/progress.h"
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
 #include "host/data/libsvm.h"
@@ -27,7 +24,8 @@
 #include "host/model/divergence.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/train/checkpoint.h"
+#include "host/train/trainer.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
 #include "pipelines/behaviour/train_feed.h"
@@ -169,6 +167,359 @@ BadRowPolicy policy_option(const std::string& s, BadRowPolicy fallback) {
   TESSERA_THROW(Usage, "--on-error '" << s << "' is not one of: error, skip");
 }
 
+// ---- training ---------------------------------------------------------------------------------
+
+// The rows a training run needs, encoded before the model exists, but for the test rows: those
+// are needed only after training, so by default (TestPrep::Overlapped) they are encoded on a
+// host thread while the model trains, and the training thread never waits for them. Held by
+// pointer: the encoding thread writes into it.
+struct Prepared {
+  Preprocessor pre;  // fitted on the training rows (none for libSVM rows)
+  EncodedTable train, validation, test;
+  LoadReport train_rep, val_rep, test_rep;
+  int64_t libsvm_width = 0;  // > 0: libSVM rows, densified to this many columns
+  std::string train_path;
+  double prep_seconds = 0, test_prep_seconds = 0;
+  TestPrep test_prep = TestPrep::Overlapped;
+  std::future<EncodedTable> test_future;
+
+  // Takes the test rows once they are encoded (wait: blocks until they are). A bad test row under
+  // on_error "error" is thrown here, so it stops the run at the end of the epoch it is found in.
+  void collect_test(bool wait) {
+    if (test_future.valid() &&
+        (wait || test_future.wait_for(std::chrono::seconds(0)) == std::future_status::ready))
+      test = test_future.get();
+  }
+  int64_t bad_rows_skipped() const {
+    return train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped;
+  }
+};
+
+// Sparse rows are used as written (no fitted encoding), densified to the training width.
+void prepare_libsvm(const BehaviourDataConfig& d, const FileSpec& train_file, uint64_t seed,
+                    Prepared& p) {
+  SparseTable tr = read_libsvm(train_file, d.schema.on_error, &p.train_rep.bad_rows);
+  p.libsvm_width = d.schema.libsvm_features > 0 ? d.schema.libsvm_features : tr.max_index + 1;
+  EncodedTable all = table_from_sparse(tr, p.libsvm_width, OutOfRangeFeature::Error);
+  if (d.validation) {
+    p.train = std::move(all);
+    p.validation = load_libsvm(resolve_file(d.dataset, *d.validation), p.libsvm_width,
+                               d.schema.on_error, &p.val_rep.bad_rows);
+  } else {
+    TableSplit split = split_table(all, d.validation_fraction, seed);
+    p.train = std::move(split.train);
+    p.validation = std::move(split.validation);
+  }
+  if (d.test)
+    p.test = load_libsvm(resolve_file(d.dataset, *d.test), p.libsvm_width, d.schema.on_error,
+                         &p.test_rep.bad_rows);
+}
+
+// Delimited rows: the preprocessor is fitted on the training rows only.
+void prepare_table(const BehaviourConfig& cfg, const BehaviourDataConfig& d,
+                   const FileSpec& train_file, uint64_t seed, Prepared& p) {
+  if (d.validation) {
+    BadRowReport fit_bad;
+    p.pre = fit_preprocessor(train_file, d.schema, preprocess_options(cfg), {}, &fit_bad);
+    p.train = load_table(train_file, p.pre, {}, &p.train_rep);
+    p.validation = load_table(resolve_file(d.dataset, *d.validation), p.pre, {}, &p.val_rep);
+  } else {
+    TrainValidation tv = load_train_validation(train_file, d.schema, preprocess_options(cfg),
+                                               d.validation_fraction, seed);
+    p.pre = std::move(tv.preprocessor);
+    p.train = std::move(tv.train);
+    p.validation = std::move(tv.validation);
+    p.train_rep = std::move(tv.train_report);
+    p.val_rep = std::move(tv.validation_report);
+  }
+  if (!d.test) return;
+  auto encode_test = [file = resolve_file(d.dataset, *d.test), &p] {
+    auto t0 = Clock::now();
+    EncodedTable t = load_table(file, p.pre, {}, &p.test_rep);
+    p.test_prep_seconds = seconds_since(t0);
+    return t;
+  };
+  if (p.test_prep == TestPrep::Overlapped)
+    p.test_future = std::async(std::launch::async, encode_test);
+  else
+    p.test = encode_test();
+}
+
+// Fit on train only; encode train / validation / test.
+std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep) {
+  const auto t0 = Clock::now();
+  auto p = std::make_unique<Prepared>();
+  p->test_prep = test_prep;
+  const BehaviourDataConfig d = with_derived_files(cfg.data);
+  const FileSpec train_file = resolve_file(d.dataset, d.train);
+  p->train_path = train_file.path;
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+  if (d.schema.format == TableFormat::LibSvm)
+    prepare_libsvm(d, train_file, seed, *p);
+  else
+    prepare_table(cfg, d, train_file, seed, *p);
+  p->prep_seconds = seconds_since(t0);
+  if (p->train.rows == 0) TESSERA_THROW(Data, "no training rows in '" << p->train_path << "'");
+  return p;
+}
+
+// What must match for a checkpoint to be resumed: the config, less what may change on resume.
+// Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards.
+std::string resume_tag(BehaviourConfig c) {
+  c.model.shards = 1;
+  c.model.placement = TablePlacement::Auto;
+  c.model.remote_shards = false;
+  c.train.runs_dir = "-";
+  return sha256_hex(to_json(c));
+}
+
+// The model's part of the Trainer's loop: the batcher's batches (each epoch's order a function
+// of the seed and the epoch) reaching the model one ahead through TrainFeed, one step with the
+// guard's loss and gradient checks before any weight (a DLRM's tables too) changes, validation
+// AUC / logloss / accuracy, and the model artefact with the final evaluation.
+class BehaviourTraining final : public train::TrainTask {
+ public:
+  BehaviourTraining(const BehaviourConfig& cfg, Prepared& data, const MlpSpec& spec,
+                    BehaviourNet& model, Optimizer& opt, Batcher& batcher,
+                    std::chrono::steady_clock::time_point t_fit)
+      : cfg_(cfg),
+        data_(data),
+        spec_(spec),
+        model_(model),
+        be_(model.backend()),
+        opt_(opt),
+        batcher_(batcher),
+        t_fit_(t_fit),
+        loss_dev_(be_.empty({cfg.train.batch_size})),
+        dlogits_dev_(be_.empty({cfg.train.batch_size, 1})) {}
+
+  int64_t batches_per_epoch() override { return batcher_.batches_per_epoch(); }
+  void start_epoch(int64_t epoch) override;
+  train::StepResult step(train::StepContext& ctx) override;
+  double learning_rate() override { return opt_.current_lr(); }
+  void check_weights(DivergenceGuard& guard) override;
+  train::Metrics validate(DivergenceGuard& guard) override;
+  // The epoch line keeps the "validation" object behaviour runs have always logged.
+  void write_validation(json::JsonWriter& w, const train::Metrics& m) override {
+    if (!m.empty()) write_report(w, "validation", last_validation_);
+  }
+  NamedTensors training_state() override;
+  void restore_training_state(const NamedTensors& state, int64_t steps) override;
+  NamedTensors snapshot() override {
+    const std::map<std::string, Tensor> w = model_.snapshot();
+    return NamedTensors(w.begin(), w.end());
+  }
+  void restore_snapshot(const NamedTensors& w) override { model_.restore({w.begin(), w.end()}); }
+  void finish(train::FinishContext& ctx) override;
+
+ private:
+  std::string save_artefact(train::FinishContext& ctx, const BinaryReport& val,
+                            const BinaryReport& test);
+  void write_result(train::FinishContext& ctx, const std::string& model_path,
+                    const BinaryReport& val, const BinaryReport& test);
+
+  const BehaviourConfig& cfg_;
+  Prepared& data_;
+  const MlpSpec& spec_;
+  BehaviourNet& model_;
+  Backend& be_;
+  Optimizer& opt_;
+  Batcher& batcher_;
+  std::chrono::steady_clock::time_point t_fit_;
+  Tensor loss_dev_, dlogits_dev_;  // [batch], [batch, 1] on the backend
+  std::unique_ptr<TrainFeed> feed_;
+  int64_t next_epoch_ = 1;
+  BinaryReport last_validation_{};
+};
+
+void BehaviourTraining::start_epoch(int64_t epoch) {
+  if (!feed_) {
+    // The batcher's order for epoch e depends only on (seed, e): dropping the finished epochs'
+    // batches puts a resumed run exactly where its checkpoint left off.
+    Batch b;
+    for (int64_t i = 0; i < (epoch - 1) * batches_per_epoch() && batcher_.next(b); ++i) {
+    }
+    // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
+    // next batch uploads while this one computes, across epoch ends too.
+    feed_ = std::make_unique<TrainFeed>(
+        be_, batcher_, cfg_.train.batch_size,
+        cfg_.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host : CatPlacement::Device);
+    next_epoch_ = epoch;
+  }
+  if (epoch != next_epoch_)
+    TESSERA_THROW(Internal, "behaviour: epoch " << epoch << " started after epoch "
+                                                << next_epoch_ - 1 << " (the batcher runs on)");
+  ++next_epoch_;
+}
+
+train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
+  TrainFeed::Item item;
+  if (!feed_->next(item))
+    TESSERA_THROW(Internal, "behaviour: the batcher ended inside epoch " << ctx.epoch);
+  const int64_t n = item.batch.rows;
+  const uint64_t seed = static_cast<uint64_t>(cfg_.seed);
+  Tensor logits = model_.forward(item.dense, item.cat, Mode::Train,
+                                 math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(ctx.step))));
+  Tensor loss = loss_dev_.rows(0, n), dl = dlogits_dev_.rows(0, n);
+  be_.bce_with_logits(logits, item.labels, 1.f / static_cast<float>(n), loss, dl);
+  // The per-sample losses come to the host every step (B floats) and are checked before the
+  // backward; under "skip_batch" every gradient, the tables' too, before any weight changes.
+  const Tensor lh = be_.to_host(loss);
+  train::StepResult r;
+  r.applied = ctx.guard.loss_ok(lh);
+  if (r.applied) {
+    model_.backward(dl);
+    r.applied = ctx.guard.gradients_ok(be_, model_.parameters(),
+                                       [this] { return model_.sparse_gradients(); });
+  }
+  if (r.applied) {
+    model_.step_sparse();
+    opt_.step();
+    for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
+  }
+  feed_->done(item);
+  r.examples = n;
+  r.units = n;
+  return r;
+}
+
+void BehaviourTraining::check_weights(DivergenceGuard& guard) {
+  guard.check_weights(be_, model_.parameters());
+  model_.visit_tables([&](const std::string& name, const Tensor& table) {
+    guard.check_weights(be_, NamedTensors{{name, table}});
+  });
+}
+
+train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
+  data_.collect_test(/*wait=*/false);
+  if (data_.validation.rows == 0) return {};
+  last_validation_ =
+      report_of(checked(guard, score_table(model_, data_.validation, cfg_.train.eval_batch_size)));
+  return {{"validation_auc", last_validation_.auc},
+          {"validation_logloss", last_validation_.logloss},
+          {"validation_accuracy", last_validation_.accuracy}};
+}
+
+// The dense parameters with their optimizer state, and a DLRM's tables with their sparse
+// optimizer state and step counter ("tables/<name>").
+NamedTensors BehaviourTraining::training_state() {
+  NamedTensors state = train::parameter_state(be_, model_.parameters());
+  const std::map<std::string, Tensor> tables = model_.training_state();
+  train::add_prefixed(state, "tables/", NamedTensors(tables.begin(), tables.end()));
+  return state;
+}
+
+void BehaviourTraining::restore_training_state(const NamedTensors& state, int64_t steps) {
+  const NamedTensors tables = train::with_prefix(state, "tables/");
+  model_.restore_training_state({tables.begin(), tables.end()});
+  train::restore_parameter_state(be_, model_.parameters(), state, "behaviour checkpoint");
+  opt_.set_steps_taken(steps);
+}
+
+std::string BehaviourTraining::save_artefact(train::FinishContext& ctx, const BinaryReport& val,
+                                             const BinaryReport& test) {
+  json::JsonWriter mw;
+  mw.begin_object();
+  if (data_.validation.rows > 0) write_report(mw, "validation", val);
+  if (data_.test.rows > 0) write_report(mw, "test", test);
+  mw.end_object();
+  ModelArtefact art;
+  art.config = cfg_;
+  art.preprocessor = data_.pre;
+  art.spec = spec_;
+  art.weights = model_.snapshot();
+  ctx.guard.check_weights(art.weights);
+  art.metrics_json = mw.compact();
+  const std::string model_path = ctx.run_dir + "/model.tsm";
+  save_model(model_path, art);
+  return model_path;
+}
+
+void BehaviourTraining::write_result(train::FinishContext& ctx, const std::string& model_path,
+                                     const BinaryReport& val, const BinaryReport& test) {
+  json::JsonWriter& w = ctx.result;
+  w.field("model", model_path).field("batch_size", cfg_.train.batch_size);
+  w.field("train_rows", data_.train.rows)
+      .field("validation_rows", data_.validation.rows)
+      .field("test_rows", data_.test.rows);
+  w.field("parameters", model_.parameter_count()).field("prep_seconds", data_.prep_seconds);
+  // fit: everything after the blocking preparation (epochs, validation, checkpoints, final
+  // evaluation, the model file); test_prep: encoding the test file, overlapped or not.
+  w.field("fit_seconds", seconds_since(t_fit_)).field("test_prep_seconds", data_.test_prep_seconds);
+  w.field("test_prep", data_.test_prep == TestPrep::Overlapped ? "overlapped" : "before_training");
+  w.field("train_samples_per_sec",
+          ctx.train_seconds > 0 ? static_cast<double>(ctx.samples) / ctx.train_seconds : 0.0);
+  w.field("bad_rows_skipped", data_.bad_rows_skipped());
+  if (data_.test.rows > 0) w.field("test_unseen_categories", data_.test_rep.encode.total_oov());
+  if (data_.validation.rows > 0) write_report(w, "validation", val);
+  if (data_.test.rows > 0) write_report(w, "test", test);
+}
+
+void BehaviourTraining::finish(train::FinishContext& ctx) {
+  const int64_t eval_batch = cfg_.train.eval_batch_size;
+  BinaryReport val{}, test{};
+  if (data_.validation.rows > 0)
+    val = report_of(checked(ctx.guard, score_table(model_, data_.validation, eval_batch)));
+  data_.collect_test(/*wait=*/true);
+  if (data_.test.rows > 0)
+    test = report_of(checked(ctx.guard, score_table(model_, data_.test, eval_batch)));
+  const std::string model_path = save_artefact(ctx, val, test);
+  write_result(ctx, model_path, val, test);
+  std::ostringstream s;
+  if (data_.validation.rows > 0)
+    s << "  validation: AUC " << fmt(val.auc) << "  logloss " << fmt(val.logloss) << "  accuracy "
+      << fmt(val.accuracy) << "\n";
+  if (data_.test.rows > 0)
+    s << "  test:       AUC " << fmt(test.auc) << "  logloss " << fmt(test.logloss) << "  accuracy "
+      << fmt(test.accuracy) << "\n";
+  if (data_.bad_rows_skipped() > 0)
+    s << "  bad rows: " << data_.train_rep.bad_rows.summary() << "\n";
+  if (data_.test.rows > 0 && data_.test_rep.encode.total_oov() > 0)
+    s << "  test values unseen on train: " << data_.pre.oov_summary(data_.test_rep.encode) << "\n";
+  s << "  model: " << model_path << "\n";
+  ctx.summary += s.str();
+}
+
+void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepared& data,
+                const MlpSpec& spec, const BehaviourNet& model) {
+  std::fprintf(
+      stderr,
+      "tessera train: %s on %s; %lld train / %lld validation / %s test rows; "
+      "%lld dense + %lld categorical features (%lld embedding rows); %lld parameters\n",
+      cfg.name.c_str(), backend.name().c_str(), (long long)data.train.rows,
+      (long long)data.validation.rows,
+      data.test_future.valid() ? "(being encoded)" : std::to_string(data.test.rows).c_str(),
+      (long long)spec.n_dense, (long long)spec.n_cat, (long long)spec.embedding_rows,
+      (long long)model.parameter_count());
+  const std::string plan = model.shard_plan();
+  if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
+}
+
+train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
+                                      const std::string& device) {
+  train::TrainerOptions t;
+  t.task = "behaviour";
+  t.name = cfg.name;
+  t.runs_dir = cfg.train.runs_dir;
+  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
+  t.resumable = !options.resume.empty();
+  t.config_json = to_json(cfg);
+  t.resume_tag = resume_tag(cfg);
+  t.device = device;
+  t.epochs = cfg.train.epochs;
+  if (cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss)
+    t.selection = {"validation_logloss", train::Goal::Minimize, "", train::Goal::Minimize,
+                   cfg.train.early_stopping.patience};
+  else
+    t.selection = {"validation_auc", train::Goal::Maximize, "", train::Goal::Minimize,
+                   cfg.train.early_stopping.patience};
+  t.stop_after_epochs = options.stop_after_epochs;
+  t.on_nonfinite = cfg.train.on_nonfinite;
+  t.throughput_field = "train_samples_per_sec";
+  t.quiet = options.quiet;
+  return t;
+}
+
 }  // namespace
 
 Result train(const std::string& config_path, const TrainOptions& options) {
@@ -176,388 +527,34 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (!options.device.empty()) cfg.device = options.device;
   if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
-  const uint64_t seed = static_cast<uint64_t>(cfg.seed);
-
-  auto backend = make_backend(cfg.device);
-  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
-  if (resumable && options.run_dir.empty())
-    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
-  if (options.stop_after_epochs >= 0 && !resumable)
+  if (options.stop_after_epochs >= 0 && options.resume.empty())
     TESSERA_THROW(Usage, "stopping after some epochs needs checkpoints to resume from");
-  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
-  if (resumable) make_directories(options.run_dir);
-  const std::string run_path = resumable ? options.run_dir
-                               : options.run_dir.empty()
-                                   ? RunDir::create(cfg.train.runs_dir, cfg.name).path()
-                                   : RunDir::create_exact(options.run_dir).path();
-  write_file_atomic(run_path + "/config.json", to_json(cfg));
-
-  // ---- prep: fit on train only, encode train / validation / test ------------------------------
-  auto t_prep = Clock::now();
-  const BehaviourDataConfig d = with_derived_files(cfg.data);
-  const FileSpec train_file = resolve_file(d.dataset, d.train);
-  Preprocessor pre;
-  EncodedTable train_t, val_t, test_t;
-  LoadReport train_rep, val_rep, test_rep;
-  int64_t libsvm_width = 0;
-  if (d.schema.format == TableFormat::LibSvm) {
-    // Sparse rows are used as written (no fitted encoding), densified to the train width.
-    SparseTable tr = read_libsvm(train_file, d.schema.on_error, &train_rep.bad_rows);
-    libsvm_width = d.schema.libsvm_features > 0 ? d.schema.libsvm_features : tr.max_index + 1;
-    EncodedTable all = table_from_sparse(tr, libsvm_width, OutOfRangeFeature::Error);
-    if (d.validation) {
-      train_t = std::move(all);
-      val_t = load_libsvm(resolve_file(d.dataset, *d.validation), libsvm_width, d.schema.on_error,
-                          &val_rep.bad_rows);
-    } else {
-      TableSplit split = split_table(all, d.validation_fraction, seed);
-      train_t = std::move(split.train);
-      val_t = std::move(split.validation);
-    }
-    if (d.test)
-      test_t = load_libsvm(resolve_file(d.dataset, *d.test), libsvm_width, d.schema.on_error,
-                           &test_rep.bad_rows);
-  } else if (d.validation) {
-    BadRowReport fit_bad;
-    pre = fit_preprocessor(train_file, d.schema, preprocess_options(cfg), {}, &fit_bad);
-    train_t = load_table(train_file, pre, {}, &train_rep);
-    val_t = load_table(resolve_file(d.dataset, *d.validation), pre, {}, &val_rep);
-  } else {
-    TrainValidation tv = load_train_validation(train_file, d.schema, preprocess_options(cfg),
-                                               d.validation_fraction, seed);
-    pre = std::move(tv.preprocessor);
-    train_t = std::move(tv.train);
-    val_t = std::move(tv.validation);
-    train_rep = std::move(tv.train_report);
-    val_rep = std::move(tv.validation_report);
-  }
-  // The test rows are needed only after training: by default they are encoded on a host thread
-  // while the model trains (the training thread never waits for them).
-  std::future<EncodedTable> test_future;
-  double test_prep_seconds = 0;
-  if (d.test && libsvm_width == 0) {
-    auto encode_test = [file = resolve_file(d.dataset, *d.test), &pre, &test_rep,
-                        &test_prep_seconds] {
-      auto t0 = Clock::now();
-      EncodedTable t = load_table(file, pre, {}, &test_rep);
-      test_prep_seconds = seconds_since(t0);
-      return t;
-    };
-    if (options.test_prep == TestPrep::Overlapped)
-      test_future = std::async(std::launch::async, encode_test);
-    else
-      test_t = encode_test();
-  }
-  // A bad test row under on_error "error" stops the run at the end of the epoch it is found in.
-  auto collect_test = [&](bool wait) {
-    if (test_future.valid() &&
-        (wait || test_future.wait_for(std::chrono::seconds(0)) == std::future_status::ready))
-      test_t = test_future.get();
-  };
-  const double prep_seconds = seconds_since(t_prep);
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+  auto backend = make_backend(cfg.device);
+  std::unique_ptr<Prepared> data = prepare(cfg, options.test_prep);
   const auto t_fit = Clock::now();
-  if (train_t.rows == 0) TESSERA_THROW(Data, "no training rows in '" << train_file.path << "'");
 
-  // ---- model ---------------------------------------------------------------------------------
-  const MlpSpec spec = spec_for(cfg, pre, libsvm_width);
+  const MlpSpec spec = spec_for(cfg, data->pre, data->libsvm_width);
   const int64_t batch = cfg.train.batch_size;
-  const int64_t eval_batch = cfg.train.eval_batch_size;
-  std::unique_ptr<BehaviourNet> net =
-      make_net(*backend, cfg, pre, spec, seed, std::max(batch, eval_batch));
-  BehaviourNet& model = *net;
+  std::unique_ptr<BehaviourNet> model = make_net(
+      *backend, cfg, data->pre, spec, seed, std::max<int64_t>(batch, cfg.train.eval_batch_size));
   BatcherOptions bo;
   bo.batch_size = batch;
   bo.seed = seed;
   bo.epochs = cfg.train.epochs;
   bo.queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
-  Batcher batcher(train_t, bo);
+  Batcher batcher(data->train, bo);
   const int64_t steps_per_epoch = batcher.batches_per_epoch();
-  const int64_t total_steps = steps_per_epoch * cfg.train.epochs;
   Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch, total_steps));
-  opt.attach(model.parameters());
+                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
+                                        steps_per_epoch * cfg.train.epochs));
+  opt.attach(model->parameters());
+  if (!options.quiet) print_plan(cfg, *backend, *data, spec, *model);
 
-  if (!options.quiet) {
-    std::fprintf(stderr,
-                 "tessera train: %s on %s; %lld train / %lld validation / %s test rows; "
-                 "%lld dense + %lld categorical features (%lld embedding rows); %lld parameters; "
-                 "run dir %s\n",
-                 cfg.name.c_str(), backend->name().c_str(), (long long)train_t.rows,
-                 (long long)val_t.rows,
-                 test_future.valid() ? "(being encoded)" : std::to_string(test_t.rows).c_str(),
-                 (long long)spec.n_dense, (long long)spec.n_cat, (long long)spec.embedding_rows,
-                 (long long)model.parameter_count(), run_path.c_str());
-    const std::string plan = model.shard_plan();
-    if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
-  }
-
-  // ---- train ---------------------------------------------------------------------------------
-  Tensor loss_dev = backend->empty({batch});
-  Tensor dlogits_dev = backend->empty({batch, 1});
-  Progress progress("train", total_steps * batch, "samples", options.quiet);
-  double train_seconds = 0, loss_sum = 0;
-  int64_t samples = 0, loss_rows = 0, step = 0;
-  std::map<std::string, Tensor> best_weights;
-  double best_score = -INFINITY;
-  int64_t best_epoch = -1, bad_epochs = 0, epochs_run = 0;
-  BinaryReport last_val{};
-  const bool minimize_logloss = cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss;
-  Batch b;
-  // ---- resume from the last epoch checkpoint -------------------------------------------------
-  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
-  // Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards.
-  const std::string checkpoint_tag = [&] {
-    BehaviourConfig c = cfg;
-    c.model.shards = 1;
-    c.model.placement = TablePlacement::Auto;
-    c.model.remote_shards = false;
-    return sha256_hex(to_json(c));
-  }();
-  int64_t resumed_from_epoch = 0;
-  bool finished = false;
-  bool stopped = false;  // options.stop_after_epochs reached
-  DivergenceGuard guard(cfg.train.on_nonfinite, {"behaviour", cfg.name, run_path, options.quiet});
-  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
-    scheduler::TrainingState st;
-    std::map<std::string, Tensor> state;  // a DLRM's tables and sparse optimizer state
-    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
-                               &best_weights, &state);
-    try {
-      model.restore_training_state(state);
-    } catch (const Error& e) {
-      TESSERA_THROW(Io, "checkpoint '" << checkpoint_path << "' cannot be resumed: " << e.what());
-    }
-    resumed_from_epoch = epochs_run = st.epochs_done;
-    step = st.step;
-    samples = st.samples;
-    train_seconds = st.train_seconds;
-    best_epoch = st.best_epoch;
-    if (best_epoch >= 0) best_score = st.best_score;
-    bad_epochs = st.bad_epochs;
-    opt.set_steps_taken(step);
-    // Lines logged after the checkpoint (a kill between the two writes) are redone.
-    scheduler::truncate_lines(run_path + "/metrics.jsonl", epochs_run);
-    guard.resumed(checkpoint_path, epochs_run, run_path + "/metrics.jsonl");
-    // The batcher's order for epoch e depends only on (seed, e): cutting and dropping the
-    // finished epochs' batches puts it exactly where the checkpoint left off.
-    for (int64_t i = 0; i < epochs_run * steps_per_epoch && batcher.next(b); ++i) {
-    }
-    finished =
-        cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience;
-    if (!options.quiet)
-      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
-                   run_path.c_str(), (long long)epochs_run, (long long)step);
-  } else if (resumable) {
-    scheduler::truncate_lines(run_path + "/metrics.jsonl",
-                              0);  // killed before the first checkpoint
-  }
-  auto t_epoch = Clock::now();
-  double epoch_train_seconds = 0;
-  // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
-  // next batch uploads while this one computes.
-  TrainFeed feed(
-      *backend, batcher, batch,
-      cfg.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host : CatPlacement::Device);
-  TrainFeed::Item item;
-  int64_t epoch_batch = 0;  // batches of the current epoch so far
-  while (!finished) {
-    auto t_step = Clock::now();
-    if (!feed.next(item)) break;
-    b = std::move(item.batch);  // item keeps the staged tensors; b the epoch bookkeeping
-    const int64_t n = b.rows;
-    guard.at_batch(b.epoch + 1, ++epoch_batch, steps_per_epoch, step + 1);
-    Tensor logits = model.forward(item.dense, item.cat, Mode::Train,
-                                  math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(step))));
-    Tensor loss = loss_dev.rows(0, n), dl = dlogits_dev.rows(0, n);
-    backend->bce_with_logits(logits, item.labels, 1.f / static_cast<float>(n), loss, dl);
-    // The per-sample losses come to the host every step (B floats) and are checked before the
-    // backward; under "skip_batch" every gradient, the tables' too, before any weight changes.
-    const Tensor lh = backend->to_host(loss);
-    bool ok = guard.loss_ok(lh);
-    if (ok) {
-      model.backward(dl);
-      ok = guard.gradients_ok(*backend, model.parameters(),
-                              [&model] { return model.sparse_gradients(); });
-    }
-    if (ok) {
-      model.step_sparse();
-      opt.step();
-      ++step;
-    }
-    feed.done(item);
-    samples += n;
-    // The epoch's training loss is the mean over the steps sampled every log_every.
-    if (ok && (step % cfg.train.log_every == 0 || b.last_in_epoch)) {
-      for (int64_t i = 0; i < n; ++i) loss_sum += lh.data<float>()[i];
-      loss_rows += n;
-    }
-    const double dt = seconds_since(t_step);
-    train_seconds += dt;
-    epoch_train_seconds += dt;
-    // The training loss is read back every log_every steps (a device sync on CUDA), so the
-    // epoch's figure is the mean over those sampled steps.
-    progress.update(samples, loss_rows ? "loss " + fmt(loss_sum / loss_rows) : std::string());
-    if (!b.last_in_epoch) continue;
-
-    // ---- end of epoch: check the weights, validate, log, early stopping -------------------
-    ++epochs_run;
-    epoch_batch = 0;
-    guard.at_epoch_end(b.epoch + 1, step);
-    guard.check_weights(*backend, model.parameters());
-    model.visit_tables([&](const std::string& name, const Tensor& table) {
-      guard.check_weights(*backend, NamedTensors{{name, table}});
-    });
-    json::JsonWriter w;
-    w.begin_object();
-    w.field("epoch", b.epoch + 1).field("step", step);
-    w.field("train_loss", loss_rows ? loss_sum / loss_rows : 0.0);
-    w.field("lr", static_cast<double>(opt.current_lr()));
-    w.field("train_samples_per_sec", epoch_train_seconds > 0
-                                         ? (double)(steps_per_epoch * batch) / epoch_train_seconds
-                                         : 0.0);
-    w.field("epoch_seconds", seconds_since(t_epoch));
-    bool improved = false;
-    if (val_t.rows > 0) {
-      last_val = report_of(checked(guard, score_table(model, val_t, eval_batch)));
-      write_report(w, "validation", last_val);
-      const double score = minimize_logloss ? -last_val.logloss : last_val.auc;
-      if (!std::isnan(score) && score > best_score) {
-        best_score = score;
-        best_epoch = b.epoch + 1;
-        best_weights = model.snapshot();
-        bad_epochs = 0;
-        improved = true;
-      } else {
-        ++bad_epochs;
-      }
-    }
-    guard.write_epoch_fields(w);
-    w.end_object();
-    scheduler::append_line(run_path + "/metrics.jsonl", w.compact());
-    collect_test(/*wait=*/false);
-    if (resumable) {
-      scheduler::TrainingState st;
-      st.epochs_done = epochs_run;
-      st.step = step;
-      st.samples = samples;
-      st.train_seconds = train_seconds;
-      st.best_score = best_score;
-      st.best_epoch = best_epoch;
-      st.bad_epochs = bad_epochs;
-      st.tag = checkpoint_tag;
-      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best_weights,
-                                 model.training_state());
-      guard.checkpoint_saved(checkpoint_path, epochs_run);
-    }
-    if (!options.quiet) {
-      std::fprintf(stderr, "%sepoch %lld: train loss %s%s%s\n", ::isatty(2) ? "\r\033[K" : "",
-                   (long long)(b.epoch + 1), fmt(loss_rows ? loss_sum / loss_rows : 0.0).c_str(),
-                   val_t.rows ? (", validation AUC " + fmt(last_val.auc) + " logloss " +
-                                 fmt(last_val.logloss) + " accuracy " + fmt(last_val.accuracy))
-                                    .c_str()
-                              : "",
-                   improved ? " (best)" : "");
-    }
-    loss_sum = 0;
-    loss_rows = 0;
-    epoch_train_seconds = 0;
-    t_epoch = Clock::now();
-    if (options.stop_after_epochs >= 0 &&
-        epochs_run - resumed_from_epoch >= options.stop_after_epochs &&
-        epochs_run < cfg.train.epochs) {
-      stopped = true;
-      break;
-    }
-    if (cfg.train.early_stopping.patience > 0 && bad_epochs >= cfg.train.early_stopping.patience) {
-      if (!options.quiet)
-        std::fprintf(stderr, "early stopping: no improvement for %d epochs\n",
-                     cfg.train.early_stopping.patience);
-      break;
-    }
-  }
-  progress.finish();
-  if (stopped) {
-    json::JsonWriter w;
-    w.begin_object();
-    w.field("command", "train").field("task", "behaviour").field("name", cfg.name);
-    w.field("run_dir", run_path).field("checkpoint", checkpoint_path);
-    w.field("stopped_after_epoch", epochs_run).field("steps", step);
-    w.field("resumed_from_epoch", resumed_from_epoch);
-    w.end_object();
-    return {"stopped after epoch " + std::to_string(epochs_run) + "; " + checkpoint_path +
-                " resumes it\n",
-            w.compact()};
-  }
-  if (!best_weights.empty()) model.restore(best_weights);
-
-  // ---- evaluate ------------------------------------------------------------------------------
-  BinaryReport val_report{}, test_report{};
-  if (val_t.rows > 0) val_report = report_of(checked(guard, score_table(model, val_t, eval_batch)));
-  collect_test(/*wait=*/true);
-  if (test_t.rows > 0)
-    test_report = report_of(checked(guard, score_table(model, test_t, eval_batch)));
-
-  // ---- deploy: the model artefact ------------------------------------------------------------
-  json::JsonWriter mw;
-  mw.begin_object();
-  if (val_t.rows > 0) write_report(mw, "validation", val_report);
-  if (test_t.rows > 0) write_report(mw, "test", test_report);
-  mw.end_object();
-  ModelArtefact art;
-  art.config = cfg;
-  art.preprocessor = pre;
-  art.spec = spec;
-  art.weights = model.snapshot();
-  guard.at_model_write();
-  guard.check_weights(art.weights);
-  art.metrics_json = mw.compact();
-  const std::string model_path = run_path + "/model.tsm";
-  save_model(model_path, art);
-
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "train").field("task", "behaviour").field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
-  w.field("epochs", epochs_run).field("best_epoch", best_epoch).field("steps", step);
-  w.field("resumed_from_epoch", resumed_from_epoch);
-  guard.write_result_fields(w);
-  w.field("batch_size", batch);
-  w.field("train_rows", train_t.rows)
-      .field("validation_rows", val_t.rows)
-      .field("test_rows", test_t.rows);
-  w.field("parameters", model.parameter_count());
-  w.field("prep_seconds", prep_seconds).field("train_seconds", train_seconds);
-  // fit: everything after the blocking preparation (epochs, validation, checkpoints, final
-  // evaluation, the model file); test_prep: encoding the test file, overlapped or not.
-  w.field("fit_seconds", seconds_since(t_fit)).field("test_prep_seconds", test_prep_seconds);
-  w.field("test_prep",
-          options.test_prep == TestPrep::Overlapped ? "overlapped" : "before_training");
-  w.field("train_samples_per_sec", train_seconds > 0 ? samples / train_seconds : 0.0);
-  w.field("bad_rows_skipped",
-          train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped);
-  if (test_t.rows > 0) w.field("test_unseen_categories", test_rep.encode.total_oov());
-  if (val_t.rows > 0) write_report(w, "validation", val_report);
-  if (test_t.rows > 0) write_report(w, "test", test_report);
-  w.end_object();
-  const std::string result_json = w.compact();
-  write_file_atomic(run_path + "/result.json", result_json + "\n");
-
-  std::ostringstream s;
-  s << "trained " << cfg.name << " on " << backend->name() << ": " << epochs_run << " epochs, "
-    << fmt(train_seconds > 0 ? samples / train_seconds : 0, 0) << " samples/s\n";
-  if (val_t.rows > 0)
-    s << "  validation: AUC " << fmt(val_report.auc) << "  logloss " << fmt(val_report.logloss)
-      << "  accuracy " << fmt(val_report.accuracy) << "\n";
-  if (test_t.rows > 0)
-    s << "  test:       AUC " << fmt(test_report.auc) << "  logloss " << fmt(test_report.logloss)
-      << "  accuracy " << fmt(test_report.accuracy) << "\n";
-  const int64_t skipped =
-      train_rep.bad_rows.skipped + val_rep.bad_rows.skipped + test_rep.bad_rows.skipped;
-  if (skipped > 0) s << "  bad rows: " << train_rep.bad_rows.summary() << "\n";
-  if (test_t.rows > 0 && test_rep.encode.total_oov() > 0)
-    s << "  test values unseen on train: " << pre.oov_summary(test_rep.encode) << "\n";
-  s << "  model: " << model_path << "\n";
-  return {s.str(), result_json};
+  BehaviourTraining task(cfg, *data, spec, *model, opt, batcher, t_fit);
+  const train::TrainResult r =
+      train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);
+  return {r.summary, r.json};
 }
 
 Result evaluate(const std::string& model_path, const std::string& data_path,

@@ -15,12 +15,6 @@ struct CommonOptions {
   std::string on_error;  // evaluate/predict: "error" | "skip" (empty: the model's policy)
 };
 
-// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, optimizer state, a
-// DLRM's tables with their sparse optimizer state, step, early-stopping state;
-// host/scheduler/checkpoint.h) is written atomically, and a run_dir
-// that already holds one is resumed from it, ending with the same metrics as an uninterrupted run.
-enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
-
 // Overlapped: the test file (needed only for the final evaluation) is encoded on a host thread
 // while the model trains. BeforeTraining: every file is encoded before the first step (the
 // reference bench/pipeline_overlap_bench compares against). The results are identical.
@@ -30,10 +24,16 @@ struct TrainOptions : CommonOptions {
   std::string runs_dir;  // empty: the config's train.runs_dir
   std::string run_dir;   // exact run directory (must not exist); empty: a fresh one
   int64_t epochs = -1;   // -1: the config's
-  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
-  // With checkpoints: stop once this call has trained this many epochs, leaving the checkpoint
-  // for a later call to resume (as an interruption would: no model file, no final evaluation;
-  // the result has "stopped_after_epoch"). -1: train to the end.
+  // A run directory to train in resumably (the Trainer's, host/train/trainer.h): after each
+  // epoch <resume>/checkpoint.tsc (weights, dense optimizer state, a DLRM's tables with their
+  // sparse optimizer state, step, early-stopping state) is written atomically, and a directory
+  // that already holds one continues from it, ending with the same metrics and model as an
+  // uninterrupted run (the same config, but for runs_dir and the tables' shards). Empty: no
+  // checkpoints.
+  std::string resume;
+  // With resume: stop once this call has trained this many epochs, leaving the checkpoint for a
+  // later call to resume (as an interruption would: no model file, no final evaluation; the
+  // result has "stopped_after_epoch"). -1: train to the end.
   int64_t stop_after_epochs = -1;
   TestPrep test_prep = TestPrep::Overlapped;
 };

@@ -102,27 +102,15 @@ class DlrmNet final : public BehaviourNet {
   std::vector<Parameter*> parameters() override { return model_.parameters(); }
   std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }
   void restore(const std::map<std::string, Tensor>& w) override { model_.restore(w); }
-  // The tables' state under "embedding." (beside the dense parameters in a checkpoint).
-  std::map<std::string, Tensor> training_state() override {
-    std::map<std::string, Tensor> s;
-    for (auto& [name, t] : model_.sparse_state()) s[kPrefix + name] = std::move(t);
-    return s;
-  }
+  std::map<std::string, Tensor> training_state() override { return model_.sparse_state(); }
   void restore_training_state(const std::map<std::string, Tensor>& state) override {
-    std::map<std::string, Tensor> s;
-    for (const auto& [name, t] : state) {
-      if (name.rfind(kPrefix, 0) != 0)
-        TESSERA_THROW(Io, "the state holds '" << name << "', which a dlrm model has not");
-      s[name.substr(std::string(kPrefix).size())] = t;
-    }
-    model_.restore_sparse_state(s);
+    model_.restore_sparse_state(state);
   }
   int64_t parameter_count() const override { return model_.parameter_count(); }
   Backend& backend() override { return model_.backend(); }
   std::string shard_plan() const override { return model_.shard_plan(); }
 
  private:
-  static constexpr const char* kPrefix = "embedding.";
   std::string table_name(int64_t t) const {
     return "embedding table '" + columns_[static_cast<size_t>(t)] + "'";
   }

@@ -40,8 +40,9 @@ class BehaviourNet {
   virtual std::map<std::string, Tensor> snapshot() = 0;
   virtual void restore(const std::map<std::string, Tensor>& weights) = 0;
   // What a checkpoint needs besides parameters() and their dense optimizer state, as host
-  // tensors by name (a DLRM: its tables with their sparse optimizer state and step counter);
-  // restore_training_state takes it back (Error(Io) naming what does not fit).
+  // tensors by name (a DLRM: its tables with their sparse optimizer state and step counter,
+  // EmbeddingTables::training_state()'s names); restore_training_state takes it back (Error(Io)
+  // naming what does not fit).
   virtual std::map<std::string, Tensor> training_state() { return {}; }
   virtual void restore_training_state(const std::map<std::string, Tensor>& state);
   virtual int64_t parameter_count() const = 0;

@@ -237,9 +237,10 @@ StageResult run_train(const StageContext& ctx) {
   TrainOptions o;
   o.device = !ctx.device.empty() ? ctx.device : c.device;
   o.quiet = ctx.quiet;
-  o.run_dir = ctx.work_dir;
+  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one:
+  // training resumes from it (or starts in the same directory when there is none yet).
+  o.resume = ctx.work_dir;
   o.epochs = c.epochs;
-  o.checkpoints = Checkpoints::EveryEpochAndResume;
   Result tr = train(d.config, o);
   StageResult r;
   r.files = {{"model", "model.tsm"},
@@ -295,12 +296,9 @@ void register_stages(scheduler::StageRegistry& registry) {
     };
   };
   registry.add("behaviour", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("behaviour", StageKind::Train,
-               {validate_only(parse_train), run_train});
-  registry.add("behaviour", StageKind::Evaluate,
-               {validate_only(parse_empty), run_evaluate});
-  registry.add("behaviour", StageKind::BatchScore,
-               {validate_only(parse_score), run_score});
+  registry.add("behaviour", StageKind::Train, {validate_only(parse_train), run_train});
+  registry.add("behaviour", StageKind::Evaluate, {validate_only(parse_empty), run_evaluate});
+  registry.add("behaviour", StageKind::BatchScore, {validate_only(parse_score), run_score});
 }
 
 }  // namespace tessera::behaviour

@@ -101,7 +101,9 @@ struct BehaviourTrainConfig {
   OptimizerConfig optimizer;
   LrScheduleConfig lr_schedule;
   EarlyStoppingConfig early_stopping;
-  int log_every = 50;  // steps between metric log lines
+  // Read so existing configs stay valid, and unused since the Trainer logs the epoch's mean
+  // training loss over every step (this was the interval at which that loss was sampled).
+  int log_every = 50;
   std::string runs_dir = "runs";
   int prefetch = 2;  // batches prepared ahead of the trainer
   // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).

@@ -1,17 +1,20 @@
-// Fuzz target: training checkpoints (checkpoint.tsc) as a resumed run reads them
-// (host/scheduler/checkpoint.h: load_checkpoint over the tensor archive), into the models whose
-// training resumes from them:
-//   mode 0  a behaviour MLP (parameters with Adam's two state slots), then its best weights
-//           restored as training does at the end (behaviour::restore_weights);
-//   mode 1  a DLRM: dense parameters, then the tables and sparse optimizer state from the
-//           checkpoint's extra tensors ("embedding." names, as the behaviour task keeps them).
-// The recommendation task's own checkpoint format has its own target (fuzz_rec_checkpoint).
+// Fuzz target: the behaviour task's training checkpoint (checkpoint.tsc in the Trainer's format,
+// host/train/checkpoint.h: load_training_checkpoint), as `tessera train --resume` and a pipeline's
+// train stage read it, into the models whose training resumes from it, as the task's
+// restore_training_state and restore_snapshot take it back:
+//   mode 0  a behaviour MLP: its parameters with Adam's two state slots, then the kept weights
+//           (behaviour::restore_weights);
+//   mode 1  a DLRM: the tables, sparse optimizer state and step ("tables/..."), the dense
+//           parameters, then the kept weights.
+// The recommendation task's checkpoints have their own target (fuzz_rec_checkpoint).
 //
 // Input: 1 option byte, then the file's bytes without its last 4 (the CRC-32).
 //   bit 0     the model (0 MLP, 1 DLRM)
 //   bit 1     keep the bytes as they are (no CRC appended): the CRC check itself is fuzzed
-// Invariants checked: after a load the state's counters are non-negative and every parameter
-// holds what the checkpoint stored.
+// Seeds: save_training_checkpoint (the Trainer's writer) of these models' state, their weights
+// kept as the best, under the tag "fuzz" (mlp-adam-best, dlrm-adagrad-best).
+// Invariants checked: a loaded checkpoint's counters are in range, and every parameter holds what
+// the checkpoint stored.
 #include <zlib.h>
 
 #include <cstdint>
@@ -21,9 +24,8 @@
 #include <string>
 
 #include "host/backend/backend.h"
-#include "host/core/archive.h"
 #include "host/model/mlp.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/train/checkpoint.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "tests/fuzz/fuzz_support.h"
@@ -69,17 +71,20 @@ struct Models {
   }
 };
 
-void check_loaded(const scheduler::TrainingState& st, const std::vector<Parameter*>& params,
-                  const std::string& path) {
-  fuzz::check(st.epochs_done >= 0 && st.step >= 0 && st.samples >= 0 && st.best_epoch >= -1 &&
-                  st.bad_epochs >= 0,
-              "negative counters after a load");
-  const Archive a = load_archive(path);
-  for (Parameter* p : params) {
-    const Tensor& stored = a.tensors.at("value/" + p->name);
-    fuzz::check(std::memcmp(stored.raw(), p->value.raw(), stored.bytes()) == 0,
-                "parameter '" + p->name + "' does not hold the stored values");
-  }
+void check_loaded(const train::TrainingCheckpoint& c, const std::vector<Parameter*>& params) {
+  const train::LoopState& s = c.loop;
+  fuzz::check(s.epochs_done >= 0 && s.step >= 0 && s.samples >= 0 && s.best_epoch >= -1 &&
+                  s.best_epoch <= s.epochs_done && s.bad_epochs >= 0,
+              "counters out of range after a load");
+  for (Parameter* p : params)
+    for (const auto& [name, stored] : c.state)
+      if (name == "value/" + p->name)
+        fuzz::check(std::memcmp(stored.raw(), p->value.raw(), stored.bytes()) == 0,
+                    "parameter '" + p->name + "' does not hold the stored values");
+}
+
+std::map<std::string, Tensor> as_map(const NamedTensors& t) {
+  return std::map<std::string, Tensor>(t.begin(), t.end());
 }
 
 }  // namespace
@@ -93,25 +98,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = tmp.write((flags & 2) != 0 ? raw : with_crc(raw));
   Backend& be = *models.backend;
   fuzz::expect_input_errors([&] {
-    scheduler::TrainingState st;
-    std::map<std::string, Tensor> best, extra;
+    const train::TrainingCheckpoint c = train::load_training_checkpoint(path, "behaviour", kTag);
     if ((flags & 1) == 0) {
       const std::vector<Parameter*> params = models.mlp->parameters();
-      scheduler::load_checkpoint(path, be, params, kTag, &st, &best, &extra);
-      check_loaded(st, params, path);
-      if (!best.empty()) behaviour::restore_weights(*models.mlp, best);
+      train::restore_parameter_state(be, params, c.state, "behaviour checkpoint");
+      check_loaded(c, params);
+      if (!c.best.empty()) behaviour::restore_weights(*models.mlp, as_map(c.best));
     } else {
       const std::vector<Parameter*> params = models.dlrm->parameters();
-      scheduler::load_checkpoint(path, be, params, kTag, &st, &best, &extra);
-      check_loaded(st, params, path);
-      std::map<std::string, Tensor> sparse;  // as the behaviour task's DLRM takes it back
-      for (const auto& [name, t] : extra) {
-        if (name.rfind("embedding.", 0) != 0)
-          TESSERA_THROW(Io, "the state holds '" << name << "', which a dlrm model has not");
-        sparse[name.substr(10)] = t;
-      }
-      models.dlrm->restore_sparse_state(sparse);
-      if (!best.empty()) models.dlrm->restore(best);
+      models.dlrm->restore_sparse_state(as_map(train::with_prefix(c.state, "tables/")));
+      train::restore_parameter_state(be, params, c.state, "behaviour checkpoint");
+      check_loaded(c, params);
+      if (!c.best.empty()) models.dlrm->restore(as_map(c.best));
     }
   });
   return 0;

@@ -34,6 +34,10 @@ namespace tessera::fuzz {
   std::abort();
 }
 
+// The message is built only on failure: checks run per element in hot loops.
+inline void check(bool cond, const char* what) {
+  if (!cond) finding(std::string("invariant broken: ") + what);
+}
 inline void check(bool cond, const std::string& what) {
   if (!cond) finding("invariant broken: " + what);
 }

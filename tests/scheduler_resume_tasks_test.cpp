@@ -130,8 +130,7 @@ TEST(ResumeTasks, ImageCnnResumesBitIdenticalAfterKill) {
   auto options = [&](const std::string& run) {
     image::TrainOptions o;
     o.quiet = true;
-    o.run_dir = run;
-    o.checkpoints = image::Checkpoints::EveryEpochAndResume;
+    o.resume = run;
     return o;
   };
   const image::Result whole = image::train(config, options(dir + "/whole"));

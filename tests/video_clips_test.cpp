@@ -242,7 +242,6 @@ TEST(VideoClips, CnnLearnsDirectionOfMotionOnMovingFashionMnist) {
   opt.run_dir = dir.file("run");
   image::TaskHooks hooks;
   hooks.task = "video";
-  hooks.unit = "clips";
   const image::Result r = image::train_on(cfg, data, 0.0, "", opt, hooks);
   rapidjson::Document d;
   d.Parse(r.json.c_str());

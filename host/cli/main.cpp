@@ -59,8 +59,8 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
-     "  --resume RUN_DIR continue a recommend, textclass, textgen or behaviour run from its\n"
-     "                   checkpoint (same config)\n"
+     "  --resume RUN_DIR continue a run from its last epoch's checkpoint (same config; every\n"
+     "                   task)\n"
      "  --json           last stdout line: one JSON object with the results\n"
      "  --quiet          no progress output\n",
      1},
@@ -382,6 +382,7 @@ int run(int argc, char** argv) {
     o.json = common.json;
     o.quiet = common.quiet;
     read_run_options(a, o);
+    o.resume = str_option(a, "--resume", "");
     const tessera::video::Result r =
         cmd == "train"      ? tessera::video::train(a.positionals[0], o)
         : cmd == "evaluate" ? tessera::video::evaluate(a.positionals[0], a.positionals[1], o)
@@ -397,6 +398,7 @@ int run(int argc, char** argv) {
     o.json = common.json;
     o.quiet = common.quiet;
     read_run_options(a, o);
+    o.resume = str_option(a, "--resume", "");
     const tessera::audio::Result r =
         cmd == "train"      ? tessera::audio::train(a.positionals[0], o)
         : cmd == "evaluate" ? tessera::audio::evaluate(a.positionals[0], a.positionals[1], o)
@@ -420,6 +422,7 @@ int run(int argc, char** argv) {
       tessera::image::TrainOptions o;
       static_cast<tessera::image::Options&>(o) = io;
       read_run_options(a, o);
+      o.resume = str_option(a, "--resume", "");
       r = tessera::image::train(a.positionals[0], o);
     } else if (cmd == "evaluate") {
       r = tessera::image::evaluate(a.positionals[0], a.positionals[1], io);

@@ -250,7 +250,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   ic.train = cfg.train;
   image::TaskHooks hooks;
   hooks.task = "audio";
-  hooks.unit = "clips";
+  hooks.resume_config = image::resumable_json(cfg);
   hooks.meta_members = "\"features\":" + features_json(cfg.features);
   if (cfg.augment.enabled()) {
     const SpecAugmentConfig aug = cfg.augment;

@@ -3,7 +3,7 @@
 // it (pipelines/audio: log-mel images; video clips: frames as channels). A task turns its data
 // into ImageSets (float [N, C, H, W] + labels), fills an ImageConfig (layers, train, classes),
 // and may add members to the model artefact's header (its front end) and a per-batch
-// augmentation hook.
+// augmentation hook. Training runs in the shared Trainer (host/train/trainer.h).
 #include <functional>
 #include <map>
 #include <random>
@@ -25,13 +25,26 @@ struct Splits {
 };
 
 struct TaskHooks {
-  std::string task = "image";   // the artefact's and the result JSON's "task"
-  std::string unit = "images";  // what progress counts
+  std::string task = "image";  // the artefact's, the result JSON's and the checkpoint's "task"
+  // The task's own config (audio, video) as resumable_json() writes it: a checkpoint resumes
+  // only under the same; "" where the ImageConfig is the whole config (image).
+  std::string resume_config;
   // Extra header members, `"key":value[,...]` (already JSON), stored in the model artefact.
   std::string meta_members;
   // Applied to each training batch after it is filled: x host [B, C, H, W].
   std::function<void(Tensor& x, std::mt19937_64& rng)> augment;
 };
+
+// A config of the image family (image, audio, video) as JSON, with what may change when a run is
+// resumed left out: runs_dir, device and on_nonfinite (the epoch count stays: it sets the
+// learning-rate schedule).
+template <typename Config>
+std::string resumable_json(Config c) {
+  c.train.runs_dir = "-";
+  c.train.on_nonfinite = NonFinitePolicy::Stop;
+  c.device = "-";
+  return to_json(c);
+}
 
 // Trains on already loaded splits (the body of train()); `config_json` is the resolved config
 // written to the run directory.

@@ -5,7 +5,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,14 +16,13 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/core/progress.h"
 #include "host/config/image_config.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/json_fields.h"
-#include "host/core/run_dir.h"
+#include "host/core/math.h"
 #include "host/data/image_data.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
@@ -32,7 +30,8 @@
 #include "host/model/cnn.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/train/checkpoint.h"
+#include "host/train/trainer.h"
 
 namespace tessera::image {
 
@@ -369,11 +368,215 @@ std::string per_class_lines(const ConfusionMatrix& cm, const std::vector<std::st
   return s.str();
 }
 
+namespace {
+
+// Batches in an epoch of `images`: a final batch of one image cannot be batch-normalised, so it
+// is dropped (at most one image an epoch).
+int64_t train_batches(int64_t images, int64_t batch) {
+  return images / batch + (images % batch >= 2 ? 1 : 0);
+}
+
+// What must match for a checkpoint to be resumed: the config, less what may change on resume,
+// and the task's own config (audio, video) likewise.
+std::string resume_tag(const ImageConfig& cfg, const TaskHooks& hooks) {
+  return sha256_hex(resumable_json(cfg) + "\n" + hooks.resume_config);
+}
+
+// The CNN's part of the Trainer's loop: a new seeded order of the training images every epoch,
+// augmented by a generator carried across epochs (checkpointed as text), one step with softmax
+// cross-entropy and the guard's checks, validation accuracy, and the model file with the
+// validation and test confusion matrices.
+class CnnTraining : public train::TrainTask {
+ public:
+  CnnTraining(const ImageConfig& cfg, const Splits& data, double load_seconds,
+              const TaskHooks& hooks, Backend& be, CnnModel& model, Optimizer& opt)
+      : cfg_(cfg),
+        data_(data),
+        load_seconds_(load_seconds),
+        hooks_(hooks),
+        be_(be),
+        model_(model),
+        opt_(opt),
+        batch_(cfg.train.batch_size),
+        batches_(train_batches(data.train.n, batch_)),
+        augment_(cfg.augment.crop_padding > 0 || cfg.augment.horizontal_flip),
+        xb_(Tensor::host({batch_, model.spec().channels, model.spec().height, model.spec().width})),
+        yb_(Tensor::host({batch_}, DType::I32)),
+        labels_dev_(be.empty({batch_}, DType::I32)),
+        loss_dev_(be.empty({batch_})),
+        dlogits_dev_(be.empty({batch_, model.spec().classes})),
+        aug_rng_(static_cast<uint64_t>(cfg.seed) ^ 0xa06ull) {
+    std::map<std::string, bool> is_param;
+    for (Parameter* p : model.parameters()) is_param[p->name] = true;
+    for (auto& [name, t] : model.state())
+      if (!is_param.count(name)) running_[name] = t;
+    // Batch normalisation updates its running statistics in the training forward: under
+    // "skip_batch" they are kept from before each batch, to be put back when it is dropped.
+    if (cfg.train.on_nonfinite == NonFinitePolicy::SkipBatch)
+      for (auto& [name, t] : running_) running_before_[name] = be.empty(t->shape());
+  }
+
+  int64_t batches_per_epoch() override { return batches_; }
+
+  void start_epoch(int64_t epoch) override {
+    order_ = permutation(data_.train.n, static_cast<uint64_t>(cfg_.seed) +
+                                            1000003ull * static_cast<uint64_t>(epoch));
+  }
+
+  train::StepResult step(train::StepContext& ctx) override {
+    const int64_t b0 = ctx.batch * batch_, b1 = std::min(data_.train.n, b0 + batch_), n = b1 - b0;
+    Tensor x = xb_.rows(0, n), y = yb_.rows(0, n);
+    fill_batch(data_.train, order_, b0, b1, cfg_.augment, augment_ ? &aug_rng_ : nullptr, x, y);
+    if (hooks_.augment) hooks_.augment(x, aug_rng_);
+    Tensor labels = labels_dev_.rows(0, n);
+    be_.copy(y, labels);
+    for (auto& [name, t] : running_before_) be_.copy(*running_.at(name), t);
+    const uint64_t dropout_seed =
+        math::mix64(static_cast<uint64_t>(cfg_.seed) ^ (0xd0ull + static_cast<uint64_t>(ctx.step)));
+    Tensor logits = model_.forward(x, CnnMode::Train, dropout_seed);
+    Tensor loss = loss_dev_.rows(0, n), dl = dlogits_dev_.rows(0, n);
+    be_.softmax_xent(logits, labels, 1.f / static_cast<float>(n), loss, dl);
+    // The per-sample losses are read back every step (B floats) and checked before the
+    // backward; under "skip_batch" every gradient is checked before the optimizer step too.
+    const Tensor lh = be_.to_host(loss);
+    train::StepResult r;
+    r.examples = n;
+    r.applied = ctx.guard.loss_ok(lh);
+    if (r.applied) {
+      model_.backward(dl);
+      r.applied = ctx.guard.gradients_ok(be_, model_.parameters());
+    }
+    if (!r.applied) {
+      for (auto& [name, t] : running_before_) be_.copy(t, *running_.at(name));
+      return r;
+    }
+    opt_.step();
+    for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
+    r.units = n;
+    return r;
+  }
+
+  double learning_rate() override { return opt_.current_lr(); }
+
+  // Every weight and batch-norm statistic, before validation, the best snapshot and the
+  // checkpoint read them.
+  void check_weights(DivergenceGuard& guard) override {
+    guard.check_weights(be_, state_tensors(model_));
+  }
+
+  train::Metrics validate(DivergenceGuard&) override {
+    if (data_.validation.n == 0) return {};
+    return {{"validation_accuracy", evaluate(data_.validation).accuracy()}};
+  }
+
+  // Parameters with their optimizer state, and the batch-norm running statistics, so that
+  // evaluation after a resume sees the same statistics.
+  NamedTensors training_state() override {
+    NamedTensors s = train::parameter_state(be_, model_.parameters());
+    for (auto& [name, t] : running_) s.emplace_back("running/" + name, be_.to_host(*t));
+    return s;
+  }
+  void restore_training_state(const NamedTensors& state, int64_t steps) override {
+    const NamedTensors running = train::with_prefix(state, "running/");
+    std::map<std::string, const Tensor*> stored;
+    for (const auto& [name, t] : running) stored[name] = &t;
+    for (auto& [name, t] : running_) {  // every tensor checked before the first copy
+      auto it = stored.find(name);
+      if (it == stored.end() || it->second->shape() != t->shape() ||
+          it->second->dtype() != t->dtype())
+        TESSERA_THROW(Io, "tensor 'running/" << name << "' is missing or of another shape");
+    }
+    train::restore_parameter_state(be_, model_.parameters(), state, "image checkpoint");
+    for (auto& [name, t] : running_) be_.copy(*stored.at(name), *t);
+    opt_.set_steps_taken(steps);
+  }
+
+  std::string random_state() override {
+    std::ostringstream s;
+    s << aug_rng_;
+    return s.str();
+  }
+  void restore_random_state(const std::string& text) override {
+    std::istringstream s(text);
+    std::mt19937_64 rng;
+    if (!(s >> rng)) TESSERA_THROW(Io, "the augmentation generator's state is not readable");
+    aug_rng_ = rng;
+  }
+
+  NamedTensors snapshot() override {
+    const std::map<std::string, Tensor> m = image::snapshot(model_);
+    return NamedTensors(m.begin(), m.end());
+  }
+  void restore_snapshot(const NamedTensors& weights) override {
+    restore(model_, std::map<std::string, Tensor>(weights.begin(), weights.end()),
+            "the best epoch's snapshot");
+  }
+
+  void finish(train::FinishContext& ctx) override;
+
+ private:
+  ConfusionMatrix evaluate(const ImageSet& set) {
+    return evaluate_set(model_, set, cfg_.train.eval_batch_size,
+                        static_cast<int>(model_.spec().classes));
+  }
+
+  const ImageConfig& cfg_;
+  const Splits& data_;
+  const double load_seconds_;
+  const TaskHooks& hooks_;
+  Backend& be_;
+  CnnModel& model_;
+  Optimizer& opt_;
+  const int64_t batch_, batches_;
+  const bool augment_;                                    // the config's crop / flip
+  Tensor xb_, yb_, labels_dev_, loss_dev_, dlogits_dev_;  // one batch's buffers
+  std::mt19937_64 aug_rng_;
+  std::vector<int64_t> order_;  // this epoch's order of the training images
+  // The model's tensors that are not parameters (batch-norm running statistics), and their
+  // copies from before the batch under "skip_batch".
+  std::map<std::string, Tensor*> running_;
+  std::map<std::string, Tensor> running_before_;
+};
+
+void CnnTraining::finish(train::FinishContext& ctx) {
+  const int classes = static_cast<int>(model_.spec().classes);
+  ConfusionMatrix val_cm(classes), test_cm(classes);
+  if (data_.validation.n > 0) val_cm = evaluate(data_.validation);
+  if (data_.test.n > 0) test_cm = evaluate(data_.test);
+  json::JsonWriter mw;
+  mw.begin_object();
+  if (data_.validation.n > 0) mw.field("validation_accuracy", val_cm.accuracy());
+  if (data_.test.n > 0) mw.field("test_accuracy", test_cm.accuracy());
+  mw.end_object();
+  const std::string model_path = ctx.run_dir + "/model.tsm";
+  ctx.guard.check_weights(be_, state_tensors(model_));
+  save_model(model_path, cfg_, model_.spec(), model_, mw.compact(), hooks_);
+
+  json::JsonWriter& w = ctx.result;
+  w.field("model", model_path);
+  w.field("batch_size", batch_).field("parameters", model_.parameter_count());
+  w.field("train_images", data_.train.n).field("validation_images", data_.validation.n);
+  w.field("test_images", data_.test.n).field("load_seconds", load_seconds_);
+  const double per_s =
+      ctx.train_seconds > 0 ? static_cast<double>(ctx.samples) / ctx.train_seconds : 0.0;
+  w.field("train_images_per_sec", per_s);
+  if (data_.validation.n > 0) write_confusion(w, "validation", val_cm);
+  if (data_.test.n > 0) write_confusion(w, "test", test_cm);
+
+  std::ostringstream s;
+  if (data_.validation.n > 0) s << "  validation accuracy " << fmt(val_cm.accuracy()) << "\n";
+  if (data_.test.n > 0)
+    s << "  test accuracy " << fmt(test_cm.accuracy()) << ", macro-F1 " << fmt(test_cm.macro_f1())
+      << "; per class:\n"
+      << per_class_lines(test_cm, class_names(cfg_.data));
+  s << "  model: " << model_path << "\n";
+  ctx.summary += s.str();
+}
+
+}  // namespace
+
 Result train(const std::string& config_path, const TrainOptions& options) {
   ImageConfig cfg = load_image_config(config_path);  // validated before any allocation
-  if (!options.device.empty()) cfg.device = options.device;
-  if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
-  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
   auto t_load = Clock::now();
   Splits data = load_splits(cfg);
   const double load_seconds = seconds_since(t_load);
@@ -387,252 +590,43 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   if (!options.device.empty()) cfg.device = options.device;
   if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
-  const uint64_t seed = static_cast<uint64_t>(cfg.seed);
   if (data.train.n < 2) TESSERA_THROW(Data, "fewer than 2 training examples");
   const CnnSpec spec = spec_of(cfg, data.train);
   auto backend = make_backend(cfg.device);
-  const int64_t batch = cfg.train.batch_size, eval_batch = cfg.train.eval_batch_size;
-  CnnModel model(*backend, spec, seed, std::max(batch, eval_batch));  // checks the layer list
-  const bool resumable = options.checkpoints == Checkpoints::EveryEpochAndResume;
-  if (resumable && options.run_dir.empty())
-    TESSERA_THROW(Usage, "resumable training needs an explicit run directory");
-  // A resumable run reopens its directory; any other run gets a fresh one (mkdir fails if taken).
-  if (resumable) make_directories(options.run_dir);
-  const std::string run_path = resumable ? options.run_dir
-                               : options.run_dir.empty()
-                                   ? RunDir::create(cfg.train.runs_dir, cfg.name).path()
-                                   : RunDir::create_exact(options.run_dir).path();
-  const std::string metrics_path = run_path + "/metrics.jsonl";
-  write_file_atomic(run_path + "/config.json", config_json.empty() ? to_json(cfg) : config_json);
-
-  // A final batch of one image cannot be batch-normalised; it is dropped (<= 1 image an epoch).
-  const int64_t steps_per_epoch = data.train.n / batch + (data.train.n % batch >= 2 ? 1 : 0);
-  const int64_t total_steps = steps_per_epoch * cfg.train.epochs;
+  CnnModel model(*backend, spec, static_cast<uint64_t>(cfg.seed),
+                 std::max(cfg.train.batch_size, cfg.train.eval_batch_size));  // checks the layers
+  const int64_t steps_per_epoch = train_batches(data.train.n, cfg.train.batch_size);
   Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch, total_steps));
+                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
+                                        steps_per_epoch * cfg.train.epochs));
   opt.attach(model.parameters());
-  const std::vector<std::string> names = class_names(cfg.data);
   if (!options.quiet)
     std::fprintf(stderr,
                  "tessera train: %s on %s; %lld train / %lld validation / %lld test images of "
-                 "%lldx%lldx%lld; %lld parameters; run dir %s\n",
+                 "%lldx%lldx%lld; %lld parameters\n",
                  cfg.name.c_str(), backend->name().c_str(), (long long)data.train.n,
                  (long long)data.validation.n, (long long)data.test.n, (long long)spec.channels,
-                 (long long)spec.height, (long long)spec.width, (long long)model.parameter_count(),
-                 run_path.c_str());
+                 (long long)spec.height, (long long)spec.width, (long long)model.parameter_count());
 
-  // The model's tensors that are not parameters (batch-norm running statistics): checkpointed
-  // beside the parameters so evaluation after a resume sees the same statistics.
-  std::map<std::string, Tensor*> running;
-  {
-    std::map<std::string, bool> is_param;
-    for (Parameter* p : model.parameters()) is_param[p->name] = true;
-    for (auto& [name, t] : model.state())
-      if (!is_param.count(name)) running[name] = t;
-  }
-
-  Tensor xb = Tensor::host({batch, spec.channels, spec.height, spec.width});
-  Tensor yb = Tensor::host({batch}, DType::I32);
-  Tensor labels_dev = backend->empty({batch}, DType::I32);
-  Tensor loss_dev = backend->empty({batch});
-  Tensor dlogits_dev = backend->empty({batch, spec.classes});
-  Progress progress("train", total_steps * batch, hooks.unit, options.quiet);
-  std::mt19937_64 aug_rng(seed ^ 0xa06ull);
-  const bool augment = cfg.augment.crop_padding > 0 || cfg.augment.horizontal_flip;
-  double train_seconds = 0, best_acc = -1;
-  int64_t images = 0, step = 0, best_epoch = 0;
-  std::map<std::string, Tensor> best;
-  double last_val_acc = NAN;
-  DivergenceGuard guard(cfg.train.on_nonfinite, {hooks.task, cfg.name, run_path, options.quiet});
-  // Batch normalisation updates its running statistics in the training forward: under
-  // "skip_batch" they are kept from before each batch, to be put back when it is dropped.
-  std::map<std::string, Tensor> running_before;
-  if (cfg.train.on_nonfinite == NonFinitePolicy::SkipBatch)
-    for (auto& [name, t] : running) running_before[name] = backend->empty(t->shape());
-
-  // ---- resume from the last epoch checkpoint -------------------------------------------------
-  // Exact at an epoch boundary: the order of epoch e is a function of (seed, e), dropout is
-  // seeded by the step, the LR by the optimizer's step count, and the augmentation generator's
-  // state travels in the checkpoint.
-  const std::string checkpoint_path = run_path + "/checkpoint.tsc";
-  const std::string checkpoint_tag = sha256_hex(to_json(cfg) + "\n" + config_json);
-  int64_t first_epoch = 0;
-  if (resumable && ::access(checkpoint_path.c_str(), F_OK) == 0) {
-    scheduler::TrainingState st;
-    std::map<std::string, Tensor> extra;
-    scheduler::load_checkpoint(checkpoint_path, *backend, model.parameters(), checkpoint_tag, &st,
-                               &best, &extra);
-    for (auto& [name, t] : running) {
-      auto it = extra.find(name);
-      if (it == extra.end() || it->second.shape() != t->shape())
-        TESSERA_THROW(Io, "checkpoint '" << checkpoint_path << "' cannot be resumed: tensor '"
-                                         << name << "' missing or of another shape");
-      backend->copy(it->second, *t);
-    }
-    first_epoch = st.epochs_done;
-    step = st.step;
-    images = st.samples;
-    train_seconds = st.train_seconds;
-    best_acc = st.best_score;
-    best_epoch = st.best_epoch;
-    std::istringstream(st.rng) >> aug_rng;
-    opt.set_steps_taken(step);
-    // Lines logged after the checkpoint (a kill between the two writes) are redone.
-    scheduler::truncate_lines(metrics_path, first_epoch);
-    guard.resumed(checkpoint_path, first_epoch, metrics_path);
-    if (!options.quiet)
-      std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
-                   run_path.c_str(), (long long)first_epoch, (long long)step);
-  } else if (resumable) {
-    scheduler::truncate_lines(metrics_path, 0);  // killed before the first checkpoint
-  }
-  for (int epoch = static_cast<int>(first_epoch); epoch < cfg.train.epochs; ++epoch) {
-    const std::vector<int64_t> order = permutation(data.train.n, seed + 1000003ull * (epoch + 1));
-    auto t_epoch = Clock::now();
-    double loss_sum = 0;
-    int64_t loss_n = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const int64_t b0 = s * batch, b1 = std::min(data.train.n, b0 + batch), n = b1 - b0;
-      Tensor x = xb.rows(0, n), y = yb.rows(0, n);
-      fill_batch(data.train, order, b0, b1, cfg.augment, augment ? &aug_rng : nullptr, x, y);
-      if (hooks.augment) hooks.augment(x, aug_rng);
-      Tensor labels = labels_dev.rows(0, n);
-      backend->copy(y, labels);
-      guard.at_batch(epoch + 1, s + 1, steps_per_epoch, step + 1);
-      for (auto& [name, t] : running_before) backend->copy(*running.at(name), t);
-      Tensor logits = model.forward(x, CnnMode::Train, math::mix64(seed ^ (0xd0ull + step)));
-      Tensor loss = loss_dev.rows(0, n), dl = dlogits_dev.rows(0, n);
-      backend->softmax_xent(logits, labels, 1.f / static_cast<float>(n), loss, dl);
-      // The per-sample losses are read back every step (B floats) and checked before the
-      // backward; under "skip_batch" every gradient is checked before the optimizer step too.
-      const Tensor lh = backend->to_host(loss);
-      bool ok = guard.loss_ok(lh);
-      if (ok) {
-        model.backward(dl);
-        ok = guard.gradients_ok(*backend, model.parameters());
-      }
-      images += n;
-      if (!ok) {
-        for (auto& [name, t] : running_before) backend->copy(t, *running.at(name));
-        progress.update(images, "loss " + fmt(loss_n ? loss_sum / loss_n : 0.0));
-        continue;
-      }
-      opt.step();
-      ++step;
-      if (s % 20 == 0 || s + 1 == steps_per_epoch) {
-        for (int64_t i = 0; i < n; ++i) loss_sum += lh.data<float>()[i];
-        loss_n += n;
-      }
-      progress.update(images, "loss " + fmt(loss_n ? loss_sum / loss_n : 0.0));
-    }
-    backend->synchronize();
-    const double epoch_seconds = seconds_since(t_epoch);
-    train_seconds += epoch_seconds;
-    // Every weight and batch-norm statistic, before validation, the best snapshot and the
-    // checkpoint read them.
-    guard.at_epoch_end(epoch + 1, step);
-    guard.check_weights(*backend, state_tensors(model));
-    json::JsonWriter w;
-    w.begin_object();
-    w.field("epoch", epoch + 1)
-        .field("step", step)
-        .field("train_loss", loss_n ? loss_sum / loss_n : 0.0);
-    w.field("lr", static_cast<double>(opt.current_lr()));
-    w.field("train_images_per_sec",
-            epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0);
-    w.field("epoch_seconds", epoch_seconds);
-    guard.write_epoch_fields(w);
-    bool improved = false;
-    if (data.validation.n > 0) {
-      const ConfusionMatrix cm =
-          evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
-      last_val_acc = cm.accuracy();
-      w.field("validation_accuracy", last_val_acc);
-      if (last_val_acc > best_acc) {
-        best_acc = last_val_acc;
-        best_epoch = epoch + 1;
-        best = snapshot(model);
-        improved = true;
-      }
-    }
-    w.end_object();
-    scheduler::append_line(metrics_path, w.compact());
-    if (resumable) {
-      scheduler::TrainingState st;
-      st.epochs_done = epoch + 1;
-      st.step = step;
-      st.samples = images;
-      st.train_seconds = train_seconds;
-      st.best_score = best_acc;
-      st.best_epoch = best_epoch;
-      st.tag = checkpoint_tag;
-      std::ostringstream rng;
-      rng << aug_rng;
-      st.rng = rng.str();
-      std::map<std::string, Tensor> extra;
-      for (auto& [name, t] : running) extra[name] = backend->to_host(*t);
-      scheduler::save_checkpoint(checkpoint_path, *backend, model.parameters(), st, best, extra);
-      guard.checkpoint_saved(checkpoint_path, epoch + 1);
-      if (options.after_checkpoint) options.after_checkpoint(epoch + 1);
-    }
-    if (!options.quiet)
-      std::fprintf(
-          stderr, "%sepoch %d: train loss %s%s, %s images/s%s\n", ::isatty(2) ? "\r\033[K" : "",
-          epoch + 1, fmt(loss_n ? loss_sum / loss_n : 0.0).c_str(),
-          data.validation.n ? (", validation accuracy " + fmt(last_val_acc)).c_str() : "",
-          fmt(epoch_seconds > 0 ? steps_per_epoch * batch / epoch_seconds : 0.0, 0).c_str(),
-          improved ? " (best)" : "");
-  }
-  progress.finish();
-  if (!best.empty()) restore(model, best, "the best epoch's snapshot");
-
-  ConfusionMatrix val_cm(static_cast<int>(spec.classes)), test_cm(static_cast<int>(spec.classes));
-  if (data.validation.n > 0)
-    val_cm = evaluate_set(model, data.validation, eval_batch, static_cast<int>(spec.classes));
-  if (data.test.n > 0)
-    test_cm = evaluate_set(model, data.test, eval_batch, static_cast<int>(spec.classes));
-
-  json::JsonWriter mw;
-  mw.begin_object();
-  if (data.validation.n > 0) mw.field("validation_accuracy", val_cm.accuracy());
-  if (data.test.n > 0) mw.field("test_accuracy", test_cm.accuracy());
-  mw.end_object();
-  const std::string model_path = run_path + "/model.tsm";
-  guard.at_model_write();
-  guard.check_weights(*backend, state_tensors(model));
-  save_model(model_path, cfg, spec, model, mw.compact(), hooks);
-
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "train").field("task", hooks.task).field("name", cfg.name);
-  w.field("device", backend->name()).field("run_dir", run_path).field("model", model_path);
-  w.field("epochs", cfg.train.epochs).field("best_epoch", best_epoch).field("steps", step);
-  w.field("resumed_from_epoch", first_epoch);
-  guard.write_result_fields(w);
-  w.field("batch_size", batch).field("parameters", model.parameter_count());
-  w.field("train_images", data.train.n).field("validation_images", data.validation.n);
-  w.field("test_images", data.test.n);
-  w.field("load_seconds", load_seconds).field("train_seconds", train_seconds);
-  w.field("train_images_per_sec", train_seconds > 0 ? images / train_seconds : 0.0);
-  if (data.validation.n > 0) write_confusion(w, "validation", val_cm);
-  if (data.test.n > 0) write_confusion(w, "test", test_cm);
-  w.end_object();
-  const std::string result_json = w.compact();
-  write_file_atomic(run_path + "/result.json", result_json + "\n");
-
-  std::ostringstream s;
-  s << "trained " << cfg.name << " on " << backend->name() << ": " << cfg.train.epochs
-    << " epochs in " << fmt(train_seconds, 1) << " s, "
-    << fmt(train_seconds > 0 ? images / train_seconds : 0, 0) << " images/s\n";
-  if (data.validation.n > 0)
-    s << "  validation accuracy " << fmt(val_cm.accuracy()) << " (best epoch " << best_epoch
-      << ")\n";
-  if (data.test.n > 0)
-    s << "  test accuracy " << fmt(test_cm.accuracy()) << ", macro-F1 " << fmt(test_cm.macro_f1())
-      << "; per class:\n"
-      << per_class_lines(test_cm, names);
-  s << "  model: " << model_path << "\n";
-  return {s.str(), result_json};
+  CnnTraining task(cfg, data, load_seconds, hooks, *backend, model, opt);
+  train::TrainerOptions t;
+  t.task = hooks.task;
+  t.name = cfg.name;
+  t.runs_dir = cfg.train.runs_dir;
+  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
+  t.resumable = !options.resume.empty();
+  t.config_json = config_json.empty() ? to_json(cfg) : config_json;
+  t.resume_tag = resume_tag(cfg, hooks);
+  t.device = backend->name();
+  t.epochs = cfg.train.epochs;
+  t.selection = {"validation_accuracy", train::Goal::Maximize, "", train::Goal::Minimize, 0};
+  t.checkpoint_every = 1;
+  t.on_nonfinite = cfg.train.on_nonfinite;
+  t.throughput_field = "train_images_per_sec";
+  t.quiet = options.quiet;
+  t.after_checkpoint = options.after_checkpoint;
+  train::TrainResult tr = train::Trainer(t).fit(task);
+  return {tr.summary, tr.json};
 }
 
 Result evaluate(const std::string& model_path, const std::string& data, const Options& options) {

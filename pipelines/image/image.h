@@ -15,17 +15,16 @@ struct Options {
   bool quiet = false;
 };
 
-// EveryEpochAndResume: after each epoch, <run_dir>/checkpoint.tsc (weights, batch-norm running
-// statistics, optimizer state, step, best epoch and its weights, the augmentation generator;
-// host/scheduler/checkpoint.h) is written atomically, and a run_dir that already holds one is
-// resumed from it, ending bit-identical to an uninterrupted run.
-enum class Checkpoints : uint8_t { Off, EveryEpochAndResume };
-
 struct TrainOptions : Options {
   std::string runs_dir;  // empty: the config's train.runs_dir
-  std::string run_dir;   // exact run directory (must not exist unless resumable); empty: fresh
+  std::string run_dir;   // exact run directory (must not exist); empty: a new one under runs_dir
   int64_t epochs = -1;   // -1: the config's
-  Checkpoints checkpoints = Checkpoints::Off;  // EveryEpochAndResume needs run_dir
+  // A run directory to continue: every run writes <run_dir>/checkpoint.tsc after each epoch
+  // (host/train/checkpoint.h: weights, batch-norm running statistics, optimizer state, step, the
+  // best epoch and its weights, the augmentation generator); one holding it is resumed from it
+  // and ends bit-identical to an uninterrupted run, one without it (or a new directory) starts
+  // there. The config must be the same but for runs_dir, device and on_nonfinite.
+  std::string resume;
   // Called with the number of finished epochs once that epoch's checkpoint is on disk.
   std::function<void(int64_t epochs_done)> after_checkpoint;
 };

@@ -161,9 +161,9 @@ TrainOptions train_stage_options(const scheduler::StageContext& ctx,
   o.device = !ctx.device.empty() ? ctx.device : c.device;
   o.quiet = ctx.quiet;
   o.epochs = c.epochs;
-  // The same directory on every attempt: a rerun after a kill resumes from its last epoch.
-  o.run_dir = ctx.work_dir + "/run";
-  o.checkpoints = Checkpoints::EveryEpochAndResume;
+  // The same directory on every attempt (the stage key pins the config): a rerun after a kill
+  // resumes from its last epoch's checkpoint.
+  o.resume = ctx.work_dir + "/run";
   return o;
 }
 

@@ -17,8 +17,8 @@ namespace tessera::image {
 void register_stages(scheduler::StageRegistry& registry);
 
 // The TrainOptions of a train stage of the image family (image, audio, video): the stage's or
-// the run's device, epochs, quiet, WORK/run as the run directory (the same on every attempt, so
-// a rerun after a kill resumes from its last epoch) and per-epoch checkpoints.
+// the run's device, epochs, quiet, and WORK/run as the run directory to resume (the same on
+// every attempt, so a rerun after a kill resumes from its last epoch's checkpoint).
 TrainOptions train_stage_options(const scheduler::StageContext& ctx,
                                  const scheduler::TrainStageConfig& c);
 

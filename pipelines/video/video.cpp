@@ -215,7 +215,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   ic.train = cfg.train;
   image::TaskHooks hooks;
   hooks.task = "video";
-  hooks.unit = "clips";
+  hooks.resume_config = image::resumable_json(cfg);
   return image::train_on(ic, data, load_seconds, to_json(cfg), options, hooks);
 }
 

@@ -5,9 +5,10 @@
 //
 // The stop is the after_checkpoint hook throwing: the files on disk are then exactly those a
 // SIGKILL at that instant leaves (nothing is written between the checkpoint and the hook, and no
-// destructor writes). A forked child cannot be used here: the host backend's OpenMP pool does
-// not survive fork() in a process that has used it. tests/scheduler_resume_test.cpp kills the
-// tessera binary with SIGKILL for the behaviour pipeline.
+// destructor writes). A forked child cannot train here: the host backend's OpenMP pool does not
+// survive fork() in a process that has used it; the tessera binary can (fork + exec), and the
+// image family is also killed there with SIGKILL and continued with `tessera train CONFIG
+// --resume RUN_DIR`. tests/scheduler_resume_test.cpp does that for the behaviour pipeline.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -27,6 +28,7 @@
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
 #include "pipelines/textgen/textgen.h"
+#include "tests/support/run_program.h"
 #include "tests/support/skips.h"
 
 namespace tessera {
@@ -155,6 +157,93 @@ TEST(ResumeTasks, ImageCnnResumesBitIdenticalAfterKill) {
   EXPECT_EQ(json_int(again.json, "resumed_from_epoch"), 3);
   EXPECT_EQ(without_timings(again.json), without_timings(whole.json));
   std::filesystem::remove_all(dir);
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// Through the binary: `tessera train CONFIG` killed with SIGKILL once its first checkpoint is on
+// disk, continued with `--resume RUN_DIR`, ends as the uninterrupted run: the same result (but
+// timings), every metrics line, the model file byte for byte.
+void expect_binary_resumes_exactly(const std::string& dir, const std::string& config,
+                                   int64_t epochs) {
+  const std::string bin = std::string(TESSERA_BINARY_DIR) + "/tessera";
+  const std::string no_cli = test::missing_cli(bin);
+  if (!no_cli.empty()) TESSERA_SKIP_OR_FAIL(no_cli);
+  const test::ProgramResult whole =
+      test::run_program({bin, "train", config, "--run-dir", dir + "/whole", "--quiet", "--json"});
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const std::string killed = dir + "/killed";
+  ASSERT_EQ(
+      test::run_killed_when({bin, "train", config, "--run-dir", killed, "--quiet"},
+                            [&] { return std::filesystem::exists(killed + "/checkpoint.tsc"); }),
+      test::Killed::AtReady);
+  ASSERT_FALSE(std::filesystem::exists(killed + "/model.tsm")) << "trained before the kill";
+  const test::ProgramResult resumed =
+      test::run_program({bin, "train", config, "--resume", killed, "--quiet", "--json"});
+  ASSERT_EQ(resumed.status, 0) << resumed.err;
+  const int64_t from = json_int(last_line(resumed.out), "resumed_from_epoch");
+  EXPECT_GE(from, 1);
+  EXPECT_LT(from, epochs);
+  EXPECT_EQ(without_timings(last_line(resumed.out)), without_timings(last_line(whole.out)));
+  EXPECT_EQ(lines_of(killed + "/metrics.jsonl"), lines_of(dir + "/whole/metrics.jsonl"));
+  expect_same_archive(killed + "/model.tsm", dir + "/whole/model.tsm");  // names a tensor
+  EXPECT_TRUE(read_file(killed + "/model.tsm") == read_file(dir + "/whole/model.tsm"));
+}
+
+TEST(ResumeTasks, ImageResumesAKilledBinaryRun) {
+  const std::string missing = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  const std::string digits = scheduler::find_local_dataset_file("sklearn-digits", "digits.csv.gz");
+  const std::string dir = temp_dir("image_cli");
+  const std::string config = dir + "/digits.json";
+  auto write_config = [&](int seed) {
+    write_file_atomic(config, R"({"task": "image", "name": "digits-cli", "seed": )" +
+                                  std::to_string(seed) + R"(, "device": "cpu",
+      "data": {"format": "digits_csv", "train": ")" +
+                                  digits + R"(",
+               "validation_fraction": 0.15, "max_train_images": 900, "classes": 10},
+      "model": {"layers": [
+        {"type": "conv", "filters": 8, "kernel": 3, "padding": 1, "bias": false},
+        {"type": "batchnorm"}, {"type": "relu"}, {"type": "flatten"},
+        {"type": "dense", "units": 32, "activation": "relu"}, {"type": "dropout", "p": 0.2}]},
+      "augment": {"crop_padding": 1, "horizontal_flip": true},
+      "train": {"epochs": 5, "batch_size": 16, "optimizer": {"type": "adam", "lr": 0.003},
+                "lr_schedule": {"type": "cosine", "warmup_steps": 3}}})");
+  };
+  write_config(5);
+  expect_binary_resumes_exactly(dir, config, 5);
+  // A checkpoint of another configuration is refused by name, not resumed.
+  write_config(6);
+  const test::ProgramResult other =
+      test::run_program({std::string(TESSERA_BINARY_DIR) + "/tessera", "train", config, "--resume",
+                         dir + "/killed", "--quiet"});
+  EXPECT_EQ(other.status, 1) << other.err;
+  EXPECT_NE(other.err.find("another configuration"), std::string::npos) << other.err;
+  if (!HasFailure()) std::filesystem::remove_all(dir);
+}
+
+TEST(ResumeTasks, AudioResumesAKilledBinaryRun) {
+  // SpecAugment draws from the generator the checkpoint carries.
+  const std::string missing = test::missing_dataset("fsdd", {"recordings/0_george_0.wav"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  const std::string dir = temp_dir("audio_cli");
+  const std::string config = dir + "/fsdd.json";
+  write_file_atomic(config, R"({"task": "audio", "name": "fsdd-cli", "seed": 4, "device": "cpu",
+    "data": {"dataset": "fsdd", "test_max_index": 1, "max_index": 9,
+             "speakers": ["george", "jackson", "theo"], "validation_fraction": 0.15},
+    "features": {"n_mels": 16, "frames": 32},
+    "augment": {"time_masks": 2, "time_mask_width": 4, "freq_masks": 1, "freq_mask_width": 3},
+    "model": {"layers": [
+      {"type": "conv", "filters": 8, "kernel": 3, "padding": 1, "bias": false},
+      {"type": "batchnorm"}, {"type": "relu"}, {"type": "maxpool", "kernel": 2},
+      {"type": "flatten"}, {"type": "dropout", "p": 0.2}]},
+    "train": {"epochs": 4, "batch_size": 16, "optimizer": {"type": "adam", "lr": 0.003}}})");
+  expect_binary_resumes_exactly(dir, config, 4);
+  if (!HasFailure()) std::filesystem::remove_all(dir);
 }
 
 TEST(ResumeTasks, TextgenResumesBitIdenticalAfterKill) {

@@ -9,6 +9,12 @@
 //
 // Options: the working directory, extra environment variables ("NAME=VALUE"), and stderr merged
 // into stdout (as `2>&1` would).
+//
+//   Killed k = run_killed_when({kBinary, "train", config, "--run-dir", run}, [&] {
+//     return std::filesystem::exists(run + "/checkpoint.tsc");
+//   });
+//   k == Killed::AtReady   it was killed with SIGKILL as soon as the condition held (what a
+//                          kill -9 at that instant leaves is on disk)
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,9 +22,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace tessera::test {
@@ -113,6 +122,47 @@ inline ProgramResult run_program(const std::vector<std::string>& argv,
   }
   r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+// What run_killed_when did: killed the program once `ready` held, found it ended before that,
+// or gave up waiting (and killed it), or could not start it.
+enum class Killed { AtReady, EndedFirst, TimedOut, NotStarted };
+
+// Starts `argv` (no shell; stdout and stderr discarded) and kills it with SIGKILL as soon as
+// `ready()` holds, asked every millisecond for at most `limit`.
+inline Killed run_killed_when(const std::vector<std::string>& argv,
+                              const std::function<bool()>& ready,
+                              std::chrono::milliseconds limit = std::chrono::minutes(5)) {
+  if (argv.empty()) return Killed::NotStarted;
+  std::vector<char*> args;  // built before fork (see run_program)
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Killed::NotStarted;
+  if (pid == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, STDOUT_FILENO);
+    ::dup2(null, STDERR_FILENO);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  Killed outcome = Killed::TimedOut;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) {
+      outcome = Killed::AtReady;
+      break;
+    }
+    if (::waitpid(pid, &status, WNOHANG) == pid) return Killed::EndedFirst;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ::kill(pid, SIGKILL);
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  // Ended by itself between the last look and the kill: not what a kill at `ready` leaves.
+  if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) return Killed::EndedFirst;
+  return outcome;
 }
 
 }  // namespace tessera::test

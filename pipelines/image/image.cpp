@@ -484,7 +484,10 @@ class CnnTraining : public train::TrainTask {
       auto it = stored.find(name);
       if (it == stored.end() || it->second->shape() != t->shape() ||
           it->second->dtype() != t->dtype())
-        TESSERA_THROW(Io, "tensor 'running/" << name << "' is missing or of another shape");
+        TESSERA_THROW(
+            Io, "tensor 'running/"
+                    << name << "' is " << (it == stored.end() ? "missing" : it->second->describe())
+                    << ", the model has " << dtype_name(t->dtype()) << shape_str(t->shape()));
     }
     train::restore_parameter_state(be_, model_.parameters(), state, "image checkpoint");
     for (auto& [name, t] : running_) be_.copy(*stored.at(name), *t);

@@ -401,16 +401,16 @@ TEST(ConfigErrors, OutOfRange) {
 }
 
 // libsvm_features sizes every densified row: bounded by the feature limit of the reader
-// (host/data/libsvm.h), not 2^30 (4 GiB a row).
+// (host/data/libsvm.h, 2^16), not 2^30 (4 GiB a row).
 TEST(ConfigErrors, LibsvmFeaturesWithinTheReadersLimit) {
   const std::string head = R"({"task": "behaviour", "data": {"train": "t.svm", "format": "libsvm",
     "validation_fraction": 0.2, "libsvm_features": )";
-  const std::string msg = config_error(head + "1048577}}");
-  EXPECT_NE(msg.find("$.data.libsvm_features: expected an integer in [0, 1048576], got 1048577"),
+  const std::string msg = config_error(head + "65537}}");
+  EXPECT_NE(msg.find("$.data.libsvm_features: expected an integer in [0, 65536], got 65537"),
             std::string::npos)
       << msg;
-  EXPECT_EQ(parse_behaviour_config(head + "1048576}}", "cfg.json").data.schema.libsvm_features,
-            1048576);
+  EXPECT_EQ(parse_behaviour_config(head + "65536}}", "cfg.json").data.schema.libsvm_features,
+            65536);
 }
 
 TEST(ConfigErrors, BadEnumListsTheChoices) {

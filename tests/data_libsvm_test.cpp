@@ -71,11 +71,11 @@ TEST(LibSvm, ErrorsNameFileLineAndToken) {
       {"1 3:", ":2:token 2 '3:': expected index:value"},
       {"1 3:inf", ":2:token 2 '3:inf': expected a finite value"},
       // An index sizes every densified row: refused above the limit, before any allocation.
-      {"1 1048576:1",
-       ":2:token 2 '1048576:1': feature index above the limit 1048575 (rows are densified: one "
+      {"1 65536:1",
+       ":2:token 2 '65536:1': feature index above the limit 65535 (rows are densified: one "
        "float per feature)"},
       {"1 99999999999999999999:1",
-       ":2:token 2 '99999999999999999999:1': feature index above the limit 1048575 (rows are "
+       ":2:token 2 '99999999999999999999:1': feature index above the limit 65535 (rows are "
        "densified: one float per feature)"},
   };
   for (const auto& [bad, suffix] : cases) {
@@ -99,38 +99,46 @@ TEST(LibSvm, ErrorsNameFileLineAndToken) {
 }
 
 // The widest rows the limit allows read; a table too large to densify is refused by name, before
-// rows x width floats are allocated (2^20 features x 65 rows would be 260 MiB, one row over).
+// rows x width floats are allocated (2^16 features x 1025 rows is one row over 2^26 values).
 TEST(LibSvm, DenseTableSizeIsLimited) {
   TempDir dir;
   std::string rows;
-  for (int i = 0; i < 65; ++i) rows += "1 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
+  for (int i = 0; i < 1025; ++i) rows += "1 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
   const std::string p = write_file(dir.file("wide.svm"), rows);
   const SparseTable t = read_libsvm(FileSpec{p, 0});
   EXPECT_EQ(t.max_index, kLibSvmMaxFeatures - 1);
   try {
     table_from_sparse(t);
-    FAIL() << "densified 65 rows of 2^20 features";
+    FAIL() << "densified 1025 rows of 2^16 features";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Data);
     EXPECT_EQ(std::string(e.what()),
-              p + ": 65 rows of 1048576 features are too many to densify (limits: 1048576 "
+              p + ": 1025 rows of 65536 features are too many to densify (limits: 65536 "
                   "features, 67108864 values in all)");
   }
-  // A width beyond the feature limit (a config's libsvm_features) is refused the same way, and
-  // rows x width that overflows 64 bits does not wrap round to a small allocation.
-  EXPECT_THROW(densify(t, kLibSvmMaxFeatures + 1), Error);
+  // A width beyond the feature limit (a config's libsvm_features) is refused even for one row,
+  // and rows x width that overflows 64 bits does not wrap round to a small allocation.
+  SparseTable one;
+  one.path = "one.svm";
+  one.labels.assign(1, 0.f);
+  one.offsets.assign(2, 0);
+  EXPECT_NO_THROW(densify(one, kLibSvmMaxFeatures));
+  EXPECT_THROW(densify(one, kLibSvmMaxFeatures + 1), Error);
   SparseTable many;
   many.path = "many.svm";
   many.labels.assign(16, 0.f);
   many.offsets.assign(17, 0);
   EXPECT_THROW(densify(many, int64_t{1} << 60), Error);
-  // A few rows of the widest width the limit allows still densify.
-  const std::string few = write_file(dir.file("few.svm"), "1 3:2\n0 1048575:0.5\n");
-  const EncodedTable e = table_from_sparse(read_libsvm(FileSpec{few, 0}));
+  // 1024 rows of the widest width the limit allows (2^26 values exactly) still densify.
+  std::string fit_rows = "1 3:2\n";
+  for (int i = 1; i < 1024; ++i) fit_rows += "0 " + std::to_string(kLibSvmMaxFeatures - 1) + ":1\n";
+  const std::string fits = write_file(dir.file("fits.svm"), fit_rows);
+  const EncodedTable e = table_from_sparse(read_libsvm(FileSpec{fits, 0}));
+  EXPECT_EQ(e.rows, 1024);
   EXPECT_EQ(e.n_dense, kLibSvmMaxFeatures);
-  ASSERT_EQ(e.dense.size(), 2u * kLibSvmMaxFeatures);
+  ASSERT_EQ(static_cast<int64_t>(e.dense.size()), kLibSvmMaxDenseValues);
   EXPECT_EQ(e.dense[3], 2.f);
-  EXPECT_EQ(e.dense.back(), 0.5f);
+  EXPECT_EQ(e.dense.back(), 1.f);
 }
 
 }  // namespace

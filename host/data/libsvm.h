@@ -7,7 +7,10 @@
 //
 // Limits, checked before anything is allocated, since the rows are densified (one float per
 // feature per row, and the model's first layer has one input per feature):
-//   - a feature index must be below kLibSvmMaxFeatures (a bad row naming file, line and token);
+//   - a feature index must be below kLibSvmMaxFeatures, 65,536 (a bad row naming file, line and
+//     token): a first layer of 256 units on that many inputs already holds 16.7M weights, and
+//     one row of a small file costs 256 KiB densified (at 2^20 it was 4 MiB a row, so a few
+//     bytes of input asked for megabytes); wider sparse data wants hashing or a CSV schema;
 //   - a densified table holds at most kLibSvmMaxDenseValues floats, rows x width (256 MiB; the
 //     behaviour task holds about three such tables at once: all rows, then the train and
 //     validation parts, and the test file): an error naming the file, its rows and the width.
@@ -20,7 +23,7 @@
 
 namespace tessera {
 
-inline constexpr int64_t kLibSvmMaxFeatures = int64_t{1} << 20;
+inline constexpr int64_t kLibSvmMaxFeatures = int64_t{1} << 16;
 inline constexpr int64_t kLibSvmMaxDenseValues = int64_t{1} << 26;
 
 // Compressed sparse rows.

@@ -129,6 +129,9 @@ TEST(VideoPerFrame, TrainsReloadsEvaluatesScoresAndPredicts) {
   video::TrainOptions opt;
   opt.device = "cpu";
   opt.quiet = true;
+  video::Options verbs;
+  verbs.device = "cpu";
+  verbs.quiet = true;
   opt.run_dir = dir.file("run");
   const video::Result tr = video::train(cfg, opt);
   rapidjson::Document d = parse_json(tr.json);
@@ -157,11 +160,11 @@ TEST(VideoPerFrame, TrainsReloadsEvaluatesScoresAndPredicts) {
     std::filesystem::create_directories(cdir);
     write_clip_tensor(cdir + "/c" + std::to_string(i) + ".tclip", clip_of(test, i), ClipDType::U8);
   }
-  const rapidjson::Document e = parse_json(video::evaluate(model, dir.file("test"), opt).json);
+  const rapidjson::Document e = parse_json(video::evaluate(model, dir.file("test"), verbs).json);
   EXPECT_EQ(e["clips"].GetInt64(), 100);
   EXPECT_DOUBLE_EQ(e["metrics"]["accuracy"].GetDouble(), acc);
   const rapidjson::Document s =
-      parse_json(video::batch_predict(model, dir.file("test"), dir.file("scores.tsv"), opt).json);
+      parse_json(video::batch_predict(model, dir.file("test"), dir.file("scores.tsv"), verbs).json);
   EXPECT_EQ(s["clips"].GetInt64(), 100);
   std::ifstream rows(dir.file("scores.tsv"));
   std::string line;
@@ -172,7 +175,7 @@ TEST(VideoPerFrame, TrainsReloadsEvaluatesScoresAndPredicts) {
   // predict: the reloaded model's probabilities of the clip in memory.
   const Clip c0 = clip_of(test, 0);
   write_clip_tensor(dir.file("x.tclip"), c0, ClipDType::F32);
-  const rapidjson::Document p = parse_json(video::predict(model, dir.file("x.tclip"), opt).json);
+  const rapidjson::Document p = parse_json(video::predict(model, dir.file("x.tclip"), verbs).json);
   image::ReadyModel ready = image::instantiate(m, "cpu", 1);
   const std::vector<double> want = image::class_probabilities(*ready.model, c0.pixels);
   const int64_t best = image::top_k(want, 1)[0];

@@ -172,6 +172,9 @@ TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
   video::TrainOptions opt;
   opt.device = "cpu";
   opt.quiet = true;
+  video::Options verbs;
+  verbs.device = "cpu";
+  verbs.quiet = true;
   opt.run_dir = dir.file("run");
   const video::Result tr = video::train(cfg, opt);
   rapidjson::Document d = parse_json(tr.json);
@@ -197,7 +200,7 @@ TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
                                            o);
   const std::vector<std::string> names = {"right", "down", "left", "up"};
   write_clip_dir(dir.file("eval"), fresh, names);
-  const video::Result ev = video::evaluate(model, dir.file("eval"), opt);
+  const video::Result ev = video::evaluate(model, dir.file("eval"), verbs);
   rapidjson::Document e = parse_json(ev.json);
   EXPECT_EQ(e["clips"].GetInt64(), 48);
   EXPECT_GT(e["metrics"]["accuracy"].GetDouble(), 0.5) << ev.summary;
@@ -206,7 +209,7 @@ TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
   // Predict on a .tclip round trip: the same probabilities as the model on the clip in memory.
   const Clip c0 = clip_of(fresh, 0);
   write_clip_tensor(dir.file("x.tclip"), c0, ClipDType::F32);
-  const video::Result pr = video::predict(model, dir.file("x.tclip"), opt);
+  const video::Result pr = video::predict(model, dir.file("x.tclip"), verbs);
   rapidjson::Document p = parse_json(pr.json);
   ASSERT_EQ(p["top"].Size(), 3u);
   const image::LoadedModel m = image::load_model(model, "video");
@@ -220,25 +223,25 @@ TEST(VideoPipeline, TrainEvaluatePredictOnGeneratedMovingFashionMnist) {
   EXPECT_NE(pr.summary.find("1. " + names[best]), std::string::npos) << pr.summary;
   // The same clip as a frame folder (8-bit frames) gives the same top class.
   write_frame_folder(dir.file("x_frames"), c0);
-  rapidjson::Document pf = parse_json(video::predict(model, dir.file("x_frames"), opt).json);
+  rapidjson::Document pf = parse_json(video::predict(model, dir.file("x_frames"), verbs).json);
   EXPECT_EQ(pf["top"][0]["index"].GetInt64(), best);
   EXPECT_NEAR(pf["top"][0]["probability"].GetDouble(), want[best], 0.05);
 
   // Bad clips: clear errors naming the clip.
   std::filesystem::create_directories(dir.file("empty_clip"));
-  std::string msg = error_of([&] { video::predict(model, dir.file("empty_clip"), opt); });
+  std::string msg = error_of([&] { video::predict(model, dir.file("empty_clip"), verbs); });
   EXPECT_NE(msg.find("empty_clip"), std::string::npos) << msg;
   EXPECT_NE(msg.find("no .png or .pgm"), std::string::npos) << msg;
   Clip three = c0;
   three.frames = 3;
   three.pixels.resize(static_cast<size_t>(three.size()));
   write_clip_tensor(dir.file("eval/left/short.tclip"), three, ClipDType::U8);
-  msg = error_of([&] { video::evaluate(model, dir.file("eval"), opt); });
+  msg = error_of([&] { video::evaluate(model, dir.file("eval"), verbs); });
   EXPECT_NE(msg.find("short.tclip"), std::string::npos) << msg;
   EXPECT_NE(msg.find("3 frames"), std::string::npos) << msg;
   std::filesystem::remove(dir.file("eval/left/short.tclip"));
   std::filesystem::create_directories(dir.file("eval/sideways"));
-  msg = error_of([&] { video::evaluate(model, dir.file("eval"), opt); });
+  msg = error_of([&] { video::evaluate(model, dir.file("eval"), verbs); });
   EXPECT_NE(msg.find("sideways"), std::string::npos) << msg;
   EXPECT_NE(msg.find("not one of the model's classes"), std::string::npos) << msg;
 }
@@ -284,6 +287,9 @@ TEST(VideoPipeline, TrainsFromAFolderOfClassSubfoldersAndReportsBadClips) {
   video::TrainOptions opt;
   opt.device = "cpu";
   opt.quiet = true;
+  video::Options verbs;
+  verbs.device = "cpu";
+  verbs.quiet = true;
   opt.run_dir = dir.file("run");
   rapidjson::Document d = parse_json(video::train(cfg, opt).json);
   EXPECT_EQ(d["train_images"].GetInt64(), 30);
@@ -291,7 +297,7 @@ TEST(VideoPipeline, TrainsFromAFolderOfClassSubfoldersAndReportsBadClips) {
   EXPECT_GE(d["test"]["accuracy"].GetDouble(), 0.8);
   const std::string model = dir.file("run/model.tsm");
   write_clip_tensor(dir.file("one.tclip"), bar_clip(true, 0));
-  rapidjson::Document p = parse_json(video::predict(model, dir.file("one.tclip"), opt).json);
+  rapidjson::Document p = parse_json(video::predict(model, dir.file("one.tclip"), verbs).json);
   ASSERT_EQ(p["top"].Size(), 2u);                       // top 3 of a 2-class model
   EXPECT_STREQ(p["top"][0]["class"].GetString(), "r");  // folder names, sorted: l, r
 

@@ -390,7 +390,7 @@ void ErrorList::add_at_key(const std::string& json_path, const std::string& mess
 
 void ErrorList::add_located(SourceLocation at, const std::string& json_path,
                             const std::string& message) {
-  entries_.push_back({at, json_path.empty() ? message : json_path + ": " + message});
+  entries_.push_back({at, json_path.empty() ? message : json_path + ": " + message, json_path});
 }
 
 std::vector<std::string> ErrorList::lines() const {
@@ -424,7 +424,16 @@ void ErrorList::throw_if_any() const {
   } else {
     message = all.front();
   }
-  throw Error(ErrorKind::Config, message);
+  // The first error in file order is the one a --json error object points at.
+  const Entry* first = &entries_.front();
+  for (const Entry& e : entries_) {
+    auto key = [](const Entry* x) {
+      return std::make_pair(x->at.line == 0 ? INT32_MAX : x->at.line, x->at.column);
+    };
+    if (key(&e) < key(first)) first = &e;
+  }
+  throw Error(ErrorKind::Config, message,
+              ErrorLocation{source_path_, first->at.line, first->at.column, first->json_path});
 }
 
 // ---- parsing ----------------------------------------------------------------------------------

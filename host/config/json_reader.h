@@ -94,6 +94,7 @@ class ErrorList {
   struct Entry {
     SourceLocation at;
     std::string text;  // "$.path: message"
+    std::string json_path;
   };
   std::string source_path_;
   const SourceMap* map_ = nullptr;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
@@ -143,6 +145,38 @@ void save_archive(const std::string& path, const std::string& meta_json,
   const uint32_t crc = crc32_of(out.data(), out.size());
   out.append(reinterpret_cast<const char*>(&crc), 4);
   write_file_atomic(path, out);
+}
+
+std::string load_archive_meta(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
+  auto corrupt = [&](const std::string& why) {
+    throw Error(ErrorKind::Io, "'" + path + "' is not a valid tessera file: " + why,
+                ErrorLocation{path, 0, 0, ""});
+  };
+  char head[16];
+  if (!in.read(head, sizeof head) || std::memcmp(head, kMagic, 8) != 0)
+    corrupt("missing the TESSERA1 header");
+  uint64_t hb;
+  std::memcpy(&hb, head + 8, 8);
+  in.seekg(0, std::ios::end);
+  const auto size = static_cast<uint64_t>(in.tellg());
+  if (size < 20 || hb > size - 20)
+    corrupt("header length " + std::to_string(hb) + " runs past the end of the file");
+  std::string header(static_cast<size_t>(hb), '\0');
+  in.seekg(16);
+  if (!in.read(header.data(), static_cast<std::streamsize>(hb))) corrupt("cannot read the header");
+  if (!json_nesting_within(header.data(), header.size(), kJsonMaxNesting))
+    corrupt("header nests deeper than " + std::to_string(kJsonMaxNesting) + " levels");
+  rapidjson::Document doc;
+  doc.Parse(header.data(), header.size());
+  if (doc.HasParseError() || !doc.IsObject()) corrupt("header is not a JSON object");
+  auto meta = doc.FindMember("meta");
+  if (meta == doc.MemberEnd()) corrupt("header field 'meta' is missing");
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  meta->value.Accept(w);
+  return std::string(sb.GetString(), sb.GetSize());
 }
 
 Archive load_archive(const std::string& path) {

@@ -33,6 +33,10 @@ struct Archive {
 void save_archive(const std::string& path, const std::string& meta_json,
                   const std::vector<std::pair<std::string, Tensor>>& tensors);
 Archive load_archive(const std::string& path);
+// Only the caller's metadata object of the archive at `path`, serialised, read without loading the
+// tensors or checking the CRC (load_archive checks everything): for routing a model file to its
+// task. Io error naming the path when the file has no readable header.
+std::string load_archive_meta(const std::string& path);
 
 // Model and checkpoint loaders call this on the weights they are about to use: an f32 tensor
 // holding NaN or infinity (which training never writes: it stops first) is an Io error naming

@@ -107,7 +107,9 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
+  if (!in)
+    throw Error(ErrorKind::Io, "cannot open '" + path + "': " + std::strerror(errno),
+                ErrorLocation{path, 0, 0, ""});
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();

@@ -95,7 +95,9 @@ SparseTable read_libsvm(const FileSpec& file, BadRowPolicy on_error, BadRowRepor
     if (!reason.empty()) {
       std::ostringstream os;
       os << file.path << ":" << line_no << ":" << reason;
-      if (on_error == BadRowPolicy::Error) throw Error(ErrorKind::Data, os.str());
+      if (on_error == BadRowPolicy::Error)
+        throw Error(ErrorKind::Data, os.str(),
+                    ErrorLocation{file.path, static_cast<int64_t>(line_no), 0, ""});
       if (report != nullptr) report->add(os.str());
       continue;
     }

@@ -226,7 +226,9 @@ bool RowParser::parse(const Record& rec, ParsedRow& out, BadRowReport* report) {
   // Field errors read "path:line:column N (name): ...", record errors "path:line: ...".
   const bool field_error = reason.compare(0, 7, "column ") == 0;
   full << rec.path << ":" << rec.line << (field_error ? ":" : ": ") << reason;
-  if (schema_.on_error == BadRowPolicy::Error) throw Error(ErrorKind::Data, full.str());
+  if (schema_.on_error == BadRowPolicy::Error)
+    throw Error(ErrorKind::Data, full.str(),
+                ErrorLocation{std::string(rec.path), static_cast<int64_t>(rec.line), 0, ""});
   if (report != nullptr) report->add(full.str());
   return false;
 }

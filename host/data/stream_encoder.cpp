@@ -52,7 +52,9 @@ int64_t StreamEncoder::append_to(EncodedTable& t, int64_t max_rows) {
       t.cat.resize(r * nc);
       std::ostringstream full;
       full << record_.path << ":" << row_.line << ":" << bad;
-      if (pre_.schema().on_error == BadRowPolicy::Error) throw Error(ErrorKind::Data, full.str());
+      if (pre_.schema().on_error == BadRowPolicy::Error)
+        throw Error(ErrorKind::Data, full.str(),
+                    ErrorLocation{std::string(record_.path), static_cast<int64_t>(row_.line), 0, ""});
       bad_rows_.add(full.str());
       continue;
     }

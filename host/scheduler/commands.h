@@ -8,14 +8,12 @@
 //                                           metrics.jsonl, the final metrics, the config
 #include <string>
 
+#include "host/core/command_result.h"
 #include "host/scheduler/scheduler.h"
 
 namespace tessera::scheduler {
 
-struct CommandResult {
-  std::string summary;  // human lines
-  std::string json;     // one compact JSON object
-};
+using CommandResult = ::tessera::CommandResult;
 
 enum class Execution : uint8_t { Run, DryRun };
 

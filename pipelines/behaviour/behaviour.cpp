@@ -497,26 +497,18 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
 
 train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t;
-  t.task = "behaviour";
-  t.name = cfg.name;
-  t.runs_dir = cfg.train.runs_dir;
-  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
-  t.resumable = !options.resume.empty();
-  t.config_json = to_json(cfg);
-  t.resume_tag = resume_tag(cfg);
-  t.device = device;
-  t.epochs = cfg.train.epochs;
+  train::TrainerOptions t = train::trainer_options(
+      options,
+      {"behaviour", cfg.name, cfg.train.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
+       cfg.train.on_nonfinite},
+      device);
   if (cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss)
     t.selection = {"validation_logloss", train::Goal::Minimize, "", train::Goal::Minimize,
                    cfg.train.early_stopping.patience};
   else
     t.selection = {"validation_auc", train::Goal::Maximize, "", train::Goal::Minimize,
                    cfg.train.early_stopping.patience};
-  t.stop_after_epochs = options.stop_after_epochs;
-  t.on_nonfinite = cfg.train.on_nonfinite;
   t.throughput_field = "train_samples_per_sec";
-  t.quiet = options.quiet;
   return t;
 }
 

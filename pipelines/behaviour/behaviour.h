@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "host/core/command_result.h"
+#include "host/train/run_options.h"
+
 namespace tessera::behaviour {
 
 struct CommonOptions {
@@ -20,21 +23,9 @@ struct CommonOptions {
 // reference bench/pipeline_overlap_bench compares against). The results are identical.
 enum class TestPrep : uint8_t { Overlapped, BeforeTraining };
 
-struct TrainOptions : CommonOptions {
-  std::string runs_dir;  // empty: the config's train.runs_dir
-  std::string run_dir;   // exact run directory (must not exist); empty: a fresh one
-  int64_t epochs = -1;   // -1: the config's
-  // A run directory to train in resumably (the Trainer's, host/train/trainer.h): after each
-  // epoch <resume>/checkpoint.tsc (weights, dense optimizer state, a DLRM's tables with their
-  // sparse optimizer state, step, early-stopping state) is written atomically, and a directory
-  // that already holds one continues from it, ending with the same metrics and model as an
-  // uninterrupted run (the same config, but for runs_dir and the tables' shards). Empty: no
-  // checkpoints.
-  std::string resume;
-  // With resume: stop once this call has trained this many epochs, leaving the checkpoint for a
-  // later call to resume (as an interruption would: no model file, no final evaluation; the
-  // result has "stopped_after_epoch"). -1: train to the end.
-  int64_t stop_after_epochs = -1;
+struct TrainOptions : train::RunOptions {
+  // Without `resume` a behaviour run writes no checkpoint (the other tasks write one after every
+  // epoch): a large model's tables are costly to write, and the benchmarks time plain runs.
   TestPrep test_prep = TestPrep::Overlapped;
 };
 
@@ -42,10 +33,7 @@ struct PredictOptions : CommonOptions {
   int64_t batch_size = 4096;
 };
 
-struct Result {
-  std::string summary;  // human-readable lines
-  std::string json;     // one JSON object, compact
-};
+using Result = CommandResult;
 
 Result train(const std::string& config_path, const TrainOptions& options);
 Result evaluate(const std::string& model_path, const std::string& data_path,

@@ -1,6 +1,8 @@
-// tessera: the command-line front end. Parses arguments, dispatches to the pipelines, and is the
-// only place that turns errors into exit codes:
+// tessera: the command-line front end. Parses arguments and dispatches through the task registry
+// (pipelines/task.h): `train` by the config's "task", the model verbs by the model file's. It is
+// the only place that turns errors into exit codes:
 //   0 success, 1 failure of the job (data, I/O, backend), 2 bad usage or config.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,28 +19,14 @@
 #endif
 #include "embeddings/tables.h"
 #include "host/backend/backend.h"
-#include "host/config/audio_config.h"
-#include "host/config/image_config.h"
-#include "host/config/video_config.h"
+#include "host/config/json_reader.h"
+#include "host/config/json_writer.h"
 #include "host/core/error.h"
 #include "host/model/divergence.h"
 #include "host/scheduler/commands.h"
-#include "pipelines/audio/audio.h"
-#include "pipelines/audio/stages.h"
-#include "pipelines/behaviour/behaviour.h"
-#include "pipelines/behaviour/stages.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/behaviour/synthetic_criteo.h"
-#include "pipelines/image/image.h"
-#include "pipelines/image/stages.h"
-#include "pipelines/recommend/recommend_cli.h"
-#include "pipelines/recommend/stages.h"
-#include "pipelines/textclass/stages.h"
-#include "pipelines/textclass/textclass.h"
-#include "pipelines/textgen/stages.h"
-#include "pipelines/textgen/textgen.h"
-#include "pipelines/video/stages.h"
-#include "pipelines/video/video.h"
+#include "pipelines/task.h"
 
 namespace {
 
@@ -48,7 +36,7 @@ struct Command {
   const char* name;
   const char* synopsis;
   const char* help;
-  size_t positionals;
+  size_t min_positionals, max_positionals;
 };
 
 const Command kCommands[] = {
@@ -63,7 +51,7 @@ const Command kCommands[] = {
      "                   task)\n"
      "  --json           last stdout line: one JSON object with the results\n"
      "  --quiet          no progress output\n",
-     1},
+     1, 1},
     {"evaluate", "tessera evaluate MODEL DATA [options]",
      "Evaluates a trained model on a labelled data file (same layout as its training data).\n"
      "Image models: DATA is IMAGES[,LABELS] (IDX, .gz or not; labels default to the images\n"
@@ -73,10 +61,12 @@ const Command kCommands[] = {
      "Video models: DATA is a folder of class subfolders of clips (frame folders, .tclip).\n"
      "Text-classification models: DATA is label<TAB>text lines (a first line whose label is\n"
      "'label' is a header); reports accuracy, macro-F1 and the confusion matrix.\n"
+     "Recommendation models: DATA is the ratings file the model was trained on; its held-out\n"
+     "split is rebuilt from the model's config and seed and measured (RMSE, HR/NDCG@K).\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
-     2},
+     2, 2},
     {"predict",
      "tessera predict MODEL INPUT OUTPUT [options]  |  tessera predict IMAGE_MODEL IMAGE",
      "Batch-scores INPUT (CSV in the training layout, label column optional) into OUTPUT (CSV:\n"
@@ -85,13 +75,14 @@ const Command kCommands[] = {
      "with their probabilities.\n"
      "With an audio model (task \"audio\") and one WAV file: the same, for the recording.\n"
      "With a video model (task \"video\") and one clip (a folder of frames or a .tclip\n"
-     "file): the same, for the clip.\n"
+     "file): the same, for the clip; with DATA OUTPUT, every clip of DATA's class folders\n"
+     "into OUTPUT (TSV: clip, folder, top class, probability).\n"
      "With a text-classification model: classifies each line of INPUT (a text file) into\n"
      "OUTPUT (TSV: line, label, one probability per class), streaming, written atomically.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N, --on-error P as for evaluate\n"
      "  --batch-size N   rows scored at a time (default 4096)\n",
-     3},
+     2, 3},
     {"generate", "tessera generate MODEL [options]",
      "Samples text from a trained text-generation model, streaming it to stdout as it is\n"
      "produced. The same model, prompt, options and seed give the same text.\n"
@@ -102,11 +93,11 @@ const Command kCommands[] = {
      "  --seed S             sampling seed (default 0)\n"
      "  --device D           as for train (default cpu)\n"
      "  --json               last stdout line: one JSON object with the text\n",
-     1},
+     1, 1},
     {"perplexity", "tessera perplexity MODEL TEXT [options]",
      "Reports a text-generation model's loss (nats/char) and perplexity on a text file.\n"
      "  --device D, --json as for generate\n",
-     2},
+     2, 2},
     {"run", "tessera run PIPELINE.json [options]",
      "Runs a pipeline (prep -> train -> evaluate -> deploy stages, e.g.\n"
      "pipelines/behaviour/pipeline.json) in dependency order. Each stage's outputs are cached\n"
@@ -117,29 +108,29 @@ const Command kCommands[] = {
      "  --cache-dir DIR  stage cache (default: RUNS_DIR/cache)\n"
      "  --jobs N         independent stages run at once (default: the hardware threads)\n"
      "  --device D, --json, --quiet as for train\n",
-     1},
+     1, 1},
     {"runs", "tessera runs [--runs-dir DIR]",
      "Lists the run directories under DIR (default runs/) with their headline metrics.\n"
      "  --json           last stdout line: one JSON object\n",
-     0},
+     0, 0},
     {"report", "tessera report RUN_DIR",
      "Writes RUN_DIR/report.html: one self-contained page (no network needed) with the\n"
      "training and validation curves as inline SVG, the final metrics and the config.\n"
      "  --json           last stdout line: one JSON object with the report's path\n",
-     1},
+     1, 1},
     {"recommend", "tessera recommend MODEL OUTPUT --k K",
      "Writes the top-K items for every user of a recommendation model to OUTPUT (CSV:\n"
      "user,rank,item,score), excluding the items each user saw in training; streamed, written\n"
      "atomically.\n"
      "  --k K            items per user (default 10)\n"
      "  --json, --quiet as for train\n",
-     2},
+     2, 2},
     {"export", "tessera export MODEL --format npy|safetensors|word2vec|faiss OUTDIR",
      "Writes a recommendation model's user, item and bias tables with their raw ids to OUTDIR\n"
      "(see pipelines/recommend/README.md for the files of each format), plus manifest.json.\n"
      "  --format F       npy (default), safetensors, word2vec, faiss\n"
      "  --json           last stdout line: one JSON object (the manifest)\n",
-     2},
+     2, 2},
     {"make-synthetic", "tessera make-synthetic DIR [options]",
      "Writes a synthetic behaviour dataset (DIR/train.csv, DIR/test.csv, with a planted signal)\n"
      "and DIR/config.json that trains on it: a default that needs no download.\n"
@@ -148,20 +139,21 @@ const Command kCommands[] = {
      "                   Criteo layout: 13 counts, 26 power-law categorical ids, planted signal;\n"
      "                   config.json trains a DLRM; default 100000 rows)\n"
      "  --json           last stdout line: one JSON object with the paths\n",
-     1},
+     1, 1},
 };
 
 void print_usage(std::FILE* f) {
   std::fprintf(f, "tessera: train, evaluate and deploy models on your data\n\nusage:\n");
   for (const Command& c : kCommands) std::fprintf(f, "  %s\n", c.synopsis);
+  std::fprintf(f, "\ntasks (a config's \"task\"; a model file answers its task's verbs):\n");
+  for (const tessera::Task& t : tessera::tasks().all()) {
+    std::string verbs;
+    for (const auto& verb : t.model_verbs) verbs += (verbs.empty() ? "" : ", ") + verb.first;
+    std::fprintf(f, "  %-10s %s\n             model verbs: %s\n", t.name.c_str(), t.about.c_str(),
+                 verbs.c_str());
+  }
   std::fprintf(f, "\nRun 'tessera COMMAND --help' for a command's options.\n");
 }
-
-struct Args {
-  std::vector<std::string> positionals;
-  std::map<std::string, std::string> options;  // "--json" -> "" for flags
-  bool help = false;
-};
 
 const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run"};
 const std::vector<std::string> kValued = {
@@ -170,12 +162,13 @@ const std::vector<std::string> kValued = {
     "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
     "--k",           "--format",     "--resume",      "--layout",     "--jobs"};
 
-Args parse_args(int argc, char** argv, int first) {
-  Args a;
+// argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
+tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {
+  tessera::CliArgs a;
   for (int i = first; i < argc; ++i) {
     std::string s = argv[i];
     if (s == "--help" || s == "-h") {
-      a.help = true;
+      *help = true;
     } else if (s.rfind("--", 0) == 0) {
       std::string key = s, value;
       auto eq = s.find('=');
@@ -183,9 +176,8 @@ Args parse_args(int argc, char** argv, int first) {
         key = s.substr(0, eq);
         value = s.substr(eq + 1);
       }
-      bool flag = false, valued = false;
-      for (auto& f : kFlags) flag |= f == key;
-      for (auto& v : kValued) valued |= v == key;
+      const bool flag = std::find(kFlags.begin(), kFlags.end(), key) != kFlags.end();
+      const bool valued = std::find(kValued.begin(), kValued.end(), key) != kValued.end();
       if (!flag && !valued) TESSERA_THROW(Usage, "unknown option '" << key << "'");
       if (valued && eq == std::string::npos) {
         if (i + 1 >= argc) TESSERA_THROW(Usage, "option " << key << " needs a value");
@@ -199,37 +191,82 @@ Args parse_args(int argc, char** argv, int first) {
   return a;
 }
 
-int64_t int_option(const Args& a, const std::string& key, int64_t fallback) {
-  auto it = a.options.find(key);
-  if (it == a.options.end()) return fallback;
-  char* end = nullptr;
-  long long v = std::strtoll(it->second.c_str(), &end, 10);
-  if (it->second.empty() || *end != '\0' || v < 0)
-    TESSERA_THROW(
-        Usage, "option " << key << " expects a non-negative integer, got '" << it->second << "'");
-  return v;
-}
-
-std::string str_option(const Args& a, const std::string& key, const std::string& fallback) {
-  auto it = a.options.find(key);
-  return it == a.options.end() ? fallback : it->second;
-}
-
-// The run-directory options every task's train takes.
-template <typename TrainOpts>
-void read_run_options(const Args& a, TrainOpts& o) {
-  o.runs_dir = str_option(a, "--runs-dir", "");
-  o.run_dir = str_option(a, "--run-dir", "");
-  o.epochs = int_option(a, "--epochs", -1);
-}
-
 // A command's human summary on stdout, then (with --json) its result object as the last line.
-template <typename Result>
-int print_result(const Result& r, bool json) {
+int print_result(const tessera::CommandResult& r, bool json) {
   std::cout << r.summary;
   if (json) std::cout << r.json << "\n";
   std::cout.flush();
   return 0;
+}
+
+// train CONFIG: the config's "task" picks the task.
+tessera::CommandResult train_command(const tessera::CliArgs& a) {
+  return tessera::task_of_config(tessera::tasks(), a.positionals[0]).train(a);
+}
+
+// evaluate, predict, generate, perplexity, recommend, export: the model file's task answers.
+tessera::CommandResult model_command(const tessera::CliArgs& a) {
+  const tessera::Task& task = tessera::task_of_model(tessera::tasks(), a.positionals[0]);
+  auto verb = task.model_verbs.find(a.command);
+  if (verb == task.model_verbs.end()) {
+    std::vector<std::string> verbs;
+    for (const auto& [name, f] : task.model_verbs) verbs.push_back(name);
+    TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is a " << task.name << " model; it answers "
+                             << tessera::json::quoted_list(verbs) << ", not '" << a.command
+                             << "'");
+  }
+  return verb->second(a);
+}
+
+// run, runs, report: the scheduler's, with every task's stage kinds.
+tessera::CommandResult pipeline_command(const tessera::CliArgs& a) {
+  namespace sched = tessera::scheduler;
+  if (a.command == "runs") return sched::runs_command(a.text("--runs-dir", "runs"));
+  if (a.command == "report") return sched::report_command(a.positionals[0]);
+  sched::RunOptions o;
+  o.runs_dir = a.text("--runs-dir", "");
+  o.cache_dir = a.text("--cache-dir", "");
+  o.jobs = static_cast<int>(a.count("--jobs", 0));
+  o.device = a.device();
+  o.quiet = a.quiet();
+  return sched::run_command(a.positionals[0], tessera::tasks().stages(), o,
+                            a.flag("--dry-run") ? sched::Execution::DryRun : sched::Execution::Run);
+}
+
+// make-synthetic DIR: the behaviour task's generated datasets (a default that needs no download).
+tessera::CommandResult synthetic_command(const tessera::CliArgs& a) {
+  const std::string layout = a.text("--layout", "behaviour");
+  if (layout != "behaviour" && layout != "criteo")
+    TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
+  const bool criteo = layout == "criteo";
+  const int64_t rows = a.count("--rows", criteo ? 100000 : 20000);
+  if (rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
+  std::string cfg;
+  if (criteo) {
+    tessera::behaviour::CriteoSyntheticOptions o;
+    o.train_rows = rows;
+    o.test_rows = rows / 4;
+    cfg = tessera::behaviour::write_synthetic_criteo(a.positionals[0], o);
+  } else {
+    tessera::behaviour::SyntheticOptions o;
+    o.train_rows = rows;
+    o.test_rows = rows / 4;
+    cfg = tessera::behaviour::write_synthetic_dataset(a.positionals[0], o);
+  }
+  tessera::json::JsonWriter w;
+  w.begin_object().field("command", "make-synthetic").field("layout", layout);
+  w.field("config", cfg).field("train_rows", rows).field("test_rows", rows / 4).end_object();
+  return {"wrote " + a.positionals[0] + (criteo ? "/{train,test}.txt" : "/{train,test}.csv") +
+              " and " + cfg + "\n",
+          w.compact()};
+}
+
+tessera::CommandResult dispatch(const tessera::CliArgs& a) {
+  const std::string& c = a.command;
+  if (c == "train") return train_command(a);
+  if (c == "run" || c == "runs" || c == "report") return pipeline_command(a);
+  if (c == "make-synthetic") return synthetic_command(a);
+  return model_command(a);
 }
 
 int run(int argc, char** argv) {
@@ -246,228 +283,45 @@ int run(int argc, char** argv) {
     print_usage(stderr);
     return 2;
   }
-  Args a = parse_args(argc, argv, 2);
-  if (a.help) {
+  bool help = false;
+  tessera::CliArgs a = parse_args(argc, argv, 2, &help);
+  a.command = cmd;
+  if (help) {
     std::printf("usage: %s\n\n%s", command->synopsis, command->help);
     return 0;
   }
-  // Every trainer takes --epochs as an override of the config's train.epochs: 0 would save an
-  // untrained model, so it is refused here for all of them.
-  if (a.options.count("--epochs") && int_option(a, "--epochs", -1) < 1)
-    TESSERA_THROW(Usage, "option --epochs expects a positive integer, got '"
-                             << a.options.at("--epochs") << "'");
-  // `predict IMAGE_MODEL IMAGE` takes two arguments.
-  const bool image_predict = cmd == "predict" && a.positionals.size() == 2;
-  if (a.positionals.size() != command->positionals && !image_predict)
-    TESSERA_THROW(Usage, "usage: " << command->synopsis << " (got " << a.positionals.size()
+  const size_t n = a.positionals.size();
+  if (n < command->min_positionals || n > command->max_positionals)
+    TESSERA_THROW(Usage, "usage: " << command->synopsis << " (got " << n
                                    << " arguments; see 'tessera " << cmd << " --help')");
+  return print_result(dispatch(a), a.flag("--json"));
+}
 
-  tessera::behaviour::CommonOptions common;
-  common.device = str_option(a, "--device", "");
-  common.json = a.options.count("--json") > 0;
-  common.quiet = a.options.count("--quiet") > 0;
-  common.skip_lines = static_cast<int>(int_option(a, "--skip-lines", -1));
-  common.on_error = str_option(a, "--on-error", "");
-
-  // ---- pipelines, run listings and reports (host/scheduler) ----
-  if (cmd == "run" || cmd == "runs" || cmd == "report") {
-    namespace sched = tessera::scheduler;
-    sched::CommandResult r;
-    if (cmd == "run") {
-      sched::StageRegistry registry;
-      tessera::behaviour::register_stages(registry);  // one line per task with a pipeline
-      tessera::image::register_stages(registry);
-      tessera::textgen::register_stages(registry);
-      tessera::textclass::register_stages(registry);
-      tessera::recommend::register_stages(registry);
-      tessera::audio::register_stages(registry);
-      tessera::video::register_stages(registry);
-      sched::RunOptions o;
-      o.runs_dir = str_option(a, "--runs-dir", "");
-      o.cache_dir = str_option(a, "--cache-dir", "");
-      o.jobs = static_cast<int>(int_option(a, "--jobs", 0));
-      o.device = common.device;
-      o.quiet = common.quiet;
-      r = sched::run_command(
-          a.positionals[0], registry, o,
-          a.options.count("--dry-run") ? sched::Execution::DryRun : sched::Execution::Run);
-    } else if (cmd == "runs") {
-      r = sched::runs_command(str_option(a, "--runs-dir", "runs"));
-    } else {
-      r = sched::report_command(a.positionals[0]);
-    }
-    return print_result(r, common.json);
-  }
-
-  // ---- personalised recommendation (pipelines/recommend) ----
-  if (cmd == "recommend" || cmd == "export" ||
-      (cmd == "train" && tessera::recommend::is_recommend_config(a.positionals[0]))) {
-    tessera::recommend::CliOptions o;
-    o.device = common.device;
-    o.quiet = common.quiet;
-    read_run_options(a, o);
-    o.resume = str_option(a, "--resume", "");
-    o.k = int_option(a, "--k", 10);
-    o.format = str_option(a, "--format", "npy");
-    const tessera::recommend::Result r = tessera::recommend::run_cli(cmd, a.positionals, o);
-    return print_result(r, common.json);
-  }
-  tessera::behaviour::Result result;
-  // ---- text generation (pipelines/textgen) ----
-  if (cmd == "generate" || cmd == "perplexity" ||
-      (cmd == "train" && tessera::textgen::is_textgen_config(a.positionals[0]))) {
-    tessera::textgen::Result r;
-    if (cmd == "train") {
-      tessera::textgen::TrainOptions o;
-      o.device = common.device;
-      o.quiet = common.quiet;
-      read_run_options(a, o);
-      o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
-      o.resume = str_option(a, "--resume", "");
-      r = tessera::textgen::train(a.positionals[0], o);
-    } else if (cmd == "generate") {
-      tessera::textgen::GenerateOptions o;
-      o.device = str_option(a, "--device", "cpu");
-      o.prompt = str_option(a, "--prompt", "");
-      o.length = int_option(a, "--length", 200);
-      o.top_k = int_option(a, "--top-k", 0);
-      o.seed = static_cast<uint64_t>(int_option(a, "--seed", 0));
-      const std::string temp = str_option(a, "--temperature", "1.0");
-      char* end = nullptr;
-      o.temperature = std::strtod(temp.c_str(), &end);
-      if (temp.empty() || *end != '\0')
-        TESSERA_THROW(Usage, "option --temperature expects a number, got '" << temp << "'");
-      r = tessera::textgen::generate(a.positionals[0], o, [](const std::string& piece) {
-        std::fwrite(piece.data(), 1, piece.size(), stdout);
-        std::fflush(stdout);
-      });
-      std::printf("\n");
-    } else {
-      r = tessera::textgen::perplexity(a.positionals[0], a.positionals[1],
-                                       str_option(a, "--device", "cpu"));
-    }
-    return print_result(r, common.json);
-  }
-  // ---- text classification (pipelines/textclass) ----
-  if ((cmd == "train" && tessera::textclass::is_textclass_config(a.positionals[0])) ||
-      ((cmd == "evaluate" || (cmd == "predict" && !image_predict)) &&
-       tessera::textclass::is_textclass_model(a.positionals[0]))) {
-    tessera::textclass::Result r;
-    if (cmd == "train") {
-      tessera::textclass::TrainOptions o;
-      o.device = common.device;
-      o.quiet = common.quiet;
-      read_run_options(a, o);
-      o.time_budget_s = static_cast<double>(int_option(a, "--time-budget", -1));
-      o.resume = str_option(a, "--resume", "");
-      r = tessera::textclass::train(a.positionals[0], o);
-    } else {
-      tessera::textclass::RunOptions o;
-      o.device = common.device.empty() ? "cpu" : common.device;
-      o.quiet = common.quiet;
-      o.skip_lines = common.skip_lines;
-      o.batch_size = int_option(a, "--batch-size", 4096);
-      r = cmd == "evaluate" ? tessera::textclass::evaluate(a.positionals[0], a.positionals[1], o)
-                            : tessera::textclass::predict(a.positionals[0], a.positionals[1],
-                                                          a.positionals[2], o);
-    }
-    return print_result(r, common.json);
-  }
-  // ---- video clips (pipelines/video): `predict VIDEO_MODEL CLIP` ----
-  if ((cmd == "train" && tessera::is_video_config_file(a.positionals[0])) ||
-      ((cmd == "evaluate" || image_predict) &&
-       tessera::video::is_video_model_file(a.positionals[0]))) {
-    tessera::video::TrainOptions o;
-    o.device = common.device;
-    o.json = common.json;
-    o.quiet = common.quiet;
-    read_run_options(a, o);
-    o.resume = str_option(a, "--resume", "");
-    const tessera::video::Result r =
-        cmd == "train"      ? tessera::video::train(a.positionals[0], o)
-        : cmd == "evaluate" ? tessera::video::evaluate(a.positionals[0], a.positionals[1], o)
-                            : tessera::video::predict(a.positionals[0], a.positionals[1], o);
-    return print_result(r, common.json);
-  }
-  // ---- audio classification (pipelines/audio): `predict AUDIO_MODEL FILE.wav` ----
-  if ((cmd == "train" && tessera::is_audio_config_file(a.positionals[0])) ||
-      ((cmd == "evaluate" || image_predict) &&
-       tessera::audio::is_audio_model_file(a.positionals[0]))) {
-    tessera::audio::TrainOptions o;
-    o.device = common.device;
-    o.json = common.json;
-    o.quiet = common.quiet;
-    read_run_options(a, o);
-    o.resume = str_option(a, "--resume", "");
-    const tessera::audio::Result r =
-        cmd == "train"      ? tessera::audio::train(a.positionals[0], o)
-        : cmd == "evaluate" ? tessera::audio::evaluate(a.positionals[0], a.positionals[1], o)
-                            : tessera::audio::predict(a.positionals[0], a.positionals[1], o);
-    return print_result(r, common.json);
-  }
-  // ---- image classification (pipelines/image) ----
-  const bool image_train = cmd == "train" && tessera::is_image_config_file(a.positionals[0]);
-  const bool image_model =
-      (cmd == "evaluate" || image_predict) && tessera::image::is_image_model_file(a.positionals[0]);
-  if (image_predict && !image_model)
-    TESSERA_THROW(
-        Usage, "'" << a.positionals[0] << "' is not an image model; usage: " << command->synopsis);
-  if (image_train || image_model) {
-    tessera::image::Options io;
-    io.device = common.device;
-    io.json = common.json;
-    io.quiet = common.quiet;
-    tessera::image::Result r;
-    if (image_train) {
-      tessera::image::TrainOptions o;
-      static_cast<tessera::image::Options&>(o) = io;
-      read_run_options(a, o);
-      o.resume = str_option(a, "--resume", "");
-      r = tessera::image::train(a.positionals[0], o);
-    } else if (cmd == "evaluate") {
-      r = tessera::image::evaluate(a.positionals[0], a.positionals[1], io);
-    } else {
-      r = tessera::image::predict(a.positionals[0], a.positionals[1], io);
-    }
-    return print_result(r, common.json);
-  }
-  if (cmd == "make-synthetic" && str_option(a, "--layout", "behaviour") == "criteo") {
-    tessera::behaviour::CriteoSyntheticOptions co;
-    co.train_rows = int_option(a, "--rows", co.train_rows);
-    if (co.train_rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
-    co.test_rows = co.train_rows / 4;
-    const std::string cfg = tessera::behaviour::write_synthetic_criteo(a.positionals[0], co);
-    result.summary = "wrote " + a.positionals[0] + "/{train,test}.txt and " + cfg + "\n";
-    result.json = "{\"command\":\"make-synthetic\",\"layout\":\"criteo\",\"config\":\"" + cfg +
-                  "\",\"train_rows\":" + std::to_string(co.train_rows) +
-                  ",\"test_rows\":" + std::to_string(co.test_rows) + "}";
-  } else if (cmd == "make-synthetic") {
-    if (str_option(a, "--layout", "behaviour") != "behaviour")
-      TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
-    tessera::behaviour::SyntheticOptions so;
-    so.train_rows = int_option(a, "--rows", so.train_rows);
-    if (so.train_rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
-    so.test_rows = so.train_rows / 4;
-    const std::string cfg = tessera::behaviour::write_synthetic_dataset(a.positionals[0], so);
-    result.summary = "wrote " + a.positionals[0] + "/{train,test}.csv and " + cfg + "\n";
-    result.json = "{\"command\":\"make-synthetic\",\"config\":\"" + cfg +
-                  "\",\"train_rows\":" + std::to_string(so.train_rows) +
-                  ",\"test_rows\":" + std::to_string(so.test_rows) + "}";
-  } else if (cmd == "train") {
-    tessera::behaviour::TrainOptions o;
-    static_cast<tessera::behaviour::CommonOptions&>(o) = common;
-    read_run_options(a, o);
-    o.resume = str_option(a, "--resume", "");
-    result = tessera::behaviour::train(a.positionals[0], o);
-  } else if (cmd == "evaluate") {
-    result = tessera::behaviour::evaluate(a.positionals[0], a.positionals[1], common);
-  } else {
-    tessera::behaviour::PredictOptions o;
-    static_cast<tessera::behaviour::CommonOptions&>(o) = common;
-    o.batch_size = int_option(a, "--batch-size", 4096);
-    result = tessera::behaviour::predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
-  }
-  return print_result(result, common.json);
+// With --json, a failed command still ends with one JSON object on stdout: {"error": {"kind",
+// "message", "file", "line", "column", "json_path"}} (the place null where the error has none).
+void print_json_error(int argc, char** argv, const tessera::Error& e) {
+  bool json = false;
+  for (int i = 2; i < argc; ++i) json = json || !std::strcmp(argv[i], "--json");
+  if (!json) return;
+  const tessera::ErrorLocation& at = e.location();
+  tessera::json::JsonWriter w;
+  w.begin_object().key("error").begin_object();
+  w.field("kind", tessera::error_kind_id(e.kind())).field("message", std::string(e.what()));
+  auto text_or_null = [&](const char* key, const std::string& v) {
+    w.key(key);
+    if (v.empty()) w.null(); else w.value(v);
+  };
+  auto number_or_null = [&](const char* key, int64_t v) {
+    w.key(key);
+    if (v <= 0) w.null(); else w.value(v);
+  };
+  text_or_null("file", at.file);
+  number_or_null("line", at.line);
+  number_or_null("column", at.column);
+  text_or_null("json_path", at.json_path);
+  w.end_object().end_object();
+  std::printf("%s\n", w.compact().c_str());
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -487,12 +341,15 @@ int run_guarded(int argc, char** argv) {
     return 1;
   } catch (const tessera::Error& e) {
     std::fprintf(stderr, "tessera: %s: %s\n", tessera::error_kind_name(e.kind()), e.what());
+    print_json_error(argc, argv, e);
     return (e.kind() == ErrorKind::Usage || e.kind() == ErrorKind::Config) ? 2 : 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "tessera: out of memory\n");
+    print_json_error(argc, argv, tessera::Error(ErrorKind::Internal, "out of memory"));
     return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tessera: internal error: %s\n", e.what());
+    print_json_error(argc, argv, tessera::Error(ErrorKind::Internal, e.what()));
     return 1;
   }
 }

@@ -612,22 +612,14 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
                  (long long)spec.height, (long long)spec.width, (long long)model.parameter_count());
 
   CnnTraining task(cfg, data, load_seconds, hooks, *backend, model, opt);
-  train::TrainerOptions t;
-  t.task = hooks.task;
-  t.name = cfg.name;
-  t.runs_dir = cfg.train.runs_dir;
-  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
-  t.resumable = !options.resume.empty();
-  t.config_json = config_json.empty() ? to_json(cfg) : config_json;
-  t.resume_tag = resume_tag(cfg, hooks);
-  t.device = backend->name();
-  t.epochs = cfg.train.epochs;
+  train::TrainerOptions t = train::trainer_options(
+      options,
+      {hooks.task, cfg.name, cfg.train.runs_dir, config_json.empty() ? to_json(cfg) : config_json,
+       resume_tag(cfg, hooks), cfg.train.epochs, cfg.train.on_nonfinite},
+      backend->name());
   t.selection = {"validation_accuracy", train::Goal::Maximize, "", train::Goal::Minimize, 0};
   t.checkpoint_every = 1;
-  t.on_nonfinite = cfg.train.on_nonfinite;
   t.throughput_field = "train_images_per_sec";
-  t.quiet = options.quiet;
-  t.after_checkpoint = options.after_checkpoint;
   train::TrainResult tr = train::Trainer(t).fit(task);
   return {tr.summary, tr.json};
 }

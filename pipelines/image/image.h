@@ -7,6 +7,13 @@
 #include <functional>
 #include <string>
 
+#include "host/core/command_result.h"
+#include "host/train/run_options.h"
+
+namespace tessera {
+struct CliArgs;
+}
+
 namespace tessera::image {
 
 struct Options {
@@ -15,24 +22,13 @@ struct Options {
   bool quiet = false;
 };
 
-struct TrainOptions : Options {
-  std::string runs_dir;  // empty: the config's train.runs_dir
-  std::string run_dir;   // exact run directory (must not exist); empty: a new one under runs_dir
-  int64_t epochs = -1;   // -1: the config's
-  // A run directory to continue: every run writes <run_dir>/checkpoint.tsc after each epoch
-  // (host/train/checkpoint.h: weights, batch-norm running statistics, optimizer state, step, the
-  // best epoch and its weights, the augmentation generator); one holding it is resumed from it
-  // and ends bit-identical to an uninterrupted run, one without it (or a new directory) starts
-  // there. The config must be the same but for runs_dir, device and on_nonfinite.
-  std::string resume;
-  // Called with the number of finished epochs once that epoch's checkpoint is on disk.
-  std::function<void(int64_t epochs_done)> after_checkpoint;
-};
+using TrainOptions = train::RunOptions;
 
-struct Result {
-  std::string summary;
-  std::string json;
-};
+// Options of the model verbs from the command line (--device, --json, --quiet): audio and video
+// models answer the same verbs.
+Options verb_options(const CliArgs& args);
+
+using Result = CommandResult;
 
 Result train(const std::string& config_path, const TrainOptions& options);
 // data: "IMAGES[,LABELS]". An IDX images file's labels default to the same name with

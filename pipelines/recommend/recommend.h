@@ -15,24 +15,14 @@
 #include <cstdint>
 #include <string>
 
+#include "host/core/command_result.h"
+#include "host/train/run_options.h"
+
 namespace tessera::recommend {
 
-struct Result {
-  std::string summary;  // human-readable lines
-  std::string json;     // one JSON object, compact
-};
+using Result = CommandResult;
 
-struct TrainOptions {
-  std::string device;    // empty: the config's
-  std::string runs_dir;  // empty: the config's
-  std::string run_dir;   // exact run directory (must not exist)
-  // A run directory holding checkpoint.tsc (every run writes one after each epoch): continue it
-  // exactly where it stopped (the same config, but for train.epochs, train.on_nonfinite,
-  // runs_dir, device and the shards); one without a checkpoint yet starts there from the start.
-  std::string resume;
-  int64_t epochs = -1;  // -1: the config's
-  bool quiet = false;
-};
+using TrainOptions = train::RunOptions;
 
 Result train(const std::string& config_path, const TrainOptions& options);
 

@@ -222,23 +222,16 @@ void RecTraining::finish(train::FinishContext& ctx) {
 
 train::TrainerOptions trainer_options(const RecommendConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t;
-  t.task = "recommend";
-  t.name = cfg.name;
-  t.runs_dir = cfg.runs_dir;
-  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
-  t.resumable = !options.resume.empty();
-  t.config_json = to_json(cfg);
-  t.resume_tag = resume_tag(cfg);
-  t.device = device;
-  t.epochs = cfg.train.epochs;
+  train::TrainerOptions t = train::trainer_options(
+      options,
+      {"recommend", cfg.name, cfg.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
+       cfg.train.on_nonfinite},
+      device);
   t.checkpoint_every = 1;
-  t.on_nonfinite = cfg.train.on_nonfinite;
   const bool mf = cfg.model == ModelKind::Mf;
   t.loss_field = mf ? "train_rmse" : "train_loss";
   t.loss_root = mf;
   t.throughput_field = "train_samples_per_s";
-  t.quiet = options.quiet;
   return t;
 }
 

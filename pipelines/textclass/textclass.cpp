@@ -471,24 +471,16 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  data.test.size(), data.classes.size(), static_cast<long long>(data.vocab.size()),
                  static_cast<long long>(steps_per_epoch));
 
-  train::TrainerOptions t;
-  t.task = "textclass";
-  t.name = cfg.name;
-  t.runs_dir = cfg.train.runs_dir;
-  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
-  t.resumable = !options.resume.empty();
-  t.config_json = to_json(cfg);
-  t.resume_tag = resume_tag(cfg);
-  t.device = backend->name();
-  t.epochs = cfg.train.epochs;
+  train::TrainerOptions t = train::trainer_options(
+      options,
+      {"textclass", cfg.name, cfg.train.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
+       cfg.train.on_nonfinite},
+      backend->name());
   t.selection = {"validation_accuracy", train::Goal::Maximize, "validation_loss",
                  train::Goal::Minimize, cfg.train.patience};
   t.checkpoint_every = 1;
   t.time_budget_s = cfg.train.time_budget_s;
-  t.stop_after_epochs = options.stop_after_epochs;
-  t.on_nonfinite = cfg.train.on_nonfinite;
   t.throughput_field = "train_tokens_per_s";
-  t.quiet = options.quiet;
   TextclassTraining task(cfg, data, *backend, model, opt, options.quiet);
   train::TrainResult tr = train::Trainer(t).fit(task);
   return {tr.summary, tr.json};

@@ -9,26 +9,14 @@
 #include <cstdint>
 #include <string>
 
+#include "host/core/command_result.h"
+#include "host/train/run_options.h"
+
 namespace tessera::textclass {
 
-struct Result {
-  std::string summary;  // human-readable lines
-  std::string json;     // one JSON object, compact
-};
+using Result = CommandResult;
 
-struct TrainOptions {
-  std::string device;         // empty: the config's
-  std::string runs_dir;       // empty: the config's
-  std::string run_dir;        // exact run directory (must not exist)
-  int64_t epochs = -1;        // -1: the config's
-  double time_budget_s = -1;  // -1: the config's
-  // A run directory holding checkpoint.tsc (every run writes one after each epoch): continue it
-  // exactly where it stopped (the same config, but for epochs, the time budget, runs_dir,
-  // device and on_nonfinite).
-  std::string resume;
-  int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
-  bool quiet = false;
-};
+using TrainOptions = train::RunOptions;
 
 struct RunOptions {
   std::string device = "cpu";

@@ -466,25 +466,17 @@ class TextgenTraining : public train::TrainTask {
 
 train::TrainerOptions trainer_options(const TextgenConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t;
-  t.task = "textgen";
-  t.name = cfg.name;
-  t.runs_dir = cfg.runs_dir;
-  t.run_dir = options.resume.empty() ? options.run_dir : options.resume;
-  t.resumable = !options.resume.empty();
-  t.config_json = to_json(cfg);
-  t.resume_tag = resume_tag(cfg);
-  t.device = device;
-  t.epochs = cfg.epochs;
+  train::TrainerOptions t = train::trainer_options(
+      options,
+      {"textgen", cfg.name, cfg.runs_dir, to_json(cfg), resume_tag(cfg), cfg.epochs,
+       cfg.on_nonfinite},
+      device);
   t.selection.metric = "validation_nats_per_token";
   t.selection.goal = train::Goal::Minimize;
   t.checkpoint_every = 1;
   t.time_budget_s = cfg.time_budget_s;
-  t.on_nonfinite = cfg.on_nonfinite;
   t.loss_field = "train_nats_per_token";
   t.throughput_field = "train_tokens_per_s";
-  t.quiet = options.quiet;
-  t.after_checkpoint = options.after_checkpoint;
   return t;
 }
 
@@ -499,8 +491,6 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (options.epochs > 0) cfg.epochs = options.epochs;
   if (options.time_budget_s >= 0) cfg.time_budget_s = options.time_budget_s;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
-  if (!options.resume.empty() && !options.run_dir.empty())
-    TESSERA_THROW(Usage, "--resume continues its own run directory; drop --run-dir");
   const Prepared data = prepare(cfg);
 
   std::unique_ptr<Backend> backend =

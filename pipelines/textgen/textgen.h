@@ -12,28 +12,14 @@
 #include <functional>
 #include <string>
 
+#include "host/core/command_result.h"
+#include "host/train/run_options.h"
+
 namespace tessera::textgen {
 
-struct Result {
-  std::string summary;  // human-readable lines
-  std::string json;     // one JSON object, compact
-};
+using Result = CommandResult;
 
-struct TrainOptions {
-  std::string device;         // empty: the config's
-  std::string runs_dir;       // empty: the config's
-  std::string run_dir;        // exact run directory (must not exist)
-  int64_t epochs = -1;        // -1: the config's
-  double time_budget_s = -1;  // -1: the config's train.time_budget_s (0 = none)
-  // A run directory holding checkpoint.tsc (every run writes one after each complete epoch):
-  // continue it exactly where it stopped, ending bit-identical to an uninterrupted run (the same
-  // config, but for the time budget, runs_dir, device, log_every and on_nonfinite). A directory
-  // without a checkpoint yet starts there from the beginning.
-  std::string resume;
-  bool quiet = false;
-  // Called with the number of finished epochs once that epoch's checkpoint is on disk.
-  std::function<void(int64_t epochs_done)> after_checkpoint;
-};
+using TrainOptions = train::RunOptions;
 
 struct GenerateOptions {
   std::string device = "cpu";

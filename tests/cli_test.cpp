@@ -1,0 +1,111 @@
+// The command line through the binary: the task registry lists every task in --help, a config is
+// dispatched by its "task" and a model file by its header, and with --json an error is one JSON
+// object saying its kind, the file and, for a config, the line, column and JSON path of the first
+// problem, with the exit codes main.cpp documents (2 usage/config, 1 job failure).
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+#include <filesystem>
+#include <string>
+
+#include "host/core/atomic_file.h"
+#include "pipelines/task.h"
+#include "tests/support/run_program.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using tessera::test::run_program;
+const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
+
+std::string scratch(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "cli_test." + std::to_string(::getpid());
+  fs::create_directories(dir);
+  return dir + "/" + name;
+}
+
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// The "error" object of a --json run's last stdout line.
+rapidjson::Document error_object(const std::string& out) {
+  rapidjson::Document d;
+  d.Parse(last_line(out).c_str());
+  EXPECT_TRUE(d.IsObject() && d.HasMember("error")) << out;
+  return d;
+}
+
+TEST(Cli, HelpListsEveryRegisteredTaskWithItsVerbs) {
+  const auto r = run_program({kBinary, "--help"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto& registry = tessera::tasks();
+  ASSERT_EQ(registry.all().size(), 7u);
+  for (const tessera::Task& t : registry.all()) {
+    EXPECT_NE(r.out.find("  " + t.name + " "), std::string::npos) << t.name;
+    EXPECT_TRUE(static_cast<bool>(t.train)) << t.name;
+    for (const auto& [verb, fn] : t.model_verbs) {
+      EXPECT_TRUE(static_cast<bool>(fn)) << t.name << " " << verb;
+      EXPECT_NE(r.out.find(verb), std::string::npos) << verb;
+    }
+  }
+}
+
+TEST(Cli, ConfigErrorAsJsonNamesFileLineColumnAndPath) {
+  const std::string cfg = scratch("bad_epochs.json");
+  tessera::write_file_atomic(cfg,
+                             "{\n  \"task\": \"behaviour\",\n  \"train\": {\"epochs\": \"x\"}\n}\n");
+  const auto r = run_program({kBinary, "train", cfg, "--json", "--quiet"});
+  EXPECT_EQ(r.status, 2) << r.out << r.err;
+  const rapidjson::Document d = error_object(r.out);
+  const auto& e = d["error"];
+  EXPECT_STREQ(e["kind"].GetString(), "config");
+  EXPECT_EQ(std::string(e["file"].GetString()), cfg);
+  // The first problem in file order: "data" is missing (reported at the object's start, 1:1),
+  // before the bad epochs on line 3.
+  EXPECT_EQ(e["line"].GetInt(), 1);
+  EXPECT_STREQ(e["json_path"].GetString(), "$.data");
+  const std::string message = e["message"].GetString();
+  EXPECT_NE(message.find(":3:"), std::string::npos) << message;
+  EXPECT_NE(message.find("$.train.epochs"), std::string::npos) << message;
+}
+
+TEST(Cli, UnknownTaskListsTheRegisteredOnes) {
+  const std::string cfg = scratch("unknown_task.json");
+  tessera::write_file_atomic(cfg, "{\"task\": \"forecast\"}\n");
+  const auto r = run_program({kBinary, "train", cfg, "--json"});
+  EXPECT_EQ(r.status, 2);
+  const rapidjson::Document d = error_object(r.out);
+  const auto& e = d["error"];
+  EXPECT_EQ(e["line"].GetInt(), 1);
+  EXPECT_EQ(e["column"].GetInt(), 10);
+  EXPECT_STREQ(e["json_path"].GetString(), "$.task");
+  const std::string message = e["message"].GetString();
+  for (const std::string& name : tessera::tasks().names())
+    EXPECT_NE(message.find('"' + name + '"'), std::string::npos) << name;
+}
+
+TEST(Cli, ANonModelFileIsAnIoErrorNamingIt) {
+  const std::string notmodel = scratch("not_a_model.tsm");
+  tessera::write_file_atomic(notmodel, "{\"task\": \"behaviour\"}\n");
+  const auto r = run_program({kBinary, "evaluate", notmodel, "data.csv", "--json"});
+  EXPECT_EQ(r.status, 1);
+  const rapidjson::Document d = error_object(r.out);
+  EXPECT_STREQ(d["error"]["kind"].GetString(), "io");
+  EXPECT_EQ(std::string(d["error"]["file"].GetString()), notmodel);
+}
+
+TEST(Cli, VerbsComeFromTheRegistryAndPositionalsAreCounted) {
+  // A textgen model answers generate and perplexity, not predict.
+  const auto& textgen = tessera::tasks().find("textgen", "test");
+  EXPECT_EQ(textgen.model_verbs.count("predict"), 0u);
+  EXPECT_EQ(textgen.model_verbs.count("generate"), 1u);
+  const auto r = run_program({kBinary, "train"});
+  EXPECT_EQ(r.status, 2);  // a missing CONFIG
+  const auto extra = run_program({kBinary, "train", "a.json", "b.json"});
+  EXPECT_EQ(extra.status, 2);
+}
+
+}  // namespace

@@ -12,6 +12,7 @@
 #include "host/backend/backend.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
+#include "host/core/checked_size.h"
 #include "host/core/json_fields.h"
 #include "host/model/mlp.h"
 #include "host/model/optimizer.h"
@@ -197,6 +198,20 @@ std::string archive_error(const std::string& bytes) {
 
 std::string one_tensor(const std::string& fields) {
   return R"({"meta":{},"tensors":[{)" + fields + "}]}";
+}
+
+// Every partial product fits in int64_t, as shape_numel() multiplies: 2^62 x 3 fits in 64
+// unsigned bits, so [2^62, 3, 0] passed (its product is 0) and shape_numel() then overflowed a
+// signed integer (found by fuzz_remote_shard in a tensor of a shard message).
+TEST(CheckedSize, PartialProductsStayWithinInt64) {
+  EXPECT_EQ(checked_product({int64_t{1} << 62, 3, 0}), std::nullopt);
+  EXPECT_EQ(checked_product({0, int64_t{1} << 62, 3}), std::optional<uint64_t>(0));
+  EXPECT_EQ(checked_product({int64_t{1} << 31, int64_t{1} << 31}),
+            std::optional<uint64_t>(uint64_t{1} << 62));
+  EXPECT_EQ(checked_product({int64_t{1} << 62, 2}), std::nullopt);
+  EXPECT_EQ(checked_product({3, -1}), std::nullopt);
+  EXPECT_EQ(checked_mul(uint64_t{1} << 63, 2), std::nullopt);
+  EXPECT_EQ(checked_mul(uint64_t{1} << 62, 3), std::optional<uint64_t>(uint64_t{3} << 62));
 }
 
 // Host tensors are sized in checked arithmetic: 2^31 x 2^31 x 2^31 wrapped round to a 0-byte

@@ -5,8 +5,9 @@
 //
 //   checked_mul(a, b)        a * b, or nullopt when it does not fit in 64 bits
 //   checked_product(dims)    the product of non-negative dims (an element count), or nullopt on
-//                            a negative dim or an overflow; the result also fits in int64_t, so
-//                            it can become a Tensor's numel()
+//                            a negative dim or an overflow; every partial product (left to
+//                            right, as shape_numel() multiplies in int64_t) fits in int64_t too,
+//                            so [2^62, 4, 0] is refused although its product is 0
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -29,16 +30,16 @@ inline std::optional<uint64_t> checked_add(uint64_t a, uint64_t b) {
 
 template <typename Dims>
 std::optional<uint64_t> checked_product(const Dims& dims) {
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
   uint64_t n = 1;
   for (const auto d : dims) {
     if constexpr (std::is_signed_v<decltype(d)>) {
       if (d < 0) return std::nullopt;
     }
     const std::optional<uint64_t> next = checked_mul(n, static_cast<uint64_t>(d));
-    if (!next) return std::nullopt;
+    if (!next || *next > kMax) return std::nullopt;
     n = *next;
   }
-  if (n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
   return n;
 }
 

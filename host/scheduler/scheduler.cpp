@@ -349,6 +349,76 @@ int worker_count(const RunOptions& o) {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
+// Before the first stage: the cache exists, the plan's new file fingerprints are remembered and
+// the run directory holds the pipeline and the environment it runs in.
+RunDir start_run(const PipelineSpec& spec, const std::vector<PlannedStage>& plan,
+                 const std::string& cache, const RunOptions& options) {
+  make_directories(cache);
+  for (const PlannedStage& p : plan)
+    for (const FileFingerprint& f : p.fingerprints_to_remember) remember_fingerprint(f);
+  RunDir run = RunDir::create(runs_dir_of(spec, options), spec.name);
+  write_file_atomic(run.path() + "/pipeline.json", read_file(spec.path));
+  write_file_atomic(run.path() + "/environment.json", environment_json(options));
+  return run;
+}
+
+// What a stage's runner sees: its spec, its cache directory and its finished inputs' outputs.
+StageContext stage_context(const PipelineSpec& spec, const StageSpec& st,
+                           const PlannedStage& planned, const RunOptions& options,
+                           const std::map<std::string, StageOutputs>& done) {
+  StageContext ctx;
+  ctx.pipeline = &spec;
+  ctx.stage = &st;
+  ctx.work_dir = planned.dir;
+  ctx.device = options.device;
+  ctx.quiet = options.quiet;
+  for (const std::string& in : st.inputs) ctx.inputs[in] = done.at(in);
+  return ctx;
+}
+
+// The run directory's bookkeeping for a stage that finished: its line in stages.jsonl, a
+// training stage's metrics and config at the top level, and its outputs under <run>/<stage>/.
+void record_finished_stage(const StageRecord& rec, const std::string& run_path,
+                           const RunOptions& options) {
+  const PlannedStage& p = rec.plan;
+  std::ostringstream line;
+  line << "{\"stage\":" << json_string(p.name)
+       << ",\"kind\":" << json_string(stage_kind_name(p.kind)) << ",\"key\":" << json_string(p.key)
+       << ",\"cached\":" << (rec.ran ? "false" : "true") << ",\"seconds\":" << rec.seconds
+       << ",\"start\":" << rec.start_seconds << ",\"end\":" << rec.end_seconds
+       << ",\"dir\":" << json_string(p.dir) << "}";
+  append_line(run_path + "/stages.jsonl", line.str());
+  if (p.kind == StageKind::Train) {  // the report reads these at the run's top level
+    for (const auto& [output, name] :
+         {std::pair<const char*, const char*>{"metrics", "metrics.jsonl"},
+          {"config", "config.json"}})
+      if (rec.outputs.files.count(output))
+        copy_if_present(rec.outputs.files.at(output), run_path + "/" + name);
+  }
+  if (!options.quiet)
+    std::fprintf(stderr, "tessera run: %-10s %s (%.2fs)\n", p.name.c_str(),
+                 rec.ran ? "ran" : "cached", rec.seconds);
+  link_outputs(rec.outputs, run_path + "/" + p.name);
+}
+
+// The run's result.json: every stage (in plan order) with its directory, outputs and result.
+std::string run_result_json(const PipelineSpec& spec, const PipelineRun& run) {
+  std::ostringstream r;
+  r << "{\"command\":\"run\",\"pipeline\":" << json_string(spec.name)
+    << ",\"task\":" << json_string(spec.task) << ",\"run_dir\":" << json_string(run.run_dir)
+    << ",\"stages\":{";
+  for (size_t i = 0; i < run.stages.size(); ++i) {
+    const StageRecord& s = run.stages[i];
+    r << (i ? "," : "") << json_string(s.plan.name)
+      << ":{\"kind\":" << json_string(stage_kind_name(s.plan.kind))
+      << ",\"cached\":" << (s.ran ? "false" : "true") << ",\"dir\":" << json_string(s.plan.dir)
+      << ",\"outputs\":" << files_json(s.outputs.files) << ",\"result\":" << s.outputs.result_json
+      << "}";
+  }
+  r << "}}";
+  return r.str();
+}
+
 }  // namespace
 
 PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry,
@@ -357,14 +427,9 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
   std::vector<PlannedStage> plan = plan_pipeline(spec, registry, options);
   const int jobs = worker_count(options);
   const std::string cache = cache_dir_of(spec, options);
-  make_directories(cache);
-  for (const PlannedStage& p : plan)
-    for (const FileFingerprint& f : p.fingerprints_to_remember) remember_fingerprint(f);
-  RunDir run = RunDir::create(runs_dir_of(spec, options), spec.name);
+  const RunDir run = start_run(spec, plan, cache, options);
   PipelineRun out;
   out.run_dir = run.path();
-  write_file_atomic(run.path() + "/pipeline.json", read_file(spec.path));
-  write_file_atomic(run.path() + "/environment.json", environment_json(options));
 
   // A stage is launched on its own thread once its inputs are done, at most `jobs` at a time; the
   // calling thread does all bookkeeping (run directory, stages.jsonl) as stages finish.
@@ -396,13 +461,7 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
       for (size_t i = 0; i < n && running < jobs && !first_error; ++i) {
         if (slot[i] != Slot::Waiting || !ready(i)) continue;
         const StageSpec& st = spec.stage(plan[i].name);
-        StageContext ctx;
-        ctx.pipeline = &spec;
-        ctx.stage = &st;
-        ctx.work_dir = plan[i].dir;
-        ctx.device = options.device;
-        ctx.quiet = options.quiet;
-        for (const std::string& in : st.inputs) ctx.inputs[in] = done.at(in);
+        StageContext ctx = stage_context(spec, st, plan[i], options, done);
         const StageRunner* runner = &registry.find(spec.task, st);
         slot[i] = Slot::Running;
         ++running;
@@ -433,27 +492,9 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
           continue;
         }
         ++completed;
-        StageRecord& rec = records[i];
-        const PlannedStage& p = rec.plan;
-        std::ostringstream line;
-        line << "{\"stage\":" << json_string(p.name)
-             << ",\"kind\":" << json_string(stage_kind_name(p.kind))
-             << ",\"key\":" << json_string(p.key) << ",\"cached\":" << (rec.ran ? "false" : "true")
-             << ",\"seconds\":" << rec.seconds << ",\"start\":" << rec.start_seconds
-             << ",\"end\":" << rec.end_seconds << ",\"dir\":" << json_string(p.dir) << "}";
-        append_line(run.path() + "/stages.jsonl", line.str());
-        if (p.kind == StageKind::Train) {  // the report reads these at the run's top level
-          for (const auto& [output, name] :
-               {std::pair<const char*, const char*>{"metrics", "metrics.jsonl"},
-                {"config", "config.json"}})
-            if (rec.outputs.files.count(output))
-              copy_if_present(rec.outputs.files.at(output), run.path() + "/" + name);
-        }
-        if (!options.quiet)
-          std::fprintf(stderr, "tessera run: %-10s %s (%.2fs)\n", p.name.c_str(),
-                       rec.ran ? "ran" : "cached", rec.seconds);
-        link_outputs(rec.outputs, run.path() + "/" + p.name);
-        done[p.name] = rec.outputs;
+        const StageRecord& rec = records[i];
+        record_finished_stage(rec, run.path(), options);
+        done[rec.plan.name] = rec.outputs;
       }
     }
   } catch (...) {
@@ -465,20 +506,7 @@ PipelineRun run_pipeline(const PipelineSpec& spec, const StageRegistry& registry
   if (first_error) std::rethrow_exception(first_error);
   for (StageRecord& rec : records) out.stages.push_back(std::move(rec));  // in plan order
 
-  std::ostringstream r;
-  r << "{\"command\":\"run\",\"pipeline\":" << json_string(spec.name)
-    << ",\"task\":" << json_string(spec.task) << ",\"run_dir\":" << json_string(out.run_dir)
-    << ",\"stages\":{";
-  for (size_t i = 0; i < out.stages.size(); ++i) {
-    const StageRecord& s = out.stages[i];
-    r << (i ? "," : "") << json_string(s.plan.name)
-      << ":{\"kind\":" << json_string(stage_kind_name(s.plan.kind))
-      << ",\"cached\":" << (s.ran ? "false" : "true") << ",\"dir\":" << json_string(s.plan.dir)
-      << ",\"outputs\":" << files_json(s.outputs.files) << ",\"result\":" << s.outputs.result_json
-      << "}";
-  }
-  r << "}}";
-  out.result_json = r.str();
+  out.result_json = run_result_json(spec, out);
   write_file_atomic(run.path() + "/result.json", out.result_json + "\n");
   return out;
 }

@@ -360,6 +360,106 @@ ShardServer::ShardServer(Backend& backend, int64_t memory_limit_bytes)
     : backend_(&backend), memory_limit_(memory_limit_bytes) {}
 ShardServer::~ShardServer() = default;
 
+namespace {
+
+// The shard a create request asks for, made on `backend` once its tables and optimizer state are
+// known to fit in `memory_limit` bytes (0: no limit of the server's own).
+std::unique_ptr<EmbeddingShard> create_shard(Reader& r, Backend& backend, int64_t memory_limit) {
+  std::vector<TableSpec> specs;
+  CollectionOptions opts;
+  read_create(r, specs, opts);
+  r.finish();
+  if (memory_limit > 0) {
+    const TableLayout layout(specs);  // sizes checked: no overflow below
+    const int64_t bytes =
+        4 * (layout.total_elements() +
+             state_slots(opts.optimizer.kind) * state_size(opts.optimizer.kind, layout));
+    TESSERA_MESSAGE_CHECK(bytes <= memory_limit, "the tables asked for take "
+                                                     << bytes << " bytes, over this server's "
+                                                     << memory_limit << "-byte limit");
+  }
+  return make_local_shard(std::move(specs), backend, opts);
+}
+
+// Every request to a shard that exists but Create and Close: the training steps and the tables'
+// and optimizer state's transfers. Indices from the message are checked against the shard.
+void serve_request(uint8_t op, Reader& r, EmbeddingShard& shard, Writer& out) {
+  switch (static_cast<Op>(op)) {
+    case Op::Forward: {
+      const Bags b = read_bags(r);
+      r.finish();
+      out.tensor(shard.forward(b));
+      break;
+    }
+    case Op::BackwardUpdate: {
+      const Tensor d = r.tensor();
+      r.finish();
+      shard.backward_update(d);
+      break;
+    }
+    case Op::WeightGrad: {
+      const Tensor d = r.tensor();
+      r.finish();
+      out.tensor(shard.weight_grad(d));
+      break;
+    }
+    case Op::TableToHost: {
+      const int64_t t = r.scalar<int64_t>();
+      r.finish();
+      TESSERA_MESSAGE_CHECK(t >= 0 && t < shard.layout().num_tables(),
+                            "table " << t << " of " << shard.layout().num_tables());
+      out.tensor(shard.table_to_host(t));
+      break;
+    }
+    case Op::SetTable: {
+      const int64_t t = r.scalar<int64_t>();
+      const Tensor v = r.tensor();
+      r.finish();
+      TESSERA_MESSAGE_CHECK(t >= 0 && t < shard.layout().num_tables(),
+                            "table " << t << " of " << shard.layout().num_tables());
+      shard.set_table(t, v);
+      break;
+    }
+    case Op::StateToHost: {
+      const int32_t slot = r.scalar<int32_t>();
+      r.finish();
+      TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard.num_states(),
+                            "optimizer state " << slot << " of " << shard.num_states());
+      out.tensor(shard.state_to_host(slot));
+      break;
+    }
+    case Op::SetState: {
+      const int32_t slot = r.scalar<int32_t>();
+      const Tensor v = r.tensor();
+      r.finish();
+      TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard.num_states(),
+                            "optimizer state " << slot << " of " << shard.num_states());
+      shard.set_state(slot, v);
+      break;
+    }
+    case Op::SetSteps: {
+      const int64_t steps = r.scalar<int64_t>();
+      r.finish();
+      TESSERA_MESSAGE_CHECK(steps >= 0, "step count " << steps);
+      shard.set_steps(steps);
+      break;
+    }
+    default:
+      TESSERA_THROW(Io, "shard message: unknown op " << int{op});
+  }
+}
+
+// The reply to a request that failed: [u8 0][u8 ErrorKind][message].
+Message error_reply(ErrorKind kind, const char* message) {
+  Writer err;
+  err.u8(0);
+  err.u8(static_cast<uint8_t>(kind));
+  err.str(message);
+  return err.take();
+}
+
+}  // namespace
+
 Message ShardServer::handle(const Message& request) {
   Writer out;
   out.u8(1);
@@ -369,107 +469,25 @@ Message ShardServer::handle(const Message& request) {
     TESSERA_MESSAGE_CHECK(static_cast<Op>(op) == Op::Create || shard_,
                           "op " << int{op} << " before the shard was created");
     switch (static_cast<Op>(op)) {
-      case Op::Create: {
+      case Op::Create:
         TESSERA_MESSAGE_CHECK(!shard_, "the shard exists already");
-        std::vector<TableSpec> specs;
-        CollectionOptions opts;
-        read_create(r, specs, opts);
-        r.finish();
-        if (memory_limit_ > 0) {
-          const TableLayout layout(specs);  // sizes checked: no overflow below
-          const int64_t bytes =
-              4 * (layout.total_elements() +
-                   state_slots(opts.optimizer.kind) * state_size(opts.optimizer.kind, layout));
-          TESSERA_MESSAGE_CHECK(bytes <= memory_limit_, "the tables asked for take "
-                                                            << bytes
-                                                            << " bytes, over this server's "
-                                                            << memory_limit_ << "-byte limit");
-        }
-        shard_ = make_local_shard(std::move(specs), *backend_, opts);
+        shard_ = create_shard(r, *backend_, memory_limit_);
         closed_ = false;
         out.str(shard_->where());
         break;
-      }
-      case Op::Forward: {
-        const Bags b = read_bags(r);
-        r.finish();
-        out.tensor(shard_->forward(b));
-        break;
-      }
-      case Op::BackwardUpdate: {
-        const Tensor d = r.tensor();
-        r.finish();
-        shard_->backward_update(d);
-        break;
-      }
-      case Op::WeightGrad: {
-        const Tensor d = r.tensor();
-        r.finish();
-        out.tensor(shard_->weight_grad(d));
-        break;
-      }
-      case Op::TableToHost: {
-        const int64_t t = r.scalar<int64_t>();
-        r.finish();
-        TESSERA_MESSAGE_CHECK(t >= 0 && t < shard_->layout().num_tables(),
-                              "table " << t << " of " << shard_->layout().num_tables());
-        out.tensor(shard_->table_to_host(t));
-        break;
-      }
-      case Op::SetTable: {
-        const int64_t t = r.scalar<int64_t>();
-        const Tensor v = r.tensor();
-        r.finish();
-        TESSERA_MESSAGE_CHECK(t >= 0 && t < shard_->layout().num_tables(),
-                              "table " << t << " of " << shard_->layout().num_tables());
-        shard_->set_table(t, v);
-        break;
-      }
-      case Op::StateToHost: {
-        const int32_t slot = r.scalar<int32_t>();
-        r.finish();
-        TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard_->num_states(),
-                              "optimizer state " << slot << " of " << shard_->num_states());
-        out.tensor(shard_->state_to_host(slot));
-        break;
-      }
-      case Op::SetState: {
-        const int32_t slot = r.scalar<int32_t>();
-        const Tensor v = r.tensor();
-        r.finish();
-        TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard_->num_states(),
-                              "optimizer state " << slot << " of " << shard_->num_states());
-        shard_->set_state(slot, v);
-        break;
-      }
-      case Op::SetSteps: {
-        const int64_t steps = r.scalar<int64_t>();
-        r.finish();
-        TESSERA_MESSAGE_CHECK(steps >= 0, "step count " << steps);
-        shard_->set_steps(steps);
-        break;
-      }
       case Op::Close:
         r.finish();
         shard_.reset();
         closed_ = true;
         break;
       default:
-        TESSERA_THROW(Io, "shard message: unknown op " << int{op});
+        serve_request(op, r, *shard_, out);
     }
     return out.take();
   } catch (const Error& e) {
-    Writer err;
-    err.u8(0);
-    err.u8(static_cast<uint8_t>(e.kind()));
-    err.str(e.what());
-    return err.take();
+    return error_reply(e.kind(), e.what());
   } catch (const std::exception& e) {
-    Writer err;
-    err.u8(0);
-    err.u8(static_cast<uint8_t>(ErrorKind::Internal));
-    err.str(e.what());
-    return err.take();
+    return error_reply(ErrorKind::Internal, e.what());
   }
 }
 

@@ -37,6 +37,64 @@ std::string mib(int64_t bytes) {
   return buf;
 }
 
+// Columns split evenly over min(N, dim) shards, the first dim % n parts one column wider; the
+// parts start at the shard with the most free memory and go round from there (narrow tables do
+// not all land on shard 0). `free` and `shard_bytes` are per shard and updated.
+void place_column_wise(const TableSpec& spec, TablePlacement& tp, std::vector<int64_t>& free,
+                       std::vector<int64_t>& shard_bytes) {
+  const int N = static_cast<int>(free.size());
+  tp.placement = Placement::ColumnWise;
+  const int64_t dim = spec.dim, rows = spec.rows;
+  const int64_t n = std::min<int64_t>(N, dim);
+  const int64_t elem_bytes = tp.bytes / (rows * dim);
+  const int64_t first = std::max_element(free.begin(), free.end()) - free.begin();
+  int64_t begin = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t k = (first + i) % N;
+    const int64_t cols = dim / n + (i < dim % n ? 1 : 0);
+    const int64_t bytes =
+        elem_bytes * rows * cols + (i == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
+    if (bytes > free[static_cast<size_t>(k)])
+      TESSERA_THROW(Config, "table '" << spec.name << "' does not fit column-wise: shard " << k
+                                      << " would need " << mib(bytes) << " with "
+                                      << mib(free[static_cast<size_t>(k)]) << " free");
+    tp.parts.push_back({static_cast<int>(k), 0, rows, begin, begin + cols});
+    free[static_cast<size_t>(k)] -= bytes;
+    shard_bytes[static_cast<size_t>(k)] += bytes;
+    begin += cols;
+  }
+}
+
+// Rows in proportion to free memory; the last shard with room takes the remainder. `free` and
+// `shard_bytes` are per shard and updated.
+void place_row_wise(const TableSpec& spec, TablePlacement& tp, std::vector<int64_t>& free,
+                    std::vector<int64_t>& shard_bytes) {
+  const int N = static_cast<int>(free.size());
+  tp.placement = Placement::RowWise;
+  const int64_t rows = spec.rows;
+  const int64_t row_bytes = tp.bytes / rows;
+  int64_t free_sum = 0;
+  for (int64_t f : free) free_sum += std::max<int64_t>(f, 0);
+  int64_t begin = 0;
+  for (int k = 0; k < N && begin < rows; ++k) {
+    int64_t n = k == N - 1 ? rows - begin
+                           : static_cast<int64_t>(static_cast<double>(rows) *
+                                                  static_cast<double>(std::max<int64_t>(
+                                                      free[static_cast<size_t>(k)], 0)) /
+                                                  static_cast<double>(free_sum));
+    n = std::min(n, rows - begin);
+    if (n <= 0) continue;
+    if (n * row_bytes > free[static_cast<size_t>(k)])
+      TESSERA_THROW(Config, "table '" << spec.name << "' does not fit: shard " << k
+                                      << " would need " << mib(n * row_bytes) << " with "
+                                      << mib(free[static_cast<size_t>(k)]) << " free");
+    tp.parts.push_back({k, begin, begin + n, 0, spec.dim});
+    free[static_cast<size_t>(k)] -= n * row_bytes;
+    shard_bytes[static_cast<size_t>(k)] += n * row_bytes;
+    begin += n;
+  }
+}
+
 }  // namespace
 
 ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int64_t>& capacity,
@@ -76,29 +134,7 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   for (size_t t : order) {
     TablePlacement& tp = plan.tables[t];
     if (columns) {
-      // Columns split evenly over min(N, dim) shards, the first dim % n parts one column wider;
-      // the parts start at the shard with the most free memory and go round from there (narrow
-      // tables do not all land on shard 0).
-      tp.placement = Placement::ColumnWise;
-      const int64_t dim = specs[t].dim, rows = specs[t].rows;
-      const int64_t n = std::min<int64_t>(N, dim);
-      const int64_t elem_bytes = tp.bytes / (rows * dim);
-      const int64_t first = std::max_element(free.begin(), free.end()) - free.begin();
-      int64_t begin = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t k = (first + i) % N;
-        const int64_t cols = dim / n + (i < dim % n ? 1 : 0);
-        const int64_t bytes =
-            elem_bytes * rows * cols + (i == 0 ? tp.bytes - elem_bytes * rows * dim : 0);
-        if (bytes > free[static_cast<size_t>(k)])
-          TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit column-wise: shard "
-                                          << k << " would need " << mib(bytes) << " with "
-                                          << mib(free[static_cast<size_t>(k)]) << " free");
-        tp.parts.push_back({static_cast<int>(k), 0, rows, begin, begin + cols});
-        free[static_cast<size_t>(k)] -= bytes;
-        plan.shard_bytes[static_cast<size_t>(k)] += bytes;
-        begin += cols;
-      }
+      place_column_wise(specs[t], tp, free, plan.shard_bytes);
       continue;
     }
     const int best = static_cast<int>(std::max_element(free.begin(), free.end()) - free.begin());
@@ -114,30 +150,7 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
       plan.shard_bytes[static_cast<size_t>(best)] += tp.bytes;
       continue;
     }
-    // Rows in proportion to free memory; the last shard with room takes the remainder.
-    tp.placement = Placement::RowWise;
-    const int64_t rows = specs[t].rows;
-    const int64_t row_bytes = tp.bytes / rows;
-    int64_t free_sum = 0;
-    for (int64_t f : free) free_sum += std::max<int64_t>(f, 0);
-    int64_t begin = 0;
-    for (int k = 0; k < N && begin < rows; ++k) {
-      int64_t n = k == N - 1 ? rows - begin
-                             : static_cast<int64_t>(static_cast<double>(rows) *
-                                                    static_cast<double>(std::max<int64_t>(
-                                                        free[static_cast<size_t>(k)], 0)) /
-                                                    static_cast<double>(free_sum));
-      n = std::min(n, rows - begin);
-      if (n <= 0) continue;
-      if (n * row_bytes > free[static_cast<size_t>(k)])
-        TESSERA_THROW(Config, "table '" << specs[t].name << "' does not fit: shard " << k
-                                        << " would need " << mib(n * row_bytes) << " with "
-                                        << mib(free[static_cast<size_t>(k)]) << " free");
-      tp.parts.push_back({k, begin, begin + n, 0, specs[t].dim});
-      free[static_cast<size_t>(k)] -= n * row_bytes;
-      plan.shard_bytes[static_cast<size_t>(k)] += n * row_bytes;
-      begin += n;
-    }
+    place_row_wise(specs[t], tp, free, plan.shard_bytes);
   }
   return plan;
 }

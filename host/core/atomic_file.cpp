@@ -115,4 +115,42 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+void append_line(const std::string& path, const std::string& line) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
+  struct stat st;
+  const off_t before = ::fstat(fd, &st) == 0 ? st.st_size : -1;
+  const std::string text = line + "\n";
+  size_t done = 0;
+  int e = 0;
+  while (done < text.size()) {  // a short write is followed by one that says why (ENOSPC, EFBIG)
+    const ssize_t w = ::write(fd, text.data() + done, text.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      e = w < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (e == 0 && ::fsync(fd) != 0) e = errno;
+  // Part of the line may be in the file: take it back, so a reader never sees a torn line from
+  // a run that is still going.
+  if (e != 0 && done > 0 && before >= 0 && ::ftruncate(fd, before) == 0) ::fsync(fd);
+  ::close(fd);
+  if (e != 0) TESSERA_THROW(Io, "appending to '" << path << "' failed: " << std::strerror(e));
+}
+
+void truncate_lines(const std::string& path, int64_t lines) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return;
+  const std::string text = read_file(path);
+  size_t pos = 0;
+  for (int64_t i = 0; i < lines && pos < text.size(); ++i) {
+    const size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;  // a torn last line is not kept
+    pos = nl + 1;
+  }
+  if (pos < text.size()) write_file_atomic(path, text.substr(0, pos));  // (lines == 0: empties it)
+}
+
 }  // namespace tessera

@@ -44,17 +44,4 @@ RunDir RunDir::create_exact(const std::string& path) {
   return RunDir(path);
 }
 
-void RunDir::append_metrics(const std::string& json_line) const {
-  const std::string file = path_ + "/metrics.jsonl";
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) TESSERA_THROW(Io, "cannot open '" << file << "': " << std::strerror(errno));
-  std::string line = json_line + "\n";
-  ssize_t w = ::write(fd, line.data(), line.size());
-  int e = errno;
-  ::fsync(fd);
-  ::close(fd);
-  if (w != static_cast<ssize_t>(line.size()))
-    TESSERA_THROW(Io, "writing '" << file << "' failed: " << std::strerror(e));
-}
-
 }  // namespace tessera

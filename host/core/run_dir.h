@@ -13,8 +13,6 @@ class RunDir {
   // Exactly `path`, which must not exist yet.
   static RunDir create_exact(const std::string& path);
   const std::string& path() const { return path_; }
-  // Appends one line to metrics.jsonl (O_APPEND, fsync'ed: a crash keeps every line written).
-  void append_metrics(const std::string& json_line) const;
 
  private:
   explicit RunDir(std::string path) : path_(std::move(path)) {}

@@ -159,28 +159,4 @@ void load_checkpoint(const std::string& path, Backend& backend,
   *s = st;
 }
 
-void truncate_lines(const std::string& path, int64_t lines) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return;
-  const std::string text = read_file(path);
-  size_t pos = 0;
-  for (int64_t i = 0; i < lines && pos < text.size(); ++i) {
-    const size_t nl = text.find('\n', pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-  }
-  if (pos < text.size()) write_file_atomic(path, text.substr(0, pos));  // (lines == 0: empties it)
-}
-
-void append_line(const std::string& path, const std::string& text) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
-  const std::string line = text + "\n";
-  const ssize_t w = ::write(fd, line.data(), line.size());
-  const int e = errno;
-  ::fsync(fd);
-  ::close(fd);
-  if (w != static_cast<ssize_t>(line.size()))
-    TESSERA_THROW(Io, "writing '" << path << "' failed: " << std::strerror(e));
-}
-
 }  // namespace tessera::scheduler

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/core/atomic_file.h"
 #include "host/core/tensor.h"
 #include "host/model/parameter.h"
 
@@ -48,11 +49,8 @@ void load_checkpoint(const std::string& path, Backend& backend,
                      TrainingState* state, std::map<std::string, Tensor>* best,
                      std::map<std::string, Tensor>* extra = nullptr);
 
-// Keeps the first `lines` lines of a JSON-lines file (rewritten atomically); a missing file is
-// fine. Resuming drops the lines logged after the checkpoint it resumes from.
-void truncate_lines(const std::string& path, int64_t lines);
-
-// Appends one line to a JSON-lines file (O_APPEND, fsync'ed: a crash keeps every line written).
-void append_line(const std::string& path, const std::string& line);
+// append_line and truncate_lines (metrics.jsonl, stages.jsonl) are host/core/atomic_file.h's.
+using ::tessera::append_line;
+using ::tessera::truncate_lines;
 
 }  // namespace tessera::scheduler

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/core/atomic_file.h"
 #include "host/model/divergence.h"
 #include "host/model/parameter.h"
 
@@ -54,10 +55,8 @@ NamedTensors with_prefix(const NamedTensors& all, const std::string& prefix);
 // `tensors` with `prefix` put in front of every name, appended to `out`.
 void add_prefixed(NamedTensors& out, const std::string& prefix, const NamedTensors& tensors);
 
-// Keeps the first `lines` lines of a JSON-lines file (rewritten atomically); a missing file is
-// fine. Resuming drops the lines logged after the checkpoint it resumes from.
-void truncate_lines(const std::string& path, int64_t lines);
-// Appends one line to a JSON-lines file (O_APPEND, fsync'ed: a crash keeps every line written).
-void append_line(const std::string& path, const std::string& line);
+// append_line and truncate_lines (metrics.jsonl, stages.jsonl) are host/core/atomic_file.h's.
+using ::tessera::append_line;
+using ::tessera::truncate_lines;
 
 }  // namespace tessera::train

@@ -52,6 +52,7 @@ train::RunOptions run_options_of(const CliArgs& a) {
     TESSERA_THROW(Usage, "option --epochs expects a positive integer, got '"
                              << a.options.at("--epochs") << "'");
   o.time_budget_s = a.number("--time-budget", -1);
+  o.seed = a.count("--seed", -1);
   o.quiet = a.quiet();
   return o;
 }

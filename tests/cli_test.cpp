@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cmath>
 #include <filesystem>
 #include <string>
 
 #include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/train/repeats.h"
 #include "pipelines/task.h"
 #include "tests/support/run_program.h"
 
@@ -106,6 +109,61 @@ TEST(Cli, VerbsComeFromTheRegistryAndPositionalsAreCounted) {
   EXPECT_EQ(r.status, 2);  // a missing CONFIG
   const auto extra = run_program({kBinary, "train", "a.json", "b.json"});
   EXPECT_EQ(extra.status, 2);
+}
+
+// --seeds trains once per seed, each run in its own directory with the seed in its resolved
+// config, and reports each figure's mean and sample standard deviation over the runs, recomputed
+// here from the runs' own results.
+TEST(Cli, SeedsTrainOncePerSeedAndReportMeanAndSpread) {
+  const std::string dir = scratch("seeds");
+  fs::remove_all(dir);
+  ASSERT_EQ(run_program({kBinary, "make-synthetic", dir, "--rows", "1500"}).status, 0);
+  const auto r = run_program({kBinary, "train", dir + "/config.json", "--seeds", "3,7",
+                              "--epochs", "1", "--runs-dir", dir + "/runs", "--quiet", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  rapidjson::Document d;
+  d.Parse(last_line(r.out).c_str());
+  ASSERT_TRUE(d.IsObject()) << r.out;
+  ASSERT_EQ(d["runs"].Size(), 2u);
+  double auc[2];
+  for (int i = 0; i < 2; ++i) {
+    const auto& run = d["runs"][i];
+    auc[i] = run["test"]["auc"].GetDouble();
+    rapidjson::Document cfg;
+    cfg.Parse(tessera::read_file(std::string(run["run_dir"].GetString()) + "/config.json").c_str());
+    EXPECT_EQ(cfg["seed"].GetInt(), i == 0 ? 3 : 7);
+  }
+  EXPECT_NE(d["runs"][0]["run_dir"], d["runs"][1]["run_dir"]);
+  EXPECT_NE(auc[0], auc[1]);  // different seeds, different initial weights and split
+  EXPECT_DOUBLE_EQ(d["mean"]["test.auc"].GetDouble(), (auc[0] + auc[1]) / 2);
+  EXPECT_NEAR(d["std"]["test.auc"].GetDouble(), std::fabs(auc[0] - auc[1]) / std::sqrt(2.0),
+              1e-12);
+  EXPECT_DOUBLE_EQ(d["min"]["test.auc"].GetDouble(), std::min(auc[0], auc[1]));
+  EXPECT_NE(r.out.find("test.auc: "), std::string::npos) << r.out;
+  // Refused combinations and lists.
+  EXPECT_EQ(run_program({kBinary, "train", dir + "/config.json", "--seeds", "1,2", "--run-dir",
+                         dir + "/x"})
+                .status,
+            2);
+  EXPECT_EQ(run_program({kBinary, "train", dir + "/config.json", "--seeds", "1,,2"}).status, 2);
+}
+
+TEST(Repeats, SeedListsAreCheckedAndStatisticsAreTheSampleOnes) {
+  EXPECT_EQ(tessera::train::parse_seed_list("1,2,3"), (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(tessera::train::parse_seed_list("0"), (std::vector<int64_t>{0}));
+  for (const char* bad : {"", "1,", ",1", "1,1", "-1", "1.5", "a", "1 2"})
+    EXPECT_THROW(tessera::train::parse_seed_list(bad), tessera::Error) << bad;
+  const auto r = tessera::train::summarize_repeats(
+      {1, 2, 3}, {{"", R"({"a":{"b":1},"c":[5],"s":"x","n":2})"},
+                  {"", R"({"a":{"b":2},"c":[6],"s":"y","n":2})"},
+                  {"", R"({"a":{"b":6},"c":[7],"s":"z","n":2})"}});
+  rapidjson::Document d;
+  d.Parse(r.json.c_str());
+  EXPECT_DOUBLE_EQ(d["mean"]["a.b"].GetDouble(), 3.0);
+  EXPECT_DOUBLE_EQ(d["std"]["a.b"].GetDouble(), std::sqrt(7.0));  // (4 + 1 + 9) / 2
+  EXPECT_DOUBLE_EQ(d["std"]["n"].GetDouble(), 0.0);
+  EXPECT_FALSE(d["mean"].HasMember("c"));  // arrays are left out
+  EXPECT_FALSE(d["mean"].HasMember("s"));
 }
 
 }  // namespace

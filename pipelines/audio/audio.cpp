@@ -215,7 +215,8 @@ std::unique_ptr<Backend> frontend_backend(const std::string& device) {
 }
 
 Result train(const std::string& config_path, const TrainOptions& options) {
-  const AudioConfig cfg = load_audio_config(config_path);  // validated before any allocation
+  AudioConfig cfg = load_audio_config(config_path);  // validated before any allocation
+  if (options.seed >= 0) cfg.seed = options.seed;
   const std::vector<std::string> names = class_names_of(cfg.data);
   auto t_load = Clock::now();
   const std::vector<Recording> recs = list_data(cfg.data, names);

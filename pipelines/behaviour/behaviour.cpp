@@ -516,6 +516,7 @@ train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOpt
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   BehaviourConfig cfg = load_behaviour_config(config_path);  // validated before any allocation
+  if (options.seed >= 0) cfg.seed = options.seed;
   if (!options.device.empty()) cfg.device = options.device;
   if (options.epochs >= 0) cfg.train.epochs = static_cast<int>(options.epochs);
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;

@@ -24,6 +24,7 @@
 #include "host/core/error.h"
 #include "host/model/divergence.h"
 #include "host/scheduler/commands.h"
+#include "host/train/repeats.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/behaviour/synthetic_criteo.h"
 #include "pipelines/task.h"
@@ -47,6 +48,10 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
+     "  --seed S         override the config's seed\n"
+     "  --seeds S1,S2,.. one run per seed (each its own run directory), then each metric's\n"
+     "                   mean, sample standard deviation, min and max (under --json: \"mean\",\n"
+     "                   \"std\", \"min\", \"max\" by dotted name, and every run's result)\n"
      "  --resume RUN_DIR continue a run from its last epoch's checkpoint (same config; every\n"
      "                   task)\n"
      "  --json           last stdout line: one JSON object with the results\n"
@@ -160,7 +165,8 @@ const std::vector<std::string> kValued = {
     "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
     "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
     "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
-    "--k",           "--format",     "--resume",      "--layout",     "--jobs"};
+    "--k",           "--format",     "--resume",      "--layout",     "--jobs",
+    "--seeds"};
 
 // argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
 tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {
@@ -200,8 +206,29 @@ int print_result(const tessera::CommandResult& r, bool json) {
 }
 
 // train CONFIG: the config's "task" picks the task.
+// With --seeds 1,2,3: one run per seed, each in its own run directory, then each metric's mean
+// and spread (host/train/repeats.h).
 tessera::CommandResult train_command(const tessera::CliArgs& a) {
-  return tessera::task_of_config(tessera::tasks(), a.positionals[0]).train(a);
+  const tessera::Task& task = tessera::task_of_config(tessera::tasks(), a.positionals[0]);
+  if (!a.flag("--seeds")) return task.train(a);
+  for (const char* other : {"--seed", "--run-dir", "--resume"})
+    if (a.flag(other))
+      TESSERA_THROW(Usage, "--seeds trains one run directory per seed under --runs-dir: it "
+                           "cannot be combined with " << other);
+  const std::vector<int64_t> seeds = tessera::train::parse_seed_list(a.options.at("--seeds"));
+  std::vector<tessera::CommandResult> runs;
+  std::string lines;
+  for (const int64_t seed : seeds) {
+    tessera::CliArgs one = a;
+    one.options.erase("--seeds");
+    one.options["--seed"] = std::to_string(seed);
+    runs.push_back(task.train(one));
+    lines += "== seed " + std::to_string(seed) + "\n" + runs.back().summary;
+    if (!lines.empty() && lines.back() != '\n') lines += '\n';
+  }
+  tessera::CommandResult all = tessera::train::summarize_repeats(seeds, runs);
+  all.summary = lines + all.summary;
+  return all;
 }
 
 // evaluate, predict, generate, perplexity, recommend, export: the model file's task answers.

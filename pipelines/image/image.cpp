@@ -580,6 +580,7 @@ void CnnTraining::finish(train::FinishContext& ctx) {
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   ImageConfig cfg = load_image_config(config_path);  // validated before any allocation
+  if (options.seed >= 0) cfg.seed = options.seed;
   auto t_load = Clock::now();
   Splits data = load_splits(cfg);
   const double load_seconds = seconds_since(t_load);

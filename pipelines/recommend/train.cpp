@@ -239,6 +239,7 @@ train::TrainerOptions trainer_options(const RecommendConfig& cfg, const TrainOpt
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   RecommendConfig cfg = read_recommend_config(config_path);
+  if (options.seed >= 0) cfg.seed = options.seed;
   if (options.epochs > 0) cfg.train.epochs = options.epochs;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
   if (!options.device.empty()) cfg.device = options.device;

@@ -445,6 +445,7 @@ class TextclassTraining : public train::TrainTask {
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   TextclassConfig cfg = read_textclass_config(config_path);
+  if (options.seed >= 0) cfg.seed = options.seed;
   if (options.epochs > 0) cfg.train.epochs = options.epochs;
   if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;

@@ -488,6 +488,7 @@ bool is_textgen_config(const std::string& path) {
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   TextgenConfig cfg = read_config(config_path);
+  if (options.seed >= 0) cfg.seed = options.seed;
   if (options.epochs > 0) cfg.epochs = options.epochs;
   if (options.time_budget_s >= 0) cfg.time_budget_s = options.time_budget_s;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;

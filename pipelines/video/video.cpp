@@ -160,7 +160,8 @@ ImageSet read_clips(const std::vector<ClipRef>& clips, int64_t frames, int64_t h
 }
 
 Result train(const std::string& config_path, const TrainOptions& options) {
-  const VideoConfig cfg = load_video_config(config_path);  // validated before any allocation
+  VideoConfig cfg = load_video_config(config_path);  // validated before any allocation
+  if (options.seed >= 0) cfg.seed = options.seed;
   const VideoDataConfig& d = cfg.data;
   const auto t_load = Clock::now();
   std::vector<std::string> names = d.class_names;

@@ -413,6 +413,29 @@ TEST(ConfigErrors, LibsvmFeaturesWithinTheReadersLimit) {
             65536);
 }
 
+// A DLRM without numeric or categorical inputs is refused from the config, at model.type with
+// its line and column, not after the data is read (where the model's constructor said it without
+// a place).
+TEST(ConfigErrors, DlrmInputsAreCheckedAgainstTheColumns) {
+  const std::string no_categorical = minimal("", "\n  \"model\": {\"type\": \"dlrm\"},");
+  std::string msg = config_error(no_categorical);
+  EXPECT_NE(msg.find("cfg.json:3:"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("$.model.type: a \"dlrm\" model needs at least one categorical column"),
+            std::string::npos)
+      << msg;
+  EXPECT_EQ(msg.find("numeric column"), std::string::npos) << msg;
+  msg = config_error(R"({"task": "behaviour", "model": {"type": "dlrm"}, "data": {
+    "train": "t.csv", "columns": [{"name": "c", "type": "categorical"},
+                                  {"name": "y", "type": "label"}]}})");
+  EXPECT_NE(msg.find("needs at least one numeric column"), std::string::npos) << msg;
+  msg = config_error(R"({"task": "behaviour", "model": {"type": "dlrm"}, "data": {
+    "train": "t.svm", "format": "libsvm", "validation_fraction": 0.2}})");
+  EXPECT_NE(msg.find("libSVM input"), std::string::npos) << msg;
+  EXPECT_NO_THROW(parse_behaviour_config(R"({"task": "behaviour", "model": {"type": "dlrm"},
+    "data": {"train": "t.csv", "columns": [{"name": "x", "type": "numeric"},
+    {"name": "c", "type": "categorical"}, {"name": "y", "type": "label"}]}})", "cfg.json"));
+}
+
 TEST(ConfigErrors, BadEnumListsTheChoices) {
   std::string msg = config_error(minimal("", "\n  \"model\": {\"activation\": \"gelu\"},"));
   EXPECT_NE(msg.find("$.model.activation: expected one of \"relu\", \"tanh\", \"sigmoid\", got "

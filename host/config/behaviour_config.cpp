@@ -348,6 +348,29 @@ void read_train(ObjectReader& t, BehaviourTrainConfig& c) {
   c.on_nonfinite = t.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
 }
 
+// A DLRM's bottom MLP takes the numeric columns and its tables the categorical ones: a schema
+// that has none of either is refused here, at the config's model.type, rather than after the
+// data is read. (Criteo has both; a registered dataset's columns are checked when it is read.)
+void check_dlrm_inputs(json::ErrorList& errors, const TableSchema& schema) {
+  if (schema.format == TableFormat::LibSvm) {
+    errors.add("$.model.type", "a \"dlrm\" model needs categorical columns, and libSVM input "
+                               "(data.format \"libsvm\") has none: use \"mlp\"");
+    return;
+  }
+  if (schema.format != TableFormat::Csv || schema.columns.empty()) return;
+  bool numeric = false, categorical = false;
+  for (const ColumnSpec& col : schema.columns) {
+    numeric = numeric || col.type == ColumnType::Numeric;
+    categorical = categorical || col.type == ColumnType::Categorical;
+  }
+  if (!numeric)
+    errors.add("$.model.type", "a \"dlrm\" model needs at least one numeric column (its bottom "
+                               "MLP's input), and data.columns has none");
+  if (!categorical)
+    errors.add("$.model.type", "a \"dlrm\" model needs at least one categorical column (its "
+                               "embedding tables), and data.columns has none");
+}
+
 void read_config(ObjectReader& root, BehaviourConfig& c) {
   static const json::Choices<int> kTask = {{"behaviour", 0}};
   root.required_choice("task", kTask, 0);
@@ -370,6 +393,7 @@ void read_config(ObjectReader& root, BehaviourConfig& c) {
     train.finish();
   }
   // Across sections.
+  if (c.model.type == BehaviourModelType::Dlrm) check_dlrm_inputs(root.errors(), c.data.schema);
   if (c.train.early_stopping.patience > 0 && !c.data.validation &&
       c.data.validation_fraction == 0.0) {
     root.errors().add("$.train.early_stopping.patience",

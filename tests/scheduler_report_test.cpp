@@ -97,8 +97,8 @@ TEST(Report, CurvesPngHasTheSeriesColours) {
   const std::string d = fake_run("png");
   report_command(d);
   Image im = read_png(d + "/curves.png");
-  EXPECT_EQ(im.w, 640);
-  EXPECT_EQ(im.h, 480);
+  EXPECT_EQ(im.w, 720);
+  EXPECT_EQ(im.h, 560);
   bool blue = false, red = false, green = false, purple = false;
   for (size_t i = 0; i + 2 < im.rgb.size(); i += 3) {
     const uint32_t c = im.rgb[i] << 16 | im.rgb[i + 1] << 8 | im.rgb[i + 2];

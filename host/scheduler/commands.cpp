@@ -449,8 +449,8 @@ CommandResult report_command(const std::string& run_dir) {
   const std::string path = run_dir + "/report.html";
   write_file_atomic(path, render_report_html(run_dir));
   // The same curves as a PNG, in the HTML legend's colours: loss above, AUC/accuracy below.
-  CurveSeries train_loss{0x1f77b4, {}}, val_loss{0xd62728, {}}, val_auc{0x2ca02c, {}},
-      val_acc{0x9467bd, {}};
+  CurveSeries train_loss{"train loss", 0x1f77b4, {}}, val_loss{"validation logloss", 0xd62728, {}};
+  CurveSeries val_auc{"validation AUC", 0x2ca02c, {}}, val_acc{"validation accuracy", 0x9467bd, {}};
   for (const EpochPoint& p : read_metrics(run_dir + "/metrics.jsonl")) {
     train_loss.xy.emplace_back(p.epoch, p.train_loss);
     val_loss.xy.emplace_back(p.epoch, p.val_logloss);
@@ -458,7 +458,9 @@ CommandResult report_command(const std::string& run_dir) {
     val_acc.xy.emplace_back(p.epoch, p.val_accuracy);
   }
   const std::string png = run_dir + "/curves.png";
-  write_curves_png(png, {{train_loss, val_loss}, {val_auc, val_acc}});
+  write_curves_png(
+      png, {{"loss per epoch", "loss", {train_loss, val_loss}},
+            {"validation AUC and accuracy per epoch", "AUC / accuracy", {val_auc, val_acc}}});
   return {"wrote " + path + " and " + png + "\n",
           "{\"command\":\"report\",\"run_dir\":" + json_string(run_dir) +
               ",\"report\":" + json_string(path) + ",\"curves_png\":" + json_string(png) + "}"};

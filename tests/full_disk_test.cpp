@@ -102,6 +102,11 @@ TEST(FullDisk, TruncateLinesDropsATornLastLine) {
   EXPECT_EQ(read_file(path), "{\"epoch\":1}\n{\"epoch\":2}\n");
   truncate_lines(path, 1);
   EXPECT_EQ(read_file(path), "{\"epoch\":1}\n");
+  truncate_lines(path, 0);
+  EXPECT_EQ(read_file(path), "");
+  fs::remove(path);
+  truncate_lines(path, 1);  // a missing file: nothing to keep, no error
+  EXPECT_FALSE(fs::exists(path));
 }
 
 TEST(FullDisk, AModelOrCheckpointArchiveIsWholeOrTheOldOne) {

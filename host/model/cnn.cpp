@@ -82,9 +82,8 @@ BatchNormParams bn_params(CnnMode mode) {
   return p;
 }
 
-}  // namespace
-
-std::vector<CnnModel::Layer> CnnModel::plan(const CnnSpec& spec) {
+// Error(Config) for an input shape or class count no model can have.
+void check_input(const CnnSpec& spec) {
   if (spec.channels < 1 || spec.height < 1 || spec.width < 1 || spec.classes < 2)
     TESSERA_THROW(Config, "CNN input " << spec.channels << "x" << spec.height << "x" << spec.width
                                        << " with " << spec.classes
@@ -94,6 +93,55 @@ std::vector<CnnModel::Layer> CnnModel::plan(const CnnSpec& spec) {
     TESSERA_THROW(Config, "CNN input " << spec.channels << "x" << spec.height << "x" << spec.width
                                        << " is more than " << kCnnMaxLayerValues
                                        << " values per sample");
+}
+
+// A temporal pool over the `mult` frames of each sample, each frame's `cur` values flattened:
+// fills `pool` and returns the per-sample output shape [F].
+Shape plan_temporal_pool(CnnLayerType type, const Shape& cur, int64_t mult, Pool2dParams& pool) {
+  const int64_t f = shape_numel(cur);
+  pool.kind = type == CnnLayerType::TemporalMaxPool ? PoolKind::Max : PoolKind::Average;
+  pool.window_h = pool.stride_h = mult;
+  pool.window_w = pool.stride_w = 1;
+  pool.pad_h = pool.pad_w = 0;
+  const Shape ys = pool2d_output_shape(pool, {1, 1, mult, f});
+  TESSERA_CHECK(ys == Shape({1, 1, 1, f}), "pools to " << shape_str(ys));
+  return {f};
+}
+
+// Fills `conv` from the layer spec; returns the per-sample output [C', H', W'] of the [C, H, W]
+// input `cur` (checked by the caller).
+Shape plan_conv(const CnnLayerSpec& s, const Shape& cur, Conv2dParams& conv) {
+  conv.stride_h = conv.stride_w = s.stride;
+  conv.pad_h = conv.pad_w = s.padding;
+  conv.dilation_h = conv.dilation_w = s.dilation;
+  conv.groups = s.groups;
+  const Shape ws{s.units, cur[0] / std::max<int64_t>(1, s.groups), s.kernel, s.kernel};
+  const Shape ys = conv2d_output_shape(conv, with_batch(1, cur), ws);
+  return Shape(ys.begin() + 1, ys.end());
+}
+
+// Max, average or global average pooling: fills `pool`; returns the per-sample output shape.
+Shape plan_pool(const CnnLayerSpec& s, const Shape& cur, Pool2dParams& pool) {
+  TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
+  pool.kind = s.type == CnnLayerType::MaxPool ? PoolKind::Max : PoolKind::Average;
+  if (s.type == CnnLayerType::GlobalAvgPool) {
+    pool.window_h = cur[1];
+    pool.window_w = cur[2];
+    pool.stride_h = pool.stride_w = 1;
+    pool.pad_h = pool.pad_w = 0;
+  } else {
+    pool.window_h = pool.window_w = s.kernel;
+    pool.stride_h = pool.stride_w = s.stride;
+    pool.pad_h = pool.pad_w = s.padding;
+  }
+  const Shape ys = pool2d_output_shape(pool, with_batch(1, cur));
+  return Shape(ys.begin() + 1, ys.end());
+}
+
+}  // namespace
+
+std::vector<CnnModel::Layer> CnnModel::plan(const CnnSpec& spec) {
+  check_input(spec);
   std::vector<Layer> layers;
   std::vector<CnnLayerSpec> all = spec.layers;
   CnnLayerSpec head;
@@ -132,51 +180,21 @@ std::vector<CnnModel::Layer> CnnModel::plan(const CnnSpec& spec) {
           TESSERA_CHECK(folded,
                         "needs a frames_to_batch first layer (there are no frames to pool)");
           TESSERA_CHECK(!pooled, "the frames were already pooled by an earlier temporal pool");
-          const int64_t f = shape_numel(cur);
-          l.pool.kind =
-              l.s.type == CnnLayerType::TemporalMaxPool ? PoolKind::Max : PoolKind::Average;
-          l.pool.window_h = l.pool.stride_h = mult;
-          l.pool.window_w = l.pool.stride_w = 1;
-          l.pool.pad_h = l.pool.pad_w = 0;
-          const Shape ys = pool2d_output_shape(l.pool, {1, 1, mult, f});
-          TESSERA_CHECK(ys == Shape({1, 1, 1, f}), "pools to " << shape_str(ys));
-          l.out = {f};
+          l.out = plan_temporal_pool(l.s.type, cur, mult, l.pool);
           mult = 1;
           pooled = true;
           break;
         }
-        case CnnLayerType::Conv: {
+        case CnnLayerType::Conv:
           TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
           TESSERA_CHECK(l.s.units >= 1, "needs filters >= 1");
-          l.conv.stride_h = l.conv.stride_w = l.s.stride;
-          l.conv.pad_h = l.conv.pad_w = l.s.padding;
-          l.conv.dilation_h = l.conv.dilation_w = l.s.dilation;
-          l.conv.groups = l.s.groups;
-          const Shape ws{l.s.units, cur[0] / std::max<int64_t>(1, l.s.groups), l.s.kernel,
-                         l.s.kernel};
-          const Shape ys = conv2d_output_shape(l.conv, with_batch(1, cur), ws);
-          l.out = Shape(ys.begin() + 1, ys.end());
+          l.out = plan_conv(l.s, cur, l.conv);
           break;
-        }
         case CnnLayerType::MaxPool:
         case CnnLayerType::AvgPool:
-        case CnnLayerType::GlobalAvgPool: {
-          TESSERA_CHECK(cur.size() == 3, "needs a [C, H, W] input, got " << shape_str(cur));
-          l.pool.kind = l.s.type == CnnLayerType::MaxPool ? PoolKind::Max : PoolKind::Average;
-          if (l.s.type == CnnLayerType::GlobalAvgPool) {
-            l.pool.window_h = cur[1];
-            l.pool.window_w = cur[2];
-            l.pool.stride_h = l.pool.stride_w = 1;
-            l.pool.pad_h = l.pool.pad_w = 0;
-          } else {
-            l.pool.window_h = l.pool.window_w = l.s.kernel;
-            l.pool.stride_h = l.pool.stride_w = l.s.stride;
-            l.pool.pad_h = l.pool.pad_w = l.s.padding;
-          }
-          const Shape ys = pool2d_output_shape(l.pool, with_batch(1, cur));
-          l.out = Shape(ys.begin() + 1, ys.end());
+        case CnnLayerType::GlobalAvgPool:
+          l.out = plan_pool(l.s, cur, l.pool);
           break;
-        }
         case CnnLayerType::BatchNorm:
         case CnnLayerType::Relu:
         case CnnLayerType::Dropout:

@@ -13,6 +13,7 @@
 //                             cells [T, B, H]    c_t
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -78,6 +79,53 @@ int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, 
 // Step s of direction d runs time index t.
 int64_t time_of(int d, int64_t s, int64_t steps) {
   return d == 0 ? s : steps - 1 - s;
+}
+
+// The gradient the caller gives one (layer, direction)'s final state (rows from `srow` of dhn or
+// dcn), or zeros when it gives none.
+void load_state_grad(const Tensor& grad, int64_t srow, std::vector<float>& out) {
+  if (grad.defined())
+    std::memcpy(out.data(), grad.data<float>() + srow, out.size() * 4);
+  else
+    std::fill(out.begin(), out.end(), 0.f);
+}
+
+// One step's gate gradients, [B, 4H] into dgt, from the forward's activated gates gt [B, 4H],
+// the previous cell cp and this step's ct [B, H], and the output gradient dyt (row stride dh)
+// plus the one from the next step (dh_next). dc_next becomes the gradient of the previous cell.
+void cell_backward_step(int64_t b, int64_t h, int64_t dh, const float* gt, const float* cp,
+                        const float* ct, const float* dyt, const float* dh_next, float* dc_next,
+                        float* dgt) {
+  const int64_t g4 = 4 * h;
+  for (int64_t bi = 0; bi < b; ++bi) {
+    const float* row = gt + bi * g4;
+    float* drow = dgt + bi * g4;
+    for (int64_t j = 0; j < h; ++j) {
+      const int64_t e = bi * h + j;
+      const math::LstmCellGrads cg =
+          math::lstm_cell_backward(row[j], row[h + j], row[2 * h + j], row[3 * h + j], cp[e], ct[e],
+                                   dyt[bi * dh + j] + dh_next[e], dc_next[e]);
+      drow[j] = cg.di;
+      drow[h + j] = cg.df;
+      drow[2 * h + j] = cg.dg;
+      drow[3 * h + j] = cg.do_;
+      dc_next[e] = cg.dc_prev;
+    }
+  }
+}
+
+// Both biases get the column sums of dgates [rows, 4H] (double accumulation: thread-count free).
+void bias_grads(const float* dgates, int64_t rows, int64_t g4, const LstmWeightOffsets& o,
+                float* dw) {
+  std::vector<double> acc(static_cast<size_t>(g4), 0.0);
+  for (int64_t rr = 0; rr < rows; ++rr) {
+    const float* row = dgates + rr * g4;
+    for (int64_t j = 0; j < g4; ++j) acc[j] += row[j];
+  }
+  for (int64_t j = 0; j < g4; ++j) {
+    dw[o.b_ih + j] = static_cast<float>(acc[j]);
+    dw[o.b_hh + j] = static_cast<float>(acc[j]);
+  }
 }
 
 }  // namespace
@@ -223,7 +271,6 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
 
   std::vector<float> dgates(static_cast<size_t>(t_len * b * g4));
   std::vector<float> dh_next(static_cast<size_t>(b * h)), dc_next(static_cast<size_t>(b * h));
-  std::vector<float> dh_step(static_cast<size_t>(b * h));
   // The gradient reaching the current layer's output [T, B, D*H], and the one its input gets.
   std::vector<float> dout(g.dy.data<float>(), g.dy.data<float>() + t_len * b * dh);
   std::vector<float> din;
@@ -234,26 +281,15 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
     const float* out = r.y ? r.y : io.y.data<float>();
     // This layer's input as the forward saw it.
     const float* in = l == 0 ? io.x.data<float>() : (r.x ? r.x : layers[l - 1].y);
-    float* dinp;
-    if (l == 0) {
-      dinp = g.dx.data<float>();
-    } else {
-      din.assign(static_cast<size_t>(t_len * b * il), 0.f);
-      dinp = din.data();
-    }
+    if (l > 0) din.assign(static_cast<size_t>(t_len * b * il), 0.f);
+    float* dinp = l == 0 ? g.dx.data<float>() : din.data();
     for (int d = 0; d < c.dirs(); ++d) {
       const LstmWeightOffsets o = lstm_weight_offsets(c, l, d);
       const int64_t srow = (l * c.dirs() + d) * b * h;
       const float* gates = r.gates[d];
       const float* cells = r.cells[d];
-      if (g.dhn.defined())
-        std::memcpy(dh_next.data(), g.dhn.data<float>() + srow, b * h * 4);
-      else
-        std::fill(dh_next.begin(), dh_next.end(), 0.f);
-      if (g.dcn.defined())
-        std::memcpy(dc_next.data(), g.dcn.data<float>() + srow, b * h * 4);
-      else
-        std::fill(dc_next.begin(), dc_next.end(), 0.f);
+      load_state_grad(g.dhn, srow, dh_next);
+      load_state_grad(g.dcn, srow, dc_next);
 
       {  // the step loop: serial (see SerialScope)
         SerialScope serial;
@@ -265,21 +301,7 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
           const float* ct = cells + t * b * h;
           const float* dyt = dout.data() + t * b * dh + d * h;
           float* dgt = dgates.data() + t * b * g4;
-          for (int64_t bi = 0; bi < b; ++bi) {
-            const float* row = gt + bi * g4;
-            float* drow = dgt + bi * g4;
-            for (int64_t j = 0; j < h; ++j) {
-              const int64_t e = bi * h + j;
-              const math::LstmCellGrads cg =
-                  math::lstm_cell_backward(row[j], row[h + j], row[2 * h + j], row[3 * h + j],
-                                           cp[e], ct[e], dyt[bi * dh + j] + dh_next[e], dc_next[e]);
-              drow[j] = cg.di;
-              drow[h + j] = cg.df;
-              drow[2 * h + j] = cg.dg;
-              drow[3 * h + j] = cg.do_;
-              dc_next[e] = cg.dc_prev;
-            }
-          }
+          cell_backward_step(b, h, dh, gt, cp, ct, dyt, dh_next.data(), dc_next.data(), dgt);
           // dh_prev [B, H] = dgates_t [B, 4H] W_hh [4H, H]
           gemm_impl(Transpose::No, Transpose::No, b, h, g4, 1.f, dgt, g4, w + o.w_hh, h, 0.f,
                     dh_next.data(), h);
@@ -304,18 +326,7 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
       // dW_ih [4H, il] = dgates^T [4H, T*B] in [T*B, il]
       gemm_impl(Transpose::Yes, Transpose::No, g4, il, t_len * b, 1.f, dgates.data(), g4, in, il,
                 0.f, dw + o.w_ih, il);
-      // Both biases get the column sums of dgates (double accumulation: thread-count free).
-      {
-        std::vector<double> acc(static_cast<size_t>(g4), 0.0);
-        for (int64_t rr = 0; rr < t_len * b; ++rr) {
-          const float* row = dgates.data() + rr * g4;
-          for (int64_t j = 0; j < g4; ++j) acc[j] += row[j];
-        }
-        for (int64_t j = 0; j < g4; ++j) {
-          dw[o.b_ih + j] = static_cast<float>(acc[j]);
-          dw[o.b_hh + j] = static_cast<float>(acc[j]);
-        }
-      }
+      bias_grads(dgates.data(), t_len * b, g4, o, dw);
       // d(in) [T*B, il] (+)= dgates [T*B, 4H] W_ih [4H, il]
       gemm_impl(Transpose::No, Transpose::No, t_len * b, il, g4, 1.f, dgates.data(), g4, w + o.w_ih,
                 il, d == 0 ? 0.f : 1.f, dinp, il);

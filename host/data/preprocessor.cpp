@@ -539,31 +539,25 @@ Preprocessor Preprocessor::from_json_string(const std::string& text) {
   return from_json(doc);
 }
 
-Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
-  static const std::pair<const char*, TableFormat> kFormats[] = {
-      {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
-  static const std::pair<const char*, ColumnType> kTypes[] = {
-      {"numeric", ColumnType::Numeric},
-      {"categorical", ColumnType::Categorical},
-      {"label", ColumnType::Label},
-      {"ignore", ColumnType::Ignore}};
-  static const std::pair<const char*, NumericTransform> kTransforms[] = {
-      {"none", NumericTransform::None}, {"log1p", NumericTransform::Log1p}};
-  static const std::pair<const char*, Normalization> kNorms[] = {
-      {"none", Normalization::None},
-      {"standard", Normalization::Standard},
-      {"minmax", Normalization::MinMax}};
-  static const std::pair<const char*, BadRowPolicy> kPolicies[] = {{"error", BadRowPolicy::Error},
-                                                                   {"skip", BadRowPolicy::Skip}};
-  const std::string root = "preprocessor";
-  if (get_string(in, "format", root) != "tessera.preprocessor")
-    bad(root + ".format", "not a tessera preprocessor");
-  const int64_t version = get_int(in, "version", root);
-  if (version != 1) bad(root + ".version", "unsupported version " + std::to_string(version));
+namespace {
 
-  Preprocessor p;
-  const rapidjson::Value& js = member(in, "schema", root);
-  TableSchema& s = p.schema_;
+const std::pair<const char*, TableFormat> kFormats[] = {
+    {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
+const std::pair<const char*, ColumnType> kTypes[] = {{"numeric", ColumnType::Numeric},
+                                                     {"categorical", ColumnType::Categorical},
+                                                     {"label", ColumnType::Label},
+                                                     {"ignore", ColumnType::Ignore}};
+const std::pair<const char*, NumericTransform> kTransforms[] = {{"none", NumericTransform::None},
+                                                                {"log1p", NumericTransform::Log1p}};
+const std::pair<const char*, Normalization> kNorms[] = {{"none", Normalization::None},
+                                                        {"standard", Normalization::Standard},
+                                                        {"minmax", Normalization::MinMax}};
+const std::pair<const char*, BadRowPolicy> kPolicies[] = {{"error", BadRowPolicy::Error},
+                                                          {"skip", BadRowPolicy::Skip}};
+
+// The "schema" member, resolved (resolve_schema's errors name "schema").
+TableSchema schema_from_json(const rapidjson::Value& js) {
+  TableSchema s;
   s.format = parse_enum(get_string(js, "format", "schema"), kFormats, "schema.format");
   const std::string delim = get_string(js, "delimiter", "schema");
   if (delim.size() != 1) bad("schema.delimiter", "expected one character");
@@ -586,102 +580,135 @@ Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
     s.columns.push_back(std::move(c));
   }
   try {
-    s = resolve_schema(s);
+    return resolve_schema(s);
   } catch (const Error& e) {
     bad("schema", e.what());
   }
-  for (size_t f = 0; f < s.columns.size(); ++f) {
-    if (s.columns[f].type == ColumnType::Label) p.label_field_ = static_cast<int>(f);
-  }
+}
 
-  i = 0;
-  for (const rapidjson::Value& jn : get_array(in, "numeric", root).GetArray()) {
-    const std::string where = "numeric[" + std::to_string(i++) + "]";
-    NumericColumnModel m;
-    m.name = get_string(jn, "name", where);
-    m.field = static_cast<int>(get_int(jn, "field", where));
-    m.transform = parse_enum(get_string(jn, "transform", where), kTransforms, where + ".transform");
-    m.normalization =
-        parse_enum(get_string(jn, "normalization", where), kNorms, where + ".normalization");
-    m.count = get_int(jn, "count", where);
-    m.missing = get_int(jn, "missing", where);
-    m.mean = get_float(jn, "mean", where);
-    m.stddev = get_float(jn, "stddev", where);
-    m.min = get_float(jn, "min", where);
-    m.max = get_float(jn, "max", where);
-    if (jn.HasMember("edges")) {
-      const rapidjson::Value& edges = get_array(jn, "edges", where);
-      for (const rapidjson::Value& e : edges.GetArray()) {
-        if (!e.IsNumber()) bad(where + ".edges", "must be numbers");
-        const float f = static_cast<float>(e.GetDouble());
-        if (!m.edges.empty() && !(f > m.edges.back())) bad(where + ".edges", "must increase");
-        m.edges.push_back(f);
-      }
-      if (m.edges.size() == 1) bad(where + ".edges", "needs at least 2 edges or none");
+// One "numeric[i]" entry (`where`), which must model the numeric column of `s` it names.
+NumericColumnModel numeric_from_json(const rapidjson::Value& jn, const std::string& where,
+                                     const TableSchema& s) {
+  NumericColumnModel m;
+  m.name = get_string(jn, "name", where);
+  m.field = static_cast<int>(get_int(jn, "field", where));
+  m.transform = parse_enum(get_string(jn, "transform", where), kTransforms, where + ".transform");
+  m.normalization =
+      parse_enum(get_string(jn, "normalization", where), kNorms, where + ".normalization");
+  m.count = get_int(jn, "count", where);
+  m.missing = get_int(jn, "missing", where);
+  m.mean = get_float(jn, "mean", where);
+  m.stddev = get_float(jn, "stddev", where);
+  m.min = get_float(jn, "min", where);
+  m.max = get_float(jn, "max", where);
+  if (jn.HasMember("edges")) {
+    const rapidjson::Value& edges = get_array(jn, "edges", where);
+    for (const rapidjson::Value& e : edges.GetArray()) {
+      if (!e.IsNumber()) bad(where + ".edges", "must be numbers");
+      const float f = static_cast<float>(e.GetDouble());
+      if (!m.edges.empty() && !(f > m.edges.back())) bad(where + ".edges", "must increase");
+      m.edges.push_back(f);
     }
-    if (m.field < 0 || m.field >= static_cast<int>(s.columns.size()) ||
-        s.columns[m.field].type != ColumnType::Numeric || s.columns[m.field].name != m.name) {
-      bad(where,
-          "field " + std::to_string(m.field) + " is not the numeric column '" + m.name + "'");
-    }
-    if (!(m.stddev > 0.f)) bad(where + ".stddev", "must be > 0");
-    p.numeric_.push_back(std::move(m));
+    if (m.edges.size() == 1) bad(where + ".edges", "needs at least 2 edges or none");
   }
-  i = 0;
-  int64_t expected_offset = 0;
-  for (const rapidjson::Value& jc : get_array(in, "categorical", root).GetArray()) {
-    const std::string where = "categorical[" + std::to_string(i++) + "]";
-    CategoricalColumnModel c;
-    c.name = get_string(jc, "name", where);
-    c.field = static_cast<int>(get_int(jc, "field", where));
-    c.min_count = get_int(jc, "min_count", where);
-    c.hash_buckets = get_int(jc, "hash_buckets", where);
-    // As a config may ask (2^40 at most): the offsets below add up without overflow.
-    if (c.hash_buckets < 0 || c.hash_buckets > kMaxHashBuckets)
-      bad(where + ".hash_buckets", "must be in [0, 2^40]");
-    c.offset = get_int(jc, "offset", where);
-    c.size = get_int(jc, "size", where);
-    if (c.field < 0 || c.field >= static_cast<int>(s.columns.size()) ||
-        s.columns[c.field].type != ColumnType::Categorical || s.columns[c.field].name != c.name) {
-      bad(where,
-          "field " + std::to_string(c.field) + " is not the categorical column '" + c.name + "'");
-    }
-    const rapidjson::Value& tokens = get_array(jc, "tokens", where);
-    const rapidjson::Value& counts = get_array(jc, "counts", where);
-    if (tokens.Size() != counts.Size()) bad(where, "tokens and counts differ in length");
-    c.vocabulary.reserve(tokens.Size());
-    for (rapidjson::SizeType t = 0; t < tokens.Size(); ++t) {
-      if (!tokens[t].IsString() || !counts[t].IsInt64())
-        bad(where, "tokens must be strings, counts integers");
-      const int64_t before = c.vocabulary.size();
-      c.vocabulary.insert(std::string_view(tokens[t].GetString(), tokens[t].GetStringLength()));
-      if (c.vocabulary.size() == before) bad(where + ".tokens", "repeated token");
-      c.counts.push_back(counts[t].GetInt64());
-    }
-    const int64_t want_size = c.hash_buckets > 0 ? c.hash_buckets : 1 + c.vocabulary.size();
-    if (c.size != want_size) bad(where + ".size", "expected " + std::to_string(want_size));
-    if (c.offset != expected_offset)
-      bad(where + ".offset", "expected " + std::to_string(expected_offset));
-    expected_offset += c.size;  // each size is at most 2^40 + 1: no overflow before this check
-    if (expected_offset > kMaxHashBuckets * 1024) bad(where, "the tables add up to over 2^50 rows");
-    p.categorical_.push_back(std::move(c));
+  if (m.field < 0 || m.field >= static_cast<int>(s.columns.size()) ||
+      s.columns[m.field].type != ColumnType::Numeric || s.columns[m.field].name != m.name) {
+    bad(where, "field " + std::to_string(m.field) + " is not the numeric column '" + m.name + "'");
   }
-  // Every numeric and categorical schema column has its model, in column order.
+  if (!(m.stddev > 0.f)) bad(where + ".stddev", "must be > 0");
+  return m;
+}
+
+// One "categorical[i]" entry (`where`), which must model the categorical column of `s` it names
+// and start at `expected_offset` (advanced past its rows).
+CategoricalColumnModel categorical_from_json(const rapidjson::Value& jc, const std::string& where,
+                                             const TableSchema& s, int64_t& expected_offset) {
+  CategoricalColumnModel c;
+  c.name = get_string(jc, "name", where);
+  c.field = static_cast<int>(get_int(jc, "field", where));
+  c.min_count = get_int(jc, "min_count", where);
+  c.hash_buckets = get_int(jc, "hash_buckets", where);
+  // As a config may ask (2^40 at most): the offsets below add up without overflow.
+  if (c.hash_buckets < 0 || c.hash_buckets > kMaxHashBuckets)
+    bad(where + ".hash_buckets", "must be in [0, 2^40]");
+  c.offset = get_int(jc, "offset", where);
+  c.size = get_int(jc, "size", where);
+  if (c.field < 0 || c.field >= static_cast<int>(s.columns.size()) ||
+      s.columns[c.field].type != ColumnType::Categorical || s.columns[c.field].name != c.name) {
+    bad(where,
+        "field " + std::to_string(c.field) + " is not the categorical column '" + c.name + "'");
+  }
+  const rapidjson::Value& tokens = get_array(jc, "tokens", where);
+  const rapidjson::Value& counts = get_array(jc, "counts", where);
+  if (tokens.Size() != counts.Size()) bad(where, "tokens and counts differ in length");
+  c.vocabulary.reserve(tokens.Size());
+  for (rapidjson::SizeType t = 0; t < tokens.Size(); ++t) {
+    if (!tokens[t].IsString() || !counts[t].IsInt64())
+      bad(where, "tokens must be strings, counts integers");
+    const int64_t before = c.vocabulary.size();
+    c.vocabulary.insert(std::string_view(tokens[t].GetString(), tokens[t].GetStringLength()));
+    if (c.vocabulary.size() == before) bad(where + ".tokens", "repeated token");
+    c.counts.push_back(counts[t].GetInt64());
+  }
+  const int64_t want_size = c.hash_buckets > 0 ? c.hash_buckets : 1 + c.vocabulary.size();
+  if (c.size != want_size) bad(where + ".size", "expected " + std::to_string(want_size));
+  if (c.offset != expected_offset)
+    bad(where + ".offset", "expected " + std::to_string(expected_offset));
+  expected_offset += c.size;  // each size is at most 2^40 + 1: no overflow before this check
+  if (expected_offset > kMaxHashBuckets * 1024) bad(where, "the tables add up to over 2^50 rows");
+  return c;
+}
+
+// Every numeric and categorical schema column has its model, in column order, and no model is
+// left over.
+void check_models_cover_columns(const TableSchema& s,
+                                const std::vector<NumericColumnModel>& numeric,
+                                const std::vector<CategoricalColumnModel>& categorical) {
   size_t kn = 0, kc = 0;
   for (size_t f = 0; f < s.columns.size(); ++f) {
     if (s.columns[f].type == ColumnType::Numeric) {
-      if (kn >= p.numeric_.size() || p.numeric_[kn++].field != static_cast<int>(f)) {
+      if (kn >= numeric.size() || numeric[kn++].field != static_cast<int>(f)) {
         bad("numeric", "no model, in column order, for numeric column '" + s.columns[f].name + "'");
       }
     } else if (s.columns[f].type == ColumnType::Categorical) {
-      if (kc >= p.categorical_.size() || p.categorical_[kc++].field != static_cast<int>(f)) {
+      if (kc >= categorical.size() || categorical[kc++].field != static_cast<int>(f)) {
         bad("categorical",
             "no model, in column order, for categorical column '" + s.columns[f].name + "'");
       }
     }
   }
-  if (kn != p.numeric_.size() || kc != p.categorical_.size())
-    bad(root, "more column models than schema columns");
+  if (kn != numeric.size() || kc != categorical.size())
+    bad("preprocessor", "more column models than schema columns");
+}
+
+}  // namespace
+
+Preprocessor Preprocessor::from_json(const rapidjson::Value& in) {
+  const std::string root = "preprocessor";
+  if (get_string(in, "format", root) != "tessera.preprocessor")
+    bad(root + ".format", "not a tessera preprocessor");
+  const int64_t version = get_int(in, "version", root);
+  if (version != 1) bad(root + ".version", "unsupported version " + std::to_string(version));
+
+  Preprocessor p;
+  p.schema_ = schema_from_json(member(in, "schema", root));
+  const TableSchema& s = p.schema_;
+  for (size_t f = 0; f < s.columns.size(); ++f) {
+    if (s.columns[f].type == ColumnType::Label) p.label_field_ = static_cast<int>(f);
+  }
+
+  int i = 0;
+  for (const rapidjson::Value& jn : get_array(in, "numeric", root).GetArray()) {
+    const std::string where = "numeric[" + std::to_string(i++) + "]";
+    p.numeric_.push_back(numeric_from_json(jn, where, s));
+  }
+  i = 0;
+  int64_t expected_offset = 0;
+  for (const rapidjson::Value& jc : get_array(in, "categorical", root).GetArray()) {
+    const std::string where = "categorical[" + std::to_string(i++) + "]";
+    p.categorical_.push_back(categorical_from_json(jc, where, s, expected_offset));
+  }
+  check_models_cover_columns(s, p.numeric_, p.categorical_);
   p.train_rows_ = get_int(in, "train_rows", root);
   return p;
 }

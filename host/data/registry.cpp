@@ -48,8 +48,8 @@ constexpr FsddEntry kFsdd[] = {
 #include "host/data/registry_fsdd.inc"
 };
 
-std::vector<DatasetInfo> build_registry() {
-  std::vector<DatasetInfo> r;
+// Tables: census rows, click logs, ratings.
+void add_tabular_datasets(std::vector<DatasetInfo>& r) {
   {
     const std::string base = "https://archive.ics.uci.edu/ml/machine-learning-databases/adult/";
     r.push_back(
@@ -93,6 +93,10 @@ std::vector<DatasetInfo> build_registry() {
           zipped("README.txt", "e165937702ae1fac9237b6bd377f03d027f7ef97175d4a04a203e8b12d5516ea",
                  zip, "ml-latest-small/README.txt")}});
   }
+}
+
+// Text: characters and labelled sentences.
+void add_text_datasets(std::vector<DatasetInfo>& r) {
   r.push_back(
       {"tinyshakespeare",
        "Tiny Shakespeare: 1,115,394 characters",
@@ -128,6 +132,10 @@ std::vector<DatasetInfo> build_registry() {
           zipped("readme", "656da9ff765ddeb69841ef429e3ad65f2207a9f410892a6f04f06542426fb75c", zip,
                  "readme")}});
   }
+}
+
+// Audio and images.
+void add_media_datasets(std::vector<DatasetInfo>& r) {
   {
     DatasetInfo fsdd{
         "fsdd", "Free Spoken Digit Dataset: 3,000 8 kHz WAV recordings", "CC BY-SA 4.0", {}};
@@ -150,6 +158,13 @@ std::vector<DatasetInfo> build_registry() {
           direct("digits.rst", "0169c12ec98069ddd16fcff040019018d8dc1549f06c9cad1cc1350df61d3b82",
                  base + "descr/digits.rst")}});
   }
+}
+
+std::vector<DatasetInfo> build_registry() {
+  std::vector<DatasetInfo> r;
+  add_tabular_datasets(r);
+  add_text_datasets(r);
+  add_media_datasets(r);
   return r;
 }
 

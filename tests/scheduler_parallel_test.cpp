@@ -24,7 +24,7 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/core/atomic_file.h"
 #include "host/scheduler/commands.h"
 #include "host/scheduler/scheduler.h"
 

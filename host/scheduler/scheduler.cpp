@@ -27,7 +27,7 @@
 #include "host/core/json_fields.h"
 #include "host/core/run_dir.h"
 #include "host/data/sha256.h"
-#include "host/scheduler/checkpoint.h"
+#include "host/core/atomic_file.h"
 
 namespace tessera::scheduler {
 

@@ -22,6 +22,15 @@ struct Bounds {
   size_t end;
 };
 
+// Where the scan of one record stands: offsets from the window's start and the parser's state.
+struct Scan {
+  size_t w = 0;   // write offset (<= the read offset): unescaped bytes of the current record
+  size_t fb = 0;  // begin of the current field
+  State st = State::FieldStart;
+  bool content = false;  // anything but whitespace seen (a delimiter or quote counts)
+  int64_t newlines = 0;  // physical lines the record spans so far
+};
+
 }  // namespace
 
 struct RecordReader::Impl {
@@ -90,6 +99,111 @@ struct RecordReader::Impl {
     }
   }
 
+  // An unquoted field ends at `end` (before trailing whitespace when trimming).
+  void emit_unquoted(size_t fb, size_t end, const char* p) {
+    if (trim) {
+      while (end > fb && is_space(p[end - 1])) --end;
+    }
+    bounds.push_back({fb, end});
+  }
+
+  // Feeds byte `c` of the window `p` to the parser, writing the unescaped field bytes back into
+  // `p` at sc.w. Returns true at the newline that ends the record. Called per byte of every
+  // record: kept in this translation unit, inline, with nothing allocated but `bounds`.
+  __attribute__((always_inline)) inline bool scan_byte(char c, char* p, Scan& sc) {
+    switch (sc.st) {
+      case State::FieldStart:
+        if (c == delim) {
+          sc.content = true;
+          bounds.push_back({sc.w, sc.w});
+        } else if (c == '\n') {
+          ++sc.newlines;
+          if (sc.content) bounds.push_back({sc.w, sc.w});
+          return true;
+        } else if (c == '"') {
+          sc.content = true;
+          sc.fb = sc.w;
+          sc.st = State::Quoted;
+        } else if (trim && is_space(c)) {
+          // leading whitespace
+        } else {
+          if (!is_space(c)) sc.content = true;
+          sc.fb = sc.w;
+          p[sc.w++] = c;
+          sc.st = State::Unquoted;
+        }
+        return false;
+      case State::Unquoted:
+        if (c == delim) {
+          emit_unquoted(sc.fb, sc.w, p);
+          sc.st = State::FieldStart;
+        } else if (c == '\n') {
+          ++sc.newlines;
+          size_t end = sc.w;
+          if (end > sc.fb && p[end - 1] == '\r') --end;
+          emit_unquoted(sc.fb, end, p);
+          return true;
+        } else {
+          if (!is_space(c)) sc.content = true;
+          p[sc.w++] = c;
+        }
+        return false;
+      case State::Quoted:
+        if (c == '"') {
+          sc.st = State::QuoteSeen;
+        } else {
+          if (c == '\n') ++sc.newlines;
+          p[sc.w++] = c;
+        }
+        return false;
+      case State::QuoteSeen:
+        if (c == '"') {
+          p[sc.w++] = '"';
+          sc.st = State::Quoted;
+          return false;
+        }
+        sc.st = State::AfterQuoted;
+        [[fallthrough]];
+      case State::AfterQuoted:
+        if (c == delim) {
+          bounds.push_back({sc.fb, sc.w});
+          sc.st = State::FieldStart;
+        } else if (c == '\n') {
+          ++sc.newlines;
+          bounds.push_back({sc.fb, sc.w});
+          return true;
+        } else if ((trim && is_space(c)) || c == '\r') {
+          // whitespace after the closing quote
+        } else {
+          p[sc.w++] = c;  // lenient: text after the closing quote is kept
+        }
+        return false;
+    }
+    return false;
+  }
+
+  // The file ended inside a record that no newline closes: its last field ends here.
+  void end_at_eof(const Scan& sc, int64_t line) {
+    switch (sc.st) {
+      case State::FieldStart:
+        if (sc.content) bounds.push_back({sc.w, sc.w});
+        break;
+      case State::Unquoted: {
+        size_t end = sc.w;
+        if (end > sc.fb && file.data()[end - 1] == '\r') --end;
+        emit_unquoted(sc.fb, end, file.data());
+        break;
+      }
+      case State::Quoted:
+        TESSERA_THROW(Data, file.path() << ":" << line
+                                        << ": quoted field not closed before the end of the file");
+      case State::QuoteSeen:
+      case State::AfterQuoted:
+        bounds.push_back({sc.fb, sc.w});
+        break;
+    }
+  }
+
   // Reads one record into `bounds` (unescaping in place). Returns false at the end of the file.
   // `blank`: the record held nothing but whitespace.
   bool read_record(int64_t& line, bool& blank) {
@@ -97,18 +211,8 @@ struct RecordReader::Impl {
     pending_consume = 0;
     bounds.clear();
     line = next_line;
-    size_t r = 0;   // read offset from file.data()
-    size_t w = 0;   // write offset (<= r): unescaped bytes of the current record
-    size_t fb = 0;  // begin of the current field
-    State st = State::FieldStart;
-    bool content = false;
-    int64_t newlines = 0;
-    auto emit_unquoted = [&](size_t end, char* p) {
-      if (trim) {
-        while (end > fb && is_space(p[end - 1])) --end;
-      }
-      bounds.push_back({fb, end});
-    };
+    size_t r = 0;  // read offset from file.data()
+    Scan sc;
     for (;;) {
       if (r == file.available()) {
         const BufferedFile::Refill res = file.refill();
@@ -122,75 +226,7 @@ struct RecordReader::Impl {
       char* p = file.data();
       const size_t n = file.available();
       while (r < n) {
-        const char c = p[r++];
-        switch (st) {
-          case State::FieldStart:
-            if (c == delim) {
-              content = true;
-              bounds.push_back({w, w});
-            } else if (c == '\n') {
-              ++newlines;
-              if (content) bounds.push_back({w, w});
-              goto done;
-            } else if (c == '"') {
-              content = true;
-              fb = w;
-              st = State::Quoted;
-            } else if (trim && is_space(c)) {
-              // leading whitespace
-            } else {
-              if (!is_space(c)) content = true;
-              fb = w;
-              p[w++] = c;
-              st = State::Unquoted;
-            }
-            break;
-          case State::Unquoted:
-            if (c == delim) {
-              emit_unquoted(w, p);
-              st = State::FieldStart;
-            } else if (c == '\n') {
-              ++newlines;
-              size_t end = w;
-              if (end > fb && p[end - 1] == '\r') --end;
-              emit_unquoted(end, p);
-              goto done;
-            } else {
-              if (!is_space(c)) content = true;
-              p[w++] = c;
-            }
-            break;
-          case State::Quoted:
-            if (c == '"') {
-              st = State::QuoteSeen;
-            } else {
-              if (c == '\n') ++newlines;
-              p[w++] = c;
-            }
-            break;
-          case State::QuoteSeen:
-            if (c == '"') {
-              p[w++] = '"';
-              st = State::Quoted;
-              break;
-            }
-            st = State::AfterQuoted;
-            [[fallthrough]];
-          case State::AfterQuoted:
-            if (c == delim) {
-              bounds.push_back({fb, w});
-              st = State::FieldStart;
-            } else if (c == '\n') {
-              ++newlines;
-              bounds.push_back({fb, w});
-              goto done;
-            } else if ((trim && is_space(c)) || c == '\r') {
-              // whitespace after the closing quote
-            } else {
-              p[w++] = c;  // lenient: text after the closing quote is kept
-            }
-            break;
-        }
+        if (scan_byte(p[r++], p, sc)) goto done;
       }
     }
     // End of file without a final newline.
@@ -198,28 +234,11 @@ struct RecordReader::Impl {
       blank = true;
       return false;
     }
-    switch (st) {
-      case State::FieldStart:
-        if (content) bounds.push_back({w, w});
-        break;
-      case State::Unquoted: {
-        size_t end = w;
-        if (end > fb && file.data()[end - 1] == '\r') --end;
-        emit_unquoted(end, file.data());
-        break;
-      }
-      case State::Quoted:
-        TESSERA_THROW(Data, file.path() << ":" << line
-                                        << ": quoted field not closed before the end of the file");
-      case State::QuoteSeen:
-      case State::AfterQuoted:
-        bounds.push_back({fb, w});
-        break;
-    }
+    end_at_eof(sc, line);
   done:
     pending_consume = r;
-    next_line += newlines;
-    blank = !content;
+    next_line += sc.newlines;
+    blank = !sc.content;
     return true;
   }
 };

@@ -51,6 +51,144 @@ bool is_shuffle(detail::WarpOpKind op) {
          op == detail::WarpOpKind::ShflDown || op == detail::WarpOpKind::ShflXor;
 }
 
+// The values the lanes of a warp collective passed in; only the lanes in `mask` take part.
+struct LaneValues {
+  unsigned mask;
+  const uint64_t* in;  // [32], by lane
+  unsigned value_bytes;
+
+  bool has(int lane) const { return (mask & (1u << lane)) != 0; }
+  // A lane outside the collective has no defined value: poison it.
+  uint64_t at(int src) const {
+    if (src < 0 || src >= 32 || !has(src)) return poison_for(value_bytes);
+    return in[src];
+  }
+};
+
+// __reduce_*_sync over the 32-bit values of the lanes taking part.
+uint32_t reduce_lanes(detail::WarpOpKind op, const LaneValues& v) {
+  using detail::WarpOpKind;
+  bool first = true;
+  uint32_t acc = 0;
+  for (int l = 0; l < 32; ++l) {
+    if (!v.has(l)) continue;
+    const uint32_t x = static_cast<uint32_t>(v.in[l]);
+    if (first) {
+      acc = x;
+      first = false;
+      continue;
+    }
+    switch (op) {
+      case WarpOpKind::ReduceAdd:
+        acc += x;
+        break;
+      case WarpOpKind::ReduceAnd:
+        acc &= x;
+        break;
+      case WarpOpKind::ReduceOr:
+        acc |= x;
+        break;
+      case WarpOpKind::ReduceXor:
+        acc ^= x;
+        break;
+      case WarpOpKind::ReduceMinU:
+        acc = x < acc ? x : acc;
+        break;
+      case WarpOpKind::ReduceMaxU:
+        acc = x > acc ? x : acc;
+        break;
+      case WarpOpKind::ReduceMinS:
+        acc = static_cast<int32_t>(x) < static_cast<int32_t>(acc) ? x : acc;
+        break;
+      case WarpOpKind::ReduceMaxS:
+        acc = static_cast<int32_t>(x) > static_cast<int32_t>(acc) ? x : acc;
+        break;
+      default:
+        break;
+    }
+  }
+  return acc;
+}
+
+// __match_all_sync: the mask of the lanes taking part when they all passed one value, else 0.
+uint64_t match_all(const LaneValues& v) {
+  bool all_equal = true;
+  uint64_t v0 = 0;
+  bool have = false;
+  for (int l = 0; l < 32; ++l) {
+    if (!v.has(l)) continue;
+    if (!have) {
+      v0 = v.in[l];
+      have = true;
+    } else if (v.in[l] != v0) {
+      all_equal = false;
+    }
+  }
+  return all_equal ? v.mask : 0;
+}
+
+// The one result every lane gets from a vote (ballot/any/all), a reduction or __match_all_sync;
+// 0 for the collectives whose result differs by lane.
+uint64_t warp_wide_result(detail::WarpOpKind op, const LaneValues& v) {
+  using detail::WarpOpKind;
+  switch (op) {
+    case WarpOpKind::Ballot:
+    case WarpOpKind::Any:
+    case WarpOpKind::All: {
+      unsigned ballot = 0;
+      for (int l = 0; l < 32; ++l)
+        if (v.has(l) && v.in[l]) ballot |= 1u << l;
+      return op == WarpOpKind::Ballot ? ballot
+             : op == WarpOpKind::Any  ? (ballot != 0)
+                                      : (ballot == v.mask);
+    }
+    case WarpOpKind::ReduceAdd:
+    case WarpOpKind::ReduceAnd:
+    case WarpOpKind::ReduceOr:
+    case WarpOpKind::ReduceXor:
+    case WarpOpKind::ReduceMinU:
+    case WarpOpKind::ReduceMaxU:
+    case WarpOpKind::ReduceMinS:
+    case WarpOpKind::ReduceMaxS:
+      return reduce_lanes(op, v);
+    case WarpOpKind::MatchAll:
+      return match_all(v);
+    default:
+      return 0;
+  }
+}
+
+// What lane `l` (taking part, with its own `arg` and `width`) gets from the collective: its
+// shuffle's source value, its __match_any_sync mask, 0 from __syncwarp, else `shared_result`.
+uint64_t lane_result(detail::WarpOpKind op, const LaneValues& v, int l, int arg, int wd,
+                     uint64_t shared_result) {
+  using detail::WarpOpKind;
+  const int seg = wd > 0 ? (l / wd) * wd : 0;
+  switch (op) {
+    case WarpOpKind::ShflIdx:
+      return v.at(seg + (((arg % wd) + wd) % wd));
+    case WarpOpKind::ShflUp:
+      return (arg >= 0 && (l - seg) >= arg) ? v.at(l - arg) : v.in[l];
+    case WarpOpKind::ShflDown:
+      return (arg >= 0 && (l - seg) + arg < wd) ? v.at(l + arg) : v.in[l];
+    case WarpOpKind::ShflXor: {
+      const int src = l ^ arg;
+      // Reading a later width-group returns the caller's own value.
+      return (src >= 32 || src < 0 || src / wd > l / wd) ? v.in[l] : v.at(src);
+    }
+    case WarpOpKind::MatchAny: {
+      unsigned m = 0;
+      for (int k = 0; k < 32; ++k)
+        if (v.has(k) && v.in[k] == v.in[l]) m |= 1u << k;
+      return m;
+    }
+    case WarpOpKind::SyncWarp:
+      return 0;
+    default:
+      return shared_result;
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -296,6 +434,24 @@ void BlockRunner::run_block(const BlockLaunch& launch, uint3 block_idx, Schedule
   block_idx_ = block_idx;
   order_ = order;
   counters_ = &counters;
+  reset_block_state();
+  start_threads();
+  try {
+    while (ready_count_ > 0) run_next_ready();
+    if (live_ > 0) report_stall();
+  } catch (...) {
+    abandon_all();
+    throw;
+  }
+  t_runner = nullptr;
+  detail::t_track_shared_atomics = false;
+  detail::t_dynamic_shared = nullptr;
+}
+
+// The block's warps, ready queue, barrier, shared memory and race detector, and the thread-locals
+// the device functions read, for the launch run_block was given.
+void BlockRunner::reset_block_state() {
+  const BlockLaunch& launch = *launch_;
   const dim3 b = launch.block;
   nthreads_ = static_cast<int>(b.x * b.y * b.z);
   live_ = nthreads_;
@@ -316,13 +472,17 @@ void BlockRunner::run_block(const BlockLaunch& launch, uint3 block_idx, Schedule
   if (launch.shared_race_check) races_.begin_block(smem_, smem_bytes_, nwarps);
   else races_.begin_block(nullptr, 0, nwarps);
 
-  detail::t_block_idx = block_idx;
+  detail::t_block_idx = block_idx_;
   detail::t_block_dim = launch.block;
   detail::t_grid_dim = launch.grid;
   detail::t_dynamic_shared = smem_;
   detail::t_track_shared_atomics = races_.active();
   t_runner = this;
+}
 
+// Every thread of the block as a fiber at the kernel's start, all ready in the schedule's order.
+void BlockRunner::start_threads() {
+  const dim3 b = launch_->block;
   all_ids_.resize(static_cast<size_t>(nthreads_));
   for (int i = 0; i < nthreads_; ++i) {
     Thread& t = *threads_[static_cast<size_t>(i)];
@@ -338,57 +498,53 @@ void BlockRunner::run_block(const BlockLaunch& launch, uint3 block_idx, Schedule
     all_ids_[static_cast<size_t>(i)] = i;
   }
   release_in_order(all_ids_.data(), all_ids_.size());
-  counters.threads += static_cast<uint64_t>(nthreads_);
+  counters_->threads += static_cast<uint64_t>(nthreads_);
+}
 
-  try {
-    while (ready_count_ > 0) {
-      Thread& t = *threads_[static_cast<size_t>(ready_[ready_head_])];
-      ready_head_ = (ready_head_ + 1) % ready_.size();
-      --ready_count_;
-      t_thread = &t;
-      detail::t_thread_idx = t.idx;
-      if (races_.active()) races_.begin_segment();
-      t.fiber.resume();
-      t_thread = nullptr;
-      if (races_.active()) {
-        if (auto race = races_.after_segment(t.linear, t.warp)) {
-          TESSERA_THROW(Backend,
-                        block_name() << ": shared-memory race: "
-                                     << thread_name(*threads_[static_cast<size_t>(race->first_thread)])
-                                     << " and "
-                                     << thread_name(*threads_[static_cast<size_t>(race->second_thread)])
-                                     << " both wrote dynamic shared memory byte " << race->byte
-                                     << " (4-byte word " << race->byte / 4
-                                     << ") with no __syncthreads() between the writes (after "
-                                     << race->interval << " completed barriers)"
-                                     << (race->mixed_atomic ? "; one write was an atomic, the other was not" : ""));
-        }
-      }
-      if (!t.fiber.running()) {
-        if (t.error) {
-          try {
-            std::rethrow_exception(t.error);
-          } catch (const Error& e) {
-            throw Error(e.kind(), block_name() + ", " + thread_name(t) + ": " + e.what());
-          } catch (const std::exception& e) {
-            TESSERA_THROW(Backend, block_name() << ", " << thread_name(t)
-                                                << ": exception inside the kernel: " << e.what());
-          } catch (...) {
-            TESSERA_THROW(Backend, block_name() << ", " << thread_name(t)
-                                                << ": unknown exception inside the kernel");
-          }
-        }
-        on_thread_exit(t);
-      }
-    }
-    if (live_ > 0) report_stall();
-  } catch (...) {
-    abandon_all();
-    throw;
+// Resumes the first ready thread until it waits or exits; a race it caused or an exception it
+// ended with is thrown here, naming the block and the thread.
+void BlockRunner::run_next_ready() {
+  Thread& t = *threads_[static_cast<size_t>(ready_[ready_head_])];
+  ready_head_ = (ready_head_ + 1) % ready_.size();
+  --ready_count_;
+  t_thread = &t;
+  detail::t_thread_idx = t.idx;
+  if (races_.active()) races_.begin_segment();
+  t.fiber.resume();
+  t_thread = nullptr;
+  if (races_.active()) check_shared_race(t);
+  if (!t.fiber.running()) {
+    if (t.error) rethrow_thread_error(t);
+    on_thread_exit(t);
   }
-  t_runner = nullptr;
-  detail::t_track_shared_atomics = false;
-  detail::t_dynamic_shared = nullptr;
+}
+
+void BlockRunner::check_shared_race(const Thread& t) {
+  if (auto race = races_.after_segment(t.linear, t.warp)) {
+    TESSERA_THROW(
+        Backend,
+        block_name() << ": shared-memory race: "
+                     << thread_name(*threads_[static_cast<size_t>(race->first_thread)]) << " and "
+                     << thread_name(*threads_[static_cast<size_t>(race->second_thread)])
+                     << " both wrote dynamic shared memory byte " << race->byte << " (4-byte word "
+                     << race->byte / 4 << ") with no __syncthreads() between the writes (after "
+                     << race->interval << " completed barriers)"
+                     << (race->mixed_atomic ? "; one write was an atomic, the other was not" : ""));
+  }
+}
+
+void BlockRunner::rethrow_thread_error(const Thread& t) const {
+  try {
+    std::rethrow_exception(t.error);
+  } catch (const Error& e) {
+    throw Error(e.kind(), block_name() + ", " + thread_name(t) + ": " + e.what());
+  } catch (const std::exception& e) {
+    TESSERA_THROW(Backend, block_name() << ", " << thread_name(t)
+                                        << ": exception inside the kernel: " << e.what());
+  } catch (...) {
+    TESSERA_THROW(
+        Backend, block_name() << ", " << thread_name(t) << ": unknown exception inside the kernel");
+  }
 }
 
 // ---- barriers ----------------------------------------------------------------------------------
@@ -519,125 +675,14 @@ void BlockRunner::complete_warp_op(int warp, size_t pending_index) {
   Warp& w = warps_[static_cast<size_t>(warp)];
   const PendingWarpOp p = w.pending[pending_index];
   w.pending.erase(w.pending.begin() + static_cast<std::ptrdiff_t>(pending_index));
-  using detail::WarpOpKind;
-  const unsigned in_mask = p.arrived;
-  auto value_of = [&](int src) -> uint64_t {
-    // A lane outside the collective has no defined value: poison it.
-    if (src < 0 || src >= 32 || !(in_mask & (1u << src))) return poison_for(p.value_bytes);
-    return p.in[src];
-  };
-  uint64_t out[32] = {};
-  uint64_t shared_result = 0;
-  switch (p.op) {
-    case WarpOpKind::Ballot:
-    case WarpOpKind::Any:
-    case WarpOpKind::All: {
-      unsigned ballot = 0;
-      for (int l = 0; l < 32; ++l)
-        if ((in_mask & (1u << l)) && p.in[l]) ballot |= 1u << l;
-      shared_result = p.op == WarpOpKind::Ballot ? ballot
-                      : p.op == WarpOpKind::Any  ? (ballot != 0)
-                                                 : (ballot == in_mask);
-      break;
-    }
-    case WarpOpKind::ReduceAdd:
-    case WarpOpKind::ReduceAnd:
-    case WarpOpKind::ReduceOr:
-    case WarpOpKind::ReduceXor:
-    case WarpOpKind::ReduceMinU:
-    case WarpOpKind::ReduceMaxU:
-    case WarpOpKind::ReduceMinS:
-    case WarpOpKind::ReduceMaxS: {
-      bool first = true;
-      uint32_t acc = 0;
-      for (int l = 0; l < 32; ++l) {
-        if (!(in_mask & (1u << l))) continue;
-        const uint32_t v = static_cast<uint32_t>(p.in[l]);
-        if (first) {
-          acc = v;
-          first = false;
-          continue;
-        }
-        switch (p.op) {
-          case WarpOpKind::ReduceAdd: acc += v; break;
-          case WarpOpKind::ReduceAnd: acc &= v; break;
-          case WarpOpKind::ReduceOr: acc |= v; break;
-          case WarpOpKind::ReduceXor: acc ^= v; break;
-          case WarpOpKind::ReduceMinU: acc = v < acc ? v : acc; break;
-          case WarpOpKind::ReduceMaxU: acc = v > acc ? v : acc; break;
-          case WarpOpKind::ReduceMinS:
-            acc = static_cast<int32_t>(v) < static_cast<int32_t>(acc) ? v : acc;
-            break;
-          case WarpOpKind::ReduceMaxS:
-            acc = static_cast<int32_t>(v) > static_cast<int32_t>(acc) ? v : acc;
-            break;
-          default: break;
-        }
-      }
-      shared_result = acc;
-      break;
-    }
-    case WarpOpKind::MatchAll: {
-      bool all_equal = true;
-      uint64_t v0 = 0;
-      bool have = false;
-      for (int l = 0; l < 32; ++l) {
-        if (!(in_mask & (1u << l))) continue;
-        if (!have) {
-          v0 = p.in[l];
-          have = true;
-        } else if (p.in[l] != v0) {
-          all_equal = false;
-        }
-      }
-      shared_result = all_equal ? in_mask : 0;
-      break;
-    }
-    default: break;
-  }
-  for (int l = 0; l < 32; ++l) {
-    if (!(in_mask & (1u << l))) continue;
-    const int wd = p.width[l];
-    const int seg = wd > 0 ? (l / wd) * wd : 0;
-    switch (p.op) {
-      case WarpOpKind::ShflIdx: {
-        const int src = seg + (((p.arg[l] % wd) + wd) % wd);
-        out[l] = value_of(src);
-        break;
-      }
-      case WarpOpKind::ShflUp: {
-        const int delta = p.arg[l];
-        out[l] = (delta >= 0 && (l - seg) >= delta) ? value_of(l - delta) : p.in[l];
-        break;
-      }
-      case WarpOpKind::ShflDown: {
-        const int delta = p.arg[l];
-        out[l] = (delta >= 0 && (l - seg) + delta < wd) ? value_of(l + delta) : p.in[l];
-        break;
-      }
-      case WarpOpKind::ShflXor: {
-        const int src = l ^ p.arg[l];
-        // Reading a later width-group returns the caller's own value.
-        out[l] = (src >= 32 || src < 0 || src / wd > l / wd) ? p.in[l] : value_of(src);
-        break;
-      }
-      case WarpOpKind::MatchAny: {
-        unsigned m = 0;
-        for (int k = 0; k < 32; ++k)
-          if ((in_mask & (1u << k)) && p.in[k] == p.in[l]) m |= 1u << k;
-        out[l] = m;
-        break;
-      }
-      case WarpOpKind::SyncWarp: out[l] = 0; break;
-      default: out[l] = shared_result; break;
-    }
-  }
+  const LaneValues values{p.arrived, p.in, p.value_bytes};
+  const uint64_t shared_result = warp_wide_result(p.op, values);
   int lanes[32];
   size_t count = 0;
   for (int l = 0; l < 32; ++l) {
-    if (!(in_mask & (1u << l))) continue;
+    if (!values.has(l)) continue;
     Thread& t = *threads_[static_cast<size_t>(warp * 32 + l)];
-    t.warp_result = out[l];
+    t.warp_result = lane_result(p.op, values, l, p.arg[l], p.width[l], shared_result);
     lanes[count++] = t.linear;
   }
   ++counters_->warp_collectives;

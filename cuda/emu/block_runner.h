@@ -139,6 +139,12 @@ class BlockRunner {
   std::string thread_list(const std::vector<int>& linear_ids) const;
   void abandon_all() noexcept;
   void prepare_shared_memory();
+  // The steps of run_block.
+  void reset_block_state();
+  void start_threads();
+  void run_next_ready();
+  void check_shared_race(const Thread& t);
+  [[noreturn]] void rethrow_thread_error(const Thread& t) const;
 
   FiberStackPool stacks_;
   std::vector<std::unique_ptr<Thread>> threads_;

@@ -8,6 +8,7 @@
 #      data layer — readers, configs, model files, checkpoints, the scheduler, the CLI, and the
 #      fuzz corpora and regressions;
 #   3. every fuzz target under libFuzzer for a bounded time (tools/fuzz.sh).
+# Before building, tools/check_function_length.sh fails on a production function over 100 lines.
 # CI (.ci/run) runs this inside a freshly debootstrapped Debian 12 root with TESSERA_REQUIRE_DATA=1,
 # which turns every dataset- or tool-dependent skip into a failure (only GPU cases may skip).
 # Environment: BUILD_DIR (default build), EMU_BUILD_DIR (default build-emu-asan),
@@ -19,6 +20,9 @@ bash tools/setup.sh
 jobs=$(nproc)
 started=$SECONDS
 stage() { echo "== [$((SECONDS - started)) s] $*" >&2; }
+
+stage "function length: no production function over 100 lines (lizard)"
+bash tools/check_function_length.sh
 
 build_dir=${BUILD_DIR:-build}
 stage "main build ($build_dir)"
@@ -42,8 +46,8 @@ if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
                data_libsvm_test data_movielens_clicks_test data_preprocess_test data_reader_test
                data_registry_test audio_wav_test image_data_test recommend_data_test
                textclass_tokenizer_test synthetic_criteo_test model_test model_file_test
-               scheduler_checkpoint_test scheduler_pipeline_test scheduler_parallel_test
-               scheduler_resume_test divergence_test)
+               train_checkpoint_test scheduler_pipeline_test scheduler_parallel_test
+               scheduler_resume_test divergence_test full_disk_test cli_test)
   stage "sanitizer build: ASan+UBSan, CUDA emulation ($emu_dir)"
   cmake -S . -B "$emu_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
     -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON \

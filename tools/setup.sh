@@ -13,8 +13,6 @@ packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtes
           # The dataset registry's tests pack a zip archive; the export and audio tests check
           # against numpy.
           zip
-          # tools/check_function_length.sh installs lizard (PyPI) into a virtual environment.
-          python3-venv
           # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
           # must not be blank); fonts so that the page's text renders too.
           chromium fonts-dejavu-core)

@@ -16,19 +16,77 @@ std::string ratings_path(const RecommendConfig& cfg) {
                                : cfg.data.path;
 }
 
-Prepared prepare(const RecommendConfig& cfg, const std::string& path) {
+namespace {
+
+// The ratings of `path` under the config's on_error policy (max_rows: the training file's only).
+data::RatingsData read_ratings_file(const RecommendConfig& cfg, const std::string& path,
+                                    int64_t max_rows) {
   data::RatingsReadOptions ro;
   ro.on_error = cfg.data.on_error;
-  ro.max_rows = cfg.data.max_rows;
+  ro.max_rows = max_rows;
   data::RatingsData rd = data::read_ratings(path, ro);
-  Prepared p;
-  p.skipped = rd.skipped;
   if (rd.skipped > 0)
     std::fprintf(stderr, "tessera: skipped %lld malformed rows of %s; first: %s\n",
                  static_cast<long long>(rd.skipped), path.c_str(), rd.skip_reasons.front().c_str());
+  return rd;
+}
+
+// The dense id of `raw` in the ascending `ids`, or -1 when it is not there.
+int32_t dense_or_none(const std::vector<int64_t>& ids, int64_t raw) {
+  const auto it = std::lower_bound(ids.begin(), ids.end(), raw);
+  return it != ids.end() && *it == raw ? static_cast<int32_t>(it - ids.begin()) : -1;
+}
+
+// Appends the rows of the test file `path` whose user and item p.data has (its dense ids) to
+// p.data and p.split.test, and counts the others in p.test_file.
+void append_test_file(Prepared& p, const RecommendConfig& cfg, const std::string& path) {
+  const data::RatingsData rd = read_ratings_file(cfg, path, 0);
+  TestFileCounts& c = p.test_file;
+  c = TestFileCounts{};
+  c.path = path;
+  c.rows = static_cast<int64_t>(rd.rows.size());
+  c.malformed = rd.skipped;
+  std::vector<int64_t> unseen_users, unseen_items;
+  for (const data::Rating& r : rd.rows) {
+    const int32_t u = dense_or_none(p.data.user_ids, r.user);
+    const int32_t i = dense_or_none(p.data.item_ids, r.item);
+    if (u < 0) ++c.unseen_user_rows, unseen_users.push_back(r.user);
+    if (i < 0) ++c.unseen_item_rows, unseen_items.push_back(r.item);
+    if (u < 0 || i < 0) continue;
+    p.split.test.push_back(p.data.size());
+    p.data.user.push_back(u);
+    p.data.item.push_back(i);
+    p.data.rating.push_back(r.rating);
+    p.data.timestamp.push_back(r.timestamp);
+  }
+  c.scored = static_cast<int64_t>(p.split.test.size());
+  for (auto* v : {&unseen_users, &unseen_items}) {
+    std::sort(v->begin(), v->end());
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
+  c.unseen_users = static_cast<int64_t>(unseen_users.size());
+  c.unseen_items = static_cast<int64_t>(unseen_items.size());
+  if (c.scored == 0)
+    TESSERA_THROW(Data, path << ": none of its " << c.rows
+                             << " ratings has a user and an item of the training ratings, so MF "
+                                "can score none ("
+                             << c.unseen_user_rows << " with an unseen user, " << c.unseen_item_rows
+                             << " with an unseen item)");
+}
+
+}  // namespace
+
+Prepared prepare(const RecommendConfig& cfg, const std::string& path) {
+  data::RatingsData rd = read_ratings_file(cfg, path, cfg.data.max_rows);
+  Prepared p;
+  p.skipped = rd.skipped;
   p.data = index_interactions(rd.rows);
   const auto seed = static_cast<uint64_t>(cfg.seed);
-  if (cfg.model == ModelKind::Mf) {
+  if (cfg.model == ModelKind::Mf && !cfg.data.test.empty()) {
+    p.split.train.resize(static_cast<size_t>(p.data.size()));
+    std::iota(p.split.train.begin(), p.split.train.end(), 0);
+    append_test_file(p, cfg, cfg.data.test);
+  } else if (cfg.model == ModelKind::Mf) {
     p.split = random_split(p.data.size(), cfg.data.test_fraction, seed);
   } else {
     p.split = leave_last_out(p.data);
@@ -53,6 +111,28 @@ Prepared prepare(const RecommendConfig& cfg, const std::string& path) {
   return p;
 }
 
+namespace {
+
+void add_test_file_counts(HeldOutMetrics& m, const TestFileCounts& c) {
+  m.counts = {{"test_rows", c.rows},
+              {"test_rows_scored", c.scored},
+              {"test_rows_unseen_user", c.unseen_user_rows},
+              {"test_rows_unseen_item", c.unseen_item_rows},
+              {"test_unseen_users", c.unseen_users},
+              {"test_unseen_items", c.unseen_items},
+              {"test_skipped_rows", c.malformed}};
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "; not scored: %lld with a user (%lld distinct) and %lld with an item (%lld "
+                "distinct) the training ratings lack",
+                static_cast<long long>(c.unseen_user_rows), static_cast<long long>(c.unseen_users),
+                static_cast<long long>(c.unseen_item_rows), static_cast<long long>(c.unseen_items));
+  m.summary += " (of the " + std::to_string(c.rows) + " of " + c.path + ")" + buf;
+  if (c.malformed > 0) m.summary += "; " + std::to_string(c.malformed) + " malformed rows skipped";
+}
+
+}  // namespace
+
 HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, const Scorer& sc) {
   const Evaluator ev{
       p.data,         p.split,      p.train_seen, p.negatives, cfg.evaluate.negatives,
@@ -62,9 +142,11 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
   if (cfg.model == ModelKind::Mf) {
     const double rmse = ev.rmse(sc), base = ev.rmse_constant(p.global_mean);
     m.values = {{"test_rmse", rmse}, {"global_mean_rmse", base}};
-    std::snprintf(buf, sizeof buf, "test RMSE %.4f (global-mean baseline %.4f) on %zu ratings\n",
+    std::snprintf(buf, sizeof buf, "test RMSE %.4f (global-mean baseline %.4f) on %zu ratings",
                   rmse, base, p.split.test.size());
     m.summary = buf;
+    if (!p.test_file.path.empty()) add_test_file_counts(m, p.test_file);
+    m.summary += "\n";
     return m;
   }
   m.k = cfg.evaluate.k;
@@ -100,19 +182,51 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
 void write_metrics(json::JsonWriter& w, const HeldOutMetrics& m) {
   w.begin_object();
   for (const auto& [name, v] : m.values) w.field(name, v);
+  for (const auto& [name, n] : m.counts) w.field(name, n);
   if (m.k > 0) w.field("k", m.k).field("test_users", m.test_users);
   w.end_object();
 }
 
+namespace {
+
+// An mf model trained with data.test, measured on the test file `path`: its rows numbered with
+// the model's id maps, predictions clipped to the stored training rating range.
+Prepared prepare_test_file(const RecommendConfig& cfg, const RecArtefact& a,
+                           const std::string& model_path, const std::string& path) {
+  if (!a.has_rating_range)
+    TESSERA_THROW(Io, model_path << ": model header has no min_rating/max_rating (the training "
+                                    "ratings' range a test file is measured with)");
+  Prepared p;
+  p.data.user_ids = a.user_ids;
+  p.data.item_ids = a.item_ids;
+  p.train_seen = a.seen;
+  p.global_mean = a.global_mean;
+  p.min_rating = a.min_rating;
+  p.max_rating = a.max_rating;
+  append_test_file(p, cfg, path);
+  return p;
+}
+
+// Any other model: its held-out split, rebuilt from the training ratings `path`.
+Prepared rebuild_split(const RecommendConfig& cfg, const RecArtefact& a,
+                       const std::string& model_path, const std::string& path) {
+  Prepared p = prepare(cfg, path);
+  if (p.data.user_ids != a.user_ids || p.data.item_ids != a.item_ids ||
+      p.train_seen.offsets != a.seen.offsets || p.train_seen.items != a.seen.items)
+    TESSERA_THROW(Data, path << " is not the ratings " << model_path
+                             << " was trained on (its users, items or training split "
+                                "differ), so its held-out split cannot be rebuilt");
+  return p;
+}
+
+}  // namespace
+
 Result evaluate_held_out(const std::string& model_path, const std::string& ratings_path) {
   const RecArtefact a = load_rec_artefact(model_path);
   const RecommendConfig cfg = parse_recommend_config(a.config_json, model_path + " (config)");
-  const Prepared p = prepare(cfg, ratings_path);
-  if (p.data.user_ids != a.user_ids || p.data.item_ids != a.item_ids ||
-      p.train_seen.offsets != a.seen.offsets || p.train_seen.items != a.seen.items)
-    TESSERA_THROW(Data, ratings_path << " is not the ratings " << model_path
-                                     << " was trained on (its users, items or training split "
-                                        "differ), so its held-out split cannot be rebuilt");
+  const bool test_file = cfg.model == ModelKind::Mf && !cfg.data.test.empty();
+  const Prepared p = test_file ? prepare_test_file(cfg, a, model_path, ratings_path)
+                               : rebuild_split(cfg, a, model_path, ratings_path);
   const HeldOutMetrics m = held_out_metrics(cfg, p, a.scorer());
   json::JsonWriter w;
   w.begin_object().field("command", "evaluate").field("task", "recommend");
@@ -124,7 +238,8 @@ Result evaluate_held_out(const std::string& model_path, const std::string& ratin
   w.end_object();
   Result r;
   r.json = w.compact();
-  r.summary = a.name + " on the held-out split of " + ratings_path + ": " + m.summary;
+  r.summary = a.name + (test_file ? " on the test file " : " on the held-out split of ") +
+              ratings_path + ": " + m.summary;
   return r;
 }
 

@@ -2,7 +2,8 @@
 // The held-out evaluation of a recommendation model, shared by training (after the last epoch)
 // and by `evaluate` (the pipeline's evaluate stage), which loads the saved model.tsm and measures
 // it again on the same split, rebuilt from the ratings file and the config's seed:
-//   mf         RMSE on the seeded random split, beside the global-mean baseline;
+//   mf         RMSE on the seeded random split, or on the data.test file (measured directly by
+//              `evaluate`, with the model's id maps), beside the global-mean baseline;
 //   two_tower  HR@K / NDCG@K under the NCF protocol (1 held-out positive vs N sampled negatives)
 //              and, when configured, under full ranking, beside the most-popular scorer.
 #include <cstdint>
@@ -18,7 +19,20 @@
 
 namespace tessera::recommend {
 
-// The ratings, indexed and split as training splits them.
+// What became of a test file's rows (mf with data.test): MF scores only the rows whose user and
+// item are in the training ratings; the others are counted, never dropped silently.
+struct TestFileCounts {
+  std::string path;  // empty: no test file (a random split of the training ratings)
+  int64_t rows = 0;  // well-formed rows read
+  int64_t scored = 0;
+  int64_t unseen_user_rows = 0, unseen_item_rows = 0;  // not scored (a row may count in both)
+  int64_t unseen_users = 0, unseen_items = 0;          // distinct raw ids among those rows
+  int64_t malformed = 0;                               // skipped under data.on_error "skip"
+};
+
+// The ratings, indexed and split as training splits them. With data.test, `data` holds every
+// training row (all in split.train) followed by the test file's scorable rows (split.test),
+// numbered with the training ratings' dense ids.
 struct Prepared {
   Interactions data;
   Split split;
@@ -27,16 +41,19 @@ struct Prepared {
   float global_mean = 0.f;
   float min_rating = 0.f, max_rating = 0.f;
   int64_t skipped = 0;
+  TestFileCounts test_file;
 };
 
 // The ratings file a config reads: data.path, else data.file of the registered dataset (found
 // locally or downloaded).
 std::string ratings_path(const RecommendConfig& cfg);
-// Reads `path` with the config's data options and splits it (deterministic in cfg.seed).
+// Reads `path` with the config's data options and splits it (deterministic in cfg.seed), or for
+// mf with data.test takes all of it for training and reads the test file beside it.
 Prepared prepare(const RecommendConfig& cfg, const std::string& path);
 
 struct HeldOutMetrics {
-  std::vector<std::pair<std::string, double>> values;  // in report order
+  std::vector<std::pair<std::string, double>> values;   // in report order
+  std::vector<std::pair<std::string, int64_t>> counts;  // mf with a test file: TestFileCounts
   int64_t k = 0, test_users = 0;                        // two_tower
   std::string summary;                                  // human lines
 };
@@ -44,9 +61,11 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
 // The metrics as one JSON object (the "metrics" of train's and evaluate's results).
 void write_metrics(json::JsonWriter& w, const HeldOutMetrics& m);
 
-// Loads `model_path`, rebuilds its held-out split from `ratings_path` (Data error when those
-// ratings are not the ones it was trained on) and measures it: {"command": "evaluate", "task":
-// "recommend", "model", "model_path", "ratings", "users", "items", "metrics": {...}}.
+// Loads `model_path` and measures it: {"command": "evaluate", "task": "recommend", "model",
+// "model_path", "ratings", "users", "items", "metrics": {...}}. An mf model trained with
+// data.test is measured on `ratings_path` as a test file (its rows numbered with the model's id
+// maps; the counts of TestFileCounts in the metrics); any other model's held-out split is
+// rebuilt from `ratings_path` (Data error when those are not the ratings it was trained on).
 Result evaluate_held_out(const std::string& model_path, const std::string& ratings_path);
 
 }  // namespace tessera::recommend

@@ -58,6 +58,9 @@ void save_rec_artefact(const std::string& path, const RecArtefact& a) {
   w.begin_object();
   w.field("task", "recommend").choice("model", a.kind, model_choices()).field("name", a.name);
   w.field("global_mean", static_cast<double>(a.global_mean));
+  if (a.has_rating_range)
+    w.field("min_rating", static_cast<double>(a.min_rating))
+        .field("max_rating", static_cast<double>(a.max_rating));
   w.field("users", static_cast<int64_t>(a.user_ids.size()))
       .field("items", static_cast<int64_t>(a.item_ids.size()));
   w.key("tables").begin_array();
@@ -162,6 +165,12 @@ RecArtefact load_rec_artefact(const std::string& path) {
   if (!known) h.fail("model", "is not a known model (\"" + model + "\")");
   a.name = h.string("name");
   a.global_mean = static_cast<float>(h.number("global_mean"));
+  if (h.has("min_rating") || h.has("max_rating")) {
+    a.min_rating = static_cast<float>(h.number("min_rating"));
+    a.max_rating = static_cast<float>(h.number("max_rating"));
+    if (a.min_rating > a.max_rating) h.fail("max_rating", "is below min_rating");
+    a.has_rating_range = true;
+  }
   // The spliced-in JSON objects, back as compact text.
   a.config_json = h.has("config") && h.get("config").IsObject() ? h.json("config") : "";
   a.metrics_json = h.has("metrics") && h.get("metrics").IsObject() ? h.json("metrics") : "";

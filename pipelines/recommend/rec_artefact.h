@@ -41,6 +41,10 @@ struct RecArtefact {
   ModelKind kind = ModelKind::Mf;
   std::string name;
   float global_mean = 0.f;
+  // The training ratings' range (mf predictions are clipped to it); "min_rating" and
+  // "max_rating" in the header, absent from models written before (has_rating_range false).
+  float min_rating = 0.f, max_rating = 0.f;
+  bool has_rating_range = false;
   std::string config_json;   // resolved config, compact
   std::string metrics_json;  // the training result's metrics object
   std::vector<int64_t> user_ids, item_ids;

@@ -4,7 +4,8 @@
 //              config.json, metrics.jsonl (one line per epoch), checkpoint.tsc (embeddings +
 //              optimizer state + step after every epoch; --resume continues exactly), model.tsm,
 //              result.json;
-//              mf: RMSE on a seeded random split beside the global-mean baseline;
+//              mf: RMSE on a seeded random split (or on the data.test file, the training
+//              file's rows all training) beside the global-mean baseline;
 //              two_tower: HR@K / NDCG@K under the NCF protocol (1 held-out positive vs N sampled
 //              negatives) and under full ranking, beside the most-popular baseline; the
 //              held-out cases go to leave_last_out.csv (raw ids) for reference implementations.

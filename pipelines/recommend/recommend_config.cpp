@@ -63,10 +63,16 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
     c.data.on_error = d.choice("on_error", c.data.on_error, on_error_choices());
     c.data.test_fraction =
         d.number("test_fraction", c.data.test_fraction, json::Bounds::open_closed(0, 0.5));
-    if (!mf && d.has("test_fraction"))
+    c.data.test = d.string("test", c.data.test, json::Text::NonEmpty);
+    for (const char* k : {"test_fraction", "test"})
+      if (!mf && d.has(k))
+        d.error(k,
+                "only applies to \"model\": \"mf\" (two_tower holds out each "
+                "user's latest interaction)");
+    if (mf && d.has("test") && d.has("test_fraction"))
       d.error("test_fraction",
-              "only applies to \"model\": \"mf\" (two_tower holds out each "
-              "user's latest interaction)");
+              "give either \"test\" (a ratings file to measure on; training then uses every row "
+              "of the training file) or \"test_fraction\" (a random split of it), not both");
     d.finish();
   }
   {
@@ -149,7 +155,10 @@ std::string to_json(const RecommendConfig& c) {
   w.key("data").begin_object();
   w.field("dataset", c.data.dataset).field("file", c.data.file).field("path", c.data.path);
   w.field("max_rows", c.data.max_rows).choice("on_error", c.data.on_error, on_error_choices());
-  if (c.model == ModelKind::Mf) w.field("test_fraction", c.data.test_fraction);
+  // With a test file there is no split: test_fraction is not written (it may not be given).
+  if (c.model == ModelKind::Mf && !c.data.test.empty()) w.field("test", c.data.test);
+  if (c.model == ModelKind::Mf && c.data.test.empty())
+    w.field("test_fraction", c.data.test_fraction);
   w.end_object();
   const auto& o = c.embeddings.optimizer;
   w.key("embeddings").begin_object();

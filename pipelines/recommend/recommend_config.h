@@ -40,6 +40,9 @@ struct RecommendConfig {
     int64_t max_rows = 0;  // > 0: only the first N rows (smoke runs, tests)
     data::RatingsOnError on_error = data::RatingsOnError::Error;
     double test_fraction = 0.1;  // mf: the random split
+    // mf: a ratings file in the layout of `path` to measure on; training then uses every row of
+    // the training file (no random split, so test_fraction may not be given beside it).
+    std::string test;
   } data;
   struct {
     int64_t dim = 64;

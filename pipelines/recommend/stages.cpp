@@ -71,11 +71,19 @@ std::string local_ratings(const RecommendConfig& c) {
                              : scheduler::find_local_dataset_file("", c.data.path);
 }
 
+// An mf config's test file (data.test) on this machine; "" when it has none or it is absent.
+std::string local_test(const RecommendConfig& c) {
+  if (c.model != ModelKind::Mf || c.data.test.empty()) return "";
+  return scheduler::find_local_dataset_file("", c.data.test);
+}
+
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
   const std::string config = parse_prep(p, s);
-  const std::string ratings = local_ratings(read_recommend_config(config));
-  if (ratings.empty()) return {config};
-  return {config, ratings};
+  const RecommendConfig cfg = read_recommend_config(config);
+  std::vector<std::string> inputs = {config};
+  for (const std::string& f : {local_ratings(cfg), local_test(cfg)})
+    if (!f.empty()) inputs.push_back(f);
+  return inputs;
 }
 
 StageResult run_prep(const StageContext& ctx) {
@@ -86,8 +94,14 @@ StageResult run_prep(const StageContext& ctx) {
     TESSERA_THROW(Data, "the ratings of " << config << " are not on this machine (dataset '"
                                           << cfg.data.dataset << "', file '" << cfg.data.file
                                           << "', path '" << cfg.data.path << "')");
+  const std::string test = local_test(cfg);
+  if (test.empty() && cfg.model == ModelKind::Mf && !cfg.data.test.empty())
+    TESSERA_THROW(Data, "the test ratings of " << config << " are not on this machine (data.test '"
+                                               << cfg.data.test << "')");
   StageResult r;
-  r.result_json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings) + "}";
+  r.result_json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings);
+  if (!test.empty()) r.result_json += ",\"test\":" + json_quote(test);
+  r.result_json += "}";
   write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
   r.files["data"] = "data.json";
   r.summary = "data: " + ratings;
@@ -100,6 +114,7 @@ std::string prep_config(const StageContext& ctx) {
   json::ObjectReader r = doc->root();
   const std::string config = r.required_string("config");
   r.allow("ratings");
+  r.allow("test");
   r.finish();
   doc->errors.throw_if_any();
   return config;
@@ -131,9 +146,11 @@ StageResult run_evaluate(const StageContext& ctx) {
   json::ObjectReader r = doc->root();
   r.allow("config");
   const std::string ratings = r.required_string("ratings");
+  // An mf model trained with data.test is measured on that file (evaluate_held_out).
+  const std::string test = r.string("test", "", json::Text::NonEmpty);
   r.finish();
   doc->errors.throw_if_any();
-  Result er = evaluate_held_out(model_of(ctx), ratings);
+  Result er = evaluate_held_out(model_of(ctx), test.empty() ? ratings : test);
   StageResult out;
   out.result_json = er.json;
   write_file_atomic(ctx.work_dir + "/evaluation.json", out.result_json + "\n");
@@ -180,14 +197,10 @@ void register_stages(scheduler::StageRegistry& registry) {
     };
   };
   registry.add("recommend", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("recommend", StageKind::Train,
-               {validate_only(parse_train), run_train});
-  registry.add("recommend", StageKind::Evaluate,
-               {validate_only(parse_empty), run_evaluate});
-  registry.add("recommend", StageKind::Recommend,
-               {validate_only(parse_recommend), run_recommend});
-  registry.add("recommend", StageKind::Export,
-               {validate_only(parse_export), run_export});
+  registry.add("recommend", StageKind::Train, {validate_only(parse_train), run_train});
+  registry.add("recommend", StageKind::Evaluate, {validate_only(parse_empty), run_evaluate});
+  registry.add("recommend", StageKind::Recommend, {validate_only(parse_recommend), run_recommend});
+  registry.add("recommend", StageKind::Export, {validate_only(parse_export), run_export});
 }
 
 }  // namespace tessera::recommend

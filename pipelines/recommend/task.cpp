@@ -1,11 +1,11 @@
 // The recommendation task's registration (pipelines/task.h): train a config; a model file's
 // top-K lists, embedding export and held-out evaluation; the pipeline's stage kinds.
+#include "pipelines/task.h"
 #include "host/core/error.h"
 #include "pipelines/recommend/export.h"
 #include "pipelines/recommend/held_out.h"
 #include "pipelines/recommend/recommend.h"
 #include "pipelines/recommend/stages.h"
-#include "pipelines/task.h"
 
 namespace tessera::recommend {
 
@@ -27,7 +27,8 @@ void register_task(TaskRegistry& registry) {
     return export_model(a.positionals.at(0), parse_export_format(a.text("--format", "npy")),
                         a.positionals.at(1));
   };
-  // DATA: the ratings the model was trained on; its held-out split is rebuilt and measured.
+  // DATA: for an mf model trained with data.test, a test file measured directly; otherwise the
+  // ratings the model was trained on, whose held-out split is rebuilt and measured.
   t.model_verbs["evaluate"] = [](const CliArgs& a) {
     return evaluate_held_out(a.positionals.at(0), a.positionals.at(1));
   };

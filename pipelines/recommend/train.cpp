@@ -200,6 +200,9 @@ void RecTraining::finish(train::FinishContext& ctx) {
   art.kind = cfg_.model;
   art.name = cfg_.name;
   art.global_mean = model_.global_mean();
+  art.min_rating = p_.min_rating;
+  art.max_rating = p_.max_rating;
+  art.has_rating_range = cfg_.model == ModelKind::Mf;
   art.config_json = to_json(cfg_);
   art.user_ids = p_.data.user_ids;
   art.item_ids = p_.data.item_ids;
@@ -222,11 +225,11 @@ void RecTraining::finish(train::FinishContext& ctx) {
 
 train::TrainerOptions trainer_options(const RecommendConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t = train::trainer_options(
-      options,
-      {"recommend", cfg.name, cfg.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
-       cfg.train.on_nonfinite},
-      device);
+  train::TrainerOptions t =
+      train::trainer_options(options,
+                             {"recommend", cfg.name, cfg.runs_dir, to_json(cfg), resume_tag(cfg),
+                              cfg.train.epochs, cfg.train.on_nonfinite},
+                             device);
   t.checkpoint_every = 1;
   const bool mf = cfg.model == ModelKind::Mf;
   t.loss_field = mf ? "train_rmse" : "train_loss";

@@ -1,0 +1,274 @@
+// MF trained on one ratings file and measured on another (data.test, the fixed train/test pairs
+// and k folds of published rating benchmarks): every training row is used, the test file's rows
+// whose user or item training lacks are counted (not scored, not dropped silently), the RMSE
+// equals one computed here from the saved model's predictions, `tessera evaluate MODEL TEST`
+// gives the same numbers, and the config refuses data.test beside test_fraction or for two_tower.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "data_test_util.h"
+#include "host/core/error.h"
+#include "host/scheduler/scheduler.h"
+#include "pipelines/recommend/rec_artefact.h"
+#include "pipelines/recommend/recommend.h"
+#include "pipelines/recommend/recommend_config.h"
+#include "pipelines/recommend/stages.h"
+#include "tests/support/run_program.h"
+
+namespace tessera::recommend {
+namespace {
+
+using tessera::testing::TempDir;
+using tessera::testing::write_file;
+
+const std::string kBinary = std::string(TESSERA_BINARY_DIR) + "/tessera";
+
+struct Row {
+  int64_t user, item;
+  float rating;
+};
+
+// Training file A: 4 users (raw 10..40) x 6 items (raw 100..105), every pair rated 1..5.
+std::vector<Row> file_a_rows() {
+  std::vector<Row> rows;
+  for (int64_t u = 1; u <= 4; ++u)
+    for (int64_t i = 0; i < 6; ++i)
+      rows.push_back({u * 10, 100 + i, static_cast<float>((u * 3 + i * 2) % 5 + 1)});
+  return rows;
+}
+
+std::string write_rows(const std::string& path, const std::vector<Row>& rows,
+                       const std::string& extra = "") {
+  std::ostringstream s;
+  s << "userId,movieId,rating,timestamp\n";
+  for (const Row& r : rows) s << r.user << "," << r.item << "," << r.rating << ",1000\n";
+  return write_file(path, s.str() + extra);
+}
+
+// Test file B: 4 rows MF can score, 3 with an unseen user (50 twice, 60), 2 with an unseen item
+// (999, 998; 60's row has both), and one malformed row at line 10.
+const std::vector<Row> kScorable = {{10, 100, 4}, {20, 101, 3}, {30, 105, 5}, {40, 102, 2}};
+std::string write_file_b(const TempDir& dir) {
+  std::vector<Row> rows = kScorable;
+  rows.insert(rows.end(), {{50, 100, 3}, {50, 101, 4}, {10, 999, 1}, {60, 998, 2}});
+  return write_rows(dir.file("b.csv"), rows, "20,abc,3,1000\n");
+}
+
+std::string config(const TempDir& dir, const std::string& data) {
+  return write_file(dir.file("mf.json"), R"({"task": "recommend", "name": "ab", "model": "mf",
+    "seed": 7, "data": )" + data + R"(,
+    "embeddings": {"dim": 4, "init_scale": 0.3},
+    "train": {"epochs": 3, "batch_size": 5}})");
+}
+
+rapidjson::Document parse(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse<rapidjson::kParseFullPrecisionFlag>(json.c_str());
+  EXPECT_FALSE(d.HasParseError()) << json;
+  return d;
+}
+
+// `--json` prints the summary, then the result object on the last line.
+std::string last_line(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+int32_t index_of(const std::vector<int64_t>& ids, int64_t raw) {
+  const auto it = std::find(ids.begin(), ids.end(), raw);
+  EXPECT_NE(it, ids.end()) << raw;
+  return static_cast<int32_t>(it - ids.begin());
+}
+
+// RMSE over kScorable from the model's own predictions, clipped to A's rating range, and of the
+// mean of A's ratings (the global-mean baseline).
+std::pair<double, double> expected_rmse(const RecArtefact& a) {
+  const std::vector<Row> train = file_a_rows();
+  float lo = train[0].rating, hi = train[0].rating;
+  double sum = 0;
+  for (const Row& r : train) {
+    lo = std::min(lo, r.rating);
+    hi = std::max(hi, r.rating);
+    sum += r.rating;
+  }
+  const auto mean = static_cast<float>(sum / static_cast<double>(train.size()));
+  const Scorer sc = a.scorer();
+  double sse = 0, base = 0;
+  for (const Row& r : kScorable) {
+    const float pred =
+        std::clamp(sc.score(index_of(a.user_ids, r.user), index_of(a.item_ids, r.item)), lo, hi);
+    sse += (static_cast<double>(pred) - r.rating) * (static_cast<double>(pred) - r.rating);
+    base += (static_cast<double>(mean) - r.rating) * (static_cast<double>(mean) - r.rating);
+  }
+  const double n = static_cast<double>(kScorable.size());
+  return {std::sqrt(sse / n), std::sqrt(base / n)};
+}
+
+void expect_counts(const rapidjson::Value& m) {
+  EXPECT_EQ(m["test_rows"].GetInt64(), 8);
+  EXPECT_EQ(m["test_rows_scored"].GetInt64(), 4);
+  EXPECT_EQ(m["test_rows_unseen_user"].GetInt64(), 3);
+  EXPECT_EQ(m["test_rows_unseen_item"].GetInt64(), 2);
+  EXPECT_EQ(m["test_unseen_users"].GetInt64(), 2);
+  EXPECT_EQ(m["test_unseen_items"].GetInt64(), 2);
+  EXPECT_EQ(m["test_skipped_rows"].GetInt64(), 1);
+}
+
+TEST(RecommendTestFile, TrainsOnAllOfAMeasuresOnBAndEvaluateAgrees) {
+  TempDir dir;
+  const std::string a_path = write_rows(dir.file("a.csv"), file_a_rows());
+  const std::string b_path = write_file_b(dir);
+  const std::string cfg = config(
+      dir, R"({"path": ")" + a_path + R"(", "test": ")" + b_path + R"(", "on_error": "skip"})");
+  TrainOptions o;
+  o.run_dir = dir.file("run");
+  o.quiet = true;
+  const Result r = train(cfg, o);
+  const auto j = parse(r.json);
+  // No split: all 24 rows of A train, 5 per batch -> 5 steps an epoch.
+  EXPECT_EQ(j["steps"].GetInt64(), 3 * 5);
+  const rapidjson::Value& m = j["metrics"];
+  expect_counts(m);
+  const RecArtefact a = load_rec_artefact(j["model_path"].GetString());
+  EXPECT_EQ(a.user_ids, (std::vector<int64_t>{10, 20, 30, 40}));
+  EXPECT_EQ(a.item_ids.size(), 6u);
+  const auto [rmse, base] = expected_rmse(a);
+  EXPECT_NEAR(m["test_rmse"].GetDouble(), rmse, 1e-12);
+  EXPECT_NEAR(m["global_mean_rmse"].GetDouble(), base, 1e-12);
+  EXPECT_NE(r.summary.find("on 4 ratings (of the 8 of " + b_path + ")"), std::string::npos)
+      << r.summary;
+
+  // The binary measures B directly from the model's id maps: the same numbers.
+  const test::ProgramResult ev =
+      test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", b_path, "--json"});
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  const auto e = parse(last_line(ev.out));
+  EXPECT_STREQ(e["ratings"].GetString(), b_path.c_str());
+  EXPECT_DOUBLE_EQ(e["metrics"]["test_rmse"].GetDouble(), m["test_rmse"].GetDouble());
+  EXPECT_DOUBLE_EQ(e["metrics"]["global_mean_rmse"].GetDouble(), m["global_mean_rmse"].GetDouble());
+  expect_counts(e["metrics"]);
+
+  // Another fold's file: every row scorable.
+  const std::string c_path =
+      write_rows(dir.file("c.csv"), {{40, 105, 1}, {10, 103, 5}, {30, 100, 3}});
+  const test::ProgramResult ec =
+      test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", c_path, "--json"});
+  ASSERT_EQ(ec.status, 0) << ec.err;
+  const auto c = parse(last_line(ec.out));
+  EXPECT_EQ(c["metrics"]["test_rows"].GetInt64(), 3);
+  EXPECT_EQ(c["metrics"]["test_rows_scored"].GetInt64(), 3);
+  EXPECT_EQ(c["metrics"]["test_rows_unseen_user"].GetInt64(), 0);
+
+  // A file MF can score nothing of is a data error, not an RMSE of nothing.
+  const std::string d_path = write_rows(dir.file("d.csv"), {{70, 100, 3}, {10, 555, 2}});
+  const test::ProgramResult ed =
+      test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", d_path});
+  EXPECT_NE(ed.status, 0);
+  EXPECT_NE(ed.err.find(d_path + ": none of its 2 ratings"), std::string::npos) << ed.err;
+}
+
+// The pipeline's evaluate stage measures the config's test file, not the training ratings.
+TEST(RecommendTestFile, PipelineEvaluatesTheTestFile) {
+  TempDir dir;
+  const std::string a_path = write_rows(dir.file("a.csv"), file_a_rows());
+  const std::string b_path = write_file_b(dir);
+  config(dir, R"({"path": ")" + a_path + R"(", "test": ")" + b_path + R"(", "on_error": "skip"})");
+  const std::string spec = write_file(dir.file("pipeline.json"), R"({"name": "ab",
+    "task": "recommend", "stages": [
+      {"name": "prep", "kind": "prep", "config": {"config": "mf.json"}},
+      {"name": "train", "kind": "train", "inputs": ["prep"]},
+      {"name": "evaluate", "kind": "evaluate", "inputs": ["train", "prep"]}]})");
+  scheduler::StageRegistry registry;
+  register_stages(registry);
+  scheduler::RunOptions o;
+  o.runs_dir = dir.file("runs");
+  o.quiet = true;
+  o.device = "cpu";
+  o.jobs = 1;
+  const scheduler::PipelineRun run =
+      scheduler::run_pipeline(scheduler::load_pipeline_spec(spec), registry, o);
+  ASSERT_EQ(run.stages.size(), 3u);
+  const auto tr = parse(run.stages[1].outputs.result_json);
+  const auto ev = parse(run.stages[2].outputs.result_json);
+  EXPECT_STREQ(ev["ratings"].GetString(), b_path.c_str());
+  expect_counts(ev["metrics"]);
+  EXPECT_TRUE(ev["metrics"] == tr["metrics"]) << run.stages[2].outputs.result_json;
+}
+
+TEST(RecommendTestFile, BadTestRowFollowsOnError) {
+  TempDir dir;
+  const std::string a_path = write_rows(dir.file("a.csv"), file_a_rows());
+  const std::string b_path = write_file_b(dir);
+  const std::string cfg =
+      config(dir, R"({"path": ")" + a_path + R"(", "test": ")" + b_path + R"("})");
+  TrainOptions o;
+  o.run_dir = dir.file("run");
+  o.quiet = true;
+  ErrorKind kind = ErrorKind::Internal;
+  std::string what;
+  try {
+    train(cfg, o);
+  } catch (const Error& e) {
+    kind = e.kind();
+    what = e.what();
+  }
+  EXPECT_EQ(kind, ErrorKind::Data) << what;
+  EXPECT_NE(what.find(b_path + ":10 (item): expected an integer id, got 'abc'"), std::string::npos)
+      << what;
+}
+
+TEST(RecommendTestFile, ConfigRefusesTestWithTestFractionOrTwoTower) {
+  const std::string both = error_of([] {
+    parse_recommend_config(R"({"task": "recommend", "model": "mf",
+  "data": {"path": "a.csv", "test": "b.csv",
+           "test_fraction": 0.2}})",
+                           "c.json");
+  });
+  EXPECT_NE(both.find("c.json:3:"), std::string::npos) << both;
+  EXPECT_NE(both.find("$.data.test_fraction: give either \"test\""), std::string::npos) << both;
+  const std::string tower = error_of([] {
+    parse_recommend_config(R"({"task": "recommend", "model": "two_tower",
+  "data": {"test": "b.csv"}})",
+                           "t.json");
+  });
+  EXPECT_NE(tower.find("t.json:2:"), std::string::npos) << tower;
+  EXPECT_NE(tower.find("$.data.test: only applies to \"model\": \"mf\""), std::string::npos)
+      << tower;
+  const std::string empty = error_of([] {
+    parse_recommend_config(R"({"task": "recommend", "model": "mf", "data": {"test": ""}})",
+                           "e.json");
+  });
+  EXPECT_NE(empty.find("$.data.test"), std::string::npos) << empty;
+  // The writer writes data.test (and no test_fraction, which may not be beside it): the resolved
+  // config reads back as itself.
+  const RecommendConfig ok = parse_recommend_config(
+      R"({"task": "recommend", "model": "mf", "data": {"path": "a.csv", "test": "b.csv"}})",
+      "ok.json");
+  EXPECT_EQ(ok.data.test, "b.csv");
+  const std::string written = to_json(ok);
+  EXPECT_NE(written.find("\"test\": \"b.csv\""), std::string::npos) << written;
+  EXPECT_EQ(written.find("test_fraction"), std::string::npos) << written;
+  EXPECT_EQ(parse_recommend_config(written, "w.json").data.test, "b.csv");
+  EXPECT_EQ(to_json(parse_recommend_config(written, "w.json")), written);
+}
+
+}  // namespace
+}  // namespace tessera::recommend

@@ -148,6 +148,52 @@ TEST_F(BehaviourE2E, EvaluateReproducesTheTestMetricsFromTheArtefact) {
   EXPECT_DOUBLE_EQ(e["metrics"]["logloss"].GetDouble(), t["test"]["logloss"].GetDouble());
 }
 
+// The test object carries the report's plots: a ROC curve of at most 100 exact steps from (0,0)
+// to (1,1) whose trapezoid area is the reported AUC (up to the thinning), and reliability bins
+// that account for every test row and positive. Evaluate scores the same rows: the same points.
+TEST_F(BehaviourE2E, TestMetricsCarryTheRocCurveAndReliabilityBins) {
+  auto d = parse(result_->json);
+  const auto& t = d["test"];
+  ASSERT_TRUE(t.HasMember("roc") && t["roc"].IsArray());
+  const auto& roc = t["roc"].GetArray();
+  ASSERT_GE(roc.Size(), 3u);
+  ASSERT_LE(roc.Size(), 100u);
+  EXPECT_EQ(roc[0][0].GetDouble(), 0.0);
+  EXPECT_EQ(roc[0][1].GetDouble(), 0.0);
+  EXPECT_EQ(roc[roc.Size() - 1][0].GetDouble(), 1.0);
+  EXPECT_EQ(roc[roc.Size() - 1][1].GetDouble(), 1.0);
+  double area = 0;
+  for (rapidjson::SizeType i = 1; i < roc.Size(); ++i) {
+    const double dx = roc[i][0].GetDouble() - roc[i - 1][0].GetDouble();
+    EXPECT_GE(dx, 0.0);
+    EXPECT_GE(roc[i][1].GetDouble(), roc[i - 1][1].GetDouble());
+    area += dx * (roc[i][1].GetDouble() + roc[i - 1][1].GetDouble()) / 2;
+  }
+  EXPECT_NEAR(area, t["auc"].GetDouble(), 0.005);
+  ASSERT_TRUE(t.HasMember("calibration") && t["calibration"].IsArray());
+  const auto& cal = t["calibration"].GetArray();
+  ASSERT_GE(cal.Size(), 2u);
+  ASSERT_LE(cal.Size(), 10u);
+  double rows = 0, positives = 0, last_p = -1;
+  for (const auto& b : cal) {
+    ASSERT_EQ(b.Size(), 3u);
+    EXPECT_GT(b[0].GetDouble(), last_p);  // bins in order of predicted probability
+    last_p = b[0].GetDouble();
+    EXPECT_GT(b[2].GetInt64(), 0);  // empty bins are left out
+    rows += b[2].GetDouble();
+    positives += b[2].GetDouble() * b[1].GetDouble();
+  }
+  EXPECT_EQ(rows, 1500.0);
+  EXPECT_NEAR(positives, t["positives"].GetDouble(), 1e-6);
+  behaviour::CommonOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  auto e = parse(behaviour::evaluate(work_ + "/run/model.tsm", work_ + "/test.csv", o).json);
+  ASSERT_TRUE(e["metrics"].HasMember("roc"));
+  EXPECT_TRUE(e["metrics"]["roc"] == t["roc"]);
+  EXPECT_TRUE(e["metrics"]["calibration"] == t["calibration"]);
+}
+
 TEST_F(BehaviourE2E, PredictStreamsOneScorePerRowWithoutLabels) {
   // Scoring input without the label column (the last one), as new rows arrive in production.
   std::ifstream in(work_ + "/test.csv");

@@ -101,6 +101,8 @@ void check_train(const image::Result* result_, const fs::path* dir_,
   const double acc = d["test"]["accuracy"].GetDouble();
   EXPECT_GT(acc, 0.85) << result_->summary;
   EXPECT_EQ(d["test"]["confusion_matrix"].Size(), 10u);
+  ASSERT_TRUE(d.HasMember("class_names"));  // the report labels the confusion table with them
+  EXPECT_EQ(d["class_names"].Size(), 10u);
   EXPECT_EQ(d["test"]["per_class_accuracy"].Size(), 10u);
   for (const char* f : {"model.tsm", "config.json", "metrics.jsonl", "result.json"})
     EXPECT_TRUE(fs::exists(*dir_ / "run" / f)) << f;

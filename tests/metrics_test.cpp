@@ -83,6 +83,106 @@ TEST(RocAuc, RejectsBadInput) {
   }
 }
 
+// Six scores with ties, P = N = 3 (label in brackets): 0.9 [1], 0.8 [1], 0.8 [0], 0.5 [1],
+// 0.3 [0], 0.3 [0]. From the top: 0.9 adds a positive -> (0, 1/3); the 0.8 tie adds one of each
+// -> (1/3, 2/3), a diagonal step; 0.5 -> (1/3, 1); the 0.3 tie -> (1, 1). Trapezoids:
+// 0 + 1/3 * (1/3 + 2/3) / 2 + 0 + 2/3 * (1 + 1) / 2 = 1/6 + 2/3 = 5/6, and Mann-Whitney agrees:
+// (3 + 2.5 + 2) / 9 = 5/6.
+TEST(RocCurve, HandComputedStepsWithTies) {
+  const std::vector<float> s = {0.3f, 0.8f, 0.9f, 0.3f, 0.5f, 0.8f};
+  const std::vector<float> y = {0.f, 0.f, 1.f, 0.f, 1.f, 1.f};
+  const std::vector<RocPoint> c = roc_curve(s.data(), y.data(), s.size());
+  const std::vector<std::pair<double, double>> want = {
+      {0, 0}, {0, 1.0 / 3}, {1.0 / 3, 2.0 / 3}, {1.0 / 3, 1}, {1, 1}};
+  ASSERT_EQ(c.size(), want.size());
+  for (size_t i = 0; i < c.size(); ++i) {
+    EXPECT_DOUBLE_EQ(c[i].fpr, want[i].first) << i;
+    EXPECT_DOUBLE_EQ(c[i].tpr, want[i].second) << i;
+  }
+  EXPECT_NEAR(trapezoid_area(c), 5.0 / 6, 1e-15);
+  EXPECT_NEAR(roc_auc(s, y), 5.0 / 6, 1e-15);
+  // One class absent: no curve, as AUC is NaN; a curve of one point has no area.
+  const std::vector<float> ones = {1.f, 1.f};
+  EXPECT_TRUE(roc_curve(s.data(), ones.data(), 2).empty());
+  EXPECT_EQ(trapezoid_area({{0, 0}}), 0.0);
+  EXPECT_THROW(roc_curve(s.data(), y.data(), s.size(), 1), Error);
+}
+
+// The exact curve's area is the AUC on random data with heavy ties (scores on a grid of 21
+// values, so most thresholds hold both classes).
+TEST(RocCurve, UnthinnedAreaEqualsAucOnRandomData) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> grid(0, 20);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  for (int trial = 0; trial < 5; ++trial) {
+    std::vector<float> s(1500), y(1500);
+    for (size_t i = 0; i < s.size(); ++i) {
+      y[i] = u(rng) < 0.3f ? 1.f : 0.f;
+      s[i] = static_cast<float>(grid(rng) + (y[i] == 1.f ? 4 : 0)) / 24.f;
+    }
+    const std::vector<RocPoint> c = roc_curve(s.data(), y.data(), s.size(), s.size() + 1);
+    EXPECT_LE(c.size(), 26u);  // at most 25 distinct scores, plus (0, 0)
+    EXPECT_NEAR(trapezoid_area(c), roc_auc(s, y), 1e-12);
+    EXPECT_NEAR(trapezoid_area(c), brute_force_auc(s, y), 1e-12);
+  }
+}
+
+// 3000 distinct scores give 3001 exact steps: thinned to 100 points taken from those steps,
+// (0,0) first and (1,1) last, monotone, with an area within 0.002 of the AUC.
+TEST(RocCurve, ThinnedToMaxPointsKeepsEndsAndArea) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g(0.f, 1.f);
+  std::vector<float> s(3000), y(3000);
+  for (size_t i = 0; i < s.size(); ++i) {
+    y[i] = i % 2 ? 1.f : 0.f;
+    s[i] = g(rng) + (y[i] == 1.f ? 1.f : 0.f);
+  }
+  const std::vector<RocPoint> full = roc_curve(s.data(), y.data(), s.size(), s.size() + 1);
+  ASSERT_EQ(full.size(), 3001u);
+  const std::vector<RocPoint> c = roc_curve(s.data(), y.data(), s.size());
+  ASSERT_EQ(c.size(), kRocMaxPoints);
+  EXPECT_EQ(c.front().fpr, 0.0);
+  EXPECT_EQ(c.front().tpr, 0.0);
+  EXPECT_EQ(c.back().fpr, 1.0);
+  EXPECT_EQ(c.back().tpr, 1.0);
+  size_t at = 0;  // each thinned point is one of the exact steps, in order
+  for (const RocPoint& p : c) {
+    while (at < full.size() && (full[at].fpr != p.fpr || full[at].tpr != p.tpr)) ++at;
+    EXPECT_LT(at, full.size()) << "(" << p.fpr << ", " << p.tpr << ") is not an exact step";
+  }
+  const double auc = roc_auc(s, y);
+  EXPECT_NEAR(trapezoid_area(full), auc, 1e-12);
+  EXPECT_NEAR(trapezoid_area(c), auc, 0.002);
+  EXPECT_GT(auc, 0.7);
+  // Through BinaryMetrics: the same curve for the same rows (scores as probabilities).
+  std::vector<float> p(s.size());
+  for (size_t i = 0; i < s.size(); ++i) p[i] = 1.f / (1.f + std::exp(-s[i]));
+  BinaryMetrics m;
+  m.add(p.data(), y.data(), p.size());
+  const BinaryReport r = m.compute_with_roc();
+  ASSERT_EQ(r.roc.size(), kRocMaxPoints);
+  EXPECT_NEAR(trapezoid_area(r.roc), r.auc, 0.002);
+  EXPECT_TRUE(m.compute().roc.empty());
+}
+
+// The reliability plot of the BinsAndEce case below: bins 0, 1 and 9 hold rows.
+TEST(Calibration, ReliabilityPointsAreTheNonEmptyBins) {
+  const std::vector<float> p = {0.05f, 0.15f, 0.15f, 0.95f}, y = {0.f, 1.f, 0.f, 1.f};
+  const std::vector<ReliabilityPoint> r =
+      reliability_points(calibration(p.data(), y.data(), p.size()));
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_NEAR(r[0].mean_predicted, 0.05, 1e-7);
+  EXPECT_EQ(r[0].observed_rate, 0.0);
+  EXPECT_EQ(r[0].count, 1);
+  EXPECT_NEAR(r[1].mean_predicted, 0.15, 1e-7);
+  EXPECT_EQ(r[1].observed_rate, 0.5);
+  EXPECT_EQ(r[1].count, 2);
+  EXPECT_NEAR(r[2].mean_predicted, 0.95, 1e-7);
+  EXPECT_EQ(r[2].observed_rate, 1.0);
+  EXPECT_EQ(r[2].count, 1);
+  EXPECT_TRUE(reliability_points(calibration(p.data(), y.data(), 0)).empty());
+}
+
 TEST(Logloss, KnownValues) {
   EXPECT_NEAR(logloss({0.5f}, {1.f}), std::log(2.0), 1e-12);
   EXPECT_NEAR(logloss({0.5f, 0.5f}, {1.f, 0.f}), std::log(2.0), 1e-12);

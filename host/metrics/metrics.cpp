@@ -95,6 +95,44 @@ double roc_auc(const std::vector<float>& scores, const std::vector<float>& label
   return roc_auc(scores.data(), labels.data(), scores.size());
 }
 
+std::vector<RocPoint> roc_curve(const float* scores, const float* labels, size_t n,
+                                size_t max_points) {
+  TESSERA_CHECK(max_points >= 2, "roc_curve: max_points = " << max_points);
+  check_finite_scores(scores, n, "roc_curve");
+  check_binary_labels(labels, n, "roc_curve");
+  std::vector<std::pair<float, uint8_t>> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = {scores[i], labels[i] == 1.f ? 1 : 0};
+  std::sort(rows.begin(), rows.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Cumulative (false, true) positive counts after each tie group, highest scores first.
+  std::vector<std::pair<double, double>> steps = {{0, 0}};
+  for (size_t i = 0; i < n;) {
+    auto [fp, tp] = steps.back();
+    size_t j = i;
+    for (; j < n && rows[j].first == rows[i].first; ++j) (rows[j].second ? tp : fp) += 1;
+    steps.emplace_back(fp, tp);
+    i = j;
+  }
+  const double negatives = steps.back().first, positives = steps.back().second;
+  if (positives == 0 || negatives == 0) return {};
+  const size_t m = steps.size(), k = std::min(m, max_points);
+  std::vector<RocPoint> curve(k);
+  for (size_t c = 0; c < k; ++c) {
+    // Evenly spaced indices into the exact steps, 0 and m - 1 included.
+    const size_t s =
+        k == m ? c : static_cast<size_t>(std::llround(static_cast<double>(c) * (m - 1) / (k - 1)));
+    curve[c] = {steps[s].first / negatives, steps[s].second / positives};
+  }
+  return curve;
+}
+
+double trapezoid_area(const std::vector<RocPoint>& curve) {
+  double area = 0;
+  for (size_t i = 1; i < curve.size(); ++i)
+    area += (curve[i].fpr - curve[i - 1].fpr) * (curve[i].tpr + curve[i - 1].tpr) / 2;
+  return area;
+}
+
 double logloss(const float* probs, const float* labels, size_t n, double eps) {
   check_probabilities(probs, n, "logloss");
   check_binary_labels(labels, n, "logloss");
@@ -163,6 +201,13 @@ Calibration calibration(const float* probs, const float* labels, size_t n, int n
   return c;
 }
 
+std::vector<ReliabilityPoint> reliability_points(const Calibration& c) {
+  std::vector<ReliabilityPoint> points;
+  for (const CalibrationBin& b : c.bins)
+    if (b.count > 0) points.push_back({b.mean_predicted, b.observed_rate, b.count});
+  return points;
+}
+
 std::string to_json(const BinaryReport& r) {
   std::ostringstream os;
   os.precision(10);
@@ -213,6 +258,12 @@ BinaryReport BinaryMetrics::compute() const {
   r.logloss = logloss(probs_.data(), labels_.data(), n);
   r.accuracy = binary_accuracy(probs_.data(), labels_.data(), n);
   r.calibration = calibration(probs_.data(), labels_.data(), n);
+  return r;
+}
+
+BinaryReport BinaryMetrics::compute_with_roc(size_t max_points) const {
+  BinaryReport r = compute();
+  r.roc = roc_curve(probs_.data(), labels_.data(), probs_.size(), max_points);
   return r;
 }
 

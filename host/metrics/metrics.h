@@ -24,6 +24,7 @@ namespace tessera {
 
 constexpr double kLoglossEps = 1e-7;
 constexpr int kCalibrationBins = 10;
+constexpr size_t kRocMaxPoints = 100;
 
 // ---- binary ------------------------------------------------------------------------------------
 
@@ -40,6 +41,22 @@ double logloss(const std::vector<float>& probs, const std::vector<float>& labels
 // Fraction of rows where (p >= 0.5) == (label == 1). NaN when n == 0.
 double binary_accuracy(const float* probs, const float* labels, size_t n);
 double binary_accuracy(const std::vector<float>& probs, const std::vector<float>& labels);
+
+// One point of a ROC curve: false and true positive rates after accepting every row scored at or
+// above some threshold.
+struct RocPoint {
+  double fpr = 0, tpr = 0;
+};
+
+// The ROC curve, exact at each distinct score: (0,0), then one point after each group of tied
+// scores from the highest down, ending at (1,1). Longer than max_points (>= 2), it is thinned to
+// max_points points picked evenly by index, first and last kept. Empty when P == 0 or N == 0
+// (like roc_auc's NaN). Unthinned, trapezoid_area(curve) equals roc_auc (ties are the diagonal
+// steps that count one half).
+std::vector<RocPoint> roc_curve(const float* scores, const float* labels, size_t n,
+                                size_t max_points = kRocMaxPoints);
+// Area under a polyline of ROC points by the trapezoid rule (0 for fewer than two points).
+double trapezoid_area(const std::vector<RocPoint>& curve);
 
 struct CalibrationBin {
   double lower = 0, upper = 0;  // bin b covers [b/B, (b+1)/B); the last bin includes 1.0
@@ -60,6 +77,13 @@ struct Calibration {
 Calibration calibration(const float* probs, const float* labels, size_t n,
                         int num_bins = kCalibrationBins);
 
+// A reliability plot's points: the non-empty bins, in order.
+struct ReliabilityPoint {
+  double mean_predicted = 0, observed_rate = 0;
+  int64_t count = 0;
+};
+std::vector<ReliabilityPoint> reliability_points(const Calibration& c);
+
 struct BinaryReport {
   int64_t count = 0;
   int64_t positives = 0;
@@ -67,6 +91,7 @@ struct BinaryReport {
   double logloss = 0;
   double accuracy = 0;  // at threshold 0.5
   Calibration calibration;
+  std::vector<RocPoint> roc;  // filled only by BinaryMetrics::compute_with_roc
 };
 
 // One JSON object: {"count":..,"positives":..,"auc":..,"logloss":..,"accuracy":..,
@@ -85,6 +110,8 @@ class BinaryMetrics {
   size_t size() const { return probs_.size(); }
   void clear();
   BinaryReport compute() const;
+  // compute() plus the (thinned) ROC curve: one more sort, so only for the final evaluation.
+  BinaryReport compute_with_roc(size_t max_points = kRocMaxPoints) const;
 
  private:
   std::vector<float> probs_;

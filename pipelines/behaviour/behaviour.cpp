@@ -127,10 +127,11 @@ const Scored& checked(DivergenceGuard& guard, const Scored& s) {
   return s;
 }
 
-BinaryReport report_of(const Scored& s) {
+// with_roc: the final test evaluation, whose ROC curve the run report draws.
+BinaryReport report_of(const Scored& s, bool with_roc = false) {
   BinaryMetrics m;
   m.add(s.probs.data(), s.labels.data(), s.probs.size());
-  return m.compute();
+  return with_roc ? m.compute_with_roc() : m.compute();
 }
 
 std::string fmt(double v, int digits = 4) {
@@ -139,7 +140,22 @@ std::string fmt(double v, int digits = 4) {
   return buf;
 }
 
-void write_report(json::JsonWriter& w, const std::string& key, const BinaryReport& r) {
+// The plots' points (tessera report draws them): "roc": [[fpr, tpr], ...] (absent when one class
+// is), "calibration": [[mean predicted, observed positive rate, rows], ...] per non-empty bin.
+void write_curves(json::JsonWriter& w, const BinaryReport& r) {
+  if (!r.roc.empty()) {
+    w.key("roc").begin_array();
+    for (const RocPoint& p : r.roc) w.begin_array().value(p.fpr).value(p.tpr).end_array();
+    w.end_array();
+  }
+  w.key("calibration").begin_array();
+  for (const ReliabilityPoint& p : reliability_points(r.calibration))
+    w.begin_array().value(p.mean_predicted).value(p.observed_rate).value(p.count).end_array();
+  w.end_array();
+}
+
+void write_report(json::JsonWriter& w, const std::string& key, const BinaryReport& r,
+                  bool curves = false) {
   w.key(key).begin_object();
   w.field("count", r.count).field("positives", r.positives);
   auto num = [&](const char* k, double v) {
@@ -153,6 +169,7 @@ void write_report(json::JsonWriter& w, const std::string& key, const BinaryRepor
   num("logloss", r.logloss);
   num("accuracy", r.accuracy);
   num("ece", r.calibration.ece);
+  if (curves) write_curves(w, r);
   w.end_object();
 }
 
@@ -452,7 +469,7 @@ void BehaviourTraining::write_result(train::FinishContext& ctx, const std::strin
   w.field("bad_rows_skipped", data_.bad_rows_skipped());
   if (data_.test.rows > 0) w.field("test_unseen_categories", data_.test_rep.encode.total_oov());
   if (data_.validation.rows > 0) write_report(w, "validation", val);
-  if (data_.test.rows > 0) write_report(w, "test", test);
+  if (data_.test.rows > 0) write_report(w, "test", test, /*curves=*/true);
 }
 
 void BehaviourTraining::finish(train::FinishContext& ctx) {
@@ -462,7 +479,8 @@ void BehaviourTraining::finish(train::FinishContext& ctx) {
     val = report_of(checked(ctx.guard, score_table(model_, data_.validation, eval_batch)));
   data_.collect_test(/*wait=*/true);
   if (data_.test.rows > 0)
-    test = report_of(checked(ctx.guard, score_table(model_, data_.test, eval_batch)));
+    test = report_of(checked(ctx.guard, score_table(model_, data_.test, eval_batch)),
+                     /*with_roc=*/true);
   const std::string model_path = save_artefact(ctx, val, test);
   write_result(ctx, model_path, val, test);
   std::ostringstream s;
@@ -568,7 +586,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
                                          : load_table(f, art.preprocessor, {}, &rep);
   if (t.rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
   Scored sc = score_table(model, t, art.config.train.eval_batch_size);
-  BinaryReport r = report_of(sc);
+  BinaryReport r = report_of(sc, /*with_roc=*/true);
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "evaluate").field("model", model_path).field("data", data_path);
@@ -576,7 +594,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   w.field("bad_rows_skipped", rep.bad_rows.skipped);
   w.field("unseen_categories", rep.encode.total_oov());
   w.field("rows_per_sec", sc.seconds > 0 ? t.rows / sc.seconds : 0.0);
-  write_report(w, "metrics", r);
+  write_report(w, "metrics", r, /*curves=*/true);
   w.end_object();
   std::ostringstream s;
   s << "evaluated " << t.rows << " rows of " << data_path << " on " << backend->name() << ": AUC "

@@ -563,6 +563,7 @@ void CnnTraining::finish(train::FinishContext& ctx) {
   const double per_s =
       ctx.train_seconds > 0 ? static_cast<double>(ctx.samples) / ctx.train_seconds : 0.0;
   w.field("train_images_per_sec", per_s);
+  w.field("class_names", class_names(cfg_.data));  // the report's confusion table labels
   if (data_.validation.n > 0) write_confusion(w, "validation", val_cm);
   if (data_.test.n > 0) write_confusion(w, "test", test_cm);
 

@@ -178,6 +178,91 @@ TEST(Report, ShowsEveryFinalMetricAndTheConfusionMatrixWhenTheRunHasThem) {
   EXPECT_EQ(html.find("Confusion matrix"), std::string::npos);
 }
 
+size_t count_of(const std::string& html, const std::string& what) {
+  size_t n = 0;
+  for (size_t p = html.find(what); p != std::string::npos; p = html.find(what, p + 1)) ++n;
+  return n;
+}
+
+// The points of the ROC polyline: "x,y" pairs separated by spaces.
+size_t roc_points(const std::string& html) {
+  const std::string tag = "class=\"roc\"";
+  const size_t at = html.find(tag);
+  if (at == std::string::npos) return 0;
+  const size_t open = html.find("points=\"", at) + 8, close = html.find('"', open);
+  const std::string pts = html.substr(open, close - open);
+  return pts.empty() ? 0 : count_of(pts, ",");
+}
+
+// A behaviour train run: its test metrics carry 7 ROC points and 4 reliability bins, plus one
+// entry of each that is out of range or malformed (passed over, not drawn).
+std::string behaviour_run(const std::string& name) {
+  const std::string d = temp_dir(name);
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"train","name":"adult","validation":{"auc":0.9,"logloss":0.3,"accuracy":0.85},)"
+      R"("test":{"count":40,"positives":10,"auc":0.8765,"logloss":0.31,"accuracy":0.84,"ece":0.03,)"
+      R"("roc":[[0,0],[0,0.2],[0.1,0.5],[0.2,0.7],[0.4,0.9],[0.7,1],[1.5,1],"x",[1,1]],)"
+      R"("calibration":[[0.05,0.04,20],[0.31,0.25,8],[0.62,0.7,7],[0.91,1.0,5],[0.5]]}})");
+  return d;
+}
+
+TEST(Report, BehaviourRunShowsTheRocCurveAndTheReliabilityPlot) {
+  const std::string html = render_report_html(behaviour_run("behaviour"));
+  EXPECT_NE(html.find("aria-label=\"ROC curve (test), AUC 0.8765\""), std::string::npos);
+  EXPECT_EQ(roc_points(html), 7u);
+  EXPECT_EQ(count_of(html, "class=\"calibration-bin\""), 4u);
+  EXPECT_NE(html.find("Calibration (test)"), std::string::npos);
+  EXPECT_NE(html.find("false positive rate"), std::string::npos);  // axes labelled
+  EXPECT_NE(html.find("observed positive rate"), std::string::npos);
+  EXPECT_NE(html.find("stroke-dasharray"), std::string::npos);  // the diagonal
+  EXPECT_NE(html.find("0.620"), std::string::npos);             // a bin's numbers, on hover
+  EXPECT_EQ(html.find("Confusion matrix"), std::string::npos);
+  // Runs without the plots' points (older runs, other tasks) get no such section.
+  const std::string plain = render_report_html(fake_run("behaviour_old"));
+  EXPECT_EQ(plain.find("ROC curve"), std::string::npos);
+  EXPECT_EQ(plain.find("calibration-bin"), std::string::npos);
+}
+
+TEST(Report, ConfusionTableNamesTheClassesAndShowsRowShares) {
+  const std::string d = temp_dir("textclass");
+  // A text classifier's train result: "classes" beside "test", the matrix under "confusion".
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"train","name":"sms","classes":["ham","spam"],)"
+      R"("test":{"rows":10,"loss":0.3,"accuracy":0.8,"macro_f1":0.7,"confusion":[[6,1],[1,2]]}})");
+  std::string html = render_report_html(d);
+  EXPECT_NE(html.find("Confusion matrix"), std::string::npos);
+  EXPECT_NE(html.find("<th>true \\ predicted</th><th>ham</th><th>spam</th></tr><tr><th>ham</th>"),
+            std::string::npos);
+  EXPECT_NE(html.find(">6<br><small>85.7%</small>"), std::string::npos);  // 6 of 7 ham rows
+  EXPECT_NE(html.find(">1<br><small>14.3%</small>"), std::string::npos);
+  EXPECT_NE(html.find("<th>spam</th><td"), std::string::npos);
+  EXPECT_NE(html.find(">2<br><small>66.7%</small>"), std::string::npos);  // 2 of 3 spam rows
+  EXPECT_EQ(count_of(html, "<br><small>"), 4u);
+  EXPECT_EQ(html.find("ROC curve"), std::string::npos);
+  // An image pipeline run: names from the train stage's result, the matrix under
+  // "confusion_matrix"; an empty true class gets no share.
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"run","pipeline":"img","stages":{"train":{"kind":"train","result":{)"
+      R"("class_names":["cat","dog","<bird>"],"test":{"accuracy":0.75,)"
+      R"("confusion_matrix":[[3,1,0],[0,0,0],[0,1,3]]}}}}})");
+  html = render_report_html(d);
+  EXPECT_NE(html.find("<th>cat</th><th>dog</th><th>&lt;bird&gt;</th>"), std::string::npos);
+  EXPECT_EQ(count_of(html, "<br><small>"), 9u);
+  EXPECT_EQ(count_of(html, ">3<br><small>75.0%</small>"), 2u);
+  EXPECT_EQ(count_of(html, ">0<br><small>-</small>"), 3u);  // the dog row
+  // Names that do not match the classes are not used: indices instead.
+  write_file_atomic(
+      d + "/result.json",
+      R"({"command":"train","name":"x","class_names":["a","b"],"test":{"accuracy":0.5,)"
+      R"("confusion_matrix":[[1,0,0],[0,1,0],[1,1,0]]}})");
+  html = render_report_html(d);
+  EXPECT_NE(html.find("<th>0</th><th>1</th><th>2</th>"), std::string::npos);
+  EXPECT_EQ(html.find("<th>a</th>"), std::string::npos);
+}
+
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"})
     if (test::tool_on_path(name)) return name;
@@ -201,6 +286,34 @@ TEST(Report, HeadlessChromiumScreenshotIsNotBlank) {
   const auto [inked, colours] = ink(im);
   EXPECT_GT(inked, static_cast<size_t>(im.w) * im.h / 100) << "less than 1% of the page is drawn";
   EXPECT_GE(colours, 4u) << "the curves' colours are missing";
+}
+
+// The test-set plots render: a behaviour run without epoch curves draws its ROC curve (blue) and
+// reliability plot (red) and nothing else in those colours.
+TEST(Report, HeadlessChromiumDrawsTheRocAndCalibrationPlots) {
+  const std::string chromium = find_chromium();
+  if (chromium.empty())
+    TESSERA_SKIP_OR_FAIL("headless Chromium not found: the rendered-report check needs it");
+  const std::string d = behaviour_run("chromium_plots");
+  report_command(d);
+  const std::string shot = d + "/screenshot.png";
+  const test::ProgramResult r = test::run_program(
+      {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+       "--window-size=1000,1400", "--screenshot=" + shot, "file://" + d + "/report.html"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  Image im = read_png(shot);
+  size_t blue = 0, red = 0;
+  auto near = [](const uint8_t* p, uint32_t c) {
+    return std::abs(p[0] - static_cast<int>(c >> 16)) < 24 &&
+           std::abs(p[1] - static_cast<int>(c >> 8 & 255)) < 24 &&
+           std::abs(p[2] - static_cast<int>(c & 255)) < 24;
+  };
+  for (size_t i = 0; i + 2 < im.rgb.size(); i += 3) {
+    blue += near(&im.rgb[i], 0x1f77b4);
+    red += near(&im.rgb[i], 0xd62728);
+  }
+  EXPECT_GT(blue, 300u) << "the ROC curve is not drawn";
+  EXPECT_GT(red, 100u) << "the reliability plot is not drawn";
 }
 
 }  // namespace

@@ -74,8 +74,9 @@ struct Headline {
   std::string kind;  // "pipeline" | "train" | "?"
   std::string name;
   double auc = NAN, logloss = NAN, accuracy = NAN;
-  std::string source;        // which metrics these are
-  std::string metrics_json;  // the whole metrics object they came from ("" when none)
+  std::string source;                    // which metrics these are
+  std::string metrics_json;              // the whole metrics object they came from ("" when none)
+  std::vector<std::string> class_names;  // a classifier's, when its result lists them
 };
 
 std::string to_json(const rapidjson::Value& v) {
@@ -83,6 +84,19 @@ std::string to_json(const rapidjson::Value& v) {
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   v.Accept(w);
   return std::string(sb.GetString(), sb.GetSize());
+}
+
+// The class names a classification result lists: "classes" (text) or "class_names" (image).
+std::vector<std::string> class_names_in(const rapidjson::Value& result) {
+  std::vector<std::string> names;
+  if (!result.IsObject()) return names;
+  for (const char* key : {"class_names", "classes"}) {
+    if (!result.HasMember(key) || !result[key].IsArray()) continue;
+    for (const auto& v : result[key].GetArray())
+      names.push_back(v.IsString() ? v.GetString() : "?");
+    return names;
+  }
+  return names;
 }
 
 Headline headline_of(const std::string& run_dir) {
@@ -120,6 +134,9 @@ Headline headline_of(const std::string& run_dir) {
             v["result"]["test"].IsObject())
           take(v["result"]["test"], std::string(s.name.GetString()) + " (test)");
       }
+    for (const auto& s : d["stages"].GetObject())  // the trained model's classes
+      if (s.value.IsObject() && s.value.HasMember("result") && h.class_names.empty())
+        h.class_names = class_names_in(s.value["result"]);
   } else {
     h.kind = "train";
     h.name = d.HasMember("name") && d["name"].IsString() ? d["name"].GetString() : "";
@@ -127,6 +144,7 @@ Headline headline_of(const std::string& run_dir) {
       take(d["test"], "test");
     else if (d.HasMember("validation"))
       take(d["validation"], "validation");
+    h.class_names = class_names_in(d);
   }
   return h;
 }
@@ -240,9 +258,148 @@ std::string svg_chart(const std::string& title, const std::vector<Series>& serie
   return o.str();
 }
 
+// Points of a plot on the unit square from a JSON array of [x, y, ...] arrays: entries that are
+// not arrays of at least `width` numbers, or whose x or y lie outside [0, 1], are passed over
+// (a hand-edited result file still reports).
+std::vector<std::vector<double>> unit_points(const rapidjson::Value& a, rapidjson::SizeType width) {
+  std::vector<std::vector<double>> pts;
+  if (!a.IsArray()) return pts;
+  for (const auto& p : a.GetArray()) {
+    if (!p.IsArray() || p.Size() < width) continue;
+    std::vector<double> v;
+    for (rapidjson::SizeType i = 0; i < width && p[i].IsNumber(); ++i)
+      v.push_back(p[i].GetDouble());
+    if (v.size() == width && v[0] >= 0 && v[0] <= 1 && v[1] >= 0 && v[1] <= 1) pts.push_back(v);
+  }
+  return pts;
+}
+
+// A square plot over [0, 1] x [0, 1]: the frame, ticks at 0, 0.5 and 1, axis labels and the
+// dashed diagonal (`diagonal` names it in the legend). Returns the open <svg>; callers draw with
+// unit_x / unit_y and close it.
+constexpr double kUnitW = 380, kUnitH = 380, kUnitL = 56, kUnitR = 16, kUnitT = 34, kUnitB = 48;
+double unit_x(double x) {
+  return kUnitL + x * (kUnitW - kUnitL - kUnitR);
+}
+double unit_y(double y) {
+  return kUnitH - kUnitB - y * (kUnitH - kUnitT - kUnitB);
+}
+
+std::string unit_frame(const std::string& title, const std::string& x_label,
+                       const std::string& y_label, const std::string& diagonal) {
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << kUnitW << "\" height=\"" << kUnitH
+    << "\" viewBox=\"0 0 " << kUnitW << " " << kUnitH << "\" role=\"img\" aria-label=\""
+    << html_escape(title) << "\"><rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>"
+    << "<text x=\"" << kUnitL << "\" y=\"18\" font-size=\"14\" font-family=\"sans-serif\">"
+    << html_escape(title) << "</text><g stroke=\"#444\" stroke-width=\"1\" fill=\"none\">"
+    << "<rect x=\"" << unit_x(0) << "\" y=\"" << unit_y(1) << "\" width=\"" << unit_x(1) - unit_x(0)
+    << "\" height=\"" << unit_y(0) - unit_y(1) << "\"/></g>"
+    << "<line x1=\"" << unit_x(0) << "\" y1=\"" << unit_y(0) << "\" x2=\"" << unit_x(1)
+    << "\" y2=\"" << unit_y(1) << "\" stroke=\"#999\" stroke-dasharray=\"5,4\"/>"
+    << "<g font-size=\"11\" font-family=\"sans-serif\" fill=\"#333\">";
+  for (double t : {0.0, 0.5, 1.0})
+    o << "<text x=\"" << unit_x(t) << "\" y=\"" << unit_y(0) + 14 << "\" text-anchor=\"middle\">"
+      << fmt(t, 1) << "</text><text x=\"" << unit_x(0) - 4 << "\" y=\"" << unit_y(t) + 4
+      << "\" text-anchor=\"end\">" << fmt(t, 1) << "</text>";
+  o << "<text x=\"" << (unit_x(0) + unit_x(1)) / 2 << "\" y=\"" << kUnitH - 10
+    << "\" text-anchor=\"middle\">" << html_escape(x_label) << "</text><text x=\"14\" y=\""
+    << (unit_y(0) + unit_y(1)) / 2 << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
+    << (unit_y(0) + unit_y(1)) / 2 << ")\">" << html_escape(y_label) << "</text><text x=\""
+    << unit_x(1) - 4 << "\" y=\"" << unit_y(0) - 6 << "\" text-anchor=\"end\" fill=\"#777\">- - "
+    << html_escape(diagonal) << "</text></g>";
+  return o.str();
+}
+
+// The ROC curve: one polyline through the stored (false positive rate, true positive rate)
+// points.
+std::string svg_roc(const std::vector<std::vector<double>>& pts, double auc) {
+  std::ostringstream o;
+  o << unit_frame("ROC curve (test), AUC " + fmt(auc), "false positive rate", "true positive rate",
+                  "chance")
+    << "<polyline class=\"roc\" fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"2\" points=\"";
+  for (size_t i = 0; i < pts.size(); ++i)
+    o << (i ? " " : "") << fmt(unit_x(pts[i][0]), 1) << "," << fmt(unit_y(pts[i][1]), 1);
+  o << "\"/></svg>";
+  return o.str();
+}
+
+// The reliability plot: observed positive rate against mean predicted probability per bin, a
+// dot per bin sized by its rows (hover: the numbers).
+std::string svg_reliability(const std::vector<std::vector<double>>& bins) {
+  double most = 1;
+  for (const auto& b : bins) most = std::max(most, b[2]);
+  std::ostringstream o, line;
+  o << unit_frame("Calibration (test): observed vs predicted", "mean predicted probability",
+                  "observed positive rate", "perfect calibration");
+  for (size_t i = 0; i < bins.size(); ++i)
+    line << (i ? " " : "") << fmt(unit_x(bins[i][0]), 1) << "," << fmt(unit_y(bins[i][1]), 1);
+  o << "<polyline fill=\"none\" stroke=\"#d62728\" stroke-width=\"1.5\" points=\"" << line.str()
+    << "\"/>";
+  for (const auto& b : bins)
+    o << "<circle class=\"calibration-bin\" cx=\"" << fmt(unit_x(b[0]), 1) << "\" cy=\""
+      << fmt(unit_y(b[1]), 1) << "\" r=\"" << fmt(3 + 5 * std::sqrt(std::max(b[2], 0.0) / most), 1)
+      << "\" fill=\"#d62728\" fill-opacity=\"0.7\"><title>mean predicted " << fmt(b[0])
+      << ", observed " << fmt(b[1]) << ", " << fmt(b[2], 0) << " rows</title></circle>";
+  o << "</svg>";
+  return o.str();
+}
+
+// A binary classifier's test plots, when its metrics carry them ("roc", "calibration").
+std::string binary_plots_html(const rapidjson::Value& m) {
+  std::vector<std::vector<double>> roc, cal;
+  if (m.HasMember("roc")) roc = unit_points(m["roc"], 2);
+  if (m.HasMember("calibration")) cal = unit_points(m["calibration"], 3);
+  if (roc.empty() && cal.empty()) return "";
+  std::ostringstream o;
+  o << "<h3>ROC curve and calibration (test set)</h3><div>";
+  if (!roc.empty()) o << svg_roc(roc, number_at(m, "auc")) << " ";
+  if (!cal.empty()) o << svg_reliability(cal);
+  o << "</div>\n";
+  return o.str();
+}
+
+// A classifier's confusion matrix ("confusion_matrix" or "confusion": rows true class, columns
+// predicted), labelled with the class names when the result lists one per row. Each cell shows
+// its count and its share of the true class's row, shaded by that share so the diagonal stands
+// out.
+std::string confusion_html(const rapidjson::Value& m, const std::vector<std::string>& names) {
+  const char* key = m.HasMember("confusion_matrix") ? "confusion_matrix" : "confusion";
+  if (!m.HasMember(key) || !m[key].IsArray()) return "";
+  const auto& cm = m[key].GetArray();
+  rapidjson::SizeType cols = 0;
+  for (const auto& row : cm) cols = std::max(cols, row.IsArray() ? row.Size() : 0u);
+  auto label = [&](rapidjson::SizeType i) {
+    return names.size() == cm.Size() && i < names.size() ? html_escape(names[i])
+                                                         : std::to_string(i);
+  };
+  std::ostringstream o;
+  o << "<h3>Confusion matrix</h3><p>rows: true class, columns: predicted class; each cell: rows,"
+    << " and their share of the true class</p><table class=\"cm\"><tr><th>true \\ predicted</th>";
+  for (rapidjson::SizeType c = 0; c < cols; ++c) o << "<th>" << label(c) << "</th>";
+  o << "</tr>";
+  for (rapidjson::SizeType r = 0; r < cm.Size(); ++r) {
+    if (!cm[r].IsArray()) continue;
+    double total = 0;
+    for (const auto& v : cm[r].GetArray()) total += v.IsNumber() ? v.GetDouble() : 0;
+    o << "<tr><th>" << label(r) << "</th>";
+    for (const auto& v : cm[r].GetArray()) {
+      const double x = v.IsNumber() ? v.GetDouble() : 0;
+      const double share = total > 0 ? x / total : 0;
+      const int shade = static_cast<int>(255 - 155 * std::min(std::max(share, 0.0), 1.0));
+      o << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << fmt(x, 0)
+        << "<br><small>" << (total > 0 ? fmt(100 * share, 1) + "%" : "-") << "</small></td>";
+    }
+    o << "</tr>";
+  }
+  o << "</table>\n";
+  return o.str();
+}
+
 // Every numeric metric of the final metrics object (ranking metrics such as HR@10 and NDCG@10
-// included, whatever the task names them), and its confusion matrix when it has one.
-std::string metrics_details_html(const std::string& metrics_json) {
+// included, whatever the task names them), then the plots or the confusion matrix the run has.
+std::string metrics_details_html(const std::string& metrics_json,
+                                 const std::vector<std::string>& class_names) {
   if (metrics_json.empty()) return "";
   rapidjson::Document d;
   if (!json_nesting_within(metrics_json.data(), metrics_json.size(), kJsonMaxNesting)) return "";
@@ -255,29 +412,7 @@ std::string metrics_details_html(const std::string& metrics_json) {
       o << "<tr><td>" << html_escape(m.name.GetString()) << "</td><td>"
         << (m.value.IsInt64() ? std::to_string(m.value.GetInt64()) : fmt(m.value.GetDouble()))
         << "</td></tr>";
-  o << "</table>\n";
-  if (d.HasMember("confusion_matrix") && d["confusion_matrix"].IsArray()) {
-    const auto& cm = d["confusion_matrix"].GetArray();
-    // Cells shaded by their share of the true class's row, so the diagonal stands out.
-    o << "<h3>Confusion matrix</h3><p>rows: true class, columns: predicted class</p>"
-      << "<table class=\"cm\"><tr><th></th>";
-    for (rapidjson::SizeType c = 0; c < cm.Size(); ++c) o << "<th>" << c << "</th>";
-    o << "</tr>";
-    for (rapidjson::SizeType r = 0; r < cm.Size(); ++r) {
-      if (!cm[r].IsArray()) continue;
-      double total = 0;
-      for (const auto& v : cm[r].GetArray()) total += v.IsNumber() ? v.GetDouble() : 0;
-      o << "<tr><th>" << r << "</th>";
-      for (const auto& v : cm[r].GetArray()) {
-        const double x = v.IsNumber() ? v.GetDouble() : 0;
-        const int shade = total > 0 ? static_cast<int>(255 - 155 * x / total) : 255;
-        o << "<td style=\"background:rgb(" << shade << "," << shade << ",255)\">" << fmt(x, 0)
-          << "</td>";
-      }
-      o << "</tr>";
-    }
-    o << "</table>\n";
-  }
+  o << "</table>\n" << binary_plots_html(d) << confusion_html(d, class_names);
   return o.str();
 }
 
@@ -426,7 +561,7 @@ std::string render_report_html(const std::string& run_dir) {
   } else {
     o << "<p>No final metrics (the run has not finished).</p>\n";
   }
-  o << metrics_details_html(h.metrics_json);
+  o << metrics_details_html(h.metrics_json, h.class_names);
   o << "<h2>Training curves</h2><div>" << svg_chart("loss per epoch", {train_loss, val_loss})
     << "</div><div>" << svg_chart("validation AUC and accuracy per epoch", {val_auc, val_acc})
     << "</div>\n";

@@ -21,7 +21,7 @@ jobs=$(nproc)
 started=$SECONDS
 stage() { echo "== [$((SECONDS - started)) s] $*" >&2; }
 
-stage "function length: no production function over 100 lines (lizard)"
+stage "function length: no production function over 100 lines (tools/check_function_length.sh)"
 bash tools/check_function_length.sh
 
 build_dir=${BUILD_DIR:-build}

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 
 #include "data_test_util.h"
@@ -144,6 +145,31 @@ TEST(RankMetrics, MatchHandComputedValues) {
   const RankSummary s = summarise_ranks({0, 2, 15, 1}, 10);
   EXPECT_DOUBLE_EQ(s.hr, 0.75);
   EXPECT_NEAR(s.ndcg, (1.0 + 0.5 + 0.6309297535714575) / 4, 1e-15);
+  // At K = 1 .. 20: rank 0 counts from K = 1, rank 1 from 2, rank 2 from 3, rank 15 from 16.
+  ASSERT_EQ(s.hr_at.size(), 20u);
+  ASSERT_EQ(s.ndcg_at.size(), 20u);
+  EXPECT_DOUBLE_EQ(s.hr_at[0], 0.25);
+  EXPECT_DOUBLE_EQ(s.hr_at[1], 0.5);
+  EXPECT_DOUBLE_EQ(s.hr_at[14], 0.75);
+  EXPECT_DOUBLE_EQ(s.hr_at[15], 1.0);
+  EXPECT_DOUBLE_EQ(s.ndcg_at[0], 0.25);
+  EXPECT_NEAR(s.ndcg_at[1], (1.0 + 0.6309297535714575) / 4, 1e-15);
+  EXPECT_NEAR(s.ndcg_at[19], (1.0 + 0.5 + 0.6309297535714575 + 1.0 / std::log2(17.0)) / 4, 1e-15);
+  EXPECT_DOUBLE_EQ(summarise_ranks({}, 10).hr_at[19], 0.0);
+}
+
+// The curve at K is the summary at cut-off K, on random ranks (some beyond 20).
+TEST(RankMetrics, CurveAtKEqualsTheSummaryAtK) {
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<int64_t> rank(0, 40);
+  std::vector<int64_t> ranks(500);
+  for (int64_t& r : ranks) r = rank(rng);
+  const RankSummary s = summarise_ranks(ranks, 10);
+  for (int64_t k = 1; k <= kRankCurveMaxK; ++k) {
+    const RankSummary at = summarise_ranks(ranks, k);
+    EXPECT_NEAR(s.hr_at[k - 1], at.hr, 1e-12) << k;
+    EXPECT_NEAR(s.ndcg_at[k - 1], at.ndcg, 1e-12) << k;
+  }
 }
 
 TEST(RecommendConfig, ErrorsNamePathExpectedAndChoices) {

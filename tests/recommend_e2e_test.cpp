@@ -98,6 +98,14 @@ TEST(RecommendE2E, TwoTowerBeatsMostPopularAndListsExcludeSeenItems) {
   EXPECT_GT(m["hr_sampled"].GetDouble(), m["popular_hr_sampled"].GetDouble() + 0.1) << r.json;
   EXPECT_GT(m["hr_full"].GetDouble(), m["popular_hr_full"].GetDouble()) << r.json;
   EXPECT_GT(m["ndcg_sampled"].GetDouble(), 0.0);
+  // The report's HR/NDCG-at-K curves: 20 cut-offs, K = 10 being the headline figures.
+  for (const char* c : {"hr_sampled_at_k", "ndcg_sampled_at_k", "hr_full_at_k", "ndcg_full_at_k"})
+    ASSERT_TRUE(m.HasMember(c) && m[c].IsArray() && m[c].Size() == 20u) << c << ": " << r.json;
+  EXPECT_DOUBLE_EQ(m["hr_sampled_at_k"][9].GetDouble(), m["hr_sampled"].GetDouble());
+  EXPECT_NEAR(m["ndcg_sampled_at_k"][9].GetDouble(), m["ndcg_sampled"].GetDouble(), 1e-12);
+  EXPECT_DOUBLE_EQ(m["hr_full_at_k"][9].GetDouble(), m["hr_full"].GetDouble());
+  EXPECT_NEAR(m["ndcg_full_at_k"][9].GetDouble(), m["ndcg_full"].GetDouble(), 1e-12);
+  EXPECT_LE(m["hr_full_at_k"][0].GetDouble(), m["hr_full_at_k"][19].GetDouble());
 
   RecommendOptions ro;
   ro.k = 7;

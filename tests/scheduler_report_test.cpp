@@ -263,6 +263,36 @@ TEST(Report, ConfusionTableNamesTheClassesAndShowsRowShares) {
   EXPECT_EQ(html.find("<th>a</th>"), std::string::npos);
 }
 
+// A recommend train run (its metrics under "metrics"): HR and NDCG at K = 1..20 as two lines
+// of one chart over K, beside the figures at the configured K.
+TEST(Report, RecommendRunShowsHitRateAndNdcgAtEachK) {
+  const std::string d = temp_dir("recommend");
+  std::string hr = "[", ndcg = "[";
+  for (int k = 1; k <= 20; ++k) {
+    hr += (k > 1 ? "," : "") + std::to_string(0.03 * k);
+    ndcg += (k > 1 ? "," : "") + std::to_string(0.02 * k);
+  }
+  hr += "]";
+  ndcg += "]";
+  write_file_atomic(d + "/result.json",
+                    R"({"command":"train","name":"ml","metrics":{"hr_sampled":0.3012,)"
+                    R"("ndcg_sampled":0.2,"hr_sampled_at_k":)" +
+                        hr + R"(,"ndcg_sampled_at_k":)" + ndcg + R"(,"k":10}})");
+  const std::string html = render_report_html(d);
+  EXPECT_EQ(html.find("has not finished"), std::string::npos);
+  EXPECT_NE(html.find("0.3012"), std::string::npos);
+  const size_t chart = html.find("aria-label=\"HR and NDCG at K\"");
+  ASSERT_NE(chart, std::string::npos);
+  const std::string svg = html.substr(chart, html.find("</svg>", chart) - chart);
+  EXPECT_EQ(count_of(svg, "<polyline"), 2u);
+  EXPECT_EQ(count_of(svg, "<circle"), 40u);  // a point per K per metric
+  EXPECT_NE(svg.find("hr_sampled@K"), std::string::npos);
+  EXPECT_NE(svg.find("ndcg_sampled@K"), std::string::npos);
+  EXPECT_NE(svg.find(">20<"), std::string::npos);  // the last K
+  EXPECT_NE(svg.find("K (length of the top list)"), std::string::npos);
+  EXPECT_EQ(render_report_html(fake_run("no_rank")).find("HR and NDCG"), std::string::npos);
+}
+
 std::string find_chromium() {
   for (const char* name : {"chromium", "chromium-browser", "google-chrome", "headless_shell"})
     if (test::tool_on_path(name)) return name;

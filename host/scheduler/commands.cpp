@@ -144,6 +144,8 @@ Headline headline_of(const std::string& run_dir) {
       take(d["test"], "test");
     else if (d.HasMember("validation"))
       take(d["validation"], "validation");
+    else if (d.HasMember("metrics"))  // recommend
+      take(d["metrics"], "test");
     h.class_names = class_names_in(d);
   }
   return h;
@@ -191,7 +193,8 @@ struct Series {
 };
 
 // A line chart as inline SVG: axes with min/max ticks, one polyline per series, a legend.
-std::string svg_chart(const std::string& title, const std::vector<Series>& series) {
+std::string svg_chart(const std::string& title, const std::vector<Series>& series,
+                      const std::string& x_label = "epoch") {
   const double W = 560, H = 300, L = 60, R = 150, T = 30, B = 40;
   double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
   for (const Series& s : series)
@@ -235,8 +238,8 @@ std::string svg_chart(const std::string& title, const std::vector<Series>& serie
     << "<text x=\"" << L << "\" y=\"" << H - B + 16 << "\">" << fmt(xmin, 0) << "</text>"
     << "<text x=\"" << W - R << "\" y=\"" << H - B + 16 << "\" text-anchor=\"end\">" << fmt(xmax, 0)
     << "</text>"
-    << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 8
-    << "\" text-anchor=\"middle\">epoch</text></g>";
+    << "<text x=\"" << (L + W - R) / 2 << "\" y=\"" << H - 8 << "\" text-anchor=\"middle\">"
+    << html_escape(x_label) << "</text></g>";
   int row = 0;
   for (const Series& s : series) {
     std::ostringstream pts;
@@ -359,6 +362,24 @@ std::string binary_plots_html(const rapidjson::Value& m) {
   return o.str();
 }
 
+// A recommender's HR and NDCG at K = 1, 2, ... ("<metric>_at_k" arrays): one line each.
+std::string rank_curves_html(const rapidjson::Value& m) {
+  static const char* const kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+  std::vector<Series> series;
+  for (const auto& c : m.GetObject()) {
+    const std::string name = c.name.GetString();
+    if (name.size() < 6 || name.compare(name.size() - 5, 5, "_at_k") != 0 || !c.value.IsArray())
+      continue;
+    Series s{name.substr(0, name.size() - 5) + "@K", kColours[series.size() % 4], {}};
+    for (const auto& v : c.value.GetArray())
+      s.xy.emplace_back(static_cast<double>(s.xy.size() + 1), v.IsNumber() ? v.GetDouble() : NAN);
+    series.push_back(std::move(s));
+  }
+  if (series.empty()) return "";
+  return "<h3>Ranking at each cut-off K (test)</h3><div>" +
+         svg_chart("HR and NDCG at K", series, "K (length of the top list)") + "</div>\n";
+}
+
 // A classifier's confusion matrix ("confusion_matrix" or "confusion": rows true class, columns
 // predicted), labelled with the class names when the result lists one per row. Each cell shows
 // its count and its share of the true class's row, shaded by that share so the diagonal stands
@@ -412,7 +433,8 @@ std::string metrics_details_html(const std::string& metrics_json,
       o << "<tr><td>" << html_escape(m.name.GetString()) << "</td><td>"
         << (m.value.IsInt64() ? std::to_string(m.value.GetInt64()) : fmt(m.value.GetDouble()))
         << "</td></tr>";
-  o << "</table>\n" << binary_plots_html(d) << confusion_html(d, class_names);
+  o << "</table>\n"
+    << binary_plots_html(d) << rank_curves_html(d) << confusion_html(d, class_names);
   return o.str();
 }
 
@@ -558,7 +580,7 @@ std::string render_report_html(const std::string& run_dir) {
     o << "<table><tr><th>metrics</th><th>AUC</th><th>logloss</th><th>accuracy</th></tr><tr><td>"
       << html_escape(h.source) << "</td><td>" << fmt(h.auc) << "</td><td>" << fmt(h.logloss)
       << "</td><td>" << fmt(h.accuracy) << "</td></tr></table>\n";
-  } else {
+  } else if (h.source.empty()) {
     o << "<p>No final metrics (the run has not finished).</p>\n";
   }
   o << metrics_details_html(h.metrics_json, h.class_names);

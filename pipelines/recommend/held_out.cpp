@@ -157,6 +157,7 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
               {"ndcg_sampled", s.ndcg},
               {"popular_hr_sampled", pop_s.hr},
               {"popular_ndcg_sampled", pop_s.ndcg}};
+  m.curves = {{"hr_sampled_at_k", s.hr_at}, {"ndcg_sampled_at_k", s.ndcg_at}};
   const auto K = static_cast<long long>(cfg.evaluate.k);
   std::snprintf(buf, sizeof buf,
                 "NCF protocol (1 + %lld sampled): HR@%lld %.4f NDCG@%lld %.4f; most-popular "
@@ -171,6 +172,7 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
                                      {"ndcg_full", f.ndcg},
                                      {"popular_hr_full", pop_f.hr},
                                      {"popular_ndcg_full", pop_f.ndcg}});
+    m.curves.insert(m.curves.end(), {{"hr_full_at_k", f.hr_at}, {"ndcg_full_at_k", f.ndcg_at}});
     std::snprintf(buf, sizeof buf,
                   "full ranking: HR@%lld %.4f NDCG@%lld %.4f; most-popular HR %.4f NDCG %.4f\n", K,
                   f.hr, K, f.ndcg, pop_f.hr, pop_f.ndcg);
@@ -183,6 +185,7 @@ void write_metrics(json::JsonWriter& w, const HeldOutMetrics& m) {
   w.begin_object();
   for (const auto& [name, v] : m.values) w.field(name, v);
   for (const auto& [name, n] : m.counts) w.field(name, n);
+  for (const auto& [name, curve] : m.curves) w.field(name, curve);
   if (m.k > 0) w.field("k", m.k).field("test_users", m.test_users);
   w.end_object();
 }

@@ -54,6 +54,8 @@ Prepared prepare(const RecommendConfig& cfg, const std::string& path);
 struct HeldOutMetrics {
   std::vector<std::pair<std::string, double>> values;   // in report order
   std::vector<std::pair<std::string, int64_t>> counts;  // mf with a test file: TestFileCounts
+  // two_tower: "<metric>_at_k": the metric at K = 1 .. kRankCurveMaxK (the report's chart).
+  std::vector<std::pair<std::string, std::vector<double>>> curves;
   int64_t k = 0, test_users = 0;                        // two_tower
   std::string summary;                                  // human lines
 };

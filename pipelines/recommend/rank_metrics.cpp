@@ -29,6 +29,18 @@ RankSummary summarise_ranks(const std::vector<int64_t>& ranks, int64_t k) {
     s.hr /= static_cast<double>(s.cases);
     s.ndcg /= static_cast<double>(s.cases);
   }
+  // Cumulative over a histogram of the ranks below the largest cut-off.
+  std::vector<int64_t> at_rank(static_cast<size_t>(kRankCurveMaxK), 0);
+  for (int64_t r : ranks)
+    if (r >= 0 && r < kRankCurveMaxK) ++at_rank[static_cast<size_t>(r)];
+  const double n = s.cases > 0 ? static_cast<double>(s.cases) : 1.0;
+  double hits = 0, gain = 0;
+  for (int64_t r = 0; r < kRankCurveMaxK; ++r) {
+    hits += static_cast<double>(at_rank[r]);
+    gain += static_cast<double>(at_rank[r]) * ndcg_at(r, r + 1);
+    s.hr_at.push_back(hits / n);
+    s.ndcg_at.push_back(gain / n);
+  }
   return s;
 }
 

@@ -16,10 +16,15 @@ int64_t rank_of(float positive, const float* candidates, int64_t n);
 double hit_at(int64_t rank, int64_t k);
 double ndcg_at(int64_t rank, int64_t k);
 
+// The cut-offs the HR/NDCG-at-K curves of a report span: K = 1 .. kRankCurveMaxK.
+constexpr int64_t kRankCurveMaxK = 20;
+
 struct RankSummary {
   double hr = 0;
   double ndcg = 0;
   int64_t cases = 0;
+  // HR@K and NDCG@K for K = 1 .. kRankCurveMaxK ([K - 1]); all 0 when there are no cases.
+  std::vector<double> hr_at, ndcg_at;
 };
 RankSummary summarise_ranks(const std::vector<int64_t>& ranks, int64_t k);
 

@@ -9,7 +9,7 @@ packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtes
           # Open MPI: embedding shards in other processes (embeddings/mpi/, tests/mpi/).
           libopenmpi-dev openmpi-bin
           # The fuzz targets (tests/fuzz/, tools/fuzz.sh): clang's libFuzzer and its OpenMP runtime.
-          clang-14 libfuzzer-14-dev libomp-14-dev
+          clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev
           # The dataset registry's tests pack a zip archive; the export and audio tests check
           # against numpy.
           zip

@@ -41,6 +41,70 @@ bool is_recommend_config(const std::string& path) {
   return json::file_has_task(path, "recommend");
 }
 
+namespace {
+
+void read_data(json::ObjectReader& root, RecommendConfig& c) {
+  const bool mf = c.model == ModelKind::Mf;
+  json::ObjectReader d = root.object("data");
+  c.data.dataset = d.string("dataset", c.data.dataset, json::Text::NonEmpty);
+  c.data.file = d.string("file", c.data.file, json::Text::NonEmpty);
+  c.data.path = d.string("path", c.data.path);
+  c.data.max_rows = d.integer<int64_t>("max_rows", 0, json::IntBounds::at_least(0));
+  c.data.on_error = d.choice("on_error", c.data.on_error, on_error_choices());
+  c.data.test_fraction =
+      d.number("test_fraction", c.data.test_fraction, json::Bounds::open_closed(0, 0.5));
+  c.data.test = d.string("test", c.data.test, json::Text::NonEmpty);
+  for (const char* k : {"test_fraction", "test"})
+    if (!mf && d.has(k))
+      d.error(k,
+              "only applies to \"model\": \"mf\" (two_tower holds out each "
+              "user's latest interaction)");
+  if (mf && d.has("test") && d.has("test_fraction"))
+    d.error("test_fraction",
+            "give either \"test\" (a ratings file to measure on; training then uses every row "
+            "of the training file) or \"test_fraction\" (a random split of it), not both");
+  d.finish();
+}
+
+void read_embeddings(json::ObjectReader& root, RecommendConfig& c) {
+  json::ObjectReader e = root.object("embeddings");
+  c.embeddings.dim =
+      e.integer<int64_t>("dim", c.embeddings.dim, json::IntBounds::closed(1, 4096));
+  c.embeddings.init_scale =
+      e.number("init_scale", c.embeddings.init_scale, json::Bounds::closed(0, 10));
+  c.embeddings.shards =
+      e.integer<int64_t>("shards", c.embeddings.shards, json::IntBounds::closed(1, 64));
+  c.embeddings.placement = e.choice("placement", c.embeddings.placement, placement_choices());
+  c.embeddings.remote_shards = e.boolean("remote_shards", c.embeddings.remote_shards);
+  json::ObjectReader o = e.object("optimizer");
+  auto& oc = c.embeddings.optimizer;
+  oc.kind = o.choice("kind", emb::SparseOptimizer::Adagrad, sparse_optimizer_choices());
+  if (c.embeddings.shards > 1 && c.embeddings.placement == ShardPlacement::Column &&
+      oc.kind == emb::SparseOptimizer::RowwiseAdagrad)
+    e.error("placement",
+            "column-wise sharding cannot train with rowwise_adagrad (its per-row state is a "
+            "mean over all of a row's columns); use \"table\" or \"row\", or another sparse "
+            "optimizer");
+  oc.lr = static_cast<float>(o.number("lr", 0.05, json::Bounds::positive()));
+  oc.eps = static_cast<float>(o.number("eps", oc.eps, json::Bounds::positive()));
+  oc.beta1 = static_cast<float>(o.number("beta1", oc.beta1, json::Bounds::closed_open(0, 1)));
+  oc.beta2 = static_cast<float>(o.number("beta2", oc.beta2, json::Bounds::closed_open(0, 1)));
+  oc.initial_accumulator = static_cast<float>(
+      o.number("initial_accumulator", oc.initial_accumulator, json::Bounds::at_least(0)));
+  const bool adam = oc.kind == emb::SparseOptimizer::LazyAdam;
+  const bool adagrad =
+      oc.kind == emb::SparseOptimizer::Adagrad || oc.kind == emb::SparseOptimizer::RowwiseAdagrad;
+  for (const char* k : {"beta1", "beta2"})
+    if (!adam && o.has(k)) o.error(k, "only applies to \"kind\": \"lazy_adam\"");
+  if (!adagrad && o.has("initial_accumulator"))
+    o.error("initial_accumulator",
+            "only applies to \"kind\": \"adagrad\" or \"rowwise_adagrad\"");
+  o.finish();
+  e.finish();
+}
+
+}  // namespace
+
 RecommendConfig parse_recommend_config(const std::string& text, const std::string& source) {
   RecommendConfig c;
   std::unique_ptr<json::Document> doc = json::parse(text, source);
@@ -54,63 +118,8 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
   c.device = root.string("device", c.device, json::Text::NonEmpty);
   c.runs_dir = root.string("runs_dir", c.runs_dir, json::Text::NonEmpty);
   const bool mf = c.model == ModelKind::Mf;
-  {
-    json::ObjectReader d = root.object("data");
-    c.data.dataset = d.string("dataset", c.data.dataset, json::Text::NonEmpty);
-    c.data.file = d.string("file", c.data.file, json::Text::NonEmpty);
-    c.data.path = d.string("path", c.data.path);
-    c.data.max_rows = d.integer<int64_t>("max_rows", 0, json::IntBounds::at_least(0));
-    c.data.on_error = d.choice("on_error", c.data.on_error, on_error_choices());
-    c.data.test_fraction =
-        d.number("test_fraction", c.data.test_fraction, json::Bounds::open_closed(0, 0.5));
-    c.data.test = d.string("test", c.data.test, json::Text::NonEmpty);
-    for (const char* k : {"test_fraction", "test"})
-      if (!mf && d.has(k))
-        d.error(k,
-                "only applies to \"model\": \"mf\" (two_tower holds out each "
-                "user's latest interaction)");
-    if (mf && d.has("test") && d.has("test_fraction"))
-      d.error("test_fraction",
-              "give either \"test\" (a ratings file to measure on; training then uses every row "
-              "of the training file) or \"test_fraction\" (a random split of it), not both");
-    d.finish();
-  }
-  {
-    json::ObjectReader e = root.object("embeddings");
-    c.embeddings.dim =
-        e.integer<int64_t>("dim", c.embeddings.dim, json::IntBounds::closed(1, 4096));
-    c.embeddings.init_scale =
-        e.number("init_scale", c.embeddings.init_scale, json::Bounds::closed(0, 10));
-    c.embeddings.shards =
-        e.integer<int64_t>("shards", c.embeddings.shards, json::IntBounds::closed(1, 64));
-    c.embeddings.placement = e.choice("placement", c.embeddings.placement, placement_choices());
-    c.embeddings.remote_shards = e.boolean("remote_shards", c.embeddings.remote_shards);
-    json::ObjectReader o = e.object("optimizer");
-    auto& oc = c.embeddings.optimizer;
-    oc.kind = o.choice("kind", emb::SparseOptimizer::Adagrad, sparse_optimizer_choices());
-    if (c.embeddings.shards > 1 && c.embeddings.placement == ShardPlacement::Column &&
-        oc.kind == emb::SparseOptimizer::RowwiseAdagrad)
-      e.error("placement",
-              "column-wise sharding cannot train with rowwise_adagrad (its per-row state is a "
-              "mean over all of a row's columns); use \"table\" or \"row\", or another sparse "
-              "optimizer");
-    oc.lr = static_cast<float>(o.number("lr", 0.05, json::Bounds::positive()));
-    oc.eps = static_cast<float>(o.number("eps", oc.eps, json::Bounds::positive()));
-    oc.beta1 = static_cast<float>(o.number("beta1", oc.beta1, json::Bounds::closed_open(0, 1)));
-    oc.beta2 = static_cast<float>(o.number("beta2", oc.beta2, json::Bounds::closed_open(0, 1)));
-    oc.initial_accumulator = static_cast<float>(
-        o.number("initial_accumulator", oc.initial_accumulator, json::Bounds::at_least(0)));
-    const bool adam = oc.kind == emb::SparseOptimizer::LazyAdam;
-    const bool adagrad =
-        oc.kind == emb::SparseOptimizer::Adagrad || oc.kind == emb::SparseOptimizer::RowwiseAdagrad;
-    for (const char* k : {"beta1", "beta2"})
-      if (!adam && o.has(k)) o.error(k, "only applies to \"kind\": \"lazy_adam\"");
-    if (!adagrad && o.has("initial_accumulator"))
-      o.error("initial_accumulator",
-              "only applies to \"kind\": \"adagrad\" or \"rowwise_adagrad\"");
-    o.finish();
-    e.finish();
-  }
+  read_data(root, c);
+  read_embeddings(root, c);
   {
     json::ObjectReader t = root.object("train");
     c.train.epochs =

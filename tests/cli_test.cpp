@@ -166,4 +166,29 @@ TEST(Repeats, SeedListsAreCheckedAndStatisticsAreTheSampleOnes) {
   EXPECT_FALSE(d["mean"].HasMember("s"));
 }
 
+// --time-budget is the Trainer's, so every task takes it (before, only the text tasks did; the
+// others refused it): a budget already spent when training starts (it counts from the Trainer's
+// start) stops a behaviour run before its first epoch and says so in the result.
+TEST(Cli, TimeBudgetStopsAnyTasksTraining) {
+  const std::string dir = scratch("budget");
+  fs::remove_all(dir);
+  ASSERT_EQ(run_program({kBinary, "make-synthetic", dir, "--rows", "3000"}).status, 0);
+  const auto r = run_program({kBinary, "train", dir + "/config.json", "--time-budget", "0.000001",
+                              "--runs-dir", dir + "/runs", "--quiet", "--json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  rapidjson::Document d;
+  d.Parse(last_line(r.out).c_str());
+  ASSERT_TRUE(d.IsObject()) << r.out;
+  EXPECT_TRUE(d["out_of_time"].GetBool());
+  EXPECT_EQ(d["epochs"].GetInt(), 0);
+  EXPECT_EQ(d["steps"].GetInt(), 0);
+  const auto full = run_program({kBinary, "train", dir + "/config.json", "--epochs", "1",
+                                 "--runs-dir", dir + "/runs", "--quiet", "--json"});
+  ASSERT_EQ(full.status, 0) << full.err;
+  d.Parse(last_line(full.out).c_str());
+  EXPECT_FALSE(d["out_of_time"].GetBool());
+  EXPECT_EQ(d["epochs"].GetInt(), 1);
+  EXPECT_GT(d["steps"].GetInt(), 0);
+}
+
 }  // namespace

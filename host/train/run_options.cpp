@@ -18,6 +18,7 @@ TrainerOptions trainer_options(const RunOptions& run, const TaskRun& config,
   t.resume_tag = config.resume_tag;
   t.device = device;
   t.epochs = config.epochs;
+  if (run.time_budget_s >= 0) t.time_budget_s = run.time_budget_s;  // a task may set its own
   t.stop_after_epochs = run.stop_after_epochs;
   t.on_nonfinite = config.on_nonfinite;
   t.quiet = run.quiet;

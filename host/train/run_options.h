@@ -21,7 +21,7 @@ struct RunOptions {
   std::string resume;
   int64_t epochs = -1;             // -1: the config's
   int64_t seed = -1;               // -1: the config's (`--seed`, and each run of `--seeds`)
-  double time_budget_s = -1;       // -1: the config's (for the tasks that have one; 0 = none)
+  double time_budget_s = -1;       // -1: the config's (textgen, textclass) or none; 0 = none
   int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
   bool quiet = false;
   // Called with the finished epochs once that epoch's checkpoint is on disk (tests kill there).

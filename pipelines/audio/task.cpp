@@ -22,10 +22,7 @@ void register_task(TaskRegistry& registry) {
   Task t;
   t.name = "audio";
   t.about = "audio classification: log-mel spectrograms and a CNN";
-  t.train = [](const CliArgs& a) {
-    if (a.flag("--time-budget")) TESSERA_THROW(Usage, "--time-budget: audio has none");
-    return train(a.positionals.at(0), run_options_of(a));
-  };
+  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
   t.model_verbs["evaluate"] = [](const CliArgs& a) {
     return audio::evaluate(a.positionals.at(0), a.positionals.at(1), image::verb_options(a));
   };

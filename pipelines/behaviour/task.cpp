@@ -26,7 +26,6 @@ void register_task(TaskRegistry& registry) {
   t.name = "behaviour";
   t.about = "behaviour prediction: MLP or DLRM on tabular rows (CSV/TSV, Criteo, libSVM)";
   t.train = [](const CliArgs& a) {
-    if (a.flag("--time-budget")) TESSERA_THROW(Usage, "--time-budget: behaviour has none");
     TrainOptions o;
     static_cast<train::RunOptions&>(o) = run_options_of(a);
     return train(a.positionals.at(0), o);

@@ -48,6 +48,8 @@ const Command kCommands[] = {
      "  --runs-dir DIR   where run directories are created (default: the config's, or runs/)\n"
      "  --run-dir DIR    exact run directory to use (must not exist yet)\n"
      "  --epochs N       override train.epochs\n"
+     "  --time-budget S  stop after the batch that crosses S seconds of training (checkpointed,\n"
+     "                   result \"out_of_time\": true); textgen and textclass configs have one\n"
      "  --seed S         override the config's seed\n"
      "  --seeds S1,S2,.. one run per seed (each its own run directory), then each metric's\n"
      "                   mean, sample standard deviation, min and max (under --json: \"mean\",\n"

@@ -30,10 +30,7 @@ void register_task(TaskRegistry& registry) {
   Task t;
   t.name = "image";
   t.about = "image recognition: a CNN on IDX, PNG, PGM or digits CSV images";
-  t.train = [](const CliArgs& a) {
-    if (a.flag("--time-budget")) TESSERA_THROW(Usage, "--time-budget: image has none");
-    return train(a.positionals.at(0), run_options_of(a));
-  };
+  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
   t.model_verbs["evaluate"] = [](const CliArgs& a) {
     return evaluate(a.positionals.at(0), a.positionals.at(1), verb_options(a));
   };

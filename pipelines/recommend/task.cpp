@@ -13,10 +13,7 @@ void register_task(TaskRegistry& registry) {
   Task t;
   t.name = "recommend";
   t.about = "personalised recommendation: biased MF or two-tower on ratings";
-  t.train = [](const CliArgs& a) {
-    if (a.flag("--time-budget")) TESSERA_THROW(Usage, "--time-budget: recommend has none");
-    return train(a.positionals.at(0), run_options_of(a));
-  };
+  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
   t.model_verbs["recommend"] = [](const CliArgs& a) {
     RecommendOptions o;
     o.k = a.count("--k", 10);

@@ -27,10 +27,7 @@ void register_task(TaskRegistry& registry) {
   Task t;
   t.name = "video";
   t.about = "video frames: a CNN over clips (frame folders or .tclip)";
-  t.train = [](const CliArgs& a) {
-    if (a.flag("--time-budget")) TESSERA_THROW(Usage, "--time-budget: video has none");
-    return train(a.positionals.at(0), run_options_of(a));
-  };
+  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
   t.model_verbs["evaluate"] = [](const CliArgs& a) {
     return video::evaluate(a.positionals.at(0), a.positionals.at(1), image::verb_options(a));
   };

@@ -1,6 +1,7 @@
 #include "embeddings/collection.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace tessera::emb {
 
@@ -43,16 +44,28 @@ Tensor EmbeddingCollection::weight_grad(const Tensor& dout) {
   return ops_->weight_grad(layout_, storage_->weights(), last_batch(), dout);
 }
 
-void EmbeddingCollection::apply(const SparseGrad& g) {
+void EmbeddingCollection::set_lr_scale(float scale) {
+  TESSERA_CHECK(std::isfinite(scale) && scale >= 0.f,
+                "sparse optimizer lr scale must be finite and >= 0, got " << scale);
+  lr_scale_ = scale;
+}
+
+SparseStepParams EmbeddingCollection::next_step_params() {
   ++step_;
-  ops_->update(layout_, opts_.optimizer.kind, step_params(opts_.optimizer, step_), g, *storage_);
+  SparseStepParams p = step_params(opts_.optimizer, step_);
+  p.lr *= lr_scale_;  // exact for a scale of 1: a constant schedule keeps today's updates
+  return p;
+}
+
+void EmbeddingCollection::apply(const SparseGrad& g) {
+  const SparseStepParams p = next_step_params();
+  ops_->update(layout_, opts_.optimizer.kind, p, g, *storage_);
 }
 
 void EmbeddingCollection::backward_and_update(const Tensor& dout) {
   const ResolvedBags& r = last_batch();
-  ++step_;
-  ops_->backward_update(layout_, r, dout, opts_.optimizer.kind, step_params(opts_.optimizer, step_),
-                        *storage_);
+  const SparseStepParams p = next_step_params();
+  ops_->backward_update(layout_, r, dout, opts_.optimizer.kind, p, *storage_);
 }
 
 Tensor EmbeddingCollection::table_to_host(int64_t t) {

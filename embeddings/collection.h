@@ -74,9 +74,15 @@ class EmbeddingCollection {
   int64_t steps() const { return step_; }
   // A resumed run continues the step count (lazy Adam's bias corrections depend on it).
   void set_steps(int64_t steps) { step_ = steps; }
+  // The factor on the optimizer's lr for the next steps (a learning-rate schedule's multiplier at
+  // the step: the update uses lr * scale; 1 leaves the configured lr exactly). Must be finite
+  // and >= 0. Not part of training_state(): the caller sets it from the step before each update.
+  void set_lr_scale(float scale);
+  float lr_scale() const { return lr_scale_; }
 
  private:
   const ResolvedBags& last_batch() const;
+  SparseStepParams next_step_params();  // advances the step counter
 
   Backend* backend_;
   TableLayout layout_;
@@ -87,6 +93,7 @@ class EmbeddingCollection {
   ResolvedBags last_;
   bool have_last_ = false;
   int64_t step_ = 0;
+  float lr_scale_ = 1.f;
 };
 
 // A host batch of bags from per-table, per-sample id lists: ids[t][s] is the bag of sample s in

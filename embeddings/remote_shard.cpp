@@ -267,6 +267,17 @@ class RemoteShard final : public EmbeddingShard {
     w.scalar<int64_t>(steps);
     call(w).finish();
   }
+  // The wire format carries no lr factor: a schedule that changes it is refused by name.
+  void set_lr_scale(float scale) override {
+    if (scale != 1.f)
+      TESSERA_THROW(Config,
+                    "model.remote_shards cannot train with a non-constant "
+                    "train.lr_schedule (shards in other processes keep "
+                    "model.sparse_optimizer.lr; the schedule asks for "
+                        << scale
+                        << " times it): use a constant schedule without warm-up, or in-process "
+                           "shards");
+  }
   std::string where() const override { return where_; }
 
   // The request goes out now; the reply is read when the parent has started every shard.

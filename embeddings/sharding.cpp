@@ -176,6 +176,13 @@ std::string ShardPlan::describe(const std::vector<TableSpec>& specs) const {
   return os.str();
 }
 
+void EmbeddingShard::set_lr_scale(float scale) {
+  if (scale != 1.f)
+    TESSERA_THROW(Usage, "the embedding shard on "
+                             << where() << " cannot scale its sparse optimizer's lr (by " << scale
+                             << ")");
+}
+
 namespace {
 
 class LocalShard final : public EmbeddingShard {
@@ -206,6 +213,7 @@ class LocalShard final : public EmbeddingShard {
     backend_->copy(v.reshape(dst.shape()), dst);
   }
   void set_steps(int64_t steps) override { emb_.set_steps(steps); }
+  void set_lr_scale(float scale) override { emb_.set_lr_scale(scale); }
   std::string where() const override { return backend_->name(); }
 
  private:
@@ -469,6 +477,11 @@ void ShardedEmbeddingCollection::backward_and_update(const Tensor& host_dout) {
       },
       [&](int k) { shards_[static_cast<size_t>(k)]->finish_backward_update(); });
   ++step_;
+}
+
+void ShardedEmbeddingCollection::set_lr_scale(float scale) {
+  for (auto& sh : shards_)
+    if (sh) sh->set_lr_scale(scale);
 }
 
 Tensor ShardedEmbeddingCollection::weight_grad(const Tensor& host_dout) {

@@ -95,6 +95,9 @@ class EmbeddingShard {
   virtual Tensor state_to_host(int slot) = 0;
   virtual void set_state(int slot, const Tensor& host_flat) = 0;
   virtual void set_steps(int64_t steps) = 0;
+  // The factor on the sparse optimizer's lr for the next steps (EmbeddingCollection::
+  // set_lr_scale). A shard that cannot scale it refuses any factor but 1 (Error(Usage)).
+  virtual void set_lr_scale(float scale);
   virtual std::string where() const = 0;  // e.g. "cpu" or "cuda:1 (...)"
 
   // The parent starts every shard's forward (or backward + update) before it waits for any, so
@@ -166,6 +169,8 @@ class ShardedEmbeddingCollection {
   // Every shard's optimizer step counter (they advance together, one per backward_and_update).
   void set_steps(int64_t steps);
   int64_t steps() const { return step_; }
+  // Every shard's lr factor for the next steps (EmbeddingShard::set_lr_scale).
+  void set_lr_scale(float scale);
   // The same names and layout as EmbeddingCollection::training_state(): a checkpoint taken
   // with any number of shards restores into any other, or into an unsharded collection.
   std::map<std::string, Tensor> training_state();

@@ -38,6 +38,7 @@ class LocalTables final : public EmbeddingTables {
     backend_->copy(host_flat.reshape(w.shape()), w);
   }
   int64_t steps() const override { return emb_.steps(); }
+  void set_lr_scale(float scale) override { emb_.set_lr_scale(scale); }
   std::map<std::string, Tensor> training_state() override { return emb_.training_state(); }
   void restore_training_state(const std::map<std::string, Tensor>& s) override {
     emb_.restore_training_state(s);
@@ -97,6 +98,7 @@ class ShardedTables final : public EmbeddingTables {
   Tensor weights_to_host() override { return sharded_->weights_to_host(); }
   void set_weights(const Tensor& host_flat) override { sharded_->set_weights(host_flat); }
   int64_t steps() const override { return sharded_->steps(); }
+  void set_lr_scale(float scale) override { sharded_->set_lr_scale(scale); }
   std::map<std::string, Tensor> training_state() override { return sharded_->training_state(); }
   void restore_training_state(const std::map<std::string, Tensor>& s) override {
     sharded_->restore_training_state(s);

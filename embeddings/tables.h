@@ -41,6 +41,10 @@ class EmbeddingTables {
   virtual Tensor weights_to_host() = 0;
   virtual void set_weights(const Tensor& host_flat) = 0;
   virtual int64_t steps() const = 0;
+  // The factor on the sparse optimizer's lr for the next updates: a learning-rate schedule's
+  // multiplier at the step (the update uses model.sparse_optimizer.lr * scale; 1, the default,
+  // is exactly the configured lr). Shards in other processes refuse any factor but 1.
+  virtual void set_lr_scale(float scale) = 0;
   // "weights", "state0".., "step": everything training needs to continue exactly.
   virtual std::map<std::string, Tensor> training_state() = 0;
   // Takes back what training_state() gave (any shard count); checks every name and size first

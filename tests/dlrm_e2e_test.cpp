@@ -177,5 +177,34 @@ TEST(DlrmE2E, LearnsUciAdultSliceAndTheArtefactReproducesIt) {
   EXPECT_EQ(ds["test"]["logloss"].GetDouble(), d["test"]["logloss"].GetDouble());
 }
 
+// Shards in other processes keep model.sparse_optimizer.lr, so a schedule that would scale it
+// (here a warm-up) is refused by the config fields' names before any data is read or shard made.
+TEST(DlrmConfig, RemoteShardsWithANonConstantScheduleAreRefused) {
+  const std::string work = ::testing::TempDir() + "/dlrm_sched." + std::to_string(::getpid());
+  std::filesystem::remove_all(work);
+  make_directories(work);
+  std::string cfg = read_file(kSource + "/pipelines/behaviour/uci-adult-dlrm.json");
+  cfg = replaced(cfg, "\"bottom\": [64],",
+                 "\"bottom\": [64], \"shards\": 2, \"remote_shards\": true,");
+  cfg = replaced(cfg, "\"lr_schedule\": {\"type\": \"constant\", \"warmup_steps\": 0}",
+                 "\"lr_schedule\": {\"type\": \"constant\", \"warmup_steps\": 5}");
+  write_file_atomic(work + "/remote.json", cfg);
+  behaviour::TrainOptions o;
+  o.quiet = true;
+  o.device = "cpu";
+  o.run_dir = work + "/run";
+  try {
+    behaviour::train(work + "/remote.json", o);
+    FAIL() << "remote shards trained under a warm-up they cannot follow";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    const std::string m = e.what();
+    EXPECT_NE(m.find("remote.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("model.remote_shards"), std::string::npos) << m;
+    EXPECT_NE(m.find("train.lr_schedule"), std::string::npos) << m;
+  }
+  std::filesystem::remove_all(work);
+}
+
 }  // namespace
 }  // namespace tessera

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/model/optimizer.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "tests/support/skips.h"
 
@@ -128,6 +129,61 @@ TEST(DlrmModel, GradientsMatchFiniteDifferences) {
     for (int64_t k = 0; k < s.embedding_dim; ++k)
       EXPECT_EQ(a0[(row0 - 1) * s.embedding_dim + k], b0[(row0 - 1) * s.embedding_dim + k]);
   }
+}
+
+// One schedule for both parameter groups: under a 4-step warm-up the dense optimizer's multiplier
+// at the first step is 1/4, and the tables stepped with it move exactly as tables whose sparse lr
+// is a quarter of the configured one (and not as unscaled ones); the multiplier then follows the
+// warm-up. A constant schedule's multiplier is exactly 1, leaving the configured lr untouched.
+TEST(DlrmModel, SparseStepFollowsTheDenseLrSchedule) {
+  auto be = make_host_backend();
+  OptimizerConfig dense;
+  dense.type = OptimizerType::Sgd;
+  dense.lr = 0.03;
+  LrSchedule warmup;
+  warmup.warmup_steps = 4;
+  Optimizer opt(*be, dense, warmup);
+  EXPECT_EQ(Optimizer(*be, dense, LrSchedule{}).lr_multiplier(), 1.f);
+  const float mult = opt.lr_multiplier();
+  EXPECT_EQ(mult, 0.25f);
+
+  DlrmSpec s;
+  s.n_dense = 3;
+  s.table_rows = {5, 7};
+  s.embedding_dim = 4;
+  s.bottom = {6};
+  s.top = {8};
+  s.sparse.kind = emb::SparseOptimizer::Sgd;
+  s.sparse.lr = 0.4f;
+  std::mt19937 rng(7);
+  const Problem p = make_problem(6, s, rng);
+  auto train_step = [&](const DlrmSpec& spec, float scale) {
+    DlrmModel m(*be, spec, 11, 8);
+    m.set_sparse_lr_scale(scale);
+    const Tensor logits = m.forward(p.dense, p.cat, Mode::Train, 0);
+    Tensor l = be->empty({6}), dl = be->empty({6, 1});
+    be->bce_with_logits(logits, p.labels, 1.f / 6.f, l, dl);
+    m.backward(dl, DlrmModel::SparseStep::Deferred);
+    const Tensor before = m.snapshot().at("embedding.tables");
+    m.step_sparse();
+    return std::make_pair(before, m.snapshot().at("embedding.tables"));
+  };
+  const auto [w0, scheduled] = train_step(s, mult);
+  DlrmSpec quarter = s;
+  quarter.sparse.lr = s.sparse.lr * 0.25f;
+  const Tensor reference = train_step(quarter, 1.f).second;
+  const Tensor unscaled = train_step(s, 1.f).second;
+  ASSERT_EQ(scheduled.numel(), reference.numel());
+  int64_t moved = 0, differ = 0;
+  for (int64_t i = 0; i < scheduled.numel(); ++i) {
+    EXPECT_EQ(scheduled.data<float>()[i], reference.data<float>()[i]) << "element " << i;
+    moved += scheduled.data<float>()[i] != w0.data<float>()[i];
+    differ += scheduled.data<float>()[i] != unscaled.data<float>()[i];
+  }
+  EXPECT_GT(moved, 0);
+  EXPECT_EQ(differ, moved);
+  opt.step();
+  EXPECT_EQ(opt.lr_multiplier(), 0.5f);
 }
 
 // The same model on a device backend (a GPU, or cuda-emu in the emulation build): the tables

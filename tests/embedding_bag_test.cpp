@@ -447,6 +447,52 @@ INSTANTIATE_TEST_SUITE_P(All, SparseOptimizerTest,
                            return std::string(sparse_optimizer_name(info.param));
                          });
 
+// A learning-rate schedule reaches the tables as a factor on the sparse optimizer's lr: one SGD
+// step from zero weights with factor 0.5 moves each touched row exactly half as far as with 1
+// (the default, which is exactly the configured lr), on the host backend and through both update
+// paths (fused backward + update, and apply). A factor that is not finite or is negative is
+// refused.
+TEST(EmbeddingOptimizer, LrScaleScalesTheStep) {
+  auto be = make_host_backend();
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Sgd;
+  opts.optimizer.lr = 0.1f;
+  opts.init_scale = 0.f;  // w = -lr * scale * g after one step, no rounding against the start
+  const std::vector<TableSpec> specs = {{"a", 4, 3, Pooling::Sum}, {"b", 3, 2, Pooling::Mean}};
+  const Bags bags = make_host_bags({{{1}, {3, 1}}, {{0, 2}, {2}}});
+  Tensor dout = Tensor::host({2, 5});
+  for (int64_t i = 0; i < dout.numel(); ++i)
+    dout.data<float>()[i] = 0.25f * static_cast<float>(i + 1) * (i % 2 ? -1.f : 1.f);
+  auto step = [&](float scale, bool fused, bool set) {
+    EmbeddingCollection emb(specs, *be, opts);
+    if (set) emb.set_lr_scale(scale);
+    Tensor out;
+    emb.forward(bags, out);
+    if (fused)
+      emb.backward_and_update(dout);
+    else
+      emb.apply(emb.backward(dout));
+    EXPECT_EQ(emb.steps(), 1);
+    return to_vec(emb.weights_to_host());
+  };
+  for (const bool fused : {true, false}) {
+    const std::vector<float> full = step(1.f, fused, false), half = step(0.5f, fused, true);
+    EXPECT_EQ(step(1.f, fused, true), full);  // an explicit 1 is the configured lr, bit for bit
+    ASSERT_EQ(full.size(), half.size());
+    int64_t moved = 0;
+    for (size_t i = 0; i < full.size(); ++i) {
+      EXPECT_EQ(half[i], 0.5f * full[i]) << "element " << i << (fused ? " fused" : " apply");
+      moved += full[i] != 0.f;
+    }
+    // Rows 1 and 3 of "a" (3 columns each) and rows 0 and 2 of "b" (2 each) moved; no others.
+    EXPECT_EQ(moved, 10);
+  }
+  EmbeddingCollection emb(specs, *be, opts);
+  for (const float bad : {-0.5f, std::nanf(""), INFINITY})
+    EXPECT_THROW(emb.set_lr_scale(bad), Error) << bad;
+  EXPECT_EQ(emb.lr_scale(), 1.f);
+}
+
 TEST(EmbeddingIds, ErrorPolicyNamesTableSampleAndId) {
   auto backend = make_host_backend();
   EmbeddingCollection emb({{"users", 5, 2}, {"items", 4, 2}}, *backend, {});

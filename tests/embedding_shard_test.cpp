@@ -406,6 +406,58 @@ TEST(RemoteShards, AServerRefusesTablesBeyondItsMemoryLimit) {
   EXPECT_EQ(ShardServer(*backend, 800000).handle(create).at(0), 1);
 }
 
+// The lr factor of a schedule reaches every in-process shard: sharded tables with factor 0.5
+// train exactly as unsharded ones with 0.5 (and not as with 1). Shards in other processes keep
+// the configured lr: a factor of 1 is accepted, any other refused by the config fields' names.
+TEST(EmbeddingShards, LrScaleReachesEveryShardAndRemoteShardsRefuseIt) {
+  auto host = make_host_backend();
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Adagrad;
+  opts.init_scale = 0.3f;
+  auto sharded = make_embedding_tables(specs(), *host, opts, 3, ShardPlacement::Row);
+  auto local = make_embedding_tables(specs(), *host, opts, 1);
+  auto unscaled = make_embedding_tables(specs(), *host, opts, 1);
+  std::mt19937 gen(23);
+  for (int step = 0; step < 3; ++step) {
+    const float scale = 0.5f / static_cast<float>(step + 1);
+    sharded->set_lr_scale(scale);
+    local->set_lr_scale(scale);
+    const Bags bags = random_bags(9, gen, step == 1);
+    sharded->forward_host(bags);
+    local->forward_host(bags);
+    unscaled->forward_host(bags);
+    Tensor dout = Tensor::host({9, local->layout().out_dim()});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    sharded->backward_and_update_host(dout);
+    local->backward_and_update_host(dout);
+    unscaled->backward_and_update_host(dout);
+  }
+  const Tensor ws = sharded->weights_to_host(), wl = local->weights_to_host();
+  const Tensor wu = unscaled->weights_to_host();
+  int64_t differ = 0;
+  for (int64_t i = 0; i < wl.numel(); ++i) {
+    ASSERT_EQ(ws.data<float>()[i], wl.data<float>()[i]) << "element " << i;
+    differ += wl.data<float>()[i] != wu.data<float>()[i];
+  }
+  EXPECT_GT(differ, 0);
+
+  set_remote_shard_factory(remote_shard_factory([&](int) { return make_loopback_channel(*host); }),
+                           "loopback");
+  auto remote = make_embedding_tables(specs(), *host, opts, 2, ShardPlacement::Row, true);
+  set_remote_shard_factory(nullptr, "");
+  remote->set_lr_scale(1.f);
+  try {
+    remote->set_lr_scale(0.5f);
+    FAIL() << "remote shards accepted an lr factor they cannot carry";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config);
+    const std::string m = e.what();
+    EXPECT_NE(m.find("model.remote_shards"), std::string::npos) << m;
+    EXPECT_NE(m.find("train.lr_schedule"), std::string::npos) << m;
+  }
+}
+
 // What a model asks for with "remote_shards": EmbeddingTables whose shards the registered factory
 // puts elsewhere (here loopback channels; under mpirun the other ranks). They train exactly as
 // in-process shards; with no factory registered the request is refused by name.

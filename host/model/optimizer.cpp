@@ -50,6 +50,11 @@ void Optimizer::attach(const std::vector<Parameter*>& params) {
 
 float Optimizer::current_lr() const { return schedule_.lr_at(static_cast<float>(spec_.lr), step_); }
 
+float Optimizer::lr_multiplier() const {
+  const auto base = static_cast<float>(spec_.lr);
+  return base > 0.f ? current_lr() / base : 1.f;
+}
+
 void Optimizer::step() {
   const float lr = current_lr();
   ++step_;

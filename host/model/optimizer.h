@@ -35,6 +35,10 @@ class Optimizer {
   int64_t steps_taken() const { return step_; }
   void set_steps_taken(int64_t s) { step_ = s; }
   float current_lr() const;
+  // The schedule's factor at the next step: current_lr() / the configured lr (exactly 1 under a
+  // constant schedule without warm-up). Other parameter groups (a DLRM's embedding tables, with
+  // their own base lr) follow the same schedule by scaling their lr with it.
+  float lr_multiplier() const;
 
  private:
   Backend& backend_;

@@ -390,7 +390,7 @@ train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
                                        [this] { return model_.sparse_gradients(); });
   }
   if (r.applied) {
-    model_.step_sparse();
+    model_.step_sparse(opt_.lr_multiplier());  // the tables follow the dense lr schedule
     opt_.step();
     for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
   }
@@ -513,6 +513,18 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
   if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
 }
 
+// Shards in other processes keep model.sparse_optimizer.lr (their requests carry no lr factor),
+// so a schedule that would scale it is refused before anything starts.
+void check_remote_schedule(const std::string& config_path, const BehaviourConfig& cfg) {
+  const LrScheduleConfig& s = cfg.train.lr_schedule;
+  if (cfg.model.remote_shards && (s.type != LrScheduleType::Constant || s.warmup_steps > 0))
+    TESSERA_THROW(Config, config_path << ": model.remote_shards cannot train with a non-constant "
+                                         "train.lr_schedule (the shards in other processes keep "
+                                         "model.sparse_optimizer.lr): use {\"type\": "
+                                         "\"constant\", \"warmup_steps\": 0} or in-process "
+                                         "shards (remote_shards false)");
+}
+
 train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
   train::TrainerOptions t = train::trainer_options(
@@ -540,6 +552,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
   if (options.stop_after_epochs >= 0 && options.resume.empty())
     TESSERA_THROW(Usage, "stopping after some epochs needs checkpoints to resume from");
+  check_remote_schedule(config_path, cfg);
   const auto seed = static_cast<uint64_t>(cfg.seed);
   auto backend = make_backend(cfg.device);
   std::unique_ptr<Prepared> data = prepare(cfg, options.test_prep);

@@ -57,6 +57,9 @@ class DlrmModel {
   void backward(const Tensor& dlogits, SparseStep sparse = SparseStep::InBackward);
   // The deferred sparse step of the last backward(dlogits, Deferred); once.
   void step_sparse();
+  // The factor on the tables' sparse optimizer lr for the next sparse steps (a learning-rate
+  // schedule's multiplier; 1 by default: exactly spec().sparse.lr).
+  void set_sparse_lr_scale(float scale) { tables_->set_lr_scale(scale); }
   // The last backward's gradient of the pooled embeddings, [B, T*d] on the backend (table t in
   // columns [t*d, (t+1)*d)): what the sparse step would apply.
   Tensor sparse_gradient() { return demb_.rows(0, batch_); }

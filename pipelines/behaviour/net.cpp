@@ -80,7 +80,10 @@ class DlrmNet final : public BehaviourNet {
   void backward(const Tensor& dlogits) override {
     model_.backward(dlogits, DlrmModel::SparseStep::Deferred);
   }
-  void step_sparse() override { model_.step_sparse(); }
+  void step_sparse(float lr_scale) override {
+    model_.set_sparse_lr_scale(lr_scale);
+    model_.step_sparse();
+  }
   NamedTensors sparse_gradients() override {
     // [B, T*d]: table t's gradient in columns [t*d, (t+1)*d), split per table.
     const Tensor g = model_.backend().to_host(model_.sparse_gradient());

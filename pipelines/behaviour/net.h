@@ -25,9 +25,10 @@ class BehaviourNet {
   // parameters()' .grad; a DLRM keeps its tables' gradient for step_sparse().
   virtual void backward(const Tensor& dlogits) = 0;
   // The sparse optimizer step of the tables from the last backward() (a DLRM; the MLP's table
-  // is a dense parameter). Call it, then the dense optimizer's step, or neither (a dropped
-  // batch).
-  virtual void step_sparse() {}
+  // is a dense parameter), with model.sparse_optimizer.lr times lr_scale: the dense optimizer's
+  // schedule multiplier (Optimizer::lr_multiplier), so one schedule drives both. Call it, then
+  // the dense optimizer's step, or neither (a dropped batch).
+  virtual void step_sparse(float lr_scale) {}
   // The gradients that are not in parameters(), as host tensors named by what they update (a
   // DLRM: each table's rows of the batch, "embedding table 'occupation'").
   virtual NamedTensors sparse_gradients() { return {}; }

@@ -134,8 +134,10 @@ TEST(LrSchedule, WarmupCosineAndStep) {
   EXPECT_FLOAT_EQ(st.lr_at(2.f, 12), 0.5f);
 }
 
+// Keyed by pid: ctest runs each test in its own process, two at a time, and tests writing one
+// fixed name raced each other (a hostile archive read back while another test rewrote it).
 std::string temp_path(const char* name) {
-  return std::string(::testing::TempDir()) + "/" + name;
+  return std::string(::testing::TempDir()) + "/" + std::to_string(::getpid()) + "." + name;
 }
 
 TEST(Archive, RoundTripsTensorsAndMeta) {

@@ -353,8 +353,9 @@ void read_train(ObjectReader& t, BehaviourTrainConfig& c) {
 // data is read. (Criteo has both; a registered dataset's columns are checked when it is read.)
 void check_dlrm_inputs(json::ErrorList& errors, const TableSchema& schema) {
   if (schema.format == TableFormat::LibSvm) {
-    errors.add("$.model.type", "a \"dlrm\" model needs categorical columns, and libSVM input "
-                               "(data.format \"libsvm\") has none: use \"mlp\"");
+    errors.add("$.model.type",
+               "a \"dlrm\" model needs categorical columns, and libSVM input "
+               "(data.format \"libsvm\") has none: use \"mlp\"");
     return;
   }
   if (schema.format != TableFormat::Csv || schema.columns.empty()) return;
@@ -364,11 +365,13 @@ void check_dlrm_inputs(json::ErrorList& errors, const TableSchema& schema) {
     categorical = categorical || col.type == ColumnType::Categorical;
   }
   if (!numeric)
-    errors.add("$.model.type", "a \"dlrm\" model needs at least one numeric column (its bottom "
-                               "MLP's input), and data.columns has none");
+    errors.add("$.model.type",
+               "a \"dlrm\" model needs at least one numeric column (its bottom "
+               "MLP's input), and data.columns has none");
   if (!categorical)
-    errors.add("$.model.type", "a \"dlrm\" model needs at least one categorical column (its "
-                               "embedding tables), and data.columns has none");
+    errors.add("$.model.type",
+               "a \"dlrm\" model needs at least one categorical column (its "
+               "embedding tables), and data.columns has none");
 }
 
 void read_config(ObjectReader& root, BehaviourConfig& c) {

@@ -90,7 +90,8 @@ void AtomicFileWriter::commit() {
   if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp_.c_str());
-    TESSERA_THROW(Io, "renaming '" << tmp_ << "' to '" << path_ << "' failed: " << std::strerror(e));
+    TESSERA_THROW(Io,
+                  "renaming '" << tmp_ << "' to '" << path_ << "' failed: " << std::strerror(e));
   }
   int dfd = ::open(dir_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -19,8 +19,8 @@ const char* error_kind_id(ErrorKind kind);
 // value, a data file's row): what `tessera ... --json` reports beside the message.
 struct ErrorLocation {
   std::string file;
-  int64_t line = 0;    // 1-based; 0: not known
-  int64_t column = 0;  // 1-based; 0: not known
+  int64_t line = 0;       // 1-based; 0: not known
+  int64_t column = 0;     // 1-based; 0: not known
   std::string json_path;  // "$.train.epochs" for a config value; "" otherwise
 };
 
@@ -38,20 +38,20 @@ class Error : public std::runtime_error {
 };
 
 // Builds a message from stream-able parts: TESSERA_THROW(Data, "bad value '" << v << "'").
-#define TESSERA_THROW(kind, parts)                                   \
-  do {                                                               \
-    std::ostringstream tessera_msg_;                                 \
-    tessera_msg_ << parts;                                           \
+#define TESSERA_THROW(kind, parts)                                          \
+  do {                                                                      \
+    std::ostringstream tessera_msg_;                                        \
+    tessera_msg_ << parts;                                                  \
     throw ::tessera::Error(::tessera::ErrorKind::kind, tessera_msg_.str()); \
   } while (0)
 
 // Internal invariants and argument checks at public edges.
-#define TESSERA_CHECK(cond, parts)                                                     \
-  do {                                                                                 \
-    if (!(cond)) {                                                                     \
-      TESSERA_THROW(Shape, parts << " [check '" #cond "' failed at " << __FILE__ << ":" \
-                                 << __LINE__ << "]");                                  \
-    }                                                                                  \
+#define TESSERA_CHECK(cond, parts)                                                                 \
+  do {                                                                                             \
+    if (!(cond)) {                                                                                 \
+      TESSERA_THROW(                                                                               \
+          Shape, parts << " [check '" #cond "' failed at " << __FILE__ << ":" << __LINE__ << "]"); \
+    }                                                                                              \
   } while (0)
 
 }  // namespace tessera

@@ -7,8 +7,13 @@
 namespace tessera {
 
 Progress::Progress(std::string label, int64_t total, std::string unit, bool quiet)
-    : label_(std::move(label)), unit_(std::move(unit)), total_(total), quiet_(quiet),
-      tty_(::isatty(2) == 1), start_(std::chrono::steady_clock::now()), last_(start_),
+    : label_(std::move(label)),
+      unit_(std::move(unit)),
+      total_(total),
+      quiet_(quiet),
+      tty_(::isatty(2) == 1),
+      start_(std::chrono::steady_clock::now()),
+      last_(start_),
       interval_s_(tty_ ? 0.2 : 10.0) {}
 
 void Progress::update(int64_t done, const std::string& extra) {
@@ -25,7 +30,8 @@ void Progress::finish(const std::string& extra) {
 }
 
 void Progress::draw(int64_t done, const std::string& extra, bool final) {
-  const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double el =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = el > 0 ? done / el : 0.0;
   const double eta = rate > 0 && total_ > done ? (total_ - done) / rate : 0.0;
   const double frac = total_ > 0 ? static_cast<double>(done) / total_ : 1.0;

@@ -39,8 +39,9 @@ RunDir RunDir::create_exact(const std::string& path) {
   auto slash = path.find_last_of('/');
   if (slash != std::string::npos && slash > 0) make_directories(path.substr(0, slash));
   if (::mkdir(path.c_str(), 0755) != 0)
-    TESSERA_THROW(Io, "cannot create run directory '" << path << "': " << std::strerror(errno)
-                                                      << (errno == EEXIST ? " (runs never share a directory)" : ""));
+    TESSERA_THROW(Io, "cannot create run directory '"
+                          << path << "': " << std::strerror(errno)
+                          << (errno == EEXIST ? " (runs never share a directory)" : ""));
   return RunDir(path);
 }
 

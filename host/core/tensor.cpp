@@ -32,7 +32,8 @@ const char* error_kind_name(ErrorKind kind) {
 }
 
 const char* error_kind_id(ErrorKind kind) {
-  static const char* const kIds[] = {"config", "data", "io", "backend", "shape", "usage", "internal"};
+  static const char* const kIds[] = {"config", "data",  "io",      "backend",
+                                     "shape",  "usage", "internal"};
   const auto i = static_cast<size_t>(kind);
   return i < sizeof kIds / sizeof kIds[0] ? kIds[i] : "internal";
 }

@@ -51,4 +51,13 @@ void Progress::draw(int64_t done, const std::string& extra, bool final) {
   std::fflush(stderr);
 }
 
+void StepLossLog::after_batch(int64_t epoch, int64_t batch, int64_t batches, double grad_norm,
+                              double lr) {
+  if (quiet_ || count_ <= 0 || (batch + 1) % every_ != 0) return;
+  std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e\n",
+               static_cast<long long>(epoch), static_cast<long long>(batch + 1),
+               static_cast<long long>(batches), sum_ / static_cast<double>(count_), grad_norm, lr);
+  start_epoch();
+}
+
 }  // namespace tessera

@@ -15,15 +15,16 @@
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
+#include "host/core/math.h"
+#include "host/core/progress.h"
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
+#include "host/data/sha256.h"
 #include "host/metrics/metrics.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
-#include "host/data/sha256.h"
-#include "host/core/math.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_data.h"
 #include "pipelines/textclass/textclass_config.h"
@@ -313,7 +314,7 @@ class TextclassTraining : public train::TrainTask {
  public:
   TextclassTraining(const TextclassConfig& cfg, const Prepared& data, Backend& be,
                     TextClassifier& model, Optimizer& opt, bool quiet)
-      : cfg_(cfg), data_(data), be_(be), model_(model), opt_(opt), quiet_(quiet) {
+      : cfg_(cfg), data_(data), be_(be), model_(model), opt_(opt), step_log_(cfg.train.log_every, quiet) {
     batches_per_epoch_ =
         static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
   }
@@ -324,8 +325,7 @@ class TextclassTraining : public train::TrainTask {
     const auto seed = static_cast<uint64_t>(cfg_.seed);
     batches_ = make_batches(data_.train, cfg_.train.batch_size,
                             math::mix64(seed * 1000003ull + static_cast<uint64_t>(epoch)));
-    window_ = 0;
-    window_rows_ = 0;
+    step_log_.start_epoch();
   }
 
   train::StepResult step(train::StepContext& ctx) override {
@@ -351,17 +351,9 @@ class TextclassTraining : public train::TrainTask {
       r.loss_sum = l;
       r.units = b * batch.t;  // tokens
       r.sums = {{"accuracy", static_cast<double>(correct)}};
-      window_ += l;
-      window_rows_ += b;
+      step_log_.add(l, b);
     }
-    if (!quiet_ && window_rows_ > 0 && (ctx.batch + 1) % cfg_.train.log_every == 0) {
-      std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e\n",
-                   static_cast<long long>(ctx.epoch), static_cast<long long>(ctx.batch + 1),
-                   static_cast<long long>(batches_per_epoch_), window_ / window_rows_, norm,
-                   opt_.current_lr());
-      window_ = 0;
-      window_rows_ = 0;
-    }
+    step_log_.after_batch(ctx.epoch, ctx.batch, batches_per_epoch_, norm, opt_.current_lr());
     return r;
   }
 
@@ -434,11 +426,9 @@ class TextclassTraining : public train::TrainTask {
   Backend& be_;
   TextClassifier& model_;
   Optimizer& opt_;
-  bool quiet_;
   int64_t batches_per_epoch_ = 0;
   std::vector<Batch> batches_;
-  double window_ = 0;
-  int64_t window_rows_ = 0;
+  StepLossLog step_log_;
 };
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/math.h"
+#include "host/core/progress.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "host/model/divergence.h"
@@ -364,16 +365,15 @@ class TextgenTraining : public train::TrainTask {
         be_(be),
         model_(model),
         opt_(opt),
-        quiet_(quiet),
-        streams_(make_streams(data.train, cfg.batch_size, cfg.seq_len)) {}
+        streams_(make_streams(data.train, cfg.batch_size, cfg.seq_len)),
+        step_log_(cfg.log_every, quiet) {}
 
   int64_t streams() const { return streams_.b; }
   int64_t batches_per_epoch() override { return streams_.segments(); }
 
   void start_epoch(int64_t) override {
     state_ = model_.zero_state(streams_.b);
-    window_ = 0;
-    window_tokens_ = 0;
+    step_log_.start_epoch();
   }
 
   train::StepResult step(train::StepContext& ctx) override {
@@ -391,19 +391,11 @@ class TextgenTraining : public train::TrainTask {
       opt_.step();
       r.examples = r.units = len * streams_.b;  // tokens; l is their summed loss
       r.loss_sum = l;
-      window_ += l;
-      window_tokens_ += r.examples;
+      step_log_.add(l, r.examples);
     } else {
       state_ = model_.zero_state(streams_.b);
     }
-    if (!quiet_ && window_tokens_ > 0 && (ctx.batch + 1) % cfg_.log_every == 0) {
-      std::fprintf(stderr, "  epoch %lld step %lld/%lld loss %.4f grad-norm %.2f lr %.2e\n",
-                   static_cast<long long>(ctx.epoch), static_cast<long long>(ctx.batch + 1),
-                   static_cast<long long>(streams_.segments()),
-                   window_ / static_cast<double>(window_tokens_), norm, opt_.current_lr());
-      window_ = 0;
-      window_tokens_ = 0;
-    }
+    step_log_.after_batch(ctx.epoch, ctx.batch, streams_.segments(), norm, opt_.current_lr());
     return r;
   }
 
@@ -457,11 +449,9 @@ class TextgenTraining : public train::TrainTask {
   Backend& be_;
   LanguageModel& model_;
   Optimizer& opt_;
-  bool quiet_;
   const Streams streams_;
   LmState state_;  // carried from segment to segment within an epoch
-  double window_ = 0;
-  int64_t window_tokens_ = 0;
+  StepLossLog step_log_;
 };
 
 train::TrainerOptions trainer_options(const TextgenConfig& cfg, const TrainOptions& options,

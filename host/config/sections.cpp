@@ -51,25 +51,61 @@ bool is_valid_device(const std::string& device) {
   return true;
 }
 
-std::string read_device(ObjectReader& parent, std::string_view key, const std::string& fallback) {
-  if (parent.kind(key) != JsonKind::String) return parent.string(key, fallback);  // type errors
-  const std::string device = parent.string(key, fallback);
-  if (is_valid_device(device)) return device;
+std::string bad_device_message(const std::string& device) {
   std::string message =
       "expected one of \"auto\", \"cpu\", \"cuda\", \"cuda:N\" (N a device index), got \"" +
       device + "\"";
   const std::string suggestion = json::closest_match(device, {"auto", "cpu", "cuda"});
   if (!suggestion.empty()) message += "; did you mean \"" + suggestion + "\"?";
-  parent.error(key, message);
+  return message;
+}
+
+std::string bad_run_name_message(const std::string& name) {
+  return "\"" + name +
+         "\" cannot name a run directory: use letters, digits, '.', '_' and '-' (at most 200)";
+}
+
+std::string schedule_misfit_message(const OptimizerConfig& o) {
+  return "must not exceed the optimizer's lr (" + json::format_number(o.lr) + ")";
+}
+
+const Codec<FileSpec>& file_codec() {
+  static const Codec<FileSpec> codec = {
+      [](ObjectReader& parent, std::string_view key, bool required, FileSpec* out) {
+        if (auto f = read_file_spec(parent, key,
+                                    required ? Presence::Required : Presence::Optional)) {
+          *out = *f;
+        }
+      },
+      [](json::JsonWriter& w, const FileSpec& f) { write_file_spec(w, f); },
+      [](json::JsonWriter& w, const std::string& description) {
+        w.begin_object().field("description", description).key("oneOf").begin_array();
+        w.begin_object().field("type", "string").field("minLength", 1).end_object();
+        w.begin_object().field("type", "object");
+        w.key("properties").begin_object();
+        w.key("path").begin_object().field("type", "string").field("minLength", 1).end_object();
+        w.key("skip_lines").begin_object().field("type", "integer").field("minimum", 0);
+        w.field("maximum", 1000000).field("default", 0).end_object();
+        w.end_object();
+        w.key("required").list(std::vector<std::string>{"path"});
+        w.field("additionalProperties", false).end_object();
+        w.end_array().end_object();
+      }};
+  return codec;
+}
+
+std::string read_device(ObjectReader& parent, std::string_view key, const std::string& fallback) {
+  if (parent.kind(key) != JsonKind::String) return parent.string(key, fallback);  // type errors
+  const std::string device = parent.string(key, fallback);
+  if (is_valid_device(device)) return device;
+  parent.error(key, bad_device_message(device));
   return fallback;
 }
 
 std::string read_run_name(ObjectReader& parent, std::string_view key, const std::string& fallback) {
   const std::string name = parent.string(key, fallback, json::Text::NonEmpty);
   if (parent.has(key) && !is_valid_run_name(name)) {
-    parent.error(key, "\"" + name +
-                          "\" cannot name a run directory: use letters, digits, '.', '_' and '-' "
-                          "(at most 200)");
+    parent.error(key, bad_run_name_message(name));
     return fallback;
   }
   return name;
@@ -117,97 +153,47 @@ void write_file_spec(json::JsonWriter& w, const FileSpec& file) {
   w.begin_object().field("path", file.path).field("skip_lines", file.skip_lines).end_object();
 }
 
+namespace {
+
+template <typename T>
+T read_section_at(ObjectReader& parent, std::string_view key, T value) {
+  ObjectReader r = parent.object(key);
+  SectionReader v(r);
+  fields(v, value);
+  r.finish();
+  return value;
+}
+
+template <typename T>
+void write_section_value(json::JsonWriter& w, const T& c) {
+  SectionWriter(w, /*identity=*/false).write_object(const_cast<T&>(c));
+}
+
+}  // namespace
+
 OptimizerConfig read_optimizer(ObjectReader& parent, std::string_view key,
                                const OptimizerConfig& defaults) {
-  OptimizerConfig c;
-  ObjectReader r = parent.object(key);
-  const size_t errors_before = r.errors().size();
-  c.type = r.choice("type", defaults.type, optimizer_choices());
-  const bool type_ok = r.errors().size() == errors_before;
-  c.lr = r.number("lr", defaults.lr, Bounds::open_closed(0, 10));
-  c.weight_decay = r.number("weight_decay", defaults.weight_decay, Bounds::closed(0, 1));
-  c.momentum = r.number("momentum", defaults.momentum, Bounds::closed_open(0, 1));
-  c.nesterov = r.boolean("nesterov", defaults.nesterov);
-  c.beta1 = r.number("beta1", defaults.beta1, Bounds::closed_open(0, 1));
-  c.beta2 = r.number("beta2", defaults.beta2, Bounds::closed_open(0, 1));
-  c.eps = r.number("eps", defaults.eps, Bounds::open_closed(0, 1));
-
-  // With a misspelt type we do not know which fields apply: the type error is enough.
-  if (type_ok) {
-    const std::string this_one = std::string(" (this optimizer is \"") +
-                                 json::choice_name(c.type, optimizer_choices()) + "\")";
-    if (c.type == OptimizerType::Sgd) {
-      for (const char* k : {"beta1", "beta2", "eps"}) {
-        if (r.has(k)) r.error(k, "only applies to \"adam\" and \"adamw\"" + this_one);
-      }
-      if (c.nesterov && c.momentum == 0.0) r.error("nesterov", "needs momentum > 0");
-    } else {
-      for (const char* k : {"momentum", "nesterov"}) {
-        if (r.has(k)) r.error(k, "only applies to \"sgd\"" + this_one);
-      }
-    }
-  }
-  r.finish();
-  return c;
+  return read_section_at(parent, key, defaults);
 }
 
 void write_optimizer(json::JsonWriter& w, const OptimizerConfig& c) {
-  w.begin_object();
-  w.choice("type", c.type, optimizer_choices());
-  w.field("lr", c.lr).field("weight_decay", c.weight_decay);
-  if (c.type == OptimizerType::Sgd) {
-    w.field("momentum", c.momentum).field("nesterov", c.nesterov);
-  } else {
-    w.field("beta1", c.beta1).field("beta2", c.beta2).field("eps", c.eps);
-  }
-  w.end_object();
+  write_section_value(w, c);
 }
 
 LrScheduleConfig read_lr_schedule(ObjectReader& parent, std::string_view key, double lr,
                                   const LrScheduleConfig& defaults) {
-  LrScheduleConfig c;
-  ObjectReader r = parent.object(key);
-  const size_t errors_before = r.errors().size();
-  c.type = r.choice("type", defaults.type, lr_schedule_choices());
-  const bool type_ok = r.errors().size() == errors_before;
-  c.warmup_steps =
-      r.integer<int64_t>("warmup_steps", defaults.warmup_steps, IntBounds::at_least(0));
-  const size_t before_step_epochs = r.errors().size();
-  c.step_epochs =
-      r.integer<int>("step_epochs", defaults.step_epochs, IntBounds::closed(0, 1000000));
-  const bool step_epochs_ok = r.errors().size() == before_step_epochs;
-  c.gamma = r.number("gamma", defaults.gamma, Bounds::open_closed(0, 1));
-  c.min_lr = r.number("min_lr", defaults.min_lr, Bounds::at_least(0));
-
-  if (type_ok) {
-    const std::string this_one = std::string(" (this schedule is \"") +
-                                 json::choice_name(c.type, lr_schedule_choices()) + "\")";
-    if (c.type != LrScheduleType::Step) {
-      for (const char* k : {"step_epochs", "gamma"}) {
-        if (r.has(k)) r.error(k, "only applies to the \"step\" schedule" + this_one);
-      }
-    } else if (c.step_epochs < 1 && step_epochs_ok) {
-      r.error(r.has("step_epochs") ? "step_epochs" : "",
-              "the \"step\" schedule needs \"step_epochs\" >= 1 (multiply the lr by gamma every "
-              "step_epochs epochs)");
-    }
-    if (c.type != LrScheduleType::Cosine) {
-      if (r.has("min_lr")) r.error("min_lr", "only applies to the \"cosine\" schedule" + this_one);
-    } else if (c.min_lr > lr) {
-      r.error("min_lr", "must not exceed the optimizer's lr (" + json::format_number(lr) + ")");
-    }
+  LrScheduleConfig c = read_section_at(parent, key, defaults);
+  OptimizerConfig o;
+  o.lr = lr;
+  if (!schedule_fits(c, o) && parent.has(key)) {
+    parent.errors().add(detail::path_below(parent.path(), std::string(key) + ".min_lr"),
+                        schedule_misfit_message(o));
   }
-  r.finish();
   return c;
 }
 
 void write_lr_schedule(json::JsonWriter& w, const LrScheduleConfig& c) {
-  w.begin_object();
-  w.choice("type", c.type, lr_schedule_choices());
-  w.field("warmup_steps", c.warmup_steps);
-  if (c.type == LrScheduleType::Step) w.field("step_epochs", c.step_epochs).field("gamma", c.gamma);
-  if (c.type == LrScheduleType::Cosine) w.field("min_lr", c.min_lr);
-  w.end_object();
+  write_section_value(w, c);
 }
 
 }  // namespace config

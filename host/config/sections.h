@@ -8,8 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include "host/config/declare.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
+#include "host/core/path_name.h"
 #include "host/data/schema.h"
 
 namespace tessera {
@@ -58,33 +60,116 @@ inline bool operator!=(const LrScheduleConfig& a, const LrScheduleConfig& b) {
 namespace config {
 
 // "auto" | "cpu" | "cuda" | "cuda:N", the spellings make_backend() takes.
-std::string read_device(json::ObjectReader& parent, std::string_view key,
-                        const std::string& fallback = "auto");
-// The run name at `key` (absent: `fallback`): it names a directory under the runs directory, so
-// letters, digits, '.', '_' and '-' only (host/core/path_name.h).
-std::string read_run_name(json::ObjectReader& parent, std::string_view key,
-                          const std::string& fallback);
 bool is_valid_device(const std::string& device);
+// The message for a device string that is none of those (with the closest spelling).
+std::string bad_device_message(const std::string& device);
+// The message for a run name that cannot name a directory (host/core/path_name.h).
+std::string bad_run_name_message(const std::string& name);
 
-// A data file: "path" or {"path": "...", "skip_lines": N}. Absent: nullopt (and, when
-// `required`, a "missing required key" error).
+// A data file: "path" or {"path": "...", "skip_lines": N}; written short when skip_lines is 0.
+const Codec<FileSpec>& file_codec();
+
+// The fields every task's root has: the run's name (it names a directory under the runs
+// directory), the seed and the device.
+template <typename V>
+void device_field(V& v, std::string& device) {
+  v.string(F("device", "where to run: \"auto\" (a GPU when there is one), \"cpu\", \"cuda\" or "
+             "\"cuda:N\"")
+               .pattern("^(auto|cpu|cuda(:[0-9]{1,4})?)$"),
+           device);
+  v.check(is_valid_device(device), "device", bad_device_message(device));
+}
+template <typename V>
+void run_name_field(V& v, std::string& name) {
+  v.string(F("name", "names the run directory: letters, digits, '.', '_' and '-'")
+               .pattern("^[A-Za-z0-9._-]{1,200}$"),
+           name, json::Text::NonEmpty);
+  v.check(is_valid_run_name(name), "name", bad_run_name_message(name));
+}
+
+// Whether an lr schedule's settings fit the optimizer's lr (min_lr <= lr): `v.check` it in the
+// section holding both (key "lr_schedule.min_lr").
+inline bool schedule_fits(const LrScheduleConfig& s, const OptimizerConfig& o) {
+  return s.type != LrScheduleType::Cosine || s.min_lr <= o.lr;
+}
+std::string schedule_misfit_message(const OptimizerConfig& o);
+
+// Transitional readers and writers over the declarations below (configs not yet declared with
+// fields() use them).
 enum class Presence : uint8_t { Optional, Required };
 std::optional<FileSpec> read_file_spec(json::ObjectReader& parent, std::string_view key,
                                        Presence presence);
-// Writes the short form (a string) when skip_lines is 0.
 void write_file_spec(json::JsonWriter& w, const FileSpec& file);
-
-// Reads the optimizer object at `key` (absent: `defaults`). momentum/nesterov given for adam,
-// or beta1/beta2/eps given for sgd, are errors that say which optimizer they belong to.
+std::string read_device(json::ObjectReader& parent, std::string_view key,
+                        const std::string& fallback = "auto");
+std::string read_run_name(json::ObjectReader& parent, std::string_view key,
+                          const std::string& fallback);
 OptimizerConfig read_optimizer(json::ObjectReader& parent, std::string_view key,
                                const OptimizerConfig& defaults = {});
-// Writes the optimizer as an object value, with only the fields that apply to its type.
 void write_optimizer(json::JsonWriter& w, const OptimizerConfig& c);
-
-// Reads the schedule object at `key`; `lr` is the optimizer's (min_lr must not exceed it).
 LrScheduleConfig read_lr_schedule(json::ObjectReader& parent, std::string_view key, double lr,
                                   const LrScheduleConfig& defaults = {});
 void write_lr_schedule(json::JsonWriter& w, const LrScheduleConfig& c);
 
 }  // namespace config
+
+// ---- declarations (host/config/declare.h) ---------------------------------------------------
+
+template <typename V>
+void fields(V& v, OptimizerConfig& c) {
+  using config::F;
+  using json::Bounds;
+  v.choice(F("type", "the update rule"), c.type, optimizer_choices());
+  v.number(F("lr", "the base learning rate (lr_schedule scales it step by step)"), c.lr,
+           Bounds::open_closed(0, 10));
+  v.number(F("weight_decay", "sgd and adam: L2 added to the gradient; adamw: decoupled decay"),
+           c.weight_decay, Bounds::closed(0, 1));
+  const std::string this_one =
+      std::string(" (this optimizer is \"") + json::choice_name(c.type, optimizer_choices()) + "\")";
+  v.when(c.type == OptimizerType::Sgd, "only applies to \"sgd\"" + this_one, [&] {
+    v.number(F("momentum", "heavy-ball momentum"), c.momentum, Bounds::closed_open(0, 1));
+    v.boolean(F("nesterov", "Nesterov momentum (needs momentum > 0)"), c.nesterov);
+    v.check(!(c.nesterov && c.momentum == 0.0), "nesterov", "needs momentum > 0");
+  });
+  v.when(c.type != OptimizerType::Sgd, "only applies to \"adam\" and \"adamw\"" + this_one, [&] {
+    v.number(F("beta1", "first-moment decay"), c.beta1, Bounds::closed_open(0, 1));
+    v.number(F("beta2", "second-moment decay"), c.beta2, Bounds::closed_open(0, 1));
+    v.number(F("eps", "added to the second moment's square root"), c.eps,
+             Bounds::open_closed(0, 1));
+  });
+}
+
+template <typename V>
+void fields(V& v, LrScheduleConfig& c) {
+  using config::F;
+  using json::Bounds;
+  using json::IntBounds;
+  v.choice(F("type", "after warm-up: constant, cosine decay to min_lr, or step decay by gamma"),
+           c.type, lr_schedule_choices());
+  v.integer(F("warmup_steps", "linear warm-up from lr/warmup_steps to lr over these steps"),
+            c.warmup_steps, IntBounds::at_least(0));
+  const std::string this_one = std::string(" (this schedule is \"") +
+                               json::choice_name(c.type, lr_schedule_choices()) + "\")";
+  v.when(c.type == LrScheduleType::Step, "only applies to the \"step\" schedule" + this_one, [&] {
+    size_t before = 0;
+    v.validate([&](json::ObjectReader& r) { before = r.errors().size(); });
+    v.integer(F("step_epochs", "multiply the lr by gamma every step_epochs epochs (>= 1)"),
+              c.step_epochs, IntBounds::closed(0, 1000000));
+    v.validate([&](json::ObjectReader& r) {
+      if (c.step_epochs >= 1 || r.errors().size() != before) return;
+      r.error(r.has("step_epochs") ? "step_epochs" : "",
+              "the \"step\" schedule needs \"step_epochs\" >= 1 (multiply the lr by gamma every "
+              "step_epochs epochs)");
+    });
+    v.number(F("gamma", "the factor applied every step_epochs epochs"), c.gamma,
+             Bounds::open_closed(0, 1));
+  });
+  v.when(c.type == LrScheduleType::Cosine, "only applies to the \"cosine\" schedule" + this_one,
+         [&] {
+           v.number(F("min_lr", "the lr the cosine reaches at the last step (<= the optimizer's "
+                                "lr)"),
+                    c.min_lr, Bounds::at_least(0));
+         });
+}
+
 }  // namespace tessera

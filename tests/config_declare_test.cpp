@@ -50,12 +50,10 @@ void fields(V& v, Outer& c) {
   v.constant(F("task", "what this is").required(), "demo");
   v.string(F("name", "a name"), c.name, json::Text::NonEmpty);
   v.choice(F("shape", "the shape"), c.shape, shape_choices());
-  v.when(c.shape == Shape::Round, "only a round shape has a radius", [&] {
-    v.number(F("radius", "the radius"), c.radius, json::Bounds::positive());
-  });
-  v.when(c.shape == Shape::Square, "", [&] {
-    v.integer(F("side", "the side"), c.side, json::IntBounds::closed(1, 100));
-  });
+  v.when(c.shape == Shape::Round, "only a round shape has a radius",
+         [&] { v.number(F("radius", "the radius"), c.radius, json::Bounds::positive()); });
+  v.when(c.shape == Shape::Square, "",
+         [&] { v.integer(F("side", "the side"), c.side, json::IntBounds::closed(1, 100)); });
   v.boolean(F("flag", "a flag").written_if(c.flag), c.flag);
   v.integer(F("shards", "not part of identity").not_compared(), c.shards,
             json::IntBounds::closed(1, 64));
@@ -147,8 +145,7 @@ TEST(ConfigDeclare, ErrorsNameLineJsonPathAndWhyAFieldDoesNotApply) {
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("$.inner.colour"), std::string::npos) << msg;  // unknown key
-  EXPECT_NE(msg.find("$.inner.count: must not exceed the number of widths + 5"),
-            std::string::npos)
+  EXPECT_NE(msg.find("$.inner.count: must not exceed the number of widths + 5"), std::string::npos)
       << msg;
 }
 
@@ -199,6 +196,60 @@ TEST(ConfigDeclare, TheSchemaDescribesTypesBoundsChoicesAndRequiredKeys) {
   EXPECT_EQ(p["optimizer"]["properties"]["type"]["enum"].Size(), 3u);
   EXPECT_NE(std::string(p["radius"]["description"].GetString()).find("only a round shape"),
             std::string::npos);
+}
+
+struct Renamed {
+  DataFiles data;
+  int width = 1;
+};
+template <typename V>
+void fields(V& v, Renamed& c) {
+  using config::F;
+  v.integer(F("width", "renamed from size").formerly("size"), c.width,
+            json::IntBounds::closed(1, 9));
+  v.section(F("data", "the data files"), c.data);
+}
+
+TEST(ConfigDeclare, AnOlderSpellingIsReadAndWrittenUnderTheNewKey) {
+  const auto c =
+      config::read_config<Renamed>(R"({"size": 4, "data": {"train": "t.csv"}})", "r.json");
+  EXPECT_EQ(c.width, 4);
+  const std::string text = config::write_config(c);
+  EXPECT_NE(text.find("\"width\": 4"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\"size\""), std::string::npos) << text;
+  try {
+    config::read_config<Renamed>(R"({"size": 4, "width": 5, "data": {"train": "t"}})", "r.json");
+    ADD_FAILURE() << "both spellings accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("$.size: \"size\" is the older spelling of \"width\""),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ConfigDeclare, DataFilesTakeAValidationFileOrAFractionNotBoth) {
+  const auto a = config::read_config<Renamed>(
+      R"({"data": {"train": "t.csv", "validation": "v.csv", "test": {"path": "x", "skip_lines": 2}}})",
+      "d.json");
+  EXPECT_EQ(a.data.validation_fraction, 0.0);
+  ASSERT_TRUE(a.data.test.has_value());
+  EXPECT_EQ(a.data.test->skip_lines, 2);
+  EXPECT_EQ(config::write_config(a).find("validation_fraction"), std::string::npos);
+  try {
+    config::read_config<Renamed>(
+        R"({"data": {"train": "t", "validation": "v", "validation_fraction": 0.2}})", "d.json");
+    ADD_FAILURE() << "validation and validation_fraction both accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("$.data.validation_fraction: give either"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    config::read_config<Renamed>(R"({"data": {}})", "d.json");
+    ADD_FAILURE() << "missing train accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("$.data.train"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -62,8 +62,7 @@ void comment_lines(const std::string& indent, const std::string& text, std::stri
 void render_members(const std::vector<ExampleNode>& members, size_t depth, bool commented,
                     std::string& out);
 
-void render_node(const ExampleNode& n, size_t depth, bool commented, bool comma,
-                 std::string& out) {
+void render_node(const ExampleNode& n, size_t depth, bool commented, bool comma, std::string& out) {
   const std::string indent(2 * depth, ' ');
   if (!n.doc.empty()) comment_lines(indent, n.doc, out);
   if (n.off && !commented) {

@@ -54,6 +54,11 @@ struct F {
     written = yes;
     return *this;
   }
+  // An older spelling of the key, still read (the writer, example and schema use `key`).
+  F& formerly(const char* old) {
+    old_key = old;
+    return *this;
+  }
   // A regular expression the schema gives for a string field.
   F& pattern(const char* regex) {
     schema_pattern = regex;
@@ -66,14 +71,14 @@ struct F {
   bool compared = true;
   bool written = true;
   const char* schema_pattern = nullptr;
+  const char* old_key = nullptr;
 };
 
 // How to read, write and describe a value of an unusual shape.
 template <typename T>
 struct Codec {
   // Reads parent[key] into *out (absent: leaves it and, when `required`, reports it).
-  std::function<void(json::ObjectReader& parent, std::string_view key, bool required, T* out)>
-      read;
+  std::function<void(json::ObjectReader& parent, std::string_view key, bool required, T* out)> read;
   std::function<void(json::JsonWriter& w, const T& value)> write;
   // The value's schema (an object), with `description`.
   std::function<void(json::JsonWriter& w, const std::string& description)> schema;
@@ -100,82 +105,95 @@ class SectionReader {
 
   template <typename T>
   void integer(const F& f, T& x, json::IntBounds b = json::IntBounds::any()) {
-    if (skip(f)) return;
-    x = f.is_required ? r_.required_integer<T>(f.key, b) : r_.integer<T>(f.key, x, b);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    x = g.is_required ? r_.required_integer<T>(g.key, b) : r_.integer<T>(g.key, x, b);
   }
   void number(const F& f, double& x, json::Bounds b = json::Bounds::any()) {
-    if (skip(f)) return;
-    x = f.is_required ? r_.required_number(f.key, b) : r_.number(f.key, x, b);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    x = g.is_required ? r_.required_number(g.key, b) : r_.number(g.key, x, b);
   }
   void boolean(const F& f, bool& x) {
-    if (skip(f)) return;
-    if (f.is_required) r_.require(f.key);
-    x = r_.boolean(f.key, x);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (g.is_required) r_.require(g.key);
+    x = r_.boolean(g.key, x);
   }
   void string(const F& f, std::string& x, json::Text rule = json::Text::Any) {
-    if (skip(f)) return;
-    x = f.is_required ? r_.required_string(f.key, rule) : r_.string(f.key, x, rule);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    x = g.is_required ? r_.required_string(g.key, rule) : r_.string(g.key, x, rule);
   }
   template <typename E>
   void choice(const F& f, E& x, const json::Choices<E>& choices) {
-    if (skip(f)) return;
+    const F g = resolve(f);
+    if (skip(g)) return;
     const size_t before = r_.errors().size();
-    x = f.is_required ? r_.required_choice(f.key, choices, x) : r_.choice(f.key, x, choices);
+    x = g.is_required ? r_.required_choice(g.key, choices, x) : r_.choice(g.key, x, choices);
     if (r_.errors().size() != before) choice_failed_ = true;
   }
   // The fixed value of a key that names what the file is ("task": "behaviour").
   void constant(const F& f, const char* value) {
-    if (skip(f)) return;
+    const F g = resolve(f);
+    if (skip(g)) return;
     const json::Choices<int> one = {{value, 0}};
-    f.is_required ? r_.required_choice(f.key, one, 0) : r_.choice(f.key, 0, one);
+    g.is_required ? r_.required_choice(g.key, one, 0) : r_.choice(g.key, 0, one);
   }
   template <typename T>
   void integer_list(const F& f, std::vector<T>& x, json::IntBounds item, json::IntBounds size) {
-    if (skip(f)) return;
-    if (f.is_required) r_.require(f.key);
-    x = r_.integer_list<T>(f.key, x, item, size);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (g.is_required) r_.require(g.key);
+    x = r_.integer_list<T>(g.key, x, item, size);
   }
   void number_list(const F& f, std::vector<double>& x, json::Bounds item, json::IntBounds size) {
-    if (skip(f)) return;
-    if (f.is_required) r_.require(f.key);
-    x = r_.number_list(f.key, x, item, size);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (g.is_required) r_.require(g.key);
+    x = r_.number_list(g.key, x, item, size);
   }
   void string_list(const F& f, std::vector<std::string>& x, json::Text rule = json::Text::Any,
                    json::IntBounds size = json::IntBounds::any()) {
-    if (skip(f)) return;
-    if (f.is_required) r_.require(f.key);
-    x = r_.string_list(f.key, x, rule, size);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (g.is_required) r_.require(g.key);
+    x = r_.string_list(g.key, x, rule, size);
   }
   template <typename T>
   void custom(const F& f, T& x, const Codec<T>& codec) {
-    if (skip(f)) return;
-    codec.read(r_, f.key, f.is_required, &x);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    codec.read(r_, g.key, g.is_required, &x);
   }
   template <typename T>
   void custom(const F& f, std::optional<T>& x, const Codec<T>& codec) {
-    if (skip(f)) return;
-    if (!r_.has(f.key)) {
-      f.is_required ? void(r_.require(f.key)) : r_.allow(f.key);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (!r_.has(g.key)) {
+      g.is_required ? void(r_.require(g.key)) : r_.allow(g.key);
       return;
     }
     T value{};
     const size_t before = r_.errors().size();
-    codec.read(r_, f.key, f.is_required, &value);
+    codec.read(r_, g.key, g.is_required, &value);
     if (r_.errors().size() == before) x = std::move(value);
   }
   template <typename T>
   void section(const F& f, T& sub) {
-    if (skip(f)) return;
-    json::ObjectReader r = f.is_required ? r_.required_object(f.key) : r_.object(f.key);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    json::ObjectReader r = g.is_required ? r_.required_object(g.key) : r_.object(g.key);
     SectionReader v(r);
     fields(v, sub);
     r.finish();
   }
   template <typename T>
   void optional_section(const F& f, std::optional<T>& sub) {
-    if (skip(f)) return;
-    if (!r_.has(f.key)) {
-      r_.allow(f.key);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    if (!r_.has(g.key)) {
+      r_.allow(g.key);
       return;
     }
     sub.emplace();
@@ -184,10 +202,11 @@ class SectionReader {
   template <typename T>
   void section_list(const F& f, std::vector<T>& items,
                     json::IntBounds size = json::IntBounds::any()) {
-    if (skip(f)) return;
-    const bool present = r_.has(f.key);
+    const F g = resolve(f);
+    if (skip(g)) return;
+    const bool present = r_.has(g.key);
     std::vector<json::ObjectReader> readers =
-        f.is_required ? r_.required_object_list(f.key, size) : r_.object_list(f.key, size);
+        g.is_required ? r_.required_object_list(g.key, size) : r_.object_list(g.key, size);
     if (!present) return;
     items.clear();
     for (json::ObjectReader& r : readers) {
@@ -234,6 +253,19 @@ class SectionReader {
   bool reading() const { return true; }
 
  private:
+  // `f`, or `f` under its older spelling when the config uses that one (both: an error).
+  F resolve(const F& f) {
+    if (!f.old_key || !r_.has(f.old_key)) return f;
+    F g = f;
+    if (r_.has(f.key)) {
+      r_.allow(f.old_key);
+      r_.error(f.old_key, std::string("\"") + f.old_key + "\" is the older spelling of \"" + f.key +
+                              "\": give one of them");
+      return f;
+    }
+    g.key = f.old_key;
+    return g;
+  }
   // True when the field is not to be read (inside a `when` that does not apply).
   bool skip(const F& f) {
     switch (mode_) {
@@ -380,7 +412,8 @@ class ExampleWriter {
   }
   template <typename E>
   void choice(const F& f, const E& x, const json::Choices<E>& choices) {
-    add(f, [&](json::JsonWriter& w) { w.value(json::choice_name(x, choices)); },
+    add(
+        f, [&](json::JsonWriter& w) { w.value(json::choice_name(x, choices)); },
         choice_doc(choices));
   }
   void constant(const F& f, const char* value) {
@@ -477,7 +510,8 @@ class ExampleWriter {
   std::string why_;
 };
 
-// ---- the JSON Schema -----------------------------------------------------------------------------
+// ---- the JSON Schema
+// -----------------------------------------------------------------------------
 
 class SchemaWriter {
  public:
@@ -543,8 +577,8 @@ class SchemaWriter {
     w_.field("default", x);
     close();
   }
-  void string_list(const F& f, const std::vector<std::string>& x,
-                   json::Text rule = json::Text::Any, json::IntBounds size = json::IntBounds::any()) {
+  void string_list(const F& f, const std::vector<std::string>& x, json::Text rule = json::Text::Any,
+                   json::IntBounds size = json::IntBounds::any()) {
     if (!open(f, "array")) return;
     w_.key("items").begin_object().field("type", "string");
     if (rule == json::Text::NonEmpty) w_.field("minLength", 1);

@@ -72,8 +72,8 @@ std::string schedule_misfit_message(const OptimizerConfig& o) {
 const Codec<FileSpec>& file_codec() {
   static const Codec<FileSpec> codec = {
       [](ObjectReader& parent, std::string_view key, bool required, FileSpec* out) {
-        if (auto f = read_file_spec(parent, key,
-                                    required ? Presence::Required : Presence::Optional)) {
+        if (auto f =
+                read_file_spec(parent, key, required ? Presence::Required : Presence::Optional)) {
           *out = *f;
         }
       },

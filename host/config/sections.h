@@ -73,7 +73,8 @@ const Codec<FileSpec>& file_codec();
 // directory), the seed and the device.
 template <typename V>
 void device_field(V& v, std::string& device) {
-  v.string(F("device", "where to run: \"auto\" (a GPU when there is one), \"cpu\", \"cuda\" or "
+  v.string(F("device",
+             "where to run: \"auto\" (a GPU when there is one), \"cpu\", \"cuda\" or "
              "\"cuda:N\"")
                .pattern("^(auto|cpu|cuda(:[0-9]{1,4})?)$"),
            device);
@@ -113,7 +114,51 @@ void write_lr_schedule(json::JsonWriter& w, const LrScheduleConfig& c);
 
 }  // namespace config
 
+// Where a task's data is, one shape for every task: a registry dataset (its files named by
+// train/validation/test, resolved in its cache) or local paths; train, then validation (a file or
+// a share of train) and test (optional). A task's data section derives from it and declares its
+// own fields (format, columns, ...) after data_file_fields().
+struct DataFiles {
+  // A data registry name ("uci-adult"); empty: train/validation/test are local paths.
+  std::string dataset;
+  FileSpec train;
+  std::optional<FileSpec> validation;
+  // The share of train held out for validation when no validation file is given; 0 when one is.
+  double validation_fraction = 0.1;
+  std::optional<FileSpec> test;
+};
+
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
+
+// The DataFiles keys. `train_required`: a task whose dataset supplies default files passes false.
+template <typename V>
+void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
+  using config::F;
+  v.string(F("dataset",
+             "a data registry name (tessera data list); its files are fetched and "
+             "checked, and train/validation/test name files inside it. Absent: local "
+             "paths"),
+           c.dataset, json::Text::NonEmpty);
+  F train("train", "the training file: a path, or {\"path\": ..., \"skip_lines\": N}");
+  if (train_required) train.required();
+  v.custom(train, c.train, config::file_codec());
+  v.custom(F("validation", "a validation file (else validation_fraction of train is held out)"),
+           c.validation, config::file_codec());
+  v.number(F("validation_fraction",
+             "the share of train held out for validation when no "
+             "validation file is given")
+               .written_if(!c.validation),
+           c.validation_fraction, json::Bounds::closed(0, 0.9));
+  v.validate([&](json::ObjectReader& r) {
+    if (r.has("validation") && r.has("validation_fraction")) {
+      r.error("validation_fraction",
+              "give either a \"validation\" file or \"validation_fraction\" (a share of train), "
+              "not both");
+    }
+    if (c.validation) c.validation_fraction = 0.0;
+  });
+  v.custom(F("test", "a test file, scored once after training"), c.test, config::file_codec());
+}
 
 template <typename V>
 void fields(V& v, OptimizerConfig& c) {
@@ -124,8 +169,8 @@ void fields(V& v, OptimizerConfig& c) {
            Bounds::open_closed(0, 10));
   v.number(F("weight_decay", "sgd and adam: L2 added to the gradient; adamw: decoupled decay"),
            c.weight_decay, Bounds::closed(0, 1));
-  const std::string this_one =
-      std::string(" (this optimizer is \"") + json::choice_name(c.type, optimizer_choices()) + "\")";
+  const std::string this_one = std::string(" (this optimizer is \"") +
+                               json::choice_name(c.type, optimizer_choices()) + "\")";
   v.when(c.type == OptimizerType::Sgd, "only applies to \"sgd\"" + this_one, [&] {
     v.number(F("momentum", "heavy-ball momentum"), c.momentum, Bounds::closed_open(0, 1));
     v.boolean(F("nesterov", "Nesterov momentum (needs momentum > 0)"), c.nesterov);
@@ -166,10 +211,17 @@ void fields(V& v, LrScheduleConfig& c) {
   });
   v.when(c.type == LrScheduleType::Cosine, "only applies to the \"cosine\" schedule" + this_one,
          [&] {
-           v.number(F("min_lr", "the lr the cosine reaches at the last step (<= the optimizer's "
-                                "lr)"),
+           v.number(F("min_lr",
+                      "the lr the cosine reaches at the last step (<= the optimizer's "
+                      "lr)"),
                     c.min_lr, Bounds::at_least(0));
          });
+}
+
+// A data section with only the files.
+template <typename V>
+void fields(V& v, DataFiles& c) {
+  data_file_fields(v, c);
 }
 
 }  // namespace tessera

@@ -8,37 +8,20 @@
 #include "host/data/registry.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/audio/audio.h"
-#include "pipelines/image/stages.h"
 
 namespace tessera::audio {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
-
-using scheduler::TrainStageConfig;
-
-std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_prep_config_path(p, s);
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
-}
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
 // "" (the prep stage's test split), a dataset selection "NAME[:split]", or a folder (resolved
 // against the pipeline file).
 std::string parse_eval(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  std::string data = r.string("data", "", json::Text::Any);
-  r.finish();
-  doc->errors.throw_if_any();
+  std::string data;
+  scheduler::read_stage_config(
+      p, s, [&](json::ObjectReader& r) { data = r.string("data", "", json::Text::Any); });
   if (data.empty() || data.find('/') == std::string::npos) return data;
   return scheduler::resolve_spec_path(p, data);
 }
@@ -90,7 +73,7 @@ LocalRecordings local_recordings(const AudioConfig& c) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const std::string config = parse_prep(p, s);
+  const std::string config = scheduler::parse_prep_config_path(p, s);
   std::vector<std::string> files = {config};
   const LocalRecordings l = local_recordings(load_audio_config(config));
   files.insert(files.end(), l.files.begin(), l.files.end());
@@ -98,7 +81,7 @@ std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) 
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const AudioConfig cfg = load_audio_config(config);
   const LocalRecordings l = local_recordings(cfg);
   const std::string source =
@@ -109,25 +92,15 @@ StageResult run_prep(const StageContext& ctx) {
                                              << " missing)");
   // A folder has no split of its own to evaluate on: the evaluate stage then names its data.
   const std::string test = cfg.data.dir.empty() ? cfg.data.dataset + ":test" : "";
-  StageResult r;
-  r.result_json = "{\"config\":" + json_quote(config) +
-                  ",\"recordings\":" + std::to_string(l.files.size()) +
-                  ",\"test\":" + json_quote(test) + "}";
-  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
-  r.files["data"] = "data.json";
-  r.summary = "data: " + source + ", " + std::to_string(l.files.size()) + " recordings";
-  return r;
+  return scheduler::prep_result(
+      ctx,
+      "{\"config\":" + json_quote(config) + ",\"recordings\":" + std::to_string(l.files.size()) +
+          ",\"test\":" + json_quote(test) + "}",
+      "data: " + source + ", " + std::to_string(l.files.size()) + " recordings");
 }
 
 scheduler::PrepConfigAndTest read_prep(const StageContext& ctx) {
   return scheduler::read_prep_config_and_test(ctx, "recordings");
-}
-
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  const TrainOptions o = image::train_stage_options(ctx, c);
-  Result tr = audio::train(read_prep(ctx).config, o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
 
 StageResult run_evaluate(const StageContext& ctx) {
@@ -137,17 +110,9 @@ StageResult run_evaluate(const StageContext& ctx) {
     TESSERA_THROW(Config, "stage '" << ctx.stage->name
                                     << "': the config reads a folder, which has no test split; "
                                        "name the recordings with \"data\"");
-  Options o;
-  o.device = ctx.device;
-  o.quiet = ctx.quiet;
-  Result er =
-      audio::evaluate(scheduler::input_of_kind(ctx, StageKind::Train).file("model"), data, o);
-  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
-  StageResult r;
-  r.files["evaluation"] = "evaluation.json";
-  r.result_json = er.json;
-  r.summary = er.summary;
-  return r;
+  return scheduler::evaluation_result(ctx,
+                                      audio::evaluate(scheduler::trained_model(ctx), data,
+                                                      scheduler::stage_run_options<Options>(ctx)));
 }
 
 // A folder's recordings go into the key; a registered dataset's files are pinned by SHA-256.
@@ -166,11 +131,9 @@ std::vector<std::string> eval_inputs(const PipelineSpec& p, const StageSpec& s) 
 void register_stages(scheduler::StageRegistry& registry) {
   registry.add("audio", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("audio", StageKind::Train,
-               {[](const PipelineSpec& p, const StageSpec& s) {
-                  parse_train(p, s);
-                  return std::vector<std::string>{};
-                },
-                run_train});
+               scheduler::train_stage(
+                   scheduler::TimeBudget::NotAllowed,
+                   [](const StageContext& ctx) { return read_prep(ctx).config; }, audio::train));
   registry.add("audio", StageKind::Evaluate, {eval_inputs, run_evaluate});
 }
 

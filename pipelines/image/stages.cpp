@@ -10,40 +10,20 @@ namespace tessera::image {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
-struct PrepConfig {
-  std::string config;
-};
-using scheduler::TrainStageConfig;
 struct EvalConfig {
   std::string images, labels;
 };
 
-PrepConfig parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  PrepConfig c;
-  c.config = scheduler::parse_prep_config_path(p, s);
-  return c;
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
-}
-
 EvalConfig parse_eval(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
   EvalConfig c;
-  c.images = scheduler::resolve_spec_path(p, r.string("images", "", json::Text::Any));
-  c.labels = scheduler::resolve_spec_path(p, r.string("labels", "", json::Text::Any));
-  if (c.images.empty() && !c.labels.empty()) r.error("labels", "labels without images");
-  r.finish();
-  doc->errors.throw_if_any();
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    c.images = scheduler::resolve_spec_path(p, r.string("images", "", json::Text::Any));
+    c.labels = scheduler::resolve_spec_path(p, r.string("labels", "", json::Text::Any));
+    if (c.images.empty() && !c.labels.empty()) r.error("labels", "labels without images");
+  });
   return c;
 }
 
@@ -73,9 +53,9 @@ LocalData local_data(const ImageConfig& c) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const PrepConfig c = parse_prep(p, s);
-  const ImageConfig cfg = load_image_config(c.config);
-  std::vector<std::string> files = {c.config};
+  const std::string config = scheduler::parse_prep_config_path(p, s);
+  const ImageConfig cfg = load_image_config(config);
+  std::vector<std::string> files = {config};
   const LocalData l = local_data(cfg);
   for (const std::string& f : l.train)
     if (!f.empty()) files.push_back(f);
@@ -85,23 +65,19 @@ std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) 
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const PrepConfig c = parse_prep(*ctx.pipeline, *ctx.stage);
-  const ImageConfig cfg = load_image_config(c.config);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
+  const ImageConfig cfg = load_image_config(config);
   const LocalData l = local_data(cfg);
   for (const std::string& f : l.train)
     if (f.empty())
       TESSERA_THROW(Data, "the training images of "
-                              << c.config << " are not on this machine (dataset '"
-                              << cfg.data.dataset << "', dir '" << cfg.data.dir << "')");
-  const std::string json = "{\"config\":" + json_quote(c.config) +
-                           ",\"test_images\":" + json_quote(l.test_images) +
-                           ",\"test_labels\":" + json_quote(l.test_labels) + "}";
-  write_file_atomic(ctx.work_dir + "/data.json", json + "\n");
-  StageResult r;
-  r.files["data"] = "data.json";
-  r.result_json = json;
-  r.summary = "data: " + (cfg.data.dataset.empty() ? cfg.data.dir : cfg.data.dataset);
-  return r;
+                              << config << " are not on this machine (dataset '" << cfg.data.dataset
+                              << "', dir '" << cfg.data.dir << "')");
+  return scheduler::prep_result(
+      ctx,
+      "{\"config\":" + json_quote(config) + ",\"test_images\":" + json_quote(l.test_images) +
+          ",\"test_labels\":" + json_quote(l.test_labels) + "}",
+      "data: " + (cfg.data.dataset.empty() ? cfg.data.dir : cfg.data.dataset));
 }
 
 struct PrepData {
@@ -109,24 +85,13 @@ struct PrepData {
 };
 
 PrepData read_prep(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
   PrepData d;
-  d.config = r.required_string("config");
-  d.test_images = r.string("test_images", "", json::Text::Any);
-  d.test_labels = r.string("test_labels", "", json::Text::Any);
-  r.finish();
-  doc->errors.throw_if_any();
+  scheduler::read_prep_data(ctx, [&](json::ObjectReader& r) {
+    d.config = r.required_string("config");
+    d.test_images = r.string("test_images", "", json::Text::Any);
+    d.test_labels = r.string("test_labels", "", json::Text::Any);
+  });
   return d;
-}
-
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  const PrepData d = read_prep(ctx);
-  const TrainOptions o = train_stage_options(ctx, c);
-  Result tr = train(d.config, o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
 }
 
 StageResult run_evaluate(const StageContext& ctx) {
@@ -140,42 +105,20 @@ StageResult run_evaluate(const StageContext& ctx) {
     c.images = d.test_images;
     c.labels = d.test_labels;
   }
-  Options o;
-  o.device = ctx.device;
-  o.quiet = ctx.quiet;
-  Result er = evaluate(scheduler::input_of_kind(ctx, StageKind::Train).file("model"),
-                       c.labels.empty() ? c.images : c.images + "," + c.labels, o);
-  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
-  StageResult r;
-  r.files["evaluation"] = "evaluation.json";
-  r.result_json = er.json;
-  r.summary = er.summary;
-  return r;
+  return scheduler::evaluation_result(
+      ctx, evaluate(scheduler::trained_model(ctx),
+                    c.labels.empty() ? c.images : c.images + "," + c.labels,
+                    scheduler::stage_run_options<Options>(ctx)));
 }
 
 }  // namespace
 
-TrainOptions train_stage_options(const scheduler::StageContext& ctx,
-                                 const scheduler::TrainStageConfig& c) {
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  // The same directory on every attempt (the stage key pins the config): a rerun after a kill
-  // resumes from its last epoch's checkpoint.
-  o.resume = ctx.work_dir + "/run";
-  return o;
-}
-
 void register_stages(scheduler::StageRegistry& registry) {
-  auto validate_only = [](auto parse) {
-    return [parse](const PipelineSpec& p, const StageSpec& s) {
-      parse(p, s);
-      return std::vector<std::string>{};
-    };
-  };
   registry.add("image", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("image", StageKind::Train, {validate_only(parse_train), run_train});
+  registry.add("image", StageKind::Train,
+               scheduler::train_stage(
+                   scheduler::TimeBudget::NotAllowed,
+                   [](const StageContext& ctx) { return read_prep(ctx).config; }, train));
   registry.add("image", StageKind::Evaluate,
                {[](const PipelineSpec& p, const StageSpec& s) {
                   const EvalConfig c = parse_eval(p, s);

@@ -9,17 +9,9 @@
 //   evaluate  config {"images": PATH, "labels": PATH} (default: the config's IDX test pair):
 //             the trained model on a labelled set; the result carries the confusion matrix.
 #include "host/scheduler/scheduler.h"
-#include "host/scheduler/stage_helpers.h"
-#include "pipelines/image/image.h"
 
 namespace tessera::image {
 
 void register_stages(scheduler::StageRegistry& registry);
-
-// The TrainOptions of a train stage of the image family (image, audio, video): the stage's or
-// the run's device, epochs, quiet, and WORK/run as the run directory to resume (the same on
-// every attempt, so a rerun after a kill resumes from its last epoch's checkpoint).
-TrainOptions train_stage_options(const scheduler::StageContext& ctx,
-                                 const scheduler::TrainStageConfig& c);
 
 }  // namespace tessera::image

@@ -16,48 +16,22 @@ namespace tessera::recommend {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
-
-using scheduler::TrainStageConfig;
-
-std::unique_ptr<json::Document> stage_config(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_stage_config(p, s);
-}
-
-std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_prep_config_path(p, s);
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
-}
-
-void parse_empty(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = stage_config(p, s);
-  doc->root().finish();
-  doc->errors.throw_if_any();
-}
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
 int64_t parse_recommend(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  const int64_t k = r.integer<int64_t>("k", 10, json::IntBounds::closed(1, 1 << 20));
-  r.finish();
-  doc->errors.throw_if_any();
+  int64_t k = 10;
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    k = r.integer<int64_t>("k", 10, json::IntBounds::closed(1, 1 << 20));
+  });
   return k;
 }
 
 ExportFormat parse_export(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  const std::string format = r.string("format", "npy", json::Text::NonEmpty);
-  r.finish();
-  doc->errors.throw_if_any();
+  std::string format;
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    format = r.string("format", "npy", json::Text::NonEmpty);
+  });
   try {
     return parse_export_format(format);
   } catch (const Error& e) {
@@ -78,7 +52,7 @@ std::string local_test(const RecommendConfig& c) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const std::string config = parse_prep(p, s);
+  const std::string config = scheduler::parse_prep_config_path(p, s);
   const RecommendConfig cfg = read_recommend_config(config);
   std::vector<std::string> inputs = {config};
   for (const std::string& f : {local_ratings(cfg), local_test(cfg)})
@@ -87,7 +61,7 @@ std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) 
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const RecommendConfig cfg = read_recommend_config(config);
   const std::string ratings = local_ratings(cfg);
   if (ratings.empty())
@@ -98,84 +72,43 @@ StageResult run_prep(const StageContext& ctx) {
   if (test.empty() && cfg.model == ModelKind::Mf && !cfg.data.test.empty())
     TESSERA_THROW(Data, "the test ratings of " << config << " are not on this machine (data.test '"
                                                << cfg.data.test << "')");
-  StageResult r;
-  r.result_json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings);
-  if (!test.empty()) r.result_json += ",\"test\":" + json_quote(test);
-  r.result_json += "}";
-  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
-  r.files["data"] = "data.json";
-  r.summary = "data: " + ratings;
-  return r;
+  std::string json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings);
+  if (!test.empty()) json += ",\"test\":" + json_quote(test);
+  return scheduler::prep_result(ctx, json + "}", "data: " + ratings);
 }
 
 std::string prep_config(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
-  const std::string config = r.required_string("config");
-  r.allow("ratings");
-  r.allow("test");
-  r.finish();
-  doc->errors.throw_if_any();
-  return config;
-}
-
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one:
-  // training resumes from it (or starts in the same directory when there is none yet).
-  o.resume = ctx.work_dir + "/run";
-  Result tr = train(prep_config(ctx), o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
-}
-
-const std::string& model_of(const StageContext& ctx) {
-  return scheduler::input_of_kind(ctx, StageKind::Train).file("model");
+  return scheduler::read_prep_config(ctx, {"ratings", "test"});
 }
 
 // The model as the train stage saved it, measured again on the held-out split of the ratings the
 // prep stage found (rebuilt from the model's config and seed): numbers computed here, not copied.
 StageResult run_evaluate(const StageContext& ctx) {
-  parse_empty(*ctx.pipeline, *ctx.stage);
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
-  r.allow("config");
-  const std::string ratings = r.required_string("ratings");
-  // An mf model trained with data.test is measured on that file (evaluate_held_out).
-  const std::string test = r.string("test", "", json::Text::NonEmpty);
-  r.finish();
-  doc->errors.throw_if_any();
-  Result er = evaluate_held_out(model_of(ctx), test.empty() ? ratings : test);
-  StageResult out;
-  out.result_json = er.json;
-  write_file_atomic(ctx.work_dir + "/evaluation.json", out.result_json + "\n");
-  out.files["evaluation"] = "evaluation.json";
-  out.summary = er.summary;
-  while (!out.summary.empty() && out.summary.back() == '\n') out.summary.pop_back();
-  return out;
+  std::string ratings, test;
+  scheduler::read_prep_data(ctx, [&](json::ObjectReader& r) {
+    r.allow("config");
+    ratings = r.required_string("ratings");
+    // An mf model trained with data.test is measured on that file (evaluate_held_out).
+    test = r.string("test", "", json::Text::NonEmpty);
+  });
+  Result er = evaluate_held_out(scheduler::trained_model(ctx), test.empty() ? ratings : test);
+  while (!er.summary.empty() && er.summary.back() == '\n') er.summary.pop_back();
+  return scheduler::evaluation_result(ctx, er);
 }
 
 StageResult run_recommend(const StageContext& ctx) {
   RecommendOptions o;
   o.k = parse_recommend(*ctx.pipeline, *ctx.stage);
   o.quiet = ctx.quiet;
-  Result rr = recommend(model_of(ctx), ctx.work_dir + "/topk.csv", o);
-  StageResult r;
-  r.files["topk"] = "topk.csv";
-  r.result_json = rr.json;
-  r.summary = rr.summary;
-  return r;
+  return scheduler::file_output_stage(ctx, "topk", "topk.csv", [&](const std::string& out) {
+    return recommend(scheduler::trained_model(ctx), out, o);
+  });
 }
 
 StageResult run_export(const StageContext& ctx) {
   const ExportFormat format = parse_export(*ctx.pipeline, *ctx.stage);
   const std::string dir = scheduler::fresh_subdir(ctx, "export");
-  Result er = export_model(model_of(ctx), format, dir);
+  Result er = export_model(scheduler::trained_model(ctx), format, dir);
   StageResult r;
   for (const auto& e : std::filesystem::directory_iterator(dir))
     if (e.is_regular_file()) {
@@ -190,15 +123,10 @@ StageResult run_export(const StageContext& ctx) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  auto validate_only = [](auto parse) {
-    return [parse](const PipelineSpec& p, const StageSpec& s) {
-      parse(p, s);
-      return std::vector<std::string>{};
-    };
-  };
   registry.add("recommend", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("recommend", StageKind::Train, {validate_only(parse_train), run_train});
-  registry.add("recommend", StageKind::Evaluate, {validate_only(parse_empty), run_evaluate});
+  registry.add("recommend", StageKind::Train,
+               scheduler::train_stage(scheduler::TimeBudget::NotAllowed, prep_config, train));
+  registry.add("recommend", StageKind::Evaluate, scheduler::config_free_stage(run_evaluate));
   registry.add("recommend", StageKind::Recommend, {validate_only(parse_recommend), run_recommend});
   registry.add("recommend", StageKind::Export, {validate_only(parse_export), run_export});
 }

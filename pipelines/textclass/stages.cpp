@@ -1,5 +1,7 @@
 #include "pipelines/textclass/stages.h"
 
+#include <map>
+
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
@@ -11,14 +13,9 @@ namespace tessera::textclass {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
-using scheduler::TrainStageConfig;
 struct EvalConfig {
   std::string data;
   int64_t skip_lines = kAutoHeader;
@@ -28,34 +25,22 @@ struct ScoreConfig {
   int64_t batch_size = 4096;
 };
 
-std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_prep_config_path(p, s);
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::Allowed);
-}
-
 EvalConfig parse_eval(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
   EvalConfig c;
-  c.data = scheduler::resolve_spec_path(p, r.string("data", "", json::Text::Any));
-  c.skip_lines = r.integer<int64_t>("skip_lines", kAutoHeader, json::IntBounds::at_least(-1));
-  if (c.data.empty() && r.has("skip_lines")) r.error("skip_lines", "skip_lines without data");
-  r.finish();
-  doc->errors.throw_if_any();
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    c.data = scheduler::resolve_spec_path(p, r.string("data", "", json::Text::Any));
+    c.skip_lines = r.integer<int64_t>("skip_lines", kAutoHeader, json::IntBounds::at_least(-1));
+    if (c.data.empty() && r.has("skip_lines")) r.error("skip_lines", "skip_lines without data");
+  });
   return c;
 }
 
 ScoreConfig parse_score(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
   ScoreConfig c;
-  c.input = scheduler::resolve_spec_path(p, r.string("input", "", json::Text::Any));
-  c.batch_size = r.integer<int64_t>("batch_size", 4096, json::IntBounds::at_least(1));
-  r.finish();
-  doc->errors.throw_if_any();
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    c.input = scheduler::resolve_spec_path(p, r.string("input", "", json::Text::Any));
+    c.batch_size = r.integer<int64_t>("batch_size", 4096, json::IntBounds::at_least(1));
+  });
   return c;
 }
 
@@ -73,7 +58,7 @@ LocalFiles local_files(const TextclassConfig& c) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const std::string config = parse_prep(p, s);
+  const std::string config = scheduler::parse_prep_config_path(p, s);
   const LocalFiles l = local_files(read_textclass_config(config));
   std::vector<std::string> files = {config};
   for (const std::string& f : {l.train, l.validation, l.test})
@@ -82,7 +67,7 @@ std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) 
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const TextclassConfig cfg = read_textclass_config(config);
   const DataConfig& d = cfg.data;
   const LocalFiles l = local_files(cfg);
@@ -102,8 +87,7 @@ StageResult run_prep(const StageContext& ctx) {
                             d.validation_fraction, d.test_fraction, static_cast<uint64_t>(cfg.seed))
                .test;
   }
-  StageResult r;
-  r.files["data"] = "data.json";
+  std::map<std::string, std::string> test_files;
   if (!test.empty()) {
     std::string tsv, texts;
     for (const LabelledText& t : test) {
@@ -112,26 +96,19 @@ StageResult run_prep(const StageContext& ctx) {
     }
     write_file_atomic(ctx.work_dir + "/test.tsv", tsv);
     write_file_atomic(ctx.work_dir + "/texts.txt", texts);
-    r.files["test"] = "test.tsv";
-    r.files["texts"] = "texts.txt";
+    test_files = {{"test", "test.tsv"}, {"texts", "texts.txt"}};
   }
-  r.result_json = "{\"config\":" + json_quote(config) + ",\"train\":" + json_quote(l.train) +
-                  ",\"test_rows\":" + std::to_string(test.size()) + "}";
-  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
-  r.summary = "data: " + l.train + ", " + std::to_string(test.size()) + " test rows";
+  StageResult r = scheduler::prep_result(
+      ctx,
+      "{\"config\":" + json_quote(config) + ",\"train\":" + json_quote(l.train) +
+          ",\"test_rows\":" + std::to_string(test.size()) + "}",
+      "data: " + l.train + ", " + std::to_string(test.size()) + " test rows");
+  r.files.insert(test_files.begin(), test_files.end());
   return r;
 }
 
 std::string prep_config(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
-  const std::string config = r.required_string("config");
-  r.allow("train");
-  r.allow("test_rows");
-  r.finish();
-  doc->errors.throw_if_any();
-  return config;
+  return scheduler::read_prep_config(ctx, {"train", "test_rows"});
 }
 
 // The prep stage's output `name`; a Config error naming the stage and `key` when it has none.
@@ -144,22 +121,11 @@ std::string prep_file(const StageContext& ctx, const std::string& name, const st
   return prep.file(name);
 }
 
-std::string device_of(const StageContext& ctx) {
-  return ctx.device.empty() ? "cpu" : ctx.device;
-}
-
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  o.time_budget_s = c.time_budget_s;
-  // The stage key pins the config, so an interrupted attempt's checkpoint belongs to this one:
-  // training resumes from it (or starts in the same directory when there is none yet).
-  o.resume = ctx.work_dir + "/run";
-  Result tr = train(prep_config(ctx), o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
+// textclass runs on the CPU unless the run names a device.
+RunOptions run_options(const StageContext& ctx) {
+  RunOptions o = scheduler::stage_run_options<RunOptions>(ctx);
+  if (o.device.empty()) o.device = "cpu";
+  return o;
 }
 
 StageResult run_evaluate(const StageContext& ctx) {
@@ -168,44 +134,25 @@ StageResult run_evaluate(const StageContext& ctx) {
     c.data = prep_file(ctx, "test", "data");
     c.skip_lines = 0;  // written by prep without a header
   }
-  RunOptions o;
-  o.device = device_of(ctx);
-  o.quiet = ctx.quiet;
+  RunOptions o = run_options(ctx);
   o.skip_lines = c.skip_lines;
-  Result er = evaluate(scheduler::input_of_kind(ctx, StageKind::Train).file("model"), c.data, o);
-  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
-  StageResult r;
-  r.files["evaluation"] = "evaluation.json";
-  r.result_json = er.json;
-  r.summary = er.summary;
-  return r;
+  return scheduler::evaluation_result(ctx, evaluate(scheduler::trained_model(ctx), c.data, o));
 }
 
 StageResult run_score(const StageContext& ctx) {
   ScoreConfig c = parse_score(*ctx.pipeline, *ctx.stage);
   if (c.input.empty()) c.input = prep_file(ctx, "texts", "input");
-  RunOptions o;
-  o.device = device_of(ctx);
-  o.quiet = ctx.quiet;
+  RunOptions o = run_options(ctx);
   o.batch_size = c.batch_size;
-  Result pr = predict(scheduler::input_of_kind(ctx, StageKind::Train).file("model"), c.input,
-                      ctx.work_dir + "/predictions.tsv", o);
-  StageResult r;
-  r.files["predictions"] = "predictions.tsv";
-  r.result_json = pr.json;
-  r.summary = pr.summary;
-  return r;
+  return scheduler::file_output_stage(
+      ctx, "predictions", "predictions.tsv", [&](const std::string& out) {
+        return predict(scheduler::trained_model(ctx), c.input, out, o);
+      });
 }
 
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  auto validate_only = [](auto parse) {
-    return [parse](const PipelineSpec& p, const StageSpec& s) {
-      parse(p, s);
-      return std::vector<std::string>{};
-    };
-  };
   // A stage naming its own file reads it: its fingerprint goes into the key.
   auto named_file = [](auto parse, auto member) {
     return [parse, member](const PipelineSpec& p, const StageSpec& s) {
@@ -215,7 +162,7 @@ void register_stages(scheduler::StageRegistry& registry) {
   };
   registry.add("textclass", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("textclass", StageKind::Train,
-               {validate_only(parse_train), run_train});
+               scheduler::train_stage(scheduler::TimeBudget::Allowed, prep_config, train));
   registry.add("textclass", StageKind::Evaluate,
                {named_file(parse_eval, &EvalConfig::data), run_evaluate});
   registry.add("textclass", StageKind::BatchScore,

@@ -11,14 +11,8 @@ namespace tessera::textgen {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
-
-using scheduler::TrainStageConfig;
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
 struct SampleConfig {
   std::vector<std::string> prompts;
@@ -28,32 +22,16 @@ struct SampleConfig {
   int64_t seed = 1;
 };
 
-std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_prep_config_path(p, s);
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::Allowed);
-}
-
 SampleConfig parse_sample(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
   SampleConfig c;
-  c.prompts = r.string_list("prompts", {"\n"}, json::Text::Any, json::IntBounds::at_least(1));
-  c.length = r.integer<int64_t>("length", 200, json::IntBounds::closed(1, 1 << 20));
-  c.temperature = r.number("temperature", 0.8, json::Bounds::positive());
-  c.top_k = r.integer<int64_t>("top_k", 20, json::IntBounds::at_least(0));
-  c.seed = r.integer<int64_t>("seed", 1, json::IntBounds::at_least(0));
-  r.finish();
-  doc->errors.throw_if_any();
+  scheduler::read_stage_config(p, s, [&](json::ObjectReader& r) {
+    c.prompts = r.string_list("prompts", {"\n"}, json::Text::Any, json::IntBounds::at_least(1));
+    c.length = r.integer<int64_t>("length", 200, json::IntBounds::closed(1, 1 << 20));
+    c.temperature = r.number("temperature", 0.8, json::Bounds::positive());
+    c.top_k = r.integer<int64_t>("top_k", 20, json::IntBounds::at_least(0));
+    c.seed = r.integer<int64_t>("seed", 1, json::IntBounds::at_least(0));
+  });
   return c;
-}
-
-void parse_empty(const PipelineSpec& p, const StageSpec& s) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  doc->root().finish();
-  doc->errors.throw_if_any();
 }
 
 // The text file and validation share a textgen config names (the config itself is validated by
@@ -89,14 +67,14 @@ TextData text_data(const std::string& config) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const std::string config = parse_prep(p, s);
+  const std::string config = scheduler::parse_prep_config_path(p, s);
   const TextData t = text_data(config);
   if (t.file.empty()) return {config};
   return {config, t.file};
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const TextData t = text_data(config);
   if (t.file.empty()) TESSERA_THROW(Data, "the text of " << config << " is not on this machine");
   std::string text = read_file(t.file);
@@ -106,40 +84,17 @@ StageResult run_prep(const StageContext& ctx) {
   const size_t line = text.find('\n', cut);
   if (line != std::string::npos) cut = line + 1;
   write_file_atomic(ctx.work_dir + "/validation.txt", text.substr(cut));
-  const std::string json = "{\"config\":" + json_quote(config) + ",\"text\":" + json_quote(t.file) +
-                           ",\"validation_chars\":" + std::to_string(text.size() - cut) + "}";
-  write_file_atomic(ctx.work_dir + "/data.json", json + "\n");
-  StageResult r;
-  r.files = {{"data", "data.json"}, {"validation", "validation.txt"}};
-  r.result_json = json;
-  r.summary = "data: " + t.file;
+  StageResult r = scheduler::prep_result(
+      ctx,
+      "{\"config\":" + json_quote(config) + ",\"text\":" + json_quote(t.file) +
+          ",\"validation_chars\":" + std::to_string(text.size() - cut) + "}",
+      "data: " + t.file);
+  r.files["validation"] = "validation.txt";
   return r;
 }
 
 std::string prep_config(const StageContext& ctx) {
-  const std::string path = scheduler::input_of_kind(ctx, StageKind::Prep).file("data");
-  std::unique_ptr<json::Document> doc = json::parse(read_file(path), path);
-  json::ObjectReader r = doc->root();
-  const std::string config = r.required_string("config");
-  r.allow("text");
-  r.allow("validation_chars");
-  r.finish();
-  doc->errors.throw_if_any();
-  return config;
-}
-
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  TrainOptions o;
-  o.device = !ctx.device.empty() ? ctx.device : c.device;
-  o.quiet = ctx.quiet;
-  o.epochs = c.epochs;
-  o.time_budget_s = c.time_budget_s;
-  // The same directory on every attempt: the stage key pins the config, so a rerun after a kill
-  // resumes from its last epoch checkpoint (or starts there when there is none yet).
-  o.resume = ctx.work_dir + "/run";
-  Result tr = train(prep_config(ctx), o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
+  return scheduler::read_prep_config(ctx, {"text", "validation_chars"});
 }
 
 std::string device_of(const StageContext& ctx) {
@@ -147,21 +102,15 @@ std::string device_of(const StageContext& ctx) {
 }
 
 StageResult run_evaluate(const StageContext& ctx) {
-  parse_empty(*ctx.pipeline, *ctx.stage);
-  Result er =
-      perplexity(scheduler::input_of_kind(ctx, StageKind::Train).file("model"),
-                 scheduler::input_of_kind(ctx, StageKind::Prep).file("validation"), device_of(ctx));
-  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
-  StageResult r;
-  r.files["evaluation"] = "evaluation.json";
-  r.result_json = er.json;
-  r.summary = er.summary;
-  return r;
+  return scheduler::evaluation_result(
+      ctx, perplexity(scheduler::trained_model(ctx),
+                      scheduler::input_of_kind(ctx, StageKind::Prep).file("validation"),
+                      device_of(ctx)));
 }
 
 StageResult run_sample(const StageContext& ctx) {
   const SampleConfig c = parse_sample(*ctx.pipeline, *ctx.stage);
-  const std::string model = scheduler::input_of_kind(ctx, StageKind::Train).file("model");
+  const std::string model = scheduler::trained_model(ctx);
   std::string out, json = "[";
   for (size_t i = 0; i < c.prompts.size(); ++i) {
     GenerateOptions g;
@@ -187,15 +136,10 @@ StageResult run_sample(const StageContext& ctx) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  auto validate_only = [](auto parse) {
-    return [parse](const PipelineSpec& p, const StageSpec& s) {
-      parse(p, s);
-      return std::vector<std::string>{};
-    };
-  };
   registry.add("textgen", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("textgen", StageKind::Train, {validate_only(parse_train), run_train});
-  registry.add("textgen", StageKind::Evaluate, {validate_only(parse_empty), run_evaluate});
+  registry.add("textgen", StageKind::Train,
+               scheduler::train_stage(scheduler::TimeBudget::Allowed, prep_config, train));
+  registry.add("textgen", StageKind::Evaluate, scheduler::config_free_stage(run_evaluate));
   registry.add("textgen", StageKind::BatchScore, {validate_only(parse_sample), run_sample});
 }
 

@@ -9,37 +9,21 @@
 #include "host/data/moving_clips.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
-#include "pipelines/image/stages.h"
 #include "pipelines/video/video.h"
 
 namespace tessera::video {
 
 namespace {
 
-using scheduler::json_quote;
-using scheduler::PipelineSpec;
-using scheduler::StageContext;
-using scheduler::StageKind;
-using scheduler::StageResult;
-using scheduler::StageSpec;
-using scheduler::TrainStageConfig;
-
-std::string parse_prep(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_prep_config_path(p, s);
-}
-
-TrainStageConfig parse_train(const PipelineSpec& p, const StageSpec& s) {
-  return scheduler::parse_train_stage_config(p, s, scheduler::TimeBudget::NotAllowed);
-}
+// The scheduler's stage API, which every function here is written against.
+using namespace scheduler;
 
 // A stage's optional folder of clips ("data" for evaluate, "input" for batch-score), resolved
 // against the pipeline file; "" = the prep stage's test folder.
 std::string parse_folder(const PipelineSpec& p, const StageSpec& s, const char* key) {
-  auto doc = scheduler::parse_stage_config(p, s);
-  json::ObjectReader r = doc->root();
-  const std::string folder = r.string(key, "", json::Text::Any);
-  r.finish();
-  doc->errors.throw_if_any();
+  std::string folder;
+  scheduler::read_stage_config(
+      p, s, [&](json::ObjectReader& r) { folder = r.string(key, "", json::Text::Any); });
   return folder.empty() ? folder : scheduler::resolve_spec_path(p, folder);
 }
 
@@ -86,7 +70,7 @@ std::vector<std::string> local_data(const VideoConfig& c, int64_t& missing) {
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
-  const std::string config = parse_prep(p, s);
+  const std::string config = scheduler::parse_prep_config_path(p, s);
   std::vector<std::string> files = {config};
   int64_t missing = 0;
   const std::vector<std::string> data = local_data(load_video_config(config), missing);
@@ -95,7 +79,7 @@ std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) 
 }
 
 StageResult run_prep(const StageContext& ctx) {
-  const std::string config = parse_prep(*ctx.pipeline, *ctx.stage);
+  const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const VideoConfig cfg = load_video_config(config);
   int64_t missing = 0;
   const std::vector<std::string> files = local_data(cfg, missing);
@@ -127,13 +111,10 @@ StageResult run_prep(const StageContext& ctx) {
     std::vector<std::string> names = cfg.data.class_names;
     clips = static_cast<int64_t>(list_clip_dir(test, names).size());
   }
-  StageResult r;
-  r.result_json = "{\"config\":" + json_quote(config) + ",\"clips\":" + std::to_string(clips) +
-                  ",\"test\":" + json_quote(test) + "}";
-  write_file_atomic(ctx.work_dir + "/data.json", r.result_json + "\n");
-  r.files["data"] = "data.json";
-  r.summary = "data: " + source + ", " + std::to_string(clips) + " test clips";
-  return r;
+  return scheduler::prep_result(ctx,
+                                "{\"config\":" + json_quote(config) + ",\"clips\":" +
+                                    std::to_string(clips) + ",\"test\":" + json_quote(test) + "}",
+                                "data: " + source + ", " + std::to_string(clips) + " test clips");
 }
 
 scheduler::PrepConfigAndTest read_prep(const StageContext& ctx) {
@@ -153,39 +134,18 @@ std::string folder_or_test(const StageContext& ctx, const char* key) {
   return folder;
 }
 
-StageResult run_train(const StageContext& ctx) {
-  const TrainStageConfig c = parse_train(*ctx.pipeline, *ctx.stage);
-  const TrainOptions o = image::train_stage_options(ctx, c);
-  Result tr = video::train(read_prep(ctx).config, o);
-  return scheduler::train_run_result(tr.json, tr.summary, scheduler::RunCheckpoint::Yes);
-}
-
 StageResult run_evaluate(const StageContext& ctx) {
-  Options o;
-  o.device = ctx.device;
-  o.quiet = ctx.quiet;
-  Result er = video::evaluate(scheduler::input_of_kind(ctx, StageKind::Train).file("model"),
-                              folder_or_test(ctx, "data"), o);
-  write_file_atomic(ctx.work_dir + "/evaluation.json", er.json + "\n");
-  StageResult r;
-  r.files["evaluation"] = "evaluation.json";
-  r.result_json = er.json;
-  r.summary = er.summary;
-  return r;
+  return scheduler::evaluation_result(
+      ctx, video::evaluate(scheduler::trained_model(ctx), folder_or_test(ctx, "data"),
+                           scheduler::stage_run_options<Options>(ctx)));
 }
 
 StageResult run_score(const StageContext& ctx) {
-  Options o;
-  o.device = ctx.device;
-  o.quiet = ctx.quiet;
-  Result pr =
-      video::batch_predict(scheduler::input_of_kind(ctx, StageKind::Train).file("model"),
-                           folder_or_test(ctx, "input"), ctx.work_dir + "/predictions.tsv", o);
-  StageResult r;
-  r.files["predictions"] = "predictions.tsv";
-  r.result_json = pr.json;
-  r.summary = pr.summary;
-  return r;
+  return scheduler::file_output_stage(
+      ctx, "predictions", "predictions.tsv", [&](const std::string& out) {
+        return video::batch_predict(scheduler::trained_model(ctx), folder_or_test(ctx, "input"),
+                                    out, scheduler::stage_run_options<Options>(ctx));
+      });
 }
 
 // A stage naming its own folder reads every file in it: their fingerprints go into the key.
@@ -200,11 +160,9 @@ auto folder_inputs(const char* key) {
 void register_stages(scheduler::StageRegistry& registry) {
   registry.add("video", StageKind::Prep, {prep_inputs, run_prep});
   registry.add("video", StageKind::Train,
-               {[](const PipelineSpec& p, const StageSpec& s) {
-                  parse_train(p, s);
-                  return std::vector<std::string>{};
-                },
-                run_train});
+               scheduler::train_stage(
+                   scheduler::TimeBudget::NotAllowed,
+                   [](const StageContext& ctx) { return read_prep(ctx).config; }, video::train));
   registry.add("video", StageKind::Evaluate, {folder_inputs("data"), run_evaluate});
   registry.add("video", StageKind::BatchScore, {folder_inputs("input"), run_score});
 }

@@ -4,7 +4,6 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,22 +15,11 @@
 #include "host/core/error.h"
 #include "host/core/json_fields.h"
 #include "host/scheduler/curve_png.h"
+#include "host/scheduler/stage_helpers.h"
 
 namespace tessera::scheduler {
 
 namespace {
-
-bool exists(const std::string& p) {
-  struct stat st;
-  return ::stat(p.c_str(), &st) == 0;
-}
-
-std::string json_string(const std::string& s) {
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
-  return std::string(sb.GetString(), sb.GetSize());
-}
 
 std::string html_escape(const std::string& s) {
   std::string out;
@@ -102,7 +90,7 @@ std::vector<std::string> class_names_in(const rapidjson::Value& result) {
 Headline headline_of(const std::string& run_dir) {
   Headline h;
   const std::string path = run_dir + "/result.json";
-  if (!exists(path)) return h;
+  if (!path_exists(path)) return h;
   rapidjson::Document d;
   const std::string text = read_file(path);
   if (!json_nesting_within(text.data(), text.size(), kJsonMaxNesting)) return h;
@@ -157,7 +145,7 @@ struct EpochPoint {
 
 std::vector<EpochPoint> read_metrics(const std::string& path) {
   std::vector<EpochPoint> pts;
-  if (!exists(path)) return pts;
+  if (!path_exists(path)) return pts;
   std::istringstream in(read_file(path));
   std::string line;
   int lineno = 0;
@@ -441,7 +429,7 @@ std::string metrics_details_html(const std::string& metrics_json,
 // The stages of a pipeline run with when each started and ended (stages.jsonl): independent
 // stages that ran side by side show overlapping intervals.
 std::string stages_html(const std::string& path) {
-  if (!exists(path)) return "";
+  if (!path_exists(path)) return "";
   std::ostringstream o;
   o << "<h2>Stages</h2><table><tr><th>stage</th><th>kind</th><th>cached</th><th>start (s)</th>"
     << "<th>end (s)</th><th>seconds</th></tr>";
@@ -464,7 +452,7 @@ std::string stages_html(const std::string& path) {
 }
 
 std::string pretty_json_file(const std::string& path) {
-  if (!exists(path)) return "";
+  if (!path_exists(path)) return "";
   return read_file(path);  // shown as written: configs are already laid out for reading
 }
 
@@ -478,16 +466,16 @@ CommandResult run_command(const std::string& pipeline_path, const StageRegistry&
     const std::vector<PlannedStage> plan = plan_pipeline(spec, registry, options);
     r.summary = describe_plan(spec, plan);
     std::ostringstream j;
-    j << "{\"command\":\"run\",\"dry_run\":true,\"pipeline\":" << json_string(spec.name)
+    j << "{\"command\":\"run\",\"dry_run\":true,\"pipeline\":" << json_quote(spec.name)
       << ",\"stages\":[";
     for (size_t i = 0; i < plan.size(); ++i)
-      j << (i ? "," : "") << "{\"name\":" << json_string(plan[i].name)
-        << ",\"kind\":" << json_string(stage_kind_name(plan[i].kind))
-        << ",\"key\":" << json_string(plan[i].key) << ",\"state\":"
-        << json_string(plan[i].state == StageState::Cached    ? "cached"
-                       : plan[i].state == StageState::Partial ? "partial"
-                                                              : "pending")
-        << ",\"dir\":" << json_string(plan[i].dir) << "}";
+      j << (i ? "," : "") << "{\"name\":" << json_quote(plan[i].name)
+        << ",\"kind\":" << json_quote(stage_kind_name(plan[i].kind))
+        << ",\"key\":" << json_quote(plan[i].key) << ",\"state\":"
+        << json_quote(plan[i].state == StageState::Cached    ? "cached"
+                      : plan[i].state == StageState::Partial ? "partial"
+                                                             : "pending")
+        << ",\"dir\":" << json_quote(plan[i].dir) << "}";
     j << "]}";
     r.json = j.str();
     return r;
@@ -512,7 +500,7 @@ CommandResult run_command(const std::string& pipeline_path, const StageRegistry&
   s << "  report: " << report << " (curves also in " << run.run_dir << "/curves.png)\n";
   r.summary = s.str();
   r.json = run.result_json.substr(0, run.result_json.size() - 1) +
-           ",\"report\":" + json_string(report) + "}";
+           ",\"report\":" + json_quote(report) + "}";
   return r;
 }
 
@@ -522,8 +510,8 @@ CommandResult runs_command(const std::string& runs_dir) {
     while (dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
       if (n == "." || n == ".." || n == "cache") continue;
-      if (exists(runs_dir + "/" + n + "/result.json") ||
-          exists(runs_dir + "/" + n + "/metrics.jsonl"))
+      if (path_exists(runs_dir + "/" + n + "/result.json") ||
+          path_exists(runs_dir + "/" + n + "/metrics.jsonl"))
         names.push_back(n);
     }
     ::closedir(d);
@@ -536,7 +524,7 @@ CommandResult runs_command(const std::string& runs_dir) {
   std::snprintf(line, sizeof(line), "%-44s %-9s %-8s %-8s %-8s %s\n", "run", "kind", "AUC",
                 "logloss", "accuracy", "metrics");
   s << line;
-  j << "{\"command\":\"runs\",\"runs_dir\":" << json_string(runs_dir) << ",\"runs\":[";
+  j << "{\"command\":\"runs\",\"runs_dir\":" << json_quote(runs_dir) << ",\"runs\":[";
   for (size_t i = 0; i < names.size(); ++i) {
     const Headline h = headline_of(runs_dir + "/" + names[i]);
     const bool finished = !h.kind.empty();
@@ -545,7 +533,7 @@ CommandResult runs_command(const std::string& runs_dir) {
                   fmt(h.logloss).c_str(), fmt(h.accuracy).c_str(), h.source.c_str());
     s << line;
     auto num = [](double v) { return std::isnan(v) ? std::string("null") : fmt(v, 6); };
-    j << (i ? "," : "") << "{\"run\":" << json_string(names[i])
+    j << (i ? "," : "") << "{\"run\":" << json_quote(names[i])
       << ",\"finished\":" << (finished ? "true" : "false") << ",\"auc\":" << num(h.auc)
       << ",\"logloss\":" << num(h.logloss) << ",\"accuracy\":" << num(h.accuracy) << "}";
   }
@@ -555,7 +543,7 @@ CommandResult runs_command(const std::string& runs_dir) {
 }
 
 std::string render_report_html(const std::string& run_dir) {
-  if (!exists(run_dir)) TESSERA_THROW(Io, "run directory '" << run_dir << "' does not exist");
+  if (!path_exists(run_dir)) TESSERA_THROW(Io, "run directory '" << run_dir << "' does not exist");
   const std::vector<EpochPoint> pts = read_metrics(run_dir + "/metrics.jsonl");
   Series train_loss{"train loss", "#1f77b4", {}}, val_loss{"validation logloss", "#d62728", {}};
   Series val_auc{"validation AUC", "#2ca02c", {}}, val_acc{"validation accuracy", "#9467bd", {}};
@@ -619,8 +607,8 @@ CommandResult report_command(const std::string& run_dir) {
       png, {{"loss per epoch", "loss", {train_loss, val_loss}},
             {"validation AUC and accuracy per epoch", "AUC / accuracy", {val_auc, val_acc}}});
   return {"wrote " + path + " and " + png + "\n",
-          "{\"command\":\"report\",\"run_dir\":" + json_string(run_dir) +
-              ",\"report\":" + json_string(path) + ",\"curves_png\":" + json_string(png) + "}"};
+          "{\"command\":\"report\",\"run_dir\":" + json_quote(run_dir) +
+              ",\"report\":" + json_quote(path) + ",\"curves_png\":" + json_quote(png) + "}"};
 }
 
 }  // namespace tessera::scheduler

@@ -4,17 +4,11 @@
 #include <random>
 
 #include "host/core/math.h"
+#include "host/model/parameter_ops.h"
 
 namespace tessera::textclass {
 
 namespace {
-Parameter make_param(Backend& be, const std::string& name, const Shape& shape) {
-  Parameter p;
-  p.name = name;
-  p.value = be.empty(shape);
-  p.grad = be.empty(shape);
-  return p;
-}
 // Independent dropout streams for the embedding and the pooled vector.
 uint64_t embedding_seed(uint64_t s) {
   return math::mix64(s ^ 0x9e3779b97f4a7c15ull);
@@ -33,7 +27,8 @@ TextClassifier::TextClassifier(Backend& backend, const ClassifierShape& shape)
                                                 << ", hidden " << shape.hidden_size);
   const std::vector<std::pair<std::string, Shape>> ps = parameter_shapes(shape);
   Parameter* params[] = {&embedding_, &lstm_w_, &out_w_, &out_b_};
-  for (size_t i = 0; i < ps.size(); ++i) *params[i] = make_param(be_, ps[i].first, ps[i].second);
+  for (size_t i = 0; i < ps.size(); ++i)
+    *params[i] = make_parameter(be_, ps[i].first, ps[i].second);
 }
 
 std::vector<std::pair<std::string, Shape>> TextClassifier::parameter_shapes(
@@ -216,10 +211,7 @@ double TextClassifier::train_step(const Tensor& ids, const Tensor& labels, int64
     be_.dropout_backward({shape_.embedding_dropout, embedding_seed(dropout_seed)}, g.dx, g.dx);
   be_.fill(embedding_.grad, 0.f);
   be_.embedding_backward(ids_dev, g.dx.reshape({t * b, e}), embedding_.grad);
-  const Tensor lh = be_.to_host(loss);
-  double s = 0;
-  for (int64_t i = 0; i < b; ++i) s += lh.data<float>()[i];
-  return s;
+  return sum_on_host(be_, loss, b);
 }
 
 Tensor TextClassifier::logits(const Tensor& ids, int64_t t, int64_t b) {
@@ -228,25 +220,11 @@ Tensor TextClassifier::logits(const Tensor& ids, int64_t t, int64_t b) {
 }
 
 std::vector<std::pair<std::string, Tensor>> TextClassifier::snapshot() {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (Parameter* p : parameters()) out.emplace_back(p->name, be_.to_host(p->value));
-  return out;
+  return snapshot_parameters(be_, parameters());
 }
 
 void TextClassifier::restore(const std::vector<std::pair<std::string, Tensor>>& values) {
-  for (Parameter* p : parameters()) {
-    bool found = false;
-    for (const auto& [name, t] : values) {
-      if (name != p->name) continue;
-      if (t.shape() != p->value.shape() || t.dtype() != p->value.dtype())
-        TESSERA_THROW(Io, "model tensor '" << name << "' is " << t.describe() << ", expected "
-                                           << dtype_name(p->value.dtype())
-                                           << shape_str(p->value.shape()));
-      be_.copy(t, p->value);
-      found = true;
-    }
-    if (!found) TESSERA_THROW(Io, "model artefact lacks tensor '" << p->name << "'");
-  }
+  restore_parameters(be_, parameters(), values);
 }
 
 }  // namespace tessera::textclass

@@ -16,6 +16,7 @@
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/math.h"
+#include "host/core/model_file_checks.h"
 #include "host/core/progress.h"
 #include "host/core/run_dir.h"
 #include "host/data/registry.h"
@@ -23,6 +24,7 @@
 #include "host/metrics/metrics.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
+#include "host/model/parameter_ops.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
 #include "pipelines/textclass/classifier.h"
@@ -91,27 +93,6 @@ EvalResult evaluate_examples(TextClassifier& model, const std::vector<Example>& 
   }
   r.loss = loss / static_cast<double>(examples.size());
   return r;
-}
-
-// Scales every gradient by min(1, max_norm / ||all gradients||_2); returns the norm.
-double clip_global_norm(Backend& be, const std::vector<Parameter*>& params, double max_norm) {
-  std::vector<Tensor> host;
-  double sq = 0;
-  for (Parameter* p : params) {
-    host.push_back(p->grad.is_host() ? p->grad : be.to_host(p->grad));
-    const float* g = host.back().data<float>();
-    for (int64_t i = 0; i < host.back().numel(); ++i) sq += static_cast<double>(g[i]) * g[i];
-  }
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0 && norm > max_norm) {
-    const auto scale = static_cast<float>(max_norm / norm);
-    for (size_t i = 0; i < params.size(); ++i) {
-      float* g = host[i].data<float>();
-      for (int64_t j = 0; j < host[i].numel(); ++j) g[j] *= scale;
-      if (!params[i]->grad.is_host()) be.copy(host[i], params[i]->grad);
-    }
-  }
-  return norm;
 }
 
 void write_confusion(json::JsonWriter& w, const ConfusionMatrix& m) {
@@ -200,27 +181,12 @@ LoadedModel read_model_header(const Archive& a, const std::string& path) {
 
 LoadedModel load_model(const std::string& path) {
   Archive a = load_archive(path);
-  LoadedModel m;
-  try {
-    m = read_model_header(a, path);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
-    throw Error(ErrorKind::Io, e.what());
-  }
+  LoadedModel m = read_model_header_as_io([&] { return read_model_header(a, path); });
   if (m.classes.size() < 2) TESSERA_THROW(Io, path << ": model lists fewer than 2 classes");
   m.shape.vocab = m.vocab.size();
   m.shape.classes = static_cast<int64_t>(m.classes.size());
   // The weights the header implies are all stored, before the model is built from it.
-  for (const auto& [name, shape] : TextClassifier::parameter_shapes(m.shape)) {
-    auto it = a.tensors.find(name);
-    if (it == a.tensors.end())
-      TESSERA_THROW(Io, path << ": model lacks the tensor '" << name << "'");
-    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
-      TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
-                             << ", its header implies f32" << shape_str(shape));
-  }
-  check_finite(a.tensors, path);
-  for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
+  m.tensors = checked_model_tensors(a, path, TextClassifier::parameter_shapes(m.shape));
   return m;
 }
 

@@ -2,17 +2,9 @@
 
 #include <cmath>
 
-namespace tessera::textgen {
+#include "host/model/parameter_ops.h"
 
-namespace {
-Parameter make_param(Backend& be, const std::string& name, const Shape& shape) {
-  Parameter p;
-  p.name = name;
-  p.value = be.empty(shape);
-  p.grad = be.empty(shape);
-  return p;
-}
-}  // namespace
+namespace tessera::textgen {
 
 LanguageModel::LanguageModel(Backend& backend, const LmShape& shape) : be_(backend), shape_(shape) {
   TESSERA_CHECK(shape.vocab >= 2 && shape.embedding_dim >= 1 && shape.hidden_size >= 1 &&
@@ -22,7 +14,8 @@ LanguageModel::LanguageModel(Backend& backend, const LmShape& shape) : be_(backe
                                                << shape.hidden_size);
   const std::vector<std::pair<std::string, Shape>> ps = parameter_shapes(shape);
   Parameter* params[] = {&embedding_, &lstm_w_, &out_w_, &out_b_};
-  for (size_t i = 0; i < ps.size(); ++i) *params[i] = make_param(be_, ps[i].first, ps[i].second);
+  for (size_t i = 0; i < ps.size(); ++i)
+    *params[i] = make_parameter(be_, ps[i].first, ps[i].second);
 }
 
 std::vector<std::pair<std::string, Shape>> LanguageModel::parameter_shapes(const LmShape& s) {
@@ -134,10 +127,7 @@ double LanguageModel::train_step(const Tensor& ids, const Tensor& targets, int64
   be_.embedding_backward(ids_dev, g.dx.reshape({n, shape_.embedding_dim}), embedding_.grad);
   state.h = io_.hn;
   state.c = io_.cn;
-  const Tensor lh = be_.to_host(loss);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += lh.data<float>()[i];
-  return s;
+  return sum_on_host(be_, loss, n);
 }
 
 Tensor LanguageModel::output_y(LstmMode mode, uint64_t dropout_seed) {
@@ -156,10 +146,7 @@ double LanguageModel::eval_segment(const Tensor& ids, const Tensor& targets, int
   be_.softmax_xent(logits_, be_.to_device(targets), 0.f, loss, dlogits);
   state.h = io_.hn;
   state.c = io_.cn;
-  const Tensor lh = be_.to_host(loss);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) s += lh.data<float>()[i];
-  return s;
+  return sum_on_host(be_, loss, n);
 }
 
 Tensor LanguageModel::next_logits(const Tensor& ids, int64_t t, int64_t b, LmState& state) {
@@ -174,25 +161,11 @@ Tensor LanguageModel::next_logits(const Tensor& ids, int64_t t, int64_t b, LmSta
 }
 
 std::vector<std::pair<std::string, Tensor>> LanguageModel::snapshot() {
-  std::vector<std::pair<std::string, Tensor>> out;
-  for (Parameter* p : parameters()) out.emplace_back(p->name, be_.to_host(p->value));
-  return out;
+  return snapshot_parameters(be_, parameters());
 }
 
 void LanguageModel::restore(const std::vector<std::pair<std::string, Tensor>>& values) {
-  for (Parameter* p : parameters()) {
-    bool found = false;
-    for (const auto& [name, t] : values) {
-      if (name != p->name) continue;
-      if (t.shape() != p->value.shape() || t.dtype() != p->value.dtype())
-        TESSERA_THROW(Io, "model tensor '" << name << "' is " << t.describe() << ", expected "
-                                           << dtype_name(p->value.dtype())
-                                           << shape_str(p->value.shape()));
-      be_.copy(t, p->value);
-      found = true;
-    }
-    if (!found) TESSERA_THROW(Io, "model artefact lacks tensor '" << p->name << "'");
-  }
+  restore_parameters(be_, parameters(), values);
 }
 
 }  // namespace tessera::textgen

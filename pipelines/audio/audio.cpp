@@ -289,20 +289,9 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
   const ImageSet set = featurize(recs, info.features, on_gpu ? ready.backend.get() : nullptr);
   const ConfusionMatrix cm =
       image::evaluate_set(*ready.model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
-  const double secs = seconds_since(t0);
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "evaluate").field("task", "audio").field("model", model_path);
-  w.field("data", data).field("device", ready.backend->name()).field("recordings", set.n);
-  w.field("recordings_per_sec", secs > 0 ? set.n / secs : 0.0);
-  image::write_confusion(w, "metrics", cm);
-  w.end_object();
-  std::ostringstream s;
-  s << "evaluated " << set.n << " recordings of " << data << " on " << ready.backend->name()
-    << ": accuracy " << image::fmt(cm.accuracy()) << ", macro-F1 " << image::fmt(cm.macro_f1())
-    << "; per class:\n"
-    << image::per_class_lines(cm, m.class_names);
-  return {s.str(), w.compact()};
+  return image::evaluation_result(
+      {"audio", model_path, data, ready.backend->name(), "recordings", set.n, seconds_since(t0)},
+      cm, m.class_names);
 }
 
 Result predict(const std::string& model_path, const std::string& wav_path, const Options& options,
@@ -313,22 +302,10 @@ Result predict(const std::string& model_path, const std::string& wav_path, const
   const std::vector<float> x = features_of(a.samples, info.features);
   image::ReadyModel ready = image::instantiate(m, options.device, 1);
   const std::vector<double> p = image::class_probabilities(*ready.model, x);
-  std::ostringstream s;
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "predict").field("task", "audio").field("model", model_path);
-  w.field("audio", wav_path).field("seconds", a.seconds()).key("top").begin_array();
-  int rank = 0;
-  for (int64_t cls : image::top_k(p, top_k)) {
-    s << ++rank << ". " << m.class_names[cls] << "  " << image::fmt(p[cls]) << "\n";
-    w.begin_object()
-        .field("class", m.class_names[cls])
-        .field("index", cls)
-        .field("probability", p[cls])
-        .end_object();
-  }
-  w.end_array().end_object();
-  return {s.str(), w.compact()};
+  return image::top_classes_result(
+      "audio", model_path,
+      [&](json::JsonWriter& w) { w.field("audio", wav_path).field("seconds", a.seconds()); }, p,
+      top_k, m.class_names);
 }
 
 bool is_audio_model_file(const std::string& path) {

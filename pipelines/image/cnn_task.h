@@ -85,4 +85,24 @@ void write_confusion(json::JsonWriter& w, const std::string& key, const Confusio
 std::string per_class_lines(const ConfusionMatrix& cm, const std::vector<std::string>& names);
 std::string fmt(double v, int digits = 4);
 
+// `tessera evaluate` on a model of the image family: `n` `items` ("images", "recordings",
+// "clips") of `data`, measured on `device` in `seconds`.
+struct EvaluationRun {
+  std::string task, model_path, data, device, items;
+  int64_t n = 0;
+  double seconds = 0;
+};
+// Its result: {"command": "evaluate", "task", "model", "data", "device", <items>: n,
+// "<items>_per_sec", "metrics": {accuracy, macro-F1, per class, confusion}}, and the summary
+// line with the per-class lines.
+Result evaluation_result(const EvaluationRun& run, const ConfusionMatrix& cm,
+                         const std::vector<std::string>& class_names);
+// `tessera predict` on one input: {"command": "predict", "task", "model", the input's own
+// fields (`input_fields` writes them), "top": [{"class", "index", "probability"}...]} for the
+// `top_k` most probable classes of `p`, and one line per class ("1. name  0.9876").
+Result top_classes_result(const std::string& task, const std::string& model_path,
+                          const std::function<void(json::JsonWriter&)>& input_fields,
+                          const std::vector<double>& p, int top_k,
+                          const std::vector<std::string>& class_names);
+
 }  // namespace tessera::image

@@ -659,19 +659,49 @@ Result evaluate(const std::string& model_path, const std::string& data, const Op
   auto t0 = Clock::now();
   const ConfusionMatrix cm =
       evaluate_set(model, set, m.eval_batch_size, static_cast<int>(m.spec.classes));
-  const double secs = seconds_since(t0);
+  return evaluation_result(
+      {"image", model_path, images, backend->name(), "images", set.n, seconds_since(t0)}, cm,
+      m.class_names);
+}
+
+Result evaluation_result(const EvaluationRun& run, const ConfusionMatrix& cm,
+                         const std::vector<std::string>& class_names) {
+  const double secs = run.seconds;
   json::JsonWriter w;
   w.begin_object();
-  w.field("command", "evaluate").field("task", "image").field("model", model_path);
-  w.field("data", images).field("device", backend->name()).field("images", set.n);
-  w.field("images_per_sec", secs > 0 ? set.n / secs : 0.0);
+  w.field("command", "evaluate").field("task", run.task).field("model", run.model_path);
+  w.field("data", run.data).field("device", run.device).field(run.items, run.n);
+  w.field(run.items + "_per_sec", secs > 0 ? run.n / secs : 0.0);
   write_confusion(w, "metrics", cm);
   w.end_object();
   std::ostringstream s;
-  s << "evaluated " << set.n << " images of " << images << " on " << backend->name()
+  s << "evaluated " << run.n << " " << run.items << " of " << run.data << " on " << run.device
     << ": accuracy " << fmt(cm.accuracy()) << ", macro-F1 " << fmt(cm.macro_f1())
     << "; per class:\n"
-    << per_class_lines(cm, m.class_names);
+    << per_class_lines(cm, class_names);
+  return {s.str(), w.compact()};
+}
+
+Result top_classes_result(const std::string& task, const std::string& model_path,
+                          const std::function<void(json::JsonWriter&)>& input_fields,
+                          const std::vector<double>& p, int top_k,
+                          const std::vector<std::string>& class_names) {
+  std::ostringstream s;
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "predict").field("task", task).field("model", model_path);
+  input_fields(w);
+  w.key("top").begin_array();
+  int rank = 0;
+  for (int64_t cls : image::top_k(p, top_k)) {
+    s << ++rank << ". " << class_names[cls] << "  " << fmt(p[cls]) << "\n";
+    w.begin_object()
+        .field("class", class_names[cls])
+        .field("index", cls)
+        .field("probability", p[cls])
+        .end_object();
+  }
+  w.end_array().end_object();
   return {s.str(), w.compact()};
 }
 
@@ -684,24 +714,9 @@ Result predict(const std::string& model_path, const std::string& image_path, con
   const GrayImage img = resize_bilinear(read_image_file(image_path), m.spec.height, m.spec.width);
   ReadyModel ready = instantiate(m, options.device, 1);
   const std::vector<double> p = class_probabilities(*ready.model, img.pixels);
-  const std::vector<int64_t> order = image::top_k(p, top_k);
-  const int64_t k = static_cast<int64_t>(order.size());
-  std::ostringstream s;
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("command", "predict").field("task", "image").field("model", model_path);
-  w.field("image", image_path).key("top").begin_array();
-  for (int64_t i = 0; i < k; ++i) {
-    const int64_t cls = order[i];
-    s << i + 1 << ". " << m.class_names[cls] << "  " << fmt(p[cls]) << "\n";
-    w.begin_object()
-        .field("class", m.class_names[cls])
-        .field("index", cls)
-        .field("probability", p[cls])
-        .end_object();
-  }
-  w.end_array().end_object();
-  return {s.str(), w.compact()};
+  return top_classes_result(
+      "image", model_path, [&](json::JsonWriter& w) { w.field("image", image_path); }, p, top_k,
+      m.class_names);
 }
 
 bool is_image_model_file(const std::string& path) {

@@ -1,9 +1,8 @@
 // The behaviour task's registration (pipelines/task.h): train a config, evaluate and batch-score
 // a model file, and the pipeline's stage kinds.
-#include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/stages.h"
-#include "pipelines/task.h"
+#include "pipelines/task_verbs.h"
 
 namespace tessera::behaviour {
 
@@ -19,6 +18,13 @@ CommonOptions common_options(const CliArgs& a) {
   return o;
 }
 
+PredictOptions predict_options(const CliArgs& a) {
+  PredictOptions o;
+  static_cast<CommonOptions&>(o) = common_options(a);
+  o.batch_size = a.count("--batch-size", 4096);
+  return o;
+}
+
 }  // namespace
 
 void register_task(TaskRegistry& registry) {
@@ -30,17 +36,9 @@ void register_task(TaskRegistry& registry) {
     static_cast<train::RunOptions&>(o) = run_options_of(a);
     return train(a.positionals.at(0), o);
   };
-  t.model_verbs["evaluate"] = [](const CliArgs& a) {
-    return evaluate(a.positionals.at(0), a.positionals.at(1), common_options(a));
-  };
-  t.model_verbs["predict"] = [](const CliArgs& a) {
-    if (a.positionals.size() != 3)
-      TESSERA_THROW(Usage, "usage: tessera predict MODEL INPUT OUTPUT (a behaviour model)");
-    PredictOptions o;
-    static_cast<CommonOptions&>(o) = common_options(a);
-    o.batch_size = a.count("--batch-size", 4096);
-    return predict(a.positionals[0], a.positionals[1], a.positionals[2], o);
-  };
+  t.model_verbs["evaluate"] = model_data_verb(evaluate, common_options);
+  t.model_verbs["predict"] = model_input_output_verb(
+      predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a behaviour model)");
   t.stages = register_stages;
   registry.add(std::move(t));
 }

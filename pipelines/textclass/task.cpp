@@ -1,7 +1,6 @@
 // The text-classification task's registration (pipelines/task.h): train a config; a model
 // file's evaluation and batch classification; the pipeline's stage kinds.
-#include "host/core/error.h"
-#include "pipelines/task.h"
+#include "pipelines/task_verbs.h"
 #include "pipelines/textclass/stages.h"
 #include "pipelines/textclass/textclass.h"
 
@@ -21,19 +20,11 @@ RunOptions verb_options(const CliArgs& a) {
 }  // namespace
 
 void register_task(TaskRegistry& registry) {
-  Task t;
-  t.name = "textclass";
-  t.about = "text classification: a (bi)LSTM over tokens";
-  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
-  t.model_verbs["evaluate"] = [](const CliArgs& a) {
-    return evaluate(a.positionals.at(0), a.positionals.at(1), verb_options(a));
-  };
-  t.model_verbs["predict"] = [](const CliArgs& a) {
-    if (a.positionals.size() != 3)
-      TESSERA_THROW(Usage, "usage: tessera predict MODEL INPUT OUTPUT (a textclass model)");
-    return predict(a.positionals[0], a.positionals[1], a.positionals[2], verb_options(a));
-  };
-  t.stages = register_stages;
+  Task t = task_with_train("textclass", "text classification: a (bi)LSTM over tokens", train,
+                           register_stages);
+  t.model_verbs["evaluate"] = model_data_verb(evaluate, verb_options);
+  t.model_verbs["predict"] = model_input_output_verb(
+      predict, verb_options, "usage: tessera predict MODEL INPUT OUTPUT (a textclass model)");
   registry.add(std::move(t));
 }
 

@@ -1,9 +1,9 @@
 // The video task's registration (pipelines/task.h): train a config; a model file's evaluation
-// and top-3 prediction for one clip (a folder of frames or a .tclip file); the pipeline's stage kinds.
-#include "host/core/error.h"
-#include "pipelines/video/video.h"
+// and top-3 prediction for one clip (a folder of frames or a .tclip file); the pipeline's stage
+// kinds.
+#include "pipelines/task_verbs.h"
 #include "pipelines/video/stages.h"
-#include "pipelines/task.h"
+#include "pipelines/video/video.h"
 
 namespace tessera::video {
 
@@ -14,25 +14,21 @@ namespace {
 CommandResult predict_verb(const CliArgs& a) {
   if (a.positionals.size() == 3)
     return video::batch_predict(a.positionals[0], a.positionals[1], a.positionals[2],
-                         image::verb_options(a));
+                                image::verb_options(a));
   if (a.positionals.size() != 2)
-    TESSERA_THROW(Usage, "usage: tessera predict MODEL CLIP | tessera predict MODEL DATA OUTPUT "
-                         "(a video model)");
+    TESSERA_THROW(Usage,
+                  "usage: tessera predict MODEL CLIP | tessera predict MODEL DATA OUTPUT "
+                  "(a video model)");
   return video::predict(a.positionals[0], a.positionals[1], image::verb_options(a));
 }
 
 }  // namespace
 
 void register_task(TaskRegistry& registry) {
-  Task t;
-  t.name = "video";
-  t.about = "video frames: a CNN over clips (frame folders or .tclip)";
-  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
-  t.model_verbs["evaluate"] = [](const CliArgs& a) {
-    return video::evaluate(a.positionals.at(0), a.positionals.at(1), image::verb_options(a));
-  };
-  t.model_verbs["predict"] = [](const CliArgs& a) { return predict_verb(a); };
-  t.stages = register_stages;
+  Task t = task_with_train("video", "video frames: a CNN over clips (frame folders or .tclip)",
+                           train, register_stages);
+  t.model_verbs["evaluate"] = model_data_verb(evaluate, image::verb_options);
+  t.model_verbs["predict"] = predict_verb;
   registry.add(std::move(t));
 }
 

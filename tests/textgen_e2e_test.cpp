@@ -160,6 +160,79 @@ TEST_F(TextgenE2e, CliGenerateStreamsAndIsDeterministic) {
   EXPECT_GE(last, 40u);
 }
 
+std::string last_line_of(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  const auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+// evaluate MODEL TEXT: perplexity's measure of the file, with bits per character; predict MODEL
+// INPUT OUTPUT: per line, the greedy continuation `generate --top-k 1` gives from that prompt.
+TEST_F(TextgenE2e, CliEvaluateAndPredict) {
+  const std::string text = work_ + "/eval.txt";
+  tessera::write_file_atomic(text, "ROMEO:\nWhat say you, sir?\n\nFirst Citizen:\n");
+  const auto ppl = tessera::textgen::perplexity(model_, text, "cpu");
+  const tessera::test::ProgramResult ev =
+      tessera::test::run_program({kBinary, "evaluate", model_, text, "--json"});
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  const std::string ej = last_line_of(ev.out);
+  EXPECT_NE(ej.find("\"command\":\"evaluate\",\"task\":\"textgen\""), std::string::npos) << ej;
+  const double nats = json_number(ppl.json, "nats_per_char");
+  EXPECT_DOUBLE_EQ(json_number(ej, "nats_per_char"), nats);
+  EXPECT_NEAR(json_number(ej, "bits_per_char"), nats / std::log(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(json_number(ej, "perplexity"), json_number(ppl.json, "perplexity"));
+
+  const std::string out = work_ + "/predicted.tsv";
+  const tessera::test::ProgramResult pr = tessera::test::run_program(
+      {kBinary, "predict", model_, text, out, "--length", "12", "--json"});
+  ASSERT_EQ(pr.status, 0) << pr.err;
+  EXPECT_EQ(json_number(last_line_of(pr.out), "rows"), 4.0) << pr.out;
+  std::ifstream in(out);
+  std::vector<std::vector<std::string>> rows;
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> fields;
+    size_t start = 0;
+    for (size_t tab; (tab = line.find('\t', start)) != std::string::npos; start = tab + 1)
+      fields.push_back(line.substr(start, tab - start));
+    fields.push_back(line.substr(start));
+    rows.push_back(fields);
+  }
+  ASSERT_EQ(rows.size(), 5u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"line", "next", "probability", "continuation"}));
+  // Line 1 "ROMEO:": the continuation is greedy generation from that prompt (newlines escaped).
+  tessera::textgen::GenerateOptions g;
+  g.prompt = "ROMEO:";
+  g.length = 12;
+  g.top_k = 1;
+  std::string greedy;
+  tessera::textgen::generate(model_, g, [&](const std::string& piece) { greedy += piece; });
+  std::string escaped;
+  for (char c : greedy) escaped += c == '\n' ? std::string("\\n") : std::string(1, c);
+  ASSERT_EQ(rows[1].size(), 4u);
+  EXPECT_EQ(rows[1][0], "1");
+  EXPECT_EQ(rows[1][3], escaped);
+  EXPECT_EQ(rows[1][3].rfind(rows[1][1], 0), 0u);  // the next token starts the continuation
+  const double p = std::stod(rows[1][2]);
+  EXPECT_TRUE(p > 0 && p <= 1) << rows[1][2];
+  EXPECT_EQ(rows[3][0], "3");  // the empty line is a row too
+
+  // A character the model never saw: the file, line and column, in the message and the JSON.
+  const std::string bad = work_ + "/bad_predict.txt";
+  tessera::write_file_atomic(bad, "ab\nc\x01d\n");
+  const tessera::test::ProgramResult br =
+      tessera::test::run_program({kBinary, "predict", model_, bad, work_ + "/none.tsv", "--json"});
+  EXPECT_EQ(br.status, 1);
+  const std::string err = last_line_of(br.out);
+  EXPECT_NE(err.find("\"file\":\"" + bad + "\",\"line\":2,\"column\":2"), std::string::npos) << err;
+  EXPECT_NE(br.err.find(bad + ":2:2: character 0x1"), std::string::npos) << br.err;
+  EXPECT_FALSE(std::filesystem::exists(work_ + "/none.tsv"));
+  // evaluate on such a file: the same place.
+  const tessera::test::ProgramResult be =
+      tessera::test::run_program({kBinary, "evaluate", model_, bad, "--json"});
+  EXPECT_EQ(be.status, 1);
+  EXPECT_NE(be.err.find(bad + ":2:2"), std::string::npos) << be.err;
+}
+
 TEST(TextgenTokenizer, WordsRoundTripAndRareWordsAreUnknown) {
   using tessera::textgen::Tokenizer;
   using tessera::textgen::TokenizerKind;

@@ -1,38 +1,55 @@
 // The text-generation task's registration (pipelines/task.h): train a config; a model file's
-// sampling and perplexity; the pipeline's stage kinds.
+// sampling, perplexity, evaluation (perplexity and bits per character of a text file) and
+// prediction (each line's next token and greedy continuation); the pipeline's stage kinds.
 #include <cstdio>
 
-#include "host/core/error.h"
-#include "pipelines/task.h"
+#include "pipelines/task_verbs.h"
 #include "pipelines/textgen/stages.h"
 #include "pipelines/textgen/textgen.h"
 
 namespace tessera::textgen {
 
+namespace {
+
+CommandResult generate_verb(const CliArgs& a) {
+  GenerateOptions o;
+  o.device = a.text("--device", "cpu");
+  o.prompt = a.text("--prompt", "");
+  o.length = a.count("--length", 200);
+  o.top_k = a.count("--top-k", 0);
+  o.seed = static_cast<uint64_t>(a.count("--seed", 0));
+  o.temperature = a.number("--temperature", 1.0);
+  CommandResult r = generate(a.positionals.at(0), o, [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  });
+  std::printf("\n");
+  return r;
+}
+
+std::string device_of(const CliArgs& a) {
+  return a.text("--device", "cpu");
+}
+
+PredictOptions predict_options(const CliArgs& a) {
+  PredictOptions o;
+  o.device = device_of(a);
+  o.length = a.count("--length", o.length);
+  return o;
+}
+
+}  // namespace
+
 void register_task(TaskRegistry& registry) {
-  Task t;
-  t.name = "textgen";
-  t.about = "content generation: a character or word LSTM language model";
-  t.train = [](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
-  t.model_verbs["generate"] = [](const CliArgs& a) {
-    GenerateOptions o;
-    o.device = a.text("--device", "cpu");
-    o.prompt = a.text("--prompt", "");
-    o.length = a.count("--length", 200);
-    o.top_k = a.count("--top-k", 0);
-    o.seed = static_cast<uint64_t>(a.count("--seed", 0));
-    o.temperature = a.number("--temperature", 1.0);
-    CommandResult r = generate(a.positionals.at(0), o, [](const std::string& piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    });
-    std::printf("\n");
-    return r;
-  };
-  t.model_verbs["perplexity"] = [](const CliArgs& a) {
-    return perplexity(a.positionals.at(0), a.positionals.at(1), a.text("--device", "cpu"));
-  };
-  t.stages = register_stages;
+  Task t = task_with_train("textgen", "content generation: a character or word LSTM language model",
+                           train, register_stages);
+  t.model_verbs["generate"] = generate_verb;
+  t.model_verbs["perplexity"] = model_data_verb(perplexity, device_of);
+  // evaluate MODEL TEXT: perplexity and bits per character of a text file.
+  t.model_verbs["evaluate"] = model_data_verb(evaluate, device_of);
+  // predict MODEL INPUT OUTPUT: each line's most likely next token and greedy continuation.
+  t.model_verbs["predict"] = model_input_output_verb(
+      predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a textgen model)");
   registry.add(std::move(t));
 }
 

@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <numeric>
+#include <sstream>
 
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
@@ -15,11 +17,13 @@
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/math.h"
+#include "host/core/model_file_checks.h"
 #include "host/core/progress.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
+#include "host/model/parameter_ops.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
 #include "pipelines/textgen/lm_model.h"
@@ -201,28 +205,6 @@ double evaluate_ids(LanguageModel& model, const std::vector<int32_t>& ids, int64
   return total / static_cast<double>(count);
 }
 
-// Global-norm clipping: scales every gradient by min(1, max_norm / ||all gradients||_2).
-// Returns the norm before clipping. Computed on the host (a copy for device tensors).
-double clip_global_norm(Backend& be, const std::vector<Parameter*>& params, double max_norm) {
-  std::vector<Tensor> host;
-  double sq = 0;
-  for (Parameter* p : params) {
-    host.push_back(p->grad.is_host() ? p->grad : be.to_host(p->grad));
-    const float* g = host.back().data<float>();
-    for (int64_t i = 0; i < host.back().numel(); ++i) sq += static_cast<double>(g[i]) * g[i];
-  }
-  const double norm = std::sqrt(sq);
-  if (max_norm > 0 && norm > max_norm) {
-    const float scale = static_cast<float>(max_norm / norm);
-    for (size_t i = 0; i < params.size(); ++i) {
-      float* g = host[i].data<float>();
-      for (int64_t j = 0; j < host[i].numel(); ++j) g[j] *= scale;
-      if (!params[i]->grad.is_host()) be.copy(host[i], params[i]->grad);
-    }
-  }
-  return norm;
-}
-
 std::string model_meta(const TextgenConfig& c, const Tokenizer& tok, double val_loss) {
   json::JsonWriter w;
   w.begin_object();
@@ -280,26 +262,11 @@ LoadedModel read_model_header(const Archive& a, const std::string& path) {
 
 LoadedModel load_model(const std::string& path) {
   Archive a = load_archive(path);
-  LoadedModel m;
-  try {
-    m = read_model_header(a, path);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
-    throw Error(ErrorKind::Io, e.what());
-  }
+  LoadedModel m = read_model_header_as_io([&] { return read_model_header(a, path); });
   m.shape.vocab = m.tok.size();
   if (m.shape.vocab < 2) TESSERA_THROW(Io, path << ": model vocabulary has fewer than 2 tokens");
   // The weights the header implies are all stored, before the model is built from it.
-  for (const auto& [name, shape] : LanguageModel::parameter_shapes(m.shape)) {
-    auto it = a.tensors.find(name);
-    if (it == a.tensors.end())
-      TESSERA_THROW(Io, path << ": model lacks the tensor '" << name << "'");
-    if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
-      TESSERA_THROW(Io, path << ": model tensor '" << name << "' is " << it->second.describe()
-                             << ", its header implies f32" << shape_str(shape));
-  }
-  check_finite(a.tensors, path);
-  for (auto& [name, t] : a.tensors) m.tensors.emplace_back(name, t);
+  m.tensors = checked_model_tensors(a, path, LanguageModel::parameter_shapes(m.shape));
   return m;
 }
 
@@ -566,8 +533,17 @@ Result generate(const std::string& model_path, const GenerateOptions& o,
   return r;
 }
 
-Result perplexity(const std::string& model_path, const std::string& text_path,
-                  const std::string& device) {
+namespace {
+
+// A model's loss on one text file, read as one stream: every token after the first is predicted
+// from all before it.
+struct TextMeasure {
+  int64_t chars = 0, tokens = 0;
+  double nats_per_token = 0, nats_per_char = 0;
+};
+
+TextMeasure measure_text(const std::string& model_path, const std::string& text_path,
+                         const std::string& device) {
   LoadedModel m = load_model(model_path);
   std::unique_ptr<Backend> backend = make_backend(device.empty() ? "cpu" : device);
   LanguageModel model(*backend, m.shape);
@@ -575,14 +551,25 @@ Result perplexity(const std::string& model_path, const std::string& text_path,
   const std::string text = read_file(text_path);
   const std::vector<int32_t> ids = m.tok.encode(text, text_path);
   if (ids.size() < 2) TESSERA_THROW(Data, text_path << ": fewer than 2 tokens");
-  // One stream: every token after the first is predicted from all before it.
-  const double nats = evaluate_ids(model, ids, 1, 256);
-  const double per_char = nats * static_cast<double>(ids.size()) / static_cast<double>(text.size());
+  TextMeasure t;
+  t.chars = static_cast<int64_t>(text.size());
+  t.tokens = static_cast<int64_t>(ids.size());
+  t.nats_per_token = evaluate_ids(model, ids, 1, 256);
+  t.nats_per_char =
+      t.nats_per_token * static_cast<double>(ids.size()) / static_cast<double>(text.size());
+  return t;
+}
+
+}  // namespace
+
+Result perplexity(const std::string& model_path, const std::string& text_path,
+                  const std::string& device) {
+  const TextMeasure t = measure_text(model_path, text_path, device);
+  const double nats = t.nats_per_token, per_char = t.nats_per_char;
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "perplexity").field("model", model_path).field("text", text_path);
-  w.field("chars", static_cast<int64_t>(text.size()))
-      .field("tokens", static_cast<int64_t>(ids.size()));
+  w.field("chars", t.chars).field("tokens", t.tokens);
   w.field("nats_per_token", nats).field("nats_per_char", per_char);
   w.field("perplexity", std::exp(nats)).end_object();
   Result r;
@@ -592,6 +579,157 @@ Result perplexity(const std::string& model_path, const std::string& text_path,
                 text_path.c_str(), nats, per_char, std::exp(nats));
   r.summary = buf;
   return r;
+}
+
+Result evaluate(const std::string& model_path, const std::string& text_path,
+                const std::string& device) {
+  const TextMeasure t = measure_text(model_path, text_path, device);
+  const double bits_per_char = t.nats_per_char / std::log(2.0);
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "evaluate").field("task", "textgen").field("model", model_path);
+  w.field("data", text_path).field("chars", t.chars).field("tokens", t.tokens);
+  w.field("nats_per_token", t.nats_per_token).field("nats_per_char", t.nats_per_char);
+  w.field("bits_per_char", bits_per_char).field("perplexity", std::exp(t.nats_per_token));
+  w.end_object();
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s: %lld characters, %lld tokens: perplexity %.3f, %.4f bits/char (%.4f "
+                "nats/char, %.4f nats/token)\n",
+                text_path.c_str(), static_cast<long long>(t.chars),
+                static_cast<long long>(t.tokens), std::exp(t.nats_per_token), bits_per_char,
+                t.nats_per_char, t.nats_per_token);
+  return {buf, w.compact()};
+}
+
+namespace {
+
+constexpr size_t kMaxPredictLine = size_t{1} << 20;  // bytes of one input line
+constexpr int64_t kPrimeSegment = 256;               // prompt tokens run at a time
+
+// The ids of one input line; a character the model's vocabulary lacks is a Data error naming
+// path:line:column.
+std::vector<int32_t> encode_line(const Tokenizer& tok, const std::string& text,
+                                 const std::string& path, int64_t line_no) {
+  if (tok.kind() == TokenizerKind::Char)
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (tok.id_of(std::string(1, text[i])) >= 0) continue;
+      std::ostringstream m;
+      m << path << ":" << line_no << ":" << i + 1 << ": character 0x" << std::hex
+        << static_cast<int>(static_cast<unsigned char>(text[i])) << std::dec
+        << " is not in the model's vocabulary of " << tok.size() << " characters";
+      throw Error(ErrorKind::Data, m.str(),
+                  ErrorLocation{path, line_no, static_cast<int64_t>(i) + 1, ""});
+    }
+  std::vector<int32_t> ids = tok.encode(text, path);
+  if (ids.empty()) ids.push_back(std::max(0, tok.id_of("\n")));  // as generate's empty prompt
+  return ids;
+}
+
+// Runs `ids` through the model from a zero state, kPrimeSegment tokens at a time (bounded
+// memory whatever the line's length); returns the logits after the last, host [1, V].
+Tensor prime(LanguageModel& model, const std::vector<int32_t>& ids, LmState& state) {
+  state = model.zero_state(1);
+  Tensor logits;
+  for (size_t lo = 0; lo < ids.size(); lo += kPrimeSegment) {
+    const auto len = static_cast<int64_t>(std::min<size_t>(kPrimeSegment, ids.size() - lo));
+    Tensor seg = Tensor::host({len}, DType::I64);
+    for (int64_t i = 0; i < len; ++i) seg.data<int64_t>()[i] = ids[lo + static_cast<size_t>(i)];
+    logits = model.next_logits(seg, len, 1, state);
+  }
+  return logits;
+}
+
+// A token as a TSV field: tab, newline, carriage return and backslash escaped.
+std::string tsv_escaped(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// One input line's row: the most likely next token, its probability, the greedy continuation.
+std::string predict_row(LanguageModel& model, const Tokenizer& tok, const std::vector<int32_t>& ids,
+                        int64_t length, int64_t line_no) {
+  LmState state;
+  Tensor logits = prime(model, ids, state);
+  const int64_t v = tok.size();
+  std::string first, continuation;
+  double first_p = 0;
+  for (int64_t step = 0; step < length; ++step) {
+    const float* z = logits.data<float>();
+    const int64_t pick = std::max_element(z, z + v) - z;  // ties to the lower id, as generate's
+    if (step == 0) {
+      double sum = 0;
+      for (int64_t k = 0; k < v; ++k) sum += std::exp(static_cast<double>(z[k] - z[pick]));
+      first_p = 1.0 / sum;
+      first = tok.token(static_cast<int32_t>(pick));
+    }
+    continuation += tok.token(static_cast<int32_t>(pick));
+    if (step + 1 == length) break;
+    Tensor next = Tensor::host({1}, DType::I64);
+    next.data<int64_t>()[0] = pick;
+    logits = model.next_logits(next, 1, 1, state);
+  }
+  char p[32];
+  std::snprintf(p, sizeof p, "%.6g", first_p);
+  return std::to_string(line_no) + "\t" + tsv_escaped(first) + "\t" + p + "\t" +
+         tsv_escaped(continuation) + "\n";
+}
+
+}  // namespace
+
+Result predict(const std::string& model_path, const std::string& input_path,
+               const std::string& output_path, const PredictOptions& o) {
+  if (o.length < 1) TESSERA_THROW(Usage, "--length must be at least 1, got " << o.length);
+  LoadedModel m = load_model(model_path);
+  std::unique_ptr<Backend> backend = make_backend(o.device.empty() ? "cpu" : o.device);
+  LanguageModel model(*backend, m.shape);
+  model.restore(m.tensors);
+  std::ifstream in(input_path, std::ios::binary);
+  if (!in) TESSERA_THROW(Io, input_path << ": cannot open for reading");
+  AtomicFileWriter out(output_path);
+  out.write("line\tnext\tprobability\tcontinuation\n");
+  int64_t line_no = 0;
+  std::string line;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.size() > kMaxPredictLine)
+      throw Error(ErrorKind::Data,
+                  input_path + ":" + std::to_string(line_no) + ": line of " +
+                      std::to_string(line.size()) + " bytes; predict reads lines of at most " +
+                      std::to_string(kMaxPredictLine),
+                  ErrorLocation{input_path, line_no, 0, ""});
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    out.write(predict_row(model, m.tok, encode_line(m.tok, line, input_path, line_no), o.length,
+                          line_no));
+  }
+  if (in.bad()) TESSERA_THROW(Io, input_path << ": read error after line " << line_no);
+  out.commit();
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "predict").field("task", "textgen").field("model", model_path);
+  w.field("input", input_path).field("output", output_path).field("rows", line_no);
+  w.field("length", o.length).end_object();
+  return {"predicted the next " + std::to_string(o.length) + " tokens of " +
+              std::to_string(line_no) + " lines into " + output_path + "\n",
+          w.compact()};
 }
 
 std::string resolved_config(const std::string& json_text, const std::string& source) {

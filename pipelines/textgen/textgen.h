@@ -8,6 +8,10 @@
 //   generate  model + prompt -> text streamed to `out` as it is sampled (temperature, top-k,
 //             seeded: the same seed gives the same text)
 //   perplexity  model + text file -> nats/char and perplexity
+//   evaluate  model + text file -> the same measure as `evaluate` reports it for every task:
+//             nats and bits per character, nats per token, perplexity
+//   predict   model + text file -> for each line, the most likely next token (with its
+//             probability) and the greedy continuation of `length` tokens, into a TSV
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -43,5 +47,21 @@ Result generate(const std::string& model_path, const GenerateOptions& options,
                 const std::function<void(const std::string&)>& emit);
 Result perplexity(const std::string& model_path, const std::string& text_path,
                   const std::string& device);
+Result evaluate(const std::string& model_path, const std::string& text_path,
+                const std::string& device);
+
+struct PredictOptions {
+  std::string device = "cpu";
+  int64_t length = 20;  // tokens of each line's greedy continuation (>= 1)
+};
+// Each line of `input_path` (without its newline; an empty line primes with a newline, as an
+// empty --prompt does) primes the model; OUTPUT (TSV, written atomically) gets one row per line:
+// line number, the most likely next token, its probability, and the greedy continuation of
+// `length` tokens (the text `generate --top-k 1 --prompt LINE` gives). Tab, newline, carriage
+// return and backslash in the tokens are written \t, \n, \r and \\. Data error naming
+// file:line:column for a character the model's vocabulary lacks, file:line for a line over
+// 1 MiB.
+Result predict(const std::string& model_path, const std::string& input_path,
+               const std::string& output_path, const PredictOptions& options);
 
 }  // namespace tessera::textgen

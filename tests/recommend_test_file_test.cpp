@@ -2,11 +2,13 @@
 // and k folds of published rating benchmarks): every training row is used, the test file's rows
 // whose user or item training lacks are counted (not scored, not dropped silently), the RMSE
 // equals one computed here from the saved model's predictions, `tessera evaluate MODEL TEST`
-// gives the same numbers, and the config refuses data.test beside test_fraction or for two_tower.
+// gives the same numbers, `tessera predict` writes the scores behind them, and the config refuses
+// data.test beside test_fraction or for two_tower.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
@@ -183,6 +185,94 @@ TEST(RecommendTestFile, TrainsOnAllOfAMeasuresOnBAndEvaluateAgrees) {
       test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", d_path});
   EXPECT_NE(ed.status, 0);
   EXPECT_NE(ed.err.find(d_path + ": none of its 2 ratings"), std::string::npos) << ed.err;
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// `tessera predict MODEL PAIRS OUT`: the model's scores of B's rows, clipped as evaluate clips
+// them (so the RMSE over the scored rows is evaluate's), an empty score for the rows it lacks the
+// user or item of; `tessera predict MODEL USERS OUT`: those users' rows of `tessera recommend`.
+TEST(RecommendTestFile, PredictScoresPairsAndListsUsersThroughTheBinary) {
+  TempDir dir;
+  const std::string a_path = write_rows(dir.file("a.csv"), file_a_rows());
+  const std::string b_path = write_file_b(dir);
+  const std::string cfg = config(
+      dir, R"({"path": ")" + a_path + R"(", "test": ")" + b_path + R"(", "on_error": "skip"})");
+  TrainOptions o;
+  o.run_dir = dir.file("run");
+  o.quiet = true;
+  const auto trained = parse(train(cfg, o).json);
+  std::string model = o.run_dir + "/model.tsm";
+  const std::string out = dir.file("scores.csv");
+
+  const test::ProgramResult p =
+      test::run_program({kBinary, "predict", model, b_path, out, "--on-error", "skip", "--json"});
+  ASSERT_EQ(p.status, 0) << p.err;
+  const auto j = parse(last_line(p.out));
+  EXPECT_STREQ(j["mode"].GetString(), "pairs");
+  EXPECT_EQ(j["rows"].GetInt64(), 8);
+  EXPECT_EQ(j["scored"].GetInt64(), 4);
+  EXPECT_EQ(j["unknown_user_rows"].GetInt64(), 3);
+  EXPECT_EQ(j["unknown_item_rows"].GetInt64(), 2);
+  EXPECT_EQ(j["skipped_rows"].GetInt64(), 1);
+  const std::vector<std::string> rows = lines_of(out);
+  ASSERT_EQ(rows.size(), 9u);  // header + B's 8 well-formed rows, in file order
+  EXPECT_EQ(rows[0], "user,item,score");
+  double sse = 0;
+  for (size_t i = 0; i < kScorable.size(); ++i) {
+    const Row& r = kScorable[i];
+    const std::string prefix = std::to_string(r.user) + "," + std::to_string(r.item) + ",";
+    ASSERT_EQ(rows[i + 1].rfind(prefix, 0), 0u) << rows[i + 1];
+    const double pred = std::stod(rows[i + 1].substr(prefix.size()));
+    sse += (pred - r.rating) * (pred - r.rating);
+  }
+  EXPECT_NEAR(std::sqrt(sse / 4.0), trained["metrics"]["test_rmse"].GetDouble(), 1e-5);
+  EXPECT_EQ(rows[5], "50,100,");  // a user training never saw: no score
+  EXPECT_EQ(rows[8], "60,998,");
+
+  // Without --on-error skip, B's malformed row is an error naming its file and line.
+  const test::ProgramResult bad =
+      test::run_program({kBinary, "predict", model, b_path, dir.file("no.csv"), "--json"});
+  EXPECT_EQ(bad.status, 1);
+  const auto e = parse(last_line(bad.out));
+  ASSERT_TRUE(e.HasMember("error")) << bad.out;
+  EXPECT_STREQ(e["error"]["file"].GetString(), b_path.c_str());
+  EXPECT_EQ(e["error"]["line"].GetInt64(), 10);
+  EXPECT_NE(std::string(e["error"]["message"].GetString()).find("(item): expected an integer id"),
+            std::string::npos);
+  EXPECT_FALSE(std::ifstream(dir.file("no.csv")).good());  // nothing half-written
+
+  // One column: each listed user's top-K, as `tessera recommend` lists it. (In A every user
+  // rated every item, leaving nothing to recommend: a model of half of A's rows.)
+  std::vector<Row> half;
+  for (const Row& r : file_a_rows())
+    if ((r.user / 10 + r.item) % 2 == 0) half.push_back(r);
+  const std::string half_path = write_rows(dir.file("half.csv"), half);
+  TrainOptions ho = o;
+  ho.run_dir = dir.file("half_run");
+  train(config(dir, R"({"path": ")" + half_path + R"(", "test": ")" + half_path + R"("})"), ho);
+  model = ho.run_dir + "/model.tsm";
+  const std::string users = write_file(dir.file("users.txt"), "40\n77\n10\n");
+  const test::ProgramResult u = test::run_program(
+      {kBinary, "predict", model, users, dir.file("top.csv"), "--k", "2", "--json"});
+  ASSERT_EQ(u.status, 0) << u.err;
+  const auto uj = parse(last_line(u.out));
+  EXPECT_STREQ(uj["mode"].GetString(), "users");
+  EXPECT_EQ(uj["unknown_users"].GetInt64(), 1);
+  const test::ProgramResult all =
+      test::run_program({kBinary, "recommend", model, dir.file("all.csv"), "--k", "2"});
+  ASSERT_EQ(all.status, 0) << all.err;
+  std::vector<std::string> expected = {"user,rank,item,score"};
+  for (const char* user : {"40,", "10,"})
+    for (const std::string& line : lines_of(dir.file("all.csv")))
+      if (line.rfind(user, 0) == 0) expected.push_back(line);
+  ASSERT_EQ(expected.size(), 5u);
+  EXPECT_EQ(lines_of(dir.file("top.csv")), expected);
 }
 
 // The pipeline's evaluate stage measures the config's test file, not the training ratings.

@@ -6,10 +6,41 @@
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "pipelines/recommend/predict.h"
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/recommend.h"
 
 namespace tessera::recommend {
+
+std::string top_k_lines(const RecArtefact& a, const Scorer& sc, int32_t u, int64_t k,
+                        std::vector<float>& scores, std::vector<int32_t>& cand) {
+  const int64_t I = sc.num_items();
+  scores.resize(static_cast<size_t>(I));
+  sc.score_all(u, scores.data());
+  cand.clear();
+  const int32_t* seen = a.seen.items.data() + a.seen.offsets[u];
+  const int64_t n_seen = a.seen.offsets[u + 1] - a.seen.offsets[u];
+  int64_t j = 0;
+  for (int32_t i = 0; i < static_cast<int32_t>(I); ++i) {
+    while (j < n_seen && seen[j] < i) ++j;
+    if (j < n_seen && seen[j] == i) continue;
+    cand.push_back(i);
+  }
+  const int64_t n = std::min<int64_t>(k, static_cast<int64_t>(cand.size()));
+  // Higher score first; equal scores by item order, so the lists are deterministic.
+  std::partial_sort(cand.begin(), cand.begin() + n, cand.end(), [&](int32_t x, int32_t y) {
+    return scores[x] > scores[y] || (scores[x] == scores[y] && x < y);
+  });
+  std::string t;
+  char buf[96];
+  for (int64_t r = 0; r < n; ++r) {
+    std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%.6g\n", static_cast<long long>(a.user_ids[u]),
+                  static_cast<long long>(r + 1), static_cast<long long>(a.item_ids[cand[r]]),
+                  static_cast<double>(scores[cand[r]]));
+    t += buf;
+  }
+  return t;
+}
 
 Result recommend(const std::string& model_path, const std::string& output_path,
                  const RecommendOptions& o) {
@@ -28,36 +59,11 @@ Result recommend(const std::string& model_path, const std::string& output_path,
     const int64_t c1 = std::min(U, c0 + kChunk);
 #pragma omp parallel
     {
-      std::vector<float> scores(static_cast<size_t>(I));
+      std::vector<float> scores;
       std::vector<int32_t> cand;
-      char buf[96];
 #pragma omp for schedule(dynamic, 8)
-      for (int64_t u = c0; u < c1; ++u) {
-        sc.score_all(static_cast<int32_t>(u), scores.data());
-        cand.clear();
-        const int32_t* seen = a.seen.items.data() + a.seen.offsets[u];
-        const int64_t n_seen = a.seen.offsets[u + 1] - a.seen.offsets[u];
-        int64_t j = 0;
-        for (int32_t i = 0; i < static_cast<int32_t>(I); ++i) {
-          while (j < n_seen && seen[j] < i) ++j;
-          if (j < n_seen && seen[j] == i) continue;
-          cand.push_back(i);
-        }
-        const int64_t k = std::min<int64_t>(o.k, static_cast<int64_t>(cand.size()));
-        // Higher score first; equal scores by item order, so the lists are deterministic.
-        std::partial_sort(cand.begin(), cand.begin() + k, cand.end(), [&](int32_t x, int32_t y) {
-          return scores[x] > scores[y] || (scores[x] == scores[y] && x < y);
-        });
-        std::string& t = text[u - c0];
-        t.clear();
-        for (int64_t r = 0; r < k; ++r) {
-          std::snprintf(buf, sizeof buf, "%lld,%lld,%lld,%.6g\n",
-                        static_cast<long long>(a.user_ids[u]), static_cast<long long>(r + 1),
-                        static_cast<long long>(a.item_ids[cand[r]]),
-                        static_cast<double>(scores[cand[r]]));
-          t += buf;
-        }
-      }
+      for (int64_t u = c0; u < c1; ++u)
+        text[u - c0] = top_k_lines(a, sc, static_cast<int32_t>(u), o.k, scores, cand);
     }
     for (int64_t u = c0; u < c1; ++u) {
       out.write(text[u - c0]);

@@ -172,6 +172,8 @@ TEST(ConfigDeclare, TheExampleReadsBackAsTheDefaultsAndDocumentsEveryField) {
   // What does not apply to the defaults is shown commented out, after the reason.
   EXPECT_NE(example.find("  // \"side\": 2,"), std::string::npos) << example;
   EXPECT_NE(example.find("    // \"momentum\": 0.9,"), std::string::npos) << example;
+  // So is a key written only when set, when it is not (an unset value may not read back).
+  EXPECT_NE(example.find("  // \"flag\": false,"), std::string::npos) << example;
 }
 
 TEST(ConfigDeclare, TheSchemaDescribesTypesBoundsChoicesAndRequiredKeys) {

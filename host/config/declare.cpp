@@ -111,6 +111,10 @@ ExampleNode& ExampleWriter::push(const F& f, const std::string& extra) {
   if (f.is_required) n.doc += n.doc.empty() ? "required" : " (required)";
   n.off = off_;
   n.why = why_;
+  if (!f.written && !off_) {  // written only when set: not set here
+    n.off = true;
+    n.why = "optional";
+  }
   node_.members.push_back(std::move(n));
   return node_.members.back();
 }

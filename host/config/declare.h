@@ -49,7 +49,8 @@ struct F {
     return *this;
   }
   // Written only when `yes` (a key added later, written only when set so older resolved configs
-  // stay the same). Readers, schema and example still show it.
+  // stay the same). Readers and schema still show it; the example shows it commented out when
+  // not written (an unset value, e.g. "", may not read back).
   F& written_if(bool yes) {
     written = yes;
     return *this;

@@ -137,7 +137,8 @@ void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
   v.string(F("dataset",
              "a data registry name (tessera data list); its files are fetched and "
              "checked, and train/validation/test name files inside it. Absent: local "
-             "paths"),
+             "paths")
+               .written_if(!c.dataset.empty()),
            c.dataset, json::Text::NonEmpty);
   F train("train", "the training file: a path, or {\"path\": ..., \"skip_lines\": N}");
   if (train_required) train.required();

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "host/config/behaviour_config.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
+#include "pipelines/behaviour/behaviour_config.h"
 #include "tests/support/skips.h"
 
 namespace tessera {
@@ -433,7 +433,8 @@ TEST(ConfigErrors, DlrmInputsAreCheckedAgainstTheColumns) {
   EXPECT_NE(msg.find("libSVM input"), std::string::npos) << msg;
   EXPECT_NO_THROW(parse_behaviour_config(R"({"task": "behaviour", "model": {"type": "dlrm"},
     "data": {"train": "t.csv", "columns": [{"name": "x", "type": "numeric"},
-    {"name": "c", "type": "categorical"}, {"name": "y", "type": "label"}]}})", "cfg.json"));
+    {"name": "c", "type": "categorical"}, {"name": "y", "type": "label"}]}})",
+                                         "cfg.json"));
 }
 
 TEST(ConfigErrors, BadEnumListsTheChoices) {

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <string>
 
-#include "host/config/behaviour_config.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/behaviour_config.h"
 #include "tests/support/skips.h"
 
 namespace tessera {
@@ -33,7 +33,7 @@ TEST(DlrmConfig, ParsesAndRoundTrips) {
   BehaviourConfig c = load_behaviour_config(path);
   EXPECT_EQ(c.model.type, BehaviourModelType::Dlrm);
   EXPECT_EQ(c.model.bottom, std::vector<int>({64}));
-  EXPECT_EQ(c.model.sparse_optimizer.type, SparseOptimizerType::RowwiseAdagrad);
+  EXPECT_EQ(c.model.sparse_optimizer.type, emb::SparseOptimizer::RowwiseAdagrad);
   EXPECT_EQ(parse_behaviour_config(to_json(c), "roundtrip"), c);
   EXPECT_EQ(c.model.shards, 1);
   // Sharded tables: the keys round-trip (and do not enter the configuration's equality).
@@ -43,12 +43,12 @@ TEST(DlrmConfig, ParsesAndRoundTrips) {
                                       "\"remote_shards\": true,"),
                              "sharded.json");
   EXPECT_EQ(sh.model.shards, 3);
-  EXPECT_EQ(sh.model.placement, TablePlacement::Row);
+  EXPECT_EQ(sh.model.placement, emb::ShardPlacement::Row);
   EXPECT_TRUE(sh.model.remote_shards);
   EXPECT_FALSE(c.model.remote_shards);
   const BehaviourConfig back = parse_behaviour_config(to_json(sh), "roundtrip");
   EXPECT_EQ(back.model.shards, 3);
-  EXPECT_EQ(back.model.placement, TablePlacement::Row);
+  EXPECT_EQ(back.model.placement, emb::ShardPlacement::Row);
   EXPECT_TRUE(back.model.remote_shards);
   // The MLP config stays valid and has no dlrm keys.
   BehaviourConfig m = load_behaviour_config(kSource + "/pipelines/behaviour/uci-adult.json");

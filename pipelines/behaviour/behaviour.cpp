@@ -9,7 +9,6 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/config/behaviour_config.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
 #include "host/core/progress.h"
@@ -26,6 +25,7 @@
 #include "host/model/optimizer.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
+#include "pipelines/behaviour/behaviour_config.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
 #include "pipelines/behaviour/train_feed.h"
@@ -284,7 +284,7 @@ std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep
 // Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards.
 std::string resume_tag(BehaviourConfig c) {
   c.model.shards = 1;
-  c.model.placement = TablePlacement::Auto;
+  c.model.placement = emb::ShardPlacement::Auto;
   c.model.remote_shards = false;
   c.train.runs_dir = "-";
   return sha256_hex(to_json(c));

@@ -5,10 +5,10 @@
 #include <map>
 #include <string>
 
-#include "host/config/behaviour_config.h"
 #include "host/core/tensor.h"
 #include "host/data/preprocessor.h"
 #include "host/model/mlp.h"
+#include "pipelines/behaviour/behaviour_config.h"
 
 namespace tessera::behaviour {
 

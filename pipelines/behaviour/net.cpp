@@ -34,20 +34,7 @@ class MlpNet final : public BehaviourNet {
 
 emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
   emb::SparseOptimizerConfig c;
-  switch (s.type) {
-    case SparseOptimizerType::Sgd:
-      c.kind = emb::SparseOptimizer::Sgd;
-      break;
-    case SparseOptimizerType::Adagrad:
-      c.kind = emb::SparseOptimizer::Adagrad;
-      break;
-    case SparseOptimizerType::RowwiseAdagrad:
-      c.kind = emb::SparseOptimizer::RowwiseAdagrad;
-      break;
-    case SparseOptimizerType::LazyAdam:
-      c.kind = emb::SparseOptimizer::LazyAdam;
-      break;
-  }
+  c.kind = s.type;
   c.lr = static_cast<float>(s.lr);
   c.eps = static_cast<float>(s.eps);
   c.beta1 = static_cast<float>(s.beta1);
@@ -149,20 +136,7 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.sparse = sparse_config(config.model.sparse_optimizer);
   d.shards = config.model.shards;
   d.remote_shards = config.model.remote_shards;
-  switch (config.model.placement) {
-    case TablePlacement::Auto:
-      d.placement = emb::ShardPlacement::Auto;
-      break;
-    case TablePlacement::Table:
-      d.placement = emb::ShardPlacement::Table;
-      break;
-    case TablePlacement::Row:
-      d.placement = emb::ShardPlacement::Row;
-      break;
-    case TablePlacement::Column:
-      d.placement = emb::ShardPlacement::Column;
-      break;
-  }
+  d.placement = config.model.placement;
   return std::make_unique<DlrmNet>(backend, d, std::move(offsets), std::move(columns), seed,
                                    max_batch);
 }

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "host/config/behaviour_config.h"
 #include "host/data/preprocessor.h"
 #include "host/model/divergence.h"
 #include "host/model/mlp.h"
+#include "pipelines/behaviour/behaviour_config.h"
 
 namespace tessera::behaviour {
 

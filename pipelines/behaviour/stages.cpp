@@ -2,13 +2,13 @@
 
 #include <cstdio>
 
-#include "host/config/behaviour_config.h"
 #include "host/config/json_reader.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/behaviour_config.h"
 #include "pipelines/behaviour/synthetic.h"
 
 namespace tessera::behaviour {

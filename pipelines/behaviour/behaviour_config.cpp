@@ -1,0 +1,264 @@
+// The behaviour task's config: its choice tables, the checks its declarations call, and the
+// reader, writer, equality, example and schema instantiated from those declarations.
+#include "pipelines/behaviour/behaviour_config.h"
+
+#include <map>
+
+#include "host/config/json_writer.h"
+
+namespace tessera {
+
+const json::Choices<BehaviourModelType>& behaviour_model_choices() {
+  static const json::Choices<BehaviourModelType> choices = {{"mlp", BehaviourModelType::Mlp},
+                                                            {"dlrm", BehaviourModelType::Dlrm}};
+  return choices;
+}
+
+const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices() {
+  using emb::SparseOptimizer;
+  static const json::Choices<SparseOptimizer> choices = {
+      {"sgd", SparseOptimizer::Sgd},
+      {"adagrad", SparseOptimizer::Adagrad},
+      {"rowwise_adagrad", SparseOptimizer::RowwiseAdagrad},
+      {"lazy_adam", SparseOptimizer::LazyAdam}};
+  return choices;
+}
+
+const json::Choices<emb::ShardPlacement>& table_placement_choices() {
+  using emb::ShardPlacement;
+  static const json::Choices<ShardPlacement> choices = {{"auto", ShardPlacement::Auto},
+                                                        {"table", ShardPlacement::Table},
+                                                        {"row", ShardPlacement::Row},
+                                                        {"column", ShardPlacement::Column}};
+  return choices;
+}
+
+const json::Choices<Activation>& activation_choices() {
+  static const json::Choices<Activation> choices = {
+      {"relu", Activation::Relu}, {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid}};
+  return choices;
+}
+
+const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices() {
+  static const json::Choices<EarlyStoppingMetric> choices = {
+      {"auc", EarlyStoppingMetric::Auc}, {"logloss", EarlyStoppingMetric::Logloss}};
+  return choices;
+}
+
+const json::Choices<TableFormat>& table_format_choices() {
+  static const json::Choices<TableFormat> choices = {
+      {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
+  return choices;
+}
+
+const json::Choices<ColumnType>& column_type_choices() {
+  static const json::Choices<ColumnType> choices = {{"numeric", ColumnType::Numeric},
+                                                    {"categorical", ColumnType::Categorical},
+                                                    {"label", ColumnType::Label},
+                                                    {"ignore", ColumnType::Ignore}};
+  return choices;
+}
+
+const json::Choices<NumericTransform>& numeric_transform_choices() {
+  static const json::Choices<NumericTransform> choices = {{"none", NumericTransform::None},
+                                                          {"log1p", NumericTransform::Log1p}};
+  return choices;
+}
+
+const json::Choices<BinEdges>& bin_edges_choices() {
+  static const json::Choices<BinEdges> c = {{"distinct_quantile", BinEdges::DistinctQuantile},
+                                            {"quantile", BinEdges::Quantile}};
+  return c;
+}
+
+const json::Choices<Normalization>& normalization_choices() {
+  static const json::Choices<Normalization> choices = {{"standard", Normalization::Standard},
+                                                       {"minmax", Normalization::MinMax},
+                                                       {"none", Normalization::None}};
+  return choices;
+}
+
+const json::Choices<BadRowPolicy>& bad_row_policy_choices() {
+  static const json::Choices<BadRowPolicy> choices = {{"error", BadRowPolicy::Error},
+                                                      {"skip", BadRowPolicy::Skip}};
+  return choices;
+}
+
+namespace behaviour_detail {
+
+using json::ObjectReader;
+
+const config::Codec<char>& delimiter_codec() {
+  static const config::Codec<char> codec = {
+      [](ObjectReader& parent, std::string_view key, bool, char* out) {
+        if (parent.kind(key) != json::JsonKind::String) {
+          parent.string(key, ",");  // absent: the default; another type: reported there
+          return;
+        }
+        const std::string d = parent.string(key, ",");
+        if (d == "\\t") {  // the two characters backslash-t, as people often write it
+          *out = '\t';
+        } else if (d.size() != 1 || d[0] == '\n' || d[0] == '\r' || d[0] == '"') {
+          parent.error(
+              key, "expected a single character such as \",\" or \"\\t\" (tab), got \"" + d + "\"");
+        } else {
+          *out = d[0];
+        }
+      },
+      [](json::JsonWriter& w, const char& d) { w.value(std::string(1, d)); },
+      [](json::JsonWriter& w, const std::string& description) {
+        w.begin_object().field("type", "string").field("description", description);
+        w.field("pattern", "^([^\\n\\r\"]|\\\\t)$").field("default", ",").end_object();
+      }};
+  return codec;
+}
+
+namespace {
+
+// Whether a column object's "type" is one of the column types (else its reader reported it).
+bool type_is_known(const rapidjson::Value& column) {
+  if (!column.IsObject()) return false;
+  const auto type = column.FindMember("type");
+  if (type == column.MemberEnd() || !type->value.IsString()) return false;
+  const std::string name(type->value.GetString(), type->value.GetStringLength());
+  for (const auto& c : column_type_choices()) {
+    if (name == c.name) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void check_columns(ObjectReader& data, const std::vector<ColumnSpec>& columns) {
+  const rapidjson::Value* list = data.raw("columns");
+  if (!list || !list->IsArray()) return;
+  // The path of each column read: the list's object elements, in order.
+  const std::string base = data.path_of("columns");
+  std::vector<std::string> paths;
+  bool all_types_known = true;
+  for (rapidjson::SizeType i = 0; i < list->Size(); ++i) {
+    if (!(*list)[i].IsObject()) continue;
+    paths.push_back(json::element_path(base, i));
+    all_types_known = all_types_known && type_is_known((*list)[i]);
+  }
+  if (paths.size() != columns.size()) return;  // not read (nothing to check)
+  json::ErrorList& errors = data.errors();
+  std::map<std::string, std::string> first_with_name;  // name -> path of that column
+  std::vector<std::string> label_paths;
+  size_t features = 0;
+  for (size_t i = 0; i < columns.size(); ++i) {
+    const ColumnSpec& s = columns[i];
+    if (!s.name.empty()) {
+      auto [it, inserted] = first_with_name.emplace(s.name, paths[i]);
+      if (!inserted) {
+        errors.add(json::child_path(paths[i], "name"),
+                   "duplicate column name \"" + s.name + "\" (also " + it->second + ")");
+      }
+    }
+    if (s.type == ColumnType::Label) label_paths.push_back(paths[i]);
+    if (s.type == ColumnType::Numeric || s.type == ColumnType::Categorical) ++features;
+  }
+  // Counting checks only make sense when every column's type is known.
+  if (columns.empty() || !all_types_known) return;
+  if (label_paths.empty()) {
+    data.error("columns", "no label column: exactly one column needs \"type\": \"label\"");
+  }
+  for (size_t i = 1; i < label_paths.size(); ++i) {
+    errors.add(json::child_path(label_paths[i], "type"), "a second label column (the first is " +
+                                                             label_paths[0] +
+                                                             "); exactly one column is the label");
+  }
+  if (features == 0) {
+    data.error("columns",
+               "no feature columns: at least one column must be \"numeric\" or \"categorical\"");
+  }
+}
+
+// (Criteo has both; a registered dataset's columns are checked when it is read.)
+void check_dlrm_inputs(ObjectReader& root, const TableSchema& schema) {
+  const std::string at = config::detail::path_below(root.path(), "model.type");
+  if (schema.format == TableFormat::LibSvm) {
+    root.errors().add(at,
+                      "a \"dlrm\" model needs categorical columns, and libSVM input "
+                      "(data.format \"libsvm\") has none: use \"mlp\"");
+    return;
+  }
+  if (schema.format != TableFormat::Csv || schema.columns.empty()) return;
+  bool numeric = false, categorical = false;
+  for (const ColumnSpec& col : schema.columns) {
+    numeric = numeric || col.type == ColumnType::Numeric;
+    categorical = categorical || col.type == ColumnType::Categorical;
+  }
+  if (!numeric) {
+    root.errors().add(at,
+                      "a \"dlrm\" model needs at least one numeric column (its bottom MLP's "
+                      "input), and data.columns has none");
+  }
+  if (!categorical) {
+    root.errors().add(at,
+                      "a \"dlrm\" model needs at least one categorical column (its embedding "
+                      "tables), and data.columns has none");
+  }
+}
+
+std::string columns_implied_message(TableFormat format) {
+  if (format == TableFormat::Csv) return "";
+  const char* layout = format == TableFormat::Criteo
+                           ? "label, 13 integer features I1-I13, 26 categorical C1-C26"
+                           : "a label, then index:value pairs";
+  return std::string("columns are implied by the \"") +
+         json::choice_name(format, table_format_choices()) + "\" format (" + layout +
+         "); remove \"columns\"";
+}
+
+}  // namespace behaviour_detail
+
+bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
+  return config::same_config(a, b);
+}
+
+BehaviourConfig parse_behaviour_config(const std::string& json_text,
+                                       const std::string& source_path) {
+  return config::read_config<BehaviourConfig>(json_text, source_path);
+}
+
+BehaviourConfig load_behaviour_config(const std::string& path) {
+  return parse_behaviour_config(json::read_text_file(path), path);
+}
+
+std::string to_json(const BehaviourConfig& c) {
+  return config::write_config(c);
+}
+
+namespace {
+
+// The example's settings besides the defaults: what a config must give (a training file and, for
+// csv, its columns).
+BehaviourConfig example_settings() {
+  BehaviourConfig c;
+  c.data.train.path = "train.csv";
+  c.data.schema.columns = {
+      {"age", ColumnType::Numeric, NumericTransform::None, {}, {}},
+      {"city", ColumnType::Categorical, NumericTransform::None, {}, {}},
+      {"clicked", ColumnType::Label, NumericTransform::None, {}, {}},
+  };
+  return c;
+}
+
+}  // namespace
+
+std::string behaviour_config_example() {
+  return config::example_config(
+      "A behaviour config (tessera train CONFIG): a binary classifier (will this user click, buy, "
+      "churn?) on a table of numeric and categorical features, an MLP or a DLRM. Every field is "
+      "shown with its default and what it does; fields that do not apply to these settings are "
+      "commented out, with the reason. data.train and, for csv data, data.columns (exactly one "
+      "label) are required; the ones here are placeholders.",
+      example_settings());
+}
+
+std::string behaviour_config_schema() {
+  return config::schema_config<BehaviourConfig>("behaviour");
+}
+
+}  // namespace tessera

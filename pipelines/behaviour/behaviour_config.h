@@ -1,0 +1,388 @@
+#pragma once
+// The behaviour-prediction task's config: a binary classifier (will this user click, buy,
+// churn?) on a table of numeric and categorical features, an MLP or a DLRM. Parsed and validated
+// completely before anything is allocated; every error names the file, line:column and JSON path.
+// The default config is pipelines/behaviour/uci-adult.json; to_json() of a parsed config shows
+// every field with its default filled in. Required: "task": "behaviour", "data.train", and
+// "data.columns" for csv (exactly one label column).
+//
+// Each section's fields are declared once, in the fields() functions below (host/config/
+// declare.h): the reader, to_json, equality, `tessera config behaviour --example` and --schema
+// all come from them.
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "embeddings/bag_math.h"
+#include "embeddings/sharding.h"
+#include "host/config/declare.h"
+#include "host/config/json_reader.h"
+#include "host/config/on_nonfinite.h"
+#include "host/config/sections.h"
+#include "host/core/math.h"
+#include "host/data/libsvm.h"
+#include "host/data/schema.h"
+
+namespace tessera {
+
+enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when implemented
+enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
+
+const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
+// The embedding tables' optimizer of a DLRM (embeddings/: updates only the rows a batch used):
+// "sgd", "adagrad", "rowwise_adagrad", "lazy_adam".
+const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
+// Where a sharded DLRM's tables go: "auto" (the planner chooses per table), "table", "row",
+// "column".
+const json::Choices<emb::ShardPlacement>& table_placement_choices();
+const json::Choices<Activation>& activation_choices();  // "relu", "tanh", "sigmoid"
+const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
+const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
+// "numeric", "categorical", "label", "ignore"
+const json::Choices<ColumnType>& column_type_choices();
+const json::Choices<NumericTransform>& numeric_transform_choices();  // "none", "log1p"
+const json::Choices<Normalization>& normalization_choices();         // "standard", "minmax", "none"
+const json::Choices<BinEdges>& bin_edges_choices();           // "distinct_quantile", "quantile"
+const json::Choices<BadRowPolicy>& bad_row_policy_choices();  // "error", "skip"
+
+// The files (DataFiles: dataset, train, validation or validation_fraction, test), then how to
+// read them.
+struct BehaviourDataConfig : DataFiles {
+  // Files derived from the dataset's raw files before reading (empty: none). "movielens_clicks"
+  // (dataset "ml-latest-small"): clicks_train.csv / clicks_test.csv of
+  // host/data/movielens_clicks.h, written to the cache; train/test name those files.
+  std::string derive;
+  TableSchema schema;  // format, delimiter, header, trim, missing tokens, bad rows, columns
+  CategoricalSpec categorical;
+  NumericSpec numeric;
+};
+
+struct SparseOptimizerSpec {
+  emb::SparseOptimizer type = emb::SparseOptimizer::RowwiseAdagrad;
+  double lr = 0.05;
+  double eps = 1e-8;     // adagrad, rowwise_adagrad, lazy_adam
+  double beta1 = 0.9;    // lazy_adam
+  double beta2 = 0.999;  // lazy_adam
+};
+
+struct BehaviourModelConfig {
+  BehaviourModelType type = BehaviourModelType::Mlp;
+  int embedding_dim = 8;                // per categorical column, [1, 1024]
+  std::vector<int> hidden = {128, 64};  // hidden layer widths (dlrm: the top MLP); empty = linear
+  double dropout = 0.2;                 // [0, 0.95], after each hidden layer
+  Activation activation = Activation::Relu;
+  // dlrm only (absent from an mlp config): the bottom MLP's hidden widths on the dense features
+  // (a last layer of width embedding_dim is added), and the tables' sparse optimizer. The top
+  // MLP's input is the dot interaction [bottom output | pairwise dots of the F + 1 vectors].
+  std::vector<int> bottom = {64};
+  SparseOptimizerSpec sparse_optimizer;
+  // dlrm only: the tables over this many shards (one per GPU, or host shards on the CPU),
+  // placed by the planner ("auto") or all "table"- / "row"- / "column"-wise. Results equal one
+  // shard's, so neither (nor remote_shards below) takes part in a checkpoint's configuration check.
+  int shards = 1;  // [1, 64]
+  emb::ShardPlacement placement = emb::ShardPlacement::Auto;
+  // dlrm only: the shards (one or more) in other processes of an MPI job (tessera built with
+  // MPI, run under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
+  bool remote_shards = false;
+};
+
+struct EarlyStoppingConfig {
+  EarlyStoppingMetric metric = EarlyStoppingMetric::Auc;
+  int patience = 0;  // epochs without improvement on validation before stopping; 0 = off
+};
+
+struct BehaviourTrainConfig {
+  int epochs = 10;
+  int batch_size = 256;
+  int eval_batch_size = 4096;
+  OptimizerConfig optimizer;
+  LrScheduleConfig lr_schedule;
+  EarlyStoppingConfig early_stopping;
+  // Read so existing configs stay valid, and unused since the Trainer logs the epoch's mean
+  // training loss over every step (this was the interval at which that loss was sampled).
+  int log_every = 50;
+  std::string runs_dir = "runs";
+  int prefetch = 2;  // batches prepared ahead of the trainer
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
+};
+
+struct BehaviourConfig {
+  std::string name = "behaviour";  // names the run directory: letters, digits, '.', '_', '-'
+  int64_t seed = 42;
+  std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
+  BehaviourDataConfig data;
+  BehaviourModelConfig model;
+  BehaviourTrainConfig train;
+};
+
+// Equality of everything but the settings that do not change results (model.shards, placement,
+// remote_shards): config::same_config.
+bool operator==(const BehaviourConfig& a, const BehaviourConfig& b);
+inline bool operator!=(const BehaviourConfig& a, const BehaviourConfig& b) {
+  return !(a == b);
+}
+
+// Parses and validates `json_text`; `source_path` names it in messages. Throws one
+// Error(ErrorKind::Config) listing every problem (syntax errors alone, as file:line:col).
+BehaviourConfig parse_behaviour_config(const std::string& json_text,
+                                       const std::string& source_path);
+// Reads the file (Error(Io) when it cannot) and parses it.
+BehaviourConfig load_behaviour_config(const std::string& path);
+
+// The resolved config as pretty JSON: every field that applies, defaults filled in; fields that
+// do not apply (momentum for adam, columns for criteo) are left out. parse(to_json(c)) == c for
+// every config parse returns.
+std::string to_json(const BehaviourConfig& config);
+
+// `tessera config behaviour --example`: a config with every field, its default and its
+// documentation as // comments (the fields that do not apply commented out, with the reason);
+// it reads back as the defaults with data.train "train.csv" and three columns (a numeric, a
+// categorical and the label). `--schema`: the config's JSON Schema (draft 2020-12).
+std::string behaviour_config_example();
+std::string behaviour_config_schema();
+
+// ---- declarations (host/config/declare.h) ----------------------------------------------------
+
+namespace behaviour_detail {
+// A data file's field separator: one character ("\t", or the two characters backslash-t, for a
+// tab); written as that character.
+const config::Codec<char>& delimiter_codec();
+// The checks across a csv's columns (their reader is `data`): unique names, then, when every
+// column's type was read, exactly one label and at least one feature.
+void check_columns(json::ObjectReader& data, const std::vector<ColumnSpec>& columns);
+// A DLRM's bottom MLP takes the numeric columns and its tables the categorical ones: a schema
+// with none of either is refused at the config's model.type (`root` is the config's reader).
+void check_dlrm_inputs(json::ObjectReader& root, const TableSchema& schema);
+// Why "columns" is refused for `format` (criteo and libsvm imply them).
+std::string columns_implied_message(TableFormat format);
+}  // namespace behaviour_detail
+
+template <typename V>
+void fields(V& v, ColumnSpec& c) {
+  using config::F;
+  v.string(F("name", "the column's name, unique among the columns").required(), c.name,
+           json::Text::NonEmpty);
+  v.choice(F("type",
+             "numeric (a number), categorical (a token, embedded), label (the target, exactly "
+             "one column) or ignore")
+               .required(),
+           c.type, column_type_choices());
+  const std::string this_one =
+      std::string(" (this column is \"") + json::choice_name(c.type, column_type_choices()) + "\")";
+  v.when(c.type == ColumnType::Numeric, "only applies to numeric columns" + this_one, [&] {
+    v.choice(F("transform", "applied before normalisation"), c.transform,
+             numeric_transform_choices());
+  });
+  v.when(c.type == ColumnType::Label, "only applies to the label column" + this_one, [&] {
+    const bool tokens = !c.positive.empty();
+    v.string_list(F("positive",
+                    "raw tokens that mean 1 (with negative; neither: the label is a "
+                    "number, positive when > 0.5)")
+                      .written_if(tokens),
+                  c.positive);
+    v.string_list(F("negative", "raw tokens that mean 0").written_if(tokens), c.negative);
+    v.check(c.positive.empty() == c.negative.empty(), c.positive.empty() ? "positive" : "negative",
+            "give both \"positive\" and \"negative\" label tokens, or neither (then the label is "
+            "read as a number, positive when > 0.5)");
+    v.validate([&](json::ObjectReader& r) {
+      for (const std::string& token : c.negative) {
+        if (std::find(c.positive.begin(), c.positive.end(), token) != c.positive.end())
+          r.error("negative", "token \"" + token + "\" is both positive and negative");
+      }
+    });
+  });
+}
+
+template <typename V>
+void fields(V& v, CategoricalSpec& c) {
+  using config::F;
+  using json::IntBounds;
+  v.integer(F("min_count", "tokens seen fewer times on train share the out-of-vocabulary row"),
+            c.min_count, IntBounds::closed(1, 1000000000));
+  v.integer(
+      F("hash_buckets", "> 0: hash tokens into this many rows instead of building a vocabulary"),
+      c.hash_buckets, IntBounds::closed(0, int64_t{1} << 40));
+  v.check(c.hash_buckets == 0 || c.min_count == 1, "hash_buckets",
+          "hash_buckets > 0 and min_count > 1 exclude each other: hashing keeps every token, so "
+          "there is no vocabulary to prune (set min_count to 1, or hash_buckets to 0)");
+}
+
+template <typename V>
+void fields(V& v, NumericSpec& c) {
+  using config::F;
+  v.choice(F("normalization", "fitted on train only"), c.normalization, normalization_choices());
+  v.integer(F("bins",
+              "> 0: besides the normalised value, a piecewise-linear encoding over this many "
+              "quantile bins"),
+            c.bins, json::IntBounds::closed(0, 1024));
+  v.choice(F("bin_edges", "where the bins' edges go (used when bins > 0)").written_if(c.bins > 0),
+           c.bin_edges, bin_edges_choices());
+}
+
+template <typename V>
+void fields(V& v, BehaviourDataConfig& c) {
+  using config::F;
+  data_file_fields(v, c);
+  v.string(F("derive",
+             "files derived from the dataset's before reading: \"movielens_clicks\" (dataset "
+             "\"ml-latest-small\")")
+               .written_if(!c.derive.empty())
+               .pattern("^movielens_clicks$"),
+           c.derive, json::Text::NonEmpty);
+  v.check(c.derive.empty() || c.derive == "movielens_clicks", "derive",
+          "expected one of: movielens_clicks");
+  v.check(c.derive != "movielens_clicks" || c.dataset == "ml-latest-small", "derive",
+          "\"movielens_clicks\" derives from the dataset \"ml-latest-small\"");
+  TableSchema& s = c.schema;
+  size_t errors_before = 0;
+  bool format_read = true;  // false: a misspelt format, so "columns" may not be required
+  v.validate([&](json::ObjectReader& r) { errors_before = r.errors().size(); });
+  v.choice(F("format", "csv (columns below), criteo or libsvm (columns implied)"), s.format,
+           table_format_choices());
+  v.validate([&](json::ObjectReader& r) { format_read = r.errors().size() == errors_before; });
+  v.when(s.format != TableFormat::LibSvm,
+         "libsvm data is whitespace separated; remove \"delimiter\"", [&] {
+           v.custom(F("delimiter", "the field separator: one character, \"\\t\" for a tab"),
+                    s.delimiter, behaviour_detail::delimiter_codec());
+         });
+  v.boolean(F("header", "the first (non-skipped) line names the columns"), s.header);
+  v.boolean(F("trim", "trim spaces around fields"), s.trim);
+  v.string_list(F("missing", "tokens that mean a missing value"), s.missing_tokens);
+  v.choice(F("on_error", "a malformed row: stop with an error, or skip it"), s.on_error,
+           bad_row_policy_choices());
+  v.when(s.format == TableFormat::LibSvm,
+         std::string("only applies to the \"libsvm\" format (this data is \"") +
+             json::choice_name(s.format, table_format_choices()) + "\")",
+         [&] {
+           v.integer(F("libsvm_features",
+                       "the densified width (0: the largest feature index on train + 1)"),
+                     s.libsvm_features,
+                     json::IntBounds::closed(0, static_cast<int64_t>(kLibSvmMaxFeatures)));
+         });
+  v.when(s.format == TableFormat::Csv, behaviour_detail::columns_implied_message(s.format), [&] {
+    F columns("columns", "one per field of a row, in order");
+    if (format_read) columns.required();
+    v.section_list(columns, s.columns, json::IntBounds::at_least(1));
+    v.validate([&](json::ObjectReader& r) { behaviour_detail::check_columns(r, s.columns); });
+  });
+  v.section(F("categorical", "the categorical columns' vocabularies"), c.categorical);
+  v.section(F("numeric", "the numeric columns' encoding"), c.numeric);
+}
+
+template <typename V>
+void fields(V& v, SparseOptimizerSpec& c) {
+  using config::F;
+  using json::Bounds;
+  v.choice(F("type", "the tables' update rule (only the rows a batch used are updated)"), c.type,
+           sparse_optimizer_choices());
+  v.number(F("lr", "the tables' learning rate (the dense lr schedule scales it)"), c.lr,
+           Bounds::open_closed(0, 1e3));
+  const std::string this_one = std::string(" (this optimizer is \"") +
+                               json::choice_name(c.type, sparse_optimizer_choices()) + "\")";
+  v.when(c.type != emb::SparseOptimizer::Sgd,
+         "only applies to \"adagrad\", \"rowwise_adagrad\" and \"lazy_adam\"" + this_one, [&] {
+           v.number(F("eps", "added to the second moment's square root"), c.eps,
+                    Bounds::open_closed(0, 1));
+         });
+  v.when(c.type == emb::SparseOptimizer::LazyAdam, "only applies to \"lazy_adam\"" + this_one, [&] {
+    v.number(F("beta1", "first-moment decay"), c.beta1, Bounds::closed_open(0, 1));
+    v.number(F("beta2", "second-moment decay"), c.beta2, Bounds::closed_open(0, 1));
+  });
+}
+
+template <typename V>
+void fields(V& v, BehaviourModelConfig& c) {
+  using config::F;
+  using json::IntBounds;
+  v.choice(F("type", "mlp, or dlrm (embedding tables, a bottom MLP and a dot interaction)"), c.type,
+           behaviour_model_choices());
+  v.integer(F("embedding_dim", "the width of each categorical column's embedding"), c.embedding_dim,
+            IntBounds::closed(1, 1024));
+  v.integer_list(F("hidden", "hidden layer widths (dlrm: the top MLP's); [] is linear"), c.hidden,
+                 IntBounds::closed(1, 65536), IntBounds::closed(0, 64));
+  v.number(F("dropout", "after each hidden layer"), c.dropout, json::Bounds::closed(0, 0.95));
+  v.choice(F("activation", "of the hidden layers"), c.activation, activation_choices());
+  v.when(c.type == BehaviourModelType::Dlrm,
+         "only a \"dlrm\" model has this key (model.type is not \"dlrm\")", [&] {
+           v.integer_list(F("bottom",
+                            "the bottom MLP's hidden widths on the numeric features (a "
+                            "last layer of embedding_dim is added)"),
+                          c.bottom, IntBounds::closed(1, 65536), IntBounds::closed(0, 64));
+           v.integer(F("shards", "the tables over this many shards (one per GPU, or host shards)")
+                         .not_compared(),
+                     c.shards, IntBounds::closed(1, 64));
+           v.choice(F("placement", "how the tables are split over the shards").not_compared(),
+                    c.placement, table_placement_choices());
+           v.boolean(F("remote_shards",
+                       "the shards in the other processes of an MPI job (mpirun -np N, N >= 2)")
+                         .not_compared()
+                         .written_if(c.remote_shards),
+                     c.remote_shards);
+           v.section(F("sparse_optimizer", "the embedding tables' optimizer"), c.sparse_optimizer);
+           v.check(!(c.shards > 1 && c.placement == emb::ShardPlacement::Column &&
+                     c.sparse_optimizer.type == emb::SparseOptimizer::RowwiseAdagrad),
+                   "placement",
+                   "column-wise sharding cannot train with rowwise_adagrad (its per-row state is a "
+                   "mean over all of a row's columns); use \"table\" or \"row\", or another sparse "
+                   "optimizer");
+         });
+}
+
+template <typename V>
+void fields(V& v, EarlyStoppingConfig& c) {
+  using config::F;
+  v.choice(F("metric", "the validation metric watched"), c.metric, early_stopping_metric_choices());
+  v.integer(F("patience", "epochs without improvement on validation before stopping; 0: off"),
+            c.patience, json::IntBounds::closed(0, 100000));
+}
+
+template <typename V>
+void fields(V& v, BehaviourTrainConfig& c) {
+  using config::F;
+  using json::IntBounds;
+  v.integer(F("epochs", "passes over the training data"), c.epochs, IntBounds::closed(1, 100000));
+  v.integer(F("batch_size", "examples per step"), c.batch_size, IntBounds::closed(1, 1 << 20));
+  v.integer(F("eval_batch_size", "examples per batch when scoring"), c.eval_batch_size,
+            IntBounds::closed(1, 1 << 22));
+  v.section(F("optimizer", "the dense weights' optimizer"), c.optimizer);
+  v.section(F("lr_schedule", "the learning rate over the steps"), c.lr_schedule);
+  v.check(config::schedule_fits(c.lr_schedule, c.optimizer), "lr_schedule.min_lr",
+          config::schedule_misfit_message(c.optimizer));
+  v.section(F("early_stopping", "stop when validation stops improving"), c.early_stopping);
+  v.integer(F("log_every", "unused (read so older configs stay valid)"), c.log_every,
+            IntBounds::closed(1, 1000000000));
+  v.string(F("runs_dir", "the directory that holds the run directories"), c.runs_dir,
+           json::Text::NonEmpty);
+  v.integer(F("prefetch", "batches prepared ahead of the trainer"), c.prefetch,
+            IntBounds::closed(0, 64));
+  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the batch"),
+           c.on_nonfinite, nonfinite_policy_choices());
+}
+
+template <typename V>
+void fields(V& v, BehaviourConfig& c) {
+  using config::F;
+  v.constant(F("task", "what this config is for").required(), "behaviour");
+  config::run_name_field(v, c.name);
+  v.integer(F("seed", "seeds the split, the initial weights, dropout and the batch order"), c.seed,
+            json::IntBounds::at_least(0));
+  config::device_field(v, c.device);
+  v.section(F("data", "where the data is and how to read it").required(), c.data);
+  v.section(F("model", "the classifier"), c.model);
+  v.section(F("train", "the training loop"), c.train);
+  // Across sections.
+  if (c.model.type == BehaviourModelType::Dlrm) {
+    v.validate(
+        [&](json::ObjectReader& r) { behaviour_detail::check_dlrm_inputs(r, c.data.schema); });
+  }
+  v.check(
+      c.train.early_stopping.patience == 0 || c.data.validation || c.data.validation_fraction > 0.0,
+      "train.early_stopping.patience",
+      "early stopping needs validation data: set \"data.validation\" or "
+      "\"data.validation_fraction\" > 0");
+}
+
+}  // namespace tessera

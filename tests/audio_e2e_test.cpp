@@ -13,12 +13,12 @@
 #include <fstream>
 #include <string>
 
-#include "host/config/audio_config.h"
 #include "host/core/error.h"
 #include "host/data/registry.h"
 #include "host/data/resample.h"
 #include "host/data/wav.h"
 #include "pipelines/audio/audio.h"
+#include "pipelines/audio/audio_config.h"
 #include "tests/support/run_program.h"
 #include "tests/support/skips.h"
 

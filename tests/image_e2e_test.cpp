@@ -11,10 +11,10 @@
 #include <sstream>
 #include <string>
 
-#include "host/config/image_config.h"
 #include "host/core/error.h"
 #include "host/data/image_data.h"
 #include "pipelines/image/image.h"
+#include "pipelines/image/image_config.h"
 #include "tests/support/run_program.h"
 #include "tests/support/skips.h"
 

@@ -11,13 +11,13 @@
 #include <functional>
 #include <string>
 
-#include "host/config/video_config.h"
 #include "host/core/error.h"
 #include "host/data/clip_data.h"
 #include "host/data/image_data.h"
 #include "host/data/moving_clips.h"
 #include "pipelines/image/cnn_task.h"
 #include "pipelines/video/video.h"
+#include "pipelines/video/video_config.h"
 #include "tests/data_test_util.h"
 #include "tests/support/skips.h"
 

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "host/backend/backend.h"
-#include "host/config/audio_config.h"
 #include "host/data/image_data.h"
+#include "pipelines/audio/audio_config.h"
 #include "pipelines/image/image.h"
 
 namespace tessera::audio {

@@ -11,12 +11,12 @@
 #include <utility>
 #include <vector>
 
-#include "host/config/image_config.h"
 #include "host/core/tensor.h"
 #include "host/data/image_data.h"
 #include "host/metrics/metrics.h"
 #include "host/model/cnn.h"
 #include "pipelines/image/image.h"
+#include "pipelines/image/image_config.h"
 
 namespace tessera::image {
 

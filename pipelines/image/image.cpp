@@ -16,7 +16,6 @@
 #include <sstream>
 
 #include "host/backend/backend.h"
-#include "host/config/image_config.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
@@ -32,6 +31,7 @@
 #include "host/model/optimizer.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
+#include "pipelines/image/image_config.h"
 
 namespace tessera::image {
 

@@ -1,10 +1,10 @@
 #include "pipelines/image/stages.h"
 
-#include "host/config/image_config.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
+#include "pipelines/image/image_config.h"
 
 namespace tessera::image {
 

@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "host/config/video_config.h"
 #include "host/data/clip_data.h"
 #include "host/data/image_data.h"
 #include "pipelines/image/image.h"
+#include "pipelines/video/video_config.h"
 
 namespace tessera::video {
 

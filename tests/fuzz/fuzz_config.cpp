@@ -8,14 +8,14 @@
 #include <cstdint>
 #include <string>
 
-#include "host/config/audio_config.h"
-#include "host/config/image_config.h"
 #include "host/config/json_writer.h"
-#include "host/config/video_config.h"
+#include "pipelines/audio/audio_config.h"
 #include "pipelines/behaviour/behaviour_config.h"
+#include "pipelines/image/image_config.h"
 #include "pipelines/recommend/recommend_config.h"
 #include "pipelines/textclass/textclass_config.h"
 #include "pipelines/textgen/textgen.h"
+#include "pipelines/video/video_config.h"
 #include "tests/fuzz/fuzz_support.h"
 
 namespace {

@@ -1,8 +1,20 @@
 #include "host/data/criteo.h"
 
 #include <string>
+#include <utility>
 
 namespace tessera {
+
+namespace {
+ColumnSpec column(std::string name, ColumnType type,
+                  NumericTransform transform = NumericTransform::None) {
+  ColumnSpec c;
+  c.name = std::move(name);
+  c.type = type;
+  c.transform = transform;
+  return c;
+}
+}  // namespace
 
 TableSchema criteo_schema(char delimiter, bool header) {
   TableSchema s;
@@ -11,23 +23,12 @@ TableSchema criteo_schema(char delimiter, bool header) {
   s.header = header;
   s.trim = false;  // hex tokens and integers carry no padding
   s.missing_tokens = {""};
-  ColumnSpec label;
-  label.name = "label";
-  label.type = ColumnType::Label;
-  s.columns.push_back(label);
-  for (int i = 1; i <= kCriteoNumeric; ++i) {
-    ColumnSpec c;
-    c.name = "I" + std::to_string(i);
-    c.type = ColumnType::Numeric;
-    c.transform = NumericTransform::Log1p;
-    s.columns.push_back(c);
-  }
-  for (int i = 1; i <= kCriteoCategorical; ++i) {
-    ColumnSpec c;
-    c.name = "C" + std::to_string(i);
-    c.type = ColumnType::Categorical;
-    s.columns.push_back(c);
-  }
+  s.columns.push_back(column("label", ColumnType::Label));
+  for (int i = 1; i <= kCriteoNumeric; ++i)
+    s.columns.push_back(
+        column("I" + std::to_string(i), ColumnType::Numeric, NumericTransform::Log1p));
+  for (int i = 1; i <= kCriteoCategorical; ++i)
+    s.columns.push_back(column("C" + std::to_string(i), ColumnType::Categorical));
   return s;
 }
 

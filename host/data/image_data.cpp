@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -24,26 +25,6 @@ std::string shape_text(const std::vector<int64_t>& dims) {
   std::string s;
   for (size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);
   return s;
-}
-
-// The whole file, decompressed when it is gzip (zlib passes plain files through).
-std::string read_all(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) TESSERA_THROW(Io, "cannot open '" << path << "': " << std::strerror(errno));
-  std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, &gzclose);
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    const int got = gzread(f, buf, sizeof(buf));
-    if (got < 0) {
-      int code = 0;
-      TESSERA_THROW(Data, "'" << path << "' is not readable (corrupt or truncated gzip?): "
-                              << gzerror(f, &code));
-    }
-    if (got == 0) break;
-    out.append(buf, static_cast<size_t>(got));
-  }
-  return out;
 }
 
 uint32_t be32(const std::string& s, size_t at) {
@@ -81,6 +62,13 @@ class GzInput {
   std::string path_;
   gzFile f_;
 };
+
+// The whole file, decompressed when it is gzip (zlib passes plain files through).
+std::string read_all(const std::string& path) {
+  std::string out;
+  GzInput(path).read_up_to(std::numeric_limits<uint64_t>::max(), out);
+  return out;
+}
 
 // An IDX file of unsigned bytes with `rank` dimensions: its dims, and its data in `data`.
 std::vector<int64_t> read_idx_file(const std::string& path, int rank, std::string& data) {

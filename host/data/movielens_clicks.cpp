@@ -69,20 +69,29 @@ std::ifstream open_with_header(const std::string& path, const std::string& heade
   return in;
 }
 
+// Calls row(fields, line_number) for each non-blank line after the header, split on commas; a
+// line without exactly `fields` fields is an error naming it.
+template <typename Row>
+void for_each_row(const std::string& path, const std::string& header, size_t fields, Row row) {
+  std::ifstream in = open_with_header(path, header);
+  std::string line;
+  for (int64_t ln = 2; std::getline(in, line); ++ln) {
+    if (line.empty() || line == "\r") continue;
+    const std::vector<std::string> f = split_csv(line);
+    if (f.size() != fields)
+      TESSERA_THROW(Data, path << ":" << ln << ": " << f.size() << " fields, expected " << fields);
+    row(f, ln);
+  }
+}
+
 struct MovieInfo {
   std::string genre;
   std::string year;  // "" when the title has none
 };
 
 std::unordered_map<int64_t, MovieInfo> read_movies(const std::string& path) {
-  std::ifstream in = open_with_header(path, "movieId,title,genres");
   std::unordered_map<int64_t, MovieInfo> movies;
-  std::string line;
-  for (int64_t ln = 2; std::getline(in, line); ++ln) {
-    if (line.empty() || line == "\r") continue;
-    auto f = split_csv(line);
-    if (f.size() != 3)
-      TESSERA_THROW(Data, path << ":" << ln << ": " << f.size() << " fields, expected 3");
+  for_each_row(path, "movieId,title,genres", 3, [&](const std::vector<std::string>& f, int64_t ln) {
     MovieInfo m;
     m.genre = f[2].substr(0, f[2].find('|'));
     // The year is the last "(YYYY)" of the title (titles may hold other parentheses).
@@ -93,7 +102,7 @@ std::unordered_map<int64_t, MovieInfo> read_movies(const std::string& path) {
       if (y.find_first_not_of("0123456789") == std::string::npos) m.year = y;
     }
     movies[parse_field<int64_t>(f[0], path, ln, "movieId")] = m;
-  }
+  });
   return movies;
 }
 
@@ -117,21 +126,16 @@ std::vector<int64_t> leave_last_out(const std::vector<MovieRating>& ratings) {
 }
 
 std::vector<MovieRating> read_movielens_ratings(const std::string& path) {
-  std::ifstream in = open_with_header(path, "userId,movieId,rating,timestamp");
   std::vector<MovieRating> out;
-  std::string line;
-  for (int64_t ln = 2; std::getline(in, line); ++ln) {
-    if (line.empty() || line == "\r") continue;
-    auto f = split_csv(line);
-    if (f.size() != 4)
-      TESSERA_THROW(Data, path << ":" << ln << ": " << f.size() << " fields, expected 4");
-    MovieRating r;
-    r.user = parse_field<int64_t>(f[0], path, ln, "userId");
-    r.movie = parse_field<int64_t>(f[1], path, ln, "movieId");
-    r.rating = parse_field<double>(f[2], path, ln, "rating");
-    r.timestamp = parse_field<int64_t>(f[3], path, ln, "timestamp");
-    out.push_back(r);
-  }
+  for_each_row(path, "userId,movieId,rating,timestamp", 4,
+               [&](const std::vector<std::string>& f, int64_t ln) {
+                 MovieRating r;
+                 r.user = parse_field<int64_t>(f[0], path, ln, "userId");
+                 r.movie = parse_field<int64_t>(f[1], path, ln, "movieId");
+                 r.rating = parse_field<double>(f[2], path, ln, "rating");
+                 r.timestamp = parse_field<int64_t>(f[3], path, ln, "timestamp");
+                 out.push_back(r);
+               });
   return out;
 }
 

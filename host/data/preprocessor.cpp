@@ -335,42 +335,25 @@ Preprocessor PreprocessorFitter::finish() {
 
 namespace {
 
-const char* format_name(TableFormat f) {
-  switch (f) {
-    case TableFormat::Csv:
-      return "csv";
-    case TableFormat::Criteo:
-      return "criteo";
-    case TableFormat::LibSvm:
-      return "libsvm";
-  }
-  return "?";
-}
-const char* type_name(ColumnType t) {
-  switch (t) {
-    case ColumnType::Numeric:
-      return "numeric";
-    case ColumnType::Categorical:
-      return "categorical";
-    case ColumnType::Label:
-      return "label";
-    case ColumnType::Ignore:
-      return "ignore";
-  }
-  return "?";
-}
-const char* transform_name(NumericTransform t) {
-  return t == NumericTransform::Log1p ? "log1p" : "none";
-}
-const char* normalization_name(Normalization n) {
-  switch (n) {
-    case Normalization::None:
-      return "none";
-    case Normalization::Standard:
-      return "standard";
-    case Normalization::MinMax:
-      return "minmax";
-  }
+// The names each enum has in the JSON, for writing it (enum_name) and reading it (parse_enum).
+const std::pair<const char*, TableFormat> kFormats[] = {
+    {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
+const std::pair<const char*, ColumnType> kTypes[] = {{"numeric", ColumnType::Numeric},
+                                                     {"categorical", ColumnType::Categorical},
+                                                     {"label", ColumnType::Label},
+                                                     {"ignore", ColumnType::Ignore}};
+const std::pair<const char*, NumericTransform> kTransforms[] = {{"none", NumericTransform::None},
+                                                                {"log1p", NumericTransform::Log1p}};
+const std::pair<const char*, Normalization> kNorms[] = {{"none", Normalization::None},
+                                                        {"standard", Normalization::Standard},
+                                                        {"minmax", Normalization::MinMax}};
+const std::pair<const char*, BadRowPolicy> kPolicies[] = {{"error", BadRowPolicy::Error},
+                                                          {"skip", BadRowPolicy::Skip}};
+
+template <typename E, size_t N>
+const char* enum_name(E value, const std::pair<const char*, E> (&table)[N]) {
+  for (const auto& kv : table)
+    if (kv.second == value) return kv.first;
   return "?";
 }
 
@@ -454,21 +437,19 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
   out.AddMember("format", "tessera.preprocessor", a);
   out.AddMember("version", 1, a);
   rapidjson::Value schema(rapidjson::kObjectType);
-  schema.AddMember("format", rapidjson::StringRef(format_name(schema_.format)), a);
+  schema.AddMember("format", rapidjson::StringRef(enum_name(schema_.format, kFormats)), a);
   schema.AddMember("delimiter", str_value(std::string_view(&schema_.delimiter, 1), a), a);
   schema.AddMember("header", schema_.header, a);
   schema.AddMember("trim", schema_.trim, a);
   schema.AddMember("missing_tokens", str_array(schema_.missing_tokens, a), a);
-  schema.AddMember("on_error",
-                   rapidjson::StringRef(schema_.on_error == BadRowPolicy::Skip ? "skip" : "error"),
-                   a);
+  schema.AddMember("on_error", rapidjson::StringRef(enum_name(schema_.on_error, kPolicies)), a);
   schema.AddMember("libsvm_features", schema_.libsvm_features, a);
   rapidjson::Value cols(rapidjson::kArrayType);
   for (const ColumnSpec& c : schema_.columns) {
     rapidjson::Value col(rapidjson::kObjectType);
     col.AddMember("name", str_value(c.name, a), a);
-    col.AddMember("type", rapidjson::StringRef(type_name(c.type)), a);
-    col.AddMember("transform", rapidjson::StringRef(transform_name(c.transform)), a);
+    col.AddMember("type", rapidjson::StringRef(enum_name(c.type, kTypes)), a);
+    col.AddMember("transform", rapidjson::StringRef(enum_name(c.transform, kTransforms)), a);
     col.AddMember("positive", str_array(c.positive, a), a);
     col.AddMember("negative", str_array(c.negative, a), a);
     cols.PushBack(col, a);
@@ -481,8 +462,8 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
     rapidjson::Value v(rapidjson::kObjectType);
     v.AddMember("name", str_value(m.name, a), a);
     v.AddMember("field", m.field, a);
-    v.AddMember("transform", rapidjson::StringRef(transform_name(m.transform)), a);
-    v.AddMember("normalization", rapidjson::StringRef(normalization_name(m.normalization)), a);
+    v.AddMember("transform", rapidjson::StringRef(enum_name(m.transform, kTransforms)), a);
+    v.AddMember("normalization", rapidjson::StringRef(enum_name(m.normalization, kNorms)), a);
     v.AddMember("count", m.count, a);
     v.AddMember("missing", m.missing, a);
     v.AddMember("mean", static_cast<double>(m.mean), a);
@@ -540,20 +521,6 @@ Preprocessor Preprocessor::from_json_string(const std::string& text) {
 }
 
 namespace {
-
-const std::pair<const char*, TableFormat> kFormats[] = {
-    {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
-const std::pair<const char*, ColumnType> kTypes[] = {{"numeric", ColumnType::Numeric},
-                                                     {"categorical", ColumnType::Categorical},
-                                                     {"label", ColumnType::Label},
-                                                     {"ignore", ColumnType::Ignore}};
-const std::pair<const char*, NumericTransform> kTransforms[] = {{"none", NumericTransform::None},
-                                                                {"log1p", NumericTransform::Log1p}};
-const std::pair<const char*, Normalization> kNorms[] = {{"none", Normalization::None},
-                                                        {"standard", Normalization::Standard},
-                                                        {"minmax", Normalization::MinMax}};
-const std::pair<const char*, BadRowPolicy> kPolicies[] = {{"error", BadRowPolicy::Error},
-                                                          {"skip", BadRowPolicy::Skip}};
 
 // The "schema" member, resolved (resolve_schema's errors name "schema").
 TableSchema schema_from_json(const rapidjson::Value& js) {

@@ -14,13 +14,20 @@ namespace {
 
 constexpr size_t kMaxReasons = 5;
 
-bool parse_int(std::string_view s, int64_t& out) {
+// The field without surrounding spaces and double quotes, copied NUL-terminated into `buf` (of
+// more than max_len chars); false when that is empty or longer than max_len.
+bool unquoted_field(std::string_view s, size_t max_len, char* buf) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '"')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '"')) s.remove_suffix(1);
-  if (s.empty() || s.size() > 20) return false;
-  char buf[24];
+  if (s.empty() || s.size() > max_len) return false;
   s.copy(buf, s.size());
   buf[s.size()] = '\0';
+  return true;
+}
+
+bool parse_int(std::string_view s, int64_t& out) {
+  char buf[24];
+  if (!unquoted_field(s, 20, buf)) return false;
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(buf, &end, 10);
@@ -30,12 +37,8 @@ bool parse_int(std::string_view s, int64_t& out) {
 }
 
 bool parse_float(std::string_view s, float& out) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '"')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '"')) s.remove_suffix(1);
-  if (s.empty() || s.size() > 40) return false;
   char buf[48];
-  s.copy(buf, s.size());
-  buf[s.size()] = '\0';
+  if (!unquoted_field(s, 40, buf)) return false;
   char* end = nullptr;
   const double v = std::strtod(buf, &end);
   if (*end != '\0' || !std::isfinite(v)) return false;

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/sha256.h"
 
@@ -185,21 +186,6 @@ std::string parent_dir(const std::string& path) {
   return slash == std::string::npos ? std::string(".") : path.substr(0, slash);
 }
 
-void make_dirs(const std::string& dir) {
-  if (dir.empty()) return;
-  std::string cur;
-  std::stringstream ss(dir);
-  std::string part;
-  if (dir[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
-      TESSERA_THROW(Io, "cannot create directory '" << cur << "': " << std::strerror(errno));
-    }
-  }
-}
-
 std::string read_tail(const std::string& path, size_t max_bytes = 400) {
   std::ifstream in(path, std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -307,7 +293,7 @@ std::map<std::string, VerifiedEntry>& verify_memo() {
 // entry, so concurrent processes do not clobber each other's lines.
 void append_verify_cache(const std::string& abs, const VerifiedEntry& e) {
   try {
-    make_dirs(tessera_cache_dir());
+    make_directories(tessera_cache_dir());
   } catch (const Error&) {
     return;
   }
@@ -399,10 +385,26 @@ std::string resolve_dataset_file(const std::string& dataset, const std::string& 
 
 namespace {
 
+// "exit N", with curl's or unzip's message when it printed one.
+std::string exit_and_error(int rc, const std::string& err) {
+  return "exit " + std::to_string(rc) + (err.empty() ? "" : ": " + err);
+}
+
+// Fetches `url` into the file `out` with curl. Returns "" on success, else why not (and `out`
+// is removed).
+std::string curl_download(const std::string& url, const std::string& out) {
+  std::string err;
+  const int rc = run_process(
+      {"curl", "-fsSL", "--retry", "2", "--connect-timeout", "30", "-o", out, url}, "", out, err);
+  if (rc == 0) return std::string();
+  ::unlink(out.c_str());
+  return "curl " + url + " failed (" + exit_and_error(rc, err) + ")";
+}
+
 // Downloads `f` into `dest` (temp file, verify, rename). Returns "" on success, else why not.
 std::string download(const DatasetFile& f, const std::string& dest) {
   try {
-    make_dirs(parent_dir(dest));
+    make_directories(parent_dir(dest));
   } catch (const Error& e) {
     return e.what();
   }
@@ -410,32 +412,19 @@ std::string download(const DatasetFile& f, const std::string& dest) {
   static std::atomic<int> counter{0};
   const std::string pid = std::to_string(::getpid()) + "." + std::to_string(counter++);
   const std::string tmp = dest + ".part." + pid;
-  std::string err;
   if (f.fetch == FetchKind::Direct) {
-    const int rc =
-        run_process({"curl", "-fsSL", "--retry", "2", "--connect-timeout", "30", "-o", tmp, f.url},
-                    "", tmp, err);
-    if (rc != 0) {
-      ::unlink(tmp.c_str());
-      return "curl " + f.url + " failed (exit " + std::to_string(rc) +
-             (err.empty() ? "" : ": " + err) + ")";
-    }
+    const std::string why = curl_download(f.url, tmp);
+    if (!why.empty()) return why;
   } else {
     const std::string zip = parent_dir(dest) + "/.download." + pid + ".zip";
-    int rc =
-        run_process({"curl", "-fsSL", "--retry", "2", "--connect-timeout", "30", "-o", zip, f.url},
-                    "", zip, err);
-    if (rc != 0) {
-      ::unlink(zip.c_str());
-      return "curl " + f.url + " failed (exit " + std::to_string(rc) +
-             (err.empty() ? "" : ": " + err) + ")";
-    }
-    rc = run_process({"unzip", "-p", zip, f.member}, tmp, zip, err);
+    const std::string why = curl_download(f.url, zip);
+    if (!why.empty()) return why;
+    std::string err;
+    const int rc = run_process({"unzip", "-p", zip, f.member}, tmp, zip, err);
     ::unlink(zip.c_str());
     if (rc != 0) {
       ::unlink(tmp.c_str());
-      return "unzip -p " + f.url + " " + f.member + " failed (exit " + std::to_string(rc) +
-             (err.empty() ? "" : ": " + err) + ")";
+      return "unzip -p " + f.url + " " + f.member + " failed (" + exit_and_error(rc, err) + ")";
     }
   }
   if (!f.sha256.empty()) {

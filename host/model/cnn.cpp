@@ -4,6 +4,8 @@
 #include <optional>
 #include <random>
 #include <sstream>
+#include <string>
+#include <utility>
 
 #include "host/core/checked_size.h"
 #include "host/core/math.h"
@@ -11,6 +13,12 @@
 namespace tessera {
 
 namespace {
+
+// A parameter holding `value`, with a gradient of its shape (the optimizer adds its state).
+Parameter parameter(Backend& backend, std::string name, Tensor value) {
+  Tensor grad = backend.empty(value.shape());
+  return {std::move(name), std::move(value), std::move(grad), {}, {}};
+}
 
 const char* type_name(CnnLayerType t) {
   switch (t) {
@@ -245,17 +253,9 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
       case CnnLayerType::Conv: {
         const Shape ws{l.s.units, l.in[0] / l.s.groups, l.s.kernel, l.s.kernel};
         const float fan_in = static_cast<float>(ws[1] * ws[2] * ws[3]);
-        l.w = {prefix + ".conv.weight",
-               backend.to_device(init_uniform(ws, std::sqrt(6.f / fan_in), rng)),
-               backend.empty(ws),
-               {},
-               {}};
-        if (l.s.bias)
-          l.b = {prefix + ".conv.bias",
-                 backend.empty({l.s.units}),
-                 backend.empty({l.s.units}),
-                 {},
-                 {}};
+        l.w = parameter(backend, prefix + ".conv.weight",
+                        backend.to_device(init_uniform(ws, std::sqrt(6.f / fan_in), rng)));
+        if (l.s.bias) l.b = parameter(backend, prefix + ".conv.bias", backend.empty({l.s.units}));
         l.dz = backend.empty(with_batch(max_batch * l.out_mult, l.out));
         break;
       }
@@ -264,28 +264,16 @@ CnnModel::CnnModel(Backend& backend, const CnnSpec& spec, uint64_t seed, int64_t
         // He-uniform for hidden layers, Xavier-uniform for the logits.
         const float bound = is_head ? std::sqrt(6.f / static_cast<float>(ws[0] + ws[1]))
                                     : std::sqrt(6.f / static_cast<float>(ws[0]));
-        l.w = {prefix + ".dense.weight",
-               backend.to_device(init_uniform(ws, bound, rng)),
-               backend.empty(ws),
-               {},
-               {}};
-        if (l.s.bias)
-          l.b = {prefix + ".dense.bias",
-                 backend.empty({l.s.units}),
-                 backend.empty({l.s.units}),
-                 {},
-                 {}};
+        l.w = parameter(backend, prefix + ".dense.weight",
+                        backend.to_device(init_uniform(ws, bound, rng)));
+        if (l.s.bias) l.b = parameter(backend, prefix + ".dense.bias", backend.empty({l.s.units}));
         l.dz = backend.empty(with_batch(max_batch * l.out_mult, l.out));
         break;
       }
       case CnnLayerType::BatchNorm: {
         const int64_t c = l.in[0];
-        l.w = {prefix + ".bn.gamma",
-               backend.to_device(host_filled({c}, 1.f)),
-               backend.empty({c}),
-               {},
-               {}};
-        l.b = {prefix + ".bn.beta", backend.empty({c}), backend.empty({c}), {}, {}};
+        l.w = parameter(backend, prefix + ".bn.gamma", backend.to_device(host_filled({c}, 1.f)));
+        l.b = parameter(backend, prefix + ".bn.beta", backend.empty({c}));
         l.running_mean = backend.empty({c});
         l.running_var = backend.to_device(host_filled({c}, 1.f));
         l.saved_mean = backend.empty({c});

@@ -1,6 +1,9 @@
 #include "host/model/optimizer.h"
 
+#include <cctype>
 #include <cmath>
+
+#include "host/core/error.h"
 
 namespace tessera {
 
@@ -9,7 +12,8 @@ float LrSchedule::lr_at(float base_lr, int64_t step) const {
     return base_lr * static_cast<float>(step + 1) / static_cast<float>(warmup_steps);
   const int64_t s = step - warmup_steps;
   switch (type) {
-    case LrScheduleType::Constant: return base_lr;
+    case LrScheduleType::Constant:
+      return base_lr;
     case LrScheduleType::Step: {
       if (step_every <= 0) return base_lr;
       return base_lr * std::pow(gamma, static_cast<float>(s / step_every));
@@ -48,16 +52,38 @@ void Optimizer::attach(const std::vector<Parameter*>& params) {
   }
 }
 
-float Optimizer::current_lr() const { return schedule_.lr_at(static_cast<float>(spec_.lr), step_); }
+float Optimizer::current_lr() const {
+  return schedule_.lr_at(static_cast<float>(spec_.lr), step_);
+}
 
 float Optimizer::lr_multiplier() const {
   const auto base = static_cast<float>(spec_.lr);
   return base > 0.f ? current_lr() / base : 1.f;
 }
 
+void Optimizer::add_sparse_group(const std::string& name, SparseGroup& group) {
+  bool ok = !name.empty() && name != "value" && name != "state1" && name != "state2";
+  for (char c : name)
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.');
+  for (const NamedGroup& g : sparse_) ok = ok && g.name != name;
+  TESSERA_CHECK(ok, "sparse parameter group name '" << name << "' is empty, taken, or not a name");
+  sparse_.push_back({name, &group});
+}
+
 void Optimizer::step() {
+  // The multiplier of this step, before the count moves on: a constant schedule gives exactly 1,
+  // so the sparse groups keep their configured lr bit for bit.
+  const float scale = lr_multiplier();
   const float lr = current_lr();
   ++step_;
+  for (NamedGroup& g : sparse_) {
+    g.group->set_lr_scale(scale);
+    g.group->step();
+  }
+  dense_step(lr);
+}
+
+void Optimizer::dense_step(float lr) {
   if (spec_.type == OptimizerType::Sgd) {
     math::SgdParams p;
     p.lr = lr;
@@ -76,7 +102,8 @@ void Optimizer::step() {
   p.decoupled = spec_.type == OptimizerType::AdamW;
   p.bc1 = static_cast<float>(1.0 - std::pow(spec_.beta1, static_cast<double>(step_)));
   p.bc2 = static_cast<float>(1.0 - std::pow(spec_.beta2, static_cast<double>(step_)));
-  for (Parameter* prm : params_) backend_.adam_update(p, prm->value, prm->grad, prm->state1, prm->state2);
+  for (Parameter* prm : params_)
+    backend_.adam_update(p, prm->value, prm->grad, prm->state1, prm->state2);
 }
 
 }  // namespace tessera

@@ -1,7 +1,10 @@
 #pragma once
-// Dense optimizers over a model's parameters (SGD with momentum, Adam, AdamW) and the learning
-// rate schedules (constant, cosine, step) with linear warm-up.
+// One optimizer over a model's parameter groups: the dense group (SGD with momentum, Adam, AdamW
+// over Parameter*) and any sparse groups (embedding tables whose own sparse optimizer updates only
+// the rows a batch used), under one learning rate schedule (constant, cosine, step, with linear
+// warm-up) that sets every group's lr at every step.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,26 +28,62 @@ struct LrSchedule {
                                 int64_t total_steps);
 };
 
+// A sparse parameter group: weights with their own update rule and base lr (embedding tables and
+// their sparse optimizer), stepped by the Optimizer that holds it. The model hands the group each
+// batch's gradient; the Optimizer sets the group's lr and steps it.
+class SparseGroup {
+ public:
+  virtual ~SparseGroup() = default;
+  // The lr of the next step: the group's own base lr times `scale`, the schedule's multiplier
+  // (exactly the base lr for a scale of 1).
+  virtual void set_lr_scale(float scale) = 0;
+  // One update with the gradient of the last batch (an Error(Internal) when there is none).
+  virtual void step() = 0;
+  // Everything the group's training changes (weights, optimizer slots, step counter) as host
+  // tensors by name, and its restore (Error(Io) naming what does not fit).
+  virtual std::map<std::string, Tensor> training_state() = 0;
+  virtual void restore_training_state(const std::map<std::string, Tensor>& state) = 0;
+};
+
 class Optimizer {
  public:
+  // `spec` is the dense group's update rule; its lr is the one the schedule is written against
+  // (cosine's min_lr is in its units): every group's lr is its base lr times
+  // lr_at(spec.lr, step) / spec.lr. A model without dense parameters attaches none and passes
+  // the lr its schedule refers to.
   Optimizer(Backend& backend, const OptimizerConfig& spec, LrSchedule schedule);
-  // Allocates optimizer state for each parameter that lacks it.
+  // The dense group: allocates optimizer state for each parameter that lacks it.
   void attach(const std::vector<Parameter*>& params);
-  // One update of every attached parameter from its .grad.
+  // A sparse group, stepped after the dense one at every step (the model owns it). `name` keys its
+  // state in checkpoints: letters, digits, '_' and '.', and none of the dense group's slot names
+  // ("value", "state1", "state2"); two groups may not share one (Error(Internal)).
+  void add_sparse_group(const std::string& name, SparseGroup& group);
+  // One update of every group: the dense parameters from their .grad, each sparse group with the
+  // gradient its model handed it, all at the schedule's lr for this step.
   void step();
   int64_t steps_taken() const { return step_; }
   void set_steps_taken(int64_t s) { step_ = s; }
   float current_lr() const;
   // The schedule's factor at the next step: current_lr() / the configured lr (exactly 1 under a
-  // constant schedule without warm-up). Other parameter groups (a DLRM's embedding tables, with
-  // their own base lr) follow the same schedule by scaling their lr with it.
+  // constant schedule without warm-up), which every sparse group's base lr is scaled by.
   float lr_multiplier() const;
 
+  Backend& backend() const { return backend_; }
+  const std::vector<Parameter*>& dense_parameters() const { return params_; }
+  struct NamedGroup {
+    std::string name;
+    SparseGroup* group;
+  };
+  const std::vector<NamedGroup>& sparse_groups() const { return sparse_; }
+
  private:
+  void dense_step(float lr);
+
   Backend& backend_;
   OptimizerConfig spec_;
   LrSchedule schedule_;
   std::vector<Parameter*> params_;
+  std::vector<NamedGroup> sparse_;
   int64_t step_ = 0;
 };
 

@@ -166,6 +166,42 @@ void restore_parameter_state(Backend& backend, const std::vector<Parameter*>& pa
         backend.copy(stored(part.prefix + p->name, p->*part.field), p->*part.field);
 }
 
+NamedTensors optimizer_state(Backend& backend, const Optimizer& opt) {
+  NamedTensors out = parameter_state(backend, opt.dense_parameters());
+  for (const Optimizer::NamedGroup& g : opt.sparse_groups()) {
+    const std::map<std::string, Tensor> s = g.group->training_state();
+    add_prefixed(out, g.name + "/", NamedTensors(s.begin(), s.end()));
+  }
+  return out;
+}
+
+bool is_optimizer_tensor(const Optimizer& opt, const std::string& name) {
+  const std::string group = name.substr(0, name.find('/'));
+  if (group.size() == name.size()) return false;  // no '/': no group's
+  if (group == "value" || group == "state1" || group == "state2") {
+    for (const Parameter* p : opt.dense_parameters())
+      if (name.compare(group.size() + 1, std::string::npos, p->name) == 0) return true;
+    return false;
+  }
+  for (const Optimizer::NamedGroup& g : opt.sparse_groups())
+    if (g.name == group) return true;
+  return false;
+}
+
+void restore_optimizer_state(Backend& backend, Optimizer& opt, const NamedTensors& state,
+                             int64_t steps, const std::string& origin) {
+  for (const Optimizer::NamedGroup& g : opt.sparse_groups()) {
+    const NamedTensors mine = with_prefix(state, g.name + "/");
+    try {
+      g.group->restore_training_state({mine.begin(), mine.end()});
+    } catch (const Error& e) {
+      TESSERA_THROW(Io, origin << ": parameter group '" << g.name << "': " << e.what());
+    }
+  }
+  restore_parameter_state(backend, opt.dense_parameters(), state, origin);
+  opt.set_steps_taken(steps);
+}
+
 NamedTensors with_prefix(const NamedTensors& all, const std::string& prefix) {
   NamedTensors out;
   for (const auto& [name, t] : all)

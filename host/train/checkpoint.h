@@ -11,6 +11,7 @@
 #include "host/backend/backend.h"
 #include "host/core/atomic_file.h"
 #include "host/model/divergence.h"
+#include "host/model/optimizer.h"
 #include "host/model/parameter.h"
 
 namespace tessera::train {
@@ -49,6 +50,19 @@ NamedTensors parameter_state(Backend& backend, const std::vector<Parameter*>& pa
 // copy, so a mismatch (Io error naming `origin` and the tensor) leaves the parameters untouched.
 void restore_parameter_state(Backend& backend, const std::vector<Parameter*>& params,
                              const NamedTensors& state, const std::string& origin);
+
+// Every parameter group of `opt` as checkpoint state, by group: the dense group as
+// parameter_state() names it ("value/<param>", "state1/<param>", "state2/<param>"), each sparse
+// group's tensors as "<group name>/<tensor>" (a DLRM's tables: "tables/weights", "tables/state0",
+// "tables/step").
+NamedTensors optimizer_state(Backend& backend, const Optimizer& opt);
+// Whether the state tensor `name` belongs to one of opt's groups (the rest is the task's).
+bool is_optimizer_tensor(const Optimizer& opt, const std::string& name);
+// Takes optimizer_state() back, every sparse group and then the dense one (each checks its
+// tensors before it copies one), and sets the step count the schedule continues from. A mismatch
+// is an Io error naming `origin`, the group and the tensor.
+void restore_optimizer_state(Backend& backend, Optimizer& opt, const NamedTensors& state,
+                             int64_t steps, const std::string& origin);
 
 // The tensors of `all` whose names start with `prefix`, the prefix taken off.
 NamedTensors with_prefix(const NamedTensors& all, const std::string& prefix);

@@ -113,7 +113,13 @@ void Loop::resume() {
   }
   TrainingCheckpoint c = load_training_checkpoint(checkpoint_, o_.task, o_.resume_tag);
   try {
-    task_.restore_training_state(c.state, c.loop.step);
+    Optimizer* opt = task_.optimizer();
+    NamedTensors groups, own;
+    for (auto& named : c.state)
+      (opt && is_optimizer_tensor(*opt, named.first) ? groups : own).push_back(std::move(named));
+    if (opt)
+      restore_optimizer_state(opt->backend(), *opt, groups, c.loop.step, o_.task + " checkpoint");
+    task_.restore_training_state(own, c.loop.step);
     task_.restore_random_state(c.loop.random_state);
   } catch (const Error& e) {
     TESSERA_THROW(Io, "checkpoint '" << checkpoint_ << "' cannot be resumed: " << e.what());
@@ -141,6 +147,7 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
     StepContext ctx{epoch, b, loop_.step, guard_};
     const auto t_step = Clock::now();
     StepResult r = task_.step(ctx);
+    if (r.applied && task_.optimizer()) task_.optimizer()->step();
     loop_.train_seconds += seconds_since(t_step);
     loop_.samples += r.examples;
     if (r.applied) {
@@ -237,7 +244,12 @@ void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds,
 
 void Loop::checkpoint(int64_t epoch) {
   loop_.random_state = task_.random_state();
-  save_training_checkpoint(checkpoint_, loop_, task_.training_state(), best_);
+  NamedTensors state = task_.training_state();
+  if (Optimizer* opt = task_.optimizer()) {
+    NamedTensors groups = optimizer_state(opt->backend(), *opt);
+    state.insert(state.end(), groups.begin(), groups.end());
+  }
+  save_training_checkpoint(checkpoint_, loop_, state, best_);
   guard_.checkpoint_saved(checkpoint_, epoch);
   if (o_.after_checkpoint) o_.after_checkpoint(epoch);
 }
@@ -274,11 +286,11 @@ TrainResult Loop::finish() {
   TrainResult r;
   r.run_dir = run_dir_;
   char line[256];
-  std::snprintf(line, sizeof line, "trained %s on %s: %lld epochs (best %lld), %.0f samples/s\n",
-                o_.name.c_str(), o_.device.c_str(), static_cast<long long>(loop_.epochs_done),
-                static_cast<long long>(loop_.best_epoch),
-                loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds
-                                        : 0.0);
+  std::snprintf(
+      line, sizeof line, "trained %s on %s: %lld epochs (best %lld), %.0f samples/s\n",
+      o_.name.c_str(), o_.device.c_str(), static_cast<long long>(loop_.epochs_done),
+      static_cast<long long>(loop_.best_epoch),
+      loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds : 0.0);
   r.summary = line;
   FinishContext ctx{run_dir_,      loop_.best_validation, w, r.summary, guard_,
                     loop_.samples, loop_.train_seconds};

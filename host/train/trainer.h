@@ -12,6 +12,8 @@
 //     CRC), after every N epochs, and exact resumption after kill -9: nothing else carries state
 //     across epochs, since every task's batch order, dropout and sampling are functions of (seed,
 //     epoch, step) and its learning rate of the optimizer's step count;
+//   - the optimizer step, for a task that hands the Trainer its Optimizer (every parameter group
+//     under one schedule, host/model/optimizer.h), and that optimizer's groups in checkpoints;
 //   - the divergence stop (host/model/divergence.h): the guard is the Trainer's, handed to the
 //     task's step for its loss and gradient checks; the weights are checked at every epoch end;
 //   - result.json and the result's JSON: the common fields, then the task's.
@@ -26,6 +28,7 @@
 #include "host/config/json_writer.h"
 #include "host/config/on_nonfinite.h"
 #include "host/model/divergence.h"
+#include "host/model/optimizer.h"
 
 namespace tessera::train {
 
@@ -70,8 +73,13 @@ class TrainTask {
   // Puts the data at the first batch of `epoch` (1-based): each epoch's order is a function of
   // the seed and the epoch alone, so a resumed run sees the batches the interrupted one would.
   virtual void start_epoch(int64_t epoch) = 0;
-  // Trains on the next batch: forward, loss, the guard's checks, backward, optimizer step.
+  // Trains on the next batch: forward, loss, the guard's checks, backward, and the optimizer
+  // step unless optimizer() hands it to the Trainer.
   virtual StepResult step(StepContext& ctx) = 0;
+  // The optimizer of every parameter group, or nullptr (the task steps and checkpoints its
+  // own). The Trainer steps it after each applied batch, and checkpoints hold its groups' state
+  // (checkpoint.h: optimizer_state) beside training_state(), resumed with the step count.
+  virtual Optimizer* optimizer() { return nullptr; }
   // The learning rate now (the epoch line's "lr").
   virtual double learning_rate() = 0;
   // Checks every weight (ctx.guard.check_weights), at each epoch end before anything else.
@@ -84,8 +92,9 @@ class TrainTask {
     for (const auto& [name, v] : validation) w.field(name, v);
   }
   // Everything training changes (weights, optimizer state and step, sparse tables and their
-  // state, batch-norm statistics) as host tensors, for a checkpoint; restore takes it back
-  // (Io error naming what does not fit, leaving the model untouched).
+  // state, batch-norm statistics) that optimizer()'s groups do not hold, as host tensors, for a
+  // checkpoint; restore takes it back (Io error naming what does not fit, leaving the model
+  // untouched).
   virtual NamedTensors training_state() = 0;
   virtual void restore_training_state(const NamedTensors& state, int64_t steps) = 0;
   // State carried across epochs that is not a tensor (e.g. an augmentation generator written as

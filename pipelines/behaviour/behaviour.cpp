@@ -320,7 +320,10 @@ class BehaviourTraining final : public train::TrainTask {
   void write_validation(json::JsonWriter& w, const train::Metrics& m) override {
     if (!m.empty()) write_report(w, "validation", last_validation_);
   }
-  NamedTensors training_state() override;
+  // Every weight and its optimizer state is in the optimizer's groups (the dense parameters, a
+  // DLRM's tables), which the Trainer steps and checkpoints.
+  Optimizer* optimizer() override { return &opt_; }
+  NamedTensors training_state() override { return {}; }
   void restore_training_state(const NamedTensors& state, int64_t steps) override;
   NamedTensors snapshot() override {
     const std::map<std::string, Tensor> w = model_.snapshot();
@@ -390,8 +393,6 @@ train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
                                        [this] { return model_.sparse_gradients(); });
   }
   if (r.applied) {
-    model_.step_sparse(opt_.lr_multiplier());  // the tables follow the dense lr schedule
-    opt_.step();
     for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
   }
   feed_->done(item);
@@ -417,20 +418,10 @@ train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
           {"validation_accuracy", last_validation_.accuracy}};
 }
 
-// The dense parameters with their optimizer state, and a DLRM's tables with their sparse
-// optimizer state and step counter ("tables/<name>").
-NamedTensors BehaviourTraining::training_state() {
-  NamedTensors state = train::parameter_state(be_, model_.parameters());
-  const std::map<std::string, Tensor> tables = model_.training_state();
-  train::add_prefixed(state, "tables/", NamedTensors(tables.begin(), tables.end()));
-  return state;
-}
-
 void BehaviourTraining::restore_training_state(const NamedTensors& state, int64_t steps) {
-  const NamedTensors tables = train::with_prefix(state, "tables/");
-  model_.restore_training_state({tables.begin(), tables.end()});
-  train::restore_parameter_state(be_, model_.parameters(), state, "behaviour checkpoint");
-  opt_.set_steps_taken(steps);
+  if (!state.empty())
+    TESSERA_THROW(Io, "behaviour checkpoint: tensor '" << state.front().first
+                                                       << "' belongs to no parameter group");
 }
 
 std::string BehaviourTraining::save_artefact(train::FinishContext& ctx, const BinaryReport& val,
@@ -573,6 +564,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                 LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
                                         steps_per_epoch * cfg.train.epochs));
   opt.attach(model->parameters());
+  if (SparseGroup* tables = model->sparse_group()) opt.add_sparse_group("tables", *tables);
   if (!options.quiet) print_plan(cfg, *backend, *data, spec, *model);
 
   BehaviourTraining task(cfg, *data, spec, *model, opt, batcher, t_fit);

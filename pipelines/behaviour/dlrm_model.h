@@ -5,8 +5,9 @@
 //     sample and table) -> e [B, T*d]
 //   dot interaction (Backend::dot_interaction_forward) -> [B, d + T(T+1)/2]
 //   top MLP (act, dropout after each hidden layer) -> logit [B, 1]
-// The MLPs are dense Parameters stepped by the pipeline's dense optimizer; the tables are
-// stepped by their sparse optimizer inside backward() (only the rows the batch used).
+// The MLPs are the dense group of the pipeline's optimizer; the tables are stepped by their sparse
+// optimizer (only the rows the batch used) inside backward(), or, deferred, as the optimizer's
+// sparse group (sparse_group()).
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "embeddings/sharding.h"
 #include "embeddings/tables.h"
 #include "host/model/mlp.h"
+#include "host/model/optimizer.h"
 #include "host/model/parameter.h"
 
 namespace tessera {
@@ -78,6 +80,10 @@ class DlrmModel {
   void restore_sparse_state(const std::map<std::string, Tensor>& s) {
     tables_->restore_training_state(s);
   }
+  // The tables as a sparse parameter group of the model's optimizer (host/model/optimizer.h,
+  // state as sparse_state() names it): the optimizer sets their lr scale and steps them with the
+  // gradient of the last backward(dlogits, SparseStep::Deferred) (step_sparse()).
+  SparseGroup& sparse_group() { return group_; }
   // The shard plan as a table ("" when the tables are not sharded).
   std::string shard_plan() const { return tables_->shard_plan(); }
   int64_t parameter_count() const;
@@ -108,6 +114,20 @@ class DlrmModel {
   const emb::TableLayout& table_layout() const { return tables_->layout(); }
 
   std::unique_ptr<emb::EmbeddingTables> tables_;  // one collection, or sharded
+  class TableGroup final : public SparseGroup {
+   public:
+    explicit TableGroup(DlrmModel& m) : m_(m) {}
+    void set_lr_scale(float scale) override { m_.set_sparse_lr_scale(scale); }
+    void step() override { m_.step_sparse(); }
+    std::map<std::string, Tensor> training_state() override { return m_.sparse_state(); }
+    void restore_training_state(const std::map<std::string, Tensor>& s) override {
+      m_.restore_sparse_state(s);
+    }
+
+   private:
+    DlrmModel& m_;
+  };
+  TableGroup group_{*this};
   Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
   int64_t batch_ = 0;
   bool sparse_pending_ = false;  // a Deferred backward's table step not taken yet

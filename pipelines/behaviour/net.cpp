@@ -7,11 +7,6 @@
 
 namespace tessera::behaviour {
 
-void BehaviourNet::restore_training_state(const std::map<std::string, Tensor>& state) {
-  if (!state.empty())
-    TESSERA_THROW(Io, "the state holds '" << state.begin()->first << "', which this model has not");
-}
-
 namespace {
 
 class MlpNet final : public BehaviourNet {
@@ -67,10 +62,7 @@ class DlrmNet final : public BehaviourNet {
   void backward(const Tensor& dlogits) override {
     model_.backward(dlogits, DlrmModel::SparseStep::Deferred);
   }
-  void step_sparse(float lr_scale) override {
-    model_.set_sparse_lr_scale(lr_scale);
-    model_.step_sparse();
-  }
+  SparseGroup* sparse_group() override { return &model_.sparse_group(); }
   NamedTensors sparse_gradients() override {
     // [B, T*d]: table t's gradient in columns [t*d, (t+1)*d), split per table.
     const Tensor g = model_.backend().to_host(model_.sparse_gradient());
@@ -92,10 +84,6 @@ class DlrmNet final : public BehaviourNet {
   std::vector<Parameter*> parameters() override { return model_.parameters(); }
   std::map<std::string, Tensor> snapshot() override { return model_.snapshot(); }
   void restore(const std::map<std::string, Tensor>& w) override { model_.restore(w); }
-  std::map<std::string, Tensor> training_state() override { return model_.sparse_state(); }
-  void restore_training_state(const std::map<std::string, Tensor>& state) override {
-    model_.restore_sparse_state(state);
-  }
   int64_t parameter_count() const override { return model_.parameter_count(); }
   Backend& backend() override { return model_.backend(); }
   std::string shard_plan() const override { return model_.shard_plan(); }

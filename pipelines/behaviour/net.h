@@ -11,6 +11,7 @@
 #include "host/data/preprocessor.h"
 #include "host/model/divergence.h"
 #include "host/model/mlp.h"
+#include "host/model/optimizer.h"
 #include "pipelines/behaviour/behaviour_config.h"
 
 namespace tessera::behaviour {
@@ -24,28 +25,21 @@ class BehaviourNet {
   // Gradients only, so a batch can be checked before it changes any weight: dense ones into
   // parameters()' .grad; a DLRM keeps its tables' gradient for step_sparse().
   virtual void backward(const Tensor& dlogits) = 0;
-  // The sparse optimizer step of the tables from the last backward() (a DLRM; the MLP's table
-  // is a dense parameter), with model.sparse_optimizer.lr times lr_scale: the dense optimizer's
-  // schedule multiplier (Optimizer::lr_multiplier), so one schedule drives both. Call it, then
-  // the dense optimizer's step, or neither (a dropped batch).
-  virtual void step_sparse(float lr_scale) {}
+  // The parameters the optimizer's sparse group "tables" holds (a DLRM's tables, stepped with
+  // the last backward()'s gradient at model.sparse_optimizer.lr times the schedule's
+  // multiplier, their state in checkpoints), or nullptr (the MLP's table is a dense parameter).
+  virtual SparseGroup* sparse_group() { return nullptr; }
   // The gradients that are not in parameters(), as host tensors named by what they update (a
   // DLRM: each table's rows of the batch, "embedding table 'occupation'").
   virtual NamedTensors sparse_gradients() { return {}; }
   // The weights that are not in parameters(), named the same way, handed to `f` one at a time as
   // host tensors (a DLRM's tables: one table's copy at a time, however many there are).
   virtual void visit_tables(const std::function<void(const std::string&, const Tensor&)>& f) {}
-  // What the dense optimizer steps (and checkpoints hold with its state).
+  // What the optimizer's dense group steps (and checkpoints hold with its state).
   virtual std::vector<Parameter*> parameters() = 0;
   // Every weight by name, as host tensors (the model artefact's tensors).
   virtual std::map<std::string, Tensor> snapshot() = 0;
   virtual void restore(const std::map<std::string, Tensor>& weights) = 0;
-  // What a checkpoint needs besides parameters() and their dense optimizer state, as host
-  // tensors by name (a DLRM: its tables with their sparse optimizer state and step counter,
-  // EmbeddingTables::training_state()'s names); restore_training_state takes it back (Error(Io)
-  // naming what does not fit).
-  virtual std::map<std::string, Tensor> training_state() { return {}; }
-  virtual void restore_training_state(const std::map<std::string, Tensor>& state);
   virtual int64_t parameter_count() const = 0;
   virtual Backend& backend() = 0;
   // How the model's tables are placed over shards, as a table ("" when not sharded).

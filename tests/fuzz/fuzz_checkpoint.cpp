@@ -1,11 +1,13 @@
 // Fuzz target: the behaviour task's training checkpoint (checkpoint.tsc in the Trainer's format,
 // host/train/checkpoint.h: load_training_checkpoint), as `tessera train --resume` and a pipeline's
 // train stage read it, into the models whose training resumes from it, as the task's
-// restore_training_state and restore_snapshot take it back:
-//   mode 0  a behaviour MLP: its parameters with Adam's two state slots, then the kept weights
-//           (behaviour::restore_weights);
-//   mode 1  a DLRM: the tables, sparse optimizer state and step ("tables/..."), the dense
-//           parameters, then the kept weights.
+// restore_training_state and restore_snapshot take it back: the Trainer hands the state of the
+// task's optimizer groups to train::restore_optimizer_state, the rest to the task (which refuses
+// anything: every behaviour weight is in a group):
+//   mode 0  a behaviour MLP: its parameters with Adam's two state slots (the dense group), then
+//           the kept weights (behaviour::restore_weights);
+//   mode 1  a DLRM: the tables, sparse optimizer state and step (the sparse group "tables"), the
+//           dense parameters (SGD, no slots), then the kept weights.
 // The recommendation task's checkpoints have their own target (fuzz_rec_checkpoint).
 //
 // Input: 1 option byte, then the file's bytes without its last 4 (the CRC-32).
@@ -25,6 +27,7 @@
 
 #include "host/backend/backend.h"
 #include "host/model/mlp.h"
+#include "host/model/optimizer.h"
 #include "host/train/checkpoint.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
@@ -48,6 +51,7 @@ struct Models {
   std::unique_ptr<Backend> backend = make_host_backend();
   std::unique_ptr<MlpModel> mlp;
   std::unique_ptr<DlrmModel> dlrm;
+  std::unique_ptr<Optimizer> mlp_opt, dlrm_opt;
   Models() {
     MlpSpec m;
     m.n_dense = 2;
@@ -56,10 +60,8 @@ struct Models {
     m.embedding_dim = 2;
     m.hidden = {3};
     mlp = std::make_unique<MlpModel>(*backend, m, 1, 4);
-    for (Parameter* p : mlp->parameters()) {  // Adam's slots, as its optimizer makes them
-      p->state1 = backend->empty(p->value.shape());
-      p->state2 = backend->empty(p->value.shape());
-    }
+    mlp_opt = std::make_unique<Optimizer>(*backend, OptimizerConfig{}, LrSchedule{});  // Adam
+    mlp_opt->attach(mlp->parameters());
     DlrmSpec d;
     d.n_dense = 2;
     d.table_rows = {4, 3};
@@ -68,6 +70,12 @@ struct Models {
     d.top = {3};
     d.sparse.kind = emb::SparseOptimizer::Adagrad;
     dlrm = std::make_unique<DlrmModel>(*backend, d, 1, 4);
+    OptimizerConfig sgd;
+    sgd.type = OptimizerType::Sgd;
+    sgd.momentum = 0;
+    dlrm_opt = std::make_unique<Optimizer>(*backend, sgd, LrSchedule{});
+    dlrm_opt->attach(dlrm->parameters());
+    dlrm_opt->add_sparse_group("tables", dlrm->sparse_group());
   }
 };
 
@@ -87,6 +95,19 @@ std::map<std::string, Tensor> as_map(const NamedTensors& t) {
   return std::map<std::string, Tensor>(t.begin(), t.end());
 }
 
+// As the Trainer resumes a task with an optimizer: the groups' tensors to the optimizer, the rest
+// to the behaviour task, which holds nothing else.
+void restore(Backend& be, Optimizer& opt, const train::TrainingCheckpoint& c) {
+  NamedTensors groups;
+  for (const auto& [name, t] : c.state) {
+    if (!train::is_optimizer_tensor(opt, name))
+      TESSERA_THROW(Io, "behaviour checkpoint: tensor '" << name << "' belongs to no group");
+    groups.emplace_back(name, t);
+  }
+  train::restore_optimizer_state(be, opt, groups, c.loop.step, "behaviour checkpoint");
+  fuzz::check(opt.steps_taken() == c.loop.step, "the optimizer's step is not the checkpoint's");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -100,15 +121,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::expect_input_errors([&] {
     const train::TrainingCheckpoint c = train::load_training_checkpoint(path, "behaviour", kTag);
     if ((flags & 1) == 0) {
-      const std::vector<Parameter*> params = models.mlp->parameters();
-      train::restore_parameter_state(be, params, c.state, "behaviour checkpoint");
-      check_loaded(c, params);
+      restore(be, *models.mlp_opt, c);
+      check_loaded(c, models.mlp->parameters());
       if (!c.best.empty()) behaviour::restore_weights(*models.mlp, as_map(c.best));
     } else {
-      const std::vector<Parameter*> params = models.dlrm->parameters();
-      models.dlrm->restore_sparse_state(as_map(train::with_prefix(c.state, "tables/")));
-      train::restore_parameter_state(be, params, c.state, "behaviour checkpoint");
-      check_loaded(c, params);
+      restore(be, *models.dlrm_opt, c);
+      check_loaded(c, models.dlrm->parameters());
       if (!c.best.empty()) models.dlrm->restore(as_map(c.best));
     }
   });

@@ -76,9 +76,21 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
   return tables_->forward_host(bags);
 }
 
+void RecModel::stage(const Step& s) {
+  group_.staged = s.dout;
+}
+
 void RecModel::apply(const Step& s) {
-  const SmallBatchThreads threads(s.dout.numel());
-  tables_->backward_and_update_host(s.dout);
+  stage(s);
+  group_.step();
+}
+
+void RecModel::TableGroup::step() {
+  TESSERA_CHECK(staged.defined(), "a sparse step without a staged gradient");
+  const Tensor dout = staged;
+  staged = Tensor();
+  const SmallBatchThreads threads(dout.numel());
+  m_.tables_->backward_and_update_host(dout);
 }
 
 const std::string& RecModel::table_of_column(int64_t column) const {
@@ -184,6 +196,25 @@ std::vector<std::pair<std::string, Tensor>> RecModel::state_tensors() {
   mu.data<float>()[0] = mu_;
   t.emplace_back("global_mean", mu);
   return t;
+}
+
+std::vector<std::pair<std::string, Tensor>> RecModel::mean_state() const {
+  Tensor mu = Tensor::host({1});
+  mu.data<float>()[0] = mu_;
+  return {{"global_mean", mu}};
+}
+
+void RecModel::restore_mean_state(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  const Tensor* mu = nullptr;
+  for (const auto& [name, t] : tensors) {
+    if (name != "global_mean")
+      TESSERA_THROW(Io, "checkpoint tensor '" << name << "' belongs to no parameter group");
+    mu = &t;
+  }
+  if (!mu) TESSERA_THROW(Io, "checkpoint has no global_mean");
+  if (mu->dtype() != DType::F32 || mu->numel() != 1)
+    TESSERA_THROW(Io, "checkpoint global_mean is " << mu->describe() << ", not one f32");
+  mu_ = mu->data<float>()[0];
 }
 
 void RecModel::restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors,

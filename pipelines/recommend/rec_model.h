@@ -11,12 +11,14 @@
 // ShardedEmbeddingCollection (one shard per GPU, or N host shards); the results, the checkpoint
 // (weights, optimizer state, step) and the exported tables equal one shard's.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "embeddings/tables.h"
+#include "host/model/optimizer.h"
 #include "pipelines/recommend/recommend_config.h"
 
 namespace tessera::recommend {
@@ -24,10 +26,13 @@ namespace tessera::recommend {
 class RecModel {
  public:
   RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend);
+  RecModel(const RecModel&) = delete;  // sparse_group() refers to the model
+  RecModel& operator=(const RecModel&) = delete;
 
   // A training step in two halves, so a batch can be checked (host/model/divergence.h) before
   // it changes any weight: *_step computes the loss and the gradient of the rows the batch looks
-  // up, apply() then steps the sparse optimizer on those rows (or the batch is dropped).
+  // up, stage() hands it to sparse_group(), which the optimizer steps (or the batch is dropped);
+  // apply() is both, at the configured lr.
   struct Step {
     double loss = 0;  // mf: the summed squared error; two_tower: the summed loss
     Tensor dout;      // host [rows, out width]: each looked-up row's gradient, tables side by side
@@ -38,6 +43,10 @@ class RecModel {
   Step two_tower_step(const int32_t* users, const int32_t* items, int64_t n, int64_t negs);
   // The sparse optimizer step of the rows of the last *_step, which `s` must be.
   void apply(const Step& s);
+  void stage(const Step& s);
+  // The tables as the optimizer's sparse group (host/model/optimizer.h): lr scale, the step of
+  // the staged gradient, their state (EmbeddingTables::training_state()'s names).
+  SparseGroup& sparse_group() { return group_; }
   // The table whose gradient is column `column` of a Step's dout.
   const std::string& table_of_column(int64_t column) const;
 
@@ -54,6 +63,10 @@ class RecModel {
   // out as the unsharded collection's, whatever the shard count (resume may change it).
   std::vector<std::pair<std::string, Tensor>> state_tensors();
   void restore_state(const std::vector<std::pair<std::string, Tensor>>& tensors, int64_t step);
+  // What a checkpoint needs besides sparse_group()'s state: "global_mean"; its restore refuses
+  // any other tensor (Error(Io)).
+  std::vector<std::pair<std::string, Tensor>> mean_state() const;
+  void restore_mean_state(const std::vector<std::pair<std::string, Tensor>>& tensors);
 
  private:
   Tensor forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items);
@@ -65,6 +78,21 @@ class RecModel {
   const emb::TableLayout& layout() const { return tables_->layout(); }
   int64_t dim_;
   float mu_ = 0.f;
+  class TableGroup final : public SparseGroup {
+   public:
+    explicit TableGroup(RecModel& m) : m_(m) {}
+    void set_lr_scale(float scale) override { m_.tables_->set_lr_scale(scale); }
+    void step() override;
+    std::map<std::string, Tensor> training_state() override { return m_.tables_->training_state(); }
+    void restore_training_state(const std::map<std::string, Tensor>& s) override {
+      m_.tables_->restore_training_state(s);
+    }
+    Tensor staged;  // host [rows, out width]: the gradient the next step applies
+
+   private:
+    RecModel& m_;
+  };
+  TableGroup group_{*this};
 };
 
 }  // namespace tessera::recommend

@@ -133,6 +133,8 @@ RecommendConfig parse_recommend_config(const std::string& text, const std::strin
     c.train.loss = t.choice("loss", c.train.loss, loss_choices());
     c.train.on_nonfinite =
         t.choice(kOnNonFiniteKey, c.train.on_nonfinite, nonfinite_policy_choices());
+    c.train.lr_schedule =
+        config::read_lr_schedule(t, "lr_schedule", c.embeddings.optimizer.lr, c.train.lr_schedule);
     for (const char* k : {"negatives", "loss"})
       if (mf && t.has(k)) t.error(k, "only applies to \"model\": \"two_tower\"");
     t.finish();
@@ -189,6 +191,12 @@ std::string to_json(const RecommendConfig& c) {
   if (c.model == ModelKind::TwoTower)
     w.field("negatives", c.train.negatives).choice("loss", c.train.loss, loss_choices());
   w.choice(kOnNonFiniteKey, c.train.on_nonfinite, nonfinite_policy_choices());
+  // Written only when not the default: configs (and resume keys) from before the key stay the
+  // same.
+  if (c.train.lr_schedule != LrScheduleConfig{}) {
+    w.key("lr_schedule");
+    config::write_lr_schedule(w, c.train.lr_schedule);
+  }
   w.end_object();
   if (c.model == ModelKind::TwoTower) {
     w.key("evaluate").begin_object();

@@ -10,6 +10,7 @@
 #include "embeddings/sharding.h"
 #include "host/config/json_reader.h"
 #include "host/config/on_nonfinite.h"
+#include "host/config/sections.h"
 #include "host/data/ratings_data.h"
 
 namespace tessera::recommend {
@@ -65,6 +66,9 @@ struct RecommendConfig {
     Loss loss = Loss::Bce;   // two_tower
     // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
     NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
+    // The tables' lr over the steps (embeddings.optimizer.lr times the schedule's multiplier;
+    // cosine's min_lr is in that lr's units). Default: constant.
+    LrScheduleConfig lr_schedule;
   } train;
   struct {
     int64_t k = 10;

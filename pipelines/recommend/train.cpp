@@ -10,6 +10,7 @@
 #include "host/core/math.h"
 #include "host/data/sha256.h"
 #include "host/model/divergence.h"
+#include "host/model/optimizer.h"
 #include "host/train/trainer.h"
 #include "pipelines/recommend/evaluation.h"
 #include "pipelines/recommend/held_out.h"
@@ -50,6 +51,29 @@ NamedTensors as_checked(NamedTensors tables) {
   return tables;
 }
 
+int64_t batches(const RecommendConfig& cfg, const Prepared& p) {
+  const auto n = static_cast<int64_t>(p.split.train.size());
+  return (n + cfg.train.batch_size - 1) / cfg.train.batch_size;
+}
+
+// The optimizer of the tables: no dense group, so the schedule is written against the tables' lr.
+Optimizer table_optimizer(const std::string& config_path, const RecommendConfig& cfg,
+                          const Prepared& p, Backend& backend) {
+  const LrScheduleConfig& s = cfg.train.lr_schedule;
+  if (cfg.embeddings.remote_shards && (s.type != LrScheduleType::Constant || s.warmup_steps > 0))
+    TESSERA_THROW(Config, config_path
+                              << ": embeddings.remote_shards cannot train with a non-constant "
+                                 "train.lr_schedule (the shards in other processes keep "
+                                 "embeddings.optimizer.lr): use {\"type\": \"constant\", "
+                                 "\"warmup_steps\": 0} or in-process shards");
+  OptimizerConfig reference;
+  reference.type = OptimizerType::Sgd;
+  reference.lr = cfg.embeddings.optimizer.lr;
+  const int64_t steps_per_epoch = batches(cfg, p);
+  return Optimizer(backend, reference,
+                   LrSchedule::from_config(s, steps_per_epoch, steps_per_epoch * cfg.train.epochs));
+}
+
 Evaluator evaluator(const RecommendConfig& cfg, const Prepared& p) {
   return {p.data,         p.split,      p.train_seen, p.negatives, cfg.evaluate.negatives,
           cfg.evaluate.k, p.min_rating, p.max_rating};
@@ -63,13 +87,11 @@ Evaluator evaluator(const RecommendConfig& cfg, const Prepared& p) {
 // selection), so the last epoch's are the model.
 class RecTraining : public train::TrainTask {
  public:
-  RecTraining(const RecommendConfig& cfg, const Prepared& p, Backend& be, RecModel& model)
-      : cfg_(cfg), p_(p), be_(be), model_(model), ev_(evaluator(cfg, p)) {}
+  RecTraining(const RecommendConfig& cfg, const Prepared& p, Backend& be, RecModel& model,
+              Optimizer& opt)
+      : cfg_(cfg), p_(p), be_(be), model_(model), opt_(opt), ev_(evaluator(cfg, p)) {}
 
-  int64_t batches_per_epoch() override {
-    const auto n = static_cast<int64_t>(p_.split.train.size());
-    return (n + cfg_.train.batch_size - 1) / cfg_.train.batch_size;
-  }
+  int64_t batches_per_epoch() override { return batches(cfg_, p_); }
 
   void start_epoch(int64_t epoch) override {
     const auto seed = static_cast<uint64_t>(cfg_.seed);
@@ -94,7 +116,9 @@ class RecTraining : public train::TrainTask {
     return r;
   }
 
-  double learning_rate() override { return cfg_.embeddings.optimizer.lr; }
+  // The tables' lr at the next step (embeddings.optimizer.lr under the default constant schedule).
+  double learning_rate() override { return opt_.current_lr(); }
+  Optimizer* optimizer() override { return &opt_; }
 
   // The tables are copied to the host to be scored anyway: checked there before anything is
   // computed or written from them.
@@ -115,10 +139,10 @@ class RecTraining : public train::TrainTask {
     return {{"hr_sampled", s.hr}, {"ndcg_sampled", s.ndcg}};
   }
 
-  // The tables, the sparse optimizer's slots, the global mean; the step travels beside them.
-  NamedTensors training_state() override { return model_.state_tensors(); }
+  // The global mean; the tables with their optimizer's slots and step are the optimizer's group.
+  NamedTensors training_state() override { return model_.mean_state(); }
   void restore_training_state(const NamedTensors& state, int64_t steps) override {
-    model_.restore_state(state, steps);
+    model_.restore_mean_state(state);
   }
   // Kept weights would be the whole state (never taken: there is no selection metric).
   NamedTensors snapshot() override { return model_.state_tensors(); }
@@ -137,6 +161,7 @@ class RecTraining : public train::TrainTask {
   const Prepared& p_;
   Backend& be_;
   RecModel& model_;
+  Optimizer& opt_;
   const Evaluator ev_;
   std::vector<int64_t> order_;  // this epoch's training rows
   uint64_t negative_seed_ = 0;  // this epoch's negative draws
@@ -152,7 +177,7 @@ bool RecTraining::apply_checked(DivergenceGuard& guard, const RecModel::Step& s)
         return "embedding table '" + model_.table_of_column(i % width) + "'";
       }))
     return false;
-  model_.apply(s);
+  model_.stage(s);  // the Trainer's optimizer step applies it
   return true;
 }
 
@@ -260,7 +285,9 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  static_cast<long long>(p.data.num_items()), p.split.train.size(),
                  p.split.test.size());
   }
-  RecTraining task(cfg, p, *backend, model);
+  Optimizer opt = table_optimizer(config_path, cfg, p, *backend);
+  opt.add_sparse_group("tables", model.sparse_group());
+  RecTraining task(cfg, p, *backend, model, opt);
   train::TrainResult tr = train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);
   return {tr.summary, tr.json};
 }

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "host/backend/rows_cols.h"
+
 namespace tessera {
 
 int64_t Backend::available_memory_bytes() const {
@@ -18,9 +20,8 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* an, const ch
   TESSERA_CHECK(a.shape() == b.shape(), an << " " << shape_str(a.shape()) << " and " << bn << " "
                                            << shape_str(b.shape()) << " must have the same shape");
 }
-// Element-wise row ops see a rank >= 1 tensor as dim(0) rows of numel/dim(0) columns.
 int64_t row_width(const Tensor& t) {
-  return t.dim(0) ? t.numel() / t.dim(0) : 0;
+  return rows_cols(t).cols;
 }
 }  // namespace
 

@@ -14,7 +14,10 @@ void check_f32_here(const Backend& be, const Tensor& t, const char* op, const ch
                                               << " but the backend is " << be.name());
 }
 
-void check_shape(const Tensor& t, const Shape& want, const char* op, const char* what) {
+// check_f32_here, then that t is `want`.
+void check_f32_shape(const Backend& be, const Tensor& t, const Shape& want, const char* op,
+                     const char* what) {
+  check_f32_here(be, t, op, what);
   TESSERA_CHECK(t.shape() == want, op << ": " << what << " is " << shape_str(t.shape())
                                       << ", expected " << shape_str(want));
 }
@@ -85,12 +88,8 @@ void Backend::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tenso
   const char* op = "conv2d_forward";
   check_f32_here(*this, x, op, "x");
   check_f32_here(*this, w, op, "w");
-  check_f32_here(*this, y, op, "y");
-  check_shape(y, conv2d_output_shape(p, x.shape(), w.shape()), op, "y");
-  if (bias.defined()) {
-    check_f32_here(*this, bias, op, "bias");
-    check_shape(bias, {w.dim(0)}, op, "bias");
-  }
+  check_f32_shape(*this, y, conv2d_output_shape(p, x.shape(), w.shape()), op, "y");
+  if (bias.defined()) check_f32_shape(*this, bias, {w.dim(0)}, op, "bias");
   if (x.dim(0) == 0) return;
   conv2d_forward_impl(p, x, w, bias, y);
 }
@@ -100,18 +99,10 @@ void Backend::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tens
   const char* op = "conv2d_backward";
   check_f32_here(*this, x, op, "x");
   check_f32_here(*this, w, op, "w");
-  check_f32_here(*this, dy, op, "dy");
-  check_f32_here(*this, dw, op, "dw");
-  check_shape(dy, conv2d_output_shape(p, x.shape(), w.shape()), op, "dy");
-  check_shape(dw, w.shape(), op, "dw");
-  if (dx.defined()) {
-    check_f32_here(*this, dx, op, "dx");
-    check_shape(dx, x.shape(), op, "dx");
-  }
-  if (dbias.defined()) {
-    check_f32_here(*this, dbias, op, "dbias");
-    check_shape(dbias, {w.dim(0)}, op, "dbias");
-  }
+  check_f32_shape(*this, dy, conv2d_output_shape(p, x.shape(), w.shape()), op, "dy");
+  check_f32_shape(*this, dw, w.shape(), op, "dw");
+  if (dx.defined()) check_f32_shape(*this, dx, x.shape(), op, "dx");
+  if (dbias.defined()) check_f32_shape(*this, dbias, {w.dim(0)}, op, "dbias");
   if (x.dim(0) == 0) {  // no samples: zero weight gradients
     fill_impl(dw, 0.f);
     if (dbias.defined()) fill_impl(dbias, 0.f);
@@ -123,8 +114,7 @@ void Backend::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tens
 void Backend::pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   const char* op = "pool2d_forward";
   check_f32_here(*this, x, op, "x");
-  check_f32_here(*this, y, op, "y");
-  check_shape(y, pool2d_output_shape(p, x.shape()), op, "y");
+  check_f32_shape(*this, y, pool2d_output_shape(p, x.shape()), op, "y");
   if (x.numel() == 0) return;
   pool2d_forward_impl(p, x, y);
 }
@@ -133,13 +123,10 @@ void Backend::pool2d_backward(const Pool2dParams& p, const Tensor& x, const Tens
                               const Tensor& dy, Tensor& dx) {
   const char* op = "pool2d_backward";
   check_f32_here(*this, x, op, "x");
-  check_f32_here(*this, y, op, "y");
-  check_f32_here(*this, dy, op, "dy");
-  check_f32_here(*this, dx, op, "dx");
   const Shape ys = pool2d_output_shape(p, x.shape());
-  check_shape(y, ys, op, "y");
-  check_shape(dy, ys, op, "dy");
-  check_shape(dx, x.shape(), op, "dx");
+  check_f32_shape(*this, y, ys, op, "y");
+  check_f32_shape(*this, dy, ys, op, "dy");
+  check_f32_shape(*this, dx, x.shape(), op, "dx");
   if (x.numel() == 0) return;
   pool2d_backward_impl(p, x, y, dy, dx);
 }
@@ -150,23 +137,19 @@ void Backend::batchnorm_forward(const BatchNormParams& p, const Tensor& x, const
   const char* op = "batchnorm_forward";
   check_f32_here(*this, x, op, "x");
   const int64_t c = bn_channels(x);
-  check_f32_here(*this, y, op, "y");
-  check_shape(y, x.shape(), op, "y");
+  check_f32_shape(*this, y, x.shape(), op, "y");
   for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&gamma, "gamma"},
                                 {&beta, "beta"},
                                 {&running_mean, "running_mean"},
                                 {&running_var, "running_var"}}) {
-    check_f32_here(*this, *t, op, name);
-    check_shape(*t, {c}, op, name);
+    check_f32_shape(*this, *t, {c}, op, name);
   }
   TESSERA_CHECK(p.eps > 0.f, op << ": eps must be > 0, got " << p.eps);
   if (p.mode == BatchNormMode::Training) {
     TESSERA_CHECK(p.momentum >= 0.f && p.momentum <= 1.f,
                   op << ": momentum must be in [0, 1], got " << p.momentum);
-    check_f32_here(*this, saved_mean, op, "saved_mean");
-    check_f32_here(*this, saved_invstd, op, "saved_invstd");
-    check_shape(saved_mean, {c}, op, "saved_mean");
-    check_shape(saved_invstd, {c}, op, "saved_invstd");
+    check_f32_shape(*this, saved_mean, {c}, op, "saved_mean");
+    check_f32_shape(*this, saved_invstd, {c}, op, "saved_invstd");
     const int64_t per_channel = c ? x.numel() / c : 0;
     TESSERA_CHECK(per_channel >= 2, op << ": training needs at least 2 values per channel to "
                                           "estimate a variance, x is "
@@ -183,17 +166,14 @@ void Backend::batchnorm_backward(const BatchNormParams& p, const Tensor& x, cons
   const char* op = "batchnorm_backward";
   check_f32_here(*this, x, op, "x");
   const int64_t c = bn_channels(x);
-  check_f32_here(*this, dy, op, "dy");
-  check_f32_here(*this, dx, op, "dx");
-  check_shape(dy, x.shape(), op, "dy");
-  check_shape(dx, x.shape(), op, "dx");
+  check_f32_shape(*this, dy, x.shape(), op, "dy");
+  check_f32_shape(*this, dx, x.shape(), op, "dx");
   for (const auto& [t, name] : {std::pair<const Tensor*, const char*>{&gamma, "gamma"},
                                 {&saved_mean, "saved_mean"},
                                 {&saved_invstd, "saved_invstd"},
                                 {&dgamma, "dgamma"},
                                 {&dbeta, "dbeta"}}) {
-    check_f32_here(*this, *t, op, name);
-    check_shape(*t, {c}, op, name);
+    check_f32_shape(*this, *t, {c}, op, name);
   }
   if (x.numel() == 0) return;
   batchnorm_backward_impl(p, x, dy, gamma, saved_mean, saved_invstd, dx, dgamma, dbeta);

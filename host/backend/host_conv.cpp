@@ -3,8 +3,6 @@
 // normalisation written out (see their sections). Primitives are built once per shape and
 // parameter set and cached process-wide (oneDNN primitives may be executed from several threads
 // at once).
-#include <dnnl.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -14,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "host/backend/dnnl_context.h"
 #include "host/backend/host_backend.h"
 
 namespace tessera {
@@ -26,16 +25,6 @@ constexpr int64_t kParallelElements = 1 << 18;
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using dims = dnnl::memory::dims;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-dnnl::stream& cpu_stream() {
-  thread_local dnnl::stream stream(cpu_engine());
-  return stream;
-}
 
 // One cached primitive and, for a convolution, the layouts it runs on (src / weights / dst, or
 // their diff_ counterparts).
@@ -93,13 +82,13 @@ dnnl::memory::desc weights_md(const Shape& w, int64_t groups) {
 }
 
 dnnl::memory mem(const dnnl::memory::desc& md, const Tensor& t) {
-  return dnnl::memory(md, cpu_engine(), t.raw());
+  return dnnl::memory(md, dnnl_cpu_engine(), t.raw());
 }
 
 void run(const dnnl::primitive& prim, const std::unordered_map<int, dnnl::memory>& args) {
   try {
-    prim.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    prim.execute(dnnl_cpu_stream(), args);
+    dnnl_cpu_stream().wait();
   } catch (const dnnl::error& e) {
     TESSERA_THROW(Backend, "oneDNN primitive failed: " << e.what() << " (dnnl_status_t "
                                                        << static_cast<int>(e.status) << ")");
@@ -160,24 +149,24 @@ dnnl::convolution_forward::primitive_desc conv_fwd_pd(const ConvDescs& d, bool h
       has_bias
           ? F::desc(prop, alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
           : F::desc(prop, alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
-  return F::primitive_desc(desc, cpu_engine());
+  return F::primitive_desc(desc, dnnl_cpu_engine());
 }
 
 // `user` in layout `want`: the same memory when the layouts agree, else a reordered copy.
 dnnl::memory in_layout(const dnnl::memory& user, const dnnl::memory::desc& want) {
   if (user.get_desc() == want) return user;
-  dnnl::memory m(want, cpu_engine());
-  dnnl::reorder(user, m).execute(cpu_stream(), const_cast<dnnl::memory&>(user), m);
+  dnnl::memory m(want, dnnl_cpu_engine());
+  dnnl::reorder(user, m).execute(dnnl_cpu_stream(), const_cast<dnnl::memory&>(user), m);
   return m;
 }
 // Where a primitive writes an output the caller wants in `user`: `user` itself when the layouts
 // agree, else scratch memory that finish_output() reorders into `user`.
 dnnl::memory out_layout(const dnnl::memory& user, const dnnl::memory::desc& want) {
-  return user.get_desc() == want ? user : dnnl::memory(want, cpu_engine());
+  return user.get_desc() == want ? user : dnnl::memory(want, dnnl_cpu_engine());
 }
 void finish_output(dnnl::memory& produced, dnnl::memory& user) {
   if (produced.get_data_handle() == user.get_data_handle()) return;
-  dnnl::reorder(produced, user).execute(cpu_stream(), produced, user);
+  dnnl::reorder(produced, user).execute(dnnl_cpu_stream(), produced, user);
 }
 
 // ---- pooling ----
@@ -198,7 +187,7 @@ dnnl::pooling_forward::primitive_desc pool_fwd_pd(const Pool2dParams& p, const S
   const Shape y = pool2d_output_shape(p, x);
   F::desc desc(prop, alg, act_md(x), act_md(y), {p.stride_h, p.stride_w}, {p.window_h, p.window_w},
                {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
-  return F::primitive_desc(desc, cpu_engine());
+  return F::primitive_desc(desc, dnnl_cpu_engine());
 }
 
 }  // namespace
@@ -222,9 +211,9 @@ void HostBackend::conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, co
         {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
         {DNNL_ARG_DST, yo}};
     if (has_bias) args.emplace(DNNL_ARG_BIAS, mem(d.b, bias));
-    prim->prim.execute(cpu_stream(), args);
+    prim->prim.execute(dnnl_cpu_stream(), args);
     finish_output(yo, ym);
-    cpu_stream().wait();
+    dnnl_cpu_stream().wait();
   } catch (const dnnl::error& e) {
     TESSERA_THROW(Backend, "oneDNN convolution forward failed: " << e.what());
   }
@@ -240,14 +229,15 @@ void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, c
       auto prim = cached(conv_key("conv_bwd_data", p, x.shape(), w.shape(), false), [&] {
         using B = dnnl::convolution_backward_data;
         B::desc desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
-        const B::primitive_desc pd(desc, cpu_engine(), conv_fwd_pd(d, false));
+        const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, false));
         return CachedPrimitive{B(pd), pd.diff_src_desc(), pd.weights_desc(), pd.diff_dst_desc()};
       });
       dnnl::memory dxm = mem(d.x, dx);
       dnnl::memory dxo = out_layout(dxm, prim->src);
-      prim->prim.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
-                                        {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
-                                        {DNNL_ARG_DIFF_SRC, dxo}});
+      prim->prim.execute(dnnl_cpu_stream(),
+                         {{DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
+                          {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
+                          {DNNL_ARG_DIFF_SRC, dxo}});
       finish_output(dxo, dxm);
     }
     auto prim = cached(conv_key("conv_bwd_weights", p, x.shape(), w.shape(), has_bias), [&] {
@@ -256,7 +246,7 @@ void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, c
           has_bias
               ? B::desc(alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
               : B::desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
-      const B::primitive_desc pd(desc, cpu_engine(), conv_fwd_pd(d, has_bias));
+      const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, has_bias));
       return CachedPrimitive{B(pd), pd.src_desc(), pd.diff_weights_desc(), pd.diff_dst_desc()};
     });
     dnnl::memory dwm = mem(d.w, dw);
@@ -266,9 +256,9 @@ void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, c
         {DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
         {DNNL_ARG_DIFF_WEIGHTS, dwo}};
     if (has_bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(d.b, dbias));
-    prim->prim.execute(cpu_stream(), args);
+    prim->prim.execute(dnnl_cpu_stream(), args);
     finish_output(dwo, dwm);
-    cpu_stream().wait();
+    dnnl_cpu_stream().wait();
   } catch (const dnnl::error& e) {
     TESSERA_THROW(Backend, "oneDNN convolution backward failed: " << e.what());
   }
@@ -331,7 +321,7 @@ void HostBackend::pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, c
     B::desc desc(dnnl::algorithm::pooling_avg_include_padding, xmd, ymd, {p.stride_h, p.stride_w},
                  {p.window_h, p.window_w}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
     const auto fwd_pd = pool_fwd_pd(p, x.shape(), dnnl::prop_kind::forward_training);
-    return CachedPrimitive{B(B::primitive_desc(desc, cpu_engine(), fwd_pd)), {}, {}, {}};
+    return CachedPrimitive{B(B::primitive_desc(desc, dnnl_cpu_engine(), fwd_pd)), {}, {}, {}};
   });
   run(prim->prim, {{DNNL_ARG_DIFF_DST, mem(ymd, dy)}, {DNNL_ARG_DIFF_SRC, mem(xmd, dx)}});
 }

@@ -138,6 +138,22 @@ void lstm_layer_dropout(const LstmConfig& c, int64_t layer, const float* in, flo
     out[e] = math::dropout_keep(seed, static_cast<uint64_t>(e), c.dropout) ? in[e] * scale : 0.f;
 }
 
+float* lstm_forward_reserve(LstmMode mode, int64_t need, LstmIo& io, Tensor& scratch) {
+  if (mode != LstmMode::Training) {
+    scratch = Tensor::host({need});
+    return scratch.data<float>();
+  }
+  if (!io.reserve.defined() || io.reserve.numel() != need || io.reserve.dtype() != DType::F32)
+    io.reserve = Tensor::host({need});
+  return io.reserve.data<float>();
+}
+
+void check_backward_reserve(const LstmIo& io, int64_t need) {
+  TESSERA_CHECK(io.reserve.numel() == need && io.reserve.is_host(),
+                "LSTM reserve " << io.reserve.describe() << " is not this config's (" << need
+                                << " floats): run a Training forward first");
+}
+
 int64_t host_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch) {
   if (host_lstm_uses_onednn(c, steps, batch)) return dnnl_lstm_reserve_floats(c, steps, batch);
   return reserve_layout(c, uses_dropout(c, LstmMode::Training), steps, batch, nullptr, nullptr);
@@ -157,21 +173,11 @@ void HostBackend::gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& 
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h;
   const bool dropout = uses_dropout(c, mode);
-  const bool training = mode == LstmMode::Training;
 
-  // Inference keeps only what the next layer needs: a scratch reserve of the same layout.
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   Tensor scratch;
-  Tensor* reserve = &scratch;
-  if (training) {
-    if (!io.reserve.defined() || io.reserve.numel() != need || io.reserve.dtype() != DType::F32)
-      io.reserve = Tensor::host({need});
-    reserve = &io.reserve;
-  } else {
-    scratch = Tensor::host({need});
-  }
   std::vector<LayerReserve> layers;
-  reserve_layout(c, dropout, t_len, b, reserve->data<float>(), &layers);
+  reserve_layout(c, dropout, t_len, b, lstm_forward_reserve(mode, need, io, scratch), &layers);
 
   const float* w = io.w.data<float>();
   const float* h0 = io.h0.defined() ? io.h0.data<float>() : nullptr;
@@ -257,9 +263,7 @@ void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, Lstm
   const int64_t dh = c.dirs() * h;
   const bool dropout = uses_dropout(c, LstmMode::Training);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
-  TESSERA_CHECK(io.reserve.numel() == need && io.reserve.is_host(),
-                "LSTM reserve " << io.reserve.describe() << " is not this config's (" << need
-                                << " floats): run a Training forward first");
+  check_backward_reserve(io, need);
   std::vector<LayerReserve> layers;
   reserve_layout(c, dropout, t_len, b, io.reserve.data<float>(), &layers);
 

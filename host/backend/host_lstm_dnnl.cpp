@@ -22,8 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include <oneapi/dnnl/dnnl.hpp>
-
+#include "host/backend/dnnl_context.h"
 #include "host/backend/host_backend.h"
 #include "host/backend/host_lstm_impl.h"
 #include "host/core/error.h"
@@ -35,15 +34,6 @@ namespace {
 using dt = dnnl::memory::data_type;
 using tag = dnnl::memory::format_tag;
 using md_t = dnnl::memory::desc;
-
-dnnl::engine& engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-dnnl::stream& stream() {
-  thread_local dnnl::stream s(engine());
-  return s;
-}
 
 int64_t round16(int64_t n) {
   return (n + 15) / 16 * 16;
@@ -94,7 +84,7 @@ std::shared_ptr<const Primitives> primitives(const LayerShape& s, bool training)
     dnnl::lstm_forward::desc fd(prop, s.direction(), s.src_layer(), s.state(), s.state(),
                                 s.weights_layer(tag::any), s.weights_iter(tag::any), s.bias(),
                                 s.dst_layer(), s.state(), s.state());
-    p->fwd_pd = dnnl::lstm_forward::primitive_desc(fd, engine());
+    p->fwd_pd = dnnl::lstm_forward::primitive_desc(fd, dnnl_cpu_engine());
     p->fwd = dnnl::lstm_forward(p->fwd_pd);
     if (training) {
       p->workspace_floats =
@@ -104,7 +94,7 @@ std::shared_ptr<const Primitives> primitives(const LayerShape& s, bool training)
           s.weights_layer(tag::any), s.weights_iter(tag::any), s.bias(), s.dst_layer(), s.state(),
           s.state(), s.src_layer(), s.state(), s.state(), s.weights_layer(tag::any),
           s.weights_iter(tag::any), s.bias(), s.dst_layer(), s.state(), s.state());
-      p->bwd_pd = dnnl::lstm_backward::primitive_desc(bd, engine(), p->fwd_pd);
+      p->bwd_pd = dnnl::lstm_backward::primitive_desc(bd, dnnl_cpu_engine(), p->fwd_pd);
       p->bwd = dnnl::lstm_backward(p->bwd_pd);
     }
   } catch (const dnnl::error& e) {
@@ -154,13 +144,13 @@ int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, 
 }
 
 dnnl::memory mem(const md_t& md, const void* p) {
-  return dnnl::memory(md, engine(), const_cast<void*>(p));
+  return dnnl::memory(md, dnnl_cpu_engine(), const_cast<void*>(p));
 }
 
 void execute(const dnnl::primitive& prim, const std::unordered_map<int, dnnl::memory>& args) {
   try {
-    prim.execute(stream(), args);
-    stream().wait();
+    prim.execute(dnnl_cpu_stream(), args);
+    dnnl_cpu_stream().wait();
   } catch (const dnnl::error& e) {
     TESSERA_THROW(Backend, "oneDNN LSTM failed: " << e.what());
   }
@@ -179,8 +169,8 @@ Laid lay_out(dnnl::memory user, const md_t& want) {
   }
   r.buffer.resize((want.get_size() + 3) / 4);
   r.memory = mem(want, r.buffer.data());
-  dnnl::reorder(user, r.memory).execute(stream(), user, r.memory);
-  stream().wait();
+  dnnl::reorder(user, r.memory).execute(dnnl_cpu_stream(), user, r.memory);
+  dnnl_cpu_stream().wait();
   return r;
 }
 
@@ -202,6 +192,39 @@ LayerWeights gather_weights(const LstmConfig& c, const float* w, int64_t l) {
     for (int64_t j = 0; j < g4; ++j) lw.bias[d * g4 + j] = w[o.b_ih + j] + w[o.b_hh + j];
   }
   return lw;
+}
+
+// What layer l's forward and backward primitives both read: its input, initial states (zeros
+// where io has none), weights (gathered, then laid out as the primitive `pd` wants them) and
+// bias, its output and final states. Owns the buffers the arguments point into.
+struct LayerArgs {
+  LayerWeights weights;
+  Laid wl, wi;
+  std::unordered_map<int, dnnl::memory> args;
+};
+template <typename PrimitiveDesc>
+LayerArgs layer_args(const LstmConfig& c, const LstmIo& io, int64_t l, const LayerShape& s,
+                     const PrimitiveDesc& pd, const float* zeros, const float* in, const float* out,
+                     const LayerReserve& r) {
+  const int64_t state = s.dirs * s.b * s.h;
+  const float* h0 = io.h0.defined() ? io.h0.data<float>() + l * state : zeros;
+  const float* c0 = io.c0.defined() ? io.c0.data<float>() + l * state : zeros;
+  LayerArgs a;
+  a.weights = gather_weights(c, io.w.data<float>(), l);
+  a.wl = lay_out(mem(s.weights_layer(tag::ldgoi), a.weights.wl.data()), pd.weights_layer_desc());
+  a.wi = lay_out(mem(s.weights_iter(tag::ldgoi), a.weights.wi.data()), pd.weights_iter_desc());
+  a.args = {
+      {DNNL_ARG_SRC_LAYER, mem(s.src_layer(), in)},
+      {DNNL_ARG_SRC_ITER, mem(s.state(), h0)},
+      {DNNL_ARG_SRC_ITER_C, mem(s.state(), c0)},
+      {DNNL_ARG_WEIGHTS_LAYER, a.wl.memory},
+      {DNNL_ARG_WEIGHTS_ITER, a.wi.memory},
+      {DNNL_ARG_BIAS, mem(s.bias(), a.weights.bias.data())},
+      {DNNL_ARG_DST_LAYER, mem(s.dst_layer(), out)},
+      {DNNL_ARG_DST_ITER, mem(s.state(), r.hn)},
+      {DNNL_ARG_DST_ITER_C, mem(s.state(), r.cn)},
+  };
+  return a;
 }
 
 }  // namespace
@@ -268,22 +291,13 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   const bool training = mode == LstmMode::Training;
   const bool dropout = uses_dropout(c, mode);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
+  // Inference: only the layer outputs and the states are needed; the layout has room for them
+  // (and for workspaces that stay unused).
   Tensor scratch;
-  Tensor* reserve = &scratch;
-  if (training) {
-    if (!io.reserve.defined() || io.reserve.numel() != need || io.reserve.dtype() != DType::F32)
-      io.reserve = Tensor::host({need});
-    reserve = &io.reserve;
-  } else {
-    // Inference: only the layer outputs and the states are needed; the layout has room for them
-    // (and for workspaces that stay unused).
-    scratch = Tensor::host({need});
-  }
   std::vector<LayerReserve> layers;
-  reserve_layout(c, dropout, t_len, b, reserve->data<float>(), &layers);
+  reserve_layout(c, dropout, t_len, b, lstm_forward_reserve(mode, need, io, scratch), &layers);
   const std::vector<float> zeros(static_cast<size_t>(state), 0.f);
 
-  const float* w = io.w.data<float>();
   const float* in = io.x.data<float>();
   for (int64_t l = 0; l < c.num_layers; ++l) {
     const int64_t il = c.layer_input_size(l);
@@ -295,26 +309,9 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
       in = r.x;
     }
     float* out = r.y ? r.y : io.y.data<float>();
-    const LayerWeights lw = gather_weights(c, w, l);
-    const Laid wl =
-        lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()), p->fwd_pd.weights_layer_desc());
-    const Laid wi =
-        lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()), p->fwd_pd.weights_iter_desc());
-    const float* h0 = io.h0.defined() ? io.h0.data<float>() + l * state : zeros.data();
-    const float* c0 = io.c0.defined() ? io.c0.data<float>() + l * state : zeros.data();
-    std::unordered_map<int, dnnl::memory> args = {
-        {DNNL_ARG_SRC_LAYER, mem(s.src_layer(), in)},
-        {DNNL_ARG_SRC_ITER, mem(s.state(), h0)},
-        {DNNL_ARG_SRC_ITER_C, mem(s.state(), c0)},
-        {DNNL_ARG_WEIGHTS_LAYER, wl.memory},
-        {DNNL_ARG_WEIGHTS_ITER, wi.memory},
-        {DNNL_ARG_BIAS, mem(s.bias(), lw.bias.data())},
-        {DNNL_ARG_DST_LAYER, mem(s.dst_layer(), out)},
-        {DNNL_ARG_DST_ITER, mem(s.state(), r.hn)},
-        {DNNL_ARG_DST_ITER_C, mem(s.state(), r.cn)},
-    };
-    if (training) args.emplace(DNNL_ARG_WORKSPACE, mem(p->fwd_pd.workspace_desc(), r.ws));
-    execute(p->fwd, args);
+    LayerArgs a = layer_args(c, io, l, s, p->fwd_pd, zeros.data(), in, out, r);
+    if (training) a.args.emplace(DNNL_ARG_WORKSPACE, mem(p->fwd_pd.workspace_desc(), r.ws));
+    execute(p->fwd, a.args);
     if (io.hn.defined()) std::memcpy(io.hn.data<float>() + l * state, r.hn, state * sizeof(float));
     if (io.cn.defined()) std::memcpy(io.cn.data<float>() + l * state, r.cn, state * sizeof(float));
     in = out;
@@ -326,16 +323,13 @@ void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   const int64_t dh = c.dirs() * h, state = c.dirs() * b * h;
   const bool dropout = uses_dropout(c, LstmMode::Training);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
-  TESSERA_CHECK(io.reserve.numel() == need && io.reserve.is_host(),
-                "LSTM reserve " << io.reserve.describe() << " is not this config's (" << need
-                                << " floats): run a Training forward first");
+  check_backward_reserve(io, need);
   std::vector<LayerReserve> layers;
   reserve_layout(c, dropout, t_len, b, io.reserve.data<float>(), &layers);
   const std::vector<float> zeros(static_cast<size_t>(state), 0.f);
   std::vector<float> scratch_dh0(static_cast<size_t>(state)),
       scratch_dc0(static_cast<size_t>(state));
 
-  const float* w = io.w.data<float>();
   float* dw = g.dw.data<float>();
   std::vector<float> dout(g.dy.data<float>(), g.dy.data<float>() + t_len * b * dh);
   std::vector<float> din;
@@ -353,43 +347,29 @@ void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
       din.assign(static_cast<size_t>(t_len * b * il), 0.f);
       dinp = din.data();
     }
-    const LayerWeights lw = gather_weights(c, w, l);
-    const Laid wl =
-        lay_out(mem(s.weights_layer(tag::ldgoi), lw.wl.data()), p->bwd_pd.weights_layer_desc());
-    const Laid wi =
-        lay_out(mem(s.weights_iter(tag::ldgoi), lw.wi.data()), p->bwd_pd.weights_iter_desc());
     // oneDNN accumulates into the weight gradients: start them at zero.
     const md_t dwl_md = p->bwd_pd.diff_weights_layer_desc(),
                dwi_md = p->bwd_pd.diff_weights_iter_desc();
     std::vector<float> dwl((dwl_md.get_size() + 3) / 4, 0.f), dwi((dwi_md.get_size() + 3) / 4, 0.f);
     std::vector<float> dbias(static_cast<size_t>(c.dirs() * g4), 0.f);
-    const float* h0 = io.h0.defined() ? io.h0.data<float>() + l * state : zeros.data();
-    const float* c0 = io.c0.defined() ? io.c0.data<float>() + l * state : zeros.data();
     const float* dhn = g.dhn.defined() ? g.dhn.data<float>() + l * state : zeros.data();
     const float* dcn = g.dcn.defined() ? g.dcn.data<float>() + l * state : zeros.data();
     float* dh0 = g.dh0.defined() ? g.dh0.data<float>() + l * state : scratch_dh0.data();
     float* dc0 = g.dc0.defined() ? g.dc0.data<float>() + l * state : scratch_dc0.data();
-    execute(p->bwd, {
-                        {DNNL_ARG_SRC_LAYER, mem(s.src_layer(), in)},
-                        {DNNL_ARG_SRC_ITER, mem(s.state(), h0)},
-                        {DNNL_ARG_SRC_ITER_C, mem(s.state(), c0)},
-                        {DNNL_ARG_WEIGHTS_LAYER, wl.memory},
-                        {DNNL_ARG_WEIGHTS_ITER, wi.memory},
-                        {DNNL_ARG_BIAS, mem(s.bias(), lw.bias.data())},
-                        {DNNL_ARG_DST_LAYER, mem(s.dst_layer(), out)},
-                        {DNNL_ARG_DST_ITER, mem(s.state(), r.hn)},
-                        {DNNL_ARG_DST_ITER_C, mem(s.state(), r.cn)},
-                        {DNNL_ARG_WORKSPACE, mem(p->fwd_pd.workspace_desc(), r.ws)},
-                        {DNNL_ARG_DIFF_DST_LAYER, mem(s.dst_layer(), dout.data())},
-                        {DNNL_ARG_DIFF_DST_ITER, mem(s.state(), dhn)},
-                        {DNNL_ARG_DIFF_DST_ITER_C, mem(s.state(), dcn)},
-                        {DNNL_ARG_DIFF_SRC_LAYER, mem(s.src_layer(), dinp)},
-                        {DNNL_ARG_DIFF_SRC_ITER, mem(s.state(), dh0)},
-                        {DNNL_ARG_DIFF_SRC_ITER_C, mem(s.state(), dc0)},
-                        {DNNL_ARG_DIFF_WEIGHTS_LAYER, mem(dwl_md, dwl.data())},
-                        {DNNL_ARG_DIFF_WEIGHTS_ITER, mem(dwi_md, dwi.data())},
-                        {DNNL_ARG_DIFF_BIAS, mem(s.bias(), dbias.data())},
-                    });
+    LayerArgs a = layer_args(c, io, l, s, p->bwd_pd, zeros.data(), in, out, r);
+    a.args.insert({
+        {DNNL_ARG_WORKSPACE, mem(p->fwd_pd.workspace_desc(), r.ws)},
+        {DNNL_ARG_DIFF_DST_LAYER, mem(s.dst_layer(), dout.data())},
+        {DNNL_ARG_DIFF_DST_ITER, mem(s.state(), dhn)},
+        {DNNL_ARG_DIFF_DST_ITER_C, mem(s.state(), dcn)},
+        {DNNL_ARG_DIFF_SRC_LAYER, mem(s.src_layer(), dinp)},
+        {DNNL_ARG_DIFF_SRC_ITER, mem(s.state(), dh0)},
+        {DNNL_ARG_DIFF_SRC_ITER_C, mem(s.state(), dc0)},
+        {DNNL_ARG_DIFF_WEIGHTS_LAYER, mem(dwl_md, dwl.data())},
+        {DNNL_ARG_DIFF_WEIGHTS_ITER, mem(dwi_md, dwi.data())},
+        {DNNL_ARG_DIFF_BIAS, mem(s.bias(), dbias.data())},
+    });
+    execute(p->bwd, a.args);
     // Gradients back into the canonical layout.
     const Laid dwl_user = lay_out(mem(dwl_md, dwl.data()), s.weights_layer(tag::ldgoi));
     const Laid dwi_user = lay_out(mem(dwi_md, dwi.data()), s.weights_iter(tag::ldgoi));

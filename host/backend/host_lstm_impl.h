@@ -29,6 +29,14 @@ bool host_lstm_uses_onednn(const LstmConfig& c, int64_t steps, int64_t batch);
 // it. in == out is allowed. Both implementations use it, so their masks are the same.
 void lstm_layer_dropout(const LstmConfig& c, int64_t layer, const float* in, float* out, int64_t n);
 
+// Where a forward writes its reserve of `need` floats: io.reserve in Training (reallocated unless
+// it already is f32 of that size), else `scratch`, allocated here (Inference keeps only what the
+// next layer needs, in a scratch reserve of the same layout).
+float* lstm_forward_reserve(LstmMode mode, int64_t need, LstmIo& io, Tensor& scratch);
+
+// Throws unless io.reserve is the host reserve of `need` floats that a Training forward wrote.
+void check_backward_reserve(const LstmIo& io, int64_t need);
+
 int64_t dnnl_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch);
 void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io);
 void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g);

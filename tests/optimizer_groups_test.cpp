@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -18,6 +19,7 @@
 #include "host/train/checkpoint.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/recommend/rec_model.h"
+#include "pipelines/recommend/recommend.h"
 #include "pipelines/recommend/recommend_config.h"
 
 namespace tessera {
@@ -294,6 +296,30 @@ TEST(OptimizerGroups, RecommendConfigReadsTheSchedule) {
     EXPECT_EQ(e.kind(), ErrorKind::Config);
     EXPECT_NE(std::string(e.what()).find("min_lr"), std::string::npos) << e.what();
   }
+}
+
+// Shards in other processes keep their configured lr, so recommend refuses a schedule with
+// remote shards by the config's path and fields, before it reads any data (the ratings file here
+// does not exist).
+TEST(OptimizerGroups, RecommendRefusesAScheduleWithRemoteShards) {
+  const std::string path = temp_path("remote.json");
+  std::ofstream(path) << R"({"task": "recommend", "name": "r", "model": "mf",
+      "data": {"path": "/nonexistent/ratings.csv"},
+      "embeddings": {"remote_shards": true, "optimizer": {"kind": "sgd", "lr": 0.1}},
+      "train": {"lr_schedule": {"type": "constant", "warmup_steps": 3}}})";
+  recommend::TrainOptions o;
+  o.quiet = true;
+  try {
+    recommend::train(path, o);
+    ADD_FAILURE() << "remote shards trained under a warm-up";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Config) << e.what();
+    const std::string m = e.what();
+    for (const std::string& want :
+         {path, std::string("embeddings.remote_shards"), std::string("train.lr_schedule")})
+      EXPECT_NE(m.find(want), std::string::npos) << want << " in " << m;
+  }
+  ::unlink(path.c_str());
 }
 
 }  // namespace

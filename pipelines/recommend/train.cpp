@@ -56,22 +56,27 @@ int64_t batches(const RecommendConfig& cfg, const Prepared& p) {
   return (n + cfg.train.batch_size - 1) / cfg.train.batch_size;
 }
 
-// The optimizer of the tables: no dense group, so the schedule is written against the tables' lr.
-Optimizer table_optimizer(const std::string& config_path, const RecommendConfig& cfg,
-                          const Prepared& p, Backend& backend) {
+// Shards in other processes keep embeddings.optimizer.lr (their requests carry no lr factor), so
+// a schedule that would scale it is refused before anything starts.
+void check_remote_schedule(const std::string& config_path, const RecommendConfig& cfg) {
   const LrScheduleConfig& s = cfg.train.lr_schedule;
   if (cfg.embeddings.remote_shards && (s.type != LrScheduleType::Constant || s.warmup_steps > 0))
-    TESSERA_THROW(Config, config_path
-                              << ": embeddings.remote_shards cannot train with a non-constant "
-                                 "train.lr_schedule (the shards in other processes keep "
-                                 "embeddings.optimizer.lr): use {\"type\": \"constant\", "
-                                 "\"warmup_steps\": 0} or in-process shards");
+    TESSERA_THROW(Config, config_path << ": embeddings.remote_shards cannot train with a "
+                                         "non-constant train.lr_schedule (the shards in other "
+                                         "processes keep embeddings.optimizer.lr): use "
+                                         "{\"type\": \"constant\", \"warmup_steps\": 0} or "
+                                         "in-process shards");
+}
+
+// The optimizer of the tables: no dense group, so the schedule is written against the tables' lr.
+Optimizer table_optimizer(const RecommendConfig& cfg, const Prepared& p, Backend& backend) {
   OptimizerConfig reference;
   reference.type = OptimizerType::Sgd;
   reference.lr = cfg.embeddings.optimizer.lr;
   const int64_t steps_per_epoch = batches(cfg, p);
   return Optimizer(backend, reference,
-                   LrSchedule::from_config(s, steps_per_epoch, steps_per_epoch * cfg.train.epochs));
+                   LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
+                                           steps_per_epoch * cfg.train.epochs));
 }
 
 Evaluator evaluator(const RecommendConfig& cfg, const Prepared& p) {
@@ -271,6 +276,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (options.epochs > 0) cfg.train.epochs = options.epochs;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
   if (!options.device.empty()) cfg.device = options.device;
+  check_remote_schedule(config_path, cfg);
   const Prepared p = prepare(cfg, ratings_path(cfg));
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
   RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);
@@ -285,7 +291,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  static_cast<long long>(p.data.num_items()), p.split.train.size(),
                  p.split.test.size());
   }
-  Optimizer opt = table_optimizer(config_path, cfg, p, *backend);
+  Optimizer opt = table_optimizer(cfg, p, *backend);
   opt.add_sparse_group("tables", model.sparse_group());
   RecTraining task(cfg, p, *backend, model, opt);
   train::TrainResult tr = train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);

@@ -101,10 +101,14 @@ TEST(Cli, ANonModelFileIsAnIoErrorNamingIt) {
 }
 
 TEST(Cli, VerbsComeFromTheRegistryAndPositionalsAreCounted) {
-  // A textgen model answers generate and perplexity, not predict.
+  // A textgen model answers generate and perplexity beside evaluate and predict (every task
+  // does), not recommend.
   const auto& textgen = tessera::tasks().find("textgen", "test");
-  EXPECT_EQ(textgen.model_verbs.count("predict"), 0u);
+  EXPECT_EQ(textgen.model_verbs.count("recommend"), 0u);
   EXPECT_EQ(textgen.model_verbs.count("generate"), 1u);
+  for (const tessera::Task& t : tessera::tasks().all())
+    for (const char* verb : {"evaluate", "predict"})
+      EXPECT_EQ(t.model_verbs.count(verb), 1u) << t.name << " " << verb;
   const auto r = run_program({kBinary, "train"});
   EXPECT_EQ(r.status, 2);  // a missing CONFIG
   const auto extra = run_program({kBinary, "train", "a.json", "b.json"});

@@ -642,24 +642,16 @@ Tensor prime(LanguageModel& model, const std::vector<int32_t>& ids, LmState& sta
 
 // A token as a TSV field: tab, newline, carriage return and backslash escaped.
 std::string tsv_escaped(const std::string& s) {
+  static const std::pair<char, const char*> kEscapes[] = {
+      {'\t', "\\t"}, {'\n', "\\n"}, {'\r', "\\r"}, {'\\', "\\\\"}};
   std::string out;
   for (char c : s) {
-    switch (c) {
-      case '\t':
-        out += "\\t";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        out += c;
-    }
+    const auto* e = std::find_if(std::begin(kEscapes), std::end(kEscapes),
+                                 [c](const auto& x) { return x.first == c; });
+    if (e == std::end(kEscapes))
+      out += c;
+    else
+      out += e->second;
   }
   return out;
 }

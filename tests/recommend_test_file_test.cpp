@@ -352,11 +352,12 @@ TEST(RecommendTestFile, ConfigRefusesTestWithTestFractionOrTwoTower) {
   const RecommendConfig ok = parse_recommend_config(
       R"({"task": "recommend", "model": "mf", "data": {"path": "a.csv", "test": "b.csv"}})",
       "ok.json");
-  EXPECT_EQ(ok.data.test, "b.csv");
+  ASSERT_TRUE(ok.data.test.has_value());
+  EXPECT_EQ(ok.data.test->path, "b.csv");
   const std::string written = to_json(ok);
   EXPECT_NE(written.find("\"test\": \"b.csv\""), std::string::npos) << written;
   EXPECT_EQ(written.find("test_fraction"), std::string::npos) << written;
-  EXPECT_EQ(parse_recommend_config(written, "w.json").data.test, "b.csv");
+  EXPECT_EQ(parse_recommend_config(written, "w.json").data.test->path, "b.csv");
   EXPECT_EQ(to_json(parse_recommend_config(written, "w.json")), written);
 }
 

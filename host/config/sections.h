@@ -130,9 +130,12 @@ struct DataFiles {
 
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
 
-// The DataFiles keys. `train_required`: a task whose dataset supplies default files passes false.
+// The DataFiles keys, in three parts a task may use apart (a task without validation data
+// leaves out data_validation_fields; one whose test file applies only to some models puts
+// data_test_field in a `v.when`). `train_required`: a task whose dataset supplies default files
+// passes false.
 template <typename V>
-void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
+void data_source_fields(V& v, DataFiles& c, bool train_required = true) {
   using config::F;
   v.string(F("dataset",
              "a data registry name (tessera data list); its files are fetched and "
@@ -143,6 +146,10 @@ void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
   F train("train", "the training file: a path, or {\"path\": ..., \"skip_lines\": N}");
   if (train_required) train.required();
   v.custom(train, c.train, config::file_codec());
+}
+template <typename V>
+void data_validation_fields(V& v, DataFiles& c) {
+  using config::F;
   v.custom(F("validation", "a validation file (else validation_fraction of train is held out)"),
            c.validation, config::file_codec());
   v.number(F("validation_fraction",
@@ -158,7 +165,17 @@ void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
     }
     if (c.validation) c.validation_fraction = 0.0;
   });
+}
+template <typename V>
+void data_test_field(V& v, DataFiles& c) {
+  using config::F;
   v.custom(F("test", "a test file, scored once after training"), c.test, config::file_codec());
+}
+template <typename V>
+void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
+  data_source_fields(v, c, train_required);
+  data_validation_fields(v, c);
+  data_test_field(v, c);
 }
 
 template <typename V>

@@ -11,9 +11,15 @@
 
 namespace tessera::recommend {
 
+namespace {
+// A file of the config: of the registered dataset when one is named, else a path.
+std::string data_file(const RecommendConfig& cfg, const std::string& file) {
+  return cfg.data.dataset.empty() ? file : resolve_dataset_file(cfg.data.dataset, file);
+}
+}  // namespace
+
 std::string ratings_path(const RecommendConfig& cfg) {
-  return cfg.data.path.empty() ? resolve_dataset_file(cfg.data.dataset, cfg.data.file)
-                               : cfg.data.path;
+  return data_file(cfg, cfg.data.train.path);
 }
 
 namespace {
@@ -82,10 +88,10 @@ Prepared prepare(const RecommendConfig& cfg, const std::string& path) {
   p.skipped = rd.skipped;
   p.data = index_interactions(rd.rows);
   const auto seed = static_cast<uint64_t>(cfg.seed);
-  if (cfg.model == ModelKind::Mf && !cfg.data.test.empty()) {
+  if (cfg.model == ModelKind::Mf && cfg.data.test) {
     p.split.train.resize(static_cast<size_t>(p.data.size()));
     std::iota(p.split.train.begin(), p.split.train.end(), 0);
-    append_test_file(p, cfg, cfg.data.test);
+    append_test_file(p, cfg, data_file(cfg, cfg.data.test->path));
   } else if (cfg.model == ModelKind::Mf) {
     p.split = random_split(p.data.size(), cfg.data.test_fraction, seed);
   } else {
@@ -227,7 +233,7 @@ Prepared rebuild_split(const RecommendConfig& cfg, const RecArtefact& a,
 Result evaluate_held_out(const std::string& model_path, const std::string& ratings_path) {
   const RecArtefact a = load_rec_artefact(model_path);
   const RecommendConfig cfg = parse_recommend_config(a.config_json, model_path + " (config)");
-  const bool test_file = cfg.model == ModelKind::Mf && !cfg.data.test.empty();
+  const bool test_file = cfg.model == ModelKind::Mf && cfg.data.test.has_value();
   const Prepared p = test_file ? prepare_test_file(cfg, a, model_path, ratings_path)
                                : rebuild_split(cfg, a, model_path, ratings_path);
   const HeldOutMetrics m = held_out_metrics(cfg, p, a.scorer());

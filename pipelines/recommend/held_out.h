@@ -44,8 +44,9 @@ struct Prepared {
   TestFileCounts test_file;
 };
 
-// The ratings file a config reads: data.path, else data.file of the registered dataset (found
-// locally or downloaded).
+// The ratings file a config reads: data.train, a file of the registered dataset (found locally or
+// downloaded) when data.dataset is set, else a path. An mf config's data.test is found the same
+// way.
 std::string ratings_path(const RecommendConfig& cfg);
 // Reads `path` with the config's data options and splits it (deterministic in cfg.seed), or for
 // mf with data.test takes all of it for training and reads the test file beside it.
@@ -56,8 +57,8 @@ struct HeldOutMetrics {
   std::vector<std::pair<std::string, int64_t>> counts;  // mf with a test file: TestFileCounts
   // two_tower: "<metric>_at_k": the metric at K = 1 .. kRankCurveMaxK (the report's chart).
   std::vector<std::pair<std::string, std::vector<double>>> curves;
-  int64_t k = 0, test_users = 0;                        // two_tower
-  std::string summary;                                  // human lines
+  int64_t k = 0, test_users = 0;  // two_tower
+  std::string summary;            // human lines
 };
 HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, const Scorer& sc);
 // The metrics as one JSON object (the "metrics" of train's and evaluate's results).

@@ -39,16 +39,15 @@ ExportFormat parse_export(const PipelineSpec& p, const StageSpec& s) {
   }
 }
 
-// The ratings file as recommend::train reads it: `data.path`, else `data.file` of the dataset.
+// The ratings file as recommend::train reads it: data.train, of the dataset when one is named.
 std::string local_ratings(const RecommendConfig& c) {
-  return c.data.path.empty() ? scheduler::find_local_dataset_file(c.data.dataset, c.data.file)
-                             : scheduler::find_local_dataset_file("", c.data.path);
+  return scheduler::find_local_dataset_file(c.data.dataset, c.data.train.path);
 }
 
 // An mf config's test file (data.test) on this machine; "" when it has none or it is absent.
 std::string local_test(const RecommendConfig& c) {
-  if (c.model != ModelKind::Mf || c.data.test.empty()) return "";
-  return scheduler::find_local_dataset_file("", c.data.test);
+  if (c.model != ModelKind::Mf || !c.data.test) return "";
+  return scheduler::find_local_dataset_file(c.data.dataset, c.data.test->path);
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
@@ -66,12 +65,12 @@ StageResult run_prep(const StageContext& ctx) {
   const std::string ratings = local_ratings(cfg);
   if (ratings.empty())
     TESSERA_THROW(Data, "the ratings of " << config << " are not on this machine (dataset '"
-                                          << cfg.data.dataset << "', file '" << cfg.data.file
-                                          << "', path '" << cfg.data.path << "')");
+                                          << cfg.data.dataset << "', train '" << cfg.data.train.path
+                                          << "')");
   const std::string test = local_test(cfg);
-  if (test.empty() && cfg.model == ModelKind::Mf && !cfg.data.test.empty())
+  if (test.empty() && cfg.model == ModelKind::Mf && cfg.data.test)
     TESSERA_THROW(Data, "the test ratings of " << config << " are not on this machine (data.test '"
-                                               << cfg.data.test << "')");
+                                               << cfg.data.test->path << "')");
   std::string json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings);
   if (!test.empty()) json += ",\"test\":" + json_quote(test);
   return scheduler::prep_result(ctx, json + "}", "data: " + ratings);

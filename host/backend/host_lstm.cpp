@@ -48,10 +48,6 @@ struct LayerReserve {
   float* cells[2] = {nullptr, nullptr};
 };
 
-bool uses_dropout(const LstmConfig& c, LstmMode mode) {
-  return mode == LstmMode::Training && c.dropout > 0.f && c.num_layers > 1;
-}
-
 // Floats the reserve needs; with `base`, also fills in each layer's pointers.
 int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, float* base,
                        std::vector<LayerReserve>* layers) {
@@ -156,7 +152,8 @@ void check_backward_reserve(const LstmIo& io, int64_t need) {
 
 int64_t host_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch) {
   if (host_lstm_uses_onednn(c, steps, batch)) return dnnl_lstm_reserve_floats(c, steps, batch);
-  return reserve_layout(c, uses_dropout(c, LstmMode::Training), steps, batch, nullptr, nullptr);
+  return reserve_layout(c, lstm_uses_dropout(c, LstmMode::Training), steps, batch, nullptr,
+                        nullptr);
 }
 
 void HostBackend::lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) {
@@ -172,7 +169,7 @@ void HostBackend::lstm_backward_impl(const LstmConfig& c, const LstmIo& io, Lstm
 void HostBackend::gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h;
-  const bool dropout = uses_dropout(c, mode);
+  const bool dropout = lstm_uses_dropout(c, mode);
 
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   Tensor scratch;
@@ -261,7 +258,7 @@ void HostBackend::gemm_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& 
 void HostBackend::gemm_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h;
-  const bool dropout = uses_dropout(c, LstmMode::Training);
+  const bool dropout = lstm_uses_dropout(c, LstmMode::Training);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   check_backward_reserve(io, need);
   std::vector<LayerReserve> layers;

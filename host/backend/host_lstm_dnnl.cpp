@@ -107,10 +107,6 @@ std::shared_ptr<const Primitives> primitives(const LayerShape& s, bool training)
   return cache.emplace(key, std::move(p)).first->second;
 }
 
-bool uses_dropout(const LstmConfig& c, LstmMode mode) {
-  return mode == LstmMode::Training && c.dropout > 0.f && c.num_layers > 1;
-}
-
 struct LayerReserve {
   float* x = nullptr;  // dropped input (null: the layer below's output as is)
   float* y = nullptr;  // output (null for the top layer: io.y)
@@ -282,14 +278,15 @@ bool host_lstm_uses_onednn(const LstmConfig& c, int64_t steps, int64_t batch) {
 }
 
 int64_t dnnl_lstm_reserve_floats(const LstmConfig& c, int64_t steps, int64_t batch) {
-  return reserve_layout(c, uses_dropout(c, LstmMode::Training), steps, batch, nullptr, nullptr);
+  return reserve_layout(c, lstm_uses_dropout(c, LstmMode::Training), steps, batch, nullptr,
+                        nullptr);
 }
 
 void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size;
   const int64_t state = c.dirs() * b * h;
   const bool training = mode == LstmMode::Training;
-  const bool dropout = uses_dropout(c, mode);
+  const bool dropout = lstm_uses_dropout(c, mode);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   // Inference: only the layer outputs and the states are needed; the layout has room for them
   // (and for workspaces that stay unused).
@@ -321,7 +318,7 @@ void dnnl_lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
 void dnnl_lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   const int64_t t_len = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size, g4 = 4 * h;
   const int64_t dh = c.dirs() * h, state = c.dirs() * b * h;
-  const bool dropout = uses_dropout(c, LstmMode::Training);
+  const bool dropout = lstm_uses_dropout(c, LstmMode::Training);
   const int64_t need = reserve_layout(c, dropout, t_len, b, nullptr, nullptr);
   check_backward_reserve(io, need);
   std::vector<LayerReserve> layers;

@@ -24,6 +24,11 @@ const char* host_lstm_impl_name(HostLstmImpl impl);
 // Whether this op call takes the oneDNN path under the current setting.
 bool host_lstm_uses_onednn(const LstmConfig& c, int64_t steps, int64_t batch);
 
+// Whether a call applies dropout between layers (Training, dropout > 0, more than one layer).
+inline bool lstm_uses_dropout(const LstmConfig& c, LstmMode mode) {
+  return mode == LstmMode::Training && c.dropout > 0.f && c.num_layers > 1;
+}
+
 // The inverted dropout between layer l-1 and layer l (Training, dropout > 0): out[e] = in[e] *
 // 1/(1-p) where element e is kept, else 0. The same transform carries the gradient back through
 // it. in == out is allowed. Both implementations use it, so their masks are the same.

@@ -50,6 +50,11 @@ struct Task {
   std::map<std::string, Verb> model_verbs;
   // Its pipeline stage kinds (host/scheduler); empty when it has no pipeline.
   std::function<void(scheduler::StageRegistry&)> stages;
+  // `tessera config TASK --example`: a complete config with every default, documented as //
+  // comments; `--schema`: its JSON Schema (draft 2020-12). Both derived from the config's one
+  // declaration (host/config/declare.h).
+  std::function<std::string()> config_example;
+  std::function<std::string()> config_schema;
 };
 
 class TaskRegistry {

@@ -13,6 +13,9 @@ packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtes
           # The dataset registry's tests pack a zip archive; the export and audio tests check
           # against numpy.
           zip
+          # The config test validates every shipped config against `tessera config TASK --schema`
+          # with a JSON Schema validator we did not write.
+          python3-jsonschema
           # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
           # must not be blank); fonts so that the page's text renders too.
           chromium fonts-dejavu-core)

@@ -123,7 +123,7 @@ ExampleNode& ExampleWriter::push(const F& f, const std::string& extra) {
 
 bool SchemaWriter::claim(const F& f) {
   if (!seen_.insert(f.key).second) return false;
-  if (f.is_required && note_.empty()) required_.emplace_back(f.key);
+  if (f.is_required && conditional_ == 0) required_.emplace_back(f.key);
   return true;
 }
 

@@ -618,11 +618,15 @@ class SchemaWriter {
     detail::write_size_schema(w_, size);
     close();
   }
+  // Both branches are described; a key required only in a branch is not required overall
+  // (the schema cannot say when a branch applies, so it never refuses a valid config).
   template <typename Body>
   void when(bool, const std::string& why, Body&& body) {
     const std::string saved = note_;
     if (!why.empty()) note_ = why;
+    ++conditional_;
     body();
+    --conditional_;
     note_ = saved;
   }
   void check(bool, std::string_view, const std::string&) {}
@@ -653,6 +657,7 @@ class SchemaWriter {
   std::set<std::string> seen_;
   std::vector<std::string> required_;
   std::string note_;
+  int conditional_ = 0;  // inside how many `when`s
 };
 
 // ---- entry points -------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ std::string audio_config_example() {
 }
 
 std::string audio_config_schema() {
-  return config::schema_config("tessera audio task config", example_audio_config());
+  return config::schema_config("audio", example_audio_config());
 }
 
 bool is_audio_config_file(const std::string& path) {

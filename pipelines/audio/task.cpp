@@ -1,6 +1,7 @@
 // The audio task's registration (pipelines/task.h): train a config; a model file's evaluation
 // and top-3 prediction for one recording (WAV); the pipeline's stage kinds.
 #include "pipelines/audio/audio.h"
+#include "pipelines/audio/audio_config.h"
 #include "pipelines/audio/stages.h"
 #include "pipelines/task_verbs.h"
 
@@ -16,6 +17,8 @@ void register_task(TaskRegistry& registry) {
         return audio::predict(model, wav, o);
       },
       image::verb_options, "usage: tessera predict MODEL FILE.wav (an audio model)");
+  t.config_example = audio_config_example;
+  t.config_schema = audio_config_schema;
   registry.add(std::move(t));
 }
 

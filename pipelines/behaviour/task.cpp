@@ -1,6 +1,7 @@
 // The behaviour task's registration (pipelines/task.h): train a config, evaluate and batch-score
 // a model file, and the pipeline's stage kinds.
 #include "pipelines/behaviour/behaviour.h"
+#include "pipelines/behaviour/behaviour_config.h"
 #include "pipelines/behaviour/stages.h"
 #include "pipelines/task_verbs.h"
 
@@ -40,6 +41,8 @@ void register_task(TaskRegistry& registry) {
   t.model_verbs["predict"] = model_input_output_verb(
       predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a behaviour model)");
   t.stages = register_stages;
+  t.config_example = behaviour_config_example;
+  t.config_schema = behaviour_config_schema;
   registry.add(std::move(t));
 }
 

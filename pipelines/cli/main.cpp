@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #if TESSERA_WITH_MPI
 #include <mpi.h>
 
@@ -70,6 +74,7 @@ const Command kCommands[] = {
      "'label' is a header); reports accuracy, macro-F1 and the confusion matrix.\n"
      "Recommendation models: DATA is the ratings file the model was trained on; its held-out\n"
      "split is rebuilt from the model's config and seed and measured (RMSE, HR/NDCG@K).\n"
+     "Text-generation models: DATA is a text file; reports perplexity and bits per character.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
@@ -86,9 +91,15 @@ const Command kCommands[] = {
      "into OUTPUT (TSV: clip, folder, top class, probability).\n"
      "With a text-classification model: classifies each line of INPUT (a text file) into\n"
      "OUTPUT (TSV: line, label, one probability per class), streaming, written atomically.\n"
+     "With a text-generation model: each line of INPUT is a prompt; OUTPUT (TSV) gets its most\n"
+     "likely next token, that token's probability and a greedy continuation (--length N).\n"
+     "With a recommendation model: INPUT rows user,item get OUTPUT rows user,item,score; rows\n"
+     "of one user id get that user's top-K items (--k K), as 'tessera recommend' lists them.\n"
      "  --device D, --json, --quiet as for train\n"
      "  --skip-lines N, --on-error P as for evaluate\n"
-     "  --batch-size N   rows scored at a time (default 4096)\n",
+     "  --batch-size N   rows scored at a time (default 4096)\n"
+     "  --length N       text generation: tokens of greedy continuation (default 20)\n"
+     "  --k K            recommendation: items per user (default 10)\n",
      2, 3},
     {"generate", "tessera generate MODEL [options]",
      "Samples text from a trained text-generation model, streaming it to stdout as it is\n"
@@ -138,6 +149,14 @@ const Command kCommands[] = {
      "  --format F       npy (default), safetensors, word2vec, faiss\n"
      "  --json           last stdout line: one JSON object (the manifest)\n",
      2, 2},
+    {"config", "tessera config TASK [--example | --schema]",
+     "Prints a task's config documentation, derived from the one declaration its reader uses:\n"
+     "  --example        (default) a complete config with every field at its default, each\n"
+     "                   documented in // comments (tessera reads comments); fields that do not\n"
+     "                   apply to the defaults are commented out with the reason\n"
+     "  --schema         the config's JSON Schema (draft 2020-12), for editors to validate with\n"
+     "  --json           last stdout line: one JSON object (the schema, or {\"example\": ...})\n",
+     1, 1},
     {"make-synthetic", "tessera make-synthetic DIR [options]",
      "Writes a synthetic behaviour dataset (DIR/train.csv, DIR/test.csv, with a planted signal)\n"
      "and DIR/config.json that trains on it: a default that needs no download.\n"
@@ -162,13 +181,12 @@ void print_usage(std::FILE* f) {
   std::fprintf(f, "\nRun 'tessera COMMAND --help' for a command's options.\n");
 }
 
-const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run"};
+const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run", "--example", "--schema"};
 const std::vector<std::string> kValued = {
-    "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
-    "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
-    "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
-    "--k",           "--format",     "--resume",      "--layout",     "--jobs",
-    "--seeds"};
+    "--prompt",   "--length",     "--temperature", "--top-k",   "--seed",   "--time-budget",
+    "--rows",     "--device",     "--runs-dir",    "--run-dir", "--epochs", "--skip-lines",
+    "--on-error", "--batch-size", "--cache-dir",   "--k",       "--format", "--resume",
+    "--layout",   "--jobs",       "--seeds"};
 
 // argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
 tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {
@@ -215,8 +233,10 @@ tessera::CommandResult train_command(const tessera::CliArgs& a) {
   if (!a.flag("--seeds")) return task.train(a);
   for (const char* other : {"--seed", "--run-dir", "--resume"})
     if (a.flag(other))
-      TESSERA_THROW(Usage, "--seeds trains one run directory per seed under --runs-dir: it "
-                           "cannot be combined with " << other);
+      TESSERA_THROW(Usage,
+                    "--seeds trains one run directory per seed under --runs-dir: it "
+                    "cannot be combined with "
+                        << other);
   const std::vector<int64_t> seeds = tessera::train::parse_seed_list(a.options.at("--seeds"));
   std::vector<tessera::CommandResult> runs;
   std::string lines;
@@ -241,8 +261,7 @@ tessera::CommandResult model_command(const tessera::CliArgs& a) {
     std::vector<std::string> verbs;
     for (const auto& [name, f] : task.model_verbs) verbs.push_back(name);
     TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is a " << task.name << " model; it answers "
-                             << tessera::json::quoted_list(verbs) << ", not '" << a.command
-                             << "'");
+                             << tessera::json::quoted_list(verbs) << ", not '" << a.command << "'");
   }
   return verb->second(a);
 }
@@ -290,9 +309,32 @@ tessera::CommandResult synthetic_command(const tessera::CliArgs& a) {
           w.compact()};
 }
 
+// config TASK --example | --schema: the task's declared config, as text for people or a schema.
+tessera::CommandResult config_command(const tessera::CliArgs& a) {
+  const tessera::Task& task = tessera::tasks().find(a.positionals[0], "the command line");
+  if (a.flag("--example") && a.flag("--schema"))
+    TESSERA_THROW(Usage, "give one of --example and --schema");
+  const bool schema = a.flag("--schema");
+  const auto& make = schema ? task.config_schema : task.config_example;
+  if (!make) TESSERA_THROW(Usage, "the " << task.name << " task does not declare its config yet");
+  const std::string text = make();
+  if (schema) {
+    rapidjson::Document d;
+    d.Parse(text.c_str());
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    d.Accept(writer);
+    return {text, buffer.GetString()};
+  }
+  tessera::json::JsonWriter w;
+  w.begin_object().field("command", "config").field("task", task.name).field("example", text);
+  return {text, w.end_object().compact()};
+}
+
 tessera::CommandResult dispatch(const tessera::CliArgs& a) {
   const std::string& c = a.command;
   if (c == "train") return train_command(a);
+  if (c == "config") return config_command(a);
   if (c == "run" || c == "runs" || c == "report") return pipeline_command(a);
   if (c == "make-synthetic") return synthetic_command(a);
   return model_command(a);
@@ -338,11 +380,17 @@ void print_json_error(int argc, char** argv, const tessera::Error& e) {
   w.field("kind", tessera::error_kind_id(e.kind())).field("message", std::string(e.what()));
   auto text_or_null = [&](const char* key, const std::string& v) {
     w.key(key);
-    if (v.empty()) w.null(); else w.value(v);
+    if (v.empty())
+      w.null();
+    else
+      w.value(v);
   };
   auto number_or_null = [&](const char* key, int64_t v) {
     w.key(key);
-    if (v <= 0) w.null(); else w.value(v);
+    if (v <= 0)
+      w.null();
+    else
+      w.value(v);
   };
   text_or_null("file", at.file);
   number_or_null("line", at.line);

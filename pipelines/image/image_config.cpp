@@ -148,7 +148,7 @@ std::string image_config_example() {
 }
 
 std::string image_config_schema() {
-  return config::schema_config("tessera image task config", example_image_config());
+  return config::schema_config("image", example_image_config());
 }
 
 bool is_image_config_file(const std::string& path) {

@@ -1,6 +1,7 @@
 // The image task's registration (pipelines/task.h): train a config; a model file's evaluation
 // and top-3 prediction for one image (PNG or PGM); the pipeline's stage kinds.
 #include "pipelines/image/image.h"
+#include "pipelines/image/image_config.h"
 #include "pipelines/image/stages.h"
 #include "pipelines/task_verbs.h"
 
@@ -25,6 +26,8 @@ void register_task(TaskRegistry& registry) {
         return predict(model, path, o);
       },
       verb_options, "usage: tessera predict MODEL IMAGE (an image model: one PNG or PGM)");
+  t.config_example = image_config_example;
+  t.config_schema = image_config_schema;
   registry.add(std::move(t));
 }
 

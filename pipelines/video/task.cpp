@@ -4,6 +4,7 @@
 #include "pipelines/task_verbs.h"
 #include "pipelines/video/stages.h"
 #include "pipelines/video/video.h"
+#include "pipelines/video/video_config.h"
 
 namespace tessera::video {
 
@@ -29,6 +30,8 @@ void register_task(TaskRegistry& registry) {
                            train, register_stages);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, image::verb_options);
   t.model_verbs["predict"] = predict_verb;
+  t.config_example = video_config_example;
+  t.config_schema = video_config_schema;
   registry.add(std::move(t));
 }
 

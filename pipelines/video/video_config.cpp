@@ -51,7 +51,7 @@ std::string video_config_example() {
 }
 
 std::string video_config_schema() {
-  return config::schema_config("tessera video task config", example_video_config());
+  return config::schema_config("video", example_video_config());
 }
 
 bool is_video_config_file(const std::string& path) {

@@ -5,6 +5,7 @@
 #include "pipelines/recommend/held_out.h"
 #include "pipelines/recommend/predict.h"
 #include "pipelines/recommend/recommend.h"
+#include "pipelines/recommend/recommend_config.h"
 #include "pipelines/recommend/stages.h"
 #include "pipelines/task_verbs.h"
 
@@ -47,6 +48,8 @@ void register_task(TaskRegistry& registry) {
   t.model_verbs["predict"] =
       model_input_output_verb(predict, predict_options,
                               "usage: tessera predict MODEL INPUT OUTPUT (a recommendation model)");
+  t.config_example = recommend_config_example;
+  t.config_schema = recommend_config_schema;
   registry.add(std::move(t));
 }
 

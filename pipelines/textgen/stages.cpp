@@ -1,11 +1,10 @@
 #include "pipelines/textgen/stages.h"
 
-#include <rapidjson/document.h>
-
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/textgen/textgen.h"
+#include "pipelines/textgen/textgen_config.h"
 
 namespace tessera::textgen {
 
@@ -34,60 +33,60 @@ SampleConfig parse_sample(const PipelineSpec& p, const StageSpec& s) {
   return c;
 }
 
-// The text file and validation share a textgen config names (the config itself is validated by
-// textgen::train; here only what the prep stage needs).
+// The text files a textgen config names, on this machine ("" where not), and how validation is
+// held out (the config is read as textgen::train reads it).
 struct TextData {
-  std::string file;  // "" when not on this machine
-  double validation_fraction = 0.1;
-  int64_t max_chars = 0;  // > 0: only the first this many bytes are used
+  TextgenData data;
+  std::string file;        // the training text
+  std::string validation;  // the validation file; "" with a held-out share of the text
 };
+
+std::string local_file(const TextgenData& d, const FileSpec& f) {
+  return scheduler::find_local_dataset_file(d.dataset, f.path);
+}
 
 TextData text_data(const std::string& config) {
   if (!is_textgen_config(config))
     TESSERA_THROW(Config, config << ": not a textgen config (\"task\": \"textgen\")");
-  const std::string text = json::read_text_file(config);
-  rapidjson::Document d;
-  d.Parse<rapidjson::kParseCommentsFlag | rapidjson::kParseTrailingCommasFlag>(text.c_str(),
-                                                                               text.size());
   TextData t;
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("data") || !d["data"].IsObject())
-    TESSERA_THROW(Config, config << ": no \"data\" object");
-  const auto& data = d["data"];
-  auto str = [&](const char* k) {
-    return data.HasMember(k) && data[k].IsString() ? std::string(data[k].GetString()) : "";
-  };
-  if (data.HasMember("validation_fraction") && data["validation_fraction"].IsNumber())
-    t.validation_fraction = data["validation_fraction"].GetDouble();
-  if (data.HasMember("max_chars") && data["max_chars"].IsInt64())
-    t.max_chars = data["max_chars"].GetInt64();
-  // As textgen::train reads it: "path" as given, else "file" of the registered dataset.
-  t.file = str("path").empty() ? scheduler::find_local_dataset_file(str("dataset"), str("file"))
-                               : scheduler::find_local_dataset_file("", str("path"));
+  t.data = read_textgen_config(config).data;
+  t.file = local_file(t.data, t.data.train);
+  if (t.data.validation) t.validation = local_file(t.data, *t.data.validation);
   return t;
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
   const std::string config = scheduler::parse_prep_config_path(p, s);
   const TextData t = text_data(config);
-  if (t.file.empty()) return {config};
-  return {config, t.file};
+  std::vector<std::string> inputs = {config};
+  for (const std::string& f : {t.file, t.validation})
+    if (!f.empty()) inputs.push_back(f);
+  return inputs;
+}
+
+// The validation text train measures: the validation file, or the held-out end of the text (from
+// the first line break after the cut).
+std::string validation_text(const TextData& t) {
+  if (t.data.validation) return read_text(t.validation, *t.data.validation, t.data.max_chars);
+  const std::string text = read_text(t.file, t.data.train, t.data.max_chars);
+  auto cut =
+      static_cast<size_t>(static_cast<double>(text.size()) * (1 - t.data.validation_fraction));
+  const size_t line = text.find('\n', cut);
+  if (line != std::string::npos) cut = line + 1;
+  return text.substr(cut);
 }
 
 StageResult run_prep(const StageContext& ctx) {
   const std::string config = scheduler::parse_prep_config_path(*ctx.pipeline, *ctx.stage);
   const TextData t = text_data(config);
-  if (t.file.empty()) TESSERA_THROW(Data, "the text of " << config << " is not on this machine");
-  std::string text = read_file(t.file);
-  if (t.max_chars > 0 && static_cast<int64_t>(text.size()) > t.max_chars)
-    text.resize(static_cast<size_t>(t.max_chars));
-  size_t cut = static_cast<size_t>(static_cast<double>(text.size()) * (1 - t.validation_fraction));
-  const size_t line = text.find('\n', cut);
-  if (line != std::string::npos) cut = line + 1;
-  write_file_atomic(ctx.work_dir + "/validation.txt", text.substr(cut));
+  if (t.file.empty() || (t.data.validation && t.validation.empty()))
+    TESSERA_THROW(Data, "the text of " << config << " is not on this machine");
+  const std::string validation = validation_text(t);
+  write_file_atomic(ctx.work_dir + "/validation.txt", validation);
   StageResult r = scheduler::prep_result(
       ctx,
       "{\"config\":" + json_quote(config) + ",\"text\":" + json_quote(t.file) +
-          ",\"validation_chars\":" + std::to_string(text.size() - cut) + "}",
+          ",\"validation_chars\":" + std::to_string(validation.size()) + "}",
       "data: " + t.file);
   r.files["validation"] = "validation.txt";
   return r;

@@ -13,7 +13,6 @@
 
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
-#include "host/config/sections.h"
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/math.h"
@@ -27,6 +26,7 @@
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
 #include "pipelines/textgen/lm_model.h"
+#include "pipelines/textgen/textgen_config.h"
 #include "pipelines/textgen/tokenizer.h"
 
 namespace tessera::textgen {
@@ -37,124 +37,6 @@ using json::Bounds;
 using json::IntBounds;
 using json::ObjectReader;
 using json::Text;
-
-struct TextgenConfig {
-  std::string name = "textgen";
-  int64_t seed = 1;
-  std::string device = "auto";
-  // data: a registered dataset's file, or a path
-  std::string dataset = "tinyshakespeare";
-  std::string file = "input.txt";
-  std::string path;                  // overrides dataset/file when set
-  double validation_fraction = 0.1;  // the LAST fraction of the text
-  int64_t max_chars = 0;             // 0: the whole file (tests use a prefix)
-  TokenizerKind tokenizer = TokenizerKind::Char;
-  int64_t min_count = 2;  // word tokenizer: rarer words become <unk>
-  LmShape model;
-  int64_t epochs = 10;
-  int64_t batch_size = 32;
-  int64_t seq_len = 64;
-  double clip_norm = 5.0;    // 0: no clipping
-  double time_budget_s = 0;  // 0: none; else stop after the step that crosses it
-  int64_t log_every = 100;
-  std::string runs_dir = "runs";
-  OptimizerConfig optimizer;
-  LrScheduleConfig lr_schedule;
-  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
-  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
-};
-
-const json::Choices<TokenizerKind>& tokenizer_choices() {
-  static const json::Choices<TokenizerKind> c = {{"char", TokenizerKind::Char},
-                                                 {"word", TokenizerKind::Word}};
-  return c;
-}
-
-TextgenConfig parse_config(const std::string& text, const std::string& path) {
-  std::unique_ptr<json::Document> doc = json::parse(text, path);
-  TextgenConfig c;
-  ObjectReader root = doc->root();
-  static const json::Choices<int> kTask = {{"textgen", 0}};
-  root.required_choice("task", kTask, 0);
-  c.name = config::read_run_name(root, "name", c.name);
-  c.seed = root.integer<int64_t>("seed", c.seed, IntBounds::at_least(0));
-  c.device = config::read_device(root, "device", c.device);
-  {
-    ObjectReader d = root.required_object("data");
-    c.dataset = d.string("dataset", c.dataset, Text::NonEmpty);
-    c.file = d.string("file", c.file, Text::NonEmpty);
-    c.path = d.string("path", "", Text::Any);
-    c.validation_fraction =
-        d.number("validation_fraction", c.validation_fraction, Bounds::open_closed(0, 0.5));
-    c.max_chars = d.integer<int64_t>("max_chars", 0, IntBounds::at_least(0));
-    c.tokenizer = d.choice("tokenizer", c.tokenizer, tokenizer_choices());
-    c.min_count = d.integer<int64_t>("min_count", c.min_count, IntBounds::at_least(1));
-    if (d.has("min_count") && c.tokenizer == TokenizerKind::Char)
-      d.error("min_count", "applies to the word tokenizer only");
-    d.finish();
-  }
-  {
-    ObjectReader m = root.object("model");
-    c.model.embedding_dim = m.integer<int64_t>("embedding_dim", 64, IntBounds::closed(1, 4096));
-    c.model.hidden_size = m.integer<int64_t>("hidden_size", 256, IntBounds::closed(1, 8192));
-    c.model.num_layers = m.integer<int64_t>("num_layers", 2, IntBounds::closed(1, 16));
-    c.model.dropout = static_cast<float>(m.number("dropout", 0.0, Bounds::closed_open(0, 1)));
-    c.model.output_dropout =
-        static_cast<float>(m.number("output_dropout", 0.0, Bounds::closed_open(0, 1)));
-    m.finish();
-  }
-  {
-    ObjectReader t = root.required_object("train");
-    c.epochs = t.integer<int64_t>("epochs", c.epochs, IntBounds::closed(1, 100000));
-    c.batch_size = t.integer<int64_t>("batch_size", c.batch_size, IntBounds::closed(1, 65536));
-    c.seq_len = t.integer<int64_t>("seq_len", c.seq_len, IntBounds::closed(1, 100000));
-    c.clip_norm = t.number("clip_norm", c.clip_norm, Bounds::at_least(0));
-    c.time_budget_s = t.number("time_budget_s", 0.0, Bounds::at_least(0));
-    c.log_every = t.integer<int64_t>("log_every", c.log_every, IntBounds::closed(1, 1000000000));
-    c.runs_dir = t.string("runs_dir", c.runs_dir, Text::NonEmpty);
-    c.optimizer = config::read_optimizer(t, "optimizer", c.optimizer);
-    c.lr_schedule = config::read_lr_schedule(t, "lr_schedule", c.optimizer.lr, c.lr_schedule);
-    c.on_nonfinite = t.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
-    t.finish();
-  }
-  root.finish();
-  doc->errors.throw_if_any();
-  return c;
-}
-
-TextgenConfig read_config(const std::string& path) {
-  return parse_config(read_file(path), path);
-}
-
-std::string to_json(const TextgenConfig& c) {
-  json::JsonWriter w;
-  w.begin_object();
-  w.field("task", "textgen").field("name", c.name).field("seed", c.seed).field("device", c.device);
-  w.key("data").begin_object();
-  w.field("dataset", c.dataset).field("file", c.file);
-  if (!c.path.empty()) w.field("path", c.path);
-  w.field("validation_fraction", c.validation_fraction).field("max_chars", c.max_chars);
-  w.field("tokenizer", json::choice_name(c.tokenizer, tokenizer_choices()));
-  if (c.tokenizer == TokenizerKind::Word) w.field("min_count", c.min_count);
-  w.end_object();
-  w.key("model").begin_object();
-  w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
-  w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
-  w.field("output_dropout", static_cast<double>(c.model.output_dropout));
-  w.end_object();
-  w.key("train").begin_object();
-  w.field("epochs", c.epochs).field("batch_size", c.batch_size).field("seq_len", c.seq_len);
-  w.field("clip_norm", c.clip_norm).field("time_budget_s", c.time_budget_s);
-  w.field("log_every", c.log_every).field("runs_dir", c.runs_dir);
-  w.key("optimizer");
-  config::write_optimizer(w, c.optimizer);
-  w.key("lr_schedule");
-  config::write_lr_schedule(w, c.lr_schedule);
-  w.choice(kOnNonFiniteKey, c.on_nonfinite, nonfinite_policy_choices());
-  w.end_object();
-  w.end_object();
-  return w.pretty();
-}
 
 // ---- batching: B contiguous streams, TBPTT segments of T ---------------------------------------
 
@@ -189,6 +71,9 @@ Streams make_streams(const std::vector<int32_t>& ids, int64_t b, int64_t t) {
   return s;
 }
 
+// The segment length a text file is scored in (one stream: perplexity, evaluate, the test file).
+constexpr int64_t kScoreSegment = 256;
+
 // Mean loss (nats per token) over every target of `ids`, state carried across segments.
 double evaluate_ids(LanguageModel& model, const std::vector<int32_t>& ids, int64_t b, int64_t t) {
   const Streams s = make_streams(ids, b, t);
@@ -218,8 +103,8 @@ std::string model_meta(const TextgenConfig& c, const Tokenizer& tok, double val_
     w.key("tokens").list(tok.tokens());
   }
   w.field("embedding_dim", c.model.embedding_dim).field("hidden_size", c.model.hidden_size);
-  w.field("num_layers", c.model.num_layers).field("dropout", static_cast<double>(c.model.dropout));
-  w.field("output_dropout", static_cast<double>(c.model.output_dropout));
+  w.field("num_layers", c.model.num_layers).field("dropout", c.model.dropout);
+  w.field("output_dropout", c.model.output_dropout);
   w.field("validation_nats_per_char", val_loss);
   w.end_object();
   return w.compact();
@@ -270,45 +155,76 @@ LoadedModel load_model(const std::string& path) {
   return m;
 }
 
-// The text a run trains on, tokenised: the first 1 - validation_fraction of the characters
-// train, the last fraction validates.
+// The text a run trains on, tokenised: train, validation (a file, or the last
+// validation_fraction of train's characters) and the test file when there is one.
 struct Prepared {
-  std::string path;
+  std::string path;  // the training text's
   Tokenizer tok;
-  std::vector<int32_t> train, validation;
+  std::vector<int32_t> train, validation, test;
   double tokens_per_char = 1;  // of the validation text: nats/char = nats/token * this
+  std::string test_path;       // "" without a test file
+  double test_tokens_per_char = 1;
 };
 
+// A data file's path: inside the dataset when there is one, else as given.
+std::string data_path(const TextgenData& d, const FileSpec& f) {
+  return d.dataset.empty() ? f.path : resolve_dataset_file(d.dataset, f.path);
+}
+
+double tokens_per_char(const std::vector<int32_t>& ids, const std::string& text) {
+  return static_cast<double>(ids.size()) / static_cast<double>(text.size());
+}
+
 Prepared prepare(const TextgenConfig& cfg) {
+  const TextgenData& d = cfg.data;
   Prepared p;
-  p.path = cfg.path.empty() ? resolve_dataset_file(cfg.dataset, cfg.file) : cfg.path;
-  std::string text = read_file(p.path);
-  if (cfg.max_chars > 0 && static_cast<int64_t>(text.size()) > cfg.max_chars)
-    text.resize(static_cast<size_t>(cfg.max_chars));
-  // Split by characters, then tokenise each part. The character vocabulary covers the whole text
-  // (a character model has no unknown token); the word vocabulary is the training part's.
-  const size_t val_chars = static_cast<size_t>(std::llround(text.size() * cfg.validation_fraction));
-  const std::string train_text = text.substr(0, text.size() - val_chars);
-  const std::string val_text = text.substr(text.size() - val_chars);
-  p.tok = Tokenizer::build(cfg.tokenizer, cfg.tokenizer == TokenizerKind::Char ? text : train_text,
-                           cfg.min_count);
+  p.path = data_path(d, d.train);
+  std::string train_text = read_text(p.path, d.train, d.max_chars);
+  const std::string val_path = d.validation ? data_path(d, *d.validation) : p.path;
+  std::string val_text;
+  if (d.validation) {
+    val_text = read_text(val_path, *d.validation, d.max_chars);
+  } else {
+    const auto val_chars =
+        static_cast<size_t>(std::llround(train_text.size() * d.validation_fraction));
+    val_text = train_text.substr(train_text.size() - val_chars);
+    train_text.resize(train_text.size() - val_chars);
+  }
+  std::string test_text;
+  if (d.test) {
+    p.test_path = data_path(d, *d.test);
+    test_text = read_text(p.test_path, *d.test, d.max_chars);
+  }
+  // The character vocabulary covers every text (a character model has no unknown token); the
+  // word vocabulary is the training text's.
+  p.tok = Tokenizer::build(
+      d.tokenizer,
+      d.tokenizer == TokenizerKind::Char ? train_text + val_text + test_text : train_text,
+      d.min_count);
   p.train = p.tok.encode(train_text, p.path);
-  p.validation = p.tok.encode(val_text, p.path);
-  if (p.train.size() < 2 * static_cast<size_t>(cfg.batch_size) || p.validation.size() < 2)
-    TESSERA_THROW(Data, p.path << ": " << text.size() << " characters are too few for batch "
-                               << cfg.batch_size << " and a validation split");
-  p.tokens_per_char =
-      static_cast<double>(p.validation.size()) / static_cast<double>(val_text.size());
+  p.validation = p.tok.encode(val_text, val_path);
+  p.test = p.tok.encode(test_text, p.test_path);
+  if (p.train.size() < 2 * static_cast<size_t>(cfg.train.batch_size))
+    TESSERA_THROW(Data, p.path << ": " << train_text.size() << " characters of training text are "
+                               << "too few for batch " << cfg.train.batch_size);
+  if (p.validation.size() < 2)
+    TESSERA_THROW(Data, val_path << ": " << val_text.size()
+                                 << " characters of validation text: fewer than 2 tokens");
+  if (d.test && p.test.size() < 2)
+    TESSERA_THROW(Data, p.test_path << ": " << test_text.size()
+                                    << " characters of test text: fewer than 2 tokens");
+  p.tokens_per_char = tokens_per_char(p.validation, val_text);
+  if (d.test) p.test_tokens_per_char = tokens_per_char(p.test, test_text);
   return p;
 }
 
 // What must match for a checkpoint to be resumed: the config, less what may change on resume.
 // The epoch count stays: it shapes the learning-rate schedule.
 std::string resume_tag(TextgenConfig c) {
-  c.runs_dir = "-";
-  c.time_budget_s = 0;
-  c.log_every = 1;
-  c.on_nonfinite = NonFinitePolicy::Stop;
+  c.train.runs_dir = "-";
+  c.train.time_budget_s = 0;
+  c.train.log_every = 1;
+  c.train.on_nonfinite = NonFinitePolicy::Stop;
   c.device = "-";
   return sha256_hex(to_json(c));
 }
@@ -332,8 +248,8 @@ class TextgenTraining : public train::TrainTask {
         be_(be),
         model_(model),
         opt_(opt),
-        streams_(make_streams(data.train, cfg.batch_size, cfg.seq_len)),
-        step_log_(cfg.log_every, quiet) {}
+        streams_(make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len)),
+        step_log_(cfg.train.log_every, quiet) {}
 
   int64_t streams() const { return streams_.b; }
   int64_t batches_per_epoch() override { return streams_.segments(); }
@@ -348,7 +264,7 @@ class TextgenTraining : public train::TrainTask {
     const int64_t len = streams_.fill(ctx.batch, in, tgt);
     const double l = model_.train_step(in, tgt, len, streams_.b, state_,
                                        math::mix64(static_cast<uint64_t>(cfg_.seed) + ctx.step));
-    const double norm = clip_global_norm(be_, model_.parameters(), cfg_.clip_norm);
+    const double norm = clip_global_norm(be_, model_.parameters(), cfg_.train.clip_norm);
     train::StepResult r;
     // The loss and the gradients' norm are on the host already: a NaN or Inf in either stops
     // here, or drops the segment before the optimizer step (divergence.h); the state carried
@@ -373,7 +289,8 @@ class TextgenTraining : public train::TrainTask {
   }
 
   train::Metrics validate(DivergenceGuard& guard) override {
-    const double nats = evaluate_ids(model_, data_.validation, cfg_.batch_size, cfg_.seq_len);
+    const double nats =
+        evaluate_ids(model_, data_.validation, cfg_.train.batch_size, cfg_.train.seq_len);
     guard.check_value("validation loss", nats);
     return {{"validation_nats_per_token", nats},
             {"validation_nats_per_char", nats * data_.tokens_per_char},
@@ -399,7 +316,7 @@ class TextgenTraining : public train::TrainTask {
     const std::string model_path = ctx.run_dir + "/model.tsm";
     save_archive(model_path, model_meta(cfg_, data_.tok, per_char), weights);
     ctx.result.field("model", model_path);
-    ctx.result.field("tokenizer", json::choice_name(cfg_.tokenizer, tokenizer_choices()));
+    ctx.result.field("tokenizer", json::choice_name(cfg_.data.tokenizer, tokenizer_choices()));
     ctx.result.field("validation_nats_per_token", nats)
         .field("validation_nats_per_char", per_char)
         .field("validation_perplexity", perplexity);
@@ -408,9 +325,24 @@ class TextgenTraining : public train::TrainTask {
                   "validation %.4f nats/token (%.4f nats/char), perplexity %.3f\nmodel: %s\n", nats,
                   per_char, perplexity, model_path.c_str());
     ctx.summary += buf;
+    if (!data_.test_path.empty()) score_test(ctx);
   }
 
  private:
+  // The test file, once, with the model's weights, read as `perplexity` reads a file.
+  void score_test(train::FinishContext& ctx) {
+    const double nats = evaluate_ids(model_, data_.test, 1, kScoreSegment);
+    const double per_char = nats * data_.test_tokens_per_char;
+    ctx.result.field("test", data_.test_path)
+        .field("test_nats_per_token", nats)
+        .field("test_nats_per_char", per_char)
+        .field("test_perplexity", std::exp(nats));
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "test %.4f nats/token (%.4f nats/char), perplexity %.3f: %s\n",
+                  nats, per_char, std::exp(nats), data_.test_path.c_str());
+    ctx.summary += buf;
+  }
+
   const TextgenConfig& cfg_;
   const Prepared& data_;
   Backend& be_;
@@ -423,15 +355,15 @@ class TextgenTraining : public train::TrainTask {
 
 train::TrainerOptions trainer_options(const TextgenConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t = train::trainer_options(
-      options,
-      {"textgen", cfg.name, cfg.runs_dir, to_json(cfg), resume_tag(cfg), cfg.epochs,
-       cfg.on_nonfinite},
-      device);
+  train::TrainerOptions t =
+      train::trainer_options(options,
+                             {"textgen", cfg.name, cfg.train.runs_dir, to_json(cfg),
+                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
+                             device);
   t.selection.metric = "validation_nats_per_token";
   t.selection.goal = train::Goal::Minimize;
   t.checkpoint_every = 1;
-  t.time_budget_s = cfg.time_budget_s;
+  t.time_budget_s = cfg.train.time_budget_s;
   t.loss_field = "train_nats_per_token";
   t.throughput_field = "train_tokens_per_s";
   return t;
@@ -444,22 +376,23 @@ bool is_textgen_config(const std::string& path) {
 }
 
 Result train(const std::string& config_path, const TrainOptions& options) {
-  TextgenConfig cfg = read_config(config_path);
+  TextgenConfig cfg = read_textgen_config(config_path);
   if (options.seed >= 0) cfg.seed = options.seed;
-  if (options.epochs > 0) cfg.epochs = options.epochs;
-  if (options.time_budget_s >= 0) cfg.time_budget_s = options.time_budget_s;
-  if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
+  if (options.epochs > 0) cfg.train.epochs = options.epochs;
+  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
+  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
   const Prepared data = prepare(cfg);
 
   std::unique_ptr<Backend> backend =
       make_backend(options.device.empty() ? cfg.device : options.device);
-  cfg.model.vocab = data.tok.size();
-  LanguageModel model(*backend, cfg.model);
+  const LmShape shape = lm_shape(cfg.model, data.tok.size());
+  LanguageModel model(*backend, shape);
   model.init(static_cast<uint64_t>(cfg.seed));
-  const int64_t steps_per_epoch = make_streams(data.train, cfg.batch_size, cfg.seq_len).segments();
-  Optimizer opt(
-      *backend, cfg.optimizer,
-      LrSchedule::from_config(cfg.lr_schedule, steps_per_epoch, steps_per_epoch * cfg.epochs));
+  const int64_t steps_per_epoch =
+      make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len).segments();
+  Optimizer opt(*backend, cfg.train.optimizer,
+                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
+                                        steps_per_epoch * cfg.train.epochs));
   opt.attach(model.parameters());
   TextgenTraining task(cfg, data, *backend, model, opt, options.quiet);
   if (!options.quiet)
@@ -468,8 +401,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
         "tessera train: textgen on %s; %zu train / %zu validation tokens, vocabulary %lld; "
         "%lld steps/epoch of %lld x %lld\n",
         backend->name().c_str(), data.train.size(), data.validation.size(),
-        static_cast<long long>(cfg.model.vocab), static_cast<long long>(steps_per_epoch),
-        static_cast<long long>(cfg.seq_len), static_cast<long long>(task.streams()));
+        static_cast<long long>(shape.vocab), static_cast<long long>(steps_per_epoch),
+        static_cast<long long>(cfg.train.seq_len), static_cast<long long>(task.streams()));
   train::TrainResult tr = train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);
   return {tr.summary, tr.json};
 }
@@ -554,7 +487,7 @@ TextMeasure measure_text(const std::string& model_path, const std::string& text_
   TextMeasure t;
   t.chars = static_cast<int64_t>(text.size());
   t.tokens = static_cast<int64_t>(ids.size());
-  t.nats_per_token = evaluate_ids(model, ids, 1, 256);
+  t.nats_per_token = evaluate_ids(model, ids, 1, kScoreSegment);
   t.nats_per_char =
       t.nats_per_token * static_cast<double>(ids.size()) / static_cast<double>(text.size());
   return t;
@@ -724,8 +657,21 @@ Result predict(const std::string& model_path, const std::string& input_path,
           w.compact()};
 }
 
+std::string read_text(const std::string& path, const FileSpec& file, int64_t max_chars) {
+  std::string text = read_file(path);
+  size_t at = 0;
+  for (int i = 0; i < file.skip_lines && at < text.size(); ++i) {
+    const size_t nl = text.find('\n', at);
+    at = nl == std::string::npos ? text.size() : nl + 1;
+  }
+  text.erase(0, at);
+  if (max_chars > 0 && static_cast<int64_t>(text.size()) > max_chars)
+    text.resize(static_cast<size_t>(max_chars));
+  return text;
+}
+
 std::string resolved_config(const std::string& json_text, const std::string& source) {
-  return to_json(parse_config(json_text, source));
+  return to_json(parse_textgen_config(json_text, source));
 }
 
 }  // namespace tessera::textgen

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "host/core/command_result.h"
+#include "host/data/schema.h"
 #include "host/train/run_options.h"
 
 namespace tessera::textgen {
@@ -40,6 +41,9 @@ bool is_textgen_config(const std::string& path);
 // JSON path of every problem) and returns it resolved, every default written out, as the run
 // directory's config.json holds it.
 std::string resolved_config(const std::string& json_text, const std::string& source);
+// A data file's text as train reads it: less its first `file.skip_lines` lines, cut to
+// `max_chars` bytes when that is > 0. `path` is where the file is (resolved in its dataset).
+std::string read_text(const std::string& path, const FileSpec& file, int64_t max_chars);
 
 Result train(const std::string& config_path, const TrainOptions& options);
 // Calls `emit` with each generated piece of text as soon as it is sampled.

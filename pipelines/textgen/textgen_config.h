@@ -1,0 +1,184 @@
+#pragma once
+// The text-generation task's config: an LSTM language model over the characters (or words) of a
+// text file, trained by truncated backpropagation through time. The default is
+// pipelines/textgen/tinyshakespeare.json. Required: "task": "textgen", and the "data" and "train"
+// sections (either may be empty: every key has a default).
+//
+// Data (DataFiles, host/config/sections.h): "train" is the text, a file of "dataset" (default
+// input.txt of tinyshakespeare) or, without "dataset", a local path; the validation text is a
+// "validation" file or the last "validation_fraction" of train; a "test" file is scored once
+// after training with the best epoch's weights (as `tessera perplexity` scores a file). The
+// older spellings still read: "file" (a file of the dataset) and "path" (a local file, whatever
+// the dataset).
+//
+// Each section's fields are declared once, in the fields() functions below (host/config/
+// declare.h): the reader, to_json, equality, `tessera config textgen --example` and --schema all
+// come from them.
+#include <cstdint>
+#include <string>
+
+#include "host/config/declare.h"
+#include "host/config/json_reader.h"
+#include "host/config/on_nonfinite.h"
+#include "host/config/sections.h"
+#include "pipelines/textgen/lm_model.h"
+#include "pipelines/textgen/tokenizer.h"
+
+namespace tessera::textgen {
+
+const json::Choices<TokenizerKind>& tokenizer_choices();  // "char", "word"
+
+struct TextgenData : DataFiles {
+  TextgenData() {
+    dataset = "tinyshakespeare";
+    train.path = "input.txt";
+  }
+  // Older spellings of "train", read and never written: "path" a local file (overriding the
+  // dataset), "file" a file of the dataset.
+  std::string path;
+  std::string file;
+  int64_t max_chars = 0;  // > 0: only the first this many bytes of each file (tests use a prefix)
+  TokenizerKind tokenizer = TokenizerKind::Char;
+  int64_t min_count = 2;  // word tokenizer: rarer words become <unk>
+};
+
+struct TextgenModel {
+  int64_t embedding_dim = 64;
+  int64_t hidden_size = 256;
+  int64_t num_layers = 2;
+  double dropout = 0.0;         // between LSTM layers, training only
+  double output_dropout = 0.0;  // on the top layer's output before the softmax, training only
+};
+// The model's shape for a vocabulary of `vocab` tokens.
+LmShape lm_shape(const TextgenModel& m, int64_t vocab);
+
+struct TextgenTrain {
+  int64_t epochs = 10;
+  int64_t batch_size = 32;
+  int64_t seq_len = 64;
+  double clip_norm = 5.0;    // 0: no clipping
+  double time_budget_s = 0;  // 0: none; else stop after the step that crosses it
+  int64_t log_every = 100;
+  std::string runs_dir = "runs";
+  OptimizerConfig optimizer;
+  LrScheduleConfig lr_schedule;
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
+};
+
+struct TextgenConfig {
+  std::string name = "textgen";
+  int64_t seed = 1;
+  std::string device = "auto";
+  TextgenData data;
+  TextgenModel model;
+  TextgenTrain train;
+};
+
+// Equality of the resolved configs (config::same_config).
+bool operator==(const TextgenConfig& a, const TextgenConfig& b);
+inline bool operator!=(const TextgenConfig& a, const TextgenConfig& b) {
+  return !(a == b);
+}
+
+// Parses and validates `text` (`source` names it in messages): one Error(Config) listing every
+// problem with file:line:column and JSON path.
+TextgenConfig parse_textgen_config(const std::string& text, const std::string& source);
+TextgenConfig read_textgen_config(const std::string& path);  // Error(Io) when unreadable
+// The resolved config, every default written out, as the run directory's config.json holds it.
+std::string to_json(const TextgenConfig& c);
+
+// `tessera config textgen --example`: every field with its default and documentation (reads
+// back as the defaults); `--schema`: the config's JSON Schema (draft 2020-12).
+std::string textgen_config_example();
+std::string textgen_config_schema();
+
+// ---- declarations (host/config/declare.h) ----------------------------------------------------
+
+namespace textgen_detail {
+// After the file keys are read: the older "path" (a local file) or "file" (of the dataset) moves
+// into train, and "train" without "dataset" names a local file.
+void settle_data_files(json::ObjectReader& r, TextgenData& c);
+}  // namespace textgen_detail
+
+template <typename V>
+void fields(V& v, TextgenData& c) {
+  using config::F;
+  data_source_fields(v, c, /*train_required=*/false);
+  v.string(F("path", "older spelling of \"train\": a local file (the dataset is ignored)")
+               .written_if(false),
+           c.path);
+  v.string(F("file", "older spelling of \"train\": a file of the dataset").written_if(false),
+           c.file, json::Text::NonEmpty);
+  v.validate([&](json::ObjectReader& r) { textgen_detail::settle_data_files(r, c); });
+  data_validation_fields(v, c);
+  v.check(c.validation || c.validation_fraction > 0, "validation_fraction",
+          "every epoch is measured on validation text: give a share of train > 0 or a "
+          "\"validation\" file");
+  data_test_field(v, c);
+  v.integer(F("max_chars", "> 0: only the first this many bytes of each file (0: all)"),
+            c.max_chars, json::IntBounds::at_least(0));
+  v.choice(F("tokenizer", "characters, or words (split at spaces and punctuation)"), c.tokenizer,
+           tokenizer_choices());
+  v.when(c.tokenizer == TokenizerKind::Word, "applies to the word tokenizer only", [&] {
+    v.integer(F("min_count", "words seen fewer times in train become <unk>"), c.min_count,
+              json::IntBounds::at_least(1));
+  });
+}
+
+template <typename V>
+void fields(V& v, TextgenModel& c) {
+  using config::F;
+  using json::Bounds;
+  using json::IntBounds;
+  v.integer(F("embedding_dim", "the token embedding's width"), c.embedding_dim,
+            IntBounds::closed(1, 4096));
+  v.integer(F("hidden_size", "each LSTM layer's width"), c.hidden_size, IntBounds::closed(1, 8192));
+  v.integer(F("num_layers", "stacked LSTM layers"), c.num_layers, IntBounds::closed(1, 16));
+  v.number(F("dropout", "between the LSTM layers (training only)"), c.dropout,
+           Bounds::closed_open(0, 1));
+  v.number(F("output_dropout", "on the top layer's output, before the softmax (training only)"),
+           c.output_dropout, Bounds::closed_open(0, 1));
+}
+
+template <typename V>
+void fields(V& v, TextgenTrain& c) {
+  using config::F;
+  using json::Bounds;
+  using json::IntBounds;
+  v.integer(F("epochs", "passes over the training text (the lr schedule spans them)"), c.epochs,
+            IntBounds::closed(1, 100000));
+  v.integer(F("batch_size", "contiguous streams the text is cut into"), c.batch_size,
+            IntBounds::closed(1, 65536));
+  v.integer(F("seq_len", "tokens per truncated-BPTT segment"), c.seq_len,
+            IntBounds::closed(1, 100000));
+  v.number(F("clip_norm", "the gradients' global-norm clip (0: none)"), c.clip_norm,
+           Bounds::at_least(0));
+  v.number(F("time_budget_s", "> 0: stop after the step that crosses this many seconds"),
+           c.time_budget_s, Bounds::at_least(0));
+  v.integer(F("log_every", "steps between progress lines"), c.log_every,
+            IntBounds::closed(1, 1000000000));
+  v.string(F("runs_dir", "the directory that holds the run directories"), c.runs_dir,
+           json::Text::NonEmpty);
+  v.section(F("optimizer", "the weights' optimizer"), c.optimizer);
+  v.section(F("lr_schedule", "the learning rate over the steps"), c.lr_schedule);
+  v.check(config::schedule_fits(c.lr_schedule, c.optimizer), "lr_schedule.min_lr",
+          config::schedule_misfit_message(c.optimizer));
+  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the segment"),
+           c.on_nonfinite, nonfinite_policy_choices());
+}
+
+template <typename V>
+void fields(V& v, TextgenConfig& c) {
+  using config::F;
+  v.constant(F("task", "what this config is for").required(), "textgen");
+  config::run_name_field(v, c.name);
+  v.integer(F("seed", "seeds the initial weights and dropout"), c.seed,
+            json::IntBounds::at_least(0));
+  config::device_field(v, c.device);
+  v.section(F("data", "the text and how it is split and tokenised").required(), c.data);
+  v.section(F("model", "the language model"), c.model);
+  v.section(F("train", "the training loop").required(), c.train);
+}
+
+}  // namespace tessera::textgen

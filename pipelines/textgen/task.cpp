@@ -6,6 +6,7 @@
 #include "pipelines/task_verbs.h"
 #include "pipelines/textgen/stages.h"
 #include "pipelines/textgen/textgen.h"
+#include "pipelines/textgen/textgen_config.h"
 
 namespace tessera::textgen {
 
@@ -50,6 +51,8 @@ void register_task(TaskRegistry& registry) {
   // predict MODEL INPUT OUTPUT: each line's most likely next token and greedy continuation.
   t.model_verbs["predict"] = model_input_output_verb(
       predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a textgen model)");
+  t.config_example = textgen_config_example;
+  t.config_schema = textgen_config_schema;
   registry.add(std::move(t));
 }
 

@@ -54,7 +54,8 @@ LocalFiles local_files(const TextclassConfig& c) {
   auto find = [&](const std::string& f) {
     return f.empty() ? "" : scheduler::find_local_dataset_file(c.data.dataset, f);
   };
-  return {find(c.data.train), find(c.data.validation), find(c.data.test)};
+  return {find(c.data.train.path), find(path_or_empty(c.data.validation)),
+          find(path_or_empty(c.data.test))};
 }
 
 std::vector<std::string> prep_inputs(const PipelineSpec& p, const StageSpec& s) {
@@ -75,15 +76,15 @@ StageResult run_prep(const StageContext& ctx) {
     TESSERA_THROW(Data, "the " << what << " file '" << file << "' of " << config
                                << " is not on this machine (dataset '" << d.dataset << "')");
   };
-  if (l.train.empty()) missing("train", d.train);
-  if (!d.validation.empty() && l.validation.empty()) missing("validation", d.validation);
-  if (!d.test.empty() && l.test.empty()) missing("test", d.test);
+  if (l.train.empty()) missing("train", d.train.path);
+  if (d.validation && l.validation.empty()) missing("validation", d.validation->path);
+  if (d.test && l.test.empty()) missing("test", d.test->path);
   // The test rows textclass::train reports on: the test file, else the seeded split's test part.
   std::vector<LabelledText> test;
-  if (!d.test.empty()) {
-    test = read_labelled_file(l.test, d.skip_lines, d.max_rows);
+  if (d.test) {
+    test = read_labelled_file(l.test, d.layout, d.skip_lines, d.max_rows);
   } else if (d.test_fraction > 0) {
-    test = stratified_split(read_labelled_file(l.train, d.skip_lines, d.max_rows),
+    test = stratified_split(read_labelled_file(l.train, d.layout, d.skip_lines, d.max_rows),
                             d.validation_fraction, d.test_fraction, static_cast<uint64_t>(cfg.seed))
                .test;
   }
@@ -130,12 +131,14 @@ RunOptions run_options(const StageContext& ctx) {
 
 StageResult run_evaluate(const StageContext& ctx) {
   EvalConfig c = parse_eval(*ctx.pipeline, *ctx.stage);
+  const bool prep_rows = c.data.empty();  // label<TAB>text, whatever the model's layout
   if (c.data.empty()) {
     c.data = prep_file(ctx, "test", "data");
     c.skip_lines = 0;  // written by prep without a header
   }
   RunOptions o = run_options(ctx);
   o.skip_lines = c.skip_lines;
+  o.plain_rows = prep_rows;
   return scheduler::evaluation_result(ctx, evaluate(scheduler::trained_model(ctx), c.data, o));
 }
 

@@ -10,26 +10,127 @@
 
 namespace tessera::textclass {
 
+namespace {
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::vector<std::string> split_fields(const std::string& line, char delimiter) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  for (;;) {
+    const size_t next = line.find(delimiter, at);
+    out.push_back(line.substr(at, next == std::string::npos ? std::string::npos : next - at));
+    if (next == std::string::npos) return out;
+    at = next + 1;
+  }
+}
+
+std::string delimiter_name(char d) {
+  return d == '\t' ? "tab" : std::string("'") + d + "'";
+}
+
+// A layout's columns as indices (names looked up in the header's fields).
+struct Columns {
+  size_t label = 0, text = 1;
+};
+
+size_t column_index(const std::optional<ColumnRef>& ref, size_t fallback,
+                    const std::vector<std::string>* header, const char* key,
+                    const std::string& path, int64_t line) {
+  if (!ref) return fallback;
+  if (ref->name.empty()) return static_cast<size_t>(ref->index);
+  if (!header) return fallback;  // a name: resolved when the header line is read
+  for (size_t i = 0; i < header->size(); ++i)
+    if ((*header)[i] == ref->name) return i;
+  std::string names;
+  for (const std::string& h : *header) names += (names.empty() ? "'" : ", '") + h + "'";
+  TESSERA_THROW(Data, path << ":" << line << ": " << key << " '" << ref->name
+                           << "' is not a column of the header (" << names << ")");
+}
+
+// One row's label and text, or the reason it is bad.
+bool parse_row(const std::string& line, const TextLayout& layout, const Columns& cols,
+               LabelledText& row, std::string& why) {
+  const char d = layout.delimiter;
+  if (layout.rest_is_text()) {
+    const size_t at = line.find(d);
+    if (at == std::string::npos) {
+      why = d == '\t'
+                ? "expected 'label<TAB>text', found no tab"
+                : "expected 'label" + std::string(1, d) + "text', found no " + delimiter_name(d);
+      return false;
+    }
+    if (at == 0) {
+      why = "empty label before the " + delimiter_name(d);
+      return false;
+    }
+    row.label = line.substr(0, at);
+    row.text = line.substr(at + 1);
+    return true;
+  }
+  const std::vector<std::string> f = split_fields(line, d);
+  const size_t need = std::max(cols.label, cols.text) + 1;
+  if (f.size() < need) {
+    const bool label_missing = cols.label >= f.size();
+    why = "field " + std::to_string((label_missing ? cols.label : cols.text) + 1) + " (" +
+          (label_missing ? "label_column" : "text_column") + ") missing: the row has " +
+          std::to_string(f.size()) + " field" + (f.size() == 1 ? "" : "s") + " split at " +
+          delimiter_name(d);
+    return false;
+  }
+  if (f[cols.label].empty()) {
+    why = "field " + std::to_string(cols.label + 1) + " (label_column) is empty";
+    return false;
+  }
+  row.label = f[cols.label];
+  row.text = f[cols.text];
+  return true;
+}
+
+}  // namespace
+
 std::vector<LabelledText> read_labelled_file(const std::string& path, int64_t skip_lines,
                                              int64_t max_rows, ReadStats* stats) {
+  return read_labelled_file(path, TextLayout{}, skip_lines, max_rows, stats);
+}
+
+std::vector<LabelledText> read_labelled_file(const std::string& path, const TextLayout& layout,
+                                             int64_t skip_lines, int64_t max_rows,
+                                             ReadStats* stats) {
   std::ifstream in(path, std::ios::binary);
   if (!in) TESSERA_THROW(Io, path << ": cannot open for reading");
   std::vector<LabelledText> rows;
   ReadStats st;
   std::string line;
   int64_t n = 0;
+  const int64_t skip = std::max<int64_t>(skip_lines, 0);
+  // Auto header: only without a `header` setting, and only when skip_lines is auto.
+  const bool auto_header = !layout.header && skip_lines == kAutoHeader;
+  bool header_pending = layout.header.value_or(false);
+  Columns cols{column_index(layout.label_column, 0, nullptr, "label_column", path, 0),
+               column_index(layout.text_column, 1, nullptr, "text_column", path, 0)};
   while (std::getline(in, line)) {
     ++n;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (skip_lines > 0 && n <= skip_lines) {
+    if (n <= skip) {
       st.header_skipped = true;
       continue;
     }
-    const size_t tab = line.find('\t');
-    if (n == 1 && skip_lines == kAutoHeader && tab != std::string::npos) {
-      std::string first = line.substr(0, tab);
-      for (char& c : first) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      if (first == "label") {
+    if (header_pending) {
+      header_pending = false;
+      st.header_skipped = true;
+      const std::vector<std::string> names = split_fields(line, layout.delimiter);
+      cols = {column_index(layout.label_column, 0, &names, "label_column", path, n),
+              column_index(layout.text_column, 1, &names, "text_column", path, n)};
+      continue;
+    }
+    if (n == 1 && auto_header) {
+      LabelledText first;
+      std::string why;
+      if (parse_row(line, layout, cols, first, why) && lowercase(first.label) == "label") {
         st.header_skipped = true;
         continue;
       }
@@ -38,10 +139,16 @@ std::vector<LabelledText> read_labelled_file(const std::string& path, int64_t sk
       ++st.empty_lines;
       continue;
     }
-    if (tab == std::string::npos)
-      TESSERA_THROW(Data, path << ":" << n << ": expected 'label<TAB>text', found no tab");
-    if (tab == 0) TESSERA_THROW(Data, path << ":" << n << ": empty label before the tab");
-    rows.push_back({line.substr(0, tab), line.substr(tab + 1), n});
+    LabelledText row;
+    row.line = n;
+    std::string why;
+    if (!parse_row(line, layout, cols, row, why)) {
+      if (layout.on_error == BadRowPolicy::Error)
+        TESSERA_THROW(Data, path << ":" << n << ": " << why);
+      st.bad_rows.add(path + ":" + std::to_string(n) + ": " + why);
+      continue;
+    }
+    rows.push_back(std::move(row));
     if (max_rows > 0 && static_cast<int64_t>(rows.size()) >= max_rows) break;
   }
   if (in.bad()) TESSERA_THROW(Io, path << ": read error after line " << n);

@@ -1,6 +1,8 @@
 #include "pipelines/textclass/text_tokenizer.h"
 
 #include <algorithm>
+#include <string>
+#include <utility>
 
 #include "host/core/error.h"
 
@@ -12,7 +14,42 @@ bool is_word_byte(unsigned char c) {
 }
 }  // namespace
 
-std::vector<std::string> tokenize(const std::string& text, const TokenizerOptions& o) {
+std::string strip_markup(const std::string& text) {
+  std::string plain;
+  plain.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const size_t close = text[i] == '<' ? text.find('>', i + 1) : std::string::npos;
+    if (close == std::string::npos) {
+      plain.push_back(text[i]);
+      continue;
+    }
+    plain.push_back(' ');
+    i = close;
+  }
+  static const std::pair<const char*, char> kEntities[] = {
+      {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}};
+  std::string out;
+  out.reserve(plain.size());
+  for (size_t i = 0; i < plain.size(); ++i) {
+    bool replaced = false;
+    if (plain[i] == '&') {
+      for (const auto& [name, ch] : kEntities) {
+        if (plain.compare(i, std::char_traits<char>::length(name), name) == 0) {
+          out.push_back(ch);
+          i += std::char_traits<char>::length(name) - 1;
+          replaced = true;
+          break;
+        }
+      }
+    }
+    if (!replaced) out.push_back(plain[i]);
+  }
+  return out;
+}
+
+std::vector<std::string> tokenize(const std::string& raw, const TokenizerOptions& o) {
+  const std::string stripped = o.strip_markup ? strip_markup(raw) : std::string();
+  const std::string& text = o.strip_markup ? stripped : raw;
   std::vector<std::string> out;
   std::string word;
   auto flush = [&] {

@@ -18,8 +18,14 @@ namespace tessera::textclass {
 struct TokenizerOptions {
   bool lowercase = true;
   bool fold_digits = false;
-  int64_t max_tokens = 0;  // keep the first N tokens of a text; 0: all
+  int64_t max_tokens = 0;     // keep the first N tokens of a text; 0: all
+  bool strip_markup = false;  // strip_markup() before tokenising
 };
+
+// The text without HTML/XML markup: each tag (from '<' to the next '>') becomes a space, then
+// the entities &amp; &lt; &gt; &quot; &#39; become the characters they stand for (so "&lt;b&gt;"
+// is text, not a tag). A '<' with no '>' after it is kept as text.
+std::string strip_markup(const std::string& text);
 
 std::vector<std::string> tokenize(const std::string& text, const TokenizerOptions& options);
 

@@ -130,6 +130,7 @@ struct LoadedModel {
   std::vector<std::string> classes;
   Vocab vocab;
   TokenizerOptions tokenizer;
+  TextLayout layout;  // how training read its files
   ClassifierShape shape;
   std::vector<std::pair<std::string, Tensor>> tensors;
 };
@@ -144,6 +145,14 @@ std::string model_meta(const TextclassConfig& c, const Vocab& vocab,
   w.field("lowercase", c.data.tokenizer.lowercase)
       .field("fold_digits", c.data.tokenizer.fold_digits);
   w.field("max_tokens", c.data.tokenizer.max_tokens);
+  // Written only when set: a model trained with the defaults has the file it had before.
+  if (c.data.tokenizer.strip_markup) w.field("strip_markup", true);
+  if (!(c.data.layout == TextLayout{})) {
+    w.key("layout").begin_object();
+    config::SectionWriter lw(w, /*identity=*/false);
+    layout_fields(lw, const_cast<TextLayout&>(c.data.layout));
+    w.end_object();
+  }
   w.field("tokens", vocab.tokens());
   w.field("embedding_dim", s.embedding_dim).field("hidden_size", s.hidden_size);
   w.field("num_layers", s.num_layers).field("bidirectional", s.bidirectional);
@@ -165,6 +174,13 @@ LoadedModel read_model_header(const Archive& a, const std::string& path) {
   m.tokenizer.lowercase = r.boolean("lowercase", true);
   m.tokenizer.fold_digits = r.boolean("fold_digits", false);
   m.tokenizer.max_tokens = r.integer<int64_t>("max_tokens", 0, IntBounds::closed(0, 100000));
+  m.tokenizer.strip_markup = r.boolean("strip_markup", false);
+  {
+    ObjectReader lr = r.object("layout");
+    config::SectionReader lv(lr);
+    layout_fields(lv, m.layout);
+    lr.finish();
+  }
   std::vector<std::string> tokens = r.string_list("tokens", {});
   // The bounds of the config that trained it.
   m.shape.embedding_dim = r.required_integer<int64_t>("embedding_dim", IntBounds::closed(1, 4096));
@@ -190,8 +206,20 @@ LoadedModel load_model(const std::string& path) {
   return m;
 }
 
-std::string resolve(const DataConfig& d, const std::string& file) {
-  return d.dataset.empty() ? file : resolve_dataset_file(d.dataset, file);
+std::string resolve(const DataConfig& d, const FileSpec& file) {
+  return d.dataset.empty() ? file.path : resolve_dataset_file(d.dataset, file.path);
+}
+
+// A file of the config read with its layout: its own skip_lines add to data.skip_lines (auto
+// counting as none); bad rows skipped under on_error "skip" are added to `bad_rows`.
+std::vector<LabelledText> read_rows(const DataConfig& d, const FileSpec& file,
+                                    const std::string& path, BadRowReport& bad_rows) {
+  const int64_t skip =
+      file.skip_lines > 0 ? std::max<int64_t>(d.skip_lines, 0) + file.skip_lines : d.skip_lines;
+  ReadStats stats;
+  std::vector<LabelledText> rows = read_labelled_file(path, d.layout, skip, d.max_rows, &stats);
+  bad_rows.merge(stats.bad_rows);
+  return rows;
 }
 
 }  // namespace
@@ -212,13 +240,15 @@ struct Prepared {
   std::vector<std::string> classes;
   Vocab vocab;
   std::vector<Example> train, validation, test;
+  BadRowReport bad_rows;  // rows skipped under data.on_error "skip"
 };
 
 Prepared prepare(const TextclassConfig& cfg) {
   const DataConfig& dc = cfg.data;
   const auto seed = static_cast<uint64_t>(cfg.seed);
+  BadRowReport bad_rows;
   const std::string train_path = resolve(dc, dc.train);
-  std::vector<LabelledText> train_rows = read_labelled_file(train_path, dc.skip_lines, dc.max_rows);
+  std::vector<LabelledText> train_rows = read_rows(dc, dc.train, train_path, bad_rows);
   std::vector<LabelledText> val_rows, test_rows;
   std::string val_path = train_path, test_path = train_path;
   if (dc.validation_fraction > 0 || dc.test_fraction > 0) {
@@ -228,19 +258,20 @@ Prepared prepare(const TextclassConfig& cfg) {
     val_rows = std::move(s.validation);
     test_rows = std::move(s.test);
   }
-  if (!dc.validation.empty()) {
-    val_path = resolve(dc, dc.validation);
-    val_rows = read_labelled_file(val_path, dc.skip_lines, dc.max_rows);
+  if (dc.validation) {
+    val_path = resolve(dc, *dc.validation);
+    val_rows = read_rows(dc, *dc.validation, val_path, bad_rows);
   }
-  if (!dc.test.empty()) {
-    test_path = resolve(dc, dc.test);
-    test_rows = read_labelled_file(test_path, dc.skip_lines, dc.max_rows);
+  if (dc.test) {
+    test_path = resolve(dc, *dc.test);
+    test_rows = read_rows(dc, *dc.test, test_path, bad_rows);
   }
   if (train_rows.empty() || val_rows.empty())
     TESSERA_THROW(Data, train_path << ": " << train_rows.size() << " training and "
                                    << val_rows.size()
                                    << " validation rows: need at least one each");
   Prepared p;
+  p.bad_rows = bad_rows;
   p.classes = dc.classes;
   if (p.classes.empty()) {
     std::set<std::string> seen;
@@ -280,7 +311,12 @@ class TextclassTraining : public train::TrainTask {
  public:
   TextclassTraining(const TextclassConfig& cfg, const Prepared& data, Backend& be,
                     TextClassifier& model, Optimizer& opt, bool quiet)
-      : cfg_(cfg), data_(data), be_(be), model_(model), opt_(opt), step_log_(cfg.train.log_every, quiet) {
+      : cfg_(cfg),
+        data_(data),
+        be_(be),
+        model_(model),
+        opt_(opt),
+        step_log_(cfg.train.log_every, quiet) {
     batches_per_epoch_ =
         static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
   }
@@ -353,11 +389,15 @@ class TextclassTraining : public train::TrainTask {
     ctx.guard.check_weights(weights_map(weights));
     const double best_acc = metric_or(ctx.best_validation, "validation_accuracy", 0);
     const std::string model_path = ctx.run_dir + "/model.tsm";
-    save_archive(model_path,
-                 model_meta(cfg_, data_.vocab, data_.classes, model_.shape(), best_acc), weights);
+    save_archive(model_path, model_meta(cfg_, data_.vocab, data_.classes, model_.shape(), best_acc),
+                 weights);
     json::JsonWriter& w = ctx.result;
     w.field("model", model_path);
     w.field("vocabulary", data_.vocab.size()).field("classes", data_.classes);
+    if (data_.bad_rows.skipped > 0) {
+      w.field("bad_rows_skipped", data_.bad_rows.skipped);
+      ctx.summary += "bad rows: " + data_.bad_rows.summary() + "\n";
+    }
     w.field("validation_accuracy", best_acc)
         .field("validation_loss", metric_or(ctx.best_validation, "validation_loss", 0));
     char buf[256];
@@ -428,11 +468,11 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  data.test.size(), data.classes.size(), static_cast<long long>(data.vocab.size()),
                  static_cast<long long>(steps_per_epoch));
 
-  train::TrainerOptions t = train::trainer_options(
-      options,
-      {"textclass", cfg.name, cfg.train.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
-       cfg.train.on_nonfinite},
-      backend->name());
+  train::TrainerOptions t =
+      train::trainer_options(options,
+                             {"textclass", cfg.name, cfg.train.runs_dir, to_json(cfg),
+                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
+                             backend->name());
   t.selection = {"validation_accuracy", train::Goal::Maximize, "validation_loss",
                  train::Goal::Minimize, cfg.train.patience};
   t.checkpoint_every = 1;
@@ -450,8 +490,11 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   TextClassifier model(*backend, m.shape);
   model.restore(m.tensors);
   ReadStats stats;
+  // The model's layout (columns, delimiter, header, bad rows), unless the file is plain
+  // label<TAB>text rows (a pipeline's prep output).
+  const TextLayout layout = options.plain_rows ? TextLayout{} : m.layout;
   const std::vector<LabelledText> rows =
-      read_labelled_file(data_path, options.skip_lines, 0, &stats);
+      read_labelled_file(data_path, layout, options.skip_lines, 0, &stats);
   std::map<std::string, int32_t> class_ids;
   for (size_t i = 0; i < m.classes.size(); ++i) class_ids[m.classes[i]] = static_cast<int32_t>(i);
   const std::vector<Example> ex = to_examples(rows, data_path, class_ids, m.vocab, m.tokenizer);
@@ -463,6 +506,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   w.field("command", "evaluate").field("task", "textclass").field("model", model_path);
   w.field("data", data_path).field("rows", static_cast<int64_t>(ex.size()));
   w.field("header_skipped", stats.header_skipped).field("empty_lines_skipped", stats.empty_lines);
+  if (stats.bad_rows.skipped > 0) w.field("bad_rows_skipped", stats.bad_rows.skipped);
   w.field("classes", m.classes).field("loss", e.loss);
   write_confusion(w, e.confusion);
   w.field("seconds", secs);
@@ -474,6 +518,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
                 data_path.c_str(), ex.size(), e.confusion.accuracy(), e.confusion.macro_f1(),
                 e.loss);
   r.summary = std::string(buf) + confusion_text(e.confusion, m.classes);
+  if (stats.bad_rows.skipped > 0) r.summary += "bad rows: " + stats.bad_rows.summary() + "\n";
   return r;
 }
 

@@ -3,8 +3,10 @@
 //   train     config -> run directory (resolved config, metrics.jsonl, model.tsm, result.json):
 //             tokenise, build the vocabulary on the training rows, length-bucketed batches,
 //             early stopping on the validation accuracy, test accuracy / macro-F1 / confusion
-//   evaluate  model + labelled `label<TAB>text` file -> accuracy, macro-F1, confusion matrix
-//   predict   model + text file (one text per line) -> `line<TAB>label<TAB>p_class...` rows,
+//   evaluate  model + labelled file, read with the layout the model was trained on (default
+//             `label<TAB>text`) -> accuracy, macro-F1, confusion matrix
+//   predict   model + text file (one text per line; markup stripped when the model was trained
+//             with strip_markup) -> `line<TAB>label<TAB>p_class...` rows,
 //             streamed in chunks, written atomically
 #include <cstdint>
 #include <string>
@@ -20,7 +22,10 @@ using TrainOptions = train::RunOptions;
 
 struct RunOptions {
   std::string device = "cpu";
-  int64_t skip_lines = -1;    // evaluate: -1 = auto header (line 1 with label field "label")
+  int64_t skip_lines = -1;  // evaluate: -1 = auto header (line 1 with label field "label")
+  // evaluate: the file is plain label<TAB>text rows (as a pipeline's prep stage writes them),
+  // not in the layout the model was trained on.
+  bool plain_rows = false;
   int64_t batch_size = 4096;  // predict: lines per chunk
   bool quiet = false;
 };

@@ -3,10 +3,13 @@
 // lines), the stratified split, the tokenizer (pipelines/textclass/text_tokenizer.h), the
 // training vocabulary, and the length-bucketed batches and their id tensors.
 //
-// Input: 1 option byte, then the file's bytes.
-//   bits 0-1  skip_lines: auto header (-1), 0, 1, 2
-//   bit 2     lowercase; bit 3 fold digits; bit 4 keep at most 5 tokens per text
-//   bit 5     min_count 2; bit 6 a vocabulary of at most 4 tokens
+// Input: 2 option bytes, then the file's bytes.
+//   byte 1 bits 0-1  skip_lines: auto header (-1), 0, 1, 2
+//          bit 2     lowercase; bit 3 fold digits; bit 4 keep at most 5 tokens per text
+//          bit 5     min_count 2; bit 6 a vocabulary of at most 4 tokens; bit 7 strip_markup
+//   byte 2 (the layout) bits 0-1 delimiter: tab, ',', ';', '|'; bits 2-3 header: auto, true,
+//          false, auto; bit 4 columns given (label 0-1 from bit 5, text 2, or by the header
+//          names "label" / "text" when bit 6 and the header is true); bit 7 on_error "skip"
 // Invariants checked: token ids inside the vocabulary, every example in exactly one batch, a
 // batch's rows all of its length, the split keeps every row.
 #include <algorithm>
@@ -25,17 +28,46 @@ namespace {
 using namespace tessera;
 using namespace tessera::textclass;
 
-void run(const std::string& path, uint8_t flags) {
+TextLayout layout_of(uint8_t b) {
+  static const char kDelimiters[] = {'\t', ',', ';', '|'};
+  TextLayout l;
+  l.delimiter = kDelimiters[b & 3];
+  const int header = (b >> 2) & 3;
+  if (header == 1) l.header = true;
+  if (header == 2) l.header = false;
+  if ((b & 16) != 0) {
+    const bool by_name = (b & 64) != 0 && header == 1;
+    l.label_column = by_name ? ColumnRef{0, "label"} : ColumnRef{(b & 32) != 0 ? 1 : 0, ""};
+    l.text_column = by_name ? ColumnRef{0, "text"} : ColumnRef{2, ""};
+  }
+  if ((b & 128) != 0) l.on_error = BadRowPolicy::Skip;
+  return l;
+}
+
+void run(const std::string& path, uint8_t flags, uint8_t layout_byte) {
   static const int64_t kSkip[] = {kAutoHeader, 0, 1, 2};
   TokenizerOptions tok;
   tok.lowercase = (flags & 4) != 0;
   tok.fold_digits = (flags & 8) != 0;
   tok.max_tokens = (flags & 16) != 0 ? 5 : 0;
+  tok.strip_markup = (flags & 128) != 0;
   const int64_t min_count = (flags & 32) != 0 ? 2 : 1;
   const int64_t max_vocab = (flags & 64) != 0 ? 4 : 0;
 
-  std::vector<LabelledText> rows = read_labelled_file(path, kSkip[flags & 3], 0);
+  const TextLayout layout = layout_of(layout_byte);
+  ReadStats stats;
+  std::vector<LabelledText> rows = read_labelled_file(path, layout, kSkip[flags & 3], 0, &stats);
   const size_t n_rows = rows.size();
+  fuzz::check(layout.on_error == BadRowPolicy::Skip || stats.bad_rows.skipped == 0,
+              "rows skipped under on_error \"error\"");
+  for (const LabelledText& r : rows) {
+    fuzz::check(!layout.text_column || r.text.find(layout.delimiter) == std::string::npos,
+                "a named text column holding a delimiter");
+    if (tok.strip_markup) {
+      const std::string plain = strip_markup(r.text);
+      fuzz::check(plain.size() <= r.text.size(), "strip_markup made a text longer");
+    }
+  }
   Split split = stratified_split(std::move(rows), 0.2, 0.1, 5);
   fuzz::check(split.train.size() + split.validation.size() + split.test.size() == n_rows,
               "the split keeps every row");
@@ -82,7 +114,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static fuzz::TempFile tmp("textclass_data");
   fuzz::ByteReader in(data, size);
   const uint8_t flags = in.byte();
+  const uint8_t layout = in.byte();
   const std::string& path = tmp.write(in.rest());
-  fuzz::expect_input_errors([&] { run(path, flags); });
+  fuzz::expect_input_errors([&] { run(path, flags, layout); });
   return 0;
 }

@@ -3,6 +3,7 @@
 #include "pipelines/task_verbs.h"
 #include "pipelines/textclass/stages.h"
 #include "pipelines/textclass/textclass.h"
+#include "pipelines/textclass/textclass_config.h"
 
 namespace tessera::textclass {
 
@@ -25,6 +26,8 @@ void register_task(TaskRegistry& registry) {
   t.model_verbs["evaluate"] = model_data_verb(evaluate, verb_options);
   t.model_verbs["predict"] = model_input_output_verb(
       predict, verb_options, "usage: tessera predict MODEL INPUT OUTPUT (a textclass model)");
+  t.config_example = textclass_config_example;
+  t.config_schema = textclass_config_schema;
   registry.add(std::move(t));
 }
 

@@ -4,9 +4,13 @@
 // Fields are fixed-width scalars in the machine's byte order (both ends must share it: the job's
 // machines are alike), strings as [u64 length][bytes], and tensors as
 // [u8 defined][u8 dtype][u8 rank][i64 dims...][the elements, row-major]. The create request
-// starts with a protocol tag, so a server built from another version refuses it by name.
+// starts with a protocol tag, so a server built from another version refuses it by name. A
+// backward-and-update request carries, after the gradient, the f32 factor on the sparse
+// optimizer's lr for that step (the lr schedule's multiplier; finite and > 0, checked by both
+// ends).
 #include "embeddings/remote_shard.h"
 
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <optional>
@@ -16,7 +20,7 @@
 namespace tessera::emb {
 namespace {
 
-constexpr uint32_t kProtocol = 0x31485354;  // "TSH1"
+constexpr uint32_t kProtocol = 0x32485354;  // "TSH2" (TSH1 had no lr factor in updates)
 
 // A request or reply that does not decode (truncated, malformed, from another version): Error(Io).
 #define TESSERA_MESSAGE_CHECK(cond, parts)                      \
@@ -190,6 +194,13 @@ void read_create(Reader& r, std::vector<TableSpec>& specs, CollectionOptions& o)
   o.seed = r.scalar<uint64_t>();
 }
 
+// The lr factor an update carries: a schedule's multiplier, so finite and > 0 (a NaN, an Inf or
+// a negative factor would corrupt the tables, and 0 is no step at all).
+void check_lr_scale(float scale) {
+  if (!(std::isfinite(scale) && scale > 0.f))
+    TESSERA_THROW(Usage, "a remote shard's sparse lr factor must be finite and > 0, got " << scale);
+}
+
 // Checks a reply's status: returns a reader positioned at the result, or throws the far side's
 // error with its kind.
 Reader open_reply(const Message& reply, const std::string& where) {
@@ -227,9 +238,8 @@ class RemoteShard final : public EmbeddingShard {
     return finish_forward();
   }
   void backward_update(const Tensor& host_dout) override {
-    Writer w(Op::BackwardUpdate);
-    w.tensor(host_dout);
-    call(w).finish();
+    start_backward_update(host_dout);
+    finish_backward_update();
   }
   Tensor weight_grad(const Tensor& host_dout) override {
     Writer w(Op::WeightGrad);
@@ -267,16 +277,10 @@ class RemoteShard final : public EmbeddingShard {
     w.scalar<int64_t>(steps);
     call(w).finish();
   }
-  // The wire format carries no lr factor: a schedule that changes it is refused by name.
+  // Kept here and sent with each update (the far side applies it to that step).
   void set_lr_scale(float scale) override {
-    if (scale != 1.f)
-      TESSERA_THROW(Config,
-                    "model.remote_shards cannot train with a non-constant "
-                    "train.lr_schedule (shards in other processes keep "
-                    "model.sparse_optimizer.lr; the schedule asks for "
-                        << scale
-                        << " times it): use a constant schedule without warm-up, or in-process "
-                           "shards");
+    check_lr_scale(scale);
+    lr_scale_ = scale;
   }
   std::string where() const override { return where_; }
 
@@ -294,6 +298,7 @@ class RemoteShard final : public EmbeddingShard {
   void start_backward_update(const Tensor& host_dout) override {
     Writer w(Op::BackwardUpdate);
     w.tensor(host_dout);
+    w.scalar<float>(lr_scale_);
     send(w);
   }
   void finish_backward_update() override { reply().finish(); }
@@ -337,8 +342,9 @@ class RemoteShard final : public EmbeddingShard {
   TableLayout layout_;
   CollectionOptions opts_;
   std::string where_;
-  Message reply_;                                // the last reply (a Reader reads it in place)
-  bool awaiting_ = false;                        // a request was sent and its reply not yet read
+  float lr_scale_ = 1.f;   // the factor on the sparse lr the next updates carry
+  Message reply_;          // the last reply (a Reader reads it in place)
+  bool awaiting_ = false;  // a request was sent and its reply not yet read
   int64_t forward_batch_ = 0, forward_nnz_ = 0;  // the last forward's bags: its replies' sizes
 };
 
@@ -404,7 +410,11 @@ void serve_request(uint8_t op, Reader& r, EmbeddingShard& shard, Writer& out) {
     }
     case Op::BackwardUpdate: {
       const Tensor d = r.tensor();
+      const float lr_scale = r.scalar<float>();
       r.finish();
+      TESSERA_MESSAGE_CHECK(std::isfinite(lr_scale) && lr_scale > 0.f,
+                            "lr factor " << lr_scale << " (must be finite and > 0)");
+      shard.set_lr_scale(lr_scale);
       shard.backward_update(d);
       break;
     }

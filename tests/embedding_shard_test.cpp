@@ -4,7 +4,10 @@
 // column-wise), checkpoint state and the id policies.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 
 #include "embeddings/remote_shard.h"
@@ -406,10 +409,11 @@ TEST(RemoteShards, AServerRefusesTablesBeyondItsMemoryLimit) {
   EXPECT_EQ(ShardServer(*backend, 800000).handle(create).at(0), 1);
 }
 
-// The lr factor of a schedule reaches every in-process shard: sharded tables with factor 0.5
-// train exactly as unsharded ones with 0.5 (and not as with 1). Shards in other processes keep
-// the configured lr: a factor of 1 is accepted, any other refused by the config fields' names.
-TEST(EmbeddingShards, LrScaleReachesEveryShardAndRemoteShardsRefuseIt) {
+// The lr factor of a schedule reaches every shard: sharded tables with factor 0.5 (then 0.25,
+// 0.167) train exactly as unsharded ones with that factor (and not as with 1), and so do shards
+// in another process, whose update requests carry the factor (loopback channels: every call is
+// encoded and decoded as it would be between processes).
+TEST(EmbeddingShards, LrScaleReachesEveryShardInProcessOrRemote) {
   auto host = make_host_backend();
   CollectionOptions opts;
   opts.optimizer.kind = SparseOptimizer::Adagrad;
@@ -417,47 +421,116 @@ TEST(EmbeddingShards, LrScaleReachesEveryShardAndRemoteShardsRefuseIt) {
   auto sharded = make_embedding_tables(specs(), *host, opts, 3, ShardPlacement::Row);
   auto local = make_embedding_tables(specs(), *host, opts, 1);
   auto unscaled = make_embedding_tables(specs(), *host, opts, 1);
-  std::mt19937 gen(23);
-  for (int step = 0; step < 3; ++step) {
-    const float scale = 0.5f / static_cast<float>(step + 1);
-    sharded->set_lr_scale(scale);
-    local->set_lr_scale(scale);
-    const Bags bags = random_bags(9, gen, step == 1);
-    sharded->forward_host(bags);
-    local->forward_host(bags);
-    unscaled->forward_host(bags);
-    Tensor dout = Tensor::host({9, local->layout().out_dim()});
-    for (int64_t i = 0; i < dout.numel(); ++i)
-      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
-    sharded->backward_and_update_host(dout);
-    local->backward_and_update_host(dout);
-    unscaled->backward_and_update_host(dout);
-  }
-  const Tensor ws = sharded->weights_to_host(), wl = local->weights_to_host();
-  const Tensor wu = unscaled->weights_to_host();
-  int64_t differ = 0;
-  for (int64_t i = 0; i < wl.numel(); ++i) {
-    ASSERT_EQ(ws.data<float>()[i], wl.data<float>()[i]) << "element " << i;
-    differ += wl.data<float>()[i] != wu.data<float>()[i];
-  }
-  EXPECT_GT(differ, 0);
-
   set_remote_shard_factory(remote_shard_factory([&](int) { return make_loopback_channel(*host); }),
                            "loopback");
   auto remote = make_embedding_tables(specs(), *host, opts, 2, ShardPlacement::Row, true);
   set_remote_shard_factory(nullptr, "");
-  remote->set_lr_scale(1.f);
-  try {
-    remote->set_lr_scale(0.5f);
-    FAIL() << "remote shards accepted an lr factor they cannot carry";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Config);
-    const std::string m = e.what();
-    EXPECT_NE(m.find("model.remote_shards"), std::string::npos) << m;
-    EXPECT_NE(m.find("train.lr_schedule"), std::string::npos) << m;
+  std::mt19937 gen(23);
+  for (int step = 0; step < 3; ++step) {
+    const float scale = 0.5f / static_cast<float>(step + 1);
+    for (EmbeddingTables* t : {sharded.get(), local.get(), remote.get()}) t->set_lr_scale(scale);
+    const Bags bags = random_bags(9, gen, step == 1);
+    for (EmbeddingTables* t : {sharded.get(), local.get(), remote.get(), unscaled.get()})
+      t->forward_host(bags);
+    Tensor dout = Tensor::host({9, local->layout().out_dim()});
+    for (int64_t i = 0; i < dout.numel(); ++i)
+      dout.data<float>()[i] = std::uniform_real_distribution<float>(-1, 1)(gen);
+    for (EmbeddingTables* t : {sharded.get(), local.get(), remote.get(), unscaled.get()})
+      t->backward_and_update_host(dout);
+  }
+  const Tensor ws = sharded->weights_to_host(), wl = local->weights_to_host();
+  const Tensor wr = remote->weights_to_host(), wu = unscaled->weights_to_host();
+  ASSERT_EQ(wr.numel(), wl.numel());
+  int64_t differ = 0;
+  for (int64_t i = 0; i < wl.numel(); ++i) {
+    ASSERT_EQ(ws.data<float>()[i], wl.data<float>()[i]) << "element " << i;
+    ASSERT_EQ(wr.data<float>()[i], wl.data<float>()[i]) << "remote, element " << i;
+    differ += wl.data<float>()[i] != wu.data<float>()[i];
+  }
+  EXPECT_GT(differ, 0);
+  EXPECT_EQ(remote->steps(), 3);
+  // A factor no schedule gives is refused by the parent before anything is sent.
+  for (const float bad : {0.f, -0.5f, std::nanf(""), std::numeric_limits<float>::infinity()}) {
+    try {
+      remote->set_lr_scale(bad);
+      ADD_FAILURE() << "a remote shard accepted the lr factor " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage) << e.what();
+      EXPECT_NE(std::string(e.what()).find("finite and > 0"), std::string::npos) << e.what();
+    }
   }
 }
 
+// The server checks the factor an update request carries, whatever sent it: a NaN, an Inf, zero
+// or a negative factor, or a request without one (the older wire format), is an error reply by
+// name, and the tables are left as they were.
+TEST(RemoteShards, AServerRefusesAnUpdateWithABadLrFactor) {
+  auto backend = make_host_backend();
+  // Keeps every request the parent sends and answers it from a real server.
+  struct Record final : ShardChannel {
+    std::vector<Message>* requests = nullptr;
+    Message* last_reply = nullptr;
+    std::unique_ptr<ShardChannel> inner;
+    void send(Message m) override {
+      requests->push_back(m);
+      inner->send(std::move(m));
+    }
+    Message receive() override { return *last_reply = inner->receive(); }
+    std::string where() const override { return "record"; }
+  };
+  std::vector<Message> requests;
+  Message table_reply;
+  auto record = std::make_unique<Record>();
+  record->requests = &requests;
+  record->last_reply = &table_reply;
+  record->inner = make_loopback_channel(*backend);
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Sgd;
+  auto shard = make_remote_shard(std::move(record), {{"t", 5, 3, Pooling::Sum}}, opts);
+  const Bags bags = make_host_bags({{{0, 4}, {1}}});
+  shard->set_lr_scale(0.5f);
+  shard->forward(bags);
+  Tensor dout = Tensor::host({2, 3});
+  for (int64_t i = 0; i < dout.numel(); ++i) dout.data<float>()[i] = 1.f;
+  shard->backward_update(dout);
+  shard->table_to_host(0);
+  ASSERT_EQ(requests.size(), 4u);  // create, forward, backward + update, table
+  const Message create = requests[0], forward = requests[1], update = requests[2];
+  const Message table = requests[3];
+  ASSERT_GE(update.size(), 4u);
+  float sent = 0;
+  std::memcpy(&sent, update.data() + update.size() - 4, 4);
+  EXPECT_EQ(sent, 0.5f);  // the factor is the request's last field
+
+  ShardServer server(*backend);
+  ASSERT_EQ(server.handle(create).at(0), 1);
+  ASSERT_EQ(server.handle(forward).at(0), 1);
+  auto with_factor = [&](float f) {
+    Message m = update;
+    std::memcpy(m.data() + m.size() - 4, &f, 4);
+    return m;
+  };
+  Message older = update;  // TSH1: the gradient only
+  older.resize(older.size() - 4);
+  const std::vector<std::pair<Message, std::string>> bad = {
+      {with_factor(std::nanf("")), "lr factor nan"},
+      {with_factor(std::numeric_limits<float>::infinity()), "lr factor inf"},
+      {with_factor(0.f), "lr factor 0 (must be finite and > 0)"},
+      {with_factor(-1.f), "lr factor -1"},
+      {older, "truncated"}};
+  for (const auto& [request, what] : bad) {
+    const Message reply = server.handle(request);
+    ASSERT_FALSE(reply.empty());
+    EXPECT_EQ(reply[0], 0) << what;
+    EXPECT_EQ(reply.at(1), static_cast<uint8_t>(ErrorKind::Io)) << what;
+    EXPECT_NE(std::string(reply.begin(), reply.end()).find(what), std::string::npos)
+        << what << " in " << std::string(reply.begin() + 2, reply.end());
+  }
+  // The refused updates moved nothing: with the good one after them, the table is the parent's
+  // after its single update.
+  ASSERT_EQ(server.handle(update).at(0), 1);
+  EXPECT_EQ(server.handle(table), table_reply);
+}
 // What a model asks for with "remote_shards": EmbeddingTables whose shards the registered factory
 // puts elsewhere (here loopback channels; under mpirun the other ranks). They train exactly as
 // in-process shards; with no factory registered the request is refused by name.

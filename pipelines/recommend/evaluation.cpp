@@ -76,7 +76,7 @@ RankSummary Evaluator::full(const Scorer& s) const {
 }
 
 RankSummary Evaluator::sampled_popular() const {
-  const std::vector<float> pop = popularity(data, split);
+  const std::vector<float> pop = item_popularity ? *item_popularity : popularity(data, split);
   std::vector<int64_t> ranks(split.test.size());
   std::vector<float> neg(static_cast<size_t>(n_negatives));
   for (size_t t = 0; t < split.test.size(); ++t) {
@@ -87,7 +87,7 @@ RankSummary Evaluator::sampled_popular() const {
 }
 
 RankSummary Evaluator::full_popular() const {
-  const std::vector<float> pop = popularity(data, split);
+  const std::vector<float> pop = item_popularity ? *item_popularity : popularity(data, split);
   std::vector<int64_t> ranks(split.test.size());
   for (size_t t = 0; t < split.test.size(); ++t) {
     const int64_t r = split.test[t];

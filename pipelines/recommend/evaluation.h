@@ -23,6 +23,8 @@ struct Evaluator {
   int64_t n_negatives;
   int64_t k;
   float min_rating, max_rating;
+  // The most-popular scorer's count per item; null: the items' training rows (split.train).
+  const std::vector<float>* item_popularity = nullptr;
 
   double rmse(const Scorer& s) const;
   double rmse_constant(float value) const;

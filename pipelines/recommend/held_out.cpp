@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <numeric>
 
 #include "host/core/error.h"
@@ -74,10 +75,50 @@ void append_test_file(Prepared& p, const RecommendConfig& cfg, const std::string
   c.unseen_items = static_cast<int64_t>(unseen_items.size());
   if (c.scored == 0)
     TESSERA_THROW(Data, path << ": none of its " << c.rows
-                             << " ratings has a user and an item of the training ratings, so MF "
-                                "can score none ("
+                             << " ratings has a user and an item of the training ratings, so none "
+                                "can be scored ("
                              << c.unseen_user_rows << " with an unseen user, " << c.unseen_item_rows
                              << " with an unseen item)");
+}
+
+// The union of two per-user item lists over the same users.
+UserItems merged(const UserItems& a, const UserItems& b) {
+  UserItems m;
+  const size_t users = a.offsets.size() - 1;
+  m.offsets.assign(users + 1, 0);
+  m.items.reserve(a.items.size() + b.items.size());
+  for (size_t u = 0; u < users; ++u) {
+    std::set_union(a.items.begin() + a.offsets[u], a.items.begin() + a.offsets[u + 1],
+                   b.items.begin() + b.offsets[u], b.items.begin() + b.offsets[u + 1],
+                   std::back_inserter(m.items));
+    m.offsets[u + 1] = static_cast<int64_t>(m.items.size());
+  }
+  return m;
+}
+
+// two_tower with a test file: its scorable rows (append_test_file) are the test users'
+// interactions, and each such user's latest one (by timestamp; ties: the later row of the file)
+// is the held-out positive, ranked against negatives the user has in neither file, as
+// leave_last_out holds out the latest interaction of a single file. `train_seen`: the training
+// ratings' per-user items (the model's "seen" when evaluate measures a saved model), which also
+// give the most-popular baseline its counts, so training and evaluate score alike.
+void hold_out_test_file(Prepared& p, const RecommendConfig& cfg, const std::string& path,
+                        const UserItems& train_seen) {
+  append_test_file(p, cfg, path);
+  const std::vector<int64_t> rows = std::move(p.split.test);
+  std::vector<int64_t> last(static_cast<size_t>(p.data.num_users()), -1);
+  for (int64_t r : rows) {
+    int64_t& l = last[p.data.user[r]];
+    if (l < 0 || p.data.timestamp[r] >= p.data.timestamp[l]) l = r;
+  }
+  p.split.test.clear();
+  for (int64_t r : rows)
+    if (last[p.data.user[r]] == r) p.split.test.push_back(r);
+  const UserItems all = merged(train_seen, user_items(p.data, rows));
+  p.negatives = sample_negatives(p.data, p.split.test, all, cfg.evaluate.negatives,
+                                 math::mix64(static_cast<uint64_t>(cfg.seed) + 0xe7a1));
+  p.item_popularity.assign(static_cast<size_t>(p.data.num_items()), 0.f);
+  for (int32_t item : train_seen.items) p.item_popularity[item] += 1.f;
 }
 
 }  // namespace
@@ -88,10 +129,14 @@ Prepared prepare(const RecommendConfig& cfg, const std::string& path) {
   p.skipped = rd.skipped;
   p.data = index_interactions(rd.rows);
   const auto seed = static_cast<uint64_t>(cfg.seed);
-  if (cfg.model == ModelKind::Mf && cfg.data.test) {
+  if (cfg.data.test) {
     p.split.train.resize(static_cast<size_t>(p.data.size()));
     std::iota(p.split.train.begin(), p.split.train.end(), 0);
-    append_test_file(p, cfg, data_file(cfg, cfg.data.test->path));
+    const std::string test = data_file(cfg, cfg.data.test->path);
+    if (cfg.model == ModelKind::Mf)
+      append_test_file(p, cfg, test);
+    else
+      hold_out_test_file(p, cfg, test, user_items(p.data, p.split.train));
   } else if (cfg.model == ModelKind::Mf) {
     p.split = random_split(p.data.size(), cfg.data.test_fraction, seed);
   } else {
@@ -137,12 +182,22 @@ void add_test_file_counts(HeldOutMetrics& m, const TestFileCounts& c) {
   if (c.malformed > 0) m.summary += "; " + std::to_string(c.malformed) + " malformed rows skipped";
 }
 
+Evaluator evaluator_of(const RecommendConfig& cfg, const Prepared& p) {
+  return {p.data,
+          p.split,
+          p.train_seen,
+          p.negatives,
+          cfg.evaluate.negatives,
+          cfg.evaluate.k,
+          p.min_rating,
+          p.max_rating,
+          p.item_popularity.empty() ? nullptr : &p.item_popularity};
+}
+
 }  // namespace
 
 HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, const Scorer& sc) {
-  const Evaluator ev{
-      p.data,         p.split,      p.train_seen, p.negatives, cfg.evaluate.negatives,
-      cfg.evaluate.k, p.min_rating, p.max_rating};
+  const Evaluator ev = evaluator_of(cfg, p);
   HeldOutMetrics m;
   char buf[512];
   if (cfg.model == ModelKind::Mf) {
@@ -184,6 +239,12 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
                   f.hr, K, f.ndcg, pop_f.hr, pop_f.ndcg);
     m.summary += buf;
   }
+  if (!p.test_file.path.empty()) {
+    m.summary += "held out: the latest interaction of each of " + std::to_string(m.test_users) +
+                 " test users";
+    add_test_file_counts(m, p.test_file);
+    m.summary += "\n";
+  }
   return m;
 }
 
@@ -198,11 +259,12 @@ void write_metrics(json::JsonWriter& w, const HeldOutMetrics& m) {
 
 namespace {
 
-// An mf model trained with data.test, measured on the test file `path`: its rows numbered with
-// the model's id maps, predictions clipped to the stored training rating range.
+// A model trained with data.test, measured on the test file `path`: its rows numbered with the
+// model's id maps; mf's predictions clipped to the stored training rating range, two_tower's
+// held-out users and negatives drawn as training drew them (hold_out_test_file).
 Prepared prepare_test_file(const RecommendConfig& cfg, const RecArtefact& a,
                            const std::string& model_path, const std::string& path) {
-  if (!a.has_rating_range)
+  if (cfg.model == ModelKind::Mf && !a.has_rating_range)
     TESSERA_THROW(Io, model_path << ": model header has no min_rating/max_rating (the training "
                                     "ratings' range a test file is measured with)");
   Prepared p;
@@ -212,7 +274,10 @@ Prepared prepare_test_file(const RecommendConfig& cfg, const RecArtefact& a,
   p.global_mean = a.global_mean;
   p.min_rating = a.min_rating;
   p.max_rating = a.max_rating;
-  append_test_file(p, cfg, path);
+  if (cfg.model == ModelKind::Mf)
+    append_test_file(p, cfg, path);
+  else
+    hold_out_test_file(p, cfg, path, a.seen);
   return p;
 }
 
@@ -233,7 +298,7 @@ Prepared rebuild_split(const RecommendConfig& cfg, const RecArtefact& a,
 Result evaluate_held_out(const std::string& model_path, const std::string& ratings_path) {
   const RecArtefact a = load_rec_artefact(model_path);
   const RecommendConfig cfg = parse_recommend_config(a.config_json, model_path + " (config)");
-  const bool test_file = cfg.model == ModelKind::Mf && cfg.data.test.has_value();
+  const bool test_file = cfg.data.test.has_value();
   const Prepared p = test_file ? prepare_test_file(cfg, a, model_path, ratings_path)
                                : rebuild_split(cfg, a, model_path, ratings_path);
   const HeldOutMetrics m = held_out_metrics(cfg, p, a.scorer());

@@ -5,7 +5,9 @@
 //   mf         RMSE on the seeded random split, or on the data.test file (measured directly by
 //              `evaluate`, with the model's id maps), beside the global-mean baseline;
 //   two_tower  HR@K / NDCG@K under the NCF protocol (1 held-out positive vs N sampled negatives)
-//              and, when configured, under full ranking, beside the most-popular scorer.
+//              and, when configured, under full ranking, beside the most-popular scorer; the
+//              held-out positives are each user's latest interaction of the training ratings,
+//              or with data.test of the test file (measured directly by `evaluate` too).
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -19,8 +21,9 @@
 
 namespace tessera::recommend {
 
-// What became of a test file's rows (mf with data.test): MF scores only the rows whose user and
-// item are in the training ratings; the others are counted, never dropped silently.
+// What became of a test file's rows (data.test): only the rows whose user and item are in the
+// training ratings are scored (mf) or held out (two_tower); the others are counted, never
+// dropped silently.
 struct TestFileCounts {
   std::string path;  // empty: no test file (a random split of the training ratings)
   int64_t rows = 0;  // well-formed rows read
@@ -31,8 +34,9 @@ struct TestFileCounts {
 };
 
 // The ratings, indexed and split as training splits them. With data.test, `data` holds every
-// training row (all in split.train) followed by the test file's scorable rows (split.test),
-// numbered with the training ratings' dense ids.
+// training row (all in split.train) followed by the test file's scorable rows, numbered with the
+// training ratings' dense ids: all of them in split.test for mf; for two_tower each test user's
+// latest one (by timestamp; ties: the later row), as leave_last_out holds out a single file's.
 struct Prepared {
   Interactions data;
   Split split;
@@ -42,14 +46,17 @@ struct Prepared {
   float min_rating = 0.f, max_rating = 0.f;
   int64_t skipped = 0;
   TestFileCounts test_file;
+  // two_tower with data.test: the training users of each item (from train_seen), the
+  // most-popular baseline's counts, which evaluate rebuilds from the model; empty otherwise
+  // (the baseline counts the training rows).
+  std::vector<float> item_popularity;
 };
 
 // The ratings file a config reads: data.train, a file of the registered dataset (found locally or
-// downloaded) when data.dataset is set, else a path. An mf config's data.test is found the same
-// way.
+// downloaded) when data.dataset is set, else a path. A config's data.test is found the same way.
 std::string ratings_path(const RecommendConfig& cfg);
-// Reads `path` with the config's data options and splits it (deterministic in cfg.seed), or for
-// mf with data.test takes all of it for training and reads the test file beside it.
+// Reads `path` with the config's data options and splits it (deterministic in cfg.seed), or with
+// data.test takes all of it for training and reads the test file beside it.
 Prepared prepare(const RecommendConfig& cfg, const std::string& path);
 
 struct HeldOutMetrics {
@@ -65,10 +72,11 @@ HeldOutMetrics held_out_metrics(const RecommendConfig& cfg, const Prepared& p, c
 void write_metrics(json::JsonWriter& w, const HeldOutMetrics& m);
 
 // Loads `model_path` and measures it: {"command": "evaluate", "task": "recommend", "model",
-// "model_path", "ratings", "users", "items", "metrics": {...}}. An mf model trained with
-// data.test is measured on `ratings_path` as a test file (its rows numbered with the model's id
-// maps; the counts of TestFileCounts in the metrics); any other model's held-out split is
-// rebuilt from `ratings_path` (Data error when those are not the ratings it was trained on).
+// "model_path", "ratings", "users", "items", "metrics": {...}}. A model trained with data.test is
+// measured on `ratings_path` as a test file (its rows numbered with the model's id maps, two_tower
+// holding out each test user's latest row; the counts of TestFileCounts in the metrics); any
+// other model's held-out split is rebuilt from `ratings_path` (Data error when those are not the
+// ratings it was trained on).
 Result evaluate_held_out(const std::string& model_path, const std::string& ratings_path);
 
 }  // namespace tessera::recommend

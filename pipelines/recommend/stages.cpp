@@ -44,9 +44,9 @@ std::string local_ratings(const RecommendConfig& c) {
   return scheduler::find_local_dataset_file(c.data.dataset, c.data.train.path);
 }
 
-// An mf config's test file (data.test) on this machine; "" when it has none or it is absent.
+// A config's test file (data.test) on this machine; "" when it has none or it is absent.
 std::string local_test(const RecommendConfig& c) {
-  if (c.model != ModelKind::Mf || !c.data.test) return "";
+  if (!c.data.test) return "";
   return scheduler::find_local_dataset_file(c.data.dataset, c.data.test->path);
 }
 
@@ -68,7 +68,7 @@ StageResult run_prep(const StageContext& ctx) {
                                           << cfg.data.dataset << "', train '" << cfg.data.train.path
                                           << "')");
   const std::string test = local_test(cfg);
-  if (test.empty() && cfg.model == ModelKind::Mf && cfg.data.test)
+  if (test.empty() && cfg.data.test)
     TESSERA_THROW(Data, "the test ratings of " << config << " are not on this machine (data.test '"
                                                << cfg.data.test->path << "')");
   std::string json = "{\"config\":" + json_quote(config) + ",\"ratings\":" + json_quote(ratings);
@@ -87,7 +87,7 @@ StageResult run_evaluate(const StageContext& ctx) {
   scheduler::read_prep_data(ctx, [&](json::ObjectReader& r) {
     r.allow("config");
     ratings = r.required_string("ratings");
-    // An mf model trained with data.test is measured on that file (evaluate_held_out).
+    // A model trained with data.test is measured on that file (evaluate_held_out).
     test = r.string("test", "", json::Text::NonEmpty);
   });
   Result er = evaluate_held_out(scheduler::trained_model(ctx), test.empty() ? ratings : test);

@@ -3,8 +3,7 @@
 // (host/model/divergence.h says what each value does):
 //   "stop"        (default) a NaN or Inf in the loss or a gradient stops training at that step
 //   "skip_batch"  such a batch is dropped before it changes any weight, and counted
-// Readers use ObjectReader::choice(kOnNonFiniteKey, ..., nonfinite_policy_choices()); writers
-// JsonWriter::choice with the same table.
+// A train section declares it with config::on_nonfinite_field (host/config/sections.h).
 #include <cstdint>
 
 #include "host/config/json_reader.h"

@@ -22,6 +22,12 @@ const json::Choices<LrScheduleType>& lr_schedule_choices() {
   return choices;
 }
 
+const json::Choices<BadRowPolicy>& bad_row_policy_choices() {
+  static const json::Choices<BadRowPolicy> choices = {{"error", BadRowPolicy::Error},
+                                                      {"skip", BadRowPolicy::Skip}};
+  return choices;
+}
+
 bool operator==(const OptimizerConfig& a, const OptimizerConfig& b) {
   return std::tie(a.type, a.lr, a.weight_decay, a.momentum, a.nesterov, a.beta1, a.beta2, a.eps) ==
          std::tie(b.type, b.lr, b.weight_decay, b.momentum, b.nesterov, b.beta1, b.beta2, b.eps);
@@ -92,6 +98,43 @@ const Codec<FileSpec>& file_codec() {
         w.end_array().end_object();
       }};
   return codec;
+}
+
+namespace {
+// A separator as the reader's messages show it.
+std::string shown_delimiter(char d) {
+  return d == '\t' ? "\"\\t\" (tab)" : "\"" + std::string(1, d) + "\"";
+}
+}  // namespace
+
+Codec<char> delimiter_codec(char fallback, Quote quote) {
+  const std::string fallback_text(1, fallback);
+  const bool refuse_quote = quote == Quote::Refused;
+  const std::string examples = fallback == '\t'
+                                   ? shown_delimiter('\t') + " or " + shown_delimiter(',')
+                                   : shown_delimiter(fallback) + " or " + shown_delimiter('\t');
+  return {
+      [=](ObjectReader& parent, std::string_view key, bool, char* out) {
+        if (parent.kind(key) != JsonKind::String) {
+          parent.string(key, fallback_text);  // absent: the default; another type: reported
+          return;
+        }
+        const std::string d = parent.string(key, fallback_text);
+        if (d == "\\t") {  // the two characters backslash-t, as people often write it
+          *out = '\t';
+        } else if (d.size() != 1 || d[0] == '\n' || d[0] == '\r' || (refuse_quote && d[0] == '"')) {
+          parent.error(key,
+                       "expected a single character such as " + examples + ", got \"" + d + "\"");
+        } else {
+          *out = d[0];
+        }
+      },
+      [](json::JsonWriter& w, const char& d) { w.value(std::string(1, d)); },
+      [=](json::JsonWriter& w, const std::string& description) {
+        w.begin_object().field("type", "string").field("description", description);
+        w.field("pattern", refuse_quote ? "^([^\\n\\r\"]|\\\\t)$" : "^([^\\n\\r]|\\\\t)$");
+        w.field("default", fallback_text).end_object();
+      }};
 }
 
 std::string read_device(ObjectReader& parent, std::string_view key, const std::string& fallback) {
@@ -194,6 +237,25 @@ LrScheduleConfig read_lr_schedule(ObjectReader& parent, std::string_view key, do
 
 void write_lr_schedule(json::JsonWriter& w, const LrScheduleConfig& c) {
   write_section_value(w, c);
+}
+
+void settle_older_train(ObjectReader& r, DataFiles& c, const std::string& path,
+                        const std::string& file) {
+  const bool older_path = !path.empty();
+  if ((older_path || r.has("file")) && r.has("train")) {
+    const char* older = older_path ? "path" : "file";
+    r.error(older,
+            std::string("\"") + older + "\" is the older spelling of \"train\": give one of them");
+    return;
+  }
+  if (older_path) {  // a local file, whatever the dataset (and "file")
+    c.train = FileSpec{path, 0};
+    c.dataset.clear();
+  } else if (r.has("file")) {
+    c.train = FileSpec{file, 0};
+  } else if (r.has("train") && !r.has("dataset")) {
+    c.dataset.clear();
+  }
 }
 
 }  // namespace config

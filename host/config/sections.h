@@ -11,6 +11,7 @@
 #include "host/config/declare.h"
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
+#include "host/config/on_nonfinite.h"
 #include "host/core/path_name.h"
 #include "host/data/schema.h"
 
@@ -21,6 +22,8 @@ enum class LrScheduleType : uint8_t { Constant, Cosine, Step };
 
 const json::Choices<OptimizerType>& optimizer_choices();     // "adam", "adamw", "sgd"
 const json::Choices<LrScheduleType>& lr_schedule_choices();  // "constant", "cosine", "step"
+// A data file's bad row (host/data/schema.h): stop with an error, or skip it.
+const json::Choices<BadRowPolicy>& bad_row_policy_choices();  // "error", "skip"
 
 struct OptimizerConfig {
   OptimizerType type = OptimizerType::Adam;
@@ -68,6 +71,11 @@ std::string bad_run_name_message(const std::string& name);
 
 // A data file: "path" or {"path": "...", "skip_lines": N}; written short when skip_lines is 0.
 const Codec<FileSpec>& file_codec();
+
+// A field separator: one character, or the two characters backslash-t for a tab; written as that
+// character; `fallback` when absent. Line breaks cannot separate, nor (Quote::Refused) '"'.
+enum class Quote : uint8_t { Allowed, Refused };
+Codec<char> delimiter_codec(char fallback, Quote quote);
 
 // The fields every task's root has: the run's name (it names a directory under the runs
 // directory), the seed and the device.
@@ -171,6 +179,24 @@ void data_test_field(V& v, DataFiles& c) {
   using config::F;
   v.custom(F("test", "a test file, scored once after training"), c.test, config::file_codec());
 }
+// The older spellings of "train" that textgen and recommend configs still read (never written):
+// "path", a local file (the dataset is ignored), and "file", a file of the dataset. Declared
+// after data_source_fields: once read, the one given moves into train, and "train" without
+// "dataset" names a local file.
+namespace config {
+void settle_older_train(json::ObjectReader& r, DataFiles& c, const std::string& path,
+                        const std::string& file);
+}  // namespace config
+template <typename V>
+void older_train_fields(V& v, DataFiles& c, std::string& path, std::string& file) {
+  using config::F;
+  v.string(F("path", "older spelling of \"train\": a local file (the dataset is ignored)")
+               .written_if(false),
+           path);
+  v.string(F("file", "older spelling of \"train\": a file of the dataset").written_if(false), file,
+           json::Text::NonEmpty);
+  v.validate([&](json::ObjectReader& r) { config::settle_older_train(r, c, path, file); });
+}
 template <typename V>
 void data_file_fields(V& v, DataFiles& c, bool train_required = true) {
   data_source_fields(v, c, train_required);
@@ -241,5 +267,50 @@ template <typename V>
 void fields(V& v, DataFiles& c) {
   data_file_fields(v, c);
 }
+
+// ---- keys that every task's training loop shares ---------------------------------------------
+
+namespace config {
+
+// "optimizer" and "lr_schedule", and the rule between them: a cosine's min_lr may not exceed the
+// optimizer's lr (reported at "lr_schedule.min_lr").
+template <typename V>
+void optimizer_fields(V& v, OptimizerConfig& optimizer, LrScheduleConfig& schedule,
+                      const char* optimizer_doc) {
+  v.section(F("optimizer", optimizer_doc), optimizer);
+  v.section(F("lr_schedule", "the learning rate over the steps"), schedule);
+  v.check(schedule_fits(schedule, optimizer), "lr_schedule.min_lr",
+          schedule_misfit_message(optimizer));
+}
+
+// "runs_dir": the directory that holds a task's run directories.
+template <typename V>
+void runs_dir_field(V& v, std::string& runs_dir) {
+  v.string(F("runs_dir", "the directory that holds the run directories"), runs_dir,
+           json::Text::NonEmpty);
+}
+
+// "on_nonfinite" (host/config/on_nonfinite.h). `doc` says what "skip_batch" skips where a task's
+// step is not a batch.
+template <typename V>
+void on_nonfinite_field(
+    V& v, NonFinitePolicy& policy,
+    const char* doc = "a NaN or Inf in the loss or a gradient: stop, or skip the batch") {
+  v.choice(F(kOnNonFiniteKey, doc), policy, nonfinite_policy_choices());
+}
+
+// The sizes of a stack of LSTM layers over token embeddings (the textclass classifier, the
+// textgen language model); `hidden_doc` says how the hidden width counts.
+template <typename V>
+void lstm_stack_fields(V& v, int64_t& embedding_dim, int64_t& hidden_size, int64_t& num_layers,
+                       const char* hidden_doc) {
+  using json::IntBounds;
+  v.integer(F("embedding_dim", "the token embedding's width"), embedding_dim,
+            IntBounds::closed(1, 4096));
+  v.integer(F("hidden_size", hidden_doc), hidden_size, IntBounds::closed(1, 8192));
+  v.integer(F("num_layers", "stacked LSTM layers"), num_layers, IntBounds::closed(1, 16));
+}
+
+}  // namespace config
 
 }  // namespace tessera

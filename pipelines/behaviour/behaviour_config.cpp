@@ -14,25 +14,6 @@ const json::Choices<BehaviourModelType>& behaviour_model_choices() {
   return choices;
 }
 
-const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices() {
-  using emb::SparseOptimizer;
-  static const json::Choices<SparseOptimizer> choices = {
-      {"sgd", SparseOptimizer::Sgd},
-      {"adagrad", SparseOptimizer::Adagrad},
-      {"rowwise_adagrad", SparseOptimizer::RowwiseAdagrad},
-      {"lazy_adam", SparseOptimizer::LazyAdam}};
-  return choices;
-}
-
-const json::Choices<emb::ShardPlacement>& table_placement_choices() {
-  using emb::ShardPlacement;
-  static const json::Choices<ShardPlacement> choices = {{"auto", ShardPlacement::Auto},
-                                                        {"table", ShardPlacement::Table},
-                                                        {"row", ShardPlacement::Row},
-                                                        {"column", ShardPlacement::Column}};
-  return choices;
-}
-
 const json::Choices<Activation>& activation_choices() {
   static const json::Choices<Activation> choices = {
       {"relu", Activation::Relu}, {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid}};
@@ -78,40 +59,9 @@ const json::Choices<Normalization>& normalization_choices() {
   return choices;
 }
 
-const json::Choices<BadRowPolicy>& bad_row_policy_choices() {
-  static const json::Choices<BadRowPolicy> choices = {{"error", BadRowPolicy::Error},
-                                                      {"skip", BadRowPolicy::Skip}};
-  return choices;
-}
-
 namespace behaviour_detail {
 
 using json::ObjectReader;
-
-const config::Codec<char>& delimiter_codec() {
-  static const config::Codec<char> codec = {
-      [](ObjectReader& parent, std::string_view key, bool, char* out) {
-        if (parent.kind(key) != json::JsonKind::String) {
-          parent.string(key, ",");  // absent: the default; another type: reported there
-          return;
-        }
-        const std::string d = parent.string(key, ",");
-        if (d == "\\t") {  // the two characters backslash-t, as people often write it
-          *out = '\t';
-        } else if (d.size() != 1 || d[0] == '\n' || d[0] == '\r' || d[0] == '"') {
-          parent.error(
-              key, "expected a single character such as \",\" or \"\\t\" (tab), got \"" + d + "\"");
-        } else {
-          *out = d[0];
-        }
-      },
-      [](json::JsonWriter& w, const char& d) { w.value(std::string(1, d)); },
-      [](json::JsonWriter& w, const std::string& description) {
-        w.begin_object().field("type", "string").field("description", description);
-        w.field("pattern", "^([^\\n\\r\"]|\\\\t)$").field("default", ",").end_object();
-      }};
-  return codec;
-}
 
 namespace {
 

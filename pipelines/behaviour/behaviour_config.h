@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "embeddings/bag_math.h"
+#include "embeddings/config_choices.h"
 #include "embeddings/sharding.h"
 #include "host/config/declare.h"
 #include "host/config/json_reader.h"
@@ -31,21 +32,14 @@ enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when 
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 
 const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
-// The embedding tables' optimizer of a DLRM (embeddings/: updates only the rows a batch used):
-// "sgd", "adagrad", "rowwise_adagrad", "lazy_adam".
-const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
-// Where a sharded DLRM's tables go: "auto" (the planner chooses per table), "table", "row",
-// "column".
-const json::Choices<emb::ShardPlacement>& table_placement_choices();
-const json::Choices<Activation>& activation_choices();  // "relu", "tanh", "sigmoid"
+const json::Choices<Activation>& activation_choices();               // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
 // "numeric", "categorical", "label", "ignore"
 const json::Choices<ColumnType>& column_type_choices();
 const json::Choices<NumericTransform>& numeric_transform_choices();  // "none", "log1p"
 const json::Choices<Normalization>& normalization_choices();         // "standard", "minmax", "none"
-const json::Choices<BinEdges>& bin_edges_choices();           // "distinct_quantile", "quantile"
-const json::Choices<BadRowPolicy>& bad_row_policy_choices();  // "error", "skip"
+const json::Choices<BinEdges>& bin_edges_choices();  // "distinct_quantile", "quantile"
 
 // The files (DataFiles: dataset, train, validation or validation_fraction, test), then how to
 // read them.
@@ -147,9 +141,6 @@ std::string behaviour_config_schema();
 // ---- declarations (host/config/declare.h) ----------------------------------------------------
 
 namespace behaviour_detail {
-// A data file's field separator: one character ("\t", or the two characters backslash-t, for a
-// tab); written as that character.
-const config::Codec<char>& delimiter_codec();
 // The checks across a csv's columns (their reader is `data`): unique names, then, when every
 // column's type was read, exactly one label and at least one feature.
 void check_columns(json::ObjectReader& data, const std::vector<ColumnSpec>& columns);
@@ -246,7 +237,7 @@ void fields(V& v, BehaviourDataConfig& c) {
   v.when(s.format != TableFormat::LibSvm,
          "libsvm data is whitespace separated; remove \"delimiter\"", [&] {
            v.custom(F("delimiter", "the field separator: one character, \"\\t\" for a tab"),
-                    s.delimiter, behaviour_detail::delimiter_codec());
+                    s.delimiter, config::delimiter_codec(',', config::Quote::Refused));
          });
   v.boolean(F("header", "the first (non-skipped) line names the columns"), s.header);
   v.boolean(F("trim", "trim spaces around fields"), s.trim);
@@ -277,11 +268,11 @@ void fields(V& v, SparseOptimizerSpec& c) {
   using config::F;
   using json::Bounds;
   v.choice(F("type", "the tables' update rule (only the rows a batch used are updated)"), c.type,
-           sparse_optimizer_choices());
+           emb::sparse_optimizer_choices());
   v.number(F("lr", "the tables' learning rate (the dense lr schedule scales it)"), c.lr,
            Bounds::open_closed(0, 1e3));
   const std::string this_one = std::string(" (this optimizer is \"") +
-                               json::choice_name(c.type, sparse_optimizer_choices()) + "\")";
+                               json::choice_name(c.type, emb::sparse_optimizer_choices()) + "\")";
   v.when(c.type != emb::SparseOptimizer::Sgd,
          "only applies to \"adagrad\", \"rowwise_adagrad\" and \"lazy_adam\"" + this_one, [&] {
            v.number(F("eps", "added to the second moment's square root"), c.eps,
@@ -315,7 +306,7 @@ void fields(V& v, BehaviourModelConfig& c) {
                          .not_compared(),
                      c.shards, IntBounds::closed(1, 64));
            v.choice(F("placement", "how the tables are split over the shards").not_compared(),
-                    c.placement, table_placement_choices());
+                    c.placement, emb::shard_placement_choices());
            v.boolean(F("remote_shards",
                        "the shards in the other processes of an MPI job (mpirun -np N, N >= 2)")
                          .not_compared()
@@ -347,19 +338,14 @@ void fields(V& v, BehaviourTrainConfig& c) {
   v.integer(F("batch_size", "examples per step"), c.batch_size, IntBounds::closed(1, 1 << 20));
   v.integer(F("eval_batch_size", "examples per batch when scoring"), c.eval_batch_size,
             IntBounds::closed(1, 1 << 22));
-  v.section(F("optimizer", "the dense weights' optimizer"), c.optimizer);
-  v.section(F("lr_schedule", "the learning rate over the steps"), c.lr_schedule);
-  v.check(config::schedule_fits(c.lr_schedule, c.optimizer), "lr_schedule.min_lr",
-          config::schedule_misfit_message(c.optimizer));
+  config::optimizer_fields(v, c.optimizer, c.lr_schedule, "the dense weights' optimizer");
   v.section(F("early_stopping", "stop when validation stops improving"), c.early_stopping);
   v.integer(F("log_every", "unused (read so older configs stay valid)"), c.log_every,
             IntBounds::closed(1, 1000000000));
-  v.string(F("runs_dir", "the directory that holds the run directories"), c.runs_dir,
-           json::Text::NonEmpty);
+  config::runs_dir_field(v, c.runs_dir);
   v.integer(F("prefetch", "batches prepared ahead of the trainer"), c.prefetch,
             IntBounds::closed(0, 64));
-  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the batch"),
-           c.on_nonfinite, nonfinite_policy_choices());
+  config::on_nonfinite_field(v, c.on_nonfinite);
 }
 
 template <typename V>

@@ -170,13 +170,9 @@ void fields(V& v, ImageTrainConfig& c) {
   v.integer(F("batch_size", "training batch size"), c.batch_size, IntBounds::closed(2, 1 << 16));
   v.integer(F("eval_batch_size", "evaluation batch size"), c.eval_batch_size,
             IntBounds::closed(1, 1 << 16));
-  v.section(F("optimizer", "the update rule"), c.optimizer);
-  v.section(F("lr_schedule", "the learning rate over the steps"), c.lr_schedule);
-  v.check(config::schedule_fits(c.lr_schedule, c.optimizer), "lr_schedule.min_lr",
-          config::schedule_misfit_message(c.optimizer));
-  v.string(F("runs_dir", "where run directories are made"), c.runs_dir, json::Text::NonEmpty);
-  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in training: stop, or skip the batch"), c.on_nonfinite,
-           nonfinite_policy_choices());
+  config::optimizer_fields(v, c.optimizer, c.lr_schedule, "the update rule");
+  config::runs_dir_field(v, c.runs_dir);
+  config::on_nonfinite_field(v, c.on_nonfinite);
 }
 
 // The root fields every CNN task starts with: "task", the run's name, seed and device.

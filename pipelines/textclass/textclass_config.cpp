@@ -17,12 +17,6 @@ const json::Choices<Pooling>& pooling_choices() {
   return c;
 }
 
-const json::Choices<BadRowPolicy>& on_error_choices() {
-  static const json::Choices<BadRowPolicy> c = {{"error", BadRowPolicy::Error},
-                                                {"skip", BadRowPolicy::Skip}};
-  return c;
-}
-
 namespace textclass_detail {
 
 namespace {
@@ -37,31 +31,6 @@ double as_written(float v) {
   return std::strtod(buf, nullptr);
 }
 }  // namespace
-
-const config::Codec<char>& delimiter_codec() {
-  static const config::Codec<char> codec = {
-      [](ObjectReader& parent, std::string_view key, bool, char* out) {
-        if (parent.kind(key) != json::JsonKind::String) {
-          parent.string(key, "\t");  // absent: the default; another type: reported there
-          return;
-        }
-        const std::string d = parent.string(key, "\t");
-        if (d == "\\t") {  // the two characters backslash-t, as people often write it
-          *out = '\t';
-        } else if (d.size() != 1 || d[0] == '\n' || d[0] == '\r') {
-          parent.error(
-              key, "expected a single character such as \"\\t\" (tab) or \",\", got \"" + d + "\"");
-        } else {
-          *out = d[0];
-        }
-      },
-      [](json::JsonWriter& w, const char& d) { w.value(std::string(1, d)); },
-      [](json::JsonWriter& w, const std::string& description) {
-        w.begin_object().field("type", "string").field("description", description);
-        w.field("pattern", "^([^\\n\\r]|\\\\t)$").field("default", "\t").end_object();
-      }};
-  return codec;
-}
 
 const config::Codec<ColumnRef>& column_codec() {
   static const config::Codec<ColumnRef> codec = {

@@ -20,8 +20,7 @@
 
 namespace tessera::textclass {
 
-const json::Choices<Pooling>& pooling_choices();        // "mean", "max", "last"
-const json::Choices<BadRowPolicy>& on_error_choices();  // "error", "skip"
+const json::Choices<Pooling>& pooling_choices();  // "mean", "max", "last"
 
 // The files (DataFiles: dataset, train, validation or validation_fraction, test; the paths are
 // files of the registered dataset when `dataset` is set), how to read their rows and how to
@@ -88,8 +87,6 @@ inline std::string path_or_empty(const std::optional<FileSpec>& f) {
 // ---- declarations (host/config/declare.h) ----------------------------------------------------
 
 namespace textclass_detail {
-// A field separator: one character ("\t" or the two characters backslash-t for a tab).
-const config::Codec<char>& delimiter_codec();
 // A column: a 0-based index or a header name.
 const config::Codec<ColumnRef>& column_codec();
 const config::Codec<bool>& bool_codec();
@@ -108,7 +105,7 @@ void layout_fields(V& v, TextLayout& c) {
   using namespace textclass_detail;
   v.custom(F("delimiter", "the field separator: one character, \"\\t\" for a tab")
                .written_if(c.delimiter != '\t'),
-           c.delimiter, delimiter_codec());
+           c.delimiter, config::delimiter_codec('\t', config::Quote::Allowed));
   v.custom(F("header",
              "true: the first line after skip_lines names the columns; false: there is none; "
              "absent: line 1 is a header when its label field is \"label\" (skip_lines -1)"),
@@ -128,7 +125,7 @@ void layout_fields(V& v, TextLayout& c) {
              "a bad row (too few fields, an empty label): stop with an error naming file:line, "
              "or skip it (the count is reported)")
                .written_if(c.on_error != BadRowPolicy::Error),
-           c.on_error, on_error_choices());
+           c.on_error, bad_row_policy_choices());
 }
 
 template <typename V>
@@ -186,13 +183,9 @@ template <typename V>
 void fields(V& v, ClassifierShape& s) {
   using config::F;
   using json::Bounds;
-  using json::IntBounds;
   using textclass_detail::float_codec;
-  v.integer(F("embedding_dim", "the token embedding's width"), s.embedding_dim,
-            IntBounds::closed(1, 4096));
-  v.integer(F("hidden_size", "the LSTM's hidden width (per direction)"), s.hidden_size,
-            IntBounds::closed(1, 8192));
-  v.integer(F("num_layers", "stacked LSTM layers"), s.num_layers, IntBounds::closed(1, 16));
+  config::lstm_stack_fields(v, s.embedding_dim, s.hidden_size, s.num_layers,
+                            "the LSTM's hidden width (per direction)");
   v.boolean(F("bidirectional", "a second LSTM reads each text backwards"), s.bidirectional);
   v.choice(F("pooling", "how the LSTM's outputs become one vector"), s.pooling, pooling_choices());
   v.custom(F("embedding_dropout", "dropout on the embedded tokens, training only"),
@@ -221,14 +214,9 @@ void fields(V& v, TrainConfig& t) {
            t.time_budget_s, Bounds::at_least(0));
   v.integer(F("log_every", "steps between loss lines"), t.log_every,
             IntBounds::closed(1, 1000000000));
-  v.string(F("runs_dir", "the directory that holds the run directories"), t.runs_dir,
-           json::Text::NonEmpty);
-  v.section(F("optimizer", "the weights' optimizer"), t.optimizer);
-  v.section(F("lr_schedule", "the learning rate over the steps"), t.lr_schedule);
-  v.check(config::schedule_fits(t.lr_schedule, t.optimizer), "lr_schedule.min_lr",
-          config::schedule_misfit_message(t.optimizer));
-  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the batch"),
-           t.on_nonfinite, nonfinite_policy_choices());
+  config::runs_dir_field(v, t.runs_dir);
+  config::optimizer_fields(v, t.optimizer, t.lr_schedule, "the weights' optimizer");
+  config::on_nonfinite_field(v, t.on_nonfinite);
 }
 
 template <typename V>

@@ -1,4 +1,4 @@
-// The text-generation task's config: the tokenizer names, the older data spellings, and the
+// The text-generation task's config: the tokenizer names, the language model's shape, and the
 // entry points over the declarations in textgen_config.h.
 #include "pipelines/textgen/textgen_config.h"
 
@@ -22,29 +22,6 @@ LmShape lm_shape(const TextgenModel& m, int64_t vocab) {
   s.output_dropout = static_cast<float>(m.output_dropout);
   return s;
 }
-
-namespace textgen_detail {
-
-void settle_data_files(json::ObjectReader& r, TextgenData& c) {
-  const bool path = !c.path.empty();
-  if ((path || r.has("file")) && r.has("train")) {
-    const char* older = path ? "path" : "file";
-    r.error(older, std::string("\"") + older +
-                       "\" is the older spelling of \"train\": give one "
-                       "of them");
-    return;
-  }
-  if (path) {  // a local file, whatever the dataset (and "file")
-    c.train = FileSpec{c.path, 0};
-    c.dataset.clear();
-  } else if (r.has("file")) {
-    c.train = FileSpec{c.file, 0};
-  } else if (r.has("train") && !r.has("dataset")) {
-    c.dataset.clear();
-  }
-}
-
-}  // namespace textgen_detail
 
 bool operator==(const TextgenConfig& a, const TextgenConfig& b) {
   return config::same_config(a, b);

@@ -95,22 +95,11 @@ std::string textgen_config_schema();
 
 // ---- declarations (host/config/declare.h) ----------------------------------------------------
 
-namespace textgen_detail {
-// After the file keys are read: the older "path" (a local file) or "file" (of the dataset) moves
-// into train, and "train" without "dataset" names a local file.
-void settle_data_files(json::ObjectReader& r, TextgenData& c);
-}  // namespace textgen_detail
-
 template <typename V>
 void fields(V& v, TextgenData& c) {
   using config::F;
   data_source_fields(v, c, /*train_required=*/false);
-  v.string(F("path", "older spelling of \"train\": a local file (the dataset is ignored)")
-               .written_if(false),
-           c.path);
-  v.string(F("file", "older spelling of \"train\": a file of the dataset").written_if(false),
-           c.file, json::Text::NonEmpty);
-  v.validate([&](json::ObjectReader& r) { textgen_detail::settle_data_files(r, c); });
+  older_train_fields(v, c, c.path, c.file);
   data_validation_fields(v, c);
   v.check(c.validation || c.validation_fraction > 0, "validation_fraction",
           "every epoch is measured on validation text: give a share of train > 0 or a "
@@ -130,11 +119,8 @@ template <typename V>
 void fields(V& v, TextgenModel& c) {
   using config::F;
   using json::Bounds;
-  using json::IntBounds;
-  v.integer(F("embedding_dim", "the token embedding's width"), c.embedding_dim,
-            IntBounds::closed(1, 4096));
-  v.integer(F("hidden_size", "each LSTM layer's width"), c.hidden_size, IntBounds::closed(1, 8192));
-  v.integer(F("num_layers", "stacked LSTM layers"), c.num_layers, IntBounds::closed(1, 16));
+  config::lstm_stack_fields(v, c.embedding_dim, c.hidden_size, c.num_layers,
+                            "each LSTM layer's width");
   v.number(F("dropout", "between the LSTM layers (training only)"), c.dropout,
            Bounds::closed_open(0, 1));
   v.number(F("output_dropout", "on the top layer's output, before the softmax (training only)"),
@@ -158,14 +144,10 @@ void fields(V& v, TextgenTrain& c) {
            c.time_budget_s, Bounds::at_least(0));
   v.integer(F("log_every", "steps between progress lines"), c.log_every,
             IntBounds::closed(1, 1000000000));
-  v.string(F("runs_dir", "the directory that holds the run directories"), c.runs_dir,
-           json::Text::NonEmpty);
-  v.section(F("optimizer", "the weights' optimizer"), c.optimizer);
-  v.section(F("lr_schedule", "the learning rate over the steps"), c.lr_schedule);
-  v.check(config::schedule_fits(c.lr_schedule, c.optimizer), "lr_schedule.min_lr",
-          config::schedule_misfit_message(c.optimizer));
-  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the segment"),
-           c.on_nonfinite, nonfinite_policy_choices());
+  config::runs_dir_field(v, c.runs_dir);
+  config::optimizer_fields(v, c.optimizer, c.lr_schedule, "the weights' optimizer");
+  config::on_nonfinite_field(v, c.on_nonfinite,
+                             "a NaN or Inf in the loss or a gradient: stop, or skip the segment");
 }
 
 template <typename V>

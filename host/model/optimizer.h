@@ -26,6 +26,11 @@ struct LrSchedule {
   float lr_at(float base_lr, int64_t step) const;
   static LrSchedule from_config(const LrScheduleConfig& c, int64_t steps_per_epoch,
                                 int64_t total_steps);
+  // The schedule of a run of `epochs` epochs of `steps_per_epoch` steps each.
+  static LrSchedule over_epochs(const LrScheduleConfig& c, int64_t steps_per_epoch,
+                                int64_t epochs) {
+    return from_config(c, steps_per_epoch, steps_per_epoch * epochs);
+  }
 };
 
 // A sparse parameter group: weights with their own update rule and base lr (embedding tables and

@@ -602,8 +602,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
                  std::max(cfg.train.batch_size, cfg.train.eval_batch_size));  // checks the layers
   const int64_t steps_per_epoch = train_batches(data.train.n, cfg.train.batch_size);
   Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
-                                        steps_per_epoch * cfg.train.epochs));
+                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
   opt.attach(model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,

@@ -457,8 +457,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const auto steps_per_epoch =
       static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
   Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
-                                        steps_per_epoch * cfg.train.epochs));
+                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
   opt.attach(model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,

@@ -391,8 +391,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const int64_t steps_per_epoch =
       make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len).segments();
   Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
-                                        steps_per_epoch * cfg.train.epochs));
+                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
   opt.attach(model.parameters());
   TextgenTraining task(cfg, data, *backend, model, opt, options.quiet);
   if (!options.quiet)

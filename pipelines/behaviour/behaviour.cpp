@@ -504,25 +504,13 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
   if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
 }
 
-// Shards in other processes keep model.sparse_optimizer.lr (their requests carry no lr factor),
-// so a schedule that would scale it is refused before anything starts.
-void check_remote_schedule(const std::string& config_path, const BehaviourConfig& cfg) {
-  const LrScheduleConfig& s = cfg.train.lr_schedule;
-  if (cfg.model.remote_shards && (s.type != LrScheduleType::Constant || s.warmup_steps > 0))
-    TESSERA_THROW(Config, config_path << ": model.remote_shards cannot train with a non-constant "
-                                         "train.lr_schedule (the shards in other processes keep "
-                                         "model.sparse_optimizer.lr): use {\"type\": "
-                                         "\"constant\", \"warmup_steps\": 0} or in-process "
-                                         "shards (remote_shards false)");
-}
-
 train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t = train::trainer_options(
-      options,
-      {"behaviour", cfg.name, cfg.train.runs_dir, to_json(cfg), resume_tag(cfg), cfg.train.epochs,
-       cfg.train.on_nonfinite},
-      device);
+  train::TrainerOptions t =
+      train::trainer_options(options,
+                             {"behaviour", cfg.name, cfg.train.runs_dir, to_json(cfg),
+                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
+                             device);
   if (cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss)
     t.selection = {"validation_logloss", train::Goal::Minimize, "", train::Goal::Minimize,
                    cfg.train.early_stopping.patience};
@@ -543,7 +531,6 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
   if (options.stop_after_epochs >= 0 && options.resume.empty())
     TESSERA_THROW(Usage, "stopping after some epochs needs checkpoints to resume from");
-  check_remote_schedule(config_path, cfg);
   const auto seed = static_cast<uint64_t>(cfg.seed);
   auto backend = make_backend(cfg.device);
   std::unique_ptr<Prepared> data = prepare(cfg, options.test_prep);

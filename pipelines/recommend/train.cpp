@@ -56,18 +56,6 @@ int64_t batches(const RecommendConfig& cfg, const Prepared& p) {
   return (n + cfg.train.batch_size - 1) / cfg.train.batch_size;
 }
 
-// Shards in other processes keep embeddings.optimizer.lr (their requests carry no lr factor), so
-// a schedule that would scale it is refused before anything starts.
-void check_remote_schedule(const std::string& config_path, const RecommendConfig& cfg) {
-  const LrScheduleConfig& s = cfg.train.lr_schedule;
-  if (cfg.embeddings.remote_shards && (s.type != LrScheduleType::Constant || s.warmup_steps > 0))
-    TESSERA_THROW(Config, config_path << ": embeddings.remote_shards cannot train with a "
-                                         "non-constant train.lr_schedule (the shards in other "
-                                         "processes keep embeddings.optimizer.lr): use "
-                                         "{\"type\": \"constant\", \"warmup_steps\": 0} or "
-                                         "in-process shards");
-}
-
 // The optimizer of the tables: no dense group, so the schedule is written against the tables' lr.
 Optimizer table_optimizer(const RecommendConfig& cfg, const Prepared& p, Backend& backend) {
   OptimizerConfig reference;
@@ -276,7 +264,6 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   if (options.epochs > 0) cfg.train.epochs = options.epochs;
   if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
   if (!options.device.empty()) cfg.device = options.device;
-  check_remote_schedule(config_path, cfg);
   const Prepared p = prepare(cfg, ratings_path(cfg));
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
   RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);

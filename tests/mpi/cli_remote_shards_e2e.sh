@@ -3,7 +3,8 @@
 # embedding shards) gives exactly the in-process sharded run's results:
 #   - DLRM on a uci-adult slice, 3 row-wise shards: test AUC and logloss equal to the last bit,
 #     and the artefact it saved scores the test slice the same without mpirun;
-#   - two-tower on ml-latest-small, 2 row-wise shards, 1 epoch: HR@10 and NDCG@10 equal;
+#   - two-tower on ml-latest-small, 2 row-wise shards, 1 epoch under a warm-up and cosine lr
+#     schedule (the remote shards' update requests carry its factor): HR@10 and NDCG@10 equal;
 #   - without mpirun the remote config is refused by name (exit 2), not hung.
 # Usage: cli_remote_shards_e2e.sh TESSERA_BINARY SOURCE_DIR (ctest passes both). Skips (exit 77)
 # when a dataset is not under $TESSERA_DATA or SOURCE_DIR/../shared/datasets, and fails instead
@@ -71,11 +72,14 @@ fi
 echo "ok: remote_shards without mpirun refused: $(cat "$work/refused.err")"
 
 # ---- two-tower, ml-latest-small --------------------------------------------------------------
-cfg=$src/pipelines/recommend/movielens-two-tower.json
+sed 's/"train": {/"train": {"lr_schedule": {"type": "cosine", "warmup_steps": 20},/' \
+  "$src/pipelines/recommend/movielens-two-tower.json" > "$work/tt_scheduled.json"
+cfg=$work/tt_scheduled.json
 sed 's/"init_scale": 0.1,/"init_scale": 0.1, "shards": 2, "placement": "row",/' "$cfg" > "$work/tt_local.json"
 sed 's/"init_scale": 0.1,/"init_scale": 0.1, "shards": 2, "placement": "row", "remote_shards": true,/' \
   "$cfg" > "$work/tt_remote.json"
 grep -q '"remote_shards": true' "$work/tt_remote.json" || { echo "FAIL: config edit"; exit 1; }
+grep -q '"warmup_steps": 20' "$work/tt_remote.json" || { echo "FAIL: schedule edit"; exit 1; }
 ropts=(--epochs 1 --quiet --json --runs-dir "$work/runs")
 "$tessera" train "$work/tt_local.json" "${ropts[@]}" > "$work/tt_local.out"
 timeout 300 "${mpi[@]}" "$tessera" train "$work/tt_remote.json" "${ropts[@]}" > "$work/tt_remote.out"

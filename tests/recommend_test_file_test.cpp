@@ -3,7 +3,8 @@
 // whose user or item training lacks are counted (not scored, not dropped silently), the RMSE
 // equals one computed here from the saved model's predictions, `tessera evaluate MODEL TEST`
 // gives the same numbers, `tessera predict` writes the scores behind them, and the config refuses
-// data.test beside test_fraction or for two_tower.
+// data.test beside test_fraction. Two-tower trained on one file holds out each test user's latest
+// interaction of the other, and `tessera evaluate MODEL TEST` reproduces its HR/NDCG.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -303,6 +304,146 @@ TEST(RecommendTestFile, PipelineEvaluatesTheTestFile) {
   EXPECT_TRUE(ev["metrics"] == tr["metrics"]) << run.stages[2].outputs.result_json;
 }
 
+// ---- two_tower ----------------------------------------------------------------------------
+
+struct TimedRow {
+  int64_t user, item, timestamp;
+};
+
+// Two-tower training file: 4 users (raw 10..40) x 8 items (raw 100..107), each user half of them
+// (user 10 and 30 the odd items, 20 and 40 the even ones): 16 rows.
+std::string write_tower_train(const TempDir& dir) {
+  std::ostringstream s;
+  s << "userId,movieId,rating,timestamp\n";
+  for (int64_t u = 1; u <= 4; ++u)
+    for (int64_t i = 0; i < 8; ++i)
+      if ((u + i) % 2 == 0) s << u * 10 << "," << 100 + i << ",1,1000\n";
+  return write_file(dir.file("tower_a.csv"), s.str());
+}
+
+// Its test file: users 10, 20 and 30 have rows training knows both ids of (10 two, the later at
+// t=3000 held out; 30 two at the same time, the later row held out); 40's only row has an item
+// training never saw; 50 and 60 are users it never saw (60's item too); line 9 is malformed.
+const std::vector<TimedRow> kTowerTest = {{10, 100, 2000}, {10, 102, 3000}, {20, 101, 5000},
+                                          {30, 104, 1000}, {30, 106, 1000}, {50, 100, 1000},
+                                          {40, 999, 1000}, {60, 998, 1000}};
+const std::vector<std::pair<int64_t, int64_t>> kHeldOut = {{10, 102}, {20, 101}, {30, 106}};
+
+std::string write_tower_test(const TempDir& dir) {
+  std::ostringstream s;
+  s << "userId,movieId,rating,timestamp\n";
+  for (const TimedRow& r : kTowerTest) s << r.user << "," << r.item << ",1," << r.timestamp << "\n";
+  return write_file(dir.file("tower_b.csv"), s.str() + "20,xyz,1,1000\n");
+}
+
+std::string tower_config(const TempDir& dir, const std::string& train, const std::string& test) {
+  return write_file(dir.file("tower.json"), R"({"task": "recommend", "name": "tower",
+    "model": "two_tower", "seed": 3,
+    "data": {"train": ")" + train + R"(", "test": ")" +
+                                                test + R"(", "on_error": "skip"},
+    "embeddings": {"dim": 4, "init_scale": 0.3},
+    "train": {"epochs": 2, "batch_size": 5, "negatives": 2},
+    "evaluate": {"k": 2, "negatives": 2, "full_ranking": true}})");
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  std::stringstream s(line);
+  for (std::string f; std::getline(s, f, ',');) out.push_back(f);
+  return out;
+}
+
+// Every user's items in either file (raw ids), which no negative may be.
+bool interacted(int64_t user, int64_t item) {
+  for (const TimedRow& r : kTowerTest)
+    if (r.user == user && r.item == item) return true;
+  return (user / 10 + (item - 100)) % 2 == 0;
+}
+
+// HR@2 and NDCG@2 of the held-out cases of leave_last_out.csv (user,item,neg_1,neg_2), scored
+// here with the saved model: rank = negatives scoring >= the positive.
+std::pair<double, double> expected_sampled(const RecArtefact& a,
+                                           const std::vector<std::string>& cases) {
+  const Scorer sc = a.scorer();
+  double hr = 0, ndcg = 0;
+  for (size_t c = 1; c < cases.size(); ++c) {
+    const std::vector<std::string> f = split_csv(cases[c]);
+    const int32_t u = index_of(a.user_ids, std::stoll(f[0]));
+    const float pos = sc.score(u, index_of(a.item_ids, std::stoll(f[1])));
+    int64_t rank = 0;
+    for (size_t j = 2; j < f.size(); ++j)
+      rank += sc.score(u, index_of(a.item_ids, std::stoll(f[j]))) >= pos;
+    hr += rank < 2 ? 1.0 : 0.0;
+    ndcg += rank < 2 ? 1.0 / std::log2(static_cast<double>(rank) + 2.0) : 0.0;
+  }
+  const auto n = static_cast<double>(cases.size() - 1);
+  return {hr / n, ndcg / n};
+}
+
+// Two-tower trained on all of one file holds out each test user's latest interaction of
+// another (leave-last-out over the test file): the held-out cases and their negatives are
+// exactly those, ids training lacks are counted, the sampled HR/NDCG equal ones computed here
+// from the saved model, and `tessera evaluate MODEL TEST` gives every metric again.
+TEST(RecommendTestFile, TwoTowerHoldsOutEachTestUsersLatestInteraction) {
+  TempDir dir;
+  const std::string a_path = write_tower_train(dir);
+  const std::string b_path = write_tower_test(dir);
+  TrainOptions o;
+  o.run_dir = dir.file("tower_run");
+  o.quiet = true;
+  const Result r = train(tower_config(dir, a_path, b_path), o);
+  const auto j = parse(r.json);
+  // No leave-last-out of the training file: all 16 rows train, 5 per batch -> 4 steps an epoch
+  // (leaving out each user's latest would leave 12, 3 steps).
+  EXPECT_EQ(j["steps"].GetInt64(), 2 * 4);
+  const rapidjson::Value& m = j["metrics"];
+  EXPECT_EQ(m["test_users"].GetInt64(), 3);
+  EXPECT_EQ(m["test_rows"].GetInt64(), 8);
+  EXPECT_EQ(m["test_rows_scored"].GetInt64(), 5);
+  EXPECT_EQ(m["test_rows_unseen_user"].GetInt64(), 2);
+  EXPECT_EQ(m["test_rows_unseen_item"].GetInt64(), 2);
+  EXPECT_EQ(m["test_unseen_users"].GetInt64(), 2);
+  EXPECT_EQ(m["test_unseen_items"].GetInt64(), 2);
+  EXPECT_EQ(m["test_skipped_rows"].GetInt64(), 1);
+  EXPECT_NE(r.summary.find("latest interaction of each of 3 test users (of the 8 of " + b_path),
+            std::string::npos)
+      << r.summary;
+
+  // The held-out cases: each test user's latest row, 2 distinct negatives it has in neither file.
+  const std::vector<std::string> cases = lines_of(o.run_dir + "/leave_last_out.csv");
+  ASSERT_EQ(cases.size(), 1 + kHeldOut.size());
+  for (size_t c = 0; c < kHeldOut.size(); ++c) {
+    const std::vector<std::string> f = split_csv(cases[c + 1]);
+    ASSERT_EQ(f.size(), 4u) << cases[c + 1];
+    EXPECT_EQ(std::stoll(f[0]), kHeldOut[c].first);
+    EXPECT_EQ(std::stoll(f[1]), kHeldOut[c].second);
+    EXPECT_NE(f[2], f[3]);
+    for (size_t k = 2; k < 4; ++k)
+      EXPECT_FALSE(interacted(kHeldOut[c].first, std::stoll(f[k]))) << cases[c + 1];
+  }
+  const RecArtefact a = load_rec_artefact(j["model_path"].GetString());
+  EXPECT_EQ(a.user_ids, (std::vector<int64_t>{10, 20, 30, 40}));
+  EXPECT_EQ(a.item_ids.size(), 8u);
+  const auto [hr, ndcg] = expected_sampled(a, cases);
+  EXPECT_DOUBLE_EQ(m["hr_sampled"].GetDouble(), hr);
+  EXPECT_NEAR(m["ndcg_sampled"].GetDouble(), ndcg, 1e-12);
+
+  // The binary rebuilds the held-out cases from the model and the test file: every metric again.
+  const test::ProgramResult ev =
+      test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", b_path, "--json"});
+  ASSERT_EQ(ev.status, 0) << ev.err;
+  const auto e = parse(last_line(ev.out));
+  EXPECT_STREQ(e["ratings"].GetString(), b_path.c_str());
+  EXPECT_TRUE(e["metrics"] == m) << last_line(ev.out) << "\nvs\n" << r.json;
+
+  // A test file with no row of a known user and item is a data error, not HR of nothing.
+  const std::string none = write_file(dir.file("none.csv"), "70,100,1,5\n10,555,1,5\n");
+  const test::ProgramResult en =
+      test::run_program({kBinary, "evaluate", o.run_dir + "/model.tsm", none});
+  EXPECT_NE(en.status, 0);
+  EXPECT_NE(en.err.find(none + ": none of its 2 ratings"), std::string::npos) << en.err;
+}
+
 TEST(RecommendTestFile, BadTestRowFollowsOnError) {
   TempDir dir;
   const std::string a_path = write_rows(dir.file("a.csv"), file_a_rows());
@@ -325,7 +466,7 @@ TEST(RecommendTestFile, BadTestRowFollowsOnError) {
       << what;
 }
 
-TEST(RecommendTestFile, ConfigRefusesTestWithTestFractionOrTwoTower) {
+TEST(RecommendTestFile, ConfigRefusesTestWithTestFractionAndTakesItForTwoTower) {
   const std::string both = error_of([] {
     parse_recommend_config(R"({"task": "recommend", "model": "mf",
   "data": {"path": "a.csv", "test": "b.csv",
@@ -334,14 +475,21 @@ TEST(RecommendTestFile, ConfigRefusesTestWithTestFractionOrTwoTower) {
   });
   EXPECT_NE(both.find("c.json:3:"), std::string::npos) << both;
   EXPECT_NE(both.find("$.data.test_fraction: give either \"test\""), std::string::npos) << both;
-  const std::string tower = error_of([] {
+  // two_tower takes a test file (its held-out positives), but never a test_fraction.
+  const RecommendConfig tower = parse_recommend_config(
+      R"({"task": "recommend", "model": "two_tower", "data": {"test": "b.csv"}})", "t.json");
+  ASSERT_TRUE(tower.data.test.has_value());
+  EXPECT_EQ(tower.data.test->path, "b.csv");
+  EXPECT_EQ(parse_recommend_config(to_json(tower), "tw.json").data.test->path, "b.csv");
+  const std::string fraction = error_of([] {
     parse_recommend_config(R"({"task": "recommend", "model": "two_tower",
-  "data": {"test": "b.csv"}})",
-                           "t.json");
+  "data": {"test_fraction": 0.2}})",
+                           "f.json");
   });
-  EXPECT_NE(tower.find("t.json:2:"), std::string::npos) << tower;
-  EXPECT_NE(tower.find("$.data.test: only applies to \"model\": \"mf\""), std::string::npos)
-      << tower;
+  EXPECT_NE(fraction.find("f.json:2:"), std::string::npos) << fraction;
+  EXPECT_NE(fraction.find("$.data.test_fraction: only applies to \"model\": \"mf\""),
+            std::string::npos)
+      << fraction;
   const std::string empty = error_of([] {
     parse_recommend_config(R"({"task": "recommend", "model": "mf", "data": {"test": ""}})",
                            "e.json");

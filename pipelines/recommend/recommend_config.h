@@ -33,9 +33,11 @@ const json::Choices<ShardPlacement>& placement_choices();
 const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
 const json::Choices<data::RatingsOnError>& on_error_choices();
 
-// The ratings (DataFiles: dataset and train, and for mf a test file; no validation data). By
-// default ratings.csv of the registered dataset ml-latest-small; "train" (or its older spelling
-// "path") without "dataset" is a local file, as is "test" then.
+// The ratings (DataFiles: dataset, train and a test file; no validation data). By default
+// ratings.csv of the registered dataset ml-latest-small; "train" (or its older spelling "path")
+// without "dataset" is a local file, as is "test" then. With a test file training uses every row
+// of train: mf measures RMSE on the test file's rows, two_tower holds out each test user's latest
+// interaction in it.
 struct RecommendData : DataFiles {
   RecommendData() {
     dataset = "ml-latest-small";
@@ -49,8 +51,8 @@ struct RecommendData : DataFiles {
   std::string file;
   int64_t max_rows = 0;  // > 0: only the first N rows (smoke runs, tests)
   data::RatingsOnError on_error = data::RatingsOnError::Error;
-  // mf: the random split; with a test file training uses every row of train (no split, so
-  // test_fraction may not be given beside it).
+  // mf without a test file: the random split (a test file replaces it, so test_fraction may not
+  // be given beside it).
   double test_fraction = 0.1;
 };
 
@@ -153,12 +155,13 @@ void fields(V& v, ForModel<RecommendData>& m) {
             json::IntBounds::at_least(0));
   v.choice(F("on_error", "a malformed row: stop with an error naming file:line, or skip it"),
            c.on_error, on_error_choices());
+  data_test_field(v, c);
+  v.check(!c.test || c.test->skip_lines == 0, "test.skip_lines",
+          "a ratings file's header is found by itself: remove \"skip_lines\"");
   v.when(m.model == ModelKind::Mf,
-         "only applies to \"model\": \"mf\" (two_tower holds out each user's latest interaction)",
+         "only applies to \"model\": \"mf\" (two_tower holds out each user's latest interaction, "
+         "of the test file when there is one)",
          [&] {
-           data_test_field(v, c);
-           v.check(!c.test || c.test->skip_lines == 0, "test.skip_lines",
-                   "a ratings file's header is found by itself: remove \"skip_lines\"");
            v.number(F("test_fraction",
                       "without a test file: the share of train held out at random for RMSE")
                         .written_if(!c.test),

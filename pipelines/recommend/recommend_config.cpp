@@ -13,22 +13,6 @@ const json::Choices<Loss>& loss_choices() {
   static const json::Choices<Loss> c = {{"bce", Loss::Bce}, {"bpr", Loss::Bpr}};
   return c;
 }
-const json::Choices<ShardPlacement>& placement_choices() {
-  static const json::Choices<ShardPlacement> c = {{"auto", ShardPlacement::Auto},
-                                                  {"table", ShardPlacement::Table},
-                                                  {"row", ShardPlacement::Row},
-                                                  {"column", ShardPlacement::Column}};
-  return c;
-}
-const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices() {
-  using emb::SparseOptimizer;
-  static const json::Choices<SparseOptimizer> c = {
-      {"sgd", SparseOptimizer::Sgd},
-      {"adagrad", SparseOptimizer::Adagrad},
-      {"rowwise_adagrad", SparseOptimizer::RowwiseAdagrad},
-      {"lazy_adam", SparseOptimizer::LazyAdam}};
-  return c;
-}
 const json::Choices<data::RatingsOnError>& on_error_choices() {
   static const json::Choices<data::RatingsOnError> c = {{"error", data::RatingsOnError::Error},
                                                         {"skip", data::RatingsOnError::Skip}};

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "embeddings/bag_math.h"
+#include "embeddings/config_choices.h"
 #include "embeddings/sharding.h"
 #include "host/config/declare.h"
 #include "host/config/json_reader.h"
@@ -29,8 +30,6 @@ using emb::ShardPlacement;
 
 const json::Choices<ModelKind>& model_choices();
 const json::Choices<Loss>& loss_choices();
-const json::Choices<ShardPlacement>& placement_choices();
-const json::Choices<emb::SparseOptimizer>& sparse_optimizer_choices();
 const json::Choices<data::RatingsOnError>& on_error_choices();
 
 // The ratings (DataFiles: dataset, train and a test file; no validation data). By default
@@ -183,7 +182,7 @@ void fields(V& v, SparseOptimizerFields& s) {
   using recommend_detail::float_codec;
   emb::SparseOptimizerConfig& o = s.o;
   v.choice(F("kind", "the tables' update rule (only the rows a batch used are updated)"), o.kind,
-           sparse_optimizer_choices());
+           emb::sparse_optimizer_choices());
   v.custom(F("lr", "the tables' learning rate (train.lr_schedule scales it)"), o.lr,
            float_codec(Bounds::positive()));
   v.custom(F("eps", "added to the second moment's square root"), o.eps,
@@ -210,7 +209,7 @@ void fields(V& v, RecommendEmbeddings& c) {
       F("shards", "the tables over this many shards (one per GPU, or host shards)").not_compared(),
       c.shards, IntBounds::closed(1, 64));
   v.choice(F("placement", "how the tables are split over the shards").not_compared(), c.placement,
-           placement_choices());
+           emb::shard_placement_choices());
   v.boolean(
       F("remote_shards", "the shards in the other processes of an MPI job (mpirun -np N, N >= 2)")
           .not_compared()

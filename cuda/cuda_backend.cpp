@@ -7,21 +7,31 @@
 #include "cuda/cudnn_ops.h"  // CudnnOps is complete where ~CudaBackend is defined
 #include "cuda/device_guard.h"
 #include "cuda/kernels/kernels.h"
+#include "host/backend/rows_cols.h"
 
 namespace tessera {
 namespace cuda {
 
 namespace {
-// Rows and row width as the Backend edge checks them (host/backend/backend.cpp row_width): a
-// scalar is one row of one element, otherwise dim(0) rows.
-struct RowsCols {
-  int64_t rows;
-  int64_t cols;
-};
-RowsCols rows_cols(const Tensor& t) {
-  if (t.rank() == 0) return {1, 1};
-  const int64_t rows = t.dim(0);
-  return {rows, rows ? t.numel() / rows : 0};
+// One value copied from device memory to the host; waits for the stream.
+template <typename T>
+T read_device_value(const T* device_value, cudaStream_t stream) {
+  T value{};
+  TESSERA_CUDA_CHECK(
+      cudaMemcpyAsync(&value, device_value, sizeof(value), cudaMemcpyDeviceToHost, stream));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return value;
+}
+
+// Runs a validation kernel, `launch(flag)`, with the flag reset to kNoBadPosition, and returns
+// the smallest bad position it recorded (kNoBadPosition: none). Waits for the stream.
+template <typename Launch>
+unsigned long long first_bad_position(DeviceBuffer& flag_buffer, cudaStream_t stream,
+                                      Launch launch) {
+  auto* flag = static_cast<unsigned long long*>(flag_buffer.data());
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream));  // kNoBadPosition
+  launch(flag);
+  return read_device_value(flag, stream);
 }
 }  // namespace
 
@@ -139,20 +149,13 @@ void CudaBackend::dropout_backward_impl(const DropoutParams& d, const Tensor& dy
 }
 
 void CudaBackend::check_embedding_ids(const Tensor& ids, int64_t rows) {
-  const int64_t n = ids.numel();
-  auto* flag = static_cast<unsigned long long*>(first_bad_.data());
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream()));  // kNoBadPosition
-  launch_embedding_check_ids(ids.data<int64_t>(), n, rows, flag, stream());
-  unsigned long long first_bad = kNoBadPosition;
-  TESSERA_CUDA_CHECK(
-      cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream()));
-  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  const unsigned long long first_bad =
+      first_bad_position(first_bad_, stream(), [&](unsigned long long* flag) {
+        launch_embedding_check_ids(ids.data<int64_t>(), ids.numel(), rows, flag, stream());
+      });
   if (first_bad == kNoBadPosition) return;
   const int64_t position = static_cast<int64_t>(first_bad);
-  int64_t id = 0;
-  TESSERA_CUDA_CHECK(cudaMemcpyAsync(&id, ids.data<int64_t>() + position, sizeof(id),
-                                     cudaMemcpyDeviceToHost, stream()));
-  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  const int64_t id = read_device_value(ids.data<int64_t>() + position, stream());
   TESSERA_THROW(Data, "embedding id " << id << " at position " << position
                                       << " is outside the table's rows [0, " << rows << ")");
 }
@@ -219,19 +222,13 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, 
   DeviceGuard guard(device_index_);
   const int64_t n = logits.dim(0);
   const int64_t c = logits.dim(1);
-  auto* flag = static_cast<unsigned long long*>(first_bad_.data());
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream()));  // kNoBadPosition
-  launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream());
-  unsigned long long first_bad = kNoBadPosition;
-  TESSERA_CUDA_CHECK(
-      cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream()));
-  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  const unsigned long long first_bad =
+      first_bad_position(first_bad_, stream(), [&](unsigned long long* flag) {
+        launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream());
+      });
   if (first_bad != kNoBadPosition) {
     const int64_t row = static_cast<int64_t>(first_bad);
-    int32_t label = 0;
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
-                                       cudaMemcpyDeviceToHost, stream()));
-    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    const int32_t label = read_device_value(labels.data<int32_t>() + row, stream());
     TESSERA_THROW(Data,
                   "class label " << label << " at row " << row << " is outside [0, " << c << ")");
   }

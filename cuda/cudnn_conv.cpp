@@ -77,10 +77,13 @@ std::string plan_key(const Conv2dParams& p, const Shape& x, const Shape& w) {
   return k.str();
 }
 
-// The fastest measured algorithm that succeeded within the workspace limit.
-template <typename Perf>
-const Perf& pick(const std::vector<Perf>& perfs, int returned, const char* direction,
-                 const std::string& key) {
+// Measures the candidate algorithms with a cudnnFind* call, `find(requested, &returned, perfs)`,
+// and returns the fastest that succeeded within the workspace limit.
+template <typename Perf, typename Find>
+Perf find_fastest(int candidates, const char* direction, const std::string& key, Find find) {
+  std::vector<Perf> perfs(static_cast<size_t>(candidates));
+  int returned = 0;
+  TESSERA_CUDA_CHECK(find(candidates, &returned, perfs.data()));
   for (int i = 0; i < returned; ++i)
     if (perfs[i].status == CUDNN_STATUS_SUCCESS && perfs[i].memory <= CudnnOps::kWorkspaceLimit)
       return perfs[i];
@@ -145,34 +148,34 @@ const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Sha
                                                << shape_str(ys));
 
   // cudnnFind* runs each candidate on buffers it allocates itself and returns them by time.
-  int returned = 0;
-  {
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> perfs(CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    TESSERA_CUDA_CHECK(cudnnFindConvolutionForwardAlgorithm(
-        handle_.get(), pl->x.get(), pl->w.get(), pl->conv.get(), pl->y.get(),
-        static_cast<int>(perfs.size()), &returned, perfs.data()));
-    const auto& best = pick(perfs, returned, "forward", key);
-    pl->fwd = best.algo;
-    pl->fwd_bytes = best.memory;
-  }
-  {
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perfs(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    TESSERA_CUDA_CHECK(cudnnFindConvolutionBackwardDataAlgorithm(
-        handle_.get(), pl->w.get(), pl->y.get(), pl->conv.get(), pl->x.get(),
-        static_cast<int>(perfs.size()), &returned, perfs.data()));
-    const auto& best = pick(perfs, returned, "backward-data", key);
-    pl->bwd_data = best.algo;
-    pl->bwd_data_bytes = best.memory;
-  }
-  {
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perfs(CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    TESSERA_CUDA_CHECK(cudnnFindConvolutionBackwardFilterAlgorithm(
-        handle_.get(), pl->x.get(), pl->y.get(), pl->conv.get(), pl->w.get(),
-        static_cast<int>(perfs.size()), &returned, perfs.data()));
-    const auto& best = pick(perfs, returned, "backward-filter", key);
-    pl->bwd_filter = best.algo;
-    pl->bwd_filter_bytes = best.memory;
-  }
+  cudnnHandle_t handle = handle_.get();
+  const auto fwd = find_fastest<cudnnConvolutionFwdAlgoPerf_t>(
+      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "forward", key,
+      [&](int requested, int* returned, auto* perfs) {
+        return cudnnFindConvolutionForwardAlgorithm(handle, pl->x.get(), pl->w.get(),
+                                                    pl->conv.get(), pl->y.get(), requested,
+                                                    returned, perfs);
+      });
+  pl->fwd = fwd.algo;
+  pl->fwd_bytes = fwd.memory;
+  const auto bwd_data = find_fastest<cudnnConvolutionBwdDataAlgoPerf_t>(
+      CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, "backward-data", key,
+      [&](int requested, int* returned, auto* perfs) {
+        return cudnnFindConvolutionBackwardDataAlgorithm(handle, pl->w.get(), pl->y.get(),
+                                                         pl->conv.get(), pl->x.get(), requested,
+                                                         returned, perfs);
+      });
+  pl->bwd_data = bwd_data.algo;
+  pl->bwd_data_bytes = bwd_data.memory;
+  const auto bwd_filter = find_fastest<cudnnConvolutionBwdFilterAlgoPerf_t>(
+      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, "backward-filter", key,
+      [&](int requested, int* returned, auto* perfs) {
+        return cudnnFindConvolutionBackwardFilterAlgorithm(handle, pl->x.get(), pl->y.get(),
+                                                           pl->conv.get(), pl->w.get(), requested,
+                                                           returned, perfs);
+      });
+  pl->bwd_filter = bwd_filter.algo;
+  pl->bwd_filter_bytes = bwd_filter.memory;
   return *plans_.emplace(key, std::move(pl)).first->second;
 }
 

@@ -15,6 +15,7 @@
 #include "cuda/emu/runtime_api.h"
 #include "cuda/kernels/kernels.h"
 #include "host/backend/host_backend.h"  // host_lstm_reserve_floats (the LSTM fallback)
+#include "host/backend/rows_cols.h"
 
 namespace tessera::emu {
 
@@ -112,17 +113,6 @@ Tensor host_view(const float* p, int64_t rows, int64_t cols) {
   const size_t bytes = static_cast<size_t>(rows * cols) * sizeof(float);
   return Tensor(std::make_shared<HostView>(const_cast<float*>(p), bytes), Shape{rows, cols},
                 DType::F32);
-}
-
-struct RowsCols {
-  int64_t rows;
-  int64_t cols;
-};
-// As cuda::CudaBackend: a scalar is one row of one element, otherwise dim(0) rows.
-RowsCols rows_cols(const Tensor& t) {
-  if (t.rank() == 0) return {1, 1};
-  const int64_t rows = t.dim(0);
-  return {rows, rows ? t.numel() / rows : 0};
 }
 
 void check_cuda(cudaError_t st, const char* expr) {
@@ -301,17 +291,12 @@ class EmuBackend final : public Backend {
     OpScope op("softmax_xent");
     const int64_t n = logits.dim(0);
     const int64_t c = logits.dim(1);
-    auto* flag = static_cast<unsigned long long*>(first_bad_);
-    TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
-    cuda::launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream_);
-    unsigned long long first_bad = cuda::kNoBadPosition;
-    TESSERA_EMU_CHECK(
-        cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    const unsigned long long first_bad = first_bad_position([&](unsigned long long* flag) {
+      cuda::launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream_);
+    });
     if (first_bad != cuda::kNoBadPosition) {
       const int64_t row = static_cast<int64_t>(first_bad);
-      int32_t label = 0;
-      TESSERA_EMU_CHECK(cudaMemcpyAsync(&label, labels.data<int32_t>() + row, sizeof(label),
-                                        cudaMemcpyDeviceToHost, stream_));
+      const int32_t label = read_device_value(labels.data<int32_t>() + row);
       TESSERA_THROW(Data,
                     "class label " << label << " at row " << row << " is outside [0, " << c << ")");
     }
@@ -428,20 +413,33 @@ class EmuBackend final : public Backend {
     return Tensor(std::make_shared<HostView>(t.raw(), t.bytes()), t.shape(), t.dtype());
   }
 
-  // As cuda::CudaBackend::check_embedding_ids: the same flag protocol and message.
-  void check_embedding_ids(const Tensor& ids, int64_t rows) {
-    const int64_t n = ids.numel();
+  // One value copied from (emulated) device memory to the host.
+  template <typename T>
+  T read_device_value(const T* device_value) {
+    T value{};
+    TESSERA_EMU_CHECK(
+        cudaMemcpyAsync(&value, device_value, sizeof(value), cudaMemcpyDeviceToHost, stream_));
+    return value;
+  }
+
+  // As cuda::CudaBackend: runs a validation kernel, `launch(flag)`, with the flag reset to
+  // kNoBadPosition, and returns the smallest bad position it recorded (kNoBadPosition: none).
+  template <typename Launch>
+  unsigned long long first_bad_position(Launch launch) {
     auto* flag = static_cast<unsigned long long*>(first_bad_);
     TESSERA_EMU_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream_));
-    cuda::launch_embedding_check_ids(ids.data<int64_t>(), n, rows, flag, stream_);
-    unsigned long long first_bad = cuda::kNoBadPosition;
-    TESSERA_EMU_CHECK(
-        cudaMemcpyAsync(&first_bad, flag, sizeof(first_bad), cudaMemcpyDeviceToHost, stream_));
+    launch(flag);
+    return read_device_value(flag);
+  }
+
+  // As cuda::CudaBackend::check_embedding_ids: the same flag protocol and message.
+  void check_embedding_ids(const Tensor& ids, int64_t rows) {
+    const unsigned long long first_bad = first_bad_position([&](unsigned long long* flag) {
+      cuda::launch_embedding_check_ids(ids.data<int64_t>(), ids.numel(), rows, flag, stream_);
+    });
     if (first_bad == cuda::kNoBadPosition) return;
     const int64_t position = static_cast<int64_t>(first_bad);
-    int64_t id = 0;
-    TESSERA_EMU_CHECK(cudaMemcpyAsync(&id, ids.data<int64_t>() + position, sizeof(id),
-                                      cudaMemcpyDeviceToHost, stream_));
+    const int64_t id = read_device_value(ids.data<int64_t>() + position);
     TESSERA_THROW(Data, "embedding id " << id << " at position " << position
                                         << " is outside the table's rows [0, " << rows << ")");
   }

@@ -1,30 +1,27 @@
 // Fused bias + activation: forward y = act(x + bias), backward dx = dy * act'(y) and the bias
 // gradient as column sums of dx. Element-wise math from host/core/math.h (the host backend's).
 #include "cuda/kernel_prelude.cuh"
-#include "cuda/launch.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/kernels/reduce.cuh"
+#include "cuda/launch.cuh"
 
 namespace tessera::cuda {
 namespace {
 
 // x, y [rows, cols] flattened to n = rows * cols; bias [cols] or nullptr. y may alias x.
-__global__ void bias_act_forward_kernel(Activation act, const float* x, const float* bias,
-                                        float* y, int64_t n, int64_t cols) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+__global__ void bias_act_forward_kernel(Activation act, const float* x, const float* bias, float* y,
+                                        int64_t n, int64_t cols) {
+  for (const int64_t i : grid_stride_range(n)) {
     const float b = bias ? __ldg(bias + i % cols) : 0.f;
     y[i] = math::activate(act, x[i] + b);
   }
 }
 
 // dx = dy * act'(y), n elements; dx may alias dy.
-__global__ void bias_act_backward_kernel(Activation act, const float* y, const float* dy,
-                                         float* dx, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride)
+__global__ void bias_act_backward_kernel(Activation act, const float* y, const float* dy, float* dx,
+                                         int64_t n) {
+  for (const int64_t i : grid_stride_range(n))
     dx[i] = dy[i] * math::activation_grad_from_output(act, y[i]);
 }
 
@@ -72,7 +69,8 @@ void launch_bias_act_backward(Activation act, const float* y, const float* dy, f
                  stream, act, y, dy, dx, n);
   if (dbias == nullptr) return;
   const int64_t tiles = (cols + kColumnTile - 1) / kColumnTile;
-  const unsigned blocks = static_cast<unsigned>(tiles < kMaxGridStrideBlocks ? tiles : kMaxGridStrideBlocks);
+  const unsigned blocks =
+      static_cast<unsigned>(tiles < kMaxGridStrideBlocks ? tiles : kMaxGridStrideBlocks);
   TESSERA_LAUNCH(column_sum_kernel, dim3(blocks), dim3(kColumnTile, kRowGroups), 0, stream, dx,
                  dbias, rows, cols);
 }

@@ -1,8 +1,9 @@
 // Inverted dropout with the counter-based mask of host/core/math.h: element i is kept iff
 // hash_uniform(seed, i) >= p, on every backend and thread layout, so no mask is stored.
 #include "cuda/kernel_prelude.cuh"
-#include "cuda/launch.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
+#include "cuda/launch.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -10,9 +11,7 @@ namespace {
 // x, y [n]; y may alias x.
 __global__ void dropout_kernel(uint64_t seed, float p, float scale, const float* x, float* y,
                                int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride)
+  for (const int64_t i : grid_stride_range(n))
     y[i] = math::dropout_keep(seed, static_cast<uint64_t>(i), p) ? x[i] * scale : 0.f;
 }
 

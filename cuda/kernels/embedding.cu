@@ -2,9 +2,10 @@
 // The Backend validates every id first (launch_embedding_check_ids + a copy of the flag), so the
 // gather and scatter kernels trust their ids, and an out-of-range id writes nothing anywhere.
 #include "cuda/kernel_prelude.cuh"
-#include "cuda/launch.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/kernels/reduce.cuh"
+#include "cuda/launch.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -12,54 +13,48 @@ namespace {
 // ids [n]; rows = V. Records the smallest position holding an id outside [0, rows).
 __global__ void embedding_check_ids_kernel(const int64_t* ids, int64_t n, int64_t rows,
                                            unsigned long long* first_bad) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(n)) {
     const int64_t id = ids[i];
     if (id < 0 || id >= rows) record_first_bad(first_bad, static_cast<unsigned long long>(i));
   }
 }
 
-// out [n, dim] = table [V, dim] rows picked by ids [n]; one thread per output element.
+// out [n, width] = table [V, width] rows picked by ids [n]; one thread per output element. Elem
+// is float, or float4 for the vectorised kernel (width in float4s).
+template <typename Elem>
+__device__ inline void gather_rows(const Elem* table, const int64_t* ids, Elem* out, int64_t n,
+                                   int64_t width) {
+  for (const int64_t i : grid_stride_range(n * width)) {
+    const int64_t row = i / width;
+    const int64_t col = i - row * width;
+    out[i] = __ldg(table + __ldg(ids + row) * width + col);
+  }
+}
+
 __global__ void embedding_gather_kernel(const float* table, const int64_t* ids, float* out,
                                         int64_t n, int64_t dim) {
-  const int64_t total = n * dim;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
-    const int64_t row = i / dim;
-    const int64_t col = i - row * dim;
-    out[i] = __ldg(table + __ldg(ids + row) * dim + col);
-  }
+  gather_rows(table, ids, out, n, dim);
 }
 
 // The same with float4: dim4 = dim / 4, table and out 16-byte aligned (checked by the launcher).
 __global__ void embedding_gather4_kernel(const float4* table, const int64_t* ids, float4* out,
                                          int64_t n, int64_t dim4) {
-  const int64_t total = n * dim4;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
-    const int64_t row = i / dim4;
-    const int64_t col = i - row * dim4;
-    out[i] = __ldg(table + __ldg(ids + row) * dim4 + col);
-  }
+  gather_rows(table, ids, out, n, dim4);
 }
 
 // dtable [V, dim] rows picked by ids [n] += dout [n, dim]; atomics because ids repeat.
 __global__ void embedding_scatter_add_kernel(const int64_t* ids, const float* dout, float* dtable,
                                              int64_t n, int64_t dim) {
-  const int64_t total = n * dim;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(n * dim)) {
     const int64_t row = i / dim;
     const int64_t col = i - row * dim;
     atomicAdd(dtable + ids[row] * dim + col, dout[i]);
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
 
 }  // namespace
 

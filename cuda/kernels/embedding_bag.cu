@@ -3,6 +3,7 @@
 // come from a sort: CUB on a GPU, the host in the emulation build). The arithmetic is
 // embeddings/bag_math.h, shared with the host implementation.
 #include "cuda/kernel_prelude.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/reduce.cuh"
 #include "cuda/launch.cuh"
 #include "embeddings/bag_kernels.h"
@@ -15,9 +16,7 @@ using namespace tessera::emb;
 // offsets [n_bags + 1]; one thread per entry.
 __global__ void bag_check_offsets_kernel(const int64_t* offsets, int64_t n_bags, int64_t nnz,
                                          unsigned long long* flags) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; b <= n_bags;
-       b += stride) {
+  for (const int64_t b : grid_stride_range(n_bags + 1)) {
     bool bad = (b == 0 && offsets[0] != 0) || (b > 0 && offsets[b] < offsets[b - 1]) ||
                (b == n_bags && offsets[b] != nnz);
     if (bad) record_first_bad(flags + kBagFlagBadOffset, static_cast<unsigned long long>(b));
@@ -29,9 +28,7 @@ __global__ void bag_resolve_kernel(const int64_t* meta, int64_t tables, int64_t 
                                    const int64_t* ids, const int64_t* offsets, int64_t nnz,
                                    int64_t* keys, int64_t* bag_of, unsigned long long* flags) {
   const int64_t n_bags = tables * batch;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nnz;
-       j += stride) {
+  for (const int64_t j : grid_stride_range(nnz)) {
     const int64_t b = bag_of_position(offsets, n_bags, j);
     const int64_t t = b / batch;
     const int64_t* m = meta + t * kMetaFields;
@@ -55,10 +52,7 @@ __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t 
                                    int64_t max_dim, int64_t out_dim, const float* weights,
                                    const int64_t* keys, const int64_t* offsets, const float* psw,
                                    float* out) {
-  const int64_t total = tables * batch * max_dim;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(tables * batch * max_dim)) {
     const int64_t b = i / max_dim;
     const int64_t c = i - b * max_dim;
     const int64_t t = b / batch;
@@ -84,10 +78,7 @@ __global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t
                                     const int64_t* seg_start, const int64_t* sorted_pos,
                                     const int64_t* bag_of, const int64_t* offsets, const float* psw,
                                     const float* dout, float* grads, int64_t touched) {
-  const int64_t total = touched * max_dim;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(touched * max_dim)) {
     const int64_t u = i / max_dim;
     const int64_t c = i - u * max_dim;
     const int64_t t = table_of_key_meta(meta, tables, ukeys[u]);
@@ -114,9 +105,7 @@ __global__ void bag_weight_grad_kernel(const int64_t* meta, int64_t batch, int64
                                        const float* weights, const int64_t* keys,
                                        const int64_t* bag_of, const int64_t* offsets,
                                        const float* dout, float* wgrad, int64_t nnz) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; j < nnz;
-       j += stride) {
+  for (const int64_t j : grid_stride_range(nnz)) {
     const int64_t b = bag_of[j];
     const int64_t t = b / batch;
     const int64_t s = b - t * batch;

@@ -2,6 +2,7 @@
 // updated by exactly one thread group and no atomics are needed). The per-element math is
 // embeddings/bag_math.h, shared with the host implementation.
 #include "cuda/kernel_prelude.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/launch.cuh"
 #include "embeddings/bag_kernels.h"
 
@@ -15,10 +16,7 @@ __global__ void sparse_update_kernel(int kind, SparseStepParams p, const int64_t
                                      int64_t tables, int64_t max_dim, const int64_t* keys,
                                      const float* grads, int64_t touched, float* weights, float* s0,
                                      float* s1) {
-  const int64_t total = touched * max_dim;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(touched * max_dim)) {
     const int64_t u = i / max_dim;
     const int64_t c = i - u * max_dim;
     const int64_t key = keys[u];
@@ -42,9 +40,7 @@ __global__ void sparse_rowwise_adagrad_kernel(SparseStepParams p, const int64_t*
                                               int64_t tables, int64_t max_dim, const int64_t* keys,
                                               const float* grads, int64_t touched, float* weights,
                                               float* acc) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t u = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; u < touched;
-       u += stride) {
+  for (const int64_t u : grid_stride_range(touched)) {
     const int64_t key = keys[u];
     const int64_t* m = meta + table_of_key_meta(meta, tables, key) * kMetaFields;
     const int64_t dim = m[kMetaDim];

@@ -3,6 +3,7 @@
 // are coalesced, reads stride by n_mels (tens of floats), which the L1/L2 absorb at these sizes;
 // the op is a small fraction of the front end next to the DFT GEMM.
 #include "cuda/kernel_prelude.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/launch.cuh"
 #include "host/core/log_mel_math.h"
@@ -12,10 +13,7 @@ namespace {
 
 __global__ void log_mel_transpose_kernel(const float* mel, float* out, int64_t batch,
                                          int64_t n_mels, int64_t frames, float log_floor) {
-  const int64_t total = batch * n_mels * frames;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += stride) {
+  for (const int64_t e : grid_stride_range(batch * n_mels * frames)) {
     const int64_t t = e % frames, bm = e / frames;
     const int64_t j = bm % n_mels, b = bm / n_mels;
     out[e] = math::log_with_floor(mel[(b * frames + t) * n_mels + j], log_floor);

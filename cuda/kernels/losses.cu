@@ -1,9 +1,10 @@
 // Losses: binary cross-entropy on logits (element-wise) and softmax cross-entropy (one block per
 // row, block reductions for the row max and the sum of exponentials).
 #include "cuda/kernel_prelude.cuh"
-#include "cuda/launch.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/kernels/reduce.cuh"
+#include "cuda/launch.cuh"
 
 namespace tessera::cuda {
 namespace {
@@ -11,9 +12,7 @@ namespace {
 // logits, labels, loss, dlogits [n].
 __global__ void bce_with_logits_kernel(const float* logits, const float* labels, float grad_scale,
                                        float* loss, float* dlogits, int64_t n) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(n)) {
     const float z = logits[i];
     const float y = labels[i];
     loss[i] = math::bce_with_logits_loss(z, y);
@@ -24,9 +23,7 @@ __global__ void bce_with_logits_kernel(const float* logits, const float* labels,
 // labels [n]. Records the smallest row whose label is outside [0, classes).
 __global__ void check_class_labels_kernel(const int32_t* labels, int64_t n, int64_t classes,
                                           unsigned long long* first_bad) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += stride) {
+  for (const int64_t i : grid_stride_range(n)) {
     const int64_t y = labels[i];
     if (y < 0 || y >= classes) record_first_bad(first_bad, static_cast<unsigned long long>(i));
   }
@@ -60,8 +57,8 @@ __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, 
 
 }  // namespace
 
-void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale,
-                            float* loss, float* dlogits, int64_t n, cudaStream_t stream) {
+void launch_bce_with_logits(const float* logits, const float* labels, float grad_scale, float* loss,
+                            float* dlogits, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
   TESSERA_LAUNCH(bce_with_logits_kernel, dim3(grid_stride_blocks(n)), dim3(kElementwiseBlock), 0,
                  stream, logits, labels, grad_scale, loss, dlogits, n);
@@ -70,13 +67,12 @@ void launch_bce_with_logits(const float* logits, const float* labels, float grad
 void launch_check_class_labels(const int32_t* labels, int64_t n, int64_t classes,
                                unsigned long long* first_bad, cudaStream_t stream) {
   if (n <= 0) return;
-  TESSERA_LAUNCH(check_class_labels_kernel, dim3(grid_stride_blocks(n)), dim3(kElementwiseBlock),
-                 0, stream, labels, n, classes, first_bad);
+  TESSERA_LAUNCH(check_class_labels_kernel, dim3(grid_stride_blocks(n)), dim3(kElementwiseBlock), 0,
+                 stream, labels, n, classes, first_bad);
 }
 
-void launch_softmax_xent(const float* logits, const int32_t* labels, float grad_scale,
-                         float* loss, float* dlogits, int64_t n, int64_t classes,
-                         cudaStream_t stream) {
+void launch_softmax_xent(const float* logits, const int32_t* labels, float grad_scale, float* loss,
+                         float* dlogits, int64_t n, int64_t classes, cudaStream_t stream) {
   if (n <= 0 || classes <= 0) return;
   // The smallest power-of-two block in [32, 256] covering the row, so narrow rows (a handful of
   // classes) do not leave most of a 256-thread block idle.

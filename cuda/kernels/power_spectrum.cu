@@ -1,6 +1,7 @@
 // power_spectrum: the GEMM-based DFT's output [R, 2*bins] (real parts | imaginary parts) ->
 // |X|^2 [R, bins]. One thread per output element (grid-stride), coalesced reads and writes.
 #include "cuda/kernel_prelude.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/launch.cuh"
 #include "host/core/log_mel_math.h"
@@ -10,10 +11,7 @@ namespace {
 
 __global__ void power_spectrum_kernel(const float* spectrum, float* power, int64_t rows,
                                       int64_t bins) {
-  const int64_t total = rows * bins;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += stride) {
+  for (const int64_t e : grid_stride_range(rows * bins)) {
     const int64_t r = e / bins, k = e - r * bins;
     const float* s = spectrum + r * 2 * bins;
     power[e] = math::power_of(s[k], s[bins + k]);

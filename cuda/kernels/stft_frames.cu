@@ -2,6 +2,7 @@
 // A operand of the GEMM-based DFT (host/data/log_mel_batch.h). One thread per frame element, in
 // output order, so writes are coalesced and neighbouring threads read neighbouring samples.
 #include "cuda/kernel_prelude.cuh"
+#include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
 #include "cuda/launch.cuh"
 #include "host/core/log_mel_math.h"
@@ -12,10 +13,7 @@ namespace {
 __global__ void stft_frames_kernel(const float* waves, const float* window, float* frames,
                                    int64_t batch, int64_t n, int64_t n_fft, int64_t hop) {
   const int64_t f = math::stft_frame_count(n, hop);
-  const int64_t total = batch * f * n_fft;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += stride) {
+  for (const int64_t e : grid_stride_range(batch * f * n_fft)) {
     const int64_t r = e / n_fft, i = e - r * n_fft;
     const int64_t b = r / f, t = r - b * f;
     frames[e] = math::stft_frame_value(waves + b * n, n, window, n_fft, hop, t, i);

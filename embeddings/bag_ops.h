@@ -1,7 +1,7 @@
 #pragma once
 // Pooled embedding-bag ops over a table-batched collection, behind one interface with a host
 // implementation (OpenMP; the specification) and a device implementation (custom CUDA kernels in
-// cuda/kernels/embedding_bag*.cu, sort/de-duplication by CUB on a GPU, on the host in the
+// embeddings/kernels/embedding_bag*.cu, sort/de-duplication by CUB on a GPU, on the host in the
 // emulation build). Every tensor an op takes or returns lives on the ops' backend.
 //
 // A batch of bags follows FBGEMM's TBE layout: for T tables and B samples,

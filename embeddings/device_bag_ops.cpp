@@ -1,14 +1,14 @@
 // The device implementation of the bag ops (CUDA backend, or the cuda-emu backend in the emulation
 // build): custom kernels for checks, resolution, pooling, the segment-reduced backward and the
-// sparse optimizers (embeddings/bag_kernels.h), sort/de-duplication by sort_segments (CUB on a
-// GPU; host fallback under emulation). Memory comes from the Backend; launches go on its stream.
-// Validation mirrors the host implementation flag for flag, and the messages are produced by the
-// same functions (bag_checks.cpp), so both follow the id policy identically.
+// sparse optimizers (embeddings/kernels/bag_kernels.h), sort/de-duplication by sort_segments (CUB
+// on a GPU; host fallback under emulation). Memory comes from the Backend; launches go on its
+// stream. Validation mirrors the host implementation flag for flag, and the messages are produced
+// by the same functions (bag_checks.cpp), so both follow the id policy identically.
 #include <vector>
 
-#include "embeddings/bag_kernels.h"
 #include "embeddings/bag_ops.h"
 #include "embeddings/device_segments.h"
+#include "embeddings/kernels/bag_kernels.h"
 
 #if !defined(TESSERA_CUDA_EMULATION)
 #include "cuda/cuda_backend.h"
@@ -41,7 +41,7 @@ class DeviceBagOps final : public BagOps {
 
   std::string name() const override { return "device (" + backend_->name() + ")"; }
   std::string notes() const override {
-    return "kernels: cuda/kernels/embedding_bag*.cu; sort/unique: " + sort_segments_path();
+    return "kernels: embeddings/kernels/embedding_bag*.cu; sort/unique: " + sort_segments_path();
   }
 
   ResolvedBags resolve(const TableLayout& layout, const Bags& bags, IdWarnState& warn) override {

@@ -245,7 +245,7 @@ void battery_log_mel(std::mt19937& gen) {
   }
 }
 
-// The table-batched embedding bags (embeddings/, kernels in cuda/kernels/embedding_bag*.cu):
+// The table-batched embedding bags (embeddings/, kernels in embeddings/kernels/embedding_bag*.cu):
 // forward, de-duplicated backward and every sparse optimizer, with a clamped id, vs the host ops.
 // tests/embedding_parity_test.cpp is the full parity suite for them.
 void battery_embedding_bags(std::mt19937& gen) {
@@ -397,24 +397,26 @@ TEST(EmuBackend, LogMelFrontEndMatchesHost) {
   battery_log_mel(gen);
 }
 
-// Every __global__ kernel defined in cuda/kernels/*.cu.
+// Every __global__ kernel defined in cuda/kernels/*.cu and embeddings/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
-  const std::string dir = std::string(TESSERA_SOURCE_DIR) + "/cuda/kernels";
   std::set<std::string> names;
-  DIR* d = opendir(dir.c_str());
-  if (!d) return names;
   const std::regex global_re(R"(__global__\s+void\s+(\w+)\s*\()");
-  while (dirent* ent = readdir(d)) {
-    const std::string file = ent->d_name;
-    if (file.size() < 3 || file.substr(file.size() - 3) != ".cu") continue;
-    std::ifstream in(dir + "/" + file);
-    std::stringstream text;
-    text << in.rdbuf();
-    const std::string s = text.str();
-    for (std::sregex_iterator it(s.begin(), s.end(), global_re), end; it != end; ++it)
-      names.insert((*it)[1]);
+  for (const char* folder : {"/cuda/kernels", "/embeddings/kernels"}) {
+    const std::string dir = std::string(TESSERA_SOURCE_DIR) + folder;
+    DIR* d = opendir(dir.c_str());
+    if (!d) continue;
+    while (dirent* ent = readdir(d)) {
+      const std::string file = ent->d_name;
+      if (file.size() < 3 || file.substr(file.size() - 3) != ".cu") continue;
+      std::ifstream in(dir + "/" + file);
+      std::stringstream text;
+      text << in.rdbuf();
+      const std::string s = text.str();
+      for (std::sregex_iterator it(s.begin(), s.end(), global_re), end; it != end; ++it)
+        names.insert((*it)[1]);
+    }
+    closedir(d);
   }
-  closedir(d);
   return names;
 }
 
@@ -433,10 +435,14 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
 
   const std::set<std::string> expected = kernels_in_sources();
   ASSERT_FALSE(expected.empty()) << "no __global__ kernels found under cuda/kernels";
+  // The embedding-bag kernels are found too (they live in embeddings/kernels/).
+  EXPECT_EQ(expected.count("bag_forward_kernel"), 1u);
   std::map<std::string, emu::KernelStats> ran;
   for (const auto& k : emu::kernel_stats()) ran[k.kernel] = k;
-  std::cout << "Kernel coverage of the emulated suite (cuda/kernels/*.cu), parity vs host "
-            << (parity_ok ? "ok" : "FAILED") << ":\n";
+  std::cout
+      << "Kernel coverage of the emulated suite (cuda/kernels/*.cu, embeddings/kernels/*.cu), "
+         "parity vs host "
+      << (parity_ok ? "ok" : "FAILED") << ":\n";
   for (const std::string& k : expected) {
     auto it = ran.find(k);
     const bool executed = it != ran.end() && it->second.launches > it->second.failed_launches;

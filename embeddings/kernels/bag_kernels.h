@@ -1,9 +1,9 @@
 #pragma once
-// Launchers of the embedding-bag kernels (cuda/kernels/embedding_bag.cu and
-// cuda/kernels/embedding_bag_update.cu): plain C++, raw device pointers, 64-bit sizes, an explicit
-// stream, like cuda/kernels/kernels.h. Shapes use the names of embeddings/bag_ops.h: T tables,
-// B samples, n_bags = T * B, nnz indices, D = max dim, U touched rows; meta is the layout's packed
-// [T * kMetaFields] (embeddings/table_spec.h) in device memory.
+// Launchers of the embedding-bag kernels (embeddings/kernels/embedding_bag.cu and
+// embeddings/kernels/embedding_bag_update.cu): plain C++, raw device pointers, 64-bit sizes, an
+// explicit stream, like cuda/kernels/kernels.h. Shapes use the names of embeddings/bag_ops.h: T
+// tables, B samples, n_bags = T * B, nnz indices, D = max dim, U touched rows; meta is the layout's
+// packed [T * kMetaFields] (embeddings/table_spec.h) in device memory.
 #include <cstdint>
 
 #include "embeddings/bag_math.h"

@@ -4,7 +4,7 @@
 #include "cuda/kernel_prelude.cuh"
 #include "cuda/kernels/grid_stride.cuh"
 #include "cuda/launch.cuh"
-#include "embeddings/bag_kernels.h"
+#include "embeddings/kernels/bag_kernels.h"
 
 namespace tessera::cuda {
 namespace {

@@ -6,7 +6,7 @@
 #include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/reduce.cuh"
 #include "cuda/launch.cuh"
-#include "embeddings/bag_kernels.h"
+#include "embeddings/kernels/bag_kernels.h"
 
 namespace tessera::cuda {
 namespace {

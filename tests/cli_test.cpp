@@ -58,8 +58,8 @@ TEST(Cli, HelpListsEveryRegisteredTaskWithItsVerbs) {
 
 TEST(Cli, ConfigErrorAsJsonNamesFileLineColumnAndPath) {
   const std::string cfg = scratch("bad_epochs.json");
-  tessera::write_file_atomic(cfg,
-                             "{\n  \"task\": \"behaviour\",\n  \"train\": {\"epochs\": \"x\"}\n}\n");
+  tessera::write_file_atomic(
+      cfg, "{\n  \"task\": \"behaviour\",\n  \"train\": {\"epochs\": \"x\"}\n}\n");
   const auto r = run_program({kBinary, "train", cfg, "--json", "--quiet"});
   EXPECT_EQ(r.status, 2) << r.out << r.err;
   const rapidjson::Document d = error_object(r.out);
@@ -122,8 +122,8 @@ TEST(Cli, SeedsTrainOncePerSeedAndReportMeanAndSpread) {
   const std::string dir = scratch("seeds");
   fs::remove_all(dir);
   ASSERT_EQ(run_program({kBinary, "make-synthetic", dir, "--rows", "1500"}).status, 0);
-  const auto r = run_program({kBinary, "train", dir + "/config.json", "--seeds", "3,7",
-                              "--epochs", "1", "--runs-dir", dir + "/runs", "--quiet", "--json"});
+  const auto r = run_program({kBinary, "train", dir + "/config.json", "--seeds", "3,7", "--epochs",
+                              "1", "--runs-dir", dir + "/runs", "--quiet", "--json"});
   ASSERT_EQ(r.status, 0) << r.err;
   rapidjson::Document d;
   d.Parse(last_line(r.out).c_str());
@@ -140,13 +140,12 @@ TEST(Cli, SeedsTrainOncePerSeedAndReportMeanAndSpread) {
   EXPECT_NE(d["runs"][0]["run_dir"], d["runs"][1]["run_dir"]);
   EXPECT_NE(auc[0], auc[1]);  // different seeds, different initial weights and split
   EXPECT_DOUBLE_EQ(d["mean"]["test.auc"].GetDouble(), (auc[0] + auc[1]) / 2);
-  EXPECT_NEAR(d["std"]["test.auc"].GetDouble(), std::fabs(auc[0] - auc[1]) / std::sqrt(2.0),
-              1e-12);
+  EXPECT_NEAR(d["std"]["test.auc"].GetDouble(), std::fabs(auc[0] - auc[1]) / std::sqrt(2.0), 1e-12);
   EXPECT_DOUBLE_EQ(d["min"]["test.auc"].GetDouble(), std::min(auc[0], auc[1]));
   EXPECT_NE(r.out.find("test.auc: "), std::string::npos) << r.out;
   // Refused combinations and lists.
-  EXPECT_EQ(run_program({kBinary, "train", dir + "/config.json", "--seeds", "1,2", "--run-dir",
-                         dir + "/x"})
+  EXPECT_EQ(run_program(
+                {kBinary, "train", dir + "/config.json", "--seeds", "1,2", "--run-dir", dir + "/x"})
                 .status,
             2);
   EXPECT_EQ(run_program({kBinary, "train", dir + "/config.json", "--seeds", "1,,2"}).status, 2);

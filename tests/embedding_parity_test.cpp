@@ -1,5 +1,5 @@
-// Parity of the device embedding-bag ops (CUDA kernels in embeddings/kernels/embedding_bag*.cu on a GPU,
-// or the same kernels emulated on the CPU as "cuda-emu") with the host ops, the specification:
+// Parity of the device embedding-bag ops (CUDA kernels in embeddings/kernels/embedding_bag*.cu on a
+// GPU, or the same kernels emulated on the CPU as "cuda-emu") with the host ops, the specification:
 // forward, the de-duplicated backward, every sparse optimizer over several steps, hashing, and
 // the id policies and batch checks, which must behave identically (same errors, same messages,
 // same clamping, same warnings). "cuda" skips with the reason where no GPU is usable; the

@@ -99,8 +99,9 @@ TrainingCheckpoint load_training_checkpoint(const std::string& path, const std::
   if (s.task != task) refuse("it is a " + s.task + " checkpoint, not " + task);
   s.tag = h.string("tag");
   if (s.tag != tag)
-    refuse("it was written under another configuration (only what may change on resume may "
-           "differ)");
+    refuse(
+        "it was written under another configuration (only what may change on resume may "
+        "differ)");
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
   s.epochs_done = h.integer("epochs_done", 0, kMax);
   s.step = h.integer("step", 0, kMax);
@@ -155,8 +156,9 @@ void restore_parameter_state(Backend& backend, const std::vector<Parameter*>& pa
     const char* prefix;
     Tensor Parameter::*field;
   };
-  const Part parts[] = {
-      {"value/", &Parameter::value}, {"state1/", &Parameter::state1}, {"state2/", &Parameter::state2}};
+  const Part parts[] = {{"value/", &Parameter::value},
+                        {"state1/", &Parameter::state1},
+                        {"state2/", &Parameter::state2}};
   for (Parameter* p : params)  // everything checked before the first copy
     for (const Part& part : parts)
       if ((p->*part.field).defined()) stored(part.prefix + p->name, p->*part.field);

@@ -23,10 +23,10 @@ struct LoopState {
   int64_t step = 0;         // optimizer steps taken
   int64_t samples = 0;      // examples seen
   double train_seconds = 0;
-  int64_t best_epoch = -1;  // -1: none yet
-  double best_score = 0;    // the selection metric at best_epoch
-  double best_tie = 0;      // the tie-breaking metric there
-  int64_t bad_epochs = 0;   // epochs since best_epoch
+  int64_t best_epoch = -1;   // -1: none yet
+  double best_score = 0;     // the selection metric at best_epoch
+  double best_tie = 0;       // the tie-breaking metric there
+  int64_t bad_epochs = 0;    // epochs since best_epoch
   std::string random_state;  // TrainTask::random_state() (text; "" when none)
   std::vector<std::pair<std::string, double>> best_validation;  // best_epoch's metrics
 };

@@ -58,11 +58,11 @@ struct StepContext {
 struct FinishContext {
   std::string run_dir;
   const Metrics& best_validation;  // the selected epoch's validation metrics (empty: none)
-  json::JsonWriter& result;  // inside the result object: the task adds its fields
-  std::string& summary;      // human lines; the task appends its own
-  DivergenceGuard& guard;    // at_model_write() has been called: check what is written
-  int64_t samples = 0;       // examples every step of the run saw (resumed epochs included)
-  double train_seconds = 0;  // the time spent in step() (the result's train_seconds)
+  json::JsonWriter& result;        // inside the result object: the task adds its fields
+  std::string& summary;            // human lines; the task appends its own
+  DivergenceGuard& guard;          // at_model_write() has been called: check what is written
+  int64_t samples = 0;             // examples every step of the run saw (resumed epochs included)
+  double train_seconds = 0;        // the time spent in step() (the result's train_seconds)
 };
 
 class TrainTask {
@@ -135,13 +135,13 @@ struct TrainerOptions {
   std::string device;  // the result's "device"
   int64_t epochs = 1;
   Selection selection;
-  int64_t checkpoint_every = 0;  // epochs between checkpoints; 0: none (1 when resumable)
-  double time_budget_s = 0;      // stop after the batch that reaches it; 0: none
+  int64_t checkpoint_every = 0;    // epochs between checkpoints; 0: none (1 when resumable)
+  double time_budget_s = 0;        // stop after the batch that reaches it; 0: none
   int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
   std::string loss_field = "train_loss";  // the epoch line's key for the mean training loss
-  bool loss_root = false;  // it reports the mean's square root (squared errors: an RMSE)
-  std::string throughput_field;           // its key for StepResult::units per second ("" = none)
+  bool loss_root = false;        // it reports the mean's square root (squared errors: an RMSE)
+  std::string throughput_field;  // its key for StepResult::units per second ("" = none)
   bool quiet = false;
   // Called with each epoch's metrics line once it is written (e.g. a Python callback); returning
   // false stops training after this epoch, as early stopping does.

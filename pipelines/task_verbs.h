@@ -12,16 +12,20 @@
 namespace tessera {
 
 // A task `name` (`about`: its line in `tessera --help`) whose `tessera train CONFIG` is
-// train(CONFIG, run_options_of(args)), with its pipeline stage kinds; the caller adds its model
-// verbs.
+// train(CONFIG, run_options_of(args)), with its pipeline stage kinds and its config's example and
+// schema; the caller adds its model verbs.
 template <typename Train>
 Task task_with_train(std::string name, std::string about, Train train,
-                     std::function<void(scheduler::StageRegistry&)> stages) {
+                     std::function<void(scheduler::StageRegistry&)> stages,
+                     std::function<std::string()> config_example,
+                     std::function<std::string()> config_schema) {
   Task t;
   t.name = std::move(name);
   t.about = std::move(about);
   t.train = [train](const CliArgs& a) { return train(a.positionals.at(0), run_options_of(a)); };
   t.stages = std::move(stages);
+  t.config_example = std::move(config_example);
+  t.config_schema = std::move(config_schema);
   return t;
 }
 

@@ -8,6 +8,7 @@
 #include "host/data/registry.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/audio/audio.h"
+#include "pipelines/task_stages.h"
 
 namespace tessera::audio {
 
@@ -129,11 +130,8 @@ std::vector<std::string> eval_inputs(const PipelineSpec& p, const StageSpec& s) 
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("audio", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("audio", StageKind::Train,
-               scheduler::train_stage(
-                   scheduler::TimeBudget::NotAllowed,
-                   [](const StageContext& ctx) { return read_prep(ctx).config; }, audio::train));
+  add_prep_and_train(registry, "audio", {prep_inputs, run_prep}, TimeBudget::NotAllowed,
+                     config_of_prep(read_prep), audio::train);
   registry.add("audio", StageKind::Evaluate, {eval_inputs, run_evaluate});
 }
 

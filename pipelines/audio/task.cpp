@@ -9,7 +9,7 @@ namespace tessera::audio {
 
 void register_task(TaskRegistry& registry) {
   Task t = task_with_train("audio", "audio classification: log-mel spectrograms and a CNN", train,
-                           register_stages);
+                           register_stages, audio_config_example, audio_config_schema);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, image::verb_options);
   // predict MODEL FILE.wav: the top 3 classes of one recording.
   t.model_verbs["predict"] = model_data_verb(
@@ -17,8 +17,6 @@ void register_task(TaskRegistry& registry) {
         return audio::predict(model, wav, o);
       },
       image::verb_options, "usage: tessera predict MODEL FILE.wav (an audio model)");
-  t.config_example = audio_config_example;
-  t.config_schema = audio_config_schema;
   registry.add(std::move(t));
 }
 

@@ -10,6 +10,7 @@
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/behaviour_config.h"
 #include "pipelines/behaviour/synthetic.h"
+#include "pipelines/task_stages.h"
 
 namespace tessera::behaviour {
 
@@ -154,13 +155,6 @@ StageResult run_prep(const StageContext& ctx) {
                                 "data: " + source);
 }
 
-// behaviour::train on the train stage's run options, with the default test encoding.
-Result train_resumably(const std::string& config, const train::RunOptions& run) {
-  TrainOptions o;
-  static_cast<train::RunOptions&>(o) = run;
-  return train(config, o);
-}
-
 StageResult run_evaluate(const StageContext& ctx) {
   const PrepData d = read_prep(ctx);
   CommonOptions o = scheduler::stage_run_options<CommonOptions>(ctx);
@@ -181,13 +175,15 @@ StageResult run_score(const StageContext& ctx) {
 
 }  // namespace
 
+Result train_on_run_options(const std::string& config, const train::RunOptions& run) {
+  TrainOptions o;
+  static_cast<train::RunOptions&>(o) = run;
+  return train(config, o);
+}
+
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("behaviour", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("behaviour", StageKind::Train,
-               scheduler::train_stage(
-                   scheduler::TimeBudget::NotAllowed,
-                   [](const StageContext& ctx) { return read_prep(ctx).config; }, train_resumably,
-                   scheduler::RunDir::WorkDir));
+  add_prep_and_train(registry, "behaviour", {prep_inputs, run_prep}, TimeBudget::NotAllowed,
+                     config_of_prep(read_prep), train_on_run_options, RunDir::WorkDir);
   registry.add("behaviour", StageKind::Evaluate, scheduler::config_free_stage(run_evaluate));
   registry.add("behaviour", StageKind::BatchScore, {validate_only(parse_score), run_score});
 }

@@ -14,10 +14,18 @@
 //                scores.csv.
 // Each stage's config is validated (unknown keys, types) when the pipeline is planned, before
 // any stage runs.
+#include <string>
+
+#include "host/core/command_result.h"
 #include "host/scheduler/scheduler.h"
+#include "host/train/run_options.h"
 
 namespace tessera::behaviour {
 
 void register_stages(scheduler::StageRegistry& registry);
+
+// behaviour::train on the run options every task's train takes (the train stage's and `tessera
+// train`'s), with the default test encoding.
+CommandResult train_on_run_options(const std::string& config, const train::RunOptions& run);
 
 }  // namespace tessera::behaviour

@@ -29,20 +29,12 @@ PredictOptions predict_options(const CliArgs& a) {
 }  // namespace
 
 void register_task(TaskRegistry& registry) {
-  Task t;
-  t.name = "behaviour";
-  t.about = "behaviour prediction: MLP or DLRM on tabular rows (CSV/TSV, Criteo, libSVM)";
-  t.train = [](const CliArgs& a) {
-    TrainOptions o;
-    static_cast<train::RunOptions&>(o) = run_options_of(a);
-    return train(a.positionals.at(0), o);
-  };
+  Task t = task_with_train(
+      "behaviour", "behaviour prediction: MLP or DLRM on tabular rows (CSV/TSV, Criteo, libSVM)",
+      train_on_run_options, register_stages, behaviour_config_example, behaviour_config_schema);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, common_options);
   t.model_verbs["predict"] = model_input_output_verb(
       predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a behaviour model)");
-  t.stages = register_stages;
-  t.config_example = behaviour_config_example;
-  t.config_schema = behaviour_config_schema;
   registry.add(std::move(t));
 }
 

@@ -5,6 +5,7 @@
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
 #include "pipelines/image/image_config.h"
+#include "pipelines/task_stages.h"
 
 namespace tessera::image {
 
@@ -114,11 +115,8 @@ StageResult run_evaluate(const StageContext& ctx) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("image", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("image", StageKind::Train,
-               scheduler::train_stage(
-                   scheduler::TimeBudget::NotAllowed,
-                   [](const StageContext& ctx) { return read_prep(ctx).config; }, train));
+  add_prep_and_train(registry, "image", {prep_inputs, run_prep}, TimeBudget::NotAllowed,
+                     config_of_prep(read_prep), train);
   registry.add("image", StageKind::Evaluate,
                {[](const PipelineSpec& p, const StageSpec& s) {
                   const EvalConfig c = parse_eval(p, s);

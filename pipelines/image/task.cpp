@@ -18,7 +18,7 @@ Options verb_options(const CliArgs& a) {
 void register_task(TaskRegistry& registry) {
   Task t =
       task_with_train("image", "image recognition: a CNN on IDX, PNG, PGM or digits CSV images",
-                      train, register_stages);
+                      train, register_stages, image_config_example, image_config_schema);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, verb_options);
   // predict MODEL IMAGE: the top 3 classes of one image.
   t.model_verbs["predict"] = model_data_verb(
@@ -26,8 +26,6 @@ void register_task(TaskRegistry& registry) {
         return predict(model, path, o);
       },
       verb_options, "usage: tessera predict MODEL IMAGE (an image model: one PNG or PGM)");
-  t.config_example = image_config_example;
-  t.config_schema = image_config_schema;
   registry.add(std::move(t));
 }
 

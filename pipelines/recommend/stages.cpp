@@ -11,6 +11,7 @@
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/recommend.h"
 #include "pipelines/recommend/recommend_config.h"
+#include "pipelines/task_stages.h"
 
 namespace tessera::recommend {
 
@@ -122,9 +123,8 @@ StageResult run_export(const StageContext& ctx) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("recommend", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("recommend", StageKind::Train,
-               scheduler::train_stage(scheduler::TimeBudget::NotAllowed, prep_config, train));
+  add_prep_and_train(registry, "recommend", {prep_inputs, run_prep}, TimeBudget::NotAllowed,
+                     prep_config, train);
   registry.add("recommend", StageKind::Evaluate, scheduler::config_free_stage(run_evaluate));
   registry.add("recommend", StageKind::Recommend, {validate_only(parse_recommend), run_recommend});
   registry.add("recommend", StageKind::Export, {validate_only(parse_export), run_export});

@@ -28,7 +28,7 @@ PredictOptions predict_options(const CliArgs& a) {
 void register_task(TaskRegistry& registry) {
   Task t =
       task_with_train("recommend", "personalised recommendation: biased MF or two-tower on ratings",
-                      train, register_stages);
+                      train, register_stages, recommend_config_example, recommend_config_schema);
   t.model_verbs["recommend"] = [](const CliArgs& a) {
     RecommendOptions o;
     o.k = a.count("--k", 10);
@@ -48,8 +48,6 @@ void register_task(TaskRegistry& registry) {
   t.model_verbs["predict"] =
       model_input_output_verb(predict, predict_options,
                               "usage: tessera predict MODEL INPUT OUTPUT (a recommendation model)");
-  t.config_example = recommend_config_example;
-  t.config_schema = recommend_config_schema;
   registry.add(std::move(t));
 }
 

@@ -5,6 +5,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
+#include "pipelines/task_stages.h"
 #include "pipelines/textclass/text_data.h"
 #include "pipelines/textclass/textclass.h"
 #include "pipelines/textclass/textclass_config.h"
@@ -163,9 +164,8 @@ void register_stages(scheduler::StageRegistry& registry) {
       return f.empty() ? std::vector<std::string>{} : std::vector<std::string>{f};
     };
   };
-  registry.add("textclass", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("textclass", StageKind::Train,
-               scheduler::train_stage(scheduler::TimeBudget::Allowed, prep_config, train));
+  add_prep_and_train(registry, "textclass", {prep_inputs, run_prep}, TimeBudget::Allowed,
+                     prep_config, train);
   registry.add("textclass", StageKind::Evaluate,
                {named_file(parse_eval, &EvalConfig::data), run_evaluate});
   registry.add("textclass", StageKind::BatchScore,

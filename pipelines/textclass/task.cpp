@@ -22,12 +22,10 @@ RunOptions verb_options(const CliArgs& a) {
 
 void register_task(TaskRegistry& registry) {
   Task t = task_with_train("textclass", "text classification: a (bi)LSTM over tokens", train,
-                           register_stages);
+                           register_stages, textclass_config_example, textclass_config_schema);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, verb_options);
   t.model_verbs["predict"] = model_input_output_verb(
       predict, verb_options, "usage: tessera predict MODEL INPUT OUTPUT (a textclass model)");
-  t.config_example = textclass_config_example;
-  t.config_schema = textclass_config_schema;
   registry.add(std::move(t));
 }
 

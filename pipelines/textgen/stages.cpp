@@ -3,6 +3,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/stage_helpers.h"
+#include "pipelines/task_stages.h"
 #include "pipelines/textgen/textgen.h"
 #include "pipelines/textgen/textgen_config.h"
 
@@ -124,20 +125,18 @@ StageResult run_sample(const StageContext& ctx) {
     out += text + "\n\n";
     json += (i ? "," : "") + json_quote(text);
   }
-  write_file_atomic(ctx.work_dir + "/samples.txt", out);
-  StageResult r;
-  r.files["samples"] = "samples.txt";
-  r.result_json = "{\"samples\":" + json + "]}";
-  r.summary = std::to_string(c.prompts.size()) + " samples";
-  return r;
+  return scheduler::file_output_stage(ctx, "samples", "samples.txt", [&](const std::string& path) {
+    write_file_atomic(path, out);
+    return CommandResult{std::to_string(c.prompts.size()) + " samples",
+                         "{\"samples\":" + json + "]}"};
+  });
 }
 
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("textgen", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("textgen", StageKind::Train,
-               scheduler::train_stage(scheduler::TimeBudget::Allowed, prep_config, train));
+  add_prep_and_train(registry, "textgen", {prep_inputs, run_prep}, TimeBudget::Allowed, prep_config,
+                     train);
   registry.add("textgen", StageKind::Evaluate, scheduler::config_free_stage(run_evaluate));
   registry.add("textgen", StageKind::BatchScore, {validate_only(parse_sample), run_sample});
 }

@@ -43,7 +43,7 @@ PredictOptions predict_options(const CliArgs& a) {
 
 void register_task(TaskRegistry& registry) {
   Task t = task_with_train("textgen", "content generation: a character or word LSTM language model",
-                           train, register_stages);
+                           train, register_stages, textgen_config_example, textgen_config_schema);
   t.model_verbs["generate"] = generate_verb;
   t.model_verbs["perplexity"] = model_data_verb(perplexity, device_of);
   // evaluate MODEL TEXT: perplexity and bits per character of a text file.
@@ -51,8 +51,6 @@ void register_task(TaskRegistry& registry) {
   // predict MODEL INPUT OUTPUT: each line's most likely next token and greedy continuation.
   t.model_verbs["predict"] = model_input_output_verb(
       predict, predict_options, "usage: tessera predict MODEL INPUT OUTPUT (a textgen model)");
-  t.config_example = textgen_config_example;
-  t.config_schema = textgen_config_schema;
   registry.add(std::move(t));
 }
 

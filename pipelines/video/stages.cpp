@@ -9,6 +9,7 @@
 #include "host/data/moving_clips.h"
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/image/image.h"
+#include "pipelines/task_stages.h"
 #include "pipelines/video/video.h"
 
 namespace tessera::video {
@@ -158,11 +159,8 @@ auto folder_inputs(const char* key) {
 }  // namespace
 
 void register_stages(scheduler::StageRegistry& registry) {
-  registry.add("video", StageKind::Prep, {prep_inputs, run_prep});
-  registry.add("video", StageKind::Train,
-               scheduler::train_stage(
-                   scheduler::TimeBudget::NotAllowed,
-                   [](const StageContext& ctx) { return read_prep(ctx).config; }, video::train));
+  add_prep_and_train(registry, "video", {prep_inputs, run_prep}, TimeBudget::NotAllowed,
+                     config_of_prep(read_prep), video::train);
   registry.add("video", StageKind::Evaluate, {folder_inputs("data"), run_evaluate});
   registry.add("video", StageKind::BatchScore, {folder_inputs("input"), run_score});
 }

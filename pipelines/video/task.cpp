@@ -27,11 +27,9 @@ CommandResult predict_verb(const CliArgs& a) {
 
 void register_task(TaskRegistry& registry) {
   Task t = task_with_train("video", "video frames: a CNN over clips (frame folders or .tclip)",
-                           train, register_stages);
+                           train, register_stages, video_config_example, video_config_schema);
   t.model_verbs["evaluate"] = model_data_verb(evaluate, image::verb_options);
   t.model_verbs["predict"] = predict_verb;
-  t.config_example = video_config_example;
-  t.config_schema = video_config_schema;
   registry.add(std::move(t));
 }
 

@@ -1,22 +1,16 @@
 #include "embeddings/config_choices.h"
 
+#include "host/config/choices.h"
+
 namespace tessera::emb {
 
-const json::Choices<SparseOptimizer>& sparse_optimizer_choices() {
-  static const json::Choices<SparseOptimizer> c = {
-      {"sgd", SparseOptimizer::Sgd},
-      {"adagrad", SparseOptimizer::Adagrad},
-      {"rowwise_adagrad", SparseOptimizer::RowwiseAdagrad},
-      {"lazy_adam", SparseOptimizer::LazyAdam}};
-  return c;
-}
+TESSERA_CHOICES(sparse_optimizer_choices, SparseOptimizer, {"sgd", SparseOptimizer::Sgd},
+                {"adagrad", SparseOptimizer::Adagrad},
+                {"rowwise_adagrad", SparseOptimizer::RowwiseAdagrad},
+                {"lazy_adam", SparseOptimizer::LazyAdam});
 
-const json::Choices<ShardPlacement>& shard_placement_choices() {
-  static const json::Choices<ShardPlacement> c = {{"auto", ShardPlacement::Auto},
-                                                  {"table", ShardPlacement::Table},
-                                                  {"row", ShardPlacement::Row},
-                                                  {"column", ShardPlacement::Column}};
-  return c;
-}
+TESSERA_CHOICES(shard_placement_choices, ShardPlacement, {"auto", ShardPlacement::Auto},
+                {"table", ShardPlacement::Table}, {"row", ShardPlacement::Row},
+                {"column", ShardPlacement::Column});
 
 }  // namespace tessera::emb

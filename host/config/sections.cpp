@@ -1,6 +1,7 @@
 // Shared config sections: device, data files, optimizer, learning-rate schedule.
 #include "host/config/sections.h"
 
+#include "host/config/choices.h"
 #include "host/core/path_name.h"
 
 #include <cctype>
@@ -9,24 +10,14 @@
 
 namespace tessera {
 
-const json::Choices<OptimizerType>& optimizer_choices() {
-  static const json::Choices<OptimizerType> choices = {
-      {"adam", OptimizerType::Adam}, {"adamw", OptimizerType::AdamW}, {"sgd", OptimizerType::Sgd}};
-  return choices;
-}
+TESSERA_CHOICES(optimizer_choices, OptimizerType, {"adam", OptimizerType::Adam},
+                {"adamw", OptimizerType::AdamW}, {"sgd", OptimizerType::Sgd});
 
-const json::Choices<LrScheduleType>& lr_schedule_choices() {
-  static const json::Choices<LrScheduleType> choices = {{"constant", LrScheduleType::Constant},
-                                                        {"cosine", LrScheduleType::Cosine},
-                                                        {"step", LrScheduleType::Step}};
-  return choices;
-}
+TESSERA_CHOICES(lr_schedule_choices, LrScheduleType, {"constant", LrScheduleType::Constant},
+                {"cosine", LrScheduleType::Cosine}, {"step", LrScheduleType::Step});
 
-const json::Choices<BadRowPolicy>& bad_row_policy_choices() {
-  static const json::Choices<BadRowPolicy> choices = {{"error", BadRowPolicy::Error},
-                                                      {"skip", BadRowPolicy::Skip}};
-  return choices;
-}
+TESSERA_CHOICES(bad_row_policy_choices, BadRowPolicy, {"error", BadRowPolicy::Error},
+                {"skip", BadRowPolicy::Skip});
 
 bool operator==(const OptimizerConfig& a, const OptimizerConfig& b) {
   return std::tie(a.type, a.lr, a.weight_decay, a.momentum, a.nesterov, a.beta1, a.beta2, a.eps) ==

@@ -9,6 +9,7 @@
 #include <queue>
 #include <set>
 
+#include "host/config/choices.h"
 #include "host/config/json_reader.h"
 #include "host/core/error.h"
 #include "host/core/path_name.h"
@@ -17,15 +18,9 @@ namespace tessera::scheduler {
 
 namespace {
 
-const json::Choices<StageKind>& kind_choices() {
-  static const json::Choices<StageKind> c = {{"prep", StageKind::Prep},
-                                             {"train", StageKind::Train},
-                                             {"evaluate", StageKind::Evaluate},
-                                             {"export", StageKind::Export},
-                                             {"batch-score", StageKind::BatchScore},
-                                             {"recommend", StageKind::Recommend}};
-  return c;
-}
+TESSERA_CHOICES(kind_choices, StageKind, {"prep", StageKind::Prep}, {"train", StageKind::Train},
+                {"evaluate", StageKind::Evaluate}, {"export", StageKind::Export},
+                {"batch-score", StageKind::BatchScore}, {"recommend", StageKind::Recommend});
 
 void write_sorted(const rapidjson::Value& v, rapidjson::Writer<rapidjson::StringBuffer>& w) {
   if (v.IsObject()) {

@@ -2,17 +2,14 @@
 // audio_config.h.
 #include "pipelines/audio/audio_config.h"
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
+
 namespace tessera {
 
-const json::Choices<FitMode>& fit_choices() {
-  static const json::Choices<FitMode> c = {{"center", FitMode::Center}, {"start", FitMode::Start}};
-  return c;
-}
+TESSERA_CHOICES(fit_choices, FitMode, {"center", FitMode::Center}, {"start", FitMode::Start});
 
-const json::Choices<bool>& normalize_choices() {
-  static const json::Choices<bool> c = {{"utterance", true}, {"none", false}};
-  return c;
-}
+TESSERA_CHOICES(normalize_choices, bool, {"utterance", true}, {"none", false});
 
 void write_audio_features(json::JsonWriter& w, const AudioFeatureConfig& f) {
   config::SectionWriter(w, /*identity=*/false).write_object(const_cast<AudioFeatureConfig&>(f));
@@ -22,21 +19,7 @@ AudioFeatureConfig parse_audio_features(const std::string& text) {
   return config::read_config<AudioFeatureConfig>(text, "<audio features>");
 }
 
-AudioConfig parse_audio_config(const std::string& json_text, const std::string& source_path) {
-  return config::read_config<AudioConfig>(json_text, source_path);
-}
-
-AudioConfig load_audio_config(const std::string& path) {
-  return parse_audio_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const AudioConfig& c) {
-  return config::write_config(c);
-}
-
-bool operator==(const AudioConfig& a, const AudioConfig& b) {
-  return config::same_config(a, b);
-}
+TESSERA_CONFIG_IO(AudioConfig, parse_audio_config, load_audio_config, json::read_text_file);
 
 AudioConfig example_audio_config() {
   AudioConfig c;
@@ -45,18 +28,13 @@ AudioConfig example_audio_config() {
   return c;
 }
 
-std::string audio_config_example() {
-  return config::example_config(
-      "tessera config for \"task\": \"audio\": spoken-word classification. Each WAV file becomes "
-      "a log-mel image (features) that a CNN (model.layers, as in the image task) classifies; "
-      "the split comes from the file names {label}_{speaker}_{index}.wav. "
-      "pipelines/audio/README.md describes every section.",
-      example_audio_config());
-}
-
-std::string audio_config_schema() {
-  return config::schema_config("audio", example_audio_config());
-}
+TESSERA_CONFIG_DOCS(
+    audio_config_example, audio_config_schema, "audio",
+    "tessera config for \"task\": \"audio\": spoken-word classification. Each WAV file becomes "
+    "a log-mel image (features) that a CNN (model.layers, as in the image task) classifies; "
+    "the split comes from the file names {label}_{speaker}_{index}.wav. "
+    "pipelines/audio/README.md describes every section.",
+    example_audio_config(), example_audio_config());
 
 bool is_audio_config_file(const std::string& path) {
   return json::file_has_task(path, "audio");

@@ -4,60 +4,36 @@
 
 #include <map>
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_writer.h"
 
 namespace tessera {
 
-const json::Choices<BehaviourModelType>& behaviour_model_choices() {
-  static const json::Choices<BehaviourModelType> choices = {{"mlp", BehaviourModelType::Mlp},
-                                                            {"dlrm", BehaviourModelType::Dlrm}};
-  return choices;
-}
+TESSERA_CHOICES(behaviour_model_choices, BehaviourModelType, {"mlp", BehaviourModelType::Mlp},
+                {"dlrm", BehaviourModelType::Dlrm});
 
-const json::Choices<Activation>& activation_choices() {
-  static const json::Choices<Activation> choices = {
-      {"relu", Activation::Relu}, {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid}};
-  return choices;
-}
+TESSERA_CHOICES(activation_choices, Activation, {"relu", Activation::Relu},
+                {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid});
 
-const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices() {
-  static const json::Choices<EarlyStoppingMetric> choices = {
-      {"auc", EarlyStoppingMetric::Auc}, {"logloss", EarlyStoppingMetric::Logloss}};
-  return choices;
-}
+TESSERA_CHOICES(early_stopping_metric_choices, EarlyStoppingMetric,
+                {"auc", EarlyStoppingMetric::Auc}, {"logloss", EarlyStoppingMetric::Logloss});
 
-const json::Choices<TableFormat>& table_format_choices() {
-  static const json::Choices<TableFormat> choices = {
-      {"csv", TableFormat::Csv}, {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm}};
-  return choices;
-}
+TESSERA_CHOICES(table_format_choices, TableFormat, {"csv", TableFormat::Csv},
+                {"criteo", TableFormat::Criteo}, {"libsvm", TableFormat::LibSvm});
 
-const json::Choices<ColumnType>& column_type_choices() {
-  static const json::Choices<ColumnType> choices = {{"numeric", ColumnType::Numeric},
-                                                    {"categorical", ColumnType::Categorical},
-                                                    {"label", ColumnType::Label},
-                                                    {"ignore", ColumnType::Ignore}};
-  return choices;
-}
+TESSERA_CHOICES(column_type_choices, ColumnType, {"numeric", ColumnType::Numeric},
+                {"categorical", ColumnType::Categorical}, {"label", ColumnType::Label},
+                {"ignore", ColumnType::Ignore});
 
-const json::Choices<NumericTransform>& numeric_transform_choices() {
-  static const json::Choices<NumericTransform> choices = {{"none", NumericTransform::None},
-                                                          {"log1p", NumericTransform::Log1p}};
-  return choices;
-}
+TESSERA_CHOICES(numeric_transform_choices, NumericTransform, {"none", NumericTransform::None},
+                {"log1p", NumericTransform::Log1p});
 
-const json::Choices<BinEdges>& bin_edges_choices() {
-  static const json::Choices<BinEdges> c = {{"distinct_quantile", BinEdges::DistinctQuantile},
-                                            {"quantile", BinEdges::Quantile}};
-  return c;
-}
+TESSERA_CHOICES(bin_edges_choices, BinEdges, {"distinct_quantile", BinEdges::DistinctQuantile},
+                {"quantile", BinEdges::Quantile});
 
-const json::Choices<Normalization>& normalization_choices() {
-  static const json::Choices<Normalization> choices = {{"standard", Normalization::Standard},
-                                                       {"minmax", Normalization::MinMax},
-                                                       {"none", Normalization::None}};
-  return choices;
-}
+TESSERA_CHOICES(normalization_choices, Normalization, {"standard", Normalization::Standard},
+                {"minmax", Normalization::MinMax}, {"none", Normalization::None});
 
 namespace behaviour_detail {
 
@@ -163,22 +139,8 @@ std::string columns_implied_message(TableFormat format) {
 
 }  // namespace behaviour_detail
 
-bool operator==(const BehaviourConfig& a, const BehaviourConfig& b) {
-  return config::same_config(a, b);
-}
-
-BehaviourConfig parse_behaviour_config(const std::string& json_text,
-                                       const std::string& source_path) {
-  return config::read_config<BehaviourConfig>(json_text, source_path);
-}
-
-BehaviourConfig load_behaviour_config(const std::string& path) {
-  return parse_behaviour_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const BehaviourConfig& c) {
-  return config::write_config(c);
-}
+TESSERA_CONFIG_IO(BehaviourConfig, parse_behaviour_config, load_behaviour_config,
+                  json::read_text_file);
 
 namespace {
 
@@ -197,18 +159,13 @@ BehaviourConfig example_settings() {
 
 }  // namespace
 
-std::string behaviour_config_example() {
-  return config::example_config(
-      "A behaviour config (tessera train CONFIG): a binary classifier (will this user click, buy, "
-      "churn?) on a table of numeric and categorical features, an MLP or a DLRM. Every field is "
-      "shown with its default and what it does; fields that do not apply to these settings are "
-      "commented out, with the reason. data.train and, for csv data, data.columns (exactly one "
-      "label) are required; the ones here are placeholders.",
-      example_settings());
-}
-
-std::string behaviour_config_schema() {
-  return config::schema_config<BehaviourConfig>("behaviour");
-}
+TESSERA_CONFIG_DOCS(
+    behaviour_config_example, behaviour_config_schema, "behaviour",
+    "A behaviour config (tessera train CONFIG): a binary classifier (will this user click, buy, "
+    "churn?) on a table of numeric and categorical features, an MLP or a DLRM. Every field is "
+    "shown with its default and what it does; fields that do not apply to these settings are "
+    "commented out, with the reason. data.train and, for csv data, data.columns (exactly one "
+    "label) are required; the ones here are placeholders.",
+    example_settings(), BehaviourConfig{});
 
 }  // namespace tessera

@@ -2,38 +2,27 @@
 // the declarations in image_config.h.
 #include "pipelines/image/image_config.h"
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
+
 namespace tessera {
 
-const json::Choices<ImageFormat>& image_format_choices() {
-  static const json::Choices<ImageFormat> c = {{"idx", ImageFormat::Idx},
-                                               {"digits_csv", ImageFormat::DigitsCsv}};
-  return c;
-}
+TESSERA_CHOICES(image_format_choices, ImageFormat, {"idx", ImageFormat::Idx},
+                {"digits_csv", ImageFormat::DigitsCsv});
 
-const json::Choices<CnnLayerType>& cnn_layer_choices() {
-  static const json::Choices<CnnLayerType> c = {
-      {"conv", CnnLayerType::Conv},
-      {"maxpool", CnnLayerType::MaxPool},
-      {"avgpool", CnnLayerType::AvgPool},
-      {"global_avgpool", CnnLayerType::GlobalAvgPool},
-      {"batchnorm", CnnLayerType::BatchNorm},
-      {"relu", CnnLayerType::Relu},
-      {"flatten", CnnLayerType::Flatten},
-      {"dense", CnnLayerType::Dense},
-      {"dropout", CnnLayerType::Dropout},
-      {"frames_to_batch", CnnLayerType::FramesToBatch},
-      {"temporal_avgpool", CnnLayerType::TemporalAvgPool},
-      {"temporal_maxpool", CnnLayerType::TemporalMaxPool}};
-  return c;
-}
+TESSERA_CHOICES(cnn_layer_choices, CnnLayerType, {"conv", CnnLayerType::Conv},
+                {"maxpool", CnnLayerType::MaxPool}, {"avgpool", CnnLayerType::AvgPool},
+                {"global_avgpool", CnnLayerType::GlobalAvgPool},
+                {"batchnorm", CnnLayerType::BatchNorm}, {"relu", CnnLayerType::Relu},
+                {"flatten", CnnLayerType::Flatten}, {"dense", CnnLayerType::Dense},
+                {"dropout", CnnLayerType::Dropout},
+                {"frames_to_batch", CnnLayerType::FramesToBatch},
+                {"temporal_avgpool", CnnLayerType::TemporalAvgPool},
+                {"temporal_maxpool", CnnLayerType::TemporalMaxPool});
 
-const json::Choices<Activation>& cnn_activation_choices() {
-  static const json::Choices<Activation> c = {{"none", Activation::None},
-                                              {"relu", Activation::Relu},
-                                              {"tanh", Activation::Tanh},
-                                              {"sigmoid", Activation::Sigmoid}};
-  return c;
-}
+TESSERA_CHOICES(cnn_activation_choices, Activation, {"none", Activation::None},
+                {"relu", Activation::Relu}, {"tanh", Activation::Tanh},
+                {"sigmoid", Activation::Sigmoid});
 
 namespace config {
 
@@ -102,21 +91,7 @@ std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text) {
       });
 }
 
-ImageConfig parse_image_config(const std::string& json_text, const std::string& source_path) {
-  return config::read_config<ImageConfig>(json_text, source_path);
-}
-
-ImageConfig load_image_config(const std::string& path) {
-  return parse_image_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const ImageConfig& c) {
-  return config::write_config(c);
-}
-
-bool operator==(const ImageConfig& a, const ImageConfig& b) {
-  return config::same_config(a, b);
-}
+TESSERA_CONFIG_IO(ImageConfig, parse_image_config, load_image_config, json::read_text_file);
 
 ImageConfig example_image_config() {
   ImageConfig c;
@@ -138,18 +113,13 @@ ImageConfig example_image_config() {
   return c;
 }
 
-std::string image_config_example() {
-  return config::example_config(
-      "tessera config for \"task\": \"image\": a CNN classifier of grey images (Fashion-MNIST's "
-      "IDX files or the sklearn digits CSV), trained with softmax cross-entropy; the best epoch "
-      "by validation accuracy is kept and scored on the test split. pipelines/image/README.md "
-      "describes every section.",
-      example_image_config());
-}
-
-std::string image_config_schema() {
-  return config::schema_config("image", example_image_config());
-}
+TESSERA_CONFIG_DOCS(
+    image_config_example, image_config_schema, "image",
+    "tessera config for \"task\": \"image\": a CNN classifier of grey images (Fashion-MNIST's "
+    "IDX files or the sklearn digits CSV), trained with softmax cross-entropy; the best epoch "
+    "by validation accuracy is kept and scored on the test split. pipelines/image/README.md "
+    "describes every section.",
+    example_image_config(), example_image_config());
 
 bool is_image_config_file(const std::string& path) {
   return json::file_has_task(path, "image");

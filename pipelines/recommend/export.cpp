@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "host/config/choices.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
@@ -13,13 +14,9 @@
 namespace tessera::recommend {
 namespace {
 
-const json::Choices<ExportFormat>& format_choices() {
-  static const json::Choices<ExportFormat> c = {{"npy", ExportFormat::Npy},
-                                                {"safetensors", ExportFormat::Safetensors},
-                                                {"word2vec", ExportFormat::Word2vec},
-                                                {"faiss", ExportFormat::Faiss}};
-  return c;
-}
+TESSERA_CHOICES(format_choices, ExportFormat, {"npy", ExportFormat::Npy},
+                {"safetensors", ExportFormat::Safetensors}, {"word2vec", ExportFormat::Word2vec},
+                {"faiss", ExportFormat::Faiss});
 
 std::string shape_tuple(const Tensor& t) {
   std::string s = "(";

@@ -1,23 +1,16 @@
 #include "pipelines/recommend/recommend_config.h"
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_writer.h"
 
 namespace tessera::recommend {
 
-const json::Choices<ModelKind>& model_choices() {
-  static const json::Choices<ModelKind> c = {{"mf", ModelKind::Mf},
-                                             {"two_tower", ModelKind::TwoTower}};
-  return c;
-}
-const json::Choices<Loss>& loss_choices() {
-  static const json::Choices<Loss> c = {{"bce", Loss::Bce}, {"bpr", Loss::Bpr}};
-  return c;
-}
-const json::Choices<data::RatingsOnError>& on_error_choices() {
-  static const json::Choices<data::RatingsOnError> c = {{"error", data::RatingsOnError::Error},
-                                                        {"skip", data::RatingsOnError::Skip}};
-  return c;
-}
+TESSERA_CHOICES(model_choices, ModelKind, {"mf", ModelKind::Mf},
+                {"two_tower", ModelKind::TwoTower});
+TESSERA_CHOICES(loss_choices, Loss, {"bce", Loss::Bce}, {"bpr", Loss::Bpr});
+TESSERA_CHOICES(on_error_choices, data::RatingsOnError, {"error", data::RatingsOnError::Error},
+                {"skip", data::RatingsOnError::Skip});
 
 bool is_recommend_config(const std::string& path) {
   return json::file_has_task(path, "recommend");
@@ -57,34 +50,17 @@ void settle_data_files(json::ObjectReader& r, RecommendData& c) {
 
 }  // namespace recommend_detail
 
-RecommendConfig parse_recommend_config(const std::string& text, const std::string& source) {
-  return config::read_config<RecommendConfig>(text, source);
-}
+TESSERA_CONFIG_IO(RecommendConfig, parse_recommend_config, read_recommend_config,
+                  json::read_text_file);
 
-RecommendConfig read_recommend_config(const std::string& path) {
-  return parse_recommend_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const RecommendConfig& c) {
-  return config::write_config(c);
-}
-
-bool operator==(const RecommendConfig& a, const RecommendConfig& b) {
-  return config::same_config(a, b);
-}
-
-std::string recommend_config_example() {
-  return config::example_config<RecommendConfig>(
-      "A recommend config (tessera train CONFIG): biased matrix factorisation on explicit "
-      "ratings (\"model\": \"mf\", RMSE on a random split or a test file) or a two-tower model "
-      "on implicit feedback with sampled negatives (\"model\": \"two_tower\", HR and NDCG on "
-      "each user's latest interaction). Ratings files are userId,movieId,rating[,timestamp] "
-      "rows. Every field is shown with its default and what it does; fields that do not apply "
-      "to these settings are commented out, with the reason. Only \"model\" is required.");
-}
-
-std::string recommend_config_schema() {
-  return config::schema_config<RecommendConfig>("recommend");
-}
+TESSERA_CONFIG_DOCS(
+    recommend_config_example, recommend_config_schema, "recommend",
+    "A recommend config (tessera train CONFIG): biased matrix factorisation on explicit "
+    "ratings (\"model\": \"mf\", RMSE on a random split or a test file) or a two-tower model "
+    "on implicit feedback with sampled negatives (\"model\": \"two_tower\", HR and NDCG on "
+    "each user's latest interaction). Ratings files are userId,movieId,rating[,timestamp] "
+    "rows. Every field is shown with its default and what it does; fields that do not apply "
+    "to these settings are commented out, with the reason. Only \"model\" is required.",
+    RecommendConfig{}, RecommendConfig{});
 
 }  // namespace tessera::recommend

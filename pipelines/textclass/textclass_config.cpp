@@ -5,17 +5,16 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_writer.h"
 
 namespace tessera::textclass {
 
 using json::ObjectReader;
 
-const json::Choices<Pooling>& pooling_choices() {
-  static const json::Choices<Pooling> c = {
-      {"mean", Pooling::Mean}, {"max", Pooling::Max}, {"last", Pooling::Last}};
-  return c;
-}
+TESSERA_CHOICES(pooling_choices, Pooling, {"mean", Pooling::Mean}, {"max", Pooling::Max},
+                {"last", Pooling::Last});
 
 namespace textclass_detail {
 
@@ -100,21 +99,8 @@ bool same_column(const TextLayout& c) {
 
 }  // namespace textclass_detail
 
-TextclassConfig parse_textclass_config(const std::string& text, const std::string& source) {
-  return config::read_config<TextclassConfig>(text, source);
-}
-
-TextclassConfig read_textclass_config(const std::string& path) {
-  return parse_textclass_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const TextclassConfig& c) {
-  return config::write_config(c);
-}
-
-bool operator==(const TextclassConfig& a, const TextclassConfig& b) {
-  return config::same_config(a, b);
-}
+TESSERA_CONFIG_IO(TextclassConfig, parse_textclass_config, read_textclass_config,
+                  json::read_text_file);
 
 bool is_textclass_config(const std::string& path) {
   return json::file_has_task(path, "textclass");
@@ -132,19 +118,14 @@ TextclassConfig example_settings() {
 
 }  // namespace
 
-std::string textclass_config_example() {
-  return config::example_config(
-      "A textclass config (tessera train CONFIG): a (bi)LSTM classifier over the tokens of "
-      "labelled texts, early-stopped on validation accuracy. Rows are label<TAB>text by default; "
-      "delimiter, header, label_column and text_column read other layouts, strip_markup removes "
-      "HTML/XML. Every field is shown with its default and what it does; fields that do not "
-      "apply to these settings are commented out, with the reason. data.train and validation "
-      "data (a file or validation_fraction > 0) are required; the ones here are placeholders.",
-      example_settings());
-}
-
-std::string textclass_config_schema() {
-  return config::schema_config<TextclassConfig>("textclass");
-}
+TESSERA_CONFIG_DOCS(
+    textclass_config_example, textclass_config_schema, "textclass",
+    "A textclass config (tessera train CONFIG): a (bi)LSTM classifier over the tokens of "
+    "labelled texts, early-stopped on validation accuracy. Rows are label<TAB>text by default; "
+    "delimiter, header, label_column and text_column read other layouts, strip_markup removes "
+    "HTML/XML. Every field is shown with its default and what it does; fields that do not "
+    "apply to these settings are commented out, with the reason. data.train and validation "
+    "data (a file or validation_fraction > 0) are required; the ones here are placeholders.",
+    example_settings(), TextclassConfig{});
 
 }  // namespace tessera::textclass

@@ -2,35 +2,18 @@
 // video_config.h.
 #include "pipelines/video/video_config.h"
 
+#include "host/config/choices.h"
+#include "host/config/entry_points.h"
+
 namespace tessera {
 
-const json::Choices<VideoGenerator>& video_generator_choices() {
-  static const json::Choices<VideoGenerator> c = {
-      {"moving-fashion-mnist", VideoGenerator::MovingFashionMnist}};
-  return c;
-}
+TESSERA_CHOICES(video_generator_choices, VideoGenerator,
+                {"moving-fashion-mnist", VideoGenerator::MovingFashionMnist});
 
-const json::Choices<VideoGenLabel>& video_label_choices() {
-  static const json::Choices<VideoGenLabel> c = {{"class", VideoGenLabel::ItemClass},
-                                                 {"direction", VideoGenLabel::Direction}};
-  return c;
-}
+TESSERA_CHOICES(video_label_choices, VideoGenLabel, {"class", VideoGenLabel::ItemClass},
+                {"direction", VideoGenLabel::Direction});
 
-VideoConfig parse_video_config(const std::string& json_text, const std::string& source_path) {
-  return config::read_config<VideoConfig>(json_text, source_path);
-}
-
-VideoConfig load_video_config(const std::string& path) {
-  return parse_video_config(json::read_text_file(path), path);
-}
-
-std::string to_json(const VideoConfig& c) {
-  return config::write_config(c);
-}
-
-bool operator==(const VideoConfig& a, const VideoConfig& b) {
-  return config::same_config(a, b);
-}
+TESSERA_CONFIG_IO(VideoConfig, parse_video_config, load_video_config, json::read_text_file);
 
 VideoConfig example_video_config() {
   VideoConfig c;
@@ -40,19 +23,14 @@ VideoConfig example_video_config() {
   return c;
 }
 
-std::string video_config_example() {
-  return config::example_config(
-      "tessera config for \"task\": \"video\": clip classification. A clip's frames are the "
-      "CNN's input channels, or (a layer list starting with \"frames_to_batch\" and pooling with "
-      "a temporal pool) each frame goes through the CNN alone. Clips come from a folder of class "
-      "subfolders (dir) or are generated (generate). pipelines/video/README.md describes every "
-      "section.",
-      example_video_config());
-}
-
-std::string video_config_schema() {
-  return config::schema_config("video", example_video_config());
-}
+TESSERA_CONFIG_DOCS(
+    video_config_example, video_config_schema, "video",
+    "tessera config for \"task\": \"video\": clip classification. A clip's frames are the "
+    "CNN's input channels, or (a layer list starting with \"frames_to_batch\" and pooling with "
+    "a temporal pool) each frame goes through the CNN alone. Clips come from a folder of class "
+    "subfolders (dir) or are generated (generate). pipelines/video/README.md describes every "
+    "section.",
+    example_video_config(), example_video_config());
 
 bool is_video_config_file(const std::string& path) {
   return json::file_has_task(path, "video");

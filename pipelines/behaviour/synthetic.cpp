@@ -6,6 +6,7 @@
 
 #include "host/core/atomic_file.h"
 #include "host/core/math.h"
+#include "pipelines/behaviour/synthetic_files.h"
 
 namespace tessera::behaviour {
 
@@ -30,12 +31,11 @@ std::string make_rows(int64_t n, std::mt19937_64& rng) {
     const int dev = static_cast<int>(rng() % 4), reg = static_cast<int>(rng() % 6),
               plan = static_cast<int>(rng() % 4);
     // Nonlinear in age (peaks mid-30s), log-linear in sessions, plus the category effects.
-    const double z = -0.5 - std::pow((age - 35) / 12, 2) + 0.7 * std::log1p(sessions) -
-                     0.6 + kDeviceEffect[dev] + kRegionEffect[reg] + kPlanEffect[plan] +
-                     0.002 * minutes;
+    const double z = -0.5 - std::pow((age - 35) / 12, 2) + 0.7 * std::log1p(sessions) - 0.6 +
+                     kDeviceEffect[dev] + kRegionEffect[reg] + kPlanEffect[plan] + 0.002 * minutes;
     const int label = uni(rng) < math::sigmoid(static_cast<float>(z)) ? 1 : 0;
-    out << age << "," << sessions << "," << minutes << "," << kDevices[dev] << ","
-        << kRegions[reg] << "," << kPlans[plan] << "," << label << "\n";
+    out << age << "," << sessions << "," << minutes << "," << kDevices[dev] << "," << kRegions[reg]
+        << "," << kPlans[plan] << "," << label << "\n";
   }
   return out.str();
 }
@@ -47,12 +47,7 @@ std::string write_synthetic_dataset(const std::string& dir, const SyntheticOptio
   write_file_atomic(dir + "/train.csv", make_rows(o.train_rows, rng));
   write_file_atomic(dir + "/test.csv", make_rows(o.test_rows, rng));
   std::ostringstream c;
-  c << "{\n"
-    << "  \"task\": \"behaviour\",\n  \"name\": \"synthetic-mlp\",\n  \"seed\": 42,\n"
-    << "  \"data\": {\n"
-    << "    \"train\": \"" << dir << "/train.csv\",\n"
-    << "    \"test\": \"" << dir << "/test.csv\",\n"
-    << "    \"header\": true,\n"
+  c << synthetic_config_head("synthetic-mlp", dir, "csv") << "    \"header\": true,\n"
     << "    \"columns\": [\n"
     << "      {\"name\": \"age\", \"type\": \"numeric\"},\n"
     << "      {\"name\": \"sessions\", \"type\": \"numeric\", \"transform\": \"log1p\"},\n"
@@ -65,9 +60,7 @@ std::string write_synthetic_dataset(const std::string& dir, const SyntheticOptio
     << "  \"model\": {\"hidden\": [64, 32], \"dropout\": 0.1},\n"
     << "  \"train\": {\"epochs\": 5, \"batch_size\": 256}\n"
     << "}\n";
-  const std::string path = dir + "/config.json";
-  write_file_atomic(path, c.str());
-  return path;
+  return write_synthetic_config(dir, c.str());
 }
 
 }  // namespace tessera::behaviour

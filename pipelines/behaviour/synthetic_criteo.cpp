@@ -11,6 +11,7 @@
 #include "host/core/error.h"
 #include "host/core/math.h"
 #include "host/data/criteo.h"
+#include "pipelines/behaviour/synthetic_files.h"
 
 namespace tessera::behaviour {
 
@@ -120,11 +121,7 @@ std::string write_synthetic_criteo(const std::string& dir, const CriteoSynthetic
   write_file_atomic(dir + "/train.txt", make_rows(o.train_rows, tables, salt, rng));
   write_file_atomic(dir + "/test.txt", make_rows(o.test_rows, tables, salt, rng));
   std::ostringstream c;
-  c << "{\n"
-    << "  \"task\": \"behaviour\",\n  \"name\": \"synthetic-criteo-dlrm\",\n  \"seed\": 42,\n"
-    << "  \"data\": {\n"
-    << "    \"train\": \"" << dir << "/train.txt\",\n"
-    << "    \"test\": \"" << dir << "/test.txt\",\n"
+  c << synthetic_config_head("synthetic-criteo-dlrm", dir, "txt")
     << "    \"format\": \"criteo\",\n    \"delimiter\": \"\\t\",\n    \"header\": false,\n"
     << "    \"validation_fraction\": 0.05,\n"
     << "    \"categorical\": {\"min_count\": 1, \"hash_buckets\": 0},\n"
@@ -137,9 +134,7 @@ std::string write_synthetic_criteo(const std::string& dir, const CriteoSynthetic
        "\"lr\": 0.001},\n"
     << "            \"early_stopping\": {\"metric\": \"auc\", \"patience\": 1}}\n"
     << "}\n";
-  const std::string path = dir + "/config.json";
-  write_file_atomic(path, c.str());
-  return path;
+  return write_synthetic_config(dir, c.str());
 }
 
 }  // namespace tessera::behaviour

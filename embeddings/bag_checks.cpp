@@ -13,35 +13,18 @@
 
 #include "embeddings/bag_ops.h"
 #include "host/core/checked_size.h"
+#include "host/core/enum_table.h"
 
 namespace tessera::emb {
 
 const char* sparse_optimizer_name(SparseOptimizer o) {
-  switch (o) {
-    case SparseOptimizer::Sgd:
-      return "sgd";
-    case SparseOptimizer::Adagrad:
-      return "adagrad";
-    case SparseOptimizer::RowwiseAdagrad:
-      return "rowwise_adagrad";
-    case SparseOptimizer::LazyAdam:
-      return "lazy_adam";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"sgd", "adagrad", "rowwise_adagrad", "lazy_adam"};
+  return enum_entry<SparseOptimizer::LazyAdam>(o, kNames, "?");
 }
 
 int state_slots(SparseOptimizer kind) {
-  switch (kind) {
-    case SparseOptimizer::Sgd:
-      return 0;
-    case SparseOptimizer::Adagrad:
-      return 1;
-    case SparseOptimizer::RowwiseAdagrad:
-      return 1;
-    case SparseOptimizer::LazyAdam:
-      return 2;
-  }
-  return 0;
+  static constexpr int kSlots[] = {0, 1, 1, 2};  // sgd, adagrad, rowwise_adagrad, lazy_adam
+  return enum_entry<SparseOptimizer::LazyAdam>(kind, kSlots, 0);
 }
 
 int64_t state_size(SparseOptimizer kind, const TableLayout& layout) {

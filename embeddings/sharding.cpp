@@ -6,18 +6,13 @@
 #include <numeric>
 #include <sstream>
 
+#include "host/core/enum_table.h"
+
 namespace tessera::emb {
 
 const char* placement_name(Placement p) {
-  switch (p) {
-    case Placement::TableWise:
-      return "table-wise";
-    case Placement::RowWise:
-      return "row-wise";
-    case Placement::ColumnWise:
-      return "column-wise";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"table-wise", "row-wise", "column-wise"};
+  return enum_entry<Placement::ColumnWise>(p, kNames, "?");
 }
 
 namespace {

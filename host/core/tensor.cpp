@@ -8,58 +8,31 @@
 #include <sstream>
 
 #include "host/core/checked_size.h"
+#include "host/core/enum_table.h"
 
 namespace tessera {
 
 const char* error_kind_name(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::Config:
-      return "config error";
-    case ErrorKind::Data:
-      return "data error";
-    case ErrorKind::Io:
-      return "I/O error";
-    case ErrorKind::Backend:
-      return "backend error";
-    case ErrorKind::Shape:
-      return "shape error";
-    case ErrorKind::Usage:
-      return "usage error";
-    case ErrorKind::Internal:
-      return "internal error";
-  }
-  return "error";
+  static constexpr const char* kNames[] = {"config error",  "data error",  "I/O error",
+                                           "backend error", "shape error", "usage error",
+                                           "internal error"};
+  return enum_entry<ErrorKind::Internal>(kind, kNames, "error");
 }
 
 const char* error_kind_id(ErrorKind kind) {
-  static const char* const kIds[] = {"config", "data",  "io",      "backend",
-                                     "shape",  "usage", "internal"};
-  const auto i = static_cast<size_t>(kind);
-  return i < sizeof kIds / sizeof kIds[0] ? kIds[i] : "internal";
+  static constexpr const char* kIds[] = {"config", "data",  "io",      "backend",
+                                         "shape",  "usage", "internal"};
+  return enum_entry<ErrorKind::Internal>(kind, kIds, "internal");
 }
 
 size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::F32:
-      return 4;
-    case DType::I32:
-      return 4;
-    case DType::I64:
-      return 8;
-  }
-  return 0;
+  static constexpr size_t kSizes[] = {4, 4, 8};  // f32, i32, i64
+  return enum_entry<DType::I64>(t, kSizes, 0);
 }
 
 const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32:
-      return "f32";
-    case DType::I32:
-      return "i32";
-    case DType::I64:
-      return "i64";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"f32", "i32", "i64"};
+  return enum_entry<DType::I64>(t, kNames, "?");
 }
 
 std::string Device::str() const {

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "host/core/checked_size.h"
+#include "host/core/enum_table.h"
 #include "host/core/math.h"
 
 namespace tessera {
@@ -21,33 +22,10 @@ Parameter parameter(Backend& backend, std::string name, Tensor value) {
 }
 
 const char* type_name(CnnLayerType t) {
-  switch (t) {
-    case CnnLayerType::Conv:
-      return "conv";
-    case CnnLayerType::MaxPool:
-      return "maxpool";
-    case CnnLayerType::AvgPool:
-      return "avgpool";
-    case CnnLayerType::GlobalAvgPool:
-      return "global_avgpool";
-    case CnnLayerType::BatchNorm:
-      return "batchnorm";
-    case CnnLayerType::Relu:
-      return "relu";
-    case CnnLayerType::Flatten:
-      return "flatten";
-    case CnnLayerType::Dense:
-      return "dense";
-    case CnnLayerType::Dropout:
-      return "dropout";
-    case CnnLayerType::FramesToBatch:
-      return "frames_to_batch";
-    case CnnLayerType::TemporalAvgPool:
-      return "temporal_avgpool";
-    case CnnLayerType::TemporalMaxPool:
-      return "temporal_maxpool";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {
+      "conv",    "maxpool", "avgpool", "global_avgpool",  "batchnorm",        "relu",
+      "flatten", "dense",   "dropout", "frames_to_batch", "temporal_avgpool", "temporal_maxpool"};
+  return enum_entry<CnnLayerType::TemporalMaxPool>(t, kNames, "?");
 }
 
 Shape with_batch(int64_t b, const Shape& per_sample) {

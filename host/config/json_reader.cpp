@@ -15,6 +15,9 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/reader.h>
 
+#include "host/core/enum_table.h"
+#include "host/core/json_escape.h"
+
 namespace tessera::json {
 
 namespace {
@@ -92,31 +95,7 @@ std::string quote(std::string_view s, size_t max_chars = 60) {
       out += "...";
       break;
     }
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
+    append_json_escaped(out, c, JsonCarriageReturn::Short);
   }
   out += "\"";
   return out;
@@ -276,21 +255,13 @@ class Tracker {
     }
     return doc_.Key(s, n, copy);
   }
-  bool StartObject() {
-    if (!open_container('{')) return false;
-    return doc_.StartObject();
-  }
+  bool StartObject() { return open_container('{', &rapidjson::Document::StartObject); }
   bool EndObject(rapidjson::SizeType n) {
-    frames_.pop_back();
-    return doc_.EndObject(n);
+    return close_container(&rapidjson::Document::EndObject, n);
   }
-  bool StartArray() {
-    if (!open_container('[')) return false;
-    return doc_.StartArray();
-  }
+  bool StartArray() { return open_container('[', &rapidjson::Document::StartArray); }
   bool EndArray(rapidjson::SizeType n) {
-    frames_.pop_back();
-    return doc_.EndArray(n);
+    return close_container(&rapidjson::Document::EndArray, n);
   }
 
  private:
@@ -314,7 +285,8 @@ class Tracker {
 
   void note_scalar(size_t start) { map_.set_value(next_value_path(), lines_.at(start)); }
 
-  bool open_container(char bracket) {
+  // A '{' or '[': a frame for its members or elements, then the document's own `start`.
+  bool open_container(char bracket, bool (rapidjson::Document::*start)()) {
     if (static_cast<int>(frames_.size()) >= kMaxDepth) {
       too_deep_ = true;
       return false;
@@ -327,7 +299,12 @@ class Tracker {
     f.path = next_value_path();
     map_.set_value(f.path, lines_.at(at));
     frames_.push_back(std::move(f));
-    return true;
+    return (doc_.*start)();
+  }
+  bool close_container(bool (rapidjson::Document::*end)(rapidjson::SizeType),
+                       rapidjson::SizeType n) {
+    frames_.pop_back();
+    return (doc_.*end)(n);
   }
 
   size_t literal_start(size_t length) const { return pos() >= length ? pos() - length : 0; }
@@ -622,23 +599,9 @@ std::string IntBounds::describe() const {
 }
 
 const char* json_kind_name(JsonKind kind) {
-  switch (kind) {
-    case JsonKind::Absent:
-      return "nothing";
-    case JsonKind::Null:
-      return "null";
-    case JsonKind::Bool:
-      return "a boolean";
-    case JsonKind::Number:
-      return "a number";
-    case JsonKind::String:
-      return "a string";
-    case JsonKind::Array:
-      return "an array";
-    case JsonKind::Object:
-      return "an object";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"nothing",  "null",     "a boolean", "a number",
+                                           "a string", "an array", "an object"};
+  return enum_entry<JsonKind::Object>(kind, kNames, "?");
 }
 
 JsonKind kind_of(const rapidjson::Value& v) {

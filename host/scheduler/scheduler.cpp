@@ -23,11 +23,12 @@
 #include "host/core/atomic_file.h"
 #include "host/core/build_id.h"
 #include "host/core/content_hash.h"
+#include "host/core/enum_table.h"
 #include "host/core/error.h"
+#include "host/core/json_escape.h"
 #include "host/core/json_fields.h"
 #include "host/core/run_dir.h"
 #include "host/data/sha256.h"
-#include "host/core/atomic_file.h"
 
 namespace tessera::scheduler {
 
@@ -35,30 +36,7 @@ namespace {
 
 std::string json_string(const std::string& s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
+  for (char c : s) append_json_escaped(out, c, JsonCarriageReturn::Unicode);
   return out + "\"";
 }
 
@@ -208,15 +186,8 @@ const StageRunner& StageRegistry::find(const std::string& task, const StageSpec&
 }
 
 const char* stage_state_name(StageState s) {
-  switch (s) {
-    case StageState::Cached:
-      return "cached";
-    case StageState::Partial:
-      return "unfinished";
-    case StageState::Pending:
-      return "to run";
-  }
-  return "?";
+  static constexpr const char* kNames[] = {"cached", "unfinished", "to run"};
+  return enum_entry<StageState::Pending>(s, kNames, "?");
 }
 
 FileFingerprint file_fingerprint(const std::string& path, const std::string& memo_dir) {

@@ -560,33 +560,17 @@ class SchemaWriter {
   template <typename T>
   void integer_list(const F& f, const std::vector<T>& x, json::IntBounds item,
                     json::IntBounds size) {
-    if (!open(f, "array")) return;
-    w_.key("items").begin_object().field("type", "integer");
-    detail::write_integer_schema(w_, item);
-    w_.end_object();
-    detail::write_size_schema(w_, size);
-    w_.field("default", x);
-    close();
+    list_of(f, x, "integer", size, [&] { detail::write_integer_schema(w_, item); });
   }
   void number_list(const F& f, const std::vector<double>& x, json::Bounds item,
                    json::IntBounds size) {
-    if (!open(f, "array")) return;
-    w_.key("items").begin_object().field("type", "number");
-    detail::write_number_schema(w_, item);
-    w_.end_object();
-    detail::write_size_schema(w_, size);
-    w_.field("default", x);
-    close();
+    list_of(f, x, "number", size, [&] { detail::write_number_schema(w_, item); });
   }
   void string_list(const F& f, const std::vector<std::string>& x, json::Text rule = json::Text::Any,
                    json::IntBounds size = json::IntBounds::any()) {
-    if (!open(f, "array")) return;
-    w_.key("items").begin_object().field("type", "string");
-    if (rule == json::Text::NonEmpty) w_.field("minLength", 1);
-    w_.end_object();
-    detail::write_size_schema(w_, size);
-    w_.field("default", x);
-    close();
+    list_of(f, x, "string", size, [&] {
+      if (rule == json::Text::NonEmpty) w_.field("minLength", 1);
+    });
   }
   template <typename T>
   void custom(const F& f, const T&, const Codec<T>& codec) {
@@ -652,6 +636,18 @@ class SchemaWriter {
   bool open(const F& f, const char* type);
   std::string describe(const F& f) const;  // the doc and, in a `when`, when it applies
   void close() { w_.end_object(); }
+  // An array of `item_type`s: `item_rules()` adds what each item must be to its "items" schema.
+  template <typename T, typename ItemRules>
+  void list_of(const F& f, const std::vector<T>& x, const char* item_type, json::IntBounds size,
+               ItemRules&& item_rules) {
+    if (!open(f, "array")) return;
+    w_.key("items").begin_object().field("type", item_type);
+    item_rules();
+    w_.end_object();
+    detail::write_size_schema(w_, size);
+    w_.field("default", x);
+    close();
+  }
 
   json::JsonWriter& w_;
   std::set<std::string> seen_;

@@ -40,39 +40,52 @@ struct JsonWriter::Impl {
   static void check(bool ok, const char* what) {
     if (!ok) TESSERA_THROW(Internal, "JsonWriter: cannot write " << what);
   }
+  // A '{' or '[' (`object` says which): `start(writer)` writes it where a value may go.
+  template <typename Start>
+  void open(const char* what, bool object, Start start) {
+    before_value(what);
+    check(start(writer), what);
+    stack.push_back({object, object});  // an object awaits a key first
+  }
+  // The innermost container's close, once the caller has checked it is the one to close.
+  template <typename End>
+  void close(const char* what, End end) {
+    check(end(writer), what);
+    stack.pop_back();
+    after_value();
+  }
+  // A value that opens nothing: `write(writer)` writes it where the structure allows one.
+  template <typename Write>
+  void scalar(const char* what, Write write) {
+    before_value(what);
+    check(write(writer), what);
+    after_value();
+  }
 };
 
 JsonWriter::JsonWriter() : impl_(std::make_unique<Impl>()) {}
 JsonWriter::~JsonWriter() = default;
 
 JsonWriter& JsonWriter::begin_object() {
-  impl_->before_value("an object");
-  Impl::check(impl_->writer.StartObject(), "an object");
-  impl_->stack.push_back({true, true});
+  impl_->open("an object", true, [](auto& w) { return w.StartObject(); });
   return *this;
 }
 JsonWriter& JsonWriter::end_object() {
   if (impl_->stack.empty() || !impl_->stack.back().object || !impl_->stack.back().key_next) {
     TESSERA_THROW(Internal, "JsonWriter: end_object() without an open object awaiting a key");
   }
-  Impl::check(impl_->writer.EndObject(), "the end of an object");
-  impl_->stack.pop_back();
-  impl_->after_value();
+  impl_->close("the end of an object", [](auto& w) { return w.EndObject(); });
   return *this;
 }
 JsonWriter& JsonWriter::begin_array() {
-  impl_->before_value("an array");
-  Impl::check(impl_->writer.StartArray(), "an array");
-  impl_->stack.push_back({false, false});
+  impl_->open("an array", false, [](auto& w) { return w.StartArray(); });
   return *this;
 }
 JsonWriter& JsonWriter::end_array() {
   if (impl_->stack.empty() || impl_->stack.back().object) {
     TESSERA_THROW(Internal, "JsonWriter: end_array() without an open array");
   }
-  Impl::check(impl_->writer.EndArray(), "the end of an array");
-  impl_->stack.pop_back();
-  impl_->after_value();
+  impl_->close("the end of an array", [](auto& w) { return w.EndArray(); });
   return *this;
 }
 JsonWriter& JsonWriter::key(std::string_view name) {
@@ -85,43 +98,34 @@ JsonWriter& JsonWriter::key(std::string_view name) {
   return *this;
 }
 JsonWriter& JsonWriter::value(std::string_view s) {
-  impl_->before_value("a string");
-  Impl::check(impl_->writer.String(s.data(), static_cast<rapidjson::SizeType>(s.size()), true),
-              "a string");
-  impl_->after_value();
+  impl_->scalar("a string", [s](auto& w) {
+    return w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()), true);
+  });
   return *this;
 }
 JsonWriter& JsonWriter::value(bool b) {
-  impl_->before_value("a boolean");
-  Impl::check(impl_->writer.Bool(b), "a boolean");
-  impl_->after_value();
+  impl_->scalar("a boolean", [b](auto& w) { return w.Bool(b); });
   return *this;
 }
 JsonWriter& JsonWriter::value(double d) {
-  impl_->before_value("a number");
-  // JSON has no NaN or infinity; writing one would produce a file we cannot read back.
-  if (!std::isfinite(d))
-    TESSERA_THROW(Internal, "JsonWriter: cannot write the non-finite number " << d);
-  Impl::check(impl_->writer.Double(d), "a number");
-  impl_->after_value();
+  impl_->scalar("a number", [d](auto& w) {
+    // JSON has no NaN or infinity; writing one would produce a file we cannot read back.
+    if (!std::isfinite(d))
+      TESSERA_THROW(Internal, "JsonWriter: cannot write the non-finite number " << d);
+    return w.Double(d);
+  });
   return *this;
 }
 JsonWriter& JsonWriter::signed_value(int64_t v) {
-  impl_->before_value("an integer");
-  Impl::check(impl_->writer.Int64(v), "an integer");
-  impl_->after_value();
+  impl_->scalar("an integer", [v](auto& w) { return w.Int64(v); });
   return *this;
 }
 JsonWriter& JsonWriter::unsigned_value(uint64_t v) {
-  impl_->before_value("an integer");
-  Impl::check(impl_->writer.Uint64(v), "an integer");
-  impl_->after_value();
+  impl_->scalar("an integer", [v](auto& w) { return w.Uint64(v); });
   return *this;
 }
 JsonWriter& JsonWriter::null() {
-  impl_->before_value("null");
-  Impl::check(impl_->writer.Null(), "null");
-  impl_->after_value();
+  impl_->scalar("null", [](auto& w) { return w.Null(); });
   return *this;
 }
 

@@ -398,6 +398,18 @@ std::unique_ptr<EmbeddingShard> create_shard(Reader& r, Backend& backend, int64_
   return make_local_shard(std::move(specs), backend, opts);
 }
 
+// The rest of a request naming a table or an optimizer state: its index and, where `value` is
+// given, the tensor to store there. Read to the end before the index is checked against the
+// shard's `count` of them.
+template <typename Index>
+Index read_index(Reader& r, const char* what, int64_t count, Tensor* value = nullptr) {
+  const Index index = r.scalar<Index>();
+  if (value) *value = r.tensor();
+  r.finish();
+  TESSERA_MESSAGE_CHECK(index >= 0 && index < count, what << " " << index << " of " << count);
+  return index;
+}
+
 // Every request to a shard that exists but Create and Close: the training steps and the tables'
 // and optimizer state's transfers. Indices from the message are checked against the shard.
 void serve_request(uint8_t op, Reader& r, EmbeddingShard& shard, Writer& out) {
@@ -424,37 +436,22 @@ void serve_request(uint8_t op, Reader& r, EmbeddingShard& shard, Writer& out) {
       out.tensor(shard.weight_grad(d));
       break;
     }
-    case Op::TableToHost: {
-      const int64_t t = r.scalar<int64_t>();
-      r.finish();
-      TESSERA_MESSAGE_CHECK(t >= 0 && t < shard.layout().num_tables(),
-                            "table " << t << " of " << shard.layout().num_tables());
-      out.tensor(shard.table_to_host(t));
+    case Op::TableToHost:
+      out.tensor(shard.table_to_host(read_index<int64_t>(r, "table", shard.layout().num_tables())));
       break;
-    }
     case Op::SetTable: {
-      const int64_t t = r.scalar<int64_t>();
-      const Tensor v = r.tensor();
-      r.finish();
-      TESSERA_MESSAGE_CHECK(t >= 0 && t < shard.layout().num_tables(),
-                            "table " << t << " of " << shard.layout().num_tables());
+      Tensor v;
+      const int64_t t = read_index<int64_t>(r, "table", shard.layout().num_tables(), &v);
       shard.set_table(t, v);
       break;
     }
-    case Op::StateToHost: {
-      const int32_t slot = r.scalar<int32_t>();
-      r.finish();
-      TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard.num_states(),
-                            "optimizer state " << slot << " of " << shard.num_states());
-      out.tensor(shard.state_to_host(slot));
+    case Op::StateToHost:
+      out.tensor(
+          shard.state_to_host(read_index<int32_t>(r, "optimizer state", shard.num_states())));
       break;
-    }
     case Op::SetState: {
-      const int32_t slot = r.scalar<int32_t>();
-      const Tensor v = r.tensor();
-      r.finish();
-      TESSERA_MESSAGE_CHECK(slot >= 0 && slot < shard.num_states(),
-                            "optimizer state " << slot << " of " << shard.num_states());
+      Tensor v;
+      const int32_t slot = read_index<int32_t>(r, "optimizer state", shard.num_states(), &v);
       shard.set_state(slot, v);
       break;
     }

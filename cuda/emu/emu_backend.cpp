@@ -16,6 +16,8 @@
 #include "cuda/kernels/kernels.h"
 #include "host/backend/host_backend.h"  // host_lstm_reserve_floats (the LSTM fallback)
 #include "host/backend/rows_cols.h"
+#include "host/core/enum_table.h"
+#include "host/core/named_records.h"
 
 namespace tessera::emu {
 
@@ -23,22 +25,13 @@ namespace {
 
 // ---- op records --------------------------------------------------------------------------------
 
-struct OpLog {
-  std::mutex mutex;
-  std::map<std::string, OpRecord> by_op;
-};
-OpLog& op_log() {
-  static OpLog* log = new OpLog();
-  return *log;
-}
-
 void record_op(const std::string& op, OpPath path, std::vector<std::string> kernels,
                const std::string& note) {
   std::sort(kernels.begin(), kernels.end());
   kernels.erase(std::unique(kernels.begin(), kernels.end()), kernels.end());
-  OpLog& log = op_log();
+  NamedRecords<OpRecord>& log = process_records<OpRecord>();
   std::lock_guard<std::mutex> lock(log.mutex);
-  OpRecord& r = log.by_op[op];
+  OpRecord& r = log.by_name[op];
   r.op = op;
   r.path = path;
   r.note = note;
@@ -207,18 +200,11 @@ class EmuBackend final : public Backend {
   }
 
   void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) override {
-    OpScope op("dropout_forward");
-    const float scale = 1.f / (1.f - d.p);
-    cuda::launch_dropout(d.seed, d.p, scale, x.data<float>(), y.data<float>(), x.numel(), stream_);
-    op.done();
+    dropout("dropout_forward", d, x, y);
   }
 
   void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) override {
-    OpScope op("dropout_backward");
-    const float scale = 1.f / (1.f - d.p);
-    cuda::launch_dropout(d.seed, d.p, scale, dy.data<float>(), dx.data<float>(), dy.numel(),
-                         stream_);
-    op.done();
+    dropout("dropout_backward", d, dy, dx);
   }
 
   void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) override {
@@ -432,6 +418,16 @@ class EmuBackend final : public Backend {
     return read_device_value(flag);
   }
 
+  // Both directions are one kernel: `out` = `in` where the seed's mask keeps an element (scaled by
+  // 1 / (1 - p)), else 0.
+  void dropout(const char* op_name, const DropoutParams& d, const Tensor& in, Tensor& out) {
+    OpScope op(op_name);
+    const float scale = 1.f / (1.f - d.p);
+    cuda::launch_dropout(d.seed, d.p, scale, in.data<float>(), out.data<float>(), in.numel(),
+                         stream_);
+    op.done();
+  }
+
   // As cuda::CudaBackend::check_embedding_ids: the same flag protocol and message.
   void check_embedding_ids(const Tensor& ids, int64_t rows) {
     const unsigned long long first_bad = first_bad_position([&](unsigned long long* flag) {
@@ -450,14 +446,8 @@ class EmuBackend final : public Backend {
 };
 
 const char* path_name(OpPath p) {
-  switch (p) {
-    case OpPath::HostFallback:
-      return "host fallback";
-    case OpPath::Runtime:
-      return "runtime";
-    default:
-      return "emulated";
-  }
+  static constexpr const char* kNames[] = {"emulated", "host fallback", "runtime"};
+  return enum_entry<OpPath::Runtime>(p, kNames, "emulated");
 }
 
 void write_report_at_exit() {
@@ -484,11 +474,7 @@ std::unique_ptr<Backend> create_backend() {
 }
 
 std::vector<OpRecord> op_records() {
-  OpLog& log = op_log();
-  std::lock_guard<std::mutex> lock(log.mutex);
-  std::vector<OpRecord> out;
-  for (const auto& kv : log.by_op) out.push_back(kv.second);
-  return out;
+  return process_records<OpRecord>().values();
 }
 
 std::string format_report() {

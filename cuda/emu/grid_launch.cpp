@@ -11,6 +11,7 @@
 
 #include "cuda/emu/device_memory.h"
 #include "host/core/error.h"
+#include "host/core/named_records.h"
 
 namespace tessera::emu {
 
@@ -30,9 +31,12 @@ EmulatorChecks parse_checks(const char* env) {
   std::stringstream in(s);
   std::string item;
   while (std::getline(in, item, ',')) {
-    if (item == "schedule") c.schedule = true;
-    else if (item == "shared_races") c.shared_races = true;
-    else if (item == "pointer_args") c.pointer_args = true;
+    if (item == "schedule")
+      c.schedule = true;
+    else if (item == "shared_races")
+      c.shared_races = true;
+    else if (item == "pointer_args")
+      c.pointer_args = true;
     else if (!item.empty())
       TESSERA_THROW(Config, "TESSERA_EMU_CHECKS='" << s << "': unknown check '" << item
                                                    << "'; expected all, none, or a comma list of "
@@ -52,25 +56,16 @@ ChecksState& checks_state() {
   return *s;
 }
 
-// ---- statistics --------------------------------------------------------------------------------
-
-struct StatsState {
-  std::mutex mutex;
-  std::map<std::string, KernelStats> by_kernel;
-};
-StatsState& stats_state() {
-  static StatsState* s = new StatsState();
-  return *s;
-}
-
 // ---- configuration -----------------------------------------------------------------------------
 
 void check_configuration(const LaunchRequest& r) {
   const dim3 g = r.grid, b = r.block;
   std::ostringstream why;
   const uint64_t threads = uint64_t{b.x} * b.y * b.z;
-  if (g.x == 0 || g.y == 0 || g.z == 0) why << "grid " << dim_str(g) << " has a zero dimension";
-  else if (b.x == 0 || b.y == 0 || b.z == 0) why << "block " << dim_str(b) << " has a zero dimension";
+  if (g.x == 0 || g.y == 0 || g.z == 0)
+    why << "grid " << dim_str(g) << " has a zero dimension";
+  else if (b.x == 0 || b.y == 0 || b.z == 0)
+    why << "block " << dim_str(b) << " has a zero dimension";
   else if (g.x > 2147483647u || g.y > 65535u || g.z > 65535u)
     why << "grid " << dim_str(g) << " exceeds (2147483647, 65535, 65535)";
   else if (b.x > 1024u || b.y > 1024u || b.z > 64u)
@@ -84,9 +79,10 @@ void check_configuration(const LaunchRequest& r) {
            "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), at most 232448)";
   const std::string w = why.str();
   if (!w.empty())
-    TESSERA_THROW(Backend, "kernel " << r.kernel
-                                     << ": invalid launch configuration (cudaErrorInvalidConfiguration): "
-                                     << w);
+    TESSERA_THROW(Backend, "kernel "
+                               << r.kernel
+                               << ": invalid launch configuration (cudaErrorInvalidConfiguration): "
+                               << w);
 }
 
 void check_pointer_args(const LaunchRequest& r) {
@@ -124,13 +120,15 @@ std::vector<DeviceAllocationInfo> reachable_allocations(const LaunchRequest& r) 
 std::vector<Snapshot> take_snapshots(const std::vector<DeviceAllocationInfo>& allocs) {
   std::vector<Snapshot> out;
   out.reserve(allocs.size());
-  for (const auto& a : allocs) out.push_back(Snapshot{a, std::vector<unsigned char>(a.base, a.base + a.bytes)});
+  for (const auto& a : allocs)
+    out.push_back(Snapshot{a, std::vector<unsigned char>(a.base, a.base + a.bytes)});
   return out;
 }
 
 void restore(const std::vector<Snapshot>& snaps) {
   for (const Snapshot& s : snaps)
-    if (!s.bytes.empty()) std::memcpy(const_cast<unsigned char*>(s.info.base), s.bytes.data(), s.bytes.size());
+    if (!s.bytes.empty())
+      std::memcpy(const_cast<unsigned char*>(s.info.base), s.bytes.data(), s.bytes.size());
 }
 
 bool floats_agree(float a, float b) {
@@ -143,21 +141,46 @@ bool floats_agree(float a, float b) {
 size_t element_bytes(ElementKind k) {
   switch (k) {
     case ElementKind::F32:
-    case ElementKind::I32: return 4;
+    case ElementKind::I32:
+      return 4;
     case ElementKind::F64:
-    case ElementKind::I64: return 8;
-    default: return 1;
+    case ElementKind::I64:
+      return 8;
+    default:
+      return 1;
   }
 }
 
 std::string element_str(ElementKind k, const unsigned char* p) {
   std::ostringstream s;
   switch (k) {
-    case ElementKind::F32: { float v; std::memcpy(&v, p, 4); s << std::setprecision(9) << v; break; }
-    case ElementKind::F64: { double v; std::memcpy(&v, p, 8); s << std::setprecision(17) << v; break; }
-    case ElementKind::I32: { int32_t v; std::memcpy(&v, p, 4); s << v; break; }
-    case ElementKind::I64: { int64_t v; std::memcpy(&v, p, 8); s << v; break; }
-    default: s << "0x" << std::hex << static_cast<unsigned>(*p); break;
+    case ElementKind::F32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      s << std::setprecision(9) << v;
+      break;
+    }
+    case ElementKind::F64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      s << std::setprecision(17) << v;
+      break;
+    }
+    case ElementKind::I32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      s << v;
+      break;
+    }
+    case ElementKind::I64: {
+      int64_t v;
+      std::memcpy(&v, p, 8);
+      s << v;
+      break;
+    }
+    default:
+      s << "0x" << std::hex << static_cast<unsigned>(*p);
+      break;
   }
   return s.str();
 }
@@ -222,9 +245,9 @@ void run_grid(const LaunchRequest& r, ScheduleOrder order, bool race_check, Bloc
 
 void record(const LaunchRequest& r, const BlockCounters& c, bool schedule_checked,
             const std::string& exemption, const std::string& error) {
-  StatsState& s = stats_state();
+  NamedRecords<KernelStats>& s = process_records<KernelStats>();
   std::lock_guard<std::mutex> lock(s.mutex);
-  KernelStats& k = s.by_kernel[r.kernel];
+  KernelStats& k = s.by_name[r.kernel];
   k.kernel = r.kernel;
   ++k.launches;
   k.blocks += uint64_t{r.grid.x} * r.grid.y * r.grid.z;
@@ -264,7 +287,9 @@ void exempt_from_schedule_check(const std::string& kernel, const std::string& re
   s.exemptions[kernel] = reason;
 }
 
-void set_launch_sink(std::vector<std::string>* sink) { t_launch_sink = sink; }
+void set_launch_sink(std::vector<std::string>* sink) {
+  t_launch_sink = sink;
+}
 
 void launch(const LaunchRequest& r) {
   if (BlockRunner::inside_kernel())
@@ -293,7 +318,8 @@ void launch(const LaunchRequest& r) {
       std::vector<Snapshot> forward;
       forward.reserve(before.size());
       for (const Snapshot& b : before)
-        forward.push_back(Snapshot{b.info, std::vector<unsigned char>(b.info.base, b.info.base + b.info.bytes)});
+        forward.push_back(
+            Snapshot{b.info, std::vector<unsigned char>(b.info.base, b.info.base + b.info.bytes)});
       restore(before);
       BlockCounters reverse_counters;
       run_grid(r, ScheduleOrder::Reverse, c.shared_races, reverse_counters);
@@ -322,17 +348,13 @@ void launch(const LaunchRequest& r) {
 }
 
 std::vector<KernelStats> kernel_stats() {
-  StatsState& s = stats_state();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  std::vector<KernelStats> out;
-  for (const auto& kv : s.by_kernel) out.push_back(kv.second);
-  return out;
+  return process_records<KernelStats>().values();
 }
 
 void reset_kernel_stats() {
-  StatsState& s = stats_state();
+  NamedRecords<KernelStats>& s = process_records<KernelStats>();
   std::lock_guard<std::mutex> lock(s.mutex);
-  s.by_kernel.clear();
+  s.by_name.clear();
 }
 
 std::string format_kernel_report() {
@@ -341,8 +363,8 @@ std::string format_kernel_report() {
   out << "CUDA emulator kernel report (" << stats.size() << " kernels)\n";
   out << std::left << std::setw(36) << "kernel" << std::right << std::setw(9) << "launches"
       << std::setw(9) << "failed" << std::setw(10) << "blocks" << std::setw(12) << "threads"
-      << std::setw(10) << "barriers" << std::setw(11) << "warp-ops" << std::setw(10)
-      << "sched-chk" << "  result\n";
+      << std::setw(10) << "barriers" << std::setw(11) << "warp-ops" << std::setw(10) << "sched-chk"
+      << "  result\n";
   for (const KernelStats& k : stats) {
     out << std::left << std::setw(36) << k.kernel << std::right << std::setw(9) << k.launches
         << std::setw(9) << k.failed_launches << std::setw(10) << k.blocks << std::setw(12)

@@ -46,55 +46,11 @@ class CudaBackend final : public Backend {
   // Pinned host slots and a copy stream (cuda/pinned_stager.cpp).
   std::unique_ptr<StagingEngine> make_staging_engine_impl(
       int slots, const std::vector<StagedTensorSpec>& specs) override;
-  Tensor empty_impl(const Shape& shape, DType dtype) override;
-  void copy_impl(const Tensor& src, Tensor& dst) override;
-  void fill_impl(Tensor& t, float value) override;
-  void gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, int64_t k, float alpha,
-                 const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
-                 int64_t ldc) override;
-  void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
-                             Tensor& y) override;
-  void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy, Tensor& dx,
-                              Tensor& dbias) override;
-  void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) override;
-  void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) override;
-  void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) override;
-  void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) override;
-  // ---- DLRM dot interaction: cuda/kernels/dot_interaction.cu ----
-  void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) override;
-  void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb, const Tensor& dy,
-                                     Tensor& ddense, Tensor& demb) override;
-  // ---- log-mel front end: cuda/kernels/{stft_frames,power_spectrum,log_mel_transpose}.cu ----
-  void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
-                        Tensor& frames) override;
-  void power_spectrum_impl(const Tensor& spectrum, Tensor& power) override;
-  void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) override;
-  void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                            Tensor& loss, Tensor& dlogits) override;
-  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
-                         Tensor& dlogits) override;
-  void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
-                       Tensor& velocity) override;
-  void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad, Tensor& m,
-                        Tensor& v) override;
-  // ---- LSTM: cuDNN RNN API (cuda/cudnn_lstm.cpp) ----
-  void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) override;
-  void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) override;
-  // ---- convolution / pooling / batch normalisation: cuDNN (cuda/cudnn_*.cpp) ----
-  void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                           const Tensor& bias, Tensor& y) override;
-  void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                            const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) override;
-  void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) override;
-  void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
-                            const Tensor& dy, Tensor& dx) override;
-  void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                              const Tensor& beta, Tensor& running_mean, Tensor& running_var,
-                              Tensor& y, Tensor& saved_mean, Tensor& saved_invstd) override;
-  void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                               const Tensor& gamma, const Tensor& saved_mean,
-                               const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
-                               Tensor& dbeta) override;
+  // The ops (host/backend/backend_ops.h): custom kernels (cuda/kernels/, among them the DLRM dot
+  // interaction and the log-mel front end) and cuBLAS, launched from cuda_backend.cpp; the LSTM
+  // through cuDNN's RNN API (cuda/cudnn_lstm.cpp); convolution, pooling and batch normalisation
+  // through cuDNN (cuda/cudnn_conv.cpp, cuda/cudnn_pool_bn.cpp).
+  TESSERA_BACKEND_OPS(TESSERA_BACKEND_OVERRIDE_IMPL)
 
  private:
   // Throws Error(Data) naming the first id outside [0, rows), as the host backend does. Waits

@@ -179,8 +179,8 @@ const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Sha
   return *plans_.emplace(key, std::move(pl)).first->second;
 }
 
-void CudnnOps::conv_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                            const Tensor& bias, Tensor& y) {
+void CudnnOps::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                              const Tensor& bias, Tensor& y) {
   const ConvPlan& pl = plan(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
   void* ws = workspace(pl.fwd_bytes);
@@ -192,8 +192,8 @@ void CudnnOps::conv_forward(const Conv2dParams& p, const Tensor& x, const Tensor
         cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bias.raw(), &one, pl.y.get(), y.raw()));
 }
 
-void CudnnOps::conv_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                             const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
+void CudnnOps::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                               const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
   const ConvPlan& pl = plan(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
   if (dx.defined()) {
@@ -221,13 +221,13 @@ CudnnOps& CudaBackend::cudnn() {
 void CudaBackend::conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                                       const Tensor& bias, Tensor& y) {
   DeviceGuard guard(device_index_);
-  cudnn().conv_forward(p, x, w, bias, y);
+  cudnn().conv2d_forward(p, x, w, bias, y);
 }
 
 void CudaBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                                        const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
   DeviceGuard guard(device_index_);
-  cudnn().conv_backward(p, x, w, dy, dx, dw, dbias);
+  cudnn().conv2d_backward(p, x, w, dy, dx, dw, dbias);
 }
 
 }  // namespace tessera::cuda

@@ -68,20 +68,9 @@ class CudnnOps {
   CudnnOps(const CudnnOps&) = delete;
   CudnnOps& operator=(const CudnnOps&) = delete;
 
-  // The Backend ops, arguments checked at the Backend edge (host/backend/backend_conv.cpp).
-  void conv_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& bias,
-                    Tensor& y);
-  void conv_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w, const Tensor& dy,
-                     Tensor& dx, Tensor& dw, Tensor& dbias);
-  void pool_forward(const Pool2dParams& p, const Tensor& x, Tensor& y);
-  void pool_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y, const Tensor& dy,
-                     Tensor& dx);
-  void batchnorm_forward(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
-                         const Tensor& beta, Tensor& running_mean, Tensor& running_var, Tensor& y,
-                         Tensor& saved_mean, Tensor& saved_invstd);
-  void batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                          const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_invstd,
-                          Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+  // The Backend's convolution, pooling and batch normalisation ops (conv2d_forward, ...), named
+  // as there, arguments checked at the Backend edge (host/backend/backend_conv.cpp).
+  TESSERA_BACKEND_CONV_OPS(TESSERA_BACKEND_MEMBER)
 
   size_t plan_count() const { return plans_.size(); }
 

@@ -37,7 +37,7 @@ void check_bn_eps(float eps) {
 
 }  // namespace
 
-void CudnnOps::pool_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
+void CudnnOps::pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   // Descriptors are cheap host-side structs: built per call rather than cached.
   const PoolDesc pd = make_pool_desc(p);
   const TensorDesc xd = make_tensor_desc(x.shape()), yd = make_tensor_desc(y.shape());
@@ -46,8 +46,8 @@ void CudnnOps::pool_forward(const Pool2dParams& p, const Tensor& x, Tensor& y) {
                                          yd.get(), y.raw()));
 }
 
-void CudnnOps::pool_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
-                             const Tensor& dy, Tensor& dx) {
+void CudnnOps::pool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
+                               const Tensor& dy, Tensor& dx) {
   const PoolDesc pd = make_pool_desc(p);
   const TensorDesc xd = make_tensor_desc(x.shape()), yd = make_tensor_desc(y.shape());
   const float one = 1.f, zero = 0.f;
@@ -94,13 +94,13 @@ void CudnnOps::batchnorm_backward(const BatchNormParams& p, const Tensor& x, con
 
 void CudaBackend::pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) {
   DeviceGuard guard(device_index_);
-  cudnn().pool_forward(p, x, y);
+  cudnn().pool2d_forward(p, x, y);
 }
 
 void CudaBackend::pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
                                        const Tensor& dy, Tensor& dx) {
   DeviceGuard guard(device_index_);
-  cudnn().pool_backward(p, x, y, dy, dx);
+  cudnn().pool2d_backward(p, x, y, dy, dx);
 }
 
 void CudaBackend::batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x,

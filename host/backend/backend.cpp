@@ -23,12 +23,24 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* an, const ch
 int64_t row_width(const Tensor& t) {
   return rows_cols(t).cols;
 }
+void check_dropout(const DropoutParams& d) {
+  TESSERA_CHECK(d.p >= 0.f && d.p < 1.f, "dropout probability " << d.p << " not in [0, 1)");
+}
 }  // namespace
 
 void Backend::check_here(const Tensor& t, const char* what) const {
   TESSERA_CHECK(t.defined(), what << " is undefined");
   TESSERA_CHECK(t.device() == device(),
                 what << " lives on " << t.device().str() << " but the backend is " << name());
+}
+
+void Backend::check_elementwise(const Tensor& in, const Tensor& out, const char* in_name,
+                                const char* out_name) const {
+  check_f32(in, in_name);
+  check_f32(out, out_name);
+  check_here(in, in_name);
+  check_here(out, out_name);
+  check_same_shape(in, out, in_name, out_name);
 }
 
 Tensor Backend::empty(const Shape& shape, DType dtype) {
@@ -84,11 +96,7 @@ void Backend::gemm(Transpose ta, Transpose tb, float alpha, const Tensor& a, con
 }
 
 void Backend::bias_act_forward(Activation act, const Tensor& x, const Tensor& bias, Tensor& y) {
-  check_f32(x, "x");
-  check_f32(y, "y");
-  check_here(x, "x");
-  check_here(y, "y");
-  check_same_shape(x, y, "x", "y");
+  check_elementwise(x, y, "x", "y");
   TESSERA_CHECK(x.rank() >= 1, "bias_act_forward needs rows: x is a scalar " << x.describe());
   if (bias.defined()) {
     check_f32(bias, "bias");
@@ -121,23 +129,15 @@ void Backend::bias_act_backward(Activation act, const Tensor& y, const Tensor& d
 }
 
 void Backend::dropout_forward(const DropoutParams& d, const Tensor& x, Tensor& y) {
-  check_f32(x, "x");
-  check_f32(y, "y");
-  check_here(x, "x");
-  check_here(y, "y");
-  check_same_shape(x, y, "x", "y");
-  TESSERA_CHECK(d.p >= 0.f && d.p < 1.f, "dropout probability " << d.p << " not in [0, 1)");
+  check_elementwise(x, y, "x", "y");
+  check_dropout(d);
   if (x.numel() == 0) return;
   dropout_forward_impl(d, x, y);
 }
 
 void Backend::dropout_backward(const DropoutParams& d, const Tensor& dy, Tensor& dx) {
-  check_f32(dy, "dy");
-  check_f32(dx, "dx");
-  check_here(dy, "dy");
-  check_here(dx, "dx");
-  check_same_shape(dy, dx, "dy", "dx");
-  TESSERA_CHECK(d.p >= 0.f && d.p < 1.f, "dropout probability " << d.p << " not in [0, 1)");
+  check_elementwise(dy, dx, "dy", "dx");
+  check_dropout(d);
   if (dy.numel() == 0) return;
   dropout_backward_impl(d, dy, dx);
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "host/backend/backend_ops.h"
 #include "host/backend/batch_stager.h"
 #include "host/backend/lstm_types.h"
 #include "host/core/math.h"
@@ -195,55 +196,14 @@ class Backend {
   // Default: the tensors as they are on the host, a synchronous copy elsewhere.
   virtual std::unique_ptr<StagingEngine> make_staging_engine_impl(
       int slots, const std::vector<StagedTensorSpec>& specs);
-  virtual Tensor empty_impl(const Shape& shape, DType dtype) = 0;
-  virtual void copy_impl(const Tensor& src, Tensor& dst) = 0;
-  virtual void fill_impl(Tensor& t, float value) = 0;
-  virtual void gemm_impl(Transpose ta, Transpose tb, int64_t m, int64_t n, int64_t k, float alpha,
-                         const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
-                         float* c, int64_t ldc) = 0;
-  virtual void bias_act_forward_impl(Activation act, const Tensor& x, const Tensor& bias,
-                                     Tensor& y) = 0;
-  virtual void bias_act_backward_impl(Activation act, const Tensor& y, const Tensor& dy, Tensor& dx,
-                                      Tensor& dbias) = 0;
-  virtual void dropout_forward_impl(const DropoutParams& d, const Tensor& x, Tensor& y) = 0;
-  virtual void dropout_backward_impl(const DropoutParams& d, const Tensor& dy, Tensor& dx) = 0;
-  virtual void embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) = 0;
-  virtual void embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) = 0;
-  virtual void dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) = 0;
-  virtual void dot_interaction_backward_impl(const Tensor& dense, const Tensor& emb,
-                                             const Tensor& dy, Tensor& ddense, Tensor& demb) = 0;
-  virtual void stft_frames_impl(const Tensor& waves, const Tensor& window, int64_t hop,
-                                Tensor& frames) = 0;
-  virtual void power_spectrum_impl(const Tensor& spectrum, Tensor& power) = 0;
-  virtual void log_mel_transpose_impl(const Tensor& mel, float log_floor, Tensor& out) = 0;
-  virtual void bce_with_logits_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                                    Tensor& loss, Tensor& dlogits) = 0;
-  virtual void softmax_xent_impl(const Tensor& logits, const Tensor& labels, float grad_scale,
-                                 Tensor& loss, Tensor& dlogits) = 0;
-  virtual void lstm_forward_impl(const LstmConfig& c, LstmMode mode, LstmIo& io) = 0;
-  virtual void lstm_backward_impl(const LstmConfig& c, const LstmIo& io, LstmGrads& g) = 0;
-  virtual void sgd_update_impl(const math::SgdParams& p, Tensor& param, const Tensor& grad,
-                               Tensor& velocity) = 0;
-  virtual void adam_update_impl(const math::AdamParams& p, Tensor& param, const Tensor& grad,
-                                Tensor& m, Tensor& v) = 0;
-  // ---- convolution / pooling / batch normalisation ----
-  virtual void conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                                   const Tensor& bias, Tensor& y) = 0;
-  virtual void conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
-                                    const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) = 0;
-  virtual void pool2d_forward_impl(const Pool2dParams& p, const Tensor& x, Tensor& y) = 0;
-  virtual void pool2d_backward_impl(const Pool2dParams& p, const Tensor& x, const Tensor& y,
-                                    const Tensor& dy, Tensor& dx) = 0;
-  virtual void batchnorm_forward_impl(const BatchNormParams& p, const Tensor& x,
-                                      const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                                      Tensor& running_var, Tensor& y, Tensor& saved_mean,
-                                      Tensor& saved_invstd) = 0;
-  virtual void batchnorm_backward_impl(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
-                                       const Tensor& gamma, const Tensor& saved_mean,
-                                       const Tensor& saved_invstd, Tensor& dx, Tensor& dgamma,
-                                       Tensor& dbeta) = 0;
+  // The ops, each `<name>_impl` with the arguments already checked (backend_ops.h lists them).
+  TESSERA_BACKEND_OPS(TESSERA_BACKEND_PURE_IMPL)
 
   void check_here(const Tensor& t, const char* what) const;
+  friend struct LstmEdge;  // the LSTM's edge checks (backend_lstm.cpp)
+  // An element-wise op's input and output: both f32, here, and of one shape.
+  void check_elementwise(const Tensor& in, const Tensor& out, const char* in_name,
+                         const char* out_name) const;
 };
 
 // Backend selection. spec: "auto" (CUDA when a GPU is present, else host), "cpu", "cuda",

@@ -1,5 +1,8 @@
 // The LSTM op's edge checks (Backend::lstm_forward / lstm_backward) and the canonical weight
 // layout (host/backend/lstm_types.h).
+#include <initializer_list>
+#include <utility>
+
 #include "host/backend/backend.h"
 #include "host/core/math.h"
 
@@ -49,63 +52,71 @@ void check_shape(const Tensor& t, const Shape& want, const char* what) {
                 "LSTM " << what << " must be " << shape_str(want) << ", got " << t.describe());
 }
 
+using NamedTensors = std::initializer_list<std::pair<const Tensor*, const char*>>;
+
 }  // namespace
 
-void Backend::lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
-  check_config(c);
-  check_here(io.x, "LSTM x");
-  TESSERA_CHECK(io.x.rank() == 3 && io.x.dim(2) == c.input_size,
-                "LSTM x must be [T, B, " << c.input_size << "], got " << io.x.describe());
-  const int64_t t = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size;
-  const Shape state{c.num_layers * c.dirs(), b, h};
-  check_shape(io.x, io.x.shape(), "x");
-  check_here(io.w, "LSTM w");
-  check_shape(io.w, {lstm_weight_count(c)}, "w");
-  check_here(io.y, "LSTM y");
-  check_shape(io.y, {t, b, c.dirs() * h}, "y");
-  for (const auto& [tensor, what] : {std::pair<const Tensor*, const char*>{&io.h0, "h0"},
-                                     {&io.c0, "c0"},
-                                     {&io.hn, "hn"},
-                                     {&io.cn, "cn"}}) {
-    if (!tensor->defined()) continue;
-    check_here(*tensor, what);
-    check_shape(*tensor, state, what);
+// The checks both directions make (a friend of Backend, for check_here).
+struct LstmEdge {
+  // The config and x [T, B, I]; returns x's T and B.
+  static std::pair<int64_t, int64_t> check_input(const Backend& be, const LstmConfig& c,
+                                                 const LstmIo& io) {
+    check_config(c);
+    be.check_here(io.x, "LSTM x");
+    TESSERA_CHECK(io.x.rank() == 3 && io.x.dim(2) == c.input_size,
+                  "LSTM x must be [T, B, " << c.input_size << "], got " << io.x.describe());
+    return {io.x.dim(0), io.x.dim(1)};
   }
+  // w [P] and y [T, B, D*H].
+  static void check_weights_output(const Backend& be, const LstmConfig& c, const LstmIo& io,
+                                   int64_t t, int64_t b) {
+    be.check_here(io.w, "LSTM w");
+    check_shape(io.w, {lstm_weight_count(c)}, "w");
+    be.check_here(io.y, "LSTM y");
+    check_shape(io.y, {t, b, c.dirs() * c.hidden_size}, "y");
+  }
+  // Each defined one of `tensors` is a state [L*D, B, H].
+  static void check_states(const Backend& be, const LstmConfig& c, int64_t b,
+                           NamedTensors tensors) {
+    const Shape state{c.num_layers * c.dirs(), b, c.hidden_size};
+    for (const auto& [tensor, what] : tensors) {
+      if (!tensor->defined()) continue;
+      be.check_here(*tensor, what);
+      check_shape(*tensor, state, what);
+    }
+  }
+};
+
+void Backend::lstm_forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
+  const auto [t, b] = LstmEdge::check_input(*this, c, io);
+  check_shape(io.x, io.x.shape(), "x");
+  LstmEdge::check_weights_output(*this, c, io, t, b);
+  LstmEdge::check_states(*this, c, b,
+                         {{&io.h0, "h0"}, {&io.c0, "c0"}, {&io.hn, "hn"}, {&io.cn, "cn"}});
   if (io.reserve.defined()) check_here(io.reserve, "LSTM reserve");
   if (t == 0 || b == 0) return;
   lstm_forward_impl(c, mode, io);
 }
 
 void Backend::lstm_backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
-  check_config(c);
-  check_here(io.x, "LSTM x");
-  TESSERA_CHECK(io.x.rank() == 3 && io.x.dim(2) == c.input_size,
-                "LSTM x must be [T, B, " << c.input_size << "], got " << io.x.describe());
-  const int64_t t = io.x.dim(0), b = io.x.dim(1), h = c.hidden_size;
-  const Shape state{c.num_layers * c.dirs(), b, h};
+  const auto [t, b] = LstmEdge::check_input(*this, c, io);
   TESSERA_CHECK(io.reserve.defined(),
                 "LSTM backward needs the reserve of a Training-mode forward (it is undefined)");
   check_here(io.reserve, "LSTM reserve");
-  check_here(io.w, "LSTM w");
-  check_shape(io.w, {lstm_weight_count(c)}, "w");
-  check_here(io.y, "LSTM y");
-  check_shape(io.y, {t, b, c.dirs() * h}, "y");
+  LstmEdge::check_weights_output(*this, c, io, t, b);
   check_here(g.dy, "LSTM dy");
   check_shape(g.dy, io.y.shape(), "dy");
   check_here(g.dx, "LSTM dx");
   check_shape(g.dx, io.x.shape(), "dx");
   check_here(g.dw, "LSTM dw");
   check_shape(g.dw, io.w.shape(), "dw");
-  for (const auto& [tensor, what] : {std::pair<const Tensor*, const char*>{&io.h0, "h0"},
-                                     {&io.c0, "c0"},
-                                     {&g.dhn, "dhn"},
-                                     {&g.dcn, "dcn"},
-                                     {&g.dh0, "dh0"},
-                                     {&g.dc0, "dc0"}}) {
-    if (!tensor->defined()) continue;
-    check_here(*tensor, what);
-    check_shape(*tensor, state, what);
-  }
+  LstmEdge::check_states(*this, c, b,
+                         {{&io.h0, "h0"},
+                          {&io.c0, "c0"},
+                          {&g.dhn, "dhn"},
+                          {&g.dcn, "dcn"},
+                          {&g.dh0, "dh0"},
+                          {&g.dc0, "dc0"}});
   if (t == 0 || b == 0) {
     // No steps: the initial state is the final state.
     fill(g.dw, 0.f);

@@ -169,6 +169,34 @@ void finish_output(dnnl::memory& produced, dnnl::memory& user) {
   dnnl::reorder(produced, user).execute(dnnl_cpu_stream(), produced, user);
 }
 
+// One tensor argument of a convolution primitive: the caller's tensor in its plain layout, and
+// the layout the primitive runs it in.
+struct ConvArg {
+  int id;  // DNNL_ARG_*
+  const dnnl::memory::desc& plain;
+  const Tensor& tensor;
+  const dnnl::memory::desc& want;
+};
+// Executes a convolution primitive on two inputs and one output, each reordered from or to the
+// caller's layout where the primitive's differs, plus `bias` when given, and waits for it. A
+// oneDNN failure is an Error(Backend) naming the `direction`.
+void execute_conv(const char* direction, const dnnl::primitive& prim, const ConvArg& a,
+                  const ConvArg& b, const ConvArg& out, const ConvArg* bias = nullptr) {
+  try {
+    dnnl::memory user = mem(out.plain, out.tensor);
+    dnnl::memory produced = out_layout(user, out.want);
+    std::unordered_map<int, dnnl::memory> args{{a.id, in_layout(mem(a.plain, a.tensor), a.want)},
+                                               {b.id, in_layout(mem(b.plain, b.tensor), b.want)},
+                                               {out.id, produced}};
+    if (bias) args.emplace(bias->id, mem(bias->plain, bias->tensor));
+    prim.execute(dnnl_cpu_stream(), args);
+    finish_output(produced, user);
+    dnnl_cpu_stream().wait();
+  } catch (const dnnl::error& e) {
+    TESSERA_THROW(Backend, "oneDNN convolution " << direction << " failed: " << e.what());
+  }
+}
+
 // ---- pooling ----
 
 std::string pool_key(const char* what, const Pool2dParams& p, const Shape& x) {
@@ -203,20 +231,10 @@ void HostBackend::conv2d_forward_impl(const Conv2dParams& p, const Tensor& x, co
     return CachedPrimitive{dnnl::convolution_forward(pd), pd.src_desc(), pd.weights_desc(),
                            pd.dst_desc()};
   });
-  try {
-    dnnl::memory ym = mem(d.y, y);
-    dnnl::memory yo = out_layout(ym, prim->dst);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
-        {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
-        {DNNL_ARG_DST, yo}};
-    if (has_bias) args.emplace(DNNL_ARG_BIAS, mem(d.b, bias));
-    prim->prim.execute(dnnl_cpu_stream(), args);
-    finish_output(yo, ym);
-    dnnl_cpu_stream().wait();
-  } catch (const dnnl::error& e) {
-    TESSERA_THROW(Backend, "oneDNN convolution forward failed: " << e.what());
-  }
+  const ConvArg bias_arg{DNNL_ARG_BIAS, d.b, bias, d.b};
+  execute_conv("forward", prim->prim, {DNNL_ARG_SRC, d.x, x, prim->src},
+               {DNNL_ARG_WEIGHTS, d.w, w, prim->weights}, {DNNL_ARG_DST, d.y, y, prim->dst},
+               has_bias ? &bias_arg : nullptr);
 }
 
 void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, const Tensor& w,
@@ -224,44 +242,29 @@ void HostBackend::conv2d_backward_impl(const Conv2dParams& p, const Tensor& x, c
   const bool has_bias = dbias.defined();
   const ConvDescs d = conv_descs(p, x.shape(), w.shape());
   const auto alg = dnnl::algorithm::convolution_direct;
-  try {
-    if (dx.defined()) {
-      auto prim = cached(conv_key("conv_bwd_data", p, x.shape(), w.shape(), false), [&] {
-        using B = dnnl::convolution_backward_data;
-        B::desc desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
-        const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, false));
-        return CachedPrimitive{B(pd), pd.diff_src_desc(), pd.weights_desc(), pd.diff_dst_desc()};
-      });
-      dnnl::memory dxm = mem(d.x, dx);
-      dnnl::memory dxo = out_layout(dxm, prim->src);
-      prim->prim.execute(dnnl_cpu_stream(),
-                         {{DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
-                          {DNNL_ARG_WEIGHTS, in_layout(mem(d.w, w), prim->weights)},
-                          {DNNL_ARG_DIFF_SRC, dxo}});
-      finish_output(dxo, dxm);
-    }
-    auto prim = cached(conv_key("conv_bwd_weights", p, x.shape(), w.shape(), has_bias), [&] {
-      using B = dnnl::convolution_backward_weights;
-      B::desc desc =
-          has_bias
-              ? B::desc(alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
-              : B::desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
-      const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, has_bias));
-      return CachedPrimitive{B(pd), pd.src_desc(), pd.diff_weights_desc(), pd.diff_dst_desc()};
+  if (dx.defined()) {
+    auto prim = cached(conv_key("conv_bwd_data", p, x.shape(), w.shape(), false), [&] {
+      using B = dnnl::convolution_backward_data;
+      B::desc desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
+      const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, false));
+      return CachedPrimitive{B(pd), pd.diff_src_desc(), pd.weights_desc(), pd.diff_dst_desc()};
     });
-    dnnl::memory dwm = mem(d.w, dw);
-    dnnl::memory dwo = out_layout(dwm, prim->weights);
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, in_layout(mem(d.x, x), prim->src)},
-        {DNNL_ARG_DIFF_DST, in_layout(mem(d.y, dy), prim->dst)},
-        {DNNL_ARG_DIFF_WEIGHTS, dwo}};
-    if (has_bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(d.b, dbias));
-    prim->prim.execute(dnnl_cpu_stream(), args);
-    finish_output(dwo, dwm);
-    dnnl_cpu_stream().wait();
-  } catch (const dnnl::error& e) {
-    TESSERA_THROW(Backend, "oneDNN convolution backward failed: " << e.what());
+    execute_conv("backward", prim->prim, {DNNL_ARG_DIFF_DST, d.y, dy, prim->dst},
+                 {DNNL_ARG_WEIGHTS, d.w, w, prim->weights},
+                 {DNNL_ARG_DIFF_SRC, d.x, dx, prim->src});
   }
+  auto prim = cached(conv_key("conv_bwd_weights", p, x.shape(), w.shape(), has_bias), [&] {
+    using B = dnnl::convolution_backward_weights;
+    B::desc desc =
+        has_bias ? B::desc(alg, d.x_any, d.w_any, d.b, d.y_any, d.strides, d.dilates, d.pad, d.pad)
+                 : B::desc(alg, d.x_any, d.w_any, d.y_any, d.strides, d.dilates, d.pad, d.pad);
+    const B::primitive_desc pd(desc, dnnl_cpu_engine(), conv_fwd_pd(d, has_bias));
+    return CachedPrimitive{B(pd), pd.src_desc(), pd.diff_weights_desc(), pd.diff_dst_desc()};
+  });
+  const ConvArg bias_arg{DNNL_ARG_DIFF_BIAS, d.b, dbias, d.b};
+  execute_conv("backward", prim->prim, {DNNL_ARG_SRC, d.x, x, prim->src},
+               {DNNL_ARG_DIFF_DST, d.y, dy, prim->dst},
+               {DNNL_ARG_DIFF_WEIGHTS, d.w, dw, prim->weights}, has_bias ? &bias_arg : nullptr);
 }
 
 // ---- pooling ----

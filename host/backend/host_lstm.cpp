@@ -19,6 +19,7 @@
 
 #include "host/backend/host_backend.h"
 #include "host/backend/host_lstm_impl.h"
+#include "host/backend/lstm_reserve_layout.h"
 #include "host/core/lstm_math.h"
 
 namespace tessera {
@@ -51,25 +52,14 @@ struct LayerReserve {
 // Floats the reserve needs; with `base`, also fills in each layer's pointers.
 int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, float* base,
                        std::vector<LayerReserve>* layers) {
-  const int64_t h = c.hidden_size, dh = c.dirs() * h;
-  int64_t at = 0;
-  auto take = [&](int64_t n) {
-    float* p = base ? base + at : nullptr;
-    at += n;
-    return p;
-  };
-  if (layers) layers->assign(c.num_layers, LayerReserve{});
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    LayerReserve r;
-    if (l >= 1 && dropout) r.x = take(t * b * dh);
-    if (l < c.num_layers - 1) r.y = take(t * b * dh);
-    for (int d = 0; d < c.dirs(); ++d) {
-      r.gates[d] = take(t * b * 4 * h);
-      r.cells[d] = take(t * b * h);
-    }
-    if (layers) (*layers)[l] = r;
-  }
-  return at;
+  const int64_t h = c.hidden_size;
+  return lstm_reserve_layout(c, dropout, t, b, base, 1, layers,
+                             [&](int64_t, ReserveCursor& cursor, LayerReserve& r) {
+                               for (int d = 0; d < c.dirs(); ++d) {
+                                 r.gates[d] = cursor.take(t * b * 4 * h);
+                                 r.cells[d] = cursor.take(t * b * h);
+                               }
+                             });
 }
 
 // Step s of direction d runs time index t.

@@ -25,6 +25,7 @@
 #include "host/backend/dnnl_context.h"
 #include "host/backend/host_backend.h"
 #include "host/backend/host_lstm_impl.h"
+#include "host/backend/lstm_reserve_layout.h"
 #include "host/core/error.h"
 
 namespace tessera {
@@ -118,25 +119,15 @@ struct LayerReserve {
 // Floats of the reserve; with `base`, also the per-layer pointers.
 int64_t reserve_layout(const LstmConfig& c, bool dropout, int64_t t, int64_t b, float* base,
                        std::vector<LayerReserve>* layers) {
-  const int64_t h = c.hidden_size, dh = c.dirs() * h;
-  int64_t at = 0;
-  auto take = [&](int64_t n) {
-    float* p = base ? base + at : nullptr;
-    at += round16(n);
-    return p;
-  };
-  if (layers) layers->assign(c.num_layers, LayerReserve{});
-  for (int64_t l = 0; l < c.num_layers; ++l) {
-    LayerReserve r;
-    if (l >= 1 && dropout) r.x = take(t * b * c.layer_input_size(l));
-    if (l < c.num_layers - 1) r.y = take(t * b * dh);
-    r.hn = take(c.dirs() * b * h);
-    r.cn = take(c.dirs() * b * h);
-    const LayerShape s{t, b, c.layer_input_size(l), h, c.dirs()};
-    r.ws = take(primitives(s, true)->workspace_floats);
-    if (layers) (*layers)[l] = r;
-  }
-  return at;
+  const int64_t h = c.hidden_size;
+  // Each region starts at a multiple of 16 floats (64 bytes).
+  return lstm_reserve_layout(c, dropout, t, b, base, 16, layers,
+                             [&](int64_t l, ReserveCursor& cursor, LayerReserve& r) {
+                               r.hn = cursor.take(c.dirs() * b * h);
+                               r.cn = cursor.take(c.dirs() * b * h);
+                               const LayerShape s{t, b, c.layer_input_size(l), h, c.dirs()};
+                               r.ws = cursor.take(primitives(s, true)->workspace_floats);
+                             });
 }
 
 dnnl::memory mem(const md_t& md, const void* p) {

@@ -252,6 +252,20 @@ struct Segments {
   std::vector<int32_t> table;  // [U]
 };
 
+// What the loops over a resolved batch read, unpacked once:
+//   const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
+struct BatchFields {
+  int64_t tables, batch, out_dim;
+  const int64_t* offsets;
+  const int64_t* keys;
+  const float* per_sample_weights;  // null when the batch has none
+};
+BatchFields batch_fields(const TableLayout& layout, const ResolvedBags& r) {
+  return {layout.num_tables(),    r.batch,
+          layout.out_dim(),       r.offsets.data<int64_t>(),
+          r.keys.data<int64_t>(), r.weights.defined() ? r.weights.data<float>() : nullptr};
+}
+
 class HostBagOps final : public BagOps {
  public:
   std::string name() const override { return "host"; }
@@ -336,12 +350,7 @@ class HostBagOps final : public BagOps {
   void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                Tensor& out) override {
     check_forward(layout, weights, r, out);
-    const int64_t T = layout.num_tables();
-    const int64_t B = r.batch;
-    const int64_t out_dim = layout.out_dim();
-    const int64_t* off = r.offsets.data<int64_t>();
-    const int64_t* keys = r.keys.data<int64_t>();
-    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
     const float* w = weights.data<float>();
     float* o = out.data<float>();
     const std::vector<int64_t>& meta = layout.meta();
@@ -478,12 +487,7 @@ class HostBagOps final : public BagOps {
   void fused_per_table(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
                        SparseOptimizer kind, const SparseStepParams& p, EmbeddingStorage& storage,
                        bool parallel) {
-    const int64_t T = layout.num_tables();
-    const int64_t B = r.batch;
-    const int64_t out_dim = layout.out_dim();
-    const int64_t* off = r.offsets.data<int64_t>();
-    const int64_t* keys = r.keys.data<int64_t>();
-    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
     const float* dy = dout.data<float>();
     float* w = storage.weights().data<float>();
     const StatePtrs st = state_ptrs(storage);

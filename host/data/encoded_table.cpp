@@ -7,6 +7,7 @@
 
 #include "host/core/error.h"
 #include "host/core/math.h"
+#include "host/data/gather_rows.h"
 #include "host/data/record_reader.h"
 #include "host/data/stream_encoder.h"
 
@@ -118,24 +119,17 @@ std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
 }
 
 EncodedTable take_rows(const EncodedTable& t, const std::vector<int64_t>& rows) {
+  for (const int64_t r : rows)
+    TESSERA_CHECK(r >= 0 && r < t.rows, "take_rows: row " << r << " of " << t.rows);
   EncodedTable out;
   out.n_dense = t.n_dense;
   out.n_cat = t.n_cat;
   out.has_labels = t.has_labels;
   out.rows = static_cast<int64_t>(rows.size());
-  out.dense.resize(rows.size() * t.n_dense);
-  out.cat.resize(rows.size() * t.n_cat);
-  if (t.has_labels) out.labels.resize(rows.size());
-  out.lines.resize(rows.size());
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const int64_t r = rows[i];
-    TESSERA_CHECK(r >= 0 && r < t.rows, "take_rows: row " << r << " of " << t.rows);
-    std::copy_n(t.dense.data() + r * t.n_dense, t.n_dense, out.dense.data() + i * t.n_dense);
-    std::copy_n(t.cat.data() + r * t.n_cat, t.n_cat, out.cat.data() + i * t.n_cat);
-    if (t.has_labels) out.labels[i] = t.labels[r];
-    if (!t.lines.empty()) out.lines[i] = t.lines[r];
-  }
-  if (t.lines.empty()) out.lines.clear();
+  out.dense = gather_rows(t.dense, t.n_dense, rows);
+  out.cat = gather_rows(t.cat, t.n_cat, rows);
+  if (t.has_labels) out.labels = gather_rows(t.labels, 1, rows);
+  if (!t.lines.empty()) out.lines = gather_rows(t.lines, 1, rows);
   return out;
 }
 

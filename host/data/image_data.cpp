@@ -16,6 +16,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/checked_size.h"
 #include "host/core/error.h"
+#include "host/data/gather_rows.h"
 
 namespace tessera {
 
@@ -177,20 +178,15 @@ ImageSet read_digits_csv(const std::string& path) {
 }
 
 ImageSet take_images(const ImageSet& set, const std::vector<int64_t>& index) {
+  for (const int64_t r : index)
+    TESSERA_CHECK(r >= 0 && r < set.n, "image index " << r << " outside [0, " << set.n << ")");
   ImageSet out;
   out.channels = set.channels;
   out.height = set.height;
   out.width = set.width;
   out.n = static_cast<int64_t>(index.size());
-  const int64_t sz = set.image_size();
-  out.pixels.resize(static_cast<size_t>(out.n * sz));
-  out.labels.resize(index.size());
-  for (size_t i = 0; i < index.size(); ++i) {
-    const int64_t r = index[i];
-    TESSERA_CHECK(r >= 0 && r < set.n, "image index " << r << " outside [0, " << set.n << ")");
-    std::copy_n(set.pixels.begin() + r * sz, sz, out.pixels.begin() + static_cast<int64_t>(i) * sz);
-    out.labels[i] = set.labels[r];
-  }
+  out.pixels = gather_rows(set.pixels, set.image_size(), index);
+  out.labels = gather_rows(set.labels, 1, index);
   return out;
 }
 

@@ -430,6 +430,21 @@ E parse_enum(const std::string& s, const std::pair<const char*, E> (&table)[N],
   bad(where, "'" + s + "' is not one of " + valid);
 }
 
+// A JSON array of one object per fitted column model, each opening with its "name" and "field";
+// `members(model, object)` adds the rest.
+template <typename Model, typename Members>
+rapidjson::Value column_models_json(const std::vector<Model>& models, Alloc& a, Members members) {
+  rapidjson::Value out(rapidjson::kArrayType);
+  for (const Model& m : models) {
+    rapidjson::Value v(rapidjson::kObjectType);
+    v.AddMember("name", str_value(m.name, a), a);
+    v.AddMember("field", m.field, a);
+    members(m, v);
+    out.PushBack(v, a);
+  }
+  return out;
+}
+
 }  // namespace
 
 void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
@@ -457,11 +472,7 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
   schema.AddMember("columns", cols, a);
   out.AddMember("schema", schema, a);
 
-  rapidjson::Value nums(rapidjson::kArrayType);
-  for (const NumericColumnModel& m : numeric_) {
-    rapidjson::Value v(rapidjson::kObjectType);
-    v.AddMember("name", str_value(m.name, a), a);
-    v.AddMember("field", m.field, a);
+  auto numeric = [&](const NumericColumnModel& m, rapidjson::Value& v) {
     v.AddMember("transform", rapidjson::StringRef(enum_name(m.transform, kTransforms)), a);
     v.AddMember("normalization", rapidjson::StringRef(enum_name(m.normalization, kNorms)), a);
     v.AddMember("count", m.count, a);
@@ -473,15 +484,10 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
     rapidjson::Value edges(rapidjson::kArrayType);
     for (float e : m.edges) edges.PushBack(static_cast<double>(e), a);
     v.AddMember("edges", edges, a);
-    nums.PushBack(v, a);
-  }
-  out.AddMember("numeric", nums, a);
+  };
+  out.AddMember("numeric", column_models_json(numeric_, a, numeric), a);
 
-  rapidjson::Value cats(rapidjson::kArrayType);
-  for (const CategoricalColumnModel& c : categorical_) {
-    rapidjson::Value v(rapidjson::kObjectType);
-    v.AddMember("name", str_value(c.name, a), a);
-    v.AddMember("field", c.field, a);
+  auto categorical = [&](const CategoricalColumnModel& c, rapidjson::Value& v) {
     v.AddMember("min_count", c.min_count, a);
     v.AddMember("hash_buckets", c.hash_buckets, a);
     v.AddMember("offset", c.offset, a);
@@ -494,9 +500,8 @@ void Preprocessor::to_json(rapidjson::Value& out, Alloc& a) const {
     }
     v.AddMember("tokens", tokens, a);  // token i is local row i + 1; row 0 is OOV
     v.AddMember("counts", counts, a);
-    cats.PushBack(v, a);
-  }
-  out.AddMember("categorical", cats, a);
+  };
+  out.AddMember("categorical", column_models_json(categorical_, a, categorical), a);
   out.AddMember("train_rows", train_rows_, a);
 }
 

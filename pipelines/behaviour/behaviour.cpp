@@ -29,6 +29,8 @@
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
 #include "pipelines/behaviour/train_feed.h"
+#include "pipelines/json_nullable.h"
+#include "pipelines/task_run.h"
 
 namespace tessera::behaviour {
 
@@ -158,13 +160,7 @@ void write_report(json::JsonWriter& w, const std::string& key, const BinaryRepor
                   bool curves = false) {
   w.key(key).begin_object();
   w.field("count", r.count).field("positives", r.positives);
-  auto num = [&](const char* k, double v) {
-    w.key(k);
-    if (std::isnan(v))
-      w.null();
-    else
-      w.value(v);
-  };
+  auto num = [&](const char* k, double v) { json::field_or_null(w, k, v, !std::isnan(v)); };
   num("auc", r.auc);
   num("logloss", r.logloss);
   num("accuracy", r.accuracy);
@@ -182,6 +178,33 @@ BadRowPolicy policy_option(const std::string& s, BadRowPolicy fallback) {
   if (s == "error") return BadRowPolicy::Error;
   if (s == "skip") return BadRowPolicy::Skip;
   TESSERA_THROW(Usage, "--on-error '" << s << "' is not one of: error, skip");
+}
+
+// ---- evaluate and predict ---------------------------------------------------------------------
+
+// Sets the policy for the bad rows of a saved model's input on its preprocessor: `on_error`
+// (--on-error) or, when empty, the model's own; returns it.
+BadRowPolicy set_bad_row_policy(ModelArtefact& art, const std::string& on_error) {
+  const BadRowPolicy policy = policy_option(on_error, art.config.data.schema.on_error);
+  art.preprocessor.set_bad_row_policy(policy);
+  return policy;
+}
+
+// The saved model's net on `backend`, for batches of up to `max_batch` rows, with its weights.
+std::unique_ptr<BehaviourNet> restored_net(Backend& backend, const ModelArtefact& art,
+                                           int64_t max_batch) {
+  std::unique_ptr<BehaviourNet> net =
+      make_net(backend, art.config, art.preprocessor, art.spec, 0, max_batch);
+  net->restore(art.weights);
+  return net;
+}
+
+// An input file of evaluate or predict, its first `skip_lines` lines skipped (-1: none).
+FileSpec input_file(const std::string& path, int skip_lines) {
+  FileSpec f;
+  f.path = path;
+  f.skip_lines = std::max(0, skip_lines);
+  return f;
 }
 
 // ---- training ---------------------------------------------------------------------------------
@@ -506,11 +529,8 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
 
 train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t =
-      train::trainer_options(options,
-                             {"behaviour", cfg.name, cfg.train.runs_dir, to_json(cfg),
-                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
-                             device);
+  train::TrainerOptions t = train::trainer_options(
+      options, train::task_run("behaviour", cfg, to_json(cfg), resume_tag(cfg)), device);
   if (cfg.train.early_stopping.metric == EarlyStoppingMetric::Logloss)
     t.selection = {"validation_logloss", train::Goal::Minimize, "", train::Goal::Minimize,
                    cfg.train.early_stopping.patience};
@@ -547,9 +567,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   bo.queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
   Batcher batcher(data->train, bo);
   const int64_t steps_per_epoch = batcher.batches_per_epoch();
-  Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::from_config(cfg.train.lr_schedule, steps_per_epoch,
-                                        steps_per_epoch * cfg.train.epochs));
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
   opt.attach(model->parameters());
   if (SparseGroup* tables = model->sparse_group()) opt.add_sparse_group("tables", *tables);
   if (!options.quiet) print_plan(cfg, *backend, *data, spec, *model);
@@ -563,16 +581,11 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 Result evaluate(const std::string& model_path, const std::string& data_path,
                 const CommonOptions& options) {
   ModelArtefact art = load_model(model_path);
-  const BadRowPolicy policy = policy_option(options.on_error, art.config.data.schema.on_error);
-  art.preprocessor.set_bad_row_policy(policy);
+  const BadRowPolicy policy = set_bad_row_policy(art, options.on_error);
   auto backend = backend_for(options.device, "auto");
-  std::unique_ptr<BehaviourNet> net = make_net(*backend, art.config, art.preprocessor, art.spec, 0,
-                                               art.config.train.eval_batch_size);
+  std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, art.config.train.eval_batch_size);
   BehaviourNet& model = *net;
-  model.restore(art.weights);
-  FileSpec f;
-  f.path = data_path;
-  f.skip_lines = std::max(0, options.skip_lines);
+  const FileSpec f = input_file(data_path, options.skip_lines);
   LoadReport rep;
   EncodedTable t = is_libsvm(art.config) ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
                                          : load_table(f, art.preprocessor, {}, &rep);
@@ -600,21 +613,16 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
 Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const PredictOptions& options) {
   ModelArtefact art = load_model(model_path);
-  const BadRowPolicy policy = policy_option(options.on_error, art.config.data.schema.on_error);
-  art.preprocessor.set_bad_row_policy(policy);
+  set_bad_row_policy(art, options.on_error);
   TESSERA_CHECK(options.batch_size > 0, "--batch-size must be positive");
   if (is_libsvm(art.config))
     TESSERA_THROW(Usage,
                   "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
                   "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
-  std::unique_ptr<BehaviourNet> net =
-      make_net(*backend, art.config, art.preprocessor, art.spec, 0, options.batch_size);
+  std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, options.batch_size);
   BehaviourNet& model = *net;
-  model.restore(art.weights);
-  FileSpec f;
-  f.path = input_path;
-  f.skip_lines = std::max(0, options.skip_lines);
+  const FileSpec f = input_file(input_path, options.skip_lines);
   StreamOptions so;
   so.chunk_rows = options.batch_size;
   so.label = LabelMode::Optional;

@@ -10,6 +10,7 @@
 #include "host/core/archive.h"
 #include "host/core/checked_size.h"
 #include "host/core/json_fields.h"
+#include "host/core/model_file_checks.h"
 #include "pipelines/behaviour/dlrm_model.h"
 
 namespace tessera::behaviour {
@@ -62,18 +63,6 @@ void save_model(const std::string& path, const ModelArtefact& a) {
 }
 
 namespace {
-
-// A config or preprocessor error inside a model file is the file's fault: an Io error, with the
-// reader's message (it names the member).
-template <typename Fn>
-auto as_io(Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::Config && e.kind() != ErrorKind::Data) throw;
-    throw Error(ErrorKind::Io, e.what());
-  }
-}
 
 using NamedShapes = std::vector<std::pair<std::string, Shape>>;
 
@@ -160,26 +149,23 @@ void check_weights_fit(const ModelArtefact& a, const std::string& path) {
 }  // namespace
 
 ModelArtefact load_model(const std::string& path) {
-  Archive ar = load_archive(path);
-  const std::string source = "'" + path + "' header";
-  rapidjson::Document doc;
-  parse_json_object(doc, ar.meta_json, source);
-  const JsonFields h(doc, source);
-  auto bad = [&](const std::string& why) {
-    TESSERA_THROW(Io, "'" << path << "' is not a tessera behaviour model: " << why);
-  };
-  if (h.string("format") != kFormat) bad("wrong format tag");
+  ModelFileHeader file(path, "behaviour");
+  const JsonFields& h = file.fields;
+  if (h.string("format") != kFormat) file.refuse("wrong format tag");
   if (h.integer("version") != kVersion)
-    bad("unsupported version (this build reads version " + std::to_string(kVersion) + ")");
-  if (h.string("task") != "behaviour") bad("it is a model of another task");
+    file.refuse("unsupported version (this build reads version " + std::to_string(kVersion) + ")");
+  if (h.string("task") != "behaviour") file.refuse("it is a model of another task");
+  // A config or preprocessor error inside a model file is the file's fault: an Io error, with the
+  // reader's message (it names the member).
   ModelArtefact a;
-  a.config =
-      as_io([&] { return parse_behaviour_config(h.json("config"), path + " (embedded config)"); });
+  a.config = read_model_header_as_io(
+      [&] { return parse_behaviour_config(h.json("config"), path + " (embedded config)"); });
   // The artefact holds whole tables: scoring runs in this process (on the config's local shards,
   // if any), not in the MPI job that trained it.
   a.config.model.remote_shards = false;
   if (!is_libsvm(a.config))
-    a.preprocessor = as_io([&] { return Preprocessor::from_json(h.get("preprocessor")); });
+    a.preprocessor =
+        read_model_header_as_io([&] { return Preprocessor::from_json(h.get("preprocessor")); });
   const JsonFields s = h.object("spec");
   // Bounds as a config's; the sizes themselves are checked against the stored weights below.
   constexpr int64_t kMaxCount = int64_t{1} << 40;
@@ -192,7 +178,7 @@ ModelArtefact load_model(const std::string& path) {
   if (!(a.spec.dropout >= 0.f && a.spec.dropout < 1.f)) s.fail("spec.dropout", "is not in [0, 1)");
   a.spec.activation = static_cast<Activation>(s.integer("activation", 0, 3));
   a.metrics_json = h.has("metrics") ? h.json("metrics") : "{}";
-  a.weights = std::move(ar.tensors);
+  a.weights = std::move(file.archive.tensors);
   check_weights_fit(a, path);
   check_finite(a.weights, path);
   return a;

@@ -31,6 +31,7 @@
 #include "host/train/repeats.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/behaviour/synthetic_criteo.h"
+#include "pipelines/json_nullable.h"
 #include "pipelines/task.h"
 
 namespace {
@@ -378,24 +379,10 @@ void print_json_error(int argc, char** argv, const tessera::Error& e) {
   tessera::json::JsonWriter w;
   w.begin_object().key("error").begin_object();
   w.field("kind", tessera::error_kind_id(e.kind())).field("message", std::string(e.what()));
-  auto text_or_null = [&](const char* key, const std::string& v) {
-    w.key(key);
-    if (v.empty())
-      w.null();
-    else
-      w.value(v);
-  };
-  auto number_or_null = [&](const char* key, int64_t v) {
-    w.key(key);
-    if (v <= 0)
-      w.null();
-    else
-      w.value(v);
-  };
-  text_or_null("file", at.file);
-  number_or_null("line", at.line);
-  number_or_null("column", at.column);
-  text_or_null("json_path", at.json_path);
+  tessera::json::field_or_null(w, "file", at.file, !at.file.empty());
+  tessera::json::field_or_null(w, "line", at.line, at.line > 0);
+  tessera::json::field_or_null(w, "column", at.column, at.column > 0);
+  tessera::json::field_or_null(w, "json_path", at.json_path, !at.json_path.empty());
   w.end_object().end_object();
   std::printf("%s\n", w.compact().c_str());
   std::fflush(stdout);

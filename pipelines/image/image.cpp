@@ -22,6 +22,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/json_fields.h"
 #include "host/core/math.h"
+#include "host/core/model_file_checks.h"
 #include "host/data/image_data.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
@@ -32,6 +33,8 @@
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
 #include "pipelines/image/image_config.h"
+#include "pipelines/json_nullable.h"
+#include "pipelines/task_run.h"
 
 namespace tessera::image {
 
@@ -228,16 +231,11 @@ void save_model(const std::string& path, const ImageConfig& c, const CnnSpec& sp
 }  // namespace
 
 LoadedModel load_model(const std::string& path, const std::string& task) {
-  Archive ar = load_archive(path);
-  const std::string source = "'" + path + "' header";
-  rapidjson::Document doc;
-  parse_json_object(doc, ar.meta_json, source);
-  const JsonFields h(doc, source);
-  auto bad = [&](const std::string& why) {
-    TESSERA_THROW(Io, "'" << path << "' is not a tessera " << task << " model: " << why);
-  };
-  if (h.string("format") != kFormat) bad("unknown format");
-  if (h.string("task") != task) bad("it is a '" + h.string("task") + "' model");
+  ModelFileHeader file(path, task);
+  Archive& ar = file.archive;
+  const JsonFields& h = file.fields;
+  if (h.string("format") != kFormat) file.refuse("unknown format");
+  if (h.string("task") != task) file.refuse("it is a '" + h.string("task") + "' model");
   LoadedModel m;
   // Bounds as an image config's; the layers are read by the config's own layer reader.
   const std::vector<int64_t> input = h.integers("input", 1, kCnnMaxLayerValues);
@@ -261,14 +259,15 @@ LoadedModel load_model(const std::string& path, const std::string& task) {
     shapes = CnnModel::state_shapes(m.spec);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::Config) throw;
-    bad(e.what());
+    file.refuse(e.what());
   }
   for (const auto& [name, shape] : shapes) {
     auto it = ar.tensors.find(name);
-    if (it == ar.tensors.end()) bad("it lacks the tensor '" + name + "' its header implies");
+    if (it == ar.tensors.end())
+      file.refuse("it lacks the tensor '" + name + "' its header implies");
     if (it->second.dtype() != DType::F32 || it->second.shape() != shape)
-      bad("tensor '" + name + "' is " + it->second.describe() + ", its header implies f32" +
-          shape_str(shape));
+      file.refuse("tensor '" + name + "' is " + it->second.describe() + ", its header implies f32" +
+                  shape_str(shape));
   }
   if (h.has("class_names")) {
     m.class_names = h.strings("class_names");
@@ -331,10 +330,7 @@ namespace {
 
 // JSON has no NaN: an undefined figure (a class absent from the data) is written as null.
 void number_or_null(json::JsonWriter& w, double v) {
-  if (std::isfinite(v))
-    w.value(v);
-  else
-    w.null();
+  json::value_or_null(w, v, std::isfinite(v));
 }
 
 }  // namespace
@@ -601,8 +597,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   CnnModel model(*backend, spec, static_cast<uint64_t>(cfg.seed),
                  std::max(cfg.train.batch_size, cfg.train.eval_batch_size));  // checks the layers
   const int64_t steps_per_epoch = train_batches(data.train.n, cfg.train.batch_size);
-  Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
   opt.attach(model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,
@@ -615,8 +610,8 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   CnnTraining task(cfg, data, load_seconds, hooks, *backend, model, opt);
   train::TrainerOptions t = train::trainer_options(
       options,
-      {hooks.task, cfg.name, cfg.train.runs_dir, config_json.empty() ? to_json(cfg) : config_json,
-       resume_tag(cfg, hooks), cfg.train.epochs, cfg.train.on_nonfinite},
+      train::task_run(hooks.task, cfg, config_json.empty() ? to_json(cfg) : config_json,
+                      resume_tag(cfg, hooks)),
       backend->name());
   t.selection = {"validation_accuracy", train::Goal::Maximize, "", train::Goal::Minimize, 0};
   t.checkpoint_every = 1;

@@ -17,6 +17,7 @@
 #include "pipelines/recommend/rec_artefact.h"
 #include "pipelines/recommend/rec_model.h"
 #include "pipelines/recommend/recommend.h"
+#include "pipelines/task_run.h"
 
 namespace tessera::recommend {
 namespace {
@@ -260,10 +261,8 @@ train::TrainerOptions trainer_options(const RecommendConfig& cfg, const TrainOpt
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   RecommendConfig cfg = read_recommend_config(config_path);
-  if (options.seed >= 0) cfg.seed = options.seed;
-  if (options.epochs > 0) cfg.train.epochs = options.epochs;
-  if (!options.runs_dir.empty()) cfg.runs_dir = options.runs_dir;
-  if (!options.device.empty()) cfg.device = options.device;
+  train::apply_run_overrides(options, cfg.seed, cfg.train.epochs, cfg.runs_dir, &cfg.device,
+                             nullptr);
   const Prepared p = prepare(cfg, ratings_path(cfg));
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
   RecModel model(cfg, p.data.num_users(), p.data.num_items(), *backend);

@@ -5,6 +5,7 @@
 
 #include "host/core/math.h"
 #include "host/model/parameter_ops.h"
+#include "pipelines/text_lstm.h"
 
 namespace tessera::textclass {
 
@@ -15,6 +16,12 @@ uint64_t embedding_seed(uint64_t s) {
 }
 uint64_t pooled_seed(uint64_t s) {
   return math::mix64(s + 0x632be59bd9b4e019ull);
+}
+
+LstmConfig lstm_of(const ClassifierShape& s) {
+  return text_lstm(s,
+                   s.bidirectional ? LstmDirections::Bidirectional : LstmDirections::Unidirectional,
+                   s.lstm_dropout);
 }
 }  // namespace
 
@@ -33,11 +40,7 @@ TextClassifier::TextClassifier(Backend& backend, const ClassifierShape& shape)
 
 std::vector<std::pair<std::string, Shape>> TextClassifier::parameter_shapes(
     const ClassifierShape& s) {
-  LstmConfig c;
-  c.input_size = s.embedding_dim;
-  c.hidden_size = s.hidden_size;
-  c.num_layers = s.num_layers;
-  c.directions = s.bidirectional ? LstmDirections::Bidirectional : LstmDirections::Unidirectional;
+  const LstmConfig c = lstm_of(s);
   return {{"embedding", {s.vocab, s.embedding_dim}},
           {"lstm", {lstm_weight_count(c)}},
           {"out_w", {s.classes, c.dirs() * s.hidden_size}},
@@ -45,14 +48,7 @@ std::vector<std::pair<std::string, Shape>> TextClassifier::parameter_shapes(
 }
 
 LstmConfig TextClassifier::lstm_config() const {
-  LstmConfig c;
-  c.input_size = shape_.embedding_dim;
-  c.hidden_size = shape_.hidden_size;
-  c.num_layers = shape_.num_layers;
-  c.directions =
-      shape_.bidirectional ? LstmDirections::Bidirectional : LstmDirections::Unidirectional;
-  c.dropout = shape_.lstm_dropout;
-  return c;
+  return lstm_of(shape_);
 }
 
 void TextClassifier::init(uint64_t seed) {

@@ -27,6 +27,8 @@
 #include "host/model/parameter_ops.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
+#include "pipelines/parameter_training.h"
+#include "pipelines/task_run.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_data.h"
 #include "pipelines/textclass/textclass_config.h"
@@ -307,15 +309,13 @@ std::string resume_tag(TextclassConfig c) {
 // The classifier's part of the Trainer's loop: length-bucketed batches of the training examples
 // (a new seeded order every epoch), one train step with clipping, validation accuracy, loss and
 // macro-F1, and the model file.
-class TextclassTraining : public train::TrainTask {
+class TextclassTraining : public train::ParameterTraining<TextClassifier> {
  public:
   TextclassTraining(const TextclassConfig& cfg, const Prepared& data, Backend& be,
                     TextClassifier& model, Optimizer& opt, bool quiet)
-      : cfg_(cfg),
+      : ParameterTraining(be, model, opt, "textclass checkpoint"),
+        cfg_(cfg),
         data_(data),
-        be_(be),
-        model_(model),
-        opt_(opt),
         step_log_(cfg.train.log_every, quiet) {
     batches_per_epoch_ =
         static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
@@ -359,12 +359,6 @@ class TextclassTraining : public train::TrainTask {
     return r;
   }
 
-  double learning_rate() override { return opt_.current_lr(); }
-
-  void check_weights(DivergenceGuard& guard) override {
-    guard.check_weights(be_, model_.parameters());
-  }
-
   train::Metrics validate(DivergenceGuard& guard) override {
     const EvalResult v = evaluate_examples(model_, data_.validation);
     guard.check_value("validation loss", v.loss);
@@ -373,16 +367,6 @@ class TextclassTraining : public train::TrainTask {
             {"validation_accuracy", v.confusion.accuracy()},
             {"validation_macro_f1", std::isnan(f1) ? 0.0 : f1}};
   }
-
-  NamedTensors training_state() override {
-    return train::parameter_state(be_, model_.parameters());
-  }
-  void restore_training_state(const NamedTensors& state, int64_t steps) override {
-    train::restore_parameter_state(be_, model_.parameters(), state, "textclass checkpoint");
-    opt_.set_steps_taken(steps);
-  }
-  NamedTensors snapshot() override { return model_.snapshot(); }
-  void restore_snapshot(const NamedTensors& weights) override { model_.restore(weights); }
 
   void finish(train::FinishContext& ctx) override {
     const NamedTensors weights = model_.snapshot();
@@ -429,9 +413,6 @@ class TextclassTraining : public train::TrainTask {
 
   const TextclassConfig& cfg_;
   const Prepared& data_;
-  Backend& be_;
-  TextClassifier& model_;
-  Optimizer& opt_;
   int64_t batches_per_epoch_ = 0;
   std::vector<Batch> batches_;
   StepLossLog step_log_;
@@ -441,11 +422,8 @@ class TextclassTraining : public train::TrainTask {
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   TextclassConfig cfg = read_textclass_config(config_path);
-  if (options.seed >= 0) cfg.seed = options.seed;
-  if (options.epochs > 0) cfg.train.epochs = options.epochs;
-  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
-  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
-  if (!options.device.empty()) cfg.device = options.device;
+  train::apply_run_overrides(options, cfg.seed, cfg.train.epochs, cfg.train.runs_dir, &cfg.device,
+                             &cfg.train.time_budget_s);
   const Prepared data = prepare(cfg);
 
   std::unique_ptr<Backend> backend = make_backend(cfg.device);
@@ -456,8 +434,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   model.init(static_cast<uint64_t>(cfg.seed));
   const auto steps_per_epoch =
       static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
-  Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
   opt.attach(model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,
@@ -467,11 +444,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
                  data.test.size(), data.classes.size(), static_cast<long long>(data.vocab.size()),
                  static_cast<long long>(steps_per_epoch));
 
-  train::TrainerOptions t =
-      train::trainer_options(options,
-                             {"textclass", cfg.name, cfg.train.runs_dir, to_json(cfg),
-                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
-                             backend->name());
+  train::TrainerOptions t = train::trainer_options(
+      options, train::task_run("textclass", cfg, to_json(cfg), resume_tag(cfg)), backend->name());
   t.selection = {"validation_accuracy", train::Goal::Maximize, "validation_loss",
                  train::Goal::Minimize, cfg.train.patience};
   t.checkpoint_every = 1;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "host/model/parameter_ops.h"
+#include "pipelines/text_lstm.h"
 
 namespace tessera::textgen {
 
@@ -19,10 +20,7 @@ LanguageModel::LanguageModel(Backend& backend, const LmShape& shape) : be_(backe
 }
 
 std::vector<std::pair<std::string, Shape>> LanguageModel::parameter_shapes(const LmShape& s) {
-  LstmConfig c;
-  c.input_size = s.embedding_dim;
-  c.hidden_size = s.hidden_size;
-  c.num_layers = s.num_layers;
+  const LstmConfig c = text_lstm(s, LstmDirections::Unidirectional, s.dropout);
   return {{"embedding", {s.vocab, s.embedding_dim}},
           {"lstm", {lstm_weight_count(c)}},
           {"out_w", {s.vocab, s.hidden_size}},
@@ -30,12 +28,7 @@ std::vector<std::pair<std::string, Shape>> LanguageModel::parameter_shapes(const
 }
 
 LstmConfig LanguageModel::lstm_config() const {
-  LstmConfig c;
-  c.input_size = shape_.embedding_dim;
-  c.hidden_size = shape_.hidden_size;
-  c.num_layers = shape_.num_layers;
-  c.dropout = shape_.dropout;
-  return c;
+  return text_lstm(shape_, LstmDirections::Unidirectional, shape_.dropout);
 }
 
 void LanguageModel::init(uint64_t seed) {

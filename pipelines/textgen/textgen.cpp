@@ -25,6 +25,8 @@
 #include "host/model/parameter_ops.h"
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
+#include "pipelines/parameter_training.h"
+#include "pipelines/task_run.h"
 #include "pipelines/textgen/lm_model.h"
 #include "pipelines/textgen/textgen_config.h"
 #include "pipelines/textgen/tokenizer.h"
@@ -239,15 +241,13 @@ double metric_or(const train::Metrics& m, const std::string& name, double fallba
 // segments in order, the LSTM state carried from one segment into the next (from zeros at the
 // epoch's start, and again after a dropped segment); clipping, the optimizer's schedule, and
 // validation in nats per token and per character.
-class TextgenTraining : public train::TrainTask {
+class TextgenTraining : public train::ParameterTraining<LanguageModel> {
  public:
   TextgenTraining(const TextgenConfig& cfg, const Prepared& data, Backend& be, LanguageModel& model,
                   Optimizer& opt, bool quiet)
-      : cfg_(cfg),
+      : ParameterTraining(be, model, opt, "textgen checkpoint"),
+        cfg_(cfg),
         data_(data),
-        be_(be),
-        model_(model),
-        opt_(opt),
         streams_(make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len)),
         step_log_(cfg.train.log_every, quiet) {}
 
@@ -282,12 +282,6 @@ class TextgenTraining : public train::TrainTask {
     return r;
   }
 
-  double learning_rate() override { return opt_.current_lr(); }
-
-  void check_weights(DivergenceGuard& guard) override {
-    guard.check_weights(be_, model_.parameters());
-  }
-
   train::Metrics validate(DivergenceGuard& guard) override {
     const double nats =
         evaluate_ids(model_, data_.validation, cfg_.train.batch_size, cfg_.train.seq_len);
@@ -296,16 +290,6 @@ class TextgenTraining : public train::TrainTask {
             {"validation_nats_per_char", nats * data_.tokens_per_char},
             {"validation_perplexity", std::exp(nats)}};
   }
-
-  NamedTensors training_state() override {
-    return train::parameter_state(be_, model_.parameters());
-  }
-  void restore_training_state(const NamedTensors& state, int64_t steps) override {
-    train::restore_parameter_state(be_, model_.parameters(), state, "textgen checkpoint");
-    opt_.set_steps_taken(steps);
-  }
-  NamedTensors snapshot() override { return model_.snapshot(); }
-  void restore_snapshot(const NamedTensors& weights) override { model_.restore(weights); }
 
   void finish(train::FinishContext& ctx) override {
     const NamedTensors weights = model_.snapshot();
@@ -345,9 +329,6 @@ class TextgenTraining : public train::TrainTask {
 
   const TextgenConfig& cfg_;
   const Prepared& data_;
-  Backend& be_;
-  LanguageModel& model_;
-  Optimizer& opt_;
   const Streams streams_;
   LmState state_;  // carried from segment to segment within an epoch
   StepLossLog step_log_;
@@ -355,11 +336,8 @@ class TextgenTraining : public train::TrainTask {
 
 train::TrainerOptions trainer_options(const TextgenConfig& cfg, const TrainOptions& options,
                                       const std::string& device) {
-  train::TrainerOptions t =
-      train::trainer_options(options,
-                             {"textgen", cfg.name, cfg.train.runs_dir, to_json(cfg),
-                              resume_tag(cfg), cfg.train.epochs, cfg.train.on_nonfinite},
-                             device);
+  train::TrainerOptions t = train::trainer_options(
+      options, train::task_run("textgen", cfg, to_json(cfg), resume_tag(cfg)), device);
   t.selection.metric = "validation_nats_per_token";
   t.selection.goal = train::Goal::Minimize;
   t.checkpoint_every = 1;
@@ -377,10 +355,9 @@ bool is_textgen_config(const std::string& path) {
 
 Result train(const std::string& config_path, const TrainOptions& options) {
   TextgenConfig cfg = read_textgen_config(config_path);
-  if (options.seed >= 0) cfg.seed = options.seed;
-  if (options.epochs > 0) cfg.train.epochs = options.epochs;
-  if (options.time_budget_s >= 0) cfg.train.time_budget_s = options.time_budget_s;
-  if (!options.runs_dir.empty()) cfg.train.runs_dir = options.runs_dir;
+  // The device overrides the config's for this run only: the resolved config keeps the config's.
+  train::apply_run_overrides(options, cfg.seed, cfg.train.epochs, cfg.train.runs_dir, nullptr,
+                             &cfg.train.time_budget_s);
   const Prepared data = prepare(cfg);
 
   std::unique_ptr<Backend> backend =
@@ -390,8 +367,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   model.init(static_cast<uint64_t>(cfg.seed));
   const int64_t steps_per_epoch =
       make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len).segments();
-  Optimizer opt(*backend, cfg.train.optimizer,
-                LrSchedule::over_epochs(cfg.train.lr_schedule, steps_per_epoch, cfg.train.epochs));
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
   opt.attach(model.parameters());
   TextgenTraining task(cfg, data, *backend, model, opt, options.quiet);
   if (!options.quiet)

@@ -136,6 +136,26 @@ struct DataFiles {
   std::optional<FileSpec> test;
 };
 
+// What every task's root holds first: the run's name (it names a directory under the runs
+// directory), the seed and the device. Each task names its defaults (the name is the task's).
+struct RunSettings {
+  RunSettings(const char* default_name, int64_t default_seed)
+      : name(default_name), seed(default_seed) {}
+  std::string name;
+  int64_t seed;
+  std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
+};
+
+// What the training loop of every task trained by a dense optimizer holds beside its own keys
+// (behaviour, textclass, textgen and the CNN tasks).
+struct TrainLoop {
+  OptimizerConfig optimizer;
+  LrScheduleConfig lr_schedule;
+  std::string runs_dir = "runs";
+  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
+  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
+};
+
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
 
 // The DataFiles keys, in three parts a task may use apart (a task without validation data
@@ -290,13 +310,52 @@ void runs_dir_field(V& v, std::string& runs_dir) {
            json::Text::NonEmpty);
 }
 
+// "on_nonfinite"'s documentation where a task's step is a batch.
+inline constexpr const char* kSkipBatchDoc =
+    "a NaN or Inf in the loss or a gradient: stop, or skip the batch";
 // "on_nonfinite" (host/config/on_nonfinite.h). `doc` says what "skip_batch" skips where a task's
 // step is not a batch.
 template <typename V>
-void on_nonfinite_field(
-    V& v, NonFinitePolicy& policy,
-    const char* doc = "a NaN or Inf in the loss or a gradient: stop, or skip the batch") {
+void on_nonfinite_field(V& v, NonFinitePolicy& policy, const char* doc = kSkipBatchDoc) {
   v.choice(F(kOnNonFiniteKey, doc), policy, nonfinite_policy_choices());
+}
+
+// A task root's first keys: "task" (the constant `task`, documented `task_doc`), "name", "seed"
+// (`seed_doc` says what it seeds) and "device".
+template <typename V>
+void run_settings_fields(V& v, const char* task, const char* task_doc, RunSettings& c,
+                         const char* seed_doc) {
+  v.constant(F("task", task_doc).required(), task);
+  run_name_field(v, c.name);
+  v.integer(F("seed", seed_doc), c.seed, json::IntBounds::at_least(0));
+  device_field(v, c.device);
+}
+
+// The root of a task made of a "data", a "model" and a "train" section (behaviour, textclass,
+// textgen): the run settings, then the three sections, documented by `docs`.
+struct RootDocs {
+  const char* seed;
+  const char* data;
+  const char* model;
+  Presence train;
+};
+template <typename V, typename C>
+void root_fields(V& v, const char* task, C& c, const RootDocs& docs) {
+  run_settings_fields(v, task, "what this config is for", c, docs.seed);
+  v.section(F("data", docs.data).required(), c.data);
+  v.section(F("model", docs.model), c.model);
+  F train("train", "the training loop");
+  if (docs.train == Presence::Required) train.required();
+  v.section(train, c.train);
+}
+
+// The end of an LSTM task's "train" section (textclass, textgen): "runs_dir", the optimizer and
+// its lr schedule (optimizer_fields) and "on_nonfinite" (documented `nonfinite_doc`).
+template <typename V>
+void lstm_train_loop_fields(V& v, TrainLoop& c, const char* nonfinite_doc = kSkipBatchDoc) {
+  runs_dir_field(v, c.runs_dir);
+  optimizer_fields(v, c.optimizer, c.lr_schedule, "the weights' optimizer");
+  on_nonfinite_field(v, c.on_nonfinite, nonfinite_doc);
 }
 
 // The sizes of a stack of LSTM layers over token embeddings (the textclass classifier, the

@@ -35,10 +35,9 @@ struct AudioFeatureConfig {
   bool normalize = true;  // per-utterance zero mean, unit variance
 };
 
-struct AudioConfig {
-  std::string name = "audio";
-  int64_t seed = 42;
-  std::string device = "auto";
+// RunSettings: name (default "audio"), seed (default 42), device.
+struct AudioConfig : RunSettings {
+  AudioConfig() : RunSettings("audio", 42) {}
   AudioDataConfig data;
   AudioFeatureConfig features;
   SpecAugmentConfig augment;
@@ -142,7 +141,7 @@ void fields(V& v, SpecAugmentConfig& c) {
 template <typename V>
 void fields(V& v, AudioConfig& c) {
   using config::F;
-  cnn_task_fields(v, "audio", c.name, c.seed, c.device);
+  cnn_task_fields(v, "audio", c);
   v.section(F("data", "the WAV files").required(), c.data);
   v.section(F("features", "the log-mel front end"), c.features);
   v.section(F("augment", "SpecAugment masking during training"), c.augment);

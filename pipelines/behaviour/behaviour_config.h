@@ -87,26 +87,22 @@ struct EarlyStoppingConfig {
   int patience = 0;  // epochs without improvement on validation before stopping; 0 = off
 };
 
-struct BehaviourTrainConfig {
+// Besides TrainLoop's keys (optimizer, lr_schedule, runs_dir, on_nonfinite):
+struct BehaviourTrainConfig : TrainLoop {
   int epochs = 10;
   int batch_size = 256;
   int eval_batch_size = 4096;
-  OptimizerConfig optimizer;
-  LrScheduleConfig lr_schedule;
   EarlyStoppingConfig early_stopping;
   // Read so existing configs stay valid, and unused since the Trainer logs the epoch's mean
   // training loss over every step (this was the interval at which that loss was sampled).
   int log_every = 50;
-  std::string runs_dir = "runs";
   int prefetch = 2;  // batches prepared ahead of the trainer
-  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
-  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
-struct BehaviourConfig {
-  std::string name = "behaviour";  // names the run directory: letters, digits, '.', '_', '-'
-  int64_t seed = 42;
-  std::string device = "auto";  // "auto" | "cpu" | "cuda" | "cuda:N"
+// RunSettings: name (default "behaviour"; names the run directory: letters, digits, '.', '_',
+// '-'), seed (default 42), device.
+struct BehaviourConfig : RunSettings {
+  BehaviourConfig() : RunSettings("behaviour", 42) {}
   BehaviourDataConfig data;
   BehaviourModelConfig model;
   BehaviourTrainConfig train;
@@ -350,15 +346,10 @@ void fields(V& v, BehaviourTrainConfig& c) {
 
 template <typename V>
 void fields(V& v, BehaviourConfig& c) {
-  using config::F;
-  v.constant(F("task", "what this config is for").required(), "behaviour");
-  config::run_name_field(v, c.name);
-  v.integer(F("seed", "seeds the split, the initial weights, dropout and the batch order"), c.seed,
-            json::IntBounds::at_least(0));
-  config::device_field(v, c.device);
-  v.section(F("data", "where the data is and how to read it").required(), c.data);
-  v.section(F("model", "the classifier"), c.model);
-  v.section(F("train", "the training loop"), c.train);
+  config::root_fields(
+      v, "behaviour", c,
+      {"seeds the split, the initial weights, dropout and the batch order",
+       "where the data is and how to read it", "the classifier", config::Presence::Optional});
   // Across sections.
   if (c.model.type == BehaviourModelType::Dlrm) {
     v.validate(

@@ -44,21 +44,16 @@ struct AugmentConfig {
   bool horizontal_flip = false;  // mirror half the images
 };
 
-struct ImageTrainConfig {
+// Besides TrainLoop's keys (optimizer, lr_schedule, runs_dir, on_nonfinite):
+struct ImageTrainConfig : TrainLoop {
   int epochs = 10;
   int batch_size = 128;
   int eval_batch_size = 256;
-  OptimizerConfig optimizer;
-  LrScheduleConfig lr_schedule;
-  std::string runs_dir = "runs";
-  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
-  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
-struct ImageConfig {
-  std::string name = "image";
-  int64_t seed = 42;
-  std::string device = "auto";
+// RunSettings: name (default "image"), seed (default 42), device.
+struct ImageConfig : RunSettings {
+  ImageConfig() : RunSettings("image", 42) {}
   ImageDataConfig data;
   AugmentConfig augment;
   std::vector<CnnLayerSpec> layers;
@@ -177,13 +172,9 @@ void fields(V& v, ImageTrainConfig& c) {
 
 // The root fields every CNN task starts with: "task", the run's name, seed and device.
 template <typename V>
-void cnn_task_fields(V& v, const char* task, std::string& name, int64_t& seed,
-                     std::string& device) {
-  v.constant(config::F("task", "the task").required(), task);
-  config::run_name_field(v, name);
-  v.integer(config::F("seed", "seeds the splits, the initial weights and the batch order"), seed,
-            json::IntBounds::at_least(0));
-  config::device_field(v, device);
+void cnn_task_fields(V& v, const char* task, RunSettings& c) {
+  config::run_settings_fields(v, task, "the task", c,
+                              "seeds the splits, the initial weights and the batch order");
 }
 
 // The "model" and "train" sections every CNN task ends with.
@@ -262,7 +253,7 @@ void fields(V& v, AugmentConfig& c) {
 template <typename V>
 void fields(V& v, ImageConfig& c) {
   using config::F;
-  cnn_task_fields(v, "image", c.name, c.seed, c.device);
+  cnn_task_fields(v, "image", c);
   v.section(F("data", "the images").required(), c.data);
   v.section(F("augment", "training-time augmentation"), c.augment);
   cnn_model_and_train(v, c.layers, FrameLayers::Refused, c.train);

@@ -241,8 +241,7 @@ void fields(V& v, ForModel<RecommendTrain>& m) {
               IntBounds::closed(1, 1000));
     v.choice(F("loss", "bce (sigmoid cross-entropy) or bpr (pairwise)"), c.loss, loss_choices());
   });
-  v.choice(F(kOnNonFiniteKey, "a NaN or Inf in the loss or a gradient: stop, or skip the batch"),
-           c.on_nonfinite, nonfinite_policy_choices());
+  config::on_nonfinite_field(v, c.on_nonfinite);
   v.section(
       F("lr_schedule", "the tables' lr over the steps (a multiplier of embeddings.optimizer.lr)")
           .written_if(c.lr_schedule != LrScheduleConfig{}),
@@ -278,8 +277,7 @@ void fields(V& v, RecommendConfig& c) {
   v.integer(F("seed", "seeds the split, the initial factors and the batch order"), c.seed,
             json::IntBounds::at_least(0));
   config::device_field(v, c.device);
-  v.string(F("runs_dir", "the directory that holds the run directories"), c.runs_dir,
-           json::Text::NonEmpty);
+  config::runs_dir_field(v, c.runs_dir);
   ForModel<RecommendData> data{c.model, c.data};
   v.section(F("data", "the ratings"), data);
   v.section(F("embeddings", "the user and item tables"), c.embeddings);

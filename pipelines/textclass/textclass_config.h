@@ -38,24 +38,19 @@ struct DataConfig : DataFiles {
   static constexpr int64_t kAutoHeaderConfig = -1;
 };
 
-struct TrainConfig {
+// Besides TrainLoop's keys (runs_dir, optimizer, lr_schedule, on_nonfinite):
+struct TrainConfig : TrainLoop {
   int64_t epochs = 10;
   int64_t batch_size = 64;
   int64_t patience = 3;  // epochs without a better validation score before stopping; 0: never
   double clip_norm = 5.0;
   double time_budget_s = 0;
   int64_t log_every = 200;
-  std::string runs_dir = "runs";
-  OptimizerConfig optimizer;
-  LrScheduleConfig lr_schedule;
-  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
-  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
-struct TextclassConfig {
-  std::string name = "textclass";
-  int64_t seed = 1;
-  std::string device = "auto";
+// RunSettings: name (default "textclass"), seed (default 1), device.
+struct TextclassConfig : RunSettings {
+  TextclassConfig() : RunSettings("textclass", 1) {}
   DataConfig data;
   ClassifierShape model;  // vocab and classes come from the data
   TrainConfig train;
@@ -214,22 +209,15 @@ void fields(V& v, TrainConfig& t) {
            t.time_budget_s, Bounds::at_least(0));
   v.integer(F("log_every", "steps between loss lines"), t.log_every,
             IntBounds::closed(1, 1000000000));
-  config::runs_dir_field(v, t.runs_dir);
-  config::optimizer_fields(v, t.optimizer, t.lr_schedule, "the weights' optimizer");
-  config::on_nonfinite_field(v, t.on_nonfinite);
+  config::lstm_train_loop_fields(v, t);
 }
 
 template <typename V>
 void fields(V& v, TextclassConfig& c) {
-  using config::F;
-  v.constant(F("task", "what this config is for").required(), "textclass");
-  config::run_name_field(v, c.name);
-  v.integer(F("seed", "seeds the split, the initial weights, dropout and the batch order"), c.seed,
-            json::IntBounds::at_least(0));
-  config::device_field(v, c.device);
-  v.section(F("data", "where the labelled texts are and how to read them").required(), c.data);
-  v.section(F("model", "the (bi)LSTM classifier"), c.model);
-  v.section(F("train", "the training loop").required(), c.train);
+  config::root_fields(v, "textclass", c,
+                      {"seeds the split, the initial weights, dropout and the batch order",
+                       "where the labelled texts are and how to read them",
+                       "the (bi)LSTM classifier", config::Presence::Required});
 }
 
 }  // namespace tessera::textclass

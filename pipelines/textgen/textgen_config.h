@@ -52,24 +52,19 @@ struct TextgenModel {
 // The model's shape for a vocabulary of `vocab` tokens.
 LmShape lm_shape(const TextgenModel& m, int64_t vocab);
 
-struct TextgenTrain {
+// Besides TrainLoop's keys (runs_dir, optimizer, lr_schedule, on_nonfinite):
+struct TextgenTrain : TrainLoop {
   int64_t epochs = 10;
   int64_t batch_size = 32;
   int64_t seq_len = 64;
   double clip_norm = 5.0;    // 0: no clipping
   double time_budget_s = 0;  // 0: none; else stop after the step that crosses it
   int64_t log_every = 100;
-  std::string runs_dir = "runs";
-  OptimizerConfig optimizer;
-  LrScheduleConfig lr_schedule;
-  // A NaN or Inf in the loss or a gradient: stop (default) or skip the batch (divergence.h).
-  NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
 };
 
-struct TextgenConfig {
-  std::string name = "textgen";
-  int64_t seed = 1;
-  std::string device = "auto";
+// RunSettings: name (default "textgen"), seed (default 1), device.
+struct TextgenConfig : RunSettings {
+  TextgenConfig() : RunSettings("textgen", 1) {}
   TextgenData data;
   TextgenModel model;
   TextgenTrain train;
@@ -144,23 +139,16 @@ void fields(V& v, TextgenTrain& c) {
            c.time_budget_s, Bounds::at_least(0));
   v.integer(F("log_every", "steps between progress lines"), c.log_every,
             IntBounds::closed(1, 1000000000));
-  config::runs_dir_field(v, c.runs_dir);
-  config::optimizer_fields(v, c.optimizer, c.lr_schedule, "the weights' optimizer");
-  config::on_nonfinite_field(v, c.on_nonfinite,
-                             "a NaN or Inf in the loss or a gradient: stop, or skip the segment");
+  config::lstm_train_loop_fields(
+      v, c, "a NaN or Inf in the loss or a gradient: stop, or skip the segment");
 }
 
 template <typename V>
 void fields(V& v, TextgenConfig& c) {
-  using config::F;
-  v.constant(F("task", "what this config is for").required(), "textgen");
-  config::run_name_field(v, c.name);
-  v.integer(F("seed", "seeds the initial weights and dropout"), c.seed,
-            json::IntBounds::at_least(0));
-  config::device_field(v, c.device);
-  v.section(F("data", "the text and how it is split and tokenised").required(), c.data);
-  v.section(F("model", "the language model"), c.model);
-  v.section(F("train", "the training loop").required(), c.train);
+  config::root_fields(
+      v, "textgen", c,
+      {"seeds the initial weights and dropout", "the text and how it is split and tokenised",
+       "the language model", config::Presence::Required});
 }
 
 }  // namespace tessera::textgen

@@ -49,10 +49,9 @@ struct VideoDataConfig {
   std::vector<std::string> class_names;  // dir: the class subfolders to use, in this order
 };
 
-struct VideoConfig {
-  std::string name = "video";
-  int64_t seed = 42;
-  std::string device = "auto";
+// RunSettings: name (default "video"), seed (default 42), device.
+struct VideoConfig : RunSettings {
+  VideoConfig() : RunSettings("video", 42) {}
   VideoDataConfig data;
   std::vector<CnnLayerSpec> layers;
   ImageTrainConfig train;
@@ -149,7 +148,7 @@ void fields(V& v, VideoDataConfig& c) {
 
 template <typename V>
 void fields(V& v, VideoConfig& c) {
-  cnn_task_fields(v, "video", c.name, c.seed, c.device);
+  cnn_task_fields(v, "video", c);
   v.section(config::F("data", "the clips").required(), c.data);
   cnn_model_and_train(v, c.layers, FrameLayers::Allowed, c.train);
 }

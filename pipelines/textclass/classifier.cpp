@@ -5,7 +5,7 @@
 
 #include "host/core/math.h"
 #include "host/model/parameter_ops.h"
-#include "pipelines/text_lstm.h"
+#include "pipelines/text_models.h"
 
 namespace tessera::textclass {
 

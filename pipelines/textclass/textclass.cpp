@@ -29,6 +29,7 @@
 #include "host/train/trainer.h"
 #include "pipelines/parameter_training.h"
 #include "pipelines/task_run.h"
+#include "pipelines/text_models.h"
 #include "pipelines/textclass/classifier.h"
 #include "pipelines/textclass/text_data.h"
 #include "pipelines/textclass/textclass_config.h"
@@ -459,9 +460,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 Result evaluate(const std::string& model_path, const std::string& data_path,
                 const RunOptions& options) {
   LoadedModel m = load_model(model_path);
-  std::unique_ptr<Backend> backend = make_backend(options.device.empty() ? "cpu" : options.device);
-  TextClassifier model(*backend, m.shape);
-  model.restore(m.tensors);
+  RestoredTextModel<TextClassifier> restored(m, options.device);
+  TextClassifier& model = restored.model;
   ReadStats stats;
   // The model's layout (columns, delimiter, header, bad rows), unless the file is plain
   // label<TAB>text rows (a pipeline's prep output).
@@ -499,11 +499,9 @@ Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const RunOptions& options) {
   if (options.batch_size < 1) TESSERA_THROW(Usage, "--batch-size must be >= 1");
   LoadedModel m = load_model(model_path);
-  std::unique_ptr<Backend> backend = make_backend(options.device.empty() ? "cpu" : options.device);
-  TextClassifier model(*backend, m.shape);
-  model.restore(m.tensors);
-  std::ifstream in(input_path, std::ios::binary);
-  if (!in) TESSERA_THROW(Io, input_path << ": cannot open for reading");
+  RestoredTextModel<TextClassifier> restored(m, options.device);
+  TextClassifier& model = restored.model;
+  std::ifstream in = open_text_input(input_path);
   AtomicFileWriter out(output_path);
   std::string header = "line\tlabel";
   for (const auto& c : m.classes) header += "\tp_" + c;

@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "host/model/parameter_ops.h"
-#include "pipelines/text_lstm.h"
+#include "pipelines/text_models.h"
 
 namespace tessera::textgen {
 

@@ -27,6 +27,7 @@
 #include "host/train/trainer.h"
 #include "pipelines/parameter_training.h"
 #include "pipelines/task_run.h"
+#include "pipelines/text_models.h"
 #include "pipelines/textgen/lm_model.h"
 #include "pipelines/textgen/textgen_config.h"
 #include "pipelines/textgen/tokenizer.h"
@@ -453,9 +454,8 @@ struct TextMeasure {
 TextMeasure measure_text(const std::string& model_path, const std::string& text_path,
                          const std::string& device) {
   LoadedModel m = load_model(model_path);
-  std::unique_ptr<Backend> backend = make_backend(device.empty() ? "cpu" : device);
-  LanguageModel model(*backend, m.shape);
-  model.restore(m.tensors);
+  RestoredTextModel<LanguageModel> restored(m, device);
+  LanguageModel& model = restored.model;
   const std::string text = read_file(text_path);
   const std::vector<int32_t> ids = m.tok.encode(text, text_path);
   if (ids.size() < 2) TESSERA_THROW(Data, text_path << ": fewer than 2 tokens");
@@ -599,11 +599,9 @@ Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const PredictOptions& o) {
   if (o.length < 1) TESSERA_THROW(Usage, "--length must be at least 1, got " << o.length);
   LoadedModel m = load_model(model_path);
-  std::unique_ptr<Backend> backend = make_backend(o.device.empty() ? "cpu" : o.device);
-  LanguageModel model(*backend, m.shape);
-  model.restore(m.tensors);
-  std::ifstream in(input_path, std::ios::binary);
-  if (!in) TESSERA_THROW(Io, input_path << ": cannot open for reading");
+  RestoredTextModel<LanguageModel> restored(m, o.device);
+  LanguageModel& model = restored.model;
+  std::ifstream in = open_text_input(input_path);
   AtomicFileWriter out(output_path);
   out.write("line\tnext\tprobability\tcontinuation\n");
   int64_t line_no = 0;

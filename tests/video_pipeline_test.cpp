@@ -120,9 +120,9 @@ TEST(VideoPipeline, ConfigErrorsNamePathExpectedAndChoices) {
   const std::string def =
       std::string(TESSERA_SOURCE_DIR) + "/pipelines/video/moving-fashion-mnist.json";
   EXPECT_NO_THROW(load_video_config(def));
-  EXPECT_TRUE(is_video_config_file(def));
-  EXPECT_FALSE(is_video_config_file(std::string(TESSERA_SOURCE_DIR) +
-                                    "/pipelines/image/sklearn-digits.json"));
+  EXPECT_TRUE(json::file_has_task(def, "video"));
+  EXPECT_FALSE(json::file_has_task(
+      std::string(TESSERA_SOURCE_DIR) + "/pipelines/image/sklearn-digits.json", "video"));
 }
 
 void write_pgm(const std::string& path, int64_t w, int64_t h, const float* px) {

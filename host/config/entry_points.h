@@ -28,6 +28,18 @@
   }                                                                  \
   static_assert(true, "")
 
+// Declares, in the task's header, what TESSERA_CONFIG_IO defines, and operator!= as the negation of
+// operator==. Followed by a semicolon.
+#define TESSERA_DECLARE_CONFIG_IO(T, PARSE, LOAD)                   \
+  T PARSE(const std::string& text, const std::string& source_path); \
+  T LOAD(const std::string& path);                                  \
+  std::string to_json(const T& c);                                  \
+  bool operator==(const T& a, const T& b);                          \
+  inline bool operator!=(const T& a, const T& b) {                  \
+    return !(a == b);                                               \
+  }                                                                 \
+  static_assert(true, "")
+
 // Defines `tessera config TASK --example` and `--schema` for a config:
 //   std::string EXAMPLE();  // HEADER as comment lines, then every field with SETTINGS' values
 //   std::string SCHEMA();   // JSON Schema titled TASK, with DEFAULTS' values as the defaults

@@ -36,8 +36,4 @@ TESSERA_CONFIG_DOCS(
     "pipelines/audio/README.md describes every section.",
     example_audio_config(), example_audio_config());
 
-bool is_audio_config_file(const std::string& path) {
-  return json::file_has_task(path, "audio");
-}
-
 }  // namespace tessera

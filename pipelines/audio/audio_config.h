@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "host/config/entry_points.h"
 #include "host/data/log_mel.h"
 #include "pipelines/image/image_config.h"
 
@@ -48,13 +49,9 @@ struct AudioConfig : RunSettings {
 const json::Choices<FitMode>& fit_choices();     // "center", "start"
 const json::Choices<bool>& normalize_choices();  // "utterance", "none"
 
-AudioConfig parse_audio_config(const std::string& json_text, const std::string& source_path);
-AudioConfig load_audio_config(const std::string& path);
-std::string to_json(const AudioConfig& config);
-bool operator==(const AudioConfig& a, const AudioConfig& b);
-inline bool operator!=(const AudioConfig& a, const AudioConfig& b) {
-  return !(a == b);
-}
+// parse_audio_config (every error at once, with file:line:col and JSON path), load_audio_config,
+// to_json (the resolved config) and equality of resolved configs.
+TESSERA_DECLARE_CONFIG_IO(AudioConfig, parse_audio_config, load_audio_config);
 // The "features" object alone (stored in model artefacts) and its reader.
 void write_audio_features(json::JsonWriter& w, const AudioFeatureConfig& f);
 AudioFeatureConfig parse_audio_features(const std::string& json_object_text);
@@ -64,9 +61,6 @@ AudioFeatureConfig parse_audio_features(const std::string& json_object_text);
 std::string audio_config_example();
 std::string audio_config_schema();
 AudioConfig example_audio_config();
-
-// Whether a config file declares "task": "audio" (for the CLI's dispatch).
-bool is_audio_config_file(const std::string& path);
 
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
 

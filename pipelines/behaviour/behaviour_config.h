@@ -19,6 +19,7 @@
 #include "embeddings/config_choices.h"
 #include "embeddings/sharding.h"
 #include "host/config/declare.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_reader.h"
 #include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
@@ -108,24 +109,14 @@ struct BehaviourConfig : RunSettings {
   BehaviourTrainConfig train;
 };
 
-// Equality of everything but the settings that do not change results (model.shards, placement,
-// remote_shards): config::same_config.
-bool operator==(const BehaviourConfig& a, const BehaviourConfig& b);
-inline bool operator!=(const BehaviourConfig& a, const BehaviourConfig& b) {
-  return !(a == b);
-}
-
-// Parses and validates `json_text`; `source_path` names it in messages. Throws one
-// Error(ErrorKind::Config) listing every problem (syntax errors alone, as file:line:col).
-BehaviourConfig parse_behaviour_config(const std::string& json_text,
-                                       const std::string& source_path);
-// Reads the file (Error(Io) when it cannot) and parses it.
-BehaviourConfig load_behaviour_config(const std::string& path);
-
-// The resolved config as pretty JSON: every field that applies, defaults filled in; fields that
-// do not apply (momentum for adam, columns for criteo) are left out. parse(to_json(c)) == c for
-// every config parse returns.
-std::string to_json(const BehaviourConfig& config);
+// parse_behaviour_config validates the text (`source_path` names it in messages) and throws one
+// Error(ErrorKind::Config) listing every problem (syntax errors alone, as file:line:col);
+// load_behaviour_config reads the file (Error(Io) when it cannot) and parses it. to_json: the
+// resolved config as pretty JSON, every field that applies with defaults filled in, fields that
+// do not apply (momentum for adam, columns for criteo) left out; parse(to_json(c)) == c for every
+// config parse returns. Equality: of everything but the settings that do not change results
+// (model.shards, placement, remote_shards).
+TESSERA_DECLARE_CONFIG_IO(BehaviourConfig, parse_behaviour_config, load_behaviour_config);
 
 // `tessera config behaviour --example`: a config with every field, its default and its
 // documentation as // comments (the fields that do not apply commented out, with the reason);

@@ -121,8 +121,4 @@ TESSERA_CONFIG_DOCS(
     "describes every section.",
     example_image_config(), example_image_config());
 
-bool is_image_config_file(const std::string& path) {
-  return json::file_has_task(path, "image");
-}
-
 }  // namespace tessera

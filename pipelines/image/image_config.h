@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host/config/declare.h"
+#include "host/config/entry_points.h"
 #include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
 #include "host/model/cnn.h"
@@ -60,13 +61,9 @@ struct ImageConfig : RunSettings {
   ImageTrainConfig train;
 };
 
-ImageConfig parse_image_config(const std::string& json_text, const std::string& source_path);
-ImageConfig load_image_config(const std::string& path);
-std::string to_json(const ImageConfig& config);
-bool operator==(const ImageConfig& a, const ImageConfig& b);
-inline bool operator!=(const ImageConfig& a, const ImageConfig& b) {
-  return !(a == b);
-}
+// parse_image_config (every error at once, with file:line:col and JSON path), load_image_config,
+// to_json (the resolved config) and equality of resolved configs.
+TESSERA_DECLARE_CONFIG_IO(ImageConfig, parse_image_config, load_image_config);
 // The layer list alone (also stored in model artefacts).
 void write_layers(json::JsonWriter& w, const std::vector<CnnLayerSpec>& layers);
 std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text);
@@ -77,10 +74,6 @@ std::vector<CnnLayerSpec> parse_layers(const std::string& json_array_text);
 std::string image_config_example();
 std::string image_config_schema();
 ImageConfig example_image_config();
-
-// Whether a config file declares "task": "image" (for the CLI's dispatch; false on anything
-// unreadable, which the behaviour parser then reports).
-bool is_image_config_file(const std::string& path);
 
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
 

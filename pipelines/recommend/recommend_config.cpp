@@ -12,10 +12,6 @@ TESSERA_CHOICES(loss_choices, Loss, {"bce", Loss::Bce}, {"bpr", Loss::Bpr});
 TESSERA_CHOICES(on_error_choices, data::RatingsOnError, {"error", data::RatingsOnError::Error},
                 {"skip", data::RatingsOnError::Skip});
 
-bool is_recommend_config(const std::string& path) {
-  return json::file_has_task(path, "recommend");
-}
-
 namespace recommend_detail {
 
 config::Codec<float> float_codec(json::Bounds bounds) {

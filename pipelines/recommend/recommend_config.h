@@ -14,6 +14,7 @@
 #include "embeddings/config_choices.h"
 #include "embeddings/sharding.h"
 #include "host/config/declare.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_reader.h"
 #include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
@@ -100,16 +101,9 @@ struct RecommendConfig {
   RecommendEvaluate evaluate;
 };
 
-bool is_recommend_config(const std::string& path);
-RecommendConfig read_recommend_config(const std::string& path);
-RecommendConfig parse_recommend_config(const std::string& text, const std::string& source);
-std::string to_json(const RecommendConfig& cfg);  // resolved, pretty
-// Equality of everything but the settings that do not change results (shards, placement,
-// remote_shards): config::same_config.
-bool operator==(const RecommendConfig& a, const RecommendConfig& b);
-inline bool operator!=(const RecommendConfig& a, const RecommendConfig& b) {
-  return !(a == b);
-}
+// to_json: the resolved config, pretty. Equality: of everything but the settings that do not
+// change results (shards, placement, remote_shards).
+TESSERA_DECLARE_CONFIG_IO(RecommendConfig, parse_recommend_config, read_recommend_config);
 
 // `tessera config recommend --example` (reads back as the defaults) and `--schema`.
 std::string recommend_config_example();

@@ -30,7 +30,6 @@ struct RunOptions {
   bool quiet = false;
 };
 
-bool is_textclass_config(const std::string& path);
 // Whether `path` is a model artefact of this pipeline (task "textclass").
 bool is_textclass_model(const std::string& path);
 

@@ -102,10 +102,6 @@ bool same_column(const TextLayout& c) {
 TESSERA_CONFIG_IO(TextclassConfig, parse_textclass_config, read_textclass_config,
                   json::read_text_file);
 
-bool is_textclass_config(const std::string& path) {
-  return json::file_has_task(path, "textclass");
-}
-
 namespace {
 
 // What a config must give besides the defaults: a training file and validation data.

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "host/config/declare.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_reader.h"
 #include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
@@ -56,17 +57,9 @@ struct TextclassConfig : RunSettings {
   TrainConfig train;
 };
 
-TextclassConfig read_textclass_config(const std::string& path);
-TextclassConfig parse_textclass_config(const std::string& text, const std::string& source);
-// The resolved config (every default written out; the data layout keys only when set), pretty
-// JSON.
-std::string to_json(const TextclassConfig& c);
-bool operator==(const TextclassConfig& a, const TextclassConfig& b);
-inline bool operator!=(const TextclassConfig& a, const TextclassConfig& b) {
-  return !(a == b);
-}
-// Whether the JSON file at `path` has "task": "textclass".
-bool is_textclass_config(const std::string& path);
+// to_json: the resolved config (every default written out; the data layout keys only when set),
+// pretty JSON.
+TESSERA_DECLARE_CONFIG_IO(TextclassConfig, parse_textclass_config, read_textclass_config);
 
 // `tessera config textclass --example`: every field with its default and documentation (it
 // reads back as the defaults with data.train "train.tsv" and validation_fraction 0.1);

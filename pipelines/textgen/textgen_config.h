@@ -18,6 +18,7 @@
 #include <string>
 
 #include "host/config/declare.h"
+#include "host/config/entry_points.h"
 #include "host/config/json_reader.h"
 #include "host/config/on_nonfinite.h"
 #include "host/config/sections.h"
@@ -70,18 +71,11 @@ struct TextgenConfig : RunSettings {
   TextgenTrain train;
 };
 
-// Equality of the resolved configs (config::same_config).
-bool operator==(const TextgenConfig& a, const TextgenConfig& b);
-inline bool operator!=(const TextgenConfig& a, const TextgenConfig& b) {
-  return !(a == b);
-}
-
-// Parses and validates `text` (`source` names it in messages): one Error(Config) listing every
-// problem with file:line:column and JSON path.
-TextgenConfig parse_textgen_config(const std::string& text, const std::string& source);
-TextgenConfig read_textgen_config(const std::string& path);  // Error(Io) when unreadable
-// The resolved config, every default written out, as the run directory's config.json holds it.
-std::string to_json(const TextgenConfig& c);
+// parse_textgen_config validates `text` (`source_path` names it in messages): one Error(Config)
+// listing every problem with file:line:column and JSON path; read_textgen_config: Error(Io) when
+// the file is unreadable. to_json: the resolved config, every default written out, as the run
+// directory's config.json holds it. Equality: of the resolved configs.
+TESSERA_DECLARE_CONFIG_IO(TextgenConfig, parse_textgen_config, read_textgen_config);
 
 // `tessera config textgen --example`: every field with its default and documentation (reads
 // back as the defaults); `--schema`: the config's JSON Schema (draft 2020-12).

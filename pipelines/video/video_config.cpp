@@ -32,8 +32,4 @@ TESSERA_CONFIG_DOCS(
     "section.",
     example_video_config(), example_video_config());
 
-bool is_video_config_file(const std::string& path) {
-  return json::file_has_task(path, "video");
-}
-
 }  // namespace tessera

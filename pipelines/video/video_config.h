@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "host/config/entry_points.h"
 #include "pipelines/image/image_config.h"
 
 namespace tessera {
@@ -57,22 +58,15 @@ struct VideoConfig : RunSettings {
   ImageTrainConfig train;
 };
 
-VideoConfig parse_video_config(const std::string& json_text, const std::string& source_path);
-VideoConfig load_video_config(const std::string& path);
-std::string to_json(const VideoConfig& config);
-bool operator==(const VideoConfig& a, const VideoConfig& b);
-inline bool operator!=(const VideoConfig& a, const VideoConfig& b) {
-  return !(a == b);
-}
+// parse_video_config (every error at once, with file:line:col and JSON path), load_video_config,
+// to_json (the resolved config) and equality of resolved configs.
+TESSERA_DECLARE_CONFIG_IO(VideoConfig, parse_video_config, load_video_config);
 
 // `tessera config video --example` and --schema; the example shows example_video_config() (the
 // defaults, generating Moving Fashion-MNIST clips, with a small layer list).
 std::string video_config_example();
 std::string video_config_schema();
 VideoConfig example_video_config();
-
-// Whether a config file declares "task": "video" (for the CLI's dispatch).
-bool is_video_config_file(const std::string& path);
 
 // ---- declarations (host/config/declare.h) ---------------------------------------------------
 

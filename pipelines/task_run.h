@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "host/backend/backend.h"
 #include "host/model/optimizer.h"
@@ -35,11 +36,14 @@ TaskRun task_run(std::string task, const Config& cfg, std::string config_json,
 }
 
 // The optimizer of a config's `train` section (optimizer, lr_schedule, epochs), its schedule over
-// the epochs at `steps_per_epoch` steps each; the caller attaches the parameters.
+// the epochs at `steps_per_epoch` steps each, with `params` attached as its dense group.
 template <typename TrainSection>
-Optimizer epoch_optimizer(Backend& backend, const TrainSection& t, int64_t steps_per_epoch) {
-  return Optimizer(backend, t.optimizer,
-                   LrSchedule::over_epochs(t.lr_schedule, steps_per_epoch, t.epochs));
+Optimizer epoch_optimizer(Backend& backend, const TrainSection& t, int64_t steps_per_epoch,
+                          const std::vector<Parameter*>& params) {
+  Optimizer opt(backend, t.optimizer,
+                LrSchedule::over_epochs(t.lr_schedule, steps_per_epoch, t.epochs));
+  opt.attach(params);
+  return opt;
 }
 
 }  // namespace tessera::train

@@ -567,8 +567,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   bo.queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
   Batcher batcher(data->train, bo);
   const int64_t steps_per_epoch = batcher.batches_per_epoch();
-  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
-  opt.attach(model->parameters());
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model->parameters());
   if (SparseGroup* tables = model->sparse_group()) opt.add_sparse_group("tables", *tables);
   if (!options.quiet) print_plan(cfg, *backend, *data, spec, *model);
 

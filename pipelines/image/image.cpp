@@ -597,8 +597,7 @@ Result train_on(ImageConfig cfg, const Splits& data, double load_seconds,
   CnnModel model(*backend, spec, static_cast<uint64_t>(cfg.seed),
                  std::max(cfg.train.batch_size, cfg.train.eval_batch_size));  // checks the layers
   const int64_t steps_per_epoch = train_batches(data.train.n, cfg.train.batch_size);
-  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
-  opt.attach(model.parameters());
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,
                  "tessera train: %s on %s; %lld train / %lld validation / %lld test images of "

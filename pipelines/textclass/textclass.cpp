@@ -435,8 +435,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   model.init(static_cast<uint64_t>(cfg.seed));
   const auto steps_per_epoch =
       static_cast<int64_t>(make_batches(data.train, cfg.train.batch_size, 1).size());
-  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
-  opt.attach(model.parameters());
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model.parameters());
   if (!options.quiet)
     std::fprintf(stderr,
                  "tessera train: textclass on %s; %zu train / %zu validation / %zu test rows, "

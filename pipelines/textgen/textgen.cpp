@@ -368,8 +368,7 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   model.init(static_cast<uint64_t>(cfg.seed));
   const int64_t steps_per_epoch =
       make_streams(data.train, cfg.train.batch_size, cfg.train.seq_len).segments();
-  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch);
-  opt.attach(model.parameters());
+  Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model.parameters());
   TextgenTraining task(cfg, data, *backend, model, opt, options.quiet);
   if (!options.quiet)
     std::fprintf(

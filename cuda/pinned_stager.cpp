@@ -9,7 +9,7 @@
 
 namespace tessera::cuda {
 
-PinnedBuffer::PinnedBuffer(size_t bytes) : bytes_(bytes) {
+PinnedBuffer::PinnedBuffer(size_t bytes) : HostMemoryBuffer(bytes) {
   const cudaError_t st = cudaHostAlloc(&ptr_, bytes ? bytes : 1, cudaHostAllocDefault);
   if (st != cudaSuccess) {
     (void)cudaGetLastError();

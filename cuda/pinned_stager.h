@@ -21,19 +21,10 @@ namespace tessera::cuda {
 
 // One cudaHostAlloc allocation, owned; a host-device Buffer (kernels never see it, cudaMemcpy
 // does). Move-only; the destructor logs a failing cudaFreeHost instead of throwing.
-class PinnedBuffer final : public Buffer {
+class PinnedBuffer final : public HostMemoryBuffer {
  public:
   explicit PinnedBuffer(size_t bytes);  // throws Error(Backend) naming the size on failure
   ~PinnedBuffer() override;
-  PinnedBuffer(const PinnedBuffer&) = delete;
-  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  void* data() override { return ptr_; }
-  size_t bytes() const override { return bytes_; }
-  Device device() const override { return Device{}; }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
 };
 
 struct EventDeleter {

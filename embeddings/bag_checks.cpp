@@ -36,10 +36,10 @@ namespace {
 // Host memory for large tables on transparent huge pages (2 MiB): row lookups are random, and
 // with 4 KiB pages nearly every one also misses the TLB. Zero-filled like HostBuffer; madvise is
 // a hint (without THP the pages are ordinary ones and nothing changes).
-class HugePageHostBuffer final : public Buffer {
+class HugePageHostBuffer final : public HostMemoryBuffer {
  public:
   static constexpr size_t kHugePage = size_t{2} << 20;
-  explicit HugePageHostBuffer(size_t bytes) : bytes_(bytes) {
+  explicit HugePageHostBuffer(size_t bytes) : HostMemoryBuffer(bytes) {
     const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
     ptr_ = std::aligned_alloc(kHugePage, rounded);
     if (!ptr_)
@@ -53,19 +53,6 @@ class HugePageHostBuffer final : public Buffer {
   ~HugePageHostBuffer() override {
     std::free(ptr_);
   }
-  void* data() override {
-    return ptr_;
-  }
-  size_t bytes() const override {
-    return bytes_;
-  }
-  Device device() const override {
-    return Device{};
-  }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
 };
 
 Tensor storage_tensor(Backend& backend, int64_t elements) {

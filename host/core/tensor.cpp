@@ -39,14 +39,15 @@ std::string Device::str() const {
   return kind == DeviceKind::Host ? std::string("cpu") : "cuda:" + std::to_string(index);
 }
 
-HostBuffer::HostBuffer(size_t bytes) : bytes_(bytes) {
+HostBuffer::HostBuffer(size_t bytes) : HostMemoryBuffer(bytes) {
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
   ptr_ = std::aligned_alloc(64, rounded);
   if (!ptr_) TESSERA_THROW(Backend, "host allocation of " << bytes << " bytes failed");
   std::memset(ptr_, 0, rounded);
 }
-HostBuffer::HostBuffer(HostBuffer&& o) noexcept : ptr_(o.ptr_), bytes_(o.bytes_) {
+HostBuffer::HostBuffer(HostBuffer&& o) noexcept : HostMemoryBuffer(o.bytes_) {
+  ptr_ = o.ptr_;
   o.ptr_ = nullptr;
   o.bytes_ = 0;
 }

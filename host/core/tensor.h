@@ -17,10 +17,20 @@ namespace tessera {
 enum class DType : uint8_t { F32 = 0, I32 = 1, I64 = 2 };
 size_t dtype_size(DType t);
 const char* dtype_name(DType t);
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
 
 enum class DeviceKind : uint8_t { Host = 0, Cuda = 1 };
 struct Device {
@@ -43,19 +53,27 @@ class Buffer {
   virtual Device device() const = 0;
 };
 
-class HostBuffer final : public Buffer {
+// A Buffer in host memory (a host-device one): the pointer and size every host allocation has;
+// the subclass allocates ptr_ and frees it in its destructor.
+class HostMemoryBuffer : public Buffer {
+ public:
+  void* data() override { return ptr_; }
+  size_t bytes() const override { return bytes_; }
+  Device device() const override { return Device{}; }
+
+ protected:
+  explicit HostMemoryBuffer(size_t bytes) : bytes_(bytes) {}
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// 64-byte aligned, zero-filled host memory (std::aligned_alloc).
+class HostBuffer final : public HostMemoryBuffer {
  public:
   explicit HostBuffer(size_t bytes);
   HostBuffer(HostBuffer&& o) noexcept;
   HostBuffer& operator=(HostBuffer&& o) noexcept;
   ~HostBuffer() override;
-  void* data() override { return ptr_; }
-  size_t bytes() const override { return bytes_; }
-  Device device() const override { return Device{}; }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
 };
 
 using Shape = std::vector<int64_t>;
@@ -82,9 +100,10 @@ class Tensor {
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
 
   void* raw() const;
-  template <typename T> T* data() const {
-    TESSERA_CHECK(dtype_of<T>() == dtype_, "tensor of " << dtype_name(dtype_) << " read as "
-                                                        << dtype_name(dtype_of<T>()));
+  template <typename T>
+  T* data() const {
+    TESSERA_CHECK(dtype_of<T>() == dtype_,
+                  "tensor of " << dtype_name(dtype_) << " read as " << dtype_name(dtype_of<T>()));
     return static_cast<T*>(raw());
   }
 

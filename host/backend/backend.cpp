@@ -142,32 +142,28 @@ void Backend::dropout_backward(const DropoutParams& d, const Tensor& dy, Tensor&
   dropout_backward_impl(d, dy, dx);
 }
 
-void Backend::embedding_forward(const Tensor& table, const Tensor& ids, Tensor& out) {
-  check_f32(table, "table");
-  check_f32(out, "out");
-  check_here(table, "table");
+void Backend::check_embedding(const Tensor& table, const char* table_name, const Tensor& ids,
+                              const Tensor& rows, const char* rows_name) const {
+  check_f32(table, table_name);
+  check_f32(rows, rows_name);
+  check_here(table, table_name);
   check_here(ids, "ids");
-  check_here(out, "out");
+  check_here(rows, rows_name);
   TESSERA_CHECK(ids.dtype() == DType::I64, "ids must be i64, got " << ids.describe());
-  TESSERA_CHECK(table.rank() == 2, "table must be [V, D], got " << table.describe());
-  TESSERA_CHECK(out.numel() == ids.numel() * table.dim(1), "out " << out.describe() << " for "
-                                                                  << ids.numel() << " ids of width "
-                                                                  << table.dim(1));
+  TESSERA_CHECK(table.rank() == 2, table_name << " must be [V, D], got " << table.describe());
+  TESSERA_CHECK(rows.numel() == ids.numel() * table.dim(1),
+                rows_name << " " << rows.describe() << " for " << ids.numel() << " ids of width "
+                          << table.dim(1));
+}
+
+void Backend::embedding_forward(const Tensor& table, const Tensor& ids, Tensor& out) {
+  check_embedding(table, "table", ids, out, "out");
   if (ids.numel() == 0) return;
   embedding_forward_impl(table, ids, out);
 }
 
 void Backend::embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
-  check_f32(dout, "dout");
-  check_f32(dtable, "dtable");
-  check_here(ids, "ids");
-  check_here(dout, "dout");
-  check_here(dtable, "dtable");
-  TESSERA_CHECK(ids.dtype() == DType::I64, "ids must be i64, got " << ids.describe());
-  TESSERA_CHECK(dtable.rank() == 2, "dtable must be [V, D], got " << dtable.describe());
-  TESSERA_CHECK(
-      dout.numel() == ids.numel() * dtable.dim(1),
-      "dout " << dout.describe() << " for " << ids.numel() << " ids of width " << dtable.dim(1));
+  check_embedding(dtable, "dtable", ids, dout, "dout");
   if (ids.numel() == 0) return;
   embedding_backward_impl(ids, dout, dtable);
 }

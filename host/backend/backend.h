@@ -204,6 +204,10 @@ class Backend {
   // An element-wise op's input and output: both f32, here, and of one shape.
   void check_elementwise(const Tensor& in, const Tensor& out, const char* in_name,
                          const char* out_name) const;
+  // An embedding op's table (or its gradient) [V, D] f32, its i64 ids, and the f32 rows (or
+  // their gradient) of ids.numel() * D elements, all here.
+  void check_embedding(const Tensor& table, const char* table_name, const Tensor& ids,
+                       const Tensor& rows, const char* rows_name) const;
 };
 
 // Backend selection. spec: "auto" (CUDA when a GPU is present, else host), "cpu", "cuda",

@@ -145,6 +145,22 @@ TEST(CnnTaskConfig, KeysOfAnotherLayerTypeOrFormatAreErrors) {
   });
   EXPECT_NE(m.find("$.data.train: only applies to format \"digits_csv\""), std::string::npos) << m;
   EXPECT_NE(m.find("$.model.layers[0].kernel"), std::string::npos) << m;
+  // A digits CSV test file is the test split: a test_fraction beside it is refused.
+  m = error_of([&] {
+    parse_image_config(R"({"task": "image", "data": {"format": "digits_csv", "train": "a.csv",
+      "test": "b.csv", "test_fraction": 0.3}, "model": {"layers": []}})",
+                       "d.json");
+  });
+  EXPECT_NE(m.find("d.json:2:"), std::string::npos) << m;
+  EXPECT_NE(m.find("$.data.test_fraction: a \"test\" file is the test split"), std::string::npos)
+      << m;
+  const ImageConfig two_files = parse_image_config(
+      R"({"task": "image", "data": {"format": "digits_csv", "train": "a.csv", "test": "b.csv"},
+      "model": {"layers": []}})",
+      "d.json");
+  EXPECT_EQ(two_files.data.test, "b.csv");
+  EXPECT_EQ(parse_image_config(to_json(two_files), "resolved.json"), two_files);
+  EXPECT_EQ(to_json(two_files).find("test_fraction"), std::string::npos) << to_json(two_files);
   m = error_of([&] {
     parse_video_config(R"({"task": "video", "data": {"generate": {"kind": "moving-fashion-mnist"},
       "test_dir": "t", "frames": 4}, "model": {"layers": []}})",

@@ -208,6 +208,36 @@ TEST_F(ImagePipeline, TrainEvaluatePredict) {
   }
 }
 
+// A digits CSV given as "test" is the whole test split, and all of "train" is for training (and
+// its validation share): one file trains, another tests.
+TEST(ImageDataFiles, ADigitsTestFileIsTheTestSplit) {
+  const std::string missing = test::missing_dataset("sklearn-digits", {"digits.csv.gz"});
+  if (!missing.empty()) TESSERA_SKIP_OR_FAIL(missing);
+  const fs::path dir =
+      fs::temp_directory_path() / ("tessera_image_test_file_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "c.json") << R"({"task": "image", "seed": 3, "data": {"format": "digits_csv",
+    "train": ")" + digits_file() + R"(", "test": ")" +
+                                       digits_file() +
+                                       R"(", "max_train_images": 300, "validation_fraction": 0.1},
+    "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}]},
+    "train": {"epochs": 1, "batch_size": 32}})";
+  image::TrainOptions o;
+  o.device = "cpu";
+  o.quiet = true;
+  o.run_dir = (dir / "run").string();
+  const std::string json = image::train((dir / "c.json").string(), o).json;
+  const auto d = parse(json);
+  const int64_t all = read_digits_csv(digits_file()).n;
+  ASSERT_TRUE(d.HasMember("test_images") && d.HasMember("test")) << json;
+  EXPECT_EQ(d["test_images"].GetInt64(), all) << json;
+  EXPECT_EQ(d["test"]["count"].GetInt64(), all) << json;
+  EXPECT_EQ(d["train_images"].GetInt64() + d["validation_images"].GetInt64(), 300) << json;
+  EXPECT_EQ(d["validation_images"].GetInt64(), 30) << json;
+  fs::remove_all(dir);
+}
+
 TEST(ImageConfigErrors, NameThePathAndTheChoices) {
   auto msg = [](const std::string& text) {
     try {

@@ -82,9 +82,14 @@ Splits load_splits(const ImageConfig& c) {
       s.test = read_idx(resolve(d, d.test_images), resolve(d, d.test_labels));
   } else {
     ImageSet all = read_digits_csv(resolve(d, d.train));
-    auto [tr, te] = split(all, d.test_fraction, static_cast<uint64_t>(c.seed) ^ 0x7e57ull);
-    train = std::move(tr);
-    s.test = std::move(te);
+    if (!d.test.empty()) {
+      train = std::move(all);
+      s.test = read_digits_csv(resolve(d, d.test));
+    } else {
+      auto [tr, te] = split(all, d.test_fraction, static_cast<uint64_t>(c.seed) ^ 0x7e57ull);
+      train = std::move(tr);
+      s.test = std::move(te);
+    }
   }
   if (d.max_train_images > 0 && d.max_train_images < train.n) {
     std::vector<int64_t> first(static_cast<size_t>(d.max_train_images));

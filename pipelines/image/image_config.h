@@ -30,10 +30,10 @@ struct ImageDataConfig {
   std::string dataset;
   std::string dir;
   ImageFormat format = ImageFormat::Idx;
-  // idx: four files; digits_csv: `train` alone (the test split is `test_fraction` of it).
+  // idx: four files; digits_csv: `train`, and `test` or else `test_fraction` of train.
   std::string train_images, train_labels, test_images, test_labels;
-  std::string train;
-  double test_fraction = 0.2;        // digits_csv only
+  std::string train, test;
+  double test_fraction = 0.2;        // digits_csv without `test` only
   double validation_fraction = 0.1;  // of the training images, held out per epoch
   int64_t max_train_images = 0;      // > 0: use only the first this many (benchmarks, smoke runs)
   std::vector<std::string> class_names;  // optional; else "0".."C-1"
@@ -223,8 +223,13 @@ void fields(V& v, ImageDataConfig& c) {
   v.when(c.format == ImageFormat::DigitsCsv, "only applies to format \"digits_csv\"", [&] {
     v.string(F("train", "the digits CSV (64 pixels and a label per row)").required(), c.train,
              Text::NonEmpty);
-    v.number(F("test_fraction", "the share of train held out as the test split"), c.test_fraction,
-             Bounds::closed_open(0, 0.9));
+    v.string(F("test", "a digits CSV for the test split (else test_fraction of train)")
+                 .written_if(!c.test.empty()),
+             c.test);
+    v.when(c.test.empty(), "a \"test\" file is the test split", [&] {
+      v.number(F("test_fraction", "the share of train held out as the test split"), c.test_fraction,
+               Bounds::closed_open(0, 0.9));
+    });
   });
   v.number(F("validation_fraction", "the share of the training images held out per epoch"),
            c.validation_fraction, Bounds::closed(0, 0.9));

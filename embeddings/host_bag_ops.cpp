@@ -252,8 +252,8 @@ struct Segments {
   std::vector<int32_t> table;  // [U]
 };
 
-// What the loops over a resolved batch read, unpacked once:
-//   const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
+// What the loops over a resolved batch read, unpacked once (into plain locals: the OpenMP regions
+// that use them cannot capture structured bindings under clang 14, the fuzz build's compiler).
 struct BatchFields {
   int64_t tables, batch, out_dim;
   const int64_t* offsets;
@@ -350,7 +350,10 @@ class HostBagOps final : public BagOps {
   void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                Tensor& out) override {
     check_forward(layout, weights, r, out);
-    const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
+    const BatchFields f = batch_fields(layout, r);
+    const int64_t T = f.tables, B = f.batch, out_dim = f.out_dim;
+    const int64_t *off = f.offsets, *keys = f.keys;
+    const float* psw = f.per_sample_weights;
     const float* w = weights.data<float>();
     float* o = out.data<float>();
     const std::vector<int64_t>& meta = layout.meta();
@@ -487,7 +490,10 @@ class HostBagOps final : public BagOps {
   void fused_per_table(const TableLayout& layout, const ResolvedBags& r, const Tensor& dout,
                        SparseOptimizer kind, const SparseStepParams& p, EmbeddingStorage& storage,
                        bool parallel) {
-    const auto [T, B, out_dim, off, keys, psw] = batch_fields(layout, r);
+    const BatchFields f = batch_fields(layout, r);
+    const int64_t T = f.tables, B = f.batch, out_dim = f.out_dim;
+    const int64_t *off = f.offsets, *keys = f.keys;
+    const float* psw = f.per_sample_weights;
     const float* dy = dout.data<float>();
     float* w = storage.weights().data<float>();
     const StatePtrs st = state_ptrs(storage);

@@ -152,7 +152,7 @@ TEST(CnnTaskConfig, KeysOfAnotherLayerTypeOrFormatAreErrors) {
                        "d.json");
   });
   EXPECT_NE(m.find("d.json:2:"), std::string::npos) << m;
-  EXPECT_NE(m.find("$.data.test_fraction: a \"test\" file is the test split"), std::string::npos)
+  EXPECT_NE(m.find("$.data.test_fraction: only applies without a \"test\" file"), std::string::npos)
       << m;
   const ImageConfig two_files = parse_image_config(
       R"({"task": "image", "data": {"format": "digits_csv", "train": "a.csv", "test": "b.csv"},

@@ -5,6 +5,7 @@
 #include <rapidjson/document.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,7 @@
 #include "host/data/image_data.h"
 #include "pipelines/image/image.h"
 #include "pipelines/image/image_config.h"
+#include "pipelines/image/stages.h"
 #include "tests/support/run_program.h"
 #include "tests/support/skips.h"
 
@@ -235,6 +237,30 @@ TEST(ImageDataFiles, ADigitsTestFileIsTheTestSplit) {
   EXPECT_EQ(d["test"]["count"].GetInt64(), all) << json;
   EXPECT_EQ(d["train_images"].GetInt64() + d["validation_images"].GetInt64(), 300) << json;
   EXPECT_EQ(d["validation_images"].GetInt64(), 30) << json;
+
+  // A pipeline's prep stage keys its cache on the test file too, so replacing it reruns training.
+  fs::copy_file(digits_file(), dir / "other.csv.gz");
+  std::string cfg;
+  {
+    std::ifstream in(dir / "c.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    cfg = ss.str();
+  }
+  const std::string other = (dir / "other.csv.gz").string();
+  cfg.replace(cfg.rfind(digits_file()), digits_file().size(), other);
+  std::ofstream(dir / "c2.json") << cfg;
+  const scheduler::PipelineSpec spec = scheduler::parse_pipeline_spec(
+      R"({"name": "p", "task": "image", "stages": [{"name": "prep", "kind": "prep",
+      "config": {"config": "c2.json"}}]})",
+      "p.json", dir.string());
+  scheduler::StageRegistry registry;
+  image::register_stages(registry);
+  const std::vector<std::string> inputs =
+      registry.find("image", spec.stages[0]).input_files(spec, spec.stages[0]);
+  EXPECT_NE(std::find(inputs.begin(), inputs.end(), other), inputs.end())
+      << "prep inputs lack the test file " << other;
+  EXPECT_NE(std::find(inputs.begin(), inputs.end(), digits_file()), inputs.end());
   fs::remove_all(dir);
 }
 

@@ -226,7 +226,7 @@ void fields(V& v, ImageDataConfig& c) {
     v.string(F("test", "a digits CSV for the test split (else test_fraction of train)")
                  .written_if(!c.test.empty()),
              c.test);
-    v.when(c.test.empty(), "a \"test\" file is the test split", [&] {
+    v.when(c.test.empty(), "only applies without a \"test\" file", [&] {
       v.number(F("test_fraction", "the share of train held out as the test split"), c.test_fraction,
                Bounds::closed_open(0, 0.9));
     });

@@ -28,7 +28,8 @@ EvalConfig parse_eval(const PipelineSpec& p, const StageSpec& s) {
   return c;
 }
 
-// The config's data files found on this machine: where a file is missing, "".
+// The config's data files found on this machine: where a file is missing, "". A digits CSV test
+// file is test_images (its labels are in it).
 struct LocalData {
   std::vector<std::string> train;
   std::string test_images, test_labels;
@@ -45,6 +46,7 @@ LocalData local_data(const ImageConfig& c) {
   const ImageDataConfig& d = c.data;
   if (d.format == ImageFormat::DigitsCsv) {
     l.train = {locate(d, d.train)};
+    l.test_images = locate(d, d.test);
   } else {
     l.train = {locate(d, d.train_images), locate(d, d.train_labels)};
     l.test_images = locate(d, d.test_images);
@@ -101,7 +103,7 @@ StageResult run_evaluate(const StageContext& ctx) {
     const PrepData d = read_prep(ctx);
     if (d.test_images.empty())
       TESSERA_THROW(Config, "stage '" << ctx.stage->name
-                                      << "': the config has no IDX test set on this machine; "
+                                      << "': the config has no test file on this machine; "
                                          "name one with \"images\" (and \"labels\")");
     c.images = d.test_images;
     c.labels = d.test_labels;

@@ -7,8 +7,10 @@
 //     return enum_entry<Placement::ColumnWise>(p, kNames, "?");
 //   }
 //
-// The enum's values must run 0, 1, 2, ... in declaration order; the template argument is its last
-// enumerator, so a table with an entry too few or too many does not compile. A value outside the
+// The enum's values must run 0, 1, 2, ... in declaration order; the template argument names its
+// last enumerator, so a table with an entry too few or too many for that one does not compile (an
+// enumerator appended after it without updating the call is not caught: it gets the fallback, and
+// the tests that pin every name fail). A value outside the
 // enum (a cast integer, a corrupt byte) gets `fallback`, never a read past the table.
 #include <cstddef>
 #include <type_traits>

@@ -9,20 +9,14 @@
 #include "embeddings/sharding.h"
 #include "host/backend/backend.h"
 #include "host/core/error.h"
+#include "tests/support/error_of.h"
 
 namespace tessera::emb {
 namespace {
 
 // The error `call` raises, which must be an Io error from the far side.
 std::string far_side_error(const std::function<void()>& call) {
-  try {
-    call();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
+  return test::error_of_kind(ErrorKind::Io, call);
 }
 
 TEST(RemoteShardIndex, IndicesOutsideTheShardAreRefusedByName) {

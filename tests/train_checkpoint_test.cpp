@@ -24,6 +24,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/train/checkpoint.h"
+#include "tests/support/error_of.h"
 
 namespace tessera::train {
 namespace {
@@ -73,14 +74,7 @@ void expect_same_tensors(const NamedTensors& got, const NamedTensors& want) {
 
 // The Io error `f` throws; a test failure (and "") when it throws none or another kind.
 std::string io_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::Io) << e.what();
-    return e.what();
-  }
-  ADD_FAILURE() << "no error";
-  return "";
+  return test::error_of_kind(ErrorKind::Io, f);
 }
 
 #define EXPECT_CONTAINS(haystack, needle)                          \

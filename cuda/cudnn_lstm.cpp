@@ -2,14 +2,16 @@
 
 #include <cudnn.h>
 
+#include <algorithm>
 #include <map>
-#include <tuple>
 #include <vector>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
+#include "cuda/cudnn_plans.h"
 #include "cuda/device_buffer.h"
 #include "cuda/device_guard.h"
+#include "cuda/kernels/kernels.h"
 
 namespace tessera::cuda {
 
@@ -55,38 +57,44 @@ using RnnDataDesc = std::unique_ptr<cudnnRNNDataStruct, RnnDataDescDeleter>;
 using StateDesc = std::unique_ptr<cudnnTensorStruct, StateDescDeleter>;
 using DropoutDesc = std::unique_ptr<cudnnDropoutStruct, DropoutDescDeleter>;
 
-// One contiguous run of floats: canonical offset, cuDNN weight-space offset (both in floats).
-struct WeightBlock {
-  int64_t canonical = 0;
-  int64_t cudnn = 0;
-  int64_t count = 0;
-};
-
 struct Dropout {
   DropoutDesc desc;
   std::unique_ptr<DeviceBuffer> states;
 };
 
-struct Plan {
-  RnnDesc rnn;
+// What depends on the batch shape (T, B): data and state descriptors, temp sizes, the sequence
+// lengths (host copy kept: its upload is asynchronous and reads it later).
+struct ShapePlan {
   RnnDataDesc x, y;
   StateDesc state;  // [L*D, B, H], used for h and c
-  size_t weight_bytes = 0;
   size_t work_train = 0, reserve_train = 0, work_infer = 0, reserve_infer = 0;
-  std::unique_ptr<DeviceBuffer> weights, dweights, seq_lengths;
-  std::vector<WeightBlock> blocks;
+  std::vector<int32_t> lengths;
+  std::unique_ptr<DeviceBuffer> seq_lengths;
 };
 
-using PlanKey = std::tuple<int64_t, int64_t, int64_t, int, float, int64_t, int64_t>;
+// What depends only on the layer: the RNN descriptor, the weight space and its gradient, and the
+// weight block table (host copy kept for the same reason), uploaded once.
+struct ConfigPlan {
+  RnnDesc rnn;
+  size_t weight_bytes = 0;
+  std::unique_ptr<DeviceBuffer> weights, dweights, table;
+  std::vector<int64_t> table_host;  // [blocks, 3]: canonical, cuDNN offset, count (floats)
+  int64_t blocks = 0, max_count = 0;
+  BoundedCache<LstmShapeKey, ShapePlan> shapes{64};
+};
 
+// Every x and y entry has the full length T, so no padding is ever written; cuDNN still takes the
+// unpacked layouts only from an RNN descriptor with CUDNN_RNN_PADDED_IO_ENABLED (see plan_for),
+// and paddingFill (a host value of the data type) is what padded output positions would hold.
 RnnDataDesc make_data_desc(int64_t t, int64_t b, int64_t width) {
   cudnnRNNDataDescriptor_t raw = nullptr;
   TESSERA_CUDA_CHECK(cudnnCreateRNNDataDescriptor(&raw));
   RnnDataDesc d(raw);
   std::vector<int> lengths(static_cast<size_t>(b), static_cast<int>(t));
+  float fill = 0.f;
   TESSERA_CUDA_CHECK(cudnnSetRNNDataDescriptor(
       raw, CUDNN_DATA_FLOAT, CUDNN_RNN_DATA_LAYOUT_SEQ_MAJOR_UNPACKED, static_cast<int>(t),
-      static_cast<int>(b), static_cast<int>(width), lengths.data(), nullptr));
+      static_cast<int>(b), static_cast<int>(width), lengths.data(), &fill));
   return d;
 }
 
@@ -97,10 +105,8 @@ struct CudnnLstm::Impl {
   cudaStream_t stream;
   LstmHandle handle;
   std::map<float, Dropout> dropouts;
-  std::map<PlanKey, std::unique_ptr<Plan>> plans;
+  BoundedCache<LstmConfigKey, ConfigPlan> configs{16};
   std::unique_ptr<DeviceBuffer> workspace;
-
-  static constexpr size_t kMaxPlans = 64;
 
   cudnnDropoutDescriptor_t dropout_for(float p, uint64_t seed) {
     auto it = dropouts.find(p);
@@ -117,52 +123,73 @@ struct CudnnLstm::Impl {
     return dropouts.emplace(p, std::move(d)).first->second.desc.get();
   }
 
-  Plan& plan_for(const LstmConfig& c, int64_t t, int64_t b) {
-    const PlanKey key{c.input_size, c.hidden_size, c.num_layers, c.dirs(), c.dropout, t, b};
-    auto it = plans.find(key);
-    if (it != plans.end()) return *it->second;
-    if (plans.size() >= kMaxPlans) plans.clear();
-    auto p = std::make_unique<Plan>();
-    cudnnRNNDescriptor_t raw = nullptr;
-    TESSERA_CUDA_CHECK(cudnnCreateRNNDescriptor(&raw));
-    p->rnn.reset(raw);
-    TESSERA_CUDA_CHECK(cudnnSetRNNDescriptor_v8(
-        raw, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
-        c.dirs() == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT,
-        CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, static_cast<int32_t>(c.input_size),
-        static_cast<int32_t>(c.hidden_size), static_cast<int32_t>(c.hidden_size),
-        static_cast<int32_t>(c.num_layers), dropout_for(c.dropout, c.dropout_seed),
-        CUDNN_RNN_PADDED_IO_DISABLED));
-    p->x = make_data_desc(t, b, c.input_size);
-    p->y = make_data_desc(t, b, c.dirs() * c.hidden_size);
-    cudnnTensorDescriptor_t sraw = nullptr;
-    TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&sraw));
-    p->state.reset(sraw);
-    const int dims[3] = {static_cast<int>(c.num_layers * c.dirs()), static_cast<int>(b),
-                         static_cast<int>(c.hidden_size)};
-    const int strides[3] = {dims[1] * dims[2], dims[2], 1};
-    TESSERA_CUDA_CHECK(cudnnSetTensorNdDescriptor(sraw, CUDNN_DATA_FLOAT, 3, dims, strides));
-    TESSERA_CUDA_CHECK(cudnnGetRNNWeightSpaceSize(handle.get(), raw, &p->weight_bytes));
-    TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), raw, CUDNN_FWD_MODE_TRAINING,
-                                                 p->x.get(), &p->work_train, &p->reserve_train));
-    TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), raw, CUDNN_FWD_MODE_INFERENCE,
-                                                 p->x.get(), &p->work_infer, &p->reserve_infer));
-    p->weights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
-    p->dweights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
-    std::vector<int32_t> lengths(static_cast<size_t>(b), static_cast<int32_t>(t));
-    p->seq_lengths = std::make_unique<DeviceBuffer>(lengths.size() * sizeof(int32_t), device_index);
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(p->seq_lengths->data(), lengths.data(),
-                                       lengths.size() * sizeof(int32_t), cudaMemcpyHostToDevice,
-                                       stream));
-    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream));  // `lengths` leaves scope
-    p->blocks = weight_blocks(c, *p);
-    return *plans.emplace(key, std::move(p)).first->second;
+  // Asynchronous upload of a host vector that outlives the copy (it is kept in the plan).
+  template <typename T>
+  std::unique_ptr<DeviceBuffer> upload(const std::vector<T>& host) {
+    const size_t bytes = host.size() * sizeof(T);
+    auto d = std::make_unique<DeviceBuffer>(bytes, device_index);
+    if (bytes)
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(d->data(), host.data(), bytes, cudaMemcpyHostToDevice, stream));
+    return d;
   }
 
-  // Where each canonical block lives in cuDNN's weight space. Pseudo-layer l*D + d; linear layer
-  // ids 0-3 are W_ih's gates i, f, g, o (with b_ih), 4-7 W_hh's (with b_hh).
-  std::vector<WeightBlock> weight_blocks(const LstmConfig& c, Plan& p) {
-    std::vector<WeightBlock> blocks;
+  ConfigPlan& config_plan(const LstmConfig& c) {
+    return configs.get(lstm_config_key(c), [&] {
+      auto p = std::make_unique<ConfigPlan>();
+      cudnnRNNDescriptor_t raw = nullptr;
+      TESSERA_CUDA_CHECK(cudnnCreateRNNDescriptor(&raw));
+      p->rnn.reset(raw);
+      // PADDED_IO_ENABLED: required for the SEQ_MAJOR_UNPACKED data layout (make_data_desc).
+      TESSERA_CUDA_CHECK(cudnnSetRNNDescriptor_v8(
+          raw, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM, CUDNN_RNN_DOUBLE_BIAS,
+          c.dirs() == 2 ? CUDNN_BIDIRECTIONAL : CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT,
+          CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, static_cast<int32_t>(c.input_size),
+          static_cast<int32_t>(c.hidden_size), static_cast<int32_t>(c.hidden_size),
+          static_cast<int32_t>(c.num_layers), dropout_for(c.dropout, c.dropout_seed),
+          CUDNN_RNN_PADDED_IO_ENABLED));
+      TESSERA_CUDA_CHECK(cudnnGetRNNWeightSpaceSize(handle.get(), raw, &p->weight_bytes));
+      p->weights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
+      p->dweights = std::make_unique<DeviceBuffer>(p->weight_bytes, device_index);
+      p->table_host = weight_blocks(c, *p);
+      p->blocks = static_cast<int64_t>(p->table_host.size() / 3);
+      for (int64_t i = 0; i < p->blocks; ++i)
+        p->max_count = std::max(p->max_count, p->table_host[static_cast<size_t>(3 * i + 2)]);
+      p->table = upload(p->table_host);
+      return p;
+    });
+  }
+
+  ShapePlan& shape_plan(const LstmConfig& c, ConfigPlan& cp, int64_t t, int64_t b) {
+    return cp.shapes.get(lstm_shape_key(t, b), [&] {
+      auto p = std::make_unique<ShapePlan>();
+      p->x = make_data_desc(t, b, c.input_size);
+      p->y = make_data_desc(t, b, c.dirs() * c.hidden_size);
+      cudnnTensorDescriptor_t sraw = nullptr;
+      TESSERA_CUDA_CHECK(cudnnCreateTensorDescriptor(&sraw));
+      p->state.reset(sraw);
+      const int dims[3] = {static_cast<int>(c.num_layers * c.dirs()), static_cast<int>(b),
+                           static_cast<int>(c.hidden_size)};
+      const int strides[3] = {dims[1] * dims[2], dims[2], 1};
+      TESSERA_CUDA_CHECK(cudnnSetTensorNdDescriptor(sraw, CUDNN_DATA_FLOAT, 3, dims, strides));
+      TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), cp.rnn.get(),
+                                                   CUDNN_FWD_MODE_TRAINING, p->x.get(),
+                                                   &p->work_train, &p->reserve_train));
+      TESSERA_CUDA_CHECK(cudnnGetRNNTempSpaceSizes(handle.get(), cp.rnn.get(),
+                                                   CUDNN_FWD_MODE_INFERENCE, p->x.get(),
+                                                   &p->work_infer, &p->reserve_infer));
+      // Once per shape, without a host wait: the host copy stays in the plan.
+      p->lengths.assign(static_cast<size_t>(b), static_cast<int32_t>(t));
+      p->seq_lengths = upload(p->lengths);
+      return p;
+    });
+  }
+
+  // Where each canonical block lives in cuDNN's weight space, as table rows (canonical offset,
+  // cuDNN offset, count). Pseudo-layer l*D + d; linear layer ids 0-3 are W_ih's gates i, f, g, o
+  // (with b_ih), 4-7 W_hh's (with b_hh).
+  std::vector<int64_t> weight_blocks(const LstmConfig& c, ConfigPlan& p) {
+    std::vector<int64_t> table;
     const int64_t h = c.hidden_size;
     const char* base = static_cast<const char*>(p.weights->data());
     cudnnTensorDescriptor_t mdesc = nullptr, bdesc = nullptr;
@@ -194,22 +221,19 @@ struct CudnnLstm::Impl {
                             << "expected " << h * cols);
           const int64_t moff = (static_cast<const char*>(maddr) - base) / 4;
           const int64_t boff = (static_cast<const char*>(baddr) - base) / 4;
-          blocks.push_back({(recurrent ? o.w_hh : o.w_ih) + gate * h * cols, moff, h * cols});
-          blocks.push_back({(recurrent ? o.b_hh : o.b_ih) + gate * h, boff, h});
+          table.insert(table.end(),
+                       {(recurrent ? o.w_hh : o.w_ih) + gate * h * cols, moff, h * cols});
+          table.insert(table.end(), {(recurrent ? o.b_hh : o.b_ih) + gate * h, boff, h});
         }
       }
     }
-    return blocks;
+    return table;
   }
 
-  // canonical -> weight space (to_cudnn) or weight space -> canonical.
-  void convert(const Plan& p, float* canonical, float* space, bool to_cudnn) {
-    for (const WeightBlock& b : p.blocks) {
-      float* src = to_cudnn ? canonical + b.canonical : space + b.cudnn;
-      float* dst = to_cudnn ? space + b.cudnn : canonical + b.canonical;
-      TESSERA_CUDA_CHECK(
-          cudaMemcpyAsync(dst, src, b.count * sizeof(float), cudaMemcpyDeviceToDevice, stream));
-    }
+  // canonical -> weight space (to_cudnn) or weight space -> canonical: one kernel launch.
+  void convert(const ConfigPlan& p, float* canonical, float* space, bool to_cudnn) {
+    launch_lstm_weights_convert(static_cast<const int64_t*>(p.table->data()), p.blocks, p.max_count,
+                                canonical, space, to_cudnn, stream);
   }
 
   void* workspace_of(size_t bytes) {
@@ -240,7 +264,8 @@ CudnnLstm::~CudnnLstm() = default;
 void CudnnLstm::forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
   DeviceGuard guard(impl_->device_index);
   const int64_t t = io.x.dim(0), b = io.x.dim(1);
-  Plan& p = impl_->plan_for(c, t, b);
+  ConfigPlan& cp = impl_->config_plan(c);
+  ShapePlan& p = impl_->shape_plan(c, cp, t, b);
   const bool training = mode == LstmMode::Training;
   const size_t work = training ? p.work_train : p.work_infer;
   void* reserve = nullptr;
@@ -255,42 +280,42 @@ void CudnnLstm::forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
     }
     reserve = io.reserve.raw();
   }
-  impl_->convert(p, io.w.data<float>(), static_cast<float*>(p.weights->data()), true);
+  impl_->convert(cp, io.w.data<float>(), static_cast<float*>(cp.weights->data()), true);
   void* ws = impl_->workspace_of(work);
-  TESSERA_CUDA_CHECK(cudnnRNNForward(impl_->handle.get(), p.rnn.get(),
+  TESSERA_CUDA_CHECK(cudnnRNNForward(impl_->handle.get(), cp.rnn.get(),
                                      training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
                                      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(),
                                      io.x.raw(), p.y.get(), io.y.raw(), p.state.get(),
                                      ptr_or_null(io.h0), ptr_or_null(io.hn), p.state.get(),
-                                     ptr_or_null(io.c0), ptr_or_null(io.cn), p.weight_bytes,
-                                     p.weights->data(), work, ws, reserve_bytes, reserve));
+                                     ptr_or_null(io.c0), ptr_or_null(io.cn), cp.weight_bytes,
+                                     cp.weights->data(), work, ws, reserve_bytes, reserve));
 }
 
 void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   DeviceGuard guard(impl_->device_index);
   const int64_t t = io.x.dim(0), b = io.x.dim(1);
-  Plan& p = impl_->plan_for(c, t, b);
+  ConfigPlan& cp = impl_->config_plan(c);
+  ShapePlan& p = impl_->shape_plan(c, cp, t, b);
   TESSERA_CHECK(io.reserve.bytes() >= p.reserve_train,
                 "LSTM reserve " << io.reserve.describe() << " is smaller than cuDNN's "
                                 << p.reserve_train << " bytes: run a Training forward first");
-  // The weights again: another LSTM of the same shape may have used this plan since.
-  impl_->convert(p, io.w.data<float>(), static_cast<float*>(p.weights->data()), true);
+  // The weights again: another LSTM of the same config may have used this weight space since.
+  impl_->convert(cp, io.w.data<float>(), static_cast<float*>(cp.weights->data()), true);
   void* ws = impl_->workspace_of(p.work_train);
+  const int32_t* lengths = static_cast<const int32_t*>(p.seq_lengths->data());
   TESSERA_CUDA_CHECK(cudnnRNNBackwardData_v8(
-      impl_->handle.get(), p.rnn.get(), static_cast<const int32_t*>(p.seq_lengths->data()),
-      p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(), g.dx.raw(), p.state.get(), ptr_or_null(io.h0),
-      ptr_or_null(g.dhn), ptr_or_null(g.dh0), p.state.get(), ptr_or_null(io.c0), ptr_or_null(g.dcn),
-      ptr_or_null(g.dc0), p.weight_bytes, p.weights->data(), p.work_train, ws, p.reserve_train,
-      io.reserve.raw()));
+      impl_->handle.get(), cp.rnn.get(), lengths, p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(),
+      g.dx.raw(), p.state.get(), ptr_or_null(io.h0), ptr_or_null(g.dhn), ptr_or_null(g.dh0),
+      p.state.get(), ptr_or_null(io.c0), ptr_or_null(g.dcn), ptr_or_null(g.dc0), cp.weight_bytes,
+      cp.weights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
   // BackwardWeights only accumulates (CUDNN_WGRAD_MODE_ADD): start from zero, as dw is
   // overwritten.
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(p.dweights->data(), 0, p.weight_bytes, impl_->stream));
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(cp.dweights->data(), 0, cp.weight_bytes, impl_->stream));
   TESSERA_CUDA_CHECK(cudnnRNNBackwardWeights_v8(
-      impl_->handle.get(), p.rnn.get(), CUDNN_WGRAD_MODE_ADD,
-      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(), io.x.raw(), p.state.get(),
-      ptr_or_null(io.h0), p.y.get(), io.y.raw(), p.weight_bytes, p.dweights->data(), p.work_train,
-      ws, p.reserve_train, io.reserve.raw()));
-  impl_->convert(p, g.dw.data<float>(), static_cast<float*>(p.dweights->data()), false);
+      impl_->handle.get(), cp.rnn.get(), CUDNN_WGRAD_MODE_ADD, lengths, p.x.get(), io.x.raw(),
+      p.state.get(), ptr_or_null(io.h0), p.y.get(), io.y.raw(), cp.weight_bytes,
+      cp.dweights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
+  impl_->convert(cp, g.dw.data<float>(), static_cast<float*>(cp.dweights->data()), false);
 }
 
 // ---- CudaBackend's LSTM ops (declared in cuda/cuda_backend.h) ----

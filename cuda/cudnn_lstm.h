@@ -1,12 +1,18 @@
 #pragma once
 // The CUDA backend's LSTM: cuDNN 9's RNN API (cudnnRNNForward, cudnnRNNBackwardData_v8,
 // cudnnRNNBackwardWeights_v8), in its own file, vendor-library code apart from the kernels.
-//   - Plans (RNN, data and state descriptors, weight-space layout, workspace and reserve sizes)
-//     are cached by (config, T, B); one workspace buffer per backend grows to the largest need.
+//   - Plans (cuda/cudnn_plans.h): per config (sizes, layers, directions, dropout) the RNN
+//     descriptor (auxFlags CUDNN_RNN_PADDED_IO_ENABLED, which the SEQ_MAJOR_UNPACKED data layout
+//     requires), the weight space, its gradient and the weight block table; inside it, per batch
+//     shape (T, B), the data and state descriptors, temp sizes and the device sequence lengths.
+//     Variable-length text makes new shape entries only. Host data a plan uploads (the table,
+//     the lengths) is copied asynchronously, once per plan, from host vectors the plan keeps:
+//     no host wait. One workspace buffer per backend grows to the largest need.
 //   - Weights: the canonical layout (host/backend/lstm_types.h) is copied into cuDNN's weight
-//     space block by block (each gate's W_ih, W_hh rows and biases are contiguous in both; cuDNN
-//     orders the gates i, f, g, o too), before every forward and backward; dw comes back the same
-//     way. The blocks' places are queried from cuDNN (cudnnGetRNNWeightParams) once per plan.
+//     space before every forward and backward, and dw back the same way, each in ONE kernel
+//     launch (cuda/kernels/lstm_weights.cu) over the config's block table: each gate's W_ih,
+//     W_hh rows and biases are contiguous in both layouts (cuDNN orders the gates i, f, g, o too);
+//     the blocks' places are queried from cuDNN (cudnnGetRNNWeightParams) once per config.
 //   - Dropout between layers uses cuDNN's generator (one dropout descriptor per probability,
 //     seeded from the first dropout_seed seen), so its masks differ from the host backend's.
 //   - Math is FP32 with FMA (no TF32), so results stay close to the host backend.

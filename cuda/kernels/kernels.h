@@ -105,4 +105,13 @@ void launch_sgd_update(const math::SgdParams& p, float* param, const float* grad
 void launch_adam_update(const math::AdamParams& p, float* param, const float* grad, float* m,
                         float* v, int64_t n, cudaStream_t stream);
 
+// ---- lstm_weights.cu --------------------------------------------------------------------------
+// LSTM weights between the canonical layout and cuDNN's weight space, in one launch. table
+// [entries, 3] (device memory): per contiguous block its canonical offset, weight-space offset and
+// float count; max_count >= every count. to_cudnn: canonical -> space, else space -> canonical.
+// Blocks must not overlap on the destination side.
+void launch_lstm_weights_convert(const int64_t* table, int64_t entries, int64_t max_count,
+                                 float* canonical, float* space, bool to_cudnn,
+                                 cudaStream_t stream);
+
 }  // namespace tessera::cuda

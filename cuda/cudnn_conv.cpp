@@ -1,7 +1,7 @@
-// cuDNN convolution for the CUDA backend: the handle, descriptor owners, the per-shape plan cache
-// with measured algorithm choice, the shared workspace, and CudaBackend's conv2d overrides.
+// cuDNN convolution for the CUDA backend: the handle, descriptor owners, the plan caches (per
+// layer: the measured algorithms; per shape: descriptors and workspace sizes), aligned argument
+// staging, the shared workspace, and CudaBackend's conv2d overrides.
 #include <limits>
-#include <sstream>
 #include <vector>
 
 #include "cuda/cuda_backend.h"
@@ -70,13 +70,6 @@ ConvDesc make_conv_desc(const Conv2dParams& p) {
   return d;
 }
 
-std::string plan_key(const Conv2dParams& p, const Shape& x, const Shape& w) {
-  std::ostringstream k;
-  k << shape_str(x) << shape_str(w) << " s" << p.stride_h << "," << p.stride_w << " p" << p.pad_h
-    << "," << p.pad_w << " d" << p.dilation_h << "," << p.dilation_w << " g" << p.groups;
-  return k.str();
-}
-
 // Measures the candidate algorithms with a cudnnFind* call, `find(requested, &returned, perfs)`,
 // and returns the fastest that succeeded within the workspace limit.
 template <typename Perf, typename Find>
@@ -126,12 +119,43 @@ void* CudnnOps::workspace(size_t bytes) {
   return workspace_->data();
 }
 
-const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Shape& ws) {
-  const std::string key = plan_key(p, xs, ws);
-  auto it = plans_.find(key);
-  if (it != plans_.end()) return *it->second;
-  if (plans_.size() >= kMaxPlans) plans_.clear();
+void* CudnnOps::scratch(size_t slot, size_t bytes) {
+  if (scratch_.size() <= slot) scratch_.resize(slot + 1);
+  std::unique_ptr<DeviceBuffer>& buf = scratch_[slot];
+  if (!buf || buf->bytes() < bytes) {
+    if (buf) TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream_));  // as workspace()
+    buf.reset();
+    buf = std::make_unique<DeviceBuffer>(bytes, device_index_);
+  }
+  return buf->data();
+}
 
+void* CudnnOps::Aligned::stage(const Tensor& t, bool copy_in, bool copy_back) {
+  if (!t.defined()) return nullptr;
+  void* own = t.raw();
+  if (cudnn_aligned(own)) return own;
+  const size_t bytes = t.bytes();
+  void* s = ops_.scratch(next_slot_++, bytes);
+  if (copy_in)
+    TESSERA_CUDA_CHECK(cudaMemcpyAsync(s, own, bytes, cudaMemcpyDeviceToDevice, ops_.stream_));
+  if (copy_back) back_.push_back({own, s, bytes});
+  return s;
+}
+
+void CudnnOps::Aligned::finish() {
+  for (const Back& b : back_)
+    TESSERA_CUDA_CHECK(
+        cudaMemcpyAsync(b.dst, b.src, b.bytes, cudaMemcpyDeviceToDevice, ops_.stream_));
+  back_.clear();
+}
+
+const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Shape& ws) {
+  return plans_.get(conv_shape_key(p, xs, ws), [&] { return build_plan(p, xs, ws); });
+}
+
+std::unique_ptr<ConvPlan> CudnnOps::build_plan(const Conv2dParams& p, const Shape& xs,
+                                               const Shape& ws) {
+  const std::string key = conv_shape_key(p, xs, ws);
   const Shape ys = conv2d_output_shape(p, xs, ws);
   auto pl = std::make_unique<ConvPlan>();
   pl->x = make_tensor_desc(xs);
@@ -146,69 +170,115 @@ const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Sha
                                                << key << " as [" << n << ", " << c << ", " << h
                                                << ", " << w << "], the Backend as "
                                                << shape_str(ys));
+  // Another batch size of this layer was measured: its algorithms, this N's workspace sizes.
+  const std::string layer = conv_layer_key(p, xs, ws);
+  if (const ConvAlgos* known = algos_.find(layer))
+    if (reuse_algos(*known, *pl)) return pl;
+  measure(*pl, key);
+  if (!algos_.find(layer)) {
+    ConvAlgos chosen{pl->fwd, pl->bwd_data, pl->bwd_filter};
+    algos_.get(layer, [&] { return std::make_unique<ConvAlgos>(chosen); });
+  }
+  return pl;
+}
 
+bool CudnnOps::reuse_algos(const ConvAlgos& a, ConvPlan& pl) {
+  cudnnHandle_t handle = handle_.get();
+  size_t fwd = 0, data = 0, filter = 0;
+  // A refusal is an answer here (that algorithm does not take this N), not an error.
+  if (cudnnGetConvolutionForwardWorkspaceSize(handle, pl.x.get(), pl.w.get(), pl.conv.get(),
+                                              pl.y.get(), a.fwd, &fwd) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionBackwardDataWorkspaceSize(handle, pl.w.get(), pl.y.get(), pl.conv.get(),
+                                                   pl.x.get(), a.bwd_data,
+                                                   &data) != CUDNN_STATUS_SUCCESS ||
+      cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, pl.x.get(), pl.y.get(), pl.conv.get(),
+                                                     pl.w.get(), a.bwd_filter,
+                                                     &filter) != CUDNN_STATUS_SUCCESS)
+    return false;
+  if (fwd > kWorkspaceLimit || data > kWorkspaceLimit || filter > kWorkspaceLimit) return false;
+  pl.fwd = a.fwd;
+  pl.bwd_data = a.bwd_data;
+  pl.bwd_filter = a.bwd_filter;
+  pl.fwd_bytes = fwd;
+  pl.bwd_data_bytes = data;
+  pl.bwd_filter_bytes = filter;
+  return true;
+}
+
+void CudnnOps::measure(ConvPlan& pl, const std::string& key) {
   // cudnnFind* runs each candidate on buffers it allocates itself and returns them by time.
   cudnnHandle_t handle = handle_.get();
+  ++measured_;
   const auto fwd = find_fastest<cudnnConvolutionFwdAlgoPerf_t>(
       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, "forward", key,
       [&](int requested, int* returned, auto* perfs) {
-        return cudnnFindConvolutionForwardAlgorithm(handle, pl->x.get(), pl->w.get(),
-                                                    pl->conv.get(), pl->y.get(), requested,
-                                                    returned, perfs);
+        return cudnnFindConvolutionForwardAlgorithm(handle, pl.x.get(), pl.w.get(), pl.conv.get(),
+                                                    pl.y.get(), requested, returned, perfs);
       });
-  pl->fwd = fwd.algo;
-  pl->fwd_bytes = fwd.memory;
+  pl.fwd = fwd.algo;
+  pl.fwd_bytes = fwd.memory;
   const auto bwd_data = find_fastest<cudnnConvolutionBwdDataAlgoPerf_t>(
       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, "backward-data", key,
       [&](int requested, int* returned, auto* perfs) {
-        return cudnnFindConvolutionBackwardDataAlgorithm(handle, pl->w.get(), pl->y.get(),
-                                                         pl->conv.get(), pl->x.get(), requested,
-                                                         returned, perfs);
+        return cudnnFindConvolutionBackwardDataAlgorithm(
+            handle, pl.w.get(), pl.y.get(), pl.conv.get(), pl.x.get(), requested, returned, perfs);
       });
-  pl->bwd_data = bwd_data.algo;
-  pl->bwd_data_bytes = bwd_data.memory;
+  pl.bwd_data = bwd_data.algo;
+  pl.bwd_data_bytes = bwd_data.memory;
   const auto bwd_filter = find_fastest<cudnnConvolutionBwdFilterAlgoPerf_t>(
       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, "backward-filter", key,
       [&](int requested, int* returned, auto* perfs) {
-        return cudnnFindConvolutionBackwardFilterAlgorithm(handle, pl->x.get(), pl->y.get(),
-                                                           pl->conv.get(), pl->w.get(), requested,
-                                                           returned, perfs);
+        return cudnnFindConvolutionBackwardFilterAlgorithm(
+            handle, pl.x.get(), pl.y.get(), pl.conv.get(), pl.w.get(), requested, returned, perfs);
       });
-  pl->bwd_filter = bwd_filter.algo;
-  pl->bwd_filter_bytes = bwd_filter.memory;
-  return *plans_.emplace(key, std::move(pl)).first->second;
+  pl.bwd_filter = bwd_filter.algo;
+  pl.bwd_filter_bytes = bwd_filter.memory;
 }
 
 void CudnnOps::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                               const Tensor& bias, Tensor& y) {
   const ConvPlan& pl = plan(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
+  Aligned a(*this);
+  const void* xp = a.in(x);
+  const void* wp = a.in(w);
+  const void* bp = a.in(bias);
+  void* yp = a.out(y);
   void* ws = workspace(pl.fwd_bytes);
-  TESSERA_CUDA_CHECK(cudnnConvolutionForward(handle_.get(), &one, pl.x.get(), x.raw(), pl.w.get(),
-                                             w.raw(), pl.conv.get(), pl.fwd, ws, pl.fwd_bytes,
-                                             &zero, pl.y.get(), y.raw()));
-  if (bias.defined())
+  TESSERA_CUDA_CHECK(cudnnConvolutionForward(handle_.get(), &one, pl.x.get(), xp, pl.w.get(), wp,
+                                             pl.conv.get(), pl.fwd, ws, pl.fwd_bytes, &zero,
+                                             pl.y.get(), yp));
+  if (bp)
     TESSERA_CUDA_CHECK(
-        cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bias.raw(), &one, pl.y.get(), y.raw()));
+        cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bp, &one, pl.y.get(), yp));
+  a.finish();
 }
 
 void CudnnOps::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                                const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
   const ConvPlan& pl = plan(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
-  if (dx.defined()) {
+  Aligned a(*this);
+  const void* xp = a.in(x);
+  const void* wp = a.in(w);
+  const void* dyp = a.in(dy);
+  void* dxp = a.out(dx);
+  void* dwp = a.out(dw);
+  void* dbp = a.out(dbias);
+  if (dxp) {
     void* ws = workspace(pl.bwd_data_bytes);
-    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardData(
-        handle_.get(), &one, pl.w.get(), w.raw(), pl.y.get(), dy.raw(), pl.conv.get(), pl.bwd_data,
-        ws, pl.bwd_data_bytes, &zero, pl.x.get(), dx.raw()));
+    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardData(handle_.get(), &one, pl.w.get(), wp, pl.y.get(),
+                                                    dyp, pl.conv.get(), pl.bwd_data, ws,
+                                                    pl.bwd_data_bytes, &zero, pl.x.get(), dxp));
   }
   void* ws = workspace(pl.bwd_filter_bytes);
-  TESSERA_CUDA_CHECK(cudnnConvolutionBackwardFilter(
-      handle_.get(), &one, pl.x.get(), x.raw(), pl.y.get(), dy.raw(), pl.conv.get(), pl.bwd_filter,
-      ws, pl.bwd_filter_bytes, &zero, pl.w.get(), dw.raw()));
-  if (dbias.defined())
-    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardBias(handle_.get(), &one, pl.y.get(), dy.raw(),
-                                                    &zero, pl.bias.get(), dbias.raw()));
+  TESSERA_CUDA_CHECK(cudnnConvolutionBackwardFilter(handle_.get(), &one, pl.x.get(), xp, pl.y.get(),
+                                                    dyp, pl.conv.get(), pl.bwd_filter, ws,
+                                                    pl.bwd_filter_bytes, &zero, pl.w.get(), dwp));
+  if (dbp)
+    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardBias(handle_.get(), &one, pl.y.get(), dyp, &zero,
+                                                    pl.bias.get(), dbp));
+  a.finish();
 }
 
 // ---- CudaBackend overrides ---------------------------------------------------------------------

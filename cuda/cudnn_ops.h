@@ -3,9 +3,17 @@
 // (cuda/cudnn_conv.cpp), pooling and batch normalisation (cuda/cudnn_pool_bn.cpp) for the CUDA
 // backend, NCHW f32.
 //   - One cuDNN handle per CudaBackend, bound to the backend's stream.
-//   - Convolution plans are cached by shape and parameters: descriptors plus the algorithm for
-//     each direction, chosen once per shape by cudnnFind* (measured, FMA math: no TF32, so the
-//     results stay close to the host backend) among those whose workspace fits the limit.
+//   - Convolution algorithms are chosen per layer (the shape without the batch size N,
+//     cuda/cudnn_plans.h) by cudnnFind* (measured, FMA math: no TF32, so the results stay close
+//     to the host backend) among those whose workspace fits the limit. Plans (descriptors and
+//     workspace sizes) are per full shape: a new N (the last partial batch) reuses the layer's
+//     algorithms and asks cudnnGetConvolution*WorkspaceSize for its sizes; only if cuDNN refuses
+//     an algorithm for that N, or it needs more than the limit, is that shape measured itself.
+//   - Data pointers must be cudnn_aligned (16 bytes, cuda/cudnn_plans.h). A tensor that is a
+//     view at another offset (the parity harness's guard rows) is passed as an aligned scratch
+//     copy, made device to device on the stream, and outputs are copied back after the call;
+//     aligned tensors are passed as they are. One scratch buffer per argument position, grown
+//     to the largest need and reused like the workspace.
 //   - One workspace buffer per backend, grown to the largest plan's need and reused by every op
 //     on the stream (ops on one stream are ordered, so they never use it at the same time).
 #include <cudnn.h>
@@ -14,7 +22,9 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cuda/cudnn_plans.h"
 #include "cuda/device_buffer.h"
 #include "host/backend/backend.h"
 
@@ -46,7 +56,14 @@ using PoolDesc = std::unique_ptr<cudnnPoolingStruct, PoolDescDeleter>;
 // A packed NCHW f32 tensor descriptor; [N, C] is described as [N, C, 1, 1].
 TensorDesc make_tensor_desc(const Shape& nchw_or_nc);
 
-// Descriptors and the chosen algorithms for one convolution shape.
+// The algorithms cudnnFind* chose for one convolution layer (any batch size).
+struct ConvAlgos {
+  cudnnConvolutionFwdAlgo_t fwd{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+};
+
+// Descriptors, algorithms and their workspace sizes for one convolution shape.
 struct ConvPlan {
   TensorDesc x, y, bias;
   FilterDesc w;
@@ -73,18 +90,50 @@ class CudnnOps {
   TESSERA_BACKEND_CONV_OPS(TESSERA_BACKEND_MEMBER)
 
   size_t plan_count() const { return plans_.size(); }
+  size_t measured_layers() const { return measured_; }  // cudnnFind* searches run so far
 
  private:
-  // The plan for this shape, built (and its algorithms measured) on first use. Measuring runs
-  // convolutions on scratch buffers of its own, so the caller's tensors are never touched.
+  // The pointers one cuDNN call gets: each tensor's own data when cudnn_aligned, else scratch
+  // slot k (the k-th unaligned tensor of the call), copied in for inputs; finish() copies the
+  // scratch of outputs back into their tensors. All on the stream, no host wait.
+  class Aligned {
+   public:
+    explicit Aligned(CudnnOps& ops) : ops_(ops) {}
+    const void* in(const Tensor& t) { return stage(t, true, false); }
+    void* out(Tensor& t) { return stage(t, false, true); }
+    void* inout(Tensor& t) { return stage(t, true, true); }
+    void finish();
+
+   private:
+    void* stage(const Tensor& t, bool copy_in, bool copy_back);
+    struct Back {
+      void* dst;
+      const void* src;
+      size_t bytes;
+    };
+    CudnnOps& ops_;
+    size_t next_slot_ = 0;
+    std::vector<Back> back_;
+  };
+
+  // The plan for this shape, built on first use (its algorithms reused from the layer's or
+  // measured). Measuring runs convolutions on scratch buffers of its own, so the caller's
+  // tensors are never touched.
   const ConvPlan& plan(const Conv2dParams& p, const Shape& x, const Shape& w);
+  std::unique_ptr<ConvPlan> build_plan(const Conv2dParams& p, const Shape& x, const Shape& w);
+  bool reuse_algos(const ConvAlgos& a, ConvPlan& pl);  // false: cuDNN refuses one for this N
+  void measure(ConvPlan& pl, const std::string& key);
   void* workspace(size_t bytes);  // at least `bytes` of device memory, valid until the next call
+  void* scratch(size_t slot, size_t bytes);  // likewise, one buffer per slot
 
   int device_index_;
   cudaStream_t stream_;
   CudnnHandle handle_;
-  std::map<std::string, std::unique_ptr<ConvPlan>> plans_;
+  BoundedCache<std::string, ConvAlgos> algos_{kMaxPlans};  // by conv_layer_key
+  BoundedCache<std::string, ConvPlan> plans_{kMaxPlans};   // by conv_shape_key
+  size_t measured_ = 0;
   std::unique_ptr<DeviceBuffer> workspace_;
+  std::vector<std::unique_ptr<DeviceBuffer>> scratch_;
 };
 
 }  // namespace tessera::cuda

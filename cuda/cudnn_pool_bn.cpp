@@ -5,6 +5,8 @@
 //     saves the mean and 1/sqrt(var + eps) and updates the running variance with the unbiased
 //     estimate, exactly the Backend contract. cuDNN 9 marks these entry points as legacy; they
 //     remain supported and are the plain per-op API this backend needs.
+//   - Unaligned tensors (views at offsets that are not cudnn_aligned) go through aligned scratch
+//     copies, as for convolution (cuda/cudnn_ops.h).
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_ops.h"
@@ -42,8 +44,12 @@ void CudnnOps::pool2d_forward(const Pool2dParams& p, const Tensor& x, Tensor& y)
   const PoolDesc pd = make_pool_desc(p);
   const TensorDesc xd = make_tensor_desc(x.shape()), yd = make_tensor_desc(y.shape());
   const float one = 1.f, zero = 0.f;
-  TESSERA_CUDA_CHECK(cudnnPoolingForward(handle_.get(), pd.get(), &one, xd.get(), x.raw(), &zero,
-                                         yd.get(), y.raw()));
+  Aligned a(*this);
+  const void* xp = a.in(x);
+  void* yp = a.out(y);
+  TESSERA_CUDA_CHECK(
+      cudnnPoolingForward(handle_.get(), pd.get(), &one, xd.get(), xp, &zero, yd.get(), yp));
+  a.finish();
 }
 
 void CudnnOps::pool2d_backward(const Pool2dParams& p, const Tensor& x, const Tensor& y,
@@ -51,9 +57,14 @@ void CudnnOps::pool2d_backward(const Pool2dParams& p, const Tensor& x, const Ten
   const PoolDesc pd = make_pool_desc(p);
   const TensorDesc xd = make_tensor_desc(x.shape()), yd = make_tensor_desc(y.shape());
   const float one = 1.f, zero = 0.f;
-  TESSERA_CUDA_CHECK(cudnnPoolingBackward(handle_.get(), pd.get(), &one, yd.get(), y.raw(),
-                                          yd.get(), dy.raw(), xd.get(), x.raw(), &zero, xd.get(),
-                                          dx.raw()));
+  Aligned a(*this);
+  const void* yp = a.in(y);
+  const void* dyp = a.in(dy);
+  const void* xp = a.in(x);
+  void* dxp = a.out(dx);
+  TESSERA_CUDA_CHECK(cudnnPoolingBackward(handle_.get(), pd.get(), &one, yd.get(), yp, yd.get(),
+                                          dyp, xd.get(), xp, &zero, xd.get(), dxp));
+  a.finish();
 }
 
 void CudnnOps::batchnorm_forward(const BatchNormParams& p, const Tensor& x, const Tensor& gamma,
@@ -63,17 +74,27 @@ void CudnnOps::batchnorm_forward(const BatchNormParams& p, const Tensor& x, cons
   const TensorDesc xd = make_tensor_desc(x.shape());
   const TensorDesc cd = make_tensor_desc({1, x.dim(1), 1, 1});
   const float one = 1.f, zero = 0.f;
+  Aligned a(*this);
+  const void* xp = a.in(x);
+  const void* gp = a.in(gamma);
+  const void* bp = a.in(beta);
+  void* yp = a.out(y);
   if (p.mode == BatchNormMode::Training) {
+    void* rm = a.inout(running_mean);
+    void* rv = a.inout(running_var);
+    void* sm = a.out(saved_mean);
+    void* si = a.out(saved_invstd);
     TESSERA_CUDA_CHECK(cudnnBatchNormalizationForwardTraining(
-        handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.raw(), xd.get(), y.raw(),
-        cd.get(), gamma.raw(), beta.raw(), static_cast<double>(p.momentum), running_mean.raw(),
-        running_var.raw(), static_cast<double>(p.eps), saved_mean.raw(), saved_invstd.raw()));
+        handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), xp, xd.get(), yp, cd.get(),
+        gp, bp, static_cast<double>(p.momentum), rm, rv, static_cast<double>(p.eps), sm, si));
   } else {
+    const void* rm = a.in(running_mean);
+    const void* rv = a.in(running_var);
     TESSERA_CUDA_CHECK(cudnnBatchNormalizationForwardInference(
-        handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), x.raw(), xd.get(), y.raw(),
-        cd.get(), gamma.raw(), beta.raw(), running_mean.raw(), running_var.raw(),
-        static_cast<double>(p.eps)));
+        handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, xd.get(), xp, xd.get(), yp, cd.get(),
+        gp, bp, rm, rv, static_cast<double>(p.eps)));
   }
+  a.finish();
 }
 
 void CudnnOps::batchnorm_backward(const BatchNormParams& p, const Tensor& x, const Tensor& dy,
@@ -84,10 +105,19 @@ void CudnnOps::batchnorm_backward(const BatchNormParams& p, const Tensor& x, con
   const TensorDesc xd = make_tensor_desc(x.shape());
   const TensorDesc cd = make_tensor_desc({1, x.dim(1), 1, 1});
   const float one = 1.f, zero = 0.f;
+  Aligned a(*this);
+  const void* xp = a.in(x);
+  const void* dyp = a.in(dy);
+  const void* gp = a.in(gamma);
+  const void* sm = a.in(saved_mean);
+  const void* si = a.in(saved_invstd);
+  void* dxp = a.out(dx);
+  void* dgp = a.out(dgamma);
+  void* dbp = a.out(dbeta);
   TESSERA_CUDA_CHECK(cudnnBatchNormalizationBackward(
-      handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, xd.get(), x.raw(), xd.get(),
-      dy.raw(), xd.get(), dx.raw(), cd.get(), gamma.raw(), dgamma.raw(), dbeta.raw(),
-      static_cast<double>(p.eps), saved_mean.raw(), saved_invstd.raw()));
+      handle_.get(), CUDNN_BATCHNORM_SPATIAL, &one, &zero, &one, &zero, xd.get(), xp, xd.get(), dyp,
+      xd.get(), dxp, cd.get(), gp, dgp, dbp, static_cast<double>(p.eps), sm, si));
+  a.finish();
 }
 
 // ---- CudaBackend overrides ---------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // which trusts them (the tiny-cuda-nn pattern). All tensors are row-major and contiguous.
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "host/backend/backend_ops.h"
@@ -83,6 +84,18 @@ inline int64_t conv_out_extent(int64_t in, int64_t window, int64_t stride, int64
 Shape conv2d_output_shape(const Conv2dParams& p, const Shape& x, const Shape& w);
 Shape pool2d_output_shape(const Pool2dParams& p, const Shape& x);
 
+// A backend's device-memory allocator, as counted since the backend was made (CUDA: the caching
+// allocator of cuda/device_allocator.h). Bytes are the allocator's rounded block sizes.
+struct DeviceMemoryStats {
+  int64_t bytes_in_use = 0;       // handed out and not yet freed
+  int64_t peak_bytes_in_use = 0;  // the most bytes_in_use has been
+  int64_t bytes_reserved = 0;     // held from the device: in use + cached for reuse
+  int64_t raw_allocations = 0;    // cudaMalloc calls (cache misses, and retries after a release)
+  int64_t raw_frees = 0;          // cudaFree calls (cache releases, the backend's end)
+  int64_t cache_hits = 0;         // allocations served from the cache
+  int64_t cache_misses = 0;       // allocations that needed a raw allocation
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -98,7 +111,22 @@ class Backend {
   Tensor to_host(const Tensor& t);                             // copy to a new host tensor
   void copy(const Tensor& src, Tensor& dst);                   // same shape; any devices
   void fill(Tensor& t, float value);                           // f32 tensors
+  // Waits for the backend's queued work. On CUDA it also raises the errors of the deferred checks
+  // (see check_deferred) of every op queued before it.
   virtual void synchronize() = 0;
+  // Deferred input checks. The host backend checks embedding ids and class labels before the op
+  // runs and throws from the op itself. The CUDA backend checks them on the device without
+  // waiting: the op returns once queued, and an id or label out of range is raised as
+  // Error(Data) -- naming the op, which call of it, the position and the value -- by a later
+  // op's call once the check has finished on the device, and at the latest by synchronize(), a
+  // copy to host memory (to_host), or check_deferred(). Until then the outputs of the op that got
+  // the bad input are unspecified. A caller that needs the error at a given point (a test, the
+  // end of an epoch) calls check_deferred(), which waits for the pending checks. The host
+  // backend's is a no-op (its checks have already thrown).
+  virtual void check_deferred() {}
+  // Statistics of the backend's device-memory allocator; nullopt for a backend without one (the
+  // host backend).
+  virtual std::optional<DeviceMemoryStats> memory_stats() const { return std::nullopt; }
   // A bounded ring of `slots` (>= 2) staging slots for training batches (batch_stager.h): on CUDA
   // pinned memory and a copy stream, so a batch uploads while the previous one computes.
   std::unique_ptr<BatchStager> make_batch_stager(int slots,
@@ -120,7 +148,8 @@ class Backend {
 
   // ---- embeddings (single flat table; the sharded subsystem lives in embeddings/) --------------
   // out[i, :] = table[ids[i], :]. ids i64 [N], table [V, D], out [N, D]. An id outside [0, V)
-  // is an error naming the position and id, on every backend.
+  // is an error naming the position and id, on every backend (on CUDA a deferred one: see
+  // check_deferred).
   void embedding_forward(const Tensor& table, const Tensor& ids, Tensor& out);
   // dtable[ids[i], :] += dout[i, :] (accumulates; the caller zeroes dtable).
   void embedding_backward(const Tensor& ids, const Tensor& dout, Tensor& dtable);
@@ -149,7 +178,8 @@ class Backend {
   // logits [N] or [N,1], labels f32 [N] in [0,1]; loss [N]; dlogits like logits.
   void bce_with_logits(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
                        Tensor& dlogits);
-  // logits [N,C], labels i32 [N] in [0,C); loss [N]; dlogits [N,C].
+  // logits [N,C], labels i32 [N] in [0,C) (on CUDA a deferred check: see check_deferred); loss
+  // [N]; dlogits [N,C].
   void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
                     Tensor& dlogits);
 

@@ -13,25 +13,16 @@ namespace tessera {
 namespace cuda {
 
 namespace {
-// One value copied from device memory to the host; waits for the stream.
-template <typename T>
-T read_device_value(const T* device_value, cudaStream_t stream) {
-  T value{};
-  TESSERA_CUDA_CHECK(
-      cudaMemcpyAsync(&value, device_value, sizeof(value), cudaMemcpyDeviceToHost, stream));
-  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream));
-  return value;
-}
-
-// Runs a validation kernel, `launch(flag)`, with the flag reset to kNoBadPosition, and returns
-// the smallest bad position it recorded (kNoBadPosition: none). Waits for the stream.
-template <typename Launch>
-unsigned long long first_bad_position(DeviceBuffer& flag_buffer, cudaStream_t stream,
-                                      Launch launch) {
-  auto* flag = static_cast<unsigned long long*>(flag_buffer.data());
-  TESSERA_CUDA_CHECK(cudaMemsetAsync(flag, 0xFF, sizeof(*flag), stream));  // kNoBadPosition
-  launch(flag);
-  return read_device_value(flag, stream);
+// Whether `p` is page-locked host memory (cudaHostAlloc or cudaHostRegister): the DMA engine
+// reads and writes it directly, so a copy from or to it need not be waited for here.
+bool is_pinned_host(const void* p) {
+  cudaPointerAttributes attr{};
+  const cudaError_t st = cudaPointerGetAttributes(&attr, p);
+  if (st != cudaSuccess) {  // older runtimes: an error for ordinary host memory
+    (void)cudaGetLastError();
+    return false;
+  }
+  return attr.type == cudaMemoryTypeHost;
 }
 }  // namespace
 
@@ -42,8 +33,7 @@ void StreamDeleter::operator()(CUstream_st* stream) const noexcept {
     log_status(st, cudaSuccess, "cudaStreamDestroy", __FILE__, __LINE__);
 }
 
-CudaBackend::CudaBackend(int device_index)
-    : device_index_(device_index), first_bad_(sizeof(unsigned long long), device_index) {
+CudaBackend::CudaBackend(int device_index) : device_index_(device_index) {
   DeviceGuard guard(device_index_);
   cudaDeviceProp prop{};
   TESSERA_CUDA_CHECK(cudaGetDeviceProperties(&prop, device_index_));
@@ -53,6 +43,9 @@ CudaBackend::CudaBackend(int device_index)
   TESSERA_CUDA_CHECK(cudaStreamCreateWithFlags(&raw, cudaStreamNonBlocking));
   stream_.reset(raw);
   cublas_ = make_cublas_handle(stream());
+  allocator_ = make_device_allocator(device_index_);
+  checks_ = std::make_unique<DeferredChecks>(device_index_, stream(),
+                                             "cuda:" + std::to_string(device_index_));
 }
 
 CudaBackend::~CudaBackend() {
@@ -61,6 +54,8 @@ CudaBackend::~CudaBackend() {
   if (stream_)
     log_status(cudaStreamSynchronize(stream()), cudaSuccess, "cudaStreamSynchronize", __FILE__,
                __LINE__);
+  // The whole cache goes back to the device; blocks still held by tensors go when they do.
+  if (allocator_) allocator_->close();
 }
 
 std::string CudaBackend::name() const {
@@ -70,19 +65,33 @@ std::string CudaBackend::name() const {
 void CudaBackend::synchronize() {
   DeviceGuard guard(device_index_);
   TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  checks_->drain();  // every check has landed: no further wait
+}
+
+void CudaBackend::check_deferred() {
+  DeviceGuard guard(device_index_);
+  checks_->drain();
+}
+
+std::optional<DeviceMemoryStats> CudaBackend::memory_stats() const {
+  return allocator_->stats();
 }
 
 int64_t CudaBackend::available_memory_bytes() const {
   DeviceGuard guard(device_index_);
   size_t free_bytes = 0, total_bytes = 0;
   TESSERA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  return static_cast<int64_t>(free_bytes);
+  return static_cast<int64_t>(free_bytes + allocator_->cached_bytes());
+}
+
+std::shared_ptr<DeviceBuffer> CudaBackend::device_buffer(size_t bytes) {
+  return std::make_shared<DeviceBuffer>(bytes, device_index_, allocator_, stream());
 }
 
 Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
   for (int64_t d : shape) TESSERA_CHECK(d >= 0, "negative dimension in " << shape_str(shape));
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
-  auto buffer = std::make_shared<DeviceBuffer>(bytes, device_index_);
+  auto buffer = device_buffer(bytes);
   if (bytes) {
     // Zeroed on the stream, so the zeroing is ordered before every op this backend queues next.
     DeviceGuard guard(device_index_);
@@ -104,9 +113,17 @@ void CudaBackend::copy_impl(const Tensor& src, Tensor& dst) {
   // cudaMemcpyDefault: with unified addressing the runtime knows which side each pointer is on
   // (host, this device, or a peer device).
   TESSERA_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), src.raw(), bytes, cudaMemcpyDefault, stream()));
-  // A host side is ordinary (pageable) memory the caller may read, change or free as soon as we
-  // return, so wait for the copy.
-  if (src.is_host() || dst.is_host()) TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  const bool src_pageable = src.is_host() && !is_pinned_host(src.raw());
+  const bool dst_pageable = dst.is_host() && !is_pinned_host(dst.raw());
+  // A pageable host side keeps the wait: a copy to it is read by the caller as soon as we return
+  // (to_host), and one from it must be done with the caller's memory before the caller changes
+  // or frees it -- the runtime stages pageable sources without promising when, so the wait is
+  // what makes "done when copy() returns" true. A page-locked side (PinnedBuffer) is read and
+  // written by the DMA engine in stream order: the caller synchronizes before touching it.
+  if (src_pageable || dst_pageable) {
+    TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream()));
+    checks_->drain();  // every check has landed: no further wait
+  }
 }
 
 void CudaBackend::fill_impl(Tensor& t, float value) {
@@ -148,29 +165,25 @@ void CudaBackend::dropout_backward_impl(const DropoutParams& d, const Tensor& dy
   dropout_forward_impl(d, dy, dx);  // the same mask and scale
 }
 
-void CudaBackend::check_embedding_ids(const Tensor& ids, int64_t rows) {
-  const unsigned long long first_bad =
-      first_bad_position(first_bad_, stream(), [&](unsigned long long* flag) {
-        launch_embedding_check_ids(ids.data<int64_t>(), ids.numel(), rows, flag, stream());
-      });
-  if (first_bad == kNoBadPosition) return;
-  const int64_t position = static_cast<int64_t>(first_bad);
-  const int64_t id = read_device_value(ids.data<int64_t>() + position, stream());
-  TESSERA_THROW(Data, "embedding id " << id << " at position " << position
-                                      << " is outside the table's rows [0, " << rows << ")");
+void CudaBackend::check_embedding_ids(CheckedOp op, const Tensor& ids, int64_t rows) {
+  checks_->queue(op, ids, rows, [&](unsigned long long* flag) {
+    launch_embedding_check_ids(ids.data<int64_t>(), ids.numel(), rows, flag, stream());
+  });
 }
 
 void CudaBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) {
   DeviceGuard guard(device_index_);
-  check_embedding_ids(ids, table.dim(0));
+  check_embedding_ids(CheckedOp::EmbeddingForward, ids, table.dim(0));
   launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(), ids.numel(),
                            table.dim(1), stream());
 }
 
 void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   DeviceGuard guard(device_index_);
-  // Validated before any accumulation: a bad id leaves dtable untouched.
-  check_embedding_ids(ids, dtable.dim(0));
+  // Checked, not waited for (Backend::check_deferred): the scatter below is queued before the
+  // answer is known, so the kernel must leave an id outside [0, V) alone (it does not yet: see
+  // docs/design-decisions.md, "Device memory and deferred checks").
+  check_embedding_ids(CheckedOp::EmbeddingBackward, ids, dtable.dim(0));
   launch_embedding_backward(ids.data<int64_t>(), dout.data<float>(), dtable.data<float>(),
                             ids.numel(), dtable.dim(1), stream());
 }
@@ -222,16 +235,9 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, 
   DeviceGuard guard(device_index_);
   const int64_t n = logits.dim(0);
   const int64_t c = logits.dim(1);
-  const unsigned long long first_bad =
-      first_bad_position(first_bad_, stream(), [&](unsigned long long* flag) {
-        launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream());
-      });
-  if (first_bad != kNoBadPosition) {
-    const int64_t row = static_cast<int64_t>(first_bad);
-    const int32_t label = read_device_value(labels.data<int32_t>() + row, stream());
-    TESSERA_THROW(Data,
-                  "class label " << label << " at row " << row << " is outside [0, " << c << ")");
-  }
+  checks_->queue(CheckedOp::SoftmaxXent, labels, c, [&](unsigned long long* flag) {
+    launch_check_class_labels(labels.data<int32_t>(), n, c, flag, stream());
+  });
   launch_softmax_xent(logits.data<float>(), labels.data<int32_t>(), grad_scale, loss.data<float>(),
                       dlogits.data<float>(), n, c, stream());
 }

@@ -3,8 +3,14 @@
 //   - Custom kernels (cuda/kernels/, one op per file) for element-wise and per-row ops, cuBLAS
 //     for GEMM (cuda/cublas_gemm.*). Element-wise math is host/core/math.h, shared with the host
 //     backend, which is the specification this backend is tested against.
-//   - Ops are asynchronous: they return once queued. Copies to host memory, ops that must report
-//     bad input (embedding ids, class labels), and synchronize() wait for the stream.
+//   - Ops are asynchronous: they return once queued. Copies to pageable host memory and
+//     synchronize() wait for the stream; a copy to or from page-locked host memory (a
+//     PinnedBuffer, cuda/pinned_stager.h) does not: the caller synchronizes before it reads,
+//     changes or frees that memory.
+//   - Bad input (embedding ids, class labels) is checked on the device without waiting and
+//     raised later (cuda/deferred_checks.h; the contract: Backend::check_deferred).
+//   - Device memory comes from a stream-ordered caching allocator (cuda/device_allocator.h):
+//     no cudaMalloc or cudaFree once a training step's shapes have been seen.
 //   - Not thread-safe: use one backend per host thread (it owns one stream and one cuBLAS handle).
 #include <cuda_runtime_api.h>
 
@@ -12,6 +18,8 @@
 #include <string>
 
 #include "cuda/cublas_gemm.h"
+#include "cuda/deferred_checks.h"
+#include "cuda/device_allocator.h"
 #include "cuda/device_buffer.h"
 #include "host/backend/backend.h"
 
@@ -37,10 +45,17 @@ class CudaBackend final : public Backend {
 
   std::string name() const override;  // "cuda:N (device name)"
   Device device() const override { return Device{DeviceKind::Cuda, device_index_}; }
-  void synchronize() override;
-  int64_t available_memory_bytes() const override;  // cudaMemGetInfo's free bytes
+  void synchronize() override;     // waits for the stream, then raises deferred checks
+  void check_deferred() override;  // waits for the pending checks only, then raises
+  std::optional<DeviceMemoryStats> memory_stats() const override;  // the caching allocator's
+  // cudaMemGetInfo's free bytes plus what the allocator caches (free for this backend's tensors).
+  int64_t available_memory_bytes() const override;
 
   cudaStream_t stream() const { return stream_.get(); }
+  // Device memory for work on this backend's stream, from its caching allocator (what
+  // Backend::empty uses, without the zeroing): for temporaries and workspaces of CUDA code that
+  // queues on stream().
+  std::shared_ptr<DeviceBuffer> device_buffer(size_t bytes);
 
  protected:
   // Pinned host slots and a copy stream (cuda/pinned_stager.cpp).
@@ -53,16 +68,18 @@ class CudaBackend final : public Backend {
   TESSERA_BACKEND_OPS(TESSERA_BACKEND_OVERRIDE_IMPL)
 
  private:
-  // Throws Error(Data) naming the first id outside [0, rows), as the host backend does. Waits
-  // for the stream (the answer is needed on the host).
-  void check_embedding_ids(const Tensor& ids, int64_t rows);
+  // Queues the check of every id against [0, rows) (deferred: cuda/deferred_checks.h), after
+  // raising any failed earlier check that has completed.
+  void check_embedding_ids(CheckedOp op, const Tensor& ids, int64_t rows);
 
   int device_index_;
   std::string device_name_;
   // Destruction order matters: the cuBLAS handle is bound to the stream, so it goes first.
   StreamHandle stream_;
   CublasHandle cublas_;
-  DeviceBuffer first_bad_;  // one unsigned long long: the validation kernels' flag
+  // Closed (its cache released) by ~CudaBackend; tensors that outlive the backend keep it.
+  std::shared_ptr<CachingAllocator> allocator_;
+  std::unique_ptr<DeferredChecks> checks_;  // after the stream: destroyed before it
   // cuDNN handle, convolution plans and workspace, made on first use (cuda/cudnn_ops.h). Declared
   // after the stream: destroyed before it.
   std::unique_ptr<CudnnOps> cudnn_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "cuda/cuda_check.h"
 #include "cuda/device_guard.h"
@@ -23,34 +24,53 @@ DeviceBuffer::DeviceBuffer(size_t bytes, int device_index)
   }
 }
 
-DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept
-    : ptr_(o.ptr_), bytes_(o.bytes_), device_index_(o.device_index_) {
-  o.ptr_ = nullptr;
-  o.bytes_ = 0;
+DeviceBuffer::DeviceBuffer(size_t bytes, int device_index,
+                           std::shared_ptr<CachingAllocator> allocator,
+                           CachingAllocator::StreamKey stream)
+    : bytes_(bytes), device_index_(device_index), allocator_(std::move(allocator)) {
+  TESSERA_CHECK(allocator_, "DeviceBuffer of " << bytes << " bytes: no allocator");
+  block_ = allocator_->allocate(bytes, stream);
+  ptr_ = block_.ptr;
 }
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& o) noexcept
+    : ptr_(std::exchange(o.ptr_, nullptr)),
+      bytes_(std::exchange(o.bytes_, 0)),
+      device_index_(o.device_index_),
+      allocator_(std::move(o.allocator_)),
+      block_(std::exchange(o.block_, {})) {}
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& o) noexcept {
   if (this != &o) {
     release();
-    ptr_ = o.ptr_;
-    bytes_ = o.bytes_;
+    ptr_ = std::exchange(o.ptr_, nullptr);
+    bytes_ = std::exchange(o.bytes_, 0);
     device_index_ = o.device_index_;
-    o.ptr_ = nullptr;
-    o.bytes_ = 0;
+    allocator_ = std::move(o.allocator_);
+    block_ = std::exchange(o.block_, {});
   }
   return *this;
 }
 
-DeviceBuffer::~DeviceBuffer() { release(); }
+DeviceBuffer::~DeviceBuffer() {
+  release();
+}
 
 void DeviceBuffer::release() noexcept {
   if (!ptr_) return;
-  // cudaFree synchronizes the device, so kernels still reading this memory finish first. With
-  // unified addressing it frees a pointer of any device, whichever device is current.
-  const cudaError_t st = cudaFree(ptr_);
-  // At process exit the runtime may already be torn down; the memory goes with the context.
-  if (st != cudaErrorCudartUnloading) log_status(st, cudaSuccess, "cudaFree", __FILE__, __LINE__);
-  (void)cudaGetLastError();
+  if (allocator_) {
+    // Back to its stream's cache: work queued on that stream later runs after every use so far.
+    allocator_->free(block_);
+    allocator_.reset();
+    block_ = {};
+  } else {
+    // cudaFree synchronizes the device, so kernels still reading this memory finish first. With
+    // unified addressing it frees a pointer of any device, whichever device is current.
+    const cudaError_t st = cudaFree(ptr_);
+    // At process exit the runtime may already be torn down; the memory goes with the context.
+    if (st != cudaErrorCudartUnloading) log_status(st, cudaSuccess, "cudaFree", __FILE__, __LINE__);
+    (void)cudaGetLastError();
+  }
   ptr_ = nullptr;
   bytes_ = 0;
 }

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "cuda/emu/cost_model.h"
 #include "host/core/error.h"
 
 namespace tessera::emu {
@@ -422,6 +423,7 @@ void BlockRunner::abandon_all() noexcept {
   t_runner = nullptr;
   detail::t_track_shared_atomics = false;
   detail::t_dynamic_shared = nullptr;
+  cost_detail::thread_suspended();
 }
 
 void BlockRunner::run_block(const BlockLaunch& launch, uint3 block_idx, ScheduleOrder order,
@@ -443,6 +445,7 @@ void BlockRunner::run_block(const BlockLaunch& launch, uint3 block_idx, Schedule
     abandon_all();
     throw;
   }
+  cost_detail::block_done(launch.kernel, nthreads_);
   t_runner = nullptr;
   detail::t_track_shared_atomics = false;
   detail::t_dynamic_shared = nullptr;
@@ -510,7 +513,11 @@ void BlockRunner::run_next_ready() {
   t_thread = &t;
   detail::t_thread_idx = t.idx;
   if (races_.active()) races_.begin_segment();
+  FiberStack* stack = stacks_.get(static_cast<size_t>(t.linear));
+  cost_detail::thread_resumed(t.linear, nthreads_, stack->bottom(), stack->top(), smem_,
+                              smem_bytes_);
   t.fiber.resume();
+  cost_detail::thread_suspended();
   t_thread = nullptr;
   if (races_.active()) check_shared_race(t);
   if (!t.fiber.running()) {

@@ -98,10 +98,18 @@ class PinnedStagingEngine final : public StagingEngine {
       }
       out.push_back(d);
     }
+    // The compute stream waits for it only when the batch is handed over (hand_over): the
+    // compute of the batch before, queued after this upload, must not wait for this copy.
     TESSERA_CUDA_CHECK(cudaEventRecord(s.copied.get(), copy_stream_.get()));
-    // Everything queued on the compute stream from now on runs after the copy.
-    TESSERA_CUDA_CHECK(cudaStreamWaitEvent(compute_, s.copied.get(), 0));
     return out;
+  }
+
+  void hand_over(int slot) override {
+    DeviceGuard guard(device_index_);
+    // Everything queued on the compute stream from now on runs after this slot's copy (the
+    // event's latest record: this batch's upload, the stager's order guarantees it).
+    TESSERA_CUDA_CHECK(
+        cudaStreamWaitEvent(compute_, slots_[static_cast<size_t>(slot)].copied.get(), 0));
   }
 
   void mark_consumed(int slot) override {

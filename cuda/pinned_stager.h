@@ -2,9 +2,11 @@
 // The CUDA backend's StagingEngine (host/backend/batch_stager.h): each slot holds page-locked
 // host tensors (cudaHostAlloc) and device tensors of the specs' largest shapes.
 //   upload:        host memcpy of the caller's rows into the pinned slot, cudaMemcpyAsync to the
-//                  slot's device tensors on a dedicated copy stream, an event recorded after it,
-//                  and cudaStreamWaitEvent on the compute stream: later compute waits for the copy
-//                  on the GPU, the host does not.
+//                  slot's device tensors on a dedicated copy stream, an event recorded after it.
+//   hand_over:     cudaStreamWaitEvent on the compute stream for that event when the stager hands
+//                  the batch to the consumer (after the previous batch's release): its compute
+//                  waits for its own copy on the GPU, the host does not, and the previous batch's
+//                  compute (queued before) does not wait for it, so copy k+1 overlaps compute k.
 //   mark_consumed: an event recorded on the compute stream after the batch's compute.
 //   wait_consumed: cudaEventSynchronize on it before the slot's pinned memory is overwritten
 //                  (the copy engine may still read it) or its device tensors are re-uploaded.

@@ -17,6 +17,7 @@ class PassthroughEngine final : public StagingEngine {
     for (const Tensor& t : src) out.push_back(t.dim(0) == rows ? t : t.rows(0, rows));
     return out;
   }
+  void hand_over(int) override {}
   void mark_consumed(int) override {}
   void wait_consumed(int) override {}
 };
@@ -39,7 +40,9 @@ class CopyingEngine final : public StagingEngine {
     }
     return out;
   }
-  // The backend's ops are ordered on one queue, so a later upload cannot overtake the compute.
+  // The backend's ops are ordered on one queue, so a later upload cannot overtake the compute,
+  // and the copy is where later ops read it when upload() returns.
+  void hand_over(int) override {}
   void mark_consumed(int) override {}
   void wait_consumed(int) override {}
 
@@ -114,6 +117,8 @@ BatchStager::Staged BatchStager::stage(const std::vector<Tensor>& src, int64_t r
   out.sequence = next_sequence_++;
   state_[slot] = SlotState::Staged;
   next_slot_ = (slot + 1) % slots();
+  // Nothing older is waiting for its compute: this batch is the consumer's next.
+  if (out.sequence == next_release_) engine_->hand_over(slot);
   return out;
 }
 
@@ -125,6 +130,8 @@ void BatchStager::release(const Staged& s) {
   engine_->mark_consumed(s.slot);
   state_[s.slot] = SlotState::Released;
   ++next_release_;
+  // The next batch, if already staged, is the consumer's now (its slot follows in ring order).
+  if (next_release_ < next_sequence_) engine_->hand_over((s.slot + 1) % slots());
 }
 
 // ---- Backend's factory (declared in backend.h) -----------------------------------------------

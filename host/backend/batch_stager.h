@@ -6,6 +6,11 @@
 //   ... queue the compute that reads s.tensors on the backend ...
 //   stager.release(s);  // after the last op reading s.tensors is queued (not finished)
 //
+// The compute reading a batch must be queued after release() of the batch before it (the
+// pattern above: stage k+1, queue k's compute, release k). That is when the stager hands batch k
+// to the consumer (StagingEngine::hand_over): compute queued from then on is ordered after k's
+// upload, and compute queued before it (batch k-1's) does not wait for it.
+//
 // A slot is handed out again only after the compute queued before its release() has finished
 // (the host waits for it), so neither its host staging memory nor its device tensors are
 // overwritten while the device may still read them. Slots go round in order; at most slots()
@@ -14,7 +19,8 @@
 // The copy itself is a StagingEngine's:
 //   - host backend: none; the caller's tensors are used as they are (nothing changes);
 //   - CUDA (cuda/pinned_stager.*): pinned host slots, cudaMemcpyAsync on a copy stream, events
-//     that order the compute stream after the copy and tell the host when a slot is free;
+//     that order the compute stream after a batch's own copy when it is handed over and tell the
+//     host when a slot is free;
 //   - any other backend: a synchronous Backend::copy into per-slot device tensors.
 #include <cstdint>
 #include <memory>
@@ -39,8 +45,12 @@ class StagingEngine {
   virtual ~StagingEngine() = default;
   // Queue the copy of the first `rows` rows of each src tensor (host, shaped like the specs
   // beyond dim 0) into slot `slot`, and return the tensors ([rows, ...] views, on the backend's
-  // device) the compute reads; any op the backend queues after this call sees the copied data.
+  // device) the compute reads once the slot is handed over.
   virtual std::vector<Tensor> upload(int slot, const std::vector<Tensor>& src, int64_t rows) = 0;
+  // Slot `slot`'s batch goes to the consumer: any op the backend queues after this call sees its
+  // uploaded data; ops queued before need not wait for it. Called once per upload, after it, in
+  // upload order. Engines whose upload is complete on return (host, copying) do nothing.
+  virtual void hand_over(int slot) { (void)slot; }
   // The compute queued so far is the last to read slot `slot`.
   virtual void mark_consumed(int slot) = 0;
   // Wait until the compute marked for `slot` has finished.

@@ -47,7 +47,14 @@ DeferredChecks::~DeferredChecks() {
   // asked about is reported here, since a destructor may not throw.
   const auto* host = static_cast<const unsigned long long*>(host_flags_.data());
   for (const Pending& p : pending_) {
-    if (!landed(p) || host[p.slot] == kNoBadPosition) continue;
+    bool done = false;
+    try {
+      done = landed(p);
+    } catch (const std::exception& e) {  // a destructor never throws
+      std::fprintf(stderr, "tessera: %s: %s\n", where_.c_str(), e.what());
+      return;
+    }
+    if (!done || host[p.slot] == kNoBadPosition) continue;
     std::fprintf(stderr,
                  "tessera: %s: %s call %llu had an input outside its range at position %llu, "
                  "never reported (nothing synchronised the backend after it)\n",

@@ -8,8 +8,9 @@
 //      completed (cudaEventQuery: no wait) -- at every later checked op -- and always at
 //      synchronize(), a copy to pageable host memory, and check_deferred() (drain: waits).
 // A bad input raises Error(Data) naming the position, the value (read back then: a wait is fine
-// on the error path; the checked tensor is kept alive until its check is resolved), the op and
-// which call of it on this backend. Pending checks queued after a failed one are dropped.
+// on the error path; the checked tensor is kept alive until its check is resolved, but a caller
+// that rewrites it in place, like a staging slot, may show the newer value), the op and which
+// call of it on this backend. Pending checks queued after a failed one are dropped.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>

@@ -8,6 +8,7 @@
 #include <map>
 #include <vector>
 
+#include "host/backend/memory_stats.h"
 #include "tests/support/error_of.h"
 
 namespace tessera::cuda {
@@ -262,6 +263,22 @@ TEST(DeviceAllocator, AForeignOrRepeatedFreeIsIgnored) {
   EXPECT_NE(second.ptr, b.ptr) << "the block was cached only once";
   a.free(first);
   a.free(second);
+}
+
+// What the Trainer and the benchmarks print: every counter, under the names the docs give.
+TEST(DeviceAllocator, StatisticsPrintAsJsonAndAsALine) {
+  Device dev;
+  CachingAllocator a(dev.raw(), "fake:0");
+  const auto x = a.allocate(size_t{3} << 20, kStreamA);  // 4 MiB
+  a.free(x);
+  a.free(a.allocate(size_t{3} << 20, kStreamA));  // a hit
+  const DeviceMemoryStats s = a.stats();
+  EXPECT_EQ(memory_stats_json(s),
+            "{\"bytes_in_use\":0,\"peak_bytes_in_use\":4194304,\"bytes_reserved\":4194304,"
+            "\"raw_allocations\":1,\"raw_frees\":0,\"cache_hits\":1,\"cache_misses\":1}");
+  EXPECT_EQ(memory_stats_line(s),
+            "device memory: peak 4.0 MiB in use, 4.0 MiB reserved; 2 allocations, 50.0% from the "
+            "cache, 1 cudaMalloc, 0 cudaFree\n");
 }
 
 }  // namespace

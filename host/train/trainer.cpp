@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "host/backend/memory_stats.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/core/progress.h"
@@ -33,6 +34,18 @@ std::string fmt(double v) {
   std::snprintf(buf, sizeof buf, "%.4f", v);
   return buf;
 }
+
+// The backend the task trains on, where the Trainer sees it (through the optimizer the task hands
+// over); nullptr otherwise.
+Backend* training_backend(TrainTask& task) {
+  Optimizer* opt = task.optimizer();
+  return opt ? &opt->backend() : nullptr;
+}
+
+// Steps between the Trainer's Backend::check_deferred() calls: how late a bad id or label the
+// device checked without waiting may stop training (also at every epoch's end). Each call waits
+// for the device once.
+constexpr int64_t kDeferredCheckEvery = 100;
 
 // The run directory: the one being resumed, an exact new one, or a new one under runs_dir.
 std::string open_run_dir(const TrainerOptions& o) {
@@ -142,6 +155,7 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
   task_.start_epoch(epoch);
   EpochSums sums;
   bool partial = false;
+  Backend* backend = training_backend(task_);
   for (int64_t b = 0; b < batches; ++b) {
     guard_.at_batch(epoch, b + 1, batches, loop_.step + 1);
     StepContext ctx{epoch, b, loop_.step, guard_};
@@ -156,7 +170,13 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
     }
     progress.update((epoch - 1) * batches + b + 1,
                     sums.examples > 0 ? "loss " + fmt(sums.loss / sums.examples) : "");
-    if (o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s && b + 1 < batches) {
+    const bool out_of_time =
+        o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s && b + 1 < batches;
+    // Inputs the device checks without waiting raise here at the latest: every
+    // kDeferredCheckEvery steps and before the epoch's line is written.
+    if (backend && ((b + 1) % kDeferredCheckEvery == 0 || b + 1 == batches || out_of_time))
+      backend->check_deferred();
+    if (out_of_time) {
       partial = true;
       break;
     }
@@ -292,6 +312,14 @@ TrainResult Loop::finish() {
       static_cast<long long>(loop_.best_epoch),
       loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds : 0.0);
   r.summary = line;
+  // The device allocator's statistics (a CUDA backend's), in the result and after the summary.
+  const Backend* backend = training_backend(task_);
+  if (const auto stats = backend ? backend->memory_stats() : std::nullopt) {
+    w.key("device_memory").begin_object();
+    write_memory_stats(w, *stats);
+    w.end_object();
+    r.summary += memory_stats_line(*stats);
+  }
   FinishContext ctx{run_dir_,      loop_.best_validation, w, r.summary, guard_,
                     loop_.samples, loop_.train_seconds};
   task_.finish(ctx);

@@ -28,8 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/emu_backend.h"
 #include "cuda/emu/grid_launch.h"
+#include "cuda/kernels/kernels.h"
 #include "embeddings/collection.h"
 #include "host/backend/backend.h"
 #include "host/data/log_mel_batch.h"
@@ -397,6 +399,56 @@ TEST(EmuBackend, LogMelFrontEndMatchesHost) {
   battery_log_mel(gen);
 }
 
+// The LSTM weight conversion (cuda/kernels/lstm_weights.cu), called directly as cuda/cudnn_lstm.cpp
+// does: a block table in device memory, blocks in scrambled order on the cuDNN side, counts below,
+// at and far above what one block of threads covers (the last loops inside the kernel), checked
+// against a plain host loop both ways; floats outside every block must stay untouched.
+void battery_lstm_weights(std::mt19937& gen) {
+  const std::vector<int64_t> counts{1, 256, 300, 64 * 256 + 7, 5};
+  std::vector<int64_t> host_table;
+  int64_t canonical_at = 0, total = 0;
+  for (int64_t c : counts) total += c + 3;  // 3 untouched floats after each block
+  int64_t space_at = total;                 // filled from the end: scrambled order
+  for (int64_t c : counts) {
+    space_at -= c + 3;
+    host_table.insert(host_table.end(), {canonical_at, space_at, c});
+    canonical_at += c + 3;
+  }
+  const size_t n = static_cast<size_t>(total);
+  emu::DeviceArray<int64_t> table(host_table.size(), emu::ElementKind::I64, "lstm weight table");
+  emu::DeviceArray<float> canonical(n, emu::ElementKind::F32, "canonical");
+  emu::DeviceArray<float> space(n, emu::ElementKind::F32, "weight space");
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> want_space(n, -7.f), canon(n);
+  for (size_t i = 0; i < host_table.size(); ++i) table[i] = host_table[i];
+  for (size_t i = 0; i < n; ++i) {
+    canon[i] = canonical[i] = u(gen);
+    space[i] = -7.f;
+  }
+  for (size_t e = 0; e < counts.size(); ++e)
+    for (int64_t i = 0; i < counts[e]; ++i)
+      want_space[static_cast<size_t>(host_table[3 * e + 1] + i)] =
+          canon[static_cast<size_t>(host_table[3 * e] + i)];
+  const int64_t max_count = *std::max_element(counts.begin(), counts.end());
+  const int64_t entries = static_cast<int64_t>(counts.size());
+  cuda::launch_lstm_weights_convert(table.data(), entries, max_count, canonical.data(),
+                                    space.data(), true, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(space[i], want_space[i]) << "weight space float " << i;
+  // Back: canonical floats outside the blocks keep their value, the blocks get the space's.
+  for (size_t i = 0; i < n; ++i) canonical[i] = 99.f;
+  for (size_t i = 0; i < n; ++i) space[i] = want_space[i] + 1.f;
+  cuda::launch_lstm_weights_convert(table.data(), entries, max_count, canonical.data(),
+                                    space.data(), false, nullptr);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  std::vector<float> want_canon(n, 99.f);
+  for (size_t e = 0; e < counts.size(); ++e)
+    for (int64_t i = 0; i < counts[e]; ++i)
+      want_canon[static_cast<size_t>(host_table[3 * e] + i)] =
+          canon[static_cast<size_t>(host_table[3 * e] + i)] + 1.f;
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(canonical[i], want_canon[i]) << "canonical float " << i;
+}
+
 // Every __global__ kernel defined in cuda/kernels/*.cu and embeddings/kernels/*.cu.
 std::set<std::string> kernels_in_sources() {
   std::set<std::string> names;
@@ -431,6 +483,7 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   battery_embedding_bags(gen);
   battery_dot_interaction(gen);
   battery_log_mel(gen);
+  battery_lstm_weights(gen);
   const bool parity_ok = !HasFailure();
 
   const std::set<std::string> expected = kernels_in_sources();

@@ -10,7 +10,8 @@
 // mode's acc must come out bit-identical (exit 1 otherwise).
 // hidden_copy_fraction = (sync_copy - staged) / (sync_copy - compute_only): 1 = the upload is
 // entirely hidden behind compute, 0 = no overlap. On the host backend the stager copies nothing,
-// so the figures only show its overhead.
+// so the figures only show its overhead. The summary line carries "device_memory" (the caching
+// allocator's statistics: host/backend/memory_stats.h) for a backend that has them.
 //
 //   build/bench/batch_staging_bench [--device cuda|cpu] [--rows N] [--width N] [--steps N]
 //                                   [--gemms N] [--reps N]
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/backend/memory_stats.h"
 #include "host/core/error.h"
 
 namespace {
@@ -161,10 +163,10 @@ int main(int argc, char** argv) {
         "\"batch_mib\":%.2f,\"steps\":%lld,\"gemms\":%lld,\"reps\":%d,\"compute_only_s\":%.6f,"
         "\"sync_copy_s\":%.6f,\"staged_s\":%.6f,\"staged_over_sync\":%.4f,"
         "\"staged_over_compute\":%.4f,\"hidden_copy_fraction\":%.4f,\"identical\":%s,"
-        "\"loadavg\":%.2f}\n",
+        "\"loadavg\":%.2f%s}\n",
         be->name().c_str(), (long long)s.rows, (long long)s.width, batch_mib, (long long)s.steps,
         (long long)s.gemms, s.reps, c, y, g, g / y, g / c, y > c ? (y - g) / (y - c) : 0.0,
-        identical ? "true" : "false", loadavg());
+        identical ? "true" : "false", loadavg(), memory_stats_field(*be).c_str());
     if (!identical) {
       std::fprintf(stderr, "batch_staging_bench: the modes' results differ\n");
       return 1;

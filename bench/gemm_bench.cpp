@@ -10,7 +10,8 @@
 // sizes. Each result is checked against a double-precision naive reference on a slice of rows and
 // columns before timing; any mismatch or exception exits non-zero.
 //
-// Output: one JSON line per shape, then one summary JSON line. Options:
+// Output: one JSON line per shape, then one summary JSON line (with "device_memory", the
+// allocator's statistics, for a backend that has them: host/backend/memory_stats.h). Options:
 //   --quick            fewer repetitions and no 2048^3 (for CI smoke runs)
 //   --min-time SEC     timing budget per shape (default 0.5)
 #include <immintrin.h>
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/backend/memory_stats.h"
 #include "host/core/tensor.h"
 
 namespace {
@@ -287,10 +289,11 @@ int run(int argc, char** argv) {
   std::printf(
       "{\"bench\":\"gemm_summary\",\"backend\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"
       "\"peak_gflops\":%.2f,\"cases\":%zu,\"mismatches\":%d,\"min_ratio\":%.4f,"
-      "\"max_ratio\":%.4f,\"geomean_ratio\":%.4f,\"loadavg_1m\":%.2f,\"ok\":%s}\n",
+      "\"max_ratio\":%.4f,\"geomean_ratio\":%.4f,\"loadavg_1m\":%.2f,\"ok\":%s%s}\n",
       backend->name().c_str(), peak.isa.c_str(), omp_get_max_threads(), peak.gflops, n,
       mismatches, min_ratio > max_ratio ? 0.0 : min_ratio, max_ratio,
-      max_ratio > 0 ? std::exp(log_ratio_sum / n) : 0.0, load_average(), mismatches ? "false" : "true");
+      max_ratio > 0 ? std::exp(log_ratio_sum / n) : 0.0, load_average(), mismatches ? "false" : "true",
+      memory_stats_field(*backend).c_str());
   return mismatches ? 1 : 0;
 }
 

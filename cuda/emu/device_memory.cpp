@@ -56,7 +56,7 @@ const char* element_kind_name(ElementKind k) {
 
 bool device_guards_enabled() { return kGuardBytes > 0; }
 
-void* device_alloc(size_t bytes, ElementKind kind, const std::string& label) {
+void* device_alloc(size_t bytes, ElementKind kind, const std::string& label, int device) {
   void* raw = nullptr;
   // posix_memalign takes any size (aligned_alloc wants a multiple of the alignment), so under
   // AddressSanitizer the allocation ends exactly where the data ends.
@@ -69,7 +69,7 @@ void* device_alloc(size_t bytes, ElementKind kind, const std::string& label) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   r.by_base[reinterpret_cast<uintptr_t>(p)] =
-      DeviceAllocationInfo{static_cast<const unsigned char*>(p), bytes, kind, label};
+      DeviceAllocationInfo{static_cast<const unsigned char*>(p), bytes, kind, label, device};
   return p;
 }
 
@@ -144,6 +144,15 @@ std::vector<DeviceAllocationInfo> all_device_allocations() {
   out.reserve(r.by_base.size());
   for (const auto& kv : r.by_base) out.push_back(kv.second);
   return out;
+}
+
+size_t device_bytes_in_use(int device) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  size_t total = 0;
+  for (const auto& kv : r.by_base)
+    if (kv.second.device == device) total += kv.second.bytes;
+  return total;
 }
 
 size_t device_allocation_count() {

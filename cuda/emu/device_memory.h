@@ -28,10 +28,13 @@ struct DeviceAllocationInfo {
   size_t bytes = 0;
   ElementKind kind = ElementKind::Bytes;
   std::string label;  // for messages, e.g. "f32 [3, 5]"
+  int device = 0;     // the emulated device it belongs to (cudaMalloc: the current device)
 };
 
 // Throws tessera::Error (Backend) when the host is out of memory.
-void* device_alloc(size_t bytes, ElementKind kind, const std::string& label);
+void* device_alloc(size_t bytes, ElementKind kind, const std::string& label, int device = 0);
+// Bytes allocated on `device` (cudaMemGetInfo).
+size_t device_bytes_in_use(int device);
 // Unregisters and frees; ignores nullptr; a pointer that is not an allocation's base is logged
 // to stderr (never thrown: this runs in destructors).
 void device_free(void* base) noexcept;

@@ -291,6 +291,21 @@ void set_launch_sink(std::vector<std::string>* sink) {
   t_launch_sink = sink;
 }
 
+void validate_launch(const LaunchRequest& r) {
+  if (BlockRunner::inside_kernel())
+    TESSERA_THROW(Usage, "kernel " << r.kernel
+                                   << " launched from inside an emulated kernel (dynamic "
+                                      "parallelism is not supported)");
+  if (t_launch_sink) t_launch_sink->push_back(r.kernel);
+  try {
+    check_configuration(r);
+    if (checks().pointer_args) check_pointer_args(r);
+  } catch (const Error& e) {
+    record(r, BlockCounters{}, false, "", e.what());
+    throw;
+  }
+}
+
 void launch(const LaunchRequest& r) {
   if (BlockRunner::inside_kernel())
     TESSERA_THROW(Usage, "kernel " << r.kernel
@@ -304,7 +319,6 @@ void launch(const LaunchRequest& r) {
     auto it = s.exemptions.find(r.kernel);
     if (it != s.exemptions.end()) exemption = it->second;
   }
-  if (t_launch_sink) t_launch_sink->push_back(r.kernel);
   BlockCounters counters;
   bool schedule_checked = false;
   try {

@@ -17,6 +17,7 @@
 // pointer_args.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -63,13 +64,23 @@ struct LaunchRequest {
   KernelInvocation body;
   std::vector<PointerArgument> pointer_args;
   bool has_aggregate_args = false;  // a class-type argument may carry pointers
+  // Owns what body.closure points to (the kernel's parameters, copied at the launch), so a launch
+  // queued on a stream can run after the launching call returned.
+  std::shared_ptr<const void> owner;
 };
 
+// What a launch reports at the launching call, before it is queued: a launch from inside a
+// kernel, a bad configuration, a pointer argument outside device memory. Throws tessera::Error
+// (kind Backend, Usage for the first) naming the kernel, and counts a failed launch. Also
+// appends the kernel's name to the launch sink (set_launch_sink).
+void validate_launch(const LaunchRequest& request);
+
 // Runs the launch to completion, or throws tessera::Error (kind Backend) naming the kernel.
+// Streams call this when the launch's turn comes (stream_model.h: launch_on_stream).
 void launch(const LaunchRequest& request);
 
-// While set, the name of every kernel launched on this OS thread is appended to *sink (the
-// emulated backend records which kernels each op ran). nullptr clears it.
+// While set, the name of every kernel launched (queued) on this OS thread is appended to *sink
+// (the emulated backend records which kernels each op ran). nullptr clears it.
 void set_launch_sink(std::vector<std::string>* sink);
 
 // Per-kernel statistics since the process started (or reset_kernel_stats()).

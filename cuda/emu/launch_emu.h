@@ -6,17 +6,22 @@
 //
 // The arguments are converted to the kernel's parameter types once, as a call would; each
 // emulated thread then calls the kernel with its own copies (parameters are per-thread values
-// on the device too). The launch runs to completion before this returns (the stream is
-// ignored), and any failure is a tessera::Error naming the kernel: a bad configuration, a
-// pointer argument outside device memory, a barrier not reached by all threads, a
-// schedule-dependent result, a shared-memory race (see grid_launch.h for the checks).
+// on the device too). The launch is queued on the stream with its parameters copied
+// (stream_model.h): on the legacy stream (0) it runs before this returns, on any other stream when
+// the stream's work is run (a synchronisation). The launching call throws tessera::Error naming
+// the kernel for a bad configuration, a pointer argument outside device memory, or a stream of
+// another device than the current one; what happens while the kernel runs (a barrier not reached
+// by all threads, a schedule-dependent result, a shared-memory race, see grid_launch.h) is thrown
+// here on the legacy stream, and otherwise reported by the synchronisation that ran it.
 #include <cstddef>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "cuda/emu/emulator.h"
 #include "cuda/emu/grid_launch.h"
+#include "cuda/emu/stream_model.h"
 
 namespace tessera::cuda {
 
@@ -43,14 +48,13 @@ void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
                    size_t smem_bytes, cudaStream_t stream, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args),
                 "launch_kernel: the number of arguments does not match the kernel's parameters");
-  (void)stream;
   using Tuple = std::tuple<std::decay_t<Params>...>;
-  const Tuple params(std::forward<Args>(args)...);
   struct Closure {
     void (*kernel)(Params...);
-    const Tuple* params;
+    Tuple params;  // copied at the launch: the caller's arguments may change before it runs
   };
-  const Closure closure{kernel, &params};
+  auto closure =
+      std::make_shared<const Closure>(Closure{kernel, Tuple(std::forward<Args>(args)...)});
 
   ::tessera::emu::LaunchRequest request;
   request.kernel = name;
@@ -60,12 +64,13 @@ void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
   request.dynamic_smem = smem_bytes;
   request.body.invoke = [](const void* c) {
     const auto* cl = static_cast<const Closure*>(c);
-    std::apply(cl->kernel, *cl->params);  // copies: every thread gets its own parameters
+    std::apply(cl->kernel, cl->params);  // copies: every thread gets its own parameters
   };
-  request.body.closure = &closure;
-  emu_detail::collect_pointer_args(params, std::index_sequence_for<Params...>{},
+  request.body.closure = closure.get();
+  emu_detail::collect_pointer_args(closure->params, std::index_sequence_for<Params...>{},
                                    request.pointer_args, request.has_aggregate_args);
-  ::tessera::emu::launch(request);
+  request.owner = std::move(closure);
+  ::tessera::emu::launch_on_stream(stream, std::move(request));
 }
 
 }  // namespace tessera::cuda

@@ -1,24 +1,37 @@
 #pragma once
-// The slice of the CUDA runtime API that kernel files and their launchers may touch, for the
-// emulation build. "Device memory" is host memory here (see device_memory.h); streams are
-// accepted and ignored because every emulated launch runs to completion before it returns.
-// Vendor libraries (cuBLAS, cuDNN, Thrust/CUB) are deliberately absent: the ops that need them
-// fall back to the host backend (emu_backend.h).
+// The slice of the CUDA runtime API that tessera's CUDA code touches, for the emulation build.
+// Kernel files and launchers get it through cuda/emu/emulator.h; the backend's own .cpp files get
+// it through the stand-in headers cuda/emu/include/cuda_runtime_api.h and cuda_runtime.h.
+//
+// The model (cuda/emu/README.md, "Runtime"): "device memory" is registered host memory
+// (device_memory.h); TESSERA_EMU_DEVICE_COUNT devices (default 2) with a current device per host
+// thread; streams are FIFO queues of deferred work (kernel launches, copies, memsets, event
+// waits, vendor stand-in work) that runs when something forces it (a synchronisation, a
+// synchronous call, a queue-length cap); the legacy default stream (stream 0) runs its work at
+// once. Counters for synchronisations, allocations and copies: cuda/emu/runtime_counters.h.
+// Declarations follow the runtime's C API in our own words; only what tessera uses is here.
 #include <cstddef>
 
 // Global namespace, spelled as in cuda_runtime_api.h.
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
+struct CUevent_st;
+using cudaEvent_t = CUevent_st*;
 
 enum cudaError_t : int {
   cudaSuccess = 0,
   cudaErrorInvalidValue = 1,
   cudaErrorMemoryAllocation = 2,
+  cudaErrorInitializationError = 3,
+  cudaErrorCudartUnloading = 4,
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevicePointer = 17,
   cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
   cudaErrorNotSupported = 801,
@@ -29,7 +42,7 @@ enum cudaMemcpyKind : int {
   cudaMemcpyHostToDevice = 1,
   cudaMemcpyDeviceToHost = 2,
   cudaMemcpyDeviceToDevice = 3,
-  cudaMemcpyDefault = 4,
+  cudaMemcpyDefault = 4,  // the runtime infers each side from the pointer (unified addressing)
 };
 
 enum cudaFuncAttribute : int {
@@ -46,29 +59,111 @@ enum cudaDeviceAttr : int {
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
 };
 
+// Stream, event and pinned-allocation flags (the values the runtime uses).
+constexpr unsigned int cudaStreamDefault = 0x0;      // blocking: orders with the legacy stream
+constexpr unsigned int cudaStreamNonBlocking = 0x1;  // no implicit order with the legacy stream
+constexpr unsigned int cudaEventDefault = 0x0;
+constexpr unsigned int cudaEventBlockingSync = 0x1;
+constexpr unsigned int cudaEventDisableTiming = 0x2;
+constexpr unsigned int cudaHostAllocDefault = 0x0;
+constexpr unsigned int cudaHostAllocPortable = 0x1;
+constexpr unsigned int cudaHostAllocMapped = 0x2;
+constexpr unsigned int cudaHostAllocWriteCombined = 0x4;
+
+// The fields of the device properties tessera and its tests read (the real struct has many more).
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  int warpSize;
+  int maxThreadsPerBlock;
+  int multiProcessorCount;
+  int major;
+  int minor;
+  size_t sharedMemPerBlockOptin;
+};
+
 cudaError_t cudaGetLastError();
 cudaError_t cudaPeekAtLastError();
+// For cudaErrorLaunchFailure the string names the deferred work that failed last on this thread
+// (the kernel, block and thread where known), so a TESSERA_CUDA_CHECK around a synchronisation
+// reports which kernel failed.
 const char* cudaGetErrorString(cudaError_t e);
 const char* cudaGetErrorName(cudaError_t e);
 
-// Emulated device memory (device_memory.h): registered, exact-size host allocations.
+// ---- devices
+// -------------------------------------------------------------------------------------
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaSetDevice(int device);  // the calling host thread's current device
+cudaError_t cudaGetDevice(int* device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// The emulated device reports an H100-like shared-memory limit and thread limits, and a small
+// multiprocessor count (8, or TESSERA_EMU_SM_COUNT) so grid-stride loops take several turns.
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+// Total: TESSERA_EMU_DEVICE_MEMORY_MB (default 16384) per device; free: total minus the bytes
+// cudaMalloc'ed on the current device.
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+// Runs every stream of the current device to completion (an explicit synchronisation).
+cudaError_t cudaDeviceSynchronize();
+
+// ---- memory
+// -------------------------------------------------------------------------------------- Emulated
+// device memory (device_memory.h) on the current device: registered, exact-size host allocations.
 cudaError_t cudaMalloc(void** ptr, size_t bytes);
 template <typename T>
 cudaError_t cudaMalloc(T** ptr, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(ptr), bytes);
 }
+// Like the device's, cudaFree synchronises: queued work on every stream runs first (an implicit
+// synchronisation, counted).
 cudaError_t cudaFree(void* ptr);
+// Pinned (page-locked) host memory: page-aligned and page-padded, so a pending device-to-host
+// copy into it can protect its pages (see cudaMemcpyAsync).
+cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags);
+cudaError_t cudaMallocHost(void** ptr, size_t bytes);
+cudaError_t cudaFreeHost(void* ptr);  // synchronises like cudaFree
+
+// A memset is queued on the stream; device ranges must lie inside one allocation.
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 cudaError_t cudaMemset(void* dst, int value, size_t bytes);
+// Queued on the stream, with the device's rules for the host side:
+//   host to device from pageable memory: the source is copied at the call (reusable at once);
+//   host to device from pinned memory: the source is read when the copy runs;
+//   device to host into pageable memory: completes before the call returns (an implicit
+//     synchronisation of the stream, counted);
+//   device to host into pinned memory: completes when the stream runs it; until then the
+//     destination holds a poison pattern and its pages are protected, so a host access before a
+//     synchronisation that covers the copy is reported (and aborts);
+//   device to device (also across devices): queued.
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t stream = nullptr);
+// On the legacy stream; host <-> device copies count as an implicit synchronisation.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+
+// ---- streams and events
+// --------------------------------------------------------------------------
+cudaError_t cudaStreamCreate(cudaStream_t* stream);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags);
+// Runs the stream's remaining work, then releases the handle.
+cudaError_t cudaStreamDestroy(cudaStream_t stream);
 cudaError_t cudaStreamSynchronize(cudaStream_t stream);
-cudaError_t cudaDeviceSynchronize();
-cudaError_t cudaGetDevice(int* device);
-// The emulated device reports an H100-like shared-memory limit and thread limits, and a small
-// multiprocessor count (8, or TESSERA_EMU_SM_COUNT) so grid-stride loops take several turns.
-cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
+// cudaSuccess when the stream has no queued work. Otherwise cudaErrorNotReady the first time it is
+// asked, and the queued work runs when it is asked again (a polling loop ends; code that takes
+// one "not ready" for "done" is not rewarded). Counted as a query, not a synchronisation.
+cudaError_t cudaStreamQuery(cudaStream_t stream);
+// The waiting stream's later work runs only after the event's recorded position on its stream
+// has run. Allowed across devices. An event never recorded is complete.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags = 0);
+cudaError_t cudaEventCreate(cudaEvent_t* event);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags);
+cudaError_t cudaEventDestroy(cudaEvent_t event);
+// Captures the stream's current position. The event and the stream must belong to the same
+// device (cudaErrorInvalidResourceHandle otherwise).
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t event);  // runs the stream up to the position
+// cudaSuccess when the captured position has run; otherwise like cudaStreamQuery: "not ready"
+// once, then the work up to the position runs. Counted as a query.
+cudaError_t cudaEventQuery(cudaEvent_t event);
 
 namespace tessera::emu::detail {
 cudaError_t set_function_attribute(const void* func, cudaFuncAttribute attr, int value);

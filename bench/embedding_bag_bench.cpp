@@ -19,9 +19,15 @@
 // copy of 2 x 512 MiB, read + write bytes, best of 5), and checks its first pooled output against
 // the host's. tools/gpu-check.sh runs it on the GPU machine.
 //
+// --hot-rows (with --device) runs the device step a second time on uniform ids and prints the
+// hottest row's occurrences and the Zipf / uniform step-time ratio: the backward parallelises a
+// row's occurrences, so a Zipf batch (fewer distinct rows, one row holding thousands of ids) should
+// not be slower than a uniform one. --optimizer sgd|adagrad|rowwise_adagrad|lazy_adam picks the
+// device step's sparse optimizer (default sgd; the host step is always sgd).
+//
 //   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
 //                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
-//                       [--device cpu|cuda|cuda:N|cuda-emu]
+//                       [--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]]
 // Prints one JSON object per line; the last is the summary (with "targets_met"; with --device,
 // the device step with "ratio_to_copy", which has no target). Exits 1 if the check of the fused
 // step against the unfused one (device: of the device forward against the host's) fails or the
@@ -95,6 +101,8 @@ double triad_gbs(int64_t n, int reps) {
 struct Args {
   int64_t tables = 26, rows = 50000, dim = 64, batch = 4096, pooling = 8, steps = 10, batches = 16;
   double alpha = 1.05;
+  SparseOptimizer optimizer = SparseOptimizer::Sgd;  // --optimizer (device runs)
+  bool hot_rows = false;                             // --hot-rows (device runs)
   bool torch = false;
   std::string device = "cpu";
   bool enforce =
@@ -123,6 +131,42 @@ class ZipfIds {
   int64_t rows_;
   std::vector<double> cdf_;
 };
+
+// a.batches batches of T * B bags of L ids each (offsets multiples of L), ids Zipf(alpha) per table
+// (alpha 0: uniform).
+std::vector<Bags> make_batches(const Args& a, double alpha, std::mt19937_64& gen) {
+  const int64_t T = a.tables, B = a.batch, L = a.pooling, nnz = T * B * L;
+  const ZipfIds zipf(a.rows, alpha);
+  std::vector<int64_t> offsets(static_cast<size_t>(T * B + 1));
+  for (int64_t b = 0; b <= T * B; ++b) offsets[static_cast<size_t>(b)] = b * L;
+  const Tensor off = Tensor::host_from<int64_t>({T * B + 1}, offsets);
+  std::vector<Bags> batches;
+  for (int64_t k = 0; k < a.batches; ++k) {
+    Bags bags;
+    bags.batch = B;
+    bags.offsets = off;
+    bags.indices = Tensor::host({nnz}, DType::I64);
+    int64_t* ids = bags.indices.data<int64_t>();
+    for (int64_t j = 0; j < nnz; ++j) ids[j] = zipf.draw(gen);
+    batches.push_back(std::move(bags));
+  }
+  return batches;
+}
+
+// The most occurrences of one row in one table of one batch (what one row's gradient sums).
+int64_t hottest_row(const Args& a, const std::vector<Bags>& batches) {
+  const int64_t per_table = a.batch * a.pooling;
+  int64_t best = 0;
+  std::vector<int64_t> count(static_cast<size_t>(a.rows));
+  for (const Bags& bags : batches)
+    for (int64_t t = 0; t < a.tables; ++t) {
+      std::fill(count.begin(), count.end(), 0);
+      const int64_t* ids = bags.indices.data<int64_t>() + t * per_table;
+      for (int64_t j = 0; j < per_table; ++j)
+        best = std::max(best, ++count[static_cast<size_t>(ids[j])]);
+    }
+  return best;
+}
 
 bool write_raw(const std::string& path, const void* p, size_t bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -210,8 +254,42 @@ double step_bytes(const Args& a, int64_t nnz, double unique_rows) {
   return fwd + bwd;
 }
 
-// The step on a device backend: forward + fused backward/update per step, synchronised, with the
-// same byte model as the host's; the first batch's pooled output is checked against the host.
+// The step on a device backend over `host` batches (uploaded first): forward + fused
+// backward/update per step, synchronised around each phase.
+StepTimes time_device(Backend& be, const Args& a, const std::vector<TableSpec>& specs,
+                      const std::vector<Bags>& host, const Tensor& dout) {
+  CollectionOptions opts;
+  opts.optimizer.kind = a.optimizer;
+  opts.optimizer.lr = 0.01f;
+  EmbeddingCollection emb(specs, be, opts);
+  std::vector<Bags> batches;
+  for (const Bags& h : host) batches.push_back(bags_to(be, h));
+  return time_steps(emb, batches, dout, a.steps, &be);
+}
+
+// Hot rows (--hot-rows): the same step on uniform ids, beside the Zipf run. A backward bound by
+// its hottest row would make the Zipf step far slower than the uniform one although it touches
+// fewer rows.
+void report_hot_rows(Backend& be, const Args& a, const std::vector<TableSpec>& specs,
+                     const std::vector<Bags>& zipf_batches, const Tensor& dout,
+                     const StepTimes& zipf) {
+  std::mt19937_64 gen(11);
+  const std::vector<Bags> uniform_batches = make_batches(a, 0.0, gen);
+  const StepTimes uni = time_device(be, a, specs, uniform_batches, dout);
+  std::cout << "{\"bench\":\"embedding_bag_hot_rows_device\",\"device\":\"" << be.name()
+            << "\",\"alpha\":" << a.alpha << ",\"optimizer\":\""
+            << sparse_optimizer_name(a.optimizer)
+            << "\",\"zipf_hottest_row_occurrences\":" << hottest_row(a, zipf_batches)
+            << ",\"uniform_hottest_row_occurrences\":" << hottest_row(a, uniform_batches)
+            << ",\"zipf_median_step_ms\":" << zipf.median * 1e3
+            << ",\"uniform_median_step_ms\":" << uni.median * 1e3
+            << ",\"zipf_unique_rows_per_batch\":" << zipf.unique_rows
+            << ",\"uniform_unique_rows_per_batch\":" << uni.unique_rows
+            << ",\"zipf_over_uniform\":" << zipf.median / uni.median << "}" << std::endl;
+}
+
+// The step on a device backend with the same byte model as the host's; the first batch's pooled
+// output is checked against the host.
 int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::vector<Bags>& host,
                const Tensor& dout_host, int64_t nnz) {
   std::unique_ptr<Backend> be = make_backend(a.device);
@@ -219,21 +297,16 @@ int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::ve
   const double copy = device_copy_gbs(*be, int64_t{1} << 27, 5);
   std::cout << "{\"bench\":\"device_copy\",\"device\":\"" << be->name()
             << "\",\"array_mib\":512,\"gbs\":" << copy << "}" << std::endl;
-  CollectionOptions opts;
-  opts.optimizer.kind = SparseOptimizer::Sgd;
-  opts.optimizer.lr = 0.01f;
-  EmbeddingCollection emb(specs, *be, opts);
-  std::vector<Bags> batches;
-  for (const Bags& h : host) batches.push_back(bags_to(*be, h));
   const Tensor dout = be->to_device(dout_host);
   // Check: the device's first forward equals the host's (same counter-based initial tables).
   double max_diff = 0;
   {
+    CollectionOptions opts;
     auto hb = make_host_backend();
-    EmbeddingCollection ref(specs, *hb, opts);
+    EmbeddingCollection ref(specs, *hb, opts), emb(specs, *be, opts);
     Tensor ho, dev;
     ref.forward(host[0], ho);
-    emb.forward(batches[0], dev);
+    emb.forward(bags_to(*be, host[0]), dev);
     const Tensor d = be->to_host(dev);
     for (int64_t i = 0; i < ho.numel(); ++i)
       max_diff = std::max(max_diff,
@@ -244,18 +317,19 @@ int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::ve
       return 1;
     }
   }
-  const StepTimes st = time_steps(emb, batches, dout, a.steps, be.get());
+  const StepTimes st = time_device(*be, a, specs, host, dout);
   const double bytes = step_bytes(a, nnz, st.unique_rows);
   const double gbs = bytes / st.median / 1e9;
   std::cout << "{\"bench\":\"embedding_bag_step_device\",\"device\":\"" << be->name()
             << "\",\"tables\":" << T << ",\"rows\":" << a.rows << ",\"dim\":" << D
             << ",\"batch\":" << B << ",\"pooling\":" << a.pooling << ",\"alpha\":" << a.alpha
-            << ",\"optimizer\":\"sgd\",\"median_step_ms\":" << st.median * 1e3
-            << ",\"best_step_ms\":" << st.best * 1e3
+            << ",\"optimizer\":\"" << sparse_optimizer_name(a.optimizer)
+            << "\",\"median_step_ms\":" << st.median * 1e3 << ",\"best_step_ms\":" << st.best * 1e3
             << ",\"forward_ms\":" << st.forward_median * 1e3
             << ",\"unique_rows_per_batch\":" << st.unique_rows << ",\"step_mb\":" << bytes / 1e6
             << ",\"gbs\":" << gbs << ",\"copy_gbs\":" << copy << ",\"ratio_to_copy\":" << gbs / copy
             << ",\"forward_max_abs_diff_vs_host\":" << max_diff << "}" << std::endl;
+  if (a.hot_rows) report_hot_rows(*be, a, specs, host, dout, st);
   return 0;
 }
 
@@ -292,7 +366,22 @@ int main(int argc, char** argv) {
       a.enforce = true;
     else if (f == "--device")
       a.device = next();
-    else if (f == "--quick") {
+    else if (f == "--hot-rows")
+      a.hot_rows = true;
+    else if (f == "--optimizer") {
+      const std::string name = next();
+      bool known = false;
+      for (SparseOptimizer k : {SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
+                                SparseOptimizer::RowwiseAdagrad, SparseOptimizer::LazyAdam})
+        if (name == sparse_optimizer_name(k)) {
+          a.optimizer = k;
+          known = true;
+        }
+      if (!known) {
+        std::cerr << "embedding_bag_bench: unknown --optimizer '" << name << "'\n";
+        return 2;
+      }
+    } else if (f == "--quick") {
       a.rows = 20000;
       a.batch = 1024;
       a.steps = 5;
@@ -301,7 +390,7 @@ int main(int argc, char** argv) {
       std::cout
           << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
              "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets] "
-             "[--device cpu|cuda|cuda:N|cuda-emu]\n";
+             "[--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]]\n";
       return 0;
     } else {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
@@ -311,6 +400,10 @@ int main(int argc, char** argv) {
   if (a.steps < 1 || a.tables < 1 || a.rows < 1 || a.dim < 1 || a.batch < 1 || a.pooling < 1) {
     std::cerr << "embedding_bag_bench: --steps, --tables, --rows, --dim, --batch and --pooling "
                  "must be >= 1\n";
+    return 2;
+  }
+  if ((a.hot_rows || a.optimizer != SparseOptimizer::Sgd) && a.device == "cpu") {
+    std::cerr << "embedding_bag_bench: --hot-rows and --optimizer apply to --device runs\n";
     return 2;
   }
   if (a.torch && a.device != "cpu") {
@@ -329,29 +422,19 @@ int main(int argc, char** argv) {
     const int64_t nnz = T * B * L;
     std::vector<TableSpec> specs;
     for (int64_t t = 0; t < T; ++t) specs.push_back({"t" + std::to_string(t), a.rows, D});
-    ZipfIds zipf(a.rows, a.alpha);
     std::mt19937_64 gen(7);
-    std::vector<Bags> batches;
-    std::vector<int64_t> offsets(static_cast<size_t>(T * B + 1));
-    for (int64_t b = 0; b <= T * B; ++b) offsets[static_cast<size_t>(b)] = b * L;
-    const Tensor off = Tensor::host_from<int64_t>({T * B + 1}, offsets);
     char dir_template[] = "/tmp/tessera_embbench_XXXXXX";
     std::string dir;
     if (a.torch) {
       if (!mkdtemp(dir_template)) throw std::runtime_error("mkdtemp failed");
       dir = dir_template;
     }
-    for (int64_t k = 0; k < a.batches; ++k) {
-      Bags bags;
-      bags.batch = B;
-      bags.offsets = off;
-      bags.indices = Tensor::host({nnz}, DType::I64);
-      int64_t* ids = bags.indices.data<int64_t>();
-      for (int64_t j = 0; j < nnz; ++j) ids[j] = zipf.draw(gen);
-      if (a.torch &&
-          !write_raw(dir + "/ids" + std::to_string(k) + ".bin", ids, static_cast<size_t>(nnz) * 8))
+    const std::vector<Bags> batches = make_batches(a, a.alpha, gen);
+    for (int64_t k = 0; a.torch && k < a.batches; ++k) {
+      const Tensor& ids = batches[static_cast<size_t>(k)].indices;
+      if (!write_raw(dir + "/ids" + std::to_string(k) + ".bin", ids.data<int64_t>(),
+                     static_cast<size_t>(nnz) * 8))
         throw std::runtime_error("cannot write " + dir);
-      batches.push_back(std::move(bags));
     }
     Tensor dout = Tensor::host({B, T * D});
     for (int64_t i = 0; i < dout.numel(); ++i)
@@ -375,7 +458,7 @@ int main(int argc, char** argv) {
       bb.batch = B;
       const int64_t n3 = static_cast<int64_t>(few.size()) * B * L;
       bb.indices = batches[0].indices.rows(0, n3);
-      bb.offsets = off.rows(0, static_cast<int64_t>(few.size()) * B + 1);
+      bb.offsets = batches[0].offsets.rows(0, static_cast<int64_t>(few.size()) * B + 1);
       Tensor o1, o2;
       f.forward(bb, o1);
       u.forward(bb, o2);

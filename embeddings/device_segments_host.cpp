@@ -1,5 +1,7 @@
 // sort_segments for the emulation build: the keys are copied to the host, sorted stably there and
-// the segments copied back (CUB/Thrust are not emulated; cuda/emu/README.md).
+// the segments copied back (CUB/Thrust are not emulated; cuda/emu/README.md). The count is
+// uploaded too and the capacity is the worst case, so the kernels read U from device memory and
+// skip the spare rows of their grid as they do on a GPU.
 #include <algorithm>
 #include <numeric>
 #include <vector>
@@ -32,10 +34,12 @@ DeviceSegments sort_segments(Backend& backend, const Tensor& keys, int64_t key_l
   }
   start.push_back(n);
   DeviceSegments s;
-  s.count = static_cast<int64_t>(ukeys.size());
-  s.ukeys = backend.to_device(Tensor::host_from<int64_t>({s.count}, ukeys));
-  s.seg_start = backend.to_device(Tensor::host_from<int64_t>({s.count + 1}, start));
+  s.host_count = static_cast<int64_t>(ukeys.size());
+  s.capacity = n;  // as on a GPU: the row kernels' grid covers every key, they stop at U
+  s.ukeys = backend.to_device(Tensor::host_from<int64_t>({s.host_count}, ukeys));
+  s.seg_start = backend.to_device(Tensor::host_from<int64_t>({s.host_count + 1}, start));
   s.sorted_pos = backend.to_device(Tensor::host_from<int64_t>({n}, pos));
+  s.count = backend.to_device(Tensor::host_from<int64_t>({1}, {s.host_count}));
   return s;
 }
 

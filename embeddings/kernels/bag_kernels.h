@@ -25,6 +25,9 @@ enum BagFlag : int {
   kBagFlagFirstWarn = 3,   // [3 + t]: smallest clamped position in table t
 };
 
+// flags [kBagFlagFirstWarn + tables] set to their starting values (positions kNoBadPosition, the
+// count 0) on the stream: no upload.
+void launch_bag_flags_init(unsigned long long* flags, int64_t tables, cudaStream_t stream);
 // flags[kBagFlagBadOffset] = smallest b with offsets[0] != 0 (b = 0), offsets[b] < offsets[b-1],
 // or offsets[n_bags] != nnz (b = n_bags). offsets [n_bags + 1].
 void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nnz,
@@ -39,13 +42,28 @@ void launch_bag_resolve(const int64_t* meta, int64_t tables, int64_t batch, cons
 void launch_bag_forward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
                         int64_t out_dim, const float* weights, const int64_t* keys,
                         const int64_t* offsets, const float* psw, float* out, cudaStream_t stream);
-// grads [U, max_dim]: for touched row u (ukeys [U], positions sorted_pos[seg_start[u] ..
-// seg_start[u+1]) in ascending order), grads[u, c] = sum bag_scale * dout[s, out_offset(t) + c];
-// columns past the table's dim are 0. Deterministic: a fixed summation order, no atomics.
-void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
-                         int64_t out_dim, const int64_t* ukeys, const int64_t* seg_start,
-                         const int64_t* sorted_pos, const int64_t* bag_of, const int64_t* offsets,
-                         const float* psw, const float* dout, float* grads, int64_t touched,
+// The batch, its segments (device_segments.h) and dout, as the row kernels read them. U, the
+// number of touched rows, stays in device memory (`touched`), so no launch waits for it.
+struct BagRowInputs {
+  const int64_t* meta;
+  int64_t tables;
+  int64_t batch;
+  int64_t max_dim;
+  int64_t out_dim;
+  const int64_t* ukeys;       // [>= U]: distinct keys, ascending
+  const int64_t* seg_start;   // [>= U + 1]
+  const int64_t* sorted_pos;  // [nnz]: positions sorted by key, ascending within a key
+  const int64_t* bag_of;      // [nnz]
+  const int64_t* offsets;     // [n_bags + 1]
+  const float* psw;           // [nnz] or nullptr
+  const float* dout;          // [B, out_dim]
+  const int64_t* touched;     // [1], device memory: U
+};
+// grads [>= U, max_dim]: for touched row u (positions sorted_pos[seg_start[u] .. seg_start[u+1])),
+// grads[u, c] = sum bag_scale * dout[s, out_offset(t) + c]; columns past the table's dim are 0.
+// One block per row, occurrences and columns in parallel (bag_rows.cuh); deterministic: a fixed
+// summation order, no atomics. capacity >= U sizes the grid (the host need not know U).
+void launch_bag_backward(const BagRowInputs& in, int64_t capacity, float* grads,
                          cudaStream_t stream);
 // wgrad [nnz]: wgrad[j] = bag_weight_grad(pooling, bag length, row(keys[j]), dout slice of the
 // bag bag_of[j]) (bag_math.h), one thread per index.
@@ -55,11 +73,19 @@ void launch_bag_weight_grad(const int64_t* meta, int64_t tables, int64_t batch, 
                             cudaStream_t stream);
 // Sparse optimizer step on the touched rows only: Sgd (s0, s1 unused), Adagrad (s0 = accumulator
 // per element), LazyAdam (s0 = m, s1 = v per element), RowwiseAdagrad (s0 = accumulator per
-// global row). keys [U] distinct, grads [U, max_dim].
+// global row). keys [U] distinct, grads [U, max_dim]. One warp per row, lanes over the columns
+// (row-wise Adagrad's mean square is a warp reduction).
 void launch_sparse_update(tessera::emb::SparseOptimizer kind,
                           const tessera::emb::SparseStepParams& p, const int64_t* meta,
                           int64_t tables, int64_t max_dim, const int64_t* keys, const float* grads,
                           int64_t touched, float* weights, float* s0, float* s1,
                           cudaStream_t stream);
+// launch_bag_backward and launch_sparse_update in one kernel, without a gradient tensor: one block
+// per touched row forms the row's gradient in shared memory and applies the step to it. Reads U
+// from device memory; capacity >= U sizes the grid.
+void launch_bag_backward_update(const BagRowInputs& in, int64_t capacity,
+                                tessera::emb::SparseOptimizer kind,
+                                const tessera::emb::SparseStepParams& p, float* weights, float* s0,
+                                float* s1, cudaStream_t stream);
 
 }  // namespace tessera::cuda

@@ -7,11 +7,17 @@
 #include "cuda/kernels/reduce.cuh"
 #include "cuda/launch.cuh"
 #include "embeddings/kernels/bag_kernels.h"
+#include "embeddings/kernels/bag_rows.cuh"
 
 namespace tessera::cuda {
 namespace {
 
 using namespace tessera::emb;
+
+// flags [kBagFlagFirstWarn + tables]: positions to kNoBadPosition (all bits set), the count to 0.
+__global__ void bag_flags_init_kernel(unsigned long long* flags, int64_t n) {
+  for (const int64_t i : grid_stride_range(n)) flags[i] = i == kBagFlagClamped ? 0ull : ~0ull;
+}
 
 // offsets [n_bags + 1]; one thread per entry.
 __global__ void bag_check_offsets_kernel(const int64_t* offsets, int64_t n_bags, int64_t nnz,
@@ -72,32 +78,14 @@ __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t 
   }
 }
 
-// One thread per (touched row, column < max_dim).
-__global__ void bag_backward_kernel(const int64_t* meta, int64_t tables, int64_t batch,
-                                    int64_t max_dim, int64_t out_dim, const int64_t* ukeys,
-                                    const int64_t* seg_start, const int64_t* sorted_pos,
-                                    const int64_t* bag_of, const int64_t* offsets, const float* psw,
-                                    const float* dout, float* grads, int64_t touched) {
-  for (const int64_t i : grid_stride_range(touched * max_dim)) {
-    const int64_t u = i / max_dim;
-    const int64_t c = i - u * max_dim;
-    const int64_t t = table_of_key_meta(meta, tables, ukeys[u]);
-    const int64_t* m = meta + t * kMetaFields;
-    if (c >= m[kMetaDim]) {
-      grads[i] = 0.f;
-      continue;
-    }
-    float acc = 0.f;
-    for (int64_t q = seg_start[u]; q < seg_start[u + 1]; ++q) {
-      const int64_t j = sorted_pos[q];
-      const int64_t b = bag_of[j];
-      const int64_t s = b - t * batch;
-      const float scale =
-          bag_scale(m[kMetaPooling], offsets[b + 1] - offsets[b], psw ? psw[j] : 1.f);
-      acc += scale * dout[s * out_dim + m[kMetaOutOffset] + c];
-    }
-    grads[i] = acc;
-  }
+// One block per touched row (bag_rows.cuh: the row's occurrences over groups of lanes, its
+// columns over the lanes of a group); rows past the device count U are not touched. grads [>= U,
+// max_dim].
+__global__ void bag_backward_kernel(BagRowInputs in, float* grads) {
+  __shared__ float partial[kBagRowBlock];
+  const int64_t touched = *in.touched;
+  for (int64_t u = blockIdx.x; u < touched; u += gridDim.x)
+    bag_row_gradient(in, u, grads + u * in.max_dim, partial);
 }
 
 // One thread per index j: the dot of its row with its bag's dout slice.
@@ -129,6 +117,12 @@ void launch_bag_weight_grad(const int64_t* meta, int64_t tables, int64_t batch, 
                  stream, meta, batch, out_dim, weights, keys, bag_of, offsets, dout, wgrad, nnz);
 }
 
+void launch_bag_flags_init(unsigned long long* flags, int64_t tables, cudaStream_t stream) {
+  const int64_t n = kBagFlagFirstWarn + tables;
+  TESSERA_LAUNCH(bag_flags_init_kernel, dim3(grid_stride_blocks(n)), dim3(kElementwiseBlock), 0,
+                 stream, flags, n);
+}
+
 void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nnz,
                               unsigned long long* flags, cudaStream_t stream) {
   TESSERA_LAUNCH(bag_check_offsets_kernel, dim3(grid_stride_blocks(n_bags + 1)),
@@ -138,7 +132,8 @@ void launch_bag_check_offsets(const int64_t* offsets, int64_t n_bags, int64_t nn
 void launch_bag_resolve(const int64_t* meta, int64_t tables, int64_t batch, const int64_t* ids,
                         const int64_t* offsets, int64_t nnz, int64_t* keys, int64_t* bag_of,
                         unsigned long long* flags, cudaStream_t stream) {
-  if (nnz <= 0) return;
+  // No bag: nnz > 0 only with offsets the check already flagged, and there is no table to read.
+  if (nnz <= 0 || tables * batch <= 0) return;
   TESSERA_LAUNCH(bag_resolve_kernel, dim3(grid_stride_blocks(nnz)), dim3(kElementwiseBlock), 0,
                  stream, meta, tables, batch, ids, offsets, nnz, keys, bag_of, flags);
 }
@@ -152,16 +147,11 @@ void launch_bag_forward(const int64_t* meta, int64_t tables, int64_t batch, int6
                  stream, meta, tables, batch, max_dim, out_dim, weights, keys, offsets, psw, out);
 }
 
-void launch_bag_backward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
-                         int64_t out_dim, const int64_t* ukeys, const int64_t* seg_start,
-                         const int64_t* sorted_pos, const int64_t* bag_of, const int64_t* offsets,
-                         const float* psw, const float* dout, float* grads, int64_t touched,
+void launch_bag_backward(const BagRowInputs& in, int64_t capacity, float* grads,
                          cudaStream_t stream) {
-  const int64_t total = touched * max_dim;
-  if (total <= 0) return;
-  TESSERA_LAUNCH(bag_backward_kernel, dim3(grid_stride_blocks(total)), dim3(kElementwiseBlock), 0,
-                 stream, meta, tables, batch, max_dim, out_dim, ukeys, seg_start, sorted_pos,
-                 bag_of, offsets, psw, dout, grads, touched);
+  if (capacity <= 0 || in.max_dim <= 0) return;
+  TESSERA_LAUNCH(bag_backward_kernel, dim3(bag_row_blocks(capacity)), dim3(kBagRowBlock), 0, stream,
+                 in, grads);
 }
 
 }  // namespace tessera::cuda

@@ -273,8 +273,10 @@ void battery_embedding_bags(std::mt19937& gen) {
     Tensor dout = random_host({5, eh.layout().out_dim()}, gen);
     const Tensor wgh = eh.weight_grad(dout);
     const Tensor wge = backends().emu->to_host(ee.weight_grad(backends().emu->to_device(dout)));
-    eh.backward_and_update(dout);
+    eh.backward_and_update(dout);  // fused on the device: bag_backward_update_kernel
     ee.backward_and_update(backends().emu->to_device(dout));
+    eh.apply(eh.backward(dout));  // unfused: bag_backward_kernel, then sparse_update_kernel
+    ee.apply(ee.backward(backends().emu->to_device(dout)));
     const std::string what = std::string("embedding bags, ") + sparse_optimizer_name(kind);
     expect_all_close({oh, eh.weights_to_host(), wgh},
                      {backends().emu->to_host(oe), ee.weights_to_host(), wge}, 1e-5f, what);

@@ -36,8 +36,9 @@ cudaStream_t stream_of(Backend& backend) {
 #endif
 }
 
-// Makes the backend's device current for a scope. The emulation build has one device, and its
-// runtime (cuda/emu) does not provide cudaSetDevice to cuda/device_guard.h yet.
+// Makes the backend's device current for a scope. Not in the emulation build yet: its runtime has
+// cudaSetDevice, but cuda/device_guard.h includes cuda/cuda_check.h, which takes the toolkit's
+// nccl.h (and with it the real CUDA headers) wherever one is installed.
 class DeviceScope {
  public:
 #if defined(TESSERA_CUDA_EMULATION)

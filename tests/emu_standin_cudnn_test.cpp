@@ -965,6 +965,192 @@ TEST(EmuStandinCudnnRules, AddTensor) {
   });
 }
 
+TEST(EmuStandinCudnnRules, Pooling) {
+  Handle h;
+  Scratch s;
+  cudnnPoolingDescriptor_t pd = nullptr, gone = nullptr, pd2 = nullptr;
+  ASSERT_EQ(cudnnCreatePoolingDescriptor(&pd), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(cudnnCreatePoolingDescriptor(&pd2), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(cudnnCreatePoolingDescriptor(&gone), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(cudnnDestroyPoolingDescriptor(gone), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(
+      cudnnSetPooling2dDescriptor(pd, CUDNN_POOLING_MAX, CUDNN_NOT_PROPAGATE_NAN, 2, 2, 0, 0, 2, 2),
+      CUDNN_STATUS_SUCCESS);
+  const auto set = [&](cudnnPoolingDescriptor_t d, int mode, int nan, int win, int pad, int str) {
+    return [=] {
+      return cudnnSetPooling2dDescriptor(d, cudnnPoolingMode_t(mode), cudnnNanPropagation_t(nan),
+                                         win, win, pad, pad, str, str);
+    };
+  };
+  auto x = device_filled(2 * 3 * 4 * 4, 1.f), y = device_filled(2 * 3 * 2 * 2, 1.f);
+  auto dx = device_filled(2 * 3 * 4 * 4, 1.f), dy = device_filled(2 * 3 * 2 * 2, 1.f);
+  std::vector<float> host_dx(96);
+  const cudnnTensorDescriptor_t xd = s.t(tensor4(2, 3, 4, 4)), yd = s.t(tensor4(2, 3, 2, 2));
+  const auto fwd = [&](cudnnPoolingDescriptor_t p, cudnnTensorDescriptor_t xdesc,
+                       cudnnTensorDescriptor_t ydesc) {
+    return [&, p, xdesc, ydesc] {
+      return cudnnPoolingForward(h.h, p, &kOne, xdesc, x.data(), &kZero, ydesc, y.data());
+    };
+  };
+  const auto bwd = [&](cudnnTensorDescriptor_t dyd, cudnnTensorDescriptor_t dxd, void* dxp) {
+    return [&, dyd, dxd, dxp] {
+      return cudnnPoolingBackward(h.h, pd, &kOne, yd, y.data(), dyd, dy.data(), xd, x.data(),
+                                  &kZero, dxd, dxp);
+    };
+  };
+  // pd2 set to (mode, window, padding, stride 1) when the case runs, then the forward call.
+  const auto fwd_pd2 = [&](int mode, int win, int pad, cudnnTensorDescriptor_t ydesc) {
+    return [&, mode, win, pad, ydesc] {
+      EXPECT_EQ(set(pd2, mode, 0, win, pad, 1)(), CUDNN_STATUS_SUCCESS);
+      return fwd(pd2, xd, ydesc)();
+    };
+  };
+  const auto live = "poolingDesc is a pooling descriptor created and not destroyed";
+  expect_all_broken({
+      {"create into NULL", [] { return cudnnCreatePoolingDescriptor(nullptr); },
+       CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "poolingDesc is not NULL"},
+      {"destroy twice", [&] { return cudnnDestroyPoolingDescriptor(gone); }, CUDNN_STATUS_BAD_PARAM,
+       live},
+      {"set a destroyed descriptor", set(gone, 0, 0, 2, 0, 2), CUDNN_STATUS_BAD_PARAM, live},
+      {"mode 7", set(pd2, 7, 0, 2, 0, 2), CUDNN_STATUS_BAD_PARAM,
+       "mode is a valid cudnnPoolingMode_t"},
+      {"NaN option 3", set(pd2, 0, 3, 2, 0, 2), CUDNN_STATUS_BAD_PARAM,
+       "maxpoolingNanOpt is a valid cudnnNanPropagation_t"},
+      {"window 0", set(pd2, 0, 0, 0, 0, 2), CUDNN_STATUS_BAD_PARAM,
+       "windowHeight and windowWidth are > 0"},
+      {"padding -1", set(pd2, 0, 0, 2, -1, 2), CUDNN_STATUS_BAD_PARAM,
+       "verticalPadding and horizontalPadding are >= 0"},
+      {"stride 0", set(pd2, 0, 0, 2, 0, 0), CUDNN_STATUS_BAD_PARAM,
+       "verticalStride and horizontalStride are > 0"},
+      {"unset descriptor", fwd(pd2, xd, yd), CUDNN_STATUS_BAD_PARAM,
+       "poolingDesc is a pooling descriptor whose dimensions were set"},
+  });
+  expect_all_broken({
+      {"average excluding padding", fwd_pd2(CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING, 2, 0, yd),
+       CUDNN_STATUS_NOT_SUPPORTED, "mode is not AVERAGE_COUNT_EXCLUDE_PADDING"},
+      {"half x", fwd(pd, s.t(tensor_nd({2, 3, 4, 4}, CUDNN_DATA_HALF)), yd),
+       CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "xDesc is CUDNN_DATA_FLOAT"},
+      {"5-d x", fwd(pd, s.t(tensor_nd({2, 3, 4, 4, 1})), yd), CUDNN_STATUS_BAD_PARAM,
+       "xDesc and yDesc have 4 dimensions"},
+      {"other C in y", fwd(pd, xd, s.t(tensor4(2, 2, 2, 2))), CUDNN_STATUS_BAD_PARAM,
+       "xDesc and yDesc have the same N and C"},
+      {"padding as large as the window", fwd_pd2(CUDNN_POOLING_MAX, 2, 2, yd),
+       CUDNN_STATUS_NOT_SUPPORTED, "the padding is smaller than the window"},
+      {"window larger than the input", fwd_pd2(CUDNN_POOLING_MAX, 5, 0, s.t(tensor4(2, 3, 1, 1))),
+       CUDNN_STATUS_BAD_PARAM, "the window fits in the padded input"},
+      {"y of the wrong size", fwd(pd, xd, s.t(tensor4(2, 3, 3, 3))), CUDNN_STATUS_BAD_PARAM,
+       "yDesc's dims equal cudnnGetPooling2dForwardOutputDim's"},
+      {"dy unlike y", bwd(s.t(tensor4(2, 3, 2, 1)), xd, dx.data()), CUDNN_STATUS_BAD_PARAM,
+       "yDesc and dyDesc have the same dims"},
+      {"dx unlike x", bwd(yd, s.t(tensor4(2, 3, 4, 3)), dx.data()), CUDNN_STATUS_BAD_PARAM,
+       "xDesc and dxDesc have the same dims"},
+      {"half dy", bwd(s.t(tensor_nd({2, 3, 2, 2}, CUDNN_DATA_HALF)), xd, dx.data()),
+       CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "dyDesc is CUDNN_DATA_FLOAT"},
+      {"host dx", bwd(yd, xd, host_dx.data()), CUDNN_STATUS_BAD_PARAM,
+       "dx points to device memory"},
+  });
+  cudnnDestroyPoolingDescriptor(pd);
+  cudnnDestroyPoolingDescriptor(pd2);
+}
+
+// A batch-normalisation training forward whose arguments a test may replace one at a time.
+struct BnTrainCall {
+  BnCase& b;
+  cudnnBatchNormMode_t mode = CUDNN_BATCHNORM_SPATIAL;
+  cudnnTensorDescriptor_t xd, yd, cd;
+  const void *x, *scale, *bias;
+  void *y, *rm, *rv, *sm, *si;
+  double factor = 0.1, eps = 1e-5;
+  cudnnStatus_t operator()() const {
+    return cudnnBatchNormalizationForwardTraining(b.h.h, mode, &kOne, &kZero, xd, x, yd, y, cd,
+                                                  scale, bias, factor, rm, rv, eps, sm, si);
+  }
+};
+
+TEST(EmuStandinCudnnRules, BatchNormalisation) {
+  BnCase b;
+  Scratch s;
+  auto x = device_from(b.x), y = device_filled(300, 0.f), dx = device_filled(301, 0.f);
+  auto ch = device_filled(3, 1.f), rm = device_filled(3, 0.f), rv = device_filled(3, 1.f);
+  auto sm = device_filled(3, 0.f), si = device_filled(3, 1.f), dg = device_filled(3, 0.f);
+  std::vector<float> host_scale(3, 1.f);
+  const auto train = [&](auto change) {
+    return [&, change] {
+      BnTrainCall t{b,         CUDNN_BATCHNORM_SPATIAL,
+                    b.xd,      b.xd,
+                    b.cd,      x.data(),
+                    ch.data(), ch.data(),
+                    y.data(),  rm.data(),
+                    rv.data(), sm.data(),
+                    si.data()};
+      change(t);
+      return t();
+    };
+  };
+  const auto bwd = [&](void* dxp, const void* saved_mean, const void* alpha_param) {
+    return [&, dxp, saved_mean, alpha_param] {
+      return cudnnBatchNormalizationBackward(
+          b.h.h, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, alpha_param, &kZero, b.xd, x.data(), b.xd,
+          y.data(), b.xd, dxp, b.cd, ch.data(), dg.data(), dg.data(), 1e-5, saved_mean, si.data());
+    };
+  };
+  const auto ones_per_channel = s.t(tensor4(1, 3, 1, 1));
+  expect_all_broken({
+      {"per-activation mode",
+       train([](BnTrainCall& t) { t.mode = CUDNN_BATCHNORM_PER_ACTIVATION; }),
+       CUDNN_STATUS_NOT_SUPPORTED, "mode is SPATIAL or SPATIAL_PERSISTENT"},
+      {"half x", train([&](BnTrainCall& t) {
+         t.xd = s.t(tensor_nd({4, 3, 5, 5}, CUDNN_DATA_HALF));
+       }),
+       CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "xDesc is CUDNN_DATA_FLOAT"},
+      {"3-d x", train([&](BnTrainCall& t) {
+         t.xd = t.yd = s.t(tensor_nd({4, 3, 25}));
+       }),
+       CUDNN_STATUS_BAD_PARAM, "xDesc has 4 or 5 dimensions"},
+      {"y unlike x", train([&](BnTrainCall& t) { t.yd = s.t(tensor4(4, 3, 5, 4)); }),
+       CUDNN_STATUS_BAD_PARAM, "yDesc has the dims of xDesc"},
+      {"per-channel descriptor of 2 channels",
+       train([&](BnTrainCall& t) { t.cd = s.t(tensor4(1, 2, 1, 1)); }), CUDNN_STATUS_BAD_PARAM,
+       "bnScaleBiasMeanVarDesc is 1 x C x 1 x 1 (x 1) with the data's C"},
+      {"half per-channel descriptor", train([&](BnTrainCall& t) {
+         t.cd = s.t(tensor_nd({1, 3, 1, 1}, CUDNN_DATA_HALF));
+       }),
+       CUDNN_STATUS_NOT_SUPPORTED_DATA_TYPE, "bnScaleBiasMeanVarDesc is CUDNN_DATA_FLOAT"},
+      {"negative epsilon", train([](BnTrainCall& t) { t.eps = -1e-5; }), CUDNN_STATUS_BAD_PARAM,
+       "epsilon >= CUDNN_BN_MIN_EPSILON"},
+      {"running mean without variance", train([](BnTrainCall& t) { t.rv = nullptr; }),
+       CUDNN_STATUS_BAD_PARAM,
+       "resultRunningMean and resultRunningVariance are both NULL or both set"},
+      {"saved mean without inverse variance", train([](BnTrainCall& t) { t.sm = nullptr; }),
+       CUDNN_STATUS_BAD_PARAM,
+       "resultSaveMean and resultSaveInvVariance are both NULL or both set"},
+      {"epsilon 0", train([](BnTrainCall& t) { t.eps = 0; }), CUDNN_STATUS_NOT_SUPPORTED,
+       "epsilon > 0"},
+      {"one value per channel",
+       train([&](BnTrainCall& t) { t.xd = t.yd = s.t(tensor4(1, 3, 1, 1)); }),
+       CUDNN_STATUS_NOT_SUPPORTED, "training has at least 2 values per channel"},
+      {"factor 1.5", train([](BnTrainCall& t) { t.factor = 1.5; }), CUDNN_STATUS_BAD_PARAM,
+       "exponentialAverageFactor is in [0, 1]"},
+      {"NULL x", train([](BnTrainCall& t) { t.x = nullptr; }), CUDNN_STATUS_BAD_PARAM_NULL_POINTER,
+       "x is not NULL"},
+      {"host bnScale", train([&](BnTrainCall& t) { t.scale = host_scale.data(); }),
+       CUDNN_STATUS_BAD_PARAM, "bnScale points to device memory"},
+      {"inference without a variance",
+       [&] {
+         return cudnnBatchNormalizationForwardInference(
+             b.h.h, CUDNN_BATCHNORM_SPATIAL, &kOne, &kZero, b.xd, x.data(), b.xd, y.data(),
+             ones_per_channel, ch.data(), ch.data(), rm.data(), nullptr, 1e-5);
+       },
+       CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "estimatedVariance is not NULL"},
+      {"backward saved mean without inverse variance", bwd(dx.data(), nullptr, &kOne),
+       CUDNN_STATUS_BAD_PARAM, "savedMean and savedInvVariance are both NULL or both set"},
+      {"backward NULL alphaParamDiff", bwd(dx.data(), sm.data(), nullptr),
+       CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "alpha and beta point to host scaling factors"},
+      {"backward dx 2 bytes off", bwd(reinterpret_cast<char*>(dx.data()) + 2, sm.data(), &kOne),
+       CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER, "dx is aligned to 4 bytes"},
+  });
+}
+
 }  // namespace
 }  // namespace tessera::emu_test
 

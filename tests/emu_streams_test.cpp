@@ -365,6 +365,26 @@ TEST(EmuStreams, PinnedMemoryIsReadableAgainAfterTheSynchronisation) {
   EXPECT_EQ(v[3], 6.f);
 }
 
+TEST(EmuStreams, PointerAttributesTellDevicePinnedAndPageableMemoryApart) {
+  DeviceFloats d(kN);
+  PinnedFloats pinned(kN);
+  std::vector<float> pageable(kN);
+  cudaPointerAttributes a{};
+  ASSERT_EQ(cudaPointerGetAttributes(&a, d.p + 5), cudaSuccess);
+  EXPECT_EQ(a.type, cudaMemoryTypeDevice);
+  EXPECT_EQ(a.device, 0);
+  ASSERT_EQ(cudaPointerGetAttributes(&a, pinned.p + 5), cudaSuccess);
+  EXPECT_EQ(a.type, cudaMemoryTypeHost);
+  ASSERT_EQ(cudaPointerGetAttributes(&a, pageable.data()), cudaSuccess);
+  EXPECT_EQ(a.type, cudaMemoryTypeUnregistered);
+  EXPECT_EQ(cudaPointerGetAttributes(nullptr, d.p), cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+  DeviceScope one(1);
+  DeviceFloats on_device1(4);
+  ASSERT_EQ(cudaPointerGetAttributes(&a, on_device1.p), cudaSuccess);
+  EXPECT_EQ(a.device, 1);
+}
+
 // ---- failures of deferred work
 // -------------------------------------------------------------------
 

@@ -259,6 +259,23 @@ cudaError_t cudaFreeHost(void* ptr) {
   return pending;
 }
 
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr) {
+  if (!attributes) return fail(cudaErrorInvalidValue);
+  *attributes = cudaPointerAttributes{};
+  attributes->device = -2;  // what the runtime reports for unregistered memory
+  if (!ptr) return cudaSuccess;
+  if (const auto a = tessera::emu::find_device_allocation(ptr)) {
+    attributes->type = cudaMemoryTypeDevice;
+    attributes->device = a->device;
+    attributes->devicePointer = const_cast<void*>(ptr);
+  } else if (tessera::emu::detail::is_pinned_range(ptr, 0)) {
+    attributes->type = cudaMemoryTypeHost;
+    attributes->device = tessera::emu::detail::current_device();
+    attributes->hostPointer = const_cast<void*>(ptr);
+  }
+  return cudaSuccess;
+}
+
 namespace {
 // A device range must lie inside one emulated allocation; host memory is only valid on the host
 // side of a copy.

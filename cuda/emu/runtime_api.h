@@ -70,6 +70,20 @@ constexpr unsigned int cudaHostAllocPortable = 0x1;
 constexpr unsigned int cudaHostAllocMapped = 0x2;
 constexpr unsigned int cudaHostAllocWriteCombined = 0x4;
 
+// Where a pointer points (cudaPointerGetAttributes).
+enum cudaMemoryType : int {
+  cudaMemoryTypeUnregistered = 0,  // ordinary (pageable) host memory
+  cudaMemoryTypeHost = 1,          // pinned host memory
+  cudaMemoryTypeDevice = 2,
+  cudaMemoryTypeManaged = 3,
+};
+struct cudaPointerAttributes {
+  cudaMemoryType type;
+  int device;
+  void* devicePointer;  // null for unregistered host memory
+  void* hostPointer;    // null for device memory
+};
+
 // The fields of the device properties tessera and its tests read (the real struct has many more).
 struct cudaDeviceProp {
   char name[256];
@@ -122,6 +136,10 @@ cudaError_t cudaFree(void* ptr);
 cudaError_t cudaHostAlloc(void** ptr, size_t bytes, unsigned int flags);
 cudaError_t cudaMallocHost(void** ptr, size_t bytes);
 cudaError_t cudaFreeHost(void* ptr);  // synchronises like cudaFree
+
+// Device memory: cudaMemoryTypeDevice with its device; pinned memory: cudaMemoryTypeHost; any other
+// address: cudaMemoryTypeUnregistered (cudaSuccess, as CUDA 11 and later answer).
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* ptr);
 
 // A memset is queued on the stream; device ranges must lie inside one allocation.
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);

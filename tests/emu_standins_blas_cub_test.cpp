@@ -21,12 +21,14 @@
 #include <cub/device/device_run_length_encode.cuh>
 #include <cub/device/device_scan.cuh>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cuda/emu/device_memory.h"
+#include "cuda/emu/runtime_counters.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/standins/cub_standin.h"
 #include "host/core/error.h"
@@ -65,8 +67,7 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-// ---- cuBLAS: results
-// -----------------------------------------------------------------------------
+// ---- cuBLAS: results ---------------------------------------------------------------------------
 
 // Column-major C = alpha op(A) op(B) + beta C by the definition, in double; beta == 0 ignores C.
 void reference_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -148,8 +149,7 @@ TEST(EmuStandinCublas, DevicePointerModeReadsScalarsFromDeviceMemoryAndKZeroScal
   for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(dc[i], -expect[i], 1e-6f);
 }
 
-// ---- cuBLAS: every rule, broken once
-// -------------------------------------------------------------
+// ---- cuBLAS: every rule, broken once -----------------------------------------------------------
 
 TEST(EmuStandinCublas, HandleRulesReturnNotInitializedOrInvalidValue) {
   EXPECT_EQ(cublasCreate(nullptr), CUBLAS_STATUS_INVALID_VALUE);
@@ -203,11 +203,11 @@ struct GemmCase {
 };
 
 void expect_refused(const GemmCase& g, cublasHandle_t h, const char* rule, const char* what,
-                    DeviceArray<float>& c) {
+                    DeviceArray<float>& c, cublasStatus_t status = CUBLAS_STATUS_INVALID_VALUE) {
   std::fill(c.data(), c.data() + c.size(), 42.f);
   EXPECT_EQ(cublasSgemm_64(h, g.ta, g.tb, g.m, g.n, g.k, g.alpha, g.a, g.lda, g.b, g.ldb, g.beta,
                            g.c, g.ldc),
-            CUBLAS_STATUS_INVALID_VALUE)
+            status)
       << what;
   EXPECT_RULE(rule) << " (" << what << ")";
   sync();
@@ -312,8 +312,65 @@ TEST(EmuStandinCublas, EveryOperandsReferencedRangeMustBeDeviceMemory) {
   sync();
 }
 
-// ---- CUB: results
-// --------------------------------------------------------------------------------
+// A stream of `device`; the current device is 0 again afterwards.
+cudaStream_t stream_on(int device) {
+  cudaStream_t s = nullptr;
+  EXPECT_EQ(cudaSetDevice(device), cudaSuccess);
+  EXPECT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  EXPECT_EQ(cudaSetDevice(0), cudaSuccess);
+  return s;
+}
+
+TEST(EmuStandinCublas, TheHandleIsUsedOnItsDeviceWithAStreamAndMemoryOfThatDevice) {
+  int devices = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&devices), cudaSuccess);
+  ASSERT_GE(devices, 2) << "the emulator's default is two devices (TESSERA_EMU_DEVICE_COUNT)";
+  Handle handle;  // on device 0
+  DeviceArray<float> a(12, ElementKind::F32, "A"), b(8, ElementKind::F32, "B"),
+      c(6, ElementKind::F32, "C");
+  GemmCase g;
+  g.a = a.data(), g.b = b.data(), g.c = c.data();
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  expect_refused(g, handle.h, "the current device is the one the handle was created on",
+                 "called with device 1 current", c, CUBLAS_STATUS_EXECUTION_FAILED);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudaStream_t other = stream_on(1);
+  ASSERT_EQ(cublasSetStream(handle.h, other), CUBLAS_STATUS_SUCCESS);
+  expect_refused(g, handle.h, "the handle's stream exists and belongs to the handle's device",
+                 "stream of device 1", c, CUBLAS_STATUS_EXECUTION_FAILED);
+  ASSERT_EQ(cublasSetStream(handle.h, nullptr), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cudaStreamDestroy(other), cudaSuccess);
+  void* on_1 = nullptr;
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&on_1, 12 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  g.a = static_cast<const float*>(on_1);
+  expect_refused(g, handle.h, "A, B and C are memory of the handle's device (A is on device 1",
+                 "A on device 1", c);
+  ASSERT_EQ(cudaFree(on_1), cudaSuccess);
+}
+
+TEST(EmuStandinCublas, SgemmIsQueuedOnTheHandlesStreamInStreamOrder) {
+  Handle handle;
+  cudaStream_t s = stream_on(0);
+  ASSERT_EQ(cublasSetStream(handle.h, s), CUBLAS_STATUS_SUCCESS);
+  std::vector<float> a = random_floats(6, 21), b = random_floats(6, 22);
+  auto da = device_from(a), db = device_from(b);
+  DeviceArray<float> dc(4, ElementKind::F32, "C");
+  std::fill(dc.data(), dc.data() + 4, 7.f);
+  const float alpha = 1.f, beta = 0.f;
+  ASSERT_EQ(cublasSgemm_64(handle.h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &alpha, da.data(), 2,
+                           db.data(), 3, &beta, dc.data(), 2),
+            CUBLAS_STATUS_SUCCESS);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(dc[i], 7.f) << "ran before its stream was synchronised";
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  std::vector<float> expect(4, 7.f);
+  reference_gemm(false, false, 2, 2, 3, alpha, a, 2, b, 3, beta, expect, 2);
+  for (int i = 0; i < 4; ++i) EXPECT_NEAR(dc[i], expect[i], 1e-5f);
+  ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
+// ---- CUB: results ------------------------------------------------------------------------------
 
 // Runs a CUB call the way callers do: query the size, allocate it, call again.
 template <typename Call>
@@ -421,8 +478,7 @@ TEST(EmuStandinCub, ANullTempStorageOnlyAnswersTheSize) {
   EXPECT_GT(more, bytes);
 }
 
-// ---- CUB: every rule, broken once
-// ----------------------------------------------------------------
+// ---- CUB: every rule, broken once --------------------------------------------------------------
 
 struct SortArgs {
   DeviceArray<int64_t> keys{8, ElementKind::I64, "keys"}, keys_out{8, ElementKind::I64, "keys out"};
@@ -525,6 +581,64 @@ TEST(EmuStandinCub, ExclusiveSumRules) {
   for (int i = 0; i < 10; ++i) ASSERT_EQ(data[i], 1) << "work was queued";
 }
 
+TEST(EmuStandinCub, WorkRunsInStreamOrderAndTheStreamAndMemoryAreTheCurrentDevices) {
+  SortArgs s;
+  cudaStream_t stream = stream_on(0);
+  size_t bytes = s.temp.size();
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(s.temp.data(), bytes, s.keys.data(), s.keys_out.data(),
+                                            s.values.data(), s.values_out.data(), 8, 0, 64, stream),
+            cudaSuccess);
+  EXPECT_EQ(s.keys_out[0], -1) << "ran before its stream was synchronised";
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  EXPECT_EQ(s.keys_out[0], 1);
+  cudaStream_t other = stream_on(1);
+  EXPECT_EQ(cub::DeviceRadixSort::SortPairs(s.temp.data(), bytes, s.keys.data(), s.keys_out.data(),
+                                            s.values.data(), s.values_out.data(), 8, 0, 64, other),
+            cudaErrorInvalidResourceHandle);
+  EXPECT_RULE("SortPairs: the stream exists and belongs to the current device");
+  EXPECT_EQ(cub::DeviceScan::ExclusiveSum(s.temp.data(), bytes, s.keys.data(), s.keys_out.data(), 8,
+                                          other),
+            cudaErrorInvalidResourceHandle);
+  EXPECT_RULE("ExclusiveSum: the stream exists and belongs to the current device");
+  const std::string message = test::error_of_kind(ErrorKind::Backend, [&] {
+    thrust::sequence(thrust::cuda::par.on(other), s.keys_out.data(), s.keys_out.data() + 8,
+                     int64_t{0});
+  });
+  EXPECT_NE(message.find("the stream exists and belongs to the current device"), std::string::npos)
+      << message;
+  void* on_1 = nullptr;
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&on_1, 8 * sizeof(int64_t)), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  EXPECT_EQ(s.sort(8, 0, 64, static_cast<const int64_t*>(on_1)), cudaErrorInvalidValue);
+  EXPECT_RULE(
+      "SortPairs: inputs, outputs and temp storage are memory of the current device "
+      "(d_keys_in is on device 1");
+  ASSERT_EQ(cudaFree(on_1), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(other), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+TEST(EmuStandinCub, TempStorageFreedBeforeTheQueuedWorkRanIsReportedAtTheSynchronisation) {
+  SortArgs s;
+  cudaStream_t stream = stream_on(0);
+  auto temp = std::make_unique<DeviceArray<unsigned char> >(1 << 16, ElementKind::Bytes, "temp");
+  size_t bytes = temp->size();
+  ASSERT_EQ(cub::DeviceRadixSort::SortPairs(temp->data(), bytes, s.keys.data(), s.keys_out.data(),
+                                            s.values.data(), s.values_out.data(), 8, 0, 64, stream),
+            cudaSuccess);
+  temp.reset();  // released while the sort is still queued
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaErrorLaunchFailure);
+  EXPECT_NE(emu::last_deferred_failure().find(
+                "temp storage stays allocated until the queued work has run"),
+            std::string::npos)
+      << emu::last_deferred_failure();
+  EXPECT_RULE("SortPairs: temp storage stays allocated until the queued work has run");
+  EXPECT_EQ(s.keys_out[0], -1) << "the sort ran on freed temp storage";
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
 TEST(EmuStandinCub, TempStorageMustStillBeDeviceMemoryWhenTheWorkRuns) {
   // The check the queued work makes before it uses the storage (freed or handed to something
   // else before the stream ran the work): here with memory that is not device memory at all.
@@ -538,8 +652,7 @@ TEST(EmuStandinCub, TempStorageMustStillBeDeviceMemoryWhenTheWorkRuns) {
   EXPECT_RULE("ExclusiveSum: temp storage stays allocated until the queued work has run");
 }
 
-// ---- Thrust
-// --------------------------------------------------------------------------------------
+// ---- Thrust ------------------------------------------------------------------------------------
 
 TEST(EmuStandinThrust, SequenceOnAStreamAndItsRules) {
   DeviceArray<int64_t> d(6, ElementKind::I64, "seq");
@@ -567,8 +680,7 @@ TEST(EmuStandinThrust, SequenceOnAStreamAndItsRules) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(d[i], 3 * i) << "a refused sequence wrote";
 }
 
-// ---- the report
-// ----------------------------------------------------------------------------------
+// ---- the report --------------------------------------------------------------------------------
 
 TEST(EmuStandinReport, ListsEveryEntryPointAndTheRulesCheckedOnIt) {
   {

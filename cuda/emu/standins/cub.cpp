@@ -7,7 +7,9 @@
 #include <cstring>
 #include <sstream>
 
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/standin.h"
+#include "cuda/emu/stream_model.h"
 #include "host/core/error.h"
 
 namespace tessera::emu::cub_standin {
@@ -80,12 +82,31 @@ bool check_bit_range(const char* entry, int begin_bit, int end_bit, int key_bits
 }
 
 bool check_device_range(const char* entry, const char* what, const void* p, size_t bytes) {
+  if (bytes == 0) return true;  // nothing referenced
   const bool ok = is_device_range(p, bytes);
   std::ostringstream d;
   if (!ok) d << what << " " << p << ", " << bytes << " bytes";
+  if (!check_rule(kLib, entry,
+                  "inputs, outputs and temp storage are device memory of sufficient size", ok,
+                  d.str()))
+    return false;
+  const auto a = find_device_allocation(p);
+  const int current = detail::current_device();
+  const bool here = !a || a->device == current;  // !a: an empty range at a null pointer
+  std::ostringstream dd;
+  if (!here) dd << what << " is on device " << a->device << ", device " << current << " is current";
   return check_rule(kLib, entry,
-                    "inputs, outputs and temp storage are device memory of sufficient size", ok,
-                    d.str());
+                    "inputs, outputs and temp storage are memory of the current device", here,
+                    dd.str());
+}
+
+bool check_stream(const char* library, const char* entry, cudaStream_t stream) {
+  const int stream_device = detail::stream_device(stream), current = detail::current_device();
+  std::ostringstream d;
+  if (stream_device != current)
+    d << detail::stream_label(stream) << " while device " << current << " is current";
+  return check_rule(library, entry, "the stream exists and belongs to the current device",
+                    stream_device == current, d.str());
 }
 
 bool check_disjoint(const char* entry, const char* rule, const void* a, size_t a_bytes,
@@ -118,6 +139,12 @@ void fail_in_work(const char* entry, const char* rule, const std::string& detail
   check_rule(kLib, entry, rule, false, detail);
   TESSERA_THROW(Backend,
                 entry << " (CUB stand-in, queued work): " << rule << " (" << detail << ")");
+}
+
+void thrust_check_stream(const char* entry, cudaStream_t stream) {
+  if (check_stream("Thrust", entry, stream)) return;
+  TESSERA_THROW(Backend, entry << " (Thrust stand-in): " << last_rule_failure()
+                               << " (cudaErrorInvalidResourceHandle)");
 }
 
 void thrust_require(const char* entry, const char* rule, bool ok, const std::string& detail) {

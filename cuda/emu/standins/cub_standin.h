@@ -24,8 +24,12 @@ size_t run_length_encode_temp_bytes(long long num_items);
 // Rules on the call's arguments; each records its check and returns whether it held.
 bool check_num_items(const char* entry, long long num_items);
 bool check_bit_range(const char* entry, int begin_bit, int end_bit, int key_bits);
-// [p, p + bytes) is device memory (one allocation); `what` names the argument.
+// [p, p + bytes) is device memory (one allocation) of the current device, or bytes == 0 (kernels
+// run there; no peer access is enabled); `what` names the argument.
 bool check_device_range(const char* entry, const char* what, const void* p, size_t bytes);
+// The launch rule: `stream` exists and belongs to the current device (a launch to another
+// device's stream fails: the call returns cudaErrorInvalidResourceHandle).
+bool check_stream(const char* library, const char* entry, cudaStream_t stream);
 // The two ranges do not overlap (empty ranges never do).
 bool check_disjoint(const char* entry, const char* rule, const void* a, size_t a_bytes,
                     const void* b, size_t b_bytes);
@@ -42,5 +46,7 @@ void use_temp_storage(const char* entry, void* d_temp_storage, size_t temp_stora
 
 // Thrust reports a broken rule by throwing (tessera::Error, Backend) instead of a status.
 void thrust_require(const char* entry, const char* rule, bool ok, const std::string& detail);
+// check_stream for Thrust: throws when the rule is broken.
+void thrust_check_stream(const char* entry, cudaStream_t stream);
 
 }  // namespace tessera::emu::cub_standin

@@ -15,10 +15,13 @@
 #include <sstream>
 #include <string>
 
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/standin.h"
+#include "cuda/emu/stream_model.h"
 #include "host/core/error.h"
 
 struct cublasContext {
+  int device = 0;  // current when cublasCreate ran: the library's context is tied to it
   cudaStream_t stream = nullptr;
   cublasPointerMode_t pointer_mode = CUBLAS_POINTER_MODE_HOST;
   cublasMath_t math_mode = CUBLAS_DEFAULT_MATH;
@@ -110,6 +113,32 @@ bool check_scalar_location(cublasPointerMode_t mode, const float* alpha, const f
                     ok, d.str());
 }
 
+// The launch rules: the handle is used on the device it was created on (cuBLAS ties a handle to
+// the device current at cublasCreate) and its stream belongs to that device (a launch to another
+// device's stream fails). Broken: the launch would fail, CUBLAS_STATUS_EXECUTION_FAILED.
+bool launch_rules(const char* entry, const cublasContext& c) {
+  const int current = detail::current_device();
+  const int stream_device = detail::stream_device(c.stream);
+  return check_rule(kLib, entry, "the current device is the one the handle was created on",
+                    current == c.device,
+                    values("handle device, current device", c.device, current)) &&
+         check_rule(kLib, entry, "the handle's stream exists and belongs to the handle's device",
+                    stream_device == c.device,
+                    detail::stream_label(c.stream) + " (stream device " +
+                        std::to_string(stream_device) + "), handle device " +
+                        std::to_string(c.device));
+}
+
+// The emulator's rule: operands are memory of the handle's device (no peer access is enabled).
+bool check_operand_device(const char* what, const void* p, int device) {
+  const auto a = find_device_allocation(p);
+  const bool ok = !a || a->device == device;  // not device memory at all: the range rule says so
+  return check_rule(kLib, "cublasSgemm_64", "A, B and C are memory of the handle's device", ok,
+                    ok ? ""
+                       : std::string(what) + " is on device " + std::to_string(a->device) +
+                             ", the handle's device is " + std::to_string(device));
+}
+
 struct Gemm {
   cublasOperation_t ta, tb;
   int64_t m, n, k;
@@ -143,9 +172,14 @@ bool documented_gemm_rules(const Gemm& g, const float* alpha, const float* beta,
 }
 
 // The emulator's rules: what the product reads and writes lies inside device allocations.
-bool emulator_gemm_rules(const Gemm& g) {
+bool emulator_gemm_rules(const Gemm& g, int device) {
   const bool n_a = g.ta == CUBLAS_OP_N, n_b = g.tb == CUBLAS_OP_N;
   if (g.m == 0 || g.n == 0) return true;  // nothing is read or written
+  // A and B are not read when K = 0; C always is (or written).
+  if ((g.k > 0 &&
+       (!check_operand_device("A", g.a, device) || !check_operand_device("B", g.b, device))) ||
+      !check_operand_device("C", g.c, device))
+    return false;
   return check_operand_range("A", "A's referenced range (lda * (cols - 1) + rows) is device memory",
                              g.a, n_a ? g.m : g.k, n_a ? g.k : g.m, g.lda) &&
          check_operand_range("B", "B's referenced range (ldb * (cols - 1) + rows) is device memory",
@@ -197,6 +231,7 @@ cublasStatus_t cublasCreate(cublasHandle_t* handle) {
     return CUBLAS_STATUS_INVALID_VALUE;
   auto& h = tessera::emu::handles();
   auto context = std::make_unique<cublasContext>();
+  context->device = tessera::emu::detail::current_device();
   std::lock_guard<std::mutex> lock(h.mutex);
   *handle = context.get();
   h.all.emplace(context.get(), std::move(context));
@@ -256,9 +291,11 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t handle, cublasOperation_t transa,
   const tessera::emu::Gemm g{transa, transb, m, n, k, A, B, lda, ldb, ldc, C};
   const cublasPointerMode_t mode = context->pointer_mode;
   if (!tessera::emu::documented_gemm_rules(g, alpha, beta, mode) ||
-      !tessera::emu::emulator_gemm_rules(g))
+      !tessera::emu::emulator_gemm_rules(g, context->device))
     return CUBLAS_STATUS_INVALID_VALUE;
-  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;  // nothing to do, nothing queued
+  if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;  // nothing to do, nothing launched
+  if (!tessera::emu::launch_rules("cublasSgemm_64", *context))
+    return CUBLAS_STATUS_EXECUTION_FAILED;
   // Host scalars are read at the call (the caller may reuse them at once); device scalars when
   // the queued work runs, in stream order.
   const bool host_scalars = mode == CUBLAS_POINTER_MODE_HOST;

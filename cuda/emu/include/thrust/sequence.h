@@ -2,8 +2,9 @@
 // Stand-in for thrust::sequence in the emulation build, on raw device pointers with a Thrust
 // execution policy (thrust/system/cuda/execution_policy.h): first[i] = init + i * step for i in
 // [0, last - first), queued on the policy's stream. Rules checked (cuda/emu/standin.h): last >=
-// first, and [first, last) in device memory. Thrust reports failures by throwing: a broken rule
-// throws tessera::Error (Backend) naming it, and nothing is queued.
+// first, [first, last) in device memory, and the policy's stream belongs to the current device.
+// Thrust reports failures by throwing: a broken rule throws tessera::Error (Backend) naming it, and
+// nothing is queued.
 #include <cstddef>
 #include <string>
 
@@ -28,6 +29,7 @@ void sequence(const detail::execution_policy_base<DerivedPolicy>& exec, T* first
       n == 0 || tessera::emu::is_device_range(first, static_cast<size_t>(n) * sizeof(T)),
       std::to_string(n) + " elements");
   if (n == 0) return;
+  cs::thrust_check_stream(e, exec.stream);
   const T t_init = static_cast<T>(init), t_step = static_cast<T>(step);
   tessera::emu::enqueue(exec.stream, e, [=] {
     for (std::ptrdiff_t i = 0; i < n; ++i)

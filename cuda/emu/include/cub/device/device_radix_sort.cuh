@@ -4,9 +4,11 @@
 // raw device pointers (CUB's iterator-free overload). Rules checked (cuda/emu/standin.h):
 // num_items >= 0; 0 <= begin_bit <= end_bit <= 8 * sizeof(KeyT) (CUB copies the keys unchanged
 // for an empty range); the temp-storage protocol; the four ranges in device memory and pairwise
-// disjoint (CUB: no in-place sort). The sort is stable and orders by the bits [begin_bit,
-// end_bit) of CUB's radix form of the key (signed: sign bit flipped; floating: negative keys
-// inverted, others sign-flipped, -0 == +0), so keys with bits outside the range sort as on CUB.
+// disjoint (CUB: no in-place sort), memory of the current device; the stream belongs to the current
+// device (else cudaErrorInvalidResourceHandle, as a launch there fails). The sort is stable and
+// orders by the bits [begin_bit, end_bit) of CUB's radix form of the key (signed: sign bit flipped;
+// floating: negative keys inverted, others sign-flipped, -0 == +0), so keys with bits outside the
+// range sort as on CUB.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -80,6 +82,7 @@ struct DeviceRadixSort {
       for (int j = i + 1; j < 4; ++j)
         if (!cs::check_disjoint(e, disjoint, ranges[i], sizes[i], ranges[j], sizes[j]))
           return cudaErrorInvalidValue;
+    if (!cs::check_stream("CUB", e, stream)) return cudaErrorInvalidResourceHandle;
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);

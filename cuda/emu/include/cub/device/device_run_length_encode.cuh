@@ -2,10 +2,12 @@
 // Stand-in for CUB's DeviceRunLengthEncode::Encode in the emulation build (what
 // embeddings/device_segments_cub.cu calls), with raw device pointers. Rules checked
 // (cuda/emu/standin.h): num_items >= 0; the temp-storage protocol; d_in (num_items) and
-// d_num_runs_out (one) in device memory, d_unique_out and d_counts_out device pointers at the call.
-// When the queued work runs and the run count is known: d_unique_out and d_counts_out hold that
-// many elements, and no two of the four ranges overlap (CUB: no in-place encode); a broken rule
-// there throws tessera::Error, reported at the stream's next synchronisation.
+// d_num_runs_out (one) in device memory, d_unique_out and d_counts_out device pointers at the call,
+// all of the current device; the stream belongs to the current device (else
+// cudaErrorInvalidResourceHandle). When the queued work runs and the run count is known:
+// d_unique_out and d_counts_out hold that many elements, and no two of the four ranges overlap
+// (CUB: no in-place encode); a broken rule there throws tessera::Error, reported at the stream's
+// next synchronisation.
 #include <cstdint>
 #include <vector>
 
@@ -37,6 +39,7 @@ struct DeviceRunLengthEncode {
           cs::check_device_range(e, "d_unique_out", d_unique_out, first * sizeof(UniqueT)) &&
           cs::check_device_range(e, "d_counts_out", d_counts_out, first * sizeof(LengthT))))
       return cudaErrorInvalidValue;
+    if (!cs::check_stream("CUB", e, stream)) return cudaErrorInvalidResourceHandle;
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);

@@ -2,8 +2,9 @@
 // Stand-in for CUB's DeviceScan::ExclusiveSum in the emulation build (what
 // embeddings/device_segments_cub.cu calls), with raw device pointers. Rules checked
 // (cuda/emu/standin.h): num_items >= 0; the temp-storage protocol; d_in and d_out in device memory
-// (num_items each); d_in == d_out (in place) or the ranges do not overlap (CUB's rule). The sum
-// starts at 0 of the input's type; integers wrap as on the device.
+// (num_items each); d_in == d_out (in place) or the ranges do not overlap (CUB's rule); memory and
+// stream of the current device (else cudaErrorInvalidResourceHandle for the stream). The sum starts
+// at 0 of the input's type; integers wrap as on the device.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -47,6 +48,7 @@ struct DeviceScan {
                    cs::check_device_range(e, "d_out", d_out, out_bytes) &&
                    cs::check_in_place_or_disjoint(e, d_in, d_out, std::max(in_bytes, out_bytes))))
       return cudaErrorInvalidValue;
+    if (!cs::check_stream("CUB", e, stream)) return cudaErrorInvalidResourceHandle;
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);

@@ -441,6 +441,23 @@ TEST(EmuStreams, CountersCountAllocationsCopiesLaunchesAndSynchronisations) {
   EXPECT_EQ(c.synchronisations, 4u) << c.describe();
 }
 
+TEST(EmuStreams, SynchronousCopiesCountOneImplicitSynchronisationEach) {
+  DeviceFloats d(kN);
+  std::vector<float> host(kN, 1.f);
+  emu::reset_runtime_counters();
+  ASSERT_EQ(cudaMemcpy(d.p, host.data(), kN * sizeof(float), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(host.data(), d.p, kN * sizeof(float), cudaMemcpyDeviceToHost), cudaSuccess);
+  DeviceFloats e(kN);
+  const uint64_t before_d2d = emu::runtime_counters().synchronisations;
+  ASSERT_EQ(cudaMemcpy(e.p, d.p, kN * sizeof(float), cudaMemcpyDeviceToDevice), cudaSuccess);
+  const emu::RuntimeCounters c = emu::runtime_counters();
+  EXPECT_EQ(before_d2d, 2u) << c.describe();
+  EXPECT_EQ(c.synchronisations, 2u) << "a device-to-device cudaMemcpy does not wait\n"
+                                    << c.describe();
+  EXPECT_EQ(c.synchronisations_by_kind.at("cudaMemcpy"), 1u) << c.describe();
+  EXPECT_EQ(c.synchronisations_by_kind.at("cudaMemcpy to pageable host"), 1u) << c.describe();
+}
+
 TEST(EmuStreams, AStepWithPreallocatedBuffersAndPinnedStagingCountsNoSyncAndNoAllocation) {
   Stream compute, copy;
   Event uploaded;

@@ -405,8 +405,9 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   Side d = Side::Pageable, s = Side::Pageable;
   if (!resolve_sides(dst, src, bytes, kind, d, s)) return fail(cudaErrorInvalidValue);
   count_copy(d, s, bytes);
-  // The legacy stream runs it now; the host waits for it whenever a host side is involved.
-  if ((d == Side::Device) != (s == Side::Device))
+  // The legacy stream runs it now; the host waits for it whenever a host side is involved (into
+  // pageable memory queue_copy counts the wait itself, as "cudaMemcpy to pageable host").
+  if ((d == Side::Device) != (s == Side::Device) && d != Side::Pageable)
     tessera::emu::detail::count_sync("cudaMemcpy", false);
   return queue_copy("cudaMemcpy", dst, src, bytes, d, s, nullptr);
 }

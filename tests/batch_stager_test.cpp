@@ -12,7 +12,7 @@
 #include "host/core/error.h"
 #include "host/data/batcher.h"
 #include "pipelines/behaviour/train_feed.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 
 namespace tessera {
 namespace {
@@ -205,7 +205,7 @@ TEST(BatchStager, TrainFeedOnTheHostHandsOverTheBatchersOwnTensorsInOrder) {
 
 TEST(BatchStagerCuda, PinnedUploadsAreOrderedBeforeComputeAndSlotsRecycleSafely) {
   std::string why;
-  if (!cuda_available(&why)) TESSERA_GPU_SKIP("no usable CUDA device: " + why);
+  if (!cuda_available(&why)) TESSERA_NEEDS_GPU_SKIP(why);
   auto cuda = make_backend("cuda");
   const int64_t rows = 1 << 18, width = 16;  // 16 MiB per batch: copies long enough to race
   const std::vector<StagedTensorSpec> specs = {{{rows, width}, DType::F32}};

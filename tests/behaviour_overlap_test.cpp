@@ -17,7 +17,7 @@
 #include "host/core/error.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/synthetic.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 
 namespace tessera::behaviour {
 namespace {
@@ -100,7 +100,7 @@ double test_metric(const Result& r, const char* metric) {
 
 void expect_cuda_trains_like_the_host(const std::string& name, bool dlrm) {
   std::string why;
-  if (!cuda_available(&why)) TESSERA_GPU_SKIP("no usable CUDA device: " + why);
+  if (!cuda_available(&why)) TESSERA_NEEDS_GPU_SKIP(why);
   const std::string dir = temp_dir(name);
   SyntheticOptions so;
   so.train_rows = 6000;

@@ -16,7 +16,7 @@
 #include "host/backend/backend.h"
 #include "host/model/optimizer.h"
 #include "pipelines/behaviour/dlrm_model.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 
 namespace tessera {
 namespace {
@@ -199,7 +199,7 @@ TEST(DlrmModel, DeviceBackendsMatchTheHost) {
 #if defined(TESSERA_HAVE_CUDA_EMULATION) && TESSERA_HAVE_CUDA_EMULATION
   specs.push_back("cuda-emu");
 #endif
-  if (specs.empty()) TESSERA_GPU_SKIP("no usable CUDA device: " + why_no_gpu);
+  if (specs.empty()) TESSERA_NEEDS_GPU_SKIP(why_no_gpu);
   for (const std::string& spec : specs)
     for (const int64_t shards : {1, 2}) {
       SCOPED_TRACE(spec + " x " + std::to_string(shards) + " shards");

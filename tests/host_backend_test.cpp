@@ -14,7 +14,7 @@
 
 #include "host/backend/backend.h"
 #include "host/backend/host_backend.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 #include "tests/support/tensor_check.h"
 
 namespace tessera::test {
@@ -222,7 +222,7 @@ TEST_F(HostBackendTest, DropoutProbabilityOutOfRangeIsRefused) {
 
 TEST(BackendSelection, CudaWithoutAGpuIsABackendErrorThatSaysWhy) {
   std::string why;
-  if (cuda_available(&why)) TESSERA_GPU_SKIP("a CUDA device is usable here; nothing to refuse");
+  if (cuda_available(&why)) TESSERA_GPU_PRESENT_SKIP("nothing to refuse");
   ASSERT_FALSE(why.empty()) << "cuda_available() must say why it is false";
   for (const char* spec : {"cuda", "cuda:0", "cuda:3"}) {
     EXPECT_TRUE(throws_error([&] { make_backend(spec); }, ErrorKind::Backend,
@@ -232,7 +232,7 @@ TEST(BackendSelection, CudaWithoutAGpuIsABackendErrorThatSaysWhy) {
 }
 
 TEST(BackendSelection, AutoFallsBackToTheHostBackend) {
-  if (cuda_available()) TESSERA_GPU_SKIP("a CUDA device is usable here, so 'auto' picks it");
+  if (cuda_available()) TESSERA_GPU_PRESENT_SKIP("'auto' picks it");
   std::unique_ptr<Backend> be = make_backend("auto");
   ASSERT_NE(be, nullptr);
   EXPECT_EQ(be->name(), "cpu");

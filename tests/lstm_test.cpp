@@ -12,7 +12,7 @@
 #include "host/backend/backend.h"
 #include "host/backend/host_lstm_impl.h"
 #include "tests/support/backends.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 #include "tests/support/tensor_check.h"
 
 namespace tessera::test {
@@ -397,7 +397,7 @@ TEST_P(LstmCase, ParityWithHost) {
     LstmRun inf = forward(dut, k.cfg, LstmMode::Inference, in);
     EXPECT_TRUE(all_close(ref.y, inf.y, tol, "inference y"));
   }
-  if (tested == 0) TESSERA_GPU_SKIP("no parity backend here: " + skipped);
+  if (tested == 0) TESSERA_NEEDS_GPU_SKIP("no parity backend here: " + skipped);
 }
 
 INSTANTIATE_TEST_SUITE_P(Lstm, LstmCase, ::testing::ValuesIn(cases()),

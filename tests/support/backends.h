@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
-#include "tests/support/skips.h"
+#include "tests/support/gpu_skips.h"
 
 namespace tessera::test {
 
@@ -120,6 +120,6 @@ inline Backend& reference_backend() {
   const ::tessera::test::BackendSlot& var##_slot_ = ::tessera::test::acquire_backend(spec); \
   if (!var##_slot_.backend) {                                                               \
     if (var##_slot_.is_failure) FAIL() << var##_slot_.why_not;                              \
-    TESSERA_GPU_SKIP(var##_slot_.why_not);                                                  \
+    TESSERA_NEEDS_GPU_SKIP(var##_slot_.why_not);                                            \
   }                                                                                         \
   ::tessera::Backend* var = var##_slot_.backend.get()

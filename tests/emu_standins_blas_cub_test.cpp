@@ -67,7 +67,7 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-// ---- cuBLAS: results ---------------------------------------------------------------------------
+// ---- cuBLAS: results ----------------------------------------------------------------------------
 
 // Column-major C = alpha op(A) op(B) + beta C by the definition, in double; beta == 0 ignores C.
 void reference_gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -149,7 +149,7 @@ TEST(EmuStandinCublas, DevicePointerModeReadsScalarsFromDeviceMemoryAndKZeroScal
   for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(dc[i], -expect[i], 1e-6f);
 }
 
-// ---- cuBLAS: every rule, broken once -----------------------------------------------------------
+// ---- cuBLAS: every rule, broken once ------------------------------------------------------------
 
 TEST(EmuStandinCublas, HandleRulesReturnNotInitializedOrInvalidValue) {
   EXPECT_EQ(cublasCreate(nullptr), CUBLAS_STATUS_INVALID_VALUE);
@@ -350,6 +350,29 @@ TEST(EmuStandinCublas, TheHandleIsUsedOnItsDeviceWithAStreamAndMemoryOfThatDevic
   ASSERT_EQ(cudaFree(on_1), cudaSuccess);
 }
 
+TEST(EmuStandinCublas, AnOperandReleasedBeforeTheQueuedProductRanIsReportedAtTheSynchronisation) {
+  Handle handle;
+  cudaStream_t s = stream_on(0);
+  ASSERT_EQ(cublasSetStream(handle.h, s), CUBLAS_STATUS_SUCCESS);
+  DeviceArray<float> a(6, ElementKind::F32, "A"), c(4, ElementKind::F32, "C");
+  auto b = std::make_unique<DeviceArray<float> >(6, ElementKind::F32, "B");
+  std::fill(c.data(), c.data() + 4, 7.f);
+  const float one = 1.f;
+  ASSERT_EQ(cublasSgemm_64(handle.h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &one, a.data(), 2,
+                           b->data(), 3, &one, c.data(), 2),
+            CUBLAS_STATUS_SUCCESS);
+  b.reset();  // released while the product is still queued
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorLaunchFailure);
+  EXPECT_NE(emu::last_deferred_failure().find("stay allocated until the queued work has run (B "
+                                              "was released before the work ran)"),
+            std::string::npos)
+      << emu::last_deferred_failure();
+  EXPECT_RULE("cublasSgemm_64: A, B, C (and device alpha, beta) stay allocated");
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(c[i], 7.f) << "the product ran on released memory";
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
 TEST(EmuStandinCublas, SgemmIsQueuedOnTheHandlesStreamInStreamOrder) {
   Handle handle;
   cudaStream_t s = stream_on(0);
@@ -370,7 +393,7 @@ TEST(EmuStandinCublas, SgemmIsQueuedOnTheHandlesStreamInStreamOrder) {
   ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
 }
 
-// ---- CUB: results ------------------------------------------------------------------------------
+// ---- CUB: results -------------------------------------------------------------------------------
 
 // Runs a CUB call the way callers do: query the size, allocate it, call again.
 template <typename Call>
@@ -478,7 +501,7 @@ TEST(EmuStandinCub, ANullTempStorageOnlyAnswersTheSize) {
   EXPECT_GT(more, bytes);
 }
 
-// ---- CUB: every rule, broken once --------------------------------------------------------------
+// ---- CUB: every rule, broken once ---------------------------------------------------------------
 
 struct SortArgs {
   DeviceArray<int64_t> keys{8, ElementKind::I64, "keys"}, keys_out{8, ElementKind::I64, "keys out"};
@@ -639,6 +662,28 @@ TEST(EmuStandinCub, TempStorageFreedBeforeTheQueuedWorkRanIsReportedAtTheSynchro
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 
+TEST(EmuStandinCub, AnInputReleasedBeforeTheQueuedWorkRanIsReportedAtTheSynchronisation) {
+  cudaStream_t stream = stream_on(0);
+  DeviceArray<int64_t> out(8, ElementKind::I64, "out");
+  DeviceArray<unsigned char> temp(1 << 16, ElementKind::Bytes, "temp");
+  auto in = std::make_unique<DeviceArray<int64_t> >(8, ElementKind::I64, "in");
+  size_t bytes = temp.size();
+  ASSERT_EQ(cub::DeviceScan::ExclusiveSum(temp.data(), bytes, in->data(), out.data(), 8, stream),
+            cudaSuccess);
+  in.reset();
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaErrorLaunchFailure);
+  EXPECT_RULE(
+      "ExclusiveSum: inputs and outputs stay allocated until the queued work has run (d_in");
+  (void)cudaGetLastError();
+  auto seq = std::make_unique<DeviceArray<int64_t> >(8, ElementKind::I64, "seq");
+  thrust::sequence(thrust::cuda::par.on(stream), seq->data(), seq->data() + 8, int64_t{0});
+  seq.reset();
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaErrorLaunchFailure);
+  EXPECT_RULE("thrust::sequence: inputs and outputs stay allocated until the queued work has run");
+  (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
 TEST(EmuStandinCub, TempStorageMustStillBeDeviceMemoryWhenTheWorkRuns) {
   // The check the queued work makes before it uses the storage (freed or handed to something
   // else before the stream ran the work): here with memory that is not device memory at all.
@@ -652,7 +697,7 @@ TEST(EmuStandinCub, TempStorageMustStillBeDeviceMemoryWhenTheWorkRuns) {
   EXPECT_RULE("ExclusiveSum: temp storage stays allocated until the queued work has run");
 }
 
-// ---- Thrust ------------------------------------------------------------------------------------
+// ---- Thrust -------------------------------------------------------------------------------------
 
 TEST(EmuStandinThrust, SequenceOnAStreamAndItsRules) {
   DeviceArray<int64_t> d(6, ElementKind::I64, "seq");
@@ -680,7 +725,7 @@ TEST(EmuStandinThrust, SequenceOnAStreamAndItsRules) {
   for (int i = 0; i < 6; ++i) EXPECT_EQ(d[i], 3 * i) << "a refused sequence wrote";
 }
 
-// ---- the report --------------------------------------------------------------------------------
+// ---- the report ---------------------------------------------------------------------------------
 
 TEST(EmuStandinReport, ListsEveryEntryPointAndTheRulesCheckedOnIt) {
   {

@@ -135,6 +135,20 @@ void use_temp_storage(const char* entry, void* d_temp_storage, size_t temp_stora
   std::memset(d_temp_storage, 0xA5, temp_storage_bytes);
 }
 
+void require_allocated(const char* entry, const char* what, const void* p, size_t bytes,
+                       const char* library) {
+  const char* rule = "inputs and outputs stay allocated until the queued work has run";
+  if (bytes == 0) return;
+  if (!is_device_range(p, bytes)) {
+    std::ostringstream d;
+    d << what << " " << p << ", " << bytes << " bytes";
+    check_rule(library, entry, rule, false, d.str());
+    TESSERA_THROW(Backend, entry << " (" << library << " stand-in, queued work): " << rule << " ("
+                                 << d.str() << ")");
+  }
+  check_rule(library, entry, rule, true);
+}
+
 void fail_in_work(const char* entry, const char* rule, const std::string& detail) {
   check_rule(kLib, entry, rule, false, detail);
   TESSERA_THROW(Backend,

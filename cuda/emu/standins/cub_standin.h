@@ -40,6 +40,10 @@ bool check_in_place_or_disjoint(const char* entry, const void* in, const void* o
 // of the size the call was given (it must outlive the work); then it is overwritten with a
 // pattern, as the device algorithm would scribble on it. A broken rule throws tessera::Error.
 void use_temp_storage(const char* entry, void* d_temp_storage, size_t temp_storage_bytes);
+// In the queued work, before it reads anything: [p, p + bytes) is still device memory (an input
+// or output released before the stream ran the work would be a use after free on the device).
+void require_allocated(const char* entry, const char* what, const void* p, size_t bytes,
+                       const char* library = "CUB");
 // In the queued work: records the broken rule and throws tessera::Error naming it (surfaces at the
 // stream's next synchronisation, as a device fault would).
 [[noreturn]] void fail_in_work(const char* entry, const char* rule, const std::string& detail);

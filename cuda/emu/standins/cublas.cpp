@@ -196,6 +196,34 @@ void scale_c(const Gemm& g, float beta) {
   }
 }
 
+// In the queued work, before anything is read: the operands are still allocated (one released
+// before the stream ran the product would be a use after free on the device).
+// alpha and beta are given in device pointer mode (nullptr in host mode).
+void require_operands_allocated(const Gemm& g, const float* alpha, const float* beta) {
+  const char* rule =
+      "A, B, C (and device alpha, beta) stay allocated until the queued work has run";
+  const bool n_a = g.ta == CUBLAS_OP_N, n_b = g.tb == CUBLAS_OP_N;
+  const struct {
+    const char* name;
+    const float* p;
+    long long elements;
+  } operands[] = {
+      {"A", g.a, g.k ? referenced_elements(n_a ? g.m : g.k, n_a ? g.k : g.m, g.lda) : 0},
+      {"B", g.b, g.k ? referenced_elements(n_b ? g.k : g.n, n_b ? g.n : g.k, g.ldb) : 0},
+      {"C", g.c, referenced_elements(g.m, g.n, g.ldc)},
+      {"alpha", alpha, alpha ? 1 : 0},
+      {"beta", beta, beta ? 1 : 0}};
+  for (const auto& o : operands) {
+    if (o.elements <= 0 || is_device_range(o.p, static_cast<size_t>(o.elements) * sizeof(float)))
+      continue;
+    const std::string detail = std::string(o.name) + " was released before the work ran";
+    check_rule(kLib, "cublasSgemm_64", rule, false, detail);
+    TESSERA_THROW(Backend, "cublasSgemm_64 (cuBLAS stand-in, queued work): " << rule << " ("
+                                                                             << detail << ")");
+  }
+  check_rule(kLib, "cublasSgemm_64", rule, true);
+}
+
 // Runs on the stream. Column-major C = alpha op(A) op(B) + beta C is, read row-major, C^T [n, m]
 // = alpha op(B)^T op(A)^T + beta C^T, where each column-major operand read row-major is its
 // transpose with the same leading dimension: oneDNN's row-major sgemm with the operands swapped.
@@ -301,6 +329,8 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t handle, cublasOperation_t transa,
   const bool host_scalars = mode == CUBLAS_POINTER_MODE_HOST;
   const float alpha_now = host_scalars ? *alpha : 0.f, beta_now = host_scalars ? *beta : 0.f;
   tessera::emu::enqueue(context->stream, "cublasSgemm_64", [=] {
+    tessera::emu::require_operands_allocated(g, host_scalars ? nullptr : alpha,
+                                             host_scalars ? nullptr : beta);
     tessera::emu::run_gemm(g, host_scalars ? alpha_now : *alpha, host_scalars ? beta_now : *beta);
   });
   return CUBLAS_STATUS_SUCCESS;

@@ -32,6 +32,7 @@ void sequence(const detail::execution_policy_base<DerivedPolicy>& exec, T* first
   cs::thrust_check_stream(e, exec.stream);
   const T t_init = static_cast<T>(init), t_step = static_cast<T>(step);
   tessera::emu::enqueue(exec.stream, e, [=] {
+    cs::require_allocated(e, "first", first, static_cast<size_t>(n) * sizeof(T), "Thrust");
     for (std::ptrdiff_t i = 0; i < n; ++i)
       first[i] = static_cast<T>(t_init + static_cast<T>(i) * t_step);
   });

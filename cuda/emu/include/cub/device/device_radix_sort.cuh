@@ -86,6 +86,10 @@ struct DeviceRadixSort {
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);
+      cs::require_allocated(e, "d_keys_in", d_keys_in, kb);
+      cs::require_allocated(e, "d_keys_out", d_keys_out, kb);
+      cs::require_allocated(e, "d_values_in", d_values_in, vb);
+      cs::require_allocated(e, "d_values_out", d_values_out, vb);
       const int width = end_bit - begin_bit;
       const uint64_t mask = width >= 64 ? ~uint64_t{0} : (uint64_t{1} << width) - 1;
       std::vector<uint64_t> digits(static_cast<size_t>(n));

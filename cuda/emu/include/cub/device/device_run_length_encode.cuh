@@ -43,6 +43,8 @@ struct DeviceRunLengthEncode {
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);
+      cs::require_allocated(e, "d_in", d_in, static_cast<size_t>(n) * sizeof(InT));
+      cs::require_allocated(e, "d_num_runs_out", d_num_runs_out, sizeof(NumRunsT));
       std::vector<InT> unique;
       std::vector<long long> counts;
       for (long long i = 0; i < n; ++i) {

@@ -52,6 +52,8 @@ struct DeviceScan {
     const size_t temp_bytes = temp_storage_bytes;
     tessera::emu::enqueue(stream, e, [=] {
       cs::use_temp_storage(e, d_temp_storage, temp_bytes);
+      cs::require_allocated(e, "d_in", d_in, in_bytes);
+      cs::require_allocated(e, "d_out", d_out, out_bytes);
       using Acc = typename standin_detail::ScanAccumulator<InT>::type;
       Acc running = Acc(0);
       for (long long i = 0; i < n; ++i) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cuda/emu/runtime_counters.h"
+#include "cuda/emu/stream_model.h"
 #include "cuda/kernel_prelude.cuh"
 #include "cuda/launch.cuh"
 #include "host/core/error.h"
@@ -169,6 +170,23 @@ TEST(EmuStreams, TheLegacyStreamRunsAtOnceAfterBlockingStreamsButNotNonBlockingO
   EXPECT_EQ(y.p[0], 0.f) << "the legacy stream waited for a non-blocking stream";
   ASSERT_EQ(cudaStreamSynchronize(non_blocking.s), cudaSuccess);
   EXPECT_EQ(y.p[0], 1.f);
+}
+
+TEST(EmuStreams, AStreamOverItsQueueCapRunsItsOldestItem) {
+  Stream stream;
+  DeviceFloats x(kN);
+  upload(x.p, std::vector<float>(kN, 0.f));
+  const size_t previous = emu::detail::set_queue_cap(2);
+  emu::reset_runtime_counters();
+  launch_add(x.p, kN, 1.f, stream.s);
+  launch_add(x.p, kN, 1.f, stream.s);
+  EXPECT_EQ(x.p[0], 0.f) << "two items fit under a cap of two";
+  launch_add(x.p, kN, 1.f, stream.s);  // the third: the oldest runs
+  EXPECT_EQ(x.p[0], 1.f);
+  EXPECT_EQ(emu::runtime_counters().queue_cap_runs, 1u) << emu::runtime_counters().describe();
+  emu::detail::set_queue_cap(previous);
+  ASSERT_EQ(cudaStreamSynchronize(stream.s), cudaSuccess);
+  EXPECT_EQ(x.p[0], 3.f);
 }
 
 TEST(EmuStreams, LaunchParametersAreCopiedWhenTheLaunchIsQueued) {

@@ -41,6 +41,10 @@ int stream_device(cudaStream_t stream);
 // "stream #3 (device 0)" / "the legacy stream (device 0)".
 std::string stream_label(cudaStream_t stream);
 
+// The most items a stream holds before its oldest runs (TESSERA_EMU_QUEUE_CAP, default 4096);
+// returns the previous cap (tests).
+size_t set_queue_cap(size_t cap);
+
 // Counters (runtime_counters.h), updated under the runtime's lock.
 void count(uint64_t RuntimeCounters::*field, uint64_t n = 1);
 void count_sync(const char* kind, bool explicit_sync);

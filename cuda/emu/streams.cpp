@@ -247,6 +247,14 @@ cudaError_t run_all(int device, const char* kind, bool explicit_sync) {
   return report_failures(covered);
 }
 
+size_t set_queue_cap(size_t cap) {
+  State& st = state();
+  std::lock_guard<std::recursive_mutex> lock(st.mutex);
+  const size_t previous = st.queue_cap;
+  st.queue_cap = cap < 1 ? 1 : cap;
+  return previous;
+}
+
 int stream_device(cudaStream_t stream) {
   State& st = state();
   std::lock_guard<std::recursive_mutex> lock(st.mutex);

@@ -21,6 +21,7 @@
 
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/include/cudnn.h"
+#include "cuda/emu/runtime_api.h"
 #include "cuda/emu/standin.h"
 #include "host/backend/backend.h"
 
@@ -1149,6 +1150,57 @@ TEST(EmuStandinCudnnRules, BatchNormalisation) {
       {"backward dx 2 bytes off", bwd(reinterpret_cast<char*>(dx.data()) + 2, sm.data(), &kOne),
        CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER, "dx is aligned to 4 bytes"},
   });
+}
+
+// cuDNN ties a handle to the device current at cudnnCreate: its stream, the device current when
+// it launches, and (without peer access) its operands belong to that device.
+TEST(EmuStandinCudnnRules, TheHandlesDevice) {
+  int devices = 0;
+  ASSERT_EQ(cudaGetDeviceCount(&devices), cudaSuccess);
+  ASSERT_GE(devices, 2) << "the emulated runtime has two devices unless TESSERA_EMU_DEVICE_COUNT";
+  Handle h;  // device 0
+  Scratch s;
+  cudaStream_t other = nullptr;
+  float* other_memory = nullptr;
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreate(&other), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&other_memory, 64 * sizeof(float)), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudnnTensorDescriptor_t bd = s.t(tensor4(1, 2, 1, 1)), cd = s.t(tensor4(2, 2, 2, 2));
+  auto a = device_filled(2, 1.f), c = device_filled(16, 0.f);
+  const auto add = [&](const float* ap) {
+    return cudnnAddTensor(h.h, &kOne, bd, ap, &kOne, cd, c.data());
+  };
+  expect_all_broken({
+      {"a stream of device 1", [&] { return cudnnSetStream(h.h, other); },
+       CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH,
+       "streamId exists and belongs to the handle's device"},
+      {"an operand on device 1", [&] { return add(other_memory); }, CUDNN_STATUS_EXECUTION_FAILED,
+       "A is memory of the handle's device"},
+      {"launched with device 1 current",
+       [&] {
+         EXPECT_EQ(cudaSetDevice(1), cudaSuccess);
+         const cudnnStatus_t st = add(a.data());
+         EXPECT_EQ(cudaSetDevice(0), cudaSuccess);
+         return st;
+       },
+       CUDNN_STATUS_EXECUTION_FAILED, "the current device is the one the handle was created on"},
+  });
+  // The stream rule at launch: cudnnSetStream checked the stream when it was set, so the case is
+  // a stream destroyed after that.
+  cudaStream_t doomed = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&doomed), cudaSuccess);
+  ASSERT_EQ(cudnnSetStream(h.h, doomed), CUDNN_STATUS_SUCCESS);
+  ASSERT_EQ(cudaStreamDestroy(doomed), cudaSuccess);
+  expect_broken(add(a.data()), CUDNN_STATUS_EXECUTION_FAILED,
+                "the handle's stream exists and belongs to the handle's device");
+  ASSERT_EQ(cudnnSetStream(h.h, h.stream), CUDNN_STATUS_SUCCESS);
+  CUDNN_OK(add(a.data()));
+  h.sync();
+  ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(other), cudaSuccess);
+  EXPECT_EQ(cudaFree(other_memory), cudaSuccess);
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ Shape bn_shape(const cudnnTensorStruct& d) {
 bool check_bn_descs(Rules& r, cudnnHandle_t handle, cudnnBatchNormMode_t mode,
                     const std::vector<std::pair<cudnnTensorDescriptor_t, const char*>>& data,
                     cudnnTensorDescriptor_t channel, const char* channel_name, double epsilon) {
-  if (!r.handle(handle) ||
+  if (!r.launch(handle) ||
       !r.check(mode == CUDNN_BATCHNORM_SPATIAL || mode == CUDNN_BATCHNORM_SPATIAL_PERSISTENT,
                CUDNN_STATUS_NOT_SUPPORTED,
                "mode is SPATIAL or SPATIAL_PERSISTENT (the stand-in computes per-channel)",

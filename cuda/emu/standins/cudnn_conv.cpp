@@ -370,7 +370,7 @@ cudnnStatus_t find(const char* entry, cudnnHandle_t handle, const ConvArgs& a, C
                    int requested, int* returned, Perf* perfs) {
   Rules r(entry);
   ConvGeometry g;
-  if (!sd::check_conv_args(r, handle, a, g) ||
+  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) ||
       !r.check(requested > 0, CUDNN_STATUS_BAD_PARAM, "requestedAlgoCount > 0",
                std::to_string(requested)) ||
       !r.check(returned != nullptr && perfs != nullptr, CUDNN_STATUS_BAD_PARAM_NULL_POINTER,

@@ -104,7 +104,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
   Rules r("cudnnConvolutionForward");
   ConvGeometry g;
   const ConvArgs a{xDesc, wDesc, convDesc, yDesc, "xDesc", "wDesc", "yDesc"};
-  if (!sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
+  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
       !sd::check_conv_data(r, ConvDirection::Forward, algo, g, workSpace, workSpaceSizeInBytes, a,
                            x, w, y))
     return r.status();
@@ -132,7 +132,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   Rules r("cudnnConvolutionBackwardData");
   ConvGeometry g;
   const ConvArgs a{dxDesc, wDesc, convDesc, dyDesc, "dxDesc", "wDesc", "dyDesc"};
-  if (!sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
+  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
       !sd::check_conv_data(r, ConvDirection::BackwardData, algo, g, workSpace, workSpaceSizeInBytes,
                            a, dx, w, dy))
     return r.status();
@@ -161,7 +161,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   Rules r("cudnnConvolutionBackwardFilter");
   ConvGeometry g;
   const ConvArgs a{xDesc, dwDesc, convDesc, dyDesc, "xDesc", "dwDesc", "dyDesc"};
-  if (!sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
+  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
       !sd::check_conv_data(r, ConvDirection::BackwardFilter, algo, g, workSpace,
                            workSpaceSizeInBytes, a, x, dw, dy))
     return r.status();
@@ -184,7 +184,7 @@ namespace {
 bool check_two_tensors(Rules& r, cudnnHandle_t handle, const void* alpha, const void* beta,
                        cudnnTensorDescriptor_t in, const char* in_name, cudnnTensorDescriptor_t out,
                        const char* out_name) {
-  return r.handle(handle) && r.tensor(in, in_name) && r.tensor(out, out_name) &&
+  return r.launch(handle) && r.tensor(in, in_name) && r.tensor(out, out_name) &&
          r.float_type(in->type, in_name) && r.float_type(out->type, out_name) &&
          r.scaling(alpha, beta);
 }

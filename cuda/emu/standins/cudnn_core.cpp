@@ -9,6 +9,7 @@
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/standins/cudnn_core_internal.h"
+#include "cuda/emu/stream_model.h"
 
 namespace tessera::emu::cudnn_standin {
 
@@ -94,6 +95,21 @@ bool Rules::handle(cudnnHandle_t h) {
                "handle was created by cudnnCreate and not destroyed", "handle " + ptr_str(h));
 }
 
+bool Rules::launch(cudnnHandle_t h) {
+  if (!handle(h)) return false;
+  const int current = detail::current_device(), stream_device = detail::stream_device(h->stream);
+  if (!check(current == h->device, CUDNN_STATUS_EXECUTION_FAILED,
+             "the current device is the one the handle was created on",
+             "handle device " + std::to_string(h->device) + ", current device " +
+                 std::to_string(current)) ||
+      !check(stream_device == h->device, CUDNN_STATUS_EXECUTION_FAILED,
+             "the handle's stream exists and belongs to the handle's device",
+             detail::stream_label(h->stream) + ", handle device " + std::to_string(h->device)))
+    return false;
+  device_ = h->device;
+  return true;
+}
+
 namespace {
 template <typename T>
 bool described(Rules& r, const T* d, ObjectKind kind, const char* name) {
@@ -129,6 +145,10 @@ bool Rules::device_data(const void* p, size_t bytes, size_t align, const char* n
          check(is_device_range(p, bytes), CUDNN_STATUS_BAD_PARAM,
                n + " points to device memory holding all of its descriptor's elements",
                where.str()) &&
+         (device_ < 0 || check(a->device == device_, CUDNN_STATUS_EXECUTION_FAILED,
+                               n + " is memory of the handle's device (no peer access)",
+                               "allocation on device " + std::to_string(a->device) +
+                                   ", handle device " + std::to_string(device_))) &&
          check(reinterpret_cast<uintptr_t>(p) % align == 0,
                CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER,
                n + " is aligned to " + std::to_string(align) + " bytes",
@@ -331,6 +351,7 @@ cudnnStatus_t cudnnCreate(cudnnHandle_t* handle) {
   if (!r.check(handle != nullptr, CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "handle is not NULL"))
     return r.status();
   *handle = new cudnnContext();
+  (*handle)->device = tessera::emu::detail::current_device();
   sd::add_live(*handle, ObjectKind::Handle);
   return CUDNN_STATUS_SUCCESS;
 }
@@ -345,7 +366,13 @@ cudnnStatus_t cudnnDestroy(cudnnHandle_t handle) {
 
 cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t stream) {
   Rules r("cudnnSetStream");
-  if (!r.handle(handle)) return r.status();
+  const auto stream_device = [&] { return tessera::emu::detail::stream_device(stream); };
+  if (!r.handle(handle) ||
+      !r.check(stream_device() == handle->device, CUDNN_STATUS_BAD_PARAM_STREAM_MISMATCH,
+               "streamId exists and belongs to the handle's device",
+               tessera::emu::detail::stream_label(stream) + ", handle device " +
+                   std::to_string(handle->device)))
+    return r.status();
   handle->stream = stream;
   return CUDNN_STATUS_SUCCESS;
 }

@@ -15,6 +15,7 @@
 
 struct cudnnContext {
   cudaStream_t stream = nullptr;  // cudnnSetStream; the legacy default stream until then
+  int device = 0;                 // current at cudnnCreate: cuDNN ties the handle to it
 };
 
 struct cudnnTensorStruct {
@@ -76,6 +77,10 @@ class Rules {
 
   // Shared rule groups (each a few check() calls).
   bool handle(cudnnHandle_t h);  // created by cudnnCreate and not destroyed
+  // For a call that launches work: handle() and the device rules (the current device and the
+  // handle's stream are the handle's device); device_data() then also requires the handle's
+  // device.
+  bool launch(cudnnHandle_t h);
   // `d` created, not destroyed and set; `name` is the argument's name in cuDNN's signature.
   bool tensor(cudnnTensorDescriptor_t d, const char* name);
   bool filter(cudnnFilterDescriptor_t d, const char* name);
@@ -89,6 +94,7 @@ class Rules {
  private:
   const char* entry_;
   cudnnStatus_t status_ = CUDNN_STATUS_SUCCESS;
+  int device_ = -1;  // the handle's device once launch() checked it
 };
 
 // ---- tensors -----------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t handle, const cudnnPoolingDescri
                                   const void* x, const void* beta,
                                   const cudnnTensorDescriptor_t yDesc, void* y) {
   Rules r("cudnnPoolingForward");
-  if (!r.handle(handle) || !r.pooling(poolingDesc, "poolingDesc") || !r.tensor(xDesc, "xDesc") ||
+  if (!r.launch(handle) || !r.pooling(poolingDesc, "poolingDesc") || !r.tensor(xDesc, "xDesc") ||
       !r.tensor(yDesc, "yDesc") || !r.scaling(alpha, beta) ||
       !check_pool_shapes(r, *poolingDesc, *xDesc, "xDesc", *yDesc, "yDesc") ||
       !r.device_data(x, sd::tensor_bytes(*xDesc), 4, "x") ||
@@ -151,7 +151,7 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t handle, const cudnnPoolingDescr
                                    const void* x, const void* beta,
                                    const cudnnTensorDescriptor_t dxDesc, void* dx) {
   Rules r("cudnnPoolingBackward");
-  if (!r.handle(handle) || !r.pooling(poolingDesc, "poolingDesc") || !r.tensor(yDesc, "yDesc") ||
+  if (!r.launch(handle) || !r.pooling(poolingDesc, "poolingDesc") || !r.tensor(yDesc, "yDesc") ||
       !r.tensor(dyDesc, "dyDesc") || !r.tensor(xDesc, "xDesc") || !r.tensor(dxDesc, "dxDesc") ||
       !r.scaling(alpha, beta) ||
       !r.check(sd::tensor_dims(*yDesc) == sd::tensor_dims(*dyDesc), CUDNN_STATUS_BAD_PARAM,

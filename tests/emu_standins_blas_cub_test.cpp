@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/cublas_gemm.h"
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/runtime_counters.h"
 #include "cuda/emu/standin.h"
@@ -370,6 +371,45 @@ TEST(EmuStandinCublas, AnOperandReleasedBeforeTheQueuedProductRanIsReportedAtThe
   EXPECT_RULE("cublasSgemm_64: A, B, C (and device alpha, beta) stay allocated");
   for (int i = 0; i < 4; ++i) EXPECT_EQ(c[i], 7.f) << "the product ran on released memory";
   (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
+}
+
+// tessera's own cuBLAS code (cuda/cublas_gemm.cpp), as CudaBackend::gemm_impl runs it: a handle on
+// the backend's stream, row-major operands handed to column-major cuBLAS with swapped operands.
+TEST(EmuStandinCublas, TesserasRowMajorGemmRunsThroughTheStandIn) {
+  cudaStream_t s = stream_on(0);
+  {
+    const cuda::CublasHandle handle = cuda::make_cublas_handle(s);
+    const int64_t m = 4, n = 3, k = 5;
+    for (Transpose ta : {Transpose::No, Transpose::Yes})
+      for (Transpose tb : {Transpose::No, Transpose::Yes}) {
+        const bool at = ta == Transpose::Yes, bt = tb == Transpose::Yes;
+        // Row-major storage: A [m, k] or [k, m], B [k, n] or [n, k], each row padded by 2.
+        const int64_t lda = (at ? m : k) + 2, ldb = (bt ? k : n) + 2, ldc = n + 1;
+        std::vector<float> a = random_floats((at ? k : m) * lda, 31),
+                           b = random_floats((bt ? n : k) * ldb, 32);
+        std::vector<float> c = random_floats(m * ldc, 33);
+        auto da = device_from(a), db = device_from(b), dc = device_from(c);
+        cuda::gemm_row_major(handle.get(), s, ta, tb, m, n, k, 0.5f, da.data(), lda, db.data(), ldb,
+                             2.f, dc.data(), ldc);
+        ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+        for (int64_t i = 0; i < m; ++i)
+          for (int64_t j = 0; j < n; ++j) {
+            double sum = 0;
+            for (int64_t p = 0; p < k; ++p)
+              sum += static_cast<double>(at ? a[p * lda + i] : a[i * lda + p]) *
+                     (bt ? b[j * ldb + p] : b[p * ldb + j]);
+            EXPECT_NEAR(dc[i * ldc + j], 0.5 * sum + 2.0 * c[i * ldc + j], 1e-5)
+                << "ta " << at << " tb " << bt << " C[" << i << ", " << j << "]";
+          }
+      }
+    // K = 0: C = beta * C through the scale kernel on the same stream, nothing for cuBLAS.
+    auto dc = device_from(std::vector<float>{1.f, 2.f, 3.f, 4.f});
+    cuda::gemm_row_major(handle.get(), s, Transpose::No, Transpose::No, 2, 2, 0, 1.f, nullptr, 1,
+                         nullptr, 2, 3.f, dc.data(), 2);
+    ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(dc[i], 3.f * static_cast<float>(i + 1));
+  }
   ASSERT_EQ(cudaStreamDestroy(s), cudaSuccess);
 }
 
@@ -728,6 +768,7 @@ TEST(EmuStandinThrust, SequenceOnAStreamAndItsRules) {
 // ---- the report ---------------------------------------------------------------------------------
 
 TEST(EmuStandinReport, ListsEveryEntryPointAndTheRulesCheckedOnIt) {
+  { (void)cuda::make_cublas_handle(nullptr); }  // create, stream, modes, destroy
   {
     Handle handle;
     DeviceArray<float> m(4, ElementKind::F32, "m");
@@ -743,6 +784,7 @@ TEST(EmuStandinReport, ListsEveryEntryPointAndTheRulesCheckedOnIt) {
   const std::string report = emu::format_standin_report();
   for (const char* line :
        {"cuBLAS cublasCreate:", "cuBLAS cublasDestroy:", "cuBLAS cublasSgemm_64:",
+        "cuBLAS cublasSetStream:", "cuBLAS cublasSetPointerMode:", "cuBLAS cublasSetMathMode:",
         "rule \"ldc >= max(1, m)\":", "rule \"handle created by cublasCreate and not destroyed\":",
         "CUB cub::DeviceRadixSort::SortPairs:",
         "rule \"0 <= begin_bit <= end_bit <= 8 * sizeof(KeyT)\":",

@@ -61,12 +61,15 @@ struct Dims {
   int64_t input = 3, hidden = 4, layers = 2;
   bool bidirectional = false;
   int64_t t = 5, b = 3;
+  float dropout = 0.f;  // between layers, training only; the dropout descriptor's seed is 7
   LstmConfig config() const {
     LstmConfig c;
     c.input_size = input;
     c.hidden_size = hidden;
     c.num_layers = layers;
     c.directions = bidirectional ? LstmDirections::Bidirectional : LstmDirections::Unidirectional;
+    c.dropout = dropout;
+    c.dropout_seed = 7;
     return c;
   }
 };
@@ -194,7 +197,7 @@ class Lstm {
     size_t state_bytes = 0;
     EXPECT_EQ(cudnnDropoutGetStatesSize(handle, &state_bytes), CUDNN_STATUS_SUCCESS);
     states = DeviceArray<unsigned char>(state_bytes, ElementKind::Bytes, "dropout states");
-    EXPECT_EQ(cudnnSetDropoutDescriptor(dropout, handle, 0.f, states.data(), state_bytes, 7),
+    EXPECT_EQ(cudnnSetDropoutDescriptor(dropout, handle, d.dropout, states.data(), state_bytes, 7),
               CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(cudnnCreateRNNDescriptor(&rnn), CUDNN_STATUS_SUCCESS);
     EXPECT_EQ(set_rnn(rnn, auxFlags), CUDNN_STATUS_SUCCESS) << emu::last_rule_failure();
@@ -359,6 +362,7 @@ class Lstm {
 
 struct HostResult {
   std::vector<float> y, hn, cn, dx, dh0, dc0, dw;
+  std::vector<float> inference_y;  // differs from y with dropout
 };
 
 inline HostResult host_lstm(const Lstm& l) {
@@ -386,8 +390,14 @@ inline HostResult host_lstm(const Lstm& l) {
   auto values = [](const Tensor& t) {
     return std::vector<float>(t.data<float>(), t.data<float>() + t.numel());
   };
-  return {values(io.y),  values(io.hn), values(io.cn), values(g.dx),
-          values(g.dh0), values(g.dc0), values(g.dw)};
+  HostResult r{values(io.y),  values(io.hn), values(io.cn), values(g.dx),
+               values(g.dh0), values(g.dc0), values(g.dw),  {}};
+  LstmIo infer = io;
+  infer.y = Tensor::host(ys);
+  infer.hn = infer.cn = infer.reserve = Tensor();
+  host->lstm_forward(l.config, LstmMode::Inference, infer);
+  r.inference_y = values(infer.y);
+  return r;
 }
 
 inline void expect_refused(cudnnStatus_t got, cudnnStatus_t want, const std::string& entry,

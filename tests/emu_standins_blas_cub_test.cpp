@@ -487,6 +487,23 @@ TEST(EmuStandinCub, SortPairsIsAStableSortByTheKeysBitsInRange) {
   EXPECT_EQ(ok[n - 1], keys[3]);
 }
 
+TEST(EmuStandinCub, FloatKeysSortNumericallyWithNegativeAndPositiveZeroEqual) {
+  const std::vector<float> keys = {2.5f, -0.f, -3.f, 0.f, 1e-30f, -1e-30f, 7.f, -0.f, -3.f, 0.5f};
+  const int n = static_cast<int>(keys.size());
+  std::vector<int32_t> values(n);
+  std::iota(values.begin(), values.end(), 0);
+  auto dk = device_from(keys);
+  auto dv = device_from(values);
+  DeviceArray<float> ok(n, ElementKind::F32, "keys out");
+  DeviceArray<int32_t> ov(n, ElementKind::I32, "values out");
+  with_temp_storage([&](void* t, size_t& bytes) {
+    return cub::DeviceRadixSort::SortPairs(t, bytes, dk.data(), ok.data(), dv.data(), ov.data(), n);
+  });
+  std::vector<int32_t> order = values;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return keys[a] < keys[b]; });
+  for (int i = 0; i < n; ++i) EXPECT_EQ(ov[i], order[i]) << i;  // -0 == +0: input order kept
+}
+
 TEST(EmuStandinCub, RunLengthEncodeAndExclusiveSumMatchTheStandardLibrary) {
   const std::vector<int64_t> in = {4, 4, 4, 7, 9, 9, 4, 1, 1, 1, 1};
   auto din = device_from(in);
@@ -663,6 +680,12 @@ TEST(EmuStandinCub, WorkRunsInStreamOrderAndTheStreamAndMemoryAreTheCurrentDevic
                                           other),
             cudaErrorInvalidResourceHandle);
   EXPECT_RULE("ExclusiveSum: the stream exists and belongs to the current device");
+  DeviceArray<int64_t> runs(1, ElementKind::I64, "runs");
+  EXPECT_EQ(
+      cub::DeviceRunLengthEncode::Encode(s.temp.data(), bytes, s.keys.data(), s.keys_out.data(),
+                                         s.values_out.data(), runs.data(), 8, other),
+      cudaErrorInvalidResourceHandle);
+  EXPECT_RULE("Encode: the stream exists and belongs to the current device");
   const std::string message = test::error_of_kind(ErrorKind::Backend, [&] {
     thrust::sequence(thrust::cuda::par.on(other), s.keys_out.data(), s.keys_out.data() + 8,
                      int64_t{0});

@@ -247,13 +247,34 @@ TEST(EmuStreams, ALaunchOnAStreamOfAnotherDeviceFails) {
       test::error_of_kind(ErrorKind::Backend, [&] { launch_add(x.p, kN, 1.f, on_device1); });
   EXPECT_NE(msg.find("kernel add_kernel"), std::string::npos) << msg;
   EXPECT_NE(msg.find("while device 0 is current"), std::string::npos) << msg;
+  float* x1 = nullptr;
   {
-    DeviceScope one(1);  // with the stream's device current, the same launch is fine
-    launch_add(x.p, kN, 1.f, on_device1);
+    DeviceScope one(1);  // with the stream's device current, a launch on its memory is fine
+    ASSERT_EQ(cudaMalloc(&x1, kN * sizeof(float)), cudaSuccess);
+    ASSERT_EQ(cudaMemsetAsync(x1, 0, kN * sizeof(float), on_device1), cudaSuccess);
+    launch_add(x1, kN, 1.f, on_device1);
   }
   EXPECT_EQ(cudaStreamSynchronize(on_device1), cudaSuccess);  // any device may synchronise it
-  EXPECT_EQ(x.p[0], 1.f);
+  EXPECT_EQ(x1[0], 1.f);
+  EXPECT_EQ(cudaFree(x1), cudaSuccess);
   EXPECT_EQ(cudaStreamDestroy(on_device1), cudaSuccess);
+}
+
+TEST(EmuStreams, AKernelArgumentInAnotherDevicesMemoryIsAnIllegalAddress) {
+  DeviceFloats on_device0(kN);
+  DeviceScope one(1);
+  Stream on_device1;
+  const std::string msg = test::error_of_kind(
+      ErrorKind::Backend, [&] { launch_add(on_device0.p, kN, 1.f, on_device1.s); });
+  EXPECT_NE(msg.find("argument 0 points into 'cudaMalloc on device 0' on device 0, but the kernel "
+                     "runs on device 1"),
+            std::string::npos)
+      << msg;
+  DeviceFloats on_device1_memory(kN);  // the same launch on the device's own memory is fine
+  ASSERT_EQ(cudaMemsetAsync(on_device1_memory.p, 0, kN * sizeof(float), on_device1.s), cudaSuccess);
+  launch_add(on_device1_memory.p, kN, 2.f, on_device1.s);
+  ASSERT_EQ(cudaStreamSynchronize(on_device1.s), cudaSuccess);
+  EXPECT_EQ(on_device1_memory.p[kN - 1], 2.f);
 }
 
 TEST(EmuStreams, EventRecordNeedsTheEventsDeviceButWaitsAndCopiesMayCrossDevices) {

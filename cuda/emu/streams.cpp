@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/grid_launch.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/stream_model.h"
@@ -180,6 +181,21 @@ cudaError_t query(State& st, CUstream_st& s, uint64_t target, bool& asked_not_re
   return cudaSuccess;
 }
 
+// Peer access is never enabled here, so a kernel reading another device's memory faults on a
+// device (an allocation made while the wrong device was current: a missing DeviceGuard).
+void check_argument_devices(const LaunchRequest& r, int device) {
+  for (const PointerArgument& a : r.pointer_args) {
+    if (!a.value) continue;
+    const auto info = find_device_allocation(a.value);
+    if (info && info->device != device)
+      TESSERA_THROW(Backend, "kernel " << r.kernel << ": argument " << a.index << " points into '"
+                                       << info->label << "' on device " << info->device
+                                       << ", but the kernel runs on device " << device
+                                       << " (no peer access: cudaErrorIllegalAddress on a GPU; "
+                                          "memory allocated without the right DeviceGuard?)");
+  }
+}
+
 }  // namespace
 
 // ---- the internal interface (stream_model.h)
@@ -301,6 +317,7 @@ void launch_on_stream(cudaStream_t stream, LaunchRequest request) {
                                      << " is current: a launch must go to a stream of the "
                                         "current device (cudaErrorInvalidResourceHandle; a "
                                         "missing DeviceGuard?)");
+  check_argument_devices(request, s->device);
   ++st.counters.launches;
   std::string what = std::string("kernel ") + request.kernel;
   detail::submit(stream, std::move(what), [r = std::move(request)] { launch(r); });

@@ -404,6 +404,21 @@ TEST(EmuStreams, PinnedMemoryIsReadableAgainAfterTheSynchronisation) {
   EXPECT_EQ(v[3], 6.f);
 }
 
+TEST(EmuStreams, ACopyRunningPastTheEndOfADeviceAllocationIsRefused) {
+  Stream stream;
+  DeviceFloats d(kN);
+  std::vector<float> host(kN + 1, 1.f);
+  EXPECT_EQ(
+      cudaMemcpyAsync(d.p, host.data(), (kN + 1) * sizeof(float), cudaMemcpyDefault, stream.s),
+      cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpyAsync(host.data(), d.p + 1, kN * sizeof(float), cudaMemcpyDefault, stream.s),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(
+      cudaMemcpyAsync(host.data(), d.p + 1, (kN - 1) * sizeof(float), cudaMemcpyDefault, stream.s),
+      cudaSuccess);
+}
+
 TEST(EmuStreams, PointerAttributesTellDevicePinnedAndPageableMemoryApart) {
   DeviceFloats d(kN);
   PinnedFloats pinned(kN);

@@ -296,8 +296,12 @@ Side host_side(const void* p, size_t bytes) {
 // Resolves each side of a copy; false for a direction the pointers contradict.
 bool resolve_sides(const void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, Side& d,
                    Side& s) {
-  const bool dst_dev = device_range_ok(dst, bytes) && tessera::emu::find_device_allocation(dst);
-  const bool src_dev = device_range_ok(src, bytes) && tessera::emu::find_device_allocation(src);
+  const bool dst_in_device = tessera::emu::find_device_allocation(dst).has_value();
+  const bool src_in_device = tessera::emu::find_device_allocation(src).has_value();
+  const bool dst_dev = dst_in_device && device_range_ok(dst, bytes);
+  const bool src_dev = src_in_device && device_range_ok(src, bytes);
+  // A range that starts in a device allocation and runs past its end is no host range either.
+  if ((dst_in_device && !dst_dev) || (src_in_device && !src_dev)) return false;
   switch (kind) {
     case cudaMemcpyDefault:
       d = dst_dev ? Side::Device : host_side(dst, bytes);

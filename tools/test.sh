@@ -2,7 +2,8 @@
 # Installs what is needed, builds tessera and runs every test:
 #   1. the main build (CUDA backend compiled and linked when nvcc is present; its GPU cases skip
 #      without a GPU) and its ctest suite, which includes replaying every fuzz corpus and
-#      regression input;
+#      regression input; then tools/gpu-check.sh --dry-run on that build (what the GPU check
+#      would run, checked without a GPU);
 #   2. the sanitizer build (AddressSanitizer + UndefinedBehaviorSanitizer) with the CUDA emulator
 #      (cuda/emu): every custom CUDA kernel executed on the CPU against the host backend, and the
 #      data layer — readers, configs, model files, checkpoints, the scheduler, the CLI, and the
@@ -33,6 +34,10 @@ stage "main tests"
 (cd "$build_dir" && ctest --output-on-failure -j"$jobs" --timeout 600 --no-tests=error --output-junit ctest-junit.xml)
 stage "skipped tests: only GPU cases may skip"
 bash tests/check_skips.sh "$build_dir/ctest-junit.xml"
+# The GPU check without a GPU, on the main build (already built, so it adds seconds): configure,
+# build, the test and cuda:0 case lists, every GPU bench's arguments; summary.json in the folder.
+stage "GPU check, dry run (tools/gpu-check.sh --dry-run)"
+bash tools/gpu-check.sh --dry-run "$build_dir/gpu-check-dry" --build-dir "$build_dir"
 
 if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   emu_dir=${EMU_BUILD_DIR:-build-emu-asan}

@@ -23,6 +23,7 @@
 #    "tessera":{..},"torch":{..}}
 # with ratio = tessera / torch (null in --torch-only mode). With --repeat N each side runs N times
 # and its fastest run is reported. Exits non-zero on any failure.
+# gpu-check: skip needs PyTorch and trains both sides on the CPU; nothing of it runs on the GPU
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

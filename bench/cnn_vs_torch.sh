@@ -7,8 +7,8 @@
 #
 # --device D runs tessera's half on D (e.g. cuda; default: the config's, cpu); the PyTorch half
 # always runs on the CPU (Debian's python3-torch has no CUDA), so the ratio is then GPU tessera
-# over CPU PyTorch. tools/gpu-check.sh runs the CUDA variant:
-# gpu-check-args: {tessera} --device cuda
+# over CPU PyTorch.
+# gpu-check: skip needs PyTorch (CPU only), Fashion-MNIST and minutes; parity_conv_test covers CUDA
 #
 # TESSERA_BIN defaults to build/tessera. The tessera half runs
 #   TESSERA_BIN train CONFIG --json --quiet --runs-dir TMP

@@ -26,6 +26,7 @@
 # (test_*: the training cases' scalar test metrics; test_identical compares the figures both
 # builds report, which seeded runs should match bit for bit.)
 # Exits non-zero if any run fails.
+# gpu-check: skip compares two builds on the CPU (needs two source trees)
 set -euo pipefail
 
 die() { echo "compare_builds: $*" >&2; exit 1; }

@@ -22,6 +22,7 @@
 #   {"tessera_samples_per_sec":..,"torch_samples_per_sec":..,"ratio":..,"target_ratio":2.5,
 #    "tessera":{"auc":..,..},"torch":{"auc":..,..},"rows":..,"loadavg_1m":..}
 # ratio = tessera / torch. Exits non-zero on any failure.
+# gpu-check: skip needs PyTorch and trains both sides on the CPU; nothing of it runs on the GPU
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -18,7 +18,7 @@
 #                    "torch_gemm_gflops":..,"tessera_gemm_path_tokens_per_s":..,"gemm_path_ratio":..,
 #                    "tessera":{..},"tessera_gemm_path":{..},"torch":{..}}, ratio = tessera/torch.
 # Exits non-zero on any failure.
-# gpu-check-args: {build}/bench/lstm_bench --min-time 2
+# gpu-check: skip needs PyTorch and measures the host LSTM; lstm_bench --device cuda is run instead
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

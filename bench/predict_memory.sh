@@ -15,6 +15,7 @@
 #    "output_lines_small":..,"output_lines_large":..,"max_ratio":R,"flat":true|false}
 # Exits 1 when a predict run fails, its output has fewer lines than input rows, or
 # rss_ratio > R (default 1.5: 10x the rows may not cost 1.5x the memory).
+# gpu-check: skip measures host memory of tessera predict (needs a MODEL and UCI Adult); no GPU work
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -24,6 +24,7 @@
 #    "tessera_hr_wins": seeds where tessera's sampled HR >= PyTorch's,
 #    "mf":{"test_rmse":..,"target":0.840,"global_mean_rmse":..}, "loadavg":".."}
 # Exits non-zero on any failure.
+# gpu-check: skip needs PyTorch and trains both sides on the CPU; nothing of it runs on the GPU
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda/emu/grid_launch.h"
 #include "cuda/emu/runtime_counters.h"
 #include "cuda/emu/stream_model.h"
 #include "cuda/kernel_prelude.cuh"
@@ -30,6 +31,10 @@ __global__ void add_kernel(float* x, int n, float v) {
 __global__ void scale_into_kernel(const float* in, float* out, int n, float s) {
   const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
   if (i < n) out[i] = in[i] * s;
+}
+
+__global__ void wild_write_kernel(float* p, int64_t offset) {
+  p[offset] = 1.f;
 }
 
 namespace {
@@ -437,6 +442,35 @@ TEST(EmuStreams, PointerAttributesTellDevicePinnedAndPageableMemoryApart) {
   DeviceFloats on_device1(4);
   ASSERT_EQ(cudaPointerGetAttributes(&a, on_device1.p), cudaSuccess);
   EXPECT_EQ(a.device, 1);
+}
+
+// The kernel crash handler (block_runner.cpp) still names a kernel's wild access after the pinned
+// guard's handler opened a page for a neighbour of a pending destination: the two handlers chain.
+TEST(EmuStreamsDeathTest, AKernelsWildAccessIsStillNamedAfterThePinnedGuardRan) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+#if defined(__SANITIZE_ADDRESS__)
+  const char* expected = "SEGV";  // AddressSanitizer reports the fault itself
+#else
+  const char* expected =
+      "kernel wild_write_kernel, block \\(0,0,0\\), thread \\(0,0,0\\): illegal memory access";
+#endif
+  EXPECT_DEATH(
+      {
+        Stream stream;
+        DeviceFloats d(kN);
+        PinnedFloats pinned(2 * kN);
+        ASSERT_EQ(
+            cudaMemcpyAsync(pinned.p, d.p, kN * sizeof(float), cudaMemcpyDeviceToHost, stream.s),
+            cudaSuccess);
+        DeviceFloats other(kN);
+        launch_add(other.p, kN, 1.f, nullptr);  // the first kernel of the process runs now
+        volatile float* v = pinned.p;
+        v[kN + 1] = 1.f;  // a neighbour on the protected page: opened, no report
+        ASSERT_EQ(cudaStreamSynchronize(stream.s), cudaSuccess);
+        emu::ScopedChecks no_checks(emu::EmulatorChecks{false, false, false});
+        TESSERA_LAUNCH(wild_write_kernel, dim3(1), dim3(1), 0, nullptr, d.p, int64_t{1} << 42);
+      },
+      expected);
 }
 
 // ---- failures of deferred work

@@ -13,6 +13,8 @@
 #include <map>
 #include <mutex>
 
+#include "cuda/emu/block_runner.h"
+
 namespace tessera::emu::detail {
 
 namespace {
@@ -119,6 +121,10 @@ void segv_handler(int sig, siginfo_t* info, void* context) {
 // With p.mutex held.
 void install_handler(Pinned& p) {
   if (p.handler_installed) return;
+  // The kernel crash handler (block_runner.cpp, installed once with the first BlockRunner) goes
+  // below this one: it uninstalls itself when a fault is not a kernel's, so above this one it would
+  // be lost at the first fault on a neighbour of a pending destination.
+  (void)BlockRunner::for_this_thread();
   struct sigaction sa;
   std::memset(&sa, 0, sizeof(sa));
   sa.sa_sigaction = &segv_handler;

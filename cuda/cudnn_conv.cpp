@@ -133,8 +133,8 @@ void* CudnnOps::scratch(size_t slot, size_t bytes) {
 void* CudnnOps::Aligned::stage(const Tensor& t, bool copy_in, bool copy_back) {
   if (!t.defined()) return nullptr;
   void* own = t.raw();
-  if (cudnn_aligned(own)) return own;
   const size_t bytes = t.bytes();
+  if (cudnn_aligned(own) || bytes == 0) return own;
   void* s = ops_.scratch(next_slot_++, bytes);
   if (copy_in)
     TESSERA_CUDA_CHECK(cudaMemcpyAsync(s, own, bytes, cudaMemcpyDeviceToDevice, ops_.stream_));

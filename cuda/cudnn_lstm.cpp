@@ -84,7 +84,7 @@ struct ConfigPlan {
 };
 
 // Every x and y entry has the full length T, so no padding is ever written; cuDNN still takes the
-// unpacked layouts only from an RNN descriptor with CUDNN_RNN_PADDED_IO_ENABLED (see plan_for),
+// unpacked layouts only from an RNN descriptor with CUDNN_RNN_PADDED_IO_ENABLED (config_plan),
 // and paddingFill (a host value of the data type) is what padded output positions would hold.
 RnnDataDesc make_data_desc(int64_t t, int64_t b, int64_t width) {
   cudnnRNNDataDescriptor_t raw = nullptr;

@@ -118,6 +118,8 @@ void run_one(CUstream_st& s) {
     item.work();
   } catch (const std::exception& e) {
     s.failures.push_back(item.what + " on " + label_of(s) + ": " + e.what());
+  } catch (...) {
+    s.failures.push_back(item.what + " on " + label_of(s) + ": a non-standard exception");
   }
   ++s.completed;
   s.asked_not_ready = false;

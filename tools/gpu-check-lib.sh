@@ -5,6 +5,7 @@
 # run in $work/not_run.jsonl; write_summary turns them into OUT/summary.json.
 
 failed=0
+step_command=""
 
 json_str() {  # a JSON string literal of $1 (control characters become spaces)
   local s=${1//\\/\\\\}
@@ -13,10 +14,12 @@ json_str() {  # a JSON string literal of $1 (control characters become spaces)
   printf '"%s"' "$s"
 }
 
-# record_step NAME RC SECONDS CAP LOG NOTE
+# record_step NAME RC SECONDS CAP LOG NOTE; $step_command (then cleared): the command line.
 record_step() {
-  printf '{"name":%s,"rc":%s,"seconds":%s,"cap_s":%s,"log":%s,"note":%s}\n' "$(json_str "$1")" \
-    "$2" "$3" "$4" "$(json_str "${5#"$out"/}")" "$(json_str "$6")" >>"$work/steps.jsonl"
+  printf '{"name":%s,"rc":%s,"seconds":%s,"cap_s":%s,"log":%s,"note":%s,"command":%s}\n' \
+    "$(json_str "$1")" "$2" "$3" "$4" "$(json_str "${5#"$out"/}")" "$(json_str "$6")" \
+    "$(json_str "${step_command% }")" >>"$work/steps.jsonl"
+  step_command=""
   if [[ "$2" -ne 0 ]]; then
     failed=1
     echo "gpu-check: FAILED $1 (rc $2${6:+: $6}; see ${5#"$out"/})" >&2
@@ -41,10 +44,12 @@ elapsed_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}
 
 # run_step NAME LOG CAP VERIFY CMD...: CMD under timeout (stdout and stderr appended to LOG, and
 # kept in $work/step.out for VERIFY, a function given that file that prints a note and fails
-# when the output says the step did not do its job; "" for none).
+# when the output says the step did not do its job; "" for none). The summary shows CMD, or
+# $step_command when the caller set it (a dry run's listing stands for the command it lists).
 run_step() {
   local name="$1" log="$2" cap="$3" verify="$4" limit start rc note=""
   shift 4
+  [[ -n "${step_command:-}" ]] || step_command=$(printf '%q ' "$@")
   limit=$(step_limit "$cap")
   if ((limit < 5)); then
     record_step "$name" 124 0 "$cap" "$log" "not started: the ${budget} s budget is spent"
@@ -202,6 +207,7 @@ bench_step() {
   printf '{"name":%s,"command":%s,"arg_check":%s,"rc":%s,"seconds":%s,"result_file":%s}\n' \
     "$(json_str "$name")" "$(json_str "$cmd")" "$(json_str "$check")" "$rc" "$secs" \
     "$(json_str "$res")" >>"$work/benches.jsonl"
+  step_command=$cmd
   record_step "bench:$name" "$rc" "$secs" "$cap" "$out/bench.log" "$note"
 }
 

@@ -142,13 +142,14 @@ configure_and_build || { write_summary; exit 1; }
 
 # ---- 3. tests --------------------------------------------------------------------------------------
 not_run "ctest:$ctest_exclude" "$ctest_exclude_why"
+ctest_cmd=(env TESSERA_CUDA_SYNC=1 ctest --test-dir "$build" -j"$jobs" --timeout 120
+           --output-on-failure --no-tests=error -E "$ctest_exclude" --output-junit "$out/ctest-junit.xml")
 if [[ $dry_run -eq 1 ]]; then
+  step_command=$(printf '%q ' "${ctest_cmd[@]}")
   run_step ctest-list "$out/tests.log" 60 check_listed ctest --test-dir "$build" -N -E "$ctest_exclude"
   not_run "skips" "dry run: no tests ran, so none skipped"
 else
-  run_step ctest "$out/tests.log" 240 "" env TESSERA_CUDA_SYNC=1 ctest --test-dir "$build" \
-    -j"$jobs" --timeout 120 --output-on-failure --no-tests=error -E "$ctest_exclude" \
-    --output-junit "$out/ctest-junit.xml"
+  run_step ctest "$out/tests.log" 240 "" "${ctest_cmd[@]}"
   if [[ -s "$out/ctest-junit.xml" ]]; then
     run_step skips "$out/tests.log" 30 "" bash "$root/tests/check_skips.sh" --on-gpu \
       --json "$work/skips.json" "$out/ctest-junit.xml"
@@ -158,12 +159,13 @@ else
 fi
 for entry in "${cuda0_suites[@]}"; do
   IFS='|' read -r bin filter cap <<<"$entry"
+  cuda0_cmd=(env TESSERA_PARITY_BACKENDS=cuda:0 TESSERA_CUDA_SYNC=1 "$build/tests/$bin"
+             "--gtest_filter=$filter")
   if [[ $dry_run -eq 1 ]]; then
-    run_step "cuda0:$bin" "$out/tests.log" "$cap" check_listed env TESSERA_PARITY_BACKENDS=cuda:0 \
-      "$build/tests/$bin" --gtest_list_tests "--gtest_filter=$filter"
+    step_command=$(printf '%q ' "${cuda0_cmd[@]}")
+    run_step "cuda0:$bin" "$out/tests.log" "$cap" check_listed "${cuda0_cmd[@]}" --gtest_list_tests
   else
-    run_step "cuda0:$bin" "$out/tests.log" "$cap" check_ran_none_skipped \
-      env TESSERA_PARITY_BACKENDS=cuda:0 TESSERA_CUDA_SYNC=1 "$build/tests/$bin" "--gtest_filter=$filter"
+    run_step "cuda0:$bin" "$out/tests.log" "$cap" check_ran_none_skipped "${cuda0_cmd[@]}"
   fi
 done
 

@@ -71,14 +71,16 @@ DeviceSegments sort_segments(Backend& backend, const Tensor& keys, int64_t key_l
   int64_t* skeys = pin + n;
   int64_t* cnt = skeys + n;
   thrust::sequence(thrust::cuda::par.on(stream), pin, pin + n, int64_t{0});
+  // The encode writes counts[0, U); the rest is zeroed so the scan over all n + 1 entries adds
+  // only defined values (scratch comes from a pool that need not clear it).
+  TESSERA_CUDA_CHECK(cudaMemsetAsync(cnt, 0, static_cast<size_t>(n + 1) * sizeof(int64_t), stream));
   size_t bytes = temp_bytes;
   TESSERA_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(tmp, bytes, keys.data<int64_t>(), skeys, pin,
                                                      spos, num, 0, end_bit, stream));
   bytes = temp_bytes;
   TESSERA_CUDA_CHECK(
       cub::DeviceRunLengthEncode::Encode(tmp, bytes, skeys, ukeys, cnt, runs, num, stream));
-  // seg_start[u] for u <= U depends only on counts[0, U), which the encode wrote; the entries past
-  // U + 1 are never read.
+  // seg_start[u] for u <= U is the offset of run u (seg_start[U] = n); the kernels read no further.
   bytes = temp_bytes;
   TESSERA_CUDA_CHECK(cub::DeviceScan::ExclusiveSum(tmp, bytes, cnt, start, num + 1, stream));
   // Nothing is freed here: scratch travels with s until the step's kernels are queued.

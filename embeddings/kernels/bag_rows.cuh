@@ -8,7 +8,7 @@
 // coalesced). Each group sums its occurrences (q = begin + group, step groups) in ascending order,
 // then group 0 adds the groups' partial sums in group order: a fixed order, no atomics, the same
 // result whatever order the threads run in. A row with at most `groups` occurrences is summed in
-// position order from 0, exactly as the host does.
+// position order, the host's order; a longer one differs from the host by rounding only.
 //
 // Same contract as a kernel file: only what cuda/kernel_prelude.cuh supplies. Include after it.
 #include <cstdint>

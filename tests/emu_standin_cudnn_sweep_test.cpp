@@ -1,7 +1,8 @@
 // The cuDNN stand-in's argument rules on every call that launches work, swept one argument at a
 // time from a valid call: the handle (destroyed, another current device, its stream destroyed),
-// alpha, each data pointer (NULL, host memory, 2 bytes off, another device's memory) and each
-// descriptor (never set, destroyed). Each is refused with cuDNN's status and the rule named.
+// alpha, each data pointer (NULL, host memory, 2 bytes off, another device's memory, released
+// while the work is queued) and each descriptor (never set, destroyed). Each is refused with
+// cuDNN's status, or reported at the stream's synchronisation, with the rule named.
 #include <gtest/gtest.h>
 
 // Compiled only into the emulation build (-DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF:
@@ -11,11 +12,14 @@
 #else
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "cuda/emu/runtime_counters.h"
 #include "tests/support/cudnn_standin_test_util.h"
 
 namespace tessera::emu_test::cudnn {
@@ -170,6 +174,20 @@ void sweep_pointers(const CallSpec& s, const Args& ok) {
     a.p[i] = other_device;
     expect_broken(s.call(a), CUDNN_STATUS_EXECUTION_FAILED,
                   n + " is memory of the handle's device");
+    // Released while the work is still queued: reported when the stream runs it.
+    auto released = std::make_unique<DeviceArray<float> >(4096, ElementKind::F32, "released");
+    std::memcpy(released->data(), ok.p[i], 4096 * sizeof(float));
+    a.p[i] = released->data();
+    ASSERT_EQ(s.call(a), CUDNN_STATUS_SUCCESS);
+    released.reset();
+    cudaStream_t stream = nullptr;
+    ASSERT_EQ(cudnnGetStream(s.handle, &stream), CUDNN_STATUS_SUCCESS);
+    EXPECT_NE(cudaStreamSynchronize(stream), cudaSuccess);
+    EXPECT_NE(emu::last_deferred_failure().find(
+                  "the operands stay allocated until the queued work has run (" + n +
+                  " was released before the work ran)"),
+              std::string::npos)
+        << emu::last_deferred_failure();
   }
   ASSERT_EQ(cudaSetDevice(1), cudaSuccess);
   EXPECT_EQ(cudaFree(other_device), cudaSuccess);

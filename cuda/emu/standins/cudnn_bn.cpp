@@ -130,6 +130,16 @@ cudnnStatus_t cudnnBatchNormalizationForwardTraining(
   p.eps = static_cast<float>(epsilon);
   p.momentum = static_cast<float>(exponentialAverageFactor);
   tessera::emu::enqueue(handle->stream, "cudnnBatchNormalizationForwardTraining", [=] {
+    const size_t xb = sd::tensor_bytes(xd), cb = sd::tensor_bytes(cd);
+    sd::require_allocated("cudnnBatchNormalizationForwardTraining",
+                          {{"x", x, xb},
+                           {"y", y, sd::tensor_bytes(yd)},
+                           {"bnScale", bnScale, cb},
+                           {"bnBias", bnBias, cb},
+                           {"resultRunningMean", resultRunningMean, cb},
+                           {"resultRunningVariance", resultRunningVariance, cb},
+                           {"resultSaveMean", resultSaveMean, cb},
+                           {"resultSaveInvVariance", resultSaveInvVariance, cb}});
     const Shape cs = {xd.dims[1]};
     const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
     const Tensor G = sd::host_tensor(cs, sd::gather(cd, bnScale));
@@ -175,6 +185,14 @@ cudnnStatus_t cudnnBatchNormalizationForwardInference(
   p.mode = BatchNormMode::Inference;
   p.eps = static_cast<float>(epsilon);
   tessera::emu::enqueue(handle->stream, "cudnnBatchNormalizationForwardInference", [=] {
+    const size_t xb = sd::tensor_bytes(xd), cb = sd::tensor_bytes(cd);
+    sd::require_allocated("cudnnBatchNormalizationForwardInference",
+                          {{"x", x, xb},
+                           {"y", y, sd::tensor_bytes(yd)},
+                           {"bnScale", bnScale, cb},
+                           {"bnBias", bnBias, cb},
+                           {"estimatedMean", estimatedMean, cb},
+                           {"estimatedVariance", estimatedVariance, cb}});
     const Shape cs = {xd.dims[1]};
     const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
     const Tensor G = sd::host_tensor(cs, sd::gather(cd, bnScale));
@@ -214,6 +232,16 @@ cudnnStatus_t cudnnBatchNormalizationBackward(
   BatchNormParams p;
   p.eps = static_cast<float>(epsilon);
   tessera::emu::enqueue(handle->stream, "cudnnBatchNormalizationBackward", [=] {
+    const size_t xb = sd::tensor_bytes(xd), cb = sd::tensor_bytes(cd);
+    sd::require_allocated("cudnnBatchNormalizationBackward",
+                          {{"x", x, xb},
+                           {"dy", dy, sd::tensor_bytes(dyd)},
+                           {"dx", dx, sd::tensor_bytes(dxd)},
+                           {"bnScale", bnScale, cb},
+                           {"dBnScaleResult", dBnScaleResult, cb},
+                           {"dBnBiasResult", dBnBiasResult, cb},
+                           {"savedMean", savedMean, cb},
+                           {"savedInvVariance", savedInvVariance, cb}});
     const Shape cs = {xd.dims[1]};
     const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
     const Tensor DY = sd::host_tensor(bn_shape(xd), sd::gather(dyd, dy));

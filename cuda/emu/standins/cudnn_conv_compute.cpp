@@ -111,7 +111,11 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
   const cudnnTensorStruct xd = *xDesc, yd = *yDesc;
   const cudnnFilterStruct wd = *wDesc;
   const float al = sd::scale(alpha), be = sd::scale(beta);
+  const size_t xb = sd::tensor_bytes(xd), wb = sd::filter_bytes(wd), yb = sd::tensor_bytes(yd);
   tessera::emu::enqueue(handle->stream, "cudnnConvolutionForward", [=] {
+    sd::require_allocated(
+        "cudnnConvolutionForward",
+        {{"x", x, xb}, {"w", w, wb}, {"y", y, yb}, {"workSpace", workSpace, workSpaceSizeInBytes}});
     const Tensor X = sd::host_tensor(sd::x_shape(g), sd::gather(xd, x));
     const Tensor W = sd::host_tensor(sd::w_shape(g),
                                      sd::flip_windows(sd::gather(sd::filter_as_tensor(wd), w), g));
@@ -139,7 +143,13 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   const cudnnTensorStruct dxd = *dxDesc, dyd = *dyDesc;
   const cudnnFilterStruct wd = *wDesc;
   const float al = sd::scale(alpha), be = sd::scale(beta);
+  const size_t xb = sd::tensor_bytes(dxd), wb = sd::filter_bytes(wd), yb = sd::tensor_bytes(dyd);
   tessera::emu::enqueue(handle->stream, "cudnnConvolutionBackwardData", [=] {
+    sd::require_allocated("cudnnConvolutionBackwardData",
+                          {{"w", w, wb},
+                           {"dy", dy, yb},
+                           {"dx", dx, xb},
+                           {"workSpace", workSpace, workSpaceSizeInBytes}});
     const Tensor X = sd::host_tensor(sd::x_shape(g));  // not read for dx
     const Tensor W = sd::host_tensor(sd::w_shape(g),
                                      sd::flip_windows(sd::gather(sd::filter_as_tensor(wd), w), g));
@@ -168,7 +178,13 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   const cudnnTensorStruct xd = *xDesc, dyd = *dyDesc;
   const cudnnTensorStruct dwd = sd::filter_as_tensor(*dwDesc);
   const float al = sd::scale(alpha), be = sd::scale(beta);
+  const size_t xb = sd::tensor_bytes(xd), wb = sd::tensor_bytes(dwd), yb = sd::tensor_bytes(dyd);
   tessera::emu::enqueue(handle->stream, "cudnnConvolutionBackwardFilter", [=] {
+    sd::require_allocated("cudnnConvolutionBackwardFilter",
+                          {{"x", x, xb},
+                           {"dy", dy, yb},
+                           {"dw", dw, wb},
+                           {"workSpace", workSpace, workSpaceSizeInBytes}});
     const Tensor X = sd::host_tensor(sd::x_shape(g), sd::gather(xd, x));
     const Tensor W = sd::host_tensor(sd::w_shape(g));  // not read for dw
     const Tensor DY = sd::host_tensor(sd::y_shape(g), sd::gather(dyd, dy));
@@ -211,6 +227,8 @@ cudnnStatus_t cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alp
   const cudnnTensorStruct dyd = *dyDesc, dbd = *dbDesc;
   const float al = sd::scale(alpha), be = sd::scale(beta);
   tessera::emu::enqueue(handle->stream, "cudnnConvolutionBackwardBias", [=] {
+    sd::require_allocated("cudnnConvolutionBackwardBias",
+                          {{"dy", dy, sd::tensor_bytes(dyd)}, {"db", db, sd::tensor_bytes(dbd)}});
     const std::vector<float> v = sd::gather(dyd, dy);  // packed [N, C, H, W]
     const size_t n = static_cast<size_t>(dyd.dims[0]), cs = static_cast<size_t>(dyd.dims[1]);
     const size_t hw = static_cast<size_t>(dyd.dims[2]) * static_cast<size_t>(dyd.dims[3]);
@@ -268,7 +286,10 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha,
     return r.status();
   const cudnnTensorStruct ad = *aDesc, cd = *cDesc;
   const float al = sd::scale(alpha), be = sd::scale(beta);
-  tessera::emu::enqueue(handle->stream, "cudnnAddTensor",
-                        [=] { sd::blend(cd, C, broadcast_to(ad, sd::gather(ad, A), cd), al, be); });
+  tessera::emu::enqueue(handle->stream, "cudnnAddTensor", [=] {
+    sd::require_allocated("cudnnAddTensor",
+                          {{"A", A, sd::tensor_bytes(ad)}, {"C", C, sd::tensor_bytes(cd)}});
+    sd::blend(cd, C, broadcast_to(ad, sd::gather(ad, A), cd), al, be);
+  });
   return CUDNN_STATUS_SUCCESS;
 }

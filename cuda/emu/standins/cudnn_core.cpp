@@ -10,6 +10,7 @@
 #include "cuda/emu/standin.h"
 #include "cuda/emu/standins/cudnn_core_internal.h"
 #include "cuda/emu/stream_model.h"
+#include "host/core/error.h"
 
 namespace tessera::emu::cudnn_standin {
 
@@ -287,6 +288,18 @@ float scale(const void* p) {
 
 cudnnStatus_t last_failed_status() {
   return t_last_failed_status;
+}
+
+void require_allocated(const char* entry_point, std::initializer_list<Operand> operands) {
+  const char* rule = "the operands stay allocated until the queued work has run";
+  for (const Operand& o : operands) {
+    if (o.p == nullptr || is_device_range(o.p, o.bytes)) continue;
+    const std::string detail = std::string(o.name) + " was released before the work ran";
+    check_rule(kLibrary, entry_point, rule, false, detail);
+    TESSERA_THROW(Backend, entry_point << " (cuDNN stand-in, queued work): " << rule << " ("
+                                       << detail << ")");
+  }
+  check_rule(kLibrary, entry_point, rule, true);
 }
 
 }  // namespace tessera::emu::cudnn_standin

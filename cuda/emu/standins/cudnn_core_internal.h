@@ -5,6 +5,7 @@
 // that move data between a described device tensor and a packed host tensor.
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,16 @@ Tensor host_tensor(const std::vector<int64_t>& shape, const std::vector<float>& 
 std::vector<float> host_values(const Tensor& t);
 // The status the calling thread's last broken rule returned (SUCCESS if none).
 cudnnStatus_t last_failed_status();
+// One operand of queued work: its argument name, pointer (NULL: optional and absent) and bytes.
+struct Operand {
+  const char* name;
+  const void* p;
+  size_t bytes;
+};
+// In queued work, before anything is read: every operand is still allocated (one released before
+// the stream ran the work would be a use after free on the device). Throws tessera::Error
+// (Backend) naming the operand, which the stream reports at its synchronisation.
+void require_allocated(const char* entry_point, std::initializer_list<Operand> operands);
 // Reads *alpha / *beta (f32 scaling factors of an f32 call) at call time.
 float scale(const void* p);
 

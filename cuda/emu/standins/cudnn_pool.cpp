@@ -136,6 +136,8 @@ cudnnStatus_t cudnnPoolingForward(cudnnHandle_t handle, const cudnnPoolingDescri
   const Pool2dParams p = params_of(*poolingDesc);
   const float al = sd::scale(alpha), be = sd::scale(beta);
   tessera::emu::enqueue(handle->stream, "cudnnPoolingForward", [=] {
+    sd::require_allocated("cudnnPoolingForward",
+                          {{"x", x, sd::tensor_bytes(xd)}, {"y", y, sd::tensor_bytes(yd)}});
     const Tensor X = sd::host_tensor(sd::tensor_dims(xd), sd::gather(xd, x));
     Tensor Y = sd::host_tensor(sd::tensor_dims(yd));
     sd::host().pool2d_forward(p, X, Y);
@@ -171,6 +173,10 @@ cudnnStatus_t cudnnPoolingBackward(cudnnHandle_t handle, const cudnnPoolingDescr
   const Pool2dParams p = params_of(*poolingDesc);
   const float al = sd::scale(alpha), be = sd::scale(beta);
   tessera::emu::enqueue(handle->stream, "cudnnPoolingBackward", [=] {
+    sd::require_allocated("cudnnPoolingBackward", {{"y", y, sd::tensor_bytes(yd)},
+                                                   {"dy", dy, sd::tensor_bytes(dyd)},
+                                                   {"x", x, sd::tensor_bytes(xd)},
+                                                   {"dx", dx, sd::tensor_bytes(dxd)}});
     const Tensor X = sd::host_tensor(sd::tensor_dims(xd), sd::gather(xd, x));
     const Tensor Y = sd::host_tensor(sd::tensor_dims(yd), sd::gather(yd, y));
     const Tensor DY = sd::host_tensor(sd::tensor_dims(dyd), sd::gather(dyd, dy));

@@ -182,8 +182,8 @@ struct Timing {
   int reps = 0;
 };
 
-Timing time_gemm(tessera::Backend& be, const Case& cs, const Tensor& a, const Tensor& b,
-                 Tensor& c, double min_seconds) {
+Timing time_gemm(tessera::Backend& be, const Case& cs, const Tensor& a, const Tensor& b, Tensor& c,
+                 double min_seconds) {
   // Warm-up: first call pays for thread start-up and oneDNN's kernel selection.
   for (int w = 0; w < 3; ++w) be.gemm(cs.ta, cs.tb, 1.f, a, b, 0.f, c);
   be.synchronize();
@@ -210,7 +210,9 @@ double load_average() {
   return getloadavg(l, 1) == 1 ? l[0] : -1;
 }
 
-const char* tr(Transpose t) { return t == Transpose::Yes ? "T" : "N"; }
+const char* tr(Transpose t) {
+  return t == Transpose::Yes ? "T" : "N";
+}
 
 int run(int argc, char** argv) {
   bool quick = false;
@@ -240,12 +242,12 @@ int run(int argc, char** argv) {
       {"mlp_fwd_l1", 256, 128, 70, N, N},        // X[256,70] W1[70,128]
       {"mlp_fwd_l1_k108", 256, 128, 108, N, N},  // X[256,108] W1[108,128]
       // MlpModel splits the first layer instead of concatenating (host/model/mlp.h):
-      {"mlp_fwd_l1_dense", 256, 128, 6, N, N},   // Xd[256,6] W1[:6]
-      {"mlp_fwd_l1_emb", 256, 128, 64, N, N},    // E[256,64] W1[6:]
-      {"mlp_fwd_l2", 256, 64, 128, N, N},        // H1[256,128] W2[128,64]
-      {"mlp_bwd_dw2", 128, 64, 256, T, N},       // dW2 = H1^T[128,256] dY[256,64]
-      {"mlp_bwd_dx2", 256, 128, 64, N, T},       // dH1 = dY[256,64] W2^T[64,128]
-      {"mlp_bwd_dw1", 108, 128, 256, T, N},      // dW1 = X^T[108,256] dH1[256,128]
+      {"mlp_fwd_l1_dense", 256, 128, 6, N, N},  // Xd[256,6] W1[:6]
+      {"mlp_fwd_l1_emb", 256, 128, 64, N, N},   // E[256,64] W1[6:]
+      {"mlp_fwd_l2", 256, 64, 128, N, N},       // H1[256,128] W2[128,64]
+      {"mlp_bwd_dw2", 128, 64, 256, T, N},      // dW2 = H1^T[128,256] dY[256,64]
+      {"mlp_bwd_dx2", 256, 128, 64, N, T},      // dH1 = dY[256,64] W2^T[64,128]
+      {"mlp_bwd_dw1", 108, 128, 256, T, N},     // dW1 = X^T[108,256] dH1[256,128]
       {"square_512", 512, 512, 512, N, N},
       {"square_1024", 1024, 1024, 1024, N, N},
   };
@@ -290,10 +292,10 @@ int run(int argc, char** argv) {
       "{\"bench\":\"gemm_summary\",\"backend\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"
       "\"peak_gflops\":%.2f,\"cases\":%zu,\"mismatches\":%d,\"min_ratio\":%.4f,"
       "\"max_ratio\":%.4f,\"geomean_ratio\":%.4f,\"loadavg_1m\":%.2f,\"ok\":%s%s}\n",
-      backend->name().c_str(), peak.isa.c_str(), omp_get_max_threads(), peak.gflops, n,
-      mismatches, min_ratio > max_ratio ? 0.0 : min_ratio, max_ratio,
-      max_ratio > 0 ? std::exp(log_ratio_sum / n) : 0.0, load_average(), mismatches ? "false" : "true",
-      memory_stats_field(*backend).c_str());
+      backend->name().c_str(), peak.isa.c_str(), omp_get_max_threads(), peak.gflops, n, mismatches,
+      min_ratio > max_ratio ? 0.0 : min_ratio, max_ratio,
+      max_ratio > 0 ? std::exp(log_ratio_sum / n) : 0.0, load_average(),
+      mismatches ? "false" : "true", memory_stats_field(*backend).c_str());
   return mismatches ? 1 : 0;
 }
 

@@ -174,18 +174,17 @@ void CudaBackend::check_embedding_ids(CheckedOp op, const Tensor& ids, int64_t r
 void CudaBackend::embedding_forward_impl(const Tensor& table, const Tensor& ids, Tensor& out) {
   DeviceGuard guard(device_index_);
   check_embedding_ids(CheckedOp::EmbeddingForward, ids, table.dim(0));
-  launch_embedding_forward(table.data<float>(), ids.data<int64_t>(), out.data<float>(), ids.numel(),
-                           table.dim(1), stream());
+  launch_embedding_forward(table.data<float>(), table.dim(0), ids.data<int64_t>(),
+                           out.data<float>(), ids.numel(), table.dim(1), stream());
 }
 
 void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dout, Tensor& dtable) {
   DeviceGuard guard(device_index_);
   // Checked, not waited for (Backend::check_deferred): the scatter below is queued before the
-  // answer is known, so the kernel must leave an id outside [0, V) alone (it does not yet: see
-  // docs/design-decisions.md, "Device memory and deferred checks").
+  // answer is known, so it is given the row count and leaves an id outside [0, V) alone.
   check_embedding_ids(CheckedOp::EmbeddingBackward, ids, dtable.dim(0));
   launch_embedding_backward(ids.data<int64_t>(), dout.data<float>(), dtable.data<float>(),
-                            ids.numel(), dtable.dim(1), stream());
+                            dtable.dim(0), ids.numel(), dtable.dim(1), stream());
 }
 
 void CudaBackend::dot_interaction_forward_impl(const Tensor& dense, const Tensor& emb, Tensor& y) {

@@ -1,6 +1,9 @@
 // Single-table embedding lookup: id check, forward gather, backward scatter-add.
-// The Backend validates every id first (launch_embedding_check_ids + a copy of the flag), so the
-// gather and scatter kernels trust their ids, and an out-of-range id writes nothing anywhere.
+// The CUDA Backend queues the id check (launch_embedding_check_ids) and reads its flag later
+// (Backend::check_deferred), so the gather and scatter run on a batch with a bad id before anyone
+// knows. They therefore take the table's row count and never touch memory outside the table for
+// an id outside [0, rows): the gather writes a zero row, the scatter skips the id. Valid ids give
+// exactly the results of the unchecked kernels.
 #include "cuda/kernel_prelude.cuh"
 #include "cuda/kernels/grid_stride.cuh"
 #include "cuda/kernels/kernels.h"
@@ -19,38 +22,53 @@ __global__ void embedding_check_ids_kernel(const int64_t* ids, int64_t n, int64_
   }
 }
 
-// out [n, width] = table [V, width] rows picked by ids [n]; one thread per output element. Elem
-// is float, or float4 for the vectorised kernel (width in float4s).
+__device__ inline bool id_in_table(int64_t id, int64_t rows) {
+  return id >= 0 && id < rows;
+}
+
+// out [n, width] = table [rows, width] rows picked by ids [n]; one thread per output element.
+// An id outside [0, rows) gives a zero row. Elem is float, or float4 for the vectorised kernel
+// (width in float4s).
 template <typename Elem>
-__device__ inline void gather_rows(const Elem* table, const int64_t* ids, Elem* out, int64_t n,
-                                   int64_t width) {
+__device__ inline void gather_rows(const Elem* table, int64_t rows, const int64_t* ids, Elem* out,
+                                   int64_t n, int64_t width) {
   for (const int64_t i : grid_stride_range(n * width)) {
     const int64_t row = i / width;
     const int64_t col = i - row * width;
-    out[i] = __ldg(table + __ldg(ids + row) * width + col);
+    const int64_t id = __ldg(ids + row);
+    if (id_in_table(id, rows)) {
+      out[i] = __ldg(table + id * width + col);
+    } else {
+      out[i] = Elem{};  // all-zero float or float4
+    }
   }
 }
 
-__global__ void embedding_gather_kernel(const float* table, const int64_t* ids, float* out,
-                                        int64_t n, int64_t dim) {
-  gather_rows(table, ids, out, n, dim);
+__global__ void embedding_gather_kernel(const float* table, int64_t rows, const int64_t* ids,
+                                        float* out, int64_t n, int64_t dim) {
+  gather_rows(table, rows, ids, out, n, dim);
 }
 
 // The same with float4: dim4 = dim / 4, table and out 16-byte aligned (checked by the launcher).
-__global__ void embedding_gather4_kernel(const float4* table, const int64_t* ids, float4* out,
-                                         int64_t n, int64_t dim4) {
-  gather_rows(table, ids, out, n, dim4);
+__global__ void embedding_gather4_kernel(const float4* table, int64_t rows, const int64_t* ids,
+                                         float4* out, int64_t n, int64_t dim4) {
+  gather_rows(table, rows, ids, out, n, dim4);
 }
 
-// dtable [V, dim] rows picked by ids [n] += dout [n, dim]; atomics because ids repeat.
+// dtable [rows, dim] rows picked by ids [n] += dout [n, dim]; atomics because ids repeat. An id
+// outside [0, rows) is skipped.
 __global__ void embedding_scatter_add_kernel(const int64_t* ids, const float* dout, float* dtable,
-                                             int64_t n, int64_t dim) {
+                                             int64_t rows, int64_t n, int64_t dim) {
   for (const int64_t i : grid_stride_range(n * dim)) {
     const int64_t row = i / dim;
     const int64_t col = i - row * dim;
-    atomicAdd(dtable + ids[row] * dim + col, dout[i]);
+    const int64_t id = ids[row];
+    if (id_in_table(id, rows)) atomicAdd(dtable + id * dim + col, dout[i]);
   }
 }
+
+// The row count the transitional launchers pass: no non-negative id is outside the table.
+constexpr int64_t kUnboundedRows = INT64_MAX;
 
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
@@ -65,25 +83,37 @@ void launch_embedding_check_ids(const int64_t* ids, int64_t n, int64_t rows,
                  0, stream, ids, n, rows, first_bad);
 }
 
-void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
-                              int64_t dim, cudaStream_t stream) {
+void launch_embedding_forward(const float* table, int64_t rows, const int64_t* ids, float* out,
+                              int64_t n, int64_t dim, cudaStream_t stream) {
   if (n <= 0 || dim <= 0) return;
   if (dim % 4 == 0 && aligned16(table) && aligned16(out)) {
     const int64_t dim4 = dim / 4;
     TESSERA_LAUNCH(embedding_gather4_kernel, dim3(grid_stride_blocks(n * dim4)),
-                   dim3(kElementwiseBlock), 0, stream, reinterpret_cast<const float4*>(table), ids,
-                   reinterpret_cast<float4*>(out), n, dim4);
+                   dim3(kElementwiseBlock), 0, stream, reinterpret_cast<const float4*>(table), rows,
+                   ids, reinterpret_cast<float4*>(out), n, dim4);
     return;
   }
   TESSERA_LAUNCH(embedding_gather_kernel, dim3(grid_stride_blocks(n * dim)),
-                 dim3(kElementwiseBlock), 0, stream, table, ids, out, n, dim);
+                 dim3(kElementwiseBlock), 0, stream, table, rows, ids, out, n, dim);
+}
+
+void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t rows,
+                               int64_t n, int64_t dim, cudaStream_t stream) {
+  if (n <= 0 || dim <= 0) return;
+  TESSERA_LAUNCH(embedding_scatter_add_kernel, dim3(grid_stride_blocks(n * dim)),
+                 dim3(kElementwiseBlock), 0, stream, ids, dout, dtable, rows, n, dim);
+}
+
+// Transitional forms without the row count (see kernels.h): every non-negative id counts as in
+// the table, as before the row count existed.
+void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
+                              int64_t dim, cudaStream_t stream) {
+  launch_embedding_forward(table, kUnboundedRows, ids, out, n, dim, stream);
 }
 
 void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
                                int64_t dim, cudaStream_t stream) {
-  if (n <= 0 || dim <= 0) return;
-  TESSERA_LAUNCH(embedding_scatter_add_kernel, dim3(grid_stride_blocks(n * dim)),
-                 dim3(kElementwiseBlock), 0, stream, ids, dout, dtable, n, dim);
+  launch_embedding_backward(ids, dout, dtable, kUnboundedRows, n, dim, stream);
 }
 
 }  // namespace tessera::cuda

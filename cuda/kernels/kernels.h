@@ -53,11 +53,21 @@ void launch_dropout(uint64_t seed, float p, float scale, const float* x, float* 
 // *first_bad = min(*first_bad, smallest i with ids[i] outside [0, rows)). ids [n].
 void launch_embedding_check_ids(const int64_t* ids, int64_t n, int64_t rows,
                                 unsigned long long* first_bad, cudaStream_t stream);
-// out[i, :] = table[ids[i], :]; table [V, dim], ids [n] (all in range), out [n, dim].
+// out[i, :] = table[ids[i], :]; table [rows, dim], ids [n], out [n, dim]. The ids need not have
+// been checked yet (the CUDA Backend's check is deferred): an id outside [0, rows) reads nothing
+// and gives a zero row of out.
+void launch_embedding_forward(const float* table, int64_t rows, const int64_t* ids, float* out,
+                              int64_t n, int64_t dim, cudaStream_t stream);
+// dtable[ids[i], :] += dout[i, :] with atomicAdd (summation order of repeated ids varies).
+// ids [n], dout [n, dim], dtable [rows, dim]. An id outside [0, rows) is skipped: nothing is
+// written for it.
+void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t rows,
+                               int64_t n, int64_t dim, cudaStream_t stream);
+// Transitional forms for callers not yet passing the row count (cuda/emu/emu_backend.cpp,
+// tests/emu_kernels_test.cpp): ids must all be in range, as before; a negative id is still
+// ignored, but an id >= the table's rows is not caught. Remove once those callers pass rows.
 void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
                               int64_t dim, cudaStream_t stream);
-// dtable[ids[i], :] += dout[i, :] with atomicAdd (summation order of repeated ids varies).
-// ids [n] (all in range), dout [n, dim], dtable [V, dim].
 void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
                                int64_t dim, cudaStream_t stream);
 
@@ -91,9 +101,10 @@ void launch_bce_with_logits(const float* logits, const float* labels, float grad
 // *first_bad = min(*first_bad, smallest row i with labels[i] outside [0, classes)).
 void launch_check_class_labels(const int32_t* labels, int64_t n, int64_t classes,
                                unsigned long long* first_bad, cudaStream_t stream);
-// Per row i of logits [n, classes] (labels all in range): lse = log-sum-exp of the row,
-// loss[i] = lse - z[i, y_i], dlogits[i, j] = grad_scale * (exp(z[i, j] - lse) - [j == y_i]).
-// dlogits may alias logits.
+// Per row i of logits [n, classes]: lse = log-sum-exp of the row, loss[i] = lse - z[i, y_i],
+// dlogits[i, j] = grad_scale * (exp(z[i, j] - lse) - [j == y_i]). The labels need not have been
+// checked yet (the CUDA Backend's check is deferred): a row whose label is outside [0, classes)
+// reads no logit at the label, gets loss NaN and an all-zero dlogits row. dlogits may alias logits.
 void launch_softmax_xent(const float* logits, const int32_t* labels, float grad_scale, float* loss,
                          float* dlogits, int64_t n, int64_t classes, cudaStream_t stream);
 

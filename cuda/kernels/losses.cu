@@ -9,6 +9,9 @@
 namespace tessera::cuda {
 namespace {
 
+// The bits of a quiet float NaN: the loss of a row whose label is outside [0, classes).
+constexpr int kQuietNanBits = 0x7fc00000;
+
 // logits, labels, loss, dlogits [n].
 __global__ void bce_with_logits_kernel(const float* logits, const float* labels, float grad_scale,
                                        float* loss, float* dlogits, int64_t n) {
@@ -32,6 +35,8 @@ __global__ void check_class_labels_kernel(const int32_t* labels, int64_t n, int6
 // logits, dlogits [n, classes]; labels, loss [n]. One block (a multiple of 32 threads) per row,
 // grid-striding over rows. dlogits may alias logits: every read of a row's logits happens before
 // the barrier that precedes the row's gradient writes, except z[j] read and written by one thread.
+// The labels may not have been checked yet (the Backend's check is deferred): a label outside
+// [0, classes) reads nothing at the label and gives loss NaN and a zero gradient row.
 __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, float grad_scale,
                                     float* loss, float* dlogits, int64_t n, int64_t classes) {
   __shared__ float scratch[kWarpSize];
@@ -46,11 +51,12 @@ __global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, 
     sum = block_sum(sum, scratch);
     const float lse = mx + logf(sum);
     const int64_t label = labels[row];
-    const float z_label = z[label];
+    const bool valid = label >= 0 && label < classes;
+    const float z_label = valid ? z[label] : 0.f;
     __syncthreads();  // z_label is read by all before anyone overwrites an aliased logit
-    if (threadIdx.x == 0) loss[row] = lse - z_label;
+    if (threadIdx.x == 0) loss[row] = valid ? lse - z_label : __int_as_float(kQuietNanBits);
     for (int64_t j = threadIdx.x; j < classes; j += blockDim.x)
-      g[j] = grad_scale * (expf(z[j] - lse) - (j == label ? 1.f : 0.f));
+      g[j] = valid ? grad_scale * (expf(z[j] - lse) - (j == label ? 1.f : 0.f)) : 0.f;
     __syncthreads();  // the next row's reductions reuse scratch
   }
 }

@@ -36,11 +36,32 @@ inline unsigned bag_row_blocks(int64_t rows) {
   return static_cast<unsigned>(rows < 1 ? 1 : (rows < kCap ? rows : kCap));
 }
 
+// The block's shared memory for bag_row_gradient: the groups' partial sums, and a row's
+// occurrences staged once (their dout row offset and scale) when they fit in one block.
+struct BagRowShared {
+  float partial[kBagRowBlock];
+  int64_t occ_row[kBagRowBlock];
+  float occ_scale[kBagRowBlock];
+};
+
+// Occurrence q of a row of table t (meta m): the offset of its sample's dout row and its scale.
+__device__ inline void bag_row_occurrence(const BagRowInputs& in, const int64_t* m, int64_t t,
+                                          int64_t q, int64_t* dout_row, float* scale) {
+  using namespace tessera::emb;
+  const int64_t j = in.sorted_pos[q];
+  const int64_t b = in.bag_of[j];
+  *scale = bag_scale(m[kMetaPooling], in.offsets[b + 1] - in.offsets[b], in.psw ? in.psw[j] : 1.f);
+  *dout_row = (b - t * in.batch) * in.out_dim;
+}
+
 // row[c] for c in [0, max_dim) = the gradient of touched row u (0 past its table's dim). `row`
-// is global or shared memory; partial is __shared__ float[blockDim.x]. Every thread of the block
-// calls it with the same u; it ends with a barrier, so row is complete on return.
+// is global or shared memory. Every thread of the block calls it with the same u; it ends with a
+// barrier, so row is complete on return. A row with at most blockDim.x occurrences (nearly all)
+// has them staged in shared memory first, one thread per occurrence, so each is read from global
+// memory once rather than by every lane for every column tile; a longer (hot) row's groups read
+// their own. The summation order is the same either way.
 __device__ inline void bag_row_gradient(const BagRowInputs& in, int64_t u, float* row,
-                                        float* partial) {
+                                        BagRowShared* sh) {
   using namespace tessera::emb;
   const int width = bag_row_width(in.max_dim);
   const int groups = static_cast<int>(blockDim.x) / width;
@@ -51,27 +72,36 @@ __device__ inline void bag_row_gradient(const BagRowInputs& in, int64_t u, float
   const int64_t dim = m[kMetaDim];
   const float* dout_cols = in.dout + m[kMetaOutOffset];
   const int64_t begin = in.seg_start[u];
-  const int64_t end = in.seg_start[u + 1];
+  const int64_t count = in.seg_start[u + 1] - begin;
+  const bool staged = count <= static_cast<int64_t>(blockDim.x);  // the same for the whole block
+  if (staged) {
+    if (threadIdx.x < count)
+      bag_row_occurrence(in, m, t, begin + threadIdx.x, &sh->occ_row[threadIdx.x],
+                         &sh->occ_scale[threadIdx.x]);
+    __syncthreads();
+  }
   for (int64_t c0 = 0; c0 < in.max_dim; c0 += width) {
     const int64_t c = c0 + lane;
     float acc = 0.f;
-    if (c < dim) {
-      for (int64_t q = begin + group; q < end; q += groups) {
-        const int64_t j = in.sorted_pos[q];
-        const int64_t b = in.bag_of[j];
-        const float scale =
-            bag_scale(m[kMetaPooling], in.offsets[b + 1] - in.offsets[b], in.psw ? in.psw[j] : 1.f);
-        acc += scale * dout_cols[(b - t * in.batch) * in.out_dim + c];
+    if (c < dim && staged) {
+      for (int64_t k = group; k < count; k += groups)
+        acc += sh->occ_scale[k] * dout_cols[sh->occ_row[k] + c];
+    } else if (c < dim) {
+      for (int64_t k = group; k < count; k += groups) {
+        int64_t dout_row = 0;
+        float scale = 0.f;
+        bag_row_occurrence(in, m, t, begin + k, &dout_row, &scale);
+        acc += scale * dout_cols[dout_row + c];
       }
     }
-    partial[threadIdx.x] = acc;
+    sh->partial[threadIdx.x] = acc;
     __syncthreads();
     if (group == 0 && c < in.max_dim) {
       float sum = 0.f;
-      for (int k = 0; k < groups; ++k) sum += partial[k * width + lane];
+      for (int k = 0; k < groups; ++k) sum += sh->partial[k * width + lane];
       row[c] = sum;
     }
-    __syncthreads();
+    __syncthreads();  // partial, and the staged occurrences, are rewritten next
   }
 }
 

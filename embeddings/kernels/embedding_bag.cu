@@ -82,10 +82,10 @@ __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t 
 // columns over the lanes of a group); rows past the device count U are not touched. grads [>= U,
 // max_dim].
 __global__ void bag_backward_kernel(BagRowInputs in, float* grads) {
-  __shared__ float partial[kBagRowBlock];
+  __shared__ BagRowShared sh;
   const int64_t touched = *in.touched;
   for (int64_t u = blockIdx.x; u < touched; u += gridDim.x)
-    bag_row_gradient(in, u, grads + u * in.max_dim, partial);
+    bag_row_gradient(in, u, grads + u * in.max_dim, &sh);
 }
 
 // One thread per index j: the dot of its row with its bag's dout slice.

@@ -68,13 +68,13 @@ __global__ void sparse_update_kernel(int kind, SparseStepParams p, const int64_t
 // Dynamic shared memory: max_dim floats.
 __global__ void bag_backward_update_kernel(BagRowInputs in, int kind, SparseStepParams p,
                                            float* weights, float* s0, float* s1) {
-  __shared__ float partial[kBagRowBlock];
+  __shared__ BagRowShared sh;
   __shared__ float scratch[kWarpSize];
   __shared__ float shared_acc;
   TESSERA_DYNAMIC_SHARED(float, row);
   const int64_t touched = *in.touched;
   for (int64_t u = blockIdx.x; u < touched; u += gridDim.x) {
-    bag_row_gradient(in, u, row, partial);  // ends with a barrier
+    bag_row_gradient(in, u, row, &sh);  // ends with a barrier
     const int64_t key = in.ukeys[u];
     const int64_t* m = in.meta + table_of_key_meta(in.meta, in.tables, key) * kMetaFields;
     const int64_t dim = m[kMetaDim];

@@ -1,8 +1,8 @@
-// The device implementation of the bag ops (CUDA backend, or the cuda-emu backend in the emulation
-// build): custom kernels for checks, resolution, pooling, the segment-reduced backward and the
-// sparse optimizers (embeddings/kernels/bag_kernels.h), sort/de-duplication by sort_segments (CUB
-// on a GPU; host fallback under emulation). Memory comes from the Backend; launches go on its
-// stream, with the backend's device made current (cuda:N, N >= 1, launches nowhere else).
+// The device implementation of the bag ops (the CUDA backend, on a GPU or on the emulator of the
+// emulation build): custom kernels for checks, resolution, pooling, the segment-reduced backward
+// and the sparse optimizers (embeddings/kernels/bag_kernels.h), sort/de-duplication by
+// sort_segments (CUB; its stand-in under emulation). Memory comes from the Backend; launches go on
+// its stream, with the backend's device made current (cuda:N, N >= 1, launches nowhere else).
 // Validation mirrors the host implementation flag for flag, and the messages are produced by the
 // same functions (bag_checks.cpp), so both follow the id policy identically.
 //
@@ -16,39 +16,26 @@
 #include "embeddings/device_segments.h"
 #include "embeddings/kernels/bag_kernels.h"
 
-#if !defined(TESSERA_CUDA_EMULATION)
 #include "cuda/cuda_backend.h"
 #include "cuda/device_guard.h"
-#endif
 
 namespace tessera::emb {
 namespace {
 
 cudaStream_t stream_of(Backend& backend) {
-#if defined(TESSERA_CUDA_EMULATION)
-  (void)backend;
-  return cudaStream_t{};  // the emulator completes every launch before it returns
-#else
   auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
   TESSERA_CHECK(cuda_backend != nullptr,
                 "device bag ops need the CUDA backend, got " << backend.name());
   return cuda_backend->stream();
-#endif
 }
 
-// Makes the backend's device current for a scope. Not in the emulation build yet: its runtime has
-// cudaSetDevice, but cuda/device_guard.h includes cuda/cuda_check.h, which takes the toolkit's
-// nccl.h (and with it the real CUDA headers) wherever one is installed.
+// Makes the backend's device current for a scope (a launch on cuda:N, N >= 1, fails otherwise).
 class DeviceScope {
  public:
-#if defined(TESSERA_CUDA_EMULATION)
-  explicit DeviceScope(const Backend&) {}
-#else
   explicit DeviceScope(const Backend& backend) : guard_(backend.device().index) {}
 
  private:
   cuda::DeviceGuard guard_;
-#endif
 };
 
 std::vector<int64_t> to_vector(Backend& backend, const Tensor& t) {

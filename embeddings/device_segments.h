@@ -2,8 +2,8 @@
 // Sorting and de-duplicating a batch's keys on the device, for the bag backward:
 //   sorted by key, stably (positions ascending within a key), then run-length encoded.
 // On a GPU: CUB radix sort + run-length encode + scan (device_segments_cub.cu, vendor-library code
-// kept apart from the kernel files). In the emulation build CUB is not emulated, so the same
-// contract is met on the host (device_segments_host.cpp) and the report says so.
+// kept apart from the kernel files); in the emulation build the same file runs on the CUB and
+// Thrust stand-ins (cuda/emu/include/cub, thrust), which check CUB's argument rules.
 #include <cstdint>
 #include <string>
 

@@ -329,10 +329,20 @@ void install_crash_handler_for_this_thread() {}
 
 }  // namespace
 
+namespace {
+thread_local bool t_runner_gone = false;  // trivially destructible: valid to the very end
+}  // namespace
+
 BlockRunner& BlockRunner::for_this_thread() {
-  static thread_local BlockRunner runner;
-  return runner;
+  struct Holder {
+    BlockRunner runner;
+    ~Holder() { t_runner_gone = true; }
+  };
+  static thread_local Holder holder;
+  return holder.runner;
 }
+
+bool BlockRunner::unloading() { return t_runner_gone; }
 
 bool BlockRunner::inside_kernel() { return t_thread != nullptr; }
 

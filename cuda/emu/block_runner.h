@@ -62,6 +62,9 @@ class BlockRunner {
  public:
   // The runner of the calling OS thread (blocks run one at a time per OS thread).
   static BlockRunner& for_this_thread();
+  // Whether the calling thread's runner has been destroyed (the thread, or the process, is
+  // exiting): no kernel can run on this thread any more.
+  static bool unloading();
   // Whether the caller is itself inside an emulated kernel (a launch from there is an error).
   static bool inside_kernel();
 

@@ -110,8 +110,15 @@ std::vector<DeviceAllocationInfo> reachable_allocations(const LaunchRequest& r) 
     if (!a.value) continue;
     auto info = find_device_allocation(a.value);
     if (!info) continue;
+    // Raw cudaMalloc memory (the backend's allocator) carries no element kind: a typed pointer
+    // argument into it gives one.
+    if (info->kind == ElementKind::Bytes) info->kind = a.kind;
     bool seen = false;
-    for (const auto& o : out) seen = seen || o.base == info->base;
+    for (auto& o : out) {
+      if (o.base != info->base) continue;
+      seen = true;
+      if (o.kind == ElementKind::Bytes) o.kind = info->kind;
+    }
     if (!seen) out.push_back(*info);
   }
   return out;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "cuda/emu/block_runner.h"
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/runtime_api.h"
 
 namespace tessera::emu {
@@ -53,6 +54,7 @@ void exempt_from_schedule_check(const std::string& kernel, const std::string& re
 struct PointerArgument {
   int index = 0;  // parameter position, for messages
   const void* value = nullptr;
+  ElementKind kind = ElementKind::Bytes;  // the pointee type (float* -> F32, ...)
 };
 
 struct LaunchRequest {

@@ -16,6 +16,8 @@
 #include <utility>
 #include <vector>
 
+#include "cuda/emu/block_runner.h"
+#include "cuda/emu/report.h"
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/grid_launch.h"
 #include "cuda/emu/standin.h"
@@ -115,7 +117,9 @@ void run_one(CUstream_st& s) {
   CUstream_st::Item item = std::move(s.queue.front());
   s.queue.pop_front();
   try {
-    item.work();
+    // At process exit (after this thread's block runner is gone: a backend held by a static
+    // destroyed then) queued work is dropped, as a device context's is at teardown.
+    if (!tessera::emu::BlockRunner::unloading()) item.work();
   } catch (const std::exception& e) {
     s.failures.push_back(item.what + " on " + label_of(s) + ": " + e.what());
   } catch (...) {
@@ -390,6 +394,7 @@ using tessera::emu::detail::fail;
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int flags) {
   if (!stream || (flags & ~cudaStreamNonBlocking) != 0) return fail(cudaErrorInvalidValue);
+  tessera::emu::write_report_at_exit_once();  // TESSERA_EMU_REPORT (report.h)
   auto& st = state();
   std::lock_guard<std::recursive_mutex> lock(st.mutex);
   auto s = std::make_shared<CUstream_st>();

@@ -1,13 +1,13 @@
 // Run-time backend selection: CUDA when a GPU is present (or asked for), host otherwise.
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "host/backend/backend.h"
-#if TESSERA_HAVE_CUDA
+#if TESSERA_HAVE_CUDA || TESSERA_HAVE_CUDA_EMULATION
+// In the emulation build this is the same CudaBackend, compiled against the emulated runtime and
+// the vendor stand-ins (cuda/emu/README.md).
 #include "cuda/cuda_backend.h"
-#endif
-#if TESSERA_HAVE_CUDA_EMULATION
-#include "cuda/emu/emu_backend.h"
 #endif
 
 namespace tessera {
@@ -37,6 +37,32 @@ int cuda_device_count() {
 #endif
 }
 
+namespace {
+
+// N of "<prefix>N" (the spec starts with prefix); `form` names the expected spelling.
+int device_index(const std::string& spec, size_t prefix, const char* form) {
+  const std::string num = spec.substr(prefix);
+  char* end = nullptr;
+  const long v = std::strtol(num.c_str(), &end, 10);
+  if (num.empty() || *end != '\0' || v < 0 || v > 1024)
+    TESSERA_THROW(Usage, "device '" << spec << "': expected " << form << " with N a device index");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+std::vector<std::string> cuda_device_specs() {
+  std::vector<std::string> specs;
+#if TESSERA_HAVE_CUDA
+  for (int i = 0; i < cuda_device_count(); ++i) specs.push_back("cuda:" + std::to_string(i));
+#elif TESSERA_HAVE_CUDA_EMULATION
+  std::string why;
+  for (int i = 0; i < cuda_backend::device_count(&why); ++i)
+    specs.push_back("cuda-emu:" + std::to_string(i));
+#endif
+  return specs;
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& spec) {
   if (spec == "cpu" || spec == "host") return make_host_backend();
   if (spec == "auto") {
@@ -47,25 +73,23 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
     }
     return make_host_backend();
   }
-  if (spec == "cuda-emu") {
+  if (spec == "cuda-emu" || spec.rfind("cuda-emu:", 0) == 0) {
+    const int index = spec.size() > 8 ? device_index(spec, 9, "cuda-emu:N") : 0;
 #if TESSERA_HAVE_CUDA_EMULATION
-    return emu::create_backend();
+    // The CUDA backend on emulated device N (TESSERA_EMU_DEVICE_COUNT devices, default 2).
+    return cuda_backend::create(index);
 #else
-    TESSERA_THROW(Backend,
-                  "device 'cuda-emu' (the CUDA kernels on the CPU emulator) needs a build "
-                  "configured with -DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF");
+    (void)index;
+    TESSERA_THROW(
+        Backend,
+        "device '" << spec
+                   << "' (the CUDA backend on the CPU emulator) needs a build "
+                      "configured with -DTESSERA_CUDA_EMULATION=ON -DTESSERA_WITH_CUDA=OFF");
 #endif
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    int index = 0;
-    if (spec.size() >= 5) {  // "cuda:" with or without a number
-      const std::string num = spec.substr(5);
-      char* end = nullptr;
-      long v = std::strtol(num.c_str(), &end, 10);
-      if (num.empty() || *end != '\0' || v < 0)
-        TESSERA_THROW(Usage, "device '" << spec << "': expected cuda:N with N a device index");
-      index = static_cast<int>(v);
-    }
+    // "cuda:" with or without a number
+    const int index = spec.size() >= 5 ? device_index(spec, 5, "cuda:N") : 0;
     std::string why;
     if (!cuda_available(&why))
       TESSERA_THROW(Backend, "device '" << spec << "' was asked for, but CUDA cannot be used: "
@@ -74,7 +98,9 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
     return cuda_backend::create(index);
 #endif
   }
-  TESSERA_THROW(Usage, "device '" << spec << "' is not one of: auto, cpu, cuda, cuda:N, cuda-emu");
+  TESSERA_THROW(
+      Usage,
+      "device '" << spec << "' is not one of: auto, cpu, cuda, cuda:N, cuda-emu, cuda-emu:N");
 }
 
 }  // namespace tessera

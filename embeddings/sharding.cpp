@@ -662,17 +662,17 @@ ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& li
                           ShardPlacement placement, const SparseOptimizerConfig& optimizer) {
   TESSERA_CHECK(n >= 1, "shards must be >= 1, got " << n);
   const bool host = like.device().kind == DeviceKind::Host;
-  const bool emulated = !host && like.name().rfind("cuda-emu", 0) == 0;
-  // Distinct devices the shards go round: one for the host and the emulator (shared memory).
-  const int64_t devices =
-      host || emulated ? 1 : std::max<int64_t>(1, std::min<int64_t>(n, cuda_device_count()));
+  // Distinct devices the shards go round: one for the host; the GPUs (or, in the emulation build,
+  // the emulated devices) otherwise.
+  const std::vector<std::string> gpus = host ? std::vector<std::string>{} : cuda_device_specs();
+  TESSERA_CHECK(host || !gpus.empty(), "no CUDA device for the shards of " << like.name());
+  const int64_t devices = host ? 1 : std::min<int64_t>(n, static_cast<int64_t>(gpus.size()));
   ShardDevices d;
   std::vector<int64_t> capacity;
   for (int64_t k = 0; k < n; ++k) {
     const int64_t sharing = n / devices + (k % devices < n % devices ? 1 : 0);
-    d.backends.push_back(host       ? make_host_backend()
-                         : emulated ? make_backend("cuda-emu")
-                                    : make_backend("cuda:" + std::to_string(k % devices)));
+    d.backends.push_back(host ? make_host_backend()
+                              : make_backend(gpus[static_cast<size_t>(k % devices)]));
     d.raw.push_back(d.backends.back().get());
     capacity.push_back(d.raw.back()->available_memory_bytes() / sharing);
   }

@@ -124,7 +124,8 @@ using ShardFactory = std::function<std::unique_ptr<EmbeddingShard>(
 
 // One backend per shard for a run on `like`'s kind of device (n host backends on the CPU; on a
 // CUDA device shard k on cuda:(k mod the device count), so a machine with fewer GPUs than shards
-// (one GPU, say) still runs them; n cuda-emu backends in the emulation build) and the plan of
+// (one GPU, say) still runs them; in the emulation build the same over the emulated devices,
+// cuda-emu:(k mod their count)) and the plan of
 // `specs` over them. Shards that share a device (or the host) share its memory: each plans with
 // its share of what is available.
 struct ShardDevices {

@@ -251,5 +251,9 @@ std::unique_ptr<Backend> make_host_backend();
 bool cuda_available(std::string* why_not = nullptr);
 // How many CUDA devices this process can use (0 without a GPU or without the CUDA backend).
 int cuda_device_count();
+// The devices a backend of the CUDA kind can be on, as make_backend specs: "cuda:0".."cuda:N-1"
+// for the GPUs, or "cuda-emu:0".. for the emulated devices in the emulation build (where a CUDA
+// backend is always an emulated one). Empty when there are none.
+std::vector<std::string> cuda_device_specs();
 
 }  // namespace tessera

@@ -67,9 +67,6 @@ __global__ void embedding_scatter_add_kernel(const int64_t* ids, const float* do
   }
 }
 
-// The row count the transitional launchers pass: no non-negative id is outside the table.
-constexpr int64_t kUnboundedRows = INT64_MAX;
-
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -102,18 +99,6 @@ void launch_embedding_backward(const int64_t* ids, const float* dout, float* dta
   if (n <= 0 || dim <= 0) return;
   TESSERA_LAUNCH(embedding_scatter_add_kernel, dim3(grid_stride_blocks(n * dim)),
                  dim3(kElementwiseBlock), 0, stream, ids, dout, dtable, rows, n, dim);
-}
-
-// Transitional forms without the row count (see kernels.h): every non-negative id counts as in
-// the table, as before the row count existed.
-void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
-                              int64_t dim, cudaStream_t stream) {
-  launch_embedding_forward(table, kUnboundedRows, ids, out, n, dim, stream);
-}
-
-void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
-                               int64_t dim, cudaStream_t stream) {
-  launch_embedding_backward(ids, dout, dtable, kUnboundedRows, n, dim, stream);
 }
 
 }  // namespace tessera::cuda

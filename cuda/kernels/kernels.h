@@ -63,13 +63,6 @@ void launch_embedding_forward(const float* table, int64_t rows, const int64_t* i
 // written for it.
 void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t rows,
                                int64_t n, int64_t dim, cudaStream_t stream);
-// Transitional forms for callers not yet passing the row count (cuda/emu/emu_backend.cpp,
-// tests/emu_kernels_test.cpp): ids must all be in range, as before; a negative id is still
-// ignored, but an id >= the table's rows is not caught. Remove once those callers pass rows.
-void launch_embedding_forward(const float* table, const int64_t* ids, float* out, int64_t n,
-                              int64_t dim, cudaStream_t stream);
-void launch_embedding_backward(const int64_t* ids, const float* dout, float* dtable, int64_t n,
-                               int64_t dim, cudaStream_t stream);
 
 // ---- dot_interaction.cu -----------------------------------------------------------------------
 // DLRM pairwise dot interaction (layout: host/core/interaction.h). dense [batch, d],

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "cuda/emu/device_memory.h"
+#include "cuda/emu/cost_model.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/stream_model.h"
 #include "host/core/error.h"
@@ -328,6 +329,14 @@ cublasStatus_t cublasSgemm_64(cublasHandle_t handle, cublasOperation_t transa,
   // the queued work runs, in stream order.
   const bool host_scalars = mode == CUBLAS_POINTER_MODE_HOST;
   const float alpha_now = host_scalars ? *alpha : 0.f, beta_now = host_scalars ? *beta : 0.f;
+  // For the cost model (cost_model.h): 2mnk FLOPs, each operand read once, C written once (and
+  // read when beta may be non-zero).
+  const double mn = static_cast<double>(m) * static_cast<double>(n);
+  const bool reads_c = !host_scalars || beta_now != 0.f;
+  tessera::emu::record_vendor_work(
+      "cublasSgemm_64", 2.0 * mn * static_cast<double>(k),
+      4.0 * (static_cast<double>(m) * k + static_cast<double>(k) * n + (reads_c ? mn : 0.0)),
+      4.0 * mn);
   tessera::emu::enqueue(context->stream, "cublasSgemm_64", [=] {
     tessera::emu::require_operands_allocated(g, host_scalars ? nullptr : alpha,
                                              host_scalars ? nullptr : beta);

@@ -41,10 +41,11 @@ bash tools/gpu-check.sh --dry-run "$build_dir/gpu-check-dry" --build-dir "$build
 
 if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   emu_dir=${EMU_BUILD_DIR:-build-emu-asan}
-  # The emulated CUDA kernels against the host backend.
-  emu_targets=(emu_runtime_test emu_negative_test emu_backend_test emu_kernels_test parity_test
-               embedding_parity_test embedding_shard_test lstm_test parity_conv_test
+  # The CUDA backend itself (cuda/*.cpp) on the emulated runtime and the vendor stand-ins, its
+  # kernels against the host backend: every tests/emu_*_test.cpp and the parity suites.
+  emu_targets=(parity_test embedding_parity_test embedding_shard_test lstm_test parity_conv_test
                cnn_frames_test dlrm_model_test)
+  for f in tests/emu_*_test.cpp; do emu_targets+=("$(basename "$f" .cpp)"); done
   # The data layer: every reader of outside bytes, configs, model files and checkpoints, the
   # scheduler and the CLI (through the binary), plus the fuzz corpora and regressions.
   data_suites=(config_test path_names_test content_hash_test data_adult_test data_batcher_test
@@ -69,8 +70,19 @@ if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
     --output-junit ctest-data-junit.xml
   ctest --test-dir "$emu_dir" -R '^Fuzz\.' -j"$jobs" --output-on-failure --timeout 900 --no-tests=error
   bash tests/check_skips.sh "$emu_dir/ctest-data-junit.xml"
-  stage "which kernels ran emulated, which ops fell back to the host"
+  stage "the emulator's report: every custom kernel, every vendor entry point and its rules"
   "$emu_dir"/tests/emu_backend_test --gtest_filter='*EveryCustomKernel*'
+
+  # The GPU cost model needs the kernels instrumented without the sanitizers (cuda/emu/cost_model.h):
+  # its own build, only the model's test and the DLRM step benchmark at a small size.
+  model_dir=${EMU_MODEL_BUILD_DIR:-build-emu-model}
+  stage "GPU cost model: emulation build without sanitizers ($model_dir)"
+  cmake -S . -B "$model_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
+    -DTESSERA_CUDA_EMULATION=ON -DTESSERA_EMU_COST_MODEL=ON -DTESSERA_BUILD_TESTS=ON \
+    -DTESSERA_BUILD_BENCH=ON >/dev/null
+  cmake --build "$model_dir" -j"$jobs" --target emu_cost_model_test gpu_model_bench
+  "$model_dir"/tests/emu_cost_model_test
+  "$model_dir"/bench/gpu_model_bench --batches 16,32 --rows 4096
 fi
 
 if [[ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]]; then

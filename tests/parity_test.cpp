@@ -59,7 +59,8 @@ std::string num_name(float v) {  // 0.25 -> "0p25", -0.5 -> "m0p5"
 }
 
 // Both backends throw a tessera::Error of `kind` with the same message (the bad-input policy is
-// identical everywhere), and the message contains `needle`.
+// identical everywhere; a deferred device check may add a suffix naming the op call after it),
+// and the message contains `needle`.
 void expect_same_error(Backend& ref, Backend& dut, const std::vector<OpArg>& args, const OpFn& op,
                        ErrorKind kind, const std::string& needle) {
   CaughtError r = catch_error([&] { run_guarded(ref, args, op); });

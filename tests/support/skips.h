@@ -3,7 +3,10 @@
 //
 //   TESSERA_GPU_SKIP(reason)       the case needs a usable CUDA device (or, for the few checks
 //                                  of the no-GPU path, its absence). The message starts with
-//                                  kGpuSkipPrefix, which tests/check_skips.sh accepts.
+//                                  kGpuSkipPrefix, which tests/check_skips.sh accepts. Prefer the
+//                                  two kinds in tests/support/gpu_skips.h: gpu-check.sh on a GPU
+//                                  machine fails a plain TESSERA_GPU_SKIP (it cannot tell which
+//                                  kind it is).
 //   TESSERA_SKIP_OR_FAIL(reason)   a dataset or an outside tool is missing. A skip on a
 //                                  developer's machine; a failure when TESSERA_REQUIRE_DATA=1
 //                                  (CI), so nothing CI is meant to test can silently not run.

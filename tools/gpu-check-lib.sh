@@ -132,6 +132,42 @@ gpu_visible() {
   return 1
 }
 
+# The libraries the device image lacks, carried as Debian packages in $root/.gpu-deps
+# (tools/gpu-deps.sh): unpacked with dpkg -x into a private prefix that CMake and the loader search
+# first. cuDNN, which the image has only as the nvidia-cudnn-cu13 wheel, is taken from there when
+# no cudnn.h is installed. Sets cudnn_args (extra configure arguments).
+cudnn_args=()
+prepare_libraries() {
+  local deps="$root/.gpu-deps" prefix="$work/deps" f notes=() n=0 wheel
+  if compgen -G "$deps/*.deb" >/dev/null; then
+    mkdir -p "$prefix"
+    for f in "$deps"/*.deb; do
+      if ! dpkg -x "$f" "$prefix" 2>>"$out/gpu-check.log"; then
+        record_step libraries 1 0 0 "$out/gpu-check.log" "cannot unpack ${f#"$root"/}"
+        return 1
+      fi
+      n=$((n + 1))
+    done
+    export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+    export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    notes+=("$n packages from .gpu-deps unpacked into a private prefix")
+  fi
+  if [[ ! -f /usr/local/cuda/include/cudnn.h && ! -f /usr/include/cudnn.h &&
+        ! -f /usr/include/x86_64-linux-gnu/cudnn.h ]]; then
+    wheel=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
+    if [[ -n "$wheel" && -f "$wheel/include/cudnn.h" && -f "$wheel/lib/libcudnn.so.9" ]]; then
+      # The wheel has only the versioned name; CMake's find_library looks for libcudnn.so.
+      mkdir -p "$work/cudnn"
+      ln -sf "$wheel/lib/libcudnn.so.9" "$work/cudnn/libcudnn.so"
+      cudnn_args=(-DTESSERA_CUDNN_LIB="$work/cudnn/libcudnn.so"
+                  -DTESSERA_CUDNN_INCLUDE="$wheel/include")
+      export LD_LIBRARY_PATH="$wheel/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+      notes+=("cuDNN from the wheel at $wheel")
+    fi
+  fi
+  record_step libraries 0 0 0 "$out/gpu-check.log" "${notes[*]:-the libraries installed here}"
+}
+
 configure_and_build() {
   local with_cuda=ON
   [[ $cuda_compiler -eq 1 ]] || with_cuda=AUTO
@@ -148,7 +184,7 @@ configure_and_build() {
   run_step configure "$out/build.log" 120 "" cmake -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=Release -DTESSERA_WITH_CUDA="$with_cuda" \
     -DTESSERA_CUDA_ARCHITECTURES="${TESSERA_CUDA_ARCHITECTURES:-90}" \
-    -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=ON || return 1
+    -DTESSERA_BUILD_TESTS=ON -DTESSERA_BUILD_BENCH=ON "${cudnn_args[@]}" || return 1
   grep -q '^-- tessera: CUDA backend ON' "$work/step.out" || cuda_compiler=0
   if ! run_step build "$out/build.log" 300 "" cmake --build "$build" -j"$jobs"; then
     grep -E 'error|Error' "$out/build.log" | tail -n 20 >&2

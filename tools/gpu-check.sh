@@ -138,6 +138,7 @@ preflight
 if [[ $dry_run -eq 0 ]]; then gpu_visible || { write_summary; exit 2; }; fi
 
 # ---- 2. configure and build ----------------------------------------------------------------------
+prepare_libraries || { write_summary; exit 1; }
 configure_and_build || { write_summary; exit 1; }
 
 # ---- 3. tests --------------------------------------------------------------------------------------

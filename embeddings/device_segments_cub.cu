@@ -3,6 +3,8 @@
 // Everything is queued on the backend's stream and nothing is read back: the outputs are sized for
 // every key distinct, the run count stays in device memory and the scan covers all nnz + 1
 // entries (only the first U + 1 are meaningful), so the host never waits inside a step.
+#include <limits>
+
 #include <thrust/execution_policy.h>
 #include <thrust/sequence.h>
 #include <thrust/system/cuda/execution_policy.h>
@@ -43,8 +45,9 @@ DeviceSegments sort_segments(Backend& backend, const Tensor& keys, int64_t key_l
     s.sorted_pos = backend.empty({0}, DType::I64);
     return s;
   }
-  TESSERA_CHECK(n < (int64_t{1} << 31),
-                "CUB sort of " << n << " keys: more than 2^31 - 1 per batch");
+  // CUB takes int item counts, and the scan below runs over n + 1 of them.
+  TESSERA_CHECK(n < std::numeric_limits<int>::max(),
+                "CUB sort of " << n << " keys: more than 2^31 - 2 per batch");
   const int num = static_cast<int>(n);
   s.sorted_pos = backend.empty({n}, DType::I64);
   s.ukeys = backend.empty({n}, DType::I64);
@@ -70,7 +73,9 @@ DeviceSegments sort_segments(Backend& backend, const Tensor& keys, int64_t key_l
   int64_t* pin = s.scratch.data<int64_t>() + temp_words;
   int64_t* skeys = pin + n;
   int64_t* cnt = skeys + n;
-  thrust::sequence(thrust::cuda::par.on(stream), pin, pin + n, int64_t{0});
+  // par_nosync: thrust::cuda::par would wait for the stream before returning (a host stall in every
+  // backward step).
+  thrust::sequence(thrust::cuda::par_nosync.on(stream), pin, pin + n, int64_t{0});
   // The encode writes counts[0, U); the rest is zeroed so the scan over all n + 1 entries adds
   // only defined values (scratch comes from a pool that need not clear it).
   TESSERA_CUDA_CHECK(cudaMemsetAsync(cnt, 0, static_cast<size_t>(n + 1) * sizeof(int64_t), stream));

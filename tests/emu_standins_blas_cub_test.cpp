@@ -739,11 +739,26 @@ TEST(EmuStandinCub, AnInputReleasedBeforeTheQueuedWorkRanIsReportedAtTheSynchron
       "ExclusiveSum: inputs and outputs stay allocated until the queued work has run (d_in");
   (void)cudaGetLastError();
   auto seq = std::make_unique<DeviceArray<int64_t> >(8, ElementKind::I64, "seq");
-  thrust::sequence(thrust::cuda::par.on(stream), seq->data(), seq->data() + 8, int64_t{0});
+  thrust::sequence(thrust::cuda::par_nosync.on(stream), seq->data(), seq->data() + 8, int64_t{0});
   seq.reset();
   EXPECT_EQ(cudaStreamSynchronize(stream), cudaErrorLaunchFailure);
   EXPECT_RULE("thrust::sequence: inputs and outputs stay allocated until the queued work has run");
   (void)cudaGetLastError();
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
+
+// Thrust's par waits for its stream before the algorithm returns; par_nosync does not (tessera
+// uses par_nosync in the training step: a par there is a host stall per step).
+TEST(EmuStandinThrust, ParWaitsForItsStreamAndParNosyncDoesNot) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  DeviceArray<int64_t> d(8, ElementKind::I64, "d");
+  emu::reset_runtime_counters();
+  thrust::sequence(thrust::cuda::par_nosync.on(stream), d.data(), d.data() + 8, int64_t{0});
+  EXPECT_EQ(emu::runtime_counters().synchronisations, 0u);
+  thrust::sequence(thrust::cuda::par.on(stream), d.data(), d.data() + 8, int64_t{5});
+  EXPECT_EQ(emu::runtime_counters().synchronisations, 1u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(d[static_cast<size_t>(i)], 5 + i);  // ran: no sync needed
   ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
 }
 

@@ -10,6 +10,9 @@ namespace detail {
 template <typename DerivedPolicy>
 struct execution_policy_base {
   cudaStream_t stream = nullptr;
+  // thrust::cuda::par: the algorithm synchronizes its stream before it returns (Thrust's
+  // documented behaviour); thrust::cuda::par_nosync: it need not.
+  bool synchronizes = true;
 };
 
 }  // namespace detail

@@ -36,6 +36,13 @@ void sequence(const detail::execution_policy_base<DerivedPolicy>& exec, T* first
     for (std::ptrdiff_t i = 0; i < n; ++i)
       first[i] = static_cast<T>(t_init + static_cast<T>(i) * t_step);
   });
+  // thrust::cuda::par waits for the stream before returning (a host synchronisation the runtime
+  // counts); par_nosync does not.
+  if (exec.synchronizes) {
+    const cudaError_t st = cudaStreamSynchronize(exec.stream);
+    cs::thrust_require(e, "the stream synchronizes without a failure", st == cudaSuccess,
+                       cudaGetErrorName(st));
+  }
 }
 
 template <typename DerivedPolicy, typename T, typename U>

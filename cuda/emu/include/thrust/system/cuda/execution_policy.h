@@ -1,22 +1,32 @@
 #pragma once
-// Stand-in for Thrust's CUDA execution policy in the emulation build: thrust::cuda::par runs an
-// algorithm on the default stream, par.on(stream) on `stream` (the spelling tessera uses, e.g.
-// thrust::sequence(thrust::cuda::par.on(stream), ...)). thrust::cuda and thrust::system::cuda
-// name the same namespace, as in Thrust.
+// Stand-in for Thrust's CUDA execution policies in the emulation build: thrust::cuda::par runs an
+// algorithm on the default stream, par.on(stream) on `stream`, and waits for that stream before
+// returning, as Thrust does; thrust::cuda::par_nosync(.on(stream)) does not wait (the spelling
+// tessera uses: thrust::sequence(thrust::cuda::par_nosync.on(stream), ...)). thrust::cuda and
+// thrust::system::cuda name the same namespace, as in Thrust.
 #include <thrust/execution_policy.h>
 
 namespace thrust {
 namespace cuda_cub {
 
 struct execute_on_stream : thrust::execution_policy<execute_on_stream> {
-  explicit execute_on_stream(cudaStream_t s) { this->stream = s; }
+  execute_on_stream(cudaStream_t s, bool sync) {
+    this->stream = s;
+    this->synchronizes = sync;
+  }
 };
 
 struct par_t : thrust::execution_policy<par_t> {
-  execute_on_stream on(cudaStream_t s) const { return execute_on_stream(s); }
+  execute_on_stream on(cudaStream_t s) const { return execute_on_stream(s, true); }
 };
 
-inline constexpr par_t par{};
+struct par_nosync_t : thrust::execution_policy<par_nosync_t> {
+  par_nosync_t() { this->synchronizes = false; }
+  execute_on_stream on(cudaStream_t s) const { return execute_on_stream(s, false); }
+};
+
+inline const par_t par{};
+inline const par_nosync_t par_nosync{};
 
 }  // namespace cuda_cub
 

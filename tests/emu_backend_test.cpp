@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "cuda/emu/device_memory.h"
+#include "cuda/emu/grid_launch.h"
 #include "cuda/emu/report.h"
 #include "cuda/emu/standin.h"
-#include "cuda/emu/grid_launch.h"
 #include "cuda/kernels/kernels.h"
 #include "embeddings/collection.h"
 #include "host/backend/backend.h"
@@ -189,8 +189,8 @@ void battery_embedding(std::mt19937& gen) {
       ADD_FAILURE() << b->name() << " accepted id 5 for a 5-row table";
     } catch (const Error& err) {
       EXPECT_EQ(err.kind(), ErrorKind::Data);
-      EXPECT_EQ(std::string(err.what()).rfind(
-                    "embedding id 5 at position 3 is outside the table's rows [0, 5)", 0),
+      EXPECT_EQ(std::string(err.what())
+                    .rfind("embedding id 5 at position 3 is outside the table's rows [0, 5)", 0),
                 0u)
           << b->name() << ": " << err.what();
     }
@@ -479,13 +479,14 @@ void battery_cudnn(std::mt19937& gen, Backend& device) {
   for (int64_t n : {2, 3}) {
     const Tensor xn = random_host({n, 3, 7, 6}, gen);
     const Shape ys = conv2d_output_shape(cp, xn.shape(), w.shape());
-    auto [ch, ce] = run_both({xn, w, bias, Tensor::host(ys), random_host(ys, gen),
-                              Tensor::host(xn.shape()), Tensor::host(w.shape()), Tensor::host({4})},
-                             [&](Backend& b, std::vector<Tensor>& t) {
-                               b.conv2d_forward(cp, t[0], t[1], t[2], t[3]);
-                               b.conv2d_backward(cp, t[0], t[1], t[4], t[5], t[6], t[7]);
-                             },
-                             &device);
+    auto [ch, ce] = run_both(
+        {xn, w, bias, Tensor::host(ys), random_host(ys, gen), Tensor::host(xn.shape()),
+         Tensor::host(w.shape()), Tensor::host({4})},
+        [&](Backend& b, std::vector<Tensor>& t) {
+          b.conv2d_forward(cp, t[0], t[1], t[2], t[3]);
+          b.conv2d_backward(cp, t[0], t[1], t[4], t[5], t[6], t[7]);
+        },
+        &device);
     expect_all_close(ch, ce, 1e-3f, "conv2d n" + std::to_string(n));
   }
   const Tensor x = random_host({2, 3, 7, 6}, gen);
@@ -495,12 +496,13 @@ void battery_cudnn(std::mt19937& gen, Backend& device) {
     pp.window_h = pp.window_w = 3;
     pp.pad_h = pp.pad_w = 1;
     const Shape ps{2, 3, conv_out_extent(7, 3, 2, 1), conv_out_extent(6, 3, 2, 1)};
-    auto [ph, pe] = run_both({x, Tensor::host(ps), random_host(ps, gen), Tensor::host(x.shape())},
-                             [&](Backend& b, std::vector<Tensor>& t) {
-                               b.pool2d_forward(pp, t[0], t[1]);
-                               b.pool2d_backward(pp, t[0], t[1], t[2], t[3]);
-                             },
-                             &device);
+    auto [ph, pe] = run_both(
+        {x, Tensor::host(ps), random_host(ps, gen), Tensor::host(x.shape())},
+        [&](Backend& b, std::vector<Tensor>& t) {
+          b.pool2d_forward(pp, t[0], t[1]);
+          b.pool2d_backward(pp, t[0], t[1], t[2], t[3]);
+        },
+        &device);
     expect_all_close(ph, pe, 1e-5f, kind == PoolKind::Max ? "max pool" : "average pool");
   }
   BatchNormParams bp;
@@ -508,8 +510,8 @@ void battery_cudnn(std::mt19937& gen, Backend& device) {
   auto [bh, be] = run_both(
       {bx, random_host({3}, gen), random_host({3}, gen), random_host({3}, gen),
        random_host({3}, gen, 0.5f, 1.5f), Tensor::host(bx.shape()), Tensor::host({3}),
-       Tensor::host({3}), random_host(bx.shape(), gen), Tensor::host(bx.shape()),
-       Tensor::host({3}), Tensor::host({3}), Tensor::host(bx.shape())},
+       Tensor::host({3}), random_host(bx.shape(), gen), Tensor::host(bx.shape()), Tensor::host({3}),
+       Tensor::host({3}), Tensor::host(bx.shape())},
       [&](Backend& b, std::vector<Tensor>& t) {
         b.batchnorm_forward(bp, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
         b.batchnorm_backward(bp, t[0], t[8], t[1], t[6], t[7], t[9], t[10], t[11]);
@@ -554,7 +556,7 @@ void battery_cudnn(std::mt19937& gen, Backend& device) {
 std::set<std::string> vendor_calls_in_sources() {
   std::set<std::string> names;
   const std::regex call_re(R"(\b((?:cublas|cudnn)[A-Z]\w*|cub::\w+::\w+|thrust::sequence)\s*\()");
-  const std::vector<std::pair<std::string, std::regex>> sources = {
+  const std::vector<std::pair<std::string, std::regex> > sources = {
       {"/cuda", std::regex(R"(.*\.(cpp|h)$)")},
       {"/embeddings", std::regex(R"(device_.*\.(cpp|cu)$)")}};
   for (const auto& [folder, file_re] : sources) {
@@ -674,8 +676,7 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
     const auto it = checked.find(call);
     EXPECT_NE(it, checked.end()) << "vendor entry point " << call
                                  << " is called in the CUDA sources but never ran here";
-    if (it != checked.end())
-      EXPECT_TRUE(it->second) << "no stand-in rule was checked on " << call;
+    if (it != checked.end()) EXPECT_TRUE(it->second) << "no stand-in rule was checked on " << call;
   }
   std::cout << emu::format_report();
 }

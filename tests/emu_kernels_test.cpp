@@ -35,7 +35,8 @@ constexpr int64_t kRealRows = 7;
 // would be.
 struct TableWindow {
   TableWindow(int64_t dim, ElementKind kind, const char* label)
-      : dim(dim), real(static_cast<size_t>(kRealRows * dim), kind, label),
+      : dim(dim),
+        real(static_cast<size_t>(kRealRows * dim), kind, label),
         window(base(), real.data()) {}
   float* base() const {
     return reinterpret_cast<float*>(reinterpret_cast<uintptr_t>(real.data()) -
@@ -48,7 +49,8 @@ struct TableWindow {
 
 DeviceArray<int64_t> window_ids(int64_t n, std::mt19937& gen) {
   DeviceArray<int64_t> ids(static_cast<size_t>(n), ElementKind::I64, "ids");
-  for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = kIdBase + static_cast<int64_t>(gen() % kRealRows);
+  for (int64_t i = 0; i < n; ++i)
+    ids[static_cast<size_t>(i)] = kIdBase + static_cast<int64_t>(gen() % kRealRows);
   return ids;
 }
 

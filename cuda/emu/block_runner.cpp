@@ -25,19 +25,27 @@ constexpr uint16_t kPoison2 = 0x7E5Du;                // a NaN as half
 
 uint64_t poison_for(unsigned bytes) {
   switch (bytes) {
-    case 8: return kPoison8;
-    case 4: return kPoison4;
-    case 2: return kPoison2;
-    default: return 0xBD;
+    case 8:
+      return kPoison8;
+    case 4:
+      return kPoison4;
+    case 2:
+      return kPoison2;
+    default:
+      return 0xBD;
   }
 }
 
 const char* barrier_name(detail::BarrierKind k) {
   switch (k) {
-    case detail::BarrierKind::Count: return "__syncthreads_count()";
-    case detail::BarrierKind::And: return "__syncthreads_and()";
-    case detail::BarrierKind::Or: return "__syncthreads_or()";
-    default: return "__syncthreads()";
+    case detail::BarrierKind::Count:
+      return "__syncthreads_count()";
+    case detail::BarrierKind::And:
+      return "__syncthreads_and()";
+    case detail::BarrierKind::Or:
+      return "__syncthreads_or()";
+    default:
+      return "__syncthreads()";
   }
 }
 
@@ -196,24 +204,40 @@ namespace detail {
 
 const char* warp_op_name(WarpOpKind op) {
   switch (op) {
-    case WarpOpKind::SyncWarp: return "__syncwarp";
-    case WarpOpKind::ShflIdx: return "__shfl_sync";
-    case WarpOpKind::ShflUp: return "__shfl_up_sync";
-    case WarpOpKind::ShflDown: return "__shfl_down_sync";
-    case WarpOpKind::ShflXor: return "__shfl_xor_sync";
-    case WarpOpKind::Ballot: return "__ballot_sync";
-    case WarpOpKind::Any: return "__any_sync";
-    case WarpOpKind::All: return "__all_sync";
-    case WarpOpKind::MatchAny: return "__match_any_sync";
-    case WarpOpKind::MatchAll: return "__match_all_sync";
-    case WarpOpKind::ReduceAdd: return "__reduce_add_sync";
+    case WarpOpKind::SyncWarp:
+      return "__syncwarp";
+    case WarpOpKind::ShflIdx:
+      return "__shfl_sync";
+    case WarpOpKind::ShflUp:
+      return "__shfl_up_sync";
+    case WarpOpKind::ShflDown:
+      return "__shfl_down_sync";
+    case WarpOpKind::ShflXor:
+      return "__shfl_xor_sync";
+    case WarpOpKind::Ballot:
+      return "__ballot_sync";
+    case WarpOpKind::Any:
+      return "__any_sync";
+    case WarpOpKind::All:
+      return "__all_sync";
+    case WarpOpKind::MatchAny:
+      return "__match_any_sync";
+    case WarpOpKind::MatchAll:
+      return "__match_all_sync";
+    case WarpOpKind::ReduceAdd:
+      return "__reduce_add_sync";
     case WarpOpKind::ReduceMinU:
-    case WarpOpKind::ReduceMinS: return "__reduce_min_sync";
+    case WarpOpKind::ReduceMinS:
+      return "__reduce_min_sync";
     case WarpOpKind::ReduceMaxU:
-    case WarpOpKind::ReduceMaxS: return "__reduce_max_sync";
-    case WarpOpKind::ReduceAnd: return "__reduce_and_sync";
-    case WarpOpKind::ReduceOr: return "__reduce_or_sync";
-    case WarpOpKind::ReduceXor: return "__reduce_xor_sync";
+    case WarpOpKind::ReduceMaxS:
+      return "__reduce_max_sync";
+    case WarpOpKind::ReduceAnd:
+      return "__reduce_and_sync";
+    case WarpOpKind::ReduceOr:
+      return "__reduce_or_sync";
+    case WarpOpKind::ReduceXor:
+      return "__reduce_xor_sync";
   }
   return "warp collective";
 }
@@ -257,7 +281,9 @@ std::string dim_str(const uint3& v) {
   s << "(" << v.x << "," << v.y << "," << v.z << ")";
   return s.str();
 }
-std::string dim_str(const dim3& v) { return dim_str(uint3{v.x, v.y, v.z}); }
+std::string dim_str(const dim3& v) {
+  return dim_str(uint3{v.x, v.y, v.z});
+}
 
 bool BlockRunner::describe_running_thread(char* buf, size_t size) {
   const BlockRunner* r = t_runner;
@@ -282,11 +308,12 @@ void crash_handler(int sig, siginfo_t* info, void*) {
   char where[256];
   if (BlockRunner::describe_running_thread(where, sizeof(where))) {
     char msg[512];
-    const int n = std::snprintf(msg, sizeof(msg),
-                                "tessera CUDA emulator: %s: illegal memory access (%s at address "
-                                "%p; on a GPU: cudaErrorIllegalAddress; a stack overflow if the "
-                                "address is just below a fiber stack, see TESSERA_EMU_STACK_KB)\n",
-                                where, sig == SIGBUS ? "SIGBUS" : "SIGSEGV", info ? info->si_addr : nullptr);
+    const int n =
+        std::snprintf(msg, sizeof(msg),
+                      "tessera CUDA emulator: %s: illegal memory access (%s at address "
+                      "%p; on a GPU: cudaErrorIllegalAddress; a stack overflow if the "
+                      "address is just below a fiber stack, see TESSERA_EMU_STACK_KB)\n",
+                      where, sig == SIGBUS ? "SIGBUS" : "SIGSEGV", info ? info->si_addr : nullptr);
     if (n > 0) {
       ssize_t ignored = write(STDERR_FILENO, msg, static_cast<size_t>(n));
       (void)ignored;
@@ -342,15 +369,25 @@ BlockRunner& BlockRunner::for_this_thread() {
   return holder.runner;
 }
 
-bool BlockRunner::unloading() { return t_runner_gone; }
+bool BlockRunner::unloading() {
+  return t_runner_gone;
+}
 
-bool BlockRunner::inside_kernel() { return t_thread != nullptr; }
+bool BlockRunner::inside_kernel() {
+  return t_thread != nullptr;
+}
 
-BlockRunner::BlockRunner() { install_crash_handler_for_this_thread(); }
+BlockRunner::BlockRunner() {
+  install_crash_handler_for_this_thread();
+}
 
-BlockRunner::~BlockRunner() { std::free(smem_); }
+BlockRunner::~BlockRunner() {
+  std::free(smem_);
+}
 
-BlockRunner::Thread& BlockRunner::current() { return *static_cast<Thread*>(t_thread); }
+BlockRunner::Thread& BlockRunner::current() {
+  return *static_cast<Thread*>(t_thread);
+}
 
 void BlockRunner::thread_main(void* arg) {
   auto* t = static_cast<Thread*>(arg);
@@ -470,7 +507,8 @@ void BlockRunner::reset_block_state() {
   live_ = nthreads_;
   const int nwarps = (nthreads_ + 31) / 32;
 
-  while (threads_.size() < static_cast<size_t>(nthreads_)) threads_.push_back(std::make_unique<Thread>());
+  while (threads_.size() < static_cast<size_t>(nthreads_))
+    threads_.push_back(std::make_unique<Thread>());
   warps_.assign(static_cast<size_t>(nwarps), Warp{});
   for (int w = 0; w < nwarps; ++w) {
     const int lanes = nthreads_ - 32 * w < 32 ? nthreads_ - 32 * w : 32;
@@ -482,8 +520,10 @@ void BlockRunner::reset_block_state() {
   ready_count_ = 0;
 
   prepare_shared_memory();
-  if (launch.shared_race_check) races_.begin_block(smem_, smem_bytes_, nwarps);
-  else races_.begin_block(nullptr, 0, nwarps);
+  if (launch.shared_race_check)
+    races_.begin_block(smem_, smem_bytes_, nwarps);
+  else
+    races_.begin_block(nullptr, 0, nwarps);
 
   detail::t_block_idx = block_idx_;
   detail::t_block_dim = launch.block;
@@ -578,13 +618,12 @@ int BlockRunner::arrive_barrier(detail::BarrierKind kind, int predicate, const c
     b.count = 0;
   } else if (b.kind != kind || b.line != line || std::strcmp(b.file, file) != 0) {
     const Thread& first = *threads_[static_cast<size_t>(b.first_thread)];
-    TESSERA_THROW(Backend, "divergent barriers: " << thread_name(first) << " waits at "
-                                                  << barrier_name(b.kind) << " (" << b.file << ":"
-                                                  << b.line << ") while " << thread_name(me)
-                                                  << " reached " << barrier_name(kind) << " ("
-                                                  << file << ":" << line
-                                                  << "); every thread of a block must reach the "
-                                                     "same barrier");
+    TESSERA_THROW(Backend, "divergent barriers: "
+                               << thread_name(first) << " waits at " << barrier_name(b.kind) << " ("
+                               << b.file << ":" << b.line << ") while " << thread_name(me)
+                               << " reached " << barrier_name(kind) << " (" << file << ":" << line
+                               << "); every thread of a block must reach the "
+                                  "same barrier");
   }
   ++b.arrived;
   if (predicate) ++b.count;
@@ -594,10 +633,17 @@ int BlockRunner::arrive_barrier(detail::BarrierKind kind, int predicate, const c
   if (b.arrived == nthreads_) {
     int result = 0;
     switch (b.kind) {
-      case detail::BarrierKind::Count: result = b.count; break;
-      case detail::BarrierKind::And: result = b.count == nthreads_; break;
-      case detail::BarrierKind::Or: result = b.count > 0; break;
-      default: break;
+      case detail::BarrierKind::Count:
+        result = b.count;
+        break;
+      case detail::BarrierKind::And:
+        result = b.count == nthreads_;
+        break;
+      case detail::BarrierKind::Or:
+        result = b.count > 0;
+        break;
+      default:
+        break;
     }
     // Every thread is here (exited ones never arrive, so the count could not have been reached).
     for (int i = 0; i < nthreads_; ++i) threads_[static_cast<size_t>(i)]->barrier_result = result;
@@ -658,8 +704,8 @@ uint64_t BlockRunner::arrive_warp(detail::WarpOpKind op, unsigned mask, uint64_t
   } else if (w.pending[idx].value_bytes != value_bytes) {
     TESSERA_THROW(Backend, name << " at " << file << ":" << line << ": lane " << me.lane
                                 << " passes a " << value_bytes << "-byte value, lane "
-                                << w.pending[idx].first_lane << " a "
-                                << w.pending[idx].value_bytes << "-byte one");
+                                << w.pending[idx].first_lane << " a " << w.pending[idx].value_bytes
+                                << "-byte one");
   }
   PendingWarpOp& p = w.pending[idx];
   p.arrived |= bit;
@@ -707,7 +753,8 @@ void BlockRunner::complete_warp_op(int warp, size_t pending_index) {
   release_in_order(lanes, count);
 }
 
-// ---- exits and stalls ----------------------------------------------------------------------------
+// ---- exits and stalls
+// ----------------------------------------------------------------------------
 
 void BlockRunner::on_thread_exit(Thread& t) {
   t.state = State::Exited;
@@ -728,10 +775,9 @@ void BlockRunner::report_stall() {
   }
   std::ostringstream msg;
   if (!at_barrier.empty()) {
-    msg << block_name() << ": barrier not reached by all threads: " << at_barrier.size()
-        << " of " << nthreads_ << " threads wait at " << barrier_name(barrier_.kind) << " ("
-        << barrier_.file << ":" << barrier_.line << ") [threads " << thread_list(at_barrier)
-        << "]";
+    msg << block_name() << ": barrier not reached by all threads: " << at_barrier.size() << " of "
+        << nthreads_ << " threads wait at " << barrier_name(barrier_.kind) << " (" << barrier_.file
+        << ":" << barrier_.line << ") [threads " << thread_list(at_barrier) << "]";
     if (!exited.empty())
       msg << "; " << exited.size() << " have exited without reaching it [threads "
           << thread_list(exited) << "]";
@@ -743,8 +789,10 @@ void BlockRunner::report_stall() {
       std::vector<int> waiting, missing;
       for (int l = 0; l < 32; ++l) {
         const int id = static_cast<int>(w) * 32 + l;
-        if (p.arrived & (1u << l)) waiting.push_back(id);
-        else if ((p.mask & warps_[w].live) & (1u << l)) missing.push_back(id);
+        if (p.arrived & (1u << l))
+          waiting.push_back(id);
+        else if ((p.mask & warps_[w].live) & (1u << l))
+          missing.push_back(id);
       }
       msg << "; warp " << w << ": threads " << thread_list(waiting) << " wait at "
           << detail::warp_op_name(p.op) << " (" << p.file << ":" << p.line << ") with mask "

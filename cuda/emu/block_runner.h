@@ -152,7 +152,7 @@ class BlockRunner {
   FiberStackPool stacks_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::vector<Warp> warps_;
-  std::vector<int> ready_;  // ring buffer of linear ids
+  std::vector<int> ready_;    // ring buffer of linear ids
   std::vector<int> all_ids_;  // 0 .. nthreads_-1
   size_t ready_head_ = 0;
   size_t ready_count_ = 0;

@@ -46,15 +46,22 @@ Registry& registry() {
 
 const char* element_kind_name(ElementKind k) {
   switch (k) {
-    case ElementKind::F32: return "f32";
-    case ElementKind::F64: return "f64";
-    case ElementKind::I32: return "i32";
-    case ElementKind::I64: return "i64";
-    default: return "bytes";
+    case ElementKind::F32:
+      return "f32";
+    case ElementKind::F64:
+      return "f64";
+    case ElementKind::I32:
+      return "i32";
+    case ElementKind::I64:
+      return "i64";
+    default:
+      return "bytes";
   }
 }
 
-bool device_guards_enabled() { return kGuardBytes > 0; }
+bool device_guards_enabled() {
+  return kGuardBytes > 0;
+}
 
 void* device_alloc(size_t bytes, ElementKind kind, const std::string& label, int device) {
   void* raw = nullptr;
@@ -80,7 +87,10 @@ void device_free(void* base) noexcept {
     std::lock_guard<std::mutex> lock(r.mutex);
     auto it = r.by_base.find(reinterpret_cast<uintptr_t>(base));
     if (it == r.by_base.end()) {
-      std::fprintf(stderr, "tessera: CUDA emulator: device_free(%p) of memory it did not allocate (ignored)\n", base);
+      std::fprintf(
+          stderr,
+          "tessera: CUDA emulator: device_free(%p) of memory it did not allocate (ignored)\n",
+          base);
       return;
     }
     r.by_base.erase(it);
@@ -106,10 +116,12 @@ std::string check_and_repair_guards(const DeviceAllocationInfo& a) {
   if (first_before == 0 && first_after < 0) return "";
   std::ostringstream msg;
   msg << "out-of-bounds write to allocation '" << a.label << "' (" << a.bytes << " bytes): ";
-  if (first_before > 0) msg << "a guard byte " << first_before << " bytes before its start was changed";
+  if (first_before > 0)
+    msg << "a guard byte " << first_before << " bytes before its start was changed";
   if (first_before > 0 && first_after >= 0) msg << ", and ";
-  if (first_after >= 0) msg << "the guard byte at offset " << a.bytes + static_cast<size_t>(first_after)
-                            << " (" << first_after << " bytes past its end) was changed";
+  if (first_after >= 0)
+    msg << "the guard byte at offset " << a.bytes + static_cast<size_t>(first_after) << " ("
+        << first_after << " bytes past its end) was changed";
   std::memset(front, kGuardByte, kGuardBytes);
   std::memset(back, kGuardByte, kGuardBytes);
   return msg.str();
@@ -123,7 +135,8 @@ std::optional<DeviceAllocationInfo> find_device_allocation(const void* p) {
   return std::nullopt;
 }
 
-DeviceWindow::DeviceWindow(const void* window_base, const void* target) : window_base_(window_base) {
+DeviceWindow::DeviceWindow(const void* window_base, const void* target)
+    : window_base_(window_base) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mutex);
   if (!find_locked(r, reinterpret_cast<uintptr_t>(target)))

@@ -37,11 +37,11 @@ void collect_pointer_args(const Tuple& t, std::index_sequence<I...>,
       // (floats within rounding: atomicAdd order changes it), whatever the allocation's label.
       using E = std::remove_cv_t<std::remove_pointer_t<V>>;
       using ::tessera::emu::ElementKind;
-      constexpr ElementKind kind = std::is_same_v<E, float>      ? ElementKind::F32
-                                   : std::is_same_v<E, double>   ? ElementKind::F64
-                                   : std::is_same_v<E, int32_t>  ? ElementKind::I32
-                                   : std::is_same_v<E, int64_t>  ? ElementKind::I64
-                                                                 : ElementKind::Bytes;
+      constexpr ElementKind kind = std::is_same_v<E, float>     ? ElementKind::F32
+                                   : std::is_same_v<E, double>  ? ElementKind::F64
+                                   : std::is_same_v<E, int32_t> ? ElementKind::I32
+                                   : std::is_same_v<E, int64_t> ? ElementKind::I64
+                                                                : ElementKind::Bytes;
       out.push_back(::tessera::emu::PointerArgument{index, static_cast<const void*>(v), kind});
     } else if constexpr (std::is_class_v<V> || std::is_union_v<V>) {
       aggregate = true;

@@ -68,7 +68,9 @@ bool check_rule(const char* library, const char* entry_point, const char* rule, 
   return ok;
 }
 
-const std::string& last_rule_failure() { return t_last_failure; }
+const std::string& last_rule_failure() {
+  return t_last_failure;
+}
 
 std::string format_standin_report() {
   Registry& r = registry();

@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "cuda/emu/block_runner.h"
-#include "cuda/emu/report.h"
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/grid_launch.h"
+#include "cuda/emu/report.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/stream_model.h"
 #include "host/core/error.h"

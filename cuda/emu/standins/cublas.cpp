@@ -15,8 +15,8 @@
 #include <sstream>
 #include <string>
 
-#include "cuda/emu/device_memory.h"
 #include "cuda/emu/cost_model.h"
+#include "cuda/emu/device_memory.h"
 #include "cuda/emu/standin.h"
 #include "cuda/emu/stream_model.h"
 #include "host/core/error.h"

@@ -758,6 +758,11 @@ class FaultyBackend final : public Backend {
     if (fault_ == Fault::ScribbleInput) x.data<float>()[0] += 1.f;
   }
   [[noreturn]] void unsupported() { TESSERA_THROW(Internal, "not implemented by the test double"); }
+#define TESSERA_FAULTY_UNSUPPORTED(ret, name, params) \
+  ret name##_impl params override { unsupported(); }
+  TESSERA_BACKEND_ELEMENTWISE_OPS(TESSERA_FAULTY_UNSUPPORTED)
+  TESSERA_BACKEND_REC_OPS(TESSERA_FAULTY_UNSUPPORTED)
+#undef TESSERA_FAULTY_UNSUPPORTED
   void gemm_impl(Transpose, Transpose, int64_t, int64_t, int64_t, float, const float*, int64_t,
                  const float*, int64_t, float, float*, int64_t) override {
     unsupported();

@@ -183,6 +183,35 @@ class Backend {
   void softmax_xent(const Tensor& logits, const Tensor& labels, float grad_scale, Tensor& loss,
                     Tensor& dlogits);
 
+  // ---- element-wise arithmetic (host/backend/backend_elementwise.cpp: edge checks) -------------
+  // f32, a, b, x and y of one shape (contiguous). beta == 0: y is not read (may hold anything).
+  // y = a (.) b + beta * y  (the Hadamard product: DCN-v2's x0 (.) (W x + b)).
+  void mul_add(const Tensor& a, const Tensor& b, float beta, Tensor& y);
+  // y = alpha * x + beta * y.
+  void axpby(float alpha, const Tensor& x, float beta, Tensor& y);
+  // The Trainer's loss accumulator (backend_loss_accumulate.cpp): loss f32 [N] (per-sample
+  // losses of one step), acc f32 [3] on this backend: acc[0] += sum(loss) (non-finite values
+  // included), acc[1] += the number of non-finite values in loss, and acc[2] = step when acc[2]
+  // is 0 and this loss holds a non-finite value (steps are 1-based; exact below 2^24). Nothing
+  // is read back: the Trainer reads acc every few steps.
+  void loss_accumulate(const Tensor& loss, float step, Tensor& acc);
+
+  // ---- recommendation scores and losses (host/backend/backend_rec.cpp: edge checks) -----------
+  // out f32 [S, W] with W >= 2 * dim (each row: p | q | bias columns), score f32 [S]:
+  // score[s] = offset + sum_{k<dim} out[s,k] * out[s,dim+k] + sum_{j>=2dim} out[s,j].
+  void rec_score_forward(const Tensor& out, int64_t dim, float offset, Tensor& score);
+  // dscore f32 [S] -> dout [S, W] (overwritten): for k < dim, dout[s,k] = ds*out[s,dim+k] +
+  // l2*out[s,k], dout[s,dim+k] = ds*out[s,k] + l2*out[s,dim+k]; bias columns ds + bias_l2*out.
+  void rec_score_backward(const Tensor& out, const Tensor& dscore, int64_t dim, float l2,
+                          float bias_l2, Tensor& dout);
+  // pred, target, loss, dpred f32 [N]: e = pred - target, loss = e*e, dpred = grad_scale * e.
+  void squared_error(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& loss,
+                     Tensor& dpred);
+  // scores f32 [n * group] (group >= 2: a positive, then group - 1 negatives), loss [n],
+  // dscores [n * group]: BPR, loss[i] = sum_j softplus(-(s_pos - s_j)), gradients scaled.
+  void pairwise_logistic(const Tensor& scores, int64_t group, float grad_scale, Tensor& loss,
+                         Tensor& dscores);
+
   // ---- LSTM (host/backend/backend_lstm.cpp: edge checks) ---------------------------------------
   // Multi-layer, optionally bidirectional LSTM over a whole sequence. Inference mode applies no
   // dropout and writes no reserve.

@@ -41,6 +41,11 @@ struct StepResult {
   double loss_sum = 0;   // their summed loss (the epoch's train_loss is the sum over its examples)
   int64_t units = 0;     // what throughput counts (examples, tokens, samples with negatives)
   bool applied = true;   // false: the guard dropped the batch (on_nonfinite "skip_batch")
+  // The batch's per-sample losses on the task's backend, not read back (undefined: loss_sum
+  // holds the sum). The Trainer adds them into a device accumulator (Backend::loss_accumulate)
+  // and reads it every few steps and at the epoch's end, so the step makes no host
+  // synchronisation; their finite check happens at that read (on_nonfinite "stop").
+  Tensor device_loss;
   // Further per-example sums the epoch line reports as train_<name> = sum / examples (e.g. the
   // number of correct predictions: train_accuracy).
   Metrics sums;

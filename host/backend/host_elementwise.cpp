@@ -1,0 +1,15 @@
+// HostBackend's element-wise ops. PLACEHOLDER: being written (issue 18, DCN-v2 / Wide & Deep).
+#include "host/backend/host_backend.h"
+
+#include "host/core/error.h"
+
+namespace tessera {
+
+void HostBackend::mul_add_impl(const Tensor&, const Tensor&, float, Tensor&) {
+  TESSERA_THROW(Internal, "mul_add is not written yet");
+}
+void HostBackend::axpby_impl(float, const Tensor&, float, Tensor&) {
+  TESSERA_THROW(Internal, "axpby is not written yet");
+}
+
+}  // namespace tessera

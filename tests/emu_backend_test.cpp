@@ -600,6 +600,11 @@ std::set<std::string> kernels_in_sources() {
   return names;
 }
 
+// This stop's new ops, one battery file per package (they use run_both and the helpers above).
+#include "tests/support/emu_battery_elementwise.inc"
+#include "tests/support/emu_battery_loss_accumulate.inc"
+#include "tests/support/emu_battery_rec.inc"
+
 TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   emu::reset_kernel_stats();
   std::mt19937 gen(6);
@@ -612,6 +617,9 @@ TEST(EmuBackend, EveryCustomKernelRunsAndTheReportSaysHow) {
   battery_dot_interaction(gen);
   battery_log_mel(gen);
   battery_lstm_weights(gen);
+  battery_elementwise(gen);
+  battery_loss_accumulate(gen);
+  battery_rec(gen);
   {
     // A backend of its own, used and then destroyed, so the vendor calls of teardown (handles,
     // descriptors) run here too.

@@ -1,0 +1,397 @@
+#include "host/data/prepared.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <sstream>
+
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/core/math.h"
+#include "host/data/encoded_table.h"
+
+namespace tessera {
+
+namespace {
+
+// One shard, mapped read-only for the dataset's lifetime.
+struct MappedShard {
+  std::string path;
+  const ShardInfo* info = nullptr;
+  const uint8_t* base = nullptr;
+  size_t size = 0;
+  ShardHeader header;
+  std::atomic<bool> verified{false};
+  std::mutex verify_mu;
+
+  ~MappedShard() {
+    if (base != nullptr && size > 0) ::munmap(const_cast<uint8_t*>(base), size);
+  }
+
+  void map() {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) TESSERA_THROW(Io, path << ": shard is missing (" << std::strerror(errno) << ")");
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      TESSERA_THROW(Io, path << ": cannot stat the shard");
+    }
+    size = static_cast<size_t>(st.st_size);
+    if (static_cast<int64_t>(size) != info->bytes) {
+      ::close(fd);
+      TESSERA_THROW(Io, path << ": shard is " << size << " bytes, the manifest says " << info->bytes
+                             << " (truncated or replaced?)");
+    }
+    void* p = size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0) : nullptr;
+    ::close(fd);
+    if (p == MAP_FAILED) TESSERA_THROW(Io, path << ": cannot map the shard");
+    base = static_cast<const uint8_t*>(p);
+    header = parse_shard_header(base, size, path);
+  }
+
+  void verify() {
+    if (verified.load(std::memory_order_acquire)) return;
+    std::lock_guard<std::mutex> lock(verify_mu);
+    if (verified.load(std::memory_order_relaxed)) return;
+    const uint32_t crc = crc32_of(base, size);
+    if (crc != info->crc32)
+      TESSERA_THROW(Io, path << ": checksum mismatch (crc32 " << crc << ", the manifest says "
+                             << info->crc32 << "): the shard is corrupt; re-run `tessera prep`");
+    verified.store(true, std::memory_order_release);
+  }
+};
+
+void check_shard_columns(const MappedShard& s, const PreparedManifest& m) {
+  if (s.header.rows != static_cast<uint64_t>(s.info->rows))
+    TESSERA_THROW(Io, s.path << ": shard holds " << s.header.rows << " rows, the manifest says "
+                             << s.info->rows);
+  if (s.header.columns.size() != m.columns.size())
+    TESSERA_THROW(Io, s.path << ": shard has " << s.header.columns.size()
+                             << " columns, the manifest " << m.columns.size());
+  for (size_t i = 0; i < m.columns.size(); ++i) {
+    const ShardColumn& c = s.header.columns[i];
+    if (c.type != m.columns[i].type || c.width != m.columns[i].width)
+      TESSERA_THROW(Io, s.path << ": column " << i << " (" << m.columns[i].name << ") is "
+                               << prepared_type_name(c.type) << " x " << c.width
+                               << ", the manifest says " << prepared_type_name(m.columns[i].type)
+                               << " x " << m.columns[i].width);
+  }
+}
+
+// The columns must be what the preprocessor encodes: label, dense, one table each, line.
+void check_columns(const PreparedManifest& m, const Preprocessor& pre, const std::string& path) {
+  auto fail = [&](const std::string& why) { TESSERA_THROW(Io, path << ": columns: " << why); };
+  if (m.n_dense != pre.n_dense() || m.n_cat != pre.n_cat())
+    fail("widths differ from the preprocessor's");
+  const auto& cols = m.columns;
+  if (cols[0].name != "label" || cols[0].type != PreparedType::F32 || cols[0].width != 1)
+    fail("the first must be label f32 x 1");
+  if (cols[1].name != "dense" || cols[1].type != PreparedType::F32 || cols[1].width != m.n_dense)
+    fail("the second must be dense f32 x n_dense");
+  for (int64_t c = 0; c < m.n_cat; ++c) {
+    const CategoricalColumnModel& t = pre.categorical_columns()[static_cast<size_t>(c)];
+    const PreparedColumnInfo& info = cols[static_cast<size_t>(2 + c)];
+    if (info.name != "cat:" + t.name || info.width != 1 || info.offset != t.offset ||
+        info.type == PreparedType::F32 ||
+        prepared_type_size(info.type) < prepared_type_size(narrowest_id_type(t.size)))
+      fail("table column " + std::to_string(c) + " does not match the preprocessor's table '" +
+           t.name + "'");
+  }
+  const PreparedColumnInfo& line = cols.back();
+  if (line.name != "line" || line.type != PreparedType::I64 || line.width != 1)
+    fail("the last must be line i64 x 1");
+}
+
+}  // namespace
+
+struct PreparedDataset::Impl {
+  std::string dir;
+  PreparedManifest manifest;
+  Preprocessor pre;
+  std::map<std::string, std::vector<std::unique_ptr<MappedShard>>> shards;
+};
+
+PreparedDataset PreparedDataset::open(const std::string& dir) {
+  PreparedDataset d;
+  d.impl_ = std::make_shared<Impl>();
+  Impl& im = *d.impl_;
+  im.dir = dir;
+  const std::string path = dir + "/" + kManifestFile;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0)
+    TESSERA_THROW(Io, path << ": not found: " << dir
+                           << " is not a prepared dataset (write one with `tessera prep`)");
+  im.manifest = PreparedManifest::parse(read_file(path), path);
+  if (!im.manifest.complete)
+    TESSERA_THROW(Data, path << ": complete is false: `tessera prep` did not finish; run it again "
+                                "to complete the dataset");
+  im.pre = Preprocessor::from_json_string(im.manifest.preprocessor_json);
+  check_columns(im.manifest, im.pre, path);
+  for (const auto& [split, sources] : im.manifest.splits) {
+    auto& list = im.shards[split];
+    for (const SourceInfo& src : sources) {
+      for (const ShardInfo& info : src.shards) {
+        auto s = std::make_unique<MappedShard>();
+        s->path = dir + "/" + info.file;
+        s->info = &info;
+        s->map();
+        check_shard_columns(*s, im.manifest);
+        list.push_back(std::move(s));
+      }
+    }
+  }
+  return d;
+}
+
+const std::string& PreparedDataset::dir() const {
+  return impl_->dir;
+}
+const PreparedManifest& PreparedDataset::manifest() const {
+  return impl_->manifest;
+}
+const Preprocessor& PreparedDataset::preprocessor() const {
+  return impl_->pre;
+}
+bool PreparedDataset::has_split(const std::string& split) const {
+  return impl_->manifest.splits.count(split) > 0;
+}
+
+void PreparedDataset::verify(const std::string& split) const {
+  for (auto& [name, list] : impl_->shards)
+    if (split.empty() || name == split)
+      for (auto& s : list) s->verify();
+}
+
+// ---- the batch reader -------------------------------------------------------------------------
+
+namespace {
+
+struct Block {
+  int32_t shard = 0;
+  int64_t begin = 0, rows = 0;
+};
+
+struct RowRef {
+  int32_t shard = 0;
+  int64_t row = 0;
+};
+
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
+  uint64_t x;
+  do {
+    x = rng();
+  } while (x >= limit);
+  return x % n;
+}
+
+// The row order of one epoch of one part: its blocks, then the shuffle buffer.
+class EpochStream {
+ public:
+  EpochStream(const std::vector<Block>& blocks, const PreparedReadOptions& o, int64_t epoch)
+      : blocks_(blocks), cap_(o.shuffle ? o.shuffle_buffer : 0) {
+    std::vector<int64_t> order;
+    if (o.shuffle) {
+      order = seeded_permutation(static_cast<int64_t>(blocks.size()),
+                                 math::mix64(o.seed + static_cast<uint64_t>(epoch)));
+    } else {
+      order.resize(blocks.size());
+      for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    }
+    for (size_t p = static_cast<size_t>(o.rank); p < order.size(); p += o.world)
+      mine_.push_back(order[p]);
+    rng_.seed(math::mix64(o.seed ^ 0x9e3779b97f4a7c15ULL) + static_cast<uint64_t>(epoch));
+  }
+
+  int64_t rows() const {
+    int64_t n = 0;
+    for (int64_t b : mine_) n += blocks_[static_cast<size_t>(b)].rows;
+    return n;
+  }
+
+  bool next(RowRef& out) {
+    if (cap_ <= 1) return next_source(out);
+    RowRef r;
+    while (static_cast<int64_t>(buffer_.size()) < cap_ && next_source(r)) buffer_.push_back(r);
+    if (buffer_.empty()) return false;
+    const size_t j = static_cast<size_t>(uniform_below(rng_, buffer_.size()));
+    out = buffer_[j];
+    if (next_source(r)) {
+      buffer_[j] = r;
+    } else {
+      buffer_[j] = buffer_.back();
+      buffer_.pop_back();
+    }
+    return true;
+  }
+
+ private:
+  bool next_source(RowRef& out) {
+    while (bi_ < mine_.size()) {
+      const Block& b = blocks_[static_cast<size_t>(mine_[bi_])];
+      if (in_block_ < b.rows) {
+        out = RowRef{b.shard, b.begin + in_block_++};
+        return true;
+      }
+      ++bi_;
+      in_block_ = 0;
+    }
+    return false;
+  }
+
+  const std::vector<Block>& blocks_;
+  int64_t cap_;
+  std::vector<int64_t> mine_;
+  size_t bi_ = 0;
+  int64_t in_block_ = 0;
+  std::vector<RowRef> buffer_;
+  std::mt19937_64 rng_;
+};
+
+template <typename T>
+int64_t id_at(const uint8_t* p, int64_t row) {
+  T v;
+  std::memcpy(&v, p + row * static_cast<int64_t>(sizeof(T)), sizeof(T));
+  return static_cast<int64_t>(v);
+}
+
+int64_t read_id(PreparedType t, const uint8_t* p, int64_t row) {
+  switch (t) {
+    case PreparedType::U8:
+      return id_at<uint8_t>(p, row);
+    case PreparedType::I16:
+      return id_at<int16_t>(p, row);
+    case PreparedType::I32:
+      return id_at<int32_t>(p, row);
+    default:
+      return id_at<int64_t>(p, row);
+  }
+}
+
+}  // namespace
+
+struct PreparedBatchReader::State {
+  std::shared_ptr<PreparedDataset::Impl> data;
+  const std::vector<std::unique_ptr<MappedShard>>* shards = nullptr;
+  PreparedReadOptions options;
+  std::vector<Block> blocks;
+  std::unique_ptr<EpochStream> stream;
+  PreparedPosition pos;
+  int64_t epoch_rows = 0;
+  std::vector<RowRef> refs;
+
+  void start_epoch(int64_t epoch) {
+    stream = std::make_unique<EpochStream>(blocks, options, epoch);
+    epoch_rows = stream->rows();
+    pos = PreparedPosition{epoch, 0};
+  }
+  int64_t batches_in_epoch() const {
+    const int64_t B = options.batch_size;
+    return options.last_batch == LastBatch::Drop ? epoch_rows / B : (epoch_rows + B - 1) / B;
+  }
+  void fill(Batch& b);
+};
+
+void PreparedBatchReader::State::fill(Batch& b) {
+  const PreparedManifest& m = data->manifest;
+  const int64_t n = static_cast<int64_t>(refs.size()), nd = m.n_dense, nc = m.n_cat;
+  b.rows = n;
+  b.dense = Tensor::host({n, nd}, DType::F32);
+  b.cat = Tensor::host({n, nc}, DType::I64);
+  b.labels = Tensor::host({n}, DType::F32);
+  b.lines.resize(static_cast<size_t>(n));
+  float* dense = b.dense.data<float>();
+  int64_t* cat = b.cat.data<int64_t>();
+  float* labels = b.labels.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    MappedShard& s = *(*shards)[static_cast<size_t>(refs[i].shard)];
+    if (options.verify_checksums) s.verify();
+    const int64_t r = refs[i].row;
+    const auto& cols = s.header.columns;
+    std::memcpy(labels + i, s.base + cols[0].offset + r * 4, 4);
+    if (nd > 0) std::memcpy(dense + i * nd, s.base + cols[1].offset + r * nd * 4, 4 * nd);
+    for (int64_t c = 0; c < nc; ++c) {
+      const ShardColumn& col = cols[static_cast<size_t>(2 + c)];
+      cat[i * nc + c] =
+          m.columns[static_cast<size_t>(2 + c)].offset + read_id(col.type, s.base + col.offset, r);
+    }
+    b.lines[static_cast<size_t>(i)] = id_at<int64_t>(s.base + cols.back().offset, r);
+  }
+}
+
+PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const PreparedReadOptions& o)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.data = data.impl();
+  s.options = o;
+  if (o.batch_size <= 0) TESSERA_THROW(Config, "batch_size must be > 0, got " << o.batch_size);
+  if (o.block_rows <= 0) TESSERA_THROW(Config, "block_rows must be > 0, got " << o.block_rows);
+  if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
+    TESSERA_THROW(Config, "part " << o.rank << " of " << o.world << ": need 0 <= rank < world");
+  if (o.epochs < 0) TESSERA_THROW(Config, "epochs must be >= 0, got " << o.epochs);
+  if (o.start.epoch < 0 || o.start.row < 0)
+    TESSERA_THROW(Config, "start position must not be negative");
+  auto it = s.data->shards.find(o.split);
+  if (it == s.data->shards.end())
+    TESSERA_THROW(Data, s.data->dir << ": the prepared dataset has no split '" << o.split << "'");
+  s.shards = &it->second;
+  for (size_t i = 0; i < s.shards->size(); ++i) {
+    const int64_t rows = (*s.shards)[i]->info->rows;
+    for (int64_t b = 0; b < rows; b += o.block_rows)
+      s.blocks.push_back(Block{static_cast<int32_t>(i), b, std::min(o.block_rows, rows - b)});
+  }
+  s.start_epoch(o.start.epoch);
+  if (o.start.row > s.epoch_rows)
+    TESSERA_THROW(Config, "start position row " << o.start.row << " is past the epoch's "
+                                                << s.epoch_rows << " rows");
+  RowRef skip;
+  for (int64_t i = 0; i < o.start.row; ++i) s.stream->next(skip);
+  s.pos.row = o.start.row;
+}
+
+PreparedBatchReader::~PreparedBatchReader() = default;
+PreparedBatchReader::PreparedBatchReader(PreparedBatchReader&&) noexcept = default;
+PreparedBatchReader& PreparedBatchReader::operator=(PreparedBatchReader&&) noexcept = default;
+
+bool PreparedBatchReader::next(Batch& out) {
+  State& s = *state_;
+  const int64_t B = s.options.batch_size;
+  for (;;) {
+    if (s.pos.epoch >= s.options.epochs) return false;
+    const int64_t left = s.epoch_rows - s.pos.row;
+    const bool drop = left < B && s.options.last_batch == LastBatch::Drop;
+    if (left > 0 && !drop) break;
+    s.start_epoch(s.pos.epoch + 1);
+  }
+  const int64_t n = std::min(B, s.epoch_rows - s.pos.row);
+  s.refs.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    TESSERA_CHECK(s.stream->next(s.refs[static_cast<size_t>(i)]),
+                  "prepared reader: the epoch's row order ended early");
+  s.fill(out);
+  out.epoch = s.pos.epoch;
+  out.index = s.pos.row / B;
+  s.pos.row += n;
+  out.last_in_epoch = out.index + 1 == s.batches_in_epoch();
+  return true;
+}
+
+PreparedPosition PreparedBatchReader::position() const {
+  return state_->pos;
+}
+
+int64_t PreparedBatchReader::rows_in_epoch(int64_t epoch) const {
+  return EpochStream(state_->blocks, state_->options, epoch).rows();
+}
+
+}  // namespace tessera

@@ -1,0 +1,94 @@
+#pragma once
+// Reading a prepared dataset (the directory `tessera prep` writes; docs/prepared-format.md).
+//
+// PreparedDataset::open(dir) reads and checks manifest.json (an Io error naming the file and the
+// field), the fitted preprocessor it holds, and every shard's size and header against it (an Io
+// error naming the shard), mapping each shard read-only; nothing is read beyond the headers. A
+// shard's crc32 (whole file) is checked the first time a reader takes rows from it, or by
+// verify(): a mismatch is an Io error "DIR/train-00002.tshard: checksum mismatch ...".
+//
+// PreparedBatchReader yields the rows of one split as Batches in EncodedTable's encoding (dense
+// f32, global embedding rows i64, labels f32, source lines), the shape a BatchSource has:
+//   - order: the split's shards cut into blocks of `block_rows` rows. Without shuffling, blocks
+//     in file order, so the rows come out exactly as load_table / Batcher (ShuffleMode::None)
+//     give them. With shuffling, epoch e visits the blocks in seeded_permutation(blocks,
+//     mix64(seed + e)) and passes the rows through a shuffle buffer of `shuffle_buffer` rows (a
+//     row is emitted from a uniformly chosen buffer slot, its place taken by the next row).
+//   - part `rank` of `world`: the ordered blocks at positions p with p % world == rank, so the
+//     parts are disjoint and together hold every row once per epoch.
+//   - exact resume: position() after a batch, given back as `start`, continues with the very next
+//     batch: the row order depends only on the options, so the reader replays the order (row
+//     indices only, no data read) up to the position.
+// The memory it holds is the mapped shards (file pages the kernel may drop), the block order and
+// the shuffle buffer's row indices.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "host/data/batcher.h"
+#include "host/data/prepared_format.h"
+#include "host/data/preprocessor.h"
+
+namespace tessera {
+
+class PreparedDataset {
+ public:
+  static PreparedDataset open(const std::string& dir);
+
+  const std::string& dir() const;
+  const PreparedManifest& manifest() const;
+  const Preprocessor& preprocessor() const;
+  int64_t rows(const std::string& split) const { return manifest().rows(split); }
+  bool has_split(const std::string& split) const;
+  // Checks the crc32 of every shard of `split` ("" = every split).
+  void verify(const std::string& split = "") const;
+
+  struct Impl;
+  const std::shared_ptr<Impl>& impl() const { return impl_; }
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+struct PreparedPosition {
+  int64_t epoch = 0;
+  int64_t row = 0;  // rows of this part already delivered in `epoch`
+  bool operator==(const PreparedPosition& o) const { return epoch == o.epoch && row == o.row; }
+};
+
+struct PreparedReadOptions {
+  std::string split = "train";
+  int64_t batch_size = 256;
+  bool shuffle = false;
+  uint64_t seed = 0;
+  int64_t block_rows = 4096;       // the unit of the block shuffle and of the parts
+  int64_t shuffle_buffer = 16384;  // rows; <= 1: blocks shuffled, rows within them in order
+  int rank = 0, world = 1;         // part `rank` of `world`
+  int64_t epochs = 1;
+  LastBatch last_batch = LastBatch::Keep;
+  PreparedPosition start;        // where to begin (a position() from an earlier reader)
+  bool verify_checksums = true;  // check each shard's crc32 before its first rows are used
+};
+
+class PreparedBatchReader {
+ public:
+  PreparedBatchReader(const PreparedDataset& data, const PreparedReadOptions& options);
+  ~PreparedBatchReader();
+  PreparedBatchReader(PreparedBatchReader&&) noexcept;
+  PreparedBatchReader& operator=(PreparedBatchReader&&) noexcept;
+
+  // The next batch; false when every epoch is done.
+  bool next(Batch& out);
+  // Where the next batch starts (after the last one next() returned).
+  PreparedPosition position() const;
+  // Rows of this part in epoch `epoch` (parts of a shuffled split differ by epoch when the
+  // blocks differ in size).
+  int64_t rows_in_epoch(int64_t epoch) const;
+
+  struct State;
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tessera

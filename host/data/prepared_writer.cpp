@@ -1,0 +1,417 @@
+#include "host/data/prepared_writer.h"
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "host/core/archive.h"
+#include "host/core/atomic_file.h"
+#include "host/core/error.h"
+#include "host/data/encoded_table.h"
+#include "host/data/prepared_format.h"
+#include "host/data/record_reader.h"
+#include "host/data/row_parser.h"
+#include "host/data/sha256.h"
+
+namespace tessera {
+
+namespace fs = std::filesystem;
+
+const char* prepare_status_name(PrepareStatus s) {
+  switch (s) {
+    case PrepareStatus::Prepared:
+      return "prepared";
+    case PrepareStatus::Resumed:
+      return "resumed";
+    case PrepareStatus::UpToDate:
+      return "up to date";
+    case PrepareStatus::Appended:
+      return "appended";
+  }
+  return "?";
+}
+
+std::string PrepareResult::summary(const std::string& dir) const {
+  std::ostringstream s;
+  s << dir << ": " << prepare_status_name(status);
+  if (status != PrepareStatus::UpToDate)
+    s << " (" << shards_written << " shards written, " << records_read << " records read, "
+      << bad_rows << " bad rows skipped, " << seconds << " s)";
+  s << "\n";
+  for (const auto& [split, n] : rows) s << "  " << split << ": " << n << " rows\n";
+  return s.str();
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// What determines the shards' content, apart from the sources' bytes (their fingerprints).
+std::string inputs_key(const TableSchema& sc, const PreprocessOptions& o, uint64_t seed,
+                       double fraction, int64_t shard_rows,
+                       const std::map<std::string, std::vector<SourceInfo>>& splits) {
+  std::ostringstream k;
+  k << "v" << kManifestVersion << "|fmt" << int(sc.format) << "|d" << int(sc.delimiter) << "|h"
+    << sc.header << "|t" << sc.trim << "|e" << int(sc.on_error) << "|l" << sc.libsvm_features;
+  for (const std::string& m : sc.missing_tokens) k << "|m" << m.size() << ":" << m;
+  for (const ColumnSpec& c : sc.columns) {
+    k << "|c" << c.name.size() << ":" << c.name << "," << int(c.type) << "," << int(c.transform);
+    for (const std::string& p : c.positive) k << ",+" << p.size() << ":" << p;
+    for (const std::string& n : c.negative) k << ",-" << n.size() << ":" << n;
+  }
+  auto cat = [&](const CategoricalSpec& c) { k << c.min_count << "," << c.hash_buckets << ";"; };
+  auto num = [&](const NumericSpec& n) {
+    k << int(n.normalization) << "," << n.bins << "," << int(n.bin_edges) << ";";
+  };
+  k << "|cat";
+  cat(o.categorical);
+  for (const auto& [name, c] : o.categorical_overrides) k << name << "=", cat(c);
+  k << "|num";
+  num(o.numeric);
+  for (const auto& [name, n] : o.numeric_overrides) k << name << "=", num(n);
+  k << "|seed" << seed << "|frac" << fraction << "|rows" << shard_rows;
+  for (const auto& [split, sources] : splits)
+    for (const SourceInfo& s : sources)
+      k << "|src" << split << ":" << s.path << "," << s.skip_lines << "," << int(s.selection);
+  return sha256_hex(k.str());
+}
+
+std::string manifest_path(const std::string& dir) {
+  return dir + "/" + kManifestFile;
+}
+
+void write_manifest(const std::string& dir, const PreparedManifest& m) {
+  write_file_atomic(manifest_path(dir), m.to_json());
+}
+
+// The columns a preprocessor's rows are stored in.
+std::vector<PreparedColumnInfo> columns_for(const Preprocessor& pre) {
+  std::vector<PreparedColumnInfo> cols;
+  cols.push_back({"label", PreparedType::F32, 1, 0});
+  cols.push_back({"dense", PreparedType::F32, pre.n_dense(), 0});
+  for (const CategoricalColumnModel& t : pre.categorical_columns())
+    cols.push_back({"cat:" + t.name, narrowest_id_type(t.size), 1, t.offset});
+  cols.push_back({"line", PreparedType::I64, 1, 0});
+  return cols;
+}
+
+// Rows of one shard being filled, column by column.
+class ShardBuilder {
+ public:
+  explicit ShardBuilder(const PreparedManifest& m) : m_(m), cat_(static_cast<size_t>(m.n_cat)) {}
+
+  int64_t rows() const { return rows_; }
+
+  void add(float label, const float* dense, const int64_t* global, int64_t line) {
+    labels_.push_back(label);
+    dense_.insert(dense_.end(), dense, dense + m_.n_dense);
+    for (size_t c = 0; c < cat_.size(); ++c) {
+      const PreparedColumnInfo& col = m_.columns[2 + c];
+      const int64_t local = global[c] - col.offset;
+      const size_t w = prepared_type_size(col.type);
+      const size_t at = cat_[c].size();
+      cat_[c].resize(at + w);
+      // Little-endian: the low `w` bytes of the local row are its narrow encoding.
+      std::memcpy(&cat_[c][at], &local, w);
+    }
+    lines_.push_back(line);
+    ++rows_;
+  }
+
+  // The whole shard file; clears the builder.
+  std::string bytes() {
+    ShardHeader h;
+    h.rows = static_cast<uint64_t>(rows_);
+    for (const PreparedColumnInfo& c : m_.columns)
+      h.columns.push_back({c.type, static_cast<uint32_t>(c.width), 0, 0});
+    std::string out = shard_header_bytes(h);
+    auto put = [&](size_t i, const void* data) {
+      out.resize(h.columns[i].offset, '\0');
+      out.append(static_cast<const char*>(data), h.columns[i].bytes);
+    };
+    put(0, labels_.data());
+    put(1, dense_.data());
+    for (size_t c = 0; c < cat_.size(); ++c) put(2 + c, cat_[c].data());
+    put(h.columns.size() - 1, lines_.data());
+    labels_.clear();
+    dense_.clear();
+    for (auto& c : cat_) c.clear();
+    lines_.clear();
+    rows_ = 0;
+    return out;
+  }
+
+ private:
+  const PreparedManifest& m_;
+  int64_t rows_ = 0;
+  std::vector<float> labels_, dense_;
+  std::vector<std::vector<char>> cat_;
+  std::vector<int64_t> lines_;
+};
+
+struct Session {
+  std::string dir;
+  PreparedManifest manifest;
+  Preprocessor pre;
+  PrepareOptions options;
+  PrepareResult result;
+};
+
+void write_shard(Session& s, const std::string& split, SourceInfo& src, ShardBuilder& b,
+                 int64_t first_record, int64_t end_record) {
+  if (s.options.stop_after_shards >= 0 && s.result.shards_written >= s.options.stop_after_shards)
+    TESSERA_THROW(Io, "prepare: stopped after " << s.result.shards_written
+                                                << " shards (the test hook stop_after_shards)");
+  int64_t index = 0;
+  for (const SourceInfo& o : s.manifest.splits[split])
+    index += static_cast<int64_t>(o.shards.size());
+  ShardInfo info;
+  info.file = shard_file_name(split, index);
+  info.rows = b.rows();
+  const std::string bytes = b.bytes();
+  info.bytes = static_cast<int64_t>(bytes.size());
+  info.crc32 = crc32_of(bytes.data(), bytes.size());
+  info.first_record = first_record;
+  info.end_record = end_record;
+  write_file_atomic(s.dir + "/" + info.file, bytes);
+  src.shards.push_back(info);
+  write_manifest(s.dir, s.manifest);
+  ++s.result.shards_written;
+  if (!s.options.quiet)
+    std::fprintf(stderr, "tessera prep: %s (%lld rows)\n", info.file.c_str(),
+                 static_cast<long long>(info.rows));
+}
+
+// Encodes the records of `src` from the one after its last shard, as StreamEncoder would.
+void encode_source(Session& s, const std::string& split, SourceInfo& src) {
+  const Preprocessor& pre = s.pre;
+  RowParser parser(pre.schema(), LabelMode::Required);
+  FileSpec file{src.path, src.skip_lines};
+  RecordReader reader(file, parser.schema());
+  if (parser.schema().header)
+    parser.check_header(reader.header(), reader.path(), reader.header_line());
+  const SplitPart part = src.selection == SourceSelection::All     ? SplitPart::All
+                         : src.selection == SourceSelection::Train ? SplitPart::Train
+                                                                   : SplitPart::Validation;
+  const RowSelection selection{part, s.manifest.validation_fraction, s.manifest.seed};
+  const int64_t start = src.shards.empty() ? 0 : src.shards.back().end_record;
+  const int64_t bad_before = src.bad_rows;
+  ShardBuilder builder(s.manifest);
+  std::vector<float> dense(static_cast<size_t>(pre.n_dense()));
+  std::vector<int64_t> cat(static_cast<size_t>(pre.n_cat()));
+  EncodeStats stats = pre.make_stats();
+  BadRowReport bad;
+  Record rec;
+  ParsedRow row;
+  int64_t ordinal = 0, shard_first = start;
+  while (reader.next(rec)) {
+    const int64_t ord = ordinal++;
+    if (ord < start || !selection.selected(ord)) continue;
+    if (!parser.parse(rec, row, &bad)) continue;
+    const std::string why = pre.encode(row, dense.data(), cat.data(), &stats);
+    if (!why.empty()) {
+      std::ostringstream full;
+      full << rec.path << ":" << row.line << ":" << why;
+      if (pre.schema().on_error == BadRowPolicy::Error)
+        throw Error(ErrorKind::Data, full.str(),
+                    ErrorLocation{std::string(rec.path), static_cast<int64_t>(row.line), 0, ""});
+      bad.add(full.str());
+      continue;
+    }
+    builder.add(row.label, dense.data(), cat.data(), row.line);
+    if (builder.rows() == s.manifest.shard_rows) {
+      src.bad_rows = bad_before + bad.skipped;
+      src.records = ordinal;
+      write_shard(s, split, src, builder, shard_first, ordinal);
+      shard_first = ordinal;
+    }
+  }
+  src.bad_rows = bad_before + bad.skipped;
+  src.records = ordinal;
+  src.complete = true;
+  if (builder.rows() > 0) write_shard(s, split, src, builder, shard_first, ordinal);
+  write_manifest(s.dir, s.manifest);
+  s.result.records_read += ordinal - start;
+}
+
+// The splits a config's files make, without fingerprints or shards yet.
+std::map<std::string, std::vector<SourceInfo>> plan_sources(const PrepareInputs& in) {
+  auto source = [](const FileSpec& f, SourceSelection sel) {
+    SourceInfo s;
+    s.path = f.path;
+    s.skip_lines = f.skip_lines;
+    s.selection = sel;
+    return s;
+  };
+  std::map<std::string, std::vector<SourceInfo>> splits;
+  if (in.validation) {
+    splits["train"].push_back(source(in.train, SourceSelection::All));
+    splits["validation"].push_back(source(*in.validation, SourceSelection::All));
+  } else if (in.validation_fraction > 0) {
+    splits["train"].push_back(source(in.train, SourceSelection::Train));
+    splits["validation"].push_back(source(in.train, SourceSelection::Validation));
+  } else {
+    splits["train"].push_back(source(in.train, SourceSelection::All));
+  }
+  if (in.test) splits["test"].push_back(source(*in.test, SourceSelection::All));
+  return splits;
+}
+
+// Temporary files of a killed run, and shards no longer listed in the manifest.
+void remove_unlisted(const std::string& dir, const PreparedManifest* m) {
+  std::set<std::string> keep;
+  if (m != nullptr)
+    for (const auto& [split, sources] : m->splits)
+      for (const SourceInfo& s : sources)
+        for (const ShardInfo& sh : s.shards) keep.insert(sh.file);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const bool temporary = name.find(".tmp.") != std::string::npos;
+    const bool shard = name.size() > 7 && name.compare(name.size() - 7, 7, ".tshard") == 0;
+    if (temporary || (m != nullptr && shard && keep.count(name) == 0)) fs::remove(e.path(), ec);
+  }
+}
+
+// The manifest already in `dir`, or nothing when there is none or it cannot be read.
+std::optional<PreparedManifest> existing_manifest(const std::string& dir) {
+  const std::string path = manifest_path(dir);
+  if (!fs::exists(path)) return std::nullopt;
+  try {
+    return PreparedManifest::parse(read_file(path), path);
+  } catch (const Error&) {
+    return std::nullopt;  // unreadable: prepared again from the start
+  }
+}
+
+bool fingerprints_match(const PreparedManifest& m) {
+  for (const auto& [split, sources] : m.splits)
+    for (const SourceInfo& s : sources) {
+      std::error_code ec;
+      if (!fs::exists(s.path, ec) || fingerprint_source(s.path) != s.fingerprint) return false;
+    }
+  return true;
+}
+
+bool shards_present(const std::string& dir, const PreparedManifest& m) {
+  for (const auto& [split, sources] : m.splits)
+    for (const SourceInfo& s : sources)
+      for (const ShardInfo& sh : s.shards) {
+        std::error_code ec;
+        const auto size = fs::file_size(dir + "/" + sh.file, ec);
+        if (ec || static_cast<int64_t>(size) != sh.bytes) return false;
+      }
+  return true;
+}
+
+void finish(Session& s, Clock::time_point t0) {
+  for (auto& [split, sources] : s.manifest.splits)
+    for (SourceInfo& src : sources)
+      if (!src.complete) encode_source(s, split, src);
+  s.manifest.complete = true;
+  write_manifest(s.dir, s.manifest);
+  remove_unlisted(s.dir, &s.manifest);
+  for (const auto& [split, sources] : s.manifest.splits) {
+    s.result.rows[split] = s.manifest.rows(split);
+    for (const SourceInfo& src : sources) s.result.bad_rows += src.bad_rows;
+  }
+  s.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
+                              const PrepareOptions& options) {
+  const auto t0 = Clock::now();
+  const TableSchema schema = resolve_schema(in.schema);
+  if (schema.format == TableFormat::LibSvm)
+    TESSERA_THROW(Config,
+                  "prep: libSVM input has no fitted preprocessor to prepare with; "
+                  "prepared data holds csv or criteo rows");
+  if (options.shard_rows < 1 || options.shard_rows > static_cast<int64_t>(kMaxShardRows))
+    TESSERA_THROW(Config, "prep: shard_rows must be in [1, 2^40], got " << options.shard_rows);
+  Session s;
+  s.dir = dir;
+  s.options = options;
+  auto planned = plan_sources(in);
+  const double fraction = in.validation ? 0.0 : in.validation_fraction;
+  const std::string key =
+      inputs_key(schema, in.options, in.seed, fraction, options.shard_rows, planned);
+  make_directories(dir);
+  std::optional<PreparedManifest> old = existing_manifest(dir);
+  if (old && old->inputs_key == key && fingerprints_match(*old) && shards_present(dir, *old)) {
+    s.manifest = std::move(*old);
+    s.pre = Preprocessor::from_json_string(s.manifest.preprocessor_json);
+    if (s.manifest.complete) {  // nothing is written
+      s.result.status = PrepareStatus::UpToDate;
+      for (const auto& [split, sources] : s.manifest.splits)
+        s.result.rows[split] = s.manifest.rows(split);
+      return s.result;
+    }
+    s.result.status = PrepareStatus::Resumed;
+    remove_unlisted(dir, nullptr);  // temporaries of a killed run
+    finish(s, t0);
+    return s.result;
+  }
+  for (auto& [split, sources] : planned)
+    for (SourceInfo& src : sources) src.fingerprint = fingerprint_source(src.path);
+  const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
+                              fraction, in.seed};
+  BadRowReport fit_bad;
+  s.pre = fit_preprocessor(in.train, schema, in.options, fit_rows, &fit_bad);
+  PreparedManifest& m = s.manifest;
+  m.inputs_key = key;
+  m.shard_rows = options.shard_rows;
+  m.seed = in.seed;
+  m.validation_fraction = fraction;
+  m.preprocessor_json = s.pre.to_json_string();
+  m.n_dense = s.pre.n_dense();
+  m.n_cat = s.pre.n_cat();
+  m.columns = columns_for(s.pre);
+  m.splits = std::move(planned);
+  write_manifest(dir, m);
+  remove_unlisted(dir, nullptr);
+  finish(s, t0);
+  return s.result;
+}
+
+PrepareResult append_source(const std::string& dir, const FileSpec& file,
+                            const PrepareOptions& options) {
+  const auto t0 = Clock::now();
+  const std::string path = manifest_path(dir);
+  Session s;
+  s.dir = dir;
+  s.options = options;
+  s.manifest = PreparedManifest::parse(read_file(path), path);
+  if (!s.manifest.complete)
+    TESSERA_THROW(Data, path << ": complete is false: finish `tessera prep` before appending");
+  s.pre = Preprocessor::from_json_string(s.manifest.preprocessor_json);
+  const SourceFingerprint fp = fingerprint_source(file.path);
+  std::vector<SourceInfo>& train = s.manifest.splits["train"];
+  for (const SourceInfo& src : train) {
+    if (src.path != file.path) continue;
+    if (src.fingerprint != fp)
+      TESSERA_THROW(Data, file.path << " was prepared into " << dir
+                                    << " and has changed since: prepare the dataset again");
+    s.result.status = PrepareStatus::UpToDate;
+    for (const auto& [split, sources] : s.manifest.splits)
+      s.result.rows[split] = s.manifest.rows(split);
+    return s.result;
+  }
+  SourceInfo src;
+  src.path = file.path;
+  src.skip_lines = file.skip_lines;
+  src.fingerprint = fp;
+  src.appended = true;
+  train.push_back(src);
+  s.manifest.complete = false;
+  write_manifest(dir, s.manifest);
+  s.result.status = PrepareStatus::Appended;
+  finish(s, t0);
+  return s.result;
+}
+
+}  // namespace tessera

@@ -1,0 +1,69 @@
+#pragma once
+// Writing a prepared dataset (docs/prepared-format.md): the preprocessor is fitted on the train
+// rows exactly as training fits it (fit_preprocessor on the train file, with the seeded
+// train/validation RowSelection when validation is a fraction of it), then every split's rows are
+// encoded record by record (RecordReader, RowParser, Preprocessor::encode: what StreamEncoder
+// does, so the rows equal load_table's) into shards of `shard_rows` rows, in memory bounded by one
+// shard being filled.
+//
+// Durability and reruns:
+//   - each shard is written atomically (temporary file, fsync, rename), then the manifest is
+//     rewritten atomically with the shard in it and "complete": false; the last write sets
+//     "complete": true. A kill leaves shards complete or absent, and a manifest naming only
+//     complete ones.
+//   - a rerun whose inputs_key (schema, preprocessing options, seed, validation fraction, shard
+//     size, source paths and selections) and source fingerprints match the manifest: nothing to do
+//     when it is complete ("up to date"); otherwise it resumes, keeping the fitted preprocessor and
+//     every listed shard, and reading each unfinished source from the record after its last shard.
+//   - anything else starts over (shards no longer listed are removed at the end).
+//   - append_source() adds a new file to a complete dataset's train split, encoded with the
+//     dataset's fitted preprocessor: only that file is read.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "host/data/preprocessor.h"
+#include "host/data/schema.h"
+
+namespace tessera {
+
+struct PrepareInputs {
+  TableSchema schema;  // csv or criteo (libSVM rows have no preprocessor to fit)
+  PreprocessOptions options;
+  FileSpec train;
+  std::optional<FileSpec> validation;  // absent: validation_fraction of train, by seed
+  double validation_fraction = 0.0;
+  uint64_t seed = 0;
+  std::optional<FileSpec> test;
+};
+
+struct PrepareOptions {
+  int64_t shard_rows = int64_t{1} << 18;
+  bool quiet = true;  // false: a line on stderr per shard
+  // Tests: after this many new shards, stop with an Error as if killed (-1: never).
+  int64_t stop_after_shards = -1;
+};
+
+enum class PrepareStatus : uint8_t { Prepared, Resumed, UpToDate, Appended };
+const char* prepare_status_name(PrepareStatus s);  // "prepared", "resumed", "up to date", ...
+
+struct PrepareResult {
+  PrepareStatus status = PrepareStatus::Prepared;
+  int64_t shards_written = 0;
+  int64_t records_read = 0;
+  std::map<std::string, int64_t> rows;  // per split, after the call
+  int64_t bad_rows = 0;
+  double seconds = 0;
+  std::string summary(const std::string& dir) const;  // one line per split
+};
+
+PrepareResult prepare_dataset(const PrepareInputs& inputs, const std::string& dir,
+                              const PrepareOptions& options = {});
+
+// Adds `file` to the train split of the complete dataset at `dir`. A file already there with the
+// same fingerprint: UpToDate; with another: a Data error (prepare again from the config).
+PrepareResult append_source(const std::string& dir, const FileSpec& file,
+                            const PrepareOptions& options = {});
+
+}  // namespace tessera

@@ -7,9 +7,8 @@
 #include <memory>
 
 #include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
+#include "host/config/json_writer.h"
 #include "host/core/archive.h"
 #include "host/core/error.h"
 #include "host/core/json_fields.h"
@@ -267,11 +266,7 @@ std::string PreparedManifest::to_json() const {
   pre.Parse(preprocessor_json.c_str());
   TESSERA_CHECK(!pre.HasParseError() && pre.IsObject(), "manifest: preprocessor JSON is invalid");
   d.AddMember("preprocessor", rapidjson::Value(pre, a), a);
-  rapidjson::StringBuffer buf;
-  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
-  w.SetIndent(' ', 1);
-  d.Accept(w);
-  return std::string(buf.GetString()) + "\n";
+  return json::format_pretty(d);
 }
 
 namespace {

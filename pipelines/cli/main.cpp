@@ -29,6 +29,7 @@
 #include "host/model/divergence.h"
 #include "host/scheduler/commands.h"
 #include "host/train/repeats.h"
+#include "pipelines/behaviour/prep.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/behaviour/synthetic_criteo.h"
 #include "pipelines/json_nullable.h"
@@ -128,6 +129,17 @@ const Command kCommands[] = {
      "  --jobs N         independent stages run at once (default: the hardware threads)\n"
      "  --device D, --json, --quiet as for train\n",
      1, 1},
+    {"prep", "tessera prep CONFIG [--out DIR] [--append FILE]",
+     "Prepares a behaviour config's data (csv or criteo) once for many training runs: fits the\n"
+     "preprocessor on the train rows as train does, then writes every split's encoded rows as\n"
+     "binary column shards plus manifest.json (docs/prepared-format.md), streaming in bounded\n"
+     "memory. A rerun with unchanged sources is up to date; a stopped one resumes.\n"
+     "  --out DIR        the dataset directory (default: CONFIG's directory/prepared)\n"
+     "  --append FILE    add FILE (a new day of logs, same layout) to the train split of the\n"
+     "                   prepared dataset, encoded with its fitted vocabularies\n"
+     "  --shard-rows N   rows per shard (default 262144)\n"
+     "  --json, --quiet as for train\n",
+     1, 1},
     {"runs", "tessera runs [--runs-dir DIR]",
      "Lists the run directories under DIR (default runs/) with their headline metrics.\n"
      "  --json           last stdout line: one JSON object\n",
@@ -187,7 +199,7 @@ const std::vector<std::string> kValued = {
     "--prompt",   "--length",     "--temperature", "--top-k",   "--seed",   "--time-budget",
     "--rows",     "--device",     "--runs-dir",    "--run-dir", "--epochs", "--skip-lines",
     "--on-error", "--batch-size", "--cache-dir",   "--k",       "--format", "--resume",
-    "--layout",   "--jobs",       "--seeds"};
+    "--layout",   "--jobs",       "--seeds",       "--out",     "--append", "--shard-rows"};
 
 // argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
 tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {
@@ -310,6 +322,21 @@ tessera::CommandResult synthetic_command(const tessera::CliArgs& a) {
           w.compact()};
 }
 
+// prep CONFIG: a behaviour config's data as a prepared dataset (pipelines/behaviour/prep.h).
+tessera::CommandResult prep_command(const tessera::CliArgs& a) {
+  const tessera::Task& task = tessera::task_of_config(tessera::tasks(), a.positionals[0]);
+  if (task.name != "behaviour")
+    TESSERA_THROW(Usage, "prep prepares behaviour data; '" << a.positionals[0] << "' is a "
+                                                           << task.name << " config");
+  tessera::behaviour::PrepCommandOptions o;
+  o.out = a.text("--out", "");
+  o.append = a.text("--append", "");
+  o.shard_rows = a.count("--shard-rows", o.shard_rows);
+  if (o.shard_rows < 1) TESSERA_THROW(Usage, "--shard-rows must be at least 1");
+  o.quiet = a.quiet();
+  return tessera::behaviour::prep(a.positionals[0], o);
+}
+
 // config TASK --example | --schema: the task's declared config, as text for people or a schema.
 tessera::CommandResult config_command(const tessera::CliArgs& a) {
   const tessera::Task& task = tessera::tasks().find(a.positionals[0], "the command line");
@@ -338,6 +365,7 @@ tessera::CommandResult dispatch(const tessera::CliArgs& a) {
   if (c == "config") return config_command(a);
   if (c == "run" || c == "runs" || c == "report") return pipeline_command(a);
   if (c == "make-synthetic") return synthetic_command(a);
+  if (c == "prep") return prep_command(a);
   return model_command(a);
 }
 

@@ -1,23 +1,37 @@
-// CudaBackend's recommendation ops. PLACEHOLDER: being written (issue 17).
+// CudaBackend's recommendation ops: the kernels of cuda/kernels/rec.cu on the backend's stream.
 #include "cuda/cuda_backend.h"
-
-#include "host/core/error.h"
+#include "cuda/device_guard.h"
+#include "cuda/kernels/rec.h"
 
 namespace tessera {
 namespace cuda {
 
-void CudaBackend::rec_score_forward_impl(const Tensor&, int64_t, float, Tensor&) {
-  TESSERA_THROW(Internal, "rec_score_forward is not written yet");
+void CudaBackend::rec_score_forward_impl(const Tensor& out, int64_t dim, float offset,
+                                         Tensor& score) {
+  DeviceGuard guard(device_index_);
+  launch_rec_score_forward(out.data<float>(), out.dim(0), out.dim(1), dim, offset,
+                           score.data<float>(), stream());
 }
-void CudaBackend::rec_score_backward_impl(const Tensor&, const Tensor&, int64_t, float, float,
-                                          Tensor&) {
-  TESSERA_THROW(Internal, "rec_score_backward is not written yet");
+
+void CudaBackend::rec_score_backward_impl(const Tensor& out, const Tensor& dscore, int64_t dim,
+                                          float l2, float bias_l2, Tensor& dout) {
+  DeviceGuard guard(device_index_);
+  launch_rec_score_backward(out.data<float>(), dscore.data<float>(), out.dim(0), out.dim(1), dim,
+                            l2, bias_l2, dout.data<float>(), stream());
 }
-void CudaBackend::squared_error_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) {
-  TESSERA_THROW(Internal, "squared_error is not written yet");
+
+void CudaBackend::squared_error_impl(const Tensor& pred, const Tensor& target, float grad_scale,
+                                     Tensor& loss, Tensor& dpred) {
+  DeviceGuard guard(device_index_);
+  launch_squared_error(pred.data<float>(), target.data<float>(), grad_scale, loss.data<float>(),
+                       dpred.data<float>(), pred.numel(), stream());
 }
-void CudaBackend::pairwise_logistic_impl(const Tensor&, int64_t, float, Tensor&, Tensor&) {
-  TESSERA_THROW(Internal, "pairwise_logistic is not written yet");
+
+void CudaBackend::pairwise_logistic_impl(const Tensor& scores, int64_t group, float grad_scale,
+                                         Tensor& loss, Tensor& dscores) {
+  DeviceGuard guard(device_index_);
+  launch_pairwise_logistic(scores.data<float>(), scores.numel() / group, group, grad_scale,
+                           loss.data<float>(), dscores.data<float>(), stream());
 }
 
 }  // namespace cuda

@@ -1,6 +1,6 @@
 #include "pipelines/recommend/rec_model.h"
 
-#include <cmath>
+#include <algorithm>
 #include <map>
 
 #include <omp.h>
@@ -35,13 +35,6 @@ class SmallBatchThreads {
   int saved_;
 };
 
-double softplus(double x) {
-  return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
-}
-double sigmoid(double x) {
-  return 1.0 / (1.0 + std::exp(-x));
-}
-
 }  // namespace
 
 RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend)
@@ -58,6 +51,26 @@ RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Bac
     tables_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));
 }
 
+void RecModel::reserve(int64_t rows) {
+  if (out_.defined() && out_.dim(0) >= rows) return;
+  const int64_t W = layout().out_dim();
+  out_ = backend_->empty({rows, W});
+  dout_ = backend_->empty({rows, W});
+  score_ = backend_->empty({rows});
+  dscore_ = backend_->empty({rows});
+  loss_ = backend_->empty({rows});
+}
+
+const Tensor& RecModel::bce_labels(int64_t rows, int64_t group) {
+  if (!labels_.defined() || labels_.dim(0) < rows || labels_group_ != group) {
+    Tensor host = Tensor::host({rows});
+    for (int64_t s = 0; s < rows; ++s) host.data<float>()[s] = s % group == 0 ? 1.f : 0.f;
+    labels_ = backend_->to_device(host);
+    labels_group_ = group;
+  }
+  return labels_;
+}
+
 Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items) {
   const int64_t B = static_cast<int64_t>(users.size());
   const int64_t T = layout().num_tables();
@@ -72,8 +85,11 @@ Tensor RecModel::forward(const std::vector<int32_t>& users, const std::vector<in
     for (int64_t s = 0; s < B; ++s) idx[t * B + s] = user_table ? users[s] : items[s];
   }
   for (int64_t b = 0; b <= T * B; ++b) off[b] = b;
+  reserve(B);
+  Tensor out = out_.rows(0, B);
   const SmallBatchThreads threads(B * layout().out_dim());
-  return tables_->forward_host(bags);
+  tables_->forward(bags, out);
+  return out;
 }
 
 void RecModel::stage(const Step& s) {
@@ -90,7 +106,7 @@ void RecModel::TableGroup::step() {
   const Tensor dout = staged;
   staged = Tensor();
   const SmallBatchThreads threads(dout.numel());
-  m_.tables_->backward_and_update_host(dout);
+  m_.tables_->backward_and_update(dout);
 }
 
 const std::string& RecModel::table_of_column(int64_t column) const {
@@ -101,83 +117,50 @@ const std::string& RecModel::table_of_column(int64_t column) const {
   TESSERA_THROW(Internal, "column past the tables' width " << layout().out_dim());
 }
 
-RecModel::Step RecModel::mf_step(const int32_t* users, const int32_t* items, const float* ratings,
+// r_hat = mu + b_u + b_i + <p_u, q_i>; e = r_hat - r, loss e^2, de = e (unscaled: the optimizer's
+// lr carries the scale); per-occurrence L2 on the rows.
+RecModel::Step RecModel::mf_step(const int32_t* users, const int32_t* items, const Tensor& ratings,
                                  int64_t n) {
+  TESSERA_CHECK(ratings.numel() == n,
+                "mf_step: " << n << " ratings expected, got " << ratings.describe());
   std::vector<int32_t> u(users, users + n), it(items, items + n);
   const Tensor out = forward(u, it);  // [n, 2d + 2]: p_u | q_i | b_u | b_i
-  const int64_t W = out.dim(1), d = dim_;
-  const float* o = out.data<float>();
-  Tensor dout = Tensor::host({n, W});
-  float* g = dout.data<float>();
-  const auto l2 = static_cast<float>(cfg_.train.l2), bl2 = static_cast<float>(cfg_.train.bias_l2);
-  double sse = 0;
-  for (int64_t s = 0; s < n; ++s) {
-    const float* p = o + s * W;
-    const float* q = p + d;
-    double dot = 0;
-    for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(p[k]) * q[k];
-    const double pred = mu_ + p[2 * d] + p[2 * d + 1] + dot;
-    const auto e = static_cast<float>(pred - ratings[s]);
-    sse += static_cast<double>(e) * e;
-    float* gs = g + s * W;
-    for (int64_t k = 0; k < d; ++k) {
-      gs[k] = e * q[k] + l2 * p[k];
-      gs[d + k] = e * p[k] + l2 * q[k];
-    }
-    gs[2 * d] = e + bl2 * p[2 * d];
-    gs[2 * d + 1] = e + bl2 * p[2 * d + 1];
-  }
-  return {sse, dout};
+  Tensor score = score_.rows(0, n), dscore = dscore_.rows(0, n), loss = loss_.rows(0, n);
+  Tensor dout = dout_.rows(0, n);
+  backend_->rec_score_forward(out, dim_, mu_, score);
+  backend_->squared_error(score, ratings, 1.f, loss, dscore);
+  backend_->rec_score_backward(out, dscore, dim_, static_cast<float>(cfg_.train.l2),
+                               static_cast<float>(cfg_.train.bias_l2), dout);
+  return {loss, dout};
 }
 
+RecModel::Step RecModel::mf_step(const int32_t* users, const int32_t* items, const float* ratings,
+                                 int64_t n) {
+  Tensor host = Tensor::host({n});
+  std::copy(ratings, ratings + n, host.data<float>());
+  return mf_step(users, items, backend_->to_device(host), n);
+}
+
+// s = <u, v_i> + b_i for the positive and each negative of a group; BCE (positive 1, negatives
+// 0) or BPR (the positive against each negative), unscaled.
 RecModel::Step RecModel::two_tower_step(const int32_t* users, const int32_t* items, int64_t n,
                                         int64_t negs) {
   const int64_t G = 1 + negs, S = n * G;
   std::vector<int32_t> u(static_cast<size_t>(S)), it(items, items + S);
   for (int64_t s = 0; s < S; ++s) u[s] = users[s / G];
   const Tensor out = forward(u, it);  // [S, 2d + 1]: u | v_i | b_i
-  const int64_t W = out.dim(1), d = dim_;
-  const float* o = out.data<float>();
-  std::vector<double> score(static_cast<size_t>(S)), dscore(static_cast<size_t>(S), 0.0);
-  for (int64_t s = 0; s < S; ++s) {
-    const float* p = o + s * W;
-    double dot = 0;
-    for (int64_t k = 0; k < d; ++k) dot += static_cast<double>(p[k]) * p[d + k];
-    score[s] = dot + p[2 * d];
+  Tensor score = score_.rows(0, S), dscore = dscore_.rows(0, S), dout = dout_.rows(0, S);
+  backend_->rec_score_forward(out, dim_, 0.f, score);
+  Tensor loss;
+  if (cfg_.train.loss == Loss::Bce) {
+    loss = loss_.rows(0, S);
+    backend_->bce_with_logits(score, bce_labels(S, G).rows(0, S), 1.f, loss, dscore);
+  } else {
+    loss = loss_.rows(0, n);
+    backend_->pairwise_logistic(score, G, 1.f, loss, dscore);
   }
-  double loss = 0;
-  for (int64_t gi = 0; gi < n; ++gi) {
-    const int64_t pos = gi * G;
-    if (cfg_.train.loss == Loss::Bce) {
-      loss += softplus(-score[pos]);
-      dscore[pos] = sigmoid(score[pos]) - 1.0;
-      for (int64_t j = 1; j < G; ++j) {
-        loss += softplus(score[pos + j]);
-        dscore[pos + j] = sigmoid(score[pos + j]);
-      }
-    } else {
-      for (int64_t j = 1; j < G; ++j) {
-        const double x = score[pos] - score[pos + j];
-        loss += softplus(-x);
-        const double dx = -sigmoid(-x);
-        dscore[pos] += dx;
-        dscore[pos + j] -= dx;
-      }
-    }
-  }
-  Tensor dout = Tensor::host({S, W});
-  float* g = dout.data<float>();
-  const auto l2 = static_cast<float>(cfg_.train.l2), bl2 = static_cast<float>(cfg_.train.bias_l2);
-  for (int64_t s = 0; s < S; ++s) {
-    const float* p = o + s * W;
-    float* gs = g + s * W;
-    const auto ds = static_cast<float>(dscore[s]);
-    for (int64_t k = 0; k < d; ++k) {
-      gs[k] = ds * p[d + k] + l2 * p[k];
-      gs[d + k] = ds * p[k] + l2 * p[d + k];
-    }
-    gs[2 * d] = ds + bl2 * p[2 * d];
-  }
+  backend_->rec_score_backward(out, dscore, dim_, static_cast<float>(cfg_.train.l2),
+                               static_cast<float>(cfg_.train.bias_l2), dout);
   return {loss, dout};
 }
 

@@ -33,11 +33,19 @@ class RecModel {
   // it changes any weight: *_step computes the loss and the gradient of the rows the batch looks
   // up, stage() hands it to sparse_group(), which the optimizer steps (or the batch is dropped);
   // apply() is both, at the configured lr.
+  //
+  // Everything runs on the model's backend (scores, losses and gradients with the Backend's
+  // recommendation ops, the tables' forward and sparse update on the device): a step reads
+  // nothing back. Its tensors are the model's own buffers, valid until the next *_step.
   struct Step {
-    double loss = 0;  // mf: the summed squared error; two_tower: the summed loss
-    Tensor dout;      // host [rows, out width]: each looked-up row's gradient, tables side by side
+    Tensor loss;  // f32 per-sample losses on the backend: mf [n] squared errors; two_tower [n *
+                  // (1 + negs)] (bce, one per scored item) or [n] (bpr, summed over the pairs)
+    Tensor dout;  // [rows, out width] on the backend: each looked-up row's gradient, tables side
+                  // by side
   };
-  // Explicit ratings.
+  // Explicit ratings: ratings f32 [n] on the backend (staged: BatchStager).
+  Step mf_step(const int32_t* users, const int32_t* items, const Tensor& ratings, int64_t n);
+  // The same with host ratings, uploaded here (a pageable copy: for tests and one-off steps).
   Step mf_step(const int32_t* users, const int32_t* items, const float* ratings, int64_t n);
   // Groups (user, positive, negatives...): items [n * (1 + negs)].
   Step two_tower_step(const int32_t* users, const int32_t* items, int64_t n, int64_t negs);
@@ -69,7 +77,13 @@ class RecModel {
   void restore_mean_state(const std::vector<std::pair<std::string, Tensor>>& tensors);
 
  private:
+  // The pooled rows of (users[s], items[s]) into out_ rows [0, S), returned as that view.
   Tensor forward(const std::vector<int32_t>& users, const std::vector<int32_t>& items);
+  // The step buffers (out_, score_, dscore_, loss_, dout_) hold at least `rows` rows; they grow
+  // (an allocation) only when a batch is larger than any before.
+  void reserve(int64_t rows);
+  // BCE labels on the backend, [rows]: 1 for each group's positive, 0 for its negatives.
+  const Tensor& bce_labels(int64_t rows, int64_t group);
 
   const RecommendConfig cfg_;
   ModelKind kind_;
@@ -78,6 +92,9 @@ class RecModel {
   const emb::TableLayout& layout() const { return tables_->layout(); }
   int64_t dim_;
   float mu_ = 0.f;
+  Tensor out_, score_, dscore_, loss_, dout_;  // step buffers on the backend, [capacity, ...]
+  Tensor labels_;                              // bce_labels' buffer
+  int64_t labels_group_ = 0;
   class TableGroup final : public SparseGroup {
    public:
     explicit TableGroup(RecModel& m) : m_(m) {}
@@ -87,7 +104,7 @@ class RecModel {
     void restore_training_state(const std::map<std::string, Tensor>& s) override {
       m_.tables_->restore_training_state(s);
     }
-    Tensor staged;  // host [rows, out width]: the gradient the next step applies
+    Tensor staged;  // [rows, out width] on the backend: the gradient the next step applies
 
    private:
     RecModel& m_;

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include "host/backend/backend.h"
+#include "host/backend/batch_stager.h"
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
 #include "host/core/math.h"
@@ -97,15 +99,21 @@ class RecTraining : public train::TrainTask {
     const int64_t first = ctx.batch * cfg_.train.batch_size;
     const int64_t n = std::min(cfg_.train.batch_size, static_cast<int64_t>(order_.size()) - first);
     const bool mf = cfg_.model == ModelKind::Mf;
-    const RecModel::Step s = mf ? mf_step(first, n) : two_tower_step(first, n);
     train::StepResult r;
-    r.applied = apply_checked(ctx.guard, s);
+    if (mf) {
+      // The ratings go up through the stager's pinned slots; the ids through the tables' own.
+      const BatchStager::Staged staged = stage_ratings(first, n);
+      const RecModel::Step s = model_.mf_step(users_.data(), items_.data(), staged.tensors[0], n);
+      r.applied = apply_checked(ctx.guard, s, r);
+      stager_->release(staged);  // the step's last read of the ratings is queued
+    } else {
+      r.applied = apply_checked(ctx.guard, two_tower_step(first, n), r);
+    }
     if (!r.applied) return r;
     const int64_t negs = cfg_.train.negatives, group = 1 + negs;
     // mf: squared errors per rating (the epoch line reports their root mean, an RMSE);
     // two_tower: the loss per scored item (bce) or per (positive, negative) pair (bpr).
     r.examples = mf ? n : n * (cfg_.train.loss == Loss::Bce ? group : negs);
-    r.loss_sum = s.loss;
     r.units = mf ? n : n * group;
     return r;
   }
@@ -147,9 +155,9 @@ class RecTraining : public train::TrainTask {
   void finish(train::FinishContext& ctx) override;
 
  private:
-  RecModel::Step mf_step(int64_t first, int64_t n);
+  BatchStager::Staged stage_ratings(int64_t first, int64_t n);
   RecModel::Step two_tower_step(int64_t first, int64_t n);
-  bool apply_checked(DivergenceGuard& guard, const RecModel::Step& s);
+  bool apply_checked(DivergenceGuard& guard, const RecModel::Step& s, train::StepResult& r);
 
   const RecommendConfig& cfg_;
   const Prepared& p_;
@@ -157,35 +165,65 @@ class RecTraining : public train::TrainTask {
   RecModel& model_;
   Optimizer& opt_;
   const Evaluator ev_;
-  std::vector<int64_t> order_;  // this epoch's training rows
-  uint64_t negative_seed_ = 0;  // this epoch's negative draws
-  NamedTensors tables_;         // host copies from check_weights, scored by validate
+  std::vector<int64_t> order_;          // this epoch's training rows
+  uint64_t negative_seed_ = 0;          // this epoch's negative draws
+  NamedTensors tables_;                 // host copies from check_weights, scored by validate
+  std::vector<int32_t> users_, items_;  // this batch's ids (host: the tables upload them)
+  // mf: the ratings' pinned staging ring (host backend: the host tensor as it is).
+  std::unique_ptr<BatchStager> stager_ =
+      cfg_.model == ModelKind::Mf
+          ? be_.make_batch_stager(3, {{{cfg_.train.batch_size}, DType::F32}})
+          : nullptr;
 };
 
-// Applies a step unless its loss or gradient holds a NaN or Inf (divergence.h): stops there,
-// or drops the batch under on_nonfinite "skip_batch". Whether it was applied.
-bool RecTraining::apply_checked(DivergenceGuard& guard, const RecModel::Step& s) {
-  const int64_t width = s.dout.dim(1);
-  if (!guard.loss_ok(s.loss) ||
-      !guard.host_gradient_ok(s.dout.data<float>(), s.dout.numel(), [&](int64_t i) {
-        return "embedding table '" + model_.table_of_column(i % width) + "'";
-      }))
-    return false;
+// The step's per-sample losses go to the Trainer on the device (StepResult::device_loss: it
+// accumulates them and reads them every few steps, so a step makes no host synchronisation); the
+// gradient is staged for the Trainer's optimizer step. The losses and gradient rows are read and
+// checked here, before the batch changes a weight, only where that costs no synchronisation or
+// the config asks for it:
+//   - on the host backend they are host memory already: checked every step under both policies
+//     (as before the step moved onto the backend), and their sum is the step's loss_sum too;
+//   - under on_nonfinite "skip_batch" on a device they are read back (that option's price,
+//     divergence.h), and a batch holding a NaN or Inf is dropped.
+// Under "stop" on a device nothing is read: the Trainer's read finds a non-finite loss.
+// Whether the batch was applied.
+bool RecTraining::apply_checked(DivergenceGuard& guard, const RecModel::Step& s,
+                                train::StepResult& r) {
+  const bool on_host = be_.device().kind == DeviceKind::Host;
+  if (on_host || guard.policy() == NonFinitePolicy::SkipBatch) {
+    const Tensor loss = on_host ? s.loss : be_.to_host(s.loss);
+    double sum = 0;
+    for (int64_t i = 0; i < loss.numel(); ++i) sum += loss.data<float>()[i];
+    const Tensor dout = on_host ? s.dout : be_.to_host(s.dout);
+    const int64_t width = dout.dim(1);
+    if (!guard.loss_ok(sum) ||
+        !guard.host_gradient_ok(dout.data<float>(), dout.numel(), [&](int64_t i) {
+          return "embedding table '" + model_.table_of_column(i % width) + "'";
+        }))
+      return false;
+    r.loss_sum = sum;
+    if (guard.policy() == NonFinitePolicy::SkipBatch) {
+      model_.stage(s);  // the losses were read: the Trainer takes loss_sum
+      return true;
+    }
+  }
+  r.device_loss = s.loss;
   model_.stage(s);  // the Trainer's optimizer step applies it
   return true;
 }
 
-// A batch of shuffled training ratings.
-RecModel::Step RecTraining::mf_step(int64_t first, int64_t n) {
-  std::vector<int32_t> u(n), it(n);
-  std::vector<float> r(n);
+// A batch of shuffled training ratings: ids into users_/items_, ratings staged for the device.
+BatchStager::Staged RecTraining::stage_ratings(int64_t first, int64_t n) {
+  users_.resize(static_cast<size_t>(n));
+  items_.resize(static_cast<size_t>(n));
+  Tensor ratings = Tensor::host({n});
   for (int64_t s = 0; s < n; ++s) {
     const int64_t row = order_[first + s];
-    u[s] = p_.data.user[row];
-    it[s] = p_.data.item[row];
-    r[s] = p_.data.rating[row];
+    users_[s] = p_.data.user[row];
+    items_[s] = p_.data.item[row];
+    ratings.data<float>()[s] = p_.data.rating[row];
   }
-  return model_.mf_step(u.data(), it.data(), r.data(), n);
+  return stager_->stage({ratings}, n);
 }
 
 // A batch of shuffled training positives, each followed by its sampled negatives.

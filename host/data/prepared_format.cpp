@@ -241,7 +241,7 @@ std::string PreparedManifest::to_json() const {
   d.AddMember("complete", complete, a);
   d.AddMember("inputs_key", str(inputs_key, a), a);
   d.AddMember("shard_rows", shard_rows, a);
-  d.AddMember("seed", seed, a);
+  d.AddMember("seed", static_cast<int64_t>(seed), a);  // as the config wrote it
   d.AddMember("validation_fraction", validation_fraction, a);
   d.AddMember("n_dense", n_dense, a);
   d.AddMember("n_cat", n_cat, a);
@@ -352,6 +352,7 @@ PreparedManifest PreparedManifest::parse(const std::string& text, const std::str
       out.push_back(parse_source(
           JsonFields(list[i], path, "splits." + name + "[" + std::to_string(i) + "]"), path));
   }
+  f.object("preprocessor");  // an object, whose fields Preprocessor::from_json checks
   m.preprocessor_json = f.json("preprocessor");
   return m;
 }

@@ -18,7 +18,10 @@ packages=(build-essential cmake git pkg-config rapidjson-dev libdnnl-dev libgtes
           python3-jsonschema
           # Headless Chromium renders `tessera report` pages in the report test (a screenshot that
           # must not be blank); fonts so that the page's text renders too.
-          chromium fonts-dejavu-core)
+          chromium fonts-dejavu-core
+          # The Python package (pyproject.toml): a venv with pip, and Python's headers for the
+          # extension module; its build tools (scikit-build-core, nanobind) come from PyPI.
+          python3-venv python3-dev)
 if [[ "${TESSERA_SETUP_BENCH:-0}" == 1 ]]; then
   # Reference framework for the side-by-side benchmarks only.
   packages+=(python3-torch libopenblas0-openmp)

@@ -1,0 +1,39 @@
+#pragma once
+// The commands of tessera._core, in plain C++ (no Python here): what the CLI's dispatch
+// (pipelines/cli/main.cpp) does for each verb, through the same task registry and the same task
+// functions, so that a Python call and a CLI run of the same config and seed give the same files.
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "host/core/command_result.h"
+
+namespace tessera::python {
+
+using Options = std::map<std::string, std::string>;  // "--epochs" -> "2"; "--quiet" -> ""
+
+// `tessera train CONFIG` with the CLI's options (parsed and checked as the CLI does), and a hook
+// called with each epoch's metrics line (false stops after that epoch, its checkpoint written).
+// The hook is honoured by every registered task; a task this file does not know (a new one)
+// trains through its registered verb, without the hook (Usage error when a hook is given).
+CommandResult train(const std::string& config_path, const Options& options,
+                    const std::function<bool(const std::string&)>& on_epoch);
+
+// Any other verb of the CLI: evaluate, predict, generate, perplexity, recommend, export (by the
+// model file's task), run, runs, report, config, make-synthetic, prep.
+CommandResult command(const std::string& verb, const std::vector<std::string>& positionals,
+                      const Options& options);
+
+// The task a config file names, the task a model file was trained by.
+std::string task_of_config(const std::string& path);
+std::string task_of_model(const std::string& path);
+
+// Every registered task: name, one-line description, the verbs its model files answer.
+struct TaskInfo {
+  std::string name, about;
+  std::vector<std::string> verbs;
+};
+std::vector<TaskInfo> task_list();
+
+}  // namespace tessera::python

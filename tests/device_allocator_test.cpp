@@ -1,11 +1,15 @@
 // The caching allocator's core (cuda/device_allocator.h) over a fake device: host memory with a
-// capacity, counting every raw allocation, free and synchronisation.
+// capacity, counting every raw allocation, free and synchronisation, with fences that complete
+// when the fake device is idle (or once finish() runs its queued work).
 #include "cuda/device_allocator.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "host/backend/memory_stats.h"
@@ -21,6 +25,13 @@ struct Device {
   bool broken = false;           // allocate throws, as for an error other than out-of-memory
   std::map<void*, size_t> live;  // raw allocations not yet freed, and their sizes
   std::vector<size_t> sizes;     // every raw allocation's size, in order
+  bool busy = false;             // fences recorded while busy complete only at finish()
+  std::map<int, bool> fences;    // live fences and whether each completed
+  int next_fence = 0, fences_recorded = 0;
+
+  void finish() {
+    for (auto& [id, done] : fences) done = true;
+  }
 
   RawDeviceMemory raw() {
     RawDeviceMemory r;
@@ -48,7 +59,24 @@ struct Device {
       ++frees;
       std::free(p);
     };
-    r.synchronize = [this] { ++syncs; };
+    r.synchronize = [this] {
+      ++syncs;
+      finish();
+    };
+    r.record_fence = [this](const void*) -> void* {
+      ++fences_recorded;
+      fences[++next_fence] = !busy;
+      return reinterpret_cast<void*>(static_cast<intptr_t>(next_fence));
+    };
+    r.fence_done = [this](void* f) {
+      auto it = fences.find(static_cast<int>(reinterpret_cast<intptr_t>(f)));
+      if (it == fences.end()) ADD_FAILURE() << "query of a fence that is not live";
+      return it != fences.end() && it->second;
+    };
+    r.drop_fence = [this](void* f) {
+      if (fences.erase(static_cast<int>(reinterpret_cast<intptr_t>(f))) != 1)
+        ADD_FAILURE() << "drop of a fence that is not live";
+    };
     return r;
   }
 };
@@ -56,16 +84,33 @@ struct Device {
 const CachingAllocator::StreamKey kStreamA = reinterpret_cast<const void*>(0x100);
 const CachingAllocator::StreamKey kStreamB = reinterpret_cast<const void*>(0x200);
 
-TEST(DeviceAllocator, SizeClassesAre512BytesUpTo1MiBAnd2MiBAbove) {
+TEST(DeviceAllocator, SizeClassesAreFourPerPowerOfTwoAnd2MiBMultiplesAbove1MiB) {
   EXPECT_EQ(CachingAllocator::size_class(0), 512u);  // zero-byte tensors get a valid pointer
   EXPECT_EQ(CachingAllocator::size_class(1), 512u);
   EXPECT_EQ(CachingAllocator::size_class(512), 512u);
-  EXPECT_EQ(CachingAllocator::size_class(513), 1024u);
-  EXPECT_EQ(CachingAllocator::size_class(1000000), 1000448u);  // 1954 * 512
+  EXPECT_EQ(CachingAllocator::size_class(513), 1024u);  // steps of at least 512 B
+  EXPECT_EQ(CachingAllocator::size_class(1025), 1536u);
+  EXPECT_EQ(CachingAllocator::size_class(4097), 5120u);  // 4096 * 1.25
+  EXPECT_EQ(CachingAllocator::size_class(5121), 6144u);  // * 1.5
+  EXPECT_EQ(CachingAllocator::size_class(7000), 7168u);  // * 1.75
+  EXPECT_EQ(CachingAllocator::size_class(8192), 8192u);
+  EXPECT_EQ(CachingAllocator::size_class(1000000), 1048576u);  // 2^19 * 2
   EXPECT_EQ(CachingAllocator::size_class(size_t{1} << 20), size_t{1} << 20);
   EXPECT_EQ(CachingAllocator::size_class((size_t{1} << 20) + 1), size_t{2} << 20);
   EXPECT_EQ(CachingAllocator::size_class(size_t{5} << 20), size_t{6} << 20);
   EXPECT_EQ(CachingAllocator::size_class(size_t{6} << 20), size_t{6} << 20);
+  EXPECT_EQ(CachingAllocator::size_class((size_t{20} << 20) + 1), size_t{24} << 20);  // 16 * 1.5
+  // Every class wastes at most a quarter of the request (plus the 512 B / 2 MiB rounding), and
+  // classes above 1 MiB are 2 MiB multiples.
+  for (size_t bytes = 600; bytes < (size_t{1} << 32); bytes = bytes * 9 / 7 + 13) {
+    const size_t c = CachingAllocator::size_class(bytes);
+    ASSERT_GE(c, bytes);
+    if (bytes > (size_t{1} << 20))
+      EXPECT_EQ(c % (size_t{2} << 20), 0u) << bytes;
+    else
+      EXPECT_LE(c - bytes, std::max<size_t>(bytes / 4, 512)) << bytes;
+    if (bytes > (size_t{8} << 20)) EXPECT_LE(c - bytes, bytes / 4) << bytes;
+  }
 
   Device dev;
   CachingAllocator a(dev.raw(), "fake:0");
@@ -214,6 +259,99 @@ TEST(DeviceAllocator, ASteadyWorkloadStopsAllocatingAfterItsFirstStep) {
   EXPECT_EQ(s.cache_hits + s.cache_misses, 5 * (2 + 50 * 21));
   EXPECT_EQ(s.bytes_in_use, 0);
   EXPECT_EQ(static_cast<size_t>(s.bytes_reserved), dev.used);
+}
+
+// A batch's nnz changes every step, so its temporaries have a new size every step: geometric
+// classes make them land in a few classes, so the cache stops growing and serves nearly every
+// request once warm (with 512-byte classes each new size was a new block, kept forever).
+TEST(DeviceAllocator, VaryingSizesKeepTheCacheBoundedWithASteadyHitRate) {
+  Device dev;
+  dev.capacity = size_t{1} << 30;
+  CachingAllocator a(dev.raw(), "fake:0");
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<size_t> nnz(1000, 16000);
+  auto step = [&] {
+    const size_t n = nnz(rng);
+    std::vector<CachingAllocator::Block> live;
+    for (size_t bytes : {n * 8, n * 64, n * 4 + 100, n * 128})
+      live.push_back(a.allocate(bytes, kStreamA));
+    for (const auto& b : live) a.free(b);
+  };
+  for (int i = 0; i < 100; ++i) step();
+  const DeviceMemoryStats warm = a.stats();
+  for (int i = 0; i < 1000; ++i) step();
+  const DeviceMemoryStats s = a.stats();
+  const int64_t requests = (s.cache_hits + s.cache_misses) - (warm.cache_hits + warm.cache_misses);
+  const int64_t misses = s.cache_misses - warm.cache_misses;
+  EXPECT_EQ(requests, 4000);
+  EXPECT_LE(misses, requests / 100) << "steady-state hit rate below 99%";
+  // What stays reserved is a few blocks per class the step uses, not one per size seen.
+  EXPECT_LE(s.bytes_reserved, 4 * s.peak_bytes_in_use)
+      << "reserved " << s.bytes_reserved << ", peak in use " << s.peak_bytes_in_use;
+  EXPECT_EQ(s.bytes_in_use, 0);
+  EXPECT_EQ(static_cast<size_t>(s.bytes_reserved), dev.used);
+}
+
+// Over the cap, a free fences the stream (an event, no wait) and gives back only blocks whose
+// fence has completed: while the device is busy the cache stays over the cap, and a later free
+// trims it once the fence is done. Statistics follow every raw free.
+TEST(DeviceAllocator, TheCapTrimsOnlyBlocksWhoseFenceHasCompleted) {
+  Device dev;
+  CachingAllocator::Options options;
+  options.max_cached_bytes = size_t{1} << 20;
+  CachingAllocator a(dev.raw(), "fake:0", options);
+  EXPECT_EQ(a.max_cached_bytes(), size_t{1} << 20);
+  dev.busy = true;  // the blocks' last uses are still queued
+  std::vector<CachingAllocator::Block> blocks;
+  for (int i = 0; i < 4; ++i) blocks.push_back(a.allocate(size_t{512} << 10, kStreamA));
+  for (const auto& b : blocks) a.free(b);
+  EXPECT_EQ(a.cached_bytes(), size_t{2} << 20) << "nothing is given back while a fence is pending";
+  EXPECT_EQ(dev.fences_recorded, 1) << "one pending fence per stream";
+  EXPECT_EQ(dev.frees, 0);
+  EXPECT_EQ(dev.syncs, 0) << "trimming never waits";
+
+  dev.finish();  // the queued work ran: the fence (recorded at the third free) completed
+  dev.busy = false;
+  a.free(a.allocate(100, kStreamA));
+  // The three blocks the fence covers may go, oldest first, until the cache is under the cap; the
+  // fourth was freed after the fence was recorded, so it stays.
+  EXPECT_EQ(dev.frees, 3);
+  EXPECT_EQ(a.cached_bytes(), (size_t{512} << 10) + 512);
+  EXPECT_LE(a.cached_bytes(), a.max_cached_bytes());
+  EXPECT_EQ(dev.syncs, 0);
+  const DeviceMemoryStats s = a.stats();
+  EXPECT_EQ(s.raw_frees, 3);
+  EXPECT_EQ(s.bytes_in_use, 0);
+  EXPECT_EQ(static_cast<size_t>(s.bytes_reserved), a.cached_bytes());
+  EXPECT_EQ(static_cast<size_t>(s.bytes_reserved), dev.used);
+  EXPECT_EQ(s.cache_hits, 0);
+  EXPECT_EQ(s.cache_misses, 5);
+  // The remaining block is still served from the cache.
+  const auto again = a.allocate(size_t{500} << 10, kStreamA);
+  EXPECT_EQ(again.ptr, blocks[3].ptr);
+  a.free(again);
+}
+
+// Under a small cap, a workload bigger than the cap stays within it when every fence completes
+// at once (an idle device): each free over the cap fences the stream and trims at once.
+TEST(DeviceAllocator, ACappedCacheStaysWithinItsCapOnAnIdleDevice) {
+  Device dev;
+  CachingAllocator::Options options;
+  options.max_cached_bytes = size_t{4} << 20;
+  CachingAllocator a(dev.raw(), "fake:0", options);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<size_t> kib(64, 2048);
+  size_t most = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<CachingAllocator::Block> live;
+    for (int k = 0; k < 6; ++k) live.push_back(a.allocate(kib(rng) << 10, kStreamA));
+    for (const auto& b : live) a.free(b);
+    most = std::max(most, a.cached_bytes());
+  }
+  EXPECT_LE(most, a.max_cached_bytes());
+  EXPECT_GT(dev.frees, 0) << "the workload needed trimming";
+  EXPECT_EQ(dev.syncs, 0);
+  EXPECT_EQ(static_cast<size_t>(a.stats().bytes_reserved), dev.used);
 }
 
 TEST(DeviceAllocator, CloseReleasesTheCacheAndLaterFreesGoToTheDevice) {

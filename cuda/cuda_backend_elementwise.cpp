@@ -1,16 +1,17 @@
-// CudaBackend's element-wise ops. PLACEHOLDER: being written (issue 18, DCN-v2 / Wide & Deep).
+// CudaBackend's element-wise ops: one launch each on the backend's stream (cuda/kernels/
+// elementwise.cu); the edge (backend_elementwise.cpp) checked dtype, device and shapes.
 #include "cuda/cuda_backend.h"
-
-#include "host/core/error.h"
+#include "cuda/kernels/elementwise.h"
 
 namespace tessera {
 namespace cuda {
 
-void CudaBackend::mul_add_impl(const Tensor&, const Tensor&, float, Tensor&) {
-  TESSERA_THROW(Internal, "mul_add is not written yet");
+void CudaBackend::mul_add_impl(const Tensor& a, const Tensor& b, float beta, Tensor& y) {
+  launch_mul_add(a.data<float>(), b.data<float>(), beta, y.data<float>(), y.numel(), stream());
 }
-void CudaBackend::axpby_impl(float, const Tensor&, float, Tensor&) {
-  TESSERA_THROW(Internal, "axpby is not written yet");
+
+void CudaBackend::axpby_impl(float alpha, const Tensor& x, float beta, Tensor& y) {
+  launch_axpby(alpha, x.data<float>(), beta, y.data<float>(), y.numel(), stream());
 }
 
 }  // namespace cuda

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <tuple>
 
@@ -134,6 +135,24 @@ std::vector<RowKey> row_keys(const std::vector<Batch>& batches) {
   return keys;
 }
 
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+std::vector<uint32_t> shard_crcs(const std::string& dir) {
+  const PreparedDataset d = PreparedDataset::open(dir);
+  std::vector<uint32_t> out;
+  for (const auto& [split, sources] : d.manifest().splits)
+    for (const SourceInfo& s : sources)
+      for (const ShardInfo& sh : s.shards) out.push_back(sh.crc32);
+  return out;
+}
+
 TEST(PreparedFormat, BatchesEqualTheTextPathWithoutShuffle) {
   Fixture f;
   const PrepareResult r = prepare_dataset(f.in, f.dir, f.small_shards());
@@ -163,6 +182,55 @@ TEST(PreparedFormat, BatchesEqualTheTextPathWithoutShuffle) {
   EXPECT_EQ(cols[2].name, "cat:city");
   EXPECT_EQ(cols[2].type, PreparedType::U8);
   EXPECT_EQ(cols[3].type, PreparedType::I16);
+}
+
+// Rows 3, 500 and 2001 (lines 4, 501, 2002) are bad: a word for a number, a missing field.
+std::string with_bad_rows(std::string csv) {
+  for (const int line : {4, 501, 2002}) {
+    size_t at = 0;
+    for (int l = 1; l < line; ++l) at = csv.find('\n', at) + 1;
+    if (line == 501) {  // the label field dropped
+      const size_t end = csv.find('\n', at);
+      const size_t last = csv.rfind(',', end);
+      csv.erase(last, end - last);
+    } else {  // the age a word
+      csv.replace(at, csv.find(',', at) - at, "many");
+    }
+  }
+  return csv;
+}
+
+TEST(PreparedFormat, BadRowsAreSkippedOrRaisedAsTheTextPathDoes) {
+  Fixture f;
+  f.in.schema.on_error = BadRowPolicy::Skip;
+  write_file(f.in.train.path, with_bad_rows(make_csv(3000, 1)));
+  PrepareOptions one = f.small_shards(), many = f.small_shards();
+  one.threads = 1;
+  many.threads = 3;
+  TempDir other;
+  const PrepareResult r = prepare_dataset(f.in, f.dir, many);
+  prepare_dataset(f.in, other.file("p"), one);
+  EXPECT_EQ(shard_crcs(f.dir), shard_crcs(other.file("p")));  // threads change nothing
+  const TrainValidation tv = load_train_validation(f.in.train, f.in.schema, f.in.options,
+                                                   f.in.validation_fraction, f.in.seed);
+  EXPECT_EQ(r.bad_rows, tv.train_report.bad_rows.skipped + tv.validation_report.bad_rows.skipped);
+  EXPECT_EQ(r.bad_rows, 3);
+  const PreparedDataset data = PreparedDataset::open(f.dir);
+  PreparedReadOptions o;
+  o.batch_size = 64;
+  PreparedBatchReader reader(data, o);
+  const std::vector<Batch> got = drain_reader(reader), want = drain_batcher(tv.train, 64);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) expect_same_batch(got[i], want[i]);
+  // Under on_error "error" the first bad row in file order stops prep with the text path's error.
+  f.in.schema.on_error = BadRowPolicy::Error;
+  const std::string text = error_of([&] {
+    load_train_validation(f.in.train, f.in.schema, f.in.options, f.in.validation_fraction,
+                          f.in.seed);
+  });
+  const std::string prep = error_of([&] { prepare_dataset(f.in, other.file("q"), many); });
+  EXPECT_NE(prep.find("column 1 (age): expected a number, got 'many'"), std::string::npos) << prep;
+  EXPECT_EQ(prep, text);
 }
 
 TEST(PreparedFormat, ShuffledBatchesArePermutationsSeededByTheSeed) {
@@ -249,15 +317,6 @@ TEST(PreparedFormat, PartsAreDisjointAndCoverTheSplit) {
   EXPECT_EQ(parts, all);
 }
 
-std::vector<uint32_t> shard_crcs(const std::string& dir) {
-  const PreparedDataset d = PreparedDataset::open(dir);
-  std::vector<uint32_t> out;
-  for (const auto& [split, sources] : d.manifest().splits)
-    for (const SourceInfo& s : sources)
-      for (const ShardInfo& sh : s.shards) out.push_back(sh.crc32);
-  return out;
-}
-
 TEST(PreparedFormat, RerunIsUpToDateUntilASourceChanges) {
   Fixture f;
   prepare_dataset(f.in, f.dir, f.small_shards());
@@ -322,15 +381,6 @@ TEST(PreparedFormat, AppendingADayPreparesOnlyThatFile) {
   const std::vector<RowKey> got = row_keys(drain_reader(reader));
   const std::vector<RowKey> expected = row_keys(drain_batcher(want, 100));
   EXPECT_EQ(got, expected);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(PreparedFormat, ACorruptShardIsAChecksumErrorNamingIt) {

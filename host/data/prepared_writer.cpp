@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
@@ -185,12 +186,100 @@ void write_shard(Session& s, const std::string& split, SourceInfo& src, ShardBui
                  static_cast<long long>(info.rows));
 }
 
-// Encodes the records of `src` from the one after its last shard, as StreamEncoder would.
+// Records copied out of the reader (whose views last only until its next record), so that
+// several threads can parse and encode them; then each record's outcome, in record order.
+struct RecordBlock {
+  std::string arena;                // every field's bytes
+  std::vector<size_t> field_at;     // [fields + 1] offsets into arena
+  std::vector<size_t> first_field;  // [records + 1]
+  std::vector<int64_t> lines, ordinals;
+  std::string path;
+  // Outcomes, filled by encode(): rows [records] of dense, cat, label; a reason for a bad row.
+  std::vector<float> dense, labels;
+  std::vector<int64_t> cat;
+  std::vector<std::string> bad;
+
+  size_t records() const { return lines.size(); }
+  void clear() {
+    arena.clear();
+    field_at.assign(1, 0);
+    first_field.assign(1, 0);
+    lines.clear();
+    ordinals.clear();
+  }
+  void add(const Record& r, int64_t ordinal) {
+    for (const std::string_view f : r.fields) {
+      arena.append(f.data(), f.size());
+      field_at.push_back(arena.size());
+    }
+    first_field.push_back(field_at.size() - 1);
+    lines.push_back(r.line);
+    ordinals.push_back(ordinal);
+    if (path.empty()) path = std::string(r.path);
+  }
+  // Parses and encodes records [begin, end) (one thread's share).
+  void encode(const Preprocessor& pre, RowParser& parser, size_t begin, size_t end) {
+    const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
+    Record rec;
+    rec.path = path;
+    ParsedRow row;
+    for (size_t i = begin; i < end; ++i) {
+      rec.fields.clear();
+      for (size_t f = first_field[i]; f < first_field[i + 1]; ++f)
+        rec.fields.emplace_back(arena.data() + field_at[f], field_at[f + 1] - field_at[f]);
+      rec.line = lines[i];
+      BadRowReport report;
+      if (!parser.parse(rec, row, &report)) {
+        bad[i] = report.first_reasons.at(0);
+        continue;
+      }
+      const std::string why = pre.encode(row, &dense[i * nd], &cat[i * nc], nullptr);
+      if (!why.empty()) bad[i] = path + ":" + std::to_string(row.line) + ":" + why;
+      labels[i] = row.label;
+    }
+  }
+};
+
+// Parses and encodes a block on `threads` threads, each with its own parser (bad rows are
+// reported, never thrown, there: the caller applies the policy in record order).
+void encode_block(RecordBlock& b, const Preprocessor& pre, int threads) {
+  const size_t n = b.records();
+  b.dense.resize(n * static_cast<size_t>(pre.n_dense()));
+  b.cat.resize(n * static_cast<size_t>(pre.n_cat()));
+  b.labels.resize(n);
+  b.bad.assign(n, std::string());
+  TableSchema lenient = pre.schema();
+  lenient.on_error = BadRowPolicy::Skip;
+  const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n / 256 + 1));
+  std::vector<std::thread> pool;
+  std::vector<std::exception_ptr> errors(t);
+  for (size_t k = 0; k < t; ++k) {
+    auto work = [&, k] {
+      try {
+        RowParser parser(lenient, LabelMode::Required);
+        b.encode(pre, parser, n * k / t, n * (k + 1) / t);
+      } catch (...) {
+        errors[k] = std::current_exception();
+      }
+    };
+    if (k + 1 < t)
+      pool.emplace_back(work);
+    else
+      work();
+  }
+  for (std::thread& th : pool) th.join();
+  for (const std::exception_ptr& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+constexpr size_t kBlockRecords = 16384;
+
+// Encodes the records of `src` from the one after its last shard: the rows, bad rows and shard
+// boundaries are what one thread reading with a StreamEncoder would give.
 void encode_source(Session& s, const std::string& split, SourceInfo& src) {
   const Preprocessor& pre = s.pre;
   RowParser parser(pre.schema(), LabelMode::Required);
-  FileSpec file{src.path, src.skip_lines};
-  RecordReader reader(file, parser.schema());
+  RecordReader reader(FileSpec{src.path, src.skip_lines}, parser.schema());
   if (parser.schema().header)
     parser.check_header(reader.header(), reader.path(), reader.header_line());
   const SplitPart part = src.selection == SourceSelection::All     ? SplitPart::All
@@ -199,34 +288,36 @@ void encode_source(Session& s, const std::string& split, SourceInfo& src) {
   const RowSelection selection{part, s.manifest.validation_fraction, s.manifest.seed};
   const int64_t start = src.shards.empty() ? 0 : src.shards.back().end_record;
   const int64_t bad_before = src.bad_rows;
+  const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
   ShardBuilder builder(s.manifest);
-  std::vector<float> dense(static_cast<size_t>(pre.n_dense()));
-  std::vector<int64_t> cat(static_cast<size_t>(pre.n_cat()));
-  EncodeStats stats = pre.make_stats();
   BadRowReport bad;
+  RecordBlock block;
   Record rec;
-  ParsedRow row;
   int64_t ordinal = 0, shard_first = start;
-  while (reader.next(rec)) {
-    const int64_t ord = ordinal++;
-    if (ord < start || !selection.selected(ord)) continue;
-    if (!parser.parse(rec, row, &bad)) continue;
-    const std::string why = pre.encode(row, dense.data(), cat.data(), &stats);
-    if (!why.empty()) {
-      std::ostringstream full;
-      full << rec.path << ":" << row.line << ":" << why;
-      if (pre.schema().on_error == BadRowPolicy::Error)
-        throw Error(ErrorKind::Data, full.str(),
-                    ErrorLocation{std::string(rec.path), static_cast<int64_t>(row.line), 0, ""});
-      bad.add(full.str());
-      continue;
+  bool more = true;
+  while (more) {
+    block.clear();
+    while (block.records() < kBlockRecords && (more = reader.next(rec))) {
+      const int64_t ord = ordinal++;
+      if (ord >= start && selection.selected(ord)) block.add(rec, ord);
     }
-    builder.add(row.label, dense.data(), cat.data(), row.line);
-    if (builder.rows() == s.manifest.shard_rows) {
-      src.bad_rows = bad_before + bad.skipped;
-      src.records = ordinal;
-      write_shard(s, split, src, builder, shard_first, ordinal);
-      shard_first = ordinal;
+    encode_block(block, pre, s.options.threads);
+    for (size_t i = 0; i < block.records(); ++i) {
+      if (!block.bad[i].empty()) {
+        if (pre.schema().on_error == BadRowPolicy::Error)
+          throw Error(ErrorKind::Data, block.bad[i],
+                      ErrorLocation{block.path, block.lines[i], 0, ""});
+        bad.add(block.bad[i]);
+        continue;
+      }
+      builder.add(block.labels[i], &block.dense[i * nd], &block.cat[i * nc], block.lines[i]);
+      if (builder.rows() == s.manifest.shard_rows) {
+        const int64_t end = block.ordinals[i] + 1;  // bad rows after it are counted next time
+        src.bad_rows = bad_before + bad.skipped;
+        src.records = end;
+        write_shard(s, split, src, builder, shard_first, end);
+        shard_first = end;
+      }
     }
   }
   src.bad_rows = bad_before + bad.skipped;

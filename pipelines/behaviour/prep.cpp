@@ -50,6 +50,7 @@ CommandResult prep(const std::string& config_path, const PrepCommandOptions& o) 
   const std::string dir = o.out.empty() ? default_prepared_dir(config_path) : o.out;
   PrepareOptions po;
   po.shard_rows = o.shard_rows;
+  po.threads = o.threads;
   po.quiet = o.quiet;
   PrepareResult r;
   if (o.append.empty()) {

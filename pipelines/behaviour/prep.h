@@ -16,6 +16,7 @@ struct PrepCommandOptions {
   std::string out;     // empty: "<the config's directory>/prepared"
   std::string append;  // a file to add to the train split of an existing dataset
   int64_t shard_rows = int64_t{1} << 18;
+  int threads = 4;
   bool quiet = false;
 };
 

@@ -138,6 +138,7 @@ const Command kCommands[] = {
      "  --append FILE    add FILE (a new day of logs, same layout) to the train split of the\n"
      "                   prepared dataset, encoded with its fitted vocabularies\n"
      "  --shard-rows N   rows per shard (default 262144)\n"
+     "  --threads N      threads parsing and encoding (default 4)\n"
      "  --json, --quiet as for train\n",
      1, 1},
     {"runs", "tessera runs [--runs-dir DIR]",
@@ -196,10 +197,11 @@ void print_usage(std::FILE* f) {
 
 const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run", "--example", "--schema"};
 const std::vector<std::string> kValued = {
-    "--prompt",   "--length",     "--temperature", "--top-k",   "--seed",   "--time-budget",
-    "--rows",     "--device",     "--runs-dir",    "--run-dir", "--epochs", "--skip-lines",
-    "--on-error", "--batch-size", "--cache-dir",   "--k",       "--format", "--resume",
-    "--layout",   "--jobs",       "--seeds",       "--out",     "--append", "--shard-rows"};
+    "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
+    "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
+    "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
+    "--k",           "--format",     "--resume",      "--layout",     "--jobs",
+    "--seeds",       "--out",        "--append",      "--shard-rows", "--threads"};
 
 // argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
 tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {
@@ -333,6 +335,8 @@ tessera::CommandResult prep_command(const tessera::CliArgs& a) {
   o.append = a.text("--append", "");
   o.shard_rows = a.count("--shard-rows", o.shard_rows);
   if (o.shard_rows < 1) TESSERA_THROW(Usage, "--shard-rows must be at least 1");
+  o.threads = static_cast<int>(a.count("--threads", o.threads));
+  if (o.threads < 1 || o.threads > 256) TESSERA_THROW(Usage, "--threads must be in [1, 256]");
   o.quiet = a.quiet();
   return tessera::behaviour::prep(a.positionals[0], o);
 }

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -97,3 +99,23 @@ def test_gil_is_released_while_training(tmp_path: Path) -> None:
     assert took > 0.3, f"training took {took:.3f} s: too short to tell"
     assert beats[0] > 1000
     assert longest[0] < 0.25 * took, f"the thread stopped for {longest[0]:.3f} s of {took:.3f} s"
+
+
+def test_ctrl_c_stops_at_the_epoch_end_with_the_checkpoint_kept(tmp_path: Path) -> None:
+    # SIGINT arrives while the engine trains (the GIL released); the run stops at the end of
+    # that epoch, keeps its checkpoint, and resumes from it to the end.
+    config = tessera.make_synthetic(tmp_path / "data", rows=20000)["config"]
+    run_dir = tmp_path / "r"
+    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tessera.train(config, device="cpu", epochs=6, resume=run_dir, quiet=True)
+    finally:
+        timer.cancel()
+    done = len(read_jsonl(run_dir / "metrics.jsonl"))
+    assert 1 <= done < 6
+    assert (run_dir / "checkpoint.tsc").exists()
+    run = tessera.train(config, device="cpu", epochs=6, resume=run_dir, quiet=True)
+    assert [e["epoch"] for e in run.history] == list(range(1, 7))
+    assert run.result["resumed_from_epoch"] == done

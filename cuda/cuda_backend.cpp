@@ -73,6 +73,18 @@ void CudaBackend::check_deferred() {
   checks_->drain();
 }
 
+void CudaBackend::wait_for(CudaBackend& other) {
+  if (&other == this) return;  // one stream runs in order
+  {
+    DeviceGuard guard(other.device_index_);
+    if (!other.fence_) other.fence_ = make_event();
+    TESSERA_CUDA_CHECK(cudaEventRecord(other.fence_.get(), other.stream()));
+  }
+  DeviceGuard guard(device_index_);
+  // Waits for the event as recorded now: recording it again later does not change this wait.
+  TESSERA_CUDA_CHECK(cudaStreamWaitEvent(stream(), other.fence_.get(), 0));
+}
+
 std::optional<DeviceMemoryStats> CudaBackend::memory_stats() const {
   return allocator_->stats();
 }

@@ -56,6 +56,15 @@ class CudaBackend final : public Backend {
   // Backend::empty uses, without the zeroing): for temporaries and workspaces of CUDA code that
   // queues on stream().
   std::shared_ptr<DeviceBuffer> device_buffer(size_t bytes);
+  // The backend's deferred input checks, for CUDA code beside the ops that checks its input the
+  // same way (the embedding-bag resolve, embeddings/device_bag_ops.cpp): what it queues is raised
+  // by check_deferred(), synchronize() and copies to pageable host memory like the ops' checks.
+  DeferredChecks& deferred_checks() { return *checks_; }
+  // Work queued on this backend from now on runs after everything queued so far on `other` (a
+  // CUDA backend on any device): an event of `other`'s, recorded again at each call, that this
+  // stream waits for on the device. The host waits for nothing. (Sharded embeddings order the
+  // model's stream and the shards' with it.)
+  void wait_for(CudaBackend& other);
 
  protected:
   // Pinned host slots and a copy stream (cuda/pinned_stager.cpp).
@@ -80,6 +89,7 @@ class CudaBackend final : public Backend {
   // Closed (its cache released) by ~CudaBackend; tensors that outlive the backend keep it.
   std::shared_ptr<CachingAllocator> allocator_;
   std::unique_ptr<DeferredChecks> checks_;  // after the stream: destroyed before it
+  EventHandle fence_;  // what wait_for records on this backend's stream; made on first use
   // cuDNN handle, convolution plans and workspace, made on first use (cuda/cudnn_ops.h). Declared
   // after the stream: destroyed before it.
   std::unique_ptr<CudnnOps> cudnn_;

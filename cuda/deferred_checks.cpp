@@ -30,6 +30,8 @@ const char* checked_op_name(CheckedOp op) {
       return "embedding_backward";
     case CheckedOp::SoftmaxXent:
       return "softmax_xent";
+    case CheckedOp::EmbeddingBag:
+      return "embedding_bag";
   }
   return "?";
 }
@@ -64,7 +66,8 @@ DeferredChecks::~DeferredChecks() {
 }
 
 void DeferredChecks::queue(CheckedOp op, const Tensor& values, int64_t bound,
-                           const std::function<void(unsigned long long* flag)>& launch) {
+                           const std::function<void(unsigned long long* flag)>& launch,
+                           DescribeBadPosition describe) {
   poll();
   if (pending_.size() == static_cast<size_t>(kSlots)) {  // the oldest holds the next slot
     TESSERA_CUDA_CHECK(cudaEventSynchronize(events_[pending_.front().slot].get()));
@@ -79,7 +82,8 @@ void DeferredChecks::queue(CheckedOp op, const Tensor& values, int64_t bound,
   if (!events_[slot]) events_[slot] = make_event();
   TESSERA_CUDA_CHECK(cudaEventRecord(events_[slot].get(), stream_));
   next_slot_ = (next_slot_ + 1) % kSlots;
-  pending_.push_back(Pending{op, ++calls_[static_cast<int>(op)], values, bound, slot});
+  pending_.push_back(
+      Pending{op, ++calls_[static_cast<int>(op)], values, bound, slot, std::move(describe)});
 }
 
 bool DeferredChecks::landed(const Pending& p) const {
@@ -115,7 +119,9 @@ void DeferredChecks::resolve_front() {
 void DeferredChecks::raise(const Pending& p, unsigned long long position) {
   DeviceGuard guard(device_index_);
   std::ostringstream what;
-  if (p.op == CheckedOp::SoftmaxXent) {
+  if (p.describe) {
+    what << p.describe(position);
+  } else if (p.op == CheckedOp::SoftmaxXent) {
     const int32_t label = read_device_value<int32_t>(p.values.data<int32_t>() + position, stream_);
     what << "class label " << label << " at row " << position << " is outside [0, " << p.bound
          << ")";

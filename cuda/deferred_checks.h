@@ -11,6 +11,8 @@
 // on the error path; the checked tensor is kept alive until its check is resolved, but a caller
 // that rewrites it in place, like a staging slot, may show the newer value), the op and which
 // call of it on this backend. Pending checks queued after a failed one are dropped.
+// A check may bring its own description (queue's `describe`): the embedding-bag resolve does, to
+// name the table, sample and id of the first bad position exactly as the host ops do.
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -25,8 +27,18 @@
 
 namespace tessera::cuda {
 
-enum class CheckedOp : uint8_t { EmbeddingForward = 0, EmbeddingBackward = 1, SoftmaxXent = 2 };
+enum class CheckedOp : uint8_t {
+  EmbeddingForward = 0,
+  EmbeddingBackward = 1,
+  SoftmaxXent = 2,
+  EmbeddingBag = 3,  // the device bag ops' id resolution (embeddings/device_bag_ops.cpp)
+};
 const char* checked_op_name(CheckedOp op);  // "embedding_forward", ...
+
+// What a failed check says about its first bad position (read back then: a wait is fine on the
+// error path, but it must not go through the backend's checked copies): "embedding id 9 in table
+// 'c1', sample 3 ... is outside ...". The deferred check appends the op, call and backend.
+using DescribeBadPosition = std::function<std::string(unsigned long long position)>;
 
 class DeferredChecks {
  public:
@@ -44,8 +56,10 @@ class DeferredChecks {
   // Raises a failed earlier check (poll), then queues one: launch(flag) queues the check kernel,
   // writing into `flag`. values: the ids (i64) or labels (i32) being checked; bound: the table's
   // rows or the number of classes.
+  // describe: set, it words the error instead (values and bound are then only kept alive).
   void queue(CheckedOp op, const Tensor& values, int64_t bound,
-             const std::function<void(unsigned long long* flag)>& launch);
+             const std::function<void(unsigned long long* flag)>& launch,
+             DescribeBadPosition describe = nullptr);
   // Resolves the pending checks whose event has completed, oldest first; never waits. Throws the
   // first failure's Error(Data).
   void poll();
@@ -60,6 +74,7 @@ class DeferredChecks {
     Tensor values;
     int64_t bound;
     int slot;
+    DescribeBadPosition describe;  // null: the id / label message of raise()
   };
   bool landed(const Pending& p) const;  // cudaEventQuery on p's event
   void resolve_front();                 // the oldest pending check, which has landed
@@ -73,7 +88,7 @@ class DeferredChecks {
   std::vector<EventHandle> events_;  // [kSlots], made on a slot's first use
   std::deque<Pending> pending_;      // oldest first; slots are handed out round robin
   int next_slot_ = 0;
-  uint64_t calls_[3] = {};
+  uint64_t calls_[4] = {};
 };
 
 }  // namespace tessera::cuda

@@ -2,7 +2,9 @@
 // The single kernel launcher (the FBGEMM kernel_launcher pattern). Every kernel launch in tessera
 // goes through TESSERA_LAUNCH, which
 //   - validates the configuration (block threads in [1, 1024], grid dims > 0 and within the
-//     device limits, dynamic shared memory within the device's opt-in limit),
+//     device limits) and shared memory: static + dynamic over 48 KiB opts the kernel in
+//     (cudaFuncSetAttribute) after checking the sum against the device's opt-in limit
+//     (cuda/launch_checks.h, which the emulation twin runs too),
 //   - launches on the explicit stream,
 //   - checks cudaGetLastError() and throws Error(Backend) naming the kernel and configuration,
 //   - with TESSERA_CUDA_SYNC=1 in the environment, synchronizes the stream after the launch and
@@ -22,6 +24,7 @@
 #include <utility>
 
 #include "cuda/cuda_check.h"
+#include "cuda/launch_checks.h"
 
 namespace tessera::cuda {
 
@@ -34,14 +37,6 @@ inline bool sync_after_launch() {
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
   return enabled;
-}
-
-[[noreturn]] inline void throw_launch_error(const char* name, dim3 grid, dim3 block, size_t smem,
-                                            const std::string& why) {
-  TESSERA_THROW(Backend, "CUDA kernel '" << name << "' (grid [" << grid.x << ", " << grid.y << ", "
-                                         << grid.z << "], block [" << block.x << ", " << block.y
-                                         << ", " << block.z << "], dynamic smem " << smem
-                                         << " B): " << why);
 }
 
 }  // namespace detail
@@ -58,21 +53,7 @@ void launch_kernel(const char* name, void (*kernel)(P...), dim3 grid, dim3 block
       grid.z > 65535u)
     detail::throw_launch_error(name, grid, block, smem,
                                "grid dims must be > 0 (x < 2^31, y and z <= 65535)");
-  constexpr size_t kDefaultSmemLimit = 48 * 1024;  // usable without opting in
-  if (smem > kDefaultSmemLimit) {
-    int device = 0;
-    int optin = 0;
-    TESSERA_CUDA_CHECK(cudaGetDevice(&device));
-    TESSERA_CUDA_CHECK(
-        cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    if (smem > static_cast<size_t>(optin))
-      detail::throw_launch_error(name, grid, block, smem,
-                                 "dynamic shared memory exceeds the device limit of " +
-                                     std::to_string(optin) + " B");
-    TESSERA_CUDA_CHECK(cudaFuncSetAttribute(
-        reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize,
-        static_cast<int>(smem)));
-  }
+  detail::opt_in_shared_memory(name, reinterpret_cast<const void*>(kernel), grid, block, smem);
   kernel<<<grid, block, smem, stream>>>(std::forward<A>(args)...);
   cudaError_t st = cudaGetLastError();
   if (st != cudaSuccess)
@@ -81,9 +62,9 @@ void launch_kernel(const char* name, void (*kernel)(P...), dim3 grid, dim3 block
     st = cudaStreamSynchronize(stream);
     if (st != cudaSuccess) {
       (void)cudaGetLastError();
-      detail::throw_launch_error(name, grid, block, smem,
-                                 "failed during execution (TESSERA_CUDA_SYNC=1): " +
-                                     describe_status(st));
+      detail::throw_launch_error(
+          name, grid, block, smem,
+          "failed during execution (TESSERA_CUDA_SYNC=1): " + describe_status(st));
     }
   }
 }

@@ -292,6 +292,16 @@ std::string launch_error(dim3 grid, dim3 block, size_t smem, int* out) {
   return "";
 }
 
+// The runtime's own launch, without the launcher's shared-memory opt-in.
+std::string raw_launch_error(void (*kernel)(int*), size_t smem, int* out) {
+  try {
+    cuda::emu_detail::queue_launch("probe", kernel, dim3(1), dim3(1), smem, nullptr, out);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 TEST(EmuRuntime, LaunchConfigurationIsCheckedLikeTheDevice) {
   auto out = device_filled<int>(1, 0);
   EXPECT_EQ(launch_error(dim3(1), dim3(1), 4, out.data()), "");
@@ -301,12 +311,56 @@ TEST(EmuRuntime, LaunchConfigurationIsCheckedLikeTheDevice) {
   EXPECT_NE(launch_error(dim3(0), dim3(32), 4, out.data()).find("zero dimension"), std::string::npos);
   EXPECT_NE(launch_error(dim3(1), dim3(1, 1, 65), 4, out.data()).find("exceeds"), std::string::npos);
   EXPECT_NE(launch_error(dim3(1, 65536), dim3(1), 4, out.data()).find("exceeds"), std::string::npos);
-  const std::string too_much = launch_error(dim3(1), dim3(1), 64 << 10, out.data());
-  EXPECT_NE(too_much.find("kernel config_probe_kernel"), std::string::npos) << too_much;
+  // Over 48 KiB without the opt-in attribute: the runtime refuses the launch.
+  const std::string too_much = raw_launch_error(config_probe_kernel, 64 << 10, out.data());
+  EXPECT_NE(too_much.find("kernel probe"), std::string::npos) << too_much;
   EXPECT_NE(too_much.find("cudaFuncSetAttribute"), std::string::npos) << too_much;
-  ASSERT_EQ(cudaFuncSetAttribute(config_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 64 << 10), cudaSuccess);
+  // The launcher opts in (cudaFuncSetAttribute) itself, as the CUDA one does.
   EXPECT_EQ(launch_error(dim3(1), dim3(1), 64 << 10, out.data()), "");
+  EXPECT_EQ(raw_launch_error(config_probe_kernel, 64 << 10, out.data()), "") << "opted in now";
   EXPECT_NE(cudaFuncSetAttribute(config_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 300 << 10), cudaSuccess);
+  EXPECT_NE(launch_error(dim3(1), dim3(1), 300 << 10, out.data()).find("exceed the device's per-block limit of 232448 B"), std::string::npos);
+}
+
+// A kernel with 40 KiB of static shared memory (declared to the emulator, as nvcc would report
+// it): 16 KiB of dynamic shared memory is under 48 KiB on its own, but the block needs 56 KiB.
+__global__ void static_probe_kernel(int* out) {
+  TESSERA_DYNAMIC_SHARED(int, smem);
+  smem[0] = 2;
+  out[0] = smem[0];
+}
+
+TEST(EmuRuntime, StaticAndDynamicSharedMemoryCountTogether) {
+  emu::declare_static_shared_bytes(static_probe_kernel, 40 << 10);
+  cudaFuncAttributes attributes{};
+  ASSERT_EQ(cudaFuncGetAttributes(&attributes, static_probe_kernel), cudaSuccess);
+  EXPECT_EQ(attributes.sharedSizeBytes, size_t{40} << 10);
+  EXPECT_EQ(attributes.maxDynamicSharedSizeBytes, 8 << 10) << "48 KiB minus the static 40 KiB";
+  auto out = device_filled<int>(1, 0);
+  // The runtime's rule: without the opt-in, static + dynamic must fit 48 KiB.
+  const std::string refused = raw_launch_error(static_probe_kernel, 16 << 10, out.data());
+  EXPECT_NE(refused.find("40960 bytes of static shared memory"), std::string::npos) << refused;
+  // Raising the attribute fails when static + the value exceed the opt-in limit (227 KiB).
+  EXPECT_EQ(cudaFuncSetAttribute(static_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10), cudaErrorInvalidValue);
+  (void)cudaGetLastError();
+  // The launcher counts the static part: it opts in for 16 KiB, and the kernel runs.
+  std::string what;
+  try {
+    TESSERA_LAUNCH(static_probe_kernel, dim3(1), dim3(1), 16 << 10, nullptr, out.data());
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_EQ(what, "");
+  EXPECT_EQ(out[0], 2);
+  // 40 KiB static + 190 KiB dynamic exceed 227 KiB: the launcher says so, naming both parts.
+  try {
+    TESSERA_LAUNCH(static_probe_kernel, dim3(1), dim3(1), 190 << 10, nullptr, out.data());
+    what = "";
+  } catch (const Error& e) {
+    what = e.what();
+  }
+  EXPECT_NE(what.find("40960 B of static and 194560 B of dynamic shared memory exceed"), std::string::npos) << what;
+  emu::declare_static_shared_bytes(static_probe_kernel, 0);
 }
 
 // smem = 0 bytes: the kernel's write to smem[0] is past the end of a zero-byte allocation.

@@ -74,9 +74,11 @@ void check_configuration(const LaunchRequest& r) {
     why << "block " << dim_str(b) << " has " << threads << " threads, more than 1024";
   else if (r.dynamic_smem > detail::max_dynamic_smem(r.kernel_address))
     why << r.dynamic_smem << " bytes of dynamic shared memory exceed the kernel's limit of "
-        << detail::max_dynamic_smem(r.kernel_address)
-        << " (raise it with cudaFuncSetAttribute(kernel, "
-           "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), at most 232448)";
+        << detail::max_dynamic_smem(r.kernel_address) << " (48 KiB minus its "
+        << detail::static_smem(r.kernel_address)
+        << " bytes of static shared memory unless raised with cudaFuncSetAttribute(kernel, "
+           "cudaFuncAttributeMaxDynamicSharedMemorySize, bytes); static + dynamic at most "
+           "232448)";
   const std::string w = why.str();
   if (!w.empty())
     TESSERA_THROW(Backend, "kernel "

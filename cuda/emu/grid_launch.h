@@ -105,6 +105,7 @@ std::string format_kernel_report();
 
 namespace detail {
 size_t max_dynamic_smem(const void* kernel_address);
-}
+size_t static_smem(const void* kernel_address);  // declare_static_shared_bytes (runtime_api.h)
+}  // namespace detail
 
 }  // namespace tessera::emu

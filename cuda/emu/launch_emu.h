@@ -1,6 +1,7 @@
 #pragma once
 // The emulation twin of the kernel launcher (cuda/launch.cuh includes this under
-// TESSERA_CUDA_EMULATION). Same signature as the CUDA one:
+// TESSERA_CUDA_EMULATION). Same signature as the CUDA one, and the same shared-memory opt-in
+// (cuda/launch_checks.h):
 //
 //   tessera::cuda::launch_kernel(name, kernel, grid, block, smem_bytes, stream, args...)
 //
@@ -22,6 +23,7 @@
 #include "cuda/emu/emulator.h"
 #include "cuda/emu/grid_launch.h"
 #include "cuda/emu/stream_model.h"
+#include "cuda/launch_checks.h"
 
 namespace tessera::cuda {
 
@@ -52,9 +54,13 @@ void collect_pointer_args(const Tuple& t, std::index_sequence<I...>,
 
 }  // namespace emu_detail
 
+namespace emu_detail {
+
+// The launch as the runtime sees it, without the launcher's shared-memory opt-in (tests use it to
+// reach the emulated runtime's own launch rules).
 template <typename... Params, typename... Args>
-void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
-                   size_t smem_bytes, cudaStream_t stream, Args&&... args) {
+void queue_launch(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
+                  size_t smem_bytes, cudaStream_t stream, Args&&... args) {
   static_assert(sizeof...(Params) == sizeof...(Args),
                 "launch_kernel: the number of arguments does not match the kernel's parameters");
   using Tuple = std::tuple<std::decay_t<Params>...>;
@@ -80,6 +86,18 @@ void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 
                                    request.pointer_args, request.has_aggregate_args);
   request.owner = std::move(closure);
   ::tessera::emu::launch_on_stream(stream, std::move(request));
+}
+
+}  // namespace emu_detail
+
+template <typename... Params, typename... Args>
+void launch_kernel(const char* name, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   size_t smem_bytes, cudaStream_t stream, Args&&... args) {
+  // The CUDA launcher's shared-memory opt-in, against the emulated runtime's rules.
+  detail::opt_in_shared_memory(name, reinterpret_cast<const void*>(kernel), grid, block,
+                               smem_bytes);
+  emu_detail::queue_launch(name, kernel, grid, block, smem_bytes, stream,
+                           std::forward<Args>(args)...);
 }
 
 }  // namespace tessera::cuda

@@ -5,6 +5,7 @@
 #include "cuda/emu/runtime_api.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "cuda/emu/device_memory.h"
 #include "cuda/emu/grid_launch.h"
 #include "cuda/emu/pinned_memory.h"
+#include "cuda/emu/runtime_counters.h"
 #include "cuda/emu/stream_model.h"
 #include "host/core/error.h"
 
@@ -31,6 +33,7 @@ using tessera::emu::detail::fail;
 struct FunctionAttributes {
   std::mutex mutex;
   std::map<const void*, size_t> max_dynamic_smem;
+  std::map<const void*, size_t> static_smem;  // declare_static_shared_bytes
 };
 FunctionAttributes& function_attributes() {
   static FunctionAttributes* a = new FunctionAttributes();
@@ -54,6 +57,16 @@ size_t device_memory_bytes() {
     if (v >= 1) return static_cast<size_t>(v) << 20;
   }
   return size_t{16384} << 20;
+}
+
+std::atomic<int> g_failing_allocations{0};  // fail_next_device_allocations
+
+// Takes one of the failures fail_next_device_allocations asked for, if any is left.
+bool take_injected_failure() {
+  int left = g_failing_allocations.load();
+  while (left > 0)
+    if (g_failing_allocations.compare_exchange_weak(left, left - 1)) return true;
+  return false;
 }
 
 bool valid_device(int device) {
@@ -212,6 +225,10 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
 cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return fail(cudaErrorInvalidValue);
   const int device = tessera::emu::detail::current_device();
+  if (take_injected_failure()) {
+    *ptr = nullptr;
+    return fail(cudaErrorMemoryAllocation);
+  }
   try {
     *ptr = tessera::emu::device_alloc(bytes, tessera::emu::ElementKind::Bytes,
                                       "cudaMalloc on device " + std::to_string(device), device);
@@ -224,6 +241,12 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   tessera::emu::detail::count(&C::device_bytes_allocated, bytes);
   return cudaSuccess;
 }
+
+namespace tessera::emu {
+void fail_next_device_allocations(int count) {
+  g_failing_allocations.store(count > 0 ? count : 0);
+}
+}  // namespace tessera::emu
 
 cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
@@ -450,23 +473,50 @@ cudaError_t set_function_attribute(const void* func, cudaFuncAttribute attr, int
   if (!func) return fail(cudaErrorInvalidValue);
   if (attr == cudaFuncAttributePreferredSharedMemoryCarveout) return cudaSuccess;
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize) return fail(cudaErrorInvalidValue);
-  if (value < 0 || value > kOptinDynamicSmem) return fail(cudaErrorInvalidValue);
   FunctionAttributes& a = function_attributes();
   std::lock_guard<std::mutex> lock(a.mutex);
+  const auto st = a.static_smem.find(func);
+  const size_t static_bytes = st == a.static_smem.end() ? 0 : st->second;
+  if (value < 0 ||
+      static_bytes + static_cast<size_t>(value) > static_cast<size_t>(kOptinDynamicSmem))
+    return fail(cudaErrorInvalidValue);
   a.max_dynamic_smem[func] = static_cast<size_t>(value);
   return cudaSuccess;
 }
 
-}  // namespace tessera::emu::detail
+void set_static_shared_bytes(const void* func, size_t bytes) {
+  FunctionAttributes& a = function_attributes();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  a.static_smem[func] = bytes;
+}
 
-namespace tessera::emu::detail {
+size_t static_smem(const void* kernel_address) {
+  FunctionAttributes& a = function_attributes();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  auto it = a.static_smem.find(kernel_address);
+  return it == a.static_smem.end() ? 0 : it->second;
+}
+
+// The attribute when raised, else 48 KiB minus the static size.
 size_t max_dynamic_smem(const void* kernel_address) {
+  const size_t static_bytes = static_smem(kernel_address);
+  const size_t by_default =
+      static_bytes >= kDefaultDynamicSmem ? 0 : kDefaultDynamicSmem - static_bytes;
   FunctionAttributes& a = function_attributes();
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.max_dynamic_smem.find(kernel_address);
-  return it == a.max_dynamic_smem.end() ? kDefaultDynamicSmem
-                                        : std::max(kDefaultDynamicSmem, it->second);
+  return it == a.max_dynamic_smem.end() ? by_default : std::max(by_default, it->second);
 }
+
+cudaError_t get_function_attributes(cudaFuncAttributes* attributes, const void* func) {
+  if (!attributes || !func) return fail(cudaErrorInvalidValue);
+  *attributes = cudaFuncAttributes{};
+  attributes->sharedSizeBytes = static_smem(func);
+  attributes->maxThreadsPerBlock = 1024;
+  attributes->maxDynamicSharedSizeBytes = static_cast<int>(max_dynamic_smem(func));
+  return cudaSuccess;
+}
+
 }  // namespace tessera::emu::detail
 
 long long clock64() {

@@ -183,12 +183,47 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);  // runs the stream up to t
 // once, then the work up to the position runs. Counted as a query.
 cudaError_t cudaEventQuery(cudaEvent_t event);
 
+// What cudaFuncGetAttributes reports (the fields tessera reads are first).
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;  // static shared memory per block (the kernel's __shared__ arrays)
+  size_t constSizeBytes;
+  size_t localSizeBytes;
+  int maxThreadsPerBlock;
+  int numRegs;
+  int ptxVersion;
+  int binaryVersion;
+  int cacheModeCA;
+  int maxDynamicSharedSizeBytes;  // the MaxDynamicSharedMemorySize attribute
+  int preferredShmemCarveout;
+};
+
 namespace tessera::emu::detail {
 cudaError_t set_function_attribute(const void* func, cudaFuncAttribute attr, int value);
+cudaError_t get_function_attributes(cudaFuncAttributes* attributes, const void* func);
+void set_static_shared_bytes(const void* func, size_t bytes);
+}  // namespace tessera::emu::detail
+
+namespace tessera::emu {
+// The emulator cannot see a kernel's static shared memory (__shared__ is a thread_local here), so
+// it reports 0 unless a test declares it: the size nvcc would report for `kernel`, which then
+// counts in the launch rules below and in cudaFuncGetAttributes.
+template <typename F>
+void declare_static_shared_bytes(F* kernel, size_t bytes) {
+  detail::set_static_shared_bytes(reinterpret_cast<const void*>(kernel), bytes);
+}
+}  // namespace tessera::emu
+
+// sharedSizeBytes as declared above (0 otherwise) and the dynamic limit in force.
+template <typename F>
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attributes, F* func) {
+  return ::tessera::emu::detail::get_function_attributes(attributes,
+                                                         reinterpret_cast<const void*>(func));
 }
 
-// As in the runtime's C++ API: raising cudaFuncAttributeMaxDynamicSharedMemorySize above 48 KiB
-// is required before a launch asks for more, here as on the device.
+// As on the device: a block's static + dynamic shared memory must fit 48 KiB unless
+// cudaFuncAttributeMaxDynamicSharedMemorySize was raised to the dynamic size (a launch may ask for
+// at most the attribute, whose default is 48 KiB minus the static size), and raising it fails
+// (cudaErrorInvalidValue) when static + the value exceed the opt-in limit (227 KiB).
 template <typename F>
 cudaError_t cudaFuncSetAttribute(F* func, cudaFuncAttribute attr, int value) {
   return ::tessera::emu::detail::set_function_attribute(reinterpret_cast<const void*>(func), attr,

@@ -52,6 +52,10 @@ struct RuntimeCounters {
 RuntimeCounters runtime_counters();
 void reset_runtime_counters();
 
+// A test hook: the next `count` cudaMalloc calls (any device, any thread) fail with
+// cudaErrorMemoryAllocation, as on a full device, so out-of-memory paths can be tested; 0 clears.
+void fail_next_device_allocations(int count);
+
 // The message of the last deferred work item that failed on this host thread's synchronisations
 // ("" if none): "<what> on stream #<id> (device <d>): <the tessera::Error's message>".
 const std::string& last_deferred_failure();

@@ -25,6 +25,10 @@ struct Bags {
   Tensor offsets;  // i64 [T * B + 1]
   Tensor weights;  // f32 [nnz], or undefined
   int64_t batch = 0;
+  // Set by BagOps::stage: the offsets were checked on the host before the upload, so the device
+  // resolve need not read its validation flags back before the forward may run: its id check is
+  // deferred (Backend::check_deferred) unless a table warns and clamps.
+  bool offsets_checked = false;
 };
 
 // A batch after id resolution (hashing, range policy): every index as a row of its table.
@@ -97,7 +101,24 @@ class BagOps {
   // Checks the batch (offsets, ids) and resolves ids per table: hashed, or range-checked under
   // the table's IdPolicy (Error throws Error(Data) naming table, sample, position and id; the
   // first offending position wins; WarnClamp warns once per table on stderr and clamps).
+  //
+  // The device ops read the batch's validation flags back before returning (one wait), except
+  // for a batch from stage() whose tables all stop on a bad id (IdPolicy::Error, or hashed): its
+  // id check is then queued with the backend's deferred checks, and an out-of-range id raises the
+  // same Error(Data) message plus "(embedding_bag call N on cuda:D, found by its deferred
+  // check)" at a later resolve, Backend::check_deferred, synchronize() or a copy to pageable
+  // host memory. Its forward, queued before, reads the id clamped into the table's rows.
   virtual ResolvedBags resolve(const TableLayout& layout, const Bags& bags, IdWarnState& warn) = 0;
+  // A batch of host tensors made ready for resolve() without waiting: the host ops return it as
+  // it is; the device ops check its shape and offsets on the host (the same Error(Data) as
+  // resolve), copy it through a small ring of page-locked buffers (one asynchronous copy per
+  // tensor, into memory from the backend's caching allocator) and set offsets_checked. A ring
+  // slot is rewritten only once its last copy has completed (a wait only when the device is
+  // several batches behind). The caller may change its host tensors as soon as this returns.
+  virtual Bags stage(const TableLayout& layout, const Bags& host_bags) {
+    (void)layout;
+    return host_bags;
+  }
   // out f32 [B, out_dim] (overwritten); weights f32 [total_elements].
   virtual void forward(const TableLayout& layout, const Tensor& weights, const ResolvedBags& r,
                        Tensor& out) = 0;
@@ -149,6 +170,11 @@ void apply_id_policy(const TableLayout& layout, int64_t batch, const BadIdFindin
                      IdWarnState& warn);
 // One line per warning (tests read it); also written to stderr.
 const std::vector<std::string>& id_policy_warnings();
+
+// Work queued on `consumer` from now on runs after everything queued so far on `producer`, without
+// a host wait (two CUDA backends: an event one stream waits for on the device; a host backend
+// runs its ops at once, so there is nothing to order).
+void order_after(Backend& consumer, Backend& producer);
 
 // Adam's bias corrections etc. for step `step` (1-based).
 SparseStepParams step_params(const SparseOptimizerConfig& c, int64_t step);

@@ -31,6 +31,10 @@ void EmbeddingCollection::forward(const Bags& bags, Tensor& out) {
   ops_->forward(layout_, storage_->weights(), last_, out);
 }
 
+void EmbeddingCollection::forward_host_bags(const Bags& host_bags, Tensor& out) {
+  forward(ops_->stage(layout_, host_bags), out);
+}
+
 const ResolvedBags& EmbeddingCollection::last_batch() const {
   TESSERA_CHECK(have_last_, "embedding backward before any forward");
   return last_;

@@ -46,6 +46,9 @@ class EmbeddingCollection {
   // out f32 [B, out_dim] on the backend (allocated if undefined). Resolves ids under each table's
   // policy and keeps the batch for backward.
   void forward(const Bags& bags, Tensor& out);
+  // The same for a batch of host tensors on any backend: the ops stage it (BagOps::stage: on a
+  // device, an upload nobody waits for and a deferred id check) and the staged batch is kept.
+  void forward_host_bags(const Bags& host_bags, Tensor& out);
   // The de-duplicated gradient of the last forward's batch; dout [B, out_dim].
   SparseGrad backward(const Tensor& dout);
   // The gradient w.r.t. the last forward's per-sample weights, f32 [nnz] on the backend (see

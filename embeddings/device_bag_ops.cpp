@@ -6,10 +6,17 @@
 // Validation mirrors the host implementation flag for flag, and the messages are produced by the
 // same functions (bag_checks.cpp), so both follow the id policy identically.
 //
-// Host round trips per training batch: resolve reads the validation flags back once (the id
-// policy must stop the batch, or warn, before its forward); the fused backward + update reads
-// nothing (the sort's run count stays on the device). backward() alone reads the count, since
-// SparseGrad carries it on the host.
+// Host round trips per training batch: none for a host batch that goes up through stage() into
+// tables that stop on a bad id: its offsets are checked on the host before the upload, the
+// upload is an asynchronous copy from a ring of page-locked buffers, and the resolve's id check
+// is a deferred check of the backend (cuda/deferred_checks.h). A batch handed over on the device
+// (its offsets unchecked: the forward would read past the ids), or one with a table that warns
+// and clamps (the warning belongs to its batch), has its flags read back once in resolve. The
+// fused backward + update reads nothing (the sort's run count stays on the device). backward()
+// alone reads the count, since SparseGrad carries it on the host.
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <vector>
 
 #include "embeddings/bag_ops.h"
@@ -17,16 +24,18 @@
 #include "embeddings/kernels/bag_kernels.h"
 
 #include "cuda/cuda_backend.h"
+#include "cuda/cuda_check.h"
 #include "cuda/device_guard.h"
+#include "cuda/pinned_stager.h"
 
 namespace tessera::emb {
 namespace {
 
-cudaStream_t stream_of(Backend& backend) {
+cuda::CudaBackend& cuda_of(Backend& backend) {
   auto* cuda_backend = dynamic_cast<cuda::CudaBackend*>(&backend);
   TESSERA_CHECK(cuda_backend != nullptr,
                 "device bag ops need the CUDA backend, got " << backend.name());
-  return cuda_backend->stream();
+  return *cuda_backend;
 }
 
 // Makes the backend's device current for a scope (a launch on cuda:N, N >= 1, fails otherwise).
@@ -44,28 +53,139 @@ std::vector<int64_t> to_vector(Backend& backend, const Tensor& t) {
   return std::vector<int64_t>(p, p + h.numel());
 }
 
+// The same read without the backend (whose copies resolve the deferred checks): for a deferred
+// check's message, on its error path, with the device current.
+std::vector<int64_t> read_back(const Tensor& t, cudaStream_t stream) {
+  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
+  if (v.empty()) return v;
+  TESSERA_CUDA_CHECK(cudaMemcpyAsync(v.data(), t.raw(), t.bytes(), cudaMemcpyDeviceToHost, stream));
+  TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream));
+  return v;
+}
+
+// The first b where offsets [n_bags + 1] break the CSR rules (resolve's offset check), or -1.
+int64_t first_bad_offset(const int64_t* off, int64_t n_bags, int64_t nnz) {
+  if (off[0] != 0) return 0;
+  for (int64_t b = 1; b <= n_bags; ++b)
+    if (off[b] < off[b - 1]) return b;
+  return off[n_bags] != nnz ? n_bags : -1;
+}
+
+// Whether a bad id in some table clamps and warns instead of stopping the batch.
+bool any_table_clamps(const TableLayout& layout) {
+  for (int64_t t = 0; t < layout.num_tables(); ++t)
+    if (layout.spec(t).id_policy == IdPolicy::WarnClamp &&
+        layout.spec(t).id_mapping == IdMapping::Direct)
+      return true;
+  return false;
+}
+
+// Host batches go up from a ring of page-locked slots (one pinned allocation), so the copies are
+// queued on the backend's stream and nobody waits for them. A slot is rewritten only after the
+// event recorded behind its last copies has completed. The ring grows (waiting for every slot's
+// copies, then one new allocation, half as large again) only for a batch larger than any before.
+class UploadRing {
+ public:
+  static constexpr int kSlots = 4;
+
+  explicit UploadRing(cuda::CudaBackend& backend) : backend_(&backend) {}
+
+  Bags upload(const Bags& host) {
+    const cuda::DeviceGuard guard(backend_->device().index);
+    const size_t bytes = host.indices.bytes() + host.offsets.bytes() +
+                         (host.weights.defined() ? host.weights.bytes() : 0);
+    if (!pinned_ || bytes > slot_bytes_) grow(bytes);
+    const int slot = next_;
+    next_ = (next_ + 1) % kSlots;
+    EventHandle& copied = copied_[slot];
+    if (copied) wait_copied(copied);
+    char* at = static_cast<char*>(pinned_->data()) + static_cast<size_t>(slot) * slot_bytes_;
+    Bags d;
+    d.batch = host.batch;
+    d.offsets_checked = true;
+    d.indices = copy_up(host.indices, &at);
+    d.offsets = copy_up(host.offsets, &at);
+    if (host.weights.defined()) d.weights = copy_up(host.weights, &at);
+    if (!copied) copied = cuda::make_event();
+    TESSERA_CUDA_CHECK(cudaEventRecord(copied.get(), backend_->stream()));
+    return d;
+  }
+
+ private:
+  using EventHandle = cuda::EventHandle;
+
+  // Waits only when the copies queued kSlots batches ago have not run yet.
+  static void wait_copied(const EventHandle& copied) {
+    const cudaError_t st = cudaEventQuery(copied.get());
+    if (st == cudaSuccess) return;
+    (void)cudaGetLastError();  // "not ready" must not surface at the next launch's check
+    if (st != cudaErrorNotReady) TESSERA_CUDA_CHECK(st);
+    TESSERA_CUDA_CHECK(cudaEventSynchronize(copied.get()));
+  }
+
+  void grow(size_t bytes) {
+    for (const EventHandle& e : copied_)
+      if (e) wait_copied(e);
+    pinned_.reset();
+    slot_bytes_ = std::max(bytes, slot_bytes_ + slot_bytes_ / 2);
+    slot_bytes_ = (slot_bytes_ + 63) / 64 * 64;
+    pinned_ = std::make_unique<cuda::PinnedBuffer>(slot_bytes_ * kSlots);
+  }
+
+  // `host` into the pinned slot at *at, then an asynchronous copy of it into device memory from
+  // the backend's cache (stream-ordered: it is free again once the batch's tensors go).
+  Tensor copy_up(const Tensor& host, char** at) {
+    const size_t bytes = host.bytes();
+    Tensor d(backend_->device_buffer(bytes), host.shape(), host.dtype());
+    if (bytes) {
+      std::memcpy(*at, host.raw(), bytes);
+      TESSERA_CUDA_CHECK(
+          cudaMemcpyAsync(d.raw(), *at, bytes, cudaMemcpyHostToDevice, backend_->stream()));
+      *at += bytes;
+    }
+    return d;
+  }
+
+  cuda::CudaBackend* backend_;
+  std::unique_ptr<cuda::PinnedBuffer> pinned_;  // kSlots slots of slot_bytes_
+  size_t slot_bytes_ = 0;
+  EventHandle copied_[kSlots];  // recorded behind each slot's last copies
+  int next_ = 0;
+};
+
 class DeviceBagOps final : public BagOps {
  public:
-  explicit DeviceBagOps(Backend& backend) : backend_(&backend), stream_(stream_of(backend)) {}
+  explicit DeviceBagOps(Backend& backend)
+      : backend_(&backend), cuda_(&cuda_of(backend)), stream_(cuda_->stream()), ring_(*cuda_) {}
 
   std::string name() const override { return "device (" + backend_->name() + ")"; }
   std::string notes() const override {
     return "kernels: embeddings/kernels/embedding_bag*.cu; sort/unique: " + sort_segments_path();
   }
 
+  Bags stage(const TableLayout& layout, const Bags& host_bags) override {
+    check_bags_shape(layout, host_bags, Device{});
+    const int64_t n_bags = host_bags.offsets.numel() - 1;
+    const int64_t nnz = host_bags.indices.numel();
+    const int64_t* off = host_bags.offsets.data<int64_t>();
+    const int64_t bad = first_bad_offset(off, n_bags, nnz);
+    if (bad >= 0)
+      report_bad_offsets(layout, host_bags.batch, bad, std::vector<int64_t>(off, off + n_bags + 1),
+                         nnz);
+    return ring_.upload(host_bags);
+  }
+
   ResolvedBags resolve(const TableLayout& layout, const Bags& bags, IdWarnState& warn) override {
     check_bags_shape(layout, bags, backend_->device());
     const int64_t T = layout.num_tables();
     const int64_t B = bags.batch;
-    const int64_t n_bags = T * B;
     const int64_t nnz = bags.indices.numel();
     const DeviceScope scope(*backend_);
     const Tensor& meta = meta_for(layout);
+    unsigned long long* f = flags_for(T);
     // Set on the stream (bag_flags_init_kernel): positions start at all-ones, the count at 0.
-    Tensor flags = backend_->empty({cuda::kBagFlagFirstWarn + T}, DType::I64);
-    auto* f = reinterpret_cast<unsigned long long*>(flags.data<int64_t>());
     cuda::launch_bag_flags_init(f, T, stream_);
-    cuda::launch_bag_check_offsets(bags.offsets.data<int64_t>(), n_bags, nnz, f, stream_);
+    cuda::launch_bag_check_offsets(bags.offsets.data<int64_t>(), T * B, nnz, f, stream_);
     ResolvedBags r;
     r.keys = backend_->empty({nnz}, DType::I64);
     r.bag_of = backend_->empty({nnz}, DType::I64);
@@ -76,19 +196,10 @@ class DeviceBagOps final : public BagOps {
     cuda::launch_bag_resolve(meta.data<int64_t>(), T, B, bags.indices.data<int64_t>(),
                              bags.offsets.data<int64_t>(), nnz, r.keys.data<int64_t>(),
                              r.bag_of.data<int64_t>(), f, stream_);
-    // The one read of the batch: broken offsets first (the keys are then meaningless), ids next.
-    const std::vector<int64_t> fl = to_vector(*backend_, flags);
-    if (fl[cuda::kBagFlagBadOffset] != -1)
-      report_bad_offsets(layout, B, fl[cuda::kBagFlagBadOffset], to_vector(*backend_, bags.offsets),
-                         nnz);
-    BadIdFindings found;
-    found.first_error = fl[cuda::kBagFlagFirstError];
-    found.clamped = static_cast<uint64_t>(fl[cuda::kBagFlagClamped]);
-    found.first_warn.assign(fl.begin() + cuda::kBagFlagFirstWarn, fl.end());
-    r.clamped = found.clamped;
-    if (found.any())
-      apply_id_policy(layout, B, found, to_vector(*backend_, bags.indices),
-                      to_vector(*backend_, bags.offsets), warn);
+    if (bags.offsets_checked && !any_table_clamps(layout))
+      defer_id_check(bags, f);
+    else
+      read_flags(layout, bags, warn, r);
     return r;
   }
 
@@ -190,6 +301,62 @@ class DeviceBagOps final : public BagOps {
         storage.device() == backend_->device(),
         "storage on " << storage.device().str() << ", ops on " << backend_->device().str());
   }
+  // The one read of a batch: broken offsets first (the keys are then meaningless), ids next.
+  void read_flags(const TableLayout& layout, const Bags& bags, IdWarnState& warn, ResolvedBags& r) {
+    const int64_t B = bags.batch;
+    const int64_t nnz = bags.indices.numel();
+    const std::vector<int64_t> fl = to_vector(*backend_, flags_);
+    if (fl[cuda::kBagFlagBadOffset] != -1)
+      report_bad_offsets(layout, B, fl[cuda::kBagFlagBadOffset], to_vector(*backend_, bags.offsets),
+                         nnz);
+    BadIdFindings found;
+    found.first_error = fl[cuda::kBagFlagFirstError];
+    found.clamped = static_cast<uint64_t>(fl[cuda::kBagFlagClamped]);
+    found.first_warn.assign(fl.begin() + cuda::kBagFlagFirstWarn, fl.end());
+    r.clamped = found.clamped;
+    if (found.any())
+      apply_id_policy(layout, B, found, to_vector(*backend_, bags.indices),
+                      to_vector(*backend_, bags.offsets), warn);
+  }
+
+  // The batch's first bad position goes to a deferred check slot (a copy on the stream); a bad id
+  // is raised later with apply_id_policy's message, read back from the batch's own device
+  // tensors, which the check keeps alive.
+  void defer_id_check(const Bags& bags, const unsigned long long* f) {
+    const cudaStream_t stream = stream_;
+    const unsigned long long* first_error = f + cuda::kBagFlagFirstError;
+    cuda::DescribeBadPosition describe = [layout = layout_copy_, indices = bags.indices,
+                                          offsets = bags.offsets, batch = bags.batch,
+                                          stream](unsigned long long position) {
+      BadIdFindings found;
+      found.first_error = static_cast<int64_t>(position);
+      found.first_warn.assign(static_cast<size_t>(layout->num_tables()), -1);
+      IdWarnState unused;
+      try {
+        apply_id_policy(*layout, batch, found, read_back(indices, stream),
+                        read_back(offsets, stream), unused);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      TESSERA_THROW(Internal, "the id policy let the bad id at position " << position << " pass");
+    };
+    cuda_->deferred_checks().queue(
+        cuda::CheckedOp::EmbeddingBag, bags.indices, 0,
+        [&](unsigned long long* flag) {
+          TESSERA_CUDA_CHECK(
+              cudaMemcpyAsync(flag, first_error, sizeof(*flag), cudaMemcpyDeviceToDevice, stream));
+        },
+        std::move(describe));
+  }
+
+  // The batch's validation flags [kBagFlagFirstWarn + T]: one buffer, reset on the stream by
+  // every resolve (stream order keeps a batch's reads before the next batch's reset).
+  unsigned long long* flags_for(int64_t tables) {
+    if (!flags_.defined() || flags_.numel() != cuda::kBagFlagFirstWarn + tables)
+      flags_ = backend_->empty({cuda::kBagFlagFirstWarn + tables}, DType::I64);
+    return reinterpret_cast<unsigned long long*>(flags_.data<int64_t>());
+  }
+
   static float* state_ptr(EmbeddingStorage& storage, int slot) {
     return storage.num_states() > slot ? storage.state(slot).data<float>() : nullptr;
   }
@@ -217,6 +384,7 @@ class DeviceBagOps final : public BagOps {
   const Tensor& meta_for(const TableLayout& layout) {
     if (!meta_.defined() || meta_host_ != layout.meta()) {
       meta_host_ = layout.meta();
+      layout_copy_ = std::make_shared<const TableLayout>(layout);
       meta_ = backend_->to_device(
           Tensor::host_from<int64_t>({static_cast<int64_t>(meta_host_.size())}, meta_host_));
     }
@@ -224,12 +392,21 @@ class DeviceBagOps final : public BagOps {
   }
 
   Backend* backend_;
+  cuda::CudaBackend* cuda_;
   cudaStream_t stream_;
+  UploadRing ring_;
   std::vector<int64_t> meta_host_;
   Tensor meta_;
+  // The layout meta_ was made from, for deferred checks' messages (which may outlive the call).
+  std::shared_ptr<const TableLayout> layout_copy_;
+  Tensor flags_;
 };
 
 }  // namespace
+
+void order_device_streams(Backend& consumer, Backend& producer) {
+  cuda_of(consumer).wait_for(cuda_of(producer));
+}
 
 std::unique_ptr<BagOps> make_device_bag_ops(Backend& backend) {
   return std::make_unique<DeviceBagOps>(backend);

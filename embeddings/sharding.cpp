@@ -178,6 +178,14 @@ void EmbeddingShard::set_lr_scale(float scale) {
                              << ")");
 }
 
+void EmbeddingShard::forward_device(const Bags&, Tensor&) {
+  TESSERA_THROW(Usage, "the embedding shard on " << where() << " takes only host tensors");
+}
+
+void EmbeddingShard::backward_update_device(const Tensor&) {
+  TESSERA_THROW(Usage, "the embedding shard on " << where() << " takes only host tensors");
+}
+
 namespace {
 
 class LocalShard final : public EmbeddingShard {
@@ -187,7 +195,7 @@ class LocalShard final : public EmbeddingShard {
   const TableLayout& layout() const override { return emb_.layout(); }
   Tensor forward(const Bags& host_bags) override {
     Tensor out;
-    emb_.forward(bags_to(*backend_, host_bags), out);
+    emb_.forward_host_bags(host_bags, out);
     return backend_->to_host(out);
   }
   void backward_update(const Tensor& host_dout) override {
@@ -210,6 +218,11 @@ class LocalShard final : public EmbeddingShard {
   void set_steps(int64_t steps) override { emb_.set_steps(steps); }
   void set_lr_scale(float scale) override { emb_.set_lr_scale(scale); }
   std::string where() const override { return backend_->name(); }
+  Backend* local_backend() override { return backend_; }
+  void forward_device(const Bags& host_bags, Tensor& out) override {
+    emb_.forward_host_bags(host_bags, out);
+  }
+  void backward_update_device(const Tensor& dout) override { emb_.backward_and_update(dout); }
 
  private:
   Backend* backend_;
@@ -352,7 +365,7 @@ ShardedEmbeddingCollection::ShardedEmbeddingCollection(std::vector<TableSpec> sp
   }
 }
 
-void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
+std::vector<Bags> ShardedEmbeddingCollection::route(const Bags& host_bags) {
   // Resolution and the id policy exactly as the unsharded host path (same checks and messages).
   const ResolvedBags r = host_ops_->resolve(layout_, host_bags, warn_);
   const int64_t B = host_bags.batch;
@@ -402,11 +415,10 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
       }
     }
   }
-  out = Tensor::host({B, layout_.out_dim()});
-  float* o = out.data<float>();
-  std::vector<Tensor> shard_out(static_cast<size_t>(N));
+  std::vector<Bags> routed(static_cast<size_t>(N));
   src_.assign(static_cast<size_t>(N), {});
-  auto start = [&](int k) {
+  for (int k = 0; k < N; ++k) {
+    if (!shards_[static_cast<size_t>(k)]) continue;
     const int64_t lt = shards_[static_cast<size_t>(k)]->layout().num_tables();
     std::vector<std::vector<std::vector<int64_t>>> nested(static_cast<size_t>(lt));
     std::vector<std::vector<std::vector<float>>> nested_w(static_cast<size_t>(lt));
@@ -419,11 +431,27 @@ void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
     for (const auto& bag : src[static_cast<size_t>(k)])  // the shard's CSR order
       src_[static_cast<size_t>(k)].insert(src_[static_cast<size_t>(k)].end(), bag.begin(),
                                           bag.end());
-    shards_[static_cast<size_t>(k)]->start_forward(make_host_bags(nested, nested_w));
-  };
-  start_then_finish(shards_, start, [&](int k) {
-    shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->finish_forward();
-  });
+    routed[static_cast<size_t>(k)] = make_host_bags(nested, nested_w);
+  }
+  return routed;
+}
+
+void ShardedEmbeddingCollection::forward(const Bags& host_bags, Tensor& out) {
+  const std::vector<Bags> routed = route(host_bags);
+  const int64_t B = host_bags.batch;
+  const int64_t T = layout_.num_tables();
+  const int N = plan_.num_shards;
+  out = Tensor::host({B, layout_.out_dim()});
+  float* o = out.data<float>();
+  std::vector<Tensor> shard_out(static_cast<size_t>(N));
+  start_then_finish(
+      shards_,
+      [&](int k) {
+        shards_[static_cast<size_t>(k)]->start_forward(routed[static_cast<size_t>(k)]);
+      },
+      [&](int k) {
+        shard_out[static_cast<size_t>(k)] = shards_[static_cast<size_t>(k)]->finish_forward();
+      });
   // Combine: each part's columns of each sample; row-wise parts add up (in part order).
   const int64_t od = layout_.out_dim();
   for (int64_t t = 0; t < T; ++t) {

@@ -13,8 +13,10 @@
 // The parent resolves ids (hashing, id policy: the same checks, messages and warnings as the
 // unsharded run), routes each index to the shard owning its row, folds mean pooling into
 // per-sample weights (so shards always sum), and combines the shards' pooled outputs (row-wise
-// parts add up). Shards talk only in host tensors through EmbeddingShard, so a shard can live in
-// another process (embeddings/remote_shard.h; over MPI: embeddings/mpi/mpi_shards.h).
+// parts add up). Shards talk in host tensors through EmbeddingShard, so a shard can live in
+// another process (embeddings/remote_shard.h; over MPI: embeddings/mpi/mpi_shards.h); shards on
+// CUDA backends of this process also take device tensors, and then a training step's pooled rows
+// and gradients stay on the devices (forward_device, embeddings/shard_exchange.cpp).
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -109,6 +111,16 @@ class EmbeddingShard {
   virtual void start_backward_update(const Tensor& host_dout) { backward_update(host_dout); }
   virtual void finish_backward_update() {}
 
+  // A shard in this process: the backend it runs on, whose device tensors the two calls below
+  // take (nullptr, the default: a shard that speaks only host tensors). Both queue their work on
+  // that backend and return without waiting.
+  virtual Backend* local_backend() { return nullptr; }
+  // host bags in the shard's local ids -> pooled rows into out [B, shard out_dim] on
+  // local_backend() (written).
+  virtual void forward_device(const Bags& host_bags, Tensor& out);
+  // dout [B, shard out_dim] on local_backend(), for the last forward; one optimizer step.
+  virtual void backward_update_device(const Tensor& dout);
+
  private:
   Tensor started_;
 };
@@ -157,6 +169,16 @@ class ShardedEmbeddingCollection {
   // The gradient w.r.t. the last forward's per-sample weights, host f32 [nnz], as
   // EmbeddingCollection::weight_grad (call before backward_and_update changes the rows).
   Tensor weight_grad(const Tensor& host_dout);
+  // The training step with the pooled rows on a CUDA backend `model` and nothing read back: the
+  // shards run on device backends in this process (stays_on_device), each shard's pooled rows go
+  // to the model's device with a device-to-device copy and are added into out's columns there
+  // (Backend::embedding_backward over column chunks: a scatter-add), and dout's columns go back
+  // the same way (Backend::embedding_forward: a gather); the model's stream and the shards' are
+  // ordered by events (order_after), not by host waits. out and dout [B, out_dim] on `model`; the
+  // same results as forward / backward_and_update (row-wise parts add up in any order).
+  bool stays_on_device(const Backend& model) const;
+  void forward_device(Backend& model, const Bags& host_bags, Tensor& out);
+  void backward_and_update_device(Backend& model, const Tensor& dout);
   Tensor table_to_host(int64_t t);                         // reassembled from the parts
   void set_table(int64_t t, const Tensor& host_rows_dim);  // split into the parts
   // The whole collection's flat weights and optimizer state, laid out exactly as one unsharded
@@ -187,6 +209,13 @@ class ShardedEmbeddingCollection {
   };
   // host_dout's columns that shard k's parts own, in the shard's out layout.
   Tensor shard_dout(int k, const Tensor& host_dout) const;
+  // Resolution, the id policy and routing of a forward: each shard's host batch (undefined
+  // tensors for a shard not made); sets batch_, offsets_ and src_.
+  std::vector<Bags> route(const Bags& host_bags);
+  // The device path's buffers for one batch size (shard_exchange.cpp).
+  struct Exchange;
+  Exchange& exchange(Backend& model, int64_t batch);
+  std::shared_ptr<Exchange> exchange_;
   // Copies between the full flat layout and the parts' (per-element or per-row state).
   enum class Flat : uint8_t { Elements, Rows };
   void gather_flat(Flat kind, int slot, Tensor& full);

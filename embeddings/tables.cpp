@@ -13,8 +13,9 @@ class LocalTables final : public EmbeddingTables {
   LocalTables(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts)
       : backend_(&backend), emb_(std::move(specs), backend, opts) {}
   const TableLayout& layout() const override { return emb_.layout(); }
+  // On a device the batch goes up through the ops' pinned ring: nothing waits for it.
   void forward(const Bags& host_bags, Tensor& out) override {
-    emb_.forward(on_host(*backend_) ? host_bags : bags_to(*backend_, host_bags), out);
+    emb_.forward_host_bags(host_bags, out);
   }
   void backward_and_update(const Tensor& dout) override { emb_.backward_and_update(dout); }
   Tensor forward_host(const Bags& host_bags) override {
@@ -72,7 +73,15 @@ class ShardedTables final : public EmbeddingTables {
     sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), plan, make, opts);
   }
   const TableLayout& layout() const override { return sharded_->layout(); }
+  // Shards on devices of this process and a model on a device: the pooled rows and their
+  // gradient stay on the devices (ShardedEmbeddingCollection::forward_device); otherwise they
+  // cross on the host.
   void forward(const Bags& host_bags, Tensor& out) override {
+    if (sharded_->stays_on_device(*backend_)) {
+      if (!out.defined()) out = backend_->empty({host_bags.batch, layout().out_dim()});
+      sharded_->forward_device(*backend_, host_bags, out);
+      return;
+    }
     Tensor pooled;  // host [B, out_dim], combined from the shards
     sharded_->forward(host_bags, pooled);
     if (!out.defined())
@@ -81,6 +90,10 @@ class ShardedTables final : public EmbeddingTables {
       backend_->copy(pooled, out);
   }
   void backward_and_update(const Tensor& dout) override {
+    if (!dout.is_host() && sharded_->stays_on_device(*backend_)) {
+      sharded_->backward_and_update_device(*backend_, dout);
+      return;
+    }
     sharded_->backward_and_update(dout.is_host() ? dout : backend_->to_host(dout));
   }
   Tensor forward_host(const Bags& host_bags) override {

@@ -1,13 +1,16 @@
 // The CUDA backend's caching allocator and deferred input checks, end to end on a GPU (skipped,
 // as a GPU skip, where none is usable): Backend::empty reuses cached blocks, a bad embedding id
 // or class label does not stop the op that got it but is raised by check_deferred(),
-// synchronize() or to_host() with the host backend's message plus the op and its call.
+// synchronize() or to_host() with the host backend's message plus the op and its call, and so
+// is a bad id in a host batch of embedding bags staged by the device bag ops.
 // The bad inputs here stay inside the allocation the kernels read (the row just past a 5-row
 // table lies in the same 512-byte block), since those kernels still read what the id points at.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
+#include "embeddings/collection.h"
 #include "host/backend/backend.h"
 #include "tests/support/error_of.h"
 #include "tests/support/gpu_skips.h"
@@ -71,6 +74,23 @@ TEST(CudaDeferredChecks, ABadLabelIsRaisedBySynchronizeAndToHost) {
   EXPECT_NE(test::error_of_kind(ErrorKind::Data, [&] { (void)be->to_host(loss); })
                 .find("(softmax_xent call 2 on cuda:0"),
             std::string::npos);
+}
+
+// A host batch staged by the device bag ops has its id check deferred too: the forward and the
+// update run, and the backend's next check raises the host ops' message plus the batch.
+TEST(CudaDeferredChecks, AStagedBagBatchWithABadIdIsRaisedLaterNamingTableAndBatch) {
+  std::string why;
+  auto be = cuda_or_skip_reason(&why);
+  if (!be) TESSERA_NEEDS_GPU_SKIP(why);
+  emb::EmbeddingCollection bags(std::vector<emb::TableSpec>{{"a", 5, 4}, {"b", 3, 4}}, *be, {});
+  Tensor out;
+  bags.forward_host_bags(emb::make_host_bags({{{0, 4}, {1}}, {{2}, {1, 3}}}), out);
+  EXPECT_NO_THROW(bags.backward_and_update(out)) << "the batch must not wait for its check";
+  EXPECT_EQ(test::error_of_kind(ErrorKind::Data, [&] { be->check_deferred(); }),
+            "embedding id 3 in table 'b' (#1), sample 1 (index position 5) is outside the "
+            "table's rows [0, 3) (id policy 'error') (embedding_bag call 1 on cuda:0, found by "
+            "its deferred check)");
+  EXPECT_NO_THROW(be->synchronize());
 }
 
 }  // namespace

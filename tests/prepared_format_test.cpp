@@ -233,6 +233,23 @@ TEST(PreparedFormat, BadRowsAreSkippedOrRaisedAsTheTextPathDoes) {
   EXPECT_EQ(prep, text);
 }
 
+TEST(PreparedFormat, AWholeSplitReadsAsTheTextPathsTable) {
+  Fixture f;
+  prepare_dataset(f.in, f.dir, f.small_shards());
+  const TrainValidation tv = load_train_validation(f.in.train, f.in.schema, f.in.options,
+                                                   f.in.validation_fraction, f.in.seed);
+  const PreparedDataset data = PreparedDataset::open(f.dir);
+  const EncodedTable t = read_prepared_table(data, "validation");
+  EXPECT_EQ(t.rows, tv.validation.rows);
+  EXPECT_EQ(t.n_dense, tv.validation.n_dense);
+  EXPECT_EQ(t.n_cat, tv.validation.n_cat);
+  EXPECT_EQ(t.cat, tv.validation.cat);
+  EXPECT_EQ(t.labels, tv.validation.labels);
+  EXPECT_EQ(t.lines, tv.validation.lines);
+  ASSERT_EQ(t.dense.size(), tv.validation.dense.size());
+  EXPECT_EQ(0, std::memcmp(t.dense.data(), tv.validation.dense.data(), 4 * t.dense.size()));
+}
+
 TEST(PreparedFormat, ShuffledBatchesArePermutationsSeededByTheSeed) {
   Fixture f;
   prepare_dataset(f.in, f.dir, f.small_shards());

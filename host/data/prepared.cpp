@@ -394,4 +394,29 @@ int64_t PreparedBatchReader::rows_in_epoch(int64_t epoch) const {
   return EpochStream(state_->blocks, state_->options, epoch).rows();
 }
 
+EncodedTable read_prepared_table(const PreparedDataset& data, const std::string& split) {
+  EncodedTable t;
+  t.n_dense = data.manifest().n_dense;
+  t.n_cat = data.manifest().n_cat;
+  t.has_labels = true;
+  const int64_t rows = data.rows(split);
+  t.dense.reserve(static_cast<size_t>(rows * t.n_dense));
+  t.cat.reserve(static_cast<size_t>(rows * t.n_cat));
+  t.labels.reserve(static_cast<size_t>(rows));
+  t.lines.reserve(static_cast<size_t>(rows));
+  PreparedReadOptions o;
+  o.split = split;
+  o.batch_size = 65536;
+  PreparedBatchReader reader(data, o);
+  Batch b;
+  while (reader.next(b)) {
+    t.dense.insert(t.dense.end(), b.dense.data<float>(), b.dense.data<float>() + b.dense.numel());
+    t.cat.insert(t.cat.end(), b.cat.data<int64_t>(), b.cat.data<int64_t>() + b.cat.numel());
+    t.labels.insert(t.labels.end(), b.labels.data<float>(), b.labels.data<float>() + b.rows);
+    t.lines.insert(t.lines.end(), b.lines.begin(), b.lines.end());
+    t.rows += b.rows;
+  }
+  return t;
+}
+
 }  // namespace tessera

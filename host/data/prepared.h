@@ -26,6 +26,7 @@
 #include <string>
 
 #include "host/data/batcher.h"
+#include "host/data/encoded_table.h"
 #include "host/data/prepared_format.h"
 #include "host/data/preprocessor.h"
 
@@ -49,6 +50,10 @@ class PreparedDataset {
  private:
   std::shared_ptr<Impl> impl_;
 };
+
+// A whole split read into memory, in file order: the EncodedTable load_table gives for the same
+// rows (lines included), for data that fits in memory and is trained on many times.
+EncodedTable read_prepared_table(const PreparedDataset& data, const std::string& split);
 
 struct PreparedPosition {
   int64_t epoch = 0;

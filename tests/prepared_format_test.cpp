@@ -297,6 +297,10 @@ TEST(PreparedFormat, ResumingAtAPositionGivesTheSameTail) {
   }
   const size_t per_epoch = static_cast<size_t>((data.rows("train") + 63) / 64);
   ASSERT_EQ(all.size(), 2 * per_epoch);
+  int64_t blocks = 0;  // every block's pages are given back once per epoch
+  for (const SourceInfo& src : data.manifest().splits.at("train"))
+    for (const ShardInfo& sh : src.shards) blocks += (sh.rows + 99) / 100;
+  EXPECT_EQ(full.blocks_released(), 2 * blocks);
   for (const size_t k : {size_t{0}, size_t{5}, per_epoch - 1, per_epoch + 3}) {
     SCOPED_TRACE(k);
     PreparedReadOptions resumed = o;

@@ -66,6 +66,8 @@ struct MappedShard {
     if (crc != info->crc32)
       TESSERA_THROW(Io, path << ": checksum mismatch (crc32 " << crc << ", the manifest says "
                              << info->crc32 << "): the shard is corrupt; re-run `tessera prep`");
+    // The check read every page: give them back, the reader maps in what it uses.
+    if (size > 0) ::madvise(const_cast<uint8_t*>(base), size, MADV_DONTNEED);
     verified.store(true, std::memory_order_release);
   }
 };
@@ -289,11 +291,37 @@ struct PreparedBatchReader::State {
   PreparedPosition pos;
   int64_t epoch_rows = 0;
   std::vector<RowRef> refs;
+  std::vector<int64_t> shard_first_block;  // [shards]
+  std::vector<int64_t> block_left;         // [blocks] rows not yet delivered this epoch
+  int64_t released = 0;
 
   void start_epoch(int64_t epoch) {
     stream = std::make_unique<EpochStream>(blocks, options, epoch);
     epoch_rows = stream->rows();
     pos = PreparedPosition{epoch, 0};
+    block_left.resize(blocks.size());
+    for (size_t b = 0; b < blocks.size(); ++b) block_left[b] = blocks[b].rows;
+  }
+  // Counts the batch's rows off their blocks; a block whose rows have all been delivered gives its
+  // pages back (file pages: read again from the page cache or disk if touched again).
+  void release_delivered() {
+    for (const RowRef& r : refs) {
+      const size_t b = static_cast<size_t>(shard_first_block[static_cast<size_t>(r.shard)] +
+                                           r.row / options.block_rows);
+      if (--block_left[b] == 0) release(blocks[b]);
+    }
+  }
+  void release(const Block& b) {
+    const MappedShard& s = *(*shards)[static_cast<size_t>(b.shard)];
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    for (const ShardColumn& c : s.header.columns) {
+      const uint64_t row_bytes = c.width * prepared_type_size(c.type);
+      // Whole pages inside the block's bytes only: its neighbours' pages stay.
+      const uint64_t from = (c.offset + b.begin * row_bytes + page - 1) / page * page;
+      const uint64_t to = (c.offset + (b.begin + b.rows) * row_bytes) / page * page;
+      if (to > from) ::madvise(const_cast<uint8_t*>(s.base) + from, to - from, MADV_DONTNEED);
+    }
+    ++released;
   }
   int64_t batches_in_epoch() const {
     const int64_t B = options.batch_size;
@@ -346,6 +374,7 @@ PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const Prep
     TESSERA_THROW(Data, s.data->dir << ": the prepared dataset has no split '" << o.split << "'");
   s.shards = &it->second;
   for (size_t i = 0; i < s.shards->size(); ++i) {
+    s.shard_first_block.push_back(static_cast<int64_t>(s.blocks.size()));
     const int64_t rows = (*s.shards)[i]->info->rows;
     for (int64_t b = 0; b < rows; b += o.block_rows)
       s.blocks.push_back(Block{static_cast<int32_t>(i), b, std::min(o.block_rows, rows - b)});
@@ -379,11 +408,16 @@ bool PreparedBatchReader::next(Batch& out) {
     TESSERA_CHECK(s.stream->next(s.refs[static_cast<size_t>(i)]),
                   "prepared reader: the epoch's row order ended early");
   s.fill(out);
+  s.release_delivered();
   out.epoch = s.pos.epoch;
   out.index = s.pos.row / B;
   s.pos.row += n;
   out.last_in_epoch = out.index + 1 == s.batches_in_epoch();
   return true;
+}
+
+int64_t PreparedBatchReader::blocks_released() const {
+  return state_->released;
 }
 
 PreparedPosition PreparedBatchReader::position() const {

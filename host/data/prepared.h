@@ -19,8 +19,9 @@
 //   - exact resume: position() after a batch, given back as `start`, continues with the very next
 //     batch: the row order depends only on the options, so the reader replays the order (row
 //     indices only, no data read) up to the position.
-// The memory it holds is the mapped shards (file pages the kernel may drop), the block order and
-// the shuffle buffer's row indices.
+// Memory: the mapped shards' pages in use (a block's pages are given back, madvise DONTNEED, once
+// all its rows have been delivered in an epoch, and a shard's after its checksum is checked), the
+// block order and the shuffle buffer's row indices.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -89,6 +90,8 @@ class PreparedBatchReader {
   // Rows of this part in epoch `epoch` (parts of a shuffled split differ by epoch when the
   // blocks differ in size).
   int64_t rows_in_epoch(int64_t epoch) const;
+  // Blocks whose rows have all been delivered and whose pages were given back (madvise).
+  int64_t blocks_released() const;
 
   struct State;
 

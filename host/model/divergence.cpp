@@ -214,6 +214,12 @@ bool DivergenceGuard::loss_ok(const Tensor& per_sample) {
   return i < 0 || found(What::Loss, "loss", per_sample.data<float>()[i], i);
 }
 
+void DivergenceGuard::deferred_loss_not_finite(int64_t epoch, int64_t batch, int64_t batches,
+                                               int64_t step, double value) {
+  at_batch(epoch, batch, batches, step);
+  stop(What::Loss, "loss", value, -1);
+}
+
 bool DivergenceGuard::check_tensor(What what, const std::string& name, Backend* backend,
                                    const Tensor& t) {
   if (!t.defined() || t.dtype() != DType::F32) return true;

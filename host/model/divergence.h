@@ -4,8 +4,17 @@
 // audio and video on it), each loop a thin caller, so the shared Trainer can take it over as is.
 //
 // Where the checks sit, and what they cost:
-//   loss       every step, before the batch changes any weight. Every loop has the loss on the
-//              host by then or copies it there (B floats; on CUDA that is a sync per step).
+//   loss       under "skip_batch": every step, before the batch changes any weight: the step
+//              copies its per-sample losses to the host (B floats; on CUDA a sync per step, the
+//              option's price, since it must know before the optimizer step). Under "stop": a
+//              step that hands its losses to the Trainer (StepResult::device_loss: behaviour,
+//              image) has them added into a device accumulator (Backend::loss_accumulate) that
+//              counts non-finite values and keeps the first bad step; the Trainer reads it every
+//              TrainerOptions::loss_read_every steps and at each epoch's end, before the weight
+//              check below, validation and any checkpoint, and stops naming that first bad step
+//              (deferred_loss_not_finite). So a step makes no host synchronisation, weights
+//              may take a few more steps from a bad batch, but nothing is written from them.
+//              Steps that still return loss_sum check on the host every step, as before.
 //   gradients  under "skip_batch": every gradient, every step, before the optimizer step (a
 //              pass over all of them, copied from the device: the price of the option).
 //              Under "stop": only where they are on the host anyway: the global norm that the
@@ -18,7 +27,7 @@
 //              validation, checkpoint and best-weights snapshot) and before the model file is
 //              written: one pass over the parameters per epoch. Never skipped: dropping a batch
 //              cannot undo a weight.
-// So training stops at the step where a non-finite value first shows in the loss (or at the
+// So training stops naming the step where a non-finite value first shows in the loss (or the
 // gradient that would have made it), and no checkpoint or model is ever written from
 // non-finite weights.
 //
@@ -90,6 +99,12 @@ class DivergenceGuard {
   // sparse update; it is counted. Under "stop" a non-finite value throws TrainingDiverged.
   bool loss_ok(double loss);
   bool loss_ok(const Tensor& per_sample);  // host f32, one loss per sample
+  // The Trainer's deferred read found non-finite per-sample losses, the first in optimizer step
+  // `step` (batch `batch` of `batches`, 1-based, in `epoch`); `value` is what the losses since
+  // the last read summed to (NaN or Inf). Stops under either policy: those batches have been
+  // applied, none can be skipped any more.
+  [[noreturn]] void deferred_loss_not_finite(int64_t epoch, int64_t batch, int64_t batches,
+                                             int64_t step, double value);
   // A global gradient norm the loop computes anyway: finite iff every gradient is; when it is
   // not, `params`' gradients are searched for the one to name.
   bool grad_norm_ok(double norm, Backend& backend, const std::vector<Parameter*>& params);

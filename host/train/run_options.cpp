@@ -24,6 +24,8 @@ TrainerOptions trainer_options(const RunOptions& run, const TaskRun& config,
   t.quiet = run.quiet;
   t.after_checkpoint = run.after_checkpoint;
   t.on_epoch = run.on_epoch;
+  if (run.loss_read_every > 0) t.loss_read_every = run.loss_read_every;
+  t.after_step = run.after_step;
   return t;
 }
 

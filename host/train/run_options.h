@@ -28,6 +28,12 @@ struct RunOptions {
   std::function<void(int64_t epochs_done)> after_checkpoint;
   // Called with each epoch's metrics line (a Python callback); false stops after the epoch.
   std::function<bool(const std::string& epoch_json)> on_epoch;
+  // Steps between the Trainer's reads of the device loss (TrainerOptions::loss_read_every);
+  // <= 0: the Trainer's default.
+  int64_t loss_read_every = 0;
+  // Called after every batch (TrainerOptions::after_step: tests count what steps do between
+  // the loss reads).
+  std::function<void(int64_t step, bool loss_read)> after_step;
 };
 
 // What a task's config says about its run.

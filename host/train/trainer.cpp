@@ -35,13 +35,6 @@ std::string fmt(double v) {
   return buf;
 }
 
-// The backend the task trains on, where the Trainer sees it (through the optimizer the task hands
-// over); nullptr otherwise.
-Backend* training_backend(TrainTask& task) {
-  Optimizer* opt = task.optimizer();
-  return opt ? &opt->backend() : nullptr;
-}
-
 // Steps between the Trainer's Backend::check_deferred() calls: how late a bad id or label the
 // device checked without waiting may stop training (also at every epoch's end). Each call waits
 // for the device once.
@@ -63,11 +56,15 @@ std::string open_run_dir(const TrainerOptions& o) {
 struct EpochSums {
   int64_t examples = 0, units = 0;
   double loss = 0;
+  int64_t loss_examples = 0;  // the examples whose loss is in `loss` (device losses: once read)
   Metrics sums;
   void add(const StepResult& r) {
     examples += r.examples;
     units += r.units;
-    loss += r.loss_sum;
+    if (!r.device_loss.defined()) {
+      loss += r.loss_sum;
+      loss_examples += r.examples;
+    }
     for (const auto& [name, v] : r.sums) {
       bool found = false;
       for (auto& [n, s] : sums)
@@ -80,6 +77,61 @@ struct EpochSums {
   }
 };
 
+// The steps' device losses (StepResult::device_loss) since the last read, added up on the task's
+// backend (Backend::loss_accumulate) with no host synchronisation; read, checked and reset every
+// loss_read_every steps and at each epoch's end.
+class LossReader {
+ public:
+  // One applied batch's losses: batch 1-based in its epoch, step the optimizer step it makes.
+  void add(Backend* backend, const StepResult& r, int64_t batch, int64_t step);
+  int64_t pending_steps() const { return static_cast<int64_t>(steps_.size()); }
+  // Adds the sum into `sums` and resets. A non-finite loss stops training through the guard,
+  // naming the first step that had one (after the backend's deferred input checks, which name a
+  // bad label or id behind a NaN more precisely).
+  void read(EpochSums& sums, DivergenceGuard& guard, int64_t epoch, int64_t batches);
+
+ private:
+  Backend* backend_ = nullptr;
+  Tensor acc_;  // f32 [3] on backend_ (Backend::loss_accumulate)
+  // (optimizer step, batch) of each batch added since the read; the accumulator records the
+  // first bad one by its 1-based position here, so the numbers it holds stay small.
+  std::vector<std::pair<int64_t, int64_t>> steps_;
+  int64_t examples_ = 0;
+};
+
+void LossReader::add(Backend* backend, const StepResult& r, int64_t batch, int64_t step) {
+  if (!acc_.defined()) {
+    if (backend == nullptr)
+      TESSERA_THROW(Internal,
+                    "a training step returned device losses but its task names no backend "
+                    "(TrainTask::backend)");
+    backend_ = backend;
+    acc_ = backend_->empty({3});
+    backend_->fill(acc_, 0.f);
+  }
+  steps_.emplace_back(step, batch);
+  examples_ += r.examples;
+  backend_->loss_accumulate(r.device_loss, static_cast<float>(steps_.size()), acc_);
+}
+
+void LossReader::read(EpochSums& sums, DivergenceGuard& guard, int64_t epoch, int64_t batches) {
+  if (steps_.empty()) return;
+  const Tensor h = backend_->to_host(acc_);
+  const float* a = h.data<float>();
+  if (a[1] > 0.f) {
+    backend_->check_deferred();
+    TESSERA_CHECK(a[2] >= 1.f && a[2] <= static_cast<float>(steps_.size()),
+                  "the loss accumulator names step " << a[2] << " of " << steps_.size());
+    const auto first = static_cast<size_t>(a[2]) - 1;
+    guard.deferred_loss_not_finite(epoch, steps_[first].second, batches, steps_[first].first, a[0]);
+  }
+  sums.loss += a[0];
+  sums.loss_examples += examples_;
+  backend_->fill(acc_, 0.f);
+  steps_.clear();
+  examples_ = 0;
+}
+
 class Loop {
  public:
   Loop(const TrainerOptions& o, TrainTask& task)
@@ -89,6 +141,8 @@ class Loop {
         checkpoint_(run_dir_ + "/checkpoint.tsc"),
         metrics_(run_dir_ + "/metrics.jsonl"),
         guard_(o.on_nonfinite, {o.task, o.name, run_dir_, o.quiet}) {
+    if (o.loss_read_every < 1)
+      TESSERA_THROW(Usage, "loss_read_every must be at least 1, got " << o.loss_read_every);
     loop_.task = o.task;
     loop_.tag = o.resume_tag;
   }
@@ -117,6 +171,7 @@ class Loop {
   bool stopped_early_ = false, out_of_time_ = false, stopped_ = false;
   Clock::time_point t0_ = Clock::now();
   std::string last_validation_;  // the last epoch's validation figures, for the summary
+  LossReader losses_;
 };
 
 void Loop::resume() {
@@ -155,12 +210,14 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
   task_.start_epoch(epoch);
   EpochSums sums;
   bool partial = false;
-  Backend* backend = training_backend(task_);
+  Backend* backend = task_.backend();
   for (int64_t b = 0; b < batches; ++b) {
     guard_.at_batch(epoch, b + 1, batches, loop_.step + 1);
     StepContext ctx{epoch, b, loop_.step, guard_};
     const auto t_step = Clock::now();
     StepResult r = task_.step(ctx);
+    // Queued before the optimizer step, while the step's loss buffer holds this batch's losses.
+    if (r.applied && r.device_loss.defined()) losses_.add(backend, r, b + 1, loop_.step + 1);
     if (r.applied && task_.optimizer()) task_.optimizer()->step();
     loop_.train_seconds += seconds_since(t_step);
     loop_.samples += r.examples;
@@ -168,14 +225,20 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
       ++loop_.step;
       sums.add(r);
     }
-    progress.update((epoch - 1) * batches + b + 1,
-                    sums.examples > 0 ? "loss " + fmt(sums.loss / sums.examples) : "");
     const bool out_of_time =
         o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s && b + 1 < batches;
+    const bool last = b + 1 == batches || out_of_time;
     // Inputs the device checks without waiting raise here at the latest: every
     // kDeferredCheckEvery steps and before the epoch's line is written.
-    if (backend && ((b + 1) % kDeferredCheckEvery == 0 || b + 1 == batches || out_of_time))
-      backend->check_deferred();
+    if (backend && ((b + 1) % kDeferredCheckEvery == 0 || last)) backend->check_deferred();
+    // The device losses: every loss_read_every steps, and before the epoch ends (its weight
+    // check, validation and checkpoint come after a non-finite loss has stopped training).
+    const bool read =
+        losses_.pending_steps() > 0 && (last || losses_.pending_steps() >= o_.loss_read_every);
+    if (read) losses_.read(sums, guard_, epoch, batches);
+    progress.update((epoch - 1) * batches + b + 1,
+                    sums.loss_examples > 0 ? "loss " + fmt(sums.loss / sums.loss_examples) : "");
+    if (o_.after_step) o_.after_step(loop_.step, read);
     if (out_of_time) {
       partial = true;
       break;
@@ -313,7 +376,7 @@ TrainResult Loop::finish() {
       loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds : 0.0);
   r.summary = line;
   // The device allocator's statistics (a CUDA backend's), in the result and after the summary.
-  const Backend* backend = training_backend(task_);
+  const Backend* backend = task_.backend();
   if (const auto stats = backend ? backend->memory_stats() : std::nullopt) {
     w.key("device_memory").begin_object();
     write_memory_stats(w, *stats);

@@ -16,6 +16,8 @@
 //     under one schedule, host/model/optimizer.h), and that optimizer's groups in checkpoints;
 //   - the divergence stop (host/model/divergence.h): the guard is the Trainer's, handed to the
 //     task's step for its loss and gradient checks; the weights are checked at every epoch end;
+//   - the training loss of a step that leaves it on the device (StepResult::device_loss): summed
+//     there and read every loss_read_every steps, so such a step makes no host synchronisation;
 //   - result.json and the result's JSON: the common fields, then the task's.
 // A TrainTask supplies only what differs between tasks: its batches and step, its validation
 // metrics, its state for checkpoints, and what it does with the trained model.
@@ -81,6 +83,14 @@ class TrainTask {
   // Trains on the next batch: forward, loss, the guard's checks, backward, and the optimizer
   // step unless optimizer() hands it to the Trainer.
   virtual StepResult step(StepContext& ctx) = 0;
+  // The backend the task trains on: StepResult::device_loss lives there (the Trainer keeps its
+  // loss accumulator on it), and the Trainer calls its check_deferred() and reports its memory
+  // statistics. By default the optimizer's (nullptr without one: a task that returns
+  // device_loss without an optimizer() must say).
+  virtual Backend* backend() {
+    Optimizer* opt = optimizer();
+    return opt ? &opt->backend() : nullptr;
+  }
   // The optimizer of every parameter group, or nullptr (the task steps and checkpoints its
   // own). The Trainer steps it after each applied batch, and checkpoints hold its groups' state
   // (checkpoint.h: optimizer_state) beside training_state(), resumed with the step count.
@@ -148,6 +158,15 @@ struct TrainerOptions {
   bool loss_root = false;        // it reports the mean's square root (squared errors: an RMSE)
   std::string throughput_field;  // its key for StepResult::units per second ("" = none)
   bool quiet = false;
+  // Steps between reads of the device loss accumulator (StepResult::device_loss): the progress
+  // line's loss and the deferred finite check (on_nonfinite "stop") are this late at most. It is
+  // also read at every epoch's end, before the epoch's line, validation and checkpoint. Each
+  // read waits for the device once.
+  int64_t loss_read_every = 50;
+  // Called after each batch (the optimizer step included) with the optimizer steps taken so far
+  // and whether the loss accumulator was read after it (tests count the host synchronisations of
+  // the steps between reads).
+  std::function<void(int64_t step, bool loss_read)> after_step;
   // Called with each epoch's metrics line once it is written (e.g. a Python callback); returning
   // false stops training after this epoch, as early stopping does.
   std::function<bool(const std::string& epoch_json)> on_epoch;

@@ -405,17 +405,24 @@ train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
                                  math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(ctx.step))));
   Tensor loss = loss_dev_.rows(0, n), dl = dlogits_dev_.rows(0, n);
   be_.bce_with_logits(logits, item.labels, 1.f / static_cast<float>(n), loss, dl);
-  // The per-sample losses come to the host every step (B floats) and are checked before the
-  // backward; under "skip_batch" every gradient, the tables' too, before any weight changes.
-  const Tensor lh = be_.to_host(loss);
+  // Under "stop" the per-sample losses stay on the device: the Trainer sums them there and
+  // checks them at its next read, so the step does not wait for the device. Under "skip_batch"
+  // they come to the host (B floats) and are checked before the backward, and every gradient,
+  // the tables' too, before any weight changes.
   train::StepResult r;
-  r.applied = ctx.guard.loss_ok(lh);
+  Tensor lh;
+  if (ctx.guard.policy() == NonFinitePolicy::SkipBatch) {
+    lh = be_.to_host(loss);
+    r.applied = ctx.guard.loss_ok(lh);
+  } else {
+    r.device_loss = loss;
+  }
   if (r.applied) {
     model_.backward(dl);
     r.applied = ctx.guard.gradients_ok(be_, model_.parameters(),
                                        [this] { return model_.sparse_gradients(); });
   }
-  if (r.applied) {
+  if (r.applied && lh.defined()) {
     for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
   }
   feed_->done(item);

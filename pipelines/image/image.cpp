@@ -437,12 +437,18 @@ class CnnTraining : public train::TrainTask {
     Tensor logits = model_.forward(x, CnnMode::Train, dropout_seed);
     Tensor loss = loss_dev_.rows(0, n), dl = dlogits_dev_.rows(0, n);
     be_.softmax_xent(logits, labels, 1.f / static_cast<float>(n), loss, dl);
-    // The per-sample losses are read back every step (B floats) and checked before the
-    // backward; under "skip_batch" every gradient is checked before the optimizer step too.
-    const Tensor lh = be_.to_host(loss);
+    // Under "stop" the per-sample losses stay on the device (the Trainer sums and checks them
+    // at its next read, without a wait per step). Under "skip_batch" they are read back (B
+    // floats) and checked before the backward, and every gradient before the optimizer step.
     train::StepResult r;
     r.examples = n;
-    r.applied = ctx.guard.loss_ok(lh);
+    Tensor lh;
+    if (ctx.guard.policy() == NonFinitePolicy::SkipBatch) {
+      lh = be_.to_host(loss);
+      r.applied = ctx.guard.loss_ok(lh);
+    } else {
+      r.device_loss = loss;
+    }
     if (r.applied) {
       model_.backward(dl);
       r.applied = ctx.guard.gradients_ok(be_, model_.parameters());
@@ -452,10 +458,13 @@ class CnnTraining : public train::TrainTask {
       return r;
     }
     opt_.step();
-    for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
+    if (lh.defined())
+      for (int64_t i = 0; i < n; ++i) r.loss_sum += lh.data<float>()[i];
     r.units = n;
     return r;
   }
+  // The optimizer is the task's own (stepped above): the Trainer learns the backend here.
+  Backend* backend() override { return &be_; }
 
   double learning_rate() override { return opt_.current_lr(); }
 

@@ -7,6 +7,7 @@
 #include <dirent.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <rapidjson/document.h>
@@ -40,8 +41,8 @@ TEST(BehaviourConfigDeclared, TheExampleReadsBackAsTheDefaults) {
   // Documented, with what does not apply to the defaults commented out after the reason.
   for (const char* text :
        {"// passes over the training data", "\"epochs\": 10,", "\"delimiter\": \",\",",
-        "(one of \"auc\", \"logloss\")", "(only a \"dlrm\" model has this key",
-        "    // \"bottom\": [64],", "    // \"placement\": \"auto\",",
+        "(one of \"auc\", \"logloss\")", "(only a \"dlrm\" or \"dcn_v2\" model has this key",
+        "    // \"cross\": {", "    // \"bottom\": [64],", "    // \"placement\": \"auto\",",
         "      // \"momentum\": 0.9,", "    // \"libsvm_features\": 0,",
         "    // \"dataset\": \"\",", "    // \"test\": \"\","}) {
     EXPECT_NE(example.find(text), std::string::npos) << text << " in\n" << example;
@@ -68,8 +69,11 @@ TEST(BehaviourConfigDeclared, TheSchemaDescribesEverySection) {
   EXPECT_EQ(model["placement"]["enum"].Size(), 4u);
   EXPECT_STREQ(model["sparse_optimizer"]["properties"]["type"]["default"].GetString(),
                "rowwise_adagrad");
-  EXPECT_NE(std::string(model["bottom"]["description"].GetString()).find("only a \"dlrm\" model"),
+  EXPECT_NE(std::string(model["bottom"]["description"].GetString())
+                .find("only a \"dlrm\" or \"dcn_v2\" model"),
             std::string::npos);
+  EXPECT_EQ(model["type"]["enum"].Size(), 4u);
+  EXPECT_STREQ(model["cross"]["properties"]["structure"]["default"].GetString(), "stacked");
   EXPECT_EQ(p["train"]["properties"]["epochs"]["maximum"].GetInt(), 100000);
 }
 
@@ -131,6 +135,81 @@ TEST(BehaviourConfigDeclared, TheResolvedDataSectionWritesWhatApplies) {
     EXPECT_NE(text.find(present), std::string::npos) << present << " in\n" << text;
   }
   EXPECT_EQ(c.data.validation_fraction, 0.0);
+}
+
+// "dcn_v2" and "wide_deep": their configs read what applies to them, refuse what does not, and
+// need categorical columns (numeric ones are optional, unlike the DLRM's).
+TEST(BehaviourConfigDeclared, DcnV2AndWideDeepReadTheirKeysAndRefuseTheOthers) {
+  const BehaviourConfig dcn = load_behaviour_config(kBehaviourDir + "/uci-adult-dcnv2.json");
+  EXPECT_EQ(dcn.model.type, BehaviourModelType::DcnV2);
+  EXPECT_EQ(dcn.model.cross.layers, 3);
+  EXPECT_EQ(dcn.model.cross.low_rank, 0);
+  EXPECT_EQ(dcn.model.cross.structure, CrossStructure::Stacked);
+  EXPECT_EQ(dcn.model.bottom, std::vector<int>({64}));
+  const BehaviourConfig mlperf = load_behaviour_config(kBehaviourDir + "/mlperf-dlrm-dcnv2.json");
+  EXPECT_EQ(mlperf.model.cross.low_rank, 512);
+  EXPECT_EQ(mlperf.model.embedding_dim, 128);
+  EXPECT_EQ(mlperf.model.bottom, std::vector<int>({512, 256}));
+  EXPECT_EQ(mlperf.model.hidden, std::vector<int>({1024, 1024, 512, 256}));
+  EXPECT_EQ(mlperf.model.sparse_optimizer.type, emb::SparseOptimizer::Adagrad);
+  const BehaviourConfig wd = load_behaviour_config(kBehaviourDir + "/uci-adult-wide-deep.json");
+  EXPECT_EQ(wd.model.type, BehaviourModelType::WideDeep);
+  EXPECT_EQ(to_json(wd).find("\"cross\""), std::string::npos);
+  EXPECT_EQ(to_json(wd).find("\"bottom\""), std::string::npos);
+  EXPECT_NE(to_json(wd).find("\"sparse_optimizer\""), std::string::npos);
+
+  const std::string head = R"({"task": "behaviour", "data": {"train": "t.csv", "columns": [
+    {"name": "a", "type": "numeric"}, {"name": "c", "type": "categorical"},
+    {"name": "y", "type": "label"}]}, "model": )";
+  auto error_of = [&](const std::string& model) {
+    try {
+      parse_behaviour_config(head + model + "}", "m.json");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const BehaviourConfig parallel = parse_behaviour_config(
+      head + R"({"type": "dcn_v2", "bottom": [], "cross": {"layers": 2, "low_rank": 8,
+      "structure": "parallel"}})" +
+          "}",
+      "m.json");
+  EXPECT_EQ(parallel.model.cross.structure, CrossStructure::Parallel);
+  EXPECT_TRUE(parallel.model.bottom.empty());
+  EXPECT_EQ(parse_behaviour_config(to_json(parallel), "back"), parallel);
+  BehaviourConfig other_rank = parallel;
+  other_rank.model.cross.low_rank = 4;
+  EXPECT_FALSE(other_rank == parallel);
+  for (const auto& [model, expected] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"type": "wide_deep", "cross": {"layers": 2}})",
+            "$.model.cross: only a \"dcn_v2\" model has this key (model.type is \"wide_deep\")"},
+           {R"({"type": "wide_deep", "bottom": [8]})", "only a \"dlrm\" or \"dcn_v2\" model"},
+           {R"({"type": "mlp", "cross": {"layers": 2}})", "$.model.cross: only a \"dcn_v2\""},
+           {R"({"type": "dcn_v2", "cross": {"layers": 0}})", "$.model.cross.layers"},
+           {R"({"type": "dcn_v2", "cross": {"structure": "side"}})",
+            "expected one of \"stacked\", \"parallel\""},
+           {R"({"type": "dcn", "cross": {}})", "\"dlrm\", \"dcn_v2\", \"wide_deep\""}}) {
+    const std::string msg = error_of(model);
+    EXPECT_NE(msg.find(expected), std::string::npos) << model << ": " << msg;
+  }
+  // Numeric columns are optional for both; categorical ones are not.
+  const std::string only_cat = R"({"task": "behaviour", "data": {"train": "t.csv", "columns": [
+    {"name": "c", "type": "categorical"}, {"name": "y", "type": "label"}]}, "model": )";
+  EXPECT_NO_THROW(parse_behaviour_config(only_cat + R"({"type": "dcn_v2"}})", "m.json"));
+  EXPECT_NO_THROW(parse_behaviour_config(only_cat + R"({"type": "wide_deep"}})", "m.json"));
+  const std::string only_num = R"({"task": "behaviour", "data": {"train": "t.csv", "columns": [
+    {"name": "a", "type": "numeric"}, {"name": "y", "type": "label"}]}, "model": )";
+  for (const char* type : {"dcn_v2", "wide_deep"}) {
+    try {
+      parse_behaviour_config(only_num + R"({"type": ")" + type + "\"}}", "m.json");
+      ADD_FAILURE() << type << " without categorical columns accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("$.model.type: a \"") + type +
+                                           "\" model needs at least one categorical column"),
+                std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace

@@ -11,7 +11,11 @@
 namespace tessera {
 
 TESSERA_CHOICES(behaviour_model_choices, BehaviourModelType, {"mlp", BehaviourModelType::Mlp},
-                {"dlrm", BehaviourModelType::Dlrm});
+                {"dlrm", BehaviourModelType::Dlrm}, {"dcn_v2", BehaviourModelType::DcnV2},
+                {"wide_deep", BehaviourModelType::WideDeep});
+
+TESSERA_CHOICES(cross_structure_choices, CrossStructure, {"stacked", CrossStructure::Stacked},
+                {"parallel", CrossStructure::Parallel});
 
 TESSERA_CHOICES(activation_choices, Activation, {"relu", Activation::Relu},
                 {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid});
@@ -101,12 +105,15 @@ void check_columns(ObjectReader& data, const std::vector<ColumnSpec>& columns) {
 }
 
 // (Criteo has both; a registered dataset's columns are checked when it is read.)
-void check_dlrm_inputs(ObjectReader& root, const TableSchema& schema) {
+void check_table_model_inputs(ObjectReader& root, const TableSchema& schema,
+                              BehaviourModelType type) {
   const std::string at = config::detail::path_below(root.path(), "model.type");
+  const std::string model =
+      std::string("a \"") + json::choice_name(type, behaviour_model_choices()) + "\" model";
   if (schema.format == TableFormat::LibSvm) {
-    root.errors().add(at,
-                      "a \"dlrm\" model needs categorical columns, and libSVM input "
-                      "(data.format \"libsvm\") has none: use \"mlp\"");
+    root.errors().add(at, model +
+                              " needs categorical columns, and libSVM input "
+                              "(data.format \"libsvm\") has none: use \"mlp\"");
     return;
   }
   if (schema.format != TableFormat::Csv || schema.columns.empty()) return;
@@ -115,15 +122,15 @@ void check_dlrm_inputs(ObjectReader& root, const TableSchema& schema) {
     numeric = numeric || col.type == ColumnType::Numeric;
     categorical = categorical || col.type == ColumnType::Categorical;
   }
-  if (!numeric) {
-    root.errors().add(at,
-                      "a \"dlrm\" model needs at least one numeric column (its bottom MLP's "
-                      "input), and data.columns has none");
+  if (!numeric && type == BehaviourModelType::Dlrm) {
+    root.errors().add(at, model +
+                              " needs at least one numeric column (its bottom MLP's "
+                              "input), and data.columns has none");
   }
   if (!categorical) {
-    root.errors().add(at,
-                      "a \"dlrm\" model needs at least one categorical column (its embedding "
-                      "tables), and data.columns has none");
+    root.errors().add(at, model +
+                              " needs at least one categorical column (its embedding "
+                              "tables), and data.columns has none");
   }
 }
 

@@ -29,11 +29,21 @@
 
 namespace tessera {
 
-enum class BehaviourModelType : uint8_t { Mlp, Dlrm };  // wide_deep joins when implemented
+// mlp; the table models (one embedding table per categorical column, sparse optimizer): dlrm,
+// dcn_v2 (DCN-V2's cross network beside or under a deep tower), wide_deep (Wide & Deep).
+enum class BehaviourModelType : uint8_t { Mlp, Dlrm, DcnV2, WideDeep };
+// DCN-V2: the deep tower on the cross network's output, or both on x0 side by side.
+enum class CrossStructure : uint8_t { Stacked, Parallel };
+// Whether `t` has embedding tables of its own per categorical column (every type but mlp).
+inline bool has_tables(BehaviourModelType t) {
+  return t != BehaviourModelType::Mlp;
+}
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
 
-const json::Choices<BehaviourModelType>& behaviour_model_choices();  // "mlp", "dlrm"
-const json::Choices<Activation>& activation_choices();               // "relu", "tanh", "sigmoid"
+// "mlp", "dlrm", "dcn_v2", "wide_deep"
+const json::Choices<BehaviourModelType>& behaviour_model_choices();
+const json::Choices<CrossStructure>& cross_structure_choices();  // "stacked", "parallel"
+const json::Choices<Activation>& activation_choices();           // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
 // "numeric", "categorical", "label", "ignore"
@@ -62,23 +72,35 @@ struct SparseOptimizerSpec {
   double beta2 = 0.999;  // lazy_adam
 };
 
+// dcn_v2 only: the cross network, x_{l+1} = x0 (.) (W_l x_l + b_l) + x_l over x0 = [dense part |
+// embeddings] (pipelines/behaviour/README.md).
+struct CrossConfig {
+  int layers = 3;    // cross layers, [1, 16]
+  int low_rank = 0;  // 0: full-rank W_l [D, D]; r > 0: W_l = U_l V_l^T with U_l, V_l [D, r]
+  CrossStructure structure = CrossStructure::Stacked;
+};
+
 struct BehaviourModelConfig {
   BehaviourModelType type = BehaviourModelType::Mlp;
-  int embedding_dim = 8;                // per categorical column, [1, 1024]
-  std::vector<int> hidden = {128, 64};  // hidden layer widths (dlrm: the top MLP); empty = linear
-  double dropout = 0.2;                 // [0, 0.95], after each hidden layer
+  int embedding_dim = 8;  // per categorical column, [1, 1024]
+  // hidden layer widths (dlrm: the top MLP; dcn_v2 and wide_deep: the deep tower); empty = linear
+  std::vector<int> hidden = {128, 64};
+  double dropout = 0.2;  // [0, 0.95], after each hidden layer
   Activation activation = Activation::Relu;
-  // dlrm only (absent from an mlp config): the bottom MLP's hidden widths on the dense features
-  // (a last layer of width embedding_dim is added), and the tables' sparse optimizer. The top
-  // MLP's input is the dot interaction [bottom output | pairwise dots of the F + 1 vectors].
+  // dlrm and dcn_v2: the bottom MLP's hidden widths on the dense features (a last layer of width
+  // embedding_dim is added; dcn_v2 with [] has no bottom MLP: the dense features join x0 as
+  // they are). The DLRM's top MLP's input is the dot interaction [bottom output | pairwise dots
+  // of the F + 1 vectors].
   std::vector<int> bottom = {64};
+  CrossConfig cross;  // dcn_v2 only
+  // The table models (absent from an mlp config): the tables' sparse optimizer.
   SparseOptimizerSpec sparse_optimizer;
-  // dlrm only: the tables over this many shards (one per GPU, or host shards on the CPU),
+  // The table models: the tables over this many shards (one per GPU, or host shards on the CPU),
   // placed by the planner ("auto") or all "table"- / "row"- / "column"-wise. Results equal one
   // shard's, so neither (nor remote_shards below) takes part in a checkpoint's configuration check.
   int shards = 1;  // [1, 64]
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
-  // dlrm only: the shards (one or more) in other processes of an MPI job (tessera built with
+  // The table models: the shards (one or more) in other processes of an MPI job (tessera built with
   // MPI, run under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
   bool remote_shards = false;
 };
@@ -131,9 +153,11 @@ namespace behaviour_detail {
 // The checks across a csv's columns (their reader is `data`): unique names, then, when every
 // column's type was read, exactly one label and at least one feature.
 void check_columns(json::ObjectReader& data, const std::vector<ColumnSpec>& columns);
-// A DLRM's bottom MLP takes the numeric columns and its tables the categorical ones: a schema
-// with none of either is refused at the config's model.type (`root` is the config's reader).
-void check_dlrm_inputs(json::ObjectReader& root, const TableSchema& schema);
+// A table model's tables take the categorical columns (a schema with none is refused at the
+// config's model.type; `root` is the config's reader), and a DLRM's bottom MLP the numeric ones
+// (dcn_v2 and wide_deep do without).
+void check_table_model_inputs(json::ObjectReader& root, const TableSchema& schema,
+                              BehaviourModelType type);
 // Why "columns" is refused for `format` (criteo and libsvm imply them).
 std::string columns_implied_message(TableFormat format);
 }  // namespace behaviour_detail
@@ -272,23 +296,51 @@ void fields(V& v, SparseOptimizerSpec& c) {
 }
 
 template <typename V>
+void fields(V& v, CrossConfig& c) {
+  using config::F;
+  using json::IntBounds;
+  v.integer(F("layers", "cross layers x_{l+1} = x0 (.) (W_l x_l + b_l) + x_l"), c.layers,
+            IntBounds::closed(1, 16));
+  v.integer(F("low_rank", "0: full-rank W_l [D, D]; r > 0: W_l = U_l V_l^T of rank r"), c.low_rank,
+            IntBounds::closed(0, 65536));
+  v.choice(F("structure",
+             "stacked (the deep tower on the cross network's output) or parallel (both on x0, "
+             "concatenated before the final linear)"),
+           c.structure, cross_structure_choices());
+}
+
+template <typename V>
 void fields(V& v, BehaviourModelConfig& c) {
   using config::F;
   using json::IntBounds;
-  v.choice(F("type", "mlp, or dlrm (embedding tables, a bottom MLP and a dot interaction)"), c.type,
-           behaviour_model_choices());
+  v.choice(F("type",
+             "mlp, dlrm (embedding tables, a bottom MLP and a dot interaction), dcn_v2 (tables, a "
+             "cross network and a deep tower) or wide_deep (a wide linear part plus a deep tower)"),
+           c.type, behaviour_model_choices());
   v.integer(F("embedding_dim", "the width of each categorical column's embedding"), c.embedding_dim,
             IntBounds::closed(1, 1024));
-  v.integer_list(F("hidden", "hidden layer widths (dlrm: the top MLP's); [] is linear"), c.hidden,
-                 IntBounds::closed(1, 65536), IntBounds::closed(0, 64));
+  v.integer_list(F("hidden",
+                   "hidden layer widths (dlrm: the top MLP's; dcn_v2, wide_deep: the deep "
+                   "tower's); [] is linear"),
+                 c.hidden, IntBounds::closed(1, 65536), IntBounds::closed(0, 64));
   v.number(F("dropout", "after each hidden layer"), c.dropout, json::Bounds::closed(0, 0.95));
   v.choice(F("activation", "of the hidden layers"), c.activation, activation_choices());
-  v.when(c.type == BehaviourModelType::Dlrm,
-         "only a \"dlrm\" model has this key (model.type is not \"dlrm\")", [&] {
+  const std::string this_one = std::string(" (model.type is \"") +
+                               json::choice_name(c.type, behaviour_model_choices()) + "\")";
+  v.when(c.type == BehaviourModelType::Dlrm || c.type == BehaviourModelType::DcnV2,
+         "only a \"dlrm\" or \"dcn_v2\" model has this key" + this_one, [&] {
            v.integer_list(F("bottom",
-                            "the bottom MLP's hidden widths on the numeric features (a "
-                            "last layer of embedding_dim is added)"),
+                            "the bottom MLP's hidden widths on the numeric features (a last layer "
+                            "of embedding_dim is added; dcn_v2: [] is no bottom MLP)"),
                           c.bottom, IntBounds::closed(1, 65536), IntBounds::closed(0, 64));
+         });
+  v.when(c.type == BehaviourModelType::DcnV2, "only a \"dcn_v2\" model has this key" + this_one,
+         [&] { v.section(F("cross", "the DCN-V2 cross network"), c.cross); });
+  v.when(has_tables(c.type),
+         "only a \"dlrm\", \"dcn_v2\" or \"wide_deep\" model (one with embedding tables) has "
+         "this key" +
+             this_one,
+         [&] {
            v.integer(F("shards", "the tables over this many shards (one per GPU, or host shards)")
                          .not_compared(),
                      c.shards, IntBounds::closed(1, 64));
@@ -342,9 +394,10 @@ void fields(V& v, BehaviourConfig& c) {
       {"seeds the split, the initial weights, dropout and the batch order",
        "where the data is and how to read it", "the classifier", config::Presence::Optional});
   // Across sections.
-  if (c.model.type == BehaviourModelType::Dlrm) {
-    v.validate(
-        [&](json::ObjectReader& r) { behaviour_detail::check_dlrm_inputs(r, c.data.schema); });
+  if (has_tables(c.model.type)) {
+    v.validate([&](json::ObjectReader& r) {
+      behaviour_detail::check_table_model_inputs(r, c.data.schema, c.model.type);
+    });
   }
   v.check(
       c.train.early_stopping.patience == 0 || c.data.validation || c.data.validation_fraction > 0.0,

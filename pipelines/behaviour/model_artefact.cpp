@@ -12,6 +12,7 @@
 #include "host/core/json_fields.h"
 #include "host/core/model_file_checks.h"
 #include "pipelines/behaviour/dlrm_model.h"
+#include "pipelines/behaviour/table_net.h"
 
 namespace tessera::behaviour {
 
@@ -94,6 +95,9 @@ NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
     add_tower(out, "dense", static_cast<int64_t>(*in), widths);
     return out;
   }
+  if (a.config.model.type == BehaviourModelType::DcnV2 ||
+      a.config.model.type == BehaviourModelType::WideDeep)
+    return table_net_weight_shapes(a.config, a.preprocessor, s.n_dense, path);
   const int64_t d = a.config.model.embedding_dim;
   std::vector<int64_t> bottom(a.config.model.bottom.begin(), a.config.model.bottom.end());
   bottom.push_back(d);

@@ -1,0 +1,90 @@
+#include "pipelines/behaviour/table_features.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "host/core/error.h"
+#include "host/core/math.h"
+
+namespace tessera {
+
+TableFeatures::TableFeatures(Backend& backend, const TableFeaturesSpec& spec, uint64_t seed)
+    : specs_(spec.tables) {
+  if (spec.tables.empty())
+    TESSERA_THROW(Config, "this model needs at least one categorical column; the data has none");
+  if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
+  std::vector<emb::TableSpec> tables;
+  for (size_t t = 0; t < spec.tables.size(); ++t) {
+    const FeatureTable& f = spec.tables[t];
+    TESSERA_CHECK(f.column >= 0 && f.rows > 0 && f.dim > 0, "table " << t << ": column " << f.column
+                                                                     << ", " << f.rows
+                                                                     << " rows of dim " << f.dim);
+    columns_ = std::max(columns_, f.column + 1);
+    emb::TableSpec ts;
+    ts.name = "t" + std::to_string(t);
+    ts.rows = f.rows;
+    ts.dim = f.dim;
+    tables.push_back(ts);
+  }
+  emb::CollectionOptions co;
+  co.optimizer = spec.sparse;
+  co.seed = seed;
+  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
+                                       spec.remote_shards);
+  // Drawn on the host from the seed (the same draws whatever the sharding), one table at a time.
+  std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
+  for (size_t t = 0; t < tables.size(); ++t) {
+    Tensor w = Tensor::host({tables[t].rows, tables[t].dim});
+    float* p = w.data<float>();
+    if (spec.tables[t].zero_init) {
+      std::fill(p, p + w.numel(), 0.f);
+    } else {
+      const float bound = 1.f / std::sqrt(static_cast<float>(tables[t].rows));
+      std::uniform_real_distribution<float> u(-bound, bound);
+      for (int64_t i = 0; i < w.numel(); ++i) p[i] = u(rng);
+    }
+    tables_->set_table(static_cast<int64_t>(t), w);
+  }
+}
+
+void TableFeatures::forward(const Tensor& cat, Tensor& out) {
+  const int64_t nt = static_cast<int64_t>(specs_.size());
+  TESSERA_CHECK(
+      cat.is_host() && cat.dtype() == DType::I64 && cat.rank() == 2 && cat.dim(1) == columns_,
+      "categorical input " << cat.describe() << ", expected host i64 [B, " << columns_ << "]");
+  const int64_t b = cat.dim(0);
+  pending_ = false;  // the tables now hold this batch's lookup
+  // One id per (table, sample): bag t * B + s holds the sample's id of table t's column.
+  Tensor idx = Tensor::host({nt * b}, DType::I64), off = Tensor::host({nt * b + 1}, DType::I64);
+  const int64_t* c = cat.data<int64_t>();
+  int64_t* ip = idx.data<int64_t>();
+  int64_t* op = off.data<int64_t>();
+  for (int64_t t = 0; t < nt; ++t)
+    for (int64_t s = 0; s < b; ++s) ip[t * b + s] = c[s * columns_ + specs_[t].column];
+  for (int64_t i = 0; i <= nt * b; ++i) op[i] = i;
+  emb::Bags bags;
+  bags.indices = idx;
+  bags.offsets = off;
+  bags.batch = b;
+  tables_->forward(bags, out);
+}
+
+void TableFeatures::set_gradient(const Tensor& dout) {
+  dout_ = dout;
+  pending_ = true;
+}
+
+void TableFeatures::step() {
+  TESSERA_CHECK(pending_, "a sparse step without a backward whose step is pending");
+  pending_ = false;
+  tables_->backward_and_update(dout_);
+}
+
+int64_t TableFeatures::elements(const std::vector<FeatureTable>& tables) {
+  int64_t n = 0;
+  for (const FeatureTable& t : tables) n += t.rows * t.dim;
+  return n;
+}
+
+}  // namespace tessera

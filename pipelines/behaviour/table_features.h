@@ -1,0 +1,69 @@
+#pragma once
+// The embedding tables of a table model (DCN-V2, Wide & Deep), one id per sample and table: the
+// tables (embeddings/ EmbeddingTables, sharded or not), the bags a batch of per-column ids makes,
+// and the deferred sparse step as the optimizer's sparse group. Several tables may read the same
+// categorical column (Wide & Deep's deep and wide tables).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embeddings/sharding.h"
+#include "embeddings/tables.h"
+#include "host/model/optimizer.h"
+
+namespace tessera {
+
+struct FeatureTable {
+  int64_t column = 0;  // the categorical column whose ids it reads
+  int64_t rows = 0;
+  int64_t dim = 0;
+  bool zero_init = false;  // else uniform in +-1/sqrt(rows) (DLRM's initialisation)
+};
+
+struct TableFeaturesSpec {
+  std::vector<FeatureTable> tables;
+  emb::SparseOptimizerConfig sparse;
+  int64_t shards = 1;
+  emb::ShardPlacement placement = emb::ShardPlacement::Auto;
+  bool remote_shards = false;
+};
+
+class TableFeatures final : public SparseGroup {
+ public:
+  TableFeatures(Backend& backend, const TableFeaturesSpec& spec, uint64_t seed);
+
+  int64_t out_dim() const { return tables_->layout().out_dim(); }
+  int64_t columns() const { return columns_; }
+  // cat: host i64 [B, columns()] local ids -> out [B, out_dim()] on the backend (table t in its
+  // layout's columns, in order).
+  void forward(const Tensor& cat, Tensor& out);
+  // The gradient of the last forward's output, kept for step() (the optimizer's sparse group).
+  void set_gradient(const Tensor& dout);
+  const Tensor& gradient() const { return dout_; }
+
+  void set_lr_scale(float scale) override { tables_->set_lr_scale(scale); }
+  void step() override;
+  std::map<std::string, Tensor> training_state() override { return tables_->training_state(); }
+  void restore_training_state(const std::map<std::string, Tensor>& s) override {
+    tables_->restore_training_state(s);
+  }
+
+  Tensor table_to_host(int64_t t) { return tables_->table_to_host(t); }
+  Tensor weights_to_host() { return tables_->weights_to_host(); }
+  void set_weights(const Tensor& flat) { tables_->set_weights(flat); }
+  int64_t total_elements() const { return tables_->layout().total_elements(); }
+  std::string shard_plan() const { return tables_->shard_plan(); }
+  // The flat weights' element count for `tables` (what the model artefact checks).
+  static int64_t elements(const std::vector<FeatureTable>& tables);
+
+ private:
+  std::vector<FeatureTable> specs_;
+  int64_t columns_ = 0;
+  std::unique_ptr<emb::EmbeddingTables> tables_;
+  Tensor dout_;
+  bool pending_ = false;
+};
+
+}  // namespace tessera

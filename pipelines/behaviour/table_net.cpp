@@ -1,0 +1,173 @@
+#include "pipelines/behaviour/table_net.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "pipelines/behaviour/dcn_model.h"
+#include "pipelines/behaviour/model_artefact.h"
+#include "pipelines/behaviour/wide_deep_model.h"
+
+namespace tessera::behaviour {
+
+namespace {
+
+emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
+  emb::SparseOptimizerConfig c;
+  c.kind = s.type;
+  c.lr = static_cast<float>(s.lr);
+  c.eps = static_cast<float>(s.eps);
+  c.beta1 = static_cast<float>(s.beta1);
+  c.beta2 = static_cast<float>(s.beta2);
+  return c;
+}
+
+void fill_spec(TableModelSpec& s, const BehaviourConfig& config, const Preprocessor& pre,
+               int64_t n_dense) {
+  const BehaviourModelConfig& m = config.model;
+  s.n_dense = n_dense;
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) s.table_rows.push_back(c.size);
+  s.embedding_dim = m.embedding_dim;
+  s.top.assign(m.hidden.begin(), m.hidden.end());
+  s.dropout = static_cast<float>(m.dropout);
+  s.activation = m.activation;
+  s.sparse = sparse_config(m.sparse_optimizer);
+  s.shards = m.shards;
+  s.placement = m.placement;
+  s.remote_shards = m.remote_shards;
+}
+
+DcnSpec dcn_spec(const BehaviourConfig& config, const Preprocessor& pre, int64_t n_dense) {
+  DcnSpec s;
+  fill_spec(s, config, pre, n_dense);
+  s.bottom.assign(config.model.bottom.begin(), config.model.bottom.end());
+  s.cross_layers = config.model.cross.layers;
+  s.low_rank = config.model.cross.low_rank;
+  s.parallel = config.model.cross.structure == CrossStructure::Parallel;
+  return s;
+}
+
+WideDeepSpec wide_deep_spec(const BehaviourConfig& config, const Preprocessor& pre,
+                            int64_t n_dense) {
+  WideDeepSpec s;
+  fill_spec(s, config, pre, n_dense);
+  return s;
+}
+
+// The preprocessor numbers the rows of all columns in one flat table (column c at offset_c); the
+// models' tables are per column, so ids are made local before the lookup.
+class TableNet final : public BehaviourNet {
+ public:
+  TableNet(std::unique_ptr<TableModel> model, std::vector<int64_t> offsets,
+           std::vector<std::string> table_names, std::vector<int64_t> table_dims)
+      : model_(std::move(model)),
+        offsets_(std::move(offsets)),
+        names_(std::move(table_names)),
+        dims_(std::move(table_dims)) {}
+  Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    Tensor c = cat.is_host() ? cat : model_->backend().to_host(cat);
+    const int64_t b = c.dim(0), n = c.dim(1);
+    TESSERA_CHECK(n == static_cast<int64_t>(offsets_.size()),
+                  "categorical input " << c.describe() << " for " << offsets_.size() << " columns");
+    if (local_.numel() < b * n) local_ = Tensor::host({b * n}, DType::I64);
+    Tensor l = local_.rows(0, b * n).reshape({b, n});
+    const int64_t* src = c.data<int64_t>();
+    int64_t* dst = l.data<int64_t>();
+    for (int64_t s = 0; s < b; ++s)
+      for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets_[t];
+    return model_->forward(dense, l, mode, seed);
+  }
+  void backward(const Tensor& dlogits) override { model_->backward(dlogits); }
+  SparseGroup* sparse_group() override { return &model_->sparse_group(); }
+  NamedTensors sparse_gradients() override {
+    // [B, sum of dims]: each table's columns in order, split per table.
+    const Tensor g = model_->backend().to_host(model_->sparse_gradient());
+    const int64_t b = g.dim(0), w = g.dim(1);
+    NamedTensors out;
+    int64_t col = 0;
+    for (size_t t = 0; t < names_.size(); ++t) {
+      const int64_t d = dims_[t];
+      Tensor part = Tensor::host({b, d});
+      for (int64_t s = 0; s < b; ++s)
+        std::copy_n(g.data<float>() + s * w + col, d, part.data<float>() + s * d);
+      out.emplace_back(names_[t], part);
+      col += d;
+    }
+    return out;
+  }
+  void visit_tables(const std::function<void(const std::string&, const Tensor&)>& f) override {
+    for (size_t t = 0; t < names_.size(); ++t)
+      f(names_[t], model_->tables().table_to_host(static_cast<int64_t>(t)));
+  }
+  std::vector<Parameter*> parameters() override { return model_->parameters(); }
+  std::map<std::string, Tensor> snapshot() override { return model_->snapshot(); }
+  void restore(const std::map<std::string, Tensor>& w) override { model_->restore(w); }
+  int64_t parameter_count() const override { return model_->parameter_count(); }
+  Backend& backend() override { return model_->backend(); }
+  std::string shard_plan() const override { return model_->tables().shard_plan(); }
+
+ private:
+  std::unique_ptr<TableModel> model_;
+  std::vector<int64_t> offsets_;
+  std::vector<std::string> names_;  // table t's name in messages
+  std::vector<int64_t> dims_;
+  Tensor local_;
+};
+
+}  // namespace
+
+std::unique_ptr<BehaviourNet> make_table_net(Backend& backend, const BehaviourConfig& config,
+                                             const Preprocessor& pre, const MlpSpec& spec,
+                                             uint64_t seed, int64_t max_batch) {
+  const BehaviourModelType type = config.model.type;
+  TESSERA_CHECK(type == BehaviourModelType::DcnV2 || type == BehaviourModelType::WideDeep,
+                "make_table_net for model type " << static_cast<int>(type));
+  const char* name = json::choice_name(type, behaviour_model_choices());
+  if (is_libsvm(config))
+    TESSERA_THROW(Config, "model.type \"" << name
+                                          << "\" needs categorical columns; libSVM input "
+                                             "has none");
+  std::vector<int64_t> offsets, dims;
+  std::vector<std::string> names;
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) {
+    offsets.push_back(c.offset);
+    names.push_back("embedding table '" + c.name + "'");
+    dims.push_back(config.model.embedding_dim);
+  }
+  std::unique_ptr<TableModel> model;
+  if (type == BehaviourModelType::DcnV2) {
+    model =
+        std::make_unique<DcnModel>(backend, dcn_spec(config, pre, spec.n_dense), seed, max_batch);
+  } else {
+    model = std::make_unique<WideDeepModel>(backend, wide_deep_spec(config, pre, spec.n_dense),
+                                            seed, max_batch);
+    for (const CategoricalColumnModel& c : pre.categorical_columns()) {
+      names.push_back("wide table '" + c.name + "'");
+      dims.push_back(1);
+    }
+  }
+  return std::make_unique<TableNet>(std::move(model), std::move(offsets), std::move(names),
+                                    std::move(dims));
+}
+
+std::vector<std::pair<std::string, Shape>> table_net_weight_shapes(const BehaviourConfig& config,
+                                                                   const Preprocessor& pre,
+                                                                   int64_t n_dense,
+                                                                   const std::string& path) {
+  // The tables' flat size, in checked arithmetic (a corrupt header must not overflow it).
+  const int64_t d = config.model.embedding_dim;
+  const bool wide = config.model.type == BehaviourModelType::WideDeep;
+  const int64_t per_row = d + (wide ? 1 : 0);
+  int64_t elements = 0;
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) {
+    if (c.size < 1 || c.size > (std::numeric_limits<int64_t>::max() - elements) / per_row)
+      TESSERA_THROW(Io, "'" << path << "': the model's table size overflows");
+    elements += c.size * per_row;
+  }
+  std::vector<std::pair<std::string, Shape>> out =
+      wide ? WideDeepModel::weight_shapes(wide_deep_spec(config, pre, n_dense))
+           : DcnModel::weight_shapes(dcn_spec(config, pre, n_dense));
+  out.emplace_back("embedding.tables", Shape{elements});
+  return out;
+}
+
+}  // namespace tessera::behaviour

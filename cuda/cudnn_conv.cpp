@@ -1,6 +1,7 @@
 // cuDNN convolution for the CUDA backend: the handle, descriptor owners, the plan caches (per
-// layer: the measured algorithms; per shape: descriptors and workspace sizes), aligned argument
-// staging, the shared workspace, and CudaBackend's conv2d overrides.
+// layer: the measured algorithms; per shape: descriptors and workspace sizes), the algorithm
+// fallback, the shared workspace, and CudaBackend's conv2d overrides. Aligned argument staging:
+// cuda/cudnn_staging.h.
 #include <limits>
 #include <vector>
 
@@ -101,7 +102,7 @@ TensorDesc make_tensor_desc(const Shape& s) {
 // ---- CudnnOps: handle, plans, workspace ------------------------------------------------------
 
 CudnnOps::CudnnOps(int device_index, cudaStream_t stream)
-    : device_index_(device_index), stream_(stream) {
+    : device_index_(device_index), stream_(stream), scratch_(device_index, stream) {
   cudnnHandle_t raw = nullptr;
   TESSERA_CUDA_CHECK(cudnnCreate(&raw));
   handle_.reset(raw);
@@ -119,37 +120,7 @@ void* CudnnOps::workspace(size_t bytes) {
   return workspace_->data();
 }
 
-void* CudnnOps::scratch(size_t slot, size_t bytes) {
-  if (scratch_.size() <= slot) scratch_.resize(slot + 1);
-  std::unique_ptr<DeviceBuffer>& buf = scratch_[slot];
-  if (!buf || buf->bytes() < bytes) {
-    if (buf) TESSERA_CUDA_CHECK(cudaStreamSynchronize(stream_));  // as workspace()
-    buf.reset();
-    buf = std::make_unique<DeviceBuffer>(bytes, device_index_);
-  }
-  return buf->data();
-}
-
-void* CudnnOps::Aligned::stage(const Tensor& t, bool copy_in, bool copy_back) {
-  if (!t.defined()) return nullptr;
-  void* own = t.raw();
-  const size_t bytes = t.bytes();
-  if (cudnn_aligned(own) || bytes == 0) return own;
-  void* s = ops_.scratch(next_slot_++, bytes);
-  if (copy_in)
-    TESSERA_CUDA_CHECK(cudaMemcpyAsync(s, own, bytes, cudaMemcpyDeviceToDevice, ops_.stream_));
-  if (copy_back) back_.push_back({own, s, bytes});
-  return s;
-}
-
-void CudnnOps::Aligned::finish() {
-  for (const Back& b : back_)
-    TESSERA_CUDA_CHECK(
-        cudaMemcpyAsync(b.dst, b.src, b.bytes, cudaMemcpyDeviceToDevice, ops_.stream_));
-  back_.clear();
-}
-
-const ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Shape& ws) {
+ConvPlan& CudnnOps::plan(const Conv2dParams& p, const Shape& xs, const Shape& ws) {
   return plans_.get(conv_shape_key(p, xs, ws), [&] { return build_plan(p, xs, ws); });
 }
 
@@ -235,28 +206,68 @@ void CudnnOps::measure(ConvPlan& pl, const std::string& key) {
   pl.bwd_filter_bytes = bwd_filter.memory;
 }
 
+// Runs `call(algo, workspace, bytes)` with the plan's algorithm. If that fails (a status other
+// than success, e.g. CUDNN_STATUS_NOT_SUPPORTED for this shape, or its workspace cannot be
+// allocated), it runs once more with `fallback` (the basic implicit GEMM: no or little workspace,
+// any alignment) and the plan keeps `fallback` from then on. `size_of(algo, &bytes)` is the
+// direction's cudnnGet*WorkspaceSize.
+template <typename Algo, typename SizeOf, typename Call>
+void CudnnOps::run_with_fallback(const char* direction, const std::string& key, Algo& algo,
+                                 size_t& bytes, Algo fallback, SizeOf size_of, Call call) {
+  std::string why;
+  try {
+    const cudnnStatus_t st = call(algo, workspace(bytes), bytes);
+    if (st == CUDNN_STATUS_SUCCESS) return;
+    why = cudnnGetErrorString(st);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Backend) throw;
+    why = e.what();
+  }
+  if (algo == fallback)
+    TESSERA_THROW(Backend, "cuDNN " << direction << " convolution of " << key << " failed with "
+                                    << "the default algorithm: " << why);
+  size_t fallback_bytes = 0;
+  TESSERA_CUDA_CHECK(size_of(fallback, &fallback_bytes));
+  const cudnnStatus_t st = call(fallback, workspace(fallback_bytes), fallback_bytes);
+  if (st != CUDNN_STATUS_SUCCESS)
+    TESSERA_THROW(
+        Backend, "cuDNN " << direction << " convolution of " << key << " failed with algorithm "
+                          << static_cast<int>(algo) << " (" << why
+                          << ") and again with the default algorithm: " << cudnnGetErrorString(st));
+  algo = fallback;
+  bytes = fallback_bytes;
+  ++fallbacks_;
+}
+
 void CudnnOps::conv2d_forward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                               const Tensor& bias, Tensor& y) {
-  const ConvPlan& pl = plan(p, x.shape(), w.shape());
+  ConvPlan& pl = plan(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
   Aligned a(*this);
   const void* xp = a.in(x);
   const void* wp = a.in(w);
   const void* bp = a.in(bias);
   void* yp = a.out(y);
-  void* ws = workspace(pl.fwd_bytes);
-  TESSERA_CUDA_CHECK(cudnnConvolutionForward(handle_.get(), &one, pl.x.get(), xp, pl.w.get(), wp,
-                                             pl.conv.get(), pl.fwd, ws, pl.fwd_bytes, &zero,
-                                             pl.y.get(), yp));
-  if (bp)
-    TESSERA_CUDA_CHECK(
-        cudnnAddTensor(handle_.get(), &one, pl.bias.get(), bp, &one, pl.y.get(), yp));
+  cudnnHandle_t h = handle_.get();
+  run_with_fallback(
+      "forward", conv_shape_key(p, x.shape(), w.shape()), pl.fwd, pl.fwd_bytes,
+      CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM,
+      [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionForwardWorkspaceSize(h, pl.x.get(), pl.w.get(), pl.conv.get(),
+                                                       pl.y.get(), algo, bytes);
+      },
+      [&](cudnnConvolutionFwdAlgo_t algo, void* ws, size_t bytes) {
+        return cudnnConvolutionForward(h, &one, pl.x.get(), xp, pl.w.get(), wp, pl.conv.get(), algo,
+                                       ws, bytes, &zero, pl.y.get(), yp);
+      });
+  if (bp) TESSERA_CUDA_CHECK(cudnnAddTensor(h, &one, pl.bias.get(), bp, &one, pl.y.get(), yp));
   a.finish();
 }
 
 void CudnnOps::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Tensor& w,
                                const Tensor& dy, Tensor& dx, Tensor& dw, Tensor& dbias) {
-  const ConvPlan& pl = plan(p, x.shape(), w.shape());
+  ConvPlan& pl = plan(p, x.shape(), w.shape());
+  const std::string key = conv_shape_key(p, x.shape(), w.shape());
   const float one = 1.f, zero = 0.f;
   Aligned a(*this);
   const void* xp = a.in(x);
@@ -265,19 +276,34 @@ void CudnnOps::conv2d_backward(const Conv2dParams& p, const Tensor& x, const Ten
   void* dxp = a.out(dx);
   void* dwp = a.out(dw);
   void* dbp = a.out(dbias);
-  if (dxp) {
-    void* ws = workspace(pl.bwd_data_bytes);
-    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardData(handle_.get(), &one, pl.w.get(), wp, pl.y.get(),
-                                                    dyp, pl.conv.get(), pl.bwd_data, ws,
-                                                    pl.bwd_data_bytes, &zero, pl.x.get(), dxp));
-  }
-  void* ws = workspace(pl.bwd_filter_bytes);
-  TESSERA_CUDA_CHECK(cudnnConvolutionBackwardFilter(handle_.get(), &one, pl.x.get(), xp, pl.y.get(),
-                                                    dyp, pl.conv.get(), pl.bwd_filter, ws,
-                                                    pl.bwd_filter_bytes, &zero, pl.w.get(), dwp));
+  cudnnHandle_t h = handle_.get();
+  if (dxp)
+    run_with_fallback(
+        "backward-data", key, pl.bwd_data, pl.bwd_data_bytes, CUDNN_CONVOLUTION_BWD_DATA_ALGO_0,
+        [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
+          return cudnnGetConvolutionBackwardDataWorkspaceSize(
+              h, pl.w.get(), pl.y.get(), pl.conv.get(), pl.x.get(), algo, bytes);
+        },
+        [&](cudnnConvolutionBwdDataAlgo_t algo, void* ws, size_t bytes) {
+          return cudnnConvolutionBackwardData(h, &one, pl.w.get(), wp, pl.y.get(), dyp,
+                                              pl.conv.get(), algo, ws, bytes, &zero, pl.x.get(),
+                                              dxp);
+        });
+  run_with_fallback(
+      "backward-filter", key, pl.bwd_filter, pl.bwd_filter_bytes,
+      CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0,
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, pl.x.get(), pl.y.get(), pl.conv.get(), pl.w.get(), algo, bytes);
+      },
+      [&](cudnnConvolutionBwdFilterAlgo_t algo, void* ws, size_t bytes) {
+        return cudnnConvolutionBackwardFilter(h, &one, pl.x.get(), xp, pl.y.get(), dyp,
+                                              pl.conv.get(), algo, ws, bytes, &zero, pl.w.get(),
+                                              dwp);
+      });
   if (dbp)
-    TESSERA_CUDA_CHECK(cudnnConvolutionBackwardBias(handle_.get(), &one, pl.y.get(), dyp, &zero,
-                                                    pl.bias.get(), dbp));
+    TESSERA_CUDA_CHECK(
+        cudnnConvolutionBackwardBias(h, &one, pl.y.get(), dyp, &zero, pl.bias.get(), dbp));
   a.finish();
 }
 

@@ -9,6 +9,7 @@
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_plans.h"
+#include "cuda/cudnn_staging.h"
 #include "cuda/device_buffer.h"
 #include "cuda/device_guard.h"
 #include "cuda/kernels/kernels.h"
@@ -107,6 +108,7 @@ struct CudnnLstm::Impl {
   std::map<float, Dropout> dropouts;
   BoundedCache<LstmConfigKey, ConfigPlan> configs{16};
   std::unique_ptr<DeviceBuffer> workspace;
+  std::unique_ptr<CudnnScratch> scratch;  // aligned copies of unaligned views
 
   cudnnDropoutDescriptor_t dropout_for(float p, uint64_t seed) {
     auto it = dropouts.find(p);
@@ -243,12 +245,6 @@ struct CudnnLstm::Impl {
   }
 };
 
-namespace {
-void* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.raw() : nullptr;
-}
-}  // namespace
-
 CudnnLstm::CudnnLstm(int device_index, cudaStream_t stream) : impl_(std::make_unique<Impl>()) {
   DeviceGuard guard(device_index);
   impl_->device_index = device_index;
@@ -257,6 +253,7 @@ CudnnLstm::CudnnLstm(int device_index, cudaStream_t stream) : impl_(std::make_un
   TESSERA_CUDA_CHECK(cudnnCreate(&raw));
   impl_->handle.reset(raw);
   TESSERA_CUDA_CHECK(cudnnSetStream(raw, stream));
+  impl_->scratch = std::make_unique<CudnnScratch>(device_index, stream);
 }
 
 CudnnLstm::~CudnnLstm() = default;
@@ -278,17 +275,25 @@ void CudnnLstm::forward(const LstmConfig& c, LstmMode mode, LstmIo& io) {
           std::make_shared<DeviceBuffer>(static_cast<size_t>(floats) * 4, impl_->device_index),
           {floats}, DType::F32);
     }
-    reserve = io.reserve.raw();
   }
   impl_->convert(cp, io.w.data<float>(), static_cast<float*>(cp.weights->data()), true);
   void* ws = impl_->workspace_of(work);
+  // Every data pointer cudnn_aligned, like the convolutions' (the weight spaces are our own).
+  CudnnAligned a(*impl_->scratch);
+  const void* x = a.in(io.x);
+  void* y = a.out(io.y);
+  const void* h0 = a.in(io.h0);
+  const void* c0 = a.in(io.c0);
+  void* hn = a.out(io.hn);
+  void* cn = a.out(io.cn);
+  if (training) reserve = a.out(io.reserve);
   TESSERA_CUDA_CHECK(cudnnRNNForward(impl_->handle.get(), cp.rnn.get(),
                                      training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
                                      static_cast<const int32_t*>(p.seq_lengths->data()), p.x.get(),
-                                     io.x.raw(), p.y.get(), io.y.raw(), p.state.get(),
-                                     ptr_or_null(io.h0), ptr_or_null(io.hn), p.state.get(),
-                                     ptr_or_null(io.c0), ptr_or_null(io.cn), cp.weight_bytes,
-                                     cp.weights->data(), work, ws, reserve_bytes, reserve));
+                                     x, p.y.get(), y, p.state.get(), h0, hn, p.state.get(), c0, cn,
+                                     cp.weight_bytes, cp.weights->data(), work, ws, reserve_bytes,
+                                     reserve));
+  a.finish();
 }
 
 void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
@@ -303,18 +308,30 @@ void CudnnLstm::backward(const LstmConfig& c, const LstmIo& io, LstmGrads& g) {
   impl_->convert(cp, io.w.data<float>(), static_cast<float*>(cp.weights->data()), true);
   void* ws = impl_->workspace_of(p.work_train);
   const int32_t* lengths = static_cast<const int32_t*>(p.seq_lengths->data());
+  CudnnAligned a(*impl_->scratch);
+  const void* x = a.in(io.x);
+  const void* y = a.in(io.y);
+  const void* h0 = a.in(io.h0);
+  const void* c0 = a.in(io.c0);
+  const void* dy = a.in(g.dy);
+  const void* dhn = a.in(g.dhn);
+  const void* dcn = a.in(g.dcn);
+  void* dx = a.out(g.dx);
+  void* dh0 = a.out(g.dh0);
+  void* dc0 = a.out(g.dc0);
+  void* reserve = a.inout(const_cast<Tensor&>(io.reserve));  // cuDNN takes it writable
   TESSERA_CUDA_CHECK(cudnnRNNBackwardData_v8(
-      impl_->handle.get(), cp.rnn.get(), lengths, p.y.get(), io.y.raw(), g.dy.raw(), p.x.get(),
-      g.dx.raw(), p.state.get(), ptr_or_null(io.h0), ptr_or_null(g.dhn), ptr_or_null(g.dh0),
-      p.state.get(), ptr_or_null(io.c0), ptr_or_null(g.dcn), ptr_or_null(g.dc0), cp.weight_bytes,
-      cp.weights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
+      impl_->handle.get(), cp.rnn.get(), lengths, p.y.get(), y, dy, p.x.get(), dx, p.state.get(),
+      h0, dhn, dh0, p.state.get(), c0, dcn, dc0, cp.weight_bytes, cp.weights->data(), p.work_train,
+      ws, p.reserve_train, reserve));
   // BackwardWeights only accumulates (CUDNN_WGRAD_MODE_ADD): start from zero, as dw is
   // overwritten.
   TESSERA_CUDA_CHECK(cudaMemsetAsync(cp.dweights->data(), 0, cp.weight_bytes, impl_->stream));
-  TESSERA_CUDA_CHECK(cudnnRNNBackwardWeights_v8(
-      impl_->handle.get(), cp.rnn.get(), CUDNN_WGRAD_MODE_ADD, lengths, p.x.get(), io.x.raw(),
-      p.state.get(), ptr_or_null(io.h0), p.y.get(), io.y.raw(), cp.weight_bytes,
-      cp.dweights->data(), p.work_train, ws, p.reserve_train, io.reserve.raw()));
+  TESSERA_CUDA_CHECK(
+      cudnnRNNBackwardWeights_v8(impl_->handle.get(), cp.rnn.get(), CUDNN_WGRAD_MODE_ADD, lengths,
+                                 p.x.get(), x, p.state.get(), h0, p.y.get(), y, cp.weight_bytes,
+                                 cp.dweights->data(), p.work_train, ws, p.reserve_train, reserve));
+  a.finish();
   impl_->convert(cp, g.dw.data<float>(), static_cast<float*>(cp.dweights->data()), false);
 }
 

@@ -16,6 +16,11 @@
 //   - Dropout between layers uses cuDNN's generator (one dropout descriptor per probability,
 //     seeded from the first dropout_seed seen), so its masks differ from the host backend's.
 //   - Math is FP32 with FMA (no TF32), so results stay close to the host backend.
+//   - Data pointers (x, y, h, c, their gradients, the reserve) are passed cudnn_aligned (16
+//     bytes), unaligned views through aligned scratch copies on the stream (cuda/cudnn_staging.h,
+//     as the convolutions); the weight spaces are allocations of their own. cuDNN's RNN
+//     documentation states no alignment of its own: this is the convolutions' rule kept for
+//     every cuDNN call, as its kernels use vector loads and the emulator's stand-in checks it.
 #include <cuda_runtime_api.h>
 
 #include <memory>

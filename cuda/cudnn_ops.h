@@ -9,11 +9,12 @@
 //     workspace sizes) are per full shape: a new N (the last partial batch) reuses the layer's
 //     algorithms and asks cudnnGetConvolution*WorkspaceSize for its sizes; only if cuDNN refuses
 //     an algorithm for that N, or it needs more than the limit, is that shape measured itself.
-//   - Data pointers must be cudnn_aligned (16 bytes, cuda/cudnn_plans.h). A tensor that is a
-//     view at another offset (the parity harness's guard rows) is passed as an aligned scratch
-//     copy, made device to device on the stream, and outputs are copied back after the call;
-//     aligned tensors are passed as they are. One scratch buffer per argument position, grown
-//     to the largest need and reused like the workspace.
+//   - A call that fails with the chosen algorithm (a status such as CUDNN_STATUS_NOT_SUPPORTED,
+//     or a workspace that cannot be allocated) is retried once with the default algorithm
+//     (forward IMPLICIT_GEMM, backward ALGO_0: little or no workspace, any alignment), which that
+//     shape's plan then keeps; a failure with the default algorithm is an Error(Backend).
+//   - Data pointers must be cudnn_aligned (16 bytes, cuda/cudnn_plans.h): unaligned views go
+//     through aligned scratch copies on the stream (cuda/cudnn_staging.h, shared with the LSTM).
 //   - One workspace buffer per backend, grown to the largest plan's need and reused by every op
 //     on the stream (ops on one stream are ordered, so they never use it at the same time).
 #include <cudnn.h>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "cuda/cudnn_plans.h"
+#include "cuda/cudnn_staging.h"
 #include "cuda/device_buffer.h"
 #include "host/backend/backend.h"
 
@@ -91,40 +93,32 @@ class CudnnOps {
 
   size_t plan_count() const { return plans_.size(); }
   size_t measured_layers() const { return measured_; }  // cudnnFind* searches run so far
+  // This shape's plan: its algorithms and workspace sizes (building it if needed).
+  const ConvPlan& plan_of(const Conv2dParams& p, const Shape& x, const Shape& w) {
+    return plan(p, x, w);
+  }
+  size_t fallbacks() const { return fallbacks_; }  // calls retried with the default algorithm
 
  private:
-  // The pointers one cuDNN call gets: each tensor's own data when cudnn_aligned, else scratch
-  // slot k (the k-th unaligned tensor of the call), copied in for inputs; finish() copies the
-  // scratch of outputs back into their tensors. All on the stream, no host wait.
-  class Aligned {
+  // Aligned argument staging (cuda/cudnn_staging.h) through this backend's scratch slots.
+  class Aligned : public CudnnAligned {
    public:
-    explicit Aligned(CudnnOps& ops) : ops_(ops) {}
-    const void* in(const Tensor& t) { return stage(t, true, false); }
-    void* out(Tensor& t) { return stage(t, false, true); }
-    void* inout(Tensor& t) { return stage(t, true, true); }
-    void finish();
-
-   private:
-    void* stage(const Tensor& t, bool copy_in, bool copy_back);
-    struct Back {
-      void* dst;
-      const void* src;
-      size_t bytes;
-    };
-    CudnnOps& ops_;
-    size_t next_slot_ = 0;
-    std::vector<Back> back_;
+    explicit Aligned(CudnnOps& ops) : CudnnAligned(ops.scratch_) {}
   };
 
   // The plan for this shape, built on first use (its algorithms reused from the layer's or
   // measured). Measuring runs convolutions on scratch buffers of its own, so the caller's
   // tensors are never touched.
-  const ConvPlan& plan(const Conv2dParams& p, const Shape& x, const Shape& w);
+  ConvPlan& plan(const Conv2dParams& p, const Shape& x, const Shape& w);
   std::unique_ptr<ConvPlan> build_plan(const Conv2dParams& p, const Shape& x, const Shape& w);
   bool reuse_algos(const ConvAlgos& a, ConvPlan& pl);  // false: cuDNN refuses one for this N
   void measure(ConvPlan& pl, const std::string& key);
+  // One convolution call with the plan's algorithm, retried once with `fallback` (kept in the
+  // plan) if it fails (cudnn_conv.cpp).
+  template <typename Algo, typename SizeOf, typename Call>
+  void run_with_fallback(const char* direction, const std::string& key, Algo& algo, size_t& bytes,
+                         Algo fallback, SizeOf size_of, Call call);
   void* workspace(size_t bytes);  // at least `bytes` of device memory, valid until the next call
-  void* scratch(size_t slot, size_t bytes);  // likewise, one buffer per slot
 
   int device_index_;
   cudaStream_t stream_;
@@ -132,8 +126,9 @@ class CudnnOps {
   BoundedCache<std::string, ConvAlgos> algos_{kMaxPlans};  // by conv_layer_key
   BoundedCache<std::string, ConvPlan> plans_{kMaxPlans};   // by conv_shape_key
   size_t measured_ = 0;
+  size_t fallbacks_ = 0;
   std::unique_ptr<DeviceBuffer> workspace_;
-  std::vector<std::unique_ptr<DeviceBuffer>> scratch_;
+  CudnnScratch scratch_;
 };
 
 }  // namespace tessera::cuda

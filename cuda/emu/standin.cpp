@@ -23,7 +23,8 @@ struct EntryRecord {
 };
 struct Registry {
   std::mutex mutex;
-  std::map<std::string, EntryRecord> entries;  // by entry point
+  std::map<std::string, EntryRecord> entries;           // by entry point
+  std::map<std::string, std::pair<int, int>> injected;  // entry point -> (status, calls left)
 };
 Registry& registry() {
   static auto* r = new Registry();  // never destroyed: reports may run from static destructors
@@ -66,6 +67,25 @@ bool check_rule(const char* library, const char* entry_point, const char* rule, 
     t_last_failure = message;
   }
   return ok;
+}
+
+void fail_next_calls(const char* entry_point, int status, int count) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  if (count > 0)
+    r.injected[entry_point] = {status, count};
+  else
+    r.injected.erase(entry_point);
+}
+
+int take_injected_failure(const char* entry_point) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  auto it = r.injected.find(entry_point);
+  if (it == r.injected.end()) return 0;
+  const int status = it->second.first;
+  if (--it->second.second <= 0) r.injected.erase(it);
+  return status;
 }
 
 const std::string& last_rule_failure() {

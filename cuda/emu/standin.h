@@ -29,6 +29,14 @@ void record_call(const char* library, const char* entry_point);
 bool check_rule(const char* library, const char* entry_point, const char* rule, bool ok,
                 const std::string& detail = "");
 
+// A test hook: the next `count` calls of `entry_point` (a cuDNN stand-in's entry point, e.g.
+// "cudnnConvolutionForward") fail with `status` before any rule is checked, as a library call can
+// fail for a reason of its own (CUDNN_STATUS_NOT_SUPPORTED for a shape, an internal error), so
+// callers' recovery paths can be tested. count 0 clears it.
+void fail_next_calls(const char* entry_point, int status, int count = 1);
+// The status the current call of `entry_point` must fail with (0: none), taking one of the count.
+int take_injected_failure(const char* entry_point);
+
 // "<entry point>: <rule> (<detail>)" for the last rule this thread broke; "" if none.
 const std::string& last_rule_failure();
 

@@ -79,6 +79,10 @@ bool is_live(const void* object, ObjectKind kind) {
 
 Rules::Rules(const char* entry_point) : entry_(entry_point) {
   record_call(kLibrary, entry_point);
+  if (const int injected = take_injected_failure(entry_point)) {  // fail_next_calls
+    status_ = static_cast<cudnnStatus_t>(injected);
+    t_last_failed_status = status_;
+  }
 }
 
 bool Rules::check(bool ok, cudnnStatus_t on_fail, const std::string& rule,

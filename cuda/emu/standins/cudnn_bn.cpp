@@ -74,6 +74,30 @@ std::vector<float> read(const cudnnTensorStruct& d, const void* p) {
   return p ? sd::gather(d, p) : std::vector<float>();
 }
 
+// The statistics a forward leaves: running (or estimated) mean and variance, saved mean and
+// inverse variance.
+struct ForwardStats {
+  Tensor rm, rv, sm, si;
+};
+
+// Both forwards' computation (in queued work): reads x, the scale and bias, and the running or
+// estimated statistics (NULL: zeros), runs the host backend's forward with `p`, and blends y.
+ForwardStats forward_on_host(const BatchNormParams& p, const cudnnTensorStruct& xd, const void* x,
+                             const cudnnTensorStruct& yd, void* y, const cudnnTensorStruct& cd,
+                             const void* scale, const void* bias, const void* mean,
+                             const void* variance, float alpha, float beta) {
+  const Shape cs = {xd.dims[1]};
+  const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
+  const Tensor G = sd::host_tensor(cs, sd::gather(cd, scale));
+  const Tensor B = sd::host_tensor(cs, sd::gather(cd, bias));
+  ForwardStats st{sd::host_tensor(cs, read(cd, mean)), sd::host_tensor(cs, read(cd, variance)),
+                  sd::host_tensor(cs), sd::host_tensor(cs)};
+  Tensor Y = sd::host_tensor(bn_shape(xd));
+  sd::host().batchnorm_forward(p, X, G, B, st.rm, st.rv, Y, st.sm, st.si);
+  sd::blend(yd, y, sd::host_values(Y), alpha, beta);
+  return st;
+}
+
 }  // namespace
 
 namespace {
@@ -140,22 +164,15 @@ cudnnStatus_t cudnnBatchNormalizationForwardTraining(
                            {"resultRunningVariance", resultRunningVariance, cb},
                            {"resultSaveMean", resultSaveMean, cb},
                            {"resultSaveInvVariance", resultSaveInvVariance, cb}});
-    const Shape cs = {xd.dims[1]};
-    const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
-    const Tensor G = sd::host_tensor(cs, sd::gather(cd, bnScale));
-    const Tensor B = sd::host_tensor(cs, sd::gather(cd, bnBias));
-    Tensor RM = sd::host_tensor(cs, read(cd, resultRunningMean));
-    Tensor RV = sd::host_tensor(cs, read(cd, resultRunningVariance));
-    Tensor Y = sd::host_tensor(bn_shape(xd)), SM = sd::host_tensor(cs), SI = sd::host_tensor(cs);
-    sd::host().batchnorm_forward(p, X, G, B, RM, RV, Y, SM, SI);
-    sd::blend(yd, y, sd::host_values(Y), al, be);
+    const ForwardStats st = forward_on_host(p, xd, x, yd, y, cd, bnScale, bnBias, resultRunningMean,
+                                            resultRunningVariance, al, be);
     if (resultRunningMean) {
-      sd::blend(cd, resultRunningMean, sd::host_values(RM), 1.f, 0.f);
-      sd::blend(cd, resultRunningVariance, sd::host_values(RV), 1.f, 0.f);
+      sd::blend(cd, resultRunningMean, sd::host_values(st.rm), 1.f, 0.f);
+      sd::blend(cd, resultRunningVariance, sd::host_values(st.rv), 1.f, 0.f);
     }
     if (resultSaveMean) {
-      sd::blend(cd, resultSaveMean, sd::host_values(SM), 1.f, 0.f);
-      sd::blend(cd, resultSaveInvVariance, sd::host_values(SI), 1.f, 0.f);
+      sd::blend(cd, resultSaveMean, sd::host_values(st.sm), 1.f, 0.f);
+      sd::blend(cd, resultSaveInvVariance, sd::host_values(st.si), 1.f, 0.f);
     }
   });
   return CUDNN_STATUS_SUCCESS;
@@ -193,15 +210,8 @@ cudnnStatus_t cudnnBatchNormalizationForwardInference(
                            {"bnBias", bnBias, cb},
                            {"estimatedMean", estimatedMean, cb},
                            {"estimatedVariance", estimatedVariance, cb}});
-    const Shape cs = {xd.dims[1]};
-    const Tensor X = sd::host_tensor(bn_shape(xd), sd::gather(xd, x));
-    const Tensor G = sd::host_tensor(cs, sd::gather(cd, bnScale));
-    const Tensor B = sd::host_tensor(cs, sd::gather(cd, bnBias));
-    Tensor RM = sd::host_tensor(cs, sd::gather(cd, estimatedMean));
-    Tensor RV = sd::host_tensor(cs, sd::gather(cd, estimatedVariance));
-    Tensor Y = sd::host_tensor(bn_shape(xd)), SM = sd::host_tensor(cs), SI = sd::host_tensor(cs);
-    sd::host().batchnorm_forward(p, X, G, B, RM, RV, Y, SM, SI);
-    sd::blend(yd, y, sd::host_values(Y), al, be);
+    (void)forward_on_host(p, xd, x, yd, y, cd, bnScale, bnBias, estimatedMean, estimatedVariance,
+                          al, be);
   });
   return CUDNN_STATUS_SUCCESS;
 }

@@ -64,6 +64,19 @@ bool check_conv_shapes(Rules& r, const cudnnTensorStruct* x, const char* x_name,
                      "]");
 }
 
+ConvArgs conv_args(ConvDirection d, cudnnTensorStruct* x, cudnnFilterStruct* w,
+                   cudnnConvolutionStruct* conv, cudnnTensorStruct* y) {
+  switch (d) {
+    case ConvDirection::BackwardData:
+      return {x, w, conv, y, "dxDesc", "wDesc", "dyDesc"};
+    case ConvDirection::BackwardFilter:
+      return {x, w, conv, y, "xDesc", "dwDesc", "dyDesc"};
+    case ConvDirection::Forward:
+      break;
+  }
+  return {x, w, conv, y, "xDesc", "wDesc", "yDesc"};
+}
+
 bool check_conv_args(Rules& r, cudnnHandle_t handle, const ConvArgs& a, ConvGeometry& g) {
   return r.handle(handle) && r.tensor(a.x, a.x_name) && r.filter(a.w, a.w_name) &&
          r.convolution(a.conv, "convDesc") && r.tensor(a.y, a.y_name) &&
@@ -364,10 +377,14 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(const cudnnConvolutionDescri
 namespace {
 
 // Every algorithm of `d` modelled for `g`: the supported ones by modelled time, then the
-// unsupported ones (status NOT_SUPPORTED), as cudnnFind* orders its results.
+// unsupported ones (status NOT_SUPPORTED), as cudnnFind* orders its results. x, w, conv and y are
+// the convolution's descriptors in those roles (sd::conv_args).
 template <typename Perf, typename Algo>
-cudnnStatus_t find(const char* entry, cudnnHandle_t handle, const ConvArgs& a, ConvDirection d,
-                   int requested, int* returned, Perf* perfs) {
+cudnnStatus_t find(const char* entry, cudnnHandle_t handle, ConvDirection d,
+                   cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                   cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y, int requested,
+                   int* returned, Perf* perfs) {
+  const ConvArgs a = sd::conv_args(d, x, w, conv, y);
   Rules r(entry);
   ConvGeometry g;
   if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) ||
@@ -399,8 +416,11 @@ cudnnStatus_t find(const char* entry, cudnnHandle_t handle, const ConvArgs& a, C
   return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t workspace_size(const char* entry, cudnnHandle_t handle, const ConvArgs& a,
-                             ConvDirection d, int algo, size_t* bytes) {
+cudnnStatus_t workspace_size(const char* entry, cudnnHandle_t handle, ConvDirection d,
+                             cudnnTensorDescriptor_t x, cudnnFilterDescriptor_t w,
+                             cudnnConvolutionDescriptor_t conv, cudnnTensorDescriptor_t y, int algo,
+                             size_t* bytes) {
+  const ConvArgs a = sd::conv_args(d, x, w, conv, y);
   Rules r(entry);
   ConvGeometry g;
   if (!sd::check_conv_args(r, handle, a, g) ||
@@ -423,9 +443,8 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(
     const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t yDesc,
     const int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionFwdAlgoPerf_t* perfs) {
   return find<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
-      "cudnnFindConvolutionForwardAlgorithm", handle,
-      {xDesc, wDesc, convDesc, yDesc, "xDesc", "wDesc", "yDesc"}, ConvDirection::Forward,
-      requestedAlgoCount, returnedAlgoCount, perfs);
+      "cudnnFindConvolutionForwardAlgorithm", handle, ConvDirection::Forward, xDesc, wDesc,
+      convDesc, yDesc, requestedAlgoCount, returnedAlgoCount, perfs);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(
@@ -434,9 +453,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(
     const int requestedAlgoCount, int* returnedAlgoCount,
     cudnnConvolutionBwdDataAlgoPerf_t* perfs) {
   return find<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
-      "cudnnFindConvolutionBackwardDataAlgorithm", handle,
-      {dxDesc, wDesc, convDesc, dyDesc, "dxDesc", "wDesc", "dyDesc"}, ConvDirection::BackwardData,
-      requestedAlgoCount, returnedAlgoCount, perfs);
+      "cudnnFindConvolutionBackwardDataAlgorithm", handle, ConvDirection::BackwardData, dxDesc,
+      wDesc, convDesc, dyDesc, requestedAlgoCount, returnedAlgoCount, perfs);
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(
@@ -445,18 +463,16 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(
     const int requestedAlgoCount, int* returnedAlgoCount,
     cudnnConvolutionBwdFilterAlgoPerf_t* perfs) {
   return find<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
-      "cudnnFindConvolutionBackwardFilterAlgorithm", handle,
-      {xDesc, dwDesc, convDesc, dyDesc, "xDesc", "dwDesc", "dyDesc"}, ConvDirection::BackwardFilter,
-      requestedAlgoCount, returnedAlgoCount, perfs);
+      "cudnnFindConvolutionBackwardFilterAlgorithm", handle, ConvDirection::BackwardFilter, xDesc,
+      dwDesc, convDesc, dyDesc, requestedAlgoCount, returnedAlgoCount, perfs);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(
     cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc, const cudnnFilterDescriptor_t wDesc,
     const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t yDesc,
     cudnnConvolutionFwdAlgo_t algo, size_t* sizeInBytes) {
-  return workspace_size("cudnnGetConvolutionForwardWorkspaceSize", handle,
-                        {xDesc, wDesc, convDesc, yDesc, "xDesc", "wDesc", "yDesc"},
-                        ConvDirection::Forward, algo, sizeInBytes);
+  return workspace_size("cudnnGetConvolutionForwardWorkspaceSize", handle, ConvDirection::Forward,
+                        xDesc, wDesc, convDesc, yDesc, algo, sizeInBytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
@@ -464,8 +480,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
     const cudnnConvolutionDescriptor_t convDesc, const cudnnTensorDescriptor_t dxDesc,
     cudnnConvolutionBwdDataAlgo_t algo, size_t* sizeInBytes) {
   return workspace_size("cudnnGetConvolutionBackwardDataWorkspaceSize", handle,
-                        {dxDesc, wDesc, convDesc, dyDesc, "dxDesc", "wDesc", "dyDesc"},
-                        ConvDirection::BackwardData, algo, sizeInBytes);
+                        ConvDirection::BackwardData, dxDesc, wDesc, convDesc, dyDesc, algo,
+                        sizeInBytes);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
@@ -473,6 +489,6 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     const cudnnConvolutionDescriptor_t convDesc, const cudnnFilterDescriptor_t dwDesc,
     cudnnConvolutionBwdFilterAlgo_t algo, size_t* sizeInBytes) {
   return workspace_size("cudnnGetConvolutionBackwardFilterWorkspaceSize", handle,
-                        {xDesc, dwDesc, convDesc, dyDesc, "xDesc", "dwDesc", "dyDesc"},
-                        ConvDirection::BackwardFilter, algo, sizeInBytes);
+                        ConvDirection::BackwardFilter, xDesc, dwDesc, convDesc, dyDesc, algo,
+                        sizeInBytes);
 }

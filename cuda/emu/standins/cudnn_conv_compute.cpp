@@ -80,6 +80,30 @@ bool check_conv_data(Rules& r, ConvDirection d, int algo, const ConvGeometry& g,
          check_algo_alignment(r, m, ptrs, names, 3);
 }
 
+// Every rule of one convolution call, in order: the handle and device, the descriptors and
+// shapes (filling `g`), alpha and beta, the algorithm, workspace and data pointers.
+bool check_conv_call(Rules& r, cudnnHandle_t handle, const ConvArgs& a, const void* alpha,
+                     const void* beta, ConvDirection d, int algo, const void* workspace,
+                     size_t workspace_bytes, const void* x, const void* w, const void* y,
+                     ConvGeometry& g) {
+  return r.launch(handle) && check_conv_args(r, handle, a, g) && r.scaling(alpha, beta) &&
+         check_conv_data(r, d, algo, g, workspace, workspace_bytes, a, x, w, y);
+}
+
+// The host tensors of one convolution (in queued work): x, w (windows flipped for
+// CUDNN_CONVOLUTION) and y, each read from the device when its pointer is set, zeros otherwise.
+struct HostConv {
+  Tensor x, w, y;
+};
+HostConv read_conv(const ConvGeometry& g, const cudnnTensorStruct& xd, const void* x,
+                   const cudnnFilterStruct& wd, const void* w, const cudnnTensorStruct& yd,
+                   const void* y) {
+  return {host_tensor(x_shape(g), x ? gather(xd, x) : std::vector<float>()),
+          host_tensor(w_shape(g),
+                      w ? flip_windows(gather(filter_as_tensor(wd), w), g) : std::vector<float>()),
+          host_tensor(y_shape(g), y ? gather(yd, y) : std::vector<float>())};
+}
+
 }  // namespace
 
 }  // namespace tessera::emu::cudnn_standin
@@ -103,10 +127,9 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
                                       const cudnnTensorDescriptor_t yDesc, void* y) {
   Rules r("cudnnConvolutionForward");
   ConvGeometry g;
-  const ConvArgs a{xDesc, wDesc, convDesc, yDesc, "xDesc", "wDesc", "yDesc"};
-  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
-      !sd::check_conv_data(r, ConvDirection::Forward, algo, g, workSpace, workSpaceSizeInBytes, a,
-                           x, w, y))
+  const ConvArgs a = sd::conv_args(ConvDirection::Forward, xDesc, wDesc, convDesc, yDesc);
+  if (!sd::check_conv_call(r, handle, a, alpha, beta, ConvDirection::Forward, algo, workSpace,
+                           workSpaceSizeInBytes, x, w, y, g))
     return r.status();
   const cudnnTensorStruct xd = *xDesc, yd = *yDesc;
   const cudnnFilterStruct wd = *wDesc;
@@ -116,11 +139,9 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
     sd::require_allocated(
         "cudnnConvolutionForward",
         {{"x", x, xb}, {"w", w, wb}, {"y", y, yb}, {"workSpace", workSpace, workSpaceSizeInBytes}});
-    const Tensor X = sd::host_tensor(sd::x_shape(g), sd::gather(xd, x));
-    const Tensor W = sd::host_tensor(sd::w_shape(g),
-                                     sd::flip_windows(sd::gather(sd::filter_as_tensor(wd), w), g));
+    const sd::HostConv c = sd::read_conv(g, xd, x, wd, w, yd, nullptr);
     Tensor Y = sd::host_tensor(sd::y_shape(g));
-    sd::host().conv2d_forward(sd::params_of(g), X, W, Tensor(), Y);
+    sd::host().conv2d_forward(sd::params_of(g), c.x, c.w, Tensor(), Y);
     sd::blend(yd, y, sd::host_values(Y), al, be);
   });
   return CUDNN_STATUS_SUCCESS;
@@ -135,10 +156,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
                                            const cudnnTensorDescriptor_t dxDesc, void* dx) {
   Rules r("cudnnConvolutionBackwardData");
   ConvGeometry g;
-  const ConvArgs a{dxDesc, wDesc, convDesc, dyDesc, "dxDesc", "wDesc", "dyDesc"};
-  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
-      !sd::check_conv_data(r, ConvDirection::BackwardData, algo, g, workSpace, workSpaceSizeInBytes,
-                           a, dx, w, dy))
+  const ConvArgs a = sd::conv_args(ConvDirection::BackwardData, dxDesc, wDesc, convDesc, dyDesc);
+  if (!sd::check_conv_call(r, handle, a, alpha, beta, ConvDirection::BackwardData, algo, workSpace,
+                           workSpaceSizeInBytes, dx, w, dy, g))
     return r.status();
   const cudnnTensorStruct dxd = *dxDesc, dyd = *dyDesc;
   const cudnnFilterStruct wd = *wDesc;
@@ -150,12 +170,9 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
                            {"dy", dy, yb},
                            {"dx", dx, xb},
                            {"workSpace", workSpace, workSpaceSizeInBytes}});
-    const Tensor X = sd::host_tensor(sd::x_shape(g));  // not read for dx
-    const Tensor W = sd::host_tensor(sd::w_shape(g),
-                                     sd::flip_windows(sd::gather(sd::filter_as_tensor(wd), w), g));
-    const Tensor DY = sd::host_tensor(sd::y_shape(g), sd::gather(dyd, dy));
+    const sd::HostConv c = sd::read_conv(g, dxd, nullptr, wd, w, dyd, dy);  // x not read for dx
     Tensor DX = sd::host_tensor(sd::x_shape(g)), DW = sd::host_tensor(sd::w_shape(g)), none;
-    sd::host().conv2d_backward(sd::params_of(g), X, W, DY, DX, DW, none);
+    sd::host().conv2d_backward(sd::params_of(g), c.x, c.w, c.y, DX, DW, none);
     sd::blend(dxd, dx, sd::host_values(DX), al, be);
   });
   return CUDNN_STATUS_SUCCESS;
@@ -170,10 +187,9 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
                                              const cudnnFilterDescriptor_t dwDesc, void* dw) {
   Rules r("cudnnConvolutionBackwardFilter");
   ConvGeometry g;
-  const ConvArgs a{xDesc, dwDesc, convDesc, dyDesc, "xDesc", "dwDesc", "dyDesc"};
-  if (!r.launch(handle) || !sd::check_conv_args(r, handle, a, g) || !r.scaling(alpha, beta) ||
-      !sd::check_conv_data(r, ConvDirection::BackwardFilter, algo, g, workSpace,
-                           workSpaceSizeInBytes, a, x, dw, dy))
+  const ConvArgs a = sd::conv_args(ConvDirection::BackwardFilter, xDesc, dwDesc, convDesc, dyDesc);
+  if (!sd::check_conv_call(r, handle, a, alpha, beta, ConvDirection::BackwardFilter, algo,
+                           workSpace, workSpaceSizeInBytes, x, dw, dy, g))
     return r.status();
   const cudnnTensorStruct xd = *xDesc, dyd = *dyDesc;
   const cudnnTensorStruct dwd = sd::filter_as_tensor(*dwDesc);
@@ -185,11 +201,10 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
                            {"dy", dy, yb},
                            {"dw", dw, wb},
                            {"workSpace", workSpace, workSpaceSizeInBytes}});
-    const Tensor X = sd::host_tensor(sd::x_shape(g), sd::gather(xd, x));
-    const Tensor W = sd::host_tensor(sd::w_shape(g));  // not read for dw
-    const Tensor DY = sd::host_tensor(sd::y_shape(g), sd::gather(dyd, dy));
+    const sd::HostConv c =
+        sd::read_conv(g, xd, x, cudnnFilterStruct{}, nullptr, dyd, dy);  // w not read for dw
     Tensor DW = sd::host_tensor(sd::w_shape(g)), none_dx, none_db;
-    sd::host().conv2d_backward(sd::params_of(g), X, W, DY, none_dx, DW, none_db);
+    sd::host().conv2d_backward(sd::params_of(g), c.x, c.w, c.y, none_dx, DW, none_db);
     sd::blend(dwd, dw, sd::flip_windows(sd::host_values(DW), g), al, be);
   });
   return CUDNN_STATUS_SUCCESS;

@@ -169,6 +169,12 @@ struct ConvArgs {
 bool check_conv_args(Rules& r, cudnnHandle_t handle, const ConvArgs& a, ConvGeometry& g);
 
 enum class ConvDirection : uint8_t { Forward, BackwardData, BackwardFilter };
+// The arguments of a call of direction `d` in their roles, named as that direction's calls name
+// them (forward: xDesc, wDesc, yDesc; backward data: dxDesc, wDesc, dyDesc; backward filter:
+// xDesc, dwDesc, dyDesc).
+ConvArgs conv_args(ConvDirection d, cudnnTensorStruct* x, cudnnFilterStruct* w,
+                   cudnnConvolutionStruct* conv, cudnnTensorStruct* y);
+
 // The stand-in's model of one algorithm for one geometry (cuda/emu/README.md, "Stand-in:
 // cuDNN"): whether it supports it (and why not), its workspace, the pointer alignment it needs,
 // its determinism and a modelled time.

@@ -101,6 +101,19 @@ void check_device_lengths(const char* entry, const int32_t* dev, const std::vect
                                  << detail << "): cuDNN reads it on the device");
 }
 
+// The weight, work and reserve spaces of one call against the sizes cuDNN reports; the reserve
+// only when `with_reserve` (a training call), under `reserve_rule`.
+bool spaces_arg(Rules& r, const Shapes& s, size_t weight_size, const void* weights,
+                const char* weights_name, size_t work_size, const void* work, size_t reserve_size,
+                const void* reserve, bool with_reserve, const char* reserve_rule) {
+  return space_arg(r, weight_size, weights, weight_space_bytes(s.c),
+                   "weightSpaceSize >= cudnnGetRNNWeightSpaceSize", weights_name) &&
+         space_arg(r, work_size, work, workspace_bytes(s.c),
+                   "workSpaceSize >= cudnnGetRNNTempSpaceSizes' for the mode", "workSpace") &&
+         (!with_reserve ||
+          space_arg(r, reserve_size, reserve, s.reserve_bytes(), reserve_rule, "reserveSpace"));
+}
+
 struct ForwardJob {
   explicit ForwardJob(const Shapes& shapes) : s(shapes) {}
   Shapes s;
@@ -207,14 +220,9 @@ cudnnStatus_t cudnnRNNForward(cudnnHandle_t handle, cudnnRNNDescriptor_t rnnDesc
       r.device_data(y, s.y_bytes, sizeof(float), "y") &&
       optional_data(r, hx, s.state_bytes, "hx") && optional_data(r, hy, s.state_bytes, "hy") &&
       optional_data(r, cx, s.state_bytes, "cx") && optional_data(r, cy, s.state_bytes, "cy") &&
-      space_arg(r, weightSpaceSize, weightSpace, weight_space_bytes(s.c),
-                "weightSpaceSize >= cudnnGetRNNWeightSpaceSize", "weightSpace") &&
-      space_arg(r, workSpaceSize, workSpace, workspace_bytes(s.c),
-                "workSpaceSize >= cudnnGetRNNTempSpaceSizes' for the mode", "workSpace") &&
-      (!j.training ||
-       space_arg(r, reserveSpaceSize, reserveSpace, s.reserve_bytes(),
-                 "a training forward's reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)",
-                 "reserveSpace"));
+      spaces_arg(r, s, weightSpaceSize, weightSpace, "weightSpace", workSpaceSize, workSpace,
+                 reserveSpaceSize, reserveSpace, j.training,
+                 "a training forward's reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)");
   if (!ok) return r.status();
   j.lengths = xDesc->lengths;
   j.dev_lengths = devSeqLengths;
@@ -247,21 +255,17 @@ cudnnStatus_t cudnnRNNBackwardData_v8(cudnnHandle_t handle, cudnnRNNDescriptor_t
   BackwardDataJob j(Shapes(*rnnDesc, *xDesc));
   const Shapes& s = j.s;
   const size_t sb = s.state_bytes;
-  const bool ok =
-      seq_lengths_arg(r, devSeqLengths, xDesc->batch) &&
-      r.device_data(y, s.y_bytes, sizeof(float), "y") &&
-      r.device_data(dy, s.y_bytes, sizeof(float), "dy") &&
-      r.device_data(dx, s.x_bytes, sizeof(float), "dx") && optional_data(r, hx, sb, "hx") &&
-      optional_data(r, dhy, sb, "dhy") && optional_data(r, dhx, sb, "dhx") &&
-      optional_data(r, cx, sb, "cx") && optional_data(r, dcy, sb, "dcy") &&
-      optional_data(r, dcx, sb, "dcx") &&
-      space_arg(r, weightSpaceSize, weightSpace, weight_space_bytes(s.c),
-                "weightSpaceSize >= cudnnGetRNNWeightSpaceSize", "weightSpace") &&
-      space_arg(r, workSpaceSize, workSpace, workspace_bytes(s.c),
-                "workSpaceSize >= cudnnGetRNNTempSpaceSizes' for the mode", "workSpace") &&
-      space_arg(r, reserveSpaceSize, reserveSpace, s.reserve_bytes(),
-                "reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)", "reserveSpace") &&
-      reserve_history(r, reserveSpace, s, false);
+  const bool ok = seq_lengths_arg(r, devSeqLengths, xDesc->batch) &&
+                  r.device_data(y, s.y_bytes, sizeof(float), "y") &&
+                  r.device_data(dy, s.y_bytes, sizeof(float), "dy") &&
+                  r.device_data(dx, s.x_bytes, sizeof(float), "dx") &&
+                  optional_data(r, hx, sb, "hx") && optional_data(r, dhy, sb, "dhy") &&
+                  optional_data(r, dhx, sb, "dhx") && optional_data(r, cx, sb, "cx") &&
+                  optional_data(r, dcy, sb, "dcy") && optional_data(r, dcx, sb, "dcx") &&
+                  spaces_arg(r, s, weightSpaceSize, weightSpace, "weightSpace", workSpaceSize,
+                             workSpace, reserveSpaceSize, reserveSpace, true,
+                             "reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)") &&
+                  reserve_history(r, reserveSpace, s, false);
   if (!ok) return r.status();
   j.lengths = xDesc->lengths;
   j.dev_lengths = devSeqLengths;
@@ -298,18 +302,14 @@ cudnnStatus_t cudnnRNNBackwardWeights_v8(cudnnHandle_t handle, cudnnRNNDescripto
       !io_descs(r, rnnDesc, xDesc, yDesc, hDesc, nullptr, false))
     return r.status();
   const Shapes s(*rnnDesc, *xDesc);
-  const bool ok =
-      seq_lengths_arg(r, devSeqLengths, xDesc->batch) &&
-      r.device_data(x, s.x_bytes, sizeof(float), "x") &&
-      r.device_data(y, s.y_bytes, sizeof(float), "y") &&
-      optional_data(r, hx, s.state_bytes, "hx") &&
-      space_arg(r, weightSpaceSize, dweightSpace, weight_space_bytes(s.c),
-                "weightSpaceSize >= cudnnGetRNNWeightSpaceSize", "dweightSpace") &&
-      space_arg(r, workSpaceSize, workSpace, workspace_bytes(s.c),
-                "workSpaceSize >= cudnnGetRNNTempSpaceSizes' for the mode", "workSpace") &&
-      space_arg(r, reserveSpaceSize, reserveSpace, s.reserve_bytes(),
-                "reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)", "reserveSpace") &&
-      reserve_history(r, reserveSpace, s, true);
+  const bool ok = seq_lengths_arg(r, devSeqLengths, xDesc->batch) &&
+                  r.device_data(x, s.x_bytes, sizeof(float), "x") &&
+                  r.device_data(y, s.y_bytes, sizeof(float), "y") &&
+                  optional_data(r, hx, s.state_bytes, "hx") &&
+                  spaces_arg(r, s, weightSpaceSize, dweightSpace, "dweightSpace", workSpaceSize,
+                             workSpace, reserveSpaceSize, reserveSpace, true,
+                             "reserveSpaceSize >= cudnnGetRNNTempSpaceSizes' (training)") &&
+                  reserve_history(r, reserveSpace, s, true);
   if (!ok) return r.status();
   // BackwardData computed dW with dx (the host LSTM's backward gives both) and left it in the
   // reserve; this call adds it to the caller's gradient space.

@@ -403,7 +403,6 @@ class CnnTraining : public train::TrainTask {
         augment_(cfg.augment.crop_padding > 0 || cfg.augment.horizontal_flip),
         xb_(Tensor::host({batch_, model.spec().channels, model.spec().height, model.spec().width})),
         yb_(Tensor::host({batch_}, DType::I32)),
-        labels_dev_(be.empty({batch_}, DType::I32)),
         loss_dev_(be.empty({batch_})),
         dlogits_dev_(be.empty({batch_, model.spec().classes})),
         aug_rng_(static_cast<uint64_t>(cfg.seed) ^ 0xa06ull) {
@@ -429,12 +428,17 @@ class CnnTraining : public train::TrainTask {
     Tensor x = xb_.rows(0, n), y = yb_.rows(0, n);
     fill_batch(data_.train, order_, b0, b1, cfg_.augment, augment_ ? &aug_rng_ : nullptr, x, y);
     if (hooks_.augment) hooks_.augment(x, aug_rng_);
-    Tensor labels = labels_dev_.rows(0, n);
-    be_.copy(y, labels);
+    // The batch goes up through the backend's stager (on CUDA pinned slots and an async copy the
+    // compute stream waits for, no host wait; on the host the buffers themselves).
+    if (!stager_)
+      stager_ =
+          be_.make_batch_stager(kStagingSlots, {{xb_.shape(), DType::F32}, {{batch_}, DType::I32}});
+    const BatchStager::Staged staged = stager_->stage({x, y}, n);
+    const Tensor& labels = staged.tensors[1];
     for (auto& [name, t] : running_before_) be_.copy(*running_.at(name), t);
     const uint64_t dropout_seed =
         math::mix64(static_cast<uint64_t>(cfg_.seed) ^ (0xd0ull + static_cast<uint64_t>(ctx.step)));
-    Tensor logits = model_.forward(x, CnnMode::Train, dropout_seed);
+    Tensor logits = model_.forward(staged.tensors[0], CnnMode::Train, dropout_seed);
     Tensor loss = loss_dev_.rows(0, n), dl = dlogits_dev_.rows(0, n);
     be_.softmax_xent(logits, labels, 1.f / static_cast<float>(n), loss, dl);
     // Under "stop" the per-sample losses stay on the device (the Trainer sums and checks them
@@ -453,6 +457,9 @@ class CnnTraining : public train::TrainTask {
       model_.backward(dl);
       r.applied = ctx.guard.gradients_ok(be_, model_.parameters());
     }
+    // Nothing queued after this reads the staged batch (the model copied the images in, the loss
+    // read the labels).
+    stager_->release(staged);
     if (!r.applied) {
       for (auto& [name, t] : running_before_) be_.copy(t, *running_.at(name));
       return r;
@@ -541,8 +548,11 @@ class CnnTraining : public train::TrainTask {
   CnnModel& model_;
   Optimizer& opt_;
   const int64_t batch_, batches_;
-  const bool augment_;                                    // the config's crop / flip
-  Tensor xb_, yb_, labels_dev_, loss_dev_, dlogits_dev_;  // one batch's buffers
+  const bool augment_;  // the config's crop / flip
+  // Slots of the batch stager: one computing, one uploading, one the host may fill.
+  static constexpr int kStagingSlots = 3;
+  Tensor xb_, yb_, loss_dev_, dlogits_dev_;  // one batch's buffers
+  std::unique_ptr<BatchStager> stager_;      // made at the first step
   std::mt19937_64 aug_rng_;
   std::vector<int64_t> order_;  // this epoch's order of the training images
   // The model's tensors that are not parameters (batch-norm running statistics), and their

@@ -2,8 +2,9 @@
 // CudaBackend on the emulated runtime): after five warm-up steps and a synchronisation (the step
 // buffers, the BCE labels, the bag ops' pinned slots; with nothing waiting on the stream the
 // caching allocator only reuses blocks whose stream has passed them, so its cache fills over
-// the first steps), three more MF steps and two-tower steps (BCE and BPR) make no device or
-// pinned allocation and no host synchronisation, counted by the emulated runtime
+// the first steps), three more MF steps and two-tower steps (BCE and BPR; one shard, and two
+// shards on cuda-emu:0 and cuda-emu:1) make no device or pinned allocation and no host
+// synchronisation, counted by the emulated runtime
 // (cuda/emu/runtime_counters.h). A step is what RecModel does — the tables' forward on the
 // device, score, loss, score gradient, the sparse optimizer update — with the ratings already on
 // the device as the pinned stager hands them over (pipelines/recommend/train.cpp stages them);
@@ -31,15 +32,17 @@ namespace {
 
 constexpr int64_t kUsers = 13, kItems = 29, kBatch = 16, kNegatives = 3;
 
-recommend::RecommendConfig config(const std::string& model, const std::string& loss) {
+recommend::RecommendConfig config(const std::string& model, const std::string& loss,
+                                  int64_t shards) {
   const std::string train =
       model == "two_tower" ? R"(, "train": {"negatives": 3, "loss": ")" + loss + "\"}" : "";
-  return recommend::parse_recommend_config(R"({"task": "recommend", "name": "steady", "model": ")" +
-                                               model +
-                                               R"(", "data": {"path": "r.csv"},
-          "embeddings": {"dim": 8, "optimizer": {"kind": "adagrad", "lr": 0.05}})" +
-                                               train + "}",
-                                           "test config");
+  return recommend::parse_recommend_config(
+      R"({"task": "recommend", "name": "steady", "model": ")" + model +
+          R"(", "data": {"path": "r.csv"},
+          "embeddings": {"dim": 8, "shards": )" +
+          std::to_string(shards) + R"(, "optimizer": {"kind": "adagrad", "lr": 0.05}})" + train +
+          "}",
+      "test config");
 }
 
 // One batch's ids and ratings, drawn once.
@@ -81,13 +84,15 @@ Tensor run_steps(Backend& be, recommend::RecModel& model, const Batch& b, int st
   return loss;
 }
 
-void expect_no_stall(const std::string& model, const std::string& loss) {
-  SCOPED_TRACE(model + " " + loss);
-  const recommend::RecommendConfig cfg = config(model, loss);
+void expect_no_stall(const std::string& model, const std::string& loss, int64_t shards = 1) {
+  SCOPED_TRACE(model + " " + loss + ", " + std::to_string(shards) + " shard(s)");
+  const recommend::RecommendConfig cfg = config(model, loss, shards);
   std::mt19937 rng(5);
   const Batch b = batch(model == "two_tower", rng);
   auto be = make_backend("cuda-emu");
   recommend::RecModel m(cfg, kUsers, kItems, *be);
+  if (shards > 1)  // tables on both emulated devices
+    EXPECT_NE(m.shard_plan().find("shard 1 rows"), std::string::npos) << m.shard_plan();
   m.set_global_mean(3.f);
   const Tensor last = run_steps(*be, m, b, 8, [] { emu::reset_runtime_counters(); });
   const emu::RuntimeCounters c = emu::runtime_counters();
@@ -129,6 +134,10 @@ TEST(EmuSteadyStateRec, TwoTowerBceStepNeitherWaitsNorAllocates) {
 }
 TEST(EmuSteadyStateRec, TwoTowerBprStepNeitherWaitsNorAllocates) {
   expect_no_stall("two_tower", "bpr");
+}
+TEST(EmuSteadyStateRec, ShardedMfAndTwoTowerStepsNeitherWaitNorAllocate) {
+  expect_no_stall("mf", "", 2);  // shards on cuda-emu:0 and cuda-emu:1
+  expect_no_stall("two_tower", "bce", 2);
 }
 
 }  // namespace

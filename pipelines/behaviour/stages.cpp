@@ -9,6 +9,7 @@
 #include "host/scheduler/stage_helpers.h"
 #include "pipelines/behaviour/behaviour.h"
 #include "pipelines/behaviour/behaviour_config.h"
+#include "pipelines/behaviour/prep.h"
 #include "pipelines/behaviour/synthetic.h"
 #include "pipelines/task_stages.h"
 
@@ -25,6 +26,8 @@ struct PrepConfig {
   Source source = Source::Auto;
   std::string config;  // resolved against the pipeline file
   int64_t synthetic_rows = 20000;
+  bool prepare = false;  // also write the data as a prepared dataset (docs/prepared-format.md)
+  int64_t shard_rows = int64_t{1} << 18;
 };
 
 struct ScoreConfig {
@@ -42,6 +45,9 @@ PrepConfig parse_prep(const PipelineSpec& p, const StageSpec& s) {
     // stage key does not depend on where the run was started.
     c.config = scheduler::resolve_spec_path(p, r.string("config", "", json::Text::Any));
     c.synthetic_rows = r.integer<int64_t>("synthetic_rows", 20000, json::IntBounds::at_least(100));
+    c.prepare = r.boolean("prepare", false);
+    c.shard_rows =
+        r.integer<int64_t>("shard_rows", int64_t{1} << 18, json::IntBounds::closed(1, 1LL << 40));
     if (c.source != Source::Synthetic && c.config.empty())
       r.error("config", "source '" + std::string(c.source == Source::Auto ? "auto" : "dataset") +
                             "' needs the behaviour config whose data to use");
@@ -112,6 +118,7 @@ PrepData read_prep(const StageContext& ctx) {
     d.test = r.required_string("test");
     d.test_skip_lines = r.integer<int>("test_skip_lines", 0, json::IntBounds::at_least(0));
     r.allow("source");
+    r.allow("prepared");
   });
   return d;
 }
@@ -147,12 +154,21 @@ StageResult run_prep(const StageContext& ctx) {
                    "synthetic dataset (%lld rows)\n",
                    (long long)so.train_rows);
   }
+  std::string prepared;
+  if (c.prepare) {  // the config's data as column shards in the stage directory
+    PrepCommandOptions po;
+    po.out = ctx.work_dir + "/prepared";
+    po.shard_rows = c.shard_rows;
+    po.quiet = ctx.quiet;
+    prep(config, po);
+    prepared = ",\"prepared\":" + json_quote(po.out);
+  }
   return scheduler::prep_result(ctx,
                                 "{\"config\":" + json_quote(config) +
                                     ",\"test\":" + json_quote(test) +
                                     ",\"test_skip_lines\":" + std::to_string(skip) +
-                                    ",\"source\":" + json_quote(source) + "}",
-                                "data: " + source);
+                                    ",\"source\":" + json_quote(source) + prepared + "}",
+                                "data: " + source + (c.prepare ? " (prepared)" : ""));
 }
 
 StageResult run_evaluate(const StageContext& ctx) {

@@ -2,10 +2,13 @@
 // The behaviour-prediction pipeline's stage kinds for the host scheduler
 // (host/scheduler/scheduler.h), registered under task "behaviour":
 //   prep         config {"source": "auto" | "dataset" | "synthetic", "config": BEHAVIOUR_CONFIG,
-//                        "synthetic_rows": N}: finds the training config's dataset files locally
-//                (never downloads); where they are absent ("auto") or by choice ("synthetic")
-//                writes the built-in synthetic dataset and its config into the stage directory.
-//                Output "data": data.json {config, test, test_skip_lines, source}.
+//                        "synthetic_rows": N, "prepare": false, "shard_rows": 262144}: finds the
+//                training config's dataset files locally (never downloads); where they are
+//                absent ("auto") or by choice ("synthetic") writes the built-in synthetic dataset
+//                and its config into the stage directory. With "prepare": true it also writes
+//                the config's data as a prepared dataset (`tessera prep`, docs/prepared-format.md)
+//                into the stage directory's prepared/. Output "data": data.json {config, test,
+//                test_skip_lines, source[, prepared]}.
 //   train        config {"epochs": N, "device": D}: behaviour::train into the stage directory
 //                with per-epoch checkpoints, resuming an interrupted run. Outputs model, metrics,
 //                result, checkpoint, config.

@@ -8,12 +8,15 @@
 #      (cuda/emu): every custom CUDA kernel executed on the CPU against the host backend, and the
 #      data layer — readers, configs, model files, checkpoints, the scheduler, the CLI, and the
 #      fuzz corpora and regressions;
-#   3. every fuzz target under libFuzzer for a bounded time (tools/fuzz.sh).
+#   3. every fuzz target under libFuzzer for a bounded time (tools/fuzz.sh);
+#   4. the Python package: `pip install .` into a venv it creates (build-py/venv; the engine's
+#      build is kept in build-py/ between runs) and pytest over tests/python.
 # Before building, tools/check_function_length.sh fails on a production function over 100 lines.
 # CI (.ci/run) runs this inside a freshly debootstrapped Debian 12 root with TESSERA_REQUIRE_DATA=1,
 # which turns every dataset- or tool-dependent skip into a failure (only GPU cases may skip).
 # Environment: BUILD_DIR (default build), EMU_BUILD_DIR (default build-emu-asan),
-# TESSERA_SKIP_EMULATION=1 / TESSERA_SKIP_FUZZ=1 to leave out step 2 / 3 (for quick local runs),
+# TESSERA_SKIP_EMULATION=1 / TESSERA_SKIP_FUZZ=1 / TESSERA_SKIP_PYTHON=1 to leave out step 2 / 3 /
+# 4 (for quick local runs),
 # TESSERA_FUZZ_SECONDS (default 15) per fuzz target: with the fuzz build, the step stays under 5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -88,5 +91,22 @@ fi
 if [[ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]]; then
   stage "fuzz targets under libFuzzer, ${TESSERA_FUZZ_SECONDS:-15} s each (tools/fuzz.sh)"
   bash tools/fuzz.sh --seconds "${TESSERA_FUZZ_SECONDS:-15}" --jobs "$jobs"
+fi
+if [[ "${TESSERA_SKIP_PYTHON:-0}" != 1 ]]; then
+  # pip builds the engine once more, host only (pyproject.toml), in build-py/<wheel tag>, reused
+  # by the next run (build isolation moves nanobind, so CMake reconfigures; objects are kept).
+  py_venv=${PY_VENV_DIR:-build-py/venv}
+  stage "Python package: pip install . into $py_venv, pytest tests/python"
+  python3 -m venv "$py_venv"
+  py_cache=()
+  command -v ccache >/dev/null && py_cache=(--config-settings=cmake.define.CMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  "$py_venv/bin/pip" install -q "${py_cache[@]}" ".[test]"
+  "$py_venv/bin/python" -m pytest tests/python -q -rs --junitxml="$py_venv/pytest-junit.xml"
+  # A skipped Python test is a failure here, as a skipped C++ test without a GPU reason is.
+  "$py_venv/bin/python" - "$py_venv/pytest-junit.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+skipped = sum(int(s.get("skipped", 0)) for s in ET.parse(sys.argv[1]).iter("testsuite"))
+sys.exit(f"{skipped} Python test(s) skipped: none may" if skipped else 0)
+PY
 fi
 stage "all tests passed"

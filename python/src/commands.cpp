@@ -137,6 +137,8 @@ CommandResult prep_command(const CliArgs& a) {
   o.append = a.text("--append", "");
   o.shard_rows = a.count("--shard-rows", o.shard_rows);
   if (o.shard_rows < 1) TESSERA_THROW(Usage, "--shard-rows must be at least 1");
+  o.threads = static_cast<int>(a.count("--threads", o.threads));
+  if (o.threads < 1 || o.threads > 256) TESSERA_THROW(Usage, "--threads must be in [1, 256]");
   o.quiet = a.quiet();
   return behaviour::prep(a.positionals[0], o);
 }

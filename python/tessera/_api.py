@@ -277,12 +277,13 @@ def make_synthetic(dir: PathLike, *, rows: Optional[int] = None,
 
 
 def prep(config: PathLike, *, out: Optional[PathLike] = None, append: Optional[PathLike] = None,
-         shard_rows: Optional[int] = None, quiet: bool = True) -> Dict[str, Any]:
+         shard_rows: Optional[int] = None, threads: Optional[int] = None,
+         quiet: bool = True) -> Dict[str, Any]:
     """``tessera prep CONFIG``: a behaviour config's data as a prepared dataset (column shards
     and manifest.json, docs/prepared-format.md); returns the command's --json object."""
     return _json_of(_core.command("prep", [os.fspath(config)],
                                   _options(out=out, append=append, shard_rows=shard_rows,
-                                           quiet=quiet)))
+                                           threads=threads, quiet=quiet)))
 
 
 def runs(runs_dir: Optional[PathLike] = None) -> List[Dict[str, Any]]:

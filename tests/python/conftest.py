@@ -19,7 +19,7 @@ import tessera
 
 # Fields that measure time (and the paths of the run directory) differ between two identical runs.
 _TIMING_SUFFIXES = ("seconds", "_per_sec", "_per_s")
-_PATH_FIELDS = {"run_dir", "model", "checkpoint", "config", "output"}
+_PATH_FIELDS = {"run_dir", "model", "checkpoint", "config", "output", "dir"}
 
 
 def comparable(value: Any) -> Any:

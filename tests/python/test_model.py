@@ -65,3 +65,16 @@ def test_runs_lists_the_run(trained: tessera.Run) -> None:
     mine = [r for r in listed if r["run"] == trained.run_dir.name]
     assert len(mine) == 1 and mine[0]["finished"]
     assert mine[0]["auc"] == pytest.approx(trained.metrics["auc"], abs=1e-6)
+
+
+def test_prep_writes_the_cli_shards(cli: str, synthetic: Path, tmp_path: Path) -> None:
+    ours = tessera.prep(synthetic, out=tmp_path / "py", shard_rows=500, threads=2)
+    theirs = cli_json(cli, "prep", str(synthetic), "--out", str(tmp_path / "cli"),
+                      "--shard-rows", "500", "--threads", "2", "--quiet")
+    assert comparable(ours) == comparable(theirs)
+    files = sorted(p.relative_to(tmp_path / "py") for p in (tmp_path / "py").rglob("*")
+                   if p.is_file())
+    assert len(files) > 2  # the manifest and shards
+    for f in files:
+        if f.name != "manifest.json":
+            assert (tmp_path / "py" / f).read_bytes() == (tmp_path / "cli" / f).read_bytes(), f

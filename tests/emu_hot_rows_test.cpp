@@ -181,6 +181,61 @@ TEST(EmuHotRows, ZipfStepsMatchHostForEveryOptimizer) {
   }
 }
 
+// The warp layouts of the forward (a warp per bag, float4 rows where the dim and alignment allow)
+// and of the resolve (a warp per 32 bags walking their contiguous positions, the meta of up to 4
+// tables in the lanes): batches of 3 samples, so a warp's bags span up to 11 tables and the
+// tables past the 4th read their meta from global memory; bags of 0 to 70 ids (two key chunks);
+// dims that take the float4 path (8, 36, 128) and the float path (3, 130, or misaligned);
+// weighted, mean and sum tables, a hashed one and a clamping one with out-of-range ids.
+TEST(EmuHotRows, WarpLayoutsOfResolveAndForwardMatchHost) {
+  std::vector<TableSpec> many;
+  const int64_t dims[] = {8, 3, 36, 130, 128, 8, 5, 16, 12, 128, 36};
+  for (int t = 0; t < 11; ++t) {
+    TableSpec sp{"t" + std::to_string(t), 40 + 7 * t, dims[t],
+                 t % 3 == 1 ? Pooling::Mean : Pooling::Sum};
+    if (t == 5) sp.id_mapping = IdMapping::Hash;
+    if (t == 7) sp.id_policy = IdPolicy::WarnClamp;
+    many.push_back(sp);
+  }
+  const int64_t B = 3;
+  std::mt19937 gen(77);
+  std::vector<std::vector<std::vector<int64_t> > > ids(many.size());
+  std::vector<std::vector<std::vector<float> > > w(many.size());
+  for (size_t t = 0; t < many.size(); ++t) {
+    for (int64_t s = 0; s < B; ++s) {
+      const int len = (t + static_cast<size_t>(s)) % 4 == 0
+                          ? 0
+                          : std::uniform_int_distribution<int>(1, 70)(gen);
+      std::vector<int64_t> bag;
+      std::vector<float> bw;
+      for (int k = 0; k < len; ++k) {
+        const int64_t hi = t == 5 ? 1000000 : (t == 7 ? many[t].rows + 5 : many[t].rows - 1);
+        bag.push_back(std::uniform_int_distribution<int64_t>(t == 7 ? -3 : 0, hi)(gen));
+        bw.push_back(std::uniform_real_distribution<float>(-2, 2)(gen));
+      }
+      ids[t].push_back(bag);
+      w[t].push_back(bw);
+    }
+  }
+  const Bags hb = make_host_bags(ids, w);
+  CollectionOptions opts;
+  opts.init_scale = 0.5f;
+  EmbeddingCollection eh(many, host(), opts), ed(many, emu(), opts);
+  Tensor oh, od;
+  eh.forward(hb, oh);
+  ed.forward(bags_to(emu(), hb), od);
+  // The same terms in the same order per column: equal to the last bit.
+  expect_near_all(oh, emu().to_host(od), 0, 0, "pooled output");
+  const Tensor dout = random_dout(B, eh.layout().out_dim(), gen);
+  const SparseGrad gh = eh.backward(dout);
+  const SparseGrad gd = ed.backward(emu().to_device(dout));
+  ASSERT_EQ(gh.count, gd.count);
+  const Tensor kd = emu().to_host(gd.keys);
+  for (int64_t u = 0; u < gh.count; ++u)
+    ASSERT_EQ(gh.keys.data<int64_t>()[u], kd.data<int64_t>()[u]) << u;
+  expect_near_all(gh.grads, emu().to_host(gd.grads), 1e-5, 1e-5, "sparse gradient");
+}
+
 }  // namespace
 }  // namespace tessera::emb
 

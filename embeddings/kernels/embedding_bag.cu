@@ -29,52 +29,120 @@ __global__ void bag_check_offsets_kernel(const int64_t* offsets, int64_t n_bags,
   }
 }
 
-// One thread per index position j.
+// A warp per 32 consecutive bags [b0, b0 + 32): lane l holds the end of bag b0 + l, so the warp's
+// positions are the contiguous range [offsets[b0], offsets[b0 + 32]), walked 32 at a time (ids,
+// keys and bag_of coalesced); a position finds its bag among the lanes' ends with shuffles, and
+// the meta of the (up to 4) tables the warp's bags span is one coalesced load (bag_warp_metas).
+// Runs only on offsets the check kernel passed (it ran before on the stream): with broken ones the
+// batch is refused anyway, and the walk would need them sorted.
 __global__ void bag_resolve_kernel(const int64_t* meta, int64_t tables, int64_t batch,
                                    const int64_t* ids, const int64_t* offsets, int64_t nnz,
                                    int64_t* keys, int64_t* bag_of, unsigned long long* flags) {
+  if (flags[kBagFlagBadOffset] != ~0ull) return;  // the same for every thread
   const int64_t n_bags = tables * batch;
-  for (const int64_t j : grid_stride_range(nnz)) {
-    const int64_t b = bag_of_position(offsets, n_bags, j);
-    const int64_t t = b / batch;
-    const int64_t* m = meta + t * kMetaFields;
-    bool bad = false;
-    const int64_t row = resolve_row(ids[j], m[kMetaRows], m[kMetaMapping], &bad);
-    keys[j] = m[kMetaRowOffset] + row;
-    bag_of[j] = b;
-    if (bad) {
-      if (m[kMetaPolicy] == static_cast<int64_t>(IdPolicy::Error)) {
-        record_first_bad(flags + kBagFlagFirstError, static_cast<unsigned long long>(j));
-      } else {
-        atomicAdd(flags + kBagFlagClamped, 1ull);
-        record_first_bad(flags + kBagFlagFirstWarn + t, static_cast<unsigned long long>(j));
+  const int lane = bag_lane();
+  for (int64_t b0 = bag_first_warp() * kWarpSize; b0 < n_bags; b0 += bag_warps() * kWarpSize) {
+    const int nb = static_cast<int>(n_bags - b0 < kWarpSize ? n_bags - b0 : kWarpSize);
+    const int64_t end_l = offsets[b0 + (lane < nb ? lane : nb - 1) + 1];
+    const int64_t lo = bag_clamp(offsets[b0], nnz);
+    const int64_t hi = bag_clamp(__shfl_sync(kFullWarpMask, end_l, nb - 1), nnz);
+    const int64_t t0 = b0 / batch;  // the warp's bags span tables t0 .. t_last
+    const int64_t held = bag_warp_metas(meta, t0, (b0 + nb - 1) / batch);
+    for (int64_t j0 = lo; j0 < hi; j0 += kWarpSize) {  // the same trip count for the whole warp
+      const int64_t j = j0 + lane;
+      const int64_t b = b0 + bag_lane_of_position(end_l, nb, j);
+      const int64_t t = b / batch;
+      const bool held_t = t - t0 < kBagWarpTables;  // else (batch < 8) read from global memory
+      const int src = held_t ? static_cast<int>(t - t0) * kMetaFields : 0;
+      int64_t rows = __shfl_sync(kFullWarpMask, held, src + kMetaRows);
+      int64_t mapping = __shfl_sync(kFullWarpMask, held, src + kMetaMapping);
+      int64_t row_offset = __shfl_sync(kFullWarpMask, held, src + kMetaRowOffset);
+      int64_t policy = __shfl_sync(kFullWarpMask, held, src + kMetaPolicy);
+      if (j >= hi) continue;
+      if (!held_t) {
+        const int64_t* m = meta + t * kMetaFields;
+        rows = m[kMetaRows];
+        mapping = m[kMetaMapping];
+        row_offset = m[kMetaRowOffset];
+        policy = m[kMetaPolicy];
+      }
+      bool bad = false;
+      const int64_t row = resolve_row(ids[j], rows, mapping, &bad);
+      keys[j] = row_offset + row;
+      bag_of[j] = b;
+      if (bad) {
+        if (policy == static_cast<int64_t>(IdPolicy::Error)) {
+          record_first_bad(flags + kBagFlagFirstError, static_cast<unsigned long long>(j));
+        } else {
+          atomicAdd(flags + kBagFlagClamped, 1ull);
+          record_first_bad(flags + kBagFlagFirstWarn + t, static_cast<unsigned long long>(j));
+        }
       }
     }
   }
 }
 
-// One thread per (bag, column < max_dim): consecutive threads read consecutive columns of a row.
+// acc += scale * row[c .. c + 4) (float4 loads: the row and c are 16-byte aligned).
+__device__ inline void bag_add_row4(float4& acc, float scale, const float* row) {
+  const float4 v = bag_load4(row);
+  acc.x += scale * v.x;
+  acc.y += scale * v.y;
+  acc.z += scale * v.z;
+  acc.w += scale * v.w;
+}
+
+// One bag's pooled row: lanes over the columns, c ascending per tile of 32 lanes x `vec` floats
+// (vec 4: float4 loads and stores; 1: floats), the bag's indices summed in position order as the
+// host does. Keys and weights are loaded 32 at a time, one per lane, and broadcast by shuffles.
+__device__ inline void bag_pool(const BagWarpTable& tb, int64_t begin, int64_t end, int vec,
+                                const float* rows, const int64_t* keys, const float* psw,
+                                float* dst) {
+  const int lane = bag_lane();
+  for (int64_t c0 = 0; c0 < tb.dim; c0 += kWarpSize * vec) {
+    const int64_t c = c0 + static_cast<int64_t>(lane) * vec;
+    float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+    for (int64_t j0 = begin; j0 < end; j0 += kWarpSize) {
+      const int n = static_cast<int>(end - j0 < kWarpSize ? end - j0 : kWarpSize);
+      const int64_t key_l = lane < n ? keys[j0 + lane] : 0;
+      const float w_l = lane < n && psw ? psw[j0 + lane] : 1.f;
+      for (int k = 0; k < n; ++k) {
+        const int64_t key = __shfl_sync(kFullWarpMask, key_l, k);
+        const float scale = bag_scale(tb.pooling, end - begin, __shfl_sync(kFullWarpMask, w_l, k));
+        const float* row = rows + (key - tb.row_offset) * tb.dim;
+        if (c >= tb.dim) continue;
+        if (vec == 4)
+          bag_add_row4(acc, scale, row + c);
+        else
+          acc.x += scale * __ldg(row + c);
+      }
+    }
+    if (c >= tb.dim) continue;
+    if (vec == 4)
+      bag_store4(dst + c, acc);
+    else
+      dst[c] = acc.x;
+  }
+}
+
+// A warp per bag (b = t * B + s): its table's meta in one coalesced load, its two offsets in
+// another, then bag_pool. Rows are read with float4 when the table's dim is a multiple of 4 and
+// its rows and the output slice are 16-byte aligned.
 __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t batch,
-                                   int64_t max_dim, int64_t out_dim, const float* weights,
-                                   const int64_t* keys, const int64_t* offsets, const float* psw,
-                                   float* out) {
-  for (const int64_t i : grid_stride_range(tables * batch * max_dim)) {
-    const int64_t b = i / max_dim;
-    const int64_t c = i - b * max_dim;
+                                   int64_t out_dim, const float* weights, const int64_t* keys,
+                                   const int64_t* offsets, const float* psw, float* out) {
+  const int lane = bag_lane();
+  for (int64_t b = bag_first_warp(); b < tables * batch; b += bag_warps()) {
     const int64_t t = b / batch;
     const int64_t s = b - t * batch;
-    const int64_t* m = meta + t * kMetaFields;
-    const int64_t dim = m[kMetaDim];
-    if (c >= dim) continue;
-    const int64_t begin = offsets[b];
-    const int64_t end = offsets[b + 1];
-    const float* base = weights + m[kMetaWeightOffset] - m[kMetaRowOffset] * dim + c;
-    float acc = 0.f;
-    for (int64_t j = begin; j < end; ++j) {
-      const float scale = bag_scale(m[kMetaPooling], end - begin, psw ? psw[j] : 1.f);
-      acc += scale * __ldg(base + keys[j] * dim);
-    }
-    out[s * out_dim + m[kMetaOutOffset] + c] = acc;
+    const BagWarpTable tb = bag_warp_table(bag_warp_meta(meta, t));
+    const int64_t o = lane < 2 ? offsets[b + lane] : 0;
+    const int64_t begin = __shfl_sync(kFullWarpMask, o, 0);
+    const int64_t end = __shfl_sync(kFullWarpMask, o, 1);
+    const float* rows = weights + tb.weight_offset;
+    float* dst = out + s * out_dim + tb.out_offset;
+    const bool aligned = tb.dim % 4 == 0 && reinterpret_cast<uintptr_t>(rows) % 16 == 0 &&
+                         reinterpret_cast<uintptr_t>(dst) % 16 == 0;
+    bag_pool(tb, begin, end, aligned ? 4 : 1, rows, keys, psw, dst);
   }
 }
 
@@ -83,7 +151,7 @@ __global__ void bag_forward_kernel(const int64_t* meta, int64_t tables, int64_t 
 // max_dim].
 __global__ void bag_backward_kernel(BagRowInputs in, float* grads) {
   __shared__ BagRowShared sh;
-  const int64_t touched = *in.touched;
+  const int64_t touched = bag_rows_touched(in);
   for (int64_t u = blockIdx.x; u < touched; u += gridDim.x)
     bag_row_gradient(in, u, grads + u * in.max_dim, &sh);
 }
@@ -134,17 +202,19 @@ void launch_bag_resolve(const int64_t* meta, int64_t tables, int64_t batch, cons
                         unsigned long long* flags, cudaStream_t stream) {
   // No bag: nnz > 0 only with offsets the check already flagged, and there is no table to read.
   if (nnz <= 0 || tables * batch <= 0) return;
-  TESSERA_LAUNCH(bag_resolve_kernel, dim3(grid_stride_blocks(nnz)), dim3(kElementwiseBlock), 0,
-                 stream, meta, tables, batch, ids, offsets, nnz, keys, bag_of, flags);
+  const int64_t warps = (tables * batch + kWarpSize - 1) / kWarpSize;  // one per 32 bags
+  TESSERA_LAUNCH(bag_resolve_kernel, dim3(grid_stride_blocks(warps * kWarpSize)),
+                 dim3(kElementwiseBlock), 0, stream, meta, tables, batch, ids, offsets, nnz, keys,
+                 bag_of, flags);
 }
 
 void launch_bag_forward(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
                         int64_t out_dim, const float* weights, const int64_t* keys,
                         const int64_t* offsets, const float* psw, float* out, cudaStream_t stream) {
-  const int64_t total = tables * batch * max_dim;
-  if (total <= 0) return;
-  TESSERA_LAUNCH(bag_forward_kernel, dim3(grid_stride_blocks(total)), dim3(kElementwiseBlock), 0,
-                 stream, meta, tables, batch, max_dim, out_dim, weights, keys, offsets, psw, out);
+  if (tables * batch <= 0 || max_dim <= 0) return;
+  TESSERA_LAUNCH(bag_forward_kernel, dim3(grid_stride_blocks(tables * batch * kWarpSize)),
+                 dim3(kElementwiseBlock), 0, stream, meta, tables, batch, out_dim, weights, keys,
+                 offsets, psw, out);
 }
 
 void launch_bag_backward(const BagRowInputs& in, int64_t capacity, float* grads,

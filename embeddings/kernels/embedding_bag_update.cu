@@ -13,14 +13,12 @@ namespace {
 
 using namespace tessera::emb;
 
-// The columns c = first, first + step, ... < dim of row `key` take one step of an element-wise
-// optimizer (Sgd, Adagrad, LazyAdam) or of row-wise Adagrad with the row's updated accumulator
-// `row_acc`. g: the row's gradient (dim floats).
-__device__ inline void step_row_columns(int kind, const SparseStepParams& p, const int64_t* m,
-                                        int64_t key, const float* g, int64_t first, int64_t step,
+// The columns c = first, first + step, ... < dim of the row whose elements start at `base` take
+// one step of an element-wise optimizer (Sgd, Adagrad, LazyAdam) or of row-wise Adagrad with the
+// row's updated accumulator `row_acc`. g: the row's gradient (dim floats).
+__device__ inline void step_row_columns(int kind, const SparseStepParams& p, int64_t dim,
+                                        int64_t base, const float* g, int64_t first, int64_t step,
                                         float row_acc, float* weights, float* s0, float* s1) {
-  const int64_t dim = m[kMetaDim];
-  const int64_t base = m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * dim;
   for (int64_t c = first; c < dim; c += step) {
     const int64_t e = base + c;
     if (kind == static_cast<int>(SparseOptimizer::Sgd)) {
@@ -60,24 +58,28 @@ __global__ void sparse_update_kernel(int kind, SparseStepParams p, const int64_t
       }
       row_acc = __shfl_sync(kFullWarpMask, row_acc, 0);
     }
-    step_row_columns(kind, p, m, key, g, lane, kWarpSize, row_acc, weights, s0, s1);
+    const int64_t base = m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * dim;
+    step_row_columns(kind, p, dim, base, g, lane, kWarpSize, row_acc, weights, s0, s1);
   }
 }
 
-// One block per touched row: its gradient into shared memory (bag_rows.cuh), then the step.
+// One block per touched row: its gradient into shared memory (bag_rows.cuh), then the step. The
+// row's key is read once (thread 0) and its table's meta comes from bag_row_gradient.
 // Dynamic shared memory: max_dim floats.
 __global__ void bag_backward_update_kernel(BagRowInputs in, int kind, SparseStepParams p,
                                            float* weights, float* s0, float* s1) {
   __shared__ BagRowShared sh;
   __shared__ float scratch[kWarpSize];
   __shared__ float shared_acc;
+  __shared__ int64_t shared_key;
   TESSERA_DYNAMIC_SHARED(float, row);
-  const int64_t touched = *in.touched;
+  const int64_t touched = bag_rows_touched(in);
   for (int64_t u = blockIdx.x; u < touched; u += gridDim.x) {
-    bag_row_gradient(in, u, row, &sh);  // ends with a barrier
-    const int64_t key = in.ukeys[u];
-    const int64_t* m = in.meta + table_of_key_meta(in.meta, in.tables, key) * kMetaFields;
-    const int64_t dim = m[kMetaDim];
+    if (threadIdx.x == 0) shared_key = in.ukeys[u];  // published by bag_row_gradient's barriers
+    bag_row_gradient(in, u, row, &sh);               // ends with a barrier
+    const int64_t key = shared_key;
+    const int64_t dim = sh.meta[kMetaDim];
+    const int64_t base = sh.meta[kMetaWeightOffset] + (key - sh.meta[kMetaRowOffset]) * dim;
     float row_acc = 0.f;
     if (kind == static_cast<int>(SparseOptimizer::RowwiseAdagrad)) {
       float sq = 0.f;
@@ -90,8 +92,8 @@ __global__ void bag_backward_update_kernel(BagRowInputs in, int kind, SparseStep
       __syncthreads();
       row_acc = shared_acc;
     }
-    step_row_columns(kind, p, m, key, row, threadIdx.x, blockDim.x, row_acc, weights, s0, s1);
-    __syncthreads();  // row and shared_acc are rewritten for the next row
+    step_row_columns(kind, p, dim, base, row, threadIdx.x, blockDim.x, row_acc, weights, s0, s1);
+    __syncthreads();  // row, sh and the shared scalars are rewritten for the next row
   }
 }
 

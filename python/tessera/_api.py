@@ -106,6 +106,18 @@ def _progress_line(epoch: Dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _model_path(result: Dict[str, Any], run_dir: Optional[Path]) -> Optional[Path]:
+    """The model file a train result names: "model_path" (recommend, whose "model" is the model
+    type), else "model" (the other tasks), else the run directory's model.tsm."""
+    for key in ("model_path", "model"):
+        value = result.get(key)
+        if isinstance(value, str) and Path(value).is_file():
+            return Path(value)
+    if run_dir is not None and (run_dir / "model.tsm").is_file():
+        return run_dir / "model.tsm"
+    return None
+
+
 def train(
     config: ConfigLike,
     *,
@@ -153,7 +165,7 @@ def train(
             os.unlink(p)
     result = json.loads(result_json) if result_json else {}
     rd = Path(result["run_dir"]) if result.get("run_dir") else None
-    model = Path(result["model"]) if result.get("model") else None
+    model = _model_path(result, rd)
     history = _read_jsonl(rd / "metrics.jsonl") if rd is not None else []
     metrics = result.get("test") or result.get("validation") or {}
     return Run(result=result, history=history, run_dir=rd, model_path=model, summary=summary,

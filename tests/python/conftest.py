@@ -19,7 +19,7 @@ import tessera
 
 # Fields that measure time (and the paths of the run directory) differ between two identical runs.
 _TIMING_SUFFIXES = ("seconds", "_per_sec", "_per_s")
-_PATH_FIELDS = {"run_dir", "model", "checkpoint", "config", "output", "dir"}
+_PATH_FIELDS = {"run_dir", "model", "model_path", "checkpoint", "config", "output", "dir", "outdir"}
 
 
 def comparable(value: Any) -> Any:

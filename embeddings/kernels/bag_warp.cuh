@@ -38,7 +38,10 @@ __device__ inline float4 bag_load4(const float* p) {
   return v;
 }
 __device__ inline void bag_store4(float* p, const float4& v) {
-  memcpy(__builtin_assume_aligned(p, 16), &v, sizeof v);
+  // Through a float4 pointer: nvcc 12's front end rejects __builtin_assume_aligned's void*
+  // passed straight to memcpy as the destination (an NVVM "stored value type" error).
+  float4* q = static_cast<float4*>(__builtin_assume_aligned(p, 16));
+  memcpy(q, &v, sizeof v);
 }
 
 __device__ inline int64_t bag_clamp(int64_t v, int64_t hi) {

@@ -448,8 +448,9 @@ TEST(ConfigErrors, BadEnumListsTheChoices) {
                      "\"adm\"; did you mean \"adam\"?"),
             std::string::npos)
       << msg;
-  msg = config_error(minimal("", "\n  \"model\": {\"type\": \"wide_deep\"},"));
-  EXPECT_NE(msg.find("$.model.type: expected one of \"mlp\", \"dlrm\", got \"wide_deep\""),
+  msg = config_error(minimal("", "\n  \"model\": {\"type\": \"wide_and_deep\"},"));
+  EXPECT_NE(msg.find("$.model.type: expected one of \"mlp\", \"dlrm\", \"dcn_v2\", \"wide_deep\", "
+                     "got \"wide_and_deep\""),
             std::string::npos)
       << msg;
   msg = config_error(minimal("", "\n  \"device\": \"gpu\","));

@@ -8,6 +8,8 @@
 #include <vector>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "host/core/atomic_file.h"
 #include "host/data/prepared.h"
@@ -91,6 +93,46 @@ TEST(PreparedCli, ThePipelinePrepStageWritesAPreparedDataset) {
   EXPECT_EQ(data.rows("test"), 100);
   EXPECT_GT(data.rows("train"), 300);
   data.verify();
+  std::filesystem::remove_all(dir);
+}
+
+// A config whose data.prepared names the directory `tessera prep` wrote trains on the shards and
+// gives the text path's run exactly: same rows, same fitted preprocessor, same seed.
+TEST(PreparedCli, TrainingOnThePreparedDirectoryEqualsTheTextPath) {
+  const std::string dir = temp_dir("train");
+  ASSERT_EQ(exec({"make-synthetic", dir + "/syn", "--layout", "criteo", "--rows", "3000"}).code, 0);
+  const std::string config = dir + "/syn/config.json", out = dir + "/syn/prepared";
+  ASSERT_EQ(exec({"prep", config, "--out", out, "--shard-rows", "500", "--quiet"}).code, 0);
+  rapidjson::Document c;
+  c.Parse(read_file(config).c_str());
+  ASSERT_FALSE(c.HasParseError());
+  c["data"].AddMember("prepared", rapidjson::Value(out.c_str(), c.GetAllocator()),
+                      c.GetAllocator());
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  c.Accept(w);
+  const std::string prepared_config = dir + "/syn/config-prepared.json";
+  write_file_atomic(prepared_config, buf.GetString());
+  auto train = [&](const std::string& cfg, const std::string& runs) {
+    Exec r =
+        exec({"train", cfg, "--epochs", "1", "--runs-dir", dir + "/" + runs, "--json", "--quiet"});
+    EXPECT_EQ(r.code, 0) << r.out;
+    return last_json(r.out);
+  };
+  rapidjson::Document text = train(config, "runs-text"), shards = train(prepared_config, "runs-p");
+  for (const char* split : {"validation", "test"}) {
+    ASSERT_TRUE(text.HasMember(split) && shards.HasMember(split)) << split;
+    for (const char* m : {"auc", "logloss"})
+      EXPECT_EQ(text[split][m].GetDouble(), shards[split][m].GetDouble()) << split << " " << m;
+  }
+  // A shard changed after prep is refused by name, not trained on.
+  std::string bytes = read_file(out + "/train-00000.tshard");
+  bytes[bytes.size() / 2] ^= 0x40;
+  write_file_atomic(out + "/train-00000.tshard", bytes);
+  Exec bad =
+      exec({"train", prepared_config, "--epochs", "1", "--runs-dir", dir + "/runs-bad", "--quiet"});
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.out.find("train-00000.tshard"), std::string::npos) << bad.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -16,6 +16,7 @@
 #include "host/data/encoded_table.h"
 #include "host/data/libsvm.h"
 #include "host/data/movielens_clicks.h"
+#include "host/data/prepared.h"
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "host/data/stream_encoder.h"
@@ -285,6 +286,20 @@ void prepare_table(const BehaviourConfig& cfg, const BehaviourDataConfig& d,
     p.test = encode_test();
 }
 
+// data.prepared: the rows and the fitted preprocessor `tessera prep` wrote (checked as they are
+// read: manifest, shard headers, checksums), in file order: the batcher shuffles as it does for
+// text, so a run equals the text path's with the same seed.
+void prepare_from_shards(const BehaviourDataConfig& d, Prepared& p) {
+  if (d.schema.format == TableFormat::LibSvm)
+    TESSERA_THROW(Config, "data.prepared: libSVM input is not prepared by `tessera prep` yet");
+  const PreparedDataset ds = PreparedDataset::open(d.prepared);
+  p.pre = ds.preprocessor();
+  p.train = read_prepared_table(ds, "train");
+  p.validation = read_prepared_table(ds, "validation");
+  if (ds.has_split("test")) p.test = read_prepared_table(ds, "test");
+  p.train_path = d.prepared;
+}
+
 // Fit on train only; encode train / validation / test.
 std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep) {
   const auto t0 = Clock::now();
@@ -294,7 +309,9 @@ std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep
   const FileSpec train_file = resolve_file(d.dataset, d.train);
   p->train_path = train_file.path;
   const auto seed = static_cast<uint64_t>(cfg.seed);
-  if (d.schema.format == TableFormat::LibSvm)
+  if (!d.prepared.empty())
+    prepare_from_shards(d, *p);
+  else if (d.schema.format == TableFormat::LibSvm)
     prepare_libsvm(d, train_file, seed, *p);
   else
     prepare_table(cfg, d, train_file, seed, *p);
@@ -386,7 +403,7 @@ void BehaviourTraining::start_epoch(int64_t epoch) {
     // next batch uploads while this one computes, across epoch ends too.
     feed_ = std::make_unique<TrainFeed>(
         be_, batcher_, cfg_.train.batch_size,
-        cfg_.model.type == BehaviourModelType::Dlrm ? CatPlacement::Host : CatPlacement::Device);
+        has_tables(cfg_.model.type) ? CatPlacement::Host : CatPlacement::Device);
     next_epoch_ = epoch;
   }
   if (epoch != next_epoch_)

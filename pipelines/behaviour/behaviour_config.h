@@ -59,6 +59,10 @@ struct BehaviourDataConfig : DataFiles {
   // (dataset "ml-latest-small"): clicks_train.csv / clicks_test.csv of
   // host/data/movielens_clicks.h, written to the cache; train/test name those files.
   std::string derive;
+  // A directory `tessera prep` wrote from these files (docs/prepared-format.md; a path as
+  // data.train's, empty: none). Training then reads the rows and the fitted preprocessor
+  // from its column shards instead of parsing and encoding the text again.
+  std::string prepared;
   TableSchema schema;  // format, delimiter, header, trim, missing tokens, bad rows, columns
   CategoricalSpec categorical;
   NumericSpec numeric;
@@ -238,6 +242,13 @@ void fields(V& v, BehaviourDataConfig& c) {
           "expected one of: movielens_clicks");
   v.check(c.derive != "movielens_clicks" || c.dataset == "ml-latest-small", "derive",
           "\"movielens_clicks\" derives from the dataset \"ml-latest-small\"");
+  v.string(F("prepared",
+             "a directory `tessera prep` wrote from these files: training reads its column shards "
+             "instead of the text")
+               .written_if(!c.prepared.empty()),
+           c.prepared, json::Text::NonEmpty);
+  v.check(c.prepared.empty() || c.derive.empty(), "prepared",
+          "a prepared directory holds rows already read: it cannot be combined with \"derive\"");
   TableSchema& s = c.schema;
   size_t errors_before = 0;
   bool format_read = true;  // false: a misspelt format, so "columns" may not be required

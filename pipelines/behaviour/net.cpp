@@ -4,6 +4,7 @@
 
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
+#include "pipelines/behaviour/table_net.h"
 
 namespace tessera::behaviour {
 
@@ -105,6 +106,9 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
                                        int64_t max_batch) {
   if (config.model.type == BehaviourModelType::Mlp)
     return std::make_unique<MlpNet>(backend, spec, seed, max_batch);
+  if (config.model.type == BehaviourModelType::DcnV2 ||
+      config.model.type == BehaviourModelType::WideDeep)
+    return make_table_net(backend, config, pre, spec, seed, max_batch);
   if (is_libsvm(config))
     TESSERA_THROW(Config, "model.type \"dlrm\" needs categorical columns; libSVM input has none");
   DlrmSpec d;

@@ -29,9 +29,7 @@
 #include "host/model/divergence.h"
 #include "host/scheduler/commands.h"
 #include "host/train/repeats.h"
-#include "pipelines/behaviour/prep.h"
-#include "pipelines/behaviour/synthetic.h"
-#include "pipelines/behaviour/synthetic_criteo.h"
+#include "pipelines/commands.h"
 #include "pipelines/json_nullable.h"
 #include "pipelines/task.h"
 
@@ -268,109 +266,14 @@ tessera::CommandResult train_command(const tessera::CliArgs& a) {
   return all;
 }
 
-// evaluate, predict, generate, perplexity, recommend, export: the model file's task answers.
-tessera::CommandResult model_command(const tessera::CliArgs& a) {
-  const tessera::Task& task = tessera::task_of_model(tessera::tasks(), a.positionals[0]);
-  auto verb = task.model_verbs.find(a.command);
-  if (verb == task.model_verbs.end()) {
-    std::vector<std::string> verbs;
-    for (const auto& [name, f] : task.model_verbs) verbs.push_back(name);
-    TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is a " << task.name << " model; it answers "
-                             << tessera::json::quoted_list(verbs) << ", not '" << a.command << "'");
-  }
-  return verb->second(a);
-}
-
-// run, runs, report: the scheduler's, with every task's stage kinds.
-tessera::CommandResult pipeline_command(const tessera::CliArgs& a) {
-  namespace sched = tessera::scheduler;
-  if (a.command == "runs") return sched::runs_command(a.text("--runs-dir", "runs"));
-  if (a.command == "report") return sched::report_command(a.positionals[0]);
-  sched::RunOptions o;
-  o.runs_dir = a.text("--runs-dir", "");
-  o.cache_dir = a.text("--cache-dir", "");
-  o.jobs = static_cast<int>(a.count("--jobs", 0));
-  o.device = a.device();
-  o.quiet = a.quiet();
-  return sched::run_command(a.positionals[0], tessera::tasks().stages(), o,
-                            a.flag("--dry-run") ? sched::Execution::DryRun : sched::Execution::Run);
-}
-
-// make-synthetic DIR: the behaviour task's generated datasets (a default that needs no download).
-tessera::CommandResult synthetic_command(const tessera::CliArgs& a) {
-  const std::string layout = a.text("--layout", "behaviour");
-  if (layout != "behaviour" && layout != "criteo")
-    TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
-  const bool criteo = layout == "criteo";
-  const int64_t rows = a.count("--rows", criteo ? 100000 : 20000);
-  if (rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
-  std::string cfg;
-  if (criteo) {
-    tessera::behaviour::CriteoSyntheticOptions o;
-    o.train_rows = rows;
-    o.test_rows = rows / 4;
-    cfg = tessera::behaviour::write_synthetic_criteo(a.positionals[0], o);
-  } else {
-    tessera::behaviour::SyntheticOptions o;
-    o.train_rows = rows;
-    o.test_rows = rows / 4;
-    cfg = tessera::behaviour::write_synthetic_dataset(a.positionals[0], o);
-  }
-  tessera::json::JsonWriter w;
-  w.begin_object().field("command", "make-synthetic").field("layout", layout);
-  w.field("config", cfg).field("train_rows", rows).field("test_rows", rows / 4).end_object();
-  return {"wrote " + a.positionals[0] + (criteo ? "/{train,test}.txt" : "/{train,test}.csv") +
-              " and " + cfg + "\n",
-          w.compact()};
-}
-
-// prep CONFIG: a behaviour config's data as a prepared dataset (pipelines/behaviour/prep.h).
-tessera::CommandResult prep_command(const tessera::CliArgs& a) {
-  const tessera::Task& task = tessera::task_of_config(tessera::tasks(), a.positionals[0]);
-  if (task.name != "behaviour")
-    TESSERA_THROW(Usage, "prep prepares behaviour data; '" << a.positionals[0] << "' is a "
-                                                           << task.name << " config");
-  tessera::behaviour::PrepCommandOptions o;
-  o.out = a.text("--out", "");
-  o.append = a.text("--append", "");
-  o.shard_rows = a.count("--shard-rows", o.shard_rows);
-  if (o.shard_rows < 1) TESSERA_THROW(Usage, "--shard-rows must be at least 1");
-  o.threads = static_cast<int>(a.count("--threads", o.threads));
-  if (o.threads < 1 || o.threads > 256) TESSERA_THROW(Usage, "--threads must be in [1, 256]");
-  o.quiet = a.quiet();
-  return tessera::behaviour::prep(a.positionals[0], o);
-}
-
-// config TASK --example | --schema: the task's declared config, as text for people or a schema.
-tessera::CommandResult config_command(const tessera::CliArgs& a) {
-  const tessera::Task& task = tessera::tasks().find(a.positionals[0], "the command line");
-  if (a.flag("--example") && a.flag("--schema"))
-    TESSERA_THROW(Usage, "give one of --example and --schema");
-  const bool schema = a.flag("--schema");
-  const auto& make = schema ? task.config_schema : task.config_example;
-  if (!make) TESSERA_THROW(Usage, "the " << task.name << " task does not declare its config yet");
-  const std::string text = make();
-  if (schema) {
-    rapidjson::Document d;
-    d.Parse(text.c_str());
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    d.Accept(writer);
-    return {text, buffer.GetString()};
-  }
-  tessera::json::JsonWriter w;
-  w.begin_object().field("command", "config").field("task", task.name).field("example", text);
-  return {text, w.end_object().compact()};
-}
-
 tessera::CommandResult dispatch(const tessera::CliArgs& a) {
   const std::string& c = a.command;
   if (c == "train") return train_command(a);
-  if (c == "config") return config_command(a);
-  if (c == "run" || c == "runs" || c == "report") return pipeline_command(a);
-  if (c == "make-synthetic") return synthetic_command(a);
-  if (c == "prep") return prep_command(a);
-  return model_command(a);
+  if (c == "config") return tessera::cli::config_command(a);
+  if (c == "run" || c == "runs" || c == "report") return tessera::cli::pipeline_command(a);
+  if (c == "make-synthetic") return tessera::cli::synthetic_command(a);
+  if (c == "prep") return tessera::cli::prep_command(a);
+  return tessera::cli::model_command(a);
 }
 
 int run(int argc, char** argv) {

@@ -1,6 +1,7 @@
-// tessera._core's commands (commands.h): the CLI's dispatch (pipelines/cli/main.cpp), through the
-// same registry and task functions. What differs from the CLI is only what a Python caller needs:
-// the per-epoch hook of train, and no exit codes (errors stay tessera::Error for core.cpp).
+// tessera._core's commands (commands.h): the CLI's verbs (pipelines/commands.h) and its train,
+// through the same registry and task functions. What differs from the CLI is only what a Python
+// caller needs: the per-epoch hook of train, and no exit codes (errors stay tessera::Error for
+// core.cpp).
 #include "python/src/commands.h"
 
 #include <utility>
@@ -8,12 +9,9 @@
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
-#include "host/scheduler/commands.h"
 #include "pipelines/audio/audio.h"
-#include "pipelines/behaviour/prep.h"
 #include "pipelines/behaviour/stages.h"
-#include "pipelines/behaviour/synthetic.h"
-#include "pipelines/behaviour/synthetic_criteo.h"
+#include "pipelines/commands.h"
 #include "pipelines/image/image.h"
 #include "pipelines/recommend/recommend.h"
 #include "pipelines/task.h"
@@ -70,87 +68,13 @@ CommandResult generate_command(const CliArgs& a) {
   return textgen::generate(a.positionals.at(0), o, [](const std::string&) {});
 }
 
-// evaluate, predict, generate, perplexity, recommend, export: the model file's task answers (the
-// CLI's message when it does not).
+// evaluate, predict, generate, perplexity, recommend, export: the model file's task answers
+// (pipelines/commands.h), except a text-generation model's generate, which returns its text.
 CommandResult model_command(const CliArgs& a) {
   if (a.positionals.empty()) TESSERA_THROW(Usage, "'" << a.command << "' needs a model file");
-  const Task& task = task_of_model(tasks(), a.positionals[0]);
-  auto verb = task.model_verbs.find(a.command);
-  if (verb != task.model_verbs.end() && task.name == "textgen" && a.command == "generate")
+  if (a.command == "generate" && task_of_model(tasks(), a.positionals[0]).name == "textgen")
     return generate_command(a);
-  if (verb == task.model_verbs.end()) {
-    std::vector<std::string> verbs;
-    for (const auto& [name, f] : task.model_verbs) verbs.push_back(name);
-    TESSERA_THROW(Usage, "'" << a.positionals[0] << "' is a " << task.name << " model; it answers "
-                             << json::quoted_list(verbs) << ", not '" << a.command << "'");
-  }
-  return verb->second(a);
-}
-
-CommandResult pipeline_command(const CliArgs& a) {
-  namespace sched = scheduler;
-  if (a.command == "runs") return sched::runs_command(a.text("--runs-dir", "runs"));
-  if (a.command == "report") return sched::report_command(a.positionals.at(0));
-  sched::RunOptions o;
-  o.runs_dir = a.text("--runs-dir", "");
-  o.cache_dir = a.text("--cache-dir", "");
-  o.jobs = static_cast<int>(a.count("--jobs", 0));
-  o.device = a.device();
-  o.quiet = a.quiet();
-  return sched::run_command(a.positionals.at(0), tasks().stages(), o,
-                            a.flag("--dry-run") ? sched::Execution::DryRun : sched::Execution::Run);
-}
-
-CommandResult synthetic_command(const CliArgs& a) {
-  const std::string layout = a.text("--layout", "behaviour");
-  if (layout != "behaviour" && layout != "criteo")
-    TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
-  const bool criteo = layout == "criteo";
-  const int64_t rows = a.count("--rows", criteo ? 100000 : 20000);
-  if (rows < 100) TESSERA_THROW(Usage, "--rows must be at least 100");
-  std::string cfg;
-  if (criteo) {
-    behaviour::CriteoSyntheticOptions o;
-    o.train_rows = rows;
-    o.test_rows = rows / 4;
-    cfg = behaviour::write_synthetic_criteo(a.positionals.at(0), o);
-  } else {
-    behaviour::SyntheticOptions o;
-    o.train_rows = rows;
-    o.test_rows = rows / 4;
-    cfg = behaviour::write_synthetic_dataset(a.positionals.at(0), o);
-  }
-  json::JsonWriter w;
-  w.begin_object().field("command", "make-synthetic").field("layout", layout);
-  w.field("config", cfg).field("train_rows", rows).field("test_rows", rows / 4).end_object();
-  return {"wrote " + a.positionals[0] + " and " + cfg + "\n", w.compact()};
-}
-
-// prep CONFIG: a behaviour config's data as a prepared dataset (pipelines/behaviour/prep.h).
-CommandResult prep_command(const CliArgs& a) {
-  const Task& task = ::tessera::task_of_config(tasks(), a.positionals.at(0));
-  if (task.name != "behaviour")
-    TESSERA_THROW(Usage, "prep prepares behaviour data; '" << a.positionals[0] << "' is a "
-                                                           << task.name << " config");
-  behaviour::PrepCommandOptions o;
-  o.out = a.text("--out", "");
-  o.append = a.text("--append", "");
-  o.shard_rows = a.count("--shard-rows", o.shard_rows);
-  if (o.shard_rows < 1) TESSERA_THROW(Usage, "--shard-rows must be at least 1");
-  o.threads = static_cast<int>(a.count("--threads", o.threads));
-  if (o.threads < 1 || o.threads > 256) TESSERA_THROW(Usage, "--threads must be in [1, 256]");
-  o.quiet = a.quiet();
-  return behaviour::prep(a.positionals[0], o);
-}
-
-// config TASK: the example (documented JSON with comments) or the schema, as text; the Python
-// side parses the schema.
-CommandResult config_command(const CliArgs& a) {
-  const Task& task = tasks().find(a.positionals.at(0), "the argument");
-  const bool schema = a.flag("--schema");
-  const auto& make = schema ? task.config_schema : task.config_example;
-  if (!make) TESSERA_THROW(Usage, "the " << task.name << " task does not declare its config yet");
-  return {make(), ""};
+  return cli::model_command(a);
 }
 
 }  // namespace
@@ -175,10 +99,10 @@ CommandResult train(const std::string& config_path, const Options& options,
 CommandResult command(const std::string& verb, const std::vector<std::string>& positionals,
                       const Options& options) {
   const CliArgs a = args_of(verb, positionals, options);
-  if (verb == "config") return config_command(a);
-  if (verb == "run" || verb == "runs" || verb == "report") return pipeline_command(a);
-  if (verb == "make-synthetic") return synthetic_command(a);
-  if (verb == "prep") return prep_command(a);
+  if (verb == "config") return cli::config_command(a);
+  if (verb == "run" || verb == "runs" || verb == "report") return cli::pipeline_command(a);
+  if (verb == "make-synthetic") return cli::synthetic_command(a);
+  if (verb == "prep") return cli::prep_command(a);
   for (const char* v : {"evaluate", "predict", "generate", "perplexity", "recommend", "export"})
     if (verb == v) return model_command(a);
   TESSERA_THROW(Usage, "unknown command '" << verb << "'");

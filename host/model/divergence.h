@@ -8,21 +8,22 @@
 //              copies its per-sample losses to the host (B floats; on CUDA a sync per step, the
 //              option's price, since it must know before the optimizer step). Under "stop": a
 //              step that hands its losses to the Trainer (StepResult::device_loss: behaviour,
-//              image) has them added into a device accumulator (Backend::loss_accumulate) that
-//              counts non-finite values and keeps the first bad step; the Trainer reads it every
-//              TrainerOptions::loss_read_every steps and at each epoch's end, before the weight
-//              check below, validation and any checkpoint, and stops naming that first bad step
-//              (deferred_loss_not_finite). So a step makes no host synchronisation, weights
-//              may take a few more steps from a bad batch, but nothing is written from them.
-//              Steps that still return loss_sum check on the host every step, as before.
+//              image, recommend on CUDA) has them added into a device accumulator
+//              (Backend::loss_accumulate) that counts non-finite values and keeps the first bad
+//              step; the Trainer reads it every TrainerOptions::loss_read_every steps and at each
+//              epoch's end, before the weight check below, validation and any checkpoint, and stops
+//              naming that first bad step (deferred_loss_not_finite). So a step makes no host
+//              synchronisation, weights may take a few more steps from a bad batch, but nothing is
+//              written from them. Steps that still return loss_sum check on the host every step, as
+//              before.
 //   gradients  under "skip_batch": every gradient, every step, before the optimizer step (a
 //              pass over all of them, copied from the device: the price of the option).
 //              Under "stop": only where they are on the host anyway: the global norm that the
 //              text tasks compute for clipping (checking it is free; the tensors are searched
-//              only when it is not finite) and the per-sample rows the recommendation models
-//              compute on the host. Elsewhere a non-finite gradient makes a weight non-finite,
-//              which the next step's loss, or the weight check below, catches before anything
-//              is written.
+//              only when it is not finite) and the per-sample rows the recommendation models (on
+//              the host backend) compute on the host. Elsewhere a non-finite gradient makes a
+//              weight non-finite, which the next step's loss, or the weight check below, catches
+//              before anything is written.
 //   weights    every weight, dense and embedding tables, at the end of each epoch (before its
 //              validation, checkpoint and best-weights snapshot) and before the model file is
 //              written: one pass over the parameters per epoch. Never skipped: dropping a batch

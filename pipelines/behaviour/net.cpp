@@ -28,16 +28,6 @@ class MlpNet final : public BehaviourNet {
   MlpModel model_;
 };
 
-emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
-  emb::SparseOptimizerConfig c;
-  c.kind = s.type;
-  c.lr = static_cast<float>(s.lr);
-  c.eps = static_cast<float>(s.eps);
-  c.beta1 = static_cast<float>(s.beta1);
-  c.beta2 = static_cast<float>(s.beta2);
-  return c;
-}
-
 // The preprocessor numbers the rows of all columns in one flat table (column c at offset_c);
 // the DLRM's tables are per column, so ids are made local before the lookup.
 class DlrmNet final : public BehaviourNet {
@@ -48,17 +38,8 @@ class DlrmNet final : public BehaviourNet {
         offsets_(std::move(offsets)),
         columns_(std::move(columns)) {}
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
-    Tensor c = cat.is_host() ? cat : model_.backend().to_host(cat);
-    const int64_t b = c.dim(0), n = c.dim(1);
-    TESSERA_CHECK(n == static_cast<int64_t>(offsets_.size()),
-                  "categorical input " << c.describe() << " for " << offsets_.size() << " tables");
-    if (local_.numel() < b * n) local_ = Tensor::host({b * n}, DType::I64);
-    Tensor l = local_.rows(0, b * n).reshape({b, n});
-    const int64_t* src = c.data<int64_t>();
-    int64_t* dst = l.data<int64_t>();
-    for (int64_t s = 0; s < b; ++s)
-      for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets_[t];
-    return model_.forward(dense, l, mode, seed);
+    return model_.forward(dense, table_local_rows(model_.backend(), cat, offsets_, local_), mode,
+                          seed);
   }
   void backward(const Tensor& dlogits) override {
     model_.backward(dlogits, DlrmModel::SparseStep::Deferred);
@@ -100,6 +81,31 @@ class DlrmNet final : public BehaviourNet {
 };
 
 }  // namespace
+
+emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
+  emb::SparseOptimizerConfig c;
+  c.kind = s.type;
+  c.lr = static_cast<float>(s.lr);
+  c.eps = static_cast<float>(s.eps);
+  c.beta1 = static_cast<float>(s.beta1);
+  c.beta2 = static_cast<float>(s.beta2);
+  return c;
+}
+
+Tensor table_local_rows(Backend& backend, const Tensor& cat, const std::vector<int64_t>& offsets,
+                        Tensor& scratch) {
+  Tensor c = cat.is_host() ? cat : backend.to_host(cat);
+  const int64_t b = c.dim(0), n = c.dim(1);
+  TESSERA_CHECK(n == static_cast<int64_t>(offsets.size()),
+                "categorical input " << c.describe() << " for " << offsets.size() << " tables");
+  if (scratch.numel() < b * n) scratch = Tensor::host({b * n}, DType::I64);
+  Tensor l = scratch.rows(0, b * n).reshape({b, n});
+  const int64_t* src = c.data<int64_t>();
+  int64_t* dst = l.data<int64_t>();
+  for (int64_t s = 0; s < b; ++s)
+    for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets[t];
+  return l;
+}
 
 std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& config,
                                        const Preprocessor& pre, const MlpSpec& spec, uint64_t seed,

@@ -48,6 +48,14 @@ class BehaviourNet {
 
 // The model of `config.model.type` for data encoded by `pre` (spec: the MLP's shape, which also
 // gives n_dense for libSVM input). A DLRM gets one table per categorical column.
+// model.sparse_optimizer as the embedding tables take it.
+emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s);
+
+// The batch's global embedding rows cat [B, n] (host or backend) as each table's local rows:
+// cat[s, t] - offsets[t], in `scratch` (a host buffer grown as needed), as a host [B, n] tensor.
+Tensor table_local_rows(Backend& backend, const Tensor& cat, const std::vector<int64_t>& offsets,
+                        Tensor& scratch);
+
 std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& config,
                                        const Preprocessor& pre, const MlpSpec& spec, uint64_t seed,
                                        int64_t max_batch);

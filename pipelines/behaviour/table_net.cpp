@@ -5,21 +5,12 @@
 
 #include "pipelines/behaviour/dcn_model.h"
 #include "pipelines/behaviour/model_artefact.h"
+#include "pipelines/behaviour/net.h"
 #include "pipelines/behaviour/wide_deep_model.h"
 
 namespace tessera::behaviour {
 
 namespace {
-
-emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
-  emb::SparseOptimizerConfig c;
-  c.kind = s.type;
-  c.lr = static_cast<float>(s.lr);
-  c.eps = static_cast<float>(s.eps);
-  c.beta1 = static_cast<float>(s.beta1);
-  c.beta2 = static_cast<float>(s.beta2);
-  return c;
-}
 
 void fill_spec(TableModelSpec& s, const BehaviourConfig& config, const Preprocessor& pre,
                int64_t n_dense) {
@@ -64,17 +55,8 @@ class TableNet final : public BehaviourNet {
         names_(std::move(table_names)),
         dims_(std::move(table_dims)) {}
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
-    Tensor c = cat.is_host() ? cat : model_->backend().to_host(cat);
-    const int64_t b = c.dim(0), n = c.dim(1);
-    TESSERA_CHECK(n == static_cast<int64_t>(offsets_.size()),
-                  "categorical input " << c.describe() << " for " << offsets_.size() << " columns");
-    if (local_.numel() < b * n) local_ = Tensor::host({b * n}, DType::I64);
-    Tensor l = local_.rows(0, b * n).reshape({b, n});
-    const int64_t* src = c.data<int64_t>();
-    int64_t* dst = l.data<int64_t>();
-    for (int64_t s = 0; s < b; ++s)
-      for (int64_t t = 0; t < n; ++t) dst[s * n + t] = src[s * n + t] - offsets_[t];
-    return model_->forward(dense, l, mode, seed);
+    return model_->forward(dense, table_local_rows(model_->backend(), cat, offsets_, local_), mode,
+                           seed);
   }
   void backward(const Tensor& dlogits) override { model_->backward(dlogits); }
   SparseGroup* sparse_group() override { return &model_->sparse_group(); }

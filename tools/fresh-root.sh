@@ -89,6 +89,16 @@ cp -r /etc/apt/apt.conf.d "$root/etc/apt/" 2>/dev/null || true
 rm -f "$root/etc/apt/apt.conf.d/docker-clean"
 echo 'Binary::apt::APT::Keep-Downloaded-Packages "true";' >"$root/etc/apt/apt.conf.d/99tessera-keep-debs"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# And the same trust in the network's certificate authorities: a machine whose HTTPS goes
+# through a proxy with its own CA (added under /usr/local/share/ca-certificates) and pip told to
+# use the system bundle (/etc/pip.conf). The root's ca-certificates package, installed by
+# tools/setup.sh, builds its bundle with them; nothing else of this machine is copied.
+mkdir -p "$root/usr/local/share/ca-certificates"
+cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
+cp /etc/pip.conf "$root/etc/pip.conf" 2>/dev/null || true
+if [[ -x $root/usr/sbin/update-ca-certificates ]]; then
+  chroot "$root" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || true
+fi
 
 mkdir -p "$root/proc" "$root/dev" "$root/srv/shared" "$root/usr/local/cuda-ro" "$debs/partial" \
   "$root/var/cache/apt/archives"

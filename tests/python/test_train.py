@@ -71,8 +71,8 @@ def test_progress_lines_unless_quiet(synthetic: Path, tmp_path: Path,
 
 def test_gil_is_released_while_training(tmp_path: Path) -> None:
     # A Python thread notes the longest time it went without running while one train call (20
-    # epochs, long enough to tell on a quiet machine: the engine holds the thread from reading the data to the test metrics, bar one
-    # callback) ran. Held, the GIL would stop it for most of the call; released, the longest
+    # epochs, long enough to tell on a quiet machine; the engine holds the thread from reading
+    # the data to the test metrics, bar one callback) ran. Held, the GIL would stop it for most of the call; released, the longest
     # stop is the OS's scheduling (tens of milliseconds on a busy machine).
     config = tessera.make_synthetic(tmp_path / "data", rows=60000)["config"]
     stop = threading.Event()

@@ -36,10 +36,14 @@ using emu::ElementKind;
 
 template <typename T>
 constexpr ElementKind kind_of() {
-  if constexpr (std::is_same_v<T, float>) return ElementKind::F32;
-  else if constexpr (std::is_same_v<T, int32_t>) return ElementKind::I32;
-  else if constexpr (std::is_same_v<T, int64_t>) return ElementKind::I64;
-  else return ElementKind::Bytes;
+  if constexpr (std::is_same_v<T, float>)
+    return ElementKind::F32;
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return ElementKind::I32;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return ElementKind::I64;
+  else
+    return ElementKind::Bytes;
 }
 
 template <typename T>
@@ -67,20 +71,24 @@ std::vector<float> random_floats(size_t n, uint32_t seed) {
   return v;
 }
 
-// ---- shared memory, barriers, shuffles -----------------------------------------------------------
+// ---- shared memory, barriers, shuffles
+// -----------------------------------------------------------
 
 TEST(EmuRuntime, BlockSumsUseStaticSharedMemoryAndShuffles) {
   for (unsigned block : {32u, 64u, 256u, 1024u}) {
     for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}, int64_t{1000}, int64_t{4097}}) {
-      const std::vector<float> x = random_floats(static_cast<size_t>(n), static_cast<uint32_t>(n + block));
+      const std::vector<float> x =
+          random_floats(static_cast<size_t>(n), static_cast<uint32_t>(n + block));
       const size_t blocks = static_cast<size_t>((n + block - 1) / block);
       auto dx = device_from(x);
       auto sums = device_filled<float>(blocks, -7.f);
       launch_block_sums(dx.data(), n, sums.data(), block, nullptr);
       for (size_t b = 0; b < blocks; ++b) {
         double expect = 0;
-        for (size_t i = b * block; i < std::min<size_t>(x.size(), (b + 1) * block); ++i) expect += x[i];
-        EXPECT_NEAR(sums[b], expect, 1e-4) << "block size " << block << ", n " << n << ", block " << b;
+        for (size_t i = b * block; i < std::min<size_t>(x.size(), (b + 1) * block); ++i)
+          expect += x[i];
+        EXPECT_NEAR(sums[b], expect, 1e-4)
+            << "block size " << block << ", n " << n << ", block " << b;
       }
     }
   }
@@ -96,7 +104,8 @@ TEST(EmuRuntime, DynamicSharedMemoryReversesEachBlock) {
       for (int64_t start = 0; start < n; start += block) {
         const int64_t count = std::min<int64_t>(block, n - start);
         for (int64_t t = 0; t < count; ++t)
-          ASSERT_EQ(out[static_cast<size_t>(start + t)], x[static_cast<size_t>(start + count - 1 - t)])
+          ASSERT_EQ(out[static_cast<size_t>(start + t)],
+                    x[static_cast<size_t>(start + count - 1 - t)])
               << "block size " << block << ", n " << n << ", element " << start + t;
       }
     }
@@ -112,7 +121,8 @@ TEST(EmuRuntime, ThreeDimensionalGridAndBlockIndices) {
   EXPECT_EQ(host_copy(dims), (std::vector<unsigned>{4, 3, 2, 3, 2, 2}));
   for (size_t b = 0; b < blocks; ++b)
     for (size_t t = 0; t < per_block; ++t)
-      ASSERT_EQ(ids[b * per_block + t], (uint64_t{b} << 32) | t) << "block " << b << " thread " << t;
+      ASSERT_EQ(ids[b * per_block + t], (uint64_t{b} << 32) | t)
+          << "block " << b << " thread " << t;
 }
 
 TEST(EmuRuntime, WarpPrimitivesExchangeValuesBetweenLanes) {
@@ -156,7 +166,8 @@ TEST(EmuRuntime, WarpPrimitivesExchangeValuesBetweenLanes) {
           v[l ^ 3],
       };
       for (int k = 0; k < kWarpResults; ++k)
-        EXPECT_EQ(out[static_cast<size_t>((w * kWarpResults + k) * 32 + l)], expect[static_cast<size_t>(k)])
+        EXPECT_EQ(out[static_cast<size_t>((w * kWarpResults + k) * 32 + l)],
+                  expect[static_cast<size_t>(k)])
             << "warp " << w << ", collective #" << k << ", lane " << l;
     }
   }
@@ -171,12 +182,15 @@ TEST(EmuRuntime, ExitedLanesAreExcusedAndReadAsUndefined) {
   auto din = device_from(in);
   auto out = device_filled<float>(32, -1.f);
   launch_partial_warp_shuffle(din.data(), out.data(), active, nullptr);
-  for (int l = 0; l < active - 1; ++l) EXPECT_EQ(out[static_cast<size_t>(l)], in[static_cast<size_t>(l + 1)]) << "lane " << l;
-  EXPECT_TRUE(std::isnan(out[static_cast<size_t>(active - 1)])) << out[static_cast<size_t>(active - 1)];
+  for (int l = 0; l < active - 1; ++l)
+    EXPECT_EQ(out[static_cast<size_t>(l)], in[static_cast<size_t>(l + 1)]) << "lane " << l;
+  EXPECT_TRUE(std::isnan(out[static_cast<size_t>(active - 1)]))
+      << out[static_cast<size_t>(active - 1)];
   for (int l = active; l < 32; ++l) EXPECT_EQ(out[static_cast<size_t>(l)], -1.f) << "lane " << l;
 }
 
-// ---- atomics -------------------------------------------------------------------------------------
+// ---- atomics
+// -------------------------------------------------------------------------------------
 
 TEST(EmuRuntime, AtomicsOnEveryTypeTheKernelsUse) {
   const int64_t n = 1000;
@@ -196,7 +210,7 @@ TEST(EmuRuntime, AtomicsOnEveryTypeTheKernelsUse) {
   auto slots = device_filled<int>(bins, 0);
   auto wins = device_filled<int>(1, 0);
   auto inc = device_filled<unsigned>(1, 0u);
-  AtomicOut o{hist.data(), fsum.data(), usum.data(), imax.data(), llmin.data(),
+  AtomicOut o{hist.data(),   fsum.data(),  usum.data(), imax.data(), llmin.data(),
               ullmin.data(), slots.data(), wins.data(), inc.data()};
   launch_atomics(dv.data(), dxs.data(), n, bins, o, nullptr);
 
@@ -229,8 +243,8 @@ TEST(EmuRuntime, SharedMemoryAtomicsAndBarrierReductions) {
   const unsigned block = 96;
   std::vector<int> pred(blocks * block, 0);
   for (unsigned t = 0; t < block; ++t) pred[t] = static_cast<int>(t % 3 == 0);  // block 0: some
-  for (unsigned t = 0; t < block; ++t) pred[block + t] = 1;                      // block 1: all
-  auto dp = device_from(pred);                                                    // block 2: none
+  for (unsigned t = 0; t < block; ++t) pred[block + t] = 1;                     // block 1: all
+  auto dp = device_from(pred);                                                  // block 2: none
   auto results = device_filled<int>(blocks * 4, -1);
   emu::ScopedChecks all_checks(emu::EmulatorChecks{});
   launch_shared_atomics(dp.data(), results.data(), blocks, block, nullptr);
@@ -248,8 +262,8 @@ TEST(EmuRuntime, VectorTypesThroughLdg) {
   auto da = device_from(a);
   auto db = device_from(b);
   auto out = device_filled<float>(static_cast<size_t>(n4), 0.f);
-  launch_vector_loads(reinterpret_cast<const float4*>(da.data()), reinterpret_cast<const int4*>(db.data()),
-                      out.data(), n4, nullptr);
+  launch_vector_loads(reinterpret_cast<const float4*>(da.data()),
+                      reinterpret_cast<const int4*>(db.data()), out.data(), n4, nullptr);
   for (int64_t i = 0; i < n4; ++i) {
     float e = 0;
     for (int k = 0; k < 4; ++k) e += a[static_cast<size_t>(i * 4 + k)];
@@ -267,15 +281,16 @@ TEST(EmuRuntime, SixtyFourBitOffsetsIntoASmallWindow) {
   const int64_t offset = 3'000'000'000LL;
   const std::vector<float> x = random_floats(static_cast<size_t>(n), 3);
   auto window = device_from(x);
-  const float* base = reinterpret_cast<const float*>(reinterpret_cast<uintptr_t>(window.data()) -
-                                                     static_cast<uintptr_t>(offset) * sizeof(float));
+  const float* base = reinterpret_cast<const float*>(
+      reinterpret_cast<uintptr_t>(window.data()) - static_cast<uintptr_t>(offset) * sizeof(float));
   emu::DeviceWindow registered(base, window.data());
   auto out = device_filled<float>(static_cast<size_t>(n), 0.f);
   launch_offset_copy(base, offset, out.data(), n, nullptr);
   EXPECT_EQ(host_copy(out), x);
 }
 
-// ---- launch checks -------------------------------------------------------------------------------
+// ---- launch checks
+// -------------------------------------------------------------------------------
 
 __global__ void config_probe_kernel(int* out) {
   TESSERA_DYNAMIC_SHARED(int, smem);
@@ -306,11 +321,16 @@ TEST(EmuRuntime, LaunchConfigurationIsCheckedLikeTheDevice) {
   auto out = device_filled<int>(1, 0);
   EXPECT_EQ(launch_error(dim3(1), dim3(1), 4, out.data()), "");
   EXPECT_EQ(out[0], 1);
-  EXPECT_NE(launch_error(dim3(1), dim3(64, 32), 4, out.data()).find("2048 threads, more than 1024"), std::string::npos);
-  EXPECT_NE(launch_error(dim3(1), dim3(1025), 4, out.data()).find("exceeds (1024, 1024, 64)"), std::string::npos);
-  EXPECT_NE(launch_error(dim3(0), dim3(32), 4, out.data()).find("zero dimension"), std::string::npos);
-  EXPECT_NE(launch_error(dim3(1), dim3(1, 1, 65), 4, out.data()).find("exceeds"), std::string::npos);
-  EXPECT_NE(launch_error(dim3(1, 65536), dim3(1), 4, out.data()).find("exceeds"), std::string::npos);
+  EXPECT_NE(launch_error(dim3(1), dim3(64, 32), 4, out.data()).find("2048 threads, more than 1024"),
+            std::string::npos);
+  EXPECT_NE(launch_error(dim3(1), dim3(1025), 4, out.data()).find("exceeds (1024, 1024, 64)"),
+            std::string::npos);
+  EXPECT_NE(launch_error(dim3(0), dim3(32), 4, out.data()).find("zero dimension"),
+            std::string::npos);
+  EXPECT_NE(launch_error(dim3(1), dim3(1, 1, 65), 4, out.data()).find("exceeds"),
+            std::string::npos);
+  EXPECT_NE(launch_error(dim3(1, 65536), dim3(1), 4, out.data()).find("exceeds"),
+            std::string::npos);
   // Over 48 KiB without the opt-in attribute: the runtime refuses the launch.
   const std::string too_much = raw_launch_error(config_probe_kernel, 64 << 10, out.data());
   EXPECT_NE(too_much.find("kernel probe"), std::string::npos) << too_much;
@@ -318,8 +338,12 @@ TEST(EmuRuntime, LaunchConfigurationIsCheckedLikeTheDevice) {
   // The launcher opts in (cudaFuncSetAttribute) itself, as the CUDA one does.
   EXPECT_EQ(launch_error(dim3(1), dim3(1), 64 << 10, out.data()), "");
   EXPECT_EQ(raw_launch_error(config_probe_kernel, 64 << 10, out.data()), "") << "opted in now";
-  EXPECT_NE(cudaFuncSetAttribute(config_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 300 << 10), cudaSuccess);
-  EXPECT_NE(launch_error(dim3(1), dim3(1), 300 << 10, out.data()).find("exceed the device's per-block limit of 232448 B"), std::string::npos);
+  EXPECT_NE(cudaFuncSetAttribute(config_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 300 << 10),
+            cudaSuccess);
+  EXPECT_NE(launch_error(dim3(1), dim3(1), 300 << 10, out.data())
+                .find("exceed the device's per-block limit of 232448 B"),
+            std::string::npos);
 }
 
 // A kernel with 40 KiB of static shared memory (declared to the emulator, as nvcc would report
@@ -341,7 +365,9 @@ TEST(EmuRuntime, StaticAndDynamicSharedMemoryCountTogether) {
   const std::string refused = raw_launch_error(static_probe_kernel, 16 << 10, out.data());
   EXPECT_NE(refused.find("40960 bytes of static shared memory"), std::string::npos) << refused;
   // Raising the attribute fails when static + the value exceed the opt-in limit (227 KiB).
-  EXPECT_EQ(cudaFuncSetAttribute(static_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, 200 << 10), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaFuncSetAttribute(static_probe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 200 << 10),
+            cudaErrorInvalidValue);
   (void)cudaGetLastError();
   // The launcher counts the static part: it opts in for 16 KiB, and the kernel runs.
   std::string what;
@@ -359,7 +385,9 @@ TEST(EmuRuntime, StaticAndDynamicSharedMemoryCountTogether) {
   } catch (const Error& e) {
     what = e.what();
   }
-  EXPECT_NE(what.find("40960 B of static and 194560 B of dynamic shared memory exceed"), std::string::npos) << what;
+  EXPECT_NE(what.find("40960 B of static and 194560 B of dynamic shared memory exceed"),
+            std::string::npos)
+      << what;
   emu::declare_static_shared_bytes(static_probe_kernel, 0);
 }
 
@@ -396,7 +424,8 @@ TEST(EmuRuntime, KernelStatsCountBlocksBarriersAndWarpCollectives) {
   std::cout << report;
 }
 
-// ---- the emulated runtime API --------------------------------------------------------------------
+// ---- the emulated runtime API
+// --------------------------------------------------------------------
 
 TEST(EmuRuntime, RuntimeApiChecksDeviceRanges) {
   float* d = nullptr;

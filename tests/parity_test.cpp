@@ -759,7 +759,9 @@ class FaultyBackend final : public Backend {
   }
   [[noreturn]] void unsupported() { TESSERA_THROW(Internal, "not implemented by the test double"); }
 #define TESSERA_FAULTY_UNSUPPORTED(ret, name, params) \
-  ret name##_impl params override { unsupported(); }
+  ret name##_impl params override {                   \
+    unsupported();                                    \
+  }
   TESSERA_BACKEND_ELEMENTWISE_OPS(TESSERA_FAULTY_UNSUPPORTED)
   TESSERA_BACKEND_REC_OPS(TESSERA_FAULTY_UNSUPPORTED)
 #undef TESSERA_FAULTY_UNSUPPORTED
@@ -776,8 +778,12 @@ class FaultyBackend final : public Backend {
   void dropout_backward_impl(const DropoutParams&, const Tensor&, Tensor&) override {
     unsupported();
   }
-  void lstm_forward_impl(const LstmConfig&, LstmMode, LstmIo&) override { unsupported(); }
-  void lstm_backward_impl(const LstmConfig&, const LstmIo&, LstmGrads&) override { unsupported(); }
+  void lstm_forward_impl(const LstmConfig&, LstmMode, LstmIo&) override {
+    unsupported();
+  }
+  void lstm_backward_impl(const LstmConfig&, const LstmIo&, LstmGrads&) override {
+    unsupported();
+  }
   void conv2d_forward_impl(const Conv2dParams&, const Tensor&, const Tensor&, const Tensor&,
                            Tensor&) override {
     unsupported();
@@ -786,7 +792,9 @@ class FaultyBackend final : public Backend {
                             Tensor&, Tensor&, Tensor&) override {
     unsupported();
   }
-  void pool2d_forward_impl(const Pool2dParams&, const Tensor&, Tensor&) override { unsupported(); }
+  void pool2d_forward_impl(const Pool2dParams&, const Tensor&, Tensor&) override {
+    unsupported();
+  }
   void pool2d_backward_impl(const Pool2dParams&, const Tensor&, const Tensor&, const Tensor&,
                             Tensor&) override {
     unsupported();
@@ -799,8 +807,12 @@ class FaultyBackend final : public Backend {
                                const Tensor&, const Tensor&, Tensor&, Tensor&, Tensor&) override {
     unsupported();
   }
-  void embedding_forward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
-  void embedding_backward_impl(const Tensor&, const Tensor&, Tensor&) override { unsupported(); }
+  void embedding_forward_impl(const Tensor&, const Tensor&, Tensor&) override {
+    unsupported();
+  }
+  void embedding_backward_impl(const Tensor&, const Tensor&, Tensor&) override {
+    unsupported();
+  }
   void dot_interaction_forward_impl(const Tensor&, const Tensor&, Tensor&) override {
     unsupported();
   }
@@ -808,9 +820,15 @@ class FaultyBackend final : public Backend {
                                      Tensor&) override {
     unsupported();
   }
-  void stft_frames_impl(const Tensor&, const Tensor&, int64_t, Tensor&) override { unsupported(); }
-  void power_spectrum_impl(const Tensor&, Tensor&) override { unsupported(); }
-  void log_mel_transpose_impl(const Tensor&, float, Tensor&) override { unsupported(); }
+  void stft_frames_impl(const Tensor&, const Tensor&, int64_t, Tensor&) override {
+    unsupported();
+  }
+  void power_spectrum_impl(const Tensor&, Tensor&) override {
+    unsupported();
+  }
+  void log_mel_transpose_impl(const Tensor&, float, Tensor&) override {
+    unsupported();
+  }
   void bce_with_logits_impl(const Tensor&, const Tensor&, float, Tensor&, Tensor&) override {
     unsupported();
   }

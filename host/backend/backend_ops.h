@@ -27,21 +27,20 @@
 // Element-wise arithmetic the DCN-v2 cross network and Wide & Deep compose their layers from
 // (host: host_elementwise.cpp; CUDA: cuda/cuda_backend_elementwise.cpp), and the Trainer's
 // device-side loss accumulator (host_loss_accumulate.cpp; cuda/cuda_backend_loss.cpp).
-#define TESSERA_BACKEND_ELEMENTWISE_OPS(X)                                                     \
-  X(void, mul_add, (const Tensor& a, const Tensor& b, float beta, Tensor& y))                  \
-  X(void, axpby, (float alpha, const Tensor& x, float beta, Tensor& y))                        \
+#define TESSERA_BACKEND_ELEMENTWISE_OPS(X)                                    \
+  X(void, mul_add, (const Tensor& a, const Tensor& b, float beta, Tensor& y)) \
+  X(void, axpby, (float alpha, const Tensor& x, float beta, Tensor& y))       \
   X(void, loss_accumulate, (const Tensor& loss, float step, Tensor& acc))
 
 // The recommendation models' scores and losses (host: host_rec.cpp; CUDA:
 // cuda/cuda_backend_rec.cpp).
-#define TESSERA_BACKEND_REC_OPS(X)                                                             \
-  X(void, rec_score_forward, (const Tensor& out, int64_t dim, float offset, Tensor& score))    \
-  X(void, rec_score_backward,                                                                  \
-    (const Tensor& out, const Tensor& dscore, int64_t dim, float l2, float bias_l2,            \
-     Tensor& dout))                                                                            \
-  X(void, squared_error,                                                                       \
-    (const Tensor& pred, const Tensor& target, float grad_scale, Tensor& loss, Tensor& dpred)) \
-  X(void, pairwise_logistic,                                                                   \
+#define TESSERA_BACKEND_REC_OPS(X)                                                                 \
+  X(void, rec_score_forward, (const Tensor& out, int64_t dim, float offset, Tensor& score))        \
+  X(void, rec_score_backward,                                                                      \
+    (const Tensor& out, const Tensor& dscore, int64_t dim, float l2, float bias_l2, Tensor& dout)) \
+  X(void, squared_error,                                                                           \
+    (const Tensor& pred, const Tensor& target, float grad_scale, Tensor& loss, Tensor& dpred))     \
+  X(void, pairwise_logistic,                                                                       \
     (const Tensor& scores, int64_t group, float grad_scale, Tensor& loss, Tensor& dscores))
 
 // Every op a backend must implement, in the order of backend.h's public methods. The _impl

@@ -58,6 +58,16 @@ void restore_parameters(Backend& be, const std::vector<Parameter*>& params,
   }
 }
 
+const Tensor& named_f32_weight(const std::map<std::string, Tensor>& weights,
+                               const std::string& name, const Shape& shape) {
+  auto it = weights.find(name);
+  if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << name << "'");
+  if (it->second.shape() != shape || it->second.dtype() != DType::F32)
+    TESSERA_THROW(Io, "parameter '" << name << "' is " << it->second.describe()
+                                    << ", the model expects f32" << shape_str(shape));
+  return it->second;
+}
+
 double sum_on_host(Backend& be, const Tensor& t, int64_t n) {
   const Tensor h = be.to_host(t);
   double s = 0;

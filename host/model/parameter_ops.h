@@ -3,6 +3,7 @@
 // the task: allocate a named parameter, clip the gradients by their global norm, copy the
 // weights out (a snapshot) and back (restore), and add up a per-example loss on the host.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,6 +28,11 @@ std::vector<std::pair<std::string, Tensor>> snapshot_parameters(
 // shape or dtype differs.
 void restore_parameters(Backend& backend, const std::vector<Parameter*>& params,
                         const std::vector<std::pair<std::string, Tensor>>& values);
+
+// weights[name], checked to be f32 of `shape`: Io error "model weights lack parameter ..." when
+// it is missing, "parameter ... is ..., the model expects f32[...]" when it differs.
+const Tensor& named_f32_weight(const std::map<std::string, Tensor>& weights,
+                               const std::string& name, const Shape& shape);
 
 // The sum of the first `n` elements of the f32 tensor `t` (a per-example loss), on the host.
 double sum_on_host(Backend& backend, const Tensor& t, int64_t n);

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "host/core/math.h"
+#include "host/model/parameter_ops.h"
 
 namespace tessera {
 
@@ -227,12 +228,7 @@ std::map<std::string, Tensor> DlrmModel::snapshot() {
 
 void DlrmModel::restore(const std::map<std::string, Tensor>& weights) {
   auto get = [&](const std::string& name, const Shape& shape) -> const Tensor& {
-    auto it = weights.find(name);
-    if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << name << "'");
-    if (it->second.shape() != shape || it->second.dtype() != DType::F32)
-      TESSERA_THROW(Io, "parameter '" << name << "' is " << it->second.describe()
-                                      << ", the model expects f32" << shape_str(shape));
-    return it->second;
+    return named_f32_weight(weights, name, shape);
   };
   for (Parameter* p : parameters()) backend_.copy(get(p->name, p->value.shape()), p->value);
   tables_->set_weights(get("embedding.tables", Shape{table_layout().total_elements()}));

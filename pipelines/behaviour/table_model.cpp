@@ -1,6 +1,7 @@
 #include "pipelines/behaviour/table_model.h"
 
 #include "host/core/error.h"
+#include "host/model/parameter_ops.h"
 
 namespace tessera {
 
@@ -69,12 +70,7 @@ std::map<std::string, Tensor> TableModel::snapshot() {
 
 void TableModel::restore(const std::map<std::string, Tensor>& weights) {
   auto get = [&](const std::string& name, const Shape& shape) -> const Tensor& {
-    auto it = weights.find(name);
-    if (it == weights.end()) TESSERA_THROW(Io, "model weights lack parameter '" << name << "'");
-    if (it->second.shape() != shape || it->second.dtype() != DType::F32)
-      TESSERA_THROW(Io, "parameter '" << name << "' is " << it->second.describe()
-                                      << ", the model expects f32" << shape_str(shape));
-    return it->second;
+    return named_f32_weight(weights, name, shape);
   };
   // Every name and shape first, so a bad map changes nothing.
   for (Parameter* p : parameters()) get(p->name, p->value.shape());

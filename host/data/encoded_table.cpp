@@ -92,9 +92,6 @@ TrainValidation load_train_validation(const FileSpec& file, const TableSchema& s
   return out;
 }
 
-namespace {
-
-// Uniform in [0, n) from the engine, by rejection (unbiased, and defined by mt19937_64 alone).
 uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
   const uint64_t limit =
       std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
@@ -104,8 +101,6 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
   } while (x >= limit);
   return x % n;
 }
-
-}  // namespace
 
 std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {
   std::vector<int64_t> p(static_cast<size_t>(n));

@@ -10,6 +10,7 @@
 // (binomial). load_train_validation() does both passes. split_table() instead splits an already
 // encoded table exactly (round(rows * fraction) validation rows) with std::mt19937_64.
 #include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -91,5 +92,9 @@ TableSplit split_table(const EncodedTable& table, double validation_fraction, ui
 // A libSVM table as dense features (n_cat = 0); width 0 = max index + 1.
 EncodedTable table_from_sparse(const SparseTable& sparse, int64_t width = 0,
                                OutOfRangeFeature out_of_range = OutOfRangeFeature::Error);
+
+// Uniform in [0, n) from the engine, by rejection (unbiased, and defined by mt19937_64 alone): the
+// shuffles of the tables and of the prepared reader's buffer.
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n);
 
 }  // namespace tessera

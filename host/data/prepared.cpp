@@ -187,16 +187,6 @@ struct RowRef {
   int64_t row = 0;
 };
 
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit =
-      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
-  uint64_t x;
-  do {
-    x = rng();
-  } while (x >= limit);
-  return x % n;
-}
-
 // The row order of one epoch of one part: its blocks, then the shuffle buffer.
 class EpochStream {
  public:

@@ -80,6 +80,14 @@ class TrainTask {
   // Puts the data at the first batch of `epoch` (1-based): each epoch's order is a function of
   // the seed and the epoch alone, so a resumed run sees the batches the interrupted one would.
   virtual void start_epoch(int64_t epoch) = 0;
+  // Mid-epoch resume: puts the data at batch `batch` (0-based) of `epoch`, where start_epoch(epoch)
+  // and `batch` steps would have left it, without training on the batches before it. A task
+  // that cannot returns false, and the Trainer then checkpoints only at epoch ends.
+  virtual bool start_epoch_at(int64_t epoch, int64_t batch) {
+    if (batch != 0) return false;
+    start_epoch(epoch);
+    return true;
+  }
   // Trains on the next batch: forward, loss, the guard's checks, backward, and the optimizer
   // step unless optimizer() hands it to the Trainer.
   virtual StepResult step(StepContext& ctx) = 0;

@@ -17,6 +17,12 @@ TESSERA_CHOICES(behaviour_model_choices, BehaviourModelType, {"mlp", BehaviourMo
 TESSERA_CHOICES(cross_structure_choices, CrossStructure, {"stacked", CrossStructure::Stacked},
                 {"parallel", CrossStructure::Parallel});
 
+TESSERA_CHOICES(data_read_choices, DataRead, {"auto", DataRead::Auto}, {"memory", DataRead::Memory},
+                {"stream", DataRead::Stream});
+
+TESSERA_CHOICES(table_storage_choices, TableStorage, {"f32", TableStorage::F32},
+                {"bf16", TableStorage::BF16}, {"f16", TableStorage::F16});
+
 TESSERA_CHOICES(activation_choices, Activation, {"relu", Activation::Relu},
                 {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid});
 

@@ -39,10 +39,17 @@ inline bool has_tables(BehaviourModelType t) {
   return t != BehaviourModelType::Mlp;
 }
 enum class EarlyStoppingMetric : uint8_t { Auc, Logloss };
+// How training reads a prepared directory: all of it into memory, streamed from the shards, or
+// chosen by size ("auto": streamed when the shards would not fit comfortably in memory).
+enum class DataRead : uint8_t { Auto, Memory, Stream };
+// How the embedding tables are stored (accumulation and optimizer math stay fp32).
+enum class TableStorage : uint8_t { F32, BF16, F16 };
 
 // "mlp", "dlrm", "dcn_v2", "wide_deep"
 const json::Choices<BehaviourModelType>& behaviour_model_choices();
 const json::Choices<CrossStructure>& cross_structure_choices();  // "stacked", "parallel"
+const json::Choices<DataRead>& data_read_choices();              // "auto", "memory", "stream"
+const json::Choices<TableStorage>& table_storage_choices();      // "f32", "bf16", "f16"
 const json::Choices<Activation>& activation_choices();           // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
@@ -63,6 +70,11 @@ struct BehaviourDataConfig : DataFiles {
   // data.train's, empty: none). Training then reads the rows and the fitted preprocessor
   // from its column shards instead of parsing and encoding the text again.
   std::string prepared;
+  // With `prepared` only: how training reads it, and the streamed reader's block shuffle (blocks
+  // of block_rows rows in a seeded order) and shuffle buffer (rows).
+  DataRead read = DataRead::Auto;
+  int64_t block_rows = 4096;
+  int64_t shuffle_buffer = 65536;
   TableSchema schema;  // format, delimiter, header, trim, missing tokens, bad rows, columns
   CategoricalSpec categorical;
   NumericSpec numeric;
@@ -107,6 +119,10 @@ struct BehaviourModelConfig {
   // The table models: the shards (one or more) in other processes of an MPI job (tessera built with
   // MPI, run under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
   bool remote_shards = false;
+  // The table models: the tables' storage type, and whether an update rounds to it
+  // stochastically (bf16 / f16 only) rather than to nearest.
+  TableStorage table_dtype = TableStorage::F32;
+  bool stochastic_rounding = false;
 };
 
 struct EarlyStoppingConfig {
@@ -249,6 +265,19 @@ void fields(V& v, BehaviourDataConfig& c) {
            c.prepared, json::Text::NonEmpty);
   v.check(c.prepared.empty() || c.derive.empty(), "prepared",
           "a prepared directory holds rows already read: it cannot be combined with \"derive\"");
+  v.when(!c.prepared.empty(), "only applies with \"prepared\"", [&] {
+    v.choice(F("read",
+               "memory (every row loaded), stream (read from the shards as training goes) or "
+               "auto (stream when the shards are large)")
+                 .written_if(c.read != DataRead::Auto),
+             c.read, data_read_choices());
+    v.integer(F("block_rows", "streamed: rows per block of the seeded block shuffle")
+                  .written_if(c.block_rows != 4096),
+              c.block_rows, json::IntBounds::closed(1, int64_t{1} << 30));
+    v.integer(F("shuffle_buffer", "streamed: rows of the shuffle buffer (<= 1: none)")
+                  .written_if(c.shuffle_buffer != 65536),
+              c.shuffle_buffer, json::IntBounds::closed(0, int64_t{1} << 32));
+  });
   TableSchema& s = c.schema;
   size_t errors_before = 0;
   bool format_read = true;  // false: a misspelt format, so "columns" may not be required
@@ -363,6 +392,16 @@ void fields(V& v, BehaviourModelConfig& c) {
                          .written_if(c.remote_shards),
                      c.remote_shards);
            v.section(F("sparse_optimizer", "the embedding tables' optimizer"), c.sparse_optimizer);
+           v.choice(
+               F("table_dtype", "the tables' storage: f32, bf16 or f16 (updates computed in fp32)")
+                   .written_if(c.table_dtype != TableStorage::F32),
+               c.table_dtype, table_storage_choices());
+           v.boolean(F("stochastic_rounding",
+                       "round each updated table value to table_dtype stochastically")
+                         .written_if(c.stochastic_rounding),
+                     c.stochastic_rounding);
+           v.check(!c.stochastic_rounding || c.table_dtype != TableStorage::F32,
+                   "stochastic_rounding", "only applies to a bf16 or f16 table_dtype");
            v.check(!(c.shards > 1 && c.placement == emb::ShardPlacement::Column &&
                      c.sparse_optimizer.type == emb::SparseOptimizer::RowwiseAdagrad),
                    "placement",

@@ -1,0 +1,211 @@
+// Where `tessera prep`'s time goes (issue 18 deliver 7, bench/ingest.sh's breakdown): on one
+// behaviour config (csv or criteo; its train file, plus validation/test when the config has them),
+// each phase timed on its own, alternating, --reps times (medians and bests reported):
+//   read     the train file read sequentially in 1 MiB blocks, newlines counted (the floor any
+//            text reader pays: the page cache's bandwidth)
+//   records  the train file split into records and fields by RecordReader (the writer's one
+//            serial reader stream), nothing parsed
+//   fit      fit_preprocessor on the train file (pass 1: vocabularies and normalisers, one thread)
+//   prepare  prepare_dataset into a fresh directory with --threads (pass 1 again, then pass 2:
+//            parse, encode, write the shards): what `tessera prep` runs
+// encode_write = prepare - fit (pass 2 alone). Rows/s and MB/s are over the train file.
+//
+//   build/bench/ingest_bench --config CONFIG [--out DIR] [--threads N] [--reps N]
+//                            [--phases read,records,fit,prepare]
+// Output: one JSON line per phase and repetition, then a summary line. Exit 1 on a failure.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "host/core/error.h"
+#include "host/data/encoded_table.h"
+#include "host/data/prepared_writer.h"
+#include "host/data/record_reader.h"
+#include "pipelines/behaviour/prep.h"
+
+namespace {
+
+using namespace tessera;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double loadavg() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  f >> l;
+  return l;
+}
+
+struct Setup {
+  std::string config, out;
+  int threads = 2;
+  int reps = 3;
+  std::vector<std::string> phases = {"read", "records", "fit", "prepare"};
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= s.size()) {
+    const size_t comma = std::min(s.find(',', at), s.size());
+    if (comma > at) out.push_back(s.substr(at, comma - at));
+    at = comma + 1;
+  }
+  return out;
+}
+
+Setup parse_args(int argc, char** argv) {
+  Setup s;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) TESSERA_THROW(Usage, a << " needs a value");
+      return argv[++i];
+    };
+    if (a == "--config")
+      s.config = value();
+    else if (a == "--out")
+      s.out = value();
+    else if (a == "--threads")
+      s.threads = std::stoi(value());
+    else if (a == "--reps")
+      s.reps = std::stoi(value());
+    else if (a == "--phases")
+      s.phases = split_commas(value());
+    else
+      TESSERA_THROW(Usage, "unknown option '" << a << "' (see the header of ingest_bench.cpp)");
+  }
+  if (s.config.empty()) TESSERA_THROW(Usage, "--config CONFIG is required");
+  if (s.threads < 1 || s.reps < 1) TESSERA_THROW(Usage, "--threads and --reps must be >= 1");
+  for (const std::string& p : s.phases)
+    if (p != "read" && p != "records" && p != "fit" && p != "prepare")
+      TESSERA_THROW(Usage, "unknown phase '" << p << "' (read, records, fit, prepare)");
+  if (s.out.empty()) s.out = behaviour::default_prepared_dir(s.config) + "-ingest-bench";
+  return s;
+}
+
+// One phase once: its seconds and the rows it saw (-1 where the phase does not count rows).
+struct PhaseRun {
+  double seconds = 0;
+  int64_t rows = -1;
+};
+
+PhaseRun time_read(const std::string& path) {
+  const auto t0 = Clock::now();
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  TESSERA_CHECK(f != nullptr, path << ": cannot open");
+  std::vector<char> buf(size_t{1} << 20);
+  int64_t lines = 0;
+  size_t got = 0;
+  while ((got = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+    lines += std::count(buf.data(), buf.data() + got, '\n');
+  std::fclose(f);
+  return {seconds_since(t0), lines};
+}
+
+PhaseRun time_records(const PrepareInputs& in) {
+  const auto t0 = Clock::now();
+  RecordReader reader(in.train, in.schema);
+  Record rec;
+  int64_t fields = 0;
+  while (reader.next(rec)) fields += static_cast<int64_t>(rec.fields.size());
+  TESSERA_CHECK(fields > 0, in.train.path << ": no fields read");
+  return {seconds_since(t0), reader.records_read()};
+}
+
+PhaseRun time_fit(const PrepareInputs& in) {
+  const auto t0 = Clock::now();
+  const RowSelection rows{in.validation ? SplitPart::All : SplitPart::Train, in.validation_fraction,
+                          in.seed};
+  const Preprocessor pre = fit_preprocessor(in.train, in.schema, in.options, rows);
+  TESSERA_CHECK(pre.n_dense() + pre.n_cat() > 0, "fit: no features");
+  return {seconds_since(t0), -1};
+}
+
+PhaseRun time_prepare(const PrepareInputs& in, const Setup& s) {
+  std::filesystem::remove_all(s.out);
+  PrepareOptions o;
+  o.threads = s.threads;
+  o.quiet = true;
+  const auto t0 = Clock::now();
+  const PrepareResult r = prepare_dataset(in, s.out, o);
+  const double sec = seconds_since(t0);
+  TESSERA_CHECK(r.status == PrepareStatus::Prepared,
+                "prepare: status " << prepare_status_name(r.status));
+  int64_t rows = 0;
+  for (const auto& [split, n] : r.rows) rows += n;
+  return {sec, rows};
+}
+
+int run(const Setup& s) {
+  const PrepareInputs in = behaviour::prepare_inputs_of(s.config);
+  const double mb = static_cast<double>(std::filesystem::file_size(in.train.path)) / 1e6;
+  std::vector<std::vector<double>> times(s.phases.size());
+  int64_t train_rows = -1;
+  for (int rep = 0; rep < s.reps; ++rep) {
+    for (size_t p = 0; p < s.phases.size(); ++p) {
+      const std::string& name = s.phases[p];
+      const PhaseRun r = name == "read"      ? time_read(in.train.path)
+                         : name == "records" ? time_records(in)
+                         : name == "fit"     ? time_fit(in)
+                                             : time_prepare(in, s);
+      if (name == "records") train_rows = r.rows;
+      times[p].push_back(r.seconds);
+      std::printf("{\"phase\":\"%s\",\"rep\":%d,\"seconds\":%.4f,\"rows\":%lld,\"loadavg\":%.2f}\n",
+                  name.c_str(), rep, r.seconds, static_cast<long long>(r.rows), loadavg());
+      std::fflush(stdout);
+    }
+  }
+  std::filesystem::remove_all(s.out);
+  std::string phases;
+  double fit_med = -1, prep_med = -1;
+  for (size_t p = 0; p < s.phases.size(); ++p) {
+    const double med = median(times[p]);
+    const double best = *std::min_element(times[p].begin(), times[p].end());
+    if (s.phases[p] == "fit") fit_med = med;
+    if (s.phases[p] == "prepare") prep_med = med;
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "%s\"%s\":{\"median_s\":%.4f,\"best_s\":%.4f,\"train_mb_per_s\":%.1f%s",
+                  phases.empty() ? "" : ",", s.phases[p].c_str(), med, best, mb / med,
+                  train_rows > 0 ? "" : "}");
+    phases += buf;
+    if (train_rows > 0) {
+      std::snprintf(buf, sizeof buf, ",\"train_rows_per_s\":%.0f}",
+                    static_cast<double>(train_rows) / med);
+      phases += buf;
+    }
+  }
+  std::printf(
+      "{\"summary\":\"ingest_bench\",\"config\":\"%s\",\"threads\":%d,\"reps\":%d,"
+      "\"train_mb\":%.2f,\"train_rows\":%lld,\"phases\":{%s},\"encode_write_median_s\":%.4f,"
+      "\"loadavg\":%.2f}\n",
+      s.config.c_str(), s.threads, s.reps, mb, static_cast<long long>(train_rows), phases.c_str(),
+      fit_med >= 0 && prep_med >= 0 ? prep_med - fit_med : -1.0, loadavg());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse_args(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ingest_bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -65,6 +65,9 @@ def main():
     target = reference - a.auc_tolerance
     t_te, t_to = seconds_to(te_epochs, target), seconds_to(to_epochs, target)
     ts, ps = te["train_samples_per_sec"], to["train_samples_per_sec"]
+    if te["parameters"] != to["parameters"]:
+        print(f"dlrm_compare: the models differ: tessera has {te['parameters']} parameters, "
+              f"PyTorch {to['parameters']}", file=sys.stderr)
     r = lambda v, n=4: None if v is None else round(v, n)
     print(json.dumps({
         "model": to["model"], "mode": a.mode, "rows": a.rows,
@@ -75,6 +78,7 @@ def main():
         "torch_seconds_to_reference_auc": r(t_to, 3),
         "time_to_auc_ratio": r(t_to / t_te, 3) if t_te and t_to else None,
         "torch_gemm_gflops": to["torch_gemm_gflops"],
+        "parameters_equal": te["parameters"] == to["parameters"],
         "epochs": [{"epoch": x["epoch"], "tessera_auc": r(x["test_auc"]),
                     "torch_auc": r(y["test_auc"]), "tessera_train_s": r(x["train_seconds"], 3),
                     "torch_train_s": r(y["train_seconds"], 3)}

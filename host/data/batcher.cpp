@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "host/core/error.h"
 #include "host/core/math.h"
@@ -28,6 +29,8 @@ struct Batcher::State {
   int64_t batches_per_epoch = 0;
   // Producer: fills one batch; false when there are no more. Runs on the producer thread only.
   std::function<bool(Batch&)> produce;
+  // Repositions the producer (with its thread stopped); empty: it cannot.
+  std::function<void(int64_t, int64_t)> seek;
 
   std::mutex mu;
   std::condition_variable not_full;
@@ -74,6 +77,14 @@ struct Batcher::State {
     not_full.notify_all();
     if (thread.joinable()) thread.join();
   }
+
+  // With the thread stopped: nothing queued, no error, ready to start again.
+  void reset() {
+    queue.clear();
+    stop = false;
+    finished = false;
+    error = nullptr;
+  }
 };
 
 namespace {
@@ -84,6 +95,16 @@ void check_options(const BatcherOptions& o) {
     TESSERA_THROW(Config, "queue_depth must be in [1, 64], got " << o.queue_depth);
   }
   if (o.epochs < 0) TESSERA_THROW(Config, "epochs must be >= 0, got " << o.epochs);
+  if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
+    TESSERA_THROW(Config, "rank " << o.rank << " of " << o.world << ": need 0 <= rank < world");
+}
+
+// Rank `rank`'s contiguous part [begin, begin + n) of a global batch of `rows` rows cut into
+// `world` parts whose sizes differ by at most one (the first rows % world parts one larger).
+std::pair<int64_t, int64_t> part_of(int64_t rows, int rank, int world) {
+  const int64_t base = rows / world, extra = rows % world;
+  const int64_t begin = rank * base + std::min<int64_t>(rank, extra);
+  return {begin, base + (rank < extra ? 1 : 0)};
 }
 
 // Copies rows `order[begin, begin + n)` of `t` into a new batch.
@@ -132,6 +153,7 @@ Batcher::Batcher(const EncodedTable& table, const BatcherOptions& options)
   const int64_t per_epoch = s.batches_per_epoch;
   s.produce = [t, options, per_epoch, cursor](Batch& b) {
     Cursor& c = *cursor;
+    if (c.epoch >= options.epochs) return false;  // done, or sought past the last epoch
     if (c.epoch < 0 || c.index >= per_epoch) {
       ++c.epoch;
       c.index = 0;
@@ -139,12 +161,25 @@ Batcher::Batcher(const EncodedTable& table, const BatcherOptions& options)
       c.order = epoch_order(t->rows, options.seed, c.epoch, options.shuffle);
     }
     const int64_t begin = c.index * options.batch_size;
-    const int64_t n = std::min(options.batch_size, t->rows - begin);
-    fill_from_table(*t, c.order, begin, n, b);
+    const auto [first, n] =
+        part_of(std::min(options.batch_size, t->rows - begin), options.rank, options.world);
+    fill_from_table(*t, c.order, begin + first, n, b);
     b.epoch = c.epoch;
     b.index = c.index;
     b.last_in_epoch = ++c.index == per_epoch;
     return true;
+  };
+  s.seek = [t, options, per_epoch, cursor](int64_t epoch, int64_t batch) {
+    if (epoch < 0 || batch < 0 || batch > per_epoch)
+      TESSERA_THROW(Config, "batcher: cannot seek to batch " << batch << " of epoch " << epoch
+                                                             << " (" << per_epoch
+                                                             << " batches an epoch)");
+    Cursor& c = *cursor;
+    c.epoch = epoch;
+    c.index = batch;
+    c.order.clear();
+    if (epoch < options.epochs && batch < per_epoch)
+      c.order = epoch_order(t->rows, options.seed, epoch, options.shuffle);
   };
   s.start();
 }
@@ -181,6 +216,36 @@ Batcher::Batcher(std::unique_ptr<StreamEncoder> stream, const BatcherOptions& op
     b.last_in_epoch = n < options.batch_size;  // known only for a short final batch
     return true;
   };
+  s.start();
+}
+
+Batcher::Batcher(BatchProducer producer, int queue_depth) : state_(std::make_unique<State>()) {
+  TESSERA_CHECK(producer.fill != nullptr, "Batcher: a producer without fill");
+  BatcherOptions o;
+  o.queue_depth = queue_depth;
+  check_options(o);
+  State& s = *state_;
+  s.options = o;
+  s.batches_per_epoch = producer.batches_per_epoch;
+  s.produce = std::move(producer.fill);
+  s.seek = std::move(producer.seek);
+  s.start();
+}
+
+void Batcher::seek(int64_t epoch, int64_t batch) {
+  TESSERA_CHECK(state_ != nullptr, "Batcher::seek on a moved-from batcher");
+  State& s = *state_;
+  if (!s.seek)
+    TESSERA_THROW(Usage, "this batch source is read once, in order: it cannot resume at batch "
+                             << batch << " of epoch " << epoch);
+  s.shutdown();
+  s.reset();
+  try {
+    s.seek(epoch, batch);
+  } catch (...) {
+    s.finished = true;  // no producer: next() reports the end instead of waiting
+    throw;
+  }
   s.start();
 }
 

@@ -283,22 +283,40 @@ struct PreparedBatchReader::State {
   std::vector<RowRef> refs;
   std::vector<int64_t> shard_first_block;  // [shards]
   std::vector<int64_t> block_left;         // [blocks] rows not yet delivered this epoch
-  int64_t released = 0;
+  std::vector<uint8_t> touched;            // [blocks] some rows delivered (pages read) this epoch
+  int64_t released = 0, open = 0, peak_open = 0;
 
   void start_epoch(int64_t epoch) {
+    // Blocks left open by a dropped last batch give their pages back too.
+    for (size_t b = 0; b < touched.size(); ++b)
+      if (touched[b] && block_left[b] > 0) release(blocks[b]);
     stream = std::make_unique<EpochStream>(blocks, options, epoch);
     epoch_rows = stream->rows();
     pos = PreparedPosition{epoch, 0};
     block_left.resize(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) block_left[b] = blocks[b].rows;
+    touched.assign(blocks.size(), 0);
+    open = 0;
   }
+  size_t block_of(const RowRef& r) const {
+    return static_cast<size_t>(shard_first_block[static_cast<size_t>(r.shard)] +
+                               r.row / options.block_rows);
+  }
+  // A row passed over by a resume: counted off its block, whose pages were never read.
+  void skip(const RowRef& r) { --block_left[block_of(r)]; }
   // Counts the batch's rows off their blocks; a block whose rows have all been delivered gives its
   // pages back (file pages: read again from the page cache or disk if touched again).
   void release_delivered() {
     for (const RowRef& r : refs) {
-      const size_t b = static_cast<size_t>(shard_first_block[static_cast<size_t>(r.shard)] +
-                                           r.row / options.block_rows);
-      if (--block_left[b] == 0) release(blocks[b]);
+      const size_t b = block_of(r);
+      if (!touched[b]) {
+        touched[b] = 1;
+        peak_open = std::max(peak_open, ++open);
+      }
+      if (--block_left[b] == 0) {
+        release(blocks[b]);
+        --open;
+      }
     }
   }
   void release(const Block& b) {
@@ -374,7 +392,10 @@ PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const Prep
     TESSERA_THROW(Config, "start position row " << o.start.row << " is past the epoch's "
                                                 << s.epoch_rows << " rows");
   RowRef skip;
-  for (int64_t i = 0; i < o.start.row; ++i) s.stream->next(skip);
+  for (int64_t i = 0; i < o.start.row; ++i) {
+    TESSERA_CHECK(s.stream->next(skip), "prepared reader: the epoch's row order ended early");
+    s.skip(skip);
+  }
   s.pos.row = o.start.row;
 }
 
@@ -408,6 +429,12 @@ bool PreparedBatchReader::next(Batch& out) {
 
 int64_t PreparedBatchReader::blocks_released() const {
   return state_->released;
+}
+int64_t PreparedBatchReader::open_blocks() const {
+  return state_->open;
+}
+int64_t PreparedBatchReader::peak_open_blocks() const {
+  return state_->peak_open;
 }
 
 PreparedPosition PreparedBatchReader::position() const {

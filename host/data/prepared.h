@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "host/data/batch_source.h"
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
 #include "host/data/prepared_format.h"
@@ -92,11 +93,49 @@ class PreparedBatchReader {
   int64_t rows_in_epoch(int64_t epoch) const;
   // Blocks whose rows have all been delivered and whose pages were given back (madvise).
   int64_t blocks_released() const;
+  // Blocks open now / at most so far: some of their rows delivered in this epoch, not all (the
+  // blocks whose mapped pages the reader may hold). Without a shuffle buffer at most the blocks
+  // one batch spans, plus one; with one, each open block but the one being read has a row in the
+  // buffer.
+  int64_t open_blocks() const;
+  int64_t peak_open_blocks() const;
 
   struct State;
 
  private:
   std::unique_ptr<State> state_;
+};
+
+// A prepared split through PreparedBatchReader on a prefetch thread. The reader's options say the
+// order (block shuffle, shuffle buffer, seed), the part (rank / world) and the epochs; the batch
+// count per epoch comes from the reader's rows_in_epoch. Memory: the queue's batches, the reader's
+// block order and shuffle-buffer row indices, and the mapped pages of the blocks whose rows are
+// being delivered (a block's pages are given back once all its rows are out).
+class PreparedSource final : public BatchSource {
+ public:
+  // `data` is shared (the mapping stays alive while the source does).
+  PreparedSource(const PreparedDataset& data, const PreparedReadOptions& options,
+                 int queue_depth = 3);
+  ~PreparedSource() override;
+
+  bool next(Batch& out) override;
+  // Of the first epoch read (parts of a shuffled split may differ by epoch when world > 1).
+  int64_t batches_per_epoch() const override;
+  void seek(int64_t epoch, int64_t batch) override;
+  // Batches epoch `epoch` yields for this part.
+  int64_t batches_in_epoch(int64_t epoch) const;
+
+  // The reader's counters so far (updated as batches are produced, also across seeks): blocks
+  // whose pages were given back, and the most blocks ever open at once (some rows delivered,
+  // some not: the blocks whose pages the reader may hold).
+  int64_t blocks_released() const;
+  int64_t peak_open_blocks() const;
+
+  struct Shared;
+
+ private:
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<BatchSource> queue_;  // a Batcher running the reader
 };
 
 }  // namespace tessera

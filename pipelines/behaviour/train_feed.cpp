@@ -12,13 +12,18 @@ bool has_columns(const Tensor& t) {
 }
 }  // namespace
 
-TrainFeed::TrainFeed(Backend& backend, Batcher& batcher, int64_t max_batch, CatPlacement cat)
-    : backend_(backend), batcher_(batcher), max_batch_(max_batch), cat_(cat) {}
+TrainFeed::TrainFeed(Backend& backend, BatchSource& source, int64_t max_batch, CatPlacement cat)
+    : backend_(backend), source_(source), max_batch_(max_batch), cat_(cat) {}
 
 TrainFeed::~TrainFeed() = default;
 
 TrainFeed::Item TrainFeed::stage(Batch&& b) {
   TESSERA_CHECK(b.labels.defined(), "training batch without labels");
+  if (b.rows == 0) {  // a rank's empty part of a short batch (batcher.h): nothing to upload
+    Item it;
+    it.batch = std::move(b);
+    return it;
+  }
   if (!stager_) {
     stage_dense_ = has_columns(b.dense);
     stage_cat_ = cat_ == CatPlacement::Device && has_columns(b.cat);
@@ -46,7 +51,7 @@ bool TrainFeed::next(Item& out) {
   if (!started_) {
     started_ = true;
     Batch b;
-    if (!batcher_.next(b)) return false;
+    if (!source_.next(b)) return false;
     ahead_ = stage(std::move(b));
     have_ahead_ = true;
   }
@@ -59,7 +64,7 @@ bool TrainFeed::next(Item& out) {
   // Queue the following batch's upload now, before the caller queues this batch's compute.
   try {
     Batch b;
-    if (batcher_.next(b)) {
+    if (source_.next(b)) {
       ahead_ = stage(std::move(b));
       have_ahead_ = true;
     }

@@ -2,11 +2,12 @@
 // TrainFeed: the training loop's batches, one batch ahead of the model, through the backend's
 // BatchStager (host/backend/batch_stager.h). next() queues batch k+1's upload before the caller
 // queues batch k's compute, so on CUDA the copy (pinned memory, copy stream) runs beside the
-// kernels; on the host the batcher's own tensors reach the model unchanged.
+// kernels; on the host the source's own tensors reach the model unchanged.
 #include <exception>
 #include <memory>
 
 #include "host/backend/backend.h"
+#include "host/data/batch_source.h"
 #include "host/data/batcher.h"
 
 namespace tessera::behaviour {
@@ -18,17 +19,17 @@ enum class CatPlacement : uint8_t { Host, Device };
 class TrainFeed {
  public:
   struct Item {
-    Batch batch;                // the batcher's host batch (rows, epoch, flags)
+    Batch batch;                // the source's host batch (rows, epoch, flags)
     Tensor dense, cat, labels;  // what the model reads: [rows, ...] on the backend, except a
                                 // host cat under CatPlacement::Host
     BatchStager::Staged staged;
   };
 
-  // `batcher` and `backend` must outlive the feed; max_batch: the batcher's batch size.
-  TrainFeed(Backend& backend, Batcher& batcher, int64_t max_batch, CatPlacement cat);
+  // `source` and `backend` must outlive the feed; max_batch: the source's batch size.
+  TrainFeed(Backend& backend, BatchSource& source, int64_t max_batch, CatPlacement cat);
   ~TrainFeed();
 
-  // The next batch; false when the batcher is done. A batcher error is rethrown here, in order
+  // The next batch; false when the source is done. A source error is rethrown here, in order
   // (after the batches before it), not when the look-ahead meets it.
   bool next(Item& out);
   // The compute reading `item` is queued (not necessarily finished): its slot may be refilled
@@ -39,7 +40,7 @@ class TrainFeed {
   Item stage(Batch&& b);
 
   Backend& backend_;
-  Batcher& batcher_;
+  BatchSource& source_;
   int64_t max_batch_;
   CatPlacement cat_;
   std::unique_ptr<BatchStager> stager_;  // made at the first batch (its widths come from it)

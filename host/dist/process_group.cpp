@@ -1,5 +1,7 @@
 #include "host/dist/process_group.h"
 
+#include <algorithm>
+#include <cstring>
 #include <utility>
 
 namespace tessera::dist {
@@ -14,6 +16,10 @@ class LocalGroup final : public ProcessGroup {
   void allreduce_sum(double*, int64_t) override {}
   void broadcast(void*, int64_t, int) override {}
   void barrier() override {}
+  void allgather(const void* send, int64_t bytes, void* recv) override {
+    if (bytes > 0) std::memcpy(recv, send, static_cast<size_t>(bytes));
+  }
+  bool deterministic() const override { return true; }
 };
 
 std::unique_ptr<ProcessGroup>& installed() {
@@ -33,6 +39,31 @@ ProcessGroup& process_group() {
 
 void set_process_group(std::unique_ptr<ProcessGroup> group) {
   installed() = group ? std::move(group) : make_local_group();
+}
+
+void broadcast_string(ProcessGroup& g, std::string& s, int root) {
+  if (g.world() == 1) return;
+  int64_t n = static_cast<int64_t>(s.size());
+  g.broadcast(&n, sizeof n, root);
+  s.resize(static_cast<size_t>(n));
+  if (n > 0) g.broadcast(s.data(), n, root);
+}
+
+std::vector<std::string> allgather_strings(ProcessGroup& g, const std::string& s) {
+  const int world = g.world();
+  const int64_t mine = static_cast<int64_t>(s.size());
+  std::vector<int64_t> sizes(static_cast<size_t>(world));
+  g.allgather(&mine, sizeof mine, sizes.data());
+  int64_t longest = 0;
+  for (int64_t n : sizes) longest = std::max(longest, n);
+  std::string padded = s;
+  padded.resize(static_cast<size_t>(longest));
+  std::string all(static_cast<size_t>(longest * world), '\0');
+  if (longest > 0) g.allgather(padded.data(), longest, all.data());
+  std::vector<std::string> out;
+  for (int r = 0; r < world; ++r)
+    out.push_back(all.substr(static_cast<size_t>(r * longest), static_cast<size_t>(sizes[r])));
+  return out;
 }
 
 }  // namespace tessera::dist

@@ -1,25 +1,43 @@
 #pragma once
-// The processes that train together (hybrid-parallel training, docs/design-decisions.md).
+// The processes that train together (hybrid-parallel training, docs/distributed.md).
 //
 // Every rank runs the same command on its own part of the data; the collectives below are what
-// the ranks exchange. The CLI installs an MPI group when it was started by mpirun (every rank
-// trains); everywhere else the group is a single process, whose collectives return their input.
+// the ranks exchange. The CLI installs an MPI group (host/dist/mpi_group.h) when it was started by
+// mpirun and every rank trains; everywhere else the group is a single process, whose collectives
+// return their input.
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace tessera::dist {
+
+// What a rank has sent since its group was made: the bytes it handed to the transport (for an
+// MPI_Allreduce, the payload; the library's own algorithm decides what travels) and the calls.
+struct CommStats {
+  int64_t allreduce_calls = 0, allreduce_bytes = 0;
+  int64_t broadcast_calls = 0, broadcast_bytes = 0;
+  int64_t allgather_calls = 0, allgather_bytes = 0;
+};
 
 class ProcessGroup {
  public:
   virtual ~ProcessGroup() = default;
   virtual int rank() const = 0;
   virtual int world() const = 0;
-  // Element-wise sums across the ranks, in place; every rank gets the same result.
+  // Element-wise sums across the ranks, in place; every rank gets the same result. In a
+  // deterministic group the sum of each element is taken in rank order (rank 0's value, plus
+  // rank 1's, ...) in the element's type, so equal inputs give bit-identical results on every
+  // run.
   virtual void allreduce_sum(float* data, int64_t n) = 0;
   virtual void allreduce_sum(double* data, int64_t n) = 0;
   // `bytes` bytes of rank `root`'s buffer into every rank's.
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   virtual void barrier() = 0;
+  // Every rank's `bytes` bytes of `send`, in rank order, into `recv` (world() * bytes bytes).
+  virtual void allgather(const void* send, int64_t bytes, void* recv) = 0;
+  virtual bool deterministic() const { return false; }
+  virtual CommStats stats() const { return {}; }
 };
 
 // The group this process trains in (a group of one unless set_process_group installed another).
@@ -28,5 +46,10 @@ ProcessGroup& process_group();
 void set_process_group(std::unique_ptr<ProcessGroup> group);
 // A group of one process.
 std::unique_ptr<ProcessGroup> make_local_group();
+
+// Rank `root`'s string on every rank.
+void broadcast_string(ProcessGroup& g, std::string& s, int root);
+// Every rank's string, in rank order.
+std::vector<std::string> allgather_strings(ProcessGroup& g, const std::string& s);
 
 }  // namespace tessera::dist

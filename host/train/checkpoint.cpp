@@ -21,7 +21,10 @@ namespace tessera::train {
 namespace {
 
 constexpr const char* kFormat = "tessera.checkpoint";
-constexpr int64_t kVersion = 2;
+// Version 3 adds the mid-epoch fields; a checkpoint at an epoch's end is still written as version
+// 2, which builds before mid-epoch checkpoints read too.
+constexpr int64_t kVersion = 3;
+constexpr int64_t kOldestVersion = 2;
 
 uint64_t bits_of(double d) {
   uint64_t u;
@@ -56,12 +59,28 @@ double from_hex_bits(const JsonFields& h, const char* key) {
   return double_of(u);
 }
 
+// A version 3 checkpoint's position inside an epoch and the epoch's sums so far.
+void read_epoch_fields(const JsonFields& h, LoopState& s) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  s.batches_done = h.integer("batches_done", 0, kMax);
+  s.epoch_examples = h.integer("epoch_examples", 0, kMax);
+  s.epoch_units = h.integer("epoch_units", 0, kMax);
+  s.epoch_loss_examples = h.integer("epoch_loss_examples", 0, s.epoch_examples);
+  s.epoch_loss = from_hex_bits(h, "epoch_loss_bits");
+  const JsonFields sums = h.object("epoch_sums");
+  for (const auto& m : h.get("epoch_sums").GetObject()) {
+    const std::string name(m.name.GetString(), m.name.GetStringLength());
+    s.epoch_sums.emplace_back(name, from_hex_bits(sums, name.c_str()));
+  }
+}
+
 }  // namespace
 
 void save_training_checkpoint(const std::string& path, const LoopState& s,
                               const NamedTensors& state, const NamedTensors& best) {
   json::JsonWriter w;
-  w.begin_object().field("format", kFormat).field("version", kVersion);
+  const bool mid_epoch = s.batches_done > 0;
+  w.begin_object().field("format", kFormat).field("version", mid_epoch ? kVersion : kOldestVersion);
   w.field("task", s.task).field("tag", s.tag);
   w.field("epochs_done", s.epochs_done).field("step", s.step).field("samples", s.samples);
   w.field("train_seconds_bits", hex_bits(s.train_seconds));
@@ -71,6 +90,14 @@ void save_training_checkpoint(const std::string& path, const LoopState& s,
   w.key("best_validation").begin_object();
   for (const auto& [name, v] : s.best_validation) w.field(name, hex_bits(v));
   w.end_object();
+  if (mid_epoch) {
+    w.field("batches_done", s.batches_done).field("epoch_examples", s.epoch_examples);
+    w.field("epoch_units", s.epoch_units).field("epoch_loss_examples", s.epoch_loss_examples);
+    w.field("epoch_loss_bits", hex_bits(s.epoch_loss));
+    w.key("epoch_sums").begin_object();
+    for (const auto& [name, v] : s.epoch_sums) w.field(name, hex_bits(v));
+    w.end_object();
+  }
   w.end_object();
   NamedTensors tensors;
   add_prefixed(tensors, "state/", state);
@@ -90,9 +117,10 @@ TrainingCheckpoint load_training_checkpoint(const std::string& path, const std::
     TESSERA_THROW(Io, source << " cannot be resumed: " << why);
   };
   if (h.string_or("format", "") != kFormat) refuse("it is not a tessera training checkpoint");
-  if (h.integer("version") != kVersion)
-    refuse("it has version " + std::to_string(h.integer("version")) + "; this build reads " +
-           std::to_string(kVersion));
+  const int64_t version = h.integer("version");
+  if (version < kOldestVersion || version > kVersion)
+    refuse("it has version " + std::to_string(version) + "; this build reads " +
+           std::to_string(kOldestVersion) + " to " + std::to_string(kVersion));
   TrainingCheckpoint c;
   LoopState& s = c.loop;
   s.task = h.string("task");
@@ -117,6 +145,7 @@ TrainingCheckpoint load_training_checkpoint(const std::string& path, const std::
     const std::string name(m.name.GetString(), m.name.GetStringLength());
     s.best_validation.emplace_back(name, from_hex_bits(best, name.c_str()));
   }
+  if (version >= 3) read_epoch_fields(h, s);
   for (auto& [name, t] : ar.tensors) {
     if (name.rfind("state/", 0) == 0)
       c.state.emplace_back(name.substr(6), t);

@@ -3,7 +3,9 @@
 // archive (host/core/archive.h: written atomically, CRC-checked over the whole file) whose header
 // holds the loop's counters and whose tensors are the task's training state ("state/<name>") and
 // the weights early stopping keeps ("best/<name>"). Doubles travel as their bit patterns, so a
-// resumed run compares scores exactly as the uninterrupted one.
+// resumed run compares scores exactly as the uninterrupted one. Its state is replicated state
+// (the same on every rank of a data-parallel run), written once, so a checkpoint written by N
+// ranks resumes on M. Version 2 files (no mid-epoch fields) are still read.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,6 +31,13 @@ struct LoopState {
   int64_t bad_epochs = 0;    // epochs since best_epoch
   std::string random_state;  // TrainTask::random_state() (text; "" when none)
   std::vector<std::pair<std::string, double>> best_validation;  // best_epoch's metrics
+  // A checkpoint inside an epoch (TrainerOptions::checkpoint_every_steps): the batches of epoch
+  // epochs_done + 1 already trained (0: at an epoch's end), and what they added up so far over
+  // every rank (the epoch line's train_loss and sums continue from them).
+  int64_t batches_done = 0;
+  int64_t epoch_examples = 0, epoch_units = 0, epoch_loss_examples = 0;
+  double epoch_loss = 0;
+  std::vector<std::pair<std::string, double>> epoch_sums;
 };
 
 void save_training_checkpoint(const std::string& path, const LoopState& loop,

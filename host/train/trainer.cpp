@@ -12,7 +12,9 @@
 #include "host/core/error.h"
 #include "host/core/progress.h"
 #include "host/core/run_dir.h"
+#include "host/dist/process_group.h"
 #include "host/train/checkpoint.h"
+#include "host/train/data_parallel.h"
 
 namespace tessera::train {
 
@@ -52,6 +54,14 @@ std::string open_run_dir(const TrainerOptions& o) {
   return RunDir::create(o.runs_dir, o.name).path();
 }
 
+// Rank 0 opens it (a new directory's name has its clock in it) and every rank gets its path.
+std::string open_run_dir(const TrainerOptions& o, dist::ProcessGroup& group) {
+  std::string path;
+  if (group.rank() == 0) path = open_run_dir(o);
+  dist::broadcast_string(group, path, 0);
+  return path;
+}
+
 // The loop's state between epochs, and what an epoch adds up.
 struct EpochSums {
   int64_t examples = 0, units = 0;
@@ -74,6 +84,43 @@ struct EpochSums {
         }
       if (!found) sums.emplace_back(name, v);
     }
+  }
+  // Every rank's sums added up, on every rank (the ranks' sums have the same names in the same
+  // order: every rank runs the same task).
+  void allreduce(dist::ProcessGroup& group) {
+    std::vector<double> v = {static_cast<double>(examples), static_cast<double>(units), loss,
+                             static_cast<double>(loss_examples)};
+    for (const auto& named : sums) v.push_back(named.second);
+    const auto n = static_cast<double>(v.size());
+    std::vector<double> lengths(static_cast<size_t>(group.world()));
+    group.allgather(&n, sizeof n, lengths.data());
+    for (const double other : lengths)
+      if (other != n)
+        TESSERA_THROW(Internal,
+                      "the ranks' epoch sums differ in length (" << n << " here, " << other << ")");
+    group.allreduce_sum(v.data(), static_cast<int64_t>(v.size()));
+    examples = static_cast<int64_t>(v[0]);
+    units = static_cast<int64_t>(v[1]);
+    loss = v[2];
+    loss_examples = static_cast<int64_t>(v[3]);
+    for (size_t i = 0; i < sums.size(); ++i) sums[i].second = v[4 + i];
+  }
+  // The global sums a mid-epoch checkpoint holds, into it and back.
+  void save(LoopState& s) const {
+    s.epoch_examples = examples;
+    s.epoch_units = units;
+    s.epoch_loss = loss;
+    s.epoch_loss_examples = loss_examples;
+    s.epoch_sums = sums;
+  }
+  static EpochSums of(const LoopState& s) {
+    EpochSums e;
+    e.examples = s.epoch_examples;
+    e.units = s.epoch_units;
+    e.loss = s.epoch_loss;
+    e.loss_examples = s.epoch_loss_examples;
+    e.sums = s.epoch_sums;
+    return e;
   }
 };
 
@@ -137,12 +184,19 @@ class Loop {
   Loop(const TrainerOptions& o, TrainTask& task)
       : o_(o),
         task_(task),
-        run_dir_(open_run_dir(o)),
+        group_(dist::process_group()),
+        lead_(group_.rank() == 0),
+        parallel_(group_.world() > 1),
+        run_dir_(open_run_dir(o, group_)),
         checkpoint_(run_dir_ + "/checkpoint.tsc"),
         metrics_(run_dir_ + "/metrics.jsonl"),
-        guard_(o.on_nonfinite, {o.task, o.name, run_dir_, o.quiet}) {
+        guard_(o.on_nonfinite, {o.task, o.name, run_dir_, o.quiet || !lead_}) {
     if (o.loss_read_every < 1)
       TESSERA_THROW(Usage, "loss_read_every must be at least 1, got " << o.loss_read_every);
+    if (o.checkpoint_every_steps < 0)
+      TESSERA_THROW(
+          Usage, "checkpoint_every_steps must not be negative, got " << o.checkpoint_every_steps);
+    if (parallel_) check_data_parallel();
     loop_.task = o.task;
     loop_.tag = o.resume_tag;
   }
@@ -150,11 +204,18 @@ class Loop {
   TrainResult run();
 
  private:
+  void check_data_parallel();
   void resume();
   bool train_epoch(int64_t epoch, Progress& progress);  // false: out of time
-  void end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds, bool partial);
+  // The batch's optimizer step (after the ranks agree on its gradient); false: none was made.
+  bool optimizer_step(const StepResult& r, int64_t& examples);
+  void end_epoch(int64_t epoch, EpochSums sums, double epoch_seconds, bool partial);
+  void log_epoch(int64_t epoch, const EpochSums& sums, const Metrics& val, double epoch_seconds,
+                 bool partial, bool improved);
   bool select(const Metrics& m);  // whether the epoch improved on the best
   void checkpoint(int64_t epoch);
+  // Inside epoch `epoch` after `batches` of its batches, with the epoch's sums so far.
+  void checkpoint_mid_epoch(int64_t epoch, int64_t batches, EpochSums sums);
   TrainResult finish();
   TrainResult stopped() const;
   int64_t checkpoint_every() const {
@@ -163,6 +224,9 @@ class Loop {
 
   const TrainerOptions& o_;
   TrainTask& task_;
+  dist::ProcessGroup& group_;
+  const bool lead_;      // rank 0: writes the run directory's files and validates
+  const bool parallel_;  // more than one rank
   const std::string run_dir_, checkpoint_, metrics_;
   DivergenceGuard guard_;
   LoopState loop_;
@@ -172,11 +236,31 @@ class Loop {
   Clock::time_point t0_ = Clock::now();
   std::string last_validation_;  // the last epoch's validation figures, for the summary
   LossReader losses_;
+  std::vector<float> gradients_;  // the data-parallel all-reduce's buffer
+  EpochSums resumed_sums_;        // a mid-epoch checkpoint's sums (rank 0's share: all of them)
 };
 
+void Loop::check_data_parallel() {
+  Optimizer* opt = task_.optimizer();
+  if (!opt)
+    TESSERA_THROW(Usage, o_.task << " training steps its own optimizer, so it cannot train "
+                                    "data-parallel over "
+                                 << group_.world() << " ranks (run it without mpirun)");
+  if (!opt->sparse_groups().empty())
+    TESSERA_THROW(Usage,
+                  o_.task << ": a model with embedding tables (parameter group '"
+                          << opt->sparse_groups().front().name
+                          << "') does not train data-parallel yet: their sparse gradients are "
+                             "not exchanged between ranks. Under mpirun, give it "
+                             "\"remote_shards\": true (rank 0 trains, the others hold the "
+                             "tables) or run it in one process");
+}
+
 void Loop::resume() {
-  if (!o_.resumable || ::access(checkpoint_.c_str(), F_OK) != 0) {
-    if (o_.resumable) truncate_lines(metrics_, 0);  // killed before the first checkpoint
+  bool found = lead_ && o_.resumable && ::access(checkpoint_.c_str(), F_OK) == 0;
+  found = broadcast_flag(group_, found, 0);
+  if (!found) {
+    if (o_.resumable && lead_) truncate_lines(metrics_, 0);  // killed before the first checkpoint
     return;
   }
   TrainingCheckpoint c = load_training_checkpoint(checkpoint_, o_.task, o_.resume_tag);
@@ -195,47 +279,78 @@ void Loop::resume() {
   loop_ = c.loop;
   best_ = std::move(c.best);
   resumed_from_ = loop_.epochs_done;
+  // The sums of a part-trained epoch are every rank's together: rank 0 carries them on.
+  if (lead_) resumed_sums_ = EpochSums::of(loop_);
   // Lines logged after the checkpoint (a kill between the two writes) are done again.
-  truncate_lines(metrics_, loop_.epochs_done);
+  if (lead_) truncate_lines(metrics_, loop_.epochs_done);
   guard_.resumed(checkpoint_, loop_.epochs_done, metrics_);
-  if (!o_.quiet)
-    std::fprintf(stderr, "tessera train: resuming %s after epoch %lld (step %lld)\n",
+  if (!o_.quiet && lead_)
+    std::fprintf(stderr, "tessera train: resuming %s after epoch %lld%s (step %lld)\n",
                  run_dir_.c_str(), static_cast<long long>(loop_.epochs_done),
+                 loop_.batches_done > 0
+                     ? (" and " + std::to_string(loop_.batches_done) + " batches").c_str()
+                     : "",
                  static_cast<long long>(loop_.step));
+}
+
+bool Loop::optimizer_step(const StepResult& r, int64_t& examples) {
+  Optimizer* opt = task_.optimizer();
+  examples = r.examples;
+  bool apply = r.applied;
+  if (parallel_) {
+    examples = allreduce_dense_gradients(group_, *opt, r.examples, r.applied, gradients_);
+    apply = examples > 0;
+  }
+  if (apply && opt) opt->step();
+  return apply;
 }
 
 bool Loop::train_epoch(int64_t epoch, Progress& progress) {
   const int64_t batches = task_.batches_per_epoch();
   const auto t_epoch = Clock::now();
-  task_.start_epoch(epoch);
+  // A mid-epoch checkpoint resumes at its batch, with the sums of the batches before it.
+  const int64_t first = epoch == loop_.epochs_done + 1 ? loop_.batches_done : 0;
   EpochSums sums;
+  if (first > 0) {
+    if (!task_.start_epoch_at(epoch, first))
+      TESSERA_THROW(Io, "checkpoint '" << checkpoint_ << "' was taken after batch " << first
+                                       << " of epoch " << epoch << ", but the " << o_.task
+                                       << " task cannot start an epoch part-way");
+    sums = std::move(resumed_sums_);
+  } else {
+    task_.start_epoch(epoch);
+  }
   bool partial = false;
   Backend* backend = task_.backend();
-  for (int64_t b = 0; b < batches; ++b) {
+  for (int64_t b = first; b < batches; ++b) {
     guard_.at_batch(epoch, b + 1, batches, loop_.step + 1);
     StepContext ctx{epoch, b, loop_.step, guard_};
     const auto t_step = Clock::now();
     StepResult r = task_.step(ctx);
     // Queued before the optimizer step, while the step's loss buffer holds this batch's losses.
     if (r.applied && r.device_loss.defined()) losses_.add(backend, r, b + 1, loop_.step + 1);
-    if (r.applied && task_.optimizer()) task_.optimizer()->step();
+    int64_t examples = 0;
+    const bool stepped = optimizer_step(r, examples);
     loop_.train_seconds += seconds_since(t_step);
-    loop_.samples += r.examples;
-    if (r.applied) {
-      ++loop_.step;
-      sums.add(r);
-    }
-    const bool out_of_time =
+    loop_.samples += examples;
+    if (stepped) ++loop_.step;
+    if (r.applied) sums.add(r);
+    bool out_of_time =
         o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s && b + 1 < batches;
+    if (o_.time_budget_s > 0) out_of_time = broadcast_flag(group_, out_of_time, 0);
     const bool last = b + 1 == batches || out_of_time;
     // Inputs the device checks without waiting raise here at the latest: every
     // kDeferredCheckEvery steps and before the epoch's line is written.
     if (backend && ((b + 1) % kDeferredCheckEvery == 0 || last)) backend->check_deferred();
-    // The device losses: every loss_read_every steps, and before the epoch ends (its weight
-    // check, validation and checkpoint come after a non-finite loss has stopped training).
-    const bool read =
-        losses_.pending_steps() > 0 && (last || losses_.pending_steps() >= o_.loss_read_every);
+    const bool at_checkpoint = o_.checkpoint_every_steps > 0 && stepped && !last &&
+                               loop_.step % o_.checkpoint_every_steps == 0;
+    // The device losses: every loss_read_every steps, before a checkpoint, and before the epoch
+    // ends (its weight check, validation and checkpoint come after a non-finite loss has
+    // stopped training).
+    const bool read = losses_.pending_steps() > 0 &&
+                      (last || at_checkpoint || losses_.pending_steps() >= o_.loss_read_every);
     if (read) losses_.read(sums, guard_, epoch, batches);
+    if (at_checkpoint) checkpoint_mid_epoch(epoch, b + 1, sums);
     progress.update((epoch - 1) * batches + b + 1,
                     sums.loss_examples > 0 ? "loss " + fmt(sums.loss / sums.loss_examples) : "");
     if (o_.after_step) o_.after_step(loop_.step, read);
@@ -244,7 +359,7 @@ bool Loop::train_epoch(int64_t epoch, Progress& progress) {
       break;
     }
   }
-  end_epoch(epoch, sums, seconds_since(t_epoch), partial);
+  end_epoch(epoch, std::move(sums), seconds_since(t_epoch), partial);
   return !partial;
 }
 
@@ -278,17 +393,33 @@ bool Loop::select(const Metrics& m) {
   return better;
 }
 
-void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds, bool partial) {
+void Loop::end_epoch(int64_t epoch, EpochSums sums, double epoch_seconds, bool partial) {
+  if (parallel_) sums.allreduce(group_);
   guard_.at_epoch_end(epoch, loop_.step);
   task_.check_weights(guard_);
-  const Metrics val = task_.validate(guard_);
+  // Rank 0 validates; every rank selects and stops on its figures.
+  Metrics val;
+  if (lead_) val = task_.validate(guard_);
+  broadcast_metrics(group_, val, 0);
   loop_.epochs_done = epoch;
+  loop_.batches_done = 0;
+  EpochSums().save(loop_);
   const bool improved = select(val);
   if (improved) {
     loop_.best_epoch = epoch;
     loop_.best_validation = val;
     best_ = task_.snapshot();
   }
+  if (lead_) log_epoch(epoch, sums, val, epoch_seconds, partial, improved);
+  stopped_early_ = broadcast_flag(group_, stopped_early_, 0);
+  // An epoch cut short by the time budget ends the run: it is not a point to resume from.
+  const int64_t every = checkpoint_every();
+  if (!partial && every > 0 && epoch % every == 0) checkpoint(epoch);
+}
+
+// The epoch's metrics.jsonl line and stderr line (rank 0).
+void Loop::log_epoch(int64_t epoch, const EpochSums& sums, const Metrics& val, double epoch_seconds,
+                     bool partial, bool improved) {
   const double mean = sums.examples > 0 ? sums.loss / static_cast<double>(sums.examples) : NAN;
   const double loss = o_.loss_root ? std::sqrt(mean) : mean;
   json::JsonWriter w;
@@ -310,6 +441,7 @@ void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds,
   last_validation_ = line.str();
   w.field("elapsed_seconds", seconds_since(t0_));
   if (partial) w.field("partial_epoch", true);
+  if (parallel_) w.field("ranks", group_.world());
   guard_.write_epoch_fields(w);
   w.end_object();
   const std::string json = w.compact();
@@ -320,21 +452,34 @@ void Loop::end_epoch(int64_t epoch, const EpochSums& sums, double epoch_seconds,
                  last_validation_.empty() ? "" : ("; " + last_validation_).c_str(),
                  improved ? " (best)" : "", partial ? " (time budget reached)" : "");
   if (o_.on_epoch && !o_.on_epoch(json)) stopped_early_ = true;
-  // An epoch cut short by the time budget ends the run: it is not a point to resume from.
-  const int64_t every = checkpoint_every();
-  if (!partial && every > 0 && epoch % every == 0) checkpoint(epoch);
 }
 
 void Loop::checkpoint(int64_t epoch) {
-  loop_.random_state = task_.random_state();
-  NamedTensors state = task_.training_state();
-  if (Optimizer* opt = task_.optimizer()) {
-    NamedTensors groups = optimizer_state(opt->backend(), *opt);
-    state.insert(state.end(), groups.begin(), groups.end());
+  // Replicated state: rank 0's is every rank's, and rank 0 writes it.
+  if (lead_) {
+    loop_.random_state = task_.random_state();
+    NamedTensors state = task_.training_state();
+    if (Optimizer* opt = task_.optimizer()) {
+      NamedTensors groups = optimizer_state(opt->backend(), *opt);
+      state.insert(state.end(), groups.begin(), groups.end());
+    }
+    save_training_checkpoint(checkpoint_, loop_, state, best_);
+    guard_.checkpoint_saved(checkpoint_, epoch);
   }
-  save_training_checkpoint(checkpoint_, loop_, state, best_);
-  guard_.checkpoint_saved(checkpoint_, epoch);
   if (o_.after_checkpoint) o_.after_checkpoint(epoch);
+}
+
+void Loop::checkpoint_mid_epoch(int64_t epoch, int64_t batches, EpochSums sums) {
+  if (parallel_) sums.allreduce(group_);
+  const LoopState at_epoch_end = loop_;
+  loop_.epochs_done = epoch - 1;
+  loop_.batches_done = batches;
+  sums.save(loop_);
+  checkpoint(epoch - 1);
+  // The counters that belong to the epoch boundary come back (the step goes on from here).
+  loop_.epochs_done = at_epoch_end.epochs_done;
+  loop_.batches_done = at_epoch_end.batches_done;
+  EpochSums::of(at_epoch_end).save(loop_);
 }
 
 TrainResult Loop::stopped() const {
@@ -354,6 +499,11 @@ TrainResult Loop::stopped() const {
 }
 
 TrainResult Loop::finish() {
+  if (!lead_) {  // rank 0 evaluates and writes the model and the result
+    TrainResult r;
+    r.run_dir = run_dir_;
+    return r;
+  }
   if (!best_.empty()) task_.restore_snapshot(best_);
   guard_.at_model_write();
   json::JsonWriter w;
@@ -365,6 +515,11 @@ TrainResult Loop::finish() {
   w.field("seconds", seconds_since(t0_)).field("train_seconds", loop_.train_seconds);
   w.field("train_samples_per_s",
           loop_.train_seconds > 0 ? static_cast<double>(loop_.samples) / loop_.train_seconds : 0.0);
+  if (parallel_) {
+    w.field("ranks", group_.world()).field("deterministic_reduction", group_.deterministic());
+    const dist::CommStats c = group_.stats();
+    w.field("allreduce_bytes_sent", c.allreduce_bytes).field("allreduce_calls", c.allreduce_calls);
+  }
   guard_.write_result_fields(w);
   TrainResult r;
   r.run_dir = run_dir_;
@@ -393,14 +548,21 @@ TrainResult Loop::finish() {
 }
 
 TrainResult Loop::run() {
-  write_file_atomic(run_dir_ + "/config.json", o_.config_json);
+  if (lead_) write_file_atomic(run_dir_ + "/config.json", o_.config_json);
   resume();
   const int64_t batches = task_.batches_per_epoch();
   if (batches <= 0) TESSERA_THROW(Data, o_.task << ": no training batches");
+  if (parallel_) {  // every rank's part of the data makes as many batches
+    const std::vector<std::string> all = dist::allgather_strings(group_, std::to_string(batches));
+    for (size_t r = 0; r < all.size(); ++r)
+      if (all[r] != all[0])
+        TESSERA_THROW(Internal, o_.task << ": rank " << r << " has " << all[r]
+                                        << " batches per epoch, rank 0 " << all[0]);
+  }
   stopped_early_ = o_.selection.patience > 0 && loop_.bad_epochs >= o_.selection.patience;
-  Progress progress("train", o_.epochs * batches, "batches", o_.quiet);
+  Progress progress("train", o_.epochs * batches, "batches", o_.quiet || !lead_);
   for (int64_t epoch = loop_.epochs_done + 1; epoch <= o_.epochs && !stopped_early_; ++epoch) {
-    if (o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s) {
+    if (broadcast_flag(group_, o_.time_budget_s > 0 && seconds_since(t0_) >= o_.time_budget_s, 0)) {
       out_of_time_ = true;
       break;
     }
@@ -415,7 +577,7 @@ TrainResult Loop::run() {
     }
     if (o_.selection.patience > 0 && loop_.bad_epochs >= o_.selection.patience) {
       stopped_early_ = true;
-      if (!o_.quiet)
+      if (!o_.quiet && lead_)
         std::fprintf(stderr, "early stopping: no improvement for %lld epochs\n",
                      static_cast<long long>(o_.selection.patience));
     }

@@ -21,6 +21,19 @@
 //   - result.json and the result's JSON: the common fields, then the task's.
 // A TrainTask supplies only what differs between tasks: its batches and step, its validation
 // metrics, its state for checkpoints, and what it does with the trained model.
+//
+// Data-parallel (docs/distributed.md): when the process group (host/dist/process_group.h) has
+// more than one rank, every rank runs the same loop on its own part of each global batch (the
+// task's batches are its rank's part; its step's gradient is the mean over its rows). Before each
+// optimizer step the Trainer all-reduces the optimizer's dense gradients weighted by the ranks'
+// StepResult::examples, so every rank steps with the global batch's mean gradient and the weights
+// stay equal. The epoch's loss and sums are summed over the ranks, so train_loss is the global
+// one. Rank 0 picks the run directory (the others get its path), validates (on all of the
+// validation data, its figures sent to every rank, so every rank selects and stops alike) and
+// alone writes config.json, metrics.jsonl, checkpoints, result.json and, through finish(), the
+// model files; the other ranks return after the last epoch without calling finish(). It needs a
+// task whose optimizer() holds every weight with no sparse group (replicated tables' sparse
+// gradients are not exchanged yet): anything else is refused before the first step.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -158,7 +171,11 @@ struct TrainerOptions {
   std::string device;  // the result's "device"
   int64_t epochs = 1;
   Selection selection;
-  int64_t checkpoint_every = 0;    // epochs between checkpoints; 0: none (1 when resumable)
+  int64_t checkpoint_every = 0;  // epochs between checkpoints; 0: none (1 when resumable)
+  // Optimizer steps between checkpoints inside an epoch too (0: epoch ends only). Such a
+  // checkpoint records (epoch, batch); resuming it calls TrainTask::start_epoch_at, so set it
+  // only for a task that implements that (one that returns false makes the resume an Io error).
+  int64_t checkpoint_every_steps = 0;
   double time_budget_s = 0;        // stop after the batch that reaches it; 0: none
   int64_t stop_after_epochs = -1;  // >= 0: stop as if killed after so many epochs (tests)
   NonFinitePolicy on_nonfinite = NonFinitePolicy::Stop;
@@ -184,9 +201,9 @@ struct TrainerOptions {
 };
 
 struct TrainResult {
-  std::string json;     // the result object, also in <run_dir>/result.json
-  std::string summary;  // human lines
-  std::string run_dir;
+  std::string json;      // the result object, also in <run_dir>/result.json (rank 0's)
+  std::string summary;   // human lines
+  std::string run_dir;   // the same path on every rank
   bool stopped = false;  // stop_after_epochs reached: no model, a checkpoint to resume
 };
 

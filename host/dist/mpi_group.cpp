@@ -1,0 +1,156 @@
+// The MPI ProcessGroup (mpi_group.h). This file sits under host/, whose library takes every .cpp
+// without linking MPI: there it compiles to nothing, and the top-level CMakeLists.txt builds it
+// again, with TESSERA_DIST_MPI=1, into tessera_dist_mpi, which links MPI::MPI_CXX.
+#if TESSERA_DIST_MPI
+#include "host/dist/mpi_group.h"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "host/core/error.h"
+
+namespace tessera::dist {
+
+namespace {
+
+template <typename T>
+MPI_Datatype mpi_type();
+template <>
+MPI_Datatype mpi_type<float>() {
+  return MPI_FLOAT;
+}
+template <>
+MPI_Datatype mpi_type<double>() {
+  return MPI_DOUBLE;
+}
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  TESSERA_THROW(Io, what << " failed: " << std::string(text, static_cast<size_t>(len)));
+}
+
+class MpiGroup final : public ProcessGroup {
+ public:
+  explicit MpiGroup(const MpiGroupOptions& o) : o_(o) {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (!initialised) TESSERA_THROW(Internal, "an MPI process group needs MPI initialised first");
+    if (o_.bucket_bytes < 64) TESSERA_THROW(Usage, "bucket_bytes must be at least 64");
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    MPI_Comm_rank(comm_, &rank_);
+    MPI_Comm_size(comm_, &world_);
+  }
+  ~MpiGroup() override {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (!finalized) MPI_Comm_free(&comm_);
+  }
+  int rank() const override { return rank_; }
+  int world() const override { return world_; }
+  void allreduce_sum(float* data, int64_t n) override { allreduce(data, n); }
+  void allreduce_sum(double* data, int64_t n) override { allreduce(data, n); }
+  void broadcast(void* data, int64_t bytes, int root) override;
+  void barrier() override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void allgather(const void* send, int64_t bytes, void* recv) override;
+  bool deterministic() const override { return o_.deterministic; }
+  CommStats stats() const override { return stats_; }
+
+ private:
+  template <typename T>
+  void allreduce(T* data, int64_t n);
+  template <typename T>
+  void ordered_sum(T* data, int m);
+
+  MpiGroupOptions o_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int rank_ = 0, world_ = 1;
+  CommStats stats_;
+  std::vector<char> scratch_;
+};
+
+template <typename T>
+void MpiGroup::allreduce(T* data, int64_t n) {
+  if (n < 0) TESSERA_THROW(Internal, "allreduce of " << n << " elements");
+  if (world_ == 1 || n == 0) return;
+  ++stats_.allreduce_calls;
+  const int64_t bucket =
+      std::min<int64_t>(INT_MAX / 2, std::max<int64_t>(1, o_.bucket_bytes / sizeof(T)));
+  for (int64_t off = 0; off < n; off += bucket) {
+    const int m = static_cast<int>(std::min(bucket, n - off));
+    if (o_.deterministic) {
+      ordered_sum(data + off, m);
+    } else {
+      check(MPI_Allreduce(MPI_IN_PLACE, data + off, m, mpi_type<T>(), MPI_SUM, comm_),
+            "MPI_Allreduce");
+      stats_.allreduce_bytes += static_cast<int64_t>(m) * static_cast<int64_t>(sizeof(T));
+    }
+  }
+}
+
+// One bucket in rank order: slice j of the bucket ([m j / N, m (j+1) / N)) goes from every rank to
+// rank j (MPI_Alltoallv), which sums its N copies as rank 0's + rank 1's + ...; the summed slices
+// then go to every rank (MPI_Allgatherv). Each rank sends m - (its slice) elements in the first
+// exchange and (N - 1) x (its slice) in the second: 2 (N - 1) / N x m in all for even slices,
+// the bandwidth a ring all-reduce needs.
+template <typename T>
+void MpiGroup::ordered_sum(T* data, int m) {
+  const int N = world_;
+  std::vector<int> start(static_cast<size_t>(N) + 1), len(static_cast<size_t>(N));
+  for (int j = 0; j <= N; ++j)
+    start[static_cast<size_t>(j)] = static_cast<int>(static_cast<int64_t>(m) * j / N);
+  for (int j = 0; j < N; ++j) len[static_cast<size_t>(j)] = start[j + 1] - start[j];
+  const int mine = len[static_cast<size_t>(rank_)];
+  scratch_.resize(static_cast<size_t>(N) * static_cast<size_t>(std::max(mine, 1)) * sizeof(T));
+  T* recv = reinterpret_cast<T*>(scratch_.data());
+  std::vector<int> rcounts(static_cast<size_t>(N), mine), rdispls(static_cast<size_t>(N));
+  for (int r = 0; r < N; ++r) rdispls[static_cast<size_t>(r)] = r * mine;
+  check(MPI_Alltoallv(data, len.data(), start.data(), mpi_type<T>(), recv, rcounts.data(),
+                      rdispls.data(), mpi_type<T>(), comm_),
+        "MPI_Alltoallv");
+  std::vector<T> sum(recv, recv + mine);
+  for (int r = 1; r < N; ++r)
+    for (int i = 0; i < mine; ++i) sum[static_cast<size_t>(i)] += recv[r * mine + i];
+  check(MPI_Allgatherv(sum.data(), mine, mpi_type<T>(), data, len.data(), start.data(),
+                       mpi_type<T>(), comm_),
+        "MPI_Allgatherv");
+  stats_.allreduce_bytes += (static_cast<int64_t>(m - mine) + static_cast<int64_t>(N - 1) * mine) *
+                            static_cast<int64_t>(sizeof(T));
+}
+
+void MpiGroup::broadcast(void* data, int64_t bytes, int root) {
+  if (root < 0 || root >= world_)
+    TESSERA_THROW(Internal, "broadcast from rank " << root << " of " << world_);
+  if (world_ == 1) return;
+  ++stats_.broadcast_calls;
+  if (rank_ == root) stats_.broadcast_bytes += bytes * (world_ - 1);
+  char* p = static_cast<char*>(data);
+  for (int64_t off = 0; off < bytes; off += INT_MAX) {
+    const int m = static_cast<int>(std::min<int64_t>(INT_MAX, bytes - off));
+    check(MPI_Bcast(p + off, m, MPI_BYTE, root, comm_), "MPI_Bcast");
+  }
+}
+
+void MpiGroup::allgather(const void* send, int64_t bytes, void* recv) {
+  if (bytes < 0 || bytes > INT_MAX)
+    TESSERA_THROW(Internal, "allgather of " << bytes << " bytes per rank (at most INT_MAX)");
+  ++stats_.allgather_calls;
+  stats_.allgather_bytes += bytes * (world_ - 1);
+  check(MPI_Allgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes),
+                      MPI_BYTE, comm_),
+        "MPI_Allgather");
+}
+
+}  // namespace
+
+std::unique_ptr<ProcessGroup> make_mpi_group(const MpiGroupOptions& options) {
+  return std::make_unique<MpiGroup>(options);
+}
+
+}  // namespace tessera::dist
+#endif

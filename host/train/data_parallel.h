@@ -1,0 +1,30 @@
+#pragma once
+// What the Trainer exchanges between the ranks of a data-parallel run (docs/distributed.md):
+// each rank steps on its part of every global batch, and the ranks agree on the global batch's
+// gradient, the epoch's sums and the validation figures before anything depends on them.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "host/dist/process_group.h"
+#include "host/model/optimizer.h"
+#include "host/train/trainer.h"
+
+namespace tessera::train {
+
+// Makes every dense gradient of `opt` the global batch's mean gradient on every rank: each rank
+// holds the mean over its `examples` rows (its part of the batch), and the result is
+// sum_r n_r g_r / sum_r n_r over the ranks whose part was applied (n_r = 0 for a rank whose guard
+// dropped its part, or that had no rows). One all-reduce of every gradient and the count
+// together, through `scratch`. Returns sum_r n_r (0: no rank applied its part, and the
+// optimizer must not step; the gradients are then left as they were).
+int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int64_t examples,
+                                  bool applied, std::vector<float>& scratch);
+
+// Rank `root`'s metrics (names and values, bit for bit) on every rank.
+void broadcast_metrics(dist::ProcessGroup& group, Metrics& metrics, int root);
+
+// Rank `root`'s flag on every rank.
+bool broadcast_flag(dist::ProcessGroup& group, bool flag, int root);
+
+}  // namespace tessera::train

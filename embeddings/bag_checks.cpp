@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "embeddings/bag_ops.h"
+#include "embeddings/table_rows.h"
 #include "host/core/checked_size.h"
 #include "host/core/enum_table.h"
 
@@ -55,23 +56,26 @@ class HugePageHostBuffer final : public HostMemoryBuffer {
   }
 };
 
-Tensor storage_tensor(Backend& backend, int64_t elements) {
+// elements values of `bytes_each` bytes: f32 [elements], or (2 bytes) packed i32 words.
+Tensor storage_tensor(Backend& backend, int64_t elements, int64_t bytes_each = 4) {
   constexpr int64_t kHugePageMinBytes = int64_t{8} << 20;
-  if (backend.device().kind == DeviceKind::Host && elements * 4 >= kHugePageMinBytes)
-    return Tensor(std::make_shared<HugePageHostBuffer>(static_cast<size_t>(elements) * 4),
-                  Shape{elements}, DType::F32);
-  return backend.empty({elements});
+  const int64_t words = bytes_each == 4 ? elements : packed_words(elements);
+  const DType dtype = bytes_each == 4 ? DType::F32 : DType::I32;
+  if (backend.device().kind == DeviceKind::Host && words * 4 >= kHugePageMinBytes)
+    return Tensor(std::make_shared<HugePageHostBuffer>(static_cast<size_t>(words) * 4),
+                  Shape{words}, dtype);
+  return backend.empty({words}, dtype);
 }
 
 }  // namespace
 
 BackendStorage::BackendStorage(Backend& backend, const TableLayout& layout,
-                               const SparseOptimizerConfig& opt)
-    : backend_(&backend) {
+                               const SparseOptimizerConfig& opt, TableDType dtype)
+    : backend_(&backend), dtype_(dtype) {
   // Tables larger than the machine's memory fail here by name, not in the allocator (or by the
   // kernel's OOM killer once the zero-fill touches the pages).
-  const int64_t bytes =
-      4 * (layout.total_elements() + state_slots(opt.kind) * state_size(opt.kind, layout));
+  const int64_t bytes = table_dtype_bytes(dtype) * layout.total_elements() +
+                        4 * state_slots(opt.kind) * state_size(opt.kind, layout);
   if (backend.device().kind == DeviceKind::Host) {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     const int64_t physical = pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
@@ -82,7 +86,7 @@ BackendStorage::BackendStorage(Backend& backend, const TableLayout& layout,
                                 << " MiB of memory (make the tables smaller, "
                                 << "or shard them over GPUs)");
   }
-  weights_ = storage_tensor(backend, layout.total_elements());
+  weights_ = storage_tensor(backend, layout.total_elements(), table_dtype_bytes(dtype));
   for (int s = 0; s < state_slots(opt.kind); ++s) {
     states_.push_back(storage_tensor(backend, state_size(opt.kind, layout)));
     const bool adagrad =

@@ -87,6 +87,8 @@ struct SparseStepParams {
   float beta2 = 0.f;
   float bc1 = 1.f;  // 1 - beta1^step
   float bc2 = 1.f;  // 1 - beta2^step
+  // 16-bit tables with stochastic rounding: this step's stream of rounding_bits (table_dtype.h).
+  uint64_t round_stream = 0;
 };
 
 // Adagrad: G += g^2; w -= lr * g / (sqrt(G) + eps).

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "embeddings/bag_math.h"
+#include "embeddings/table_dtype.h"
 #include "embeddings/table_spec.h"
 #include "host/backend/backend.h"
 
@@ -70,7 +71,9 @@ class EmbeddingStorage {
  public:
   virtual ~EmbeddingStorage() = default;
   virtual Device device() const = 0;
-  virtual Tensor& weights() = 0;        // f32 [total_elements]
+  // f32 [total_elements]; a 16-bit table's values packed in i32 words (table_rows.h).
+  virtual Tensor& weights() = 0;
+  virtual TableDType dtype() const { return TableDType::F32; }
   virtual Tensor& state(int slot) = 0;  // see state_shape()
   virtual int num_states() const = 0;
 };
@@ -82,14 +85,17 @@ int64_t state_size(SparseOptimizer kind, const TableLayout& layout);
 
 class BackendStorage final : public EmbeddingStorage {
  public:
-  BackendStorage(Backend& backend, const TableLayout& layout, const SparseOptimizerConfig& opt);
+  BackendStorage(Backend& backend, const TableLayout& layout, const SparseOptimizerConfig& opt,
+                 TableDType dtype = TableDType::F32);
   Device device() const override { return backend_->device(); }
   Tensor& weights() override { return weights_; }
+  TableDType dtype() const override { return dtype_; }
   Tensor& state(int slot) override { return states_.at(static_cast<size_t>(slot)); }
   int num_states() const override { return static_cast<int>(states_.size()); }
 
  private:
   Backend* backend_;
+  TableDType dtype_;
   Tensor weights_;
   std::vector<Tensor> states_;
 };
@@ -98,6 +104,11 @@ class BagOps {
  public:
   virtual ~BagOps() = default;
   virtual std::string name() const = 0;
+  // The storage format of the tables the ops run on (EmbeddingCollection sets it once, before
+  // any call): forward and weight_grad widen 16-bit rows to f32, update rounds updated rows to
+  // the storage type. Ops that cannot run a format refuse it here (Error(Usage)).
+  virtual void set_table_format(const TableFormat& f) { format_ = f; }
+  const TableFormat& table_format() const { return format_; }
   // Checks the batch (offsets, ids) and resolves ids per table: hashed, or range-checked under
   // the table's IdPolicy (Error throws Error(Data) naming table, sample, position and id; the
   // first offending position wins; WarnClamp warns once per table on stderr and clamps).
@@ -142,6 +153,9 @@ class BagOps {
   }
   // How the ops run, for reports (e.g. which steps fall back to the host).
   virtual std::string notes() const { return ""; }
+
+ protected:
+  TableFormat format_;
 };
 
 // Host ops for the host backend; device ops for a CUDA or cuda-emu backend (an Error(Backend)

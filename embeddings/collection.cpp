@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "embeddings/table_rows.h"
+
 namespace tessera::emb {
 
 EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& backend,
@@ -11,7 +13,8 @@ EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& 
   TESSERA_CHECK(opts.optimizer.lr > 0.f,
                 "sparse optimizer lr must be > 0, got " << opts.optimizer.lr);
   ops_ = make_bag_ops(backend);
-  storage_ = std::make_unique<BackendStorage>(backend, layout_, opts.optimizer);
+  ops_->set_table_format(opts.format());
+  storage_ = std::make_unique<BackendStorage>(backend, layout_, opts.optimizer, opts.table_dtype);
   warn_.warned.assign(static_cast<size_t>(layout_.num_tables()), false);
   // Initial weights from a counter-based generator on the host, then copied: identical tables on
   // every backend for the same seed.
@@ -21,7 +24,7 @@ EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& 
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i)
     w[i] = (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(i)) - 1.f) * opts.init_scale;
-  backend.copy(init, storage_->weights());
+  set_weights(init);
 }
 
 void EmbeddingCollection::forward(const Bags& bags, Tensor& out) {
@@ -57,6 +60,9 @@ void EmbeddingCollection::set_lr_scale(float scale) {
 SparseStepParams EmbeddingCollection::next_step_params() {
   ++step_;
   SparseStepParams p = step_params(opts_.optimizer, step_);
+  if (opts_.stochastic_rounding)
+    p.round_stream =
+        math::mix64(opts_.seed ^ 0x5EED0F5709C4A571ull) ^ math::mix64(static_cast<uint64_t>(step_));
   p.lr *= lr_scale_;  // exact for a scale of 1: a constant schedule keeps today's updates
   return p;
 }
@@ -75,8 +81,15 @@ void EmbeddingCollection::backward_and_update(const Tensor& dout) {
 Tensor EmbeddingCollection::table_to_host(int64_t t) {
   const TableSpec& s = layout_.spec(t);
   const int64_t e0 = layout_.weight_offset(t);
-  Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
-  return backend_->to_host(view).reshape({s.rows, s.dim});
+  const int64_t n = s.rows * s.dim;
+  if (opts_.table_dtype == TableDType::F32) {
+    Tensor view = storage_->weights().rows(e0, e0 + n);
+    return backend_->to_host(view).reshape({s.rows, s.dim});
+  }
+  // The words holding elements [e0, e0 + n): the first may start with the previous table's value.
+  Tensor words = storage_->weights().rows(e0 / 2, packed_words(e0 + n));
+  return unpack_table_values(backend_->to_host(words), e0 % 2, n, opts_.table_dtype)
+      .reshape({s.rows, s.dim});
 }
 
 void EmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
@@ -85,8 +98,38 @@ void EmbeddingCollection::set_table(int64_t t, const Tensor& host_rows_dim) {
                 layout_.table_label(t)
                     << " is [" << s.rows << ", " << s.dim << "], got " << host_rows_dim.describe());
   const int64_t e0 = layout_.weight_offset(t);
-  Tensor view = storage_->weights().rows(e0, e0 + s.rows * s.dim);
-  backend_->copy(host_rows_dim.reshape({s.rows * s.dim}), view);
+  const int64_t n = s.rows * s.dim;
+  if (opts_.table_dtype == TableDType::F32) {
+    Tensor view = storage_->weights().rows(e0, e0 + n);
+    backend_->copy(host_rows_dim.reshape({n}), view);
+    return;
+  }
+  // Read the words first: a word at either end may hold a neighbour table's value, kept as it is.
+  Tensor view = storage_->weights().rows(e0 / 2, packed_words(e0 + n));
+  Tensor words = backend_->to_host(view);
+  Tensor host = host_rows_dim.is_host() ? host_rows_dim : backend_->to_host(host_rows_dim);
+  narrow_row(opts_.table_dtype, host.data<float>(), half_data(words) + e0 % 2, n);
+  backend_->copy(words, view);
+}
+
+Tensor EmbeddingCollection::weights_to_host() {
+  Tensor w = backend_->to_host(storage_->weights());
+  if (opts_.table_dtype == TableDType::F32) return w;
+  return unpack_table_values(w, 0, layout_.total_elements(), opts_.table_dtype);
+}
+
+void EmbeddingCollection::set_weights(const Tensor& host_flat) {
+  Tensor& w = storage_->weights();
+  const int64_t n = layout_.total_elements();
+  TESSERA_CHECK(
+      host_flat.dtype() == DType::F32 && host_flat.numel() == n,
+      "embedding weights must be f32 with " << n << " elements, got " << host_flat.describe());
+  if (opts_.table_dtype == TableDType::F32) {
+    backend_->copy(host_flat.reshape(w.shape()), w);
+    return;
+  }
+  const Tensor host = host_flat.is_host() ? host_flat : backend_->to_host(host_flat);
+  backend_->copy(pack_table_values(host.reshape({n}), opts_.table_dtype), w);
 }
 
 std::map<std::string, Tensor> EmbeddingCollection::training_state() {
@@ -134,9 +177,8 @@ void EmbeddingCollection::restore_training_state(const std::map<std::string, Ten
   for (int k = 0; k < storage_->num_states(); ++k)
     state_numels.push_back(storage_->state(k).numel());
   const int64_t step =
-      check_training_state(state, opts_.optimizer.kind, storage_->weights().numel(), state_numels);
-  Tensor& w = storage_->weights();
-  backend_->copy(state.at("weights").reshape(w.shape()), w);
+      check_training_state(state, opts_.optimizer.kind, layout_.total_elements(), state_numels);
+  set_weights(state.at("weights"));
   for (int k = 0; k < storage_->num_states(); ++k) {
     Tensor& sk = storage_->state(k);
     backend_->copy(state.at("state" + std::to_string(k)).reshape(sk.shape()), sk);

@@ -22,6 +22,12 @@ struct CollectionOptions {
   SparseOptimizerConfig optimizer;
   float init_scale = 0.01f;  // weights start uniform in [-init_scale, init_scale)
   uint64_t seed = 0;         // counter-based: the same initial tables on every backend
+  // Storage of the tables (model.table_dtype): f32, or bf16 / f16 with lookups and the optimizer
+  // in f32 and updated rows rounded to the storage type (to nearest even, or stochastically from
+  // a generator seeded by `seed` and the step when stochastic_rounding; model.stochastic_rounding).
+  TableDType table_dtype = TableDType::F32;
+  bool stochastic_rounding = false;
+  TableFormat format() const { return {table_dtype, stochastic_rounding}; }
 };
 
 // Checks a training_state() map against a collection with the given flat weights and optimizer
@@ -59,15 +65,18 @@ class EmbeddingCollection {
   // backward + apply, fused where the ops support it.
   void backward_and_update(const Tensor& dout);
 
-  // Host copies / replacement of one table [rows, dim], or the whole flat buffer.
+  // Host copies / replacement of one table [rows, dim], or the whole flat buffer, always f32: a
+  // 16-bit table's values widen exactly, and f32 values given to one are rounded to nearest even.
   Tensor table_to_host(int64_t t);
   void set_table(int64_t t, const Tensor& host_rows_dim);
-  Tensor weights_to_host() { return backend_->to_host(storage_->weights()); }
+  Tensor weights_to_host();
+  void set_weights(const Tensor& host_flat);
   Tensor state_to_host(int slot) { return backend_->to_host(storage_->state(slot)); }
 
   // Everything training needs to continue exactly, as host tensors by name: "weights" (the flat
-  // buffer), "state0".. (the sparse optimizer's slots: Adagrad accumulators, lazy Adam's m and v)
-  // and "step" (i64 [1]: the step counter, which lazy Adam's bias corrections depend on).
+  // buffer, f32 whatever the storage type: exact for a 16-bit table, and a checkpoint of either
+  // loads into either), "state0".. (the sparse optimizer's slots: Adagrad accumulators, lazy Adam's
+  // m and v) and "step" (i64 [1]: the step counter, which lazy Adam's bias corrections depend on).
   std::map<std::string, Tensor> training_state();
   // Takes back what training_state() gave. Checks every name and size before copying anything;
   // a mismatch is an Error(Io) naming the tensor.

@@ -159,6 +159,15 @@ class DeviceBagOps final : public BagOps {
       : backend_(&backend), cuda_(&cuda_of(backend)), stream_(cuda_->stream()), ring_(*cuda_) {}
 
   std::string name() const override { return "device (" + backend_->name() + ")"; }
+  // The kernels read and write f32 tables only, so far.
+  void set_table_format(const TableFormat& f) override {
+    if (f.dtype != TableDType::F32)
+      TESSERA_THROW(Usage, "model.table_dtype " << table_dtype_name(f.dtype) << " on "
+                                                << backend_->name()
+                                                << ": the device embedding kernels store f32 "
+                                                   "tables only so far (use f32, or the host)");
+    format_ = f;
+  }
   std::string notes() const override {
     return "kernels: embeddings/kernels/embedding_bag*.cu; sort/unique: " + sort_segments_path();
   }

@@ -28,6 +28,7 @@
 #include <omp.h>
 
 #include "embeddings/bag_ops.h"
+#include "embeddings/table_rows.h"
 
 namespace tessera::emb {
 namespace {
@@ -125,6 +126,58 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
   }
 }
 
+// forward_block over a 16-bit table: each row widened to f32 (exact) as it is read, then the same
+// additions in the same order, so the result is forward_block's on the widened table bit for bit.
+template <float (*Widen)(uint16_t)>
+__attribute__((always_inline)) inline void forward_block16(const int64_t* m, int64_t t, int64_t s0,
+                                                           int64_t s1, int64_t B, int64_t out_dim,
+                                                           const int64_t* off, const int64_t* keys,
+                                                           int64_t row0, const float* psw,
+                                                           const uint16_t* w, float* o) {
+  const int64_t dim = m[kMetaDim];
+  const uint16_t* base = w + m[kMetaWeightOffset] - row0 * dim;
+  const int64_t j_end = off[t * B + s1];
+  for (int64_t s = s0; s < s1; ++s) {
+    float* dst = o + s * out_dim + m[kMetaOutOffset];
+    const int64_t b = t * B + s;
+    const int64_t len = off[b + 1] - off[b];
+    if (dim == 64) {
+      float sum[64];
+      for (int64_t c = 0; c < 64; ++c) sum[c] = 0.f;
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+        if (j + kFwdAhead < j_end) __builtin_prefetch(base + keys[j + kFwdAhead] * 64, 0, 1);
+        if (j + kFwdAhead < j_end) __builtin_prefetch(base + keys[j + kFwdAhead] * 64 + 32, 0, 1);
+        const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+        const uint16_t* row = base + keys[j] * 64;
+        for (int64_t c = 0; c < 64; ++c) sum[c] += scale * Widen(row[c]);
+      }
+      for (int64_t c = 0; c < 64; ++c) dst[c] = sum[c];
+      continue;
+    }
+    std::fill(dst, dst + dim, 0.f);
+    for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+      if (j + kFwdAhead < j_end)
+        for (int64_t c = 0; c < dim; c += 32)
+          __builtin_prefetch(base + keys[j + kFwdAhead] * dim + c, 0, 1);
+      const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
+      const uint16_t* row = base + keys[j] * dim;
+      for (int64_t c = 0; c < dim; ++c) dst[c] += scale * Widen(row[c]);
+    }
+  }
+}
+TESSERA_EMB_CLONES
+void forward_block_bf16(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t B,
+                        int64_t out_dim, const int64_t* off, const int64_t* keys, int64_t row0,
+                        const float* psw, const uint16_t* w, float* o) {
+  forward_block16<bf16_to_f32>(m, t, s0, s1, B, out_dim, off, keys, row0, psw, w, o);
+}
+TESSERA_EMB_CLONES
+void forward_block_f16(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t B,
+                       int64_t out_dim, const int64_t* off, const int64_t* keys, int64_t row0,
+                       const float* psw, const uint16_t* w, float* o) {
+  forward_block16<f16_to_f32>(m, t, s0, s1, B, out_dim, off, keys, row0, psw, w, o);
+}
+
 // Gradient of every row table t's batch touched, into acc[slot * dim, +dim) (slots in order of
 // first use, rows[slot] = the row); slot[row] maps rows to slots (-1: not yet). Per row the sum
 // starts at 0 and runs over its positions ascending: backward()'s order.
@@ -164,11 +217,27 @@ void accumulate_table(const int64_t* m, int64_t t, int64_t B, int64_t out_dim, c
   }
 }
 
-// One optimizer step of global row `key` (elements [e0, e0 + dim) of the flat weights w and of
-// the element-wise states s0, s1; row-wise Adagrad keeps one accumulator per key in s0).
-inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_t key, int64_t e0,
-                         int64_t dim, const float* grad, float* w, float* s0, float* s1) {
-  float* wr = w + e0;
+// The flat weights the update writes: f32, or a 16-bit table (widened into a per-thread row,
+// updated in f32, rounded back under the format).
+struct WeightsRef {
+  float* f32 = nullptr;
+  uint16_t* h16 = nullptr;
+  TableFormat format;
+  uint64_t round_stream = 0;
+  void prefetch_rw(int64_t e, int64_t dim) const {
+    if (f32) {
+      for (int64_t c = 0; c < dim; c += 16) __builtin_prefetch(f32 + e + c, 1, 1);
+    } else {
+      for (int64_t c = 0; c < dim; c += 32) __builtin_prefetch(h16 + e + c, 1, 1);
+    }
+  }
+};
+
+// One optimizer step of global row `key` whose weights are wr[0, dim) (element e0 of the flat
+// buffer), element-wise states s0, s1 at the same element (row-wise Adagrad keeps one
+// accumulator per key in s0).
+inline void apply_row_math(SparseOptimizer kind, const SparseStepParams& p, int64_t key, int64_t e0,
+                           int64_t dim, const float* grad, float* wr, float* s0, float* s1) {
   switch (kind) {
     case SparseOptimizer::Sgd:
       axpy_inl(wr, grad, -p.lr, dim);  // w - lr * g, exactly (negation is exact)
@@ -195,6 +264,26 @@ inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_
   }
 }
 
+// The step of the row at element e0 of w: in place for f32; a 16-bit row is widened, stepped in
+// f32 and rounded to the storage type (nearest even, or stochastic with the step's stream).
+inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_t key, int64_t e0,
+                         int64_t dim, const float* grad, const WeightsRef& w, float* s0,
+                         float* s1) {
+  if (w.f32) {
+    apply_row_math(kind, p, key, e0, dim, grad, w.f32 + e0, s0, s1);
+    return;
+  }
+  thread_local std::vector<float> row;
+  if (row.size() < static_cast<size_t>(dim)) row.resize(static_cast<size_t>(dim));
+  const TableDType d = w.format.dtype;
+  widen_row(d, w.h16 + e0, row.data(), dim);
+  apply_row_math(kind, p, key, e0, dim, grad, row.data(), s0, s1);
+  if (w.format.stochastic_rounding)
+    narrow_row_stochastic(d, row.data(), w.h16 + e0, dim, w.round_stream, e0);
+  else
+    narrow_row(d, row.data(), w.h16 + e0, dim);
+}
+
 // Applies the gradients accumulate_table collected (rows[u], acc[u * dim, +dim)) and resets
 // their slot marks. When the batch touched many of the table's rows (dense), they are visited in
 // ascending row order, so the weight reads sweep the table forwards (the hardware prefetcher
@@ -202,8 +291,8 @@ inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_
 // independent, so the order does not change any result.
 TESSERA_EMB_CLONES
 void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t* m,
-                 const std::vector<int64_t>& rows, const float* acc, int32_t* slot, float* w,
-                 float* s0, float* s1) {
+                 const std::vector<int64_t>& rows, const float* acc, int32_t* slot,
+                 const WeightsRef& w, float* s0, float* s1) {
   const int64_t dim = m[kMetaDim];
   const int64_t row0 = m[kMetaRowOffset];
   const int64_t e_base = m[kMetaWeightOffset];
@@ -212,7 +301,7 @@ void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t*
   // Requests row r's weights (and its element-wise optimizer state) for writing.
   auto prefetch = [&](int64_t r) {
     const int64_t e = e_base + r * dim;
-    prefetch_row_rw(w + e, dim);
+    w.prefetch_rw(e, dim);
     if (kind == SparseOptimizer::Adagrad || kind == SparseOptimizer::LazyAdam)
       prefetch_row_rw(s0 + e, dim);
     if (kind == SparseOptimizer::LazyAdam) prefetch_row_rw(s1 + e, dim);
@@ -354,7 +443,9 @@ class HostBagOps final : public BagOps {
     const int64_t T = f.tables, B = f.batch, out_dim = f.out_dim;
     const int64_t *off = f.offsets, *keys = f.keys;
     const float* psw = f.per_sample_weights;
-    const float* w = weights.data<float>();
+    const TableDType dtype = format_.dtype;
+    const float* w = dtype == TableDType::F32 ? weights.data<float>() : nullptr;
+    const uint16_t* w16 = dtype == TableDType::F32 ? nullptr : half_data(weights);
     float* o = out.data<float>();
     const std::vector<int64_t>& meta = layout.meta();
     // Blocks of at most kForwardBlock samples, and at least 4 blocks per thread in all (few
@@ -369,8 +460,13 @@ class HostBagOps final : public BagOps {
       const int64_t t = k / per_table;
       const int64_t s0 = std::min(B, (k % per_table) * block);
       const int64_t* m = meta.data() + t * kMetaFields;
-      forward_block(m, t, s0, std::min(B, s0 + block), B, out_dim, off, keys,
-                    r.key_origin(m[kMetaRowOffset]), psw, w, o);
+      const int64_t s1 = std::min(B, s0 + block), row0 = r.key_origin(m[kMetaRowOffset]);
+      if (dtype == TableDType::BF16)
+        forward_block_bf16(m, t, s0, s1, B, out_dim, off, keys, row0, psw, w16, o);
+      else if (dtype == TableDType::F16)
+        forward_block_f16(m, t, s0, s1, B, out_dim, off, keys, row0, psw, w16, o);
+      else
+        forward_block(m, t, s0, s1, B, out_dim, off, keys, row0, psw, w, o);
     }
   }
 
@@ -399,7 +495,9 @@ class HostBagOps final : public BagOps {
     const int64_t out_dim = layout.out_dim();
     const int64_t* off = r.offsets.data<int64_t>();
     const int64_t* keys = r.keys.data<int64_t>();
-    const float* w = weights.data<float>();
+    const TableDType dtype = format_.dtype;
+    const float* w = dtype == TableDType::F32 ? weights.data<float>() : nullptr;
+    const uint16_t* w16 = dtype == TableDType::F32 ? nullptr : half_data(weights);
     const float* dy = dout.data<float>();
     Tensor g = Tensor::host({r.nnz});
     float* gp = g.data<float>();
@@ -409,10 +507,15 @@ class HostBagOps final : public BagOps {
       const int64_t t = b / B;
       const int64_t* m = meta.data() + t * kMetaFields;
       const int64_t dim = m[kMetaDim];
-      const float* base = w + m[kMetaWeightOffset] - r.key_origin(m[kMetaRowOffset]) * dim;
+      const int64_t e_base = m[kMetaWeightOffset] - r.key_origin(m[kMetaRowOffset]) * dim;
       const float* d = dy + (b - t * B) * out_dim + m[kMetaOutOffset];
-      for (int64_t j = off[b]; j < off[b + 1]; ++j)
-        gp[j] = bag_weight_grad(m[kMetaPooling], off[b + 1] - off[b], base + keys[j] * dim, d, dim);
+      thread_local std::vector<float> row;  // a 16-bit row, widened
+      if (w16 && row.size() < static_cast<size_t>(dim)) row.resize(static_cast<size_t>(dim));
+      for (int64_t j = off[b]; j < off[b + 1]; ++j) {
+        const float* rw = w ? w + e_base + keys[j] * dim : row.data();
+        if (w16) widen_row(dtype, w16 + e_base + keys[j] * dim, row.data(), dim);
+        gp[j] = bag_weight_grad(m[kMetaPooling], off[b + 1] - off[b], rw, d, dim);
+      }
     }
     return g;
   }
@@ -452,9 +555,10 @@ class HostBagOps final : public BagOps {
         if (u + 1 < U) {
           const int64_t kn = seg.keys[static_cast<size_t>(u) + 1];
           const int64_t tn = seg.table[static_cast<size_t>(u) + 1];
-          prefetch_row_rw(storage.weights().data<float>() + layout.weight_offset(tn) +
-                              (kn - layout.row_offset(tn)) * layout.spec(tn).dim,
-                          layout.spec(tn).dim);
+          weights_ref(storage, p)
+              .prefetch_rw(
+                  layout.weight_offset(tn) + (kn - layout.row_offset(tn)) * layout.spec(tn).dim,
+                  layout.spec(tn).dim);
         }
         row_grad(layout, r, dout, seg, u, buf.data());
         apply_row(layout, kind, p, seg.table[static_cast<size_t>(u)],
@@ -495,7 +599,7 @@ class HostBagOps final : public BagOps {
     const int64_t *off = f.offsets, *keys = f.keys;
     const float* psw = f.per_sample_weights;
     const float* dy = dout.data<float>();
-    float* w = storage.weights().data<float>();
+    const WeightsRef w = weights_ref(storage, p);
     const StatePtrs st = state_ptrs(storage);
     const std::vector<int64_t>& meta = layout.meta();
     if (slot_.size() != static_cast<size_t>(T)) slot_.assign(static_cast<size_t>(T), {});
@@ -524,6 +628,14 @@ class HostBagOps final : public BagOps {
   }
 
   void check_weights(const TableLayout& layout, const Tensor& weights) const {
+    if (format_.dtype != TableDType::F32) {
+      const int64_t words = packed_words(layout.total_elements());
+      TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::I32 && weights.numel() == words,
+                    table_dtype_name(format_.dtype)
+                        << " embedding weights must be host i32 [" << words << "] (packed "
+                        << layout.total_elements() << " values), got " << weights.describe());
+      return;
+    }
     TESSERA_CHECK(weights.is_host() && weights.dtype() == DType::F32 &&
                       weights.numel() == layout.total_elements(),
                   "embedding weights must be host f32 [" << layout.total_elements() << "], got "
@@ -590,12 +702,27 @@ class HostBagOps final : public BagOps {
     }
   }
 
-  static void apply_row(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
-                        int64_t t, int64_t key, const float* grad, EmbeddingStorage& storage) {
+  void apply_row(const TableLayout& layout, SparseOptimizer kind, const SparseStepParams& p,
+                 int64_t t, int64_t key, const float* grad, EmbeddingStorage& storage) const {
     const int64_t* m = layout.meta().data() + t * kMetaFields;
     const StatePtrs st = state_ptrs(storage);
     apply_row_at(kind, p, key, m[kMetaWeightOffset] + (key - m[kMetaRowOffset]) * m[kMetaDim],
-                 m[kMetaDim], grad, storage.weights().data<float>(), st.s0, st.s1);
+                 m[kMetaDim], grad, weights_ref(storage, p), st.s0, st.s1);
+  }
+  // The storage's weights under the ops' format (checked against the storage's own dtype).
+  WeightsRef weights_ref(EmbeddingStorage& storage, const SparseStepParams& p) const {
+    TESSERA_CHECK(storage.dtype() == format_.dtype, "embedding storage holds "
+                                                        << table_dtype_name(storage.dtype())
+                                                        << " tables, the ops were set up for "
+                                                        << table_dtype_name(format_.dtype));
+    WeightsRef w;
+    w.format = format_;
+    w.round_stream = p.round_stream;
+    if (format_.dtype == TableDType::F32)
+      w.f32 = storage.weights().data<float>();
+    else
+      w.h16 = half_data(storage.weights());
+    return w;
   }
   struct StatePtrs {
     float* s0 = nullptr;

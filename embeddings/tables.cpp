@@ -31,13 +31,7 @@ class LocalTables final : public EmbeddingTables {
     emb_.set_table(t, host_rows_dim);
   }
   Tensor weights_to_host() override { return emb_.weights_to_host(); }
-  void set_weights(const Tensor& host_flat) override {
-    Tensor& w = emb_.storage().weights();
-    TESSERA_CHECK(host_flat.dtype() == DType::F32 && host_flat.numel() == w.numel(),
-                  "embedding weights must be f32 with " << w.numel() << " elements, got "
-                                                        << host_flat.describe());
-    backend_->copy(host_flat.reshape(w.shape()), w);
-  }
+  void set_weights(const Tensor& host_flat) override { emb_.set_weights(host_flat); }
   int64_t steps() const override { return emb_.steps(); }
   void set_lr_scale(float scale) override { emb_.set_lr_scale(scale); }
   std::map<std::string, Tensor> training_state() override { return emb_.training_state(); }

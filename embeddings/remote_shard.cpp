@@ -162,6 +162,9 @@ void write_create(Writer& w, const std::vector<TableSpec>& specs, const Collecti
                   o.optimizer.initial_accumulator, o.init_scale})
     w.scalar<float>(v);
   w.scalar<uint64_t>(o.seed);
+  // The tables' storage last (a create without it, from before 16-bit tables, means f32).
+  w.u8(static_cast<uint8_t>(o.table_dtype));
+  w.u8(o.stochastic_rounding ? 1 : 0);
 }
 
 template <typename E>
@@ -192,6 +195,10 @@ void read_create(Reader& r, std::vector<TableSpec>& specs, CollectionOptions& o)
                    &o.optimizer.initial_accumulator, &o.init_scale})
     *v = r.scalar<float>();
   o.seed = r.scalar<uint64_t>();
+  if (r.remaining() > 0) {
+    o.table_dtype = read_enum<TableDType>(r, 2, "table dtype");
+    o.stochastic_rounding = read_enum<uint8_t>(r, 1, "stochastic rounding flag") != 0;
+  }
 }
 
 // The lr factor an update carries: a schedule's multiplier, so finite and > 0 (a NaN, an Inf or
@@ -389,8 +396,8 @@ std::unique_ptr<EmbeddingShard> create_shard(Reader& r, Backend& backend, int64_
   if (memory_limit > 0) {
     const TableLayout layout(specs);  // sizes checked: no overflow below
     const int64_t bytes =
-        4 * (layout.total_elements() +
-             state_slots(opts.optimizer.kind) * state_size(opts.optimizer.kind, layout));
+        table_dtype_bytes(opts.table_dtype) * layout.total_elements() +
+        4 * state_slots(opts.optimizer.kind) * state_size(opts.optimizer.kind, layout);
     TESSERA_MESSAGE_CHECK(bytes <= memory_limit, "the tables asked for take "
                                                      << bytes << " bytes, over this server's "
                                                      << memory_limit << "-byte limit");

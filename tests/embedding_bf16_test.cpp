@@ -10,6 +10,8 @@
 #include <random>
 
 #include "embeddings/collection.h"
+#include "embeddings/remote_shard.h"
+#include "embeddings/sharding.h"
 #include "embeddings/table_rows.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -341,6 +343,51 @@ TEST(HalfTableStochastic, NeighboursOfTheF32UpdateAndReproducible) {
     EXPECT_GT(stochastic_up, 50) << "stochastic rounding never left the nearest value";
     EXPECT_GT(differ, 50) << "another seed rounded the same way";
   }
+}
+
+// Shards store the format they are given: table- and column-wise shards in this process and
+// behind a loopback channel (the create request carries the storage type) train a bf16 / f16
+// collection exactly as one unsharded collection of the same format does.
+TEST(HalfTableShards, ShardedAndRemoteEqualUnsharded) {
+  auto backend = make_host_backend();
+  std::vector<std::unique_ptr<Backend>> owned;
+  std::vector<Backend*> backends;
+  for (int k = 0; k < 2; ++k) {
+    owned.push_back(make_host_backend());
+    backends.push_back(owned.back().get());
+  }
+  for (TableDType d : {TableDType::BF16, TableDType::F16})
+    for (Placement force : {Placement::TableWise, Placement::ColumnWise})
+      for (bool remote : {false, true}) {
+        const CollectionOptions o = options(SparseOptimizer::Adagrad, d);
+        PlannerOptions po;
+        po.force_all = true;
+        po.force = force;
+        const ShardPlan plan =
+            plan_shards(specs(), {int64_t{1} << 20, int64_t{1} << 20}, o.optimizer, po);
+        auto sharded =
+            remote
+                ? std::make_unique<ShardedEmbeddingCollection>(
+                      specs(), plan,
+                      remote_shard_factory([&](int) { return make_loopback_channel(*backend); }), o)
+                : std::make_unique<ShardedEmbeddingCollection>(specs(), plan, backends, o);
+        EmbeddingCollection single(specs(), *backend, o);
+        std::mt19937 gen(12);
+        for (int step = 0; step < 3; ++step) {
+          const Ids ids = random_ids(specs(), 40, 5, gen);
+          Tensor os, ou;
+          sharded->forward(make_host_bags(ids), os);
+          single.forward(make_host_bags(ids), ou);
+          const Tensor dout = random_dout(40, single.layout().out_dim(), gen);
+          sharded->backward_and_update(dout);
+          single.backward_and_update(dout);
+        }
+        const std::vector<float> ws = to_vec(sharded->weights_to_host());
+        const std::vector<float> wu = to_vec(single.weights_to_host());
+        ASSERT_EQ(ws, wu) << table_dtype_name(d) << " " << placement_name(force)
+                          << (remote ? " remote" : " local");
+        EXPECT_EQ(wu, rounded(wu, d)) << "the tables left the storage type";
+      }
 }
 
 // Tables in and out are f32: a table at an odd offset is replaced without touching its

@@ -157,14 +157,15 @@ void write_create(Writer& w, const std::vector<TableSpec>& specs, const Collecti
     w.u8(static_cast<uint8_t>(s.id_policy));
     w.u8(static_cast<uint8_t>(s.id_mapping));
   }
-  w.u8(static_cast<uint8_t>(o.optimizer.kind));
+  // The optimizer's byte also carries the tables' storage: bits 0-3 the optimizer, 4-5 the table
+  // dtype, 6 stochastic rounding (a request from before 16-bit tables has zeros there: f32).
+  w.u8(static_cast<uint8_t>(static_cast<uint8_t>(o.optimizer.kind) |
+                            (static_cast<uint8_t>(o.table_dtype) << 4) |
+                            (o.stochastic_rounding ? 0x40 : 0)));
   for (float v : {o.optimizer.lr, o.optimizer.eps, o.optimizer.beta1, o.optimizer.beta2,
                   o.optimizer.initial_accumulator, o.init_scale})
     w.scalar<float>(v);
   w.scalar<uint64_t>(o.seed);
-  // The tables' storage last (a create without it, from before 16-bit tables, means f32).
-  w.u8(static_cast<uint8_t>(o.table_dtype));
-  w.u8(o.stochastic_rounding ? 1 : 0);
 }
 
 template <typename E>
@@ -190,15 +191,16 @@ void read_create(Reader& r, std::vector<TableSpec>& specs, CollectionOptions& o)
     s.id_policy = read_enum<IdPolicy>(r, 1, "id policy");
     s.id_mapping = read_enum<IdMapping>(r, 1, "id mapping");
   }
-  o.optimizer.kind = read_enum<SparseOptimizer>(r, 3, "optimizer");
+  const uint8_t packed = r.u8();
+  TESSERA_MESSAGE_CHECK((packed & 0x0F) <= 3 && ((packed >> 4) & 3) <= 2 && (packed & 0x80) == 0,
+                        "bad optimizer / table storage byte " << int{packed});
+  o.optimizer.kind = static_cast<SparseOptimizer>(packed & 0x0F);
+  o.table_dtype = static_cast<TableDType>((packed >> 4) & 3);
+  o.stochastic_rounding = (packed & 0x40) != 0;
   for (float* v : {&o.optimizer.lr, &o.optimizer.eps, &o.optimizer.beta1, &o.optimizer.beta2,
                    &o.optimizer.initial_accumulator, &o.init_scale})
     *v = r.scalar<float>();
   o.seed = r.scalar<uint64_t>();
-  if (r.remaining() > 0) {
-    o.table_dtype = read_enum<TableDType>(r, 2, "table dtype");
-    o.stochastic_rounding = read_enum<uint8_t>(r, 1, "stochastic rounding flag") != 0;
-  }
 }
 
 // The lr factor an update carries: a schedule's multiplier, so finite and > 0 (a NaN, an Inf or

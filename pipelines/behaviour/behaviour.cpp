@@ -1,17 +1,22 @@
 #include "pipelines/behaviour/behaviour.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <future>
+#include <optional>
 #include <sstream>
 
 #include "host/backend/backend.h"
 #include "host/config/json_writer.h"
 #include "host/core/atomic_file.h"
 #include "host/core/progress.h"
+#include "host/data/batch_source.h"
 #include "host/data/batcher.h"
 #include "host/data/encoded_table.h"
 #include "host/data/libsvm.h"
@@ -20,6 +25,7 @@
 #include "host/data/registry.h"
 #include "host/data/sha256.h"
 #include "host/data/stream_encoder.h"
+#include "host/dist/process_group.h"
 #include "host/metrics/metrics.h"
 #include "host/model/divergence.h"
 #include "host/model/mlp.h"
@@ -105,6 +111,30 @@ void score_batch(BehaviourNet& model, const Batch& b, std::vector<float>& probs)
   Tensor h = model.backend().to_host(logits);
   const float* z = h.data<float>();
   for (int64_t i = 0; i < b.rows; ++i) probs.push_back(math::sigmoid(z[i]));
+}
+
+// Every batch of `source` scored; the labels come with the batches (a prepared split has them).
+Scored score_source(BehaviourNet& model, BatchSource& source) {
+  Scored s;
+  auto t0 = Clock::now();
+  Batch b;
+  while (source.next(b)) {
+    score_batch(model, b, s.probs);
+    s.labels.insert(s.labels.end(), b.labels.data<float>(), b.labels.data<float>() + b.rows);
+  }
+  s.seconds = seconds_since(t0);
+  return s;
+}
+
+// A split of a prepared directory scored streaming, in file order: rows -> scores -> metrics.
+// Only the scores and labels (8 bytes a row) are kept, which AUC needs.
+Scored score_prepared(BehaviourNet& model, const PreparedDataset& data, const std::string& split,
+                      int64_t batch_size) {
+  PreparedReadOptions o;
+  o.split = split;
+  o.batch_size = batch_size;
+  PreparedSource source(data, o);
+  return score_source(model, source);
 }
 
 Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch_size) {
@@ -208,6 +238,68 @@ FileSpec input_file(const std::string& path, int skip_lines) {
   return f;
 }
 
+// evaluate's and predict's input as a prepared directory: "DIR" (its "test" split) or
+// "DIR:SPLIT"; nullopt for anything else (a text file).
+struct PreparedInput {
+  PreparedDataset data;
+  std::string split;
+};
+
+bool is_prepared_dir(const std::string& dir) {
+  struct stat st;
+  return !dir.empty() && ::stat((dir + "/" + kManifestFile).c_str(), &st) == 0;
+}
+
+std::optional<PreparedInput> prepared_input(const std::string& path, const ModelArtefact& art) {
+  std::string dir = path, split = "test";
+  if (!is_prepared_dir(dir)) {
+    const size_t colon = path.rfind(':');
+    if (colon == std::string::npos || colon == 0 || !is_prepared_dir(path.substr(0, colon)))
+      return std::nullopt;
+    dir = path.substr(0, colon);
+    split = path.substr(colon + 1);
+  }
+  if (is_libsvm(art.config))
+    TESSERA_THROW(Usage, dir << " is a prepared directory; a libSVM model reads libSVM text");
+  PreparedInput in{PreparedDataset::open(dir), split};
+  if (!in.data.has_split(split))
+    TESSERA_THROW(Data, dir << ": the prepared dataset has no split '" << split << "'");
+  // The shards hold ids encoded by the preprocessor prep fitted: the model's must be the same.
+  Preprocessor mine = art.preprocessor, theirs = in.data.preprocessor();
+  mine.set_bad_row_policy(BadRowPolicy::Error);
+  theirs.set_bad_row_policy(BadRowPolicy::Error);
+  if (mine.to_json_string() != theirs.to_json_string())
+    TESSERA_THROW(Data, dir << " was prepared with another preprocessor than the model's (its ids "
+                               "would mean other categories): prepare the model's data with "
+                               "`tessera prep` on the model's config");
+  return in;
+}
+
+// predict's output: "line,score" for every row of `source`, in order; returns the rows.
+int64_t write_scores(BehaviourNet& model, BatchSource& source, AtomicFileWriter& out,
+                     Progress& progress) {
+  Batch b;
+  std::vector<float> probs;
+  int64_t rows = 0;
+  std::string buf;
+  char line[64];
+  while (source.next(b)) {
+    probs.clear();
+    score_batch(model, b, probs);
+    buf.clear();
+    for (int64_t i = 0; i < b.rows; ++i) {
+      const int len =
+          std::snprintf(line, sizeof(line), "%lld,%.6f\n",
+                        (long long)(b.lines.empty() ? rows + i + 1 : b.lines[i]), probs[i]);
+      buf.append(line, static_cast<size_t>(len));
+    }
+    out.write(buf);
+    rows += b.rows;
+    progress.update(rows);
+  }
+  return rows;
+}
+
 // ---- training ---------------------------------------------------------------------------------
 
 // The rows a training run needs, encoded before the model exists, but for the test rows: those
@@ -223,6 +315,22 @@ struct Prepared {
   double prep_seconds = 0, test_prep_seconds = 0;
   TestPrep test_prep = TestPrep::Overlapped;
   std::future<EncodedTable> test_future;
+  // data.prepared: the directory (read: stream keeps the rows there, and train / validation /
+  // test stay empty; read: memory reads them into the tables above).
+  std::optional<PreparedDataset> shards;
+  bool streamed = false;
+
+  int64_t rows_of(const EncodedTable& t, const char* split) const {
+    return streamed ? (shards->has_split(split) ? shards->rows(split) : 0) : t.rows;
+  }
+  int64_t train_rows() const { return rows_of(train, "train"); }
+  int64_t validation_rows() const { return rows_of(validation, "validation"); }
+  int64_t test_rows() const { return rows_of(test, "test"); }
+  // The validation or test split's scores, from memory or streamed from the shards.
+  Scored score(BehaviourNet& model, const char* split, int64_t batch_size) const {
+    if (streamed) return score_prepared(model, *shards, split, batch_size);
+    return score_table(model, std::string(split) == "test" ? test : validation, batch_size);
+  }
 
   // Takes the test rows once they are encoded (wait: blocks until they are). A bad test row under
   // on_error "error" is thrown here, so it stops the run at the end of the epoch it is found in.
@@ -286,18 +394,48 @@ void prepare_table(const BehaviourConfig& cfg, const BehaviourDataConfig& d,
     p.test = encode_test();
 }
 
+// data.read "auto" streams the training split when its shard bytes exceed this fraction of the
+// machine's physical memory (1/4: the tables in memory take more than the shards, whose ids are
+// narrowed, and the model, the validation rows and the page cache need room too).
+constexpr int64_t kAutoStreamMemoryDivisor = 4;
+
+int64_t split_bytes(const PreparedDataset& ds, const std::string& split) {
+  int64_t bytes = 0;
+  for (const SourceInfo& src : ds.manifest().splits.at(split))
+    for (const ShardInfo& sh : src.shards) bytes += sh.bytes;
+  return bytes;
+}
+
+int64_t physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
+}
+
+bool streams(const BehaviourDataConfig& d, const PreparedDataset& ds) {
+  if (d.read != DataRead::Auto) return d.read == DataRead::Stream;
+  const int64_t memory = physical_memory_bytes();
+  return memory > 0 && split_bytes(ds, "train") > memory / kAutoStreamMemoryDivisor;
+}
+
 // data.prepared: the rows and the fitted preprocessor `tessera prep` wrote (checked as they are
-// read: manifest, shard headers, checksums), in file order: the batcher shuffles as it does for
-// text, so a run equals the text path's with the same seed.
+// read: manifest, shard headers, checksums). read "memory": every split in memory, in file order:
+// the batcher shuffles as it does for text, so a run equals the text path's with the same seed.
+// read "stream": no split is read here; training streams the train split through the reader's
+// block shuffle and buffer, and validation / test are scored streaming.
 void prepare_from_shards(const BehaviourDataConfig& d, Prepared& p) {
   if (d.schema.format == TableFormat::LibSvm)
     TESSERA_THROW(Config, "data.prepared: libSVM input is not prepared by `tessera prep` yet");
   const PreparedDataset ds = PreparedDataset::open(d.prepared);
   p.pre = ds.preprocessor();
+  p.train_path = d.prepared;
+  p.shards = ds;
+  if (streams(d, ds)) {
+    p.streamed = true;
+    return;
+  }
   p.train = read_prepared_table(ds, "train");
   p.validation = read_prepared_table(ds, "validation");
   if (ds.has_split("test")) p.test = read_prepared_table(ds, "test");
-  p.train_path = d.prepared;
 }
 
 // Fit on train only; encode train / validation / test.
@@ -316,7 +454,7 @@ std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep
   else
     prepare_table(cfg, d, train_file, seed, *p);
   p->prep_seconds = seconds_since(t0);
-  if (p->train.rows == 0) TESSERA_THROW(Data, "no training rows in '" << p->train_path << "'");
+  if (p->train_rows() == 0) TESSERA_THROW(Data, "no training rows in '" << p->train_path << "'");
   return p;
 }
 
@@ -330,14 +468,15 @@ std::string resume_tag(BehaviourConfig c) {
   return sha256_hex(to_json(c));
 }
 
-// The model's part of the Trainer's loop: the batcher's batches (each epoch's order a function
-// of the seed and the epoch) reaching the model one ahead through TrainFeed, one step with the
+// The model's part of the Trainer's loop: the source's batches (each epoch's order a function
+// of the seed and the epoch: a Batcher over the rows in memory or a PreparedSource streaming the
+// shards) reaching the model one ahead through TrainFeed, one step with the
 // guard's loss and gradient checks before any weight (a DLRM's tables too) changes, validation
 // AUC / logloss / accuracy, and the model artefact with the final evaluation.
 class BehaviourTraining final : public train::TrainTask {
  public:
   BehaviourTraining(const BehaviourConfig& cfg, Prepared& data, const MlpSpec& spec,
-                    BehaviourNet& model, Optimizer& opt, Batcher& batcher,
+                    BehaviourNet& model, Optimizer& opt, BatchSource& source,
                     std::chrono::steady_clock::time_point t_fit)
       : cfg_(cfg),
         data_(data),
@@ -345,13 +484,14 @@ class BehaviourTraining final : public train::TrainTask {
         model_(model),
         be_(model.backend()),
         opt_(opt),
-        batcher_(batcher),
+        source_(source),
         t_fit_(t_fit),
         loss_dev_(be_.empty({cfg.train.batch_size})),
         dlogits_dev_(be_.empty({cfg.train.batch_size, 1})) {}
 
-  int64_t batches_per_epoch() override { return batcher_.batches_per_epoch(); }
-  void start_epoch(int64_t epoch) override;
+  int64_t batches_per_epoch() override { return source_.batches_per_epoch(); }
+  void start_epoch(int64_t epoch) override { start_epoch_at(epoch, 0); }
+  bool start_epoch_at(int64_t epoch, int64_t batch) override;
   train::StepResult step(train::StepContext& ctx) override;
   double learning_rate() override { return opt_.current_lr(); }
   void check_weights(DivergenceGuard& guard) override;
@@ -384,7 +524,7 @@ class BehaviourTraining final : public train::TrainTask {
   BehaviourNet& model_;
   Backend& be_;
   Optimizer& opt_;
-  Batcher& batcher_;
+  BatchSource& source_;
   std::chrono::steady_clock::time_point t_fit_;
   Tensor loss_dev_, dlogits_dev_;  // [batch], [batch, 1] on the backend
   std::unique_ptr<TrainFeed> feed_;
@@ -392,31 +532,39 @@ class BehaviourTraining final : public train::TrainTask {
   BinaryReport last_validation_{};
 };
 
-void BehaviourTraining::start_epoch(int64_t epoch) {
-  if (!feed_) {
-    // The batcher's order for epoch e depends only on (seed, e): dropping the finished epochs'
-    // batches puts a resumed run exactly where its checkpoint left off.
-    Batch b;
-    for (int64_t i = 0; i < (epoch - 1) * batches_per_epoch() && batcher_.next(b); ++i) {
-    }
-    // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
-    // next batch uploads while this one computes, across epoch ends too.
-    feed_ = std::make_unique<TrainFeed>(
-        be_, batcher_, cfg_.train.batch_size,
-        has_tables(cfg_.model.type) ? CatPlacement::Host : CatPlacement::Device);
-    next_epoch_ = epoch;
+bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
+  if (feed_ && batch == 0 && epoch == next_epoch_) {
+    ++next_epoch_;  // the source runs on into this epoch
+    return true;
   }
-  if (epoch != next_epoch_)
-    TESSERA_THROW(Internal, "behaviour: epoch " << epoch << " started after epoch "
-                                                << next_epoch_ - 1 << " (the batcher runs on)");
-  ++next_epoch_;
+  // A (re)start: the source's order for epoch e depends only on (seed, e), so seeking puts a
+  // resumed run exactly where its checkpoint left off, mid-epoch too (the table batcher without
+  // copying the batches before it, the stream by replaying its row order's indices).
+  feed_.reset();
+  if (epoch != 1 || batch != 0) source_.seek(epoch - 1, batch);
+  // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
+  // next batch uploads while this one computes, across epoch ends too.
+  feed_ = std::make_unique<TrainFeed>(
+      be_, source_, cfg_.train.batch_size,
+      has_tables(cfg_.model.type) ? CatPlacement::Host : CatPlacement::Device);
+  next_epoch_ = epoch + 1;
+  return true;
 }
 
 train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
   TrainFeed::Item item;
   if (!feed_->next(item))
-    TESSERA_THROW(Internal, "behaviour: the batcher ended inside epoch " << ctx.epoch);
+    TESSERA_THROW(Internal, "behaviour: the batch source ended inside epoch " << ctx.epoch);
   const int64_t n = item.batch.rows;
+  train::StepResult r;
+  if (n == 0) {
+    // This rank's part of a short last batch is empty (batcher.h): no forward; zero dense
+    // gradients and 0 examples, so the ranks' weighted gradient exchange counts it as nothing
+    // while every rank still takes the step (a table model's sparse group is not distributed).
+    for (Parameter* p : model_.parameters()) be_.fill(p->grad, 0.f);
+    feed_->done(item);
+    return r;
+  }
   const uint64_t seed = static_cast<uint64_t>(cfg_.seed);
   Tensor logits = model_.forward(item.dense, item.cat, Mode::Train,
                                  math::mix64(seed ^ (0x5eedull + static_cast<uint64_t>(ctx.step))));
@@ -426,7 +574,6 @@ train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
   // checks them at its next read, so the step does not wait for the device. Under "skip_batch"
   // they come to the host (B floats) and are checked before the backward, and every gradient,
   // the tables' too, before any weight changes.
-  train::StepResult r;
   Tensor lh;
   if (ctx.guard.policy() == NonFinitePolicy::SkipBatch) {
     lh = be_.to_host(loss);
@@ -457,9 +604,9 @@ void BehaviourTraining::check_weights(DivergenceGuard& guard) {
 
 train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
   data_.collect_test(/*wait=*/false);
-  if (data_.validation.rows == 0) return {};
+  if (data_.validation_rows() == 0) return {};
   last_validation_ =
-      report_of(checked(guard, score_table(model_, data_.validation, cfg_.train.eval_batch_size)));
+      report_of(checked(guard, data_.score(model_, "validation", cfg_.train.eval_batch_size)));
   return {{"validation_auc", last_validation_.auc},
           {"validation_logloss", last_validation_.logloss},
           {"validation_accuracy", last_validation_.accuracy}};
@@ -475,8 +622,8 @@ std::string BehaviourTraining::save_artefact(train::FinishContext& ctx, const Bi
                                              const BinaryReport& test) {
   json::JsonWriter mw;
   mw.begin_object();
-  if (data_.validation.rows > 0) write_report(mw, "validation", val);
-  if (data_.test.rows > 0) write_report(mw, "test", test);
+  if (data_.validation_rows() > 0) write_report(mw, "validation", val);
+  if (data_.test_rows() > 0) write_report(mw, "test", test);
   mw.end_object();
   ModelArtefact art;
   art.config = cfg_;
@@ -494,9 +641,9 @@ void BehaviourTraining::write_result(train::FinishContext& ctx, const std::strin
                                      const BinaryReport& val, const BinaryReport& test) {
   json::JsonWriter& w = ctx.result;
   w.field("model", model_path).field("batch_size", cfg_.train.batch_size);
-  w.field("train_rows", data_.train.rows)
-      .field("validation_rows", data_.validation.rows)
-      .field("test_rows", data_.test.rows);
+  w.field("train_rows", data_.train_rows())
+      .field("validation_rows", data_.validation_rows())
+      .field("test_rows", data_.test_rows());
   w.field("parameters", model_.parameter_count()).field("prep_seconds", data_.prep_seconds);
   // fit: everything after the blocking preparation (epochs, validation, checkpoints, final
   // evaluation, the model file); test_prep: encoding the test file, overlapped or not.
@@ -505,32 +652,33 @@ void BehaviourTraining::write_result(train::FinishContext& ctx, const std::strin
   w.field("train_samples_per_sec",
           ctx.train_seconds > 0 ? static_cast<double>(ctx.samples) / ctx.train_seconds : 0.0);
   w.field("bad_rows_skipped", data_.bad_rows_skipped());
-  if (data_.test.rows > 0) w.field("test_unseen_categories", data_.test_rep.encode.total_oov());
-  if (data_.validation.rows > 0) write_report(w, "validation", val);
-  if (data_.test.rows > 0) write_report(w, "test", test, /*curves=*/true);
+  if (data_.shards) w.field("data_read", data_.streamed ? "stream" : "memory");
+  if (data_.test_rows() > 0) w.field("test_unseen_categories", data_.test_rep.encode.total_oov());
+  if (data_.validation_rows() > 0) write_report(w, "validation", val);
+  if (data_.test_rows() > 0) write_report(w, "test", test, /*curves=*/true);
 }
 
 void BehaviourTraining::finish(train::FinishContext& ctx) {
   const int64_t eval_batch = cfg_.train.eval_batch_size;
   BinaryReport val{}, test{};
-  if (data_.validation.rows > 0)
-    val = report_of(checked(ctx.guard, score_table(model_, data_.validation, eval_batch)));
+  if (data_.validation_rows() > 0)
+    val = report_of(checked(ctx.guard, data_.score(model_, "validation", eval_batch)));
   data_.collect_test(/*wait=*/true);
-  if (data_.test.rows > 0)
-    test = report_of(checked(ctx.guard, score_table(model_, data_.test, eval_batch)),
+  if (data_.test_rows() > 0)
+    test = report_of(checked(ctx.guard, data_.score(model_, "test", eval_batch)),
                      /*with_roc=*/true);
   const std::string model_path = save_artefact(ctx, val, test);
   write_result(ctx, model_path, val, test);
   std::ostringstream s;
-  if (data_.validation.rows > 0)
+  if (data_.validation_rows() > 0)
     s << "  validation: AUC " << fmt(val.auc) << "  logloss " << fmt(val.logloss) << "  accuracy "
       << fmt(val.accuracy) << "\n";
-  if (data_.test.rows > 0)
+  if (data_.test_rows() > 0)
     s << "  test:       AUC " << fmt(test.auc) << "  logloss " << fmt(test.logloss) << "  accuracy "
       << fmt(test.accuracy) << "\n";
   if (data_.bad_rows_skipped() > 0)
     s << "  bad rows: " << data_.train_rep.bad_rows.summary() << "\n";
-  if (data_.test.rows > 0 && data_.test_rep.encode.total_oov() > 0)
+  if (data_.test_rows() > 0 && data_.test_rep.encode.total_oov() > 0)
     s << "  test values unseen on train: " << data_.pre.oov_summary(data_.test_rep.encode) << "\n";
   s << "  model: " << model_path << "\n";
   ctx.summary += s.str();
@@ -542,13 +690,45 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
       stderr,
       "tessera train: %s on %s; %lld train / %lld validation / %s test rows; "
       "%lld dense + %lld categorical features (%lld embedding rows); %lld parameters\n",
-      cfg.name.c_str(), backend.name().c_str(), (long long)data.train.rows,
-      (long long)data.validation.rows,
-      data.test_future.valid() ? "(being encoded)" : std::to_string(data.test.rows).c_str(),
+      cfg.name.c_str(), backend.name().c_str(), (long long)data.train_rows(),
+      (long long)data.validation_rows(),
+      data.test_future.valid() ? "(being encoded)" : std::to_string(data.test_rows()).c_str(),
       (long long)spec.n_dense, (long long)spec.n_cat, (long long)spec.embedding_rows,
       (long long)model.parameter_count());
+  if (data.streamed)
+    std::fprintf(stderr, "tessera train: streaming the rows from %s (data.read)\n",
+                 data.train_path.c_str());
   const std::string plan = model.shard_plan();
   if (!plan.empty()) std::fprintf(stderr, "%s", plan.c_str());
+}
+
+// The training batches: this rank's part (dist::process_group()) of each epoch, from the rows in
+// memory (a Batcher: every global batch cut across the ranks) or streamed from the prepared
+// shards (a PreparedSource: the ranks read disjoint blocks; seeded block shuffle and buffer).
+std::unique_ptr<BatchSource> train_source(const BehaviourConfig& cfg, const Prepared& data) {
+  const dist::ProcessGroup& group = dist::process_group();
+  const int queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
+  if (data.streamed) {
+    PreparedReadOptions o;
+    o.split = "train";
+    o.batch_size = cfg.train.batch_size;
+    o.shuffle = true;
+    o.seed = static_cast<uint64_t>(cfg.seed);
+    o.block_rows = cfg.data.block_rows;
+    o.shuffle_buffer = cfg.data.shuffle_buffer;
+    o.rank = group.rank();
+    o.world = group.world();
+    o.epochs = cfg.train.epochs;
+    return std::make_unique<PreparedSource>(*data.shards, o, queue_depth);
+  }
+  BatcherOptions bo;
+  bo.batch_size = cfg.train.batch_size;
+  bo.seed = static_cast<uint64_t>(cfg.seed);
+  bo.epochs = cfg.train.epochs;
+  bo.queue_depth = queue_depth;
+  bo.rank = group.rank();
+  bo.world = group.world();
+  return std::make_unique<Batcher>(data.train, bo);
 }
 
 train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOptions& options,
@@ -584,18 +764,13 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const int64_t batch = cfg.train.batch_size;
   std::unique_ptr<BehaviourNet> model = make_net(
       *backend, cfg, data->pre, spec, seed, std::max<int64_t>(batch, cfg.train.eval_batch_size));
-  BatcherOptions bo;
-  bo.batch_size = batch;
-  bo.seed = seed;
-  bo.epochs = cfg.train.epochs;
-  bo.queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
-  Batcher batcher(data->train, bo);
-  const int64_t steps_per_epoch = batcher.batches_per_epoch();
+  std::unique_ptr<BatchSource> source = train_source(cfg, *data);
+  const int64_t steps_per_epoch = source->batches_per_epoch();
   Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model->parameters());
   if (SparseGroup* tables = model->sparse_group()) opt.add_sparse_group("tables", *tables);
   if (!options.quiet) print_plan(cfg, *backend, *data, spec, *model);
 
-  BehaviourTraining task(cfg, *data, spec, *model, opt, batcher, t_fit);
+  BehaviourTraining task(cfg, *data, spec, *model, opt, *source, t_fit);
   const train::TrainResult r =
       train::Trainer(trainer_options(cfg, options, backend->name())).fit(task);
   return {r.summary, r.json};
@@ -608,24 +783,33 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, art.config.train.eval_batch_size);
   BehaviourNet& model = *net;
-  const FileSpec f = input_file(data_path, options.skip_lines);
+  // A prepared directory is scored streaming (its rows were checked and encoded by prep: no bad
+  // rows, and unseen categories are not counted: null); a text file is read into memory.
+  const std::optional<PreparedInput> prepared = prepared_input(data_path, art);
   LoadReport rep;
-  EncodedTable t = is_libsvm(art.config) ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
-                                         : load_table(f, art.preprocessor, {}, &rep);
-  if (t.rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
-  Scored sc = score_table(model, t, art.config.train.eval_batch_size);
+  Scored sc;
+  if (prepared) {
+    sc = score_prepared(model, prepared->data, prepared->split, art.config.train.eval_batch_size);
+  } else {
+    const FileSpec f = input_file(data_path, options.skip_lines);
+    EncodedTable t = is_libsvm(art.config) ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
+                                           : load_table(f, art.preprocessor, {}, &rep);
+    if (t.rows > 0) sc = score_table(model, t, art.config.train.eval_batch_size);
+  }
+  const auto rows = static_cast<int64_t>(sc.probs.size());
+  if (rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
   BinaryReport r = report_of(sc, /*with_roc=*/true);
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "evaluate").field("model", model_path).field("data", data_path);
-  w.field("device", backend->name()).field("rows", t.rows);
+  w.field("device", backend->name()).field("rows", rows);
   w.field("bad_rows_skipped", rep.bad_rows.skipped);
-  w.field("unseen_categories", rep.encode.total_oov());
-  w.field("rows_per_sec", sc.seconds > 0 ? t.rows / sc.seconds : 0.0);
+  json::field_or_null(w, "unseen_categories", rep.encode.total_oov(), !prepared);
+  w.field("rows_per_sec", sc.seconds > 0 ? rows / sc.seconds : 0.0);
   write_report(w, "metrics", r, /*curves=*/true);
   w.end_object();
   std::ostringstream s;
-  s << "evaluated " << t.rows << " rows of " << data_path << " on " << backend->name() << ": AUC "
+  s << "evaluated " << rows << " rows of " << data_path << " on " << backend->name() << ": AUC "
     << fmt(r.auc) << "  logloss " << fmt(r.logloss) << "  accuracy " << fmt(r.accuracy) << "\n";
   if (rep.bad_rows.skipped) s << "  " << rep.bad_rows.summary() << "\n";
   if (rep.encode.total_oov())
@@ -644,54 +828,50 @@ Result predict(const std::string& model_path, const std::string& input_path,
                   "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, options.batch_size);
-  BehaviourNet& model = *net;
-  const FileSpec f = input_file(input_path, options.skip_lines);
-  StreamOptions so;
-  so.chunk_rows = options.batch_size;
-  so.label = LabelMode::Optional;
-  auto stream = std::make_unique<StreamEncoder>(f, art.preprocessor, so);
-  StreamEncoder* enc = stream.get();
-  BatcherOptions bo;
-  bo.batch_size = options.batch_size;
-  bo.shuffle = ShuffleMode::None;
-  Batcher batcher(std::move(stream), bo);
+  // A prepared directory is read by the prepared reader (file order); a text file is parsed and
+  // encoded as it streams. Either way only the queue's batches are in memory.
+  const std::optional<PreparedInput> prepared = prepared_input(input_path, art);
+  StreamEncoder* enc = nullptr;
+  std::unique_ptr<BatchSource> source;
+  if (prepared) {
+    PreparedReadOptions o;
+    o.split = prepared->split;
+    o.batch_size = options.batch_size;
+    source = std::make_unique<PreparedSource>(prepared->data, o);
+  } else {
+    StreamOptions so;
+    so.chunk_rows = options.batch_size;
+    so.label = LabelMode::Optional;
+    auto stream = std::make_unique<StreamEncoder>(input_file(input_path, options.skip_lines),
+                                                  art.preprocessor, so);
+    enc = stream.get();
+    BatcherOptions bo;
+    bo.batch_size = options.batch_size;
+    bo.shuffle = ShuffleMode::None;
+    source = std::make_unique<Batcher>(std::move(stream), bo);
+  }
 
   auto t0 = Clock::now();
   AtomicFileWriter out(output_path);
   out.write("line,score\n");
   Progress progress("predict", 0, "rows", options.quiet);
-  Batch b;
-  std::vector<float> probs;
-  int64_t rows = 0;
-  std::string buf;
-  char line[64];
-  while (batcher.next(b)) {
-    probs.clear();
-    score_batch(model, b, probs);
-    buf.clear();
-    for (int64_t i = 0; i < b.rows; ++i) {
-      int len = std::snprintf(line, sizeof(line), "%lld,%.6f\n",
-                              (long long)(b.lines.empty() ? rows + i + 1 : b.lines[i]), probs[i]);
-      buf.append(line, len);
-    }
-    out.write(buf);
-    rows += b.rows;
-    progress.update(rows);
-  }
+  const int64_t rows = write_scores(*net, *source, out, progress);
   out.commit();
   const double secs = seconds_since(t0);
+  const int64_t bad = enc ? enc->bad_rows().skipped : 0;
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "predict").field("model", model_path).field("input", input_path);
   w.field("output", output_path).field("device", backend->name()).field("rows", rows);
-  w.field("bad_rows_skipped", enc->bad_rows().skipped);
-  w.field("unseen_categories", enc->encode_stats().total_oov());
+  w.field("bad_rows_skipped", bad);
+  json::field_or_null(w, "unseen_categories", enc ? enc->encode_stats().total_oov() : 0,
+                      enc != nullptr);
   w.field("seconds", secs).field("rows_per_sec", secs > 0 ? rows / secs : 0.0);
   w.end_object();
   std::ostringstream s;
   s << "scored " << rows << " rows of " << input_path << " into " << output_path << " ("
     << fmt(secs > 0 ? rows / secs : 0, 0) << " rows/s on " << backend->name() << ")\n";
-  if (enc->bad_rows().skipped) s << "  " << enc->bad_rows().summary() << "\n";
+  if (bad) s << "  " << enc->bad_rows().summary() << "\n";
   return {s.str(), w.compact()};
 }
 

@@ -20,6 +20,7 @@
 #include <mpi.h>
 
 #include "embeddings/mpi/mpi_shards.h"
+#include "host/dist/mpi_group.h"
 #endif
 #include "embeddings/tables.h"
 #include "host/backend/backend.h"
@@ -61,7 +62,10 @@ const Command kCommands[] = {
      "  --resume RUN_DIR continue a run from its last epoch's checkpoint (same config; every\n"
      "                   task)\n"
      "  --json           last stdout line: one JSON object with the results\n"
-     "  --quiet          no progress output\n",
+     "  --quiet          no progress output\n"
+     "  --deterministic-reduction\n"
+     "                   under mpirun (every rank trains, docs/distributed.md): sum the\n"
+     "                   ranks' gradients in rank order, bit-identical from run to run\n",
      1, 1},
     {"evaluate", "tessera evaluate MODEL DATA [options]",
      "Evaluates a trained model on a labelled data file (same layout as its training data).\n"
@@ -193,7 +197,8 @@ void print_usage(std::FILE* f) {
   std::fprintf(f, "\nRun 'tessera COMMAND --help' for a command's options.\n");
 }
 
-const std::vector<std::string> kFlags = {"--json", "--quiet", "--dry-run", "--example", "--schema"};
+const std::vector<std::string> kFlags = {"--json",    "--quiet",  "--dry-run",
+                                         "--example", "--schema", "--deterministic-reduction"};
 const std::vector<std::string> kValued = {
     "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
     "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
@@ -354,20 +359,75 @@ int run_guarded(int argc, char** argv) {
 }
 
 #if TESSERA_WITH_MPI
-// Started by an MPI launcher (mpirun sets one of these): rank 0 runs the command, and a config
-// with "remote_shards" puts its embedding shards on the other ranks, which only serve them.
+// Started by an MPI launcher (mpirun sets one of these).
 bool launched_by_mpi() {
   return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
 }
 
-int run_mpi(int argc, char** argv) {
-  // Pipeline stages train on scheduler threads, and two may run at once.
-  int threads = MPI_THREAD_SINGLE;
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &threads);
-  int rank = 0, size = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  int rc = 0;
+bool has_arg(int argc, char** argv, const char* arg) {
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], arg)) return true;
+  return false;
+}
+
+// Whether `train CONFIG`'s config puts its tables on other ranks: "remote_shards": true in one of
+// its sections (the behaviour config's "model", the recommendation config's "embeddings"). An
+// unreadable config counts as not, and training reports it.
+bool config_has_remote_shards(const std::string& path) {
+  try {
+    const std::unique_ptr<tessera::json::Document> doc =
+        tessera::json::parse(tessera::json::read_text_file(path), path);
+    if (!doc->json.IsObject()) return false;
+    for (const auto& section : doc->json.GetObject()) {
+      if (!section.value.IsObject()) continue;
+      const auto it = section.value.FindMember("remote_shards");
+      if (it != section.value.MemberEnd() && it->value.IsBool() && it->value.GetBool()) return true;
+    }
+  } catch (const tessera::Error&) {
+  }
+  return false;
+}
+
+// The config of `train CONFIG [options]` ("" when the arguments do not parse: rank 0 reports it).
+std::string train_config(int argc, char** argv) {
+  try {
+    bool help = false;
+    const tessera::CliArgs a = parse_args(argc, argv, 2, &help);
+    return a.positionals.empty() ? "" : a.positionals[0];
+  } catch (const tessera::Error&) {
+    return "";
+  }
+}
+
+// Every rank trains (data-parallel, docs/distributed.md): the MPI group is installed and each
+// rank runs the command; rank 0 prints (the others run --quiet with stdout closed). An error on
+// any rank ends the whole job with that rank's message and exit code (MPI_Abort): the other
+// ranks may be waiting in a collective for it.
+int run_data_parallel(int argc, char** argv, int rank) {
+  tessera::dist::MpiGroupOptions o;
+  o.deterministic = has_arg(argc, argv, "--deterministic-reduction");
+  tessera::dist::set_process_group(tessera::dist::make_mpi_group(o));
+  std::vector<char*> args(argv, argv + argc);
+  std::string quiet = "--quiet";
+  if (rank != 0) {
+    if (!has_arg(argc, argv, "--quiet")) args.push_back(quiet.data());
+    if (!std::freopen("/dev/null", "w", stdout))
+      std::fprintf(stderr, "tessera (MPI rank %d): cannot close stdout\n", rank);
+  }
+  int rc = run_guarded(static_cast<int>(args.size()), args.data());
+  if (rc != 0) {
+    std::fprintf(stderr, "tessera: MPI rank %d failed (exit %d); ending the job\n", rank, rc);
+    std::fflush(stderr);
+    std::fflush(stdout);
+    MPI_Abort(MPI_COMM_WORLD, rc);
+  }
+  tessera::dist::set_process_group(nullptr);
+  return rc;
+}
+
+// Rank 0 runs the command, and a config with "remote_shards" puts its embedding shards on the
+// other ranks, which only serve them.
+int run_rank0_with_shard_servers(int argc, char** argv, int rank, int size, int threads) {
   if (rank != 0) {
     try {
       auto backend = tessera::make_host_backend();
@@ -377,31 +437,49 @@ int run_mpi(int argc, char** argv) {
       std::fprintf(stderr, "tessera (shard server, MPI rank %d): %s\n", rank, e.what());
       MPI_Abort(MPI_COMM_WORLD, 1);
     }
-  } else {
-    const std::string ranks = "MPI ranks 1-" + std::to_string(size - 1);
-    if (size < 2) {
-      tessera::emb::set_remote_shard_factory(nullptr, "mpirun started only 1 rank");
-    } else if (threads == MPI_THREAD_MULTIPLE) {
-      tessera::emb::set_remote_shard_factory(tessera::emb::mpi_shard_factory(), ranks);
-    } else {
-      // Without thread support only this thread may talk MPI: the stages of a `tessera run`
-      // pipeline (on scheduler threads) cannot use remote shards.
-      const std::thread::id main_thread = std::this_thread::get_id();
-      tessera::emb::ShardFactory mpi = tessera::emb::mpi_shard_factory();
-      tessera::emb::set_remote_shard_factory(
-          [main_thread, mpi](int k, std::vector<tessera::emb::TableSpec> specs,
-                             const tessera::emb::CollectionOptions& opts) {
-            if (std::this_thread::get_id() != main_thread)
-              TESSERA_THROW(Usage,
-                            "this MPI has no thread support, so remote shards work in "
-                            "`tessera train`, not in a pipeline stage");
-            return mpi(k, std::move(specs), opts);
-          },
-          ranks);
-    }
-    rc = run_guarded(argc, argv);
-    if (size > 1) tessera::emb::stop_mpi_shard_servers();
+    return 0;
   }
+  const std::string ranks = "MPI ranks 1-" + std::to_string(size - 1);
+  if (size < 2) {
+    tessera::emb::set_remote_shard_factory(nullptr, "mpirun started only 1 rank");
+  } else if (threads == MPI_THREAD_MULTIPLE) {
+    tessera::emb::set_remote_shard_factory(tessera::emb::mpi_shard_factory(), ranks);
+  } else {
+    // Without thread support only this thread may talk MPI: the stages of a `tessera run`
+    // pipeline (on scheduler threads) cannot use remote shards.
+    const std::thread::id main_thread = std::this_thread::get_id();
+    tessera::emb::ShardFactory mpi = tessera::emb::mpi_shard_factory();
+    tessera::emb::set_remote_shard_factory(
+        [main_thread, mpi](int k, std::vector<tessera::emb::TableSpec> specs,
+                           const tessera::emb::CollectionOptions& opts) {
+          if (std::this_thread::get_id() != main_thread)
+            TESSERA_THROW(Usage,
+                          "this MPI has no thread support, so remote shards work in "
+                          "`tessera train`, not in a pipeline stage");
+          return mpi(k, std::move(specs), opts);
+        },
+        ranks);
+  }
+  const int rc = run_guarded(argc, argv);
+  if (size > 1) tessera::emb::stop_mpi_shard_servers();
+  return rc;
+}
+
+// Under mpirun: `train CONFIG` without "remote_shards" trains on every rank; every other command,
+// and a config with remote shards, runs on rank 0 with the other ranks serving its shards.
+int run_mpi(int argc, char** argv) {
+  // Pipeline stages train on scheduler threads, and two may run at once.
+  int threads = MPI_THREAD_SINGLE;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &threads);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  tessera::emb::set_remote_shard_factory(
+      nullptr, "every MPI rank trains this config (it has no \"remote_shards\")");
+  const bool every_rank_trains = argc >= 3 && !std::strcmp(argv[1], "train") &&
+                                 !config_has_remote_shards(train_config(argc, argv));
+  const int rc = every_rank_trains ? run_data_parallel(argc, argv, rank)
+                                   : run_rank0_with_shard_servers(argc, argv, rank, size, threads);
   MPI_Finalize();
   return rc;
 }

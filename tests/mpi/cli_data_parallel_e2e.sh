@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# `mpirun -np N tessera train` on a config without "remote_shards": every rank trains its part of
+# each global batch (docs/distributed.md), on the synthetic behaviour MLP (no download):
+#   - 2 ranks give the one-process run's per-epoch train_loss (summed over both ranks' rows) and
+#     test AUC / logloss, up to float summation order: within 1e-5 relative (loss) and 1e-4
+#     (AUC, logloss); Adam sees gradients that differ in their last bits, nothing more;
+#   - --deterministic-reduction twice at 3 ranks: metrics.jsonl's losses and the test figures
+#     are equal to the last digit between the two runs;
+#   - only rank 0 writes: one run directory, one metrics line per epoch, one model file;
+#   - a 3-rank run is killed (kill -9 of one rank) after its first epoch checkpoint: mpirun ends
+#     the job (non-zero, no hang) and the checkpoint stays readable; 2 ranks resume it and end
+#     where the uninterrupted one-process run does (same tolerances);
+#   - an error on one rank ends the job with its message (a resume under another config).
+# Usage: cli_data_parallel_e2e.sh TESSERA_BINARY (ctest passes it).
+set -euo pipefail
+tessera=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMP_NUM_THREADS=1
+cd "$work"
+
+fail() { echo "FAIL: $*"; exit 1; }
+last_json() { tail -n 1 "$1"; }
+field() {  # field FILE EXPR: a value of FILE's last JSON line
+  python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(repr($2))" "$1"
+}
+close() {  # close WHAT A B TOL: |A - B| <= TOL * max(1, |B|)
+  python3 - "$@" <<'PY' || exit 1
+import sys
+what, a, b, tol = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+if abs(a - b) > tol * max(1.0, abs(b)):
+    print("FAIL: %s: %r vs %r (tolerance %g)" % (what, a, b, tol)); sys.exit(1)
+print("ok: %s: %r vs %r" % (what, a, b))
+PY
+}
+losses() {  # the train_loss of every line of a metrics.jsonl
+  python3 -c "import json,sys; print(' '.join(repr(json.loads(l)['train_loss']) for l in open(sys.argv[1])))" "$1"
+}
+
+"$tessera" make-synthetic data --rows 6000 --quiet > /dev/null
+# No dropout: its masks are drawn per row of the local batch, so ranks would draw others.
+sed -i 's/"dropout": 0.1/"dropout": 0/; s/"epochs": 5/"epochs": 3/' data/config.json
+opts=(--device cpu --quiet --json)
+
+# ---- 2 ranks against one process ------------------------------------------------------------
+"$tessera" train data/config.json "${opts[@]}" --run-dir one > one.out
+timeout 300 mpirun -np 2 "$tessera" train data/config.json "${opts[@]}" --run-dir two > two.out
+[[ $(wc -l < two/metrics.jsonl) == 3 ]] || fail "2 ranks wrote $(wc -l < two/metrics.jsonl) metrics lines, not 3"
+[[ $(field two.out "d['ranks']") == 2 ]] || fail "the result does not say 2 ranks"
+read -r -a l1 <<< "$(losses one/metrics.jsonl)"
+read -r -a l2 <<< "$(losses two/metrics.jsonl)"
+for e in 0 1 2; do close "epoch $((e + 1)) train_loss, 2 ranks" "${l2[$e]}" "${l1[$e]}" 1e-5; done
+close "test AUC, 2 ranks" "$(field two.out "d['test']['auc']")" "$(field one.out "d['test']['auc']")" 1e-4
+close "test logloss, 2 ranks" "$(field two.out "d['test']['logloss']")" \
+  "$(field one.out "d['test']['logloss']")" 1e-4
+# The model file is rank 0's, and scores as the run said.
+"$tessera" evaluate two/model.tsm data/test.csv --json --quiet > eval.out
+[[ $(field eval.out "d['metrics']['auc']") == $(field two.out "d['test']['auc']") ]] ||
+  fail "evaluate on the 2-rank model file gives another AUC than its run"
+echo "ok: evaluate on the 2-rank model gives its run's test AUC"
+
+# ---- deterministic reduction: two runs at 3 ranks, equal to the last bit ---------------------
+for r in a b; do
+  timeout 300 mpirun -np 3 "$tessera" train data/config.json "${opts[@]}" \
+    --deterministic-reduction --run-dir "det-$r" > "det-$r.out"
+done
+[[ $(losses det-a/metrics.jsonl) == $(losses det-b/metrics.jsonl) ]] ||
+  fail "deterministic runs logged different losses: $(losses det-a/metrics.jsonl) vs $(losses det-b/metrics.jsonl)"
+for f in "d['test']['auc']" "d['test']['logloss']" "d['deterministic_reduction']"; do
+  [[ $(field det-a.out "$f") == $(field det-b.out "$f") ]] || fail "deterministic runs differ in $f"
+done
+echo "ok: two deterministic 3-rank runs are equal: $(losses det-a/metrics.jsonl)"
+
+# ---- kill -9 of a rank after the first checkpoint; 2 ranks resume ----------------------------
+"$tessera" make-synthetic big --rows 60000 --quiet > /dev/null
+sed -i 's/"dropout": 0.1/"dropout": 0/; s/"epochs": 5/"epochs": 3/' big/config.json
+"$tessera" train big/config.json "${opts[@]}" --run-dir big-one > big-one.out
+mpirun -np 3 "$tessera" train big/config.json "${opts[@]}" --resume cut > cut.out 2> cut.err &
+job=$!
+for _ in $(seq 1 1200); do
+  [[ -f cut/checkpoint.tsc ]] && break
+  kill -0 "$job" 2> /dev/null || break
+  sleep 0.05
+done
+[[ -f cut/checkpoint.tsc ]] || fail "no checkpoint appeared before the 3-rank run ended"
+victim=$(pgrep -P "$job" -f "tessera train" | tail -n 1 || true)
+[[ -n $victim ]] || fail "the 3-rank run ended before a rank could be killed (make it longer)"
+kill -9 "$victim"
+for _ in $(seq 1 1200); do  # mpirun must end the job by itself: 60 s at most
+  kill -0 "$job" 2> /dev/null || break
+  sleep 0.05
+done
+kill -0 "$job" 2> /dev/null && fail "mpirun still runs 60 s after one of its ranks was killed"
+rc=0
+wait "$job" || rc=$?
+[[ $rc != 0 ]] || fail "mpirun exited 0 after one of its ranks was killed"
+[[ ! -f cut/result.json ]] || fail "the killed run wrote a result"
+echo "ok: kill -9 of rank pid $victim ended the job (exit $rc)"
+timeout 300 mpirun -np 2 "$tessera" train big/config.json "${opts[@]}" --resume cut > resumed.out
+[[ $(field resumed.out "d['resumed_from_epoch']") -ge 1 ]] || fail "the 2-rank run did not resume"
+[[ $(wc -l < cut/metrics.jsonl) == 3 ]] || fail "the resumed run has $(wc -l < cut/metrics.jsonl) metrics lines"
+read -r -a lb <<< "$(losses big-one/metrics.jsonl)"
+read -r -a lc <<< "$(losses cut/metrics.jsonl)"
+for e in 0 1 2; do close "epoch $((e + 1)) train_loss, 3 then 2 ranks" "${lc[$e]}" "${lb[$e]}" 1e-5; done
+close "test AUC, 3 then 2 ranks" "$(field resumed.out "d['test']['auc']")" \
+  "$(field big-one.out "d['test']['auc']")" 1e-4
+
+# ---- an error on a rank ends the job with its message ---------------------------------------
+sed 's/"epochs": 3/"epochs": 4/' big/config.json > big/other.json
+rc=0
+timeout 120 mpirun -np 2 "$tessera" train big/other.json "${opts[@]}" --resume cut > err.out 2> err.err || rc=$?
+[[ $rc != 0 && $rc != 124 ]] || fail "a refused resume under mpirun exited $rc (124: it hung)"
+grep -q "cannot be resumed" err.err || fail "the job's error does not say why: $(cat err.err)"
+echo "ok: a rank's error ended the job (exit $rc) with its message"
+echo "PASS"

@@ -28,6 +28,11 @@
 //   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
 //                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
 //                       [--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]]
+//                       [--dtype f32|bf16|f16]
+// --dtype bf16|f16 (host) also times the same step on tables stored in that type (lookups and
+// the update in f32, rows rounded back: embeddings/table_dtype.h) and prints its GB/s under the
+// same byte model with 2-byte rows, and its speedup over the f32 step (target: >= 1.7x for bf16).
+//
 // Prints one JSON object per line; the last is the summary (with "targets_met"; with --device,
 // the device step with "ratio_to_copy", which has no target). Exits 1 if the check of the fused
 // step against the unfused one (device: of the device forward against the host's) fails or the
@@ -52,6 +57,7 @@
 #include <vector>
 
 #include "embeddings/collection.h"
+#include "embeddings/table_rows.h"
 #include "tests/support/run_program.h"
 
 using namespace tessera;
@@ -105,6 +111,7 @@ struct Args {
   bool hot_rows = false;                             // --hot-rows (device runs)
   bool torch = false;
   std::string device = "cpu";
+  TableDType dtype = TableDType::F32;  // --dtype: a second host step on 16-bit tables
   bool enforce =
       false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
 };
@@ -244,9 +251,9 @@ StepTimes time_steps(EmbeddingCollection& emb, const std::vector<Bags>& batches,
 
 // The header's byte model: forward rows + pooled out + ids + offsets; backward dout + ids + a read
 // and a write of each touched row.
-double step_bytes(const Args& a, int64_t nnz, double unique_rows) {
+double step_bytes(const Args& a, int64_t nnz, double unique_rows, int64_t elem_bytes = 4) {
   const int64_t T = a.tables, B = a.batch, D = a.dim;
-  const double row_bytes = static_cast<double>(D) * 4;
+  const double row_bytes = static_cast<double>(D * elem_bytes);
   const double out_bytes = static_cast<double>(B * T * D) * 4;
   const double fwd = static_cast<double>(nnz) * row_bytes + out_bytes + nnz * 8.0 +
                      static_cast<double>(T * B + 1) * 8.0;
@@ -333,6 +340,31 @@ int run_device(const Args& a, const std::vector<TableSpec>& specs, const std::ve
   return 0;
 }
 
+// --dtype: the host step again on tables stored as a.dtype, beside the f32 step (f32_median s).
+// The byte model's rows are 2 bytes an element there; pooled rows, ids and dout stay as they are.
+void report_half_step(const Args& a, const std::vector<TableSpec>& specs,
+                      const std::vector<Bags>& batches, const Tensor& dout, int64_t nnz,
+                      double triad, double f32_median, double f32_gbs) {
+  auto backend = make_host_backend();
+  CollectionOptions opts;
+  opts.optimizer.kind = SparseOptimizer::Sgd;
+  opts.optimizer.lr = 0.01f;
+  opts.table_dtype = a.dtype;
+  EmbeddingCollection emb(specs, *backend, opts);
+  const StepTimes st = time_steps(emb, batches, dout, a.steps, nullptr);
+  const double bytes = step_bytes(a, nnz, st.unique_rows, table_dtype_bytes(a.dtype));
+  const double gbs = bytes / st.median / 1e9;
+  std::cout << "{\"bench\":\"embedding_bag_step_dtype\",\"dtype\":\"" << table_dtype_name(a.dtype)
+            << "\",\"avx512_bf16\":" << (cpu_has_avx512_bf16() ? "true" : "false")
+            << ",\"median_step_ms\":" << st.median * 1e3 << ",\"best_step_ms\":" << st.best * 1e3
+            << ",\"forward_ms\":" << st.forward_median * 1e3 << ",\"step_mb\":" << bytes / 1e6
+            << ",\"gbs\":" << gbs << ",\"ratio_to_triad\":" << gbs / triad
+            << ",\"f32_median_step_ms\":" << f32_median * 1e3 << ",\"f32_gbs\":" << f32_gbs
+            << ",\"f32_ratio_to_triad\":" << f32_gbs / triad
+            << ",\"speedup_vs_f32\":" << f32_median / st.median
+            << ",\"target_speedup_vs_f32\":1.7,\"loadavg_1m\":" << loadavg() << "}" << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -368,7 +400,14 @@ int main(int argc, char** argv) {
       a.device = next();
     else if (f == "--hot-rows")
       a.hot_rows = true;
-    else if (f == "--optimizer") {
+    else if (f == "--dtype") {
+      try {
+        a.dtype = parse_table_dtype(next().c_str());
+      } catch (const std::exception& e) {
+        std::cerr << "embedding_bag_bench: --dtype: " << e.what() << "\n";
+        return 2;
+      }
+    } else if (f == "--optimizer") {
       const std::string name = next();
       bool known = false;
       for (SparseOptimizer k : {SparseOptimizer::Sgd, SparseOptimizer::Adagrad,
@@ -390,7 +429,8 @@ int main(int argc, char** argv) {
       std::cout
           << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
              "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets] "
-             "[--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]]\n";
+             "[--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]] "
+             "[--dtype f32|bf16|f16]\n";
       return 0;
     } else {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
@@ -404,6 +444,11 @@ int main(int argc, char** argv) {
   }
   if ((a.hot_rows || a.optimizer != SparseOptimizer::Sgd) && a.device == "cpu") {
     std::cerr << "embedding_bag_bench: --hot-rows and --optimizer apply to --device runs\n";
+    return 2;
+  }
+  if (a.dtype != TableDType::F32 && a.device != "cpu") {
+    std::cerr << "embedding_bag_bench: --dtype times the host step; the device kernels store f32 "
+                 "tables\n";
     return 2;
   }
   if (a.torch && a.device != "cpu") {
@@ -491,6 +536,7 @@ int main(int argc, char** argv) {
               << ",\"step_mb\":" << bytes / 1e6 << ",\"gbs\":" << gbs
               << ",\"ratio_to_triad\":" << gbs / triad
               << ",\"unique_bytes_gbs\":" << unique_bytes / med / 1e9 << "}" << std::endl;
+    if (a.dtype != TableDType::F32) report_half_step(a, specs, batches, dout, nnz, triad, med, gbs);
 
     std::string torch_line;
     double torch_ms = -1;

@@ -41,6 +41,8 @@ PrepareInputs prepare_inputs_of(const std::string& config_path) {
 }
 
 std::string default_prepared_dir(const std::string& config_path) {
+  const BehaviourConfig cfg = load_behaviour_config(config_path);
+  if (!cfg.data.prepared.empty()) return cfg.data.prepared;  // where training will read it
   const size_t slash = config_path.rfind('/');
   return (slash == std::string::npos ? std::string(".") : config_path.substr(0, slash)) +
          "/prepared";

@@ -13,7 +13,7 @@
 namespace tessera::behaviour {
 
 struct PrepCommandOptions {
-  std::string out;     // empty: "<the config's directory>/prepared"
+  std::string out;     // empty: default_prepared_dir(config)
   std::string append;  // a file to add to the train split of an existing dataset
   int64_t shard_rows = int64_t{1} << 18;
   int threads = 4;
@@ -22,7 +22,9 @@ struct PrepCommandOptions {
 
 // The prepare inputs a behaviour config's data section gives (registry files resolved).
 PrepareInputs prepare_inputs_of(const std::string& config_path);
-// The default output directory for a config.
+// The default output directory for a config: the directory its data.prepared names, where
+// training will read it (so `tessera prep C && tessera train C` works for a config that names
+// both its text files and `prepared`), else "<the config's directory>/prepared".
 std::string default_prepared_dir(const std::string& config_path);
 
 CommandResult prep(const std::string& config_path, const PrepCommandOptions& options);

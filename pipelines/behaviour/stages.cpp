@@ -154,10 +154,13 @@ StageResult run_prep(const StageContext& ctx) {
                    "synthetic dataset (%lld rows)\n",
                    (long long)so.train_rows);
   }
+  // The config's data as column shards: where its data.prepared says (training reads them
+  // there), else with "prepare": true in the stage directory.
+  const std::string declared = load_behaviour_config(config).data.prepared;
   std::string prepared;
-  if (c.prepare) {  // the config's data as column shards in the stage directory
+  if (c.prepare || !declared.empty()) {
     PrepCommandOptions po;
-    po.out = ctx.work_dir + "/prepared";
+    po.out = declared.empty() ? ctx.work_dir + "/prepared" : declared;
     po.shard_rows = c.shard_rows;
     po.quiet = ctx.quiet;
     prep(config, po);
@@ -168,7 +171,7 @@ StageResult run_prep(const StageContext& ctx) {
                                     ",\"test\":" + json_quote(test) +
                                     ",\"test_skip_lines\":" + std::to_string(skip) +
                                     ",\"source\":" + json_quote(source) + prepared + "}",
-                                "data: " + source + (c.prepare ? " (prepared)" : ""));
+                                "data: " + source + (prepared.empty() ? "" : " (prepared)"));
 }
 
 StageResult run_evaluate(const StageContext& ctx) {

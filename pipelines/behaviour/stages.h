@@ -5,10 +5,12 @@
 //                        "synthetic_rows": N, "prepare": false, "shard_rows": 262144}: finds the
 //                training config's dataset files locally (never downloads); where they are
 //                absent ("auto") or by choice ("synthetic") writes the built-in synthetic dataset
-//                and its config into the stage directory. With "prepare": true it also writes
-//                the config's data as a prepared dataset (`tessera prep`, docs/prepared-format.md)
-//                into the stage directory's prepared/. Output "data": data.json {config, test,
-//                test_skip_lines, source[, prepared]}.
+//                and its config into the stage directory. A config that declares
+//                data.prepared has its data prepared there (`tessera prep`,
+//                docs/prepared-format.md; up to date: a fingerprint check), where training reads
+//                it; with "prepare": true a config that declares none is prepared into the stage
+//                directory's prepared/. Output "data": data.json {config, test, test_skip_lines,
+//                source[, prepared]}.
 //   train        config {"epochs": N, "device": D}: behaviour::train into the stage directory
 //                with per-epoch checkpoints, resuming an interrupted run. Outputs model, metrics,
 //                result, checkpoint, config.

@@ -11,6 +11,7 @@
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
+#include "host/data/arrow_stream.h"
 #include "host/data/encoded_table.h"
 #include "host/data/prepared_format.h"
 #include "host/data/record_reader.h"
@@ -159,7 +160,15 @@ struct Session {
   Preprocessor pre;
   PrepareOptions options;
   PrepareResult result;
+  // Arrow input: the stream of each source, by its path ("arrow:NAME").
+  std::map<std::string, const ArrowStreamFactory*> arrow;
 };
+
+constexpr const char* kArrowPrefix = "arrow:";
+
+std::string arrow_name(const std::string& source_path) {
+  return source_path.substr(std::strlen(kArrowPrefix));
+}
 
 void write_shard(Session& s, const std::string& split, SourceInfo& src, ShardBuilder& b,
                  int64_t first_record, int64_t end_record) {
@@ -274,14 +283,12 @@ void encode_block(RecordBlock& b, const Preprocessor& pre, int threads) {
 
 constexpr size_t kBlockRecords = 16384;
 
-// Encodes the records of `src` from the one after its last shard: the rows, bad rows and shard
-// boundaries are what one thread reading with a StreamEncoder would give.
-void encode_source(Session& s, const std::string& split, SourceInfo& src) {
+// Encodes the records of `src` (read by `reader`, a RecordReader or an ArrowRecordReader) from
+// the one after its last shard: the rows, bad rows and shard boundaries are what one thread
+// reading with a StreamEncoder would give.
+template <typename Reader>
+void encode_records(Session& s, const std::string& split, SourceInfo& src, Reader& reader) {
   const Preprocessor& pre = s.pre;
-  RowParser parser(pre.schema(), LabelMode::Required);
-  RecordReader reader(FileSpec{src.path, src.skip_lines}, parser.schema());
-  if (parser.schema().header)
-    parser.check_header(reader.header(), reader.path(), reader.header_line());
   const SplitPart part = src.selection == SourceSelection::All     ? SplitPart::All
                          : src.selection == SourceSelection::Train ? SplitPart::Train
                                                                    : SplitPart::Validation;
@@ -326,6 +333,22 @@ void encode_source(Session& s, const std::string& split, SourceInfo& src) {
   if (builder.rows() > 0) write_shard(s, split, src, builder, shard_first, ordinal);
   write_manifest(s.dir, s.manifest);
   s.result.records_read += ordinal - start;
+}
+
+void encode_source(Session& s, const std::string& split, SourceInfo& src) {
+  auto arrow = s.arrow.find(src.path);
+  if (arrow != s.arrow.end()) {
+    ArrowArrayStream stream{};
+    (*arrow->second)(&stream);
+    ArrowRecordReader reader(&stream, s.pre.schema(), LabelMode::Required, arrow_name(src.path));
+    encode_records(s, split, src, reader);
+    return;
+  }
+  RowParser parser(s.pre.schema(), LabelMode::Required);
+  RecordReader reader(FileSpec{src.path, src.skip_lines}, parser.schema());
+  if (parser.schema().header)
+    parser.check_header(reader.header(), reader.path(), reader.header_line());
+  encode_records(s, split, src, reader);
 }
 
 // The splits a config's files make, without fingerprints or shards yet.
@@ -410,6 +433,30 @@ void finish(Session& s, Clock::time_point t0) {
     for (const SourceInfo& src : sources) s.result.bad_rows += src.bad_rows;
   }
   s.result.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// The train rows of an Arrow input fitted as fit_preprocessor fits a file's: the same parser,
+// row selection and bad-row reports.
+Preprocessor fit_on_arrow(const ArrowPrepareInputs& in, const TableSchema& schema,
+                          const RowSelection& rows, BadRowReport* report) {
+  RowParser parser(schema, LabelMode::Required);
+  PreprocessorFitter fitter(parser.schema(), in.options);
+  ArrowArrayStream stream{};
+  in.train(&stream);
+  ArrowRecordReader reader(&stream, parser.schema(), LabelMode::Required, in.train_name);
+  Record rec;
+  ParsedRow row;
+  int64_t ordinal = 0;
+  while (reader.next(rec)) {
+    if (!rows.selected(ordinal++)) continue;
+    if (parser.parse(rec, row, report)) fitter.add(row);
+  }
+  Preprocessor p = fitter.finish();
+  if (p.train_rows() == 0)
+    TESSERA_THROW(Data, in.train_name << ": no usable training rows (" << ordinal << " rows read"
+                                      << (report->skipped > 0 ? ", " + report->summary() : "")
+                                      << ")");
+  return p;
 }
 
 }  // namespace
@@ -501,6 +548,60 @@ PrepareResult append_source(const std::string& dir, const FileSpec& file,
   s.manifest.complete = false;
   write_manifest(dir, s.manifest);
   s.result.status = PrepareStatus::Appended;
+  finish(s, t0);
+  return s.result;
+}
+
+PrepareResult prepare_dataset_from_arrow(const ArrowPrepareInputs& in, const std::string& dir,
+                                         const PrepareOptions& options) {
+  const auto t0 = Clock::now();
+  const TableSchema schema = resolve_schema(in.schema);
+  if (schema.format == TableFormat::LibSvm)
+    TESSERA_THROW(Config, "prep: libSVM rows are not read from Arrow data");
+  if (options.shard_rows < 1 || options.shard_rows > static_cast<int64_t>(kMaxShardRows))
+    TESSERA_THROW(Config, "prep: shard_rows must be in [1, 2^40], got " << options.shard_rows);
+  if (!in.train) TESSERA_THROW(Usage, "prep: Arrow input without train rows");
+  Session s;
+  s.dir = dir;
+  s.options = options;
+  PrepareInputs plan;  // the file plan with each stream's name as its path
+  plan.train.path = kArrowPrefix + in.train_name;
+  s.arrow[plan.train.path] = &in.train;
+  if (in.validation) {
+    plan.validation = FileSpec{kArrowPrefix + in.validation_name, 0};
+    s.arrow[plan.validation->path] = &in.validation;
+  }
+  if (in.test) {
+    plan.test = FileSpec{kArrowPrefix + in.test_name, 0};
+    s.arrow[plan.test->path] = &in.test;
+  }
+  if (s.arrow.size() != size_t{1} + bool(in.validation) + bool(in.test))
+    TESSERA_THROW(Usage, "prep: the Arrow inputs need distinct names (train '"
+                             << in.train_name << "', validation '" << in.validation_name
+                             << "', test '" << in.test_name << "')");
+  plan.validation_fraction = in.validation_fraction;
+  auto planned = plan_sources(plan);
+  const double fraction = in.validation ? 0.0 : in.validation_fraction;
+  make_directories(dir);
+  remove_unlisted(dir, nullptr);
+  const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
+                              fraction, in.seed};
+  BadRowReport fit_bad;
+  s.pre = fit_on_arrow(in, schema, fit_rows, &fit_bad);
+  PreparedManifest& m = s.manifest;
+  // A stream has no identity to resume from: the key is new each time, so a rerun starts over.
+  m.inputs_key = sha256_hex(
+      "arrow|" + inputs_key(schema, in.options, in.seed, fraction, options.shard_rows, planned) +
+      std::to_string(Clock::now().time_since_epoch().count()));
+  m.shard_rows = options.shard_rows;
+  m.seed = in.seed;
+  m.validation_fraction = fraction;
+  m.preprocessor_json = s.pre.to_json_string();
+  m.n_dense = s.pre.n_dense();
+  m.n_cat = s.pre.n_cat();
+  m.columns = columns_for(s.pre);
+  m.splits = std::move(planned);
+  write_manifest(dir, m);
   finish(s, t0);
   return s.result;
 }

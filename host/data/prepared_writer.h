@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 
+#include "host/data/arrow_stream.h"
 #include "host/data/preprocessor.h"
 #include "host/data/schema.h"
 
@@ -67,5 +68,29 @@ PrepareResult prepare_dataset(const PrepareInputs& inputs, const std::string& di
 // same fingerprint: UpToDate; with another: a Data error (prepare again from the config).
 PrepareResult append_source(const std::string& dir, const FileSpec& file,
                             const PrepareOptions& options = {});
+
+// Arrow input (host/data/arrow_stream.h): each split's rows from an Arrow stream instead of a
+// file, mapped onto `schema`'s columns by name. Fitting reads the train stream once, encoding
+// reads each stream once more (a factory gives a fresh stream of the same rows each time), so
+// memory stays bounded by one batch and one shard whatever the data's size. The same fitting,
+// row selection (validation_fraction by seed, over the rows' order), parsing, encoding and
+// bad-row policy as a file's rows: the shards equal those of the rows written as CSV. A stream has
+// no fingerprint: the dataset is always written from the start (never "up to date" or resumed).
+// Each source is listed in the manifest as "arrow:NAME"; names must differ.
+struct ArrowPrepareInputs {
+  TableSchema schema;
+  PreprocessOptions options;
+  ArrowStreamFactory train;
+  std::string train_name = "data";
+  ArrowStreamFactory validation;  // empty: validation_fraction of train, by seed
+  std::string validation_name = "validation";
+  double validation_fraction = 0.0;
+  uint64_t seed = 0;
+  ArrowStreamFactory test;  // empty: none
+  std::string test_name = "test";
+};
+
+PrepareResult prepare_dataset_from_arrow(const ArrowPrepareInputs& inputs, const std::string& dir,
+                                         const PrepareOptions& options = {});
 
 }  // namespace tessera

@@ -8,9 +8,12 @@ same name (``tessera --help``), with the same config files, results and error me
     print(run.metrics["auc"])
     model = tessera.load(run.model_path)
     scores = model.predict("adult.test", skip_lines=1)   # numpy array
+
+Keras-style builders of the same configs are in :mod:`tessera.models` (MLP, DLRM, DCNv2,
+WideAndDeep, TwoTower, MF: fit, evaluate, predict, save).
 """
 
-from . import errors
+from . import errors, models
 from ._api import (
     Model,
     Run,
@@ -56,6 +59,7 @@ __all__ = [
     "errors",
     "load",
     "make_synthetic",
+    "models",
     "prep",
     "report",
     "run_pipeline",

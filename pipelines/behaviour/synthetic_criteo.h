@@ -71,9 +71,10 @@ class ZipfSampler {
     for (;;) {
       const double u = area_n_ + uniform() * (area_1_ - area_n_);
       const double x = area_inverse(u);
-      int64_t k = static_cast<int64_t>(x + 0.5);
-      if (k < 1) k = 1;
-      if (k > n_) k = n_;
+      double rounded = x + 0.5;  // clamped in floating point, so the cast is always defined
+      if (!(rounded >= 1.0)) rounded = 1.0;
+      if (rounded > static_cast<double>(n_)) rounded = static_cast<double>(n_);
+      const auto k = static_cast<int64_t>(rounded);
       if (static_cast<double>(k) - x <= squeeze_ ||
           u >= area(static_cast<double>(k) + 0.5) - density(static_cast<double>(k)))
         return k;

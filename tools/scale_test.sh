@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Issue 18's scale test: synthetic Criteo-layout text of SIZE bytes, prepared, trained for one
+# epoch streamed from the prepared shards, and evaluated, each step under /usr/bin/time -v.
+#
+#   tools/scale_test.sh SIZE WORKDIR [--bin TESSERA] [--threads N] [--max-table-rows N] [--keep]
+#
+# SIZE: what `make-synthetic --size` takes (6G, 512M; train + test text, test a fifth of it).
+# WORKDIR: a new or empty directory outside the repository (data, prepared shards, runs); the
+# generated data is deleted at the end unless --keep. TESSERA defaults to build/tessera.
+# Steps:
+#   1. make-synthetic WORKDIR/data --layout criteo --size SIZE   (writes data/config.json)
+#   2. prep data/config.json                                      (shards in data/prepared)
+#   3. train, one epoch, on that config with data.read "stream"   (validation split 5%)
+#   4. evaluate the model on data/test.txt
+# Output: progress on stderr; the last stdout line is one JSON object:
+#   {"size":..,"bytes":..,"train_rows":..,"test_rows":..,"prepared_bytes":..,"model_bytes":..,
+#    "steps":{"make_synthetic":{"seconds":..,"cpu_seconds":..,"peak_rss_mb":..,"mb_per_s":..},
+#             "prep":{..,"rows":{..}},
+#             "train":{..,"samples_per_sec":..,"test_auc":..},"evaluate":{..,"auc":..}},
+#    "loadavg_1m":..}
+# The target (issue 18): peak RSS of every step bounded by the model + 1 GiB however large the
+# data, which the figures of two sizes show: run it at SIZE and 6 x SIZE and compare peak_rss_mb.
+# The issue asks for text 1.5x the machine's RAM; on the development machine (23 GiB of RAM,
+# about 36 GB of free disk, 2 cores shared) 36 GB of text plus its shards does not fit on disk,
+# so it was run at two smaller sizes 6x apart instead (see the closing note for the figures).
+# Until the streaming reader lands in training, "stream" may still read the split into memory:
+# then train's peak RSS grows with the data, and this test shows it.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+tessera_bin="$root/build/tessera"
+threads=$(nproc)
+max_table_rows=""
+keep=0
+die() { echo "scale_test: $*" >&2; exit 1; }
+
+[[ $# -ge 2 ]] || die "usage: tools/scale_test.sh SIZE WORKDIR [--bin TESSERA] [--threads N] [--max-table-rows N] [--keep]"
+size="$1"
+work="$2"
+shift 2
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --bin) tessera_bin="$2"; shift ;;
+    --threads) threads="$2"; shift ;;
+    --max-table-rows) max_table_rows="$2"; shift ;;
+    --keep) keep=1 ;;
+    *) die "unknown option '$1'" ;;
+  esac
+  shift
+done
+[[ -x "$tessera_bin" ]] || die "tessera binary '$tessera_bin' not found (build it or pass --bin)"
+[[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install time)"
+mkdir -p "$work"
+work="$(cd "$work" && pwd -P)"
+case "$work/" in "$root"/*) die "WORKDIR $work is inside the repository: use a scratch directory" ;; esac
+[[ -z "$(ls -A "$work")" ]] || die "WORKDIR $work is not empty"
+data="$work/data"
+cleanup() { [[ $keep == 1 ]] || rm -rf "$data" "$work/runs"; }
+trap cleanup EXIT
+
+# step NAME CMD...: runs CMD under /usr/bin/time -v; its stdout goes to WORK/NAME.out, and
+# WORK/NAME.step gets {"seconds":..,"cpu_seconds":..,"peak_rss_mb":..} (cpu: user + system, which
+# says more than the wall time on a shared machine).
+step() {
+  local name="$1"
+  shift
+  echo "== $name: $*" >&2
+  local t0 t1
+  t0=$(date +%s.%N)
+  /usr/bin/time -v -o "$work/$name.time" "$@" >"$work/$name.out" 2>"$work/$name.err" \
+    || { tail -n 20 "$work/$name.err" "$work/$name.out" >&2; die "$name failed"; }
+  t1=$(date +%s.%N)
+  local rss_kb user sys
+  rss_kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$work/$name.time")
+  user=$(sed -n 's/.*User time (seconds): //p' "$work/$name.time")
+  sys=$(sed -n 's/.*System time (seconds): //p' "$work/$name.time")
+  python3 -c 'import json,sys; a=sys.argv; print(json.dumps({"seconds": round(float(a[2]) - float(a[1]), 2), "cpu_seconds": round(float(a[4]) + float(a[5]), 2), "peak_rss_mb": round(int(a[3]) / 1024, 1)}))' \
+    "$t0" "$t1" "$rss_kb" "$user" "$sys" >"$work/$name.step"
+  echo "   $(cat "$work/$name.step")" >&2
+}
+
+gen_args=(make-synthetic "$data" --layout criteo --size "$size" --threads "$threads" --json)
+[[ -n "$max_table_rows" ]] && gen_args+=(--max-table-rows "$max_table_rows")
+step make_synthetic "$tessera_bin" "${gen_args[@]}"
+config="$data/config.json"
+step prep "$tessera_bin" prep "$config" --threads "$threads" --json --quiet
+# One epoch streamed from the shards: the generated config with data.read "stream".
+python3 - "$config" "$data/config-stream.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["data"]["read"] = "stream"
+c["device"] = "cpu"
+c["train"]["epochs"] = 1
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+step train "$tessera_bin" train "$data/config-stream.json" --runs-dir "$work/runs" --json --quiet
+model="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])["model"])' "$work/train.out")"
+step evaluate "$tessera_bin" evaluate "$model" "$data/test.txt" --json
+
+python3 - "$work" "$size" "$model" "$data/prepared" <<'PY'
+import json, os, sys
+work, size, model, prepared = sys.argv[1:5]
+last = lambda name: json.loads(open(f"{work}/{name}.out").read().strip().splitlines()[-1])
+step = lambda name: json.load(open(f"{work}/{name}.step"))
+gen, tr, ev = last("make_synthetic"), last("train"), last("evaluate")
+steps = {n: step(n) for n in ("make_synthetic", "prep", "train", "evaluate")}
+steps["make_synthetic"]["mb_per_s"] = round(gen["mb_per_s"], 1)
+cpu = steps["make_synthetic"]["cpu_seconds"]
+steps["make_synthetic"]["mb_per_cpu_second"] = round(gen["bytes"] / 1e6 / cpu, 1) if cpu > 0 else None
+steps["prep"]["rows"] = last("prep")["rows"]
+steps["train"]["samples_per_sec"] = round(tr.get("train_samples_per_sec", 0), 1)
+steps["train"]["test_auc"] = round(tr["test"]["auc"], 4)
+steps["evaluate"]["auc"] = round(ev["metrics"]["auc"], 4)
+shards = sum(os.path.getsize(os.path.join(prepared, f)) for f in os.listdir(prepared))
+print(json.dumps({"size": size, "bytes": gen["bytes"], "train_rows": gen["train_rows"],
+                  "test_rows": gen["test_rows"], "prepared_bytes": shards,
+                  "model_bytes": os.path.getsize(model), "steps": steps,
+                  "loadavg_1m": float(open("/proc/loadavg").read().split()[0])}))
+PY

@@ -9,7 +9,9 @@
 #include "host/config/json_reader.h"
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
+#include "host/data/prepared_writer.h"
 #include "pipelines/audio/audio.h"
+#include "pipelines/behaviour/prep.h"
 #include "pipelines/behaviour/stages.h"
 #include "pipelines/commands.h"
 #include "pipelines/image/image.h"
@@ -124,6 +126,36 @@ std::vector<TaskInfo> task_list() {
     out.push_back(std::move(info));
   }
   return out;
+}
+
+CommandResult prepare_arrow(const std::string& config_path, const std::string& dir,
+                            const ArrowStreamFactory& train, const ArrowStreamFactory& validation,
+                            int64_t shard_rows, bool quiet) {
+  if (task_of_config(config_path) != "behaviour")
+    TESSERA_THROW(Usage, "data= takes tabular data for behaviour configs; a "
+                             << task_of_config(config_path) << " config reads its files");
+  const PrepareInputs in = behaviour::prepare_inputs_of(config_path);
+  ArrowPrepareInputs a;
+  a.schema = in.schema;
+  a.options = in.options;
+  a.train = train;
+  a.validation = validation;
+  a.validation_fraction = validation ? 0.0 : in.validation_fraction;
+  a.seed = in.seed;
+  PrepareOptions po;
+  po.shard_rows = shard_rows;
+  po.quiet = quiet;
+  const PrepareResult r = prepare_dataset_from_arrow(a, dir, po);
+  json::JsonWriter w;
+  w.begin_object();
+  w.field("command", "prep").field("out", dir).field("status", prepare_status_name(r.status));
+  w.field("shards_written", r.shards_written).field("records_read", r.records_read);
+  w.field("bad_rows", r.bad_rows).field("seconds", r.seconds);
+  w.key("rows").begin_object();
+  for (const auto& [split, n] : r.rows) w.field(split, n);
+  w.end_object();
+  w.end_object();
+  return {r.summary(dir), w.compact()};
 }
 
 }  // namespace tessera::python

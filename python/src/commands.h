@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "host/core/command_result.h"
+#include "host/data/arrow_stream.h"
 
 namespace tessera::python {
 
@@ -35,5 +36,13 @@ struct TaskInfo {
   std::vector<std::string> verbs;
 };
 std::vector<TaskInfo> task_list();
+
+// A behaviour config's rows from Arrow streams (train; validation when given, else the config's
+// validation_fraction of train) as a prepared dataset in `dir` (host/data/prepared_writer.h),
+// fitted and encoded as `tessera prep` does the same rows from a file; the config's data.train
+// is not read. Returns the prep command's summary and --json object.
+CommandResult prepare_arrow(const std::string& config_path, const std::string& dir,
+                            const ArrowStreamFactory& train, const ArrowStreamFactory& validation,
+                            int64_t shard_rows, bool quiet);
 
 }  // namespace tessera::python

@@ -3,6 +3,7 @@
 // Every call releases the GIL while the engine works; an engine error becomes the Python
 // exception of its kind (tessera.errors), with the CLI's message and its location.
 #include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -20,6 +21,7 @@
 #include "embeddings/tables.h"
 #include "host/core/error.h"
 #include "host/model/divergence.h"
+#include "python/src/arrow_score.h"
 #include "python/src/commands.h"
 
 namespace nb = nanobind;
@@ -99,6 +101,98 @@ Result train(const std::string& config, const tessera::python::Options& options,
   return r;
 }
 
+// ---- Arrow input (host/data/arrow_stream.h) -----------------------------------------------------
+
+// Moves the ArrowArrayStream out of a PyCapsule named "arrow_array_stream" (what
+// `__arrow_c_stream__()` returns) into `out`; the capsule's is marked released, so its destructor
+// leaves the stream to us. Needs the GIL.
+void take_stream(nb::handle capsule, ArrowArrayStream* out) {
+  PyObject* p = capsule.ptr();
+  if (!PyCapsule_IsValid(p, "arrow_array_stream"))
+    throw nb::type_error("expected the PyCapsule 'arrow_array_stream' of __arrow_c_stream__()");
+  auto* s = static_cast<ArrowArrayStream*>(PyCapsule_GetPointer(p, "arrow_array_stream"));
+  if (s == nullptr || s->release == nullptr)
+    throw nb::value_error("the Arrow stream's capsule was already consumed");
+  *out = *s;
+  s->release = nullptr;
+}
+
+// A factory calling `make` (a Python callable returning a stream capsule) with the GIL taken; a
+// Python error in it becomes a Data error with its text (the engine's threads hold no Python
+// state).
+tessera::ArrowStreamFactory factory_of(nb::object make) {
+  if (make.is_none()) return {};
+  auto shared = std::make_shared<nb::object>(std::move(make));
+  return [shared](ArrowArrayStream* out) {
+    nb::gil_scoped_acquire gil;
+    try {
+      nb::object capsule = (*shared)();
+      take_stream(capsule, out);
+    } catch (nb::python_error& e) {
+      TESSERA_THROW(Data, "reading the data: " << e.what());
+    } catch (nb::builtin_exception& e) {
+      TESSERA_THROW(Data, "reading the data: " << e.what());
+    }
+  };
+}
+
+Result prepare_arrow(const std::string& config, const std::string& dir, nb::object train,
+                     nb::object validation, int64_t shard_rows, bool quiet) {
+  tessera::ArrowStreamFactory t = factory_of(std::move(train)),
+                              v = factory_of(std::move(validation));
+  return guarded(
+      [&] { return tessera::python::prepare_arrow(config, dir, t, v, shard_rows, quiet); });
+}
+
+using Scores = nb::ndarray<nb::numpy, double, nb::ndim<1>>;
+
+// The scores of every row of `stream`, as a numpy array owning the engine's buffer (no copy),
+// and the run's facts as JSON.
+std::pair<Scores, std::string> score_arrow(const std::string& model, nb::object capsule,
+                                           const std::string& name,
+                                           const tessera::python::ArrowScoreOptions& o,
+                                           bool evaluate) {
+  struct Owned {  // released here when the engine failed before taking it over
+    ArrowArrayStream s{};
+    ~Owned() {
+      if (s.release != nullptr) s.release(&s);
+    }
+  } owned;
+  ArrowArrayStream& stream = owned.s;
+  take_stream(capsule, &stream);
+  auto scores = std::make_unique<tessera::python::ArrowScores>();
+  Result json = guarded([&] {
+    *scores = tessera::python::score_arrow(model, &stream, name, o);
+    if (evaluate) return tessera::python::evaluate_result(model, name, *scores);
+    tessera::json::JsonWriter w;
+    w.begin_object();
+    w.field("command", "predict").field("model", model).field("input", name);
+    w.field("device", scores->device).field("rows", int64_t(scores->probs.size()));
+    w.field("bad_rows_skipped", scores->bad_rows).field("unseen_categories", scores->unseen);
+    w.field("seconds", scores->seconds)
+        .field("rows_per_sec",
+               scores->seconds > 0 ? double(scores->probs.size()) / scores->seconds : 0.0);
+    w.end_object();
+    return tessera::CommandResult{"", w.compact()};
+  });
+  auto* probs = new std::vector<double>(std::move(scores->probs));
+  nb::capsule owner(probs, [](void* p) noexcept { delete static_cast<std::vector<double>*>(p); });
+  const size_t n = probs->size();
+  return {Scores(probs->data(), {n}, owner),
+          evaluate ? json.first + "\x1e" + json.second : json.second};
+}
+
+tessera::python::ArrowScoreOptions score_options(const std::string& device,
+                                                 const std::string& on_error, int64_t batch_size,
+                                                 bool labels) {
+  tessera::python::ArrowScoreOptions o;
+  o.device = device;
+  o.on_error = on_error;
+  o.batch_size = batch_size;
+  o.labels = labels;
+  return o;
+}
+
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -145,4 +239,30 @@ NB_MODULE(_core, m) {
         return out;
       },
       "Every registered task: (name, description, model verbs).");
+  m.def("prepare_arrow", &prepare_arrow, nb::arg("config"), nb::arg("dir"), nb::arg("train"),
+        nb::arg("validation").none(), nb::arg("shard_rows"), nb::arg("quiet"),
+        "A behaviour config's rows from Arrow streams (train() and validation(): callables "
+        "returning an 'arrow_array_stream' capsule, one fresh stream per call) as a prepared "
+        "dataset in dir. Returns (summary, json).");
+  m.def(
+      "predict_arrow",
+      [](const std::string& model, nb::object capsule, const std::string& name,
+         const std::string& device, const std::string& on_error, int64_t batch_size) {
+        return score_arrow(model, std::move(capsule), name,
+                           score_options(device, on_error, batch_size, false), false);
+      },
+      nb::arg("model"), nb::arg("stream"), nb::arg("name"), nb::arg("device"), nb::arg("on_error"),
+      nb::arg("batch_size"),
+      "A behaviour model's scores of an Arrow stream's rows: (float64 array, json).");
+  m.def(
+      "evaluate_arrow",
+      [](const std::string& model, nb::object capsule, const std::string& name,
+         const std::string& device, const std::string& on_error, int64_t batch_size) {
+        return score_arrow(model, std::move(capsule), name,
+                           score_options(device, on_error, batch_size, true), true)
+            .second;
+      },
+      nb::arg("model"), nb::arg("stream"), nb::arg("name"), nb::arg("device"), nb::arg("on_error"),
+      nb::arg("batch_size"),
+      "A behaviour model's metrics on an Arrow stream's labelled rows: summary + '\\x1e' + json.");
 }

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
-from . import _core
+from . import _arrow, _core
 
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigLike = Union[PathLike, Mapping[str, Any]]
@@ -130,6 +130,8 @@ def train(
     time_budget: Optional[float] = None,
     quiet: bool = False,
     callbacks: Optional[Iterable[Callback]] = None,
+    data: Any = None,
+    validation: Any = None,
 ) -> Run:
     """Trains the model ``config`` describes, as ``tessera train CONFIG`` does, in this process.
 
@@ -141,7 +143,20 @@ def train(
     epoch's metrics; one returning False stops training after it. The GIL is released while the
     engine works; Ctrl-C stops training at the end of the current epoch (its checkpoint kept)
     and raises KeyboardInterrupt. Engine errors raise :class:`tessera.Error` subclasses.
+
+    ``data`` (behaviour configs) replaces the config's data files: a path the CLI reads (CSV,
+    TSV, Criteo text), or tabular data -- a pandas DataFrame, a pyarrow Table / RecordBatchReader
+    / Dataset, a Parquet file or directory, a dict of numpy arrays -- whose columns are matched
+    by name to the config's ``data.columns``. Tabular rows are prepared (fitted and encoded as
+    ``tessera prep`` does, in bounded memory) into a directory beside the run, trained on through
+    ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards: the same metrics as the rows written as CSV and trained by the
+    CLI with the same seed. ``validation`` likewise (default: the config's validation_fraction
+    of ``data``). Errors in the rows raise :class:`tessera.DataError` naming the column and row.
     """
+    if data is not None or validation is not None:
+        return _train_on_data(config, data, validation, device=device, epochs=epochs, seed=seed,
+                              run_dir=run_dir, runs_dir=runs_dir, resume=resume,
+                              time_budget=time_budget, quiet=quiet, callbacks=callbacks)
     hooks = list(callbacks or [])
 
     def on_epoch(line: str) -> bool:
@@ -172,12 +187,74 @@ def train(
                metrics=metrics)
 
 
+def _config_dict(config: ConfigLike) -> Dict[str, Any]:
+    if isinstance(config, Mapping):
+        return json.loads(json.dumps(config))
+    if isinstance(config, str) and config.lstrip().startswith("{"):
+        return json.loads(config)
+    with open(os.fspath(config), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _write_config(cfg: Dict[str, Any], scratch: List[str]) -> str:
+    return _config_file(cfg, scratch)
+
+
+def _train_on_data(config: ConfigLike, data: Any, validation: Any, **kw: Any) -> Run:
+    """train(config, data=..., validation=...): see train()."""
+    import shutil
+
+    if data is None:
+        raise TypeError("validation= needs data= too")
+    cfg = _config_dict(config)
+    section = dict(cfg.get("data") or {})
+    for key in ("dataset", "train", "file", "path", "validation", "test", "prepared"):
+        section.pop(key, None)
+    train_src = _arrow.source(data)
+    if train_src is None:  # a text file: the config reads it as data.train
+        if validation is not None and _arrow.source(validation) is not None:
+            raise TypeError("validation= must be a path too when data= is a path")
+        section["train"] = os.fspath(data)
+        if validation is not None:
+            section["validation"] = os.fspath(validation)
+        return train({**cfg, "data": section}, **kw)
+    # Prepared next to where the run goes, then moved into it (a run's directory must not exist
+    # before the run starts).
+    run_dir = kw.get("run_dir")
+    if run_dir is not None:
+        base = Path(run_dir).parent
+    else:
+        base = Path(kw.get("runs_dir") or (cfg.get("train") or {}).get("runs_dir") or "runs")
+    base.mkdir(parents=True, exist_ok=True)
+    prepared = Path(tempfile.mkdtemp(prefix=".tessera-data-", dir=base))
+    scratch: List[str] = []
+    try:
+        train_src = _arrow.source(data, spool_dir=str(prepared))
+        val_src = _arrow.source(validation, spool_dir=str(prepared)) if validation is not None else None
+        if validation is not None and val_src is None:
+            raise TypeError("validation= must be tabular data too when data= is")
+        section["train"] = str(prepared)
+        if kw.get("seed") is not None:
+            cfg["seed"] = int(kw["seed"])
+        path = _write_config({**cfg, "data": section}, scratch)
+        _core.prepare_arrow(path, str(prepared), train_src.stream,
+                            val_src.stream if val_src is not None else None, 1 << 18, True)
+        section["prepared"] = str(prepared)
+        run = train({**cfg, "data": section}, **kw)
+        if run.run_dir is not None and run.run_dir.is_dir():
+            shutil.move(str(prepared), str(run.run_dir / "data"))
+        return run
+    finally:
+        for p in scratch:
+            os.unlink(p)
+        shutil.rmtree(prepared, ignore_errors=True)
+
+
 def _data_path(data: Any) -> str:
     if isinstance(data, (str, os.PathLike)):
         return os.fspath(data)
-    raise TypeError(
-        "data must be a path (any format the CLI reads) in this version; pandas DataFrames and "
-        "Arrow tables are not supported yet, not " + type(data).__name__)
+    raise TypeError("this model's task reads files: data must be a path, not "
+                    + type(data).__name__)
 
 
 class Model:
@@ -196,7 +273,15 @@ class Model:
 
     def evaluate(self, data: Any, *, device: Optional[str] = None,
                  skip_lines: Optional[int] = None, on_error: Optional[str] = None) -> Dict[str, Any]:
-        """``tessera evaluate MODEL DATA``: the metrics on labelled data, as its --json object."""
+        """``tessera evaluate MODEL DATA``: the metrics on labelled data, as its --json object.
+
+        ``data`` may also be tabular (behaviour models; see ``predict``): its rows are streamed
+        through the model batch by batch, and the object has the CLI's fields."""
+        src = _arrow.source(data) if self.task == "behaviour" else None
+        if src is not None:
+            text = _core.evaluate_arrow(str(self.path), src.stream(), src.name, device or "",
+                                        on_error or "", 4096)
+            return json.loads(text.split("\x1e", 1)[1])
         return self._run("evaluate", [_data_path(data)], device=device, skip_lines=skip_lines,
                          on_error=on_error, quiet=True)
 
@@ -209,7 +294,24 @@ class Model:
         A behaviour model returns the scores as a float64 numpy array, one per scored row in
         input order (and keeps ``output``, its CSV ``line,score``, when given). Other tasks
         write ``output`` (required) as the CLI does and return the command's --json object.
+
+        For a behaviour model ``data`` may also be tabular -- a pandas DataFrame, a pyarrow
+        Table / RecordBatchReader / Dataset, a Parquet file or directory, a dict of numpy
+        arrays -- with the config's columns by name (the label may be absent): the rows are
+        read where they are through the Arrow C Data Interface, batch by batch, so memory stays
+        flat whatever the input's size, and the returned array is the engine's buffer (no copy).
+        ``last_predict`` then holds the command's --json object.
         """
+        src = _arrow.source(data) if self.task == "behaviour" else None
+        if src is not None:
+            scores, info = _core.predict_arrow(str(self.path), src.stream(), src.name,
+                                               device or "", on_error or "", batch_size or 4096)
+            self.last_predict = json.loads(info)
+            if output is not None:
+                np.savetxt(os.fspath(output), np.column_stack([np.arange(1, len(scores) + 1),
+                                                                scores]),
+                           fmt=["%d", "%.6f"], delimiter=",", header="line,score", comments="")
+            return scores
         scratch = None
         if output is None:
             if self.task != "behaviour":

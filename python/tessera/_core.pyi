@@ -1,6 +1,8 @@
 # The engine's module (python/src/core.cpp). Use tessera.train / tessera.load instead: these are
 # strings in, (summary, JSON) strings out.
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 def train(
     config: str, options: Dict[str, str], on_epoch: Optional[Callable[[str], bool]]
@@ -20,3 +22,34 @@ def task_of_model(path: str) -> str:
 
 def tasks() -> List[Tuple[str, str, List[str]]]:
     """Every registered task: (name, description, model verbs)."""
+
+# Arrow input (host/data/arrow_stream.h). A stream is the PyCapsule "arrow_array_stream" that
+# `__arrow_c_stream__()` returns; the engine takes it over (the capsule is left released) and
+# reads its batches where they are. Engine errors raise tessera.errors classes (DataError for the
+# rows, naming the column and row).
+
+def prepare_arrow(
+    config: str,
+    dir: str,
+    train: Callable[[], Any],
+    validation: Optional[Callable[[], Any]],
+    shard_rows: int,
+    quiet: bool,
+) -> Tuple[str, str]:
+    """A behaviour config's rows from Arrow streams as a prepared dataset in `dir`: `train()` and
+    `validation()` each return a fresh stream capsule of the same rows per call (fitting and
+    encoding read them once each; validation None: the config's validation_fraction of train).
+    Returns the prep command's (summary, json)."""
+
+def predict_arrow(
+    model: str, stream: Any, name: str, device: str, on_error: str, batch_size: int
+) -> Tuple[np.ndarray, str]:
+    """A behaviour model's probabilities for every good row of `stream` (float64, the engine's
+    buffer handed over without a copy) and the predict command's JSON. `name` names the input
+    in messages ("DataFrame"); device and on_error "" take the defaults."""
+
+def evaluate_arrow(
+    model: str, stream: Any, name: str, device: str, on_error: str, batch_size: int
+) -> str:
+    """A behaviour model's metrics on `stream`'s labelled rows: the summary, then '\x1e', then
+    the evaluate command's JSON object."""

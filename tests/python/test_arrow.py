@@ -1,0 +1,156 @@
+"""data= as tabular data: pandas DataFrames, pyarrow tables and streams, Parquet, dicts of numpy
+arrays, read by the engine through the Arrow C Data Interface (host/data/arrow_stream.h).
+
+Training on a DataFrame gives the metrics `tessera train` gives on the same rows written as CSV
+(same seed); scoring a table gives `tessera predict`'s scores without copying the input.
+"""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tessera
+from conftest import cli_json, comparable, read_jsonl, run_cli
+
+
+def _frame(synthetic: Path) -> pd.DataFrame:
+    """The synthetic train rows, with missing values put in (nulls become missing tokens)."""
+    df = pd.read_csv(synthetic.parent / "train.csv")
+    df.loc[df.index % 17 == 3, "age"] = np.nan
+    df.loc[df.index % 23 == 5, "region"] = None
+    return df
+
+
+def _config(synthetic: Path, **data: Any) -> Dict[str, Any]:
+    cfg = json.loads(synthetic.read_text())
+    section = {k: v for k, v in cfg["data"].items() if k not in ("train", "test")}
+    cfg["data"] = {**section, **data}
+    return cfg
+
+
+def _run_cli_on_csv(cli: str, cfg: Dict[str, Any], tmp_path: Path, name: str) -> Path:
+    cfg_path = tmp_path / f"{name}.json"
+    cfg_path.write_text(json.dumps(cfg))
+    run_dir = tmp_path / name
+    run_cli(cli, "train", str(cfg_path), "--device", "cpu", "--epochs", "2", "--run-dir",
+            str(run_dir), "--quiet")
+    return run_dir
+
+
+def test_a_dataframe_trains_as_its_csv_does_with_the_cli(cli: str, synthetic: Path,
+                                                          tmp_path: Path) -> None:
+    df = _frame(synthetic)
+    csv = tmp_path / "rows.csv"
+    df.to_csv(csv, index=False)
+    cli_dir = _run_cli_on_csv(cli, _config(synthetic, train=str(csv)), tmp_path, "cli")
+    run = tessera.train(_config(synthetic), data=df, device="cpu", epochs=2,
+                        run_dir=tmp_path / "py", quiet=True)
+    cli_history = read_jsonl(cli_dir / "metrics.jsonl")
+    assert len(run.history) == 2
+    assert comparable(run.history) == comparable(cli_history)
+    assert run.metrics == json.loads((cli_dir / "result.json").read_text())["validation"]
+    assert 0.5 < run.metrics["auc"] <= 1.0
+    # The rows were prepared under the run, and training read them from there.
+    manifest = json.loads((tmp_path / "py" / "data" / "manifest.json").read_text())
+    assert manifest["complete"] is True
+    # The same model, weight for weight: scores of the test rows equal.
+    test = pd.read_csv(synthetic.parent / "test.csv")
+    cli_model = tessera.load(cli_dir / "model.tsm")
+    assert np.array_equal(run.load().predict(test), cli_model.predict(test))
+
+
+def test_arrow_tables_parquet_and_dicts_train_alike(synthetic: Path, tmp_path: Path) -> None:
+    df = _frame(synthetic)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, tmp_path / "rows.parquet", row_group_size=300)
+    arrays = {name: df[name].to_numpy() for name in df.columns}
+    runs = {}
+    for name, data in [("table", table), ("parquet", tmp_path / "rows.parquet"),
+                       ("reader", pa.RecordBatchReader.from_batches(table.schema,
+                                                                    table.to_batches(250))),
+                       ("dict", arrays)]:
+        runs[name] = tessera.train(_config(synthetic), data=data, device="cpu", epochs=1,
+                                   run_dir=tmp_path / name, quiet=True)
+    histories = {name: comparable(r.history) for name, r in runs.items()}
+    assert histories["parquet"] == histories["table"]
+    assert histories["reader"] == histories["table"]
+    assert histories["dict"] == histories["table"]
+
+
+def test_validation_data_is_a_split_of_its_own(cli: str, synthetic: Path, tmp_path: Path) -> None:
+    df = _frame(synthetic)
+    train, val = df.iloc[:1500], df.iloc[1500:]
+    train.to_csv(tmp_path / "t.csv", index=False)
+    val.to_csv(tmp_path / "v.csv", index=False)
+    cli_dir = _run_cli_on_csv(
+        cli, _config(synthetic, train=str(tmp_path / "t.csv"), validation=str(tmp_path / "v.csv")),
+        tmp_path, "cli")
+    run = tessera.train(_config(synthetic), data=train, validation=val, device="cpu", epochs=2,
+                        run_dir=tmp_path / "py", quiet=True)
+    assert comparable(run.history) == comparable(read_jsonl(cli_dir / "metrics.jsonl"))
+    assert run.history[-1]["validation"]["count"] == 500
+
+
+def test_predict_on_a_table_equals_the_cli_and_copies_nothing(
+        cli: str, synthetic: Path, trained: tessera.Run, tmp_path: Path) -> None:
+    test_csv = synthetic.parent / "test.csv"
+    out = tmp_path / "cli.csv"
+    run_cli(cli, "predict", str(trained.model_path), str(test_csv), str(out), "--quiet")
+    cli_scores = np.loadtxt(out, delimiter=",", skiprows=1, usecols=1)
+    model = trained.load()
+    table = pa.Table.from_pandas(pd.read_csv(test_csv), preserve_index=False)
+    # A larger input, so that a copy of it would show: the same rows 40 times (one buffer each).
+    big = pa.concat_tables([table] * 40)
+    tracemalloc.start()
+    scores = model.predict(big)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert scores.dtype == np.float64 and scores.shape == (big.num_rows,)
+    assert peak < big.nbytes / 10, (peak, big.nbytes)  # neither the table nor a copy of it
+    assert not scores.flags.owndata  # the engine's buffer, handed over as it is
+    assert np.allclose(scores[: table.num_rows], cli_scores, atol=5e-7, rtol=0)
+    assert np.array_equal(scores[table.num_rows: 2 * table.num_rows], scores[: table.num_rows])
+    assert model.last_predict["rows"] == big.num_rows
+    # Without the label column, and with the columns in another order.
+    reordered = table.drop_columns(["clicked"]).select(["plan", "age", "sessions", "minutes",
+                                                        "device", "region"])
+    assert np.array_equal(model.predict(reordered), scores[: table.num_rows])
+
+
+def test_evaluate_on_a_dataframe_equals_the_cli(cli: str, synthetic: Path,
+                                                trained: tessera.Run) -> None:
+    test_csv = synthetic.parent / "test.csv"
+    cli_result = cli_json(cli, "evaluate", str(trained.model_path), str(test_csv))
+    result = trained.load().evaluate(pd.read_csv(test_csv))
+    for key in ("count", "positives", "auc", "logloss", "accuracy"):
+        assert result["metrics"][key] == pytest.approx(cli_result["metrics"][key], abs=1e-6), key
+    assert result["rows"] == cli_result["rows"]
+
+
+def test_bad_rows_raise_data_errors_naming_the_column_and_row(synthetic: Path,
+                                                              trained: tessera.Run) -> None:
+    df = pd.read_csv(synthetic.parent / "test.csv").astype({"age": object})
+    df.loc[2, "age"] = "old"  # a column of numbers and text (read as the CSV's text would be)
+    model = trained.load()
+    with pytest.raises(tessera.DataError) as e:
+        model.predict(df)
+    assert str(e.value).startswith("DataFrame:3:column 1 (age): expected a number, got 'old'")
+    assert e.value.line == 3
+    scores = model.predict(df, on_error="skip")
+    assert len(scores) == len(df) - 1
+    with pytest.raises(tessera.DataError, match="column 'plan' is not in the data"):
+        model.predict(df.drop(columns=["plan"]))
+    with pytest.raises(tessera.DataError, match="column 'age' is not in the data"):
+        tessera.train(_config(synthetic), data=df.drop(columns=["age"]), device="cpu", epochs=1,
+                      quiet=True, runs_dir=str(Path(synthetic).parent / "runs"))
+    with pytest.raises(TypeError, match="data must be a path"):
+        model.predict(object())

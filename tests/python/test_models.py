@@ -154,6 +154,27 @@ def test_a_dataframe_trains_as_its_csv(with_test: bool, data: Dict[str, Any],
         assert ours["auc"] == pytest.approx(run.metrics["auc"], abs=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["arrow", "numpy"])
+def test_arrow_tables_and_numpy_dicts_train_as_the_dataframe(kind: str, data: Dict[str, Any],
+                                                             columns: List[Dict[str, Any]],
+                                                             tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    label = next(c["name"] for c in columns if c["type"] == "label")
+    df = _frame(data["train"], columns)
+    other = pa.Table.from_pandas(df) if kind == "arrow" else {
+        name: df[name].to_numpy() for name in df.columns}
+    runs = []
+    for source in (df, other):
+        model = DCNv2(label=label, hidden=[8], cross_layers=1, seed=9)
+        runs.append(model.fit(source, epochs=1, device="cpu", runs_dir=tmp_path / kind))
+        assert [c["type"] for c in model.config()["data"]["columns"]] == \
+            [c["type"] for c in columns]
+        scores = model.predict(other)
+        assert scores.shape == (len(df),)
+    assert comparable(runs[0].history) == comparable(runs[1].history)
+
+
 def test_a_frame_model_saves_a_config_the_cli_reruns(cli: str, data: Dict[str, Any],
                                                       columns: List[Dict[str, Any]],
                                                       tmp_path: Path) -> None:

@@ -1,16 +1,17 @@
 """Recommendation from a Parquet file of interactions: two-tower, top-K as a DataFrame, FAISS.
 
     python examples/recommendation_faiss.py [WORK_DIR] [--max-rows N] [--epochs N] [--k K]
-                                            [--users N]
+        [--users N]
 
 Reads MovieLens (ml-latest-small's ratings.csv, found as the dataset registry finds it:
 $TESSERA_DATA/ml-latest-small, else ../shared/datasets/ml-latest-small under the working
-directory or the source tree), writes the interactions as Parquet, trains a two-tower model on
-them with tessera.models.TwoTower, prints a few users' top-K list (a DataFrame), puts the item
-embeddings into a FAISS inner-product index and checks that FAISS's top-K for those users is
-tessera's. The two-tower score is <u, v_i> + b_i, so the index holds [v_i, b_i] and a user
-queries with [u, 1]; tessera leaves out the items a user saw in training, so the FAISS answer
-is filtered the same way. --max-rows keeps the first N interactions (a quick run).
+directory or the source tree, else tessera's download cache), writes the interactions as
+Parquet, trains a two-tower model on them with tessera.models.TwoTower, prints a few users'
+top-K list (a DataFrame), puts the item embeddings into a FAISS inner-product index and checks
+that FAISS's top-K for those users is tessera's. The two-tower score is <u, v_i> + b_i, so the
+index holds [v_i, b_i] and a user queries with [u, 1]; tessera leaves out the items a user saw
+in training, so the FAISS answer is filtered the same way. --max-rows keeps the first N
+interactions (a quick run).
 """
 
 from __future__ import annotations
@@ -31,10 +32,16 @@ SOURCE = Path(__file__).resolve().parents[1]
 
 
 def ratings_csv() -> Path:
-    """ml-latest-small's ratings.csv where the dataset registry looks first (no download)."""
+    """ml-latest-small's ratings.csv where the dataset registry looks (host/data/registry.h),
+    in its order; no download (`tessera train pipelines/recommend/movielens-mf.json` fetches
+    it into the cache once)."""
     places = [Path("..") / "shared" / "datasets", SOURCE.parent / "shared" / "datasets"]
     if os.environ.get("TESSERA_DATA"):
         places.insert(0, Path(os.environ["TESSERA_DATA"]))
+    cache = os.environ.get("TESSERA_CACHE_DIR") or (
+        os.path.join(os.environ["XDG_CACHE_HOME"], "tessera") if os.environ.get("XDG_CACHE_HOME")
+        else os.path.join(os.path.expanduser("~"), ".cache", "tessera"))
+    places.append(Path(cache))
     for place in places:
         path = place / "ml-latest-small" / "ratings.csv"
         if path.is_file():

@@ -68,7 +68,18 @@ def _from_pandas(pa: Any, df: Any) -> Any:
 
 
 def _dataset_source(ds: Any, name: str, batch_rows: int) -> Source:
-    return Source(name, lambda: ds.scanner(batch_size=batch_rows).to_reader().__arrow_c_stream__())
+    """A dataset read one fragment (file) at a time, batch by batch, with no read-ahead across
+    files: memory stays about one row group whatever the dataset's size (a scanner over the
+    whole dataset reads ahead as fast as it can)."""
+    pa = _pyarrow()
+
+    def batches() -> Any:
+        for fragment in ds.get_fragments():
+            yield from fragment.to_batches(schema=ds.schema, batch_size=batch_rows,
+                                           batch_readahead=0, fragment_readahead=0)
+
+    return Source(name, lambda: pa.RecordBatchReader.from_batches(
+        ds.schema, batches()).__arrow_c_stream__())
 
 
 def source(data: Any, *, batch_rows: int = 65536, spool_dir: Optional[str] = None) -> Optional[Source]:

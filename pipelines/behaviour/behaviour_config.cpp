@@ -116,23 +116,13 @@ void check_table_model_inputs(ObjectReader& root, const TableSchema& schema,
   const std::string at = config::detail::path_below(root.path(), "model.type");
   const std::string model =
       std::string("a \"") + json::choice_name(type, behaviour_model_choices()) + "\" model";
-  if (schema.format == TableFormat::LibSvm) {
-    root.errors().add(at, model +
-                              " needs categorical columns, and libSVM input "
-                              "(data.format \"libsvm\") has none: use \"mlp\"");
-    return;
-  }
+  // libSVM rows are the tables' ids and weights (sparse_input.h); without numeric columns a
+  // DLRM has no bottom MLP.
+  (void)type;
   if (schema.format != TableFormat::Csv || schema.columns.empty()) return;
-  bool numeric = false, categorical = false;
-  for (const ColumnSpec& col : schema.columns) {
-    numeric = numeric || col.type == ColumnType::Numeric;
+  bool categorical = false;
+  for (const ColumnSpec& col : schema.columns)
     categorical = categorical || col.type == ColumnType::Categorical;
-  }
-  if (!numeric && type == BehaviourModelType::Dlrm) {
-    root.errors().add(at, model +
-                              " needs at least one numeric column (its bottom MLP's "
-                              "input), and data.columns has none");
-  }
   if (!categorical) {
     root.errors().add(at, model +
                               " needs at least one categorical column (its embedding "

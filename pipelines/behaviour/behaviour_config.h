@@ -76,6 +76,10 @@ struct BehaviourDataConfig : DataFiles {
   int64_t block_rows = 4096;
   int64_t shuffle_buffer = 65536;
   TableSchema schema;  // format, delimiter, header, trim, missing tokens, bad rows, columns
+  // libSVM input with fields (libFM "field:index:value"): the rows of each field's feature table
+  // (empty: each field's largest index on train + 1; training writes what it read into the
+  // model's config). Without fields, schema.libsvm_features is the one table's (sparse_input.h).
+  std::vector<int> libsvm_field_features;
   CategoricalSpec categorical;
   NumericSpec numeric;
 };
@@ -300,9 +304,16 @@ void fields(V& v, BehaviourDataConfig& c) {
              json::choice_name(s.format, table_format_choices()) + "\")",
          [&] {
            v.integer(F("libsvm_features",
-                       "the densified width (0: the largest feature index on train + 1)"),
+                       "rows without fields: the features (0: the largest index on train + 1)"),
                      s.libsvm_features,
                      json::IntBounds::closed(0, static_cast<int64_t>(kLibSvmMaxFeatures)));
+           v.integer_list(F("libsvm_field_features",
+                            "rows with fields (field:index:value): each field's features "
+                            "([]: each field's largest index on train + 1)")
+                              .written_if(!c.libsvm_field_features.empty()),
+                          c.libsvm_field_features,
+                          json::IntBounds::closed(1, static_cast<int64_t>(kLibSvmMaxSparseIndex)),
+                          json::IntBounds::closed(0, kLibFmMaxFields));
          });
   v.when(s.format == TableFormat::Csv, behaviour_detail::columns_implied_message(s.format), [&] {
     F columns("columns", "one per field of a row, in order");

@@ -18,17 +18,15 @@ uint64_t layer_seed(uint64_t seed, size_t layer) {
 DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int64_t max_batch)
     : backend_(backend), spec_(spec), max_batch_(max_batch) {
   TESSERA_CHECK(max_batch > 0, "max_batch must be positive");
-  if (spec.n_dense < 1)
-    TESSERA_THROW(Config,
-                  "a dlrm model needs at least one numeric feature (its bottom MLP's "
-                  "input); this data has none");
+  TESSERA_CHECK(spec.n_dense >= 0, "n_dense " << spec.n_dense);
   if (spec.table_rows.empty())
     TESSERA_THROW(Config, "a dlrm model needs at least one categorical column; this data has none");
   const int64_t d = spec.embedding_dim;
   std::vector<int64_t> bottom = spec.bottom;
   bottom.push_back(d);
-  bottom_ = make_tower(spec.n_dense, bottom, spec.activation, /*dropout=*/false, "bottom",
-                       math::mix64(seed ^ 0xB0770Aull));
+  if (spec.n_dense > 0)
+    bottom_ = make_tower(spec.n_dense, bottom, spec.activation, /*dropout=*/false, "bottom",
+                         math::mix64(seed ^ 0xB0770Aull));
   std::vector<int64_t> top = spec.top;
   top.push_back(1);
   top_ = make_tower(spec.interaction_width(), top, Activation::None, spec.dropout > 0.f, "top",
@@ -59,7 +57,21 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
     tables_->set_table(static_cast<int64_t>(t), w);
   }
   const int64_t nt = static_cast<int64_t>(tables.size());
-  dense_in_ = backend.empty({max_batch, spec.n_dense});
+  if (spec.n_dense > 0) {
+    dense_in_ = backend.empty({max_batch, spec.n_dense});
+  } else if (nt > 1) {
+    Tensor first = Tensor::host({nt * d, d}), rest = Tensor::host({nt * d, (nt - 1) * d});
+    std::fill_n(first.data<float>(), first.numel(), 0.f);
+    std::fill_n(rest.data<float>(), rest.numel(), 0.f);
+    for (int64_t j = 0; j < d; ++j) first.data<float>()[j * d + j] = 1.f;
+    for (int64_t j = d; j < nt * d; ++j) rest.data<float>()[j * (nt - 1) * d + (j - d)] = 1.f;
+    pick_first_ = backend.to_device(first);
+    pick_rest_ = backend.to_device(rest);
+    e_first_ = backend.empty({max_batch, d});
+    e_rest_ = backend.empty({max_batch, (nt - 1) * d});
+    de_first_ = backend.empty({max_batch, d});
+    de_rest_ = backend.empty({max_batch, (nt - 1) * d});
+  }
   emb_out_ = backend.empty({max_batch, nt * d});
   demb_ = backend.empty({max_batch, nt * d});
   dz0_ = backend.empty({max_batch, d});
@@ -151,24 +163,10 @@ Tensor DlrmModel::tower_backward(Tower& t, const Tensor& x, const Tensor& dy, ui
 
 Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
                           uint64_t dropout_seed) {
-  const int64_t b = dense.dim(0);
+  const int64_t b = cat.rank() == 2 ? cat.dim(0) : -1;
   const int64_t nt = static_cast<int64_t>(spec_.table_rows.size());
-  TESSERA_CHECK(b <= max_batch_,
-                "batch of " << b << " rows exceeds the model's max batch " << max_batch_);
-  TESSERA_CHECK(dense.rank() == 2 && dense.dim(1) == spec_.n_dense,
-                "dense input " << dense.describe() << ", expected [B, " << spec_.n_dense << "]");
-  TESSERA_CHECK(
-      cat.is_host() && cat.dtype() == DType::I64 && cat.rank() == 2 && cat.dim(0) == b &&
-          cat.dim(1) == nt,
-      "categorical input " << cat.describe() << ", expected host i64 [" << b << ", " << nt << "]");
-  batch_ = b;
-  sparse_pending_ = false;  // the tables now hold this batch's lookup
-  mode_ = mode;
-  dropout_seed_ = dropout_seed;
-  Tensor xd = dense_in_.rows(0, b);
-  backend_.copy(dense, xd);
-  Tensor z0 = tower_forward(bottom_, xd, mode, 0);
-
+  TESSERA_CHECK(cat.is_host() && cat.dtype() == DType::I64 && cat.rank() == 2 && cat.dim(1) == nt,
+                "categorical input " << cat.describe() << ", expected host i64 [B, " << nt << "]");
   // One id per (table, sample): bag t * B + s holds cat[s, t] (table-major CSR).
   Tensor idx = Tensor::host({nt * b}, DType::I64), off = Tensor::host({nt * b + 1}, DType::I64);
   const int64_t* c = cat.data<int64_t>();
@@ -181,12 +179,59 @@ Tensor DlrmModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
   bags.indices = idx;
   bags.offsets = off;
   bags.batch = b;
+  return forward_bags(dense, bags, mode, dropout_seed);
+}
+
+Tensor DlrmModel::forward_bags(const Tensor& dense, const emb::Bags& bags, Mode mode,
+                               uint64_t dropout_seed) {
+  const int64_t b = bags.batch;
+  TESSERA_CHECK(b >= 1 && b <= max_batch_,
+                "batch of " << b << " rows for the model's max batch " << max_batch_);
+  TESSERA_CHECK(
+      spec_.n_dense == 0 ||
+          (dense.rank() == 2 && dense.dim(0) == b && dense.dim(1) == spec_.n_dense),
+      "dense input " << dense.describe() << ", expected [" << b << ", " << spec_.n_dense << "]");
+  batch_ = b;
+  sparse_pending_ = false;  // the tables now hold this batch's lookup
+  mode_ = mode;
+  dropout_seed_ = dropout_seed;
   Tensor e = emb_out_.rows(0, b);
   tables_->forward(bags, e);
-
-  Tensor inter = inter_.rows(0, b);
-  backend_.dot_interaction_forward(z0, e, inter);
+  Tensor inter = interact(e, b);
+  if (spec_.n_dense > 0) {
+    Tensor xd = dense_in_.rows(0, b);
+    backend_.copy(dense, xd);
+    Tensor z0 = tower_forward(bottom_, xd, mode, 0);
+    backend_.dot_interaction_forward(z0, e, inter);
+  }
   return tower_forward(top_, inter, mode, dropout_seed);
+}
+
+// Without dense features: [e_1 | dots of e_1..e_T] (the caller fills it when n_dense > 0).
+Tensor DlrmModel::interact(const Tensor& e, int64_t b) {
+  Tensor inter = inter_.rows(0, b);
+  if (spec_.n_dense > 0) return inter;
+  if (!pick_first_.defined()) {  // one table: e_1 alone
+    backend_.copy(e, inter);
+    return inter;
+  }
+  Tensor first = e_first_.rows(0, b), rest = e_rest_.rows(0, b);
+  backend_.gemm(Transpose::No, Transpose::No, 1.f, e, pick_first_, 0.f, first);
+  backend_.gemm(Transpose::No, Transpose::No, 1.f, e, pick_rest_, 0.f, rest);
+  backend_.dot_interaction_forward(first, rest, inter);
+  return inter;
+}
+
+void DlrmModel::interact_backward(const Tensor& dinter, int64_t b) {
+  Tensor de = demb_.rows(0, b);
+  if (!pick_first_.defined()) {
+    backend_.copy(dinter, de);
+    return;
+  }
+  Tensor df = de_first_.rows(0, b), dr = de_rest_.rows(0, b);
+  backend_.dot_interaction_backward(e_first_.rows(0, b), e_rest_.rows(0, b), dinter, df, dr);
+  backend_.gemm(Transpose::No, Transpose::Yes, 1.f, df, pick_first_, 0.f, de);
+  backend_.gemm(Transpose::No, Transpose::Yes, 1.f, dr, pick_rest_, 1.f, de);
 }
 
 void DlrmModel::backward(const Tensor& dlogits, SparseStep sparse) {
@@ -195,10 +240,14 @@ void DlrmModel::backward(const Tensor& dlogits, SparseStep sparse) {
   TESSERA_CHECK(dlogits.numel() == b, "dlogits " << dlogits.describe() << " for batch " << b);
   Tensor dinter = tower_backward(top_, inter_.rows(0, b), dlogits.reshape({b, 1}), dropout_seed_,
                                  /*want_dx=*/true);
-  Tensor z0 = bottom_.layers.back().a.rows(0, b);
-  Tensor dz0 = dz0_.rows(0, b), de = demb_.rows(0, b);
-  backend_.dot_interaction_backward(z0, emb_out_.rows(0, b), dinter, dz0, de);
-  tower_backward(bottom_, dense_in_.rows(0, b), dz0, 0, /*want_dx=*/false);
+  if (spec_.n_dense > 0) {
+    Tensor z0 = bottom_.layers.back().a.rows(0, b);
+    Tensor dz0 = dz0_.rows(0, b), de = demb_.rows(0, b);
+    backend_.dot_interaction_backward(z0, emb_out_.rows(0, b), dinter, dz0, de);
+    tower_backward(bottom_, dense_in_.rows(0, b), dz0, 0, /*want_dx=*/false);
+  } else {
+    interact_backward(dinter, b);
+  }
   sparse_pending_ = true;
   if (sparse == SparseStep::InBackward) step_sparse();
 }

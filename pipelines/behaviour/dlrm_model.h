@@ -2,8 +2,10 @@
 // DLRM (Naumov et al. 2019) for behaviour prediction, on any Backend:
 //   dense [B, n_dense] -> bottom MLP (act after every layer) -> z0 [B, d]
 //   categorical column t -> its own embedding table (embeddings/ EmbeddingCollection, one id per
-//     sample and table) -> e [B, T*d]
+//     sample and table, or a weighted bag of ids: forward_bags) -> e [B, T*d]
 //   dot interaction (Backend::dot_interaction_forward) -> [B, d + T(T+1)/2]
+// Without numeric features (n_dense == 0) there is no bottom MLP: the interaction is over the T
+// embeddings alone, [e_1 | <e_i, e_j> for i > j] = [B, d + T(T-1)/2] (e_1 alone when T == 1).
 //   top MLP (act, dropout after each hidden layer) -> logit [B, 1]
 // The MLPs are the dense group of the pipeline's optimizer; the tables are stepped by their sparse
 // optimizer (only the rows the batch used) inside backward(), or, deferred, as the optimizer's
@@ -37,14 +39,14 @@ struct DlrmSpec {
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;  // the shards in other processes (emb::make_embedding_tables)
   int64_t interaction_width() const {
-    const int64_t v = static_cast<int64_t>(table_rows.size()) + 1;
+    const int64_t v = static_cast<int64_t>(table_rows.size()) + (n_dense > 0 ? 1 : 0);
     return embedding_dim + v * (v - 1) / 2;
   }
 };
 
 class DlrmModel {
  public:
-  // Validates the spec (needs n_dense >= 1 and at least one table). Dense weights He/Xavier-
+  // Validates the spec (needs at least one table). Dense weights He/Xavier-
   // uniform from `seed` on the host; tables uniform in +-1/sqrt(rows) (DLRM's initialisation).
   DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int64_t max_batch);
   ~DlrmModel();
@@ -52,6 +54,10 @@ class DlrmModel {
   // dense f32 [B, n_dense] (host or backend), cat i64 [B, T] HOST tensor of per-table rows
   // (local to each table). Returns logits [B, 1] on the backend (valid until the next forward).
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t dropout_seed);
+  // The same with each (table, sample) a bag of ids (HOST tensors, table-major: bag t * B + s,
+  // ids local to table t, optional per-sample weights; embeddings/bag_ops.h), pooled by sum.
+  // dense is ignored when n_dense == 0. The bags' tensors must stay unchanged until backward.
+  Tensor forward_bags(const Tensor& dense, const emb::Bags& bags, Mode mode, uint64_t dropout_seed);
   // Dense gradients into parameters()' .grad, and one sparse optimizer step of the tables; with
   // SparseStep::Deferred the tables' gradient is kept for step_sparse() instead, so a caller
   // can look at every gradient (sparse_gradient()) before any weight changes.
@@ -128,6 +134,12 @@ class DlrmModel {
     DlrmModel& m_;
   };
   TableGroup group_{*this};
+  // n_dense == 0: the interaction's first vector e_1 and the others, picked from e [B, T*d] by
+  // products with fixed 0/1 matrices (exact: each output sums one product by 1 and zeros).
+  Tensor interact(const Tensor& e, int64_t b);
+  void interact_backward(const Tensor& dinter, int64_t b);
+  Tensor pick_first_, pick_rest_;  // [T*d, d], [T*d, (T-1)*d]
+  Tensor e_first_, e_rest_, de_first_, de_rest_;
   Tensor dense_in_, emb_out_, inter_, dinter_, dz0_, demb_;
   int64_t batch_ = 0;
   bool sparse_pending_ = false;  // a Deferred backward's table step not taken yet

@@ -12,6 +12,7 @@
 #include "host/core/json_fields.h"
 #include "host/core/model_file_checks.h"
 #include "pipelines/behaviour/dlrm_model.h"
+#include "pipelines/behaviour/sparse_input.h"
 #include "pipelines/behaviour/table_net.h"
 
 namespace tessera::behaviour {
@@ -99,12 +100,22 @@ NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
       a.config.model.type == BehaviourModelType::WideDeep)
     return table_net_weight_shapes(a.config, a.preprocessor, s.n_dense, path);
   const int64_t d = a.config.model.embedding_dim;
+  // On libSVM rows: the layout's tables, no numeric features and so no bottom MLP.
+  const bool sparse = is_libsvm(a.config);
+  std::vector<int64_t> table_rows;
+  if (sparse) {
+    table_rows = sparse_layout(a.config).table_rows;
+  } else {
+    for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns())
+      table_rows.push_back(c.size);
+  }
+  const int64_t n_dense = sparse ? 0 : s.n_dense;
   std::vector<int64_t> bottom(a.config.model.bottom.begin(), a.config.model.bottom.end());
   bottom.push_back(d);
-  add_tower(out, "bottom", s.n_dense, bottom);
+  if (n_dense > 0) add_tower(out, "bottom", n_dense, bottom);
   uint64_t rows = 0;
-  for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns()) {
-    const std::optional<uint64_t> sum = checked_add(rows, static_cast<uint64_t>(c.size));
+  for (const int64_t size : table_rows) {
+    const std::optional<uint64_t> sum = checked_add(rows, static_cast<uint64_t>(size));
     if (!sum) overflow("table rows");
     rows = *sum;
   }
@@ -113,7 +124,8 @@ NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
   out.emplace_back("embedding.tables", Shape{static_cast<int64_t>(*elements)});
   DlrmSpec ds;  // only for its interaction width
   ds.embedding_dim = d;
-  ds.table_rows.resize(a.preprocessor.categorical_columns().size());
+  ds.n_dense = n_dense;
+  ds.table_rows.resize(table_rows.size());
   std::vector<int64_t> top(a.config.model.hidden.begin(), a.config.model.hidden.end());
   top.push_back(1);
   add_tower(out, "top", ds.interaction_width(), top);
@@ -139,6 +151,12 @@ void check_weights_fit(const ModelArtefact& a, const std::string& path) {
           std::to_string(p.total_embedding_rows()));
   } else if (s.n_cat != 0) {
     bad("a libSVM model with categorical columns");
+  } else if (a.config.model.type != BehaviourModelType::Mlp || has_sparse_layout(a.config)) {
+    // (An MLP of the densified reader records no layout: its width is spec.n_dense.)
+    const SparseLayout layout = read_model_header_as_io([&] { return sparse_layout(a.config); });
+    if (a.config.model.type == BehaviourModelType::Mlp && s.n_dense != layout.total_rows())
+      bad("spec n_dense " + std::to_string(s.n_dense) + " against the " +
+          std::to_string(layout.total_rows()) + " feature rows of its libSVM input");
   }
   if (s.n_cat > 0 && s.embedding_rows < 1) bad("categorical columns without embedding rows");
   for (const auto& [name, shape] : expected_weights(a, path)) {

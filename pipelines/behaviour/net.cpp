@@ -1,9 +1,13 @@
 #include "pipelines/behaviour/net.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "host/model/parameter_ops.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/model_artefact.h"
+#include "pipelines/behaviour/sparse_input.h"
+#include "pipelines/behaviour/sparse_mlp.h"
 #include "pipelines/behaviour/table_net.h"
 
 namespace tessera::behaviour {
@@ -28,16 +32,69 @@ class MlpNet final : public BehaviourNet {
   MlpModel model_;
 };
 
+// The MLP on libSVM rows (sparse_mlp.h): the batch's slots (dense: values, cat: feature rows)
+// become one weighted bag per sample.
+class SparseMlpNet final : public BehaviourNet {
+ public:
+  SparseMlpNet(Backend& backend, const MlpSpec& spec, SparseLayout layout, uint64_t seed,
+               int64_t max_batch)
+      : model_(backend, spec, seed, max_batch), layout_(std::move(layout)) {}
+  Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    if (cat.rank() == 2 && cat.dim(1) == 0 && dense.rank() == 2 &&
+        dense.dim(1) == layout_.total_rows()) {
+      densified_slots(dense);  // rows densified by a caller: feature j in column j
+      bags_ = slot_bags(model_.backend(), values_, ids_, layout_, /*one_table=*/true);
+    } else {
+      bags_ = slot_bags(model_.backend(), dense, cat, layout_, /*one_table=*/true);
+    }
+    return model_.forward(bags_, mode, seed);
+  }
+  void backward(const Tensor& dlogits) override { model_.backward(dlogits); }
+  std::vector<Parameter*> parameters() override { return model_.parameters(); }
+  std::map<std::string, Tensor> snapshot() override {
+    std::map<std::string, Tensor> w;
+    for (Parameter* p : model_.parameters()) w[p->name] = model_.backend().to_host(p->value);
+    return w;
+  }
+  void restore(const std::map<std::string, Tensor>& w) override {
+    for (Parameter* p : model_.parameters())
+      model_.backend().copy(named_f32_weight(w, p->name, p->value.shape()), p->value);
+  }
+  int64_t parameter_count() const override { return model_.parameter_count(); }
+  Backend& backend() override { return model_.backend(); }
+
+ private:
+  void densified_slots(const Tensor& dense) {
+    const Tensor x = dense.is_host() ? dense : model_.backend().to_host(dense);
+    const int64_t b = x.dim(0), w = x.dim(1);
+    values_ = Tensor::host({b, w});
+    ids_ = Tensor::host({b, w}, DType::I64);
+    std::copy_n(x.data<float>(), b * w, values_.data<float>());
+    for (int64_t i = 0; i < b * w; ++i) ids_.data<int64_t>()[i] = i % w;
+  }
+  SparseMlp model_;
+  SparseLayout layout_;
+  emb::Bags bags_;
+  Tensor values_, ids_;
+};
+
 // The preprocessor numbers the rows of all columns in one flat table (column c at offset_c);
-// the DLRM's tables are per column, so ids are made local before the lookup.
+// the DLRM's tables are per column, so ids are made local before the lookup. On libSVM rows
+// (`sparse`: their layout) a batch's slots become weighted bags of the layout's tables.
 class DlrmNet final : public BehaviourNet {
  public:
   DlrmNet(Backend& backend, const DlrmSpec& spec, std::vector<int64_t> offsets,
-          std::vector<std::string> columns, uint64_t seed, int64_t max_batch)
+          std::vector<std::string> columns, uint64_t seed, int64_t max_batch,
+          std::optional<SparseLayout> sparse = std::nullopt)
       : model_(backend, spec, seed, max_batch),
         offsets_(std::move(offsets)),
-        columns_(std::move(columns)) {}
+        columns_(std::move(columns)),
+        sparse_(std::move(sparse)) {}
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    if (sparse_) {
+      bags_ = slot_bags(model_.backend(), dense, cat, *sparse_, /*one_table=*/false);
+      return model_.forward_bags(Tensor(), bags_, mode, seed);
+    }
     return model_.forward(dense, table_local_rows(model_.backend(), cat, offsets_, local_), mode,
                           seed);
   }
@@ -77,8 +134,22 @@ class DlrmNet final : public BehaviourNet {
   DlrmModel model_;
   std::vector<int64_t> offsets_;
   std::vector<std::string> columns_;  // table t's categorical column
+  std::optional<SparseLayout> sparse_;
   Tensor local_;
+  emb::Bags bags_;  // the last sparse batch's (the tables read them until the sparse step)
 };
+
+std::unique_ptr<BehaviourNet> make_sparse_dlrm(Backend& backend, const BehaviourConfig& config,
+                                               DlrmSpec d, uint64_t seed, int64_t max_batch) {
+  const SparseLayout layout = sparse_layout(config);
+  d.n_dense = 0;  // the values weigh the ids: no numeric features, no bottom MLP
+  d.table_rows = layout.table_rows;
+  std::vector<std::string> names;
+  for (int64_t t = 0; t < layout.tables(); ++t)
+    names.push_back(layout.fields ? "field " + std::to_string(t) : "features");
+  return std::make_unique<DlrmNet>(backend, d, layout.offsets(), std::move(names), seed, max_batch,
+                                   layout);
+}
 
 }  // namespace
 
@@ -110,13 +181,23 @@ Tensor table_local_rows(Backend& backend, const Tensor& cat, const std::vector<i
 std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& config,
                                        const Preprocessor& pre, const MlpSpec& spec, uint64_t seed,
                                        int64_t max_batch) {
+  if (config.model.type == BehaviourModelType::Mlp && is_libsvm(config)) {
+    // A model file of the densified reader records no layout: its width is the spec's.
+    SparseLayout layout;
+    if (has_sparse_layout(config))
+      layout = sparse_layout(config);
+    else
+      layout.table_rows = {spec.n_dense};
+    if (spec.n_dense != layout.total_rows())
+      TESSERA_THROW(Config, "a libSVM MLP of " << spec.n_dense << " input features for data of "
+                                               << layout.total_rows() << " feature rows");
+    return std::make_unique<SparseMlpNet>(backend, spec, layout, seed, max_batch);
+  }
   if (config.model.type == BehaviourModelType::Mlp)
     return std::make_unique<MlpNet>(backend, spec, seed, max_batch);
   if (config.model.type == BehaviourModelType::DcnV2 ||
       config.model.type == BehaviourModelType::WideDeep)
     return make_table_net(backend, config, pre, spec, seed, max_batch);
-  if (is_libsvm(config))
-    TESSERA_THROW(Config, "model.type \"dlrm\" needs categorical columns; libSVM input has none");
   DlrmSpec d;
   d.n_dense = spec.n_dense;
   std::vector<int64_t> offsets;
@@ -135,6 +216,7 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.shards = config.model.shards;
   d.remote_shards = config.model.remote_shards;
   d.placement = config.model.placement;
+  if (is_libsvm(config)) return make_sparse_dlrm(backend, config, d, seed, max_batch);
   return std::make_unique<DlrmNet>(backend, d, std::move(offsets), std::move(columns), seed,
                                    max_batch);
 }

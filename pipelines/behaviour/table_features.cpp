@@ -70,6 +70,48 @@ void TableFeatures::forward(const Tensor& cat, Tensor& out) {
   tables_->forward(bags, out);
 }
 
+void TableFeatures::forward_bags(const emb::Bags& cb, Tensor& out) {
+  const int64_t nt = static_cast<int64_t>(specs_.size()), b = cb.batch;
+  TESSERA_CHECK(cb.offsets.is_host() && cb.indices.is_host() && cb.offsets.dtype() == DType::I64 &&
+                    cb.offsets.numel() == columns_ * b + 1,
+                "column bags with offsets " << cb.offsets.describe() << " for " << columns_
+                                            << " columns of " << b << " samples");
+  pending_ = false;
+  bool identity = nt == columns_;
+  for (int64_t t = 0; identity && t < nt; ++t) identity = specs_[t].column == t;
+  if (identity) {
+    tables_->forward(cb, out);
+    return;
+  }
+  // Table t takes its column's bags: copy them table after table.
+  const int64_t* co = cb.offsets.data<int64_t>();
+  const bool weighted = cb.weights.defined();
+  int64_t nnz = 0;
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t c = specs_[t].column;
+    nnz += co[(c + 1) * b] - co[c * b];
+  }
+  bags_ = emb::Bags();
+  bags_.batch = b;
+  bags_.offsets = Tensor::host({nt * b + 1}, DType::I64);
+  bags_.indices = Tensor::host({nnz}, DType::I64);
+  if (weighted) bags_.weights = Tensor::host({nnz});
+  int64_t* op = bags_.offsets.data<int64_t>();
+  op[0] = 0;
+  int64_t at = 0;
+  for (int64_t t = 0; t < nt; ++t) {
+    const int64_t c = specs_[t].column, lo = co[c * b], hi = co[(c + 1) * b];
+    std::copy(cb.indices.data<int64_t>() + lo, cb.indices.data<int64_t>() + hi,
+              bags_.indices.data<int64_t>() + at);
+    if (weighted)
+      std::copy(cb.weights.data<float>() + lo, cb.weights.data<float>() + hi,
+                bags_.weights.data<float>() + at);
+    for (int64_t s = 0; s < b; ++s) op[t * b + s + 1] = at + co[c * b + s + 1] - lo;
+    at += hi - lo;
+  }
+  tables_->forward(bags_, out);
+}
+
 void TableFeatures::set_gradient(const Tensor& dout) {
   dout_ = dout;
   pending_ = true;

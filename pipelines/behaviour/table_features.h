@@ -39,6 +39,10 @@ class TableFeatures final : public SparseGroup {
   // cat: host i64 [B, columns()] local ids -> out [B, out_dim()] on the backend (table t in its
   // layout's columns, in order).
   void forward(const Tensor& cat, Tensor& out);
+  // The same with each (column, sample) a bag of ids: host tensors, column-major (bag c * B + s),
+  // ids local to column c's tables, optional per-sample weights (embeddings/bag_ops.h); every
+  // table of a column pools that column's bag. Kept (and must stay unchanged) until step().
+  void forward_bags(const emb::Bags& column_bags, Tensor& out);
   // The gradient of the last forward's output, kept for step() (the optimizer's sparse group).
   void set_gradient(const Tensor& dout);
   const Tensor& gradient() const { return dout_; }
@@ -62,6 +66,7 @@ class TableFeatures final : public SparseGroup {
   std::vector<FeatureTable> specs_;
   int64_t columns_ = 0;
   std::unique_ptr<emb::EmbeddingTables> tables_;
+  emb::Bags bags_;  // the last forward_bags' table bags when tables and columns differ
   Tensor dout_;
   bool pending_ = false;
 };

@@ -32,12 +32,9 @@ TableModel::TableModel(Backend& backend, const TableModelSpec& spec,
   if (spec.n_dense > 0) dense_in_ = backend.empty({max_batch, spec.n_dense});
 }
 
-Tensor TableModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
-                           uint64_t dropout_seed) {
-  const int64_t b = cat.rank() == 2 ? cat.dim(0) : -1;
-  TESSERA_CHECK(b >= 1 && b <= max_batch_, "a batch of " << cat.describe()
-                                                         << " categorical ids for a max batch of "
-                                                         << max_batch_);
+Tensor TableModel::begin_forward(const Tensor& dense, int64_t b, Mode mode) {
+  TESSERA_CHECK(b >= 1 && b <= max_batch_,
+                "a batch of " << b << " rows for a max batch of " << max_batch_);
   TESSERA_CHECK(
       spec_.n_dense == 0 ||
           (dense.rank() == 2 && dense.dim(0) == b && dense.dim(1) == spec_.n_dense),
@@ -48,9 +45,25 @@ Tensor TableModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
     Tensor xd = dense_in(b);
     backend_.copy(dense, xd);
   }
-  Tensor pooled = concat_.part(b, pooled_part_);
+  return concat_.part(b, pooled_part_);
+}
+
+Tensor TableModel::forward(const Tensor& dense, const Tensor& cat, Mode mode,
+                           uint64_t dropout_seed) {
+  const int64_t b = cat.rank() == 2 ? cat.dim(0) : -1;
+  TESSERA_CHECK(b >= 1 && b <= max_batch_, "a batch of " << cat.describe()
+                                                         << " categorical ids for a max batch of "
+                                                         << max_batch_);
+  Tensor pooled = begin_forward(dense, b, mode);
   tables_.forward(cat, pooled);
   return forward_layers(b, mode, dropout_seed);
+}
+
+Tensor TableModel::forward_bags(const Tensor& dense, const emb::Bags& column_bags, Mode mode,
+                                uint64_t dropout_seed) {
+  Tensor pooled = begin_forward(dense, column_bags.batch, mode);
+  tables_.forward_bags(column_bags, pooled);
+  return forward_layers(column_bags.batch, mode, dropout_seed);
 }
 
 void TableModel::backward(const Tensor& dlogits) {

@@ -39,6 +39,9 @@ class TableModel {
   // dense f32 [B, n_dense] (host or backend; ignored when n_dense == 0), cat i64 [B, T] HOST
   // tensor of per-table rows. Returns logits [B, 1] on the backend (valid until the next forward).
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t dropout_seed);
+  // The same with each (column, sample) a bag of ids (TableFeatures::forward_bags).
+  Tensor forward_bags(const Tensor& dense, const emb::Bags& column_bags, Mode mode,
+                      uint64_t dropout_seed);
   // Dense gradients into parameters()' .grad; the tables' gradient is kept for the sparse
   // group's step (sparse_group()), so every gradient can be looked at before a weight changes.
   void backward(const Tensor& dlogits);
@@ -76,6 +79,8 @@ class TableModel {
   Mode mode_ = Mode::Eval;
 
  private:
+  // Checks the batch and copies the dense part in; returns the pooled embeddings' part.
+  Tensor begin_forward(const Tensor& dense, int64_t b, Mode mode);
   Tensor dense_in_;  // [max_batch, n_dense]
 };
 

@@ -2,21 +2,44 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
 #include "pipelines/behaviour/dcn_model.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
+#include "pipelines/behaviour/sparse_input.h"
 #include "pipelines/behaviour/wide_deep_model.h"
 
 namespace tessera::behaviour {
 
 namespace {
 
+// One table per categorical column, or on libSVM rows per table of their layout (field).
+std::vector<int64_t> column_rows(const BehaviourConfig& config, const Preprocessor& pre) {
+  if (is_libsvm(config)) return sparse_layout(config).table_rows;
+  std::vector<int64_t> rows;
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) rows.push_back(c.size);
+  return rows;
+}
+
+std::vector<std::string> column_names(const BehaviourConfig& config, const Preprocessor& pre) {
+  std::vector<std::string> names;
+  if (is_libsvm(config)) {
+    const SparseLayout l = sparse_layout(config);
+    for (int64_t t = 0; t < l.tables(); ++t)
+      names.push_back(l.fields ? "field " + std::to_string(t) : "features");
+    return names;
+  }
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) names.push_back(c.name);
+  return names;
+}
+
+// libSVM rows have no numeric features (their values weigh the ids).
 void fill_spec(TableModelSpec& s, const BehaviourConfig& config, const Preprocessor& pre,
                int64_t n_dense) {
   const BehaviourModelConfig& m = config.model;
-  s.n_dense = n_dense;
-  for (const CategoricalColumnModel& c : pre.categorical_columns()) s.table_rows.push_back(c.size);
+  s.n_dense = is_libsvm(config) ? 0 : n_dense;
+  s.table_rows = column_rows(config, pre);
   s.embedding_dim = m.embedding_dim;
   s.top.assign(m.hidden.begin(), m.hidden.end());
   s.dropout = static_cast<float>(m.dropout);
@@ -49,12 +72,18 @@ WideDeepSpec wide_deep_spec(const BehaviourConfig& config, const Preprocessor& p
 class TableNet final : public BehaviourNet {
  public:
   TableNet(std::unique_ptr<TableModel> model, std::vector<int64_t> offsets,
-           std::vector<std::string> table_names, std::vector<int64_t> table_dims)
+           std::vector<std::string> table_names, std::vector<int64_t> table_dims,
+           std::optional<SparseLayout> sparse)
       : model_(std::move(model)),
         offsets_(std::move(offsets)),
         names_(std::move(table_names)),
-        dims_(std::move(table_dims)) {}
+        dims_(std::move(table_dims)),
+        sparse_(std::move(sparse)) {}
   Tensor forward(const Tensor& dense, const Tensor& cat, Mode mode, uint64_t seed) override {
+    if (sparse_) {  // libSVM slots: weighted bags of the layout's tables
+      bags_ = slot_bags(model_->backend(), dense, cat, *sparse_, /*one_table=*/false);
+      return model_->forward_bags(Tensor(), bags_, mode, seed);
+    }
     return model_->forward(dense, table_local_rows(model_->backend(), cat, offsets_, local_), mode,
                            seed);
   }
@@ -92,7 +121,9 @@ class TableNet final : public BehaviourNet {
   std::vector<int64_t> offsets_;
   std::vector<std::string> names_;  // table t's name in messages
   std::vector<int64_t> dims_;
+  std::optional<SparseLayout> sparse_;
   Tensor local_;
+  emb::Bags bags_;  // the last sparse batch's (the tables read them until the sparse step)
 };
 
 }  // namespace
@@ -103,16 +134,14 @@ std::unique_ptr<BehaviourNet> make_table_net(Backend& backend, const BehaviourCo
   const BehaviourModelType type = config.model.type;
   TESSERA_CHECK(type == BehaviourModelType::DcnV2 || type == BehaviourModelType::WideDeep,
                 "make_table_net for model type " << static_cast<int>(type));
-  const char* name = json::choice_name(type, behaviour_model_choices());
-  if (is_libsvm(config))
-    TESSERA_THROW(Config, "model.type \"" << name
-                                          << "\" needs categorical columns; libSVM input "
-                                             "has none");
+  std::optional<SparseLayout> sparse;
+  if (is_libsvm(config)) sparse = sparse_layout(config);
   std::vector<int64_t> offsets, dims;
-  std::vector<std::string> names;
-  for (const CategoricalColumnModel& c : pre.categorical_columns()) {
-    offsets.push_back(c.offset);
-    names.push_back("embedding table '" + c.name + "'");
+  std::vector<std::string> names, columns = column_names(config, pre);
+  if (sparse) offsets = sparse->offsets();
+  for (const CategoricalColumnModel& c : pre.categorical_columns()) offsets.push_back(c.offset);
+  for (const std::string& c : columns) {
+    names.push_back("embedding table '" + c + "'");
     dims.push_back(config.model.embedding_dim);
   }
   std::unique_ptr<TableModel> model;
@@ -122,13 +151,13 @@ std::unique_ptr<BehaviourNet> make_table_net(Backend& backend, const BehaviourCo
   } else {
     model = std::make_unique<WideDeepModel>(backend, wide_deep_spec(config, pre, spec.n_dense),
                                             seed, max_batch);
-    for (const CategoricalColumnModel& c : pre.categorical_columns()) {
-      names.push_back("wide table '" + c.name + "'");
+    for (const std::string& c : columns) {
+      names.push_back("wide table '" + c + "'");
       dims.push_back(1);
     }
   }
   return std::make_unique<TableNet>(std::move(model), std::move(offsets), std::move(names),
-                                    std::move(dims));
+                                    std::move(dims), std::move(sparse));
 }
 
 std::vector<std::pair<std::string, Shape>> table_net_weight_shapes(const BehaviourConfig& config,
@@ -140,10 +169,10 @@ std::vector<std::pair<std::string, Shape>> table_net_weight_shapes(const Behavio
   const bool wide = config.model.type == BehaviourModelType::WideDeep;
   const int64_t per_row = d + (wide ? 1 : 0);
   int64_t elements = 0;
-  for (const CategoricalColumnModel& c : pre.categorical_columns()) {
-    if (c.size < 1 || c.size > (std::numeric_limits<int64_t>::max() - elements) / per_row)
+  for (const int64_t rows : column_rows(config, pre)) {
+    if (rows < 1 || rows > (std::numeric_limits<int64_t>::max() - elements) / per_row)
       TESSERA_THROW(Io, "'" << path << "': the model's table size overflows");
-    elements += c.size * per_row;
+    elements += rows * per_row;
   }
   std::vector<std::pair<std::string, Shape>> out =
       wide ? WideDeepModel::weight_shapes(wide_deep_spec(config, pre, n_dense))

@@ -499,12 +499,12 @@ TrainResult Loop::stopped() const {
 }
 
 TrainResult Loop::finish() {
+  if (!best_.empty()) task_.restore_snapshot(best_);  // every rank ends with the kept weights
   if (!lead_) {  // rank 0 evaluates and writes the model and the result
     TrainResult r;
     r.run_dir = run_dir_;
     return r;
   }
-  if (!best_.empty()) task_.restore_snapshot(best_);
   guard_.at_model_write();
   json::JsonWriter w;
   w.begin_object().field("command", "train").field("task", o_.task).field("name", o_.name);

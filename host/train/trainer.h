@@ -31,9 +31,10 @@
 // one. Rank 0 picks the run directory (the others get its path), validates (on all of the
 // validation data, its figures sent to every rank, so every rank selects and stops alike) and
 // alone writes config.json, metrics.jsonl, checkpoints, result.json and, through finish(), the
-// model files; the other ranks return after the last epoch without calling finish(). It needs a
-// task whose optimizer() holds every weight with no sparse group (replicated tables' sparse
-// gradients are not exchanged yet): anything else is refused before the first step.
+// model files; the other ranks restore the kept weights too and return without calling
+// finish(). It needs a task whose optimizer() holds every weight with no sparse group
+// (replicated tables' sparse gradients are not exchanged yet): anything else is refused before
+// the first step.
 #include <cstdint>
 #include <functional>
 #include <string>

@@ -392,6 +392,39 @@ TEST(DataParallel, DeterministicReductionIsBitIdenticalBetweenRuns) {
   }
 }
 
+// The collectives themselves: integer-valued sums (exact in any order) over vectors that take
+// several buckets and do not divide by the world size, in both modes; a broadcast from the last
+// rank; strings of different lengths gathered in rank order.
+TEST(MpiGroup, CollectivesGiveTheirDefinitions) {
+  const int rank = g_world->rank(), world = g_world->world();
+  for (dist::ProcessGroup* g : {g_mpi.get(), g_ordered.get()}) {
+    for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{1001}}) {
+      std::vector<double> d(static_cast<size_t>(n));
+      std::vector<float> f(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        d[static_cast<size_t>(i)] = static_cast<double>((rank + 1) * (i + 3));
+        f[static_cast<size_t>(i)] = static_cast<float>((rank + 1) * (i % 17));
+      }
+      g->allreduce_sum(d.data(), n);
+      g->allreduce_sum(f.data(), n);
+      const int64_t ranks_sum = static_cast<int64_t>(world) * (world + 1) / 2;
+      for (int64_t i = 0; i < n; ++i) {
+        // EXPECT, not ASSERT: a rank that left the test early would leave the others waiting.
+        EXPECT_EQ(d[static_cast<size_t>(i)], static_cast<double>(ranks_sum * (i + 3))) << i;
+        EXPECT_EQ(f[static_cast<size_t>(i)], static_cast<float>(ranks_sum * (i % 17))) << i;
+      }
+    }
+  }
+  int64_t value = rank == world - 1 ? 12345 : -1;
+  g_world->broadcast(&value, sizeof value, world - 1);
+  EXPECT_EQ(value, 12345);
+  const std::vector<std::string> all =
+      dist::allgather_strings(*g_world, std::string(static_cast<size_t>(rank), 'a' + rank));
+  ASSERT_EQ(all.size(), static_cast<size_t>(world));
+  for (int r = 0; r < world; ++r)
+    EXPECT_EQ(all[static_cast<size_t>(r)], std::string(static_cast<size_t>(r), 'a' + r));
+}
+
 struct Stop {};
 
 // A checkpoint inside epoch 1 (after 4 of its 6 steps), taken at this world size, resumed by
@@ -411,7 +444,7 @@ TEST(DataParallel, MidEpochCheckpointResumesAtAnotherWorldSize) {
   g_world->barrier();
   // One process: its own copy of the checkpoint.
   const std::string alone = shared_dir() + "/alone-rank" + std::to_string(g_world->rank());
-  ASSERT_EQ(std::system(("mkdir -p " + alone + " && cp " + shared_dir() + "/cut/checkpoint.tsc " +
+  EXPECT_EQ(std::system(("mkdir -p " + alone + " && cp " + shared_dir() + "/cut/checkpoint.tsc " +
                          alone + "/")
                             .c_str()),
             0);

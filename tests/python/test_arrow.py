@@ -59,7 +59,11 @@ def test_a_dataframe_trains_as_its_csv_does_with_the_cli(cli: str, synthetic: Pa
     assert comparable(run.history) == comparable(cli_history)
     assert run.metrics == json.loads((cli_dir / "result.json").read_text())["validation"]
     assert 0.5 < run.metrics["auc"] <= 1.0
-    # The rows were prepared under the run, and training read them from there.
+    # A path is read by the engine as the CLI reads it.
+    from_path = tessera.train(_config(synthetic), data=csv, device="cpu", epochs=2,
+                              run_dir=tmp_path / "path", quiet=True)
+    assert comparable(from_path.history) == comparable(cli_history)
+    # The rows were prepared beside the run, trained on, then moved into it.
     manifest = json.loads((tmp_path / "py" / "data" / "manifest.json").read_text())
     assert manifest["complete"] is True
     # The same model, weight for weight: scores of the test rows equal.
@@ -154,3 +158,21 @@ def test_bad_rows_raise_data_errors_naming_the_column_and_row(synthetic: Path,
                       quiet=True, runs_dir=str(Path(synthetic).parent / "runs"))
     with pytest.raises(TypeError, match="data must be a path"):
         model.predict(object())
+
+
+def test_a_producer_error_mid_stream_is_a_data_error_with_its_message(
+        synthetic: Path, trained: tessera.Run) -> None:
+    table = pa.Table.from_pandas(pd.read_csv(synthetic.parent / "test.csv"), preserve_index=False)
+
+    def batches():
+        yield table.slice(0, 100).to_batches()[0]
+        raise ValueError("the source went away")
+
+    reader = pa.RecordBatchReader.from_batches(table.schema, batches())
+    with pytest.raises(tessera.DataError, match="the source went away") as e:
+        trained.load().predict(reader)
+    assert "RecordBatchReader: the Arrow stream's get_next failed" in str(e.value)
+    with pytest.raises(ValueError, match="one-pass stream"):
+        src = tessera._arrow.source(pa.RecordBatchReader.from_batches(table.schema, []))
+        src.stream()
+        src.stream()

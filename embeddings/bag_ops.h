@@ -107,8 +107,8 @@ class BagOps {
   // The storage format of the tables the ops run on (EmbeddingCollection sets it once, before
   // any call): forward and weight_grad widen 16-bit rows to f32, update rounds updated rows to
   // the storage type. Ops that cannot run a format refuse it here (Error(Usage)).
-  virtual void set_table_format(const TableFormat& f) { format_ = f; }
-  const TableFormat& table_format() const { return format_; }
+  virtual void set_storage_format(const StorageFormat& f) { format_ = f; }
+  const StorageFormat& storage_format() const { return format_; }
   // Checks the batch (offsets, ids) and resolves ids per table: hashed, or range-checked under
   // the table's IdPolicy (Error throws Error(Data) naming table, sample, position and id; the
   // first offending position wins; WarnClamp warns once per table on stderr and clamps).
@@ -155,7 +155,7 @@ class BagOps {
   virtual std::string notes() const { return ""; }
 
  protected:
-  TableFormat format_;
+  StorageFormat format_;
 };
 
 // Host ops for the host backend; device ops for a CUDA or cuda-emu backend (an Error(Backend)

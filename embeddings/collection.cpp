@@ -13,7 +13,7 @@ EmbeddingCollection::EmbeddingCollection(std::vector<TableSpec> specs, Backend& 
   TESSERA_CHECK(opts.optimizer.lr > 0.f,
                 "sparse optimizer lr must be > 0, got " << opts.optimizer.lr);
   ops_ = make_bag_ops(backend);
-  ops_->set_table_format(opts.format());
+  ops_->set_storage_format(opts.format());
   storage_ = std::make_unique<BackendStorage>(backend, layout_, opts.optimizer, opts.table_dtype);
   warn_.warned.assign(static_cast<size_t>(layout_.num_tables()), false);
   // Initial weights from a counter-based generator on the host, then copied: identical tables on

@@ -27,7 +27,7 @@ struct CollectionOptions {
   // a generator seeded by `seed` and the step when stochastic_rounding; model.stochastic_rounding).
   TableDType table_dtype = TableDType::F32;
   bool stochastic_rounding = false;
-  TableFormat format() const { return {table_dtype, stochastic_rounding}; }
+  StorageFormat format() const { return {table_dtype, stochastic_rounding}; }
 };
 
 // Checks a training_state() map against a collection with the given flat weights and optimizer

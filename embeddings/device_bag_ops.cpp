@@ -22,6 +22,7 @@
 #include "embeddings/bag_ops.h"
 #include "embeddings/device_segments.h"
 #include "embeddings/kernels/bag_kernels.h"
+#include "embeddings/table_rows.h"
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_check.h"
@@ -159,15 +160,6 @@ class DeviceBagOps final : public BagOps {
       : backend_(&backend), cuda_(&cuda_of(backend)), stream_(cuda_->stream()), ring_(*cuda_) {}
 
   std::string name() const override { return "device (" + backend_->name() + ")"; }
-  // The kernels read and write f32 tables only, so far.
-  void set_table_format(const TableFormat& f) override {
-    if (f.dtype != TableDType::F32)
-      TESSERA_THROW(Usage, "model.table_dtype " << table_dtype_name(f.dtype) << " on "
-                                                << backend_->name()
-                                                << ": the device embedding kernels store f32 "
-                                                   "tables only so far (use f32, or the host)");
-    format_ = f;
-  }
   std::string notes() const override {
     return "kernels: embeddings/kernels/embedding_bag*.cu; sort/unique: " + sort_segments_path();
   }
@@ -222,10 +214,18 @@ class DeviceBagOps final : public BagOps {
                       out.dim(0) == r.batch && out.dim(1) == layout.out_dim(),
                   "pooled output must be f32 [" << r.batch << ", " << layout.out_dim() << "] on "
                                                 << d.str() << ", got " << out.describe());
-    cuda::launch_bag_forward(
-        meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch, layout.max_dim(),
-        layout.out_dim(), weights.data<float>(), r.keys.data<int64_t>(), r.offsets.data<int64_t>(),
-        r.weights.defined() ? r.weights.data<float>() : nullptr, out.data<float>(), stream_);
+    const float* psw = r.weights.defined() ? r.weights.data<float>() : nullptr;
+    if (half()) {
+      cuda::launch_bag_forward_half(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
+                                    layout.max_dim(), layout.out_dim(), half_table(weights),
+                                    r.keys.data<int64_t>(), r.offsets.data<int64_t>(), psw,
+                                    out.data<float>(), stream_);
+      return;
+    }
+    cuda::launch_bag_forward(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
+                             layout.max_dim(), layout.out_dim(), weights.data<float>(),
+                             r.keys.data<int64_t>(), r.offsets.data<int64_t>(), psw,
+                             out.data<float>(), stream_);
   }
 
   SparseGrad backward(const TableLayout& layout, const ResolvedBags& r,
@@ -252,6 +252,12 @@ class DeviceBagOps final : public BagOps {
     check_storage(kind, storage);
     const DeviceScope scope(*backend_);
     const DeviceSegments seg = sort_segments(*backend_, r.keys, layout.total_rows(), stream_ptr());
+    if (half()) {
+      cuda::launch_bag_backward_update_half(row_inputs(layout, r, dout, seg), seg.capacity, kind, p,
+                                            half_table(storage.weights()), state_ptr(storage, 0),
+                                            state_ptr(storage, 1), stream_);
+      return;
+    }
     cuda::launch_bag_backward_update(row_inputs(layout, r, dout, seg), seg.capacity, kind, p,
                                      storage.weights().data<float>(), state_ptr(storage, 0),
                                      state_ptr(storage, 1), stream_);
@@ -263,6 +269,13 @@ class DeviceBagOps final : public BagOps {
     check_dout(layout, r, dout);
     const DeviceScope scope(*backend_);
     Tensor g = backend_->empty({r.nnz});
+    if (half()) {
+      cuda::launch_bag_weight_grad_half(meta_for(layout).data<int64_t>(), r.batch, layout.out_dim(),
+                                        half_table(weights), r.keys.data<int64_t>(),
+                                        r.bag_of.data<int64_t>(), r.offsets.data<int64_t>(),
+                                        dout.data<float>(), g.data<float>(), r.nnz, stream_);
+      return g;
+    }
     cuda::launch_bag_weight_grad(meta_for(layout).data<int64_t>(), layout.num_tables(), r.batch,
                                  layout.out_dim(), weights.data<float>(), r.keys.data<int64_t>(),
                                  r.bag_of.data<int64_t>(), r.offsets.data<int64_t>(),
@@ -274,6 +287,13 @@ class DeviceBagOps final : public BagOps {
               const SparseGrad& g, EmbeddingStorage& storage) override {
     check_storage(kind, storage);
     const DeviceScope scope(*backend_);
+    if (half()) {
+      cuda::launch_sparse_update_half(kind, p, meta_for(layout).data<int64_t>(),
+                                      layout.num_tables(), layout.max_dim(), g.keys.data<int64_t>(),
+                                      g.grads.data<float>(), g.count, half_table(storage.weights()),
+                                      state_ptr(storage, 0), state_ptr(storage, 1), stream_);
+      return;
+    }
     cuda::launch_sparse_update(kind, p, meta_for(layout).data<int64_t>(), layout.num_tables(),
                                layout.max_dim(), g.keys.data<int64_t>(), g.grads.data<float>(),
                                g.count, storage.weights().data<float>(), state_ptr(storage, 0),
@@ -281,8 +301,24 @@ class DeviceBagOps final : public BagOps {
   }
 
  private:
+  // 16-bit tables (table_rows.h's packed layout): the kernels' view of the buffer.
+  bool half() const { return format_.dtype != TableDType::F32; }
+  cuda::BagHalfTable half_table(const Tensor& weights) const {
+    return {half_data(weights), static_cast<int>(format_.dtype),
+            format_.stochastic_rounding ? 1 : 0};
+  }
   void check_weights(const TableLayout& layout, const Tensor& weights) const {
     const Device d = backend_->device();
+    if (half()) {
+      const int64_t words = packed_words(layout.total_elements());
+      TESSERA_CHECK(
+          weights.device() == d && weights.dtype() == DType::I32 && weights.numel() == words,
+          table_dtype_name(format_.dtype)
+              << " embedding weights must be i32 [" << words << "] (packed "
+              << layout.total_elements() << " values) on " << d.str() << ", got "
+              << weights.describe());
+      return;
+    }
     TESSERA_CHECK(weights.device() == d && weights.dtype() == DType::F32 &&
                       weights.numel() == layout.total_elements(),
                   "embedding weights must be f32 [" << layout.total_elements() << "] on " << d.str()
@@ -309,6 +345,10 @@ class DeviceBagOps final : public BagOps {
     TESSERA_CHECK(
         storage.device() == backend_->device(),
         "storage on " << storage.device().str() << ", ops on " << backend_->device().str());
+    TESSERA_CHECK(storage.dtype() == format_.dtype, "embedding storage holds "
+                                                        << table_dtype_name(storage.dtype())
+                                                        << " tables, the ops were set up for "
+                                                        << table_dtype_name(format_.dtype));
   }
   // The one read of a batch: broken offsets first (the keys are then meaningless), ids next.
   void read_flags(const TableLayout& layout, const Bags& bags, IdWarnState& warn, ResolvedBags& r) {

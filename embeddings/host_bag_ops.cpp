@@ -222,7 +222,7 @@ void accumulate_table(const int64_t* m, int64_t t, int64_t B, int64_t out_dim, c
 struct WeightsRef {
   float* f32 = nullptr;
   uint16_t* h16 = nullptr;
-  TableFormat format;
+  StorageFormat format;
   uint64_t round_stream = 0;
   void prefetch_rw(int64_t e, int64_t dim) const {
     if (f32) {

@@ -30,7 +30,7 @@ TESSERA_HD int64_t table_dtype_bytes(TableDType d) {
 }
 
 // How a collection stores its tables (EmbeddingCollection passes it to its ops).
-struct TableFormat {
+struct StorageFormat {
   TableDType dtype = TableDType::F32;
   bool stochastic_rounding = false;  // 16-bit tables: round updated rows stochastically
 };

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "embeddings/bag_math.h"
+#include "embeddings/table_dtype.h"
 
 #if defined(TESSERA_CUDA_EMULATION)
 #include "cuda/emu/emulator.h"
@@ -87,5 +88,34 @@ void launch_bag_backward_update(const BagRowInputs& in, int64_t capacity,
                                 tessera::emb::SparseOptimizer kind,
                                 const tessera::emb::SparseStepParams& p, float* weights, float* s0,
                                 float* s1, cudaStream_t stream);
+
+// ---- 16-bit tables (embeddings/table_dtype.h) ------------------------------------------------
+// The same kernels over bf16 / f16 rows: every value read is widened to f32 (exact), sums and the
+// optimizer's math run in f32 in the f32 kernels' order, and an updated value is rounded back to
+// the storage type (to nearest even, or stochastically with the bits rounding_bits(p.round_stream,
+// element) gives), so results equal the host's bit for bit wherever the f32 ones do.
+struct BagHalfTable {
+  uint16_t* values;  // the flat table's 16-bit patterns
+  int dtype;         // tessera::emb::TableDType: BF16 or F16
+  int stochastic;    // 1: round updated values stochastically
+};
+void launch_bag_forward_half(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                             int64_t out_dim, const BagHalfTable& weights, const int64_t* keys,
+                             const int64_t* offsets, const float* psw, float* out,
+                             cudaStream_t stream);
+void launch_bag_weight_grad_half(const int64_t* meta, int64_t batch, int64_t out_dim,
+                                 const BagHalfTable& weights, const int64_t* keys,
+                                 const int64_t* bag_of, const int64_t* offsets, const float* dout,
+                                 float* wgrad, int64_t nnz, cudaStream_t stream);
+void launch_sparse_update_half(tessera::emb::SparseOptimizer kind,
+                               const tessera::emb::SparseStepParams& p, const int64_t* meta,
+                               int64_t tables, int64_t max_dim, const int64_t* keys,
+                               const float* grads, int64_t touched, const BagHalfTable& weights,
+                               float* s0, float* s1, cudaStream_t stream);
+void launch_bag_backward_update_half(const BagRowInputs& in, int64_t capacity,
+                                     tessera::emb::SparseOptimizer kind,
+                                     const tessera::emb::SparseStepParams& p,
+                                     const BagHalfTable& weights, float* s0, float* s1,
+                                     cudaStream_t stream);
 
 }  // namespace tessera::cuda

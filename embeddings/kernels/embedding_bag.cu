@@ -173,7 +173,90 @@ __global__ void bag_weight_grad_kernel(const int64_t* meta, int64_t batch, int64
   }
 }
 
+// bag_pool over a 16-bit table: lanes over the columns one value each (a warp reads 64 contiguous
+// bytes of a row), each value widened to f32 and summed in position order from 0, as the host's
+// 16-bit forward does.
+__device__ inline void bag_pool_half(const BagWarpTable& tb, int64_t begin, int64_t end,
+                                     TableDType d, const uint16_t* rows, const int64_t* keys,
+                                     const float* psw, float* dst) {
+  const int lane = bag_lane();
+  for (int64_t c0 = 0; c0 < tb.dim; c0 += kWarpSize) {
+    const int64_t c = c0 + lane;
+    float acc = 0.f;
+    for (int64_t j0 = begin; j0 < end; j0 += kWarpSize) {
+      const int n = static_cast<int>(end - j0 < kWarpSize ? end - j0 : kWarpSize);
+      const int64_t key_l = lane < n ? keys[j0 + lane] : 0;
+      const float w_l = lane < n && psw ? psw[j0 + lane] : 1.f;
+      for (int k = 0; k < n; ++k) {
+        const int64_t key = __shfl_sync(kFullWarpMask, key_l, k);
+        const float scale = bag_scale(tb.pooling, end - begin, __shfl_sync(kFullWarpMask, w_l, k));
+        if (c < tb.dim) acc += scale * half_to_f32(d, rows[(key - tb.row_offset) * tb.dim + c]);
+      }
+    }
+    if (c < tb.dim) dst[c] = acc;
+  }
+}
+
+// bag_forward_kernel over a 16-bit table.
+__global__ void bag_forward_half_kernel(const int64_t* meta, int64_t tables, int64_t batch,
+                                        int64_t out_dim, BagHalfTable weights, const int64_t* keys,
+                                        const int64_t* offsets, const float* psw, float* out) {
+  const int lane = bag_lane();
+  for (int64_t b = bag_first_warp(); b < tables * batch; b += bag_warps()) {
+    const int64_t t = b / batch;
+    const int64_t s = b - t * batch;
+    const BagWarpTable tb = bag_warp_table(bag_warp_meta(meta, t));
+    const int64_t o = lane < 2 ? offsets[b + lane] : 0;
+    const int64_t begin = __shfl_sync(kFullWarpMask, o, 0);
+    const int64_t end = __shfl_sync(kFullWarpMask, o, 1);
+    bag_pool_half(tb, begin, end, static_cast<TableDType>(weights.dtype),
+                  weights.values + tb.weight_offset, keys, psw, out + s * out_dim + tb.out_offset);
+  }
+}
+
+// bag_weight_grad_kernel over a 16-bit table: bag_weight_grad's dot (c ascending) on the widened
+// row.
+__global__ void bag_weight_grad_half_kernel(const int64_t* meta, int64_t batch, int64_t out_dim,
+                                            BagHalfTable weights, const int64_t* keys,
+                                            const int64_t* bag_of, const int64_t* offsets,
+                                            const float* dout, float* wgrad, int64_t nnz) {
+  const TableDType d = static_cast<TableDType>(weights.dtype);
+  for (const int64_t j : grid_stride_range(nnz)) {
+    const int64_t b = bag_of[j];
+    const int64_t t = b / batch;
+    const int64_t s = b - t * batch;
+    const int64_t* m = meta + t * kMetaFields;
+    const int64_t dim = m[kMetaDim];
+    const uint16_t* row =
+        weights.values + m[kMetaWeightOffset] + (keys[j] - m[kMetaRowOffset]) * dim;
+    const float* dy = dout + s * out_dim + m[kMetaOutOffset];
+    float dot = 0.f;
+    for (int64_t c = 0; c < dim; ++c) dot += half_to_f32(d, row[c]) * dy[c];
+    wgrad[j] = bag_scale(m[kMetaPooling], offsets[b + 1] - offsets[b], 1.f) * dot;
+  }
+}
+
 }  // namespace
+
+void launch_bag_forward_half(const int64_t* meta, int64_t tables, int64_t batch, int64_t max_dim,
+                             int64_t out_dim, const BagHalfTable& weights, const int64_t* keys,
+                             const int64_t* offsets, const float* psw, float* out,
+                             cudaStream_t stream) {
+  if (tables * batch <= 0 || max_dim <= 0) return;
+  TESSERA_LAUNCH(bag_forward_half_kernel, dim3(grid_stride_blocks(tables * batch * kWarpSize)),
+                 dim3(kElementwiseBlock), 0, stream, meta, tables, batch, out_dim, weights, keys,
+                 offsets, psw, out);
+}
+
+void launch_bag_weight_grad_half(const int64_t* meta, int64_t batch, int64_t out_dim,
+                                 const BagHalfTable& weights, const int64_t* keys,
+                                 const int64_t* bag_of, const int64_t* offsets, const float* dout,
+                                 float* wgrad, int64_t nnz, cudaStream_t stream) {
+  if (nnz <= 0) return;
+  TESSERA_LAUNCH(bag_weight_grad_half_kernel, dim3(grid_stride_blocks(nnz)),
+                 dim3(kElementwiseBlock), 0, stream, meta, batch, out_dim, weights, keys, bag_of,
+                 offsets, dout, wgrad, nnz);
+}
 
 void launch_bag_weight_grad(const int64_t* meta, int64_t tables, int64_t batch, int64_t out_dim,
                             const float* weights, const int64_t* keys, const int64_t* bag_of,

@@ -257,19 +257,6 @@ int64_t id_at(const uint8_t* p, int64_t row) {
   return static_cast<int64_t>(v);
 }
 
-int64_t read_id(PreparedType t, const uint8_t* p, int64_t row) {
-  switch (t) {
-    case PreparedType::U8:
-      return id_at<uint8_t>(p, row);
-    case PreparedType::I16:
-      return id_at<int16_t>(p, row);
-    case PreparedType::I32:
-      return id_at<int32_t>(p, row);
-    default:
-      return id_at<int64_t>(p, row);
-  }
-}
-
 }  // namespace
 
 struct PreparedBatchReader::State {
@@ -338,6 +325,28 @@ struct PreparedBatchReader::State {
   void fill(Batch& b);
 };
 
+namespace {
+
+// Column `col` (a table's ids, stored as T) of every row in `refs`, as global embedding rows
+// (`offset` + id) into out[i * stride]: one column at a time, the type chosen once per column.
+template <typename T>
+void gather_ids(const std::vector<std::unique_ptr<MappedShard>>& shards,
+                const std::vector<RowRef>& refs, size_t col, int64_t offset, int64_t* out,
+                int64_t stride) {
+  int32_t shard = -1;
+  const uint8_t* base = nullptr;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i].shard != shard) {
+      shard = refs[i].shard;
+      const MappedShard& s = *shards[static_cast<size_t>(shard)];
+      base = s.base + s.header.columns[col].offset;
+    }
+    out[static_cast<int64_t>(i) * stride] = offset + id_at<T>(base, refs[i].row);
+  }
+}
+
+}  // namespace
+
 void PreparedBatchReader::State::fill(Batch& b) {
   const PreparedManifest& m = data->manifest;
   const int64_t n = static_cast<int64_t>(refs.size()), nd = m.n_dense, nc = m.n_cat;
@@ -349,19 +358,37 @@ void PreparedBatchReader::State::fill(Batch& b) {
   float* dense = b.dense.data<float>();
   int64_t* cat = b.cat.data<int64_t>();
   float* labels = b.labels.data<float>();
+  int32_t checked = -1;
   for (int64_t i = 0; i < n; ++i) {
     MappedShard& s = *(*shards)[static_cast<size_t>(refs[i].shard)];
-    if (options.verify_checksums) s.verify();
+    if (options.verify_checksums && refs[i].shard != checked) {
+      s.verify();
+      checked = refs[i].shard;
+    }
     const int64_t r = refs[i].row;
     const auto& cols = s.header.columns;
     std::memcpy(labels + i, s.base + cols[0].offset + r * 4, 4);
     if (nd > 0) std::memcpy(dense + i * nd, s.base + cols[1].offset + r * nd * 4, 4 * nd);
-    for (int64_t c = 0; c < nc; ++c) {
-      const ShardColumn& col = cols[static_cast<size_t>(2 + c)];
-      cat[i * nc + c] =
-          m.columns[static_cast<size_t>(2 + c)].offset + read_id(col.type, s.base + col.offset, r);
-    }
     b.lines[static_cast<size_t>(i)] = id_at<int64_t>(s.base + cols.back().offset, r);
+  }
+  // The ids column by column (every shard stores a column in the manifest's type).
+  for (int64_t c = 0; c < nc; ++c) {
+    const size_t col = static_cast<size_t>(2 + c);
+    const int64_t offset = m.columns[col].offset;
+    switch (m.columns[col].type) {
+      case PreparedType::U8:
+        gather_ids<uint8_t>(*shards, refs, col, offset, cat + c, nc);
+        break;
+      case PreparedType::I16:
+        gather_ids<int16_t>(*shards, refs, col, offset, cat + c, nc);
+        break;
+      case PreparedType::I32:
+        gather_ids<int32_t>(*shards, refs, col, offset, cat + c, nc);
+        break;
+      default:
+        gather_ids<int64_t>(*shards, refs, col, offset, cat + c, nc);
+        break;
+    }
   }
 }
 

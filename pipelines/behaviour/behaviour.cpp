@@ -540,8 +540,10 @@ bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
   // A (re)start: the source's order for epoch e depends only on (seed, e), so seeking puts a
   // resumed run exactly where its checkpoint left off, mid-epoch too (the table batcher without
   // copying the batches before it, the stream by replaying its row order's indices).
+  // A fresh source already stands at (1, 0).
+  const bool fresh = !feed_;
   feed_.reset();
-  if (epoch != 1 || batch != 0) source_.seek(epoch - 1, batch);
+  if (!fresh || epoch != 1 || batch != 0) source_.seek(epoch - 1, batch);
   // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
   // next batch uploads while this one computes, across epoch ends too.
   feed_ = std::make_unique<TrainFeed>(

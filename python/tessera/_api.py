@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from . import _arrow, _core
+from .errors import UsageError
 
 PathLike = Union[str, "os.PathLike[str]"]
 ConfigLike = Union[PathLike, Mapping[str, Any]]
@@ -218,6 +219,11 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, **kw: Any) ->
         if validation is not None:
             section["validation"] = os.fspath(validation)
         return train({**cfg, "data": section}, **kw)
+    if kw.get("resume") is not None:
+        # The prepared rows' directory is part of the run's config (and of its resume check),
+        # and a new one is made per call.
+        raise UsageError("resume= with tabular data= is not supported yet: resume the run from "
+                         "its config with data.prepared set to RUN_DIR/data")
     # Prepared next to where the run goes, then moved into it (a run's directory must not exist
     # before the run starts).
     run_dir = kw.get("run_dir")

@@ -158,6 +158,8 @@ def test_bad_rows_raise_data_errors_naming_the_column_and_row(synthetic: Path,
                       quiet=True, runs_dir=str(Path(synthetic).parent / "runs"))
     with pytest.raises(TypeError, match="data must be a path"):
         model.predict(object())
+    with pytest.raises(tessera.UsageError, match="resume= with tabular data= is not supported"):
+        tessera.train(_config(synthetic), data=df, resume=str(trained.run_dir), quiet=True)
 
 
 def test_a_producer_error_mid_stream_is_a_data_error_with_its_message(

@@ -180,7 +180,7 @@ def test_a_frame_model_saves_a_config_the_cli_reruns(cli: str, data: Dict[str, A
                                                       tmp_path: Path) -> None:
     label = next(c["name"] for c in columns if c["type"] == "label")
     model = MLP(label=label, hidden=[8], seed=2)
-    model.fit(_frame(data["train"], columns), epochs=1, device="cpu", runs_dir=tmp_path / "py")
+    model.fit(_frame(data["train"], columns), epochs=1, device="cpu", run_dir=tmp_path / "py")
     saved = model.save(tmp_path / "saved")
     config = json.loads((saved / "config.json").read_text())
     assert Path(config["data"]["train"]).parent == saved.resolve()

@@ -239,13 +239,13 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, **kw: Any) ->
         val_src = _arrow.source(validation, spool_dir=str(prepared)) if validation is not None else None
         if validation is not None and val_src is None:
             raise TypeError("validation= must be tabular data too when data= is")
-        section["train"] = str(prepared)
+        # The config as training will read it (data.read and the like apply with "prepared").
+        section["train"] = section["prepared"] = str(prepared)
         if kw.get("seed") is not None:
             cfg["seed"] = int(kw["seed"])
         path = _write_config({**cfg, "data": section}, scratch)
         _core.prepare_arrow(path, str(prepared), train_src.stream,
                             val_src.stream if val_src is not None else None, 1 << 18, True)
-        section["prepared"] = str(prepared)
         run = train({**cfg, "data": section}, **kw)
         if run.run_dir is not None and run.run_dir.is_dir():
             shutil.move(str(prepared), str(run.run_dir / "data"))

@@ -178,3 +178,20 @@ def test_a_producer_error_mid_stream_is_a_data_error_with_its_message(
         src = tessera._arrow.source(pa.RecordBatchReader.from_batches(table.schema, []))
         src.stream()
         src.stream()
+
+
+def test_a_parquet_dataset_trains_through_the_streamed_prepared_reader(
+        synthetic: Path, tmp_path: Path) -> None:
+    df = _frame(synthetic)
+    (tmp_path / "parts").mkdir()
+    for i in range(4):  # a dataset of several files
+        pq.write_table(pa.Table.from_pandas(df.iloc[i * 500:(i + 1) * 500], preserve_index=False),
+                       tmp_path / "parts" / f"part-{i}.parquet")
+    cfg = _config(synthetic, read="stream", block_rows=64)
+    from_parquet = tessera.train(cfg, data=tmp_path / "parts", device="cpu", epochs=2,
+                                 run_dir=tmp_path / "pq", quiet=True)
+    from_frame = tessera.train(cfg, data=df, device="cpu", epochs=2, run_dir=tmp_path / "df",
+                               quiet=True)
+    assert len(from_parquet.history) == 2
+    assert comparable(from_parquet.history) == comparable(from_frame.history)
+    assert 0.5 < from_parquet.metrics["auc"] <= 1.0

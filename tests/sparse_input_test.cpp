@@ -152,7 +152,7 @@ TEST(SparseInput, WiderFilesDropWhatTheModelHasNoRowFor) {
   EXPECT_EQ(dropped, 2);
   ASSERT_EQ(t.rows, 4);
   EXPECT_EQ(t.n_cat, 3);
-  EXPECT_EQ(t.cat, (std::vector<int64_t>{1, 3, 0, 2, 0, 0, 0, 0, 0, 1, 3, 4}));
+  EXPECT_EQ(t.cat, (std::vector<int64_t>{1, 3, -1, 2, -1, -1, -1, -1, -1, 1, 3, 4}));
   EXPECT_EQ(t.dense, (std::vector<float>{0.5f, 1, 0, 1, 0, 0, 0, 0, 0, 1, 2, 5}));
   SparseBatchStream s(FileSpec{p, 0}, l, BadRowPolicy::Error, 3);
   Batch b;
@@ -160,7 +160,7 @@ TEST(SparseInput, WiderFilesDropWhatTheModelHasNoRowFor) {
   EXPECT_EQ(b.rows, 3);
   EXPECT_EQ(b.cat.dim(1), 2);  // this batch's widest row
   EXPECT_EQ(std::vector<int64_t>(b.cat.data<int64_t>(), b.cat.data<int64_t>() + 6),
-            (std::vector<int64_t>{1, 3, 2, 0, 0, 0}));
+            (std::vector<int64_t>{1, 3, 2, -1, -1, -1}));
   ASSERT_TRUE(s.next(b));
   EXPECT_EQ(b.lines, (std::vector<int64_t>{4}));
   EXPECT_EQ(std::vector<float>(b.dense.data<float>(), b.dense.data<float>() + 3),
@@ -168,6 +168,12 @@ TEST(SparseInput, WiderFilesDropWhatTheModelHasNoRowFor) {
   EXPECT_FALSE(s.next(b));
   EXPECT_EQ(s.dropped(), 2);
   EXPECT_THROW(s.seek(0, 0), Error);
+  // One-hot rows (every value 1) keep ids only: no values, 8 bytes a slot.
+  const std::string ones = write_file(dir.file("ones.svm"), "1 1:1 3:1\n0 2:1\n");
+  const EncodedTable u = load_sparse(FileSpec{ones, 0}, l, BadRowPolicy::Error, &bad);
+  EXPECT_EQ(u.n_dense, 0);
+  EXPECT_TRUE(u.dense.empty());
+  EXPECT_EQ(u.cat, (std::vector<int64_t>{1, 3, 2, -1}));
 }
 
 // A batch's slots as table-major weighted bags, ids local to their table, padding left out.
@@ -199,6 +205,12 @@ TEST(SparseInput, SlotsBecomeWeightedBags) {
             (std::vector<int64_t>{0, 2, 5}));
   EXPECT_EQ(std::vector<int64_t>(one.indices.data<int64_t>(), one.indices.data<int64_t>() + 5),
             (std::vector<int64_t>{1, 8, 5, 6, 2}));
+  // Ids only (values [B, 0]): every weight 1, padding left out.
+  ids.data<int64_t>()[2] = kSparsePaddingId;
+  const emb::Bags unit = slot_bags(*be, Tensor::host({2, 0}), ids, l, false);
+  EXPECT_FALSE(unit.weights.defined());
+  EXPECT_EQ(std::vector<int64_t>(unit.offsets.data<int64_t>(), unit.offsets.data<int64_t>() + 7),
+            (std::vector<int64_t>{0, 1, 2, 2, 4, 5, 5}));
   ids.data<int64_t>()[0] = 12;  // past the layout's 12 rows
   EXPECT_THROW(slot_bags(*be, values, ids, l, false), Error);
 }

@@ -1,5 +1,6 @@
 #include "pipelines/behaviour/criteo_libfm.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -35,10 +36,19 @@ void split(std::string_view line, const std::string& path, int64_t line_no,
 
 using Vocab = std::unordered_map<std::string, int64_t>;
 
+// A count's bucket: 0, 1, 2 as themselves, larger ones by floor(ln(x)^2) (from 4 up), as the
+// libFFM Criteo solutions bucket them; negative counts clamp to 0.
+int64_t count_bucket(double x) {
+  const double v = std::min(std::max(x, 0.0), 1e15);
+  if (v <= 2.0) return static_cast<int64_t>(v);
+  const double l = std::log(v);
+  return 3 + static_cast<int64_t>(l * l);
+}
+
 // One row as libFM text.
 void write_row(std::string_view (&f)[kFields], std::vector<Vocab>& vocab, bool train,
                int64_t min_count, std::vector<std::unordered_map<std::string, int64_t>>& counts,
-               std::string& out) {
+               std::vector<int64_t>& max_bucket, std::string& out) {
   out.assign(f[0].empty() ? "0" : std::string(f[0]));
   char buf[64];
   for (int i = 0; i < kCriteoNumeric; ++i) {
@@ -47,7 +57,9 @@ void write_row(std::string_view (&f)[kFields], std::vector<Vocab>& vocab, bool t
     double x = 0;
     const auto r = std::from_chars(s.data(), s.data() + s.size(), x);
     if (r.ec != std::errc() || !std::isfinite(x)) continue;
-    const int n = std::snprintf(buf, sizeof(buf), " %d:0:%.6g", i, std::log1p(std::max(x, 0.0)));
+    const int64_t k = count_bucket(x);
+    max_bucket[static_cast<size_t>(i)] = std::max(max_bucket[static_cast<size_t>(i)], k);
+    const int n = std::snprintf(buf, sizeof(buf), " %d:%lld:1", i, static_cast<long long>(k));
     out.append(buf, static_cast<size_t>(n));
   }
   for (int j = 0; j < kCriteoCategorical; ++j) {
@@ -72,7 +84,8 @@ void write_row(std::string_view (&f)[kFields], std::vector<Vocab>& vocab, bool t
 
 int64_t convert(const std::string& in, const std::string& out_path, std::vector<Vocab>& vocab,
                 bool train, int64_t min_count,
-                std::vector<std::unordered_map<std::string, int64_t>>& counts) {
+                std::vector<std::unordered_map<std::string, int64_t>>& counts,
+                std::vector<int64_t>& max_bucket) {
   LineReader reader(in);
   AtomicFileWriter out(out_path);
   std::string_view line, fields[kFields];
@@ -81,7 +94,7 @@ int64_t convert(const std::string& in, const std::string& out_path, std::vector<
   while (reader.next(line, line_no)) {
     if (line.empty()) continue;
     split(line, in, line_no, fields);
-    write_row(fields, vocab, train, min_count, counts, text);
+    write_row(fields, vocab, train, min_count, counts, max_bucket, text);
     buffer += text;
     ++rows;
     if (buffer.size() > (1u << 20)) {
@@ -115,9 +128,10 @@ LibFmConversion criteo_to_libfm(const std::string& train_in, const std::string& 
   }
   std::vector<Vocab> vocab(kCriteoCategorical);
   LibFmConversion r;
-  r.train_rows = convert(train_in, train_out, vocab, true, min_count, counts);
-  r.test_rows = convert(test_in, test_out, vocab, false, min_count, counts);
-  r.field_features.assign(kCriteoNumeric, 1);
+  std::vector<int64_t> max_bucket(kCriteoNumeric, 0);
+  r.train_rows = convert(train_in, train_out, vocab, true, min_count, counts, max_bucket);
+  r.test_rows = convert(test_in, test_out, vocab, false, min_count, counts, max_bucket);
+  for (int64_t m : max_bucket) r.field_features.push_back(m + 1);
   for (const Vocab& v : vocab) r.field_features.push_back(static_cast<int64_t>(v.size()) + 1);
   return r;
 }

@@ -183,11 +183,7 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
                                        int64_t max_batch) {
   if (config.model.type == BehaviourModelType::Mlp && is_libsvm(config)) {
     // A model file of the densified reader records no layout: its width is the spec's.
-    SparseLayout layout;
-    if (has_sparse_layout(config))
-      layout = sparse_layout(config);
-    else
-      layout.table_rows = {spec.n_dense};
+    const SparseLayout layout = sparse_layout(config, spec.n_dense);
     if (spec.n_dense != layout.total_rows())
       TESSERA_THROW(Config, "a libSVM MLP of " << spec.n_dense << " input features for data of "
                                                << layout.total_rows() << " feature rows");

@@ -11,6 +11,7 @@ namespace tessera::behaviour {
 namespace {
 
 constexpr int64_t kBlockRows = 8192;
+constexpr int64_t kPaddingId = kSparsePaddingId;
 
 // Every entry a row may name is read; the layout decides what fits (fit_layout, row_entries).
 LibSvmReadOptions read_options(BadRowPolicy policy) {
@@ -73,6 +74,7 @@ struct Scan {
   int64_t rows = 0;
   int64_t slots = 0;             // the most entries of a row
   bool fields = false;           // the file's entries carry fields
+  bool unit = true;              // every value is 1: the slots need no values
   std::vector<int64_t> max_idx;  // per field (or [0]) the largest index; -1: none
 };
 
@@ -89,6 +91,7 @@ Scan scan_file(const FileSpec& file, BadRowPolicy policy, const SparseLayout* la
   while (reader.next_block(block, kBlockRows)) {
     s.rows += block.rows();
     s.fields = block.has_fields;
+    for (float v : block.values) s.unit = s.unit && v == 1.f;
     const size_t tables = block.has_fields ? static_cast<size_t>(block.max_field + 1) : 1;
     if (s.max_idx.size() < tables) s.max_idx.resize(tables, -1);
     for (int64_t k = 0; k < block.nnz(); ++k) {
@@ -146,6 +149,7 @@ struct SlotWriter {
   const SparseLayout& layout;
   std::vector<int64_t> offsets;
   int64_t width;
+  bool unit;         // ids only (every value 1)
   int64_t* dropped;  // nullptr: an entry outside the layout is an error
   std::vector<std::pair<int64_t, float>> entries;
 
@@ -153,8 +157,8 @@ struct SlotWriter {
     row_entries(block, r, layout, offsets, entries, dropped);
     for (int64_t k = 0; k < width; ++k) {
       const bool used = k < static_cast<int64_t>(entries.size());
-      out.cat.push_back(used ? entries[static_cast<size_t>(k)].first : 0);
-      out.dense.push_back(used ? entries[static_cast<size_t>(k)].second : 0.f);
+      out.cat.push_back(used ? entries[static_cast<size_t>(k)].first : kPaddingId);
+      if (!unit) out.dense.push_back(used ? entries[static_cast<size_t>(k)].second : 0.f);
     }
     out.labels.push_back(block.labels[static_cast<size_t>(r)]);
     out.lines.push_back(line_of(block, r));
@@ -162,9 +166,9 @@ struct SlotWriter {
   }
 };
 
-EncodedTable empty_table(int64_t width) {
+EncodedTable empty_table(int64_t width, bool unit) {
   EncodedTable t;
-  t.n_dense = width;
+  t.n_dense = unit ? 0 : width;
   t.n_cat = width;
   t.has_labels = true;
   return t;
@@ -174,7 +178,7 @@ EncodedTable empty_table(int64_t width) {
 void fill_file(const FileSpec& file, BadRowPolicy policy, BadRowReport* bad, SlotWriter& w,
                const std::vector<uint8_t>* part, EncodedTable* outs[2], int64_t rows) {
   for (int i = 0; i < (part != nullptr ? 2 : 1); ++i) {
-    outs[i]->dense.reserve(static_cast<size_t>(rows * w.width));
+    if (!w.unit) outs[i]->dense.reserve(static_cast<size_t>(rows * w.width));
     outs[i]->cat.reserve(static_cast<size_t>(rows * w.width));
   }
   LibSvmReader reader(file, read_options(policy), bad);
@@ -191,10 +195,10 @@ void fill_file(const FileSpec& file, BadRowPolicy policy, BadRowReport* bad, Slo
 EncodedTable load_with(const FileSpec& file, const SparseLayout& layout, BadRowPolicy policy,
                        BadRowReport* bad, int64_t* dropped) {
   const Scan s = scan_file(file, policy, &layout, /*drop=*/true);
-  EncodedTable t = empty_table(s.slots);
-  SlotWriter w{layout, layout.offsets(), s.slots, dropped != nullptr ? dropped : nullptr, {}};
+  EncodedTable t = empty_table(s.slots, s.unit);
   int64_t ignored = 0;
-  if (w.dropped == nullptr) w.dropped = &ignored;
+  SlotWriter w{layout, layout.offsets(), s.slots, s.unit, dropped != nullptr ? dropped : &ignored,
+               {}};
   EncodedTable* outs[2] = {&t, nullptr};
   fill_file(file, policy, bad, w, nullptr, outs, s.rows);
   return t;
@@ -218,8 +222,12 @@ int64_t SparseLayout::total_rows() const {
   return n;
 }
 
-SparseLayout sparse_layout(const BehaviourConfig& c) {
+SparseLayout sparse_layout(const BehaviourConfig& c, int64_t width) {
   SparseLayout l;
+  if (!has_sparse_layout(c) && width > 0) {
+    l.table_rows = {width};
+    return l;
+  }
   if (!c.data.libsvm_field_features.empty()) {
     l.fields = true;
     l.table_rows.assign(c.data.libsvm_field_features.begin(), c.data.libsvm_field_features.end());
@@ -257,9 +265,9 @@ SparseRows prepare_sparse(const BehaviourDataConfig& d, const FileSpec& train,
   int64_t slots = s.slots;
   if (!d.libsvm_field_features.empty() || d.schema.libsvm_features > 0)
     slots = scan_file(train, policy, &out.layout, /*drop=*/false).slots;  // checks the sizes
-  SlotWriter w{out.layout, out.layout.offsets(), slots, nullptr, {}};
-  out.train = empty_table(slots);
-  out.validation = empty_table(slots);
+  SlotWriter w{out.layout, out.layout.offsets(), slots, s.unit, nullptr, {}};
+  out.train = empty_table(slots, s.unit);
+  out.validation = empty_table(slots, s.unit);
   EncodedTable* outs[2] = {&out.train, &out.validation};
   if (validation != nullptr) {
     fill_file(train, policy, &out.train_rep.bad_rows, w, nullptr, outs, s.rows);
@@ -309,7 +317,7 @@ bool SparseBatchStream::next(Batch& out) {
   out.cat = Tensor::host({b, width}, DType::I64);
   out.labels = Tensor::host({b});
   std::fill_n(out.dense.data<float>(), b * width, 0.f);
-  std::fill_n(out.cat.data<int64_t>(), b * width, int64_t{0});
+  std::fill_n(out.cat.data<int64_t>(), b * width, kPaddingId);
   for (int64_t r = 0; r < b; ++r) {
     const auto& e = rows[static_cast<size_t>(r)];
     for (size_t k = 0; k < e.size(); ++k) {
@@ -331,15 +339,19 @@ emb::Bags slot_bags(Backend& backend, const Tensor& values, const Tensor& ids,
                     const SparseLayout& layout, bool one_table) {
   const Tensor v = values.is_host() ? values : backend.to_host(values);
   const Tensor c = ids.is_host() ? ids : backend.to_host(ids);
-  TESSERA_CHECK(v.rank() == 2 && c.rank() == 2 && v.dim(0) == c.dim(0) && v.dim(1) == c.dim(1) &&
-                    v.dtype() == DType::F32 && c.dtype() == DType::I64,
+  TESSERA_CHECK(v.rank() == 2 && c.rank() == 2 && v.dim(0) == c.dim(0) &&
+                    (v.dim(1) == c.dim(1) || v.dim(1) == 0) && v.dtype() == DType::F32 &&
+                    c.dtype() == DType::I64,
                 "sparse slots: values " << v.describe() << " and ids " << c.describe());
-  const int64_t b = v.dim(0), s = v.dim(1);
+  const int64_t b = c.dim(0), s = c.dim(1);
+  const bool unit = v.dim(1) == 0 && s > 0;  // ids only: every weight 1
   const std::vector<int64_t> offsets = one_table ? std::vector<int64_t>{0} : layout.offsets();
   const int64_t nt = static_cast<int64_t>(offsets.size());
   const int64_t total = layout.total_rows();
-  const float* vp = v.data<float>();
+  const float* vp = unit ? nullptr : v.data<float>();
   const int64_t* cp = c.data<int64_t>();
+  // A slot takes part unless it is padding (or a 0, which adds nothing).
+  auto used = [&](int64_t i) { return cp[i] != kPaddingId && (unit || vp[i] != 0.f); };
   auto table_of = [&](int64_t id) {
     TESSERA_CHECK(id >= 0 && id < total,
                   "sparse slot id " << id << " outside the model's " << total << " feature rows");
@@ -350,23 +362,22 @@ emb::Bags slot_bags(Backend& backend, const Tensor& values, const Tensor& ids,
   std::vector<int64_t> count(static_cast<size_t>(nt * b + 1), 0);
   for (int64_t r = 0; r < b; ++r)
     for (int64_t k = 0; k < s; ++k)
-      if (vp[r * s + k] != 0.f) ++count[static_cast<size_t>(table_of(cp[r * s + k]) * b + r + 1)];
+      if (used(r * s + k)) ++count[static_cast<size_t>(table_of(cp[r * s + k]) * b + r + 1)];
   for (size_t i = 1; i < count.size(); ++i) count[i] += count[i - 1];
   const int64_t nnz = count.back();
   emb::Bags bags;
   bags.batch = b;
   bags.offsets = Tensor::host({nt * b + 1}, DType::I64);
   bags.indices = Tensor::host({nnz}, DType::I64);
-  bags.weights = Tensor::host({nnz});
+  if (!unit) bags.weights = Tensor::host({nnz});
   std::copy(count.begin(), count.end(), bags.offsets.data<int64_t>());
   for (int64_t r = 0; r < b; ++r)
     for (int64_t k = 0; k < s; ++k) {
-      const float w = vp[r * s + k];
-      if (w == 0.f) continue;
+      if (!used(r * s + k)) continue;
       const int64_t id = cp[r * s + k], t = table_of(id);
       const int64_t at = count[static_cast<size_t>(t * b + r)]++;
       bags.indices.data<int64_t>()[at] = id - offsets[static_cast<size_t>(t)];
-      bags.weights.data<float>()[at] = w;
+      if (!unit) bags.weights.data<float>()[at] = vp[r * s + k];
     }
   return bags;
 }

@@ -10,11 +10,13 @@
 //
 // The rows as the models see them (an EncodedTable or a Batch): S slots per row (S = the most
 // entries of any row of that file, so widths differ between files), slot k holding an entry's
-// value in dense[r, k] and its global id in cat[r, k]; a row with fewer entries is padded with
-// value 0 at id 0, which every model skips (a 0 adds nothing to x W). Memory is rows x S x 12
-// bytes, never rows x features. A feature repeated in a row keeps its last value (as densifying
-// did); an entry outside its table (a test file wider than train) is dropped and counted, on
-// train it is an error naming file and line when the sizes were configured.
+// global id in cat[r, k] and its value in dense[r, k]; a row with fewer entries is padded with
+// id kSparsePaddingId (value 0), which every model skips, as it skips a value of 0 (which adds
+// nothing to x W). A file whose values are all 1 (one-hot data, libFM CTR rows) keeps no values:
+// dense is [rows, 0]. Memory is rows x S x 12 bytes (8 when every value is 1), never rows x
+// features. A feature repeated in a row keeps its last value (as densifying did); an entry outside
+// its table (a test file wider than train) is dropped and counted, on train it is an error naming
+// file and line when the sizes were configured.
 //
 // Bad rows follow data.on_error with the reader's file:line:token messages.
 #include <cstdint>
@@ -31,6 +33,8 @@
 
 namespace tessera::behaviour {
 
+inline constexpr int64_t kSparsePaddingId = -1;
+
 struct SparseLayout {
   bool fields = false;
   std::vector<int64_t> table_rows;  // fields: one per field; else one, the feature width
@@ -40,9 +44,10 @@ struct SparseLayout {
   int64_t total_rows() const;
 };
 
-// The layout a config records (after training: always resolved). Error(Config) when it has none
-// (a libSVM config before training fitted it).
-SparseLayout sparse_layout(const BehaviourConfig& config);
+// The layout a config records (after training: always resolved). A config without one (before
+// training fitted it, or a model file of the densified reader, which recorded only its width in
+// the model's spec) gets one table of `width` rows when width > 0, else an Error(Config).
+SparseLayout sparse_layout(const BehaviourConfig& config, int64_t width = 0);
 bool has_sparse_layout(const BehaviourConfig& config);
 // Writes `layout` into the config's data.libsvm_features / libsvm_field_features.
 void record_layout(BehaviourConfig& config, const SparseLayout& layout);
@@ -90,9 +95,10 @@ class SparseBatchStream final : public BatchSource {
   int64_t dropped_ = 0;
 };
 
-// A batch's slots (values f32 [B, S], global ids i64 [B, S], host or backend) as bags of the
-// layout's tables, table-major (bag t * B + s: sample s's entries of table t), ids local to their
-// table, values as the per-sample weights, padding (value 0) left out. `one_table`: every id a
+// A batch's slots (values f32 [B, S] or [B, 0] when every value is 1, global ids i64 [B, S], host
+// or backend) as bags of the layout's tables, table-major (bag t * B + s: sample s's entries of
+// table t), ids local to their table, values as the per-sample weights (none when [B, 0]), padding
+// and values of 0 left out. `one_table`: every id a
 // row of one table of total_rows() (the MLP's first layer), ids kept global.
 emb::Bags slot_bags(Backend& backend, const Tensor& values, const Tensor& ids,
                     const SparseLayout& layout, bool one_table);

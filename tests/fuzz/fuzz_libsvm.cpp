@@ -41,21 +41,21 @@ void check_csr(const SparseTable& t) {
 }
 
 // The slots of `file` under `layout`: every row's ids ascending and distinct within the layout,
-// then padding (id 0, value 0).
+// then padding (kSparsePaddingId); values beside them, or none when every value is 1.
 void check_slots(const FileSpec& file, const behaviour::SparseLayout& layout, BadRowPolicy policy,
                  int64_t rows) {
   int64_t dropped = 0;
   BadRowReport bad;
   const EncodedTable t = behaviour::load_sparse(file, layout, policy, &bad, &dropped);
   fuzz::check(t.rows == rows, "the slots have every row");
-  fuzz::check(t.n_cat == t.n_dense && t.cat.size() == static_cast<size_t>(t.rows * t.n_cat) &&
-                  t.dense.size() == t.cat.size(),
+  fuzz::check((t.n_dense == 0 || t.n_cat == t.n_dense) &&
+                  t.cat.size() == static_cast<size_t>(t.rows * t.n_cat) &&
+                  t.dense.size() == static_cast<size_t>(t.rows * t.n_dense),
               "slots: ids and values of one width");
   for (int64_t r = 0; r < t.rows; ++r) {
     const int64_t* id = t.cat.data() + r * t.n_cat;
-    const float* v = t.dense.data() + r * t.n_cat;
     int64_t used = t.n_cat;  // the slots before the padding
-    while (used > 0 && id[used - 1] == 0 && v[used - 1] == 0.f) --used;
+    while (used > 0 && id[used - 1] == behaviour::kSparsePaddingId) --used;
     for (int64_t k = 0; k < used; ++k) {
       fuzz::check(id[k] >= 0 && id[k] < layout.total_rows(), "a slot id outside the layout");
       fuzz::check(k == 0 || id[k] > id[k - 1], "a row's ids ascend, each once");

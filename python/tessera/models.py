@@ -24,7 +24,8 @@ the config's format, a data-file entry ``{"path": ..., "skip_lines": N}``, or a 
 pyarrow Table. A frame goes to the engine through ``tessera.train(data=...)`` /
 ``Model.predict(frame)`` where this build has them (the Arrow C stream), else it is written
 as CSV in the model's scratch folder first (same rows, same results). Without ``columns``, a
-frame's columns are typed by dtype (numbers numeric, the rest categorical, ``label`` the label).
+frame's columns are typed by dtype (numbers numeric, the rest categorical, ``label`` the label,
+those named in ``ignore`` left out).
 """
 
 from __future__ import annotations
@@ -232,10 +233,12 @@ class TabularModel(BaseModel):
                  lr_schedule: Optional[Mapping[str, Any]] = None,
                  early_stopping_patience: Optional[int] = None,
                  data_options: Optional[Mapping[str, Any]] = None,
+                 ignore: Sequence[str] = (),
                  name: Optional[str] = None, seed: Optional[int] = None) -> None:
         super().__init__(name=name, seed=seed)
         self._columns = self._column_list(columns, label) if columns is not None else None
         self._label = label
+        self._ignore = set(ignore)
         self._data_options = dict(data_options or {})
         model = self._section("model")
         model["type"] = self.model_type
@@ -273,10 +276,15 @@ class TabularModel(BaseModel):
         if self._label not in df.columns:
             raise ValueError(f"label column {self._label!r} is not among the frame's columns: "
                              + ", ".join(map(str, df.columns)))
+        unknown = sorted(self._ignore - set(map(str, df.columns)))
+        if unknown:
+            raise ValueError("ignore= names columns the frame lacks: " + ", ".join(unknown))
         out = []
         for name, dtype in zip(df.columns, df.dtypes):
             if name == self._label:
                 kind = "label"
+            elif name in self._ignore:
+                kind = "ignore"
             elif getattr(dtype, "kind", "O") in "iufb":
                 kind = "numeric"
             else:
@@ -670,6 +678,7 @@ def load_model(path: PathLike) -> BaseModel:
         model._columns = data.get("columns")
         model._label = next((c["name"] for c in model._columns or [] if c.get("type") == "label"),
                             None)
+        model._ignore = set()
         model._data_options = {k: v for k, v in data.items()
                                if k not in ("train", "validation", "test", "columns")}
     if isinstance(model, RecommendModel):

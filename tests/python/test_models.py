@@ -175,6 +175,23 @@ def test_arrow_tables_and_numpy_dicts_train_as_the_dataframe(kind: str, data: Di
     assert comparable(runs[0].history) == comparable(runs[1].history)
 
 
+def test_ignored_frame_columns_are_left_out(data: Dict[str, Any], columns: List[Dict[str, Any]],
+                                            tmp_path: Path) -> None:
+    label = next(c["name"] for c in columns if c["type"] == "label")
+    df = _frame(data["train"], columns)
+    keyed = df.assign(row_id=np.arange(len(df)), note="x")
+    plain = MLP(label=label, hidden=[8], seed=3)
+    with_keys = MLP(label=label, hidden=[8], seed=3, ignore=["row_id", "note"])
+    runs = [m.fit(f, epochs=1, device="cpu", runs_dir=tmp_path / "r")
+            for m, f in ((plain, df), (with_keys, keyed))]
+    types = {c["name"]: c["type"] for c in with_keys.config()["data"]["columns"]}
+    assert types["row_id"] == "ignore" and types["note"] == "ignore"
+    assert comparable(runs[0].history) == comparable(runs[1].history)
+    np.testing.assert_array_equal(with_keys.predict(keyed), plain.predict(df))
+    with pytest.raises(ValueError, match="ignore= names columns the frame lacks: nope"):
+        MLP(label=label, ignore=["nope"]).fit(df, epochs=1, device="cpu")
+
+
 def test_a_frame_model_saves_a_config_the_cli_reruns(cli: str, data: Dict[str, Any],
                                                       columns: List[Dict[str, Any]],
                                                       tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import tessera
 from conftest import cli_json, comparable, read_jsonl
-from tessera.models import DCNv2, DLRM, MLP, TwoTower, WideAndDeep, load_model
+from tessera.models import MF, DCNv2, DLRM, MLP, TwoTower, WideAndDeep, load_model
 
 RATINGS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "ml-latest-small" / \
     "ratings.csv"
@@ -250,3 +250,23 @@ def test_two_tower_recommends_and_reruns(cli: str, ratings_slice: Path, tmp_path
                       str(tmp_path / "cli"), "--quiet")
     assert comparable(result) == comparable(run.result)
     assert isinstance(load_model(saved), TwoTower)
+
+
+def test_mf_from_a_frame_holds_out_its_share(cli: str, ratings_slice: Path,
+                                             tmp_path: Path) -> None:
+    ratings = pd.read_csv(ratings_slice)
+    model = MF(dim=8, test_fraction=0.2, learning_rate=0.05, seed=6)
+    run = model.fit(ratings, epochs=2, device="cpu", run_dir=tmp_path / "py")
+    resolved = json.loads((tmp_path / "py" / "config.json").read_text())
+    assert resolved["model"] == "mf" and resolved["data"]["test_fraction"] == 0.2
+    assert len(run.history) == 2
+    pairs = ratings.iloc[:50]
+    scores = model.predict(pairs)
+    assert scores.shape == (50,) and np.isfinite(scores).all()
+    low, high = ratings.rating.min(), ratings.rating.max()
+    assert ((scores >= low) & (scores <= high)).all()  # clipped to the training range
+    saved = model.save(tmp_path / "saved")
+    result = cli_json(cli, "train", str(saved / "config.json"), "--run-dir", str(tmp_path / "cli"),
+                      "--quiet")
+    assert comparable(result) == comparable(run.result)
+    assert isinstance(load_model(saved), MF)

@@ -5,7 +5,7 @@
 #
 #   bench/dlrm_vs_torch.sh [TESSERA_BIN] [--model dlrm|dcn_v2] [--low-rank R] [--cross-layers N]
 #       [--structure stacked|parallel] [--prepared] [--read auto|memory|stream] [--rows N]
-#       [--epochs N] [--batch-size N] [--threads N] [--auc-tolerance X] [--keep DIR]
+#       [--epochs N] [--batch-size N] [--threads N] [--seed N] [--auc-tolerance X] [--keep DIR]
 #
 # TESSERA_BIN defaults to build/tessera. Steps:
 #   1. TESSERA_BIN make-synthetic TMP/data --layout criteo --rows N (default 200000; test N/4):
@@ -19,6 +19,8 @@
 #      With --prepared, TESSERA_BIN prep writes the data once as shards (its time reported apart,
 #      "prep_seconds") and training reads them (data.prepared; data.read from --read, default
 #      the config's "auto");
+#      --seed (default 42) seeds tessera's run (the config's "seed") and PyTorch's alike; the
+#      data stay the same (make-synthetic's own seed), so seeds show the runs' own spread.
 #   3. PyTorch: the same model (nn.EmbeddingBag sparse + Adagrad; DLRM: bmm interaction; DCN-v2:
 #      the cross network as tessera's dcn_model.h), same epochs, batch size and threads, the data
 #      preprocessed into memory first (so it never pays for reading, in either mode).
@@ -58,6 +60,7 @@ epochs=1
 batch_size=1024
 threads=2
 auc_tolerance=0.001
+seed=42
 keep=""
 
 die() { echo "dlrm_vs_torch: $*" >&2; exit 1; }
@@ -74,8 +77,9 @@ while [[ $# -gt 0 ]]; do
     --batch-size) batch_size="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --auc-tolerance) auc_tolerance="$2"; shift ;;
+    --seed) seed="$2"; shift ;;
     --keep) keep="$2"; shift ;;
-    -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) tessera_bin="$1" ;;
   esac
@@ -102,11 +106,12 @@ echo "== synthetic criteo: $rows train rows" >&2
   || die "make-synthetic failed"
 # The generated config with the benchmark's model and schedule.
 "$python" - "$tmp/data/config.json" "$tmp/bench.json" "$epochs" "$batch_size" "$model" \
-  "$cross_layers" "$low_rank" "$structure" <<'PY'
+  "$cross_layers" "$low_rank" "$structure" "$seed" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-epochs, batch, model, layers, rank, structure = sys.argv[3:9]
+epochs, batch, model, layers, rank, structure, seed = sys.argv[3:10]
 c["device"] = "cpu"
+c["seed"] = int(seed)
 d = c["data"]
 d.pop("validation_fraction", None)
 d["validation"] = d["test"]  # the test AUC after every epoch; no train rows held out
@@ -148,7 +153,7 @@ echo "== pytorch: $model epochs=$epochs batch=$batch_size threads=$threads (Open
 OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
   "$python" "$here/torch_dlrm.py" --data-dir "$tmp/data" --model "$model" --epochs "$epochs" \
   --batch-size "$batch_size" --threads "$threads" --cross-layers "$cross_layers" \
-  --low-rank "$low_rank" --structure "$structure" >"$tmp/torch.out" || die "torch_dlrm.py failed"
+  --low-rank "$low_rank" --structure "$structure" --seed "$seed" >"$tmp/torch.out" || die "torch_dlrm.py failed"
 
 "$python" "$here/dlrm_compare.py" --tessera "$tmp/tessera.out" --torch "$tmp/torch.out" \
   --rows "$rows" --mode "$([[ $prepared == 1 ]] && echo prepared || echo text)" \

@@ -54,7 +54,7 @@ while [[ $# -gt 0 ]]; do
     --no-breakdown) breakdown=0 ;;
     --enforce-target) enforce=1 ;;
     --keep) keep="$2"; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) tessera_bin="$1" ;;
   esac

@@ -73,9 +73,33 @@ def _to_pandas(frame: Any) -> Any:
         return frame
     if hasattr(frame, "to_pandas"):
         return frame.to_pandas()
+    if hasattr(frame, "to_table"):  # a pyarrow dataset
+        return frame.to_table().to_pandas()
     if hasattr(frame, "read_all"):
         return frame.read_all().to_pandas()
     raise TypeError("cannot read " + type(frame).__name__ + " as a table")
+
+
+def _one_pass(frame: Any) -> bool:
+    """A stream that can be read once (a pyarrow RecordBatchReader), unlike a table or frame."""
+    return hasattr(frame, "read_all") and not hasattr(frame, "to_pandas")
+
+
+def _kinds_of(frame: Any) -> List[tuple]:
+    """(name, numpy kind) of every column, from an Arrow schema where the frame has one (so a
+    stream is not read), else from pandas' dtypes."""
+    schema = getattr(frame, "schema", None)
+    if schema is not None and hasattr(schema, "names") and hasattr(schema, "types"):
+        import pyarrow as pa
+
+        def kind(t: Any) -> str:
+            if pa.types.is_boolean(t):
+                return "b"
+            return "f" if pa.types.is_integer(t) or pa.types.is_floating(t) else "O"
+
+        return [(str(n), kind(t)) for n, t in zip(schema.names, schema.types)]
+    df = _to_pandas(frame)
+    return [(str(n), getattr(d, "kind", "O")) for n, d in zip(df.columns, df.dtypes)]
 
 
 def _file_entry(data: Any) -> Any:
@@ -272,24 +296,23 @@ class TabularModel(BaseModel):
     def _columns_of_frame(self, frame: Any) -> List[Dict[str, Any]]:
         if self._label is None:
             raise ValueError("a DataFrame's label column is needed: give label= (or columns=)")
-        df = _to_pandas(frame)
-        if self._label not in df.columns:
+        kinds = _kinds_of(frame)
+        names = [n for n, _ in kinds]
+        if self._label not in names:
             raise ValueError(f"label column {self._label!r} is not among the frame's columns: "
-                             + ", ".join(map(str, df.columns)))
-        unknown = sorted(self._ignore - set(map(str, df.columns)))
+                             + ", ".join(names))
+        unknown = sorted(self._ignore - set(names))
         if unknown:
             raise ValueError("ignore= names columns the frame lacks: " + ", ".join(unknown))
         out = []
-        for name, dtype in zip(df.columns, df.dtypes):
+        for name, kind in kinds:
             if name == self._label:
                 kind = "label"
             elif name in self._ignore:
                 kind = "ignore"
-            elif getattr(dtype, "kind", "O") in "iufb":
-                kind = "numeric"
             else:
-                kind = "categorical"
-            out.append({"name": str(name), "type": kind})
+                kind = "numeric" if kind in "iufb" else "categorical"
+            out.append({"name": name, "type": kind})
         return out
 
     # ---- data -----------------------------------------------------------------------------
@@ -328,8 +351,9 @@ class TabularModel(BaseModel):
 
     def _entry(self, data: Any, role: str) -> Any:
         if _is_frame(data):
-            self._frames[role] = data
-            return str(self._frame_csv(data, role))
+            path = self._frame_csv(data, role)
+            self._frames[role] = path  # written once: a stream is read once
+            return str(path)
         return _file_entry(data)
 
     def _prepare_data(self, train: Any, validation_data: Any, test_data: Any,
@@ -422,12 +446,16 @@ class TabularModel(BaseModel):
         config = self.config()
         data = config.setdefault("data", {})
         for role, frame in self._frames.items():
-            key = {"train": "train", "validation": "validation", "test": "test"}.get(role)
-            if key is None:
-                continue
+            if isinstance(frame, Path):
+                written = frame
+            elif _one_pass(frame):
+                raise ValueError(f"the {role} data was a one-pass stream, read by fit: save cannot "
+                                 "write it beside the config (fit on a Table or DataFrame)")
+            else:
+                written = self._frame_csv(frame, role)
             path = folder / f"{role}.csv"
-            shutil.copyfile(self._frame_csv(frame, role), path)
-            data[key] = str(path.resolve())
+            shutil.copyfile(written, path)
+            data[role] = str(path.resolve())
             data["header"] = True
         return config
 

@@ -179,7 +179,12 @@ const Command kCommands[] = {
      "  --rows N         training rows (default 20000; test gets a quarter)\n"
      "  --layout L       behaviour (default: the CSV above) | criteo (train.txt, test.txt in the\n"
      "                   Criteo layout: 13 counts, 26 power-law categorical ids, planted signal;\n"
-     "                   config.json trains a DLRM; default 100000 rows)\n"
+     "                   config.json trains a DLRM from DIR/prepared; default 100000 rows)\n"
+     "  --size S         criteo: write about S bytes of text instead (40G, 512M, ...)\n"
+     "  --max-table-rows N  criteo: cap each table of the Criteo 1TB profile at N ids\n"
+     "  --min-count N    criteo: the config's vocabulary threshold (rarer ids share a row)\n"
+     "  --threads N      criteo: generator threads (the output does not depend on N)\n"
+     "  --seed N         the generator's seed\n"
      "  --json           last stdout line: one JSON object with the paths\n",
      1, 1},
 };
@@ -200,11 +205,11 @@ void print_usage(std::FILE* f) {
 const std::vector<std::string> kFlags = {"--json",    "--quiet",  "--dry-run",
                                          "--example", "--schema", "--deterministic-reduction"};
 const std::vector<std::string> kValued = {
-    "--prompt",      "--length",     "--temperature", "--top-k",      "--seed",
-    "--time-budget", "--rows",       "--device",      "--runs-dir",   "--run-dir",
-    "--epochs",      "--skip-lines", "--on-error",    "--batch-size", "--cache-dir",
-    "--k",           "--format",     "--resume",      "--layout",     "--jobs",
-    "--seeds",       "--out",        "--append",      "--shard-rows", "--threads"};
+    "--prompt",   "--length",     "--temperature",    "--top-k",    "--seed",   "--time-budget",
+    "--rows",     "--device",     "--runs-dir",       "--run-dir",  "--epochs", "--skip-lines",
+    "--on-error", "--batch-size", "--cache-dir",      "--k",        "--format", "--resume",
+    "--layout",   "--jobs",       "--seeds",          "--out",      "--append", "--shard-rows",
+    "--threads",  "--size",       "--max-table-rows", "--min-count"};
 
 // argv[first..]: options ("--name value", "--name=value", flags) and positional arguments.
 tessera::CliArgs parse_args(int argc, char** argv, int first, bool* help) {

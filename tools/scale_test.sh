@@ -32,8 +32,8 @@
 # make-synthetic stays flat. The others grow with the data: prep with the distinct ids it
 # counts; train by 89 MB for 6x the rows with tables capped at 20000 (the model grew by 8.5 MB
 # of file), not yet broken down (the fitted vocabulary and file-backed shard pages counted as
-# RSS are candidates); evaluate of the test text file likewise. Test AUC: 0.738, 0.801, 0.747, 0.802.
-# Generation: about 150-170 MB of text per CPU-second.
+# RSS are candidates); evaluate of the test text file likewise. Test AUC: 0.738, 0.801, 0.747,
+# 0.802. Generation: about 150-170 MB of text per CPU-second.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <sstream>
 
@@ -129,8 +130,10 @@ CommandResult evaluate_result(const std::string& model_path, const std::string& 
   w.end_object();
   w.end_object();
   std::ostringstream sum;
-  sum << "evaluated " << rows << " rows of " << name << " on " << s.device << ": AUC " << r.auc
-      << "  logloss " << r.logloss << "  accuracy " << r.accuracy << "\n";
+  char line[160];  // the CLI's line (behaviour.cpp evaluate)
+  std::snprintf(line, sizeof(line), ": AUC %.4f  logloss %.4f  accuracy %.4f\n", r.auc, r.logloss,
+                r.accuracy);
+  sum << "evaluated " << rows << " rows of " << name << " on " << s.device << line;
   if (s.bad_rows) sum << "  " << s.bad_summary << "\n";
   return {sum.str(), w.compact()};
 }

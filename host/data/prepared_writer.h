@@ -74,7 +74,9 @@ PrepareResult append_source(const std::string& dir, const FileSpec& file,
 // reads each stream once more (a factory gives a fresh stream of the same rows each time), so
 // memory stays bounded by one batch and one shard whatever the data's size. The same fitting,
 // row selection (validation_fraction by seed, over the rows' order), parsing, encoding and
-// bad-row policy as a file's rows: the shards equal those of the rows written as CSV. A stream has
+// bad-row policy as a file's rows: the shards equal those of the rows written as CSV, but for the
+// "line" column, which holds a row's 1-based position in its stream (a CSV's header line shifts
+// the file's line numbers by one). A stream has
 // no fingerprint: the dataset is always written from the start (never "up to date" or resumed).
 // Each source is listed in the manifest as "arrow:NAME"; names must differ.
 struct ArrowPrepareInputs {

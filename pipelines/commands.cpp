@@ -130,7 +130,7 @@ CommandResult synthetic_command(const CliArgs& a) {
   if (layout != "behaviour" && layout != "criteo")
     TESSERA_THROW(Usage, "--layout must be one of: behaviour, criteo");
   if (layout == "criteo") return criteo_synthetic(a);
-  for (const char* option : {"--size", "--max-table-rows", "--min-count", "--threads", "--seed"})
+  for (const char* option : {"--size", "--max-table-rows", "--min-count", "--threads"})
     if (a.options.count(option) != 0)
       TESSERA_THROW(Usage, option << " applies to --layout criteo only");
   const int64_t rows = a.count("--rows", 20000);
@@ -138,6 +138,7 @@ CommandResult synthetic_command(const CliArgs& a) {
   behaviour::SyntheticOptions o;
   o.train_rows = rows;
   o.test_rows = rows / 4;
+  o.seed = static_cast<uint64_t>(a.count("--seed", static_cast<int64_t>(o.seed)));
   const std::string cfg = behaviour::write_synthetic_dataset(a.positionals.at(0), o);
   json::JsonWriter w;
   w.begin_object().field("command", "make-synthetic").field("layout", layout);

@@ -12,9 +12,9 @@ namespace tessera::cli {
 CommandResult model_command(const CliArgs& a);
 // run, runs, report: the scheduler's, with every task's stage kinds.
 CommandResult pipeline_command(const CliArgs& a);
-// make-synthetic DIR [--layout behaviour|criteo] [--rows N]; criteo also [--size BYTES (40G,
-// 512M: instead of --rows)] [--threads N] [--max-table-rows N] [--min-count N] [--seed N]
-// (pipelines/behaviour/synthetic_criteo.h). Its JSON has the rows, bytes, seconds and MB/s.
+// make-synthetic DIR [--layout behaviour|criteo] [--rows N] [--seed N]; criteo also [--size
+// BYTES (40G, 512M: instead of --rows)] [--threads N] [--max-table-rows N] [--min-count N]
+// (pipelines/behaviour/synthetic_criteo.h); its JSON then has the bytes, seconds and MB/s.
 CommandResult synthetic_command(const CliArgs& a);
 // prep CONFIG: a behaviour config's data as a prepared dataset (pipelines/behaviour/prep.h).
 CommandResult prep_command(const CliArgs& a);

@@ -78,6 +78,10 @@ TEST(SyntheticCommand, SizeAndTableOptionsAndTheirErrors) {
             std::string::npos);
   EXPECT_NE(usage_error(args(dir, {{"--size", "1G"}})).find("--layout criteo only"),
             std::string::npos);
+  // The behaviour layout takes --seed: another seed, other rows.
+  cli::synthetic_command(args(dir + "/s7", {{"--rows", "200"}}));
+  cli::synthetic_command(args(dir + "/s8", {{"--rows", "200"}, {"--seed", "8"}}));
+  EXPECT_NE(read_file(dir + "/s7/train.csv"), read_file(dir + "/s8/train.csv"));
   std::filesystem::remove_all(dir);
 }
 

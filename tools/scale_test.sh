@@ -33,10 +33,10 @@
 # counts; train by 89 MB for 6x the rows with tables capped at 20000 (the model grew by 8.5 MB
 # of file); evaluate of the test text file likewise. Test AUC: 0.738, 0.801, 0.747, 0.802.
 # Train's RSS at 384M, sampled from /proc/PID/smaps_rollup every 10 s while it trained: 117 MB
-# anonymous (flat) and 111-139 MB file-backed: about 19 MB of binary and libraries (what was
-# left after the shards were closed), the rest mapped shard pages (175 MB of shards in all)
-# that stay resident once read, so the peak follows the shards' size: reclaimable page cache,
-# but counted by /usr/bin/time.
+# anonymous while training (148 MB in the last sample) and 111-139 MB file-backed, of which
+# about 19 MB is binary and libraries (the file-backed part in the last sample) and the rest
+# mapped shard pages (175 MB of shards in all) that stay resident once read: so the peak follows
+# the shards' size; reclaimable page cache, but counted by /usr/bin/time.
 # Generation: about 150-170 MB of text per CPU-second.
 set -euo pipefail
 

@@ -4,7 +4,24 @@
 #include <cstring>
 #include <utility>
 
+#include "host/backend/backend.h"
+#include "host/core/error.h"
+
 namespace tessera::dist {
+
+void ProcessGroup::allreduce_sum(Backend& be, const std::vector<Tensor*>& tensors) {
+  for (Tensor* t : tensors) {
+    if (!t || !t->defined() || t->dtype() != DType::F32)
+      TESSERA_THROW(Internal, "allreduce_sum over tensors takes defined f32 tensors");
+    if (t->is_host()) {
+      allreduce_sum(t->data<float>(), t->numel());
+      continue;
+    }
+    Tensor h = be.to_host(*t);
+    allreduce_sum(h.data<float>(), h.numel());
+    be.copy(h, *t);
+  }
+}
 
 namespace {
 

@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+namespace tessera {
+class Backend;  // host/backend/backend.h
+class Tensor;   // host/core/tensor.h
+}  // namespace tessera
+
 namespace tessera::dist {
 
 // What a rank has sent since its group was made: the bytes it handed to the transport (for an
@@ -38,6 +43,15 @@ class ProcessGroup {
   virtual void allgather(const void* send, int64_t bytes, void* recv) = 0;
   virtual bool deterministic() const { return false; }
   virtual CommStats stats() const { return {}; }
+
+  // Element-wise sums of f32 tensors on `be` across the ranks, in place (each rank passes the
+  // same shapes in the same order). This default goes through host memory: each tensor is
+  // copied to the host, summed by allreduce_sum(float*) and copied back. A group with a device
+  // transport (cuda/nccl_group.h) sums them where they live, queued on the backend's stream, and
+  // says so with reduces_on_device.
+  virtual void allreduce_sum(Backend& be, const std::vector<Tensor*>& tensors);
+  // Whether allreduce_sum(be, ...) sums on be's device without a host copy.
+  virtual bool reduces_on_device(const Backend& /*be*/) const { return false; }
 };
 
 // The group this process trains in (a group of one unless set_process_group installed another).

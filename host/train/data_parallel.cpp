@@ -11,6 +11,41 @@ namespace {
 // Counts travel in the gradients' float buffer: exact up to 2^24.
 constexpr int64_t kMaxExactCount = int64_t{1} << 24;
 
+void check_global_count(float all) {
+  if (all >= static_cast<float>(kMaxExactCount))
+    TESSERA_THROW(Internal, "a global batch of " << all << " examples (at most "
+                                                 << kMaxExactCount - 1 << " in data-parallel)");
+}
+
+// The device path (the group sums the backend's tensors where they live: NCCL on the backend's
+// stream): each gradient is scaled by the rank's weight in place (zeroed for weight 0, so that a
+// skipped part's non-finite values do not travel), the weight goes in a one-element device
+// tensor, and the group sums them all in one call. Only the summed count comes to the host (4
+// bytes, which the step decision needs); the gradients never leave the device. The final scale
+// multiplies by the rounded 1 / count: one rounding more than the host path's division.
+int64_t device_allreduce(dist::ProcessGroup& group, Backend& be,
+                         const std::vector<Parameter*>& params, float weight) {
+  std::vector<Tensor*> tensors;
+  for (Parameter* p : params) {
+    if (weight > 0)
+      be.axpby(weight, p->grad, 0.f, p->grad);
+    else
+      be.fill(p->grad, 0.f);
+    tensors.push_back(&p->grad);
+  }
+  Tensor count_host = Tensor::host({1});
+  count_host.data<float>()[0] = weight;
+  Tensor count = be.to_device(count_host);
+  tensors.push_back(&count);
+  group.allreduce_sum(be, tensors);
+  const float all = be.to_host(count).data<float>()[0];
+  if (!(all > 0)) return 0;
+  check_global_count(all);
+  const float inv = 1.f / all;
+  for (Parameter* p : params) be.axpby(inv, p->grad, 0.f, p->grad);
+  return static_cast<int64_t>(all);
+}
+
 }  // namespace
 
 int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int64_t examples,
@@ -26,9 +61,12 @@ int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int
                                   << p->name << "'");
     total += p->grad.numel();
   }
-  scratch.assign(static_cast<size_t>(total), 0.f);
   const float weight = applied ? static_cast<float>(examples) : 0.f;
   Backend& be = opt.backend();
+  bool on_device = group.reduces_on_device(be);
+  for (const Parameter* p : params) on_device = on_device && !p->grad.is_host();
+  if (on_device) return device_allreduce(group, be, params, weight);
+  scratch.assign(static_cast<size_t>(total), 0.f);
   int64_t off = 0;
   for (const Parameter* p : params) {
     const int64_t n = p->grad.numel();
@@ -43,9 +81,7 @@ int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int
   group.allreduce_sum(scratch.data(), total);
   const float all = scratch.back();
   if (!(all > 0)) return 0;
-  if (all >= static_cast<float>(kMaxExactCount))
-    TESSERA_THROW(Internal, "a global batch of " << all << " examples (at most "
-                                                 << kMaxExactCount - 1 << " in data-parallel)");
+  check_global_count(all);
   off = 0;
   for (Parameter* p : params) {
     const int64_t n = p->grad.numel();

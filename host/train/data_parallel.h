@@ -17,7 +17,12 @@ namespace tessera::train {
 // sum_r n_r g_r / sum_r n_r over the ranks whose part was applied (n_r = 0 for a rank whose guard
 // dropped its part, or that had no rows). One all-reduce of every gradient and the count
 // together, through `scratch`. Returns sum_r n_r (0: no rank applied its part, and the
-// optimizer must not step; the gradients are then left as they were).
+// optimizer must not step; the gradients are then left as they were on the host path, zeroed on
+// the device path).
+// Where the group sums the backend's tensors on the device (group.reduces_on_device: NCCL on
+// a CUDA backend, cuda/nccl_group.h), the gradients are scaled, summed and divided there, in one
+// group call with the count as a one-element tensor, and only the count comes to the host.
+// Otherwise (host backends, the MPI group, its deterministic mode) they go through `scratch`.
 int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int64_t examples,
                                   bool applied, std::vector<float>& scratch);
 

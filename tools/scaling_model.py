@@ -34,7 +34,8 @@ BENCH_BAGS_MS = 1.350
 MODELS = {
     "dlrm-dot-bench": {
         "what": "gpu_model_bench's MLPerf-shaped DLRM (dot interaction), 26 x 100,000-row tables",
-        "type": "dlrm", "dense": 13, "dim": 128, "bottom": [512, 256], "top": [1024, 1024, 512, 256],
+        "type": "dlrm", "dense": 13, "dim": 128, "bottom": [512, 256],
+        "top": [1024, 1024, 512, 256],
         "tables": [100000] * 26, "sparse_optimizer": "rowwise_adagrad", "global_batch": 65536,
     },
     "mlperf-dcnv2": {
@@ -205,7 +206,7 @@ def link_time(intra_bytes, inter_bytes, a):
     return max(t_nvl, t_ib), ("IB" if t_ib > t_nvl else "NVLink")
 
 
-def predict_row(m, n, a, params, macs, compute_us):
+def predict_row(m, n, a, params, compute_us):
     g = min(n, a.gpus_per_node)
     nodes = math.ceil(n / a.gpus_per_node)
     batch = a.global_batch if a.scaling == "strong" else a.local_batch * n
@@ -260,7 +261,8 @@ def predict_row(m, n, a, params, macs, compute_us):
         columns = p[0][2] < dim  # every column part needs every id; a row part only its own
         ids_per_sample += (len(p) if columns else 1) * a.hotness * a.id_bytes + 4 * len(p)
     ids_per_sample *= (n - 1) / n
-    t_ids, _ = link_time(ids_per_sample * local * (1 - off_node), ids_per_sample * local * off_node, a)
+    ids_bytes = ids_per_sample * local
+    t_ids, _ = link_time(ids_bytes * (1 - off_node), ids_bytes * off_node, a)
     t_comm = t_ar + t_a2a + t_ids
     hidden = a.overlap * min(t_compute, t_comm)
     t_step = t_compute + t_comm - hidden
@@ -268,7 +270,8 @@ def predict_row(m, n, a, params, macs, compute_us):
                "embedding all-to-all (%s)" % link: t_a2a, "id all-to-all": t_ids}
     minimum_pooled = len(m["tables"]) * dim * 4 * (n - 1) / n
     row.update({
-        "compute_ms": 1e3 * t_compute, "dense_ms": 1e3 * t_dense, "bags_ms": 1e3 * t_bags, "allreduce_ms": 1e3 * t_ar, "alltoall_ms": 1e3 * t_a2a,
+        "compute_ms": 1e3 * t_compute, "dense_ms": 1e3 * t_dense, "bags_ms": 1e3 * t_bags,
+        "allreduce_ms": 1e3 * t_ar, "alltoall_ms": 1e3 * t_a2a,
         "ids_ms": 1e3 * t_ids, "step_ms": 1e3 * t_step, "samples_per_s": batch / t_step,
         "bottleneck": max(parts_c, key=parts_c.get),
         "bytes_per_sample": {
@@ -296,7 +299,8 @@ def markdown(rows, name):
                        % (r["gpus"], r["nodes"], r["local_batch"], r["why"]))
             continue
         b = r["bytes_per_sample"]
-        out.append("| %d | %d | %g | %d | %.3f | %.3f | %.3f | %.3f | %.3g | %.0f (%.2fx) | %s |" % (
+        fmt = "| %d | %d | %g | %d | %.3f | %.3f | %.3f | %.3f | %.3g | %.0f (%.2fx) | %s |"
+        out.append(fmt % (
             r["gpus"], r["nodes"], r["local_batch"], r["split_tables"], r["compute_ms"],
             r["allreduce_ms"], r["alltoall_ms"] + r["ids_ms"], r["step_ms"], r["samples_per_s"],
             b["pooled_alltoall_forward"], r["pooled_ratio_to_minimum"], r["bottleneck"]))
@@ -355,6 +359,18 @@ def parse(argv):
                 setattr(a, k, v)
     if not 0.0 <= a.overlap <= 1.0:
         p.error("--overlap must lie in [0, 1]")
+    for name in ("nvlink_gbs", "ib_gbs", "shard_capacity_gib", "gpus_per_node", "hotness",
+                 "id_bytes", "local_batch"):
+        if not getattr(a, name) > 0:
+            p.error("--%s must be positive" % name.replace("_", "-"))
+    if a.global_batch is not None and a.global_batch < 1:
+        p.error("--global-batch must be positive")
+    try:
+        a.gpu_list = [int(x) for x in str(a.gpus).split(",")]
+    except ValueError:
+        p.error("--gpus takes counts separated by commas, e.g. 1,2,4,8")
+    if not a.gpu_list or min(a.gpu_list) < 1:
+        p.error("--gpus: every count must be at least 1")
     return a
 
 
@@ -383,22 +399,25 @@ def main(argv):
         compute_us["dense"], compute_src = a.compute_us_per_sample, "given"
     elif a.model == "dlrm-dot-bench":
         compute_us["dense"] = dense_us
-        compute_src = "predicted: gpu_model_bench, emulator cost model, H100 (not a GPU measurement)"
+        compute_src = ("predicted: gpu_model_bench, emulator cost model, H100 (not a GPU "
+                       "measurement)")
     else:
         compute_us["dense"] = dense_us * macs / bench_macs
         compute_src = ("assumed: gpu_model_bench's prediction for the DLRM-dot shape, dense part "
-                       "scaled by dense multiply-adds per sample (%.3g / %.3g)" % (macs, bench_macs))
-    gpus = [int(x) for x in str(a.gpus).split(",")]
-    rows = [predict_row(m, n, a, params, macs, compute_us) for n in gpus]
+                       "scaled by dense multiply-adds per sample (%.3g / %.3g)"
+                       % (macs, bench_macs))
+    gpus = a.gpu_list
+    rows = [predict_row(m, n, a, params, compute_us) for n in gpus]
     result = {
         "model": a.model, "what": m["what"], "dense_params": params,
         "dense_macs_per_sample": macs, "tables": len(m["tables"]), "dim": m["dim"],
         "compute_us_per_sample": compute_us, "compute_source": compute_src,
         "inputs": {k: v for k, v in vars(a).items()
                    if k not in ("json", "markdown", "inputs", "dense_allreduce_bytes",
-                                "dense_params", "world", "deterministic")},
+                                "dense_params", "world", "deterministic", "gpu_list")},
         "labels": {"dense all-reduce bytes": "formula, checked against MpiGroup's counters "
-                                             "(measured, synthetic MLP: tests/scaling_model_check.py)",
+                                             "(measured, synthetic MLP: "
+                                             "tests/scaling_model_check.py)",
                    "embedding all-to-all bytes": "analytic from the planner's placement; not "
                                                  "measured (the hybrid all-to-all is not built)",
                    "bandwidths, latencies, capacity": "assumed (parameters)"},

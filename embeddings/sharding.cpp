@@ -17,11 +17,11 @@ const char* placement_name(Placement p) {
 
 namespace {
 
-int64_t table_bytes(const TableSpec& s, const SparseOptimizerConfig& opt) {
-  int64_t per_element = 1;
-  if (opt.kind == SparseOptimizer::Adagrad) per_element = 2;
-  if (opt.kind == SparseOptimizer::LazyAdam) per_element = 3;
-  int64_t bytes = s.rows * s.dim * 4 * per_element;
+int64_t table_bytes(const TableSpec& s, const SparseOptimizerConfig& opt, TableDType dtype) {
+  int64_t state_per_element = 0;
+  if (opt.kind == SparseOptimizer::Adagrad) state_per_element = 1;
+  if (opt.kind == SparseOptimizer::LazyAdam) state_per_element = 2;
+  int64_t bytes = s.rows * s.dim * (table_dtype_bytes(dtype) + 4 * state_per_element);
   if (opt.kind == SparseOptimizer::RowwiseAdagrad) bytes += s.rows * 4;
   return bytes;
 }
@@ -114,7 +114,7 @@ ShardPlan plan_shards(const std::vector<TableSpec>& specs, const std::vector<int
   plan.tables.resize(specs.size());
   int64_t total = 0;
   for (size_t t = 0; t < specs.size(); ++t)
-    total += plan.tables[t].bytes = table_bytes(specs[t], opt);
+    total += plan.tables[t].bytes = table_bytes(specs[t], opt, options.table_dtype);
   const int64_t cap_total = std::accumulate(capacity.begin(), capacity.end(), int64_t{0});
   if (total > cap_total)
     TESSERA_THROW(Config, "the embedding tables need "
@@ -687,7 +687,8 @@ void ShardedEmbeddingCollection::restore_training_state(
 }
 
 ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& like, int64_t n,
-                          ShardPlacement placement, const SparseOptimizerConfig& optimizer) {
+                          ShardPlacement placement, const SparseOptimizerConfig& optimizer,
+                          TableDType table_dtype) {
   TESSERA_CHECK(n >= 1, "shards must be >= 1, got " << n);
   const bool host = like.device().kind == DeviceKind::Host;
   // Distinct devices the shards go round: one for the host; the GPUs (or, in the emulation build,
@@ -704,7 +705,9 @@ ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& li
     d.raw.push_back(d.backends.back().get());
     capacity.push_back(d.raw.back()->available_memory_bytes() / sharing);
   }
-  d.plan = plan_shards(specs, capacity, optimizer, planner_options(placement));
+  PlannerOptions po = planner_options(placement);
+  po.table_dtype = table_dtype;
+  d.plan = plan_shards(specs, capacity, optimizer, po);
   return d;
 }
 

@@ -66,14 +66,15 @@ struct PlannerOptions {
   double rowwise_threshold = 1.0;
   Placement force = Placement::TableWise;  // with force_all: every table gets this placement
   bool force_all = false;
+  TableDType table_dtype = TableDType::F32;  // the tables' storage: 2 bytes a value for 16-bit
 };
 
-// Bytes per table = rows * dim * 4 * (1 + per-element optimizer state) (+ rows * 4 for row-wise
-// Adagrad). Tables go largest first to the shard with the most free memory (table-wise) unless
-// they exceed the threshold or fit on no shard (row-wise, rows split in proportion to free memory).
-// Forced column-wise splits every table's columns evenly over min(N, dim) shards. Throws
-// Error(Config) when the tables do not fit in the shards' memory, or for column-wise with
-// row-wise Adagrad.
+// Bytes per table = rows * dim * (value bytes + 4 * per-element optimizer state) (+ rows * 4 for
+// row-wise Adagrad); a value is 4 bytes, 2 for a 16-bit table_dtype. Tables go largest first to the
+// shard with the most free memory (table-wise) unless they exceed the threshold or fit on no shard
+// (row-wise, rows split in proportion to free memory). Forced column-wise splits every table's
+// columns evenly over min(N, dim) shards. Throws Error(Config) when the tables do not fit in the
+// shards' memory, or for column-wise with row-wise Adagrad.
 ShardPlan plan_shards(const std::vector<TableSpec>& specs,
                       const std::vector<int64_t>& capacity_bytes, const SparseOptimizerConfig& opt,
                       const PlannerOptions& options = {});
@@ -146,7 +147,8 @@ struct ShardDevices {
   ShardPlan plan;
 };
 ShardDevices place_shards(const std::vector<TableSpec>& specs, const Backend& like, int64_t n,
-                          ShardPlacement placement, const SparseOptimizerConfig& optimizer);
+                          ShardPlacement placement, const SparseOptimizerConfig& optimizer,
+                          TableDType table_dtype = TableDType::F32);
 // What the planner is told for a config's placement (auto: its own choice; else forced).
 PlannerOptions planner_options(ShardPlacement placement);
 

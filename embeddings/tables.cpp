@@ -52,7 +52,8 @@ class ShardedTables final : public EmbeddingTables {
   ShardedTables(std::vector<TableSpec> specs, Backend& backend, const CollectionOptions& opts,
                 int64_t shards, ShardPlacement placement)
       : backend_(&backend) {
-    ShardDevices d = place_shards(specs, backend, shards, placement, opts.optimizer);
+    ShardDevices d =
+        place_shards(specs, backend, shards, placement, opts.optimizer, opts.table_dtype);
     shard_backends_ = std::move(d.backends);
     sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), d.plan, d.raw, opts);
   }
@@ -63,7 +64,9 @@ class ShardedTables final : public EmbeddingTables {
       : backend_(&backend), where_(std::move(where)) {
     const std::vector<int64_t> capacity(static_cast<size_t>(shards),
                                         make_host_backend()->available_memory_bytes());
-    const ShardPlan plan = plan_shards(specs, capacity, opts.optimizer, planner_options(placement));
+    PlannerOptions po = planner_options(placement);
+    po.table_dtype = opts.table_dtype;
+    const ShardPlan plan = plan_shards(specs, capacity, opts.optimizer, po);
     sharded_ = std::make_unique<ShardedEmbeddingCollection>(std::move(specs), plan, make, opts);
   }
   const TableLayout& layout() const override { return sharded_->layout(); }

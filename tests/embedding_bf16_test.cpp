@@ -390,6 +390,20 @@ TEST(HalfTableShards, ShardedAndRemoteEqualUnsharded) {
       }
 }
 
+// The shard planner counts 2 bytes a value for 16-bit tables (state stays 4 bytes a value).
+TEST(HalfTableShards, ThePlannerCountsTwoBytesAValue) {
+  const std::vector<TableSpec> big = {{"big", 1000, 64, Pooling::Sum}};
+  SparseOptimizerConfig sgd;
+  PlannerOptions po;
+  EXPECT_THROW(plan_shards(big, {200000}, sgd, po), Error);  // f32: 256,000 bytes
+  po.table_dtype = TableDType::BF16;
+  const ShardPlan plan = plan_shards(big, {200000}, sgd, po);  // bf16: 128,000 bytes
+  EXPECT_EQ(plan.tables[0].bytes, 128000);
+  SparseOptimizerConfig adam;
+  adam.kind = SparseOptimizer::LazyAdam;
+  EXPECT_EQ(plan_shards(big, {int64_t{1} << 30}, adam, po).tables[0].bytes, 1000 * 64 * (2 + 8));
+}
+
 // Tables in and out are f32: a table at an odd offset is replaced without touching its
 // neighbours, a checkpoint of a 16-bit collection restores it exactly, and an f32 checkpoint
 // loads into a 16-bit collection rounded to nearest even.

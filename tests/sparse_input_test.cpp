@@ -130,6 +130,10 @@ TEST(SparseInput, PrepareFitsTheLayoutAndSplitsAsSplitTable) {
   const TableSplit split = split_table(table_from_sparse(read_libsvm(FileSpec{p, 0}), 0), 0.25, 5);
   EXPECT_EQ(rows.validation.lines, split.validation.lines);
   EXPECT_EQ(rows.train.lines, split.train.lines);
+  // Sizes for the other kind of rows are refused by name.
+  BehaviourConfig flat = c;
+  flat.data.schema.libsvm_features = 9;
+  EXPECT_THROW(prepare_sparse(flat.data, FileSpec{p, 0}, nullptr, nullptr, 5), Error);
   // A configured size the train rows exceed is an error naming file and line.
   BehaviourConfig narrow = c;
   narrow.data.libsvm_field_features = {5, 1, 2};

@@ -120,6 +120,13 @@ Scan scan_file(const FileSpec& file, BadRowPolicy policy, const SparseLayout* la
 SparseLayout fit_layout(const BehaviourDataConfig& d, const FileSpec& train, const Scan& s) {
   SparseLayout l;
   l.fields = s.fields;
+  if (!s.fields && !d.libsvm_field_features.empty())
+    TESSERA_THROW(Data, train.path << ": data.libsvm_field_features sizes fields, and the rows "
+                                      "have none (index:value): use data.libsvm_features");
+  if (s.fields && d.schema.libsvm_features > 0)
+    TESSERA_THROW(Data, train.path << ": the rows have fields (field:index:value): size their "
+                                      "tables with data.libsvm_field_features, not "
+                                      "data.libsvm_features");
   if (!s.fields) {
     const int64_t width = d.schema.libsvm_features > 0 ? d.schema.libsvm_features
                                                        : (s.max_idx.empty() ? 0 : s.max_idx[0] + 1);

@@ -103,23 +103,33 @@ TEST(PreparedCli, TrainingOnThePreparedDirectoryEqualsTheTextPath) {
   ASSERT_EQ(exec({"make-synthetic", dir + "/syn", "--layout", "criteo", "--rows", "3000"}).code, 0);
   const std::string config = dir + "/syn/config.json", out = dir + "/syn/prepared";
   ASSERT_EQ(exec({"prep", config, "--out", out, "--shard-rows", "500", "--quiet"}).code, 0);
+  // The generated config declares data.prepared (the large-data route): one copy of it reads the
+  // text instead, the other the directory written above.
   rapidjson::Document c;
   c.Parse(read_file(config).c_str());
   ASSERT_FALSE(c.HasParseError());
+  c["data"].RemoveMember("prepared");
+  c["data"].RemoveMember("read");
+  auto write_config = [&](const std::string& path) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    c.Accept(w);
+    write_file_atomic(path, buf.GetString());
+  };
+  const std::string text_config = dir + "/syn/config-text.json";
+  write_config(text_config);
   c["data"].AddMember("prepared", rapidjson::Value(out.c_str(), c.GetAllocator()),
                       c.GetAllocator());
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  c.Accept(w);
   const std::string prepared_config = dir + "/syn/config-prepared.json";
-  write_file_atomic(prepared_config, buf.GetString());
+  write_config(prepared_config);
   auto train = [&](const std::string& cfg, const std::string& runs) {
     Exec r =
         exec({"train", cfg, "--epochs", "1", "--runs-dir", dir + "/" + runs, "--json", "--quiet"});
     EXPECT_EQ(r.code, 0) << r.out;
     return last_json(r.out);
   };
-  rapidjson::Document text = train(config, "runs-text"), shards = train(prepared_config, "runs-p");
+  rapidjson::Document text = train(text_config, "runs-text"),
+                      shards = train(prepared_config, "runs-p");
   for (const char* split : {"validation", "test"}) {
     ASSERT_TRUE(text.HasMember(split) && shards.HasMember(split)) << split;
     for (const char* m : {"auc", "logloss"})

@@ -59,6 +59,8 @@ TEST_P(TableNetE2e, TrainsAndItsModelFileEvaluatesToTheSameTestMetrics) {
   const std::string dir = "/tmp/tessera_table_net_e2e." + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   ASSERT_EQ(tessera({"make-synthetic", dir, "--layout", "criteo", "--rows", "3000"}).status, 0);
+  // Its config trains from the prepared directory it declares (the large-data route).
+  ASSERT_EQ(tessera({"prep", dir + "/config.json", "--quiet"}).status, 0);
   const std::string cfg = config_for(dir + "/config.json", dir, GetParam());
   const test::ProgramResult run =
       tessera({"train", cfg, "--epochs", "2", "--runs-dir", dir + "/runs", "--json", "--quiet"});

@@ -132,6 +132,29 @@ gpu_visible() {
   return 1
 }
 
+# nccl_step CAP: the NCCL data-parallel test (cuda/nccl_group.h) at one MPI rank per GPU (1 with
+# one GPU); in a dry run its cases are listed (the binary sets up no device for a listing).
+nccl_step() {
+  local bin="$build/tests/mpi_nccl_data_parallel_test" gpus=1 cmd
+  if [[ ! -x "$bin" ]]; then
+    not_run "nccl" "no $(basename "$bin") in this build: it needs MPI and NCCL (tessera_nccl)"
+    return 0
+  fi
+  if [[ $dry_run -eq 1 ]]; then
+    run_step nccl "$out/tests.log" "$1" check_listed "$bin" --gtest_list_tests
+    return
+  fi
+  if ! command -v mpirun >/dev/null; then
+    record_step nccl 1 0 "$1" "$out/tests.log" "the test was built with MPI but mpirun is not in PATH"
+    return 1
+  fi
+  gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
+  ((gpus >= 1)) || gpus=1
+  cmd=(env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 TESSERA_CUDA_SYNC=1
+       mpirun -np "$gpus" "$bin")
+  run_step nccl "$out/tests.log" "$1" check_ran_none_skipped "${cmd[@]}"
+}
+
 # The libraries the device image lacks, carried as Debian packages in $root/.gpu-deps
 # (tools/gpu-deps.sh): unpacked with dpkg -x into a private prefix that CMake and the loader search
 # first. cuDNN, which the image has only as the nvidia-cudnn-cu13 wheel, is taken from there when

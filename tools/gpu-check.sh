@@ -32,6 +32,9 @@
 #   cuda0:BIN     the parity suites again with TESSERA_PARITY_BACKENDS=cuda:0, the backend named
 #                 explicitly (tests/support/backends.h: then it must be created, and no case may
 #                 skip) [--gtest_list_tests: the cases exist]
+#   nccl          tests/mpi/mpi_nccl_data_parallel_test under mpirun, -np = the GPUs nvidia-smi
+#                 lists (1 on a single GPU) [--gtest_list_tests: the cases exist]; listed as not
+#                 run when the build has no MPI or no NCCL (no such binary)
 #   bench:NAME    the GPU benchmarks of the table below, each with its arguments [the binary
 #                 exists and accepts them: `ARGS --check-args` where the bench has that mode, else
 #                 every option in ARGS is one its source parses]; bench/*.sh scripts only when
@@ -169,6 +172,10 @@ for entry in "${cuda0_suites[@]}"; do
     run_step "cuda0:$bin" "$out/tests.log" "$cap" check_ran_none_skipped "${cuda0_cmd[@]}"
   fi
 done
+
+# The GPU path of data-parallel training (cuda/nccl_group.h): mpi_nccl_data_parallel_test with one
+# rank per GPU, or one rank on a single GPU (a communicator of one is still a real NCCL call).
+nccl_step 120
 
 # ---- 4. benchmarks ---------------------------------------------------------------------------------
 if [[ $run_bench -eq 1 ]]; then

@@ -33,6 +33,8 @@
 #include "host/train/data_parallel.h"
 #include "host/train/trainer.h"
 #if TESSERA_CUDA_EMULATION
+#include <nccl.h>
+
 #include "cuda/emu/nccl_emu.h"
 #endif
 
@@ -117,6 +119,59 @@ TEST(NcclGroup, DeterministicModeKeepsTheHostPath) {
   EXPECT_EQ(h.data<float>()[0], w);
   EXPECT_EQ(h.data<float>()[2], 3 * w);
 }
+
+#if TESSERA_CUDA_EMULATION
+// The stand-in refuses what the library documents as wrong, on every rank where the rule spans
+// the ranks (so that no rank is left waiting).
+TEST(NcclStandIn, RefusesBrokenCalls) {
+  auto be = device_backend();
+  ncclUniqueId id{};
+  if (g_world->rank() == 0) ASSERT_EQ(ncclGetUniqueId(&id), ncclSuccess);
+  g_world->broadcast(&id, sizeof id, 0);
+  ncclComm_t comm = nullptr;
+  ncclComm_t none = nullptr;
+  EXPECT_EQ(ncclCommInitRank(&none, 2, id, 2), ncclInvalidArgument);  // rank >= nranks
+  ncclUniqueId forged{};
+  EXPECT_EQ(ncclCommInitRank(&none, 1, forged, 0), ncclInvalidArgument);
+  ASSERT_EQ(ncclCommInitRank(&comm, g_world->world(), id, g_world->rank()), ncclSuccess);
+  int count = 0, rank = -1;
+  EXPECT_EQ(ncclCommCount(comm, &count), ncclSuccess);
+  EXPECT_EQ(ncclCommUserRank(comm, &rank), ncclSuccess);
+  EXPECT_EQ(count, g_world->world());
+  EXPECT_EQ(rank, g_world->rank());
+  Tensor t = be->to_device(Tensor::host_from({4}, std::vector<float>{1, 2, 3, 4}));
+  float* d = t.data<float>();
+  std::vector<float> host(4, 1.f);
+  EXPECT_EQ(ncclAllReduce(host.data(), host.data(), 4, ncclFloat32, ncclSum, comm, nullptr),
+            ncclInvalidArgument);  // host memory
+  // Past the end of an allocation (cudaMalloc's own: the backend's caching allocator hands out
+  // tensors inside larger blocks, where the library could not tell either).
+  void* raw = nullptr;
+  ASSERT_EQ(cudaMalloc(&raw, 4 * sizeof(float)), cudaSuccess);
+  EXPECT_EQ(ncclAllReduce(raw, raw, 5, ncclFloat32, ncclSum, comm, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(cudaFree(raw), cudaSuccess);
+  EXPECT_EQ(ncclAllReduce(d, d, 4, ncclFloat16, ncclSum, comm, nullptr), ncclInvalidArgument);
+  EXPECT_EQ(ncclAllReduce(d, d, 4, ncclFloat32, static_cast<ncclRedOp_t>(99), comm, nullptr),
+            ncclInvalidArgument);
+  cudaStream_t gone = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&gone), cudaSuccess);
+  ASSERT_EQ(cudaStreamDestroy(gone), cudaSuccess);
+  EXPECT_EQ(ncclAllReduce(d, d, 4, ncclFloat32, ncclSum, comm, gone), ncclInvalidArgument);
+  (void)cudaGetLastError();
+  EXPECT_EQ(ncclGroupEnd(), ncclInvalidUsage);  // no ncclGroupStart
+  // A count that differs between the ranks fails on every rank, and moves no data.
+  if (g_world->world() > 1) {
+    const size_t n = g_world->rank() == 0 ? 3 : 4;
+    EXPECT_EQ(ncclAllReduce(d, d, n, ncclFloat32, ncclSum, comm, nullptr), ncclInvalidUsage);
+    EXPECT_EQ(be->to_host(t).data<float>()[0], 1.f);
+  }
+  // A good call still works after the refusals: the communicator is intact.
+  EXPECT_EQ(ncclAllReduce(d, d, 4, ncclFloat32, ncclMax, comm, nullptr), ncclSuccess);
+  EXPECT_EQ(be->to_host(t).data<float>()[3], 4.f);
+  EXPECT_EQ(ncclCommDestroy(comm), ncclSuccess);
+  EXPECT_EQ(ncclAllReduce(d, d, 4, ncclFloat32, ncclSum, comm, nullptr), ncclInvalidArgument);
+}
+#endif
 
 // Rank r's gradient for parameter k: reproducible random values, different on every rank.
 std::vector<float> rank_gradient(int rank, size_t k, int64_t n) {
@@ -502,10 +557,12 @@ int main(int argc, char** argv) {
   train::g_world = dist::make_mpi_group();
   int rc = 0;
   try {
-    train::g_device = cuda::use_local_device();
+    // A listing (tools/gpu-check.sh --dry-run, on a machine without a GPU) runs no case.
+    const bool listing = GTEST_FLAG_GET(list_tests);
+    if (!listing) train::g_device = cuda::use_local_device();
     cuda::NcclGroupOptions pieces;
     pieces.bucket_bytes = 64;
-    train::g_nccl = cuda::make_nccl_group(dist::make_mpi_group(), pieces);
+    train::g_nccl = cuda::make_nccl_group(dist::make_mpi_group(), pieces);  // no device work yet
     dist::MpiGroupOptions det;
     det.deterministic = true;
     train::g_nccl_det = cuda::make_nccl_group(dist::make_mpi_group(det), pieces);

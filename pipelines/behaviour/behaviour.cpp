@@ -35,6 +35,7 @@
 #include "pipelines/behaviour/behaviour_config.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
+#include "pipelines/behaviour/sparse_input.h"
 #include "pipelines/behaviour/train_feed.h"
 #include "pipelines/json_nullable.h"
 #include "pipelines/task_run.h"
@@ -79,12 +80,6 @@ PreprocessOptions preprocess_options(const BehaviourConfig& c) {
   o.categorical = c.data.categorical;
   o.numeric = c.data.numeric;
   return o;
-}
-
-// A libSVM file densified to `width` columns; features beyond the training width are dropped
-// (the model has no weights for them).
-EncodedTable load_libsvm(const FileSpec& f, int64_t width, BadRowPolicy policy, BadRowReport* bad) {
-  return table_from_sparse(read_libsvm(f, policy, bad), width, OutOfRangeFeature::Drop);
 }
 
 MlpSpec spec_for(const BehaviourConfig& c, const Preprocessor& pre, int64_t libsvm_width) {
@@ -310,7 +305,8 @@ struct Prepared {
   Preprocessor pre;  // fitted on the training rows (none for libSVM rows)
   EncodedTable train, validation, test;
   LoadReport train_rep, val_rep, test_rep;
-  int64_t libsvm_width = 0;  // > 0: libSVM rows, densified to this many columns
+  int64_t libsvm_width = 0;    // > 0: libSVM rows, over this many feature rows (sparse_input.h)
+  SparseLayout libsvm_layout;  // their tables, recorded in the run's config
   std::string train_path;
   double prep_seconds = 0, test_prep_seconds = 0;
   TestPrep test_prep = TestPrep::Overlapped;
@@ -344,24 +340,23 @@ struct Prepared {
   }
 };
 
-// Sparse rows are used as written (no fitted encoding), densified to the training width.
+// Sparse rows are used as written (no fitted encoding), kept sparse (sparse_input.h): the
+// tables' sizes are fitted on train (or configured), each row its (id, value) slots.
 void prepare_libsvm(const BehaviourDataConfig& d, const FileSpec& train_file, uint64_t seed,
                     Prepared& p) {
-  SparseTable tr = read_libsvm(train_file, d.schema.on_error, &p.train_rep.bad_rows);
-  p.libsvm_width = d.schema.libsvm_features > 0 ? d.schema.libsvm_features : tr.max_index + 1;
-  EncodedTable all = table_from_sparse(tr, p.libsvm_width, OutOfRangeFeature::Error);
-  if (d.validation) {
-    p.train = std::move(all);
-    p.validation = load_libsvm(resolve_file(d.dataset, *d.validation), p.libsvm_width,
-                               d.schema.on_error, &p.val_rep.bad_rows);
-  } else {
-    TableSplit split = split_table(all, d.validation_fraction, seed);
-    p.train = std::move(split.train);
-    p.validation = std::move(split.validation);
-  }
-  if (d.test)
-    p.test = load_libsvm(resolve_file(d.dataset, *d.test), p.libsvm_width, d.schema.on_error,
-                         &p.test_rep.bad_rows);
+  std::optional<FileSpec> validation, test;
+  if (d.validation) validation = resolve_file(d.dataset, *d.validation);
+  if (d.test) test = resolve_file(d.dataset, *d.test);
+  SparseRows r = prepare_sparse(d, train_file, validation ? &*validation : nullptr,
+                                test ? &*test : nullptr, seed);
+  p.train = std::move(r.train);
+  p.validation = std::move(r.validation);
+  p.test = std::move(r.test);
+  p.train_rep = std::move(r.train_rep);
+  p.val_rep = std::move(r.val_rep);
+  p.test_rep = std::move(r.test_rep);
+  p.libsvm_width = r.layout.total_rows();
+  p.libsvm_layout = std::move(r.layout);
 }
 
 // Delimited rows: the preprocessor is fitted on the training rows only.
@@ -760,6 +755,8 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   const auto seed = static_cast<uint64_t>(cfg.seed);
   auto backend = make_backend(cfg.device);
   std::unique_ptr<Prepared> data = prepare(cfg, options.test_prep);
+  // The model file and checkpoints record the tables training read.
+  if (is_libsvm(cfg)) record_layout(cfg, data->libsvm_layout);
   const auto t_fit = Clock::now();
 
   const MlpSpec spec = spec_for(cfg, data->pre, data->libsvm_width);
@@ -794,8 +791,10 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
     sc = score_prepared(model, prepared->data, prepared->split, art.config.train.eval_batch_size);
   } else {
     const FileSpec f = input_file(data_path, options.skip_lines);
-    EncodedTable t = is_libsvm(art.config) ? load_libsvm(f, art.spec.n_dense, policy, &rep.bad_rows)
-                                           : load_table(f, art.preprocessor, {}, &rep);
+    EncodedTable t =
+        is_libsvm(art.config)
+            ? load_sparse(f, sparse_layout(art.config, art.spec.n_dense), policy, &rep.bad_rows)
+            : load_table(f, art.preprocessor, {}, &rep);
     if (t.rows > 0) sc = score_table(model, t, art.config.train.eval_batch_size);
   }
   const auto rows = static_cast<int64_t>(sc.probs.size());
@@ -822,20 +821,23 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
 Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const PredictOptions& options) {
   ModelArtefact art = load_model(model_path);
-  set_bad_row_policy(art, options.on_error);
+  const BadRowPolicy policy = set_bad_row_policy(art, options.on_error);
   TESSERA_CHECK(options.batch_size > 0, "--batch-size must be positive");
-  if (is_libsvm(art.config))
-    TESSERA_THROW(Usage,
-                  "predict streams CSV/Criteo input; for a libSVM model use 'tessera "
-                  "evaluate' (libSVM batch scoring is not implemented yet)");
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, options.batch_size);
   // A prepared directory is read by the prepared reader (file order); a text file is parsed and
   // encoded as it streams. Either way only the queue's batches are in memory.
   const std::optional<PreparedInput> prepared = prepared_input(input_path, art);
   StreamEncoder* enc = nullptr;
+  SparseBatchStream* sparse = nullptr;  // libSVM rows, batch by batch (sparse_input.h)
   std::unique_ptr<BatchSource> source;
-  if (prepared) {
+  if (is_libsvm(art.config)) {
+    auto stream = std::make_unique<SparseBatchStream>(input_file(input_path, options.skip_lines),
+                                                      sparse_layout(art.config, art.spec.n_dense),
+                                                      policy, options.batch_size);
+    sparse = stream.get();
+    source = std::move(stream);
+  } else if (prepared) {
     PreparedReadOptions o;
     o.split = prepared->split;
     o.batch_size = options.batch_size;
@@ -860,7 +862,8 @@ Result predict(const std::string& model_path, const std::string& input_path,
   const int64_t rows = write_scores(*net, *source, out, progress);
   out.commit();
   const double secs = seconds_since(t0);
-  const int64_t bad = enc ? enc->bad_rows().skipped : 0;
+  const BadRowReport* bad_rows = enc ? &enc->bad_rows() : sparse ? &sparse->bad_rows() : nullptr;
+  const int64_t bad = bad_rows ? bad_rows->skipped : 0;
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "predict").field("model", model_path).field("input", input_path);
@@ -868,12 +871,13 @@ Result predict(const std::string& model_path, const std::string& input_path,
   w.field("bad_rows_skipped", bad);
   json::field_or_null(w, "unseen_categories", enc ? enc->encode_stats().total_oov() : 0,
                       enc != nullptr);
+  if (sparse) w.field("dropped_features", sparse->dropped());
   w.field("seconds", secs).field("rows_per_sec", secs > 0 ? rows / secs : 0.0);
   w.end_object();
   std::ostringstream s;
   s << "scored " << rows << " rows of " << input_path << " into " << output_path << " ("
     << fmt(secs > 0 ? rows / secs : 0, 0) << " rows/s on " << backend->name() << ")\n";
-  if (bad) s << "  " << enc->bad_rows().summary() << "\n";
+  if (bad) s << "  " << bad_rows->summary() << "\n";
   return {s.str(), w.compact()};
 }
 

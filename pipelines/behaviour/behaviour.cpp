@@ -706,6 +706,13 @@ std::unique_ptr<BatchSource> train_source(const BehaviourConfig& cfg, const Prep
   const dist::ProcessGroup& group = dist::process_group();
   const int queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
   if (data.streamed) {
+    // Streamed parts of several ranks differ in batches per epoch (disjoint blocks), and every
+    // rank must take the same steps (the gradient all-reduce): not yet supported.
+    if (group.world() > 1)
+      TESSERA_THROW(Usage, "data.read: training streamed from prepared shards runs in one "
+                               << "process; under mpirun (" << group.world()
+                               << " ranks) set data.read to \"memory\" (each rank trains on its "
+                                  "part of every global batch)");
     PreparedReadOptions o;
     o.split = "train";
     o.batch_size = cfg.train.batch_size;

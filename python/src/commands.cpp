@@ -10,6 +10,7 @@
 #include "host/config/json_writer.h"
 #include "host/core/error.h"
 #include "host/data/prepared_writer.h"
+#include "host/train/repeats.h"
 #include "pipelines/audio/audio.h"
 #include "pipelines/behaviour/prep.h"
 #include "pipelines/behaviour/stages.h"
@@ -79,12 +80,10 @@ CommandResult model_command(const CliArgs& a) {
   return cli::model_command(a);
 }
 
-}  // namespace
-
-CommandResult train(const std::string& config_path, const Options& options,
-                    const std::function<bool(const std::string&)>& on_epoch) {
-  const CliArgs a = args_of("train", {config_path}, options);
-  const Task& task = task_of_config(tasks(), config_path);
+// One training run of `a` (no --seeds) by `task`, with the per-epoch hook where the task has one.
+CommandResult train_once(const Task& task, const CliArgs& a,
+                         const std::function<bool(const std::string&)>& on_epoch) {
+  const std::string& config_path = a.positionals.at(0);
   const auto& fns = train_functions();
   auto fn = fns.find(task.name);
   if (fn == fns.end()) {
@@ -96,6 +95,37 @@ CommandResult train(const std::string& config_path, const Options& options,
   train::RunOptions o = run_options_of(a);
   o.on_epoch = on_epoch;
   return fn->second(config_path, o);
+}
+
+}  // namespace
+
+// With --seeds: one run per seed, each in its own run directory, then every metric's mean and
+// spread (host/train/repeats.h), as the CLI's train_command (pipelines/cli/main.cpp) does.
+CommandResult train(const std::string& config_path, const Options& options,
+                    const std::function<bool(const std::string&)>& on_epoch) {
+  const CliArgs a = args_of("train", {config_path}, options);
+  const Task& task = task_of_config(tasks(), config_path);
+  if (!a.flag("--seeds")) return train_once(task, a, on_epoch);
+  for (const char* other : {"--seed", "--run-dir", "--resume"})
+    if (a.flag(other))
+      TESSERA_THROW(Usage,
+                    "--seeds trains one run directory per seed under --runs-dir: it "
+                    "cannot be combined with "
+                        << other);
+  const std::vector<int64_t> seeds = train::parse_seed_list(a.options.at("--seeds"));
+  std::vector<CommandResult> runs;
+  std::string lines;
+  for (const int64_t seed : seeds) {
+    CliArgs one = a;
+    one.options.erase("--seeds");
+    one.options["--seed"] = std::to_string(seed);
+    runs.push_back(train_once(task, one, on_epoch));
+    lines += "== seed " + std::to_string(seed) + "\n" + runs.back().summary;
+    if (!lines.empty() && lines.back() != '\n') lines += '\n';
+  }
+  CommandResult all = train::summarize_repeats(seeds, runs);
+  all.summary = lines + all.summary;
+  return all;
 }
 
 CommandResult command(const std::string& verb, const std::vector<std::string>& positionals,
@@ -130,7 +160,7 @@ std::vector<TaskInfo> task_list() {
 
 CommandResult prepare_arrow(const std::string& config_path, const std::string& dir,
                             const ArrowStreamFactory& train, const ArrowStreamFactory& validation,
-                            int64_t shard_rows, bool quiet) {
+                            const ArrowStreamFactory& test, int64_t shard_rows, bool quiet) {
   if (task_of_config(config_path) != "behaviour")
     TESSERA_THROW(Usage, "data= takes tabular data for behaviour configs; a "
                              << task_of_config(config_path) << " config reads its files");
@@ -142,6 +172,7 @@ CommandResult prepare_arrow(const std::string& config_path, const std::string& d
   a.validation = validation;
   a.validation_fraction = validation ? 0.0 : in.validation_fraction;
   a.seed = in.seed;
+  a.test = test;
   PrepareOptions po;
   po.shard_rows = shard_rows;
   po.quiet = quiet;

@@ -18,6 +18,8 @@ using Options = std::map<std::string, std::string>;  // "--epochs" -> "2"; "--qu
 // called with each epoch's metrics line (false stops after that epoch, its checkpoint written).
 // The hook is honoured by every registered task; a task this file does not know (a new one)
 // trains through its registered verb, without the hook (Usage error when a hook is given).
+// "--seeds" S1,S2,.. trains once per seed and returns the CLI's summary of the repeats
+// (host/train/repeats.h: every run's result, each metric's mean, std, min and max).
 CommandResult train(const std::string& config_path, const Options& options,
                     const std::function<bool(const std::string&)>& on_epoch);
 
@@ -38,11 +40,12 @@ struct TaskInfo {
 std::vector<TaskInfo> task_list();
 
 // A behaviour config's rows from Arrow streams (train; validation when given, else the config's
-// validation_fraction of train) as a prepared dataset in `dir` (host/data/prepared_writer.h),
-// fitted and encoded as `tessera prep` does the same rows from a file; the config's data.train
-// is not read. Returns the prep command's summary and --json object.
+// validation_fraction of train; test when given) as a prepared dataset in `dir`
+// (host/data/prepared_writer.h), fitted and encoded as `tessera prep` does the same rows from a
+// file; the config's data files are not read. Returns the prep command's summary and --json
+// object.
 CommandResult prepare_arrow(const std::string& config_path, const std::string& dir,
                             const ArrowStreamFactory& train, const ArrowStreamFactory& validation,
-                            int64_t shard_rows, bool quiet);
+                            const ArrowStreamFactory& test, int64_t shard_rows, bool quiet);
 
 }  // namespace tessera::python

@@ -137,11 +137,12 @@ tessera::ArrowStreamFactory factory_of(nb::object make) {
 }
 
 Result prepare_arrow(const std::string& config, const std::string& dir, nb::object train,
-                     nb::object validation, int64_t shard_rows, bool quiet) {
+                     nb::object validation, nb::object test, int64_t shard_rows, bool quiet) {
   tessera::ArrowStreamFactory t = factory_of(std::move(train)),
-                              v = factory_of(std::move(validation));
+                              v = factory_of(std::move(validation)),
+                              s = factory_of(std::move(test));
   return guarded(
-      [&] { return tessera::python::prepare_arrow(config, dir, t, v, shard_rows, quiet); });
+      [&] { return tessera::python::prepare_arrow(config, dir, t, v, s, shard_rows, quiet); });
 }
 
 using Scores = nb::ndarray<nb::numpy, double, nb::ndim<1>>;
@@ -240,10 +241,11 @@ NB_MODULE(_core, m) {
       },
       "Every registered task: (name, description, model verbs).");
   m.def("prepare_arrow", &prepare_arrow, nb::arg("config"), nb::arg("dir"), nb::arg("train"),
-        nb::arg("validation").none(), nb::arg("shard_rows"), nb::arg("quiet"),
-        "A behaviour config's rows from Arrow streams (train() and validation(): callables "
-        "returning an 'arrow_array_stream' capsule, one fresh stream per call) as a prepared "
-        "dataset in dir. Returns (summary, json).");
+        nb::arg("validation").none(), nb::arg("test").none(), nb::arg("shard_rows"),
+        nb::arg("quiet"),
+        "A behaviour config's rows from Arrow streams (train(), validation() and test(): "
+        "callables returning an 'arrow_array_stream' capsule, one fresh stream per call; "
+        "validation and test may be None) as a prepared dataset in dir. Returns (summary, json).");
   m.def(
       "predict_arrow",
       [](const std::string& model, nb::object capsule, const std::string& name,

@@ -59,6 +59,41 @@ class Run:
         return load(self.model_path)
 
 
+@dataclass
+class Seeds:
+    """Runs of one config with several seeds (``tessera train CONFIG --seeds S1,S2,...``).
+
+    ``result`` is the CLI's --json object: ``seeds``, ``runs`` (each run's result), and ``mean``,
+    ``std`` (sample standard deviation; 0 for one run), ``min`` and ``max`` of every number the
+    runs' results share, by dotted name (``"test.auc"``). ``runs`` are the seeds' :class:`Run`
+    objects, in seed order; ``summary`` is the CLI's text.
+    """
+
+    result: Dict[str, Any]
+    runs: List[Run]
+    summary: str = ""
+
+    @property
+    def seeds(self) -> List[int]:
+        return [int(s) for s in self.result.get("seeds", [])]
+
+    @property
+    def mean(self) -> Dict[str, float]:
+        return dict(self.result.get("mean", {}))
+
+    @property
+    def std(self) -> Dict[str, float]:
+        return dict(self.result.get("std", {}))
+
+    @property
+    def min(self) -> Dict[str, float]:
+        return dict(self.result.get("min", {}))
+
+    @property
+    def max(self) -> Dict[str, float]:
+        return dict(self.result.get("max", {}))
+
+
 def _json_of(result: Tuple[str, str]) -> Dict[str, Any]:
     return json.loads(result[1]) if result[1] else {}
 
@@ -119,12 +154,44 @@ def _model_path(result: Dict[str, Any], run_dir: Optional[Path]) -> Optional[Pat
     return None
 
 
+def _run_of(result: Dict[str, Any], summary: str = "") -> Run:
+    """The Run a train result (result.json) describes."""
+    rd = Path(result["run_dir"]) if result.get("run_dir") else None
+    model = _model_path(result, rd)
+    history = _read_jsonl(rd / "metrics.jsonl") if rd is not None else []
+    metrics = result.get("test") or result.get("validation") or {}
+    return Run(result=result, history=history, run_dir=rd, model_path=model, summary=summary,
+               metrics=metrics)
+
+
+def _result_json(result: Dict[str, Any]) -> Dict[str, Any]:
+    """A run's result as its run directory's result.json holds it (the repeats summary writes
+    its copies of the runs' results again, their numbers to a few ulps), else as given."""
+    path = Path(result["run_dir"]) / "result.json" if result.get("run_dir") else None
+    if path is not None and path.is_file():
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    return result
+
+
+def _seed_list(seeds: Iterable[int]) -> str:
+    values = list(seeds)
+    if not values:
+        raise UsageError("seeds= needs at least one seed")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError("seeds= takes integers, not " + type(value).__name__)
+    return ",".join(str(int(v)) for v in values)
+
+
 def train(
     config: ConfigLike,
     *,
     device: Optional[str] = None,
     epochs: Optional[int] = None,
     seed: Optional[int] = None,
+    seeds: Optional[Iterable[int]] = None,
+    deterministic_reduction: bool = False,
     run_dir: Optional[PathLike] = None,
     runs_dir: Optional[PathLike] = None,
     resume: Optional[PathLike] = None,
@@ -133,13 +200,21 @@ def train(
     callbacks: Optional[Iterable[Callback]] = None,
     data: Any = None,
     validation: Any = None,
-) -> Run:
+    test: Any = None,
+) -> Any:
     """Trains the model ``config`` describes, as ``tessera train CONFIG`` does, in this process.
 
     ``config`` is a config file's path, a dict or a JSON string (relative data paths in a dict
     or string are relative to the working directory). The keywords are the CLI's options
-    (``--device``, ``--epochs``, ``--seed``, ``--run-dir``, ``--runs-dir``, ``--resume``,
-    ``--time-budget``). Unless ``quiet``, one line per epoch is printed to ``sys.stderr``
+    (``--device``, ``--epochs``, ``--seed``, ``--seeds``, ``--run-dir``, ``--runs-dir``,
+    ``--resume``, ``--time-budget``, ``--deterministic-reduction``). Returns a :class:`Run`;
+    with ``seeds=[S1, S2, ...]`` one run per seed, each its own run directory under
+    ``runs_dir`` (not with ``seed``, ``run_dir`` or ``resume``, as the CLI), and a
+    :class:`Seeds` with every run and each metric's mean, std, min and max -- the CLI's
+    ``--seeds`` result. ``deterministic_reduction`` is the CLI's flag: it sums the ranks'
+    gradients in rank order when training runs in a group of several processes (the CLI under
+    mpirun); this process trains as a group of one, where the flag, as in a CLI run without
+    mpirun, changes nothing. Unless ``quiet``, one line per epoch is printed to ``sys.stderr``
     (terminal and Jupyter alike). Each of ``callbacks`` is called after every epoch with that
     epoch's metrics; one returning False stops training after it. The GIL is released while the
     engine works; Ctrl-C stops training at the end of the current epoch (its checkpoint kept)
@@ -150,12 +225,17 @@ def train(
     / Dataset, a Parquet file or directory, a dict of numpy arrays -- whose columns are matched
     by name to the config's ``data.columns``. Tabular rows are prepared (fitted and encoded as
     ``tessera prep`` does, in bounded memory) into a directory beside the run, trained on through
-    ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards: the same metrics as the rows written as CSV and trained by the
-    CLI with the same seed. ``validation`` likewise (default: the config's validation_fraction
-    of ``data``). Errors in the rows raise :class:`tessera.DataError` naming the column and row.
+    ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards: the same metrics
+    as the rows written as CSV and trained by the CLI with the same seed. ``validation`` and
+    ``test`` take the same kinds of data, or a path (or ``{"path": ..., "skip_lines": N}``) of a
+    file in the config's layout beside tabular ``data`` (read by pyarrow's CSV reader as text
+    columns, which the engine parses as it parses a file's fields); ``validation`` defaults to
+    the config's validation_fraction of ``data``, ``test`` to the config's ``data.test``.
+    Errors in the rows raise :class:`tessera.DataError` naming the column and row.
     """
-    if data is not None or validation is not None:
-        return _train_on_data(config, data, validation, device=device, epochs=epochs, seed=seed,
+    if data is not None or validation is not None or test is not None:
+        return _train_on_data(config, data, validation, test, device=device, epochs=epochs, seed=seed,
+                              seeds=seeds, deterministic_reduction=deterministic_reduction,
                               run_dir=run_dir, runs_dir=runs_dir, resume=resume,
                               time_budget=time_budget, quiet=quiet, callbacks=callbacks)
     hooks = list(callbacks or [])
@@ -170,8 +250,10 @@ def train(
                 go_on = False
         return go_on
 
-    options = _options(device=device, epochs=epochs, seed=seed, run_dir=run_dir,
-                       runs_dir=runs_dir, resume=resume, time_budget=time_budget, quiet=True)
+    options = _options(device=device, epochs=epochs, seed=seed,
+                       seeds=_seed_list(seeds) if seeds is not None else None, run_dir=run_dir,
+                       runs_dir=runs_dir, resume=resume, time_budget=time_budget,
+                       deterministic_reduction=deterministic_reduction, quiet=True)
     scratch: List[str] = []
     try:
         path = _config_file(config, scratch)
@@ -180,12 +262,10 @@ def train(
         for p in scratch:
             os.unlink(p)
     result = json.loads(result_json) if result_json else {}
-    rd = Path(result["run_dir"]) if result.get("run_dir") else None
-    model = _model_path(result, rd)
-    history = _read_jsonl(rd / "metrics.jsonl") if rd is not None else []
-    metrics = result.get("test") or result.get("validation") or {}
-    return Run(result=result, history=history, run_dir=rd, model_path=model, summary=summary,
-               metrics=metrics)
+    if seeds is not None:
+        return Seeds(result=result, runs=[_run_of(_result_json(r)) for r in result.get("runs", [])],
+                     summary=summary)
+    return _run_of(result, summary)
 
 
 def _config_dict(config: ConfigLike) -> Dict[str, Any]:
@@ -201,29 +281,103 @@ def _write_config(cfg: Dict[str, Any], scratch: List[str]) -> str:
     return _config_file(cfg, scratch)
 
 
-def _train_on_data(config: ConfigLike, data: Any, validation: Any, **kw: Any) -> Run:
-    """train(config, data=..., validation=...): see train()."""
+def _is_file_entry(value: Any) -> bool:
+    """A text file the engine's config reads: a path (not Parquet) or {"path": ..., ...}."""
+    if isinstance(value, (str, os.PathLike)):
+        return not _arrow.is_parquet_path(value)
+    return isinstance(value, Mapping) and isinstance(value.get("path"), (str, os.PathLike))
+
+
+def _file_value(value: Any) -> Any:
+    """A data-file value for a config: the path as text, or the entry with its path as text."""
+    if isinstance(value, Mapping):
+        return {**value, "path": os.fspath(value["path"])}
+    return os.fspath(value)
+
+
+def _text_source(entry: Any, section: Mapping[str, Any]) -> "_arrow.Source":
+    """A text file of the config's layout (format csv: its columns in order, delimiter, header,
+    skip_lines) as an Arrow stream of text columns, read as the engine reads a file's fields (a
+    text column is parsed as the text path parses it: host/data/arrow_stream.h)."""
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    fmt = str(section.get("format", "csv"))
+    if fmt != "csv":
+        raise UsageError(f"a {fmt} file cannot go beside tabular data=: give every split as a "
+                         "file, or every split as tabular data")
+    path = os.fspath(entry["path"] if isinstance(entry, Mapping) else entry)
+    skip = int(entry.get("skip_lines", 0)) if isinstance(entry, Mapping) else 0
+    if not os.path.isfile(path):
+        raise UsageError(f"data file not found: {path}")
+    names = [str(c["name"]) for c in section.get("columns") or []]
+    delimiter = str(section.get("delimiter", ","))
+    delimiter = "\t" if delimiter == "\\t" else delimiter
+    skip += 1 if section.get("header", False) else 0
+
+    def make() -> Any:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+        return reader.__arrow_c_stream__()
+
+    return _arrow.Source(path, make)
+
+
+def _split_source(value: Any, section: Mapping[str, Any], spool_dir: str) -> "_arrow.Source":
+    if _is_file_entry(value):
+        return _text_source(value, section)
+    src = _arrow.source(value, spool_dir=spool_dir)
+    assert src is not None  # not a file entry, so tabular (or a TypeError above)
+    return src
+
+
+def _train_on_files(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, validation: Any,
+                    test: Any, **kw: Any) -> Any:
+    """train(data=PATH): the config reads the files as data.train / validation / test."""
+    for name, value in (("validation", validation), ("test", test)):
+        if value is not None and not _is_file_entry(value):
+            raise TypeError(f"{name}= must be a path too when data= is a path")
+    section["train"] = _file_value(data)
+    if validation is not None:
+        section["validation"] = _file_value(validation)
+    if test is not None:
+        section["test"] = _file_value(test)
+    return train({**cfg, "data": section}, **kw)
+
+
+def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = None,
+                   **kw: Any) -> Any:
+    """train(config, data=..., validation=..., test=...): see train()."""
     import shutil
 
     if data is None:
-        raise TypeError("validation= needs data= too")
+        raise TypeError("validation= and test= need data= too")
     cfg = _config_dict(config)
     section = dict(cfg.get("data") or {})
+    # The config's test file stays (a path as the config gives it) unless test= replaces it;
+    # with a registry dataset its relative paths name the dataset's files, which data= replaces.
+    kept_test = section.get("test")
+    if test is None and kept_test is not None and (
+            not section.get("dataset") or os.path.isabs(os.fspath(
+                kept_test["path"] if isinstance(kept_test, Mapping) else kept_test))):
+        test = kept_test
     for key in ("dataset", "train", "file", "path", "validation", "test", "prepared"):
         section.pop(key, None)
-    train_src = _arrow.source(data)
-    if train_src is None:  # a text file: the config reads it as data.train
-        if validation is not None and _arrow.source(validation) is not None:
-            raise TypeError("validation= must be a path too when data= is a path")
-        section["train"] = os.fspath(data)
-        if validation is not None:
-            section["validation"] = os.fspath(validation)
-        return train({**cfg, "data": section}, **kw)
+    if _is_file_entry(data):
+        return _train_on_files(cfg, section, data, validation, test, **kw)
     if kw.get("resume") is not None:
         # The prepared rows' directory is part of the run's config (and of its resume check),
         # and a new one is made per call.
         raise UsageError("resume= with tabular data= is not supported yet: resume the run from "
                          "its config with data.prepared set to RUN_DIR/data")
+    if kw.get("seeds") is not None:
+        raise UsageError("seeds= with tabular data= is not supported yet: prepare the rows once "
+                         "(tessera.prep) and train the config with data.prepared")
     # Prepared next to where the run goes, then moved into it (a run's directory must not exist
     # before the run starts).
     run_dir = kw.get("run_dir")
@@ -235,17 +389,18 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, **kw: Any) ->
     prepared = Path(tempfile.mkdtemp(prefix=".tessera-data-", dir=base))
     scratch: List[str] = []
     try:
-        train_src = _arrow.source(data, spool_dir=str(prepared))
-        val_src = _arrow.source(validation, spool_dir=str(prepared)) if validation is not None else None
-        if validation is not None and val_src is None:
-            raise TypeError("validation= must be tabular data too when data= is")
+        train_src = _split_source(data, section, str(prepared))
+        val_src = _split_source(validation, section, str(prepared)) if validation is not None \
+            else None
+        test_src = _split_source(test, section, str(prepared)) if test is not None else None
         # The config as training will read it (data.read and the like apply with "prepared").
         section["train"] = section["prepared"] = str(prepared)
         if kw.get("seed") is not None:
             cfg["seed"] = int(kw["seed"])
         path = _write_config({**cfg, "data": section}, scratch)
         _core.prepare_arrow(path, str(prepared), train_src.stream,
-                            val_src.stream if val_src is not None else None, 1 << 18, True)
+                            val_src.stream if val_src is not None else None,
+                            test_src.stream if test_src is not None else None, 1 << 18, True)
         run = train({**cfg, "data": section}, **kw)
         if run.run_dir is not None and run.run_dir.is_dir():
             shutil.move(str(prepared), str(run.run_dir / "data"))
@@ -261,6 +416,10 @@ def _data_path(data: Any) -> str:
         return os.fspath(data)
     raise TypeError("this model's task reads files: data must be a path, not "
                     + type(data).__name__)
+
+
+# Tasks whose models answer `tessera predict MODEL FILE` for one input file (the top classes).
+_ONE_FILE_TASKS = ("image", "audio", "video")
 
 
 class Model:
@@ -295,11 +454,15 @@ class Model:
                 device: Optional[str] = None, batch_size: Optional[int] = None,
                 skip_lines: Optional[int] = None, on_error: Optional[str] = None,
                 k: Optional[int] = None, length: Optional[int] = None) -> Any:
-        """``tessera predict MODEL DATA OUTPUT``.
+        """``tessera predict MODEL DATA OUTPUT``, or ``tessera predict MODEL FILE``.
 
         A behaviour model returns the scores as a float64 numpy array, one per scored row in
-        input order (and keeps ``output``, its CSV ``line,score``, when given). Other tasks
-        write ``output`` (required) as the CLI does and return the command's --json object.
+        input order (and keeps ``output``, its CSV ``line,score``, when given). An image, audio
+        or video model given one image, WAV file or clip and no ``output`` answers as
+        ``tessera predict MODEL FILE``: its --json object (``top``: the 3 most likely classes,
+        each ``class``, ``index``, ``probability``) with ``class`` (the most likely one) and
+        ``probabilities`` ({class: probability} of those 3) added. Other tasks write ``output``
+        (required) as the CLI does and return the command's --json object.
 
         For a behaviour model ``data`` may also be tabular -- a pandas DataFrame, a pyarrow
         Table / RecordBatchReader / Dataset, a Parquet file or directory, a dict of numpy
@@ -319,6 +482,13 @@ class Model:
                            fmt=["%d", "%.6f"], delimiter=",", header="line,score", comments="")
             return scores
         scratch = None
+        if output is None and self.task in _ONE_FILE_TASKS:
+            result = self._run("predict", [_data_path(data)], device=device, quiet=True)
+            top = list(result.get("top") or [])
+            if top:
+                result["class"] = top[0]["class"]
+                result["probabilities"] = {t["class"]: t["probability"] for t in top}
+            return result
         if output is None:
             if self.task != "behaviour":
                 raise TypeError(f"predict with a {self.task} model needs an output path")
@@ -389,11 +559,19 @@ def config_schema(task: str) -> Dict[str, Any]:
     return json.loads(_core.command("config", [task], {"--schema": ""})[0])
 
 
-def make_synthetic(dir: PathLike, *, rows: Optional[int] = None,
-                   layout: Optional[str] = None) -> Dict[str, Any]:
-    """``tessera make-synthetic DIR``: a synthetic behaviour dataset and its config."""
+def make_synthetic(dir: PathLike, *, rows: Optional[int] = None, layout: Optional[str] = None,
+                   size: Optional[Union[str, int]] = None, threads: Optional[int] = None,
+                   max_table_rows: Optional[int] = None, min_count: Optional[int] = None,
+                   seed: Optional[int] = None) -> Dict[str, Any]:
+    """``tessera make-synthetic DIR``: a synthetic dataset and its config; returns the
+    command's --json object. The keywords are the CLI's options: ``rows``, ``layout``
+    ("behaviour" or "criteo"), ``seed``, and for ``layout="criteo"`` only ``size`` (e.g.
+    "10GB"), ``threads``, ``max_table_rows`` and ``min_count`` (``tessera make-synthetic
+    --help``); the CLI's checks and messages apply (UsageError)."""
     return _json_of(_core.command("make-synthetic", [os.fspath(dir)],
-                                  _options(rows=rows, layout=layout)))
+                                  _options(rows=rows, layout=layout, size=size, threads=threads,
+                                           max_table_rows=max_table_rows,
+                                           min_count=min_count, seed=seed)))
 
 
 def prep(config: PathLike, *, out: Optional[PathLike] = None, append: Optional[PathLike] = None,

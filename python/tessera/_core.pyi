@@ -8,7 +8,9 @@ def train(
     config: str, options: Dict[str, str], on_epoch: Optional[Callable[[str], bool]]
 ) -> Tuple[str, str]:
     """`tessera train CONFIG` with CLI options ("--epochs" -> "2", "--quiet" -> ""); on_epoch
-    gets each epoch's metrics line and returns whether to go on. Returns (summary, json)."""
+    gets each epoch's metrics line and returns whether to go on. Returns (summary, json).
+    "--seeds" -> "1,2,3" trains once per seed (on_epoch sees every run's epochs) and returns the
+    CLI's repeats summary: {"seeds", "runs" (each run's result), "mean", "std", "min", "max"}."""
 
 def command(verb: str, positionals: Sequence[str], options: Dict[str, str]) -> Tuple[str, str]:
     """Any other CLI verb (evaluate, predict, generate, perplexity, recommend, export, run, runs,
@@ -33,13 +35,15 @@ def prepare_arrow(
     dir: str,
     train: Callable[[], Any],
     validation: Optional[Callable[[], Any]],
+    test: Optional[Callable[[], Any]],
     shard_rows: int,
     quiet: bool,
 ) -> Tuple[str, str]:
-    """A behaviour config's rows from Arrow streams as a prepared dataset in `dir`: `train()` and
-    `validation()` each return a fresh stream capsule of the same rows per call (fitting and
-    encoding read them once each; validation None: the config's validation_fraction of train).
-    Returns the prep command's (summary, json)."""
+    """A behaviour config's rows from Arrow streams as a prepared dataset in `dir`: `train()`,
+    `validation()` and `test()` each return a fresh stream capsule of the same rows per call
+    (fitting and encoding read them once each; validation None: the config's
+    validation_fraction of train; test None: no test split). Returns the prep command's
+    (summary, json)."""
 
 def predict_arrow(
     model: str, stream: Any, name: str, device: str, on_error: str, batch_size: int

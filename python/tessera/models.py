@@ -375,15 +375,23 @@ class TabularModel(BaseModel):
         frames = _is_frame(train)
         if frames:
             data["header"] = True
-        # The engine's data= route (the Arrow C stream) takes train and validation frames and
-        # no test file: a fit with a test file, or a file beside a frame, writes frames as CSV.
-        if frames and _engine_takes_frames() and test_data is None and (
-                validation_data is None or _is_frame(validation_data)):
+        # The engine's data= route (the Arrow C stream) takes the frames, and files beside them
+        # (validation=, test=) where this build's tessera.train has test=; an older one takes
+        # a train frame and a validation frame only, and the rest is written as CSV.
+        takes_all = _engine_takes(_api.train, "test")
+        if frames and _engine_takes_frames() and (takes_all or (test_data is None and (
+                validation_data is None or _is_frame(validation_data)))):
             engine["data"] = train
             self._frames["train"] = train
-            if validation_data is not None:
-                engine["validation"] = validation_data
-                self._frames["validation"] = validation_data
+            for role, given in (("validation", validation_data), ("test", test_data)):
+                if given is None:
+                    continue
+                if _is_frame(given):
+                    self._frames[role] = given
+                    engine[role] = given
+                else:  # a file: named in the config (saved with it) and passed to the engine
+                    data[role] = _file_entry(given)
+                    engine[role] = data[role]
         else:
             data["train"] = self._entry(train, "train")
             if validation_data is not None:

@@ -22,10 +22,11 @@ The behaviour (tabular) models are :class:`MLP`, :class:`DLRM`, :class:`DCNv2` a
 Data (``train``, ``validation_data``, ``evaluate``/``predict``'s ``data``) is a path to a file in
 the config's format, a data-file entry ``{"path": ..., "skip_lines": N}``, or a pandas DataFrame /
 pyarrow Table. A frame goes to the engine through ``tessera.train(data=...)`` /
-``Model.predict(frame)`` where this build has them (the Arrow C stream), else it is written
-as CSV in the model's scratch folder first (same rows, same results). Without ``columns``, a
-frame's columns are typed by dtype (numbers numeric, the rest categorical, ``label`` the label,
-those named in ``ignore`` left out).
+``Model.predict(frame)`` where this build has them (the Arrow C stream), files given beside it
+(``validation_data``, ``test_data``) through ``validation=`` / ``test=``; a build without them
+writes the frame as CSV in the model's scratch folder first (same rows, same results).
+Without ``columns``, a frame's columns are typed by dtype (numbers numeric, the rest
+categorical, ``label`` the label, those named in ``ignore`` left out).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
@@ -126,18 +126,21 @@ def _frame(path: str, columns: List[Dict[str, Any]]) -> pd.DataFrame:
     return df
 
 
-@pytest.mark.parametrize("with_test", [False, True])
-def test_a_dataframe_trains_as_its_csv(with_test: bool, data: Dict[str, Any],
+@pytest.mark.parametrize("with_test", [None, "frame", "file"])
+def test_a_dataframe_trains_as_its_csv(with_test: Optional[str], data: Dict[str, Any],
                                        columns: List[Dict[str, Any]], tmp_path: Path) -> None:
-    # Without a test file a frame takes the engine's data= route where the build has it; with
-    # one, it is written as CSV: both train as the same rows read from the file.
+    # A frame takes the engine's data= route, with a test frame or a test file beside it: it
+    # trains as the same rows read from the file.
     label = next(c["name"] for c in columns if c["type"] == "label")
     # A frame's columns carry no transform: the file's model goes without too.
     plain = [{"name": c["name"], "type": c["type"]} for c in columns]
     train_df, test_df = _frame(data["train"], columns), _frame(data["test"], columns)
-    test = {"test_data": test_df} if with_test else {}
+    test = {"test_data": test_df if with_test == "frame" else data["test"]} if with_test else {}
     from_frame = WideAndDeep(label=label, hidden=[16], seed=5)
     run = from_frame.fit(train_df, epochs=2, device="cpu", runs_dir=tmp_path / "frame", **test)
+    # The rows went to the engine as Arrow (prepared into the run), not through a CSV.
+    assert run.run_dir is not None and (run.run_dir / "data" / "manifest.json").is_file()
+    assert "train" not in from_frame.config()["data"]
     # The columns were typed from the dtypes as the synthetic config types them.
     assert from_frame.config()["data"]["columns"] == plain
     from_file = WideAndDeep(columns=plain, hidden=[16], seed=5, data_options=HEADER)
@@ -153,6 +156,31 @@ def test_a_dataframe_trains_as_its_csv(with_test: bool, data: Dict[str, Any],
     assert ours["auc"] == pytest.approx(theirs["auc"], abs=1e-12)
     if with_test:
         assert ours["auc"] == pytest.approx(run.metrics["auc"], abs=1e-12)
+
+
+def test_a_validation_file_beside_a_frame(data: Dict[str, Any], columns: List[Dict[str, Any]],
+                                          tmp_path: Path) -> None:
+    # fit(frame, validation_data=FILE, test_data=FILE) trains as the files do, through data=.
+    lines = Path(data["train"]).read_text().splitlines(keepends=True)
+    train_csv, valid_csv = tmp_path / "train.csv", tmp_path / "valid.csv"
+    train_csv.write_text("".join(lines[:1501]))
+    valid_csv.write_text("".join(lines[:1] + lines[1501:]))
+    plain = [{"name": c["name"], "type": c["type"]} for c in columns]
+    mixed = MLP(columns=plain, hidden=[8], seed=3, data_options=HEADER)
+    run = mixed.fit(_frame(str(train_csv), columns), validation_data=str(valid_csv),
+                    test_data=data["test"], epochs=2, device="cpu", run_dir=tmp_path / "mixed")
+    assert run.run_dir is not None and (run.run_dir / "data" / "manifest.json").is_file()
+    files = MLP(columns=plain, hidden=[8], seed=3, data_options=HEADER)
+    file_run = files.fit(str(train_csv), validation_data=str(valid_csv), test_data=data["test"],
+                         epochs=2, device="cpu", run_dir=tmp_path / "files")
+    assert run.result["validation"]["count"] == 500
+    assert comparable(run.history) == comparable(file_run.history)
+    assert comparable(run.metrics) == comparable(file_run.metrics)
+    # The saved config names the files and the frame's CSV: the CLI reruns it.
+    saved = json.loads((mixed.save(tmp_path / "saved") / "config.json").read_text())
+    assert saved["data"]["validation"] == str(valid_csv.resolve())
+    assert saved["data"]["test"] == str(Path(data["test"]).resolve())
+    assert Path(saved["data"]["train"]).is_file()
 
 
 @pytest.mark.parametrize("kind", ["arrow", "numpy"])

@@ -16,7 +16,7 @@ struct PreparedSource::Shared {
   PreparedDataset data;
   PreparedReadOptions options;
   std::unique_ptr<PreparedBatchReader> reader;
-  std::atomic<int64_t> released{0}, peak_open{0};
+  std::atomic<int64_t> released{0}, peak_open{0}, peak_bytes{0};
   int64_t released_before = 0;  // by readers a seek replaced
 
   int64_t batches_in(int64_t rows) const {
@@ -29,6 +29,9 @@ struct PreparedSource::Shared {
     const int64_t open = reader->peak_open_blocks();
     if (open > peak_open.load(std::memory_order_relaxed))
       peak_open.store(open, std::memory_order_relaxed);
+    const int64_t bytes = reader->peak_bytes_held();
+    if (bytes > peak_bytes.load(std::memory_order_relaxed))
+      peak_bytes.store(bytes, std::memory_order_relaxed);
     return true;
   }
   void seek(int64_t epoch, int64_t batch) {
@@ -90,6 +93,10 @@ int64_t PreparedSource::blocks_released() const {
 
 int64_t PreparedSource::peak_open_blocks() const {
   return shared_->peak_open.load(std::memory_order_relaxed);
+}
+
+int64_t PreparedSource::peak_bytes_held() const {
+  return shared_->peak_bytes.load(std::memory_order_relaxed);
 }
 
 }  // namespace tessera

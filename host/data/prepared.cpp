@@ -1,9 +1,9 @@
 #include "host/data/prepared.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <atomic>
@@ -23,56 +23,92 @@ namespace tessera {
 
 namespace {
 
-// One shard, mapped read-only for the dataset's lifetime.
-struct MappedShard {
+// The layout parse_shard_header reads: a fixed part (magic, version, column count, rows), then one
+// entry per column and the table's CRC.
+constexpr size_t kFixedHeaderBytes = 24;
+constexpr size_t kColumnEntryBytes = 24;
+
+// A shard opened read-only for one job (a header, a checksum, a block); closed when it ends.
+struct Fd {
+  std::string path;
+  int fd = -1;
+  explicit Fd(const std::string& p) : path(p), fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd < 0) TESSERA_THROW(Io, path << ": shard is missing (" << std::strerror(errno) << ")");
+  }
+  ~Fd() { ::close(fd); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+
+  // Exactly `n` bytes at `offset`, or an Io error (the file shrank since it was opened).
+  void read(void* dst, size_t n, uint64_t offset) const {
+    auto* p = static_cast<uint8_t*>(dst);
+    while (n > 0) {
+      const ssize_t got = ::pread(fd, p, n, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) TESSERA_THROW(Io, path << ": read failed (" << std::strerror(errno) << ")");
+      if (got == 0)
+        TESSERA_THROW(Io, path << ": the shard ends at byte " << offset
+                               << ", before its data (truncated since it was opened?)");
+      p += got;
+      n -= static_cast<size_t>(got);
+      offset += static_cast<uint64_t>(got);
+    }
+  }
+};
+
+// One shard file, read with pread into buffers the caller owns: nothing of it stays in the
+// process's memory but the header (a file mapping would keep every page it touched resident
+// until unmapped, and the page cache's copy is the kernel's to reclaim).
+struct ShardFile {
   std::string path;
   const ShardInfo* info = nullptr;
-  const uint8_t* base = nullptr;
   size_t size = 0;
   ShardHeader header;
   std::atomic<bool> verified{false};
   std::mutex verify_mu;
 
-  ~MappedShard() {
-    if (base != nullptr && size > 0) ::munmap(const_cast<uint8_t*>(base), size);
-  }
-
-  void map() {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) TESSERA_THROW(Io, path << ": shard is missing (" << std::strerror(errno) << ")");
+  void open_and_check() {
+    Fd fd(path);
     struct stat st;
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      TESSERA_THROW(Io, path << ": cannot stat the shard");
-    }
+    if (::fstat(fd.fd, &st) != 0) TESSERA_THROW(Io, path << ": cannot stat the shard");
     size = static_cast<size_t>(st.st_size);
-    if (static_cast<int64_t>(size) != info->bytes) {
-      ::close(fd);
+    if (static_cast<int64_t>(size) != info->bytes)
       TESSERA_THROW(Io, path << ": shard is " << size << " bytes, the manifest says " << info->bytes
                              << " (truncated or replaced?)");
+    // The fixed part says the column count; then the column table and its CRC.
+    std::vector<uint8_t> head(std::min<size_t>(size, kFixedHeaderBytes));
+    fd.read(head.data(), head.size(), 0);
+    if (head.size() == kFixedHeaderBytes) {
+      uint32_t n = 0;
+      std::memcpy(&n, head.data() + 12, 4);
+      n = std::min(n, kMaxShardColumns + 1);
+      head.resize(std::min<size_t>(size, kFixedHeaderBytes + kColumnEntryBytes * n + 4));
+      fd.read(head.data(), head.size(), 0);
     }
-    void* p = size > 0 ? ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0) : nullptr;
-    ::close(fd);
-    if (p == MAP_FAILED) TESSERA_THROW(Io, path << ": cannot map the shard");
-    base = static_cast<const uint8_t*>(p);
-    header = parse_shard_header(base, size, path);
+    header = parse_shard_header(head.data(), size, path);
   }
 
   void verify() {
     if (verified.load(std::memory_order_acquire)) return;
     std::lock_guard<std::mutex> lock(verify_mu);
     if (verified.load(std::memory_order_relaxed)) return;
-    const uint32_t crc = crc32_of(base, size);
-    if (crc != info->crc32)
-      TESSERA_THROW(Io, path << ": checksum mismatch (crc32 " << crc << ", the manifest says "
-                             << info->crc32 << "): the shard is corrupt; re-run `tessera prep`");
-    // The check read every page: give them back, the reader maps in what it uses.
-    if (size > 0) ::madvise(const_cast<uint8_t*>(base), size, MADV_DONTNEED);
+    Fd fd(path);
+    std::vector<uint8_t> buf(std::min<size_t>(size, size_t{1} << 20));
+    uLong crc = ::crc32(0L, Z_NULL, 0);
+    for (size_t at = 0; at < size; at += buf.size()) {
+      const size_t n = std::min(buf.size(), size - at);
+      fd.read(buf.data(), n, at);
+      crc = ::crc32(crc, buf.data(), static_cast<uInt>(n));
+    }
+    if (static_cast<uint32_t>(crc) != info->crc32)
+      TESSERA_THROW(Io, path << ": checksum mismatch (crc32 " << static_cast<uint32_t>(crc)
+                             << ", the manifest says " << info->crc32
+                             << "): the shard is corrupt; re-run `tessera prep`");
     verified.store(true, std::memory_order_release);
   }
 };
 
-void check_shard_columns(const MappedShard& s, const PreparedManifest& m) {
+void check_shard_columns(const ShardFile& s, const PreparedManifest& m) {
   if (s.header.rows != static_cast<uint64_t>(s.info->rows))
     TESSERA_THROW(Io, s.path << ": shard holds " << s.header.rows << " rows, the manifest says "
                              << s.info->rows);
@@ -119,7 +155,7 @@ struct PreparedDataset::Impl {
   std::string dir;
   PreparedManifest manifest;
   Preprocessor pre;
-  std::map<std::string, std::vector<std::unique_ptr<MappedShard>>> shards;
+  std::map<std::string, std::vector<std::unique_ptr<ShardFile>>> shards;
 };
 
 PreparedDataset PreparedDataset::open(const std::string& dir) {
@@ -142,10 +178,10 @@ PreparedDataset PreparedDataset::open(const std::string& dir) {
     auto& list = im.shards[split];
     for (const SourceInfo& src : sources) {
       for (const ShardInfo& info : src.shards) {
-        auto s = std::make_unique<MappedShard>();
+        auto s = std::make_unique<ShardFile>();
         s->path = dir + "/" + info.file;
         s->info = &info;
-        s->map();
+        s->open_and_check();
         check_shard_columns(*s, im.manifest);
         list.push_back(std::move(s));
       }
@@ -257,64 +293,86 @@ int64_t id_at(const uint8_t* p, int64_t row) {
   return static_cast<int64_t>(v);
 }
 
+// The rows of one block, every column, read from its shard: the only copy of shard data the reader
+// holds. Column `c` of the block's row `i` is at bytes + at[c] + i * row_bytes[c].
+struct BlockData {
+  std::vector<uint8_t> bytes;
+  std::vector<size_t> at, row_bytes;
+};
+
+// Reads block `b` of shard `s` (one pread per column, the shard opened for the block).
+std::unique_ptr<BlockData> read_block(const ShardFile& s, int64_t begin, int64_t rows) {
+  auto d = std::make_unique<BlockData>();
+  size_t total = 0;
+  for (const ShardColumn& c : s.header.columns) {
+    d->at.push_back(total);
+    d->row_bytes.push_back(c.width * prepared_type_size(c.type));
+    total += d->row_bytes.back() * static_cast<size_t>(rows);
+  }
+  d->bytes.resize(total);
+  const Fd fd(s.path);
+  for (size_t c = 0; c < s.header.columns.size(); ++c)
+    fd.read(d->bytes.data() + d->at[c], d->row_bytes[c] * static_cast<size_t>(rows),
+            s.header.columns[c].offset + static_cast<uint64_t>(begin) * d->row_bytes[c]);
+  return d;
+}
+
 }  // namespace
 
 struct PreparedBatchReader::State {
   std::shared_ptr<PreparedDataset::Impl> data;
-  const std::vector<std::unique_ptr<MappedShard>>* shards = nullptr;
+  const std::vector<std::unique_ptr<ShardFile>>* shards = nullptr;
   PreparedReadOptions options;
   std::vector<Block> blocks;
   std::unique_ptr<EpochStream> stream;
   PreparedPosition pos;
   int64_t epoch_rows = 0;
   std::vector<RowRef> refs;
-  std::vector<int64_t> shard_first_block;  // [shards]
-  std::vector<int64_t> block_left;         // [blocks] rows not yet delivered this epoch
-  std::vector<uint8_t> touched;            // [blocks] some rows delivered (pages read) this epoch
+  std::vector<int64_t> shard_first_block;        // [shards]
+  std::vector<int64_t> block_left;               // [blocks] rows not yet delivered this epoch
+  std::vector<uint8_t> touched;                  // [blocks] some rows delivered this epoch
+  std::vector<std::unique_ptr<BlockData>> held;  // [blocks] the open blocks' rows
   int64_t released = 0, open = 0, peak_open = 0;
+  int64_t bytes_held = 0, peak_bytes_held = 0;
 
   void start_epoch(int64_t epoch) {
-    // Blocks left open by a dropped last batch give their pages back too.
+    // Blocks left open by a dropped last batch are given back too.
     for (size_t b = 0; b < touched.size(); ++b)
-      if (touched[b] && block_left[b] > 0) release(blocks[b]);
+      if (touched[b] && block_left[b] > 0) release(b);
     stream = std::make_unique<EpochStream>(blocks, options, epoch);
     epoch_rows = stream->rows();
     pos = PreparedPosition{epoch, 0};
     block_left.resize(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) block_left[b] = blocks[b].rows;
     touched.assign(blocks.size(), 0);
+    held.resize(blocks.size());
     open = 0;
   }
   size_t block_of(const RowRef& r) const {
     return static_cast<size_t>(shard_first_block[static_cast<size_t>(r.shard)] +
                                r.row / options.block_rows);
   }
-  // A row passed over by a resume: counted off its block, whose pages were never read.
+  // A row passed over by a resume: counted off its block, which is never read for it.
   void skip(const RowRef& r) { --block_left[block_of(r)]; }
-  // Counts the batch's rows off their blocks; a block whose rows have all been delivered gives its
-  // pages back (file pages: read again from the page cache or disk if touched again).
-  void release_delivered() {
-    for (const RowRef& r : refs) {
-      const size_t b = block_of(r);
-      if (!touched[b]) {
-        touched[b] = 1;
-        peak_open = std::max(peak_open, ++open);
-      }
-      if (--block_left[b] == 0) {
-        release(blocks[b]);
-        --open;
-      }
+  // The rows of block `b`, read (its shard's checksum checked first) at its first delivered row.
+  const BlockData& block(size_t b) {
+    if (!held[b]) {
+      const Block& k = blocks[b];
+      ShardFile& s = *(*shards)[static_cast<size_t>(k.shard)];
+      if (options.verify_checksums) s.verify();
+      held[b] = read_block(s, k.begin, k.rows);
+      bytes_held += static_cast<int64_t>(held[b]->bytes.size());
+      peak_bytes_held = std::max(peak_bytes_held, bytes_held);
+      touched[b] = 1;
+      peak_open = std::max(peak_open, ++open);
     }
+    return *held[b];
   }
-  void release(const Block& b) {
-    const MappedShard& s = *(*shards)[static_cast<size_t>(b.shard)];
-    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    for (const ShardColumn& c : s.header.columns) {
-      const uint64_t row_bytes = c.width * prepared_type_size(c.type);
-      // Whole pages inside the block's bytes only: its neighbours' pages stay.
-      const uint64_t from = (c.offset + b.begin * row_bytes + page - 1) / page * page;
-      const uint64_t to = (c.offset + (b.begin + b.rows) * row_bytes) / page * page;
-      if (to > from) ::madvise(const_cast<uint8_t*>(s.base) + from, to - from, MADV_DONTNEED);
+  void release(size_t b) {
+    if (held[b]) {
+      bytes_held -= static_cast<int64_t>(held[b]->bytes.size());
+      held[b].reset();
+      --open;
     }
     ++released;
   }
@@ -327,26 +385,34 @@ struct PreparedBatchReader::State {
 
 namespace {
 
-// Column `col` (a table's ids, stored as T) of every row in `refs`, as global embedding rows
-// (`offset` + id) into out[i * stride]: one column at a time, the type chosen once per column.
+// Rows [from, to) of a block's table column `col` (ids stored as T) as global embedding rows
+// (`offset` + id) into out[i * stride].
 template <typename T>
-void gather_ids(const std::vector<std::unique_ptr<MappedShard>>& shards,
-                const std::vector<RowRef>& refs, size_t col, int64_t offset, int64_t* out,
-                int64_t stride) {
-  int32_t shard = -1;
-  const uint8_t* base = nullptr;
-  for (size_t i = 0; i < refs.size(); ++i) {
-    if (refs[i].shard != shard) {
-      shard = refs[i].shard;
-      const MappedShard& s = *shards[static_cast<size_t>(shard)];
-      base = s.base + s.header.columns[col].offset;
-    }
-    out[static_cast<int64_t>(i) * stride] = offset + id_at<T>(base, refs[i].row);
+void gather_ids(const BlockData& d, size_t col, int64_t from, int64_t to, int64_t offset,
+                int64_t* out, int64_t stride) {
+  const uint8_t* p = d.bytes.data() + d.at[col];
+  for (int64_t r = from; r < to; ++r, out += stride) *out = offset + id_at<T>(p, r);
+}
+
+void gather_ids(PreparedType type, const BlockData& d, size_t col, int64_t from, int64_t to,
+                int64_t offset, int64_t* out, int64_t stride) {
+  switch (type) {
+    case PreparedType::U8:
+      return gather_ids<uint8_t>(d, col, from, to, offset, out, stride);
+    case PreparedType::I16:
+      return gather_ids<int16_t>(d, col, from, to, offset, out, stride);
+    case PreparedType::I32:
+      return gather_ids<int32_t>(d, col, from, to, offset, out, stride);
+    default:
+      return gather_ids<int64_t>(d, col, from, to, offset, out, stride);
   }
 }
 
 }  // namespace
 
+// The batch's rows in runs of consecutive rows of one block: each run copied column by column,
+// its rows counted off the block, which is freed once all its rows have been delivered (so a
+// batch holds at most the blocks it spans at once, and only while it reads them).
 void PreparedBatchReader::State::fill(Batch& b) {
   const PreparedManifest& m = data->manifest;
   const int64_t n = static_cast<int64_t>(refs.size()), nd = m.n_dense, nc = m.n_cat;
@@ -358,37 +424,32 @@ void PreparedBatchReader::State::fill(Batch& b) {
   float* dense = b.dense.data<float>();
   int64_t* cat = b.cat.data<int64_t>();
   float* labels = b.labels.data<float>();
-  int32_t checked = -1;
-  for (int64_t i = 0; i < n; ++i) {
-    MappedShard& s = *(*shards)[static_cast<size_t>(refs[i].shard)];
-    if (options.verify_checksums && refs[i].shard != checked) {
-      s.verify();
-      checked = refs[i].shard;
+  const size_t line_col = m.columns.size() - 1;
+  for (int64_t i = 0; i < n;) {
+    const RowRef& first = refs[static_cast<size_t>(i)];
+    const size_t k = block_of(first);
+    const int64_t from = first.row - blocks[k].begin;
+    int64_t len = 1;
+    while (i + len < n && refs[static_cast<size_t>(i + len)].shard == first.shard &&
+           refs[static_cast<size_t>(i + len)].row == first.row + len && from + len < blocks[k].rows)
+      ++len;
+    const BlockData& d = block(k);
+    const size_t rb = static_cast<size_t>(from);
+    std::memcpy(labels + i, d.bytes.data() + d.at[0] + rb * 4, static_cast<size_t>(4 * len));
+    if (nd > 0)
+      std::memcpy(dense + i * nd, d.bytes.data() + d.at[1] + rb * d.row_bytes[1],
+                  static_cast<size_t>(len) * d.row_bytes[1]);
+    for (int64_t r = 0; r < len; ++r)
+      b.lines[static_cast<size_t>(i + r)] =
+          id_at<int64_t>(d.bytes.data() + d.at[line_col], from + r);
+    for (int64_t c = 0; c < nc; ++c) {
+      const size_t col = static_cast<size_t>(2 + c);
+      gather_ids(m.columns[col].type, d, col, from, from + len, m.columns[col].offset,
+                 cat + i * nc + c, nc);
     }
-    const int64_t r = refs[i].row;
-    const auto& cols = s.header.columns;
-    std::memcpy(labels + i, s.base + cols[0].offset + r * 4, 4);
-    if (nd > 0) std::memcpy(dense + i * nd, s.base + cols[1].offset + r * nd * 4, 4 * nd);
-    b.lines[static_cast<size_t>(i)] = id_at<int64_t>(s.base + cols.back().offset, r);
-  }
-  // The ids column by column (every shard stores a column in the manifest's type).
-  for (int64_t c = 0; c < nc; ++c) {
-    const size_t col = static_cast<size_t>(2 + c);
-    const int64_t offset = m.columns[col].offset;
-    switch (m.columns[col].type) {
-      case PreparedType::U8:
-        gather_ids<uint8_t>(*shards, refs, col, offset, cat + c, nc);
-        break;
-      case PreparedType::I16:
-        gather_ids<int16_t>(*shards, refs, col, offset, cat + c, nc);
-        break;
-      case PreparedType::I32:
-        gather_ids<int32_t>(*shards, refs, col, offset, cat + c, nc);
-        break;
-      default:
-        gather_ids<int64_t>(*shards, refs, col, offset, cat + c, nc);
-        break;
-    }
+    block_left[k] -= len;
+    if (block_left[k] == 0) release(k);
+    i += len;
   }
 }
 
@@ -446,7 +507,6 @@ bool PreparedBatchReader::next(Batch& out) {
     TESSERA_CHECK(s.stream->next(s.refs[static_cast<size_t>(i)]),
                   "prepared reader: the epoch's row order ended early");
   s.fill(out);
-  s.release_delivered();
   out.epoch = s.pos.epoch;
   out.index = s.pos.row / B;
   s.pos.row += n;
@@ -462,6 +522,12 @@ int64_t PreparedBatchReader::open_blocks() const {
 }
 int64_t PreparedBatchReader::peak_open_blocks() const {
   return state_->peak_open;
+}
+int64_t PreparedBatchReader::bytes_held() const {
+  return state_->bytes_held;
+}
+int64_t PreparedBatchReader::peak_bytes_held() const {
+  return state_->peak_bytes_held;
 }
 
 PreparedPosition PreparedBatchReader::position() const {

@@ -3,9 +3,10 @@
 //
 // PreparedDataset::open(dir) reads and checks manifest.json (an Io error naming the file and the
 // field), the fitted preprocessor it holds, and every shard's size and header against it (an Io
-// error naming the shard), mapping each shard read-only; nothing is read beyond the headers. A
-// shard's crc32 (whole file) is checked the first time a reader takes rows from it, or by
-// verify(): a mismatch is an Io error "DIR/train-00002.tshard: checksum mismatch ...".
+// error naming the shard); nothing is read beyond the headers, and no shard is kept open or
+// mapped. A shard's crc32 (whole file, read in 1 MiB pieces) is checked the first time a reader
+// takes rows from it, or by verify(): a mismatch is an Io error "DIR/train-00002.tshard:
+// checksum mismatch ...".
 //
 // PreparedBatchReader yields the rows of one split as Batches in EncodedTable's encoding (dense
 // f32, global embedding rows i64, labels f32, source lines), the shape a BatchSource has:
@@ -19,9 +20,11 @@
 //   - exact resume: position() after a batch, given back as `start`, continues with the very next
 //     batch: the row order depends only on the options, so the reader replays the order (row
 //     indices only, no data read) up to the position.
-// Memory: the mapped shards' pages in use (a block's pages are given back, madvise DONTNEED, once
-// all its rows have been delivered in an epoch, and a shard's after its checksum is checked), the
-// block order and the shuffle buffer's row indices.
+// Memory, whatever the data's size: the open blocks' rows (a block is read with pread, every
+// column, when its first row is delivered in an epoch, and freed once all its rows have been:
+// bytes_held()), the block order and the shuffle buffer's row indices. The reader maps nothing,
+// so no file page it read stays in the process's resident set (an earlier mapped reader kept the
+// pages of narrow columns and fault-around neighbours resident: RSS grew with the shards).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -91,14 +94,16 @@ class PreparedBatchReader {
   // Rows of this part in epoch `epoch` (parts of a shuffled split differ by epoch when the
   // blocks differ in size).
   int64_t rows_in_epoch(int64_t epoch) const;
-  // Blocks whose rows have all been delivered and whose pages were given back (madvise).
+  // Blocks whose rows have all been delivered (or whose epoch ended) and whose rows were freed.
   int64_t blocks_released() const;
   // Blocks open now / at most so far: some of their rows delivered in this epoch, not all (the
-  // blocks whose mapped pages the reader may hold). Without a shuffle buffer at most the blocks
-  // one batch spans, plus one; with one, each open block but the one being read has a row in the
-  // buffer.
+  // blocks whose rows the reader holds). Without a shuffle buffer at most the blocks one batch
+  // spans, plus one; with one, each open block but the one being read has a row in the buffer.
   int64_t open_blocks() const;
   int64_t peak_open_blocks() const;
+  // Bytes of shard data held now / at most so far: the open blocks' rows (every column).
+  int64_t bytes_held() const;
+  int64_t peak_bytes_held() const;
 
   struct State;
 
@@ -109,8 +114,8 @@ class PreparedBatchReader {
 // A prepared split through PreparedBatchReader on a prefetch thread. The reader's options say the
 // order (block shuffle, shuffle buffer, seed), the part (rank / world) and the epochs; the batch
 // count per epoch comes from the reader's rows_in_epoch. Memory: the queue's batches, the reader's
-// block order and shuffle-buffer row indices, and the mapped pages of the blocks whose rows are
-// being delivered (a block's pages are given back once all its rows are out).
+// block order and shuffle-buffer row indices, and the rows of the blocks being delivered (a
+// block is freed once all its rows are out).
 class PreparedSource final : public BatchSource {
  public:
   // `data` is shared (the mapping stays alive while the source does).
@@ -126,10 +131,11 @@ class PreparedSource final : public BatchSource {
   int64_t batches_in_epoch(int64_t epoch) const;
 
   // The reader's counters so far (updated as batches are produced, also across seeks): blocks
-  // whose pages were given back, and the most blocks ever open at once (some rows delivered,
-  // some not: the blocks whose pages the reader may hold).
+  // whose rows were freed, the most blocks ever open at once (some rows delivered, some not: the
+  // blocks whose rows the reader holds) and the most bytes of them held at once.
   int64_t blocks_released() const;
   int64_t peak_open_blocks() const;
+  int64_t peak_bytes_held() const;
 
   struct Shared;
 

@@ -790,19 +790,34 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, art.config.train.eval_batch_size);
   BehaviourNet& model = *net;
   // A prepared directory is scored streaming (its rows were checked and encoded by prep: no bad
-  // rows, and unseen categories are not counted: null); a text file is read into memory.
+  // rows, and unseen categories are not counted: null); a CSV / Criteo text file streams too
+  // (parsed and encoded chunk by chunk, labels required); a libSVM file is read into memory.
+  // Streaming keeps only the scores and labels, 8 bytes a row, which AUC needs.
   const std::optional<PreparedInput> prepared = prepared_input(data_path, art);
   LoadReport rep;
   Scored sc;
   if (prepared) {
     sc = score_prepared(model, prepared->data, prepared->split, art.config.train.eval_batch_size);
-  } else {
+  } else if (is_libsvm(art.config)) {
     const FileSpec f = input_file(data_path, options.skip_lines);
     EncodedTable t =
-        is_libsvm(art.config)
-            ? load_sparse(f, sparse_layout(art.config, art.spec.n_dense), policy, &rep.bad_rows)
-            : load_table(f, art.preprocessor, {}, &rep);
+        load_sparse(f, sparse_layout(art.config, art.spec.n_dense), policy, &rep.bad_rows);
     if (t.rows > 0) sc = score_table(model, t, art.config.train.eval_batch_size);
+  } else {
+    StreamOptions so;
+    so.chunk_rows = art.config.train.eval_batch_size;
+    so.label = LabelMode::Required;
+    auto stream = std::make_unique<StreamEncoder>(input_file(data_path, options.skip_lines),
+                                                  art.preprocessor, so);
+    const StreamEncoder& enc = *stream;
+    BatcherOptions bo;
+    bo.batch_size = art.config.train.eval_batch_size;
+    bo.shuffle = ShuffleMode::None;
+    Batcher source(std::move(stream), bo);
+    sc = score_source(model, source);
+    rep.records = enc.records_read();
+    rep.bad_rows.merge(enc.bad_rows());
+    rep.encode.merge(enc.encode_stats());
   }
   const auto rows = static_cast<int64_t>(sc.probs.size());
   if (rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");

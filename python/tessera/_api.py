@@ -201,7 +201,7 @@ def train(
     data: Any = None,
     validation: Any = None,
     test: Any = None,
-) -> Any:
+) -> Union[Run, Seeds]:
     """Trains the model ``config`` describes, as ``tessera train CONFIG`` does, in this process.
 
     ``config`` is a config file's path, a dict or a JSON string (relative data paths in a dict
@@ -337,7 +337,7 @@ def _split_source(value: Any, section: Mapping[str, Any], spool_dir: str) -> "_a
 
 
 def _train_on_files(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, validation: Any,
-                    test: Any, **kw: Any) -> Any:
+                    test: Any, **kw: Any) -> Union[Run, Seeds]:
     """train(data=PATH): the config reads the files as data.train / validation / test."""
     for name, value in (("validation", validation), ("test", test)):
         if value is not None and not _is_file_entry(value):
@@ -351,7 +351,7 @@ def _train_on_files(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, val
 
 
 def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = None,
-                   **kw: Any) -> Any:
+                   **kw: Any) -> Union[Run, Seeds]:
     """train(config, data=..., validation=..., test=...): see train()."""
     import shutil
 

@@ -21,6 +21,7 @@
 #include "embeddings/tables.h"
 #include "host/core/error.h"
 #include "host/model/divergence.h"
+#include "host/train/repeats.h"
 #include "python/src/arrow_score.h"
 #include "python/src/commands.h"
 
@@ -213,6 +214,21 @@ NB_MODULE(_core, m) {
       },
       nb::arg("verb"), nb::arg("positionals"), nb::arg("options"),
       "Any other CLI verb with its positional arguments and options. Returns (summary, json).");
+  m.def(
+      "summarize_repeats",
+      [](const std::vector<int64_t>& seeds, const std::vector<Result>& runs) {
+        return guarded([&] {
+          if (seeds.size() != runs.size())
+            TESSERA_THROW(Usage, "summarize_repeats: " << seeds.size() << " seeds for "
+                                                       << runs.size() << " runs");
+          std::vector<tessera::CommandResult> results;
+          for (const auto& [summary, json] : runs) results.push_back({summary, json});
+          return tessera::train::summarize_repeats(seeds, results);
+        });
+      },
+      nb::arg("seeds"), nb::arg("runs"),
+      "Each metric's mean, std, min and max over runs[i] = (summary, result json) trained with "
+      "seeds[i], as train --seeds reports them. Returns (summary, json).");
   m.def(
       "task_of_config",
       [](const std::string& path) {

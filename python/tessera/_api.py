@@ -174,6 +174,15 @@ def _result_json(result: Dict[str, Any]) -> Dict[str, Any]:
     return result
 
 
+def _result_text(run: Run) -> str:
+    """The run's result as the engine wrote it (result.json's text: its numbers parse back to
+    the same values in the engine, which a Python re-serialisation need not)."""
+    path = run.run_dir / "result.json" if run.run_dir is not None else None
+    if path is not None and path.is_file():
+        return path.read_text(encoding="utf-8")
+    return json.dumps(run.result)
+
+
 def _seed_list(seeds: Iterable[int]) -> str:
     values = list(seeds)
     if not values:
@@ -225,8 +234,9 @@ def train(
     / Dataset, a Parquet file or directory, a dict of numpy arrays -- whose columns are matched
     by name to the config's ``data.columns``. Tabular rows are prepared (fitted and encoded as
     ``tessera prep`` does, in bounded memory) into a directory beside the run, trained on through
-    ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards: the same metrics
-    as the rows written as CSV and trained by the CLI with the same seed. ``validation`` and
+    ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards (with ``seeds``,
+    once per seed: the validation split depends on the seed): the same metrics as the rows
+    written as CSV and trained by the CLI with the same seed. ``validation`` and
     ``test`` take the same kinds of data, or a path (or ``{"path": ..., "skip_lines": N}``) of a
     file in the config's layout beside tabular ``data`` (read by pyarrow's CSV reader as text
     columns, which the engine parses as it parses a file's fields); ``validation`` defaults to
@@ -350,6 +360,28 @@ def _train_on_files(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, val
     return train({**cfg, "data": section}, **kw)
 
 
+def _seeds_on_data(cfg: Dict[str, Any], data: Any, validation: Any, test: Any,
+                   **kw: Any) -> Seeds:
+    """train(data=TABLE, seeds=[...]): a run per seed on its own prepared rows (the held-out
+    validation share is drawn by the seed, as the CLI's --seeds draws it from the file), then
+    the CLI's summary of the repeats."""
+    seeds = [int(s) for s in _seed_list(kw.pop("seeds")).split(",")]
+    for other in ("seed", "run_dir", "resume"):
+        if kw.get(other) is not None:
+            raise UsageError("--seeds trains one run directory per seed under --runs-dir: it "
+                             "cannot be combined with --" + other.replace("_", "-"))
+    runs: List[Run] = []
+    for seed in seeds:
+        one = _train_on_data(cfg, data, validation, test, **{**kw, "seed": seed})
+        assert isinstance(one, Run)
+        runs.append(one)
+    summary, result_json = _core.summarize_repeats(seeds, [(r.summary, _result_text(r))
+                                                           for r in runs])
+    lines = "".join(f"== seed {s}\n{r.summary}" + ("" if r.summary.endswith("\n") else "\n")
+                    for s, r in zip(seeds, runs))
+    return Seeds(result=json.loads(result_json), runs=runs, summary=lines + summary)
+
+
 def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = None,
                    **kw: Any) -> Union[Run, Seeds]:
     """train(config, data=..., validation=..., test=...): see train()."""
@@ -370,14 +402,13 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = N
         section.pop(key, None)
     if _is_file_entry(data):
         return _train_on_files(cfg, section, data, validation, test, **kw)
+    if kw.get("seeds") is not None:
+        return _seeds_on_data(cfg, data, validation, test, **kw)
     if kw.get("resume") is not None:
         # The prepared rows' directory is part of the run's config (and of its resume check),
         # and a new one is made per call.
         raise UsageError("resume= with tabular data= is not supported yet: resume the run from "
                          "its config with data.prepared set to RUN_DIR/data")
-    if kw.get("seeds") is not None:
-        raise UsageError("seeds= with tabular data= is not supported yet: prepare the rows once "
-                         "(tessera.prep) and train the config with data.prepared")
     # Prepared next to where the run goes, then moved into it (a run's directory must not exist
     # before the run starts).
     run_dir = kw.get("run_dir")
@@ -402,7 +433,7 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = N
                             val_src.stream if val_src is not None else None,
                             test_src.stream if test_src is not None else None, 1 << 18, True)
         run = train({**cfg, "data": section}, **kw)
-        if run.run_dir is not None and run.run_dir.is_dir():
+        if isinstance(run, Run) and run.run_dir is not None and run.run_dir.is_dir():
             shutil.move(str(prepared), str(run.run_dir / "data"))
         return run
     finally:

@@ -16,6 +16,11 @@ def command(verb: str, positionals: Sequence[str], options: Dict[str, str]) -> T
     """Any other CLI verb (evaluate, predict, generate, perplexity, recommend, export, run, runs,
     report, config, make-synthetic, prep). Returns (summary, json)."""
 
+def summarize_repeats(seeds: Sequence[int], runs: Sequence[Tuple[str, str]]) -> Tuple[str, str]:
+    """Each metric's mean, std (sample), min and max over `runs` ((summary, result json) of the
+    run trained with the seed at the same place), as `train --seeds` reports them (the JSON's
+    "seeds", "runs", "mean", "std", "min", "max"). Returns (summary, json)."""
+
 def task_of_config(path: str) -> str:
     """The task a config file names."""
 

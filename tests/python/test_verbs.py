@@ -337,3 +337,29 @@ def test_predict_one_recording_is_the_cli_answer(cli: str, audio_model: Path,
     # Two classes: both listed, their probabilities summing to one.
     assert sorted(ours["probabilities"]) == ["0", "1"]
     assert sum(ours["probabilities"].values()) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_seeds_on_a_frame_are_the_cli_seeds_on_its_file(cli: str, synthetic: Path,
+                                                        tmp_path: Path) -> None:
+    config = json.loads(synthetic.read_text())
+    df = _frame(Path(config["data"]["train"]), config["data"]["columns"])
+    ours = tessera.train(synthetic, data=df, seeds=[5, 6], device="cpu", epochs=1,
+                         runs_dir=tmp_path / "py", quiet=True)
+    theirs = cli_json(cli, "train", str(synthetic), "--seeds", "5,6", "--device", "cpu",
+                      "--epochs", "1", "--runs-dir", str(tmp_path / "cli"), "--quiet")
+    assert isinstance(ours, tessera._api.Seeds)
+    for stat in ("mean", "std", "min", "max"):
+        assert comparable(getattr(ours, stat)) == comparable(theirs[stat]), stat
+    assert ours.seeds == theirs["seeds"]
+    # The runs' results are the CLI's, but for how the prepared rows were read (memory).
+    prepared_only = [{k: v for k, v in r.items() if k != "data_read"} for r in ours.result["runs"]]
+    assert [r["data_read"] for r in ours.result["runs"]] == ["memory", "memory"]
+    assert comparable(prepared_only) == comparable(theirs["runs"])
+    # Each seed's rows prepared into its run; no scratch directory left beside the runs.
+    for run in ours.runs:
+        assert run.run_dir is not None and (run.run_dir / "data" / "manifest.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "py").iterdir()) == \
+        sorted(r.run_dir.name for r in ours.runs if r.run_dir is not None)
+    assert ours.summary.startswith("== seed 5\n")
+    with pytest.raises(tessera.UsageError, match="cannot be combined with --run-dir"):
+        tessera.train(synthetic, data=df, seeds=[5, 6], run_dir=tmp_path / "r", quiet=True)

@@ -17,6 +17,7 @@ from . import errors, models
 from ._api import (
     Model,
     Run,
+    Seeds,
     config_example,
     config_schema,
     load,
@@ -51,6 +52,7 @@ __all__ = [
     "IoError",
     "Model",
     "Run",
+    "Seeds",
     "ShapeError",
     "TrainingDiverged",
     "UsageError",

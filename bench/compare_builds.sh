@@ -96,6 +96,8 @@ import json, sys
 c = json.load(open(sys.argv[1]))
 c["device"] = "cpu"
 c["data"]["validation_fraction"] = 0
+c["data"].pop("prepared", None)  # the text route (make-synthetic's config names a prepared dir)
+c["data"].pop("read", None)
 c["model"]["sparse_optimizer"] = {"type": "adagrad", "lr": 0.05}
 c["train"].update({"epochs": 1, "batch_size": 2048})
 c["train"].pop("early_stopping", None)

@@ -114,6 +114,10 @@ c["device"] = "cpu"
 c["seed"] = int(seed)
 d = c["data"]
 d.pop("validation_fraction", None)
+# make-synthetic's config takes the large-data route (data.prepared): the text mode reads the
+# files, and --prepared below names the directory it writes.
+d.pop("prepared", None)
+d.pop("read", None)
 d["validation"] = d["test"]  # the test AUC after every epoch; no train rows held out
 m = {"type": model, "embedding_dim": 16, "bottom": [64], "hidden": [64, 32], "dropout": 0.0,
      "sparse_optimizer": {"type": "adagrad", "lr": 0.05}}

@@ -130,6 +130,8 @@ ctest_exclude_why="validates the shipped configs with python3-jsonschema, which 
 cpu_benches=(
   "gemm_bench|the host backend's sgemm against the CPU's FMA peak"
   "gpu_model_bench|the CUDA emulator's cost model of a DLRM step: runs on the CPU, predicts an H100"
+  "ingest_bench|tessera prep's phases on the host (text parsing and encoding): no GPU work"
+  "sparse_input_bench|libSVM/libFM against Criteo text: peak RSS and AUC of the host reader and model"
 )
 
 source "$root/tools/gpu-check-lib.sh"

@@ -454,12 +454,14 @@ std::unique_ptr<Prepared> prepare(const BehaviourConfig& cfg, TestPrep test_prep
 }
 
 // What must match for a checkpoint to be resumed: the config, less what may change on resume.
-// Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards.
+// Checkpoints hold whole tables (the unsharded layout), so a resume may change the shards; and
+// how often it checkpoints inside an epoch.
 std::string resume_tag(BehaviourConfig c) {
   c.model.shards = 1;
   c.model.placement = emb::ShardPlacement::Auto;
   c.model.remote_shards = false;
   c.train.runs_dir = "-";
+  c.train.checkpoint_every_steps = 0;
   return sha256_hex(to_json(c));
 }
 
@@ -746,6 +748,8 @@ train::TrainerOptions trainer_options(const BehaviourConfig& cfg, const TrainOpt
     t.selection = {"validation_auc", train::Goal::Maximize, "", train::Goal::Minimize,
                    cfg.train.early_stopping.patience};
   t.throughput_field = "train_samples_per_sec";
+  // BehaviourTraining implements start_epoch_at (the Batcher and PreparedSource seek exactly).
+  t.checkpoint_every_steps = cfg.train.checkpoint_every_steps;
   return t;
 }
 

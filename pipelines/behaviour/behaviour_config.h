@@ -144,6 +144,9 @@ struct BehaviourTrainConfig : TrainLoop {
   // training loss over every step (this was the interval at which that loss was sampled).
   int log_every = 50;
   int prefetch = 2;  // batches prepared ahead of the trainer
+  // Optimizer steps between checkpoints inside an epoch, for runs resumed with --resume (large
+  // data: an epoch may take hours); 0: at epoch ends only. Not part of the resume check.
+  int64_t checkpoint_every_steps = 0;
 };
 
 // RunSettings: name (default "behaviour"; names the run directory: letters, digits, '.', '_',
@@ -442,6 +445,11 @@ void fields(V& v, BehaviourTrainConfig& c) {
   v.section(F("early_stopping", "stop when validation stops improving"), c.early_stopping);
   v.integer(F("log_every", "unused (read so older configs stay valid)"), c.log_every,
             IntBounds::closed(1, 1000000000));
+  v.integer(F("checkpoint_every_steps",
+              "optimizer steps between checkpoints inside an epoch, for runs resumed with "
+              "--resume (large data: an epoch may take hours); 0: at epoch ends only")
+                .written_if(c.checkpoint_every_steps != 0),
+            c.checkpoint_every_steps, IntBounds::at_least(0));
   config::runs_dir_field(v, c.runs_dir);
   v.integer(F("prefetch", "batches prepared ahead of the trainer"), c.prefetch,
             IntBounds::closed(0, 64));

@@ -185,33 +185,41 @@ class MidEpochResume : public ::testing::Test {
   }
 
   // Kills a run of `cfg` in `run_dir` as soon as its first checkpoint is written and returns
-  // the checkpoint's batches_done (0: taken at an epoch's end). A run that ends before the kill
-  // fails the test: it would prove nothing.
+  // the checkpoint's batches_done (0: taken at an epoch's end), or -1 when the run ended before
+  // the kill (it finished: a loaded machine stalled this process that long). Anything else
+  // fails the test.
   int64_t killed_at_first_checkpoint(const std::string& cfg, const std::string& run_dir) {
     const std::string ck = run_dir + "/checkpoint.tsc";
     const test::Killed k = test::run_killed_when(
         {kBinary, "train", cfg, "--resume", run_dir, "--device", "cpu", "--quiet"},
         [&] { return std::filesystem::exists(ck); });
-    EXPECT_EQ(k, test::Killed::AtReady) << "the run was not killed while training (0: killed, 1: "
-                                           "ended first, 2: timed out, 3: did not start)";
-    if (k != test::Killed::AtReady) return -1;
+    if (k == test::Killed::EndedFirst) {
+      EXPECT_TRUE(std::filesystem::exists(run_dir + "/model.tsm"))
+          << "the run ended before the kill without finishing";
+      return -1;
+    }
+    EXPECT_EQ(k, test::Killed::AtReady) << "2: timed out, 3: did not start";
+    if (k != test::Killed::AtReady) return -2;
     EXPECT_FALSE(std::filesystem::exists(run_dir + "/model.tsm")) << "it finished before the kill";
     const rapidjson::Document meta = parse(load_archive(ck).meta_json);
     EXPECT_LT(meta["epochs_done"].GetInt64(), kEpochs);
     return meta.HasMember("batches_done") ? meta["batches_done"].GetInt64() : 0;
   }
 
-  // A run killed inside an epoch; a kill that landed after an epoch-end checkpoint (possible if
-  // the checkpoint on disk was overwritten before the kill) is tried again in a fresh directory.
+  // A run killed inside an epoch. A kill that came too late (after an epoch-end checkpoint
+  // overwrote the first, or after the run ended) is tried again in a fresh directory; three such
+  // tries fail the test, never pass it.
   std::string killed_mid_epoch(const std::string& cfg, const std::string& name,
                                int64_t& batches_done) {
+    std::string outcomes;
     for (int attempt = 0; attempt < 3; ++attempt) {
       const std::string run_dir = dir_ + "/" + name + "-" + std::to_string(attempt);
       batches_done = killed_at_first_checkpoint(cfg, run_dir);
-      if (batches_done < 0 || ::testing::Test::HasFailure()) return "";
+      if (batches_done < -1 || ::testing::Test::HasFailure()) return "";
       if (batches_done > 0) return run_dir;
+      outcomes += batches_done < 0 ? " ended before the kill;" : " killed at an epoch's end;";
     }
-    ADD_FAILURE() << "three kills all landed on an epoch-end checkpoint";
+    ADD_FAILURE() << "no kill landed inside an epoch in three tries:" << outcomes;
     return "";
   }
 

@@ -289,6 +289,15 @@ int device_count(std::string* why_not) {
   return count;
 }
 
+int current_device() {
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return device;
+}
+
 std::unique_ptr<Backend> create(int index) {
   std::string why;
   const int count = device_count(&why);

@@ -112,5 +112,10 @@ int device_count(std::string* why_not);
 // [0, device_count).
 std::unique_ptr<Backend> create(int index);
 
+// The calling thread's current device (cudaGetDevice; 0 when it cannot say): what "cuda" and
+// "auto" without an index mean, so a process that picked its GPU first (one GPU per MPI rank,
+// cuda/nccl_group.h use_local_device) gets that one.
+int current_device();
+
 }  // namespace cuda_backend
 }  // namespace tessera

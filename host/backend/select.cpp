@@ -68,16 +68,17 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
   if (spec == "auto") {
     if (cuda_available()) {
 #if TESSERA_HAVE_CUDA
-      return cuda_backend::create(0);
+      return cuda_backend::create(cuda_backend::current_device());
 #endif
     }
     return make_host_backend();
   }
   if (spec == "cuda-emu" || spec.rfind("cuda-emu:", 0) == 0) {
-    const int index = spec.size() > 8 ? device_index(spec, 9, "cuda-emu:N") : 0;
+    // No index: the current device (0 unless this process picked another: one GPU per rank).
+    const int index = spec.size() > 8 ? device_index(spec, 9, "cuda-emu:N") : -1;
 #if TESSERA_HAVE_CUDA_EMULATION
     // The CUDA backend on emulated device N (TESSERA_EMU_DEVICE_COUNT devices, default 2).
-    return cuda_backend::create(index);
+    return cuda_backend::create(index >= 0 ? index : cuda_backend::current_device());
 #else
     (void)index;
     TESSERA_THROW(
@@ -88,14 +89,17 @@ std::unique_ptr<Backend> make_backend(const std::string& spec) {
 #endif
   }
   if (spec == "cuda" || spec.rfind("cuda:", 0) == 0) {
-    // "cuda:" with or without a number
-    const int index = spec.size() >= 5 ? device_index(spec, 5, "cuda:N") : 0;
+    // "cuda:" with or without a number; none: the current device (0 unless this process picked
+    // another: one GPU per rank)
+    const int index = spec.size() >= 5 ? device_index(spec, 5, "cuda:N") : -1;
     std::string why;
     if (!cuda_available(&why))
       TESSERA_THROW(Backend, "device '" << spec << "' was asked for, but CUDA cannot be used: "
                                         << why << ". Use --device cpu.");
 #if TESSERA_HAVE_CUDA
-    return cuda_backend::create(index);
+    return cuda_backend::create(index >= 0 ? index : cuda_backend::current_device());
+#else
+    (void)index;
 #endif
   }
   TESSERA_THROW(

@@ -22,6 +22,9 @@
 #include "embeddings/mpi/mpi_shards.h"
 #include "host/dist/mpi_group.h"
 #endif
+#if TESSERA_WITH_NCCL
+#include "cuda/nccl_group.h"
+#endif
 #include "embeddings/tables.h"
 #include "host/backend/backend.h"
 #include "host/config/json_reader.h"
@@ -411,7 +414,16 @@ std::string train_config(int argc, char** argv) {
 int run_data_parallel(int argc, char** argv, int rank) {
   tessera::dist::MpiGroupOptions o;
   o.deterministic = has_arg(argc, argv, "--deterministic-reduction");
-  tessera::dist::set_process_group(tessera::dist::make_mpi_group(o));
+  std::unique_ptr<tessera::dist::ProcessGroup> group = tessera::dist::make_mpi_group(o);
+#if TESSERA_WITH_NCCL
+  // On a GPU machine: one GPU per rank (its node-local rank; "cuda" and "auto" then mean it), and
+  // a CUDA backend's gradients all-reduced by NCCL on its stream (host collectives stay MPI's).
+  if (tessera::cuda_device_count() > 0) {
+    tessera::cuda::use_local_device();
+    group = tessera::cuda::make_nccl_group(std::move(group));
+  }
+#endif
+  tessera::dist::set_process_group(std::move(group));
   std::vector<char*> args(argv, argv + argc);
   std::string quiet = "--quiet";
   if (rank != 0) {

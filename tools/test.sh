@@ -56,7 +56,8 @@ if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
                data_registry_test audio_wav_test image_data_test recommend_data_test
                textclass_tokenizer_test synthetic_criteo_test model_test model_file_test
                train_checkpoint_test scheduler_pipeline_test scheduler_parallel_test
-               scheduler_resume_test divergence_test full_disk_test cli_test)
+               scheduler_resume_test divergence_test full_disk_test cli_test
+               prepared_format_test prepared_stream_test batch_source_test arrow_stream_test)
   stage "sanitizer build: ASan+UBSan, CUDA emulation ($emu_dir)"
   cmake -S . -B "$emu_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
     -DTESSERA_CUDA_EMULATION=ON -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_TESTS=ON \
@@ -83,9 +84,16 @@ if [[ "${TESSERA_SKIP_EMULATION:-0}" != 1 ]]; then
   cmake -S . -B "$model_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTESSERA_WITH_CUDA=OFF \
     -DTESSERA_CUDA_EMULATION=ON -DTESSERA_EMU_COST_MODEL=ON -DTESSERA_BUILD_TESTS=ON \
     -DTESSERA_BUILD_BENCH=ON >/dev/null
-  cmake --build "$model_dir" -j"$jobs" --target emu_cost_model_test gpu_model_bench
+  cmake --build "$model_dir" -j"$jobs" --target emu_cost_model_test gpu_model_bench \
+    mpi_nccl_data_parallel_test
   "$model_dir"/tests/emu_cost_model_test
   "$model_dir"/bench/gpu_model_bench --batches 16,32 --rows 4096
+  # The NCCL call sites of data-parallel training (cuda/nccl_group.cpp) over the MPI-backed
+  # stand-in at 2 and 3 emulated ranks (this build has MPI; the sanitizer build does not).
+  stage "data-parallel NCCL path on emulated GPUs under mpirun ($model_dir)"
+  ctest --test-dir "$model_dir" -R '^MpiNcclDataParallel\.' --output-on-failure --timeout 600 \
+    --no-tests=error --output-junit ctest-nccl-junit.xml
+  bash tests/check_skips.sh "$model_dir/ctest-nccl-junit.xml"
 fi
 
 if [[ "${TESSERA_SKIP_FUZZ:-0}" != 1 ]]; then

@@ -357,7 +357,90 @@ TEST(PreparedFormat, RerunIsUpToDateUntilASourceChanges) {
   EXPECT_EQ(prepare_dataset(f.in, f.dir, bigger).status, PrepareStatus::Prepared);
   EXPECT_EQ(shard_crcs(f.dir).size(), 3u);  // one shard per split; the old ones are removed
   const auto entries = std::filesystem::directory_iterator(f.dir);
-  EXPECT_EQ(std::distance(begin(entries), end(entries)), 4);  // manifest.json and 3 shards
+  // manifest.json, preprocessor.json and 3 shards
+  EXPECT_EQ(std::distance(begin(entries), end(entries)), 5);
+}
+
+// The fitted preprocessor is written once, to its own checksummed file; the manifest rewritten
+// after every shard only names it.
+TEST(PreparedFormat, ThePreprocessorIsWrittenOnceBesideTheManifest) {
+  Fixture f;
+  PrepareOptions stop = f.small_shards();
+  stop.stop_after_shards = 3;
+  EXPECT_THROW(prepare_dataset(f.in, f.dir, stop), Error);
+  const std::string pre_path = f.dir + "/preprocessor.json";
+  const auto written = std::filesystem::last_write_time(pre_path);
+  EXPECT_EQ(prepare_dataset(f.in, f.dir, f.small_shards()).status, PrepareStatus::Resumed);
+  EXPECT_EQ(std::filesystem::last_write_time(pre_path), written);  // kept, not rewritten
+  const std::string text = read_file(f.dir + "/manifest.json");
+  EXPECT_EQ(text.find("\"preprocessor\""), std::string::npos);
+  EXPECT_NE(text.find("\"preprocessor_file\""), std::string::npos);
+  const std::string pre_text = read_file(pre_path);
+  EXPECT_LT(text.size(), pre_text.size());
+  const PreparedManifest m = PreparedManifest::parse(text, f.dir + "/manifest.json");
+  EXPECT_EQ(m.preprocessor_file, "preprocessor.json");
+  EXPECT_EQ(m.preprocessor_json, pre_text);
+  const PreparedManifest bare = PreparedManifest::parse_text(text, "manifest.json");
+  EXPECT_TRUE(bare.preprocessor_json.empty());  // no file read
+  EXPECT_EQ(bare.to_json(), text);
+  const PreparedDataset data = PreparedDataset::open(f.dir);
+  EXPECT_EQ(data.preprocessor().to_json_string(), pre_text);
+}
+
+// A directory written before the preprocessor had its own file (held inline in the manifest)
+// still opens, reads the same rows and is up to date for a rerun.
+TEST(PreparedFormat, AnInlinePreprocessorManifestStillOpens) {
+  Fixture f;
+  prepare_dataset(f.in, f.dir, f.small_shards());
+  const std::string path = f.dir + "/manifest.json";
+  PreparedReadOptions o;
+  o.batch_size = 128;
+  std::vector<RowKey> want;
+  {
+    const PreparedDataset data = PreparedDataset::open(f.dir);
+    PreparedBatchReader reader(data, o);
+    want = row_keys(drain_reader(reader));
+  }
+  PreparedManifest m = PreparedManifest::parse(read_file(path), path);
+  m.preprocessor_file.clear();
+  const std::string old_layout = m.to_json();
+  EXPECT_NE(old_layout.find("\"preprocessor\""), std::string::npos);
+  EXPECT_EQ(old_layout.find("\"preprocessor_file\""), std::string::npos);
+  write_file(path, old_layout);
+  std::filesystem::remove(f.dir + "/preprocessor.json");
+  const PreparedDataset data = PreparedDataset::open(f.dir);
+  PreparedBatchReader reader(data, o);
+  EXPECT_EQ(row_keys(drain_reader(reader)), want);
+  EXPECT_EQ(prepare_dataset(f.in, f.dir, f.small_shards()).status, PrepareStatus::UpToDate);
+  // Both layouts at once is not a manifest.
+  std::string both = old_layout;
+  both.insert(both.find("\"preprocessor\""),
+              "\"preprocessor_file\": {\"file\": \"p.json\", \"bytes\": 2, \"crc32\": 0}, ");
+  write_file(path, both);
+  const std::string e = error_of([&] { PreparedDataset::open(f.dir); });
+  EXPECT_NE(e.find("both present"), std::string::npos) << e;
+}
+
+TEST(PreparedFormat, ACorruptPreprocessorFileIsAnErrorNamingIt) {
+  Fixture f;
+  prepare_dataset(f.in, f.dir, f.small_shards());
+  const std::string pre_path = f.dir + "/preprocessor.json";
+  const std::string good = read_file(pre_path);
+  std::string bad = good;
+  bad[bad.size() / 2] ^= 0x01;
+  write_file(pre_path, bad);
+  std::string e = error_of([&] { PreparedDataset::open(f.dir); });
+  EXPECT_NE(e.find("preprocessor.json: preprocessor file checksum"), std::string::npos) << e;
+  write_file(pre_path, good.substr(0, good.size() - 1));
+  e = error_of([&] { PreparedDataset::open(f.dir); });
+  EXPECT_NE(e.find("preprocessor.json: preprocessor file is"), std::string::npos) << e;
+  std::filesystem::remove(pre_path);
+  e = error_of([&] { PreparedDataset::open(f.dir); });
+  EXPECT_NE(e.find("preprocessor.json: the preprocessor file"), std::string::npos) << e;
+  // A rerun cannot trust the directory: it prepares it again, and it opens.
+  EXPECT_EQ(prepare_dataset(f.in, f.dir, f.small_shards()).status, PrepareStatus::Prepared);
+  EXPECT_EQ(read_file(pre_path), good);
+  EXPECT_EQ(PreparedDataset::open(f.dir).preprocessor().to_json_string(), good);
 }
 
 TEST(PreparedFormat, AnInterruptedPrepResumesWithCompleteShards) {

@@ -10,6 +10,7 @@
 
 #include "host/config/json_writer.h"
 #include "host/core/archive.h"
+#include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/core/json_fields.h"
 #include "host/data/sha256.h"
@@ -262,6 +263,14 @@ std::string PreparedManifest::to_json() const {
     splits_json.AddMember(str(name, a), list, a);
   }
   d.AddMember("splits", splits_json, a);
+  if (!preprocessor_file.empty()) {
+    rapidjson::Value o(rapidjson::kObjectType);
+    o.AddMember("file", str(preprocessor_file, a), a);
+    o.AddMember("bytes", preprocessor_bytes, a);
+    o.AddMember("crc32", preprocessor_crc32, a);
+    d.AddMember("preprocessor_file", o, a);
+    return json::format_pretty(d);
+  }
   rapidjson::Document pre;
   pre.Parse(preprocessor_json.c_str());
   TESSERA_CHECK(!pre.HasParseError() && pre.IsObject(), "manifest: preprocessor JSON is invalid");
@@ -311,7 +320,38 @@ SourceInfo parse_source(const JsonFields& f, const std::string& path) {
 
 }  // namespace
 
+void PreparedManifest::store_preprocessor_in(const std::string& file) {
+  preprocessor_file = file;
+  preprocessor_bytes = static_cast<int64_t>(preprocessor_json.size());
+  preprocessor_crc32 = crc32_of(preprocessor_json.data(), preprocessor_json.size());
+}
+
 PreparedManifest PreparedManifest::parse(const std::string& text, const std::string& path) {
+  PreparedManifest m = parse_text(text, path);
+  if (m.preprocessor_file.empty()) return m;
+  const size_t slash = path.rfind('/');
+  const std::string file =
+      (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) +
+      m.preprocessor_file;
+  std::string bytes;
+  try {
+    bytes = read_file(file);
+  } catch (const Error&) {
+    TESSERA_THROW(Io,
+                  file << ": the preprocessor file " << path << " names is missing or unreadable");
+  }
+  if (static_cast<int64_t>(bytes.size()) != m.preprocessor_bytes)
+    TESSERA_THROW(Io, file << ": preprocessor file is " << bytes.size() << " bytes, " << path
+                           << " says " << m.preprocessor_bytes << " (truncated or replaced?)");
+  const uint32_t crc = crc32_of(bytes.data(), bytes.size());
+  if (crc != m.preprocessor_crc32)
+    TESSERA_THROW(Io, file << ": preprocessor file checksum " << crc << ", " << path << " says "
+                           << m.preprocessor_crc32 << " (corrupt or replaced?)");
+  m.preprocessor_json = std::move(bytes);
+  return m;
+}
+
+PreparedManifest PreparedManifest::parse_text(const std::string& text, const std::string& path) {
   rapidjson::Document d;
   parse_json_object(d, text, path);
   JsonFields f(d, path);
@@ -351,6 +391,18 @@ PreparedManifest PreparedManifest::parse(const std::string& text, const std::str
     for (rapidjson::SizeType i = 0; i < list.Size(); ++i)
       out.push_back(parse_source(
           JsonFields(list[i], path, "splits." + name + "[" + std::to_string(i) + "]"), path));
+  }
+  if (d.HasMember("preprocessor_file")) {  // the preprocessor in its own file
+    if (d.HasMember("preprocessor"))
+      f.fail(f.field("preprocessor_file"), "and \"preprocessor\" are both present");
+    JsonFields p = f.object("preprocessor_file");
+    m.preprocessor_file = p.string("file");
+    if (m.preprocessor_file.empty() || m.preprocessor_file.find('/') != std::string::npos ||
+        m.preprocessor_file[0] == '.')
+      p.fail(p.field("file"), "must be a plain file name in the dataset directory");
+    m.preprocessor_bytes = p.integer("bytes", 2, int64_t{1} << 40);
+    m.preprocessor_crc32 = static_cast<uint32_t>(p.integer("crc32", 0, 0xffffffffLL));
+    return m;
   }
   f.object("preprocessor");  // an object, whose fields Preprocessor::from_json checks
   m.preprocessor_json = f.json("preprocessor");

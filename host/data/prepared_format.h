@@ -29,6 +29,10 @@ inline constexpr uint64_t kMaxShardRows = uint64_t{1} << 40;
 inline constexpr uint32_t kMaxColumnWidth = uint32_t{1} << 20;
 inline constexpr int kManifestVersion = 1;
 inline constexpr const char* kManifestFile = "manifest.json";
+// The fitted preprocessor's own file (written once per prep, named in the manifest with its size
+// and CRC-32, so the manifest rewritten after every shard stays small). Manifests written before
+// it hold the preprocessor inline as "preprocessor"; both are read.
+inline constexpr const char* kPreprocessorFile = "preprocessor.json";
 
 // Stored value types. Ids of a categorical table are its LOCAL rows [0, size) in the narrowest
 // type that holds size - 1; the reader adds the table's offset to give EncodedTable's global rows.
@@ -112,14 +116,28 @@ struct PreparedManifest {
   uint64_t seed = 0;
   double validation_fraction = 0;
   std::string preprocessor_json;  // Preprocessor::to_json_string(), as the model artefact holds
+  // Where preprocessor_json is stored: empty = inline in the manifest (the first layout);
+  // otherwise a file in the dataset directory of preprocessor_bytes bytes and CRC-32
+  // preprocessor_crc32, which parse() reads and checks.
+  std::string preprocessor_file;
+  int64_t preprocessor_bytes = 0;
+  uint32_t preprocessor_crc32 = 0;
   int64_t n_dense = 0, n_cat = 0;
   std::vector<PreparedColumnInfo> columns;                // label, dense, one per table, line
   std::map<std::string, std::vector<SourceInfo>> splits;  // "train", "validation", "test"
 
   int64_t rows(const std::string& split) const;  // 0 for a split that is absent
   std::string to_json() const;
-  // Io error "PATH: FIELD: why" for anything missing, mistyped or inconsistent.
+  // Io error "PATH: FIELD: why" for anything missing, mistyped or inconsistent. A manifest naming
+  // a preprocessor file: that file, in the directory of `path`, is read and checked (size,
+  // CRC-32: Io error naming it) into preprocessor_json.
   static PreparedManifest parse(const std::string& text, const std::string& path);
+  // parse() without reading the preprocessor file (preprocessor_json stays empty when the
+  // manifest names one): no file is touched.
+  static PreparedManifest parse_text(const std::string& text, const std::string& path);
+  // Points the manifest at its preprocessor file `file`, which holds preprocessor_json: records
+  // that text's size and CRC-32 (the caller writes the file).
+  void store_preprocessor_in(const std::string& file);
 };
 
 // "train-00003.tshard"

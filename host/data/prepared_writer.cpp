@@ -89,6 +89,13 @@ void write_manifest(const std::string& dir, const PreparedManifest& m) {
   write_file_atomic(manifest_path(dir), m.to_json());
 }
 
+// The fitted preprocessor (megabytes of vocabularies) is written once, to its own file, before the
+// first manifest names it: the manifest rewritten after every shard then holds only the sources.
+void write_preprocessor(const std::string& dir, PreparedManifest& m) {
+  write_file_atomic(dir + "/" + kPreprocessorFile, m.preprocessor_json);
+  m.store_preprocessor_in(kPreprocessorFile);
+}
+
 // The columns a preprocessor's rows are stored in.
 std::vector<PreparedColumnInfo> columns_for(const Preprocessor& pre) {
   std::vector<PreparedColumnInfo> cols;
@@ -510,6 +517,7 @@ PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
   m.n_cat = s.pre.n_cat();
   m.columns = columns_for(s.pre);
   m.splits = std::move(planned);
+  write_preprocessor(dir, m);
   write_manifest(dir, m);
   remove_unlisted(dir, nullptr);
   finish(s, t0);
@@ -601,6 +609,7 @@ PrepareResult prepare_dataset_from_arrow(const ArrowPrepareInputs& in, const std
   m.n_cat = s.pre.n_cat();
   m.columns = columns_for(s.pre);
   m.splits = std::move(planned);
+  write_preprocessor(dir, m);
   write_manifest(dir, m);
   finish(s, t0);
   return s.result;

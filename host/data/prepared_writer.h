@@ -7,6 +7,8 @@
 // shard being filled.
 //
 // Durability and reruns:
+//   - the fitted preprocessor is written once (preprocessor.json, atomically) before the first
+//     manifest names it with its size and CRC-32; the manifest never holds the vocabularies.
 //   - each shard is written atomically (temporary file, fsync, rename), then the manifest is
 //     rewritten atomically with the shard in it and "complete": false; the last write sets
 //     "complete": true. A kill leaves shards complete or absent, and a manifest naming only

@@ -391,7 +391,7 @@ template <typename T>
 void gather_ids(const BlockData& d, size_t col, int64_t from, int64_t to, int64_t offset,
                 int64_t* out, int64_t stride) {
   const uint8_t* p = d.bytes.data() + d.at[col];
-  for (int64_t r = from; r < to; ++r, out += stride) *out = offset + id_at<T>(p, r);
+  for (int64_t r = from; r < to; ++r) out[(r - from) * stride] = offset + id_at<T>(p, r);
 }
 
 void gather_ids(PreparedType type, const BlockData& d, size_t col, int64_t from, int64_t to,

@@ -233,6 +233,33 @@ TEST(PreparedFormat, BadRowsAreSkippedOrRaisedAsTheTextPathDoes) {
   EXPECT_EQ(prep, text);
 }
 
+// prep fits on several threads (records parsed a block at a time, accumulated in record order):
+// the fitted preprocessor is fit_preprocessor's, byte for byte, whatever the thread count, across
+// blocks of records and with bad rows skipped.
+TEST(PreparedFormat, TheThreadedFitIsTheSerialFitByteForByte) {
+  Fixture f;
+  f.in.schema.on_error = BadRowPolicy::Skip;
+  std::string csv = with_bad_rows(make_csv(40000, 5));  // three blocks of records
+  for (int l = 0, at = 0; l < 36000; ++l) {             // bad rows in the later blocks too
+    at = static_cast<int>(csv.find('\n', at)) + 1;
+    if (l % 9000 == 8999) csv.replace(at, csv.find(',', at) - at, "many");
+  }
+  write_file(f.in.train.path, csv);
+  BadRowReport serial_bad;
+  const RowSelection train_rows{SplitPart::Train, f.in.validation_fraction, f.in.seed};
+  const std::string want =
+      fit_preprocessor(f.in.train, f.in.schema, f.in.options, train_rows, &serial_bad)
+          .to_json_string();
+  EXPECT_GE(serial_bad.skipped, 4);  // of the 7 bad records, those drawn for training
+  for (int threads : {1, 2, 5}) {
+    TempDir out;
+    PrepareOptions o;
+    o.threads = threads;
+    prepare_dataset(f.in, out.file("p"), o);
+    EXPECT_EQ(read_file(out.file("p") + "/preprocessor.json"), want) << threads << " threads";
+  }
+}
+
 TEST(PreparedFormat, AWholeSplitReadsAsTheTextPathsTable) {
   Fixture f;
   prepare_dataset(f.in, f.dir, f.small_shards());

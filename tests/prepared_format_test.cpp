@@ -233,10 +233,9 @@ TEST(PreparedFormat, BadRowsAreSkippedOrRaisedAsTheTextPathDoes) {
   EXPECT_EQ(prep, text);
 }
 
-// prep fits on several threads (records parsed a block at a time, accumulated in record order):
-// the fitted preprocessor is fit_preprocessor's, byte for byte, whatever the thread count, across
-// blocks of records and with bad rows skipped.
-TEST(PreparedFormat, TheThreadedFitIsTheSerialFitByteForByte) {
+// The preprocessor prep stores is fit_preprocessor's (what training fits), byte for byte,
+// whatever the thread count, over several blocks of records with bad rows skipped.
+TEST(PreparedFormat, ThePreparedPreprocessorIsTheSerialFitByteForByte) {
   Fixture f;
   f.in.schema.on_error = BadRowPolicy::Skip;
   std::string csv = with_bad_rows(make_csv(40000, 5));  // three blocks of records

@@ -1,6 +1,5 @@
 #include "host/data/prepared_writer.h"
 
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -291,75 +290,6 @@ void encode_block(RecordBlock& b, const Preprocessor& pre, int threads) {
 
 constexpr size_t kBlockRecords = 16384;
 
-// Parses records [begin, end) of a block into rows[i] (views into the block's arena) or a reason
-// in bad[i] (one thread's share; the parser skips, never throws).
-void parse_records(const RecordBlock& b, RowParser& parser, std::vector<ParsedRow>& rows,
-                   std::vector<std::string>& bad, size_t begin, size_t end) {
-  Record rec;
-  rec.path = b.path;
-  for (size_t i = begin; i < end; ++i) {
-    rec.fields.clear();
-    for (size_t f = b.first_field[i]; f < b.first_field[i + 1]; ++f)
-      rec.fields.emplace_back(b.arena.data() + b.field_at[f], b.field_at[f + 1] - b.field_at[f]);
-    rec.line = b.lines[i];
-    BadRowReport report;
-    if (!parser.parse(rec, rows[i], &report)) bad[i] = report.first_reasons.at(0);
-  }
-}
-
-// The preprocessor fit_preprocessor fits on `train` (encoded_table.h), byte for byte: the same
-// rows reach one PreprocessorFitter in the same order; only their parsing is spread over
-// `threads` threads, a block of records at a time. Bad rows follow the schema's policy in record
-// order, as in encode_records.
-Preprocessor fit_file(const FileSpec& train, const TableSchema& schema,
-                      const PreprocessOptions& options, const RowSelection& rows,
-                      BadRowReport* report, int threads) {
-  RowParser parser(schema, LabelMode::Required);
-  PreprocessorFitter fitter(parser.schema(), options);
-  RecordReader reader(train, parser.schema());
-  if (parser.schema().header)
-    parser.check_header(reader.header(), reader.path(), reader.header_line());
-  TableSchema lenient = parser.schema();
-  lenient.on_error = BadRowPolicy::Skip;
-  const size_t t = static_cast<size_t>(std::max(1, threads));
-  std::vector<RowParser> parsers(t, RowParser(lenient, LabelMode::Required));
-  RecordBlock block;
-  std::vector<ParsedRow> parsed(kBlockRecords);
-  std::vector<std::string> bad(kBlockRecords);
-  Record rec;
-  int64_t ordinal = 0;
-  for (bool more = true; more;) {
-    block.clear();
-    while (block.records() < kBlockRecords && (more = reader.next(rec)))
-      if (rows.selected(ordinal++)) block.add(rec, ordinal - 1);
-    const size_t n = block.records();
-    std::fill(bad.begin(), bad.begin() + n, std::string());
-    std::vector<std::thread> pool;
-    for (size_t k = 0; k + 1 < t; ++k)
-      pool.emplace_back(
-          [&, k] { parse_records(block, parsers[k], parsed, bad, n * k / t, n * (k + 1) / t); });
-    parse_records(block, parsers[t - 1], parsed, bad, n * (t - 1) / t, n);
-    for (std::thread& th : pool) th.join();
-    for (size_t i = 0; i < n; ++i) {
-      if (bad[i].empty()) {
-        fitter.add(parsed[i]);
-        continue;
-      }
-      if (parser.schema().on_error == BadRowPolicy::Error)
-        throw Error(ErrorKind::Data, bad[i], ErrorLocation{block.path, block.lines[i], 0, ""});
-      if (report != nullptr) report->add(bad[i]);
-    }
-  }
-  Preprocessor p = fitter.finish();
-  if (p.train_rows() == 0)
-    TESSERA_THROW(Data, train.path
-                            << ": no usable training rows (" << ordinal << " records read"
-                            << (report != nullptr && report->skipped > 0 ? ", " + report->summary()
-                                                                         : std::string())
-                            << ")");
-  return p;
-}
-
 // Encodes the records of `src` (read by `reader`, a RecordReader or an ArrowRecordReader) from
 // the one after its last shard: the rows, bad rows and shard boundaries are what one thread
 // reading with a StreamEncoder would give.
@@ -576,7 +506,7 @@ PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
   const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
                               fraction, in.seed};
   BadRowReport fit_bad;
-  s.pre = fit_file(in.train, schema, in.options, fit_rows, &fit_bad, options.threads);
+  s.pre = fit_preprocessor(in.train, schema, in.options, fit_rows, &fit_bad);
   PreparedManifest& m = s.manifest;
   m.inputs_key = key;
   m.shard_rows = options.shard_rows;

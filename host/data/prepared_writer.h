@@ -44,9 +44,7 @@ struct PrepareInputs {
 struct PrepareOptions {
   int64_t shard_rows = int64_t{1} << 18;
   bool quiet = true;  // false: a line on stderr per shard
-  // Threads parsing blocks of records for the fit and parsing and encoding them for the shards
-  // (the record reader itself is one stream; the fit accumulates rows in record order, so the
-  // fitted preprocessor is fit_preprocessor's byte for byte whatever the count).
+  // Threads parsing and encoding blocks of records (the record reader itself is one stream).
   int threads = 4;
   // Tests: after this many new shards, stop with an Error as if killed (-1: never).
   int64_t stop_after_shards = -1;

@@ -42,6 +42,8 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   }
   emb::CollectionOptions co;
   co.optimizer = spec.sparse;
+  co.table_dtype = spec.table_dtype;
+  co.stochastic_rounding = spec.stochastic_rounding;
   co.seed = seed;
   if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
   tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,

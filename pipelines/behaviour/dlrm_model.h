@@ -33,6 +33,8 @@ struct DlrmSpec {
   float dropout = 0.f;                  // top MLP hidden layers
   Activation activation = Activation::Relu;
   emb::SparseOptimizerConfig sparse;
+  emb::TableDType table_dtype = emb::TableDType::F32;  // model.table_dtype
+  bool stochastic_rounding = false;                    // model.stochastic_rounding
   // > 1: the tables are split over this many shards (one per GPU on a CUDA device, host shards
   // on the CPU) by embeddings/sharding.h's planner; results and checkpoints equal one shard's.
   int64_t shards = 1;

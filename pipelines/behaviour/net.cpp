@@ -153,6 +153,18 @@ std::unique_ptr<BehaviourNet> make_sparse_dlrm(Backend& backend, const Behaviour
 
 }  // namespace
 
+emb::TableDType table_dtype_of(TableStorage s) {
+  switch (s) {
+    case TableStorage::BF16:
+      return emb::TableDType::BF16;
+    case TableStorage::F16:
+      return emb::TableDType::F16;
+    case TableStorage::F32:
+      break;
+  }
+  return emb::TableDType::F32;
+}
+
 emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s) {
   emb::SparseOptimizerConfig c;
   c.kind = s.type;
@@ -209,6 +221,8 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.dropout = static_cast<float>(config.model.dropout);
   d.activation = config.model.activation;
   d.sparse = sparse_config(config.model.sparse_optimizer);
+  d.table_dtype = table_dtype_of(config.model.table_dtype);
+  d.stochastic_rounding = config.model.stochastic_rounding;
   d.shards = config.model.shards;
   d.remote_shards = config.model.remote_shards;
   d.placement = config.model.placement;

@@ -50,6 +50,8 @@ class BehaviourNet {
 // gives n_dense for libSVM input). A DLRM gets one table per categorical column.
 // model.sparse_optimizer as the embedding tables take it.
 emb::SparseOptimizerConfig sparse_config(const SparseOptimizerSpec& s);
+// model.table_dtype as the embeddings' storage type.
+emb::TableDType table_dtype_of(TableStorage s);
 
 // The batch's global embedding rows cat [B, n] (host or backend) as each table's local rows:
 // cat[s, t] - offsets[t], in `scratch` (a host buffer grown as needed), as a host [B, n] tensor.

@@ -29,6 +29,8 @@ TableFeatures::TableFeatures(Backend& backend, const TableFeaturesSpec& spec, ui
   }
   emb::CollectionOptions co;
   co.optimizer = spec.sparse;
+  co.table_dtype = spec.table_dtype;
+  co.stochastic_rounding = spec.stochastic_rounding;
   co.seed = seed;
   tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
                                        spec.remote_shards);

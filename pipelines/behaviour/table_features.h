@@ -25,6 +25,8 @@ struct FeatureTable {
 struct TableFeaturesSpec {
   std::vector<FeatureTable> tables;
   emb::SparseOptimizerConfig sparse;
+  emb::TableDType table_dtype = emb::TableDType::F32;  // model.table_dtype
+  bool stochastic_rounding = false;                    // model.stochastic_rounding
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;

@@ -11,6 +11,8 @@ TableFeaturesSpec TableModelSpec::features(const std::vector<FeatureTable>& extr
     f.tables.push_back({static_cast<int64_t>(t), table_rows[t], embedding_dim, false});
   f.tables.insert(f.tables.end(), extra.begin(), extra.end());
   f.sparse = sparse;
+  f.table_dtype = table_dtype;
+  f.stochastic_rounding = stochastic_rounding;
   f.shards = shards;
   f.placement = placement;
   f.remote_shards = remote_shards;

@@ -26,6 +26,8 @@ struct TableModelSpec {
   float dropout = 0.f;                  // the deep tower's hidden layers
   Activation activation = Activation::Relu;
   emb::SparseOptimizerConfig sparse;
+  emb::TableDType table_dtype = emb::TableDType::F32;  // model.table_dtype
+  bool stochastic_rounding = false;                    // model.stochastic_rounding
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;

@@ -45,6 +45,8 @@ void fill_spec(TableModelSpec& s, const BehaviourConfig& config, const Preproces
   s.dropout = static_cast<float>(m.dropout);
   s.activation = m.activation;
   s.sparse = sparse_config(m.sparse_optimizer);
+  s.table_dtype = table_dtype_of(m.table_dtype);
+  s.stochastic_rounding = m.stochastic_rounding;
   s.shards = m.shards;
   s.placement = m.placement;
   s.remote_shards = m.remote_shards;

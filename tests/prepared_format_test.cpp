@@ -429,6 +429,7 @@ TEST(PreparedFormat, AnInlinePreprocessorManifestStillOpens) {
   }
   PreparedManifest m = PreparedManifest::parse(read_file(path), path);
   m.preprocessor_file.clear();
+  m.version = 1;
   const std::string old_layout = m.to_json();
   EXPECT_NE(old_layout.find("\"preprocessor\""), std::string::npos);
   EXPECT_EQ(old_layout.find("\"preprocessor_file\""), std::string::npos);
@@ -443,7 +444,11 @@ TEST(PreparedFormat, AnInlinePreprocessorManifestStillOpens) {
   both.insert(both.find("\"preprocessor\""),
               "\"preprocessor_file\": {\"file\": \"p.json\", \"bytes\": 2, \"crc32\": 0}, ");
   write_file(path, both);
-  const std::string e = error_of([&] { PreparedDataset::open(f.dir); });
+  std::string e = error_of([&] { PreparedDataset::open(f.dir); });
+  EXPECT_NE(e.find("preprocessor_file needs manifest version 2"), std::string::npos) << e;
+  both.replace(both.find("\"version\": 1"), 12, "\"version\": 2");
+  write_file(path, both);
+  e = error_of([&] { PreparedDataset::open(f.dir); });
   EXPECT_NE(e.find("both present"), std::string::npos) << e;
 }
 
@@ -554,8 +559,8 @@ TEST(PreparedFormat, ABrokenManifestIsAnErrorNamingTheField) {
   EXPECT_NE(e.find("splits.test[0].shards[0].file"), std::string::npos) << e;
   e = with("\"type\": \"u8\"", "\"type\": \"f32\"");
   EXPECT_NE(e.find("columns: table column 0"), std::string::npos) << e;
-  e = with("\"version\": 1", "\"version\": 2");
-  EXPECT_NE(e.find("version is 2"), std::string::npos) << e;
+  e = with("\"version\": 2", "\"version\": 3");
+  EXPECT_NE(e.find("version is 3; this build reads 1 to 2"), std::string::npos) << e;
   write_file(path, good.substr(0, good.size() / 2));
   EXPECT_NE(error_of([&] { PreparedDataset::open(f.dir); }).find("manifest.json"),
             std::string::npos);

@@ -359,8 +359,9 @@ PreparedManifest PreparedManifest::parse_text(const std::string& text, const std
     f.fail(f.field("format"), "is not \"tessera.prepared\"");
   PreparedManifest m;
   m.version = static_cast<int>(f.integer("version", 0, 1 << 20));
-  if (m.version != kManifestVersion)
+  if (m.version < kOldestManifestVersion || m.version > kManifestVersion)
     f.fail(f.field("version"), "is " + std::to_string(m.version) + "; this build reads " +
+                                   std::to_string(kOldestManifestVersion) + " to " +
                                    std::to_string(kManifestVersion));
   m.complete = f.boolean("complete");
   m.inputs_key = f.string("inputs_key");
@@ -393,6 +394,7 @@ PreparedManifest PreparedManifest::parse_text(const std::string& text, const std
           JsonFields(list[i], path, "splits." + name + "[" + std::to_string(i) + "]"), path));
   }
   if (d.HasMember("preprocessor_file")) {  // the preprocessor in its own file
+    if (m.version < 2) f.fail(f.field("preprocessor_file"), "needs manifest version 2");
     if (d.HasMember("preprocessor"))
       f.fail(f.field("preprocessor_file"), "and \"preprocessor\" are both present");
     JsonFields p = f.object("preprocessor_file");

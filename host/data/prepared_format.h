@@ -27,7 +27,9 @@ inline constexpr uint32_t kShardVersion = 1;
 inline constexpr uint32_t kMaxShardColumns = 4096;
 inline constexpr uint64_t kMaxShardRows = uint64_t{1} << 40;
 inline constexpr uint32_t kMaxColumnWidth = uint32_t{1} << 20;
-inline constexpr int kManifestVersion = 1;
+// Manifest versions: 1 holds the fitted preprocessor inline; 2 names its own file. Both are read.
+inline constexpr int kManifestVersion = 2;
+inline constexpr int kOldestManifestVersion = 1;
 inline constexpr const char* kManifestFile = "manifest.json";
 // The fitted preprocessor's own file (written once per prep, named in the manifest with its size
 // and CRC-32, so the manifest rewritten after every shard stays small). Manifests written before

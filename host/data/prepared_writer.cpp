@@ -51,12 +51,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Part of inputs_key: what the shards hold. The manifest's layout (kManifestVersion) is not, so
+// directories prepared before the preprocessor had its own file stay up to date.
+constexpr int kShardContentVersion = 1;
+
 // What determines the shards' content, apart from the sources' bytes (their fingerprints).
 std::string inputs_key(const TableSchema& sc, const PreprocessOptions& o, uint64_t seed,
                        double fraction, int64_t shard_rows,
                        const std::map<std::string, std::vector<SourceInfo>>& splits) {
   std::ostringstream k;
-  k << "v" << kManifestVersion << "|fmt" << int(sc.format) << "|d" << int(sc.delimiter) << "|h"
+  k << "v" << kShardContentVersion << "|fmt" << int(sc.format) << "|d" << int(sc.delimiter) << "|h"
     << sc.header << "|t" << sc.trim << "|e" << int(sc.on_error) << "|l" << sc.libsvm_features;
   for (const std::string& m : sc.missing_tokens) k << "|m" << m.size() << ":" << m;
   for (const ColumnSpec& c : sc.columns) {

@@ -82,7 +82,8 @@ CommandResult model_command(const CliArgs& a) {
 
 // One training run of `a` (no --seeds) by `task`, with the per-epoch hook where the task has one.
 CommandResult train_once(const Task& task, const CliArgs& a,
-                         const std::function<bool(const std::string&)>& on_epoch) {
+                         const std::function<bool(const std::string&)>& on_epoch,
+                         const std::function<void()>& after_step) {
   const std::string& config_path = a.positionals.at(0);
   const auto& fns = train_functions();
   auto fn = fns.find(task.name);
@@ -94,6 +95,7 @@ CommandResult train_once(const Task& task, const CliArgs& a,
   }
   train::RunOptions o = run_options_of(a);
   o.on_epoch = on_epoch;
+  if (after_step) o.after_step = [after_step](int64_t, bool) { after_step(); };
   return fn->second(config_path, o);
 }
 
@@ -102,10 +104,11 @@ CommandResult train_once(const Task& task, const CliArgs& a,
 // With --seeds: one run per seed, each in its own run directory, then every metric's mean and
 // spread (host/train/repeats.h), as the CLI's train_command (pipelines/cli/main.cpp) does.
 CommandResult train(const std::string& config_path, const Options& options,
-                    const std::function<bool(const std::string&)>& on_epoch) {
+                    const std::function<bool(const std::string&)>& on_epoch,
+                    const std::function<void()>& after_step) {
   const CliArgs a = args_of("train", {config_path}, options);
   const Task& task = task_of_config(tasks(), config_path);
-  if (!a.flag("--seeds")) return train_once(task, a, on_epoch);
+  if (!a.flag("--seeds")) return train_once(task, a, on_epoch, after_step);
   for (const char* other : {"--seed", "--run-dir", "--resume"})
     if (a.flag(other))
       TESSERA_THROW(Usage,
@@ -119,7 +122,7 @@ CommandResult train(const std::string& config_path, const Options& options,
     CliArgs one = a;
     one.options.erase("--seeds");
     one.options["--seed"] = std::to_string(seed);
-    runs.push_back(train_once(task, one, on_epoch));
+    runs.push_back(train_once(task, one, on_epoch, after_step));
     lines += "== seed " + std::to_string(seed) + "\n" + runs.back().summary;
     if (!lines.empty() && lines.back() != '\n') lines += '\n';
   }

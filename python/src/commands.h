@@ -20,8 +20,11 @@ using Options = std::map<std::string, std::string>;  // "--epochs" -> "2"; "--qu
 // trains through its registered verb, without the hook (Usage error when a hook is given).
 // "--seeds" S1,S2,.. trains once per seed and returns the CLI's summary of the repeats
 // (host/train/repeats.h: every run's result, each metric's mean, std, min and max).
+// `after_step`, when given, is called after every optimizer step of the registered tasks (an
+// exception it throws stops training there, the last checkpoint kept: Ctrl-C).
 CommandResult train(const std::string& config_path, const Options& options,
-                    const std::function<bool(const std::string&)>& on_epoch);
+                    const std::function<bool(const std::string&)>& on_epoch,
+                    const std::function<void()>& after_step = {});
 
 // Any other verb of the CLI: evaluate, predict, generate, perplexity, recommend, export (by the
 // model file's task), run, runs, report, config, make-synthetic, prep.

@@ -71,9 +71,10 @@ Result guarded(F&& f) {
 }
 
 // train: `on_epoch` (a Python callable taking the epoch's metrics line and returning whether to
-// go on, or None) is called with the GIL held. Ctrl-C is noticed there too, at the end of each
-// epoch: training stops after that epoch (its checkpoint kept) and KeyboardInterrupt is raised.
-// So is an exception of the callable, in place of the run's result.
+// go on, or None) is called with the GIL held. Ctrl-C is noticed after every optimizer step (the
+// GIL taken for a signal check) and at each epoch's end: training stops there, the last checkpoint
+// kept (at epoch ends, or every train.checkpoint_every_steps steps), and KeyboardInterrupt is
+// raised. So is an exception of the callable, in place of the run's result.
 Result train(const std::string& config, const tessera::python::Options& options,
              nb::object on_epoch) {
   std::unique_ptr<nb::python_error> pending;
@@ -89,9 +90,15 @@ Result train(const std::string& config, const tessera::python::Options& options,
       return false;
     }
   };
+  auto step_hook = [&pending] {
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return;
+    pending = std::make_unique<nb::python_error>();
+    TESSERA_THROW(Usage, "training interrupted (Ctrl-C)");
+  };
   Result r;
   try {
-    r = guarded([&] { return tessera::python::train(config, options, hook); });
+    r = guarded([&] { return tessera::python::train(config, options, hook, step_hook); });
   } catch (nb::python_error&) {
     if (!pending) throw;  // the engine's own error, the callable did not fail
   }

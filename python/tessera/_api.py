@@ -226,8 +226,8 @@ def train(
     mpirun, changes nothing. Unless ``quiet``, one line per epoch is printed to ``sys.stderr``
     (terminal and Jupyter alike). Each of ``callbacks`` is called after every epoch with that
     epoch's metrics; one returning False stops training after it. The GIL is released while the
-    engine works; Ctrl-C stops training at the end of the current epoch (its checkpoint kept)
-    and raises KeyboardInterrupt. Engine errors raise :class:`tessera.Error` subclasses.
+    engine works; Ctrl-C stops training at the next step, the last checkpoint kept (epoch ends,
+    or every ``train.checkpoint_every_steps`` steps), and raises KeyboardInterrupt. Engine errors raise :class:`tessera.Error` subclasses.
 
     ``data`` (behaviour configs) replaces the config's data files: a path the CLI reads (CSV,
     TSV, Criteo text), or tabular data -- a pandas DataFrame, a pyarrow Table / RecordBatchReader

@@ -101,21 +101,33 @@ def test_gil_is_released_while_training(tmp_path: Path) -> None:
     assert longest[0] < 0.25 * took, f"the thread stopped for {longest[0]:.3f} s of {took:.3f} s"
 
 
-def test_ctrl_c_stops_at_the_epoch_end_with_the_checkpoint_kept(tmp_path: Path) -> None:
-    # SIGINT arrives while the engine trains (the GIL released); the run stops at the end of
-    # that epoch, keeps its checkpoint, and resumes from it to the end.
-    config = tessera.make_synthetic(tmp_path / "data", rows=20000)["config"]
+def test_ctrl_c_stops_at_the_next_step_with_the_last_checkpoint_kept(tmp_path: Path) -> None:
+    # SIGINT arrives while the engine trains (the GIL released), right after the first mid-epoch
+    # checkpoint (train.checkpoint_every_steps): the run stops at the next step, inside the first
+    # epoch (an epoch is 1250 steps; the checkpoint comes at step 10), keeps that checkpoint, and
+    # resumes from it to the end.
+    config = json.loads(Path(tessera.make_synthetic(tmp_path / "data", rows=100000)["config"]).read_text())
+    config["train"].update({"batch_size": 64, "checkpoint_every_steps": 10})
     run_dir = tmp_path / "r"
-    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
+    stop = threading.Event()
+
+    def interrupt_after_first_checkpoint() -> None:
+        while not stop.is_set():
+            if (run_dir / "checkpoint.tsc").exists():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=interrupt_after_first_checkpoint, daemon=True)
+    watcher.start()
     try:
         with pytest.raises(KeyboardInterrupt):
-            tessera.train(config, device="cpu", epochs=6, resume=run_dir, quiet=True)
+            tessera.train(config, device="cpu", epochs=3, resume=run_dir, quiet=True)
     finally:
-        timer.cancel()
-    done = len(read_jsonl(run_dir / "metrics.jsonl"))
-    assert 1 <= done < 6
+        stop.set()
+        watcher.join()
+    metrics = run_dir / "metrics.jsonl"
+    assert not metrics.exists() or read_jsonl(metrics) == [], "stopped inside the first epoch"
     assert (run_dir / "checkpoint.tsc").exists()
-    run = tessera.train(config, device="cpu", epochs=6, resume=run_dir, quiet=True)
-    assert [e["epoch"] for e in run.history] == list(range(1, 7))
-    assert run.result["resumed_from_epoch"] == done
+    run = tessera.train(config, device="cpu", epochs=3, resume=run_dir, quiet=True)
+    assert [e["epoch"] for e in run.history] == [1, 2, 3]

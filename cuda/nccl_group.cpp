@@ -128,6 +128,15 @@ int use_local_device() {
   return 0;
 }
 
+void use_device(int device) {
+  int count = 0;
+  TESSERA_CUDA_CHECK(cudaGetDeviceCount(&count));
+  if (device < 0 || device >= count)
+    TESSERA_THROW(Backend,
+                  "GPU " << device << " is not visible to this rank (" << count << " visible)");
+  TESSERA_CUDA_CHECK(cudaSetDevice(device));
+}
+
 std::unique_ptr<dist::ProcessGroup> make_nccl_group(std::unique_ptr<dist::ProcessGroup> inner,
                                                     const NcclGroupOptions& options) {
   return std::make_unique<NcclGroup>(std::move(inner), options);

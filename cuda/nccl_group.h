@@ -31,6 +31,9 @@ struct NcclGroupOptions {
 // where that is unset) modulo the number of GPUs, 0 without any of them. Call it before making
 // the backend ("cuda:<device>"). Throws when no GPU is visible.
 int use_local_device();
+// Makes device `device` current (the caller computed this rank's node-local rank); Backend error
+// when there is no such device.
+void use_device(int device);
 
 // `inner` (usually the MPI group) for the host collectives; NCCL for allreduce_sum over tensors
 // of a CUDA backend. The group counts the device all-reduces in its stats (allreduce_calls,

@@ -33,9 +33,9 @@ int64_t device_allreduce(dist::ProcessGroup& group, Backend& be,
       be.fill(p->grad, 0.f);
     tensors.push_back(&p->grad);
   }
-  Tensor count_host = Tensor::host({1});
-  count_host.data<float>()[0] = weight;
-  Tensor count = be.to_device(count_host);
+  // Filled on the stream: an upload from pageable memory would wait for the whole backward first.
+  Tensor count = be.empty({1});
+  be.fill(count, weight);
   tensors.push_back(&count);
   group.allreduce_sum(be, tensors);
   const float all = be.to_host(count).data<float>()[0];

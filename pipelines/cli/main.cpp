@@ -411,19 +411,50 @@ std::string train_config(int argc, char** argv) {
 // rank runs the command; rank 0 prints (the others run --quiet with stdout closed). An error on
 // any rank ends the whole job with that rank's message and exit code (MPI_Abort): the other
 // ranks may be waiting in a collective for it.
+#if TESSERA_WITH_NCCL
+// On GPU machines: one GPU per rank (its rank among the ranks of its node; "cuda" and "auto" then
+// mean it), and a CUDA backend's gradients all-reduced by NCCL on its stream (host collectives
+// stay MPI's). Only when every rank of the job has a GPU of its own: NCCL refuses two ranks on one
+// GPU, and every rank must take the same path (a rank on the MPI path and one in NCCL would wait
+// for each other forever). Otherwise all ranks keep the MPI path.
+std::unique_ptr<tessera::dist::ProcessGroup> with_nccl(
+    std::unique_ptr<tessera::dist::ProcessGroup> group, int rank) {
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
+  int local = 0, local_size = 1;
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_size(node, &local_size);
+  MPI_Comm_free(&node);
+  const int gpus = tessera::cuda_device_count();
+  double own_gpu = local_size <= gpus ? 1.0 : 0.0;
+  group->allreduce_sum(&own_gpu, 1);
+  if (own_gpu < group->world()) {
+    if (rank == 0 && (gpus > 0 || own_gpu > 0))
+      std::fprintf(stderr,
+                   "tessera: %d of %d ranks have no GPU of their own (more ranks on a node than "
+                   "GPUs): gradients are all-reduced over MPI, not NCCL\n",
+                   group->world() - static_cast<int>(own_gpu), group->world());
+    return group;
+  }
+  tessera::cuda::use_device(local);
+  return tessera::cuda::make_nccl_group(std::move(group));
+}
+#endif
+
 int run_data_parallel(int argc, char** argv, int rank) {
   tessera::dist::MpiGroupOptions o;
   o.deterministic = has_arg(argc, argv, "--deterministic-reduction");
-  std::unique_ptr<tessera::dist::ProcessGroup> group = tessera::dist::make_mpi_group(o);
+  try {
+    std::unique_ptr<tessera::dist::ProcessGroup> group = tessera::dist::make_mpi_group(o);
 #if TESSERA_WITH_NCCL
-  // On a GPU machine: one GPU per rank (its node-local rank; "cuda" and "auto" then mean it), and
-  // a CUDA backend's gradients all-reduced by NCCL on its stream (host collectives stay MPI's).
-  if (tessera::cuda_device_count() > 0) {
-    tessera::cuda::use_local_device();
-    group = tessera::cuda::make_nccl_group(std::move(group));
-  }
+    group = with_nccl(std::move(group), rank);
 #endif
-  tessera::dist::set_process_group(std::move(group));
+    tessera::dist::set_process_group(std::move(group));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tessera (MPI rank %d): %s; ending the job\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   std::vector<char*> args(argv, argv + argc);
   std::string quiet = "--quiet";
   if (rank != 0) {

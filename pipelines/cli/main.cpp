@@ -426,14 +426,15 @@ std::unique_ptr<tessera::dist::ProcessGroup> with_nccl(
   MPI_Comm_size(node, &local_size);
   MPI_Comm_free(&node);
   const int gpus = tessera::cuda_device_count();
-  double own_gpu = local_size <= gpus ? 1.0 : 0.0;
-  group->allreduce_sum(&own_gpu, 1);
-  if (own_gpu < group->world()) {
-    if (rank == 0 && (gpus > 0 || own_gpu > 0))
+  // Counted by MPI directly, not the group: the group's byte counters are the training's.
+  int own_gpu = local_size <= gpus ? 1 : 0, with_gpu = 0;
+  MPI_Allreduce(&own_gpu, &with_gpu, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (with_gpu < group->world()) {
+    if (rank == 0 && (gpus > 0 || with_gpu > 0))
       std::fprintf(stderr,
                    "tessera: %d of %d ranks have no GPU of their own (more ranks on a node than "
                    "GPUs): gradients are all-reduced over MPI, not NCCL\n",
-                   group->world() - static_cast<int>(own_gpu), group->world());
+                   group->world() - with_gpu, group->world());
     return group;
   }
   tessera::cuda::use_device(local);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <string>
 #include <vector>
 
 #include "host/core/error.h"
@@ -42,15 +43,25 @@ class MpiGroup final : public ProcessGroup {
     MPI_Initialized(&initialised);
     if (!initialised) TESSERA_THROW(Internal, "an MPI process group needs MPI initialised first");
     if (o_.bucket_bytes < 64) TESSERA_THROW(Usage, "bucket_bytes must be at least 64");
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    if (o_.ranks > 0) {
+      int world_rank = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+      check(MPI_Comm_split(MPI_COMM_WORLD, world_rank < o_.ranks ? 0 : MPI_UNDEFINED, world_rank,
+                           &comm_),
+            "MPI_Comm_split");
+      if (comm_ == MPI_COMM_NULL) return;  // outside the group: make_mpi_group returns nullptr
+    } else {
+      check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    }
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &world_);
   }
   ~MpiGroup() override {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (!finalized) MPI_Comm_free(&comm_);
+    if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
   }
+  bool member() const { return comm_ != MPI_COMM_NULL; }
   int rank() const override { return rank_; }
   int world() const override { return world_; }
   void allreduce_sum(float* data, int64_t n) override { allreduce(data, n); }
@@ -58,6 +69,7 @@ class MpiGroup final : public ProcessGroup {
   void broadcast(void* data, int64_t bytes, int root) override;
   void barrier() override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
   void allgather(const void* send, int64_t bytes, void* recv) override;
+  std::vector<std::string> allgatherv(const std::string& send) override;
   bool deterministic() const override { return o_.deterministic; }
   CommStats stats() const override { return stats_; }
 
@@ -146,10 +158,42 @@ void MpiGroup::allgather(const void* send, int64_t bytes, void* recv) {
         "MPI_Allgather");
 }
 
+// The lengths go first (MPI_Allgather of one i64 per rank), then the parts as they are
+// (MPI_Allgatherv): no padding to the longest, which the sparse step exchange's uneven parts
+// would pay for. MPI counts and displacements are int, so the parts together stay under 2 GiB.
+std::vector<std::string> MpiGroup::allgatherv(const std::string& send) {
+  const int64_t mine = static_cast<int64_t>(send.size());
+  std::vector<int64_t> sizes(static_cast<size_t>(world_));
+  check(MPI_Allgather(&mine, 1, MPI_INT64_T, sizes.data(), 1, MPI_INT64_T, comm_), "MPI_Allgather");
+  std::vector<int> counts(static_cast<size_t>(world_)), displs(static_cast<size_t>(world_));
+  int64_t total = 0;
+  for (int r = 0; r < world_; ++r) {
+    displs[static_cast<size_t>(r)] = static_cast<int>(total);
+    counts[static_cast<size_t>(r)] = static_cast<int>(sizes[static_cast<size_t>(r)]);
+    total += sizes[static_cast<size_t>(r)];
+    if (total > INT_MAX)
+      TESSERA_THROW(Internal, "allgatherv of " << total << " bytes over " << world_
+                                               << " ranks (at most INT_MAX)");
+  }
+  ++stats_.allgather_calls;
+  stats_.allgather_bytes += (mine + static_cast<int64_t>(sizeof mine)) * (world_ - 1);
+  std::string all(static_cast<size_t>(total), '\0');
+  check(MPI_Allgatherv(send.data(), static_cast<int>(mine), MPI_BYTE, all.data(), counts.data(),
+                       displs.data(), MPI_BYTE, comm_),
+        "MPI_Allgatherv");
+  std::vector<std::string> out;
+  for (int r = 0; r < world_; ++r)
+    out.push_back(all.substr(static_cast<size_t>(displs[static_cast<size_t>(r)]),
+                             static_cast<size_t>(counts[static_cast<size_t>(r)])));
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<ProcessGroup> make_mpi_group(const MpiGroupOptions& options) {
-  return std::make_unique<MpiGroup>(options);
+  auto g = std::make_unique<MpiGroup>(options);
+  if (!g->member()) return nullptr;
+  return g;
 }
 
 }  // namespace tessera::dist

@@ -66,21 +66,25 @@ void broadcast_string(ProcessGroup& g, std::string& s, int root) {
   if (n > 0) g.broadcast(s.data(), n, root);
 }
 
-std::vector<std::string> allgather_strings(ProcessGroup& g, const std::string& s) {
-  const int world = g.world();
+std::vector<std::string> ProcessGroup::allgatherv(const std::string& s) {
+  const int world = this->world();
   const int64_t mine = static_cast<int64_t>(s.size());
   std::vector<int64_t> sizes(static_cast<size_t>(world));
-  g.allgather(&mine, sizeof mine, sizes.data());
+  allgather(&mine, sizeof mine, sizes.data());
   int64_t longest = 0;
   for (int64_t n : sizes) longest = std::max(longest, n);
   std::string padded = s;
   padded.resize(static_cast<size_t>(longest));
   std::string all(static_cast<size_t>(longest * world), '\0');
-  if (longest > 0) g.allgather(padded.data(), longest, all.data());
+  if (longest > 0) allgather(padded.data(), longest, all.data());
   std::vector<std::string> out;
   for (int r = 0; r < world; ++r)
     out.push_back(all.substr(static_cast<size_t>(r * longest), static_cast<size_t>(sizes[r])));
   return out;
+}
+
+std::vector<std::string> allgather_strings(ProcessGroup& g, const std::string& s) {
+  return g.allgatherv(s);
 }
 
 }  // namespace tessera::dist

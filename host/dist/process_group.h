@@ -41,6 +41,12 @@ class ProcessGroup {
   virtual void barrier() = 0;
   // Every rank's `bytes` bytes of `send`, in rank order, into `recv` (world() * bytes bytes).
   virtual void allgather(const void* send, int64_t bytes, void* recv) = 0;
+  // Every rank's `send` (of any length, each its own), in rank order. One call: the lengths are
+  // all-gathered first, then the bytes. This default pads every part to the longest through
+  // allgather; the MPI group overrides it with MPI_Allgatherv (the parts as they are). Counted
+  // in allgather_calls / allgather_bytes as (N - 1) x the rank's own part (what it hands the
+  // transport for the others), plus the lengths.
+  virtual std::vector<std::string> allgatherv(const std::string& send);
   virtual bool deterministic() const { return false; }
   virtual CommStats stats() const { return {}; }
 

@@ -38,6 +38,14 @@ void EmbeddingCollection::forward_host_bags(const Bags& host_bags, Tensor& out) 
   forward(ops_->stage(layout_, host_bags), out);
 }
 
+void EmbeddingCollection::stage_batch(const Bags& host_bags) {
+  // The rank's own ids were counted (and warned about) at its forward: resolve the global batch
+  // against a copy of the warnings' state, so they are not counted twice.
+  IdWarnState quiet = warn_;
+  last_ = ops_->resolve(layout_, ops_->stage(layout_, host_bags), quiet);
+  have_last_ = true;
+}
+
 const ResolvedBags& EmbeddingCollection::last_batch() const {
   TESSERA_CHECK(have_last_, "embedding backward before any forward");
   return last_;

@@ -55,6 +55,10 @@ class EmbeddingCollection {
   // The same for a batch of host tensors on any backend: the ops stage it (BagOps::stage: on a
   // device, an upload nobody waits for and a deferred id check) and the staged batch is kept.
   void forward_host_bags(const Bags& host_bags, Tensor& out);
+  // Makes a batch of host tensors the one the next backward / backward_and_update applies to,
+  // as forward_host_bags would, without the lookup (data-parallel training's global batch,
+  // embeddings/step_exchange.h). Ids this process has already warned about are not counted again.
+  void stage_batch(const Bags& host_bags);
   // The de-duplicated gradient of the last forward's batch; dout [B, out_dim].
   SparseGrad backward(const Tensor& dout);
   // The gradient w.r.t. the last forward's per-sample weights, f32 [nnz] on the backend (see

@@ -1,5 +1,7 @@
 #include "embeddings/tables.h"
 
+#include "embeddings/step_exchange.h"
+
 namespace tessera::emb {
 namespace {
 
@@ -15,6 +17,8 @@ class LocalTables final : public EmbeddingTables {
   const TableLayout& layout() const override { return emb_.layout(); }
   // On a device the batch goes up through the ops' pinned ring: nothing waits for it.
   void forward(const Bags& host_bags, Tensor& out) override {
+    last_bags_ = host_bags;
+    have_last_bags_ = true;
     emb_.forward_host_bags(host_bags, out);
   }
   void backward_and_update(const Tensor& dout) override { emb_.backward_and_update(dout); }
@@ -39,6 +43,13 @@ class LocalTables final : public EmbeddingTables {
     emb_.restore_training_state(s);
   }
   std::string shard_plan() const override { return {}; }
+
+ protected:
+  Tensor host_copy(const Tensor& t) override { return backend_->to_host(t); }
+  void update_with_batch(const Bags& host_bags, const Tensor& host_dout) override {
+    emb_.stage_batch(host_bags);
+    backward_and_update_host(host_dout);
+  }
 
  private:
   Backend* backend_;
@@ -74,6 +85,8 @@ class ShardedTables final : public EmbeddingTables {
   // gradient stay on the devices (ShardedEmbeddingCollection::forward_device); otherwise they
   // cross on the host.
   void forward(const Bags& host_bags, Tensor& out) override {
+    last_bags_ = host_bags;
+    have_last_bags_ = true;
     if (sharded_->stays_on_device(*backend_)) {
       if (!out.defined()) out = backend_->empty({host_bags.batch, layout().out_dim()});
       sharded_->forward_device(*backend_, host_bags, out);
@@ -94,6 +107,8 @@ class ShardedTables final : public EmbeddingTables {
     sharded_->backward_and_update(dout.is_host() ? dout : backend_->to_host(dout));
   }
   Tensor forward_host(const Bags& host_bags) override {
+    last_bags_ = host_bags;
+    have_last_bags_ = true;
     Tensor pooled;
     sharded_->forward(host_bags, pooled);
     return pooled;
@@ -118,6 +133,9 @@ class ShardedTables final : public EmbeddingTables {
     return where_.empty() ? plan : "shards in other processes (" + where_ + ")\n" + plan;
   }
 
+ protected:
+  Tensor host_copy(const Tensor& t) override { return backend_->to_host(t); }
+
  private:
   Backend* backend_;
   std::vector<std::unique_ptr<Backend>> shard_backends_;  // before sharded_: it uses them
@@ -135,6 +153,31 @@ RemoteRegistry& remote_registry() {
 }
 
 }  // namespace
+
+std::string EmbeddingTables::export_step(const Tensor& dout, float scale) {
+  const int64_t T = layout().num_tables(), D = layout().out_dim();
+  if (!dout.defined() || scale == 0.f) return pack_empty_step(T, D);
+  TESSERA_CHECK(have_last_bags_, "export_step without a forward");
+  TESSERA_CHECK(last_bags_.indices.is_host() && last_bags_.offsets.is_host(),
+                "export_step: the last forward's bags are not on the host");
+  const Tensor host = dout.is_host() ? dout : host_copy(dout);
+  return pack_step(last_bags_, host, scale, T, D);
+}
+
+void EmbeddingTables::import_steps(const std::vector<std::string>& packs) {
+  GlobalStep g = concat_steps(packs, layout().num_tables(), layout().out_dim());
+  imported_bags_ = std::make_unique<Bags>(std::move(g.bags));
+  imported_dout_ = std::move(g.dout);
+}
+
+bool EmbeddingTables::step_imported() {
+  if (!imported_bags_) return false;
+  const std::unique_ptr<Bags> bags = std::move(imported_bags_);
+  const Tensor dout = std::move(imported_dout_);
+  imported_dout_ = Tensor();
+  if (bags->batch > 0) update_with_batch(*bags, dout);
+  return true;
+}
 
 void set_remote_shard_factory(ShardFactory factory, std::string where) {
   remote_registry() = {std::move(factory), std::move(where)};

@@ -52,6 +52,34 @@ class EmbeddingTables {
   virtual void restore_training_state(const std::map<std::string, Tensor>& state) = 0;
   // The shard plan as a table ("" when unsharded).
   virtual std::string shard_plan() const = 0;
+
+  // Data-parallel training with these tables replicated on every rank (docs/distributed.md,
+  // embeddings/step_exchange.h). The last forward's batch with `dout` (its gradient, [B, out_dim]
+  // on the model's backend, undefined for a rank without a step) times `scale`, as a pack.
+  std::string export_step(const Tensor& dout, float scale);
+  // Every rank's export_step in rank order, concatenated and held for step_imported().
+  void import_steps(const std::vector<std::string>& packs);
+  // One optimizer step with the held global batch, exactly as backward_and_update after a
+  // forward of that batch would (none when its batch has no rows); false when none is held.
+  bool step_imported();
+
+ protected:
+  // The batch of the last forward (host tensors), which export_step packs.
+  Bags last_bags_;
+  bool have_last_bags_ = false;
+  // A host copy of a tensor on the model's backend.
+  virtual Tensor host_copy(const Tensor& t) = 0;
+  // Resolves `host_bags` for the next update and applies `host_dout` (host f32 [B, out_dim]).
+  // This default looks the batch up (forward_host) only for the resolution; one collection
+  // resolves without the lookup.
+  virtual void update_with_batch(const Bags& host_bags, const Tensor& host_dout) {
+    forward_host(host_bags);
+    backward_and_update_host(host_dout);
+  }
+
+ private:
+  std::unique_ptr<Bags> imported_bags_;
+  Tensor imported_dout_;
 };
 
 // shards == 1: one EmbeddingCollection on `backend`; > 1: a ShardedEmbeddingCollection over

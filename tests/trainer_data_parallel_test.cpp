@@ -7,8 +7,10 @@
 //     result says 2 ranks;
 //   - rank 1 gets rank 0's run directory and writes nothing, never calls finish(), and ends with
 //     rank 0's weights;
-//   - a task with a sparse parameter group, or one that steps its own optimizer, is refused by
-//     name before the first step.
+//   - a sparse group that exchanges its steps is handed every rank's pack (in rank order) before
+//     each step, its share n_r / sum n_r = 1/2 here;
+//   - a task with a sparse parameter group that cannot exchange its steps, or one that steps its
+//     own optimizer, is refused by name before the first step.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <sys/stat.h>
@@ -77,16 +79,40 @@ class NoTables final : public SparseGroup {
   void restore_training_state(const std::map<std::string, Tensor>&) override {}
 };
 
+// A sparse group that exchanges its steps: records the shares it was asked to export with, and
+// what it imported, and that every step came after its import.
+class ExchangingTables final : public SparseGroup {
+ public:
+  void set_lr_scale(float) override {}
+  void step() override {
+    ++steps;
+    EXPECT_EQ(imported.size(), static_cast<size_t>(steps)) << "a step without its import";
+  }
+  std::map<std::string, Tensor> training_state() override { return {}; }
+  void restore_training_state(const std::map<std::string, Tensor>&) override {}
+  bool exchanges_steps() const override { return true; }
+  std::string export_step(float share) override {
+    shares.push_back(share);
+    return "part " + std::to_string(shares.size());
+  }
+  void import_steps(std::vector<std::string> packs) override { imported.push_back(packs); }
+  std::vector<float> shares;
+  std::vector<std::vector<std::string>> imported;
+  int steps = 0;
+};
+
 // Least squares on 4 fixed rows per step: w <- w - lr mean((w.x - y) x).
 class LinearTask final : public TrainTask {
  public:
-  explicit LinearTask(Backend& be, bool own_optimizer = false, bool tables = false)
+  explicit LinearTask(Backend& be, bool own_optimizer = false, bool tables = false,
+                      SparseGroup* exchanging = nullptr)
       : opt_(be, sgd(), LrSchedule{}), own_(own_optimizer) {
     w_.name = "w";
     w_.value = Tensor::host_from<float>({3}, {0.5f, -0.25f, 0.125f});
     w_.grad = Tensor::host({3});
     opt_.attach({&w_});
     if (tables) opt_.add_sparse_group("tables", tables_);
+    if (exchanging) opt_.add_sparse_group("tables", *exchanging);
   }
   static OptimizerConfig sgd() {
     OptimizerConfig c;
@@ -222,6 +248,26 @@ TEST(TrainerDataParallel, MirroredRanksTrainAsOneProcessAndOnlyRankZeroWrites) {
   EXPECT_TRUE(broadcasts.empty()) << broadcasts.size() << " of rank 0's broadcasts left over";
 }
 
+TEST(TrainerDataParallel, SparseGroupsImportEveryRanksStepBeforeTheyStep) {
+  testing::TempDir dir;
+  auto be = make_host_backend();
+  LinearTask alone(*be);
+  fit(alone, options(dir.file("alone")), nullptr);
+  std::deque<std::string> b;
+  ExchangingTables tables;
+  LinearTask lead(*be, false, false, &tables);
+  fit(lead, options(dir.file("t")), std::make_unique<MirrorGroup>(0, &b));
+  EXPECT_EQ(lead.weights(), alone.weights());
+  EXPECT_EQ(tables.steps, 6);
+  ASSERT_EQ(tables.shares.size(), 6u);
+  for (float share : tables.shares) EXPECT_EQ(share, 0.5f);  // 4 of the global batch's 8 rows
+  for (size_t k = 0; k < tables.imported.size(); ++k) {
+    // The mirror's other rank exported what this one did: both packs, in rank order.
+    const std::string mine = "part " + std::to_string(k + 1);
+    EXPECT_EQ(tables.imported[k], (std::vector<std::string>{mine, mine}));
+  }
+}
+
 TEST(TrainerDataParallel, RefusesTablesAndTasksThatStepTheirOwnOptimizer) {
   testing::TempDir dir;
   auto be = make_host_backend();
@@ -231,6 +277,7 @@ TEST(TrainerDataParallel, RefusesTablesAndTasksThatStepTheirOwnOptimizer) {
     fit(tables, options(dir.file("t")), std::make_unique<MirrorGroup>(0, &b));
   });
   EXPECT_NE(t.find("parameter group 'tables'"), std::string::npos) << t;
+  EXPECT_NE(t.find("cannot exchange its steps"), std::string::npos) << t;
   EXPECT_NE(t.find("remote_shards"), std::string::npos) << t;
   LinearTask own(*be, true);
   const std::string o = test::error_of_kind(ErrorKind::Usage, [&] {

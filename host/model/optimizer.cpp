@@ -39,6 +39,14 @@ LrSchedule LrSchedule::from_config(const LrScheduleConfig& c, int64_t steps_per_
   return s;
 }
 
+std::string SparseGroup::export_step(float) {
+  TESSERA_THROW(Internal, "this sparse parameter group does not exchange its steps");
+}
+
+void SparseGroup::import_steps(std::vector<std::string>) {
+  TESSERA_THROW(Internal, "this sparse parameter group does not exchange its steps");
+}
+
 Optimizer::Optimizer(Backend& backend, const OptimizerConfig& spec, LrSchedule schedule)
     : backend_(backend), spec_(spec), schedule_(schedule) {}
 

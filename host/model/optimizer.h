@@ -48,6 +48,20 @@ class SparseGroup {
   // tensors by name, and its restore (Error(Io) naming what does not fit).
   virtual std::map<std::string, Tensor> training_state() = 0;
   virtual void restore_training_state(const std::map<std::string, Tensor>& state) = 0;
+
+  // Data-parallel training with the tables replicated on every rank (docs/distributed.md): after
+  // each rank's backward, the ranks exchange their steps so that every rank's next step() applies
+  // the global batch, as one process would. A group that cannot (the default) is refused by the
+  // Trainer under mpirun.
+  virtual bool exchanges_steps() const { return false; }
+  // The pending step (the last batch's lookup and its gradient) as bytes. `share` is the rank's
+  // share n_r / sum_r n_r of the global batch: a group whose gradient is its batch's mean scales
+  // it by the share, one whose gradient is its batch's sum sends it as it is. An empty batch when
+  // `share` is 0 (the rank's part was dropped) or no step is pending (a rank with no rows).
+  virtual std::string export_step(float share);
+  // Every rank's export_step(), in rank order (= the global batch's row order): the next step()
+  // applies their concatenation instead of this rank's own gradient.
+  virtual void import_steps(std::vector<std::string> steps);
 };
 
 class Optimizer {

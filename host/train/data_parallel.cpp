@@ -94,6 +94,21 @@ int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int
   return static_cast<int64_t>(all);
 }
 
+void exchange_sparse_steps(dist::ProcessGroup& group, Optimizer& opt, int64_t examples,
+                           bool applied, int64_t global) {
+  if (global <= 0) TESSERA_THROW(Internal, "a sparse step exchange of an empty global batch");
+  // One rounding: n_r / sum_r n_r, as the dense path's weight n_r and division by the sum.
+  const float scale =
+      applied && examples > 0 ? static_cast<float>(examples) / static_cast<float>(global) : 0.f;
+  for (const Optimizer::NamedGroup& g : opt.sparse_groups()) {
+    if (!g.group->exchanges_steps())
+      TESSERA_THROW(Usage, "the sparse parameter group '" << g.name
+                                                          << "' cannot exchange its steps "
+                                                             "between data-parallel ranks");
+    g.group->import_steps(group.allgatherv(g.group->export_step(scale)));
+  }
+}
+
 void broadcast_metrics(dist::ProcessGroup& group, Metrics& metrics, int root) {
   if (group.world() == 1) return;
   // name '\0' and the value's 8 bytes, per metric.

@@ -246,14 +246,15 @@ void Loop::check_data_parallel() {
     TESSERA_THROW(Usage, o_.task << " training steps its own optimizer, so it cannot train "
                                     "data-parallel over "
                                  << group_.world() << " ranks (run it without mpirun)");
-  if (!opt->sparse_groups().empty())
-    TESSERA_THROW(Usage,
-                  o_.task << ": a model with embedding tables (parameter group '"
-                          << opt->sparse_groups().front().name
-                          << "') does not train data-parallel yet: their sparse gradients are "
-                             "not exchanged between ranks. Under mpirun, give it "
-                             "\"remote_shards\": true (rank 0 trains, the others hold the "
-                             "tables) or run it in one process");
+  // Tables replicated on every rank exchange each step's lookups and pooled gradients
+  // (exchange_sparse_steps); a group that cannot is refused before the first step.
+  for (const Optimizer::NamedGroup& g : opt->sparse_groups())
+    if (!g.group->exchanges_steps())
+      TESSERA_THROW(Usage, o_.task << ": the sparse parameter group '" << g.name
+                                   << "' cannot exchange its steps between ranks, so the model "
+                                      "does not train data-parallel. Under mpirun, give it "
+                                      "\"remote_shards\": true (rank 0 trains, the others hold "
+                                      "the tables) or run it in one process");
 }
 
 void Loop::resume() {
@@ -300,6 +301,8 @@ bool Loop::optimizer_step(const StepResult& r, int64_t& examples) {
   if (parallel_) {
     examples = allreduce_dense_gradients(group_, *opt, r.examples, r.applied, gradients_);
     apply = examples > 0;
+    if (apply && !opt->sparse_groups().empty())
+      exchange_sparse_steps(group_, *opt, r.examples, r.applied, examples);
   }
   if (apply && opt) opt->step();
   return apply;
@@ -519,6 +522,8 @@ TrainResult Loop::finish() {
     w.field("ranks", group_.world()).field("deterministic_reduction", group_.deterministic());
     const dist::CommStats c = group_.stats();
     w.field("allreduce_bytes_sent", c.allreduce_bytes).field("allreduce_calls", c.allreduce_calls);
+    // The sparse step exchange of replicated tables (and the run's few string all-gathers).
+    w.field("allgather_bytes_sent", c.allgather_bytes).field("allgather_calls", c.allgather_calls);
   }
   guard_.write_result_fields(w);
   TrainResult r;

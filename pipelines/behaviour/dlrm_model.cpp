@@ -257,6 +257,7 @@ void DlrmModel::backward(const Tensor& dlogits, SparseStep sparse) {
 void DlrmModel::step_sparse() {
   TESSERA_CHECK(sparse_pending_, "step_sparse without a backward whose step is pending");
   sparse_pending_ = false;
+  if (tables_->step_imported()) return;  // the global batch's step (data-parallel)
   tables_->backward_and_update(demb_.rows(0, batch_));
 }
 

@@ -131,6 +131,16 @@ class DlrmModel {
     void restore_training_state(const std::map<std::string, Tensor>& s) override {
       m_.restore_sparse_state(s);
     }
+    // Data-parallel with the tables replicated (docs/distributed.md): the pending step's
+    // lookup and pooled gradient go out; the global batch's comes back for step_sparse().
+    bool exchanges_steps() const override { return true; }
+    std::string export_step(float scale) override {
+      return m_.tables_->export_step(m_.sparse_pending_ ? m_.sparse_gradient() : Tensor(), scale);
+    }
+    void import_steps(std::vector<std::string> steps) override {
+      m_.tables_->import_steps(steps);
+      m_.sparse_pending_ = true;
+    }
 
    private:
     DlrmModel& m_;

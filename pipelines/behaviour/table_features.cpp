@@ -122,6 +122,7 @@ void TableFeatures::set_gradient(const Tensor& dout) {
 void TableFeatures::step() {
   TESSERA_CHECK(pending_, "a sparse step without a backward whose step is pending");
   pending_ = false;
+  if (tables_->step_imported()) return;  // the global batch's step (data-parallel)
   tables_->backward_and_update(dout_);
 }
 

@@ -55,6 +55,16 @@ class TableFeatures final : public SparseGroup {
   void restore_training_state(const std::map<std::string, Tensor>& s) override {
     tables_->restore_training_state(s);
   }
+  // Data-parallel with the tables replicated (docs/distributed.md): the pending step's lookup
+  // and gradient go out; the global batch's comes back for step().
+  bool exchanges_steps() const override { return true; }
+  std::string export_step(float scale) override {
+    return tables_->export_step(pending_ ? dout_ : Tensor(), scale);
+  }
+  void import_steps(std::vector<std::string> steps) override {
+    tables_->import_steps(steps);
+    pending_ = true;
+  }
 
   Tensor table_to_host(int64_t t) { return tables_->table_to_host(t); }
   Tensor weights_to_host() { return tables_->weights_to_host(); }

@@ -102,6 +102,12 @@ void RecModel::apply(const Step& s) {
 }
 
 void RecModel::TableGroup::step() {
+  if (imported) {  // the global batch's step (data-parallel)
+    imported = false;
+    staged = Tensor();
+    m_.tables_->step_imported();
+    return;
+  }
   TESSERA_CHECK(staged.defined(), "a sparse step without a staged gradient");
   const Tensor dout = staged;
   staged = Tensor();

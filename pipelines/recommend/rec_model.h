@@ -104,6 +104,19 @@ class RecModel {
     void restore_training_state(const std::map<std::string, Tensor>& s) override {
       m_.tables_->restore_training_state(s);
     }
+    // Data-parallel with the tables replicated (docs/distributed.md): the staged gradient and
+    // the last lookup go out; the global batch's comes back for step().
+    bool exchanges_steps() const override { return true; }
+    // The steps' gradients are the batch's sums (per-occurrence losses, not means): a rank's part
+    // goes out unscaled, and the concatenation is the global batch's sum.
+    std::string export_step(float share) override {
+      return m_.tables_->export_step(staged, share > 0.f ? 1.f : 0.f);
+    }
+    void import_steps(std::vector<std::string> steps) override {
+      m_.tables_->import_steps(steps);
+      imported = true;
+    }
+    bool imported = false;
     Tensor staged;  // [rows, out width] on the backend: the gradient the next step applies
 
    private:

@@ -11,6 +11,7 @@
 #include "host/core/error.h"
 #include "host/core/math.h"
 #include "host/data/sha256.h"
+#include "host/dist/process_group.h"
 #include "host/model/divergence.h"
 #include "host/model/optimizer.h"
 #include "host/train/trainer.h"
@@ -96,10 +97,18 @@ class RecTraining : public train::TrainTask {
   }
 
   train::StepResult step(train::StepContext& ctx) override {
-    const int64_t first = ctx.batch * cfg_.train.batch_size;
-    const int64_t n = std::min(cfg_.train.batch_size, static_cast<int64_t>(order_.size()) - first);
+    const int64_t start = ctx.batch * cfg_.train.batch_size;
+    const int64_t all =
+        std::min(cfg_.train.batch_size, static_cast<int64_t>(order_.size()) - start);
+    // Under mpirun every rank trains its contiguous part of the global batch, in rank order
+    // (docs/distributed.md); negatives are drawn per position, so the parts draw what one
+    // process would.
+    const dist::ProcessGroup& g = dist::process_group();
+    const int64_t first = start + all * g.rank() / g.world();
+    const int64_t n = start + all * (g.rank() + 1) / g.world() - first;
     const bool mf = cfg_.model == ModelKind::Mf;
     train::StepResult r;
+    if (n == 0) return r;  // no part of a short batch: steps with 0 examples
     if (mf) {
       // The ratings go up through the stager's pinned slots; the ids through the tables' own.
       const BatchStager::Staged staged = stage_ratings(first, n);

@@ -7,10 +7,16 @@ a field, the two trained a different number of epochs, or PyTorch did not load O
 Time to the reference AUC: reference = the best test AUC PyTorch reached over its epochs; a
 side's time is its cumulative training seconds at the end of the first epoch whose AUC is at
 least reference - tolerance (null if none is).
+
+--aggregate CMP.json...: the per-seed lines of one benchmark (each this script's output for one
+seed) summarised: per epoch, each side's mean AUC, its sample standard deviation and range over
+the seeds, and its mean cumulative seconds; the reference is the best of PyTorch's per-epoch mean
+AUCs, and the times to it come from the mean curves; samples/s are means over the seeds.
 """
 import argparse
 import json
 import os
+import statistics
 import sys
 
 
@@ -44,10 +50,59 @@ def seconds_to(epochs, target):
     return None
 
 
+def spread(values):
+    return {"mean": round(statistics.fmean(values), 4),
+            "std": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+            "min": round(min(values), 4), "max": round(max(values), 4)}
+
+
+def aggregate(paths, tolerance):
+    runs = [last_json(p) for p in paths]
+    first = runs[0]
+    for p, r in zip(paths, runs):
+        for key in ("model", "mode", "rows"):
+            if r[key] != first[key]:
+                sys.exit(f"{p}: {key} {r[key]!r} differs from {paths[0]}'s {first[key]!r}")
+        if len(r["epochs"]) != len(first["epochs"]):
+            sys.exit(f"{p}: {len(r['epochs'])} epochs, {paths[0]} {len(first['epochs'])}")
+    epochs = []
+    for i, e in enumerate(first["epochs"]):
+        col = lambda k: [r["epochs"][i][k] for r in runs]
+        epochs.append({"epoch": e["epoch"], "tessera_auc": spread(col("tessera_auc")),
+                       "torch_auc": spread(col("torch_auc")),
+                       "tessera_train_s": round(statistics.fmean(col("tessera_train_s")), 3),
+                       "torch_train_s": round(statistics.fmean(col("torch_train_s")), 3)})
+    reference = max(e["torch_auc"]["mean"] for e in epochs)
+    curve = lambda side: [{"test_auc": e[f"{side}_auc"]["mean"],
+                           "train_seconds": e[f"{side}_train_s"]} for e in epochs]
+    t_te = seconds_to(curve("tessera"), reference - tolerance)
+    t_to = seconds_to(curve("torch"), reference - tolerance)
+    ts = statistics.fmean(r["tessera_samples_per_sec"] for r in runs)
+    ps = statistics.fmean(r["torch_samples_per_sec"] for r in runs)
+    r = lambda v, n=3: None if v is None else round(v, n)
+    print(json.dumps({
+        "model": first["model"], "mode": first["mode"], "rows": first["rows"],
+        "seeds": [x.get("seed") for x in runs],
+        "tessera_samples_per_sec": round(ts, 1), "torch_samples_per_sec": round(ps, 1),
+        "ratio": round(ts / ps, 3), "target_ratio": 2.5,
+        "reference_auc": round(reference, 4), "auc_tolerance": tolerance,
+        "tessera_seconds_to_reference_auc": r(t_te), "torch_seconds_to_reference_auc": r(t_to),
+        "time_to_auc_ratio": r(t_to / t_te) if t_te and t_to else None,
+        "parameters_equal": all(x["parameters_equal"] for x in runs),
+        "epochs": epochs, "per_seed": runs}))
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--aggregate":
+        ap = argparse.ArgumentParser(description="per-seed summaries, aggregated")
+        ap.add_argument("--aggregate", nargs="+", required=True)
+        ap.add_argument("--auc-tolerance", type=float, default=0.001)
+        a = ap.parse_args()
+        return aggregate(a.aggregate, a.auc_tolerance)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tessera", required=True)
     ap.add_argument("--torch", required=True)
+    ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--rows", type=int, required=True)
     ap.add_argument("--mode", default="text")
     ap.add_argument("--prep-seconds", default="null")
@@ -66,11 +121,11 @@ def main():
     t_te, t_to = seconds_to(te_epochs, target), seconds_to(to_epochs, target)
     ts, ps = te["train_samples_per_sec"], to["train_samples_per_sec"]
     if te["parameters"] != to["parameters"]:
-        print(f"dlrm_compare: the models differ: tessera has {te['parameters']} parameters, "
-              f"PyTorch {to['parameters']}", file=sys.stderr)
+        sys.exit(f"dlrm_compare: the models differ: tessera has {te['parameters']} parameters, "
+                 f"PyTorch {to['parameters']}: not the same model, so no comparison")
     r = lambda v, n=4: None if v is None else round(v, n)
     print(json.dumps({
-        "model": to["model"], "mode": a.mode, "rows": a.rows,
+        "model": to["model"], "mode": a.mode, "rows": a.rows, "seed": a.seed,
         "tessera_samples_per_sec": round(ts, 1), "torch_samples_per_sec": round(ps, 1),
         "ratio": round(ts / ps, 3), "target_ratio": 2.5,
         "reference_auc": r(reference), "auc_tolerance": a.auc_tolerance,

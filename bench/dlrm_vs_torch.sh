@@ -5,13 +5,16 @@
 #
 #   bench/dlrm_vs_torch.sh [TESSERA_BIN] [--model dlrm|dcn_v2] [--low-rank R] [--cross-layers N]
 #       [--structure stacked|parallel] [--prepared] [--read auto|memory|stream] [--rows N]
-#       [--epochs N] [--batch-size N] [--threads N] [--seed N] [--auc-tolerance X] [--keep DIR]
+#       [--epochs N] [--batch-size N] [--threads N] [--seeds N[,N..]] [--auc-tolerance X]
+#       [--keep DIR]
 #
 # TESSERA_BIN defaults to build/tessera. Steps:
 #   1. TESSERA_BIN make-synthetic TMP/data --layout criteo --rows N (default 200000; test N/4):
 #      13 counts + 26 power-law categorical ids with a planted signal;
 #   2. tessera: TESSERA_BIN train on the generated config with the model replaced by the
-#      benchmark's (embedding dim 16, bottom [64], tables sparse Adagrad lr 0.05, dense Adam lr
+#      benchmark's and every categorical token given its own row (min_count 1, PyTorch's
+#      vocabulary: the two models must have equal parameter counts, or the comparison fails)
+#      (embedding dim 16, bottom [64], tables sparse Adagrad lr 0.05, dense Adam lr
 #      1e-3, no dropout; dlrm: top [64, 32]; dcn_v2: --cross-layers (3) cross layers, full rank
 #      or --low-rank R, --structure (stacked), deep tower [64, 32]), CPU, --epochs (default 1:
 #      DLRMs on click data overfit after one pass). The test file is also its validation file, so
@@ -19,8 +22,10 @@
 #      With --prepared, TESSERA_BIN prep writes the data once as shards (its time reported apart,
 #      "prep_seconds") and training reads them (data.prepared; data.read from --read, default
 #      the config's "auto");
-#      --seed (default 42) seeds tessera's run (the config's "seed") and PyTorch's alike; the
-#      data stay the same (make-synthetic's own seed), so seeds show the runs' own spread.
+#      --seeds (default 42; --seed N is one) seeds tessera's run (the config's "seed") and
+#      PyTorch's alike, each seed a pair of runs; the data stay the same (make-synthetic's own
+#      seed), so seeds show the runs' own spread (DLRM on this data: about 0.01 AUC between
+#      seeds at 200,000 rows, so a single seed cannot rank the two sides within that).
 #   3. PyTorch: the same model (nn.EmbeddingBag sparse + Adagrad; DLRM: bmm interaction; DCN-v2:
 #      the cross network as tessera's dcn_model.h), same epochs, batch size and threads, the data
 #      preprocessed into memory first (so it never pays for reading, in either mode).
@@ -30,9 +35,9 @@
 # time only the training loop (tessera's includes its batcher); evaluation is excluded.
 #
 # Time to the reference's AUC: the reference AUC is the best test AUC PyTorch reached over its
-# epochs; each side's time is its cumulative training seconds at the end of the first epoch whose
-# test AUC is >= that minus --auc-tolerance (default 0.001, the noise between seeds); null when
-# it never gets there within --epochs.
+# epochs (with several seeds: the best of its per-epoch mean AUCs); each side's time is its
+# (mean) cumulative training seconds at the end of the first epoch whose (mean) test AUC is >=
+# that minus --auc-tolerance (default 0.001); null when it never gets there within --epochs.
 #
 # Output: progress on stderr; the last stdout line is
 #   {"model":..,"mode":"text"|"prepared","tessera_samples_per_sec":..,"torch_samples_per_sec":..,
@@ -40,6 +45,9 @@
 #    "torch_seconds_to_reference_auc":..,"time_to_auc_ratio":..,"torch_gemm_gflops":..,
 #    "epochs":[{"epoch":1,"tessera_auc":..,"torch_auc":..},..],"tessera":{..},"torch":{..},..}
 # ratio = tessera / torch samples/s; time_to_auc_ratio = torch seconds / tessera seconds.
+# With several seeds the last line is dlrm_compare.py --aggregate's: the same fields from the
+# per-seed means, plus "seeds", per-epoch mean and spread (sample standard deviation) of each
+# side's AUC, and "per_seed" (each pair's own line).
 # Exits non-zero on any failure.
 # gpu-check: skip needs PyTorch and trains both sides on the CPU; nothing of it runs on the GPU
 set -euo pipefail
@@ -60,7 +68,7 @@ epochs=1
 batch_size=1024
 threads=2
 auc_tolerance=0.001
-seed=42
+seeds=42
 keep=""
 
 die() { echo "dlrm_vs_torch: $*" >&2; exit 1; }
@@ -77,7 +85,7 @@ while [[ $# -gt 0 ]]; do
     --batch-size) batch_size="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --auc-tolerance) auc_tolerance="$2"; shift ;;
-    --seed) seed="$2"; shift ;;
+    --seed|--seeds) seeds="$2"; shift ;;
     --keep) keep="$2"; shift ;;
     -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
@@ -104,14 +112,13 @@ fi
 echo "== synthetic criteo: $rows train rows" >&2
 "$tessera_bin" make-synthetic "$tmp/data" --layout criteo --rows "$rows" --json >"$tmp/gen.out" \
   || die "make-synthetic failed"
-# The generated config with the benchmark's model and schedule.
+# The generated config with the benchmark's model and schedule (its seed is set per run below).
 "$python" - "$tmp/data/config.json" "$tmp/bench.json" "$epochs" "$batch_size" "$model" \
-  "$cross_layers" "$low_rank" "$structure" "$seed" <<'PY'
+  "$cross_layers" "$low_rank" "$structure" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-epochs, batch, model, layers, rank, structure, seed = sys.argv[3:10]
+epochs, batch, model, layers, rank, structure = sys.argv[3:9]
 c["device"] = "cpu"
-c["seed"] = int(seed)
 d = c["data"]
 d.pop("validation_fraction", None)
 # make-synthetic's config takes the large-data route (data.prepared): the text mode reads the
@@ -119,6 +126,9 @@ d.pop("validation_fraction", None)
 d.pop("prepared", None)
 d.pop("read", None)
 d["validation"] = d["test"]  # the test AUC after every epoch; no train rows held out
+# PyTorch's vocabulary: every token seen on train has its own row (torch_dlrm.py), so the two
+# models have the same tables and parameter count.
+d.setdefault("categorical", {})["min_count"] = 1
 m = {"type": model, "embedding_dim": 16, "bottom": [64], "hidden": [64, 32], "dropout": 0.0,
      "sparse_optimizer": {"type": "adagrad", "lr": 0.05}}
 if model == "dcn_v2":
@@ -146,20 +156,40 @@ if sys.argv[3]:
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 fi
+mode="$([[ $prepared == 1 ]] && echo prepared || echo text)"
 
-echo "== tessera: train $model ($([[ $prepared == 1 ]] && echo prepared || echo text)," \
-  "OMP_NUM_THREADS=$threads)" >&2
-OMP_NUM_THREADS="$threads" "$tessera_bin" train "$config" --json --quiet \
-  --runs-dir "$tmp/runs" >"$tmp/tessera.out" || { tail -n 20 "$tmp/tessera.out" >&2; die "tessera train failed"; }
-load_tessera="$(cut -d' ' -f1 /proc/loadavg)"
+# One pair of runs (tessera, then PyTorch) with seed $1; its comparison in $tmp/cmp-$1.json.
+run_pair() {
+  local seed="$1"
+  "$python" -c 'import json,sys; c=json.load(open(sys.argv[1])); c["seed"]=int(sys.argv[3]); json.dump(c, open(sys.argv[2], "w"), indent=1)' \
+    "$config" "$tmp/bench-$seed.json" "$seed"
+  echo "== tessera: train $model ($mode, OMP_NUM_THREADS=$threads, seed $seed)" >&2
+  OMP_NUM_THREADS="$threads" "$tessera_bin" train "$tmp/bench-$seed.json" --json --quiet \
+    --runs-dir "$tmp/runs-$seed" >"$tmp/tessera-$seed.out" \
+    || { tail -n 20 "$tmp/tessera-$seed.out" >&2; die "tessera train failed"; }
+  local load_tessera
+  load_tessera="$(cut -d' ' -f1 /proc/loadavg)"
+  echo "== pytorch: $model epochs=$epochs batch=$batch_size threads=$threads seed $seed (OpenBLAS openmp, Cooperlake)" >&2
+  OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    "$python" "$here/torch_dlrm.py" --data-dir "$tmp/data" --model "$model" --epochs "$epochs" \
+    --batch-size "$batch_size" --threads "$threads" --cross-layers "$cross_layers" \
+    --low-rank "$low_rank" --structure "$structure" --seed "$seed" >"$tmp/torch-$seed.out" \
+    || die "torch_dlrm.py failed"
+  "$python" "$here/dlrm_compare.py" --tessera "$tmp/tessera-$seed.out" --torch "$tmp/torch-$seed.out" \
+    --rows "$rows" --mode "$mode" --prep-seconds "$prep_seconds" --tessera-loadavg "$load_tessera" \
+    --auc-tolerance "$auc_tolerance" --seed "$seed" >"$tmp/cmp-$seed.json" \
+    || die "dlrm_compare.py failed (seed $seed)"
+}
 
-echo "== pytorch: $model epochs=$epochs batch=$batch_size threads=$threads (OpenBLAS openmp, Cooperlake)" >&2
-OPENBLAS_CORETYPE=Cooperlake LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-  "$python" "$here/torch_dlrm.py" --data-dir "$tmp/data" --model "$model" --epochs "$epochs" \
-  --batch-size "$batch_size" --threads "$threads" --cross-layers "$cross_layers" \
-  --low-rank "$low_rank" --structure "$structure" --seed "$seed" >"$tmp/torch.out" || die "torch_dlrm.py failed"
-
-"$python" "$here/dlrm_compare.py" --tessera "$tmp/tessera.out" --torch "$tmp/torch.out" \
-  --rows "$rows" --mode "$([[ $prepared == 1 ]] && echo prepared || echo text)" \
-  --prep-seconds "$prep_seconds" --tessera-loadavg "$load_tessera" \
-  --auc-tolerance "$auc_tolerance"
+IFS=, read -r -a seed_list <<<"$seeds"
+((${#seed_list[@]} > 0)) || die "--seeds names no seed"
+for seed in "${seed_list[@]}"; do
+  [[ "$seed" =~ ^[0-9]+$ ]] || die "--seeds takes non-negative integers, not '$seed'"
+  run_pair "$seed"
+done
+if ((${#seed_list[@]} == 1)); then
+  cat "$tmp/cmp-${seed_list[0]}.json"
+else
+  "$python" "$here/dlrm_compare.py" --aggregate $(printf "$tmp/cmp-%s.json " "${seed_list[@]}") \
+    --auc-tolerance "$auc_tolerance"
+fi

@@ -4,6 +4,8 @@
 #   - 2 ranks give the one-process run's per-epoch train_loss (summed over both ranks' rows) and
 #     test AUC / logloss, up to float summation order: within 1e-5 relative (loss) and 1e-4
 #     (AUC, logloss); Adam sees gradients that differ in their last bits, nothing more;
+#   - the same for DLRM on the synthetic data's categorical columns, its tables replicated on
+#     both ranks (the sparse steps exchanged);
 #   - --deterministic-reduction twice at 3 ranks: metrics.jsonl's losses and the test figures
 #     are equal to the last digit between the two runs;
 #   - only rank 0 writes: one run directory, one metrics line per epoch, one model file;
@@ -58,6 +60,29 @@ close "test logloss, 2 ranks" "$(field two.out "d['test']['logloss']")" \
 [[ $(field eval.out "d['metrics']['auc']") == $(field two.out "d['test']['auc']") ]] ||
   fail "evaluate on the 2-rank model file gives another AUC than its run"
 echo "ok: evaluate on the 2-rank model gives its run's test AUC"
+
+# ---- DLRM, its tables replicated on every rank: 2 ranks against one process ------------------
+# The synthetic data's 3 categorical columns become DLRM tables (Adagrad); every rank applies the
+# global batch's sparse step (docs/distributed.md, "Replicated tables").
+python3 - data/config.json data/dlrm.json <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["model"] = {"type": "dlrm", "embedding_dim": 8, "bottom": [16], "hidden": [32, 16],
+              "dropout": 0, "sparse_optimizer": {"type": "adagrad", "lr": 0.05}}
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+"$tessera" train data/dlrm.json "${opts[@]}" --run-dir dlrm-one > dlrm-one.out
+timeout 300 mpirun -np 2 "$tessera" train data/dlrm.json "${opts[@]}" --run-dir dlrm-two > dlrm-two.out
+[[ $(field dlrm-two.out "d['ranks']") == 2 ]] || fail "the DLRM result does not say 2 ranks"
+read -r -a d1 <<< "$(losses dlrm-one/metrics.jsonl)"
+read -r -a d2 <<< "$(losses dlrm-two/metrics.jsonl)"
+for e in 0 1 2; do close "DLRM epoch $((e + 1)) train_loss, 2 ranks" "${d2[$e]}" "${d1[$e]}" 1e-5; done
+close "DLRM test AUC, 2 ranks" "$(field dlrm-two.out "d['test']['auc']")" \
+  "$(field dlrm-one.out "d['test']['auc']")" 1e-4
+close "DLRM test logloss, 2 ranks" "$(field dlrm-two.out "d['test']['logloss']")" \
+  "$(field dlrm-one.out "d['test']['logloss']")" 1e-4
+echo "ok: DLRM at 2 ranks: allgather_bytes_sent $(field dlrm-two.out "d['allgather_bytes_sent']") in" \
+  "$(field dlrm-two.out "d['allgather_calls']") calls over $(field dlrm-two.out "d['steps']") steps"
 
 # ---- deterministic reduction: two runs at 3 ranks, equal to the last bit ---------------------
 for r in a b; do

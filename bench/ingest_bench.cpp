@@ -5,7 +5,8 @@
 //            text reader pays: the page cache's bandwidth)
 //   records  the train file split into records and fields by RecordReader (the writer's one
 //            serial reader stream), nothing parsed
-//   fit      fit_preprocessor on the train file (pass 1: vocabularies and normalisers, one thread)
+//   fit      fit_preprocessor_threads on the train file with --threads (pass 1: vocabularies and
+//            normalisers, as prepare fits them)
 //   prepare  prepare_dataset into a fresh directory with --threads (pass 1 again, then pass 2:
 //            parse, encode, write the shards): what `tessera prep` runs
 // encode_write = prepare - fit (pass 2 alone). Rows/s and MB/s are over the train file.
@@ -136,12 +137,12 @@ PhaseRun time_records(const PrepareInputs& in) {
   return {seconds_since(t0), reader.records_read()};
 }
 
-PhaseRun time_fit(const PrepareInputs& in) {
+PhaseRun time_fit(const PrepareInputs& in, int threads) {
   const auto t0 = Clock::now();
   // As prepare_dataset selects the rows it fits on.
   const bool all = in.validation || in.validation_fraction == 0;
   const RowSelection rows{all ? SplitPart::All : SplitPart::Train, in.validation_fraction, in.seed};
-  const Preprocessor pre = fit_preprocessor(in.train, in.schema, in.options, rows);
+  const Preprocessor pre = fit_preprocessor_threads(in.train, in.schema, in.options, rows, threads);
   TESSERA_CHECK(pre.n_dense() + pre.n_cat() > 0, "fit: no features");
   return {seconds_since(t0), -1};
 }
@@ -204,7 +205,7 @@ int run(const Setup& s) {
       const std::clock_t c0 = std::clock();  // the process's CPU time: every thread
       const PhaseRun r = name == "read"      ? time_read(in.train.path)
                          : name == "records" ? time_records(in)
-                         : name == "fit"     ? time_fit(in)
+                         : name == "fit"     ? time_fit(in, s.threads)
                                              : time_prepare(in, s);
       if (name == "records" || (name == "prepare" && train_rows < 0)) train_rows = r.rows;
       const double cpu = static_cast<double>(std::clock() - c0) / CLOCKS_PER_SEC;

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <type_traits>
 
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
@@ -218,6 +219,7 @@ struct RecordBlock {
   std::vector<float> dense, labels;
   std::vector<int64_t> cat;
   std::vector<std::string> bad;
+  std::vector<double> raw;  // pass 1 (count()): [records, n_numeric] raw numeric values
 
   size_t records() const { return lines.size(); }
   void clear() {
@@ -237,6 +239,13 @@ struct RecordBlock {
     ordinals.push_back(ordinal);
     if (path.empty()) path = std::string(r.path);
   }
+  // Record i as the reader gave it (views into the arena; `rec.path` is set by the caller).
+  void record(size_t i, Record& rec) const {
+    rec.fields.clear();
+    for (size_t f = first_field[i]; f < first_field[i + 1]; ++f)
+      rec.fields.emplace_back(arena.data() + field_at[f], field_at[f + 1] - field_at[f]);
+    rec.line = lines[i];
+  }
   // Parses and encodes records [begin, end) (one thread's share).
   void encode(const Preprocessor& pre, RowParser& parser, size_t begin, size_t end) {
     const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
@@ -244,10 +253,7 @@ struct RecordBlock {
     rec.path = path;
     ParsedRow row;
     for (size_t i = begin; i < end; ++i) {
-      rec.fields.clear();
-      for (size_t f = first_field[i]; f < first_field[i + 1]; ++f)
-        rec.fields.emplace_back(arena.data() + field_at[f], field_at[f + 1] - field_at[f]);
-      rec.line = lines[i];
+      record(i, rec);
       BadRowReport report;
       if (!parser.parse(rec, row, &report)) {
         bad[i] = report.first_reasons.at(0);
@@ -258,41 +264,177 @@ struct RecordBlock {
       labels[i] = row.label;
     }
   }
+  // Pass 1's share of records [begin, end): numeric values into `raw`, categorical tokens counted
+  // into `counts` (the thread's own).
+  void count(RowParser& parser, CategoryCounts& counts, size_t begin, size_t end) {
+    const size_t nn = static_cast<size_t>(parser.n_numeric());
+    Record rec;
+    rec.path = path;
+    ParsedRow row;
+    for (size_t i = begin; i < end; ++i) {
+      record(i, rec);
+      BadRowReport report;
+      if (!parser.parse(rec, row, &report)) {
+        bad[i] = report.first_reasons.at(0);
+        continue;
+      }
+      std::copy(row.numeric.begin(), row.numeric.end(), raw.begin() + i * nn);
+      counts.add(row.categorical);
+    }
+  }
 };
 
-// Parses and encodes a block on `threads` threads, each with its own parser (bad rows are
-// reported, never thrown, there: the caller applies the policy in record order).
-void encode_block(RecordBlock& b, const Preprocessor& pre, int threads) {
-  const size_t n = b.records();
-  b.dense.resize(n * static_cast<size_t>(pre.n_dense()));
-  b.cat.resize(n * static_cast<size_t>(pre.n_cat()));
-  b.labels.resize(n);
-  b.bad.assign(n, std::string());
-  TableSchema lenient = pre.schema();
-  lenient.on_error = BadRowPolicy::Skip;
+// Runs work(k, begin, end) for k < t on t threads (the caller's thread is the last), the n items
+// split evenly; rethrows the first exception. t is at most `threads` and 1 per 256 items.
+template <typename Work>
+void split_on_threads(size_t n, int threads, Work work) {
   const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n / 256 + 1));
   std::vector<std::thread> pool;
   std::vector<std::exception_ptr> errors(t);
   for (size_t k = 0; k < t; ++k) {
-    auto work = [&, k] {
+    auto run = [&, k] {
       try {
-        RowParser parser(lenient, LabelMode::Required);
-        b.encode(pre, parser, n * k / t, n * (k + 1) / t);
+        work(k, n * k / t, n * (k + 1) / t);
       } catch (...) {
         errors[k] = std::current_exception();
       }
     };
     if (k + 1 < t)
-      pool.emplace_back(work);
+      pool.emplace_back(run);
     else
-      work();
+      run();
   }
   for (std::thread& th : pool) th.join();
   for (const std::exception_ptr& e : errors)
     if (e) std::rethrow_exception(e);
 }
 
+// The schema parsed leniently (bad rows reported, never thrown, on worker threads: the caller
+// applies the policy in record order).
+TableSchema lenient(TableSchema schema) {
+  schema.on_error = BadRowPolicy::Skip;
+  return schema;
+}
+
+// Parses and encodes a block on `threads` threads, each with its own parser.
+void encode_block(RecordBlock& b, const Preprocessor& pre, int threads) {
+  const size_t n = b.records();
+  b.dense.resize(n * static_cast<size_t>(pre.n_dense()));
+  b.cat.resize(n * static_cast<size_t>(pre.n_cat()));
+  b.labels.resize(n);
+  b.bad.assign(n, std::string());
+  const TableSchema schema = lenient(pre.schema());
+  split_on_threads(n, threads, [&](size_t, size_t begin, size_t end) {
+    RowParser parser(schema, LabelMode::Required);
+    b.encode(pre, parser, begin, end);
+  });
+}
+
 constexpr size_t kBlockRecords = 16384;
+
+// Runs process(block) on blocks that fill(block) reads (fill returns false once its reader is
+// exhausted; that last block may still hold records). With `overlap`, block k + 1 is read on a
+// thread of its own while block k is processed, two blocks in turn: the reader is serial (a quoted
+// field may span lines), and this takes it off the parsing threads' critical path. Blocks are
+// processed in order, and an error of process(block k) is raised before any error the read of
+// block k + 1 met: the same first error as reading and processing one after the other.
+template <typename Fill, typename Process>
+void pipeline_blocks(bool overlap, Fill fill, Process process) {
+  RecordBlock blocks[2];
+  blocks[0].clear();
+  bool more = fill(blocks[0]);
+  for (int cur = 0;; cur ^= 1) {
+    RecordBlock& next = blocks[cur ^ 1];
+    bool next_more = false;
+    std::exception_ptr read_error;
+    std::thread reader;
+    auto read_next = [&] {
+      try {
+        next.clear();
+        next_more = fill(next);
+      } catch (...) {
+        read_error = std::current_exception();
+      }
+    };
+    if (more && overlap) reader = std::thread(read_next);
+    try {
+      process(blocks[cur]);
+    } catch (...) {
+      if (reader.joinable()) reader.join();
+      throw;
+    }
+    if (!more) return;
+    if (reader.joinable())
+      reader.join();
+    else
+      read_next();
+    if (read_error) std::rethrow_exception(read_error);
+    more = next_more;
+  }
+}
+
+// Parses a block's records and counts their tokens on `threads` threads (thread k into
+// counts[k]).
+void count_block(RecordBlock& b, const TableSchema& schema, size_t n_numeric,
+                 std::vector<CategoryCounts>& counts, int threads) {
+  const size_t n = b.records();
+  b.bad.assign(n, std::string());
+  b.raw.resize(n * n_numeric);
+  split_on_threads(n, threads, [&](size_t k, size_t begin, size_t end) {
+    RowParser parser(schema, LabelMode::Required);
+    b.count(parser, counts[k], begin, end);
+  });
+}
+
+}  // namespace
+
+Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& schema,
+                                      const PreprocessOptions& options, const RowSelection& rows,
+                                      int threads, BadRowReport* report) {
+  threads = std::max(1, threads);
+  RowParser parser(schema, LabelMode::Required);
+  PreprocessorFitter fitter(parser.schema(), options);
+  RecordReader reader(train, parser.schema());
+  if (parser.schema().header)
+    parser.check_header(reader.header(), reader.path(), reader.header_line());
+  const TableSchema loose = lenient(parser.schema());
+  const size_t nn = static_cast<size_t>(parser.n_numeric());
+  std::vector<CategoryCounts> counts(static_cast<size_t>(threads), fitter.make_counts());
+  Record rec;
+  int64_t ordinal = 0;
+  auto fill = [&](RecordBlock& block) {
+    bool more = true;
+    while (block.records() < kBlockRecords && (more = reader.next(rec))) {
+      const int64_t ord = ordinal++;
+      if (rows.selected(ord)) block.add(rec, ord);
+    }
+    return more;
+  };
+  pipeline_blocks(threads > 1, fill, [&](RecordBlock& block) {
+    count_block(block, loose, nn, counts, threads);
+    for (size_t i = 0; i < block.records(); ++i) {  // in record order, as one thread would
+      if (block.bad[i].empty()) {
+        fitter.add_numeric(&block.raw[i * nn]);
+      } else if (parser.schema().on_error == BadRowPolicy::Error) {
+        throw Error(ErrorKind::Data, block.bad[i], ErrorLocation{block.path, block.lines[i], 0, ""});
+      } else if (report != nullptr) {
+        report->add(block.bad[i]);
+      }
+    }
+  });
+  CategoryCounts::merge_all(counts, threads);
+  fitter.add_counts(std::move(counts[0]));
+  Preprocessor p = fitter.finish();
+  if (p.train_rows() == 0)
+    TESSERA_THROW(Data, train.path << ": no usable training rows (" << ordinal << " records read"
+                                   << (report != nullptr && report->skipped > 0
+                                           ? ", " + report->summary()
+                                           : std::string())
+                                   << ")");
+  return p;
+}
+
+namespace {
 
 // Encodes the records of `src` (read by `reader`, a RecordReader or an ArrowRecordReader) from
 // the one after its last shard: the rows, bad rows and shard boundaries are what one thread
@@ -309,16 +451,19 @@ void encode_records(Session& s, const std::string& split, SourceInfo& src, Reade
   const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
   ShardBuilder builder(s.manifest);
   BadRowReport bad;
-  RecordBlock block;
   Record rec;
   int64_t ordinal = 0, shard_first = start;
-  bool more = true;
-  while (more) {
-    block.clear();
+  auto fill = [&](RecordBlock& block) {
+    bool more = true;
     while (block.records() < kBlockRecords && (more = reader.next(rec))) {
       const int64_t ord = ordinal++;
       if (ord >= start && selection.selected(ord)) block.add(rec, ord);
     }
+    return more;
+  };
+  // An Arrow stream is read on the caller's thread only (its producer may need the GIL).
+  const bool overlap = s.options.threads > 1 && std::is_same_v<Reader, RecordReader>;
+  pipeline_blocks(overlap, fill, [&](RecordBlock& block) {
     encode_block(block, pre, s.options.threads);
     for (size_t i = 0; i < block.records(); ++i) {
       if (!block.bad[i].empty()) {
@@ -337,7 +482,7 @@ void encode_records(Session& s, const std::string& split, SourceInfo& src, Reade
         shard_first = end;
       }
     }
-  }
+  });
   src.bad_rows = bad_before + bad.skipped;
   src.records = ordinal;
   src.complete = true;
@@ -510,7 +655,8 @@ PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
   const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
                               fraction, in.seed};
   BadRowReport fit_bad;
-  s.pre = fit_preprocessor(in.train, schema, in.options, fit_rows, &fit_bad);
+  s.pre = fit_preprocessor_threads(in.train, schema, in.options, fit_rows, options.threads,
+                                   &fit_bad);
   PreparedManifest& m = s.manifest;
   m.inputs_key = key;
   m.shard_rows = options.shard_rows;

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "host/data/arrow_stream.h"
+#include "host/data/encoded_table.h"
 #include "host/data/preprocessor.h"
 #include "host/data/schema.h"
 
@@ -65,6 +66,17 @@ struct PrepareResult {
 
 PrepareResult prepare_dataset(const PrepareInputs& inputs, const std::string& dir,
                               const PrepareOptions& options = {});
+
+// Pass 1 of prepare_dataset: the Preprocessor fit_preprocessor (host/data/encoded_table.h) fits
+// on the same rows, bit for bit (tested), with the records parsed and their tokens counted on
+// `threads` threads: one reader splits records into blocks; each thread counts its share of a
+// block's tokens in counts of its own, merged at the end (counts add up; the vocabulary's order,
+// most frequent first and ties by token bytes, is decided from the totals); the numeric values
+// and bad rows are taken in record order (the moments and the quantile reservoir depend on it).
+// Memory: up to `threads` copies of each column's distinct tokens and their counts.
+Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& schema,
+                                      const PreprocessOptions& options, const RowSelection& rows,
+                                      int threads, BadRowReport* report = nullptr);
 
 // Adds `file` to the train split of the complete dataset at `dir`. A file already there with the
 // same fingerprint: UpToDate; with another: a Data error (prepare again from the config).

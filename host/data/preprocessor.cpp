@@ -5,6 +5,7 @@
 #include <limits>
 #include <numeric>
 #include <sstream>
+#include <thread>
 
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
@@ -126,14 +127,36 @@ std::string Preprocessor::encode(const ParsedRow& row, float* dense, int64_t* ca
   }
   if (stats != nullptr && stats->oov.size() != categorical_.size())
     stats->oov.resize(categorical_.size(), 0);
-  for (size_t k = 0; k < categorical_.size(); ++k) {
-    const CategoricalColumnModel& c = categorical_[k];
-    const int64_t local = c.local_row(row.categorical[k]);
-    if (stats != nullptr && local == 0 && !c.hashed()) ++stats->oov[k];
-    cat[k] = c.offset + local;
-  }
+  encode_categorical(row.categorical, cat, stats);
   if (stats != nullptr) ++stats->rows;
   return std::string();
+}
+
+void Preprocessor::encode_categorical(const std::vector<std::string_view>& tokens, int64_t* cat,
+                                      EncodeStats* stats) const {
+  // Each vocabulary's slot is hashed and prefetched before any is read: the tables do not fit in
+  // the cache, and the row's misses then overlap instead of following one another.
+  constexpr size_t kChunk = 32;
+  uint64_t hashes[kChunk];
+  for (size_t k0 = 0; k0 < categorical_.size(); k0 += kChunk) {
+    const size_t k1 = std::min(categorical_.size(), k0 + kChunk);
+    for (size_t k = k0; k < k1; ++k) {
+      if (categorical_[k].hashed()) continue;
+      hashes[k - k0] = table_hash(tokens[k]);
+      categorical_[k].vocabulary.prefetch(hashes[k - k0]);
+    }
+    for (size_t k = k0; k < k1; ++k) {
+      const CategoricalColumnModel& c = categorical_[k];
+      int64_t local = 0;
+      if (c.hashed()) {
+        local = c.local_row(tokens[k]);
+      } else {
+        local = c.vocabulary.find(tokens[k], hashes[k - k0]) + 1;  // -1 (unseen): the OOV row
+        if (stats != nullptr && local == 0) ++stats->oov[k];
+      }
+      cat[k] = c.offset + local;
+    }
+  }
 }
 
 std::string Preprocessor::oov_summary(const EncodeStats& stats) const {
@@ -213,16 +236,78 @@ PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
     num_[k].bin_edges = bin_edges_[k];
     num_[k].rng = 0x9E3779B97F4A7C15ull * (k + 1);
   }
-  seen_.resize(p_.categorical_.size());
-  counts_.resize(p_.categorical_.size());
+  counts_ = make_counts();
+}
+
+CategoryCounts PreprocessorFitter::make_counts() const {
+  std::vector<uint8_t> counted;
+  for (const CategoricalColumnModel& c : p_.categorical_) counted.push_back(!c.hashed());
+  return CategoryCounts(std::move(counted));
+}
+
+void PreprocessorFitter::add_counts(CategoryCounts counts) {
+  if (counts_.empty())
+    counts_ = std::move(counts);  // the usual case: one merged count, not copied again
+  else
+    counts_.merge(counts);
+}
+
+bool CategoryCounts::empty() const {
+  for (const TokenCounter& c : columns_)
+    if (c.size() > 0) return false;
+  return true;
+}
+
+CategoryCounts::CategoryCounts(std::vector<uint8_t> counted)
+    : counted_(std::move(counted)), columns_(counted_.size()), hashes_(counted_.size()) {}
+
+void CategoryCounts::add(const std::vector<std::string_view>& tokens) {
+  TESSERA_CHECK(tokens.size() == columns_.size(), "CategoryCounts::add: row does not match");
+  // Hash every column first and prefetch its slot: the tables are too big for the cache, and the
+  // misses of a row's columns then overlap instead of following one another.
+  for (size_t k = 0; k < columns_.size(); ++k) {
+    if (!counted_[k]) continue;
+    hashes_[k] = table_hash(tokens[k]);
+    columns_[k].prefetch(hashes_[k]);
+  }
+  for (size_t k = 0; k < columns_.size(); ++k)
+    if (counted_[k]) columns_[k].add(tokens[k], hashes_[k]);
+}
+
+void CategoryCounts::merge(const CategoryCounts& other) {
+  TESSERA_CHECK(other.columns_.size() == columns_.size(), "CategoryCounts::merge: other columns");
+  for (size_t k = 0; k < columns_.size(); ++k) columns_[k].merge(other.columns_[k]);
+}
+
+void CategoryCounts::merge_all(std::vector<CategoryCounts>& parts, int threads) {
+  if (parts.size() < 2) return;
+  const size_t n_cat = parts[0].columns_.size();
+  const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n_cat));
+  // Column k is merged by thread k % t, parts in order 1, 2, ...: the same ids for any t.
+  auto work = [&](size_t first) {
+    for (size_t k = first; k < n_cat; k += t)
+      for (size_t p = 1; p < parts.size(); ++p) {
+        parts[0].columns_[k].merge(parts[p].columns_[k]);
+        parts[p].columns_[k].clear();  // memory back as soon as it is merged
+      }
+  };
+  std::vector<std::thread> pool;
+  for (size_t i = 1; i < t; ++i) pool.emplace_back(work, i);
+  work(0);
+  for (std::thread& th : pool) th.join();
 }
 
 void PreprocessorFitter::add(const ParsedRow& row) {
-  TESSERA_CHECK(row.numeric.size() == num_.size() && row.categorical.size() == seen_.size(),
+  TESSERA_CHECK(row.numeric.size() == num_.size(),
                 "PreprocessorFitter::add: row does not match the schema");
+  add_numeric(row.numeric.data());
+  counts_.add(row.categorical);
+}
+
+void PreprocessorFitter::add_numeric(const double* raw) {
   ++p_.train_rows_;
   for (size_t k = 0; k < num_.size(); ++k) {
-    const double t = p_.numeric_[k].transformed(row.numeric[k]);
+    const double t = p_.numeric_[k].transformed(raw[k]);
     NumericAcc& a = num_[k];
     if (std::isnan(t)) {
       ++p_.numeric_[k].missing;
@@ -249,12 +334,6 @@ void PreprocessorFitter::add(const ParsedRow& row) {
     const double d = t - a.mean;
     a.mean += d / static_cast<double>(a.n);
     a.m2 += d * (t - a.mean);
-  }
-  for (size_t k = 0; k < seen_.size(); ++k) {
-    if (p_.categorical_[k].hashed()) continue;
-    const int64_t id = seen_[k].insert(row.categorical[k]);
-    if (id == static_cast<int64_t>(counts_[k].size())) counts_[k].push_back(0);
-    ++counts_[k][id];
   }
 }
 
@@ -300,18 +379,20 @@ Preprocessor PreprocessorFitter::finish() {
       if (m.edges.size() < 2) m.edges.clear();  // a constant column: nothing to encode
     }
   }
-  for (size_t k = 0; k < seen_.size(); ++k) {
+  for (size_t k = 0; k < p_.categorical_.size(); ++k) {
     CategoricalColumnModel& c = p_.categorical_[k];
     if (c.hashed()) {
       c.size = c.hash_buckets;
       continue;
     }
+    const TokenCounter& seen = counts_.columns()[k];
+    const std::vector<int64_t> cnt = seen.counts();
     std::vector<int64_t> keep;
-    for (int64_t id = 0; id < seen_[k].size(); ++id) {
-      if (counts_[k][id] >= c.min_count) keep.push_back(id);
+    for (int64_t id = 0; id < seen.size(); ++id) {
+      if (cnt[id] >= c.min_count) keep.push_back(id);
     }
-    const TokenIndex& seen = seen_[k];
-    const std::vector<int64_t>& cnt = counts_[k];
+    // Most frequent first, ties by token bytes: independent of the order tokens were first seen
+    // (so of how the rows were split between threads).
     std::sort(keep.begin(), keep.end(), [&](int64_t a, int64_t b) {
       if (cnt[a] != cnt[b]) return cnt[a] > cnt[b];
       return seen.token(a) < seen.token(b);
@@ -324,9 +405,8 @@ Preprocessor PreprocessorFitter::finish() {
       c.counts.push_back(cnt[id]);
     }
     c.size = 1 + c.vocabulary.size();
-    seen_[k].clear();
-    counts_[k].clear();
   }
+  counts_ = CategoryCounts();
   p_.assign_offsets();
   return std::move(p_);
 }

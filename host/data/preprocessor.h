@@ -125,6 +125,8 @@ class Preprocessor {
  private:
   friend class PreprocessorFitter;
   void assign_offsets();
+  void encode_categorical(const std::vector<std::string_view>& tokens, int64_t* cat,
+                          EncodeStats* stats) const;
   TableSchema schema_;
   std::vector<NumericColumnModel> numeric_;
   std::vector<CategoricalColumnModel> categorical_;
@@ -132,12 +134,41 @@ class Preprocessor {
   int64_t train_rows_ = 0;
 };
 
+// Token counts of the categorical columns in vocabulary mode (hashed columns count nothing). A
+// fit on several threads gives each thread its own and merges them (counts add up, and the
+// vocabulary is decided from the totals: the same for any split of the rows).
+class CategoryCounts {
+ public:
+  CategoryCounts() = default;
+  // counted[k]: whether categorical column k has a vocabulary.
+  explicit CategoryCounts(std::vector<uint8_t> counted);
+  // tokens: [n_cat], a parsed row's categorical values.
+  void add(const std::vector<std::string_view>& tokens);
+  void merge(const CategoryCounts& other);
+  bool empty() const;  // no token counted
+  const std::vector<TokenCounter>& columns() const { return columns_; }
+  // Merges `parts` into parts[0], columns spread over `threads` threads.
+  static void merge_all(std::vector<CategoryCounts>& parts, int threads);
+
+ private:
+  std::vector<uint8_t> counted_;
+  std::vector<TokenCounter> columns_;  // [n_cat]
+  std::vector<uint64_t> hashes_;       // [n_cat] scratch for one row
+};
+
 // Accumulates train rows (one pass, constant memory per column apart from the token counts) and
-// finishes into a Preprocessor.
+// finishes into a Preprocessor. add(row) takes a whole row; a fit on several threads instead
+// counts each thread's tokens in its own CategoryCounts (make_counts) and feeds the numeric
+// values here in row order (add_numeric: the running moments and the quantile reservoir depend on
+// the order), then add_counts() each thread's counts before finish().
 class PreprocessorFitter {
  public:
   PreprocessorFitter(const TableSchema& schema, const PreprocessOptions& options);
   void add(const ParsedRow& row);
+  // One train row's numeric values (raw, [n_numeric], NaN = missing); counts the row.
+  void add_numeric(const double* raw);
+  CategoryCounts make_counts() const;
+  void add_counts(CategoryCounts counts);
   Preprocessor finish();
 
  private:
@@ -153,8 +184,7 @@ class PreprocessorFitter {
   std::vector<int> bins_;  // per numeric column
   std::vector<BinEdges> bin_edges_;
   std::vector<NumericAcc> num_;
-  std::vector<TokenIndex> seen_;              // vocabulary mode: every token seen
-  std::vector<std::vector<int64_t>> counts_;  // [n_cat][tokens seen]
+  CategoryCounts counts_;  // vocabulary mode: every token seen
 };
 
 }  // namespace tessera

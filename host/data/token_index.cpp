@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "host/core/error.h"
-#include "host/data/hash.h"
+#include "host/core/math.h"
 
 namespace tessera {
 
@@ -22,74 +22,96 @@ uint32_t tag_of(std::string_view token, uint64_t hash) {
 
 }  // namespace
 
-TokenIndex::Slot TokenIndex::make_slot(int64_t id, std::string_view token, uint64_t hash) {
-  Slot s;
-  s.prefix = prefix_of(token);
-  s.id1 = static_cast<uint32_t>(id + 1);
-  s.tag = tag_of(token, hash);
-  return s;
+uint64_t table_hash(std::string_view token) {
+  // The length enters first, so "ab" and "ab\0" (equal zero-padded words) differ.
+  uint64_t h = 0x9E3779B97F4A7C15ull * (token.size() + 1);
+  size_t i = 0;
+  for (; i + 8 <= token.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, token.data() + i, 8);
+    h = math::mix64(h ^ w);
+  }
+  if (i < token.size() || token.empty()) h = math::mix64(h ^ prefix_of(token.substr(i)));
+  return h;
 }
 
-bool TokenIndex::matches(const Slot& slot, std::string_view token, uint64_t hash) const {
-  if (slot.tag != tag_of(token, hash) || slot.prefix != prefix_of(token)) return false;
-  // Equal length (<= 8, from the tag) and equal first 8 bytes: the same token.
-  if (token.size() <= 8) return true;
-  return this->token(static_cast<int64_t>(slot.id1) - 1) == token;
-}
+namespace detail {
 
-int64_t TokenIndex::find(std::string_view token) const {
-  if (slots_.empty()) return -1;
-  const uint64_t h = hash_token(token);
+template <typename Slot>
+const Slot& TokenTable<Slot>::probe(std::string_view token, uint64_t hash) const {
   const size_t mask = slots_.size() - 1;
-  for (size_t s = h & mask;; s = (s + 1) & mask) {
+  const uint64_t prefix = prefix_of(token);
+  const uint32_t tag = tag_of(token, hash);
+  for (size_t s = hash & mask;; s = (s + 1) & mask) {
     const Slot& slot = slots_[s];
-    if (slot.id1 == 0) return -1;
-    if (matches(slot, token, h)) return static_cast<int64_t>(slot.id1) - 1;
+    if (slot.id1 == 0) return slot;
+    if (slot.tag != tag || slot.prefix != prefix) continue;
+    // Equal length (<= 8, from the tag) and equal first 8 bytes: the same token.
+    if (token.size() <= 8 || this->token(static_cast<int64_t>(slot.id1) - 1) == token) return slot;
   }
 }
 
-int64_t TokenIndex::insert(std::string_view token) {
+template <typename Slot>
+Slot& TokenTable<Slot>::probe_insert(std::string_view token, uint64_t hash) {
   if ((size() + 1) * 2 > static_cast<int64_t>(slots_.size())) grow();
-  const uint64_t h = hash_token(token);
-  const size_t mask = slots_.size() - 1;
-  size_t s = h & mask;
-  for (;; s = (s + 1) & mask) {
-    const Slot& slot = slots_[s];
-    if (slot.id1 == 0) break;
-    if (matches(slot, token, h)) return static_cast<int64_t>(slot.id1) - 1;
-  }
+  Slot& slot = const_cast<Slot&>(probe(token, hash));
+  if (slot.id1 != 0) return slot;
   const int64_t id = size();
   TESSERA_CHECK(id < int64_t{0xFFFFFFFE}, "TokenIndex: more than 4e9 distinct tokens");
   arena_.append(token.data(), token.size());
   starts_.push_back(arena_.size());
-  hashes_.push_back(h);
-  slots_[s] = make_slot(id, token, h);
-  return id;
+  hashes_.push_back(hash);
+  slot.prefix = prefix_of(token);
+  slot.id1 = static_cast<uint32_t>(id + 1);
+  slot.tag = tag_of(token, hash);
+  return slot;
 }
 
-void TokenIndex::grow() {
+template <typename Slot>
+void TokenTable<Slot>::grow() {
   const size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
   std::vector<Slot> slots(cap);
   const size_t mask = cap - 1;
-  for (int64_t id = 0; id < size(); ++id) {
-    size_t s = hashes_[id] & mask;
+  for (const Slot& old : slots_) {
+    if (old.id1 == 0) continue;
+    size_t s = hashes_[old.id1 - 1] & mask;
     while (slots[s].id1 != 0) s = (s + 1) & mask;
-    slots[s] = make_slot(id, token(id), hashes_[id]);
+    slots[s] = old;
   }
   slots_.swap(slots);
 }
 
-void TokenIndex::reserve(int64_t n_tokens) {
+template <typename Slot>
+void TokenTable<Slot>::reserve(int64_t n_tokens) {
   while (static_cast<int64_t>(slots_.size()) < n_tokens * 2) grow();
   hashes_.reserve(n_tokens);
   starts_.reserve(n_tokens + 1);
 }
 
-void TokenIndex::clear() {
+template <typename Slot>
+void TokenTable<Slot>::clear() {
   arena_.clear();
   starts_.assign(1, 0);
   hashes_.clear();
   slots_.clear();
+}
+
+template class TokenTable<IndexSlot>;
+template class TokenTable<CountSlot>;
+
+}  // namespace detail
+
+void TokenCounter::merge(const TokenCounter& other) {
+  const std::vector<int64_t> n = other.counts();
+  for (int64_t id = 0; id < other.size(); ++id)
+    add(other.token(id), other.hash_of(id), static_cast<uint64_t>(n[id]));
+}
+
+std::vector<int64_t> TokenCounter::counts() const {
+  std::vector<int64_t> n(static_cast<size_t>(size()), 0);
+  for (const detail::CountSlot& s : slots_)
+    if (s.id1 != 0) n[s.id1 - 1] = static_cast<int64_t>(s.count);
+  return n;
 }
 
 }  // namespace tessera

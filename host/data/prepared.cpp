@@ -218,8 +218,9 @@ struct Block {
   int64_t begin = 0, rows = 0;
 };
 
+// A row of an epoch's order: row `row` (within the block) of the split's block `block`.
 struct RowRef {
-  int32_t shard = 0;
+  int64_t block = 0;
   int64_t row = 0;
 };
 
@@ -266,9 +267,8 @@ class EpochStream {
  private:
   bool next_source(RowRef& out) {
     while (bi_ < mine_.size()) {
-      const Block& b = blocks_[static_cast<size_t>(mine_[bi_])];
-      if (in_block_ < b.rows) {
-        out = RowRef{b.shard, b.begin + in_block_++};
+      if (in_block_ < blocks_[static_cast<size_t>(mine_[bi_])].rows) {
+        out = RowRef{mine_[bi_], in_block_++};
         return true;
       }
       ++bi_;
@@ -286,35 +286,112 @@ class EpochStream {
   std::mt19937_64 rng_;
 };
 
-template <typename T>
-int64_t id_at(const uint8_t* p, int64_t row) {
-  T v;
-  std::memcpy(&v, p + row * static_cast<int64_t>(sizeof(T)), sizeof(T));
-  return static_cast<int64_t>(v);
-}
+// Where a block's rows sit in its buffer: row-major, row i's record at i * record, its column c
+// at pos[c] (the shard's columns in their order, each as stored: the record is the bytes of one
+// row of the shard). Row-major because a shuffled batch takes rows scattered over the open blocks:
+// a row's values in one or two cache lines, instead of one line per column (the shard's own
+// column-major layout), which made the gather wait on memory for every value. One layout for every
+// block of the split (room for its largest block), so a freed block's buffer serves the next.
+struct BlockLayout {
+  std::vector<size_t> pos, col_bytes;  // [columns]
+  size_t record = 0;                   // bytes of one row, every column
+  size_t rows = 0;                     // rows a buffer has room for
+  // The table columns by stored id type, so a batch row's ids are widened with one dispatch per
+  // type, not per value: (record position, column in the batch's cat, embedding row offset).
+  struct Id {
+    size_t pos;
+    int64_t index, offset;
+  };
+  std::vector<std::pair<PreparedType, std::vector<Id>>> ids;
 
-// The rows of one block, every column, read from its shard: the only copy of shard data the reader
-// holds. Column `c` of the block's row `i` is at bytes + at[c] + i * row_bytes[c].
-struct BlockData {
-  std::vector<uint8_t> bytes;
-  std::vector<size_t> at, row_bytes;
+  size_t bytes() const { return record * rows; }
+  void build(const PreparedManifest& m, int64_t max_rows) {
+    rows = static_cast<size_t>(max_rows);
+    for (const PreparedColumnInfo& c : m.columns) {
+      pos.push_back(record);
+      col_bytes.push_back(static_cast<size_t>(c.width) * prepared_type_size(c.type));
+      record += col_bytes.back();
+    }
+    for (int64_t k = 0; k < m.n_cat; ++k) {
+      const size_t c = static_cast<size_t>(2 + k);
+      auto g = std::find_if(ids.begin(), ids.end(),
+                            [&](const auto& e) { return e.first == m.columns[c].type; });
+      if (g == ids.end()) {
+        ids.emplace_back(m.columns[c].type, std::vector<Id>{});
+        g = ids.end() - 1;
+      }
+      g->second.push_back(Id{pos[c], k, m.columns[c].offset});
+    }
+  }
 };
 
-// Reads block `b` of shard `s` (one pread per column, the shard opened for the block).
-std::unique_ptr<BlockData> read_block(const ShardFile& s, int64_t begin, int64_t rows) {
-  auto d = std::make_unique<BlockData>();
-  size_t total = 0;
-  for (const ShardColumn& c : s.header.columns) {
-    d->at.push_back(total);
-    d->row_bytes.push_back(c.width * prepared_type_size(c.type));
-    total += d->row_bytes.back() * static_cast<size_t>(rows);
+// `rows` values of `W` bytes, packed at `src`, to dst + i * stride (a column into the records).
+template <size_t W>
+void scatter_column(const uint8_t* src, size_t rows, uint8_t* dst, size_t stride) {
+  for (size_t i = 0; i < rows; ++i) std::memcpy(dst + i * stride, src + i * W, W);
+}
+
+void scatter_column(const uint8_t* src, size_t width, size_t rows, uint8_t* dst, size_t stride) {
+  switch (width) {
+    case 1:
+      return scatter_column<1>(src, rows, dst, stride);
+    case 2:
+      return scatter_column<2>(src, rows, dst, stride);
+    case 4:
+      return scatter_column<4>(src, rows, dst, stride);
+    case 8:
+      return scatter_column<8>(src, rows, dst, stride);
+    default:  // the dense column, f32 x n_dense: 4-byte pieces, no library call per row
+      if (width % 4 == 0) {
+        for (size_t i = 0; i < rows; ++i)
+          for (size_t j = 0; j < width; j += 4)
+            std::memcpy(dst + i * stride + j, src + i * width + j, 4);
+      } else {
+        for (size_t i = 0; i < rows; ++i) std::memcpy(dst + i * stride, src + i * width, width);
+      }
   }
-  d->bytes.resize(total);
+}
+
+// Reads the rows of block `k` of shard `s` into `dst` (a buffer of `l.bytes()`), row-major: one
+// pread per column (the shard opened for the block) into `column`, scattered into the records.
+void read_block(const ShardFile& s, const Block& k, const BlockLayout& l,
+                std::vector<uint8_t>& column, uint8_t* dst) {
   const Fd fd(s.path);
-  for (size_t c = 0; c < s.header.columns.size(); ++c)
-    fd.read(d->bytes.data() + d->at[c], d->row_bytes[c] * static_cast<size_t>(rows),
-            s.header.columns[c].offset + static_cast<uint64_t>(begin) * d->row_bytes[c]);
-  return d;
+  const size_t rows = static_cast<size_t>(k.rows);
+  for (size_t c = 0; c < l.pos.size(); ++c) {
+    column.resize(std::max(column.size(), l.col_bytes[c] * l.rows));
+    fd.read(column.data(), l.col_bytes[c] * rows,
+            s.header.columns[c].offset + static_cast<uint64_t>(k.begin) * l.col_bytes[c]);
+    scatter_column(column.data(), l.col_bytes[c], rows, dst + l.pos[c], l.record);
+  }
+}
+
+// One value stored as T at `p`.
+template <typename T>
+T load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+// The ids of one type of a row's record as global embedding rows (offset + id) into its cat row.
+template <typename T>
+void widen_ids(const uint8_t* record, const std::vector<BlockLayout::Id>& ids, int64_t* out) {
+  for (const BlockLayout::Id& id : ids) out[id.index] = id.offset + load<T>(record + id.pos);
+}
+
+void widen_ids(PreparedType type, const uint8_t* record, const std::vector<BlockLayout::Id>& ids,
+               int64_t* out) {
+  switch (type) {
+    case PreparedType::U8:
+      return widen_ids<uint8_t>(record, ids, out);
+    case PreparedType::I16:
+      return widen_ids<int16_t>(record, ids, out);
+    case PreparedType::I32:
+      return widen_ids<int32_t>(record, ids, out);
+    default:
+      return widen_ids<int64_t>(record, ids, out);
+  }
 }
 
 }  // namespace
@@ -324,14 +401,17 @@ struct PreparedBatchReader::State {
   const std::vector<std::unique_ptr<ShardFile>>* shards = nullptr;
   PreparedReadOptions options;
   std::vector<Block> blocks;
+  BlockLayout layout;
   std::unique_ptr<EpochStream> stream;
   PreparedPosition pos;
   int64_t epoch_rows = 0;
-  std::vector<RowRef> refs;
-  std::vector<int64_t> shard_first_block;        // [shards]
-  std::vector<int64_t> block_left;               // [blocks] rows not yet delivered this epoch
-  std::vector<uint8_t> touched;                  // [blocks] some rows delivered this epoch
-  std::vector<std::unique_ptr<BlockData>> held;  // [blocks] the open blocks' rows
+  std::vector<RowRef> refs;                       // [batch] the batch's rows, in order
+  std::vector<const uint8_t*> records;            // [batch] where their records are
+  std::vector<int64_t> block_left;                // [blocks] rows not yet delivered this epoch
+  std::vector<uint8_t> touched;                   // [blocks] some rows delivered this epoch
+  std::vector<std::unique_ptr<uint8_t[]>> held;   // [blocks] the open blocks' rows
+  std::vector<std::unique_ptr<uint8_t[]>> spare;  // freed buffers, reused by the next reads
+  std::vector<uint8_t> column;                    // one column of a block, as read
   int64_t released = 0, open = 0, peak_open = 0;
   int64_t bytes_held = 0, peak_bytes_held = 0;
 
@@ -348,30 +428,35 @@ struct PreparedBatchReader::State {
     held.resize(blocks.size());
     open = 0;
   }
-  size_t block_of(const RowRef& r) const {
-    return static_cast<size_t>(shard_first_block[static_cast<size_t>(r.shard)] +
-                               r.row / options.block_rows);
-  }
   // A row passed over by a resume: counted off its block, which is never read for it.
-  void skip(const RowRef& r) { --block_left[block_of(r)]; }
-  // The rows of block `b`, read (its shard's checksum checked first) at its first delivered row.
-  const BlockData& block(size_t b) {
+  void skip(const RowRef& r) { --block_left[static_cast<size_t>(r.block)]; }
+  // The rows of block `b`, read (its shard's checksum checked first) at its first delivered row
+  // into a spare buffer (allocated, uninitialised, only while none is spare).
+  const uint8_t* block(size_t b) {
     if (!held[b]) {
       const Block& k = blocks[b];
       ShardFile& s = *(*shards)[static_cast<size_t>(k.shard)];
       if (options.verify_checksums) s.verify();
-      held[b] = read_block(s, k.begin, k.rows);
-      bytes_held += static_cast<int64_t>(held[b]->bytes.size());
+      std::unique_ptr<uint8_t[]> buf;
+      if (spare.empty()) {
+        buf.reset(new uint8_t[layout.bytes()]);
+      } else {
+        buf = std::move(spare.back());
+        spare.pop_back();
+      }
+      read_block(s, k, layout, column, buf.get());
+      held[b] = std::move(buf);
+      bytes_held += static_cast<int64_t>(layout.bytes());
       peak_bytes_held = std::max(peak_bytes_held, bytes_held);
       touched[b] = 1;
       peak_open = std::max(peak_open, ++open);
     }
-    return *held[b];
+    return held[b].get();
   }
   void release(size_t b) {
     if (held[b]) {
-      bytes_held -= static_cast<int64_t>(held[b]->bytes.size());
-      held[b].reset();
+      bytes_held -= static_cast<int64_t>(layout.bytes());
+      spare.push_back(std::move(held[b]));
       --open;
     }
     ++released;
@@ -381,75 +466,58 @@ struct PreparedBatchReader::State {
     return options.last_batch == LastBatch::Drop ? epoch_rows / B : (epoch_rows + B - 1) / B;
   }
   void fill(Batch& b);
+  void gather(Batch& b, size_t from, size_t to);
+  // The shuffled rows are scattered over megabytes of open blocks, beyond the caches: each
+  // record's lines are asked for this many rows before they are read, so the gather does not
+  // wait on one memory access per row (it did: nearly all its time went to the first load of
+  // each record).
+  static constexpr int64_t kPrefetchRows = 16;
+  void prefetch_record(const uint8_t* r) const {
+    for (size_t at = 0; at < layout.record; at += 64) __builtin_prefetch(r + at);
+  }
 };
 
-namespace {
-
-// Rows [from, to) of a block's table column `col` (ids stored as T) as global embedding rows
-// (`offset` + id) into out[i * stride].
-template <typename T>
-void gather_ids(const BlockData& d, size_t col, int64_t from, int64_t to, int64_t offset,
-                int64_t* out, int64_t stride) {
-  const uint8_t* p = d.bytes.data() + d.at[col];
-  for (int64_t r = from; r < to; ++r) out[(r - from) * stride] = offset + id_at<T>(p, r);
-}
-
-void gather_ids(PreparedType type, const BlockData& d, size_t col, int64_t from, int64_t to,
-                int64_t offset, int64_t* out, int64_t stride) {
-  switch (type) {
-    case PreparedType::U8:
-      return gather_ids<uint8_t>(d, col, from, to, offset, out, stride);
-    case PreparedType::I16:
-      return gather_ids<int16_t>(d, col, from, to, offset, out, stride);
-    case PreparedType::I32:
-      return gather_ids<int32_t>(d, col, from, to, offset, out, stride);
-    default:
-      return gather_ids<int64_t>(d, col, from, to, offset, out, stride);
-  }
-}
-
-}  // namespace
-
-// The batch's rows in runs of consecutive rows of one block: each run copied column by column,
-// its rows counted off the block, which is freed once all its rows have been delivered (so a
-// batch holds at most the blocks it spans at once, and only while it reads them).
+// The batch's rows located (each block read at its first delivered row) and gathered a record at
+// a time. A block is freed at its last row, once the rows located so far are gathered: so the
+// reader holds at most the blocks the buffer's rows span plus the one being read, as it did when
+// it copied a batch in runs of one block.
 void PreparedBatchReader::State::fill(Batch& b) {
   const PreparedManifest& m = data->manifest;
-  const int64_t n = static_cast<int64_t>(refs.size()), nd = m.n_dense, nc = m.n_cat;
+  const int64_t n = static_cast<int64_t>(refs.size());
   b.rows = n;
-  b.dense = Tensor::host({n, nd}, DType::F32);
-  b.cat = Tensor::host({n, nc}, DType::I64);
-  b.labels = Tensor::host({n}, DType::F32);
-  b.lines.resize(static_cast<size_t>(n));
+  b.dense = Tensor::host({n, m.n_dense}, DType::F32);  // (B, n_dense)
+  b.cat = Tensor::host({n, m.n_cat}, DType::I64);      // (B, n_cat)
+  b.labels = Tensor::host({n}, DType::F32);            // (B)
+  b.lines.resize(static_cast<size_t>(n));              // [B]
+  records.resize(refs.size());
+  size_t from = 0;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const size_t k = static_cast<size_t>(refs[i].block);
+    records[i] = block(k) + static_cast<size_t>(refs[i].row) * layout.record;
+    if (--block_left[k] == 0) {
+      gather(b, from, i + 1);
+      from = i + 1;
+      release(k);
+    }
+  }
+  gather(b, from, refs.size());
+}
+
+// Rows [from, to) of the batch from their records (the ids widened one type group at a time).
+void PreparedBatchReader::State::gather(Batch& b, size_t from, size_t to) {
+  const int64_t nd = data->manifest.n_dense, nc = data->manifest.n_cat;
+  float* labels = b.labels.data<float>();
   float* dense = b.dense.data<float>();
   int64_t* cat = b.cat.data<int64_t>();
-  float* labels = b.labels.data<float>();
-  const size_t line_col = m.columns.size() - 1;
-  for (int64_t i = 0; i < n;) {
-    const RowRef& first = refs[static_cast<size_t>(i)];
-    const size_t k = block_of(first);
-    const int64_t from = first.row - blocks[k].begin;
-    int64_t len = 1;
-    while (i + len < n && refs[static_cast<size_t>(i + len)].shard == first.shard &&
-           refs[static_cast<size_t>(i + len)].row == first.row + len && from + len < blocks[k].rows)
-      ++len;
-    const BlockData& d = block(k);
-    const size_t rb = static_cast<size_t>(from);
-    std::memcpy(labels + i, d.bytes.data() + d.at[0] + rb * 4, static_cast<size_t>(4 * len));
-    if (nd > 0)
-      std::memcpy(dense + i * nd, d.bytes.data() + d.at[1] + rb * d.row_bytes[1],
-                  static_cast<size_t>(len) * d.row_bytes[1]);
-    for (int64_t r = 0; r < len; ++r)
-      b.lines[static_cast<size_t>(i + r)] =
-          id_at<int64_t>(d.bytes.data() + d.at[line_col], from + r);
-    for (int64_t c = 0; c < nc; ++c) {
-      const size_t col = static_cast<size_t>(2 + c);
-      gather_ids(m.columns[col].type, d, col, from, from + len, m.columns[col].offset,
-                 cat + i * nc + c, nc);
-    }
-    block_left[k] -= len;
-    if (block_left[k] == 0) release(k);
-    i += len;
+  const size_t label_at = layout.pos[0], dense_at = layout.pos[1], line_at = layout.pos.back();
+  for (size_t i = from; i < to; ++i) {
+    if (i + kPrefetchRows < to) prefetch_record(records[i + kPrefetchRows]);
+    const uint8_t* r = records[i];
+    const int64_t row = static_cast<int64_t>(i);
+    labels[row] = load<float>(r + label_at);
+    for (int64_t j = 0; j < nd; ++j) dense[row * nd + j] = load<float>(r + dense_at + 4 * j);
+    b.lines[i] = load<int64_t>(r + line_at);
+    for (const auto& [type, ids] : layout.ids) widen_ids(type, r, ids, cat + row * nc);
   }
 }
 
@@ -470,11 +538,13 @@ PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const Prep
     TESSERA_THROW(Data, s.data->dir << ": the prepared dataset has no split '" << o.split << "'");
   s.shards = &it->second;
   for (size_t i = 0; i < s.shards->size(); ++i) {
-    s.shard_first_block.push_back(static_cast<int64_t>(s.blocks.size()));
     const int64_t rows = (*s.shards)[i]->info->rows;
     for (int64_t b = 0; b < rows; b += o.block_rows)
       s.blocks.push_back(Block{static_cast<int32_t>(i), b, std::min(o.block_rows, rows - b)});
   }
+  int64_t max_rows = 0;
+  for (const Block& b : s.blocks) max_rows = std::max(max_rows, b.rows);
+  s.layout.build(s.data->manifest, max_rows);
   s.start_epoch(o.start.epoch);
   if (o.start.row > s.epoch_rows)
     TESSERA_THROW(Config, "start position row " << o.start.row << " is past the epoch's "

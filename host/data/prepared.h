@@ -21,8 +21,10 @@
 //     batch: the row order depends only on the options, so the reader replays the order (row
 //     indices only, no data read) up to the position.
 // Memory, whatever the data's size: the open blocks' rows (a block is read with pread, every
-// column, when its first row is delivered in an epoch, and freed once all its rows have been:
-// bytes_held()), the block order and the shuffle buffer's row indices. The reader maps nothing,
+// column, when its first row is delivered in an epoch, into a row-major buffer, and freed once all
+// its rows have been: bytes_held(); freed buffers are kept for the next blocks, so the buffers
+// never exceed peak_bytes_held()), one column of a block as read, the block order and the
+// shuffle buffer's row indices. The reader maps nothing,
 // so no file page it read stays in the process's resident set (an earlier mapped reader kept the
 // pages of narrow columns and fault-around neighbours resident: RSS grew with the shards).
 #include <cstdint>

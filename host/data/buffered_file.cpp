@@ -52,7 +52,12 @@ BufferedFile::Refill BufferedFile::refill() {
     if (buf_.size() >= options_.max_window) return Refill::Full;
     buf_.resize(std::min(buf_.size() * 2, options_.max_window));
   }
-  const size_t want = std::min(buf_.size() - end_, static_cast<size_t>(INT_MAX));
+  size_t want = std::min(buf_.size() - end_, static_cast<size_t>(INT_MAX));
+  if (limit_ >= 0) want = static_cast<size_t>(std::min<int64_t>(want, limit_ - read_));
+  if (want == 0) {  // at restrict_to's end
+    eof_ = true;
+    return Refill::Eof;
+  }
   const int got = gzread(static_cast<gzFile>(gz_), buf_.data() + end_, static_cast<unsigned>(want));
   if (got < 0) {
     int code = 0;
@@ -65,16 +70,47 @@ BufferedFile::Refill BufferedFile::refill() {
     return Refill::Eof;
   }
   end_ += static_cast<size_t>(got);
+  read_ += got;
   return Refill::Ok;
 }
 
-LineReader::LineReader(const std::string& path, int skip_lines, BufferedFileOptions options)
+void BufferedFile::restrict_to(const ByteRange& range) {
+  gzFile f = static_cast<gzFile>(gz_);
+  const int64_t position = read_ - static_cast<int64_t>(end_ - begin_);  // of data()
+  if (range.begin > position) {
+    // gzdirect is known once a first read has looked at the file's start.
+    if (read_ == 0 && !eof_) refill();
+    if (!gzdirect(f))
+      TESSERA_THROW(Io, "'" << path_ << "' is gzip-compressed: it cannot be read from byte "
+                            << range.begin << " on (decompress it to split it)");
+    if (gzseek(f, static_cast<z_off_t>(range.begin), SEEK_SET) < 0)
+      TESSERA_THROW(Io, "cannot seek to byte " << range.begin << " of '" << path_ << "'");
+    begin_ = end_ = 0;
+    read_ = range.begin;
+    eof_ = false;
+  }
+  limit_ = range.end;
+  if (limit_ >= 0 && read_ > limit_) {  // the window already holds bytes past the end
+    const auto over = static_cast<size_t>(read_ - limit_);
+    end_ -= std::min(over, end_ - begin_);
+    read_ = limit_;
+  }
+  if (limit_ >= 0 && read_ >= limit_) eof_ = true;
+}
+
+LineReader::LineReader(const std::string& path, int skip_lines, BufferedFileOptions options,
+                       const ByteRange& range)
     : file_(path, options) {
   std::string_view ignored;
   int64_t n = 0;
   for (int i = 0; i < skip_lines; ++i) {
     if (!next(ignored, n)) break;
   }
+  if (range.whole()) return;
+  file_.consume(pending_);
+  pending_ = 0;
+  file_.restrict_to(range);
+  if (range.begin > 0) line_ = range.first_line - 1;
 }
 
 bool LineReader::next(std::string_view& line, int64_t& line_number) {

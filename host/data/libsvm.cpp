@@ -141,7 +141,7 @@ LibSvmReader::LibSvmReader(const FileSpec& file, LibSvmReadOptions options, BadR
     : path_(file.path),
       options_(std::move(options)),
       report_(report),
-      lines_(file.path, file.skip_lines) {
+      lines_(file.path, file.skip_lines, {}, file.range) {
   TESSERA_CHECK(options_.max_index >= 0 && options_.max_index <= kLibSvmMaxSparseIndex,
                 "libSVM max_index " << options_.max_index);
 }

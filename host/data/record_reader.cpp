@@ -62,6 +62,12 @@ struct RecordReader::Impl {
         for (const Bounds& b : bounds) header.emplace_back(file.data() + b.begin, b.end - b.begin);
       }
     }
+    if (!spec.range.whole()) {  // FileSpec::range: that part's records, numbered from its line
+      file.consume(pending_consume);
+      pending_consume = 0;
+      file.restrict_to(spec.range);
+      if (spec.range.begin > 0) next_line = spec.range.first_line;
+    }
   }
 
   bool is_space(char c) const { return (c == ' ' || c == '\t' || c == '\r') && c != delim; }

@@ -3,7 +3,10 @@
 // layer (host/config), consumed by the readers and the preprocessor (host/data).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "host/data/buffered_file.h"  // ByteRange
 
 namespace tessera {
 
@@ -33,8 +36,15 @@ struct ColumnSpec {
 };
 
 struct FileSpec {
+  FileSpec() = default;
+  FileSpec(std::string file, int skip) : path(std::move(file)), skip_lines(skip) {}
+
   std::string path;     // as resolved (absolute or relative to the working directory)
   int skip_lines = 0;   // leading lines to drop before the header/data (adult.test has 1)
+  // Not from a config: the part of the file whose records to read (distributed scoring). The
+  // skipped lines and the header are still read from the file's start; a range that begins past
+  // them is a line start in the data, its records numbered from range.first_line.
+  ByteRange range;
 };
 
 struct TableSchema {

@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <exception>
+#include <functional>
 #include <future>
 #include <optional>
 #include <sstream>
@@ -33,6 +36,7 @@
 #include "host/train/checkpoint.h"
 #include "host/train/trainer.h"
 #include "pipelines/behaviour/behaviour_config.h"
+#include "pipelines/behaviour/distributed_scoring.h"
 #include "pipelines/behaviour/model_artefact.h"
 #include "pipelines/behaviour/net.h"
 #include "pipelines/behaviour/sparse_input.h"
@@ -101,35 +105,60 @@ struct Scored {
   double seconds = 0;
 };
 
+// A (1, ...) host tensor as (2, ...): its row twice.
+Tensor two_rows(const Tensor& t) {
+  Shape shape = t.shape();
+  shape[0] = 2;
+  Tensor two = Tensor::host(shape, t.dtype());
+  if (t.bytes() == 0) return two;
+  std::memcpy(two.raw(), t.raw(), t.bytes());
+  std::memcpy(static_cast<char*>(two.raw()) + t.bytes(), t.raw(), t.bytes());
+  return two;
+}
+
+// A row's score must not depend on the batch it falls in: distributed scoring cuts the batches
+// where one process does not (docs/distributed-scoring.md). The host GEMM rounds a one-row batch
+// differently (oneDNN takes its matrix-vector path: scores differed in the 6th decimal), so a
+// one-row batch is scored as two copies of its row, which rounds as every larger batch does.
 void score_batch(BehaviourNet& model, const Batch& b, std::vector<float>& probs) {
-  Tensor logits = model.forward(b.dense, b.cat, Mode::Eval, 0);
+  const bool one = b.rows == 1;
+  Tensor logits = one ? model.forward(two_rows(b.dense), two_rows(b.cat), Mode::Eval, 0)
+                      : model.forward(b.dense, b.cat, Mode::Eval, 0);
   Tensor h = model.backend().to_host(logits);
   const float* z = h.data<float>();
   for (int64_t i = 0; i < b.rows; ++i) probs.push_back(math::sigmoid(z[i]));
 }
 
-// Every batch of `source` scored; the labels come with the batches (a prepared split has them).
-Scored score_source(BehaviourNet& model, BatchSource& source) {
+// Every batch of `source` scored, up to `max_rows` rows (< 0: all); the labels come with the
+// batches (a prepared split has them).
+Scored score_source(BehaviourNet& model, BatchSource& source, int64_t max_rows = -1) {
   Scored s;
   auto t0 = Clock::now();
   Batch b;
-  while (source.next(b)) {
+  while ((max_rows < 0 || static_cast<int64_t>(s.probs.size()) < max_rows) && source.next(b)) {
     score_batch(model, b, s.probs);
     s.labels.insert(s.labels.end(), b.labels.data<float>(), b.labels.data<float>() + b.rows);
+  }
+  if (max_rows >= 0 && static_cast<int64_t>(s.probs.size()) > max_rows) {
+    s.probs.resize(static_cast<size_t>(max_rows));
+    s.labels.resize(static_cast<size_t>(max_rows));
   }
   s.seconds = seconds_since(t0);
   return s;
 }
 
 // A split of a prepared directory scored streaming, in file order: rows -> scores -> metrics.
-// Only the scores and labels (8 bytes a row) are kept, which AUC needs.
+// Only the scores and labels (8 bytes a row) are kept, which AUC needs. `part`: only those rows
+// (distributed scoring; rows < 0: all).
 Scored score_prepared(BehaviourNet& model, const PreparedDataset& data, const std::string& split,
-                      int64_t batch_size) {
+                      int64_t batch_size, RowPart part = {0, -1}) {
+  if (part.rows == 0) return {};
   PreparedReadOptions o;
   o.split = split;
   o.batch_size = batch_size;
+  o.start.row = part.first;
   PreparedSource source(data, o);
-  return score_source(model, source);
+  return score_source(model, source, part.rows);
 }
 
 Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch_size) {
@@ -216,11 +245,12 @@ BadRowPolicy set_bad_row_policy(ModelArtefact& art, const std::string& on_error)
   return policy;
 }
 
-// The saved model's net on `backend`, for batches of up to `max_batch` rows, with its weights.
+// The saved model's net on `backend`, for batches of up to `max_batch` rows (at least 2:
+// score_batch), with its weights.
 std::unique_ptr<BehaviourNet> restored_net(Backend& backend, const ModelArtefact& art,
                                            int64_t max_batch) {
   std::unique_ptr<BehaviourNet> net =
-      make_net(backend, art.config, art.preprocessor, art.spec, 0, max_batch);
+      make_net(backend, art.config, art.preprocessor, art.spec, 0, std::max<int64_t>(2, max_batch));
   net->restore(art.weights);
   return net;
 }
@@ -270,26 +300,47 @@ std::optional<PreparedInput> prepared_input(const std::string& path, const Model
   return in;
 }
 
-// predict's output: "line,score" for every row of `source`, in order; returns the rows.
-int64_t write_scores(BehaviourNet& model, BatchSource& source, AtomicFileWriter& out,
+// This rank's part of evaluate's or predict's input: all of it in one process; under mpirun
+// (distributed_scoring.h) a byte range of a text file, or a range of a prepared split's rows.
+struct InputSlice {
+  FileSpec file;
+  RowPart rows{0, -1};  // prepared input (rows < 0: all)
+};
+
+InputSlice input_slice(dist::ProcessGroup& g, const FileSpec& file, const ModelArtefact& art,
+                       const std::optional<PreparedInput>& prepared) {
+  InputSlice s{file, {0, -1}};
+  if (prepared) {
+    if (g.world() > 1) s.rows = row_part(g, prepared->data.rows(prepared->split));
+  } else if (g.world() > 1) {
+    s.file = text_input_part(g, file, !is_libsvm(art.config) && art.preprocessor.schema().header);
+  }
+  return s;
+}
+
+using Sink = std::function<void(const std::string&)>;
+
+// predict's output: "line,score" for every row of `source`, in order, up to `part.rows` rows
+// (< 0: all); a row without a source line is numbered from part.first + 1. Returns the rows.
+int64_t write_scores(BehaviourNet& model, BatchSource& source, const RowPart& part, const Sink& out,
                      Progress& progress) {
   Batch b;
   std::vector<float> probs;
   int64_t rows = 0;
   std::string buf;
   char line[64];
-  while (source.next(b)) {
+  while ((part.rows < 0 || rows < part.rows) && source.next(b)) {
     probs.clear();
     score_batch(model, b, probs);
     buf.clear();
-    for (int64_t i = 0; i < b.rows; ++i) {
-      const int len =
-          std::snprintf(line, sizeof(line), "%lld,%.6f\n",
-                        (long long)(b.lines.empty() ? rows + i + 1 : b.lines[i]), probs[i]);
+    const int64_t n = part.rows < 0 ? b.rows : std::min(b.rows, part.rows - rows);
+    for (int64_t i = 0; i < n; ++i) {
+      const long long at = b.lines.empty() ? part.first + rows + i + 1 : b.lines[i];
+      const int len = std::snprintf(line, sizeof(line), "%lld,%.6f\n", at, probs[i]);
       buf.append(line, static_cast<size_t>(len));
     }
-    out.write(buf);
-    rows += b.rows;
+    out(buf);
+    rows += n;
     progress.update(rows);
   }
   return rows;
@@ -772,8 +823,10 @@ Result train(const std::string& config_path, const TrainOptions& options) {
 
   const MlpSpec spec = spec_for(cfg, data->pre, data->libsvm_width);
   const int64_t batch = cfg.train.batch_size;
-  std::unique_ptr<BehaviourNet> model = make_net(
-      *backend, cfg, data->pre, spec, seed, std::max<int64_t>(batch, cfg.train.eval_batch_size));
+  // At least 2 rows: score_batch scores a one-row batch as two.
+  std::unique_ptr<BehaviourNet> model =
+      make_net(*backend, cfg, data->pre, spec, seed,
+               std::max<int64_t>({batch, cfg.train.eval_batch_size, 2}));
   std::unique_ptr<BatchSource> source = train_source(cfg, *data);
   const int64_t steps_per_epoch = source->batches_per_epoch();
   Optimizer opt = train::epoch_optimizer(*backend, cfg.train, steps_per_epoch, model->parameters());
@@ -786,43 +839,78 @@ Result train(const std::string& config_path, const TrainOptions& options) {
   return {r.summary, r.json};
 }
 
+namespace {
+
+// evaluate's rows of `slice` scored: a prepared directory streaming (its rows were checked and
+// encoded by prep: no bad rows, and unseen categories are not counted); a CSV / Criteo text file
+// streaming too (parsed and encoded chunk by chunk, labels required); a libSVM file read into
+// memory. Streaming keeps only the scores and labels, 8 bytes a row, which AUC needs.
+Scored evaluate_rows(BehaviourNet& model, const ModelArtefact& art, const InputSlice& slice,
+                     const std::optional<PreparedInput>& prepared, BadRowPolicy policy,
+                     LoadReport& rep) {
+  const int64_t batch = art.config.train.eval_batch_size;
+  if (prepared) return score_prepared(model, prepared->data, prepared->split, batch, slice.rows);
+  if (is_libsvm(art.config)) {
+    EncodedTable t =
+        load_sparse(slice.file, sparse_layout(art.config, art.spec.n_dense), policy, &rep.bad_rows);
+    return t.rows > 0 ? score_table(model, t, batch) : Scored{};
+  }
+  StreamOptions so;
+  so.chunk_rows = batch;
+  so.label = LabelMode::Required;
+  auto stream = std::make_unique<StreamEncoder>(slice.file, art.preprocessor, so);
+  const StreamEncoder& enc = *stream;
+  BatcherOptions bo;
+  bo.batch_size = batch;
+  bo.shuffle = ShuffleMode::None;
+  Batcher source(std::move(stream), bo);
+  Scored sc = score_source(model, source);
+  rep.records = enc.records_read();
+  rep.bad_rows.merge(enc.bad_rows());
+  rep.encode.merge(enc.encode_stats());
+  return sc;
+}
+
+// Under mpirun: every rank scores its slice (`score`), then rank 0 holds every rank's scores and
+// labels in input order, and the bad rows and unseen categories of all. False on the other ranks
+// (their part is done). When a rank failed, rank 0 throws its error and the others wait for the
+// job's end (await_job_end).
+bool evaluate_on_every_rank(dist::ProcessGroup& g, const std::function<Scored()>& score, Scored& sc,
+                            LoadReport& rep) {
+  const auto t0 = Clock::now();
+  std::exception_ptr failed;
+  try {
+    sc = score();
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (!all_succeeded(g, failed)) await_job_end(g);
+  rep.bad_rows = merge_bad_rows(g, rep.bad_rows);
+  rep.encode = merge_encode_stats(g, rep.encode);
+  gather_scores(g, sc.probs, sc.labels);
+  sc.seconds = seconds_since(t0);
+  return g.rank() == 0;
+}
+
+}  // namespace
+
 Result evaluate(const std::string& model_path, const std::string& data_path,
                 const CommonOptions& options) {
   ModelArtefact art = load_model(model_path);
   const BadRowPolicy policy = set_bad_row_policy(art, options.on_error);
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, art.config.train.eval_batch_size);
-  BehaviourNet& model = *net;
-  // A prepared directory is scored streaming (its rows were checked and encoded by prep: no bad
-  // rows, and unseen categories are not counted: null); a CSV / Criteo text file streams too
-  // (parsed and encoded chunk by chunk, labels required); a libSVM file is read into memory.
-  // Streaming keeps only the scores and labels, 8 bytes a row, which AUC needs.
   const std::optional<PreparedInput> prepared = prepared_input(data_path, art);
+  dist::ProcessGroup& g = dist::process_group();
+  const InputSlice slice = input_slice(g, input_file(data_path, options.skip_lines), art, prepared);
   LoadReport rep;
+  rep.encode = art.preprocessor.make_stats();
+  auto score = [&] { return evaluate_rows(*net, art, slice, prepared, policy, rep); };
   Scored sc;
-  if (prepared) {
-    sc = score_prepared(model, prepared->data, prepared->split, art.config.train.eval_batch_size);
-  } else if (is_libsvm(art.config)) {
-    const FileSpec f = input_file(data_path, options.skip_lines);
-    EncodedTable t =
-        load_sparse(f, sparse_layout(art.config, art.spec.n_dense), policy, &rep.bad_rows);
-    if (t.rows > 0) sc = score_table(model, t, art.config.train.eval_batch_size);
-  } else {
-    StreamOptions so;
-    so.chunk_rows = art.config.train.eval_batch_size;
-    so.label = LabelMode::Required;
-    auto stream = std::make_unique<StreamEncoder>(input_file(data_path, options.skip_lines),
-                                                  art.preprocessor, so);
-    const StreamEncoder& enc = *stream;
-    BatcherOptions bo;
-    bo.batch_size = art.config.train.eval_batch_size;
-    bo.shuffle = ShuffleMode::None;
-    Batcher source(std::move(stream), bo);
-    sc = score_source(model, source);
-    rep.records = enc.records_read();
-    rep.bad_rows.merge(enc.bad_rows());
-    rep.encode.merge(enc.encode_stats());
-  }
+  if (g.world() == 1)
+    sc = score();
+  else if (!evaluate_on_every_rank(g, score, sc, rep))
+    return {};
   const auto rows = static_cast<int64_t>(sc.probs.size());
   if (rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
   BinaryReport r = report_of(sc, /*with_roc=*/true);
@@ -830,6 +918,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   w.begin_object();
   w.field("command", "evaluate").field("model", model_path).field("data", data_path);
   w.field("device", backend->name()).field("rows", rows);
+  if (g.world() > 1) w.field("ranks", g.world());
   w.field("bad_rows_skipped", rep.bad_rows.skipped);
   json::field_or_null(w, "unseen_categories", rep.encode.total_oov(), !prepared);
   w.field("rows_per_sec", sc.seconds > 0 ? rows / sc.seconds : 0.0);
@@ -844,6 +933,85 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   return {s.str(), w.compact()};
 }
 
+namespace {
+
+// What predict read: the rows scored, the bad rows skipped, unseen categories (text input) and
+// dropped libSVM features.
+struct PredictCounts {
+  int64_t rows = 0, oov = 0, dropped = 0;
+  BadRowReport bad_rows;
+};
+
+// predict's rows of `slice` scored into `out`. A prepared directory is read by the prepared
+// reader (file order); a text file is parsed and encoded as it streams. Either way only the
+// queue's batches are in memory.
+PredictCounts predict_rows(BehaviourNet& net, const ModelArtefact& art, const InputSlice& slice,
+                           const std::optional<PreparedInput>& prepared, BadRowPolicy policy,
+                           const PredictOptions& options, const Sink& out) {
+  PredictCounts c;
+  Progress progress("predict", 0, "rows", options.quiet);
+  if (is_libsvm(art.config)) {
+    SparseBatchStream source(slice.file, sparse_layout(art.config, art.spec.n_dense), policy,
+                             options.batch_size);
+    c.rows = write_scores(net, source, slice.rows, out, progress);
+    c.bad_rows = source.bad_rows();
+    c.dropped = source.dropped();
+  } else if (prepared) {
+    if (slice.rows.rows == 0) return c;
+    PreparedReadOptions o;
+    o.split = prepared->split;
+    o.batch_size = options.batch_size;
+    o.start.row = slice.rows.first;
+    PreparedSource source(prepared->data, o);
+    c.rows = write_scores(net, source, slice.rows, out, progress);
+  } else {
+    StreamOptions so;
+    so.chunk_rows = options.batch_size;
+    so.label = LabelMode::Optional;
+    auto stream = std::make_unique<StreamEncoder>(slice.file, art.preprocessor, so);
+    const StreamEncoder& enc = *stream;
+    BatcherOptions bo;
+    bo.batch_size = options.batch_size;
+    bo.shuffle = ShuffleMode::None;
+    Batcher source(std::move(stream), bo);
+    c.rows = write_scores(net, source, slice.rows, out, progress);
+    c.bad_rows = enc.bad_rows();
+    c.oov = enc.encode_stats().total_oov();
+  }
+  return c;
+}
+
+// Under mpirun: every rank scores its slice into its part of the output (`score`), then rank 0
+// writes OUTPUT from the parts in rank order, and the counts are summed over the ranks. False on
+// the other ranks. When a rank failed, rank 0 throws its error and the others remove their part
+// files and wait for the job's end (await_job_end).
+bool predict_on_every_rank(dist::ProcessGroup& g, const std::string& output_path,
+                           const std::function<PredictCounts(const Sink&)>& score,
+                           PredictCounts& c) {
+  bool ok = false;
+  {
+    OutputParts parts(g, output_path);  // removes this rank's part file when it goes
+    std::exception_ptr failed;
+    try {
+      c = score([&](const std::string& bytes) { parts.write(bytes); });
+      parts.close();
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    if (all_succeeded(g, failed)) {
+      c.rows = sum_over_ranks(g, c.rows);
+      c.oov = sum_over_ranks(g, c.oov);
+      c.dropped = sum_over_ranks(g, c.dropped);
+      c.bad_rows = merge_bad_rows(g, c.bad_rows);
+      ok = parts.concatenate("line,score\n");
+    }
+  }
+  if (!ok) await_job_end(g);
+  return g.rank() == 0;
+}
+
+}  // namespace
+
 Result predict(const std::string& model_path, const std::string& input_path,
                const std::string& output_path, const PredictOptions& options) {
   ModelArtefact art = load_model(model_path);
@@ -851,59 +1019,39 @@ Result predict(const std::string& model_path, const std::string& input_path,
   TESSERA_CHECK(options.batch_size > 0, "--batch-size must be positive");
   auto backend = backend_for(options.device, "auto");
   std::unique_ptr<BehaviourNet> net = restored_net(*backend, art, options.batch_size);
-  // A prepared directory is read by the prepared reader (file order); a text file is parsed and
-  // encoded as it streams. Either way only the queue's batches are in memory.
   const std::optional<PreparedInput> prepared = prepared_input(input_path, art);
-  StreamEncoder* enc = nullptr;
-  SparseBatchStream* sparse = nullptr;  // libSVM rows, batch by batch (sparse_input.h)
-  std::unique_ptr<BatchSource> source;
-  if (is_libsvm(art.config)) {
-    auto stream = std::make_unique<SparseBatchStream>(input_file(input_path, options.skip_lines),
-                                                      sparse_layout(art.config, art.spec.n_dense),
-                                                      policy, options.batch_size);
-    sparse = stream.get();
-    source = std::move(stream);
-  } else if (prepared) {
-    PreparedReadOptions o;
-    o.split = prepared->split;
-    o.batch_size = options.batch_size;
-    source = std::make_unique<PreparedSource>(prepared->data, o);
-  } else {
-    StreamOptions so;
-    so.chunk_rows = options.batch_size;
-    so.label = LabelMode::Optional;
-    auto stream = std::make_unique<StreamEncoder>(input_file(input_path, options.skip_lines),
-                                                  art.preprocessor, so);
-    enc = stream.get();
-    BatcherOptions bo;
-    bo.batch_size = options.batch_size;
-    bo.shuffle = ShuffleMode::None;
-    source = std::make_unique<Batcher>(std::move(stream), bo);
-  }
-
+  dist::ProcessGroup& g = dist::process_group();
+  const InputSlice slice =
+      input_slice(g, input_file(input_path, options.skip_lines), art, prepared);
+  auto score = [&](const Sink& out) {
+    return predict_rows(*net, art, slice, prepared, policy, options, out);
+  };
   auto t0 = Clock::now();
-  AtomicFileWriter out(output_path);
-  out.write("line,score\n");
-  Progress progress("predict", 0, "rows", options.quiet);
-  const int64_t rows = write_scores(*net, *source, out, progress);
-  out.commit();
+  PredictCounts c;
+  if (g.world() == 1) {
+    AtomicFileWriter out(output_path);
+    out.write("line,score\n");
+    c = score([&](const std::string& bytes) { out.write(bytes); });
+    out.commit();
+  } else if (!predict_on_every_rank(g, output_path, score, c)) {
+    return {};
+  }
   const double secs = seconds_since(t0);
-  const BadRowReport* bad_rows = enc ? &enc->bad_rows() : sparse ? &sparse->bad_rows() : nullptr;
-  const int64_t bad = bad_rows ? bad_rows->skipped : 0;
+  const bool text = !prepared && !is_libsvm(art.config);
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "predict").field("model", model_path).field("input", input_path);
-  w.field("output", output_path).field("device", backend->name()).field("rows", rows);
-  w.field("bad_rows_skipped", bad);
-  json::field_or_null(w, "unseen_categories", enc ? enc->encode_stats().total_oov() : 0,
-                      enc != nullptr);
-  if (sparse) w.field("dropped_features", sparse->dropped());
-  w.field("seconds", secs).field("rows_per_sec", secs > 0 ? rows / secs : 0.0);
+  w.field("output", output_path).field("device", backend->name()).field("rows", c.rows);
+  if (g.world() > 1) w.field("ranks", g.world());
+  w.field("bad_rows_skipped", c.bad_rows.skipped);
+  json::field_or_null(w, "unseen_categories", c.oov, text);
+  if (is_libsvm(art.config)) w.field("dropped_features", c.dropped);
+  w.field("seconds", secs).field("rows_per_sec", secs > 0 ? c.rows / secs : 0.0);
   w.end_object();
   std::ostringstream s;
-  s << "scored " << rows << " rows of " << input_path << " into " << output_path << " ("
-    << fmt(secs > 0 ? rows / secs : 0, 0) << " rows/s on " << backend->name() << ")\n";
-  if (bad) s << "  " << bad_rows->summary() << "\n";
+  s << "scored " << c.rows << " rows of " << input_path << " into " << output_path << " ("
+    << fmt(secs > 0 ? c.rows / secs : 0, 0) << " rows/s on " << backend->name() << ")\n";
+  if (c.bad_rows.skipped) s << "  " << c.bad_rows.summary() << "\n";
   return {s.str(), w.compact()};
 }
 

@@ -83,13 +83,17 @@ const Command kCommands[] = {
      "split is rebuilt from the model's config and seed and measured (RMSE, HR/NDCG@K).\n"
      "Text-generation models: DATA is a text file; reports perplexity and bits per character.\n"
      "  --device D, --json, --quiet as for train\n"
+     "Under mpirun, a behaviour model is evaluated on every rank, each its part of DATA, and\n"
+     "rank 0 prints the metrics over all rows (docs/distributed-scoring.md).\n"
      "  --skip-lines N   leading lines of DATA to skip (e.g. 1 for adult.test)\n"
      "  --on-error P     error (default) or skip: what to do with malformed rows\n",
      2, 2},
     {"predict",
      "tessera predict MODEL INPUT OUTPUT [options]  |  tessera predict IMAGE_MODEL IMAGE",
      "Batch-scores INPUT (CSV in the training layout, label column optional) into OUTPUT (CSV:\n"
-     "line,score), streaming in bounded memory. OUTPUT is written atomically.\n"
+     "line,score), streaming in bounded memory. OUTPUT is written atomically. Under mpirun every\n"
+     "rank scores its part of INPUT and OUTPUT is the one-process file "
+     "(docs/distributed-scoring.md).\n"
      "With an image model (task \"image\") and one PNG or PGM image: prints the top 3 classes\n"
      "with their probabilities.\n"
      "With an audio model (task \"audio\") and one WAV file: the same, for the recording.\n"
@@ -407,10 +411,26 @@ std::string train_config(int argc, char** argv) {
   }
 }
 
-// Every rank trains (data-parallel, docs/distributed.md): the MPI group is installed and each
-// rank runs the command; rank 0 prints (the others run --quiet with stdout closed). An error on
-// any rank ends the whole job with that rank's message and exit code (MPI_Abort): the other
-// ranks may be waiting in a collective for it.
+// `evaluate MODEL DATA` and `predict MODEL INPUT OUTPUT` of a behaviour model: every rank scores
+// its part of the input and rank 0 writes the one result (docs/distributed-scoring.md). Other
+// tasks' models, and arguments that do not parse (rank 0 reports them), stay on rank 0.
+bool scores_on_every_rank(int argc, char** argv) {
+  if (argc < 3 || (std::strcmp(argv[1], "evaluate") && std::strcmp(argv[1], "predict")))
+    return false;
+  try {
+    bool help = false;
+    const tessera::CliArgs a = parse_args(argc, argv, 2, &help);
+    if (help || a.positionals.empty()) return false;
+    return tessera::task_of_model(tessera::tasks(), a.positionals[0]).name == "behaviour";
+  } catch (const tessera::Error&) {
+    return false;
+  }
+}
+
+// Every rank trains (data-parallel, docs/distributed.md) or scores (scores_on_every_rank): the
+// MPI group is installed and each rank runs the command; rank 0 prints (the others run --quiet with
+// stdout closed). An error on any rank ends the whole job with that rank's message and exit code
+// (MPI_Abort): the other ranks may be waiting in a collective for it.
 #if TESSERA_WITH_NCCL
 // On GPU machines: one GPU per rank (its rank among the ranks of its node; "cuda" and "auto" then
 // mean it), and a CUDA backend's gradients all-reduced by NCCL on its stream (host collectives
@@ -514,8 +534,9 @@ int run_rank0_with_shard_servers(int argc, char** argv, int rank, int size, int 
   return rc;
 }
 
-// Under mpirun: `train CONFIG` without "remote_shards" trains on every rank; every other command,
-// and a config with remote shards, runs on rank 0 with the other ranks serving its shards.
+// Under mpirun: `train CONFIG` without "remote_shards" trains on every rank, and a behaviour
+// model's evaluate and predict score on every rank; every other command, and a config with remote
+// shards, runs on rank 0 with the other ranks serving its shards.
 int run_mpi(int argc, char** argv) {
   // Pipeline stages train on scheduler threads, and two may run at once.
   int threads = MPI_THREAD_SINGLE;
@@ -527,8 +548,9 @@ int run_mpi(int argc, char** argv) {
       nullptr, "every MPI rank trains this config (it has no \"remote_shards\")");
   const bool every_rank_trains = argc >= 3 && !std::strcmp(argv[1], "train") &&
                                  !config_has_remote_shards(train_config(argc, argv));
-  const int rc = every_rank_trains ? run_data_parallel(argc, argv, rank)
-                                   : run_rank0_with_shard_servers(argc, argv, rank, size, threads);
+  const int rc = every_rank_trains || scores_on_every_rank(argc, argv)
+                     ? run_data_parallel(argc, argv, rank)
+                     : run_rank0_with_shard_servers(argc, argv, rank, size, threads);
   MPI_Finalize();
   return rc;
 }

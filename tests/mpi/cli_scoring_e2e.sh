@@ -3,9 +3,9 @@
 # input (docs/distributed-scoring.md). Against the one-process commands, on the synthetic
 # behaviour MLP (no download), at 1, 2 and 3 ranks (the ranks to test are the arguments):
 #   - predict on a CSV with a header, on a prepared directory's split, on a CSV whose first line
-#     is skipped (--skip-lines 1), in small batches that cut the parts mid-batch, and on a file
-#     of 2 rows (more ranks than rows: some ranks' parts are empty): OUTPUT is byte-identical
-#     (cmp) to the one-process file, and no part file is left beside it;
+#     is skipped (--skip-lines 1), in small batches that cut the parts mid-batch, on a file of 2
+#     rows (more ranks than rows: some ranks' parts are empty) and on libSVM rows (a libSVM
+#     model): OUTPUT is byte-identical (cmp) to the one-process file, and no part file is left;
 #   - evaluate on the CSV and on the prepared split: the same row count, equal AUC (exactly) and
 #     logloss within 1e-12 relative, and bad rows counted once over the ranks (--on-error skip);
 #   - bad rows in several ranks' parts under --on-error error end the job (non-zero exit, no
@@ -64,6 +64,37 @@ for c in "${cases[@]}"; do
   done
   echo "ok: predict $name: $(($(wc -l < "one-$name.csv") - 1)) rows, byte-identical at ranks ${ranks[*]}"
 done
+
+# a libSVM model: its rows are kept sparse (sparse_input.h), read by lines, not records
+python3 - <<'PY'
+import math, random
+random.seed(3)
+def rows(n):
+    out = []
+    for _ in range(n):
+        feats = {random.randint(1, 40): round(random.random(), 3) for _ in range(random.randint(1, 6))}
+        z = sum(v for k, v in feats.items() if k % 3 == 0) - 0.5
+        y = 1 if random.random() < 1 / (1 + math.exp(-3 * z)) else 0
+        out.append(str(y) + " " + " ".join("%d:%g" % kv for kv in sorted(feats.items())))
+    return "\n".join(out) + "\n"
+open("s.svm", "w").write(rows(2000))
+open("t.svm", "w").write(rows(500))
+open("svm.json", "w").write('{"task": "behaviour", "seed": 5, "data": {"train": "s.svm", '
+                            '"format": "libsvm", "validation_fraction": 0.25}, "train": {"epochs": 1}}')
+PY
+"$tessera" train svm.json --device cpu --quiet --json --run-dir svmrun > svm-train.out
+"$tessera" predict svmrun/model.tsm t.svm one-svm.csv --device cpu --quiet --json > one-svm.out
+"$tessera" evaluate svmrun/model.tsm t.svm --device cpu --quiet --json > one-svm-eval.out
+for n in "${ranks[@]}"; do
+  timeout 300 mpirun -np "$n" "$tessera" predict svmrun/model.tsm t.svm "$n-svm.csv" --device cpu \
+    --quiet --json > "$n-svm.out"
+  cmp one-svm.csv "$n-svm.csv" || fail "predict libSVM at $n ranks differs from one process"
+  timeout 300 mpirun -np "$n" "$tessera" evaluate svmrun/model.tsm t.svm --device cpu --quiet \
+    --json > "$n-svm-eval.out"
+  [[ $(field "$n-svm-eval.out" "d['metrics']['auc']") == $(field one-svm-eval.out "d['metrics']['auc']") ]] ||
+    fail "evaluate libSVM at $n ranks: another AUC"
+done
+echo "ok: libSVM predict byte-identical and evaluate's AUC equal at ranks ${ranks[*]}"
 
 # evaluate, with 3 bad rows (one per third of the file) skipped
 python3 - data/test.csv bad.csv <<'PY'

@@ -78,6 +78,31 @@ void add_tower(NamedShapes& out, const std::string& prefix, int64_t in,
   }
 }
 
+// The table models' tables, one per categorical column (on libSVM rows: per table of the
+// layout), as make_net builds them (net.cpp, table_net.cpp).
+struct ColumnTables {
+  std::vector<std::string> names;
+  std::vector<int64_t> rows;
+};
+
+ColumnTables column_tables(const ModelArtefact& a) {
+  ColumnTables out;
+  if (is_libsvm(a.config)) {
+    // An MLP of the densified reader records no layout: one table of its input width.
+    const SparseLayout l = sparse_layout(
+        a.config, a.config.model.type == BehaviourModelType::Mlp ? a.spec.n_dense : 0);
+    for (int64_t t = 0; t < l.tables(); ++t)
+      out.names.push_back(l.fields ? "field " + std::to_string(t) : "features");
+    out.rows = l.table_rows;
+    return out;
+  }
+  for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns()) {
+    out.names.push_back(c.name);
+    out.rows.push_back(c.size);
+  }
+  return out;
+}
+
 // The weights make_net builds for `a`, by name and shape; sizes in checked arithmetic (an Io
 // error naming `path` when they overflow).
 NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
@@ -102,13 +127,7 @@ NamedShapes expected_weights(const ModelArtefact& a, const std::string& path) {
   const int64_t d = a.config.model.embedding_dim;
   // On libSVM rows: the layout's tables, no numeric features and so no bottom MLP.
   const bool sparse = is_libsvm(a.config);
-  std::vector<int64_t> table_rows;
-  if (sparse) {
-    table_rows = sparse_layout(a.config).table_rows;
-  } else {
-    for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns())
-      table_rows.push_back(c.size);
-  }
+  const std::vector<int64_t> table_rows = column_tables(a).rows;
   const int64_t n_dense = sparse ? 0 : s.n_dense;
   std::vector<int64_t> bottom(a.config.model.bottom.begin(), a.config.model.bottom.end());
   bottom.push_back(d);
@@ -204,6 +223,68 @@ ModelArtefact load_model(const std::string& path) {
   check_weights_fit(a, path);
   check_finite(a.weights, path);
   return a;
+}
+
+namespace {
+
+// The MLP's tables: its one embedding table's rows per column (each column's rows at the offset
+// the preprocessor numbers them from), or on libSVM rows the first layer's weight [features, H0],
+// whose rows the features' ids pick (sparse_mlp.h).
+std::vector<TableView> mlp_views(const ModelArtefact& a) {
+  std::vector<TableView> out;
+  if (is_libsvm(a.config)) {
+    const ColumnTables t = column_tables(a);
+    const int64_t h0 = a.weights.at("dense0.weight").dim(1);
+    int64_t row = 0;
+    for (size_t i = 0; i < t.names.size(); ++i) {
+      out.push_back({t.names[i], "dense0.weight", row * h0, t.rows[i], h0});
+      row += t.rows[i];
+    }
+    return out;
+  }
+  const int64_t d = a.spec.embedding_dim;
+  for (const CategoricalColumnModel& c : a.preprocessor.categorical_columns())
+    out.push_back({c.name, "embedding.table", c.offset * d, c.size, d});
+  return out;
+}
+
+// DLRM, DCN-v2, Wide & Deep: the flat buffer in the collection's table order (table t at the sum
+// of the tables' rows * dim before it; embeddings/table_spec.h), Wide & Deep's wide tables after
+// the deep ones (wide_deep_model.h).
+std::vector<TableView> flat_views(const ModelArtefact& a) {
+  const ColumnTables t = column_tables(a);
+  std::vector<TableView> out;
+  int64_t at = 0;
+  auto add = [&](const std::string& name, int64_t rows, int64_t dim) {
+    out.push_back({name, "embedding.tables", at, rows, dim});
+    at += rows * dim;  // bounded: load_model checked the flat size in checked arithmetic
+  };
+  for (size_t i = 0; i < t.names.size(); ++i)
+    add(t.names[i], t.rows[i], a.config.model.embedding_dim);
+  if (a.config.model.type == BehaviourModelType::WideDeep)
+    for (size_t i = 0; i < t.names.size(); ++i) add("wide:" + t.names[i], t.rows[i], 1);
+  return out;
+}
+
+}  // namespace
+
+std::vector<TableView> table_views(const ModelArtefact& a) {
+  const bool mlp = a.config.model.type == BehaviourModelType::Mlp;
+  if (mlp && !is_libsvm(a.config) && a.spec.n_cat == 0) return {};
+  std::vector<TableView> views = mlp ? mlp_views(a) : flat_views(a);
+  std::map<std::string, int64_t> seen;
+  for (const TableView& v : views) {
+    auto w = a.weights.find(v.weight);
+    if (w == a.weights.end() || w->second.dtype() != DType::F32 || v.offset < 0 || v.rows < 0 ||
+        v.dim < 1 || v.rows > (w->second.numel() - v.offset) / v.dim)
+      TESSERA_THROW(Io, "table '" << v.name << "' (" << v.rows << " x " << v.dim << " from element "
+                                  << v.offset << " of '" << v.weight
+                                  << "') does not fit the model's weights");
+    if (!seen.emplace(v.name, v.offset).second)
+      TESSERA_THROW(Usage, "two of the model's tables are named '"
+                               << v.name << "' (a column named like a wide table)");
+  }
+  return views;
 }
 
 std::map<std::string, Tensor> snapshot_weights(MlpModel& model) {

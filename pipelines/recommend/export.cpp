@@ -68,6 +68,10 @@ ExportFormat parse_export_format(const std::string& name) {
   TESSERA_THROW(Usage, "--format '" << name << "' is not one of " << json::quoted_list(names));
 }
 
+const char* table_id_kind(const std::string& table) {
+  return table.rfind("user", 0) == 0 ? "user" : "item";
+}
+
 std::string npy_bytes(const Tensor& t) {
   TESSERA_CHECK(t.is_host() && (t.dtype() == DType::F32 || t.dtype() == DType::I64) &&
                     (t.rank() == 1 || t.rank() == 2),
@@ -99,7 +103,7 @@ Result export_model(const std::string& model_path, ExportFormat format, const st
   const Tensor item_ids =
       Tensor::host_from<int64_t>({static_cast<int64_t>(a.item_ids.size())}, a.item_ids);
   auto ids_of = [&](const std::string& table) -> const Tensor& {
-    return table.rfind("user", 0) == 0 ? user_ids : item_ids;
+    return std::strcmp(table_id_kind(table), "user") == 0 ? user_ids : item_ids;
   };
   std::vector<std::string> files;
   std::vector<std::pair<std::string, Tensor>> st;
@@ -155,7 +159,7 @@ Result export_model(const std::string& model_path, ExportFormat format, const st
   w.key("tables").begin_array();
   for (const auto& [name, t] : a.tables) {
     w.begin_object().field("name", name).field("rows", t.dim(0)).field("dim", t.dim(1));
-    w.field("ids", name.rfind("user", 0) == 0 ? "user" : "item").end_object();
+    w.field("ids", table_id_kind(name)).end_object();
   }
   w.end_array();
   w.field("files", files).end_object();

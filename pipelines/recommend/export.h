@@ -21,6 +21,10 @@ ExportFormat parse_export_format(const std::string& name);
 
 Result export_model(const std::string& model_path, ExportFormat format, const std::string& outdir);
 
+// Whose raw ids number a table's rows (the artefact's user_ids or item_ids): "user" for the tables
+// named user*, else "item". The export's NAME_ids and Python's Model.embeddings() follow it.
+const char* table_id_kind(const std::string& table);
+
 // NumPy .npy (format 1.0) bytes of a host f32 or i64 tensor of rank 1 or 2.
 std::string npy_bytes(const Tensor& t);
 

@@ -24,6 +24,7 @@
 #include "host/train/repeats.h"
 #include "python/src/arrow_score.h"
 #include "python/src/commands.h"
+#include "python/src/model_tables.h"
 
 namespace nb = nanobind;
 
@@ -47,15 +48,16 @@ struct Failure {
   throw nb::python_error();
 }
 
-// Runs `f` with the GIL released; an engine error is raised as its Python class.
+// Runs `f` with the GIL released and returns its value; an engine error is raised as its Python
+// class.
 template <typename F>
-Result guarded(F&& f) {
+auto guarded_value(F&& f) -> decltype(f()) {
   std::optional<Failure> failure;
-  tessera::CommandResult r;
+  std::optional<decltype(f())> r;
   {
     nb::gil_scoped_release release;
     try {
-      r = f();
+      r.emplace(f());
     } catch (const tessera::TrainingDiverged& e) {
       failure = Failure{e.kind(), e.what(), e.location(), e.result_json()};
     } catch (const tessera::Error& e) {
@@ -67,6 +69,12 @@ Result guarded(F&& f) {
     }
   }
   if (failure) raise_failure(*failure);
+  return std::move(*r);
+}
+
+template <typename F>
+Result guarded(F&& f) {
+  tessera::CommandResult r = guarded_value(std::forward<F>(f));
   return {r.summary, r.json};
 }
 
@@ -191,6 +199,31 @@ std::pair<Scores, std::string> score_arrow(const std::string& model, nb::object 
           evaluate ? json.first + "\x1e" + json.second : json.second};
 }
 
+// ---- Embedding tables (python/src/model_tables.h) -----------------------------------------------
+
+// A model file's tables by name, as read-only numpy arrays viewing the loaded buffers (no copy):
+// one owner, a capsule holding the ModelTables, is shared by every array, so the buffers live
+// while any of them (or a view of one) does, after the Model and the dict are gone.
+nb::dict model_tables(const std::string& path) {
+  using tessera::python::ModelTables;
+  auto held = std::make_unique<ModelTables>(
+      guarded_value([&] { return tessera::python::load_model_tables(path); }));
+  ModelTables* tables = held.get();
+  nb::capsule owner(held.release(), [](void* p) noexcept { delete static_cast<ModelTables*>(p); });
+  nb::dict out;
+  for (const ModelTables::Table& t : tables->tables) {
+    nb::object array;
+    if (t.dtype == tessera::DType::I64)
+      array = nb::ndarray<nb::numpy, const int64_t>(t.data, t.shape.size(), t.shape.data(), owner)
+                  .cast();
+    else
+      array =
+          nb::ndarray<nb::numpy, const float>(t.data, t.shape.size(), t.shape.data(), owner).cast();
+    out[t.name.c_str()] = array;
+  }
+  return out;
+}
+
 tessera::python::ArrowScoreOptions score_options(const std::string& device,
                                                  const std::string& on_error, int64_t batch_size,
                                                  bool labels) {
@@ -263,6 +296,9 @@ NB_MODULE(_core, m) {
         return out;
       },
       "Every registered task: (name, description, model verbs).");
+  m.def("model_tables", &model_tables, nb::arg("path"),
+        "A behaviour or recommendation model file's embedding tables by name: read-only numpy "
+        "arrays viewing the buffers loaded once (no per-table copy), kept alive by the arrays.");
   m.def("prepare_arrow", &prepare_arrow, nb::arg("config"), nb::arg("dir"), nb::arg("train"),
         nb::arg("validation").none(), nb::arg("test").none(), nb::arg("shard_rows"),
         nb::arg("quiet"),

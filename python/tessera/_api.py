@@ -560,14 +560,33 @@ class Model:
         return self._run("export", [os.fspath(dir)], format=format)
 
     def embeddings(self) -> Dict[str, np.ndarray]:
-        """The model's embedding tables by name (``tessera export --format npy``, read back).
+        """The model's embedding tables by name, as read-only numpy views of the model's memory.
 
-        Each table ``NAME`` comes with ``NAME_ids`` (the raw ids of its rows). Recommendation
-        models only in this version (the CLI's export); other models raise UsageError.
+        The model file is loaded once, in C++; every array views that memory (no per-table
+        copy) and keeps it alive, also after this Model and the dict are gone. The arrays are
+        read-only (``flags.writeable`` is False): ``np.array(t)`` makes a writable copy.
+
+        Behaviour models (DLRM, DCN-v2, Wide & Deep, and the MLP when it has tables): one
+        float32 ``[rows, embedding_dim]`` table per categorical column, named by the column, all
+        views into the model's one flat table buffer (``embedding.tables``; the MLP's
+        ``embedding.table``). Row r is the column's encoded id r: with a vocabulary, row 0 is
+        the out-of-vocabulary row and the i-th token of the fitted vocabulary is row i + 1; with
+        ``hash_buckets``, the bucket. A Wide & Deep model adds its wide tables, ``[rows, 1]``,
+        as ``"wide:COLUMN"``. On libSVM / libFM rows the tables are the input layout's:
+        ``"features"`` (libSVM) or ``"field F"`` (libFM, one per field), row i the feature index
+        i; for the MLP they are the rows of its first layer's weight ``[features, hidden[0]]``.
+        An MLP without categorical columns has none (an empty dict).
+
+        Recommendation models (MF, two-tower): the tables ``tessera export`` writes (``user``,
+        ``item``, and the bias tables), each with ``NAME_ids``, int64, the raw ids of its rows
+        (tables of the same ids share one array's memory).
+
+        16-bit tables (``model.table_dtype`` bf16 / f16): model files carry them as float32
+        (widened exactly when written), so they are float32 here too, with no conversion, and
+        hold the 16-bit values exactly. Other tasks' models raise UsageError; a damaged file
+        raises IoError.
         """
-        with tempfile.TemporaryDirectory(prefix="tessera-emb-") as tmp:
-            self.export("npy", tmp)
-            return {p.stem: np.load(p) for p in sorted(Path(tmp).glob("*.npy"))}
+        return dict(_core.model_tables(os.fspath(self.path)))
 
 
 def load(path: PathLike) -> Model:

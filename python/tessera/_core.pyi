@@ -30,6 +30,13 @@ def task_of_model(path: str) -> str:
 def tasks() -> List[Tuple[str, str, List[str]]]:
     """Every registered task: (name, description, model verbs)."""
 
+def model_tables(path: str) -> Dict[str, np.ndarray]:
+    """A behaviour or recommendation model file's embedding tables by name (Model.embeddings):
+    read-only float32 [rows, dim] arrays (and int64 NAME_ids of recommendation models) viewing
+    the model's memory, loaded once in C++ (no per-table copy) and kept alive by the arrays.
+    Model files carry 16-bit tables as float32, so they are float32 here with no conversion.
+    UsageError for other tasks' models."""
+
 # Arrow input (host/data/arrow_stream.h). A stream is the PyCapsule "arrow_array_stream" that
 # `__arrow_c_stream__()` returns; the engine takes it over (the capsule is left released) and
 # reads its batches where they are. Engine errors raise tessera.errors classes (DataError for the

@@ -643,7 +643,8 @@ class RecommendModel(BaseModel):
         return self._predict_file(str(path), k)
 
     def embeddings(self) -> Dict[str, np.ndarray]:
-        """The model's tables by name (user, item, the biases), each with ``NAME_ids``."""
+        """The model's tables by name (user, item, the biases), each with ``NAME_ids``:
+        read-only views of the model's memory (``tessera.Model.embeddings``)."""
         return self.model.embeddings()
 
     def _config_for_save(self, folder: Path) -> Dict[str, Any]:

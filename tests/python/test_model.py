@@ -38,9 +38,11 @@ def test_predict_returns_the_cli_scores(cli: str, synthetic: Path, trained: tess
     assert np.all((scores >= 0) & (scores <= 1))
 
 
-def test_embeddings_of_a_behaviour_model_is_the_cli_refusal(trained: tessera.Run) -> None:
-    with pytest.raises(tessera.UsageError, match="is a behaviour model; it answers"):
-        tessera.load(trained.model_path).embeddings()
+def test_embeddings_of_a_behaviour_model_are_its_columns(trained: tessera.Run) -> None:
+    # (test_embeddings.py checks the values of every table model's tables.)
+    tables = tessera.load(trained.model_path).embeddings()
+    assert list(tables) == ["device", "region", "plan"]
+    assert all(t.dtype == np.float32 and t.ndim == 2 for t in tables.values())
 
 
 def test_run_report(trained: tessera.Run) -> None:

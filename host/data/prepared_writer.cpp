@@ -209,10 +209,24 @@ void write_shard(Session& s, const std::string& split, SourceInfo& src, ShardBui
 
 // Records copied out of the reader (whose views last only until its next record), so that
 // several threads can parse and encode them; then each record's outcome, in record order.
+// Whether a record's fields lie in order in one buffer with little between them (RecordReader
+// unescapes a record in place: only delimiters and quotes separate its fields), so that the
+// record can be copied in one piece. Views from elsewhere (Arrow columns) are copied field by field.
+bool contiguous(const std::vector<std::string_view>& fields) {
+  if (fields.empty()) return false;
+  size_t bytes = 0;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0 && fields[i].data() < fields[i - 1].data() + fields[i - 1].size()) return false;
+    bytes += fields[i].size();
+  }
+  const char* end = fields.back().data() + fields.back().size();
+  return static_cast<size_t>(end - fields.front().data()) <= bytes + 4 * fields.size();
+}
+
 struct RecordBlock {
-  std::string arena;                // every field's bytes
-  std::vector<size_t> field_at;     // [fields + 1] offsets into arena
-  std::vector<size_t> first_field;  // [records + 1]
+  std::string arena;                                // every field's bytes
+  std::vector<std::pair<size_t, size_t>> fields;    // [fields] begin, end in arena
+  std::vector<size_t> first_field;                  // [records + 1] into fields
   std::vector<int64_t> lines, ordinals;
   std::string path;
   // Outcomes, filled by encode(): rows [records] of dense, cat, label; a reason for a bad row.
@@ -224,17 +238,25 @@ struct RecordBlock {
   size_t records() const { return lines.size(); }
   void clear() {
     arena.clear();
-    field_at.assign(1, 0);
+    fields.clear();
     first_field.assign(1, 0);
     lines.clear();
     ordinals.clear();
   }
   void add(const Record& r, int64_t ordinal) {
-    for (const std::string_view f : r.fields) {
-      arena.append(f.data(), f.size());
-      field_at.push_back(arena.size());
+    if (contiguous(r.fields)) {  // the record's bytes in one copy (RecordReader's records)
+      const char* base = r.fields.front().data();
+      const size_t at = arena.size();
+      arena.append(base, r.fields.back().data() + r.fields.back().size() - base);
+      for (const std::string_view f : r.fields)
+        fields.emplace_back(at + (f.data() - base), at + (f.data() - base) + f.size());
+    } else {
+      for (const std::string_view f : r.fields) {
+        fields.emplace_back(arena.size(), arena.size() + f.size());
+        arena.append(f.data(), f.size());
+      }
     }
-    first_field.push_back(field_at.size() - 1);
+    first_field.push_back(fields.size());
     lines.push_back(r.line);
     ordinals.push_back(ordinal);
     if (path.empty()) path = std::string(r.path);
@@ -243,7 +265,7 @@ struct RecordBlock {
   void record(size_t i, Record& rec) const {
     rec.fields.clear();
     for (size_t f = first_field[i]; f < first_field[i + 1]; ++f)
-      rec.fields.emplace_back(arena.data() + field_at[f], field_at[f + 1] - field_at[f]);
+      rec.fields.emplace_back(arena.data() + fields[f].first, fields[f].second - fields[f].first);
     rec.line = lines[i];
   }
   // Parses and encodes records [begin, end) (one thread's share).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -235,8 +236,12 @@ def train(
     by name to the config's ``data.columns``. Tabular rows are prepared (fitted and encoded as
     ``tessera prep`` does, in bounded memory) into a directory beside the run, trained on through
     ``data.prepared``, and moved into the run as ``RUN_DIR/data`` afterwards (with ``seeds``,
-    once per seed: the validation split depends on the seed): the same metrics as the rows
-    written as CSV and trained by the CLI with the same seed. ``validation`` and
+    once per seed: the validation split depends on the seed), which ``RUN_DIR/config.json``
+    then names (so ``tessera train RUN_DIR/config.json`` trains on the same rows): the same
+    metrics as the rows written as CSV and trained by the CLI with the same seed. With
+    ``resume=RUN_DIR`` the rows are prepared into ``RUN_DIR/data`` before training, the same
+    path at every call: a call with the same rows after an interruption goes on from the run's
+    checkpoint, and other rows are refused (UsageError). ``validation`` and
     ``test`` take the same kinds of data, or a path (or ``{"path": ..., "skip_lines": N}``) of a
     file in the config's layout beside tabular ``data`` (read by pyarrow's CSV reader as text
     columns, which the engine parses as it parses a file's fields); ``validation`` defaults to
@@ -385,8 +390,6 @@ def _seeds_on_data(cfg: Dict[str, Any], data: Any, validation: Any, test: Any,
 def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = None,
                    **kw: Any) -> Union[Run, Seeds]:
     """train(config, data=..., validation=..., test=...): see train()."""
-    import shutil
-
     if data is None:
         raise TypeError("validation= and test= need data= too")
     cfg = _config_dict(config)
@@ -405,10 +408,7 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = N
     if kw.get("seeds") is not None:
         return _seeds_on_data(cfg, data, validation, test, **kw)
     if kw.get("resume") is not None:
-        # The prepared rows' directory is part of the run's config (and of its resume check),
-        # and a new one is made per call.
-        raise UsageError("resume= with tabular data= is not supported yet: resume the run from "
-                         "its config with data.prepared set to RUN_DIR/data")
+        return _resume_on_table(cfg, section, data, validation, test, **kw)
     # Prepared next to where the run goes, then moved into it (a run's directory must not exist
     # before the run starts).
     run_dir = kw.get("run_dir")
@@ -416,6 +416,22 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = N
         base = Path(run_dir).parent
     else:
         base = Path(kw.get("runs_dir") or (cfg.get("train") or {}).get("runs_dir") or "runs")
+    prepared = _prepare_table(cfg, section, data, validation, test, kw.get("seed"), base)
+    try:
+        run = train({**cfg, "data": section}, **kw)
+        if isinstance(run, Run) and run.run_dir is not None and run.run_dir.is_dir():
+            shutil.move(str(prepared), str(run.run_dir / "data"))
+            _point_config_at(run.run_dir / "config.json", prepared, run.run_dir / "data")
+        return run
+    finally:
+        shutil.rmtree(prepared, ignore_errors=True)
+
+
+def _prepare_table(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, validation: Any,
+                   test: Any, seed: Optional[int], base: Path) -> Path:
+    """The tabular splits prepared (fitted and encoded as ``tessera prep`` does) into a new
+    directory under ``base``; ``section`` (the config's data section) then names it as
+    data.train and data.prepared, and ``cfg`` takes ``seed``. The caller removes the directory."""
     base.mkdir(parents=True, exist_ok=True)
     prepared = Path(tempfile.mkdtemp(prefix=".tessera-data-", dir=base))
     scratch: List[str] = []
@@ -426,19 +442,79 @@ def _train_on_data(config: ConfigLike, data: Any, validation: Any, test: Any = N
         test_src = _split_source(test, section, str(prepared)) if test is not None else None
         # The config as training will read it (data.read and the like apply with "prepared").
         section["train"] = section["prepared"] = str(prepared)
-        if kw.get("seed") is not None:
-            cfg["seed"] = int(kw["seed"])
+        if seed is not None:
+            cfg["seed"] = int(seed)
         path = _write_config({**cfg, "data": section}, scratch)
         _core.prepare_arrow(path, str(prepared), train_src.stream,
                             val_src.stream if val_src is not None else None,
                             test_src.stream if test_src is not None else None, 1 << 18, True)
-        run = train({**cfg, "data": section}, **kw)
-        if isinstance(run, Run) and run.run_dir is not None and run.run_dir.is_dir():
-            shutil.move(str(prepared), str(run.run_dir / "data"))
-        return run
+    except BaseException:
+        shutil.rmtree(prepared, ignore_errors=True)
+        raise
     finally:
         for p in scratch:
             os.unlink(p)
+    return prepared
+
+
+def _point_config_at(config_json: Path, old: Path, new: Path) -> None:
+    """The run's saved config with its prepared rows' directory ``old`` (gone: moved) renamed
+    ``new``, written atomically: RUN_DIR/config.json names the rows the run trained on where
+    they are, so ``tessera train RUN_DIR/config.json`` trains on them again."""
+    if not config_json.is_file():
+        return
+    saved = json.loads(config_json.read_text(encoding="utf-8"))
+    section = saved.get("data")
+    if not isinstance(section, dict):
+        return
+    for key in ("train", "prepared"):
+        if section.get(key) == str(old):
+            section[key] = str(new)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=config_json.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(saved, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, config_json)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _same_prepared_rows(a: Path, b: Path) -> bool:
+    """Whether two prepared directories hold the same encoded rows: the same shards (rows and
+    CRC-32 of each) of each split and the same fitted preprocessor (its CRC-32)."""
+    def digest(d: Path) -> Any:
+        m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+        splits = {name: [[(s["rows"], s["crc32"]) for s in part.get("shards", [])]
+                         for part in parts]
+                  for name, parts in (m.get("splits") or {}).items()}
+        return splits, (m.get("preprocessor_file") or {}).get("crc32"), m.get("complete")
+    return digest(a) == digest(b)
+
+
+def _resume_on_table(cfg: Dict[str, Any], section: Dict[str, Any], data: Any, validation: Any,
+                     test: Any, **kw: Any) -> Union[Run, Seeds]:
+    """train(data=TABLE, resume=RUN_DIR): the rows are prepared into RUN_DIR/data, a path that
+    does not change between calls (the resume check hashes the config, which names it). A later
+    call with the same rows finds them there and goes on from the run's checkpoint; other rows
+    are refused, as a changed config is."""
+    run_dir = Path(kw["resume"])
+    final = run_dir / "data"
+    prepared = _prepare_table(cfg, section, data, validation, test, kw.get("seed"), run_dir)
+    try:
+        if (final / "manifest.json").is_file():
+            if not _same_prepared_rows(prepared, final):
+                raise UsageError(f"resume={str(run_dir)!r}: data= holds other rows than the ones "
+                                 f"the run was started on ({final}); resume with the same data, "
+                                 "or start a new run")
+        else:
+            shutil.rmtree(final, ignore_errors=True)  # an earlier call's, killed mid-way
+            os.replace(prepared, final)
+        section["train"] = section["prepared"] = str(final)
+        return train({**cfg, "data": section}, **kw)
+    finally:
         shutil.rmtree(prepared, ignore_errors=True)
 
 

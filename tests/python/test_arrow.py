@@ -158,8 +158,6 @@ def test_bad_rows_raise_data_errors_naming_the_column_and_row(synthetic: Path,
                       quiet=True, runs_dir=str(Path(synthetic).parent / "runs"))
     with pytest.raises(TypeError, match="data must be a path"):
         model.predict(object())
-    with pytest.raises(tessera.UsageError, match="resume= with tabular data= is not supported"):
-        tessera.train(_config(synthetic), data=df, resume=str(trained.run_dir), quiet=True)
 
 
 def test_a_producer_error_mid_stream_is_a_data_error_with_its_message(
@@ -195,3 +193,45 @@ def test_a_parquet_dataset_trains_through_the_streamed_prepared_reader(
     assert len(from_parquet.history) == 2
     assert comparable(from_parquet.history) == comparable(from_frame.history)
     assert 0.5 < from_parquet.metrics["auc"] <= 1.0
+
+
+def test_a_frame_runs_config_names_its_rows(cli: str, synthetic: Path, tmp_path: Path) -> None:
+    """RUN_DIR/config.json names the prepared rows where they end up (RUN_DIR/data), so the CLI
+    trains the saved config again on the same rows, to the same metrics."""
+    run = tessera.train(_config(synthetic), data=_frame(synthetic), device="cpu", epochs=2,
+                        run_dir=tmp_path / "py", quiet=True)
+    saved = json.loads((tmp_path / "py" / "config.json").read_text())
+    data = tmp_path / "py" / "data"
+    assert saved["data"]["prepared"] == str(data) and (data / "manifest.json").is_file()
+    assert not list(tmp_path.glob(".tessera-data-*"))  # no scratch directory left
+    cli_dir = tmp_path / "cli"
+    run_cli(cli, "train", str(tmp_path / "py" / "config.json"), "--device", "cpu", "--run-dir",
+            str(cli_dir), "--quiet")
+    assert comparable(read_jsonl(cli_dir / "metrics.jsonl")) == comparable(run.history)
+
+
+def test_resume_with_the_same_frame_goes_on(synthetic: Path, tmp_path: Path) -> None:
+    """train(data=frame, resume=DIR) stopped after epoch 1, then called again with the same
+    rows, ends where an uninterrupted run ends; other rows are refused."""
+    df = _frame(synthetic)
+    whole = tessera.train(_config(synthetic), data=df, device="cpu", epochs=3,
+                          resume=tmp_path / "whole", quiet=True)
+    stopped = tessera.train(_config(synthetic), data=df, device="cpu", epochs=3,
+                            resume=tmp_path / "cut", quiet=True, callbacks=[lambda e: False])
+    assert len(stopped.history) == 1
+    saved = json.loads((tmp_path / "cut" / "config.json").read_text())
+    assert saved["data"]["prepared"] == str(tmp_path / "cut" / "data")
+    with pytest.raises(tessera.UsageError, match="other rows than the ones the run was started"):
+        tessera.train(_config(synthetic), data=df.iloc[:-50], device="cpu", epochs=3,
+                      resume=tmp_path / "cut", quiet=True)
+    seen = []
+    resumed = tessera.train(_config(synthetic), data=df, device="cpu", epochs=3,
+                            resume=tmp_path / "cut", quiet=True,
+                            callbacks=[lambda e: seen.append(e["epoch"])])
+    assert seen == [2, 3] and len(resumed.history) == 3  # went on from epoch 1's checkpoint
+    assert comparable(resumed.history) == comparable(whole.history)
+    # The same weights (the model files differ in the data path their configs name).
+    test = pd.read_csv(synthetic.parent / "test.csv")
+    assert np.array_equal(resumed.load().predict(test), whole.load().predict(test))
+    for name, table in resumed.load().embeddings().items():
+        assert np.array_equal(table, whole.load().embeddings()[name]), name

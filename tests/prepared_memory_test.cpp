@@ -4,11 +4,13 @@
 // dropped last batch free everything; a shard cut short after open is an Io error naming it.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,6 +145,83 @@ TEST(PreparedMemory, EveryDeliveredRowIsTheSplitsRow) {
     }
     EXPECT_EQ(seen, r.rows_in_epoch(1) - 300);
     EXPECT_EQ(r.bytes_held(), 0);
+  }
+}
+
+// Copies the prepared directory `from` to `to` with its shards' table columns stored wider
+// than prep's narrowest type (column c as i64, i32, i16 or as it was, by c % 4), the manifest's
+// types, sizes and CRCs to match: the same data in every id width the reader widens.
+void copy_with_wider_ids(const std::string& from, const std::string& to) {
+  std::filesystem::copy(from, to, std::filesystem::copy_options::recursive);
+  const std::string manifest = to + "/" + kManifestFile;
+  PreparedManifest m = PreparedManifest::parse_text(read_file(manifest), manifest);
+  const PreparedType wider[] = {PreparedType::I64, PreparedType::I32, PreparedType::I16};
+  for (int64_t c = 0; c < m.n_cat; ++c) {
+    PreparedColumnInfo& col = m.columns[static_cast<size_t>(2 + c)];
+    if (c % 4 < 3 && prepared_type_size(wider[c % 4]) >= prepared_type_size(col.type))
+      col.type = wider[c % 4];
+  }
+  for (auto& [split, sources] : m.splits)
+    for (SourceInfo& src : sources)
+      for (ShardInfo& sh : src.shards) {
+        const std::string path = to + "/" + sh.file, old = read_file(path);
+        const ShardHeader h =
+            parse_shard_header(reinterpret_cast<const uint8_t*>(old.data()), old.size(), path);
+        ShardHeader w = h;
+        for (size_t c = 0; c < w.columns.size(); ++c) w.columns[c].type = m.columns[c].type;
+        std::string bytes = shard_header_bytes(w);
+        for (size_t c = 0; c < w.columns.size(); ++c) {
+          bytes.resize(w.columns[c].offset, '\0');
+          const size_t from_size = prepared_type_size(h.columns[c].type);
+          const size_t to_size = prepared_type_size(w.columns[c].type);
+          for (uint64_t v = 0; v < h.rows * h.columns[c].width; ++v) {
+            int64_t x = 0;  // an id (>= 0, little-endian): widened by zero bytes; f32 copied as is
+            std::memcpy(&x, old.data() + h.columns[c].offset + v * from_size, from_size);
+            bytes.append(reinterpret_cast<const char*>(&x), to_size);
+          }
+        }
+        write_file_atomic(path, bytes);
+        sh.bytes = static_cast<int64_t>(bytes.size());
+        sh.crc32 = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()),
+                                                 static_cast<uInt>(bytes.size())));
+      }
+  write_file_atomic(manifest, m.to_json());
+}
+
+// The ids' stored width is the reader's business only: a copy stored wider gives the same
+// batches, value for value, shuffled and in file order.
+TEST(PreparedMemory, EveryIdWidthGivesTheSameBatches) {
+  const Data d("widths", 2500);
+  const std::string wide = d.dir + "/wide";
+  copy_with_wider_ids(d.prepared, wide);
+  const PreparedDataset narrow = PreparedDataset::open(d.prepared);
+  const PreparedDataset wider = PreparedDataset::open(wide);
+  // The synthetic data's three small tables: u8 as prep stores them, i64, i32 and i16 widened.
+  std::set<PreparedType> types;
+  for (int64_t c = 0; c < wider.manifest().n_cat; ++c) {
+    EXPECT_EQ(narrow.manifest().columns[static_cast<size_t>(2 + c)].type, PreparedType::U8);
+    types.insert(wider.manifest().columns[static_cast<size_t>(2 + c)].type);
+  }
+  EXPECT_EQ(types,
+            (std::set<PreparedType>{PreparedType::I64, PreparedType::I32, PreparedType::I16}));
+  for (const bool shuffle : {false, true}) {
+    PreparedBatchReader a(narrow, options(shuffle)), b(wider, options(shuffle));
+    Batch x, y;
+    int64_t batches = 0;
+    while (a.next(x)) {
+      ASSERT_TRUE(b.next(y));
+      ASSERT_EQ(x.rows, y.rows);
+      EXPECT_EQ(0, std::memcmp(x.cat.data<int64_t>(), y.cat.data<int64_t>(),
+                               sizeof(int64_t) * static_cast<size_t>(x.cat.numel())));
+      EXPECT_EQ(0, std::memcmp(x.dense.data<float>(), y.dense.data<float>(),
+                               sizeof(float) * static_cast<size_t>(x.dense.numel())));
+      EXPECT_EQ(0, std::memcmp(x.labels.data<float>(), y.labels.data<float>(),
+                               sizeof(float) * static_cast<size_t>(x.rows)));
+      EXPECT_EQ(x.lines, y.lines);
+      ++batches;
+    }
+    EXPECT_FALSE(b.next(y));
+    EXPECT_EQ(batches, 2 * ((narrow.rows("train") + 99) / 100));
   }
 }
 

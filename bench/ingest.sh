@@ -12,9 +12,11 @@
 #      with no test file and no validation split, so prep reads that one file.
 #   2. the file is read once (page cache); then --reps runs (default 3) of each, fastest reported:
 #      tessera   TESSERA_BIN prep CONFIG --out FRESH_DIR --threads N: fit the preprocessor
-#                (pass 1), then parse, encode (vocabulary lookups, log1p, standardisation) and
-#                write CRC-checked column shards and the manifest (pass 2); timed from outside
-#                (process wall time) and by prep itself ("seconds");
+#                (pass 1: N threads count the tokens), then parse, encode (vocabulary lookups,
+#                log1p, standardisation) and write CRC-checked column shards and the manifest
+#                (pass 2, N threads); in both passes one more thread splits the next block of
+#                records (the reader is serial); timed from outside (process wall time) and by
+#                prep itself ("seconds");
 #      pyarrow   pyarrow.csv.read_csv, use_threads with set_cpu_count(N) (bench/arrow_ingest.py);
 #      pandas    pandas.read_csv(engine="c"): single-threaded whatever N is.
 #      pyarrow and pandas only parse into typed columns; nothing is looked up or written.
@@ -54,7 +56,7 @@ while [[ $# -gt 0 ]]; do
     --no-breakdown) breakdown=0 ;;
     --enforce-target) enforce=1 ;;
     --keep) keep="$2"; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
     *) tessera_bin="$1" ;;
   esac

@@ -49,6 +49,8 @@ constexpr int64_t kForwardBlock = 512;
 // descheduled thread costs milliseconds (DLRM on uci-adult, batch 256: 3k samples/s with every
 // op parallel at load 11 on 2 cores, 235k with one thread). See HostBackend::gemm_impl.
 constexpr int64_t kParallelWork = int64_t{1} << 16;
+// Widest 16-bit row the update widens into a stack buffer (2 KiB).
+constexpr int64_t kStackRow = 512;
 
 // dst[0, n) += a * src[0, n): the inner loop of pooling, gradient aggregation and SGD. Cloned for
 // AVX-512 and AVX2 (chosen at load time by the CPU; the build itself targets baseline x86-64).
@@ -273,15 +275,27 @@ inline void apply_row_at(SparseOptimizer kind, const SparseStepParams& p, int64_
     apply_row_math(kind, p, key, e0, dim, grad, w.f32 + e0, s0, s1);
     return;
   }
-  thread_local std::vector<float> row;
-  if (row.size() < static_cast<size_t>(dim)) row.resize(static_cast<size_t>(dim));
   const TableDType d = w.format.dtype;
-  widen_row(d, w.h16 + e0, row.data(), dim);
-  apply_row_math(kind, p, key, e0, dim, grad, row.data(), s0, s1);
-  if (w.format.stochastic_rounding)
-    narrow_row_stochastic(d, row.data(), w.h16 + e0, dim, w.round_stream, e0);
+  const bool sr = w.format.stochastic_rounding;
+  // SGD (w - lr * g, as axpy_inl computes it) in one pass over the 16-bit row where the CPU can.
+  if (kind == SparseOptimizer::Sgd &&
+      axpy_half_row(d, w.h16 + e0, -p.lr, grad, dim, sr, w.round_stream, e0))
+    return;
+  // The widened row: on the stack up to kStackRow floats (it stays in L1 between the three
+  // passes), a per-thread buffer beyond.
+  float stack_row[kStackRow];
+  float* row = stack_row;
+  if (dim > kStackRow) {
+    thread_local std::vector<float> wide;
+    if (wide.size() < static_cast<size_t>(dim)) wide.resize(static_cast<size_t>(dim));
+    row = wide.data();
+  }
+  widen_row(d, w.h16 + e0, row, dim);
+  apply_row_math(kind, p, key, e0, dim, grad, row, s0, s1);
+  if (sr)
+    narrow_row_stochastic(d, row, w.h16 + e0, dim, w.round_stream, e0);
   else
-    narrow_row(d, row.data(), w.h16 + e0, dim);
+    narrow_row(d, row, w.h16 + e0, dim);
 }
 
 // Applies the gradients accumulate_table collected (rows[u], acc[u * dim, +dim)) and resets

@@ -28,6 +28,13 @@ void narrow_row(TableDType d, const float* src, uint16_t* dst, int64_t n);
 void narrow_row_stochastic(TableDType d, const float* src, uint16_t* dst, int64_t n,
                            uint64_t stream, int64_t first_element);
 void widen_row(TableDType d, const uint16_t* src, float* dst, int64_t n);
+// SGD's step on a 16-bit row without an f32 copy of it: w[i] = the rounding (to nearest even, or
+// stochastic for flat elements first_element + i of `stream`) of widen(w[i]) + a * x[i], the
+// product rounded to f32 before the sum (no FMA): narrow(widen(w) + a * x) bit for bit. Returns
+// false, doing nothing, where the CPU has no vector path for it (the caller widens, steps and
+// narrows instead).
+bool axpy_half_row(TableDType d, uint16_t* w, float a, const float* x, int64_t n, bool stochastic,
+                   uint64_t stream, int64_t first_element);
 
 // Host f32 values -> a packed host i32 tensor (to nearest even); and back: elements
 // [first, first + n) of a packed host tensor as f32 [n] (exact).

@@ -145,6 +145,74 @@ TEST(TableDType, Bf16VectorPathEqualsTheScalarOne) {
   }
 }
 
+// The vector widening (every 16-bit pattern, NaN payloads included) and stochastic rounding
+// (AVX-512, on CPUs that have it) give the scalar functions' bits: host and device tables round
+// identically whichever path the host takes. Odd offsets and counts run the tail loops too.
+TEST(TableDType, VectorWideningAndStochasticRoundingEqualTheScalarOnes) {
+  std::vector<uint16_t> all(0x10001);
+  for (size_t h = 0; h < all.size(); ++h) all[h] = static_cast<uint16_t>(h);
+  const std::vector<float> v = rounding_cases(20011, 9);
+  for (TableDType d : {TableDType::BF16, TableDType::F16}) {
+    std::vector<float> wide_vec(all.size()), wide_scalar(all.size());
+    std::vector<uint16_t> sr_vec(v.size()), sr_scalar(v.size());
+    for (bool vector : {true, false}) {
+      set_vector_rounding(vector);
+      widen_row(d, all.data() + 1, (vector ? wide_vec : wide_scalar).data() + 1, 0x10000);
+      narrow_row_stochastic(d, v.data() + 1, (vector ? sr_vec : sr_scalar).data() + 1,
+                            static_cast<int64_t>(v.size()) - 1, 0xC0FFEEull, 7);
+    }
+    set_vector_rounding(true);
+    for (size_t h = 1; h < all.size(); ++h) {
+      ASSERT_EQ(f32_bits(wide_vec[h]), f32_bits(wide_scalar[h])) << std::hex << all[h];
+      ASSERT_EQ(f32_bits(wide_scalar[h]), f32_bits(half_to_f32(d, all[h]))) << std::hex << all[h];
+    }
+    int64_t up = 0;
+    for (size_t i = 1; i < v.size(); ++i) {
+      ASSERT_EQ(sr_vec[i], sr_scalar[i]) << table_dtype_name(d) << " " << i << " " << v[i];
+      ASSERT_EQ(sr_scalar[i],
+                round_to_half(d, v[i], true, 0xC0FFEEull, static_cast<int64_t>(i) + 6));
+      up += sr_scalar[i] != f32_to_half(d, v[i]);
+    }
+    EXPECT_GT(up, 1000) << "stochastic rounding never left the nearest value";
+  }
+}
+
+// SGD's one-pass step on a 16-bit row equals widening, w + a * x in f32 (the product rounded
+// first) and rounding back, to nearest even and stochastically; where the CPU has no vector path
+// it reports so and leaves the row alone.
+TEST(TableDType, AxpyHalfRowEqualsWidenStepNarrow) {
+  const std::vector<float> x = rounding_cases(4099, 11);
+  std::mt19937 gen(12);
+  for (TableDType d : {TableDType::BF16, TableDType::F16})
+    for (bool sr : {false, true}) {
+      std::vector<uint16_t> w(x.size());
+      for (uint16_t& h : w)
+        h = f32_to_half(d, std::uniform_real_distribution<float>(-2.f, 2.f)(gen));
+      w[5] = f32_to_half(d, 1e-6f);  // an f16 subnormal result: the scalar lanes of the f16 path
+      std::vector<uint16_t> got = w;
+      const float a = -0.37f;
+      const int64_t n = static_cast<int64_t>(x.size()) - 3;  // from element 3: a masked tail
+      if (!axpy_half_row(d, got.data() + 3, a, x.data() + 3, n, sr, 77, 1003)) {
+        ASSERT_EQ(got, w);
+        std::cout << "no vector path on this CPU: apply_row_at widens, steps and narrows\n";
+        continue;
+      }
+      for (int64_t i = 0; i < 3; ++i)
+        ASSERT_EQ(got[static_cast<size_t>(i)], w[static_cast<size_t>(i)]);
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t k = static_cast<size_t>(i + 3);
+        volatile float prod = a * x[k];  // volatile: no FMA in this reference either
+        const float v = half_to_f32(d, w[k]) + prod;
+        const uint16_t want = round_to_half(d, v, sr, 77, 1003 + i);
+        if (std::isnan(v)) {
+          ASSERT_TRUE(std::isnan(half_to_f32(d, got[k]))) << i;
+          continue;
+        }
+        ASSERT_EQ(got[k], want) << table_dtype_name(d) << (sr ? " stochastic " : " nearest ") << i;
+      }
+    }
+}
+
 // Stochastic rounding gives one of the two neighbours, the upper one with probability equal to
 // the distance from the lower over the gap, and the same bits for the same stream and element.
 TEST(TableDType, StochasticRoundingIsUnbiasedAndReproducible) {

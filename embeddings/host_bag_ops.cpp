@@ -34,9 +34,15 @@ namespace tessera::emb {
 namespace {
 
 constexpr int64_t kPrefetchAhead = 4;
-// Rows requested ahead by the per-table forward and update loops (8 rows = 32 lines in flight).
-constexpr int64_t kFwdAhead = 8;
-constexpr int64_t kBwdAhead = 8;
+// Lines (64 bytes) the per-table forward and update loops keep requested ahead. Rows are random
+// reads, so these loops are bound by memory latency: they need about bandwidth x latency / 64
+// lines in flight per core, and 32 (8 rows of 256 bytes) was the f32 tuning at D = 64. Counted in
+// lines, not rows, a 16-bit table's half-size rows get twice the rows ahead and the same bytes in
+// flight (with 8 rows, bf16 had half the f32 bytes in flight and ran no faster than f32).
+constexpr int64_t kLinesAhead = 32;
+inline int64_t rows_ahead(int64_t row_bytes) {
+  return std::clamp<int64_t>(kLinesAhead * 64 / std::max<int64_t>(row_bytes, 1), 4, 32);
+}
 // Samples of dout prefetched ahead by the fused backward.
 constexpr int64_t kDyAhead = 4;
 // Positions whose row -> slot entry the fused backward requests ahead.
@@ -97,7 +103,8 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
   const int64_t dim = m[kMetaDim];
   const float* base = w + m[kMetaWeightOffset] - row0 * dim;
   const int64_t j_end = off[t * B + s1];
-  for (int64_t j = off[t * B + s0]; j < j_end && j < off[t * B + s0] + kFwdAhead; ++j)
+  const int64_t ahead = rows_ahead(dim * 4);
+  for (int64_t j = off[t * B + s0]; j < j_end && j < off[t * B + s0] + ahead; ++j)
     prefetch_row(base + keys[j] * dim, dim);
   for (int64_t s = s0; s < s1; ++s) {
     float* dst = o + s * out_dim + m[kMetaOutOffset];
@@ -109,7 +116,7 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
       float sum[64];
       for (int64_t c = 0; c < 64; ++c) sum[c] = 0.f;
       for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-        if (j + kFwdAhead < j_end) prefetch_row(base + keys[j + kFwdAhead] * 64, 64);
+        if (j + ahead < j_end) prefetch_row(base + keys[j + ahead] * 64, 64);
         const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
         const float* row = base + keys[j] * 64;
         for (int64_t c = 0; c < 64; ++c) sum[c] += scale * row[c];
@@ -119,9 +126,9 @@ void forward_block(const int64_t* m, int64_t t, int64_t s0, int64_t s1, int64_t 
     }
     std::fill(dst, dst + dim, 0.f);
     for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-      // Rows are random reads: ask for the row kFwdAhead positions on (across bags of the
+      // Rows are random reads: ask for the row `ahead` positions on (across bags of the
       // block) so several misses overlap.
-      if (j + kFwdAhead < j_end) prefetch_row(base + keys[j + kFwdAhead] * dim, dim);
+      if (j + ahead < j_end) prefetch_row(base + keys[j + ahead] * dim, dim);
       const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
       axpy_inl(dst, base + keys[j] * dim, scale, dim);
     }
@@ -139,6 +146,11 @@ __attribute__((always_inline)) inline void forward_block16(const int64_t* m, int
   const int64_t dim = m[kMetaDim];
   const uint16_t* base = w + m[kMetaWeightOffset] - row0 * dim;
   const int64_t j_end = off[t * B + s1];
+  const int64_t ahead = rows_ahead(dim * 2);
+  auto prefetch16 = [&](int64_t j) {
+    for (int64_t c = 0; c < dim; c += 32) __builtin_prefetch(base + keys[j] * dim + c, 0, 1);
+  };
+  for (int64_t j = off[t * B + s0]; j < j_end && j < off[t * B + s0] + ahead; ++j) prefetch16(j);
   for (int64_t s = s0; s < s1; ++s) {
     float* dst = o + s * out_dim + m[kMetaOutOffset];
     const int64_t b = t * B + s;
@@ -147,8 +159,10 @@ __attribute__((always_inline)) inline void forward_block16(const int64_t* m, int
       float sum[64];
       for (int64_t c = 0; c < 64; ++c) sum[c] = 0.f;
       for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-        if (j + kFwdAhead < j_end) __builtin_prefetch(base + keys[j + kFwdAhead] * 64, 0, 1);
-        if (j + kFwdAhead < j_end) __builtin_prefetch(base + keys[j + kFwdAhead] * 64 + 32, 0, 1);
+        if (j + ahead < j_end) {
+          __builtin_prefetch(base + keys[j + ahead] * 64, 0, 1);
+          __builtin_prefetch(base + keys[j + ahead] * 64 + 32, 0, 1);
+        }
         const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
         const uint16_t* row = base + keys[j] * 64;
         for (int64_t c = 0; c < 64; ++c) sum[c] += scale * Widen(row[c]);
@@ -158,9 +172,7 @@ __attribute__((always_inline)) inline void forward_block16(const int64_t* m, int
     }
     std::fill(dst, dst + dim, 0.f);
     for (int64_t j = off[b]; j < off[b + 1]; ++j) {
-      if (j + kFwdAhead < j_end)
-        for (int64_t c = 0; c < dim; c += 32)
-          __builtin_prefetch(base + keys[j + kFwdAhead] * dim + c, 0, 1);
+      if (j + ahead < j_end) prefetch16(j + ahead);
       const float scale = bag_scale(m[kMetaPooling], len, psw ? psw[j] : 1.f);
       const uint16_t* row = base + keys[j] * dim;
       for (int64_t c = 0; c < dim; ++c) dst[c] += scale * Widen(row[c]);
@@ -320,15 +332,19 @@ void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t*
       prefetch_row_rw(s0 + e, dim);
     if (kind == SparseOptimizer::LazyAdam) prefetch_row_rw(s1 + e, dim);
   };
+  // The bytes a row's step touches: its weights and its element-wise state.
+  const int64_t state_rows =
+      (kind == SparseOptimizer::Adagrad) + 2 * (kind == SparseOptimizer::LazyAdam);
+  const int64_t ahead = rows_ahead(dim * (w.f32 ? 4 : 2) + state_rows * dim * 4);
   if (U * 16 > n_rows) {
-    // A cursor runs kBwdAhead touched rows ahead of the update and requests them: the sweep
+    // A cursor runs `ahead` touched rows ahead of the update and requests them: the sweep
     // skips rows, so the hardware prefetcher alone leaves every touched row a miss.
     int64_t ahead = 0;
     auto advance = [&]() {
       while (ahead < n_rows && slot[ahead] < 0) ++ahead;
       if (ahead < n_rows) prefetch(ahead++);
     };
-    for (int64_t k = 0; k < kBwdAhead; ++k) advance();
+    for (int64_t k = 0; k < ahead; ++k) advance();
     for (int64_t row = 0; row < n_rows; ++row) {
       const int32_t u = slot[row];
       if (u < 0) continue;
@@ -339,7 +355,7 @@ void apply_table(SparseOptimizer kind, const SparseStepParams& p, const int64_t*
     return;
   }
   for (int64_t u = 0; u < U; ++u) {
-    if (u + kBwdAhead < U) prefetch(rows[static_cast<size_t>(u + kBwdAhead)]);
+    if (u + ahead < U) prefetch(rows[static_cast<size_t>(u + ahead)]);
     const int64_t row = rows[static_cast<size_t>(u)];
     apply_row_at(kind, p, row0 + row, e_base + row * dim, dim, acc + u * dim, w, s0, s1);
     slot[row] = -1;

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Training throughput on the same prepared data read into memory (data.read "memory") and
 # streamed from its shards (data.read "stream": PreparedSource, block shuffle + shuffle buffer on
-# a prefetch thread). Prints one JSON object: each mode's train_samples_per_sec per run and their
-# median, and stream / memory (the target is >= 0.95).
+# a prefetch thread). Prints one JSON object: each mode's train_samples_per_sec per run, their
+# median, min and max; stream / memory of the medians (the target is >= 0.95) and of each
+# alternating pair (run i's stream over run i's memory: median, min, max); the load average
+# before and after (a busy machine's figures are indicative only).
 #
 #   tools/stream_vs_memory.sh [--tessera BIN] [--rows N] [--epochs E] [--repeats R]
 #                             [--block-rows K] [--shuffle-buffer S] [--work DIR] [--device D]
 #
-# The runs alternate (memory, stream, memory, ...) so a busy machine slows both alike. The data is
-# `tessera make-synthetic --layout criteo --rows N`, prepared with `tessera prep`; WORK (default a
-# temporary directory, removed at the end) keeps it between calls when given.
+# The runs alternate (memory, stream, stream, memory, memory, stream, ...: each pair's order
+# swaps, so neither mode always runs first after the other) so a busy machine slows both alike.
+# The data is `tessera make-synthetic --layout criteo --rows N`, prepared with `tessera prep`;
+# WORK (default a temporary directory, removed at the end) keeps it between calls when given.
 set -euo pipefail
 
 BIN=${TESSERA:-build/tessera}
 ROWS=200000
 EPOCHS=1
-REPEATS=3
+REPEATS=5
 BLOCK=4096
 BUFFER=65536
 DEVICE=cpu
@@ -30,7 +33,7 @@ while [ $# -gt 0 ]; do
     --shuffle-buffer) BUFFER=$2; shift 2 ;;
     --device) DEVICE=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "stream_vs_memory.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -60,9 +63,12 @@ json.dump(c, open(f"{work}/config-{mode}.json", "w"), indent=1)
 EOF
 done
 
+LOAD_BEFORE=$(cut -d' ' -f1 /proc/loadavg)
 declare -A RATES=([memory]="" [stream]="")
 for ((i = 0; i < REPEATS; i++)); do
-  for mode in memory stream; do
+  order="memory stream"
+  if ((i % 2 == 1)); then order="stream memory"; fi
+  for mode in $order; do
     out=$("$BIN" train "$WORK/config-$mode.json" --epochs "$EPOCHS" --device "$DEVICE" \
       --runs-dir "$WORK/runs-$mode" --json --quiet | tail -n 1)
     rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["train_samples_per_sec"])' "$out")
@@ -70,15 +76,24 @@ for ((i = 0; i < REPEATS; i++)); do
   done
 done
 
-python3 - "$ROWS" "$EPOCHS" "$BLOCK" "$BUFFER" "$DEVICE" "${RATES[memory]}" "${RATES[stream]}" <<'EOF'
+LOAD_AFTER=$(cut -d' ' -f1 /proc/loadavg)
+
+python3 - "$ROWS" "$EPOCHS" "$BLOCK" "$BUFFER" "$DEVICE" "${RATES[memory]}" "${RATES[stream]}" \
+  "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
 import json, statistics, sys
 rows, epochs, block, buffer, device = sys.argv[1:6]
 memory = [float(x) for x in sys.argv[6].split()]
 stream = [float(x) for x in sys.argv[7].split()]
+def summary(v):
+    return {"samples_per_sec": v, "median": statistics.median(v), "min": min(v), "max": max(v)}
 m, s = statistics.median(memory), statistics.median(stream)
+pairs = [b / a for a, b in zip(memory, stream) if a > 0]
 print(json.dumps({"bench": "stream_vs_memory", "rows": int(rows), "epochs": int(epochs),
                   "device": device, "block_rows": int(block), "shuffle_buffer": int(buffer),
-                  "memory": {"samples_per_sec": memory, "median": m},
-                  "stream": {"samples_per_sec": stream, "median": s},
-                  "stream_over_memory": s / m if m > 0 else None, "target": 0.95}))
+                  "loadavg": {"before": float(sys.argv[8]), "after": float(sys.argv[9])},
+                  "memory": summary(memory), "stream": summary(stream),
+                  "stream_over_memory": s / m if m > 0 else None,
+                  "pairwise": {"ratios": pairs, "median": statistics.median(pairs),
+                               "min": min(pairs), "max": max(pairs)} if pairs else None,
+                  "target": 0.95}))
 EOF

@@ -120,7 +120,7 @@ class PreparedBatchReader {
 // block is freed once all its rows are out).
 class PreparedSource final : public BatchSource {
  public:
-  // `data` is shared (the mapping stays alive while the source does).
+  // `data` is shared (its shard list stays alive while the source does).
   PreparedSource(const PreparedDataset& data, const PreparedReadOptions& options,
                  int queue_depth = 3);
   ~PreparedSource() override;

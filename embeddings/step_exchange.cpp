@@ -18,7 +18,8 @@ struct Header {
 
 template <typename T>
 void put(std::string& out, const T* p, int64_t n) {
-  out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n) * sizeof(T));
+  if (n > 0)  // an empty section may have no storage at all
+    out.append(reinterpret_cast<const char*>(p), static_cast<size_t>(n) * sizeof(T));
 }
 
 // Reads one pack's sections in order, checking each fits.
@@ -163,6 +164,7 @@ GlobalStep concat_steps(const std::vector<std::string>& packs, int64_t tables, i
         n += len;
         off[bag + 1] = off[bag] + len;
       }
+      if (n == 0) continue;  // an empty part has no ids (and no weights section) to copy
       const size_t from = static_cast<size_t>(read[r]) * 8;
       std::memcpy(g.bags.indices.data<int64_t>() + at, p.ids + from, static_cast<size_t>(n) * 8);
       if (weighted)
@@ -174,6 +176,7 @@ GlobalStep concat_steps(const std::vector<std::string>& packs, int64_t tables, i
   float* d = g.dout.data<float>();
   for (const Pack& p : ps) {
     const size_t n = static_cast<size_t>(p.h.batch * out_dim);
+    if (n == 0) continue;
     std::memcpy(d, p.dout, n * sizeof(float));
     d += n;
   }

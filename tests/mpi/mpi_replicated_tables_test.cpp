@@ -4,8 +4,9 @@
 // (parts 10; 5+5; 4+3+3; 3+2+3+2); the dense gradients are all-reduced and every rank applies
 // the global batch's sparse step (host/train/data_parallel.h exchange_sparse_steps). Covered:
 // DLRM (dot interaction) with Adagrad tables (its accumulator squares the coalesced per-row
-// gradient, so summing the ranks' updates instead of their gradients would be caught), DCN-v2 and
-// the two-tower recommender with plain SGD tables (Adagrad's update barely changes when every
+// gradient, so summing the ranks' updates instead of their gradients would be caught), DCN-v2,
+// Wide & Deep (deep and wide tables on the same columns) and the two-tower recommender with plain
+// SGD tables (Adagrad's update barely changes when every
 // gradient is scaled alike, so a wrong share n_r / N at equal parts would pass it unseen: with the
 // share forced to 1 at 2 ranks, DCN-v2 with Adagrad stayed at 0.12 of the bound).
 //
@@ -39,6 +40,7 @@
 #include "host/train/trainer.h"
 #include "pipelines/behaviour/dcn_model.h"
 #include "pipelines/behaviour/dlrm_model.h"
+#include "pipelines/behaviour/wide_deep_model.h"
 #include "pipelines/recommend/rec_model.h"
 
 namespace tessera::train {
@@ -53,7 +55,7 @@ dist::ProcessGroup* g_world = nullptr;
 std::unique_ptr<dist::ProcessGroup> g_mpi, g_ordered;
 std::unique_ptr<dist::ProcessGroup> g_fewer;  // deterministic, world ranks [0, N - 1) (N > 1)
 
-enum class Kind { Dlrm, Dcn, TwoTower };
+enum class Kind { Dlrm, Dcn, WideDeep, TwoTower };
 
 struct Data {
   std::vector<float> x, y;     // [kRows, kDense], [kRows]
@@ -173,6 +175,10 @@ template <>
 void BehaviourNet<DcnModel>::backward(const Tensor& dl) {
   m_->backward(dl);
 }
+template <>
+void BehaviourNet<WideDeepModel>::backward(const Tensor& dl) {
+  m_->backward(dl);
+}
 
 // The two-tower recommender (bce over each positive and its kNegs fixed negatives).
 class TwoTowerNet final : public Net {
@@ -227,6 +233,17 @@ std::unique_ptr<Net> make_net(Kind kind, Backend& be, const Data& d) {
     s.sparse = adagrad();
     return std::make_unique<BehaviourNet<DlrmModel>>(be, d,
                                                      std::make_unique<DlrmModel>(be, s, 5, kBatch));
+  }
+  if (kind == Kind::WideDeep) {  // deep and wide tables read the same columns
+    WideDeepSpec s;
+    s.n_dense = kDense;
+    s.table_rows.assign(kTableRows, kTableRows + kTables);
+    s.embedding_dim = kDim;
+    s.top = {6};
+    s.activation = Activation::Tanh;
+    s.sparse = plain_sgd();
+    return std::make_unique<BehaviourNet<WideDeepModel>>(
+        be, d, std::make_unique<WideDeepModel>(be, s, 5, kBatch));
   }
   DcnSpec s;
   s.n_dense = kDense;
@@ -400,6 +417,9 @@ TEST(ReplicatedTables, DlrmEqualsTheOneProcessModel) {
 }
 TEST(ReplicatedTables, DcnV2EqualsTheOneProcessModel) {
   equals_one_process(Kind::Dcn, "dcn");
+}
+TEST(ReplicatedTables, WideAndDeepEqualsTheOneProcessModel) {
+  equals_one_process(Kind::WideDeep, "wide-deep");
 }
 TEST(ReplicatedTables, TwoTowerEqualsTheOneProcessModel) {
   equals_one_process(Kind::TwoTower, "two-tower");

@@ -139,6 +139,12 @@ EncodeStats merge_encode_stats(dist::ProcessGroup& g, const EncodeStats& mine) {
 void gather_scores(dist::ProcessGroup& g, std::vector<float>& probs, std::vector<float>& labels) {
   constexpr int64_t kPiece = int64_t{1} << 20;  // rows per broadcast: 8 MiB
   const std::vector<int64_t> counts = allgather_counts(g, static_cast<int64_t>(probs.size()));
+  if (g.rank() == 0) {  // all rows at once, not by doubling (twice the memory at the end)
+    const auto total =
+        static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
+    probs.reserve(total);
+    labels.reserve(total);
+  }
   std::vector<float> piece;  // [rows of the piece, 2]: score, label
   for (int r = 1; r < g.world(); ++r) {
     for (int64_t at = 0; at < counts[r]; at += kPiece) {

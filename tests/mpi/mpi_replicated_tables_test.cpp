@@ -5,8 +5,8 @@
 // the global batch's sparse step (host/train/data_parallel.h exchange_sparse_steps). Covered:
 // DLRM (dot interaction) with Adagrad tables (its accumulator squares the coalesced per-row
 // gradient, so summing the ranks' updates instead of their gradients would be caught), DCN-v2,
-// Wide & Deep (deep and wide tables on the same columns) and the two-tower recommender with plain
-// SGD tables (Adagrad's update barely changes when every
+// Wide & Deep (deep and wide tables on the same columns), the two-tower recommender and matrix
+// factorisation with plain SGD tables (Adagrad's update barely changes when every
 // gradient is scaled alike, so a wrong share n_r / N at equal parts would pass it unseen: with the
 // share forced to 1 at 2 ranks, DCN-v2 with Adagrad stayed at 0.12 of the bound).
 //
@@ -55,7 +55,7 @@ dist::ProcessGroup* g_world = nullptr;
 std::unique_ptr<dist::ProcessGroup> g_mpi, g_ordered;
 std::unique_ptr<dist::ProcessGroup> g_fewer;  // deterministic, world ranks [0, N - 1) (N > 1)
 
-enum class Kind { Dlrm, Dcn, WideDeep, TwoTower };
+enum class Kind { Dlrm, Dcn, WideDeep, TwoTower, Mf };
 
 struct Data {
   std::vector<float> x, y;     // [kRows, kDense], [kRows]
@@ -183,16 +183,18 @@ void BehaviourNet<WideDeepModel>::backward(const Tensor& dl) {
 // The two-tower recommender (bce over each positive and its kNegs fixed negatives).
 class TwoTowerNet final : public Net {
  public:
-  TwoTowerNet(Backend& be, const Data& d) : d_(d), m_(config(), kTableRows[0], kTableRows[1], be) {}
-  static recommend::RecommendConfig config() {
+  TwoTowerNet(Backend& be, const Data& d, bool mf = false)
+      : d_(d), mf_(mf), m_(config(mf), kTableRows[0], kTableRows[1], be) {}
+  static recommend::RecommendConfig config(bool mf) {
     recommend::RecommendConfig c;
-    c.model = recommend::ModelKind::TwoTower;
+    c.model = mf ? recommend::ModelKind::Mf : recommend::ModelKind::TwoTower;
     c.embeddings.dim = kDim;
     c.embeddings.optimizer = plain_sgd();
     c.train.negatives = kNegs;
     return c;
   }
   double step(const std::vector<int64_t>& rows) override {
+    if (mf_) return mf_step(rows);
     const int64_t n = static_cast<int64_t>(rows.size());
     std::vector<int32_t> u, it;
     for (int64_t r : rows) {
@@ -213,15 +215,33 @@ class TwoTowerNet final : public Net {
       w.insert(w.end(), t.data<float>(), t.data<float>() + t.numel());
     return w;
   }
-  int64_t examples(int64_t rows) const override { return rows * (1 + kNegs); }
+  int64_t examples(int64_t rows) const override { return mf_ ? rows : rows * (1 + kNegs); }
 
  private:
+  // MF on explicit ratings 1..5 made from the labels and a column.
+  double mf_step(const std::vector<int64_t>& rows) {
+    std::vector<int32_t> u, it;
+    std::vector<float> y;
+    for (int64_t r : rows) {
+      u.push_back(static_cast<int32_t>(d_.cat[r * kTables]));
+      it.push_back(d_.items[r * (1 + kNegs)]);
+      y.push_back(1.f + 3.f * d_.y[static_cast<size_t>(r)] + static_cast<float>(r % 2));
+    }
+    const int64_t n = static_cast<int64_t>(rows.size());
+    const recommend::RecModel::Step s = m_.mf_step(u.data(), it.data(), y.data(), n);
+    m_.stage(s);
+    double loss = 0;
+    for (int64_t i = 0; i < s.loss.numel(); ++i) loss += s.loss.data<float>()[i];
+    return loss;
+  }
   const Data& d_;
+  bool mf_;
   recommend::RecModel m_;
 };
 
 std::unique_ptr<Net> make_net(Kind kind, Backend& be, const Data& d) {
-  if (kind == Kind::TwoTower) return std::make_unique<TwoTowerNet>(be, d);
+  if (kind == Kind::TwoTower || kind == Kind::Mf)
+    return std::make_unique<TwoTowerNet>(be, d, kind == Kind::Mf);
   if (kind == Kind::Dlrm) {
     DlrmSpec s;
     s.n_dense = kDense;
@@ -423,6 +443,10 @@ TEST(ReplicatedTables, WideAndDeepEqualsTheOneProcessModel) {
 }
 TEST(ReplicatedTables, TwoTowerEqualsTheOneProcessModel) {
   equals_one_process(Kind::TwoTower, "two-tower");
+}
+
+TEST(ReplicatedTables, MatrixFactorisationEqualsTheOneProcessModel) {
+  equals_one_process(Kind::Mf, "mf");
 }
 
 TEST(ReplicatedTables, DeterministicModeIsBitIdenticalBetweenRuns) {

@@ -507,6 +507,28 @@ TEST(ModelFiles, NonFiniteWeightsAreRefusedByName) {
   }
 }
 
+// check_finite scans in chunks without a branch per element: a bad value anywhere (a chunk's
+// first or last element, the tensor's last one, a tail shorter than a chunk) is found and named
+// by its index, and -0, denormals and the largest finite floats are not refused.
+TEST(ModelFiles, CheckFiniteFindsEveryPositionAndNamesTheFirst) {
+  const int64_t n = 3 * 16384 + 5;
+  for (const int64_t at : {int64_t{0}, int64_t{16383}, int64_t{16384}, int64_t{40000}, n - 1}) {
+    for (const float bad : {NAN, INFINITY, -INFINITY}) {
+      Tensor t = Tensor::host({n});
+      float* v = t.data<float>();
+      for (int64_t i = 0; i < n; ++i) v[i] = (i % 3 == 0) ? -0.f : std::ldexp(1.f, -140);
+      v[n / 2] = 3.4028235e38f;
+      v[at] = bad;
+      const std::string e = io_error_of([&] { check_finite({{"w", t}}, "m.tsm"); });
+      EXPECT_NE(e.find("tensor 'w' holds"), std::string::npos) << e;
+      EXPECT_NE(e.find("at element " + std::to_string(at) + " "), std::string::npos) << e;
+    }
+  }
+  Tensor fine = Tensor::host({n});
+  for (int64_t i = 0; i < n; ++i) fine.data<float>()[i] = -3.4028235e38f;
+  EXPECT_EQ(io_error_of([&] { check_finite({{"w", fine}}, "m.tsm"); }), "");
+}
+
 // Weights restored from elsewhere than a model file (a checkpoint's best weights) are checked for
 // their dtype too: an i32 tensor of the right shape reached the backend's copy and failed there
 // as an internal check (found by fuzz_checkpoint).

@@ -77,15 +77,37 @@ TensorEntry read_entry(const rapidjson::Value& e, const std::string& where,
 }
 }  // namespace
 
+namespace {
+// Whether v[0, n) holds a NaN or an infinity: the exponent bits all ones. Reduced without a
+// branch per element so that it vectorises (a model file's load checks every weight: for a
+// 100 MB model, the per-element std::isfinite loop, with numel() called each iteration, was most
+// of the load).
+bool any_non_finite(const float* v, int64_t n) {
+  uint32_t all_ones = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, v + i, sizeof bits);
+    all_ones |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return all_ones != 0;
+}
+}  // namespace
+
 void check_finite(const std::map<std::string, Tensor>& tensors, const std::string& path) {
+  constexpr int64_t kChunk = 16384;
   for (const auto& [name, t] : tensors) {
     if (t.dtype() != DType::F32) continue;
     const float* v = t.data<float>();
-    for (int64_t i = 0; i < t.numel(); ++i)
-      if (!std::isfinite(v[i]))
-        TESSERA_THROW(Io, "'" << path << "': tensor '" << name << "' holds " << v[i]
-                              << " at element " << i
-                              << " (a model never saves a non-finite value)");
+    const int64_t n = t.numel();
+    for (int64_t at = 0; at < n; at += kChunk) {
+      const int64_t m = std::min(kChunk, n - at);
+      if (!any_non_finite(v + at, m)) continue;
+      for (int64_t i = at; i < at + m; ++i)
+        if (!std::isfinite(v[i]))
+          TESSERA_THROW(Io, "'" << path << "': tensor '" << name << "' holds " << v[i]
+                                << " at element " << i
+                                << " (a model never saves a non-finite value)");
+    }
   }
 }
 

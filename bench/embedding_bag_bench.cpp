@@ -28,10 +28,11 @@
 //   embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L]
 //                       [--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets]
 //                       [--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]]
-//                       [--dtype f32|bf16|f16]
+//                       [--dtype f32|bf16|f16 [--stochastic-rounding]]
 // --dtype bf16|f16 (host) also times the same step on tables stored in that type (lookups and
 // the update in f32, rows rounded back: embeddings/table_dtype.h) and prints its GB/s under the
-// same byte model with 2-byte rows, and its speedup over the f32 step (target: >= 1.7x for bf16).
+// same byte model with 2-byte rows, and its speedup over the f32 step (target: >= 1.7x for bf16);
+// --stochastic-rounding rounds that step's updated rows stochastically.
 //
 // Prints one JSON object per line; the last is the summary (with "targets_met"; with --device,
 // the device step with "ratio_to_copy", which has no target). Exits 1 if the check of the fused
@@ -112,6 +113,7 @@ struct Args {
   bool torch = false;
   std::string device = "cpu";
   TableDType dtype = TableDType::F32;  // --dtype: a second host step on 16-bit tables
+  bool stochastic_rounding = false;    // --stochastic-rounding: that step rounds stochastically
   bool enforce =
       false;  // exit 3 when a target is missed (off by default: shared machines are noisy)
 };
@@ -354,12 +356,14 @@ void report_half_step(const Args& a, const std::vector<TableSpec>& specs,
   opts.optimizer.kind = SparseOptimizer::Sgd;
   opts.optimizer.lr = 0.01f;
   opts.table_dtype = a.dtype;
+  opts.stochastic_rounding = a.stochastic_rounding;
   EmbeddingCollection emb(specs, *backend, opts);
   const StepTimes st = time_steps(emb, batches, dout, a.steps, nullptr);
   const double bytes = step_bytes(a, nnz, st.unique_rows, table_dtype_bytes(a.dtype));
   const double gbs = bytes / st.median / 1e9;
   std::cout << "{\"bench\":\"embedding_bag_step_dtype\",\"dtype\":\"" << table_dtype_name(a.dtype)
-            << "\",\"avx512_bf16\":" << (cpu_has_avx512_bf16() ? "true" : "false")
+            << "\",\"stochastic_rounding\":" << (a.stochastic_rounding ? "true" : "false")
+            << ",\"avx512_bf16\":" << (cpu_has_avx512_bf16() ? "true" : "false")
             << ",\"median_step_ms\":" << st.median * 1e3 << ",\"best_step_ms\":" << st.best * 1e3
             << ",\"forward_ms\":" << st.forward_median * 1e3
             << ",\"backward_update_ms\":" << st.update_median * 1e3
@@ -406,6 +410,8 @@ int main(int argc, char** argv) {
       a.device = next();
     else if (f == "--hot-rows")
       a.hot_rows = true;
+    else if (f == "--stochastic-rounding")
+      a.stochastic_rounding = true;
     else if (f == "--dtype") {
       try {
         a.dtype = parse_table_dtype(next().c_str());
@@ -436,7 +442,7 @@ int main(int argc, char** argv) {
           << "embedding_bag_bench [--tables T] [--rows R] [--dim D] [--batch B] [--pooling L] "
              "[--alpha A] [--steps N] [--torch] [--quick] [--enforce-targets] "
              "[--device cpu|cuda|cuda:N|cuda-emu [--optimizer NAME] [--hot-rows]] "
-             "[--dtype f32|bf16|f16]\n";
+             "[--dtype f32|bf16|f16 [--stochastic-rounding]]\n";
       return 0;
     } else {
       std::cerr << "embedding_bag_bench: unknown option '" << f << "' (see --help)\n";
@@ -450,6 +456,10 @@ int main(int argc, char** argv) {
   }
   if ((a.hot_rows || a.optimizer != SparseOptimizer::Sgd) && a.device == "cpu") {
     std::cerr << "embedding_bag_bench: --hot-rows and --optimizer apply to --device runs\n";
+    return 2;
+  }
+  if (a.stochastic_rounding && a.dtype == TableDType::F32) {
+    std::cerr << "embedding_bag_bench: --stochastic-rounding needs --dtype bf16|f16\n";
     return 2;
   }
   if (a.dtype != TableDType::F32 && a.device != "cpu") {

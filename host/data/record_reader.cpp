@@ -22,6 +22,25 @@ struct Bounds {
   size_t end;
 };
 
+// The current record's fields: a vector that only grows, so that adding one is a compare and a
+// store inlined into the per-byte scan (std::vector::emplace_back stayed a call: ~5% of prep).
+class FieldList {
+ public:
+  void clear() { n_ = 0; }
+  size_t size() const { return n_; }
+  const Bounds& operator[](size_t i) const { return v_[i]; }
+  const Bounds* begin() const { return v_.data(); }
+  const Bounds* end() const { return v_.data() + n_; }
+  void push_back(Bounds b) {
+    if (n_ == v_.size()) v_.resize(2 * n_ + 16);
+    v_[n_++] = b;
+  }
+
+ private:
+  std::vector<Bounds> v_;
+  size_t n_ = 0;
+};
+
 // Where the scan of one record stands: offsets from the window's start and the parser's state.
 struct Scan {
   size_t w = 0;   // write offset (<= the read offset): unescaped bytes of the current record
@@ -37,7 +56,7 @@ struct RecordReader::Impl {
   BufferedFile file;
   char delim;
   bool trim;
-  std::vector<Bounds> bounds;  // fields of the current record, offsets from file.data()
+  FieldList bounds;  // fields of the current record, offsets from file.data()
   std::vector<std::string> header;
   int64_t header_line = 0;
   int64_t next_line = 1;       // physical line number of the next unread byte
@@ -188,6 +207,21 @@ struct RecordReader::Impl {
     return false;
   }
 
+  // Inside an unquoted field, the bytes before the next delimiter or newline (from `r`, below
+  // `n`) are the field's whatever they are: moved as one block (not at all while nothing has
+  // been unescaped before them) rather than fed to scan_byte one by one. Returns where it stopped.
+  size_t scan_unquoted_run(char* p, size_t r, size_t n, Scan& sc) const {
+    const size_t start = r;
+    while (r < n && p[r] != delim && p[r] != '\n') ++r;
+    const size_t len = r - start;
+    if (len == 0) return r;
+    if (!sc.content)
+      for (size_t i = start; i < r && !sc.content; ++i) sc.content = !is_space(p[i]);
+    if (sc.w != start) std::memmove(p + sc.w, p + start, len);
+    sc.w += len;
+    return r;
+  }
+
   // The file ended inside a record that no newline closes: its last field ends here.
   void end_at_eof(const Scan& sc, int64_t line) {
     switch (sc.st) {
@@ -232,7 +266,8 @@ struct RecordReader::Impl {
       char* p = file.data();
       const size_t n = file.available();
       while (r < n) {
-        if (scan_byte(p[r++], p, sc)) goto done;
+        if (sc.st == State::Unquoted) r = scan_unquoted_run(p, r, n, sc);
+        if (r < n && scan_byte(p[r++], p, sc)) goto done;
       }
     }
     // End of file without a final newline.

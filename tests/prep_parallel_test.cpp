@@ -4,6 +4,7 @@
 // a hashed column, binned numerics and bad rows).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -93,6 +94,35 @@ TEST(TokenCounter, CountsAddAndMergeExactly) {
     }
   ASSERT_EQ(big.size(), 5000);
   for (int64_t c : big.counts()) EXPECT_EQ(c, 3);
+}
+
+// The vocabulary's tie order is std::string's (byte-wise) order, also for tokens that differ only
+// past 8 bytes, in zero bytes, or in bytes >= 0x80 (the sort compares 8-byte heads first).
+TEST(PrepParallel, TiesAreOrderedByTokenBytes) {
+  TableSchema schema;
+  ColumnSpec cat;
+  cat.name = "c";
+  cat.type = ColumnType::Categorical;
+  schema.columns = {cat};
+  PreprocessorFitter fitter(schema, PreprocessOptions{});
+  std::vector<std::string> tokens = {"ab",        std::string("ab\0", 3), "ab\x01", "a",
+                                     "abcdefgh1", "abcdefgh",             "abcdefgh0", "\xff",
+                                     "b",         "",                     "\x80" "a",  "zz"};
+  ParsedRow row;
+  for (const std::string& t : tokens) {
+    row.categorical = {t};
+    fitter.add(row);
+  }
+  row.categorical = {"zz"};  // one token more frequent than the rest
+  fitter.add(row);
+  const Preprocessor p = fitter.finish();
+  std::sort(tokens.begin(), tokens.end());
+  tokens.erase(std::find(tokens.begin(), tokens.end(), "zz"));
+  tokens.insert(tokens.begin(), "zz");
+  const TokenIndex& vocabulary = p.categorical_columns()[0].vocabulary;
+  ASSERT_EQ(vocabulary.size(), static_cast<int64_t>(tokens.size()));
+  for (size_t i = 0; i < tokens.size(); ++i)
+    EXPECT_EQ(std::string(vocabulary.token(static_cast<int64_t>(i))), tokens[i]) << i;
 }
 
 TEST(PrepParallel, FitOnAnyThreadCountIsTheSerialFit) {

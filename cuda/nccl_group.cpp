@@ -39,6 +39,10 @@ class NcclGroup final : public dist::ProcessGroup {
   void broadcast(void* d, int64_t b, int root) override { inner_->broadcast(d, b, root); }
   void barrier() override { inner_->barrier(); }
   void allgather(const void* s, int64_t b, void* r) override { inner_->allgather(s, b, r); }
+  // The inner group's own (MPI_Allgatherv: each part as it is, not padded to the longest).
+  std::vector<std::string> allgatherv(const std::string& s) override {
+    return inner_->allgatherv(s);
+  }
   bool deterministic() const override { return inner_->deterministic(); }
   dist::CommStats stats() const override {
     dist::CommStats s = inner_->stats();

@@ -1,10 +1,12 @@
 // Prep's parallel pass 1 and its counting tables: the token counters merge exactly, the fit on
 // N threads is fit_preprocessor's (one thread, what training fits) byte for byte, and a prepared
 // directory is the same, file for file, at 1 and 3 threads (Criteo layout with missing values,
-// a hashed column, binned numerics and bad rows).
+// a hashed column, binned numerics and bad rows); the number parser's integer path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include "host/data/criteo.h"
 #include "host/data/encoded_table.h"
 #include "host/data/prepared_writer.h"
+#include "host/data/row_parser.h"
 #include "host/data/token_index.h"
 #include "tests/data_test_util.h"
 
@@ -123,6 +126,34 @@ TEST(PrepParallel, TiesAreOrderedByTokenBytes) {
   ASSERT_EQ(vocabulary.size(), static_cast<int64_t>(tokens.size()));
   for (size_t i = 0; i < tokens.size(); ++i)
     EXPECT_EQ(std::string(vocabulary.token(static_cast<int64_t>(i))), tokens[i]) << i;
+}
+
+// parse_double's integer path gives strtod's value bit for bit (sign of zero included), and
+// everything else still goes through from_chars.
+TEST(ParseDouble, IntegersAreStrtodsValues) {
+  uint64_t x = 17;
+  std::vector<std::string> cases = {"0", "-0", "+0", "007", "-007", "+12", "999999999999999",
+                                    "-999999999999999", "1234567890123456", "12345678901234567"};
+  for (int i = 0; i < 2000; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    const int digits = 1 + static_cast<int>((x >> 20) % 17);
+    std::string t = (x >> 50) % 3 == 0 ? "-" : "";
+    for (int d = 0; d < digits; ++d) t += static_cast<char>('0' + (x >> (d * 3 % 40)) % 10);
+    cases.push_back(t);
+  }
+  for (const std::string& t : cases) {
+    double got = 1.0;
+    ASSERT_TRUE(parse_double(t, got)) << t;
+    const double want = std::strtod(t.c_str(), nullptr);
+    EXPECT_EQ(std::memcmp(&got, &want, sizeof got), 0) << t << ": " << got << " vs " << want;
+  }
+  for (const char* bad : {"", "+", "-", "--5", "12a", "1 2", "0x10", "+-", " 1"}) {
+    double v = 0;
+    EXPECT_FALSE(parse_double(bad, v)) << "'" << bad << "'";
+  }
+  double v = 0;
+  ASSERT_TRUE(parse_double("-1.5e3", v));  // not an integer: from_chars
+  EXPECT_EQ(v, -1500.0);
 }
 
 TEST(PrepParallel, FitOnAnyThreadCountIsTheSerialFit) {

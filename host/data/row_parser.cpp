@@ -47,6 +47,19 @@ bool parse_double(std::string_view token, double& out) {
   const char* e = b + token.size();
   if (b != e && *b == '+') ++b;
   if (b == e) return false;
+  // Integers of up to 15 digits (Criteo's counts, most numeric CSV columns) are exact doubles:
+  // read them digit by digit, which gives from_chars' value without its general path.
+  const bool negative = *b == '-';
+  const char* d = b + negative;
+  if (d != e && e - d <= 15) {
+    int64_t v = 0;
+    const char* p = d;
+    for (; p != e && static_cast<unsigned>(*p - '0') < 10u; ++p) v = v * 10 + (*p - '0');
+    if (p == e) {
+      out = negative ? -static_cast<double>(v) : static_cast<double>(v);
+      return true;
+    }
+  }
   const std::from_chars_result r = std::from_chars(b, e, out);
   return r.ec == std::errc() && r.ptr == e;
 }

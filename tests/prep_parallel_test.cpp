@@ -46,7 +46,7 @@ std::string make_criteo(int rows, uint64_t seed, int bad_every) {
     }
     for (int c = 0; c < kCriteoCategorical; ++c) {
       s << '\t';
-      if (next() % 9 == 0) continue;  // missing
+      if (next() % 9 == 0) continue;                                // missing
       const uint64_t v = next() % (1 + (next() % (40 + 300 * c)));  // skewed: small ids common
       char hex[9];
       std::snprintf(hex, sizeof hex, "%08llx", static_cast<unsigned long long>(v * 2654435761u));
@@ -108,9 +108,19 @@ TEST(PrepParallel, TiesAreOrderedByTokenBytes) {
   cat.type = ColumnType::Categorical;
   schema.columns = {cat};
   PreprocessorFitter fitter(schema, PreprocessOptions{});
-  std::vector<std::string> tokens = {"ab",        std::string("ab\0", 3), "ab\x01", "a",
-                                     "abcdefgh1", "abcdefgh",             "abcdefgh0", "\xff",
-                                     "b",         "",                     "\x80" "a",  "zz"};
+  std::vector<std::string> tokens = {"ab",
+                                     std::string("ab\0", 3),
+                                     "ab\x01",
+                                     "a",
+                                     "abcdefgh1",
+                                     "abcdefgh",
+                                     "abcdefgh0",
+                                     "\xff",
+                                     "b",
+                                     "",
+                                     "\x80"
+                                     "a",
+                                     "zz"};
   ParsedRow row;
   for (const std::string& t : tokens) {
     row.categorical = {t};
@@ -132,8 +142,16 @@ TEST(PrepParallel, TiesAreOrderedByTokenBytes) {
 // everything else still goes through from_chars.
 TEST(ParseDouble, IntegersAreStrtodsValues) {
   uint64_t x = 17;
-  std::vector<std::string> cases = {"0", "-0", "+0", "007", "-007", "+12", "999999999999999",
-                                    "-999999999999999", "1234567890123456", "12345678901234567"};
+  std::vector<std::string> cases = {"0",
+                                    "-0",
+                                    "+0",
+                                    "007",
+                                    "-007",
+                                    "+12",
+                                    "999999999999999",
+                                    "-999999999999999",
+                                    "1234567890123456",
+                                    "12345678901234567"};
   for (int i = 0; i < 2000; ++i) {
     x = x * 6364136223846793005ULL + 1442695040888963407ULL;
     const int digits = 1 + static_cast<int>((x >> 20) % 17);

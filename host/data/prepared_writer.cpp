@@ -207,11 +207,10 @@ void write_shard(Session& s, const std::string& split, SourceInfo& src, ShardBui
                  static_cast<long long>(info.rows));
 }
 
-// Records copied out of the reader (whose views last only until its next record), so that
-// several threads can parse and encode them; then each record's outcome, in record order.
 // Whether a record's fields lie in order in one buffer with little between them (RecordReader
 // unescapes a record in place: only delimiters and quotes separate its fields), so that the
-// record can be copied in one piece. Views from elsewhere (Arrow columns) are copied field by field.
+// record can be copied in one piece. Views from elsewhere (Arrow columns) are copied field by
+// field.
 bool contiguous(const std::vector<std::string_view>& fields) {
   if (fields.empty()) return false;
   size_t bytes = 0;
@@ -223,10 +222,12 @@ bool contiguous(const std::vector<std::string_view>& fields) {
   return static_cast<size_t>(end - fields.front().data()) <= bytes + 4 * fields.size();
 }
 
+// Records copied out of the reader (whose views last only until its next record), so that
+// several threads can parse and encode them; then each record's outcome, in record order.
 struct RecordBlock {
-  std::string arena;                                // every field's bytes
-  std::vector<std::pair<size_t, size_t>> fields;    // [fields] begin, end in arena
-  std::vector<size_t> first_field;                  // [records + 1] into fields
+  std::string arena;                              // every field's bytes
+  std::vector<std::pair<size_t, size_t>> fields;  // [fields] begin, end in arena
+  std::vector<size_t> first_field;                // [records + 1] into fields
   std::vector<int64_t> lines, ordinals;
   std::string path;
   // Outcomes, filled by encode(): rows [records] of dense, cat, label; a reason for a bad row.
@@ -438,7 +439,8 @@ Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& 
       if (block.bad[i].empty()) {
         fitter.add_numeric(&block.raw[i * nn]);
       } else if (parser.schema().on_error == BadRowPolicy::Error) {
-        throw Error(ErrorKind::Data, block.bad[i], ErrorLocation{block.path, block.lines[i], 0, ""});
+        throw Error(ErrorKind::Data, block.bad[i],
+                    ErrorLocation{block.path, block.lines[i], 0, ""});
       } else if (report != nullptr) {
         report->add(block.bad[i]);
       }
@@ -448,11 +450,11 @@ Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& 
   fitter.add_counts(std::move(counts[0]));
   Preprocessor p = fitter.finish();
   if (p.train_rows() == 0)
-    TESSERA_THROW(Data, train.path << ": no usable training rows (" << ordinal << " records read"
-                                   << (report != nullptr && report->skipped > 0
-                                           ? ", " + report->summary()
-                                           : std::string())
-                                   << ")");
+    TESSERA_THROW(Data, train.path
+                            << ": no usable training rows (" << ordinal << " records read"
+                            << (report != nullptr && report->skipped > 0 ? ", " + report->summary()
+                                                                         : std::string())
+                            << ")");
   return p;
 }
 
@@ -677,8 +679,8 @@ PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
   const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
                               fraction, in.seed};
   BadRowReport fit_bad;
-  s.pre = fit_preprocessor_threads(in.train, schema, in.options, fit_rows, options.threads,
-                                   &fit_bad);
+  s.pre =
+      fit_preprocessor_threads(in.train, schema, in.options, fit_rows, options.threads, &fit_bad);
   PreparedManifest& m = s.manifest;
   m.inputs_key = key;
   m.shard_rows = options.shard_rows;

@@ -66,7 +66,7 @@ std::string random_text(std::mt19937& rng, int lines, bool crlf) {
 TEST(TextSplit, EveryLineExactlyOnceForRandomFilesAndPartCounts) {
   TempDir dir;
   std::mt19937 rng(7);
-  for (int trial = 0; trial < 120; ++trial) {
+  for (int trial = 0; trial < 60; ++trial) {
     const int n_lines = static_cast<int>(rng() % 60);
     const std::string p = write_file(dir.file("t.txt"), random_text(rng, n_lines, trial % 2));
     const int skip = static_cast<int>(rng() % 3);

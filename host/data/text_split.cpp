@@ -53,13 +53,15 @@ constexpr size_t kBlock = size_t{1} << 20;
 
 // The offset just past the first '\n' at or after `pos` (the file's size when there is none).
 int64_t after_newline(const ReadFd& f, int64_t pos, int64_t size) {
-  std::vector<char> buf(kBlock);
+  // Most lines are short: a small read first, whole blocks only for a long line.
+  std::vector<char> buf(static_cast<size_t>(std::clamp<int64_t>(size - pos, 1, 4096)));
   while (pos < size) {
     const size_t got = f.read_at(buf.data(), buf.size(), pos);
     if (got == 0) break;
     const void* nl = std::memchr(buf.data(), '\n', got);
     if (nl != nullptr) return pos + (static_cast<const char*>(nl) - buf.data()) + 1;
     pos += static_cast<int64_t>(got);
+    if (buf.size() < kBlock) buf.resize(kBlock);
   }
   return size;
 }
@@ -133,7 +135,7 @@ ByteRange text_part(const std::string& path, int skip_lines, bool header, int ra
 int64_t count_newlines(const std::string& path, int64_t begin, int64_t end) {
   const ReadFd f(path);
   if (end < 0) end = f.size();
-  std::vector<char> buf(kBlock);
+  std::vector<char> buf(static_cast<size_t>(std::clamp<int64_t>(end - begin, 1, kBlock)));
   int64_t lines = 0;
   for (int64_t at = begin; at < end;) {
     const size_t got =

@@ -38,6 +38,7 @@
 #include "host/dist/process_group.h"
 #include "host/model/optimizer.h"
 #include "host/train/trainer.h"
+#include "tests/mpi/mpi_test_util.h"
 
 namespace tessera::train {
 namespace {
@@ -50,25 +51,9 @@ dist::ProcessGroup* g_world = nullptr;          // the MPI group the tests insta
 std::unique_ptr<dist::ProcessGroup> g_mpi;      // MPI_Allreduce
 std::unique_ptr<dist::ProcessGroup> g_ordered;  // deterministic, in pieces of 64 bytes
 
-class Forwarding final : public dist::ProcessGroup {
- public:
-  explicit Forwarding(dist::ProcessGroup& g) : g_(g) {}
-  int rank() const override { return g_.rank(); }
-  int world() const override { return g_.world(); }
-  void allreduce_sum(float* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void allreduce_sum(double* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void broadcast(void* d, int64_t b, int root) override { g_.broadcast(d, b, root); }
-  void barrier() override { g_.barrier(); }
-  void allgather(const void* s, int64_t b, void* r) override { g_.allgather(s, b, r); }
-  bool deterministic() const override { return g_.deterministic(); }
-  dist::CommStats stats() const override { return g_.stats(); }
-
- private:
-  dist::ProcessGroup& g_;
-};
 
 void install(dist::ProcessGroup* g) {
-  dist::set_process_group(g ? std::make_unique<Forwarding>(*g) : nullptr);
+  dist::set_process_group(g ? std::make_unique<mpitest::Forwarding>(*g) : nullptr);
 }
 
 struct Data {
@@ -276,15 +261,7 @@ struct Trained {
 
 // A directory every rank names alike (rank 0's, made once for the whole test binary).
 std::string shared_dir() {
-  static std::string dir = [] {
-    std::string d;
-    if (g_world->rank() == 0) {
-      char tmpl[] = "/tmp/tessera_mpi_dp_XXXXXX";
-      d = ::mkdtemp(tmpl);
-    }
-    dist::broadcast_string(*g_world, d, 0);
-    return d;
-  }();
+  static const std::string dir = mpitest::make_shared_dir(*g_world, "tessera_mpi_dp");
   return dir;
 }
 
@@ -463,20 +440,6 @@ TEST(DataParallel, MidEpochCheckpointResumesAtAnotherWorldSize) {
 
 }  // namespace
 
-// A rank other than 0 prints only its failures, with its rank.
-class FailurePrinter final : public ::testing::EmptyTestEventListener {
- public:
-  explicit FailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (r.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, r.file_name() ? r.file_name() : "?",
-                   r.line_number(), r.summary());
-  }
-
- private:
-  int rank_;
-};
-
 }  // namespace tessera::train
 
 int main(int argc, char** argv) {
@@ -489,19 +452,9 @@ int main(int argc, char** argv) {
   det.deterministic = true;
   det.bucket_bytes = 64;
   tessera::train::g_ordered = tessera::dist::make_mpi_group(det);
-  if (world->rank() != 0) {  // rank 0 reports; the others print their failures only
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new tessera::train::FailurePrinter(world->rank()));
-  }
-  int rc = RUN_ALL_TESTS();
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (worst != 0 && rc == 0 && world->rank() == 0)
-    std::fprintf(stderr, "mpi_data_parallel_test: a test failed on another rank\n");
-  const std::string dir = tessera::train::shared_dir();
-  world->barrier();
-  if (world->rank() == 0) (void)std::system(("rm -rf " + dir).c_str());
+  tessera::mpitest::report_from_rank0(world->rank());
+  const int worst = tessera::mpitest::worst_result(*world, RUN_ALL_TESTS(), "mpi_data_parallel_test",
+                                                   tessera::train::shared_dir());
   tessera::train::g_ordered.reset();
   tessera::train::g_mpi.reset();
   tessera::train::g_world = nullptr;

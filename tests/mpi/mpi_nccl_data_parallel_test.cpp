@@ -36,6 +36,7 @@
 #include <nccl.h>
 
 #include "cuda/emu/nccl_emu.h"
+#include "tests/mpi/mpi_test_util.h"
 #endif
 
 namespace tessera::train {
@@ -406,38 +407,9 @@ class DeviceMlpTask final : public TrainTask {
   std::vector<int64_t> last_batch_;
 };
 
-// Forwards to a group the test keeps (set_process_group takes ownership of what it installs).
-class Forwarding final : public dist::ProcessGroup {
- public:
-  explicit Forwarding(dist::ProcessGroup& g) : g_(g) {}
-  int rank() const override { return g_.rank(); }
-  int world() const override { return g_.world(); }
-  void allreduce_sum(float* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void allreduce_sum(double* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void allreduce_sum(Backend& be, const std::vector<Tensor*>& t) override {
-    g_.allreduce_sum(be, t);
-  }
-  bool reduces_on_device(const Backend& be) const override { return g_.reduces_on_device(be); }
-  void broadcast(void* d, int64_t b, int root) override { g_.broadcast(d, b, root); }
-  void barrier() override { g_.barrier(); }
-  void allgather(const void* s, int64_t b, void* r) override { g_.allgather(s, b, r); }
-  bool deterministic() const override { return g_.deterministic(); }
-  dist::CommStats stats() const override { return g_.stats(); }
-
- private:
-  dist::ProcessGroup& g_;
-};
 
 std::string shared_dir() {
-  static std::string dir = [] {
-    std::string d;
-    if (g_world->rank() == 0) {
-      char tmpl[] = "/tmp/tessera_mpi_nccl_XXXXXX";
-      d = ::mkdtemp(tmpl);
-    }
-    dist::broadcast_string(*g_world, d, 0);
-    return d;
-  }();
+  static const std::string dir = mpitest::make_shared_dir(*g_world, "tessera_mpi_nccl");
   return dir;
 }
 
@@ -450,7 +422,7 @@ struct Trained {
 
 // 2 epochs of 6 global batches on the device backend, in `group` (nullptr: this process alone).
 Trained train(dist::ProcessGroup* group, const std::string& run) {
-  dist::set_process_group(group ? std::make_unique<Forwarding>(*group) : nullptr);
+  dist::set_process_group(group ? std::make_unique<mpitest::Forwarding>(*group) : nullptr);
   const int world = group ? group->world() : 1;
   auto be = device_backend();
   Data data;
@@ -522,20 +494,6 @@ TEST(DataParallel, TheMlpTrainsOnTheDeviceToTheOneProcessModel) {
   }
 }
 
-// A rank other than 0 prints only its failures, with its rank.
-class FailurePrinter final : public ::testing::EmptyTestEventListener {
- public:
-  explicit FailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (r.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, r.file_name() ? r.file_name() : "?",
-                   r.line_number(), r.summary());
-  }
-
- private:
-  int rank_;
-};
-
 // An exception ends a test body on one rank while the others wait in its collectives: end the job
 // then (exit 1 through MPI_Abort) rather than hang until the ctest timeout.
 class AbortOnException final : public ::testing::EmptyTestEventListener {
@@ -567,24 +525,15 @@ int main(int argc, char** argv) {
     det.deterministic = true;
     train::g_nccl_det = cuda::make_nccl_group(dist::make_mpi_group(det), pieces);
     train::g_mpi = dist::make_mpi_group();
-    if (train::g_world->rank() != 0) {
-      auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-      delete listeners.Release(listeners.default_result_printer());
-      listeners.Append(new train::FailurePrinter(train::g_world->rank()));
-    }
+    mpitest::report_from_rank0(train::g_world->rank());
     ::testing::UnitTest::GetInstance()->listeners().Append(new train::AbortOnException);
     rc = RUN_ALL_TESTS();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mpi_nccl_data_parallel_test: %s\n", e.what());
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  if (worst != 0 && rc == 0 && train::g_world->rank() == 0)
-    std::fprintf(stderr, "mpi_nccl_data_parallel_test: a test failed on another rank\n");
-  const std::string dir = train::shared_dir();
-  train::g_world->barrier();
-  if (train::g_world->rank() == 0) (void)std::system(("rm -rf " + dir).c_str());
+  const int worst = mpitest::worst_result(*train::g_world, rc, "mpi_nccl_data_parallel_test",
+                                         train::shared_dir());
   train::g_nccl.reset();
   train::g_nccl_det.reset();
   train::g_mpi.reset();

@@ -42,6 +42,7 @@
 #include "pipelines/behaviour/dlrm_model.h"
 #include "pipelines/behaviour/wide_deep_model.h"
 #include "pipelines/recommend/rec_model.h"
+#include "tests/mpi/mpi_test_util.h"
 
 namespace tessera::train {
 namespace {
@@ -320,34 +321,9 @@ class TableTask final : public TrainTask {
   int64_t epoch_ = 0;
 };
 
-class Forwarding final : public dist::ProcessGroup {
- public:
-  explicit Forwarding(dist::ProcessGroup& g) : g_(g) {}
-  int rank() const override { return g_.rank(); }
-  int world() const override { return g_.world(); }
-  void allreduce_sum(float* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void allreduce_sum(double* d, int64_t n) override { g_.allreduce_sum(d, n); }
-  void broadcast(void* d, int64_t b, int root) override { g_.broadcast(d, b, root); }
-  void barrier() override { g_.barrier(); }
-  void allgather(const void* s, int64_t b, void* r) override { g_.allgather(s, b, r); }
-  std::vector<std::string> allgatherv(const std::string& s) override { return g_.allgatherv(s); }
-  bool deterministic() const override { return g_.deterministic(); }
-  dist::CommStats stats() const override { return g_.stats(); }
-
- private:
-  dist::ProcessGroup& g_;
-};
 
 std::string shared_dir() {
-  static std::string dir = [] {
-    std::string d;
-    if (g_world->rank() == 0) {
-      char tmpl[] = "/tmp/tessera_mpi_rt_XXXXXX";
-      d = ::mkdtemp(tmpl);
-    }
-    dist::broadcast_string(*g_world, d, 0);
-    return d;
-  }();
+  static const std::string dir = mpitest::make_shared_dir(*g_world, "tessera_mpi_rt");
   return dir;
 }
 
@@ -360,7 +336,7 @@ struct Trained {
 
 // 2 epochs of 6 global batches in `group` (nullptr: this process alone).
 Trained train(Kind kind, dist::ProcessGroup* group, const std::string& run, TrainerOptions o = {}) {
-  dist::set_process_group(group ? std::make_unique<Forwarding>(*group) : nullptr);
+  dist::set_process_group(group ? std::make_unique<mpitest::Forwarding>(*group) : nullptr);
   auto be = make_host_backend();
   Data data;
   TableTask task(*be, kind, data);
@@ -508,19 +484,6 @@ TEST(ReplicatedTables, MidEpochCheckpointResumesAtAnotherWorldSize) {
 
 }  // namespace
 
-class FailurePrinter final : public ::testing::EmptyTestEventListener {
- public:
-  explicit FailurePrinter(int rank) : rank_(rank) {}
-  void OnTestPartResult(const ::testing::TestPartResult& r) override {
-    if (r.failed())
-      std::fprintf(stderr, "[rank %d] %s:%d: %s\n", rank_, r.file_name() ? r.file_name() : "?",
-                   r.line_number(), r.summary());
-  }
-
- private:
-  int rank_;
-};
-
 }  // namespace tessera::train
 
 int main(int argc, char** argv) {
@@ -537,17 +500,9 @@ int main(int argc, char** argv) {
     det.ranks = world->world() - 1;
     tessera::train::g_fewer = tessera::dist::make_mpi_group(det);
   }
-  if (world->rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-    listeners.Append(new tessera::train::FailurePrinter(world->rank()));
-  }
-  int rc = RUN_ALL_TESTS();
-  int worst = 0;
-  MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-  const std::string dir = tessera::train::shared_dir();
-  world->barrier();
-  if (world->rank() == 0) (void)std::system(("rm -rf " + dir).c_str());
+  tessera::mpitest::report_from_rank0(world->rank());
+  const int worst = tessera::mpitest::worst_result(
+      *world, RUN_ALL_TESTS(), "mpi_replicated_tables_test", tessera::train::shared_dir());
   tessera::train::g_fewer.reset();
   tessera::train::g_ordered.reset();
   tessera::train::g_mpi.reset();

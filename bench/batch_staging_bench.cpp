@@ -24,27 +24,18 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "host/backend/backend.h"
 #include "host/backend/memory_stats.h"
 #include "host/core/error.h"
 
 namespace {
 
+using tessera::bench::loadavg;
+using tessera::bench::median;
+
 using namespace tessera;
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double loadavg() {
-  std::ifstream f("/proc/loadavg");
-  double l = -1;
-  f >> l;
-  return l;
-}
 
 struct Setup {
   std::string device = "cuda";

@@ -57,6 +57,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "embeddings/collection.h"
 #include "embeddings/table_rows.h"
 #include "tests/support/run_program.h"
@@ -66,15 +67,10 @@ using namespace tessera::emb;
 
 namespace {
 
+using tessera::bench::loadavg;
+
 double now_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double loadavg() {
-  double l = -1;
-  std::ifstream in("/proc/loadavg");
-  in >> l;
-  return l;
 }
 
 // STREAM triad, best of `reps`, GB/s (3 arrays x n x 4 bytes per pass).

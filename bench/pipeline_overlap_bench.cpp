@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/scheduler/commands.h"
@@ -49,20 +50,10 @@
 
 namespace {
 
+using tessera::bench::loadavg;
+using tessera::bench::median;
+
 using Clock = std::chrono::steady_clock;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double loadavg() {
-  std::ifstream f("/proc/loadavg");
-  double l = -1;
-  f >> l;
-  return l;
-}
 
 rapidjson::Document parse(const std::string& text) {
   rapidjson::Document d;

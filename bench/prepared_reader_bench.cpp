@@ -31,11 +31,15 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "host/core/error.h"
 #include "host/data/batcher.h"
 #include "host/data/prepared.h"
 
 namespace {
+
+using tessera::bench::loadavg;
+using tessera::bench::median;
 
 using namespace tessera;
 using Clock = std::chrono::steady_clock;
@@ -46,19 +50,6 @@ struct Setup {
   uint64_t seed = 42;
   int reps = 5;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double loadavg() {
-  std::ifstream f("/proc/loadavg");
-  double l = -1;
-  f >> l;
-  return l;
-}
 
 double cpu_seconds() {
   rusage u;

@@ -48,6 +48,23 @@
 # bytes a test row). Prep grows with the distinct ids it counts (vocabulary fit: a count per
 # distinct value before the cap applies), a separate problem. Test AUC after: 0.759, 0.820,
 # 0.747, 0.802 (evaluate gives the same).
+# At 1.6x RAM (2026-12-07, commit 57a84d6's binary, a machine with 23.5 GiB of RAM and 80 GB of
+# free disk, shared with other builds: load 4-19): `tools/scale_test.sh 38G DIR --threads 2`
+# with the generated config's model swapped for a lighter DLRM so that one epoch fits an
+# afternoon on 2 cores (embedding_dim 8, bottom [16], hidden [16], row-wise Adagrad tables,
+# batch 8192; tables at the default 1M-row cap). 40.8 GB of text (155.5M rows; 1.61x MemTotal),
+# 19.7 GB of shards, 56.8M parameters (model.tsm 325 MB):
+#   step            wall s  CPU s   peak RSS MB  result
+#   make-synthetic  2028    284     38           143 MB per CPU-second
+#   prep            3551    1288    1509         118.2M train / 6.2M validation / 31.1M test rows
+#   train (1 epoch) 1550    1473    3772         102.6k samples/s streamed, test AUC 0.8407
+#   evaluate        335     307     2275         test.txt AUC 0.8407
+# Train's RSS, sampled while the epoch ran, was 1.57-2.0 GB; its peak came after the epoch, when
+# it scores the 31.1M test rows (scores and labels of every row are kept for the exact AUC:
+# with the vectors' growth and the sort's copy, ~30 bytes a row) and writes the model. So the
+# model + 1 GiB bound holds for the streamed epoch but not for end-of-run scoring, whose memory
+# grows with the test rows; evaluate's 2275 MB is the same effect (model, vocabularies in hash
+# maps, ~1 GB of scores). Prep's peak is its vocabulary count (7.1M distinct tokens).
 # Generation: about 150-170 MB of text per CPU-second.
 set -euo pipefail
 

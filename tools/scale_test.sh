@@ -61,10 +61,12 @@
 #   evaluate        335     307     2275         test.txt AUC 0.8407
 # Train's RSS, sampled while the epoch ran, was 1.57-2.0 GB; its peak came after the epoch, when
 # it scores the 31.1M test rows (scores and labels of every row are kept for the exact AUC:
-# with the vectors' growth and the sort's copy, ~30 bytes a row) and writes the model. So the
-# model + 1 GiB bound holds for the streamed epoch but not for end-of-run scoring, whose memory
-# grows with the test rows; evaluate's 2275 MB is the same effect (model, vocabularies in hash
-# maps, ~1 GB of scores). Prep's peak is its vocabulary count (7.1M distinct tokens).
+# with the vectors' growth and the sort's copy, ~30 bytes a row) and writes the model. Against
+# model + 1 GiB with the model counted as its file (325 MB + 1 GiB = 1.35 GB) every step misses:
+# the epoch by 0.2-0.65 GB (in memory the model is more than its file: weights, optimizer state,
+# and 7.1M vocabulary tokens in hash maps), end-of-run scoring by more, since its memory grows
+# with the test rows; evaluate's 2275 MB is the same effect. Prep's peak is its vocabulary count
+# (7.1M distinct tokens). What does not grow with the data is the reader: the epoch's RSS was flat.
 # Generation: about 150-170 MB of text per CPU-second.
 set -euo pipefail
 

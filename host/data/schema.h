@@ -39,8 +39,8 @@ struct FileSpec {
   FileSpec() = default;
   FileSpec(std::string file, int skip) : path(std::move(file)), skip_lines(skip) {}
 
-  std::string path;     // as resolved (absolute or relative to the working directory)
-  int skip_lines = 0;   // leading lines to drop before the header/data (adult.test has 1)
+  std::string path;    // as resolved (absolute or relative to the working directory)
+  int skip_lines = 0;  // leading lines to drop before the header/data (adult.test has 1)
   // Not from a config: the part of the file whose records to read (distributed scoring). The
   // skipped lines and the header are still read from the file's start; a range that begins past
   // them is a line start in the data, its records numbered from range.first_line.
@@ -50,8 +50,8 @@ struct FileSpec {
 struct TableSchema {
   TableFormat format = TableFormat::Csv;
   char delimiter = ',';
-  bool header = false;          // first (non-skipped) line names the columns
-  bool trim = true;             // trim spaces around fields
+  bool header = false;  // first (non-skipped) line names the columns
+  bool trim = true;     // trim spaces around fields
   std::vector<std::string> missing_tokens = {"", "?", "NA"};
   BadRowPolicy on_error = BadRowPolicy::Error;
   std::vector<ColumnSpec> columns;  // Csv: one per field, in order. Criteo/LibSvm: implied.

@@ -51,7 +51,6 @@ dist::ProcessGroup* g_world = nullptr;          // the MPI group the tests insta
 std::unique_ptr<dist::ProcessGroup> g_mpi;      // MPI_Allreduce
 std::unique_ptr<dist::ProcessGroup> g_ordered;  // deterministic, in pieces of 64 bytes
 
-
 void install(dist::ProcessGroup* g) {
   dist::set_process_group(g ? std::make_unique<mpitest::Forwarding>(*g) : nullptr);
 }
@@ -453,8 +452,8 @@ int main(int argc, char** argv) {
   det.bucket_bytes = 64;
   tessera::train::g_ordered = tessera::dist::make_mpi_group(det);
   tessera::mpitest::report_from_rank0(world->rank());
-  const int worst = tessera::mpitest::worst_result(*world, RUN_ALL_TESTS(), "mpi_data_parallel_test",
-                                                   tessera::train::shared_dir());
+  const int worst = tessera::mpitest::worst_result(
+      *world, RUN_ALL_TESTS(), "mpi_data_parallel_test", tessera::train::shared_dir());
   tessera::train::g_ordered.reset();
   tessera::train::g_mpi.reset();
   tessera::train::g_world = nullptr;

@@ -407,7 +407,6 @@ class DeviceMlpTask final : public TrainTask {
   std::vector<int64_t> last_batch_;
 };
 
-
 std::string shared_dir() {
   static const std::string dir = mpitest::make_shared_dir(*g_world, "tessera_mpi_nccl");
   return dir;
@@ -533,7 +532,7 @@ int main(int argc, char** argv) {
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
   const int worst = mpitest::worst_result(*train::g_world, rc, "mpi_nccl_data_parallel_test",
-                                         train::shared_dir());
+                                          train::shared_dir());
   train::g_nccl.reset();
   train::g_nccl_det.reset();
   train::g_mpi.reset();

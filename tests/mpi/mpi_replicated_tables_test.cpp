@@ -321,7 +321,6 @@ class TableTask final : public TrainTask {
   int64_t epoch_ = 0;
 };
 
-
 std::string shared_dir() {
   static const std::string dir = mpitest::make_shared_dir(*g_world, "tessera_mpi_rt");
   return dir;

@@ -269,9 +269,10 @@ struct RecordBlock {
       rec.fields.emplace_back(arena.data() + fields[f].first, fields[f].second - fields[f].first);
     rec.line = lines[i];
   }
-  // Parses and encodes records [begin, end) (one thread's share).
-  void encode(const Preprocessor& pre, RowParser& parser, size_t begin, size_t end) {
-    const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
+  // Calls use(i, row) for each record i in [begin, end) that parses; a record that does not gets
+  // its first reason in bad[i].
+  template <typename Use>
+  void for_each_parsed(RowParser& parser, size_t begin, size_t end, Use&& use) {
     Record rec;
     rec.path = path;
     ParsedRow row;
@@ -282,28 +283,26 @@ struct RecordBlock {
         bad[i] = report.first_reasons.at(0);
         continue;
       }
+      use(i, row);
+    }
+  }
+  // Parses and encodes records [begin, end) (one thread's share).
+  void encode(const Preprocessor& pre, RowParser& parser, size_t begin, size_t end) {
+    const size_t nd = static_cast<size_t>(pre.n_dense()), nc = static_cast<size_t>(pre.n_cat());
+    for_each_parsed(parser, begin, end, [&](size_t i, const ParsedRow& row) {
       const std::string why = pre.encode(row, &dense[i * nd], &cat[i * nc], nullptr);
       if (!why.empty()) bad[i] = path + ":" + std::to_string(row.line) + ":" + why;
       labels[i] = row.label;
-    }
+    });
   }
   // Pass 1's share of records [begin, end): numeric values into `raw`, categorical tokens counted
   // into `counts` (the thread's own).
   void count(RowParser& parser, CategoryCounts& counts, size_t begin, size_t end) {
     const size_t nn = static_cast<size_t>(parser.n_numeric());
-    Record rec;
-    rec.path = path;
-    ParsedRow row;
-    for (size_t i = begin; i < end; ++i) {
-      record(i, rec);
-      BadRowReport report;
-      if (!parser.parse(rec, row, &report)) {
-        bad[i] = report.first_reasons.at(0);
-        continue;
-      }
+    for_each_parsed(parser, begin, end, [&](size_t i, const ParsedRow& row) {
       std::copy(row.numeric.begin(), row.numeric.end(), raw.begin() + i * nn);
       counts.add(row.categorical);
-    }
+    });
   }
 };
 

@@ -44,10 +44,15 @@ Preprocessor fit_preprocessor(const FileSpec& train, const TableSchema& schema,
     if (!rows.selected(ordinal++)) continue;
     if (parser.parse(rec, row, report)) fitter.add(row);
   }
+  return finish_fit(fitter, train, ordinal, report);
+}
+
+Preprocessor finish_fit(PreprocessorFitter& fitter, const FileSpec& train, int64_t records,
+                        const BadRowReport* report) {
   Preprocessor p = fitter.finish();
   if (p.train_rows() == 0) {
     TESSERA_THROW(Data, train.path
-                            << ": no usable training rows (" << ordinal << " records read"
+                            << ": no usable training rows (" << records << " records read"
                             << (report != nullptr && report->skipped > 0 ? ", " + report->summary()
                                                                          : std::string())
                             << ")");

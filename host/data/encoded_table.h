@@ -60,6 +60,11 @@ Preprocessor fit_preprocessor(const FileSpec& train, const TableSchema& schema,
                               const PreprocessOptions& options, const RowSelection& rows = {},
                               BadRowReport* report = nullptr);
 
+// The fitted preprocessor of `fitter`, which read `records` records of `train`; a Data error
+// naming the file (and the bad rows skipped) when no row was usable. Both fits end with it.
+Preprocessor finish_fit(PreprocessorFitter& fitter, const FileSpec& train, int64_t records,
+                        const BadRowReport* report);
+
 // Pass 2: encodes the selected rows of `file` with the preprocessor's schema.
 EncodedTable load_table(const FileSpec& file, const Preprocessor& preprocessor,
                         const LoadOptions& options = {}, LoadReport* report = nullptr);

@@ -447,14 +447,7 @@ Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& 
   });
   CategoryCounts::merge_all(counts, threads);
   fitter.add_counts(std::move(counts[0]));
-  Preprocessor p = fitter.finish();
-  if (p.train_rows() == 0)
-    TESSERA_THROW(Data, train.path
-                            << ": no usable training rows (" << ordinal << " records read"
-                            << (report != nullptr && report->skipped > 0 ? ", " + report->summary()
-                                                                         : std::string())
-                            << ")");
-  return p;
+  return finish_fit(fitter, train, ordinal, report);
 }
 
 namespace {

@@ -32,11 +32,11 @@
 #include "host/model/optimizer.h"
 #include "host/train/data_parallel.h"
 #include "host/train/trainer.h"
+#include "tests/mpi/mpi_test_util.h"
 #if TESSERA_CUDA_EMULATION
 #include <nccl.h>
 
 #include "cuda/emu/nccl_emu.h"
-#include "tests/mpi/mpi_test_util.h"
 #endif
 
 namespace tessera::train {

@@ -155,6 +155,55 @@ TEST(PreparedStream, ResumingAtAnyBatchGivesTheUninterruptedTail) {
   EXPECT_THROW(s.seek(0, per_epoch + 1), Error);
 }
 
+// Lockstep parts (the streamed train split under mpirun), every rank's reader made here in one
+// process: at one rank they are the plain reader, bit for bit (one process's stream is
+// unchanged); at 3 ranks (global batch 100: shares 34, 33, 33) the parts hold every row once per
+// epoch, take as many batches each, and a rank out of rows yields empty batches. Bad options are
+// refused. (tests/mpi/mpi_streamed_train_test.cpp runs the parts on real ranks.)
+TEST(PreparedStream, LockstepPartsDealEveryRowOnceInEqualBatchCounts) {
+  const Data d("lockstep", 2500);
+  const PreparedDataset ds = PreparedDataset::open(d.prepared);
+  PreparedReadOptions one = shuffled(2);
+  one.lockstep = true;
+  PreparedSource plain(ds, shuffled(2)), lock(ds, one);
+  const std::vector<Batch> a = drain(plain), b = drain(lock);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t k = 0; k < a.size(); ++k) expect_same(a[k], b[k]);
+
+  std::vector<int64_t> expected = read_prepared_table(ds, "train").lines;
+  std::sort(expected.begin(), expected.end());
+  std::vector<std::vector<int64_t>> lines(2);  // [epoch] every rank's lines
+  int64_t steps = -1;
+  for (int r = 0; r < 3; ++r) {
+    PreparedReadOptions o = shuffled(2);
+    o.batch_size = 100;
+    o.lockstep = true;
+    o.rank = r;
+    o.world = 3;
+    PreparedSource part(ds, o);
+    if (steps < 0) steps = part.batches_per_epoch();
+    EXPECT_EQ(part.batches_per_epoch(), steps) << "rank " << r;
+    const std::vector<Batch> got = drain(part);
+    ASSERT_EQ(static_cast<int64_t>(got.size()), 2 * steps) << "rank " << r;
+    for (const Batch& x : got) {
+      EXPECT_LE(x.rows, r == 0 ? 34 : 33);
+      lines[static_cast<size_t>(x.epoch)].insert(lines[static_cast<size_t>(x.epoch)].end(),
+                                                 x.lines.begin(), x.lines.end());
+    }
+  }
+  for (auto& e : lines) {
+    std::sort(e.begin(), e.end());
+    EXPECT_EQ(e, expected);
+  }
+  PreparedReadOptions bad = one;
+  bad.world = 200;
+  bad.batch_size = 100;
+  EXPECT_THROW(PreparedSource(ds, bad), Error);  // a rank would get no row of a batch
+  bad = one;
+  bad.last_batch = LastBatch::Drop;
+  EXPECT_THROW(PreparedSource(ds, bad), Error);
+}
+
 // Bounded memory, through the reader's block counters (not RSS): without a shuffle buffer at most
 // the two blocks a batch spans are open; with one, every open block but the one being read has a
 // row in the buffer, so open blocks stay within buffer rows + 2 and far below the split; and

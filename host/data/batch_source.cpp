@@ -16,16 +16,13 @@ struct PreparedSource::Shared {
   PreparedDataset data;
   PreparedReadOptions options;
   std::unique_ptr<PreparedBatchReader> reader;
-  std::atomic<int64_t> released{0}, peak_open{0}, peak_bytes{0};
-  int64_t released_before = 0;  // by readers a seek replaced
+  std::atomic<int64_t> released{0}, peak_open{0}, peak_bytes{0}, bytes_read{0};
+  int64_t released_before = 0, read_before = 0;  // by readers a seek replaced
 
-  int64_t batches_in(int64_t rows) const {
-    const int64_t B = options.batch_size;
-    return options.last_batch == LastBatch::Drop ? rows / B : (rows + B - 1) / B;
-  }
   bool fill(Batch& b) {
     if (!reader->next(b)) return false;
     released.store(released_before + reader->blocks_released(), std::memory_order_relaxed);
+    bytes_read.store(read_before + reader->bytes_read(), std::memory_order_relaxed);
     const int64_t open = reader->peak_open_blocks();
     if (open > peak_open.load(std::memory_order_relaxed))
       peak_open.store(open, std::memory_order_relaxed);
@@ -38,17 +35,18 @@ struct PreparedSource::Shared {
     if (epoch < 0 || batch < 0)
       TESSERA_THROW(Config,
                     "prepared source: cannot seek to batch " << batch << " of epoch " << epoch);
-    const int64_t rows = reader->rows_in_epoch(epoch);
-    const int64_t batches = batches_in(rows);
+    const int64_t batches = reader->batches_in_epoch(epoch);
     if (batch > batches)
       TESSERA_THROW(Config, "prepared source: epoch "
                                 << epoch << " of split '" << options.split << "' has " << batches
                                 << " batches, cannot seek to batch " << batch);
     PreparedReadOptions o = options;
     // The epoch's end is the next epoch's start (a Drop'd short batch is never read).
-    o.start = batch == batches ? PreparedPosition{epoch + 1, 0}
-                               : PreparedPosition{epoch, batch * options.batch_size};
+    // (A lockstep reader reads the start by its batch, and works out its rows.)
+    o.start = batch == batches ? PreparedPosition{epoch + 1, 0, 0}
+                               : PreparedPosition{epoch, batch * options.batch_size, batch};
     released_before = released.load(std::memory_order_relaxed);
+    read_before = bytes_read.load(std::memory_order_relaxed);
     reader = std::make_unique<PreparedBatchReader>(data, o);
   }
 };
@@ -64,7 +62,7 @@ PreparedSource::PreparedSource(const PreparedDataset& data, const PreparedReadOp
   auto shared = shared_;
   p.fill = [shared](Batch& b) { return shared->fill(b); };
   p.seek = [shared](int64_t epoch, int64_t batch) { shared->seek(epoch, batch); };
-  p.batches_per_epoch = sh.batches_in(sh.reader->rows_in_epoch(options.start.epoch));
+  p.batches_per_epoch = sh.reader->batches_in_epoch(options.start.epoch);
   queue_ = std::make_unique<Batcher>(std::move(p), queue_depth);
 }
 
@@ -84,7 +82,11 @@ void PreparedSource::seek(int64_t epoch, int64_t batch) {
 
 int64_t PreparedSource::batches_in_epoch(int64_t epoch) const {
   // rows_in_epoch reads only the block order: safe beside the producer, which never changes it.
-  return shared_->batches_in(shared_->reader->rows_in_epoch(epoch));
+  return shared_->reader->batches_in_epoch(epoch);
+}
+
+int64_t PreparedSource::bytes_read() const {
+  return shared_->bytes_read.load(std::memory_order_relaxed);
 }
 
 int64_t PreparedSource::blocks_released() const {

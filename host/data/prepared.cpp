@@ -88,10 +88,11 @@ struct ShardFile {
     header = parse_shard_header(head.data(), size, path);
   }
 
-  void verify() {
-    if (verified.load(std::memory_order_acquire)) return;
+  // True when this call read the shard (the first check of it).
+  bool verify() {
+    if (verified.load(std::memory_order_acquire)) return false;
     std::lock_guard<std::mutex> lock(verify_mu);
-    if (verified.load(std::memory_order_relaxed)) return;
+    if (verified.load(std::memory_order_relaxed)) return false;
     Fd fd(path);
     std::vector<uint8_t> buf(std::min<size_t>(size, size_t{1} << 20));
     uLong crc = ::crc32(0L, Z_NULL, 0);
@@ -105,6 +106,7 @@ struct ShardFile {
                              << ", the manifest says " << info->crc32
                              << "): the shard is corrupt; re-run `tessera prep`");
     verified.store(true, std::memory_order_release);
+    return true;
   }
 };
 
@@ -218,6 +220,54 @@ struct Block {
   int64_t begin = 0, rows = 0;
 };
 
+// The split's shards cut into blocks of `block_rows` rows, in file order.
+std::vector<Block> split_blocks(const std::vector<std::unique_ptr<ShardFile>>& shards,
+                                int64_t block_rows) {
+  std::vector<Block> blocks;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    const int64_t rows = shards[i]->info->rows;
+    for (int64_t b = 0; b < rows; b += block_rows)
+      blocks.push_back(Block{static_cast<int32_t>(i), b, std::min(block_rows, rows - b)});
+  }
+  return blocks;
+}
+
+// Lockstep parts: rank `rank`'s slice of every block. Block i's rows are cut into `world`
+// near-equal slices and the rank takes slot (rank + i) % world, so the one-row remainders rotate
+// over the ranks and their row counts stay within a row or so of each other.
+std::vector<Block> lockstep_slices(const std::vector<Block>& all, int rank, int world) {
+  std::vector<Block> mine(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const int64_t slot = (rank + static_cast<int64_t>(i)) % world, k = all[i].rows;
+    const int64_t lo = k * slot / world, hi = k * (slot + 1) / world;
+    mine[i] = Block{all[i].shard, all[i].begin + lo, hi - lo};
+  }
+  return mine;
+}
+
+int64_t rows_of(const std::vector<Block>& blocks) {
+  int64_t n = 0;
+  for (const Block& b : blocks) n += b.rows;
+  return n;
+}
+
+// Rank `rank`'s share of a global batch of B rows (the in-memory Batcher's cut: the first B %
+// world ranks one row more).
+int64_t local_batch(int64_t B, int rank, int world) {
+  return B / world + (rank < B % world ? 1 : 0);
+}
+
+// Batches per epoch of lockstep parts: the most any rank needs for its rows (every epoch alike:
+// a rank's slices do not depend on the block order).
+int64_t lockstep_batches(const std::vector<Block>& all, const PreparedReadOptions& o) {
+  int64_t most = 0;
+  for (int r = 0; r < o.world; ++r) {
+    const int64_t b = local_batch(o.batch_size, r, o.world);
+    most = std::max(most, (rows_of(lockstep_slices(all, r, o.world)) + b - 1) / b);
+  }
+  return most;
+}
+
 // A row of an epoch's order: row `row` (within the block) of the split's block `block`.
 struct RowRef {
   int64_t block = 0;
@@ -237,8 +287,10 @@ class EpochStream {
       order.resize(blocks.size());
       for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
     }
-    for (size_t p = static_cast<size_t>(o.rank); p < order.size(); p += o.world)
-      mine_.push_back(order[p]);
+    // Lockstep parts hold a slice of every block (their blocks are the slices): all positions.
+    const size_t first = o.lockstep ? 0 : static_cast<size_t>(o.rank);
+    const size_t stride = o.lockstep ? 1 : static_cast<size_t>(o.world);
+    for (size_t p = first; p < order.size(); p += stride) mine_.push_back(order[p]);
     rng_.seed(math::mix64(o.seed ^ 0x9e3779b97f4a7c15ULL) + static_cast<uint64_t>(epoch));
   }
 
@@ -413,7 +465,9 @@ struct PreparedBatchReader::State {
   std::vector<std::unique_ptr<uint8_t[]>> spare;  // freed buffers, reused by the next reads
   std::vector<uint8_t> column;                    // one column of a block, as read
   int64_t released = 0, open = 0, peak_open = 0;
-  int64_t bytes_held = 0, peak_bytes_held = 0;
+  int64_t bytes_held = 0, peak_bytes_held = 0, bytes_read = 0;
+  int64_t batch_rows = 0;  // rows of a full batch of this part (lockstep: the rank's share)
+  int64_t steps = 0;       // lockstep: batches per epoch, the same on every rank
 
   void start_epoch(int64_t epoch) {
     // Blocks left open by a dropped last batch are given back too.
@@ -421,7 +475,7 @@ struct PreparedBatchReader::State {
       if (touched[b] && block_left[b] > 0) release(b);
     stream = std::make_unique<EpochStream>(blocks, options, epoch);
     epoch_rows = stream->rows();
-    pos = PreparedPosition{epoch, 0};
+    pos = PreparedPosition{epoch, 0, 0};
     block_left.resize(blocks.size());
     for (size_t b = 0; b < blocks.size(); ++b) block_left[b] = blocks[b].rows;
     touched.assign(blocks.size(), 0);
@@ -436,7 +490,10 @@ struct PreparedBatchReader::State {
     if (!held[b]) {
       const Block& k = blocks[b];
       ShardFile& s = *(*shards)[static_cast<size_t>(k.shard)];
-      if (options.verify_checksums) s.verify();
+      // Lockstep ranks share the checks: rank r checks the shards s with s % world == r.
+      const bool mine = !options.lockstep || k.shard % options.world == options.rank;
+      if (options.verify_checksums && mine && s.verify())
+        bytes_read += static_cast<int64_t>(s.size);
       std::unique_ptr<uint8_t[]> buf;
       if (spare.empty()) {
         buf.reset(new uint8_t[layout.bytes()]);
@@ -445,6 +502,7 @@ struct PreparedBatchReader::State {
         spare.pop_back();
       }
       read_block(s, k, layout, column, buf.get());
+      bytes_read += k.rows * static_cast<int64_t>(layout.record);
       held[b] = std::move(buf);
       bytes_held += static_cast<int64_t>(layout.bytes());
       peak_bytes_held = std::max(peak_bytes_held, bytes_held);
@@ -462,9 +520,18 @@ struct PreparedBatchReader::State {
     ++released;
   }
   int64_t batches_in_epoch() const {
+    if (options.lockstep) return steps;
     const int64_t B = options.batch_size;
     return options.last_batch == LastBatch::Drop ? epoch_rows / B : (epoch_rows + B - 1) / B;
   }
+  // Whether epoch pos.epoch has a batch left (lockstep: until `steps`, empty ones included).
+  bool has_batch() const {
+    if (options.lockstep) return pos.batch < steps;
+    const int64_t left = epoch_rows - pos.row;
+    return left > 0 && !(left < options.batch_size && options.last_batch == LastBatch::Drop);
+  }
+  void check_options() const;
+  void seek_start();
   void fill(Batch& b);
   void gather(Batch& b, size_t from, size_t to);
   // The shuffled rows are scattered over megabytes of open blocks, beyond the caches: each
@@ -521,40 +588,67 @@ void PreparedBatchReader::State::gather(Batch& b, size_t from, size_t to) {
   }
 }
 
-PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const PreparedReadOptions& o)
-    : state_(std::make_unique<State>()) {
-  State& s = *state_;
-  s.data = data.impl();
-  s.options = o;
+void PreparedBatchReader::State::check_options() const {
+  const PreparedReadOptions& o = options;
   if (o.batch_size <= 0) TESSERA_THROW(Config, "batch_size must be > 0, got " << o.batch_size);
   if (o.block_rows <= 0) TESSERA_THROW(Config, "block_rows must be > 0, got " << o.block_rows);
   if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
     TESSERA_THROW(Config, "part " << o.rank << " of " << o.world << ": need 0 <= rank < world");
   if (o.epochs < 0) TESSERA_THROW(Config, "epochs must be >= 0, got " << o.epochs);
-  if (o.start.epoch < 0 || o.start.row < 0)
+  if (o.start.epoch < 0 || o.start.row < 0 || o.start.batch < 0)
     TESSERA_THROW(Config, "start position must not be negative");
+  if (o.lockstep && o.batch_size < o.world)
+    TESSERA_THROW(Config, "batch_size " << o.batch_size << " is smaller than the " << o.world
+                                        << " ranks: every rank needs a row of each batch");
+  if (o.lockstep && o.last_batch != LastBatch::Keep)
+    TESSERA_THROW(Config, "lockstep parts keep the last batch (LastBatch::Keep)");
+}
+
+// Passes over the rows before options.start (row indices only: no block is read for them). A
+// lockstep start is read by its batch: the rank's rows of that many batches.
+void PreparedBatchReader::State::seek_start() {
+  const PreparedPosition& at = options.start;
+  int64_t row = at.row;
+  if (options.lockstep) {
+    if (at.batch > steps)
+      TESSERA_THROW(Config, "start position batch " << at.batch << " is past the epoch's " << steps
+                                                    << " batches");
+    row = std::min(at.batch * batch_rows, epoch_rows);
+  } else if (row > epoch_rows) {
+    TESSERA_THROW(Config,
+                  "start position row " << row << " is past the epoch's " << epoch_rows << " rows");
+  }
+  RowRef ref;
+  for (int64_t i = 0; i < row; ++i) {
+    TESSERA_CHECK(stream->next(ref), "prepared reader: the epoch's row order ended early");
+    skip(ref);
+  }
+  pos.row = row;
+  pos.batch = options.lockstep ? at.batch : (row + options.batch_size - 1) / options.batch_size;
+}
+
+PreparedBatchReader::PreparedBatchReader(const PreparedDataset& data, const PreparedReadOptions& o)
+    : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.data = data.impl();
+  s.options = o;
+  s.check_options();
   auto it = s.data->shards.find(o.split);
   if (it == s.data->shards.end())
     TESSERA_THROW(Data, s.data->dir << ": the prepared dataset has no split '" << o.split << "'");
   s.shards = &it->second;
-  for (size_t i = 0; i < s.shards->size(); ++i) {
-    const int64_t rows = (*s.shards)[i]->info->rows;
-    for (int64_t b = 0; b < rows; b += o.block_rows)
-      s.blocks.push_back(Block{static_cast<int32_t>(i), b, std::min(o.block_rows, rows - b)});
+  s.blocks = split_blocks(*s.shards, o.block_rows);
+  s.batch_rows = o.batch_size;
+  if (o.lockstep) {
+    s.steps = lockstep_batches(s.blocks, o);
+    s.blocks = lockstep_slices(s.blocks, o.rank, o.world);
+    s.batch_rows = local_batch(o.batch_size, o.rank, o.world);
   }
   int64_t max_rows = 0;
   for (const Block& b : s.blocks) max_rows = std::max(max_rows, b.rows);
   s.layout.build(s.data->manifest, max_rows);
   s.start_epoch(o.start.epoch);
-  if (o.start.row > s.epoch_rows)
-    TESSERA_THROW(Config, "start position row " << o.start.row << " is past the epoch's "
-                                                << s.epoch_rows << " rows");
-  RowRef skip;
-  for (int64_t i = 0; i < o.start.row; ++i) {
-    TESSERA_CHECK(s.stream->next(skip), "prepared reader: the epoch's row order ended early");
-    s.skip(skip);
-  }
-  s.pos.row = o.start.row;
+  s.seek_start();
 }
 
 PreparedBatchReader::~PreparedBatchReader() = default;
@@ -563,23 +657,22 @@ PreparedBatchReader& PreparedBatchReader::operator=(PreparedBatchReader&&) noexc
 
 bool PreparedBatchReader::next(Batch& out) {
   State& s = *state_;
-  const int64_t B = s.options.batch_size;
   for (;;) {
     if (s.pos.epoch >= s.options.epochs) return false;
-    const int64_t left = s.epoch_rows - s.pos.row;
-    const bool drop = left < B && s.options.last_batch == LastBatch::Drop;
-    if (left > 0 && !drop) break;
+    if (s.has_batch()) break;
     s.start_epoch(s.pos.epoch + 1);
   }
-  const int64_t n = std::min(B, s.epoch_rows - s.pos.row);
+  // 0 rows when a lockstep rank's part of the epoch is out (the other ranks still step).
+  const int64_t n = std::min(s.batch_rows, s.epoch_rows - s.pos.row);
   s.refs.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i)
     TESSERA_CHECK(s.stream->next(s.refs[static_cast<size_t>(i)]),
                   "prepared reader: the epoch's row order ended early");
   s.fill(out);
   out.epoch = s.pos.epoch;
-  out.index = s.pos.row / B;
+  out.index = s.options.lockstep ? s.pos.batch : s.pos.row / s.batch_rows;
   s.pos.row += n;
+  ++s.pos.batch;
   out.last_in_epoch = out.index + 1 == s.batches_in_epoch();
   return true;
 }
@@ -606,6 +699,32 @@ PreparedPosition PreparedBatchReader::position() const {
 
 int64_t PreparedBatchReader::rows_in_epoch(int64_t epoch) const {
   return EpochStream(state_->blocks, state_->options, epoch).rows();
+}
+
+int64_t PreparedBatchReader::batches_in_epoch(int64_t epoch) const {
+  const State& s = *state_;
+  if (s.options.lockstep) return s.steps;
+  const int64_t rows = rows_in_epoch(epoch), B = s.options.batch_size;
+  return s.options.last_batch == LastBatch::Drop ? rows / B : (rows + B - 1) / B;
+}
+
+int64_t PreparedBatchReader::bytes_read() const {
+  return state_->bytes_read;
+}
+
+std::vector<PreparedPosition> lockstep_positions(const PreparedDataset& data,
+                                                 const PreparedReadOptions& o, int64_t epoch,
+                                                 int64_t batch) {
+  auto it = data.impl()->shards.find(o.split);
+  if (it == data.impl()->shards.end())
+    TESSERA_THROW(Data, data.dir() << ": the prepared dataset has no split '" << o.split << "'");
+  const std::vector<Block> all = split_blocks(it->second, o.block_rows);
+  std::vector<PreparedPosition> at;
+  for (int r = 0; r < o.world; ++r) {
+    const int64_t rows = rows_of(lockstep_slices(all, r, o.world));
+    at.push_back({epoch, std::min(batch * local_batch(o.batch_size, r, o.world), rows), batch});
+  }
+  return at;
 }
 
 EncodedTable read_prepared_table(const PreparedDataset& data, const std::string& split) {

@@ -17,6 +17,13 @@
 //     row is emitted from a uniformly chosen buffer slot, its place taken by the next row).
 //   - part `rank` of `world`: the ordered blocks at positions p with p % world == rank, so the
 //     parts are disjoint and together hold every row once per epoch.
+//   - lockstep parts (training under mpirun; `lockstep`): every rank visits every block in the
+//     one-process order but reads only its slice of each block's rows (slot (rank + block) %
+//     world of world near-equal slices), takes batches of its share of the global batch_size
+//     (batch_size / world, the first batch_size % world ranks one more), and every rank yields
+//     the same number of batches per epoch (the most any rank needs, from the manifest): a rank
+//     whose rows are out yields empty batches. Disjoint, every row once per epoch, each rank
+//     about 1/world of the bytes.
 //   - exact resume: position() after a batch, given back as `start`, continues with the very next
 //     batch: the row order depends only on the options, so the reader replays the order (row
 //     indices only, no data read) up to the position.
@@ -30,6 +37,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "host/data/batch_source.h"
 #include "host/data/batcher.h"
@@ -64,8 +72,11 @@ EncodedTable read_prepared_table(const PreparedDataset& data, const std::string&
 
 struct PreparedPosition {
   int64_t epoch = 0;
-  int64_t row = 0;  // rows of this part already delivered in `epoch`
-  bool operator==(const PreparedPosition& o) const { return epoch == o.epoch && row == o.row; }
+  int64_t row = 0;    // rows of this part already delivered in `epoch`
+  int64_t batch = 0;  // batches yielded in `epoch` (lockstep: empty ones too; else row / batch)
+  bool operator==(const PreparedPosition& o) const {
+    return epoch == o.epoch && row == o.row && batch == o.batch;
+  }
 };
 
 struct PreparedReadOptions {
@@ -76,6 +87,9 @@ struct PreparedReadOptions {
   int64_t block_rows = 4096;       // the unit of the block shuffle and of the parts
   int64_t shuffle_buffer = 16384;  // rows; <= 1: blocks shuffled, rows within them in order
   int rank = 0, world = 1;         // part `rank` of `world`
+  // Lockstep parts (above): batch_size is the global batch, every rank the same batch count;
+  // needs LastBatch::Keep and batch_size >= world. A resume's `start` is read by its batch.
+  bool lockstep = false;
   int64_t epochs = 1;
   LastBatch last_batch = LastBatch::Keep;
   PreparedPosition start;        // where to begin (a position() from an earlier reader)
@@ -96,6 +110,11 @@ class PreparedBatchReader {
   // Rows of this part in epoch `epoch` (parts of a shuffled split differ by epoch when the
   // blocks differ in size).
   int64_t rows_in_epoch(int64_t epoch) const;
+  // Batches epoch `epoch` yields (lockstep: the same on every rank).
+  int64_t batches_in_epoch(int64_t epoch) const;
+  // Bytes this reader read from the shards: its blocks' rows, and the checksums it computed
+  // (lockstep: rank r checks the shards s with s % world == r, so no rank reads every shard).
+  int64_t bytes_read() const;
   // Blocks whose rows have all been delivered (or whose epoch ended) and whose rows were freed.
   int64_t blocks_released() const;
   // Blocks open now / at most so far: some of their rows delivered in this epoch, not all (the
@@ -112,6 +131,13 @@ class PreparedBatchReader {
  private:
   std::unique_ptr<State> state_;
 };
+
+// Lockstep parts (PreparedReadOptions::lockstep) of `o.world` ranks: where each rank's reader
+// stands after `batch` batches of epoch `epoch` ([world]; what a mid-epoch checkpoint records).
+// The dealing depends only on the manifest and the options, so any rank can say every rank's.
+std::vector<PreparedPosition> lockstep_positions(const PreparedDataset& data,
+                                                 const PreparedReadOptions& o, int64_t epoch,
+                                                 int64_t batch);
 
 // A prepared split through PreparedBatchReader on a prefetch thread. The reader's options say the
 // order (block shuffle, shuffle buffer, seed), the part (rank / world) and the epochs; the batch
@@ -138,6 +164,9 @@ class PreparedSource final : public BatchSource {
   int64_t blocks_released() const;
   int64_t peak_open_blocks() const;
   int64_t peak_bytes_held() const;
+  // The reader's bytes read from the shards so far (PreparedBatchReader::bytes_read), also
+  // across seeks.
+  int64_t bytes_read() const;
 
   struct Shared;
 

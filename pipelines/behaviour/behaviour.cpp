@@ -516,6 +516,25 @@ std::string resume_tag(BehaviourConfig c) {
   return sha256_hex(to_json(c));
 }
 
+// The streamed train split's reader options on this rank: lockstep parts (prepared.h), so every
+// rank reads only its slice of each block and takes the same batches per epoch, each its share
+// of the global batch (docs/prepared-format.md, "Several ranks").
+PreparedReadOptions stream_options(const BehaviourConfig& cfg) {
+  const dist::ProcessGroup& group = dist::process_group();
+  PreparedReadOptions o;
+  o.split = "train";
+  o.batch_size = cfg.train.batch_size;
+  o.shuffle = true;
+  o.seed = static_cast<uint64_t>(cfg.seed);
+  o.block_rows = cfg.data.block_rows;
+  o.shuffle_buffer = cfg.data.shuffle_buffer;
+  o.rank = group.rank();
+  o.world = group.world();
+  o.lockstep = true;
+  o.epochs = cfg.train.epochs;
+  return o;
+}
+
 // The model's part of the Trainer's loop: the source's batches (each epoch's order a function
 // of the seed and the epoch: a Batcher over the rows in memory or a PreparedSource streaming the
 // shards) reaching the model one ahead through TrainFeed, one step with the
@@ -551,7 +570,7 @@ class BehaviourTraining final : public train::TrainTask {
   // Every weight and its optimizer state is in the optimizer's groups (the dense parameters, a
   // DLRM's tables), which the Trainer steps and checkpoints.
   Optimizer* optimizer() override { return &opt_; }
-  NamedTensors training_state() override { return {}; }
+  NamedTensors training_state() override;
   void restore_training_state(const NamedTensors& state, int64_t steps) override;
   NamedTensors snapshot() override {
     const std::map<std::string, Tensor> w = model_.snapshot();
@@ -563,6 +582,7 @@ class BehaviourTraining final : public train::TrainTask {
  private:
   std::string save_artefact(train::FinishContext& ctx, const BinaryReport& val,
                             const BinaryReport& test);
+  void check_resumed_position(int64_t epoch, int64_t batch);
   void write_result(train::FinishContext& ctx, const std::string& model_path,
                     const BinaryReport& val, const BinaryReport& test);
 
@@ -578,7 +598,30 @@ class BehaviourTraining final : public train::TrainTask {
   std::unique_ptr<TrainFeed> feed_;
   int64_t next_epoch_ = 1;
   BinaryReport last_validation_{};
+  int64_t stepped_epoch_ = 0, stepped_batches_ = 0;  // the last step's epoch and batch + 1
+  Tensor resumed_positions_;  // i64 [world, 3] a streamed checkpoint's (epoch, row, batch)
 };
+
+// Streamed, a checkpoint inside an epoch records every rank's reader position, (epoch, row,
+// batch) per rank: i64 [world, 3]. The dealing is a function of the manifest and the options, so
+// rank 0 (which alone writes the checkpoint) works them out for every rank without a gather; a
+// resume checks that the world size is the same and that each rank's reader stands there.
+constexpr const char* kStreamPositions = "data.stream_positions";
+
+NamedTensors BehaviourTraining::training_state() {
+  if (!data_.streamed || stepped_batches_ == 0 || stepped_batches_ >= source_.batches_per_epoch())
+    return {};  // epoch ends (and the in-memory Batcher) resume at any world size
+  const std::vector<PreparedPosition> at = lockstep_positions(
+      *data_.shards, stream_options(cfg_), stepped_epoch_ - 1, stepped_batches_);
+  Tensor t = Tensor::host({static_cast<int64_t>(at.size()), 3}, DType::I64);
+  for (size_t r = 0; r < at.size(); ++r) {
+    int64_t* row = t.data<int64_t>() + 3 * r;
+    row[0] = at[r].epoch;
+    row[1] = at[r].row;
+    row[2] = at[r].batch;
+  }
+  return {{kStreamPositions, t}};
+}
 
 bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
   if (feed_ && batch == 0 && epoch == next_epoch_) {
@@ -592,6 +635,7 @@ bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
   const bool fresh = !feed_;
   feed_.reset();
   if (!fresh || epoch != 1 || batch != 0) source_.seek(epoch - 1, batch);
+  if (resumed_positions_.defined()) check_resumed_position(epoch, batch);
   // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
   // next batch uploads while this one computes, across epoch ends too.
   feed_ = std::make_unique<TrainFeed>(
@@ -601,7 +645,24 @@ bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
   return true;
 }
 
+// A resumed streamed run: this rank's reader must stand where the checkpoint says it stood.
+void BehaviourTraining::check_resumed_position(int64_t epoch, int64_t batch) {
+  const int rank = dist::process_group().rank();
+  const int64_t* rec = resumed_positions_.data<int64_t>() + 3 * rank;
+  const PreparedPosition here =
+      lockstep_positions(*data_.shards, stream_options(cfg_), epoch - 1, batch)[rank];
+  resumed_positions_ = Tensor();
+  if (here == PreparedPosition{rec[0], rec[1], rec[2]}) return;
+  TESSERA_THROW(Io, "behaviour checkpoint: rank " << rank << " was at row " << rec[1] << ", batch "
+                                                  << rec[2] << " of epoch " << rec[0] + 1
+                                                  << "; resuming puts its reader at row "
+                                                  << here.row << ", batch " << here.batch
+                                                  << " of epoch " << here.epoch + 1);
+}
+
 train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
+  stepped_epoch_ = ctx.epoch;
+  stepped_batches_ = ctx.batch + 1;
   TrainFeed::Item item;
   if (!feed_->next(item))
     TESSERA_THROW(Internal, "behaviour: the batch source ended inside epoch " << ctx.epoch);
@@ -663,9 +724,24 @@ train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
 }
 
 void BehaviourTraining::restore_training_state(const NamedTensors& state, int64_t steps) {
-  if (!state.empty())
-    TESSERA_THROW(Io, "behaviour checkpoint: tensor '" << state.front().first
-                                                       << "' belongs to no parameter group");
+  for (const auto& [name, t] : state) {
+    if (name != kStreamPositions || !data_.streamed)
+      TESSERA_THROW(Io, "behaviour checkpoint: tensor '" << name
+                                                         << "' belongs to no parameter group");
+    const int world = dist::process_group().world();
+    if (t.dtype() != DType::I64 || t.shape().size() != 2 || t.shape()[1] != 3)
+      TESSERA_THROW(Io, "behaviour checkpoint: '" << name << "' is not i64 [ranks, 3]");
+    // Each rank's slices of the blocks, and its share of the global batch, depend on the world
+    // size: another one would read other rows for the rest of the epoch.
+    if (t.shape()[0] != world)
+      TESSERA_THROW(Usage, "the checkpoint was taken inside epoch "
+                               << t.data<int64_t>()[0] + 1 << " by " << t.shape()[0]
+                               << " ranks reading streamed shards, each at its own place in its "
+                                  "slices of the blocks; resume it with mpirun -np "
+                               << t.shape()[0] << " (this run has " << world
+                               << "), or from a checkpoint at an epoch's end");
+    resumed_positions_ = t;
+  }
 }
 
 std::string BehaviourTraining::save_artefact(train::FinishContext& ctx, const BinaryReport& val,
@@ -754,29 +830,17 @@ void print_plan(const BehaviourConfig& cfg, const Backend& backend, const Prepar
 
 // The training batches: this rank's part (dist::process_group()) of each epoch, from the rows in
 // memory (a Batcher: every global batch cut across the ranks) or streamed from the prepared
-// shards (a PreparedSource: the ranks read disjoint blocks; seeded block shuffle and buffer).
+// shards (a PreparedSource: each rank reads its slice of every block; seeded block shuffle and
+// buffer).
 std::unique_ptr<BatchSource> train_source(const BehaviourConfig& cfg, const Prepared& data) {
   const dist::ProcessGroup& group = dist::process_group();
   const int queue_depth = std::clamp(cfg.train.prefetch, 2, 4);
   if (data.streamed) {
-    // Streamed parts of several ranks differ in batches per epoch (disjoint blocks), and every
-    // rank must take the same steps (the gradient all-reduce): not yet supported.
-    if (group.world() > 1)
-      TESSERA_THROW(Usage, "data.read: training streamed from prepared shards runs in one "
-                               << "process; under mpirun (" << group.world()
-                               << " ranks) set data.read to \"memory\" (each rank trains on its "
-                                  "part of every global batch)");
-    PreparedReadOptions o;
-    o.split = "train";
-    o.batch_size = cfg.train.batch_size;
-    o.shuffle = true;
-    o.seed = static_cast<uint64_t>(cfg.seed);
-    o.block_rows = cfg.data.block_rows;
-    o.shuffle_buffer = cfg.data.shuffle_buffer;
-    o.rank = group.rank();
-    o.world = group.world();
-    o.epochs = cfg.train.epochs;
-    return std::make_unique<PreparedSource>(*data.shards, o, queue_depth);
+    if (cfg.train.batch_size < group.world())
+      TESSERA_THROW(Usage, "data.read \"stream\" under mpirun: train.batch_size "
+                               << cfg.train.batch_size << " is smaller than the " << group.world()
+                               << " ranks (each rank takes a share of every global batch)");
+    return std::make_unique<PreparedSource>(*data.shards, stream_options(cfg), queue_depth);
   }
   BatcherOptions bo;
   bo.batch_size = cfg.train.batch_size;

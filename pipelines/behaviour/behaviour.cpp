@@ -599,7 +599,9 @@ class BehaviourTraining final : public train::TrainTask {
   int64_t next_epoch_ = 1;
   BinaryReport last_validation_{};
   int64_t stepped_epoch_ = 0, stepped_batches_ = 0;  // the last step's epoch and batch + 1
-  Tensor resumed_positions_;  // i64 [world, 3] a streamed checkpoint's (epoch, row, batch)
+  // A streamed checkpoint's (epoch, row, batch) per rank, [world * 3], copied: the checkpoint's
+  // tensors do not outlive the resume.
+  std::vector<int64_t> resumed_positions_;
 };
 
 // Streamed, a checkpoint inside an epoch records every rank's reader position, (epoch, row,
@@ -611,8 +613,8 @@ constexpr const char* kStreamPositions = "data.stream_positions";
 NamedTensors BehaviourTraining::training_state() {
   if (!data_.streamed || stepped_batches_ == 0 || stepped_batches_ >= source_.batches_per_epoch())
     return {};  // epoch ends (and the in-memory Batcher) resume at any world size
-  const std::vector<PreparedPosition> at = lockstep_positions(
-      *data_.shards, stream_options(cfg_), stepped_epoch_ - 1, stepped_batches_);
+  const std::vector<PreparedPosition> at =
+      lockstep_positions(*data_.shards, stream_options(cfg_), stepped_epoch_ - 1, stepped_batches_);
   Tensor t = Tensor::host({static_cast<int64_t>(at.size()), 3}, DType::I64);
   for (size_t r = 0; r < at.size(); ++r) {
     int64_t* row = t.data<int64_t>() + 3 * r;
@@ -635,7 +637,7 @@ bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
   const bool fresh = !feed_;
   feed_.reset();
   if (!fresh || epoch != 1 || batch != 0) source_.seek(epoch - 1, batch);
-  if (resumed_positions_.defined()) check_resumed_position(epoch, batch);
+  if (!resumed_positions_.empty()) check_resumed_position(epoch, batch);
   // Batches reach the model one ahead through the backend's stager (train_feed.h): on CUDA the
   // next batch uploads while this one computes, across epoch ends too.
   feed_ = std::make_unique<TrainFeed>(
@@ -648,16 +650,16 @@ bool BehaviourTraining::start_epoch_at(int64_t epoch, int64_t batch) {
 // A resumed streamed run: this rank's reader must stand where the checkpoint says it stood.
 void BehaviourTraining::check_resumed_position(int64_t epoch, int64_t batch) {
   const int rank = dist::process_group().rank();
-  const int64_t* rec = resumed_positions_.data<int64_t>() + 3 * rank;
+  const PreparedPosition rec{resumed_positions_[3 * rank], resumed_positions_[3 * rank + 1],
+                             resumed_positions_[3 * rank + 2]};
   const PreparedPosition here =
       lockstep_positions(*data_.shards, stream_options(cfg_), epoch - 1, batch)[rank];
-  resumed_positions_ = Tensor();
-  if (here == PreparedPosition{rec[0], rec[1], rec[2]}) return;
-  TESSERA_THROW(Io, "behaviour checkpoint: rank " << rank << " was at row " << rec[1] << ", batch "
-                                                  << rec[2] << " of epoch " << rec[0] + 1
-                                                  << "; resuming puts its reader at row "
-                                                  << here.row << ", batch " << here.batch
-                                                  << " of epoch " << here.epoch + 1);
+  resumed_positions_.clear();
+  if (here == rec) return;
+  TESSERA_THROW(Io, "behaviour checkpoint: rank "
+                        << rank << " was at row " << rec.row << ", batch " << rec.batch
+                        << " of epoch " << rec.epoch + 1 << "; resuming puts its reader at row "
+                        << here.row << ", batch " << here.batch << " of epoch " << here.epoch + 1);
 }
 
 train::StepResult BehaviourTraining::step(train::StepContext& ctx) {
@@ -726,8 +728,8 @@ train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
 void BehaviourTraining::restore_training_state(const NamedTensors& state, int64_t steps) {
   for (const auto& [name, t] : state) {
     if (name != kStreamPositions || !data_.streamed)
-      TESSERA_THROW(Io, "behaviour checkpoint: tensor '" << name
-                                                         << "' belongs to no parameter group");
+      TESSERA_THROW(Io,
+                    "behaviour checkpoint: tensor '" << name << "' belongs to no parameter group");
     const int world = dist::process_group().world();
     if (t.dtype() != DType::I64 || t.shape().size() != 2 || t.shape()[1] != 3)
       TESSERA_THROW(Io, "behaviour checkpoint: '" << name << "' is not i64 [ranks, 3]");
@@ -740,7 +742,7 @@ void BehaviourTraining::restore_training_state(const NamedTensors& state, int64_
                                   "slices of the blocks; resume it with mpirun -np "
                                << t.shape()[0] << " (this run has " << world
                                << "), or from a checkpoint at an epoch's end");
-    resumed_positions_ = t;
+    resumed_positions_.assign(t.data<int64_t>(), t.data<int64_t>() + t.numel());
   }
 }
 

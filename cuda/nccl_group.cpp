@@ -43,6 +43,11 @@ class NcclGroup final : public dist::ProcessGroup {
   std::vector<std::string> allgatherv(const std::string& s) override {
     return inner_->allgatherv(s);
   }
+  // The inner group's (MPI_Alltoallv through host memory): embedding tables split across the
+  // ranks exchange their ids, pooled rows and gradients there; no NCCL all-to-all yet.
+  std::vector<std::string> alltoallv(const std::vector<std::string>& s) override {
+    return inner_->alltoallv(s);
+  }
   bool deterministic() const override { return inner_->deterministic(); }
   dist::CommStats stats() const override {
     dist::CommStats s = inner_->stats();

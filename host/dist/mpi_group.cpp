@@ -70,6 +70,7 @@ class MpiGroup final : public ProcessGroup {
   void barrier() override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
   void allgather(const void* send, int64_t bytes, void* recv) override;
   std::vector<std::string> allgatherv(const std::string& send) override;
+  std::vector<std::string> alltoallv(const std::vector<std::string>& send) override;
   bool deterministic() const override { return o_.deterministic; }
   CommStats stats() const override { return stats_; }
 
@@ -186,6 +187,45 @@ std::vector<std::string> MpiGroup::allgatherv(const std::string& send) {
     out.push_back(all.substr(static_cast<size_t>(displs[static_cast<size_t>(r)]),
                              static_cast<size_t>(counts[static_cast<size_t>(r)])));
   return out;
+}
+
+// The lengths go first (MPI_Alltoall of one i64 per pair), then the parts (MPI_Alltoallv of
+// bytes). MPI counts and displacements are int: what a rank sends, and what it receives, must
+// each stay under 2 GiB.
+std::vector<std::string> MpiGroup::alltoallv(const std::vector<std::string>& send) {
+  if (static_cast<int>(send.size()) != world_)
+    TESSERA_THROW(Internal, "alltoallv of " << send.size() << " parts over " << world_ << " ranks");
+  const size_t N = static_cast<size_t>(world_);
+  std::vector<int64_t> out_len(N), in_len(N);
+  for (size_t j = 0; j < N; ++j) out_len[j] = static_cast<int64_t>(send[j].size());
+  check(MPI_Alltoall(out_len.data(), 1, MPI_INT64_T, in_len.data(), 1, MPI_INT64_T, comm_),
+        "MPI_Alltoall");
+  std::vector<int> scounts(N), sdispls(N), rcounts(N), rdispls(N);
+  std::string out_bytes, in_bytes;
+  int64_t sent = 0, received = 0;
+  for (size_t j = 0; j < N; ++j) {
+    if (sent + out_len[j] > INT_MAX || received + in_len[j] > INT_MAX)
+      TESSERA_THROW(Internal, "alltoallv of more than INT_MAX bytes to or from one rank");
+    sdispls[j] = static_cast<int>(sent);
+    scounts[j] = static_cast<int>(out_len[j]);
+    rdispls[j] = static_cast<int>(received);
+    rcounts[j] = static_cast<int>(in_len[j]);
+    sent += out_len[j];
+    received += in_len[j];
+    out_bytes += send[j];
+  }
+  in_bytes.resize(static_cast<size_t>(received));
+  check(MPI_Alltoallv(out_bytes.data(), scounts.data(), sdispls.data(), MPI_BYTE, in_bytes.data(),
+                      rcounts.data(), rdispls.data(), MPI_BYTE, comm_),
+        "MPI_Alltoallv");
+  ++stats_.alltoall_calls;
+  const int64_t own = out_len[static_cast<size_t>(rank_)];
+  stats_.alltoall_bytes += sent - own + static_cast<int64_t>(sizeof(int64_t)) * (world_ - 1);
+  std::vector<std::string> recv;
+  for (size_t r = 0; r < N; ++r)
+    recv.push_back(
+        in_bytes.substr(static_cast<size_t>(rdispls[r]), static_cast<size_t>(rcounts[r])));
+  return recv;
 }
 
 }  // namespace

@@ -37,6 +37,11 @@ class LocalGroup final : public ProcessGroup {
     if (bytes > 0) std::memcpy(recv, send, static_cast<size_t>(bytes));
   }
   bool deterministic() const override { return true; }
+  std::vector<std::string> alltoallv(const std::vector<std::string>& send) override {
+    if (send.size() != 1)
+      TESSERA_THROW(Internal, "alltoallv of " << send.size() << " parts in a group of 1");
+    return send;
+  }
 };
 
 std::unique_ptr<ProcessGroup>& installed() {
@@ -80,6 +85,38 @@ std::vector<std::string> ProcessGroup::allgatherv(const std::string& s) {
   std::vector<std::string> out;
   for (int r = 0; r < world; ++r)
     out.push_back(all.substr(static_cast<size_t>(r * longest), static_cast<size_t>(sizes[r])));
+  return out;
+}
+
+// Every rank's parts framed as [i64 length, bytes] x world, all-gathered; rank r keeps part
+// `rank()` of each.
+std::vector<std::string> ProcessGroup::alltoallv(const std::vector<std::string>& send) {
+  const int world = this->world(), me = rank();
+  if (static_cast<int>(send.size()) != world)
+    TESSERA_THROW(Internal, "alltoallv of " << send.size() << " parts over " << world << " ranks");
+  std::string framed;
+  for (const std::string& part : send) {
+    const int64_t n = static_cast<int64_t>(part.size());
+    framed.append(reinterpret_cast<const char*>(&n), sizeof n);
+    framed += part;
+  }
+  std::vector<std::string> out;
+  for (const std::string& all : allgatherv(framed)) {
+    size_t at = 0;
+    for (int j = 0;; ++j) {
+      int64_t n = 0;
+      if (at + sizeof n > all.size()) TESSERA_THROW(Internal, "alltoallv: a framed part is cut");
+      std::memcpy(&n, all.data() + at, sizeof n);
+      at += sizeof n;
+      if (n < 0 || static_cast<uint64_t>(n) > all.size() - at)
+        TESSERA_THROW(Internal, "alltoallv: a framed part is cut");
+      if (j == me) {
+        out.push_back(all.substr(at, static_cast<size_t>(n)));
+        break;
+      }
+      at += static_cast<size_t>(n);
+    }
+  }
   return out;
 }
 

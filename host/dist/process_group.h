@@ -23,6 +23,9 @@ struct CommStats {
   int64_t allreduce_calls = 0, allreduce_bytes = 0;
   int64_t broadcast_calls = 0, broadcast_bytes = 0;
   int64_t allgather_calls = 0, allgather_bytes = 0;
+  // alltoallv: the bytes this rank sends to the other ranks (its own part to itself not
+  // counted), plus the 8-byte lengths it sends them.
+  int64_t alltoall_calls = 0, alltoall_bytes = 0;
 };
 
 class ProcessGroup {
@@ -47,6 +50,12 @@ class ProcessGroup {
   // in allgather_calls / allgather_bytes as (N - 1) x the rank's own part (what it hands the
   // transport for the others), plus the lengths.
   virtual std::vector<std::string> allgatherv(const std::string& send);
+  // Personalised exchange (tables split across ranks, embeddings/alltoall_tables.h): send[j]
+  // (world() parts, each its own length) goes to rank j; returns recv[r], what rank r sent this
+  // rank. One call: the lengths first, then the bytes. This default goes through allgatherv
+  // (every rank receives every part, counted as an all-gather); the MPI group overrides it with
+  // MPI_Alltoall of the lengths and MPI_Alltoallv of the parts (counted in alltoall_*).
+  virtual std::vector<std::string> alltoallv(const std::vector<std::string>& send);
   virtual bool deterministic() const { return false; }
   virtual CommStats stats() const { return {}; }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "host/core/error.h"
+#include "host/dist/process_group.h"
 
 namespace tessera {
 
@@ -45,6 +46,10 @@ std::string SparseGroup::export_step(float) {
 
 void SparseGroup::import_steps(std::vector<std::string>) {
   TESSERA_THROW(Internal, "this sparse parameter group does not exchange its steps");
+}
+
+void SparseGroup::exchange_step(dist::ProcessGroup& group, float share) {
+  import_steps(group.allgatherv(export_step(share)));
 }
 
 Optimizer::Optimizer(Backend& backend, const OptimizerConfig& spec, LrSchedule schedule)

@@ -13,6 +13,9 @@
 #include "host/model/parameter.h"
 
 namespace tessera {
+namespace dist {
+class ProcessGroup;  // host/dist/process_group.h
+}
 
 // The schedule in steps, made from the config's LrScheduleConfig once the number of steps per
 // epoch is known.
@@ -62,6 +65,12 @@ class SparseGroup {
   // Every rank's export_step(), in rank order (= the global batch's row order): the next step()
   // applies their concatenation instead of this rank's own gradient.
   virtual void import_steps(std::vector<std::string> steps);
+  // The whole exchange of one step, collective over `group` (the Trainer calls it on every rank
+  // once the dense all-reduce has given the global count). This default is the replicated
+  // tables' exchange: import_steps(group.allgatherv(export_step(share))). Tables split across the
+  // ranks (embeddings/alltoall_tables.h) override it: each rank's pooled gradient goes only to
+  // the ranks that own the tables (an all-to-all).
+  virtual void exchange_step(dist::ProcessGroup& group, float share);
 };
 
 class Optimizer {

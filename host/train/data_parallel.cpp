@@ -105,7 +105,7 @@ void exchange_sparse_steps(dist::ProcessGroup& group, Optimizer& opt, int64_t ex
       TESSERA_THROW(Usage, "the sparse parameter group '" << g.name
                                                           << "' cannot exchange its steps "
                                                              "between data-parallel ranks");
-    g.group->import_steps(group.allgatherv(g.group->export_step(scale)));
+    g.group->exchange_step(group, scale);
   }
 }
 

@@ -29,7 +29,8 @@ int64_t allreduce_dense_gradients(dist::ProcessGroup& group, Optimizer& opt, int
 // Hands every sparse group of `opt` (embedding tables replicated on every rank) the global
 // batch's step: each rank exports its pending step with the gradient scaled by its share
 // examples / global (0 when its part was not applied), the packs are all-gathered in rank
-// order (ProcessGroup::allgatherv, one call per group), and every rank imports them, so the
+// order (ProcessGroup::allgatherv, one call per group; SparseGroup::exchange_step, which tables
+// split across the ranks override with an all-to-all), and every rank imports them, so the
 // optimizer's next step applies the same sparse update on every rank: the one-process update of
 // the global batch, up to the scale's rounding. Call once allreduce_dense_gradients has returned
 // global > 0. Refuses (Error(Usage)) a group that cannot exchange its steps.

@@ -45,9 +45,7 @@ DlrmModel::DlrmModel(Backend& backend, const DlrmSpec& spec, uint64_t seed, int6
   co.table_dtype = spec.table_dtype;
   co.stochastic_rounding = spec.stochastic_rounding;
   co.seed = seed;
-  if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
-  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
-                                       spec.remote_shards);
+  make_tables(tables, co);
   // DLRM's initialisation: table t uniform in +-1/sqrt(rows_t), drawn on the host from the seed
   // (the same draws whatever the sharding), one table at a time.
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
@@ -254,10 +252,28 @@ void DlrmModel::backward(const Tensor& dlogits, SparseStep sparse) {
   if (sparse == SparseStep::InBackward) step_sparse();
 }
 
+// One collection, shards (in this process or others), or split across the ranks.
+void DlrmModel::make_tables(const std::vector<emb::TableSpec>& tables,
+                            const emb::CollectionOptions& co) {
+  const DlrmSpec& spec = spec_;
+  if (spec.shards < 1) TESSERA_THROW(Config, "shards must be >= 1, got " << spec.shards);
+  if (spec.rank_placement != emb::RankPlacement::TableWise) {
+    tables_ = emb::make_embedding_tables(tables, backend_, co, spec.shards, spec.placement,
+                                         spec.remote_shards);
+    return;
+  }
+  if (spec.shards != 1 || spec.remote_shards)
+    TESSERA_THROW(Config, "tables split across ranks take neither shards nor remote_shards");
+  auto split = std::make_unique<emb::AllToAllTables>(tables, backend_, co);
+  split_ = split.get();
+  tables_ = std::move(split);
+}
+
 void DlrmModel::step_sparse() {
   TESSERA_CHECK(sparse_pending_, "step_sparse without a backward whose step is pending");
   sparse_pending_ = false;
-  if (tables_->step_imported()) return;  // the global batch's step (data-parallel)
+  if (tables_->step_imported()) return;            // the global batch's step (data-parallel)
+  if (split_ && split_->step_exchanged()) return;  // tables split across the ranks
   tables_->backward_and_update(demb_.rows(0, batch_));
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "embeddings/alltoall_tables.h"
 #include "embeddings/sharding.h"
 #include "embeddings/tables.h"
 #include "host/model/mlp.h"
@@ -40,6 +41,10 @@ struct DlrmSpec {
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;  // the shards in other processes (emb::make_embedding_tables)
+  // Under data-parallel training: every table on every rank (Replicated), or each table on one
+  // rank with all-to-all lookups (TableWise: embeddings/alltoall_tables.h; needs shards == 1 and
+  // no remote_shards; made collectively over dist::process_group()).
+  emb::RankPlacement rank_placement = emb::RankPlacement::Replicated;
   int64_t interaction_width() const {
     const int64_t v = static_cast<int64_t>(table_rows.size()) + (n_dense > 0 ? 1 : 0);
     return embedding_dim + v * (v - 1) / 2;
@@ -94,6 +99,8 @@ class DlrmModel {
   SparseGroup& sparse_group() { return group_; }
   // The shard plan as a table ("" when the tables are not sharded).
   std::string shard_plan() const { return tables_->shard_plan(); }
+  // The tables when split across the ranks (spec().rank_placement TableWise), else nullptr.
+  const emb::AllToAllTables* split_tables() const { return split_; }
   int64_t parameter_count() const;
   Backend& backend() { return backend_; }
   const DlrmSpec& spec() const { return spec_; }
@@ -114,6 +121,7 @@ class DlrmModel {
   Tensor tower_forward(Tower& t, const Tensor& x, Mode mode, uint64_t seed);
   // Returns dx (when want_dx) for input x of the forward.
   Tensor tower_backward(Tower& t, const Tensor& x, const Tensor& dy, uint64_t seed, bool want_dx);
+  void make_tables(const std::vector<emb::TableSpec>& tables, const emb::CollectionOptions& co);
 
   Backend& backend_;
   DlrmSpec spec_;
@@ -122,6 +130,7 @@ class DlrmModel {
   const emb::TableLayout& table_layout() const { return tables_->layout(); }
 
   std::unique_ptr<emb::EmbeddingTables> tables_;  // one collection, or sharded
+  emb::AllToAllTables* split_ = nullptr;          // tables_ when split across the ranks
   class TableGroup final : public SparseGroup {
    public:
     explicit TableGroup(DlrmModel& m) : m_(m) {}
@@ -139,6 +148,12 @@ class DlrmModel {
     }
     void import_steps(std::vector<std::string> steps) override {
       m_.tables_->import_steps(steps);
+      m_.sparse_pending_ = true;
+    }
+    // Tables split across the ranks: the pooled gradient goes to the tables' owners only.
+    void exchange_step(dist::ProcessGroup& group, float share) override {
+      if (!m_.split_) return SparseGroup::exchange_step(group, share);
+      m_.split_->exchange_step(group, m_.sparse_pending_ ? m_.sparse_gradient() : Tensor(), share);
       m_.sparse_pending_ = true;
     }
 

@@ -34,6 +34,9 @@ class Forwarding final : public dist::ProcessGroup {
   void barrier() override { g_.barrier(); }
   void allgather(const void* s, int64_t b, void* r) override { g_.allgather(s, b, r); }
   std::vector<std::string> allgatherv(const std::string& s) override { return g_.allgatherv(s); }
+  std::vector<std::string> alltoallv(const std::vector<std::string>& s) override {
+    return g_.alltoallv(s);
+  }
   bool deterministic() const override { return g_.deterministic(); }
   dist::CommStats stats() const override { return g_.stats(); }
 

@@ -2,7 +2,9 @@
 // it), a brute-force pairwise AUC on random data with heavy ties, and the error paths.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -71,9 +73,9 @@ TEST(RocAuc, MatchesBruteForceOnRandomDataWithManyTies) {
 }
 
 TEST(RocAuc, RejectsBadInput) {
-  EXPECT_THROW(roc_auc({0.1f, 0.2f}, {0.f, 0.3f}), Error);         // soft label
-  EXPECT_THROW(roc_auc({0.1f, NAN}, {0.f, 1.f}), Error);           // NaN score
-  EXPECT_THROW(roc_auc({0.1f, 0.2f, 0.3f}, {0.f, 1.f}), Error);    // size mismatch
+  EXPECT_THROW(roc_auc({0.1f, 0.2f}, {0.f, 0.3f}), Error);       // soft label
+  EXPECT_THROW(roc_auc({0.1f, NAN}, {0.f, 1.f}), Error);         // NaN score
+  EXPECT_THROW(roc_auc({0.1f, 0.2f, 0.3f}, {0.f, 1.f}), Error);  // size mismatch
   try {
     roc_auc({0.1f, 0.2f, 0.3f}, {0.f, 1.f, 2.f});
     FAIL() << "expected an error";
@@ -312,7 +314,8 @@ TEST(Multiclass, PredictedButAbsentClassCountsAsZeroF1) {
 
 TEST(Multiclass, ArgmaxLogitsAndBadLabels) {
   // Rows: argmax 2, 0 (first max wins on the tie), 1.
-  Tensor logits = Tensor::host_from<float>({3, 3}, {0.1f, 0.2f, 0.9f, 5.f, 5.f, -1.f, 0.f, 1.f, 0.f});
+  Tensor logits =
+      Tensor::host_from<float>({3, 3}, {0.1f, 0.2f, 0.9f, 5.f, 5.f, -1.f, 0.f, 1.f, 0.f});
   EXPECT_EQ(argmax_rows(logits), (std::vector<int32_t>{2, 0, 1}));
   ConfusionMatrix cm(3);
   cm.add_logits(logits, Tensor::host_from<int32_t>({3}, {2, 1, 1}));
@@ -331,6 +334,170 @@ TEST(Multiclass, ArgmaxLogitsAndBadLabels) {
   EXPECT_EQ(cm.total(), 3);
   EXPECT_THROW(cm.add({-1}, {0}), Error);
   EXPECT_TRUE(std::isnan(ConfusionMatrix(2).accuracy()));
+}
+
+}  // namespace
+}  // namespace tessera
+
+// ---- BinaryMetrics in 4 bytes a row (issue 18) ------------------------------------------------
+namespace tessera {
+namespace {
+
+// O(#distinct * n) definition of the exact ROC curve: for each distinct score t from the highest
+// down, the fractions of negatives and positives scored >= t; (0, 0) first.
+std::vector<RocPoint> brute_force_roc(const std::vector<float>& s, const std::vector<float>& y) {
+  std::vector<float> thresholds(s);
+  std::sort(thresholds.begin(), thresholds.end(), std::greater<float>());
+  thresholds.erase(std::unique(thresholds.begin(), thresholds.end()), thresholds.end());
+  double P = 0, N = 0;
+  for (float v : y) (v == 1.f ? P : N) += 1;
+  std::vector<RocPoint> curve = {{0, 0}};
+  for (float t : thresholds) {
+    double tp = 0, fp = 0;
+    for (size_t i = 0; i < s.size(); ++i)
+      if (s[i] >= t) (y[i] == 1.f ? tp : fp) += 1;
+    curve.push_back({fp / N, tp / P});
+  }
+  return curve;
+}
+
+// Rows with few distinct probabilities (many ties, within and across classes).
+void tied_rows(std::mt19937& rng, size_t n, int levels, std::vector<float>& p,
+               std::vector<float>& y) {
+  std::uniform_int_distribution<int> level(0, levels);
+  std::uniform_real_distribution<float> u(0.f, 1.f);
+  p.resize(n);
+  y.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    y[i] = u(rng) < 0.35f ? 1.f : 0.f;
+    // Positives lean high so the AUC is far from 0.5 and from 1.
+    const int l = std::min(levels, level(rng) + (y[i] == 1.f ? levels / 4 : 0));
+    p[i] = static_cast<float>(l) / static_cast<float>(levels);
+  }
+}
+
+TEST(BinaryMetricsSplit, AucAndRocEqualBruteForceMannWhitneyWithManyTies) {
+  std::mt19937 rng(99);
+  for (int levels : {1, 3, 10, 1000}) {
+    std::vector<float> p, y;
+    tied_rows(rng, 2500, levels, p, y);
+    BinaryMetrics m;
+    for (size_t b = 0; b < p.size(); b += 300)  // uneven batches
+      m.add(p.data() + b, y.data() + b, std::min<size_t>(300, p.size() - b));
+    const BinaryReport r = m.compute_with_roc(/*max_points=*/100000);
+    EXPECT_NEAR(r.auc, brute_force_auc(p, y), 1e-12 * brute_force_auc(p, y)) << levels;
+    const std::vector<RocPoint> want = brute_force_roc(p, y);
+    ASSERT_EQ(r.roc.size(), want.size()) << levels;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(r.roc[i].fpr, want[i].fpr) << levels << " point " << i;
+      EXPECT_EQ(r.roc[i].tpr, want[i].tpr) << levels << " point " << i;
+    }
+    EXPECT_NEAR(trapezoid_area(r.roc), r.auc, 1e-12);
+  }
+}
+
+// Logloss, accuracy, counts and calibration are summed as rows arrive, in the same order and with
+// the same expressions as the one-shot functions: equal to the bit, not merely close.
+TEST(BinaryMetricsSplit, StreamedSumsEqualOneShotToTheBit) {
+  std::mt19937 rng(5);
+  std::vector<float> p, y;
+  tied_rows(rng, 20000, 997, p, y);
+  p[3] = 0.f;
+  p[4] = 1.f;  // the clipping and the last bin's edge
+  BinaryMetrics m;
+  for (size_t b = 0; b < p.size(); b += 4096)
+    m.add(p.data() + b, y.data() + b, std::min<size_t>(4096, p.size() - b));
+  const BinaryReport r = m.compute();
+  EXPECT_EQ(r.logloss, logloss(p, y));
+  EXPECT_EQ(r.accuracy, binary_accuracy(p, y));
+  EXPECT_EQ(r.auc, roc_auc(p, y));
+  const Calibration c = calibration(p.data(), y.data(), p.size());
+  EXPECT_EQ(r.calibration.mean_predicted, c.mean_predicted);
+  EXPECT_EQ(r.calibration.observed_rate, c.observed_rate);
+  EXPECT_EQ(r.calibration.ece, c.ece);
+  ASSERT_EQ(r.calibration.bins.size(), c.bins.size());
+  for (size_t b = 0; b < c.bins.size(); ++b) {
+    EXPECT_EQ(r.calibration.bins[b].count, c.bins[b].count);
+    EXPECT_EQ(r.calibration.bins[b].mean_predicted, c.bins[b].mean_predicted);
+    EXPECT_EQ(r.calibration.bins[b].observed_rate, c.bins[b].observed_rate);
+  }
+  // compute() again, after the sort and after more rows: still the multiset's figures.
+  EXPECT_EQ(m.compute().auc, r.auc);
+  m.add(p.data(), y.data(), 10);
+  std::vector<float> p2(p), y2(y);
+  p2.insert(p2.end(), p.begin(), p.begin() + 10);
+  y2.insert(y2.end(), y.begin(), y.begin() + 10);
+  EXPECT_EQ(m.compute().auc, roc_auc(p2, y2));
+}
+
+// The per-row byte figure: the scores' blocks never exceed 4 bytes a row plus one partly filled
+// block per label, at every size (no doubling growth).
+TEST(BinaryMetricsSplit, ScoresTakeFourBytesARowPlusOneBlockPerLabel) {
+  const size_t block_bytes = ChunkedFloats::kBlockFloats * sizeof(float);
+  std::mt19937 rng(11);
+  std::vector<float> p, y;
+  tied_rows(rng, 3 * ChunkedFloats::kBlockFloats + 123, 50, p, y);
+  BinaryMetrics m;
+  for (size_t b = 0; b < p.size(); b += 7777) {
+    m.add(p.data() + b, y.data() + b, std::min<size_t>(7777, p.size() - b));
+    for (Label l : {Label::Positive, Label::Negative})
+      EXPECT_LE(m.scores(l).capacity_bytes(), m.scores(l).size() * 4 + block_bytes);
+    EXPECT_LE(m.score_bytes(), m.size() * 4 + 2 * block_bytes);
+  }
+  EXPECT_EQ(m.size(), p.size());
+  // Across several blocks: the in-place sort over blocks gives brute force's pair count.
+  EXPECT_EQ(m.compute().auc, roc_auc(p, y));
+  m.clear();
+  EXPECT_EQ(m.score_bytes(), 0u);
+}
+
+TEST(BinaryMetricsSplit, ChunkedSortMatchesStdSortAcrossBlocks) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-5.f, 5.f);
+  std::vector<float> v(2 * ChunkedFloats::kBlockFloats + 1000);
+  for (float& x : v) x = std::round(u(rng) * 100.f) / 100.f;
+  ChunkedFloats c;
+  c.append(v.data(), 5);
+  c.append(v.data() + 5, v.size() - 5);
+  c.sort();
+  std::sort(v.begin(), v.end());
+  std::vector<float> back(v.size());
+  c.copy_out(0, back.size(), back.data());
+  EXPECT_EQ(back, v);
+  EXPECT_THROW(c.copy_out(v.size() - 1, 2, back.data()), Error);
+}
+
+// Distributed scoring's merge: rows scored in three parts, each part's sums and scores merged
+// into the first (as gather_scores does between ranks): AUC exactly that of one stream, counts
+// equal, logloss within 1e-12 relative (partial sums are added in another order).
+TEST(BinaryMetricsSplit, MergedPartsGiveOneStreamsFigures) {
+  std::mt19937 rng(17);
+  std::vector<float> p, y;
+  tied_rows(rng, 9000, 200, p, y);
+  BinaryMetrics one, parts[3];
+  one.add(p.data(), y.data(), p.size());
+  for (int k = 0; k < 3; ++k) parts[k].add(p.data() + 3000 * k, y.data() + 3000 * k, 3000);
+  for (int k = 1; k < 3; ++k) {
+    parts[0].merge_sums(BinarySums::from_doubles(parts[k].sums().to_doubles()));
+    for (Label l : {Label::Positive, Label::Negative}) {
+      std::vector<float> s(parts[k].scores(l).size());
+      parts[k].scores(l).copy_out(0, s.size(), s.data());
+      parts[0].merge_scores(l, s.data(), s.size());
+    }
+  }
+  const BinaryReport a = one.compute_with_roc(), b = parts[0].compute_with_roc();
+  EXPECT_EQ(b.count, a.count);
+  EXPECT_EQ(b.positives, a.positives);
+  EXPECT_EQ(b.auc, a.auc);
+  EXPECT_EQ(b.accuracy, a.accuracy);
+  EXPECT_NEAR(b.logloss, a.logloss, 1e-12 * a.logloss);
+  EXPECT_NEAR(b.calibration.ece, a.calibration.ece, 1e-12);
+  ASSERT_EQ(b.roc.size(), a.roc.size());
+  for (size_t i = 0; i < a.roc.size(); ++i) EXPECT_EQ(b.roc[i].tpr, a.roc[i].tpr);
+  // Sums merged without their scores: compute() refuses rather than report a wrong AUC.
+  BinaryMetrics half;
+  half.merge_sums(one.sums());
+  EXPECT_THROW(half.compute(), Error);
 }
 
 }  // namespace

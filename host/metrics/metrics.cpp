@@ -31,8 +31,8 @@ void check_probabilities(const float* probs, size_t n, const char* where) {
   for (size_t i = 0; i < n; ++i) {
     // Written so that NaN fails too.
     if (!(probs[i] >= 0.f && probs[i] <= 1.f))
-      TESSERA_THROW(Data, where << ": probability[" << i << "] = " << probs[i]
-                                << " is outside [0, 1]");
+      TESSERA_THROW(Data,
+                    where << ": probability[" << i << "] = " << probs[i] << " is outside [0, 1]");
   }
 }
 
@@ -62,32 +62,22 @@ void write_number(std::ostream& os, double v) {
 
 // ---- binary ------------------------------------------------------------------------------------
 
+namespace {
+
+// The rows' scores split by label (labels checked by the caller).
+SplitScores split_scores(const float* scores, const float* labels, size_t n) {
+  SplitScores split;
+  for (size_t i = 0; i < n; ++i)
+    split.add(scores[i], labels[i] == 1.f ? Label::Positive : Label::Negative);
+  return split;
+}
+
+}  // namespace
+
 double roc_auc(const float* scores, const float* labels, size_t n) {
   check_finite_scores(scores, n, "roc_auc");
   check_binary_labels(labels, n, "roc_auc");
-  // (score, is_positive) sorted by score; ties are walked as one group below.
-  std::vector<std::pair<float, uint8_t>> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = {scores[i], labels[i] == 1.f ? 1 : 0};
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
-  // U = sum over positives of (#negatives strictly below + half the negatives tied with it).
-  // Accumulated per tie group as products of counts, so it stays exact in double far beyond the
-  // point where summing ranks (~n^2) would lose integer precision.
-  double u = 0, neg_below = 0, pos_total = 0;
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    double pos = 0, neg = 0;
-    while (j < n && rows[j].first == rows[i].first) {
-      (rows[j].second ? pos : neg) += 1;
-      ++j;
-    }
-    u += pos * (neg_below + 0.5 * neg);
-    neg_below += neg;
-    pos_total += pos;
-    i = j;
-  }
-  if (pos_total == 0 || neg_below == 0) return kNaN;
-  return u / (pos_total * neg_below);
+  return split_scores(scores, labels, n).auc();
 }
 
 double roc_auc(const std::vector<float>& scores, const std::vector<float>& labels) {
@@ -100,30 +90,7 @@ std::vector<RocPoint> roc_curve(const float* scores, const float* labels, size_t
   TESSERA_CHECK(max_points >= 2, "roc_curve: max_points = " << max_points);
   check_finite_scores(scores, n, "roc_curve");
   check_binary_labels(labels, n, "roc_curve");
-  std::vector<std::pair<float, uint8_t>> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = {scores[i], labels[i] == 1.f ? 1 : 0};
-  std::sort(rows.begin(), rows.end(),
-            [](const auto& a, const auto& b) { return a.first > b.first; });
-  // Cumulative (false, true) positive counts after each tie group, highest scores first.
-  std::vector<std::pair<double, double>> steps = {{0, 0}};
-  for (size_t i = 0; i < n;) {
-    auto [fp, tp] = steps.back();
-    size_t j = i;
-    for (; j < n && rows[j].first == rows[i].first; ++j) (rows[j].second ? tp : fp) += 1;
-    steps.emplace_back(fp, tp);
-    i = j;
-  }
-  const double negatives = steps.back().first, positives = steps.back().second;
-  if (positives == 0 || negatives == 0) return {};
-  const size_t m = steps.size(), k = std::min(m, max_points);
-  std::vector<RocPoint> curve(k);
-  for (size_t c = 0; c < k; ++c) {
-    // Evenly spaced indices into the exact steps, 0 and m - 1 included.
-    const size_t s =
-        k == m ? c : static_cast<size_t>(std::llround(static_cast<double>(c) * (m - 1) / (k - 1)));
-    curve[c] = {steps[s].first / negatives, steps[s].second / positives};
-  }
-  return curve;
+  return split_scores(scores, labels, n).roc(max_points);
 }
 
 double trapezoid_area(const std::vector<RocPoint>& curve) {
@@ -164,41 +131,62 @@ double binary_accuracy(const std::vector<float>& probs, const std::vector<float>
   return binary_accuracy(probs.data(), labels.data(), probs.size());
 }
 
-Calibration calibration(const float* probs, const float* labels, size_t n, int num_bins) {
-  TESSERA_CHECK(num_bins > 0, "calibration: num_bins = " << num_bins);
-  check_probabilities(probs, n, "calibration");
-  check_binary_labels(labels, n, "calibration");
+namespace {
+
+// A Calibration from per-bin sums: count_b rows, sum_p_b of their p, pos_b positives; total_p the
+// sum of p over all n rows.
+Calibration calibration_of(const int64_t* count, const double* sum_p, const int64_t* pos,
+                           int num_bins, double total_p, int64_t positives, int64_t n) {
   Calibration c;
   c.bins.resize(num_bins);
-  std::vector<double> sum_p(num_bins, 0), sum_y(num_bins, 0);
-  double total_p = 0, total_y = 0;
-  for (size_t i = 0; i < n; ++i) {
-    // p == 1 falls into the last bin rather than a bin of its own.
-    const int b = std::min(static_cast<int>(static_cast<double>(probs[i]) * num_bins), num_bins - 1);
-    c.bins[b].count += 1;
-    sum_p[b] += probs[i];
-    sum_y[b] += labels[i];
-    total_p += probs[i];
-    total_y += labels[i];
-  }
   if (n == 0) {
     c.mean_predicted = c.observed_rate = c.ece = kNaN;
   } else {
     c.mean_predicted = total_p / static_cast<double>(n);
-    c.observed_rate = total_y / static_cast<double>(n);
+    c.observed_rate = static_cast<double>(positives) / static_cast<double>(n);
   }
   double ece = 0;
   for (int b = 0; b < num_bins; ++b) {
     CalibrationBin& bin = c.bins[b];
     bin.lower = static_cast<double>(b) / num_bins;
     bin.upper = static_cast<double>(b + 1) / num_bins;
+    bin.count = count[b];
     if (bin.count == 0) continue;
     bin.mean_predicted = sum_p[b] / static_cast<double>(bin.count);
-    bin.observed_rate = sum_y[b] / static_cast<double>(bin.count);
+    bin.observed_rate = static_cast<double>(pos[b]) / static_cast<double>(bin.count);
     ece += static_cast<double>(bin.count) * std::fabs(bin.mean_predicted - bin.observed_rate);
   }
   if (n != 0) c.ece = ece / static_cast<double>(n);
   return c;
+}
+
+// Bin of a probability among num_bins equal-width bins; p == 1 falls into the last bin rather
+// than a bin of its own.
+int bin_of(float p, int num_bins) {
+  return std::min(static_cast<int>(static_cast<double>(p) * num_bins), num_bins - 1);
+}
+
+}  // namespace
+
+Calibration calibration(const float* probs, const float* labels, size_t n, int num_bins) {
+  TESSERA_CHECK(num_bins > 0, "calibration: num_bins = " << num_bins);
+  check_probabilities(probs, n, "calibration");
+  check_binary_labels(labels, n, "calibration");
+  std::vector<int64_t> count(num_bins, 0), pos(num_bins, 0);
+  std::vector<double> sum_p(num_bins, 0);
+  double total_p = 0;
+  int64_t positives = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const int b = bin_of(probs[i], num_bins);
+    const bool y = labels[i] == 1.f;
+    count[b] += 1;
+    sum_p[b] += probs[i];
+    pos[b] += y;
+    total_p += probs[i];
+    positives += y;
+  }
+  return calibration_of(count.data(), sum_p.data(), pos.data(), num_bins, total_p, positives,
+                        static_cast<int64_t>(n));
 }
 
 std::vector<ReliabilityPoint> reliability_points(const Calibration& c) {
@@ -227,43 +215,110 @@ std::string to_json(const BinaryReport& r) {
   return os.str();
 }
 
+void BinarySums::add(float p, bool positive) {
+  count += 1;
+  positives += positive;
+  correct += (p >= 0.5f) == positive;
+  // The same expressions as logloss(), so one stream's sum is the same to the bit.
+  const double pc = std::min(std::max(static_cast<double>(p), kLoglossEps), 1.0 - kLoglossEps);
+  loss -= positive ? std::log(pc) : std::log1p(-pc);
+  prob += p;
+  const int b = bin_of(p, kCalibrationBins);
+  bin_count[b] += 1;
+  bin_positives[b] += positive;
+  bin_prob[b] += p;
+}
+
+void BinarySums::merge(const BinarySums& o) {
+  count += o.count;
+  positives += o.positives;
+  correct += o.correct;
+  loss += o.loss;
+  prob += o.prob;
+  for (int b = 0; b < kCalibrationBins; ++b) {
+    bin_count[b] += o.bin_count[b];
+    bin_positives[b] += o.bin_positives[b];
+    bin_prob[b] += o.bin_prob[b];
+  }
+}
+
+// Layout: count, positives, correct, loss, prob, then per bin: count, positives, prob.
+std::vector<double> BinarySums::to_doubles() const {
+  std::vector<double> v{static_cast<double>(count), static_cast<double>(positives),
+                        static_cast<double>(correct), loss, prob};
+  for (int b = 0; b < kCalibrationBins; ++b) {
+    v.push_back(static_cast<double>(bin_count[b]));
+    v.push_back(static_cast<double>(bin_positives[b]));
+    v.push_back(bin_prob[b]);
+  }
+  return v;
+}
+
+BinarySums BinarySums::from_doubles(const std::vector<double>& v) {
+  TESSERA_CHECK(v.size() == 5 + 3 * static_cast<size_t>(kCalibrationBins),
+                "BinarySums::from_doubles: " << v.size() << " values");
+  BinarySums s;
+  s.count = static_cast<int64_t>(v[0]);
+  s.positives = static_cast<int64_t>(v[1]);
+  s.correct = static_cast<int64_t>(v[2]);
+  s.loss = v[3];
+  s.prob = v[4];
+  for (int b = 0; b < kCalibrationBins; ++b) {
+    s.bin_count[b] = static_cast<int64_t>(v[5 + 3 * b]);
+    s.bin_positives[b] = static_cast<int64_t>(v[6 + 3 * b]);
+    s.bin_prob[b] = v[7 + 3 * b];
+  }
+  return s;
+}
+
 void BinaryMetrics::add(const float* probs, const float* labels, size_t n) {
-  // Checked per batch so the error names the batch position, before anything is appended.
+  // Checked per batch so the error names the batch position, before anything is added.
   check_probabilities(probs, n, "BinaryMetrics::add");
   check_binary_labels(labels, n, "BinaryMetrics::add");
-  probs_.insert(probs_.end(), probs, probs + n);
-  labels_.insert(labels_.end(), labels, labels + n);
+  for (size_t i = 0; i < n; ++i) {
+    const bool positive = labels[i] == 1.f;
+    sums_.add(probs[i], positive);
+    scores_.add(probs[i], positive ? Label::Positive : Label::Negative);
+  }
 }
 
 void BinaryMetrics::add(const Tensor& probs, const Tensor& labels) {
   const float* p = column_f32(probs, "BinaryMetrics::add probs");
   const float* y = column_f32(labels, "BinaryMetrics::add labels");
-  TESSERA_CHECK(probs.dim(0) == labels.dim(0), "BinaryMetrics::add: probs " << probs.describe()
-                                                   << " and labels " << labels.describe()
-                                                   << " differ in rows");
+  TESSERA_CHECK(probs.dim(0) == labels.dim(0), "BinaryMetrics::add: probs "
+                                                   << probs.describe() << " and labels "
+                                                   << labels.describe() << " differ in rows");
   add(p, y, static_cast<size_t>(probs.dim(0)));
 }
 
 void BinaryMetrics::clear() {
-  probs_.clear();
-  labels_.clear();
+  sums_ = BinarySums{};
+  scores_.clear();
 }
 
-BinaryReport BinaryMetrics::compute() const {
-  const size_t n = probs_.size();
+BinaryReport BinaryMetrics::compute() {
+  const BinarySums& s = sums_;
+  // Only a merge (merge_sums / merge_scores) can make these disagree.
+  TESSERA_CHECK(scores_.positives() == static_cast<size_t>(s.positives) &&
+                    scores_.negatives() == static_cast<size_t>(s.count - s.positives),
+                "BinaryMetrics: " << s.count << " rows (" << s.positives << " positive) summed but "
+                                  << scores_.positives() << " positive and " << scores_.negatives()
+                                  << " negative scores stored");
   BinaryReport r;
-  r.count = static_cast<int64_t>(n);
-  for (float y : labels_) r.positives += y == 1.f;
-  r.auc = roc_auc(probs_.data(), labels_.data(), n);
-  r.logloss = logloss(probs_.data(), labels_.data(), n);
-  r.accuracy = binary_accuracy(probs_.data(), labels_.data(), n);
-  r.calibration = calibration(probs_.data(), labels_.data(), n);
+  r.count = s.count;
+  r.positives = s.positives;
+  r.auc = scores_.auc();
+  const auto n = static_cast<double>(s.count);
+  r.logloss = s.count == 0 ? kNaN : s.loss / n;
+  r.accuracy = s.count == 0 ? kNaN : static_cast<double>(s.correct) / n;
+  r.calibration = calibration_of(s.bin_count.data(), s.bin_prob.data(), s.bin_positives.data(),
+                                 kCalibrationBins, s.prob, s.positives, s.count);
   return r;
 }
 
-BinaryReport BinaryMetrics::compute_with_roc(size_t max_points) const {
+BinaryReport BinaryMetrics::compute_with_roc(size_t max_points) {
   BinaryReport r = compute();
-  r.roc = roc_curve(probs_.data(), labels_.data(), probs_.size(), max_points);
+  r.roc = scores_.roc(max_points);
   return r;
 }
 
@@ -302,8 +357,8 @@ void ConfusionMatrix::add(const int32_t* predictions, const int32_t* labels, siz
                                                          << ")");
     if (predictions[i] < 0 || predictions[i] >= num_classes_)
       TESSERA_THROW(Data, "ConfusionMatrix::add: prediction[" << i << "] = " << predictions[i]
-                                                              << " is outside [0, "
-                                                              << num_classes_ << ")");
+                                                              << " is outside [0, " << num_classes_
+                                                              << ")");
   }
   for (size_t i = 0; i < n; ++i)
     counts_[static_cast<size_t>(labels[i]) * num_classes_ + predictions[i]] += 1;
@@ -317,14 +372,14 @@ void ConfusionMatrix::add(const std::vector<int32_t>& predictions,
 }
 
 void ConfusionMatrix::add_logits(const Tensor& logits, const Tensor& labels) {
-  TESSERA_CHECK(logits.defined() && logits.is_host() && logits.rank() == 2 &&
-                    logits.dim(1) == num_classes_,
-                "ConfusionMatrix::add_logits: need host logits [N, " << num_classes_ << "], got "
-                                                                     << logits.describe());
-  TESSERA_CHECK(labels.defined() && labels.is_host() && labels.rank() == 1 &&
-                    labels.dim(0) == logits.dim(0),
-                "ConfusionMatrix::add_logits: need host labels [" << logits.dim(0) << "], got "
-                                                                  << labels.describe());
+  TESSERA_CHECK(
+      logits.defined() && logits.is_host() && logits.rank() == 2 && logits.dim(1) == num_classes_,
+      "ConfusionMatrix::add_logits: need host logits [N, " << num_classes_ << "], got "
+                                                           << logits.describe());
+  TESSERA_CHECK(
+      labels.defined() && labels.is_host() && labels.rank() == 1 && labels.dim(0) == logits.dim(0),
+      "ConfusionMatrix::add_logits: need host labels [" << logits.dim(0) << "], got "
+                                                        << labels.describe());
   std::vector<int32_t> pred = argmax_rows(logits);
   add(pred.data(), labels.data<int32_t>(), pred.size());
 }
@@ -338,8 +393,9 @@ int64_t ConfusionMatrix::at(int true_class, int predicted_class) const {
 }
 
 int64_t ConfusionMatrix::support(int true_class) const {
-  TESSERA_CHECK(true_class >= 0 && true_class < num_classes_,
-                "ConfusionMatrix::support(" << true_class << ") with " << num_classes_ << " classes");
+  TESSERA_CHECK(true_class >= 0 && true_class < num_classes_, "ConfusionMatrix::support("
+                                                                  << true_class << ") with "
+                                                                  << num_classes_ << " classes");
   int64_t s = 0;
   const int64_t* row = counts_.data() + static_cast<size_t>(true_class) * num_classes_;
   for (int p = 0; p < num_classes_; ++p) s += row[p];
@@ -347,9 +403,9 @@ int64_t ConfusionMatrix::support(int true_class) const {
 }
 
 int64_t ConfusionMatrix::predicted(int predicted_class) const {
-  TESSERA_CHECK(predicted_class >= 0 && predicted_class < num_classes_,
-                "ConfusionMatrix::predicted(" << predicted_class << ") with " << num_classes_
-                                              << " classes");
+  TESSERA_CHECK(
+      predicted_class >= 0 && predicted_class < num_classes_,
+      "ConfusionMatrix::predicted(" << predicted_class << ") with " << num_classes_ << " classes");
   int64_t s = 0;
   for (int t = 0; t < num_classes_; ++t)
     s += counts_[static_cast<size_t>(t) * num_classes_ + predicted_class];

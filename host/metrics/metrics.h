@@ -13,12 +13,14 @@
 //     a tiny evaluation batch does not abort a run; reports print it as null.
 //   - A probability p >= 0.5 predicts the positive class.
 //   - Logloss clips p to [1e-7, 1 - 1e-7] before taking logs (kLoglossEps).
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "host/core/tensor.h"
+#include "host/metrics/split_scores.h"  // RocPoint, SplitScores
 
 namespace tessera {
 
@@ -29,7 +31,8 @@ constexpr size_t kRocMaxPoints = 100;
 // ---- binary ------------------------------------------------------------------------------------
 
 // Exact ROC AUC = Mann-Whitney U / (P * N): the probability that a random positive scores above a
-// random negative, ties counting one half. O(n log n). NaN when P == 0 or N == 0.
+// random negative, ties counting one half. O(n log n), 4 bytes a row of scratch (SplitScores).
+// NaN when P == 0 or N == 0.
 double roc_auc(const float* scores, const float* labels, size_t n);
 double roc_auc(const std::vector<float>& scores, const std::vector<float>& labels);
 
@@ -41,12 +44,6 @@ double logloss(const std::vector<float>& probs, const std::vector<float>& labels
 // Fraction of rows where (p >= 0.5) == (label == 1). NaN when n == 0.
 double binary_accuracy(const float* probs, const float* labels, size_t n);
 double binary_accuracy(const std::vector<float>& probs, const std::vector<float>& labels);
-
-// One point of a ROC curve: false and true positive rates after accepting every row scored at or
-// above some threshold.
-struct RocPoint {
-  double fpr = 0, tpr = 0;
-};
 
 // The ROC curve, exact at each distinct score: (0,0), then one point after each group of tied
 // scores from the highest down, ending at (1,1). Longer than max_points (>= 2), it is thinned to
@@ -61,8 +58,8 @@ double trapezoid_area(const std::vector<RocPoint>& curve);
 struct CalibrationBin {
   double lower = 0, upper = 0;  // bin b covers [b/B, (b+1)/B); the last bin includes 1.0
   int64_t count = 0;
-  double mean_predicted = 0;    // 0 for empty bins
-  double observed_rate = 0;     // fraction of positives; 0 for empty bins
+  double mean_predicted = 0;  // 0 for empty bins
+  double observed_rate = 0;   // fraction of positives; 0 for empty bins
 };
 
 struct Calibration {
@@ -87,7 +84,7 @@ std::vector<ReliabilityPoint> reliability_points(const Calibration& c);
 struct BinaryReport {
   int64_t count = 0;
   int64_t positives = 0;
-  double auc = 0;       // NaN when one class is absent
+  double auc = 0;  // NaN when one class is absent
   double logloss = 0;
   double accuracy = 0;  // at threshold 0.5
   Calibration calibration;
@@ -99,23 +96,59 @@ struct BinaryReport {
 // (they belong in the human report, not the metrics log line).
 std::string to_json(const BinaryReport& r);
 
+// What BinaryMetrics::add sums row by row, in the order rows are added. Counts are exact; loss
+// and prob are double sums (the same additions, in the same order, as logloss() and
+// calibration() make over the same rows, so a single stream's figures equal theirs to the bit).
+struct BinarySums {
+  int64_t count = 0, positives = 0;
+  int64_t correct = 0;  // (p >= 0.5) == (label == 1)
+  double loss = 0;      // sum of -log(p clipped) over positives, -log(1 - p clipped) over negatives
+  double prob = 0;      // sum of p
+  std::array<int64_t, kCalibrationBins> bin_count{}, bin_positives{};
+  std::array<double, kCalibrationBins> bin_prob{};
+
+  void add(float p, bool positive);
+  // Another stream's sums added in: counts stay exact; the double sums are then summed in another
+  // order than one stream's, so logloss and calibration may differ in the last bits.
+  void merge(const BinarySums& other);
+  // Flattened for sending between processes: every field as a double (counts exact below 2^53).
+  std::vector<double> to_doubles() const;
+  static BinarySums from_doubles(const std::vector<double>& v);
+};
+
 // Accumulates probabilities and labels over evaluation batches, then computes every binary metric
-// at once. Exact AUC needs all scores, so memory is 5 bytes per row.
+// at once. logloss, accuracy, counts and calibration are summed as rows arrive (BinarySums); for
+// exact AUC and the ROC curve only the scores are kept, split by label in fixed-size blocks
+// (SplitScores): 4 bytes a row, growing one 256 KiB block at a time (no reallocation spike).
 class BinaryMetrics {
  public:
   // probs: probabilities in [0, 1]; labels: 0 or 1. Checked here (the public edge).
   void add(const float* probs, const float* labels, size_t n);
   // probs f32 [N] or [N,1] on the host; labels f32 [N] or [N,1].
   void add(const Tensor& probs, const Tensor& labels);
-  size_t size() const { return probs_.size(); }
+  size_t size() const { return static_cast<size_t>(sums_.count); }
   void clear();
-  BinaryReport compute() const;
-  // compute() plus the (thinned) ROC curve: one more sort, so only for the final evaluation.
-  BinaryReport compute_with_roc(size_t max_points = kRocMaxPoints) const;
+  // compute() and compute_with_roc() sort the stored scores in place (hence not const): the
+  // order the rows came in is not kept, and no result depends on it; add() may follow.
+  BinaryReport compute();
+  // compute() plus the (thinned) ROC curve, from the same sorted scores; for the final evaluation.
+  BinaryReport compute_with_roc(size_t max_points = kRocMaxPoints);
+
+  // ---- merging rows scored elsewhere (another process: distributed scoring) -------------------
+  const BinarySums& sums() const { return sums_; }
+  const ChunkedFloats& scores(Label label) const { return scores_.scores(label); }
+  // The other stream's sums, then all of its scores of each label (in pieces, any order). Their
+  // counts must agree with the sums by the time compute() runs, which checks it.
+  void merge_sums(const BinarySums& other) { sums_.merge(other); }
+  void merge_scores(Label label, const float* scores, size_t n) {
+    scores_.append(label, scores, n);
+  }
+  // Bytes held for the scores: at most 4 a row plus one partly filled block per label.
+  size_t score_bytes() const { return scores_.capacity_bytes(); }
 
  private:
-  std::vector<float> probs_;
-  std::vector<float> labels_;
+  BinarySums sums_;
+  SplitScores scores_;
 };
 
 // ---- multi-class -------------------------------------------------------------------------------
@@ -138,7 +171,7 @@ class ConfusionMatrix {
   int num_classes() const { return num_classes_; }
   int64_t at(int true_class, int predicted_class) const;
   int64_t total() const { return total_; }
-  int64_t support(int true_class) const;      // row sum
+  int64_t support(int true_class) const;         // row sum
   int64_t predicted(int predicted_class) const;  // column sum
   const std::vector<int64_t>& counts() const { return counts_; }
 

@@ -98,10 +98,11 @@ MlpSpec spec_for(const BehaviourConfig& c, const Preprocessor& pre, int64_t libs
   return s;
 }
 
-// Probabilities of every row of a batch source, in order.
+// Every row of a batch source scored, as metrics: sums plus the scores split by label, 4 bytes a
+// row (host/metrics/metrics.h), where keeping (score, label) rows for the metrics to copy and
+// sort cost ~30 bytes a row at the end of a run (issue 18).
 struct Scored {
-  std::vector<float> probs;
-  std::vector<float> labels;
+  BinaryMetrics metrics;
   double seconds = 0;
 };
 
@@ -129,66 +130,63 @@ void score_batch(BehaviourNet& model, const Batch& b, std::vector<float>& probs)
   for (int64_t i = 0; i < b.rows; ++i) probs.push_back(math::sigmoid(z[i]));
 }
 
+// A batch's first `n` scores into the metrics. Scores computed from checked weights can still
+// overflow: with a guard (training's validation and test), a NaN or Inf among them stops the run
+// as a divergence rather than as bad data (the metrics would refuse it as that).
+void add_scores(Scored& s, DivergenceGuard* guard, const std::vector<float>& probs, const Batch& b,
+                int64_t n) {
+  if (guard) guard->check_values("predictions", probs.data(), n);
+  s.metrics.add(probs.data(), b.labels.data<float>(), static_cast<size_t>(n));
+}
+
 // Every batch of `source` scored, up to `max_rows` rows (< 0: all); the labels come with the
 // batches (a prepared split has them).
-Scored score_source(BehaviourNet& model, BatchSource& source, int64_t max_rows = -1) {
+Scored score_source(BehaviourNet& model, BatchSource& source, int64_t max_rows = -1,
+                    DivergenceGuard* guard = nullptr) {
   Scored s;
   auto t0 = Clock::now();
   Batch b;
-  while ((max_rows < 0 || static_cast<int64_t>(s.probs.size()) < max_rows) && source.next(b)) {
-    score_batch(model, b, s.probs);
-    s.labels.insert(s.labels.end(), b.labels.data<float>(), b.labels.data<float>() + b.rows);
-  }
-  if (max_rows >= 0 && static_cast<int64_t>(s.probs.size()) > max_rows) {
-    s.probs.resize(static_cast<size_t>(max_rows));
-    s.labels.resize(static_cast<size_t>(max_rows));
+  std::vector<float> probs;
+  int64_t rows = 0;
+  while ((max_rows < 0 || rows < max_rows) && source.next(b)) {
+    probs.clear();
+    score_batch(model, b, probs);
+    const int64_t n = max_rows < 0 ? b.rows : std::min(b.rows, max_rows - rows);
+    add_scores(s, guard, probs, b, n);
+    rows += n;
   }
   s.seconds = seconds_since(t0);
   return s;
 }
 
 // A split of a prepared directory scored streaming, in file order: rows -> scores -> metrics.
-// Only the scores and labels (8 bytes a row) are kept, which AUC needs. `part`: only those rows
-// (distributed scoring; rows < 0: all).
+// Only the scores, split by label (4 bytes a row), are kept, which AUC needs. `part`: only those
+// rows (distributed scoring; rows < 0: all).
 Scored score_prepared(BehaviourNet& model, const PreparedDataset& data, const std::string& split,
-                      int64_t batch_size, RowPart part = {0, -1}) {
+                      int64_t batch_size, RowPart part = {0, -1},
+                      DivergenceGuard* guard = nullptr) {
   if (part.rows == 0) return {};
   PreparedReadOptions o;
   o.split = split;
   o.batch_size = batch_size;
   o.start.row = part.first;
   PreparedSource source(data, o);
-  return score_source(model, source, part.rows);
+  return score_source(model, source, part.rows, guard);
 }
 
-Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch_size) {
-  Scored s;
-  auto t0 = Clock::now();
+Scored score_table(BehaviourNet& model, const EncodedTable& table, int64_t batch_size,
+                   DivergenceGuard* guard = nullptr) {
   BatcherOptions bo;
   bo.batch_size = batch_size;
   bo.shuffle = ShuffleMode::None;
   bo.epochs = 1;
   Batcher batcher(table, bo);
-  Batch b;
-  s.probs.reserve(table.rows);
-  while (batcher.next(b)) score_batch(model, b, s.probs);
-  s.labels = table.labels;
-  s.seconds = seconds_since(t0);
-  return s;
-}
-
-// Scores computed from checked weights can still overflow: a NaN or Inf among them stops the
-// run as a divergence (the metrics would refuse it) rather than as bad data.
-const Scored& checked(DivergenceGuard& guard, const Scored& s) {
-  guard.check_values("predictions", s.probs.data(), static_cast<int64_t>(s.probs.size()));
-  return s;
+  return score_source(model, batcher, -1, guard);
 }
 
 // with_roc: the final test evaluation, whose ROC curve the run report draws.
-BinaryReport report_of(const Scored& s, bool with_roc = false) {
-  BinaryMetrics m;
-  m.add(s.probs.data(), s.labels.data(), s.probs.size());
-  return with_roc ? m.compute_with_roc() : m.compute();
+BinaryReport report_of(Scored&& s, bool with_roc = false) {
+  return with_roc ? s.metrics.compute_with_roc() : s.metrics.compute();
 }
 
 std::string fmt(double v, int digits = 4) {
@@ -374,9 +372,10 @@ struct Prepared {
   int64_t validation_rows() const { return rows_of(validation, "validation"); }
   int64_t test_rows() const { return rows_of(test, "test"); }
   // The validation or test split's scores, from memory or streamed from the shards.
-  Scored score(BehaviourNet& model, const char* split, int64_t batch_size) const {
-    if (streamed) return score_prepared(model, *shards, split, batch_size);
-    return score_table(model, std::string(split) == "test" ? test : validation, batch_size);
+  Scored score(BehaviourNet& model, const char* split, int64_t batch_size,
+               DivergenceGuard& guard) const {
+    if (streamed) return score_prepared(model, *shards, split, batch_size, {0, -1}, &guard);
+    return score_table(model, std::string(split) == "test" ? test : validation, batch_size, &guard);
   }
 
   // Takes the test rows once they are encoded (wait: blocks until they are). A bad test row under
@@ -719,7 +718,7 @@ train::Metrics BehaviourTraining::validate(DivergenceGuard& guard) {
   data_.collect_test(/*wait=*/false);
   if (data_.validation_rows() == 0) return {};
   last_validation_ =
-      report_of(checked(guard, data_.score(model_, "validation", cfg_.train.eval_batch_size)));
+      report_of(data_.score(model_, "validation", cfg_.train.eval_batch_size, guard));
   return {{"validation_auc", last_validation_.auc},
           {"validation_logloss", last_validation_.logloss},
           {"validation_accuracy", last_validation_.accuracy}};
@@ -790,11 +789,10 @@ void BehaviourTraining::finish(train::FinishContext& ctx) {
   const int64_t eval_batch = cfg_.train.eval_batch_size;
   BinaryReport val{}, test{};
   if (data_.validation_rows() > 0)
-    val = report_of(checked(ctx.guard, data_.score(model_, "validation", eval_batch)));
+    val = report_of(data_.score(model_, "validation", eval_batch, ctx.guard));
   data_.collect_test(/*wait=*/true);
   if (data_.test_rows() > 0)
-    test = report_of(checked(ctx.guard, data_.score(model_, "test", eval_batch)),
-                     /*with_roc=*/true);
+    test = report_of(data_.score(model_, "test", eval_batch, ctx.guard), /*with_roc=*/true);
   const std::string model_path = save_artefact(ctx, val, test);
   write_result(ctx, model_path, val, test);
   std::ostringstream s;
@@ -910,7 +908,7 @@ namespace {
 // evaluate's rows of `slice` scored: a prepared directory streaming (its rows were checked and
 // encoded by prep: no bad rows, and unseen categories are not counted); a CSV / Criteo text file
 // streaming too (parsed and encoded chunk by chunk, labels required); a libSVM file read into
-// memory. Streaming keeps only the scores and labels, 8 bytes a row, which AUC needs.
+// memory. Streaming keeps only the scores, split by label (4 bytes a row), which AUC needs.
 Scored evaluate_rows(BehaviourNet& model, const ModelArtefact& art, const InputSlice& slice,
                      const std::optional<PreparedInput>& prepared, BadRowPolicy policy,
                      LoadReport& rep) {
@@ -953,7 +951,7 @@ bool evaluate_on_every_rank(dist::ProcessGroup& g, const std::function<Scored()>
   if (!all_succeeded(g, failed)) await_job_end(g);
   rep.bad_rows = merge_bad_rows(g, rep.bad_rows);
   rep.encode = merge_encode_stats(g, rep.encode);
-  gather_scores(g, sc.probs, sc.labels);
+  gather_scores(g, sc.metrics);
   sc.seconds = seconds_since(t0);
   return g.rank() == 0;
 }
@@ -977,9 +975,10 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
     sc = score();
   else if (!evaluate_on_every_rank(g, score, sc, rep))
     return {};
-  const auto rows = static_cast<int64_t>(sc.probs.size());
+  const auto rows = static_cast<int64_t>(sc.metrics.size());
   if (rows == 0) TESSERA_THROW(Data, "'" << data_path << "' has no rows to evaluate");
-  BinaryReport r = report_of(sc, /*with_roc=*/true);
+  const double seconds = sc.seconds;
+  BinaryReport r = report_of(std::move(sc), /*with_roc=*/true);
   json::JsonWriter w;
   w.begin_object();
   w.field("command", "evaluate").field("model", model_path).field("data", data_path);
@@ -987,7 +986,7 @@ Result evaluate(const std::string& model_path, const std::string& data_path,
   if (g.world() > 1) w.field("ranks", g.world());
   w.field("bad_rows_skipped", rep.bad_rows.skipped);
   json::field_or_null(w, "unseen_categories", rep.encode.total_oov(), !prepared);
-  w.field("rows_per_sec", sc.seconds > 0 ? rows / sc.seconds : 0.0);
+  w.field("rows_per_sec", seconds > 0 ? rows / seconds : 0.0);
   write_report(w, "metrics", r, /*curves=*/true);
   w.end_object();
   std::ostringstream s;

@@ -136,32 +136,34 @@ EncodeStats merge_encode_stats(dist::ProcessGroup& g, const EncodeStats& mine) {
   return all;
 }
 
-void gather_scores(dist::ProcessGroup& g, std::vector<float>& probs, std::vector<float>& labels) {
-  constexpr int64_t kPiece = int64_t{1} << 20;  // rows per broadcast: 8 MiB
-  const std::vector<int64_t> counts = allgather_counts(g, static_cast<int64_t>(probs.size()));
-  if (g.rank() == 0) {  // all rows at once, not by doubling (twice the memory at the end)
-    const auto total =
-        static_cast<size_t>(std::accumulate(counts.begin(), counts.end(), int64_t{0}));
-    probs.reserve(total);
-    labels.reserve(total);
+namespace {
+
+// Rank r's `count` scores of one label, broadcast from it in pieces of up to 1 Mi scores (4 MiB),
+// appended to rank 0's metrics.
+void gather_label(dist::ProcessGroup& g, BinaryMetrics& m, int r, Label label, int64_t count) {
+  constexpr int64_t kPiece = int64_t{1} << 20;
+  std::vector<float> piece;
+  for (int64_t at = 0; at < count; at += kPiece) {
+    const int64_t n = std::min(kPiece, count - at);
+    piece.resize(static_cast<size_t>(n));
+    if (g.rank() == r)
+      m.scores(label).copy_out(static_cast<size_t>(at), static_cast<size_t>(n), piece.data());
+    g.broadcast(piece.data(), n * static_cast<int64_t>(sizeof(float)), r);
+    if (g.rank() == 0) m.merge_scores(label, piece.data(), static_cast<size_t>(n));
   }
-  std::vector<float> piece;  // [rows of the piece, 2]: score, label
+}
+
+}  // namespace
+
+void gather_scores(dist::ProcessGroup& g, BinaryMetrics& m) {
   for (int r = 1; r < g.world(); ++r) {
-    for (int64_t at = 0; at < counts[r]; at += kPiece) {
-      const int64_t n = std::min(kPiece, counts[r] - at);
-      piece.resize(static_cast<size_t>(2 * n));
-      if (g.rank() == r)
-        for (int64_t i = 0; i < n; ++i) {
-          piece[2 * i] = probs[at + i];
-          piece[2 * i + 1] = labels[at + i];
-        }
-      g.broadcast(piece.data(), 2 * n * static_cast<int64_t>(sizeof(float)), r);
-      if (g.rank() != 0) continue;
-      for (int64_t i = 0; i < n; ++i) {
-        probs.push_back(piece[2 * i]);
-        labels.push_back(piece[2 * i + 1]);
-      }
-    }
+    // Rank r's sums (the same number of doubles on every rank), then its scores by label.
+    std::vector<double> sums = m.sums().to_doubles();
+    g.broadcast(sums.data(), static_cast<int64_t>(sums.size() * sizeof(double)), r);
+    const BinarySums theirs = BinarySums::from_doubles(sums);
+    if (g.rank() == 0) m.merge_sums(theirs);
+    gather_label(g, m, r, Label::Positive, theirs.positives);
+    gather_label(g, m, r, Label::Negative, theirs.count - theirs.positives);
   }
 }
 

@@ -13,6 +13,7 @@
 #include "host/data/row_parser.h"
 #include "host/data/schema.h"
 #include "host/dist/process_group.h"
+#include "host/metrics/metrics.h"
 
 namespace tessera::behaviour {
 
@@ -42,10 +43,12 @@ int64_t sum_over_ranks(dist::ProcessGroup& g, int64_t n);
 BadRowReport merge_bad_rows(dist::ProcessGroup& g, const BadRowReport& mine);
 EncodeStats merge_encode_stats(dist::ProcessGroup& g, const EncodeStats& mine);
 
-// Every rank's scores and labels appended to rank 0's, in rank order (rank 0's vectors end up
-// holding all rows; the others' are left as they were). Each rank's rows travel in pieces of
-// up to 1 Mi rows broadcast from it: 8 bytes a row.
-void gather_scores(dist::ProcessGroup& g, std::vector<float>& probs, std::vector<float>& labels);
+// Every rank's metrics merged into rank 0's, in rank order (rank 0's end up over all rows; the
+// others' are left as they were): each rank's sums, then its scores by label in pieces of up to
+// 1 Mi scores broadcast from it, 4 bytes a row. AUC over all rows is exact (the same sets of
+// scores as one process holds); logloss and calibration sum per-rank partial sums, so they may
+// differ from one process's in the last bits.
+void gather_scores(dist::ProcessGroup& g, BinaryMetrics& m);
 
 // predict's output under mpirun: each rank writes its part of OUTPUT to a temporary file in
 // OUTPUT's directory (named from a token rank 0 draws), then rank 0 writes `head` and the parts

@@ -125,48 +125,102 @@ uint32_t crc32_of(const void* data, size_t size, size_t chunk) {
   return static_cast<uint32_t>(crc);
 }
 
-void save_archive(const std::string& path, const std::string& meta_json,
-                  const std::vector<std::pair<std::string, Tensor>>& tensors) {
-  rapidjson::Document meta;
-  meta.Parse(meta_json.c_str());
-  TESSERA_CHECK(!meta.HasParseError(), "archive metadata is not valid JSON");
-  rapidjson::Document doc(rapidjson::kObjectType);
-  auto& al = doc.GetAllocator();
-  doc.AddMember("meta", rapidjson::Value(meta, al), al);
-  rapidjson::Value list(rapidjson::kArrayType);
+namespace {
+
+// The archive's bytes go to the file as they are produced, their CRC-32 taken on the way: the
+// file's contents are never all in memory at once (a model's tables were copied whole into one
+// string, half the end-of-run spike of issue 18's scale test). Handed to AtomicFileWriter in
+// pieces of 1 MiB, which it buffers at most once before writing.
+class CrcFileWriter {
+ public:
+  explicit CrcFileWriter(const std::string& path) : file_(path) {}
+  void write(const void* data, size_t n) {
+    const char* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const size_t k = std::min(n, kPiece);
+      file_.write(p, k);
+      crc_ = crc32(crc_, reinterpret_cast<const Bytef*>(p), static_cast<uInt>(k));
+      p += k;
+      n -= k;
+      written_ += k;
+    }
+  }
+  void write(const std::string& s) { write(s.data(), s.size()); }
+  void pad_to(uint64_t offset) {  // zero bytes up to `offset` bytes written
+    static const char zeros[64] = {};
+    TESSERA_CHECK(offset >= written_ && offset - written_ <= sizeof zeros,
+                  "archive padding from " << written_ << " to " << offset);
+    write(zeros, static_cast<size_t>(offset - written_));
+  }
+  uint64_t written() const { return written_; }
+  // The CRC of everything written, then fsync and rename into place.
+  void commit() {
+    const auto crc = static_cast<uint32_t>(crc_);
+    file_.write(reinterpret_cast<const char*>(&crc), 4);
+    file_.commit();
+  }
+
+ private:
+  static constexpr size_t kPiece = size_t{1} << 20;
+  AtomicFileWriter file_;
+  uLong crc_ = crc32(0L, Z_NULL, 0);
+  uint64_t written_ = 0;
+};
+
+// The header's "tensors" list: name, dtype, shape, offset from the data start (64-aligned) and
+// byte count of each tensor, in order.
+std::string tensor_list_json(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartArray();
   size_t offset = 0;
   for (const auto& [name, t] : tensors) {
     TESSERA_CHECK(t.is_host(), "archive tensor '" << name << "' must be on the host");
-    rapidjson::Value e(rapidjson::kObjectType);
-    e.AddMember("name", rapidjson::Value(name.c_str(), al), al);
-    e.AddMember("dtype", rapidjson::Value(dtype_name(t.dtype()), al), al);
-    rapidjson::Value shape(rapidjson::kArrayType);
-    for (int64_t d : t.shape()) shape.PushBack(d, al);
-    e.AddMember("shape", shape, al);
-    e.AddMember("offset", static_cast<uint64_t>(offset), al);
-    e.AddMember("bytes", static_cast<uint64_t>(t.bytes()), al);
-    list.PushBack(e, al);
+    w.StartObject();
+    w.Key("name");
+    w.String(name.c_str(), static_cast<rapidjson::SizeType>(name.size()));
+    w.Key("dtype");
+    w.String(dtype_name(t.dtype()));
+    w.Key("shape");
+    w.StartArray();
+    for (int64_t d : t.shape()) w.Int64(d);
+    w.EndArray();
+    w.Key("offset");
+    w.Uint64(offset);
+    w.Key("bytes");
+    w.Uint64(t.bytes());
+    w.EndObject();
     offset = align64(offset + t.bytes());
   }
-  doc.AddMember("tensors", list, al);
-  rapidjson::StringBuffer sb;
-  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
-  doc.Accept(w);
-  const std::string header(sb.GetString(), sb.GetSize());
+  w.EndArray();
+  return std::string(sb.GetString(), sb.GetSize());
+}
 
-  std::string out;
-  out.append(kMagic, 8);
-  uint64_t hb = header.size();
-  out.append(reinterpret_cast<const char*>(&hb), 8);
-  out += header;
-  const size_t data_start = out.size();
+}  // namespace
+
+void save_archive(const std::string& path, const std::string& meta_json,
+                  const std::vector<std::pair<std::string, Tensor>>& tensors) {
+  // Checked with rapidjson's SAX reader (no document: the meta of a model with millions of
+  // vocabulary tokens is large) and written as given.
+  rapidjson::Reader reader;
+  rapidjson::BaseReaderHandler<> ignore;
+  rapidjson::StringStream in(meta_json.c_str());
+  TESSERA_CHECK(meta_json.find('\0') == std::string::npos && !reader.Parse(in, ignore).IsError(),
+                "archive metadata is not valid JSON");
+  const std::string head = "{\"meta\":", list = ",\"tensors\":" + tensor_list_json(tensors) + "}";
+  const uint64_t hb = head.size() + meta_json.size() + list.size();
+  CrcFileWriter out(path);
+  out.write(kMagic, 8);
+  out.write(&hb, 8);
+  out.write(head);
+  out.write(meta_json);
+  out.write(list);
+  const uint64_t data_start = out.written();
   for (const auto& [name, t] : tensors) {
-    out.resize(data_start + align64(out.size() - data_start), '\0');
-    out.append(static_cast<const char*>(t.raw()), t.bytes());
+    out.pad_to(data_start + align64(out.written() - data_start));
+    out.write(t.raw(), t.bytes());
   }
-  const uint32_t crc = crc32_of(out.data(), out.size());
-  out.append(reinterpret_cast<const char*>(&crc), 4);
-  write_file_atomic(path, out);
+  out.commit();
 }
 
 std::string load_archive_meta(const std::string& path) {

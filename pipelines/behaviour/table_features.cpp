@@ -32,8 +32,16 @@ TableFeatures::TableFeatures(Backend& backend, const TableFeaturesSpec& spec, ui
   co.table_dtype = spec.table_dtype;
   co.stochastic_rounding = spec.stochastic_rounding;
   co.seed = seed;
-  tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
-                                       spec.remote_shards);
+  if (spec.rank_placement == emb::RankPlacement::TableWise) {
+    if (spec.shards != 1 || spec.remote_shards)
+      TESSERA_THROW(Config, "tables split across ranks take neither shards nor remote_shards");
+    auto split = std::make_unique<emb::AllToAllTables>(tables, backend, co);
+    split_ = split.get();
+    tables_ = std::move(split);
+  } else {
+    tables_ = emb::make_embedding_tables(tables, backend, co, spec.shards, spec.placement,
+                                         spec.remote_shards);
+  }
   // Drawn on the host from the seed (the same draws whatever the sharding), one table at a time.
   std::mt19937_64 rng(math::mix64(seed ^ 0xE3Bull));
   for (size_t t = 0; t < tables.size(); ++t) {
@@ -122,7 +130,8 @@ void TableFeatures::set_gradient(const Tensor& dout) {
 void TableFeatures::step() {
   TESSERA_CHECK(pending_, "a sparse step without a backward whose step is pending");
   pending_ = false;
-  if (tables_->step_imported()) return;  // the global batch's step (data-parallel)
+  if (tables_->step_imported()) return;            // the global batch's step (data-parallel)
+  if (split_ && split_->step_exchanged()) return;  // tables split across the ranks
   tables_->backward_and_update(dout_);
 }
 

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "embeddings/alltoall_tables.h"
 #include "embeddings/sharding.h"
 #include "embeddings/tables.h"
 #include "host/model/optimizer.h"
@@ -30,6 +31,9 @@ struct TableFeaturesSpec {
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;
+  // Under data-parallel training: replicated on every rank, or each table on one rank
+  // (embeddings/alltoall_tables.h; needs shards == 1 and no remote_shards).
+  emb::RankPlacement rank_placement = emb::RankPlacement::Replicated;
 };
 
 class TableFeatures final : public SparseGroup {
@@ -65,6 +69,12 @@ class TableFeatures final : public SparseGroup {
     tables_->import_steps(steps);
     pending_ = true;
   }
+  // Tables split across the ranks: the gradient goes to the tables' owners only.
+  void exchange_step(dist::ProcessGroup& group, float share) override {
+    if (!split_) return SparseGroup::exchange_step(group, share);
+    split_->exchange_step(group, pending_ ? dout_ : Tensor(), share);
+    pending_ = true;
+  }
 
   Tensor table_to_host(int64_t t) { return tables_->table_to_host(t); }
   Tensor weights_to_host() { return tables_->weights_to_host(); }
@@ -78,6 +88,7 @@ class TableFeatures final : public SparseGroup {
   std::vector<FeatureTable> specs_;
   int64_t columns_ = 0;
   std::unique_ptr<emb::EmbeddingTables> tables_;
+  emb::AllToAllTables* split_ = nullptr;  // tables_ when split across the ranks
   emb::Bags bags_;  // the last forward_bags' table bags when tables and columns differ
   Tensor dout_;
   bool pending_ = false;

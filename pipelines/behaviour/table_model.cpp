@@ -16,6 +16,7 @@ TableFeaturesSpec TableModelSpec::features(const std::vector<FeatureTable>& extr
   f.shards = shards;
   f.placement = placement;
   f.remote_shards = remote_shards;
+  f.rank_placement = rank_placement;
   return f;
 }
 

@@ -31,6 +31,7 @@ struct TableModelSpec {
   int64_t shards = 1;
   emb::ShardPlacement placement = emb::ShardPlacement::Auto;
   bool remote_shards = false;
+  emb::RankPlacement rank_placement = emb::RankPlacement::Replicated;  // TableFeaturesSpec's
   // The feature tables: one of embedding_dim per column, then (Wide & Deep) `extra`.
   TableFeaturesSpec features(const std::vector<FeatureTable>& extra = {}) const;
 };

@@ -5,6 +5,7 @@
 // towers; each table lives on one rank, which looks up and steps it for the whole global batch
 // (ids and pooled rows forward, pooled gradients backward, over ProcessGroup::alltoallv).
 //
+// Models: DLRM (dot interaction) with Adagrad tables and with SGD tables, DCN-v2 with SGD tables.
 // Reference: one process with the tables replicated in one collection (the ordinary
 // EmbeddingTables path, not the all-to-all code). Tolerance: the replicated-tables test's, for
 // the same reasons: the owner's sparse step sees the one-process global batch in the one-process
@@ -37,6 +38,7 @@
 #include "host/dist/process_group.h"
 #include "host/model/optimizer.h"
 #include "host/train/trainer.h"
+#include "pipelines/behaviour/dcn_model.h"
 #include "pipelines/behaviour/dlrm_model.h"
 #include "tests/mpi/mpi_test_util.h"
 
@@ -55,6 +57,7 @@ struct Problem {
   int64_t rows = 60, batch = kBatch, dense = 3, dim = 4;
   std::vector<int64_t> table_rows = {7, 11, 5, 9, 13};
   emb::SparseOptimizer sparse = emb::SparseOptimizer::Adagrad;
+  bool dcn = false;  // DCN-v2 (2 cross layers, its tables through TableFeatures) instead of DLRM
   std::vector<float> x, y;   // [rows, dense], [rows]
   std::vector<int64_t> cat;  // [rows, T]
   void make() {
@@ -133,13 +136,31 @@ std::unique_ptr<DlrmModel> make_dlrm(Backend& be, const Problem& p, emb::RankPla
   return std::make_unique<DlrmModel>(be, s, 5, p.batch);
 }
 
-// DLRM on the logistic loss, each rank on its part of every global batch.
+std::unique_ptr<DcnModel> make_dcn(Backend& be, const Problem& p, emb::RankPlacement where) {
+  DcnSpec s;
+  s.n_dense = p.dense;
+  s.table_rows = p.table_rows;
+  s.embedding_dim = p.dim;
+  s.bottom = {};
+  s.top = {6};
+  s.cross_layers = 2;
+  s.activation = Activation::Tanh;
+  s.sparse = {p.sparse, static_cast<float>(kLr)};
+  s.rank_placement = where;
+  return std::make_unique<DcnModel>(be, s, 5, p.batch);
+}
+
+// DLRM or DCN-v2 on the logistic loss, each rank on its part of every global batch.
 class DlrmTask final : public TrainTask {
  public:
   DlrmTask(Backend& be, const Problem& p, emb::RankPlacement where)
-      : be_(be), p_(p), m_(make_dlrm(be, p, where)), opt_(be, sgd(), LrSchedule{}) {
-    opt_.attach(m_->parameters());
-    opt_.add_sparse_group("tables", m_->sparse_group());
+      : be_(be), p_(p), opt_(be, sgd(), LrSchedule{}) {
+    if (p.dcn)
+      dcn_ = make_dcn(be, p, where);
+    else
+      m_ = make_dlrm(be, p, where);
+    opt_.attach(m_ ? m_->parameters() : dcn_->parameters());
+    opt_.add_sparse_group("tables", m_ ? m_->sparse_group() : dcn_->sparse_group());
   }
   int64_t batches_per_epoch() override { return p_.rows / p_.batch; }
   void start_epoch(int64_t) override {}
@@ -163,8 +184,8 @@ class DlrmTask final : public TrainTask {
   void restore_snapshot(const NamedTensors&) override {}
   void finish(FinishContext&) override {}
   // Collective when the tables are split: every rank calls it.
-  std::vector<float> weights() { return flatten(m_->snapshot()); }
-  DlrmModel& model() { return *m_; }
+  std::vector<float> weights() { return flatten(m_ ? m_->snapshot() : dcn_->snapshot()); }
+  DlrmModel* dlrm() { return m_.get(); }
 
  private:
   double forward_backward(const std::vector<int64_t>& rows) {
@@ -174,7 +195,8 @@ class DlrmTask final : public TrainTask {
       std::memcpy(dense.data<float>() + i * p_.dense, &p_.x[rows[i] * p_.dense], p_.dense * 4);
       std::memcpy(cat.data<int64_t>() + i * T, &p_.cat[rows[i] * T], T * 8);
     }
-    const Tensor z = be_.to_host(m_->forward(dense, cat, Mode::Train, 0));
+    const Tensor z = be_.to_host(m_ ? m_->forward(dense, cat, Mode::Train, 0)
+                                    : dcn_->forward(dense, cat, Mode::Train, 0));
     Tensor dl = Tensor::host({n, 1});
     double loss = 0;
     for (int64_t i = 0; i < n; ++i) {
@@ -182,12 +204,16 @@ class DlrmTask final : public TrainTask {
       loss += std::max(v, 0.f) - v * y + std::log1p(std::exp(-std::fabs(v)));
       dl.data<float>()[i] = (1.f / (1.f + std::exp(-v)) - y) / static_cast<float>(n);
     }
-    m_->backward(dl, DlrmModel::SparseStep::Deferred);
+    if (m_)
+      m_->backward(dl, DlrmModel::SparseStep::Deferred);
+    else
+      dcn_->backward(dl);
     return loss;
   }
   Backend& be_;
   const Problem& p_;
   std::unique_ptr<DlrmModel> m_;
+  std::unique_ptr<DcnModel> dcn_;
   Optimizer opt_;
 };
 
@@ -243,7 +269,7 @@ Trained train(const Problem& p, dist::ProcessGroup* group, const std::string& ru
     Trainer(o).fit(task);
     out.comm = minus(dist::process_group().stats(), c0);
     out.weights = task.weights();
-    if (const emb::AllToAllTables* s = task.model().split_tables()) {
+    if (const emb::AllToAllTables* s = task.dlrm() ? task.dlrm()->split_tables() : nullptr) {
       out.held = s->held_elements();
       for (int64_t t = 0; t < s->layout().num_tables(); ++t) out.owners.push_back(s->owner(t));
       out.total = s->layout().total_elements();
@@ -277,9 +303,10 @@ void expect_close(const Trained& dp, const Trained& ref, int world, int64_t batc
                 worst, tol);
 }
 
-void dlrm_equals_one_process(emb::SparseOptimizer sparse, const char* what) {
+void equals_one_process(emb::SparseOptimizer sparse, bool dcn, const char* what) {
   Problem p;
   p.sparse = sparse;
+  p.dcn = dcn;
   p.make();
   const Trained ref = train(p, nullptr, std::string(what) + "-ref", emb::RankPlacement::Replicated);
   const Trained dp =
@@ -296,10 +323,14 @@ void dlrm_equals_one_process(emb::SparseOptimizer sparse, const char* what) {
 // instead would be caught. Plain SGD tables catch a wrong share n_r / B (Adagrad's update is
 // nearly invariant to a common scale of its gradient).
 TEST(ShardedTables, DlrmWithAdagradTablesEqualsTheOneProcessModel) {
-  dlrm_equals_one_process(emb::SparseOptimizer::Adagrad, "dlrm-adagrad");
+  equals_one_process(emb::SparseOptimizer::Adagrad, false, "dlrm-adagrad");
 }
 TEST(ShardedTables, DlrmWithSgdTablesEqualsTheOneProcessModel) {
-  dlrm_equals_one_process(emb::SparseOptimizer::Sgd, "dlrm-sgd");
+  equals_one_process(emb::SparseOptimizer::Sgd, false, "dlrm-sgd");
+}
+// DCN-v2's tables go through TableFeatures (shared with Wide & Deep), not DLRM's own code.
+TEST(ShardedTables, DcnV2WithSgdTablesEqualsTheOneProcessModel) {
+  equals_one_process(emb::SparseOptimizer::Sgd, true, "dcn-sgd");
 }
 
 TEST(ShardedTables, DeterministicModeIsBitIdenticalBetweenRuns) {

@@ -1,9 +1,11 @@
 #include "host/data/prepared_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
 #include "host/data/arrow_stream.h"
+#include "host/data/count_sketch.h"
 #include "host/data/encoded_table.h"
 #include "host/data/prepared_format.h"
 #include "host/data/record_reader.h"
@@ -410,18 +413,148 @@ void count_block(RecordBlock& b, const TableSchema& schema, size_t n_numeric,
 
 }  // namespace
 
-Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& schema,
-                                      const PreprocessOptions& options, const RowSelection& rows,
-                                      int threads, BadRowReport* report) {
-  threads = std::max(1, threads);
-  RowParser parser(schema, LabelMode::Required);
-  PreprocessorFitter fitter(parser.schema(), options);
+namespace {
+
+// Bytes as MB (2^20) with one decimal, for messages.
+std::string mb(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+// The categorical columns that keep every token (vocabulary mode, min_count 1): a sketch
+// cannot prune them.
+std::string every_token_columns(const TableSchema& schema, const PreprocessOptions& o) {
+  std::string names;
+  for (const ColumnSpec& c : schema.columns) {
+    if (c.type != ColumnType::Categorical) continue;
+    auto it = o.categorical_overrides.find(c.name);
+    const CategoricalSpec& spec = it != o.categorical_overrides.end() ? it->second : o.categorical;
+    if (spec.hash_buckets == 0 && spec.min_count == 1)
+      names += (names.empty() ? "" : ", ") + c.name;
+  }
+  return names;
+}
+
+// Keeps the fit's token counts, all threads together, within the budget
+// (docs/prepared-format.md, "Counting in bounded memory"). Pass 1 counts exactly while no block
+// can take the counters over budget - sketch share (an upper bound taken ahead of each block);
+// then every count so far is poured into one shared CountMinSketch and pass 1's remaining rows go
+// to it alone. Pass 2 then counts exactly only the tokens the sketch says may reach min_count.
+class FitBudget {
+ public:
+  FitBudget(const PreprocessOptions& o, const TableSchema& schema,
+            std::vector<CategoryCounts>& counts, FitMemoryStats& stats)
+      : counts_(counts), stats_(stats), budget_(o.fit_memory_bytes) {
+    if (budget_ < kMinBudget)
+      TESSERA_THROW(Config, "data.fit_memory_mb: the fit's budget of "
+                                << budget_ << " bytes is below the minimum " << kMinBudget
+                                << " bytes (its count-min sketch alone needs a quarter of it)");
+    stats_ = FitMemoryStats();
+    stats_.budget_bytes = budget_;
+    every_token_ = every_token_columns(schema, o);
+  }
+  static constexpr int64_t kMinBudget =
+      4 * CountMinSketch::kMinWidth * CountMinSketch::kDepth * int64_t{sizeof(uint16_t)};
+  int64_t exact_limit() const { return budget_ - budget_ / 4; }
+  bool sketched() const { return sketch_ != nullptr; }
+
+  // Pass 1, before `b` is counted on `threads` threads.
+  void before_block(const RecordBlock& b, int threads) {
+    if (sketched()) return;
+    int64_t bound = block_bound(b, threads);
+    if (bound > exact_limit() && counts_.size() > 1) {
+      // The threads' counters hold the common tokens once each: merged, they may still fit.
+      CategoryCounts::merge_all(counts_, threads);
+      bound = block_bound(b, threads);
+    }
+    if (bound <= exact_limit()) {
+      stats_.peak_bound_bytes = std::max(stats_.peak_bound_bytes, bound);
+      return;
+    }
+    sketch_ = std::make_unique<CountMinSketch>(budget_ / 4);
+    stats_.sketched = true;
+    stats_.sketch_bytes = sketch_->bytes();
+    for (CategoryCounts& c : counts_) {
+      c.pour_into(*sketch_);
+      c.set_mode(CategoryCounts::Mode::Sketch, sketch_.get());
+    }
+  }
+  // Pass 1, after `b`: its records were counted (exactly or in the sketch).
+  void after_block(const RecordBlock& b) {
+    if (!sketched()) stats_.exact_records += static_cast<int64_t>(b.records());
+    measure();
+  }
+  void start_candidates() {
+    for (CategoryCounts& c : counts_) c.set_mode(CategoryCounts::Mode::Candidates, sketch_.get());
+  }
+  // Pass 2, after a block: throws when the candidates' counters, all threads together, are over
+  // their share; else merges them (a common token is held once a thread: merged after every
+  // block, those copies are one block's at most).
+  void after_candidates_block(int threads) {
+    const int64_t counters = measure() - sketch_->bytes();
+    if (counters <= exact_limit()) {
+      CategoryCounts::merge_all(counts_, threads);
+      return;
+    }
+    TESSERA_THROW(
+        Config,
+        "prep: counting the vocabulary's candidates (tokens whose count may reach "
+        "min_count) needs more than the "
+            << mb(exact_limit()) << " MB that data.fit_memory_mb (" << mb(budget_)
+            << " MB) leaves beside its sketch; raise data.fit_memory_mb or min_count, "
+               "or hash the largest columns (hash_buckets)"
+            << (every_token_.empty() ? std::string()
+                                     : "; min_count 1 keeps every token of: " + every_token_));
+  }
+  // After pass 2's merge.
+  void finish(const CategoryCounts& merged) {
+    for (const TokenCounter& c : merged.columns()) stats_.candidates += c.size();
+  }
+
+ private:
+  // An upper bound on the counters' bytes while `b` is counted: thread k counts records
+  // [n k / t, n (k + 1) / t) (split_on_threads), each adding at most one token a field, of at
+  // most the field's bytes (or kMissingCategory's, for a missing value).
+  int64_t block_bound(const RecordBlock& b, int threads) const {
+    const size_t n = b.records();
+    const size_t t = std::max<size_t>(1, std::min<size_t>(threads, n / 256 + 1));
+    int64_t bound = 0;
+    for (size_t k = 0; k < counts_.size(); ++k) {
+      if (k >= t) {
+        bound += counts_[k].bytes();
+        continue;
+      }
+      const size_t begin = n * k / t, end = n * (k + 1) / t;
+      int64_t bytes = 0;
+      for (size_t f = b.first_field[begin]; f < b.first_field[end]; ++f)
+        bytes +=
+            static_cast<int64_t>(b.fields[f].second - b.fields[f].first + kMissingCategory.size());
+      bound += counts_[k].bytes_bound(static_cast<int64_t>(end - begin), bytes);
+    }
+    return bound;
+  }
+  int64_t measure() {
+    int64_t bytes = sketched() ? sketch_->bytes() : 0;
+    for (const CategoryCounts& c : counts_) bytes += c.bytes();
+    stats_.peak_bytes = std::max(stats_.peak_bytes, bytes);
+    return bytes;
+  }
+  std::vector<CategoryCounts>& counts_;
+  FitMemoryStats& stats_;
+  int64_t budget_;
+  std::string every_token_;
+  std::unique_ptr<CountMinSketch> sketch_;
+};
+
+// Runs count(block) over the selected records of `train`, read in blocks; returns the records
+// read.
+template <typename Count>
+int64_t for_each_train_block(const FileSpec& train, RowParser& parser, const RowSelection& rows,
+                             int threads, Count count) {
   RecordReader reader(train, parser.schema());
   if (parser.schema().header)
     parser.check_header(reader.header(), reader.path(), reader.header_line());
-  const TableSchema loose = lenient(parser.schema());
-  const size_t nn = static_cast<size_t>(parser.n_numeric());
-  std::vector<CategoryCounts> counts(static_cast<size_t>(threads), fitter.make_counts());
   Record rec;
   int64_t ordinal = 0;
   auto fill = [&](RecordBlock& block) {
@@ -432,22 +565,58 @@ Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& 
     }
     return more;
   };
-  pipeline_blocks(threads > 1, fill, [&](RecordBlock& block) {
+  pipeline_blocks(threads > 1, fill, count);
+  return ordinal;
+}
+
+// Pass 2 of a sketched fit: the train rows counted again, only the candidates, into `counts`.
+// Bad rows were dealt with in pass 1 (reported or raised); here they are only skipped.
+void count_candidates(const FileSpec& train, RowParser& parser, const RowSelection& rows,
+                      int threads, std::vector<CategoryCounts>& counts, FitBudget& budget) {
+  const TableSchema loose = lenient(parser.schema());
+  const size_t nn = static_cast<size_t>(parser.n_numeric());
+  budget.start_candidates();
+  for_each_train_block(train, parser, rows, threads, [&](RecordBlock& block) {
     count_block(block, loose, nn, counts, threads);
-    for (size_t i = 0; i < block.records(); ++i) {  // in record order, as one thread would
-      if (block.bad[i].empty()) {
-        fitter.add_numeric(&block.raw[i * nn]);
-      } else if (parser.schema().on_error == BadRowPolicy::Error) {
-        throw Error(ErrorKind::Data, block.bad[i],
-                    ErrorLocation{block.path, block.lines[i], 0, ""});
-      } else if (report != nullptr) {
-        report->add(block.bad[i]);
-      }
-    }
+    budget.after_candidates_block(threads);
   });
+}
+
+}  // namespace
+
+Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& schema,
+                                      const PreprocessOptions& options, const RowSelection& rows,
+                                      int threads, BadRowReport* report, FitMemoryStats* memory) {
+  threads = std::max(1, threads);
+  RowParser parser(schema, LabelMode::Required);
+  PreprocessorFitter fitter(parser.schema(), options);
+  const TableSchema loose = lenient(parser.schema());
+  const size_t nn = static_cast<size_t>(parser.n_numeric());
+  std::vector<CategoryCounts> counts(static_cast<size_t>(threads), fitter.make_counts());
+  FitMemoryStats local_stats;
+  FitBudget budget(options, parser.schema(), counts, memory != nullptr ? *memory : local_stats);
+  const int64_t records =
+      for_each_train_block(train, parser, rows, threads, [&](RecordBlock& block) {
+        budget.before_block(block, threads);
+        count_block(block, loose, nn, counts, threads);
+        budget.after_block(block);
+        for (size_t i = 0; i < block.records(); ++i) {  // in record order, as one thread would
+          if (block.bad[i].empty()) {
+            fitter.add_numeric(&block.raw[i * nn]);
+          } else if (parser.schema().on_error == BadRowPolicy::Error) {
+            throw Error(ErrorKind::Data, block.bad[i],
+                        ErrorLocation{block.path, block.lines[i], 0, ""});
+          } else if (report != nullptr) {
+            report->add(block.bad[i]);
+          }
+        }
+      });
+  if (budget.sketched()) count_candidates(train, parser, rows, threads, counts, budget);
   CategoryCounts::merge_all(counts, threads);
+  if (budget.sketched()) budget.finish(counts[0]);
+  counts[0].set_mode(CategoryCounts::Mode::Exact, nullptr);  // the sketch goes with `budget`
   fitter.add_counts(std::move(counts[0]));
-  return finish_fit(fitter, train, ordinal, report);
+  return finish_fit(fitter, train, records, report);
 }
 
 namespace {
@@ -671,8 +840,15 @@ PrepareResult prepare_dataset(const PrepareInputs& in, const std::string& dir,
   const RowSelection fit_rows{in.validation || fraction == 0 ? SplitPart::All : SplitPart::Train,
                               fraction, in.seed};
   BadRowReport fit_bad;
-  s.pre =
-      fit_preprocessor_threads(in.train, schema, in.options, fit_rows, options.threads, &fit_bad);
+  s.pre = fit_preprocessor_threads(in.train, schema, in.options, fit_rows, options.threads,
+                                   &fit_bad, &s.result.fit);
+  if (!options.quiet && s.result.fit.sketched)
+    std::fprintf(stderr,
+                 "tessera prep: the token counts went over data.fit_memory_mb after %lld records: "
+                 "counted in a %s MB sketch, then %lld candidates exactly in a second pass\n",
+                 static_cast<long long>(s.result.fit.exact_records),
+                 mb(s.result.fit.sketch_bytes).c_str(),
+                 static_cast<long long>(s.result.fit.candidates));
   PreparedManifest& m = s.manifest;
   m.inputs_key = key;
   m.shard_rows = options.shard_rows;

@@ -54,6 +54,17 @@ struct PrepareOptions {
 enum class PrepareStatus : uint8_t { Prepared, Resumed, UpToDate, Appended };
 const char* prepare_status_name(PrepareStatus s);  // "prepared", "resumed", "up to date", ...
 
+// The token count's memory in fit_preprocessor_threads (below).
+struct FitMemoryStats {
+  int64_t budget_bytes = 0;
+  bool sketched = false;         // went over: sketch, then a second counting pass
+  int64_t exact_records = 0;     // train records counted exactly before the switch (or all)
+  int64_t sketch_bytes = 0;      // when sketched
+  int64_t peak_bytes = 0;        // most counting heap measured at a block's end, all threads
+  int64_t peak_bound_bytes = 0;  // most the exact counters were bounded by ahead of a block
+  int64_t candidates = 0;        // when sketched: distinct tokens counted in the second pass
+};
+
 struct PrepareResult {
   PrepareStatus status = PrepareStatus::Prepared;
   int64_t shards_written = 0;
@@ -61,6 +72,7 @@ struct PrepareResult {
   std::map<std::string, int64_t> rows;  // per split, after the call
   int64_t bad_rows = 0;
   double seconds = 0;
+  FitMemoryStats fit;                                 // when the call fitted the preprocessor
   std::string summary(const std::string& dir) const;  // one line per split
 };
 
@@ -73,10 +85,14 @@ PrepareResult prepare_dataset(const PrepareInputs& inputs, const std::string& di
 // block's tokens in counts of its own, merged at the end (counts add up; the vocabulary's order,
 // most frequent first and ties by token bytes, is decided from the totals); the numeric values
 // and bad rows are taken in record order (the moments and the quantile reservoir depend on it).
-// Memory: up to `threads` copies of each column's distinct tokens and their counts.
+// Memory: the token counts (up to `threads` copies of each column's distinct tokens and their
+// counts) are kept within options.fit_memory_bytes: over it, the count goes on in a count-min
+// sketch and a second pass over the train rows counts exactly the tokens that may reach
+// min_count, with the same result (docs/prepared-format.md, "Counting in bounded memory").
 Preprocessor fit_preprocessor_threads(const FileSpec& train, const TableSchema& schema,
                                       const PreprocessOptions& options, const RowSelection& rows,
-                                      int threads, BadRowReport* report = nullptr);
+                                      int threads, BadRowReport* report = nullptr,
+                                      FitMemoryStats* memory = nullptr);
 
 // Adds `file` to the train split of the complete dataset at `dir`. A file already there with the
 // same fingerprint: UpToDate; with another: a Data error (prepare again from the config).

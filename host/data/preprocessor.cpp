@@ -241,8 +241,12 @@ PreprocessorFitter::PreprocessorFitter(const TableSchema& schema,
 
 CategoryCounts PreprocessorFitter::make_counts() const {
   std::vector<uint8_t> counted;
-  for (const CategoricalColumnModel& c : p_.categorical_) counted.push_back(!c.hashed());
-  return CategoryCounts(std::move(counted));
+  std::vector<int64_t> min_counts;
+  for (const CategoricalColumnModel& c : p_.categorical_) {
+    counted.push_back(!c.hashed());
+    min_counts.push_back(c.min_count);
+  }
+  return CategoryCounts(std::move(counted), std::move(min_counts));
 }
 
 void PreprocessorFitter::add_counts(CategoryCounts counts) {
@@ -258,11 +262,17 @@ bool CategoryCounts::empty() const {
   return true;
 }
 
-CategoryCounts::CategoryCounts(std::vector<uint8_t> counted)
-    : counted_(std::move(counted)), columns_(counted_.size()), hashes_(counted_.size()) {}
+CategoryCounts::CategoryCounts(std::vector<uint8_t> counted, std::vector<int64_t> min_counts)
+    : counted_(std::move(counted)),
+      min_counts_(std::move(min_counts)),
+      columns_(counted_.size()),
+      hashes_(counted_.size()) {
+  TESSERA_CHECK(min_counts_.size() == counted_.size(), "CategoryCounts: min_counts per column");
+}
 
 void CategoryCounts::add(const std::vector<std::string_view>& tokens) {
   TESSERA_CHECK(tokens.size() == columns_.size(), "CategoryCounts::add: row does not match");
+  if (mode_ != Mode::Exact) return add_sketched(tokens);
   // Hash every column first and prefetch its slot: the tables are too big for the cache, and the
   // misses of a row's columns then overlap instead of following one another.
   for (size_t k = 0; k < columns_.size(); ++k) {
@@ -272,6 +282,61 @@ void CategoryCounts::add(const std::vector<std::string_view>& tokens) {
   }
   for (size_t k = 0; k < columns_.size(); ++k)
     if (counted_[k]) columns_[k].add(tokens[k], hashes_[k]);
+}
+
+// Mode::Sketch and Mode::Candidates: each token's sketch counters are prefetched for the whole
+// row first (kDepth misses a token), as add() does for the counters' slots.
+void CategoryCounts::add_sketched(const std::vector<std::string_view>& tokens) {
+  std::vector<uint64_t>& keys = keys_;
+  keys.resize(columns_.size());
+  for (size_t k = 0; k < columns_.size(); ++k) {
+    if (!counted_[k]) continue;
+    hashes_[k] = table_hash(tokens[k]);
+    keys[k] = CountMinSketch::key_of(static_cast<int64_t>(k), hashes_[k]);
+    sketch_->prefetch(keys[k]);
+  }
+  for (size_t k = 0; k < columns_.size(); ++k) {
+    if (!counted_[k]) continue;
+    if (mode_ == Mode::Sketch)
+      sketch_->add(keys[k]);
+    else if (sketch_->may_reach(keys[k], min_counts_[k]))
+      columns_[k].add(tokens[k], hashes_[k]);
+  }
+}
+
+void CategoryCounts::set_mode(Mode mode, CountMinSketch* sketch) {
+  TESSERA_CHECK(mode == Mode::Exact || sketch != nullptr, "CategoryCounts::set_mode: no sketch");
+  mode_ = mode;
+  sketch_ = sketch;
+}
+
+void CategoryCounts::pour_into(CountMinSketch& sketch) {
+  for (size_t k = 0; k < columns_.size(); ++k) {
+    TokenCounter& c = columns_[k];
+    const std::vector<int64_t> n = c.counts();
+    for (int64_t id = 0; id < c.size(); ++id)
+      sketch.add(CountMinSketch::key_of(static_cast<int64_t>(k), c.hash_of(id)),
+                 static_cast<uint64_t>(n[static_cast<size_t>(id)]));
+    c.clear();
+  }
+}
+
+int64_t CategoryCounts::bytes() const {
+  int64_t b = 0;
+  for (const TokenCounter& c : columns_) b += c.bytes();
+  return b;
+}
+
+int64_t CategoryCounts::bytes_bound(int64_t more_tokens, int64_t more_bytes) const {
+  // An arena of capacity A that grows to hold e more bytes holds at most A + 2 (A + e) at once
+  // (old buffer and a new one of at most twice the need): summed over the columns, at most
+  // 3 A_k each and 2 more_bytes in all, however the new bytes fall between the columns.
+  int64_t b = 2 * more_bytes;
+  for (size_t k = 0; k < columns_.size(); ++k) {
+    if (!counted_[k]) continue;
+    b += columns_[k].bytes_bound(more_tokens) + 3 * columns_[k].arena_capacity();
+  }
+  return b;
 }
 
 void CategoryCounts::merge(const CategoryCounts& other) {

@@ -24,6 +24,7 @@
 
 #include "rapidjson/fwd.h"
 
+#include "host/data/count_sketch.h"
 #include "host/data/row_parser.h"
 #include "host/data/schema.h"
 #include "host/data/token_index.h"
@@ -35,6 +36,12 @@ struct PreprocessOptions {
   NumericSpec numeric;                                           // ... and every numeric column,
   std::map<std::string, CategoricalSpec> categorical_overrides;  // unless overridden by name
   std::map<std::string, NumericSpec> numeric_overrides;
+  // The most heap the token counts of a threaded fit (fit_preprocessor_threads) may hold, all
+  // threads together (data.fit_memory_mb). Within it the counts are exact in one pass; over it
+  // the fit takes a count-min sketch and a second pass, with the same result (the vocabulary
+  // does not depend on it, so it is not part of the prepared data's inputs key).
+  int64_t fit_memory_bytes = kDefaultFitMemoryBytes;
+  static constexpr int64_t kDefaultFitMemoryBytes = int64_t{512} << 20;
 };
 
 struct NumericColumnModel {
@@ -137,11 +144,16 @@ class Preprocessor {
 // Token counts of the categorical columns in vocabulary mode (hashed columns count nothing). A
 // fit on several threads gives each thread its own and merges them (counts add up, and the
 // vocabulary is decided from the totals: the same for any split of the rows).
+// A fit over its memory budget (PreprocessOptions::fit_memory_bytes) moves to a CountMinSketch
+// shared by the threads (Mode::Sketch: tokens go to the sketch only), then counts a second pass
+// exactly but only for the candidates, the tokens whose estimate may reach their column's
+// min_count (Mode::Candidates): docs/prepared-format.md, "Counting in bounded memory".
 class CategoryCounts {
  public:
+  enum class Mode : uint8_t { Exact, Sketch, Candidates };
   CategoryCounts() = default;
-  // counted[k]: whether categorical column k has a vocabulary.
-  explicit CategoryCounts(std::vector<uint8_t> counted);
+  // counted[k]: whether categorical column k has a vocabulary; min_counts[k] its min_count.
+  CategoryCounts(std::vector<uint8_t> counted, std::vector<int64_t> min_counts);
   // tokens: [n_cat], a parsed row's categorical values.
   void add(const std::vector<std::string_view>& tokens);
   void merge(const CategoryCounts& other);
@@ -149,11 +161,27 @@ class CategoryCounts {
   const std::vector<TokenCounter>& columns() const { return columns_; }
   // Merges `parts` into parts[0], columns spread over `threads` threads.
   static void merge_all(std::vector<CategoryCounts>& parts, int threads);
+  Mode mode() const { return mode_; }
+
+  // Sketch and Candidates need `sketch` (shared, outliving this); Exact ignores it.
+  void set_mode(Mode mode, CountMinSketch* sketch);
+  // Adds every token counted so far, with its count, to `sketch`, releasing each column's counter
+  // once poured.
+  void pour_into(CountMinSketch& sketch);
+  int64_t bytes() const;  // the counters' heap bytes now
+  // An upper bound on bytes() while at most `more_tokens` tokens a column, of at most
+  // `more_bytes` bytes in all, are added.
+  int64_t bytes_bound(int64_t more_tokens, int64_t more_bytes) const;
 
  private:
+  void add_sketched(const std::vector<std::string_view>& tokens);
   std::vector<uint8_t> counted_;
+  std::vector<int64_t> min_counts_;    // [n_cat]
   std::vector<TokenCounter> columns_;  // [n_cat]
   std::vector<uint64_t> hashes_;       // [n_cat] scratch for one row
+  std::vector<uint64_t> keys_;         // [n_cat] scratch: sketch keys of one row
+  Mode mode_ = Mode::Exact;
+  CountMinSketch* sketch_ = nullptr;
 };
 
 // Accumulates train rows (one pass, constant memory per column apart from the token counts) and

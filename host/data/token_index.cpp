@@ -90,10 +90,41 @@ void TokenTable<Slot>::reserve(int64_t n_tokens) {
 
 template <typename Slot>
 void TokenTable<Slot>::clear() {
-  arena_.clear();
-  starts_.assign(1, 0);
-  hashes_.clear();
-  slots_.clear();
+  // Swapped with empty containers: clear() alone would keep the capacity.
+  std::string().swap(arena_);
+  std::vector<uint64_t>(1, 0).swap(starts_);
+  std::vector<uint64_t>().swap(hashes_);
+  std::vector<Slot>().swap(slots_);
+}
+
+template <typename Slot>
+int64_t TokenTable<Slot>::bytes() const {
+  return static_cast<int64_t>(arena_.capacity() + (starts_.capacity() + hashes_.capacity()) * 8 +
+                              slots_.capacity() * sizeof(Slot));
+}
+
+namespace {
+
+// Elements of a vector of capacity `cap` holding `need` (a push_back that reallocates holds the
+// old buffer and one of at most twice `need` at once).
+int64_t vector_bound(int64_t cap, int64_t need) {
+  return need <= cap ? cap : cap + 2 * need;
+}
+
+}  // namespace
+
+template <typename Slot>
+int64_t TokenTable<Slot>::bytes_bound(int64_t more_tokens) const {
+  const int64_t n = size() + more_tokens;
+  // probe_insert grows while 2 * size > capacity: the smallest power of two (>= 16) >= 2n; the
+  // last grow() holds the old half-size array beside the new one.
+  const auto cap = static_cast<int64_t>(slots_.size());
+  int64_t target = cap;
+  while (target < 2 * n) target = target == 0 ? 16 : target * 2;
+  const int64_t slots = target == cap ? cap : target + target / 2;
+  const int64_t vectors = vector_bound(static_cast<int64_t>(starts_.capacity()), n + 1) +
+                          vector_bound(static_cast<int64_t>(hashes_.capacity()), n);
+  return slots * static_cast<int64_t>(sizeof(Slot)) + vectors * 8;
 }
 
 template class TokenTable<IndexSlot>;

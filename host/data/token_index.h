@@ -49,8 +49,15 @@ class TokenTable {
   void prefetch(uint64_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
   }
-  void clear();
+  void clear();  // releases the memory too
   void reserve(int64_t n_tokens);
+  // The heap bytes held now (capacities, not sizes).
+  int64_t bytes() const;
+  // An upper bound on the heap bytes held at any moment while at most `more_tokens` tokens are
+  // added (reallocations included: old and new buffers at once), the arena's bytes aside: those
+  // depend on the tokens' lengths (arena_capacity(), and see CategoryCounts::bytes_bound).
+  int64_t bytes_bound(int64_t more_tokens) const;
+  int64_t arena_capacity() const { return static_cast<int64_t>(arena_.capacity()); }
 
  protected:
   // The slot holding `token`, or the empty slot where it would go (id1 == 0).

@@ -82,6 +82,10 @@ struct BehaviourDataConfig : DataFiles {
   std::vector<int> libsvm_field_features;
   CategoricalSpec categorical;
   NumericSpec numeric;
+  // `tessera prep`: the most memory its vocabulary count may hold (MB, all threads together);
+  // over it the count takes a sketch and a second pass, with the same vocabulary
+  // (docs/prepared-format.md, "Counting in bounded memory").
+  int64_t fit_memory_mb = 512;
 };
 
 struct SparseOptimizerSpec {
@@ -285,6 +289,11 @@ void fields(V& v, BehaviourDataConfig& c) {
                   .written_if(c.shuffle_buffer != 65536),
               c.shuffle_buffer, json::IntBounds::closed(0, int64_t{1} << 32));
   });
+  v.integer(F("fit_memory_mb",
+              "prep: memory (MB) the vocabulary count may hold; over it, a sketch and a second "
+              "pass give the same vocabulary")
+                .written_if(c.fit_memory_mb != 512),
+            c.fit_memory_mb, json::IntBounds::closed(1, int64_t{1} << 30));
   TableSchema& s = c.schema;
   size_t errors_before = 0;
   bool format_read = true;  // false: a misspelt format, so "columns" may not be required

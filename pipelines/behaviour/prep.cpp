@@ -32,6 +32,7 @@ PrepareInputs prepare_inputs_of(const std::string& config_path) {
   in.schema = d.schema;
   in.options.categorical = d.categorical;
   in.options.numeric = d.numeric;
+  in.options.fit_memory_bytes = d.fit_memory_mb << 20;
   in.train = resolved(d.dataset, d.train);
   if (d.validation) in.validation = resolved(d.dataset, *d.validation);
   in.validation_fraction = d.validation ? 0.0 : d.validation_fraction;
@@ -68,7 +69,15 @@ CommandResult prep(const std::string& config_path, const PrepCommandOptions& o) 
   w.field("bad_rows", r.bad_rows).field("seconds", r.seconds);
   w.key("rows").begin_object();
   for (const auto& [split, n] : r.rows) w.field(split, n);
-  w.end_object().end_object();
+  w.end_object();
+  if (r.fit.budget_bytes > 0)  // the call fitted: its counting memory (prepared-format.md)
+    w.key("fit")
+        .begin_object()
+        .field("sketched", r.fit.sketched)
+        .field("peak_counting_bytes", r.fit.peak_bytes)
+        .field("candidates", r.fit.candidates)
+        .end_object();
+  w.end_object();
   return {r.summary(dir), w.compact()};
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <exception>
@@ -456,10 +457,26 @@ int64_t physical_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<int64_t>(pages) * page : 0;
 }
 
+// Ranks of this job on this machine (the launcher's variables; 1 without them): in memory, each
+// holds the whole train split.
+int64_t ranks_on_this_machine() {
+  for (const char* v : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS", "SLURM_NTASKS_PER_NODE"})
+    if (const char* s = std::getenv(v))
+      if (std::atoll(s) > 0) return std::atoll(s);
+  return 1;
+}
+
+// Under mpirun rank 0 decides "auto" for every rank: ranks reading one way and the others the
+// other would deal the rows differently (memory cuts the one-process permutation, the stream
+// reads slices), so some rows would be trained twice and some never.
 bool streams(const BehaviourDataConfig& d, const PreparedDataset& ds) {
   if (d.read != DataRead::Auto) return d.read == DataRead::Stream;
   const int64_t memory = physical_memory_bytes();
-  return memory > 0 && split_bytes(ds, "train") > memory / kAutoStreamMemoryDivisor;
+  const int64_t budget = memory / (kAutoStreamMemoryDivisor * ranks_on_this_machine());
+  uint8_t stream = memory > 0 && split_bytes(ds, "train") > budget;
+  dist::ProcessGroup& group = dist::process_group();
+  if (group.world() > 1) group.broadcast(&stream, 1, 0);
+  return stream != 0;
 }
 
 // data.prepared: the rows and the fitted preprocessor `tessera prep` wrote (checked as they are

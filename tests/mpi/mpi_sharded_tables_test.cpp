@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "host/backend/backend.h"
+#include "host/core/error.h"
 #include "host/dist/mpi_group.h"
 #include "host/dist/process_group.h"
 #include "host/model/optimizer.h"
@@ -392,6 +393,59 @@ void bytes_against_minimum(int64_t dim, int64_t batch) {
   EXPECT_EQ(t.steps, 2);
   EXPECT_GE(per_sample, min_per_sample) << "below the analytic minimum: the count is wrong";
   EXPECT_LE(per_sample, 1.2 * min_per_sample);
+}
+
+// Every collective forwarded but alltoallv: ProcessGroup's own (through allgatherv), which a
+// group without a personalised exchange of its own uses.
+class BaseAlltoallv final : public dist::ProcessGroup {
+ public:
+  explicit BaseAlltoallv(dist::ProcessGroup& g) : g_(g) {}
+  int rank() const override { return g_.rank(); }
+  int world() const override { return g_.world(); }
+  void allreduce_sum(float* d, int64_t n) override { g_.allreduce_sum(d, n); }
+  void allreduce_sum(double* d, int64_t n) override { g_.allreduce_sum(d, n); }
+  void broadcast(void* d, int64_t b, int root) override { g_.broadcast(d, b, root); }
+  void barrier() override { g_.barrier(); }
+  void allgather(const void* s, int64_t b, void* r) override { g_.allgather(s, b, r); }
+  std::vector<std::string> allgatherv(const std::string& s) override { return g_.allgatherv(s); }
+
+ private:
+  dist::ProcessGroup& g_;
+};
+
+// Part j of rank r: (3 r + j) % 5 bytes of one letter per (r, j); empty parts included.
+std::string part(int r, int j) {
+  return std::string(static_cast<size_t>((3 * r + j) % 5), static_cast<char>('a' + 4 * r + j));
+}
+
+TEST(ShardedTables, AlltoallvDeliversEachPartToItsRankAndCountsWhatLeaves) {
+  const int N = g_world->world(), me = g_world->rank();
+  std::vector<std::string> send, expected;
+  int64_t leaving = 0;
+  for (int j = 0; j < N; ++j) {
+    send.push_back(part(me, j));
+    expected.push_back(part(j, me));
+    if (j != me) leaving += static_cast<int64_t>(send.back().size()) + 8;
+  }
+  const dist::CommStats before = g_mpi->stats();
+  EXPECT_EQ(g_mpi->alltoallv(send), expected);
+  EXPECT_EQ(g_mpi->stats().alltoall_calls - before.alltoall_calls, 1);
+  EXPECT_EQ(g_mpi->stats().alltoall_bytes - before.alltoall_bytes, leaving);
+  BaseAlltoallv base(*g_mpi);
+  EXPECT_EQ(base.alltoallv(send), expected) << "the default, through allgatherv";
+  send.push_back("one part too many");
+  EXPECT_THROW(g_mpi->alltoallv(send), Error);
+  EXPECT_THROW(base.alltoallv(send), Error);
+}
+
+// Without MPI (the group of one, its alltoallv the identity) the split tables are one process.
+TEST(ShardedTables, OneProcessWithoutMpiIsBitIdentical) {
+  Problem p;
+  p.make();
+  const Trained ref = train(p, nullptr, "alone-ref", emb::RankPlacement::Replicated);
+  const Trained split = train(p, nullptr, "alone-split", emb::RankPlacement::TableWise);
+  EXPECT_EQ(split.weights, ref.weights);
+  EXPECT_EQ(split.held, split.total);
 }
 
 TEST(ShardedTables, CriteoLayoutBytesWithinTheTargetOfTheMinimum) {

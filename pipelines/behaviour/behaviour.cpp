@@ -769,15 +769,12 @@ std::string BehaviourTraining::save_artefact(train::FinishContext& ctx, const Bi
   if (data_.validation_rows() > 0) write_report(mw, "validation", val);
   if (data_.test_rows() > 0) write_report(mw, "test", test);
   mw.end_object();
-  ModelArtefact art;
-  art.config = cfg_;
-  art.preprocessor = data_.pre;
-  art.spec = spec_;
-  art.weights = model_.snapshot();
-  ctx.guard.check_weights(art.weights);
-  art.metrics_json = mw.compact();
+  const std::map<std::string, Tensor> weights = model_.snapshot();
+  ctx.guard.check_weights(weights);
+  const std::string metrics = mw.compact();
   const std::string model_path = ctx.run_dir + "/model.tsm";
-  save_model(model_path, art);
+  // By reference: the run's preprocessor is not copied for the file (ModelArtefactRef).
+  save_model(model_path, ModelArtefactRef{cfg_, data_.pre, spec_, weights, metrics});
   return model_path;
 }
 

@@ -54,6 +54,10 @@ bool is_libsvm(const BehaviourConfig& c) {
 }
 
 void save_model(const std::string& path, const ModelArtefact& a) {
+  save_model(path, ModelArtefactRef{a.config, a.preprocessor, a.spec, a.weights, a.metrics_json});
+}
+
+void save_model(const std::string& path, const ModelArtefactRef& a) {
   std::string meta = std::string("{\"format\":\"") + kFormat +
                      "\",\"version\":" + std::to_string(kVersion) +
                      ",\"task\":\"behaviour\",\"spec\":" + spec_json(a.spec) +

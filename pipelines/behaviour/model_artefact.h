@@ -24,7 +24,19 @@ struct ModelArtefact {
   std::string metrics_json = "{}";        // the training run's final metrics
 };
 
+// A model file's parts by reference: training writes its own preprocessor and weights without
+// copying them into a ModelArtefact first (a large model's vocabularies are hundreds of MB, and
+// the copy came on top of the weights' snapshot at the end of the run).
+struct ModelArtefactRef {
+  const BehaviourConfig& config;
+  const Preprocessor& preprocessor;
+  const MlpSpec& spec;
+  const std::map<std::string, Tensor>& weights;
+  const std::string& metrics_json;
+};
+
 bool is_libsvm(const BehaviourConfig& config);
+void save_model(const std::string& path, const ModelArtefactRef& artefact);
 void save_model(const std::string& path, const ModelArtefact& artefact);
 ModelArtefact load_model(const std::string& path);
 

@@ -170,8 +170,9 @@ TEST(PrepBoundedCount, OverTheBudgetTheVocabularyIsTheExactOneAtAnyThreadCount) 
     const std::string want =
         fit_preprocessor(FileSpec{path, 0}, csv_schema(), options(int64_t{1} << 40), {})
             .to_json_string();
-    const Fit exact = fit(path, PreprocessOptions::kDefaultFitMemoryBytes, 2);
+    const Fit exact = fit(path, 0, 2);  // auto: at least 512 MB
     EXPECT_FALSE(exact.stats.sketched);
+    EXPECT_GE(exact.stats.budget_bytes, int64_t{512} << 20);
     EXPECT_EQ(exact.json, want);
     exact_peak[scale] = exact.stats.peak_bytes;
     // 6 MB: the exact count of 1x fits in it (but for a block's worth of duplicates at 3

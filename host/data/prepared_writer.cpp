@@ -11,6 +11,8 @@
 #include <thread>
 #include <type_traits>
 
+#include <unistd.h>
+
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
 #include "host/core/error.h"
@@ -446,6 +448,11 @@ class FitBudget {
   FitBudget(const PreprocessOptions& o, const TableSchema& schema,
             std::vector<CategoryCounts>& counts, FitMemoryStats& stats)
       : counts_(counts), stats_(stats), budget_(o.fit_memory_bytes) {
+    if (budget_ == 0) {  // auto: a quarter of physical memory, as data.read "auto" reckons
+      const int64_t physical =
+          static_cast<int64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE);
+      budget_ = std::max(PreprocessOptions::kMinAutoFitMemoryBytes, physical / 4);
+    }
     if (budget_ < kMinBudget)
       TESSERA_THROW(Config, "data.fit_memory_mb: the fit's budget of "
                                 << budget_ << " bytes is below the minimum " << kMinBudget

@@ -37,11 +37,12 @@ struct PreprocessOptions {
   std::map<std::string, CategoricalSpec> categorical_overrides;  // unless overridden by name
   std::map<std::string, NumericSpec> numeric_overrides;
   // The most heap the token counts of a threaded fit (fit_preprocessor_threads) may hold, all
-  // threads together (data.fit_memory_mb). Within it the counts are exact in one pass; over it
-  // the fit takes a count-min sketch and a second pass, with the same result (the vocabulary
-  // does not depend on it, so it is not part of the prepared data's inputs key).
-  int64_t fit_memory_bytes = kDefaultFitMemoryBytes;
-  static constexpr int64_t kDefaultFitMemoryBytes = int64_t{512} << 20;
+  // threads together (data.fit_memory_mb); 0: auto, a quarter of physical memory and at least
+  // kMinAutoFitMemoryBytes. Within it the counts are exact in one pass; over it the fit takes a
+  // count-min sketch and a second pass, with the same result (the vocabulary does not depend on
+  // it, so it is not part of the prepared data's inputs key).
+  int64_t fit_memory_bytes = 0;
+  static constexpr int64_t kMinAutoFitMemoryBytes = int64_t{512} << 20;
 };
 
 struct NumericColumnModel {

@@ -82,10 +82,10 @@ struct BehaviourDataConfig : DataFiles {
   std::vector<int> libsvm_field_features;
   CategoricalSpec categorical;
   NumericSpec numeric;
-  // `tessera prep`: the most memory its vocabulary count may hold (MB, all threads together);
-  // over it the count takes a sketch and a second pass, with the same vocabulary
-  // (docs/prepared-format.md, "Counting in bounded memory").
-  int64_t fit_memory_mb = 512;
+  // `tessera prep`: the most memory its vocabulary count may hold (MB, all threads together; 0:
+  // a quarter of physical memory, at least 512); over it the count takes a sketch and a second
+  // pass, with the same vocabulary (docs/prepared-format.md, "Counting in bounded memory").
+  int64_t fit_memory_mb = 0;
 };
 
 struct SparseOptimizerSpec {
@@ -290,10 +290,10 @@ void fields(V& v, BehaviourDataConfig& c) {
               c.shuffle_buffer, json::IntBounds::closed(0, int64_t{1} << 32));
   });
   v.integer(F("fit_memory_mb",
-              "prep: memory (MB) the vocabulary count may hold; over it, a sketch and a second "
-              "pass give the same vocabulary")
-                .written_if(c.fit_memory_mb != 512),
-            c.fit_memory_mb, json::IntBounds::closed(1, int64_t{1} << 30));
+              "prep: memory (MB) the vocabulary count may hold (0: a quarter of physical memory, "
+              "at least 512); over it, a sketch and a second pass give the same vocabulary")
+                .written_if(c.fit_memory_mb != 0),
+            c.fit_memory_mb, json::IntBounds::closed(0, int64_t{1} << 30));
   TableSchema& s = c.schema;
   size_t errors_before = 0;
   bool format_read = true;  // false: a misspelt format, so "columns" may not be required

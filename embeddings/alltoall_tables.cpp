@@ -410,23 +410,102 @@ void AllToAllTables::set_lr_scale(float scale) {
   if (local_) local_->set_lr_scale(scale);
 }
 
-std::map<std::string, Tensor> AllToAllTables::training_state() {
-  if (world_ > 1)
-    TESSERA_THROW(Usage, "checkpoints of embedding tables split across "
-                             << world_
-                             << " ranks are not built yet: train with the tables replicated "
-                                "(docs/distributed.md)");
-  return local_->training_state();
+// A state slot of rank j's collection holds, per table, one value per element (weights, Adagrad,
+// lazy Adam) or one per row (row-wise Adagrad): which, from its size against j's tables.
+struct SlotUnit {
+  bool per_row = false;
+  int64_t size(const TableSpec& t) const { return per_row ? t.rows : t.rows * t.dim; }
+};
+
+SlotUnit slot_unit(int64_t numel, const std::vector<TableSpec>& tables, const std::string& name) {
+  int64_t elements = 0, rows = 0;
+  for (const TableSpec& t : tables) {
+    elements += t.rows * t.dim;
+    rows += t.rows;
+  }
+  if (numel == elements) return {false};
+  if (numel == rows) return {true};
+  TESSERA_THROW(Io, "embedding state '" << name << "' has " << numel
+                                        << " elements; the tables have " << elements
+                                        << " elements in " << rows << " rows");
 }
 
+// Each rank's f32 tensors ("weights", "state0"..) as [name '\0', i64 numel, f32 x numel]...
+std::string pack_state(const std::map<std::string, Tensor>& state) {
+  std::string out;
+  for (const auto& [name, t] : state) {
+    if (t.dtype() != DType::F32) continue;  // "step": the same on every rank
+    out += name;
+    out.push_back('\0');
+    const int64_t n = t.numel();
+    put(out, &n, 1);
+    put(out, t.data<float>(), n);
+  }
+  return out;
+}
+
+// Collective: every rank's tables, as one process's collection names them (the unsharded flat
+// layout), gathered (allgatherv) onto every rank. Every rank holds the whole state meanwhile.
+std::map<std::string, Tensor> AllToAllTables::training_state() {
+  const std::vector<std::string> all =
+      group().allgatherv(local_ ? pack_state(local_->training_state()) : std::string());
+  std::map<std::string, Tensor> out;
+  for (size_t j = 0; j < all.size(); ++j) {
+    std::vector<TableSpec> specs;
+    for (int64_t t : own_[j]) specs.push_back(layout_.spec(t));
+    Reader rd(all[j], j, "an embedding state message");
+    for (size_t at = 0; at < all[j].size();) {
+      const size_t end = all[j].find('\0', at);
+      if (end == std::string::npos)
+        TESSERA_THROW(Internal, "embedding state of rank " << j << " cut");
+      const std::string name = all[j].substr(at, end - at);
+      rd.take<char>(static_cast<int64_t>(end - at + 1), "name");
+      const int64_t n = rd.i64("size");
+      const char* p = rd.take<float>(n, "values");
+      at = end + 1 + 8 + static_cast<size_t>(n) * 4;
+      const SlotUnit u = slot_unit(n, specs, name);
+      Tensor& g = out[name];
+      if (!g.defined())
+        g = Tensor::host({u.per_row ? layout_.total_rows() : layout_.total_elements()});
+      for (int64_t t : own_[j]) {
+        const int64_t to = u.per_row ? layout_.row_offset(t) : layout_.weight_offset(t);
+        std::memcpy(g.data<float>() + to, p, static_cast<size_t>(u.size(layout_.spec(t))) * 4);
+        p += u.size(layout_.spec(t)) * 4;
+      }
+    }
+  }
+  out["step"] = Tensor::host_from<int64_t>({1}, {steps_});
+  return out;
+}
+
+// Not collective: every rank reads the whole (unsharded) state and keeps its own tables' slices,
+// so a state taken at any world size (or by one process) restores at any other.
 void AllToAllTables::restore_training_state(const std::map<std::string, Tensor>& s) {
-  if (world_ > 1)
-    TESSERA_THROW(Usage, "resuming embedding tables split across "
-                             << world_
-                             << " ranks is not built yet: train with the tables "
-                                "replicated (docs/distributed.md)");
-  local_->restore_training_state(s);
-  steps_ = local_->steps();
+  auto step = s.find("step");
+  if (step == s.end() || step->second.dtype() != DType::I64 || step->second.numel() != 1)
+    TESSERA_THROW(Io, "embedding state lacks an i64 'step'");
+  std::map<std::string, Tensor> mine;
+  for (const auto& [name, t] : s) {
+    if (name == "step") continue;
+    if (t.dtype() != DType::F32)
+      TESSERA_THROW(Io, "embedding state '" << name << "' is " << t.describe() << ", not f32");
+    const SlotUnit u = slot_unit(t.numel(), layout_.specs(), name);
+    int64_t n = 0;
+    for (int64_t k : own_[static_cast<size_t>(rank_)]) n += u.size(layout_.spec(k));
+    Tensor m = Tensor::host({n});
+    float* p = m.data<float>();
+    for (int64_t k : own_[static_cast<size_t>(rank_)]) {
+      const int64_t from = u.per_row ? layout_.row_offset(k) : layout_.weight_offset(k);
+      std::memcpy(p, t.data<float>() + from, static_cast<size_t>(u.size(layout_.spec(k))) * 4);
+      p += u.size(layout_.spec(k));
+    }
+    mine[name] = m;
+  }
+  if (local_) {
+    mine["step"] = step->second;
+    local_->restore_training_state(mine);  // checks every name and size against its optimizer
+  }
+  steps_ = step->second.data<int64_t>()[0];
 }
 
 std::string AllToAllTables::shard_plan() const {

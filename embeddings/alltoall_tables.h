@@ -27,8 +27,10 @@
 // forward and 4 d bytes each of pooled rows and gradients (plus 24 bytes of header per message).
 //
 // Not collective-free: table_to_host, weights_to_host (a broadcast from each table's owner, one
-// table at a time) are collectives too. Checkpoints of the split state (training_state) are
-// refused at more than one rank (Error(Usage)): not built yet.
+// table at a time) and training_state (an all-gather of every rank's tables and optimizer state,
+// in the unsharded layout one process's collection uses) are collectives too;
+// restore_training_state is not (each rank keeps its slices of the whole state), so a state
+// taken at N ranks restores at any M, or in one process with the tables in one collection.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -71,6 +73,7 @@ class AllToAllTables final : public EmbeddingTables {
   void set_weights(const Tensor& host_flat) override;
   int64_t steps() const override { return steps_; }
   void set_lr_scale(float scale) override;
+  // Collective (every rank gets the whole state); see the file comment.
   std::map<std::string, Tensor> training_state() override;
   void restore_training_state(const std::map<std::string, Tensor>& s) override;
   std::string shard_plan() const override;

@@ -458,14 +458,15 @@ void Loop::log_epoch(int64_t epoch, const EpochSums& sums, const Metrics& val, d
 }
 
 void Loop::checkpoint(int64_t epoch) {
-  // Replicated state: rank 0's is every rank's, and rank 0 writes it.
+  // Replicated state: rank 0's is every rank's, and rank 0 writes it. Every rank collects it,
+  // since tables split across the ranks gather theirs collectively (embeddings/alltoall_tables.h).
+  if (lead_) loop_.random_state = task_.random_state();
+  NamedTensors state = task_.training_state();
+  if (Optimizer* opt = task_.optimizer()) {
+    NamedTensors groups = optimizer_state(opt->backend(), *opt);
+    state.insert(state.end(), groups.begin(), groups.end());
+  }
   if (lead_) {
-    loop_.random_state = task_.random_state();
-    NamedTensors state = task_.training_state();
-    if (Optimizer* opt = task_.optimizer()) {
-      NamedTensors groups = optimizer_state(opt->backend(), *opt);
-      state.insert(state.end(), groups.begin(), groups.end());
-    }
     save_training_checkpoint(checkpoint_, loop_, state, best_);
     guard_.checkpoint_saved(checkpoint_, epoch);
   }

@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <random>
 #include <string>
@@ -52,6 +53,7 @@ constexpr double kEps = 1.0 / (1 << 24);
 
 dist::ProcessGroup* g_world = nullptr;
 std::unique_ptr<dist::ProcessGroup> g_mpi, g_ordered;
+std::unique_ptr<dist::ProcessGroup> g_fewer;  // deterministic, world ranks [0, N - 1) (N > 1)
 
 // A DLRM problem: sizes and the rows' features.
 struct Problem {
@@ -244,16 +246,17 @@ dist::CommStats minus(dist::CommStats a, const dist::CommStats& b) {
 // `epochs` epochs in `group` (nullptr: this process alone, tables in one collection), the model
 // made inside the group; everything read before the group is taken down.
 Trained train(const Problem& p, dist::ProcessGroup* group, const std::string& run,
-              emb::RankPlacement where, int64_t epochs = 2) {
+              emb::RankPlacement where, int64_t epochs = 2, TrainerOptions o = {}) {
   dist::set_process_group(group ? std::make_unique<mpitest::Forwarding>(*group) : nullptr);
   Trained out;
   try {
     auto be = make_host_backend();
     DlrmTask task(*be, p, where);
-    TrainerOptions o;
     o.task = "mpi-sharded-tables-test";
     o.name = "st";
-    o.run_dir = shared_dir() + "/" + run + (group ? "" : "-rank" + std::to_string(g_world->rank()));
+    if (o.run_dir.empty())
+      o.run_dir =
+          shared_dir() + "/" + run + (group ? "" : "-rank" + std::to_string(g_world->rank()));
     o.epochs = epochs;
     o.quiet = true;
     std::vector<float> before = task.weights();
@@ -357,6 +360,57 @@ TEST(ShardedTables, EachRankHoldsOnlyItsTables) {
   EXPECT_EQ(static_cast<int64_t>(all), t.total);
   if (g_world->world() > 1) EXPECT_LT(t.held, t.total);
   if (g_world->world() > 1 && g_world->world() <= 5) EXPECT_GT(t.held, 0);  // the planner spreads
+}
+
+struct Stop {};
+
+// A checkpoint after step 4 of epoch 1 at this world size N (written by rank 0 from the split
+// tables' gathered state), resumed at N ranks (bit-identical in deterministic mode), at N - 1
+// ranks with the tables split over those, and by one process with its tables in one collection
+// (both within the bound of the one-process run).
+TEST(ShardedTables, MidEpochCheckpointResumesAtAnotherWorldSize) {
+  Problem p;
+  p.make();
+  const emb::RankPlacement split = emb::RankPlacement::TableWise;
+  TrainerOptions o;
+  o.checkpoint_every_steps = 4;
+  o.resumable = true;
+  o.run_dir = shared_dir() + "/whole";
+  const Trained whole = train(p, g_ordered.get(), "whole", split, 2, o);
+  const Trained ref = train(p, nullptr, "whole-ref", emb::RankPlacement::Replicated);
+  o.run_dir = shared_dir() + "/cut";
+  o.after_checkpoint = [](int64_t epochs) {
+    if (epochs == 0) throw Stop{};
+  };
+  EXPECT_THROW(train(p, g_ordered.get(), "cut", split, 2, o), Stop);
+  o.after_checkpoint = nullptr;
+  g_world->barrier();
+  namespace fs = std::filesystem;
+  const std::string alone = shared_dir() + "/alone-rank" + std::to_string(g_world->rank());
+  fs::create_directories(alone);
+  fs::copy_file(shared_dir() + "/cut/checkpoint.tsc", alone + "/checkpoint.tsc");
+  const std::string fewer = shared_dir() + "/fewer";
+  if (g_world->rank() == 0) {
+    fs::create_directories(fewer);
+    fs::copy_file(shared_dir() + "/cut/checkpoint.tsc", fewer + "/checkpoint.tsc");
+  }
+  g_world->barrier();
+  if (g_fewer) {  // N - 1 ranks resume the N-rank checkpoint, their tables placed anew
+    TrainerOptions m = o;
+    m.run_dir = fewer;
+    const Trained resumed_fewer = train(p, g_fewer.get(), "fewer", split, 2, m);
+    EXPECT_EQ(resumed_fewer.steps, 8);
+    expect_close(resumed_fewer, ref, g_world->world(), p.batch, "resumed at N - 1 ranks");
+  }
+  g_world->barrier();
+  TrainerOptions one = o;
+  one.run_dir = alone;
+  const Trained resumed_alone = train(p, nullptr, "alone", emb::RankPlacement::Replicated, 2, one);
+  EXPECT_EQ(resumed_alone.steps, 8);
+  const Trained resumed = train(p, g_ordered.get(), "cut", split, 2, o);
+  EXPECT_EQ(resumed.steps, 8);
+  EXPECT_EQ(resumed.weights, whole.weights) << "resumed at the same world size";
+  expect_close(resumed_alone, ref, g_world->world(), p.batch, "resumed alone");
 }
 
 // The all-to-all bytes per sample on the Criteo layout against the analytic minimum.
@@ -467,9 +521,14 @@ int main(int argc, char** argv) {
   det.deterministic = true;
   det.bucket_bytes = 64;
   tessera::train::g_ordered = tessera::dist::make_mpi_group(det);
+  if (world->world() > 1) {
+    det.ranks = world->world() - 1;
+    tessera::train::g_fewer = tessera::dist::make_mpi_group(det);
+  }
   tessera::mpitest::report_from_rank0(world->rank());
   const int worst = tessera::mpitest::worst_result(
       *world, RUN_ALL_TESTS(), "mpi_sharded_tables_test", tessera::train::shared_dir());
+  tessera::train::g_fewer.reset();
   tessera::train::g_ordered.reset();
   tessera::train::g_mpi.reset();
   tessera::train::g_world = nullptr;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "host/core/error.h"
+#include "host/core/math.h"
 #include "host/dist/process_group.h"
 
 namespace tessera::emb {
@@ -148,7 +149,19 @@ AllToAllTables::AllToAllTables(std::vector<TableSpec> specs, Backend& backend,
     own_[static_cast<size_t>(j)].push_back(t);
     if (j == rank_) mine.push_back(specs[static_cast<size_t>(t)]);
   }
-  if (!mine.empty()) local_ = std::make_unique<EmbeddingCollection>(std::move(mine), backend, opts);
+  if (mine.empty()) return;
+  local_ = std::make_unique<EmbeddingCollection>(std::move(mine), backend, opts);
+  // One collection's initial weights are counter-based over its flat index: each owned table
+  // starts as it would at its place in one process's collection (EmbeddingCollection's rule).
+  for (int64_t t : own_[static_cast<size_t>(rank_)]) {
+    Tensor w = Tensor::host({layout_.spec(t).rows, layout_.spec(t).dim});
+    const int64_t at = layout_.weight_offset(t);
+    for (int64_t i = 0; i < w.numel(); ++i)
+      w.data<float>()[i] =
+          (2.f * math::hash_uniform(opts.seed, static_cast<uint64_t>(at + i)) - 1.f) *
+          opts.init_scale;
+    local_->set_table(local_index_[static_cast<size_t>(t)], w);
+  }
 }
 
 AllToAllTables::~AllToAllTables() = default;

@@ -37,15 +37,24 @@ class SmallBatchThreads {
 
 }  // namespace
 
-RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend)
+RecModel::RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend,
+                   emb::RankPlacement where)
     : cfg_(cfg), kind_(cfg.model), backend_(&backend), dim_(cfg.embeddings.dim) {
   emb::CollectionOptions o;
   o.optimizer = cfg.embeddings.optimizer;
   o.init_scale = static_cast<float>(cfg.embeddings.init_scale);
   o.seed = static_cast<uint64_t>(cfg.seed);
   std::vector<emb::TableSpec> specs = specs_for(kind_, users, items, dim_);
-  tables_ = emb::make_embedding_tables(std::move(specs), backend, o, cfg.embeddings.shards,
-                                       cfg.embeddings.placement, cfg.embeddings.remote_shards);
+  if (where == emb::RankPlacement::TableWise) {
+    if (cfg.embeddings.shards != 1 || cfg.embeddings.remote_shards)
+      TESSERA_THROW(Config, "tables split across ranks take neither shards nor remote_shards");
+    auto split = std::make_unique<emb::AllToAllTables>(std::move(specs), backend, o);
+    split_ = split.get();
+    tables_ = std::move(split);
+  } else {
+    tables_ = emb::make_embedding_tables(std::move(specs), backend, o, cfg.embeddings.shards,
+                                         cfg.embeddings.placement, cfg.embeddings.remote_shards);
+  }
   // Biases start at zero (the global mean carries the offset).
   for (int64_t t = 2; t < layout().num_tables(); ++t)
     tables_->set_table(t, Tensor::host({layout().spec(t).rows, 1}));
@@ -105,7 +114,7 @@ void RecModel::TableGroup::step() {
   if (imported) {  // the global batch's step (data-parallel)
     imported = false;
     staged = Tensor();
-    m_.tables_->step_imported();
+    if (!(m_.split_ && m_.split_->step_exchanged())) m_.tables_->step_imported();
     return;
   }
   TESSERA_CHECK(staged.defined(), "a sparse step without a staged gradient");

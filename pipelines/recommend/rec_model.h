@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "embeddings/alltoall_tables.h"
 #include "embeddings/tables.h"
 #include "host/model/optimizer.h"
 #include "pipelines/recommend/recommend_config.h"
@@ -25,7 +26,10 @@ namespace tessera::recommend {
 
 class RecModel {
  public:
-  RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend);
+  // where: under data-parallel training, the tables replicated on every rank or each on one rank
+  // (embeddings/alltoall_tables.h; then made collectively, and with one shard, not remote).
+  RecModel(const RecommendConfig& cfg, int64_t users, int64_t items, Backend& backend,
+           emb::RankPlacement where = emb::RankPlacement::Replicated);
   RecModel(const RecModel&) = delete;  // sparse_group() refers to the model
   RecModel& operator=(const RecModel&) = delete;
 
@@ -89,6 +93,7 @@ class RecModel {
   ModelKind kind_;
   Backend* backend_;
   std::unique_ptr<emb::EmbeddingTables> tables_;
+  emb::AllToAllTables* split_ = nullptr;  // tables_ when split across the ranks
   const emb::TableLayout& layout() const { return tables_->layout(); }
   int64_t dim_;
   float mu_ = 0.f;
@@ -114,6 +119,13 @@ class RecModel {
     }
     void import_steps(std::vector<std::string> steps) override {
       m_.tables_->import_steps(steps);
+      imported = true;
+    }
+    // Tables split across the ranks: the staged gradient (unscaled, as above) goes to the
+    // tables' owners only.
+    void exchange_step(dist::ProcessGroup& group, float share) override {
+      if (!m_.split_) return SparseGroup::exchange_step(group, share);
+      m_.split_->exchange_step(group, staged, share > 0.f ? 1.f : 0.f);
       imported = true;
     }
     bool imported = false;

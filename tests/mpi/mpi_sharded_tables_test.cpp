@@ -5,7 +5,8 @@
 // towers; each table lives on one rank, which looks up and steps it for the whole global batch
 // (ids and pooled rows forward, pooled gradients backward, over ProcessGroup::alltoallv).
 //
-// Models: DLRM (dot interaction) with Adagrad tables and with SGD tables, DCN-v2 with SGD tables.
+// Models: DLRM (dot interaction) with Adagrad tables and with SGD tables, DCN-v2 with SGD tables,
+// the two-tower recommender with SGD tables.
 // Reference: one process with the tables replicated in one collection (the ordinary
 // EmbeddingTables path, not the all-to-all code). Tolerance: the replicated-tables test's, for
 // the same reasons: the owner's sparse step sees the one-process global batch in the one-process
@@ -42,6 +43,7 @@
 #include "host/train/trainer.h"
 #include "pipelines/behaviour/dcn_model.h"
 #include "pipelines/behaviour/dlrm_model.h"
+#include "pipelines/recommend/rec_model.h"
 #include "tests/mpi/mpi_test_util.h"
 
 namespace tessera::train {
@@ -49,6 +51,7 @@ namespace {
 
 constexpr int64_t kBatch = 10;
 constexpr double kLr = 0.05;
+constexpr int64_t kNegs = 2;
 constexpr double kEps = 1.0 / (1 << 24);
 
 dist::ProcessGroup* g_world = nullptr;
@@ -61,6 +64,9 @@ struct Problem {
   std::vector<int64_t> table_rows = {7, 11, 5, 9, 13};
   emb::SparseOptimizer sparse = emb::SparseOptimizer::Adagrad;
   bool dcn = false;  // DCN-v2 (2 cross layers, its tables through TableFeatures) instead of DLRM
+  // The two-tower recommender instead (users: table 0's ids; items: table 1's rows, kNegs fixed
+  // negatives per positive; sum-of-losses gradient, sent unscaled).
+  bool two_tower = false;
   std::vector<float> x, y;   // [rows, dense], [rows]
   std::vector<int64_t> cat;  // [rows, T]
   void make() {
@@ -158,12 +164,26 @@ class DlrmTask final : public TrainTask {
  public:
   DlrmTask(Backend& be, const Problem& p, emb::RankPlacement where)
       : be_(be), p_(p), opt_(be, sgd(), LrSchedule{}) {
+    if (p.two_tower) {
+      rec_ = std::make_unique<recommend::RecModel>(rec_config(p), p.table_rows[0], p.table_rows[1],
+                                                   be, where);
+      opt_.add_sparse_group("tables", rec_->sparse_group());
+      return;
+    }
     if (p.dcn)
       dcn_ = make_dcn(be, p, where);
     else
       m_ = make_dlrm(be, p, where);
     opt_.attach(m_ ? m_->parameters() : dcn_->parameters());
     opt_.add_sparse_group("tables", m_ ? m_->sparse_group() : dcn_->sparse_group());
+  }
+  static recommend::RecommendConfig rec_config(const Problem& p) {
+    recommend::RecommendConfig c;
+    c.model = recommend::ModelKind::TwoTower;
+    c.embeddings.dim = p.dim;
+    c.embeddings.optimizer = {p.sparse, static_cast<float>(kLr)};
+    c.train.negatives = kNegs;
+    return c;
   }
   int64_t batches_per_epoch() override { return p_.rows / p_.batch; }
   void start_epoch(int64_t) override {}
@@ -172,8 +192,8 @@ class DlrmTask final : public TrainTask {
     const std::vector<int64_t> rows = my_part(global_batch(p_, ctx.epoch, ctx.batch));
     StepResult r;
     if (rows.empty()) return r;
-    r.loss_sum = forward_backward(rows);
-    r.examples = static_cast<int64_t>(rows.size());
+    r.loss_sum = rec_ ? two_tower_step(rows) : forward_backward(rows);
+    r.examples = static_cast<int64_t>(rows.size()) * (rec_ ? 1 + kNegs : 1);
     r.units = r.examples;
     return r;
   }
@@ -187,10 +207,32 @@ class DlrmTask final : public TrainTask {
   void restore_snapshot(const NamedTensors&) override {}
   void finish(FinishContext&) override {}
   // Collective when the tables are split: every rank calls it.
-  std::vector<float> weights() { return flatten(m_ ? m_->snapshot() : dcn_->snapshot()); }
+  std::vector<float> weights() {
+    if (rec_) {
+      std::vector<float> w;
+      for (const auto& [name, t] : rec_->tables())
+        w.insert(w.end(), t.data<float>(), t.data<float>() + t.numel());
+      return w;
+    }
+    return flatten(m_ ? m_->snapshot() : dcn_->snapshot());
+  }
   DlrmModel* dlrm() { return m_.get(); }
 
  private:
+  double two_tower_step(const std::vector<int64_t>& rows) {
+    const int64_t n = static_cast<int64_t>(rows.size()), T = p_.cat.size() / p_.rows;
+    std::vector<int32_t> u, it;
+    for (int64_t r : rows) {
+      u.push_back(static_cast<int32_t>(p_.cat[r * T]));
+      for (int64_t j = 0; j <= kNegs; ++j)
+        it.push_back(static_cast<int32_t>((r * 7 + j * 5 + (j ? 3 : 0)) % p_.table_rows[1]));
+    }
+    const recommend::RecModel::Step s = rec_->two_tower_step(u.data(), it.data(), n, kNegs);
+    rec_->stage(s);
+    double loss = 0;
+    for (int64_t i = 0; i < s.loss.numel(); ++i) loss += s.loss.data<float>()[i];
+    return loss;
+  }
   double forward_backward(const std::vector<int64_t>& rows) {
     const int64_t n = static_cast<int64_t>(rows.size()), T = p_.cat.size() / p_.rows;
     Tensor dense = Tensor::host({n, p_.dense}), cat = Tensor::host({n, T}, DType::I64);
@@ -217,6 +259,7 @@ class DlrmTask final : public TrainTask {
   const Problem& p_;
   std::unique_ptr<DlrmModel> m_;
   std::unique_ptr<DcnModel> dcn_;
+  std::unique_ptr<recommend::RecModel> rec_;
   Optimizer opt_;
 };
 
@@ -307,10 +350,12 @@ void expect_close(const Trained& dp, const Trained& ref, int world, int64_t batc
                 worst, tol);
 }
 
-void equals_one_process(emb::SparseOptimizer sparse, bool dcn, const char* what) {
+void equals_one_process(emb::SparseOptimizer sparse, bool dcn, const char* what,
+                        bool two_tower = false) {
   Problem p;
   p.sparse = sparse;
   p.dcn = dcn;
+  p.two_tower = two_tower;
   p.make();
   const Trained ref = train(p, nullptr, std::string(what) + "-ref", emb::RankPlacement::Replicated);
   const Trained dp =
@@ -335,6 +380,12 @@ TEST(ShardedTables, DlrmWithSgdTablesEqualsTheOneProcessModel) {
 // DCN-v2's tables go through TableFeatures (shared with Wide & Deep), not DLRM's own code.
 TEST(ShardedTables, DcnV2WithSgdTablesEqualsTheOneProcessModel) {
   equals_one_process(emb::SparseOptimizer::Sgd, true, "dcn-sgd");
+}
+
+// The two-tower recommender: user and item tables, no dense part; its gradient is a sum, which
+// the ranks send unscaled (the replicated mode's rule).
+TEST(ShardedTables, TwoTowerWithSgdTablesEqualsTheOneProcessModel) {
+  equals_one_process(emb::SparseOptimizer::Sgd, false, "two-tower-sgd", /*two_tower=*/true);
 }
 
 TEST(ShardedTables, DeterministicModeIsBitIdenticalBetweenRuns) {

@@ -413,10 +413,6 @@ void count_block(RecordBlock& b, const TableSchema& schema, size_t n_numeric,
   });
 }
 
-}  // namespace
-
-namespace {
-
 // Bytes as MB (2^20) with one decimal, for messages.
 std::string mb(int64_t bytes) {
   char text[32];

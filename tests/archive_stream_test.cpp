@@ -1,7 +1,7 @@
-// save_archive streams the file (no copy of it in memory): the bytes it writes must still be the
-// layout archive.h documents, checked here against that layout rebuilt independently (zlib's
-// CRC-32 over the whole file at once, 64-byte aligned data offsets, zero padding), across the
-// writer's 1 MiB pieces, and loaded back equal.
+// save_archive streams the file and load_archive reads it in place (no copy of it in memory): the
+// bytes written must still be the layout archive.h documents, checked here against that layout
+// rebuilt independently (zlib's CRC-32 over the whole file at once, 64-byte aligned data offsets,
+// zero padding), across the writer's 1 MiB pieces, and loaded back equal.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <unistd.h>
@@ -75,6 +75,43 @@ TEST(ArchiveStream, BadMetaIsRefusedBeforeAnyFileIsWritten) {
   EXPECT_THROW(save_archive(path, "{} {}", one), Error);
   EXPECT_THROW(save_archive(path, std::string("{}\0x", 4), one), Error);
   EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
+// load_archive reads in place (pread: the CRC in pieces, each tensor into its own buffer): every
+// damaged file is still an Io error naming the path, before any tensor is returned.
+TEST(ArchiveStream, DamagedFilesAreIoErrorsNamingThePath) {
+  const std::string path = "/tmp/tessera_archive_damaged_" + std::to_string(::getpid()) + ".tsm";
+  std::vector<float> w((size_t{1} << 18) + 5, 0.25f);  // more than one CRC piece
+  save_archive(path, R"({"k":1})",
+               {{"w", Tensor::host_from<float>({static_cast<int64_t>(w.size())}, w)}});
+  const std::string good = read_file(path);
+  auto load_error = [&](const std::string& bytes) {
+    write_file_atomic(path, bytes);
+    try {
+      load_archive(path);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  std::string flipped = good;
+  flipped[good.size() / 2] ^= 0x10;  // a tensor byte
+  for (const std::string& bytes : {flipped, good.substr(0, good.size() - 100), good.substr(0, 19),
+                                   std::string("NOTTESSERA") + good}) {
+    const std::string msg = load_error(bytes);
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find("not a valid tessera file"), std::string::npos) << msg;
+  }
+  EXPECT_NE(load_error(flipped).find("checksum mismatch"), std::string::npos);
+  EXPECT_EQ(load_error(good), "loaded");
+  ::unlink(path.c_str());
+  try {
+    load_archive(path);
+    ADD_FAILURE() << "a missing file loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open '" + path + "'"), std::string::npos)
+        << e.what();
+  }
 }
 
 }  // namespace

@@ -8,7 +8,10 @@
 //   tensor data           each tensor's bytes, 64-byte aligned offsets from the data start
 //   u32 crc32             zlib CRC-32 of everything before it (any file size: the CRC is taken
 //                         in pieces, zlib's crc32 counts bytes in 32 bits)
-// Written atomically; a truncated or corrupted file is an Io error naming the path.
+// Written atomically, streamed (header, then each tensor in 1 MiB pieces, the CRC taken on the
+// way; the metadata is written as given after a SAX check that it is JSON); read in place with
+// pread (the CRC in pieces, each tensor straight into its buffer): neither side ever holds the
+// file's bytes beside the tensors. A truncated or corrupted file is an Io error naming the path.
 //
 // Reading trusts nothing in the file: the header length, every tensor's offset, byte count and
 // shape (an element count in checked arithmetic) must fit inside the bytes actually present

@@ -129,7 +129,7 @@ const char* rank_placement_name(RankPlacement p) {
 
 AllToAllTables::AllToAllTables(std::vector<TableSpec> specs, Backend& backend,
                                const CollectionOptions& opts)
-    : backend_(&backend), layout_(specs) {
+    : backend_(&backend), specs_(specs), opts_(opts), layout_(specs) {
   const dist::ProcessGroup& g = dist::process_group();
   world_ = g.world();
   rank_ = g.rank();
@@ -274,7 +274,32 @@ Tensor AllToAllTables::assemble(const std::vector<std::string>& rows, int64_t ba
   return out;
 }
 
+void AllToAllTables::gather_whole_copy(int lead) {
+  whole_.reset();
+  const Tensor flat = weights_to_host();  // collective: every table from its owner
+  if (rank_ != lead) return;
+  // Lookups only: plain SGD keeps no optimizer state beside the weights. The storage type stays,
+  // so a 16-bit table's values (widened exactly by its owner) are stored back unchanged.
+  CollectionOptions o = opts_;
+  o.optimizer = SparseOptimizerConfig{};
+  auto whole = std::make_unique<EmbeddingCollection>(specs_, *backend_, o);
+  whole->set_weights(flat);
+  whole_ = std::move(whole);
+}
+
+void AllToAllTables::refuse_while_whole(const char* what) const {
+  if (whole_)
+    TESSERA_THROW(Internal, "embedding tables split across ranks: "
+                                << what << " while rank " << rank_
+                                << " holds the whole copy of a lead section");
+}
+
 void AllToAllTables::forward(const Bags& host_bags, Tensor& out) {
+  if (whole_) {  // rank 0 alone (a lead section): the whole copy, no collective
+    whole_->forward_host_bags(host_bags, out);
+    pending_ = false;
+    return;
+  }
   dist::ProcessGroup& g = group();
   TESSERA_CHECK(
       host_bags.offsets.is_host() && host_bags.indices.is_host() &&
@@ -308,6 +333,7 @@ Tensor AllToAllTables::forward_host(const Bags& host_bags) {
 void AllToAllTables::exchange_step(dist::ProcessGroup& g, const Tensor& dout, float share) {
   TESSERA_CHECK(g.world() == world_ && g.rank() == rank_,
                 "exchange_step in a group of " << g.world() << " for tables split over " << world_);
+  refuse_while_whole("a training step");
   const bool dropped = !dout.defined() || share == 0.f;
   const Tensor h = dropped ? Tensor() : host_copy(dout);
   const int64_t B = dropped ? 0 : h.dim(0);
@@ -385,6 +411,7 @@ void AllToAllTables::backward_and_update_host(const Tensor& host_dout) {
 }
 
 Tensor AllToAllTables::table_to_host(int64_t t) {
+  if (whole_) return whole_->table_to_host(t);
   dist::ProcessGroup& g = group();
   const int j = owner(t);
   Tensor w = j == rank_ ? local_->table_to_host(local_index_[static_cast<size_t>(t)])
@@ -394,6 +421,7 @@ Tensor AllToAllTables::table_to_host(int64_t t) {
 }
 
 void AllToAllTables::set_table(int64_t t, const Tensor& host_rows_dim) {
+  if (whole_) whole_->set_table(t, host_rows_dim);
   if (owner(t) == rank_) local_->set_table(local_index_[static_cast<size_t>(t)], host_rows_dim);
 }
 
@@ -411,6 +439,7 @@ void AllToAllTables::set_weights(const Tensor& host_flat) {
   TESSERA_CHECK(host_flat.numel() == layout_.total_elements(),
                 "set_weights: " << host_flat.describe() << " for " << layout_.total_elements()
                                 << " table elements");
+  if (whole_) whole_->set_weights(host_flat);
   for (int64_t t : own_[static_cast<size_t>(rank_)]) {
     Tensor w = Tensor::host({layout_.spec(t).rows, layout_.spec(t).dim});
     std::memcpy(w.data<float>(), host_flat.data<float>() + layout_.weight_offset(t),
@@ -460,6 +489,7 @@ std::string pack_state(const std::map<std::string, Tensor>& state) {
 // Collective: every rank's tables, as one process's collection names them (the unsharded flat
 // layout), gathered (allgatherv) onto every rank. Every rank holds the whole state meanwhile.
 std::map<std::string, Tensor> AllToAllTables::training_state() {
+  refuse_while_whole("a checkpoint's state");
   const std::vector<std::string> all =
       group().allgatherv(local_ ? pack_state(local_->training_state()) : std::string());
   std::map<std::string, Tensor> out;

@@ -84,6 +84,16 @@ class AllToAllTables final : public EmbeddingTables {
   // Applies the exchanged step (false when none is held).
   bool step_exchanged();
 
+  // What rank 0 does alone in a run over several ranks (validation, the final test scoring, the
+  // model save: the Trainer's lead sections, docs/distributed.md): collective, every rank calls
+  // it; rank `lead` then holds a whole copy of the tables (one process's collection, weights
+  // only), and its forward, forward_host, table_to_host and weights_to_host read that copy
+  // without the other ranks (the same pooled rows, bit for bit) until drop_whole_copy(). Steps
+  // and training state are refused while it is held.
+  void gather_whole_copy(int lead);
+  void drop_whole_copy() { whole_.reset(); }
+  bool holds_whole_copy() const { return whole_ != nullptr; }
+
   int owner(int64_t t) const { return owner_[static_cast<size_t>(t)]; }
   // Table elements this rank holds (weights; the optimizer state is in proportion).
   int64_t held_elements() const;
@@ -98,7 +108,11 @@ class AllToAllTables final : public EmbeddingTables {
   Tensor assemble(const std::vector<std::string>& rows, int64_t batch) const;
   void import_gradients(const std::vector<std::string>& parts);
 
+  void refuse_while_whole(const char* what) const;
+
   Backend* backend_;
+  std::vector<TableSpec> specs_;
+  CollectionOptions opts_;
   TableLayout layout_;
   ShardPlan plan_;
   int world_ = 1, rank_ = 0;
@@ -106,6 +120,7 @@ class AllToAllTables final : public EmbeddingTables {
   std::vector<std::vector<int64_t>> own_;       // [N]: each rank's tables, in table order
   std::vector<int64_t> local_index_;            // [T]: the table's index in its owner's collection
   std::unique_ptr<EmbeddingCollection> local_;  // this rank's tables (none: nullptr)
+  std::unique_ptr<EmbeddingCollection> whole_;  // the lead's whole copy (gather_whole_copy)
   // The last forward's global batch of this rank's tables and each rank's part of it.
   std::unique_ptr<Bags> global_bags_;
   std::vector<int64_t> parts_;

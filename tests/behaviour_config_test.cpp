@@ -112,6 +112,14 @@ TEST(BehaviourConfigDeclared, EqualityLeavesOutOnlyWhatDoesNotChangeResults) {
   EXPECT_NE(text.find("\"placement\": \"row\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"remote_shards\": true"), std::string::npos) << text;
   EXPECT_EQ(to_json(dlrm).find("remote_shards"), std::string::npos);  // written only when set
+  // Tables split across the ranks: whole tables in checkpoints either way, so not compared.
+  BehaviourConfig split = dlrm;
+  split.model.tables_across_ranks = emb::RankPlacement::TableWise;
+  EXPECT_TRUE(split == dlrm);
+  EXPECT_NE(to_json(split).find("\"tables_across_ranks\": \"split\""), std::string::npos);
+  EXPECT_EQ(to_json(dlrm).find("tables_across_ranks"), std::string::npos);
+  EXPECT_EQ(parse_behaviour_config(to_json(split), "back").model.tables_across_ranks,
+            emb::RankPlacement::TableWise);
   BehaviourConfig lr = dlrm;
   lr.model.sparse_optimizer.lr = 0.5;
   EXPECT_FALSE(lr == dlrm);
@@ -188,7 +196,13 @@ TEST(BehaviourConfigDeclared, DcnV2AndWideDeepReadTheirKeysAndRefuseTheOthers) {
            {R"({"type": "dcn_v2", "cross": {"layers": 0}})", "$.model.cross.layers"},
            {R"({"type": "dcn_v2", "cross": {"structure": "side"}})",
             "expected one of \"stacked\", \"parallel\""},
-           {R"({"type": "dcn", "cross": {}})", "\"dlrm\", \"dcn_v2\", \"wide_deep\""}}) {
+           {R"({"type": "dcn", "cross": {}})", "\"dlrm\", \"dcn_v2\", \"wide_deep\""},
+           {R"({"type": "mlp", "tables_across_ranks": "split"})",
+            "$.model.tables_across_ranks: only a \"dlrm\", \"dcn_v2\" or \"wide_deep\" model"},
+           {R"({"type": "dlrm", "shards": 2, "tables_across_ranks": "split"})",
+            "$.model.tables_across_ranks: \"split\" places whole tables on the ranks"},
+           {R"({"type": "wide_deep", "tables_across_ranks": "rows"})",
+            "expected one of \"replicated\", \"split\""}}) {
     const std::string msg = error_of(model);
     EXPECT_NE(msg.find(expected), std::string::npos) << model << ": " << msg;
   }

@@ -402,7 +402,9 @@ void Loop::end_epoch(int64_t epoch, EpochSums sums, double epoch_seconds, bool p
   task_.check_weights(guard_);
   // Rank 0 validates; every rank selects and stops on its figures.
   Metrics val;
+  if (parallel_) task_.begin_lead_only();
   if (lead_) val = task_.validate(guard_);
+  if (parallel_) task_.end_lead_only();
   broadcast_metrics(group_, val, 0);
   loop_.epochs_done = epoch;
   loop_.batches_done = 0;
@@ -504,7 +506,9 @@ TrainResult Loop::stopped() const {
 
 TrainResult Loop::finish() {
   if (!best_.empty()) task_.restore_snapshot(best_);  // every rank ends with the kept weights
+  if (parallel_) task_.begin_lead_only();             // held by rank 0 to the end of the run
   if (!lead_) {  // rank 0 evaluates and writes the model and the result
+    task_.end_lead_only();
     TrainResult r;
     r.run_dir = run_dir_;
     return r;
@@ -525,6 +529,10 @@ TrainResult Loop::finish() {
     w.field("allreduce_bytes_sent", c.allreduce_bytes).field("allreduce_calls", c.allreduce_calls);
     // The sparse step exchange of replicated tables (and the run's few string all-gathers).
     w.field("allgather_bytes_sent", c.allgather_bytes).field("allgather_calls", c.allgather_calls);
+    // Tables split across the ranks: the lookups' and gradients' all-to-all (only then, so a
+    // replicated run's result keeps its fields).
+    if (c.alltoall_calls > 0)
+      w.field("alltoall_bytes_sent", c.alltoall_bytes).field("alltoall_calls", c.alltoall_calls);
   }
   guard_.write_result_fields(w);
   TrainResult r;
@@ -547,6 +555,7 @@ TrainResult Loop::finish() {
   FinishContext ctx{run_dir_,      loop_.best_validation, w, r.summary, guard_,
                     loop_.samples, loop_.train_seconds};
   task_.finish(ctx);
+  if (parallel_) task_.end_lead_only();
   w.end_object();
   r.json = w.compact();
   write_file_atomic(run_dir_ + "/result.json", r.json + "\n");

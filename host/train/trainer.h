@@ -144,6 +144,12 @@ class TrainTask {
   // After the last epoch, with the best weights back: the final evaluation, the model file, and
   // the task's fields in the result.
   virtual void finish(FinishContext& ctx) = 0;
+  // Around what rank 0 does alone in a run over several ranks (validate, finish): every rank
+  // calls begin_lead_only (collective) before rank 0 starts, and end_lead_only once it is done.
+  // A model split across the ranks (embedding tables placed table-wise, docs/distributed.md)
+  // gathers a whole copy for rank 0 there, so its lookups need no other rank. By default nothing.
+  virtual void begin_lead_only() {}
+  virtual void end_lead_only() {}
 };
 
 enum class Goal : uint8_t { Maximize, Minimize };

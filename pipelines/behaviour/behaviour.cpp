@@ -248,8 +248,12 @@ BadRowPolicy set_bad_row_policy(ModelArtefact& art, const std::string& on_error)
 // score_batch), with its weights.
 std::unique_ptr<BehaviourNet> restored_net(Backend& backend, const ModelArtefact& art,
                                            int64_t max_batch) {
+  // The file holds whole tables: each process scores with all of them (distributed scoring
+  // cuts the rows, not the tables), however the run that trained it placed them.
+  BehaviourConfig config = art.config;
+  config.model.tables_across_ranks = emb::RankPlacement::Replicated;
   std::unique_ptr<BehaviourNet> net =
-      make_net(backend, art.config, art.preprocessor, art.spec, 0, std::max<int64_t>(2, max_batch));
+      make_net(backend, config, art.preprocessor, art.spec, 0, std::max<int64_t>(2, max_batch));
   net->restore(art.weights);
   return net;
 }
@@ -527,6 +531,7 @@ std::string resume_tag(BehaviourConfig c) {
   c.model.shards = 1;
   c.model.placement = emb::ShardPlacement::Auto;
   c.model.remote_shards = false;
+  c.model.tables_across_ranks = emb::RankPlacement::Replicated;
   c.train.runs_dir = "-";
   c.train.checkpoint_every_steps = 0;
   return sha256_hex(to_json(c));
@@ -594,6 +599,14 @@ class BehaviourTraining final : public train::TrainTask {
   }
   void restore_snapshot(const NamedTensors& w) override { model_.restore({w.begin(), w.end()}); }
   void finish(train::FinishContext& ctx) override;
+  // Tables split across the ranks: rank 0 validates, scores the test split and saves the model
+  // alone, on a whole copy of the tables gathered for it (docs/distributed.md).
+  void begin_lead_only() override {
+    if (emb::AllToAllTables* split = model_.split_tables()) split->gather_whole_copy(0);
+  }
+  void end_lead_only() override {
+    if (emb::AllToAllTables* split = model_.split_tables()) split->drop_whole_copy();
+  }
 
  private:
   std::string save_artefact(train::FinishContext& ctx, const BinaryReport& val,

@@ -23,6 +23,10 @@ TESSERA_CHOICES(data_read_choices, DataRead, {"auto", DataRead::Auto}, {"memory"
 TESSERA_CHOICES(table_storage_choices, TableStorage, {"f32", TableStorage::F32},
                 {"bf16", TableStorage::BF16}, {"f16", TableStorage::F16});
 
+TESSERA_CHOICES(tables_across_ranks_choices, emb::RankPlacement,
+                {"replicated", emb::RankPlacement::Replicated},
+                {"split", emb::RankPlacement::TableWise});
+
 TESSERA_CHOICES(activation_choices, Activation, {"relu", Activation::Relu},
                 {"tanh", Activation::Tanh}, {"sigmoid", Activation::Sigmoid});
 

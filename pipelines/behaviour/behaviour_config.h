@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "embeddings/alltoall_tables.h"
 #include "embeddings/bag_math.h"
 #include "embeddings/config_choices.h"
 #include "embeddings/sharding.h"
@@ -50,7 +51,9 @@ const json::Choices<BehaviourModelType>& behaviour_model_choices();
 const json::Choices<CrossStructure>& cross_structure_choices();  // "stacked", "parallel"
 const json::Choices<DataRead>& data_read_choices();              // "auto", "memory", "stream"
 const json::Choices<TableStorage>& table_storage_choices();      // "f32", "bf16", "f16"
-const json::Choices<Activation>& activation_choices();           // "relu", "tanh", "sigmoid"
+// "replicated", "split" (model.tables_across_ranks)
+const json::Choices<emb::RankPlacement>& tables_across_ranks_choices();
+const json::Choices<Activation>& activation_choices();  // "relu", "tanh", "sigmoid"
 const json::Choices<EarlyStoppingMetric>& early_stopping_metric_choices();  // "auc", "logloss"
 const json::Choices<TableFormat>& table_format_choices();  // "csv", "criteo", "libsvm"
 // "numeric", "categorical", "label", "ignore"
@@ -127,6 +130,10 @@ struct BehaviourModelConfig {
   // The table models: the shards (one or more) in other processes of an MPI job (tessera built with
   // MPI, run under mpirun -np N, N >= 2: rank 0 trains, the others hold the shards).
   bool remote_shards = false;
+  // The table models under mpirun, every rank training (docs/distributed.md): every table on
+  // every rank ("replicated"), or each table whole on one rank ("split", all-to-all lookups).
+  // Checkpoints and the model file hold whole tables either way, so it is not compared on resume.
+  emb::RankPlacement tables_across_ranks = emb::RankPlacement::Replicated;
   // The table models: the tables' storage type, and whether an update rounds to it
   // stochastically (bf16 / f16 only) rather than to nearest.
   TableStorage table_dtype = TableStorage::F32;
@@ -414,6 +421,17 @@ void fields(V& v, BehaviourModelConfig& c) {
                          .not_compared()
                          .written_if(c.remote_shards),
                      c.remote_shards);
+           v.choice(F("tables_across_ranks",
+                      "under mpirun -np N with every rank training: every table on every rank "
+                      "(replicated) or each table on one rank (split)")
+                        .not_compared()
+                        .written_if(c.tables_across_ranks != emb::RankPlacement::Replicated),
+                    c.tables_across_ranks, tables_across_ranks_choices());
+           v.check(c.tables_across_ranks == emb::RankPlacement::Replicated ||
+                       (c.shards == 1 && !c.remote_shards),
+                   "tables_across_ranks",
+                   "\"split\" places whole tables on the ranks: it takes neither model.shards > 1 "
+                   "nor remote_shards");
            v.section(F("sparse_optimizer", "the embedding tables' optimizer"), c.sparse_optimizer);
            v.choice(
                F("table_dtype", "the tables' storage: f32, bf16 or f16 (updates computed in fp32)")

@@ -101,6 +101,7 @@ class DlrmModel {
   std::string shard_plan() const { return tables_->shard_plan(); }
   // The tables when split across the ranks (spec().rank_placement TableWise), else nullptr.
   const emb::AllToAllTables* split_tables() const { return split_; }
+  emb::AllToAllTables* split_tables() { return split_; }
   int64_t parameter_count() const;
   Backend& backend() { return backend_; }
   const DlrmSpec& spec() const { return spec_; }

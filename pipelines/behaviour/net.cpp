@@ -126,6 +126,7 @@ class DlrmNet final : public BehaviourNet {
   int64_t parameter_count() const override { return model_.parameter_count(); }
   Backend& backend() override { return model_.backend(); }
   std::string shard_plan() const override { return model_.shard_plan(); }
+  emb::AllToAllTables* split_tables() override { return model_.split_tables(); }
 
  private:
   std::string table_name(int64_t t) const {
@@ -225,6 +226,7 @@ std::unique_ptr<BehaviourNet> make_net(Backend& backend, const BehaviourConfig& 
   d.stochastic_rounding = config.model.stochastic_rounding;
   d.shards = config.model.shards;
   d.remote_shards = config.model.remote_shards;
+  d.rank_placement = config.model.tables_across_ranks;
   d.placement = config.model.placement;
   if (is_libsvm(config)) return make_sparse_dlrm(backend, config, d, seed, max_batch);
   return std::make_unique<DlrmNet>(backend, d, std::move(offsets), std::move(columns), seed,

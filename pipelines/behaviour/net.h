@@ -14,6 +14,10 @@
 #include "host/model/optimizer.h"
 #include "pipelines/behaviour/behaviour_config.h"
 
+namespace tessera::emb {
+class AllToAllTables;
+}
+
 namespace tessera::behaviour {
 
 class BehaviourNet {
@@ -44,6 +48,9 @@ class BehaviourNet {
   virtual Backend& backend() = 0;
   // How the model's tables are placed over shards, as a table ("" when not sharded).
   virtual std::string shard_plan() const { return {}; }
+  // The tables when split across the ranks of an MPI job (model.tables_across_ranks "split"),
+  // else nullptr: the training task gathers them for what rank 0 does alone.
+  virtual emb::AllToAllTables* split_tables() { return nullptr; }
 };
 
 // The model of `config.model.type` for data encoded by `pre` (spec: the MLP's shape, which also

@@ -81,6 +81,7 @@ class TableFeatures final : public SparseGroup {
   void set_weights(const Tensor& flat) { tables_->set_weights(flat); }
   int64_t total_elements() const { return tables_->layout().total_elements(); }
   std::string shard_plan() const { return tables_->shard_plan(); }
+  emb::AllToAllTables* split_tables() { return split_; }  // split across the ranks, else nullptr
   // The flat weights' element count for `tables` (what the model artefact checks).
   static int64_t elements(const std::vector<FeatureTable>& tables);
 

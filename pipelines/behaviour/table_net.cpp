@@ -50,6 +50,7 @@ void fill_spec(TableModelSpec& s, const BehaviourConfig& config, const Preproces
   s.shards = m.shards;
   s.placement = m.placement;
   s.remote_shards = m.remote_shards;
+  s.rank_placement = m.tables_across_ranks;
 }
 
 DcnSpec dcn_spec(const BehaviourConfig& config, const Preprocessor& pre, int64_t n_dense) {
@@ -117,6 +118,7 @@ class TableNet final : public BehaviourNet {
   int64_t parameter_count() const override { return model_->parameter_count(); }
   Backend& backend() override { return model_->backend(); }
   std::string shard_plan() const override { return model_->tables().shard_plan(); }
+  emb::AllToAllTables* split_tables() override { return model_->tables().split_tables(); }
 
  private:
   std::unique_ptr<TableModel> model_;

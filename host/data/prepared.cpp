@@ -12,6 +12,7 @@
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <utility>
 
 #include "host/core/archive.h"
 #include "host/core/atomic_file.h"
@@ -157,6 +158,7 @@ struct PreparedDataset::Impl {
   std::string dir;
   PreparedManifest manifest;
   Preprocessor pre;
+  bool pre_released = false;  // release_preprocessor() moved `pre` out
   std::map<std::string, std::vector<std::unique_ptr<ShardFile>>> shards;
 };
 
@@ -199,7 +201,16 @@ const PreparedManifest& PreparedDataset::manifest() const {
   return impl_->manifest;
 }
 const Preprocessor& PreparedDataset::preprocessor() const {
+  if (impl_->pre_released)
+    TESSERA_THROW(Internal, impl_->dir << ": the prepared dataset's preprocessor was released");
   return impl_->pre;
+}
+Preprocessor PreparedDataset::release_preprocessor() {
+  preprocessor();  // throws when released already
+  Preprocessor out = std::move(impl_->pre);
+  impl_->pre = Preprocessor();  // a moved-from object's members hold no promise of being empty
+  impl_->pre_released = true;
+  return out;
 }
 bool PreparedDataset::has_split(const std::string& split) const {
   return impl_->manifest.splits.count(split) > 0;

@@ -53,7 +53,13 @@ class PreparedDataset {
 
   const std::string& dir() const;
   const PreparedManifest& manifest() const;
+  // The fitted preprocessor, read from the manifest by open(). Internal error once released.
   const Preprocessor& preprocessor() const;
+  // Moves the preprocessor out, for a caller that keeps its own for the whole run (a training
+  // run from prepared shards): its vocabulary, ~52 bytes a token, then lives once, not once here
+  // and once there. Every copy of this dataset shares it, so none may call preprocessor() after
+  // (the shards and their readers do not need it: open() checked the columns against it).
+  Preprocessor release_preprocessor();
   int64_t rows(const std::string& split) const { return manifest().rows(split); }
   bool has_split(const std::string& split) const;
   // Checks the crc32 of every shard of `split` ("" = every split).

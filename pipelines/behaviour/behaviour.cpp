@@ -491,8 +491,10 @@ bool streams(const BehaviourDataConfig& d, const PreparedDataset& ds) {
 void prepare_from_shards(const BehaviourDataConfig& d, Prepared& p) {
   if (d.schema.format == TableFormat::LibSvm)
     TESSERA_THROW(Config, "data.prepared: libSVM input is not prepared by `tessera prep` yet");
-  const PreparedDataset ds = PreparedDataset::open(d.prepared);
-  p.pre = ds.preprocessor();
+  PreparedDataset ds = PreparedDataset::open(d.prepared);
+  // Moved, not copied: the run's is the only copy of the vocabulary through the epoch (the shards
+  // do not need it once open() has checked their columns).
+  p.pre = ds.release_preprocessor();
   p.train_path = d.prepared;
   p.shards = ds;
   if (streams(d, ds)) {

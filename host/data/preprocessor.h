@@ -125,7 +125,10 @@ class Preprocessor {
   // "numeric": [...], "categorical": [...], "train_rows": N}.
   void to_json(rapidjson::Value& out,
                rapidjson::MemoryPoolAllocator<rapidjson::CrtAllocator>& alloc) const;
-  std::string to_json_string() const;
+  // The same JSON, byte for byte as to_json's document serialised by rapidjson's Writer, written
+  // straight onto the end of `out` without building the document (the model save's metadata).
+  void append_json(std::string& out) const;
+  std::string to_json_string() const;  // append_json onto an empty string
   // Throws ErrorKind::Data naming the missing or malformed member.
   static Preprocessor from_json(const rapidjson::Value& in);
   static Preprocessor from_json_string(const std::string& text);
